@@ -1,0 +1,48 @@
+# retinad: the two front-door targets are `make run` and `make test` (see README.md).
+SHELL := /bin/bash
+GO ?= go
+PYTHON := /usr/bin/python3
+XVFB := xvfb-run -a -s "-screen 0 1920x1080x24"
+BIN := bin/retinad
+
+# Where scripts/setup puts ONNX Runtime (the benchmark peer); the code looks here through this variable.
+export RETINAD_ONNXRUNTIME ?= $(CURDIR)/.cache/onnxruntime/node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime.so.1
+
+.PHONY: all setup build run test vet gotest pytest proto bench fuzz clean
+
+all: build
+
+setup:
+	@scripts/setup
+
+build: setup
+	$(GO) build -o $(BIN) ./cmd/retinad
+
+## run: the daemon's main job on the embedded defaults (simulated rig, embedded NATS, bundled models).
+run: build
+	$(BIN) run --config configs/sim.yaml
+
+## test: vet, every Go test (GL tests under Xvfb), and the Python tests of train/.
+test: setup vet gotest pytest
+
+vet:
+	$(GO) vet ./...
+
+gotest:
+	$(XVFB) $(GO) test -count=1 -timeout 30m ./...
+
+pytest:
+	cd train && $(PYTHON) -m pytest -q -p no:cacheprovider tests
+
+## proto: regenerate proto/*.pb.go with Debian's protoc and the pinned protoc-gen-go.
+PROTOC_GEN_GO := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+proto: setup
+	GOBIN=$(CURDIR)/.cache/bin $(GO) install $(PROTOC_GEN_GO)
+	PATH=$(CURDIR)/.cache/bin:$$PATH protoc --proto_path=proto --go_out=proto --go_opt=paths=source_relative proto/*.proto
+
+## bench: every Go benchmark once (GL ones under Xvfb).
+bench: setup
+	$(XVFB) $(GO) test -run '^$$' -bench . -benchmem ./...
+
+clean:
+	rm -rf bin

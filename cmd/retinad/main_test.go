@@ -1,0 +1,63 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// run runs the command line in-process and returns its exit code and output.
+func run(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = runMain(context.Background(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestCheckConfigExamples(t *testing.T) {
+	for _, f := range []string{"../../configs/sim.yaml", "../../configs/rig.yaml"} {
+		code, out, errs := run(t, "check-config", f)
+		if code != 0 || !strings.Contains(out, "ok") {
+			t.Errorf("check-config %s: exit %d\n%s%s", f, code, out, errs)
+		}
+	}
+}
+
+func TestCheckConfigReportsThreeMistakes(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	src := "rig: r1\ndisplay:\n  refresh: 60Hz\n  colour: blue\nphotodiode:\n  device: \"\"\n  read_timeout: soon\nstimulus:\n  frame_rate: 60Hz\n"
+	if err := os.WriteFile(bad, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errs := run(t, "check-config", bad)
+	if code == 0 {
+		t.Fatalf("check-config accepted a bad config:\n%s", errs)
+	}
+	for _, s := range []string{"3 problem(s)", "line 4: display.colour", "line 6: photodiode.device", "line 7: photodiode.read_timeout"} {
+		if !strings.Contains(errs, s) {
+			t.Errorf("output lacks %q:\n%s", s, errs)
+		}
+	}
+}
+
+func TestUsage(t *testing.T) {
+	if code, _, _ := run(t); code != 2 {
+		t.Errorf("no command: exit %d, want 2", code)
+	}
+	if code, _, errs := run(t, "frobnicate"); code != 2 || !strings.Contains(errs, "unknown command") {
+		t.Errorf("unknown command: exit %d, %q", code, errs)
+	}
+	code, out, _ := run(t, "help")
+	if code != 0 || !strings.Contains(out, "check-config") || !strings.Contains(out, "version") {
+		t.Errorf("help: exit %d\n%s", code, out)
+	}
+	if code, out, _ := run(t, "version"); code != 0 || !strings.HasPrefix(out, "retinad ") {
+		t.Errorf("version: exit %d, %q", code, out)
+	}
+	if code, _, errs := run(t, "--log-format", "xml", "version"); code != 2 || !strings.Contains(errs, "text or json") {
+		t.Errorf("bad --log-format: exit %d, %q", code, errs)
+	}
+}

@@ -1,0 +1,236 @@
+package configs
+
+import "time"
+
+// Config is the whole daemon's configuration. Every field has a yaml name in snake_case; paths
+// in it are resolved relative to the config file's folder by Load.
+type Config struct {
+	Rig         string      `yaml:"rig"` // rig id: the <rig> of every NATS subject
+	Display     Display     `yaml:"display"`
+	Photodiode  Photodiode  `yaml:"photodiode"`
+	NATS        NATS        `yaml:"nats"`
+	Models      []Model     `yaml:"models"`
+	Stimulus    Stimulus    `yaml:"stimulus"`
+	Acquisition Acquisition `yaml:"acquisition"`
+	Recording   Recording   `yaml:"recording"`
+	Validation  Validation  `yaml:"validation"`
+	Dashboard   Dashboard   `yaml:"dashboard"`
+
+	// File is the path the config was loaded from ("" when built in code).
+	File string `yaml:"-"`
+}
+
+// Display is the rig monitor and how the stimulus sits on it.
+type Display struct {
+	// Mode is "window" (a real window on Monitor), "offscreen" (headless rendering, no monitor)
+	// or "auto" (a window when a display is reachable, else offscreen).
+	Mode       string    `yaml:"mode"`
+	Monitor    int       `yaml:"monitor"`    // GLFW monitor index, 0 = primary
+	Fullscreen bool      `yaml:"fullscreen"` // take the whole monitor at its current mode
+	Width      int       `yaml:"width"`      // window or offscreen size, screen pixels
+	Height     int       `yaml:"height"`     // window or offscreen size, screen pixels
+	Refresh    Frequency `yaml:"refresh"`    // the monitor's refresh rate
+	VSync      bool      `yaml:"vsync"`
+	Background float64   `yaml:"background"` // luminance outside the stimulus, 0 (black) to 1 (white)
+	// Rect is where the stimulus grid is drawn, in screen pixels from the top-left corner.
+	// Its size must be a whole multiple of the stimulus grid (nearest-neighbour scaling).
+	Rect Rect `yaml:"rect"`
+	// PixelMicrons is the size of one stimulus pixel on the retina, in micrometres.
+	PixelMicrons float64 `yaml:"pixel_microns"`
+	Gamma        Gamma   `yaml:"gamma"`
+	Patch        Patch   `yaml:"patch"`
+}
+
+// Rect is a rectangle in screen pixels, origin at the top-left corner.
+type Rect struct {
+	X      int `yaml:"x"`
+	Y      int `yaml:"y"`
+	Width  int `yaml:"width"`
+	Height int `yaml:"height"`
+}
+
+// Gamma describes the monitor's response so that the shader can linearise it: either a power
+// law (Exponent) or a measured lookup table file (LUT: 256 or more luminances, one per line, for
+// equally spaced drive levels, as `retinad calibrate gamma` writes it). LUT wins when both are set.
+type Gamma struct {
+	Exponent float64 `yaml:"exponent"` // 1 = linear monitor
+	LUT      string  `yaml:"lut"`
+}
+
+// Patch is the photodiode square that toggles black/white on every new stimulus frame.
+type Patch struct {
+	Corner string `yaml:"corner"` // top-left, top-right, bottom-left or bottom-right
+	Size   int    `yaml:"size"`   // side, screen pixels
+}
+
+// Photodiode is the serial link to the photodiode's microcontroller.
+type Photodiode struct {
+	// Device is the serial device path (use /dev/serial/by-id/... on a rig), "sim" for the fake
+	// device over a pseudo-terminal, or "none" to run without one (frames are marked untimed).
+	Device      string   `yaml:"device"`
+	Baud        int      `yaml:"baud"`
+	ReadTimeout Duration `yaml:"read_timeout"` // one serial read's timeout; reads loop on it
+	// Calibration is the rig's calibration file (latency, gamma) written by `retinad calibrate`.
+	Calibration string        `yaml:"calibration"`
+	Threshold   float64       `yaml:"threshold"`  // edge threshold, fraction of full scale
+	Hysteresis  float64       `yaml:"hysteresis"` // fraction of full scale
+	Sim         SimPhotodiode `yaml:"sim"`
+}
+
+// SimPhotodiode sets the fake device used when Device is "sim".
+type SimPhotodiode struct {
+	Latency  Duration `yaml:"latency"`   // mean flip-to-light latency
+	Jitter   Duration `yaml:"jitter"`    // its standard deviation
+	DriftPPM float64  `yaml:"drift_ppm"` // device clock drift against the host, parts per million
+	Offset   Duration `yaml:"offset"`    // device clock offset at start
+	Seed     uint64   `yaml:"seed"`
+}
+
+// NATS is the message bus: an embedded server (the default) or an external one.
+type NATS struct {
+	Embedded bool `yaml:"embedded"`
+	// Listen is where the embedded server accepts outside tools (host:port); "" for no
+	// listener (in-process only). Only loopback unless AllowRemote is set.
+	Listen      string `yaml:"listen"`
+	AllowRemote bool   `yaml:"allow_remote"`
+	URL         string `yaml:"url"`         // external server(s), comma-separated, when not embedded
+	Credentials string `yaml:"credentials"` // .creds file for an external server
+	TLS         TLS    `yaml:"tls"`
+	// PublishQueue bounds the messages waiting to be published; beyond it the oldest are
+	// dropped and counted, so publishing never blocks the frame loop.
+	PublishQueue int `yaml:"publish_queue"`
+}
+
+// TLS is the client TLS set-up for an external server.
+type TLS struct {
+	CA   string `yaml:"ca"`
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+}
+
+// Model is one trained model to run on every bin.
+type Model struct {
+	Name       string   `yaml:"name"` // the <model> of retinad.<rig>.prediction.<model>
+	File       string   `yaml:"file"` // native model file or .onnx
+	Stochastic bool     `yaml:"stochastic"`
+	Seed       uint64   `yaml:"seed"`
+	Deadline   Duration `yaml:"deadline"` // a step slower than this is skipped and reported; 0 = one bin
+}
+
+// Stimulus is what is shown. Kind picks the source; the block of that kind sets it.
+type Stimulus struct {
+	// Kind is one of: gray, whitenoise, flicker, flash, grating, natural, movie.
+	Kind       string     `yaml:"kind"`
+	FrameRate  Frequency  `yaml:"frame_rate"` // new stimulus frames per second
+	Height     int        `yaml:"height"`     // stimulus grid, pixels
+	Width      int        `yaml:"width"`      // stimulus grid, pixels
+	Seed       uint64     `yaml:"seed"`
+	Mean       float64    `yaml:"mean"` // mean luminance, 0 to 1; frames are contrast around it
+	WhiteNoise WhiteNoise `yaml:"whitenoise"`
+	Flicker    Flicker    `yaml:"flicker"`
+	Flash      Flash      `yaml:"flash"`
+	Grating    Grating    `yaml:"grating"`
+	Natural    Natural    `yaml:"natural"`
+	Movie      Movie      `yaml:"movie"`
+}
+
+// WhiteNoise is a checkerboard of independent checkers.
+type WhiteNoise struct {
+	Distribution string  `yaml:"distribution"` // binary or gaussian
+	Checker      int     `yaml:"checker"`      // checker side, stimulus pixels
+	Contrast     float64 `yaml:"contrast"`     // binary: +/-contrast; gaussian: standard deviation
+}
+
+// Flicker is full-field white noise.
+type Flicker struct {
+	Distribution string  `yaml:"distribution"` // binary or gaussian
+	Contrast     float64 `yaml:"contrast"`
+}
+
+// Flash is a full-field step on and off.
+type Flash struct {
+	On       Duration `yaml:"on"`
+	Off      Duration `yaml:"off"`
+	Contrast float64  `yaml:"contrast"`
+}
+
+// Grating is a drifting sinusoidal grating.
+type Grating struct {
+	Period      float64   `yaml:"period"`      // spatial period, stimulus pixels
+	Speed       Frequency `yaml:"speed"`       // temporal frequency
+	Orientation float64   `yaml:"orientation"` // degrees, 0 = vertical bars drifting right
+	Contrast    float64   `yaml:"contrast"`
+}
+
+// Natural is the paper's natural-scene stimulus: photographs held for a while each, jittered
+// by a random walk that mimics fixational eye movements.
+type Natural struct {
+	Dir    string   `yaml:"dir"`    // folder of PNG/JPEG photographs
+	Hold   Duration `yaml:"hold"`   // time each photograph is shown
+	Jitter float64  `yaml:"jitter"` // random-walk step, standard deviation in stimulus pixels per frame
+}
+
+// Movie plays frames from a file.
+type Movie struct {
+	File string `yaml:"file"` // .npy [T,H,W] float32 or a dataset .npz
+	Loop bool   `yaml:"loop"`
+}
+
+// Acquisition is the other side of NATS: a real acquisition system, or the virtual retina.
+type Acquisition struct {
+	// Simulate runs the virtual retina in-process as the acquisition system.
+	Simulate      bool     `yaml:"simulate"`
+	Cells         int      `yaml:"cells"`
+	Seed          uint64   `yaml:"seed"`
+	BatchInterval Duration `yaml:"batch_interval"`  // how often spikes are published
+	ClockOffset   Duration `yaml:"clock_offset"`    // the acquisition clock's offset from the host's
+	ClockDriftPPM float64  `yaml:"clock_drift_ppm"` // and its drift
+}
+
+// Recording keeps every message of a session in a JetStream file store.
+type Recording struct {
+	Enabled bool   `yaml:"enabled"`
+	Dir     string `yaml:"dir"` // JetStream storage folder
+}
+
+// Validation compares predictions with recorded spikes while the experiment runs.
+type Validation struct {
+	Window      Duration `yaml:"window"`       // sliding window of the running statistics
+	ReportEvery Duration `yaml:"report_every"` // period of validation reports
+}
+
+// Dashboard is what the operator sees on the terminal.
+type Dashboard struct {
+	StatusEvery Duration `yaml:"status_every"` // period of the status line and status messages
+}
+
+// Default returns the configuration used for every field a file leaves out.
+func Default() Config {
+	return Config{
+		Rig: "sim",
+		Display: Display{
+			Mode: "auto", Width: 800, Height: 600, Refresh: 100, VSync: true,
+			Background: 0.5, Rect: Rect{X: 150, Y: 50, Width: 500, Height: 500},
+			PixelMicrons: 50, Gamma: Gamma{Exponent: 2.2},
+			Patch: Patch{Corner: "bottom-right", Size: 40},
+		},
+		Photodiode: Photodiode{
+			Device: "sim", Baud: 115200, ReadTimeout: Duration(50 * time.Millisecond),
+			Threshold: 0.5, Hysteresis: 0.05,
+			Sim: SimPhotodiode{Latency: Duration(8 * time.Millisecond), Jitter: Duration(500 * time.Microsecond), DriftPPM: 50, Seed: 1},
+		},
+		NATS: NATS{Embedded: true, Listen: "127.0.0.1:4222", PublishQueue: 4096},
+		Stimulus: Stimulus{
+			Kind: "natural", FrameRate: 100, Height: 50, Width: 50, Seed: 1, Mean: 0.5,
+			WhiteNoise: WhiteNoise{Distribution: "binary", Checker: 1, Contrast: 1},
+			Flicker:    Flicker{Distribution: "gaussian", Contrast: 0.35},
+			Flash:      Flash{On: Duration(time.Second), Off: Duration(time.Second), Contrast: 1},
+			Grating:    Grating{Period: 25, Speed: 2, Contrast: 1},
+			Natural:    Natural{Hold: Duration(time.Second), Jitter: 0.5},
+		},
+		Acquisition: Acquisition{Simulate: true, Cells: 16, Seed: 1, BatchInterval: Duration(20 * time.Millisecond)},
+		Recording:   Recording{Enabled: true, Dir: "var/recordings"},
+		Validation:  Validation{Window: Duration(60 * time.Second), ReportEvery: Duration(time.Second)},
+		Dashboard:   Dashboard{StatusEvery: Duration(250 * time.Millisecond)},
+	}
+}

@@ -1,0 +1,158 @@
+package configs
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestExampleConfigsLoad(t *testing.T) {
+	for _, name := range []string{"sim.yaml", "rig.yaml"} {
+		cfg, err := Load(name)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if cfg.Rig == "" || cfg.Stimulus.FrameRate <= 0 {
+			t.Errorf("%s: decoded to %+v", name, cfg)
+		}
+	}
+	sim, _ := Load("sim.yaml")
+	if got, want := sim.Photodiode.Sim.Latency.D(), 8*time.Millisecond; got != want {
+		t.Errorf("sim.yaml photodiode.sim.latency = %v, want %v", got, want)
+	}
+	rig, _ := Load("rig.yaml")
+	if rig.Display.Refresh != 120 || rig.Stimulus.FrameRate != 60 || rig.NATS.Embedded {
+		t.Errorf("rig.yaml: refresh %v, frame rate %v, embedded %v", rig.Display.Refresh, rig.Stimulus.FrameRate, rig.NATS.Embedded)
+	}
+}
+
+// The issue's example: three mistakes, all reported at once with their paths and lines.
+func TestThreeMistakesReportedTogether(t *testing.T) {
+	src := `rig: r1
+display:
+  refresh: 120Hz
+  colour: blue
+photodiode:
+  device: ""
+  read_timeout: 20 millis
+stimulus:
+  frame_rate: 60Hz
+`
+	_, err := Parse("bad.yaml", []byte(src))
+	var ps *Problems
+	if !errors.As(err, &ps) {
+		t.Fatalf("Parse: got %v, want *Problems", err)
+	}
+	want := []Problem{
+		{Path: "display.colour", Line: 4},
+		{Path: "photodiode.device", Line: 6},
+		{Path: "photodiode.read_timeout", Line: 7},
+	}
+	if len(ps.List) != len(want) {
+		t.Fatalf("got %d problems, want %d (decode errors first, then checks):\n%v", len(ps.List), len(want), err)
+	}
+	for i, w := range want {
+		if ps.List[i].Path != w.Path || ps.List[i].Line != w.Line {
+			t.Errorf("problem %d = %+v, want path %s line %d", i, ps.List[i], w.Path, w.Line)
+		}
+	}
+	msg := err.Error()
+	for _, s := range []string{"bad.yaml", `unknown field "colour"`, `"20 millis"`, "want a duration"} {
+		if !strings.Contains(msg, s) {
+			t.Errorf("message lacks %q:\n%s", s, msg)
+		}
+	}
+}
+
+func TestValidateReportsEveryCheck(t *testing.T) {
+	src := `rig: r1
+display:
+  refresh: 144Hz
+photodiode:
+  device: ""
+stimulus:
+  frame_rate: 100Hz
+  kind: spirals
+models:
+  - {name: cnn, file: nowhere.rtm}
+  - {name: cnn, file: nowhere.rtm}
+`
+	_, err := Parse("bad.yaml", []byte(src))
+	var ps *Problems
+	if !errors.As(err, &ps) {
+		t.Fatalf("Parse: got %v, want *Problems", err)
+	}
+	paths := map[string]int{}
+	for _, p := range ps.List {
+		paths[p.Path] = p.Line
+	}
+	for path, line := range map[string]int{
+		"stimulus.frame_rate": 7, "photodiode.device": 5, "stimulus.kind": 8,
+		"models[0].file": 10, "models[1].file": 11, "models[1].name": 11,
+	} {
+		if got, ok := paths[path]; !ok || got != line {
+			t.Errorf("problem at %s: got line %d (present %v), want line %d\n%v", path, got, ok, line, err)
+		}
+	}
+	if !strings.Contains(err.Error(), "1.44 refreshes") {
+		t.Errorf("frame-rate problem does not give the ratio:\n%v", err)
+	}
+}
+
+func TestTypedValues(t *testing.T) {
+	for s, want := range map[string]float64{"120Hz": 120, "59.94 Hz": 59.94, "1.5kHz": 1500, "2MHz": 2e6} {
+		f, err := ParseFrequency(s)
+		if err != nil || float64(f) != want {
+			t.Errorf("ParseFrequency(%q) = %v, %v; want %v", s, f, err, want)
+		}
+	}
+	for _, s := range []string{"120", "Hz", "fastHz", "", "NaNHz"} {
+		if _, err := ParseFrequency(s); err == nil {
+			t.Errorf("ParseFrequency(%q) accepted", s)
+		}
+	}
+	if p := Frequency(120).Period(); p != 8333333*time.Nanosecond {
+		t.Errorf("120Hz period = %v", p)
+	}
+}
+
+func TestRelativePathsFollowTheFile(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "m.rtm"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "c.yaml")
+	if err := os.WriteFile(path, []byte("models:\n  - {name: m, file: m.rtm}\nstimulus: {kind: gray}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Models[0].File; got != filepath.Join(dir, "m.rtm") {
+		t.Errorf("models[0].file = %q, want it next to the config", got)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	for _, name := range []string{"sim.yaml", "rig.yaml"} {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte("display: [1, 2]\nrig: {a: b}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := Parse("fuzz.yaml", data)
+		if (cfg == nil) == (err == nil) {
+			t.Fatalf("Parse returned config %v and error %v", cfg != nil, err)
+		}
+		if err != nil && !strings.HasPrefix(err.Error(), "configs: fuzz.yaml") {
+			t.Fatalf("error does not name the file: %v", err)
+		}
+	})
+}

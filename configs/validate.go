@@ -1,0 +1,234 @@
+package configs
+
+import (
+	"fmt"
+	"math"
+	"net"
+	"os"
+	"regexp"
+	"strconv"
+)
+
+var rigID = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+// Validate checks c as a whole and returns a *Problems naming every field that is wrong, or nil.
+func (c *Config) Validate() error {
+	ps := &Problems{File: c.File}
+	if !rigID.MatchString(c.Rig) {
+		ps.add("rig", "%q: want letters, digits, '-' or '_' (it is part of every NATS subject)", c.Rig)
+	}
+	c.Display.validate(ps, c.Stimulus)
+	c.Photodiode.validate(ps)
+	c.NATS.validate(ps)
+	names := map[string]bool{}
+	for i, m := range c.Models {
+		p := "models[" + strconv.Itoa(i) + "]"
+		switch {
+		case !rigID.MatchString(m.Name):
+			ps.add(p+".name", "%q: want letters, digits, '-' or '_' (it is part of a NATS subject)", m.Name)
+		case names[m.Name]:
+			ps.add(p+".name", "%q is used by another model", m.Name)
+		}
+		names[m.Name] = true
+		fileExists(ps, p+".file", m.File, "a model file")
+		nonNegative(ps, p+".deadline", float64(m.Deadline))
+	}
+	c.Stimulus.validate(ps)
+	a := c.Acquisition
+	if a.Simulate {
+		if a.Cells < 1 {
+			ps.add("acquisition.cells", "%d: want at least 1 simulated cell", a.Cells)
+		}
+		positive(ps, "acquisition.batch_interval", float64(a.BatchInterval))
+	}
+	if math.Abs(a.ClockDriftPPM) > 1000 {
+		ps.add("acquisition.clock_drift_ppm", "%g: want at most 1000 ppm in magnitude", a.ClockDriftPPM)
+	}
+	if c.Recording.Enabled && c.Recording.Dir == "" {
+		ps.add("recording.dir", "missing: want the folder of the session recordings")
+	}
+	positive(ps, "validation.window", float64(c.Validation.Window))
+	positive(ps, "validation.report_every", float64(c.Validation.ReportEvery))
+	positive(ps, "dashboard.status_every", float64(c.Dashboard.StatusEvery))
+	if len(ps.List) == 0 {
+		return nil
+	}
+	return ps
+}
+
+func (d Display) validate(ps *Problems, s Stimulus) {
+	switch d.Mode {
+	case "auto", "window", "offscreen":
+	default:
+		ps.add("display.mode", "%q: want auto, window or offscreen", d.Mode)
+	}
+	if d.Monitor < 0 {
+		ps.add("display.monitor", "%d: want a monitor index, 0 or more", d.Monitor)
+	}
+	if !d.Fullscreen && (d.Width < 1 || d.Height < 1) {
+		ps.add("display.width", "%dx%d: want a window size in pixels", d.Width, d.Height)
+	}
+	positive(ps, "display.refresh", float64(d.Refresh))
+	if d.Refresh > 0 && s.FrameRate > 0 {
+		ratio := float64(d.Refresh) / float64(s.FrameRate)
+		if r := math.Round(ratio); r < 1 || math.Abs(ratio-r) > 1e-6*ratio {
+			ps.add("stimulus.frame_rate", "%v on a %v monitor holds each frame for %.4g refreshes: want a whole number (e.g. %v or %v)",
+				s.FrameRate, d.Refresh, ratio, d.Refresh/Frequency(math.Max(1, math.Floor(ratio))), d.Refresh/Frequency(math.Max(1, math.Ceil(ratio))))
+		}
+	}
+	unit(ps, "display.background", d.Background)
+	r := d.Rect
+	if r.Width < 1 || r.Height < 1 {
+		ps.add("display.rect", "%dx%d: want a positive size in screen pixels", r.Width, r.Height)
+	} else if s.Width > 0 && s.Height > 0 && (r.Width%s.Width != 0 || r.Height%s.Height != 0) {
+		ps.add("display.rect", "%dx%d is not a whole multiple of the %dx%d stimulus grid (nearest-neighbour scaling needs one)", r.Width, r.Height, s.Width, s.Height)
+	}
+	if r.X < 0 || r.Y < 0 || (!d.Fullscreen && (r.X+r.Width > d.Width || r.Y+r.Height > d.Height)) {
+		ps.add("display.rect", "(%d,%d %dx%d) does not fit in the %dx%d window", r.X, r.Y, r.Width, r.Height, d.Width, d.Height)
+	}
+	positive(ps, "display.pixel_microns", d.PixelMicrons)
+	if d.Gamma.LUT != "" {
+		fileExists(ps, "display.gamma.lut", d.Gamma.LUT, "a gamma lookup table")
+	} else {
+		positive(ps, "display.gamma.exponent", d.Gamma.Exponent)
+	}
+	switch d.Patch.Corner {
+	case "top-left", "top-right", "bottom-left", "bottom-right":
+	default:
+		ps.add("display.patch.corner", "%q: want top-left, top-right, bottom-left or bottom-right", d.Patch.Corner)
+	}
+	if d.Patch.Size < 1 {
+		ps.add("display.patch.size", "%d: want the patch side in screen pixels", d.Patch.Size)
+	}
+}
+
+func (p Photodiode) validate(ps *Problems) {
+	switch p.Device {
+	case "":
+		ps.add("photodiode.device", "missing: want a serial device path (e.g. /dev/serial/by-id/...), \"sim\" or \"none\"")
+	case "sim", "none":
+	default:
+		if p.Baud <= 0 {
+			ps.add("photodiode.baud", "%d: want the serial baud rate, such as 115200", p.Baud)
+		}
+	}
+	positive(ps, "photodiode.read_timeout", float64(p.ReadTimeout))
+	unit(ps, "photodiode.threshold", p.Threshold)
+	unit(ps, "photodiode.hysteresis", p.Hysteresis)
+	if p.Device == "sim" {
+		nonNegative(ps, "photodiode.sim.latency", float64(p.Sim.Latency))
+		nonNegative(ps, "photodiode.sim.jitter", float64(p.Sim.Jitter))
+		if math.Abs(p.Sim.DriftPPM) > 1000 {
+			ps.add("photodiode.sim.drift_ppm", "%g: want at most 1000 ppm in magnitude", p.Sim.DriftPPM)
+		}
+	}
+}
+
+func (n NATS) validate(ps *Problems) {
+	if n.Embedded {
+		if n.Listen != "" {
+			host, port, err := net.SplitHostPort(n.Listen)
+			if err != nil {
+				ps.add("nats.listen", "%q: want host:port, such as 127.0.0.1:4222", n.Listen)
+			} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+				ps.add("nats.listen", "%q: port %q is not a TCP port number", n.Listen, port)
+			} else if ip := net.ParseIP(host); !n.AllowRemote && (ip == nil || !ip.IsLoopback()) && host != "localhost" {
+				ps.add("nats.listen", "%q is not a loopback address: set nats.allow_remote to listen on other interfaces", n.Listen)
+			}
+		}
+	} else if n.URL == "" {
+		ps.add("nats.url", "missing: want the external server's URL (nats://host:4222), or set nats.embedded")
+	}
+	if n.Credentials != "" {
+		fileExists(ps, "nats.credentials", n.Credentials, "a NATS credentials file")
+	}
+	if (n.TLS.Cert == "") != (n.TLS.Key == "") {
+		ps.add("nats.tls", "cert and key go together: set both or neither")
+	}
+	for _, f := range []struct{ path, file string }{{"nats.tls.ca", n.TLS.CA}, {"nats.tls.cert", n.TLS.Cert}, {"nats.tls.key", n.TLS.Key}} {
+		if f.file != "" {
+			fileExists(ps, f.path, f.file, "a PEM file")
+		}
+	}
+	if n.PublishQueue < 1 {
+		ps.add("nats.publish_queue", "%d: want at least 1", n.PublishQueue)
+	}
+}
+
+func (s Stimulus) validate(ps *Problems) {
+	positive(ps, "stimulus.frame_rate", float64(s.FrameRate))
+	if s.Height < 1 || s.Width < 1 {
+		ps.add("stimulus.height", "%dx%d: want the stimulus grid size in pixels", s.Height, s.Width)
+	}
+	unit(ps, "stimulus.mean", s.Mean)
+	dist := func(path, d string) {
+		if d != "binary" && d != "gaussian" {
+			ps.add(path, "%q: want binary or gaussian", d)
+		}
+	}
+	switch s.Kind {
+	case "gray":
+	case "whitenoise":
+		dist("stimulus.whitenoise.distribution", s.WhiteNoise.Distribution)
+		if s.WhiteNoise.Checker < 1 {
+			ps.add("stimulus.whitenoise.checker", "%d: want the checker side in stimulus pixels", s.WhiteNoise.Checker)
+		}
+		positive(ps, "stimulus.whitenoise.contrast", s.WhiteNoise.Contrast)
+	case "flicker":
+		dist("stimulus.flicker.distribution", s.Flicker.Distribution)
+		positive(ps, "stimulus.flicker.contrast", s.Flicker.Contrast)
+	case "flash":
+		positive(ps, "stimulus.flash.on", float64(s.Flash.On))
+		nonNegative(ps, "stimulus.flash.off", float64(s.Flash.Off))
+	case "grating":
+		positive(ps, "stimulus.grating.period", s.Grating.Period)
+		nonNegative(ps, "stimulus.grating.speed", float64(s.Grating.Speed))
+	case "natural":
+		if s.Natural.Dir != "" {
+			if st, err := os.Stat(s.Natural.Dir); err != nil || !st.IsDir() {
+				ps.add("stimulus.natural.dir", "%s: want a folder of PNG/JPEG photographs", s.Natural.Dir)
+			}
+		}
+		positive(ps, "stimulus.natural.hold", float64(s.Natural.Hold))
+		nonNegative(ps, "stimulus.natural.jitter", s.Natural.Jitter)
+	case "movie":
+		fileExists(ps, "stimulus.movie.file", s.Movie.File, "a .npy movie or .npz dataset")
+	default:
+		ps.add("stimulus.kind", "%q: want gray, whitenoise, flicker, flash, grating, natural or movie", s.Kind)
+	}
+}
+
+func positive(ps *Problems, path string, v float64) {
+	if !(v > 0) {
+		ps.add(path, "%s: want a positive value", fmtNum(v))
+	}
+}
+
+func nonNegative(ps *Problems, path string, v float64) {
+	if !(v >= 0) {
+		ps.add(path, "%s: want zero or more", fmtNum(v))
+	}
+}
+
+func unit(ps *Problems, path string, v float64) {
+	if !(v >= 0 && v <= 1) {
+		ps.add(path, "%s: want a value from 0 to 1", fmtNum(v))
+	}
+}
+
+func fmtNum(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+
+func fileExists(ps *Problems, path, file, what string) {
+	if file == "" {
+		ps.add(path, "missing: want %s", what)
+		return
+	}
+	if _, err := os.Stat(file); err != nil {
+		ps.add(path, "%s: no such file (want %s)", file, what)
+	}
+}
+
+// String describes c in one line for logs.
+func (c *Config) String() string {
+	return fmt.Sprintf("rig %s: %s stimulus %dx%d at %v, %d model(s)", c.Rig, c.Stimulus.Kind, c.Stimulus.Width, c.Stimulus.Height, c.Stimulus.FrameRate, len(c.Models))
+}

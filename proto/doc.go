@@ -1,0 +1,3 @@
+// Package proto holds the protobuf schemas of every NATS message, their generated Go code, and
+// the written spec of the photodiode wire protocol. It contains no logic.
+package proto
