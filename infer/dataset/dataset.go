@@ -1,0 +1,433 @@
+package dataset
+
+import (
+	"archive/zip"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"strings"
+
+	"github.com/sbinet/npyio/npy"
+)
+
+// Dataset is one recording: a stimulus movie and the spike counts it evoked, bin by bin.
+type Dataset struct {
+	T, H, W   int       // bins, stimulus height and width in stimulus pixels
+	C         int       // cells
+	Stimulus  []float32 // [T*H*W], contrast, frame t at Stimulus[t*H*W:(t+1)*H*W]
+	Counts    []float32 // [T*C], spikes; bin t of cell c at Counts[t*C+c]
+	FrameRate float64   // bins per second
+	CellIDs   []int64   // [C]
+}
+
+// Pixels is the number of stimulus pixels per frame, H*W.
+func (d *Dataset) Pixels() int { return d.H * d.W }
+
+// Frame returns frame t of the stimulus (aliases d.Stimulus).
+func (d *Dataset) Frame(t int) []float32 { p := d.Pixels(); return d.Stimulus[t*p : (t+1)*p] }
+
+// Spikes returns the total spike count of cell c over bins [from, to).
+func (d *Dataset) Spikes(c, from, to int) float64 {
+	var n float64
+	for t := from; t < to; t++ {
+		n += float64(d.Counts[t*d.C+c])
+	}
+	return n
+}
+
+// SilentCells returns the cells with no spike in bins [from, to).
+func (d *Dataset) SilentCells(from, to int) []int {
+	var silent []int
+	for c := 0; c < d.C; c++ {
+		if d.Spikes(c, from, to) == 0 {
+			silent = append(silent, c)
+		}
+	}
+	return silent
+}
+
+// Check validates the shapes and values of d; name (a file name) prefixes its errors.
+func (d *Dataset) Check(name string) error {
+	fail := func(format string, a ...any) error {
+		return fmt.Errorf("dataset: %s: "+format, append([]any{name}, a...)...)
+	}
+	switch {
+	case d.T <= 0 || d.H <= 0 || d.W <= 0:
+		return fail("stimulus: shape [%d,%d,%d], want [T,H,W] with every size > 0", d.T, d.H, d.W)
+	case len(d.Stimulus) != d.T*d.H*d.W:
+		return fail("stimulus: %d values for shape [%d,%d,%d]", len(d.Stimulus), d.T, d.H, d.W)
+	case d.C <= 0:
+		return fail("counts: %d cells, want at least 1", d.C)
+	case len(d.Counts) != d.T*d.C:
+		return fail("counts: %d values, want T*C = %d*%d (T from stimulus)", len(d.Counts), d.T, d.C)
+	case !(d.FrameRate > 0) || math.IsInf(d.FrameRate, 0):
+		return fail("frame_rate: %v, want a finite number of bins per second > 0", d.FrameRate)
+	case len(d.CellIDs) != d.C:
+		return fail("cell_ids: %d ids for %d cells in counts", len(d.CellIDs), d.C)
+	}
+	p := d.Pixels()
+	for i, v := range d.Stimulus {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			t, r := i/p, i%p
+			return fail("stimulus: %v at frame %d, pixel (%d,%d)", v, t, r/d.W, r%d.W)
+		}
+	}
+	for i, v := range d.Counts {
+		if !(v >= 0) || math.IsInf(float64(v), 0) {
+			return fail("counts: %v at bin %d for cell %d (id %d), want a finite count >= 0", v, i/d.C, i%d.C, d.CellIDs[i%d.C])
+		}
+	}
+	seen := make(map[int64]int, d.C)
+	for c, id := range d.CellIDs {
+		if prev, dup := seen[id]; dup {
+			return fail("cell_ids: id %d used by cells %d and %d", id, prev, c)
+		}
+		seen[id] = c
+	}
+	return nil
+}
+
+// Read reads and checks the dataset in the .npz file path.
+func Read(path string) (*Dataset, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("dataset: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("dataset: %w", err)
+	}
+	return Decode(f, st.Size(), path)
+}
+
+// Decode reads and checks a dataset from the .npz bytes in r (size bytes long); name, a file
+// name, prefixes its errors.
+func Decode(ra io.ReaderAt, size int64, path string) (*Dataset, error) {
+	zr, err := zip.NewReader(ra, size)
+	if err != nil {
+		return nil, fmt.Errorf("dataset: %s: not an .npz (zip) file: %w", path, err)
+	}
+	r := &archive{zr}
+	fail := func(format string, a ...any) error {
+		return fmt.Errorf("dataset: %s: "+format, append([]any{path}, a...)...)
+	}
+	keys := map[string]string{} // array name -> zip entry
+	for _, f := range zr.File {
+		keys[strings.TrimSuffix(f.Name, ".npy")] = f.Name
+	}
+	header := func(name string, required bool) (*npy.Header, error) {
+		k, ok := keys[name]
+		if !ok {
+			if required {
+				return nil, fail("array %q missing (has %s); want %s", name, list(keys), want[name])
+			}
+			return nil, nil
+		}
+		h, err := r.header(k)
+		if err != nil {
+			return nil, fail("array %q: not a readable .npy entry: %w", name, err)
+		}
+		if h.Descr.Fortran {
+			return nil, fail("array %q: Fortran order, want C order (numpy.ascontiguousarray)", name)
+		}
+		return h, nil
+	}
+	d := &Dataset{}
+
+	h, err := header("stimulus", true)
+	if err != nil {
+		return nil, err
+	}
+	if len(h.Descr.Shape) != 3 {
+		return nil, fail("stimulus: shape %v, want [T,H,W]", h.Descr.Shape)
+	}
+	d.T, d.H, d.W = h.Descr.Shape[0], h.Descr.Shape[1], h.Descr.Shape[2]
+	if d.Stimulus, err = readFloat32(r, keys["stimulus"], h); err != nil {
+		return nil, fail("stimulus: %w", err)
+	}
+
+	if h, err = header("counts", true); err != nil {
+		return nil, err
+	}
+	if len(h.Descr.Shape) != 2 {
+		return nil, fail("counts: shape %v, want [T,C]", h.Descr.Shape)
+	}
+	if h.Descr.Shape[0] != d.T {
+		return nil, fail("counts: %d bins but stimulus has %d frames; want one row per frame", h.Descr.Shape[0], d.T)
+	}
+	d.C = h.Descr.Shape[1]
+	if d.Counts, err = readFloat32(r, keys["counts"], h); err != nil {
+		return nil, fail("counts: %w", err)
+	}
+
+	if h, err = header("frame_rate", true); err != nil {
+		return nil, err
+	}
+	if n := numel(h.Descr.Shape); n != 1 {
+		return nil, fail("frame_rate: shape %v, want a scalar", h.Descr.Shape)
+	}
+	fr, err := readFloat64(r, keys["frame_rate"], h)
+	if err != nil {
+		return nil, fail("frame_rate: %w", err)
+	}
+	d.FrameRate = fr[0]
+
+	if h, err = header("cell_ids", false); err != nil {
+		return nil, err
+	}
+	if h == nil {
+		d.CellIDs = make([]int64, d.C)
+		for c := range d.CellIDs {
+			d.CellIDs[c] = int64(c)
+		}
+	} else {
+		if len(h.Descr.Shape) != 1 || h.Descr.Shape[0] != d.C {
+			return nil, fail("cell_ids: shape %v, want [%d] (one id per column of counts)", h.Descr.Shape, d.C)
+		}
+		if d.CellIDs, err = readInt64(r, keys["cell_ids"], h); err != nil {
+			return nil, fail("cell_ids: %w", err)
+		}
+	}
+	if err := d.Check(path); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+var want = map[string]string{
+	"stimulus":   "float32 [T,H,W]",
+	"counts":     "float32 [T,C]",
+	"frame_rate": "a float64 scalar (bins per second)",
+}
+
+func list(keys map[string]string) string {
+	if len(keys) == 0 {
+		return "no arrays"
+	}
+	var names []string
+	for k := range keys {
+		names = append(names, k)
+	}
+	sortStrings(names)
+	return strings.Join(names, ", ")
+}
+
+func sortStrings(s []string) {
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+}
+
+// numel is the number of elements of shape, or -1 if a size is negative or the product overflows.
+func numel(shape []int) int {
+	n := 1
+	for _, s := range shape {
+		if s < 0 || (s > 0 && n > math.MaxInt32*256/s) {
+			return -1
+		}
+		n *= s
+	}
+	return n
+}
+
+// archive is an .npz file: a zip of .npy entries.
+type archive struct{ zr *zip.Reader }
+
+func (a *archive) file(name string) *zip.File {
+	for _, f := range a.zr.File {
+		if f.Name == name {
+			return f
+		}
+	}
+	return nil
+}
+
+func (a *archive) header(name string) (*npy.Header, error) {
+	rc, err := a.file(name).Open()
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	r, err := npyReader(rc)
+	if err != nil {
+		return nil, err
+	}
+	return &r.Header, nil
+}
+
+// npyReader is npy.NewReader, with its panics on malformed headers (npyio v0.6.0 slices
+// out of range on some) turned into errors.
+func npyReader(rc io.Reader) (r *npy.Reader, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			r, err = nil, fmt.Errorf("malformed .npy header (%v)", p)
+		}
+	}()
+	return npy.NewReader(rc)
+}
+
+var errDtype = errors.New("unsupported dtype")
+
+// readArray decodes the array in entry key of r, whose header is h, converting each element
+// to float64 and handing it to put(i, v). The element type must be one of kinds.
+func readArray(r *archive, key string, h *npy.Header, kinds string, alloc func(n int), put func(i int, v float64)) error {
+	typ := strings.TrimLeft(h.Descr.Type, "<|=")
+	if strings.HasPrefix(h.Descr.Type, ">") || !strings.Contains(" "+kinds+" ", " "+typ+" ") {
+		return fmt.Errorf("%w %q, want one of %s (little-endian)", errDtype, h.Descr.Type, kinds)
+	}
+	size := map[string]int{"f4": 4, "f8": 8, "i8": 8, "i4": 4, "u4": 4, "i2": 2, "u2": 2, "u1": 1, "i1": 1}[typ]
+	n := numel(h.Descr.Shape)
+	f := r.file(key)
+	if n < 0 || uint64(n) > f.UncompressedSize64/uint64(size) {
+		return fmt.Errorf("shape %v does not fit in the entry's %d bytes", h.Descr.Shape, f.UncompressedSize64)
+	}
+	alloc(n)
+	rc, err := f.Open()
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	if _, err := npyReader(rc); err != nil { // skips the header, already parsed into h
+		return err
+	}
+	buf := make([]byte, min(n*size, 1<<20)/size*size+size)
+	le := binary.LittleEndian
+	for i := 0; i < n; {
+		chunk := min(n-i, len(buf)/size)
+		b := buf[:chunk*size]
+		if _, err := io.ReadFull(rc, b); err != nil {
+			return fmt.Errorf("truncated: %d of %d elements: %w", i, n, err)
+		}
+		for j := 0; j < chunk; j++ {
+			e := b[j*size:]
+			var v float64
+			switch typ {
+			case "f4":
+				v = float64(math.Float32frombits(le.Uint32(e)))
+			case "f8":
+				v = math.Float64frombits(le.Uint64(e))
+			case "i8":
+				v = float64(int64(le.Uint64(e)))
+			case "i4":
+				v = float64(int32(le.Uint32(e)))
+			case "u4":
+				v = float64(le.Uint32(e))
+			case "i2":
+				v = float64(int16(le.Uint16(e)))
+			case "u2":
+				v = float64(le.Uint16(e))
+			case "i1":
+				v = float64(int8(e[0]))
+			case "u1":
+				v = float64(e[0])
+			}
+			put(i+j, v)
+		}
+		i += chunk
+	}
+	return nil
+}
+
+func readFloat32(r *archive, key string, h *npy.Header) ([]float32, error) {
+	var v []float32
+	err := readArray(r, key, h, "f4 f8", func(n int) { v = make([]float32, n) }, func(i int, x float64) { v[i] = float32(x) })
+	return v, err
+}
+
+func readFloat64(r *archive, key string, h *npy.Header) ([]float64, error) {
+	var v []float64
+	err := readArray(r, key, h, "f8 f4", func(n int) { v = make([]float64, n) }, func(i int, x float64) { v[i] = x })
+	return v, err
+}
+
+func readInt64(r *archive, key string, h *npy.Header) ([]int64, error) {
+	var v []int64
+	err := readArray(r, key, h, "i8 i4 u4 i2 u2 i1 u1", func(n int) { v = make([]int64, n) }, func(i int, x float64) { v[i] = int64(x) })
+	return v, err
+}
+
+// Write writes d to path as an .npz dataset that Read (and numpy.load) accepts.
+func Write(path string, d *Dataset) error {
+	if err := d.Check(path); err != nil {
+		return err
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("dataset: %w", err)
+	}
+	zw := zip.NewWriter(f)
+	le := binary.LittleEndian
+	arrays := []struct {
+		name, dtype string
+		shape       []int
+		n, size     int
+		enc         func(b []byte, i int)
+	}{
+		{"stimulus", "<f4", []int{d.T, d.H, d.W}, len(d.Stimulus), 4, func(b []byte, i int) { le.PutUint32(b, math.Float32bits(d.Stimulus[i])) }},
+		{"counts", "<f4", []int{d.T, d.C}, len(d.Counts), 4, func(b []byte, i int) { le.PutUint32(b, math.Float32bits(d.Counts[i])) }},
+		{"frame_rate", "<f8", nil, 1, 8, func(b []byte, i int) { le.PutUint64(b, math.Float64bits(d.FrameRate)) }},
+		{"cell_ids", "<i8", []int{d.C}, d.C, 8, func(b []byte, i int) { le.PutUint64(b, uint64(d.CellIDs[i])) }},
+	}
+	for _, a := range arrays {
+		var w io.Writer
+		if w, err = zw.CreateHeader(&zip.FileHeader{Name: a.name + ".npy", Method: zip.Store}); err != nil {
+			break
+		}
+		if _, err = w.Write(npyHeader(a.dtype, a.shape)); err != nil {
+			break
+		}
+		buf := make([]byte, 0, 1<<20)
+		for i := 0; i < a.n; i++ {
+			buf = buf[:len(buf)+a.size]
+			a.enc(buf[len(buf)-a.size:], i)
+			if len(buf)+a.size > cap(buf) || i == a.n-1 {
+				if _, err = w.Write(buf); err != nil {
+					break
+				}
+				buf = buf[:0]
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	if cerr := zw.Close(); err == nil {
+		err = cerr
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("dataset: write %s: %w", path, err)
+	}
+	return nil
+}
+
+// npyHeader is the .npy version 1.0 header for a C-order array of dtype and shape.
+func npyHeader(dtype string, shape []int) []byte {
+	var s strings.Builder
+	s.WriteString("(")
+	for i, n := range shape {
+		if i > 0 {
+			s.WriteString(", ")
+		}
+		fmt.Fprint(&s, n)
+	}
+	if len(shape) == 1 {
+		s.WriteString(",")
+	}
+	s.WriteString(")")
+	dict := fmt.Sprintf("{'descr': '%s', 'fortran_order': False, 'shape': %s, }", dtype, s.String())
+	total := 10 + len(dict) + 1
+	pad := (64 - total%64) % 64
+	dict += strings.Repeat(" ", pad) + "\n"
+	h := append([]byte("\x93NUMPY\x01\x00"), 0, 0)
+	binary.LittleEndian.PutUint16(h[8:], uint16(len(dict)))
+	return append(h, dict...)
+}

@@ -1,0 +1,18 @@
+// Package dataset reads and writes recorded or simulated datasets: the .npz files that fitting,
+// training and export share (see ../../../shared/DESIGN.md, "Data formats").
+//
+// A dataset holds
+//
+//	stimulus    float32 [T,H,W]  contrast, one frame per bin (H=W=1 for full-field flicker)
+//	counts      float32 [T,C]    spikes of cell c in bin t
+//	frame_rate  float64 scalar   bins per second
+//	cell_ids    int     [C]      optional; 0..C-1 when absent
+//
+// Read checks everything a consumer relies on and names the file, array and cell in its
+// errors: a missing array, a wrong dtype or rank, mismatched lengths, a NaN or infinity, a
+// negative or non-finite count. Whether a cell without spikes is an error is the consumer's
+// call (fitting refuses it), so Read reports it only through [Dataset.SilentCells].
+//
+// Arrays are kept flat and row-major in memory. The functions are safe to call from any
+// goroutine; a Dataset is not modified after Read returns and may be shared for reading.
+package dataset
