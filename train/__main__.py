@@ -1,0 +1,46 @@
+"""Command line: /usr/bin/python3 -m train DATA.npz --model bncnn --out PREFIX [options]."""
+import argparse
+import json
+import sys
+
+import numpy as np
+import torch
+
+from . import data as data_mod, export, fit
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python3 -m train", description=__doc__)
+    ap.add_argument("dataset", help="dataset .npz (stimulus [T,H,W], counts [T,C], frame_rate)")
+    ap.add_argument("--model", choices=["bncnn", "ln"], default="bncnn")
+    ap.add_argument("--out", required=True, help="output prefix: writes PREFIX.onnx, PREFIX.pt, PREFIX.json")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--history", type=int, default=40)
+    ap.add_argument("--epochs", type=int, default=20)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--l2", type=float, default=1e-3, help="L2 penalty on the conv (or LN) filters")
+    ap.add_argument("--patience", type=int, default=3)
+    ap.add_argument("--max-train", type=int, default=None, help="subsample the training block to this many bins")
+    ap.add_argument("--chans", type=int, nargs=2, default=[8, 8])
+    ap.add_argument("--ksizes", type=int, nargs=2, default=[15, 11])
+    ap.add_argument("--noise", type=float, default=0.05)
+    ap.add_argument("--threads", type=int, default=1)
+    a = ap.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    d = data_mod.Dataset(a.dataset, a.history)
+    kw = dict(chans=a.chans, ksizes=a.ksizes, noise=a.noise) if a.model == "bncnn" else {}
+    model, rep = fit.train(d, a.model, seed=a.seed, epochs=a.epochs, batch=a.batch, lr=a.lr, l2=a.l2,
+                           patience=a.patience, max_train=a.max_train, **kw)
+    fit.print_report(rep)
+    export.write_onnx(model, d.img_shape, d.frame_rate, a.out + ".onnx")
+    export.write_checkpoint(model, a.out + ".pt", frame_rate=d.frame_rate)
+    rep.update(model=a.model, dataset=a.dataset, seed=a.seed, frame_rate=d.frame_rate)
+    with open(a.out + ".json", "w") as f:
+        json.dump(rep, f, indent=1)
+    print(f"wrote {a.out}.onnx {a.out}.pt {a.out}.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""Writers: ONNX (torch.onnx.export, opset 13) and torch-deep-retina checkpoints."""
+import numpy as np
+import torch
+
+
+class _Rates(torch.nn.Module):
+    """Wraps a model so that it outputs spikes/s (count per bin x frame rate)."""
+
+    def __init__(self, model, frame_rate):
+        super().__init__()
+        self.model = model
+        self.frame_rate = float(frame_rate)
+
+    def forward(self, x):
+        return self.model(x) * self.frame_rate
+
+
+def write_onnx(model, img_shape, frame_rate, path):
+    """ONNX graph: input "stimulus" [N, history, H, W] contrast, output "rates" [N, C] spikes/s."""
+    model.eval()
+    x = torch.zeros((2,) + tuple(img_shape))
+    torch.onnx.export(_Rates(model, frame_rate), x, path, opset_version=13,
+                      input_names=["stimulus"], output_names=["rates"],
+                      dynamic_axes={"stimulus": {0: "N"}, "rates": {0: "N"}},
+                      do_constant_folding=True)
+
+
+def write_checkpoint(model, path, norm_mean=0.0, norm_std=1.0, frame_rate=100.0, optimizer=None,
+                     hyps_key="hyps"):
+    """A torch-deep-retina checkpoint: model_type, model_state_dict, hyps (or model_hyps),
+    norm_stats (numpy scalars, as the lab code saves them) and optimiser state."""
+    ck = {
+        "model_type": type(model).__name__,
+        "model_state_dict": model.state_dict(),
+        hyps_key: dict(model.hyps),
+        "norm_stats": {"mean": np.float32(norm_mean), "std": np.float32(norm_std)},
+        "frame_rate": float(frame_rate),
+        "epoch": 0,
+        "loss": 0.0,
+    }
+    if optimizer is not None:
+        ck["optim_state_dict"] = optimizer.state_dict()
+    torch.save(ck, path)

@@ -1,0 +1,89 @@
+"""Training loop: Poisson loss, Adam, L2 on the filters, early stopping on the validation block."""
+import copy
+import sys
+import time
+
+import numpy as np
+import torch
+
+from . import metrics, models
+
+
+def predict(model, data, idx, batch=256):
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(idx), batch):
+            out.append(model(data.windows[idx[i:i + batch]]))
+    return torch.cat(out).numpy()
+
+
+def poisson_loss(pred, y):
+    return (pred - y * torch.log(pred + 1e-8)).mean()
+
+
+def train(data, kind, seed=0, epochs=20, batch=64, lr=1e-3, l2=1e-3, patience=3,
+          val_frac=0.1, test_frac=0.1, max_train=None, log=sys.stdout, **model_kw):
+    """Trains a model of kind ("bncnn" or "ln") on data; returns (model, report dict)."""
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    model = models.build(kind, data.n_cells, data.img_shape, **model_kw)
+    tr, va, te = data.split(val_frac, test_frac)
+    if max_train is not None and len(tr) > max_train:
+        tr = np.sort(rng.choice(tr, max_train, replace=False))
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    best, best_loss, bad = None, float("inf"), 0
+    yv = data.targets[va]
+    for epoch in range(1, epochs + 1):
+        t0 = time.monotonic()
+        model.train()
+        order = rng.permutation(tr)
+        total = 0.0
+        for i in range(0, len(order), batch):
+            b = order[i:i + batch]
+            if len(b) < 2:  # batch norm needs two samples
+                continue
+            x, y = data.windows[b], data.targets[b]
+            loss = poisson_loss(model(x), y)
+            reg = sum((p * p).sum() for p in model.l2_params())
+            opt.zero_grad()
+            (loss + l2 * reg).backward()
+            opt.step()
+            total += loss.item() * len(b)
+        pv = predict(model, data, va)
+        val_loss = poisson_loss(torch.from_numpy(pv), yv).item()
+        r = np.nanmean(metrics.pearson(pv, yv.numpy()))
+        print(f"epoch {epoch:3d}  train loss {total / len(tr):.4f}  val loss {val_loss:.4f}  "
+              f"val r {r:.3f}  {time.monotonic() - t0:.1f}s", file=log, flush=True)
+        if val_loss < best_loss - 1e-5:
+            best, best_loss, bad = copy.deepcopy(model.state_dict()), val_loss, 0
+        else:
+            bad += 1
+            if bad >= patience:
+                print(f"early stop: no validation improvement for {patience} epochs", file=log, flush=True)
+                break
+    model.load_state_dict(best)
+    model.eval()
+    return model, evaluate(model, data, te)
+
+
+def evaluate(model, data, idx):
+    """Held-out report: per-cell r against counts, and against ground truth (r, FEV) when present."""
+    pred = predict(model, data, idx)
+    rep = {"cells": [int(c) for c in data.cell_ids], "n_test": int(len(idx)),
+           "r_counts": metrics.pearson(pred, data.targets[idx].numpy()).tolist()}
+    truth = data.truth()
+    if truth is not None:
+        t = truth[idx] / data.frame_rate  # spikes/s -> expected count per bin, like pred
+        rep["r_truth"] = metrics.pearson(pred, t).tolist()
+        rep["fev_truth"] = metrics.fev(pred, t).tolist()
+    return rep
+
+
+def print_report(rep, log=sys.stdout):
+    keys = [k for k in ("r_counts", "r_truth", "fev_truth") if k in rep]
+    print(f"held-out report ({rep['n_test']} bins):", file=log)
+    print("  cell " + "".join(f"{k:>11s}" for k in keys), file=log)
+    for i, c in enumerate(rep["cells"]):
+        print(f"  {c:4d} " + "".join(f"{rep[k][i]:11.3f}" for k in keys), file=log)
+    print("  mean " + "".join(f"{np.nanmean(rep[k]):11.3f}" for k in keys), file=log, flush=True)

@@ -1,0 +1,103 @@
+"""The paper's BN-CNN (McIntosh et al. 2016, as torch-deep-retina builds it) and the LN baseline.
+
+Both models take stimulus contrast windows [N, history, H, W] and return the expected spike
+count per bin [N, cells] (multiply by the frame rate for spikes/s). BNCNN's module list has
+exactly torch-deep-retina's ``sequential.N`` layout, so its state_dict is a valid
+torch-deep-retina BNCNN checkpoint.
+"""
+import torch
+from torch import nn
+
+
+class GaussianNoise(nn.Module):
+    """Adds N(0, std^2) noise in training mode only."""
+
+    def __init__(self, std):
+        super().__init__()
+        self.std = std
+
+    def forward(self, x):
+        if self.training and self.std > 0:
+            return x + self.std * torch.randn_like(x)
+        return x
+
+
+class Reshape(nn.Module):
+    def __init__(self, shape):
+        super().__init__()
+        self.shape = tuple(shape)
+
+    def forward(self, x):
+        return x.reshape(self.shape)
+
+
+class BNCNN(nn.Module):
+    """conv -> BN(flat) -> noise -> ReLU -> conv -> BN(flat) -> noise -> ReLU -> dense -> BN -> softplus."""
+
+    def __init__(self, n_units=16, img_shape=(40, 50, 50), chans=(8, 8), ksizes=(15, 11),
+                 noise=0.05, bias=True, linear_bias=False, softplus=True, bn_moment=0.01):
+        super().__init__()
+        self.hyps = dict(n_units=n_units, img_shape=list(img_shape), chans=list(chans),
+                         ksizes=list(ksizes), noise=noise, bias=bias, linear_bias=linear_bias,
+                         softplus=softplus, bn_moment=bn_moment)
+        h, w = img_shape[1] - ksizes[0] + 1, img_shape[2] - ksizes[0] + 1
+        h2, w2 = h - ksizes[1] + 1, w - ksizes[1] + 1
+        if h2 <= 0 or w2 <= 0:
+            raise ValueError(f"train: kernels {ksizes} do not fit image {img_shape}")
+        self.shapes = [(h, w), (h2, w2)]
+        mods = [
+            nn.Conv2d(img_shape[0], chans[0], ksizes[0], bias=bias),          # 0
+            nn.Flatten(),                                                      # 1
+            nn.BatchNorm1d(chans[0] * h * w, eps=1e-3, momentum=bn_moment),    # 2
+            GaussianNoise(noise),                                              # 3
+            nn.ReLU(),                                                         # 4
+            Reshape((-1, chans[0], h, w)),                                     # 5
+            nn.Conv2d(chans[0], chans[1], ksizes[1], bias=bias),              # 6
+            nn.Flatten(),                                                      # 7
+            nn.BatchNorm1d(chans[1] * h2 * w2, eps=1e-3, momentum=bn_moment),  # 8
+            GaussianNoise(noise),                                              # 9
+            nn.ReLU(),                                                         # 10
+            nn.Linear(chans[1] * h2 * w2, n_units, bias=linear_bias),          # 11
+            nn.BatchNorm1d(n_units, eps=1e-3, momentum=bn_moment),             # 12
+            nn.Softplus() if softplus else Exponential(),                      # 13
+        ]
+        self.sequential = nn.Sequential(*mods)
+
+    def forward(self, x):
+        return self.sequential(x)
+
+    def l2_params(self):
+        return [self.sequential[0].weight, self.sequential[6].weight]
+
+
+class Exponential(nn.Module):
+    def forward(self, x):
+        return torch.exp(x)
+
+
+class LN(nn.Module):
+    """One spatiotemporal linear filter per cell (history x H x W) plus bias, then softplus."""
+
+    def __init__(self, n_units=16, img_shape=(40, 50, 50)):
+        super().__init__()
+        self.hyps = dict(n_units=n_units, img_shape=list(img_shape))
+        d = img_shape[0] * img_shape[1] * img_shape[2]
+        self.flatten = nn.Flatten()
+        self.linear = nn.Linear(d, n_units, bias=True)
+        nn.init.normal_(self.linear.weight, std=1e-3)
+        nn.init.zeros_(self.linear.bias)
+        self.softplus = nn.Softplus()
+
+    def forward(self, x):
+        return self.softplus(self.linear(self.flatten(x)))
+
+    def l2_params(self):
+        return [self.linear.weight]
+
+
+def build(kind, n_units, img_shape, **kw):
+    if kind == "bncnn":
+        return BNCNN(n_units=n_units, img_shape=img_shape, **kw)
+    if kind == "ln":
+        return LN(n_units=n_units, img_shape=img_shape)
+    raise ValueError(f"train: unknown model kind {kind!r} (want bncnn or ln)")

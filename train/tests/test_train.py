@@ -1,0 +1,79 @@
+import io
+import json
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from train import __main__ as cli, data, fit, metrics, models
+
+from . import synth
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    return synth.make(str(tmp_path_factory.mktemp("d") / "d.npz"))
+
+
+def small(kind):
+    return dict(chans=(4, 4), ksizes=(5, 3), noise=0.05) if kind == "bncnn" else {}
+
+
+@pytest.mark.parametrize("kind", ["bncnn", "ln"])
+def test_trains_and_beats_chance(dataset, kind):
+    d = data.Dataset(dataset, 8)
+    log = io.StringIO()
+    l2 = 0.03 if kind == "ln" else 1e-3
+    _, rep = fit.train(d, kind, seed=0, epochs=10, batch=32, lr=3e-3, l2=l2, log=log, **small(kind))
+    lines = log.getvalue().splitlines()
+    assert lines[0].startswith("epoch   1  train loss"), lines
+    assert np.nanmean(rep["r_truth"]) > 0.5, rep  # learned the cells, measured against truth
+    assert np.all(np.isfinite(rep["fev_truth"]))
+
+
+def test_deterministic(dataset):
+    d = data.Dataset(dataset, 8)
+    a, _ = fit.train(d, "bncnn", seed=3, epochs=2, log=io.StringIO(), **small("bncnn"))
+    b, _ = fit.train(d, "bncnn", seed=3, epochs=2, log=io.StringIO(), **small("bncnn"))
+    for k, v in a.state_dict().items():
+        assert torch.equal(v, b.state_dict()[k]), k
+
+
+def test_cli_writes_valid_files(dataset, tmp_path):
+    out = str(tmp_path / "m")
+    assert cli.main([dataset, "--model", "bncnn", "--out", out, "--history", "8", "--epochs", "2",
+                     "--chans", "4", "4", "--ksizes", "5", "3"]) == 0
+    m = onnx.load(out + ".onnx")
+    onnx.checker.check_model(m)
+    assert [i.name for i in m.graph.input] == ["stimulus"]
+    ck = torch.load(out + ".pt")
+    assert ck["model_type"] == "BNCNN"
+    assert "sequential.0.weight" in ck["model_state_dict"]
+    assert "sequential.12.running_var" in ck["model_state_dict"]
+    rep = json.load(open(out + ".json"))
+    assert len(rep["r_counts"]) == 3
+
+
+def test_bncnn_layout_is_torch_deep_retina():
+    m = models.BNCNN(n_units=5, img_shape=(40, 50, 50))
+    shapes = {k: tuple(v.shape) for k, v in m.state_dict().items()}
+    assert shapes["sequential.0.weight"] == (8, 40, 15, 15)
+    assert shapes["sequential.2.running_mean"] == (8 * 36 * 36,)
+    assert shapes["sequential.6.weight"] == (8, 8, 11, 11)
+    assert shapes["sequential.11.weight"] == (5, 8 * 26 * 26)
+    assert shapes["sequential.12.weight"] == (5,)
+
+
+def test_metrics():
+    x = np.array([[1.0, 2.0], [2.0, 2.0], [3.0, 2.0]])
+    r = metrics.pearson(x, x)
+    assert r[0] == pytest.approx(1.0) and np.isnan(r[1])
+    assert metrics.fev(x[:, :1], x[:, :1])[0] == pytest.approx(1.0)
+
+
+def test_bad_dataset(tmp_path):
+    p = str(tmp_path / "bad.npz")
+    np.savez(p, stimulus=np.zeros((10, 4, 4), np.float32), frame_rate=100.0)
+    with pytest.raises(ValueError, match="no array 'counts'"):
+        data.Dataset(p, 4)
