@@ -34,11 +34,11 @@ gotest:
 pytest:
 	cd train && $(PYTHON) -m pytest -q -p no:cacheprovider tests
 
-## proto: regenerate proto/*.pb.go with Debian's protoc and the pinned protoc-gen-go.
+## proto: regenerate proto/retinadpb/*.pb.go from proto/*.proto with Debian's protoc and the pinned protoc-gen-go.
 PROTOC_GEN_GO := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 proto: setup
 	GOBIN=$(CURDIR)/.cache/bin $(GO) install $(PROTOC_GEN_GO)
-	PATH=$(CURDIR)/.cache/bin:$$PATH protoc --proto_path=proto --go_out=proto --go_opt=paths=source_relative proto/*.proto
+	PATH=$(CURDIR)/.cache/bin:$$PATH protoc --proto_path=proto --go_out=. --go_opt=module=retinad proto/*.proto
 
 ## bench: every Go benchmark once (GL ones under Xvfb).
 bench: setup
