@@ -1,0 +1,369 @@
+package calib
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"retinad/calib/wire"
+)
+
+// LightSink is told of every flip as it is reported; in simulation the fake device is one,
+// standing in for the light reaching the photodiode.
+type LightSink interface {
+	Light(frame uint64, hostNs int64, level float64)
+}
+
+// Options configures a Photodiode. Dial and OnOnset are required.
+type Options struct {
+	// Dial opens the device; it is called again, with backoff, after every failure. Name is
+	// the device's name for messages.
+	Dial func() (Link, error)
+	Name string
+
+	Clock Clock        // default SystemClock
+	Log   *slog.Logger // default: discard
+
+	// OnOnset receives every flipped frame's fate, in frame order, on Run's goroutine.
+	OnOnset func(Onset)
+	// Light, if set, is told of every flip from Flip (simulation).
+	Light LightSink
+
+	Threshold, Hysteresis float64       // sent to the device on connect, fractions of full scale
+	Refresh               time.Duration // display refresh period, to count doubled frames; 0 = don't
+	Latency               time.Duration // prior flip-to-light latency (calibration file); 0 = learn it
+	Window                time.Duration // latest an edge may follow its flip; default 50 ms
+	PingEvery             time.Duration // clock-sync period; default 100 ms
+	BackoffMin            time.Duration // first reconnect delay; default 100 ms
+	BackoffMax            time.Duration // longest reconnect delay; default 5 s
+}
+
+// Stats are the link's counters, safe to read from any goroutine.
+type Stats struct {
+	Timed, Dropped, Untimed atomic.Uint64 // frames, by fate
+	Doubled                 atomic.Uint64 // extra refreshes frames were held for
+	Spurious                atomic.Uint64 // edges that matched no flip
+	LastSpuriousFrame       atomic.Uint64 // the last Timed frame before the last spurious edge
+	FlipOverflow            atomic.Uint64 // flips lost because Run fell more than flipCap behind
+	Connects, Disconnects   atomic.Uint64
+	BytesRead, BytesWritten atomic.Uint64
+	BadFrames               atomic.Uint64 // frames the decoder rejected (CRC, framing)
+	SyncResidualNs          atomic.Int64  // RMS of the clock-sync fit
+	SyncDriftPPB            atomic.Int64  // fitted device drift, parts per billion
+}
+
+// flipCap bounds the flips reported but not yet taken by Run.
+const flipCap = 4096
+
+// Photodiode times frames with the photodiode device. Create it with New, call Run once, and
+// call Flip from the frame loop.
+type Photodiode struct {
+	o     Options
+	stats Stats
+
+	mu    sync.Mutex // guards the flip ring, shared by Flip and Run
+	ring  [flipCap]flipRec
+	rhead int
+	rn    int
+	wake  chan struct{}
+
+	// Run's own state.
+	match   *matcher
+	sync    ClockSync
+	pings   [16]pingRec
+	pingID  uint32
+	seq     uint8
+	out     []byte
+	batch   [flipCap]flipRec
+	up      bool // a link is open
+	hello   bool // the device has said hello on this link
+	lastLog int64
+}
+
+type flipRec struct {
+	frame uint64
+	ns    int64
+	level float64
+}
+
+type pingRec struct {
+	id   uint32
+	sent int64
+}
+
+// New returns a Photodiode; it panics if Dial or OnOnset is nil (programmer errors).
+func New(o Options) *Photodiode {
+	if o.Dial == nil || o.OnOnset == nil {
+		panic("calib: New needs Options.Dial and Options.OnOnset")
+	}
+	if o.Clock == nil {
+		o.Clock = SystemClock{}
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&o.Window, 50*time.Millisecond)
+	def(&o.PingEvery, 100*time.Millisecond)
+	def(&o.BackoffMin, 100*time.Millisecond)
+	def(&o.BackoffMax, 5*time.Second)
+	p := &Photodiode{o: o, wake: make(chan struct{}, 1), out: make([]byte, 0, 4*wire.MaxFrame)}
+	p.match = newMatcher(o.Window, o.Refresh, o.Latency, &p.stats, o.OnOnset)
+	return p
+}
+
+// Stats returns the live counters.
+func (p *Photodiode) Stats() *Stats { return &p.stats }
+
+// Flip reports that frame was flipped onto the screen at host time ns with the photodiode
+// patch at level (0 black .. 1 white). Call it from the frame loop for every flip, in frame
+// order; it neither blocks nor allocates.
+func (p *Photodiode) Flip(frame uint64, ns int64, level float64) {
+	if p.o.Light != nil {
+		p.o.Light.Light(frame, ns, level)
+	}
+	p.mu.Lock()
+	if p.rn == flipCap {
+		p.rhead = (p.rhead + 1) % flipCap
+		p.rn--
+		p.stats.FlipOverflow.Add(1)
+	}
+	p.ring[(p.rhead+p.rn)%flipCap] = flipRec{frame, ns, level}
+	p.rn++
+	p.mu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// takeFlips hands every reported flip to the matcher.
+func (p *Photodiode) takeFlips() {
+	p.mu.Lock()
+	n := p.rn
+	for i := 0; i < n; i++ {
+		p.batch[i] = p.ring[(p.rhead+i)%flipCap]
+	}
+	p.rhead, p.rn = (p.rhead+n)%flipCap, 0
+	p.mu.Unlock()
+	timed := p.up && p.hello && p.sync.Ready()
+	for _, f := range p.batch[:n] {
+		p.match.addFlip(f.frame, f.ns, f.level, timed)
+	}
+}
+
+// event is one decoded message with the host time its bytes were read.
+type event struct {
+	m    wire.Message
+	recv int64
+}
+
+// Run connects to the device, keeps it connected (reconnecting with backoff when it goes
+// away), syncs clocks and resolves every flip until ctx ends; it then returns nil, with its
+// reader stopped and the link closed. Frames pending at a disconnect, and all frames flipped
+// while disconnected, are resolved Untimed.
+func (p *Photodiode) Run(ctx context.Context) error {
+	clk := p.o.Clock
+	backoff := p.o.BackoffMin
+	retry := clk.NewTimer(0)
+	defer retry.Stop()
+	ping := clk.NewTimer(time.Hour)
+	ping.Stop()
+	defer ping.Stop()
+
+	var (
+		link    Link
+		events  chan event
+		readErr chan error
+		stop    context.CancelFunc
+		done    chan struct{}
+	)
+	hangUp := func() {
+		stop()
+		<-done // the reader has returned: Close cannot block
+		if err := link.Close(); err != nil {
+			p.o.Log.Warn("calib: close", "device", p.o.Name, "err", err)
+		}
+		link, p.up, p.hello = nil, false, false
+		ping.Stop()
+		p.takeFlips()
+		p.match.untimeAll()
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			if link != nil {
+				hangUp()
+			}
+			p.takeFlips()
+			return nil
+
+		case <-p.wake:
+			p.takeFlips()
+
+		case <-retry.C():
+			l, err := p.o.Dial()
+			if err != nil {
+				p.logThrottled("calib: photodiode not available; retrying", "device", p.o.Name, "in", backoff, "err", err)
+				retry.Reset(backoff)
+				backoff = min(2*backoff, p.o.BackoffMax)
+				continue
+			}
+			backoff = p.o.BackoffMin
+			link, p.up = l, true
+			p.stats.Connects.Add(1)
+			p.o.Log.Info("calib: photodiode connected", "device", p.o.Name)
+			p.sync.Reset()
+			rctx, cancel := context.WithCancel(ctx)
+			stop = cancel
+			events, readErr, done = make(chan event, 256), make(chan error, 1), make(chan struct{})
+			go p.read(rctx, l, events, readErr, done)
+			p.configure(l)
+			ping.Reset(0)
+
+		case ev := <-events:
+			p.takeFlips()
+			p.handle(ev)
+
+		case err := <-readErr:
+			p.stats.Disconnects.Add(1)
+			p.o.Log.Warn("calib: photodiode lost; frames are untimed until it returns", "device", p.o.Name, "err", err)
+			hangUp()
+			retry.Reset(backoff)
+
+		case <-ping.C():
+			if err := p.sendPing(link); err != nil {
+				p.stats.Disconnects.Add(1)
+				p.o.Log.Warn("calib: photodiode lost", "device", p.o.Name, "err", err)
+				hangUp()
+				retry.Reset(backoff)
+				continue
+			}
+			every := p.o.PingEvery
+			if !p.sync.Ready() || p.sync.used < 16 {
+				every = min(every, 10*time.Millisecond) // a quick start
+			}
+			ping.Reset(every)
+		}
+	}
+}
+
+// read is the link's reader goroutine: it reads with the link's timeout in a loop until ctx
+// ends or the link fails, decodes, and hands messages to Run.
+func (p *Photodiode) read(ctx context.Context, l Link, events chan<- event, errc chan<- error, done chan<- struct{}) {
+	defer close(done)
+	var dec wire.Decoder
+	buf := make([]byte, 512)
+	msgs := make([]wire.Message, 0, len(buf)/5)
+	var bad uint64
+	for ctx.Err() == nil {
+		n, err := l.Read(buf)
+		recv := p.o.Clock.Now()
+		if err != nil {
+			errc <- err
+			return
+		}
+		if n == 0 {
+			continue
+		}
+		msgs = dec.Decode(msgs[:0], buf[:n])
+		for _, m := range msgs {
+			select {
+			case events <- event{m, recv}:
+			case <-ctx.Done():
+				return
+			}
+		}
+		p.stats.BytesRead.Add(uint64(n))
+		if s := dec.Stats(); s.BadCRC+s.BadFrame+s.Overflow != bad {
+			p.stats.BadFrames.Add(s.BadCRC + s.BadFrame + s.Overflow - bad)
+			bad = s.BadCRC + s.BadFrame + s.Overflow
+		}
+	}
+}
+
+// handle acts on one message from the device.
+func (p *Photodiode) handle(ev event) {
+	m := &ev.m
+	switch m.Type {
+	case wire.TypeHello:
+		if m.Proto != wire.Version {
+			p.o.Log.Error("calib: photodiode speaks another protocol version; its messages are ignored",
+				"device", p.o.Name, "device_version", m.Proto, "want", wire.Version)
+			return
+		}
+		if p.hello {
+			p.o.Log.Warn("calib: photodiode restarted; clock sync starts over", "device", p.o.Name)
+			p.sync.Reset()
+			p.match.untimeAll()
+		}
+		p.hello = true
+		p.o.Log.Info("calib: photodiode hello", "device", p.o.Name, "firmware", fmt.Sprintf("%d.%d.%d", m.FwMajor, m.FwMinor, m.FwPatch))
+	case wire.TypePong:
+		for i := range p.pings {
+			if pr := p.pings[i]; pr.id == m.ID && pr.sent != 0 {
+				p.sync.Add(pr.sent, ev.recv, m.TimeUS)
+				p.pings[i].sent = 0
+				p.stats.SyncResidualNs.Store(int64(p.sync.Residual()))
+				p.stats.SyncDriftPPB.Store(int64(p.sync.DriftPPM() * 1000))
+				break
+			}
+		}
+		if h, ok := p.sync.ToHost(m.TimeUS); ok && p.hello {
+			p.match.watermark(h)
+		}
+	case wire.TypeEdge:
+		h, ok := p.sync.ToHost(m.TimeUS)
+		if !ok || !p.hello {
+			return // no flip can be waiting: they were all made Untimed
+		}
+		p.match.edge(h, m.Rising)
+		p.match.watermark(h)
+	case wire.TypeLevels:
+		// Level streaming is for gamma calibration, which is not built yet; edges still come.
+	default:
+		p.o.Log.Warn("calib: unexpected message from the photodiode", "device", p.o.Name, "type", m.Type)
+	}
+}
+
+// configure sends the threshold and the mode after connecting.
+func (p *Photodiode) configure(l Link) {
+	p.out = p.out[:0]
+	p.out = append(p.out, 0) // a delimiter: whatever noise came before ends here
+	p.out = wire.AppendFrame(p.out, &wire.Message{Type: wire.TypeThreshold, Seq: p.nextSeq(),
+		Threshold: frac16(p.o.Threshold), Hysteresis: frac16(p.o.Hysteresis)})
+	p.out = wire.AppendFrame(p.out, &wire.Message{Type: wire.TypeMode, Seq: p.nextSeq(), Mode: wire.ModeEdges})
+	// A failed write shows up as a read error too; the reader reports it.
+	n, _ := l.Write(p.out)
+	p.stats.BytesWritten.Add(uint64(n))
+}
+
+func (p *Photodiode) sendPing(l Link) error {
+	p.pingID++
+	p.out = wire.AppendFrame(p.out[:0], &wire.Message{Type: wire.TypePing, Seq: p.nextSeq(), ID: p.pingID})
+	sent := p.o.Clock.Now()
+	p.pings[p.pingID%uint32(len(p.pings))] = pingRec{p.pingID, sent}
+	n, err := l.Write(p.out)
+	p.stats.BytesWritten.Add(uint64(n))
+	return err
+}
+
+func (p *Photodiode) nextSeq() uint8 { p.seq++; return p.seq - 1 }
+
+func (p *Photodiode) logThrottled(msg string, args ...any) {
+	now := p.o.Clock.Now()
+	if p.lastLog != 0 && now-p.lastLog < int64(30*time.Second) {
+		return
+	}
+	p.lastLog = now
+	p.o.Log.Warn(msg, args...)
+}
+
+func frac16(f float64) uint16 { return uint16(min(max(f, 0), 1)*65535 + 0.5) }
