@@ -35,7 +35,7 @@ type GLMCell struct {
 	// Coupling[i][j] weighs cell i's count j+1 bins back; nil without coupling, and
 	// Coupling[Index] is nil (that is History).
 	Coupling    [][]float64
-	Iterations  int // Newton iterations
+	Iterations  int // Newton iterations, the stimulus-only fit's included
 	Train, Test Score
 	// StimulusOnly scores the same fit without history and coupling, for comparison
 	// (zero when SpikeHistory is 0).
@@ -131,7 +131,7 @@ func fitGLMCell(ctx context.Context, d *dataset.Dataset, s split, c int, o Optio
 			}
 		}
 	}
-	fitWith := func(blocks []int) ([]float64, int, []float64, error) {
+	fitWith := func(blocks []int, w0 []float64) ([]float64, int, []float64, error) {
 		dim := sdim + len(blocks)*b
 		x := make([]float64, s.rows()*dim)
 		for i := 0; i < s.rows(); i++ {
@@ -145,6 +145,7 @@ func fitGLMCell(ctx context.Context, d *dataset.Dataset, s split, c int, o Optio
 		pr := &poisson{X: x[:s.nTrain*dim], rows: s.nTrain, d: dim, y: y[:s.nTrain], link: Exp, prior: prior}
 		w := make([]float64, dim)
 		w[0] = math.Log(ybar)
+		copy(w, w0) // a warm start: the stimulus-only fit's bias and stimulus weights
 		it, err := pr.newton(ctx, w)
 		if err != nil {
 			return nil, it, nil, err
@@ -155,17 +156,19 @@ func fitGLMCell(ctx context.Context, d *dataset.Dataset, s split, c int, o Optio
 		}
 		return w, it, eta, nil
 	}
-	w, it, rate, err := fitWith(blocks)
+	w0, it0, rate0, err := fitWith(nil, nil)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("stimulus-only fit: %w", err)
 	}
-	cell := &GLMCell{Index: c, ID: d.CellIDs[c], Bias: w[0], Iterations: it}
+	w, it, rate := w0, it0, rate0
+	if len(blocks) > 0 {
+		if w, it, rate, err = fitWith(blocks, w0); err != nil {
+			return nil, err
+		}
+	}
+	cell := &GLMCell{Index: c, ID: d.CellIDs[c], Bias: w[0], Iterations: it0 + it}
 	cell.Train, cell.Test = scores(rate, y, s)
 	if k > 0 {
-		_, _, rate0, err := fitWith(nil)
-		if err != nil {
-			return nil, fmt.Errorf("stimulus-only fit: %w", err)
-		}
 		cell.StimulusOnlyTrain, cell.StimulusOnlyTest = scores(rate0, y, s)
 	}
 	for r := 0; r < rank; r++ {

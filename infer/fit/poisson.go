@@ -64,7 +64,6 @@ type poisson struct {
 	prior  []float64 // nil or d x d symmetric, the Gaussian prior's precision P
 
 	eta, wt []float64 // scratch [rows]
-	z       []float64 // scratch [rows*d], rows of X scaled by sqrt(weight)
 }
 
 func (p *poisson) predictor(w []float64) []float64 {
@@ -132,23 +131,12 @@ func (p *poisson) objective(w, grad, hess []float64) float64 {
 		}
 	}
 	if hess != nil {
-		if p.z == nil {
-			p.z = make([]float64, p.rows*p.d)
-		}
-		for t := 0; t < p.rows; t++ {
-			s := math.Sqrt(p.wt[t])
-			row, zr := p.X[t*p.d:(t+1)*p.d], p.z[t*p.d:(t+1)*p.d]
-			for i, v := range row {
-				zr[i] = s * v
-			}
-		}
 		if p.prior != nil {
 			copy(hess, p.prior)
 		} else {
 			clear(hess)
 		}
-		blas64.Syrk(blas.Trans, 1, blas64.General{Rows: p.rows, Cols: p.d, Stride: p.d, Data: p.z}, 1,
-			blas64.Symmetric{Uplo: blas.Upper, N: p.d, Stride: p.d, Data: hess})
+		weightedGram(hess, p.X, p.wt, p.rows, p.d)
 		for i := 0; i < p.d; i++ { // mirror the upper triangle
 			for j := 0; j < i; j++ {
 				hess[i*p.d+j] = hess[j*p.d+i]
