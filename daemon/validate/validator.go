@@ -1,0 +1,236 @@
+package validate
+
+import (
+	"fmt"
+	"math"
+)
+
+// Config sizes a Validator.
+type Config struct {
+	CellIDs  []int32  // the recorded cells, in the order the models predict them
+	Models   []string // model names, in the order of the model index the caller passes
+	BinNs    int64    // bin width, ns (one stimulus frame)
+	Window   int      // sliding window, bins
+	History  int      // bins kept open for late spikes and predictions (default 4096)
+	ClockCap int      // sync pairs in the clock fit (default 1000)
+}
+
+// Validator bins spikes per model bin and scores every model's predictions against them.
+type Validator struct {
+	cfg     Config
+	cellIdx map[int32]int
+	clock   *Clock
+	hist    int
+
+	// Bins, a ring indexed by frame % hist.
+	frame  []int64 // frame number held by the slot, -1 if none
+	onset  []int64 // host ns (interpolated for a frame never reported)
+	valid  []bool  // the frame was reported
+	counts []float64
+	pred   []float64 // [slot][model][cell], NaN when not predicted
+	first  int64     // oldest frame in the ring
+	newest int64     // newest frame with an onset, -1 before any
+	closed int64     // bins < closed have been scored or dropped
+
+	stats []*Stats
+	pbuf  []float64
+	obuf  []float64
+
+	// Counters, for status: spikes and syncs received, spikes not placed in an open bin, and
+	// spikes of cells the validator does not know.
+	SpikesSeen, SyncsSeen, Unplaced, Unknown uint64
+}
+
+// New returns a validator for cfg.
+func New(cfg Config) (*Validator, error) {
+	if len(cfg.CellIDs) == 0 || len(cfg.Models) == 0 || cfg.BinNs <= 0 || cfg.Window < 2 {
+		return nil, fmt.Errorf("validate: need cells, models, a positive bin width and a window of 2 or more bins (have %d cells, %d models, %d ns, %d bins)", len(cfg.CellIDs), len(cfg.Models), cfg.BinNs, cfg.Window)
+	}
+	if cfg.History == 0 {
+		cfg.History = 4096
+	}
+	if cfg.ClockCap == 0 {
+		cfg.ClockCap = 1000
+	}
+	v := &Validator{cfg: cfg, cellIdx: map[int32]int{}, clock: NewClock(cfg.ClockCap), hist: cfg.History}
+	for i, id := range cfg.CellIDs {
+		if _, dup := v.cellIdx[id]; dup {
+			return nil, fmt.Errorf("validate: cell id %d listed twice", id)
+		}
+		v.cellIdx[id] = i
+	}
+	nc, nm := len(cfg.CellIDs), len(cfg.Models)
+	v.frame = make([]int64, v.hist)
+	v.onset = make([]int64, v.hist)
+	v.valid = make([]bool, v.hist)
+	v.counts = make([]float64, v.hist*nc)
+	v.pred = make([]float64, v.hist*nm*nc)
+	for i := range v.frame {
+		v.frame[i] = -1
+	}
+	for i := range v.pred {
+		v.pred[i] = math.NaN()
+	}
+	v.newest = -1
+	for range cfg.Models {
+		v.stats = append(v.stats, NewStats(nc, cfg.Window))
+	}
+	v.pbuf, v.obuf = make([]float64, nc), make([]float64, nc)
+	return v, nil
+}
+
+// Clock returns the acquisition-to-host clock fit.
+func (v *Validator) Clock() *Clock { return v.clock }
+
+// Stats returns model m's statistics.
+func (v *Validator) Stats(m int) *Stats { return v.stats[m] }
+
+func (v *Validator) slot(frame int64) int { return int(frame % int64(v.hist)) }
+
+// Frame records frame's onset on host time (its bin's start). Frames arrive in order.
+func (v *Validator) Frame(frame, onsetNs int64) {
+	if frame <= v.newest {
+		return
+	}
+	if v.newest < 0 {
+		v.first, v.closed = frame, frame
+	}
+	// Make room: bins that fall out of the ring are closed without being scored.
+	for frame-v.first >= int64(v.hist) {
+		if v.first >= v.closed {
+			v.closed = v.first + 1
+		}
+		v.clear(v.first)
+		v.first++
+	}
+	if v.newest >= 0 {
+		// Frames never reported (gaps) get onsets spread evenly, so the search stays ordered,
+		// and collect no spikes.
+		prev := v.onset[v.slot(v.newest)]
+		for f := v.newest + 1; f < frame; f++ {
+			v.clear(f)
+			s := v.slot(f)
+			v.frame[s] = f
+			v.onset[s] = prev + (onsetNs-prev)*(f-v.newest)/(frame-v.newest)
+		}
+	}
+	s := v.slot(frame)
+	v.clear(frame)
+	v.frame[s], v.onset[s], v.valid[s] = frame, onsetNs, true
+	v.newest = frame
+}
+
+func (v *Validator) clear(frame int64) {
+	s := v.slot(frame)
+	v.frame[s], v.valid[s] = -1, false
+	nc, nm := len(v.cfg.CellIDs), len(v.cfg.Models)
+	clear(v.counts[s*nc : (s+1)*nc])
+	p := v.pred[s*nm*nc : (s+1)*nm*nc]
+	for i := range p {
+		p[i] = math.NaN()
+	}
+}
+
+// Sync records that the acquisition saw frame's onset at acqNs on its clock.
+func (v *Validator) Sync(frame, acqNs int64) {
+	v.SyncsSeen++
+	if frame < v.first || frame > v.newest {
+		return
+	}
+	if s := v.slot(frame); v.valid[s] {
+		v.clock.Add(acqNs, v.onset[s])
+	}
+}
+
+// Prediction records model m's rates (spikes/s, per cell) for the bin of frame.
+func (v *Validator) Prediction(m int, frame int64, rates []float32) {
+	if frame < v.closed || frame > v.newest {
+		return
+	}
+	s := v.slot(frame)
+	if !v.valid[s] {
+		return
+	}
+	nc := len(v.cfg.CellIDs)
+	p := v.pred[(s*len(v.cfg.Models)+m)*nc:][:nc]
+	w := float64(v.cfg.BinNs) * 1e-9
+	for c := range p {
+		if c < len(rates) {
+			p[c] = float64(rates[c]) * w
+		}
+	}
+}
+
+// bin returns the frame whose bin holds host time t, or -1.
+func (v *Validator) bin(t int64) int64 {
+	if v.newest < 0 {
+		return -1
+	}
+	lo, hi := v.first, v.newest // find the last frame with onset <= t
+	for lo < hi {
+		mid := (lo + hi + 1) / 2
+		if v.onset[v.slot(mid)] <= t {
+			lo = mid
+		} else {
+			hi = mid - 1
+		}
+	}
+	s := v.slot(lo)
+	if !v.valid[s] || t < v.onset[s] || t >= v.onset[s]+v.cfg.BinNs {
+		return -1
+	}
+	return lo
+}
+
+// Spikes records a batch that covers [startAcq, endAcq) on the acquisition clock, then scores
+// every bin acquisition has now covered. Spikes before the clock is fitted are not placed.
+func (v *Validator) Spikes(cellIDs []int32, timesAcq []int64, endAcq int64) {
+	n := min(len(cellIDs), len(timesAcq))
+	v.SpikesSeen += uint64(n)
+	if !v.clock.Ready() {
+		v.Unplaced += uint64(n)
+		return
+	}
+	nc := len(v.cfg.CellIDs)
+	for i := 0; i < n; i++ {
+		c, ok := v.cellIdx[cellIDs[i]]
+		if !ok {
+			v.Unknown++
+			continue
+		}
+		t, _ := v.clock.ToHost(timesAcq[i])
+		f := v.bin(t)
+		if f < v.closed {
+			v.Unplaced++
+			continue
+		}
+		v.counts[v.slot(f)*nc+c]++
+	}
+	end, _ := v.clock.ToHost(endAcq)
+	v.close(end)
+}
+
+// close scores every bin that ends at or before host time end.
+func (v *Validator) close(end int64) {
+	nc, nm := len(v.cfg.CellIDs), len(v.cfg.Models)
+	for ; v.closed <= v.newest; v.closed++ {
+		s := v.slot(v.closed)
+		if v.onset[s]+v.cfg.BinNs > end {
+			return
+		}
+		if !v.valid[s] {
+			continue
+		}
+		for c := 0; c < nc; c++ {
+			v.obuf[c] = v.counts[s*nc+c]
+		}
+		for m := 0; m < nm; m++ {
+			p := v.pred[(s*nm+m)*nc:][:nc]
+			if math.IsNaN(p[0]) {
+				continue // the model had no prediction for this bin
+			}
+			copy(v.pbuf, p)
+			v.stats[m].Add(v.pbuf, v.obuf)
+		}
+	}
+}
