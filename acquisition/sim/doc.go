@@ -1,0 +1,24 @@
+// Package sim is the virtual retina: a population of model retinal ganglion cells that turns
+// stimulus frames into firing rates and spikes, built the way the retina's circuit is built, so
+// that retinad can be run, tested and rehearsed end to end without tissue, and so that fitted
+// and trained models can be judged against a known ground truth.
+//
+// The circuit, per stimulus frame (one bin of Params.FrameRate):
+//
+//	frame (contrast) -> bipolar subunits: center-surround spatial filter (separable Gaussians)
+//	                    and biphasic temporal filter (recursive, two gamma cascades)
+//	                 -> rectification of each subunit (ON: [x-θ]+, OFF: [-x-θ]+)
+//	                 -> pooled by each ganglion cell (Gaussian weights around its centre)
+//	                 -  delayed feedforward amacrine inhibition (opposite-polarity subunits,
+//	                    wider pool, low-pass delay)
+//	                 -> divided by the local contrast (slow running mean of subunit energy)
+//	                 -> softplus: noise-free firing rate (spikes/s), the ground truth
+//	                 -> spike generator with an absolute refractory period (sub-Poisson counts)
+//
+// Units: frames are contrast (0 = the mean luminance, ±1 = black/white), row-major on an H×W
+// grid, row 0 at the top; rates are spikes per second; counts are spikes per bin; times are
+// seconds unless a name says otherwise.
+//
+// Concurrency: a Retina and a Spiker are single-goroutine objects (the caller's frame loop);
+// Step and Spike allocate nothing. Separate Retinas may run on separate goroutines.
+package sim
