@@ -6,6 +6,7 @@ import (
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
+	"gonum.org/v1/gonum/floats"
 	"gonum.org/v1/gonum/mat"
 
 	"retinad/infer/dataset"
@@ -203,6 +204,15 @@ func (l *linear) fitTemporal(d *dataset.Dataset, s split, y []float64, n, folds 
 
 func (l *linear) fitSpatial(d *dataset.Dataset, s split, y []float64, n, folds int) error {
 	p, q := d.Pixels(), len(l.roi)
+	// The region's pixels of every frame, contiguous, so that each row of the design is a
+	// sum of N contiguous axpys.
+	roi := make([]float64, d.T*q)
+	for t := 0; t < d.T; t++ {
+		f := d.Stimulus[t*p : (t+1)*p]
+		for j, px := range l.roi {
+			roi[t*q+j] = float64(f[px])
+		}
+	}
 	dim := 1 + len(l.temporal)*q
 	x := make([]float64, s.rows()*dim)
 	for i := 0; i < s.rows(); i++ {
@@ -212,11 +222,7 @@ func (l *linear) fitSpatial(d *dataset.Dataset, s split, y []float64, n, folds i
 		for r, tf := range l.temporal {
 			u := row[1+r*q : 1+(r+1)*q]
 			for k := 0; k < n; k++ {
-				a := tf[k]
-				f := d.Stimulus[(t-k)*p : (t-k+1)*p]
-				for j, px := range l.roi {
-					u[j] += a * float64(f[px])
-				}
+				floats.AddScaled(u, tf[k], roi[(t-k)*q:(t-k+1)*q])
 			}
 		}
 	}

@@ -15,7 +15,11 @@ func gram(x []float64, rows, d int, y []float64) (g, b []float64) {
 		return g, b
 	}
 	xg := blas64.General{Rows: rows, Cols: d, Stride: d, Data: x[:rows*d]}
-	blas64.Syrk(blas.Trans, 1, xg, 0, blas64.Symmetric{Uplo: blas.Upper, N: d, Stride: d, Data: g})
+	ones := make([]float64, rows)
+	for i := range ones {
+		ones[i] = 1
+	}
+	weightedGram(g, x, ones, rows, d)
 	for i := 0; i < d; i++ {
 		for j := 0; j < i; j++ {
 			g[i*d+j] = g[j*d+i]
