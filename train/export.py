@@ -17,9 +17,9 @@ class _Rates(torch.nn.Module):
 
 def write_onnx(model, img_shape, frame_rate, path):
     """ONNX graph: input "stimulus" [N, history, H, W] contrast, output "rates" [N, C] spikes/s."""
-    model.eval()
+    wrapped = _Rates(model, frame_rate).eval()  # export restores the wrapper's mode afterwards
     x = torch.zeros((2,) + tuple(img_shape))
-    torch.onnx.export(_Rates(model, frame_rate), x, path, opset_version=13,
+    torch.onnx.export(wrapped, x, path, opset_version=13,
                       input_names=["stimulus"], output_names=["rates"],
                       dynamic_axes={"stimulus": {0: "N"}, "rates": {0: "N"}},
                       do_constant_folding=True)

@@ -10,6 +10,29 @@ type Graph struct {
 	Outputs  []ValueInfo
 	Inits    []*Tensor
 	Nodes    []Node
+	// Meta is the model's metadata_props: retinad stores the input spec there (MetaFrameRate,
+	// MetaNormMean, MetaNormStd), which ONNX itself has no field for.
+	Meta []Prop
+}
+
+// Prop is one metadata_props entry.
+type Prop struct{ Key, Value string }
+
+// Metadata keys retinad writes and reads.
+const (
+	MetaFrameRate = "retinad.frame_rate" // bins per second, decimal
+	MetaNormMean  = "retinad.norm_mean"  // stimulus normalisation x' = (x - mean) / std
+	MetaNormStd   = "retinad.norm_std"
+)
+
+// MetaValue returns the metadata value for key.
+func (g *Graph) MetaValue(key string) (string, bool) {
+	for _, p := range g.Meta {
+		if p.Key == key {
+			return p.Value, true
+		}
+	}
+	return "", false
 }
 
 // ValueInfo names a graph input or output and its shape; a dimension < 0 is symbolic (Param).
@@ -48,6 +71,7 @@ type Attr struct {
 	S      string
 	Floats []float32
 	Ints   []int64
+	T      *Tensor
 }
 
 // ONNX element types and attribute kinds (onnx.proto TensorProto.DataType, AttributeType).

@@ -123,6 +123,27 @@ func Unmarshal(data []byte) (*Graph, error) {
 			}
 			sawGraph = true
 			return readGraph(g, fl.b)
+		case modelMeta:
+			if err := wantBytes(fl, "onnx: model"); err != nil {
+				return err
+			}
+			var p Prop
+			err := fields(fl.b, "onnx: metadata_props", func(f field) error {
+				if f.num != propKey && f.num != propValue {
+					return nil
+				}
+				if err := wantBytes(f, "onnx: metadata_props"); err != nil {
+					return err
+				}
+				if f.num == propKey {
+					p.Key = string(f.b)
+				} else {
+					p.Value = string(f.b)
+				}
+				return nil
+			})
+			g.Meta = append(g.Meta, p)
+			return err
 		case modelOpsetImprt:
 			if err := wantBytes(fl, "onnx: model"); err != nil {
 				return err
@@ -274,7 +295,10 @@ func readAttr(b []byte, node string) (Attr, error) {
 				kinds = append(kinds, AttrString)
 			}
 		case attrT:
-			kinds = append(kinds, AttrTensor)
+			if err = wantBytes(fl, what); err == nil {
+				a.T, err = readTensor(fl.b)
+				kinds = append(kinds, AttrTensor)
+			}
 		case attrFloats:
 			a.Floats, err = floats(a.Floats, fl, what)
 			kinds = append(kinds, AttrFloats)

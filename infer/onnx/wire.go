@@ -15,6 +15,10 @@ const (
 	modelProducerV  = 3
 	modelGraph      = 7
 	modelOpsetImprt = 8
+	modelMeta       = 14
+
+	propKey   = 1
+	propValue = 2
 
 	opsetDomain  = 1
 	opsetVersion = 2
@@ -82,6 +86,12 @@ func Marshal(g *Graph) []byte {
 	op = protowire.AppendTag(op, opsetVersion, protowire.VarintType)
 	op = protowire.AppendVarint(op, uint64(g.Opset))
 	b = appendMessage(b, modelOpsetImprt, op)
+	for _, p := range g.Meta {
+		var m []byte
+		m = appendString(m, propKey, p.Key)
+		m = appendString(m, propValue, p.Value)
+		b = appendMessage(b, modelMeta, m)
+	}
 	return b
 }
 
@@ -153,6 +163,8 @@ func appendAttr(b []byte, a *Attr) []byte {
 			p = protowire.AppendFixed32(p, math.Float32bits(f))
 		}
 		b = appendMessage(b, attrFloats, p)
+	case AttrTensor:
+		b = appendMessage(b, attrT, appendTensor(nil, a.T))
 	case AttrInts:
 		var p []byte
 		for _, v := range a.Ints {

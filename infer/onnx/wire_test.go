@@ -8,7 +8,7 @@ import (
 
 func sampleGraph() *Graph {
 	return &Graph{
-		Name: "g", Opset: 13, Producer: "retinad",
+		Name: "g", Opset: 13, Producer: "retinad", Meta: []Prop{{MetaFrameRate, "100"}},
 		Inputs:  []ValueInfo{{Name: "x", Elem: TypeFloat, Dims: []int64{-1, 2, 3}, Param: []string{"N", "", ""}}},
 		Outputs: []ValueInfo{{Name: "y", Elem: TypeFloat, Dims: []int64{-1, 4}, Param: []string{"N", ""}}},
 		Inits: []*Tensor{
@@ -21,6 +21,7 @@ func sampleGraph() *Graph {
 				Attrs: []Attr{{Name: "alpha", Kind: AttrFloat, F: 1}, {Name: "transB", Kind: AttrInt, I: 0},
 					{Name: "ks", Kind: AttrInts, Ints: []int64{3, -3}}, {Name: "fs", Kind: AttrFloats, Floats: []float32{0.5}},
 					{Name: "s", Kind: AttrString, S: "NOTSET"}}},
+			{Name: "c", Op: "Constant", Outputs: []string{"k"}, Attrs: []Attr{{Name: "value", Kind: AttrTensor, T: &Tensor{Name: "v", Type: TypeFloat, Float: []float32{100}}}}},
 			{Name: "out", Op: "Softplus", Inputs: []string{"g"}, Outputs: []string{"y"}},
 		},
 	}
@@ -67,7 +68,10 @@ func FuzzUnmarshal(f *testing.F) {
 		}
 		for _, n := range g.Nodes {
 			for _, a := range n.Attrs {
-				if a.Kind != AttrFloat && a.Kind != AttrInt && a.Kind != AttrString && a.Kind != AttrFloats && a.Kind != AttrInts {
+				if a.Kind == AttrTensor && a.T == nil {
+					return
+				}
+				if a.Kind != AttrFloat && a.Kind != AttrInt && a.Kind != AttrString && a.Kind != AttrFloats && a.Kind != AttrInts && a.Kind != AttrTensor {
 					return // kinds Marshal does not write
 				}
 			}

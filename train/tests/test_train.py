@@ -77,3 +77,10 @@ def test_bad_dataset(tmp_path):
     np.savez(p, stimulus=np.zeros((10, 4, 4), np.float32), frame_rate=100.0)
     with pytest.raises(ValueError, match="no array 'counts'"):
         data.Dataset(p, 4)
+
+
+def test_onnx_export_leaves_model_in_eval_mode(tmp_path):
+    m = models.BNCNN(n_units=2, img_shape=(4, 10, 10), chans=(2, 2), ksizes=(3, 3)).eval()
+    from train import export
+    export.write_onnx(m, (4, 10, 10), 100.0, str(tmp_path / "m.onnx"))
+    assert not m.training and not any(x.training for x in m.modules())

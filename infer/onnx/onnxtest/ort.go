@@ -1,0 +1,87 @@
+// Package onnxtest runs ONNX models through ONNX Runtime, the independent peer that the
+// importer and exporter tests check retinad's graphs against. The shared library comes from
+// the environment variable RETINAD_ONNXRUNTIME (scripts/setup installs it; the Makefile sets
+// it). Safe for concurrent use; the runtime is initialised once per process.
+package onnxtest
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+
+	ort "github.com/yalue/onnxruntime_go"
+)
+
+var (
+	initOnce sync.Once
+	initErr  error
+)
+
+// ErrUnavailable is returned when ONNX Runtime's library is not installed.
+var ErrUnavailable = errors.New("onnxtest: ONNX Runtime not found (set RETINAD_ONNXRUNTIME; scripts/setup installs it)")
+
+func initialise() error {
+	initOnce.Do(func() {
+		lib := os.Getenv("RETINAD_ONNXRUNTIME")
+		if lib == "" {
+			initErr = ErrUnavailable
+			return
+		}
+		if _, err := os.Stat(lib); err != nil {
+			initErr = fmt.Errorf("%w: %v", ErrUnavailable, err)
+			return
+		}
+		ort.SetSharedLibraryPath(lib)
+		if err := ort.InitializeEnvironment(ort.WithLogLevelError()); err != nil {
+			initErr = fmt.Errorf("onnxtest: initialise ONNX Runtime %s: %w", lib, err)
+		}
+	})
+	return initErr
+}
+
+// Version is ONNX Runtime's version, or an error when it is unavailable.
+func Version() (string, error) {
+	if err := initialise(); err != nil {
+		return "", err
+	}
+	return ort.GetVersion(), nil
+}
+
+// Run evaluates the model's input named in with the given shape and returns its output
+// named out ([N, outCols] floats), single-threaded.
+func Run(model []byte, in string, input []float32, shape []int64, out string, outCols int64) ([]float32, error) {
+	if err := initialise(); err != nil {
+		return nil, err
+	}
+	opts, err := ort.NewSessionOptions()
+	if err != nil {
+		return nil, fmt.Errorf("onnxtest: %w", err)
+	}
+	defer opts.Destroy()
+	if err := opts.SetIntraOpNumThreads(1); err != nil {
+		return nil, fmt.Errorf("onnxtest: %w", err)
+	}
+	if err := opts.SetInterOpNumThreads(1); err != nil {
+		return nil, fmt.Errorf("onnxtest: %w", err)
+	}
+	s, err := ort.NewDynamicAdvancedSessionWithONNXData(model, []string{in}, []string{out}, opts)
+	if err != nil {
+		return nil, fmt.Errorf("onnxtest: load model: %w", err)
+	}
+	defer s.Destroy()
+	x, err := ort.NewTensor(ort.NewShape(shape...), input)
+	if err != nil {
+		return nil, fmt.Errorf("onnxtest: %w", err)
+	}
+	defer x.Destroy()
+	y, err := ort.NewEmptyTensor[float32](ort.NewShape(shape[0], outCols))
+	if err != nil {
+		return nil, fmt.Errorf("onnxtest: %w", err)
+	}
+	defer y.Destroy()
+	if err := s.Run([]ort.Value{x}, []ort.Value{y}); err != nil {
+		return nil, fmt.Errorf("onnxtest: run: %w", err)
+	}
+	return append([]float32(nil), y.GetData()...), nil
+}

@@ -1,0 +1,312 @@
+package torchimport
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/nlpodyssey/gopickle/pytorch"
+	"github.com/nlpodyssey/gopickle/types"
+)
+
+// Tensor is one state_dict entry: its shape and its values in row-major order.
+type Tensor struct {
+	Shape []int
+	Data  []float32
+}
+
+// Checkpoint is what a torch-deep-retina checkpoint holds that retinad needs.
+type Checkpoint struct {
+	ModelType string             // e.g. "BNCNN"
+	State     map[string]*Tensor // model_state_dict, by key ("sequential.0.weight", ...)
+	Keys      []string           // State's keys in file order
+	Hyps      map[string]any     // architecture kwargs from "hyps" or "model_hyps"
+	NormMean  float64            // stimulus normalisation: x' = (x - NormMean) / NormStd
+	NormStd   float64
+	FrameRate float64 // bins per second, if the checkpoint says (0 when it does not)
+}
+
+// Read loads a torch.save file (zip or legacy format) holding a torch-deep-retina checkpoint
+// dict. Optimiser state and other keys are ignored.
+func Read(path string) (*Checkpoint, error) {
+	v, err := pytorch.LoadWithUnpickler(path, newUnpickler)
+	if err != nil {
+		return nil, fmt.Errorf("torchimport: %s: %w", path, err)
+	}
+	d, ok := v.(*types.Dict)
+	if !ok {
+		return nil, fmt.Errorf("torchimport: %s: top-level object is %s, want a dict with model_type and model_state_dict", path, pyType(v))
+	}
+	ck := &Checkpoint{State: map[string]*Tensor{}, Hyps: map[string]any{}, NormStd: 1}
+	fail := func(format string, args ...any) (*Checkpoint, error) {
+		return nil, fmt.Errorf("torchimport: %s: %s", path, fmt.Sprintf(format, args...))
+	}
+	if mt, ok := d.Get("model_type"); ok {
+		s, ok := mt.(string)
+		if !ok {
+			return fail("model_type is %s, want a string", pyType(mt))
+		}
+		ck.ModelType = s
+	} else {
+		return fail("no model_type key")
+	}
+	sd, ok := d.Get("model_state_dict")
+	if !ok {
+		return fail("no model_state_dict key")
+	}
+	if err := ck.readState(sd); err != nil {
+		return fail("model_state_dict: %v", err)
+	}
+	hv, ok := d.Get("hyps")
+	if !ok {
+		hv, ok = d.Get("model_hyps")
+	}
+	if ok {
+		if err := dictInto(hv, ck.Hyps); err != nil {
+			return fail("hyps: %v", err)
+		}
+	}
+	if ns, ok := d.Get("norm_stats"); ok && ns != nil {
+		m := map[string]any{}
+		if err := dictInto(ns, m); err != nil {
+			return fail("norm_stats: %v", err)
+		}
+		for key, dst := range map[string]*float64{"mean": &ck.NormMean, "std": &ck.NormStd} {
+			x, ok := m[key]
+			if !ok {
+				return fail("norm_stats has no %q", key)
+			}
+			f, err := number(x)
+			if err != nil {
+				return fail("norm_stats[%q]: %v", key, err)
+			}
+			*dst = f
+		}
+		if !(ck.NormStd > 0) || math.IsInf(ck.NormStd, 0) || math.IsNaN(ck.NormMean) || math.IsInf(ck.NormMean, 0) {
+			return fail("norm_stats mean %v, std %v: want finite mean and positive std", ck.NormMean, ck.NormStd)
+		}
+	}
+	if fr, ok := d.Get("frame_rate"); ok {
+		f, err := number(fr)
+		if err != nil || !(f > 0) {
+			return fail("frame_rate %v: want a positive number", fr)
+		}
+		ck.FrameRate = f
+	}
+	return ck, nil
+}
+
+func (ck *Checkpoint) readState(v any) error {
+	add := func(k any, val any) error {
+		key, ok := k.(string)
+		if !ok {
+			return fmt.Errorf("key %v is %s, want a string", k, pyType(k))
+		}
+		t, ok := val.(*pytorch.Tensor)
+		if !ok {
+			return fmt.Errorf("%s is %s, want a tensor", key, pyType(val))
+		}
+		data, err := tensorData(t)
+		if err != nil {
+			return fmt.Errorf("%s: %w", key, err)
+		}
+		ck.State[key] = &Tensor{Shape: append([]int(nil), t.Size...), Data: data}
+		ck.Keys = append(ck.Keys, key)
+		return nil
+	}
+	switch m := v.(type) {
+	case *types.OrderedDict:
+		for e := m.List.Front(); e != nil; e = e.Next() {
+			en := e.Value.(*types.OrderedDictEntry)
+			if err := add(en.Key, en.Value); err != nil {
+				return err
+			}
+		}
+	case *types.Dict:
+		for _, en := range *m {
+			if err := add(en.Key, en.Value); err != nil {
+				return err
+			}
+		}
+	default:
+		return fmt.Errorf("is %s, want a dict of tensors", pyType(v))
+	}
+	return nil
+}
+
+// tensorData copies a (possibly strided) tensor into row-major float32.
+func tensorData(t *pytorch.Tensor) ([]float32, error) {
+	var get func(i int) (float64, bool)
+	var n int
+	switch s := t.Source.(type) {
+	case *pytorch.FloatStorage:
+		n, get = len(s.Data), func(i int) (float64, bool) { return float64(s.Data[i]), true }
+	case *pytorch.DoubleStorage:
+		n, get = len(s.Data), func(i int) (float64, bool) { return s.Data[i], true }
+	case *pytorch.HalfStorage:
+		n, get = len(s.Data), func(i int) (float64, bool) { return float64(s.Data[i]), true }
+	case *pytorch.LongStorage:
+		n, get = len(s.Data), func(i int) (float64, bool) { return float64(s.Data[i]), true }
+	case *pytorch.IntStorage:
+		n, get = len(s.Data), func(i int) (float64, bool) { return float64(s.Data[i]), true }
+	default:
+		return nil, fmt.Errorf("storage %T not supported (want float, double, half, long or int)", t.Source)
+	}
+	if len(t.Stride) != len(t.Size) {
+		return nil, fmt.Errorf("%d strides for %d dims", len(t.Stride), len(t.Size))
+	}
+	count := 1
+	for _, s := range t.Size {
+		if s < 0 || (s > 0 && count > math.MaxInt32/s) {
+			return nil, fmt.Errorf("bad shape %v", t.Size)
+		}
+		count *= s
+	}
+	out := make([]float32, count)
+	idx := make([]int, len(t.Size))
+	for i := range out {
+		off := t.StorageOffset
+		for d, j := range idx {
+			off += j * t.Stride[d]
+		}
+		if off < 0 || off >= n {
+			return nil, fmt.Errorf("element %d at storage offset %d outside storage of %d", i, off, n)
+		}
+		v, _ := get(off)
+		out[i] = float32(v)
+		for d := len(idx) - 1; d >= 0; d-- {
+			idx[d]++
+			if idx[d] < t.Size[d] {
+				break
+			}
+			idx[d] = 0
+		}
+	}
+	return out, nil
+}
+
+func dictInto(v any, m map[string]any) error {
+	switch d := v.(type) {
+	case *types.Dict:
+		for _, en := range *d {
+			k, ok := en.Key.(string)
+			if !ok {
+				return fmt.Errorf("key %v is %s, want a string", en.Key, pyType(en.Key))
+			}
+			m[k] = en.Value
+		}
+	case *types.OrderedDict:
+		for e := d.List.Front(); e != nil; e = e.Next() {
+			en := e.Value.(*types.OrderedDictEntry)
+			k, ok := en.Key.(string)
+			if !ok {
+				return fmt.Errorf("key %v is %s, want a string", en.Key, pyType(en.Key))
+			}
+			m[k] = en.Value
+		}
+	default:
+		return fmt.Errorf("is %s, want a dict", pyType(v))
+	}
+	return nil
+}
+
+// number converts a pickled Python number (int, float, bool, numpy scalar, 1-element tensor).
+func number(v any) (float64, error) {
+	switch x := v.(type) {
+	case int:
+		return float64(x), nil
+	case float64:
+		return x, nil
+	case bool:
+		if x {
+			return 1, nil
+		}
+		return 0, nil
+	case *pytorch.Tensor:
+		d, err := tensorData(x)
+		if err != nil {
+			return 0, err
+		}
+		if len(d) != 1 {
+			return 0, fmt.Errorf("tensor of %d elements, want 1", len(d))
+		}
+		return float64(d[0]), nil
+	}
+	return 0, fmt.Errorf("%s, want a number", pyType(v))
+}
+
+// ints reads a hyperparameter that is an int or a list/tuple of ints.
+func ints(v any) ([]int, error) {
+	switch x := v.(type) {
+	case int:
+		return []int{x}, nil
+	case *types.List:
+		out := make([]int, 0, x.Len())
+		for i := 0; i < x.Len(); i++ {
+			n, ok := x.Get(i).(int)
+			if !ok {
+				return nil, fmt.Errorf("element %d is %s, want an int", i, pyType(x.Get(i)))
+			}
+			out = append(out, n)
+		}
+		return out, nil
+	case *types.Tuple:
+		out := make([]int, 0, x.Len())
+		for i := 0; i < x.Len(); i++ {
+			n, ok := x.Get(i).(int)
+			if !ok {
+				return nil, fmt.Errorf("element %d is %s, want an int", i, pyType(x.Get(i)))
+			}
+			out = append(out, n)
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("%s, want an int or a list of ints", pyType(v))
+}
+
+func pyType(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "None"
+	case string:
+		return "str"
+	case int:
+		return "int"
+	case float64:
+		return "float"
+	case bool:
+		return "bool"
+	case *types.Dict, *types.OrderedDict:
+		return "dict"
+	case *types.List:
+		return "list"
+	case *types.Tuple:
+		return "tuple"
+	case *pytorch.Tensor:
+		return "tensor"
+	case *types.GenericObject:
+		return x.Class.Module + "." + x.Class.Name
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+// moduleIndex splits "sequential.12.running_mean" into 12 and "running_mean".
+func moduleIndex(key string) (int, string, error) {
+	rest, ok := strings.CutPrefix(key, "sequential.")
+	if !ok {
+		return 0, "", fmt.Errorf("key %q is not under sequential.N", key)
+	}
+	num, field, ok := strings.Cut(rest, ".")
+	if !ok {
+		return 0, "", fmt.Errorf("key %q has no parameter name", key)
+	}
+	n, err := strconv.Atoi(num)
+	if err != nil || n < 0 {
+		return 0, "", fmt.Errorf("key %q: module index %q is not a number", key, num)
+	}
+	return n, field, nil
+}
+
+var errNoHyp = errors.New("missing")

@@ -1,0 +1,17 @@
+// Package torchimport reads torch-deep-retina checkpoints in Go, with no Python: the
+// torch.save file (zip or legacy format) is unpickled by github.com/nlpodyssey/gopickle, which
+// executes nothing; only tensors, plain Python values, numpy scalars and their dtypes are
+// rebuilt, and every other class stays an inert object.
+//
+// A checkpoint is a dict holding model_type ("BNCNN"), model_state_dict (the module list
+// sequential.N.*: conv, BatchNorm1d over the flattened units with running statistics, linear
+// with or without bias), the architecture kwargs under hyps or model_hyps (n_units, chans,
+// ksizes, img_shape, bias, linear_bias, softplus), the stimulus normalisation under norm_stats
+// (mean and std, possibly numpy scalars) and optimiser state, which is ignored. retinad's own
+// trainer adds frame_rate (bins per second): then the network's outputs are spikes per bin and
+// are scaled to spikes per second; without it they are taken as spikes per second.
+//
+// Read returns the Checkpoint; Checkpoint.Graph turns it into the ONNX graph PyTorch would
+// export, which retinad/infer/onnx turns into a native model. Functions are safe to call from
+// any goroutine; nothing is shared.
+package torchimport

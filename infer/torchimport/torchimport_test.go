@@ -1,0 +1,141 @@
+package torchimport
+
+import (
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sbinet/npyio"
+
+	"retinad/infer/onnx"
+	"retinad/infer/onnx/onnxtest"
+)
+
+func readNpy(t *testing.T, path string) ([]float32, []int) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := npyio.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var data []float32
+	if err := r.Read(&data); err != nil {
+		t.Fatal(err)
+	}
+	return data, r.Header.Descr.Shape
+}
+
+// windows stacks normalised history windows: row i is frames i..i+hist-1 of stim [T,H,W].
+func windows(stim []float32, T, hist, hw int, mean, std float64) []float32 {
+	n := T - hist + 1
+	out := make([]float32, 0, n*hist*hw)
+	for i := 0; i < n; i++ {
+		for _, v := range stim[i*hw : (i+hist)*hw] {
+			out = append(out, float32((float64(v)-mean)/std))
+		}
+	}
+	return out
+}
+
+func TestReadCheckpoint(t *testing.T) {
+	ck, err := Read("testdata/bncnn.pt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ck.ModelType != "BNCNN" || ck.FrameRate != 100 {
+		t.Errorf("model_type %q frame_rate %v", ck.ModelType, ck.FrameRate)
+	}
+	if math.Abs(ck.NormMean-0.05) > 1e-7 || math.Abs(ck.NormStd-0.8) > 1e-7 {
+		t.Errorf("norm_stats %v %v, want 0.05 0.8 (numpy float32 scalars)", ck.NormMean, ck.NormStd)
+	}
+	if got := ck.State["sequential.0.weight"].Shape; len(got) != 4 || got[0] != 3 || got[1] != 8 || got[2] != 5 {
+		t.Errorf("sequential.0.weight shape %v", got)
+	}
+	if _, ok := ck.State["sequential.12.running_var"]; !ok {
+		t.Error("no sequential.12.running_var")
+	}
+}
+
+// TestGoldenONNXRuntime runs the checkpoint's converted graph and PyTorch's own export through
+// ONNX Runtime and checks both against PyTorch's rates to 1e-4 relative.
+func TestGoldenONNXRuntime(t *testing.T) {
+	ck, err := Read("testdata/bncnn.pt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := ck.Graph()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stim, ss := readNpy(t, "testdata/stimulus.npy")
+	want, ws := readNpy(t, "testdata/rates.npy")
+	T, hw, hist, cells := ss[0], ss[1]*ss[2], 8, ws[1]
+	torchONNX, err := os.ReadFile("testdata/bncnn_torch.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, model := range map[string][]byte{"checkpoint": onnx.Marshal(g), "torch.onnx.export": torchONNX} {
+		x := windows(stim, T, hist, hw, ck.NormMean, ck.NormStd)
+		n := int64(T - hist + 1)
+		got, err := onnxtest.Run(model, "stimulus", x, []int64{n, int64(hist), int64(ss[1]), int64(ss[2])}, "rates", int64(cells))
+		if errors.Is(err, onnxtest.ErrUnavailable) {
+			t.Skip(err)
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		checkRates(t, name, got, want[(hist-1)*cells:])
+	}
+}
+
+func checkRates(t *testing.T, name string, got, want []float32) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d rates, want %d", name, len(got), len(want))
+	}
+	worst := 0.0
+	for i := range got {
+		d := math.Abs(float64(got[i]) - float64(want[i]))
+		rel := d / math.Max(math.Abs(float64(want[i])), 1e-3)
+		worst = math.Max(worst, rel)
+		if rel > 1e-4 && d > 1e-5 {
+			t.Errorf("%s: rate %d = %v, PyTorch %v (relative error %.2g)", name, i, got[i], want[i], rel)
+			return
+		}
+	}
+	t.Logf("%s: %d rates match PyTorch, worst relative error %.2g", name, len(got), worst)
+}
+
+func TestBadCheckpoints(t *testing.T) {
+	dir := t.TempDir()
+	notZip := filepath.Join(dir, "junk.pt")
+	os.WriteFile(notZip, []byte("not a checkpoint"), 0o644)
+	if _, err := Read(notZip); err == nil || !strings.HasPrefix(err.Error(), "torchimport: "+notZip) {
+		t.Errorf("junk file: %v", err)
+	}
+	ck, err := Read("testdata/bncnn.pt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck.ModelType = "VaryModel"
+	if _, err := ck.Graph(); err == nil || !strings.Contains(err.Error(), `model_type "VaryModel" not supported`) {
+		t.Errorf("model type: %v", err)
+	}
+	ck.ModelType = "BNCNN"
+	ck.State["sequential.6.weight"].Shape = []int{4, 3, 5, 5}
+	if _, err := ck.Graph(); err == nil || !strings.Contains(err.Error(), "sequential.6.weight has shape [4 3 5 5], want [4 3 3 3]") {
+		t.Errorf("shape: %v", err)
+	}
+	ck.State["sequential.6.weight"].Shape = []int{4, 3, 3, 3}
+	delete(ck.Hyps, "chans")
+	if _, err := ck.Graph(); err == nil || !strings.Contains(err.Error(), `hyps has no "chans"`) {
+		t.Errorf("hyps: %v", err)
+	}
+}
