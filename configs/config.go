@@ -168,6 +168,8 @@ type Natural struct {
 	Dir    string   `yaml:"dir"`    // folder of PNG/JPEG photographs
 	Hold   Duration `yaml:"hold"`   // time each photograph is shown
 	Jitter float64  `yaml:"jitter"` // random-walk step, standard deviation in stimulus pixels per frame
+	// Contrast is the RMS contrast every photograph is normalised to.
+	Contrast float64 `yaml:"contrast"`
 }
 
 // Movie plays frames from a file.
@@ -226,7 +228,7 @@ func Default() Config {
 			Flicker:    Flicker{Distribution: "gaussian", Contrast: 0.35},
 			Flash:      Flash{On: Duration(time.Second), Off: Duration(time.Second), Contrast: 1},
 			Grating:    Grating{Period: 25, Speed: 2, Contrast: 1},
-			Natural:    Natural{Hold: Duration(time.Second), Jitter: 0.5},
+			Natural:    Natural{Hold: Duration(time.Second), Jitter: 0.5, Contrast: 0.35},
 		},
 		Acquisition: Acquisition{Simulate: true, Cells: 16, Seed: 1, BatchInterval: Duration(20 * time.Millisecond)},
 		Recording:   Recording{Enabled: true, Dir: "var/recordings"},

@@ -191,6 +191,7 @@ func (s Stimulus) validate(ps *Problems) {
 		}
 		positive(ps, "stimulus.natural.hold", float64(s.Natural.Hold))
 		nonNegative(ps, "stimulus.natural.jitter", s.Natural.Jitter)
+		positive(ps, "stimulus.natural.contrast", s.Natural.Contrast)
 	case "movie":
 		fileExists(ps, "stimulus.movie.file", s.Movie.File, "a .npy movie or .npz dataset")
 	default:
