@@ -1,4 +1,109 @@
-// Package infer runs trained models of retinal ganglion cells: model files, the streaming,
-// batch and reference engines, metrics and fitting. Inputs are stimulus frames in contrast,
-// outputs firing rates in spikes per second. It knows nothing of screens or NATS.
+// Package infer runs trained models of retinal ganglion cells (McIntosh et al. 2016): the
+// native model file, and three engines that compute the same thing: a plain reference engine
+// (the whole history window every step, obviously correct, used by the tests), a streaming
+// engine (one new frame per step, nothing recomputed, no allocation), and a batch engine for
+// whole movies on several cores. It knows nothing of screens or NATS.
+//
+// # Units
+//
+// Frames are stimulus values as the rig shows them (contrast, by convention); a model
+// normalises them itself with the mean and std of its [Input]. A model runs on its own bin
+// clock: one step per frame at Input.FrameRate (Hz). Rates are spikes per second, one per
+// cell, in the order of Model.Cells. Spike counts (GLM history, stochastic samples) are spikes
+// per bin.
+//
+// # Threads
+//
+// A *Model is immutable once loaded and may be shared by goroutines. An engine (Stream,
+// Reference) is used by one goroutine at a time: the daemon makes one per model and calls
+// Step once per bin from its frame loop. Batch prediction (Predict) uses several goroutines of
+// its own and returns when they are done.
+//
+// # The native model file (version 1)
+//
+// One self-describing little-endian file, written by [Save] here and by the Python trainer
+// (train/), read by [Load]:
+//
+//	offset  size        content
+//	0       8           magic "RETINADM"
+//	8       4           version, uint32 = 1
+//	12      4           n = length of the header in bytes, uint32
+//	16      n           header: UTF-8 JSON, padded at its end with spaces (0x20) so that
+//	                    16+n is a multiple of 64
+//	16+n    data_bytes  tensor data: float32 little-endian, each tensor at its offset
+//	end-4   4           CRC-32 (IEEE, as zlib.crc32 and Go's crc32.ChecksumIEEE) of every
+//	                    byte before it, uint32
+//
+// The file is exactly 16 + n + data_bytes + 4 bytes long; anything else is refused as
+// truncated or padded. The header (unknown fields are refused):
+//
+//	{
+//	  "kind": "cnn" | "ln" | "glm",
+//	  "name": "free text, optional",
+//	  "input": {"history": 40, "height": 50, "width": 50, "frame_rate_hz": 100,
+//	            "mean": 0, "std": 1},
+//	  "output_scale": 100,
+//	  "cells": [11, 12, ...],
+//	  "layers": [ {"type": "conv2d", "weight": "conv1.weight", "bias": "conv1.bias"}, ... ],
+//	  "glm": { ... },                       (kind glm only)
+//	  "tensors": [ {"name": "conv1.weight", "shape": [8, 40, 15, 15], "offset": 0}, ... ],
+//	  "data_bytes": 12345
+//	}
+//
+// input: the model sees x = (frame - mean) / std (std > 0). Its window is [history, height,
+// width] with the OLDEST frame first: channel k holds frame t-history+1+k, so the last channel
+// is the current frame (torch-deep-retina's and train/'s convention; note that infer/fit's
+// filters are lag-major, most recent first, and must be reversed).
+//
+// output_scale (> 0): rates in spikes/s = output of the last layer * output_scale. A model that
+// outputs spikes per bin (train/'s, infer/fit's) stores its frame rate here; a model that
+// outputs spikes/s stores 1.
+//
+// cells: the cell ids (integers, as the dataset's cell_ids), one per output.
+//
+// tensors: every tensor the layers name, each once. name is unique; shape lists its
+// dimensions, row-major (C order, the last dimension contiguous; [] is a scalar of one value);
+// offset is in bytes from the start of the data section, a multiple of 4 (the Go and Python
+// writers use multiples of 64). Tensors lie inside data_bytes and do not overlap. Values must
+// be finite.
+//
+// layers (kinds cnn and ln) run in order on the window, as torch.nn.Sequential would:
+//
+//	conv2d     weight [out, in, kh, kw], bias [out] (optional). Valid cross-correlation,
+//	           stride 1 (torch.nn.Conv2d): [in, h, w] -> [out, h-kh+1, w-kw+1].
+//	dense      weight [out, in], bias [out] (optional). The input is flattened in C order
+//	           (channel, row, column, as torch.nn.Flatten): [...] -> [out].
+//	batchnorm  running_mean, running_var, weight (optional, default 1), bias (optional,
+//	           default 0), all of one shape, and "eps" (>= 0; var+eps > 0), and
+//	           "per": "unit" (one value per element of the flattened input: BatchNorm1d on
+//	           the flattened units, the paper's) or "channel" (one per channel of a [c, h, w]
+//	           input: BatchNorm2d). y = (x - mean) / sqrt(var + eps) * weight + bias.
+//	relu       max(x, 0).
+//	noise      "std" (>= 0): latent Gaussian noise N(0, std^2) added to every element in
+//	           stochastic mode only; deterministic mode skips it.
+//	softplus   log(1 + exp(z)) (torch.nn.Softplus: z when z > 20)  \
+//	exp        exp(z)                                               > y = gain * f(slope*x + offset)
+//	sigmoid    1 / (1 + exp(-z))                                   /
+//	           with optional tensors gain, slope, offset, each [] (one value for all) or of
+//	           the input's element count (one per unit); absent = 1, 1, 0.
+//
+// The last layer's output must have one element per cell. kind cnn starts with conv2d; kind ln
+// is one dense layer on the whole window (weight [cells, history*height*width]), optionally a
+// per-unit batchnorm, and a nonlinearity.
+//
+// glm (kind glm; "layers" is empty or absent): the rate in spikes per bin is
+//
+//	exp(bias[c] + sum stimulus_filter[c] * window
+//	      + sum_j history_filter[c, j] * n[c, t-1-j]
+//	      + sum_i sum_j coupling_filter[c, i, j] * n[i, t-1-j])
+//
+// with tensors named by "stimulus_filter" [cells, history, height, width] (window order, oldest
+// first), "bias" [cells], "history_filter" [cells, L] (optional; j = 0 is the previous bin) and
+// "coupling_filter" [cells, cells, L] (optional, same L; its diagonal adds to the history
+// filter). n are spike counts per bin: observed ones fed with Stream.Observe (validation) or
+// the model's own samples (generative). Rates in spikes/s are that times output_scale.
+//
+// Stochastic mode (Options.Stochastic with a seed): noise layers add their Gaussian noise and
+// each step also samples spike counts per bin, Poisson with mean rate / frame_rate_hz, from a
+// generator seeded by Options.Seed; the same seed gives the same samples.
 package infer

@@ -1,0 +1,127 @@
+package infer_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"hash/crc32"
+	"math"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"retinad/infer"
+	"retinad/infer/infertest"
+)
+
+func TestSaveLoadRoundTrip(t *testing.T) {
+	for _, m := range []*infer.Model{
+		infertest.CNN(1, infertest.Small),
+		infertest.LNModel(2, infertest.Small),
+		infertest.GLMModel(3, infertest.Small, true),
+	} {
+		t.Run(string(m.Kind), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "m.retinad")
+			if err := infer.Save(path, m); err != nil {
+				t.Fatal(err)
+			}
+			got, err := infer.Load(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, m) {
+				t.Errorf("loaded model differs from saved:\n got %+v\nwant %+v", got, m)
+			}
+		})
+	}
+}
+
+// rewrite returns b with its header replaced by f(header) and the CRC fixed.
+func rewrite(t *testing.T, b []byte, f func(string) string) []byte {
+	t.Helper()
+	n := int(binary.LittleEndian.Uint32(b[12:]))
+	h := f(strings.TrimRight(string(b[16:16+n]), " "))
+	if len(h) > n {
+		t.Fatalf("rewritten header longer than the padded one")
+	}
+	out := append([]byte{}, b...)
+	copy(out[16:], h+strings.Repeat(" ", n-len(h)))
+	fixCRC(out)
+	return out
+}
+
+func fixCRC(b []byte) {
+	end := len(b) - 4
+	binary.LittleEndian.PutUint32(b[end:], crc32.ChecksumIEEE(b[:end]))
+}
+
+func TestDecodeRefusesBadFiles(t *testing.T) {
+	good, err := infer.Encode(infertest.CNN(1, infertest.Small))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nan := append([]byte{}, good...)
+	hl := int(binary.LittleEndian.Uint32(nan[12:]))
+	binary.LittleEndian.PutUint32(nan[16+hl+8:], math.Float32bits(float32(math.NaN())))
+	fixCRC(nan)
+	flipped := append([]byte{}, good...)
+	flipped[len(flipped)/2] ^= 1
+	for _, c := range []struct {
+		name string
+		b    []byte
+		want string
+	}{
+		{"empty", nil, "too short"},
+		{"magic", append([]byte("NOTAMODEL"), good[9:]...), "magic"},
+		{"truncated", good[:len(good)-100], "truncated"},
+		{"corrupt", flipped, "crc32"},
+		{"nan weight", nan, "layers.0.weight: value 2 is NaN"},
+		{"unknown layer", rewrite(t, good, func(h string) string { return strings.Replace(h, `"relu"`, `"tanh"`, 1) }), `"tanh", want conv2d`},
+		{"unknown field", rewrite(t, good, func(h string) string { return strings.Replace(h, `"kind"`, `"kimd"`, 1) }), `unknown field "kimd"`},
+		{"wrong shape", rewrite(t, good, func(h string) string { return strings.Replace(h, `"shape":[4,5,7,7]`, `"shape":[4,5,7,6]`, 1) }), "layers[1].running_mean: shape [400], want [440]"},
+		{"missing tensor", rewrite(t, good, func(h string) string { return strings.Replace(h, `"bias":"layers.0.bias"`, `"bias":"nope"`, 1) }), `layers[0].bias: tensor "nope"`},
+		{"bad per", rewrite(t, good, func(h string) string { return strings.Replace(h, `"per":"unit"`, `"per":"cell"`, 1) }), `layers[1].per: "cell"`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := infer.Decode(c.b)
+			if err == nil {
+				t.Fatalf("Decode accepted it")
+			}
+			if !strings.Contains(err.Error(), c.want) || !strings.HasPrefix(err.Error(), "infer: ") {
+				t.Errorf("error %q, want it to start with \"infer: \" and contain %q", err, c.want)
+			}
+		})
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	for _, m := range []*infer.Model{infertest.CNN(1, infertest.Small), infertest.LNModel(2, infertest.Small), infertest.GLMModel(3, infertest.Small, true)} {
+		b, err := infer.Encode(m)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+		f.Add(b[:len(b)/2])
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if len(b) > 16 {
+			fixCRC(b) // reach past the checksum
+		}
+		m, err := infer.Decode(b)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "infer: ") {
+				t.Errorf("error without the package name: %v", err)
+			}
+			return
+		}
+		again, err := infer.Encode(m)
+		if err != nil {
+			t.Fatalf("decoded model does not encode: %v", err)
+		}
+		m2, err := infer.Decode(again)
+		if err != nil || !reflect.DeepEqual(m, m2) {
+			t.Fatalf("re-encoded model does not round-trip: %v", err)
+		}
+		_ = bytes.Equal
+	})
+}
