@@ -63,7 +63,19 @@ def main(out):
     rates[HIST - 1:] = r
     np.save(os.path.join(out, "stimulus.npy"), s)
     np.save(os.path.join(out, "rates.npy"), rates)
-    print(f"wrote {out}: bncnn.pt bncnn_torch.onnx stimulus.npy {s.shape} rates.npy {rates.shape}")
+
+    ln = models.LN(n_units=4, img_shape=(HIST, H, W))
+    with torch.no_grad():
+        ln.linear.weight.copy_(torch.randn(4, HIST * H * W) * 0.03)
+        ln.linear.bias.copy_(torch.randn(4) * 0.5)
+    ln.eval()
+    export.write_onnx(ln, (HIST, H, W), rate, os.path.join(out, "ln_torch.onnx"))
+    with torch.no_grad():
+        r = (ln(win) * rate).numpy().astype(np.float32)
+    ln_rates = np.full((s.shape[0], 4), np.nan, np.float32)
+    ln_rates[HIST - 1:] = r
+    np.save(os.path.join(out, "ln_rates.npy"), ln_rates)
+    print(f"wrote {out}: bncnn.pt bncnn_torch.onnx ln_torch.onnx stimulus.npy {s.shape} rates.npy ln_rates.npy")
 
 
 if __name__ == "__main__":
