@@ -277,6 +277,14 @@ var errDtype = errors.New("unsupported dtype")
 // readArray decodes the array in entry key of r, whose header is h, converting each element
 // to float64 and handing it to put(i, v). The element type must be one of kinds.
 func readArray(r *archive, key string, h *npy.Header, kinds string, alloc func(n int), put func(i int, v float64)) error {
+	return readChunks(r, key, h, kinds, alloc, func(typ string, b []byte, i, chunk int) {
+		decode(typ, b, chunk, len(b)/chunk, i, put)
+	})
+}
+
+// readChunks checks the entry's type and size, calls alloc with its element count, and hands
+// its raw little-endian data to chunk in pieces (of chunk elements starting at index i).
+func readChunks(r *archive, key string, h *npy.Header, kinds string, alloc func(n int), use func(typ string, b []byte, i, chunk int)) error {
 	typ := strings.TrimLeft(h.Descr.Type, "<|=")
 	if strings.HasPrefix(h.Descr.Type, ">") || !strings.Contains(" "+kinds+" ", " "+typ+" ") {
 		return fmt.Errorf("%w %q, want one of %s (little-endian)", errDtype, h.Descr.Type, kinds)
@@ -297,47 +305,66 @@ func readArray(r *archive, key string, h *npy.Header, kinds string, alloc func(n
 		return err
 	}
 	buf := make([]byte, min(n*size, 1<<20)/size*size+size)
-	le := binary.LittleEndian
 	for i := 0; i < n; {
 		chunk := min(n-i, len(buf)/size)
 		b := buf[:chunk*size]
 		if _, err := io.ReadFull(rc, b); err != nil {
 			return fmt.Errorf("truncated: %d of %d elements: %w", i, n, err)
 		}
-		for j := 0; j < chunk; j++ {
-			e := b[j*size:]
-			var v float64
-			switch typ {
-			case "f4":
-				v = float64(math.Float32frombits(le.Uint32(e)))
-			case "f8":
-				v = math.Float64frombits(le.Uint64(e))
-			case "i8":
-				v = float64(int64(le.Uint64(e)))
-			case "i4":
-				v = float64(int32(le.Uint32(e)))
-			case "u4":
-				v = float64(le.Uint32(e))
-			case "i2":
-				v = float64(int16(le.Uint16(e)))
-			case "u2":
-				v = float64(le.Uint16(e))
-			case "i1":
-				v = float64(int8(e[0]))
-			case "u1":
-				v = float64(e[0])
-			}
-			put(i+j, v)
-		}
+		use(typ, b, i, chunk)
 		i += chunk
 	}
 	return nil
 }
 
+// decode converts chunk elements of type typ in b and hands them to put, starting at index i.
+func decode(typ string, b []byte, chunk, size, i int, put func(int, float64)) {
+	le := binary.LittleEndian
+	for j := 0; j < chunk; j++ {
+		e := b[j*size:]
+		var v float64
+		switch typ {
+		case "f4":
+			v = float64(math.Float32frombits(le.Uint32(e)))
+		case "f8":
+			v = math.Float64frombits(le.Uint64(e))
+		case "i8":
+			v = float64(int64(le.Uint64(e)))
+		case "i4":
+			v = float64(int32(le.Uint32(e)))
+		case "u4":
+			v = float64(le.Uint32(e))
+		case "i2":
+			v = float64(int16(le.Uint16(e)))
+		case "u2":
+			v = float64(le.Uint16(e))
+		case "i1":
+			v = float64(int8(e[0]))
+		case "u1":
+			v = float64(e[0])
+		}
+		put(i+j, v)
+	}
+}
+
 func readFloat32(r *archive, key string, h *npy.Header) ([]float32, error) {
 	var v []float32
-	err := readArray(r, key, h, "f4 f8", func(n int) { v = make([]float32, n) }, func(i int, x float64) { v[i] = float32(x) })
+	err := readChunks(r, key, h, "f4 f8", func(n int) { v = make([]float32, n) }, func(typ string, b []byte, i, chunk int) {
+		if typ == "f4" {
+			fastFloat32(b, v[i:i+chunk])
+			return
+		}
+		decode(typ, b, chunk, 8, i, func(i int, x float64) { v[i] = float32(x) })
+	})
 	return v, err
+}
+
+// fastFloat32 decodes little-endian float32s straight into dst (the common case, and most of
+// a dataset's bytes).
+func fastFloat32(b []byte, dst []float32) {
+	for j := range dst {
+		dst[j] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*j:]))
+	}
 }
 
 func readFloat64(r *archive, key string, h *npy.Header) ([]float64, error) {

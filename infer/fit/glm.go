@@ -17,6 +17,7 @@ type GLM struct {
 	SpikeHistory  int     // history and coupling filter length in bins (K)
 	FrameRate     float64 // bins per second
 	Coupled       bool
+	FullField     bool // the stimulus was uniform on its grid and was fitted as one pixel
 	Cells         []GLMCell
 	Bins          Bins
 }
@@ -51,6 +52,8 @@ func FitGLM(ctx context.Context, d *dataset.Dataset, name string, o Options) (*G
 	if err := o.check(d, true); err != nil {
 		return nil, err
 	}
+	grid := d
+	d, uniform := fullField(d)
 	k := o.SpikeHistory
 	s, err := newSplit(d, name, max(o.History-1, k), o.TestFraction, d.CellIDs)
 	if err != nil {
@@ -91,6 +94,9 @@ func FitGLM(ctx context.Context, d *dataset.Dataset, name string, o Options) (*G
 	})
 	if err != nil {
 		return nil, err
+	}
+	if uniform {
+		m.spreadTo(grid.H, grid.W)
 	}
 	return m, nil
 }

@@ -13,6 +13,7 @@ import (
 type LN struct {
 	H, W, History int     // stimulus grid and filter length in bins
 	FrameRate     float64 // bins per second
+	FullField     bool    // the stimulus was uniform on its grid and was fitted as one pixel
 	Cells         []LNCell
 	Bins          Bins
 }
@@ -97,6 +98,8 @@ func FitLN(ctx context.Context, d *dataset.Dataset, name string, o Options) (*LN
 	if err := o.check(d, false); err != nil {
 		return nil, err
 	}
+	grid := d
+	d, uniform := fullField(d)
 	s, err := newSplit(d, name, o.History-1, o.TestFraction, d.CellIDs)
 	if err != nil {
 		return nil, err
@@ -113,6 +116,9 @@ func FitLN(ctx context.Context, d *dataset.Dataset, name string, o Options) (*LN
 	})
 	if err != nil {
 		return nil, err
+	}
+	if uniform {
+		m.spreadTo(grid.H, grid.W)
 	}
 	return m, nil
 }

@@ -12,6 +12,7 @@ type Report struct {
 	Data      string       `json:"data,omitempty"`
 	FrameRate float64      `json:"frame_rate"`
 	Grid      [2]int       `json:"grid"`    // H, W
+	FullField bool         `json:"full_field,omitempty"` // uniform frames, fitted as one pixel
 	History   int          `json:"history"` // stimulus filter length, bins
 	Bins      ReportBins   `json:"bins"`
 	Cells     []ReportCell `json:"cells"`
@@ -96,7 +97,7 @@ func peak(temporal, spatial [][]float64, w int, frameRate float64) (float64, [2]
 
 // Report returns the LN fit's report; data names the dataset.
 func (m *LN) Report(data string) *Report {
-	r := &Report{Model: "ln", Data: data, FrameRate: m.FrameRate, Grid: [2]int{m.H, m.W}, History: m.History, Bins: m.Bins.report()}
+	r := &Report{Model: "ln", Data: data, FrameRate: m.FrameRate, Grid: [2]int{m.H, m.W}, FullField: m.FullField, History: m.History, Bins: m.Bins.report()}
 	hasTest := m.Bins.End > m.Bins.TestFirst
 	for _, c := range m.Cells {
 		lag, ctr := peak(c.Temporal, c.Spatial, m.W, m.FrameRate)
@@ -114,7 +115,7 @@ func (m *LN) Report(data string) *Report {
 
 // Report returns the GLM fit's report; data names the dataset.
 func (m *GLM) Report(data string) *Report {
-	r := &Report{Model: "glm", Data: data, FrameRate: m.FrameRate, Grid: [2]int{m.H, m.W}, History: m.History, Bins: m.Bins.report()}
+	r := &Report{Model: "glm", Data: data, FrameRate: m.FrameRate, Grid: [2]int{m.H, m.W}, FullField: m.FullField, History: m.History, Bins: m.Bins.report()}
 	hasTest := m.Bins.End > m.Bins.TestFirst
 	for _, c := range m.Cells {
 		lag, ctr := peak(c.Temporal, c.Spatial, m.W, m.FrameRate)
@@ -136,8 +137,12 @@ func (m *GLM) Report(data string) *Report {
 // Summary writes the report as a table for the terminal.
 func (r *Report) Summary(w io.Writer) {
 	hasTest := r.Bins.Test != nil
-	fmt.Fprintf(w, "%s fit of %s: %d cells, %dx%d stimulus, %d-bin filters (%.0f ms at %g Hz), bins %d..%d for training",
-		upper(r.Model), r.Data, len(r.Cells), r.Grid[0], r.Grid[1], r.History, 1000*float64(r.History)/r.FrameRate, r.FrameRate, r.Bins.Train[0], r.Bins.Train[1]-1)
+	ff := ""
+	if r.FullField {
+		ff = " full-field"
+	}
+	fmt.Fprintf(w, "%s fit of %s: %d cells, %dx%d%s stimulus, %d-bin filters (%.0f ms at %g Hz), bins %d..%d for training",
+		upper(r.Model), r.Data, len(r.Cells), r.Grid[0], r.Grid[1], ff, r.History, 1000*float64(r.History)/r.FrameRate, r.FrameRate, r.Bins.Train[0], r.Bins.Train[1]-1)
 	if hasTest {
 		fmt.Fprintf(w, ", %d..%d held out", r.Bins.Test[0], r.Bins.Test[1]-1)
 	}
