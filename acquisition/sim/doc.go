@@ -6,14 +6,19 @@
 // The circuit, per stimulus frame (one bin of Params.FrameRate):
 //
 //	frame (contrast) -> bipolar subunits: center-surround spatial filter (separable Gaussians)
-//	                    and biphasic temporal filter (recursive, two gamma cascades)
+//	                    and biphasic temporal filter (recursive: two gamma cascades)
+//	                 -> divisive contrast gain control per subunit (slow running contrast)
 //	                 -> rectification of each subunit (ON: [x-θ]+, OFF: [-x-θ]+)
 //	                 -> pooled by each ganglion cell (Gaussian weights around its centre)
 //	                 -  delayed feedforward amacrine inhibition (opposite-polarity subunits,
-//	                    wider pool, low-pass delay)
-//	                 -> divided by the local contrast (slow running mean of subunit energy)
-//	                 -> softplus: noise-free firing rate (spikes/s), the ground truth
+//	                    wider pool, two-stage low-pass delay)
+//	                 -> the ganglion cell's own slow adaptation (running mean and s.d. of the drive)
+//	                 -> softplus: the noise-free firing rate (spikes/s), the ground truth
 //	                 -> spike generator with an absolute refractory period (sub-Poisson counts)
+//
+// Retina (Step: frame in, rates out) and Spiker (Spike: rates in, counts out) are separate, so
+// that repeated trials share one noise-free rate and differ only in spike noise. Simulate and
+// WriteDataset run both over a stimulus and record a dataset with its ground truth.
 //
 // Units: frames are contrast (0 = the mean luminance, ±1 = black/white), row-major on an H×W
 // grid, row 0 at the top; rates are spikes per second; counts are spikes per bin; times are

@@ -41,7 +41,15 @@ type Params struct {
 	AmacrineSigma  float64 // amacrine field, Gaussian s.d.
 	AmacrineTau    float64 // time constant of each of the two low-pass stages of the delay
 	AmacrineWeight float64 // inhibition strength relative to excitation
-	// Spike generation: rate = RateScale * softplus(Slope*(drive - Offset)) / Slope (spikes/s),
+	// The ganglion cell's own contrast adaptation (slow inactivation of its spike generator,
+	// and the contrast adaptation of its inputs that is not in the subunits): the pooled drive
+	// is taken relative to its running mean and divided by CellGainSemi plus its running
+	// standard deviation, both over CellGainTau.
+	CellGainTau  float64
+	CellGainSemi float64 // drive units (normalised subunit signal)
+
+	// Spike generation: rate = RateScale * softplus(Slope*(g - Offset)) / Slope (spikes/s), g
+	// the adapted drive (in its standard deviations),
 	// capped at MaxRate; spikes are drawn with an absolute refractory period (the sodium
 	// channels' inactivation) that makes spike counts less variable than Poisson.
 	RateScale  float64 // spikes/s per unit drive, at high drive
@@ -72,11 +80,13 @@ func DefaultParams() Params {
 		AmacrineSigma:  6.0,
 		AmacrineTau:    0.030,
 		AmacrineWeight: 0.5,
-		RateScale:      60,
-		Slope:          5,
-		Offset:         0.2,
-		MaxRate:        250,
-		Refractory:     0.002,
+		CellGainTau:    4.0,
+		CellGainSemi:   0.02,
+		RateScale:      40,
+		Slope:          2,
+		Offset:         1.0,
+		MaxRate:        200,
+		Refractory:     0.004,
 	}
 }
 
@@ -114,6 +124,8 @@ func (p Params) Check() error {
 	nonneg("AmacrineWeight", p.AmacrineWeight)
 	pos("GainTau", p.GainTau)
 	pos("GainSemi", p.GainSemi)
+	pos("CellGainTau", p.CellGainTau)
+	pos("CellGainSemi", p.CellGainSemi)
 	pos("RateScale", p.RateScale)
 	pos("Slope", p.Slope)
 	pos("MaxRate", p.MaxRate)

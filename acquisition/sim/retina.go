@@ -52,6 +52,9 @@ type Retina struct {
 	exc, ama []([]tap)
 	am1, am2 []float64
 	aAma     float64
+	// Per cell: running mean and variance of the drive (the ganglion cell's own adaptation).
+	dMean, dVar []float64
+	aCell       float64
 }
 
 // New builds a retina of the given number of cells on an h x w stimulus grid. The cell mosaic
@@ -99,6 +102,9 @@ func New(p Params, h, w, cells int, seed uint64) (*Retina, error) {
 	}
 	r.am1 = make([]float64, cells)
 	r.am2 = make([]float64, cells)
+	r.dMean = make([]float64, cells)
+	r.dVar = make([]float64, cells)
+	r.aCell = 1 - math.Exp(-dt/p.CellGainTau)
 	r.Reset()
 	return r, nil
 }
@@ -183,6 +189,10 @@ func (r *Retina) Reset() {
 	}
 	clear(r.am1)
 	clear(r.am2)
+	clear(r.dMean)
+	for c := range r.dVar {
+		r.dVar[c] = r.p.CellGainSemi * r.p.CellGainSemi
+	}
 }
 
 // Step advances the retina by one frame and writes each cell's noise-free firing rate
@@ -218,7 +228,13 @@ func (r *Retina) Step(frame []float32, rate []float64) {
 		drive := float64(e) - p.AmacrineWeight*r.am2[c]
 		r.am1[c] += r.aAma * (float64(a) - r.am1[c])
 		r.am2[c] += r.aAma * (r.am1[c] - r.am2[c])
-		rate[c] = min(p.RateScale*softplus(p.Slope*(drive-p.Offset))/p.Slope, p.MaxRate)
+		// The ganglion cell's own contrast adaptation: the drive relative to its running mean,
+		// in units of its running standard deviation.
+		dev := drive - r.dMean[c]
+		r.dMean[c] += r.aCell * dev
+		r.dVar[c] += r.aCell * (dev*dev - r.dVar[c])
+		g := dev / (p.CellGainSemi + math.Sqrt(r.dVar[c]))
+		rate[c] = min(p.RateScale*softplus(p.Slope*(g-p.Offset))/p.Slope, p.MaxRate)
 	}
 }
 
