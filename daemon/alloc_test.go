@@ -1,0 +1,84 @@
+package daemon
+
+import (
+	"testing"
+)
+
+type nopBus struct{ n int }
+
+func (b *nopBus) Publish(string, []byte) error { b.n++; return nil }
+func (b *nopBus) Subscribe(string, func([]byte)) (func() error, error) {
+	return func() error { return nil }, nil
+}
+
+type constSource struct{ n uint64 }
+
+func (s *constSource) Next(dst []float32) (uint64, error) {
+	for i := range dst {
+		dst[i] = float32(i%7) / 7
+	}
+	s.n++
+	return s.n - 1, nil
+}
+
+type clockPresenter struct{ t int64 }
+
+func (p *clockPresenter) Present([]float32) (Flip, error) { p.t += 10e6; return Flip{HostNs: p.t, Level: 1}, nil }
+
+type sumEngine struct{}
+
+func (sumEngine) Step(frame, rates []float32) error {
+	for c := range rates {
+		rates[c] = frame[c] * 10
+	}
+	return nil
+}
+
+// TestSteadyStateAllocatesNothing drives one frame at a time through the frame loop, a model
+// step and the stamper (frame onset and prediction marshalled and published, validation fed)
+// and checks that none of it allocates.
+func TestSteadyStateAllocatesNothing(t *testing.T) {
+	bus := &nopBus{}
+	var now int64
+	cells := []int32{1, 2, 3}
+	d, err := New(Parts{
+		Rig: "a", Session: "s", Source: &constSource{}, Presenter: &clockPresenter{}, Bus: bus,
+		FrameRate: 100, Height: 50, Width: 50, Now: func() int64 { now += 1000; return now },
+		Models: []Model{{Name: "m", Engine: sumEngine{}, CellIDs: cells, BinRate: 100}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := d.runners[0]
+	for k := uint64(0); k < uint64(len(d.stage)); k++ {
+		if err := d.generate(k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	k := uint64(0)
+	step := func() {
+		if err := d.showFrame(k); err != nil {
+			t.Fatal(err)
+		}
+		// The model's goroutine, one step by hand.
+		x, o := r.in.Peek(), r.out.Reserve()
+		_ = r.Engine.Step(x.pix, o.rates)
+		o.frame, o.doneNs = x.frame, now
+		r.out.Commit()
+		r.in.Release()
+		d.stamp.process()
+		k++
+	}
+	for i := 0; i < 100; i++ { // warm up: buffers grow to their steady size
+		step()
+	}
+	if a := testing.AllocsPerRun(1000, step); a != 0 {
+		t.Errorf("%v allocations per frame, want 0", a)
+	}
+	if got := r.published.Load(); got < 1000 {
+		t.Errorf("published %d predictions", got)
+	}
+	if bus.n < 2000 {
+		t.Errorf("bus saw %d messages", bus.n)
+	}
+}

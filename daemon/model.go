@@ -1,0 +1,123 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sync/atomic"
+	"time"
+)
+
+// modelIn is one frame handed to a model: a copy of its pixels.
+type modelIn struct {
+	frame uint64
+	pix   []float32
+}
+
+// modelOut is one computed bin.
+type modelOut struct {
+	frame     uint64
+	rates     []float32
+	computeNs int64
+	doneNs    int64 // host ns the step finished
+}
+
+// runner is one model's goroutine and its queues: the frame loop produces into in, the
+// runner consumes it and produces into out, the stamper consumes out.
+type runner struct {
+	Model
+	idx      int
+	subject  string // retinad.<rig>.prediction.<name>
+	deadline int64  // ns after the flip
+	in       *ring[modelIn]
+	out      *ring[modelOut]
+	wake     wake
+	scratch  []float32 // rates when out is full
+
+	// Counters, read by status from any goroutine.
+	steps     atomic.Uint64 // steps computed
+	published atomic.Uint64 // predictions published
+	skipped   atomic.Uint64 // bins not published: ready after the deadline, or not at all
+	overrun   atomic.Uint64 // frames the runner could not take (input full): the model fell behind
+	lastNs    atomic.Int64  // last step's compute time
+	maxNs     atomic.Int64
+	lateNs    atomic.Int64 // how late the last skipped bin was (its ready time minus the flip)
+}
+
+func newRunner(m Model, idx, pixels, depth int, binNs int64) *runner {
+	r := &runner{Model: m, idx: idx, wake: newWake(), scratch: make([]float32, len(m.CellIDs))}
+	r.deadline = int64(m.Deadline)
+	if r.deadline <= 0 {
+		r.deadline = binNs
+	}
+	r.in = newRing(depth, func(x *modelIn) { x.pix = make([]float32, pixels) })
+	r.out = newRing(depth, func(x *modelOut) { x.rates = make([]float32, len(m.CellIDs)) })
+	return r
+}
+
+// feed hands frame to the runner without waiting; it is called by the frame loop.
+func (r *runner) feed(frame uint64, pix []float32) {
+	x := r.in.Reserve()
+	if x == nil {
+		r.overrun.Add(1)
+		return
+	}
+	x.frame = frame
+	copy(x.pix, pix)
+	r.in.Commit()
+	r.wake.Ring()
+}
+
+// run steps the engine on every frame fed, until ctx ends.
+func (r *runner) run(ctx context.Context, now func() int64, stamper wake) error {
+	for {
+		if ctx.Err() != nil {
+			return nil
+		}
+		x := r.in.Peek()
+		if x == nil {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-r.wake:
+			}
+			continue
+		}
+		o := r.out.Reserve()
+		rates := r.scratch
+		if o != nil {
+			rates = o.rates
+		}
+		t0 := now()
+		err := r.Engine.Step(x.pix, rates)
+		t1 := now()
+		if err != nil {
+			return fmt.Errorf("daemon: model %s: frame %d: %w", r.Name, x.frame, err)
+		}
+		r.steps.Add(1)
+		r.lastNs.Store(t1 - t0)
+		if t1-t0 > r.maxNs.Load() {
+			r.maxNs.Store(t1 - t0)
+		}
+		if o != nil {
+			o.frame, o.computeNs, o.doneNs = x.frame, t1-t0, t1
+			r.out.Commit()
+			stamper.Ring()
+		} else {
+			r.skipped.Add(1) // the stamper is behind; this bin is lost
+		}
+		r.in.Release()
+	}
+}
+
+// status returns the model's latency figures as durations.
+func (r *runner) lastCompute() time.Duration { return time.Duration(r.lastNs.Load()) }
+
+func finite(x []float32) bool {
+	for _, v := range x {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,88 @@
+package daemon
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"time"
+)
+
+// Source produces the stimulus frames in order. Called only from the frame loop.
+type Source interface {
+	// Next writes the next frame (contrast, row-major, Height*Width) into dst and returns its
+	// index within the source (what regenerates it).
+	Next(dst []float32) (index uint64, err error)
+}
+
+// Flip is what the presenter reports of one shown frame.
+type Flip struct {
+	HostNs int64   // when the buffer swap returned, host monotonic ns
+	Level  float64 // the photodiode patch's level in this frame, 0 black .. 1 white
+}
+
+// Presenter shows frames. Called only from the frame loop, on the OS thread that owns the GL
+// context (the main thread).
+type Presenter interface {
+	// Present draws frame and swaps buffers, returning when the flip is done.
+	Present(frame []float32) (Flip, error)
+}
+
+// FlipSink is told of every flip, without blocking (calib.Photodiode.Flip).
+type FlipSink interface {
+	Flip(frame uint64, hostNs int64, level float64)
+}
+
+// Engine is one model's streaming engine: one Step per bin, each with the newest frame.
+// Called only from that model's goroutine.
+type Engine interface {
+	// Step feeds the frame of the next bin and writes the predicted rates (spikes/s, one per
+	// cell) into rates. Rates are NaN until the engine has a full history.
+	Step(frame []float32, rates []float32) error
+}
+
+// Model is one configured model, ready to run.
+type Model struct {
+	Name     string // the <model> of the prediction subject
+	Engine   Engine
+	CellIDs  []int32       // the cells it predicts, acquisition ids, in rate order
+	BinRate  float64       // bins per second the model was trained at
+	Deadline time.Duration // a prediction ready later than this after its frame's flip is skipped; 0 = one bin
+}
+
+// Bus is the message bus (NATS). Publish must not block for long (it buffers); handlers run on
+// the bus's own goroutine.
+type Bus interface {
+	Publish(subject string, data []byte) error
+	Subscribe(subject string, handle func(data []byte)) (unsubscribe func() error, err error)
+}
+
+// Component is anything else that runs for the daemon's lifetime: the photodiode link, the
+// virtual retina, the recorder. Run blocks until ctx ends and returns nil then.
+type Component struct {
+	Name string
+	Run  func(ctx context.Context) error
+}
+
+// Parts is everything New wires together.
+type Parts struct {
+	Rig, Session string
+	Version      string // the daemon's version, for status
+	Source       Source
+	Presenter    Presenter
+	Flips        FlipSink // may be nil (no photodiode: every frame is then untimed)
+	Models       []Model
+	Bus          Bus
+	Components   []Component
+
+	FrameRate   float64 // stimulus frames per second (= every model's bin rate)
+	Height      int     // stimulus grid
+	Width       int
+	Lookahead   int           // frames generated and fed to the models before they are shown; default 4
+	Window      time.Duration // validation sliding window; default 60 s
+	ReportEvery time.Duration // validation reports; default 1 s
+	StatusEvery time.Duration // status line and message; default 250 ms
+
+	Now       func() int64 // host monotonic ns; default the process's monotonic clock
+	Log       *slog.Logger // default: discard
+	StatusOut io.Writer    // the status line; nil for none
+}

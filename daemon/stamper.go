@@ -1,0 +1,219 @@
+package daemon
+
+import (
+	"context"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"retinad/calib"
+	pb "retinad/proto/retinadpb"
+)
+
+// flipRec is one flip as the frame loop saw it.
+type flipRec struct {
+	frame, index uint64
+	hostNs       int64
+}
+
+// latencies keeps the most recent flip-to-publish latencies for percentiles.
+type latencies struct {
+	mu  sync.Mutex
+	buf [1 << 16]int64
+	n   int
+	i   int
+}
+
+func (l *latencies) add(ns int64) {
+	l.mu.Lock()
+	l.buf[l.i] = ns
+	l.i = (l.i + 1) % len(l.buf)
+	l.n = min(l.n+1, len(l.buf))
+	l.mu.Unlock()
+}
+
+// Percentiles returns the given quantiles (0..1) of the recent latencies; zeros when empty.
+func (l *latencies) percentiles(qs ...float64) []time.Duration {
+	l.mu.Lock()
+	s := append([]int64(nil), l.buf[:l.n]...)
+	l.mu.Unlock()
+	out := make([]time.Duration, len(qs))
+	if len(s) == 0 {
+		return out
+	}
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	for k, q := range qs {
+		out[k] = time.Duration(s[min(len(s)-1, int(q*float64(len(s))))])
+	}
+	return out
+}
+
+// stamper joins each frame's onset with every model's prediction for its bin and publishes
+// both; it runs on its own goroutine, so the frame loop never waits on the bus.
+type stamper struct {
+	d      *Daemon
+	onsets *ring[calib.Onset] // from the photodiode's goroutine (or the frame loop without one)
+	flips  *ring[flipRec]     // from the frame loop
+	wake   wake
+	placed [4096]placed // by frame % len
+	known  uint64       // frames below this have a published onset
+
+	onsetMsg pb.FrameOnset
+	predMsg  []*pb.Prediction
+	buf      []byte
+	lastLat  int64 // last confirmed flip-to-light latency, to place untimed bins
+
+	onsetOverflow atomic.Uint64
+	published     atomic.Uint64
+	publishErrors atomic.Uint64
+	timed         atomic.Uint64
+	dropped       atomic.Uint64
+	untimed       atomic.Uint64
+	onsetLatNs    atomic.Int64
+	lat           latencies
+}
+
+func newStamper(d *Daemon) *stamper {
+	s := &stamper{
+		d:      d,
+		onsets: newRing[calib.Onset](8192, nil),
+		flips:  newRing[flipRec](8192, nil),
+		wake:   newWake(),
+		buf:    make([]byte, 0, 64<<10),
+	}
+	s.onsetMsg = pb.FrameOnset{Session: d.p.Session, Source: d.source}
+	for _, r := range d.runners {
+		s.predMsg = append(s.predMsg, &pb.Prediction{
+			Session: d.p.Session, Model: r.Name, BinWidthNs: d.binNs,
+			Rates: make([]float32, len(r.CellIDs)), CellIds: r.CellIDs,
+		})
+	}
+	return s
+}
+
+// onset takes one frame's fate from the photodiode; it never blocks.
+func (s *stamper) onset(o calib.Onset) {
+	x := s.onsets.Reserve()
+	if x == nil {
+		s.onsetOverflow.Add(1)
+		return
+	}
+	*x = o
+	s.onsets.Commit()
+	s.wake.Ring()
+}
+
+func (s *stamper) run(ctx context.Context) error {
+	for {
+		s.process()
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.wake:
+		}
+	}
+}
+
+// placed is a frame whose onset the stamper has published, kept for the predictions of its bin.
+type placed struct {
+	frame     uint64
+	flipNs    int64
+	startNs   int64 // bin start: the confirmed onset, or the flip plus the last known latency
+	confirmed bool
+}
+
+// process publishes every frame whose onset is known, then every model's predictions whose
+// frame's onset is known: each model on its own, so a slow one delays no other.
+func (s *stamper) process() {
+	for o := s.onsets.Peek(); o != nil; o = s.onsets.Peek() {
+		index := o.Frame
+		for f := s.flips.Peek(); f != nil && f.frame <= o.Frame; f = s.flips.Peek() {
+			if f.frame == o.Frame {
+				index = f.index
+			}
+			s.flips.Release()
+		}
+		s.publishFrame(o, index)
+		s.known = o.Frame + 1
+		s.onsets.Release()
+	}
+	for i, r := range s.d.runners {
+		for x := r.out.Peek(); x != nil && x.frame < s.known; x = r.out.Peek() {
+			s.publishPrediction(i, r, x)
+			r.out.Release()
+		}
+	}
+}
+
+func (s *stamper) publishFrame(o *calib.Onset, index uint64) {
+	d := s.d
+	pl := placed{frame: o.Frame, flipNs: o.FlipNs, startNs: o.FlipNs + s.lastLat}
+	switch o.Status {
+	case calib.Timed:
+		pl.startNs, pl.confirmed = o.OnsetNs, true
+		s.lastLat = o.LatencyNs
+		s.onsetLatNs.Store(o.LatencyNs)
+		s.timed.Add(1)
+	case calib.Dropped:
+		s.dropped.Add(1)
+	default:
+		s.untimed.Add(1)
+	}
+	s.placed[o.Frame%uint64(len(s.placed))] = pl
+	m := &s.onsetMsg
+	m.Frame, m.Index = o.Frame, index
+	m.FlipHostNs, m.FlipUnixNs = o.FlipNs, d.unix(o.FlipNs)
+	m.OnsetHostNs, m.OnsetUnixNs, m.LatencyNs = 0, 0, 0
+	if pl.confirmed {
+		m.OnsetHostNs, m.OnsetUnixNs, m.LatencyNs = o.OnsetNs, d.unix(o.OnsetNs), o.LatencyNs
+	}
+	m.Confirmed = pl.confirmed
+	m.DroppedBefore = uint32(o.DroppedBefore)
+	s.publish(d.subj.Frame, m)
+	d.val.frame(int64(o.Frame), pl.startNs)
+}
+
+// publishPrediction publishes x, model i's output for a frame whose onset is known, or counts
+// it skipped when it was ready after the model's deadline.
+func (s *stamper) publishPrediction(i int, r *runner, x *modelOut) {
+	d := s.d
+	pl := &s.placed[x.frame%uint64(len(s.placed))]
+	if pl.frame != x.frame { // the onset is long gone: far too late
+		r.skipped.Add(1)
+		return
+	}
+	if x.doneNs > pl.flipNs+r.deadline {
+		r.skipped.Add(1)
+		r.lateNs.Store(x.doneNs - pl.flipNs)
+		return
+	}
+	p := s.predMsg[i]
+	p.Bin, p.Frame, p.Confirmed = x.frame, x.frame, pl.confirmed
+	p.BinStartHostNs, p.BinStartUnixNs = pl.startNs, d.unix(pl.startNs)
+	p.ComputeNs = x.computeNs
+	copy(p.Rates, x.rates)
+	if x.frame > 0 {
+		p.CellIds = nil // sent with the first bin only, as the schema allows
+	}
+	d.val.prediction(i, int64(x.frame), x.rates)
+	s.publish(r.subject, p)
+	r.published.Add(1)
+	s.lat.add(d.now() - pl.flipNs)
+}
+
+func (s *stamper) publish(subject string, m proto.Message) {
+	var err error
+	s.buf, err = proto.MarshalOptions{}.MarshalAppend(s.buf[:0], m)
+	if err == nil {
+		err = s.d.p.Bus.Publish(subject, s.buf)
+	}
+	if err != nil {
+		s.publishErrors.Add(1)
+		s.d.logEvery("publish failed", "subject", subject, "err", err)
+		return
+	}
+	s.published.Add(1)
+}

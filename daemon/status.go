@@ -1,0 +1,127 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	pb "retinad/proto/retinadpb"
+)
+
+// publishOnce marshals and publishes a message off the per-frame path (it allocates).
+func (d *Daemon) publishOnce(subject string, m proto.Message) {
+	data, err := proto.Marshal(m)
+	if err == nil {
+		err = d.p.Bus.Publish(subject, data)
+	}
+	if err != nil {
+		d.stamp.publishErrors.Add(1)
+		d.logEvery("daemon: publish failed", "subject", subject, "err", err)
+	}
+}
+
+// Figures are the session's counters at one moment.
+type Figures struct {
+	Frames, Timed, Dropped, Untimed uint64
+	FlipsLost, OnsetsLost           uint64 // queue overflows between the frame loop and the stamper
+	OnsetLatency                    time.Duration
+	Published, PublishErrors        uint64
+	Spikes, Syncs, Rejected         uint64
+	FlipToPublishP50                time.Duration // flip of a frame to its prediction's publish
+	FlipToPublishP99                time.Duration
+	Models                          []ModelFigures
+}
+
+// ModelFigures are one model's counters.
+type ModelFigures struct {
+	Name                      string
+	Steps, Published, Skipped uint64
+	Overrun                   uint64
+	LastCompute, MaxCompute   time.Duration
+	LiveR                     float64 // mean Pearson r over the validation window (NaN: none yet)
+}
+
+// Figures returns the counters now; safe from any goroutine.
+func (d *Daemon) Figures() Figures {
+	s := d.stamp
+	f := Figures{
+		Frames: d.frames.Load(), Timed: s.timed.Load(), Dropped: s.dropped.Load(), Untimed: s.untimed.Load(),
+		FlipsLost: d.flipsLost.Load(), OnsetsLost: s.onsetOverflow.Load(),
+		OnsetLatency: time.Duration(s.onsetLatNs.Load()),
+		Published:    s.published.Load(), PublishErrors: s.publishErrors.Load(),
+		Spikes: d.val.spikes.Load(), Syncs: d.val.syncs.Load(), Rejected: d.val.rejected.Load(),
+	}
+	p := s.lat.percentiles(0.5, 0.99)
+	f.FlipToPublishP50, f.FlipToPublishP99 = p[0], p[1]
+	live := d.val.liveR()
+	for _, r := range d.runners {
+		lr, ok := live[r.Name]
+		if !ok {
+			lr = math.NaN()
+		}
+		f.Models = append(f.Models, ModelFigures{
+			Name: r.Name, Steps: r.steps.Load(), Published: r.published.Load(), Skipped: r.skipped.Load(),
+			Overrun: r.overrun.Load(), LastCompute: r.lastCompute(), MaxCompute: time.Duration(r.maxNs.Load()), LiveR: lr,
+		})
+	}
+	return f
+}
+
+// String is the one-line status.
+func (f Figures) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "frames %d dropped %d untimed %d onset-latency %.2fms flip-to-publish p50 %.2fms p99 %.2fms",
+		f.Frames, f.Dropped, f.Untimed, ms(f.OnsetLatency), ms(f.FlipToPublishP50), ms(f.FlipToPublishP99))
+	for _, m := range f.Models {
+		fmt.Fprintf(&b, " | %s %.2fms skipped %d r=%.3f", m.Name, ms(m.LastCompute), m.Skipped, m.LiveR)
+	}
+	if f.Spikes > 0 || f.Syncs > 0 {
+		fmt.Fprintf(&b, " | spikes %d syncs %d", f.Spikes, f.Syncs)
+	}
+	return b.String()
+}
+
+func ms(d time.Duration) float64 { return float64(d) / 1e6 }
+
+func (d *Daemon) runStatus(ctx context.Context) error {
+	t := time.NewTicker(d.p.StatusEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			f := d.Figures()
+			if d.p.StatusOut != nil {
+				fmt.Fprintln(d.p.StatusOut, f)
+			}
+			d.publishOnce(d.subj.Status, d.statusMsg(f, pb.Status_RECORDING))
+		}
+	}
+}
+
+func (d *Daemon) statusMsg(f Figures, state pb.Status_State) *pb.Status {
+	now := d.now()
+	m := &pb.Status{
+		Rig: d.p.Rig, Session: d.p.Session, State: state, HostNs: now, UnixNs: d.unix(now),
+		UptimeNs: now - d.start, Version: d.p.Version, Frames: f.Frames,
+		FramesDropped: f.Dropped, FramesUntimed: f.Untimed, Stimulus: d.source,
+		Spikes: f.Spikes, Syncs: f.Syncs, InboundRejected: f.Rejected,
+	}
+	for i, mf := range f.Models {
+		m.Models = append(m.Models, &pb.ModelStatus{
+			Name: mf.Name, Cells: uint32(len(d.runners[i].CellIDs)), BinRateHz: d.runners[i].BinRate,
+			Bins: mf.Published, Skipped: mf.Skipped, LastComputeNs: int64(mf.LastCompute), MaxComputeNs: int64(mf.MaxCompute),
+		})
+	}
+	return m
+}
+
+func (d *Daemon) finalStatus() {
+	f := d.Figures()
+	d.p.Log.Info("daemon: session ended", "figures", f.String())
+}
