@@ -14,7 +14,7 @@ import (
 func init() {
 	register(command{
 		name:    "simulate",
-		args:    "--stimulus KIND --duration D --seed N --out data.npz [--repeats R] [--config FILE]",
+		args:    "--stimulus KIND --duration D --seed N --out data.npz [--repeats R] [--retina N] [--cells C] [--config FILE]",
 		summary: "run the virtual retina on a stimulus and write a dataset .npz with its ground-truth rates",
 		run:     runSimulate,
 	})
@@ -23,7 +23,8 @@ func init() {
 func runSimulate(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
 	kind := fs.String("stimulus", "", "stimulus kind: gray, whitenoise, flicker or natural (default: the config's)")
 	duration := fs.Duration("duration", time.Minute, "stimulus duration")
-	seed := fs.Uint64("seed", 1, "seed of the stimulus, the cell mosaic and the spikes")
+	seed := fs.Uint64("seed", 1, "seed of the stimulus and the spikes")
+	retina := fs.Uint64("retina", 0, "seed of the retina's cell mosaic (default: the config's acquisition.seed); keep it to simulate the same cells on another stimulus")
 	out := fs.String("out", "", "dataset file to write (.npz)")
 	repeats := fs.Int("repeats", 0, "also record this many trials of the same stimulus (repeat_counts [R,T,C])")
 	cells := fs.Int("cells", 0, "ganglion cells (default: the config's acquisition.cells)")
@@ -51,13 +52,16 @@ func runSimulate(ctx context.Context, e *env, fs *flag.FlagSet, args []string) e
 	if *cells > 0 {
 		cfg.Acquisition.Cells = *cells
 	}
+	if *retina > 0 {
+		cfg.Acquisition.Seed = *retina
+	}
 	frames, err := sim.FramesFor(st)
 	if err != nil {
 		return err
 	}
 	p := sim.DefaultParams()
 	p.FrameRate = st.FrameRate.Hz()
-	r, err := sim.New(p, st.Height, st.Width, cfg.Acquisition.Cells, *seed)
+	r, err := sim.New(p, st.Height, st.Width, cfg.Acquisition.Cells, cfg.Acquisition.Seed)
 	if err != nil {
 		return err
 	}
@@ -66,7 +70,8 @@ func runSimulate(ctx context.Context, e *env, fs *flag.FlagSet, args []string) e
 		return fmt.Errorf("%w: --duration %v is less than one frame at %v", errUsage, *duration, st.FrameRate)
 	}
 	start := time.Now()
-	s, err := sim.WriteDataset(ctx, *out, r, frames, T, *repeats, *seed)
+	// The spikes' seed differs from the stimulus's so that the two are not the same stream.
+	s, err := sim.WriteDataset(ctx, *out, r, frames, T, *repeats, *seed^0x5350494b4553)
 	if err != nil {
 		return err
 	}
