@@ -39,6 +39,10 @@ func runFit(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error 
 	fs.IntVar(&o.Passes, "passes", 2, "spatial stimuli: alternating space/time ridge passes")
 	fs.IntVar(&o.Folds, "folds", 5, "cross-validation folds for the ridge penalty")
 	fs.IntVar(&o.Workers, "workers", 0, "cells fitted at once (0: one per CPU)")
+	nonlin := "auto"
+	if kind == "ln" {
+		fs.StringVar(&nonlin, "nonlinearity", "auto", "output nonlinearity of every cell: softplus, exp, or auto (the better of the two by training likelihood over all cells)")
+	}
 	if kind == "glm" {
 		fs.IntVar(&o.SpikeHistory, "spike-history", 10, "spike-history (and coupling) filter length in `bins` (0: stimulus only)")
 		fs.IntVar(&o.Basis, "basis", 5, "raised-cosine basis functions spanning the history and coupling filters")
@@ -59,6 +63,15 @@ func runFit(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error 
 		return fmt.Errorf("%w: --data and --out are required", errUsage)
 	case o.History < 1 || o.TestFraction < 0 || o.TestFraction >= 1:
 		return fmt.Errorf("%w: --history %d, --test-fraction %v: want >= 1 and 0 <= f < 1", errUsage, o.History, o.TestFraction)
+	}
+	switch nonlin {
+	case "auto":
+	case "softplus":
+		o.Link, o.LinkSet = fit.Softplus, true
+	case "exp":
+		o.Link, o.LinkSet = fit.Exp, true
+	default:
+		return fmt.Errorf("%w: --nonlinearity %q: want softplus, exp or auto", errUsage, nonlin)
 	}
 	progress := func(format string, a ...any) {
 		if !*quiet {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"retinad/infer"
 	"retinad/infer/dataset"
 	"retinad/infer/fit/fittest"
 )
@@ -36,20 +37,29 @@ func TestFitReport(t *testing.T) {
 		wantTest bool
 	}{
 		{"ln", []string{"--test-fraction", "0.25"}, true},
-		{"ln", []string{"--test-fraction", "0"}, false},
+		{"ln", []string{"--test-fraction", "0", "--nonlinearity", "exp"}, false},
 		{"glm", []string{"--spike-history", "6"}, true},
 		{"glm", []string{"--spike-history", "6", "--coupling", "--test-fraction", "0"}, false},
 	} {
 		rep := filepath.Join(dir, c.kind+".json")
 		args := append([]string{"fit", c.kind, "--data", data, "--out", filepath.Join(dir, c.kind+".model"), "--history", "15", "--report", rep}, c.args...)
 		code, out, errs := run(t, args...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d\n%s", args, code, errs)
+		}
+		m, err := infer.Load(filepath.Join(dir, c.kind+".model"))
+		if err != nil {
+			t.Fatalf("%v: the model file: %v", args, err)
+		}
+		if string(m.Kind) != c.kind || len(m.Cells) != 2 || m.Input.History != 15 || m.OutputScale != 100 {
+			t.Errorf("%v: model %s with %d cells, input %+v, output scale %v", args, m.Kind, len(m.Cells), m.Input, m.OutputScale)
+		}
 		if !strings.Contains(out, "cell") || !strings.Contains(out, "bits/sp") {
 			t.Errorf("%v: no summary table on stdout:\n%s", args, out)
 		}
 		if !strings.Contains(errs, "cells fitted") {
 			t.Errorf("%v: no progress on stderr:\n%s", args, errs)
 		}
-		_ = code // the model file's exit status is checked in TestFitWritesModel
 		b, err := os.ReadFile(rep)
 		if err != nil {
 			t.Fatalf("%v: %v\n%s", args, err, errs)

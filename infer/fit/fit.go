@@ -20,6 +20,11 @@ type Options struct {
 	Passes       int     // spatial stimuli: alternating space/time passes (default 2)
 	Folds        int     // cross-validation folds for the ridge penalty (default 5)
 
+	// LN only: the output nonlinearity, when LinkSet; otherwise the better of softplus and
+	// exp by training likelihood over all cells.
+	Link    Link
+	LinkSet bool
+
 	// GLM only.
 	SpikeHistory int     // spike-history (and coupling) filter length in bins (0: stimulus only)
 	Basis        int     // raised-cosine basis functions for history and coupling filters (default 5)

@@ -31,7 +31,9 @@ type LNCell struct {
 	// lag-major: Filter[k*H*W + y*W + x] weighs pixel (y, x) k bins before the current one.
 	Filter []float64
 	Bias   float64
-	Link   Link // the parametric nonlinearity that fitted the training data best
+	// Link is the parametric nonlinearity: Options.Link, or the one of softplus and exp with
+	// the higher training likelihood summed over cells (one for the whole model).
+	Link Link
 	// STA is the spike-triggered average (contrast), laid out as Filter.
 	STA []float64
 	// Temporal and Spatial are the separable factors of the linear stage (before the
@@ -43,6 +45,25 @@ type LNCell struct {
 	// "softplus", "exp", "binned".
 	Train, Test         Score
 	TrainByNL, TestByNL map[string]Score
+
+	byLink map[Link]linkFit
+}
+
+// linkFit is one cell's LN model with one parametric nonlinearity.
+type linkFit struct {
+	filter      []float64
+	bias        float64
+	nll         float64 // training negative log-likelihood
+	train, test Score
+}
+
+// useLink makes link the nonlinearity of every cell (a model file has one for all cells).
+func (m *LN) useLink(link Link) {
+	for i := range m.Cells {
+		c := &m.Cells[i]
+		f := c.byLink[link]
+		c.Link, c.Filter, c.Bias, c.Train, c.Test = link, f.filter, f.bias, f.train, f.test
+	}
 }
 
 // Binned is a nonparametric nonlinearity: the mean count in each quantile bin of the linear
@@ -117,6 +138,19 @@ func FitLN(ctx context.Context, d *dataset.Dataset, name string, o Options) (*LN
 	if err != nil {
 		return nil, err
 	}
+	link := o.Link
+	if !o.LinkSet {
+		var nll [2]float64
+		for _, c := range m.Cells {
+			nll[Softplus] += c.byLink[Softplus].nll
+			nll[Exp] += c.byLink[Exp].nll
+		}
+		link = Softplus
+		if nll[Exp] < nll[Softplus] {
+			link = Exp
+		}
+	}
+	m.useLink(link)
 	if uniform {
 		m.spreadTo(grid.H, grid.W)
 	}
@@ -152,7 +186,8 @@ func fitLNCell(ctx context.Context, d *dataset.Dataset, s split, c int, o Option
 		ybar += v
 	}
 	ybar /= float64(s.nTrain)
-	best := math.Inf(1)
+	linFilter := lin.filter(n, p)
+	cell.byLink = map[Link]linkFit{}
 	for _, link := range []Link{Softplus, Exp} {
 		pr := &poisson{X: x[:2*s.nTrain], rows: s.nTrain, d: 2, y: y[:s.nTrain], link: link}
 		w := []float64{math.Log(ybar), 0}
@@ -166,17 +201,13 @@ func fitLNCell(ctx context.Context, d *dataset.Dataset, s split, c int, o Option
 		for i, v := range g {
 			rate[i] = link.Rate(w[0] + w[1]*v)
 		}
-		tr, te := scores(rate, y, s)
-		cell.TrainByNL[link.String()], cell.TestByNL[link.String()] = tr, te
-		if nll := pr.objective(w, nil, nil); nll < best {
-			best = nll
-			cell.Link, cell.Train, cell.Test = link, tr, te
-			cell.Bias = w[0] + w[1]*lin.bias
-			cell.Filter = lin.filter(n, p)
-			for i := range cell.Filter {
-				cell.Filter[i] *= w[1]
-			}
+		lf := linkFit{nll: pr.objective(w, nil, nil), bias: w[0] + w[1]*lin.bias, filter: make([]float64, len(linFilter))}
+		lf.train, lf.test = scores(rate, y, s)
+		for i, v := range linFilter {
+			lf.filter[i] = w[1] * v
 		}
+		cell.byLink[link] = lf
+		cell.TrainByNL[link.String()], cell.TestByNL[link.String()] = lf.train, lf.test
 	}
 	cell.Binned = fitBinned(g[:s.nTrain], y[:s.nTrain], 20)
 	rate := make([]float64, len(g))

@@ -11,9 +11,9 @@ type Report struct {
 	Model     string       `json:"model"` // "ln" or "glm"
 	Data      string       `json:"data,omitempty"`
 	FrameRate float64      `json:"frame_rate"`
-	Grid      [2]int       `json:"grid"`    // H, W
+	Grid      [2]int       `json:"grid"`                 // H, W
 	FullField bool         `json:"full_field,omitempty"` // uniform frames, fitted as one pixel
-	History   int          `json:"history"` // stimulus filter length, bins
+	History   int          `json:"history"`              // stimulus filter length, bins
 	Bins      ReportBins   `json:"bins"`
 	Cells     []ReportCell `json:"cells"`
 }
