@@ -125,3 +125,12 @@ func FuzzDecode(f *testing.F) {
 		_ = bytes.Equal
 	})
 }
+
+func BenchmarkDecodeSmall(b *testing.B) {
+	buf, _ := infer.Encode(infertest.CNN(1, infertest.Small))
+	for b.Loop() {
+		if _, err := infer.Decode(buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

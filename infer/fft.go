@@ -1,0 +1,213 @@
+package infer
+
+import "math"
+
+// fftPlan is a mixed-radix complex FFT of length n (self-sorting Stockham, any factors; radix
+// 2, 3, 4 and 5 are cheap, a prime p costs n*p) over s interleaved sequences: element t of
+// sequence r is x[r+s*t]. It holds its twiddles and no buffers, so one plan serves many calls.
+type fftPlan struct {
+	n      int
+	stages []fftStage
+}
+
+type fftStage struct {
+	p, m int         // radix and the length of the sub-transforms after this stage
+	tw   []complex64 // tw[q*p+j] = exp(-2 pi i q j / (p*m))
+	wp   []complex64 // wp[k*p+j] = exp(-2 pi i k j / p)
+}
+
+func newFFTPlan(n int) *fftPlan {
+	pl := &fftPlan{n: n}
+	cur := n
+	for cur > 1 {
+		p := 0
+		for _, f := range []int{4, 2, 3, 5} {
+			if cur%f == 0 {
+				p = f
+				break
+			}
+		}
+		if p == 0 {
+			for p = 7; cur%p != 0; p++ {
+			}
+		}
+		m := cur / p
+		st := fftStage{p: p, m: m, tw: make([]complex64, m*p), wp: make([]complex64, p*p)}
+		for q := 0; q < m; q++ {
+			for j := 0; j < p; j++ {
+				st.tw[q*p+j] = cis(-2 * math.Pi * float64(q*j) / float64(cur))
+			}
+		}
+		for k := 0; k < p; k++ {
+			for j := 0; j < p; j++ {
+				st.wp[k*p+j] = cis(-2 * math.Pi * float64(k*j%p) / float64(p))
+			}
+		}
+		pl.stages = append(pl.stages, st)
+		cur = m
+	}
+	return pl
+}
+
+func cis(a float64) complex64 { return complex64(complex(math.Cos(a), math.Sin(a))) }
+
+// transform computes the forward DFT (sum_t x[t] exp(-2 pi i f t / n)) of the s sequences in
+// x, using y (same length, n*s) as scratch; it returns the slice holding the result (x or y).
+func (pl *fftPlan) transform(x, y []complex64, s int) []complex64 {
+	for si := range pl.stages {
+		st := &pl.stages[si]
+		p, m := st.p, st.m
+		switch p {
+		case 2:
+			for q := 0; q < m; q++ {
+				w1 := st.tw[q*2+1]
+				for r := 0; r < s; r++ {
+					a0, a1 := x[r+s*q], x[r+s*(q+m)]
+					o := r + s*2*q
+					y[o] = a0 + a1
+					y[o+s] = w1 * (a0 - a1)
+				}
+			}
+		case 4:
+			for q := 0; q < m; q++ {
+				w1, w2, w3 := st.tw[q*4+1], st.tw[q*4+2], st.tw[q*4+3]
+				for r := 0; r < s; r++ {
+					a0, a1, a2, a3 := x[r+s*q], x[r+s*(q+m)], x[r+s*(q+2*m)], x[r+s*(q+3*m)]
+					b0, b1 := a0+a2, a0-a2
+					b2, b3 := a1+a3, a1-a3
+					b3 = complex(imag(b3), -real(b3)) // -i * b3
+					o := r + s*4*q
+					y[o] = b0 + b2
+					y[o+s] = w1 * (b1 + b3)
+					y[o+2*s] = w2 * (b0 - b2)
+					y[o+3*s] = w3 * (b1 - b3)
+				}
+			}
+		default:
+			for q := 0; q < m; q++ {
+				tw := st.tw[q*p : q*p+p]
+				for r := 0; r < s; r++ {
+					o := r + s*p*q
+					for j := 0; j < p; j++ {
+						var acc complex64
+						for k := 0; k < p; k++ {
+							acc += x[r+s*(q+m*k)] * st.wp[k*p+j]
+						}
+						y[o+s*j] = tw[j] * acc
+					}
+				}
+			}
+		}
+		x, y = y, x
+		s *= p
+	}
+	return x
+}
+
+// spectral is the 2-D real FFT of h x w images: spectra are h x (w/2+1) complex values,
+// row (ky) major. It owns its scratch buffers: one goroutine at a time.
+type spectral struct {
+	h, w, hf   int
+	row, col   *fftPlan
+	bufA, bufB []complex64 // scratch, max(w*ceil(h/2), h*hf)
+}
+
+func newSpectral(h, w int) *spectral {
+	hf := w/2 + 1
+	n := max(w*((h+1)/2), h*hf)
+	return &spectral{h: h, w: w, hf: hf, row: newFFTPlan(w), col: newFFTPlan(h), bufA: make([]complex64, n), bufB: make([]complex64, n)}
+}
+
+// forward writes the spectrum of the h x w image img (row-major) to dst (h*hf values).
+func (sp *spectral) forward(img []float32, dst []complex64) {
+	h, w, hf := sp.h, sp.w, sp.hf
+	P := (h + 1) / 2
+	// Rows in pairs: z = row 2p + i row 2p+1, laid out [x][p] for the interleaved FFT.
+	z := sp.bufA[:w*P]
+	for p := 0; p < P; p++ {
+		a := img[2*p*w : 2*p*w+w]
+		if 2*p+1 < h {
+			b := img[(2*p+1)*w : (2*p+2)*w]
+			for x := 0; x < w; x++ {
+				z[x*P+p] = complex(a[x], b[x])
+			}
+		} else {
+			for x := 0; x < w; x++ {
+				z[x*P+p] = complex(a[x], 0)
+			}
+		}
+	}
+	Z := sp.row.transform(z, sp.bufB[:w*P], P)
+	// Unpack the two real rows' half spectra into dst laid out [y][fx].
+	for fx := 0; fx < hf; fx++ {
+		nf := (w - fx) % w
+		for p := 0; p < P; p++ {
+			zf, zn := Z[fx*P+p], Z[nf*P+p]
+			zn = complex(real(zn), -imag(zn))
+			a := (zf + zn) * 0.5
+			dst[2*p*hf+fx] = a
+			if 2*p+1 < h {
+				d := (zf - zn) * 0.5 // = i b
+				dst[(2*p+1)*hf+fx] = complex(imag(d), -real(d))
+			}
+		}
+	}
+	// Columns: h-point FFTs over the hf interleaved columns.
+	if out := sp.col.transform(dst, sp.bufA[:h*hf], hf); &out[0] != &dst[0] {
+		copy(dst, out)
+	}
+}
+
+// inverse writes the top-left oh x ow corner of the image whose spectrum is spec (h*hf values,
+// destroyed) to dst (oh*ow, row-major), unscaled: it is h*w times the true inverse.
+func (sp *spectral) inverse(spec []complex64, dst []float32, oh, ow int) {
+	h, w, hf := sp.h, sp.w, sp.hf
+	conj(spec)
+	g := sp.col.transform(spec, sp.bufA[:h*hf], hf)
+	conj(g)
+	// Rows in pairs: Z[f] = A[f] + i B[f] with the Hermitian halves filled in, laid out [f][p].
+	P := (oh + 1) / 2
+	z := sp.bufB[:w*P]
+	for p := 0; p < P; p++ {
+		a := g[2*p*hf : 2*p*hf+hf]
+		var b []complex64
+		if 2*p+1 < h {
+			b = g[(2*p+1)*hf : (2*p+2)*hf]
+		}
+		for f := 0; f < w; f++ {
+			var av, bv complex64
+			if f < hf {
+				av = a[f]
+				if b != nil {
+					bv = b[f]
+				}
+			} else {
+				av = a[w-f]
+				av = complex(real(av), -imag(av))
+				if b != nil {
+					bv = b[w-f]
+					bv = complex(real(bv), -imag(bv))
+				}
+			}
+			// conj(A + iB) for the inverse by a forward transform
+			v := av + complex(-imag(bv), real(bv))
+			z[f*P+p] = complex(real(v), -imag(v))
+		}
+	}
+	out := sp.row.transform(z, sp.bufA[:w*P], P)
+	for p := 0; p < P; p++ {
+		for x := 0; x < ow; x++ {
+			v := out[x*P+p] // conj of the result: real part a, -imag part b
+			dst[2*p*ow+x] = real(v)
+			if 2*p+1 < oh {
+				dst[(2*p+1)*ow+x] = -imag(v)
+			}
+		}
+	}
+}
+
+func conj(v []complex64) {
+	for i, c := range v {
+		v[i] = complex(real(c), -imag(c))
+	}
+}

@@ -1,0 +1,52 @@
+package infer
+
+import (
+	"math"
+	"math/cmplx"
+	"math/rand/v2"
+	"testing"
+)
+
+func TestSpectralMatchesDFT(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, sz := range [][2]int{{1, 1}, {2, 3}, {5, 4}, {16, 16}, {50, 50}, {36, 36}, {7, 11}, {9, 14}} {
+		h, w := sz[0], sz[1]
+		img := make([]float32, h*w)
+		for i := range img {
+			img[i] = float32(r.NormFloat64())
+		}
+		sp := newSpectral(h, w)
+		spec := make([]complex64, h*sp.hf)
+		sp.forward(img, spec)
+		var worst float64
+		for ky := 0; ky < h; ky++ {
+			for fx := 0; fx < sp.hf; fx++ {
+				var s complex128
+				for y := 0; y < h; y++ {
+					for x := 0; x < w; x++ {
+						s += complex(float64(img[y*w+x]), 0) * cmplx.Exp(complex(0, -2*math.Pi*(float64(ky*y)/float64(h)+float64(fx*x)/float64(w))))
+					}
+				}
+				worst = max(worst, cmplx.Abs(s-complex128(spec[ky*sp.hf+fx])))
+			}
+		}
+		if worst > 1e-4*float64(h*w) {
+			t.Errorf("%dx%d: forward differs from the DFT by %g", h, w, worst)
+		}
+		for _, o := range [][2]int{{h, w}, {(h + 1) / 2, w - 1}} {
+			if o[1] < 1 {
+				continue
+			}
+			back := make([]float32, o[0]*o[1])
+			s2 := append([]complex64{}, spec...)
+			sp.inverse(s2, back, o[0], o[1])
+			for y := 0; y < o[0]; y++ {
+				for x := 0; x < o[1]; x++ {
+					if d := math.Abs(float64(back[y*o[1]+x])/float64(h*w) - float64(img[y*w+x])); d > 1e-5 {
+						t.Fatalf("%dx%d: inverse to %v at (%d,%d) differs by %g", h, w, o, y, x, d)
+					}
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,185 @@
+package infer
+
+import (
+	"math"
+)
+
+// cmac adds w[i]*x[i] to acc[i] for every i of acc: the hot loop of the CNN engines.
+var cmac = cmacGeneric
+
+// newOp builds the float32 form of layer l, which takes input of shape in.
+func newOp(l *Layer, in []int, s *Stream) op {
+	n := numel(in)
+	at := func(t *Tensor, i int, def float64) float64 {
+		switch {
+		case t == nil:
+			return def
+		case len(t.Data) == 1:
+			return float64(t.Data[0])
+		}
+		return float64(t.Data[i])
+	}
+	switch l.Type {
+	case BatchNorm:
+		o := &affineOp{scale: make([]float32, n), shift: make([]float32, n)}
+		per := 1
+		if l.PerChannel && len(in) == 3 {
+			per = in[1] * in[2]
+		}
+		for i := 0; i < n; i++ {
+			u := i / per
+			a := at(l.Weight, u, 1) / math.Sqrt(at(l.RunningVar, u, 1)+l.Eps)
+			o.scale[i] = float32(a)
+			o.shift[i] = float32(at(l.Bias, u, 0) - at(l.RunningMean, u, 0)*a)
+		}
+		return o
+	case ReLU:
+		return reluOp{}
+	case Noise:
+		return &noiseOp{std: float32(l.Std), s: s}
+	case Dense:
+		o := &denseOp{w: l.Weight.Data, in: l.Weight.Shape[1], out: make([]float32, l.Weight.Shape[0])}
+		if l.Bias != nil {
+			o.bias = l.Bias.Data
+		}
+		return o
+	case Conv2D:
+		return newConvOp(l, in)
+	case Softplus, Exp, Sigmoid:
+		o := &nonlinOp{f: l.Type, gain: make([]float32, n), slope: make([]float32, n), offset: make([]float32, n)}
+		for i := 0; i < n; i++ {
+			o.gain[i], o.slope[i], o.offset[i] = float32(at(l.Gain, i, 1)), float32(at(l.Slope, i, 1)), float32(at(l.Offset, i, 0))
+		}
+		return o
+	}
+	panic("infer: unknown layer " + string(l.Type)) // Validate refused it
+}
+
+type affineOp struct{ scale, shift []float32 }
+
+func (o *affineOp) apply(x []float32) []float32 {
+	sc, sh := o.scale[:len(x)], o.shift[:len(x)]
+	for i, v := range x {
+		x[i] = v*sc[i] + sh[i]
+	}
+	return x
+}
+
+type reluOp struct{}
+
+func (reluOp) apply(x []float32) []float32 {
+	for i, v := range x {
+		x[i] = max(v, 0)
+	}
+	return x
+}
+
+// noiseOp adds the latent noise in stochastic mode, drawing from the engine's generator in
+// the order the reference draws.
+type noiseOp struct {
+	std float32
+	s   *Stream
+}
+
+func (o *noiseOp) apply(x []float32) []float32 {
+	if !o.s.opt.Stochastic {
+		return x
+	}
+	for i := range x {
+		x[i] += o.std * float32(o.s.rng.NormFloat64())
+	}
+	return x
+}
+
+type denseOp struct {
+	w, bias []float32
+	in      int
+	out     []float32
+}
+
+func (o *denseOp) apply(x []float32) []float32 {
+	for c := range o.out {
+		v := dot(o.w[c*o.in:(c+1)*o.in], x)
+		if o.bias != nil {
+			v += o.bias[c]
+		}
+		o.out[c] = v
+	}
+	return o.out
+}
+
+type nonlinOp struct {
+	f                   LayerType
+	gain, slope, offset []float32
+}
+
+func (o *nonlinOp) apply(x []float32) []float32 {
+	for i, v := range x {
+		z := float64(o.slope[i]*v + o.offset[i])
+		var f float64
+		switch o.f {
+		case Softplus:
+			f = z
+			if z <= 20 {
+				f = math.Log1p(math.Exp(z))
+			}
+		case Exp:
+			f = math.Exp(z)
+		case Sigmoid:
+			f = 1 / (1 + math.Exp(-z))
+		}
+		x[i] = o.gain[i] * float32(f)
+	}
+	return x
+}
+
+// convOp is a convolution after the first layer, through the frequency domain: FFT of each
+// input channel, sum conj(W) * X per output channel, inverse.
+type convOp struct {
+	sp     *spectral
+	ci, co int
+	h, w   int
+	oh, ow int
+	nspec  int
+	wspec  []complex64 // [co][ci][nspec]
+	xspec  []complex64 // [ci][nspec]
+	acc    []complex64
+	bias   []float32
+	out    []float32
+}
+
+func newConvOp(l *Layer, in []int) *convOp {
+	ci, h, w := in[0], in[1], in[2]
+	co, kh, kw := l.Weight.Shape[0], l.Weight.Shape[2], l.Weight.Shape[3]
+	sp := newSpectral(h, w)
+	o := &convOp{sp: sp, ci: ci, co: co, h: h, w: w, oh: h - kh + 1, ow: w - kw + 1, nspec: h * sp.hf}
+	o.wspec = kernelSpectra(sp, l.Weight)
+	o.xspec = make([]complex64, ci*o.nspec)
+	o.acc = make([]complex64, o.nspec)
+	o.bias = make([]float32, co)
+	if l.Bias != nil {
+		copy(o.bias, l.Bias.Data)
+	}
+	o.out = make([]float32, co*o.oh*o.ow)
+	return o
+}
+
+func (o *convOp) apply(x []float32) []float32 {
+	n, plane := o.nspec, o.h*o.w
+	for i := 0; i < o.ci; i++ {
+		o.sp.forward(x[i*plane:(i+1)*plane], o.xspec[i*n:(i+1)*n])
+	}
+	oplane := o.oh * o.ow
+	for c := 0; c < o.co; c++ {
+		clear(o.acc)
+		for i := 0; i < o.ci; i++ {
+			cmac(o.acc, o.wspec[(c*o.ci+i)*n:(c*o.ci+i+1)*n], o.xspec[i*n:(i+1)*n])
+		}
+		out := o.out[c*oplane : (c+1)*oplane]
+		o.sp.inverse(o.acc, out, o.oh, o.ow)
+		for j := range out {
+			out[j] += o.bias[c]
+		}
+	}
+	return o.out
+}

@@ -1,0 +1,361 @@
+package infer
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+)
+
+// Stream is the streaming engine: Step takes one new frame and does only the work that frame
+// adds. A CNN's first convolution keeps the 2-D spectrum of each of the last History frames
+// in a ring and sums conj(W_k) * F_{t-k} in the frequency domain (exact: a circular
+// correlation of the frame's own size equals the valid correlation on the valid region),
+// later convolutions go through the frequency domain too; an LN or GLM model keeps a ring of
+// partial dot products, each frame's contribution to the next History outputs added once.
+// Every buffer is sized by NewStream: Step allocates nothing. One goroutine at a time.
+type Stream struct {
+	m      *Model
+	opt    Options
+	rng    *rand.Rand
+	frame  []float32 // the normalised frame
+	n      int       // frames since Reset
+	first  firstStage
+	x0     []float32 // the first stage's output
+	tail   []op
+	rates  []float64
+	counts []float32
+	glm    *glmState
+}
+
+// firstStage is a model's first layer run one frame at a time.
+type firstStage interface {
+	push(frame []float32) // adds the frame (normalised) to the state
+	output(dst []float32) // writes the layer's output for the window ending at the last frame
+	reset()
+}
+
+// op is a layer after the first, run on a full output of the layer before.
+type op interface {
+	apply(x []float32) []float32 // may work in place; returns the output
+}
+
+// NewStream returns a streaming engine for m.
+func NewStream(m *Model, opt Options) (*Stream, error) {
+	shapes, err := m.shapes()
+	if err != nil {
+		return nil, err
+	}
+	in := m.Input
+	s := &Stream{m: m, opt: opt, frame: make([]float32, in.Height*in.Width), rates: make([]float64, len(m.Cells)), counts: make([]float32, len(m.Cells))}
+	window := []int{in.History, in.Height, in.Width}
+	switch {
+	case m.Kind == GLM:
+		g := m.GLM
+		s.first = newDenseRing(g.StimulusFilter.Data, g.Bias.Data, len(m.Cells), in.History, in.Height*in.Width)
+		s.x0 = make([]float32, len(m.Cells))
+		s.glm = newGLMState(g, len(m.Cells))
+	case m.Layers[0].Type == Conv2D:
+		s.first = newConvRing(&m.Layers[0], window)
+		s.x0 = make([]float32, numel(shapes[0]))
+	default: // Dense, as Validate checked
+		l := &m.Layers[0]
+		var bias []float32
+		if l.Bias != nil {
+			bias = l.Bias.Data
+		}
+		s.first = newDenseRing(l.Weight.Data, bias, l.Weight.Shape[0], in.History, in.Height*in.Width)
+		s.x0 = make([]float32, l.Weight.Shape[0])
+	}
+	for i := 1; i < len(m.Layers); i++ {
+		s.tail = append(s.tail, newOp(&m.Layers[i], shapes[i-1], s))
+	}
+	s.Reset()
+	return s, nil
+}
+
+// Model returns the engine's model.
+func (s *Stream) Model() *Model { return s.m }
+
+// Reset forgets every frame and spike, and reseeds the generator: the next History-1 steps
+// give no rates.
+func (s *Stream) Reset() {
+	s.n = 0
+	s.first.reset()
+	s.rng = newRNG(s.opt.Seed)
+	clear(s.counts)
+	if s.glm != nil {
+		s.glm.reset()
+	}
+}
+
+// Step takes the next frame (Height*Width values, row-major, as shown) and writes every
+// cell's rate (spikes/s) to rates; it returns false, leaving rates untouched, until it has
+// seen History frames. It panics if the slices have the wrong lengths.
+func (s *Stream) Step(frame, rates []float32) bool {
+	in := s.m.Input
+	if len(frame) != len(s.frame) || len(rates) != len(s.m.Cells) {
+		panic(fmt.Sprintf("infer: Step: frame of %d values and rates of %d, want %d and %d", len(frame), len(rates), len(s.frame), len(s.m.Cells)))
+	}
+	mean, inv := float32(in.Mean), float32(1/in.Std)
+	for i, v := range frame {
+		s.frame[i] = (v - mean) * inv
+	}
+	s.first.push(s.frame)
+	s.n++
+	if s.n < in.History {
+		return false
+	}
+	s.first.output(s.x0)
+	x := s.x0
+	for _, o := range s.tail {
+		x = o.apply(x)
+	}
+	if s.glm != nil {
+		s.glm.rates(x, s.rates)
+	} else {
+		for c, v := range x {
+			s.rates[c] = float64(v)
+		}
+	}
+	for c, v := range s.rates {
+		rate := v * s.m.OutputScale
+		rates[c] = float32(rate)
+		if s.opt.Stochastic {
+			s.counts[c] = float32(poisson(s.rng, rate/in.FrameRate))
+		} else {
+			s.counts[c] = float32(rate / in.FrameRate)
+		}
+	}
+	if s.glm != nil {
+		s.glm.push(s.counts)
+	}
+	return true
+}
+
+// Counts returns this step's spike counts per bin: sampled in stochastic mode, the mean
+// (rate / frame rate) otherwise, or those given to Observe. Valid until the next Step.
+func (s *Stream) Counts() []float32 { return s.counts }
+
+// Observe replaces the spike counts of the last step (one per cell) by observed ones: a GLM's
+// history then follows the recording (validation mode) instead of its own samples. Call it
+// after Step and before the next.
+func (s *Stream) Observe(counts []float32) {
+	if len(counts) != len(s.counts) {
+		panic(fmt.Sprintf("infer: Observe: %d counts, want %d", len(counts), len(s.counts)))
+	}
+	copy(s.counts, counts)
+	if s.glm != nil && s.n >= s.m.Input.History {
+		s.glm.replace(counts)
+	}
+}
+
+// convRing is a CNN's first convolution, streamed in the frequency domain.
+type convRing struct {
+	sp       *spectral
+	hist, co int
+	nspec    int
+	spec     [][]complex64 // ring of frame spectra
+	head     int           // slot of the newest frame
+	w        []complex64   // [co][hist][nspec]: conj(FFT(w_{c,k})) / (h*w)
+	acc      []complex64
+	bias     []float32
+	oh, ow   int
+}
+
+func newConvRing(l *Layer, in []int) *convRing {
+	hist, h, w := in[0], in[1], in[2]
+	co, kh, kw := l.Weight.Shape[0], l.Weight.Shape[2], l.Weight.Shape[3]
+	sp := newSpectral(h, w)
+	r := &convRing{sp: sp, hist: hist, co: co, nspec: h * sp.hf, oh: h - kh + 1, ow: w - kw + 1}
+	r.spec = make([][]complex64, hist)
+	for k := range r.spec {
+		r.spec[k] = make([]complex64, r.nspec)
+	}
+	r.w = kernelSpectra(sp, l.Weight)
+	r.acc = make([]complex64, r.nspec)
+	r.bias = make([]float32, co)
+	if l.Bias != nil {
+		copy(r.bias, l.Bias.Data)
+	}
+	return r
+}
+
+// kernelSpectra returns conj(FFT(w)) / (h*w) of every [out][in] kernel zero-padded to the
+// spectral size, so that an inverse of sum conj(W) * X is the valid correlation.
+func kernelSpectra(sp *spectral, wt *Tensor) []complex64 {
+	co, ci, kh, kw := wt.Shape[0], wt.Shape[1], wt.Shape[2], wt.Shape[3]
+	n := sp.h * sp.hf
+	out := make([]complex64, co*ci*n)
+	img := make([]float32, sp.h*sp.w)
+	scale := float32(1 / float64(sp.h*sp.w))
+	for o := 0; o < co; o++ {
+		for i := 0; i < ci; i++ {
+			clear(img)
+			for y := 0; y < kh; y++ {
+				for x := 0; x < kw; x++ {
+					img[y*sp.w+x] = wt.Data[((o*ci+i)*kh+y)*kw+x]
+				}
+			}
+			dst := out[(o*ci+i)*n : (o*ci+i+1)*n]
+			sp.forward(img, dst)
+			for j, v := range dst {
+				dst[j] = complex(real(v)*scale, -imag(v)*scale)
+			}
+		}
+	}
+	return out
+}
+
+func (r *convRing) reset() {
+	for _, s := range r.spec {
+		clear(s)
+	}
+	r.head = 0
+}
+
+func (r *convRing) push(frame []float32) {
+	r.head = (r.head + 1) % r.hist
+	r.sp.forward(frame, r.spec[r.head])
+}
+
+func (r *convRing) output(dst []float32) {
+	n, plane := r.nspec, r.oh*r.ow
+	for c := 0; c < r.co; c++ {
+		clear(r.acc)
+		for k := 0; k < r.hist; k++ { // window position k holds the frame hist-1-k steps back
+			slot := (r.head - (r.hist - 1 - k) + r.hist) % r.hist
+			cmac(r.acc, r.w[(c*r.hist+k)*n:(c*r.hist+k+1)*n], r.spec[slot])
+		}
+		out := dst[c*plane : (c+1)*plane]
+		r.sp.inverse(r.acc, out, r.oh, r.ow)
+		for i := range out {
+			out[i] += r.bias[c]
+		}
+	}
+}
+
+// cmacGeneric adds w[i]*x[i] to acc[i].
+func cmacGeneric(acc, w, x []complex64) {
+	w, x = w[:len(acc)], x[:len(acc)]
+	for i := range acc {
+		acc[i] += w[i] * x[i]
+	}
+}
+
+// denseRing is a dense layer on the whole window, streamed: partial[t mod hist] collects the
+// contributions of the frames seen so far to the output at bin t.
+type denseRing struct {
+	w        []float32 // [out][hist][hw]
+	bias     []float32
+	out      int
+	hist, hw int
+	partial  [][]float32
+	t        int // index of the last frame pushed
+}
+
+func newDenseRing(w, bias []float32, out, hist, hw int) *denseRing {
+	r := &denseRing{w: w, bias: bias, out: out, hist: hist, hw: hw, partial: make([][]float32, hist)}
+	for i := range r.partial {
+		r.partial[i] = make([]float32, out)
+	}
+	return r
+}
+
+func (r *denseRing) reset() {
+	for _, p := range r.partial {
+		clear(p)
+	}
+	r.t = -1
+}
+
+func (r *denseRing) push(frame []float32) {
+	r.t++
+	clear(r.partial[(r.t+r.hist-1)%r.hist]) // the slot of bin t+hist-1, whose window starts now
+	for k := 0; k < r.hist; k++ {
+		// this frame sits at window position k of the output at bin t + hist-1-k
+		p := r.partial[(r.t+r.hist-1-k)%r.hist]
+		for c := 0; c < r.out; c++ {
+			p[c] += dot(r.w[(c*r.hist+k)*r.hw:(c*r.hist+k+1)*r.hw], frame)
+		}
+	}
+}
+
+func (r *denseRing) output(dst []float32) {
+	copy(dst, r.partial[r.t%r.hist])
+	for c := range r.bias {
+		dst[c] += r.bias[c]
+	}
+}
+
+func dot(a, b []float32) float32 {
+	b = b[:len(a)]
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= len(a); i += 4 {
+		s0 += a[i] * b[i]
+		s1 += a[i+1] * b[i+1]
+		s2 += a[i+2] * b[i+2]
+		s3 += a[i+3] * b[i+3]
+	}
+	for ; i < len(a); i++ {
+		s0 += a[i] * b[i]
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+// glmState is a GLM's spike history: a ring of the last L bins' counts.
+type glmState struct {
+	nc, L    int
+	hist     []float32 // ring [L][nc]
+	head     int       // slot of the most recent bin
+	own      []float32 // [nc][L] history filter or nil
+	coupling []float32 // [nc][nc][L] or nil
+}
+
+func newGLMState(g *GLMParams, nc int) *glmState {
+	st := &glmState{nc: nc}
+	if g.HistoryFilter != nil {
+		st.L, st.own = g.HistoryFilter.Shape[1], g.HistoryFilter.Data
+	}
+	if g.CouplingFilter != nil {
+		st.L, st.coupling = g.CouplingFilter.Shape[2], g.CouplingFilter.Data
+	}
+	st.hist = make([]float32, max(st.L, 1)*nc)
+	return st
+}
+
+func (g *glmState) reset() { clear(g.hist); g.head = 0 }
+
+// rates writes exp(drive + history terms) (spikes per bin) for the stimulus drive x.
+func (g *glmState) rates(x []float32, dst []float64) {
+	nc, L := g.nc, g.L
+	for c := 0; c < nc; c++ {
+		eta := x[c]
+		for j := 0; j < L; j++ {
+			n := g.hist[((g.head-j+L)%L)*nc:]
+			if g.own != nil {
+				eta += g.own[c*L+j] * n[c]
+			}
+			if g.coupling != nil {
+				for i := 0; i < nc; i++ {
+					eta += g.coupling[(c*nc+i)*L+j] * n[i]
+				}
+			}
+		}
+		dst[c] = math.Exp(float64(eta))
+	}
+}
+
+func (g *glmState) push(counts []float32) {
+	if g.L == 0 {
+		return
+	}
+	g.head = (g.head + 1) % g.L
+	copy(g.hist[g.head*g.nc:(g.head+1)*g.nc], counts)
+}
+
+func (g *glmState) replace(counts []float32) {
+	if g.L > 0 {
+		copy(g.hist[g.head*g.nc:(g.head+1)*g.nc], counts)
+	}
+}
