@@ -15,7 +15,19 @@ type Spiker struct {
 	rng      *rand.Rand
 	free     []float64 // time from the start of the next bin at which each cell can fire again
 	need     []float64 // remaining unit-exponential hazard until each cell's next spike
+	times    []SpikeTime
 }
+
+// SpikeTime is one spike of the last bin: the cell's index and the time from the bin's start,
+// seconds.
+type SpikeTime struct {
+	Cell int
+	At   float64
+}
+
+// Times returns the spikes of the last Spike call, in cell order and, per cell, in time
+// order. The slice is reused by the next call.
+func (s *Spiker) Times() []SpikeTime { return s.times }
 
 // NewSpiker makes the spike generator of cells cells at frameRate bins per second with the
 // given refractory period (seconds), its noise drawn from seed.
@@ -24,7 +36,7 @@ func NewSpiker(cells int, frameRate, refractory float64, seed uint64) (*Spiker, 
 		return nil, fmt.Errorf("sim: spiker: %d cells at %g Hz, refractory %g s: want cells >= 1, rate > 0, refractory >= 0", cells, frameRate, refractory)
 	}
 	s := &Spiker{dt: 1 / frameRate, dead: refractory, rng: rand.New(rand.NewPCG(seed, 0x7370_696b_6573)),
-		free: make([]float64, cells), need: make([]float64, cells)}
+		free: make([]float64, cells), need: make([]float64, cells), times: make([]SpikeTime, 0, 4*cells)}
 	for c := range s.need {
 		s.need[c] = s.rng.ExpFloat64()
 	}
@@ -32,11 +44,13 @@ func NewSpiker(cells int, frameRate, refractory float64, seed uint64) (*Spiker, 
 }
 
 // Spike draws one bin's spike counts from rate (spikes/s, one per cell) into counts.
-// A rate at or above 1/refractory is treated as just below it. It allocates nothing.
+// A rate at or above 1/refractory is treated as just below it. It allocates nothing (once the
+// spike-time buffer has grown to the busiest bin's spikes).
 func (s *Spiker) Spike(rate []float64, counts []float32) {
 	if len(rate) != len(s.free) || len(counts) != len(s.free) {
 		panic("sim: Spike: rate or counts of the wrong length")
 	}
+	s.times = s.times[:0]
 	for c, r := range rate {
 		n := 0
 		if r > 0 {
@@ -53,6 +67,7 @@ func (s *Spiker) Spike(rate []float64, counts []float32) {
 				}
 				t += s.need[c] / lam
 				n++
+				s.times = append(s.times, SpikeTime{c, t})
 				s.need[c] = s.rng.ExpFloat64()
 				s.free[c] = t + s.dead
 				t = s.free[c]
