@@ -2,6 +2,7 @@ package acquisition
 
 import (
 	"fmt"
+	"log/slog"
 	"strings"
 )
 
@@ -74,3 +75,5 @@ func CheckToken(what, v string) error {
 	}
 	return nil
 }
+
+var discard = slog.New(slog.DiscardHandler)

@@ -1,8 +1,6 @@
 package sim
 
 import (
-	"retinad/configs"
-
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -11,8 +9,9 @@ import (
 // Frames writes frame i (h*w contrast values, row-major) to dst. Frames built here are pure
 // functions of i: any frame can be drawn in any order, and drawing allocates nothing.
 //
-// These are the virtual retina's own test stimuli. The rig's stimulus sources live in package
-// stimulus; `retinad simulate` uses these until that package provides its sources.
+// The functions here are the virtual retina's own test stimuli (its tests and benchmarks do not
+// depend on package stimulus); a stimulus.Source's Frame method is a Frames too, and is what
+// `retinad simulate` uses.
 type Frames func(i int, dst []float32)
 
 // WhiteNoise is binary checkerboard noise: each checker (side checker pixels) independently
@@ -149,48 +148,6 @@ func deadLeaves(side int, seed uint64) []float32 {
 		}
 	}
 	return img
-}
-
-// FramesFor returns the virtual retina's own frames for a stimulus config: kinds gray,
-// whitenoise (binary or gaussian), flicker (binary or gaussian) and natural (synthetic
-// dead-leaves scenes; photographs from Natural.Dir need package stimulus). Other kinds are
-// refused with an error naming the field.
-func FramesFor(cfg configs.Stimulus) (Frames, error) {
-	h, w, seed := cfg.Height, cfg.Width, cfg.Seed
-	if h < 1 || w < 1 {
-		return nil, fmt.Errorf("sim: stimulus.height/width %dx%d: want at least 1x1", h, w)
-	}
-	switch cfg.Kind {
-	case "gray":
-		return func(i int, dst []float32) { clear(dst[:h*w]) }, nil
-	case "whitenoise":
-		wn := cfg.WhiteNoise
-		if wn.Checker < 1 {
-			return nil, fmt.Errorf("sim: stimulus.whitenoise.checker %d: want >= 1", wn.Checker)
-		}
-		switch wn.Distribution {
-		case "binary":
-			return WhiteNoise(h, w, wn.Checker, wn.Contrast, seed), nil
-		case "gaussian":
-			return GaussianNoise(h, w, wn.Checker, wn.Contrast, seed), nil
-		}
-		return nil, fmt.Errorf("sim: stimulus.whitenoise.distribution %q: want binary or gaussian", wn.Distribution)
-	case "flicker":
-		switch cfg.Flicker.Distribution {
-		case "gaussian":
-			return Flicker(h, w, cfg.Flicker.Contrast, seed), nil
-		case "binary":
-			return WhiteNoise(h, w, max(h, w), cfg.Flicker.Contrast, seed), nil
-		}
-		return nil, fmt.Errorf("sim: stimulus.flicker.distribution %q: want binary or gaussian", cfg.Flicker.Distribution)
-	case "natural":
-		if cfg.Natural.Dir != "" {
-			return nil, fmt.Errorf("sim: stimulus.natural.dir %q: photographs are read by package stimulus, not yet wired here; leave dir empty for synthetic scenes", cfg.Natural.Dir)
-		}
-		hold := int(math.Round(cfg.Natural.Hold.D().Seconds() * cfg.FrameRate.Hz()))
-		return Natural(h, w, max(hold, 1), cfg.Natural.Jitter, 20, seed)
-	}
-	return nil, fmt.Errorf("sim: stimulus.kind %q: the virtual retina's own frames are gray, whitenoise, flicker or natural", cfg.Kind)
 }
 
 // GaussianNoise is checkerboard noise with each checker an independent Gaussian of standard

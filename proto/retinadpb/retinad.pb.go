@@ -78,7 +78,7 @@ func (x Sync_Source) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Sync_Source.Descriptor instead.
 func (Sync_Source) EnumDescriptor() ([]byte, []int) {
-	return file_retinad_proto_rawDescGZIP(), []int{4, 0}
+	return file_retinad_proto_rawDescGZIP(), []int{5, 0}
 }
 
 type Status_State int32
@@ -130,7 +130,7 @@ func (x Status_State) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Status_State.Descriptor instead.
 func (Status_State) EnumDescriptor() ([]byte, []int) {
-	return file_retinad_proto_rawDescGZIP(), []int{7, 0}
+	return file_retinad_proto_rawDescGZIP(), []int{8, 0}
 }
 
 type SessionEvent_Kind int32
@@ -179,7 +179,7 @@ func (x SessionEvent_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use SessionEvent_Kind.Descriptor instead.
 func (SessionEvent_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_retinad_proto_rawDescGZIP(), []int{9, 0}
+	return file_retinad_proto_rawDescGZIP(), []int{10, 0}
 }
 
 // StimulusSource says which stimulus made a frame, with enough to make the same frame again:
@@ -189,13 +189,13 @@ type StimulusSource struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Kind          string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"` // gray, whitenoise, flicker, flash, grating, natural, movie, adaptive
 	Seed          uint64                 `protobuf:"varint,2,opt,name=seed,proto3" json:"seed,omitempty"`
-	Height        uint32                 `protobuf:"varint,3,opt,name=height,proto3" json:"height,omitempty"`                                                                            // stimulus grid, pixels
-	Width         uint32                 `protobuf:"varint,4,opt,name=width,proto3" json:"width,omitempty"`                                                                              // stimulus grid, pixels
-	FrameRateHz   float64                `protobuf:"fixed64,5,opt,name=frame_rate_hz,json=frameRateHz,proto3" json:"frame_rate_hz,omitempty"`                                            // new stimulus frames per second
-	Mean          float64                `protobuf:"fixed64,6,opt,name=mean,proto3" json:"mean,omitempty"`                                                                               // mean luminance, 0..1
-	Params        map[string]float64     `protobuf:"bytes,7,rep,name=params,proto3" json:"params,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"` // kind-specific numeric parameters, e.g. "contrast", "checker"
-	File          string                 `protobuf:"bytes,8,opt,name=file,proto3" json:"file,omitempty"`                                                                                 // movie file or natural-image folder, when the kind reads one
-	Reproducible  bool                   `protobuf:"varint,9,opt,name=reproducible,proto3" json:"reproducible,omitempty"`                                                                // true when (kind, seed, params, file, index) regenerate the frame
+	Height        uint32                 `protobuf:"varint,3,opt,name=height,proto3" json:"height,omitempty"`                                 // stimulus grid, pixels
+	Width         uint32                 `protobuf:"varint,4,opt,name=width,proto3" json:"width,omitempty"`                                   // stimulus grid, pixels
+	FrameRateHz   float64                `protobuf:"fixed64,5,opt,name=frame_rate_hz,json=frameRateHz,proto3" json:"frame_rate_hz,omitempty"` // new stimulus frames per second
+	Mean          float64                `protobuf:"fixed64,6,opt,name=mean,proto3" json:"mean,omitempty"`                                    // mean luminance, 0..1
+	Params        []*Param               `protobuf:"bytes,7,rep,name=params,proto3" json:"params,omitempty"`                                  // kind-specific numeric parameters, e.g. "contrast", "checker"
+	File          string                 `protobuf:"bytes,8,opt,name=file,proto3" json:"file,omitempty"`                                      // movie file or natural-image folder, when the kind reads one
+	Reproducible  bool                   `protobuf:"varint,9,opt,name=reproducible,proto3" json:"reproducible,omitempty"`                     // true when (kind, seed, params, file, index) regenerate the frame
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -272,7 +272,7 @@ func (x *StimulusSource) GetMean() float64 {
 	return 0
 }
 
-func (x *StimulusSource) GetParams() map[string]float64 {
+func (x *StimulusSource) GetParams() []*Param {
 	if x != nil {
 		return x.Params
 	}
@@ -291,6 +291,60 @@ func (x *StimulusSource) GetReproducible() bool {
 		return x.Reproducible
 	}
 	return false
+}
+
+// Param is one named numeric parameter of a stimulus source (a list rather than a map so that
+// encoding it allocates nothing).
+type Param struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Value         float64                `protobuf:"fixed64,2,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Param) Reset() {
+	*x = Param{}
+	mi := &file_retinad_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Param) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Param) ProtoMessage() {}
+
+func (x *Param) ProtoReflect() protoreflect.Message {
+	mi := &file_retinad_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Param.ProtoReflect.Descriptor instead.
+func (*Param) Descriptor() ([]byte, []int) {
+	return file_retinad_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Param) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Param) GetValue() float64 {
+	if x != nil {
+		return x.Value
+	}
+	return 0
 }
 
 // FrameOnset is one new stimulus frame on the monitor. Subject retinad.<rig>.frame.
@@ -314,7 +368,7 @@ type FrameOnset struct {
 
 func (x *FrameOnset) Reset() {
 	*x = FrameOnset{}
-	mi := &file_retinad_proto_msgTypes[1]
+	mi := &file_retinad_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -326,7 +380,7 @@ func (x *FrameOnset) String() string {
 func (*FrameOnset) ProtoMessage() {}
 
 func (x *FrameOnset) ProtoReflect() protoreflect.Message {
-	mi := &file_retinad_proto_msgTypes[1]
+	mi := &file_retinad_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -339,7 +393,7 @@ func (x *FrameOnset) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FrameOnset.ProtoReflect.Descriptor instead.
 func (*FrameOnset) Descriptor() ([]byte, []int) {
-	return file_retinad_proto_rawDescGZIP(), []int{1}
+	return file_retinad_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *FrameOnset) GetSession() string {
@@ -447,7 +501,7 @@ type Prediction struct {
 
 func (x *Prediction) Reset() {
 	*x = Prediction{}
-	mi := &file_retinad_proto_msgTypes[2]
+	mi := &file_retinad_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -459,7 +513,7 @@ func (x *Prediction) String() string {
 func (*Prediction) ProtoMessage() {}
 
 func (x *Prediction) ProtoReflect() protoreflect.Message {
-	mi := &file_retinad_proto_msgTypes[2]
+	mi := &file_retinad_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -472,7 +526,7 @@ func (x *Prediction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Prediction.ProtoReflect.Descriptor instead.
 func (*Prediction) Descriptor() ([]byte, []int) {
-	return file_retinad_proto_rawDescGZIP(), []int{2}
+	return file_retinad_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Prediction) GetSession() string {
@@ -575,7 +629,7 @@ type Spikes struct {
 
 func (x *Spikes) Reset() {
 	*x = Spikes{}
-	mi := &file_retinad_proto_msgTypes[3]
+	mi := &file_retinad_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -587,7 +641,7 @@ func (x *Spikes) String() string {
 func (*Spikes) ProtoMessage() {}
 
 func (x *Spikes) ProtoReflect() protoreflect.Message {
-	mi := &file_retinad_proto_msgTypes[3]
+	mi := &file_retinad_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -600,7 +654,7 @@ func (x *Spikes) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Spikes.ProtoReflect.Descriptor instead.
 func (*Spikes) Descriptor() ([]byte, []int) {
-	return file_retinad_proto_rawDescGZIP(), []int{3}
+	return file_retinad_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Spikes) GetSession() string {
@@ -655,16 +709,17 @@ type Sync struct {
 	Source    Sync_Source            `protobuf:"varint,4,opt,name=source,proto3,enum=retinad.v1.Sync_Source" json:"source,omitempty"`
 	Rising    bool                   `protobuf:"varint,5,opt,name=rising,proto3" json:"rising,omitempty"`
 	// The frame number whose onset this edge marks, when the acquisition system can tell (a TTL
-	// code, or the virtual retina); -1 when it cannot, and edges are then paired with confirmed
-	// frame onsets in order.
-	Frame         int64 `protobuf:"varint,6,opt,name=frame,proto3" json:"frame,omitempty"`
+	// code, or the virtual retina): has_frame is then true. Without it, edges are paired with the
+	// session's confirmed frame onsets in order.
+	Frame         uint64 `protobuf:"varint,6,opt,name=frame,proto3" json:"frame,omitempty"`
+	HasFrame      bool   `protobuf:"varint,7,opt,name=has_frame,json=hasFrame,proto3" json:"has_frame,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Sync) Reset() {
 	*x = Sync{}
-	mi := &file_retinad_proto_msgTypes[4]
+	mi := &file_retinad_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -676,7 +731,7 @@ func (x *Sync) String() string {
 func (*Sync) ProtoMessage() {}
 
 func (x *Sync) ProtoReflect() protoreflect.Message {
-	mi := &file_retinad_proto_msgTypes[4]
+	mi := &file_retinad_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -689,7 +744,7 @@ func (x *Sync) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Sync.ProtoReflect.Descriptor instead.
 func (*Sync) Descriptor() ([]byte, []int) {
-	return file_retinad_proto_rawDescGZIP(), []int{4}
+	return file_retinad_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Sync) GetSession() string {
@@ -727,11 +782,18 @@ func (x *Sync) GetRising() bool {
 	return false
 }
 
-func (x *Sync) GetFrame() int64 {
+func (x *Sync) GetFrame() uint64 {
 	if x != nil {
 		return x.Frame
 	}
 	return 0
+}
+
+func (x *Sync) GetHasFrame() bool {
+	if x != nil {
+		return x.HasFrame
+	}
+	return false
 }
 
 // ValidationReport compares a model's predictions with recorded spikes over a sliding window.
@@ -756,7 +818,7 @@ type ValidationReport struct {
 
 func (x *ValidationReport) Reset() {
 	*x = ValidationReport{}
-	mi := &file_retinad_proto_msgTypes[5]
+	mi := &file_retinad_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -768,7 +830,7 @@ func (x *ValidationReport) String() string {
 func (*ValidationReport) ProtoMessage() {}
 
 func (x *ValidationReport) ProtoReflect() protoreflect.Message {
-	mi := &file_retinad_proto_msgTypes[5]
+	mi := &file_retinad_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -781,7 +843,7 @@ func (x *ValidationReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidationReport.ProtoReflect.Descriptor instead.
 func (*ValidationReport) Descriptor() ([]byte, []int) {
-	return file_retinad_proto_rawDescGZIP(), []int{5}
+	return file_retinad_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ValidationReport) GetSession() string {
@@ -885,7 +947,7 @@ type ModelStatus struct {
 
 func (x *ModelStatus) Reset() {
 	*x = ModelStatus{}
-	mi := &file_retinad_proto_msgTypes[6]
+	mi := &file_retinad_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -897,7 +959,7 @@ func (x *ModelStatus) String() string {
 func (*ModelStatus) ProtoMessage() {}
 
 func (x *ModelStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_retinad_proto_msgTypes[6]
+	mi := &file_retinad_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -910,7 +972,7 @@ func (x *ModelStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModelStatus.ProtoReflect.Descriptor instead.
 func (*ModelStatus) Descriptor() ([]byte, []int) {
-	return file_retinad_proto_rawDescGZIP(), []int{6}
+	return file_retinad_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ModelStatus) GetName() string {
@@ -997,7 +1059,7 @@ type Status struct {
 
 func (x *Status) Reset() {
 	*x = Status{}
-	mi := &file_retinad_proto_msgTypes[7]
+	mi := &file_retinad_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1009,7 +1071,7 @@ func (x *Status) String() string {
 func (*Status) ProtoMessage() {}
 
 func (x *Status) ProtoReflect() protoreflect.Message {
-	mi := &file_retinad_proto_msgTypes[7]
+	mi := &file_retinad_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1022,7 +1084,7 @@ func (x *Status) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Status.ProtoReflect.Descriptor instead.
 func (*Status) Descriptor() ([]byte, []int) {
-	return file_retinad_proto_rawDescGZIP(), []int{7}
+	return file_retinad_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Status) GetRig() string {
@@ -1166,7 +1228,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_retinad_proto_msgTypes[8]
+	mi := &file_retinad_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1178,7 +1240,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_retinad_proto_msgTypes[8]
+	mi := &file_retinad_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1191,7 +1253,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_retinad_proto_rawDescGZIP(), []int{8}
+	return file_retinad_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Event) GetSession() string {
@@ -1246,7 +1308,7 @@ type SessionEvent struct {
 
 func (x *SessionEvent) Reset() {
 	*x = SessionEvent{}
-	mi := &file_retinad_proto_msgTypes[9]
+	mi := &file_retinad_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1258,7 +1320,7 @@ func (x *SessionEvent) String() string {
 func (*SessionEvent) ProtoMessage() {}
 
 func (x *SessionEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_retinad_proto_msgTypes[9]
+	mi := &file_retinad_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1271,7 +1333,7 @@ func (x *SessionEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionEvent.ProtoReflect.Descriptor instead.
 func (*SessionEvent) Descriptor() ([]byte, []int) {
-	return file_retinad_proto_rawDescGZIP(), []int{9}
+	return file_retinad_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *SessionEvent) GetSession() string {
@@ -1338,7 +1400,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_retinad_proto_msgTypes[10]
+	mi := &file_retinad_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1350,7 +1412,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_retinad_proto_msgTypes[10]
+	mi := &file_retinad_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1363,7 +1425,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_retinad_proto_rawDescGZIP(), []int{10}
+	return file_retinad_proto_rawDescGZIP(), []int{11}
 }
 
 type StatusReply struct {
@@ -1375,7 +1437,7 @@ type StatusReply struct {
 
 func (x *StatusReply) Reset() {
 	*x = StatusReply{}
-	mi := &file_retinad_proto_msgTypes[11]
+	mi := &file_retinad_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1387,7 +1449,7 @@ func (x *StatusReply) String() string {
 func (*StatusReply) ProtoMessage() {}
 
 func (x *StatusReply) ProtoReflect() protoreflect.Message {
-	mi := &file_retinad_proto_msgTypes[11]
+	mi := &file_retinad_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1400,7 +1462,7 @@ func (x *StatusReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusReply.ProtoReflect.Descriptor instead.
 func (*StatusReply) Descriptor() ([]byte, []int) {
-	return file_retinad_proto_rawDescGZIP(), []int{11}
+	return file_retinad_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *StatusReply) GetStatus() *Status {
@@ -1421,7 +1483,7 @@ type StartSessionRequest struct {
 
 func (x *StartSessionRequest) Reset() {
 	*x = StartSessionRequest{}
-	mi := &file_retinad_proto_msgTypes[12]
+	mi := &file_retinad_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1433,7 +1495,7 @@ func (x *StartSessionRequest) String() string {
 func (*StartSessionRequest) ProtoMessage() {}
 
 func (x *StartSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_retinad_proto_msgTypes[12]
+	mi := &file_retinad_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1446,7 +1508,7 @@ func (x *StartSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartSessionRequest.ProtoReflect.Descriptor instead.
 func (*StartSessionRequest) Descriptor() ([]byte, []int) {
-	return file_retinad_proto_rawDescGZIP(), []int{12}
+	return file_retinad_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *StartSessionRequest) GetSession() string {
@@ -1481,7 +1543,7 @@ type StartSessionReply struct {
 
 func (x *StartSessionReply) Reset() {
 	*x = StartSessionReply{}
-	mi := &file_retinad_proto_msgTypes[13]
+	mi := &file_retinad_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1493,7 +1555,7 @@ func (x *StartSessionReply) String() string {
 func (*StartSessionReply) ProtoMessage() {}
 
 func (x *StartSessionReply) ProtoReflect() protoreflect.Message {
-	mi := &file_retinad_proto_msgTypes[13]
+	mi := &file_retinad_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1506,7 +1568,7 @@ func (x *StartSessionReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartSessionReply.ProtoReflect.Descriptor instead.
 func (*StartSessionReply) Descriptor() ([]byte, []int) {
-	return file_retinad_proto_rawDescGZIP(), []int{13}
+	return file_retinad_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *StartSessionReply) GetSession() string {
@@ -1539,7 +1601,7 @@ type StopSessionRequest struct {
 
 func (x *StopSessionRequest) Reset() {
 	*x = StopSessionRequest{}
-	mi := &file_retinad_proto_msgTypes[14]
+	mi := &file_retinad_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1551,7 +1613,7 @@ func (x *StopSessionRequest) String() string {
 func (*StopSessionRequest) ProtoMessage() {}
 
 func (x *StopSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_retinad_proto_msgTypes[14]
+	mi := &file_retinad_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1564,7 +1626,7 @@ func (x *StopSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopSessionRequest.ProtoReflect.Descriptor instead.
 func (*StopSessionRequest) Descriptor() ([]byte, []int) {
-	return file_retinad_proto_rawDescGZIP(), []int{14}
+	return file_retinad_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *StopSessionRequest) GetSession() string {
@@ -1586,7 +1648,7 @@ type StopSessionReply struct {
 
 func (x *StopSessionReply) Reset() {
 	*x = StopSessionReply{}
-	mi := &file_retinad_proto_msgTypes[15]
+	mi := &file_retinad_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1598,7 +1660,7 @@ func (x *StopSessionReply) String() string {
 func (*StopSessionReply) ProtoMessage() {}
 
 func (x *StopSessionReply) ProtoReflect() protoreflect.Message {
-	mi := &file_retinad_proto_msgTypes[15]
+	mi := &file_retinad_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1611,7 +1673,7 @@ func (x *StopSessionReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopSessionReply.ProtoReflect.Descriptor instead.
 func (*StopSessionReply) Descriptor() ([]byte, []int) {
-	return file_retinad_proto_rawDescGZIP(), []int{15}
+	return file_retinad_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *StopSessionReply) GetSession() string {
@@ -1655,7 +1717,7 @@ type LoadModelRequest struct {
 
 func (x *LoadModelRequest) Reset() {
 	*x = LoadModelRequest{}
-	mi := &file_retinad_proto_msgTypes[16]
+	mi := &file_retinad_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1667,7 +1729,7 @@ func (x *LoadModelRequest) String() string {
 func (*LoadModelRequest) ProtoMessage() {}
 
 func (x *LoadModelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_retinad_proto_msgTypes[16]
+	mi := &file_retinad_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1680,7 +1742,7 @@ func (x *LoadModelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadModelRequest.ProtoReflect.Descriptor instead.
 func (*LoadModelRequest) Descriptor() ([]byte, []int) {
-	return file_retinad_proto_rawDescGZIP(), []int{16}
+	return file_retinad_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *LoadModelRequest) GetName() string {
@@ -1728,7 +1790,7 @@ type LoadModelReply struct {
 
 func (x *LoadModelReply) Reset() {
 	*x = LoadModelReply{}
-	mi := &file_retinad_proto_msgTypes[17]
+	mi := &file_retinad_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1740,7 +1802,7 @@ func (x *LoadModelReply) String() string {
 func (*LoadModelReply) ProtoMessage() {}
 
 func (x *LoadModelReply) ProtoReflect() protoreflect.Message {
-	mi := &file_retinad_proto_msgTypes[17]
+	mi := &file_retinad_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1753,7 +1815,7 @@ func (x *LoadModelReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadModelReply.ProtoReflect.Descriptor instead.
 func (*LoadModelReply) Descriptor() ([]byte, []int) {
-	return file_retinad_proto_rawDescGZIP(), []int{17}
+	return file_retinad_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *LoadModelReply) GetModel() *ModelStatus {
@@ -1779,7 +1841,7 @@ type UnloadModelRequest struct {
 
 func (x *UnloadModelRequest) Reset() {
 	*x = UnloadModelRequest{}
-	mi := &file_retinad_proto_msgTypes[18]
+	mi := &file_retinad_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1791,7 +1853,7 @@ func (x *UnloadModelRequest) String() string {
 func (*UnloadModelRequest) ProtoMessage() {}
 
 func (x *UnloadModelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_retinad_proto_msgTypes[18]
+	mi := &file_retinad_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1804,7 +1866,7 @@ func (x *UnloadModelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnloadModelRequest.ProtoReflect.Descriptor instead.
 func (*UnloadModelRequest) Descriptor() ([]byte, []int) {
-	return file_retinad_proto_rawDescGZIP(), []int{18}
+	return file_retinad_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *UnloadModelRequest) GetName() string {
@@ -1823,7 +1885,7 @@ type UnloadModelReply struct {
 
 func (x *UnloadModelReply) Reset() {
 	*x = UnloadModelReply{}
-	mi := &file_retinad_proto_msgTypes[19]
+	mi := &file_retinad_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1835,7 +1897,7 @@ func (x *UnloadModelReply) String() string {
 func (*UnloadModelReply) ProtoMessage() {}
 
 func (x *UnloadModelReply) ProtoReflect() protoreflect.Message {
-	mi := &file_retinad_proto_msgTypes[19]
+	mi := &file_retinad_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1848,7 +1910,7 @@ func (x *UnloadModelReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnloadModelReply.ProtoReflect.Descriptor instead.
 func (*UnloadModelReply) Descriptor() ([]byte, []int) {
-	return file_retinad_proto_rawDescGZIP(), []int{19}
+	return file_retinad_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *UnloadModelReply) GetName() string {
@@ -1867,7 +1929,7 @@ type ChooseStimulusRequest struct {
 
 func (x *ChooseStimulusRequest) Reset() {
 	*x = ChooseStimulusRequest{}
-	mi := &file_retinad_proto_msgTypes[20]
+	mi := &file_retinad_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1879,7 +1941,7 @@ func (x *ChooseStimulusRequest) String() string {
 func (*ChooseStimulusRequest) ProtoMessage() {}
 
 func (x *ChooseStimulusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_retinad_proto_msgTypes[20]
+	mi := &file_retinad_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1892,7 +1954,7 @@ func (x *ChooseStimulusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChooseStimulusRequest.ProtoReflect.Descriptor instead.
 func (*ChooseStimulusRequest) Descriptor() ([]byte, []int) {
-	return file_retinad_proto_rawDescGZIP(), []int{20}
+	return file_retinad_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ChooseStimulusRequest) GetSource() *StimulusSource {
@@ -1912,7 +1974,7 @@ type ChooseStimulusReply struct {
 
 func (x *ChooseStimulusReply) Reset() {
 	*x = ChooseStimulusReply{}
-	mi := &file_retinad_proto_msgTypes[21]
+	mi := &file_retinad_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1924,7 +1986,7 @@ func (x *ChooseStimulusReply) String() string {
 func (*ChooseStimulusReply) ProtoMessage() {}
 
 func (x *ChooseStimulusReply) ProtoReflect() protoreflect.Message {
-	mi := &file_retinad_proto_msgTypes[21]
+	mi := &file_retinad_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1937,7 +1999,7 @@ func (x *ChooseStimulusReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChooseStimulusReply.ProtoReflect.Descriptor instead.
 func (*ChooseStimulusReply) Descriptor() ([]byte, []int) {
-	return file_retinad_proto_rawDescGZIP(), []int{21}
+	return file_retinad_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ChooseStimulusReply) GetSource() *StimulusSource {
@@ -1964,7 +2026,7 @@ type MarkEventRequest struct {
 
 func (x *MarkEventRequest) Reset() {
 	*x = MarkEventRequest{}
-	mi := &file_retinad_proto_msgTypes[22]
+	mi := &file_retinad_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1976,7 +2038,7 @@ func (x *MarkEventRequest) String() string {
 func (*MarkEventRequest) ProtoMessage() {}
 
 func (x *MarkEventRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_retinad_proto_msgTypes[22]
+	mi := &file_retinad_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1989,7 +2051,7 @@ func (x *MarkEventRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MarkEventRequest.ProtoReflect.Descriptor instead.
 func (*MarkEventRequest) Descriptor() ([]byte, []int) {
-	return file_retinad_proto_rawDescGZIP(), []int{22}
+	return file_retinad_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *MarkEventRequest) GetLabel() string {
@@ -2015,7 +2077,7 @@ type MarkEventReply struct {
 
 func (x *MarkEventReply) Reset() {
 	*x = MarkEventReply{}
-	mi := &file_retinad_proto_msgTypes[23]
+	mi := &file_retinad_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2027,7 +2089,7 @@ func (x *MarkEventReply) String() string {
 func (*MarkEventReply) ProtoMessage() {}
 
 func (x *MarkEventReply) ProtoReflect() protoreflect.Message {
-	mi := &file_retinad_proto_msgTypes[23]
+	mi := &file_retinad_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2040,7 +2102,7 @@ func (x *MarkEventReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MarkEventReply.ProtoReflect.Descriptor instead.
 func (*MarkEventReply) Descriptor() ([]byte, []int) {
-	return file_retinad_proto_rawDescGZIP(), []int{23}
+	return file_retinad_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *MarkEventReply) GetEvent() *Event {
@@ -2055,20 +2117,20 @@ var File_retinad_proto protoreflect.FileDescriptor
 const file_retinad_proto_rawDesc = "" +
 	"\n" +
 	"\rretinad.proto\x12\n" +
-	"retinad.v1\"\xd1\x02\n" +
+	"retinad.v1\"\x81\x02\n" +
 	"\x0eStimulusSource\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x12\n" +
 	"\x04seed\x18\x02 \x01(\x04R\x04seed\x12\x16\n" +
 	"\x06height\x18\x03 \x01(\rR\x06height\x12\x14\n" +
 	"\x05width\x18\x04 \x01(\rR\x05width\x12\"\n" +
 	"\rframe_rate_hz\x18\x05 \x01(\x01R\vframeRateHz\x12\x12\n" +
-	"\x04mean\x18\x06 \x01(\x01R\x04mean\x12>\n" +
-	"\x06params\x18\a \x03(\v2&.retinad.v1.StimulusSource.ParamsEntryR\x06params\x12\x12\n" +
+	"\x04mean\x18\x06 \x01(\x01R\x04mean\x12)\n" +
+	"\x06params\x18\a \x03(\v2\x11.retinad.v1.ParamR\x06params\x12\x12\n" +
 	"\x04file\x18\b \x01(\tR\x04file\x12\"\n" +
-	"\freproducible\x18\t \x01(\bR\freproducible\x1a9\n" +
-	"\vParamsEntry\x12\x10\n" +
-	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\x8e\x03\n" +
+	"\freproducible\x18\t \x01(\bR\freproducible\"1\n" +
+	"\x05Param\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value\"\x8e\x03\n" +
 	"\n" +
 	"FrameOnset\x12\x18\n" +
 	"\asession\x18\x01 \x01(\tR\asession\x12\x14\n" +
@@ -2113,14 +2175,15 @@ const file_retinad_proto_rawDesc = "" +
 	"end_acq_ns\x18\x04 \x01(\x03R\bendAcqNs\x12\x19\n" +
 	"\bcell_ids\x18\x05 \x03(\x05R\acellIds\x12 \n" +
 	"\ftimes_acq_ns\x18\x06 \x03(\x03R\n" +
-	"timesAcqNs\"\xec\x01\n" +
+	"timesAcqNs\"\x89\x02\n" +
 	"\x04Sync\x12\x18\n" +
 	"\asession\x18\x01 \x01(\tR\asession\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x1e\n" +
 	"\vtime_acq_ns\x18\x03 \x01(\x03R\ttimeAcqNs\x12/\n" +
 	"\x06source\x18\x04 \x01(\x0e2\x17.retinad.v1.Sync.SourceR\x06source\x12\x16\n" +
 	"\x06rising\x18\x05 \x01(\bR\x06rising\x12\x14\n" +
-	"\x05frame\x18\x06 \x01(\x03R\x05frame\"9\n" +
+	"\x05frame\x18\x06 \x01(\x04R\x05frame\x12\x1b\n" +
+	"\thas_frame\x18\a \x01(\bR\bhasFrame\"9\n" +
 	"\x06Source\x12\x16\n" +
 	"\x12SOURCE_UNSPECIFIED\x10\x00\x12\x0e\n" +
 	"\n" +
@@ -2259,44 +2322,44 @@ var file_retinad_proto_goTypes = []any{
 	(Status_State)(0),             // 1: retinad.v1.Status.State
 	(SessionEvent_Kind)(0),        // 2: retinad.v1.SessionEvent.Kind
 	(*StimulusSource)(nil),        // 3: retinad.v1.StimulusSource
-	(*FrameOnset)(nil),            // 4: retinad.v1.FrameOnset
-	(*Prediction)(nil),            // 5: retinad.v1.Prediction
-	(*Spikes)(nil),                // 6: retinad.v1.Spikes
-	(*Sync)(nil),                  // 7: retinad.v1.Sync
-	(*ValidationReport)(nil),      // 8: retinad.v1.ValidationReport
-	(*ModelStatus)(nil),           // 9: retinad.v1.ModelStatus
-	(*Status)(nil),                // 10: retinad.v1.Status
-	(*Event)(nil),                 // 11: retinad.v1.Event
-	(*SessionEvent)(nil),          // 12: retinad.v1.SessionEvent
-	(*StatusRequest)(nil),         // 13: retinad.v1.StatusRequest
-	(*StatusReply)(nil),           // 14: retinad.v1.StatusReply
-	(*StartSessionRequest)(nil),   // 15: retinad.v1.StartSessionRequest
-	(*StartSessionReply)(nil),     // 16: retinad.v1.StartSessionReply
-	(*StopSessionRequest)(nil),    // 17: retinad.v1.StopSessionRequest
-	(*StopSessionReply)(nil),      // 18: retinad.v1.StopSessionReply
-	(*LoadModelRequest)(nil),      // 19: retinad.v1.LoadModelRequest
-	(*LoadModelReply)(nil),        // 20: retinad.v1.LoadModelReply
-	(*UnloadModelRequest)(nil),    // 21: retinad.v1.UnloadModelRequest
-	(*UnloadModelReply)(nil),      // 22: retinad.v1.UnloadModelReply
-	(*ChooseStimulusRequest)(nil), // 23: retinad.v1.ChooseStimulusRequest
-	(*ChooseStimulusReply)(nil),   // 24: retinad.v1.ChooseStimulusReply
-	(*MarkEventRequest)(nil),      // 25: retinad.v1.MarkEventRequest
-	(*MarkEventReply)(nil),        // 26: retinad.v1.MarkEventReply
-	nil,                           // 27: retinad.v1.StimulusSource.ParamsEntry
+	(*Param)(nil),                 // 4: retinad.v1.Param
+	(*FrameOnset)(nil),            // 5: retinad.v1.FrameOnset
+	(*Prediction)(nil),            // 6: retinad.v1.Prediction
+	(*Spikes)(nil),                // 7: retinad.v1.Spikes
+	(*Sync)(nil),                  // 8: retinad.v1.Sync
+	(*ValidationReport)(nil),      // 9: retinad.v1.ValidationReport
+	(*ModelStatus)(nil),           // 10: retinad.v1.ModelStatus
+	(*Status)(nil),                // 11: retinad.v1.Status
+	(*Event)(nil),                 // 12: retinad.v1.Event
+	(*SessionEvent)(nil),          // 13: retinad.v1.SessionEvent
+	(*StatusRequest)(nil),         // 14: retinad.v1.StatusRequest
+	(*StatusReply)(nil),           // 15: retinad.v1.StatusReply
+	(*StartSessionRequest)(nil),   // 16: retinad.v1.StartSessionRequest
+	(*StartSessionReply)(nil),     // 17: retinad.v1.StartSessionReply
+	(*StopSessionRequest)(nil),    // 18: retinad.v1.StopSessionRequest
+	(*StopSessionReply)(nil),      // 19: retinad.v1.StopSessionReply
+	(*LoadModelRequest)(nil),      // 20: retinad.v1.LoadModelRequest
+	(*LoadModelReply)(nil),        // 21: retinad.v1.LoadModelReply
+	(*UnloadModelRequest)(nil),    // 22: retinad.v1.UnloadModelRequest
+	(*UnloadModelReply)(nil),      // 23: retinad.v1.UnloadModelReply
+	(*ChooseStimulusRequest)(nil), // 24: retinad.v1.ChooseStimulusRequest
+	(*ChooseStimulusReply)(nil),   // 25: retinad.v1.ChooseStimulusReply
+	(*MarkEventRequest)(nil),      // 26: retinad.v1.MarkEventRequest
+	(*MarkEventReply)(nil),        // 27: retinad.v1.MarkEventReply
 }
 var file_retinad_proto_depIdxs = []int32{
-	27, // 0: retinad.v1.StimulusSource.params:type_name -> retinad.v1.StimulusSource.ParamsEntry
+	4,  // 0: retinad.v1.StimulusSource.params:type_name -> retinad.v1.Param
 	3,  // 1: retinad.v1.FrameOnset.source:type_name -> retinad.v1.StimulusSource
 	0,  // 2: retinad.v1.Sync.source:type_name -> retinad.v1.Sync.Source
 	1,  // 3: retinad.v1.Status.state:type_name -> retinad.v1.Status.State
 	3,  // 4: retinad.v1.Status.stimulus:type_name -> retinad.v1.StimulusSource
-	9,  // 5: retinad.v1.Status.models:type_name -> retinad.v1.ModelStatus
+	10, // 5: retinad.v1.Status.models:type_name -> retinad.v1.ModelStatus
 	2,  // 6: retinad.v1.SessionEvent.kind:type_name -> retinad.v1.SessionEvent.Kind
-	10, // 7: retinad.v1.StatusReply.status:type_name -> retinad.v1.Status
-	9,  // 8: retinad.v1.LoadModelReply.model:type_name -> retinad.v1.ModelStatus
+	11, // 7: retinad.v1.StatusReply.status:type_name -> retinad.v1.Status
+	10, // 8: retinad.v1.LoadModelReply.model:type_name -> retinad.v1.ModelStatus
 	3,  // 9: retinad.v1.ChooseStimulusRequest.source:type_name -> retinad.v1.StimulusSource
 	3,  // 10: retinad.v1.ChooseStimulusReply.source:type_name -> retinad.v1.StimulusSource
-	11, // 11: retinad.v1.MarkEventReply.event:type_name -> retinad.v1.Event
+	12, // 11: retinad.v1.MarkEventReply.event:type_name -> retinad.v1.Event
 	12, // [12:12] is the sub-list for method output_type
 	12, // [12:12] is the sub-list for method input_type
 	12, // [12:12] is the sub-list for extension type_name

@@ -1,0 +1,266 @@
+package acquisition
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+
+	"retinad/configs"
+)
+
+// drainTimeout bounds Stop's drain: subscriptions that do not finish their pending messages
+// by then are closed.
+const drainTimeout = 5 * time.Second
+
+// Bus is the daemon's connection to NATS: to the embedded server it started, or to an external
+// server. Start it once; Stop it once the components using its connection have returned.
+type Bus struct {
+	conn *nats.Conn
+	srv  *server.Server // nil when external
+	log  *slog.Logger
+
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// BusOptions are the parts of starting a bus that are not in configs.NATS.
+type BusOptions struct {
+	Name string // client connection name, shown by the server's monitoring
+	// StoreDir enables JetStream on the embedded server, stored there (configs.Recording.Dir).
+	// "" runs the embedded server without JetStream. Ignored for an external server.
+	StoreDir string
+	// SyncInterval is how often the embedded JetStream store is fsynced (default 1s): a host
+	// crash loses at most this much of the recording. A killed process (kill -9) loses only
+	// what had not reached the store yet, since every write is in the OS page cache at once.
+	SyncInterval time.Duration
+	// ReconnectBuf bounds what an external connection buffers while reconnecting (default 8 MiB).
+	ReconnectBuf int
+	Log          *slog.Logger // nil: discard
+}
+
+// Start starts the embedded server and connects to it in-process (cfg.Embedded), or connects
+// to the external server(s) at cfg.URL with cfg's credentials and TLS. The embedded server
+// listens on cfg.Listen for outside tools when it is set, and only on a loopback address unless
+// cfg.AllowRemote. An external connection retries its first connect and reconnects forever,
+// buffering what is published meanwhile.
+func Start(cfg configs.NATS, o BusOptions) (*Bus, error) {
+	log := o.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if o.Name == "" {
+		o.Name = "retinad"
+	}
+	if o.ReconnectBuf == 0 {
+		o.ReconnectBuf = 8 << 20
+	}
+	if o.SyncInterval == 0 {
+		o.SyncInterval = time.Second
+	}
+	b := &Bus{log: log}
+	if !cfg.Embedded {
+		nc, err := connectExternal(cfg, o)
+		if err != nil {
+			return nil, err
+		}
+		b.conn = nc
+		return b, nil
+	}
+	opts, err := serverOptions(cfg, o)
+	if err != nil {
+		return nil, err
+	}
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("acquisition: embedded NATS server: %w", err)
+	}
+	srv.SetLoggerV2(slogAdapter{log.With("component", "nats-server")}, false, false, false)
+	srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		srv.Shutdown()
+		srv.WaitForShutdown()
+		return nil, fmt.Errorf("acquisition: embedded NATS server not ready after 10s (listen %q)", cfg.Listen)
+	}
+	nc, err := nats.Connect("", nats.InProcessServer(srv), nats.Name(o.Name), nats.MaxReconnects(-1),
+		nats.DrainTimeout(drainTimeout), nats.ErrorHandler(b.asyncError))
+	if err != nil {
+		srv.Shutdown()
+		srv.WaitForShutdown()
+		return nil, fmt.Errorf("acquisition: in-process connection to the embedded NATS server: %w", err)
+	}
+	b.srv, b.conn = srv, nc
+	if cfg.Listen != "" {
+		log.Info("embedded NATS server", "listen", srv.ClientURL(), "jetstream", o.StoreDir != "")
+	}
+	return b, nil
+}
+
+func serverOptions(cfg configs.NATS, o BusOptions) (*server.Options, error) {
+	opts := &server.Options{
+		ServerName: "retinad",
+		NoSigs:     true,
+		MaxPayload: 8 << 20, // frames of non-reproducible sources carry their pixels
+	}
+	if cfg.Listen == "" {
+		opts.DontListen = true
+	} else {
+		host, port, err := splitListen(cfg.Listen, cfg.AllowRemote)
+		if err != nil {
+			return nil, err
+		}
+		opts.Host, opts.Port = host, port
+	}
+	if o.StoreDir != "" {
+		dir, err := filepath.Abs(o.StoreDir)
+		if err != nil {
+			return nil, fmt.Errorf("acquisition: recording dir %q: %w", o.StoreDir, err)
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("acquisition: recording dir: %w", err)
+		}
+		opts.JetStream = true
+		opts.StoreDir = dir
+		opts.SyncInterval = o.SyncInterval
+	}
+	return opts, nil
+}
+
+// splitListen checks nats.listen: host:port, the host a loopback address (or any when
+// allowRemote). Port 0 picks a free port.
+func splitListen(listen string, allowRemote bool) (string, int, error) {
+	host, ps, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", 0, fmt.Errorf("acquisition: nats.listen %q: want host:port, e.g. 127.0.0.1:4222: %w", listen, err)
+	}
+	port, err := strconv.Atoi(ps)
+	if err != nil || port < 0 || port > 65535 {
+		return "", 0, fmt.Errorf("acquisition: nats.listen %q: port %q is not 0..65535", listen, ps)
+	}
+	if port == 0 {
+		port = server.RANDOM_PORT
+	}
+	if !allowRemote && !isLoopback(host) {
+		return "", 0, fmt.Errorf("acquisition: nats.listen %q: %q is not a loopback address; set nats.allow_remote to listen on other interfaces", listen, host)
+	}
+	if host == "" {
+		host = "0.0.0.0"
+	}
+	return host, port, nil
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func connectExternal(cfg configs.NATS, o BusOptions) (*nats.Conn, error) {
+	if cfg.URL == "" {
+		return nil, errors.New("acquisition: nats.url is empty and nats.embedded is false; want the external server's URL, e.g. nats://host:4222")
+	}
+	opts := []nats.Option{
+		nats.Name(o.Name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250 * time.Millisecond),
+		nats.ReconnectBufSize(o.ReconnectBuf),
+		nats.RetryOnFailedConnect(true),
+		nats.DrainTimeout(drainTimeout),
+	}
+	if cfg.Credentials != "" {
+		if _, err := os.Stat(cfg.Credentials); err != nil {
+			return nil, fmt.Errorf("acquisition: nats.credentials: %w", err)
+		}
+		opts = append(opts, nats.UserCredentials(cfg.Credentials))
+	}
+	if cfg.TLS.CA != "" {
+		opts = append(opts, nats.RootCAs(cfg.TLS.CA))
+	}
+	if cfg.TLS.Cert != "" || cfg.TLS.Key != "" {
+		if cfg.TLS.Cert == "" || cfg.TLS.Key == "" {
+			return nil, errors.New("acquisition: nats.tls: cert and key go together; one is missing")
+		}
+		opts = append(opts, nats.ClientCert(cfg.TLS.Cert, cfg.TLS.Key))
+	}
+	nc, err := nats.Connect(cfg.URL, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("acquisition: connect to nats.url %q: %w", cfg.URL, err)
+	}
+	return nc, nil
+}
+
+func (b *Bus) asyncError(_ *nats.Conn, sub *nats.Subscription, err error) {
+	if sub != nil {
+		b.log.Warn("NATS subscription error", "subject", sub.Subject, "err", err)
+		return
+	}
+	b.log.Warn("NATS error", "err", err)
+}
+
+// Conn is the daemon's connection. It is safe for concurrent use.
+func (b *Bus) Conn() *nats.Conn { return b.conn }
+
+// Embedded reports whether the bus runs its own server.
+func (b *Bus) Embedded() bool { return b.srv != nil }
+
+// ClientURL is the embedded server's listener (nats://127.0.0.1:4222), or "" when it has none
+// or the bus is external.
+func (b *Bus) ClientURL() string {
+	if b.srv == nil || b.srv.Addr() == nil {
+		return ""
+	}
+	return b.srv.ClientURL()
+}
+
+// Stop drains the connection (everything published so far reaches the server, subscriptions
+// finish their pending messages), then shuts the embedded server down and waits for it. It may be
+// called more than once and from any goroutine; every call returns after the first has finished.
+func (b *Bus) Stop() error {
+	b.stopOnce.Do(func() {
+		var errs []error
+		if b.conn != nil && !b.conn.IsClosed() {
+			done := make(chan struct{})
+			b.conn.SetClosedHandler(func(*nats.Conn) { close(done) })
+			if err := b.conn.Drain(); err != nil {
+				b.conn.Close()
+				if !errors.Is(err, nats.ErrConnectionClosed) {
+					errs = append(errs, fmt.Errorf("acquisition: drain: %w", err))
+				}
+			} else {
+				select {
+				case <-done:
+				case <-time.After(drainTimeout + time.Second):
+					b.conn.Close()
+					errs = append(errs, fmt.Errorf("acquisition: drain: not done after %v, closed", drainTimeout))
+				}
+			}
+		}
+		if b.srv != nil {
+			b.srv.Shutdown()
+			b.srv.WaitForShutdown()
+		}
+		b.stopErr = errors.Join(errs...)
+	})
+	return b.stopErr
+}
+
+// slogAdapter routes the server's log to slog.
+type slogAdapter struct{ l *slog.Logger }
+
+func (a slogAdapter) Noticef(f string, v ...any) { a.l.Debug(fmt.Sprintf(f, v...)) }
+func (a slogAdapter) Warnf(f string, v ...any)   { a.l.Warn(fmt.Sprintf(f, v...)) }
+func (a slogAdapter) Fatalf(f string, v ...any)  { a.l.Error(fmt.Sprintf(f, v...)) }
+func (a slogAdapter) Errorf(f string, v ...any)  { a.l.Error(fmt.Sprintf(f, v...)) }
+func (a slogAdapter) Debugf(f string, v ...any)  { a.l.Debug(fmt.Sprintf(f, v...)) }
+func (a slogAdapter) Tracef(f string, v ...any)  { a.l.Debug(fmt.Sprintf(f, v...)) }

@@ -1,0 +1,161 @@
+package acquisition
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/nats-io/nats.go"
+	"google.golang.org/protobuf/proto"
+)
+
+// Publisher publishes protobuf messages without ever blocking its caller: Publish marshals the
+// message into a buffer of a bounded ring and returns; Run sends the ring's messages on the
+// connection. When the ring is full the oldest waiting message is dropped and counted
+// (drop-oldest: the newest frame onsets and predictions are worth more than stale ones).
+//
+// Publish may be called from any goroutine (the frame loop is the intended caller) and, once the
+// ring's buffers have grown to the message sizes in use, does not allocate. Subjects are kept by
+// reference: pass strings made once (e.g. from Subjects), not built per call.
+type Publisher struct {
+	conn *nats.Conn
+	log  *slog.Logger
+	mo   proto.MarshalOptions
+
+	mu    sync.Mutex
+	slots []slot
+	head  int // oldest waiting
+	n     int // waiting
+	wake  chan struct{}
+
+	published, dropped, failed, marshalErr atomic.Uint64
+}
+
+type slot struct {
+	subject string
+	data    []byte
+}
+
+// PublisherStats are a publisher's counters since it was made.
+type PublisherStats struct {
+	Queued    int    // waiting in the ring now
+	Published uint64 // handed to the connection
+	Dropped   uint64 // dropped by the overflow policy (oldest first)
+	Failed    uint64 // rejected by the connection (closed, payload too large)
+	Invalid   uint64 // could not be marshalled
+}
+
+// NewPublisher makes a publisher on conn with a ring of capacity messages (configs.NATS
+// PublishQueue; at least 1).
+func NewPublisher(conn *nats.Conn, capacity int, log *slog.Logger) *Publisher {
+	if capacity < 1 {
+		capacity = 1
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	p := &Publisher{conn: conn, log: log, slots: make([]slot, capacity), wake: make(chan struct{}, 1)}
+	for i := range p.slots {
+		p.slots[i].data = make([]byte, 0, 256)
+	}
+	return p
+}
+
+// Publish queues m for subject and returns at once. It reports false when m could not be
+// marshalled (counted as Invalid) and true otherwise, even if queuing it dropped an older message.
+func (p *Publisher) Publish(subject string, m proto.Message) bool {
+	p.mu.Lock()
+	if p.n == len(p.slots) { // full: drop the oldest
+		p.head = (p.head + 1) % len(p.slots)
+		p.n--
+		p.dropped.Add(1)
+	}
+	s := &p.slots[(p.head+p.n)%len(p.slots)]
+	data, err := p.mo.MarshalAppend(s.data[:0], m)
+	if err != nil {
+		p.mu.Unlock()
+		p.marshalErr.Add(1)
+		return false
+	}
+	s.subject, s.data = subject, data
+	p.n++
+	p.mu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// Stats returns the counters; safe from any goroutine.
+func (p *Publisher) Stats() PublisherStats {
+	p.mu.Lock()
+	q := p.n
+	p.mu.Unlock()
+	return PublisherStats{Queued: q, Published: p.published.Load(), Dropped: p.dropped.Load(),
+		Failed: p.failed.Load(), Invalid: p.marshalErr.Load()}
+}
+
+// Run sends queued messages until ctx ends, then sends what is still queued and flushes the
+// connection. It returns nil on cancellation. Run it once, in its own goroutine.
+func (p *Publisher) Run(ctx context.Context) error {
+	var buf []byte
+	for {
+		for {
+			var subject string
+			var ok bool
+			subject, buf, ok = p.pop(buf)
+			if !ok {
+				break
+			}
+			if err := p.conn.Publish(subject, buf); err != nil {
+				if p.failed.Add(1) == 1 || p.failed.Load()%1000 == 0 {
+					p.log.Warn("acquisition: publish failed", "subject", subject, "failed", p.failed.Load(), "err", err)
+				}
+				continue
+			}
+			p.published.Add(1)
+		}
+		select {
+		case <-ctx.Done():
+			if _, _, ok := p.peek(); ok {
+				continue // drain what arrived meanwhile, then stop
+			}
+			if !p.conn.IsClosed() {
+				if err := p.conn.Flush(); err != nil && !p.conn.IsReconnecting() {
+					p.log.Warn("acquisition: final flush", "err", err)
+				}
+			}
+			return nil
+		case <-p.wake:
+		}
+	}
+}
+
+// pop copies the oldest waiting message into buf (grown as needed) and frees its slot.
+func (p *Publisher) pop(buf []byte) (string, []byte, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.n == 0 {
+		return "", buf, false
+	}
+	s := &p.slots[p.head]
+	buf = append(buf[:0], s.data...)
+	subject := s.subject
+	p.head = (p.head + 1) % len(p.slots)
+	p.n--
+	return subject, buf, true
+}
+
+func (p *Publisher) peek() (string, int, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return "", p.n, p.n > 0
+}
+
+// String is for logs.
+func (s PublisherStats) String() string {
+	return fmt.Sprintf("queued=%d published=%d dropped=%d failed=%d invalid=%d", s.Queued, s.Published, s.Dropped, s.Failed, s.Invalid)
+}
