@@ -1,0 +1,65 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"time"
+
+	"retinad/configs"
+	"retinad/daemon/rig"
+)
+
+func init() {
+	register(command{
+		name:    "run",
+		args:    "--config FILE [--duration D] [--session NAME] [--quiet]",
+		summary: "run the rig: show the stimulus, time every frame, run every model on every bin, publish over NATS",
+		run:     runRun,
+	})
+}
+
+func runRun(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+	cfgFile := fs.String("config", "", "config file (e.g. configs/sim.yaml)")
+	duration := fs.Duration("duration", 0, "stop after this long (0: run until Ctrl-C)")
+	session := fs.String("session", "", "session name (default: the UTC start time, e.g. 20261128T120000Z)")
+	quiet := fs.Bool("quiet", false, "no status line on stdout")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *cfgFile == "" || fs.NArg() != 0 {
+		fs.Usage()
+		return fmt.Errorf("%w: want --config FILE and no arguments", errUsage)
+	}
+	cfg, err := configs.Load(*cfgFile)
+	if err != nil {
+		return err
+	}
+	o := rig.Options{Log: e.log, Version: version, Session: *session}
+	if !*quiet {
+		o.StatusOut = e.stdout
+	}
+	r, err := rig.Open(cfg, o)
+	if err != nil {
+		return err
+	}
+	watch := "in-process only (nats.listen is empty)"
+	if cfg.NATS.Embedded && cfg.NATS.Listen != "" {
+		watch = "nats://" + cfg.NATS.Listen
+	} else if !cfg.NATS.Embedded {
+		watch = cfg.NATS.URL
+	}
+	fmt.Fprintf(e.stdout, "retinad: rig %s, session %s; NATS %s; watch with: retinad tap --nats %s 'retinad.%s.>'  (or: nats sub --server %s 'retinad.%s.>')\n",
+		cfg.Rig, r.Session(), watch, watch, cfg.Rig, watch, cfg.Rig)
+	if *duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, *duration)
+		defer cancel()
+	}
+	start := time.Now()
+	runErr := r.Run(ctx)
+	closeErr := r.Close()
+	e.log.Info("run: stopped", "after", time.Since(start).Round(time.Millisecond), "figures", r.Daemon().Figures().String())
+	return errors.Join(runErr, closeErr)
+}

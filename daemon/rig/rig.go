@@ -1,0 +1,203 @@
+package rig
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"time"
+
+	"retinad/acquisition"
+	"retinad/calib"
+	"retinad/calib/calibtest"
+	"retinad/configs"
+	"retinad/daemon"
+	"retinad/infer"
+	"retinad/stimulus"
+	"retinad/stimulus/present"
+)
+
+// Options are what Open needs besides the config.
+type Options struct {
+	Log       *slog.Logger // nil: discard
+	StatusOut io.Writer    // the status line; nil for none
+	Version   string
+	Session   string // "" makes one from the UTC time
+}
+
+// Rig is an opened rig: every part is live and Run shows the session.
+type Rig struct {
+	cfg     *configs.Config
+	log     *slog.Logger
+	bus     *acquisition.Bus
+	pres    *present.Presenter
+	diode   *calib.Photodiode
+	device  *calibtest.Device
+	daemon  *daemon.Daemon
+	session string
+	notes   []string // parts the config asks for that are not wired, said at start
+}
+
+// Open opens every part cfg describes. On error, what was opened is closed again.
+func Open(cfg *configs.Config, o Options) (r *Rig, err error) {
+	log := o.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	session := o.Session
+	if session == "" {
+		session = time.Now().UTC().Format("20060102T150405Z")
+	}
+	rg := &Rig{cfg: cfg, log: log, session: session}
+	r = rg
+	defer func() {
+		if err != nil {
+			rg.Close()
+			r = nil
+		}
+	}()
+
+	store := ""
+	if cfg.Recording.Enabled {
+		store = cfg.Recording.Dir
+	}
+	if r.bus, err = acquisition.Start(cfg.NATS, acquisition.BusOptions{Name: "retinad " + cfg.Rig, StoreDir: store, Log: log}); err != nil {
+		return nil, err
+	}
+	if cfg.Recording.Enabled {
+		r.notes = append(r.notes, "recording: JetStream is enabled in "+store+" but no session stream is created yet (the recorder has not landed)")
+	}
+
+	src, err := stimulus.New(cfg.Stimulus)
+	if err != nil {
+		return nil, err
+	}
+	if r.pres, err = present.Open(cfg.Display, cfg.Stimulus, present.Options{Log: log}); err != nil {
+		return nil, err
+	}
+
+	models, err := loadModels(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	var comps []daemon.Component
+	flips, err := r.openPhotodiode(&comps)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Acquisition.Simulate {
+		r.notes = append(r.notes, "acquisition.simulate: the virtual retina is not wired as a NATS participant yet; no spikes, so no live validation")
+	}
+
+	r.daemon, err = daemon.New(daemon.Parts{
+		Rig: cfg.Rig, Session: session, Version: o.Version,
+		Source: &sequence{src: src}, Presenter: presenter{r.pres}, Flips: flips,
+		Models: models, Bus: daemon.NATSBus(r.bus.Conn()), Components: comps,
+		FrameRate: float64(cfg.Stimulus.FrameRate), Height: cfg.Stimulus.Height, Width: cfg.Stimulus.Width,
+		Window: time.Duration(cfg.Validation.Window), ReportEvery: time.Duration(cfg.Validation.ReportEvery),
+		StatusEvery: time.Duration(cfg.Dashboard.StatusEvery),
+		Now:         calib.SystemClock{}.Now, Log: log, StatusOut: o.StatusOut,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// openPhotodiode opens the link cfg.Photodiode.Device names; flips is nil for "none".
+func (r *Rig) openPhotodiode(comps *[]daemon.Component) (daemon.FlipSink, error) {
+	pd := r.cfg.Photodiode
+	opt := calib.Options{
+		Name: pd.Device, Log: r.log,
+		OnOnset:   func(o calib.Onset) { r.daemon.Onset(o) },
+		Threshold: pd.Threshold, Hysteresis: pd.Hysteresis,
+		Refresh: time.Duration(float64(time.Second) / float64(r.cfg.Display.Refresh)),
+	}
+	switch pd.Device {
+	case "none":
+		return nil, nil
+	case "sim":
+		dev, err := calibtest.NewDevice(calibtest.DeviceConfig{
+			Latency: time.Duration(pd.Sim.Latency), Jitter: time.Duration(pd.Sim.Jitter),
+			DriftPPM: pd.Sim.DriftPPM, Offset: time.Duration(pd.Sim.Offset), Seed: pd.Sim.Seed,
+		}, calib.SystemClock{})
+		if err != nil {
+			return nil, err
+		}
+		r.device = dev
+		opt.Light = dev
+		opt.Name = dev.Path()
+		opt.Dial = func() (calib.Link, error) { return calib.OpenSerial(dev.Path(), pd.Baud, time.Duration(pd.ReadTimeout)) }
+		*comps = append(*comps, daemon.Component{Name: "fake photodiode", Run: dev.Run})
+	default:
+		opt.Dial = func() (calib.Link, error) { return calib.OpenSerial(pd.Device, pd.Baud, time.Duration(pd.ReadTimeout)) }
+	}
+	r.diode = calib.New(opt)
+	*comps = append(*comps, daemon.Component{Name: "photodiode", Run: r.diode.Run})
+	return r.diode, nil
+}
+
+// Device is the fake photodiode device in simulation (nil otherwise), for its ground truth.
+func (r *Rig) Device() *calibtest.Device { return r.device }
+
+// Daemon is the wired daemon, for its figures.
+func (r *Rig) Daemon() *daemon.Daemon { return r.daemon }
+
+// Session is the session's name.
+func (r *Rig) Session() string { return r.session }
+
+// Notes are the parts the config asks for that are not wired.
+func (r *Rig) Notes() []string { return r.notes }
+
+// Run runs the session until ctx ends; it returns nil then.
+func (r *Rig) Run(ctx context.Context) error {
+	for _, n := range r.notes {
+		r.log.Warn("rig: not wired: " + n)
+	}
+	return r.daemon.Run(ctx)
+}
+
+// Close closes the presenter and drains and stops the bus. It is idempotent.
+func (r *Rig) Close() error {
+	var errs []error
+	if r.pres != nil {
+		errs = append(errs, r.pres.Close())
+		r.pres = nil
+	}
+	if r.bus != nil {
+		errs = append(errs, r.bus.Stop())
+		r.bus = nil
+	}
+	return errors.Join(errs...)
+}
+
+// loadModels loads every configured model and makes its engine.
+func loadModels(cfg *configs.Config, log *slog.Logger) ([]daemon.Model, error) {
+	var out []daemon.Model
+	for i, mc := range cfg.Models {
+		m, err := infer.Load(mc.File)
+		if err != nil {
+			return nil, fmt.Errorf("rig: models[%d] (%s): %w", i, mc.Name, err)
+		}
+		in := m.Input
+		if in.Height != cfg.Stimulus.Height || in.Width != cfg.Stimulus.Width {
+			return nil, fmt.Errorf("rig: models[%d] (%s) %s: sees %dx%d frames but the stimulus grid is %dx%d", i, mc.Name, mc.File, in.Height, in.Width, cfg.Stimulus.Height, cfg.Stimulus.Width)
+		}
+		eng, err := newEngine(m, infer.Options{Stochastic: mc.Stochastic, Seed: mc.Seed})
+		if err != nil {
+			return nil, fmt.Errorf("rig: models[%d] (%s) %s: %w", i, mc.Name, mc.File, err)
+		}
+		ids := make([]int32, len(m.Cells))
+		for c, id := range m.Cells {
+			if id < math.MinInt32 || id > math.MaxInt32 {
+				return nil, fmt.Errorf("rig: models[%d] (%s): cell id %d does not fit the messages' int32", i, mc.Name, id)
+			}
+			ids[c] = int32(id)
+		}
+		log.Info("rig: model loaded", "name", mc.Name, "file", mc.File, "kind", m.Kind, "cells", len(ids), "history", in.History, "bin_rate", in.FrameRate)
+		out = append(out, daemon.Model{Name: mc.Name, Engine: eng, CellIDs: ids, BinRate: in.FrameRate, Deadline: time.Duration(mc.Deadline)})
+	}
+	return out, nil
+}
