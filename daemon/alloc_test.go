@@ -23,7 +23,10 @@ func (s *constSource) Next(dst []float32) (uint64, error) {
 
 type clockPresenter struct{ t int64 }
 
-func (p *clockPresenter) Present([]float32) (Flip, error) { p.t += 10e6; return Flip{HostNs: p.t, Level: 1}, nil }
+func (p *clockPresenter) Present([]float32) (Flip, error) {
+	p.t += 10e6
+	return Flip{HostNs: p.t, Level: 1}, nil
+}
 
 type sumEngine struct{}
 

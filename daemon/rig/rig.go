@@ -129,7 +129,9 @@ func (r *Rig) openPhotodiode(comps *[]daemon.Component) (daemon.FlipSink, error)
 		r.device = dev
 		opt.Light = dev
 		opt.Name = dev.Path()
-		opt.Dial = func() (calib.Link, error) { return calib.OpenSerial(dev.Path(), pd.Baud, time.Duration(pd.ReadTimeout)) }
+		opt.Dial = func() (calib.Link, error) {
+			return calib.OpenSerial(dev.Path(), pd.Baud, time.Duration(pd.ReadTimeout))
+		}
 		*comps = append(*comps, daemon.Component{Name: "fake photodiode", Run: dev.Run})
 	default:
 		opt.Dial = func() (calib.Link, error) { return calib.OpenSerial(pd.Device, pd.Baud, time.Duration(pd.ReadTimeout)) }
