@@ -9,6 +9,7 @@ import (
 
 	"retinad/acquisition/sim"
 	"retinad/configs"
+	"retinad/stimulus"
 )
 
 func init() {
@@ -21,7 +22,7 @@ func init() {
 }
 
 func runSimulate(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
-	kind := fs.String("stimulus", "", "stimulus kind: gray, whitenoise, flicker or natural (default: the config's)")
+	kind := fs.String("stimulus", "", "stimulus kind: gray, whitenoise, flicker, flash, grating, natural or movie (default: the config's stimulus.kind)")
 	duration := fs.Duration("duration", time.Minute, "stimulus duration")
 	seed := fs.Uint64("seed", 1, "seed of the stimulus and the spikes")
 	retina := fs.Uint64("retina", 0, "seed of the retina's cell mosaic (default: the config's acquisition.seed); keep it to simulate the same cells on another stimulus")
@@ -55,13 +56,14 @@ func runSimulate(ctx context.Context, e *env, fs *flag.FlagSet, args []string) e
 	if *retina > 0 {
 		cfg.Acquisition.Seed = *retina
 	}
-	frames, err := sim.FramesFor(st)
+	src, err := stimulus.New(st)
 	if err != nil {
 		return err
 	}
+	h, w := src.Size()
 	p := sim.DefaultParams()
 	p.FrameRate = st.FrameRate.Hz()
-	r, err := sim.New(p, st.Height, st.Width, cfg.Acquisition.Cells, cfg.Acquisition.Seed)
+	r, err := sim.New(p, h, w, cfg.Acquisition.Cells, cfg.Acquisition.Seed)
 	if err != nil {
 		return err
 	}
@@ -69,6 +71,10 @@ func runSimulate(ctx context.Context, e *env, fs *flag.FlagSet, args []string) e
 	if T < 1 {
 		return fmt.Errorf("%w: --duration %v is less than one frame at %v", errUsage, *duration, st.FrameRate)
 	}
+	if n := src.Len(); n > 0 && T > n {
+		return fmt.Errorf("%w: --duration %v is %d frames, the %s stimulus has %d", errUsage, *duration, T, st.Kind, n)
+	}
+	frames := sim.Frames(src.Frame)
 	start := time.Now()
 	// The spikes' seed differs from the stimulus's so that the two are not the same stream.
 	s, err := sim.WriteDataset(ctx, *out, r, frames, T, *repeats, *seed^0x5350494b4553)
@@ -80,7 +86,7 @@ func runSimulate(ctx context.Context, e *env, fs *flag.FlagSet, args []string) e
 		spikes += float64(v)
 	}
 	fmt.Fprintf(e.stdout, "%s: %s, %d frames of %dx%d at %v, %d cells, %.1f spikes/s per cell, %v\n",
-		*out, st.Kind, T, st.Height, st.Width, st.FrameRate, s.C, spikes/float64(s.C)/duration.Seconds(), time.Since(start).Round(time.Millisecond))
+		*out, st.Kind, T, h, w, st.FrameRate, s.C, spikes/float64(s.C)/duration.Seconds(), time.Since(start).Round(time.Millisecond))
 	if *repeats >= 2 {
 		one, ceil := sim.Reliability(s.RepeatCnts, s.Rates, *repeats, T, s.C)
 		fmt.Fprintf(e.stdout, "reliability over %d repeats: one-vs-rest r = %.3f, ground truth vs trial mean r = %.3f (means over cells)\n",
