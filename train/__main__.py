@@ -33,7 +33,7 @@ def main(argv=None):
     model, rep = fit.train(d, a.model, seed=a.seed, epochs=a.epochs, batch=a.batch, lr=a.lr, l2=a.l2,
                            patience=a.patience, max_train=a.max_train, **kw)
     fit.print_report(rep)
-    export.write_onnx(model, d.img_shape, d.frame_rate, a.out + ".onnx")
+    export.write_onnx(model, d.img_shape, d.frame_rate, a.out + ".onnx", cell_ids=d.cell_ids)
     export.write_checkpoint(model, a.out + ".pt", frame_rate=d.frame_rate)
     rep.update(model=a.model, dataset=a.dataset, seed=a.seed, frame_rate=d.frame_rate)
     with open(a.out + ".json", "w") as f:

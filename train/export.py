@@ -15,14 +15,26 @@ class _Rates(torch.nn.Module):
         return self.model(x) * self.frame_rate
 
 
-def write_onnx(model, img_shape, frame_rate, path):
-    """ONNX graph: input "stimulus" [N, history, H, W] contrast, output "rates" [N, C] spikes/s."""
+def write_onnx(model, img_shape, frame_rate, path, cell_ids=None, norm_mean=0.0, norm_std=1.0, name=""):
+    """ONNX graph: input "stimulus" [N, history, H, W] (normalised contrast, oldest frame
+    first), output "rates" [N, C] spikes/s; retinad's metadata (frame rate, normalisation, cell
+    ids) in metadata_props, where `retinad model import` reads it."""
     wrapped = _Rates(model, frame_rate).eval()  # export restores the wrapper's mode afterwards
     x = torch.zeros((2,) + tuple(img_shape))
     torch.onnx.export(wrapped, x, path, opset_version=13,
                       input_names=["stimulus"], output_names=["rates"],
                       dynamic_axes={"stimulus": {0: "N"}, "rates": {0: "N"}},
                       do_constant_folding=True)
+    import onnx
+    m = onnx.load(path)
+    meta = {"retinad.frame_rate": repr(float(frame_rate)), "retinad.norm_mean": repr(float(norm_mean)),
+            "retinad.norm_std": repr(float(norm_std))}
+    if cell_ids is not None:
+        meta["retinad.cells"] = ",".join(str(int(c)) for c in cell_ids)
+    if name:
+        meta["retinad.name"] = name
+    onnx.helper.set_model_props(m, meta)
+    onnx.save(m, path)
 
 
 def write_checkpoint(model, path, norm_mean=0.0, norm_std=1.0, frame_rate=100.0, optimizer=None,

@@ -53,7 +53,7 @@ def main(out):
     mean, std, rate = 0.05, 0.8, 100.0
     export.write_checkpoint(m, os.path.join(out, "bncnn.pt"), norm_mean=mean, norm_std=std,
                             frame_rate=rate, optimizer=opt, hyps_key="model_hyps")
-    export.write_onnx(m, (HIST, H, W), rate, os.path.join(out, "bncnn_torch.onnx"))
+    export.write_onnx(m, (HIST, H, W), rate, os.path.join(out, "bncnn_torch.onnx"), norm_mean=mean, norm_std=std)
     s = stimulus(rng)
     x = torch.from_numpy((s - mean) / std)
     win = x.unfold(0, HIST, 1).permute(0, 3, 1, 2).contiguous()  # [T-HIST+1, HIST, H, W]
@@ -69,7 +69,7 @@ def main(out):
         ln.linear.weight.copy_(torch.randn(4, HIST * H * W) * 0.03)
         ln.linear.bias.copy_(torch.randn(4) * 0.5)
     ln.eval()
-    export.write_onnx(ln, (HIST, H, W), rate, os.path.join(out, "ln_torch.onnx"))
+    export.write_onnx(ln, (HIST, H, W), rate, os.path.join(out, "ln_torch.onnx"), norm_mean=mean, norm_std=std)
     with torch.no_grad():
         r = (ln(win) * rate).numpy().astype(np.float32)
     ln_rates = np.full((s.shape[0], 4), np.nan, np.float32)

@@ -41,7 +41,7 @@ type Layer struct {
 	Mean  []float32 // BatchNorm running statistics and epsilon
 	Var   []float32
 	Eps   float32
-	Flat  bool // BatchNorm on a flat vector (one scale and shift per unit)
+	Flat  bool  // BatchNorm on a flat vector (one scale and shift per unit)
 	In    []int // input shape: [C, H, W] or [D]
 	Shape []int // output shape
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/sbinet/npyio"
 
+	"retinad/infer"
 	"retinad/infer/onnx"
 	"retinad/infer/onnx/onnxtest"
 )
@@ -137,5 +138,90 @@ func TestBadCheckpoints(t *testing.T) {
 	delete(ck.Hyps, "chans")
 	if _, err := ck.Graph(); err == nil || !strings.Contains(err.Error(), `hyps has no "chans"`) {
 		t.Errorf("hyps: %v", err)
+	}
+}
+
+// TestGoldenEngines: the checkpoint imported in Go and run by retinad's streaming and
+// reference engines on raw frames gives PyTorch's rates to 1e-4 relative, as does the same
+// model through torch.onnx.export and onnx.Import, and both imports are the same model.
+func TestGoldenEngines(t *testing.T) {
+	m, err := Import("testdata/bncnn.pt", onnx.Defaults{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Input.Mean != float64(float32(0.05)) || m.Input.Std != float64(float32(0.8)) || m.Input.FrameRate != 100 || m.OutputScale != 100 {
+		t.Errorf("input %+v output scale %v", m.Input, m.OutputScale)
+	}
+	b, err := os.ReadFile("testdata/bncnn_torch.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	viaONNX, err := onnx.Import(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stim, ss := readNpy(t, "testdata/stimulus.npy")
+	want, _ := readNpy(t, "testdata/rates.npy")
+	for name, model := range map[string]*infer.Model{"checkpoint import": m, "onnx import": viaONNX} {
+		for engine, newEngine := range map[string]func(*infer.Model, infer.Options) (stepper, error){
+			"stream":    func(m *infer.Model, o infer.Options) (stepper, error) { return infer.NewStream(m, o) },
+			"reference": func(m *infer.Model, o infer.Options) (stepper, error) { return infer.NewReference(m, o) },
+		} {
+			e, err := newEngine(model, infer.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			hw, nc := ss[1]*ss[2], len(model.Cells)
+			got := make([]float32, ss[0]*nc)
+			for i := 0; i < ss[0]; i++ {
+				if !e.Step(stim[i*hw:(i+1)*hw], got[i*nc:(i+1)*nc]) {
+					for j := 0; j < nc; j++ {
+						got[i*nc+j] = float32(math.NaN())
+					}
+				}
+			}
+			checkRates(t, name+" "+engine, got[7*nc:], want[7*nc:])
+		}
+	}
+	var pa, pb int
+	for i := range m.Layers {
+		for _, ts := range [][2]*infer.Tensor{{m.Layers[i].Weight, viaONNX.Layers[i].Weight}, {m.Layers[i].RunningVar, viaONNX.Layers[i].RunningVar}} {
+			if (ts[0] == nil) != (ts[1] == nil) {
+				t.Fatalf("layer %d differs between the imports", i)
+			}
+			if ts[0] != nil {
+				pa += len(ts[0].Data)
+				pb += len(ts[1].Data)
+			}
+		}
+	}
+	if len(m.Layers) != len(viaONNX.Layers) || pa != pb {
+		t.Errorf("checkpoint import has %d layers (%d weights), onnx import %d (%d)", len(m.Layers), pa, len(viaONNX.Layers), pb)
+	}
+}
+
+type stepper interface {
+	Step(frame, rates []float32) bool
+}
+
+func TestImportNeedsFrameRateWithoutOne(t *testing.T) {
+	ck, err := Read("testdata/bncnn.pt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck.FrameRate = 0
+	g, err := ck.Graph()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := onnx.ImportGraph(g, onnx.Defaults{}); err == nil || !strings.Contains(err.Error(), "frame rate") {
+		t.Errorf("error %v, want one asking for the frame rate", err)
+	}
+	m, err := onnx.ImportGraph(g, onnx.Defaults{FrameRate: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.OutputScale != 1 || m.Input.FrameRate != 50 {
+		t.Errorf("output scale %v frame rate %v, want 1 (outputs in spikes/s) and 50", m.OutputScale, m.Input.FrameRate)
 	}
 }
