@@ -31,6 +31,7 @@ type Daemon struct {
 	unixBase  int64 // unix ns minus host ns, at New
 	frames    atomic.Uint64
 	flipsLost atomic.Uint64
+	missed    atomic.Uint64 // refreshes missed, as the presenter reports
 	lastLog   atomic.Int64
 }
 
@@ -198,6 +199,9 @@ func (d *Daemon) showFrame(k uint64) error {
 		return fmt.Errorf("daemon: present frame %d: %w", k, err)
 	}
 	d.frames.Add(1)
+	if fl.Missed > 0 {
+		d.missed.Add(uint64(fl.Missed))
+	}
 	if x := d.stamp.flips.Reserve(); x != nil {
 		*x = flipRec{frame: k, index: d.stageIdx[slot], hostNs: fl.HostNs}
 		d.stamp.flips.Commit()

@@ -18,6 +18,7 @@ type Source interface {
 type Flip struct {
 	HostNs int64   // when the buffer swap returned, host monotonic ns
 	Level  float64 // the photodiode patch's level in this frame, 0 black .. 1 white
+	Missed int     // monitor refreshes missed just before this frame (it came late)
 }
 
 // Presenter shows frames. Called only from the frame loop, on the OS thread that owns the GL

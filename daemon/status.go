@@ -27,6 +27,7 @@ func (d *Daemon) publishOnce(subject string, m proto.Message) {
 // Figures are the session's counters at one moment.
 type Figures struct {
 	Frames, Timed, Dropped, Untimed uint64
+	Missed                          uint64 // monitor refreshes the presenter missed (frames shown late)
 	FlipsLost, OnsetsLost           uint64 // queue overflows between the frame loop and the stamper
 	OnsetLatency                    time.Duration
 	Published, PublishErrors        uint64
@@ -49,7 +50,7 @@ type ModelFigures struct {
 func (d *Daemon) Figures() Figures {
 	s := d.stamp
 	f := Figures{
-		Frames: d.frames.Load(), Timed: s.timed.Load(), Dropped: s.dropped.Load(), Untimed: s.untimed.Load(),
+		Frames: d.frames.Load(), Missed: d.missed.Load(), Timed: s.timed.Load(), Dropped: s.dropped.Load(), Untimed: s.untimed.Load(),
 		FlipsLost: d.flipsLost.Load(), OnsetsLost: s.onsetOverflow.Load(),
 		OnsetLatency: time.Duration(s.onsetLatNs.Load()),
 		Published:    s.published.Load(), PublishErrors: s.publishErrors.Load(),
@@ -74,8 +75,8 @@ func (d *Daemon) Figures() Figures {
 // String is the one-line status.
 func (f Figures) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "frames %d dropped %d untimed %d onset-latency %.2fms flip-to-publish p50 %.2fms p99 %.2fms",
-		f.Frames, f.Dropped, f.Untimed, ms(f.OnsetLatency), ms(f.FlipToPublishP50), ms(f.FlipToPublishP99))
+	fmt.Fprintf(&b, "frames %d missed %d dropped %d untimed %d onset-latency %.2fms flip-to-publish p50 %.2fms p99 %.2fms",
+		f.Frames, f.Missed, f.Dropped, f.Untimed, ms(f.OnsetLatency), ms(f.FlipToPublishP50), ms(f.FlipToPublishP99))
 	for _, m := range f.Models {
 		fmt.Fprintf(&b, " | %s %.2fms skipped %d r=%.3f", m.Name, ms(m.LastCompute), m.Skipped, m.LiveR)
 	}

@@ -3,6 +3,9 @@ package rig
 import (
 	"math"
 
+	"retinad/acquisition/sim"
+	"retinad/calib"
+	"retinad/calib/calibtest"
 	"retinad/daemon"
 	"retinad/infer"
 	"retinad/stimulus"
@@ -26,14 +29,50 @@ func (s *sequence) Next(dst []float32) (uint64, error) {
 	return uint64(s.i - 1), nil
 }
 
-// presenter adapts the OpenGL presenter.
-type presenter struct{ p *present.Presenter }
+// presenter adapts the OpenGL presenter, and keeps the last frame shown for the virtual
+// retina (valid until the frame loop's next generate, after the flip is reported).
+type presenter struct {
+	p    *present.Presenter
+	last []float32
+}
 
-var _ daemon.Presenter = presenter{}
+var _ daemon.Presenter = (*presenter)(nil)
 
-func (p presenter) Present(frame []float32) (daemon.Flip, error) {
+func (p *presenter) Present(frame []float32) (daemon.Flip, error) {
 	f, err := p.p.Present(frame)
-	return daemon.Flip{HostNs: f.HostNS, Level: float64(f.Patch)}, err
+	p.last = frame
+	return daemon.Flip{HostNs: f.HostNS, Level: float64(f.Patch), Missed: f.Missed}, err
+}
+
+// retinaView shows the virtual retina every frame at the moment it really lit the screen (the
+// fake photodiode device's truth in simulation, else the flip plus the configured latency), then
+// passes the flip on to the photodiode. Called from the frame loop only.
+type retinaView struct {
+	pres    *presenter
+	next    *calib.Photodiode // nil without a photodiode
+	onset   func(calib.Onset) // the daemon's, to resolve frames untimed when next is nil
+	dev     *calibtest.Device // nil unless the photodiode is the fake device
+	acq     *sim.Acquisition
+	latency int64
+}
+
+func (v *retinaView) Flip(frame uint64, ns int64, level float64) {
+	if v.next != nil {
+		v.next.Flip(frame, ns, level)
+	} else {
+		v.onset(calib.Onset{Frame: frame, FlipNs: ns, Status: calib.Untimed})
+	}
+	on := ns + v.latency
+	if v.dev != nil {
+		tr := v.dev.Truth(frame)
+		if tr.Dropped {
+			return // it never lit: the retina keeps seeing the frame before
+		}
+		if tr.Valid {
+			on = tr.LightNs
+		}
+	}
+	v.acq.Show(frame, v.pres.last, on)
 }
 
 // engine adapts infer's engines: rates are NaN until the history is full.
@@ -50,12 +89,12 @@ func (e engine) Step(frame, rates []float32) error {
 	return nil
 }
 
-// newEngine makes the engine that runs m. Until infer has its streaming engines, this is the
-// reference engine: exact, but it recomputes the whole window each bin and allocates.
+// newEngine makes the streaming engine that runs m. A GLM's spike history follows its own
+// samples (generative mode): feeding it the recorded spikes live is not wired.
 func newEngine(m *infer.Model, o infer.Options) (daemon.Engine, error) {
-	ref, err := infer.NewReference(m, o)
+	s, err := infer.NewStream(m, o)
 	if err != nil {
 		return nil, err
 	}
-	return engine{step: ref.Step}, nil
+	return engine{step: s.Step}, nil
 }

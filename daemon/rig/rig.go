@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"retinad/acquisition"
+	"retinad/acquisition/sim"
 	"retinad/calib"
 	"retinad/calib/calibtest"
 	"retinad/configs"
@@ -35,6 +36,7 @@ type Rig struct {
 	pres    *present.Presenter
 	diode   *calib.Photodiode
 	device  *calibtest.Device
+	retina  *sim.Acquisition
 	daemon  *daemon.Daemon
 	session string
 	notes   []string // parts the config asks for that are not wired, said at start
@@ -87,13 +89,16 @@ func Open(cfg *configs.Config, o Options) (r *Rig, err error) {
 	if err != nil {
 		return nil, err
 	}
+	pres := &presenter{p: r.pres}
 	if cfg.Acquisition.Simulate {
-		r.notes = append(r.notes, "acquisition.simulate: the virtual retina is not wired as a NATS participant yet; no spikes, so no live validation")
+		if flips, err = r.openRetina(pres, flips, &comps); err != nil {
+			return nil, err
+		}
 	}
 
 	r.daemon, err = daemon.New(daemon.Parts{
 		Rig: cfg.Rig, Session: session, Version: o.Version,
-		Source: &sequence{src: src}, Presenter: presenter{r.pres}, Flips: flips,
+		Source: &sequence{src: src}, Presenter: pres, Flips: flips,
 		Models: models, Bus: daemon.NATSBus(r.bus.Conn()), Components: comps,
 		FrameRate: float64(cfg.Stimulus.FrameRate), Height: cfg.Stimulus.Height, Width: cfg.Stimulus.Width,
 		Window: time.Duration(cfg.Validation.Window), ReportEvery: time.Duration(cfg.Validation.ReportEvery),
@@ -140,6 +145,45 @@ func (r *Rig) openPhotodiode(comps *[]daemon.Component) (daemon.FlipSink, error)
 	*comps = append(*comps, daemon.Component{Name: "photodiode", Run: r.diode.Run})
 	return r.diode, nil
 }
+
+// openRetina starts the virtual retina as the acquisition system: it sees every frame when it
+// lights the screen, and publishes spikes and sync events on its own clock over NATS.
+func (r *Rig) openRetina(pres *presenter, flips daemon.FlipSink, comps *[]daemon.Component) (daemon.FlipSink, error) {
+	cfg := r.cfg
+	p := sim.DefaultParams()
+	p.FrameRate = float64(cfg.Stimulus.FrameRate)
+	retina, err := sim.New(p, cfg.Stimulus.Height, cfg.Stimulus.Width, cfg.Acquisition.Cells, cfg.Acquisition.Seed)
+	if err != nil {
+		return nil, err
+	}
+	subj, err := acquisition.SubjectsFor(cfg.Rig)
+	if err != nil {
+		return nil, err
+	}
+	pub := acquisition.NewPublisher(r.bus.Conn(), cfg.NATS.PublishQueue, r.log)
+	acq, err := sim.NewAcquisition(retina, pub, sim.AcquisitionOptions{
+		Spikes: subj.Spikes, Sync: subj.Sync, Session: r.session,
+		BatchInterval: time.Duration(cfg.Acquisition.BatchInterval),
+		ClockOffset:   time.Duration(cfg.Acquisition.ClockOffset), ClockDriftPPM: cfg.Acquisition.ClockDriftPPM,
+		Seed: cfg.Acquisition.Seed ^ 0x5350494b4553, Now: calib.SystemClock{}.Now, Log: r.log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	r.retina = acq
+	view := &retinaView{pres: pres, dev: r.device, acq: acq, onset: func(o calib.Onset) { r.daemon.Onset(o) },
+		latency: int64(cfg.Photodiode.Sim.Latency)}
+	if flips != nil {
+		view.next = r.diode
+	}
+	*comps = append(*comps,
+		daemon.Component{Name: "virtual retina", Run: acq.Run},
+		daemon.Component{Name: "virtual retina publisher", Run: pub.Run})
+	return view, nil
+}
+
+// Retina is the virtual retina in simulation (nil otherwise).
+func (r *Rig) Retina() *sim.Acquisition { return r.retina }
 
 // Device is the fake photodiode device in simulation (nil otherwise), for its ground truth.
 func (r *Rig) Device() *calibtest.Device { return r.device }
