@@ -1,0 +1,228 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"slices"
+	"time"
+
+	ort "github.com/yalue/onnxruntime_go"
+
+	"retinad/infer"
+	"retinad/infer/onnx"
+)
+
+func init() {
+	register(command{
+		name:    "bench",
+		args:    "--model M [--steps N] [--json]",
+		summary: "time the streaming engine per step, and ONNX Runtime on the full window (batch 1, one thread) when present",
+		run:     runBench,
+	})
+}
+
+type peerInfo struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+}
+
+type benchResult struct {
+	Model          string    `json:"model"`
+	Steps          int       `json:"steps"`
+	StepP50us      float64   `json:"step_p50_us"`
+	StepP99us      float64   `json:"step_p99_us"`
+	StepMaxus      float64   `json:"step_max_us"`
+	StepsPerS      float64   `json:"steps_per_s"`
+	AllocsPerStep  float64   `json:"allocs_per_step"`
+	FLOPsPerStep   int64     `json:"flops_per_step"`
+	StepGFLOPs     float64   `json:"step_gflops"` // achieved at p50
+	FLOPsWindow    int64     `json:"flops_full_window"`
+	Peer           *peerInfo `json:"peer"`
+	PeerMissing    string    `json:"peer_missing,omitempty"`
+	PeerP50us      *float64  `json:"peer_p50_us"`
+	PeerP99us      *float64  `json:"peer_p99_us,omitempty"`
+	Ratio          *float64  `json:"ratio"` // peer p50 / step p50
+	PeerMaxAbsDiff *float64  `json:"peer_max_abs_diff,omitempty"`
+}
+
+func runBench(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+	modelPath := fs.String("model", "", "model file (native, or .onnx)")
+	steps := fs.Int("steps", 3000, "streaming steps to time")
+	peerSteps := fs.Int("peer-steps", 200, "ONNX Runtime runs to time")
+	asJSON := fs.Bool("json", false, "print one JSON object")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *modelPath == "" || fs.NArg() != 0 || *steps < 1 || *peerSteps < 1 {
+		fs.Usage()
+		return fmt.Errorf("%w: bench needs --model (and positive --steps, --peer-steps)", errUsage)
+	}
+	m, err := loadModel(*modelPath)
+	if err != nil {
+		return err
+	}
+	s, err := infer.NewStream(m, infer.Options{})
+	if err != nil {
+		return err
+	}
+	in := m.Input
+	r := rand.New(rand.NewPCG(1, 2))
+	frames := make([][]float32, 64)
+	for i := range frames {
+		frames[i] = make([]float32, in.Height*in.Width)
+		for j := range frames[i] {
+			frames[i][j] = float32(in.Mean + in.Std*r.NormFloat64())
+		}
+	}
+	rates := make([]float32, len(m.Cells))
+	for i := 0; i < in.History+20; i++ {
+		s.Step(frames[i%len(frames)], rates)
+	}
+	lat := make([]time.Duration, *steps)
+	var ms0, ms1 runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms0)
+	start := time.Now()
+	for i := range lat {
+		t0 := time.Now()
+		s.Step(frames[i%len(frames)], rates)
+		lat[i] = time.Since(t0)
+	}
+	total := time.Since(start)
+	runtime.ReadMemStats(&ms1)
+	res := benchResult{
+		Model: *modelPath, Steps: *steps, FLOPsPerStep: s.FLOPs(), FLOPsWindow: m.FLOPs(),
+		StepsPerS:     float64(*steps) / total.Seconds(),
+		AllocsPerStep: float64(ms1.Mallocs-ms0.Mallocs) / float64(*steps),
+	}
+	res.StepP50us, res.StepP99us, res.StepMaxus = quantiles(lat)
+	res.StepGFLOPs = float64(res.FLOPsPerStep) / res.StepP50us / 1e3
+
+	if err := benchPeer(m, frames, *peerSteps, &res); err != nil {
+		res.PeerMissing = err.Error()
+	} else {
+		ratio := *res.PeerP50us / res.StepP50us
+		res.Ratio = &ratio
+	}
+	if *asJSON {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(res)
+	}
+	fmt.Fprintf(e.stdout, "%s: streaming step p50 %.1f us, p99 %.1f us, max %.1f us; %.0f steps/s; %.2f allocs/step\n",
+		*modelPath, res.StepP50us, res.StepP99us, res.StepMaxus, res.StepsPerS, res.AllocsPerStep)
+	fmt.Fprintf(e.stdout, "FLOPs per step: %d streaming (%.1f GFLOP/s at p50), %d full window\n", res.FLOPsPerStep, res.StepGFLOPs, res.FLOPsWindow)
+	if res.Peer == nil {
+		fmt.Fprintf(e.stdout, "peer: MISSING (%s)\n", res.PeerMissing)
+	} else {
+		fmt.Fprintf(e.stdout, "peer: %s %s, full window, batch 1, one thread: p50 %.1f us, p99 %.1f us; ratio %.1fx (peer p50 / step p50); max |rate diff| %.3g spikes/s\n",
+			res.Peer.Name, res.Peer.Version, *res.PeerP50us, *res.PeerP99us, *res.Ratio, *res.PeerMaxAbsDiff)
+	}
+	return nil
+}
+
+func quantiles(d []time.Duration) (p50, p99, mx float64) {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	us := func(x time.Duration) float64 { return float64(x) / 1e3 }
+	return us(s[len(s)/2]), us(s[min(len(s)-1, len(s)*99/100)]), us(s[len(s)-1])
+}
+
+// benchPeer times ONNX Runtime (library at $RETINAD_ONNXRUNTIME) on the model exported by
+// infer/onnx, on the full window of the same frames, batch 1, one thread.
+func benchPeer(m *infer.Model, frames [][]float32, n int, res *benchResult) error {
+	lib := os.Getenv("RETINAD_ONNXRUNTIME")
+	if lib == "" {
+		return errors.New("RETINAD_ONNXRUNTIME is not set (the Makefile sets it; scripts/setup installs onnxruntime-node)")
+	}
+	if _, err := os.Stat(lib); err != nil {
+		return fmt.Errorf("ONNX Runtime library: %w (run scripts/setup)", err)
+	}
+	model, err := onnx.Export(m)
+	if err != nil {
+		return err
+	}
+	if !ort.IsInitialized() {
+		ort.SetSharedLibraryPath(lib)
+		if err := ort.InitializeEnvironment(ort.WithLogLevelError()); err != nil {
+			return fmt.Errorf("ONNX Runtime: %w", err)
+		}
+	}
+	in := m.Input
+	hw := in.Height * in.Width
+	window := make([]float32, in.History*hw)
+	for k := 0; k < in.History; k++ {
+		for j, v := range frames[k%len(frames)] {
+			window[k*hw+j] = float32((float64(v) - in.Mean) / in.Std)
+		}
+	}
+	x, err := ort.NewTensor(ort.NewShape(1, int64(in.History), int64(in.Height), int64(in.Width)), window)
+	if err != nil {
+		return err
+	}
+	defer x.Destroy()
+	y, err := ort.NewEmptyTensor[float32](ort.NewShape(1, int64(len(m.Cells))))
+	if err != nil {
+		return err
+	}
+	defer y.Destroy()
+	opts, err := ort.NewSessionOptions()
+	if err != nil {
+		return err
+	}
+	defer opts.Destroy()
+	if err := opts.SetIntraOpNumThreads(1); err != nil {
+		return err
+	}
+	if err := opts.SetInterOpNumThreads(1); err != nil {
+		return err
+	}
+	sess, err := ort.NewAdvancedSessionWithONNXData(model, []string{"stimulus"}, []string{"rates"}, []ort.Value{x}, []ort.Value{y}, opts)
+	if err != nil {
+		return fmt.Errorf("ONNX Runtime session: %w", err)
+	}
+	defer sess.Destroy()
+	for range 5 {
+		if err := sess.Run(); err != nil {
+			return fmt.Errorf("ONNX Runtime run: %w", err)
+		}
+	}
+	lat := make([]time.Duration, n)
+	for i := range lat {
+		t0 := time.Now()
+		if err := sess.Run(); err != nil {
+			return fmt.Errorf("ONNX Runtime run: %w", err)
+		}
+		lat[i] = time.Since(t0)
+	}
+	// The same window through the streaming engine, to show both compute the same rates.
+	s, err := infer.NewStream(m, infer.Options{})
+	if err != nil {
+		return err
+	}
+	rates := make([]float32, len(m.Cells))
+	for k := 0; k < in.History; k++ {
+		s.Step(frames[k%len(frames)], rates)
+	}
+	var diff float64
+	for c, v := range y.GetData() {
+		diff = max(diff, abs64(float64(v)-float64(rates[c])))
+	}
+	p50, p99, _ := quantiles(lat)
+	res.Peer = &peerInfo{Name: "onnxruntime", Version: ort.GetVersion()}
+	res.PeerP50us, res.PeerP99us, res.PeerMaxAbsDiff = &p50, &p99, &diff
+	return nil
+}
+
+func abs64(x float64) float64 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}

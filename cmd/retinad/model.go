@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"retinad/infer"
+	"retinad/infer/onnx"
+)
+
+// modelCommand is a sub-subcommand of `retinad model`. Other files add theirs in init:
+// modelCommands["import"] = modelCommand{...}.
+type modelCommand struct {
+	args, summary string
+	run           func(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error
+}
+
+var modelCommands = map[string]modelCommand{
+	"inspect": {args: "MODEL", summary: "print a model's architecture, input spec, cells, parameter count and FLOPs per step", run: runModelInspect},
+}
+
+func init() {
+	register(command{
+		name:    "model",
+		args:    "SUBCOMMAND ARGS (" + "inspect, ...)",
+		summary: "model file tools: inspect (and those other files add, e.g. import)",
+		run: func(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+			var names []string
+			for n := range modelCommands {
+				names = append(names, n)
+			}
+			sort.Strings(names)
+			if len(args) == 0 {
+				return fmt.Errorf("%w: model: want a subcommand: %s", errUsage, strings.Join(names, ", "))
+			}
+			c, ok := modelCommands[args[0]]
+			if !ok {
+				return fmt.Errorf("%w: model: unknown subcommand %q, want one of %s", errUsage, args[0], strings.Join(names, ", "))
+			}
+			sub := flag.NewFlagSet("retinad model "+args[0], flag.ContinueOnError)
+			sub.SetOutput(e.stderr)
+			sub.Usage = func() {
+				fmt.Fprintf(e.stderr, "usage: retinad model %s %s\n  %s\n", args[0], c.args, c.summary)
+				sub.PrintDefaults()
+			}
+			return c.run(ctx, e, sub, args[1:])
+		},
+	})
+}
+
+// loadModel reads a native model file, or an ONNX file (by its .onnx extension) through
+// infer/onnx's importer.
+func loadModel(path string) (*infer.Model, error) {
+	if strings.EqualFold(filepath.Ext(path), ".onnx") {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, err
+		}
+		m, err := onnx.Import(b)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		return m, nil
+	}
+	return infer.Load(path)
+}
+
+func runModelInspect(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return fmt.Errorf("%w: want one model file", errUsage)
+	}
+	m, err := loadModel(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	s, err := infer.NewStream(m, infer.Options{})
+	if err != nil {
+		return err
+	}
+	fmt.Fprint(e.stdout, infer.Describe(m))
+	fmt.Fprintf(e.stdout, "FLOPs per step: %d streaming (this engine), %d full window (direct, as a general runtime computes it)\n", s.FLOPs(), m.FLOPs())
+	return nil
+}

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"flag"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/sbinet/npyio"
+	"github.com/sbinet/npyio/npz"
+	"gorgonia.org/tensor"
+
+	"retinad/infer"
+)
+
+func init() {
+	register(command{
+		name:    "predict",
+		args:    "--model M --stimulus S.npy|S.npz --out R.npy [--stochastic --seed N] [--workers N]",
+		summary: "predict every cell's rate (spikes/s, float32 [T,C], NaN before a full history) for a stimulus movie",
+		run:     runPredict,
+	})
+}
+
+func runPredict(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+	modelPath := fs.String("model", "", "model file (native, or .onnx)")
+	stimPath := fs.String("stimulus", "", "stimulus: .npy float32 [T,H,W], or an .npz dataset with a `stimulus` array")
+	outPath := fs.String("out", "", "output .npy: float32 [T,C] rates in spikes/s")
+	stochastic := fs.Bool("stochastic", false, "add the model's latent noise (rates stay rates; use with --seed)")
+	seed := fs.Uint64("seed", 0, "seed of the stochastic mode")
+	workers := fs.Int("workers", 0, "goroutines to use (0: all cores)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *modelPath == "" || *stimPath == "" || *outPath == "" || fs.NArg() != 0 {
+		fs.Usage()
+		return fmt.Errorf("%w: predict needs --model, --stimulus and --out", errUsage)
+	}
+	m, err := loadModel(*modelPath)
+	if err != nil {
+		return err
+	}
+	stim, err := readStimulus(*stimPath)
+	if err != nil {
+		return err
+	}
+	if s := stim.Shape(); s[1] != m.Input.Height || s[2] != m.Input.Width {
+		return fmt.Errorf("predict: %s: frames of %dx%d, model %s wants %dx%d", *stimPath, s[1], s[2], *modelPath, m.Input.Height, m.Input.Width)
+	}
+	rates, err := infer.Predict(ctx, m, stim, infer.BatchOptions{Options: infer.Options{Stochastic: *stochastic, Seed: *seed}, Workers: *workers})
+	if err != nil {
+		return err
+	}
+	s := rates.Shape()
+	if err := writeNpy(*outPath, rates.Data().([]float32), s[0], s[1]); err != nil {
+		return err
+	}
+	e.log.Info("predicted", "model", *modelPath, "frames", s[0], "cells", s[1], "out", *outPath)
+	return nil
+}
+
+// readStimulus reads float32 (or float64) [T,H,W] from .npy, or the `stimulus` array of .npz.
+func readStimulus(path string) (*tensor.Dense, error) {
+	var (
+		shape []int
+		descr string
+		read  func(ptr any) error
+	)
+	if strings.EqualFold(filepath.Ext(path), ".npz") {
+		z, err := npz.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("predict: %w", err)
+		}
+		defer z.Close()
+		h := z.Header("stimulus")
+		if h == nil {
+			return nil, fmt.Errorf("predict: %s: no `stimulus` array (has %v)", path, z.Keys())
+		}
+		shape, descr = h.Descr.Shape, h.Descr.Type
+		read = func(ptr any) error { return z.Read("stimulus", ptr) }
+	} else {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("predict: %w", err)
+		}
+		defer f.Close()
+		r, err := npyio.NewReader(f)
+		if err != nil {
+			return nil, fmt.Errorf("predict: %s: %w", path, err)
+		}
+		shape, descr = r.Header.Descr.Shape, r.Header.Descr.Type
+		read = r.Read
+	}
+	if len(shape) != 3 {
+		return nil, fmt.Errorf("predict: %s: stimulus of shape %v, want [T, H, W]", path, shape)
+	}
+	var data []float32
+	switch descr {
+	case "<f4":
+		if err := read(&data); err != nil {
+			return nil, fmt.Errorf("predict: %s: %w", path, err)
+		}
+	case "<f8":
+		var d64 []float64
+		if err := read(&d64); err != nil {
+			return nil, fmt.Errorf("predict: %s: %w", path, err)
+		}
+		data = make([]float32, len(d64))
+		for i, v := range d64 {
+			data[i] = float32(v)
+		}
+	default:
+		return nil, fmt.Errorf("predict: %s: stimulus of dtype %s, want float32 (<f4)", path, descr)
+	}
+	for i, v := range data {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			hw := shape[1] * shape[2]
+			return nil, fmt.Errorf("predict: %s: stimulus frame %d pixel %d is %v, want a finite value", path, i/hw, i%hw, v)
+		}
+	}
+	return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(data)), nil
+}
+
+// writeNpy writes float32 [rows, cols] as a .npy (format 1.0) file.
+func writeNpy(path string, data []float32, rows, cols int) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("predict: %w", err)
+	}
+	w := bufio.NewWriter(f)
+	h := fmt.Sprintf("{'descr': '<f4', 'fortran_order': False, 'shape': (%d, %d), }", rows, cols)
+	h += strings.Repeat(" ", 63-(10+len(h))%64) + "\n"
+	w.WriteString("\x93NUMPY\x01\x00")
+	binary.Write(w, binary.LittleEndian, uint16(len(h)))
+	w.WriteString(h)
+	var b [4]byte
+	for _, v := range data {
+		binary.LittleEndian.PutUint32(b[:], math.Float32bits(v))
+		w.Write(b[:])
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return fmt.Errorf("predict: write %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("predict: write %s: %w", path, err)
+	}
+	return nil
+}
