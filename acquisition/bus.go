@@ -131,6 +131,10 @@ func serverOptions(cfg configs.NATS, o BusOptions) (*server.Options, error) {
 		opts.JetStream = true
 		opts.StoreDir = dir
 		opts.SyncInterval = o.SyncInterval
+		// A burst (a reconnect's buffer, a replay) must not overflow the recording's ingest
+		// queue, whose default (100,000 messages) drops the excess: hold 1 h at 120 Hz and more.
+		opts.StreamMaxBufferedMsgs = 1 << 21
+		opts.StreamMaxBufferedSize = 1 << 30
 	}
 	return opts, nil
 }
