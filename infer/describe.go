@@ -132,6 +132,10 @@ func (pl *fftPlan) flops() int64 {
 			f += 5 * int64(pl.n) // per pair: one complex multiply (6) and two adds (4)
 		case 4:
 			f += 34 * int64(pl.n) / 4 // 3 complex multiplies and 8 adds per 4
+		case 3:
+			f += 28 * int64(pl.n) / 3
+		case 5:
+			f += 72 * int64(pl.n) / 5
 		default:
 			f += int64(pl.n) * int64(8*st.p+6)
 		}

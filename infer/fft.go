@@ -14,6 +14,8 @@ type fftStage struct {
 	p, m int         // radix and the length of the sub-transforms after this stage
 	tw   []complex64 // tw[q*p+j] = exp(-2 pi i q j / (p*m))
 	wp   []complex64 // wp[k*p+j] = exp(-2 pi i k j / p)
+	twi  []complex64 // their conjugates, for the inverse
+	wpi  []complex64
 }
 
 func newFFTPlan(n int) *fftPlan {
@@ -21,7 +23,7 @@ func newFFTPlan(n int) *fftPlan {
 	cur := n
 	for cur > 1 {
 		p := 0
-		for _, f := range []int{4, 2, 3, 5} {
+		for _, f := range []int{4, 2, 3, 5} { // radix 4 first: fewest operations
 			if cur%f == 0 {
 				p = f
 				break
@@ -43,6 +45,7 @@ func newFFTPlan(n int) *fftPlan {
 				st.wp[k*p+j] = cis(-2 * math.Pi * float64(k*j%p) / float64(p))
 			}
 		}
+		st.twi, st.wpi = conjOf(st.tw), conjOf(st.wp)
 		pl.stages = append(pl.stages, st)
 		cur = m
 	}
@@ -51,16 +54,45 @@ func newFFTPlan(n int) *fftPlan {
 
 func cis(a float64) complex64 { return complex64(complex(math.Cos(a), math.Sin(a))) }
 
-// transform computes the forward DFT (sum_t x[t] exp(-2 pi i f t / n)) of the s sequences in
-// x, using y (same length, n*s) as scratch; it returns the slice holding the result (x or y).
-func (pl *fftPlan) transform(x, y []complex64, s int) []complex64 {
+func conjOf(v []complex64) []complex64 {
+	out := make([]complex64, len(v))
+	for i, c := range v {
+		out[i] = complex(real(c), -imag(c))
+	}
+	return out
+}
+
+// Radix-3 and radix-5 constants.
+var (
+	s3  = float32(math.Sqrt(3) / 2)
+	c51 = float32(math.Cos(2 * math.Pi / 5))
+	c52 = float32(math.Cos(4 * math.Pi / 5))
+	s51 = float32(math.Sin(2 * math.Pi / 5))
+	s52 = float32(math.Sin(4 * math.Pi / 5))
+)
+
+// rot returns -i*z for the forward transform and i*z for the inverse (sgn = -1 or 1).
+func rot(z complex64, sgn float32) complex64 { return complex(-sgn*imag(z), sgn*real(z)) }
+
+// transform computes the forward DFT (sum_t x[t] exp(-2 pi i f t / n)), or with inv the
+// unscaled inverse (exp(+2 pi i f t / n)), of the s sequences in x, using y (same length, n*s)
+// as scratch; it returns the slice holding the result (x or y).
+func (pl *fftPlan) transform(x, y []complex64, s int, inv bool) []complex64 {
+	sgn := float32(-1)
+	if inv {
+		sgn = 1
+	}
 	for si := range pl.stages {
 		st := &pl.stages[si]
 		p, m := st.p, st.m
+		twAll, wp := st.tw, st.wp
+		if inv {
+			twAll, wp = st.twi, st.wpi
+		}
 		switch p {
 		case 2:
 			for q := 0; q < m; q++ {
-				w1 := st.tw[q*2+1]
+				w1 := twAll[q*2+1]
 				for r := 0; r < s; r++ {
 					a0, a1 := x[r+s*q], x[r+s*(q+m)]
 					o := r + s*2*q
@@ -70,12 +102,12 @@ func (pl *fftPlan) transform(x, y []complex64, s int) []complex64 {
 			}
 		case 4:
 			for q := 0; q < m; q++ {
-				w1, w2, w3 := st.tw[q*4+1], st.tw[q*4+2], st.tw[q*4+3]
+				w1, w2, w3 := twAll[q*4+1], twAll[q*4+2], twAll[q*4+3]
 				for r := 0; r < s; r++ {
 					a0, a1, a2, a3 := x[r+s*q], x[r+s*(q+m)], x[r+s*(q+2*m)], x[r+s*(q+3*m)]
 					b0, b1 := a0+a2, a0-a2
 					b2, b3 := a1+a3, a1-a3
-					b3 = complex(imag(b3), -real(b3)) // -i * b3
+					b3 = rot(b3, sgn)
 					o := r + s*4*q
 					y[o] = b0 + b2
 					y[o+s] = w1 * (b1 + b3)
@@ -83,15 +115,47 @@ func (pl *fftPlan) transform(x, y []complex64, s int) []complex64 {
 					y[o+3*s] = w3 * (b1 - b3)
 				}
 			}
+		case 3:
+			for q := 0; q < m; q++ {
+				w1, w2 := twAll[q*3+1], twAll[q*3+2]
+				for r := 0; r < s; r++ {
+					a0, a1, a2 := x[r+s*q], x[r+s*(q+m)], x[r+s*(q+2*m)]
+					t1 := a1 + a2
+					t2 := a0 - t1*0.5
+					t3 := rot((a1-a2)*complex(s3, 0), sgn)
+					o := r + s*3*q
+					y[o] = a0 + t1
+					y[o+s] = w1 * (t2 + t3)
+					y[o+2*s] = w2 * (t2 - t3)
+				}
+			}
+		case 5:
+			for q := 0; q < m; q++ {
+				w1, w2, w3, w4 := twAll[q*5+1], twAll[q*5+2], twAll[q*5+3], twAll[q*5+4]
+				for r := 0; r < s; r++ {
+					a0, a1, a2, a3, a4 := x[r+s*q], x[r+s*(q+m)], x[r+s*(q+2*m)], x[r+s*(q+3*m)], x[r+s*(q+4*m)]
+					b1, b2, d1, d2 := a1+a4, a2+a3, a1-a4, a2-a3
+					t1 := a0 + b1*complex(c51, 0) + b2*complex(c52, 0)
+					t2 := a0 + b1*complex(c52, 0) + b2*complex(c51, 0)
+					u1 := rot(d1*complex(s51, 0)+d2*complex(s52, 0), sgn)
+					u2 := rot(d1*complex(s52, 0)-d2*complex(s51, 0), sgn)
+					o := r + s*5*q
+					y[o] = a0 + b1 + b2
+					y[o+s] = w1 * (t1 + u1)
+					y[o+2*s] = w2 * (t2 + u2)
+					y[o+3*s] = w3 * (t2 - u2)
+					y[o+4*s] = w4 * (t1 - u1)
+				}
+			}
 		default:
 			for q := 0; q < m; q++ {
-				tw := st.tw[q*p : q*p+p]
+				tw := twAll[q*p : q*p+p]
 				for r := 0; r < s; r++ {
 					o := r + s*p*q
 					for j := 0; j < p; j++ {
 						var acc complex64
 						for k := 0; k < p; k++ {
-							acc += x[r+s*(q+m*k)] * st.wp[k*p+j]
+							acc += x[r+s*(q+m*k)] * wp[k*p+j]
 						}
 						y[o+s*j] = tw[j] * acc
 					}
@@ -137,7 +201,7 @@ func (sp *spectral) forward(img []float32, dst []complex64) {
 			}
 		}
 	}
-	Z := sp.row.transform(z, sp.bufB[:w*P], P)
+	Z := sp.row.transform(z, sp.bufB[:w*P], P, false)
 	// Unpack the two real rows' half spectra into dst laid out [y][fx].
 	for fx := 0; fx < hf; fx++ {
 		nf := (w - fx) % w
@@ -153,7 +217,7 @@ func (sp *spectral) forward(img []float32, dst []complex64) {
 		}
 	}
 	// Columns: h-point FFTs over the hf interleaved columns.
-	if out := sp.col.transform(dst, sp.bufA[:h*hf], hf); &out[0] != &dst[0] {
+	if out := sp.col.transform(dst, sp.bufA[:h*hf], hf, false); &out[0] != &dst[0] {
 		copy(dst, out)
 	}
 }
@@ -162,9 +226,7 @@ func (sp *spectral) forward(img []float32, dst []complex64) {
 // destroyed) to dst (oh*ow, row-major), unscaled: it is h*w times the true inverse.
 func (sp *spectral) inverse(spec []complex64, dst []float32, oh, ow int) {
 	h, w, hf := sp.h, sp.w, sp.hf
-	conj(spec)
-	g := sp.col.transform(spec, sp.bufA[:h*hf], hf)
-	conj(g)
+	g := sp.col.transform(spec, sp.bufA[:h*hf], hf, true)
 	// Rows in pairs: Z[f] = A[f] + i B[f] with the Hermitian halves filled in, laid out [f][p].
 	P := (oh + 1) / 2
 	z := sp.bufB[:w*P]
@@ -189,25 +251,17 @@ func (sp *spectral) inverse(spec []complex64, dst []float32, oh, ow int) {
 					bv = complex(real(bv), -imag(bv))
 				}
 			}
-			// conj(A + iB) for the inverse by a forward transform
-			v := av + complex(-imag(bv), real(bv))
-			z[f*P+p] = complex(real(v), -imag(v))
+			z[f*P+p] = av + complex(-imag(bv), real(bv)) // A + iB
 		}
 	}
-	out := sp.row.transform(z, sp.bufA[:w*P], P)
+	out := sp.row.transform(z, sp.bufA[:w*P], P, true)
 	for p := 0; p < P; p++ {
 		for x := 0; x < ow; x++ {
-			v := out[x*P+p] // conj of the result: real part a, -imag part b
+			v := out[x*P+p] // real part row 2p, imaginary part row 2p+1
 			dst[2*p*ow+x] = real(v)
 			if 2*p+1 < oh {
-				dst[(2*p+1)*ow+x] = -imag(v)
+				dst[(2*p+1)*ow+x] = imag(v)
 			}
 		}
-	}
-}
-
-func conj(v []complex64) {
-	for i, c := range v {
-		v[i] = complex(real(c), -imag(c))
 	}
 }
