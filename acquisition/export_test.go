@@ -1,0 +1,152 @@
+package acquisition
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"retinad/infer/dataset"
+	pb "retinad/proto/retinadpb"
+)
+
+// session publishes a synthetic recorded session: 200 frames at 100 Hz (the first 100 from a
+// movie that carries its pixels, the rest from a reproducible source), an acquisition clock
+// 3 s behind the host's and running 50 ppm fast, a sync edge per frame and spikes at known host
+// times. hasFrame picks whether sync events name their frame.
+func publishSession(t *testing.T, b *Bus, subj Subjects, id string, hasFrame bool) {
+	const (
+		frames  = 200
+		t0      = int64(10e9)
+		period  = int64(10e6)
+		latency = int64(8e6)
+	)
+	toAcq := func(host int64) int64 { return int64(float64(host-3e9) * (1 + 50e-6)) }
+	movie := &pb.StimulusSource{Kind: "movie", Height: 2, Width: 3, FrameRateHz: 100}
+	noise := &pb.StimulusSource{Kind: "test", Height: 2, Width: 3, FrameRateHz: 100, Seed: 9, Reproducible: true}
+	publishProto(t, b, subj.Frame, &pb.FrameOnset{Session: "other", Frame: 0, Source: movie, Pixels: make([]float32, 6)})
+	publishProto(t, b, subj.Session, &pb.SessionEvent{Session: id, Kind: pb.SessionEvent_START, BinRateHz: 100})
+	publishProto(t, b, subj.Prediction("cnn"), &pb.Prediction{Session: id, Model: "cnn", CellIds: []int32{3, 7, 11}})
+	for f := range int64(frames) {
+		onset := t0 + f*period
+		m := &pb.FrameOnset{Session: id, Frame: uint64(f), Index: uint64(f), FlipHostNs: onset - latency, OnsetHostNs: onset, Confirmed: f != 50}
+		if f == 50 {
+			m.OnsetHostNs = 0 // untimed: export puts it at flip + median latency
+		}
+		if f < 100 {
+			m.Source = movie
+			for p := range 6 {
+				m.Pixels = append(m.Pixels, float32(f)+float32(p)/10)
+			}
+		} else {
+			m.Source, m.Index = noise, uint64(f-100)
+		}
+		publishProto(t, b, subj.Frame, m)
+		if f != 50 {
+			y := &pb.Sync{Seq: uint64(f), TimeAcqNs: toAcq(onset), Source: pb.Sync_PHOTODIODE, Rising: f%2 == 0}
+			if hasFrame {
+				y.Frame, y.HasFrame = uint64(f), true
+			}
+			publishProto(t, b, subj.Sync, y)
+		}
+		// cell 7 fires 5 ms into every even bin, cell 3 twice into every tenth.
+		sp := &pb.Spikes{Seq: uint64(f)}
+		if f%2 == 0 {
+			sp.CellIds, sp.TimesAcqNs = append(sp.CellIds, 7), append(sp.TimesAcqNs, toAcq(onset+5e6))
+		}
+		if f%10 == 0 {
+			sp.CellIds = append(sp.CellIds, 3, 3)
+			sp.TimesAcqNs = append(sp.TimesAcqNs, toAcq(onset+1e6), toAcq(onset+9e6))
+		}
+		publishProto(t, b, subj.Spikes, sp)
+	}
+	publishProto(t, b, subj.Session, &pb.SessionEvent{Session: id, Kind: pb.SessionEvent_STOP})
+	publishProto(t, b, subj.Frame, &pb.FrameOnset{Session: "later", Frame: 0, Source: movie, Pixels: make([]float32, 6)})
+}
+
+func testMaker(src *pb.StimulusSource, index uint64, dst []float32) error {
+	if src.Kind != "test" || src.Seed != 9 {
+		return fmt.Errorf("unknown source %v", src)
+	}
+	for i := range dst {
+		dst[i] = -float32(index) - float32(i)/10
+	}
+	return nil
+}
+
+func TestExport(t *testing.T) {
+	for _, hasFrame := range []bool{true, false} {
+		t.Run(fmt.Sprintf("sync_has_frame=%v", hasFrame), func(t *testing.T) {
+			b := startBus(t, false, true)
+			subj := mustSubjects(t, "rig1")
+			ctx := context.Background()
+			if err := Record(ctx, b.Conn(), subj, RecordOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			publishSession(t, b, subj, "s1", hasFrame)
+			if err := b.Conn().Flush(); err != nil {
+				t.Fatal(err)
+			}
+			waitStored(t, b, subj, 1+1+1+200+199+200+1+1)
+			d, err := Export(ctx, b.Conn(), subj, "s1", ExportOptions{Frames: testMaker})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.T != 200 || d.H != 2 || d.W != 3 || d.C != 3 || d.FrameRate != 100 {
+				t.Fatalf("T=%d H=%d W=%d C=%d rate=%v, want 200 2 3 3 100", d.T, d.H, d.W, d.C, d.FrameRate)
+			}
+			if fmt.Sprint(d.CellIDs) != "[3 7 11]" {
+				t.Fatalf("cell ids %v", d.CellIDs)
+			}
+			for tt := range 200 {
+				for p := range 6 {
+					want := float32(tt) + float32(p)/10
+					if tt >= 100 {
+						want = -float32(tt-100) - float32(p)/10
+					}
+					if got := d.Frame(tt)[p]; got != want {
+						t.Fatalf("stimulus bin %d pixel %d = %v, want %v", tt, p, got, want)
+					}
+				}
+				want := []float32{0, 0, 0}
+				if tt%2 == 0 {
+					want[1] = 1
+				}
+				if tt%10 == 0 {
+					want[0] = 2
+				}
+				if got := d.Counts[tt*3 : tt*3+3]; fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Fatalf("counts bin %d = %v, want %v", tt, got, want)
+				}
+			}
+			// And the file round-trips through the dataset format.
+			path := filepath.Join(t.TempDir(), "s1.npz")
+			if err := dataset.Write(path, d); err != nil {
+				t.Fatal(err)
+			}
+			back, err := dataset.Read(path)
+			if err != nil || back.T != 200 || back.C != 3 {
+				t.Fatalf("read back: %v %v", back, err)
+			}
+		})
+	}
+}
+
+func TestExportErrors(t *testing.T) {
+	b := startBus(t, false, true)
+	subj := mustSubjects(t, "rig1")
+	ctx := context.Background()
+	if err := Record(ctx, b.Conn(), subj, RecordOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	publishSession(t, b, subj, "s1", true)
+	waitStored(t, b, subj, 604)
+	if _, err := Export(ctx, b.Conn(), subj, "s1", ExportOptions{}); err == nil || !strings.Contains(err.Error(), `stimulus "test" carries no pixels`) {
+		t.Errorf("without a frame maker: %v", err)
+	}
+	if _, err := Export(ctx, b.Conn(), subj, "nope", ExportOptions{}); !errors.Is(err, ErrNoSession) {
+		t.Errorf("missing session: %v", err)
+	}
+}
