@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"retinad/infer"
+	"retinad/infer/onnx"
+	"retinad/infer/torchimport"
+)
+
+func init() {
+	modelCommands["import"] = modelCommand{
+		args:    "CHECKPOINT.pt|MODEL.onnx --out M [--frame-rate HZ --norm-mean X --norm-std S --cells ID,... --name N]",
+		summary: "convert a torch-deep-retina checkpoint or an ONNX model into a native model file",
+		run:     runModelImport,
+	}
+}
+
+func runModelImport(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+	out := fs.String("out", "", "native model file to write")
+	rate := fs.Float64("frame-rate", 0, "bins per second, for a file that does not say (required then)")
+	mean := fs.Float64("norm-mean", 0, "stimulus normalisation mean, for a file that does not say")
+	std := fs.Float64("norm-std", 1, "stimulus normalisation std, for a file that does not say")
+	cells := fs.String("cells", "", "comma-separated cell ids, for a file that does not say (default 0..C-1)")
+	name := fs.String("name", "", "model name (default: from the file)")
+	// Flags may follow the input file: parse, take the file, parse the rest.
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var src string
+	if fs.NArg() > 0 {
+		src = fs.Arg(0)
+		if err := fs.Parse(fs.Args()[1:]); err != nil {
+			return err
+		}
+	}
+	if src == "" || *out == "" || fs.NArg() != 0 {
+		fs.Usage()
+		return fmt.Errorf("%w: model import: want one input file and --out", errUsage)
+	}
+	d := onnx.Defaults{FrameRate: *rate, Mean: *mean, Std: *std, Name: *name}
+	if *cells != "" {
+		for _, f := range strings.Split(*cells, ",") {
+			id, err := strconv.ParseInt(strings.TrimSpace(f), 10, 64)
+			if err != nil {
+				return fmt.Errorf("%w: --cells %q: want comma-separated integers", errUsage, *cells)
+			}
+			d.Cells = append(d.Cells, id)
+		}
+	}
+	var m *infer.Model
+	var err error
+	switch strings.ToLower(filepath.Ext(src)) {
+	case ".onnx":
+		var b []byte
+		if b, err = os.ReadFile(src); err == nil {
+			if m, err = onnx.ImportWith(b, d); err != nil {
+				err = fmt.Errorf("%s: %w", src, err)
+			}
+		}
+	default: // torch.save files: .pt, .pth, .tar, .ckpt
+		m, err = torchimport.Import(src, d)
+	}
+	if err != nil {
+		return err
+	}
+	if *name != "" {
+		m.Name = *name
+	}
+	if err := infer.Save(*out, m); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "%s: %s model %q, %d layers, %d cells, input %dx%dx%d at %g Hz (mean %g, std %g), output scale %g, %d parameters\n",
+		*out, m.Kind, m.Name, len(m.Layers), len(m.Cells), m.Input.History, m.Input.Height, m.Input.Width,
+		m.Input.FrameRate, m.Input.Mean, m.Input.Std, m.OutputScale, m.NumParams())
+	return nil
+}
