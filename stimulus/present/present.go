@@ -58,7 +58,13 @@ type Presenter struct {
 	fbo, rbo uint32          // offscreen framebuffer
 
 	prog, vao, frameTex, lutTex uint32
-	uLevel                      int32
+	gridFBO, gridTex            uint32 // the stimulus through the LUT, one texel per stimulus pixel
+	target                      uint32 // framebuffer shown: 0 (the window's) or fbo
+	uMode, uLum                 int32
+	background                  float32
+	blit                        [4]int32 // display.rect in GL's bottom-up coordinates: x0, y0, x1, y1
+	patch                       [4]int32 // photodiode patch, bottom-up: x, y, width, height
+	clean                       int      // frames left that repaint the whole target (background)
 
 	w, h             int   // stimulus grid
 	screenW, screenH int   // target size, pixels
@@ -223,25 +229,39 @@ func (p *Presenter) setup(d configs.Display, s configs.Stimulus, lut []float32) 
 		return err
 	}
 
+	// The grid framebuffer: the stimulus through the LUT, one texel per stimulus pixel.
+	gl.GenTextures(1, &p.gridTex)
+	gl.ActiveTexture(gl.TEXTURE2)
+	gl.BindTexture(gl.TEXTURE_2D, p.gridTex)
+	gl.TexImage2D(gl.TEXTURE_2D, 0, gl.RGBA8, int32(s.Width), int32(s.Height), 0, gl.RGBA, gl.UNSIGNED_BYTE, nil)
+	gl.ActiveTexture(gl.TEXTURE0)
+	gl.GenFramebuffers(1, &p.gridFBO)
+	gl.BindFramebuffer(gl.FRAMEBUFFER, p.gridFBO)
+	gl.FramebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0, gl.TEXTURE_2D, p.gridTex, 0)
+	if st := gl.CheckFramebufferStatus(gl.FRAMEBUFFER); st != gl.FRAMEBUFFER_COMPLETE {
+		return fmt.Errorf("present: glCheckFramebufferStatus: stimulus grid framebuffer incomplete (0x%x)", st)
+	}
+	p.target = p.fbo
+	gl.BindFramebuffer(gl.FRAMEBUFFER, p.target)
+	if err := glCheck("glFramebufferTexture2D"); err != nil {
+		return err
+	}
+
 	u := func(name string) int32 { return gl.GetUniformLocation(p.prog, gl.Str(name+"\x00")) }
 	gl.Uniform1i(u("frame"), 0)
 	gl.Uniform1i(u("lut"), 1)
 	gl.Uniform1i(u("lutSize"), int32(len(lut)))
-	gl.Uniform1i(u("screenH"), int32(p.screenH))
-	gl.Uniform4i(u("rect"), int32(r.X), int32(r.Y), int32(r.Width), int32(r.Height))
 	gl.Uniform2i(u("grid"), int32(s.Width), int32(s.Height))
-	gl.Uniform4i(u("patchRect"), int32(px), int32(py), int32(ps), int32(ps))
-	gl.Uniform1f(u("background"), float32(d.Background))
 	gl.Uniform1f(u("mean"), float32(s.Mean))
-	p.uLevel = u("patchLevel")
+	p.uMode, p.uLum = u("mode"), u("lum")
 	if err := glCheck("glUniform"); err != nil {
 		return err
 	}
-	gl.Viewport(0, 0, int32(p.screenW), int32(p.screenH))
 	gl.Disable(gl.DITHER)
-	if err := glCheck("glViewport"); err != nil {
-		return err
-	}
+	p.background = float32(d.Background)
+	p.blit = [4]int32{int32(r.X), int32(p.screenH - r.Y - r.Height), int32(r.X + r.Width), int32(p.screenH - r.Y)}
+	p.patch = [4]int32{int32(px), int32(p.screenH - py - ps), int32(ps), int32(ps)}
+	p.clean = cleanFrames
 
 	if p.win != nil {
 		p.vsync = d.VSync && p.pace == PaceAuto
@@ -364,6 +384,12 @@ func (p *Presenter) PresentCapture(frame []float32, img *image.RGBA) (Flip, erro
 	return p.present(frame, img)
 }
 
+// cleanFrames is how many frames after Open repaint the whole target with the background; later
+// frames draw only the stimulus rectangle and the patch. Three covers every swap chain in use
+// (copy, double and triple buffering); a driver that discards the back buffer at every swap
+// (rare; EGL_BUFFER_DESTROYED on some compositors) would need it every frame.
+const cleanFrames = 3
+
 var errClosed = errors.New("present: presenter is closed")
 
 func (p *Presenter) present(frame []float32, img *image.RGBA) (Flip, error) {
@@ -377,11 +403,41 @@ func (p *Presenter) present(frame []float32, img *image.RGBA) (Flip, error) {
 	if e := gl.GetError(); e != gl.NO_ERROR {
 		return Flip{}, glError("glTexSubImage2D", e)
 	}
-	p.level ^= 1
-	gl.Uniform1f(p.uLevel, float32(p.level))
+	// The stimulus through the LUT into the grid framebuffer.
+	gl.BindFramebuffer(gl.FRAMEBUFFER, p.gridFBO)
+	gl.Viewport(0, 0, int32(p.w), int32(p.h))
+	gl.Uniform1i(p.uMode, 0)
 	gl.DrawArrays(gl.TRIANGLES, 0, 3)
 	if e := gl.GetError(); e != gl.NO_ERROR {
-		return Flip{}, glError("glDrawArrays", e)
+		return Flip{}, glError("glDrawArrays(stimulus)", e)
+	}
+	gl.BindFramebuffer(gl.FRAMEBUFFER, p.target)
+	gl.Viewport(0, 0, int32(p.screenW), int32(p.screenH))
+	gl.Uniform1i(p.uMode, 1)
+	if p.clean > 0 {
+		p.clean--
+		gl.Uniform1f(p.uLum, p.background)
+		gl.DrawArrays(gl.TRIANGLES, 0, 3)
+		if e := gl.GetError(); e != gl.NO_ERROR {
+			return Flip{}, glError("glDrawArrays(background)", e)
+		}
+	}
+	// Scaled onto the screen by nearest neighbour: a whole number of screen pixels per stimulus
+	// pixel, sampled at screen-pixel centres.
+	gl.BindFramebuffer(gl.READ_FRAMEBUFFER, p.gridFBO)
+	gl.BlitFramebuffer(0, 0, int32(p.w), int32(p.h), p.blit[0], p.blit[1], p.blit[2], p.blit[3], gl.COLOR_BUFFER_BIT, gl.NEAREST)
+	gl.BindFramebuffer(gl.READ_FRAMEBUFFER, p.target)
+	if e := gl.GetError(); e != gl.NO_ERROR {
+		return Flip{}, glError("glBlitFramebuffer", e)
+	}
+	p.level ^= 1
+	gl.Enable(gl.SCISSOR_TEST)
+	gl.Scissor(p.patch[0], p.patch[1], p.patch[2], p.patch[3])
+	gl.Uniform1f(p.uLum, float32(p.level))
+	gl.DrawArrays(gl.TRIANGLES, 0, 3)
+	gl.Disable(gl.SCISSOR_TEST)
+	if e := gl.GetError(); e != gl.NO_ERROR {
+		return Flip{}, glError("glDrawArrays(patch)", e)
 	}
 	if img != nil {
 		gl.ReadPixels(0, 0, int32(p.screenW), int32(p.screenH), gl.RGBA, gl.UNSIGNED_BYTE, unsafe.Pointer(&img.Pix[0]))
@@ -452,6 +508,8 @@ func (p *Presenter) Close() error {
 	p.closed = true
 	gl.DeleteTextures(1, &p.frameTex)
 	gl.DeleteTextures(1, &p.lutTex)
+	gl.DeleteTextures(1, &p.gridTex)
+	gl.DeleteFramebuffers(1, &p.gridFBO)
 	gl.DeleteVertexArrays(1, &p.vao)
 	gl.DeleteProgram(p.prog)
 	if p.fbo != 0 {

@@ -305,7 +305,7 @@ func TestGammaTableErrors(t *testing.T) {
 		return b.String()
 	}
 	cases := map[string]string{
-		write("short.txt", ramp(10)):                    "want 256 or more",
+		write("short.txt", ramp(10)):                      "want 256 or more",
 		write("word.txt", ramp(100)+"bright\n"+ramp(200)): "word.txt:101",
 		write("down.txt", ramp(300)+"5\n"):                "below the previous",
 		write("flat.txt", strings.Repeat("3\n", 300)):     "does not rise",
