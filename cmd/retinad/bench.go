@@ -84,31 +84,53 @@ func runBench(ctx context.Context, e *env, fs *flag.FlagSet, args []string) erro
 	for i := 0; i < in.History+20; i++ {
 		s.Step(frames[i%len(frames)], rates)
 	}
-	lat := make([]time.Duration, *steps)
-	var ms0, ms1 runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&ms0)
-	start := time.Now()
-	for i := range lat {
-		t0 := time.Now()
-		s.Step(frames[i%len(frames)], rates)
-		lat[i] = time.Since(t0)
-	}
-	total := time.Since(start)
-	runtime.ReadMemStats(&ms1)
-	res := benchResult{
-		Model: *modelPath, Steps: *steps, FLOPsPerStep: s.FLOPs(), FLOPsWindow: m.FLOPs(),
-		StepsPerS:     float64(*steps) / total.Seconds(),
-		AllocsPerStep: float64(ms1.Mallocs-ms0.Mallocs) / float64(*steps),
-	}
-	res.StepP50us, res.StepP99us, res.StepMaxus = quantiles(lat)
-	res.StepGFLOPs = float64(res.FLOPsPerStep) / res.StepP50us / 1e3
-
-	if err := benchPeer(m, frames, *peerSteps, &res); err != nil {
+	res := benchResult{Model: *modelPath, Steps: *steps, FLOPsPerStep: s.FLOPs(), FLOPsWindow: m.FLOPs()}
+	peer, err := newPeer(m, frames)
+	if err != nil {
 		res.PeerMissing = err.Error()
 	} else {
-		ratio := *res.PeerP50us / res.StepP50us
-		res.Ratio = &ratio
+		defer peer.close()
+	}
+	// Rounds interleave the engine and the peer, so that both see the same load on a shared
+	// machine; allocations are counted over the engine's steps only.
+	const rounds = 20
+	lat := make([]time.Duration, 0, *steps)
+	var plat []time.Duration
+	var mallocs uint64
+	var total time.Duration
+	var ms0, ms1 runtime.MemStats
+	for r := 0; r < rounds; r++ {
+		n := (*steps)*(r+1)/rounds - (*steps)*r/rounds
+		runtime.ReadMemStats(&ms0)
+		start := time.Now()
+		for i := 0; i < n; i++ {
+			t0 := time.Now()
+			s.Step(frames[len(lat)%len(frames)], rates)
+			lat = append(lat, time.Since(t0))
+		}
+		total += time.Since(start)
+		runtime.ReadMemStats(&ms1)
+		mallocs += ms1.Mallocs - ms0.Mallocs
+		if peer != nil {
+			for i := (*peerSteps) * r / rounds; i < (*peerSteps)*(r+1)/rounds; i++ {
+				t0 := time.Now()
+				if err := peer.sess.Run(); err != nil {
+					return fmt.Errorf("bench: ONNX Runtime run: %w", err)
+				}
+				plat = append(plat, time.Since(t0))
+			}
+		}
+	}
+	res.StepsPerS = float64(*steps) / total.Seconds()
+	res.AllocsPerStep = float64(mallocs) / float64(*steps)
+	res.StepP50us, res.StepP99us, res.StepMaxus = quantiles(lat)
+	res.StepGFLOPs = float64(res.FLOPsPerStep) / res.StepP50us / 1e3
+	if peer != nil {
+		p50, p99, _ := quantiles(plat)
+		ratio := p50 / res.StepP50us
+		diff := peer.diff
+		res.Peer = &peerInfo{Name: "onnxruntime", Version: ort.GetVersion()}
+		res.PeerP50us, res.PeerP99us, res.Ratio, res.PeerMaxAbsDiff = &p50, &p99, &ratio, &diff
 	}
 	if *asJSON {
 		enc := json.NewEncoder(e.stdout)
@@ -134,24 +156,37 @@ func quantiles(d []time.Duration) (p50, p99, mx float64) {
 	return us(s[len(s)/2]), us(s[min(len(s)-1, len(s)*99/100)]), us(s[len(s)-1])
 }
 
-// benchPeer times ONNX Runtime (library at $RETINAD_ONNXRUNTIME) on the model exported by
-// infer/onnx, on the full window of the same frames, batch 1, one thread.
-func benchPeer(m *infer.Model, frames [][]float32, n int, res *benchResult) error {
+// peer is ONNX Runtime (library at $RETINAD_ONNXRUNTIME) running the model exported by
+// infer/onnx on the full window, batch 1, one thread.
+type peer struct {
+	sess *ort.AdvancedSession
+	x    *ort.Tensor[float32]
+	y    *ort.Tensor[float32]
+	diff float64 // max |rate difference| against the streaming engine on the same window
+}
+
+func (p *peer) close() {
+	p.sess.Destroy()
+	p.x.Destroy()
+	p.y.Destroy()
+}
+
+func newPeer(m *infer.Model, frames [][]float32) (*peer, error) {
 	lib := os.Getenv("RETINAD_ONNXRUNTIME")
 	if lib == "" {
-		return errors.New("RETINAD_ONNXRUNTIME is not set (the Makefile sets it; scripts/setup installs onnxruntime-node)")
+		return nil, errors.New("RETINAD_ONNXRUNTIME is not set (the Makefile sets it; scripts/setup installs onnxruntime-node)")
 	}
 	if _, err := os.Stat(lib); err != nil {
-		return fmt.Errorf("ONNX Runtime library: %w (run scripts/setup)", err)
+		return nil, fmt.Errorf("ONNX Runtime library: %w (run scripts/setup)", err)
 	}
 	model, err := onnx.Export(m)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if !ort.IsInitialized() {
 		ort.SetSharedLibraryPath(lib)
 		if err := ort.InitializeEnvironment(ort.WithLogLevelError()); err != nil {
-			return fmt.Errorf("ONNX Runtime: %w", err)
+			return nil, fmt.Errorf("ONNX Runtime: %w", err)
 		}
 	}
 	in := m.Input
@@ -162,62 +197,50 @@ func benchPeer(m *infer.Model, frames [][]float32, n int, res *benchResult) erro
 			window[k*hw+j] = float32((float64(v) - in.Mean) / in.Std)
 		}
 	}
-	x, err := ort.NewTensor(ort.NewShape(1, int64(in.History), int64(in.Height), int64(in.Width)), window)
-	if err != nil {
-		return err
+	p := &peer{}
+	if p.x, err = ort.NewTensor(ort.NewShape(1, int64(in.History), int64(in.Height), int64(in.Width)), window); err != nil {
+		return nil, err
 	}
-	defer x.Destroy()
-	y, err := ort.NewEmptyTensor[float32](ort.NewShape(1, int64(len(m.Cells))))
-	if err != nil {
-		return err
+	if p.y, err = ort.NewEmptyTensor[float32](ort.NewShape(1, int64(len(m.Cells)))); err != nil {
+		p.x.Destroy()
+		return nil, err
 	}
-	defer y.Destroy()
 	opts, err := ort.NewSessionOptions()
+	if err == nil {
+		defer opts.Destroy()
+		err = opts.SetIntraOpNumThreads(1)
+	}
+	if err == nil {
+		err = opts.SetInterOpNumThreads(1)
+	}
+	if err == nil {
+		p.sess, err = ort.NewAdvancedSessionWithONNXData(model, []string{"stimulus"}, []string{"rates"}, []ort.Value{p.x}, []ort.Value{p.y}, opts)
+	}
+	for i := 0; err == nil && i < 5; i++ {
+		err = p.sess.Run()
+	}
 	if err != nil {
-		return err
-	}
-	defer opts.Destroy()
-	if err := opts.SetIntraOpNumThreads(1); err != nil {
-		return err
-	}
-	if err := opts.SetInterOpNumThreads(1); err != nil {
-		return err
-	}
-	sess, err := ort.NewAdvancedSessionWithONNXData(model, []string{"stimulus"}, []string{"rates"}, []ort.Value{x}, []ort.Value{y}, opts)
-	if err != nil {
-		return fmt.Errorf("ONNX Runtime session: %w", err)
-	}
-	defer sess.Destroy()
-	for range 5 {
-		if err := sess.Run(); err != nil {
-			return fmt.Errorf("ONNX Runtime run: %w", err)
+		if p.sess != nil {
+			p.sess.Destroy()
 		}
-	}
-	lat := make([]time.Duration, n)
-	for i := range lat {
-		t0 := time.Now()
-		if err := sess.Run(); err != nil {
-			return fmt.Errorf("ONNX Runtime run: %w", err)
-		}
-		lat[i] = time.Since(t0)
+		p.x.Destroy()
+		p.y.Destroy()
+		return nil, fmt.Errorf("ONNX Runtime: %w", err)
 	}
 	// The same window through the streaming engine, to show both compute the same rates.
 	s, err := infer.NewStream(m, infer.Options{})
 	if err != nil {
-		return err
+		p.close()
+		return nil, err
 	}
 	rates := make([]float32, len(m.Cells))
 	for k := 0; k < in.History; k++ {
 		s.Step(frames[k%len(frames)], rates)
 	}
-	var diff float64
-	for c, v := range y.GetData() {
-		diff = max(diff, abs64(float64(v)-float64(rates[c])))
+	for c, v := range p.y.GetData() {
+		p.diff = max(p.diff, abs64(float64(v)-float64(rates[c])))
 	}
-	p50, p99, _ := quantiles(lat)
-	res.Peer = &peerInfo{Name: "onnxruntime", Version: ort.GetVersion()}
-	res.PeerP50us, res.PeerP99us, res.PeerMaxAbsDiff = &p50, &p99, &diff
-	return nil
+	return p, nil
 }
 
 func abs64(x float64) float64 {
