@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+
+	"github.com/nats-io/nats.go"
+
+	"retinad/acquisition"
+	"retinad/configs"
+	"retinad/infer/dataset"
+)
+
+func init() {
+	register(command{
+		name:    "export",
+		args:    "--session ID --out data.npz [--config FILE] [--server URL] [--bin-rate HZ]",
+		summary: "write a recorded session as a dataset (.npz) for fitting and training",
+		run:     runExport,
+	})
+}
+
+func runExport(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+	session := fs.String("session", "", "session id to export (required)")
+	out := fs.String("out", "", "output .npz file (required)")
+	cfgFile := fs.String("config", "", "daemon config: the rig and the recording folder (default: built-in defaults)")
+	server := fs.String("server", "", "read from this running NATS server (e.g. the daemon's nats://127.0.0.1:4222) instead of opening the recording folder")
+	binRate := fs.Float64("bin-rate", 0, "bins per second (default: the session's model bin rate)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *session == "" || *out == "" || fs.NArg() != 0 {
+		fs.Usage()
+		return fmt.Errorf("%w: want --session ID and --out FILE", errUsage)
+	}
+	cfg := configs.Default()
+	if *cfgFile != "" {
+		c, err := configs.Load(*cfgFile)
+		if err != nil {
+			return err
+		}
+		cfg = *c
+	}
+	subj, err := acquisition.SubjectsFor(cfg.Rig)
+	if err != nil {
+		return err
+	}
+	var conn *nats.Conn
+	if *server != "" {
+		conn, err = nats.Connect(*server, nats.Name("retinad export"))
+		if err != nil {
+			return fmt.Errorf("connect to %s: %w", *server, err)
+		}
+		defer conn.Close()
+	} else {
+		// Open the recording folder with a private, listener-less server. Do not do this while
+		// the daemon runs on the same folder: pass --server instead.
+		bus, err := acquisition.Start(configs.NATS{Embedded: true}, acquisition.BusOptions{Name: "retinad export", StoreDir: cfg.Recording.Dir, Log: e.log})
+		if err != nil {
+			return err
+		}
+		defer bus.Stop()
+		conn = bus.Conn()
+	}
+	// The stimulus package does not yet offer a frame maker for reproducible sources: frames
+	// recorded without pixels make Export fail with an error that says so.
+	d, err := acquisition.Export(ctx, conn, subj, *session, acquisition.ExportOptions{BinRate: *binRate})
+	if err != nil {
+		return err
+	}
+	if err := dataset.Write(*out, d); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "%s: session %s, %d bins at %g Hz, %dx%d stimulus, %d cells\n", *out, *session, d.T, d.FrameRate, d.H, d.W, d.C)
+	return nil
+}

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/encoding/prototext"
+	"google.golang.org/protobuf/proto"
+
+	"retinad/acquisition"
+)
+
+func init() {
+	register(command{
+		name:    "tap",
+		args:    "[--subject S] [--json] [--count N] [--server URL] [--creds FILE]",
+		summary: "print live retinad messages from NATS, decoded (like `nats sub`)",
+		run:     runTap,
+	})
+}
+
+func runTap(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+	subject := fs.String("subject", "retinad.>", "subject to subscribe to (wildcards allowed)")
+	asJSON := fs.Bool("json", false, `one JSON object per line: {"subject": ..., "message": <protobuf canonical JSON>}`)
+	count := fs.Int("count", 0, "stop after this many messages (0: until interrupted)")
+	server := fs.String("server", "nats://127.0.0.1:4222", "NATS server URL (the embedded server's default listener)")
+	creds := fs.String("creds", "", "credentials file for the server")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		fs.Usage()
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	opts := []nats.Option{nats.Name("retinad tap"), nats.MaxReconnects(-1)}
+	if *creds != "" {
+		opts = append(opts, nats.UserCredentials(*creds))
+	}
+	nc, err := nats.Connect(*server, opts...)
+	if err != nil {
+		return fmt.Errorf("connect to %s: %w", *server, err)
+	}
+	defer nc.Close()
+	msgs := make(chan *nats.Msg, 4096)
+	sub, err := nc.ChanSubscribe(*subject, msgs)
+	if err != nil {
+		return fmt.Errorf("subscribe %s: %w", *subject, err)
+	}
+	defer sub.Unsubscribe()
+	if err := nc.Flush(); err != nil {
+		return fmt.Errorf("subscribe %s: %w", *subject, err)
+	}
+	for n := 0; *count == 0 || n < *count; n++ {
+		select {
+		case <-ctx.Done():
+			return nil
+		case m := <-msgs:
+			line, err := tapLine(m.Subject, m.Data, *asJSON, time.Now())
+			if err != nil {
+				return err
+			}
+			if _, err := e.stdout.Write(line); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// tapLine formats one message: human-readable text, or a JSON object. A payload that does not
+// decode is shown with the decoding error and its bytes (base64 in JSON).
+func tapLine(subject string, data []byte, asJSON bool, now time.Time) ([]byte, error) {
+	m := acquisition.NewMessage(subject)
+	var decodeErr error
+	if m == nil {
+		decodeErr = fmt.Errorf("not a retinad subject")
+	} else if err := proto.Unmarshal(data, m); err != nil {
+		decodeErr = err
+	}
+	if asJSON {
+		obj := struct {
+			Subject string          `json:"subject"`
+			Message json.RawMessage `json:"message,omitempty"`
+			Error   string          `json:"error,omitempty"`
+			Data    string          `json:"data,omitempty"`
+		}{Subject: subject}
+		if decodeErr == nil {
+			js, err := protojson.Marshal(m)
+			if err != nil {
+				return nil, err
+			}
+			var c bytes.Buffer
+			if err := json.Compact(&c, js); err != nil {
+				return nil, err
+			}
+			obj.Message = c.Bytes()
+		} else {
+			obj.Error, obj.Data = decodeErr.Error(), base64.StdEncoding.EncodeToString(data)
+		}
+		line, err := json.Marshal(obj)
+		return append(line, '\n'), err
+	}
+	ts := now.UTC().Format("15:04:05.000")
+	if decodeErr != nil {
+		return fmt.Appendf(nil, "%s %s: %d bytes, undecoded: %v\n", ts, subject, len(data), decodeErr), nil
+	}
+	return fmt.Appendf(nil, "%s %s %s: %s\n", ts, subject, m.ProtoReflect().Descriptor().Name(), prototext.MarshalOptions{}.Format(m)), nil
+}
