@@ -32,6 +32,9 @@ type Figures struct {
 	OnsetLatency                    time.Duration
 	Published, PublishErrors        uint64
 	Spikes, Syncs, Rejected         uint64
+	Unplaced, Unknown               uint64 // spikes not placed in an open bin; of cells no model predicts
+	ClockPairs                      int    // sync pairs in the acquisition clock fit
+	AcqDriftPPM                     float64
 	FlipToPublishP50                time.Duration // flip of a frame to its prediction's publish
 	FlipToPublishP99                time.Duration
 	Models                          []ModelFigures
@@ -56,6 +59,11 @@ func (d *Daemon) Figures() Figures {
 		Published:    s.published.Load(), PublishErrors: s.publishErrors.Load(),
 		Spikes: d.val.spikes.Load(), Syncs: d.val.syncs.Load(), Rejected: d.val.rejected.Load(),
 	}
+	d.val.mu.Lock()
+	if v := d.val.v; v != nil {
+		f.Unplaced, f.Unknown, f.ClockPairs, f.AcqDriftPPM = v.Unplaced, v.Unknown, v.Clock().Pairs(), v.Clock().DriftPPM()
+	}
+	d.val.mu.Unlock()
 	p := s.lat.percentiles(0.5, 0.99)
 	f.FlipToPublishP50, f.FlipToPublishP99 = p[0], p[1]
 	live := d.val.liveR()
@@ -81,7 +89,7 @@ func (f Figures) String() string {
 		fmt.Fprintf(&b, " | %s %.2fms skipped %d r=%.3f", m.Name, ms(m.LastCompute), m.Skipped, m.LiveR)
 	}
 	if f.Spikes > 0 || f.Syncs > 0 {
-		fmt.Fprintf(&b, " | spikes %d syncs %d", f.Spikes, f.Syncs)
+		fmt.Fprintf(&b, " | spikes %d (unplaced %d) syncs %d, acquisition clock drift %.1f ppm", f.Spikes, f.Unplaced, f.Syncs, f.AcqDriftPPM)
 	}
 	return b.String()
 }

@@ -191,6 +191,10 @@ func (r *Rig) Device() *calibtest.Device { return r.device }
 // Daemon is the wired daemon, for its figures.
 func (r *Rig) Daemon() *daemon.Daemon { return r.daemon }
 
+// NATSURL is where outside tools reach the embedded server ("" without a listener or when
+// the server is external).
+func (r *Rig) NATSURL() string { return r.bus.ClientURL() }
+
 // Session is the session's name.
 func (r *Rig) Session() string { return r.session }
 
