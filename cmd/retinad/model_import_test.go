@@ -34,8 +34,8 @@ func TestModelImportErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"model", "import", "--out", filepath.Join(dir, "x")}, 2, "want one input file and --out"},
-		{[]string{"model", "import", filepath.Join(dir, "missing.pt"), "--out", filepath.Join(dir, "x")}, 1, "torchimport: " + filepath.Join(dir, "missing.pt")},
-		{[]string{"model", "import", "../../infer/torchimport/testdata/rates.npy", "--out", filepath.Join(dir, "x")}, 1, "torchimport:"},
+		{[]string{"model", "import", filepath.Join(dir, "missing.pt"), "--out", filepath.Join(dir, "x")}, 1, "torchimport: open " + filepath.Join(dir, "missing.pt")},
+		{[]string{"model", "import", "../../infer/torchimport/testdata/rates.npy", "--out", filepath.Join(dir, "x")}, 1, "not a torch.save file"},
 	} {
 		code, _, stderr := run(t, tc.args...)
 		if code != tc.code || !strings.Contains(stderr, tc.want) {

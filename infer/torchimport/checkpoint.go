@@ -1,8 +1,9 @@
 package torchimport
 
 import (
-	"errors"
 	"fmt"
+	"io"
+	"os"
 	"math"
 	"strconv"
 	"strings"
@@ -31,6 +32,9 @@ type Checkpoint struct {
 // Read loads a torch.save file (zip or legacy format) holding a torch-deep-retina checkpoint
 // dict. Optimiser state and other keys are ignored.
 func Read(path string) (*Checkpoint, error) {
+	if err := sniff(path); err != nil {
+		return nil, err
+	}
 	v, err := pytorch.LoadWithUnpickler(path, newUnpickler)
 	if err != nil {
 		return nil, fmt.Errorf("torchimport: %s: %w", path, err)
@@ -309,4 +313,18 @@ func moduleIndex(key string) (int, string, error) {
 	return n, field, nil
 }
 
-var errNoHyp = errors.New("missing")
+// sniff refuses files that are neither a zip archive (torch.save since 1.6) nor a pickle
+// (the legacy format starts with a pickled magic number), before the unpickler sees them.
+func sniff(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("torchimport: %w", err)
+	}
+	defer f.Close()
+	var head [4]byte
+	n, _ := io.ReadFull(f, head[:])
+	if n >= 4 && string(head[:4]) == "PK\x03\x04" || n >= 2 && head[0] == 0x80 && head[1] >= 2 && head[1] <= 5 {
+		return nil
+	}
+	return fmt.Errorf("torchimport: %s: not a torch.save file (want a zip archive or a pickle, found % x)", path, head[:n])
+}

@@ -25,9 +25,38 @@ func Import(path string, d onnx.Defaults) (*infer.Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("torchimport: %s: %w", path, err)
 	}
+	if err := addNoise(m, ck); err != nil {
+		return nil, fmt.Errorf("torchimport: %s: %w", path, err)
+	}
 	if ck.FrameRate > 0 {
 		// Outputs were spikes per bin; the graph's final Mul by the frame rate is the scale.
 		m.Input.FrameRate = ck.FrameRate
 	}
 	return m, nil
+}
+
+// addNoise puts back the BNCNN's training-time Gaussian noise (hyps "noise", the std) after
+// each hidden batch norm, where torch-deep-retina has it: retinad's engines add it only in
+// stochastic mode (the paper's latent noise), so deterministic rates are unchanged.
+func addNoise(m *infer.Model, ck *Checkpoint) error {
+	v, ok := ck.Hyps["noise"]
+	if !ok {
+		return nil
+	}
+	std, err := number(v)
+	if err != nil || !(std >= 0) {
+		return fmt.Errorf("hyps[\"noise\"] = %v: want a std >= 0", v)
+	}
+	if std == 0 {
+		return nil
+	}
+	var out []infer.Layer
+	for i, l := range m.Layers {
+		out = append(out, l)
+		if l.Type == infer.BatchNorm && i+1 < len(m.Layers) && m.Layers[i+1].Type == infer.ReLU {
+			out = append(out, infer.Layer{Type: infer.Noise, Std: std})
+		}
+	}
+	m.Layers = out
+	return m.Validate()
 }
