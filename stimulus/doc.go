@@ -57,7 +57,8 @@
 // # Natural scenes
 //
 // The photographs of natural.dir (every .png, .jpg and .jpeg, sorted by name; by default the
-// real photographs among Debian python3-skimage's sample images, listed in DefaultPhotographs)
+// real photographs among Debian python3-skimage's sample images, listed in DefaultPhotographs,
+// when natural.dir is empty or that folder)
 // are each turned to gray (Go's image/color Gray16 conversion: 0.299 R + 0.587 G + 0.114 B of
 // the file's values), then scaled by area averaging so that the shorter side is 2*max(H, W)
 // stimulus pixels (the grid sees the central half of it, with room to move), then normalised to

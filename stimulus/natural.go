@@ -22,7 +22,8 @@ import (
 const DefaultPhotoDir = "/usr/lib/python3/dist-packages/skimage/data"
 
 // DefaultPhotographs are the real photographs among the images of DefaultPhotoDir (the others
-// are synthetic, text, microscopy or astronomy images), used when natural.dir is empty.
+// are synthetic, text, microscopy or astronomy images, and one is a truncated file), used when
+// natural.dir is empty or DefaultPhotoDir.
 var DefaultPhotographs = []string{
 	"astronaut.png", "brick.png", "camera.png", "chelsea.png", "coffee.png", "coins.png",
 	"grass.png", "gravel.png", "moon.png", "motorcycle_left.png", "rocket.jpg",
@@ -64,7 +65,7 @@ func newNatural(g grid, cfg configs.Stimulus) (*natural, error) {
 		return nil, fmt.Errorf("stimulus: natural.jitter %g: want 0 or more stimulus pixels", c.Jitter)
 	}
 	dir, names := c.Dir, DefaultPhotographs
-	if dir == "" {
+	if dir == "" || filepath.Clean(dir) == DefaultPhotoDir {
 		dir = DefaultPhotoDir
 	} else {
 		var err error
