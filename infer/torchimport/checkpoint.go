@@ -3,8 +3,8 @@ package torchimport
 import (
 	"fmt"
 	"io"
-	"os"
 	"math"
+	"os"
 	"strconv"
 	"strings"
 
