@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/proto"
@@ -123,8 +124,10 @@ func (p *Publisher) Run(ctx context.Context) error {
 			if _, _, ok := p.peek(); ok {
 				continue // drain what arrived meanwhile, then stop
 			}
-			if !p.conn.IsClosed() {
-				if err := p.conn.Flush(); err != nil && !p.conn.IsReconnecting() {
+			// Connected: wait (briefly) for the server to have it all. Reconnecting: the
+			// connection's reconnect buffer holds it; the bus's Stop decides its fate.
+			if p.conn.IsConnected() {
+				if err := p.conn.FlushTimeout(2 * time.Second); err != nil {
 					p.log.Warn("acquisition: final flush", "err", err)
 				}
 			}

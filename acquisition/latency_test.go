@@ -1,0 +1,70 @@
+package acquisition
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"google.golang.org/protobuf/proto"
+
+	pb "retinad/proto/retinadpb"
+)
+
+// BenchmarkPredictionLatency measures publish-to-receive latency of a 16-cell prediction: the
+// frame loop's Publish, the publisher's goroutine, the embedded server, a subscriber's
+// delivery goroutine and its decoding. The subscriber is on the in-process connection or a
+// loopback TCP connection. One message is in flight at a time; p50 and p99 are reported.
+func BenchmarkPredictionLatency(b *testing.B) {
+	for _, via := range []string{"inprocess", "tcp"} {
+		b.Run(via, func(b *testing.B) {
+			bus := startBus(b, true, false)
+			sub := bus.Conn()
+			if via == "tcp" {
+				nc, err := nats.Connect(bus.ClientURL())
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer nc.Close()
+				sub = nc
+			}
+			subj := mustSubjects(b, "bench")
+			subject := subj.Prediction("cnn")
+			got := make(chan time.Time, 1)
+			var m pb.Prediction
+			s, err := sub.Subscribe(subject, func(msg *nats.Msg) {
+				if err := proto.Unmarshal(msg.Data, &m); err != nil {
+					b.Error(err)
+				}
+				got <- time.Now()
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Unsubscribe()
+			if err := sub.Flush(); err != nil {
+				b.Fatal(err)
+			}
+			p := NewPublisher(bus.Conn(), 1024, nil)
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error)
+			go func() { done <- p.Run(ctx) }()
+			defer func() { cancel(); <-done }()
+			pred := &pb.Prediction{Session: "bench", Model: "cnn", BinWidthNs: 1e7, Rates: make([]float32, 16), CellIds: make([]int32, 16)}
+			lat := make([]time.Duration, 0, b.N)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				pred.Bin = uint64(i)
+				t0 := time.Now()
+				p.Publish(subject, pred)
+				lat = append(lat, (<-got).Sub(t0))
+			}
+			b.StopTimer()
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds())/1e3, "p50-us")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds())/1e3, "p99-us")
+		})
+	}
+}
