@@ -126,6 +126,7 @@ func (d *Daemon) logEvery(msg string, args ...any) {
 // goroutine has stopped.
 func (d *Daemon) Run(ctx context.Context) error {
 	d.start = d.now()
+	d.sessionEvent(pb.SessionEvent_START)
 	g := newGroup(ctx)
 	for _, c := range d.p.Components {
 		g.Go(c.Name, c.Run)
@@ -153,7 +154,17 @@ func (d *Daemon) Run(ctx context.Context) error {
 		unsub()
 	}
 	d.finalStatus()
+	d.sessionEvent(pb.SessionEvent_STOP)
 	return werr
+}
+
+// sessionEvent publishes the session's start or stop (the recording's delimiters).
+func (d *Daemon) sessionEvent(kind pb.SessionEvent_Kind) {
+	now := d.now()
+	d.publishOnce(d.subj.Session, &pb.SessionEvent{
+		Session: d.p.Session, Kind: kind, HostNs: now, UnixNs: d.unix(now), Rig: d.p.Rig,
+		ConfigYaml: d.p.ConfigYAML, BinRateHz: d.p.FrameRate,
+	})
 }
 
 // frameLoop shows frames until ctx ends. Per frame it neither allocates nor waits on anything

@@ -68,6 +68,7 @@ type Component struct {
 type Parts struct {
 	Rig, Session string
 	Version      string // the daemon's version, for status
+	ConfigYAML   string // the effective config, recorded with the session's start
 	Source       Source
 	Presenter    Presenter
 	Flips        FlipSink // may be nil (no photodiode: every frame is then untimed)

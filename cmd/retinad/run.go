@@ -45,13 +45,13 @@ func runRun(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error 
 		return err
 	}
 	watch := "in-process only (nats.listen is empty)"
-	if cfg.NATS.Embedded && cfg.NATS.Listen != "" {
-		watch = "nats://" + cfg.NATS.Listen
+	if u := r.NATSURL(); u != "" {
+		watch = u
 	} else if !cfg.NATS.Embedded {
 		watch = cfg.NATS.URL
 	}
-	fmt.Fprintf(e.stdout, "retinad: rig %s, session %s; NATS %s; watch with: retinad tap --nats %s 'retinad.%s.>'  (or: nats sub --server %s 'retinad.%s.>')\n",
-		cfg.Rig, r.Session(), watch, watch, cfg.Rig, watch, cfg.Rig)
+	fmt.Fprintf(e.stdout, "retinad: rig %s, session %s; NATS %s; watch with: retinad tap --server %s --subject 'retinad.%s.>'\n",
+		cfg.Rig, r.Session(), watch, watch, cfg.Rig)
 	if *duration > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, *duration)

@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"math"
+
+	"gopkg.in/yaml.v3"
 	"time"
 
 	"retinad/acquisition"
@@ -69,7 +71,16 @@ func Open(cfg *configs.Config, o Options) (r *Rig, err error) {
 		return nil, err
 	}
 	if cfg.Recording.Enabled {
-		r.notes = append(r.notes, "recording: JetStream is enabled in "+store+" but no session stream is created yet (the recorder has not landed)")
+		subj, err := acquisition.SubjectsFor(cfg.Rig)
+		if err != nil {
+			return nil, err
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err = acquisition.Record(ctx, r.bus.Conn(), subj, acquisition.RecordOptions{})
+		cancel()
+		if err != nil {
+			return nil, err
+		}
 	}
 
 	src, err := stimulus.New(cfg.Stimulus)
@@ -97,7 +108,7 @@ func Open(cfg *configs.Config, o Options) (r *Rig, err error) {
 	}
 
 	r.daemon, err = daemon.New(daemon.Parts{
-		Rig: cfg.Rig, Session: session, Version: o.Version,
+		Rig: cfg.Rig, Session: session, Version: o.Version, ConfigYAML: configYAML(cfg),
 		Source: &sequence{src: src}, Presenter: pres, Flips: flips,
 		Models: models, Bus: daemon.NATSBus(r.bus.Conn()), Components: comps,
 		FrameRate: float64(cfg.Stimulus.FrameRate), Height: cfg.Stimulus.Height, Width: cfg.Stimulus.Width,
@@ -250,4 +261,12 @@ func loadModels(cfg *configs.Config, log *slog.Logger) ([]daemon.Model, error) {
 		out = append(out, daemon.Model{Name: mc.Name, Engine: eng, CellIDs: ids, BinRate: in.FrameRate, Deadline: time.Duration(mc.Deadline)})
 	}
 	return out, nil
+}
+
+func configYAML(cfg *configs.Config) string {
+	b, err := yaml.Marshal(cfg)
+	if err != nil {
+		return "# config not encodable: " + err.Error()
+	}
+	return string(b)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/proto"
 
+	"retinad/acquisition"
 	"retinad/configs"
 	"retinad/daemon/rig"
 	"retinad/infer"
@@ -89,7 +90,8 @@ func TestSimulatedRig(t *testing.T) {
 	cfg.Stimulus.Kind = "whitenoise"
 	cfg.Stimulus.WhiteNoise.Checker = 5
 	cfg.NATS.Listen = "127.0.0.1:0"
-	cfg.Recording.Enabled = false
+	cfg.Recording.Enabled = true
+	cfg.Recording.Dir = t.TempDir()
 	cfg.Photodiode.Sim.Offset = configs.Duration(time.Hour)
 	if os.Getenv("E2E_NODRIFT") != "" {
 		cfg.Photodiode.Sim.Offset, cfg.Photodiode.Sim.DriftPPM = 0, 0
@@ -185,6 +187,24 @@ func TestSimulatedRig(t *testing.T) {
 	if err := sub.Flush(); err != nil {
 		t.Fatal(err)
 	}
+	// Everything published is in the recording.
+	recorded := map[string]int{}
+	subj, _ := acquisition.SubjectsFor("sim")
+	rctx, rcancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer rcancel()
+	sr, err := acquisition.FindSession(rctx, sub, subj, "e2e")
+	if err != nil {
+		t.Fatalf("recording: %v", err)
+	}
+	if err := acquisition.ReadSession(rctx, sub, subj, sr, func(subject string, seq uint64, data []byte) error {
+		recorded[subject]++
+		return nil
+	}); err != nil {
+		t.Fatalf("recording: %v", err)
+	}
+	if sr.Stop == nil {
+		t.Errorf("recording: session has no STOP event")
+	}
 	onMain(func() { err = r.Close() }) // drains the connection and stops the server
 	if err != nil {
 		t.Errorf("Close: %v", err)
@@ -209,26 +229,42 @@ func TestSimulatedRig(t *testing.T) {
 		t.Errorf("%d onsets for %d frames", n, f.Frames)
 	}
 	// Confirmed onsets agree with the fake device's truth.
-	var errs []int64
+	// The clock sync fits the device's offset and drift over its first seconds: onsets are
+	// judged after a 2 s warm-up.
+	var errs, warm []int64
 	for k, o := range onsets {
 		if o.confirmed {
-			errs = append(errs, abs(o.host-dev.Truth(k).LightNs))
+			e := abs(o.host - dev.Truth(k).LightNs)
+			if k < 200 {
+				warm = append(warm, e)
+			} else {
+				errs = append(errs, e)
+			}
 		}
 	}
+	if len(errs)+len(warm) < int(n)*9/10 || len(errs) == 0 {
+		t.Fatalf("only %d of %d onsets confirmed (%d after warm-up)", len(errs)+len(warm), n, len(errs))
+	}
 	slices.Sort(errs)
-	if len(errs) < int(n)*9/10 {
-		t.Fatalf("only %d of %d onsets confirmed", len(errs), n)
+	slices.Sort(warm)
+	beyond := 0
+	for _, e := range errs {
+		if e > 100e3 {
+			beyond++
+		}
 	}
-	within := len(errs) - 1
-	for within >= 0 && errs[within] > 100e3 {
-		within--
+	q := func(x []int64, p float64) time.Duration {
+		if len(x) == 0 {
+			return 0
+		}
+		return time.Duration(x[int(p*float64(len(x)-1))])
 	}
-	t.Logf("%d of %d onsets confirmed; error against the device's truth: p50 %v p99 %v max %v; %d beyond 100us",
-		len(errs), n, time.Duration(errs[len(errs)/2]), time.Duration(errs[len(errs)*99/100]), time.Duration(errs[len(errs)-1]), len(errs)-1-within)
+	t.Logf("%d of %d onsets confirmed; error against the device's truth after warm-up: p50 %v p99 %v max %v, %d of %d beyond 100us; during warm-up p50 %v max %v",
+		len(errs)+len(warm), n, q(errs, 0.5), q(errs, 0.99), q(errs, 1), beyond, len(errs), q(warm, 0.5), q(warm, 1))
 	// The median must be within 100 us; the tail depends on the clock sync's round trips,
 	// which a loaded machine stretches (see the log line above for the figures).
-	if errs[len(errs)/2] > 100e3 {
-		t.Errorf("onsets: median error %v against the truth, want within 100us", time.Duration(errs[len(errs)/2]))
+	if q(errs, 0.5) > 100*time.Microsecond {
+		t.Errorf("onsets: median error %v against the truth, want within 100us", q(errs, 0.5))
 	}
 	// A prediction from every model for every frame, in order: contiguous bins, except for
 	// those a model computed too late, which it counted as skipped.
@@ -255,6 +291,10 @@ func TestSimulatedRig(t *testing.T) {
 	}
 	if spikes == 0 || syncs < int(n)/2 || reports == 0 {
 		t.Errorf("from the virtual retina: %d spikes, %d syncs; %d validation reports", spikes, syncs, reports)
+	}
+	t.Logf("recorded: %v", recorded)
+	if recorded["retinad.sim.frame"] != len(onsets) || recorded["retinad.sim.prediction.cnn"] != len(bins["cnn"]) || recorded["retinad.sim.prediction.ln"] != len(bins["ln"]) {
+		t.Errorf("recording lost messages: recorded %v; seen %d onsets, %d cnn and %d ln predictions", recorded, len(onsets), len(bins["cnn"]), len(bins["ln"]))
 	}
 	t.Logf("live r: %v (trained models: %v)", lastR, trained)
 	if trained && !(lastR["cnn"] > lastR["ln"]) {
