@@ -1,7 +1,10 @@
 package infer_test
 
 import (
+	"context"
 	"testing"
+
+	"gorgonia.org/tensor"
 
 	"retinad/infer"
 	"retinad/infer/enginetest"
@@ -45,3 +48,24 @@ func BenchmarkReferencePaper(b *testing.B) {
 }
 
 func BenchmarkStepLNPaper(b *testing.B) { benchStep(b, infertest.LNModel(1, infertest.Paper)) }
+
+// BenchmarkPredict10Min is batch prediction of a 10-minute movie (60,000 frames at 100 Hz,
+// 50x50) with the paper's BN-CNN on every core: one op is the whole movie.
+func BenchmarkPredict10Min(b *testing.B) {
+	m := infertest.CNN(1, infertest.Paper)
+	const T = 60000
+	hw := m.Input.Height * m.Input.Width
+	frames := enginetest.Frames(m, 97, 2)
+	flat := make([]float32, T*hw)
+	for t := 0; t < T; t++ {
+		copy(flat[t*hw:], frames[t%len(frames)])
+	}
+	stim := tensor.New(tensor.WithShape(T, m.Input.Height, m.Input.Width), tensor.WithBacking(flat))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := infer.Predict(context.Background(), m, stim, infer.BatchOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(T)*float64(b.N)/b.Elapsed().Seconds(), "frames/s")
+}

@@ -36,11 +36,11 @@ func init() {
 			}
 			sort.Strings(names)
 			if len(args) == 0 {
-				return fmt.Errorf("%w: model: want a subcommand: %s", errUsage, strings.Join(names, ", "))
+				return fmt.Errorf("%w: want a subcommand: %s", errUsage, strings.Join(names, ", "))
 			}
 			c, ok := modelCommands[args[0]]
 			if !ok {
-				return fmt.Errorf("%w: model: unknown subcommand %q, want one of %s", errUsage, args[0], strings.Join(names, ", "))
+				return fmt.Errorf("%w: unknown subcommand %q, want one of %s", errUsage, args[0], strings.Join(names, ", "))
 			}
 			sub := flag.NewFlagSet("retinad model "+args[0], flag.ContinueOnError)
 			sub.SetOutput(e.stderr)

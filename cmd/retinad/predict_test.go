@@ -1,0 +1,98 @@
+package main
+
+import (
+	"encoding/json"
+	"math"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"retinad/infer/enginetest"
+)
+
+// TestPredictMatchesPyTorch runs `retinad predict` on a golden fixture and holds the .npy it
+// writes to PyTorch's rates (NaN rows included).
+func TestPredictMatchesPyTorch(t *testing.T) {
+	dir := enginetest.TestdataDir()
+	for _, name := range []string{"bncnn_small.natural", "ln.whitenoise"} {
+		model := filepath.Join(dir, strings.Split(name, ".")[0]+".retinad")
+		out := filepath.Join(t.TempDir(), "r.npy")
+		code, _, errs := run(t, "predict", "--model", model, "--stimulus", filepath.Join(dir, name+".stim.npy"), "--out", out)
+		if code != 0 {
+			t.Fatalf("predict: exit %d: %s", code, errs)
+		}
+		got, shape, err := enginetest.ReadNpy(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, wshape, err := enginetest.ReadNpy(filepath.Join(dir, name+".rates.npy"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(shape) != 2 || shape[0] != wshape[0] || shape[1] != wshape[1] {
+			t.Fatalf("%s: shape %v, want %v", name, shape, wshape)
+		}
+		if !math.IsNaN(float64(got[0])) {
+			t.Errorf("%s: row 0 is %v, want NaN before a full history", name, got[0])
+		}
+		if err := enginetest.Check(got, want, name); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+func TestPredictErrors(t *testing.T) {
+	dir := enginetest.TestdataDir()
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--model", filepath.Join(dir, "ln.retinad"), "--stimulus", filepath.Join(dir, "bncnn_sigmoid.natural.stim.npy"), "--out", filepath.Join(t.TempDir(), "x.npy")}, "frames of 18x15, model"},
+		{[]string{"--model", filepath.Join(dir, "ln.natural.stim.npy"), "--stimulus", "x", "--out", "y"}, "magic"},
+		{[]string{"--model", filepath.Join(dir, "ln.retinad")}, "predict needs --model, --stimulus and --out"},
+	} {
+		code, _, errs := run(t, append([]string{"predict"}, c.args...)...)
+		if code == 0 || !strings.Contains(errs, c.want) {
+			t.Errorf("predict %v: exit %d, stderr %q, want it to contain %q", c.args, code, errs, c.want)
+		}
+	}
+}
+
+func TestModelInspect(t *testing.T) {
+	code, out, errs := run(t, "model", "inspect", filepath.Join(enginetest.TestdataDir(), "bncnn_paper.retinad"))
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	for _, s := range []string{"kind: cnn", "input: 40 frames x 50 x 50 at 100 Hz", "cells: 16", "conv2d    weight [8 40 15 15] bias true -> [8 36 36]", "batchnorm per unit, 10368 values", "parameters: 229456", "FLOPs per step:"} {
+		if !strings.Contains(out, s) {
+			t.Errorf("inspect output lacks %q:\n%s", s, out)
+		}
+	}
+	if code, _, errs := run(t, "model", "frobnicate"); code != 2 || !strings.Contains(errs, `unknown subcommand "frobnicate", want one of`) {
+		t.Errorf("model frobnicate: exit %d, %s", code, errs)
+	}
+}
+
+func TestBenchJSON(t *testing.T) {
+	code, out, errs := run(t, "bench", "--model", filepath.Join(enginetest.TestdataDir(), "bncnn_small.retinad"), "--steps", "100", "--peer-steps", "20", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var res map[string]any
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("%v:\n%s", err, out)
+	}
+	for _, k := range []string{"step_p50_us", "step_p99_us", "steps_per_s", "allocs_per_step", "peer", "peer_p50_us", "ratio"} {
+		if _, ok := res[k]; !ok {
+			t.Errorf("no %q in %s", k, out)
+		}
+	}
+	if p50, _ := res["step_p50_us"].(float64); !(p50 > 0) {
+		t.Errorf("step_p50_us %v", res["step_p50_us"])
+	}
+	if res["peer"] == nil {
+		t.Logf("peer missing: %v", res["peer_missing"])
+	} else if d, _ := res["peer_max_abs_diff"].(float64); d > 1e-2 {
+		t.Errorf("ONNX Runtime and the streaming engine differ by %v spikes/s on the same window", d)
+	}
+}
