@@ -1,4 +1,26 @@
-// Package acquisition is everything on the acquisition side of NATS: the embedded server,
-// publishing, receiving spikes and sync events, session recording and export, and the
-// simulated acquisition system (the virtual retina). It does not run the display.
+// Package acquisition is retinad's side of NATS: the message bus (an embedded nats-server with
+// an in-process connection, or an external server), the non-blocking publisher the frame loop
+// uses, the spikes and sync subscriptions from the acquisition system, the control service,
+// session recording in JetStream and export of a recorded session to the dataset format. The
+// simulated acquisition system (the virtual retina) is the sibling package acquisition/sim.
+// Messages are the protobuf types of retinad/proto/retinadpb; subjects come from SubjectsFor;
+// proto/README.md is the contract for outside subscribers.
+//
+// Goroutines and threads:
+//   - Start and Bus.Stop: the daemon's main goroutine, once each (Stop may be called again, from
+//     anywhere, and waits for the first).
+//   - Publisher.Publish: any goroutine, typically the frame loop; never blocks, allocates
+//     nothing once its ring has grown. Publisher.Run: one goroutine of its own.
+//   - AcquisitionHandler methods and Controller methods: NATS delivery goroutines, one per
+//     subject or endpoint; the daemon synchronises.
+//   - Record, FindSession, ReadSession, Export: any goroutine.
+//
+// Units: *_host_ns fields are the host's monotonic clock in int64 nanoseconds, *_unix_ns
+// wall-clock UTC nanoseconds, *_acq_ns the acquisition system's clock in int64 nanoseconds;
+// rates in spikes/s; Export's bins are 1/BinRate seconds of host time.
+//
+// Overflow policy: the publisher's ring (configs.NATS.PublishQueue messages) drops the oldest
+// waiting message when full, and counts it (PublisherStats.Dropped, reported in Status).
+// Inbound messages that do not decode or are inconsistent are dropped and counted
+// (Inbound.Rejected, Control.Rejected).
 package acquisition
