@@ -6,14 +6,14 @@ import sys
 import numpy as np
 import torch
 
-from . import data as data_mod, export, fit
+from . import data as data_mod, export, fit, native
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python3 -m train", description=__doc__)
     ap.add_argument("dataset", help="dataset .npz (stimulus [T,H,W], counts [T,C], frame_rate)")
     ap.add_argument("--model", choices=["bncnn", "ln"], default="bncnn")
-    ap.add_argument("--out", required=True, help="output prefix: writes PREFIX.onnx, PREFIX.pt, PREFIX.json")
+    ap.add_argument("--out", required=True, help="output prefix: writes PREFIX.rtm (native), PREFIX.onnx, PREFIX.pt (torch-deep-retina checkpoint), PREFIX.json (report)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--history", type=int, default=40)
     ap.add_argument("--epochs", type=int, default=20)
@@ -35,10 +35,11 @@ def main(argv=None):
     fit.print_report(rep)
     export.write_onnx(model, d.img_shape, d.frame_rate, a.out + ".onnx", cell_ids=d.cell_ids)
     export.write_checkpoint(model, a.out + ".pt", frame_rate=d.frame_rate)
+    native.write(a.out + ".rtm", model, d.img_shape, d.frame_rate, d.cell_ids, name=f"{a.model} trained on {a.dataset}")
     rep.update(model=a.model, dataset=a.dataset, seed=a.seed, frame_rate=d.frame_rate)
     with open(a.out + ".json", "w") as f:
         json.dump(rep, f, indent=1)
-    print(f"wrote {a.out}.onnx {a.out}.pt {a.out}.json")
+    print(f"wrote {a.out}.rtm {a.out}.onnx {a.out}.pt {a.out}.json")
     return 0
 
 

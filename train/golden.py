@@ -13,7 +13,7 @@ import sys
 import numpy as np
 import torch
 
-from . import export, models
+from . import export, models, native
 
 HIST, H, W = 8, 16, 16
 
@@ -54,6 +54,7 @@ def main(out):
     export.write_checkpoint(m, os.path.join(out, "bncnn.pt"), norm_mean=mean, norm_std=std,
                             frame_rate=rate, optimizer=opt, hyps_key="model_hyps")
     export.write_onnx(m, (HIST, H, W), rate, os.path.join(out, "bncnn_torch.onnx"), norm_mean=mean, norm_std=std)
+    native.write(os.path.join(out, "bncnn_python.rtm"), m, (HIST, H, W), rate, range(4), mean, std, "golden BNCNN")
     s = stimulus(rng)
     x = torch.from_numpy((s - mean) / std)
     win = x.unfold(0, HIST, 1).permute(0, 3, 1, 2).contiguous()  # [T-HIST+1, HIST, H, W]
@@ -70,6 +71,7 @@ def main(out):
         ln.linear.bias.copy_(torch.randn(4) * 0.5)
     ln.eval()
     export.write_onnx(ln, (HIST, H, W), rate, os.path.join(out, "ln_torch.onnx"), norm_mean=mean, norm_std=std)
+    native.write(os.path.join(out, "ln_python.rtm"), ln, (HIST, H, W), rate, range(4), mean, std, "golden LN")
     with torch.no_grad():
         r = (ln(win) * rate).numpy().astype(np.float32)
     ln_rates = np.full((s.shape[0], 4), np.nan, np.float32)

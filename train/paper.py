@@ -18,7 +18,34 @@ import time
 import numpy as np
 import torch
 
-from . import data as data_mod, export, fit, metrics
+from . import data as data_mod, export, fit, metrics, models
+
+
+def load(prefix):
+    """Rebuilds a model from the checkpoint train() wrote."""
+    ck = torch.load(prefix + ".pt")
+    h = dict(ck["hyps"])
+    if ck["model_type"] == "BNCNN":
+        m = models.BNCNN(**h)
+    else:
+        m = models.LN(**h)
+    m.load_state_dict(ck["model_state_dict"])
+    return m.eval()
+
+
+def train_one(a, name, d):
+    for kind in ("bncnn", "ln"):
+        print(f"== {kind} on {name}", flush=True)
+        if kind == "bncnn":
+            model, _ = fit.train(d, kind, seed=a.seed, epochs=a.epochs, batch=32, lr=3e-3, l2=1e-3,
+                                 patience=2, val_frac=0.05, max_train=a.max_train)
+        else:
+            model, _ = fit.train(d, kind, seed=a.seed, epochs=a.ln_epochs, batch=64, lr=3e-3, l2=1e-4,
+                                 patience=2, val_frac=0.05)
+        prefix = os.path.join(a.out, f"{name}_{kind}")
+        export.write_onnx(model, d.img_shape, d.frame_rate, prefix + ".onnx", cell_ids=d.cell_ids,
+                          name=f"{kind} trained on {name} (virtual retina)")
+        export.write_checkpoint(model, prefix + ".pt", frame_rate=d.frame_rate)
 
 
 def main(argv=None):
@@ -27,30 +54,30 @@ def main(argv=None):
     ap.add_argument("--natural", required=True)
     ap.add_argument("--whitenoise", required=True)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--stage", choices=["natural", "whitenoise", "table", "all"], default="all",
+                    help="train on one stimulus only (two can run in parallel), or evaluate and tabulate")
     ap.add_argument("--history", type=int, default=20)
-    ap.add_argument("--max-train", type=int, default=5000, help="BN-CNN training bins per recording")
-    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--max-train", type=int, default=3000, help="BN-CNN training bins per recording")
+    ap.add_argument("--epochs", type=int, default=3, help="BN-CNN epochs")
+    ap.add_argument("--ln-epochs", type=int, default=6)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1)
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     os.makedirs(a.out, exist_ok=True)
-    sets = {"natural": data_mod.Dataset(a.natural, a.history), "whitenoise": data_mod.Dataset(a.whitenoise, a.history)}
+    paths = {"natural": a.natural, "whitenoise": a.whitenoise}
+    t0 = time.monotonic()
+    if a.stage != "table":
+        for name in (paths if a.stage == "all" else [a.stage]):
+            train_one(a, name, data_mod.Dataset(paths[name], a.history))
+        if a.stage != "all":
+            return 0
+    sets = {k: data_mod.Dataset(p, a.history) for k, p in paths.items()}
     splits = {k: d.split(0.05, 0.1) for k, d in sets.items()}
     results = {}
-    t0 = time.monotonic()
-    for train_on, d in sets.items():
+    for train_on in sets:
         for kind in ("bncnn", "ln"):
-            print(f"== {kind} on {train_on}", flush=True)
-            if kind == "bncnn":
-                model, _ = fit.train(d, kind, seed=a.seed, epochs=a.epochs, batch=32, lr=3e-3, l2=1e-3,
-                                     patience=2, val_frac=0.05, max_train=a.max_train)
-            else:
-                model, _ = fit.train(d, kind, seed=a.seed, epochs=10, batch=64, lr=1e-3, l2=0.1,
-                                     patience=2, val_frac=0.05)
-            prefix = os.path.join(a.out, f"{train_on}_{kind}")
-            export.write_onnx(model, d.img_shape, d.frame_rate, prefix + ".onnx", cell_ids=d.cell_ids)
-            export.write_checkpoint(model, prefix + ".pt", frame_rate=d.frame_rate)
+            model = load(os.path.join(a.out, f"{train_on}_{kind}"))
             for test_on, dt in sets.items():
                 te = splits[test_on][2]
                 pred = fit.predict(model, dt, te)
@@ -82,7 +109,7 @@ def main(argv=None):
     lines.append(f"r and FEV against the virtual retina's noise-free rate, mean over {sets['natural'].n_cells} cells, "
                  f"held-out last 10% of each recording. Ground truth vs spike counts: r = "
                  f"{ceiling['natural']:.3f} (natural), {ceiling['whitenoise']:.3f} (white noise). "
-                 f"{elapsed / 60:.1f} min, history {a.history}, BN-CNN on {a.max_train} bins x {a.epochs} epochs.")
+                 f"Evaluation {elapsed / 60:.1f} min; history {a.history}, BN-CNN on {a.max_train} bins x {a.epochs} epochs.")
     table = "\n".join(lines)
     with open(os.path.join(a.out, "paper.md"), "w") as f:
         f.write(table + "\n")

@@ -240,3 +240,26 @@ func TestImportNeedsFrameRateWithoutOne(t *testing.T) {
 		t.Errorf("output scale %v frame rate %v, want 1 (outputs in spikes/s) and 50", m.OutputScale, m.Input.FrameRate)
 	}
 }
+
+// TestPythonNativeFiles: the native files train/native.py writes load in Go and run to
+// PyTorch's rates (the trainer's writer and infer.Load agree on the format).
+func TestPythonNativeFiles(t *testing.T) {
+	stim, ss := readNpy(t, "testdata/stimulus.npy")
+	for file, rates := range map[string]string{"testdata/bncnn_python.rtm": "testdata/rates.npy", "testdata/ln_python.rtm": "testdata/ln_rates.npy"} {
+		m, err := infer.Load(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := readNpy(t, rates)
+		e, err := infer.NewStream(m, infer.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hw, nc := ss[1]*ss[2], len(m.Cells)
+		got := make([]float32, ss[0]*nc)
+		for i := 0; i < ss[0]; i++ {
+			e.Step(stim[i*hw:(i+1)*hw], got[i*nc:(i+1)*nc])
+		}
+		checkRates(t, file, got[7*nc:], want[7*nc:])
+	}
+}

@@ -51,6 +51,15 @@ def test_cli_writes_valid_files(dataset, tmp_path):
     assert ck["model_type"] == "BNCNN"
     assert "sequential.0.weight" in ck["model_state_dict"]
     assert "sequential.12.running_var" in ck["model_state_dict"]
+    with open(out + ".rtm", "rb") as f:
+        b = f.read()
+    import struct, zlib
+    assert b[:8] == b"RETINADM" and struct.unpack("<I", b[8:12])[0] == 1
+    assert struct.unpack("<I", b[-4:])[0] == zlib.crc32(b[:-4])
+    header = json.loads(b[16:16 + struct.unpack("<I", b[12:16])[0]])
+    assert [l["type"] for l in header["layers"]] == ["conv2d", "batchnorm", "noise", "relu", "conv2d", "batchnorm",
+                                                     "noise", "relu", "dense", "batchnorm", "softplus"]
+    assert header["output_scale"] == 100.0 and header["cells"] == [0, 1, 2]
     rep = json.load(open(out + ".json"))
     assert len(rep["r_counts"]) == 3
 
