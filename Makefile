@@ -8,7 +8,7 @@ BIN := bin/retinad
 # Where scripts/setup puts ONNX Runtime (the benchmark peer); the code looks here through this variable.
 export RETINAD_ONNXRUNTIME ?= $(CURDIR)/.cache/onnxruntime/node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime.so.1
 
-.PHONY: all setup build run test vet gotest pytest proto bench fuzz clean
+.PHONY: all setup build run test vet gotest pytest proto bench fuzz clean paper
 
 all: build
 
@@ -43,6 +43,20 @@ proto: setup
 ## bench: every Go benchmark once (GL ones under Xvfb).
 bench: setup
 	$(XVFB) $(GO) test -run '^$$' -bench . -benchmem ./...
+
+## paper: the paper's comparison on the virtual retina (BN-CNN vs LN, natural scenes vs white
+## noise, and across the two); the two trainings run in parallel, one core each. Table in
+## $(PAPER)/paper.md; models in $(PAPER). See models/README.md for the budget.
+PAPER := .cache/paper
+PAPER_ARGS := --natural $(PAPER)/natural.npz --whitenoise $(PAPER)/whitenoise.npz --out $(PAPER) --history 12 --max-train 2500 --epochs 2 --ln-epochs 3
+paper: build
+	mkdir -p $(PAPER)
+	$(BIN) simulate --stimulus natural --duration 5m --seed 1 --out $(PAPER)/natural.npz
+	$(BIN) simulate --stimulus whitenoise --duration 5m --seed 2 --out $(PAPER)/whitenoise.npz
+	$(PYTHON) -m train.paper $(PAPER_ARGS) --stage natural > $(PAPER)/natural.log 2>&1 & n=$$!; \
+	$(PYTHON) -m train.paper $(PAPER_ARGS) --stage whitenoise > $(PAPER)/whitenoise.log 2>&1 & w=$$!; \
+	wait $$n && wait $$w || { tail -n 20 $(PAPER)/natural.log $(PAPER)/whitenoise.log; exit 1; }
+	$(PYTHON) -m train.paper $(PAPER_ARGS) --stage table
 
 clean:
 	rm -rf bin
