@@ -29,7 +29,7 @@ type Options struct {
 	SpikeHistory int     // spike-history (and coupling) filter length in bins (0: stimulus only)
 	Basis        int     // raised-cosine basis functions for history and coupling filters (default 5)
 	Coupling     bool    // fit coupling filters from every other cell
-	L2           float64 // Gaussian prior: L2 penalty on every weight but the bias (default 1)
+	L2           float64 // Gaussian prior: L2 penalty on every weight but the bias (0: none; the command's default is 1)
 	Smooth       float64 // Gaussian prior: penalty on the stimulus filter's second differences in time (default 0)
 
 	Workers  int            // cells fitted at once (default GOMAXPROCS)
@@ -58,9 +58,6 @@ func (o Options) withDefaults() Options {
 	def(&o.Folds, 5)
 	def(&o.Basis, 5)
 	def(&o.Workers, runtime.GOMAXPROCS(0))
-	if o.L2 == 0 {
-		o.L2 = 1
-	}
 	return o
 }
 
