@@ -100,31 +100,36 @@ func TestLNRecoversSpatialCell(t *testing.T) {
 		{Temporal: fittest.Scale(fittest.Biphasic(n, 4), -1.5), Spatial: sp, Bias: -1.5},
 	}}
 	d, _ := fittest.Generate(spec)
-	m, err := fit.FitLN(context.Background(), d, "spatial", fit.Options{History: n, TestFraction: 0.2, ROI: 9})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cell := m.Cells[0]
 	truth := make([]float64, n*h*w)
 	for k := 0; k < n; k++ {
 		for p := 0; p < h*w; p++ {
 			truth[k*h*w+p] = spec.Cells[0].Temporal[k] * sp[p]
 		}
 	}
-	if r := fittest.Corr(cell.Filter, truth); r < 0.95 {
-		t.Errorf("filter correlates %.3f with the truth, want > 0.95", r)
-	}
-	if r := fittest.Corr(cell.STA, truth); r < 0.5 { // the raw STA is noisy; the ridge stage is not
-		t.Errorf("STA correlates %.3f with the truth, want > 0.5", r)
-	}
-	if r := fittest.Corr(cell.Temporal[0], spec.Cells[0].Temporal); r < 0.98 {
-		t.Errorf("temporal factor correlates %.3f with the truth", r)
-	}
-	if got := fit.Polarity(cell.Filter, h*w); got != "OFF" {
-		t.Errorf("polarity %s, want OFF", got)
-	}
-	if cell.Test.BitsPerSpike < 0.05 {
-		t.Errorf("held-out %+v", cell.Test)
+	for _, rank := range []int{1, 2} {
+		m, err := fit.FitLN(context.Background(), d, "spatial", fit.Options{History: n, TestFraction: 0.2, ROI: 9, Rank: rank})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cell := m.Cells[0]
+		if len(cell.Temporal) != rank || len(cell.Spatial) != rank {
+			t.Fatalf("rank %d: %d temporal and %d spatial factors", rank, len(cell.Temporal), len(cell.Spatial))
+		}
+		if r := fittest.Corr(cell.Filter, truth); r < 0.95 {
+			t.Errorf("rank %d: filter correlates %.3f with the truth, want > 0.95", rank, r)
+		}
+		if r := fittest.Corr(cell.STA, truth); r < 0.5 { // the raw STA is noisy; the ridge stage is not
+			t.Errorf("STA correlates %.3f with the truth, want > 0.5", r)
+		}
+		if r := fittest.Corr(cell.Temporal[0], spec.Cells[0].Temporal); r < 0.98 {
+			t.Errorf("rank %d: temporal factor correlates %.3f with the truth", rank, r)
+		}
+		if got := fit.Polarity(cell.Filter, h*w); got != "OFF" {
+			t.Errorf("rank %d: polarity %s, want OFF", rank, got)
+		}
+		if cell.Test.BitsPerSpike < 0.05 {
+			t.Errorf("rank %d: held-out %+v", rank, cell.Test)
+		}
 	}
 }
 
