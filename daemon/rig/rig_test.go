@@ -231,9 +231,10 @@ func TestSimulatedRig(t *testing.T) {
 	// Confirmed onsets agree with the fake device's truth.
 	// The clock sync fits the device's offset and drift over its first seconds: onsets are
 	// judged after a 2 s warm-up.
-	var errs, warm []int64
+	var errs, warm, signed []int64
 	for k, o := range onsets {
 		if o.confirmed {
+			signed = append(signed, o.host-dev.Truth(k).LightNs)
 			e := abs(o.host - dev.Truth(k).LightNs)
 			if k < 200 {
 				warm = append(warm, e)
@@ -247,6 +248,7 @@ func TestSimulatedRig(t *testing.T) {
 	}
 	slices.Sort(errs)
 	slices.Sort(warm)
+	slices.Sort(signed)
 	beyond := 0
 	for _, e := range errs {
 		if e > 100e3 {
@@ -261,6 +263,7 @@ func TestSimulatedRig(t *testing.T) {
 	}
 	t.Logf("%d of %d onsets confirmed; error against the device's truth after warm-up: p50 %v p99 %v max %v, %d of %d beyond 100us; during warm-up p50 %v max %v",
 		len(errs)+len(warm), n, q(errs, 0.5), q(errs, 0.99), q(errs, 1), beyond, len(errs), q(warm, 0.5), q(warm, 1))
+	t.Logf("signed error (onset - truth): p1 %v p50 %v p99 %v", q(signed, 0.01), q(signed, 0.5), q(signed, 0.99))
 	// The median must be within 100 us; the tail depends on the clock sync's round trips,
 	// which a loaded machine stretches (see the log line above for the figures).
 	if q(errs, 0.5) > 100*time.Microsecond {
