@@ -1,7 +1,6 @@
 package present
 
 import (
-	"bufio"
 	"fmt"
 	"math"
 	"os"
@@ -33,6 +32,13 @@ func InverseGamma(g configs.Gamma) ([]float32, error) {
 	if err != nil {
 		return nil, err
 	}
+	return invert(lum), nil
+}
+
+// invert inverts a measured table (non-decreasing luminances for equally spaced drive levels)
+// into LUTSize drive levels by linear interpolation.
+func invert(lum []float64) []float32 {
+	lut := make([]float32, LUTSize)
 	lo, hi := lum[0], lum[len(lum)-1]
 	n := len(lum) - 1
 	j := 0
@@ -50,22 +56,27 @@ func InverseGamma(g configs.Gamma) ([]float32, error) {
 		lut[k] = float32(d)
 	}
 	lut[0], lut[LUTSize-1] = 0, 1
-	return lut, nil
+	return lut
 }
 
-// ReadGammaTable reads a measured gamma table: one luminance per line (blank lines and lines
-// starting with # are skipped) for equally spaced drive levels from 0 to full, at least 256 of
-// them, finite, non-decreasing, with the last above the first.
+// ReadGammaTable reads a measured gamma table file (see ParseGammaTable).
 func ReadGammaTable(path string) ([]float64, error) {
-	f, err := os.Open(path)
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("present: display.gamma.lut: %w", err)
 	}
-	defer f.Close()
+	return ParseGammaTable(path, data)
+}
+
+// ParseGammaTable parses a measured gamma table: one luminance per line (blank lines and lines
+// starting with # are skipped) for equally spaced drive levels from 0 to full, at least 256 of
+// them, finite, non-decreasing, with the last above the first. Errors name the file and line.
+func ParseGammaTable(path string, data []byte) ([]float64, error) {
 	var lum []float64
-	sc := bufio.NewScanner(f)
-	for line := 1; sc.Scan(); line++ {
-		s := strings.TrimSpace(sc.Text())
+	for line, rest := 1, string(data); rest != ""; line++ {
+		s, next, _ := strings.Cut(rest, "\n")
+		rest = next
+		s = strings.TrimSpace(s)
 		if s == "" || strings.HasPrefix(s, "#") {
 			continue
 		}
@@ -77,9 +88,6 @@ func ReadGammaTable(path string) ([]float64, error) {
 			return nil, fmt.Errorf("present: display.gamma.lut %s:%d: luminance %g is below the previous %g: want non-decreasing luminances", path, line, v, lum[len(lum)-1])
 		}
 		lum = append(lum, v)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("present: display.gamma.lut %s: %w", path, err)
 	}
 	if len(lum) < 256 {
 		return nil, fmt.Errorf("present: display.gamma.lut %s: %d luminances: want 256 or more", path, len(lum))

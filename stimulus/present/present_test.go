@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-gl/gl/v3.3-core/gl"
+
 	"retinad/configs"
 )
 
@@ -376,5 +378,56 @@ func BenchmarkPresent(b *testing.B) {
 			b.ReportMetric(q(0.5), "p50-ms")
 			b.ReportMetric(q(0.99), "p99-ms")
 		})
+	}
+}
+
+// TestGLErrorNamesCall breaks the GL state under the presenter and checks that the error says
+// which call failed.
+func TestGLErrorNamesCall(t *testing.T) {
+	for _, mode := range targets(t) {
+		t.Run(mode, func(t *testing.T) {
+			d, s := testConfig(mode)
+			p := open(t, d, s, Options{Pacing: PaceNone})
+			var err error
+			onMain(func() {
+				gl.DeleteTextures(1, &p.frameTex) // the bound texture becomes 0, with no storage
+				_, err = p.Present(make([]float32, 12))
+			})
+			if err == nil || !strings.HasPrefix(err.Error(), "present: glTexSubImage2D: GL_INVALID_") {
+				t.Errorf("error %v, want one naming glTexSubImage2D and the GL error", err)
+			}
+		})
+	}
+}
+
+// TestVSyncFallback: under Xvfb vsync does not throttle; a window asked for vsync notices and
+// paces from the clock.
+func TestVSyncFallback(t *testing.T) {
+	if !haveDisplay() {
+		t.Skip("no DISPLAY: the window case runs under xvfb-run")
+	}
+	d, s := testConfig("window")
+	d.VSync = true
+	clk := &fakeClock{now: 1}
+	p := open(t, d, s, Options{Clock: clk})
+	if !p.vsync {
+		t.Fatal("vsync pacing not chosen for a window with display.vsync")
+	}
+	frame := make([]float32, 12)
+	var flips []int64
+	for i := 0; i < 8; i++ {
+		var f Flip
+		var err error
+		onMain(func() { f, err = p.Present(frame) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		flips = append(flips, f.HostNS)
+	}
+	if p.vsync {
+		t.Fatal("still trusting vsync after 8 instant swaps")
+	}
+	if hold := flips[7] - flips[6]; hold != int64(2*time.Second/120) {
+		t.Errorf("after the fallback frames are %v apart, want 2 refreshes", time.Duration(hold))
 	}
 }
