@@ -36,7 +36,13 @@ func NewSpiker(cells int, frameRate, refractory float64, seed uint64) (*Spiker, 
 		return nil, fmt.Errorf("sim: spiker: %d cells at %g Hz, refractory %g s: want cells >= 1, rate > 0, refractory >= 0", cells, frameRate, refractory)
 	}
 	s := &Spiker{dt: 1 / frameRate, dead: refractory, rng: rand.New(rand.NewPCG(seed, 0x7370_696b_6573)),
-		free: make([]float64, cells), need: make([]float64, cells), times: make([]SpikeTime, 0, 4*cells)}
+		free: make([]float64, cells), need: make([]float64, cells)}
+	// At most one spike per refractory period and cell in a bin: the buffer never grows.
+	perCell := 4
+	if refractory > 0 {
+		perCell = int(s.dt/refractory) + 1
+	}
+	s.times = make([]SpikeTime, 0, perCell*cells)
 	for c := range s.need {
 		s.need[c] = s.rng.ExpFloat64()
 	}
@@ -44,8 +50,7 @@ func NewSpiker(cells int, frameRate, refractory float64, seed uint64) (*Spiker, 
 }
 
 // Spike draws one bin's spike counts from rate (spikes/s, one per cell) into counts.
-// A rate at or above 1/refractory is treated as just below it. It allocates nothing (once the
-// spike-time buffer has grown to the busiest bin's spikes).
+// A rate at or above 1/refractory is treated as just below it. It allocates nothing.
 func (s *Spiker) Spike(rate []float64, counts []float32) {
 	if len(rate) != len(s.free) || len(counts) != len(s.free) {
 		panic("sim: Spike: rate or counts of the wrong length")
