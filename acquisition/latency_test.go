@@ -68,3 +68,34 @@ func BenchmarkPredictionLatency(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPublish is the frame loop's cost of handing a prediction to the Publisher, against
+// the peer of marshalling it and calling the connection's Publish in the loop itself.
+func BenchmarkPublish(b *testing.B) {
+	bus := startBus(b, false, false)
+	subject := mustSubjects(b, "bench").Prediction("cnn")
+	pred := &pb.Prediction{Session: "bench", Model: "cnn", BinWidthNs: 1e7, Rates: make([]float32, 16), CellIds: make([]int32, 16)}
+	b.Run("publisher", func(b *testing.B) {
+		p := NewPublisher(bus.Conn(), 4096, nil)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- p.Run(ctx) }()
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			pred.Bin = uint64(i)
+			p.Publish(subject, pred)
+		}
+		b.StopTimer()
+		cancel()
+		<-done
+		b.ReportMetric(float64(p.Stats().Dropped), "dropped")
+	})
+	b.Run("peer-marshal-and-conn-publish", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			pred.Bin = uint64(i)
+			data, _ := proto.Marshal(pred)
+			_ = bus.Conn().Publish(subject, data)
+		}
+	})
+}
