@@ -63,9 +63,7 @@ func runExport(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 		defer bus.Stop()
 		conn = bus.Conn()
 	}
-	// The stimulus package does not yet offer a frame maker for reproducible sources: frames
-	// recorded without pixels make Export fail with an error that says so.
-	d, err := acquisition.Export(ctx, conn, subj, *session, acquisition.ExportOptions{BinRate: *binRate})
+	d, err := acquisition.Export(ctx, conn, subj, *session, acquisition.ExportOptions{BinRate: *binRate, Frames: stimulusFrames()})
 	if err != nil {
 		return err
 	}
