@@ -40,4 +40,3 @@ func TestStimulusFramesRegenerate(t *testing.T) {
 		}
 	}
 }
-
