@@ -24,6 +24,12 @@
 // grid, row 0 at the top; rates are spikes per second; counts are spikes per bin; times are
 // seconds unless a name says otherwise.
 //
-// Concurrency: a Retina and a Spiker are single-goroutine objects (the caller's frame loop);
-// Step and Spike allocate nothing. Separate Retinas may run on separate goroutines.
+// As the rig's acquisition system, Acquisition wraps a Retina: the frame loop (or the photodiode's
+// onset callback) hands it each shown frame with its confirmed onset (Show), and its Run
+// publishes, every batch interval, a Sync per frame edge and a Spikes batch on the acquisition
+// clock (offset and drift from configs.Acquisition), through an acquisition.Publisher.
+//
+// Concurrency: a Retina and a Spiker are single-goroutine objects; Step and Spike allocate
+// nothing. Acquisition.Show may be called from one goroutine while Run runs on another; both
+// allocate nothing in steady state. Separate Retinas may run on separate goroutines.
 package sim
