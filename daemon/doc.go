@@ -1,5 +1,36 @@
-// Package daemon is the composition root: it wires a configs.Config to the components (display,
-// photodiode link, model engines, NATS, recording, virtual retina), runs the frame loop, online
-// validation and the control service, and owns their lifecycle and shutdown. It holds no GL,
-// serial or model math itself. Times are host monotonic nanoseconds (int64).
+// Package daemon is the closed loop: it shows stimulus frames, has every model predict every
+// bin, stamps each prediction with its frame's photodiode-confirmed onset, publishes frame
+// onsets, predictions, validation reports and status over the bus, and supervises every
+// component until the context ends. It holds no GL, serial or model math: those parts come in
+// through its own small interfaces (Source, Presenter, FlipSink, Engine, Bus, Component), and
+// package daemon/rig wires the real ones from a config.
+//
+// One frame's path, and who runs it:
+//
+//	frame loop (the caller of Run: the OS thread that owns GL)
+//	    generates frame k+Lookahead, copies it into every model's input ring (never waits:
+//	    a full ring counts an overrun), presents frame k, reports its flip to the FlipSink
+//	    (the photodiode) and to the stamper's flip ring
+//	model goroutines, one per model
+//	    step the streaming engine on every frame they are fed, in order, ahead of the
+//	    display; results go to the model's output ring with their compute time
+//	stamper goroutine
+//	    takes each frame's onset (calib.Onset, in frame order, from the photodiode's
+//	    goroutine through Daemon.Onset), publishes the FrameOnset, then each model's
+//	    prediction for that bin, stamped with the onset; a prediction ready later than its
+//	    model's deadline after the flip is counted skipped (with how late) and not published
+//	validation goroutine and bus handlers
+//	    spikes and sync events from acquisition are placed on host time and scored against
+//	    the predictions (package daemon/validate); a report per model every ReportEvery
+//	status goroutine
+//	    a status line and a Status message every StatusEvery
+//
+// The frame loop, the model goroutines and the stamper allocate nothing in steady state
+// (TestSteadyStateAllocatesNothing); the rings between them are single-producer
+// single-consumer and lock-free. Nothing on the frame loop waits on the bus, the disk or a
+// model.
+//
+// Units: times are host monotonic nanoseconds (int64), carried with Unix time in messages; a
+// model bin is one stimulus frame (every model's bin rate must equal the stimulus frame rate);
+// rates are spikes/s.
 package daemon
