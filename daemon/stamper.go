@@ -111,6 +111,7 @@ func (s *stamper) run(ctx context.Context) error {
 		s.process()
 		select {
 		case <-ctx.Done():
+			s.process() // what the photodiode resolved before the end
 			return nil
 		case <-s.wake:
 		}
