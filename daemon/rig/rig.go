@@ -107,6 +107,7 @@ func Open(cfg *configs.Config, o Options) (r *Rig, err error) {
 		}
 	}
 
+	comps = append(comps, daemon.Component{Name: "control service", Run: r.serveControl})
 	r.daemon, err = daemon.New(daemon.Parts{
 		Rig: cfg.Rig, Session: session, Version: o.Version, ConfigYAML: configYAML(cfg),
 		Source: &sequence{src: src}, Presenter: pres, Flips: flips,
@@ -120,6 +121,23 @@ func Open(cfg *configs.Config, o Options) (r *Rig, err error) {
 		return nil, err
 	}
 	return r, nil
+}
+
+// serveControl runs the NATS control service (`nats micro ls`) until ctx ends.
+func (r *Rig) serveControl(ctx context.Context) error {
+	subj, err := acquisition.SubjectsFor(r.cfg.Rig)
+	if err != nil {
+		return err
+	}
+	c, err := acquisition.Serve(ctx, r.bus.Conn(), subj, r.daemon.Controller(), acquisition.ControlOptions{Log: r.log})
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	if err := c.Stop(); err != nil {
+		r.log.Warn("rig: control service stop", "err", err)
+	}
+	return nil
 }
 
 // openPhotodiode opens the link cfg.Photodiode.Device names; flips is nil for "none".

@@ -173,8 +173,30 @@ func TestSimulatedRig(t *testing.T) {
 	defer stop.Stop()
 	var stopped time.Time
 	context.AfterFunc(ctx, func() { stopped = time.Now() })
+	// The control service answers while the rig runs.
+	var status pb.StatusReply
+	var mark pb.MarkEventReply
+	var statusErr, markErr, startErr error
+	controlled := make(chan struct{})
+	go func() {
+		defer close(controlled)
+		time.Sleep(2 * time.Second)
+		cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
+		defer ccancel()
+		subj, _ := acquisition.SubjectsFor("sim")
+		statusErr = acquisition.Call(cctx, sub, subj, acquisition.EndpointStatus, "", &pb.StatusRequest{}, &status)
+		markErr = acquisition.Call(cctx, sub, subj, acquisition.EndpointMark, "", &pb.MarkEventRequest{Label: "e2e"}, &mark)
+		startErr = acquisition.Call(cctx, sub, subj, acquisition.EndpointStart, "", &pb.StartSessionRequest{}, &pb.StartSessionReply{})
+	}()
 	var runErr error
 	onMain(func() { runErr = r.Run(ctx) })
+	<-controlled
+	if statusErr != nil || status.Status.GetFrames() == 0 || markErr != nil || mark.Event.GetLabel() != "e2e" {
+		t.Errorf("control: status %v (%v), mark %v (%v)", status.Status, statusErr, mark.Event, markErr)
+	}
+	if startErr == nil {
+		t.Errorf("control: start session answered, but it is not implemented")
+	}
 	if runErr != nil {
 		t.Fatalf("Run: %v", runErr)
 	}
