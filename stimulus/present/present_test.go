@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/go-gl/gl/v3.3-core/gl"
+	"golang.org/x/sys/unix"
 
 	"retinad/configs"
 )
@@ -332,14 +333,22 @@ func TestGammaTableErrors(t *testing.T) {
 // BenchmarkPresent is the done-when figure: a 50x50 stimulus on a 1920x1080 target,
 // upload+draw+swap per frame without pacing, with its p50 and p99.
 func BenchmarkPresent(b *testing.B) {
-	for _, mode := range []string{"window", "offscreen"} {
-		b.Run(mode, func(b *testing.B) {
+	for _, side := range []int{500, 1000} { // 10 (as sim.yaml) and 20 screen pixels per stimulus pixel
+		for _, mode := range []string{"window", "offscreen"} {
+			b.Run(fmt.Sprintf("rect=%d/%s", side, mode), func(b *testing.B) { benchmarkPresent(b, mode, side) })
+		}
+	}
+}
+
+func benchmarkPresent(b *testing.B, mode string, side int) {
+	{
+		{
 			if mode == "window" && !haveDisplay() {
 				b.Skip("no DISPLAY: run under xvfb-run")
 			}
 			d := configs.Default().Display
 			d.Mode, d.Width, d.Height, d.VSync = mode, 1920, 1080, false
-			d.Rect = configs.Rect{X: 460, Y: 40, Width: 1000, Height: 1000}
+			d.Rect = configs.Rect{X: (1920 - side) / 2, Y: (1080 - side) / 2, Width: side, Height: side}
 			s := configs.Default().Stimulus
 			s.Width, s.Height = 50, 50
 			var p *Presenter
@@ -358,6 +367,7 @@ func BenchmarkPresent(b *testing.B) {
 					p.Present(frame)
 				}
 				b.ResetTimer()
+				cpu0 := cpuTime()
 				for i := 0; i < b.N; i++ {
 					frame[i%2500] = float32(i%3) - 1
 					t0 := clk.Now()
@@ -367,6 +377,7 @@ func BenchmarkPresent(b *testing.B) {
 					times = append(times, clk.Now()-t0)
 				}
 				b.StopTimer()
+				b.ReportMetric(float64(cpuTime()-cpu0)/1e6/float64(b.N), "cpu-ms/op")
 				// The peer, in the same process on the same target: the bare minimum of any
 				// presenter, a clear of the target and the swap (or finish) alone.
 				for i := 0; i < b.N && err == nil; i++ {
@@ -391,7 +402,7 @@ func BenchmarkPresent(b *testing.B) {
 			b.ReportMetric(q(times, 0.99), "p99-ms")
 			b.ReportMetric(q(peer, 0.5), "peer-clear+swap-p50-ms")
 			b.ReportMetric(q(peer, 0.99), "peer-clear+swap-p99-ms")
-		})
+		}
 	}
 }
 
@@ -444,4 +455,14 @@ func TestVSyncFallback(t *testing.T) {
 	if hold := flips[7] - flips[6]; hold != int64(2*time.Second/120) {
 		t.Errorf("after the fallback frames are %v apart, want 2 refreshes", time.Duration(hold))
 	}
+}
+
+// cpuTime is the process's user+system CPU time in ns, all threads (llvmpipe renders on its own
+// threads): the frame's work, whatever else the machine is doing.
+func cpuTime() int64 {
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
+		panic(err)
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
 }
