@@ -233,9 +233,9 @@ func (r *Reference) layer(l *Layer, x []float64, shape []int) ([]float64, []int)
 	panic("infer: unknown layer " + string(l.Type)) // Validate refused it
 }
 
-// poisson samples a Poisson count of mean mu (Knuth's method below 30, else a rounded normal
-// approximation is not exact, so it uses inversion from the mode... kept simple: sum of
-// Knuth draws in chunks of 30).
+// poisson samples a Poisson count of mean mu exactly: a sum of Knuth draws of mean at most
+// 30 each (a sum of independent Poisson counts is Poisson). Rates are per 10 ms bin, so mu is
+// small and this is cheap; it allocates nothing.
 func poisson(r *rand.Rand, mu float64) int {
 	n := 0
 	for mu > 30 {
