@@ -31,6 +31,7 @@ def train(data, kind, seed=0, epochs=20, batch=64, lr=1e-3, l2=1e-3, patience=3,
     tr, va, te = data.split(val_frac, test_frac)
     if max_train is not None and len(tr) > max_train:
         tr = np.sort(rng.choice(tr, max_train, replace=False))
+    init_output_bias(model, data.targets[tr])
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     best, best_loss, bad = None, float("inf"), 0
     yv = data.targets[va]
@@ -65,6 +66,18 @@ def train(data, kind, seed=0, epochs=20, batch=64, lr=1e-3, l2=1e-3, patience=3,
     model.load_state_dict(best)
     model.eval()
     return model, evaluate(model, data, te)
+
+
+def init_output_bias(model, targets):
+    """Starts the output at each cell's mean count per bin (softplus^-1 of it), so that training
+    spends its epochs on the stimulus dependence, not on finding the firing rate."""
+    mean = targets.mean(0).clamp(min=1e-3)
+    inv = torch.log(torch.expm1(mean))
+    with torch.no_grad():
+        if isinstance(model, models.BNCNN) and isinstance(model.sequential[13], torch.nn.Softplus):
+            model.sequential[12].bias.copy_(inv)
+        elif isinstance(model, models.LN):
+            model.linear.bias.copy_(inv)
 
 
 def evaluate(model, data, idx):

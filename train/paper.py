@@ -34,13 +34,13 @@ def load(prefix):
 
 
 def train_one(a, name, d):
-    for kind in ("bncnn", "ln"):
+    for kind in a.kinds.split(","):
         print(f"== {kind} on {name}", flush=True)
         if kind == "bncnn":
             model, _ = fit.train(d, kind, seed=a.seed, epochs=a.epochs, batch=32, lr=3e-3, l2=1e-3,
                                  patience=2, val_frac=0.05, max_train=a.max_train)
         else:
-            model, _ = fit.train(d, kind, seed=a.seed, epochs=a.ln_epochs, batch=64, lr=3e-3, l2=1e-4,
+            model, _ = fit.train(d, kind, seed=a.seed, epochs=a.ln_epochs, batch=64, lr=a.ln_lr, l2=a.ln_l2,
                                  patience=2, val_frac=0.05)
         prefix = os.path.join(a.out, f"{name}_{kind}")
         export.write_onnx(model, d.img_shape, d.frame_rate, prefix + ".onnx", cell_ids=d.cell_ids,
@@ -60,6 +60,9 @@ def main(argv=None):
     ap.add_argument("--max-train", type=int, default=3000, help="BN-CNN training bins per recording")
     ap.add_argument("--epochs", type=int, default=3, help="BN-CNN epochs")
     ap.add_argument("--ln-epochs", type=int, default=6)
+    ap.add_argument("--ln-lr", type=float, default=2e-4)
+    ap.add_argument("--ln-l2", type=float, default=1e-4)
+    ap.add_argument("--kinds", default="bncnn,ln", help="models to train in the train stages")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1)
     a = ap.parse_args(argv)
