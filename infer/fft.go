@@ -96,58 +96,78 @@ func (pl *fftPlan) transform(x, y []complex64, s int, inv bool) []complex64 {
 		case 2:
 			for q := 0; q < m; q++ {
 				w1 := twAll[q*2+1]
-				for r := 0; r < s; r++ {
-					a0, a1 := x[r+s*q], x[r+s*(q+m)]
-					o := r + s*2*q
-					y[o] = a0 + a1
-					y[o+s] = w1 * (a0 - a1)
+				x0, x1 := x[s*q:s*q+s], x[s*(q+m):s*(q+m)+s]
+				y0, y1 := y[s*2*q:s*2*q+s], y[s*(2*q+1):s*(2*q+1)+s]
+				x1, y0, y1 = x1[:len(x0)], y0[:len(x0)], y1[:len(x0)]
+				for r, a0 := range x0 {
+					a1 := x1[r]
+					y0[r] = a0 + a1
+					y1[r] = w1 * (a0 - a1)
 				}
 			}
 		case 4:
 			for q := 0; q < m; q++ {
 				w1, w2, w3 := twAll[q*4+1], twAll[q*4+2], twAll[q*4+3]
-				for r := 0; r < s; r++ {
-					a0, a1, a2, a3 := x[r+s*q], x[r+s*(q+m)], x[r+s*(q+2*m)], x[r+s*(q+3*m)]
+				x0, x1, x2, x3 := x[s*q:s*q+s], x[s*(q+m):s*(q+m)+s], x[s*(q+2*m):s*(q+2*m)+s], x[s*(q+3*m):s*(q+3*m)+s]
+				o := s * 4 * q
+				y0, y1, y2, y3 := y[o:o+s], y[o+s:o+2*s], y[o+2*s:o+3*s], y[o+3*s:o+4*s]
+				n := len(x0)
+				x1, x2, x3, y0, y1, y2, y3 = x1[:n], x2[:n], x3[:n], y0[:n], y1[:n], y2[:n], y3[:n]
+				for r, a0 := range x0 {
+					a1, a2, a3 := x1[r], x2[r], x3[r]
 					b0, b1 := a0+a2, a0-a2
-					b2, b3 := a1+a3, a1-a3
-					b3 = rot(b3, sgn)
-					o := r + s*4*q
-					y[o] = b0 + b2
-					y[o+s] = w1 * (b1 + b3)
-					y[o+2*s] = w2 * (b0 - b2)
-					y[o+3*s] = w3 * (b1 - b3)
+					b2, b3 := a1+a3, rot(a1-a3, sgn)
+					y0[r] = b0 + b2
+					if q == 0 {
+						y1[r], y2[r], y3[r] = b1+b3, b0-b2, b1-b3
+					} else {
+						y1[r], y2[r], y3[r] = w1*(b1+b3), w2*(b0-b2), w3*(b1-b3)
+					}
 				}
 			}
 		case 3:
 			for q := 0; q < m; q++ {
 				w1, w2 := twAll[q*3+1], twAll[q*3+2]
-				for r := 0; r < s; r++ {
-					a0, a1, a2 := x[r+s*q], x[r+s*(q+m)], x[r+s*(q+2*m)]
+				x0, x1, x2 := x[s*q:s*q+s], x[s*(q+m):s*(q+m)+s], x[s*(q+2*m):s*(q+2*m)+s]
+				o := s * 3 * q
+				y0, y1, y2 := y[o:o+s], y[o+s:o+2*s], y[o+2*s:o+3*s]
+				n := len(x0)
+				x1, x2, y0, y1, y2 = x1[:n], x2[:n], y0[:n], y1[:n], y2[:n]
+				for r, a0 := range x0 {
+					a1, a2 := x1[r], x2[r]
 					t1 := a1 + a2
 					t2 := a0 - sc(t1, 0.5)
 					t3 := rot(sc(a1-a2, s3), sgn)
-					o := r + s*3*q
-					y[o] = a0 + t1
-					y[o+s] = w1 * (t2 + t3)
-					y[o+2*s] = w2 * (t2 - t3)
+					y0[r] = a0 + t1
+					if q == 0 {
+						y1[r], y2[r] = t2+t3, t2-t3
+					} else {
+						y1[r], y2[r] = w1*(t2+t3), w2*(t2-t3)
+					}
 				}
 			}
 		case 5:
 			for q := 0; q < m; q++ {
 				w1, w2, w3, w4 := twAll[q*5+1], twAll[q*5+2], twAll[q*5+3], twAll[q*5+4]
-				for r := 0; r < s; r++ {
-					a0, a1, a2, a3, a4 := x[r+s*q], x[r+s*(q+m)], x[r+s*(q+2*m)], x[r+s*(q+3*m)], x[r+s*(q+4*m)]
+				x0, x1, x2, x3, x4 := x[s*q:s*q+s], x[s*(q+m):s*(q+m)+s], x[s*(q+2*m):s*(q+2*m)+s], x[s*(q+3*m):s*(q+3*m)+s], x[s*(q+4*m):s*(q+4*m)+s]
+				o := s * 5 * q
+				y0, y1, y2, y3, y4 := y[o:o+s], y[o+s:o+2*s], y[o+2*s:o+3*s], y[o+3*s:o+4*s], y[o+4*s:o+5*s]
+				n := len(x0)
+				x1, x2, x3, x4 = x1[:n], x2[:n], x3[:n], x4[:n]
+				y0, y1, y2, y3, y4 = y0[:n], y1[:n], y2[:n], y3[:n], y4[:n]
+				for r, a0 := range x0 {
+					a1, a2, a3, a4 := x1[r], x2[r], x3[r], x4[r]
 					b1, b2, d1, d2 := a1+a4, a2+a3, a1-a4, a2-a3
 					t1 := a0 + sc(b1, c51) + sc(b2, c52)
 					t2 := a0 + sc(b1, c52) + sc(b2, c51)
 					u1 := rot(sc(d1, s51)+sc(d2, s52), sgn)
 					u2 := rot(sc(d1, s52)-sc(d2, s51), sgn)
-					o := r + s*5*q
-					y[o] = a0 + b1 + b2
-					y[o+s] = w1 * (t1 + u1)
-					y[o+2*s] = w2 * (t2 + u2)
-					y[o+3*s] = w3 * (t2 - u2)
-					y[o+4*s] = w4 * (t1 - u1)
+					y0[r] = a0 + b1 + b2
+					if q == 0 {
+						y1[r], y2[r], y3[r], y4[r] = t1+u1, t2+u2, t2-u2, t1-u1
+					} else {
+						y1[r], y2[r], y3[r], y4[r] = w1*(t1+u1), w2*(t2+u2), w3*(t2-u2), w4*(t1-u1)
+					}
 				}
 			}
 		default:
