@@ -17,10 +17,10 @@ type LightSink interface {
 	Light(frame uint64, hostNs int64, level float64)
 }
 
-// Options configures a Photodiode. Dial and OnOnset are required.
+// Options configures a Photodiode. OnOnset is required.
 type Options struct {
-	// Dial opens the device; it is called again, with backoff, after every failure. Name is
-	// the device's name for messages.
+	// Dial opens the device; it is called again, with backoff, after every failure. Nil means
+	// there is no device: every frame is Untimed. Name is the device's name for messages.
 	Dial func() (Link, error)
 	Name string
 
@@ -49,6 +49,8 @@ type Stats struct {
 	LastSpuriousFrame       atomic.Uint64 // the last Timed frame before the last spurious edge
 	FlipOverflow            atomic.Uint64 // flips lost because Run fell more than flipCap behind
 	Connects, Disconnects   atomic.Uint64
+	Dialing                 atomic.Bool // Run is opening the device
+	Pings, Pongs            atomic.Uint64 // clock-sync probes sent, answers used
 	BytesRead, BytesWritten atomic.Uint64
 	BadFrames               atomic.Uint64 // frames the decoder rejected (CRC, framing)
 	SyncResidualNs          atomic.Int64  // RMS of the clock-sync fit
@@ -94,10 +96,10 @@ type pingRec struct {
 	sent int64
 }
 
-// New returns a Photodiode; it panics if Dial or OnOnset is nil (programmer errors).
+// New returns a Photodiode; it panics if OnOnset is nil (a programmer error).
 func New(o Options) *Photodiode {
-	if o.Dial == nil || o.OnOnset == nil {
-		panic("calib: New needs Options.Dial and Options.OnOnset")
+	if o.OnOnset == nil {
+		panic("calib: New needs Options.OnOnset")
 	}
 	if o.Clock == nil {
 		o.Clock = SystemClock{}
@@ -174,6 +176,9 @@ func (p *Photodiode) Run(ctx context.Context) error {
 	backoff := p.o.BackoffMin
 	retry := clk.NewTimer(0)
 	defer retry.Stop()
+	if p.o.Dial == nil {
+		retry.Stop() // no device: every flip is Untimed
+	}
 	ping := clk.NewTimer(time.Hour)
 	ping.Stop()
 	defer ping.Stop()
@@ -209,7 +214,9 @@ func (p *Photodiode) Run(ctx context.Context) error {
 			p.takeFlips()
 
 		case <-retry.C():
+			p.stats.Dialing.Store(true)
 			l, err := p.o.Dial()
+			p.stats.Dialing.Store(false)
 			if err != nil {
 				p.logThrottled("calib: photodiode not available; retrying", "device", p.o.Name, "in", backoff, "err", err)
 				retry.Reset(backoff)
@@ -310,6 +317,7 @@ func (p *Photodiode) handle(ev event) {
 		for i := range p.pings {
 			if pr := p.pings[i]; pr.id == m.ID && pr.sent != 0 {
 				p.sync.Add(pr.sent, ev.recv, m.TimeUS)
+				p.stats.Pongs.Add(1)
 				p.pings[i].sent = 0
 				p.stats.SyncResidualNs.Store(int64(p.sync.Residual()))
 				p.stats.SyncDriftPPB.Store(int64(p.sync.DriftPPM() * 1000))
@@ -346,6 +354,7 @@ func (p *Photodiode) configure(l Link) {
 }
 
 func (p *Photodiode) sendPing(l Link) error {
+	p.stats.Pings.Add(1)
 	p.pingID++
 	p.out = wire.AppendFrame(p.out[:0], &wire.Message{Type: wire.TypePing, Seq: p.nextSeq(), ID: p.pingID})
 	sent := p.o.Clock.Now()

@@ -10,7 +10,7 @@ import (
 const syncWindow = 256
 
 // ClockSync maps device microseconds to host nanoseconds from ping/pong samples: it keeps the
-// last syncWindow samples, fits a line (offset and drift) through the quarter with the lowest
+// last syncWindow samples, fits a line (offset and drift) through the eighth with the lowest
 // round trips, whose midpoints are closest to the device's stamp, and reports the fit's
 // residual. The zero value is ready. Not safe for concurrent use.
 type ClockSync struct {
@@ -80,7 +80,7 @@ func (c *ClockSync) ToHost(dev uint64) (int64, bool) {
 }
 
 func (c *ClockSync) fit() {
-	k := c.n / 4
+	k := c.n / 8
 	if k < minSyncSamples {
 		k = min(c.n, minSyncSamples)
 	}

@@ -1,0 +1,421 @@
+package calibtest
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/creack/pty"
+	"golang.org/x/sys/unix"
+
+	"retinad/calib"
+	"retinad/calib/wire"
+)
+
+// DeviceConfig sets the fake device. Zero USB delays take the defaults.
+type DeviceConfig struct {
+	Latency  time.Duration // mean flip-to-light latency of the simulated display
+	Jitter   time.Duration // its standard deviation (normal)
+	DriftPPM float64       // device clock rate error against the host (device fast > 0)
+	Offset   time.Duration // device clock reading at the host time the device is made
+	Seed     uint64
+	// One-way USB transfer delay, uniform in [USBMin, USBMax]; default 50 us .. 500 us.
+	USBMin, USBMax time.Duration
+}
+
+// Firmware is the version the fake device reports in its hello.
+var Firmware = [3]uint8{0, 9, 0}
+
+// Device is the fake photodiode device. The host side opens Path() as a serial port (it is a
+// symlink to the pseudo-terminal's slave, like /dev/serial/by-id/...); the device writes and
+// reads the master side. Light stands in for the light on the diode.
+type Device struct {
+	cfg DeviceConfig
+	clk calib.Clock
+
+	dir, path string
+
+	mu      sync.Mutex
+	master  *os.File
+	slave   *os.File
+	plugged bool
+	bootNs  int64 // host time the device clock read 0
+	rng     *rand.Rand
+	last    float64
+	haveL   bool
+	seq     uint8
+	queue   []out // pending output, by due time
+	drops   map[uint64]bool
+	delays  map[uint64]time.Duration
+	truth   [truthCap]Truth
+	loss    float64
+	corrupt float64
+	buf     []byte
+
+	wake  chan struct{}
+	pings chan pingIn
+	wg    sync.WaitGroup
+
+	bytesRead, bytesWritten atomic.Uint64
+	pingsRead, pingsAnswered, pongsWritten atomic.Uint64
+}
+
+// Truth is what really happened to one frame on the fake display.
+type Truth struct {
+	Frame   uint64
+	LightNs int64 // host time the patch changed (flip + latency + jitter [+ delay])
+	Dropped bool  // the scenario dropped it: no light, no edge
+	Valid   bool  // the device saw this frame's flip (plugged in, patch changed)
+}
+
+const truthCap = 1 << 16
+
+type out struct {
+	due int64
+	m   wire.Message
+}
+
+type pingIn struct {
+	m    wire.Message
+	recv int64
+}
+
+// NewDevice makes a fake device, plugged in, on a new pseudo-terminal.
+func NewDevice(cfg DeviceConfig, clk calib.Clock) (*Device, error) {
+	if cfg.USBMin <= 0 {
+		cfg.USBMin = 50 * time.Microsecond
+	}
+	if cfg.USBMax < cfg.USBMin {
+		cfg.USBMax = max(cfg.USBMin, 500*time.Microsecond)
+	}
+	dir, err := os.MkdirTemp("", "retinad-photodiode-")
+	if err != nil {
+		return nil, fmt.Errorf("calibtest: %w", err)
+	}
+	d := &Device{
+		cfg: cfg, clk: clk, dir: dir, path: filepath.Join(dir, "photodiode"),
+		rng:    rand.New(rand.NewPCG(cfg.Seed, 0x9e3779b97f4a7c15)),
+		queue:  make([]out, 0, 4096),
+		drops:  map[uint64]bool{},
+		delays: map[uint64]time.Duration{},
+		buf:    make([]byte, 0, 4096),
+		wake:   make(chan struct{}, 1),
+		pings:  make(chan pingIn, 64),
+	}
+	d.bootNs = clk.Now() - int64(cfg.Offset)
+	if err := d.plug(); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return d, nil
+}
+
+// Path is the device path the host opens.
+func (d *Device) Path() string { return d.path }
+
+// BytesWritten and BytesRead count the bytes that went over the pty, noise excluded.
+func (d *Device) BytesWritten() uint64 { return d.bytesWritten.Load() }
+func (d *Device) BytesRead() uint64    { return d.bytesRead.Load() }
+
+// Pings returns how many pings the device has read, answered (queued a pong for) and how
+// many pongs it has written: a test's settle function waits for them to agree.
+func (d *Device) Pings() (read, answered, pongs uint64) {
+	return d.pingsRead.Load(), d.pingsAnswered.Load(), d.pongsWritten.Load()
+}
+
+// PongDue reports whether a pong is due (at or before the clock's now) but not yet written.
+func (d *Device) PongDue() bool {
+	now := d.clk.Now()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, o := range d.queue {
+		if o.due > now {
+			break
+		}
+		if o.m.Type == wire.TypePong && d.plugged {
+			return true
+		}
+	}
+	return false
+}
+
+// Drop makes the display drop these frames: they never light the patch.
+func (d *Device) Drop(frames ...uint64) {
+	d.mu.Lock()
+	for _, f := range frames {
+		d.drops[f] = true
+	}
+	d.mu.Unlock()
+}
+
+// Delay makes a frame light late by dt (e.g. one refresh: the frame before it was doubled).
+func (d *Device) Delay(frame uint64, dt time.Duration) {
+	d.mu.Lock()
+	d.delays[frame] = dt
+	d.mu.Unlock()
+}
+
+// SetNoise makes each byte the device sends lost with probability loss and corrupted (one
+// bit flipped) with probability corrupt.
+func (d *Device) SetNoise(loss, corrupt float64) {
+	d.mu.Lock()
+	d.loss, d.corrupt = loss, corrupt
+	d.mu.Unlock()
+}
+
+// Truth returns what happened to frame, if it is among the last 65536 frames.
+func (d *Device) Truth(frame uint64) Truth {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	t := d.truth[frame%truthCap]
+	if t.Frame != frame {
+		return Truth{Frame: frame}
+	}
+	return t
+}
+
+// DeviceUS is the device clock's reading at host time ns.
+func (d *Device) DeviceUS(ns int64) uint64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.devUS(ns)
+}
+
+func (d *Device) devUS(ns int64) uint64 {
+	return uint64(math.Floor(float64(ns-d.bootNs) * (1 + d.cfg.DriftPPM*1e-6) / 1000))
+}
+
+// Light tells the device that frame was flipped at host time ns with the patch at level; it is
+// calib.LightSink. If the level crossed, the device queues an edge at the light time. Unplugged,
+// the device sees nothing.
+func (d *Device) Light(frame uint64, ns int64, level float64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	rising := level > d.last
+	changed := !d.haveL || level != d.last
+	if !d.haveL {
+		rising = level >= 0.5
+	}
+	d.last, d.haveL = level, true
+	tr := &d.truth[frame%truthCap]
+	*tr = Truth{Frame: frame}
+	if !d.plugged || !changed {
+		return
+	}
+	tr.Valid = true
+	if d.drops[frame] {
+		tr.Dropped = true
+		return
+	}
+	light := ns + int64(d.cfg.Latency) + int64(math.Round(d.rng.NormFloat64()*float64(d.cfg.Jitter))) + int64(d.delays[frame])
+	tr.LightNs = light
+	lv := uint16(0)
+	if level >= 0.5 {
+		lv = 60000
+	}
+	d.push(out{due: light + d.usb(), m: wire.Message{Type: wire.TypeEdge, TimeUS: d.devUS(light), Rising: rising, Level: lv}})
+}
+
+func (d *Device) usb() int64 {
+	lo, hi := int64(d.cfg.USBMin), int64(d.cfg.USBMax)
+	return lo + d.rng.Int64N(hi-lo+1)
+}
+
+// push queues o in due order and wakes Run. Called with d.mu held.
+func (d *Device) push(o out) {
+	if len(d.queue) == cap(d.queue) {
+		return // the device's buffer is full: like firmware, it drops
+	}
+	d.queue = append(d.queue, o)
+	for i := len(d.queue) - 1; i > 0 && d.queue[i].due < d.queue[i-1].due; i-- {
+		d.queue[i], d.queue[i-1] = d.queue[i-1], d.queue[i]
+	}
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run answers pings and writes queued output when it falls due, until ctx ends; it returns nil
+// then, with its reader goroutines stopped and the pty closed.
+func (d *Device) Run(ctx context.Context) error {
+	timer := d.clk.NewTimer(time.Hour)
+	defer timer.Stop()
+	defer d.Close()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-d.wake:
+		case <-timer.C():
+		case p := <-d.pings:
+			d.mu.Lock()
+			switch p.m.Type {
+			case wire.TypePing:
+				arrive := p.recv + d.usb()
+				d.push(out{due: arrive + d.usb(), m: wire.Message{Type: wire.TypePong, ID: p.m.ID, TimeUS: d.devUS(arrive)}})
+				d.pingsAnswered.Add(1)
+			case wire.TypeMode:
+				d.push(out{due: p.recv, m: d.hello()})
+			}
+			d.mu.Unlock()
+		}
+		now := d.clk.Now()
+		d.mu.Lock()
+		d.buf = d.buf[:0]
+		i := 0
+		for ; i < len(d.queue) && d.queue[i].due <= now; i++ {
+			m := d.queue[i].m
+			if m.Type == wire.TypePong && d.plugged {
+				d.pongsWritten.Add(1)
+			}
+			m.Seq = d.seq
+			d.seq++
+			d.buf = wire.AppendFrame(d.buf, &m)
+		}
+		d.queue = d.queue[:copy(d.queue, d.queue[i:])]
+		if len(d.queue) > 0 {
+			timer.Reset(time.Duration(d.queue[0].due - now))
+		}
+		if len(d.buf) > 0 && d.plugged {
+			d.send(d.buf)
+		}
+		d.mu.Unlock()
+	}
+}
+
+func (d *Device) hello() wire.Message {
+	return wire.Message{Type: wire.TypeHello, Proto: wire.Version, FwMajor: Firmware[0], FwMinor: Firmware[1], FwPatch: Firmware[2]}
+}
+
+// send writes b to the master with the configured noise. Called with d.mu held.
+func (d *Device) send(b []byte) {
+	if d.loss > 0 || d.corrupt > 0 {
+		n := 0
+		for _, c := range b {
+			if d.rng.Float64() < d.loss {
+				continue
+			}
+			if d.rng.Float64() < d.corrupt {
+				c ^= 1 << d.rng.IntN(8)
+			}
+			b[n] = c
+			n++
+		}
+		b = b[:n]
+	}
+	// A host that does not read fills the pty; like a device whose USB host is away, drop.
+	_ = d.master.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+	n, _ := d.master.Write(b)
+	d.bytesWritten.Add(uint64(n))
+}
+
+// Unplug pulls the cable: the pty closes (the host's reads fail) and the device path goes.
+func (d *Device) Unplug() {
+	d.mu.Lock()
+	if !d.plugged {
+		d.mu.Unlock()
+		return
+	}
+	d.plugged = false
+	os.Remove(d.path)
+	d.master.Close()
+	d.slave.Close()
+	d.queue = d.queue[:0]
+	d.mu.Unlock()
+	d.wg.Wait()
+}
+
+// Replug plugs the device back in on a new pty: it reboots (its clock restarts at 0) and the
+// device path points at the new pty.
+func (d *Device) Replug() error {
+	d.mu.Lock()
+	d.bootNs = d.clk.Now()
+	d.seq, d.haveL = 0, false
+	d.mu.Unlock()
+	return d.plug()
+}
+
+func (d *Device) plug() error {
+	master, slave, err := pty.Open()
+	if err != nil {
+		return fmt.Errorf("calibtest: open pty: %w", err)
+	}
+	if err := makeRaw(slave); err != nil {
+		master.Close()
+		slave.Close()
+		return fmt.Errorf("calibtest: raw mode on %s: %w", slave.Name(), err)
+	}
+	os.Remove(d.path)
+	if err := os.Symlink(slave.Name(), d.path); err != nil {
+		master.Close()
+		slave.Close()
+		return fmt.Errorf("calibtest: %w", err)
+	}
+	d.mu.Lock()
+	d.master, d.slave, d.plugged = master, slave, true
+	// The boot message: a delimiter to end any line noise, then hello.
+	d.buf = append(d.buf[:0], 0)
+	h := d.hello()
+	h.Seq = d.seq
+	d.seq++
+	d.buf = wire.AppendFrame(d.buf, &h)
+	d.send(d.buf)
+	d.mu.Unlock()
+	d.wg.Add(1)
+	go d.read(master)
+	return nil
+}
+
+// read decodes what the host sends until the pty closes.
+func (d *Device) read(master *os.File) {
+	defer d.wg.Done()
+	var dec wire.Decoder
+	buf := make([]byte, 256)
+	var msgs []wire.Message
+	for {
+		n, err := master.Read(buf)
+		recv := d.clk.Now()
+		if err != nil {
+			return
+		}
+		msgs = dec.Decode(msgs[:0], buf[:n])
+		for _, m := range msgs {
+			if m.Type == wire.TypePing {
+				d.pingsRead.Add(1)
+			}
+			select {
+			case d.pings <- pingIn{m, recv}:
+			default: // the device is overrun: like firmware, it drops
+			}
+		}
+		d.bytesRead.Add(uint64(n))
+	}
+}
+
+// Close unplugs the device for good and removes its folder.
+func (d *Device) Close() {
+	d.Unplug()
+	os.RemoveAll(d.dir)
+}
+
+// makeRaw puts a tty in raw mode (no echo, no line editing, no output processing), as the
+// host's serial library does when it opens it; until then the pty would echo.
+func makeRaw(f *os.File) error {
+	t, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	if err != nil {
+		return err
+	}
+	t.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
+	t.Oflag &^= unix.OPOST
+	t.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
+	t.Cflag &^= unix.CSIZE | unix.PARENB
+	t.Cflag |= unix.CS8
+	return unix.IoctlSetTermios(int(f.Fd()), unix.TCSETS, t)
+}
