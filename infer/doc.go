@@ -19,6 +19,15 @@
 // Step once per bin from its frame loop. Batch prediction (Predict) uses several goroutines of
 // its own and returns when they are done.
 //
+// # Engines
+//
+// NewReference and NewStream return engines with the same methods: Step(frame, rates) once
+// per bin, Counts() (this bin's sampled or mean counts), Observe(counts) (a GLM's recorded
+// spikes for the bin just stepped), Reset(). Predict runs a whole movie (*tensor.Dense) on
+// several cores. The streaming engine's hot loop, the complex multiply-accumulate of spectra,
+// is AVX2/FMA assembly on amd64 CPUs that have it (cmac_amd64.s) and pure Go elsewhere or
+// with -tags purego; both pass the same tests.
+//
 // # The native model file (version 1)
 //
 // One self-describing little-endian file, written by [Save] here and by the Python trainer
