@@ -53,7 +53,7 @@ func TestMain(m *testing.M) {
 // modelFiles writes the models the test runs: bundled ones from models/ when they exist,
 // else the paper-size CNN and an LN with seeded random weights (real engines, untrained).
 func modelFiles(t *testing.T) (files []configs.Model, trained bool) {
-	bundled := []configs.Model{{Name: "cnn", File: "../../models/cnn.rtm"}, {Name: "ln", File: "../../models/ln.rtm"}}
+	bundled := []configs.Model{{Name: "cnn", File: "../../models/bncnn.rtm"}, {Name: "ln", File: "../../models/ln.rtm"}}
 	if _, err := os.Stat(bundled[0].File); err == nil {
 		if _, err := os.Stat(bundled[1].File); err == nil {
 			return bundled, true
@@ -101,6 +101,13 @@ func TestSimulatedRig(t *testing.T) {
 	cfg.Validation.Window = configs.Duration(10 * time.Second)
 	models, trained := modelFiles(t)
 	cfg.Models = models
+	if photos := "/usr/lib/python3/dist-packages/skimage/data"; trained {
+		// The bundled models were trained on natural scenes: show them those.
+		if _, err := os.Stat(photos); err != nil {
+			t.Fatalf("bundled models need the natural-scene photographs (python3-skimage): %v", err)
+		}
+		cfg.Stimulus.Kind, cfg.Stimulus.Natural.Dir = "natural", photos
+	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -323,7 +330,7 @@ func TestSimulatedRig(t *testing.T) {
 	}
 	t.Logf("live r: %v (trained models: %v)", lastR, trained)
 	if trained && !(lastR["cnn"] > lastR["ln"]) {
-		t.Errorf("live r: CNN %v is not above LN %v", lastR["cnn"], lastR["ln"])
+		t.Errorf("live r: CNN %.3f is not above LN %.3f (the bundled models' own held-out table in models/README.md ranks them the same way: a training-budget matter, see there)", lastR["cnn"], lastR["ln"])
 	}
 	if !trained {
 		t.Log("no bundled models in models/: ran untrained models; CNN-above-LN is not checked")
