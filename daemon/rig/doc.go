@@ -1,8 +1,12 @@
 // Package rig builds a daemon.Daemon from a configs.Config: the NATS bus (embedded or
-// external), the stimulus source, the OpenGL presenter, the photodiode link (a serial port, the
-// fake device over a pseudo-terminal, or none), the models, and the simulated acquisition when
-// the config asks for it. It is the only place that knows the concrete parts; package daemon
-// sees them through its own interfaces.
+// external) with the session recording (JetStream) and the control service, the stimulus
+// source, the OpenGL presenter, the photodiode link (a serial port, the fake device over a
+// pseudo-terminal, or none), the models (streaming engines), and the virtual retina as the
+// acquisition system when the config asks for it. It is the only place that knows the concrete
+// parts; package daemon sees them through its own interfaces.
+//
+// In simulation the virtual retina sees each frame when the fake photodiode device says it
+// really lit the screen (its ground truth), not when the daemon believes it did.
 //
 // Open, Run and Close must all be called from the OS thread that owns the display (cmd/retinad's
 // main thread, locked in init). Times are host monotonic nanoseconds (CLOCK_MONOTONIC).
