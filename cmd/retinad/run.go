@@ -5,6 +5,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"os"
 	"time"
 
 	"retinad/configs"
@@ -39,6 +41,11 @@ func runRun(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error 
 	o := rig.Options{Log: e.log, Version: version, Session: *session}
 	if !*quiet {
 		o.StatusOut = e.stdout
+		if f, ok := e.stdout.(*os.File); ok {
+			if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+				o.StatusOut = overwrite{f} // a terminal: one status line, rewritten in place
+			}
+		}
 	}
 	r, err := rig.Open(cfg, o)
 	if err != nil {
@@ -62,4 +69,18 @@ func runRun(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error 
 	closeErr := r.Close()
 	e.log.Info("run: stopped", "after", time.Since(start).Round(time.Millisecond), "figures", r.Daemon().Figures().String())
 	return errors.Join(runErr, closeErr)
+}
+
+// overwrite writes each status line over the previous one on a terminal.
+type overwrite struct{ w io.Writer }
+
+func (o overwrite) Write(p []byte) (int, error) {
+	n := len(p)
+	if n > 0 && p[n-1] == '\n' {
+		p = p[:n-1]
+	}
+	if _, err := fmt.Fprintf(o.w, "\r\033[K%s", p); err != nil {
+		return 0, err
+	}
+	return n, nil
 }
