@@ -306,7 +306,7 @@ func (p *Photodiode) handle(ev event) {
 				"device", p.o.Name, "device_version", m.Proto, "want", wire.Version)
 			return
 		}
-		if p.hello {
+		if p.hello && m.Seq == 0 { // a boot hello (seq 0), not the answer to our SetMode
 			p.o.Log.Warn("calib: photodiode restarted; clock sync starts over", "device", p.o.Name)
 			p.sync.Reset()
 			p.match.untimeAll()

@@ -1,0 +1,121 @@
+// Package photodiode opens the rig's photodiode link from its config block: a serial device,
+// the fake device over a pseudo-terminal ("sim"), or none ("none": every frame Untimed).
+// Open and Run are for the daemon's set-up and its Run goroutine; Flip (from calib) is for the
+// frame loop.
+package photodiode
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"retinad/calib"
+	"retinad/calib/calibtest"
+	"retinad/configs"
+)
+
+// Photodiode is the opened link, and the fake device behind it when the config says "sim".
+type Photodiode struct {
+	*calib.Photodiode
+	Sim *calibtest.Device // nil unless Device is "sim"
+}
+
+// Open builds the link from cfg; o must carry OnOnset and may carry Clock and Log. Refresh is
+// the display's refresh period (doubled-frame detection). The latency prior is read from the
+// calibration file when it exists.
+func Open(cfg configs.Photodiode, refresh time.Duration, o calib.Options) (*Photodiode, error) {
+	if o.Clock == nil {
+		o.Clock = calib.SystemClock{}
+	}
+	o.Threshold, o.Hysteresis, o.Refresh = cfg.Threshold, cfg.Hysteresis, refresh
+	if cfg.Calibration != "" {
+		if c, err := ReadCalibration(cfg.Calibration); err == nil && c.Latency != nil {
+			o.Latency = time.Duration(c.Latency.MeanMs * 1e6)
+		}
+	}
+	p := &Photodiode{}
+	switch cfg.Device {
+	case "none", "":
+	case "sim":
+		dev, err := calibtest.NewDevice(calibtest.DeviceConfig{
+			Latency: time.Duration(cfg.Sim.Latency), Jitter: time.Duration(cfg.Sim.Jitter),
+			DriftPPM: cfg.Sim.DriftPPM, Offset: time.Duration(cfg.Sim.Offset), Seed: cfg.Sim.Seed,
+		}, o.Clock)
+		if err != nil {
+			return nil, fmt.Errorf("photodiode: sim device: %w", err)
+		}
+		p.Sim, o.Light, o.Name = dev, dev, dev.Path()
+		o.Dial = func() (calib.Link, error) { return calib.OpenSerial(dev.Path(), cfg.Baud, time.Duration(cfg.ReadTimeout)) }
+	default:
+		path, baud, rt := cfg.Device, cfg.Baud, time.Duration(cfg.ReadTimeout)
+		o.Name = path
+		o.Dial = func() (calib.Link, error) { return calib.OpenSerial(path, baud, rt) }
+	}
+	p.Photodiode = calib.New(o)
+	return p, nil
+}
+
+// Run runs the link (and the fake device) until ctx ends; it returns nil then, with both stopped.
+func (p *Photodiode) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	if p.Sim != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); p.Sim.Run(ctx) }()
+	}
+	err := p.Photodiode.Run(ctx)
+	wg.Wait()
+	return err
+}
+
+// Latency is the latency block of the calibration file.
+type Latency struct {
+	MeanMs     float64 `json:"mean_ms"`
+	SdMs       float64 `json:"sd_ms"`
+	P99Ms      float64 `json:"p99_ms"`
+	Frames     int     `json:"frames"`
+	Dropped    int     `json:"dropped"`
+	MeasuredAt string  `json:"measured_at,omitempty"`
+	Device     string  `json:"device,omitempty"`
+}
+
+// Calibration is the rig's calibration file; keys it does not know are kept on rewrite.
+type Calibration struct {
+	Latency *Latency `json:"latency,omitempty"`
+}
+
+// ReadCalibration reads the calibration file at path.
+func ReadCalibration(path string) (Calibration, error) {
+	var c Calibration
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return c, fmt.Errorf("photodiode: calibration: %w", err)
+	}
+	if err := json.Unmarshal(b, &c); err != nil {
+		return c, fmt.Errorf("photodiode: calibration %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// WriteLatency sets the latency block of the calibration file at path, keeping its other keys.
+func WriteLatency(path string, l Latency) error {
+	doc := map[string]json.RawMessage{}
+	if b, err := os.ReadFile(path); err == nil {
+		if err := json.Unmarshal(b, &doc); err != nil {
+			return fmt.Errorf("photodiode: calibration %s: %w (not overwritten)", path, err)
+		}
+	}
+	lb, _ := json.Marshal(l)
+	doc["latency"] = lb
+	b, _ := json.MarshalIndent(doc, "", "  ")
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("photodiode: calibration: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("photodiode: calibration: %w", err)
+	}
+	return nil
+}
