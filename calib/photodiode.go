@@ -49,7 +49,7 @@ type Stats struct {
 	LastSpuriousFrame       atomic.Uint64 // the last Timed frame before the last spurious edge
 	FlipOverflow            atomic.Uint64 // flips lost because Run fell more than flipCap behind
 	Connects, Disconnects   atomic.Uint64
-	Dialing                 atomic.Bool // Run is opening the device
+	Dialing                 atomic.Bool   // Run is opening the device
 	Pings, Pongs            atomic.Uint64 // clock-sync probes sent, answers used
 	BytesRead, BytesWritten atomic.Uint64
 	BadFrames               atomic.Uint64 // frames the decoder rejected (CRC, framing)

@@ -41,12 +41,12 @@ func newRig(t testing.TB, cfg calibtest.DeviceConfig, frames int) *rig {
 	r.dev = dev
 	r.onsets = make([]calib.Onset, 0, frames+16)
 	r.p = calib.New(calib.Options{
-		Dial:    func() (calib.Link, error) { return calib.OpenSerial(dev.Path(), 115200, 100*time.Millisecond) },
-		Name:    dev.Path(),
-		Clock:   r.clk,
-		OnOnset: func(o calib.Onset) { r.mu.Lock(); r.onsets = append(r.onsets, o); r.mu.Unlock() },
-		Light:   dev,
-		Refresh: 10 * time.Millisecond,
+		Dial:      func() (calib.Link, error) { return calib.OpenSerial(dev.Path(), 115200, 100*time.Millisecond) },
+		Name:      dev.Path(),
+		Clock:     r.clk,
+		OnOnset:   func(o calib.Onset) { r.mu.Lock(); r.onsets = append(r.onsets, o); r.mu.Unlock() },
+		Light:     dev,
+		Refresh:   10 * time.Millisecond,
 		Threshold: 0.5, Hysteresis: 0.05,
 	})
 	r.clk.SetSettle(r.settle)

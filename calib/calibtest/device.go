@@ -62,7 +62,7 @@ type Device struct {
 	pings chan pingIn
 	wg    sync.WaitGroup
 
-	bytesRead, bytesWritten atomic.Uint64
+	bytesRead, bytesWritten                atomic.Uint64
 	pingsRead, pingsAnswered, pongsWritten atomic.Uint64
 }
 

@@ -48,7 +48,9 @@ func Open(cfg configs.Photodiode, refresh time.Duration, o calib.Options) (*Phot
 			return nil, fmt.Errorf("photodiode: sim device: %w", err)
 		}
 		p.Sim, o.Light, o.Name = dev, dev, dev.Path()
-		o.Dial = func() (calib.Link, error) { return calib.OpenSerial(dev.Path(), cfg.Baud, time.Duration(cfg.ReadTimeout)) }
+		o.Dial = func() (calib.Link, error) {
+			return calib.OpenSerial(dev.Path(), cfg.Baud, time.Duration(cfg.ReadTimeout))
+		}
 	default:
 		path, baud, rt := cfg.Device, cfg.Baud, time.Duration(cfg.ReadTimeout)
 		o.Name = path
