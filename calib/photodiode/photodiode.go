@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -112,6 +113,9 @@ func WriteLatency(path string, l Latency) error {
 	lb, _ := json.Marshal(l)
 	doc["latency"] = lb
 	b, _ := json.MarshalIndent(doc, "", "  ")
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("photodiode: calibration: %w", err)
+	}
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
 		return fmt.Errorf("photodiode: calibration: %w", err)
