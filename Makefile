@@ -48,7 +48,7 @@ bench: setup
 ## noise, and across the two); the two trainings run in parallel, one core each. Table in
 ## $(PAPER)/paper.md; models in $(PAPER). See models/README.md for the budget.
 PAPER := .cache/paper
-PAPER_ARGS := --natural $(PAPER)/natural.npz --whitenoise $(PAPER)/whitenoise.npz --out $(PAPER) --history 12 --max-train 12000 --epochs 3 --ln-epochs 4 --ln-lr 2e-4
+PAPER_ARGS := --natural $(PAPER)/natural.npz --whitenoise $(PAPER)/whitenoise.npz --out $(PAPER) --history 12 --max-train 16000 --epochs 4 --ln-epochs 4 --ln-lr 2e-4
 paper: build
 	mkdir -p $(PAPER)
 	$(BIN) simulate --stimulus natural --duration 5m --seed 1 --out $(PAPER)/natural.npz
