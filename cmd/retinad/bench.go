@@ -3,11 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"runtime"
 	"slices"
 	"time"
@@ -16,6 +14,7 @@ import (
 
 	"retinad/infer"
 	"retinad/infer/onnx"
+	"retinad/infer/onnx/onnxtest"
 )
 
 func init() {
@@ -156,7 +155,7 @@ func quantiles(d []time.Duration) (p50, p99, mx float64) {
 	return us(s[len(s)/2]), us(s[min(len(s)-1, len(s)*99/100)]), us(s[len(s)-1])
 }
 
-// peer is ONNX Runtime (library at $RETINAD_ONNXRUNTIME) running the model exported by
+// peer is ONNX Runtime (library from onnxtest.Library) running the model exported by
 // infer/onnx on the full window, batch 1, one thread.
 type peer struct {
 	sess *ort.AdvancedSession
@@ -172,12 +171,9 @@ func (p *peer) close() {
 }
 
 func newPeer(m *infer.Model, frames [][]float32) (*peer, error) {
-	lib := os.Getenv("RETINAD_ONNXRUNTIME")
-	if lib == "" {
-		return nil, errors.New("RETINAD_ONNXRUNTIME is not set (the Makefile sets it; scripts/setup installs onnxruntime-node)")
-	}
-	if _, err := os.Stat(lib); err != nil {
-		return nil, fmt.Errorf("ONNX Runtime library: %w (run scripts/setup)", err)
+	lib, err := onnxtest.Library()
+	if err != nil {
+		return nil, err
 	}
 	model, err := onnx.Export(m)
 	if err != nil {

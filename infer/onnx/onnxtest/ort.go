@@ -21,15 +21,27 @@ var (
 // ErrUnavailable is returned when ONNX Runtime's library is not installed.
 var ErrUnavailable = errors.New("onnxtest: ONNX Runtime not found (set RETINAD_ONNXRUNTIME; scripts/setup installs it)")
 
+// DefaultLibrary is where scripts/setup installs ONNX Runtime, relative to the repository root.
+const DefaultLibrary = ".cache/onnxruntime/node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime.so.1"
+
+// Library returns the path of ONNX Runtime's shared library: $RETINAD_ONNXRUNTIME when set,
+// else DefaultLibrary when it exists (a run from the repository root), else ErrUnavailable.
+func Library() (string, error) {
+	lib := os.Getenv("RETINAD_ONNXRUNTIME")
+	if lib == "" {
+		lib = DefaultLibrary
+	}
+	if _, err := os.Stat(lib); err != nil {
+		return "", fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return lib, nil
+}
+
 func initialise() error {
 	initOnce.Do(func() {
-		lib := os.Getenv("RETINAD_ONNXRUNTIME")
-		if lib == "" {
-			initErr = ErrUnavailable
-			return
-		}
-		if _, err := os.Stat(lib); err != nil {
-			initErr = fmt.Errorf("%w: %v", ErrUnavailable, err)
+		lib, err := Library()
+		if err != nil {
+			initErr = err
 			return
 		}
 		ort.SetSharedLibraryPath(lib)
