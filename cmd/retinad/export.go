@@ -34,13 +34,9 @@ func runExport(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 		fs.Usage()
 		return fmt.Errorf("%w: want --session ID and --out FILE", errUsage)
 	}
-	cfg := configs.Default()
-	if *cfgFile != "" {
-		c, err := configs.Load(*cfgFile)
-		if err != nil {
-			return err
-		}
-		cfg = *c
+	cfg, err := configOrDefault(*cfgFile)
+	if err != nil {
+		return err
 	}
 	subj, err := acquisition.SubjectsFor(cfg.Rig)
 	if err != nil {

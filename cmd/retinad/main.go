@@ -15,6 +15,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"retinad/configs"
 )
 
 func init() {
@@ -162,4 +164,17 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}
+
+// configOrDefault loads the config at path, or returns the defaults when path is "" (for the
+// tools that work without a rig's config).
+func configOrDefault(path string) (configs.Config, error) {
+	if path == "" {
+		return configs.Default(), nil
+	}
+	c, err := configs.Load(path)
+	if err != nil {
+		return configs.Config{}, err
+	}
+	return *c, nil
 }

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"retinad/acquisition/sim"
-	"retinad/configs"
 	"retinad/stimulus"
 )
 
@@ -37,13 +36,9 @@ func runSimulate(ctx context.Context, e *env, fs *flag.FlagSet, args []string) e
 		fs.Usage()
 		return fmt.Errorf("%w: want --out FILE and no arguments", errUsage)
 	}
-	cfg := configs.Default()
-	if *cfgFile != "" {
-		c, err := configs.Load(*cfgFile)
-		if err != nil {
-			return err
-		}
-		cfg = *c
+	cfg, err := configOrDefault(*cfgFile)
+	if err != nil {
+		return err
 	}
 	st := cfg.Stimulus
 	if *kind != "" {

@@ -6,7 +6,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -21,34 +20,16 @@ import (
 	"retinad/infer"
 	"retinad/infer/infertest"
 	pb "retinad/proto/retinadpb"
+	"retinad/stimulus/present/presenttest"
 )
 
 var e2eDuration = flag.Duration("e2e.duration", 10*time.Second, "how long the simulated rig runs in TestSimulatedRig (the issue's figure: 30s)")
 
-func init() { runtime.LockOSThread() }
+// GL calls must come from one locked OS thread: the tests hand their GL work to the main
+// goroutine through presenttest.
+var onMain = presenttest.OnMain
 
-// GL calls must come from one locked OS thread: the test hands Open, Run and Close to the main
-// goroutine, which TestMain keeps on the thread it locked in init.
-var mainCalls = make(chan func())
-
-func onMain(f func()) {
-	done := make(chan struct{})
-	mainCalls <- func() { defer close(done); f() }
-	<-done
-}
-
-func TestMain(m *testing.M) {
-	code := make(chan int)
-	go func() { code <- m.Run() }()
-	for {
-		select {
-		case f := <-mainCalls:
-			f()
-		case c := <-code:
-			os.Exit(c)
-		}
-	}
-}
+func TestMain(m *testing.M) { os.Exit(presenttest.Main(m)) }
 
 // modelFiles writes the models the test runs: bundled ones from models/ when they exist,
 // else the paper-size CNN and an LN with seeded random weights (real engines, untrained).

@@ -6,7 +6,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
 	"testing"
@@ -16,32 +15,14 @@ import (
 	"golang.org/x/sys/unix"
 
 	"retinad/configs"
+	"retinad/stimulus/present/presenttest"
 )
 
-func init() { runtime.LockOSThread() }
-
 // GL calls must come from one locked OS thread: the tests hand their GL work to the main
-// goroutine, which TestMain keeps on the thread it locked in init.
-var mainCalls = make(chan func())
+// goroutine through presenttest.
+var onMain = presenttest.OnMain
 
-func onMain(f func()) {
-	done := make(chan struct{})
-	mainCalls <- func() { defer close(done); f() }
-	<-done
-}
-
-func TestMain(m *testing.M) {
-	code := make(chan int)
-	go func() { code <- m.Run() }()
-	for {
-		select {
-		case f := <-mainCalls:
-			f()
-		case c := <-code:
-			os.Exit(c)
-		}
-	}
-}
+func TestMain(m *testing.M) { os.Exit(presenttest.Main(m)) }
 
 // fakeClock runs pacing instantly; late delays the next flip by that many nanoseconds.
 type fakeClock struct{ now, late int64 }
