@@ -428,3 +428,15 @@ func (l *Layer) outShape(i int, in []int) ([]int, error) {
 		return nil, fmt.Errorf("infer: layers[%d].type: %q, want conv2d, dense, batchnorm, relu, noise, softplus, exp or sigmoid", i, l.Type)
 	}
 }
+
+// at returns element i of t, its only element when t is a scalar, or def when t is absent
+// (an optional layer parameter).
+func (t *Tensor) at(i int, def float64) float64 {
+	switch {
+	case t == nil:
+		return def
+	case len(t.Data) == 1:
+		return float64(t.Data[0])
+	}
+	return float64(t.Data[i])
+}

@@ -10,15 +10,7 @@ var cmac = cmacGeneric
 // newOp builds the float32 form of layer l, which takes input of shape in.
 func newOp(l *Layer, in []int, s *Stream) op {
 	n := numel(in)
-	at := func(t *Tensor, i int, def float64) float64 {
-		switch {
-		case t == nil:
-			return def
-		case len(t.Data) == 1:
-			return float64(t.Data[0])
-		}
-		return float64(t.Data[i])
-	}
+	at := (*Tensor).at
 	switch l.Type {
 	case BatchNorm:
 		o := &affineOp{scale: make([]float32, n), shift: make([]float32, n)}

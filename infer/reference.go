@@ -143,15 +143,7 @@ func (r *Reference) glm(window []float64) []float64 {
 }
 
 func (r *Reference) layer(l *Layer, x []float64, shape []int) ([]float64, []int) {
-	at := func(t *Tensor, i int, def float64) float64 {
-		switch {
-		case t == nil:
-			return def
-		case len(t.Data) == 1:
-			return float64(t.Data[0])
-		}
-		return float64(t.Data[i])
-	}
+	at := (*Tensor).at
 	switch l.Type {
 	case Conv2D:
 		w := l.Weight.Shape
