@@ -440,3 +440,20 @@ func (t *Tensor) at(i int, def float64) float64 {
 	}
 	return float64(t.Data[i])
 }
+
+// activation is the output nonlinearity f of layer type typ (Softplus, Exp or Sigmoid) at z, as
+// the format defines it; softplus is z itself above 20, where log1p(exp(z)) equals z in float64.
+func activation(typ LayerType, z float64) float64 {
+	switch typ {
+	case Softplus:
+		if z > 20 {
+			return z
+		}
+		return math.Log1p(math.Exp(z))
+	case Exp:
+		return math.Exp(z)
+	case Sigmoid:
+		return 1 / (1 + math.Exp(-z))
+	}
+	panic("infer: activation of layer type " + string(typ))
+}

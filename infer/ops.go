@@ -108,19 +108,7 @@ type nonlinOp struct {
 func (o *nonlinOp) apply(x []float32) []float32 {
 	for i, v := range x {
 		z := float64(o.slope[i]*v + o.offset[i])
-		var f float64
-		switch o.f {
-		case Softplus:
-			f = z
-			if z <= 20 {
-				f = math.Log1p(math.Exp(z))
-			}
-		case Exp:
-			f = math.Exp(z)
-		case Sigmoid:
-			f = 1 / (1 + math.Exp(-z))
-		}
-		x[i] = o.gain[i] * float32(f)
+		x[i] = o.gain[i] * float32(activation(o.f, z))
 	}
 	return x
 }

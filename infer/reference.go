@@ -206,19 +206,7 @@ func (r *Reference) layer(l *Layer, x []float64, shape []int) ([]float64, []int)
 		y := make([]float64, len(x))
 		for i, v := range x {
 			z := at(l.Slope, i, 1)*v + at(l.Offset, i, 0)
-			var f float64
-			switch l.Type {
-			case Softplus:
-				f = z
-				if z <= 20 {
-					f = math.Log1p(math.Exp(z))
-				}
-			case Exp:
-				f = math.Exp(z)
-			case Sigmoid:
-				f = 1 / (1 + math.Exp(-z))
-			}
-			y[i] = at(l.Gain, i, 1) * f
+			y[i] = at(l.Gain, i, 1) * activation(l.Type, z)
 		}
 		return y, shape
 	}

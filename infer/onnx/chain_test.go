@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sbinet/npyio"
+	"retinad/infer/enginetest"
 )
 
 // forward is a plain float64 evaluation of a Chain on one window [History, H, W] (already
@@ -90,20 +90,11 @@ func forward(c *Chain, x []float32) []float64 {
 
 func readNpy(t *testing.T, path string) ([]float32, []int) {
 	t.Helper()
-	f, err := os.Open(path)
+	data, shape, err := enginetest.ReadNpy(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	r, err := npyio.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var data []float32
-	if err := r.Read(&data); err != nil {
-		t.Fatal(err)
-	}
-	return data, r.Header.Descr.Shape
+	return data, shape
 }
 
 func loadGraph(t *testing.T, path string) *Graph {

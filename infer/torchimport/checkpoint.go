@@ -242,30 +242,30 @@ func number(v any) (float64, error) {
 }
 
 // ints reads a hyperparameter that is an int or a list/tuple of ints.
+// intSeq reads a Python list or tuple of ints.
+func intSeq(x interface {
+	Len() int
+	Get(int) any
+}) ([]int, error) {
+	out := make([]int, 0, x.Len())
+	for i := 0; i < x.Len(); i++ {
+		n, ok := x.Get(i).(int)
+		if !ok {
+			return nil, fmt.Errorf("element %d is %s, want an int", i, pyType(x.Get(i)))
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
 func ints(v any) ([]int, error) {
 	switch x := v.(type) {
 	case int:
 		return []int{x}, nil
 	case *types.List:
-		out := make([]int, 0, x.Len())
-		for i := 0; i < x.Len(); i++ {
-			n, ok := x.Get(i).(int)
-			if !ok {
-				return nil, fmt.Errorf("element %d is %s, want an int", i, pyType(x.Get(i)))
-			}
-			out = append(out, n)
-		}
-		return out, nil
+		return intSeq(x)
 	case *types.Tuple:
-		out := make([]int, 0, x.Len())
-		for i := 0; i < x.Len(); i++ {
-			n, ok := x.Get(i).(int)
-			if !ok {
-				return nil, fmt.Errorf("element %d is %s, want an int", i, pyType(x.Get(i)))
-			}
-			out = append(out, n)
-		}
-		return out, nil
+		return intSeq(x)
 	}
 	return nil, fmt.Errorf("%s, want an int or a list of ints", pyType(v))
 }

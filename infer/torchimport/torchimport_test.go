@@ -8,29 +8,19 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sbinet/npyio"
-
 	"retinad/infer"
+	"retinad/infer/enginetest"
 	"retinad/infer/onnx"
 	"retinad/infer/onnx/onnxtest"
 )
 
 func readNpy(t *testing.T, path string) ([]float32, []int) {
 	t.Helper()
-	f, err := os.Open(path)
+	data, shape, err := enginetest.ReadNpy(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	r, err := npyio.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var data []float32
-	if err := r.Read(&data); err != nil {
-		t.Fatal(err)
-	}
-	return data, r.Header.Descr.Shape
+	return data, shape
 }
 
 // windows stacks normalised history windows: row i is frames i..i+hist-1 of stim [T,H,W].
