@@ -2112,6 +2112,340 @@ func (x *MarkEventReply) GetEvent() *Event {
 	return nil
 }
 
+// ScoreModel names one model and the SHA-256 of its file's bytes, so that a worker holding a
+// different file under the same name refuses instead of answering with other rates.
+type ScoreModel struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Sha256        []byte                 `protobuf:"bytes,2,opt,name=sha256,proto3" json:"sha256,omitempty"` // 32 bytes
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScoreModel) Reset() {
+	*x = ScoreModel{}
+	mi := &file_retinad_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScoreModel) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScoreModel) ProtoMessage() {}
+
+func (x *ScoreModel) ProtoReflect() protoreflect.Message {
+	mi := &file_retinad_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScoreModel.ProtoReflect.Descriptor instead.
+func (*ScoreModel) Descriptor() ([]byte, []int) {
+	return file_retinad_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *ScoreModel) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ScoreModel) GetSha256() []byte {
+	if x != nil {
+		return x.Sha256
+	}
+	return nil
+}
+
+// ScoreClip is frames [start, start+frames) of the stimulus that stimulus_yaml configures; the
+// models also see the history-1 frames before start (frames before 0 are gray, contrast 0).
+type ScoreClip struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	StimulusYaml  string                 `protobuf:"bytes,1,opt,name=stimulus_yaml,json=stimulusYaml,proto3" json:"stimulus_yaml,omitempty"` // the config's `stimulus:` block (configs.Stimulus) as YAML
+	Start         int64                  `protobuf:"varint,2,opt,name=start,proto3" json:"start,omitempty"`
+	Frames        uint32                 `protobuf:"varint,3,opt,name=frames,proto3" json:"frames,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScoreClip) Reset() {
+	*x = ScoreClip{}
+	mi := &file_retinad_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScoreClip) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScoreClip) ProtoMessage() {}
+
+func (x *ScoreClip) ProtoReflect() protoreflect.Message {
+	mi := &file_retinad_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScoreClip.ProtoReflect.Descriptor instead.
+func (*ScoreClip) Descriptor() ([]byte, []int) {
+	return file_retinad_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *ScoreClip) GetStimulusYaml() string {
+	if x != nil {
+		return x.StimulusYaml
+	}
+	return ""
+}
+
+func (x *ScoreClip) GetStart() int64 {
+	if x != nil {
+		return x.Start
+	}
+	return 0
+}
+
+func (x *ScoreClip) GetFrames() uint32 {
+	if x != nil {
+		return x.Frames
+	}
+	return 0
+}
+
+type ScoreRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Models        []*ScoreModel          `protobuf:"bytes,1,rep,name=models,proto3" json:"models,omitempty"` // every model, in the order the reply gives their rates
+	Clips         []*ScoreClip           `protobuf:"bytes,2,rep,name=clips,proto3" json:"clips,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScoreRequest) Reset() {
+	*x = ScoreRequest{}
+	mi := &file_retinad_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScoreRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScoreRequest) ProtoMessage() {}
+
+func (x *ScoreRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_retinad_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScoreRequest.ProtoReflect.Descriptor instead.
+func (*ScoreRequest) Descriptor() ([]byte, []int) {
+	return file_retinad_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *ScoreRequest) GetModels() []*ScoreModel {
+	if x != nil {
+		return x.Models
+	}
+	return nil
+}
+
+func (x *ScoreRequest) GetClips() []*ScoreClip {
+	if x != nil {
+		return x.Clips
+	}
+	return nil
+}
+
+// ScoreRates is one model's rates on one clip: rates[t*cells+c], spikes/s, t in [0, frames).
+type ScoreRates struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Model         string                 `protobuf:"bytes,1,opt,name=model,proto3" json:"model,omitempty"`
+	Cells         uint32                 `protobuf:"varint,2,opt,name=cells,proto3" json:"cells,omitempty"`
+	Rates         []float32              `protobuf:"fixed32,3,rep,packed,name=rates,proto3" json:"rates,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScoreRates) Reset() {
+	*x = ScoreRates{}
+	mi := &file_retinad_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScoreRates) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScoreRates) ProtoMessage() {}
+
+func (x *ScoreRates) ProtoReflect() protoreflect.Message {
+	mi := &file_retinad_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScoreRates.ProtoReflect.Descriptor instead.
+func (*ScoreRates) Descriptor() ([]byte, []int) {
+	return file_retinad_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *ScoreRates) GetModel() string {
+	if x != nil {
+		return x.Model
+	}
+	return ""
+}
+
+func (x *ScoreRates) GetCells() uint32 {
+	if x != nil {
+		return x.Cells
+	}
+	return 0
+}
+
+func (x *ScoreRates) GetRates() []float32 {
+	if x != nil {
+		return x.Rates
+	}
+	return nil
+}
+
+// ScoreResult is one clip: one ScoreRates per requested model, in the request's order.
+type ScoreResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Models        []*ScoreRates          `protobuf:"bytes,1,rep,name=models,proto3" json:"models,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScoreResult) Reset() {
+	*x = ScoreResult{}
+	mi := &file_retinad_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScoreResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScoreResult) ProtoMessage() {}
+
+func (x *ScoreResult) ProtoReflect() protoreflect.Message {
+	mi := &file_retinad_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScoreResult.ProtoReflect.Descriptor instead.
+func (*ScoreResult) Descriptor() ([]byte, []int) {
+	return file_retinad_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *ScoreResult) GetModels() []*ScoreRates {
+	if x != nil {
+		return x.Models
+	}
+	return nil
+}
+
+type ScoreReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Clips         []*ScoreResult         `protobuf:"bytes,1,rep,name=clips,proto3" json:"clips,omitempty"`                           // one per requested clip, in order
+	Worker        string                 `protobuf:"bytes,2,opt,name=worker,proto3" json:"worker,omitempty"`                         // who answered (host/pid), for logs and errors
+	ComputeNs     int64                  `protobuf:"varint,3,opt,name=compute_ns,json=computeNs,proto3" json:"compute_ns,omitempty"` // time spent scoring
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScoreReply) Reset() {
+	*x = ScoreReply{}
+	mi := &file_retinad_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScoreReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScoreReply) ProtoMessage() {}
+
+func (x *ScoreReply) ProtoReflect() protoreflect.Message {
+	mi := &file_retinad_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScoreReply.ProtoReflect.Descriptor instead.
+func (*ScoreReply) Descriptor() ([]byte, []int) {
+	return file_retinad_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *ScoreReply) GetClips() []*ScoreResult {
+	if x != nil {
+		return x.Clips
+	}
+	return nil
+}
+
+func (x *ScoreReply) GetWorker() string {
+	if x != nil {
+		return x.Worker
+	}
+	return ""
+}
+
+func (x *ScoreReply) GetComputeNs() int64 {
+	if x != nil {
+		return x.ComputeNs
+	}
+	return 0
+}
+
 var File_retinad_proto protoreflect.FileDescriptor
 
 const file_retinad_proto_rawDesc = "" +
@@ -2301,7 +2635,31 @@ const file_retinad_proto_rawDesc = "" +
 	"\x05label\x18\x01 \x01(\tR\x05label\x12\x12\n" +
 	"\x04note\x18\x02 \x01(\tR\x04note\"9\n" +
 	"\x0eMarkEventReply\x12'\n" +
-	"\x05event\x18\x01 \x01(\v2\x11.retinad.v1.EventR\x05eventB\x19Z\x17retinad/proto/retinadpbb\x06proto3"
+	"\x05event\x18\x01 \x01(\v2\x11.retinad.v1.EventR\x05event\"8\n" +
+	"\n" +
+	"ScoreModel\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06sha256\x18\x02 \x01(\fR\x06sha256\"^\n" +
+	"\tScoreClip\x12#\n" +
+	"\rstimulus_yaml\x18\x01 \x01(\tR\fstimulusYaml\x12\x14\n" +
+	"\x05start\x18\x02 \x01(\x03R\x05start\x12\x16\n" +
+	"\x06frames\x18\x03 \x01(\rR\x06frames\"k\n" +
+	"\fScoreRequest\x12.\n" +
+	"\x06models\x18\x01 \x03(\v2\x16.retinad.v1.ScoreModelR\x06models\x12+\n" +
+	"\x05clips\x18\x02 \x03(\v2\x15.retinad.v1.ScoreClipR\x05clips\"N\n" +
+	"\n" +
+	"ScoreRates\x12\x14\n" +
+	"\x05model\x18\x01 \x01(\tR\x05model\x12\x14\n" +
+	"\x05cells\x18\x02 \x01(\rR\x05cells\x12\x14\n" +
+	"\x05rates\x18\x03 \x03(\x02R\x05rates\"=\n" +
+	"\vScoreResult\x12.\n" +
+	"\x06models\x18\x01 \x03(\v2\x16.retinad.v1.ScoreRatesR\x06models\"r\n" +
+	"\n" +
+	"ScoreReply\x12-\n" +
+	"\x05clips\x18\x01 \x03(\v2\x17.retinad.v1.ScoreResultR\x05clips\x12\x16\n" +
+	"\x06worker\x18\x02 \x01(\tR\x06worker\x12\x1d\n" +
+	"\n" +
+	"compute_ns\x18\x03 \x01(\x03R\tcomputeNsB\x19Z\x17retinad/proto/retinadpbb\x06proto3"
 
 var (
 	file_retinad_proto_rawDescOnce sync.Once
@@ -2316,7 +2674,7 @@ func file_retinad_proto_rawDescGZIP() []byte {
 }
 
 var file_retinad_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_retinad_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_retinad_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_retinad_proto_goTypes = []any{
 	(Sync_Source)(0),              // 0: retinad.v1.Sync.Source
 	(Status_State)(0),             // 1: retinad.v1.Status.State
@@ -2346,6 +2704,12 @@ var file_retinad_proto_goTypes = []any{
 	(*ChooseStimulusReply)(nil),   // 25: retinad.v1.ChooseStimulusReply
 	(*MarkEventRequest)(nil),      // 26: retinad.v1.MarkEventRequest
 	(*MarkEventReply)(nil),        // 27: retinad.v1.MarkEventReply
+	(*ScoreModel)(nil),            // 28: retinad.v1.ScoreModel
+	(*ScoreClip)(nil),             // 29: retinad.v1.ScoreClip
+	(*ScoreRequest)(nil),          // 30: retinad.v1.ScoreRequest
+	(*ScoreRates)(nil),            // 31: retinad.v1.ScoreRates
+	(*ScoreResult)(nil),           // 32: retinad.v1.ScoreResult
+	(*ScoreReply)(nil),            // 33: retinad.v1.ScoreReply
 }
 var file_retinad_proto_depIdxs = []int32{
 	4,  // 0: retinad.v1.StimulusSource.params:type_name -> retinad.v1.Param
@@ -2360,11 +2724,15 @@ var file_retinad_proto_depIdxs = []int32{
 	3,  // 9: retinad.v1.ChooseStimulusRequest.source:type_name -> retinad.v1.StimulusSource
 	3,  // 10: retinad.v1.ChooseStimulusReply.source:type_name -> retinad.v1.StimulusSource
 	12, // 11: retinad.v1.MarkEventReply.event:type_name -> retinad.v1.Event
-	12, // [12:12] is the sub-list for method output_type
-	12, // [12:12] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	28, // 12: retinad.v1.ScoreRequest.models:type_name -> retinad.v1.ScoreModel
+	29, // 13: retinad.v1.ScoreRequest.clips:type_name -> retinad.v1.ScoreClip
+	31, // 14: retinad.v1.ScoreResult.models:type_name -> retinad.v1.ScoreRates
+	32, // 15: retinad.v1.ScoreReply.clips:type_name -> retinad.v1.ScoreResult
+	16, // [16:16] is the sub-list for method output_type
+	16, // [16:16] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_retinad_proto_init() }
@@ -2378,7 +2746,7 @@ func file_retinad_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_retinad_proto_rawDesc), len(file_retinad_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   25,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
