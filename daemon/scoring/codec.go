@@ -1,0 +1,154 @@
+package scoring
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+
+	"google.golang.org/protobuf/proto"
+	"gopkg.in/yaml.v3"
+
+	"retinad/configs"
+	pb "retinad/proto/retinadpb"
+	"retinad/stimulus/adaptive"
+)
+
+// Request is a decoded ScoreRequest.
+type Request struct {
+	Models []ModelID
+	Clips  []adaptive.Clip
+}
+
+// ModelID is a model's name and the SHA-256 of its file.
+type ModelID struct {
+	Name   string
+	SHA256 [32]byte
+}
+
+// maxRequestClips bounds one request.
+const maxRequestClips = 1 << 16
+
+// EncodeRequest writes the ScoreRequest for clips scored by models.
+func EncodeRequest(models []Model, clips []adaptive.Clip) ([]byte, error) {
+	req := &pb.ScoreRequest{}
+	for _, m := range models {
+		req.Models = append(req.Models, &pb.ScoreModel{Name: m.Name, Sha256: m.SHA256[:]})
+	}
+	cache := map[configs.Stimulus]string{}
+	for i, c := range clips {
+		y, ok := cache[c.Stimulus]
+		if !ok {
+			b, err := yaml.Marshal(c.Stimulus)
+			if err != nil {
+				return nil, fmt.Errorf("scoring: clip %d: stimulus as YAML: %w", i, err)
+			}
+			y = string(b)
+			cache[c.Stimulus] = y
+		}
+		if err := checkClip(c); err != nil {
+			return nil, fmt.Errorf("scoring: clip %d: %w", i, err)
+		}
+		req.Clips = append(req.Clips, &pb.ScoreClip{StimulusYaml: y, Start: int64(c.Start), Frames: uint32(c.Frames)})
+	}
+	return proto.Marshal(req)
+}
+
+// DecodeRequest reads a ScoreRequest. Every stimulus block must decode strictly (no unknown
+// fields) into configs.Stimulus; a bad one is reported with its clip.
+func DecodeRequest(data []byte) (Request, error) {
+	var req pb.ScoreRequest
+	if err := proto.Unmarshal(data, &req); err != nil {
+		return Request{}, fmt.Errorf("scoring: malformed ScoreRequest: %w", err)
+	}
+	if len(req.Models) == 0 || len(req.Clips) == 0 {
+		return Request{}, fmt.Errorf("scoring: ScoreRequest with %d models and %d clips: want at least one of each", len(req.Models), len(req.Clips))
+	}
+	if len(req.Clips) > maxRequestClips {
+		return Request{}, fmt.Errorf("scoring: ScoreRequest with %d clips: want at most %d", len(req.Clips), maxRequestClips)
+	}
+	var r Request
+	for i, m := range req.Models {
+		if m.GetName() == "" || len(m.GetSha256()) != 32 {
+			return Request{}, fmt.Errorf("scoring: ScoreRequest models[%d]: name %q with a %d-byte sha256: want a name and 32 bytes", i, m.GetName(), len(m.GetSha256()))
+		}
+		id := ModelID{Name: m.GetName()}
+		copy(id.SHA256[:], m.GetSha256())
+		r.Models = append(r.Models, id)
+	}
+	cache := map[string]configs.Stimulus{}
+	for i, c := range req.Clips {
+		cfg, ok := cache[c.GetStimulusYaml()]
+		if !ok {
+			var err error
+			if cfg, err = decodeStimulus(c.GetStimulusYaml()); err != nil {
+				return Request{}, fmt.Errorf("scoring: ScoreRequest clips[%d].stimulus_yaml: %w", i, err)
+			}
+			cache[c.GetStimulusYaml()] = cfg
+		}
+		clip := adaptive.Clip{Stimulus: cfg, Start: int(c.GetStart()), Frames: int(c.GetFrames())}
+		if int64(clip.Start) != c.GetStart() {
+			return Request{}, fmt.Errorf("scoring: ScoreRequest clips[%d].start %d: out of range", i, c.GetStart())
+		}
+		if err := checkClip(clip); err != nil {
+			return Request{}, fmt.Errorf("scoring: ScoreRequest clips[%d]: %w", i, err)
+		}
+		r.Clips = append(r.Clips, clip)
+	}
+	return r, nil
+}
+
+func decodeStimulus(s string) (configs.Stimulus, error) {
+	var cfg configs.Stimulus
+	dec := yaml.NewDecoder(bytes.NewReader([]byte(s)))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil {
+		return configs.Stimulus{}, err
+	}
+	var extra any
+	if err := dec.Decode(&extra); err == nil {
+		return configs.Stimulus{}, errors.New("more than one YAML document")
+	}
+	return cfg, nil
+}
+
+// EncodeReply writes the ScoreReply for preds, the rates of Predict.
+func EncodeReply(preds [][]adaptive.Rates, worker string, computeNs int64) ([]byte, error) {
+	rep := &pb.ScoreReply{Worker: worker, ComputeNs: computeNs}
+	for _, clip := range preds {
+		res := &pb.ScoreResult{}
+		for _, r := range clip {
+			res.Models = append(res.Models, &pb.ScoreRates{Model: r.Model, Cells: uint32(r.Cells), Rates: r.Rates})
+		}
+		rep.Clips = append(rep.Clips, res)
+	}
+	return proto.Marshal(rep)
+}
+
+// DecodeReply reads a ScoreReply and checks it answers clips with models: one result per clip,
+// one set of rates per model in order, frames*cells of them, cells as the model has.
+func DecodeReply(data []byte, models []Model, clips []adaptive.Clip) ([][]adaptive.Rates, *pb.ScoreReply, error) {
+	var rep pb.ScoreReply
+	if err := proto.Unmarshal(data, &rep); err != nil {
+		return nil, nil, fmt.Errorf("malformed ScoreReply: %w", err)
+	}
+	if len(rep.Clips) != len(clips) {
+		return nil, nil, fmt.Errorf("ScoreReply from %q with %d clips, want %d", rep.Worker, len(rep.Clips), len(clips))
+	}
+	out := make([][]adaptive.Rates, len(clips))
+	for i, res := range rep.Clips {
+		if len(res.GetModels()) != len(models) {
+			return nil, nil, fmt.Errorf("ScoreReply from %q: clips[%d] with %d models, want %d", rep.Worker, i, len(res.GetModels()), len(models))
+		}
+		out[i] = make([]adaptive.Rates, len(models))
+		for k, r := range res.GetModels() {
+			m := models[k]
+			cells := len(m.Model.Cells)
+			if r.GetModel() != m.Name || int(r.GetCells()) != cells || len(r.GetRates()) != clips[i].Frames*cells {
+				return nil, nil, fmt.Errorf("ScoreReply from %q: clips[%d].models[%d]: %q, %d cells, %d rates; want %q, %d cells, %d rates",
+					rep.Worker, i, k, r.GetModel(), r.GetCells(), len(r.GetRates()), m.Name, cells, clips[i].Frames*cells)
+			}
+			out[i][k] = adaptive.Rates{Model: m.Name, Cells: cells, Rates: r.GetRates()}
+		}
+	}
+	return out, &rep, nil
+}

@@ -1,0 +1,36 @@
+// Package scoring runs every loaded model on batches of candidate stimulus clips for the
+// adaptive stimulus choice (stimulus/adaptive), on this machine's cores and on `retinad worker`
+// processes reached over NATS. It implements adaptive.Predictor three ways:
+//
+//   - Local renders each clip's frames with stimulus.New and steps one streaming engine per
+//     model over them, one clip per goroutine, the engines reused from clip to clip (a fresh
+//     engine per clip, as infer.Predict makes, costs more than the clip: BenchmarkClip).
+//   - Worker is the NATS micro service "retinad-worker" that answers ScoreRequests with a
+//     Local of its own (proto/retinad.proto). It is not tied to a rig: any daemon whose model
+//     files hash the same may use it. It listens on <prefix>.score in the queue group
+//     "retinad-workers" and on <prefix>.<service id>.score; the prefix defaults to
+//     retinad.workers.
+//   - Pool splits a batch between the workers it finds ($SRV.INFO.retinad-worker, every
+//     Rediscover) that hold the same model files, and its own cores, clip by clip as each
+//     becomes free. A worker that does not answer within Timeout (killed, partitioned, no
+//     responders) gets no more clips of that batch, and its clips are scored here: the batch
+//     still completes. A reply that answers wrongly (an error reply, an undecodable body, the
+//     wrong clips, models or sizes) is an error naming the worker's subject.
+//
+// # Clips, frames and units
+//
+// A clip is frames [Start, Start+Frames) of the source its configs.Stimulus makes. A model
+// with a history of H frames is stepped from frame Start-H+1, so that row t of its rates (t in
+// [0, Frames)) sees frames up to Start+t; frames before 0 are gray (contrast 0), as the screen
+// is before a stimulus starts. Rates are spikes/s, row-major [Frames, Cells], the engines run
+// deterministically (no latent noise). Every model must see the clip's grid, and run at its
+// frame rate when the stimulus has one.
+//
+// A model's identity is its name and the SHA-256 of its file: a worker refuses a request whose
+// models it does not hold with the same bytes (a *RefusedError, code 409).
+//
+// # Threads
+//
+// Local, Pool and Worker are safe for concurrent use. Predict may be called from any
+// goroutine; it uses goroutines of its own and has stopped them when it returns.
+package scoring

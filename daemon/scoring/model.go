@@ -1,0 +1,55 @@
+package scoring
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"retinad/infer"
+	"retinad/infer/onnx"
+)
+
+// Model is one model to score with, and what identifies it across machines.
+type Model struct {
+	Name   string
+	File   string // where it was read from, for messages
+	SHA256 [32]byte
+	Model  *infer.Model
+}
+
+// Short is the first 12 hex digits of the file's hash, for messages.
+func (m Model) Short() string { return hex.EncodeToString(m.SHA256[:6]) }
+
+// LoadModel reads a native model file (or an .onnx file, imported) and hashes its bytes.
+func LoadModel(name, path string) (Model, error) {
+	if name == "" {
+		return Model{}, fmt.Errorf("scoring: model %s: empty name", path)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Model{}, fmt.Errorf("scoring: model %s: %w", name, err)
+	}
+	var m *infer.Model
+	if strings.EqualFold(filepath.Ext(path), ".onnx") {
+		m, err = onnx.Import(b)
+	} else {
+		m, err = infer.Decode(b)
+	}
+	if err != nil {
+		return Model{}, fmt.Errorf("scoring: model %s: %s: %w", name, path, err)
+	}
+	return Model{Name: name, File: path, SHA256: sha256.Sum256(b), Model: m}, nil
+}
+
+// ParseModelArg reads a command-line model argument: NAME=FILE, or FILE alone, named by its
+// base name without the extension (models/bncnn.rtm is "bncnn").
+func ParseModelArg(arg string) (name, file string) {
+	if i := strings.IndexByte(arg, '='); i > 0 {
+		return arg[:i], arg[i+1:]
+	}
+	base := filepath.Base(arg)
+	return strings.TrimSuffix(base, filepath.Ext(base)), arg
+}

@@ -1,0 +1,374 @@
+package scoring
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+
+	"retinad/stimulus/adaptive"
+)
+
+var _ adaptive.Predictor = (*Pool)(nil)
+
+// PoolOptions set up a Pool.
+type PoolOptions struct {
+	Prefix string // the workers' subject prefix; default DefaultPrefix
+	// Local is the number of goroutines that score here alongside the workers: 0 is the
+	// Local's own count; negative is none while workers answer (clips a worker fails to
+	// answer, and every clip when none is found, are still scored here).
+	Local int
+	// Timeout bounds one request to a worker (default 2 s); a worker silent for longer gets no
+	// more clips of that batch and its clips are scored here. Keep it under the choice budget.
+	Timeout time.Duration
+	// Rediscover is how long a list of workers is trusted (default 2 s); DiscoverWait how long
+	// to collect their INFO replies (default 50 ms, spent while the local cores already work).
+	Rediscover, DiscoverWait time.Duration
+	Log                      *slog.Logger
+}
+
+// Pool scores a batch on the workers it finds and on this machine's cores.
+type Pool struct {
+	conn  *nats.Conn
+	local *Local
+	o     PoolOptions
+	meta  string // our models, as a worker's "models" metadata lists them
+
+	mu      sync.Mutex
+	workers []remote
+	found   time.Time
+	warned  map[string]bool
+
+	remoteClips, localClips, fallbacks atomic.Uint64
+}
+
+// remote is one worker found by discovery.
+type remote struct {
+	id, name, subject string
+	cores             int
+}
+
+// NewPool makes a Pool that scores with local's models and, through conn, with every worker
+// that holds the same model files. conn may be nil: then it is local only.
+func NewPool(conn *nats.Conn, local *Local, o PoolOptions) *Pool {
+	if o.Prefix == "" {
+		o.Prefix = DefaultPrefix
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 2 * time.Second
+	}
+	if o.Rediscover <= 0 {
+		o.Rediscover = 2 * time.Second
+	}
+	if o.DiscoverWait <= 0 {
+		o.DiscoverWait = 50 * time.Millisecond
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Pool{conn: conn, local: local, o: o, meta: modelsMeta(local.models), warned: map[string]bool{}}
+}
+
+// Models are the models' names, in the order of Predict's rates.
+func (p *Pool) Models() []string { return p.local.Models() }
+
+// PoolStats count clips since the Pool was made.
+type PoolStats struct {
+	Remote   uint64 // scored by workers
+	Local    uint64 // scored here (fallbacks included)
+	Fallback uint64 // sent to a worker that did not answer, then scored here
+}
+
+// Stats returns the clip counts.
+func (p *Pool) Stats() PoolStats {
+	return PoolStats{Remote: p.remoteClips.Load(), Local: p.localClips.Load(), Fallback: p.fallbacks.Load()}
+}
+
+// Predict scores every clip with every model: preds[i][m] is clip i, model m.
+func (p *Pool) Predict(ctx context.Context, clips []adaptive.Clip) ([][]adaptive.Rates, error) {
+	if len(clips) == 0 {
+		return [][]adaptive.Rates{}, ctx.Err()
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	out := make([][]adaptive.Rates, len(clips))
+	q := newQueue(len(clips), ctx)
+	defer context.AfterFunc(ctx, q.wake)()
+	var wg sync.WaitGroup
+	var nlocal atomic.Int32
+	fail := func(err error) { cancel(err); q.wake() }
+	startLocal := func(n int) {
+		for range n {
+			nlocal.Add(1)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s, err := p.local.get()
+				if err != nil {
+					fail(err)
+					return
+				}
+				defer p.local.put(s)
+				for {
+					i, ok := q.takeOne()
+					if !ok {
+						return
+					}
+					r, err := s.score(ctx, clips[i])
+					if err != nil {
+						fail(fmt.Errorf("scoring: clip %d: %w", i, err))
+						return
+					}
+					out[i] = r
+					p.localClips.Add(1)
+					q.done(1)
+				}
+			}()
+		}
+	}
+	nl := p.o.Local
+	if nl == 0 {
+		nl = p.local.Workers()
+	}
+	if p.conn == nil {
+		nl = max(nl, p.local.Workers())
+	}
+	startLocal(max(nl, 0))
+	if p.conn != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			workers := p.discover(ctx)
+			if len(workers) == 0 && nlocal.Load() == 0 {
+				startLocal(p.local.Workers())
+			}
+			for _, w := range workers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for {
+						ids := q.take(max(1, w.cores))
+						if ids == nil {
+							return
+						}
+						sub := make([]adaptive.Clip, len(ids))
+						for k, i := range ids {
+							sub[k] = clips[i]
+						}
+						rctx, rcancel := context.WithTimeout(ctx, p.o.Timeout)
+						preds, err := Call(rctx, p.conn, w.subject, p.local.models, sub)
+						rcancel()
+						if err != nil && ctx.Err() == nil && unavailable(err) {
+							p.o.Log.Warn("scoring: worker did not answer; its clips are scored here", "worker", w.name, "subject", w.subject, "clips", len(ids), "err", err)
+							p.fallbacks.Add(uint64(len(ids)))
+							if nlocal.Load() == 0 {
+								startLocal(p.local.Workers())
+							}
+							q.giveBack(ids)
+							return
+						}
+						if err != nil {
+							if ctx.Err() == nil {
+								fail(fmt.Errorf("%w (worker %s)", err, w.name))
+							}
+							q.giveBack(ids)
+							return
+						}
+						for k, i := range ids {
+							out[i] = preds[k]
+						}
+						p.remoteClips.Add(uint64(len(ids)))
+						q.done(len(ids))
+					}
+				}()
+			}
+		}()
+	}
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
+		return nil, err
+	}
+	if q.left() != 0 {
+		return nil, fmt.Errorf("scoring: %d clips left unscored", q.left()) // a bug, not the world
+	}
+	return out, nil
+}
+
+// unavailable tells a worker that did not answer (it may have died) from one that answered
+// wrongly.
+func unavailable(err error) bool {
+	var re *RemoteError
+	if errors.As(err, &re) {
+		return re.Code == CodeUnavailable
+	}
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, nats.ErrConnectionClosed) ||
+		errors.Is(err, nats.ErrConnectionDraining) || errors.Is(err, nats.ErrDisconnected)
+}
+
+// discover returns the workers that hold our models, asking $SRV.INFO when the list is older
+// than Rediscover.
+func (p *Pool) discover(ctx context.Context) []remote {
+	p.mu.Lock()
+	if time.Since(p.found) < p.o.Rediscover {
+		w := p.workers
+		p.mu.Unlock()
+		return w
+	}
+	p.mu.Unlock()
+	var found []remote
+	inbox := p.conn.NewRespInbox()
+	sub, err := p.conn.SubscribeSync(inbox)
+	if err != nil {
+		p.o.Log.Warn("scoring: discover workers", "err", err)
+		return nil
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	subject, _ := micro.ControlSubject(micro.InfoVerb, ServiceName, "")
+	if err := p.conn.PublishRequest(subject, inbox, nil); err != nil {
+		p.o.Log.Warn("scoring: discover workers", "subject", subject, "err", err)
+		return nil
+	}
+	dctx, cancel := context.WithTimeout(ctx, p.o.DiscoverWait)
+	defer cancel()
+	for {
+		msg, err := sub.NextMsgWithContext(dctx)
+		if err != nil {
+			break
+		}
+		var info micro.Info
+		if err := json.Unmarshal(msg.Data, &info); err != nil {
+			p.warnOnce(msg.Subject, "scoring: undecodable worker INFO", "subject", subject, "err", err)
+			continue
+		}
+		w := remote{id: info.ID, name: info.Metadata["worker"], cores: 1}
+		if n, err := strconv.Atoi(info.Metadata["cores"]); err == nil && n > 0 {
+			w.cores = n
+		}
+		for _, e := range info.Endpoints {
+			if e.Name == "direct" && strings.HasPrefix(e.Subject, p.o.Prefix+".") {
+				w.subject = e.Subject
+			}
+		}
+		if w.subject == "" {
+			continue // a worker for another prefix
+		}
+		if info.Metadata["models"] != p.meta {
+			p.warnOnce(info.ID, "scoring: worker holds other models or other files of them; it gets no clips",
+				"worker", w.name, "subject", w.subject, "its_models", info.Metadata["models"], "ours", p.meta)
+			continue
+		}
+		found = append(found, w)
+	}
+	p.mu.Lock()
+	p.workers, p.found = found, time.Now()
+	p.mu.Unlock()
+	return found
+}
+
+func (p *Pool) warnOnce(key, msg string, args ...any) {
+	p.mu.Lock()
+	seen := p.warned[key]
+	p.warned[key] = true
+	p.mu.Unlock()
+	if !seen {
+		p.o.Log.Warn(msg, args...)
+	}
+}
+
+// queue hands out clip indices: fresh ones in order, and those given back by a worker that
+// failed. Local takers wait while clips are out at workers, in case they come back.
+type queue struct {
+	ctx     context.Context
+	mu      sync.Mutex
+	cond    *sync.Cond
+	next, n int
+	back    []int
+	out     int // taken and not yet done or given back
+}
+
+func newQueue(n int, ctx context.Context) *queue {
+	q := &queue{ctx: ctx, n: n}
+	q.cond = sync.NewCond(&q.mu)
+	return q
+}
+
+// take returns up to k indices, or nil when none is waiting.
+func (q *queue) take(k int) []int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.ctx.Err() != nil {
+		return nil
+	}
+	var ids []int
+	for len(ids) < k && len(q.back) > 0 {
+		ids = append(ids, q.back[len(q.back)-1])
+		q.back = q.back[:len(q.back)-1]
+	}
+	for len(ids) < k && q.next < q.n {
+		ids = append(ids, q.next)
+		q.next++
+	}
+	q.out += len(ids)
+	return ids
+}
+
+// takeOne returns the next index, waiting while clips are out; false when all are done or ctx
+// has ended.
+func (q *queue) takeOne() (int, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for {
+		if q.ctx.Err() != nil {
+			return 0, false
+		}
+		if n := len(q.back); n > 0 {
+			i := q.back[n-1]
+			q.back = q.back[:n-1]
+			q.out++
+			return i, true
+		}
+		if q.next < q.n {
+			q.next++
+			q.out++
+			return q.next - 1, true
+		}
+		if q.out == 0 {
+			return 0, false
+		}
+		q.cond.Wait()
+	}
+}
+
+func (q *queue) done(k int) {
+	q.mu.Lock()
+	q.out -= k
+	q.mu.Unlock()
+	q.cond.Broadcast()
+}
+
+func (q *queue) giveBack(ids []int) {
+	q.mu.Lock()
+	q.back = append(q.back, ids...)
+	q.out -= len(ids)
+	q.mu.Unlock()
+	q.cond.Broadcast()
+}
+
+func (q *queue) wake() { q.cond.Broadcast() }
+
+// left is the number of clips not done.
+func (q *queue) left() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.n - q.next + len(q.back) + q.out
+}
