@@ -81,6 +81,11 @@ func rot(z complex64, sgn float32) complex64 { return complex(-sgn*imag(z), sgn*
 // unscaled inverse (exp(+2 pi i f t / n)), of the s sequences in x, using y (same length, n*s)
 // as scratch; it returns the slice holding the result (x or y).
 func (pl *fftPlan) transform(x, y []complex64, s int, inv bool) []complex64 {
+	return pl.run(x, y, s, inv, true)
+}
+
+// run is transform, with the assembly stages only when asm is set (the tests compare).
+func (pl *fftPlan) run(x, y []complex64, s int, inv, asm bool) []complex64 {
 	sgn := float32(-1)
 	if inv {
 		sgn = 1
@@ -91,6 +96,11 @@ func (pl *fftPlan) transform(x, y []complex64, s int, inv bool) []complex64 {
 		twAll, wp := st.tw, st.wp
 		if inv {
 			twAll, wp = st.twi, st.wpi
+		}
+		if asm && fftStageAsm(p, x, y, twAll, s, m, inv) {
+			x, y = y, x
+			s *= p
+			continue
 		}
 		switch p {
 		case 2:

@@ -1,6 +1,7 @@
 package infer
 
 import (
+	"fmt"
 	"math"
 	"math/cmplx"
 	"math/rand/v2"
@@ -49,4 +50,57 @@ func TestSpectralMatchesDFT(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestFFTStages holds every transform, with the assembly stages where the CPU has them, to
+// the pure-Go stages, forward and inverse, for lengths of every radix and numbers of
+// sequences s on both sides of the vector width (tails included).
+func TestFFTStages(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 15, 16, 25, 26, 36, 50, 64, 100} {
+		pl := newFFTPlan(n)
+		for _, s := range []int{1, 3, 4, 5, 7, 8, 9, 13, 18, 19, 25, 26, 28} {
+			for _, inv := range []bool{false, true} {
+				x := make([]complex64, n*s)
+				for i := range x {
+					x[i] = complex(float32(r.NormFloat64()), float32(r.NormFloat64()))
+				}
+				x2 := append([]complex64{}, x...)
+				got := pl.transform(x, make([]complex64, n*s), s, inv)
+				want := pl.transformGo(x2, make([]complex64, n*s), s, inv)
+				for i := range want {
+					d := got[i] - want[i]
+					if real(d)*real(d)+imag(d)*imag(d) > 1e-8*float32(n*n) {
+						t.Fatalf("n=%d s=%d inv=%v: value %d is %v, want %v", n, s, inv, i, got[i], want[i])
+					}
+				}
+			}
+		}
+	}
+}
+
+func BenchmarkSpectral(b *testing.B) {
+	for _, n := range []int{50, 36} {
+		sp := newSpectral(n, n)
+		img := make([]float32, n*n)
+		for i := range img {
+			img[i] = float32(i%7) - 3
+		}
+		spec := make([]complex64, n*sp.hf)
+		out := make([]float32, n*n)
+		b.Run(fmt.Sprintf("forward%d", n), func(b *testing.B) {
+			for b.Loop() {
+				sp.forward(img, spec)
+			}
+		})
+		b.Run(fmt.Sprintf("inverse%d", n), func(b *testing.B) {
+			for b.Loop() {
+				sp.inverse(spec, out, n*18/25, n*18/25)
+			}
+		})
+	}
+}
+
+func (pl *fftPlan) transformGo(x, y []complex64, s int, inv bool) []complex64 {
+	return pl.run(x, y, s, inv, false)
 }
