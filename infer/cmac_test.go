@@ -1,6 +1,7 @@
 package infer
 
 import (
+	"math"
 	"math/rand/v2"
 	"testing"
 )
@@ -42,5 +43,26 @@ func BenchmarkCmac(b *testing.B) {
 				k.f(acc, w, x)
 			}
 		})
+	}
+}
+
+// TestDotKernels holds the dot product in use to the pure-Go one for every length from 0 to
+// 80 (every tail of the 32- and 8-wide loops).
+func TestDotKernels(t *testing.T) {
+	r := rand.New(rand.NewPCG(2, 2))
+	for n := 0; n <= 80; n++ {
+		a, b := make([]float32, n), make([]float32, n+5)
+		var abs float64
+		for i := range b {
+			b[i] = float32(r.NormFloat64())
+		}
+		for i := range a {
+			a[i] = float32(r.NormFloat64())
+			abs += math.Abs(float64(a[i] * b[i]))
+		}
+		got, want := dot(a, b), dotGeneric(a, b)
+		if math.Abs(float64(got-want)) > 1e-6*(abs+1) {
+			t.Fatalf("n=%d: %g, want %g", n, got, want)
+		}
 	}
 }
