@@ -15,6 +15,7 @@ type Config struct {
 	Recording   Recording   `yaml:"recording"`
 	Validation  Validation  `yaml:"validation"`
 	Dashboard   Dashboard   `yaml:"dashboard"`
+	Adaptive    Adaptive    `yaml:"adaptive"`
 
 	// File is the path the config was loaded from ("" when built in code).
 	File string `yaml:"-"`
@@ -234,5 +235,6 @@ func Default() Config {
 		Recording:   Recording{Enabled: true, Dir: "var/recordings"},
 		Validation:  Validation{Window: Duration(60 * time.Second), ReportEvery: Duration(time.Second)},
 		Dashboard:   Dashboard{StatusEvery: Duration(250 * time.Millisecond)},
+		Adaptive:    DefaultAdaptive(),
 	}
 }

@@ -50,6 +50,7 @@ func (c *Config) Validate() error {
 	positive(ps, "validation.window", float64(c.Validation.Window))
 	positive(ps, "validation.report_every", float64(c.Validation.ReportEvery))
 	positive(ps, "dashboard.status_every", float64(c.Dashboard.StatusEvery))
+	c.Adaptive.validate(ps, c.Models)
 	if len(ps.List) == 0 {
 		return nil
 	}
