@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"testing"
 )
 
@@ -48,11 +49,14 @@ func TestSteadyStateAllocatesNothing(t *testing.T) {
 		Rig: "a", Session: "s", Source: &constSource{}, Presenter: &clockPresenter{}, Bus: bus,
 		FrameRate: 100, Height: 50, Width: 50, Now: func() int64 { now += 1000; return now },
 		Models: []Model{{Name: "m", Engine: sumEngine{}, CellIDs: cells, BinRate: 100}},
+		Load: func(LoadRequest) (Model, error) {
+			return Model{Engine: sumEngine{}, CellIDs: cells, BinRate: 100}, nil
+		},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := d.runners[0]
+	r := d.models.Load().runners[0]
 	for k := uint64(0); k < uint64(len(d.stage)); k++ {
 		if err := d.generate(k); err != nil {
 			t.Fatal(err)
@@ -63,12 +67,14 @@ func TestSteadyStateAllocatesNothing(t *testing.T) {
 		if err := d.showFrame(k); err != nil {
 			t.Fatal(err)
 		}
-		// The model's goroutine, one step by hand.
-		x, o := r.in.Peek(), r.out.Reserve()
-		_ = r.Engine.Step(x.pix, o.rates)
-		o.frame, o.doneNs = x.frame, now
-		r.out.Commit()
-		r.in.Release()
+		// The models' goroutines, one step each by hand.
+		for _, r := range d.models.Load().runners {
+			x, o := r.in.Peek(), r.out.Reserve()
+			_ = r.Engine.Step(x.pix, o.rates)
+			o.frame, o.doneNs = x.frame, now
+			r.out.Commit()
+			r.in.Release()
+		}
 		d.stamp.process()
 		k++
 	}
@@ -80,6 +86,27 @@ func TestSteadyStateAllocatesNothing(t *testing.T) {
 	}
 	if got := r.published.Load(); got < 1000 {
 		t.Errorf("published %d predictions", got)
+	}
+	// A model loaded (on the control side, allocating) joins the loop, which still allocates
+	// nothing per frame; so after it is unloaded.
+	if _, err := d.LoadModel(context.Background(), LoadRequest{Name: "late", File: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	late := d.models.Load().find("late")
+	for i := 0; i < len(d.stage)+1; i++ { // frames generated before the load never reach it
+		step()
+	}
+	if a := testing.AllocsPerRun(1000, step); a != 0 {
+		t.Errorf("with a model loaded while running: %v allocations per frame, want 0", a)
+	}
+	if got := late.published.Load(); got < 1000 {
+		t.Errorf("loaded model published %d predictions", got)
+	}
+	if _, err := d.UnloadModel(context.Background(), "late"); err != nil {
+		t.Fatal(err)
+	}
+	if a := testing.AllocsPerRun(1000, step); a != 0 {
+		t.Errorf("after an unload: %v allocations per frame, want 0", a)
 	}
 	if bus.n < 2000 {
 		t.Errorf("bus saw %d messages", bus.n)

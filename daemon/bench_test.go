@@ -18,7 +18,7 @@ func BenchmarkFramePath(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	r := d.runners[0]
+	r := d.models.Load().runners[0]
 	for k := uint64(0); k < uint64(len(d.stage)); k++ {
 		_ = d.generate(k)
 	}

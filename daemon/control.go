@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"retinad/acquisition"
 	pb "retinad/proto/retinadpb"
@@ -15,9 +16,9 @@ type controller struct{ d *Daemon }
 
 var _ acquisition.Controller = controller{}
 
-// Controller returns the daemon's answers to the control service's requests. Status and
-// MarkEvent work; starting and stopping sessions, loading models and choosing the stimulus
-// while running are not implemented yet and reply with code 501 saying so.
+// Controller returns the daemon's answers to the control service's requests: status, sessions
+// (start, stop), models (load, unload) and events work while the daemon runs; choosing the
+// stimulus replies with code 501 until it is implemented.
 func (d *Daemon) Controller() acquisition.Controller { return controller{d} }
 
 func notYet(what string) error {
@@ -25,23 +26,23 @@ func notYet(what string) error {
 }
 
 func (c controller) Status(context.Context) (*pb.Status, error) {
-	return c.d.statusMsg(c.d.Figures(), pb.Status_RECORDING), nil
+	return c.d.statusMsg(c.d.Figures()), nil
 }
 
-func (c controller) StartSession(context.Context, *pb.StartSessionRequest) (*pb.StartSessionReply, error) {
-	return nil, notYet("starting a session")
+func (c controller) StartSession(ctx context.Context, r *pb.StartSessionRequest) (*pb.StartSessionReply, error) {
+	return c.d.StartSession(ctx, r.GetSession())
 }
 
-func (c controller) StopSession(context.Context, *pb.StopSessionRequest) (*pb.StopSessionReply, error) {
-	return nil, notYet("stopping a session (end the process instead)")
+func (c controller) StopSession(ctx context.Context, r *pb.StopSessionRequest) (*pb.StopSessionReply, error) {
+	return c.d.StopSession(ctx, r.GetSession())
 }
 
-func (c controller) LoadModel(context.Context, *pb.LoadModelRequest) (*pb.LoadModelReply, error) {
-	return nil, notYet("loading a model")
+func (c controller) LoadModel(ctx context.Context, r *pb.LoadModelRequest) (*pb.LoadModelReply, error) {
+	return c.d.LoadModel(ctx, LoadRequest{Name: r.GetName(), File: r.GetFile(), Stochastic: r.GetStochastic(), Seed: r.GetSeed(), Deadline: time.Duration(r.GetDeadlineNs())})
 }
 
-func (c controller) UnloadModel(context.Context, *pb.UnloadModelRequest) (*pb.UnloadModelReply, error) {
-	return nil, notYet("unloading a model")
+func (c controller) UnloadModel(ctx context.Context, r *pb.UnloadModelRequest) (*pb.UnloadModelReply, error) {
+	return c.d.UnloadModel(ctx, r.GetName())
 }
 
 func (c controller) ChooseStimulus(context.Context, *pb.ChooseStimulusRequest) (*pb.ChooseStimulusReply, error) {
@@ -55,7 +56,7 @@ func (c controller) MarkEvent(_ context.Context, r *pb.MarkEventRequest) (*pb.Ma
 	}
 	d := c.d
 	now := d.now()
-	ev := &pb.Event{Session: d.p.Session, Label: r.Label, Note: r.Note, HostNs: now, UnixNs: d.unix(now)}
+	ev := &pb.Event{Session: d.sessionID(), Label: r.Label, Note: r.Note, HostNs: now, UnixNs: d.unix(now)}
 	d.publishOnce(d.subj.Event, ev)
 	return &pb.MarkEventReply{Event: ev}, nil
 }

@@ -2,9 +2,11 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -16,13 +18,27 @@ import (
 // Daemon is one wired rig: create it with New and call Run once, from the OS thread that owns
 // the display (the main thread).
 type Daemon struct {
-	p       Parts
-	subj    acquisition.Subjects
-	binNs   int64
-	source  *pb.StimulusSource
-	runners []*runner
-	stamp   *stamper
-	val     *validation
+	p      Parts
+	subj   acquisition.Subjects
+	binNs  int64
+	source *pb.StimulusSource
+	pixels int
+	stamp  *stamper
+	val    *validation
+
+	// The models: a copy-on-write set the control goroutine replaces (under ctl) and the frame
+	// loop and stamper load once per frame. fedSet is the set the frame loop last fed from, so
+	// an unload knows when no more frames go to the model it removed.
+	models  atomic.Pointer[modelSet]
+	fed     *modelSet // frame loop only
+	fedSet  atomic.Pointer[modelSet]
+	looping atomic.Bool // the frame loop is running
+
+	sess atomic.Pointer[session] // nil: idle, no session
+
+	ctl    sync.Mutex // serialises control requests with each other and with Run's start and end
+	g      *group     // Run's goroutines, while it runs; guarded by ctl
+	ending bool       // Run is waiting for its goroutines: start no more; guarded by ctl
 
 	stage    [][]float32 // frames generated ahead, ring of Lookahead+1
 	stageIdx []uint64    // their source indices
@@ -70,40 +86,121 @@ func New(p Parts) (*Daemon, error) {
 	if p.Log == nil {
 		p.Log = slog.New(slog.DiscardHandler)
 	}
-	d := &Daemon{p: p, subj: subj, binNs: int64(math.Round(1e9 / p.FrameRate))}
+	if p.Session == "" {
+		p.Session = newSessionID()
+	}
+	if err := acquisition.CheckToken("session", p.Session); err != nil {
+		return nil, fmt.Errorf("daemon: %w", err)
+	}
+	d := &Daemon{p: p, subj: subj, binNs: int64(math.Round(1e9 / p.FrameRate)), pixels: p.Height * p.Width}
 	d.unixBase = time.Now().UnixNano() - p.Now()
 	d.source = &pb.StimulusSource{Height: uint32(p.Height), Width: uint32(p.Width), FrameRateHz: p.FrameRate}
-	pixels := p.Height * p.Width
-	names := map[string]bool{}
+	d.val = newValidation(d)
+	set := &modelSet{}
 	for i, m := range p.Models {
-		if err := acquisition.CheckToken("model name", m.Name); err != nil {
+		r, err := d.newRunner(set, m)
+		if err != nil {
 			return nil, fmt.Errorf("daemon: model %d: %w", i, err)
 		}
-		if names[m.Name] {
-			return nil, fmt.Errorf("daemon: model %q configured twice", m.Name)
+		if err := d.val.add(r); err != nil {
+			return nil, err
 		}
-		names[m.Name] = true
-		if m.Engine == nil || len(m.CellIDs) == 0 {
-			return nil, fmt.Errorf("daemon: model %s: no engine or no cells", m.Name)
-		}
-		if math.Abs(m.BinRate-p.FrameRate) > 1e-6*p.FrameRate {
-			return nil, fmt.Errorf("daemon: model %s bins at %v Hz but the stimulus runs at %v Hz; resampling is not implemented, set stimulus.frame_rate to the model's rate", m.Name, m.BinRate, p.FrameRate)
-		}
-		r := newRunner(m, i, pixels, 4*p.Lookahead+64, d.binNs)
-		r.subject = subj.Prediction(m.Name)
-		d.runners = append(d.runners, r)
+		set = set.with(r)
 	}
+	d.models.Store(set)
 	d.stage = make([][]float32, p.Lookahead+1)
 	for i := range d.stage {
-		d.stage[i] = make([]float32, pixels)
+		d.stage[i] = make([]float32, d.pixels)
 	}
 	d.stageIdx = make([]uint64, len(d.stage))
-	d.val, err = newValidation(d)
-	if err != nil {
-		return nil, err
-	}
 	d.stamp = newStamper(d)
+	d.sess.Store(&session{id: p.Session})
 	return d, nil
+}
+
+// modelSet is the models running at one time; never modified once shared (copy on write).
+type modelSet struct{ runners []*runner }
+
+func (s *modelSet) find(name string) *runner {
+	for _, r := range s.runners {
+		if r.Name == name {
+			return r
+		}
+	}
+	return nil
+}
+
+// with returns a new set with r added.
+func (s *modelSet) with(r *runner) *modelSet {
+	return &modelSet{runners: append(append([]*runner(nil), s.runners...), r)}
+}
+
+// without returns a new set without r.
+func (s *modelSet) without(r *runner) *modelSet {
+	n := &modelSet{}
+	for _, x := range s.runners {
+		if x != r {
+			n.runners = append(n.runners, x)
+		}
+	}
+	return n
+}
+
+// newRunner checks m against the daemon and the models in set and sizes its runner. Errors
+// say what is wrong with m (ErrModel wraps them).
+func (d *Daemon) newRunner(set *modelSet, m Model) (*runner, error) {
+	if err := acquisition.CheckToken("model name", m.Name); err != nil {
+		return nil, &ModelError{Name: m.Name, Code: "400", Err: err}
+	}
+	if set.find(m.Name) != nil {
+		return nil, &ModelError{Name: m.Name, Code: "409", Err: errors.New("a model of that name is already running")}
+	}
+	if m.Engine == nil || len(m.CellIDs) == 0 {
+		return nil, &ModelError{Name: m.Name, Code: "400", Err: errors.New("no engine or no cells")}
+	}
+	if math.Abs(m.BinRate-d.p.FrameRate) > 1e-6*d.p.FrameRate {
+		return nil, &ModelError{Name: m.Name, Code: "400", Err: fmt.Errorf("bins at %v Hz but the stimulus runs at %v Hz; resampling is not implemented, set stimulus.frame_rate to the model's rate", m.BinRate, d.p.FrameRate)}
+	}
+	r := newRunner(m, d.pixels, 4*d.p.Lookahead+64, d.binNs)
+	r.subject = d.subj.Prediction(m.Name)
+	return r, nil
+}
+
+// ModelError is a model that cannot join the daemon, with the control service's error code
+// ("400" bad model, "404" no such file or model, "409" the name is taken).
+type ModelError struct {
+	Name, Code string
+	Err        error
+}
+
+func (e *ModelError) Error() string { return fmt.Sprintf("daemon: model %s: %v", e.Name, e.Err) }
+func (e *ModelError) Unwrap() error { return e.Err }
+
+// startRunner runs r on a goroutine of Run's group, with a context of its own so that an
+// unload can stop it alone. Called with ctl held, while Run runs.
+func (d *Daemon) startRunner(r *runner) {
+	ctx, cancel := context.WithCancel(d.g.ctx)
+	r.cancel, r.done = cancel, make(chan struct{})
+	d.g.GoCtx(ctx, "model "+r.Name, func(ctx context.Context) error {
+		defer close(r.done)
+		return r.run(ctx, d.now, d.stamp.wake)
+	})
+}
+
+// session is one recorded session.
+type session struct {
+	id          string
+	startFrames uint64 // frames shown before it began
+}
+
+func newSessionID() string { return time.Now().UTC().Format("20060102T150405Z") }
+
+// sessionID returns the current session's name, "" when idle.
+func (d *Daemon) sessionID() string {
+	if s := d.sess.Load(); s != nil {
+		return s.id
+	}
+	return ""
 }
 
 // Onset takes one frame's fate from the photodiode (calib.Options.OnOnset). It never blocks.
@@ -125,15 +222,22 @@ func (d *Daemon) logEvery(msg string, args ...any) {
 // the components on their own goroutines. It returns nil on cancellation, after every
 // goroutine has stopped.
 func (d *Daemon) Run(ctx context.Context) error {
+	d.ctl.Lock()
+	if d.g != nil {
+		d.ctl.Unlock()
+		return errors.New("daemon: Run called twice")
+	}
 	d.start = d.now()
-	d.sessionEvent(pb.SessionEvent_START)
+	if s := d.sess.Load(); s != nil {
+		d.sessionEvent(pb.SessionEvent_START, s.id)
+	}
 	g := newGroup(ctx)
+	d.g = g
 	for _, c := range d.p.Components {
 		g.Go(c.Name, c.Run)
 	}
-	for _, r := range d.runners {
-		r := r
-		g.Go("model "+r.Name, func(ctx context.Context) error { return r.run(ctx, d.now, d.stamp.wake) })
+	for _, r := range d.models.Load().runners {
+		d.startRunner(r)
 	}
 	g.Go("stamper", d.stamp.run)
 	unsub, err := d.val.subscribe()
@@ -143,26 +247,32 @@ func (d *Daemon) Run(ctx context.Context) error {
 		g.Go("validation", d.val.run)
 	}
 	g.Go("status", d.runStatus)
+	d.ctl.Unlock()
 	if err == nil {
 		if err := d.frameLoop(g.ctx); err != nil {
 			g.fail(err)
 		}
 	}
 	g.cancel()
+	d.ctl.Lock() // a control request under way finishes first; later ones start nothing
+	d.ending = true
+	d.ctl.Unlock()
 	werr := g.Wait()
 	if unsub != nil {
 		unsub()
 	}
 	d.finalStatus()
-	d.sessionEvent(pb.SessionEvent_STOP)
+	if s := d.sess.Load(); s != nil {
+		d.sessionEvent(pb.SessionEvent_STOP, s.id)
+	}
 	return werr
 }
 
-// sessionEvent publishes the session's start or stop (the recording's delimiters).
-func (d *Daemon) sessionEvent(kind pb.SessionEvent_Kind) {
+// sessionEvent publishes a session's start or stop (the recording's delimiters).
+func (d *Daemon) sessionEvent(kind pb.SessionEvent_Kind, id string) {
 	now := d.now()
 	d.publishOnce(d.subj.Session, &pb.SessionEvent{
-		Session: d.p.Session, Kind: kind, HostNs: now, UnixNs: d.unix(now), Rig: d.p.Rig,
+		Session: id, Kind: kind, HostNs: now, UnixNs: d.unix(now), Rig: d.p.Rig,
 		ConfigYaml: d.p.ConfigYAML, BinRateHz: d.p.FrameRate,
 	})
 }
@@ -170,6 +280,8 @@ func (d *Daemon) sessionEvent(kind pb.SessionEvent_Kind) {
 // frameLoop shows frames until ctx ends. Per frame it neither allocates nor waits on anything
 // but the presenter's flip.
 func (d *Daemon) frameLoop(ctx context.Context) error {
+	d.looping.Store(true)
+	defer d.looping.Store(false)
 	n := uint64(len(d.stage))
 	for k := uint64(0); k < n; k++ {
 		if err := d.generate(k); err != nil {
@@ -196,7 +308,12 @@ func (d *Daemon) generate(k uint64) error {
 		return fmt.Errorf("daemon: stimulus frame %d: %w", k, err)
 	}
 	d.stageIdx[slot] = idx
-	for _, r := range d.runners {
+	// A model loaded or unloaded joins or leaves here, at a frame boundary.
+	if set := d.models.Load(); set != d.fed {
+		d.fed = set
+		d.fedSet.Store(set)
+	}
+	for _, r := range d.fed.runners {
 		r.feed(k, d.stage[slot])
 	}
 	return nil

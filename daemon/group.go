@@ -48,3 +48,19 @@ func (g *group) Wait() error {
 	g.cancel()
 	return g.err
 }
+
+// GoCtx is Go with a context of its own, derived from the group's: f may return nil once ctx
+// ends (the goroutine was stopped alone, as an unloaded model is) without ending the group.
+func (g *group) GoCtx(ctx context.Context, name string, f func(context.Context) error) {
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		err := f(ctx)
+		if err == nil && ctx.Err() == nil {
+			err = fmt.Errorf("daemon: %s stopped on its own", name)
+		}
+		if err != nil {
+			g.fail(err)
+		}
+	}()
+}

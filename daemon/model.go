@@ -6,6 +6,8 @@ import (
 	"math"
 	"sync/atomic"
 	"time"
+
+	pb "retinad/proto/retinadpb"
 )
 
 // modelIn is one frame handed to a model: a copy of its pixels.
@@ -26,13 +28,19 @@ type modelOut struct {
 // runner consumes it and produces into out, the stamper consumes out.
 type runner struct {
 	Model
-	idx      int
 	subject  string // retinad.<rig>.prediction.<name>
 	deadline int64  // ns after the flip
 	in       *ring[modelIn]
 	out      *ring[modelOut]
 	wake     wake
-	scratch  []float32 // rates when out is full
+	scratch  []float32      // rates when out is full
+	predMsg  *pb.Prediction // the stamper's message for this model, reused
+	valIdx   int            // the validator's index for this model, -1 when not validated; set before the runner is shared
+	idsSent  *session       // the session whose first prediction carried the cell ids (stamper only)
+
+	// Set when its goroutine starts (under Daemon.ctl): cancel stops it, done closes when it has.
+	cancel context.CancelFunc
+	done   chan struct{}
 
 	// Counters, read by status from any goroutine.
 	steps     atomic.Uint64 // steps computed
@@ -44,8 +52,9 @@ type runner struct {
 	lateNs    atomic.Int64 // how late the last skipped bin was (its ready time minus the flip)
 }
 
-func newRunner(m Model, idx, pixels, depth int, binNs int64) *runner {
-	r := &runner{Model: m, idx: idx, wake: newWake(), scratch: make([]float32, len(m.CellIDs))}
+func newRunner(m Model, pixels, depth int, binNs int64) *runner {
+	r := &runner{Model: m, wake: newWake(), scratch: make([]float32, len(m.CellIDs)), valIdx: -1}
+	r.predMsg = &pb.Prediction{Model: m.Name, BinWidthNs: binNs, Rates: make([]float32, len(m.CellIDs)), CellIds: m.CellIDs}
 	r.deadline = int64(m.Deadline)
 	if r.deadline <= 0 {
 		r.deadline = binNs

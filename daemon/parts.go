@@ -50,6 +50,26 @@ type Model struct {
 	Deadline time.Duration // a prediction ready later than this after its frame's flip is skipped; 0 = one bin
 }
 
+// LoadRequest is a model the control service asks to load while the daemon runs.
+type LoadRequest struct {
+	Name       string
+	File       string // a model file on the daemon's machine
+	Stochastic bool
+	Seed       uint64
+	Deadline   time.Duration
+}
+
+// Loader makes a Model from a LoadRequest: reads and checks the file, makes the engine. It runs
+// on a control goroutine and may allocate and take its time; a missing file is an error that
+// wraps fs.ErrNotExist.
+type Loader func(LoadRequest) (Model, error)
+
+// Flusher is a Bus that can wait until what it buffered has reached the server (a session's
+// end flushes the recording).
+type Flusher interface {
+	Flush(ctx context.Context) error
+}
+
 // Bus is the message bus (NATS). Publish must not block for long (it buffers); handlers run on
 // the bus's own goroutine.
 type Bus interface {
@@ -66,13 +86,14 @@ type Component struct {
 
 // Parts is everything New wires together.
 type Parts struct {
-	Rig, Session string
+	Rig, Session string // Session: the first session's name; "" makes one from the UTC time
 	Version      string // the daemon's version, for status
 	ConfigYAML   string // the effective config, recorded with the session's start
 	Source       Source
 	Presenter    Presenter
 	Flips        FlipSink // may be nil (no photodiode: every frame is then untimed)
 	Models       []Model
+	Load         Loader // loads models asked for over the control service; nil: none can be
 	Bus          Bus
 	Components   []Component
 

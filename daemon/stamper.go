@@ -62,9 +62,12 @@ type stamper struct {
 	known  uint64       // frames below this have a published onset
 
 	onsetMsg pb.FrameOnset
-	predMsg  []*pb.Prediction
 	buf      []byte
-	lastLat  int64 // last confirmed flip-to-light latency, to place untimed bins
+	lastLat  int64    // last confirmed flip-to-light latency, to place untimed bins
+	sess     *session // the session being published; nil: idle, publish nothing
+
+	running atomic.Bool              // run is running
+	seen    atomic.Pointer[session] // the session process last ran under (control waits on it)
 
 	onsetOverflow atomic.Uint64
 	published     atomic.Uint64
@@ -84,13 +87,7 @@ func newStamper(d *Daemon) *stamper {
 		wake:   newWake(),
 		buf:    make([]byte, 0, 64<<10),
 	}
-	s.onsetMsg = pb.FrameOnset{Session: d.p.Session, Source: d.source}
-	for _, r := range d.runners {
-		s.predMsg = append(s.predMsg, &pb.Prediction{
-			Session: d.p.Session, Model: r.Name, BinWidthNs: d.binNs,
-			Rates: make([]float32, len(r.CellIDs)), CellIds: r.CellIDs,
-		})
-	}
+	s.onsetMsg = pb.FrameOnset{Source: d.source}
 	return s
 }
 
@@ -107,6 +104,8 @@ func (s *stamper) onset(o calib.Onset) {
 }
 
 func (s *stamper) run(ctx context.Context) error {
+	s.running.Store(true)
+	defer s.running.Store(false)
 	for {
 		s.process()
 		select {
@@ -129,6 +128,10 @@ type placed struct {
 // process publishes every frame whose onset is known, then every model's predictions whose
 // frame's onset is known: each model on its own, so a slow one delays no other.
 func (s *stamper) process() {
+	s.sess = s.d.sess.Load()
+	if s.sess != nil {
+		s.onsetMsg.Session = s.sess.id
+	}
 	for o := s.onsets.Peek(); o != nil; o = s.onsets.Peek() {
 		index := o.Frame
 		for f := s.flips.Peek(); f != nil && f.frame <= o.Frame; f = s.flips.Peek() {
@@ -141,12 +144,13 @@ func (s *stamper) process() {
 		s.known = o.Frame + 1
 		s.onsets.Release()
 	}
-	for i, r := range s.d.runners {
+	for _, r := range s.d.models.Load().runners {
 		for x := r.out.Peek(); x != nil && x.frame < s.known; x = r.out.Peek() {
-			s.publishPrediction(i, r, x)
+			s.publishPrediction(r, x)
 			r.out.Release()
 		}
 	}
+	s.seen.Store(s.sess)
 }
 
 func (s *stamper) publishFrame(o *calib.Onset, index uint64) {
@@ -173,14 +177,20 @@ func (s *stamper) publishFrame(o *calib.Onset, index uint64) {
 	}
 	m.Confirmed = pl.confirmed
 	m.DroppedBefore = uint32(o.DroppedBefore)
-	s.publish(d.subj.Frame, m)
-	d.val.frame(int64(o.Frame), pl.startNs)
+	if s.sess != nil {
+		s.publish(d.subj.Frame, m)
+	}
+	d.val.frame(int64(o.Frame), pl.startNs) // the clock fit needs every onset, in a session or not
 }
 
-// publishPrediction publishes x, model i's output for a frame whose onset is known, or counts
-// it skipped when it was ready after the model's deadline.
-func (s *stamper) publishPrediction(i int, r *runner, x *modelOut) {
+// publishPrediction publishes x, model r's output for a frame whose onset is known, or counts
+// it skipped when it was ready after the model's deadline. Outside a session nothing is
+// published or scored.
+func (s *stamper) publishPrediction(r *runner, x *modelOut) {
 	d := s.d
+	if s.sess == nil {
+		return
+	}
 	pl := &s.placed[x.frame%uint64(len(s.placed))]
 	if pl.frame != x.frame { // the onset is long gone: far too late
 		r.skipped.Add(1)
@@ -191,15 +201,17 @@ func (s *stamper) publishPrediction(i int, r *runner, x *modelOut) {
 		r.lateNs.Store(x.doneNs - pl.flipNs)
 		return
 	}
-	p := s.predMsg[i]
+	p := r.predMsg
+	p.Session = s.sess.id
 	p.Bin, p.Frame, p.Confirmed = x.frame, x.frame, pl.confirmed
 	p.BinStartHostNs, p.BinStartUnixNs = pl.startNs, d.unix(pl.startNs)
 	p.ComputeNs = x.computeNs
 	copy(p.Rates, x.rates)
-	if x.frame > 0 {
-		p.CellIds = nil // sent with the first bin only, as the schema allows
+	p.CellIds = nil
+	if r.idsSent != s.sess { // sent with a model's first bin of each session only, as the schema allows
+		p.CellIds, r.idsSent = r.CellIDs, s.sess
 	}
-	d.val.prediction(i, int64(x.frame), x.rates)
+	d.val.prediction(r, int64(x.frame), x.rates)
 	s.publish(r.subject, p)
 	r.published.Add(1)
 	s.lat.add(d.now() - pl.flipNs)

@@ -43,6 +43,8 @@ type Figures struct {
 // ModelFigures are one model's counters.
 type ModelFigures struct {
 	Name                      string
+	Cells                     int
+	BinRate                   float64
 	Steps, Published, Skipped uint64
 	Overrun                   uint64
 	LastCompute, MaxCompute   time.Duration
@@ -67,13 +69,13 @@ func (d *Daemon) Figures() Figures {
 	p := s.lat.percentiles(0.5, 0.99)
 	f.FlipToPublishP50, f.FlipToPublishP99 = p[0], p[1]
 	live := d.val.liveR()
-	for _, r := range d.runners {
+	for _, r := range d.models.Load().runners {
 		lr, ok := live[r.Name]
 		if !ok {
 			lr = math.NaN()
 		}
 		f.Models = append(f.Models, ModelFigures{
-			Name: r.Name, Steps: r.steps.Load(), Published: r.published.Load(), Skipped: r.skipped.Load(),
+			Name: r.Name, Cells: len(r.CellIDs), BinRate: r.BinRate, Steps: r.steps.Load(), Published: r.published.Load(), Skipped: r.skipped.Load(),
 			Overrun: r.overrun.Load(), LastCompute: r.lastCompute(), MaxCompute: time.Duration(r.maxNs.Load()), LiveR: lr,
 		})
 	}
@@ -108,22 +110,26 @@ func (d *Daemon) runStatus(ctx context.Context) error {
 			if d.p.StatusOut != nil {
 				fmt.Fprintln(d.p.StatusOut, f)
 			}
-			d.publishOnce(d.subj.Status, d.statusMsg(f, pb.Status_RECORDING))
+			d.publishOnce(d.subj.Status, d.statusMsg(f))
 		}
 	}
 }
 
-func (d *Daemon) statusMsg(f Figures, state pb.Status_State) *pb.Status {
+func (d *Daemon) statusMsg(f Figures) *pb.Status {
 	now := d.now()
+	state := pb.Status_RECORDING
+	if d.sess.Load() == nil {
+		state = pb.Status_IDLE
+	}
 	m := &pb.Status{
-		Rig: d.p.Rig, Session: d.p.Session, State: state, HostNs: now, UnixNs: d.unix(now),
+		Rig: d.p.Rig, Session: d.sessionID(), State: state, HostNs: now, UnixNs: d.unix(now),
 		UptimeNs: now - d.start, Version: d.p.Version, Frames: f.Frames,
 		FramesDropped: f.Dropped, FramesUntimed: f.Untimed, Stimulus: d.source,
 		Spikes: f.Spikes, Syncs: f.Syncs, InboundRejected: f.Rejected,
 	}
-	for i, mf := range f.Models {
+	for _, mf := range f.Models {
 		m.Models = append(m.Models, &pb.ModelStatus{
-			Name: mf.Name, Cells: uint32(len(d.runners[i].CellIDs)), BinRateHz: d.runners[i].BinRate,
+			Name: mf.Name, Cells: uint32(mf.Cells), BinRateHz: mf.BinRate,
 			Bins: mf.Published, Skipped: mf.Skipped, LastComputeNs: int64(mf.LastCompute), MaxComputeNs: int64(mf.MaxCompute),
 		})
 	}

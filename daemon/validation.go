@@ -17,13 +17,14 @@ import (
 )
 
 // validation owns the validator behind a mutex: the stamper feeds it frames and predictions,
-// the bus's goroutines spikes and syncs, and its own goroutine reports every ReportEvery.
+// the bus's goroutines spikes and syncs, the control goroutine adds and removes models, and its
+// own goroutine reports every ReportEvery.
 type validation struct {
-	d      *Daemon
-	mu     sync.Mutex
-	v      *validate.Validator // nil when no model can be validated
-	models []int               // runner index -> validator model index, -1 if not validated
-	names  []string
+	d     *Daemon
+	mu    sync.Mutex
+	v     *validate.Validator // nil until a model can be validated
+	cells []int32             // the validated cells: the first model's
+	names []string            // by validator index; "" for a model unloaded
 
 	spikes, syncs    atomic.Uint64
 	rejected         atomic.Uint64 // malformed inbound messages
@@ -31,47 +32,74 @@ type validation struct {
 	lastWin, lastAll []validate.Summary
 }
 
-func newValidation(d *Daemon) (*validation, error) {
-	val := &validation{d: d, models: make([]int, len(d.runners))}
-	if len(d.runners) == 0 {
-		return val, nil
-	}
-	cells := d.runners[0].CellIDs
-	for i, r := range d.runners {
-		val.models[i] = -1
-		if slices.Equal(r.CellIDs, cells) {
-			val.models[i] = len(val.names)
-			val.names = append(val.names, r.Name)
-		} else {
-			d.p.Log.Warn("daemon: model predicts other cells than the first model; not validated", "model", r.Name)
+func newValidation(d *Daemon) *validation { return &validation{d: d} }
+
+// add makes r scored from its next prediction on, when it predicts the validated cells (the
+// first model's). It allocates; call it before r is shared.
+func (val *validation) add(r *runner) error {
+	d := val.d
+	val.mu.Lock()
+	defer val.mu.Unlock()
+	if val.v == nil {
+		window := int(math.Round(d.p.Window.Seconds() * d.p.FrameRate))
+		v, err := validate.New(validate.Config{CellIDs: r.CellIDs, BinNs: d.binNs, Window: max(window, 2)})
+		if err != nil {
+			return fmt.Errorf("daemon: %w", err)
 		}
+		val.v, val.cells = v, r.CellIDs
 	}
-	window := int(math.Round(d.p.Window.Seconds() * d.p.FrameRate))
-	v, err := validate.New(validate.Config{CellIDs: cells, Models: val.names, BinNs: d.binNs, Window: max(window, 2)})
-	if err != nil {
-		return nil, fmt.Errorf("daemon: %w", err)
+	if !slices.Equal(r.CellIDs, val.cells) {
+		d.p.Log.Warn("daemon: model predicts other cells than the first model; not validated", "model", r.Name)
+		r.valIdx = -1
+		return nil
 	}
-	val.v = v
-	val.lastWin = make([]validate.Summary, len(val.names))
-	val.lastAll = make([]validate.Summary, len(val.names))
-	return val, nil
+	r.valIdx = val.v.AddModel(r.Name)
+	val.names = append(val.names, r.Name)
+	val.lastWin = append(val.lastWin, validate.Summary{})
+	val.lastAll = append(val.lastAll, validate.Summary{})
+	return nil
 }
 
-func (val *validation) frame(frame, startNs int64) {
-	if val.v == nil {
+// remove stops scoring r and publishes its final report (window and session figures).
+func (val *validation) remove(r *runner) {
+	if r.valIdx < 0 {
 		return
 	}
 	val.mu.Lock()
-	val.v.Frame(frame, startNs)
+	m := r.valIdx
+	val.v.RemoveModel(m)
+	val.v.Stats(m).Window(&val.lastWin[m])
+	val.v.Stats(m).Session(&val.lastAll[m])
+	val.names[m] = ""
+	msg, line := val.reportMsg(r.Name, &val.lastWin[m], &val.lastAll[m])
+	val.mu.Unlock()
+	val.d.publishOnce(val.d.subj.Validation, msg)
+	val.d.p.Log.Info("validation: final report of an unloaded model:" + line)
+}
+
+// reset starts every model's statistics afresh, for a new session.
+func (val *validation) reset() {
+	val.mu.Lock()
+	if val.v != nil {
+		val.v.ResetStats()
+	}
 	val.mu.Unlock()
 }
 
-func (val *validation) prediction(runner int, frame int64, rates []float32) {
-	if val.v == nil || val.models[runner] < 0 {
+func (val *validation) frame(frame, startNs int64) {
+	val.mu.Lock()
+	if val.v != nil {
+		val.v.Frame(frame, startNs)
+	}
+	val.mu.Unlock()
+}
+
+func (val *validation) prediction(r *runner, frame int64, rates []float32) {
+	if r.valIdx < 0 {
 		return
 	}
 	val.mu.Lock()
-	val.v.Prediction(val.models[runner], frame, rates)
+	val.v.Prediction(r.valIdx, frame, rates)
 	val.mu.Unlock()
 }
 
@@ -87,11 +115,10 @@ func (val *validation) subscribe() (unsubscribe func(), err error) {
 			return
 		}
 		val.spikes.Add(uint64(len(spikes.TimesAcqNs)))
-		if val.v == nil {
-			return
-		}
 		val.mu.Lock()
-		val.v.Spikes(spikes.CellIds, spikes.TimesAcqNs, spikes.EndAcqNs)
+		if val.v != nil {
+			val.v.Spikes(spikes.CellIds, spikes.TimesAcqNs, spikes.EndAcqNs)
+		}
 		val.mu.Unlock()
 	})
 	if err != nil {
@@ -108,11 +135,10 @@ func (val *validation) subscribe() (unsubscribe func(), err error) {
 			val.unpairedSyncs.Add(1) // pairing anonymous edges with onsets in order is not implemented
 			return
 		}
-		if val.v == nil {
-			return
-		}
 		val.mu.Lock()
-		val.v.Sync(int64(sync.Frame), sync.TimeAcqNs)
+		if val.v != nil {
+			val.v.Sync(int64(sync.Frame), sync.TimeAcqNs)
+		}
 		val.mu.Unlock()
 	})
 	if err != nil {
@@ -122,12 +148,9 @@ func (val *validation) subscribe() (unsubscribe func(), err error) {
 	return func() { _ = u1(); _ = u2() }, nil
 }
 
-// run publishes a validation report per model every ReportEvery and logs one compact line.
+// run publishes a validation report per model every ReportEvery, in a session, and logs one
+// compact line.
 func (val *validation) run(ctx context.Context) error {
-	if val.v == nil {
-		<-ctx.Done()
-		return nil
-	}
 	t := time.NewTicker(val.d.p.ReportEvery)
 	defer t.Stop()
 	for {
@@ -135,34 +158,55 @@ func (val *validation) run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
-			val.report()
+			if val.d.sess.Load() != nil {
+				val.report()
+			}
 		}
 	}
 }
 
 func (val *validation) report() {
 	d := val.d
+	type out struct {
+		msg  *pb.ValidationReport
+		line string
+	}
+	var outs []out
 	val.mu.Lock()
-	for m := range val.names {
+	for m, name := range val.names {
+		if name == "" {
+			continue
+		}
 		val.v.Stats(m).Window(&val.lastWin[m])
 		val.v.Stats(m).Session(&val.lastAll[m])
+		msg, line := val.reportMsg(name, &val.lastWin[m], &val.lastAll[m])
+		outs = append(outs, out{msg, line})
 	}
 	val.mu.Unlock()
+	if len(outs) == 0 {
+		return
+	}
 	var line strings.Builder
-	now := d.now()
-	w := float64(d.binNs) * 1e-9
-	for m, name := range val.names {
-		win, all := &val.lastWin[m], &val.lastAll[m]
-		msg := &pb.ValidationReport{
-			Session: d.p.Session, Model: name, HostNs: now, UnixNs: d.unix(now),
-			WindowNs: int64(d.p.Window), Bins: uint64(win.Bins), CellIds: d.runners[0].CellIDs,
-			PearsonR: win.R, Fev: win.FEV, MeanPearsonR: win.MeanR,
-			PredictedRate: scaled(win.Predicted, 1/w), ObservedRate: scaled(win.Observed, 1/w),
-		}
-		d.publishOnce(d.subj.Validation, msg)
-		fmt.Fprintf(&line, " %s r=%.3f (session %.3f, %d bins) fev=%.3f", name, win.MeanR, all.MeanR, all.Bins, nanMean(win.FEV))
+	for _, o := range outs {
+		d.publishOnce(d.subj.Validation, o.msg)
+		line.WriteString(o.line)
 	}
 	d.p.Log.Info("validation:" + line.String())
+}
+
+// reportMsg makes one model's report from its window and session summaries. Called with mu held.
+func (val *validation) reportMsg(name string, win, all *validate.Summary) (*pb.ValidationReport, string) {
+	d := val.d
+	now := d.now()
+	w := float64(d.binNs) * 1e-9
+	msg := &pb.ValidationReport{
+		Session: d.sessionID(), Model: name, HostNs: now, UnixNs: d.unix(now),
+		WindowNs: int64(d.p.Window), Bins: uint64(win.Bins), CellIds: val.cells,
+		PearsonR: slices.Clone(win.R), Fev: slices.Clone(win.FEV), MeanPearsonR: win.MeanR,
+		PredictedRate: scaled(win.Predicted, 1/w), ObservedRate: scaled(win.Observed, 1/w),
+	}
+	line := fmt.Sprintf(" %s r=%.3f (session %.3f, %d bins) fev=%.3f", name, win.MeanR, all.MeanR, all.Bins, nanMean(win.FEV))
+	return msg, line
 }
 
 func scaled(x []float64, k float64) []float64 {
@@ -194,7 +238,9 @@ func (val *validation) liveR() map[string]float64 {
 	val.mu.Lock()
 	defer val.mu.Unlock()
 	for m, name := range val.names {
-		out[name] = val.lastWin[m].MeanR
+		if name != "" {
+			out[name] = val.lastWin[m].MeanR
+		}
 	}
 	return out
 }

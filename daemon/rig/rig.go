@@ -111,7 +111,7 @@ func Open(cfg *configs.Config, o Options) (r *Rig, err error) {
 	r.daemon, err = daemon.New(daemon.Parts{
 		Rig: cfg.Rig, Session: session, Version: o.Version, ConfigYAML: configYAML(cfg),
 		Source: &sequence{src: src}, Presenter: pres, Flips: flips,
-		Models: models, Bus: daemon.NATSBus(r.bus.Conn()), Components: comps,
+		Models: models, Load: loader(cfg, log), Bus: daemon.NATSBus(r.bus.Conn()), Components: comps,
 		FrameRate: float64(cfg.Stimulus.FrameRate), Height: cfg.Stimulus.Height, Width: cfg.Stimulus.Width,
 		Window: time.Duration(cfg.Validation.Window), ReportEvery: time.Duration(cfg.Validation.ReportEvery),
 		StatusEvery: time.Duration(cfg.Dashboard.StatusEvery),
@@ -256,29 +256,43 @@ func (r *Rig) Close() error {
 func loadModels(cfg *configs.Config, log *slog.Logger) ([]daemon.Model, error) {
 	var out []daemon.Model
 	for i, mc := range cfg.Models {
-		m, err := infer.Load(mc.File)
+		m, err := loadModel(cfg, daemon.LoadRequest{Name: mc.Name, File: mc.File, Stochastic: mc.Stochastic, Seed: mc.Seed, Deadline: time.Duration(mc.Deadline)}, log)
 		if err != nil {
-			return nil, fmt.Errorf("rig: models[%d] (%s): %w", i, mc.Name, err)
+			return nil, fmt.Errorf("rig: models[%d]: %w", i, err)
 		}
-		in := m.Input
-		if in.Height != cfg.Stimulus.Height || in.Width != cfg.Stimulus.Width {
-			return nil, fmt.Errorf("rig: models[%d] (%s) %s: sees %dx%d frames but the stimulus grid is %dx%d", i, mc.Name, mc.File, in.Height, in.Width, cfg.Stimulus.Height, cfg.Stimulus.Width)
-		}
-		eng, err := newEngine(m, infer.Options{Stochastic: mc.Stochastic, Seed: mc.Seed})
-		if err != nil {
-			return nil, fmt.Errorf("rig: models[%d] (%s) %s: %w", i, mc.Name, mc.File, err)
-		}
-		ids := make([]int32, len(m.Cells))
-		for c, id := range m.Cells {
-			if id < math.MinInt32 || id > math.MaxInt32 {
-				return nil, fmt.Errorf("rig: models[%d] (%s): cell id %d does not fit the messages' int32", i, mc.Name, id)
-			}
-			ids[c] = int32(id)
-		}
-		log.Info("rig: model loaded", "name", mc.Name, "file", mc.File, "kind", m.Kind, "cells", len(ids), "history", in.History, "bin_rate", in.FrameRate)
-		out = append(out, daemon.Model{Name: mc.Name, Engine: eng, CellIDs: ids, BinRate: in.FrameRate, Deadline: time.Duration(mc.Deadline)})
+		out = append(out, m)
 	}
 	return out, nil
+}
+
+// loader loads the models the control service asks for (daemon.Parts.Load).
+func loader(cfg *configs.Config, log *slog.Logger) daemon.Loader {
+	return func(req daemon.LoadRequest) (daemon.Model, error) { return loadModel(cfg, req, log) }
+}
+
+// loadModel reads and checks one model file against the stimulus and makes its engine.
+func loadModel(cfg *configs.Config, req daemon.LoadRequest, log *slog.Logger) (daemon.Model, error) {
+	m, err := infer.Load(req.File)
+	if err != nil {
+		return daemon.Model{}, fmt.Errorf("rig: model %s: %w", req.Name, err)
+	}
+	in := m.Input
+	if in.Height != cfg.Stimulus.Height || in.Width != cfg.Stimulus.Width {
+		return daemon.Model{}, fmt.Errorf("rig: model %s: %s sees %dx%d frames but the stimulus grid is %dx%d", req.Name, req.File, in.Height, in.Width, cfg.Stimulus.Height, cfg.Stimulus.Width)
+	}
+	eng, err := newEngine(m, infer.Options{Stochastic: req.Stochastic, Seed: req.Seed})
+	if err != nil {
+		return daemon.Model{}, fmt.Errorf("rig: model %s: %s: %w", req.Name, req.File, err)
+	}
+	ids := make([]int32, len(m.Cells))
+	for c, id := range m.Cells {
+		if id < math.MinInt32 || id > math.MaxInt32 {
+			return daemon.Model{}, fmt.Errorf("rig: model %s: %s: cell id %d does not fit the messages' int32", req.Name, req.File, id)
+		}
+		ids[c] = int32(id)
+	}
+	log.Info("rig: model loaded", "name", req.Name, "file", req.File, "kind", m.Kind, "cells", len(ids), "history", in.History, "bin_rate", in.FrameRate)
+	return daemon.Model{Name: req.Name, Engine: eng, CellIDs: ids, BinRate: in.FrameRate, Deadline: req.Deadline}, nil
 }
 
 func configYAML(cfg *configs.Config) string {

@@ -2,6 +2,7 @@ package rig_test
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"math"
 	"os"
@@ -182,8 +183,8 @@ func TestSimulatedRig(t *testing.T) {
 	if statusErr != nil || status.Status.GetFrames() == 0 || markErr != nil || mark.Event.GetLabel() != "e2e" {
 		t.Errorf("control: status %v (%v), mark %v (%v)", status.Status, statusErr, mark.Event, markErr)
 	}
-	if startErr == nil {
-		t.Errorf("control: start session answered, but it is not implemented")
+	if ce := (*acquisition.ControlError)(nil); !errors.As(startErr, &ce) || ce.Code != "409" {
+		t.Errorf("control: start session while one runs: %v, want a 409 conflict", startErr)
 	}
 	if runErr != nil {
 		t.Fatalf("Run: %v", runErr)

@@ -8,7 +8,7 @@ import (
 // Config sizes a Validator.
 type Config struct {
 	CellIDs  []int32  // the recorded cells, in the order the models predict them
-	Models   []string // model names, in the order of the model index the caller passes
+	Models   []string // model names, in the order of the model index the caller passes (more with AddModel)
 	BinNs    int64    // bin width, ns (one stimulus frame)
 	Window   int      // sliding window, bins
 	History  int      // bins kept open for late spikes and predictions (default 4096)
@@ -27,7 +27,7 @@ type Validator struct {
 	onset  []int64 // host ns (interpolated for a frame never reported)
 	valid  []bool  // the frame was reported
 	counts []float64
-	pred   []float64 // [slot][model][cell], NaN when not predicted
+	pred   [][]float64 // [model][slot*cells+cell], NaN when not predicted; nil for a removed model
 	first  int64     // oldest frame in the ring
 	newest int64     // newest frame with an onset, -1 before any
 	closed int64     // bins < closed have been scored or dropped
@@ -43,8 +43,8 @@ type Validator struct {
 
 // New returns a validator for cfg.
 func New(cfg Config) (*Validator, error) {
-	if len(cfg.CellIDs) == 0 || len(cfg.Models) == 0 || cfg.BinNs <= 0 || cfg.Window < 2 {
-		return nil, fmt.Errorf("validate: need cells, models, a positive bin width and a window of 2 or more bins (have %d cells, %d models, %d ns, %d bins)", len(cfg.CellIDs), len(cfg.Models), cfg.BinNs, cfg.Window)
+	if len(cfg.CellIDs) == 0 || cfg.BinNs <= 0 || cfg.Window < 2 {
+		return nil, fmt.Errorf("validate: need cells, a positive bin width and a window of 2 or more bins (have %d cells, %d ns, %d bins)", len(cfg.CellIDs), cfg.BinNs, cfg.Window)
 	}
 	if cfg.History == 0 {
 		cfg.History = 4096
@@ -59,24 +59,50 @@ func New(cfg Config) (*Validator, error) {
 		}
 		v.cellIdx[id] = i
 	}
-	nc, nm := len(cfg.CellIDs), len(cfg.Models)
+	nc := len(cfg.CellIDs)
 	v.frame = make([]int64, v.hist)
 	v.onset = make([]int64, v.hist)
 	v.valid = make([]bool, v.hist)
 	v.counts = make([]float64, v.hist*nc)
-	v.pred = make([]float64, v.hist*nm*nc)
 	for i := range v.frame {
 		v.frame[i] = -1
 	}
-	for i := range v.pred {
-		v.pred[i] = math.NaN()
-	}
 	v.newest = -1
-	for range cfg.Models {
-		v.stats = append(v.stats, NewStats(nc, cfg.Window))
+	names := cfg.Models
+	v.cfg.Models = nil
+	for _, name := range names {
+		v.AddModel(name)
 	}
 	v.pbuf, v.obuf = make([]float64, nc), make([]float64, nc)
 	return v, nil
+}
+
+// AddModel adds a model to score from its next prediction on and returns its index. It
+// allocates (call it when a model loads, not per bin); indices are never reused.
+func (v *Validator) AddModel(name string) int {
+	p := make([]float64, v.hist*len(v.cfg.CellIDs))
+	for i := range p {
+		p[i] = math.NaN()
+	}
+	v.cfg.Models = append(v.cfg.Models, name)
+	v.pred = append(v.pred, p)
+	v.stats = append(v.stats, NewStats(len(v.cfg.CellIDs), v.cfg.Window))
+	return len(v.pred) - 1
+}
+
+// RemoveModel stops scoring model m; its Stats stay readable (the final report).
+func (v *Validator) RemoveModel(m int) {
+	if m >= 0 && m < len(v.pred) {
+		v.pred[m] = nil
+	}
+}
+
+// ResetStats starts every model's statistics afresh (a new session); the clock fit and the
+// open bins are kept.
+func (v *Validator) ResetStats() {
+	for m := range v.stats {
+		v.stats[m] = NewStats(len(v.cfg.CellIDs), v.cfg.Window)
+	}
 }
 
 // Clock returns the acquisition-to-host clock fit.
@@ -123,11 +149,15 @@ func (v *Validator) Frame(frame, onsetNs int64) {
 func (v *Validator) clear(frame int64) {
 	s := v.slot(frame)
 	v.frame[s], v.valid[s] = -1, false
-	nc, nm := len(v.cfg.CellIDs), len(v.cfg.Models)
+	nc := len(v.cfg.CellIDs)
 	clear(v.counts[s*nc : (s+1)*nc])
-	p := v.pred[s*nm*nc : (s+1)*nm*nc]
-	for i := range p {
-		p[i] = math.NaN()
+	for _, pm := range v.pred {
+		if pm != nil {
+			p := pm[s*nc : (s+1)*nc]
+			for i := range p {
+				p[i] = math.NaN()
+			}
+		}
 	}
 }
 
@@ -144,7 +174,7 @@ func (v *Validator) Sync(frame, acqNs int64) {
 
 // Prediction records model m's rates (spikes/s, per cell) for the bin of frame.
 func (v *Validator) Prediction(m int, frame int64, rates []float32) {
-	if frame < v.closed || frame > v.newest {
+	if frame < v.closed || frame > v.newest || m < 0 || m >= len(v.pred) || v.pred[m] == nil {
 		return
 	}
 	s := v.slot(frame)
@@ -152,7 +182,7 @@ func (v *Validator) Prediction(m int, frame int64, rates []float32) {
 		return
 	}
 	nc := len(v.cfg.CellIDs)
-	p := v.pred[(s*len(v.cfg.Models)+m)*nc:][:nc]
+	p := v.pred[m][s*nc:][:nc]
 	w := float64(v.cfg.BinNs) * 1e-9
 	for c := range p {
 		if c < len(rates) {
@@ -212,7 +242,7 @@ func (v *Validator) Spikes(cellIDs []int32, timesAcq []int64, endAcq int64) {
 
 // close scores every bin that ends at or before host time end.
 func (v *Validator) close(end int64) {
-	nc, nm := len(v.cfg.CellIDs), len(v.cfg.Models)
+	nc := len(v.cfg.CellIDs)
 	for ; v.closed <= v.newest; v.closed++ {
 		s := v.slot(v.closed)
 		if v.onset[s]+v.cfg.BinNs > end {
@@ -224,8 +254,11 @@ func (v *Validator) close(end int64) {
 		for c := 0; c < nc; c++ {
 			v.obuf[c] = v.counts[s*nc+c]
 		}
-		for m := 0; m < nm; m++ {
-			p := v.pred[(s*nm+m)*nc:][:nc]
+		for m, pm := range v.pred {
+			if pm == nil {
+				continue
+			}
+			p := pm[s*nc:][:nc]
 			if math.IsNaN(p[0]) {
 				continue // the model had no prediction for this bin
 			}

@@ -1,0 +1,273 @@
+package daemon_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"google.golang.org/protobuf/proto"
+
+	"retinad/acquisition"
+	"retinad/daemon"
+	"retinad/daemon/daemontest"
+	pb "retinad/proto/retinadpb"
+)
+
+// testLoader reads a model file of the test's own format (the cell count, as text) and makes a
+// daemontest.Engine for it: a missing file is fs.ErrNotExist, a malformed one an error naming it.
+func testLoader(req daemon.LoadRequest) (daemon.Model, error) {
+	b, err := os.ReadFile(req.File)
+	if err != nil {
+		return daemon.Model{}, fmt.Errorf("testloader: %w", err)
+	}
+	var cells int
+	if _, err := fmt.Sscanf(string(b), "cells %d", &cells); err != nil || cells < 1 {
+		return daemon.Model{}, fmt.Errorf("testloader: %s: want \"cells N\"", req.File)
+	}
+	ids := make([]int32, cells)
+	for i := range ids {
+		ids[i] = int32(i + 1)
+	}
+	return daemon.Model{Engine: &daemontest.Engine{Cells: cells, Gain: 5}, CellIDs: ids, BinRate: 100, Deadline: req.Deadline}, nil
+}
+
+// controlRecord is what a subscriber saw of the rig "test".
+type controlRecord struct {
+	mu       sync.Mutex
+	frames   map[string][]uint64 // session -> frames published
+	preds    map[string][]uint64 // model -> bins
+	sessions []*pb.SessionEvent
+	reports  map[string]int // model -> validation reports
+}
+
+func (c *controlRecord) handle(t *testing.T) nats.MsgHandler {
+	return func(m *nats.Msg) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		switch {
+		case m.Subject == "retinad.test.frame":
+			var o pb.FrameOnset
+			if err := proto.Unmarshal(m.Data, &o); err != nil {
+				t.Error(err)
+			}
+			c.frames[o.Session] = append(c.frames[o.Session], o.Frame)
+		case len(m.Subject) > len("retinad.test.prediction.") && m.Subject[:len("retinad.test.prediction.")] == "retinad.test.prediction.":
+			var p pb.Prediction
+			if err := proto.Unmarshal(m.Data, &p); err != nil {
+				t.Error(err)
+			}
+			c.preds[p.Model] = append(c.preds[p.Model], p.Bin)
+		case m.Subject == "retinad.test.session":
+			var s pb.SessionEvent
+			if err := proto.Unmarshal(m.Data, &s); err != nil {
+				t.Error(err)
+			}
+			c.sessions = append(c.sessions, &s)
+		case m.Subject == "retinad.test.validation":
+			var v pb.ValidationReport
+			if err := proto.Unmarshal(m.Data, &v); err != nil {
+				t.Error(err)
+			}
+			c.reports[v.Model]++
+		}
+	}
+}
+
+func (c *controlRecord) count(model string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.preds[model])
+}
+
+// TestControlModelsAndSessions runs the daemon with the real control service (NATS micro over an
+// in-process server) and drives it with the control client: a model loads from its file while
+// frames are shown and joins with contiguous bins, bad requests get their codes, the model
+// unloads (its predictions stop, its final validation report is published), and a session stops
+// and a new one starts (STOP and START events, frames carrying the new name, none in between).
+func TestControlModelsAndSessions(t *testing.T) {
+	nc, stop, err := daemontest.NATS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	dir := t.TempDir()
+	good, bad := filepath.Join(dir, "four.model"), filepath.Join(dir, "bad.model")
+	if err := os.WriteFile(good, []byte("cells 4"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bad, []byte("not a model"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	clock := daemontest.NewClock()
+	pres := &daemontest.Presenter{Clock: clock, Period: 10 * time.Millisecond}
+	d, err := daemon.New(daemon.Parts{
+		Rig: "test", Session: "s1", Source: &daemontest.Source{}, Presenter: pres,
+		Bus: daemon.NATSBus(nc), FrameRate: 100, Height: 20, Width: 20, Now: clock.Now,
+		Models: []daemon.Model{{Name: "first", Engine: &daemontest.Engine{Cells: 4, Gain: 10}, CellIDs: []int32{1, 2, 3, 4}, BinRate: 100}},
+		Load:   testLoader, ReportEvery: 100 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &controlRecord{frames: map[string][]uint64{}, preds: map[string][]uint64{}, reports: map[string]int{}}
+	sub, err := nc.Subscribe("retinad.test.>", rec.handle(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	subj, _ := acquisition.SubjectsFor("test")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	svc, err := acquisition.Serve(ctx, nc, subj, d.Controller(), acquisition.ControlOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Stop()
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+
+	call := func(endpoint string, req, rep proto.Message) error {
+		cctx, ccancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer ccancel()
+		return acquisition.Call(cctx, nc, subj, endpoint, "", req, rep)
+	}
+	code := func(err error) string {
+		var ce *acquisition.ControlError
+		if errors.As(err, &ce) {
+			return ce.Code
+		}
+		return fmt.Sprint(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+
+	// Bad requests, each with its code and a message naming what is wrong.
+	for _, tc := range []struct {
+		req  *pb.LoadModelRequest
+		code string
+	}{
+		{&pb.LoadModelRequest{Name: "x y", File: good}, "400"},
+		{&pb.LoadModelRequest{Name: "second"}, "400"},
+		{&pb.LoadModelRequest{Name: "second", File: filepath.Join(dir, "missing.model")}, "404"},
+		{&pb.LoadModelRequest{Name: "second", File: bad}, "400"},
+		{&pb.LoadModelRequest{Name: "first", File: good}, "409"},
+	} {
+		err := call(acquisition.EndpointLoad, tc.req, &pb.LoadModelReply{})
+		if code(err) != tc.code {
+			t.Errorf("load %v: %v, want code %s", tc.req, err, tc.code)
+		} else {
+			t.Logf("load %s %s: %v", tc.req.Name, filepath.Base(tc.req.File), err)
+		}
+	}
+
+	// A model joins while frames are shown.
+	missedBefore := pres.Missed.Load()
+	var loaded pb.LoadModelReply
+	if err := call(acquisition.EndpointLoad, &pb.LoadModelRequest{Name: "second", File: good}, &loaded); err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	if loaded.Model.GetName() != "second" || len(loaded.CellIds) != 4 || loaded.Model.GetBinRateHz() != 100 {
+		t.Errorf("load reply %v", &loaded)
+	}
+	time.Sleep(400 * time.Millisecond)
+	if n := rec.count("second"); n < 20 {
+		t.Fatalf("the loaded model published %d predictions in 400 ms", n)
+	}
+	t.Logf("refreshes missed around the load: %d (machine load; the loop never waits on it)", pres.Missed.Load()-missedBefore)
+
+	// Unload: predictions stop, a final report comes.
+	if err := call(acquisition.EndpointUnload, &pb.UnloadModelRequest{Name: "nope"}, &pb.UnloadModelReply{}); code(err) != "404" {
+		t.Errorf("unload of an unknown model: %v, want 404", err)
+	}
+	rec.mu.Lock()
+	reportsBefore := rec.reports["second"]
+	rec.mu.Unlock()
+	var unloaded pb.UnloadModelReply
+	if err := call(acquisition.EndpointUnload, &pb.UnloadModelRequest{Name: "second"}, &unloaded); err != nil || unloaded.Name != "second" {
+		t.Fatalf("unload: %v %v", &unloaded, err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	n1 := rec.count("second")
+	time.Sleep(300 * time.Millisecond)
+	if n2 := rec.count("second"); n2 != n1 {
+		t.Errorf("unloaded model still publishing: %d then %d predictions", n1, n2)
+	}
+	rec.mu.Lock()
+	if rec.reports["second"] <= reportsBefore {
+		t.Errorf("no final validation report for the unloaded model")
+	}
+	rec.mu.Unlock()
+	for _, m := range d.Figures().Models {
+		if m.Name == "second" {
+			t.Errorf("figures still list the unloaded model")
+		}
+	}
+
+	// Sessions: start while one runs is a conflict; stop, then start a new one.
+	if err := call(acquisition.EndpointStart, &pb.StartSessionRequest{Session: "s2"}, &pb.StartSessionReply{}); code(err) != "409" {
+		t.Errorf("start while s1 runs: %v, want 409", err)
+	}
+	if err := call(acquisition.EndpointStop, &pb.StopSessionRequest{Session: "other"}, &pb.StopSessionReply{}); code(err) != "404" {
+		t.Errorf("stop of a session not running: %v, want 404", err)
+	}
+	var stopped pb.StopSessionReply
+	if err := call(acquisition.EndpointStop, &pb.StopSessionRequest{}, &stopped); err != nil || stopped.Session != "s1" || stopped.Frames == 0 {
+		t.Fatalf("stop: %v %v", &stopped, err)
+	}
+	var st pb.StatusReply
+	if err := call(acquisition.EndpointStatus, &pb.StatusRequest{}, &st); err != nil || st.Status.GetState() != pb.Status_IDLE {
+		t.Errorf("status after stop: %v %v, want IDLE", st.Status.GetState(), err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if err := call(acquisition.EndpointStop, &pb.StopSessionRequest{}, &pb.StopSessionReply{}); code(err) != "409" {
+		t.Errorf("stop when idle: %v, want 409", err)
+	}
+	var started pb.StartSessionReply
+	if err := call(acquisition.EndpointStart, &pb.StartSessionRequest{Session: "s2"}, &started); err != nil || started.Session != "s2" {
+		t.Fatalf("start: %v %v", &started, err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	var kinds []string
+	for _, s := range rec.sessions {
+		kinds = append(kinds, s.Session+":"+s.Kind.String())
+	}
+	if fmt.Sprint(kinds) != "[s1:START s1:STOP s2:START s2:STOP]" {
+		t.Errorf("session events %v", kinds)
+	}
+	f1, f2 := rec.frames["s1"], rec.frames["s2"]
+	if len(f1) == 0 || len(f2) == 0 || len(rec.frames) != 2 {
+		t.Fatalf("frames by session: %d in s1, %d in s2, sessions %d", len(f1), len(f2), len(rec.frames))
+	}
+	for i := 1; i < len(f1); i++ {
+		if f1[i] != f1[i-1]+1 {
+			t.Fatalf("s1: frame %d after %d", f1[i], f1[i-1])
+		}
+	}
+	if gap := f2[0] - f1[len(f1)-1]; gap < 10 { // 200 ms idle at 100 Hz
+		t.Errorf("s2 starts at frame %d, s1 ended at %d: frames were published while idle?", f2[0], f1[len(f1)-1])
+	}
+	// The loaded model's bins are contiguous from the frame it joined at.
+	b := rec.preds["second"]
+	for i := 1; i < len(b); i++ {
+		if b[i] != b[i-1]+1 {
+			t.Fatalf("loaded model: bin %d after %d", b[i], b[i-1])
+		}
+	}
+	t.Logf("the loaded model joined at frame %d and published %d bins; first model %d bins", b[0], len(b), len(rec.preds["first"]))
+}

@@ -1,0 +1,190 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"time"
+
+	"retinad/acquisition"
+	pb "retinad/proto/retinadpb"
+)
+
+// The control service's work on a running daemon: sessions and models. Each runs on a control
+// goroutine, serialised by Daemon.ctl; none makes the frame loop wait. Errors are
+// *acquisition.ControlError with the reply's code.
+
+func controlErr(code string, err error) error { return &acquisition.ControlError{Code: code, Err: err} }
+
+// StartSession begins session id ("" names it from the UTC time): validation statistics start
+// afresh, the START event is published, and frames and predictions from the next one the
+// stamper handles carry the new name. A session already running is a conflict (409).
+func (d *Daemon) StartSession(ctx context.Context, id string) (*pb.StartSessionReply, error) {
+	if id == "" {
+		id = newSessionID()
+	}
+	if err := acquisition.CheckToken("session", id); err != nil {
+		return nil, controlErr("400", fmt.Errorf("daemon: start session: %w", err))
+	}
+	d.ctl.Lock()
+	defer d.ctl.Unlock()
+	if cur := d.sess.Load(); cur != nil {
+		return nil, controlErr("409", fmt.Errorf("daemon: start session %s: session %s is running; stop it first", id, cur.id))
+	}
+	d.val.reset()
+	s := &session{id: id, startFrames: d.frames.Load()}
+	d.sessionEvent(pb.SessionEvent_START, id)
+	now := d.now()
+	d.sess.Store(s)
+	d.stamp.wake.Ring()
+	d.p.Log.Info("daemon: session started", "session", id)
+	return &pb.StartSessionReply{Session: id, HostNs: now, UnixNs: d.unix(now)}, nil
+}
+
+// StopSession ends the running session (id "" or its name): the stamper stops publishing
+// frames and predictions, every model's final validation report and the STOP event are
+// published, and the bus is flushed so that the recording holds the whole session. The display
+// and the models keep running (idle) until the next StartSession.
+func (d *Daemon) StopSession(ctx context.Context, id string) (*pb.StopSessionReply, error) {
+	d.ctl.Lock()
+	defer d.ctl.Unlock()
+	cur := d.sess.Load()
+	switch {
+	case cur == nil:
+		return nil, controlErr("409", errors.New("daemon: stop session: no session is running"))
+	case id != "" && id != cur.id:
+		return nil, controlErr("404", fmt.Errorf("daemon: stop session %s: the running session is %s", id, cur.id))
+	}
+	d.sess.Store(nil)
+	if err := d.waitStamper(ctx, nil); err != nil {
+		d.sess.Store(cur)
+		return nil, controlErr("500", fmt.Errorf("daemon: stop session %s: %w", cur.id, err))
+	}
+	d.val.report()
+	now := d.now()
+	d.sessionEvent(pb.SessionEvent_STOP, cur.id)
+	if err := d.flush(ctx); err != nil {
+		return nil, controlErr("500", fmt.Errorf("daemon: stop session %s: flushing the recording: %w", cur.id, err))
+	}
+	frames := d.frames.Load() - cur.startFrames
+	d.p.Log.Info("daemon: session stopped", "session", cur.id, "frames", frames)
+	return &pb.StopSessionReply{Session: cur.id, HostNs: now, UnixNs: d.unix(now), Frames: frames}, nil
+}
+
+// waitStamper waits until the stamper has run under session s (it publishes nothing of the
+// old session after). It returns at once when the stamper is not running.
+func (d *Daemon) waitStamper(ctx context.Context, s *session) error {
+	d.stamp.seen.Store(&session{}) // a value the stamper never sets: wait for a fresh pass
+	d.stamp.wake.Ring()
+	return waitFor(ctx, func() bool { return !d.stamp.running.Load() || d.stamp.seen.Load() == s })
+}
+
+// waitFor polls cond every millisecond for up to 2 s or until ctx ends.
+func waitFor(ctx context.Context, cond func() bool) error {
+	deadline := time.Now().Add(2 * time.Second)
+	for !cond() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return errors.New("timed out after 2s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return nil
+}
+
+func (d *Daemon) flush(ctx context.Context) error {
+	f, ok := d.p.Bus.(Flusher)
+	if !ok {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return f.Flush(ctx)
+}
+
+// LoadModel loads a model (the Loader reads and checks its file and makes its engine, here on
+// the control goroutine: every buffer is allocated before the model is shared) and lets it
+// join: its goroutine starts, and the frame loop feeds it from the next frame it generates
+// (a frame boundary; the loop only loads a pointer). Its first History-1 predictions are NaN.
+func (d *Daemon) LoadModel(ctx context.Context, req LoadRequest) (*pb.LoadModelReply, error) {
+	switch {
+	case acquisition.CheckToken("model name", req.Name) != nil:
+		return nil, controlErr("400", fmt.Errorf("daemon: load model: %w", acquisition.CheckToken("model name", req.Name)))
+	case req.File == "":
+		return nil, controlErr("400", fmt.Errorf("daemon: load model %s: file is empty; want the path of a model file on the daemon's machine", req.Name))
+	case req.Deadline < 0:
+		return nil, controlErr("400", fmt.Errorf("daemon: load model %s: deadline_ns %d is negative", req.Name, req.Deadline))
+	case d.p.Load == nil:
+		return nil, controlErr("501", fmt.Errorf("daemon: load model %s: this daemon was wired without a model loader", req.Name))
+	}
+	d.ctl.Lock()
+	defer d.ctl.Unlock()
+	set := d.models.Load()
+	if set.find(req.Name) != nil {
+		return nil, controlErr("409", fmt.Errorf("daemon: load model %s: a model of that name is running; unload it first", req.Name))
+	}
+	if d.ending {
+		return nil, controlErr("409", fmt.Errorf("daemon: load model %s: the daemon is shutting down", req.Name))
+	}
+	m, err := d.p.Load(req)
+	if err != nil {
+		code := "400"
+		if errors.Is(err, fs.ErrNotExist) {
+			code = "404"
+		}
+		return nil, controlErr(code, fmt.Errorf("daemon: load model %s: %w", req.Name, err))
+	}
+	m.Name = req.Name
+	r, err := d.newRunner(set, m)
+	if err != nil {
+		var me *ModelError
+		if errors.As(err, &me) {
+			return nil, controlErr(me.Code, err)
+		}
+		return nil, controlErr("400", err)
+	}
+	if err := d.val.add(r); err != nil {
+		return nil, controlErr("500", err)
+	}
+	if d.g != nil {
+		d.startRunner(r)
+	}
+	d.models.Store(set.with(r))
+	d.p.Log.Info("daemon: model loaded", "name", r.Name, "file", req.File, "cells", len(r.CellIDs))
+	return &pb.LoadModelReply{
+		Model:   &pb.ModelStatus{Name: r.Name, Cells: uint32(len(r.CellIDs)), BinRateHz: r.BinRate},
+		CellIds: r.CellIDs,
+	}, nil
+}
+
+// UnloadModel removes a model: the frame loop stops feeding it at its next frame, its
+// goroutine is stopped and waited for, and its final validation report is published.
+func (d *Daemon) UnloadModel(ctx context.Context, name string) (*pb.UnloadModelReply, error) {
+	d.ctl.Lock()
+	defer d.ctl.Unlock()
+	set := d.models.Load()
+	r := set.find(name)
+	if r == nil {
+		return nil, controlErr("404", fmt.Errorf("daemon: unload model %q: no model of that name is running", name))
+	}
+	ns := set.without(r)
+	d.models.Store(ns)
+	// The frame loop feeds r no more once it has switched to the new set.
+	if err := waitFor(ctx, func() bool { return !d.looping.Load() || d.fedSet.Load() == ns }); err != nil {
+		return nil, controlErr("500", fmt.Errorf("daemon: unload model %s: the frame loop did not move on: %w", name, err))
+	}
+	if r.cancel != nil {
+		r.cancel()
+		select {
+		case <-r.done:
+		case <-ctx.Done():
+			return nil, controlErr("500", fmt.Errorf("daemon: unload model %s: its goroutine did not stop: %w", name, ctx.Err()))
+		}
+	}
+	d.val.remove(r)
+	d.p.Log.Info("daemon: model unloaded", "name", name, "steps", r.steps.Load(), "published", r.published.Load())
+	return &pb.UnloadModelReply{Name: name}, nil
+}
