@@ -66,7 +66,7 @@ type stamper struct {
 	lastLat  int64    // last confirmed flip-to-light latency, to place untimed bins
 	sess     *session // the session being published; nil: idle, publish nothing
 
-	running atomic.Bool              // run is running
+	running atomic.Bool             // run is running
 	seen    atomic.Pointer[session] // the session process last ran under (control waits on it)
 
 	onsetOverflow atomic.Uint64

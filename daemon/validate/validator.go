@@ -28,9 +28,9 @@ type Validator struct {
 	valid  []bool  // the frame was reported
 	counts []float64
 	pred   [][]float64 // [model][slot*cells+cell], NaN when not predicted; nil for a removed model
-	first  int64     // oldest frame in the ring
-	newest int64     // newest frame with an onset, -1 before any
-	closed int64     // bins < closed have been scored or dropped
+	first  int64       // oldest frame in the ring
+	newest int64       // newest frame with an onset, -1 before any
+	closed int64       // bins < closed have been scored or dropped
 
 	stats []*Stats
 	pbuf  []float64
