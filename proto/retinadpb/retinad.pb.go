@@ -1920,9 +1920,12 @@ func (x *UnloadModelReply) GetName() string {
 	return ""
 }
 
+// ChooseStimulusRequest: with strategy set (one of the adaptive block's strategies, see
+// configs.Adaptive), the adaptive stimulus switches to it from its next choice on.
 type ChooseStimulusRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Source        *StimulusSource        `protobuf:"bytes,1,opt,name=source,proto3" json:"source,omitempty"`
+	Strategy      string                 `protobuf:"bytes,2,opt,name=strategy,proto3" json:"strategy,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1964,10 +1967,18 @@ func (x *ChooseStimulusRequest) GetSource() *StimulusSource {
 	return nil
 }
 
+func (x *ChooseStimulusRequest) GetStrategy() string {
+	if x != nil {
+		return x.Strategy
+	}
+	return ""
+}
+
 type ChooseStimulusReply struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Source        *StimulusSource        `protobuf:"bytes,1,opt,name=source,proto3" json:"source,omitempty"`
 	FromFrame     uint64                 `protobuf:"varint,2,opt,name=from_frame,json=fromFrame,proto3" json:"from_frame,omitempty"`
+	Strategy      string                 `protobuf:"bytes,3,opt,name=strategy,proto3" json:"strategy,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2014,6 +2025,13 @@ func (x *ChooseStimulusReply) GetFromFrame() uint64 {
 		return x.FromFrame
 	}
 	return 0
+}
+
+func (x *ChooseStimulusReply) GetStrategy() string {
+	if x != nil {
+		return x.Strategy
+	}
+	return ""
 }
 
 type MarkEventRequest struct {
@@ -2446,6 +2464,226 @@ func (x *ScoreReply) GetComputeNs() int64 {
 	return 0
 }
 
+// AdaptiveClip is a stretch of a reproducible stimulus (stimulus/adaptive.Clip): frames
+// [start, start+frames) of the source that stimulus_yaml (a configs.Stimulus) configures.
+type AdaptiveClip struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	StimulusYaml  string                 `protobuf:"bytes,1,opt,name=stimulus_yaml,json=stimulusYaml,proto3" json:"stimulus_yaml,omitempty"`
+	Start         int64                  `protobuf:"varint,2,opt,name=start,proto3" json:"start,omitempty"`
+	Frames        uint32                 `protobuf:"varint,3,opt,name=frames,proto3" json:"frames,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AdaptiveClip) Reset() {
+	*x = AdaptiveClip{}
+	mi := &file_retinad_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AdaptiveClip) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AdaptiveClip) ProtoMessage() {}
+
+func (x *AdaptiveClip) ProtoReflect() protoreflect.Message {
+	mi := &file_retinad_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AdaptiveClip.ProtoReflect.Descriptor instead.
+func (*AdaptiveClip) Descriptor() ([]byte, []int) {
+	return file_retinad_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *AdaptiveClip) GetStimulusYaml() string {
+	if x != nil {
+		return x.StimulusYaml
+	}
+	return ""
+}
+
+func (x *AdaptiveClip) GetStart() int64 {
+	if x != nil {
+		return x.Start
+	}
+	return 0
+}
+
+func (x *AdaptiveClip) GetFrames() uint32 {
+	if x != nil {
+		return x.Frames
+	}
+	return 0
+}
+
+// AdaptiveChoice is one choice of the adaptive stimulus: the candidates scored, their scores,
+// the pick and why, published when the clip starts showing. Subject retinad.<rig>.adaptive.
+type AdaptiveChoice struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Session       string                 `protobuf:"bytes,1,opt,name=session,proto3" json:"session,omitempty"`
+	Seq           uint64                 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"` // choice number, from 0
+	Strategy      string                 `protobuf:"bytes,3,opt,name=strategy,proto3" json:"strategy,omitempty"`
+	Candidates    []*AdaptiveClip        `protobuf:"bytes,4,rep,name=candidates,proto3" json:"candidates,omitempty"`
+	Scores        []float64              `protobuf:"fixed64,5,rep,packed,name=scores,proto3" json:"scores,omitempty"` // one per candidate; empty when nothing was scored
+	Pick          int32                  `protobuf:"varint,6,opt,name=pick,proto3" json:"pick,omitempty"`             // index into candidates; -1 when the default was shown
+	Clip          *AdaptiveClip          `protobuf:"bytes,7,opt,name=clip,proto3" json:"clip,omitempty"`              // what is shown
+	Why           string                 `protobuf:"bytes,8,opt,name=why,proto3" json:"why,omitempty"`
+	Fallback      bool                   `protobuf:"varint,9,opt,name=fallback,proto3" json:"fallback,omitempty"`                     // scoring missed its budget (or failed): clip is the default
+	ScoreNs       int64                  `protobuf:"varint,10,opt,name=score_ns,json=scoreNs,proto3" json:"score_ns,omitempty"`       // time spent choosing
+	Lead          uint32                 `protobuf:"varint,11,opt,name=lead,proto3" json:"lead,omitempty"`                            // frames of history shown before clip.start
+	FromFrame     uint64                 `protobuf:"varint,12,opt,name=from_frame,json=fromFrame,proto3" json:"from_frame,omitempty"` // the session frame at which the lead (then the clip) starts
+	HostNs        int64                  `protobuf:"varint,13,opt,name=host_ns,json=hostNs,proto3" json:"host_ns,omitempty"`
+	UnixNs        int64                  `protobuf:"varint,14,opt,name=unix_ns,json=unixNs,proto3" json:"unix_ns,omitempty"`
+	Report        string                 `protobuf:"bytes,15,opt,name=report,proto3" json:"report,omitempty"` // the strategy's running result (tally per cell, contour, ...)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AdaptiveChoice) Reset() {
+	*x = AdaptiveChoice{}
+	mi := &file_retinad_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AdaptiveChoice) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AdaptiveChoice) ProtoMessage() {}
+
+func (x *AdaptiveChoice) ProtoReflect() protoreflect.Message {
+	mi := &file_retinad_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AdaptiveChoice.ProtoReflect.Descriptor instead.
+func (*AdaptiveChoice) Descriptor() ([]byte, []int) {
+	return file_retinad_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *AdaptiveChoice) GetSession() string {
+	if x != nil {
+		return x.Session
+	}
+	return ""
+}
+
+func (x *AdaptiveChoice) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *AdaptiveChoice) GetStrategy() string {
+	if x != nil {
+		return x.Strategy
+	}
+	return ""
+}
+
+func (x *AdaptiveChoice) GetCandidates() []*AdaptiveClip {
+	if x != nil {
+		return x.Candidates
+	}
+	return nil
+}
+
+func (x *AdaptiveChoice) GetScores() []float64 {
+	if x != nil {
+		return x.Scores
+	}
+	return nil
+}
+
+func (x *AdaptiveChoice) GetPick() int32 {
+	if x != nil {
+		return x.Pick
+	}
+	return 0
+}
+
+func (x *AdaptiveChoice) GetClip() *AdaptiveClip {
+	if x != nil {
+		return x.Clip
+	}
+	return nil
+}
+
+func (x *AdaptiveChoice) GetWhy() string {
+	if x != nil {
+		return x.Why
+	}
+	return ""
+}
+
+func (x *AdaptiveChoice) GetFallback() bool {
+	if x != nil {
+		return x.Fallback
+	}
+	return false
+}
+
+func (x *AdaptiveChoice) GetScoreNs() int64 {
+	if x != nil {
+		return x.ScoreNs
+	}
+	return 0
+}
+
+func (x *AdaptiveChoice) GetLead() uint32 {
+	if x != nil {
+		return x.Lead
+	}
+	return 0
+}
+
+func (x *AdaptiveChoice) GetFromFrame() uint64 {
+	if x != nil {
+		return x.FromFrame
+	}
+	return 0
+}
+
+func (x *AdaptiveChoice) GetHostNs() int64 {
+	if x != nil {
+		return x.HostNs
+	}
+	return 0
+}
+
+func (x *AdaptiveChoice) GetUnixNs() int64 {
+	if x != nil {
+		return x.UnixNs
+	}
+	return 0
+}
+
+func (x *AdaptiveChoice) GetReport() string {
+	if x != nil {
+		return x.Report
+	}
+	return ""
+}
+
 var File_retinad_proto protoreflect.FileDescriptor
 
 const file_retinad_proto_rawDesc = "" +
@@ -2624,13 +2862,15 @@ const file_retinad_proto_rawDesc = "" +
 	"\x12UnloadModelRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"&\n" +
 	"\x10UnloadModelReply\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"K\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"g\n" +
 	"\x15ChooseStimulusRequest\x122\n" +
-	"\x06source\x18\x01 \x01(\v2\x1a.retinad.v1.StimulusSourceR\x06source\"h\n" +
+	"\x06source\x18\x01 \x01(\v2\x1a.retinad.v1.StimulusSourceR\x06source\x12\x1a\n" +
+	"\bstrategy\x18\x02 \x01(\tR\bstrategy\"\x84\x01\n" +
 	"\x13ChooseStimulusReply\x122\n" +
 	"\x06source\x18\x01 \x01(\v2\x1a.retinad.v1.StimulusSourceR\x06source\x12\x1d\n" +
 	"\n" +
-	"from_frame\x18\x02 \x01(\x04R\tfromFrame\"<\n" +
+	"from_frame\x18\x02 \x01(\x04R\tfromFrame\x12\x1a\n" +
+	"\bstrategy\x18\x03 \x01(\tR\bstrategy\"<\n" +
 	"\x10MarkEventRequest\x12\x14\n" +
 	"\x05label\x18\x01 \x01(\tR\x05label\x12\x12\n" +
 	"\x04note\x18\x02 \x01(\tR\x04note\"9\n" +
@@ -2659,7 +2899,31 @@ const file_retinad_proto_rawDesc = "" +
 	"\x05clips\x18\x01 \x03(\v2\x17.retinad.v1.ScoreResultR\x05clips\x12\x16\n" +
 	"\x06worker\x18\x02 \x01(\tR\x06worker\x12\x1d\n" +
 	"\n" +
-	"compute_ns\x18\x03 \x01(\x03R\tcomputeNsB\x19Z\x17retinad/proto/retinadpbb\x06proto3"
+	"compute_ns\x18\x03 \x01(\x03R\tcomputeNs\"a\n" +
+	"\fAdaptiveClip\x12#\n" +
+	"\rstimulus_yaml\x18\x01 \x01(\tR\fstimulusYaml\x12\x14\n" +
+	"\x05start\x18\x02 \x01(\x03R\x05start\x12\x16\n" +
+	"\x06frames\x18\x03 \x01(\rR\x06frames\"\xb2\x03\n" +
+	"\x0eAdaptiveChoice\x12\x18\n" +
+	"\asession\x18\x01 \x01(\tR\asession\x12\x10\n" +
+	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x1a\n" +
+	"\bstrategy\x18\x03 \x01(\tR\bstrategy\x128\n" +
+	"\n" +
+	"candidates\x18\x04 \x03(\v2\x18.retinad.v1.AdaptiveClipR\n" +
+	"candidates\x12\x16\n" +
+	"\x06scores\x18\x05 \x03(\x01R\x06scores\x12\x12\n" +
+	"\x04pick\x18\x06 \x01(\x05R\x04pick\x12,\n" +
+	"\x04clip\x18\a \x01(\v2\x18.retinad.v1.AdaptiveClipR\x04clip\x12\x10\n" +
+	"\x03why\x18\b \x01(\tR\x03why\x12\x1a\n" +
+	"\bfallback\x18\t \x01(\bR\bfallback\x12\x19\n" +
+	"\bscore_ns\x18\n" +
+	" \x01(\x03R\ascoreNs\x12\x12\n" +
+	"\x04lead\x18\v \x01(\rR\x04lead\x12\x1d\n" +
+	"\n" +
+	"from_frame\x18\f \x01(\x04R\tfromFrame\x12\x17\n" +
+	"\ahost_ns\x18\r \x01(\x03R\x06hostNs\x12\x17\n" +
+	"\aunix_ns\x18\x0e \x01(\x03R\x06unixNs\x12\x16\n" +
+	"\x06report\x18\x0f \x01(\tR\x06reportB\x19Z\x17retinad/proto/retinadpbb\x06proto3"
 
 var (
 	file_retinad_proto_rawDescOnce sync.Once
@@ -2674,7 +2938,7 @@ func file_retinad_proto_rawDescGZIP() []byte {
 }
 
 var file_retinad_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_retinad_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
+var file_retinad_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_retinad_proto_goTypes = []any{
 	(Sync_Source)(0),              // 0: retinad.v1.Sync.Source
 	(Status_State)(0),             // 1: retinad.v1.Status.State
@@ -2710,6 +2974,8 @@ var file_retinad_proto_goTypes = []any{
 	(*ScoreRates)(nil),            // 31: retinad.v1.ScoreRates
 	(*ScoreResult)(nil),           // 32: retinad.v1.ScoreResult
 	(*ScoreReply)(nil),            // 33: retinad.v1.ScoreReply
+	(*AdaptiveClip)(nil),          // 34: retinad.v1.AdaptiveClip
+	(*AdaptiveChoice)(nil),        // 35: retinad.v1.AdaptiveChoice
 }
 var file_retinad_proto_depIdxs = []int32{
 	4,  // 0: retinad.v1.StimulusSource.params:type_name -> retinad.v1.Param
@@ -2728,11 +2994,13 @@ var file_retinad_proto_depIdxs = []int32{
 	29, // 13: retinad.v1.ScoreRequest.clips:type_name -> retinad.v1.ScoreClip
 	31, // 14: retinad.v1.ScoreResult.models:type_name -> retinad.v1.ScoreRates
 	32, // 15: retinad.v1.ScoreReply.clips:type_name -> retinad.v1.ScoreResult
-	16, // [16:16] is the sub-list for method output_type
-	16, // [16:16] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	34, // 16: retinad.v1.AdaptiveChoice.candidates:type_name -> retinad.v1.AdaptiveClip
+	34, // 17: retinad.v1.AdaptiveChoice.clip:type_name -> retinad.v1.AdaptiveClip
+	18, // [18:18] is the sub-list for method output_type
+	18, // [18:18] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_retinad_proto_init() }
@@ -2746,7 +3014,7 @@ func file_retinad_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_retinad_proto_rawDesc), len(file_retinad_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   31,
+			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
