@@ -2,14 +2,17 @@
 
 package infer
 
-import "golang.org/x/sys/cpu"
+import (
+	"fmt"
 
-// cmacAVX2 is cmacGeneric in AVX2 with FMA (cmac_amd64.s): four complex values per
-// instruction, the product (wr*xr - wi*xi, wi*xr + wr*xi) by one multiply and one fused
-// multiply-add-subtract.
+	"golang.org/x/sys/cpu"
+)
+
+// cmacPlanarAVX2 is cmacPlanarGo in AVX2 with FMA: eight complex products of four channels
+// per pass over an input block, the accumulators in registers.
 //
 //go:noescape
-func cmacAVX2(acc, w, x []complex64)
+func cmacPlanarAVX2(out *complex64, cstride int, w, x *float32, xoff *int, nk, nb, ng int)
 
 // dotAVX2 is dotGeneric in AVX2 with FMA: 32 products per iteration in four accumulators.
 //
@@ -18,7 +21,20 @@ func dotAVX2(a, b []float32) float32
 
 func init() {
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
-		cmac = cmacAVX2
+		cmacPlanar = cmacPlanarKernel
 		dot = dotAVX2
 	}
+}
+
+// cmacPlanarKernel checks the lengths the assembly relies on and calls it.
+func cmacPlanarKernel(out []complex64, cstride int, w, x []float32, xoff []int, nk, nb, ng int) {
+	if nk < 1 || nb < 1 || ng < 1 || cstride < nb*8 || len(out) < ng*4*cstride || len(w) < ng*nb*nk*64 || len(xoff) < nk {
+		panic(fmt.Sprintf("infer: cmacPlanar: %d outputs of stride %d, %d weights, %d inputs of %d blocks, %d groups", len(out), cstride, len(w), nk, nb, ng))
+	}
+	for _, o := range xoff[:nk] {
+		if o < 0 || o+nb*16 > len(x) {
+			panic(fmt.Sprintf("infer: cmacPlanar: input at %d of %d floats, want %d", o, len(x), nb*16))
+		}
+	}
+	cmacPlanarAVX2(&out[0], cstride, &w[0], &x[0], &xoff[0], nk, nb, ng)
 }

@@ -2,67 +2,6 @@
 
 #include "textflag.h"
 
-// func cmacAVX2(acc, w, x []complex64)
-// acc[i] += w[i] * x[i] for i < len(acc); w and x are at least as long.
-TEXT ·cmacAVX2(SB), NOSPLIT, $0-72
-	MOVQ acc_base+0(FP), DI
-	MOVQ acc_len+8(FP), CX
-	MOVQ w_base+24(FP), SI
-	MOVQ x_base+48(FP), DX
-	MOVQ CX, BX
-	SHRQ $3, BX
-	JZ   four
-
-loop8:
-	VMOVUPS        (SI), Y0
-	VMOVUPS        32(SI), Y8
-	VMOVUPS        (DX), Y1
-	VMOVUPS        32(DX), Y9
-	VMOVSLDUP      Y1, Y2
-	VMOVSLDUP      Y9, Y10
-	VMOVSHDUP      Y1, Y3
-	VMOVSHDUP      Y9, Y11
-	VPERMILPS      $0xB1, Y0, Y4
-	VPERMILPS      $0xB1, Y8, Y12
-	VMULPS         Y4, Y3, Y3
-	VMULPS         Y12, Y11, Y11
-	VFMADDSUB231PS Y2, Y0, Y3
-	VFMADDSUB231PS Y10, Y8, Y11
-	VADDPS         (DI), Y3, Y3
-	VADDPS         32(DI), Y11, Y11
-	VMOVUPS        Y3, (DI)
-	VMOVUPS        Y11, 32(DI)
-	ADDQ           $64, SI
-	ADDQ           $64, DX
-	ADDQ           $64, DI
-	DECQ           BX
-	JNZ            loop8
-
-four:
-	ANDQ $7, CX
-	JZ   done
-
-one:
-	VMOVSD         (SI), X0
-	VMOVSD         (DX), X1
-	VMOVSLDUP      X1, X2
-	VMOVSHDUP      X1, X3
-	VPERMILPS      $0xB1, X0, X4
-	VMULPS         X4, X3, X3
-	VFMADDSUB231PS X2, X0, X3
-	VMOVSD         (DI), X5
-	VADDPS         X5, X3, X3
-	VMOVSD         X3, (DI)
-	ADDQ           $8, SI
-	ADDQ           $8, DX
-	ADDQ           $8, DI
-	DECQ           CX
-	JNZ            one
-
-done:
-	VZEROUPPER
-	RET
-
 // func dotAVX2(a, b []float32) float32
 // The sum of a[i]*b[i] for i < len(a); b is at least as long. Four accumulators of eight.
 TEXT ·dotAVX2(SB), NOSPLIT, $0-52
@@ -128,5 +67,83 @@ dot1:
 
 dotdone:
 	VMOVSS X0, ret+48(FP)
+	VZEROUPPER
+	RET
+
+// STORE4 writes the planar block (re, im) of eight complex values interleaved to (dst).
+#define STORE4(re, im, dst) \
+	VUNPCKLPS  im, re, Y10; \
+	VUNPCKHPS  im, re, Y11; \
+	VPERM2F128 $0x20, Y11, Y10, Y12; \
+	VPERM2F128 $0x31, Y11, Y10, Y13; \
+	VMOVUPS    Y12, (dst); \
+	VMOVUPS    Y13, 32(dst)
+
+// MAC4 adds the product of the planar block (Y8 re, Y9 im) and weight block j at SI to
+// channel j's accumulators (re, im): four FMAs for eight complex products.
+#define MAC4(j, re, im) \
+	VFMADD231PS  (j*64)(SI), Y8, re; \
+	VFNMADD231PS (j*64+32)(SI), Y9, re; \
+	VFMADD231PS  (j*64)(SI), Y9, im; \
+	VFMADD231PS  (j*64+32)(SI), Y8, im
+
+// func cmacPlanarAVX2(out *complex64, cstride int, w, x *float32, xoff *int, nk, nb, ng int)
+// See cmacPlanarGo. Registers: SI the weight stream, DI x, DX xoff, R8 the group's first
+// output, R9 the channel stride in bytes, R10 the block's byte offset, BX blocks left, CX
+// inputs left, R12 the input's index into xoff in bytes, Y0-Y7 four channels' accumulators.
+TEXT ·cmacPlanarAVX2(SB), NOSPLIT, $0-64
+	MOVQ out+0(FP), R8
+	MOVQ cstride+8(FP), R9
+	SHLQ $3, R9
+	MOVQ w+16(FP), SI
+	MOVQ x+24(FP), DI
+	MOVQ xoff+32(FP), DX
+
+pgroup:
+	XORQ R10, R10
+	MOVQ nb+48(FP), BX
+
+pblock:
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	MOVQ   nk+40(FP), CX
+	XORQ   R12, R12
+
+pinput:
+	MOVQ    (DX)(R12*1), R11
+	SHLQ    $2, R11
+	ADDQ    R10, R11
+	VMOVUPS (DI)(R11*1), Y8
+	VMOVUPS 32(DI)(R11*1), Y9
+	MAC4(0, Y0, Y1)
+	MAC4(1, Y2, Y3)
+	MAC4(2, Y4, Y5)
+	MAC4(3, Y6, Y7)
+	ADDQ    $256, SI
+	ADDQ    $8, R12
+	DECQ    CX
+	JNZ     pinput
+
+	LEAQ (R8)(R10*1), R11
+	STORE4(Y0, Y1, R11)
+	ADDQ R9, R11
+	STORE4(Y2, Y3, R11)
+	ADDQ R9, R11
+	STORE4(Y4, Y5, R11)
+	ADDQ R9, R11
+	STORE4(Y6, Y7, R11)
+	ADDQ $64, R10
+	DECQ BX
+	JNZ  pblock
+
+	LEAQ (R8)(R9*4), R8
+	DECQ ng+56(FP)
+	JNZ  pgroup
 	VZEROUPPER
 	RET

@@ -2,4 +2,4 @@
 
 package infer
 
-// Elsewhere (or with -tags purego) cmac stays cmacGeneric.
+// Elsewhere (or with -tags purego) cmacPlanar and dot stay in Go.

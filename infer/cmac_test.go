@@ -3,45 +3,77 @@ package infer
 import (
 	"math"
 	"math/rand/v2"
+	"os"
+	"strconv"
 	"testing"
 )
 
-// TestCmacKernels holds the kernel in use (assembly where the CPU has it) to the pure-Go one,
-// for every length from 0 to 40 (the tails included).
-func TestCmacKernels(t *testing.T) {
+// TestSpecMAC holds the spectral multiply-accumulate in use (assembly where the CPU has it)
+// to the plain complex sum, for channel counts around the group of four, input counts and
+// spectrum lengths around the block of eight, inputs in any order.
+func TestSpecMAC(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 1))
 	c := func() complex64 { return complex(float32(r.NormFloat64()), float32(r.NormFloat64())) }
-	for n := 0; n <= 40; n++ {
-		acc, w, x := make([]complex64, n), make([]complex64, n+3), make([]complex64, n+3)
-		for i := range w {
-			w[i], x[i] = c(), c()
-		}
-		for i := range acc {
-			acc[i] = c()
-		}
-		want := append([]complex64{}, acc...)
-		cmacGeneric(want, w, x)
-		cmac(acc, w, x)
-		for i := range acc {
-			d := acc[i] - want[i]
-			if real(d)*real(d)+imag(d)*imag(d) > 1e-10 {
-				t.Fatalf("n=%d, i=%d: %v, want %v", n, i, acc[i], want[i])
+	for _, co := range []int{1, 3, 4, 5, 8, 9} {
+		for _, nk := range []int{1, 2, 7} {
+			for _, n := range []int{1, 7, 8, 9, 23, 40} {
+				w := make([]complex64, co*nk*n)
+				for i := range w {
+					w[i] = c()
+				}
+				m := newSpecMAC(w, co, nk, n)
+				xs := make([][]complex64, nk)
+				x := make([]float32, (nk+1)*m.planarLen())
+				xoff := make([]int, nk)
+				for k := range xs {
+					xs[k] = make([]complex64, n)
+					for i := range xs[k] {
+						xs[k][i] = c()
+					}
+					xoff[k] = (nk - k) * m.planarLen() // reversed, as a ring is
+					toPlanar(xs[k], x[xoff[k]:])
+				}
+				m.run(x, xoff)
+				for ch := 0; ch < co; ch++ {
+					got := m.out(ch)
+					for i := 0; i < n; i++ {
+						var want complex128
+						for k := 0; k < nk; k++ {
+							want += complex128(w[(ch*nk+k)*n+i]) * complex128(xs[k][i])
+						}
+						if d := complex128(got[i]) - want; real(d)*real(d)+imag(d)*imag(d) > 1e-9*float64(nk) {
+							t.Fatalf("co=%d nk=%d n=%d: channel %d value %d is %v, want %v", co, nk, n, ch, i, got[i], want)
+						}
+					}
+				}
 			}
 		}
 	}
 }
 
-func BenchmarkCmac(b *testing.B) {
+// BenchmarkSpecMAC is the paper model's first layer: 8 channels x 40 frames of 50x26 values.
+func BenchmarkSpecMAC(b *testing.B) {
+	co, n := 8, 50*26
+	nk := 40
+	if v, _ := strconv.Atoi(os.Getenv("NK")); v > 0 {
+		nk = v
+	}
 	for _, k := range []struct {
 		name string
-		f    func(acc, w, x []complex64)
-	}{{"generic", cmacGeneric}, {"inuse", cmac}} {
+		f    func(out []complex64, cstride int, w, x []float32, xoff []int, nk, nb, ng int)
+	}{{"generic", cmacPlanarGo}, {"inuse", cmacPlanar}} {
 		b.Run(k.name, func(b *testing.B) {
-			acc, w, x := make([]complex64, 1300), make([]complex64, 1300), make([]complex64, 1300)
-			b.SetBytes(8 * 1300 * 3)
-			for b.Loop() {
-				k.f(acc, w, x)
+			m := newSpecMAC(make([]complex64, co*nk*n), co, nk, n)
+			x := make([]float32, nk*m.planarLen())
+			xoff := make([]int, nk)
+			for i := range xoff {
+				xoff[i] = i * m.planarLen()
 			}
+			b.SetBytes(int64(4 * len(m.w)))
+			for b.Loop() {
+				k.f(m.acc, m.nb*8, m.w, x, xoff, m.nk, m.nb, m.ng)
+			}
+			b.ReportMetric(float64(8*co*nk*n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 		})
 	}
 }

@@ -98,7 +98,7 @@ func (s *Stream) FLOPs() int64 {
 	switch r := s.first.(type) {
 	case *convRing:
 		f += r.sp.flops(r.sp.h, r.oh)*int64(r.co) + r.sp.forwardFlops()
-		f += 8 * int64(r.co*r.hist*r.nspec)
+		f += 8 * int64(r.co*r.hist*r.mac.n)
 	case *denseRing:
 		f += 2 * int64(r.out*r.hist*r.hw)
 	}
@@ -106,7 +106,7 @@ func (s *Stream) FLOPs() int64 {
 	for _, o := range s.tail {
 		switch o := o.(type) {
 		case *convOp:
-			f += int64(o.ci)*o.sp.forwardFlops() + int64(o.co)*o.sp.flops(o.h, o.oh) + 8*int64(o.co*o.ci*o.nspec)
+			f += int64(o.ci)*o.sp.forwardFlops() + int64(o.co)*o.sp.flops(o.h, o.oh) + 8*int64(o.co*o.ci*o.mac.n)
 		case *denseOp:
 			f += 2 * int64(len(o.w))
 		case *affineOp:

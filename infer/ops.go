@@ -4,9 +4,6 @@ import (
 	"math"
 )
 
-// cmac adds w[i]*x[i] to acc[i] for every i of acc: the hot loop of the CNN engines.
-var cmac = cmacGeneric
-
 // newOp builds the float32 form of layer l, which takes input of shape in.
 func newOp(l *Layer, in []int, s *Stream) op {
 	n := numel(in)
@@ -120,10 +117,10 @@ type convOp struct {
 	ci, co int
 	h, w   int
 	oh, ow int
-	nspec  int
-	wspec  []complex64 // [co][ci][nspec]
-	xspec  []complex64 // [ci][nspec]
-	acc    []complex64
+	mac    *specMAC
+	spec   []complex64
+	xspec  []float32 // [ci][mac.planarLen()], planar
+	xoff   []int
 	bias   []float32
 	out    []float32
 }
@@ -132,10 +129,16 @@ func newConvOp(l *Layer, in []int) *convOp {
 	ci, h, w := in[0], in[1], in[2]
 	co, kh, kw := l.Weight.Shape[0], l.Weight.Shape[2], l.Weight.Shape[3]
 	sp := newSpectral(h, w)
-	o := &convOp{sp: sp, ci: ci, co: co, h: h, w: w, oh: h - kh + 1, ow: w - kw + 1, nspec: h * sp.hf}
-	o.wspec = kernelSpectra(sp, l.Weight)
-	o.xspec = make([]complex64, ci*o.nspec)
-	o.acc = make([]complex64, o.nspec)
+	n := h * sp.hf
+	o := &convOp{sp: sp, ci: ci, co: co, h: h, w: w, oh: h - kh + 1, ow: w - kw + 1}
+	o.mac = newSpecMAC(kernelSpectra(sp, l.Weight), co, ci, n)
+	pl := o.mac.planarLen()
+	o.spec = make([]complex64, n)
+	o.xspec = make([]float32, ci*pl)
+	o.xoff = make([]int, ci)
+	for i := range o.xoff {
+		o.xoff[i] = i * pl
+	}
 	o.bias = make([]float32, co)
 	if l.Bias != nil {
 		copy(o.bias, l.Bias.Data)
@@ -145,18 +148,16 @@ func newConvOp(l *Layer, in []int) *convOp {
 }
 
 func (o *convOp) apply(x []float32) []float32 {
-	n, plane := o.nspec, o.h*o.w
+	plane, pl := o.h*o.w, o.mac.planarLen()
 	for i := 0; i < o.ci; i++ {
-		o.sp.forward(x[i*plane:(i+1)*plane], o.xspec[i*n:(i+1)*n])
+		o.sp.forward(x[i*plane:(i+1)*plane], o.spec)
+		toPlanar(o.spec, o.xspec[i*pl:(i+1)*pl])
 	}
+	o.mac.run(o.xspec, o.xoff)
 	oplane := o.oh * o.ow
 	for c := 0; c < o.co; c++ {
-		clear(o.acc)
-		for i := 0; i < o.ci; i++ {
-			cmac(o.acc, o.wspec[(c*o.ci+i)*n:(c*o.ci+i+1)*n], o.xspec[i*n:(i+1)*n])
-		}
 		out := o.out[c*oplane : (c+1)*oplane]
-		o.sp.inverse(o.acc, out, o.oh, o.ow)
+		o.sp.inverse(o.mac.out(c), out, o.oh, o.ow)
 		for j := range out {
 			out[j] += o.bias[c]
 		}

@@ -153,11 +153,11 @@ func (s *Stream) Observe(counts []float32) {
 type convRing struct {
 	sp       *spectral
 	hist, co int
-	nspec    int
-	spec     [][]complex64 // ring of frame spectra
-	head     int           // slot of the newest frame
-	w        []complex64   // [co][hist][nspec]: conj(FFT(w_{c,k})) / (h*w)
-	acc      []complex64
+	mac      *specMAC  // conj(FFT(w_{c,k})) / (h*w), window position k as input k
+	ring     []float32 // [hist][mac.planarLen()]: the frames' spectra, planar
+	head     int       // slot of the newest frame
+	spec     []complex64
+	xoff     []int // where window position k's spectrum starts in ring, set by output
 	bias     []float32
 	oh, ow   int
 }
@@ -166,13 +166,12 @@ func newConvRing(l *Layer, in []int) *convRing {
 	hist, h, w := in[0], in[1], in[2]
 	co, kh, kw := l.Weight.Shape[0], l.Weight.Shape[2], l.Weight.Shape[3]
 	sp := newSpectral(h, w)
-	r := &convRing{sp: sp, hist: hist, co: co, nspec: h * sp.hf, oh: h - kh + 1, ow: w - kw + 1}
-	r.spec = make([][]complex64, hist)
-	for k := range r.spec {
-		r.spec[k] = make([]complex64, r.nspec)
-	}
-	r.w = kernelSpectra(sp, l.Weight)
-	r.acc = make([]complex64, r.nspec)
+	n := h * sp.hf
+	r := &convRing{sp: sp, hist: hist, co: co, oh: h - kh + 1, ow: w - kw + 1}
+	r.mac = newSpecMAC(kernelSpectra(sp, l.Weight), co, hist, n)
+	r.ring = make([]float32, hist*r.mac.planarLen())
+	r.spec = make([]complex64, n)
+	r.xoff = make([]int, hist)
 	r.bias = make([]float32, co)
 	if l.Bias != nil {
 		copy(r.bias, l.Bias.Data)
@@ -207,38 +206,29 @@ func kernelSpectra(sp *spectral, wt *Tensor) []complex64 {
 }
 
 func (r *convRing) reset() {
-	for _, s := range r.spec {
-		clear(s)
-	}
+	clear(r.ring)
 	r.head = 0
 }
 
 func (r *convRing) push(frame []float32) {
 	r.head = (r.head + 1) % r.hist
-	r.sp.forward(frame, r.spec[r.head])
+	r.sp.forward(frame, r.spec)
+	pl := r.mac.planarLen()
+	toPlanar(r.spec, r.ring[r.head*pl:(r.head+1)*pl])
 }
 
 func (r *convRing) output(dst []float32) {
-	n, plane := r.nspec, r.oh*r.ow
+	pl, plane := r.mac.planarLen(), r.oh*r.ow
+	for k := range r.xoff { // window position k holds the frame hist-1-k steps back
+		r.xoff[k] = (r.head - (r.hist - 1 - k) + r.hist) % r.hist * pl
+	}
+	r.mac.run(r.ring, r.xoff)
 	for c := 0; c < r.co; c++ {
-		clear(r.acc)
-		for k := 0; k < r.hist; k++ { // window position k holds the frame hist-1-k steps back
-			slot := (r.head - (r.hist - 1 - k) + r.hist) % r.hist
-			cmac(r.acc, r.w[(c*r.hist+k)*n:(c*r.hist+k+1)*n], r.spec[slot])
-		}
 		out := dst[c*plane : (c+1)*plane]
-		r.sp.inverse(r.acc, out, r.oh, r.ow)
+		r.sp.inverse(r.mac.out(c), out, r.oh, r.ow)
 		for i := range out {
 			out[i] += r.bias[c]
 		}
-	}
-}
-
-// cmacGeneric adds w[i]*x[i] to acc[i].
-func cmacGeneric(acc, w, x []complex64) {
-	w, x = w[:len(acc)], x[:len(acc)]
-	for i := range acc {
-		acc[i] += w[i] * x[i]
 	}
 }
 

@@ -1,0 +1,98 @@
+package infer
+
+import "fmt"
+
+// specMAC is the frequency-domain half of a convolution: out_c = sum_k W[c][k] * X_k (complex,
+// elementwise) for every output channel c, over nk input spectra X_k of n values each (the
+// frames of a window, or the input channels). Spectra and weights are held planar in blocks of
+// eight (eight real parts, then their eight imaginary parts; the last block padded with zeros)
+// and the weights in the order the kernel reads them, so that one pass over the weights serves
+// four channels and a product costs four fused multiply-adds with no shuffles.
+type specMAC struct {
+	n, nb, nk, co int
+	ng            int         // groups of four output channels (the last padded)
+	w             []float32   // [ng][nb][nk][4][16]
+	acc           []complex64 // [ng*4][nb*8]: the sums, interleaved
+}
+
+// newSpecMAC takes the weight spectra w as [co][nk][n] complex values.
+func newSpecMAC(w []complex64, co, nk, n int) *specMAC {
+	nb := (n + 7) / 8
+	ng := (co + 3) / 4
+	s := &specMAC{n: n, nb: nb, nk: nk, co: co, ng: ng, w: make([]float32, ng*nb*nk*64), acc: make([]complex64, ng*4*nb*8)}
+	for c := 0; c < co; c++ {
+		g, j := c/4, c%4
+		for k := 0; k < nk; k++ {
+			src := w[(c*nk+k)*n : (c*nk+k+1)*n]
+			for i, v := range src {
+				b, l := i/8, i%8
+				o := (((g*nb+b)*nk+k)*4+j)*16 + l
+				s.w[o], s.w[o+8] = real(v), imag(v)
+			}
+		}
+	}
+	return s
+}
+
+// planarLen is the number of float32s a planar spectrum of the bank's n values takes.
+func (s *specMAC) planarLen() int { return s.nb * 16 }
+
+// run computes every channel's sum; input k is the planar spectrum at x[xoff[k]:].
+func (s *specMAC) run(x []float32, xoff []int) {
+	if len(xoff) != s.nk {
+		panic(fmt.Sprintf("infer: specMAC: %d inputs, want %d", len(xoff), s.nk))
+	}
+	for _, o := range xoff {
+		_ = x[o : o+s.nb*16] // the kernel reads each input whole
+	}
+	cmacPlanar(s.acc, s.nb*8, s.w, x, xoff, s.nk, s.nb, s.ng)
+}
+
+// out returns channel c's sum (n values, interleaved); valid until the next run.
+func (s *specMAC) out(c int) []complex64 { return s.acc[c*s.nb*8 : c*s.nb*8+s.n] }
+
+// toPlanar writes the n complex values of src to dst in planar blocks of eight; the padding
+// of the last block is left as it is (zero when dst was made for it).
+func toPlanar(src []complex64, dst []float32) {
+	for b := 0; b*8 < len(src); b++ {
+		blk := src[b*8 : min(b*8+8, len(src))]
+		d := dst[b*16 : b*16+16]
+		for l, v := range blk {
+			d[l], d[8+l] = real(v), imag(v)
+		}
+	}
+}
+
+// cmacPlanar is the bank's kernel: assembly where the CPU has AVX2 and FMA.
+var cmacPlanar = cmacPlanarGo
+
+// cmacPlanarGo: for each group g of four channels, block b and channel j of the group,
+// out[(4g+j)*cstride + 8b + l] = sum_k w[g][b][k][j] * x[xoff[k] + 16b] (element l of the
+// planar blocks), interleaved.
+func cmacPlanarGo(out []complex64, cstride int, w, x []float32, xoff []int, nk, nb, ng int) {
+	var re, im [4][8]float32
+	wi := 0
+	for g := 0; g < ng; g++ {
+		for b := 0; b < nb; b++ {
+			re, im = [4][8]float32{}, [4][8]float32{}
+			for k := 0; k < nk; k++ {
+				xb := x[xoff[k]+16*b : xoff[k]+16*b+16]
+				for j := 0; j < 4; j++ {
+					wb := w[wi : wi+16]
+					wi += 16
+					for l := 0; l < 8; l++ {
+						xr, xi, wr, wim := xb[l], xb[8+l], wb[l], wb[8+l]
+						re[j][l] += wr*xr - wim*xi
+						im[j][l] += wr*xi + wim*xr
+					}
+				}
+			}
+			for j := 0; j < 4; j++ {
+				o := out[(4*g+j)*cstride+8*b : (4*g+j)*cstride+8*b+8]
+				for l := range o {
+					o[l] = complex(re[j][l], im[j][l])
+				}
+			}
+		}
+	}
+}
