@@ -39,6 +39,10 @@ type Scheduler struct {
 	shown map[int]*Choice // taken choices waiting for their observation; under mu
 }
 
+// Reporter is a strategy that can say where it stands (a tally, a contour) in a line; the
+// scheduler puts it in every Choice it publishes.
+type Reporter interface{ Report() string }
+
 // Options configure a Scheduler.
 type Options struct {
 	Predictor Predictor     // may be nil when the strategy needs no predictions
@@ -71,19 +75,21 @@ func NewScheduler(s Strategy, o Options) (*Scheduler, error) {
 }
 
 // Take returns the next clip to show, never blocking: the strategy's choice when it is ready,
-// else its default (marked Fallback). It returns nil only before Run has prepared the first
-// clip or after Run returned.
-func (s *Scheduler) Take() *Choice {
+// else its default (marked Fallback). at is where the consumer starts it (the daemon's frame
+// number), recorded in Choice.At. It returns nil only before Run has prepared the first clip
+// or after Run returned.
+func (s *Scheduler) Take(at int64) *Choice {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.takeLocked()
+	return s.takeLocked(at)
 }
 
-func (s *Scheduler) takeLocked() *Choice {
+func (s *Scheduler) takeLocked(at int64) *Choice {
 	c := s.pending
 	if c == nil {
 		return nil
 	}
+	c.At = at
 	if !s.final {
 		c.Fallback = true
 		c.Why = "scoring was not done when the clip was due; " + c.Why
@@ -107,7 +113,7 @@ func (s *Scheduler) TakeReady(ctx context.Context) (*Choice, error) {
 			return nil, errors.New("adaptive: scheduler stopped")
 		}
 		if s.pending != nil && s.final {
-			c := s.takeLocked()
+			c := s.takeLocked(-1)
 			s.mu.Unlock()
 			return c, nil
 		}
@@ -186,6 +192,9 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			case <-ctx.Done():
 				return nil
 			case c := <-s.taken:
+				if r, ok := s.strategy.(Reporter); ok {
+					c.Report = r.Report()
+				}
 				if s.publish != nil {
 					s.publish(c)
 				}

@@ -197,13 +197,14 @@ func (x *Maximize) NeedsPredictions() bool    { return true }
 func (x *Maximize) Default(seq int) Clip      { return x.Pool.Draw(seq, 1)[0] }
 
 func (x *Maximize) drive(rates func(m int) Rates, T int) float64 {
-	var s float64
+	var s, ws float64
 	for _, m := range x.Models {
 		r := rates(m)
 		if checkRates(r, T, r.Cells) != nil {
 			return math.NaN()
 		}
 		x.Cells.each(r.Cells, func(c int, w float64) {
+			ws += w
 			for t := 0; t < T; t++ {
 				if v := r.Rates[t*r.Cells+c]; !math.IsNaN(float64(v)) {
 					s += w * float64(v)
@@ -211,7 +212,7 @@ func (x *Maximize) drive(rates func(m int) Rates, T int) float64 {
 			}
 		})
 	}
-	return s / float64(T*len(x.Models))
+	return s / (float64(T) * ws)
 }
 
 func (x *Maximize) Choose(seq int, cands []Clip, preds [][]Rates) ([]float64, int, string) {
@@ -232,14 +233,15 @@ func (x *Maximize) Observe(ch *Choice, counts []float32) {
 	if len(counts) < T*cells {
 		return
 	}
-	var s float64
+	var s, ws float64
 	x.Cells.each(cells, func(c int, w float64) {
+		ws += w
 		for t := 0; t < T; t++ {
 			s += w * float64(counts[t*cells+c])
 		}
 	})
 	x.Predicted = append(x.Predicted, x.drive(func(m int) Rates { return ch.Preds[m] }, T))
-	x.Recorded = append(x.Recorded, s/(float64(T)*x.DT))
+	x.Recorded = append(x.Recorded, s/(float64(T)*x.DT*ws))
 }
 
 // Sequence is the plain, non-adaptive schedule: the configured stimulus clip after clip, for

@@ -41,6 +41,8 @@ type Choice struct {
 	Preds      []Rates // the models' predictions of Clip (nil after a fallback); not published
 	ScoreNs    int64   // time spent choosing, ns
 	Lead       int     // frames shown before Clip.Start (the models' history)
+	At         int64   // where the consumer started it (the daemon's frame number); -1 offline
+	Report     string  // the strategy's running result when the clip was taken (Reporter)
 }
 
 // Observation is the recorded response to one shown clip, in the order the models predict
