@@ -799,21 +799,26 @@ func (x *Sync) GetHasFrame() bool {
 // ValidationReport compares a model's predictions with recorded spikes over a sliding window.
 // Subject retinad.<rig>.validation.
 type ValidationReport struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Session       string                 `protobuf:"bytes,1,opt,name=session,proto3" json:"session,omitempty"`
-	Model         string                 `protobuf:"bytes,2,opt,name=model,proto3" json:"model,omitempty"`
-	HostNs        int64                  `protobuf:"varint,3,opt,name=host_ns,json=hostNs,proto3" json:"host_ns,omitempty"`
-	UnixNs        int64                  `protobuf:"varint,4,opt,name=unix_ns,json=unixNs,proto3" json:"unix_ns,omitempty"`
-	WindowNs      int64                  `protobuf:"varint,5,opt,name=window_ns,json=windowNs,proto3" json:"window_ns,omitempty"`
-	Bins          uint64                 `protobuf:"varint,6,opt,name=bins,proto3" json:"bins,omitempty"` // bins in the window
-	CellIds       []int32                `protobuf:"varint,7,rep,packed,name=cell_ids,json=cellIds,proto3" json:"cell_ids,omitempty"`
-	PearsonR      []float64              `protobuf:"fixed64,8,rep,packed,name=pearson_r,json=pearsonR,proto3" json:"pearson_r,omitempty"`                 // per cell, predicted rate vs observed count
-	Fev           []float64              `protobuf:"fixed64,9,rep,packed,name=fev,proto3" json:"fev,omitempty"`                                           // fraction of explainable variance per cell (NaN if unknown)
-	PredictedRate []float64              `protobuf:"fixed64,10,rep,packed,name=predicted_rate,json=predictedRate,proto3" json:"predicted_rate,omitempty"` // mean over the window, spikes/s
-	ObservedRate  []float64              `protobuf:"fixed64,11,rep,packed,name=observed_rate,json=observedRate,proto3" json:"observed_rate,omitempty"`    // mean over the window, spikes/s
-	MeanPearsonR  float64                `protobuf:"fixed64,12,opt,name=mean_pearson_r,json=meanPearsonR,proto3" json:"mean_pearson_r,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Session  string                 `protobuf:"bytes,1,opt,name=session,proto3" json:"session,omitempty"`
+	Model    string                 `protobuf:"bytes,2,opt,name=model,proto3" json:"model,omitempty"`
+	HostNs   int64                  `protobuf:"varint,3,opt,name=host_ns,json=hostNs,proto3" json:"host_ns,omitempty"`
+	UnixNs   int64                  `protobuf:"varint,4,opt,name=unix_ns,json=unixNs,proto3" json:"unix_ns,omitempty"`
+	WindowNs int64                  `protobuf:"varint,5,opt,name=window_ns,json=windowNs,proto3" json:"window_ns,omitempty"`
+	Bins     uint64                 `protobuf:"varint,6,opt,name=bins,proto3" json:"bins,omitempty"` // bins in the window
+	CellIds  []int32                `protobuf:"varint,7,rep,packed,name=cell_ids,json=cellIds,proto3" json:"cell_ids,omitempty"`
+	PearsonR []float64              `protobuf:"fixed64,8,rep,packed,name=pearson_r,json=pearsonR,proto3" json:"pearson_r,omitempty"` // per cell, predicted rate vs observed count
+	// Not filled since the daemon reports count_variance_explained: the Poisson-corrected FEV it
+	// held could exceed 1 for sub-Poisson cells (daemon/validate doc).
+	Fev           []float64 `protobuf:"fixed64,9,rep,packed,name=fev,proto3" json:"fev,omitempty"`
+	PredictedRate []float64 `protobuf:"fixed64,10,rep,packed,name=predicted_rate,json=predictedRate,proto3" json:"predicted_rate,omitempty"` // mean over the window, spikes/s
+	ObservedRate  []float64 `protobuf:"fixed64,11,rep,packed,name=observed_rate,json=observedRate,proto3" json:"observed_rate,omitempty"`    // mean over the window, spikes/s
+	MeanPearsonR  float64   `protobuf:"fixed64,12,opt,name=mean_pearson_r,json=meanPearsonR,proto3" json:"mean_pearson_r,omitempty"`
+	// per cell, 1 - MSE/Var of the spike counts per bin over the window: no noise correction, at
+	// most 1; a model predicting the true rate scores about r^2 (daemon/validate doc)
+	CountVarianceExplained []float64 `protobuf:"fixed64,13,rep,packed,name=count_variance_explained,json=countVarianceExplained,proto3" json:"count_variance_explained,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
 }
 
 func (x *ValidationReport) Reset() {
@@ -928,6 +933,13 @@ func (x *ValidationReport) GetMeanPearsonR() float64 {
 		return x.MeanPearsonR
 	}
 	return 0
+}
+
+func (x *ValidationReport) GetCountVarianceExplained() []float64 {
+	if x != nil {
+		return x.CountVarianceExplained
+	}
+	return nil
 }
 
 // ModelStatus is one loaded model in a Status.
@@ -2760,7 +2772,7 @@ const file_retinad_proto_rawDesc = "" +
 	"\x12SOURCE_UNSPECIFIED\x10\x00\x12\x0e\n" +
 	"\n" +
 	"PHOTODIODE\x10\x01\x12\a\n" +
-	"\x03TTL\x10\x02\"\xe1\x02\n" +
+	"\x03TTL\x10\x02\"\x9b\x03\n" +
 	"\x10ValidationReport\x12\x18\n" +
 	"\asession\x18\x01 \x01(\tR\asession\x12\x14\n" +
 	"\x05model\x18\x02 \x01(\tR\x05model\x12\x17\n" +
@@ -2774,7 +2786,8 @@ const file_retinad_proto_rawDesc = "" +
 	"\x0epredicted_rate\x18\n" +
 	" \x03(\x01R\rpredictedRate\x12#\n" +
 	"\robserved_rate\x18\v \x03(\x01R\fobservedRate\x12$\n" +
-	"\x0emean_pearson_r\x18\f \x01(\x01R\fmeanPearsonR\"\xe7\x01\n" +
+	"\x0emean_pearson_r\x18\f \x01(\x01R\fmeanPearsonR\x128\n" +
+	"\x18count_variance_explained\x18\r \x03(\x01R\x16countVarianceExplained\"\xe7\x01\n" +
 	"\vModelStatus\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04file\x18\x02 \x01(\tR\x04file\x12\x14\n" +
