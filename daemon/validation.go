@@ -202,10 +202,10 @@ func (val *validation) reportMsg(name string, win, all *validate.Summary) (*pb.V
 	msg := &pb.ValidationReport{
 		Session: d.sessionID(), Model: name, HostNs: now, UnixNs: d.unix(now),
 		WindowNs: int64(d.p.Window), Bins: uint64(win.Bins), CellIds: val.cells,
-		PearsonR: slices.Clone(win.R), Fev: slices.Clone(win.FEV), MeanPearsonR: win.MeanR,
+		PearsonR: slices.Clone(win.R), CountVarianceExplained: slices.Clone(win.VarExpl), MeanPearsonR: win.MeanR,
 		PredictedRate: scaled(win.Predicted, 1/w), ObservedRate: scaled(win.Observed, 1/w),
 	}
-	line := fmt.Sprintf(" %s r=%.3f (session %.3f, %d bins) fev=%.3f", name, win.MeanR, all.MeanR, all.Bins, nanMean(win.FEV))
+	line := fmt.Sprintf(" %s r=%.3f (session %.3f, %d bins) var-explained=%.3f", name, win.MeanR, all.MeanR, all.Bins, nanMean(win.VarExpl))
 	return msg, line
 }
 

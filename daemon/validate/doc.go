@@ -10,9 +10,18 @@
 // bins and over the whole session.
 //
 // Units: times are int64 nanoseconds (host monotonic or acquisition clock, as named); rates are
-// spikes/s; counts are spikes per bin. The fraction of explainable variance takes the noise
-// variance of a bin's count to be its mean (Poisson spiking), since one trial has no repeats:
-// FEV = 1 - (MSE - mean) / (Var - mean), with MSE and Var on spike counts per bin.
+// spikes/s; counts are spikes per bin.
+//
+// Besides r, the live figure is the variance of the counts explained, 1 - MSE/Var, with MSE and
+// Var on spike counts per bin (predicted count = rate x bin width). It is not the fraction of
+// explainable variance (FEV): FEV divides by the variance that is not noise, and one trial has
+// no repeats to measure the noise with. Taking the noise to be Poisson (variance = mean count),
+// as this package once did, is wrong for real and virtual ganglion cells, whose refractoriness
+// makes them sub-Poisson: the noise is overestimated and "FEV" could exceed 1. The variance
+// explained of counts is never above 1; a model that predicts the true rate scores about r^2
+// (its MSE is the noise variance), so its ceiling is the true rate's own r^2 against the counts,
+// well below 1 for 10 ms bins. FEV proper needs repeated trials (offline: train/, retinad
+// simulate --repeats).
 //
 // A Validator is not safe for concurrent use: one goroutine (the daemon's validation goroutine)
 // feeds it frames, syncs, spikes and predictions and asks it for reports.

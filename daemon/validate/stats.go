@@ -40,20 +40,20 @@ func (m *moments) r() float64 {
 	return cov / math.Sqrt(vp*vo)
 }
 
-// fev is the fraction of explainable variance, with Poisson noise variance equal to the mean
-// count; NaN when the observed variance does not exceed the noise.
-func (m *moments) fev() float64 {
+// varExplained is the fraction of the variance of the observed counts that the predicted
+// counts explain, 1 - MSE/Var (no noise correction; see the package doc); NaN with fewer than 2
+// pairs or no observed variance.
+func (m *moments) varExplained() float64 {
 	if m.n < 2 {
 		return math.NaN()
 	}
 	mo := m.so / m.n
 	vo := m.soo/m.n - mo*mo
 	mse := (m.soo - 2*m.spo + m.spp) / m.n
-	explainable := vo - mo
-	if explainable <= 0 {
+	if vo <= 0 {
 		return math.NaN()
 	}
-	return 1 - (mse-mo)/explainable
+	return 1 - mse/vo
 }
 
 // Stats holds the running statistics of one model against the recorded counts of its cells:
@@ -122,7 +122,7 @@ func (s *Stats) Bins() (window, session int) { return s.filled, int(s.session[0]
 type Summary struct {
 	Bins      int
 	R         []float64 // Pearson r per cell (NaN when undefined)
-	FEV       []float64 // fraction of explainable variance per cell (NaN when undefined)
+	VarExpl   []float64 // variance of the counts explained, 1 - MSE/Var, per cell (NaN when undefined)
 	Predicted []float64 // mean predicted count per bin
 	Observed  []float64 // mean observed count per bin
 	MeanR     float64   // mean of the defined r (NaN when none is)
@@ -136,7 +136,7 @@ func (s *Stats) Session(dst *Summary) { s.summarize(s.session, dst) }
 
 func (s *Stats) summarize(ms []moments, dst *Summary) {
 	dst.R = resize(dst.R, s.cells)
-	dst.FEV = resize(dst.FEV, s.cells)
+	dst.VarExpl = resize(dst.VarExpl, s.cells)
 	dst.Predicted = resize(dst.Predicted, s.cells)
 	dst.Observed = resize(dst.Observed, s.cells)
 	dst.Bins = int(ms[0].n)
@@ -144,7 +144,7 @@ func (s *Stats) summarize(ms []moments, dst *Summary) {
 	var k int
 	for c := range ms {
 		m := &ms[c]
-		dst.R[c], dst.FEV[c] = m.r(), m.fev()
+		dst.R[c], dst.VarExpl[c] = m.r(), m.varExplained()
 		dst.Predicted[c], dst.Observed[c] = math.NaN(), math.NaN()
 		if m.n > 0 {
 			dst.Predicted[c], dst.Observed[c] = m.sp/m.n, m.so/m.n

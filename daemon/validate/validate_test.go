@@ -6,8 +6,8 @@ import (
 	"testing"
 )
 
-// direct computes Pearson r and FEV of the pairs the plain way.
-func direct(p, o []float64) (r, fev float64) {
+// direct computes Pearson r and the variance explained of the pairs the plain way.
+func direct(p, o []float64) (r, ve float64) {
 	n := float64(len(p))
 	var mp, mo float64
 	for i := range p {
@@ -24,8 +24,8 @@ func direct(p, o []float64) (r, fev float64) {
 		mse += (p[i] - o[i]) * (p[i] - o[i])
 	}
 	r = cov / math.Sqrt(vp*vo)
-	fev = 1 - (mse/n-mo)/(vo/n-mo)
-	return r, fev
+	ve = 1 - mse/vo
+	return r, ve
 }
 
 func close(a, b, tol float64) bool { return math.Abs(a-b) <= tol*(1+math.Abs(b)) }
@@ -54,13 +54,13 @@ func TestStatsMatchDirect(t *testing.T) {
 		t.Fatalf("bins: window %d session %d, want %d %d", w.Bins, all.Bins, window, bins)
 	}
 	for c := 0; c < cells; c++ {
-		r, fev := direct(P[c], O[c])
-		if !close(all.R[c], r, 1e-9) || !close(all.FEV[c], fev, 1e-9) {
-			t.Errorf("cell %d session: r %v fev %v, direct %v %v", c, all.R[c], all.FEV[c], r, fev)
+		r, ve := direct(P[c], O[c])
+		if !close(all.R[c], r, 1e-9) || !close(all.VarExpl[c], ve, 1e-9) {
+			t.Errorf("cell %d session: r %v variance explained %v, direct %v %v", c, all.R[c], all.VarExpl[c], r, ve)
 		}
-		r, fev = direct(P[c][bins-window:], O[c][bins-window:])
-		if !close(w.R[c], r, 1e-9) || !close(w.FEV[c], fev, 1e-9) {
-			t.Errorf("cell %d window: r %v fev %v, direct %v %v", c, w.R[c], w.FEV[c], r, fev)
+		r, ve = direct(P[c][bins-window:], O[c][bins-window:])
+		if !close(w.R[c], r, 1e-9) || !close(w.VarExpl[c], ve, 1e-9) {
+			t.Errorf("cell %d window: r %v variance explained %v, direct %v %v", c, w.R[c], w.VarExpl[c], r, ve)
 		}
 	}
 	// A noiseless predictor of the cell with the least prediction noise beats the noisiest one.
@@ -196,5 +196,92 @@ func TestValidatorBinsAndScores(t *testing.T) {
 	}
 	if v.Unplaced > 0 {
 		t.Logf("unplaced %d (before the clock fit)", v.Unplaced)
+	}
+}
+
+// TestVarianceExplainedIsHonestForSubPoissonCells scores the true rate of a cell that fires at
+// most four times a bin (binomial counts: variance 4p(1-p), below the Poisson mean 4p). The old
+// Poisson-corrected FEV of the true rate exceeds 1 there; the variance explained of counts
+// stays below 1 and, for the true rate, equals r^2.
+func TestVarianceExplainedIsHonestForSubPoissonCells(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	s := NewStats(1, 100)
+	var mp, mo, mpp, moo, mpo, n float64
+	for b := 0; b < 200000; b++ {
+		q := 0.5 + 0.45*math.Sin(float64(b)/13)
+		o := 0.0
+		for range 4 {
+			if rng.Float64() < q {
+				o++
+			}
+		}
+		p := 4 * q
+		s.Add([]float64{p}, []float64{o})
+		n++
+		mp, mo, mpp, moo, mpo = mp+p, mo+o, mpp+p*p, moo+o*o, mpo+p*o
+	}
+	mp, mo, mpp, moo, mpo = mp/n, mo/n, mpp/n, moo/n, mpo/n
+	vo := moo - mo*mo
+	mse := moo - 2*mpo + mpp
+	poissonFEV := 1 - (mse-mo)/(vo-mo)
+	var all Summary
+	s.Session(&all)
+	ve, r := all.VarExpl[0], all.R[0]
+	t.Logf("true rate of a sub-Poisson cell: r %.3f, variance explained %.3f (r^2 %.3f), Poisson-corrected FEV %.3f", r, ve, r*r, poissonFEV)
+	if !(poissonFEV > 1) {
+		t.Errorf("Poisson-corrected FEV %v: the case this test guards against did not arise", poissonFEV)
+	}
+	if !(ve < 1) || math.Abs(ve-r*r) > 0.01 {
+		t.Errorf("variance explained %v, want below 1 and about r^2 = %v", ve, r*r)
+	}
+}
+
+// TestValidatorModelsComeAndGo adds a model after bins were scored, removes one, and resets the
+// statistics: a model added late is scored from its first prediction on, one removed is scored
+// no more (its statistics stay readable), and a reset starts every model afresh.
+func TestValidatorModelsComeAndGo(t *testing.T) {
+	const binNs = int64(10e6)
+	v, err := New(Config{CellIDs: []int32{1}, Models: []string{"a"}, BinNs: binNs, Window: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rate := []float32{50}
+	bin := func(f int64, models ...int) {
+		on := 1e9 + f*binNs
+		v.Frame(f, on)
+		v.Sync(f, on+5e9)
+		for _, m := range models {
+			v.Prediction(m, f, rate)
+		}
+		rate[0] = float32(50 + 40*math.Sin(float64(f)))
+		v.Spikes([]int32{1}, []int64{on + 5e9 + binNs/2}, on+5e9+binNs)
+	}
+	for f := int64(0); f < 100; f++ {
+		bin(f, 0)
+	}
+	b := v.AddModel("b")
+	if b != 1 {
+		t.Fatalf("AddModel = %d, want 1", b)
+	}
+	for f := int64(100); f < 200; f++ {
+		bin(f, 0, b)
+	}
+	_, na := v.Stats(0).Bins()
+	_, nb := v.Stats(b).Bins()
+	if na < 190 || nb < 95 || nb > 100 {
+		t.Fatalf("scored bins: a %d, b %d", na, nb)
+	}
+	v.RemoveModel(0)
+	for f := int64(200); f < 300; f++ {
+		bin(f, 0, b) // a's predictions now go nowhere
+	}
+	if _, n := v.Stats(0).Bins(); n != na {
+		t.Errorf("removed model scored on: %d bins, had %d", n, na)
+	}
+	v.ResetStats()
+	bin(300, b)
+	bin(301, b)
+	if _, n := v.Stats(b).Bins(); n > 2 {
+		t.Errorf("after a reset, b has %d bins", n)
 	}
 }
