@@ -19,10 +19,16 @@ func cmacPlanarAVX2(out *complex64, cstride int, w, x *float32, xoff *int, nk, n
 //go:noescape
 func dotAVX2(a, b []float32) float32
 
+// affineAVX2 is affineGo in AVX2 with FMA, eight values per instruction.
+//
+//go:noescape
+func affineAVX2(x, scale, shift []float32, relu bool)
+
 func init() {
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
 		cmacPlanar = cmacPlanarKernel
 		dot = dotAVX2
+		affine = affineAVX2
 	}
 }
 

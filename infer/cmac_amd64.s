@@ -147,3 +147,57 @@ pinput:
 	JNZ  pgroup
 	VZEROUPPER
 	RET
+
+// func affineAVX2(x, scale, shift []float32, relu bool)
+// x[i] = x[i]*scale[i] + shift[i], then max(., 0) when relu (NaN kept); scale and shift are at least as
+// long as x.
+TEXT ·affineAVX2(SB), NOSPLIT, $0-73
+	MOVQ    x_base+0(FP), DI
+	MOVQ    x_len+8(FP), CX
+	MOVQ    scale_base+24(FP), SI
+	MOVQ    shift_base+48(FP), DX
+	MOVBQZX relu+72(FP), AX
+	VXORPS  Y15, Y15, Y15
+	MOVQ    CX, BX
+	SHRQ    $3, BX
+	JZ      aff1
+
+aff8:
+	VMOVUPS     (DI), Y0
+	VMOVUPS     (DX), Y1
+	VFMADD231PS (SI), Y0, Y1
+	TESTQ       AX, AX
+	JZ          aff8st
+	VMAXPS      Y1, Y15, Y1
+
+aff8st:
+	VMOVUPS Y1, (DI)
+	ADDQ    $32, DI
+	ADDQ    $32, SI
+	ADDQ    $32, DX
+	DECQ    BX
+	JNZ     aff8
+
+aff1:
+	ANDQ $7, CX
+	JZ   affdone
+
+aff1loop:
+	VMOVSS      (DI), X0
+	VMOVSS      (DX), X1
+	VFMADD231SS (SI), X0, X1
+	TESTQ       AX, AX
+	JZ          aff1st
+	VMAXSS      X1, X15, X1
+
+aff1st:
+	VMOVSS X1, (DI)
+	ADDQ   $4, DI
+	ADDQ   $4, SI
+	ADDQ   $4, DX
+	DECQ   CX
+	JNZ    aff1loop
+
+affdone:
+	VZEROUPPER
+	RET

@@ -98,3 +98,31 @@ func TestDotKernels(t *testing.T) {
 		}
 	}
 }
+
+// TestAffineKernels holds the batch norm (and fused ReLU) in use to the Go loop for every
+// length from 0 to 40, a NaN kept as NaN.
+func TestAffineKernels(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 3))
+	for n := 0; n <= 40; n++ {
+		for _, relu := range []bool{false, true} {
+			x, sc, sh := make([]float32, n), make([]float32, n+3), make([]float32, n+3)
+			for i := range sc {
+				sc[i], sh[i] = float32(r.NormFloat64()), float32(r.NormFloat64())
+			}
+			for i := range x {
+				x[i] = float32(r.NormFloat64())
+			}
+			if n > 3 {
+				x[n-2] = float32(math.NaN())
+			}
+			want := append([]float32{}, x...)
+			affineGo(want, sc, sh, relu)
+			affine(x, sc, sh, relu)
+			for i := range x {
+				if x[i] != want[i] && !(math.IsNaN(float64(x[i])) && math.IsNaN(float64(want[i]))) && math.Abs(float64(x[i]-want[i])) > 1e-6 {
+					t.Fatalf("n=%d relu=%v: value %d is %g, want %g", n, relu, i, x[i], want[i])
+				}
+			}
+		}
+	}
+}

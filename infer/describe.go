@@ -111,6 +111,9 @@ func (s *Stream) FLOPs() int64 {
 			f += 2 * int64(len(o.w))
 		case *affineOp:
 			f += 2 * int64(len(o.scale))
+			if o.relu {
+				f += int64(len(o.scale))
+			}
 		case *nonlinOp:
 			f += 4 * int64(len(o.gain))
 		default:

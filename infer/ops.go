@@ -44,14 +44,30 @@ func newOp(l *Layer, in []int, s *Stream) op {
 	panic("infer: unknown layer " + string(l.Type)) // Validate refused it
 }
 
-type affineOp struct{ scale, shift []float32 }
+// affineOp is a batch norm, and the ReLU after it when there is one (fused: one pass).
+type affineOp struct {
+	scale, shift []float32
+	relu         bool
+}
 
 func (o *affineOp) apply(x []float32) []float32 {
-	sc, sh := o.scale[:len(x)], o.shift[:len(x)]
-	for i, v := range x {
-		x[i] = v*sc[i] + sh[i]
-	}
+	affine(x, o.scale[:len(x)], o.shift[:len(x)], o.relu)
 	return x
+}
+
+// affine sets x[i] = x[i]*scale[i] + shift[i], then max(x[i], 0) when relu (AVX2 where the CPU
+// has it). scale and shift are at least as long as x.
+var affine = affineGo
+
+func affineGo(x, scale, shift []float32, relu bool) {
+	scale, shift = scale[:len(x)], shift[:len(x)]
+	for i, v := range x {
+		v = v*scale[i] + shift[i]
+		if relu && v < 0 { // NaN stays NaN, as the assembly's VMAXPS(0, v) keeps it
+			v = 0
+		}
+		x[i] = v
+	}
 }
 
 type reluOp struct{}

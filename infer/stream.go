@@ -67,7 +67,12 @@ func NewStream(m *Model, opt Options) (*Stream, error) {
 		s.x0 = make([]float32, l.Weight.Shape[0])
 	}
 	for i := 1; i < len(m.Layers); i++ {
-		s.tail = append(s.tail, newOp(&m.Layers[i], shapes[i-1], s))
+		o := newOp(&m.Layers[i], shapes[i-1], s)
+		if a, ok := o.(*affineOp); ok && i+1 < len(m.Layers) && m.Layers[i+1].Type == ReLU {
+			a.relu = true // the ReLU runs in the batch norm's pass
+			i++
+		}
+		s.tail = append(s.tail, o)
 	}
 	s.Reset()
 	return s, nil
