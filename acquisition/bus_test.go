@@ -52,6 +52,7 @@ func mustSubjects(t testing.TB, rig string) Subjects {
 func examples() []proto.Message {
 	src := &pb.StimulusSource{Kind: "whitenoise", Seed: 7, Height: 2, Width: 3, FrameRateHz: 100, Mean: 0.5,
 		Params: []*pb.Param{{Name: "contrast", Value: 1}, {Name: "checker", Value: 1}}, File: "x.npy", Reproducible: true}
+	clip := &pb.AdaptiveClip{StimulusYaml: "kind: natural\n", Start: 11, Frames: 100}
 	status := &pb.Status{Rig: "r1", Session: "s1", State: pb.Status_RECORDING, HostNs: 1, UnixNs: 2, UptimeNs: 3,
 		Version: "v", Frames: 4, FramesDropped: 5, FramesUntimed: 6, Stimulus: src,
 		Models:        []*pb.ModelStatus{{Name: "cnn", File: "m.bin", Cells: 3, BinRateHz: 100, Bins: 9, Skipped: 1, LastComputeNs: 10, MaxComputeNs: 20}},
@@ -82,8 +83,11 @@ func examples() []proto.Message {
 		&pb.LoadModelReply{Model: status.Models[0], CellIds: []int32{1, 2}},
 		&pb.UnloadModelRequest{Name: "cnn"},
 		&pb.UnloadModelReply{Name: "cnn"},
-		&pb.ChooseStimulusRequest{Source: src},
-		&pb.ChooseStimulusReply{Source: src, FromFrame: 9},
+		&pb.ChooseStimulusRequest{Source: src, Strategy: "discriminate"},
+		&pb.ChooseStimulusReply{Source: src, FromFrame: 9, Strategy: "discriminate"},
+		clip,
+		&pb.AdaptiveChoice{Session: "s1", Seq: 2, Strategy: "discriminate", Candidates: []*pb.AdaptiveClip{clip, clip}, Scores: []float64{1, 2},
+			Pick: 1, Clip: clip, Why: "w", Fallback: true, ScoreNs: 3, Lead: 11, FromFrame: 40, HostNs: 1, UnixNs: 2, Report: "r"},
 		&pb.MarkEventRequest{Label: "drug", Note: "n"},
 		&pb.MarkEventReply{Event: ev},
 	}

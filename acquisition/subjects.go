@@ -26,6 +26,7 @@ type Subjects struct {
 	Event      string // retinad.<rig>.event: Event, daemon (marks)
 	Session    string // retinad.<rig>.session: SessionEvent, daemon (start/stop)
 	Control    string // retinad.<rig>.control: prefix of the control service's endpoints
+	Adaptive   string // retinad.<rig>.adaptive: AdaptiveChoice, daemon, one per adaptive clip
 	// AllPredictions is the wildcard of every model's prediction subject.
 	AllPredictions string // retinad.<rig>.prediction.*
 	// All is the wildcard of every subject of the rig.
@@ -50,6 +51,7 @@ func SubjectsFor(rig string) (Subjects, error) {
 		Event:          root + ".event",
 		Session:        root + ".session",
 		Control:        root + ".control",
+		Adaptive:       root + ".adaptive",
 		AllPredictions: root + ".prediction.*",
 		All:            root + ".>",
 	}, nil
@@ -63,7 +65,7 @@ func (s Subjects) Prediction(model string) string {
 
 // Recorded is the list of subjects a session recording captures: everything but control.
 func (s Subjects) Recorded() []string {
-	return []string{s.Frame, s.AllPredictions, s.Spikes, s.Sync, s.Validation, s.Status, s.Event, s.Session}
+	return []string{s.Frame, s.AllPredictions, s.Spikes, s.Sync, s.Validation, s.Status, s.Event, s.Session, s.Adaptive}
 }
 
 // CheckToken reports whether v can be one token of a subject (a rig id or a model name):
@@ -107,6 +109,8 @@ func NewMessage(subject string) proto.Message {
 		return &pb.Event{}
 	case kind == "session" && len(tok) == 3:
 		return &pb.SessionEvent{}
+	case kind == "adaptive" && len(tok) == 3:
+		return &pb.AdaptiveChoice{}
 	case kind == "control" && len(tok) == 4:
 		switch tok[3] {
 		case EndpointStatus:
