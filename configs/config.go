@@ -116,6 +116,9 @@ type Model struct {
 	Stochastic bool     `yaml:"stochastic"`
 	Seed       uint64   `yaml:"seed"`
 	Deadline   Duration `yaml:"deadline"` // a step slower than this is skipped and reported; 0 = one bin
+	// Observed (GLM only): the spike history follows the recorded spikes (validation mode);
+	// the model then steps behind the acquisition's publishing delay, and deadline 0 means 1s.
+	Observed bool `yaml:"observed"`
 }
 
 // Stimulus is what is shown. Kind picks the source; the block of that kind sets it.
