@@ -271,3 +271,101 @@ func TestControlModelsAndSessions(t *testing.T) {
 	}
 	t.Logf("the loaded model joined at frame %d and published %d bins; first model %d bins", b[0], len(b), len(rec.preds["first"]))
 }
+
+// obsEngine is a model whose spike history is the recording's: it keeps the counts Observe
+// gives it, by the frame it last stepped (its steps are frames 0, 1, 2, ...).
+type obsEngine struct {
+	daemontest.Engine
+	mu       sync.Mutex
+	steps    uint64
+	observed map[uint64][]float32
+}
+
+func (e *obsEngine) Step(frame, rates []float32) error {
+	e.mu.Lock()
+	e.steps++
+	e.mu.Unlock()
+	return e.Engine.Step(frame, rates)
+}
+
+func (e *obsEngine) Observe(counts []float32) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.observed[e.steps-1] = append([]float32(nil), counts...)
+}
+
+// TestObservedModelFollowsRecordedSpikes stands an acquisition system on the bus (sync events
+// and spikes on its own clock, 5 s ahead of the host's, with a known number of spikes per cell
+// per frame) and checks that an observed model is given, before each step, the recorded counts
+// of the bin it stepped last: spikes placed on host time and binned per model bin.
+func TestObservedModelFollowsRecordedSpikes(t *testing.T) {
+	nc, stop, err := daemontest.NATS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	clock := daemontest.NewClock()
+	eng := &obsEngine{Engine: daemontest.Engine{Cells: 2, Gain: 5}, observed: map[uint64][]float32{}}
+	d, err := daemon.New(daemon.Parts{
+		Rig: "test", Source: &daemontest.Source{}, Presenter: &daemontest.Presenter{Clock: clock, Period: 10 * time.Millisecond},
+		Bus: daemon.NATSBus(nc), FrameRate: 100, Height: 10, Width: 10, Now: clock.Now,
+		Models: []daemon.Model{{Name: "glm", Engine: eng, CellIDs: []int32{1, 2}, BinRate: 100, Observed: true}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := func(frame uint64) []float32 { return []float32{float32(frame % 3), float32(1 - frame%2)} }
+	const offset = int64(5e9)
+	var prev *pb.FrameOnset
+	// Each frame's sync and spikes go out when the next frame's onset arrives (so the daemon
+	// knows the frame), covering the acquisition clock up to that onset.
+	sub, err := nc.Subscribe("retinad.test.frame", func(m *nats.Msg) {
+		var o pb.FrameOnset
+		if err := proto.Unmarshal(m.Data, &o); err != nil {
+			t.Error(err)
+			return
+		}
+		if prev != nil {
+			on := prev.FlipHostNs // untimed frames: the bin starts at the flip
+			sy, _ := proto.Marshal(&pb.Sync{Frame: prev.Frame, HasFrame: true, TimeAcqNs: on + offset})
+			_ = nc.Publish("retinad.test.sync", sy)
+			sp := &pb.Spikes{EndAcqNs: o.FlipHostNs + offset}
+			for c, n := range want(prev.Frame) {
+				for i := 0; i < int(n); i++ {
+					sp.CellIds = append(sp.CellIds, int32(c+1))
+					sp.TimesAcqNs = append(sp.TimesAcqNs, on+offset+int64(1+i)*1e6)
+				}
+			}
+			b, _ := proto.Marshal(sp)
+			_ = nc.Publish("retinad.test.spikes", b)
+		}
+		prev = &o
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	if err := d.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eng.mu.Lock()
+	defer eng.mu.Unlock()
+	var right, wrong int
+	for f, got := range eng.observed {
+		if fmt.Sprint(got) == fmt.Sprint(want(f)) {
+			right++
+		} else {
+			wrong++
+			if wrong < 5 {
+				t.Logf("frame %d: observed %v, recorded %v", f, got, want(f))
+			}
+		}
+	}
+	f := d.Figures()
+	t.Logf("%d steps, %d observed with the recorded counts, %d with others; %v", eng.steps, right, wrong, f)
+	if right < 50 || wrong > right/20 {
+		t.Errorf("observed counts: %d right, %d wrong of %d steps", right, wrong, eng.steps)
+	}
+}

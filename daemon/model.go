@@ -16,6 +16,13 @@ type modelIn struct {
 	pix   []float32
 }
 
+// obsIn is one bin's recorded counts for an observed model.
+type obsIn struct {
+	frame  uint64
+	scored bool // counts are the recording's; false: the bin was not covered (no counts)
+	counts []float32
+}
+
 // modelOut is one computed bin.
 type modelOut struct {
 	frame     uint64
@@ -38,6 +45,16 @@ type runner struct {
 	valIdx   int            // the validator's index for this model, -1 when not validated; set before the runner is shared
 	idsSent  *session       // the session whose first prediction carried the cell ids (stamper only)
 
+	// An observed model (Model.Observed, an Observer engine that is validated): validation
+	// produces every closed bin's counts into obs; the runner gives the engine the counts of the
+	// bin it last stepped before stepping the next.
+	observer   Observer
+	obs        *ring[obsIn]
+	lastFrame  uint64
+	pending    bool // the last step awaits its bin's counts
+	unobserved atomic.Uint64 // bins stepped without the counts of the bin before (they came too late or not at all)
+	obsLost    atomic.Uint64 // counts validation could not hand over (obs full)
+
 	// Set when its goroutine starts (under Daemon.ctl): cancel stops it, done closes when it has.
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -58,6 +75,9 @@ func newRunner(m Model, pixels, depth int, binNs int64) *runner {
 	r.deadline = int64(m.Deadline)
 	if r.deadline <= 0 {
 		r.deadline = binNs
+		if m.Observed {
+			r.deadline = int64(time.Second)
+		}
 	}
 	r.in = newRing(depth, func(x *modelIn) { x.pix = make([]float32, pixels) })
 	r.out = newRing(depth, func(x *modelOut) { x.rates = make([]float32, len(m.CellIDs)) })
@@ -84,7 +104,7 @@ func (r *runner) run(ctx context.Context, now func() int64, stamper wake) error 
 			return nil
 		}
 		x := r.in.Peek()
-		if x == nil {
+		if x == nil || (r.obs != nil && !r.observe()) {
 			select {
 			case <-ctx.Done():
 				return nil
@@ -104,6 +124,7 @@ func (r *runner) run(ctx context.Context, now func() int64, stamper wake) error 
 			return fmt.Errorf("daemon: model %s: frame %d: %w", r.Name, x.frame, err)
 		}
 		r.steps.Add(1)
+		r.lastFrame, r.pending = x.frame, r.obs != nil
 		r.lastNs.Store(t1 - t0)
 		if t1-t0 > r.maxNs.Load() {
 			r.maxNs.Store(t1 - t0)
@@ -117,6 +138,55 @@ func (r *runner) run(ctx context.Context, now func() int64, stamper wake) error 
 		}
 		r.in.Release()
 	}
+}
+
+// observe gives the engine the recorded counts of the bin it last stepped, and reports whether
+// it may step the next. It gives up waiting (steps on the engine's own counts, counted
+// unobserved) when the counts are lost or the input has backed up to half its depth.
+func (r *runner) observe() bool {
+	if !r.pending {
+		return true
+	}
+	for o := r.obs.Peek(); o != nil; o = r.obs.Peek() {
+		switch {
+		case o.frame < r.lastFrame:
+			r.obs.Release()
+		case o.frame == r.lastFrame:
+			if o.scored {
+				r.observer.Observe(o.counts)
+			} else {
+				r.unobserved.Add(1)
+			}
+			r.obs.Release()
+			r.pending = false // observed: the next step may go
+			return true
+		default: // counts of later bins only: this bin's never come
+			r.unobserved.Add(1)
+			r.pending = false
+			return true
+		}
+	}
+	if r.in.Len() > len(r.in.buf)/2 {
+		r.unobserved.Add(1)
+		r.pending = false
+		return true
+	}
+	return false
+}
+
+// observed takes one closed bin's counts from validation (under its lock); it never blocks.
+func (r *runner) observed(frame int64, counts []float64, scored bool) {
+	o := r.obs.Reserve()
+	if o == nil {
+		r.obsLost.Add(1)
+		return
+	}
+	o.frame, o.scored = uint64(frame), scored
+	for c := range o.counts {
+		o.counts[c] = float32(counts[c])
+	}
+	r.obs.Commit()
+	r.wake.Ring()
 }
 
 // status returns the model's latency figures as durations.

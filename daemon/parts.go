@@ -41,13 +41,24 @@ type Engine interface {
 	Step(frame []float32, rates []float32) error
 }
 
+// Observer is an Engine whose spike history can follow the recorded spikes (a GLM in
+// validation mode): Observe gives it the counts of the bin it last stepped, before the next
+// Step. Called only from that model's goroutine.
+type Observer interface {
+	Observe(counts []float32)
+}
+
 // Model is one configured model, ready to run.
 type Model struct {
 	Name     string // the <model> of the prediction subject
 	Engine   Engine
 	CellIDs  []int32       // the cells it predicts, acquisition ids, in rate order
 	BinRate  float64       // bins per second the model was trained at
-	Deadline time.Duration // a prediction ready later than this after its frame's flip is skipped; 0 = one bin
+	Deadline time.Duration // a prediction ready later than this after its frame's flip is skipped; 0 = one bin (1 s when Observed)
+	// Observed: the engine (an Observer) is given the recorded counts of each bin before it
+	// steps the next, so it steps only once acquisition has covered the bin before: about the
+	// acquisition's publishing delay behind the display. Its deadline must allow for that.
+	Observed bool
 }
 
 // LoadRequest is a model the control service asks to load while the daemon runs.
@@ -57,6 +68,7 @@ type LoadRequest struct {
 	Stochastic bool
 	Seed       uint64
 	Deadline   time.Duration
+	Observed   bool // a GLM's spike history follows the recorded spikes (Model.Observed)
 }
 
 // Loader makes a Model from a LoadRequest: reads and checks the file, makes the engine. It runs

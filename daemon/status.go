@@ -47,6 +47,7 @@ type ModelFigures struct {
 	BinRate                   float64
 	Steps, Published, Skipped uint64
 	Overrun                   uint64
+	Unobserved                uint64 // an observed model's bins stepped without the recorded counts of the bin before
 	LastCompute, MaxCompute   time.Duration
 	LiveR                     float64 // mean Pearson r over the validation window (NaN: none yet)
 }
@@ -76,7 +77,7 @@ func (d *Daemon) Figures() Figures {
 		}
 		f.Models = append(f.Models, ModelFigures{
 			Name: r.Name, Cells: len(r.CellIDs), BinRate: r.BinRate, Steps: r.steps.Load(), Published: r.published.Load(), Skipped: r.skipped.Load(),
-			Overrun: r.overrun.Load(), LastCompute: r.lastCompute(), MaxCompute: time.Duration(r.maxNs.Load()), LiveR: lr,
+			Overrun: r.overrun.Load(), Unobserved: r.unobserved.Load(), LastCompute: r.lastCompute(), MaxCompute: time.Duration(r.maxNs.Load()), LiveR: lr,
 		})
 	}
 	return f

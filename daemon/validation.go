@@ -25,6 +25,7 @@ type validation struct {
 	v     *validate.Validator // nil until a model can be validated
 	cells []int32             // the validated cells: the first model's
 	names []string            // by validator index; "" for a model unloaded
+	obs   []*runner           // observed models, fed every closed bin's counts
 
 	spikes, syncs    atomic.Uint64
 	rejected         atomic.Uint64 // malformed inbound messages
@@ -47,6 +48,7 @@ func (val *validation) add(r *runner) error {
 			return fmt.Errorf("daemon: %w", err)
 		}
 		val.v, val.cells = v, r.CellIDs
+		v.OnClose = val.closed
 	}
 	if !slices.Equal(r.CellIDs, val.cells) {
 		d.p.Log.Warn("daemon: model predicts other cells than the first model; not validated", "model", r.Name)
@@ -54,6 +56,15 @@ func (val *validation) add(r *runner) error {
 		return nil
 	}
 	r.valIdx = val.v.AddModel(r.Name)
+	if r.Observed {
+		if ob, ok := r.Engine.(Observer); ok {
+			r.observer = ob
+			r.obs = newRing(len(r.in.buf), func(x *obsIn) { x.counts = make([]float32, len(r.CellIDs)) })
+			val.obs = append(val.obs, r)
+		} else {
+			d.p.Log.Warn("daemon: model is to be observed but its engine cannot take recorded counts; it runs on its own", "model", r.Name)
+		}
+	}
 	val.names = append(val.names, r.Name)
 	val.lastWin = append(val.lastWin, validate.Summary{})
 	val.lastAll = append(val.lastAll, validate.Summary{})
@@ -68,6 +79,7 @@ func (val *validation) remove(r *runner) {
 	val.mu.Lock()
 	m := r.valIdx
 	val.v.RemoveModel(m)
+	val.obs = slices.DeleteFunc(slices.Clone(val.obs), func(x *runner) bool { return x == r })
 	val.v.Stats(m).Window(&val.lastWin[m])
 	val.v.Stats(m).Session(&val.lastAll[m])
 	val.names[m] = ""
@@ -84,6 +96,13 @@ func (val *validation) reset() {
 		val.v.ResetStats()
 	}
 	val.mu.Unlock()
+}
+
+// closed hands a closed bin's counts to every observed model (the validator's OnClose, under mu).
+func (val *validation) closed(frame int64, counts []float64, scored bool) {
+	for _, r := range val.obs {
+		r.observed(frame, counts, scored)
+	}
 }
 
 func (val *validation) frame(frame, startNs int64) {

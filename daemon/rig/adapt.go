@@ -75,13 +75,16 @@ func (v *retinaView) Flip(frame uint64, ns int64, level float64) {
 	v.acq.Show(frame, v.pres.last, on)
 }
 
-// engine adapts infer's engines: rates are NaN until the history is full.
+// engine adapts infer's engines: rates are NaN until the history is full. Observe hands a GLM
+// the recorded counts of the bin it stepped last (daemon.Observer).
 type engine struct {
-	step func(frame, rates []float32) bool
+	s *infer.Stream
 }
 
+var _ daemon.Observer = engine{}
+
 func (e engine) Step(frame, rates []float32) error {
-	if !e.step(frame, rates) {
+	if !e.s.Step(frame, rates) {
 		for i := range rates {
 			rates[i] = float32(math.NaN())
 		}
@@ -89,12 +92,14 @@ func (e engine) Step(frame, rates []float32) error {
 	return nil
 }
 
+func (e engine) Observe(counts []float32) { e.s.Observe(counts) }
+
 // newEngine makes the streaming engine that runs m. A GLM's spike history follows its own
-// samples (generative mode): feeding it the recorded spikes live is not wired.
+// samples unless the model is configured observed (then the daemon feeds it the recording).
 func newEngine(m *infer.Model, o infer.Options) (daemon.Engine, error) {
 	s, err := infer.NewStream(m, o)
 	if err != nil {
 		return nil, err
 	}
-	return engine{step: s.Step}, nil
+	return engine{s: s}, nil
 }

@@ -256,7 +256,7 @@ func (r *Rig) Close() error {
 func loadModels(cfg *configs.Config, log *slog.Logger) ([]daemon.Model, error) {
 	var out []daemon.Model
 	for i, mc := range cfg.Models {
-		m, err := loadModel(cfg, daemon.LoadRequest{Name: mc.Name, File: mc.File, Stochastic: mc.Stochastic, Seed: mc.Seed, Deadline: time.Duration(mc.Deadline)}, log)
+		m, err := loadModel(cfg, daemon.LoadRequest{Name: mc.Name, File: mc.File, Stochastic: mc.Stochastic, Seed: mc.Seed, Deadline: time.Duration(mc.Deadline), Observed: mc.Observed}, log)
 		if err != nil {
 			return nil, fmt.Errorf("rig: models[%d]: %w", i, err)
 		}
@@ -280,6 +280,9 @@ func loadModel(cfg *configs.Config, req daemon.LoadRequest, log *slog.Logger) (d
 	if in.Height != cfg.Stimulus.Height || in.Width != cfg.Stimulus.Width {
 		return daemon.Model{}, fmt.Errorf("rig: model %s: %s sees %dx%d frames but the stimulus grid is %dx%d", req.Name, req.File, in.Height, in.Width, cfg.Stimulus.Height, cfg.Stimulus.Width)
 	}
+	if req.Observed && m.Kind != infer.GLM {
+		return daemon.Model{}, fmt.Errorf("rig: model %s: %s is a %s; observed applies to a GLM's spike history only", req.Name, req.File, m.Kind)
+	}
 	eng, err := newEngine(m, infer.Options{Stochastic: req.Stochastic, Seed: req.Seed})
 	if err != nil {
 		return daemon.Model{}, fmt.Errorf("rig: model %s: %s: %w", req.Name, req.File, err)
@@ -292,7 +295,7 @@ func loadModel(cfg *configs.Config, req daemon.LoadRequest, log *slog.Logger) (d
 		ids[c] = int32(id)
 	}
 	log.Info("rig: model loaded", "name", req.Name, "file", req.File, "kind", m.Kind, "cells", len(ids), "history", in.History, "bin_rate", in.FrameRate)
-	return daemon.Model{Name: req.Name, Engine: eng, CellIDs: ids, BinRate: in.FrameRate, Deadline: req.Deadline}, nil
+	return daemon.Model{Name: req.Name, Engine: eng, CellIDs: ids, BinRate: in.FrameRate, Deadline: req.Deadline, Observed: req.Observed}, nil
 }
 
 func configYAML(cfg *configs.Config) string {

@@ -36,6 +36,11 @@ type Validator struct {
 	pbuf  []float64
 	obuf  []float64
 
+	// OnClose, when set, is told of every bin as it closes, in frame order: its counts (per
+	// cell, valid during the call) and whether acquisition covered it (scored false: a gap or a
+	// bin that left the ring uncovered; counts are then zero). It feeds observed models.
+	OnClose func(frame int64, counts []float64, scored bool)
+
 	// Counters, for status: spikes and syncs received, spikes not placed in an open bin, and
 	// spikes of cells the validator does not know.
 	SpikesSeen, SyncsSeen, Unplaced, Unknown uint64
@@ -125,6 +130,10 @@ func (v *Validator) Frame(frame, onsetNs int64) {
 	for frame-v.first >= int64(v.hist) {
 		if v.first >= v.closed {
 			v.closed = v.first + 1
+			if v.OnClose != nil {
+				clear(v.obuf)
+				v.OnClose(v.first, v.obuf, false)
+			}
 		}
 		v.clear(v.first)
 		v.first++
@@ -248,11 +257,14 @@ func (v *Validator) close(end int64) {
 		if v.onset[s]+v.cfg.BinNs > end {
 			return
 		}
-		if !v.valid[s] {
-			continue
-		}
 		for c := 0; c < nc; c++ {
 			v.obuf[c] = v.counts[s*nc+c]
+		}
+		if v.OnClose != nil {
+			v.OnClose(v.closed, v.obuf, v.valid[s])
+		}
+		if !v.valid[s] {
+			continue
 		}
 		for m, pm := range v.pred {
 			if pm == nil {
