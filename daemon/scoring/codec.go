@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 
 	"google.golang.org/protobuf/proto"
 	"gopkg.in/yaml.v3"
@@ -107,6 +108,18 @@ func decodeStimulus(s string) (configs.Stimulus, error) {
 	var extra any
 	if err := dec.Decode(&extra); err == nil {
 		return configs.Stimulus{}, errors.New("more than one YAML document")
+	}
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{
+		{"mean", cfg.Mean}, {"whitenoise.contrast", cfg.WhiteNoise.Contrast}, {"flicker.contrast", cfg.Flicker.Contrast},
+		{"flash.contrast", cfg.Flash.Contrast}, {"grating.period", cfg.Grating.Period}, {"grating.orientation", cfg.Grating.Orientation},
+		{"grating.contrast", cfg.Grating.Contrast}, {"natural.jitter", cfg.Natural.Jitter}, {"natural.contrast", cfg.Natural.Contrast},
+	} {
+		if math.IsNaN(f.v) || math.IsInf(f.v, 0) {
+			return configs.Stimulus{}, fmt.Errorf("%s %v: want a finite number", f.name, f.v)
+		}
 	}
 	return cfg, nil
 }

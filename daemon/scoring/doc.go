@@ -13,8 +13,8 @@
 //   - Pool splits a batch between the workers it finds ($SRV.INFO.retinad-worker, every
 //     Rediscover) that hold the same model files, and its own cores, clip by clip as each
 //     becomes free. A worker that does not answer within Timeout (killed, partitioned, no
-//     responders) gets no more clips of that batch, and its clips are scored here: the batch
-//     still completes. A reply that answers wrongly (an error reply, an undecodable body, the
+//     responders) gets no more clips of that batch, and its clips go back to the other workers
+//     and this machine's cores: the batch still completes. A reply that answers wrongly (an error reply, an undecodable body, the
 //     wrong clips, models or sizes) is an error naming the worker's subject.
 //
 // # Clips, frames and units

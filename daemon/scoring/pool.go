@@ -28,7 +28,8 @@ type PoolOptions struct {
 	// answer, and every clip when none is found, are still scored here).
 	Local int
 	// Timeout bounds one request to a worker (default 2 s); a worker silent for longer gets no
-	// more clips of that batch and its clips are scored here. Keep it under the choice budget.
+	// more clips of that batch, and its clips go back to the others and this machine's cores.
+	// Keep it under the choice budget.
 	Timeout time.Duration
 	// Rediscover is how long a list of workers is trusted (default 2 s); DiscoverWait how long
 	// to collect their INFO replies (default 50 ms, spent while the local cores already work).
@@ -85,7 +86,7 @@ func (p *Pool) Models() []string { return p.local.Models() }
 type PoolStats struct {
 	Remote   uint64 // scored by workers
 	Local    uint64 // scored here (fallbacks included)
-	Fallback uint64 // sent to a worker that did not answer, then scored here
+	Fallback uint64 // sent to a worker that did not answer, then scored by another or here
 }
 
 // Stats returns the clip counts.
@@ -168,7 +169,7 @@ func (p *Pool) Predict(ctx context.Context, clips []adaptive.Clip) ([][]adaptive
 						preds, err := Call(rctx, p.conn, w.subject, p.local.models, sub)
 						rcancel()
 						if err != nil && ctx.Err() == nil && unavailable(err) {
-							p.o.Log.Warn("scoring: worker did not answer; its clips are scored here", "worker", w.name, "subject", w.subject, "clips", len(ids), "err", err)
+							p.o.Log.Warn("scoring: worker did not answer; its clips go back to the batch", "worker", w.name, "subject", w.subject, "clips", len(ids), "err", err)
 							p.fallbacks.Add(uint64(len(ids)))
 							if nlocal.Load() == 0 {
 								startLocal(p.local.Workers())
