@@ -51,7 +51,7 @@ type runner struct {
 	observer   Observer
 	obs        *ring[obsIn]
 	lastFrame  uint64
-	pending    bool // the last step awaits its bin's counts
+	pending    bool          // the last step awaits its bin's counts
 	unobserved atomic.Uint64 // bins stepped without the counts of the bin before (they came too late or not at all)
 	obsLost    atomic.Uint64 // counts validation could not hand over (obs full)
 
