@@ -217,83 +217,92 @@ func newSpectral(h, w int) *spectral {
 
 // forward writes the spectrum of the h x w image img (row-major) to dst (h*hf values).
 func (sp *spectral) forward(img []float32, dst []complex64) {
+	copy(dst, sp.spectrum(img))
+}
+
+// spectrum returns the spectrum of the h x w image img (row-major) in one of the scratch
+// buffers: valid until the next call.
+func (sp *spectral) spectrum(img []float32) []complex64 {
 	h, w, hf := sp.h, sp.w, sp.hf
 	P := (h + 1) / 2
+	full := h / 2 // pairs with both rows
 	// Rows in pairs: z = row 2p + i row 2p+1, laid out [x][p] for the interleaved FFT.
 	z := sp.bufA[:w*P]
-	for p := 0; p < P; p++ {
-		a := img[2*p*w : 2*p*w+w]
-		if 2*p+1 < h {
-			b := img[(2*p+1)*w : (2*p+2)*w]
-			for x := 0; x < w; x++ {
-				z[x*P+p] = complex(a[x], b[x])
-			}
-		} else {
-			for x := 0; x < w; x++ {
-				z[x*P+p] = complex(a[x], 0)
-			}
+	for p := 0; p < full; p++ {
+		a, b := img[2*p*w:2*p*w+w], img[(2*p+1)*w:(2*p+1)*w+w]
+		for x, av := range a {
+			z[x*P+p] = complex(av, b[x])
+		}
+	}
+	if full < P {
+		for x, av := range img[2*full*w : 2*full*w+w] {
+			z[x*P+full] = complex(av, 0)
 		}
 	}
 	Z := sp.row.transform(z, sp.bufB[:w*P], P, false)
-	// Unpack the two real rows' half spectra into dst laid out [y][fx].
+	u, v := sp.bufA[:h*hf], sp.bufB[:h*hf] // u the buffer Z is not in
+	if &Z[0] == &sp.bufA[0] {
+		u, v = v, u
+	}
+	// Unpack the two real rows' half spectra into u laid out [y][fx]: with zn = conj(Z[w-fx]),
+	// row 2p's is (Z+zn)/2 and row 2p+1's is (Z-zn)/(2i).
 	for fx := 0; fx < hf; fx++ {
 		nf := (w - fx) % w
-		for p := 0; p < P; p++ {
-			zf, zn := Z[fx*P+p], Z[nf*P+p]
-			zn = complex(real(zn), -imag(zn))
-			a := sc(zf+zn, 0.5)
-			dst[2*p*hf+fx] = a
-			if 2*p+1 < h {
-				d := sc(zf-zn, 0.5) // = i b
-				dst[(2*p+1)*hf+fx] = complex(imag(d), -real(d))
-			}
+		zs, zns := Z[fx*P:fx*P+P], Z[nf*P:nf*P+P]
+		for p := 0; p < full; p++ {
+			zf, zn := zs[p], zns[p]
+			u[2*p*hf+fx] = complex((real(zf)+real(zn))*0.5, (imag(zf)-imag(zn))*0.5)
+			u[(2*p+1)*hf+fx] = complex((imag(zf)+imag(zn))*0.5, (real(zn)-real(zf))*0.5)
+		}
+		if full < P {
+			zf, zn := zs[full], zns[full]
+			u[2*full*hf+fx] = complex((real(zf)+real(zn))*0.5, (imag(zf)-imag(zn))*0.5)
 		}
 	}
 	// Columns: h-point FFTs over the hf interleaved columns.
-	if out := sp.col.transform(dst, sp.bufA[:h*hf], hf, false); &out[0] != &dst[0] {
-		copy(dst, out)
-	}
+	return sp.col.transform(u, v, hf, false)
 }
 
 // inverse writes the top-left oh x ow corner of the image whose spectrum is spec (h*hf values,
-// destroyed) to dst (oh*ow, row-major), unscaled: it is h*w times the true inverse.
-func (sp *spectral) inverse(spec []complex64, dst []float32, oh, ow int) {
+// destroyed) plus bias to dst (oh*ow, row-major), unscaled: the image is h*w times the true
+// inverse.
+func (sp *spectral) inverse(spec []complex64, dst []float32, oh, ow int, bias float32) {
 	h, w, hf := sp.h, sp.w, sp.hf
 	g := sp.col.transform(spec, sp.bufA[:h*hf], hf, true)
-	// Rows in pairs: Z[f] = A[f] + i B[f] with the Hermitian halves filled in, laid out [f][p].
+	// Rows in pairs: Z[f] = A[f] + i B[f] with the Hermitian halves filled in (A[f] =
+	// conj(A[w-f]) for f >= hf), laid out [f][p].
 	P := (oh + 1) / 2
+	full := min(P, h/2) // pairs with both rows
 	z := sp.bufB[:w*P]
-	for p := 0; p < P; p++ {
-		a := g[2*p*hf : 2*p*hf+hf]
-		var b []complex64
-		if 2*p+1 < h {
-			b = g[(2*p+1)*hf : (2*p+2)*hf]
+	for f := 0; f < w; f++ {
+		src, sgn := f, float32(1)
+		if f >= hf {
+			src, sgn = w-f, -1
 		}
-		for f := 0; f < w; f++ {
-			var av, bv complex64
-			if f < hf {
-				av = a[f]
-				if b != nil {
-					bv = b[f]
-				}
-			} else {
-				av = a[w-f]
-				av = complex(real(av), -imag(av))
-				if b != nil {
-					bv = b[w-f]
-					bv = complex(real(bv), -imag(bv))
-				}
-			}
-			z[f*P+p] = av + complex(-imag(bv), real(bv)) // A + iB
+		zf := z[f*P : f*P+P]
+		for p := 0; p < full; p++ {
+			a, b := g[2*p*hf+src], g[(2*p+1)*hf+src]
+			zf[p] = complex(real(a)-sgn*imag(b), sgn*imag(a)+real(b))
+		}
+		if full < P {
+			a := g[2*full*hf+src]
+			zf[full] = complex(real(a), sgn*imag(a))
 		}
 	}
 	out := sp.row.transform(z, sp.bufA[:w*P], P, true)
+	dst = dst[:oh*ow]
 	for p := 0; p < P; p++ {
-		for x := 0; x < ow; x++ {
-			v := out[x*P+p] // real part row 2p, imaginary part row 2p+1
-			dst[2*p*ow+x] = real(v)
-			if 2*p+1 < oh {
-				dst[(2*p+1)*ow+x] = imag(v)
+		// real part row 2p, imaginary part row 2p+1
+		r0 := dst[2*p*ow : 2*p*ow+ow]
+		if 2*p+1 < oh {
+			r1 := dst[(2*p+1)*ow : (2*p+1)*ow+ow]
+			for x := range r0 {
+				v := out[x*P+p]
+				r0[x], r1[x] = real(v)+bias, imag(v)+bias
+			}
+		} else {
+			for x := range r0 {
+				r0[x] = real(out[x*P+p]) + bias
 			}
 		}
 	}

@@ -40,7 +40,7 @@ func TestSpectralMatchesDFT(t *testing.T) {
 			}
 			back := make([]float32, o[0]*o[1])
 			s2 := append([]complex64{}, spec...)
-			sp.inverse(s2, back, o[0], o[1])
+			sp.inverse(s2, back, o[0], o[1], 0)
 			for y := 0; y < o[0]; y++ {
 				for x := 0; x < o[1]; x++ {
 					if d := math.Abs(float64(back[y*o[1]+x])/float64(h*w) - float64(img[y*w+x])); d > 1e-5 {
@@ -95,7 +95,7 @@ func BenchmarkSpectral(b *testing.B) {
 		})
 		b.Run(fmt.Sprintf("inverse%d", n), func(b *testing.B) {
 			for b.Loop() {
-				sp.inverse(spec, out, n*18/25, n*18/25)
+				sp.inverse(spec, out, n*18/25, n*18/25, 0)
 			}
 		})
 	}

@@ -134,7 +134,6 @@ type convOp struct {
 	h, w   int
 	oh, ow int
 	mac    *specMAC
-	spec   []complex64
 	xspec  []float32 // [ci][mac.planarLen()], planar
 	xoff   []int
 	bias   []float32
@@ -149,7 +148,6 @@ func newConvOp(l *Layer, in []int) *convOp {
 	o := &convOp{sp: sp, ci: ci, co: co, h: h, w: w, oh: h - kh + 1, ow: w - kw + 1}
 	o.mac = newSpecMAC(kernelSpectra(sp, l.Weight), co, ci, n)
 	pl := o.mac.planarLen()
-	o.spec = make([]complex64, n)
 	o.xspec = make([]float32, ci*pl)
 	o.xoff = make([]int, ci)
 	for i := range o.xoff {
@@ -166,17 +164,12 @@ func newConvOp(l *Layer, in []int) *convOp {
 func (o *convOp) apply(x []float32) []float32 {
 	plane, pl := o.h*o.w, o.mac.planarLen()
 	for i := 0; i < o.ci; i++ {
-		o.sp.forward(x[i*plane:(i+1)*plane], o.spec)
-		toPlanar(o.spec, o.xspec[i*pl:(i+1)*pl])
+		toPlanar(o.sp.spectrum(x[i*plane:(i+1)*plane]), o.xspec[i*pl:(i+1)*pl])
 	}
 	o.mac.run(o.xspec, o.xoff)
 	oplane := o.oh * o.ow
 	for c := 0; c < o.co; c++ {
-		out := o.out[c*oplane : (c+1)*oplane]
-		o.sp.inverse(o.mac.out(c), out, o.oh, o.ow)
-		for j := range out {
-			out[j] += o.bias[c]
-		}
+		o.sp.inverse(o.mac.out(c), o.out[c*oplane:(c+1)*oplane], o.oh, o.ow, o.bias[c])
 	}
 	return o.out
 }

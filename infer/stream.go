@@ -161,8 +161,7 @@ type convRing struct {
 	mac      *specMAC  // conj(FFT(w_{c,k})) / (h*w), window position k as input k
 	ring     []float32 // [hist][mac.planarLen()]: the frames' spectra, planar
 	head     int       // slot of the newest frame
-	spec     []complex64
-	xoff     []int // where window position k's spectrum starts in ring, set by output
+	xoff     []int     // where window position k's spectrum starts in ring, set by output
 	bias     []float32
 	oh, ow   int
 }
@@ -175,7 +174,6 @@ func newConvRing(l *Layer, in []int) *convRing {
 	r := &convRing{sp: sp, hist: hist, co: co, oh: h - kh + 1, ow: w - kw + 1}
 	r.mac = newSpecMAC(kernelSpectra(sp, l.Weight), co, hist, n)
 	r.ring = make([]float32, hist*r.mac.planarLen())
-	r.spec = make([]complex64, n)
 	r.xoff = make([]int, hist)
 	r.bias = make([]float32, co)
 	if l.Bias != nil {
@@ -217,9 +215,8 @@ func (r *convRing) reset() {
 
 func (r *convRing) push(frame []float32) {
 	r.head = (r.head + 1) % r.hist
-	r.sp.forward(frame, r.spec)
 	pl := r.mac.planarLen()
-	toPlanar(r.spec, r.ring[r.head*pl:(r.head+1)*pl])
+	toPlanar(r.sp.spectrum(frame), r.ring[r.head*pl:(r.head+1)*pl])
 }
 
 func (r *convRing) output(dst []float32) {
@@ -229,11 +226,7 @@ func (r *convRing) output(dst []float32) {
 	}
 	r.mac.run(r.ring, r.xoff)
 	for c := 0; c < r.co; c++ {
-		out := dst[c*plane : (c+1)*plane]
-		r.sp.inverse(r.mac.out(c), out, r.oh, r.ow)
-		for i := range out {
-			out[i] += r.bias[c]
-		}
+		r.sp.inverse(r.mac.out(c), dst[c*plane:(c+1)*plane], r.oh, r.ow, r.bias[c])
 	}
 }
 
