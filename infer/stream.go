@@ -67,10 +67,19 @@ func NewStream(m *Model, opt Options) (*Stream, error) {
 		s.x0 = make([]float32, l.Weight.Shape[0])
 	}
 	for i := 1; i < len(m.Layers); i++ {
+		if m.Layers[i].Type == Noise && !opt.Stochastic {
+			continue // deterministic mode: the mean field, no noise
+		}
 		o := newOp(&m.Layers[i], shapes[i-1], s)
-		if a, ok := o.(*affineOp); ok && i+1 < len(m.Layers) && m.Layers[i+1].Type == ReLU {
-			a.relu = true // the ReLU runs in the batch norm's pass
-			i++
+		if a, ok := o.(*affineOp); ok {
+			j := i + 1
+			for j < len(m.Layers) && m.Layers[j].Type == Noise && !opt.Stochastic {
+				j++
+			}
+			if j < len(m.Layers) && m.Layers[j].Type == ReLU {
+				a.relu = true // the ReLU runs in the batch norm's pass
+				i = j
+			}
 		}
 		s.tail = append(s.tail, o)
 	}
