@@ -274,19 +274,25 @@ func (sp *spectral) inverse(spec []complex64, dst []float32, oh, ow int, bias fl
 	P := (oh + 1) / 2
 	full := min(P, h/2) // pairs with both rows
 	z := sp.bufB[:w*P]
-	for f := 0; f < w; f++ {
-		src, sgn := f, float32(1)
-		if f >= hf {
-			src, sgn = w-f, -1
+	for p := 0; p < full; p++ {
+		a, b := g[2*p*hf:2*p*hf+hf], g[(2*p+1)*hf:(2*p+1)*hf+hf]
+		for f, av := range a {
+			bv := b[f]
+			z[f*P+p] = complex(real(av)-imag(bv), imag(av)+real(bv))
 		}
-		zf := z[f*P : f*P+P]
-		for p := 0; p < full; p++ {
-			a, b := g[2*p*hf+src], g[(2*p+1)*hf+src]
-			zf[p] = complex(real(a)-sgn*imag(b), sgn*imag(a)+real(b))
+		for f := hf; f < w; f++ {
+			av, bv := a[w-f], b[w-f]
+			z[f*P+p] = complex(real(av)+imag(bv), real(bv)-imag(av))
 		}
-		if full < P {
-			a := g[2*full*hf+src]
-			zf[full] = complex(real(a), sgn*imag(a))
+	}
+	if full < P { // the last row alone (odd h)
+		a := g[2*full*hf : 2*full*hf+hf]
+		for f, av := range a {
+			z[f*P+full] = av
+		}
+		for f := hf; f < w; f++ {
+			av := a[w-f]
+			z[f*P+full] = complex(real(av), -imag(av))
 		}
 	}
 	out := sp.row.transform(z, sp.bufA[:w*P], P, true)
