@@ -24,6 +24,18 @@
 //	    the predictions (package daemon/validate); a report per model every ReportEvery
 //	status goroutine
 //	    a status line and a Status message every StatusEvery
+//	control goroutines (the control service's, through Controller; serialised by a mutex)
+//	    start and stop sessions (the stamper publishes only in a session, under its name; a
+//	    stop publishes final reports and the STOP event and flushes the bus so the recording
+//	    holds the whole session) and load and unload models: a model is read, checked and
+//	    sized here, then joins by an atomic swap of the copy-on-write model set, which the frame
+//	    loop loads once per frame (a frame boundary; it never waits); an unload swaps it out,
+//	    waits for the loop to move on, stops the model's goroutine and publishes its final
+//	    validation report
+//
+// An observed model (a GLM in validation mode, Model.Observed) gets the recorded counts of
+// each bin from validation and observes them before its next step, so it runs behind the
+// display by the acquisition's publishing delay; its default deadline is a second.
 //
 // The frame loop, the model goroutines and the stamper allocate nothing in steady state
 // (TestSteadyStateAllocatesNothing); the rings between them are single-producer
@@ -31,6 +43,7 @@
 // model.
 //
 // Units: times are host monotonic nanoseconds (int64), carried with Unix time in messages; a
-// model bin is one stimulus frame (every model's bin rate must equal the stimulus frame rate);
-// rates are spikes/s.
+// model bin is one stimulus frame (every model's bin rate must equal the stimulus frame rate;
+// a monitor faster than the stimulus holds each frame for several refreshes, which the
+// presenter does); rates are spikes/s.
 package daemon

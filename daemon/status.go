@@ -35,7 +35,7 @@ type Figures struct {
 	Unplaced, Unknown               uint64 // spikes not placed in an open bin; of cells no model predicts
 	ClockPairs                      int    // sync pairs in the acquisition clock fit
 	AcqDriftPPM                     float64
-	FlipToPublishP50                time.Duration // flip of a frame to its prediction's publish
+	FlipToPublishP50                time.Duration // flip of a frame to its prediction's publish (models not observed)
 	FlipToPublishP99                time.Duration
 	Models                          []ModelFigures
 }
