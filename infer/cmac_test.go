@@ -3,8 +3,6 @@ package infer
 import (
 	"math"
 	"math/rand/v2"
-	"os"
-	"strconv"
 	"testing"
 )
 
@@ -53,11 +51,7 @@ func TestSpecMAC(t *testing.T) {
 
 // BenchmarkSpecMAC is the paper model's first layer: 8 channels x 40 frames of 50x26 values.
 func BenchmarkSpecMAC(b *testing.B) {
-	co, n := 8, 50*26
-	nk := 40
-	if v, _ := strconv.Atoi(os.Getenv("NK")); v > 0 {
-		nk = v
-	}
+	const co, nk, n = 8, 40, 50 * 26
 	for _, k := range []struct {
 		name string
 		f    func(out []complex64, cstride int, w, x []float32, xoff []int, nk, nb, ng int)
