@@ -23,8 +23,16 @@ def poisson_loss(pred, y):
 
 
 def train(data, kind, seed=0, epochs=20, batch=64, lr=1e-3, l2=1e-3, patience=3,
-          val_frac=0.1, test_frac=0.1, max_train=None, log=sys.stdout, **model_kw):
-    """Trains a model of kind ("bncnn" or "ln") on data; returns (model, report dict)."""
+          val_frac=0.1, test_frac=0.1, max_train=None, epoch_size=None, val_stride=1,
+          lr_decay=1.0, log=sys.stdout, **model_kw):
+    """Trains a model of kind ("bncnn" or "ln") on data; returns (model, report dict).
+
+    max_train fixes one random subset of the training block for every epoch; epoch_size instead
+    draws a fresh random subset of that many bins each epoch, so that a long recording is seen
+    widely on a small compute budget (neighbouring bins of a held image are nearly the same
+    sample). val_stride scores every k-th bin of the validation block (cheaper, and its
+    neighbours add little). After an epoch that does not improve the validation loss, the
+    learning rate is multiplied by lr_decay (1: constant)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model = models.build(kind, data.n_cells, data.img_shape, **model_kw)
@@ -32,13 +40,15 @@ def train(data, kind, seed=0, epochs=20, batch=64, lr=1e-3, l2=1e-3, patience=3,
     if max_train is not None and len(tr) > max_train:
         tr = np.sort(rng.choice(tr, max_train, replace=False))
     init_output_bias(model, data.targets[tr])
+    va = va[::val_stride]
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     best, best_loss, bad = None, float("inf"), 0
     yv = data.targets[va]
+    n_epoch = len(tr) if epoch_size is None else min(epoch_size, len(tr))
     for epoch in range(1, epochs + 1):
         t0 = time.monotonic()
         model.train()
-        order = rng.permutation(tr)
+        order = rng.permutation(tr)[:n_epoch]
         total = 0.0
         for i in range(0, len(order), batch):
             b = order[i:i + batch]
@@ -54,12 +64,14 @@ def train(data, kind, seed=0, epochs=20, batch=64, lr=1e-3, l2=1e-3, patience=3,
         pv = predict(model, data, va)
         val_loss = poisson_loss(torch.from_numpy(pv), yv).item()
         r = np.nanmean(metrics.pearson(pv, yv.numpy()))
-        print(f"epoch {epoch:3d}  train loss {total / len(tr):.4f}  val loss {val_loss:.4f}  "
-              f"val r {r:.3f}  {time.monotonic() - t0:.1f}s", file=log, flush=True)
+        print(f"epoch {epoch:3d}  train loss {total / len(order):.4f}  val loss {val_loss:.4f}  "
+              f"val r {r:.3f}  lr {opt.param_groups[0]['lr']:.2g}  {time.monotonic() - t0:.1f}s", file=log, flush=True)
         if val_loss < best_loss - 1e-5:
             best, best_loss, bad = copy.deepcopy(model.state_dict()), val_loss, 0
         else:
             bad += 1
+            for g in opt.param_groups:
+                g["lr"] *= lr_decay
             if bad >= patience:
                 print(f"early stop: no validation improvement for {patience} epochs", file=log, flush=True)
                 break

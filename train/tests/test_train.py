@@ -93,3 +93,40 @@ def test_onnx_export_leaves_model_in_eval_mode(tmp_path):
     from train import export
     export.write_onnx(m, (4, 10, 10), 100.0, str(tmp_path / "m.onnx"))
     assert not m.training and not any(x.training for x in m.modules())
+
+
+def test_epoch_size_and_lr_decay(dataset):
+    """epoch_size draws that many fresh bins per epoch (the logged loss is over them), lr_decay
+    cuts the rate after an epoch that does not improve validation, and both stay seeded."""
+    d = data.Dataset(dataset, 8)
+    tr, _, _ = d.split(0.1, 0.1)
+    seen = []
+    orig = d.windows
+
+    class Spy:
+        shape = orig.shape
+
+        def __getitem__(self, idx):
+            seen.append(np.asarray(idx))
+            return orig[idx]
+
+    d.windows = Spy()
+    log = io.StringIO()
+    # lr 1.0 on an LN diverges, so validation stops improving and the rate must be halved.
+    fit.train(d, "ln", seed=0, epochs=3, batch=50, lr=1.0, l2=0.0, patience=5, epoch_size=200,
+              lr_decay=0.5, log=log)
+    d.windows = orig
+    lrs = [float(l.split("lr ")[1].split()[0]) for l in log.getvalue().splitlines() if l.startswith("epoch")]
+    assert len(lrs) == 3 and lrs[0] == 1.0 and min(lrs) < 1.0, log.getvalue()
+    batches = [s for s in seen if len(s) == 50]  # training batches (prediction uses 256)
+    assert len(batches) == 3 * 4, len(batches)
+    epochs = [np.concatenate(batches[4 * e:4 * e + 4]) for e in range(3)]
+    for e in epochs:
+        assert len(np.unique(e)) == 200 and np.isin(e, tr).all()
+    assert not np.array_equal(np.sort(epochs[0]), np.sort(epochs[1]))  # a fresh subset each epoch
+    a, _ = fit.train(d, "bncnn", seed=2, epochs=2, epoch_size=300, val_stride=3, lr_decay=0.5,
+                     log=io.StringIO(), **small("bncnn"))
+    b, _ = fit.train(d, "bncnn", seed=2, epochs=2, epoch_size=300, val_stride=3, lr_decay=0.5,
+                     log=io.StringIO(), **small("bncnn"))
+    for k, v in a.state_dict().items():
+        assert torch.equal(v, b.state_dict()[k]), k
