@@ -1723,6 +1723,7 @@ type LoadModelRequest struct {
 	Stochastic    bool                   `protobuf:"varint,3,opt,name=stochastic,proto3" json:"stochastic,omitempty"`
 	Seed          uint64                 `protobuf:"varint,4,opt,name=seed,proto3" json:"seed,omitempty"`
 	DeadlineNs    int64                  `protobuf:"varint,5,opt,name=deadline_ns,json=deadlineNs,proto3" json:"deadline_ns,omitempty"`
+	Observed      bool                   `protobuf:"varint,6,opt,name=observed,proto3" json:"observed,omitempty"` // a GLM's spike history follows the recorded spikes (configs models[].observed)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1790,6 +1791,13 @@ func (x *LoadModelRequest) GetDeadlineNs() int64 {
 		return x.DeadlineNs
 	}
 	return 0
+}
+
+func (x *LoadModelRequest) GetObserved() bool {
+	if x != nil {
+		return x.Observed
+	}
+	return false
 }
 
 type LoadModelReply struct {
@@ -2859,7 +2867,7 @@ const file_retinad_proto_rawDesc = "" +
 	"\asession\x18\x01 \x01(\tR\asession\x12\x17\n" +
 	"\ahost_ns\x18\x02 \x01(\x03R\x06hostNs\x12\x17\n" +
 	"\aunix_ns\x18\x03 \x01(\x03R\x06unixNs\x12\x16\n" +
-	"\x06frames\x18\x04 \x01(\x04R\x06frames\"\x8f\x01\n" +
+	"\x06frames\x18\x04 \x01(\x04R\x06frames\"\xab\x01\n" +
 	"\x10LoadModelRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04file\x18\x02 \x01(\tR\x04file\x12\x1e\n" +
@@ -2868,7 +2876,8 @@ const file_retinad_proto_rawDesc = "" +
 	"stochastic\x12\x12\n" +
 	"\x04seed\x18\x04 \x01(\x04R\x04seed\x12\x1f\n" +
 	"\vdeadline_ns\x18\x05 \x01(\x03R\n" +
-	"deadlineNs\"Z\n" +
+	"deadlineNs\x12\x1a\n" +
+	"\bobserved\x18\x06 \x01(\bR\bobserved\"Z\n" +
 	"\x0eLoadModelReply\x12-\n" +
 	"\x05model\x18\x01 \x01(\v2\x17.retinad.v1.ModelStatusR\x05model\x12\x19\n" +
 	"\bcell_ids\x18\x02 \x03(\x05R\acellIds\"(\n" +
