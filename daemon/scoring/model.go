@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"retinad/configs"
 	"retinad/infer"
 	"retinad/infer/onnx"
 )
@@ -52,4 +53,17 @@ func ParseModelArg(arg string) (name, file string) {
 	}
 	base := filepath.Base(arg)
 	return strings.TrimSuffix(base, filepath.Ext(base)), arg
+}
+
+// LoadConfigModels loads the config's models (configs.Config.Models), in order, for a Local.
+func LoadConfigModels(cfg []configs.Model) ([]Model, error) {
+	out := make([]Model, 0, len(cfg))
+	for i, mc := range cfg {
+		m, err := LoadModel(mc.Name, mc.File)
+		if err != nil {
+			return nil, fmt.Errorf("%w (models[%d])", err, i)
+		}
+		out = append(out, m)
+	}
+	return out, nil
 }
