@@ -1,0 +1,96 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	"retinad/acquisition"
+	pb "retinad/proto/retinadpb"
+)
+
+func init() {
+	register(command{
+		name:    "control",
+		args:    "[--server URL] [--rig R] [--token T] [--observed] [--deadline D] status | start [SESSION] | stop [SESSION] | load NAME FILE | unload NAME | mark LABEL [NOTE]",
+		summary: "ask a running daemon over its control service: sessions, models, events; prints the reply as JSON",
+		run:     runControl,
+	})
+}
+
+func runControl(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+	server := fs.String("server", "nats://127.0.0.1:4222", "NATS server URL (the embedded server's default listener)")
+	rig := fs.String("rig", "sim", "the rig's name (retinad.<rig>.control)")
+	token := fs.String("token", "", "control token, when the service has one")
+	creds := fs.String("creds", "", "credentials file for the server")
+	observed := fs.Bool("observed", false, "load: a GLM's spike history follows the recorded spikes")
+	deadline := fs.Duration("deadline", 0, "load: skip a bin whose prediction is later than this after the flip (0: one bin)")
+	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for the reply")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	a := fs.Args()
+	arg := func(i int) string {
+		if i < len(a) {
+			return a[i]
+		}
+		return ""
+	}
+	var endpoint string
+	var req, rep proto.Message
+	n := 1 // arguments the verb takes at most
+	switch arg(0) {
+	case "status":
+		endpoint, req, rep, n = acquisition.EndpointStatus, &pb.StatusRequest{}, &pb.StatusReply{}, 0
+	case "start":
+		endpoint, req, rep = acquisition.EndpointStart, &pb.StartSessionRequest{Session: arg(1)}, &pb.StartSessionReply{}
+	case "stop":
+		endpoint, req, rep = acquisition.EndpointStop, &pb.StopSessionRequest{Session: arg(1)}, &pb.StopSessionReply{}
+	case "load":
+		if arg(1) == "" || arg(2) == "" {
+			return fmt.Errorf("%w: load wants NAME FILE", errUsage)
+		}
+		endpoint, n = acquisition.EndpointLoad, 2
+		req = &pb.LoadModelRequest{Name: arg(1), File: arg(2), Observed: *observed, DeadlineNs: int64(*deadline)}
+		rep = &pb.LoadModelReply{}
+	case "unload":
+		endpoint, req, rep = acquisition.EndpointUnload, &pb.UnloadModelRequest{Name: arg(1)}, &pb.UnloadModelReply{}
+	case "mark":
+		endpoint, req, rep, n = acquisition.EndpointMark, &pb.MarkEventRequest{Label: arg(1), Note: arg(2)}, &pb.MarkEventReply{}, 2
+	default:
+		fs.Usage()
+		return fmt.Errorf("%w: want a verb: status, start, stop, load, unload or mark", errUsage)
+	}
+	if len(a) > n+1 {
+		return fmt.Errorf("%w: %s takes at most %d argument(s), got %q", errUsage, a[0], n, a[1:])
+	}
+	subj, err := acquisition.SubjectsFor(*rig)
+	if err != nil {
+		return err
+	}
+	opts := []nats.Option{nats.Name("retinad control")}
+	if *creds != "" {
+		opts = append(opts, nats.UserCredentials(*creds))
+	}
+	nc, err := nats.Connect(*server, opts...)
+	if err != nil {
+		return fmt.Errorf("connect to %s: %w", *server, err)
+	}
+	defer nc.Close()
+	cctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	if err := acquisition.Call(cctx, nc, subj, endpoint, *token, req, rep); err != nil {
+		return err
+	}
+	b, err := protojson.Marshal(rep)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout, string(b))
+	return nil
+}
