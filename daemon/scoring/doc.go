@@ -10,12 +10,13 @@
 //     files hash the same may use it. It listens on <prefix>.score in the queue group
 //     "retinad-workers" and on <prefix>.<service id>.score; the prefix defaults to
 //     retinad.workers.
-//   - Pool splits a batch between the workers it finds ($SRV.INFO.retinad-worker, every
-//     Rediscover) that hold the same model files, and its own cores, clip by clip as each
-//     becomes free. A worker that does not answer within Timeout (killed, partitioned, no
-//     responders) gets no more clips of that batch, and its clips go back to the other workers
-//     and this machine's cores: the batch still completes. A reply that answers wrongly (an error reply, an undecodable body, the
-//     wrong clips, models or sizes) is an error naming the worker's subject.
+//   - Pool splits a batch between its own cores and the workers it finds
+//     ($SRV.INFO.retinad-worker, every Rediscover) that hold every one of its models with the
+//     same files, clip by clip as each becomes free. A worker that does not answer within
+//     Timeout (killed, partitioned, no responders) gets no more clips of that batch, and its
+//     clips go back to the other workers and this machine's cores: the batch still completes.
+//     A reply that answers wrongly (an error reply, an undecodable body, the wrong clips,
+//     models or sizes) is an error naming the worker's subject.
 //
 // # Clips, frames and units
 //

@@ -263,8 +263,8 @@ func (p *Pool) discover(ctx context.Context) []remote {
 		if w.subject == "" {
 			continue // a worker for another prefix
 		}
-		if info.Metadata["models"] != p.meta {
-			p.warnOnce(info.ID, "scoring: worker holds other models or other files of them; it gets no clips",
+		if !holds(info.Metadata["models"], p.meta) {
+			p.warnOnce(info.ID, "scoring: worker lacks some of our models, or holds other files of them; it gets no clips",
 				"worker", w.name, "subject", w.subject, "its_models", info.Metadata["models"], "ours", p.meta)
 			continue
 		}
@@ -274,6 +274,20 @@ func (p *Pool) discover(ctx context.Context) []remote {
 	p.workers, p.found = found, time.Now()
 	p.mu.Unlock()
 	return found
+}
+
+// holds reports whether a worker's "models" metadata lists every one of ours (name and hash).
+func holds(theirs, ours string) bool {
+	have := map[string]bool{}
+	for _, m := range strings.Split(theirs, ",") {
+		have[m] = true
+	}
+	for _, m := range strings.Split(ours, ",") {
+		if !have[m] {
+			return false
+		}
+	}
+	return true
 }
 
 func (p *Pool) warnOnce(key, msg string, args ...any) {

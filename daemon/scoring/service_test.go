@@ -289,3 +289,22 @@ func TestBadReplyNamesTheSubject(t *testing.T) {
 		direct = DefaultPrefix + "." + svc.Info().ID + ".score"
 	}
 }
+
+// A worker holding more models than the daemon serves the daemon's subset.
+func TestWorkerWithMoreModelsServesASubset(t *testing.T) {
+	url := startServer(t)
+	models := testModels(t)
+	w := startWorker(t, url, "both", models, 1, nil)
+	ln := models[1:]
+	local, _ := NewLocal(ln, 1)
+	pool := NewPool(connect(t, url, "daemon"), local, PoolOptions{Local: -1, Timeout: time.Minute, DiscoverWait: 200 * time.Millisecond})
+	clips := testClips(3, 20)
+	got, err := pool.Predict(context.Background(), clips)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSame(t, got, localRates(t, ln, clips))
+	if st := pool.Stats(); st.Remote != 3 || w.Served() == 0 {
+		t.Fatalf("stats %+v, served %d: want the worker to score the ln-only batch", st, w.Served())
+	}
+}
