@@ -5,6 +5,9 @@
 // acquisition system when the config asks for it. It is the only place that knows the concrete
 // parts; package daemon sees them through its own interfaces.
 //
+// It also hands the daemon a Loader, so that the control service can load a model file while the
+// rig runs (the same checks as a configured model: grid, cell ids, observed only for a GLM).
+//
 // In simulation the virtual retina sees each frame when the fake photodiode device says it
 // really lit the screen (its ground truth), not when the daemon believes it did.
 //
