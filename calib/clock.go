@@ -20,6 +20,19 @@ type Timer interface {
 	Reset(d time.Duration)
 }
 
+// Acker is implemented by simulated timers (calibtest.VirtualClock) that hold time still until
+// every fired tick has been acted on: Run calls Ack once it has handled a tick, written what
+// the tick asked for and re-armed its timers, so that a simulation can step time only when
+// the whole pipeline is drained and its time stamps do not depend on goroutine scheduling.
+type Acker interface{ Ack() }
+
+// ack tells a simulated timer that its tick has been handled; real timers ignore it.
+func ack(t Timer) {
+	if a, ok := t.(Acker); ok {
+		a.Ack()
+	}
+}
+
 // SystemClock is the machine's CLOCK_MONOTONIC, the daemon's one clock.
 type SystemClock struct{}
 

@@ -31,6 +31,9 @@ type Options struct {
 	OnOnset func(Onset)
 	// Light, if set, is told of every flip from Flip (simulation).
 	Light LightSink
+	// OnLevels, if set, receives every block of level samples while StreamLevels is on, on
+	// Run's goroutine; the Levels is Run's and is reused after the call returns.
+	OnLevels func(*Levels)
 
 	Threshold, Hysteresis float64       // sent to the device on connect, fractions of full scale
 	Refresh               time.Duration // display refresh period, to count doubled frames; 0 = don't
@@ -57,6 +60,15 @@ type Stats struct {
 	SyncDriftPPB            atomic.Int64  // fitted device drift, parts per billion
 }
 
+// Levels is one block of level samples from the device (level streaming, for gamma
+// calibration): Samples[:N], fractions of full scale, Period apart, the first at HostNs.
+type Levels struct {
+	HostNs  int64 // host ns of Samples[0]; 0 when the clock sync is not ready
+	Period  time.Duration
+	N       int
+	Samples [wire.MaxSamples]float64
+}
+
 // flipCap bounds the flips reported but not yet taken by Run.
 const flipCap = 4096
 
@@ -73,15 +85,21 @@ type Photodiode struct {
 	wake  chan struct{}
 
 	// Run's own state.
-	match   *matcher
-	sync    ClockSync
-	pings   [16]pingRec
-	pingID  uint32
-	seq     uint8
-	out     []byte
-	batch   [flipCap]flipRec
-	up      bool // a link is open
-	hello   bool // the device has said hello on this link
+	match       *matcher
+	sync        ClockSync
+	pings       [16]pingRec
+	pingID      uint32
+	seq         uint8
+	out         []byte
+	batch       [flipCap]flipRec
+	levelPeriod atomic.Int64 // ns; 0 = edges only (StreamLevels)
+	sentPeriod  int64        // what Run last told the device; -1 = nothing on this link
+	levels      Levels
+
+	queued  atomic.Uint64 // messages the reader has handed to Run
+	handled atomic.Uint64 // messages Run has acted on
+	up      bool          // a link is open
+	hello   bool          // the device has said hello on this link
 	lastLog int64
 }
 
@@ -146,6 +164,33 @@ func (p *Photodiode) Flip(frame uint64, ns int64, level float64) {
 	}
 }
 
+// StreamLevels asks the device to stream its raw level every period (100 us .. 65 ms; it keeps
+// sending edges too), or, with period 0, to go back to edges only. Samples reach
+// Options.OnLevels. The mode is sent at once if the device is connected, and again on every
+// reconnect. Safe from any goroutine.
+func (p *Photodiode) StreamLevels(period time.Duration) {
+	if period != 0 {
+		period = min(max(period, 100*time.Microsecond), 65*time.Millisecond)
+	}
+	p.levelPeriod.Store(int64(period))
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Busy reports whether messages read from the device, or reported flips, still wait for Run.
+// A simulation on a virtual clock moves time only when it is false (with the link's bytes all
+// read), so that nothing is stamped late because a goroutine was slow to run.
+func (p *Photodiode) Busy() bool {
+	if p.queued.Load() != p.handled.Load() {
+		return true
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.rn > 0
+}
+
 // takeFlips hands every reported flip to the matcher.
 func (p *Photodiode) takeFlips() {
 	p.mu.Lock()
@@ -192,7 +237,8 @@ func (p *Photodiode) Run(ctx context.Context) error {
 	)
 	hangUp := func() {
 		stop()
-		<-done // the reader has returned: Close cannot block
+		<-done                           // the reader has returned: Close cannot block
+		p.handled.Store(p.queued.Load()) // what it left in events is dropped with the link
 		if err := link.Close(); err != nil {
 			p.o.Log.Warn("calib: close", "device", p.o.Name, "err", err)
 		}
@@ -212,6 +258,9 @@ func (p *Photodiode) Run(ctx context.Context) error {
 
 		case <-p.wake:
 			p.takeFlips()
+			if link != nil {
+				p.sendMode(link)
+			}
 
 		case <-retry.C():
 			p.stats.Dialing.Store(true)
@@ -221,6 +270,7 @@ func (p *Photodiode) Run(ctx context.Context) error {
 				p.logThrottled("calib: photodiode not available; retrying", "device", p.o.Name, "in", backoff, "err", err)
 				retry.Reset(backoff)
 				backoff = min(2*backoff, p.o.BackoffMax)
+				ack(retry)
 				continue
 			}
 			backoff = p.o.BackoffMin
@@ -234,10 +284,12 @@ func (p *Photodiode) Run(ctx context.Context) error {
 			go p.read(rctx, l, events, readErr, done)
 			p.configure(l)
 			ping.Reset(0)
+			ack(retry)
 
 		case ev := <-events:
 			p.takeFlips()
 			p.handle(ev)
+			p.handled.Add(1)
 
 		case err := <-readErr:
 			p.stats.Disconnects.Add(1)
@@ -251,6 +303,7 @@ func (p *Photodiode) Run(ctx context.Context) error {
 				p.o.Log.Warn("calib: photodiode lost", "device", p.o.Name, "err", err)
 				hangUp()
 				retry.Reset(backoff)
+				ack(ping)
 				continue
 			}
 			every := p.o.PingEvery
@@ -258,6 +311,7 @@ func (p *Photodiode) Run(ctx context.Context) error {
 				every = min(every, 10*time.Millisecond) // a quick start
 			}
 			ping.Reset(every)
+			ack(ping)
 		}
 	}
 }
@@ -282,6 +336,7 @@ func (p *Photodiode) read(ctx context.Context, l Link, events chan<- event, errc
 		}
 		msgs = dec.Decode(msgs[:0], buf[:n])
 		for _, m := range msgs {
+			p.queued.Add(1) // before the send, so that Busy never misses a message in flight
 			select {
 			case events <- event{m, recv}:
 			case <-ctx.Done():
@@ -335,7 +390,16 @@ func (p *Photodiode) handle(ev event) {
 		p.match.edge(h, m.Rising)
 		p.match.watermark(h)
 	case wire.TypeLevels:
-		// Level streaming is for gamma calibration, which is not built yet; edges still come.
+		if p.o.OnLevels == nil || m.N == 0 {
+			return
+		}
+		l := &p.levels
+		l.HostNs, _ = p.sync.ToHost(m.TimeUS)
+		l.Period, l.N = time.Duration(m.PeriodUS)*time.Microsecond, int(m.N)
+		for i := range l.N {
+			l.Samples[i] = float64(m.Samples[i]) / 65535
+		}
+		p.o.OnLevels(l)
 	default:
 		p.o.Log.Warn("calib: unexpected message from the photodiode", "device", p.o.Name, "type", m.Type)
 	}
@@ -347,10 +411,27 @@ func (p *Photodiode) configure(l Link) {
 	p.out = append(p.out, 0) // a delimiter: whatever noise came before ends here
 	p.out = wire.AppendFrame(p.out, &wire.Message{Type: wire.TypeThreshold, Seq: p.nextSeq(),
 		Threshold: frac16(p.o.Threshold), Hysteresis: frac16(p.o.Hysteresis)})
-	p.out = wire.AppendFrame(p.out, &wire.Message{Type: wire.TypeMode, Seq: p.nextSeq(), Mode: wire.ModeEdges})
 	// A failed write shows up as a read error too; the reader reports it.
 	n, _ := l.Write(p.out)
 	p.stats.BytesWritten.Add(uint64(n))
+	p.sentPeriod = -1
+	p.sendMode(l)
+}
+
+// sendMode tells the device the mode StreamLevels asked for, if it has not been told yet.
+func (p *Photodiode) sendMode(l Link) {
+	period := p.levelPeriod.Load()
+	if period == p.sentPeriod {
+		return
+	}
+	m := wire.Message{Type: wire.TypeMode, Seq: p.nextSeq(), Mode: wire.ModeEdges}
+	if period > 0 {
+		m.Mode, m.PeriodUS = wire.ModeLevels, uint16(period/1000)
+	}
+	p.out = wire.AppendFrame(p.out[:0], &m)
+	n, _ := l.Write(p.out)
+	p.stats.BytesWritten.Add(uint64(n))
+	p.sentPeriod = period
 }
 
 func (p *Photodiode) sendPing(l Link) error {

@@ -3,6 +3,7 @@ package calib
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -38,5 +39,22 @@ func TestClockSyncTracksDrift(t *testing.T) {
 	}
 	if math.Abs(c.DriftPPM()-ppm) > 2 {
 		t.Errorf("drift %.3f ppm, want %v +/- 2", c.DriftPPM(), ppm)
+	}
+}
+
+func TestKth(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for n := 1; n < 60; n++ {
+		x := make([]int64, n)
+		for i := range x {
+			x[i] = rng.Int64N(10) // many ties
+		}
+		sorted := slices.Clone(x)
+		slices.Sort(sorted)
+		for k := range n {
+			if got := kth(slices.Clone(x), k); got != sorted[k] {
+				t.Fatalf("kth(%v, %d) = %d, want %d", x, k, got, sorted[k])
+			}
+		}
 	}
 }

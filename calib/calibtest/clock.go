@@ -8,13 +8,18 @@ import (
 )
 
 // VirtualClock is a calib.Clock whose time moves only when Advance is called. Advance fires
-// due timers one at a time in time order, with Now at each timer's deadline, and calls the
-// settle function after each so that a test can wait for the goroutines it woke.
+// due timers one at a time in time order, with Now at each timer's deadline, and after each
+// calls the settle function, which waits until the simulation is drained (every fired tick
+// acknowledged, see Quiet, and whatever it set in motion finished) before time moves on.
+// Timers implement calib.Acker: a tick counts as handled when its receiver calls Ack, or when
+// Stop or Reset discards it unread.
 type VirtualClock struct {
 	mu     sync.Mutex
 	now    int64
 	timers []*vTimer
 	settle func()
+	fired  uint64 // ticks delivered into a timer's channel
+	acked  uint64 // ticks acknowledged or discarded
 }
 
 var _ calib.Clock = (*VirtualClock)(nil)
@@ -38,18 +43,18 @@ func (c *VirtualClock) NewTimer(d time.Duration) calib.Timer {
 	return t
 }
 
-// Undelivered reports whether a fired timer's tick still waits in its channel: a goroutine
-// has yet to react to it.
-func (c *VirtualClock) Undelivered() bool {
+// Quiet reports whether every tick fired so far has been handled (acknowledged with Ack after
+// its receiver acted on it, or discarded by Stop or Reset).
+func (c *VirtualClock) Quiet() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, t := range c.timers {
-		if len(t.ch) > 0 {
-			return true
-		}
-	}
-	return false
+	return c.fired == c.acked
 }
+
+// Timers is how many timers have been made: a simulation waits for its components' Run to
+// have made theirs before it first moves time, so that they start at the same virtual time
+// on every run.
+func (c *VirtualClock) Timers() int { c.mu.Lock(); defer c.mu.Unlock(); return len(c.timers) }
 
 // Advance moves the clock d forward, firing every timer due on the way.
 func (c *VirtualClock) Advance(d time.Duration) { c.AdvanceTo(c.Now() + int64(d)) }
@@ -77,7 +82,8 @@ func (c *VirtualClock) AdvanceTo(t int64) {
 		next.active = false
 		select {
 		case next.ch <- struct{}{}:
-		default:
+			c.fired++
+		default: // a tick still waits unread: the two are one
 		}
 		settle := c.settle
 		c.mu.Unlock()
@@ -94,14 +100,20 @@ type vTimer struct {
 	active bool
 }
 
+var _ calib.Acker = (*vTimer)(nil)
+
 func (t *vTimer) C() <-chan struct{} { return t.ch }
+
+// Ack says the tick just received from C has been handled.
+func (t *vTimer) Ack() { t.c.mu.Lock(); t.c.acked++; t.c.mu.Unlock() }
 
 func (t *vTimer) Stop() {
 	t.c.mu.Lock()
+	defer t.c.mu.Unlock()
 	t.active = false
-	t.c.mu.Unlock()
 	select {
 	case <-t.ch:
+		t.c.acked++ // discarded unread
 	default:
 	}
 }

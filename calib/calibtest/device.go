@@ -25,8 +25,13 @@ type DeviceConfig struct {
 	DriftPPM float64       // device clock rate error against the host (device fast > 0)
 	Offset   time.Duration // device clock reading at the host time the device is made
 	Seed     uint64
-	// One-way USB transfer delay, uniform in [USBMin, USBMax]; default 50 us .. 500 us.
+	// One-way USB transfer delay, uniform in [USBMin, USBMax]; default 50 us .. 500 us. It is
+	// simulated on a VirtualClock only: in real time the pty's own delays are the transfer's.
 	USBMin, USBMax time.Duration
+	// Gamma is the simulated display's exponent: the patch at drive level d (0..1) gives the
+	// diode d^Gamma of full scale in level streaming; default 2.2. LevelNoise is the standard
+	// deviation of each level sample, a fraction of full scale (default 0: none).
+	Gamma, LevelNoise float64
 }
 
 // Firmware is the version the fake device reports in its hello.
@@ -36,8 +41,9 @@ var Firmware = [3]uint8{0, 9, 0}
 // symlink to the pseudo-terminal's slave, like /dev/serial/by-id/...); the device writes and
 // reads the master side. Light stands in for the light on the diode.
 type Device struct {
-	cfg DeviceConfig
-	clk calib.Clock
+	cfg     DeviceConfig
+	clk     calib.Clock
+	virtual bool // clk is a VirtualClock: transfers are simulated and pongs go through the queue
 
 	dir, path string
 
@@ -57,6 +63,10 @@ type Device struct {
 	loss    float64
 	corrupt float64
 	buf     []byte
+	mode    wire.Mode
+	period  int64      // level sample period, ns of host time
+	nextLv  int64      // host time of the next level sample
+	shown   []lumPoint // the patch's luminance from each time on, oldest first
 
 	wake  chan struct{}
 	pings chan pingIn
@@ -64,6 +74,13 @@ type Device struct {
 
 	bytesRead, bytesWritten                atomic.Uint64
 	pingsRead, pingsAnswered, pongsWritten atomic.Uint64
+	posted, done                           atomic.Uint64 // work handed to Run, and taken up by it
+}
+
+// lumPoint: from host time at on, the diode sees lum (0..1 of full scale).
+type lumPoint struct {
+	at  int64
+	lum float64
 }
 
 // Truth is what really happened to one frame on the fake display.
@@ -94,12 +111,16 @@ func NewDevice(cfg DeviceConfig, clk calib.Clock) (*Device, error) {
 	if cfg.USBMax < cfg.USBMin {
 		cfg.USBMax = max(cfg.USBMin, 500*time.Microsecond)
 	}
+	if cfg.Gamma <= 0 {
+		cfg.Gamma = 2.2
+	}
+	_, virtual := clk.(*VirtualClock)
 	dir, err := os.MkdirTemp("", "retinad-photodiode-")
 	if err != nil {
 		return nil, fmt.Errorf("calibtest: %w", err)
 	}
 	d := &Device{
-		cfg: cfg, clk: clk, dir: dir, path: filepath.Join(dir, "photodiode"),
+		cfg: cfg, clk: clk, virtual: virtual, dir: dir, path: filepath.Join(dir, "photodiode"),
 		rng:    rand.New(rand.NewPCG(cfg.Seed, 0x9e3779b97f4a7c15)),
 		queue:  make([]out, 0, 4096),
 		drops:  map[uint64]bool{},
@@ -107,6 +128,7 @@ func NewDevice(cfg DeviceConfig, clk calib.Clock) (*Device, error) {
 		buf:    make([]byte, 0, 4096),
 		wake:   make(chan struct{}, 1),
 		pings:  make(chan pingIn, 64),
+		shown:  make([]lumPoint, 0, 64),
 	}
 	d.bootNs = clk.Now() - int64(cfg.Offset)
 	if err := d.plug(); err != nil {
@@ -123,27 +145,16 @@ func (d *Device) Path() string { return d.path }
 func (d *Device) BytesWritten() uint64 { return d.bytesWritten.Load() }
 func (d *Device) BytesRead() uint64    { return d.bytesRead.Load() }
 
-// Pings returns how many pings the device has read, answered (queued a pong for) and how
-// many pongs it has written: a test's settle function waits for them to agree.
+// Pings returns how many pings the device has read and answered, and how many pongs it has
+// written.
 func (d *Device) Pings() (read, answered, pongs uint64) {
 	return d.pingsRead.Load(), d.pingsAnswered.Load(), d.pongsWritten.Load()
 }
 
-// PongDue reports whether a pong is due (at or before the clock's now) but not yet written.
-func (d *Device) PongDue() bool {
-	now := d.clk.Now()
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for _, o := range d.queue {
-		if o.due > now {
-			break
-		}
-		if o.m.Type == wire.TypePong && d.plugged {
-			return true
-		}
-	}
-	return false
-}
+// Busy reports whether work handed to the device's Run (messages it read, flips it was told
+// of) has yet to be acted on. A simulation on a VirtualClock moves time only when Busy is
+// false, the clock is Quiet and every byte written has been read.
+func (d *Device) Busy() bool { return d.posted.Load() != d.done.Load() }
 
 // Drop makes the display drop these frames: they never light the patch.
 func (d *Device) Drop(frames ...uint64) {
@@ -215,26 +226,72 @@ func (d *Device) Light(frame uint64, ns int64, level float64) {
 	}
 	light := ns + int64(d.cfg.Latency) + int64(math.Round(d.rng.NormFloat64()*float64(d.cfg.Jitter))) + int64(d.delays[frame])
 	tr.LightNs = light
-	lv := uint16(0)
-	if level >= 0.5 {
-		lv = 60000
+	lum := d.lum(level)
+	if len(d.shown) == cap(d.shown) { // nobody streams levels: keep the latest only
+		d.shown = d.shown[:copy(d.shown, d.shown[len(d.shown)-1:])]
 	}
-	d.push(out{due: light + d.usb(), m: wire.Message{Type: wire.TypeEdge, TimeUS: d.devUS(light), Rising: rising, Level: lv}})
+	d.shown = append(d.shown, lumPoint{light, lum})
+	d.posted.Add(1) // before push's wake: Busy until Run has armed its timer for the edge
+	d.push(out{due: light + d.usb(), m: wire.Message{Type: wire.TypeEdge, TimeUS: d.devUS(light), Rising: rising, Level: sample(lum)}})
+}
+
+// lum is the light the simulated display gives the diode at drive level (0..1).
+func (d *Device) lum(level float64) float64 {
+	return math.Pow(min(max(level, 0), 1), d.cfg.Gamma)
+}
+
+// sample is the device's reading of luminance lum (0..1), full scale 65535.
+func sample(lum float64) uint16 { return uint16(min(max(lum, 0), 1)*65535 + 0.5) }
+
+// lumAt is the luminance on the diode at host time t. Called with d.mu held.
+func (d *Device) lumAt(t int64) float64 {
+	l := 0.0
+	for _, p := range d.shown {
+		if p.at > t {
+			break
+		}
+		l = p.lum
+	}
+	return l
+}
+
+// levels queues every block of level samples completed by host time now (ModeLevels): one
+// Levels message per MaxSamples samples, leaving when its last sample is taken. Called with
+// d.mu held.
+func (d *Device) levels(now int64) {
+	block := d.period * wire.MaxSamples
+	for d.nextLv+block <= now {
+		m := wire.Message{Type: wire.TypeLevels, TimeUS: d.devUS(d.nextLv), PeriodUS: uint16(d.period / 1000), N: wire.MaxSamples}
+		for i := range wire.MaxSamples {
+			t := d.nextLv + int64(i)*d.period
+			m.Samples[i] = sample(d.lumAt(t) + d.cfg.LevelNoise*d.rng.NormFloat64())
+		}
+		d.nextLv += block
+		d.push(out{due: d.nextLv + d.usb(), m: m})
+		// Forget what the samples have gone past, but the luminance they stand in.
+		k := 0
+		for k+1 < len(d.shown) && d.shown[k+1].at <= d.nextLv {
+			k++
+		}
+		d.shown = d.shown[:copy(d.shown, d.shown[k:])]
+	}
 }
 
 func (d *Device) usb() int64 {
+	if !d.virtual {
+		return 0
+	}
 	lo, hi := int64(d.cfg.USBMin), int64(d.cfg.USBMax)
 	return lo + d.rng.Int64N(hi-lo+1)
 }
 
 // push queues o in due order and wakes Run. Called with d.mu held.
 func (d *Device) push(o out) {
-	if len(d.queue) == cap(d.queue) {
-		return // the device's buffer is full: like firmware, it drops
-	}
-	d.queue = append(d.queue, o)
-	for i := len(d.queue) - 1; i > 0 && d.queue[i].due < d.queue[i-1].due; i-- {
-		d.queue[i], d.queue[i-1] = d.queue[i-1], d.queue[i]
+	if len(d.queue) < cap(d.queue) { // else the device's buffer is full: like firmware, it drops
+		d.queue = append(d.queue, o)
+		for i := len(d.queue) - 1; i > 0 && d.queue[i].due < d.queue[i-1].due; i-- {
+			d.queue[i], d.queue[i-1] = d.queue[i-1], d.queue[i]
+		}
 	}
 	select {
 	case d.wake <- struct{}{}:
@@ -242,32 +299,34 @@ func (d *Device) push(o out) {
 	}
 }
 
-// Run answers pings and writes queued output when it falls due, until ctx ends; it returns nil
-// then, with its reader goroutines stopped and the pty closed.
+// Run writes queued output when it falls due (and, on a VirtualClock, answers pings) until
+// ctx ends; it returns nil then, with its reader goroutines stopped and the pty closed. On a
+// VirtualClock it acknowledges each tick of its timer once the output is written and the
+// timer re-armed (calib.Acker).
 func (d *Device) Run(ctx context.Context) error {
 	timer := d.clk.NewTimer(time.Hour)
 	defer timer.Stop()
 	defer d.Close()
 	for {
+		tick := false
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-d.wake:
 		case <-timer.C():
+			tick = true
 		case p := <-d.pings:
 			d.mu.Lock()
-			switch p.m.Type {
-			case wire.TypePing:
-				arrive := p.recv + d.usb()
-				d.push(out{due: arrive + d.usb(), m: wire.Message{Type: wire.TypePong, ID: p.m.ID, TimeUS: d.devUS(arrive)}})
-				d.pingsAnswered.Add(1)
-			case wire.TypeMode:
-				d.push(out{due: p.recv, m: d.hello()})
-			}
+			d.command(p)
 			d.mu.Unlock()
 		}
+		// Everything posted so far is taken up by this pass; later posts come with a wake.
+		posted := d.posted.Load()
 		now := d.clk.Now()
 		d.mu.Lock()
+		if d.mode == wire.ModeLevels {
+			d.levels(now)
+		}
 		d.buf = d.buf[:0]
 		i := 0
 		for ; i < len(d.queue) && d.queue[i].due <= now; i++ {
@@ -280,13 +339,43 @@ func (d *Device) Run(ctx context.Context) error {
 			d.buf = wire.AppendFrame(d.buf, &m)
 		}
 		d.queue = d.queue[:copy(d.queue, d.queue[i:])]
+		next := int64(math.MaxInt64)
 		if len(d.queue) > 0 {
-			timer.Reset(time.Duration(d.queue[0].due - now))
+			next = d.queue[0].due
+		}
+		if d.mode == wire.ModeLevels {
+			next = min(next, d.nextLv+d.period*wire.MaxSamples)
+		}
+		if next != math.MaxInt64 {
+			timer.Reset(time.Duration(next - now))
 		}
 		if len(d.buf) > 0 && d.plugged {
 			d.send(d.buf)
 		}
 		d.mu.Unlock()
+		d.done.Store(posted)
+		if tick {
+			if a, ok := timer.(calib.Acker); ok {
+				a.Ack()
+			}
+		}
+	}
+}
+
+// command acts on a message from the host that Run took up. Called with d.mu held.
+func (d *Device) command(p pingIn) {
+	switch p.m.Type {
+	case wire.TypePing:
+		arrive := p.recv + d.usb()
+		d.push(out{due: arrive + d.usb(), m: wire.Message{Type: wire.TypePong, ID: p.m.ID, TimeUS: d.devUS(arrive)}})
+		d.pingsAnswered.Add(1)
+	case wire.TypeMode:
+		d.mode = p.m.Mode
+		if d.mode == wire.ModeLevels {
+			d.period = int64(max(p.m.PeriodUS, 100)) * 1000
+			d.nextLv = p.recv
+		}
+		d.push(out{due: p.recv, m: d.hello()})
 	}
 }
 
@@ -389,14 +478,37 @@ func (d *Device) read(master *os.File) {
 		for _, m := range msgs {
 			if m.Type == wire.TypePing {
 				d.pingsRead.Add(1)
+				if !d.virtual {
+					d.pong(m.ID, recv)
+					continue
+				}
 			}
+			d.posted.Add(1)
 			select {
 			case d.pings <- pingIn{m, recv}:
 			default: // the device is overrun: like firmware, it drops
+				d.posted.Add(^uint64(0))
 			}
 		}
 		d.bytesRead.Add(uint64(n))
 	}
+}
+
+// pong answers a ping at once, stamped with the host time recv its bytes were read, as
+// firmware answers from its receive interrupt: in real time, a round trip through Run's
+// timer would make the way back longer than the way out and bias the host's clock sync.
+func (d *Device) pong(id uint32, recv int64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.plugged {
+		return
+	}
+	d.pingsAnswered.Add(1)
+	m := wire.Message{Type: wire.TypePong, Seq: d.seq, ID: id, TimeUS: d.devUS(recv)}
+	d.seq++
+	var b [wire.MaxFrame]byte
+	d.send(wire.AppendFrame(b[:0], &m))
+	d.pongsWritten.Add(1)
 }
 
 // Close unplugs the device for good and removes its folder.

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -86,7 +88,21 @@ type Latency struct {
 
 // Calibration is the rig's calibration file; keys it does not know are kept on rewrite.
 type Calibration struct {
-	Latency *Latency `json:"latency,omitempty"`
+	Latency *Latency  `json:"latency,omitempty"`
+	Gamma   *GammaCal `json:"gamma,omitempty"`
+}
+
+// GammaCal is the gamma block of the calibration file: the fitted power law and where the
+// measured table was written (the file display.gamma.lut names for the presenter).
+type GammaCal struct {
+	Exponent   float64 `json:"exponent"`
+	RMS        float64 `json:"rms"`
+	Steps      int     `json:"steps"`
+	LUT        string  `json:"lut"`
+	Black      float64 `json:"black"` // diode level at drive 0, fraction of full scale
+	White      float64 `json:"white"` // at full drive
+	MeasuredAt string  `json:"measured_at,omitempty"`
+	Device     string  `json:"device,omitempty"`
 }
 
 // ReadCalibration reads the calibration file at path.
@@ -103,21 +119,46 @@ func ReadCalibration(path string) (Calibration, error) {
 }
 
 // WriteLatency sets the latency block of the calibration file at path, keeping its other keys.
-func WriteLatency(path string, l Latency) error {
+func WriteLatency(path string, l Latency) error { return writeBlock(path, "latency", l) }
+
+// WriteGamma sets the gamma block of the calibration file at path, keeping its other keys.
+func WriteGamma(path string, g GammaCal) error { return writeBlock(path, "gamma", g) }
+
+// WriteGammaTable writes a measured table in the format display.gamma.lut reads (the
+// presenter's ParseGammaTable): comment lines, then one normalised luminance per line for
+// equally spaced drive levels from 0 to full.
+func WriteGammaTable(path string, table []float64, comment string) error {
+	var b []byte
+	for _, line := range strings.Split(comment, "\n") {
+		b = append(b, "# "+line+"\n"...)
+	}
+	for _, v := range table {
+		b = strconv.AppendFloat(b, v, 'f', 6, 64)
+		b = append(b, '\n')
+	}
+	return writeFile(path, b)
+}
+
+func writeBlock(path, key string, v any) error {
 	doc := map[string]json.RawMessage{}
 	if b, err := os.ReadFile(path); err == nil {
 		if err := json.Unmarshal(b, &doc); err != nil {
 			return fmt.Errorf("photodiode: calibration %s: %w (not overwritten)", path, err)
 		}
 	}
-	lb, _ := json.Marshal(l)
-	doc["latency"] = lb
+	lb, _ := json.Marshal(v)
+	doc[key] = lb
 	b, _ := json.MarshalIndent(doc, "", "  ")
+	return writeFile(path, append(b, '\n'))
+}
+
+// writeFile replaces path with b atomically, making its folder.
+func writeFile(path string, b []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("photodiode: calibration: %w", err)
 	}
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
 		return fmt.Errorf("photodiode: calibration: %w", err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
