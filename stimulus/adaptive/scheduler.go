@@ -22,6 +22,7 @@ type Scheduler struct {
 	budget  time.Duration
 	lead    int
 	publish func(*Choice)
+	prep    func(*Choice) error
 	now     func() time.Time
 
 	strategy Strategy
@@ -49,7 +50,11 @@ type Options struct {
 	Budget    time.Duration // time allowed to score one choice; 0 means 500 ms
 	Lead      int           // frames of history shown before a scored clip (models' history - 1)
 	Publish   func(*Choice) // every taken choice; may be nil
-	Now       func() time.Time
+	// Prepare, if set, readies a choice for its consumer before it can be taken (the daemon
+	// opens the clip's frame source here, off the frame loop, and keeps it in Choice.Ready).
+	// A choice it fails on is not shown: the default stands.
+	Prepare func(*Choice) error
+	Now     func() time.Time
 }
 
 // NewScheduler makes a scheduler for s.
@@ -66,12 +71,32 @@ func NewScheduler(s Strategy, o Options) (*Scheduler, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Scheduler{
-		pred: o.Predictor, budget: o.Budget, lead: o.Lead, publish: o.Publish, now: o.Now,
+	sc := &Scheduler{
+		pred: o.Predictor, budget: o.Budget, lead: o.Lead, publish: o.Publish, prep: o.Prepare, now: o.Now,
 		strategy: s, ready: make(chan struct{}),
 		taken: make(chan *Choice, 16), observed: make(chan item, 64), switched: make(chan Strategy, 1),
 		shown: map[int]*Choice{},
-	}, nil
+	}
+	// The first clip's default is ready before Run starts, so a frame loop that starts at
+	// once has a clip to show.
+	sc.pending = sc.makeDefault(s, 0)
+	return sc, nil
+}
+
+// makeDefault is the strategy's default for seq, prepared for its consumer.
+func (s *Scheduler) makeDefault(st Strategy, seq int) *Choice {
+	lead := 0
+	if st.NeedsPredictions() {
+		lead = s.lead
+	}
+	def := &Choice{Seq: seq, Strategy: st.Name(), Pick: -1, Clip: st.Default(seq), Lead: lead,
+		Why: fmt.Sprintf("default of %s", st.Name())}
+	if s.prep != nil {
+		if err := s.prep(def); err != nil {
+			def.Why += fmt.Sprintf(" (preparing it failed: %v)", err)
+		}
+	}
+	return def
 }
 
 // Take returns the next clip to show, never blocking: the strategy's choice when it is ready,
@@ -186,25 +211,36 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	}()
 	for seq := 0; ; seq++ {
 		s.prepare(ctx, seq)
-		// Wait for the clip to be taken, learning from observations meanwhile.
+		// Wait for the clip to be taken, learning from observations meanwhile; a taken clip
+		// goes before observations, so that its successor is prepared at once.
+		taken := func(c *Choice) {
+			if r, ok := s.strategy.(Reporter); ok && s.strategy.Name() == c.Strategy {
+				c.Report = r.Report()
+			}
+			if s.publish != nil {
+				s.publish(c)
+			}
+		}
 		for waiting := true; waiting; {
+			select {
+			case c := <-s.taken:
+				taken(c)
+				waiting = false
+				continue
+			default:
+			}
 			select {
 			case <-ctx.Done():
 				return nil
 			case c := <-s.taken:
-				if r, ok := s.strategy.(Reporter); ok {
-					c.Report = r.Report()
-				}
-				if s.publish != nil {
-					s.publish(c)
-				}
+				taken(c)
 				waiting = false
 			case it := <-s.observed:
 				if it.fn != nil {
 					it.fn(s.strategy)
 					close(it.done)
 				} else {
-					s.learn(it.obs)
+					s.learn(ctx, it.obs)
 				}
 			case st := <-s.switched:
 				s.strategy = st
@@ -220,13 +256,24 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	}
 }
 
-func (s *Scheduler) learn(o Observation) {
+// learn hands an observation to the strategy that chose the clip (a clip chosen before a
+// switch teaches the new strategy nothing). A default shown without predictions is predicted
+// now, within the budget, so that its spikes still count.
+func (s *Scheduler) learn(ctx context.Context, o Observation) {
 	s.mu.Lock()
 	c, ok := s.shown[o.Seq]
 	delete(s.shown, o.Seq)
 	s.mu.Unlock()
-	if !ok {
+	if !ok || c.Strategy != s.strategy.Name() {
 		return
+	}
+	if c.Preds == nil && s.strategy.NeedsPredictions() {
+		pctx, cancel := context.WithTimeout(ctx, s.budget)
+		preds, err := s.pred.Predict(pctx, []Clip{c.Clip})
+		cancel()
+		if err == nil && len(preds) == 1 {
+			c.Preds = preds[0]
+		}
 	}
 	s.strategy.Observe(c, o.Counts)
 }
@@ -239,11 +286,19 @@ func (s *Scheduler) prepare(ctx context.Context, seq int) {
 	if st.NeedsPredictions() {
 		lead = s.lead
 	}
-	def := &Choice{Seq: seq, Strategy: st.Name(), Pick: -1, Clip: st.Default(seq), Lead: lead,
-		Why: fmt.Sprintf("default of %s", st.Name())}
 	s.mu.Lock()
-	s.pending, s.final = def, false
+	def := s.pending // the first default, primed by NewScheduler
+	_, gone := s.shown[seq]
 	s.mu.Unlock()
+	if gone {
+		return // the primed default was taken already: Run receives it from taken
+	}
+	if def == nil || def.Seq != seq {
+		def = s.makeDefault(st, seq)
+		s.mu.Lock()
+		s.pending, s.final = def, false
+		s.mu.Unlock()
+	}
 
 	c := &Choice{Seq: seq, Strategy: st.Name(), Candidates: st.Candidates(seq), Lead: lead}
 	var preds [][]Rates
@@ -266,6 +321,11 @@ func (s *Scheduler) prepare(ctx context.Context, seq int) {
 	c.ScoreNs = int64(s.now().Sub(t0))
 	if err == nil && c.ScoreNs > int64(s.budget) && st.NeedsPredictions() {
 		err = fmt.Errorf("scoring took %v, over the budget of %v", time.Duration(c.ScoreNs), s.budget)
+	}
+	if err == nil && s.prep != nil {
+		if perr := s.prep(c); perr != nil {
+			err = fmt.Errorf("preparing the chosen clip: %w", perr)
+		}
 	}
 
 	s.mu.Lock()

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"retinad/configs"
+	"retinad/daemon/scoring"
 	"retinad/stimulus/adaptive"
 	"retinad/stimulus/adaptive/adaptivetest"
 )
@@ -17,18 +18,33 @@ import (
 // root is the repository root, from this file's folder.
 var root = filepath.Join("..", "..")
 
-func bundled(t testing.TB) *adaptivetest.Local {
+// predictor is the bundled CNN and LN, run by daemon/scoring's local predictor (the daemon's
+// own), behind a cache; lead is their history - 1.
+type predictor struct {
+	*adaptivetest.Cached
+	cells []int64
+	lead  int
+}
+
+func bundled(t testing.TB) predictor {
 	t.Helper()
-	l, err := adaptivetest.NewLocal([]string{"cnn", "ln"},
-		[]string{filepath.Join(root, "models", "bncnn.rtm"), filepath.Join(root, "models", "ln.rtm")})
+	var ms []scoring.Model
+	for _, m := range [][2]string{{"cnn", "bncnn.rtm"}, {"ln", "ln.rtm"}} {
+		sm, err := scoring.LoadModel(m[0], filepath.Join(root, "models", m[1]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ms = append(ms, sm)
+	}
+	if !slices.Equal(ms[0].Model.Cells, ms[1].Model.Cells) {
+		t.Fatalf("cnn and ln predict different cells: %v, %v", ms[0].Model.Cells, ms[1].Model.Cells)
+	}
+	l, err := scoring.NewLocal(ms, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(l.Model(0).Cells, l.Model(1).Cells) {
-		t.Fatalf("cnn and ln predict different cells: %v, %v", l.Model(0).Cells, l.Model(1).Cells)
-	}
-	l.Cache = true
-	return l
+	h := max(ms[0].Model.Input.History, ms[1].Model.Input.History)
+	return predictor{Cached: &adaptivetest.Cached{P: l}, cells: ms[0].Model.Cells, lead: h - 1}
 }
 
 // naturalStimulus is sim.yaml's stimulus: the photographs of Debian's python3-skimage.
@@ -42,15 +58,15 @@ func naturalStimulus() configs.Stimulus {
 // ratio between the models passes threshold nats or max clips were shown. It returns the
 // clips shown, the final evidence (ln P(spikes|cnn) - ln P(spikes|ln)) after each clip, and
 // the choices.
-func runDiscriminate(t testing.TB, pred *adaptivetest.Local, d *adaptive.Discriminate, spikeSeed uint64, max int, threshold float64) ([]float64, []*adaptive.Choice) {
+func runDiscriminate(t testing.TB, pred predictor, d *adaptive.Discriminate, spikeSeed uint64, max int, threshold float64) ([]float64, []*adaptive.Choice) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	tis, err := adaptivetest.NewTissue(50, 50, 16, 1, spikeSeed, pred.Model(0).Cells)
+	tis, err := adaptivetest.NewTissue(50, 50, 16, 1, spikeSeed, pred.cells)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := adaptive.NewScheduler(d, adaptive.Options{Predictor: pred, Budget: time.Minute, Lead: pred.History() - 1})
+	s, err := adaptive.NewScheduler(d, adaptive.Options{Predictor: pred, Budget: time.Minute, Lead: pred.lead})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +135,7 @@ func TestDiscriminateSeparatesModelsWithFewerClips(t *testing.T) {
 		var n [2]int
 		var last [2]float64
 		for i, random := range []bool{false, true} {
-			pool := adaptive.Pool{Stimulus: naturalStimulus(), Frames: 50, Lead: pred.History() - 1, Seed: seed}
+			pool := adaptive.Pool{Stimulus: naturalStimulus(), Frames: 50, Lead: pred.lead, Seed: seed}
 			d := &adaptive.Discriminate{Pool: pool, N: 6, A: 0, B: 1, Names: [2]string{"cnn", "ln"}, DT: 0.01, Random: random}
 			ev, _ := runDiscriminate(t, pred, d, seed, max, math.Inf(1))
 			n[i], last[i] = clipsToVerdict(ev, threshold), ev[len(ev)-1]

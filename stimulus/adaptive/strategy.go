@@ -43,6 +43,7 @@ type Choice struct {
 	Lead       int     // frames shown before Clip.Start (the models' history)
 	At         int64   // where the consumer started it (the daemon's frame number); -1 offline
 	Report     string  // the strategy's running result when the clip was taken (Reporter)
+	Ready      any     // what Options.Prepare readied for the consumer (e.g. a frame source)
 }
 
 // Observation is the recorded response to one shown clip, in the order the models predict

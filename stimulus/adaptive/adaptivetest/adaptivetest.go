@@ -1,129 +1,68 @@
-// Package adaptivetest holds what the adaptive package's tests and examples run against: a
-// local Predictor on this machine's cores (infer's batch engine), and a Tissue, the virtual
-// retina (acquisition/sim) shown clip after clip as a rig would show them, which records
-// spikes. It may import infer and sim; package adaptive may not.
+// Package adaptivetest holds what the adaptive package's tests run against: a Tissue, the
+// virtual retina (acquisition/sim) shown clip after clip as a rig would show them, which
+// records spikes; the ground truth of an iso-response experiment from its noise-free rates; and
+// a caching Predictor wrapper. It may import sim; package adaptive may not.
 package adaptivetest
 
 import (
 	"context"
 	"fmt"
 	"math"
-	"runtime"
 	"sync"
 
-	"gorgonia.org/tensor"
-
 	"retinad/acquisition/sim"
-	"retinad/infer"
 	"retinad/stimulus"
 	"retinad/stimulus/adaptive"
 )
 
-// Local predicts clips with infer's engines on this machine, one goroutine per core, each
-// clip with its History-1 frames before Start (gray where Start is too near the source's
-// beginning). With Cache set, a clip already predicted is not predicted again (clips are
-// reproducible: the same Clip gives the same frames).
-type Local struct {
-	names   []string
-	models  []*infer.Model
-	Workers int
-	Cache   bool
+// Cached is a Predictor that remembers: a clip already predicted is served from memory
+// (clips are reproducible: the same Clip gives the same frames). Experiments that replay the
+// same candidates under two strategies predict each once.
+type Cached struct {
+	P adaptive.Predictor
 
 	mu    sync.Mutex
 	cache map[string][]adaptive.Rates
-	Calls int // clip predictions computed (not served from the cache)
+	Calls int // clips predicted by P (not served from memory)
 }
 
-var _ adaptive.Predictor = (*Local)(nil)
+var _ adaptive.Predictor = (*Cached)(nil)
 
-// NewLocal loads the model files, named by names.
-func NewLocal(names, files []string) (*Local, error) {
-	l := &Local{names: names, cache: map[string][]adaptive.Rates{}}
-	for i, f := range files {
-		m, err := infer.Load(f)
-		if err != nil {
-			return nil, fmt.Errorf("adaptivetest: model %s: %w", names[i], err)
-		}
-		l.models = append(l.models, m)
-	}
-	return l, nil
-}
+func (c *Cached) Models() []string { return c.P.Models() }
 
-// Model returns model i.
-func (l *Local) Model(i int) *infer.Model { return l.models[i] }
-
-// History is the longest history of the models (the Lead of a clip is History-1).
-func (l *Local) History() int {
-	h := 1
-	for _, m := range l.models {
-		h = max(h, m.Input.History)
-	}
-	return h
-}
-
-func (l *Local) Models() []string { return l.names }
-
-func (l *Local) Predict(ctx context.Context, clips []adaptive.Clip) ([][]adaptive.Rates, error) {
+func (c *Cached) Predict(ctx context.Context, clips []adaptive.Clip) ([][]adaptive.Rates, error) {
 	out := make([][]adaptive.Rates, len(clips))
-	var todo []int
-	l.mu.Lock()
-	for i, c := range clips {
-		if r, ok := l.cache[key(c)]; ok && l.Cache {
+	var todo []adaptive.Clip
+	var at []int
+	c.mu.Lock()
+	if c.cache == nil {
+		c.cache = map[string][]adaptive.Rates{}
+	}
+	for i, cl := range clips {
+		if r, ok := c.cache[key(cl)]; ok {
 			out[i] = r
 		} else {
-			todo = append(todo, i)
+			todo, at = append(todo, cl), append(at, i)
 		}
 	}
-	l.mu.Unlock()
-	workers := l.Workers
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
+	c.mu.Unlock()
+	if len(todo) == 0 {
+		return out, nil
 	}
-	jobs := make(chan int)
-	errs := make(chan error, workers)
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range jobs {
-				r, err := l.one(ctx, clips[i])
-				if err != nil {
-					errs <- err
-					return
-				}
-				out[i] = r
-			}
-		}()
-	}
-feed:
-	for _, i := range todo {
-		select {
-		case jobs <- i:
-		case <-ctx.Done():
-			break feed
-		case err := <-errs:
-			close(jobs)
-			wg.Wait()
-			return nil, err
-		}
-	}
-	close(jobs)
-	wg.Wait()
-	select {
-	case err := <-errs:
-		return nil, err
-	default:
-	}
-	if err := ctx.Err(); err != nil {
+	preds, err := c.P.Predict(ctx, todo)
+	if err != nil {
 		return nil, err
 	}
-	l.mu.Lock()
-	for _, i := range todo {
-		l.cache[key(clips[i])] = out[i]
-		l.Calls++
+	if len(preds) != len(todo) {
+		return nil, fmt.Errorf("adaptivetest: %d predictions for %d clips", len(preds), len(todo))
 	}
-	l.mu.Unlock()
+	c.mu.Lock()
+	for k, i := range at {
+		out[i] = preds[k]
+		c.cache[key(todo[k])] = preds[k]
+		c.Calls++
+	}
+	c.mu.Unlock()
 	return out, nil
 }
 
@@ -141,26 +80,6 @@ func Frames(c adaptive.Clip, from, n int) ([]float32, error) {
 		if i := from + t; i >= 0 {
 			src.Frame(i, out[t*h*w:(t+1)*h*w])
 		}
-	}
-	return out, nil
-}
-
-func (l *Local) one(ctx context.Context, c adaptive.Clip) ([]adaptive.Rates, error) {
-	out := make([]adaptive.Rates, len(l.models))
-	for m, model := range l.models {
-		lead := model.Input.History - 1
-		frames, err := Frames(c, c.Start-lead, lead+c.Frames)
-		if err != nil {
-			return nil, fmt.Errorf("adaptivetest: clip: %w", err)
-		}
-		st := tensor.New(tensor.WithShape(lead+c.Frames, c.Stimulus.Height, c.Stimulus.Width), tensor.WithBacking(frames))
-		pred, err := infer.Predict(ctx, model, st, infer.BatchOptions{Workers: 1})
-		if err != nil {
-			return nil, fmt.Errorf("adaptivetest: model %s: %w", l.names[m], err)
-		}
-		cells := len(model.Cells)
-		all := pred.Data().([]float32)
-		out[m] = adaptive.Rates{Model: l.names[m], Cells: cells, Rates: all[lead*cells:]}
 	}
 	return out, nil
 }
@@ -251,7 +170,8 @@ func Mean(x []float64) float64 {
 // direction k of iso at which the virtual retina's noise-free response (iso.Response of its
 // rates, not of spikes) reaches iso.Target, in the periodic steady state of the protocol
 // (cycles of a gray rest then a probe at that contrast, from a fresh retina; cycles >= 1),
-// found by bisection on log contrast to within a factor of 1.01. It returns 1 when even
+// found by regula falsi on log contrast to within 0.1% of the target response (or a bracket
+// narrower than a factor of 1.01). It returns 1 when even
 // contrast 1 stays below the target.
 func IsoContrast(iso adaptive.IsoResponse, k, cycles int) (float64, error) {
 	f := func(c float64) (float64, error) {
@@ -281,20 +201,43 @@ func IsoContrast(iso adaptive.IsoResponse, k, cycles int) (float64, error) {
 		}
 		return resp, nil
 	}
+	// Illinois (regula falsi) on log contrast, bracketed by 1e-3 and 1.
 	lo, hi := math.Log(1e-3), 0.0
-	if r, err := f(1); err != nil || r < iso.Target {
+	flo, err := f(math.Exp(lo))
+	if err != nil {
+		return 0, err
+	}
+	fhi, err := f(1)
+	if err != nil || fhi < iso.Target {
 		return 1, err
 	}
-	for hi-lo > 1e-2 {
-		mid := (lo + hi) / 2
-		r, err := f(math.Exp(mid))
+	if flo >= iso.Target {
+		return 1e-3, nil
+	}
+	flo, fhi = flo-iso.Target, fhi-iso.Target
+	side := 0
+	for i := 0; i < 60 && hi-lo > 1e-2; i++ {
+		x := (lo*fhi - hi*flo) / (fhi - flo)
+		fx, err := f(math.Exp(x))
 		if err != nil {
 			return 0, err
 		}
-		if r < iso.Target {
-			lo = mid
+		fx -= iso.Target
+		if math.Abs(fx) < 1e-3*iso.Target {
+			return math.Exp(x), nil
+		}
+		if fx < 0 {
+			lo, flo = x, fx
+			if side == -1 {
+				fhi /= 2
+			}
+			side = -1
 		} else {
-			hi = mid
+			hi, fhi = x, fx
+			if side == 1 {
+				flo /= 2
+			}
+			side = 1
 		}
 	}
 	return math.Exp((lo + hi) / 2), nil
