@@ -18,7 +18,8 @@ var _ acquisition.Controller = controller{}
 
 // Controller returns the daemon's answers to the control service's requests: status, sessions
 // (start, stop), models (load, unload) and events work while the daemon runs; choosing the
-// stimulus replies with code 501 until it is implemented.
+// stimulus switches an adaptive stimulus's strategy, and replies with code 501 for any other
+// choice until that is implemented.
 func (d *Daemon) Controller() acquisition.Controller { return controller{d} }
 
 func notYet(what string) error {
@@ -45,8 +46,9 @@ func (c controller) UnloadModel(ctx context.Context, r *pb.UnloadModelRequest) (
 	return c.d.UnloadModel(ctx, r.GetName())
 }
 
-func (c controller) ChooseStimulus(context.Context, *pb.ChooseStimulusRequest) (*pb.ChooseStimulusReply, error) {
-	return nil, notYet("choosing the stimulus")
+// ChooseStimulus switches the adaptive stimulus's strategy (daemon/adaptive.go).
+func (c controller) ChooseStimulus(ctx context.Context, r *pb.ChooseStimulusRequest) (*pb.ChooseStimulusReply, error) {
+	return c.d.chooseStimulus(ctx, r)
 }
 
 // MarkEvent publishes an Event on the rig's event subject (recorded with the session).
