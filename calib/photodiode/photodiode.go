@@ -46,6 +46,7 @@ func Open(cfg configs.Photodiode, refresh time.Duration, o calib.Options) (*Phot
 		dev, err := calibtest.NewDevice(calibtest.DeviceConfig{
 			Latency: time.Duration(cfg.Sim.Latency), Jitter: time.Duration(cfg.Sim.Jitter),
 			DriftPPM: cfg.Sim.DriftPPM, Offset: time.Duration(cfg.Sim.Offset), Seed: cfg.Sim.Seed,
+			LevelNoise: 0.001, // a photodiode amplifier's noise, 0.1% of full scale (display gamma 2.2)
 		}, o.Clock)
 		if err != nil {
 			return nil, fmt.Errorf("photodiode: sim device: %w", err)
@@ -133,7 +134,7 @@ func WriteGammaTable(path string, table []float64, comment string) error {
 		b = append(b, "# "+line+"\n"...)
 	}
 	for _, v := range table {
-		b = strconv.AppendFloat(b, v, 'f', 6, 64)
+		b = strconv.AppendFloat(b, v, 'f', 8, 64)
 		b = append(b, '\n')
 	}
 	return writeFile(path, b)
