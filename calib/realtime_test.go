@@ -60,8 +60,9 @@ func TestRealtimeOnsetBias(t *testing.T) {
 			signed = append(signed, float64(o.OnsetNs-tr.LightNs)/1e3)
 		}
 	}
-	if len(signed) < 250 {
-		t.Fatalf("%d of 300 frames timed", len(signed))
+	if len(signed) < 200 {
+		t.Fatalf("%d of 300 frames timed (untimed %d, dropped %d, spurious %d), want 200 or more to measure a bias",
+			len(signed), st.Untimed.Load(), st.Dropped.Load(), st.Spurious.Load())
 	}
 	slices.Sort(signed)
 	q := func(f float64) float64 { return signed[int(f*float64(len(signed)-1))] }
