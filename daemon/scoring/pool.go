@@ -152,12 +152,13 @@ func (p *Pool) Predict(ctx context.Context, clips []adaptive.Clip) ([][]adaptive
 			if len(workers) == 0 && nlocal.Load() == 0 {
 				startLocal(p.local.Workers())
 			}
+			per := p.requestClips(clips)
 			for _, w := range workers {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
 					for {
-						ids := q.take(max(1, w.cores))
+						ids := q.take(max(1, min(w.cores, per)))
 						if ids == nil {
 							return
 						}
@@ -202,6 +203,20 @@ func (p *Pool) Predict(ctx context.Context, clips []adaptive.Clip) ([][]adaptive
 		return nil, fmt.Errorf("scoring: %d clips left unscored", q.left()) // a bug, not the world
 	}
 	return out, nil
+}
+
+// requestClips is how many clips one request may carry so that its reply stays within half
+// the server's max payload.
+func (p *Pool) requestClips(clips []adaptive.Clip) int {
+	frames := 0
+	for _, c := range clips {
+		frames = max(frames, c.Frames)
+	}
+	per := 64
+	for _, m := range p.local.models {
+		per += 16 + len(m.Name) + 4*frames*len(m.Model.Cells)
+	}
+	return max(1, int(p.conn.MaxPayload()/2)/per)
 }
 
 // unavailable tells a worker that did not answer (it may have died) from one that answered

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 
@@ -306,5 +307,39 @@ func TestWorkerWithMoreModelsServesASubset(t *testing.T) {
 	checkSame(t, got, localRates(t, ln, clips))
 	if st := pool.Stats(); st.Remote != 3 || w.Served() == 0 {
 		t.Fatalf("stats %+v, served %d: want the worker to score the ln-only batch", st, w.Served())
+	}
+}
+
+// A pool keeps each request's reply within the server's max payload, however many cores a
+// worker has.
+func TestRequestsFitTheMaxPayload(t *testing.T) {
+	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true, MaxPayload: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Start()
+	defer func() { srv.Shutdown(); srv.WaitForShutdown() }()
+	if !srv.ReadyForConnections(5 * time.Second) {
+		t.Fatal("server not ready")
+	}
+	url := srv.ClientURL()
+	models := testModels(t)
+	clips := testClips(4, 300) // 38 kB of rates each: one per request
+	w := startWorker(t, url, "wide", models, 4, nil)
+	local, _ := NewLocal(models, 1)
+	pool := NewPool(connect(t, url, "daemon"), local, PoolOptions{Local: -1, Timeout: time.Minute, DiscoverWait: 200 * time.Millisecond})
+	got, err := pool.Predict(context.Background(), clips)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSame(t, got, localRates(t, models, clips))
+	if st := pool.Stats(); st.Remote != 4 || w.Served() != 4 {
+		t.Fatalf("stats %+v, served %d requests: want 4 clips in 4 requests", st, w.Served())
+	}
+	// Asked for all four at once, the worker says why it cannot.
+	_, err = Call(context.Background(), connect(t, url, "client"), DefaultPrefix+".score", models, clips)
+	var re *RemoteError
+	if !errors.As(err, &re) || re.Code != CodeTooLarge || !strings.Contains(err.Error(), "max payload of 65536") {
+		t.Fatalf("error %v, want a 413 naming the max payload", err)
 	}
 }
