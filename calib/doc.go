@@ -7,8 +7,9 @@
 // CLOCK_MONOTONIC); device times are the device's microseconds; durations are time.Duration.
 //
 // Goroutines: a Photodiode's Run owns the link, the clock sync and the matcher and calls
-// OnOnset and OnLevels on its own goroutine. Flip is the only method for the frame loop: it never blocks
-// and never allocates. Stats may be called from any goroutine.
+// OnOnset and OnLevels on its own goroutine. Flip is the only method for the frame loop: it
+// never blocks and never allocates. Stats, StreamLevels and Busy may be called from any
+// goroutine.
 //
 // Simulation: Run acknowledges every tick of its timers once it has acted on it (Acker), and
 // Busy says whether it has work in hand, so that a test on calibtest.VirtualClock moves time
