@@ -107,10 +107,16 @@ func Open(cfg *configs.Config, o Options) (r *Rig, err error) {
 		}
 	}
 
+	var source daemon.Source = &sequence{src: src}
+	if cfg.Adaptive.Strategy != "" {
+		if source, err = r.openAdaptive(session, &comps); err != nil {
+			return nil, err
+		}
+	}
 	comps = append(comps, daemon.Component{Name: "control service", Run: r.serveControl})
 	r.daemon, err = daemon.New(daemon.Parts{
 		Rig: cfg.Rig, Session: session, Version: o.Version, ConfigYAML: configYAML(cfg),
-		Source: &sequence{src: src}, Presenter: pres, Flips: flips,
+		Source: source, Presenter: pres, Flips: flips,
 		Models: models, Load: loader(cfg, log), Bus: daemon.NATSBus(r.bus.Conn()), Components: comps,
 		FrameRate: float64(cfg.Stimulus.FrameRate), Height: cfg.Stimulus.Height, Width: cfg.Stimulus.Width,
 		Window: time.Duration(cfg.Validation.Window), ReportEvery: time.Duration(cfg.Validation.ReportEvery),

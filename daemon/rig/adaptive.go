@@ -1,0 +1,47 @@
+package rig
+
+import (
+	"fmt"
+
+	"retinad/daemon"
+	"retinad/daemon/scoring"
+	"retinad/stimulus/adaptive"
+)
+
+// openAdaptive wires the adaptive stimulus (cfg.Adaptive) as the frame loop's source: the
+// config's models score candidates on this machine's cores and on any `retinad worker` that
+// holds the same files (scoring.Pool), and its Run joins the components.
+func (r *Rig) openAdaptive(session string, comps *[]daemon.Component) (daemon.Source, error) {
+	cfg := r.cfg
+	var pred adaptive.Predictor
+	lead := 0
+	var cells []int32
+	if len(cfg.Models) > 0 {
+		var ms []scoring.Model
+		for i, mc := range cfg.Models {
+			m, err := scoring.LoadModel(mc.Name, mc.File)
+			if err != nil {
+				return nil, fmt.Errorf("rig: adaptive: models[%d]: %w", i, err)
+			}
+			ms = append(ms, m)
+			lead = max(lead, m.Model.Input.History-1)
+		}
+		for _, id := range ms[0].Model.Cells {
+			cells = append(cells, int32(id))
+		}
+		local, err := scoring.NewLocal(ms, 0)
+		if err != nil {
+			return nil, fmt.Errorf("rig: adaptive: %w", err)
+		}
+		pred = scoring.NewPool(r.bus.Conn(), local, scoring.PoolOptions{Timeout: cfg.Adaptive.Budget.D(), Log: r.log})
+	}
+	a, err := daemon.NewAdaptive(daemon.AdaptiveOptions{
+		Rig: cfg.Rig, Session: session, Config: cfg.Adaptive, Stimulus: cfg.Stimulus, Predictor: pred,
+		Lead: lead, CellIDs: cells, Bus: daemon.NATSBus(r.bus.Conn()), Log: r.log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("rig: %w", err)
+	}
+	*comps = append(*comps, daemon.Component{Name: "adaptive stimulus", Run: a.Run})
+	return a, nil
+}

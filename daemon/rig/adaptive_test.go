@@ -1,0 +1,127 @@
+package rig_test
+
+import (
+	"context"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"google.golang.org/protobuf/proto"
+
+	"retinad/acquisition"
+	"retinad/configs"
+	"retinad/daemon/rig"
+	pb "retinad/proto/retinadpb"
+)
+
+// TestSimulatedRigAdaptive runs the whole simulated rig (GL presenter, fake photodiode over a
+// pty, virtual retina, embedded NATS) with adaptive.strategy discriminate for a few seconds:
+// choices are published on retinad.sim.adaptive, scored with the config's models, the
+// recorded spikes of the clips come back (the tally grows), and a ChooseStimulus request over
+// the control service switches to isoresponse.
+func TestSimulatedRigAdaptive(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	const photos = "/usr/lib/python3/dist-packages/skimage/data"
+	if _, err := os.Stat(photos); err != nil {
+		t.Skipf("natural-scene photographs (python3-skimage): %v", err)
+	}
+	cfg := configs.Default()
+	cfg.NATS.Listen = "127.0.0.1:0"
+	cfg.Recording.Enabled = false
+	cfg.Photodiode.Calibration = ""
+	models, _ := modelFiles(t)
+	cfg.Models = models
+	cfg.Stimulus.Natural.Dir = photos
+	cfg.Adaptive.Strategy = "discriminate"
+	cfg.Adaptive.Clip = configs.Duration(500 * time.Millisecond)
+	cfg.Adaptive.Candidates = 4
+	cfg.Adaptive.Budget = configs.Duration(400 * time.Millisecond)
+	cfg.Adaptive.IsoResponse.Rest = configs.Duration(300 * time.Millisecond)
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	var r *rig.Rig
+	var err error
+	onMain(func() { r, err = rig.Open(&cfg, rig.Options{Session: "adaptive"}) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer onMain(func() { r.Close() })
+	sub, err := nats.Connect(r.NATSURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	var mu sync.Mutex
+	var choices []*pb.AdaptiveChoice
+	if _, err := sub.Subscribe("retinad.sim.adaptive", func(m *nats.Msg) {
+		var c pb.AdaptiveChoice
+		if err := proto.Unmarshal(m.Data, &c); err != nil {
+			t.Error(err)
+			return
+		}
+		mu.Lock()
+		choices = append(choices, &c)
+		mu.Unlock()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := sub.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var chooseErr error
+	var reply pb.ChooseStimulusReply
+	go func() {
+		defer cancel()
+		time.Sleep(5 * time.Second)
+		subj, _ := acquisition.SubjectsFor("sim")
+		cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
+		defer ccancel()
+		chooseErr = acquisition.Call(cctx, sub, subj, acquisition.EndpointStimulus, "", &pb.ChooseStimulusRequest{Strategy: "isoresponse"}, &reply)
+		time.Sleep(2 * time.Second)
+	}()
+	var runErr error
+	onMain(func() { runErr = r.Run(ctx) })
+	if runErr != nil {
+		t.Fatal(runErr)
+	}
+	if chooseErr != nil || reply.Strategy != "isoresponse" {
+		t.Errorf("ChooseStimulus isoresponse: %v (%v)", &reply, chooseErr)
+	}
+	_ = sub.Flush()
+	time.Sleep(100 * time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	var scored, fallbacks, iso int
+	tallied := false
+	for i, c := range choices {
+		if c.Seq != uint64(i) || c.Session != "adaptive" {
+			t.Errorf("choice %d: seq %d session %q", i, c.Seq, c.Session)
+		}
+		switch {
+		case c.Strategy == "isoresponse":
+			iso++
+		case c.Fallback:
+			fallbacks++
+		default:
+			scored++
+		}
+		if c.Strategy == "discriminate" && c.Report != "" && !strings.HasPrefix(c.Report, "0 clips") {
+			tallied = true
+		}
+		t.Logf("choice %d at frame %d: %s fallback=%v: %s", c.Seq, c.FromFrame, c.Strategy, c.Fallback, c.Why)
+	}
+	t.Logf("%d choices: %d scored, %d fallbacks, %d isoresponse", len(choices), scored, fallbacks, iso)
+	if len(choices) < 8 || iso == 0 {
+		t.Errorf("%d choices, %d after the switch to isoresponse", len(choices), iso)
+	}
+	if !tallied {
+		t.Error("no discriminate choice reports a tally over clips whose spikes came back")
+	}
+}
