@@ -194,3 +194,18 @@ func (s *IsoResponse) Contour() []ContourPoint {
 	}
 	return out
 }
+
+// Probe is one observed probe of a direction: its contrast and the response it got.
+type Probe struct {
+	Contrast, Response float64
+}
+
+// Probes returns direction k's observed probes, in order.
+func (s *IsoResponse) Probes(k int) []Probe {
+	s.init()
+	out := make([]Probe, len(s.trials[k]))
+	for i, p := range s.trials[k] {
+		out[i] = Probe{Contrast: math.Exp(p[0]), Response: p[1]}
+	}
+	return out
+}

@@ -2,7 +2,9 @@ package adaptive_test
 
 import (
 	"context"
+	"encoding/json"
 	"math"
+	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -131,14 +133,28 @@ func TestDiscriminateSeparatesModelsWithFewerClips(t *testing.T) {
 	const max, threshold = 20, 150.0
 	pred := bundled(t)
 	var sumD, sumR int
+	type run struct {
+		Seed     uint64
+		Strategy string
+		Evidence []float64
+		Scores   [][]float64
+		Picks    []int
+		Clips    int
+	}
+	var runs []run
 	for seed := uint64(1); seed <= 3; seed++ {
 		var n [2]int
 		var last [2]float64
 		for i, random := range []bool{false, true} {
 			pool := adaptive.Pool{Stimulus: naturalStimulus(), Frames: 50, Lead: pred.lead, Seed: seed}
 			d := &adaptive.Discriminate{Pool: pool, N: 6, A: 0, B: 1, Names: [2]string{"cnn", "ln"}, DT: 0.01, Random: random}
-			ev, _ := runDiscriminate(t, pred, d, seed, max, math.Inf(1))
+			ev, chosen := runDiscriminate(t, pred, d, seed, max, math.Inf(1))
 			n[i], last[i] = clipsToVerdict(ev, threshold), ev[len(ev)-1]
+			r := run{Seed: seed, Strategy: d.Name(), Evidence: ev, Clips: n[i]}
+			for _, c := range chosen {
+				r.Scores, r.Picks = append(r.Scores, c.Scores), append(r.Picks, c.Pick)
+			}
+			runs = append(runs, r)
 			t.Logf("seed %d %-12s evidence (cnn over ln, nats) after each clip: %v", seed, d.Name(), fmtv(ev))
 		}
 		t.Logf("seed %d: separated after %d clips (discriminate, final %+.0f nats) vs %d (random, final %+.0f nats; %d = never)", seed, n[0], last[0], n[1], last[1], max+1)
@@ -146,6 +162,7 @@ func TestDiscriminateSeparatesModelsWithFewerClips(t *testing.T) {
 		sumR += n[1]
 	}
 	t.Logf("clips to separate the models, summed over 3 seeds: discriminate %d, random %d; candidate predictions computed: %d", sumD, sumR, pred.Calls)
+	writePlotData(t, "discriminate.json", map[string]any{"threshold": threshold, "max": max, "runs": runs})
 	if sumD >= sumR {
 		t.Errorf("discriminate needed %d clips over 3 seeds, random %d: want fewer", sumD, sumR)
 	}
@@ -238,9 +255,35 @@ func TestIsoResponseConverges(t *testing.T) {
 			t.Errorf("direction %d: %d probes observed, want %d", k, p.Probes, probes)
 		}
 	}
+	type dir struct {
+		Orientation, Period, Truth, Estimate float64
+		Probes                               []adaptive.Probe
+	}
+	var dirs []dir
+	for k, p := range cont {
+		// Run has returned: the strategy is ours to read.
+		dirs = append(dirs, dir{p.Direction.Orientation, p.Direction.Period, gt[k], p.Contrast, iso.Probes(k)})
+	}
+	writePlotData(t, "isoresponse.json", map[string]any{"target": iso.Target, "directions": dirs})
 	mean := sum / float64(len(cont))
 	t.Logf("iso-response contour error: mean %.1f%%, worst %.1f%%", 100*mean, 100*worst)
 	if worst > 0.25 || mean > 0.10 {
 		t.Errorf("contour error mean %.1f%%, worst %.1f%%: want within 10%% and 25%%", 100*mean, 100*worst)
+	}
+}
+
+// writePlotData writes v as JSON into the folder $RETINAD_ADAPTIVE_PLOT, when set: the data of
+// docs/adaptive.png (docs/adaptive_plot.py draws it).
+func writePlotData(t *testing.T, name string, v any) {
+	dir := os.Getenv("RETINAD_ADAPTIVE_PLOT")
+	if dir == "" {
+		return
+	}
+	b, err := json.MarshalIndent(v, "", " ")
+	if err == nil {
+		err = os.WriteFile(filepath.Join(dir, name), b, 0o644)
+	}
+	if err != nil {
+		t.Error(err)
 	}
 }
