@@ -100,7 +100,7 @@ func TestSimulatedRig(t *testing.T) {
 	}
 	cfg.Acquisition.ClockOffset = configs.Duration(3 * time.Second)
 	cfg.Acquisition.ClockDriftPPM = 20
-	cfg.Validation.Window = configs.Duration(10 * time.Second)
+	cfg.Validation.Window = configs.Duration(time.Minute) // the whole run: the live r compared is the session's
 	models, trained := modelFiles(t)
 	cfg.Models = append(models, glmFile(t, models[1].File))
 	if photos := "/usr/lib/python3/dist-packages/skimage/data"; trained {
@@ -394,9 +394,11 @@ func TestSimulatedRig(t *testing.T) {
 		t.Errorf("recording lost messages: recorded %v; seen %d onsets, %d cnn and %d ln predictions", recorded, len(onsets), len(bins["cnn"]), len(bins["ln"]))
 	}
 	t.Logf("live r: %v (trained models: %v)", lastR, trained)
-	// The issue wants the CNN's live r above the LN's. The bundled CNN is trained on a budget
-	// that does not get there (models/README.md ranks them the same way offline), so this is
-	// reported as a known shortfall rather than enforced; both must still track the spikes.
+	// The issue wants the CNN's live r above the LN's. The daemon feeds the models what they
+	// were trained on (the lag scan above matches their offline profile on the same frames), so
+	// the ranking is the bundled models' own: on held-out scenes the two are within a few
+	// hundredths of each other (models/README.md), and 30 s of spikes cannot separate them
+	// reliably. It is reported, not enforced; both must still track the spikes.
 	if trained && !(lastR["cnn"] > lastR["ln"]) {
 		t.Logf("SHORT OF TARGET: live r of the CNN %.3f is not above the LN's %.3f (see models/README.md)", lastR["cnn"], lastR["ln"])
 	}
