@@ -24,11 +24,20 @@ func dotAVX2(a, b []float32) float32
 //go:noescape
 func affineAVX2(x, scale, shift []float32, relu bool)
 
+// toPlanarAVX2 is toPlanar for nb whole blocks of eight (nb >= 1).
+//
+//go:noescape
+func toPlanarAVX2(dst *float32, src *complex64, nb int)
+
+// planarIdx gathers the real parts of four interleaved values, then their imaginary parts.
+var planarIdx = [8]int32{0, 2, 4, 6, 1, 3, 5, 7}
+
 func init() {
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
 		cmacPlanar = cmacPlanarKernel
 		dot = dotAVX2
 		affine = affineAVX2
+		toPlanarBlocks = toPlanarKernel
 	}
 }
 
@@ -43,4 +52,14 @@ func cmacPlanarKernel(out []complex64, cstride int, w, x []float32, xoff []int, 
 		}
 	}
 	cmacPlanarAVX2(&out[0], cstride, &w[0], &x[0], &xoff[0], nk, nb, ng)
+}
+
+func toPlanarKernel(src []complex64, dst []float32) int {
+	nb := len(src) / 8
+	if nb == 0 {
+		return 0
+	}
+	_ = dst[nb*16-1]
+	toPlanarAVX2(&dst[0], &src[0], nb)
+	return nb * 8
 }

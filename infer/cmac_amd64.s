@@ -201,3 +201,28 @@ aff1st:
 affdone:
 	VZEROUPPER
 	RET
+
+// func toPlanarAVX2(dst *float32, src *complex64, nb int)
+// toPlanar for nb whole blocks of eight: (re, im) pairs to eight re then eight im.
+TEXT ·toPlanarAVX2(SB), NOSPLIT, $0-24
+	MOVQ    dst+0(FP), DI
+	MOVQ    src+8(FP), SI
+	MOVQ    nb+16(FP), CX
+	MOVQ    $·planarIdx(SB), AX
+	VMOVUPS (AX), Y15
+
+tploop:
+	VMOVUPS    (SI), Y0
+	VMOVUPS    32(SI), Y1
+	VPERMPS    Y0, Y15, Y0           // r0 r1 r2 r3 i0 i1 i2 i3
+	VPERMPS    Y1, Y15, Y1           // r4 r5 r6 r7 i4 i5 i6 i7
+	VPERM2F128 $0x20, Y1, Y0, Y2
+	VPERM2F128 $0x31, Y1, Y0, Y3
+	VMOVUPS    Y2, (DI)
+	VMOVUPS    Y3, 32(DI)
+	ADDQ       $64, SI
+	ADDQ       $64, DI
+	DECQ       CX
+	JNZ        tploop
+	VZEROUPPER
+	RET

@@ -120,3 +120,21 @@ func TestAffineKernels(t *testing.T) {
 		}
 	}
 }
+
+// TestToPlanar holds the planar repack in use to its definition for lengths around the block.
+func TestToPlanar(t *testing.T) {
+	for n := 0; n <= 41; n++ {
+		src := make([]complex64, n)
+		for i := range src {
+			src[i] = complex(float32(i), float32(-i-1))
+		}
+		dst := make([]float32, (n+7)/8*16)
+		toPlanar(src, dst)
+		for i, v := range src {
+			b, l := i/8, i%8
+			if dst[b*16+l] != real(v) || dst[b*16+8+l] != imag(v) {
+				t.Fatalf("n=%d: value %d is (%g, %g), want %v", n, i, dst[b*16+l], dst[b*16+8+l], v)
+			}
+		}
+	}
+}

@@ -54,7 +54,8 @@ func (s *specMAC) out(c int) []complex64 { return s.acc[c*s.nb*8 : c*s.nb*8+s.n]
 // toPlanar writes the n complex values of src to dst in planar blocks of eight; the padding
 // of the last block is left as it is (zero when dst was made for it).
 func toPlanar(src []complex64, dst []float32) {
-	for b := 0; b*8 < len(src); b++ {
+	done := toPlanarBlocks(src, dst)
+	for b := done / 8; b*8 < len(src); b++ {
 		blk := src[b*8 : min(b*8+8, len(src))]
 		d := dst[b*16 : b*16+16]
 		for l, v := range blk {
@@ -62,6 +63,10 @@ func toPlanar(src []complex64, dst []float32) {
 		}
 	}
 }
+
+// toPlanarBlocks converts the whole blocks of src where the CPU has AVX2 and returns how many
+// values it did (a multiple of eight); the Go loop does the rest.
+var toPlanarBlocks = func(src []complex64, dst []float32) int { return 0 }
 
 // cmacPlanar is the bank's kernel: assembly where the CPU has AVX2 and FMA.
 var cmacPlanar = cmacPlanarGo
