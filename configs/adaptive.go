@@ -9,7 +9,8 @@ import (
 // stimulus/adaptive). Off when Strategy is empty: the stimulus block then plays as it is.
 // The candidate clips are stretches of the stimulus block's source.
 type Adaptive struct {
-	// Strategy is "" (off), discriminate, uncertainty, maximize, isoresponse or sequence.
+	// Strategy is "" (off), discriminate, uncertainty, maximize, isoresponse or sequence; or
+	// random, discriminate's control (random picks among the same candidates, same tally).
 	Strategy   string   `yaml:"strategy"`
 	Clip       Duration `yaml:"clip"`       // one clip (an isoresponse probe)
 	Candidates int      `yaml:"candidates"` // clips scored per choice
@@ -55,9 +56,9 @@ func (a Adaptive) validate(ps *Problems, models []Model) {
 	switch a.Strategy {
 	case "":
 		return
-	case "discriminate", "uncertainty", "maximize", "isoresponse", "sequence":
+	case "discriminate", "random", "uncertainty", "maximize", "isoresponse", "sequence":
 	default:
-		ps.add("adaptive.strategy", "%q: want discriminate, uncertainty, maximize, isoresponse, sequence or empty (off)", a.Strategy)
+		ps.add("adaptive.strategy", "%q: want discriminate, random, uncertainty, maximize, isoresponse, sequence or empty (off)", a.Strategy)
 	}
 	positive(ps, "adaptive.clip", float64(a.Clip))
 	positive(ps, "adaptive.budget", float64(a.Budget))
@@ -73,7 +74,7 @@ func (a Adaptive) validate(ps *Problems, models []Model) {
 			ps.add("adaptive.models["+strconv.Itoa(i)+"]", "%q: not one of the models block's names", m)
 		}
 	}
-	need := map[string]int{"discriminate": 2, "uncertainty": 2, "maximize": 1}[a.Strategy]
+	need := map[string]int{"discriminate": 2, "random": 2, "uncertainty": 2, "maximize": 1}[a.Strategy]
 	if n := len(a.Models); n == 0 {
 		n = len(models)
 		if n < need {

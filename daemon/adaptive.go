@@ -230,6 +230,10 @@ func (a *Adaptive) take(k uint64) bool {
 		a.fallback.Add(1)
 	}
 	a.mu.Lock()
+	if len(a.pending) >= 256 { // no spikes come (no acquisition system): forget the oldest
+		a.pending = a.pending[1:]
+		a.failed.Add(1)
+	}
 	a.pending = append(a.pending, shown{seq: c.Seq, first: k + uint64(c.Lead), frames: c.Clip.Frames})
 	a.mu.Unlock()
 	return true

@@ -199,3 +199,36 @@ func TestAdaptiveClosedLoop(t *testing.T) {
 		t.Error("no published choice reports a discriminate tally over observed clips")
 	}
 }
+
+// TestAdaptiveNextAllocatesNothingWithinAClip: the frame loop's side draws frames of the current
+// clip without allocating (a new clip is taken once per clip, off this measurement).
+func TestAdaptiveNextAllocatesNothingWithinAClip(t *testing.T) {
+	nc, stop, err := daemontest.NATS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	cfg := configs.Default()
+	cfg.Stimulus.Kind = "whitenoise"
+	cfg.Adaptive.Strategy = "sequence"
+	cfg.Adaptive.Clip = configs.Duration(time.Hour)
+	ad, err := daemon.NewAdaptive(daemon.AdaptiveOptions{Rig: "test", Config: cfg.Adaptive, Stimulus: cfg.Stimulus, Bus: daemon.NATSBus(nc)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame := make([]float32, 50*50)
+	if _, err := ad.Next(frame); err != nil { // takes the first clip
+		t.Fatal(err)
+	}
+	allocs := testing.AllocsPerRun(1000, func() {
+		if _, err := ad.Next(frame); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("Next allocates %v times a frame within a clip", allocs)
+	}
+	if f := ad.Figures(); f.Clips != 1 || f.Idle != 0 {
+		t.Errorf("figures %+v: want one clip, no idle frame", f)
+	}
+}

@@ -2,6 +2,7 @@ package adaptive_test
 
 import (
 	"context"
+	"math"
 	"strings"
 	"sync"
 	"testing"
@@ -192,5 +193,37 @@ func TestFromConfigRefuses(t *testing.T) {
 		if _, err := adaptive.FromConfig(tc.cfg, st, tc.models, 0); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: error %v, want %q", tc.cfg.Strategy, err, tc.want)
 		}
+	}
+}
+
+// TestUncertaintyPicksTheLargestSpread: three models whose rates on a clip are s, 2s and 3s
+// (s = start mod 97): the spread var/mean over the ensemble grows with s, so the pick is the
+// candidate with the largest s, and its score is the closed form.
+func TestUncertaintyPicksTheLargestSpread(t *testing.T) {
+	pred := &fakePredictor{models: []string{"a", "b", "c"}, cells: 2}
+	st, err := adaptive.FromConfig(config("uncertainty"), configs.Default().Stimulus, pred.Models(), 11)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _, stop := start(t, st, adaptive.Options{Predictor: pred, Budget: 10 * time.Second, Lead: 11})
+	defer stop()
+	c, err := s.TakeReady(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	best := 0
+	for k, cand := range c.Candidates {
+		if cand.Start%97 > c.Candidates[best].Start%97 {
+			best = k
+		}
+		// λ = m*s*dt for m = 1, 2, 3: mean 2 s dt, variance (2/3) (s dt)^2, var/mean = s dt / 3,
+		// per bin and cell: 10 bins x 2 cells.
+		sdt := float64(cand.Start%97) * 0.01
+		if want := 20 * sdt / 3; sdt > 1e-6 && math.Abs(c.Scores[k]-want) > 1e-4*want {
+			t.Errorf("candidate %d: spread %g, want %g", k, c.Scores[k], want)
+		}
+	}
+	if c.Pick != best {
+		t.Errorf("picked %d (start %d), want %d (start %d)", c.Pick, c.Candidates[c.Pick].Start, best, c.Candidates[best].Start)
 	}
 }
