@@ -8,8 +8,8 @@ import (
 )
 
 // VirtualClock is a calib.Clock whose time moves only when Advance is called. Advance fires
-// due timers one at a time in time order, with Now at each timer's deadline, and after each
-// calls the settle function, which waits until the simulation is drained (every fired tick
+// due timers one at a time in time order, with Now at each timer's deadline, and before the
+// first and after each calls the settle function, which waits until the simulation is drained (every fired tick
 // acknowledged, see Quiet, and whatever it set in motion finished) before time moves on.
 // Timers implement calib.Acker: a tick counts as handled when its receiver calls Ack, or when
 // Stop or Reset discards it unread.
@@ -59,8 +59,16 @@ func (c *VirtualClock) Timers() int { c.mu.Lock(); defer c.mu.Unlock(); return l
 // Advance moves the clock d forward, firing every timer due on the way.
 func (c *VirtualClock) Advance(d time.Duration) { c.AdvanceTo(c.Now() + int64(d)) }
 
-// AdvanceTo moves the clock to t (never back), firing every timer due on the way.
+// AdvanceTo moves the clock to t (never back), firing every timer due on the way. It settles
+// first too: what happened since the last step (a flip told to the device) may still have a
+// timer to arm.
 func (c *VirtualClock) AdvanceTo(t int64) {
+	c.mu.Lock()
+	settle := c.settle
+	c.mu.Unlock()
+	if settle != nil {
+		settle()
+	}
 	for {
 		c.mu.Lock()
 		var next *vTimer

@@ -231,8 +231,14 @@ func (d *Device) Light(frame uint64, ns int64, level float64) {
 		d.shown = d.shown[:copy(d.shown, d.shown[len(d.shown)-1:])]
 	}
 	d.shown = append(d.shown, lumPoint{light, lum})
-	d.posted.Add(1) // before push's wake: Busy until Run has armed its timer for the edge
 	d.push(out{due: light + d.usb(), m: wire.Message{Type: wire.TypeEdge, TimeUS: d.devUS(light), Rising: rising, Level: sample(lum)}})
+	// Busy until Run has armed its timer for the edge. Only work from outside Run wakes it: a
+	// pass of Run woken by itself would be one the barrier does not see.
+	d.posted.Add(1)
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
 }
 
 // lum is the light the simulated display gives the diode at drive level (0..1).
@@ -285,17 +291,14 @@ func (d *Device) usb() int64 {
 	return lo + d.rng.Int64N(hi-lo+1)
 }
 
-// push queues o in due order and wakes Run. Called with d.mu held.
+// push queues o in due order. Called with d.mu held; Run arms its timer for it at the end of
+// its pass, or, when push is called from outside Run, after the caller's wake.
 func (d *Device) push(o out) {
 	if len(d.queue) < cap(d.queue) { // else the device's buffer is full: like firmware, it drops
 		d.queue = append(d.queue, o)
 		for i := len(d.queue) - 1; i > 0 && d.queue[i].due < d.queue[i-1].due; i-- {
 			d.queue[i], d.queue[i-1] = d.queue[i-1], d.queue[i]
 		}
-	}
-	select {
-	case d.wake <- struct{}{}:
-	default:
 	}
 }
 
