@@ -51,6 +51,7 @@ type Observer interface {
 // Model is one configured model, ready to run.
 type Model struct {
 	Name     string // the <model> of the prediction subject
+	File     string // where it was loaded from, for status; may be empty
 	Engine   Engine
 	CellIDs  []int32       // the cells it predicts, acquisition ids, in rate order
 	BinRate  float64       // bins per second the model was trained at

@@ -137,7 +137,7 @@ func (d *Daemon) LoadModel(ctx context.Context, req LoadRequest) (*pb.LoadModelR
 		}
 		return nil, controlErr(code, fmt.Errorf("daemon: load model %s: %w", req.Name, err))
 	}
-	m.Name = req.Name
+	m.Name, m.File = req.Name, req.File
 	r, err := d.newRunner(set, m)
 	if err != nil {
 		var me *ModelError
@@ -155,7 +155,7 @@ func (d *Daemon) LoadModel(ctx context.Context, req LoadRequest) (*pb.LoadModelR
 	d.models.Store(set.with(r))
 	d.p.Log.Info("daemon: model loaded", "name", r.Name, "file", req.File, "cells", len(r.CellIDs))
 	return &pb.LoadModelReply{
-		Model:   &pb.ModelStatus{Name: r.Name, Cells: uint32(len(r.CellIDs)), BinRateHz: r.BinRate},
+		Model:   &pb.ModelStatus{Name: r.Name, File: r.File, Cells: uint32(len(r.CellIDs)), BinRateHz: r.BinRate},
 		CellIds: r.CellIDs,
 	}, nil
 }

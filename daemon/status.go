@@ -42,7 +42,7 @@ type Figures struct {
 
 // ModelFigures are one model's counters.
 type ModelFigures struct {
-	Name                      string
+	Name, File                string
 	Cells                     int
 	BinRate                   float64
 	Steps, Published, Skipped uint64
@@ -76,7 +76,7 @@ func (d *Daemon) Figures() Figures {
 			lr = math.NaN()
 		}
 		f.Models = append(f.Models, ModelFigures{
-			Name: r.Name, Cells: len(r.CellIDs), BinRate: r.BinRate, Steps: r.steps.Load(), Published: r.published.Load(), Skipped: r.skipped.Load(),
+			Name: r.Name, File: r.File, Cells: len(r.CellIDs), BinRate: r.BinRate, Steps: r.steps.Load(), Published: r.published.Load(), Skipped: r.skipped.Load(),
 			Overrun: r.overrun.Load(), Unobserved: r.unobserved.Load(), LastCompute: r.lastCompute(), MaxCompute: time.Duration(r.maxNs.Load()), LiveR: lr,
 		})
 	}
@@ -130,7 +130,7 @@ func (d *Daemon) statusMsg(f Figures) *pb.Status {
 	}
 	for _, mf := range f.Models {
 		m.Models = append(m.Models, &pb.ModelStatus{
-			Name: mf.Name, Cells: uint32(mf.Cells), BinRateHz: mf.BinRate,
+			Name: mf.Name, File: mf.File, Cells: uint32(mf.Cells), BinRateHz: mf.BinRate,
 			Bins: mf.Published, Skipped: mf.Skipped, LastComputeNs: int64(mf.LastCompute), MaxComputeNs: int64(mf.MaxCompute),
 		})
 	}

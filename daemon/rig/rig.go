@@ -301,7 +301,7 @@ func loadModel(cfg *configs.Config, req daemon.LoadRequest, log *slog.Logger) (d
 		ids[c] = int32(id)
 	}
 	log.Info("rig: model loaded", "name", req.Name, "file", req.File, "kind", m.Kind, "cells", len(ids), "history", in.History, "bin_rate", in.FrameRate)
-	return daemon.Model{Name: req.Name, Engine: eng, CellIDs: ids, BinRate: in.FrameRate, Deadline: req.Deadline, Observed: req.Observed}, nil
+	return daemon.Model{Name: req.Name, File: req.File, Engine: eng, CellIDs: ids, BinRate: in.FrameRate, Deadline: req.Deadline, Observed: req.Observed}, nil
 }
 
 func configYAML(cfg *configs.Config) string {
