@@ -274,7 +274,8 @@ func (sp *spectral) inverse(spec []complex64, dst []float32, oh, ow int, bias fl
 	P := (oh + 1) / 2
 	full := min(P, h/2) // pairs with both rows
 	z := sp.bufB[:w*P]
-	for p := 0; p < full; p++ {
+	done := full == P && fillAsm(z, g, P, hf, w)
+	for p := 0; p < full && !done; p++ {
 		a, b := g[2*p*hf:2*p*hf+hf], g[(2*p+1)*hf:(2*p+1)*hf+hf]
 		for f, av := range a {
 			bv := b[f]
@@ -285,7 +286,7 @@ func (sp *spectral) inverse(spec []complex64, dst []float32, oh, ow int, bias fl
 			z[f*P+p] = complex(real(av)+imag(bv), real(bv)-imag(av))
 		}
 	}
-	if full < P { // the last row alone (odd h)
+	if full < P && !done { // the last row alone (odd h)
 		a := g[2*full*hf : 2*full*hf+hf]
 		for f, av := range a {
 			z[f*P+full] = av
@@ -297,6 +298,9 @@ func (sp *spectral) inverse(spec []complex64, dst []float32, oh, ow int, bias fl
 	}
 	out := sp.row.transform(z, sp.bufA[:w*P], P, true)
 	dst = dst[:oh*ow]
+	if oh == 2*P && unpackAsm(dst, out, P, ow, bias) {
+		return
+	}
 	for p := 0; p < P; p++ {
 		// real part row 2p, imaginary part row 2p+1
 		r0 := dst[2*p*ow : 2*p*ow+ow]

@@ -58,3 +58,36 @@ func fftStageAsm(p int, x, y, tw []complex64, s, m int, inv bool) bool {
 	}
 	return true
 }
+
+// The inverse's transposes in AVX2 (fft_amd64.s), four row pairs by four columns per block.
+//
+//go:noescape
+func fillAVX2(z, spec *complex64, np, hf, w int)
+
+//go:noescape
+func unpackAVX2(dst *float32, out *complex64, np, ow int, bias float32)
+
+// conjMask multiplies an interleaved complex value into its conjugate.
+var conjMask = [2]float32{1, -1}
+
+// fillAsm is the Hermitian fill of spectral.inverse for P whole row pairs; it reports whether
+// it could (AVX2, and at least four pairs, four columns in each half).
+func fillAsm(z, g []complex64, P, hf, w int) bool {
+	if !fftAVX2 || P < 4 || hf < 4 || w-hf < 4 {
+		return false
+	}
+	_, _ = z[w*P-1], g[2*P*hf-1]
+	fillAVX2(&z[0], &g[0], P, hf, w)
+	return true
+}
+
+// unpackAsm is the last step of spectral.inverse for 2P rows of ow; it reports whether it
+// could (AVX2, at least four pairs and four columns).
+func unpackAsm(dst []float32, out []complex64, P, ow int, bias float32) bool {
+	if !fftAVX2 || P < 4 || ow < 4 {
+		return false
+	}
+	_, _ = dst[2*P*ow-1], out[ow*P-1]
+	unpackAVX2(&dst[0], &out[0], P, ow, bias)
+	return true
+}

@@ -258,3 +258,241 @@ r5n:
 	JNZ  r5q
 	VZEROUPPER
 	RET
+
+// TRANSPOSE4 transposes the 4x4 complex block in r0-r3 (rows) into c0-c3, using Y12-Y15.
+#define TRANSPOSE4(r0, r1, r2, r3, c0, c1, c2, c3) \
+	VUNPCKLPD  r1, r0, Y12; \
+	VUNPCKHPD  r1, r0, Y13; \
+	VUNPCKLPD  r3, r2, Y14; \
+	VUNPCKHPD  r3, r2, Y15; \
+	VPERM2F128 $0x20, Y14, Y12, c0; \
+	VPERM2F128 $0x20, Y15, Y13, c1; \
+	VPERM2F128 $0x31, Y14, Y12, c2; \
+	VPERM2F128 $0x31, Y15, Y13, c3
+
+// CLAMPNEXT moves the block offset reg on by step bytes, the last block ending at last
+// (overlapping the one before); it jumps to body while there is a block, else falls through.
+#define CLAMPNEXT(reg, step, last, body, done) \
+	CMPQ reg, last; \
+	JEQ  done; \
+	ADDQ step, reg; \
+	CMPQ reg, last; \
+	JLE  body; \
+	MOVQ last, reg; \
+	JMP  body
+
+// func fillAVX2(z, spec *complex64, np, hf, w int)
+// The inverse's Hermitian fill for P row pairs (P >= 4, hf >= 4, w-hf >= 4): row pair p is
+// rows a = g[2p*hf:], b = g[(2p+1)*hf:]; z[f*P+p] = a[f] + i b[f] for f < hf, and
+// conj(a[w-f]) + i conj(b[w-f]) for f >= hf. Four pairs by four f per block, transposed.
+// Registers: DI z, SI g, R8 8*P, R9 16*hf (the stride between pairs), R10 8*hf, AX the
+// group's first pair (bytes of z along p), BX its last value, CX the f block, DX its last
+// value, R11-R13 scratch.
+TEXT ·fillAVX2(SB), NOSPLIT, $0-40
+	MOVQ z+0(FP), DI
+	MOVQ spec+8(FP), SI
+	MOVQ np+16(FP), R8
+	SHLQ $3, R8
+	MOVQ hf+24(FP), R10
+	SHLQ $3, R10
+	LEAQ (R10)(R10*1), R9
+	LEAQ -32(R8), BX
+	XORQ AX, AX
+
+fgroup:
+	// R11 = &a_{p0}[0]: g + 2*hf*p0 (AX = 8*p0 bytes, so 2*hf*p0*8 = AX*2*hf)
+	MOVQ  AX, R11
+	SHRQ  $3, R11
+	IMULQ R9, R11
+	ADDQ  SI, R11
+	// first half: f < hf
+	LEAQ -32(R10), DX
+	XORQ CX, CX
+
+ffirst:
+	MOVQ    R11, R12
+	ADDQ    CX, R12
+	VMOVUPS (R12), Y0                 // a_p0[f..f+3]
+	ADDQ    R10, R12
+	VMOVUPS (R12), Y4                 // b_p0
+	ADDQ    R10, R12
+	VMOVUPS (R12), Y1
+	ADDQ    R10, R12
+	VMOVUPS (R12), Y5
+	ADDQ    R10, R12
+	VMOVUPS (R12), Y2
+	ADDQ    R10, R12
+	VMOVUPS (R12), Y6
+	ADDQ    R10, R12
+	VMOVUPS (R12), Y3
+	ADDQ    R10, R12
+	VMOVUPS (R12), Y7
+	TRANSPOSE4(Y0, Y1, Y2, Y3, Y8, Y9, Y10, Y11)
+	TRANSPOSE4(Y4, Y5, Y6, Y7, Y0, Y1, Y2, Y3)
+	// z[(f+j)*P + p0] = A_j addsub swap(B_j) = (ar - bi, ai + br)
+	MOVQ      CX, R12
+	SHRQ      $3, R12
+	IMULQ     R8, R12
+	ADDQ      DI, R12
+	ADDQ      AX, R12
+	VPERMILPS $0xB1, Y0, Y0
+	VADDSUBPS Y0, Y8, Y8
+	VMOVUPS   Y8, (R12)
+	ADDQ      R8, R12
+	VPERMILPS $0xB1, Y1, Y1
+	VADDSUBPS Y1, Y9, Y9
+	VMOVUPS   Y9, (R12)
+	ADDQ      R8, R12
+	VPERMILPS $0xB1, Y2, Y2
+	VADDSUBPS Y2, Y10, Y10
+	VMOVUPS   Y10, (R12)
+	ADDQ      R8, R12
+	VPERMILPS $0xB1, Y3, Y3
+	VADDSUBPS Y3, Y11, Y11
+	VMOVUPS   Y11, (R12)
+	CLAMPNEXT(CX, $32, DX, ffirst, fsecond)
+
+fsecond:
+	// second half: f = w-1-s for s = src-1 in [0, w-hf); the block at source index
+	// s0+1..s0+4 (s0 = CX/8) serves f = w-1-s0-j for j = 0..3 (reversed).
+	MOVQ w+32(FP), DX
+	SUBQ hf+24(FP), DX
+	SHLQ $3, DX
+	SUBQ $32, DX
+	XORQ CX, CX
+
+fconj:
+	MOVQ    R11, R12
+	ADDQ    CX, R12
+	ADDQ    $8, R12                   // a_p0[1 + s0 ...]
+	VMOVUPS (R12), Y0
+	ADDQ    R10, R12
+	VMOVUPS (R12), Y4
+	ADDQ    R10, R12
+	VMOVUPS (R12), Y1
+	ADDQ    R10, R12
+	VMOVUPS (R12), Y5
+	ADDQ    R10, R12
+	VMOVUPS (R12), Y2
+	ADDQ    R10, R12
+	VMOVUPS (R12), Y6
+	ADDQ    R10, R12
+	VMOVUPS (R12), Y3
+	ADDQ    R10, R12
+	VMOVUPS (R12), Y7
+	TRANSPOSE4(Y0, Y1, Y2, Y3, Y8, Y9, Y10, Y11)
+	TRANSPOSE4(Y4, Y5, Y6, Y7, Y0, Y1, Y2, Y3)
+	// A_j, B_j are a[1+s0+j], b[1+s0+j] for the four pairs: f = w-1-s0-j.
+	// z = conj(A) + i conj(B) = (ar + bi, br - ai) = swap(B) + A*(1, -1)
+	VBROADCASTSD ·conjMask(SB), Y15
+	MOVQ         w+32(FP), R12
+	DECQ         R12
+	SHLQ         $3, R12
+	SUBQ         CX, R12                // 8*(w-1-s0)
+	SHRQ         $3, R12
+	IMULQ        R8, R12
+	ADDQ         DI, R12
+	ADDQ         AX, R12                // &z[(w-1-s0)*P + p0]
+	VPERMILPS    $0xB1, Y0, Y0
+	VMULPS       Y15, Y8, Y8
+	VADDPS       Y0, Y8, Y8
+	VMOVUPS      Y8, (R12)
+	SUBQ         R8, R12
+	VPERMILPS    $0xB1, Y1, Y1
+	VMULPS       Y15, Y9, Y9
+	VADDPS       Y1, Y9, Y9
+	VMOVUPS      Y9, (R12)
+	SUBQ         R8, R12
+	VPERMILPS    $0xB1, Y2, Y2
+	VMULPS       Y15, Y10, Y10
+	VADDPS       Y2, Y10, Y10
+	VMOVUPS      Y10, (R12)
+	SUBQ         R8, R12
+	VPERMILPS    $0xB1, Y3, Y3
+	VMULPS       Y15, Y11, Y11
+	VADDPS       Y3, Y11, Y11
+	VMOVUPS      Y11, (R12)
+	CLAMPNEXT(CX, $32, DX, fconj, fnext)
+
+fnext:
+	CLAMPNEXT(AX, $32, BX, fgroup, fdone)
+
+fdone:
+	VZEROUPPER
+	RET
+
+// func unpackAVX2(dst *float32, out *complex64, np, ow int, bias float32)
+// The inverse's last step for 2P rows (P >= 4, ow >= 4): row 2p of dst is the real parts of
+// out[x*P+p] for x < ow, row 2p+1 the imaginary parts, each plus bias. Four pairs by four
+// columns per block, transposed. Registers: DI dst, SI out, R8 8*P, R9 4*ow (a dst row),
+// AX 8*p0, BX its last value, CX 8*x0, DX its last value, R11-R12 scratch.
+TEXT ·unpackAVX2(SB), NOSPLIT, $0-36
+	MOVQ         dst+0(FP), DI
+	MOVQ         out+8(FP), SI
+	MOVQ         np+16(FP), R8
+	SHLQ         $3, R8
+	MOVQ         ow+24(FP), R9
+	SHLQ         $2, R9
+	VBROADCASTSS bias+32(FP), Y11
+	MOVQ         $·planarIdx(SB), R11
+	VMOVUPS      (R11), Y10
+	LEAQ         -32(R8), BX
+	MOVQ         ow+24(FP), DX
+	SHLQ         $3, DX
+	SUBQ         $32, DX
+	XORQ         AX, AX
+
+ugroup:
+	XORQ CX, CX
+
+ublock:
+	// rows x0..x0+3 of out at column p0
+	MOVQ    CX, R11
+	SHRQ    $3, R11
+	IMULQ   R8, R11
+	ADDQ    SI, R11
+	ADDQ    AX, R11
+	VMOVUPS (R11), Y0
+	ADDQ    R8, R11
+	VMOVUPS (R11), Y1
+	ADDQ    R8, R11
+	VMOVUPS (R11), Y2
+	ADDQ    R8, R11
+	VMOVUPS (R11), Y3
+	TRANSPOSE4(Y0, Y1, Y2, Y3, Y4, Y5, Y6, Y7)
+	// Y4+j: pair p0+j at x0..x0+3: real parts to row 2(p0+j), imaginary to the next row.
+	// &dst[2*p0*ow + x0] = DI + (AX/8)*2*R9 + CX/2
+	MOVQ         AX, R11
+	SHRQ         $2, R11
+	IMULQ        R9, R11
+	ADDQ         DI, R11
+	MOVQ         CX, R12
+	SHRQ         $1, R12
+	ADDQ         R12, R11
+	VPERMPS      Y4, Y10, Y4
+	VADDPS       Y11, Y4, Y4
+	VMOVUPS      X4, (R11)
+	VEXTRACTF128 $1, Y4, (R11)(R9*1)
+	LEAQ         (R11)(R9*2), R11
+	VPERMPS      Y5, Y10, Y5
+	VADDPS       Y11, Y5, Y5
+	VMOVUPS      X5, (R11)
+	VEXTRACTF128 $1, Y5, (R11)(R9*1)
+	LEAQ         (R11)(R9*2), R11
+	VPERMPS      Y6, Y10, Y6
+	VADDPS       Y11, Y6, Y6
+	VMOVUPS      X6, (R11)
+	VEXTRACTF128 $1, Y6, (R11)(R9*1)
+	LEAQ         (R11)(R9*2), R11
+	VPERMPS      Y7, Y10, Y7
+	VADDPS       Y11, Y7, Y7
+	VMOVUPS      X7, (R11)
+	VEXTRACTF128 $1, Y7, (R11)(R9*1)
+	CLAMPNEXT(CX, $32, DX, ublock, unext)
+
+unext:
+	CLAMPNEXT(AX, $32, BX, ugroup, udone)
+
+udone:
+	VZEROUPPER
+	RET

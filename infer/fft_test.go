@@ -10,7 +10,7 @@ import (
 
 func TestSpectralMatchesDFT(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
-	for _, sz := range [][2]int{{1, 1}, {2, 3}, {5, 4}, {16, 16}, {50, 50}, {36, 36}, {7, 11}, {9, 14}} {
+	for _, sz := range [][2]int{{1, 1}, {2, 3}, {5, 4}, {16, 16}, {50, 50}, {36, 36}, {7, 11}, {9, 14}, {12, 20}, {26, 19}, {20, 9}} {
 		h, w := sz[0], sz[1]
 		img := make([]float32, h*w)
 		for i := range img {
