@@ -5,9 +5,10 @@
 // over the most recent pairs) from the acquisition's sync events against the daemon's frame
 // onsets. A Validator places each spike on host time, counts it into the model bin it falls in
 // (bin t starts at frame t's onset and lasts one bin width), and once acquisition has covered a
-// bin, pairs its counts with every model's predicted rate for that bin. Stats keep, per model
-// and cell, the running Pearson r and fraction of explainable variance over a sliding window of
-// bins and over the whole session.
+// bin, pairs its counts with every model's predicted rate for that bin (and hands them to
+// OnClose, which feeds observed models their recorded spike history). Stats keep, per model and
+// cell, the running Pearson r and the variance of the counts explained over a sliding window of
+// bins and over the whole session. Models may be added and removed while it runs.
 //
 // Units: times are int64 nanoseconds (host monotonic or acquisition clock, as named); rates are
 // spikes/s; counts are spikes per bin.
