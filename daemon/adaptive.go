@@ -32,6 +32,9 @@ type AdaptiveOptions struct {
 	Bus          Bus
 	Now          func() int64 // host monotonic ns; default: the process's monotonic clock
 	Log          *slog.Logger
+	// Strategy, if set, is used instead of the one Config names (embedding, tests); Config
+	// still makes the strategies the control service switches to.
+	Strategy adaptive.Strategy
 }
 
 // Adaptive is the daemon's side of the adaptive stimulus. It is the frame loop's Source: it
@@ -68,15 +71,16 @@ type Adaptive struct {
 	prepSrc stimulus.Source
 
 	// spikes (bus goroutines)
-	mu       sync.Mutex
-	clock    *validate.Clock
-	onsets   []int64 // host ns of frame k at k % len; 0 unknown
-	frameOf  []int64 // which frame each onset slot holds
-	pending  []shown // clips shown whose counts are not complete yet, in frame order
-	spikes   []spike // recorded spikes on host time, not yet past every pending clip
-	covered  int64   // host time up to which spikes are complete
-	observed atomic.Uint64
-	failed   atomic.Uint64 // clips whose onsets never became known
+	mu         sync.Mutex
+	clock      *validate.Clock
+	onsets     []int64          // host ns of frame k at k % len; 0 unknown
+	frameOf    []int64          // which frame each onset slot holds
+	pending    []shown          // clips shown whose counts are not complete yet, in frame order
+	spikes     []spike          // recorded spikes not yet past every pending clip
+	coveredAcq int64            // acquisition time up to which spikes are complete
+	early      map[uint64]int64 // sync edges (acquisition ns) whose frame onset is not known yet
+	observed   atomic.Uint64
+	failed     atomic.Uint64 // clips whose onsets never became known
 }
 
 type shown struct {
@@ -86,7 +90,7 @@ type shown struct {
 }
 
 type spike struct {
-	host int64
+	acq  int64 // acquisition clock, ns
 	cell int
 }
 
@@ -109,12 +113,14 @@ func NewAdaptive(o AdaptiveOptions) (*Adaptive, error) {
 	if o.Predictor != nil {
 		models = o.Predictor.Models()
 	}
-	st, err := adaptive.FromConfig(o.Config, o.Stimulus, models, o.Lead)
-	if err != nil {
-		return nil, fmt.Errorf("daemon: %w", err)
+	st := o.Strategy
+	if st == nil {
+		if st, err = adaptive.FromConfig(o.Config, o.Stimulus, models, o.Lead); err != nil {
+			return nil, fmt.Errorf("daemon: %w", err)
+		}
 	}
 	a := &Adaptive{o: o, subj: subj, binNs: int64(1e9 / float64(o.Stimulus.FrameRate)), cells: map[int32]int{},
-		clock: validate.NewClock(1000), onsets: make([]int64, 8192), frameOf: make([]int64, 8192)}
+		clock: validate.NewClock(1000), early: map[uint64]int64{}, onsets: make([]int64, 8192), frameOf: make([]int64, 8192)}
 	a.unixBase = time.Now().UnixNano() - o.Now()
 	for i := range a.frameOf {
 		a.frameOf[i] = -1
@@ -333,6 +339,10 @@ func (a *Adaptive) onset(o *pb.FrameOnset) {
 	a.mu.Lock()
 	i := o.Frame % uint64(len(a.onsets))
 	a.onsets[i], a.frameOf[i] = t, int64(o.Frame)
+	if acq, ok := a.early[o.Frame]; ok { // its sync edge came first
+		delete(a.early, o.Frame)
+		a.clock.Add(acq, t)
+	}
 	a.mu.Unlock()
 }
 
@@ -351,6 +361,11 @@ func (a *Adaptive) syncIn(s *pb.Sync) {
 	a.mu.Lock()
 	if t, ok := a.onsetOf(s.Frame); ok {
 		a.clock.Add(s.TimeAcqNs, t)
+	} else {
+		if len(a.early) >= 1024 { // onsets that never came (frames lost): start afresh
+			clear(a.early)
+		}
+		a.early[s.Frame] = s.TimeAcqNs
 	}
 	a.mu.Unlock()
 }
@@ -358,20 +373,14 @@ func (a *Adaptive) syncIn(s *pb.Sync) {
 func (a *Adaptive) spikesIn(s *pb.Spikes) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	end, ok := a.clock.ToHost(s.EndAcqNs)
-	if !ok {
-		return // no clock yet: these spikes cannot be placed
-	}
+	// Kept on the acquisition clock: they are placed when their clip closes, with the clock
+	// fit as it is then (the first batches come before the clock has two sync pairs).
 	for i, id := range s.CellIds {
-		c, known := a.cells[id]
-		if !known || i >= len(s.TimesAcqNs) {
-			continue
-		}
-		if t, ok := a.clock.ToHost(s.TimesAcqNs[i]); ok {
-			a.spikes = append(a.spikes, spike{host: t, cell: c})
+		if c, known := a.cells[id]; known && i < len(s.TimesAcqNs) {
+			a.spikes = append(a.spikes, spike{acq: s.TimesAcqNs[i], cell: c})
 		}
 	}
-	a.covered = max(a.covered, end)
+	a.coveredAcq = max(a.coveredAcq, s.EndAcqNs)
 	a.close()
 }
 
@@ -379,6 +388,10 @@ func (a *Adaptive) spikesIn(s *pb.Spikes) {
 // them to the scheduler, and drops spikes no pending clip can need.
 func (a *Adaptive) close() {
 	C := len(a.o.CellIDs)
+	covered, ok := a.clock.ToHost(a.coveredAcq)
+	if !ok {
+		return
+	}
 	for len(a.pending) > 0 {
 		p := a.pending[0]
 		last := p.first + uint64(p.frames) - 1
@@ -389,10 +402,10 @@ func (a *Adaptive) close() {
 				a.failed.Add(1)
 				continue
 			}
-			return
+			break
 		}
-		if a.covered < lastOn+a.binNs {
-			return
+		if covered < lastOn+a.binNs {
+			break
 		}
 		counts := make([]float32, p.frames*C)
 		starts := make([]int64, p.frames)
@@ -403,12 +416,12 @@ func (a *Adaptive) close() {
 			}
 			starts[t] = on
 		}
-		sort.Slice(a.spikes, func(i, j int) bool { return a.spikes[i].host < a.spikes[j].host })
 		for _, s := range a.spikes {
-			if s.host < starts[0] || s.host >= lastOn+a.binNs {
+			host, _ := a.clock.ToHost(s.acq)
+			if host < starts[0] || host >= lastOn+a.binNs {
 				continue
 			}
-			t := sort.Search(len(starts), func(i int) bool { return starts[i] > s.host }) - 1
+			t := sort.Search(len(starts), func(i int) bool { return starts[i] > host }) - 1
 			counts[t*C+s.cell]++
 		}
 		a.sched.Observe(adaptive.Observation{Seq: p.seq, Cells: C, Counts: counts})
@@ -416,17 +429,17 @@ func (a *Adaptive) close() {
 		a.pending = a.pending[1:]
 	}
 	// Spikes before every pending clip's start are not needed.
-	keep := a.covered
+	keep := covered
 	if len(a.pending) > 0 {
-		if on, ok := a.onsetOf(a.pending[0].first); ok {
-			keep = on
-		} else {
+		on, ok := a.onsetOf(a.pending[0].first)
+		if !ok {
 			return
 		}
+		keep = on
 	}
 	n := 0
 	for _, s := range a.spikes {
-		if s.host >= keep {
+		if host, _ := a.clock.ToHost(s.acq); host >= keep {
 			a.spikes[n] = s
 			n++
 		}

@@ -18,6 +18,7 @@ import (
 	"retinad/daemon/daemontest"
 	"retinad/daemon/scoring"
 	pb "retinad/proto/retinadpb"
+	"retinad/stimulus/adaptive"
 )
 
 // retinaScreen shows each presented frame to the virtual retina at its flip, as a monitor
@@ -230,5 +231,137 @@ func TestAdaptiveNextAllocatesNothingWithinAClip(t *testing.T) {
 	}
 	if f := ad.Figures(); f.Clips != 1 || f.Idle != 0 {
 		t.Errorf("figures %+v: want one clip, no idle frame", f)
+	}
+}
+
+// recorder is a strategy of gray clips of 10 frames that keeps what it observes.
+type recorder struct{ seen chan recorded }
+
+type recorded struct {
+	at     int64
+	counts []float32
+}
+
+func (r *recorder) Name() string           { return "recorder" }
+func (r *recorder) NeedsPredictions() bool { return false }
+func (r *recorder) clip() adaptive.Clip {
+	st := configs.Default().Stimulus
+	st.Kind = "gray"
+	return adaptive.Clip{Stimulus: st, Frames: 10}
+}
+func (r *recorder) Candidates(int) []adaptive.Clip { return []adaptive.Clip{r.clip()} }
+func (r *recorder) Default(int) adaptive.Clip      { return r.clip() }
+func (r *recorder) Choose(int, []adaptive.Clip, [][]adaptive.Rates) ([]float64, int, string) {
+	return nil, 0, "recorder"
+}
+func (r *recorder) Observe(c *adaptive.Choice, counts []float32) { r.seen <- recorded{c.At, counts} }
+
+// TestAdaptiveBinsRecordedSpikes: spikes published on the acquisition clock (offset from the
+// host's) at known places in known frames come back to the strategy counted in the right bin
+// and cell of the right clip, through the real bus: frame onsets, sync edges and spike batches.
+func TestAdaptiveBinsRecordedSpikes(t *testing.T) {
+	nc, stop, err := daemontest.NATS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	cfg := configs.Default()
+	rec := &recorder{seen: make(chan recorded, 64)}
+	cells := []int32{7, 9}
+	ad, err := daemon.NewAdaptive(daemon.AdaptiveOptions{Rig: "test", Config: cfg.Adaptive, Stimulus: cfg.Stimulus,
+		CellIDs: cells, Bus: daemon.NATSBus(nc), Strategy: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- ad.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	time.Sleep(50 * time.Millisecond) // Run subscribes
+	const base, bin, offset = int64(1e12), int64(10e6), int64(3e9)
+	// Frame k: cell 7 fires 2 ms into it when k%3 == 0, cell 9 at 9 ms when k%2 == 0, and once
+	// more at 9.9 ms when k%5 == 0 (still inside the bin).
+	want := func(k int64, c int) float32 {
+		switch {
+		case c == 0 && k%3 == 0:
+			return 1
+		case c == 1:
+			n := float32(0)
+			if k%2 == 0 {
+				n++
+			}
+			if k%5 == 0 {
+				n++
+			}
+			return n
+		}
+		return 0
+	}
+	frame := make([]float32, 50*50)
+	pub := func(subject string, m proto.Message) {
+		b, err := proto.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := nc.Publish(subject, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const frames = 60
+	for k := int64(0); k < frames; k++ {
+		if _, err := ad.Next(frame); err != nil {
+			t.Fatal(err)
+		}
+		on := base + k*bin
+		onset := &pb.FrameOnset{Frame: uint64(k), FlipHostNs: on - 8e6, OnsetHostNs: on, Confirmed: true}
+		sync := &pb.Sync{Seq: uint64(k), Frame: uint64(k), HasFrame: true, TimeAcqNs: on + offset}
+		if k%2 == 0 { // the order of onsets and sync edges on the bus is not fixed
+			pub("retinad.test.frame", onset)
+			pub("retinad.test.sync", sync)
+		} else {
+			pub("retinad.test.sync", sync)
+			pub("retinad.test.frame", onset)
+		}
+		sp := &pb.Spikes{Seq: uint64(k), StartAcqNs: on + offset, EndAcqNs: on + bin + offset}
+		if k%3 == 0 {
+			sp.CellIds, sp.TimesAcqNs = append(sp.CellIds, 7), append(sp.TimesAcqNs, on+2e6+offset)
+		}
+		if k%2 == 0 {
+			sp.CellIds, sp.TimesAcqNs = append(sp.CellIds, 9), append(sp.TimesAcqNs, on+9e6+offset)
+		}
+		if k%5 == 0 {
+			sp.CellIds, sp.TimesAcqNs = append(sp.CellIds, 9), append(sp.TimesAcqNs, on+9.9e6+offset)
+		}
+		sp.CellIds, sp.TimesAcqNs = append(sp.CellIds, 11), append(sp.TimesAcqNs, on+5e6+offset) // a cell no model has
+		pub("retinad.test.spikes", sp)
+		if err := nc.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * time.Millisecond) // the scheduler prepares the next clip
+	}
+	got := 0
+	timeout := time.After(5 * time.Second)
+	for got < 4 {
+		select {
+		case r := <-rec.seen:
+			got++
+			if len(r.counts) != 10*len(cells) {
+				t.Fatalf("clip at frame %d: %d counts", r.at, len(r.counts))
+			}
+			for tb := 0; tb < 10; tb++ {
+				for c := range cells {
+					if w := want(r.at+int64(tb), c); r.counts[tb*len(cells)+c] != w {
+						t.Errorf("clip at frame %d, bin %d, cell %d: %v spikes, want %v", r.at, tb, cells[c], r.counts[tb*len(cells)+c], w)
+					}
+				}
+			}
+		case <-timeout:
+			t.Fatalf("%d clips observed in 5 s, want 4 or more; figures %+v", got, ad.Figures())
+		}
 	}
 }
