@@ -228,7 +228,8 @@ func (sp *spectral) spectrum(img []float32) []complex64 {
 	full := h / 2 // pairs with both rows
 	// Rows in pairs: z = row 2p + i row 2p+1, laid out [x][p] for the interleaved FFT.
 	z := sp.bufA[:w*P]
-	for p := 0; p < full; p++ {
+	done := full == P && packAsm(z, img, P, w)
+	for p := 0; p < full && !done; p++ {
 		a, b := img[2*p*w:2*p*w+w], img[(2*p+1)*w:(2*p+1)*w+w]
 		for x, av := range a {
 			z[x*P+p] = complex(av, b[x])
@@ -246,7 +247,11 @@ func (sp *spectral) spectrum(img []float32) []complex64 {
 	}
 	// Unpack the two real rows' half spectra into u laid out [y][fx]: with zn = conj(Z[w-fx]),
 	// row 2p's is (Z+zn)/2 and row 2p+1's is (Z-zn)/(2i).
-	for fx := 0; fx < hf; fx++ {
+	nfx := hf
+	if full == P && splitAsm(u, Z, P, hf, w) {
+		nfx = 1 // the assembly did fx >= 1
+	}
+	for fx := 0; fx < nfx; fx++ {
 		nf := (w - fx) % w
 		zs, zns := Z[fx*P:fx*P+P], Z[nf*P:nf*P+P]
 		for p := 0; p < full; p++ {

@@ -91,3 +91,33 @@ func unpackAsm(dst []float32, out []complex64, P, ow int, bias float32) bool {
 	unpackAVX2(&dst[0], &out[0], P, ow, bias)
 	return true
 }
+
+// The forward's transposes in AVX2 (fft_amd64.s).
+//
+//go:noescape
+func packAVX2(z *complex64, img *float32, np, w int)
+
+//go:noescape
+func splitAVX2(u, zs *complex64, np, hf, w int)
+
+// packAsm is the row pairing of spectral.spectrum for P whole pairs; it reports whether it
+// could (AVX2, at least four pairs and four columns).
+func packAsm(z []complex64, img []float32, P, w int) bool {
+	if !fftAVX2 || P < 4 || w < 4 {
+		return false
+	}
+	_, _ = z[w*P-1], img[2*P*w-1]
+	packAVX2(&z[0], &img[0], P, w)
+	return true
+}
+
+// splitAsm unpacks columns fx >= 1 of spectral.spectrum's P whole pairs; it reports whether
+// it could (AVX2, at least four pairs, hf >= 5).
+func splitAsm(u, zs []complex64, P, hf, w int) bool {
+	if !fftAVX2 || P < 4 || hf < 5 {
+		return false
+	}
+	_, _ = u[2*P*hf-1], zs[w*P-1]
+	splitAVX2(&u[0], &zs[0], P, hf, w)
+	return true
+}

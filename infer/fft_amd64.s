@@ -270,6 +270,16 @@ r5n:
 	VPERM2F128 $0x31, Y14, Y12, c2; \
 	VPERM2F128 $0x31, Y15, Y13, c3
 
+// SPLIT turns zf (a) and zn (b) into a = (zf + conj(zn))/2 and b = -i (zf - conj(zn))/2,
+// with Y8 = (1, -1), Y9 = 1/2, Y10 = (1/2, -1/2); Y11 scratch.
+#define SPLIT(a, b) \
+	VMULPS    Y8, b, b; \
+	VSUBPS    b, a, Y11; \
+	VADDPS    b, a, a; \
+	VMULPS    Y9, a, a; \
+	VPERMILPS $0xB1, Y11, Y11; \
+	VMULPS    Y10, Y11, b
+
 // CLAMPNEXT moves the block offset reg on by step bytes, the last block ending at last
 // (overlapping the one before); it jumps to body while there is a block, else falls through.
 #define CLAMPNEXT(reg, step, last, body, done) \
@@ -494,5 +504,161 @@ unext:
 	CLAMPNEXT(AX, $32, BX, ugroup, udone)
 
 udone:
+	VZEROUPPER
+	RET
+
+// func packAVX2(z *complex64, img *float32, np, w int)
+// The forward's row pairing for np whole pairs (np >= 4, w >= 4): z[x*np+p] =
+// img[2p*w+x] + i img[(2p+1)*w+x]. Four pairs by four columns per block, transposed.
+// Registers: DI z, SI img, R8 8*np, R9 4*w (an image row), AX 8*p0, BX its last value,
+// CX 4*x0, DX its last value, R11-R12 scratch.
+TEXT ·packAVX2(SB), NOSPLIT, $0-32
+	MOVQ z+0(FP), DI
+	MOVQ img+8(FP), SI
+	MOVQ np+16(FP), R8
+	SHLQ $3, R8
+	MOVQ w+24(FP), R9
+	SHLQ $2, R9
+	LEAQ -32(R8), BX
+	LEAQ -16(R9), DX
+	XORQ AX, AX
+
+pkgroup:
+	XORQ CX, CX
+
+pkblock:
+	// R11 = &img[2*p0*w + x0] = SI + (AX/8)*2*R9 + CX
+	MOVQ        AX, R11
+	SHRQ        $2, R11
+	IMULQ       R9, R11
+	ADDQ        SI, R11
+	ADDQ        CX, R11
+	VMOVUPS     (R11), X0
+	VMOVUPS     (R11)(R9*1), X1
+	VUNPCKLPS   X1, X0, X2
+	VUNPCKHPS   X1, X0, X3
+	VINSERTF128 $1, X3, Y2, Y4
+	LEAQ        (R11)(R9*2), R11
+	VMOVUPS     (R11), X0
+	VMOVUPS     (R11)(R9*1), X1
+	VUNPCKLPS   X1, X0, X2
+	VUNPCKHPS   X1, X0, X3
+	VINSERTF128 $1, X3, Y2, Y5
+	LEAQ        (R11)(R9*2), R11
+	VMOVUPS     (R11), X0
+	VMOVUPS     (R11)(R9*1), X1
+	VUNPCKLPS   X1, X0, X2
+	VUNPCKHPS   X1, X0, X3
+	VINSERTF128 $1, X3, Y2, Y6
+	LEAQ        (R11)(R9*2), R11
+	VMOVUPS     (R11), X0
+	VMOVUPS     (R11)(R9*1), X1
+	VUNPCKLPS   X1, X0, X2
+	VUNPCKHPS   X1, X0, X3
+	VINSERTF128 $1, X3, Y2, Y7
+	TRANSPOSE4(Y4, Y5, Y6, Y7, Y0, Y1, Y2, Y3)
+	// z[(x0+j)*np + p0]: R11 = DI + (CX/4)*R8 + AX
+	MOVQ    CX, R11
+	SHRQ    $2, R11
+	IMULQ   R8, R11
+	ADDQ    DI, R11
+	ADDQ    AX, R11
+	VMOVUPS Y0, (R11)
+	ADDQ    R8, R11
+	VMOVUPS Y1, (R11)
+	ADDQ    R8, R11
+	VMOVUPS Y2, (R11)
+	ADDQ    R8, R11
+	VMOVUPS Y3, (R11)
+	CLAMPNEXT(CX, $16, DX, pkblock, pknext)
+
+pknext:
+	CLAMPNEXT(AX, $32, BX, pkgroup, pkdone)
+
+pkdone:
+	VZEROUPPER
+	RET
+
+// func splitAVX2(u, zs *complex64, np, hf, w int)
+// The forward's unpacking of np whole row pairs (np >= 4, hf >= 5) for fx in [1, hf): with
+// zf = zs[fx*np+p] and zn = conj(zs[(w-fx)*np+p]), u[2p*hf+fx] = (zf+zn)/2 and
+// u[(2p+1)*hf+fx] = -i (zf-zn)/2. Four f by four pairs per block, transposed. Registers:
+// DI u, SI zs, R8 8*np, R9 8*hf (a row of u), AX 8*p0, BX its last value, CX 8*fx0, DX its
+// last value, R11-R12 scratch.
+TEXT ·splitAVX2(SB), NOSPLIT, $0-40
+	MOVQ u+0(FP), DI
+	MOVQ zs+8(FP), SI
+	MOVQ np+16(FP), R8
+	SHLQ $3, R8
+	MOVQ hf+24(FP), R9
+	SHLQ $3, R9
+	LEAQ -32(R8), BX
+	LEAQ -32(R9), DX
+	XORQ AX, AX
+
+spgroup:
+	MOVQ $8, CX
+
+spblock:
+	// zf rows fx0..fx0+3 at p0: R11 = SI + (CX/8)*R8 + AX
+	MOVQ    CX, R11
+	SHRQ    $3, R11
+	IMULQ   R8, R11
+	ADDQ    SI, R11
+	ADDQ    AX, R11
+	VMOVUPS (R11), Y0
+	ADDQ    R8, R11
+	VMOVUPS (R11), Y1
+	ADDQ    R8, R11
+	VMOVUPS (R11), Y2
+	ADDQ    R8, R11
+	VMOVUPS (R11), Y3
+	// zn rows w-fx0 down to w-fx0-3: R11 = SI + (w - CX/8)*R8 + AX
+	MOVQ    w+32(FP), R11
+	MOVQ    CX, R12
+	SHRQ    $3, R12
+	SUBQ    R12, R11
+	IMULQ   R8, R11
+	ADDQ    SI, R11
+	ADDQ    AX, R11
+	VMOVUPS (R11), Y4
+	SUBQ    R8, R11
+	VMOVUPS (R11), Y5
+	SUBQ    R8, R11
+	VMOVUPS (R11), Y6
+	SUBQ    R8, R11
+	VMOVUPS (R11), Y7
+	VBROADCASTSD ·conjMask(SB), Y8
+	VBROADCASTSS ·fftK+0(SB), Y9       // 1/2
+	VMULPS       Y8, Y9, Y10           // (1/2, -1/2)
+	SPLIT(Y0, Y4)
+	SPLIT(Y1, Y5)
+	SPLIT(Y2, Y6)
+	SPLIT(Y3, Y7)
+	// A (Y0-Y3, rows fx) to u rows 2p: R11 = DI + (AX/8)*2*R9 + CX
+	MOVQ    AX, R11
+	SHRQ    $2, R11
+	IMULQ   R9, R11
+	ADDQ    DI, R11
+	ADDQ    CX, R11
+	TRANSPOSE4(Y0, Y1, Y2, Y3, Y8, Y9, Y10, Y11)
+	VMOVUPS Y8, (R11)
+	VMOVUPS Y9, (R11)(R9*2)
+	LEAQ    (R11)(R9*4), R12
+	VMOVUPS Y10, (R12)
+	VMOVUPS Y11, (R12)(R9*2)
+	TRANSPOSE4(Y4, Y5, Y6, Y7, Y0, Y1, Y2, Y3)
+	ADDQ    R9, R11
+	VMOVUPS Y0, (R11)
+	VMOVUPS Y1, (R11)(R9*2)
+	LEAQ    (R11)(R9*4), R12
+	VMOVUPS Y2, (R12)
+	VMOVUPS Y3, (R12)(R9*2)
+	CLAMPNEXT(CX, $32, DX, spblock, spnext)
+
+spnext:
+	CLAMPNEXT(AX, $32, BX, spgroup, spdone)
+
+spdone:
 	VZEROUPPER
 	RET
