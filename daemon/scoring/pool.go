@@ -31,6 +31,10 @@ type PoolOptions struct {
 	// more clips of that batch, and its clips go back to the others and this machine's cores.
 	// Keep it under the choice budget.
 	Timeout time.Duration
+	// Probe is how often a worker busy with a request is pinged ($SRV.PING); one that is gone
+	// (no responders, or three pings in a row unanswered within Probe) is given up then instead
+	// of after Timeout. Default 250 ms; negative turns probing off.
+	Probe time.Duration
 	// Rediscover is how long a list of workers is trusted (default 2 s); DiscoverWait how long
 	// to collect their INFO replies (default 50 ms, spent while the local cores already work).
 	Rediscover, DiscoverWait time.Duration
@@ -49,7 +53,7 @@ type Pool struct {
 	found   time.Time
 	warned  map[string]bool
 
-	remoteClips, localClips, fallbacks atomic.Uint64
+	remoteClips, localClips, fallbacks, gone atomic.Uint64
 }
 
 // remote is one worker found by discovery.
@@ -66,6 +70,9 @@ func NewPool(conn *nats.Conn, local *Local, o PoolOptions) *Pool {
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = 2 * time.Second
+	}
+	if o.Probe == 0 {
+		o.Probe = 250 * time.Millisecond
 	}
 	if o.Rediscover <= 0 {
 		o.Rediscover = 2 * time.Second
@@ -87,11 +94,12 @@ type PoolStats struct {
 	Remote   uint64 // scored by workers
 	Local    uint64 // scored here (fallbacks included)
 	Fallback uint64 // sent to a worker that did not answer, then scored by another or here
+	Gone     uint64 // requests given up because the worker stopped answering pings
 }
 
 // Stats returns the clip counts.
 func (p *Pool) Stats() PoolStats {
-	return PoolStats{Remote: p.remoteClips.Load(), Local: p.localClips.Load(), Fallback: p.fallbacks.Load()}
+	return PoolStats{Remote: p.remoteClips.Load(), Local: p.localClips.Load(), Fallback: p.fallbacks.Load(), Gone: p.gone.Load()}
 }
 
 // Predict scores every clip with every model: preds[i][m] is clip i, model m.
@@ -166,9 +174,7 @@ func (p *Pool) Predict(ctx context.Context, clips []adaptive.Clip) ([][]adaptive
 						for k, i := range ids {
 							sub[k] = clips[i]
 						}
-						rctx, rcancel := context.WithTimeout(ctx, p.o.Timeout)
-						preds, err := Call(rctx, p.conn, w.subject, p.local.models, sub)
-						rcancel()
+						preds, err := p.call(ctx, w, sub)
 						if err != nil && ctx.Err() == nil && unavailable(err) {
 							p.o.Log.Warn("scoring: worker did not answer; its clips go back to the batch", "worker", w.name, "subject", w.subject, "clips", len(ids), "err", err)
 							p.fallbacks.Add(uint64(len(ids)))
@@ -205,6 +211,59 @@ func (p *Pool) Predict(ctx context.Context, clips []adaptive.Clip) ([][]adaptive
 	return out, nil
 }
 
+// probeMisses is how many pings in a row a busy worker may leave unanswered.
+const probeMisses = 3
+
+// errGone ends a request to a worker that stopped answering pings.
+var errGone = errors.New("scoring: worker stopped answering pings")
+
+// call sends one request to w, within Timeout, pinging w meanwhile.
+func (p *Pool) call(ctx context.Context, w remote, clips []adaptive.Clip) ([][]adaptive.Rates, error) {
+	pctx, gone := context.WithCancelCause(ctx)
+	defer gone(nil)
+	rctx, cancel := context.WithTimeout(pctx, p.o.Timeout)
+	defer cancel()
+	if p.o.Probe > 0 {
+		ping, _ := micro.ControlSubject(micro.PingVerb, ServiceName, w.id)
+		done := make(chan struct{})
+		defer func() { cancel(); <-done }()
+		go func() {
+			defer close(done)
+			t := time.NewTicker(p.o.Probe)
+			defer t.Stop()
+			missed := 0
+			for {
+				select {
+				case <-rctx.Done():
+					return
+				case <-t.C:
+				}
+				ictx, icancel := context.WithTimeout(rctx, p.o.Probe)
+				_, err := p.conn.RequestWithContext(ictx, ping, nil)
+				icancel()
+				switch {
+				case err == nil || rctx.Err() != nil:
+					missed = 0
+				case errors.Is(err, nats.ErrNoResponders): // its subscriptions are gone
+					missed = probeMisses
+				default: // slow to answer, perhaps only busy
+					missed++
+				}
+				if missed >= probeMisses {
+					gone(fmt.Errorf("%w: %s: %w", errGone, ping, err))
+					return
+				}
+			}
+		}()
+	}
+	preds, err := Call(rctx, p.conn, w.subject, p.local.models, clips)
+	if cause := context.Cause(pctx); err != nil && errors.Is(cause, errGone) {
+		p.gone.Add(1)
+		return nil, fmt.Errorf("scoring: request %s: %w", w.subject, cause)
+	}
+	return preds, err
+}
+
 // requestClips is how many clips one request may carry so that its reply stays within half
 // the server's max payload.
 func (p *Pool) requestClips(clips []adaptive.Clip) int {
@@ -226,7 +285,7 @@ func unavailable(err error) bool {
 	if errors.As(err, &re) {
 		return re.Code == CodeUnavailable
 	}
-	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+	return errors.Is(err, errGone) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
 		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, nats.ErrConnectionClosed) ||
 		errors.Is(err, nats.ErrConnectionDraining) || errors.Is(err, nats.ErrDisconnected)
 }

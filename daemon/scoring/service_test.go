@@ -248,14 +248,15 @@ func TestWorkerKilledMidBatchFallsBack(t *testing.T) {
 			}
 		})
 		local, _ := NewLocal(models, 1)
-		pool := NewPool(connect(t, url, "daemon"), local, PoolOptions{Local: -1, Timeout: time.Second, DiscoverWait: 200 * time.Millisecond})
+		// The timeout is long: the pool learns of the death from its pings.
+		pool := NewPool(connect(t, url, "daemon"), local, PoolOptions{Local: -1, Timeout: 10 * time.Minute, DiscoverWait: 200 * time.Millisecond})
 		got, err := pool.Predict(context.Background(), clips)
 		if err != nil {
 			t.Fatal(err)
 		}
 		checkSame(t, got, want)
 		st := pool.Stats()
-		if !killed.Load() || st.Fallback == 0 || st.Remote+st.Local != uint64(len(clips)) || (alone && st.Local != uint64(len(clips))) {
+		if !killed.Load() || st.Fallback == 0 || st.Gone != 1 || st.Remote+st.Local != uint64(len(clips)) || (alone && st.Local != uint64(len(clips))) {
 			t.Fatalf("alone %v: killed %v, stats %+v: want the dead worker's clips given back and scored", alone, killed.Load(), st)
 		}
 	}
