@@ -2,6 +2,7 @@ package rig
 
 import (
 	"fmt"
+	"runtime"
 
 	"retinad/daemon"
 	"retinad/daemon/scoring"
@@ -29,7 +30,8 @@ func (r *Rig) openAdaptive(session string, comps *[]daemon.Component) (daemon.So
 		for _, id := range ms[0].Model.Cells {
 			cells = append(cells, int32(id))
 		}
-		local, err := scoring.NewLocal(ms, 0)
+		// One core stays with the frame loop and the models' streaming engines.
+		local, err := scoring.NewLocal(ms, max(1, runtime.NumCPU()-1))
 		if err != nil {
 			return nil, fmt.Errorf("rig: adaptive: %w", err)
 		}
