@@ -315,36 +315,7 @@ func TestObservedModelFollowsRecordedSpikes(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := func(frame uint64) []float32 { return []float32{float32(frame % 3), float32(1 - frame%2)} }
-	const offset = int64(5e9)
-	var prev *pb.FrameOnset
-	// Each frame's sync and spikes go out when the next frame's onset arrives (so the daemon
-	// knows the frame), covering the acquisition clock up to that onset.
-	sub, err := nc.Subscribe("retinad.test.frame", func(m *nats.Msg) {
-		var o pb.FrameOnset
-		if err := proto.Unmarshal(m.Data, &o); err != nil {
-			t.Error(err)
-			return
-		}
-		if prev != nil {
-			on := prev.FlipHostNs // untimed frames: the bin starts at the flip
-			sy, _ := proto.Marshal(&pb.Sync{Frame: prev.Frame, HasFrame: true, TimeAcqNs: on + offset})
-			_ = nc.Publish("retinad.test.sync", sy)
-			sp := &pb.Spikes{EndAcqNs: o.FlipHostNs + offset}
-			for c, n := range want(prev.Frame) {
-				for i := 0; i < int(n); i++ {
-					sp.CellIds = append(sp.CellIds, int32(c+1))
-					sp.TimesAcqNs = append(sp.TimesAcqNs, on+offset+int64(1+i)*1e6)
-				}
-			}
-			b, _ := proto.Marshal(sp)
-			_ = nc.Publish("retinad.test.spikes", b)
-		}
-		prev = &o
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Unsubscribe()
+	defer fakeAcquisition(t, nc, "test", want)()
 	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 	defer cancel()
 	if err := d.Run(ctx); err != nil {
@@ -368,4 +339,40 @@ func TestObservedModelFollowsRecordedSpikes(t *testing.T) {
 	if right < 50 || wrong > right/20 {
 		t.Errorf("observed counts: %d right, %d wrong of %d steps", right, wrong, eng.steps)
 	}
+}
+
+// fakeAcquisition stands in for the acquisition system on the bus of rig: for every frame onset
+// the daemon publishes, a sync event and want(frame) spikes per cell (cells 1, 2, ...) in the
+// frame's bin, on a clock 5 s ahead of the host's. Each frame's messages go out when the next
+// frame's onset arrives (so the daemon knows the frame), covering the acquisition clock up to
+// that onset. It returns the unsubscribe.
+func fakeAcquisition(t *testing.T, nc *nats.Conn, rig string, want func(frame uint64) []float32) func() {
+	const offset = int64(5e9)
+	var prev *pb.FrameOnset
+	sub, err := nc.Subscribe("retinad."+rig+".frame", func(m *nats.Msg) {
+		var o pb.FrameOnset
+		if err := proto.Unmarshal(m.Data, &o); err != nil {
+			t.Error(err)
+			return
+		}
+		if prev != nil {
+			on := prev.FlipHostNs // untimed frames: the bin starts at the flip
+			sy, _ := proto.Marshal(&pb.Sync{Frame: prev.Frame, HasFrame: true, TimeAcqNs: on + offset})
+			_ = nc.Publish("retinad."+rig+".sync", sy)
+			sp := &pb.Spikes{EndAcqNs: o.FlipHostNs + offset}
+			for c, n := range want(prev.Frame) {
+				for i := 0; i < int(n); i++ {
+					sp.CellIds = append(sp.CellIds, int32(c+1))
+					sp.TimesAcqNs = append(sp.TimesAcqNs, on+offset+int64(1+i)*1e6)
+				}
+			}
+			b, _ := proto.Marshal(sp)
+			_ = nc.Publish("retinad."+rig+".spikes", b)
+		}
+		prev = &o
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func() { _ = sub.Unsubscribe() }
 }

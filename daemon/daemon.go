@@ -158,10 +158,15 @@ func (d *Daemon) newRunner(set *modelSet, m Model) (*runner, error) {
 	if m.Engine == nil || len(m.CellIDs) == 0 {
 		return nil, &ModelError{Name: m.Name, Code: "400", Err: errors.New("no engine or no cells")}
 	}
-	if math.Abs(m.BinRate-d.p.FrameRate) > 1e-6*d.p.FrameRate {
-		return nil, &ModelError{Name: m.Name, Code: "400", Err: fmt.Errorf("bins at %v Hz but the stimulus runs at %v Hz; resampling is not implemented, set stimulus.frame_rate to the model's rate", m.BinRate, d.p.FrameRate)}
+	ratio := d.p.FrameRate / m.BinRate
+	frames := math.Round(ratio)
+	if !(m.BinRate > 0) || frames < 1 || math.Abs(ratio-frames) > 1e-6*ratio {
+		return nil, &ModelError{Name: m.Name, Code: "400", Err: fmt.Errorf("bins at %v Hz but the stimulus runs at %v Hz; want the stimulus rate a whole multiple of the model's bin rate", m.BinRate, d.p.FrameRate)}
 	}
-	r := newRunner(m, d.pixels, 4*d.p.Lookahead+64, d.binNs)
+	if frames > 1 && m.Observed {
+		return nil, &ModelError{Name: m.Name, Code: "400", Err: fmt.Errorf("observed with %v stimulus frames per bin is not implemented; run it at the stimulus rate", frames)}
+	}
+	r := newRunner(m, d.pixels, 4*d.p.Lookahead+64, d.binNs, uint64(frames))
 	r.subject = d.subj.Prediction(m.Name)
 	return r, nil
 }

@@ -42,8 +42,12 @@
 // single-consumer and lock-free. Nothing on the frame loop waits on the bus, the disk or a
 // model.
 //
-// Units: times are host monotonic nanoseconds (int64), carried with Unix time in messages; a
-// model bin is one stimulus frame (every model's bin rate must equal the stimulus frame rate;
-// a monitor faster than the stimulus holds each frame for several refreshes, which the
-// presenter does); rates are spikes/s.
+// Bins: the stimulus frame rate is a whole multiple M of each model's bin rate (a monitor
+// faster than the stimulus holds each frame for several refreshes, which the presenter does).
+// With M = 1 a bin is a frame. With M > 1 bin b is frames bM .. bM+M-1: the model steps once,
+// on their mean, its prediction is stamped with frame bM's onset (Bin b, Frame bM, width M
+// frames), and validation scores its rate on each of the bin's frames (counts per frame).
+//
+// Units: times are host monotonic nanoseconds (int64), carried with Unix time in messages;
+// rates are spikes/s.
 package daemon

@@ -42,8 +42,18 @@ type runner struct {
 	wake     wake
 	scratch  []float32      // rates when out is full
 	predMsg  *pb.Prediction // the stamper's message for this model, reused
-	valIdx   int            // the validator's index for this model, -1 when not validated; set before the runner is shared
-	idsSent  *session       // the session whose first prediction carried the cell ids (stamper only)
+
+	// A model whose bin spans binFrames stimulus frames (the stimulus rate a whole multiple of
+	// its bin rate) steps once per bin, on the mean of the bin's frames, accumulated in acc;
+	// bins start at frames that are multiples of binFrames.
+	binFrames uint64
+	acc       []float32
+	nacc      uint64
+	binFirst  uint64    // the stamper's last published bin: its first frame (stamper only)
+	binRates  []float32 // and its rates, scored for each of its frames (stamper only)
+	binSet    bool
+	valIdx    int      // the validator's index for this model, -1 when not validated; set before the runner is shared
+	idsSent   *session // the session whose first prediction carried the cell ids (stamper only)
 
 	// An observed model (Model.Observed, an Observer engine that is validated): validation
 	// produces every closed bin's counts into obs; the runner gives the engine the counts of the
@@ -69,9 +79,14 @@ type runner struct {
 	lateNs    atomic.Int64 // how late the last skipped bin was (its ready time minus the flip)
 }
 
-func newRunner(m Model, pixels, depth int, binNs int64) *runner {
-	r := &runner{Model: m, wake: newWake(), scratch: make([]float32, len(m.CellIDs)), valIdx: -1}
+func newRunner(m Model, pixels, depth int, frameNs int64, binFrames uint64) *runner {
+	r := &runner{Model: m, wake: newWake(), scratch: make([]float32, len(m.CellIDs)), valIdx: -1, binFrames: binFrames}
+	binNs := frameNs * int64(binFrames)
 	r.predMsg = &pb.Prediction{Model: m.Name, BinWidthNs: binNs, Rates: make([]float32, len(m.CellIDs)), CellIds: m.CellIDs}
+	if binFrames > 1 {
+		r.acc = make([]float32, pixels)
+		r.binRates = make([]float32, len(m.CellIDs))
+	}
 	r.deadline = int64(m.Deadline)
 	if r.deadline <= 0 {
 		r.deadline = binNs
@@ -112,13 +127,21 @@ func (r *runner) run(ctx context.Context, now func() int64, stamper wake) error 
 			}
 			continue
 		}
+		pix, first := x.pix, x.frame
+		if r.binFrames > 1 {
+			if !r.accumulate(x) {
+				r.in.Release()
+				continue
+			}
+			pix, first = r.acc, x.frame+1-r.binFrames
+		}
 		o := r.out.Reserve()
 		rates := r.scratch
 		if o != nil {
 			rates = o.rates
 		}
 		t0 := now()
-		err := r.Engine.Step(x.pix, rates)
+		err := r.Engine.Step(pix, rates)
 		t1 := now()
 		if err != nil {
 			return fmt.Errorf("daemon: model %s: frame %d: %w", r.Name, x.frame, err)
@@ -130,7 +153,7 @@ func (r *runner) run(ctx context.Context, now func() int64, stamper wake) error 
 			r.maxNs.Store(t1 - t0)
 		}
 		if o != nil {
-			o.frame, o.computeNs, o.doneNs = x.frame, t1-t0, t1
+			o.frame, o.computeNs, o.doneNs = first, t1-t0, t1
 			r.out.Commit()
 			stamper.Ring()
 		} else {
@@ -138,6 +161,32 @@ func (r *runner) run(ctx context.Context, now func() int64, stamper wake) error 
 		}
 		r.in.Release()
 	}
+}
+
+// accumulate adds frame x to its bin and reports whether the bin is complete: then acc holds
+// the mean of its frames. A bin missing a frame (the model joined mid-bin, or its input
+// overran) is not stepped.
+func (r *runner) accumulate(x *modelIn) bool {
+	pos := x.frame % r.binFrames
+	if pos == 0 {
+		clear(r.acc)
+		r.nacc = 0
+	}
+	if r.nacc != pos {
+		r.nacc = r.binFrames + 1 // a frame is missing: never complete until the next bin
+	}
+	for i, v := range x.pix {
+		r.acc[i] += v
+	}
+	r.nacc++
+	if pos != r.binFrames-1 || r.nacc != r.binFrames {
+		return false
+	}
+	k := 1 / float32(r.binFrames)
+	for i := range r.acc {
+		r.acc[i] *= k
+	}
+	return true
 }
 
 // observe gives the engine the recorded counts of the bin it last stepped, and reports whether

@@ -63,8 +63,9 @@ type stamper struct {
 
 	onsetMsg pb.FrameOnset
 	buf      []byte
-	lastLat  int64    // last confirmed flip-to-light latency, to place untimed bins
-	sess     *session // the session being published; nil: idle, publish nothing
+	lastLat  int64     // last confirmed flip-to-light latency, to place untimed bins
+	sess     *session  // the session being published; nil: idle, publish nothing
+	set      *modelSet // the models of this pass
 
 	running atomic.Bool             // run is running
 	seen    atomic.Pointer[session] // the session process last ran under (control waits on it)
@@ -129,6 +130,7 @@ type placed struct {
 // frame's onset is known: each model on its own, so a slow one delays no other.
 func (s *stamper) process() {
 	s.sess = s.d.sess.Load()
+	s.set = s.d.models.Load()
 	if s.sess != nil {
 		s.onsetMsg.Session = s.sess.id
 	}
@@ -144,7 +146,7 @@ func (s *stamper) process() {
 		s.known = o.Frame + 1
 		s.onsets.Release()
 	}
-	for _, r := range s.d.models.Load().runners {
+	for _, r := range s.set.runners {
 		for x := r.out.Peek(); x != nil && x.frame < s.known; x = r.out.Peek() {
 			s.publishPrediction(r, x)
 			r.out.Release()
@@ -181,6 +183,14 @@ func (s *stamper) publishFrame(o *calib.Onset, index uint64) {
 		s.publish(d.subj.Frame, m)
 	}
 	d.val.frame(int64(o.Frame), pl.startNs) // the clock fit needs every onset, in a session or not
+	if s.sess != nil {
+		// A model binning several frames is scored on each of them with its bin's rates.
+		for _, r := range s.set.runners {
+			if r.binSet && o.Frame > r.binFirst && o.Frame < r.binFirst+r.binFrames {
+				d.val.prediction(r, int64(o.Frame), r.binRates)
+			}
+		}
+	}
 }
 
 // publishPrediction publishes x, model r's output for a frame whose onset is known, or counts
@@ -203,7 +213,7 @@ func (s *stamper) publishPrediction(r *runner, x *modelOut) {
 	}
 	p := r.predMsg
 	p.Session = s.sess.id
-	p.Bin, p.Frame, p.Confirmed = x.frame, x.frame, pl.confirmed
+	p.Bin, p.Frame, p.Confirmed = x.frame/r.binFrames, x.frame, pl.confirmed
 	p.BinStartHostNs, p.BinStartUnixNs = pl.startNs, d.unix(pl.startNs)
 	p.ComputeNs = x.computeNs
 	copy(p.Rates, x.rates)
@@ -212,6 +222,13 @@ func (s *stamper) publishPrediction(r *runner, x *modelOut) {
 		p.CellIds, r.idsSent = r.CellIDs, s.sess
 	}
 	d.val.prediction(r, int64(x.frame), x.rates)
+	if r.binFrames > 1 {
+		copy(r.binRates, x.rates)
+		r.binFirst, r.binSet = x.frame, true
+		for f := x.frame + 1; f < x.frame+r.binFrames && f < s.known; f++ {
+			d.val.prediction(r, int64(f), x.rates)
+		}
+	}
 	s.publish(r.subject, p)
 	r.published.Add(1)
 	if !r.Observed { // an observed model runs behind the acquisition on purpose
