@@ -112,3 +112,22 @@ func TestSteadyStateAllocatesNothing(t *testing.T) {
 		t.Errorf("bus saw %d messages", bus.n)
 	}
 }
+
+// TestBinOfSeveralFramesAllocatesNothing: a model binning two frames accumulates them without
+// allocating.
+func TestBinOfSeveralFramesAllocatesNothing(t *testing.T) {
+	r := newRunner(Model{Name: "m", Engine: sumEngine{}, CellIDs: []int32{1}, BinRate: 50}, 2500, 8, 10e6, 2)
+	x := &modelIn{pix: make([]float32, 2500)}
+	complete := 0
+	if a := testing.AllocsPerRun(1000, func() {
+		if r.accumulate(x) {
+			complete++
+		}
+		x.frame++
+	}); a != 0 {
+		t.Errorf("%v allocations per frame, want 0", a)
+	}
+	if complete < 500 {
+		t.Errorf("%d bins complete of 1000 frames", complete)
+	}
+}
