@@ -24,11 +24,12 @@
 // NewReference and NewStream return engines with the same methods: Step(frame, rates) once
 // per bin, Counts() (this bin's sampled or mean counts), Observe(counts) (a GLM's recorded
 // spikes for the bin just stepped), Reset(). Predict runs a whole movie (*tensor.Dense) on
-// several cores. The streaming engine's hot loops, the complex multiply-accumulate of spectra
-// (held planar in blocks of eight so a product is four fused multiply-adds), the FFT stages and
-// the dense layers' dot product, are AVX2/FMA assembly on amd64 CPUs that have it
-// (cmac_amd64.s, fft_amd64.s) and pure Go elsewhere or with -tags purego; both pass the same
-// tests.
+// several cores. The streaming engine's hot loops are AVX2/FMA assembly on amd64 CPUs that
+// have it (cmac_amd64.s, fft_amd64.s): the complex multiply-accumulate of spectra (held planar
+// in blocks of eight, so a product is four fused multiply-adds), the FFT stages and their
+// transposes, the batch norm with the ReLU after it, and the dense layers' dot product. They
+// are pure Go elsewhere or with -tags purego; both pass the same tests. In deterministic mode
+// the stream leaves noise layers out.
 //
 // # The native model file (version 1)
 //
