@@ -21,7 +21,7 @@ import (
 // pty, virtual retina, embedded NATS) with adaptive.strategy discriminate for a few seconds:
 // choices are published on retinad.sim.adaptive, scored with the config's models, the
 // recorded spikes of the clips come back (the tally grows), and a ChooseStimulus request over
-// the control service switches to isoresponse.
+// the control service switches to isoresponse; every choice is in the session's recording.
 func TestSimulatedRigAdaptive(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short")
@@ -32,7 +32,8 @@ func TestSimulatedRigAdaptive(t *testing.T) {
 	}
 	cfg := configs.Default()
 	cfg.NATS.Listen = "127.0.0.1:0"
-	cfg.Recording.Enabled = false
+	cfg.Recording.Enabled = true
+	cfg.Recording.Dir = t.TempDir()
 	cfg.Photodiode.Calibration = ""
 	models, _ := modelFiles(t)
 	cfg.Models = models
@@ -94,10 +95,30 @@ func TestSimulatedRigAdaptive(t *testing.T) {
 	if chooseErr != nil || reply.Strategy != "isoresponse" {
 		t.Errorf("ChooseStimulus isoresponse: %v (%v)", &reply, chooseErr)
 	}
+	time.Sleep(300 * time.Millisecond) // the daemon's connection flushes what it buffered
 	_ = sub.Flush()
-	time.Sleep(100 * time.Millisecond)
+	// Every choice is recorded with the session.
+	subj, _ := acquisition.SubjectsFor("sim")
+	rctx, rcancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer rcancel()
+	var recorded int
+	sr, err := acquisition.FindSession(rctx, sub, subj, "adaptive")
+	if err == nil {
+		err = acquisition.ReadSession(rctx, sub, subj, sr, func(subject string, _ uint64, data []byte) error {
+			if subject == subj.Adaptive {
+				recorded++
+			}
+			return nil
+		})
+	}
+	if err != nil {
+		t.Fatalf("recording: %v", err)
+	}
 	mu.Lock()
 	defer mu.Unlock()
+	if recorded != len(choices) {
+		t.Errorf("%d choices recorded, %d published", recorded, len(choices))
+	}
 	var scored, fallbacks, iso int
 	tallied := false
 	for i, c := range choices {
