@@ -14,7 +14,8 @@ import (
 
 // The paper-size BN-CNN (40 frames of 50x50, 8@15x15, 8@11x11, 16 cells) on candidates of 1 s
 // (100 frames at 100 Hz) of binary white noise, each from its own seed, 39 frames of history
-// before it.
+// before it. This machine is shared, so each benchmark runs its contenders in turn within
+// every iteration, and the ratios between them are what to quote.
 func paperModel(b *testing.B) []Model {
 	m, err := LoadModel("cnn", "../../infer/testdata/bncnn_paper.retinad")
 	if err != nil {
@@ -31,49 +32,72 @@ func candidates(n int) []adaptive.Clip {
 	return cs
 }
 
-func reportClips(b *testing.B, clips int) {
-	b.ReportMetric(float64(b.N*clips)/b.Elapsed().Seconds(), "clips/s")
+// contender is one way of scoring a batch, timed across a benchmark's iterations.
+type contender struct {
+	name    string
+	predict func(clips []adaptive.Clip) error
+	elapsed time.Duration
+}
+
+// race runs every contender once per iteration, in turn, and reports each one's clips/s and
+// its ratio to the first.
+func race(b *testing.B, clips []adaptive.Clip, cs []*contender) {
+	for _, c := range cs { // warm up: engines made, sources cached, workers found
+		if err := c.predict(clips); err != nil {
+			b.Fatal(err)
+		}
+	}
+	n := 0
+	for b.Loop() {
+		for _, c := range cs {
+			t := time.Now()
+			if err := c.predict(clips); err != nil {
+				b.Fatal(err)
+			}
+			c.elapsed += time.Since(t)
+		}
+		n++
+	}
+	for _, c := range cs {
+		rate := float64(n*len(clips)) / c.elapsed.Seconds()
+		b.ReportMetric(rate, c.name+"-clips/s")
+		if c != cs[0] {
+			b.ReportMetric(cs[0].elapsed.Seconds()/c.elapsed.Seconds(), c.name+"/"+cs[0].name)
+		}
+	}
 }
 
 // BenchmarkClip compares the two ways to run one clip on one core: the streaming engines
-// reused from clip to clip (Local), and the batch engine (infer.Predict on the clip's 139
-// frames), which makes a fresh streaming engine, kernel spectra included, per call.
+// reused from clip to clip (Local, the scorer), and the batch engine (infer.Predict on the
+// clip's 139 frames), which makes a fresh streaming engine, kernel spectra included, per call.
 func BenchmarkClip(b *testing.B) {
 	models := paperModel(b)
-	clip := candidates(1)
-	b.Run("local-stream-reused", func(b *testing.B) {
-		local, err := NewLocal(models, 1)
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := local.Predict(context.Background(), clip); err != nil {
-				b.Fatal(err)
-			}
-		}
-		reportClips(b, 1)
-	})
-	b.Run("infer.Predict", func(b *testing.B) {
-		m := models[0].Model
-		H, hw := m.Input.History, 50*50
-		T := clip[0].Frames + H - 1
-		b.ReportAllocs()
-		for b.Loop() {
-			src, err := stimulus.New(clip[0].Stimulus)
+	clips := candidates(1)
+	local, err := NewLocal(models, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := models[0].Model
+	H, hw := m.Input.History, 50*50
+	T := clips[0].Frames + H - 1
+	race(b, clips, []*contender{
+		{name: "predict", predict: func(cs []adaptive.Clip) error {
+			src, err := stimulus.New(cs[0].Stimulus)
 			if err != nil {
-				b.Fatal(err)
+				return err
 			}
 			movie := make([]float32, T*hw)
 			for k := range T {
-				src.Frame(clip[0].Start-H+1+k, movie[k*hw:(k+1)*hw])
+				src.Frame(cs[0].Start-H+1+k, movie[k*hw:(k+1)*hw])
 			}
 			stim := tensor.New(tensor.WithShape(T, 50, 50), tensor.WithBacking(movie))
-			if _, err := infer.Predict(context.Background(), m, stim, infer.BatchOptions{Workers: 1}); err != nil {
-				b.Fatal(err)
-			}
-		}
-		reportClips(b, 1)
+			_, err = infer.Predict(context.Background(), m, stim, infer.BatchOptions{Workers: 1})
+			return err
+		}},
+		{name: "scorer", predict: func(cs []adaptive.Clip) error {
+			_, err := local.Predict(context.Background(), cs)
+			return err
+		}},
 	})
 }
 
@@ -86,37 +110,24 @@ func BenchmarkCandidates(b *testing.B) {
 	models := paperModel(b)
 	const batch = 8
 	clips := candidates(batch)
-	run := func(b *testing.B, p adaptive.Predictor) {
-		if _, err := p.Predict(context.Background(), clips); err != nil { // warm up engines and sources
-			b.Fatal(err)
-		}
-		b.ResetTimer()
-		for b.Loop() {
-			if _, err := p.Predict(context.Background(), clips); err != nil {
-				b.Fatal(err)
-			}
-		}
-		reportClips(b, batch)
+	one, err := NewLocal(models, 1)
+	if err != nil {
+		b.Fatal(err)
 	}
-	for _, cores := range []int{1, 2} {
-		name := map[int]string{1: "local-1core", 2: "local-2cores"}[cores]
-		b.Run(name, func(b *testing.B) {
-			local, err := NewLocal(models, cores)
-			if err != nil {
-				b.Fatal(err)
-			}
-			run(b, local)
-		})
+	two, _ := NewLocal(models, 2)
+	url := startServer(b)
+	w1 := startWorker(b, url, "w1", models, 1, nil)
+	w2 := startWorker(b, url, "w2", models, 1, nil)
+	pool := NewPool(connect(b, url, "daemon"), one, PoolOptions{Local: -1, Timeout: time.Minute, Rediscover: time.Hour, DiscoverWait: 200 * time.Millisecond})
+	with := func(p adaptive.Predictor) func([]adaptive.Clip) error {
+		return func(cs []adaptive.Clip) error { _, err := p.Predict(context.Background(), cs); return err }
 	}
-	b.Run("2workers-1core-each", func(b *testing.B) {
-		url := startServer(b)
-		w1 := startWorker(b, url, "w1", models, 1, nil)
-		w2 := startWorker(b, url, "w2", models, 1, nil)
-		local, _ := NewLocal(models, 1)
-		pool := NewPool(connect(b, url, "daemon"), local, PoolOptions{Local: -1, Timeout: time.Minute, Rediscover: time.Hour, DiscoverWait: 200 * time.Millisecond})
-		run(b, pool)
-		if st := pool.Stats(); st.Local != 0 || w1.Served() == 0 || w2.Served() == 0 {
-			b.Fatalf("stats %+v, served %d and %d: want every clip scored by both workers", st, w1.Served(), w2.Served())
-		}
+	race(b, clips, []*contender{
+		{name: "1core", predict: with(one)},
+		{name: "2cores", predict: with(two)},
+		{name: "2workers", predict: with(pool)},
 	})
+	if st := pool.Stats(); st.Local != 0 || w1.Served() == 0 || w2.Served() == 0 {
+		b.Fatalf("stats %+v, served %d and %d: want every clip scored by both workers", st, w1.Served(), w2.Served())
+	}
 }

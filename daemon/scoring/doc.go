@@ -12,11 +12,12 @@
 //     retinad.workers.
 //   - Pool splits a batch between its own cores and the workers it finds
 //     ($SRV.INFO.retinad-worker, every Rediscover) that hold every one of its models with the
-//     same files, clip by clip as each becomes free. A worker that does not answer within
-//     Timeout (killed, partitioned, no responders) gets no more clips of that batch, and its
-//     clips go back to the other workers and this machine's cores: the batch still completes.
-//     A reply that answers wrongly (an error reply, an undecodable body, the wrong clips,
-//     models or sizes) is an error naming the worker's subject.
+//     same files, clip by clip as each becomes free. A worker that stops answering (its
+//     $SRV.PING has no responders or goes unanswered three times, or Timeout passes: killed,
+//     partitioned) gets no more clips of that batch, and its clips go back to the other workers
+//     and this machine's cores: the batch still completes. A reply that answers wrongly (an
+//     error reply, an undecodable body, the wrong clips, models or sizes) is an error naming
+//     the worker's subject.
 //
 // # Clips, frames and units
 //
@@ -28,7 +29,8 @@
 // frame rate when the stimulus has one.
 //
 // A model's identity is its name and the SHA-256 of its file: a worker refuses a request whose
-// models it does not hold with the same bytes (a *RefusedError, code 409).
+// models it does not hold with the same bytes (a *RemoteError with code 409, matching
+// ErrMismatch).
 //
 // # Threads
 //
