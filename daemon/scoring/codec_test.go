@@ -159,3 +159,35 @@ func mustEncode(t *testing.T, ms []Model, clips []adaptive.Clip) []byte {
 	}
 	return b
 }
+
+// FuzzDecodeReply: a worker's reply, whatever its bytes, gives rates of the asked shape or an
+// error, never a panic.
+func FuzzDecodeReply(f *testing.F) {
+	models := testModels(f)
+	clips := testClips(2, 3)
+	preds := make([][]adaptive.Rates, len(clips))
+	for i := range preds {
+		for _, m := range models {
+			preds[i] = append(preds[i], adaptive.Rates{Model: m.Name, Cells: 16, Rates: make([]float32, 3*16)})
+		}
+	}
+	good, err := EncodeReply(preds, "w", 1)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, _, err := DecodeReply(data, models, clips)
+		if err != nil {
+			return
+		}
+		for i := range clips {
+			for k := range models {
+				if got[i][k].Cells != 16 || len(got[i][k].Rates) != clips[i].Frames*16 {
+					t.Fatalf("clip %d model %d: %d cells, %d rates", i, k, got[i][k].Cells, len(got[i][k].Rates))
+				}
+			}
+		}
+	})
+}
