@@ -3,12 +3,14 @@ package calibtest
 import (
 	"context"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/creack/pty"
@@ -471,11 +473,18 @@ func (d *Device) read(master *os.File) {
 	var dec wire.Decoder
 	buf := make([]byte, 256)
 	var msgs []wire.Message
+	rc, err := master.SyscallConn()
+	if err != nil {
+		return
+	}
 	for {
-		n, err := master.Read(buf)
+		n, err := readPoll(rc, buf)
 		recv := d.clk.Now()
 		if err != nil {
 			return
+		}
+		if n == 0 {
+			continue
 		}
 		msgs = dec.Decode(msgs[:0], buf[:n])
 		for _, m := range msgs {
@@ -495,6 +504,32 @@ func (d *Device) read(master *os.File) {
 		}
 		d.bytesRead.Add(uint64(n))
 	}
+}
+
+// readPoll reads what the host wrote, waiting for it in poll(2) on this goroutine's thread (at
+// most 20 ms, so that a Close is seen): the thread wakes as soon as bytes arrive, as the
+// host's blocking serial read does. Go's own poller would wake this reader later than the host
+// wakes its own, and the ping's way out would look longer than the pong's way back.
+func readPoll(rc syscall.RawConn, buf []byte) (int, error) {
+	var n int
+	var rerr error
+	err := rc.Control(func(fd uintptr) {
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		k, err := unix.Poll(pfd, 20)
+		if err != nil || k == 0 {
+			return // EINTR or nothing yet
+		}
+		n, rerr = unix.Read(int(fd), buf)
+		if rerr == unix.EAGAIN || rerr == unix.EINTR {
+			n, rerr = 0, nil
+		} else if rerr == nil && n == 0 {
+			rerr = io.EOF
+		}
+	})
+	if err != nil {
+		return 0, err // closed
+	}
+	return max(n, 0), rerr
 }
 
 // pong answers a ping at once, stamped with the host time recv its bytes were read, as
