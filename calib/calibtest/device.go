@@ -79,7 +79,7 @@ type Device struct {
 	posted, done                           atomic.Uint64 // work handed to Run, and taken up by it
 }
 
-// lumPoint: from host time at on, the diode sees lum (0..1 of full scale).
+// lumPoint: from host time at onwards, the diode sees lum (0..1 of full scale).
 type lumPoint struct {
 	at  int64
 	lum float64
