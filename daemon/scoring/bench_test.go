@@ -2,6 +2,7 @@ package scoring
 
 import (
 	"context"
+	"syscall"
 	"testing"
 	"time"
 
@@ -37,10 +38,19 @@ type contender struct {
 	name    string
 	predict func(clips []adaptive.Clip) error
 	elapsed time.Duration
+	cpu     time.Duration // CPU time of this process (workers, server and pool included)
 }
 
-// race runs every contender once per iteration, in turn, and reports each one's clips/s and
-// its ratio to the first.
+// cpuTime is the CPU time this process has used, user and system.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// race runs every contender once per iteration, in turn, and reports each one's clips/s, its
+// ratio to the first, and the CPU time it spent per clip (what it would cost on cores of its
+// own when other jobs hold this machine's).
 func race(b *testing.B, clips []adaptive.Clip, cs []*contender) {
 	for _, c := range cs { // warm up: engines made, sources cached, workers found
 		if err := c.predict(clips); err != nil {
@@ -50,17 +60,19 @@ func race(b *testing.B, clips []adaptive.Clip, cs []*contender) {
 	n := 0
 	for b.Loop() {
 		for _, c := range cs {
-			t := time.Now()
+			t, cpu := time.Now(), cpuTime()
 			if err := c.predict(clips); err != nil {
 				b.Fatal(err)
 			}
 			c.elapsed += time.Since(t)
+			c.cpu += cpuTime() - cpu
 		}
 		n++
 	}
 	for _, c := range cs {
 		rate := float64(n*len(clips)) / c.elapsed.Seconds()
 		b.ReportMetric(rate, c.name+"-clips/s")
+		b.ReportMetric(c.cpu.Seconds()*1e3/float64(n*len(clips)), c.name+"-cpu-ms/clip")
 		if c != cs[0] {
 			b.ReportMetric(cs[0].elapsed.Seconds()/c.elapsed.Seconds(), c.name+"/"+cs[0].name)
 		}
