@@ -5,6 +5,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 
 	"gorgonia.org/tensor"
 
@@ -39,12 +40,21 @@ func grating(orientation float64) configs.Stimulus {
 		Grating: configs.Grating{Period: 12.5, Speed: 2, Orientation: orientation, Contrast: 0.8}}
 }
 
+// natural uses the default photographs (Debian's python3-skimage, which scripts/setup installs).
+func natural(seed uint64) configs.Stimulus {
+	return configs.Stimulus{Kind: "natural", FrameRate: 100, Height: 50, Width: 50, Seed: seed, Mean: 0.5,
+		Natural: configs.Natural{Hold: configs.Duration(time.Second), Jitter: 0.5, Contrast: 0.35}}
+}
+
 // testClips are candidates of several kinds, starting at 0 (gray before) and later.
 func testClips(n, frames int) []adaptive.Clip {
 	var cs []adaptive.Clip
 	for i := range n {
 		c := adaptive.Clip{Stimulus: whiteNoise(uint64(100 + i)), Start: 37 * i, Frames: frames}
-		if i%3 == 2 {
+		switch i % 3 {
+		case 1: // the adaptive strategies' usual candidates: photographs with fixational jitter
+			c.Stimulus = natural(uint64(i))
+		case 2:
 			c.Stimulus = grating(float64(30 * i))
 		}
 		cs = append(cs, c)
@@ -131,6 +141,8 @@ func TestLocalRefusesBadClips(t *testing.T) {
 	slow.FrameRate = 60
 	bad := whiteNoise(1)
 	bad.WhiteNoise.Distribution = "pink"
+	photos := configs.Stimulus{Kind: "natural", FrameRate: 100, Height: 50, Width: 50,
+		Natural: configs.Natural{Dir: "/nonexistent/photos", Hold: configs.Duration(time.Second), Jitter: 0.5, Contrast: 0.3}}
 	for _, tc := range []struct {
 		clip adaptive.Clip
 		want string
@@ -138,6 +150,7 @@ func TestLocalRefusesBadClips(t *testing.T) {
 		{adaptive.Clip{Stimulus: small, Frames: 10}, "model cnn sees 50x50 frames, the clip's stimulus is 40x40"},
 		{adaptive.Clip{Stimulus: slow, Frames: 10}, "model cnn runs at 100 Hz, the clip's stimulus at 60 Hz"},
 		{adaptive.Clip{Stimulus: bad, Frames: 10}, `stimulus.whitenoise.distribution "pink"`},
+		{adaptive.Clip{Stimulus: photos, Frames: 10}, "/nonexistent/photos"},
 		{adaptive.Clip{Stimulus: whiteNoise(1), Frames: 0}, "start 0 frames 0"},
 		{adaptive.Clip{Stimulus: whiteNoise(1), Start: -5, Frames: 3}, "start -5 frames 3"},
 	} {
