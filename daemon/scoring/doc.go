@@ -4,7 +4,7 @@
 //
 //   - Local renders each clip's frames with stimulus.New and steps one streaming engine per
 //     model over them, one clip per goroutine, the engines reused from clip to clip (a fresh
-//     engine per clip, as infer.Predict makes, costs more than the clip: BenchmarkClip).
+//     engine per clip, as infer.Predict makes, makes a clip 2-3x slower: BenchmarkClip).
 //   - Worker is the NATS micro service "retinad-worker" that answers ScoreRequests with a
 //     Local of its own (proto/retinad.proto). It is not tied to a rig: any daemon whose model
 //     files hash the same may use it. It listens on <prefix>.score in the queue group
