@@ -17,7 +17,7 @@
 //     partitioned) gets no more clips of that batch, and its clips go back to the other workers
 //     and this machine's cores: the batch still completes. A reply that answers wrongly (an
 //     error reply, an undecodable body, the wrong clips, models or sizes) is an error naming
-//     the worker's subject.
+//     the worker's subject, and that worker gets no more clips until it restarts.
 //
 // # Clips, frames and units
 //

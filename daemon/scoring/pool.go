@@ -52,6 +52,7 @@ type Pool struct {
 	workers []remote
 	found   time.Time
 	warned  map[string]bool
+	bad     map[string]bool // ids of workers that answered wrongly
 
 	remoteClips, localClips, fallbacks, gone atomic.Uint64
 }
@@ -83,7 +84,7 @@ func NewPool(conn *nats.Conn, local *Local, o PoolOptions) *Pool {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Pool{conn: conn, local: local, o: o, meta: modelsMeta(local.models), warned: map[string]bool{}}
+	return &Pool{conn: conn, local: local, o: o, meta: modelsMeta(local.models), warned: map[string]bool{}, bad: map[string]bool{}}
 }
 
 // Models are the models' names, in the order of Predict's rates.
@@ -186,6 +187,7 @@ func (p *Pool) Predict(ctx context.Context, clips []adaptive.Clip) ([][]adaptive
 						}
 						if err != nil {
 							if ctx.Err() == nil {
+								p.quarantine(w, err)
 								fail(fmt.Errorf("%w (worker %s)", err, w.name))
 							}
 							q.giveBack(ids)
@@ -295,7 +297,7 @@ func unavailable(err error) bool {
 func (p *Pool) discover(ctx context.Context) []remote {
 	p.mu.Lock()
 	if time.Since(p.found) < p.o.Rediscover {
-		w := p.workers
+		w := p.usable(p.workers)
 		p.mu.Unlock()
 		return w
 	}
@@ -345,9 +347,29 @@ func (p *Pool) discover(ctx context.Context) []remote {
 		found = append(found, w)
 	}
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.workers, p.found = found, time.Now()
+	return p.usable(found)
+}
+
+// usable leaves out the quarantined workers. p.mu is held.
+func (p *Pool) usable(ws []remote) []remote {
+	var out []remote
+	for _, w := range ws {
+		if !p.bad[w.id] {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// quarantine keeps a worker that answered wrongly out of later batches: its error fails one
+// batch, not every one. A restarted worker has a new id and is tried again.
+func (p *Pool) quarantine(w remote, err error) {
+	p.mu.Lock()
+	p.bad[w.id] = true
 	p.mu.Unlock()
-	return found
+	p.o.Log.Error("scoring: worker answered wrongly; it gets no more clips until it restarts", "worker", w.name, "subject", w.subject, "err", err)
 }
 
 // holds reports whether a worker's "models" metadata lists every one of ours (name and hash).

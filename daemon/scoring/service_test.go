@@ -285,6 +285,13 @@ func TestBadReplyNamesTheSubject(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), direct) || !strings.Contains(err.Error(), "liar") {
 			t.Fatalf("reply %x: error %v, want one naming %s and the worker", reply, err, direct)
 		}
+		// That worker fails one batch, not the next: it gets no more clips.
+		if _, err := pool.Predict(context.Background(), testClips(2, 10)); err != nil {
+			t.Fatalf("the batch after a bad reply: %v", err)
+		}
+		if st := pool.Stats(); st.Local != 2 || st.Remote != 0 {
+			t.Fatalf("stats %+v after the bad reply: want the next batch scored here", st)
+		}
 		_ = svc.Stop()
 		svc, _ = micro.AddService(nc, micro.Config{Name: ServiceName, Version: "0.0.0",
 			Metadata: map[string]string{"models": modelsMeta(models), "cores": "1", "worker": "liar"}})
