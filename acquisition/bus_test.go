@@ -58,6 +58,9 @@ func examples() []proto.Message {
 		Models:        []*pb.ModelStatus{{Name: "cnn", File: "m.bin", Cells: 3, BinRateHz: 100, Bins: 9, Skipped: 1, LastComputeNs: 10, MaxComputeNs: 20}},
 		PublishQueued: 7, PublishDropped: 8, InboundRejected: 9, Spikes: 10, Syncs: 11, Recording: true}
 	ev := &pb.Event{Session: "s1", Label: "drug", Note: "10 uM", HostNs: 5, UnixNs: 6}
+	score := &pb.ScoreRequest{Models: []*pb.ScoreModel{{Name: "cnn", Sha256: make([]byte, 32)}},
+		Clips: []*pb.ScoreClip{{StimulusYaml: "kind: whitenoise\n", Start: 3, Frames: 2}}}
+	rates := &pb.ScoreRates{Model: "cnn", Cells: 2, Rates: []float32{1, 2, 3, 4}}
 	return []proto.Message{
 		src,
 		src.Params[0],
@@ -90,6 +93,12 @@ func examples() []proto.Message {
 			Pick: 1, Clip: clip, Why: "w", Fallback: true, ScoreNs: 3, Lead: 11, FromFrame: 40, HostNs: 1, UnixNs: 2, Report: "r"},
 		&pb.MarkEventRequest{Label: "drug", Note: "n"},
 		&pb.MarkEventReply{Event: ev},
+		score.Models[0],
+		score.Clips[0],
+		score,
+		rates,
+		&pb.ScoreResult{Models: []*pb.ScoreRates{rates}},
+		&pb.ScoreReply{Clips: []*pb.ScoreResult{{Models: []*pb.ScoreRates{rates}}}, Worker: "host/1", ComputeNs: 5},
 	}
 }
 
