@@ -179,6 +179,7 @@ func (p *Pool) Predict(ctx context.Context, clips []adaptive.Clip) ([][]adaptive
 						if err != nil && ctx.Err() == nil && unavailable(err) {
 							p.o.Log.Warn("scoring: worker did not answer; its clips go back to the batch", "worker", w.name, "subject", w.subject, "clips", len(ids), "err", err)
 							p.fallbacks.Add(uint64(len(ids)))
+							p.drop(w)
 							if nlocal.Load() == 0 {
 								startLocal(p.local.Workers())
 							}
@@ -361,6 +362,20 @@ func (p *Pool) usable(ws []remote) []remote {
 		}
 	}
 	return out
+}
+
+// drop forgets a worker that did not answer until a discovery finds it again, so that the
+// next batches do not wait for it.
+func (p *Pool) drop(w remote) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var keep []remote
+	for _, x := range p.workers {
+		if x.id != w.id {
+			keep = append(keep, x)
+		}
+	}
+	p.workers = keep
 }
 
 // quarantine keeps a worker that answered wrongly out of later batches: its error fails one

@@ -259,6 +259,15 @@ func TestWorkerKilledMidBatchFallsBack(t *testing.T) {
 		if !killed.Load() || st.Fallback == 0 || st.Gone != 1 || st.Remote+st.Local != uint64(len(clips)) || (alone && st.Local != uint64(len(clips))) {
 			t.Fatalf("alone %v: killed %v, stats %+v: want the dead worker's clips given back and scored", alone, killed.Load(), st)
 		}
+		// The next batch does not wait for the dead worker again.
+		got, err = pool.Predict(context.Background(), clips)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkSame(t, got, want)
+		if st2 := pool.Stats(); st2.Fallback != st.Fallback || st2.Gone != st.Gone {
+			t.Fatalf("alone %v: stats %+v after %+v: want no clip sent to the dead worker again", alone, st2, st)
+		}
 	}
 }
 
