@@ -82,7 +82,7 @@ func examples() []proto.Message {
 		&pb.StartSessionReply{Session: "s1", HostNs: 1, UnixNs: 2},
 		&pb.StopSessionRequest{Session: "s1"},
 		&pb.StopSessionReply{Session: "s1", HostNs: 1, UnixNs: 2, Frames: 3},
-		&pb.LoadModelRequest{Name: "cnn", File: "m.bin", Stochastic: true, Seed: 3, DeadlineNs: 4},
+		&pb.LoadModelRequest{Name: "cnn", File: "m.bin", Stochastic: true, Seed: 3, DeadlineNs: 4, Observed: true},
 		&pb.LoadModelReply{Model: status.Models[0], CellIds: []int32{1, 2}},
 		&pb.UnloadModelRequest{Name: "cnn"},
 		&pb.UnloadModelReply{Name: "cnn"},
