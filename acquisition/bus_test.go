@@ -71,7 +71,7 @@ func examples() []proto.Message {
 		&pb.Spikes{Session: "s1", Seq: 2, StartAcqNs: 10, EndAcqNs: 20, CellIds: []int32{1, 2}, TimesAcqNs: []int64{11, 19}},
 		&pb.Sync{Session: "s1", Seq: 4, TimeAcqNs: 77, Source: pb.Sync_TTL, Rising: true, Frame: 3, HasFrame: true},
 		&pb.ValidationReport{Session: "s1", Model: "cnn", HostNs: 1, UnixNs: 2, WindowNs: 3, Bins: 4, CellIds: []int32{1},
-			PearsonR: []float64{0.7}, Fev: []float64{0.5}, PredictedRate: []float64{3}, ObservedRate: []float64{4}, MeanPearsonR: 0.7},
+			PearsonR: []float64{0.7}, Fev: []float64{0.5}, PredictedRate: []float64{3}, ObservedRate: []float64{4}, MeanPearsonR: 0.7, CountVarianceExplained: []float64{0.3}},
 		status.Models[0],
 		status,
 		ev,
