@@ -130,7 +130,7 @@ func TestTwoWorkersOnLoopbackMatchLocal(t *testing.T) {
 	w2 := startWorker(t, url, "w2", models, 1, nil)
 
 	local, _ := NewLocal(models, 1)
-	pool := NewPool(connect(t, url, "daemon"), local, PoolOptions{Local: -1, Timeout: time.Minute, DiscoverWait: 200 * time.Millisecond})
+	pool := NewPool(connect(t, url, "daemon"), local, PoolOptions{Local: -1, Timeout: time.Minute, Probe: time.Second, DiscoverWait: 200 * time.Millisecond})
 	if got := strings.Join(pool.Models(), ","); got != "cnn,ln" {
 		t.Fatalf("Models() = %s", got)
 	}
@@ -148,7 +148,7 @@ func TestTwoWorkersOnLoopbackMatchLocal(t *testing.T) {
 	}
 
 	// With its own cores too, the same rates; the queue subject answers plain clients.
-	pool = NewPool(connect(t, url, "daemon2"), local, PoolOptions{Timeout: time.Minute, DiscoverWait: 200 * time.Millisecond})
+	pool = NewPool(connect(t, url, "daemon2"), local, PoolOptions{Timeout: time.Minute, Probe: time.Second, DiscoverWait: 200 * time.Millisecond})
 	got, err = pool.Predict(context.Background(), clips)
 	if err != nil {
 		t.Fatal(err)
@@ -315,7 +315,7 @@ func TestWorkerWithMoreModelsServesASubset(t *testing.T) {
 	w := startWorker(t, url, "both", models, 1, nil)
 	ln := models[1:]
 	local, _ := NewLocal(ln, 1)
-	pool := NewPool(connect(t, url, "daemon"), local, PoolOptions{Local: -1, Timeout: time.Minute, DiscoverWait: 200 * time.Millisecond})
+	pool := NewPool(connect(t, url, "daemon"), local, PoolOptions{Local: -1, Timeout: time.Minute, Probe: time.Second, DiscoverWait: 200 * time.Millisecond})
 	clips := testClips(3, 20)
 	got, err := pool.Predict(context.Background(), clips)
 	if err != nil {
@@ -344,7 +344,7 @@ func TestRequestsFitTheMaxPayload(t *testing.T) {
 	clips := testClips(4, 300) // 38 kB of rates each: one per request
 	w := startWorker(t, url, "wide", models, 4, nil)
 	local, _ := NewLocal(models, 1)
-	pool := NewPool(connect(t, url, "daemon"), local, PoolOptions{Local: -1, Timeout: time.Minute, DiscoverWait: 200 * time.Millisecond})
+	pool := NewPool(connect(t, url, "daemon"), local, PoolOptions{Local: -1, Timeout: time.Minute, Probe: time.Second, DiscoverWait: 200 * time.Millisecond})
 	got, err := pool.Predict(context.Background(), clips)
 	if err != nil {
 		t.Fatal(err)
