@@ -2,6 +2,7 @@ package calib_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -15,11 +16,30 @@ import (
 // in simulation, and checks that onsets carry no bias against the device's truth: the device
 // answers pings as firmware does, from its receive path, so that the way back is no longer
 // than the way out. (It once answered through a timer: on a loaded machine the timer's
-// lateness lengthened every way back and put onsets 30-280 us late.)
+// lateness lengthened every way back and put onsets 30-280 us late, in every run.)
+//
+// A run shares this machine's two cores with the rest of the suite, and a run where the host's
+// reader is starved for the whole sync can be off by a scheduling delay (67 us once in CI). A
+// biased sync is biased in every run, so the test fails only when three runs in a row are.
 func TestRealtimeOnsetBias(t *testing.T) {
 	if testing.Short() {
-		t.Skip("real time: 4 s")
+		t.Skip("real time: 4 s per run")
 	}
+	var runs []string
+	for attempt := 1; attempt <= 3; attempt++ {
+		median, summary := onsetBiasRun(t)
+		t.Logf("run %d: %s", attempt, summary)
+		if median <= 50 && median >= -50 {
+			return
+		}
+		runs = append(runs, fmt.Sprintf("%.1f us", median))
+	}
+	t.Errorf("median onset error %v in three runs: want within +/- 50 us in at least one (a biased clock sync)", runs)
+}
+
+// onsetBiasRun shows 300 frames at 100 Hz against a fresh fake device and returns the median
+// signed onset error (onset - truth) in us, and a summary line.
+func onsetBiasRun(t *testing.T) (float64, string) {
 	clk := calib.SystemClock{}
 	dev, err := calibtest.NewDevice(simCfg(), clk)
 	if err != nil {
@@ -32,6 +52,9 @@ func TestRealtimeOnsetBias(t *testing.T) {
 		Name:    dev.Path(),
 		OnOnset: func(o calib.Onset) { mu.Lock(); onsets = append(onsets, o); mu.Unlock() },
 		Light:   dev, Refresh: 10 * time.Millisecond,
+		// Pings 20 times as often as the daemon's default, so that these 4 s hold as many
+		// round trips to choose the quickest from as the daemon has after 80 s.
+		PingEvery: 5 * time.Millisecond,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -39,8 +62,10 @@ func TestRealtimeOnsetBias(t *testing.T) {
 	go func() { defer wg.Done(); dev.Run(ctx) }()
 	go func() { defer wg.Done(); p.Run(ctx) }()
 	st := p.Stats()
-	for deadline := time.Now().Add(5 * time.Second); st.Pongs.Load() < 32; time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(5 * time.Second); st.Pongs.Load() < 100; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
+			cancel()
+			wg.Wait()
 			t.Fatalf("no clock sync in 5 s: %d pongs", st.Pongs.Load())
 		}
 	}
@@ -66,9 +91,6 @@ func TestRealtimeOnsetBias(t *testing.T) {
 	}
 	slices.Sort(signed)
 	q := func(f float64) float64 { return signed[int(f*float64(len(signed)-1))] }
-	t.Logf("signed onset error (onset - truth) over %d frames: p1 %.1f us, p50 %.1f us, p99 %.1f us; sync residual %d ns",
-		len(signed), q(0.01), q(0.5), q(0.99), st.SyncResidualNs.Load())
-	if m := q(0.5); m > 50 || m < -50 {
-		t.Errorf("median onset error %.1f us: want within +/- 50 us (a biased clock sync)", m)
-	}
+	return q(0.5), fmt.Sprintf("signed onset error (onset - truth) over %d frames: p1 %.1f us, p50 %.1f us, p99 %.1f us; %d pongs, sync residual %d ns",
+		len(signed), q(0.01), q(0.5), q(0.99), st.Pongs.Load(), st.SyncResidualNs.Load())
 }
