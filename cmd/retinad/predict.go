@@ -77,12 +77,18 @@ func readStimulus(path string) (*tensor.Dense, error) {
 			return nil, fmt.Errorf("predict: %w", err)
 		}
 		defer z.Close()
-		h := z.Header("stimulus")
+		// numpy.savez names entries "stimulus.npy"; other writers leave the suffix off.
+		name := "stimulus.npy"
+		h := z.Header(name)
+		if h == nil {
+			name = "stimulus"
+			h = z.Header(name)
+		}
 		if h == nil {
 			return nil, fmt.Errorf("predict: %s: no `stimulus` array (has %v)", path, z.Keys())
 		}
 		shape, descr = h.Descr.Shape, h.Descr.Type
-		read = func(ptr any) error { return z.Read("stimulus", ptr) }
+		read = func(ptr any) error { return z.Read(name, ptr) }
 	} else {
 		f, err := os.Open(path)
 		if err != nil {
