@@ -26,7 +26,7 @@ import (
 	"retinad/stimulus/present/presenttest"
 )
 
-var e2eDuration = flag.Duration("e2e.duration", 10*time.Second, "how long the simulated rig runs in TestSimulatedRig (the issue's figure: 30s)")
+var e2eDuration = flag.Duration("e2e.duration", 30*time.Second, "how long the simulated rig runs in TestSimulatedRig")
 
 // GL calls must come from one locked OS thread: the tests hand their GL work to the main
 // goroutine through presenttest.
@@ -330,14 +330,10 @@ func TestSimulatedRig(t *testing.T) {
 	t.Logf("%d of %d onsets confirmed; error against the device's truth after warm-up: p50 %v p99 %v max %v, %d of %d beyond 100us; during warm-up p50 %v max %v",
 		len(errs)+len(warm), n, q(errs, 0.5), q(errs, 0.99), q(errs, 1), beyond, len(errs), q(warm, 0.5), q(warm, 1))
 	t.Logf("signed error (onset - truth): p1 %v p50 %v p99 %v", q(signed, 0.01), q(signed, 0.5), q(signed, 0.99))
-	// The issue asks for 100 us; on this shared machine the clock sync's round trips give a
-	// median of 30-280 us (figures logged above), so the target is reported, not enforced. What
-	// is enforced is a tenth of a 100 Hz frame: an onset matched to the wrong flip is off by 10 ms.
+	// Onsets to a tenth of a millisecond: the median, since a single onset's error is its edge's
+	// scheduling luck on this shared machine (p99 and max are logged above).
 	if q(errs, 0.5) > 100*time.Microsecond {
-		t.Logf("SHORT OF TARGET: onset median error %v against the truth; the issue asks for 100us", q(errs, 0.5))
-	}
-	if q(errs, 0.5) > time.Millisecond {
-		t.Errorf("onsets: median error %v against the truth, want well under a frame (1ms)", q(errs, 0.5))
+		t.Errorf("onsets: median error %v against the device's truth, want 100us or less", q(errs, 0.5))
 	}
 	// A prediction from every model for every frame, in order: contiguous bins, except for
 	// those a model computed too late, which it counted as skipped.
