@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"retinad/acquisition"
+	"retinad/acquisition/sim"
 	"retinad/configs"
 	"retinad/daemon/rig"
 	"retinad/infer"
@@ -472,7 +473,7 @@ func lagScan(t *testing.T, onsets map[uint64]int64, syncAcq map[uint64]int64, ce
 					P = append(P, float64(p[c]))
 					O = append(O, counts[uint64(g)][c])
 				}
-				if r := pearson(P, O); !math.IsNaN(r) {
+				if r := sim.Pearson(P, O); len(P) >= 3 && !math.IsNaN(r) {
 					rs = append(rs, r)
 				}
 			}
@@ -480,26 +481,6 @@ func lagScan(t *testing.T, onsets map[uint64]int64, syncAcq map[uint64]int64, ce
 		}
 		t.Logf("lag scan, %s: mean r of prediction(t) vs counts(t+lag) over the session:%s", model, line)
 	}
-}
-
-func pearson(p, o []float64) float64 {
-	n := float64(len(p))
-	if n < 3 {
-		return math.NaN()
-	}
-	var mp, mo float64
-	for i := range p {
-		mp += p[i]
-		mo += o[i]
-	}
-	mp, mo = mp/n, mo/n
-	var c, vp, vo float64
-	for i := range p {
-		c += (p[i] - mp) * (o[i] - mo)
-		vp += (p[i] - mp) * (p[i] - mp)
-		vo += (o[i] - mo) * (o[i] - mo)
-	}
-	return c / math.Sqrt(vp*vo)
 }
 
 func mean(x []float64) float64 {
