@@ -50,7 +50,7 @@ bench: setup
 PAPER := .cache/paper
 ## Training stimuli use seeds other than configs/sim.yaml's (seed 1), so that what `make run` and the
 ## e2e test show is held out; live.npz is that stimulus (natural, seed 1), scored but never trained on.
-PAPER_ARGS := --natural $(PAPER)/natural.npz --whitenoise $(PAPER)/whitenoise.npz --live $(PAPER)/live.npz --out $(PAPER) --history 20 --batch 128 --lr 2e-3 --lr-decay 0.5 --patience 3 --epoch-size 8000 --epochs 8 --val-stride 4 --eval-stride 4 --ln-epochs 4 --ln-lr 2e-4
+PAPER_ARGS := --natural $(PAPER)/natural.npz --whitenoise $(PAPER)/whitenoise.npz --live $(PAPER)/live.npz --out $(PAPER) --history 20 --batch 128 --lr 2e-3 --lr-decay 0.5 --patience 4 --epoch-size 8000 --epochs 24 --val-stride 4 --eval-stride 4 --ln-epochs 4 --ln-lr 2e-4
 paper: build
 	mkdir -p $(PAPER)
 	$(BIN) simulate --stimulus natural --duration 40m --seed 3 --out $(PAPER)/natural.npz
