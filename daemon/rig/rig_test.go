@@ -393,13 +393,10 @@ func TestSimulatedRig(t *testing.T) {
 		t.Errorf("recording lost messages: recorded %v; seen %d onsets, %d cnn and %d ln predictions", recorded, len(onsets), len(bins["cnn"]), len(bins["ln"]))
 	}
 	t.Logf("live r: %v (trained models: %v)", lastR, trained)
-	// The issue wants the CNN's live r above the LN's. The daemon feeds the models what they
-	// were trained on (the lag scan above matches their offline profile on the same frames), so
-	// the ranking is the bundled models' own: on held-out scenes the two are within a few
-	// hundredths of each other (models/README.md), and 30 s of spikes cannot separate them
-	// reliably. It is reported, not enforced; both must still track the spikes.
+	// The CNN's live r above the LN's: the bundled CNN scores r 0.478 against 0.432 on the
+	// spikes of held-out natural scenes (models/README.md), ahead on every cell.
 	if trained && !(lastR["cnn"] > lastR["ln"]) {
-		t.Logf("SHORT OF TARGET: live r of the CNN %.3f is not above the LN's %.3f (see models/README.md)", lastR["cnn"], lastR["ln"])
+		t.Errorf("live r of the CNN %.3f is not above the LN's %.3f", lastR["cnn"], lastR["ln"])
 	}
 	for _, m := range []string{"cnn", "ln"} {
 		if trained && !(lastR[m] > 0.1) {
