@@ -62,13 +62,24 @@ func readMovie(path string) ([]float32, []int, error) {
 			return nil, nil, fmt.Errorf("stimulus: movie %s: not an .npz file: %w", path, err)
 		}
 		defer z.Close()
-		h := z.Header("stimulus")
+		name, h := NPZEntry(z, "stimulus")
 		if h == nil {
 			return nil, nil, fmt.Errorf("stimulus: movie %s: no `stimulus` array (has %v): want a dataset .npz", path, z.Keys())
 		}
-		return readArray(path, " array stimulus", *h, func(p *[]float32) error { return z.Read("stimulus", p) })
+		return readArray(path, " array stimulus", *h, func(p *[]float32) error { return z.Read(name, p) })
 	}
 	return nil, nil, fmt.Errorf("stimulus: movie %s: want a .npy or .npz file", path)
+}
+
+// NPZEntry finds array name in an .npz and returns its entry and header, or nil: numpy.savez
+// (and `retinad simulate`) store it as name.npy, other writers without the suffix.
+func NPZEntry(z *npz.Reader, name string) (string, *npyio.Header) {
+	for _, entry := range []string{name + ".npy", name} {
+		if h := z.Header(entry); h != nil {
+			return entry, h
+		}
+	}
+	return "", nil
 }
 
 func readArray(path, what string, h npyio.Header, read func(*[]float32) error) ([]float32, []int, error) {

@@ -1,6 +1,7 @@
 package stimulus
 
 import (
+	"archive/zip"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -323,6 +324,32 @@ func TestMovie(t *testing.T) {
 	c.Movie.File = zpath
 	if _, err := New(c); err == nil || !strings.Contains(err.Error(), "no `stimulus` array") {
 		t.Errorf("npz without stimulus: error %v", err)
+	}
+	// ... with the array named as numpy.savez and `retinad simulate` name it: stimulus.npy.
+	zpath = filepath.Join(dir, "savez.npz")
+	npyBytes, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zf, err := os.Create(zpath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zz := zip.NewWriter(zf)
+	if e, err := zz.Create("stimulus.npy"); err != nil {
+		t.Fatal(err)
+	} else if _, err := e.Write(npyBytes); err != nil {
+		t.Fatal(err)
+	}
+	if err := zz.Close(); err != nil {
+		t.Fatal(err)
+	}
+	zf.Close()
+	c.Movie.File = path
+	want := fmt.Sprint(frame(mustNew(t, c), 2))
+	c.Movie.File = zpath
+	if got := fmt.Sprint(frame(mustNew(t, c), 2)); got != want {
+		t.Errorf("dataset .npz with stimulus.npy: frame 2 is %s, the .npy's %s", got, want)
 	}
 
 	// Wrong grid, wrong dtype, wrong rank, garbage.

@@ -16,6 +16,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"retinad/infer"
+	"retinad/stimulus"
 )
 
 func init() {
@@ -77,13 +78,7 @@ func readStimulus(path string) (*tensor.Dense, error) {
 			return nil, fmt.Errorf("predict: %w", err)
 		}
 		defer z.Close()
-		// numpy.savez names entries "stimulus.npy"; other writers leave the suffix off.
-		name := "stimulus.npy"
-		h := z.Header(name)
-		if h == nil {
-			name = "stimulus"
-			h = z.Header(name)
-		}
+		name, h := stimulus.NPZEntry(z, "stimulus")
 		if h == nil {
 			return nil, fmt.Errorf("predict: %s: no `stimulus` array (has %v)", path, z.Keys())
 		}
