@@ -130,7 +130,65 @@ func (x Status_State) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Status_State.Descriptor instead.
 func (Status_State) EnumDescriptor() ([]byte, []int) {
-	return file_retinad_proto_rawDescGZIP(), []int{8, 0}
+	return file_retinad_proto_rawDescGZIP(), []int{9, 0}
+}
+
+// The recording's health: RECORD_OK while every message reaches the store; RECORD_NEAR_LIMIT
+// past 80% of recording.max_bytes or of the free disk; RECORD_FAILED once a write failed or a
+// limit was reached (recording_error says which; the session goes on, unrecorded).
+type Status_RecordState int32
+
+const (
+	Status_RECORD_STATE_UNSPECIFIED Status_RecordState = 0
+	Status_RECORD_OFF               Status_RecordState = 1 // recording is not configured, or no session
+	Status_RECORD_OK                Status_RecordState = 2
+	Status_RECORD_NEAR_LIMIT        Status_RecordState = 3
+	Status_RECORD_FAILED            Status_RecordState = 4
+)
+
+// Enum value maps for Status_RecordState.
+var (
+	Status_RecordState_name = map[int32]string{
+		0: "RECORD_STATE_UNSPECIFIED",
+		1: "RECORD_OFF",
+		2: "RECORD_OK",
+		3: "RECORD_NEAR_LIMIT",
+		4: "RECORD_FAILED",
+	}
+	Status_RecordState_value = map[string]int32{
+		"RECORD_STATE_UNSPECIFIED": 0,
+		"RECORD_OFF":               1,
+		"RECORD_OK":                2,
+		"RECORD_NEAR_LIMIT":        3,
+		"RECORD_FAILED":            4,
+	}
+)
+
+func (x Status_RecordState) Enum() *Status_RecordState {
+	p := new(Status_RecordState)
+	*p = x
+	return p
+}
+
+func (x Status_RecordState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Status_RecordState) Descriptor() protoreflect.EnumDescriptor {
+	return file_retinad_proto_enumTypes[2].Descriptor()
+}
+
+func (Status_RecordState) Type() protoreflect.EnumType {
+	return &file_retinad_proto_enumTypes[2]
+}
+
+func (x Status_RecordState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Status_RecordState.Descriptor instead.
+func (Status_RecordState) EnumDescriptor() ([]byte, []int) {
+	return file_retinad_proto_rawDescGZIP(), []int{9, 1}
 }
 
 type SessionEvent_Kind int32
@@ -166,11 +224,11 @@ func (x SessionEvent_Kind) String() string {
 }
 
 func (SessionEvent_Kind) Descriptor() protoreflect.EnumDescriptor {
-	return file_retinad_proto_enumTypes[2].Descriptor()
+	return file_retinad_proto_enumTypes[3].Descriptor()
 }
 
 func (SessionEvent_Kind) Type() protoreflect.EnumType {
-	return &file_retinad_proto_enumTypes[2]
+	return &file_retinad_proto_enumTypes[3]
 }
 
 func (x SessionEvent_Kind) Number() protoreflect.EnumNumber {
@@ -179,23 +237,29 @@ func (x SessionEvent_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use SessionEvent_Kind.Descriptor instead.
 func (SessionEvent_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_retinad_proto_rawDescGZIP(), []int{10, 0}
+	return file_retinad_proto_rawDescGZIP(), []int{11, 0}
 }
 
 // StimulusSource says which stimulus made a frame, with enough to make the same frame again:
 // a reproducible source (kind, seed and parameters) regenerates frame `index` exactly; a source
 // that is not reproducible sends the frame's pixels in FrameOnset.pixels instead.
 type StimulusSource struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Kind          string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"` // gray, whitenoise, flicker, flash, grating, natural, movie, adaptive
-	Seed          uint64                 `protobuf:"varint,2,opt,name=seed,proto3" json:"seed,omitempty"`
-	Height        uint32                 `protobuf:"varint,3,opt,name=height,proto3" json:"height,omitempty"`                                 // stimulus grid, pixels
-	Width         uint32                 `protobuf:"varint,4,opt,name=width,proto3" json:"width,omitempty"`                                   // stimulus grid, pixels
-	FrameRateHz   float64                `protobuf:"fixed64,5,opt,name=frame_rate_hz,json=frameRateHz,proto3" json:"frame_rate_hz,omitempty"` // new stimulus frames per second
-	Mean          float64                `protobuf:"fixed64,6,opt,name=mean,proto3" json:"mean,omitempty"`                                    // mean luminance, 0..1
-	Params        []*Param               `protobuf:"bytes,7,rep,name=params,proto3" json:"params,omitempty"`                                  // kind-specific numeric parameters, e.g. "contrast", "checker"
-	File          string                 `protobuf:"bytes,8,opt,name=file,proto3" json:"file,omitempty"`                                      // movie file or natural-image folder, when the kind reads one
-	Reproducible  bool                   `protobuf:"varint,9,opt,name=reproducible,proto3" json:"reproducible,omitempty"`                     // true when (kind, seed, params, file, index) regenerate the frame
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Kind         string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"` // gray, whitenoise, flicker, flash, grating, natural, movie, adaptive
+	Seed         uint64                 `protobuf:"varint,2,opt,name=seed,proto3" json:"seed,omitempty"`
+	Height       uint32                 `protobuf:"varint,3,opt,name=height,proto3" json:"height,omitempty"`                                 // stimulus grid, pixels
+	Width        uint32                 `protobuf:"varint,4,opt,name=width,proto3" json:"width,omitempty"`                                   // stimulus grid, pixels
+	FrameRateHz  float64                `protobuf:"fixed64,5,opt,name=frame_rate_hz,json=frameRateHz,proto3" json:"frame_rate_hz,omitempty"` // new stimulus frames per second
+	Mean         float64                `protobuf:"fixed64,6,opt,name=mean,proto3" json:"mean,omitempty"`                                    // mean luminance, 0..1
+	Params       []*Param               `protobuf:"bytes,7,rep,name=params,proto3" json:"params,omitempty"`                                  // kind-specific numeric parameters, e.g. "contrast", "checker"
+	File         string                 `protobuf:"bytes,8,opt,name=file,proto3" json:"file,omitempty"`                                      // movie file or natural-image folder, when the kind reads one
+	Reproducible bool                   `protobuf:"varint,9,opt,name=reproducible,proto3" json:"reproducible,omitempty"`                     // true when (kind, seed, params, file, index) regenerate the frame
+	// SHA-256 of what file names: the movie file's bytes, or, for a photograph folder, of each
+	// photograph used (sorted by name) as its name, a zero byte, its bytes. Empty when file is.
+	FileSha256 []byte `protobuf:"bytes,10,opt,name=file_sha256,json=fileSha256,proto3" json:"file_sha256,omitempty"`
+	// The configs.Stimulus block (YAML) that makes this source: with index, what `retinad export`
+	// regenerates a frame from, with no config at hand. Empty when !reproducible.
+	StimulusYaml  string `protobuf:"bytes,11,opt,name=stimulus_yaml,json=stimulusYaml,proto3" json:"stimulus_yaml,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -293,6 +357,20 @@ func (x *StimulusSource) GetReproducible() bool {
 	return false
 }
 
+func (x *StimulusSource) GetFileSha256() []byte {
+	if x != nil {
+		return x.FileSha256
+	}
+	return nil
+}
+
+func (x *StimulusSource) GetStimulusYaml() string {
+	if x != nil {
+		return x.StimulusYaml
+	}
+	return ""
+}
+
 // Param is one named numeric parameter of a stimulus source (a list rather than a map so that
 // encoding it allocates nothing).
 type Param struct {
@@ -362,6 +440,9 @@ type FrameOnset struct {
 	LatencyNs     int64                  `protobuf:"varint,10,opt,name=latency_ns,json=latencyNs,proto3" json:"latency_ns,omitempty"`             // onset - flip
 	Confirmed     bool                   `protobuf:"varint,11,opt,name=confirmed,proto3" json:"confirmed,omitempty"`                              // the photodiode confirmed this frame's onset
 	DroppedBefore uint32                 `protobuf:"varint,12,opt,name=dropped_before,json=droppedBefore,proto3" json:"dropped_before,omitempty"` // monitor refreshes missed just before this frame
+	// The photodiode link lost device messages (a sequence gap) around this frame: its onset is
+	// unknown (confirmed false), and that is the link's fault, not the monitor's.
+	LinkLost      bool `protobuf:"varint,13,opt,name=link_lost,json=linkLost,proto3" json:"link_lost,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -478,6 +559,13 @@ func (x *FrameOnset) GetDroppedBefore() uint32 {
 		return x.DroppedBefore
 	}
 	return 0
+}
+
+func (x *FrameOnset) GetLinkLost() bool {
+	if x != nil {
+		return x.LinkLost
+	}
+	return false
 }
 
 // Prediction is one model's output for one bin. Subject retinad.<rig>.prediction.<model>.
@@ -953,6 +1041,9 @@ type ModelStatus struct {
 	Skipped       uint64                 `protobuf:"varint,6,opt,name=skipped,proto3" json:"skipped,omitempty"` // steps skipped for missing their deadline
 	LastComputeNs int64                  `protobuf:"varint,7,opt,name=last_compute_ns,json=lastComputeNs,proto3" json:"last_compute_ns,omitempty"`
 	MaxComputeNs  int64                  `protobuf:"varint,8,opt,name=max_compute_ns,json=maxComputeNs,proto3" json:"max_compute_ns,omitempty"`
+	CellIds       []int32                `protobuf:"varint,9,rep,packed,name=cell_ids,json=cellIds,proto3" json:"cell_ids,omitempty"`    // the model's cells, in the order of Prediction.rates
+	DeadlineNs    int64                  `protobuf:"varint,10,opt,name=deadline_ns,json=deadlineNs,proto3" json:"deadline_ns,omitempty"` // a step ready later than this after its frame's flip is skipped
+	History       uint32                 `protobuf:"varint,11,opt,name=history,proto3" json:"history,omitempty"`                         // bins of input a prediction needs: the first history-1 are NaN
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1043,35 +1134,120 @@ func (x *ModelStatus) GetMaxComputeNs() int64 {
 	return 0
 }
 
+func (x *ModelStatus) GetCellIds() []int32 {
+	if x != nil {
+		return x.CellIds
+	}
+	return nil
+}
+
+func (x *ModelStatus) GetDeadlineNs() int64 {
+	if x != nil {
+		return x.DeadlineNs
+	}
+	return 0
+}
+
+func (x *ModelStatus) GetHistory() uint32 {
+	if x != nil {
+		return x.History
+	}
+	return 0
+}
+
+// Count is one named counter (e.g. an inbound rejection reason and how many were rejected).
+type Count struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Value         uint64                 `protobuf:"varint,2,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Count) Reset() {
+	*x = Count{}
+	mi := &file_retinad_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Count) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Count) ProtoMessage() {}
+
+func (x *Count) ProtoReflect() protoreflect.Message {
+	mi := &file_retinad_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Count.ProtoReflect.Descriptor instead.
+func (*Count) Descriptor() ([]byte, []int) {
+	return file_retinad_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *Count) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Count) GetValue() uint64 {
+	if x != nil {
+		return x.Value
+	}
+	return 0
+}
+
 // Status is the daemon's heartbeat. Subject retinad.<rig>.status; also the reply of the
 // control endpoint "status".
 type Status struct {
-	state           protoimpl.MessageState `protogen:"open.v1"`
-	Rig             string                 `protobuf:"bytes,1,opt,name=rig,proto3" json:"rig,omitempty"`
-	Session         string                 `protobuf:"bytes,2,opt,name=session,proto3" json:"session,omitempty"`
-	State           Status_State           `protobuf:"varint,3,opt,name=state,proto3,enum=retinad.v1.Status_State" json:"state,omitempty"`
-	HostNs          int64                  `protobuf:"varint,4,opt,name=host_ns,json=hostNs,proto3" json:"host_ns,omitempty"`
-	UnixNs          int64                  `protobuf:"varint,5,opt,name=unix_ns,json=unixNs,proto3" json:"unix_ns,omitempty"`
-	UptimeNs        int64                  `protobuf:"varint,6,opt,name=uptime_ns,json=uptimeNs,proto3" json:"uptime_ns,omitempty"`
-	Version         string                 `protobuf:"bytes,7,opt,name=version,proto3" json:"version,omitempty"`
-	Frames          uint64                 `protobuf:"varint,8,opt,name=frames,proto3" json:"frames,omitempty"` // frames shown in the session
-	FramesDropped   uint64                 `protobuf:"varint,9,opt,name=frames_dropped,json=framesDropped,proto3" json:"frames_dropped,omitempty"`
-	FramesUntimed   uint64                 `protobuf:"varint,10,opt,name=frames_untimed,json=framesUntimed,proto3" json:"frames_untimed,omitempty"` // frames without a photodiode onset
-	Stimulus        *StimulusSource        `protobuf:"bytes,11,opt,name=stimulus,proto3" json:"stimulus,omitempty"`
-	Models          []*ModelStatus         `protobuf:"bytes,12,rep,name=models,proto3" json:"models,omitempty"`
-	PublishQueued   uint64                 `protobuf:"varint,13,opt,name=publish_queued,json=publishQueued,proto3" json:"publish_queued,omitempty"`       // messages waiting in the publisher's queue
-	PublishDropped  uint64                 `protobuf:"varint,14,opt,name=publish_dropped,json=publishDropped,proto3" json:"publish_dropped,omitempty"`    // messages dropped by the publisher's overflow policy, ever
-	InboundRejected uint64                 `protobuf:"varint,15,opt,name=inbound_rejected,json=inboundRejected,proto3" json:"inbound_rejected,omitempty"` // malformed messages on inbound subjects, ever
-	Spikes          uint64                 `protobuf:"varint,16,opt,name=spikes,proto3" json:"spikes,omitempty"`                                          // spikes received in the session
-	Syncs           uint64                 `protobuf:"varint,17,opt,name=syncs,proto3" json:"syncs,omitempty"`                                            // sync events received in the session
-	Recording       bool                   `protobuf:"varint,18,opt,name=recording,proto3" json:"recording,omitempty"`                                    // the session is being recorded to JetStream
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	Rig               string                 `protobuf:"bytes,1,opt,name=rig,proto3" json:"rig,omitempty"`
+	Session           string                 `protobuf:"bytes,2,opt,name=session,proto3" json:"session,omitempty"`
+	State             Status_State           `protobuf:"varint,3,opt,name=state,proto3,enum=retinad.v1.Status_State" json:"state,omitempty"`
+	HostNs            int64                  `protobuf:"varint,4,opt,name=host_ns,json=hostNs,proto3" json:"host_ns,omitempty"`
+	UnixNs            int64                  `protobuf:"varint,5,opt,name=unix_ns,json=unixNs,proto3" json:"unix_ns,omitempty"`
+	UptimeNs          int64                  `protobuf:"varint,6,opt,name=uptime_ns,json=uptimeNs,proto3" json:"uptime_ns,omitempty"`
+	Version           string                 `protobuf:"bytes,7,opt,name=version,proto3" json:"version,omitempty"`
+	Frames            uint64                 `protobuf:"varint,8,opt,name=frames,proto3" json:"frames,omitempty"` // frames shown in the session
+	FramesDropped     uint64                 `protobuf:"varint,9,opt,name=frames_dropped,json=framesDropped,proto3" json:"frames_dropped,omitempty"`
+	FramesUntimed     uint64                 `protobuf:"varint,10,opt,name=frames_untimed,json=framesUntimed,proto3" json:"frames_untimed,omitempty"` // frames without a photodiode onset
+	Stimulus          *StimulusSource        `protobuf:"bytes,11,opt,name=stimulus,proto3" json:"stimulus,omitempty"`
+	Models            []*ModelStatus         `protobuf:"bytes,12,rep,name=models,proto3" json:"models,omitempty"`
+	PublishQueued     uint64                 `protobuf:"varint,13,opt,name=publish_queued,json=publishQueued,proto3" json:"publish_queued,omitempty"`       // messages waiting in the publisher's queue
+	PublishDropped    uint64                 `protobuf:"varint,14,opt,name=publish_dropped,json=publishDropped,proto3" json:"publish_dropped,omitempty"`    // messages dropped by the publisher's overflow policy, ever
+	InboundRejected   uint64                 `protobuf:"varint,15,opt,name=inbound_rejected,json=inboundRejected,proto3" json:"inbound_rejected,omitempty"` // malformed messages on inbound subjects, ever
+	Spikes            uint64                 `protobuf:"varint,16,opt,name=spikes,proto3" json:"spikes,omitempty"`                                          // spikes received in the session
+	Syncs             uint64                 `protobuf:"varint,17,opt,name=syncs,proto3" json:"syncs,omitempty"`                                            // sync events received in the session
+	Recording         bool                   `protobuf:"varint,18,opt,name=recording,proto3" json:"recording,omitempty"`                                    // the session is being recorded to JetStream
+	RecordState       Status_RecordState     `protobuf:"varint,19,opt,name=record_state,json=recordState,proto3,enum=retinad.v1.Status_RecordState" json:"record_state,omitempty"`
+	RecordingError    string                 `protobuf:"bytes,20,opt,name=recording_error,json=recordingError,proto3" json:"recording_error,omitempty"`
+	RecordedBytes     uint64                 `protobuf:"varint,21,opt,name=recorded_bytes,json=recordedBytes,proto3" json:"recorded_bytes,omitempty"`               // the recording stream's size on disk
+	RecordingMaxBytes uint64                 `protobuf:"varint,22,opt,name=recording_max_bytes,json=recordingMaxBytes,proto3" json:"recording_max_bytes,omitempty"` // recording.max_bytes (0: none)
+	DiskFreeBytes     uint64                 `protobuf:"varint,23,opt,name=disk_free_bytes,json=diskFreeBytes,proto3" json:"disk_free_bytes,omitempty"`             // free space where the recording is stored
+	InboundRejects    []*Count               `protobuf:"bytes,24,rep,name=inbound_rejects,json=inboundRejects,proto3" json:"inbound_rejects,omitempty"`             // inbound messages rejected in the session, per reason
+	InboundGaps       uint64                 `protobuf:"varint,25,opt,name=inbound_gaps,json=inboundGaps,proto3" json:"inbound_gaps,omitempty"`                     // spike batches or sync edges missing (sequence gaps), in the session
+	PhotodiodeLost    uint64                 `protobuf:"varint,26,opt,name=photodiode_lost,json=photodiodeLost,proto3" json:"photodiode_lost,omitempty"`            // photodiode device messages lost on the link (sequence gaps), ever
+	FramesLinkLost    uint64                 `protobuf:"varint,27,opt,name=frames_link_lost,json=framesLinkLost,proto3" json:"frames_link_lost,omitempty"`          // frames untimed because the link lost messages, in the session
+	RefreshesMissed   uint64                 `protobuf:"varint,28,opt,name=refreshes_missed,json=refreshesMissed,proto3" json:"refreshes_missed,omitempty"`         // monitor refreshes the presenter missed, in the session
+	WorkersExcluded   []string               `protobuf:"bytes,29,rep,name=workers_excluded,json=workersExcluded,proto3" json:"workers_excluded,omitempty"`          // scoring workers excluded for wrong answers (their identity)
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *Status) Reset() {
 	*x = Status{}
-	mi := &file_retinad_proto_msgTypes[8]
+	mi := &file_retinad_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1083,7 +1259,7 @@ func (x *Status) String() string {
 func (*Status) ProtoMessage() {}
 
 func (x *Status) ProtoReflect() protoreflect.Message {
-	mi := &file_retinad_proto_msgTypes[8]
+	mi := &file_retinad_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1096,7 +1272,7 @@ func (x *Status) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Status.ProtoReflect.Descriptor instead.
 func (*Status) Descriptor() ([]byte, []int) {
-	return file_retinad_proto_rawDescGZIP(), []int{8}
+	return file_retinad_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Status) GetRig() string {
@@ -1225,6 +1401,83 @@ func (x *Status) GetRecording() bool {
 	return false
 }
 
+func (x *Status) GetRecordState() Status_RecordState {
+	if x != nil {
+		return x.RecordState
+	}
+	return Status_RECORD_STATE_UNSPECIFIED
+}
+
+func (x *Status) GetRecordingError() string {
+	if x != nil {
+		return x.RecordingError
+	}
+	return ""
+}
+
+func (x *Status) GetRecordedBytes() uint64 {
+	if x != nil {
+		return x.RecordedBytes
+	}
+	return 0
+}
+
+func (x *Status) GetRecordingMaxBytes() uint64 {
+	if x != nil {
+		return x.RecordingMaxBytes
+	}
+	return 0
+}
+
+func (x *Status) GetDiskFreeBytes() uint64 {
+	if x != nil {
+		return x.DiskFreeBytes
+	}
+	return 0
+}
+
+func (x *Status) GetInboundRejects() []*Count {
+	if x != nil {
+		return x.InboundRejects
+	}
+	return nil
+}
+
+func (x *Status) GetInboundGaps() uint64 {
+	if x != nil {
+		return x.InboundGaps
+	}
+	return 0
+}
+
+func (x *Status) GetPhotodiodeLost() uint64 {
+	if x != nil {
+		return x.PhotodiodeLost
+	}
+	return 0
+}
+
+func (x *Status) GetFramesLinkLost() uint64 {
+	if x != nil {
+		return x.FramesLinkLost
+	}
+	return 0
+}
+
+func (x *Status) GetRefreshesMissed() uint64 {
+	if x != nil {
+		return x.RefreshesMissed
+	}
+	return 0
+}
+
+func (x *Status) GetWorkersExcluded() []string {
+	if x != nil {
+		return x.WorkersExcluded
+	}
+	return nil
+}
+
 // Event is an experimenter's mark (or a daemon event) recorded with the session.
 // Subject retinad.<rig>.event.
 type Event struct {
@@ -1240,7 +1493,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_retinad_proto_msgTypes[9]
+	mi := &file_retinad_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1252,7 +1505,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_retinad_proto_msgTypes[9]
+	mi := &file_retinad_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1265,7 +1518,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_retinad_proto_rawDescGZIP(), []int{9}
+	return file_retinad_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Event) GetSession() string {
@@ -1314,13 +1567,14 @@ type SessionEvent struct {
 	Note          string                 `protobuf:"bytes,6,opt,name=note,proto3" json:"note,omitempty"`
 	ConfigYaml    string                 `protobuf:"bytes,7,opt,name=config_yaml,json=configYaml,proto3" json:"config_yaml,omitempty"`  // the daemon's effective config at the start
 	BinRateHz     float64                `protobuf:"fixed64,8,opt,name=bin_rate_hz,json=binRateHz,proto3" json:"bin_rate_hz,omitempty"` // the models' bin rate (the exported dataset's frame_rate)
+	Version       string                 `protobuf:"bytes,9,opt,name=version,proto3" json:"version,omitempty"`                          // the daemon's version (the build's)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SessionEvent) Reset() {
 	*x = SessionEvent{}
-	mi := &file_retinad_proto_msgTypes[10]
+	mi := &file_retinad_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1332,7 +1586,7 @@ func (x *SessionEvent) String() string {
 func (*SessionEvent) ProtoMessage() {}
 
 func (x *SessionEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_retinad_proto_msgTypes[10]
+	mi := &file_retinad_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1345,7 +1599,7 @@ func (x *SessionEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionEvent.ProtoReflect.Descriptor instead.
 func (*SessionEvent) Descriptor() ([]byte, []int) {
-	return file_retinad_proto_rawDescGZIP(), []int{10}
+	return file_retinad_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SessionEvent) GetSession() string {
@@ -1404,6 +1658,13 @@ func (x *SessionEvent) GetBinRateHz() float64 {
 	return 0
 }
 
+func (x *SessionEvent) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
 type StatusRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1412,7 +1673,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_retinad_proto_msgTypes[11]
+	mi := &file_retinad_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1424,7 +1685,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_retinad_proto_msgTypes[11]
+	mi := &file_retinad_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1437,7 +1698,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_retinad_proto_rawDescGZIP(), []int{11}
+	return file_retinad_proto_rawDescGZIP(), []int{12}
 }
 
 type StatusReply struct {
@@ -1449,7 +1710,7 @@ type StatusReply struct {
 
 func (x *StatusReply) Reset() {
 	*x = StatusReply{}
-	mi := &file_retinad_proto_msgTypes[12]
+	mi := &file_retinad_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1461,7 +1722,7 @@ func (x *StatusReply) String() string {
 func (*StatusReply) ProtoMessage() {}
 
 func (x *StatusReply) ProtoReflect() protoreflect.Message {
-	mi := &file_retinad_proto_msgTypes[12]
+	mi := &file_retinad_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1474,7 +1735,7 @@ func (x *StatusReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusReply.ProtoReflect.Descriptor instead.
 func (*StatusReply) Descriptor() ([]byte, []int) {
-	return file_retinad_proto_rawDescGZIP(), []int{12}
+	return file_retinad_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *StatusReply) GetStatus() *Status {
@@ -1495,7 +1756,7 @@ type StartSessionRequest struct {
 
 func (x *StartSessionRequest) Reset() {
 	*x = StartSessionRequest{}
-	mi := &file_retinad_proto_msgTypes[13]
+	mi := &file_retinad_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1507,7 +1768,7 @@ func (x *StartSessionRequest) String() string {
 func (*StartSessionRequest) ProtoMessage() {}
 
 func (x *StartSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_retinad_proto_msgTypes[13]
+	mi := &file_retinad_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1520,7 +1781,7 @@ func (x *StartSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartSessionRequest.ProtoReflect.Descriptor instead.
 func (*StartSessionRequest) Descriptor() ([]byte, []int) {
-	return file_retinad_proto_rawDescGZIP(), []int{13}
+	return file_retinad_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *StartSessionRequest) GetSession() string {
@@ -1555,7 +1816,7 @@ type StartSessionReply struct {
 
 func (x *StartSessionReply) Reset() {
 	*x = StartSessionReply{}
-	mi := &file_retinad_proto_msgTypes[14]
+	mi := &file_retinad_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1567,7 +1828,7 @@ func (x *StartSessionReply) String() string {
 func (*StartSessionReply) ProtoMessage() {}
 
 func (x *StartSessionReply) ProtoReflect() protoreflect.Message {
-	mi := &file_retinad_proto_msgTypes[14]
+	mi := &file_retinad_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1580,7 +1841,7 @@ func (x *StartSessionReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartSessionReply.ProtoReflect.Descriptor instead.
 func (*StartSessionReply) Descriptor() ([]byte, []int) {
-	return file_retinad_proto_rawDescGZIP(), []int{14}
+	return file_retinad_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *StartSessionReply) GetSession() string {
@@ -1613,7 +1874,7 @@ type StopSessionRequest struct {
 
 func (x *StopSessionRequest) Reset() {
 	*x = StopSessionRequest{}
-	mi := &file_retinad_proto_msgTypes[15]
+	mi := &file_retinad_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1625,7 +1886,7 @@ func (x *StopSessionRequest) String() string {
 func (*StopSessionRequest) ProtoMessage() {}
 
 func (x *StopSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_retinad_proto_msgTypes[15]
+	mi := &file_retinad_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1638,7 +1899,7 @@ func (x *StopSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopSessionRequest.ProtoReflect.Descriptor instead.
 func (*StopSessionRequest) Descriptor() ([]byte, []int) {
-	return file_retinad_proto_rawDescGZIP(), []int{15}
+	return file_retinad_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *StopSessionRequest) GetSession() string {
@@ -1660,7 +1921,7 @@ type StopSessionReply struct {
 
 func (x *StopSessionReply) Reset() {
 	*x = StopSessionReply{}
-	mi := &file_retinad_proto_msgTypes[16]
+	mi := &file_retinad_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1672,7 +1933,7 @@ func (x *StopSessionReply) String() string {
 func (*StopSessionReply) ProtoMessage() {}
 
 func (x *StopSessionReply) ProtoReflect() protoreflect.Message {
-	mi := &file_retinad_proto_msgTypes[16]
+	mi := &file_retinad_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1685,7 +1946,7 @@ func (x *StopSessionReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopSessionReply.ProtoReflect.Descriptor instead.
 func (*StopSessionReply) Descriptor() ([]byte, []int) {
-	return file_retinad_proto_rawDescGZIP(), []int{16}
+	return file_retinad_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *StopSessionReply) GetSession() string {
@@ -1730,7 +1991,7 @@ type LoadModelRequest struct {
 
 func (x *LoadModelRequest) Reset() {
 	*x = LoadModelRequest{}
-	mi := &file_retinad_proto_msgTypes[17]
+	mi := &file_retinad_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1742,7 +2003,7 @@ func (x *LoadModelRequest) String() string {
 func (*LoadModelRequest) ProtoMessage() {}
 
 func (x *LoadModelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_retinad_proto_msgTypes[17]
+	mi := &file_retinad_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1755,7 +2016,7 @@ func (x *LoadModelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadModelRequest.ProtoReflect.Descriptor instead.
 func (*LoadModelRequest) Descriptor() ([]byte, []int) {
-	return file_retinad_proto_rawDescGZIP(), []int{17}
+	return file_retinad_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *LoadModelRequest) GetName() string {
@@ -1810,7 +2071,7 @@ type LoadModelReply struct {
 
 func (x *LoadModelReply) Reset() {
 	*x = LoadModelReply{}
-	mi := &file_retinad_proto_msgTypes[18]
+	mi := &file_retinad_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1822,7 +2083,7 @@ func (x *LoadModelReply) String() string {
 func (*LoadModelReply) ProtoMessage() {}
 
 func (x *LoadModelReply) ProtoReflect() protoreflect.Message {
-	mi := &file_retinad_proto_msgTypes[18]
+	mi := &file_retinad_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1835,7 +2096,7 @@ func (x *LoadModelReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadModelReply.ProtoReflect.Descriptor instead.
 func (*LoadModelReply) Descriptor() ([]byte, []int) {
-	return file_retinad_proto_rawDescGZIP(), []int{18}
+	return file_retinad_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *LoadModelReply) GetModel() *ModelStatus {
@@ -1861,7 +2122,7 @@ type UnloadModelRequest struct {
 
 func (x *UnloadModelRequest) Reset() {
 	*x = UnloadModelRequest{}
-	mi := &file_retinad_proto_msgTypes[19]
+	mi := &file_retinad_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1873,7 +2134,7 @@ func (x *UnloadModelRequest) String() string {
 func (*UnloadModelRequest) ProtoMessage() {}
 
 func (x *UnloadModelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_retinad_proto_msgTypes[19]
+	mi := &file_retinad_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1886,7 +2147,7 @@ func (x *UnloadModelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnloadModelRequest.ProtoReflect.Descriptor instead.
 func (*UnloadModelRequest) Descriptor() ([]byte, []int) {
-	return file_retinad_proto_rawDescGZIP(), []int{19}
+	return file_retinad_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *UnloadModelRequest) GetName() string {
@@ -1905,7 +2166,7 @@ type UnloadModelReply struct {
 
 func (x *UnloadModelReply) Reset() {
 	*x = UnloadModelReply{}
-	mi := &file_retinad_proto_msgTypes[20]
+	mi := &file_retinad_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1917,7 +2178,7 @@ func (x *UnloadModelReply) String() string {
 func (*UnloadModelReply) ProtoMessage() {}
 
 func (x *UnloadModelReply) ProtoReflect() protoreflect.Message {
-	mi := &file_retinad_proto_msgTypes[20]
+	mi := &file_retinad_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1930,7 +2191,7 @@ func (x *UnloadModelReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnloadModelReply.ProtoReflect.Descriptor instead.
 func (*UnloadModelReply) Descriptor() ([]byte, []int) {
-	return file_retinad_proto_rawDescGZIP(), []int{20}
+	return file_retinad_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *UnloadModelReply) GetName() string {
@@ -1952,7 +2213,7 @@ type ChooseStimulusRequest struct {
 
 func (x *ChooseStimulusRequest) Reset() {
 	*x = ChooseStimulusRequest{}
-	mi := &file_retinad_proto_msgTypes[21]
+	mi := &file_retinad_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1964,7 +2225,7 @@ func (x *ChooseStimulusRequest) String() string {
 func (*ChooseStimulusRequest) ProtoMessage() {}
 
 func (x *ChooseStimulusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_retinad_proto_msgTypes[21]
+	mi := &file_retinad_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1977,7 +2238,7 @@ func (x *ChooseStimulusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChooseStimulusRequest.ProtoReflect.Descriptor instead.
 func (*ChooseStimulusRequest) Descriptor() ([]byte, []int) {
-	return file_retinad_proto_rawDescGZIP(), []int{21}
+	return file_retinad_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ChooseStimulusRequest) GetSource() *StimulusSource {
@@ -2005,7 +2266,7 @@ type ChooseStimulusReply struct {
 
 func (x *ChooseStimulusReply) Reset() {
 	*x = ChooseStimulusReply{}
-	mi := &file_retinad_proto_msgTypes[22]
+	mi := &file_retinad_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2017,7 +2278,7 @@ func (x *ChooseStimulusReply) String() string {
 func (*ChooseStimulusReply) ProtoMessage() {}
 
 func (x *ChooseStimulusReply) ProtoReflect() protoreflect.Message {
-	mi := &file_retinad_proto_msgTypes[22]
+	mi := &file_retinad_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2030,7 +2291,7 @@ func (x *ChooseStimulusReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChooseStimulusReply.ProtoReflect.Descriptor instead.
 func (*ChooseStimulusReply) Descriptor() ([]byte, []int) {
-	return file_retinad_proto_rawDescGZIP(), []int{22}
+	return file_retinad_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ChooseStimulusReply) GetSource() *StimulusSource {
@@ -2064,7 +2325,7 @@ type MarkEventRequest struct {
 
 func (x *MarkEventRequest) Reset() {
 	*x = MarkEventRequest{}
-	mi := &file_retinad_proto_msgTypes[23]
+	mi := &file_retinad_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2076,7 +2337,7 @@ func (x *MarkEventRequest) String() string {
 func (*MarkEventRequest) ProtoMessage() {}
 
 func (x *MarkEventRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_retinad_proto_msgTypes[23]
+	mi := &file_retinad_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2089,7 +2350,7 @@ func (x *MarkEventRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MarkEventRequest.ProtoReflect.Descriptor instead.
 func (*MarkEventRequest) Descriptor() ([]byte, []int) {
-	return file_retinad_proto_rawDescGZIP(), []int{23}
+	return file_retinad_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *MarkEventRequest) GetLabel() string {
@@ -2115,7 +2376,7 @@ type MarkEventReply struct {
 
 func (x *MarkEventReply) Reset() {
 	*x = MarkEventReply{}
-	mi := &file_retinad_proto_msgTypes[24]
+	mi := &file_retinad_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2127,7 +2388,7 @@ func (x *MarkEventReply) String() string {
 func (*MarkEventReply) ProtoMessage() {}
 
 func (x *MarkEventReply) ProtoReflect() protoreflect.Message {
-	mi := &file_retinad_proto_msgTypes[24]
+	mi := &file_retinad_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2140,7 +2401,7 @@ func (x *MarkEventReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MarkEventReply.ProtoReflect.Descriptor instead.
 func (*MarkEventReply) Descriptor() ([]byte, []int) {
-	return file_retinad_proto_rawDescGZIP(), []int{24}
+	return file_retinad_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *MarkEventReply) GetEvent() *Event {
@@ -2162,7 +2423,7 @@ type ScoreModel struct {
 
 func (x *ScoreModel) Reset() {
 	*x = ScoreModel{}
-	mi := &file_retinad_proto_msgTypes[25]
+	mi := &file_retinad_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2174,7 +2435,7 @@ func (x *ScoreModel) String() string {
 func (*ScoreModel) ProtoMessage() {}
 
 func (x *ScoreModel) ProtoReflect() protoreflect.Message {
-	mi := &file_retinad_proto_msgTypes[25]
+	mi := &file_retinad_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2187,7 +2448,7 @@ func (x *ScoreModel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScoreModel.ProtoReflect.Descriptor instead.
 func (*ScoreModel) Descriptor() ([]byte, []int) {
-	return file_retinad_proto_rawDescGZIP(), []int{25}
+	return file_retinad_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ScoreModel) GetName() string {
@@ -2217,7 +2478,7 @@ type ScoreClip struct {
 
 func (x *ScoreClip) Reset() {
 	*x = ScoreClip{}
-	mi := &file_retinad_proto_msgTypes[26]
+	mi := &file_retinad_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2229,7 +2490,7 @@ func (x *ScoreClip) String() string {
 func (*ScoreClip) ProtoMessage() {}
 
 func (x *ScoreClip) ProtoReflect() protoreflect.Message {
-	mi := &file_retinad_proto_msgTypes[26]
+	mi := &file_retinad_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2242,7 +2503,7 @@ func (x *ScoreClip) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScoreClip.ProtoReflect.Descriptor instead.
 func (*ScoreClip) Descriptor() ([]byte, []int) {
-	return file_retinad_proto_rawDescGZIP(), []int{26}
+	return file_retinad_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ScoreClip) GetStimulusYaml() string {
@@ -2276,7 +2537,7 @@ type ScoreRequest struct {
 
 func (x *ScoreRequest) Reset() {
 	*x = ScoreRequest{}
-	mi := &file_retinad_proto_msgTypes[27]
+	mi := &file_retinad_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2288,7 +2549,7 @@ func (x *ScoreRequest) String() string {
 func (*ScoreRequest) ProtoMessage() {}
 
 func (x *ScoreRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_retinad_proto_msgTypes[27]
+	mi := &file_retinad_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2301,7 +2562,7 @@ func (x *ScoreRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScoreRequest.ProtoReflect.Descriptor instead.
 func (*ScoreRequest) Descriptor() ([]byte, []int) {
-	return file_retinad_proto_rawDescGZIP(), []int{27}
+	return file_retinad_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ScoreRequest) GetModels() []*ScoreModel {
@@ -2330,7 +2591,7 @@ type ScoreRates struct {
 
 func (x *ScoreRates) Reset() {
 	*x = ScoreRates{}
-	mi := &file_retinad_proto_msgTypes[28]
+	mi := &file_retinad_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2342,7 +2603,7 @@ func (x *ScoreRates) String() string {
 func (*ScoreRates) ProtoMessage() {}
 
 func (x *ScoreRates) ProtoReflect() protoreflect.Message {
-	mi := &file_retinad_proto_msgTypes[28]
+	mi := &file_retinad_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2355,7 +2616,7 @@ func (x *ScoreRates) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScoreRates.ProtoReflect.Descriptor instead.
 func (*ScoreRates) Descriptor() ([]byte, []int) {
-	return file_retinad_proto_rawDescGZIP(), []int{28}
+	return file_retinad_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ScoreRates) GetModel() string {
@@ -2389,7 +2650,7 @@ type ScoreResult struct {
 
 func (x *ScoreResult) Reset() {
 	*x = ScoreResult{}
-	mi := &file_retinad_proto_msgTypes[29]
+	mi := &file_retinad_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2401,7 +2662,7 @@ func (x *ScoreResult) String() string {
 func (*ScoreResult) ProtoMessage() {}
 
 func (x *ScoreResult) ProtoReflect() protoreflect.Message {
-	mi := &file_retinad_proto_msgTypes[29]
+	mi := &file_retinad_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2414,7 +2675,7 @@ func (x *ScoreResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScoreResult.ProtoReflect.Descriptor instead.
 func (*ScoreResult) Descriptor() ([]byte, []int) {
-	return file_retinad_proto_rawDescGZIP(), []int{29}
+	return file_retinad_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ScoreResult) GetModels() []*ScoreRates {
@@ -2435,7 +2696,7 @@ type ScoreReply struct {
 
 func (x *ScoreReply) Reset() {
 	*x = ScoreReply{}
-	mi := &file_retinad_proto_msgTypes[30]
+	mi := &file_retinad_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2447,7 +2708,7 @@ func (x *ScoreReply) String() string {
 func (*ScoreReply) ProtoMessage() {}
 
 func (x *ScoreReply) ProtoReflect() protoreflect.Message {
-	mi := &file_retinad_proto_msgTypes[30]
+	mi := &file_retinad_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2460,7 +2721,7 @@ func (x *ScoreReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScoreReply.ProtoReflect.Descriptor instead.
 func (*ScoreReply) Descriptor() ([]byte, []int) {
-	return file_retinad_proto_rawDescGZIP(), []int{30}
+	return file_retinad_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ScoreReply) GetClips() []*ScoreResult {
@@ -2497,7 +2758,7 @@ type AdaptiveClip struct {
 
 func (x *AdaptiveClip) Reset() {
 	*x = AdaptiveClip{}
-	mi := &file_retinad_proto_msgTypes[31]
+	mi := &file_retinad_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2509,7 +2770,7 @@ func (x *AdaptiveClip) String() string {
 func (*AdaptiveClip) ProtoMessage() {}
 
 func (x *AdaptiveClip) ProtoReflect() protoreflect.Message {
-	mi := &file_retinad_proto_msgTypes[31]
+	mi := &file_retinad_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2522,7 +2783,7 @@ func (x *AdaptiveClip) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdaptiveClip.ProtoReflect.Descriptor instead.
 func (*AdaptiveClip) Descriptor() ([]byte, []int) {
-	return file_retinad_proto_rawDescGZIP(), []int{31}
+	return file_retinad_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *AdaptiveClip) GetStimulusYaml() string {
@@ -2571,7 +2832,7 @@ type AdaptiveChoice struct {
 
 func (x *AdaptiveChoice) Reset() {
 	*x = AdaptiveChoice{}
-	mi := &file_retinad_proto_msgTypes[32]
+	mi := &file_retinad_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2583,7 +2844,7 @@ func (x *AdaptiveChoice) String() string {
 func (*AdaptiveChoice) ProtoMessage() {}
 
 func (x *AdaptiveChoice) ProtoReflect() protoreflect.Message {
-	mi := &file_retinad_proto_msgTypes[32]
+	mi := &file_retinad_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2596,7 +2857,7 @@ func (x *AdaptiveChoice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdaptiveChoice.ProtoReflect.Descriptor instead.
 func (*AdaptiveChoice) Descriptor() ([]byte, []int) {
-	return file_retinad_proto_rawDescGZIP(), []int{32}
+	return file_retinad_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *AdaptiveChoice) GetSession() string {
@@ -2709,7 +2970,7 @@ var File_retinad_proto protoreflect.FileDescriptor
 const file_retinad_proto_rawDesc = "" +
 	"\n" +
 	"\rretinad.proto\x12\n" +
-	"retinad.v1\"\x81\x02\n" +
+	"retinad.v1\"\xc7\x02\n" +
 	"\x0eStimulusSource\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x12\n" +
 	"\x04seed\x18\x02 \x01(\x04R\x04seed\x12\x16\n" +
@@ -2719,10 +2980,14 @@ const file_retinad_proto_rawDesc = "" +
 	"\x04mean\x18\x06 \x01(\x01R\x04mean\x12)\n" +
 	"\x06params\x18\a \x03(\v2\x11.retinad.v1.ParamR\x06params\x12\x12\n" +
 	"\x04file\x18\b \x01(\tR\x04file\x12\"\n" +
-	"\freproducible\x18\t \x01(\bR\freproducible\"1\n" +
+	"\freproducible\x18\t \x01(\bR\freproducible\x12\x1f\n" +
+	"\vfile_sha256\x18\n" +
+	" \x01(\fR\n" +
+	"fileSha256\x12#\n" +
+	"\rstimulus_yaml\x18\v \x01(\tR\fstimulusYaml\"1\n" +
 	"\x05Param\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x01R\x05value\"\x8e\x03\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value\"\xab\x03\n" +
 	"\n" +
 	"FrameOnset\x12\x18\n" +
 	"\asession\x18\x01 \x01(\tR\asession\x12\x14\n" +
@@ -2740,7 +3005,8 @@ const file_retinad_proto_rawDesc = "" +
 	"latency_ns\x18\n" +
 	" \x01(\x03R\tlatencyNs\x12\x1c\n" +
 	"\tconfirmed\x18\v \x01(\bR\tconfirmed\x12%\n" +
-	"\x0edropped_before\x18\f \x01(\rR\rdroppedBefore\"\xe2\x02\n" +
+	"\x0edropped_before\x18\f \x01(\rR\rdroppedBefore\x12\x1b\n" +
+	"\tlink_lost\x18\r \x01(\bR\blinkLost\"\xe2\x02\n" +
 	"\n" +
 	"Prediction\x12\x18\n" +
 	"\asession\x18\x01 \x01(\tR\asession\x12\x14\n" +
@@ -2795,7 +3061,7 @@ const file_retinad_proto_rawDesc = "" +
 	" \x03(\x01R\rpredictedRate\x12#\n" +
 	"\robserved_rate\x18\v \x03(\x01R\fobservedRate\x12$\n" +
 	"\x0emean_pearson_r\x18\f \x01(\x01R\fmeanPearsonR\x128\n" +
-	"\x18count_variance_explained\x18\r \x03(\x01R\x16countVarianceExplained\"\xe7\x01\n" +
+	"\x18count_variance_explained\x18\r \x03(\x01R\x16countVarianceExplained\"\xbd\x02\n" +
 	"\vModelStatus\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04file\x18\x02 \x01(\tR\x04file\x12\x14\n" +
@@ -2804,7 +3070,16 @@ const file_retinad_proto_rawDesc = "" +
 	"\x04bins\x18\x05 \x01(\x04R\x04bins\x12\x18\n" +
 	"\askipped\x18\x06 \x01(\x04R\askipped\x12&\n" +
 	"\x0flast_compute_ns\x18\a \x01(\x03R\rlastComputeNs\x12$\n" +
-	"\x0emax_compute_ns\x18\b \x01(\x03R\fmaxComputeNs\"\xaa\x05\n" +
+	"\x0emax_compute_ns\x18\b \x01(\x03R\fmaxComputeNs\x12\x19\n" +
+	"\bcell_ids\x18\t \x03(\x05R\acellIds\x12\x1f\n" +
+	"\vdeadline_ns\x18\n" +
+	" \x01(\x03R\n" +
+	"deadlineNs\x12\x18\n" +
+	"\ahistory\x18\v \x01(\rR\ahistory\"1\n" +
+	"\x05Count\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value\"\x93\n" +
+	"\n" +
 	"\x06Status\x12\x10\n" +
 	"\x03rig\x18\x01 \x01(\tR\x03rig\x12\x18\n" +
 	"\asession\x18\x02 \x01(\tR\asession\x12.\n" +
@@ -2824,18 +3099,36 @@ const file_retinad_proto_rawDesc = "" +
 	"\x10inbound_rejected\x18\x0f \x01(\x04R\x0finboundRejected\x12\x16\n" +
 	"\x06spikes\x18\x10 \x01(\x04R\x06spikes\x12\x14\n" +
 	"\x05syncs\x18\x11 \x01(\x04R\x05syncs\x12\x1c\n" +
-	"\trecording\x18\x12 \x01(\bR\trecording\"E\n" +
+	"\trecording\x18\x12 \x01(\bR\trecording\x12A\n" +
+	"\frecord_state\x18\x13 \x01(\x0e2\x1e.retinad.v1.Status.RecordStateR\vrecordState\x12'\n" +
+	"\x0frecording_error\x18\x14 \x01(\tR\x0erecordingError\x12%\n" +
+	"\x0erecorded_bytes\x18\x15 \x01(\x04R\rrecordedBytes\x12.\n" +
+	"\x13recording_max_bytes\x18\x16 \x01(\x04R\x11recordingMaxBytes\x12&\n" +
+	"\x0fdisk_free_bytes\x18\x17 \x01(\x04R\rdiskFreeBytes\x12:\n" +
+	"\x0finbound_rejects\x18\x18 \x03(\v2\x11.retinad.v1.CountR\x0einboundRejects\x12!\n" +
+	"\finbound_gaps\x18\x19 \x01(\x04R\vinboundGaps\x12'\n" +
+	"\x0fphotodiode_lost\x18\x1a \x01(\x04R\x0ephotodiodeLost\x12(\n" +
+	"\x10frames_link_lost\x18\x1b \x01(\x04R\x0eframesLinkLost\x12)\n" +
+	"\x10refreshes_missed\x18\x1c \x01(\x04R\x0frefreshesMissed\x12)\n" +
+	"\x10workers_excluded\x18\x1d \x03(\tR\x0fworkersExcluded\"E\n" +
 	"\x05State\x12\x15\n" +
 	"\x11STATE_UNSPECIFIED\x10\x00\x12\b\n" +
 	"\x04IDLE\x10\x01\x12\r\n" +
 	"\tRECORDING\x10\x02\x12\f\n" +
-	"\bSTOPPING\x10\x03\"}\n" +
+	"\bSTOPPING\x10\x03\"t\n" +
+	"\vRecordState\x12\x1c\n" +
+	"\x18RECORD_STATE_UNSPECIFIED\x10\x00\x12\x0e\n" +
+	"\n" +
+	"RECORD_OFF\x10\x01\x12\r\n" +
+	"\tRECORD_OK\x10\x02\x12\x15\n" +
+	"\x11RECORD_NEAR_LIMIT\x10\x03\x12\x11\n" +
+	"\rRECORD_FAILED\x10\x04\"}\n" +
 	"\x05Event\x12\x18\n" +
 	"\asession\x18\x01 \x01(\tR\asession\x12\x14\n" +
 	"\x05label\x18\x02 \x01(\tR\x05label\x12\x12\n" +
 	"\x04note\x18\x03 \x01(\tR\x04note\x12\x17\n" +
 	"\ahost_ns\x18\x04 \x01(\x03R\x06hostNs\x12\x17\n" +
-	"\aunix_ns\x18\x05 \x01(\x03R\x06unixNs\"\xa7\x02\n" +
+	"\aunix_ns\x18\x05 \x01(\x03R\x06unixNs\"\xc1\x02\n" +
 	"\fSessionEvent\x12\x18\n" +
 	"\asession\x18\x01 \x01(\tR\asession\x121\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x1d.retinad.v1.SessionEvent.KindR\x04kind\x12\x17\n" +
@@ -2845,7 +3138,8 @@ const file_retinad_proto_rawDesc = "" +
 	"\x04note\x18\x06 \x01(\tR\x04note\x12\x1f\n" +
 	"\vconfig_yaml\x18\a \x01(\tR\n" +
 	"configYaml\x12\x1e\n" +
-	"\vbin_rate_hz\x18\b \x01(\x01R\tbinRateHz\"1\n" +
+	"\vbin_rate_hz\x18\b \x01(\x01R\tbinRateHz\x12\x18\n" +
+	"\aversion\x18\t \x01(\tR\aversion\"1\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\t\n" +
 	"\x05START\x10\x01\x12\b\n" +
@@ -2959,70 +3253,74 @@ func file_retinad_proto_rawDescGZIP() []byte {
 	return file_retinad_proto_rawDescData
 }
 
-var file_retinad_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_retinad_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
+var file_retinad_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_retinad_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_retinad_proto_goTypes = []any{
 	(Sync_Source)(0),              // 0: retinad.v1.Sync.Source
 	(Status_State)(0),             // 1: retinad.v1.Status.State
-	(SessionEvent_Kind)(0),        // 2: retinad.v1.SessionEvent.Kind
-	(*StimulusSource)(nil),        // 3: retinad.v1.StimulusSource
-	(*Param)(nil),                 // 4: retinad.v1.Param
-	(*FrameOnset)(nil),            // 5: retinad.v1.FrameOnset
-	(*Prediction)(nil),            // 6: retinad.v1.Prediction
-	(*Spikes)(nil),                // 7: retinad.v1.Spikes
-	(*Sync)(nil),                  // 8: retinad.v1.Sync
-	(*ValidationReport)(nil),      // 9: retinad.v1.ValidationReport
-	(*ModelStatus)(nil),           // 10: retinad.v1.ModelStatus
-	(*Status)(nil),                // 11: retinad.v1.Status
-	(*Event)(nil),                 // 12: retinad.v1.Event
-	(*SessionEvent)(nil),          // 13: retinad.v1.SessionEvent
-	(*StatusRequest)(nil),         // 14: retinad.v1.StatusRequest
-	(*StatusReply)(nil),           // 15: retinad.v1.StatusReply
-	(*StartSessionRequest)(nil),   // 16: retinad.v1.StartSessionRequest
-	(*StartSessionReply)(nil),     // 17: retinad.v1.StartSessionReply
-	(*StopSessionRequest)(nil),    // 18: retinad.v1.StopSessionRequest
-	(*StopSessionReply)(nil),      // 19: retinad.v1.StopSessionReply
-	(*LoadModelRequest)(nil),      // 20: retinad.v1.LoadModelRequest
-	(*LoadModelReply)(nil),        // 21: retinad.v1.LoadModelReply
-	(*UnloadModelRequest)(nil),    // 22: retinad.v1.UnloadModelRequest
-	(*UnloadModelReply)(nil),      // 23: retinad.v1.UnloadModelReply
-	(*ChooseStimulusRequest)(nil), // 24: retinad.v1.ChooseStimulusRequest
-	(*ChooseStimulusReply)(nil),   // 25: retinad.v1.ChooseStimulusReply
-	(*MarkEventRequest)(nil),      // 26: retinad.v1.MarkEventRequest
-	(*MarkEventReply)(nil),        // 27: retinad.v1.MarkEventReply
-	(*ScoreModel)(nil),            // 28: retinad.v1.ScoreModel
-	(*ScoreClip)(nil),             // 29: retinad.v1.ScoreClip
-	(*ScoreRequest)(nil),          // 30: retinad.v1.ScoreRequest
-	(*ScoreRates)(nil),            // 31: retinad.v1.ScoreRates
-	(*ScoreResult)(nil),           // 32: retinad.v1.ScoreResult
-	(*ScoreReply)(nil),            // 33: retinad.v1.ScoreReply
-	(*AdaptiveClip)(nil),          // 34: retinad.v1.AdaptiveClip
-	(*AdaptiveChoice)(nil),        // 35: retinad.v1.AdaptiveChoice
+	(Status_RecordState)(0),       // 2: retinad.v1.Status.RecordState
+	(SessionEvent_Kind)(0),        // 3: retinad.v1.SessionEvent.Kind
+	(*StimulusSource)(nil),        // 4: retinad.v1.StimulusSource
+	(*Param)(nil),                 // 5: retinad.v1.Param
+	(*FrameOnset)(nil),            // 6: retinad.v1.FrameOnset
+	(*Prediction)(nil),            // 7: retinad.v1.Prediction
+	(*Spikes)(nil),                // 8: retinad.v1.Spikes
+	(*Sync)(nil),                  // 9: retinad.v1.Sync
+	(*ValidationReport)(nil),      // 10: retinad.v1.ValidationReport
+	(*ModelStatus)(nil),           // 11: retinad.v1.ModelStatus
+	(*Count)(nil),                 // 12: retinad.v1.Count
+	(*Status)(nil),                // 13: retinad.v1.Status
+	(*Event)(nil),                 // 14: retinad.v1.Event
+	(*SessionEvent)(nil),          // 15: retinad.v1.SessionEvent
+	(*StatusRequest)(nil),         // 16: retinad.v1.StatusRequest
+	(*StatusReply)(nil),           // 17: retinad.v1.StatusReply
+	(*StartSessionRequest)(nil),   // 18: retinad.v1.StartSessionRequest
+	(*StartSessionReply)(nil),     // 19: retinad.v1.StartSessionReply
+	(*StopSessionRequest)(nil),    // 20: retinad.v1.StopSessionRequest
+	(*StopSessionReply)(nil),      // 21: retinad.v1.StopSessionReply
+	(*LoadModelRequest)(nil),      // 22: retinad.v1.LoadModelRequest
+	(*LoadModelReply)(nil),        // 23: retinad.v1.LoadModelReply
+	(*UnloadModelRequest)(nil),    // 24: retinad.v1.UnloadModelRequest
+	(*UnloadModelReply)(nil),      // 25: retinad.v1.UnloadModelReply
+	(*ChooseStimulusRequest)(nil), // 26: retinad.v1.ChooseStimulusRequest
+	(*ChooseStimulusReply)(nil),   // 27: retinad.v1.ChooseStimulusReply
+	(*MarkEventRequest)(nil),      // 28: retinad.v1.MarkEventRequest
+	(*MarkEventReply)(nil),        // 29: retinad.v1.MarkEventReply
+	(*ScoreModel)(nil),            // 30: retinad.v1.ScoreModel
+	(*ScoreClip)(nil),             // 31: retinad.v1.ScoreClip
+	(*ScoreRequest)(nil),          // 32: retinad.v1.ScoreRequest
+	(*ScoreRates)(nil),            // 33: retinad.v1.ScoreRates
+	(*ScoreResult)(nil),           // 34: retinad.v1.ScoreResult
+	(*ScoreReply)(nil),            // 35: retinad.v1.ScoreReply
+	(*AdaptiveClip)(nil),          // 36: retinad.v1.AdaptiveClip
+	(*AdaptiveChoice)(nil),        // 37: retinad.v1.AdaptiveChoice
 }
 var file_retinad_proto_depIdxs = []int32{
-	4,  // 0: retinad.v1.StimulusSource.params:type_name -> retinad.v1.Param
-	3,  // 1: retinad.v1.FrameOnset.source:type_name -> retinad.v1.StimulusSource
+	5,  // 0: retinad.v1.StimulusSource.params:type_name -> retinad.v1.Param
+	4,  // 1: retinad.v1.FrameOnset.source:type_name -> retinad.v1.StimulusSource
 	0,  // 2: retinad.v1.Sync.source:type_name -> retinad.v1.Sync.Source
 	1,  // 3: retinad.v1.Status.state:type_name -> retinad.v1.Status.State
-	3,  // 4: retinad.v1.Status.stimulus:type_name -> retinad.v1.StimulusSource
-	10, // 5: retinad.v1.Status.models:type_name -> retinad.v1.ModelStatus
-	2,  // 6: retinad.v1.SessionEvent.kind:type_name -> retinad.v1.SessionEvent.Kind
-	11, // 7: retinad.v1.StatusReply.status:type_name -> retinad.v1.Status
-	10, // 8: retinad.v1.LoadModelReply.model:type_name -> retinad.v1.ModelStatus
-	3,  // 9: retinad.v1.ChooseStimulusRequest.source:type_name -> retinad.v1.StimulusSource
-	3,  // 10: retinad.v1.ChooseStimulusReply.source:type_name -> retinad.v1.StimulusSource
-	12, // 11: retinad.v1.MarkEventReply.event:type_name -> retinad.v1.Event
-	28, // 12: retinad.v1.ScoreRequest.models:type_name -> retinad.v1.ScoreModel
-	29, // 13: retinad.v1.ScoreRequest.clips:type_name -> retinad.v1.ScoreClip
-	31, // 14: retinad.v1.ScoreResult.models:type_name -> retinad.v1.ScoreRates
-	32, // 15: retinad.v1.ScoreReply.clips:type_name -> retinad.v1.ScoreResult
-	34, // 16: retinad.v1.AdaptiveChoice.candidates:type_name -> retinad.v1.AdaptiveClip
-	34, // 17: retinad.v1.AdaptiveChoice.clip:type_name -> retinad.v1.AdaptiveClip
-	18, // [18:18] is the sub-list for method output_type
-	18, // [18:18] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	4,  // 4: retinad.v1.Status.stimulus:type_name -> retinad.v1.StimulusSource
+	11, // 5: retinad.v1.Status.models:type_name -> retinad.v1.ModelStatus
+	2,  // 6: retinad.v1.Status.record_state:type_name -> retinad.v1.Status.RecordState
+	12, // 7: retinad.v1.Status.inbound_rejects:type_name -> retinad.v1.Count
+	3,  // 8: retinad.v1.SessionEvent.kind:type_name -> retinad.v1.SessionEvent.Kind
+	13, // 9: retinad.v1.StatusReply.status:type_name -> retinad.v1.Status
+	11, // 10: retinad.v1.LoadModelReply.model:type_name -> retinad.v1.ModelStatus
+	4,  // 11: retinad.v1.ChooseStimulusRequest.source:type_name -> retinad.v1.StimulusSource
+	4,  // 12: retinad.v1.ChooseStimulusReply.source:type_name -> retinad.v1.StimulusSource
+	14, // 13: retinad.v1.MarkEventReply.event:type_name -> retinad.v1.Event
+	30, // 14: retinad.v1.ScoreRequest.models:type_name -> retinad.v1.ScoreModel
+	31, // 15: retinad.v1.ScoreRequest.clips:type_name -> retinad.v1.ScoreClip
+	33, // 16: retinad.v1.ScoreResult.models:type_name -> retinad.v1.ScoreRates
+	34, // 17: retinad.v1.ScoreReply.clips:type_name -> retinad.v1.ScoreResult
+	36, // 18: retinad.v1.AdaptiveChoice.candidates:type_name -> retinad.v1.AdaptiveClip
+	36, // 19: retinad.v1.AdaptiveChoice.clip:type_name -> retinad.v1.AdaptiveClip
+	20, // [20:20] is the sub-list for method output_type
+	20, // [20:20] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_retinad_proto_init() }
@@ -3035,8 +3333,8 @@ func file_retinad_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_retinad_proto_rawDesc), len(file_retinad_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   33,
+			NumEnums:      4,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
