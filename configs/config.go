@@ -1,6 +1,9 @@
 package configs
 
-import "time"
+import (
+	"path/filepath"
+	"time"
+)
 
 // Config is the whole daemon's configuration. Every field has a yaml name in snake_case; paths
 // in it are resolved relative to the config file's folder by Load.
@@ -16,6 +19,7 @@ type Config struct {
 	Validation  Validation  `yaml:"validation"`
 	Dashboard   Dashboard   `yaml:"dashboard"`
 	Adaptive    Adaptive    `yaml:"adaptive"`
+	Control     Control     `yaml:"control"`
 
 	// File is the path the config was loaded from ("" when built in code).
 	File string `yaml:"-"`
@@ -210,6 +214,33 @@ type Dashboard struct {
 	StatusEvery Duration `yaml:"status_every"` // period of the status line and status messages
 }
 
+// Control limits what the control service may do on the daemon's machine.
+type Control struct {
+	// ModelDirs are the folders `load` may read model files from: the requested file, its
+	// symlinks resolved, must lie inside one of them. Empty: the folders of the configured models
+	// (Config.ModelDirs); with no models configured either, no file can be loaded over control.
+	ModelDirs []string `yaml:"model_dirs"`
+	// MaxModelBytes is the largest model file `load` reads, checked before reading (1 KiB to
+	// 4 GiB; default 256 MiB, infer.MaxFileBytes).
+	MaxModelBytes int64 `yaml:"max_model_bytes"`
+}
+
+// ModelDirs is Control.ModelDirs, or the folders of the configured models when it is empty.
+func (c *Config) ModelDirs() []string {
+	if len(c.Control.ModelDirs) > 0 {
+		return c.Control.ModelDirs
+	}
+	var dirs []string
+	seen := map[string]bool{}
+	for _, m := range c.Models {
+		if d := filepath.Dir(m.File); m.File != "" && !seen[d] {
+			seen[d] = true
+			dirs = append(dirs, d)
+		}
+	}
+	return dirs
+}
+
 // Default returns the configuration used for every field a file leaves out.
 func Default() Config {
 	return Config{
@@ -239,5 +270,6 @@ func Default() Config {
 		Validation:  Validation{Window: Duration(60 * time.Second), ReportEvery: Duration(time.Second)},
 		Dashboard:   Dashboard{StatusEvery: Duration(250 * time.Millisecond)},
 		Adaptive:    DefaultAdaptive(),
+		Control:     Control{MaxModelBytes: 256 << 20},
 	}
 }

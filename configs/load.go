@@ -118,6 +118,9 @@ func (c *Config) resolvePaths(dir string) {
 	abs(&c.Stimulus.Natural.Dir)
 	abs(&c.Stimulus.Movie.File)
 	abs(&c.Recording.Dir)
+	for i := range c.Control.ModelDirs {
+		abs(&c.Control.ModelDirs[i])
+	}
 }
 
 // fieldPaths maps field paths ("display.refresh", "models[0].file") to their line, and lines

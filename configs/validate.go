@@ -51,6 +51,7 @@ func (c *Config) Validate() error {
 	positive(ps, "validation.report_every", float64(c.Validation.ReportEvery))
 	positive(ps, "dashboard.status_every", float64(c.Dashboard.StatusEvery))
 	c.Adaptive.validate(ps, c.Models)
+	c.Control.validate(ps)
 	if len(ps.List) == 0 {
 		return nil
 	}
@@ -153,6 +154,17 @@ func (n NATS) validate(ps *Problems) {
 	}
 	if n.PublishQueue < 1 {
 		ps.add("nats.publish_queue", "%d: want at least 1", n.PublishQueue)
+	}
+}
+
+func (c Control) validate(ps *Problems) {
+	for i, d := range c.ModelDirs {
+		if st, err := os.Stat(d); err != nil || !st.IsDir() {
+			ps.add("control.model_dirs["+strconv.Itoa(i)+"]", "%s: no such folder (want a folder of model files)", d)
+		}
+	}
+	if c.MaxModelBytes < 1<<10 || c.MaxModelBytes > 4<<30 {
+		ps.add("control.max_model_bytes", "%d: want 1024 to 4294967296 bytes", c.MaxModelBytes)
 	}
 }
 

@@ -39,6 +39,8 @@ type Daemon struct {
 	ctl    sync.Mutex // serialises control requests with each other and with Run's start and end
 	g      *group     // Run's goroutines, while it runs; guarded by ctl
 	ending bool       // Run is waiting for its goroutines: start no more; guarded by ctl
+	// loading names the models whose files are being read outside ctl; guarded by ctl.
+	loading map[string]bool
 
 	stage    [][]float32 // frames generated ahead, ring of Lookahead+1
 	stageIdx []uint64    // their source indices

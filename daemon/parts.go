@@ -70,12 +70,16 @@ type LoadRequest struct {
 	Seed       uint64
 	Deadline   time.Duration
 	Observed   bool // a GLM's spike history follows the recorded spikes (Model.Observed)
+	// Requester is who asked, as the control service knows it (acquisition.Requester), for the
+	// log; "" for configured models.
+	Requester string
 }
 
 // Loader makes a Model from a LoadRequest: reads and checks the file, makes the engine. It runs
-// on a control goroutine and may allocate and take its time; a missing file is an error that
-// wraps fs.ErrNotExist.
-type Loader func(LoadRequest) (Model, error)
+// on a control goroutine, without the control lock, and may allocate and take its time; it
+// stops when ctx ends (the requester gave up or the daemon is ending). A missing file is an
+// error that wraps fs.ErrNotExist; a file the daemon refuses to read wraps fs.ErrPermission.
+type Loader func(ctx context.Context, req LoadRequest) (Model, error)
 
 // Flusher is a Bus that can wait until what it buffered has reached the server (a session's
 // end flushes the recording).

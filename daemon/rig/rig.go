@@ -3,10 +3,8 @@ package rig
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
-	"math"
 
 	"gopkg.in/yaml.v3"
 	"time"
@@ -17,7 +15,6 @@ import (
 	"retinad/calib/calibtest"
 	"retinad/configs"
 	"retinad/daemon"
-	"retinad/infer"
 	"retinad/stimulus"
 	"retinad/stimulus/present"
 )
@@ -117,7 +114,7 @@ func Open(cfg *configs.Config, o Options) (r *Rig, err error) {
 	r.daemon, err = daemon.New(daemon.Parts{
 		Rig: cfg.Rig, Session: session, Version: o.Version, ConfigYAML: configYAML(cfg),
 		Source: source, Presenter: pres, Flips: flips,
-		Models: models, Load: loader(cfg, log), Bus: daemon.NATSBus(r.bus.Conn()), Components: comps,
+		Models: models, Load: ControlLoader(cfg, log), Bus: daemon.NATSBus(r.bus.Conn()), Components: comps,
 		FrameRate: float64(cfg.Stimulus.FrameRate), Height: cfg.Stimulus.Height, Width: cfg.Stimulus.Width,
 		Window: time.Duration(cfg.Validation.Window), ReportEvery: time.Duration(cfg.Validation.ReportEvery),
 		StatusEvery: time.Duration(cfg.Dashboard.StatusEvery),
@@ -256,52 +253,6 @@ func (r *Rig) Close() error {
 		r.bus = nil
 	}
 	return errors.Join(errs...)
-}
-
-// loadModels loads every configured model and makes its engine.
-func loadModels(cfg *configs.Config, log *slog.Logger) ([]daemon.Model, error) {
-	var out []daemon.Model
-	for i, mc := range cfg.Models {
-		m, err := loadModel(cfg, daemon.LoadRequest{Name: mc.Name, File: mc.File, Stochastic: mc.Stochastic, Seed: mc.Seed, Deadline: time.Duration(mc.Deadline), Observed: mc.Observed}, log)
-		if err != nil {
-			return nil, fmt.Errorf("rig: models[%d]: %w", i, err)
-		}
-		out = append(out, m)
-	}
-	return out, nil
-}
-
-// loader loads the models the control service asks for (daemon.Parts.Load).
-func loader(cfg *configs.Config, log *slog.Logger) daemon.Loader {
-	return func(req daemon.LoadRequest) (daemon.Model, error) { return loadModel(cfg, req, log) }
-}
-
-// loadModel reads and checks one model file against the stimulus and makes its engine.
-func loadModel(cfg *configs.Config, req daemon.LoadRequest, log *slog.Logger) (daemon.Model, error) {
-	m, err := infer.Load(req.File)
-	if err != nil {
-		return daemon.Model{}, fmt.Errorf("rig: model %s: %w", req.Name, err)
-	}
-	in := m.Input
-	if in.Height != cfg.Stimulus.Height || in.Width != cfg.Stimulus.Width {
-		return daemon.Model{}, fmt.Errorf("rig: model %s: %s sees %dx%d frames but the stimulus grid is %dx%d", req.Name, req.File, in.Height, in.Width, cfg.Stimulus.Height, cfg.Stimulus.Width)
-	}
-	if req.Observed && m.Kind != infer.GLM {
-		return daemon.Model{}, fmt.Errorf("rig: model %s: %s is a %s; observed applies to a GLM's spike history only", req.Name, req.File, m.Kind)
-	}
-	eng, err := newEngine(m, infer.Options{Stochastic: req.Stochastic, Seed: req.Seed})
-	if err != nil {
-		return daemon.Model{}, fmt.Errorf("rig: model %s: %s: %w", req.Name, req.File, err)
-	}
-	ids := make([]int32, len(m.Cells))
-	for c, id := range m.Cells {
-		if id < math.MinInt32 || id > math.MaxInt32 {
-			return daemon.Model{}, fmt.Errorf("rig: model %s: %s: cell id %d does not fit the messages' int32", req.Name, req.File, id)
-		}
-		ids[c] = int32(id)
-	}
-	log.Info("rig: model loaded", "name", req.Name, "file", req.File, "kind", m.Kind, "cells", len(ids), "history", in.History, "bin_rate", in.FrameRate)
-	return daemon.Model{Name: req.Name, File: req.File, Engine: eng, CellIDs: ids, BinRate: in.FrameRate, Deadline: req.Deadline, Observed: req.Observed}, nil
 }
 
 func configYAML(cfg *configs.Config) string {
