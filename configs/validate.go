@@ -52,6 +52,7 @@ func (c *Config) Validate() error {
 	positive(ps, "dashboard.status_every", float64(c.Dashboard.StatusEvery))
 	c.Adaptive.validate(ps, c.Models)
 	c.Control.validate(ps)
+	c.bounds(ps)
 	if len(ps.List) == 0 {
 		return nil
 	}
