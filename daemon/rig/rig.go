@@ -3,6 +3,7 @@ package rig
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 
@@ -13,6 +14,7 @@ import (
 	"retinad/acquisition/sim"
 	"retinad/calib"
 	"retinad/calib/calibtest"
+	"retinad/calib/photodiode"
 	"retinad/configs"
 	"retinad/daemon"
 	"retinad/stimulus"
@@ -35,6 +37,7 @@ type Rig struct {
 	pres    *present.Presenter
 	diode   *calib.Photodiode
 	device  *calibtest.Device
+	prior   time.Duration // the photodiode's latency prior, from the calibration file
 	retina  *sim.Acquisition
 	daemon  *daemon.Daemon
 	session string
@@ -143,40 +146,28 @@ func (r *Rig) serveControl(ctx context.Context) error {
 	return nil
 }
 
-// openPhotodiode opens the link cfg.Photodiode.Device names; flips is nil for "none".
+// openPhotodiode opens the link cfg.Photodiode.Device names through calib/photodiode.Open, the
+// one path from config to the photodiode (calibrate uses it too), with the calibration file's
+// latency prior; flips is nil for "none".
 func (r *Rig) openPhotodiode(comps *[]daemon.Component) (daemon.FlipSink, error) {
-	pd := r.cfg.Photodiode
-	opt := calib.Options{
-		Name: pd.Device, Log: r.log,
-		OnOnset:   func(o calib.Onset) { r.daemon.Onset(o) },
-		Threshold: pd.Threshold, Hysteresis: pd.Hysteresis,
-		Refresh: time.Duration(float64(time.Second) / float64(r.cfg.Display.Refresh)),
-	}
-	switch pd.Device {
-	case "none":
+	if r.cfg.Photodiode.Device == "none" {
 		return nil, nil
-	case "sim":
-		dev, err := calibtest.NewDevice(calibtest.DeviceConfig{
-			Latency: time.Duration(pd.Sim.Latency), Jitter: time.Duration(pd.Sim.Jitter),
-			DriftPPM: pd.Sim.DriftPPM, Offset: time.Duration(pd.Sim.Offset), Seed: pd.Sim.Seed,
-		}, calib.SystemClock{})
-		if err != nil {
-			return nil, err
-		}
-		r.device = dev
-		opt.Light = dev
-		opt.Name = dev.Path()
-		opt.Dial = func() (calib.Link, error) {
-			return calib.OpenSerial(dev.Path(), pd.Baud, time.Duration(pd.ReadTimeout))
-		}
-		*comps = append(*comps, daemon.Component{Name: "fake photodiode", Run: dev.Run})
-	default:
-		opt.Dial = func() (calib.Link, error) { return calib.OpenSerial(pd.Device, pd.Baud, time.Duration(pd.ReadTimeout)) }
 	}
-	r.diode = calib.New(opt)
-	*comps = append(*comps, daemon.Component{Name: "photodiode", Run: r.diode.Run})
+	p, err := photodiode.Open(r.cfg.Photodiode, r.cfg.Display.Refresh.Period(), calib.Options{
+		Log: r.log, OnOnset: func(o calib.Onset) { r.daemon.Onset(o) },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("rig: %w", err)
+	}
+	r.diode, r.device, r.prior = p.Photodiode, p.Sim, p.Prior
+	r.log.Info("rig: photodiode latency prior", "prior", p.Prior, "from", p.PriorFrom)
+	*comps = append(*comps, daemon.Component{Name: "photodiode", Run: p.Run})
 	return r.diode, nil
 }
+
+// LatencyPrior is the flip-to-light latency prior the photodiode link started from (the
+// calibration file's), 0 when there was none.
+func (r *Rig) LatencyPrior() time.Duration { return r.prior }
 
 // openRetina starts the virtual retina as the acquisition system: it sees every frame when it
 // lights the screen, and publishes spikes and sync events on its own clock over NATS.
