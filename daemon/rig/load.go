@@ -91,32 +91,38 @@ func inside(dirs []string, p string) bool {
 
 // loadModel reads and checks one model file against the stimulus and makes its engine.
 func loadModel(ctx context.Context, cfg *configs.Config, req daemon.LoadRequest, log *slog.Logger) (daemon.Model, error) {
+	dm, _, err := openModel(ctx, cfg, req, log)
+	return dm, err
+}
+
+// openModel is loadModel, also returning the model file's contents.
+func openModel(ctx context.Context, cfg *configs.Config, req daemon.LoadRequest, log *slog.Logger) (daemon.Model, *infer.Model, error) {
 	max := cfg.Control.MaxModelBytes
 	if max <= 0 {
 		max = infer.MaxFileBytes
 	}
 	m, err := infer.LoadContext(ctx, req.File, max)
 	if err != nil {
-		return daemon.Model{}, fmt.Errorf("rig: model %s: %w", req.Name, err)
+		return daemon.Model{}, nil, fmt.Errorf("rig: model %s: %w", req.Name, err)
 	}
 	in := m.Input
 	if in.Height != cfg.Stimulus.Height || in.Width != cfg.Stimulus.Width {
-		return daemon.Model{}, fmt.Errorf("rig: model %s: %s sees %dx%d frames but the stimulus grid is %dx%d", req.Name, req.File, in.Height, in.Width, cfg.Stimulus.Height, cfg.Stimulus.Width)
+		return daemon.Model{}, nil, fmt.Errorf("rig: model %s: %s sees %dx%d frames but the stimulus grid is %dx%d", req.Name, req.File, in.Height, in.Width, cfg.Stimulus.Height, cfg.Stimulus.Width)
 	}
 	if req.Observed && m.Kind != infer.GLM {
-		return daemon.Model{}, fmt.Errorf("rig: model %s: %s is a %s; observed applies to a GLM's spike history only", req.Name, req.File, m.Kind)
+		return daemon.Model{}, nil, fmt.Errorf("rig: model %s: %s is a %s; observed applies to a GLM's spike history only", req.Name, req.File, m.Kind)
 	}
 	eng, err := newEngine(m, infer.Options{Stochastic: req.Stochastic, Seed: req.Seed})
 	if err != nil {
-		return daemon.Model{}, fmt.Errorf("rig: model %s: %s: %w", req.Name, req.File, err)
+		return daemon.Model{}, nil, fmt.Errorf("rig: model %s: %s: %w", req.Name, req.File, err)
 	}
 	ids := make([]int32, len(m.Cells))
 	for c, id := range m.Cells {
 		if id < math.MinInt32 || id > math.MaxInt32 {
-			return daemon.Model{}, fmt.Errorf("rig: model %s: %s: cell id %d does not fit the messages' int32", req.Name, req.File, id)
+			return daemon.Model{}, nil, fmt.Errorf("rig: model %s: %s: cell id %d does not fit the messages' int32", req.Name, req.File, id)
 		}
 		ids[c] = int32(id)
 	}
 	log.Info("rig: model loaded", "name", req.Name, "file", req.File, "kind", m.Kind, "cells", len(ids), "history", in.History, "bin_rate", in.FrameRate)
-	return daemon.Model{Name: req.Name, File: req.File, Engine: eng, CellIDs: ids, BinRate: in.FrameRate, Deadline: req.Deadline, Observed: req.Observed}, nil
+	return daemon.Model{Name: req.Name, File: req.File, Engine: eng, CellIDs: ids, BinRate: in.FrameRate, Deadline: req.Deadline, Observed: req.Observed}, m, nil
 }
