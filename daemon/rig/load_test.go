@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -179,6 +180,7 @@ func TestControlLoadRefusals(t *testing.T) {
 		return strings.ReplaceAll(err.Error(), file, "FILE")
 	}
 	var outside []string
+	peakBefore := peakRSS(t)
 	for _, c := range []struct {
 		name, file, code, want string
 	}{
@@ -214,6 +216,11 @@ func TestControlLoadRefusals(t *testing.T) {
 			}
 			t.Logf("%s: %v", c.name, err)
 		})
+	}
+	// /dev/zero and the 2 GiB file were refused before reading: the process's peak resident
+	// set (VmHWM, which no later free can hide) did not grow by anything like their size.
+	if grew := peakRSS(t) - peakBefore; grew > 64<<20 {
+		t.Errorf("peak RSS grew by %d MiB during the refused loads", grew>>20)
 	}
 	for _, m := range outside[1:] {
 		if m != outside[0] {
@@ -268,4 +275,23 @@ func TestControlLoadRefusals(t *testing.T) {
 	if strings.Contains(out, "root:x") {
 		t.Errorf("the log quotes a file's content")
 	}
+}
+
+// peakRSS is the process's peak resident set size in bytes (VmHWM in /proc/self/status).
+func peakRSS(t *testing.T) int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) == 3 && f[0] == "VmHWM:" && f[2] == "kB" {
+			kb, err := strconv.ParseInt(f[1], 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmHWM in /proc/self/status")
+	return 0
 }
