@@ -14,7 +14,10 @@ import (
 const ClientHeader = "Retinad-Client"
 
 // requestInfoHeader is the header the NATS server adds to requests that cross accounts
-// (service imports): JSON with the requester's account, user and connection name.
+// (service imports): JSON with the requester's account, and with `share` on the import its user
+// and connection name. The server writes it only on that path: a client of the daemon's own
+// account can set it itself, so it identifies a requester when operators sit in an account of
+// their own (subject permissions can deny the rest the control subjects).
 const requestInfoHeader = "Nats-Request-Info"
 
 type requesterKey struct{}
