@@ -28,7 +28,8 @@
 //	    start and stop sessions (the stamper publishes only in a session, under its name; a
 //	    stop publishes final reports and the STOP event and flushes the bus so the recording
 //	    holds the whole session) and load and unload models: a model is read, checked and
-//	    sized here, then joins by an atomic swap of the copy-on-write model set, which the frame
+//	    sized here (the file read outside the mutex, under a reserved name, so that a slow load
+//	    delays no stop or status), then joins by an atomic swap of the copy-on-write model set, which the frame
 //	    loop loads once per frame (a frame boundary; it never waits); an unload swaps it out,
 //	    waits for the loop to move on, stops the model's goroutine and publishes its final
 //	    validation report
