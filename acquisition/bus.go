@@ -28,6 +28,7 @@ type Bus struct {
 	conn *nats.Conn
 	srv  *server.Server // nil when external
 	lock *storeLock     // the recording folder's lock, nil without one
+	dir  string         // the recording folder (absolute), "" without one
 	log  *slog.Logger
 
 	stopOnce sync.Once
@@ -88,6 +89,7 @@ func Start(cfg configs.NATS, o BusOptions) (*Bus, error) {
 		if b.lock, err = lockStore(opts.StoreDir); err != nil {
 			return nil, err
 		}
+		b.dir = opts.StoreDir
 	}
 	if err := b.start(cfg, o, opts); err != nil {
 		if b.lock != nil {
@@ -251,6 +253,10 @@ func (b *Bus) asyncError(_ *nats.Conn, sub *nats.Subscription, err error) {
 
 // Conn is the daemon's connection. It is safe for concurrent use.
 func (b *Bus) Conn() *nats.Conn { return b.conn }
+
+// StoreDir is the embedded server's recording folder (absolute), "" when it has none or the
+// bus is external.
+func (b *Bus) StoreDir() string { return b.dir }
 
 // Embedded reports whether the bus runs its own server.
 func (b *Bus) Embedded() bool { return b.srv != nil }

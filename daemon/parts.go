@@ -108,7 +108,10 @@ type Parts struct {
 	Models       []Model
 	Load         Loader // loads models asked for over the control service; nil: none can be
 	Bus          Bus
-	Components   []Component
+	// Recorder is the session recording's store; nil when sessions are not recorded. Session
+	// events and status go through it with the store's acknowledgement (Status.record_state).
+	Recorder   Recorder
+	Components []Component
 
 	FrameRate   float64 // stimulus frames per second (= every model's bin rate)
 	Height      int     // stimulus grid

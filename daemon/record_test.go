@@ -2,9 +2,15 @@ package daemon_test
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
 	"retinad/acquisition"
@@ -107,4 +113,182 @@ func TestSessionsAreRecordedWhole(t *testing.T) {
 		}
 		t.Logf("%s: frames %d..%d recorded whole (%d predictions)", name, frames[0], frames[len(frames)-1], preds)
 	}
+}
+
+// lockedBuffer is a log sink safe for the daemon's goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestRecordingFailureIsLoud records a running daemon into a stream whose max_bytes it fills in
+// a few seconds (the real embedded server, JetStream on disk, acquisition.Store as the
+// Recorder) and checks that: Status says RECORDING and healthy before; within a second of the
+// stream's last stored message, a Status on the status subject says RECORD_FAILED with the
+// store's reason and recording false; the status line says RECORDING FAILED; the log says it
+// once; the stop reply says it; and what was recorded reads back whole from frame 0.
+func TestRecordingFailureIsLoud(t *testing.T) {
+	dir := t.TempDir()
+	b, err := acquisition.Start(configs.NATS{Embedded: true}, acquisition.BusOptions{StoreDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Stop()
+	subj, _ := acquisition.SubjectsFor("full")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	const maxBytes = 96 << 10
+	if err := acquisition.Record(ctx, b.Conn(), subj, acquisition.RecordOptions{MaxBytes: maxBytes}); err != nil {
+		t.Fatal(err)
+	}
+	store, err := acquisition.OpenStore(b.Conn(), subj, b.StoreDir(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	statuses := make(chan *pb.Status, 1000)
+	sub, err := b.Conn().Subscribe(subj.Status, func(m *nats.Msg) {
+		var s pb.Status
+		if err := proto.Unmarshal(m.Data, &s); err != nil {
+			t.Error(err)
+			return
+		}
+		statuses <- &s
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	var logs lockedBuffer
+	var line lockedBuffer
+	clock := daemontest.NewClock()
+	d, err := daemon.New(daemon.Parts{
+		Rig: "full", Session: "s1", Source: &daemontest.Source{}, Presenter: &daemontest.Presenter{Clock: clock, Period: 10 * time.Millisecond},
+		Bus: daemon.NATSBus(b.Conn()), Recorder: store, FrameRate: 100, Height: 8, Width: 8, Now: clock.Now,
+		Models:      []daemon.Model{{Name: "m", Engine: &daemontest.Engine{Cells: 2, Gain: 3}, CellIDs: []int32{1, 2}, BinRate: 100}},
+		StatusEvery: 100 * time.Millisecond, Log: slog.New(slog.NewTextHandler(&logs, nil)), StatusOut: &line,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+
+	var healthy, near, failed *pb.Status
+	timeout := time.After(60 * time.Second)
+	for failed == nil {
+		select {
+		case s := <-statuses:
+			switch {
+			case s.RecordState == pb.Status_RECORD_FAILED:
+				failed = s
+			case healthy == nil && s.RecordState == pb.Status_RECORD_OK:
+				healthy = s
+			case near == nil && s.RecordState == pb.Status_RECORD_NEAR_LIMIT:
+				near = s
+			}
+		case <-timeout:
+			t.Fatalf("no RECORD_FAILED status after 60s; log:\n%s", logs.String())
+		}
+	}
+	if healthy == nil || !healthy.Recording || healthy.RecordedBytes == 0 || healthy.RecordingMaxBytes != maxBytes || healthy.DiskFreeBytes == 0 {
+		t.Errorf("status before the stream filled: %v", healthy)
+	}
+	if near == nil || !near.Recording || near.RecordedBytes < maxBytes*8/10 || !strings.Contains(near.RecordingError, "of recording.max_bytes") {
+		t.Errorf("no warning past 80%% of max_bytes before the failure: %v", near)
+	}
+	if failed.Recording || !strings.Contains(failed.RecordingError, "maximum bytes") {
+		t.Errorf("failed status: recording %v, error %q; want false and the store's reason", failed.Recording, failed.RecordingError)
+	}
+	info, err := streamInfoOf(ctx, b, "full")
+	if err != nil {
+		t.Fatal(err)
+	}
+	late := time.Unix(0, failed.UnixNs).Sub(info.State.LastTime)
+	t.Logf("stream full at %d bytes; failure reported %v after its last stored message: %s", info.State.Bytes, late, failed.RecordingError)
+	if late > time.Second {
+		t.Errorf("failure reported %v after the stream stopped storing, want within a second", late)
+	}
+	if err := waitCond(5*time.Second, func() bool { return strings.Contains(line.String(), "RECORDING FAILED: ") }); err != nil {
+		t.Errorf("status line never said RECORDING FAILED:\n%s", line.String())
+	}
+	time.Sleep(500 * time.Millisecond) // more ticks of a failed store: the log must not repeat
+	stop, err := d.StopSession(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stop.RecordState != pb.Status_RECORD_FAILED || stop.RecordingError == "" {
+		t.Errorf("stop reply: %v, want RECORD_FAILED with its reason", stop)
+	}
+	if n := strings.Count(logs.String(), "RECORDING FAILED: the session goes on"); n != 1 {
+		t.Errorf("the failure is logged %d times, want once:\n%s", n, logs.String())
+	}
+	if n := strings.Count(logs.String(), "recording near its limit"); n != 1 {
+		t.Errorf("the warning is logged %d times, want once:\n%s", n, logs.String())
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	r, err := acquisition.FindSession(context.Background(), b.Conn(), subj, "s1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := uint64(0)
+	err = acquisition.ReadSession(context.Background(), b.Conn(), subj, r, func(subject string, _ uint64, data []byte) error {
+		if subject != subj.Frame {
+			return nil
+		}
+		var o pb.FrameOnset
+		if err := proto.Unmarshal(data, &o); err != nil {
+			return err
+		}
+		if o.Frame != next {
+			return fmt.Errorf("frame %d, want %d", o.Frame, next)
+		}
+		next++
+		return nil
+	})
+	if err != nil || next < 50 {
+		t.Errorf("recorded part: %d frames from 0 read back (%v), want them whole", next, err)
+	}
+	if r.Stop != nil {
+		t.Errorf("a STOP was recorded into a full stream")
+	}
+}
+
+func streamInfoOf(ctx context.Context, b *acquisition.Bus, rig string) (*jetstream.StreamInfo, error) {
+	js, err := jetstream.New(b.Conn())
+	if err != nil {
+		return nil, err
+	}
+	s, err := js.Stream(ctx, acquisition.StreamName(rig))
+	if err != nil {
+		return nil, err
+	}
+	return s.Info(ctx)
+}
+
+// waitCond polls cond every 10 ms until it holds or timeout passes.
+func waitCond(timeout time.Duration, cond func() bool) error {
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not after %v", timeout)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return nil
 }
