@@ -242,3 +242,36 @@ func scan(ctx context.Context, conn *nats.Conn, subj Subjects, filters []string,
 		}
 	}
 }
+
+// Interrupted says what an interrupted session's record lacks, or "" when the session has its
+// STOP event: the daemon did not end it (it was killed, or the host lost power) or it is still
+// being recorded, and the record ends with its last stored message, at end.
+func (r SessionRange) Interrupted(end time.Time) string {
+	if r.Stop != nil {
+		return ""
+	}
+	since := ""
+	if r.Start != nil && r.Start.UnixNs != 0 {
+		since = fmt.Sprintf(", %.1f s after its START", end.Sub(time.Unix(0, r.Start.UnixNs)).Seconds())
+	}
+	return fmt.Sprintf("session %s has no STOP event: the daemon did not end it (killed?) or is still recording it; recorded up to %s%s",
+		r.Session, end.UTC().Format("2006-01-02T15:04:05.000Z"), since)
+}
+
+// LastStored is when the server stored the session's last recorded message (its record ends
+// there).
+func LastStored(ctx context.Context, conn *nats.Conn, subj Subjects, r SessionRange) (time.Time, error) {
+	js, err := jetstream.New(conn)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("acquisition: recording: %w", err)
+	}
+	s, err := js.Stream(ctx, StreamName(subj.Rig))
+	if err != nil {
+		return time.Time{}, fmt.Errorf("acquisition: recording stream %s: %w", StreamName(subj.Rig), err)
+	}
+	m, err := s.GetMsg(ctx, r.Last)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("acquisition: recording stream %s sequence %d: %w", StreamName(subj.Rig), r.Last, err)
+	}
+	return m.Time, nil
+}
