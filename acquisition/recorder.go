@@ -244,8 +244,9 @@ func scan(ctx context.Context, conn *nats.Conn, subj Subjects, filters []string,
 }
 
 // Interrupted says what an interrupted session's record lacks, or "" when the session has its
-// STOP event: the daemon did not end it (it was killed, or the host lost power) or it is still
-// being recorded, and the record ends with its last stored message, at end.
+// STOP event: the record ends with its last stored message, at end, because the daemon did not
+// end the session (it was killed, or the host lost power), the store refused more (full), or
+// the session is still being recorded.
 func (r SessionRange) Interrupted(end time.Time) string {
 	if r.Stop != nil {
 		return ""
@@ -254,7 +255,7 @@ func (r SessionRange) Interrupted(end time.Time) string {
 	if r.Start != nil && r.Start.UnixNs != 0 {
 		since = fmt.Sprintf(", %.1f s after its START", end.Sub(time.Unix(0, r.Start.UnixNs)).Seconds())
 	}
-	return fmt.Sprintf("session %s has no STOP event: the daemon did not end it (killed?) or is still recording it; recorded up to %s%s",
+	return fmt.Sprintf("session %s has no STOP event: the daemon did not end it (killed?), its recording failed, or it is still being recorded; recorded up to %s%s",
 		r.Session, end.UTC().Format("2006-01-02T15:04:05.000Z"), since)
 }
 
