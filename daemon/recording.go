@@ -25,7 +25,7 @@ type Recorder interface {
 var _ Recorder = (*acquisition.Store)(nil)
 
 // LowDisk is the free space on the recording's disk below which the recording is near its
-// limit (about 3 h of a 100 Hz session with pixels-free frames; see README, "Recording").
+// limit (about 3.5 h of configs/sim.yaml's session at 100 Hz; see README, "Recording").
 const LowDisk = 1 << 30
 
 // nearFraction of recording.max_bytes puts the recording near its limit.
