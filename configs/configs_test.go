@@ -192,3 +192,23 @@ func TestRecordingLimits(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseBytes: any input is a size that prints back to itself, or an error; never a panic
+// or a negative size.
+func FuzzParseBytes(f *testing.F) {
+	for _, s := range []string{"0", "20GB", "1.5TB", "2GiB", "7B", "-1MB", "1e300TB", "NaNkB", " 3 MB "} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		b, err := ParseBytes(s)
+		if err != nil {
+			return
+		}
+		if b < 0 {
+			t.Fatalf("ParseBytes(%q) = %d", s, b)
+		}
+		if back, err := ParseBytes(b.String()); err != nil || back != b {
+			t.Fatalf("ParseBytes(%q) = %d, printed %q, read back %d, %v", s, b, b.String(), back, err)
+		}
+	})
+}

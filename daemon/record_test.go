@@ -237,6 +237,14 @@ func TestRecordingFailureIsLoud(t *testing.T) {
 	if n := strings.Count(logs.String(), "recording near its limit"); n != 1 {
 		t.Errorf("the warning is logged %d times, want once:\n%s", n, logs.String())
 	}
+	// The next session cannot be recorded into the full stream: its start says so at once.
+	start, err := d.StartSession(ctx, "s2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if start.RecordState != pb.Status_RECORD_FAILED || !strings.Contains(start.RecordingError, "maximum bytes") {
+		t.Errorf("start reply on a full stream: %v, want RECORD_FAILED", start)
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -510,4 +511,40 @@ func TestKilledDaemonResumes(t *testing.T) {
 		t.Errorf("export of the killed session: %v; want success saying it was interrupted", err)
 	}
 	again.stop(t)
+}
+
+// TestRunBusyPort holds a port and runs retinad with nats.listen on it: it must refuse in under
+// a second naming the address and how to change it, and leave its recording folder unlocked.
+func TestRunBusyPort(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	dir := t.TempDir()
+	bin := buildRetinad(t, dir)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cfg, rec := simConfig(t, dir, "")
+	data, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	if err := os.WriteFile(cfg, []byte(strings.Replace(string(data), "127.0.0.1:0", addr, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	_, stderr, err := retinad(bin, "run", "--config", cfg)
+	took := time.Since(t0)
+	t.Logf("%v after %v: %s", err, took, strings.TrimSpace(stderr))
+	if err == nil || !strings.Contains(stderr, "nats.listen "+addr+" is busy: another retinad or NATS server probably holds it") ||
+		!strings.Contains(stderr, "set nats.listen to a free address") {
+		t.Errorf("run on a busy port: %v\n%s", err, stderr)
+	}
+	if took > time.Second {
+		t.Errorf("refused after %v, want under a second", took)
+	}
+	openFolder(t, rec).Stop() // not left locked
 }
