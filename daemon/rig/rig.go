@@ -101,7 +101,7 @@ func Open(cfg *configs.Config, o Options) (r *Rig, err error) {
 		}
 	}
 
-	var source daemon.Source = &sequence{src: src}
+	var source daemon.Source = newSequence(src)
 	if cfg.Adaptive.Strategy != "" {
 		if source, err = r.openAdaptive(session, &comps); err != nil {
 			return nil, err
