@@ -300,3 +300,56 @@ func waitCond(timeout time.Duration, cond func() bool) error {
 	}
 	return nil
 }
+
+// TestRecordingStreamDeleted deletes the recording stream from another client while a session
+// is recorded: the next status must say RECORD_FAILED (the store is gone), not RECORDING.
+func TestRecordingStreamDeleted(t *testing.T) {
+	b, err := acquisition.Start(configs.NATS{Embedded: true}, acquisition.BusOptions{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Stop()
+	subj, _ := acquisition.SubjectsFor("gone")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := acquisition.Record(ctx, b.Conn(), subj, acquisition.RecordOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	store, err := acquisition.OpenStore(b.Conn(), subj, b.StoreDir(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := daemontest.NewClock()
+	d, err := daemon.New(daemon.Parts{
+		Rig: "gone", Session: "s1", Source: &daemontest.Source{}, Presenter: &daemontest.Presenter{Clock: clock, Period: 10 * time.Millisecond},
+		Bus: daemon.NATSBus(b.Conn()), Recorder: store, FrameRate: 100, Height: 8, Width: 8, Now: clock.Now, StatusEvery: 50 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	if err := waitCond(10*time.Second, func() bool { return d.Figures().Record == pb.Status_RECORD_OK && d.Figures().RecordUsage.Bytes > 0 }); err != nil {
+		t.Fatalf("never recording: %v", d.Figures())
+	}
+	js, err := jetstream.New(b.Conn())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := js.DeleteStream(ctx, acquisition.StreamName("gone")); err != nil {
+		t.Fatal(err)
+	}
+	deleted := time.Now()
+	if err := waitCond(5*time.Second, func() bool { return d.Figures().Record == pb.Status_RECORD_FAILED }); err != nil {
+		t.Fatalf("status after the stream was deleted: %v", d.Figures())
+	}
+	f := d.Figures()
+	t.Logf("RECORD_FAILED %v after the delete: %s", time.Since(deleted), f.RecordError)
+	if !strings.Contains(f.String(), "RECORDING FAILED") {
+		t.Errorf("status line: %s", f)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
