@@ -272,8 +272,8 @@ func (b *Bus) ClientURL() string {
 
 // Stop drains the connection (everything published so far reaches the server, subscriptions
 // finish their pending messages), then shuts the embedded server down, waits for it and releases
-// the recording folder's lock. It may be
-// called more than once and from any goroutine; every call returns after the first has finished.
+// the recording folder's lock. It may be called more than once and from any goroutine; every
+// call returns after the first has finished.
 func (b *Bus) Stop() error {
 	b.stopOnce.Do(func() {
 		var errs []error
