@@ -254,10 +254,6 @@ func (b *Bus) asyncError(_ *nats.Conn, sub *nats.Subscription, err error) {
 // Conn is the daemon's connection. It is safe for concurrent use.
 func (b *Bus) Conn() *nats.Conn { return b.conn }
 
-// StoreDir is the embedded server's recording folder (absolute), "" when it has none or the
-// bus is external.
-func (b *Bus) StoreDir() string { return b.dir }
-
 // Embedded reports whether the bus runs its own server.
 func (b *Bus) Embedded() bool { return b.srv != nil }
 

@@ -45,7 +45,7 @@ func Record(ctx context.Context, conn *nats.Conn, subj Subjects, o RecordOptions
 	s, err := js.Stream(ctx, want.Name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		if _, err := js.CreateStream(ctx, want); err != nil {
-			return fmt.Errorf("acquisition: create recording stream %s: %w", want.Name, err)
+			return fmt.Errorf("acquisition: create recording stream %s: %w", want.Name, storageHint(err, o.MaxBytes))
 		}
 		return nil
 	}
@@ -58,9 +58,21 @@ func Record(ctx context.Context, conn *nats.Conn, subj Subjects, o RecordOptions
 		return err
 	}
 	if _, err := js.UpdateStream(ctx, *upd); err != nil {
-		return fmt.Errorf("acquisition: update recording stream %s: %w", want.Name, err)
+		return fmt.Errorf("acquisition: update recording stream %s: %w", want.Name, storageHint(err, o.MaxBytes))
 	}
 	return nil
+}
+
+// errStorageResources is the server's "insufficient storage resources available".
+const errStorageResources jetstream.ErrorCode = 10047
+
+// storageHint says what to do when the server refuses a max_bytes larger than it may store.
+func storageHint(err error, maxBytes int64) error {
+	var api *jetstream.APIError
+	if maxBytes <= 0 || !errors.As(err, &api) || api.ErrorCode != errStorageResources {
+		return err
+	}
+	return fmt.Errorf("recording.max_bytes %d is more than the NATS server may store (by default 3/4 of the disk's free space when it starts); lower it or free space: %w", maxBytes, err)
 }
 
 // streamConfig is the recording stream Record asks for.

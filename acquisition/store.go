@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sys/unix"
 )
@@ -19,30 +18,39 @@ type Store struct {
 	name    string
 	dir     string // the embedded server's recording folder, "" when the store is elsewhere
 	timeout time.Duration
+	// serverMax is the embedded server's JetStream storage limit; nil for an external server.
+	serverMax func() int64
 }
 
 // StoreUsage is how full the recording is.
 type StoreUsage struct {
 	Bytes    uint64 // the stream's size
 	MaxBytes uint64 // its limit, 0 for none
+	// ServerMax is the embedded server's JetStream storage limit (by default 3/4 of the disk's
+	// free space when it started, plus what it had stored): past it the server refuses, as a
+	// full disk would. 0 when unknown (an external server).
+	ServerMax uint64
 	// DiskFree is the space left (for an unprivileged writer) on the disk of the recording
 	// folder; DiskKnown is false when the store is on an external server.
 	DiskFree  uint64
 	DiskKnown bool
 }
 
-// OpenStore returns the rig's recording stream (made by Record). dir is the recording folder
-// when the server is embedded ("" for an external server); timeout bounds each Publish's wait
-// for its acknowledgement (0: 2 s).
-func OpenStore(conn *nats.Conn, subj Subjects, dir string, timeout time.Duration) (*Store, error) {
-	js, err := jetstream.New(conn)
+// OpenStore returns the rig's recording stream (made by Record) on b's server. timeout bounds
+// each Publish's wait for its acknowledgement (0: 2 s).
+func (b *Bus) OpenStore(subj Subjects, timeout time.Duration) (*Store, error) {
+	js, err := jetstream.New(b.conn)
 	if err != nil {
 		return nil, fmt.Errorf("acquisition: recording: %w", err)
 	}
 	if timeout <= 0 {
 		timeout = 2 * time.Second
 	}
-	return &Store{js: js, name: StreamName(subj.Rig), dir: dir, timeout: timeout}, nil
+	s := &Store{js: js, name: StreamName(subj.Rig), dir: b.dir, timeout: timeout}
+	if b.srv != nil && b.dir != "" {
+		s.serverMax = func() int64 { return b.srv.JetStreamConfig().MaxStore }
+	}
+	return s, nil
 }
 
 // Publish publishes data on subject and returns once the recording stream has stored it; an
@@ -73,6 +81,11 @@ func (s *Store) Usage(ctx context.Context) (StoreUsage, error) {
 	u.Bytes = info.State.Bytes
 	if info.Config.MaxBytes > 0 {
 		u.MaxBytes = uint64(info.Config.MaxBytes)
+	}
+	if s.serverMax != nil {
+		if m := s.serverMax(); m > 0 {
+			u.ServerMax = uint64(m)
+		}
 	}
 	if s.dir != "" {
 		if u.DiskFree, err = DiskFree(s.dir); err != nil {

@@ -153,7 +153,7 @@ func TestRecordingFailureIsLoud(t *testing.T) {
 	if err := acquisition.Record(ctx, b.Conn(), subj, acquisition.RecordOptions{MaxBytes: maxBytes}); err != nil {
 		t.Fatal(err)
 	}
-	store, err := acquisition.OpenStore(b.Conn(), subj, b.StoreDir(), 0)
+	store, err := b.OpenStore(subj, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -315,7 +315,7 @@ func TestRecordingStreamDeleted(t *testing.T) {
 	if err := acquisition.Record(ctx, b.Conn(), subj, acquisition.RecordOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	store, err := acquisition.OpenStore(b.Conn(), subj, b.StoreDir(), 0)
+	store, err := b.OpenStore(subj, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -84,6 +84,9 @@ func (d *Daemon) checkRecording(ctx context.Context, storeErr error) bool {
 	case u.MaxBytes > 0 && float64(u.Bytes) >= nearFraction*float64(u.MaxBytes):
 		state, why = pb.Status_RECORD_NEAR_LIMIT, fmt.Sprintf("recorded %s of recording.max_bytes %s (%.0f%%); at the limit the recording stops",
 			bytesText(u.Bytes), bytesText(u.MaxBytes), 100*float64(u.Bytes)/float64(u.MaxBytes))
+	case u.ServerMax > 0 && float64(u.Bytes) >= nearFraction*float64(u.ServerMax):
+		state, why = pb.Status_RECORD_NEAR_LIMIT, fmt.Sprintf("recorded %s of the %s the NATS server may store (3/4 of the disk's free space at its start); at the limit the recording stops",
+			bytesText(u.Bytes), bytesText(u.ServerMax))
 	case u.DiskKnown && u.DiskFree < LowDisk:
 		state, why = pb.Status_RECORD_NEAR_LIMIT, fmt.Sprintf("only %s free on the recording disk", bytesText(u.DiskFree))
 	}

@@ -136,7 +136,7 @@ func (r *Rig) openRecording() (*acquisition.Store, error) {
 	if err := acquisition.Record(ctx, r.bus.Conn(), subj, acquisition.RecordOptions{MaxBytes: int64(rc.MaxBytes), MaxAge: rc.MaxAge.D()}); err != nil {
 		return nil, err
 	}
-	return acquisition.OpenStore(r.bus.Conn(), subj, r.bus.StoreDir(), 0)
+	return r.bus.OpenStore(subj, 0)
 }
 
 // serveControl runs the NATS control service (`nats micro ls`) until ctx ends.
