@@ -223,7 +223,10 @@ func TestRecordingFailureIsLoud(t *testing.T) {
 	if err := waitCond(5*time.Second, func() bool { return strings.Contains(line.String(), "RECORDING FAILED: ") }); err != nil {
 		t.Errorf("status line never said RECORDING FAILED:\n%s", line.String())
 	}
-	time.Sleep(500 * time.Millisecond) // more ticks of a failed store: the log must not repeat
+	// More ticks of a failed store (5 status lines): the log must not repeat.
+	if err := waitCond(10*time.Second, func() bool { return strings.Count(line.String(), "RECORDING FAILED: ") >= 5 }); err != nil {
+		t.Errorf("fewer than 5 status lines say RECORDING FAILED:\n%s", line.String())
+	}
 	stop, err := d.StopSession(ctx, "")
 	if err != nil {
 		t.Fatal(err)
