@@ -28,7 +28,8 @@ var _ Recorder = (*acquisition.Store)(nil)
 // limit (about 3.5 h of configs/sim.yaml's session at 100 Hz; see README, "Recording").
 const LowDisk = 1 << 30
 
-// nearFraction of recording.max_bytes puts the recording near its limit.
+// nearFraction of recording.max_bytes, or of the server's storage limit, puts the recording near
+// its limit.
 const nearFraction = 0.8
 
 // recHealth is the recording's health in the current session. A failure is sticky until the
