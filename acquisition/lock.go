@@ -82,3 +82,22 @@ func (l *storeLock) unlock() error {
 	}
 	return nil
 }
+
+// StoreFree reports whether a daemon could own the recording folder dir now: nil when no other
+// process holds its lock (or it has no lock file yet), else a *StoreLockedError. It takes the
+// lock for an instant if it can, and creates nothing. For `retinad check-config`.
+func StoreFree(dir string) error {
+	path := filepath.Join(dir, LockFile)
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	fl := flock.New(path, flock.SetFlag(os.O_RDWR))
+	ok, err := fl.TryLock()
+	if err != nil {
+		return fmt.Errorf("acquisition: lock recording folder %s: %w", dir, err)
+	}
+	if !ok {
+		return &StoreLockedError{Dir: dir, PID: holderPID(path)}
+	}
+	return fl.Unlock()
+}

@@ -53,10 +53,19 @@ func TestStoreLockedOnce(t *testing.T) {
 		t.Errorf("refused after %v, want at once", took)
 	}
 
+	if err := StoreFree(dir); !errors.Is(err, ErrStoreLocked) {
+		t.Errorf("StoreFree on the held folder: %v, want ErrStoreLocked", err)
+	}
 	publishProto(t, a, subj.Session, &pb.SessionEvent{Session: "s", Kind: pb.SessionEvent_STOP})
 	waitStored(t, a, subj, 2)
 	if err := a.Stop(); err != nil {
 		t.Fatal(err)
+	}
+	if err := StoreFree(dir); err != nil {
+		t.Errorf("StoreFree after Stop: %v", err)
+	}
+	if err := StoreFree(t.TempDir()); err != nil {
+		t.Errorf("StoreFree on a folder never locked: %v", err)
 	}
 	c, err := Start(configs.NATS{Embedded: true}, BusOptions{StoreDir: dir})
 	if err != nil {
