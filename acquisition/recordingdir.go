@@ -10,9 +10,9 @@ import (
 
 // RecordingDirUsable reports whether the recording folder dir can take a session recording:
 // an existing folder must be a folder the daemon can create files in; a missing one must be
-// creatable (its nearest existing parent a writable folder). It creates nothing that stays.
-// `retinad check-config` calls it; it is the one place for every "can this folder hold the
-// record" check (the store's lock belongs here too).
+// creatable (its nearest existing parent a writable folder), and no other process may hold its
+// lock (StoreFree). It creates nothing that stays. `retinad check-config` calls it; it is the
+// one place for every "can this folder hold the record" check.
 func RecordingDirUsable(dir string) error {
 	st, err := os.Stat(dir)
 	switch {
@@ -39,5 +39,5 @@ func RecordingDirUsable(dir string) error {
 	if err := os.Remove(name); err != nil {
 		return fmt.Errorf("acquisition: recording folder %s: %w", dir, err)
 	}
-	return nil
+	return StoreFree(dir)
 }

@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gofrs/flock"
+
+	"retinad/acquisition"
 	"retinad/infer"
 	"retinad/infer/infertest"
 )
@@ -115,4 +118,25 @@ func FuzzCheckConfig(f *testing.F) {
 		file := writeFile(t, dir, "fuzz.yaml", []byte(yaml))
 		cliNeverPanics(t, file, "check-config", file)
 	})
+}
+
+// TestCheckConfigLockedRecordingFolder: a recording folder another daemon holds is a problem at
+// recording.dir that says so (run would refuse it at start).
+func TestCheckConfigLockedRecordingFolder(t *testing.T) {
+	dir := t.TempDir()
+	rec := filepath.Join(dir, "rec")
+	if err := os.Mkdir(rec, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	held := flock.New(filepath.Join(rec, acquisition.LockFile))
+	if ok, err := held.TryLock(); !ok || err != nil {
+		t.Fatalf("lock: %v %v", ok, err)
+	}
+	defer held.Unlock()
+	cfg := writeFile(t, dir, "c.yaml", []byte("display: {mode: offscreen, rect: {x: 0, y: 0, width: 480, height: 480}}\nstimulus: {kind: whitenoise, height: 16, width: 16}\nrecording: {enabled: true, dir: rec}\n"))
+	code, _, errs := run(t, "check-config", cfg)
+	if code != 1 || !strings.Contains(errs, "recording.dir: ") || !strings.Contains(errs, rec) {
+		t.Errorf("exit %d, %q; want a recording.dir problem naming %s", code, errs, rec)
+	}
+	t.Logf("%s", errs)
 }

@@ -143,10 +143,15 @@ dashboard: {status_every: 100ms}
 		}
 		return st.Status
 	}
-	// Wait for the frame loop to run, by its frame count.
-	for deadline := time.Now().Add(30 * time.Second); status().GetFrames() < 20; time.Sleep(20 * time.Millisecond) {
+	// Wait for the control service to answer (it starts with the daemon's components, after the
+	// address is printed) and the frame loop to run, by its frame count.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		var st pb.StatusReply
+		if err := call(acquisition.EndpointStatus, &pb.StatusRequest{}, &st); err == nil && st.Status.GetFrames() >= 20 {
+			break
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no frames in 30 s\n%s", stderr.String())
+			t.Fatalf("no status with 20 frames in 30 s\n%s", stderr.String())
 		}
 	}
 	peak0 := procPeakRSS(t, cmd.Process.Pid)
