@@ -67,6 +67,8 @@ func TestCheckConfigDryRun(t *testing.T) {
 			[]string{"models[0].file: rig: model ln: " + ln + " is a ln; observed applies to a GLM's spike history only"}},
 		{"adaptive cells past the model's", base + recOff + "models: [{name: ln, file: ln.rtm}]\nadaptive: {strategy: maximize, cells: [0, 7], weights: [1, 1]}\n",
 			[]string{"adaptive.cells[1]: 7: the first model has 3 cells"}},
+		{"gamma table that is not one", strings.Replace(base, "mode: offscreen,", "mode: offscreen, gamma: {lut: notes.rtm},", 1) + recOff,
+			[]string{"display.gamma: present: "}},
 		{"missing serial device", base + recOff + "photodiode: {device: /dev/ttyNOPE0}\n",
 			[]string{"photodiode.device: /dev/ttyNOPE0: no such device"}},
 		{"impossible latency", base + recOff + "photodiode: {calibration: cal.json}\n",

@@ -14,10 +14,11 @@ import (
 	"retinad/daemon"
 	"retinad/stimulus"
 	"retinad/stimulus/adaptive"
+	"retinad/stimulus/present"
 )
 
 // Check dry-runs the rig cfg (already validated by configs.Load) describes, without a window,
-// a serial port or the bus: the stimulus source is made, every model file loads and fits the
+// a serial port or the bus: the stimulus source is made, the gamma table reads, every model file loads and fits the
 // stimulus grid as Open would load it, the adaptive strategy is made against those models, the
 // photodiode device exists (or is "sim" or "none") and its calibration file, when there is one,
 // reads, and the recording folder can hold the record. It returns every problem at once as a
@@ -26,6 +27,9 @@ func Check(cfg *configs.Config) error {
 	ps := &configs.Problems{File: cfg.File}
 	if _, err := stimulus.New(cfg.Stimulus); err != nil {
 		ps.Add("stimulus", "%v", err)
+	}
+	if _, err := present.InverseGamma(cfg.Display.Gamma); err != nil {
+		ps.Add("display.gamma", "%v", err)
 	}
 	quiet := slog.New(slog.DiscardHandler)
 	var names []string
