@@ -25,11 +25,11 @@ type Publisher struct {
 	log  *slog.Logger
 	mo   proto.MarshalOptions
 
-	mu      sync.Mutex
-	slots   []slot
-	head    int // oldest waiting
-	n       int // waiting
-	wake    chan struct{}
+	mu    sync.Mutex
+	slots []slot
+	head  int // oldest waiting
+	n     int // waiting
+	wake  chan struct{}
 	// accepted counts messages queued, handled those handed to the connection or dropped; a
 	// Flush waits for handled to reach accepted as it was at its call.
 	accepted, handled uint64
