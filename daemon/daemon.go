@@ -233,6 +233,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return errors.New("daemon: Run called twice")
 	}
 	d.start = d.now()
+	stopBus := d.runBus()
+	defer stopBus()
 	if s := d.sess.Load(); s != nil {
 		d.sessionEvent(pb.SessionEvent_START, s.id)
 	}
@@ -271,6 +273,24 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.sessionEvent(pb.SessionEvent_STOP, s.id)
 	}
 	return werr
+}
+
+// runBus runs the bus's sending goroutine, when it has one, until the returned function is
+// called: it then sends what is still queued (the STOP event last) and returns once it has.
+func (d *Daemon) runBus() (stop func()) {
+	br, ok := d.p.Bus.(busRunner)
+	if !ok {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := br.Run(ctx); err != nil {
+			d.p.Log.Error("daemon: bus", "err", err)
+		}
+	}()
+	return func() { cancel(); <-done }
 }
 
 // sessionEvent publishes a session's start or stop (the recording's delimiters).

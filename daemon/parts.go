@@ -83,6 +83,18 @@ type Flusher interface {
 	Flush(ctx context.Context) error
 }
 
+// busRunner is a Bus with a sending goroutine of its own (NATSBus): the daemon's Run runs it
+// from before the session's START to after its STOP.
+type busRunner interface {
+	Run(ctx context.Context) error
+}
+
+// queueCounts is a Bus with a bounded publish queue, for Status.publish_queued and
+// publish_dropped.
+type queueCounts interface {
+	queue() (queued int, dropped uint64)
+}
+
 // Bus is the message bus (NATS). Publish must not block for long (it buffers); handlers run on
 // the bus's own goroutine.
 type Bus interface {

@@ -34,7 +34,7 @@ func TestSessionsAreRecordedWhole(t *testing.T) {
 	clock := daemontest.NewClock()
 	d, err := daemon.New(daemon.Parts{
 		Rig: "rec", Session: "first", Source: &daemontest.Source{}, Presenter: &daemontest.Presenter{Clock: clock, Period: 10 * time.Millisecond},
-		Bus: daemon.NATSBus(b.Conn()), FrameRate: 100, Height: 8, Width: 8, Now: clock.Now,
+		Bus: daemon.NATSBus(b.Conn(), 4096, nil), FrameRate: 100, Height: 8, Width: 8, Now: clock.Now,
 		Models: []daemon.Model{{Name: "m", Engine: &daemontest.Engine{Cells: 2, Gain: 3}, CellIDs: []int32{1, 2}, BinRate: 100}},
 	})
 	if err != nil {

@@ -31,6 +31,8 @@ type Figures struct {
 	FlipsLost, OnsetsLost           uint64 // queue overflows between the frame loop and the stamper
 	OnsetLatency                    time.Duration
 	Published, PublishErrors        uint64
+	PublishQueued                   int    // messages waiting in the bus's publish queue now
+	PublishDropped                  uint64 // messages the full queue dropped (oldest first), ever
 	Spikes, Syncs, Rejected         uint64
 	Unplaced, Unknown               uint64 // spikes not placed in an open bin; of cells no model predicts
 	ClockPairs                      int    // sync pairs in the acquisition clock fit
@@ -62,6 +64,9 @@ func (d *Daemon) Figures() Figures {
 		Published:    s.published.Load(), PublishErrors: s.publishErrors.Load(),
 		Spikes: d.val.spikes.Load(), Syncs: d.val.syncs.Load(), Rejected: d.val.rejected.Load(),
 	}
+	if q, ok := d.p.Bus.(queueCounts); ok {
+		f.PublishQueued, f.PublishDropped = q.queue()
+	}
 	d.val.mu.Lock()
 	if v := d.val.v; v != nil {
 		f.Unplaced, f.Unknown, f.ClockPairs, f.AcqDriftPPM = v.Unplaced, v.Unknown, v.Clock().Pairs(), v.Clock().DriftPPM()
@@ -90,6 +95,9 @@ func (f Figures) String() string {
 		f.Frames, f.Missed, f.Dropped, f.Untimed, ms(f.OnsetLatency), ms(f.FlipToPublishP50), ms(f.FlipToPublishP99))
 	for _, m := range f.Models {
 		fmt.Fprintf(&b, " | %s %.2fms skipped %d r=%.3f", m.Name, ms(m.LastCompute), m.Skipped, m.LiveR)
+	}
+	if f.PublishDropped > 0 {
+		fmt.Fprintf(&b, " | publish queue %d, dropped %d", f.PublishQueued, f.PublishDropped)
 	}
 	if f.Spikes > 0 || f.Syncs > 0 {
 		fmt.Fprintf(&b, " | spikes %d (unplaced %d) syncs %d, acquisition clock drift %.1f ppm", f.Spikes, f.Unplaced, f.Syncs, f.AcqDriftPPM)
@@ -127,6 +135,7 @@ func (d *Daemon) statusMsg(f Figures) *pb.Status {
 		UptimeNs: now - d.start, Version: d.p.Version, Frames: f.Frames,
 		FramesDropped: f.Dropped, FramesUntimed: f.Untimed, Stimulus: d.source,
 		Spikes: f.Spikes, Syncs: f.Syncs, InboundRejected: f.Rejected,
+		PublishQueued: uint64(f.PublishQueued), PublishDropped: f.PublishDropped,
 	}
 	for _, mf := range f.Models {
 		m.Models = append(m.Models, &pb.ModelStatus{

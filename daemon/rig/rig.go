@@ -35,6 +35,7 @@ type Rig struct {
 	cfg     *configs.Config
 	log     *slog.Logger
 	bus     *acquisition.Bus
+	out     daemon.Bus // the daemon's (and the adaptive stimulus's) publish queue on bus, nats.publish_queue long
 	pres    *present.Presenter
 	diode   *calib.Photodiode
 	device  *calibtest.Device
@@ -70,6 +71,7 @@ func Open(cfg *configs.Config, o Options) (r *Rig, err error) {
 	if r.bus, err = acquisition.Start(cfg.NATS, acquisition.BusOptions{Name: "retinad " + cfg.Rig, StoreDir: store, Log: log}); err != nil {
 		return nil, err
 	}
+	r.out = daemon.NATSBus(r.bus.Conn(), cfg.NATS.PublishQueue, log)
 	if cfg.Recording.Enabled {
 		subj, err := acquisition.SubjectsFor(cfg.Rig)
 		if err != nil {
@@ -117,7 +119,7 @@ func Open(cfg *configs.Config, o Options) (r *Rig, err error) {
 	r.daemon, err = daemon.New(daemon.Parts{
 		Rig: cfg.Rig, Session: session, Version: o.Version, ConfigYAML: configYAML(cfg),
 		Source: source, Presenter: pres, Flips: flips,
-		Models: models, Load: loader(cfg, log), Bus: daemon.NATSBus(r.bus.Conn()), Components: comps,
+		Models: models, Load: loader(cfg, log), Bus: r.out, Components: comps,
 		FrameRate: float64(cfg.Stimulus.FrameRate), Height: cfg.Stimulus.Height, Width: cfg.Stimulus.Width,
 		Window: time.Duration(cfg.Validation.Window), ReportEvery: time.Duration(cfg.Validation.ReportEvery),
 		StatusEvery: time.Duration(cfg.Dashboard.StatusEvery),
