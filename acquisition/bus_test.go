@@ -57,6 +57,9 @@ func examples() []proto.Message {
 		Version: "v", Frames: 4, FramesDropped: 5, FramesUntimed: 6, Stimulus: src,
 		Models:        []*pb.ModelStatus{{Name: "cnn", File: "m.bin", Cells: 3, BinRateHz: 100, Bins: 9, Skipped: 1, LastComputeNs: 10, MaxComputeNs: 20}},
 		PublishQueued: 7, PublishDropped: 8, InboundRejected: 9, Spikes: 10, Syncs: 11, Recording: true}
+	status.Models[0].CellIds, status.Models[0].DeadlineNs, status.Models[0].History = []int32{4, 9, 11}, 1e7, 40
+	status.InboundRejects = []*pb.Count{{Name: "spikes.length_mismatch", Value: 3}}
+	status.InboundGaps, status.RefreshesMissed = 2, 5
 	ev := &pb.Event{Session: "s1", Label: "drug", Note: "10 uM", HostNs: 5, UnixNs: 6}
 	score := &pb.ScoreRequest{Models: []*pb.ScoreModel{{Name: "cnn", Sha256: make([]byte, 32)}},
 		Clips: []*pb.ScoreClip{{StimulusYaml: "kind: whitenoise\n", Start: 3, Frames: 2}}}
@@ -75,7 +78,9 @@ func examples() []proto.Message {
 		status.Models[0],
 		status,
 		ev,
-		&pb.SessionEvent{Session: "s1", Kind: pb.SessionEvent_STOP, HostNs: 1, UnixNs: 2, Rig: "r1", Note: "n", ConfigYaml: "rig: r1\n", BinRateHz: 100},
+		&pb.SessionEvent{Session: "s1", Kind: pb.SessionEvent_STOP, HostNs: 1, UnixNs: 2, Rig: "r1", Note: "n", ConfigYaml: "rig: r1\n", BinRateHz: 100,
+			Version: "1.2.0"},
+		status.InboundRejects[0],
 		&pb.StatusRequest{},
 		&pb.StatusReply{Status: status},
 		&pb.StartSessionRequest{Session: "s1", Note: "n", Record: true},

@@ -270,7 +270,8 @@ func TestAdaptiveBinsRecordedSpikes(t *testing.T) {
 	rec := &recorder{seen: make(chan recorded, 64)}
 	cells := []int32{7, 9}
 	ad, err := daemon.NewAdaptive(daemon.AdaptiveOptions{Rig: "test", Config: cfg.Adaptive, Stimulus: cfg.Stimulus,
-		CellIDs: cells, Bus: daemon.NATSBus(nc, 4096, nil), Strategy: rec})
+		CellIDs: cells, Bus: daemon.NATSBus(nc, 4096, nil), Strategy: rec,
+		Now: func() int64 { return 2e12 }}) // host time after every frame published below (they start at 1e12)
 	if err != nil {
 		t.Fatal(err)
 	}

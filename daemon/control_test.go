@@ -357,9 +357,9 @@ func fakeAcquisition(t *testing.T, nc *nats.Conn, rig string, want func(frame ui
 		}
 		if prev != nil {
 			on := prev.FlipHostNs // untimed frames: the bin starts at the flip
-			sy, _ := proto.Marshal(&pb.Sync{Frame: prev.Frame, HasFrame: true, TimeAcqNs: on + offset})
+			sy, _ := proto.Marshal(&pb.Sync{Seq: prev.Frame, Frame: prev.Frame, HasFrame: true, TimeAcqNs: on + offset})
 			_ = nc.Publish("retinad."+rig+".sync", sy)
-			sp := &pb.Spikes{EndAcqNs: o.FlipHostNs + offset}
+			sp := &pb.Spikes{Seq: prev.Frame, StartAcqNs: on + offset, EndAcqNs: o.FlipHostNs + offset}
 			for c, n := range want(prev.Frame) {
 				for i := 0; i < int(n); i++ {
 					sp.CellIds = append(sp.CellIds, int32(c+1))

@@ -34,7 +34,8 @@ type Daemon struct {
 	fedSet  atomic.Pointer[modelSet]
 	looping atomic.Bool // the frame loop is running
 
-	sess atomic.Pointer[session] // nil: idle, no session
+	sess atomic.Pointer[session]  // nil: idle, no session
+	base atomic.Pointer[counters] // the counters when the last session started (Figures subtract them)
 
 	ctl    sync.Mutex // serialises control requests with each other and with Run's start and end
 	g      *group     // Run's goroutines, while it runs; guarded by ctl
@@ -115,6 +116,7 @@ func New(p Parts) (*Daemon, error) {
 	d.stageIdx = make([]uint64, len(d.stage))
 	d.stamp = newStamper(d)
 	d.sess.Store(&session{id: p.Session})
+	d.base.Store(&counters{})
 	return d, nil
 }
 
@@ -298,7 +300,7 @@ func (d *Daemon) sessionEvent(kind pb.SessionEvent_Kind, id string) {
 	now := d.now()
 	d.publishOnce(d.subj.Session, &pb.SessionEvent{
 		Session: id, Kind: kind, HostNs: now, UnixNs: d.unix(now), Rig: d.p.Rig,
-		ConfigYaml: d.p.ConfigYAML, BinRateHz: d.p.FrameRate,
+		ConfigYaml: d.p.ConfigYAML, BinRateHz: d.p.FrameRate, Version: d.p.Version,
 	})
 }
 

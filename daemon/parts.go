@@ -55,6 +55,7 @@ type Model struct {
 	Engine   Engine
 	CellIDs  []int32       // the cells it predicts, acquisition ids, in rate order
 	BinRate  float64       // bins per second the model was trained at
+	History  int           // bins of input one prediction needs (the first History-1 are NaN); 0: unknown
 	Deadline time.Duration // a prediction ready later than this after its frame's flip is skipped; 0 = one bin (1 s when Observed)
 	// Observed: the engine (an Observer) is given the recorded counts of each bin before it
 	// steps the next, so it steps only once acquisition has covered the bin before: about the
