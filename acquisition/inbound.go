@@ -79,8 +79,9 @@ const (
 
 // InboundCounts are an Inbound's counters since it was made, per subject.
 type InboundCounts struct {
-	Rejects [2][NumReasons]uint64 // [0] spikes, [1] sync; index ReasonNone is unused
-	Gaps    [2]uint64             // messages missing by their seq
+	Rejects  [2][NumReasons]uint64 // [0] spikes, [1] sync; index ReasonNone is unused
+	Gaps     [2]uint64             // messages missing by their seq
+	Accepted [2]uint64             // messages the handler took
 }
 
 // Rejected is the total of Rejects.
@@ -101,6 +102,7 @@ func (c InboundCounts) Sub(base InboundCounts) InboundCounts {
 			c.Rejects[s][r] -= base.Rejects[s][r]
 		}
 		c.Gaps[s] -= base.Gaps[s]
+		c.Accepted[s] -= base.Accepted[s]
 	}
 	return c
 }
@@ -118,9 +120,10 @@ type Inbound struct {
 	sync  pb.Sync
 	seq   [2]seqTrack
 
-	rejects [2][NumReasons]atomic.Uint64
-	total   [2]atomic.Uint64
-	gaps    [2]atomic.Uint64
+	rejects  [2][NumReasons]atomic.Uint64
+	total    [2]atomic.Uint64
+	gaps     [2]atomic.Uint64
+	accepted [2]atomic.Uint64
 }
 
 // NewInbound returns an Inbound handing subj's valid messages to h, for a caller that
@@ -175,6 +178,7 @@ func (in *Inbound) Counts() InboundCounts {
 			c.Rejects[s][r] = in.rejects[s][r].Load()
 		}
 		c.Gaps[s] = in.gaps[s].Load()
+		c.Accepted[s] = in.accepted[s].Load()
 	}
 	return c
 }
@@ -197,7 +201,9 @@ func (in *Inbound) HandleSpikes(data []byte) {
 	}
 	if r := in.h.Spikes(&in.spike); r != ReasonNone {
 		in.reject(subSpikes, r, fmt.Errorf("acquisition: spikes: seq %d: interval [%d, %d) refused: %v", in.spike.Seq, in.spike.StartAcqNs, in.spike.EndAcqNs, r))
+		return
 	}
+	in.accepted[subSpikes].Add(1)
 }
 
 // HandleSync is HandleSpikes for the sync subject.
@@ -212,7 +218,9 @@ func (in *Inbound) HandleSync(data []byte) {
 	}
 	if r := in.h.Sync(&in.sync); r != ReasonNone {
 		in.reject(subSync, r, fmt.Errorf("acquisition: sync: seq %d: time_acq_ns %d refused: %v", in.sync.Seq, in.sync.TimeAcqNs, r))
+		return
 	}
+	in.accepted[subSync].Add(1)
 }
 
 func (in *Inbound) reject(sub int, r Reason, err error) {

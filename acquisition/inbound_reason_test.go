@@ -169,6 +169,9 @@ func FuzzInboundSequence(f *testing.F) {
 			}
 		}
 		c := in.Counts()
+		if c.Accepted[0] != uint64(len(h.spikes)) {
+			t.Fatalf("%d accepted, %d delivered", c.Accepted[0], len(h.spikes))
+		}
 		if got := c.Rejected() + uint64(len(h.spikes)); got != uint64(len(ops)) {
 			t.Fatalf("%d messages, %d rejected + %d delivered", len(ops), c.Rejected(), len(h.spikes))
 		}
