@@ -306,3 +306,112 @@ func TestHostileInbound(t *testing.T) {
 type writerFunc func([]byte)
 
 func (w writerFunc) Write(b []byte) (int, error) { w(b); return len(b), nil }
+
+// TestInboundFlood: while the daemon validates against an honest acquisition system, a stranger
+// floods the spikes and sync subjects at about 50,000 messages a second for 2 s (loopback,
+// in-process server): random garbage, contract-breaking batches, and well-formed messages out of
+// sequence. The daemon keeps running, every flood message is rejected and counted (none lost to
+// a pending limit), and every honest message is still accepted.
+func TestInboundFlood(t *testing.T) {
+	srv, stop, err := daemontest.NATSServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	nc, err := nats.Connect("", nats.InProcessServer(srv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	stranger, err := nats.Connect("", nats.InProcessServer(srv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stranger.Close()
+	clock := daemontest.NewClock()
+	eng := daemontest.Engine{Cells: 4, Gain: 300}
+	d, err := daemon.New(daemon.Parts{
+		Rig: "test", Session: "s1", Source: &daemontest.Source{}, Presenter: &daemontest.Presenter{Clock: clock, Period: 10 * time.Millisecond},
+		Bus: daemon.NATSBus(nc, 4096, nil), FrameRate: 100, Height: 20, Width: 20, Now: clock.Now,
+		Models: []daemon.Model{{Name: "m", Engine: &eng, CellIDs: []int32{1, 2, 3, 4}, BinRate: 100}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acq := newModelAcquisition(t, nc, "test", 400, eng)
+	defer acq.start()()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	if !waitUntil(t, 10*time.Second, "the clock fitted", func() bool { return acq.framesOut() >= 20 }) {
+		return
+	}
+
+	// The flood's messages, made once: garbage of every kind the decoder knows, and well-formed
+	// ones whose seq went back.
+	subj := acq.subj
+	mk := func(m proto.Message) []byte { b, _ := proto.Marshal(m); return b }
+	spikes := [][]byte{
+		[]byte("garbage"), {0x0a, 0x05, 'a'}, {0x10, 0xff},
+		mk(&pb.Spikes{Seq: 9, CellIds: []int32{1, 2}, TimesAcqNs: []int64{5}}),
+		mk(&pb.Spikes{Seq: 9, StartAcqNs: 10, EndAcqNs: 5}),
+		mk(&pb.Spikes{Seq: 9, CellIds: []int32{-1}, TimesAcqNs: []int64{1}}),
+		mk(&pb.Spikes{Seq: 0, StartAcqNs: 0, EndAcqNs: 10e6, CellIds: []int32{1, 2}, TimesAcqNs: []int64{1e6, 2e6}}),
+	}
+	syncs := [][]byte{
+		{0x0f}, mk(&pb.Sync{Seq: 9, Source: 5}), mk(&pb.Sync{Seq: 9, Frame: 4}),
+		mk(&pb.Sync{Seq: 0, Frame: 1, HasFrame: true, TimeAcqNs: 1e9, Source: pb.Sync_TTL}),
+	}
+	const perTick, ticks = 500, 200 // 500 per 10 ms for 2 s: 50,000 a second
+	var sent uint64
+	tick := time.NewTicker(10 * time.Millisecond)
+	start := time.Now()
+	framesBefore := d.Figures().Frames
+	for k := 0; k < ticks; k++ {
+		<-tick.C
+		for i := 0; i < perTick; i++ {
+			n := k*perTick + i
+			var err error
+			if n%2 == 0 {
+				err = stranger.Publish(subj.Spikes, spikes[n/2%len(spikes)])
+			} else {
+				err = stranger.Publish(subj.Sync, syncs[n/2%len(syncs)])
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			sent++
+		}
+	}
+	tick.Stop()
+	if err := stranger.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	waitUntil(t, 30*time.Second, "every flood message counted", func() bool { return d.Figures().Rejected >= sent })
+	f := d.Figures()
+	t.Logf("flood of %d messages in %v (%.0f/s); %d frames shown meanwhile; %v", sent, took, float64(sent)/took.Seconds(), f.Frames-framesBefore, f)
+	if f.Rejected != sent {
+		t.Errorf("%d rejected, %d flood messages sent", f.Rejected, sent)
+	}
+	if f.Frames <= framesBefore {
+		t.Error("the frame loop stopped during the flood")
+	}
+	// Honest messages: each frame's batch and edge, all accepted, none lost.
+	a := acq.framesOut()
+	if !waitUntil(t, 10*time.Second, "honest messages accepted", func() bool {
+		c := d.Figures().Inbound
+		return c.Accepted[0] >= a && c.Accepted[1] >= a
+	}) {
+		t.Logf("inbound %+v, acquisition frames %d", d.Figures().Inbound, a)
+	}
+	if g := f.Inbound.Gaps; g[0]+g[1] != 0 {
+		t.Errorf("gaps %v in the honest sequence", g)
+	}
+}
