@@ -85,7 +85,7 @@ type InboundCounts struct {
 }
 
 // Rejected is the total of Rejects.
-func (c *InboundCounts) Rejected() uint64 {
+func (c InboundCounts) Rejected() uint64 {
 	var n uint64
 	for s := range c.Rejects {
 		for _, v := range c.Rejects[s][1:] {

@@ -197,7 +197,8 @@ func (d *Daemon) statusMsg(f Figures) *pb.Status {
 		Rig: d.p.Rig, Session: d.sessionID(), State: state, HostNs: now, UnixNs: d.unix(now),
 		UptimeNs: now - d.start, Version: d.p.Version, Frames: f.Frames,
 		FramesDropped: f.Dropped, FramesUntimed: f.Untimed, Stimulus: d.source,
-		Spikes: f.Spikes, Syncs: f.Syncs, InboundRejected: f.Rejected,
+		// inbound_rejected is "ever" (the schema's word); inbound_rejects, per reason, is the session's.
+		Spikes: f.Spikes, Syncs: f.Syncs, InboundRejected: d.val.in.Counts().Rejected(),
 		InboundRejects: rejects(&f.Inbound), InboundGaps: f.Inbound.Gaps[0] + f.Inbound.Gaps[1],
 		RefreshesMissed: f.Missed,
 		PublishQueued:   uint64(f.PublishQueued), PublishDropped: f.PublishDropped,
