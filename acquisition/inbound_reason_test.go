@@ -180,3 +180,24 @@ func FuzzInboundSequence(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkInboundSpikes: decoding, checking and sequencing one batch of 50 spikes (what the
+// daemon does per batch, 10-100 times a second; a flood is bounded by it).
+func BenchmarkInboundSpikes(b *testing.B) {
+	subj, _ := SubjectsFor("bench")
+	in := NewInbound(subj, &countHandler{}, nil)
+	m := &pb.Spikes{StartAcqNs: 1e9, EndAcqNs: 1e9 + 20e6}
+	for i := 0; i < 50; i++ {
+		m.CellIds, m.TimesAcqNs = append(m.CellIds, int32(i%16)), append(m.TimesAcqNs, 1e9+int64(i)*400e3)
+	}
+	data := make([][]byte, 1024)
+	for i := range data {
+		m.Seq = uint64(i)
+		data[i] = marshal(b, m)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		in.HandleSpikes(data[i%len(data)]) // seq wraps: every 1024th goes back, rejected
+	}
+}
