@@ -13,20 +13,7 @@ import (
 // oldest messages are dropped and counted (what Status.publish_queued and publish_dropped
 // report); once the daemon's Run sends it, Flush returns with every queued message on the server.
 func TestNATSBusQueue(t *testing.T) {
-	srv, err := server.NewServer(&server.Options{DontListen: true, NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Start()
-	defer func() { srv.Shutdown(); srv.WaitForShutdown() }()
-	if !srv.ReadyForConnections(5 * time.Second) {
-		t.Fatal("nats server not ready")
-	}
-	nc, err := nats.Connect("", nats.InProcessServer(srv))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	nc := inProcessNATS(t)
 	sub, err := nc.SubscribeSync("q")
 	if err != nil {
 		t.Fatal(err)
@@ -60,4 +47,24 @@ func TestNATSBusQueue(t *testing.T) {
 			t.Fatalf("message %v (%v), want [%d]", m, err, want)
 		}
 	}
+}
+
+// inProcessNATS starts an in-process NATS server for the test and connects to it.
+func inProcessNATS(t *testing.T) *nats.Conn {
+	t.Helper()
+	srv, err := server.NewServer(&server.Options{DontListen: true, NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Start()
+	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
+	if !srv.ReadyForConnections(5 * time.Second) {
+		t.Fatal("nats server not ready")
+	}
+	nc, err := nats.Connect("", nats.InProcessServer(srv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
 }
