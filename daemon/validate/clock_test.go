@@ -127,3 +127,39 @@ func TestClockAllocs(t *testing.T) {
 		t.Errorf("%v allocations per Add, Add, ToHost", allocs)
 	}
 }
+
+// FuzzClock offers a fitted clock fewer than ResetPairs arbitrary pairs among honest ones: it
+// never panics, stays ready, and its fit of the honest clock moves by less than its Gate (no
+// pair beyond the Gate joins it, and too few to restart it).
+func FuzzClock(f *testing.F) {
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x3f, 0, 0, 0, 0, 0, 0, 0, 0})
+	f.Add(make([]byte, 16*19))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		rng := rand.New(rand.NewPCG(11, 12))
+		c := NewClock(200)
+		const off = int64(4e9)
+		host := pairs(t, c, rng, 1e12, 100, off)
+		for i := 0; i+16 <= len(data) && i < 16*(ResetPairs-1); i += 16 {
+			acq, h := int64(le64(data[i:])), int64(le64(data[i+8:]))
+			c.Add(acq, h)
+			if !c.Ready() {
+				t.Fatal("a fitted clock is no longer ready")
+			}
+		}
+		got, ok := c.ToHost(acqOf(host, off))
+		if !ok || math.Abs(float64(got-host)) > float64(c.Gate) {
+			t.Fatalf("after %d arbitrary pairs the fit is off by %d ns (ok %v)", len(data)/16, got-host, ok)
+		}
+		if c.Resets != 0 {
+			t.Fatalf("fewer than ResetPairs pairs restarted the fit")
+		}
+	})
+}
+
+func le64(b []byte) uint64 {
+	var x uint64
+	for i := 7; i >= 0; i-- {
+		x = x<<8 | uint64(b[i])
+	}
+	return x
+}
