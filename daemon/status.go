@@ -45,6 +45,10 @@ type Figures struct {
 	FlipToPublishP50                time.Duration // flip of a frame to its prediction's publish (models not observed)
 	FlipToPublishP99                time.Duration
 	Models                          []ModelFigures
+	// The recording's health in the session (RECORD_OFF without a Recorder or a session).
+	Record      pb.Status_RecordState
+	RecordError string
+	RecordUsage acquisition.StoreUsage
 }
 
 // ModelFigures are one model's counters.
@@ -99,6 +103,7 @@ func (d *Daemon) Figures() Figures {
 		f.ClockRefused, f.ClockResets = clk.Refused, clk.Resets
 	}
 	d.val.mu.Unlock()
+	d.recordFigures(&f)
 	p := s.lat.percentiles(0.5, 0.99)
 	f.FlipToPublishP50, f.FlipToPublishP99 = p[0], p[1]
 	live := d.val.liveR()
@@ -165,6 +170,7 @@ func (f Figures) String() string {
 		}
 		fmt.Fprintf(&b, ", gaps %d", gaps)
 	}
+	b.WriteString(f.recordText())
 	return b.String()
 }
 
@@ -178,12 +184,26 @@ func (d *Daemon) runStatus(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
-			f := d.Figures()
-			if d.p.StatusOut != nil {
-				fmt.Fprintln(d.p.StatusOut, f)
-			}
+			d.statusTick(ctx)
+		}
+	}
+}
+
+// statusTick publishes the status, through the recording store while a session is recorded:
+// its acknowledgement is the recording's health check. When that changes the health, the news
+// goes out at once (a core publish: a store that refused takes nothing). Then the status line.
+func (d *Daemon) statusTick(ctx context.Context) {
+	f := d.Figures()
+	if d.p.Recorder != nil && d.sess.Load() != nil {
+		if d.storeRecorded(ctx, d.subj.Status, d.statusMsg(f)) {
+			f = d.Figures()
 			d.publishOnce(d.subj.Status, d.statusMsg(f))
 		}
+	} else {
+		d.publishOnce(d.subj.Status, d.statusMsg(f))
+	}
+	if d.p.StatusOut != nil {
+		fmt.Fprintln(d.p.StatusOut, f)
 	}
 }
 
@@ -203,6 +223,7 @@ func (d *Daemon) statusMsg(f Figures) *pb.Status {
 		RefreshesMissed: f.Missed,
 		PublishQueued:   uint64(f.PublishQueued), PublishDropped: f.PublishDropped,
 	}
+	recordStatus(m, f)
 	for _, mf := range f.Models {
 		m.Models = append(m.Models, mf.status())
 	}
