@@ -67,7 +67,7 @@ func (b *natsBus) Run(ctx context.Context) error { return b.pub.Run(ctx) }
 // stream, which captures on receipt).
 func (b *natsBus) Flush(ctx context.Context) error { return b.pub.Flush(ctx) }
 
-func (b *natsBus) queue() (queued int, dropped uint64) {
+func (b *natsBus) queue() (queued int, dropped, failed uint64) {
 	s := b.pub.Stats()
-	return s.Queued, s.Dropped
+	return s.Queued, s.Dropped, s.Failed
 }

@@ -26,7 +26,7 @@ func TestNATSBusQueue(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if q, dropped := b.(queueCounts).queue(); q != 4 || dropped != 6 {
+	if q, dropped, _ := b.(queueCounts).queue(); q != 4 || dropped != 6 {
 		t.Fatalf("queue %d, dropped %d; want 4 and 6", q, dropped)
 	}
 	ctx, cancel := context.WithCancel(context.Background())

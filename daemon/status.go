@@ -94,7 +94,9 @@ func (d *Daemon) Figures() Figures {
 	}
 	f.Rejected = f.Inbound.Rejected()
 	if q, ok := d.p.Bus.(queueCounts); ok {
-		f.PublishQueued, f.PublishDropped = q.queue()
+		var failed uint64
+		f.PublishQueued, f.PublishDropped, failed = q.queue()
+		f.PublishErrors += failed
 	}
 	d.val.mu.Lock()
 	if v := d.val.v; v != nil {
@@ -157,8 +159,8 @@ func (f Figures) String() string {
 	for _, m := range f.Models {
 		fmt.Fprintf(&b, " | %s %.2fms skipped %d r=%.3f", m.Name, ms(m.LastCompute), m.Skipped, m.LiveR)
 	}
-	if f.PublishDropped > 0 {
-		fmt.Fprintf(&b, " | publish queue %d, dropped %d", f.PublishQueued, f.PublishDropped)
+	if f.PublishDropped > 0 || f.PublishErrors > 0 {
+		fmt.Fprintf(&b, " | publish queue %d, dropped %d, failed %d", f.PublishQueued, f.PublishDropped, f.PublishErrors)
 	}
 	if f.Spikes > 0 || f.Syncs > 0 {
 		fmt.Fprintf(&b, " | spikes %d (unplaced %d) syncs %d, acquisition clock drift %.1f ppm", f.Spikes, f.Unplaced, f.Syncs, f.AcqDriftPPM)
