@@ -26,13 +26,6 @@ var (
 	_ queueCounts = (*natsBus)(nil)
 )
 
-// InboundPending bounds what an inbound subscription holds for its handler: a backlog of spike
-// batches must not be dropped for a slow consumer, but a flood must not take the host's memory.
-const (
-	InboundPendingMsgs  = 1 << 20
-	InboundPendingBytes = 256 << 20
-)
-
 // NATSBus returns a Bus over nc that publishes through a Publisher of queue messages
 // (configs.NATS.PublishQueue). Publish copies the data into the queue and returns at once; the
 // daemon's Run sends the queue (the bus's Run) for as long as it runs, and a session's stop
@@ -47,13 +40,13 @@ func (b *natsBus) Publish(subject string, data []byte) error {
 }
 
 // Subscribe delivers subject's messages to handle on the subscription's goroutine, with
-// pending limits InboundPendingMsgs and InboundPendingBytes.
+// acquisition's inbound pending limits (PendingMsgs, PendingBytes).
 func (b *natsBus) Subscribe(subject string, handle func([]byte)) (func() error, error) {
 	sub, err := b.nc.Subscribe(subject, func(m *nats.Msg) { handle(m.Data) })
 	if err != nil {
 		return nil, err
 	}
-	if err := sub.SetPendingLimits(InboundPendingMsgs, InboundPendingBytes); err != nil {
+	if err := sub.SetPendingLimits(acquisition.PendingMsgs, acquisition.PendingBytes); err != nil {
 		_ = sub.Unsubscribe()
 		return nil, fmt.Errorf("daemon: subscribe %s: %w", subject, err)
 	}
