@@ -136,7 +136,7 @@ func TestControlLoadRefusals(t *testing.T) {
 	pres := &daemontest.Presenter{Clock: clock, Period: 10 * time.Millisecond}
 	d, err := daemon.New(daemon.Parts{
 		Rig: "test", Session: "s1", Source: &daemontest.Source{}, Presenter: pres,
-		Bus: daemon.NATSBus(dnc), FrameRate: 100, Height: cfg.Stimulus.Height, Width: cfg.Stimulus.Width,
+		Bus: daemon.NATSBus(dnc, 1024, log), FrameRate: 100, Height: cfg.Stimulus.Height, Width: cfg.Stimulus.Width,
 		Now: clock.Now, Load: load, Log: log,
 	})
 	if err != nil {
