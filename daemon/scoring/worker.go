@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"sort"
 	"strconv"
@@ -37,7 +38,12 @@ const (
 
 // WorkerOptions set up a Worker.
 type WorkerOptions struct {
-	Prefix  string // subjects <Prefix>.score and <Prefix>.<id>.score; default DefaultPrefix
+	Prefix  string // subjects <Prefix>.score and <Prefix>.<identity>.score; default DefaultPrefix
+	// Identity is the token of the direct subject <Prefix>.<Identity>.score, by which a Pool
+	// knows (and may exclude) this worker. Default: the connection's NATS user when it has one
+	// (on a server that authenticates workers, a permission binds the user to that subject, so
+	// the identity cannot be chosen), otherwise the service id (self-declared, new each run).
+	Identity string
 	Name    string // who answers, in replies and errors; default host/pid
 	Version string // micro's semantic version; default 0.0.0
 	// Grace is how long Run lets a request in progress finish once its context ends before
@@ -105,6 +111,22 @@ func modelsMeta(models []Model) string {
 	return strings.Join(parts, ",")
 }
 
+// ConnUser is the NATS user conn authenticates as (user/password given as options or in the
+// server URL), or "" when it has none (no auth, a token, or a credentials file).
+func ConnUser(conn *nats.Conn) string {
+	if conn.Opts.User != "" {
+		return conn.Opts.User
+	}
+	for _, s := range append([]string{conn.ConnectedUrl()}, conn.Servers()...) {
+		if u, err := url.Parse(s); err == nil && u.User != nil && u.User.Username() != "" {
+			if _, hasPass := u.User.Password(); hasPass {
+				return u.User.Username()
+			}
+		}
+	}
+	return ""
+}
+
 // Run serves until ctx ends, then stops taking requests, lets the one in progress finish (for
 // Grace at most) and returns nil. It returns an error when the service cannot be added.
 func (w *Worker) Run(ctx context.Context) error {
@@ -123,7 +145,18 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("scoring: worker service: %w", err)
 	}
-	direct := w.o.Prefix + "." + svc.Info().ID + ".score"
+	id := w.o.Identity
+	if id == "" {
+		id = ConnUser(w.conn)
+	}
+	if id == "" {
+		id = svc.Info().ID
+	}
+	if id == "" || strings.ContainsAny(id, ".*> \t") {
+		_ = svc.Stop()
+		return fmt.Errorf("scoring: worker identity %q: want one subject token (no '.', '*', '>' or spaces)", id)
+	}
+	direct := w.o.Prefix + "." + id + ".score"
 	err = svc.AddEndpoint("score", micro.HandlerFunc(w.handle),
 		micro.WithEndpointSubject(w.o.Prefix+".score"), micro.WithEndpointQueueGroup(QueueGroup))
 	if err == nil {
