@@ -38,6 +38,7 @@ type Figures struct {
 	FlipToPublishP50                time.Duration // flip of a frame to its prediction's publish (models not observed)
 	FlipToPublishP99                time.Duration
 	Models                          []ModelFigures
+	WorkersExcluded                 []string // scoring workers excluded for wrong answers (identities)
 }
 
 // ModelFigures are one model's counters.
@@ -67,6 +68,7 @@ func (d *Daemon) Figures() Figures {
 		f.Unplaced, f.Unknown, f.ClockPairs, f.AcqDriftPPM = v.Unplaced, v.Unknown, v.Clock().Pairs(), v.Clock().DriftPPM()
 	}
 	d.val.mu.Unlock()
+	f.WorkersExcluded = d.workersExcluded()
 	p := s.lat.percentiles(0.5, 0.99)
 	f.FlipToPublishP50, f.FlipToPublishP99 = p[0], p[1]
 	live := d.val.liveR()
@@ -93,6 +95,9 @@ func (f Figures) String() string {
 	}
 	if f.Spikes > 0 || f.Syncs > 0 {
 		fmt.Fprintf(&b, " | spikes %d (unplaced %d) syncs %d, acquisition clock drift %.1f ppm", f.Spikes, f.Unplaced, f.Syncs, f.AcqDriftPPM)
+	}
+	if len(f.WorkersExcluded) > 0 {
+		fmt.Fprintf(&b, " | workers excluded: %s", strings.Join(f.WorkersExcluded, ", "))
 	}
 	return b.String()
 }
@@ -127,6 +132,7 @@ func (d *Daemon) statusMsg(f Figures) *pb.Status {
 		UptimeNs: now - d.start, Version: d.p.Version, Frames: f.Frames,
 		FramesDropped: f.Dropped, FramesUntimed: f.Untimed, Stimulus: d.source,
 		Spikes: f.Spikes, Syncs: f.Syncs, InboundRejected: f.Rejected,
+		WorkersExcluded: f.WorkersExcluded,
 	}
 	for _, mf := range f.Models {
 		m.Models = append(m.Models, &pb.ModelStatus{

@@ -38,14 +38,14 @@ const (
 
 // WorkerOptions set up a Worker.
 type WorkerOptions struct {
-	Prefix  string // subjects <Prefix>.score and <Prefix>.<identity>.score; default DefaultPrefix
+	Prefix string // subjects <Prefix>.score and <Prefix>.<identity>.score; default DefaultPrefix
 	// Identity is the token of the direct subject <Prefix>.<Identity>.score, by which a Pool
 	// knows (and may exclude) this worker. Default: the connection's NATS user when it has one
 	// (on a server that authenticates workers, a permission binds the user to that subject, so
 	// the identity cannot be chosen), otherwise the service id (self-declared, new each run).
 	Identity string
-	Name    string // who answers, in replies and errors; default host/pid
-	Version string // micro's semantic version; default 0.0.0
+	Name     string // who answers, in replies and errors; default host/pid
+	Version  string // micro's semantic version; default 0.0.0
 	// Grace is how long Run lets a request in progress finish once its context ends before
 	// cancelling it (the requester then scores those clips itself); default 5 s.
 	Grace time.Duration
