@@ -57,12 +57,13 @@ type Stats struct {
 	Pings, Pongs            atomic.Uint64 // clock-sync probes sent, answers used
 	BytesRead, BytesWritten atomic.Uint64
 	BadFrames               atomic.Uint64 // frames the decoder rejected (CRC, framing)
+	SyncResidualNs          atomic.Int64  // RMS of the clock-sync fit
+	SyncDriftPPB            atomic.Int64  // fitted device drift, parts per billion
+
 	// Lost counts device messages lost on the link, from the gaps in their sequence numbers
 	// (a second reader on the port, a full buffer, line noise); LinkLost the frames resolved
 	// Untimed because such a gap may have held their edges (Onset.LinkLost).
 	Lost, LinkLost atomic.Uint64
-	SyncResidualNs          atomic.Int64  // RMS of the clock-sync fit
-	SyncDriftPPB            atomic.Int64  // fitted device drift, parts per billion
 }
 
 // Levels is one block of level samples from the device (level streaming, for gamma
