@@ -76,6 +76,7 @@ type stamper struct {
 	timed         atomic.Uint64
 	dropped       atomic.Uint64
 	untimed       atomic.Uint64
+	linkLost      atomic.Uint64 // untimed because the photodiode link lost messages (in untimed too)
 	onsetLatNs    atomic.Int64
 	lat           latencies
 }
@@ -168,6 +169,9 @@ func (s *stamper) publishFrame(o *calib.Onset, index uint64) {
 		s.dropped.Add(1)
 	default:
 		s.untimed.Add(1)
+		if o.LinkLost {
+			s.linkLost.Add(1)
+		}
 	}
 	s.placed[o.Frame%uint64(len(s.placed))] = pl
 	m := &s.onsetMsg
@@ -179,6 +183,7 @@ func (s *stamper) publishFrame(o *calib.Onset, index uint64) {
 	}
 	m.Confirmed = pl.confirmed
 	m.DroppedBefore = uint32(o.DroppedBefore)
+	m.LinkLost = o.LinkLost
 	if s.sess != nil {
 		s.publish(d.subj.Frame, m)
 	}

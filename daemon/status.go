@@ -27,6 +27,8 @@ func (d *Daemon) publishOnce(subject string, m proto.Message) {
 // Figures are the session's counters at one moment.
 type Figures struct {
 	Frames, Timed, Dropped, Untimed uint64
+	LinkLost                        uint64 // of Untimed: the photodiode link lost messages around them (not the monitor's drops)
+	PhotodiodeLost                  uint64 // photodiode device messages lost on the link, ever
 	Missed                          uint64 // monitor refreshes the presenter missed (frames shown late)
 	FlipsLost, OnsetsLost           uint64 // queue overflows between the frame loop and the stamper
 	OnsetLatency                    time.Duration
@@ -57,7 +59,7 @@ type ModelFigures struct {
 func (d *Daemon) Figures() Figures {
 	s := d.stamp
 	f := Figures{
-		Frames: d.frames.Load(), Missed: d.missed.Load(), Timed: s.timed.Load(), Dropped: s.dropped.Load(), Untimed: s.untimed.Load(),
+		Frames: d.frames.Load(), Missed: d.missed.Load(), Timed: s.timed.Load(), Dropped: s.dropped.Load(), Untimed: s.untimed.Load(), LinkLost: s.linkLost.Load(),
 		FlipsLost: d.flipsLost.Load(), OnsetsLost: s.onsetOverflow.Load(),
 		OnsetLatency: time.Duration(s.onsetLatNs.Load()),
 		Published:    s.published.Load(), PublishErrors: s.publishErrors.Load(),
@@ -69,6 +71,9 @@ func (d *Daemon) Figures() Figures {
 	}
 	d.val.mu.Unlock()
 	f.WorkersExcluded = d.workersExcluded()
+	if d.p.PhotodiodeLost != nil {
+		f.PhotodiodeLost = d.p.PhotodiodeLost()
+	}
 	p := s.lat.percentiles(0.5, 0.99)
 	f.FlipToPublishP50, f.FlipToPublishP99 = p[0], p[1]
 	live := d.val.liveR()
@@ -90,6 +95,9 @@ func (f Figures) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "frames %d missed %d dropped %d untimed %d onset-latency %.2fms flip-to-publish p50 %.2fms p99 %.2fms",
 		f.Frames, f.Missed, f.Dropped, f.Untimed, ms(f.OnsetLatency), ms(f.FlipToPublishP50), ms(f.FlipToPublishP99))
+	if f.PhotodiodeLost > 0 || f.LinkLost > 0 {
+		fmt.Fprintf(&b, " | photodiode link lost %d messages: %d frames untimed by the link, not dropped", f.PhotodiodeLost, f.LinkLost)
+	}
 	for _, m := range f.Models {
 		fmt.Fprintf(&b, " | %s %.2fms skipped %d r=%.3f", m.Name, ms(m.LastCompute), m.Skipped, m.LiveR)
 	}
@@ -132,7 +140,7 @@ func (d *Daemon) statusMsg(f Figures) *pb.Status {
 		UptimeNs: now - d.start, Version: d.p.Version, Frames: f.Frames,
 		FramesDropped: f.Dropped, FramesUntimed: f.Untimed, Stimulus: d.source,
 		Spikes: f.Spikes, Syncs: f.Syncs, InboundRejected: f.Rejected,
-		WorkersExcluded: f.WorkersExcluded,
+		WorkersExcluded: f.WorkersExcluded, PhotodiodeLost: f.PhotodiodeLost, FramesLinkLost: f.LinkLost,
 	}
 	for _, mf := range f.Models {
 		m.Models = append(m.Models, &pb.ModelStatus{
