@@ -3,7 +3,7 @@ package calib_test
 import (
 	"context"
 	"errors"
-		"runtime"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
