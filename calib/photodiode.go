@@ -373,13 +373,17 @@ func (p *Photodiode) seqGap(m *wire.Message) int {
 	p.lastSeq, p.haveSeq = m.Seq, true
 	if lost > 0 {
 		p.stats.Lost.Add(uint64(lost))
-		if now := p.o.Clock.Now(); p.lastGap == 0 || now-p.lastGap >= int64(10*time.Second) {
-			p.lastGap = now
-			p.o.Log.Warn("calib: the photodiode link lost device messages (sequence gap); frames whose edges they may have held are untimed by the link, not dropped",
-				"device", p.o.Name, "lost", lost, "lost_total", p.stats.Lost.Load(), "frames_link_lost", p.stats.LinkLost.Load())
-		}
 	}
 	return lost
+}
+
+// logGap says, at most every 10 s, that the link lost messages.
+func (p *Photodiode) logGap(lost int) {
+	if now := p.o.Clock.Now(); p.lastGap == 0 || now-p.lastGap >= int64(10*time.Second) {
+		p.lastGap = now
+		p.o.Log.Warn("calib: the photodiode link lost device messages (sequence gap); frames whose edges they may have held are untimed by the link, not dropped",
+			"device", p.o.Name, "lost", lost, "lost_total", p.stats.Lost.Load(), "frames_link_lost_total", p.stats.LinkLost.Load())
+	}
 }
 
 // handle acts on one message from the device. A gap in the device's sequence numbers before
@@ -387,7 +391,11 @@ func (p *Photodiode) seqGap(m *wire.Message) int {
 // are resolved LinkLost (an edge's own flip, and later ones, still wait or match).
 func (p *Photodiode) handle(ev event) {
 	m := &ev.m
-	gap := p.seqGap(m) > 0
+	lost := p.seqGap(m)
+	gap := lost > 0
+	if gap {
+		defer p.logGap(lost) // once the frames are resolved, so that it counts them
+	}
 	if gap && m.Type != wire.TypeEdge {
 		until := int64(math.MaxInt64) // a hello has no time: every waiting flip
 		if m.Type != wire.TypeHello {
