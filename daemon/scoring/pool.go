@@ -143,7 +143,7 @@ func NewPool(conn *nats.Conn, local *Local, o PoolOptions) *Pool {
 	if seed == 0 {
 		seed = cryptoSeed()
 	}
-	return &Pool{conn: conn, local: local, o: o, meta: modelsMeta(local.models), warned: map[string]bool{}, bad: map[string]bool{},
+	return &Pool{conn: conn, local: local, o: o, meta: ModelsMeta(local.models), warned: map[string]bool{}, bad: map[string]bool{},
 		excluded: map[string]Exclusion{}, checked: map[string]int{}, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
 }
 

@@ -34,7 +34,7 @@ func startLiar(t *testing.T, nc *nats.Conn, name, identity string, models []Mode
 	}
 	l := &liar{}
 	l.svc, err = micro.AddService(nc, micro.Config{Name: ServiceName, Version: "0.0.0",
-		Metadata: map[string]string{"models": modelsMeta(models), "cores": "1", "worker": name}})
+		Metadata: map[string]string{"models": ModelsMeta(models), "cores": "1", "worker": name}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -279,7 +279,7 @@ func TestBadReplyNamesTheSubject(t *testing.T) {
 	nc := connect(t, url, "liar")
 	for _, reply := range [][]byte{{0xff, 0x01}, {}} {
 		svc, err := micro.AddService(nc, micro.Config{Name: ServiceName, Version: "0.0.0",
-			Metadata: map[string]string{"models": modelsMeta(models), "cores": "1", "worker": "liar"}})
+			Metadata: map[string]string{"models": ModelsMeta(models), "cores": "1", "worker": "liar"}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -101,8 +101,9 @@ func NewWorker(conn *nats.Conn, local *Local, o WorkerOptions) *Worker {
 func (w *Worker) Served() uint64  { return w.served.Load() }
 func (w *Worker) Refused() uint64 { return w.refused.Load() }
 
-// modelsMeta is the service metadata that lists the models: "name=sha256hex,...", sorted.
-func modelsMeta(models []Model) string {
+// ModelsMeta is the worker service's "models" metadata: "name=sha256hex,...", sorted. A Pool
+// sends clips only to a worker whose list holds each of its own models.
+func ModelsMeta(models []Model) string {
 	parts := make([]string, len(models))
 	for i, m := range models {
 		parts[i] = m.Name + "=" + hex.EncodeToString(m.SHA256[:])
@@ -137,7 +138,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		Version:     w.o.Version,
 		Description: "retinad candidate scoring: " + strings.Join(w.local.names, ", "),
 		Metadata: map[string]string{
-			"models": modelsMeta(w.local.models),
+			"models": ModelsMeta(w.local.models),
 			"cores":  strconv.Itoa(w.local.Workers()),
 			"worker": w.o.Name,
 		},
@@ -167,7 +168,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		_ = svc.Stop()
 		return fmt.Errorf("scoring: worker endpoint: %w", err)
 	}
-	w.o.Log.Info("scoring: worker ready", "subject", w.o.Prefix+".score", "direct", direct, "models", modelsMeta(w.local.models), "cores", w.local.Workers())
+	w.o.Log.Info("scoring: worker ready", "subject", w.o.Prefix+".score", "direct", direct, "models", ModelsMeta(w.local.models), "cores", w.local.Workers())
 	<-ctx.Done()
 	w.stopping.Store(true)
 	err = svc.Stop()
