@@ -3,6 +3,7 @@ package scoring
 import (
 	"context"
 	"math"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -296,4 +297,19 @@ func discovered(p *Pool, id string) bool {
 		}
 	}
 	return false
+}
+
+// An identity must be one subject token: a worker given "a.b" (which would serve another
+// subject than <prefix>.<identity>.score) or "x*" refuses to start, naming it.
+func TestWorkerIdentityMustBeOneToken(t *testing.T) {
+	url := startServer(t)
+	models := testModels(t)
+	local, _ := NewLocal(models, 1)
+	for _, id := range []string{"a.b", "x*", "all>", "two words"} {
+		w := NewWorker(connect(t, url, "w"), local, WorkerOptions{Identity: id})
+		err := w.Run(context.Background())
+		if err == nil || !strings.Contains(err.Error(), "scoring: worker identity "+strconv.Quote(id)) || !strings.Contains(err.Error(), "one subject token") {
+			t.Fatalf("identity %q: Run returned %v, want an error naming it", id, err)
+		}
+	}
 }
