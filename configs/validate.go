@@ -7,6 +7,7 @@ import (
 	"os"
 	"regexp"
 	"strconv"
+	"time"
 )
 
 var rigID = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
@@ -44,9 +45,7 @@ func (c *Config) Validate() error {
 	if math.Abs(a.ClockDriftPPM) > 1000 {
 		ps.add("acquisition.clock_drift_ppm", "%g: want at most 1000 ppm in magnitude", a.ClockDriftPPM)
 	}
-	if c.Recording.Enabled && c.Recording.Dir == "" {
-		ps.add("recording.dir", "missing: want the folder of the session recordings")
-	}
+	c.Recording.validate(ps)
 	positive(ps, "validation.window", float64(c.Validation.Window))
 	positive(ps, "validation.report_every", float64(c.Validation.ReportEvery))
 	positive(ps, "dashboard.status_every", float64(c.Dashboard.StatusEvery))
@@ -153,6 +152,18 @@ func (n NATS) validate(ps *Problems) {
 	}
 	if n.PublishQueue < 1 {
 		ps.add("nats.publish_queue", "%d: want at least 1", n.PublishQueue)
+	}
+}
+
+func (r Recording) validate(ps *Problems) {
+	if r.Enabled && r.Dir == "" {
+		ps.add("recording.dir", "missing: want the folder of the session recordings")
+	}
+	if r.MaxBytes < 0 {
+		ps.add("recording.max_bytes", "%d: want a size such as 20GB, or 0 for no limit", int64(r.MaxBytes))
+	}
+	if r.MaxAge < 0 || r.MaxAge > 0 && r.MaxAge.D() < time.Hour {
+		ps.add("recording.max_age", "%v: want 0 (keep every session) or at least 1h (it deletes older recordings, the running session's start too if shorter)", r.MaxAge)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"retinad/acquisition"
 	pb "retinad/proto/retinadpb"
 )
 
@@ -41,6 +42,10 @@ type Figures struct {
 	FlipToPublishP99                time.Duration
 	Models                          []ModelFigures
 	WorkersExcluded                 []string // scoring workers excluded for wrong answers (identities)
+	// The recording's health in the session (RECORD_OFF without a Recorder or a session).
+	Record      pb.Status_RecordState
+	RecordError string
+	RecordUsage acquisition.StoreUsage
 }
 
 // ModelFigures are one model's counters.
@@ -74,6 +79,7 @@ func (d *Daemon) Figures() Figures {
 	if d.p.PhotodiodeLost != nil {
 		f.PhotodiodeLost = d.p.PhotodiodeLost()
 	}
+	d.recordFigures(&f)
 	p := s.lat.percentiles(0.5, 0.99)
 	f.FlipToPublishP50, f.FlipToPublishP99 = p[0], p[1]
 	live := d.val.liveR()
@@ -107,6 +113,7 @@ func (f Figures) String() string {
 	if len(f.WorkersExcluded) > 0 {
 		fmt.Fprintf(&b, " | workers excluded: %s", strings.Join(f.WorkersExcluded, ", "))
 	}
+	b.WriteString(f.recordText())
 	return b.String()
 }
 
@@ -120,12 +127,26 @@ func (d *Daemon) runStatus(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
-			f := d.Figures()
-			if d.p.StatusOut != nil {
-				fmt.Fprintln(d.p.StatusOut, f)
-			}
+			d.statusTick(ctx)
+		}
+	}
+}
+
+// statusTick publishes the status, through the recording store while a session is recorded:
+// its acknowledgement is the recording's health check. When that changes the health, the news
+// goes out at once (a core publish: a store that refused takes nothing). Then the status line.
+func (d *Daemon) statusTick(ctx context.Context) {
+	f := d.Figures()
+	if d.p.Recorder != nil && d.sess.Load() != nil {
+		if d.storeRecorded(ctx, d.subj.Status, d.statusMsg(f)) {
+			f = d.Figures()
 			d.publishOnce(d.subj.Status, d.statusMsg(f))
 		}
+	} else {
+		d.publishOnce(d.subj.Status, d.statusMsg(f))
+	}
+	if d.p.StatusOut != nil {
+		fmt.Fprintln(d.p.StatusOut, f)
 	}
 }
 
@@ -142,6 +163,7 @@ func (d *Daemon) statusMsg(f Figures) *pb.Status {
 		Spikes: f.Spikes, Syncs: f.Syncs, InboundRejected: f.Rejected,
 		WorkersExcluded: f.WorkersExcluded, PhotodiodeLost: f.PhotodiodeLost, FramesLinkLost: f.LinkLost,
 	}
+	recordStatus(m, f)
 	for _, mf := range f.Models {
 		m.Models = append(m.Models, &pb.ModelStatus{
 			Name: mf.Name, File: mf.File, Cells: uint32(mf.Cells), BinRateHz: mf.BinRate,
