@@ -476,3 +476,28 @@ func (d *Daemon) chooseStimulus(_ context.Context, r *pb.ChooseStimulusRequest) 
 	}
 	return &pb.ChooseStimulusReply{Source: r.GetSource(), FromFrame: a.Frames(), Strategy: r.GetStrategy()}, nil
 }
+
+// EventWorkerExcluded labels the Event that says a scoring worker was excluded.
+const EventWorkerExcluded = "worker-excluded"
+
+// WorkerExcluded records a scoring worker excluded for wrong answers (scoring.Pool's
+// OnExclude): it is logged, published as an Event labelled EventWorkerExcluded on
+// retinad.<rig>.event (recorded with the session) whose note names the worker and why, and
+// listed in Status.workers_excluded and the status line for the daemon's lifetime. identity is
+// the worker's identity (its NATS user under authentication); note says who and why. Safe
+// from any goroutine.
+func (d *Daemon) WorkerExcluded(identity, note string) {
+	d.excludedMu.Lock()
+	d.excluded = append(d.excluded, identity)
+	d.excludedMu.Unlock()
+	d.p.Log.Error("daemon: scoring worker excluded", "identity", identity, "why", note)
+	now := d.now()
+	d.publishOnce(d.subj.Event, &pb.Event{Session: d.sessionID(), Label: EventWorkerExcluded, Note: note, HostNs: now, UnixNs: d.unix(now)})
+}
+
+// workersExcluded returns the identities WorkerExcluded recorded.
+func (d *Daemon) workersExcluded() []string {
+	d.excludedMu.Lock()
+	defer d.excludedMu.Unlock()
+	return append([]string(nil), d.excluded...)
+}

@@ -55,6 +55,9 @@ type Daemon struct {
 	flipsLost atomic.Uint64
 	missed    atomic.Uint64 // refreshes missed, as the presenter reports
 	lastLog   atomic.Int64
+
+	excludedMu sync.Mutex
+	excluded   []string // scoring workers excluded for wrong answers, for the daemon's lifetime
 }
 
 // New checks parts and sizes every buffer. Errors name the part that is wrong.

@@ -153,4 +153,8 @@ type Parts struct {
 	Now       func() int64 // host monotonic ns; default the process's monotonic clock
 	Log       *slog.Logger // default: discard
 	StatusOut io.Writer    // the status line; nil for none
+
+	// PhotodiodeLost, if set, reports the photodiode device messages the link has lost
+	// (calib.Stats.Lost), for Status.photodiode_lost and the status line.
+	PhotodiodeLost func() uint64
 }

@@ -30,6 +30,8 @@ func (d *Daemon) publishOnce(subject string, m proto.Message) {
 // publishing counts are since the daemon started.
 type Figures struct {
 	Frames, Timed, Dropped, Untimed uint64
+	LinkLost                        uint64 // of Untimed: the photodiode link lost messages around them (not the monitor's drops)
+	PhotodiodeLost                  uint64 // photodiode device messages lost on the link, ever
 	Missed                          uint64 // monitor refreshes the presenter missed (frames shown late)
 	FlipsLost, OnsetsLost           uint64 // queue overflows between the frame loop and the stamper
 	OnsetLatency                    time.Duration
@@ -45,6 +47,7 @@ type Figures struct {
 	FlipToPublishP50                time.Duration // flip of a frame to its prediction's publish (models not observed)
 	FlipToPublishP99                time.Duration
 	Models                          []ModelFigures
+	WorkersExcluded                 []string // scoring workers excluded for wrong answers (identities)
 	// The recording's health in the session (RECORD_OFF without a Recorder or a session).
 	Record      pb.Status_RecordState
 	RecordError string
@@ -68,15 +71,15 @@ type ModelFigures struct {
 
 // counters are the raw counters that Figures report per session.
 type counters struct {
-	frames, missed, timed, dropped, untimed, spikes, syncs uint64
-	inbound                                                acquisition.InboundCounts
+	frames, missed, timed, dropped, untimed, linkLost, spikes, syncs uint64
+	inbound                                                          acquisition.InboundCounts
 }
 
 func (d *Daemon) counters() *counters {
 	s := d.stamp
 	return &counters{
 		frames: d.frames.Load(), missed: d.missed.Load(), timed: s.timed.Load(), dropped: s.dropped.Load(), untimed: s.untimed.Load(),
-		spikes: d.val.spikes.Load(), syncs: d.val.syncs.Load(), inbound: d.val.in.Counts(),
+		linkLost: s.linkLost.Load(), spikes: d.val.spikes.Load(), syncs: d.val.syncs.Load(), inbound: d.val.in.Counts(),
 	}
 }
 
@@ -86,7 +89,7 @@ func (d *Daemon) Figures() Figures {
 	c, b := d.counters(), d.base.Load()
 	f := Figures{
 		Frames: c.frames - b.frames, Missed: c.missed - b.missed, Timed: c.timed - b.timed,
-		Dropped: c.dropped - b.dropped, Untimed: c.untimed - b.untimed,
+		Dropped: c.dropped - b.dropped, Untimed: c.untimed - b.untimed, LinkLost: c.linkLost - b.linkLost,
 		FlipsLost: d.flipsLost.Load(), OnsetsLost: s.onsetOverflow.Load(),
 		OnsetLatency: time.Duration(s.onsetLatNs.Load()),
 		Published:    s.published.Load(), PublishErrors: s.publishErrors.Load(),
@@ -105,6 +108,10 @@ func (d *Daemon) Figures() Figures {
 		f.ClockRefused, f.ClockResets = clk.Refused, clk.Resets
 	}
 	d.val.mu.Unlock()
+	f.WorkersExcluded = d.workersExcluded()
+	if d.p.PhotodiodeLost != nil {
+		f.PhotodiodeLost = d.p.PhotodiodeLost()
+	}
 	d.recordFigures(&f)
 	p := s.lat.percentiles(0.5, 0.99)
 	f.FlipToPublishP50, f.FlipToPublishP99 = p[0], p[1]
@@ -156,6 +163,9 @@ func (f Figures) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "frames %d missed %d dropped %d untimed %d onset-latency %.2fms flip-to-publish p50 %.2fms p99 %.2fms",
 		f.Frames, f.Missed, f.Dropped, f.Untimed, ms(f.OnsetLatency), ms(f.FlipToPublishP50), ms(f.FlipToPublishP99))
+	if f.PhotodiodeLost > 0 || f.LinkLost > 0 {
+		fmt.Fprintf(&b, " | photodiode link lost %d messages: %d frames untimed by the link, not dropped", f.PhotodiodeLost, f.LinkLost)
+	}
 	for _, m := range f.Models {
 		fmt.Fprintf(&b, " | %s %.2fms skipped %d r=%.3f", m.Name, ms(m.LastCompute), m.Skipped, m.LiveR)
 	}
@@ -171,6 +181,9 @@ func (f Figures) String() string {
 			fmt.Fprintf(&b, " %s=%d", c.Name, c.Value)
 		}
 		fmt.Fprintf(&b, ", gaps %d", gaps)
+	}
+	if len(f.WorkersExcluded) > 0 {
+		fmt.Fprintf(&b, " | workers excluded: %s", strings.Join(f.WorkersExcluded, ", "))
 	}
 	b.WriteString(f.recordText())
 	return b.String()
@@ -224,6 +237,7 @@ func (d *Daemon) statusMsg(f Figures) *pb.Status {
 		InboundRejects: rejects(&f.Inbound), InboundGaps: f.Inbound.Gaps[0] + f.Inbound.Gaps[1],
 		RefreshesMissed: f.Missed,
 		PublishQueued:   uint64(f.PublishQueued), PublishDropped: f.PublishDropped,
+		WorkersExcluded: f.WorkersExcluded, PhotodiodeLost: f.PhotodiodeLost, FramesLinkLost: f.LinkLost,
 	}
 	recordStatus(m, f)
 	for _, mf := range f.Models {

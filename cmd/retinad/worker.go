@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -15,7 +16,7 @@ import (
 func init() {
 	register(command{
 		name:    "worker",
-		args:    "--nats URL --model [NAME=]FILE [--model ...] [--cores N] [--prefix P] [--creds FILE]",
+		args:    "--nats URL --model [NAME=]FILE [--model ...] [--cores N] [--prefix P] [--user U --password-file F | --creds FILE] [--identity ID]",
 		summary: "score adaptive-stimulus candidates for daemons on NATS (queue group retinad-workers) until Ctrl-C",
 		run:     runWorker,
 	})
@@ -32,8 +33,11 @@ func runWorker(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 	var models modelFlags
 	fs.Var(&models, "model", "a model to score with, NAME=FILE or FILE (named by its base name); repeat for each; NAME and file must be the daemon's")
 	cores := fs.Int("cores", 0, "goroutines to score with (0: every core)")
-	prefix := fs.String("prefix", scoring.DefaultPrefix, "subject prefix: requests on PREFIX.score (queue group) and PREFIX.<id>.score")
+	prefix := fs.String("prefix", scoring.DefaultPrefix, "subject prefix: requests on PREFIX.score (queue group) and PREFIX.<identity>.score")
 	creds := fs.String("creds", "", "credentials file for the server")
+	user := fs.String("user", "", "NATS user (the worker's identity, which the server's permission binds to PREFIX.<user>.>)")
+	passFile := fs.String("password-file", "", "file holding the NATS user's password (with --user)")
+	identity := fs.String("identity", "", "direct-subject token PREFIX.<identity>.score (default: the NATS user, else the service id); with a credentials file, the user name its permission allows")
 	name := fs.String("name", "", "this worker's name in replies and logs (default host/pid)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -60,6 +64,16 @@ func runWorker(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 	if *creds != "" {
 		opts = append(opts, nats.UserCredentials(*creds))
 	}
+	if *user != "" {
+		if *passFile == "" {
+			return fmt.Errorf("%w: worker --user %s needs --password-file", errUsage, *user)
+		}
+		pw, err := os.ReadFile(*passFile)
+		if err != nil {
+			return fmt.Errorf("worker: --password-file: %w", err)
+		}
+		opts = append(opts, nats.UserInfo(*user, strings.TrimRight(string(pw), "\r\n")))
+	}
 	nc, err := nats.Connect(*url, opts...)
 	if err != nil {
 		return fmt.Errorf("connect to %s: %w", *url, err)
@@ -69,7 +83,7 @@ func runWorker(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 	for _, m := range ms {
 		e.log.Info("worker: model", "name", m.Name, "file", m.File, "sha256", m.Short(), "history", m.Model.Input.History, "cells", len(m.Model.Cells))
 	}
-	w := scoring.NewWorker(nc, local, scoring.WorkerOptions{Prefix: *prefix, Name: *name, Log: e.log, Version: buildVersion()})
+	w := scoring.NewWorker(nc, local, scoring.WorkerOptions{Prefix: *prefix, Name: *name, Identity: *identity, Log: e.log, Version: buildVersion()})
 	runErr := w.Run(ctx)
 	if err := nc.Drain(); err != nil {
 		nc.Close()

@@ -36,7 +36,10 @@ func (r *Rig) openAdaptive(session string, comps *[]daemon.Component) (daemon.So
 		if err != nil {
 			return nil, fmt.Errorf("rig: adaptive: %w", err)
 		}
-		pred = scoring.NewPool(r.bus.Conn(), local, scoring.PoolOptions{Timeout: cfg.Adaptive.Budget.D(), Log: r.log})
+		// A worker that answers wrongly is excluded for the daemon's lifetime (this Pool's),
+		// published as an Event and shown in Status; r.daemon is set before any batch runs.
+		pred = scoring.NewPool(r.bus.Conn(), local, scoring.PoolOptions{Timeout: cfg.Adaptive.Budget.D(), Log: r.log,
+			OnExclude: func(e scoring.Exclusion) { r.daemon.WorkerExcluded(e.Identity, e.String()) }})
 	}
 	a, err := daemon.NewAdaptive(daemon.AdaptiveOptions{
 		Rig: cfg.Rig, Session: session, Config: cfg.Adaptive, Stimulus: cfg.Stimulus, Predictor: pred,

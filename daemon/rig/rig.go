@@ -113,7 +113,7 @@ func Open(cfg *configs.Config, o Options) (r *Rig, err error) {
 	comps = append(comps, daemon.Component{Name: "control service", Run: r.serveControl})
 	r.daemon, err = daemon.New(daemon.Parts{
 		Rig: cfg.Rig, Session: session, Version: o.Version, ConfigYAML: configYAML(cfg),
-		Source: source, Presenter: pres, Flips: flips,
+		Source: source, Presenter: pres, Flips: flips, PhotodiodeLost: r.photodiodeLost,
 		Models: models, Load: ControlLoader(cfg, log), Bus: r.out, Recorder: recorder, Components: comps,
 		FrameRate: float64(cfg.Stimulus.FrameRate), Height: cfg.Stimulus.Height, Width: cfg.Stimulus.Width,
 		Window: time.Duration(cfg.Validation.Window), ReportEvery: time.Duration(cfg.Validation.ReportEvery),
@@ -157,6 +157,14 @@ func (r *Rig) serveControl(ctx context.Context) error {
 		r.log.Warn("rig: control service stop", "err", err)
 	}
 	return nil
+}
+
+// photodiodeLost is the photodiode device messages lost on the link (0 without a device).
+func (r *Rig) photodiodeLost() uint64 {
+	if r.diode == nil {
+		return 0
+	}
+	return r.diode.Stats().Lost.Load()
 }
 
 // openPhotodiode opens the link cfg.Photodiode.Device names through calib/photodiode.Open, the
