@@ -36,6 +36,9 @@ type Bus struct {
 // BusOptions are the parts of starting a bus that are not in configs.NATS.
 type BusOptions struct {
 	Name string // client connection name, shown by the server's monitoring
+	// Rig is the rig id, whose subjects the embedded server's permissions are written for
+	// (acquisition.Permissions). Needed when cfg turns authorization on.
+	Rig string
 	// StoreDir enables JetStream on the embedded server, stored there (configs.Recording.Dir).
 	// "" runs the embedded server without JetStream. Ignored for an external server.
 	StoreDir string
@@ -80,6 +83,15 @@ func Start(cfg configs.NATS, o BusOptions) (*Bus, error) {
 	if err != nil {
 		return nil, err
 	}
+	self := []nats.Option{nats.Name(o.Name), nats.MaxReconnects(-1), nats.DrainTimeout(drainTimeout), nats.ErrorHandler(b.asyncError)}
+	if authenticates(cfg) {
+		kp, err := serverAuth(opts, cfg, o.Rig)
+		if err != nil {
+			return nil, err
+		}
+		pub, _ := kp.PublicKey() // serverAuth has read it once already
+		self = append(self, nats.Nkey(pub, kp.Sign))
+	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("acquisition: embedded NATS server: %w", err)
@@ -91,8 +103,7 @@ func Start(cfg configs.NATS, o BusOptions) (*Bus, error) {
 		srv.WaitForShutdown()
 		return nil, fmt.Errorf("acquisition: embedded NATS server not ready after 10s (listen %q)", cfg.Listen)
 	}
-	nc, err := nats.Connect("", nats.InProcessServer(srv), nats.Name(o.Name), nats.MaxReconnects(-1),
-		nats.DrainTimeout(drainTimeout), nats.ErrorHandler(b.asyncError))
+	nc, err := nats.Connect("", append(self, nats.InProcessServer(srv))...)
 	if err != nil {
 		srv.Shutdown()
 		srv.WaitForShutdown()
@@ -119,6 +130,12 @@ func serverOptions(cfg configs.NATS, o BusOptions) (*server.Options, error) {
 			return nil, err
 		}
 		opts.Host, opts.Port = host, port
+		if cfg.AllowRemote && (len(cfg.Users) == 0 || cfg.ServerTLS.Cert == "") {
+			return nil, fmt.Errorf("acquisition: nats.allow_remote: the embedded server would listen on %q with no authentication or in the clear: add nats.users and nats.server_tls (cert, key)", cfg.Listen)
+		}
+		if err := serverTLS(opts, cfg.ServerTLS); err != nil {
+			return nil, err
+		}
 	}
 	if o.StoreDir != "" {
 		dir, err := filepath.Abs(o.StoreDir)
@@ -182,21 +199,11 @@ func connectExternal(cfg configs.NATS, o BusOptions) (*nats.Conn, error) {
 		nats.RetryOnFailedConnect(true),
 		nats.DrainTimeout(drainTimeout),
 	}
-	if cfg.Credentials != "" {
-		if _, err := os.Stat(cfg.Credentials); err != nil {
-			return nil, fmt.Errorf("acquisition: nats.credentials: %w", err)
-		}
-		opts = append(opts, nats.UserCredentials(cfg.Credentials))
+	auth, err := AuthFor(cfg).Options()
+	if err != nil {
+		return nil, err
 	}
-	if cfg.TLS.CA != "" {
-		opts = append(opts, nats.RootCAs(cfg.TLS.CA))
-	}
-	if cfg.TLS.Cert != "" || cfg.TLS.Key != "" {
-		if cfg.TLS.Cert == "" || cfg.TLS.Key == "" {
-			return nil, errors.New("acquisition: nats.tls: cert and key go together; one is missing")
-		}
-		opts = append(opts, nats.ClientCert(cfg.TLS.Cert, cfg.TLS.Key))
-	}
+	opts = append(opts, auth...)
 	nc, err := nats.Connect(cfg.URL, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("acquisition: connect to nats.url %q: %w", cfg.URL, err)

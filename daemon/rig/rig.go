@@ -67,7 +67,7 @@ func Open(cfg *configs.Config, o Options) (r *Rig, err error) {
 	if cfg.Recording.Enabled {
 		store = cfg.Recording.Dir
 	}
-	if r.bus, err = acquisition.Start(cfg.NATS, acquisition.BusOptions{Name: "retinad " + cfg.Rig, StoreDir: store, Log: log}); err != nil {
+	if r.bus, err = acquisition.Start(cfg.NATS, acquisition.BusOptions{Name: "retinad " + cfg.Rig, Rig: cfg.Rig, StoreDir: store, Log: log}); err != nil {
 		return nil, err
 	}
 	if cfg.Recording.Enabled {
