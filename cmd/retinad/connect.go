@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -22,6 +23,9 @@ const passwordEnv = "RETINAD_NATS_PASSWORD"
 type natsClient struct {
 	url  *string
 	auth acquisition.ClientAuth
+	// refused, when set, is called with each permission violation the server reports (a
+	// refused publish or subscription arrives asynchronously, not as a request's error).
+	refused func(error)
 }
 
 // addNATSFlags registers the connection flags on fs: the URL flag is named urlFlag (with def
@@ -49,7 +53,12 @@ func (c *natsClient) connect(name string, opts ...nats.Option) (*nats.Conn, erro
 	if err != nil {
 		return nil, err
 	}
-	nc, err := nats.Connect(*c.url, append(append([]nats.Option{nats.Name(name)}, auth...), opts...)...)
+	onErr := nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+		if errors.Is(err, nats.ErrPermissionViolation) && c.refused != nil {
+			c.refused(err)
+		}
+	})
+	nc, err := nats.Connect(*c.url, append(append([]nats.Option{nats.Name(name), onErr}, auth...), opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", *c.url, err)
 	}

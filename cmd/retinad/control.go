@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
@@ -70,14 +72,21 @@ func runControl(ctx context.Context, e *env, fs *flag.FlagSet, args []string) er
 	if err != nil {
 		return err
 	}
+	// A request the server refuses is never answered: stop waiting at the refusal.
+	rctx, refuse := context.WithCancelCause(ctx)
+	defer refuse(nil)
+	server.refused = refuse
 	nc, err := server.connect("retinad control")
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	cctx, cancel := context.WithTimeout(ctx, *timeout)
+	cctx, cancel := context.WithTimeout(rctx, *timeout)
 	defer cancel()
 	if err := acquisition.Call(cctx, nc, subj, endpoint, req, rep); err != nil {
+		if cause := context.Cause(rctx); errors.Is(cause, nats.ErrPermissionViolation) {
+			return fmt.Errorf("control %s: refused by the NATS server (%v): every control request but status needs the operator role; log in as an operator (--user and --password, --nkey or --creds)", arg(0), cause)
+		}
 		return err
 	}
 	b, err := protojson.Marshal(rep)
