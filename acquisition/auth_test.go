@@ -1,6 +1,7 @@
 package acquisition
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -8,11 +9,13 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
+	"log/slog"
 	"math/big"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -203,4 +206,30 @@ func writeCert(t *testing.T, dir string) (ca, cert, key string) {
 		return p
 	}
 	return write("ca.pem", "CERTIFICATE", caDER), write("cert.pem", "CERTIFICATE", srvDER), write("key.pem", "EC PRIVATE KEY", keyDER)
+}
+
+// countLines counts the records logged.
+type countLines struct{ n *int }
+
+func (h countLines) Enabled(context.Context, slog.Level) bool  { return true }
+func (h countLines) Handle(context.Context, slog.Record) error { *h.n++; return nil }
+func (h countLines) WithAttrs([]slog.Attr) slog.Handler        { return h }
+func (h countLines) WithGroup(string) slog.Handler             { return h }
+
+// TestRefusedThrottled: every refusal the server logs is counted, but a client hammering a
+// forbidden subject gets 64 log lines and then one per 1024, not one each.
+func TestRefusedThrottled(t *testing.T) {
+	lines := 0
+	var refused atomic.Uint64
+	a := slogAdapter{slog.New(countLines{&lines}), &refused}
+	for range 3000 {
+		a.Errorf("%s - Publish Violation - User %q, Subject %q", "cid:1", "anonymous", "retinad.r.session")
+	}
+	a.Errorf("some other error")
+	if refused.Load() != 3000 {
+		t.Errorf("refused %d, want 3000", refused.Load())
+	}
+	if want := refusedLogged + 2 + 1; lines != want { // 1024 and 2048, and the other error
+		t.Errorf("%d log lines, want %d", lines, want)
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -28,6 +29,8 @@ type Bus struct {
 	conn *nats.Conn
 	srv  *server.Server // nil when external
 	log  *slog.Logger
+
+	refused atomic.Uint64 // see Refused
 
 	stopOnce sync.Once
 	stopErr  error
@@ -96,7 +99,7 @@ func Start(cfg configs.NATS, o BusOptions) (*Bus, error) {
 	if err != nil {
 		return nil, fmt.Errorf("acquisition: embedded NATS server: %w", err)
 	}
-	srv.SetLoggerV2(slogAdapter{log.With("component", "nats-server")}, false, false, false)
+	srv.SetLoggerV2(slogAdapter{log.With("component", "nats-server"), &b.refused}, false, false, false)
 	srv.Start()
 	if !srv.ReadyForConnections(10 * time.Second) {
 		srv.Shutdown()
@@ -222,6 +225,11 @@ func (b *Bus) asyncError(_ *nats.Conn, sub *nats.Subscription, err error) {
 // Conn is the daemon's connection. It is safe for concurrent use.
 func (b *Bus) Conn() *nats.Conn { return b.conn }
 
+// Refused counts the publishes, subscriptions and logins of clients that the embedded server
+// refused (permissions violations and failed logins), as its log reports them; the first 64 are
+// logged one by one, then one in 1024. Always 0 for an external server, which logs its own.
+func (b *Bus) Refused() uint64 { return b.refused.Load() }
+
 // Embedded reports whether the bus runs its own server.
 func (b *Bus) Embedded() bool { return b.srv != nil }
 
@@ -266,12 +274,34 @@ func (b *Bus) Stop() error {
 	return b.stopErr
 }
 
-// slogAdapter routes the server's log to slog.
-type slogAdapter struct{ l *slog.Logger }
+// slogAdapter routes the server's log to slog, counting the clients it refused.
+type slogAdapter struct {
+	l       *slog.Logger
+	refused *atomic.Uint64
+}
+
+// refusedLogged is how many refusals are logged one by one (with the user and the subject);
+// beyond it one in refusedEvery is, with the count, so that a client hammering a forbidden
+// subject cannot flood the daemon's log.
+const (
+	refusedLogged = 64
+	refusedEvery  = 1024
+)
 
 func (a slogAdapter) Noticef(f string, v ...any) { a.l.Debug(fmt.Sprintf(f, v...)) }
 func (a slogAdapter) Warnf(f string, v ...any)   { a.l.Warn(fmt.Sprintf(f, v...)) }
 func (a slogAdapter) Fatalf(f string, v ...any)  { a.l.Error(fmt.Sprintf(f, v...)) }
-func (a slogAdapter) Errorf(f string, v ...any)  { a.l.Error(fmt.Sprintf(f, v...)) }
-func (a slogAdapter) Debugf(f string, v ...any)  { a.l.Debug(fmt.Sprintf(f, v...)) }
-func (a slogAdapter) Tracef(f string, v ...any)  { a.l.Debug(fmt.Sprintf(f, v...)) }
+func (a slogAdapter) Errorf(f string, v ...any) {
+	msg := fmt.Sprintf(f, v...)
+	// "Publish Violation", "Subscription Violation", "Authorization Violation": a client was
+	// refused by the permissions (acquisition.Permissions) or at login.
+	if strings.Contains(msg, "Violation") {
+		if n := a.refused.Add(1); n <= refusedLogged || n%refusedEvery == 0 {
+			a.l.Warn("NATS server refused a client: "+msg, "refused", n)
+		}
+		return
+	}
+	a.l.Error(msg)
+}
+func (a slogAdapter) Debugf(f string, v ...any) { a.l.Debug(fmt.Sprintf(f, v...)) }
+func (a slogAdapter) Tracef(f string, v ...any) { a.l.Debug(fmt.Sprintf(f, v...)) }

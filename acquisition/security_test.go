@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -51,24 +50,10 @@ type secTarget struct {
 	daemon *Bus
 	// login gives the options that log in as role; the observer's are none (a stranger).
 	login map[Role][]nats.Option
-	// violations counts the permission violations the daemon can see (its log), or nil when
-	// it cannot (an external server logs them itself).
-	violations *atomic.Int64
+	// violations counts the permission violations the daemon can see (Bus.Refused), or nil
+	// when it cannot (an external server logs them itself).
+	violations func() uint64
 }
-
-// violationLog counts the embedded server's "Violation" log lines (the server logs every
-// refused publish or subscription with the user's name).
-type violationLog struct{ n *atomic.Int64 }
-
-func (h violationLog) Enabled(context.Context, slog.Level) bool { return true }
-func (h violationLog) Handle(_ context.Context, r slog.Record) error {
-	if strings.Contains(r.Message, "Violation") {
-		h.n.Add(1)
-	}
-	return nil
-}
-func (h violationLog) WithAttrs([]slog.Attr) slog.Handler { return h }
-func (h violationLog) WithGroup(string) slog.Handler      { return h }
 
 // embeddedTarget starts the embedded server with one user per role: the operator with a bcrypt
 // hash, the worker with an nkey, the others with plain passwords.
@@ -92,8 +77,7 @@ func embeddedTarget(t *testing.T) *secTarget {
 		{Name: "op", Role: "operator", Password: string(hash)},
 		{Name: "worker1", Role: "worker", NKey: wpub},
 	}}
-	n := &atomic.Int64{}
-	b, err := Start(cfg, BusOptions{Rig: "r", StoreDir: t.TempDir(), Log: slog.New(violationLog{n})})
+	b, err := Start(cfg, BusOptions{Rig: "r", StoreDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +86,7 @@ func embeddedTarget(t *testing.T) *secTarget {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &secTarget{url: b.ClientURL(), rig: "r", daemon: b, violations: n, login: map[Role][]nats.Option{
+	return &secTarget{url: b.ClientURL(), rig: "r", daemon: b, violations: b.Refused, login: map[Role][]nats.Option{
 		RoleObserver:    nil,
 		RoleAcquisition: {nats.UserInfo("acq", "acq-secret")},
 		RoleOperator:    {nats.UserInfo("op", "op-secret")},
@@ -223,9 +207,9 @@ func (tg *secTarget) connect(t *testing.T, role Role) *attacker {
 // a's connection (and in the daemon's log, when it can see the server's).
 func (tg *secTarget) refused(t *testing.T, a *attacker, what string, attack func() error) {
 	t.Helper()
-	before, logged := a.violations.Load(), int64(0)
+	before, logged := a.violations.Load(), uint64(0)
 	if tg.violations != nil {
-		logged = tg.violations.Load()
+		logged = tg.violations()
 	}
 	err := attack()
 	if ferr := a.nc.Flush(); ferr != nil && err == nil {
@@ -233,7 +217,7 @@ func (tg *secTarget) refused(t *testing.T, a *attacker, what string, attack func
 	}
 	waitFor(t, fmt.Sprintf("permission violation for %s as %s", what, a.role), func() bool { return a.violations.Load() > before })
 	if tg.violations != nil {
-		waitFor(t, fmt.Sprintf("%s as %s in the daemon's log", what, a.role), func() bool { return tg.violations.Load() > logged })
+		waitFor(t, fmt.Sprintf("%s as %s in the daemon's log", what, a.role), func() bool { return tg.violations() > logged })
 	}
 	t.Logf("%s as %s: refused (%v)", what, a.role, err)
 }
