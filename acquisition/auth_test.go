@@ -22,13 +22,14 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
+	"retinad/acquisition/acquisitiontest"
 	"retinad/configs"
 )
 
 // TestLabConfMatchesPermissions holds configs/nats-lab.conf (for an external server, rig "rig1")
 // to the permissions the embedded server applies: one definition of each role.
 func TestLabConfMatchesPermissions(t *testing.T) {
-	for k, v := range labPasswords {
+	for k, v := range acquisitiontest.LabPasswords {
 		t.Setenv(k, v)
 	}
 	opts, err := server.ProcessConfigFile("../configs/nats-lab.conf")

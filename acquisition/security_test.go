@@ -1,17 +1,11 @@
 package acquisition
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
-	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,6 +15,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 	"google.golang.org/protobuf/proto"
 
+	"retinad/acquisition/acquisitiontest"
 	"retinad/configs"
 	pb "retinad/proto/retinadpb"
 )
@@ -94,77 +89,12 @@ func embeddedTarget(t *testing.T) *secTarget {
 	}}
 }
 
-// labPasswords are the environment of nats-server for configs/nats-lab.conf in the tests.
-var labPasswords = map[string]string{
-	"RETINAD_DAEMON_PASSWORD":      "daemon-secret",
-	"RETINAD_ACQUISITION_PASSWORD": "acq-secret",
-	"RETINAD_OPERATOR_PASSWORD":    "op-secret",
-	"RETINAD_WORKER1_PASSWORD":     "worker-secret",
-	"RETINAD_ANONYMOUS_PASSWORD":   "anonymous-secret",
-}
-
-const natsServerBin = "/usr/sbin/nats-server"
-
-// externalTarget starts Debian's nats-server with the lab config (on a free port, its store in
-// a temporary folder) and connects the daemon's bus to it as the lab config's daemon user.
+// externalTarget starts Debian's nats-server with the lab config and connects the daemon's bus
+// to it as the lab config's daemon user.
 func externalTarget(t *testing.T) *secTarget {
-	if _, err := os.Stat(natsServerBin); err != nil {
-		t.Skipf("%s: %v (scripts/setup installs Debian's nats-server)", natsServerBin, err)
-	}
-	dir := t.TempDir()
-	// The lab config as shipped, but for its store folder (nats-server 2.9 refuses a second
-	// store_dir on the command line).
-	conf, err := os.ReadFile("../configs/nats-lab.conf")
-	if err != nil {
-		t.Fatal(err)
-	}
-	store := regexp.MustCompile(`(?m)^(\s*store_dir:).*$`)
-	if !store.Match(conf) {
-		t.Fatal("configs/nats-lab.conf: no jetstream store_dir")
-	}
-	conf = store.ReplaceAll(conf, []byte("${1} "+filepath.Join(dir, "js")))
-	if err := os.WriteFile(filepath.Join(dir, "nats-lab.conf"), conf, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(natsServerBin, "-c", filepath.Join(dir, "nats-lab.conf"), "-a", "127.0.0.1", "-p", "-1", "--ports_file_dir", dir)
-	cmd.Env = os.Environ()
-	for k, v := range labPasswords {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var logTail strings.Builder
-	var logMu sync.Mutex
-	go func() {
-		s := bufio.NewScanner(stderr)
-		for s.Scan() {
-			logMu.Lock()
-			logTail.WriteString(s.Text() + "\n")
-			logMu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			logMu.Lock()
-			t.Logf("nats-server log:\n%s", logTail.String())
-			logMu.Unlock()
-		}
-	})
-	portsFile := filepath.Join(dir, fmt.Sprintf("nats-server_%d.ports", cmd.Process.Pid))
-	var ports struct{ Nats []string }
-	waitFor(t, "nats-server ports file", func() bool {
-		data, err := os.ReadFile(portsFile)
-		return err == nil && json.Unmarshal(data, &ports) == nil && len(ports.Nats) > 0
-	})
-	url := ports.Nats[0]
-	b, err := Start(configs.NATS{URL: url, User: "retinad-rig1", Password: labPasswords["RETINAD_DAEMON_PASSWORD"]}, BusOptions{Rig: "rig1"})
+	url := acquisitiontest.StartLabServer(t, "../configs/nats-lab.conf")
+	pw := acquisitiontest.LabPasswords
+	b, err := Start(configs.NATS{URL: url, User: acquisitiontest.LabUsers["daemon"], Password: pw["RETINAD_DAEMON_PASSWORD"]}, BusOptions{Rig: "rig1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,9 +102,9 @@ func externalTarget(t *testing.T) *secTarget {
 	waitFor(t, "the daemon connected to nats-server", b.Conn().IsConnected)
 	return &secTarget{url: url, rig: "rig1", daemon: b, login: map[Role][]nats.Option{
 		RoleObserver:    nil,
-		RoleAcquisition: {nats.UserInfo("acquisition", labPasswords["RETINAD_ACQUISITION_PASSWORD"])},
-		RoleOperator:    {nats.UserInfo("operator", labPasswords["RETINAD_OPERATOR_PASSWORD"])},
-		RoleWorker:      {nats.UserInfo("worker1", labPasswords["RETINAD_WORKER1_PASSWORD"])},
+		RoleAcquisition: {nats.UserInfo(acquisitiontest.LabUsers["acquisition"], pw["RETINAD_ACQUISITION_PASSWORD"])},
+		RoleOperator:    {nats.UserInfo(acquisitiontest.LabUsers["operator"], pw["RETINAD_OPERATOR_PASSWORD"])},
+		RoleWorker:      {nats.UserInfo(acquisitiontest.LabUsers["worker"], pw["RETINAD_WORKER1_PASSWORD"])},
 	}}
 }
 
