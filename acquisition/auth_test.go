@@ -234,3 +234,73 @@ func TestRefusedThrottled(t *testing.T) {
 		t.Errorf("%d log lines, want %d", lines, want)
 	}
 }
+
+// allowed reports whether p lets a client use subject (deny wins; a queue permission
+// "subject queue" counts for its subject).
+func allowed(p *server.SubjectPermission, subject string) bool {
+	if p == nil {
+		return true
+	}
+	match := func(list []string) bool {
+		for _, f := range list {
+			if matchesQ(subject, f) {
+				return true
+			}
+		}
+		return false
+	}
+	return (p.Allow == nil || match(p.Allow)) && !match(p.Deny)
+}
+
+// matchesQ is server.SubjectMatchesFilter on a permission that may name a queue.
+func matchesQ(subject, filter string) bool {
+	if i := strings.IndexByte(filter, ' '); i >= 0 {
+		filter = filter[:i]
+	}
+	return server.SubjectMatchesFilter(subject, filter)
+}
+
+// FuzzPermissions checks the roles' invariants for any rig and user name: bad names are errors;
+// no role but the daemon's may publish the daemon's subjects or manage the recording stream;
+// the acquisition role may publish spikes and sync; a worker may take its own direct subject
+// and no other's.
+func FuzzPermissions(f *testing.F) {
+	f.Add("r", "worker1", "worker2")
+	f.Add("rig1", "w", "w-2")
+	f.Add("a.b", "x", "y")
+	f.Add("r", ">", "*")
+	f.Fuzz(func(t *testing.T, rig, user, other string) {
+		for _, role := range []Role{RoleDaemon, RoleAcquisition, RoleObserver, RoleOperator, RoleWorker} {
+			p, err := Permissions(role, rig, user)
+			if err != nil {
+				if !strings.HasPrefix(err.Error(), "acquisition: ") || (CheckToken("rig", rig) == nil && (role != RoleWorker || CheckToken("u", user) == nil)) {
+					t.Fatalf("%s %q %q: %v", role, rig, user, err)
+				}
+				continue
+			}
+			root, stream := "retinad."+rig, StreamName(rig)
+			daemonOnly := []string{root + ".frame", root + ".prediction.cnn", root + ".session", root + ".status",
+				root + ".validation", root + ".event", root + ".adaptive"}
+			for _, api := range []string{"PURGE", "DELETE", "UPDATE", "CREATE"} {
+				daemonOnly = append(daemonOnly, "$JS.API.STREAM."+api+"."+stream)
+			}
+			daemonOnly = append(daemonOnly, "$JS.API.STREAM.MSG.DELETE."+stream)
+			for _, s := range daemonOnly {
+				if got := allowed(p.Publish, s); got != (role == RoleDaemon) {
+					t.Errorf("%s on rig %q may publish %s: %v", role, rig, s, got)
+				}
+			}
+			if got := allowed(p.Publish, root+".spikes"); got != (role == RoleDaemon || role == RoleAcquisition) {
+				t.Errorf("%s may publish spikes: %v", role, got)
+			}
+			if role == RoleWorker {
+				if !allowed(p.Subscribe, workerPrefix+"."+user+".score") {
+					t.Errorf("worker %q may not take its own subject", user)
+				}
+				if other != user && CheckToken("u", other) == nil && allowed(p.Subscribe, workerPrefix+"."+other+".score") {
+					t.Errorf("worker %q may take worker %q's subject", user, other)
+				}
+			}
+		}
+	})
+}
