@@ -145,6 +145,18 @@ dashboard: {status_every: 100ms}
 		t.Errorf("after the attacks: session %q with %d models, want s1 with %d", s.Session, len(s.Models), models)
 	}
 
+	// A stranger may watch the rig's subjects, not everything on the server.
+	tap := func(subject string) (string, error) {
+		out, err := exec.Command(bin, "tap", "--server", url, "--subject", subject, "--count", "1").CombinedOutput()
+		return string(out), err
+	}
+	if out, err := tap("retinad.>"); err == nil || !strings.Contains(out, "refused by the NATS server") {
+		t.Errorf("tap retinad.> as a stranger: %v, want refused:\n%s", err, out)
+	}
+	if out, err := tap("retinad." + rig + ".status"); err != nil || !strings.Contains(out, "retinad."+rig+".status") {
+		t.Errorf("tap retinad.%s.status as a stranger: %v\n%s", rig, err, out)
+	}
+
 	// The operator may control: it stops the session (once the virtual retina's spikes are in
 	// it), which an observer then exports.
 	for start := time.Now(); status(stranger).Spikes == 0; time.Sleep(50 * time.Millisecond) {

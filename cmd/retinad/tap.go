@@ -38,6 +38,14 @@ func runTap(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error 
 		fs.Usage()
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
+	// A refused subscription is reported asynchronously; it ends the tap with the reason.
+	refused := make(chan error, 1)
+	server.refused = func(err error) {
+		select {
+		case refused <- err:
+		default:
+		}
+	}
 	nc, err := server.connect("retinad tap", nats.MaxReconnects(-1))
 	if err != nil {
 		return err
@@ -56,6 +64,8 @@ func runTap(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error 
 		select {
 		case <-ctx.Done():
 			return nil
+		case err := <-refused:
+			return fmt.Errorf("subscribe %s: refused by the NATS server (%v): a client may subscribe only to its role's subjects, e.g. --subject 'retinad.<rig>.>'", *subject, err)
 		case m := <-msgs:
 			line, err := tapLine(m.Subject, m.Data, *asJSON, time.Now())
 			if err != nil {

@@ -54,6 +54,9 @@ func runWorker(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 	if err != nil {
 		return err
 	}
+	url.refused = func(err error) {
+		e.log.Error("worker: the NATS server refused a subscription or a reply: log in as a user of the worker role (--user, --nkey or --creds)", "err", err)
+	}
 	nc, err := url.connect("retinad worker", nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true),
 		nats.ReconnectWait(250*time.Millisecond))
 	if err != nil {
