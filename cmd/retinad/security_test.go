@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -190,6 +191,16 @@ dashboard: {status_every: 100ms}
 	// The embedded server's refusals are in the daemon's log (an external server logs its own).
 	if n := strings.Count(daemonLog.String(), "Publish Violation"); embedded && n < 10 {
 		t.Errorf("the daemon's log shows %d refused publishes, want the 10 attacks:\n%s", n, daemonLog.String())
+	}
+	if embedded {
+		m := regexp.MustCompile(`NATS server refused clients.* refused=(\d+)`).FindStringSubmatch(daemonLog.String())
+		n := 0
+		if m != nil {
+			n, _ = strconv.Atoi(m[1])
+		}
+		if n < 10 {
+			t.Errorf("the daemon's final log counts %d refusals, want the 10 attacks at least:\n%s", n, daemonLog.String())
+		}
 	}
 }
 

@@ -252,6 +252,9 @@ func (r *Rig) Close() error {
 		r.pres = nil
 	}
 	if r.bus != nil {
+		if n := r.bus.Refused(); n > 0 { // each was logged as it happened (the first 64)
+			r.log.Warn("rig: the NATS server refused clients' publishes, subscriptions or logins (their roles do not allow them)", "refused", n)
+		}
 		errs = append(errs, r.bus.Stop())
 		r.bus = nil
 	}
