@@ -51,6 +51,12 @@ const (
 // no_auth_user), with the observer role.
 const anonymous = "anonymous"
 
+// DaemonInbox is the prefix of the daemon's reply subjects (nats.CustomInboxPrefix) instead of
+// _INBOX: every other role may subscribe to _INBOX.> for its own replies, so under _INBOX the
+// daemon's replies (workers' scores, JetStream's answers) could be read by anyone, and their
+// subjects learnt and targeted, e.g. by a JetStream consumer delivering forged bytes there.
+func DaemonInbox(rig string) string { return "_INBOX_retinad_" + rig }
+
 // Permissions returns the subject permissions of role on rig's subjects for the NATS user
 // named user (used by the worker role: its direct subject is retinad.workers.<user>.>). Every
 // role but the daemon's is denied the recording stream's management (purge, delete, update)
@@ -89,7 +95,7 @@ func Permissions(role Role, rig, user string) (*server.Permissions, error) {
 				"$JS.API.DIRECT.GET." + stream, "$JS.API.DIRECT.GET." + stream + ".>",
 				"$JS.FC." + stream + ".>", "$JS.ACK." + stream + ".>",
 			}},
-			Subscribe: &server.SubjectPermission{Allow: []string{root + ".>", "_INBOX.>", "$SRV.>"}},
+			Subscribe: &server.SubjectPermission{Allow: []string{root + ".>", DaemonInbox(rig) + ".>", "$SRV.>"}},
 			Response:  &server.ResponsePermission{MaxMsgs: 1},
 		}, nil
 	case RoleAcquisition:

@@ -40,7 +40,8 @@ type Bus struct {
 type BusOptions struct {
 	Name string // client connection name, shown by the server's monitoring
 	// Rig is the rig id, whose subjects the embedded server's permissions are written for
-	// (acquisition.Permissions). Needed when cfg turns authorization on.
+	// (acquisition.Permissions). Needed when cfg turns authorization on. When set, the
+	// daemon's replies come to DaemonInbox(Rig), on an external server too.
 	Rig string
 	// StoreDir enables JetStream on the embedded server, stored there (configs.Recording.Dir).
 	// "" runs the embedded server without JetStream. Ignored for an external server.
@@ -87,6 +88,9 @@ func Start(cfg configs.NATS, o BusOptions) (*Bus, error) {
 		return nil, err
 	}
 	self := []nats.Option{nats.Name(o.Name), nats.MaxReconnects(-1), nats.DrainTimeout(drainTimeout), nats.ErrorHandler(b.asyncError)}
+	if o.Rig != "" {
+		self = append(self, nats.CustomInboxPrefix(DaemonInbox(o.Rig)))
+	}
 	if authenticates(cfg) {
 		kp, err := serverAuth(opts, cfg, o.Rig)
 		if err != nil {
@@ -201,6 +205,9 @@ func connectExternal(cfg configs.NATS, o BusOptions) (*nats.Conn, error) {
 		nats.ReconnectBufSize(o.ReconnectBuf),
 		nats.RetryOnFailedConnect(true),
 		nats.DrainTimeout(drainTimeout),
+	}
+	if o.Rig != "" {
+		opts = append(opts, nats.CustomInboxPrefix(DaemonInbox(o.Rig)))
 	}
 	auth, err := AuthFor(cfg).Options()
 	if err != nil {

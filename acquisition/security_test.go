@@ -341,7 +341,16 @@ func runSecurity(t *testing.T, tg *secTarget) {
 		tg.refused(t, worker, "publish beyond replies", func() error {
 			return worker.nc.Publish(subj.Prediction("cnn"), []byte{})
 		})
-		// The real worker serves the daemon's requests, on the queue subject and its own.
+		// The real worker serves the daemon's requests, on the queue subject and its own,
+		// and nobody else sees its answers (or learns where they go) on _INBOX.>.
+		snoop, err := stranger.nc.SubscribeSync("_INBOX.>")
+		if err != nil {
+			t.Fatal(err)
+		}
+		tg.refused(t, stranger, "subscribe the daemon's inbox", func() error {
+			_, err := stranger.nc.SubscribeSync(DaemonInbox(tg.rig) + ".>")
+			return err
+		})
 		for _, subject := range []string{score, workerPrefix + ".worker1.score"} {
 			sub, err := worker.nc.QueueSubscribe(subject, workerQueue, func(m *nats.Msg) { m.Respond([]byte("ok")) })
 			if err != nil {
@@ -355,6 +364,12 @@ func runSecurity(t *testing.T, tg *secTarget) {
 				t.Errorf("the worker's answer on %s: %v %v", subject, rep, err)
 			}
 			sub.Unsubscribe()
+		}
+		if err := stranger.nc.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if m, err := snoop.NextMsg(100 * time.Millisecond); err == nil {
+			t.Errorf("a stranger read a reply to the daemon on %s: %q", m.Subject, m.Data)
 		}
 	})
 

@@ -120,6 +120,16 @@ dashboard: {status_every: 100ms}
 		}
 		return rep.Status
 	}
+	// The daemon prints its URL before its control service is up: wait for the service.
+	for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
+		out, err := control(stranger, "status")
+		if err == nil {
+			break
+		}
+		if !strings.Contains(out, "no responders") || time.Since(start) > 30*time.Second {
+			t.Fatalf("control status: %v\n%s", err, out)
+		}
+	}
 	if s := status(stranger); s.Session != "s1" {
 		t.Fatalf("session %q before the attacks, want s1", s.Session)
 	}
