@@ -239,10 +239,18 @@ type Acquisition struct {
 	ClockDriftPPM float64  `yaml:"clock_drift_ppm"` // and its drift
 }
 
-// Recording keeps every message of a session in a JetStream file store.
+// Recording keeps every message of a session in a JetStream file store. One daemon owns a
+// folder at a time (it locks it); the store is never deleted or recreated by retinad.
 type Recording struct {
 	Enabled bool   `yaml:"enabled"`
 	Dir     string `yaml:"dir"` // JetStream storage folder
+	// MaxBytes bounds the recording (every session in Dir). When it is reached, new messages are
+	// refused and the session's recording fails loudly; old sessions are never deleted to make
+	// room. Past 80% the daemon warns. 0: no limit but the disk.
+	MaxBytes Bytes `yaml:"max_bytes"`
+	// MaxAge DELETES recorded messages older than this, old sessions first; 0 keeps them until
+	// removed by hand. At least 1h when set (a shorter one would delete the session running).
+	MaxAge Duration `yaml:"max_age"`
 }
 
 // Validation compares predictions with recorded spikes while the experiment runs.

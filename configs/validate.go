@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nkeys"
 )
@@ -47,9 +48,7 @@ func (c *Config) Validate() error {
 	if math.Abs(a.ClockDriftPPM) > 1000 {
 		ps.add("acquisition.clock_drift_ppm", "%g: want at most 1000 ppm in magnitude", a.ClockDriftPPM)
 	}
-	if c.Recording.Enabled && c.Recording.Dir == "" {
-		ps.add("recording.dir", "missing: want the folder of the session recordings")
-	}
+	c.Recording.validate(ps)
 	positive(ps, "validation.window", float64(c.Validation.Window))
 	positive(ps, "validation.report_every", float64(c.Validation.ReportEvery))
 	positive(ps, "dashboard.status_every", float64(c.Dashboard.StatusEvery))
@@ -243,6 +242,18 @@ func btoi(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+func (r Recording) validate(ps *Problems) {
+	if r.Enabled && r.Dir == "" {
+		ps.add("recording.dir", "missing: want the folder of the session recordings")
+	}
+	if r.MaxBytes < 0 {
+		ps.add("recording.max_bytes", "%d: want a size such as 20GB, or 0 for no limit", int64(r.MaxBytes))
+	}
+	if r.MaxAge < 0 || r.MaxAge > 0 && r.MaxAge.D() < time.Hour {
+		ps.add("recording.max_age", "%v: want 0 (keep every session) or at least 1h (it deletes older recordings, the running session's start too if shorter)", r.MaxAge)
+	}
 }
 
 func (s Stimulus) validate(ps *Problems) {

@@ -35,13 +35,16 @@ type Daemon struct {
 	looping atomic.Bool // the frame loop is running
 
 	sess atomic.Pointer[session] // nil: idle, no session
+	rec  recHealth               // the session's recording health (with a Recorder)
 
 	ctl    sync.Mutex // serialises control requests with each other and with Run's start and end
 	g      *group     // Run's goroutines, while it runs; guarded by ctl
 	ending bool       // Run is waiting for its goroutines: start no more; guarded by ctl
 
-	stage    [][]float32 // frames generated ahead, ring of Lookahead+1
-	stageIdx []uint64    // their source indices
+	stage    [][]float32          // frames generated ahead, ring of Lookahead+1
+	stageIdx []uint64             // their source indices
+	stageSrc []*pb.StimulusSource // their sources (shared, never modified)
+	describe Describer            // p.Source when it describes its frames, else nil
 
 	start     int64 // host ns at Run
 	unixBase  int64 // unix ns minus host ns, at New
@@ -95,6 +98,7 @@ func New(p Parts) (*Daemon, error) {
 	d := &Daemon{p: p, subj: subj, binNs: int64(math.Round(1e9 / p.FrameRate)), pixels: p.Height * p.Width}
 	d.unixBase = time.Now().UnixNano() - p.Now()
 	d.source = &pb.StimulusSource{Height: uint32(p.Height), Width: uint32(p.Width), FrameRateHz: p.FrameRate}
+	d.describe, _ = p.Source.(Describer)
 	d.val = newValidation(d)
 	set := &modelSet{}
 	for i, m := range p.Models {
@@ -113,6 +117,7 @@ func New(p Parts) (*Daemon, error) {
 		d.stage[i] = make([]float32, d.pixels)
 	}
 	d.stageIdx = make([]uint64, len(d.stage))
+	d.stageSrc = make([]*pb.StimulusSource, len(d.stage))
 	d.stamp = newStamper(d)
 	d.sess.Store(&session{id: p.Session})
 	return d, nil
@@ -234,7 +239,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.start = d.now()
 	if s := d.sess.Load(); s != nil {
-		d.sessionEvent(pb.SessionEvent_START, s.id)
+		d.resetRecording()
+		d.sessionEvent(ctx, pb.SessionEvent_START, s.id)
 	}
 	g := newGroup(ctx)
 	d.g = g
@@ -268,15 +274,16 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.finalStatus()
 	if s := d.sess.Load(); s != nil {
-		d.sessionEvent(pb.SessionEvent_STOP, s.id)
+		d.sessionEvent(context.Background(), pb.SessionEvent_STOP, s.id) // ctx has ended
 	}
 	return werr
 }
 
-// sessionEvent publishes a session's start or stop (the recording's delimiters).
-func (d *Daemon) sessionEvent(kind pb.SessionEvent_Kind, id string) {
+// sessionEvent publishes a session's start or stop (the recording's delimiters), through the
+// recording store when there is one, so that the recording's health says whether it is stored.
+func (d *Daemon) sessionEvent(ctx context.Context, kind pb.SessionEvent_Kind, id string) {
 	now := d.now()
-	d.publishOnce(d.subj.Session, &pb.SessionEvent{
+	d.storeRecorded(ctx, d.subj.Session, &pb.SessionEvent{
 		Session: id, Kind: kind, HostNs: now, UnixNs: d.unix(now), Rig: d.p.Rig,
 		ConfigYaml: d.p.ConfigYAML, BinRateHz: d.p.FrameRate,
 	})
@@ -313,6 +320,12 @@ func (d *Daemon) generate(k uint64) error {
 		return fmt.Errorf("daemon: stimulus frame %d: %w", k, err)
 	}
 	d.stageIdx[slot] = idx
+	d.stageSrc[slot] = d.source
+	if d.describe != nil {
+		if src := d.describe.Description(); src != nil {
+			d.stageSrc[slot] = src
+		}
+	}
 	// A model loaded or unloaded joins or leaves here, at a frame boundary.
 	if set := d.models.Load(); set != d.fed {
 		d.fed = set
@@ -336,7 +349,7 @@ func (d *Daemon) showFrame(k uint64) error {
 		d.missed.Add(uint64(fl.Missed))
 	}
 	if x := d.stamp.flips.Reserve(); x != nil {
-		*x = flipRec{frame: k, index: d.stageIdx[slot], hostNs: fl.HostNs}
+		*x = flipRec{frame: k, index: d.stageIdx[slot], src: d.stageSrc[slot], hostNs: fl.HostNs}
 		d.stamp.flips.Commit()
 	} else {
 		d.flipsLost.Add(1)

@@ -5,6 +5,8 @@ import (
 	"io"
 	"log/slog"
 	"time"
+
+	pb "retinad/proto/retinadpb"
 )
 
 // Source produces the stimulus frames in order. Called only from the frame loop.
@@ -12,6 +14,15 @@ type Source interface {
 	// Next writes the next frame (contrast, row-major, Height*Width) into dst and returns its
 	// index within the source (what regenerates it).
 	Next(dst []float32) (index uint64, err error)
+}
+
+// Describer is a Source whose frames say what made them: Description is the stimulus source of
+// the frame Next last wrote, which that frame's FrameOnset.source carries so that the record
+// alone rebuilds it. The message is built when the source (or clip) is chosen and never
+// modified after, so the frame loop hands on a pointer and allocates nothing. A Source that is
+// no Describer is described by the grid and rate alone (its frames cannot be rebuilt).
+type Describer interface {
+	Description() *pb.StimulusSource
 }
 
 // Flip is what the presenter reports of one shown frame.
@@ -108,7 +119,10 @@ type Parts struct {
 	Models       []Model
 	Load         Loader // loads models asked for over the control service; nil: none can be
 	Bus          Bus
-	Components   []Component
+	// Recorder is the session recording's store; nil when sessions are not recorded. Session
+	// events and status go through it with the store's acknowledgement (Status.record_state).
+	Recorder   Recorder
+	Components []Component
 
 	FrameRate   float64 // stimulus frames per second (= every model's bin rate)
 	Height      int     // stimulus grid

@@ -34,12 +34,24 @@ func (d *Daemon) StartSession(ctx context.Context, id string) (*pb.StartSessionR
 	}
 	d.val.reset()
 	s := &session{id: id, startFrames: d.frames.Load()}
-	d.sessionEvent(pb.SessionEvent_START, id)
+	d.resetRecording()
+	d.sessionEvent(ctx, pb.SessionEvent_START, id) // checks the store and its free space
 	now := d.now()
 	d.sess.Store(s)
 	d.stamp.wake.Ring()
 	d.p.Log.Info("daemon: session started", "session", id)
-	return &pb.StartSessionReply{Session: id, HostNs: now, UnixNs: d.unix(now)}, nil
+	rep := &pb.StartSessionReply{Session: id, HostNs: now, UnixNs: d.unix(now)}
+	rep.RecordState, rep.RecordingError = d.recordReply()
+	return rep, nil
+}
+
+// recordReply is the recording's health for a control reply.
+func (d *Daemon) recordReply() (pb.Status_RecordState, string) {
+	if d.p.Recorder == nil {
+		return pb.Status_RECORD_OFF, ""
+	}
+	state, why, _ := d.rec.get()
+	return state, why
 }
 
 // StopSession ends the running session (id "" or its name): the stamper stops publishing
@@ -63,13 +75,19 @@ func (d *Daemon) StopSession(ctx context.Context, id string) (*pb.StopSessionRep
 	}
 	d.val.report()
 	now := d.now()
-	d.sessionEvent(pb.SessionEvent_STOP, cur.id)
+	d.sessionEvent(ctx, pb.SessionEvent_STOP, cur.id)
 	if err := d.flush(ctx); err != nil {
 		return nil, controlErr("500", fmt.Errorf("daemon: stop session %s: flushing the recording: %w", cur.id, err))
 	}
 	frames := d.frames.Load() - cur.startFrames
-	d.p.Log.Info("daemon: session stopped", "session", cur.id, "frames", frames)
-	return &pb.StopSessionReply{Session: cur.id, HostNs: now, UnixNs: d.unix(now), Frames: frames}, nil
+	rep := &pb.StopSessionReply{Session: cur.id, HostNs: now, UnixNs: d.unix(now), Frames: frames}
+	rep.RecordState, rep.RecordingError = d.recordReply()
+	if rep.RecordState == pb.Status_RECORD_FAILED {
+		d.p.Log.Error("daemon: session stopped; its RECORDING FAILED and is incomplete", "session", cur.id, "frames", frames, "err", rep.RecordingError)
+	} else {
+		d.p.Log.Info("daemon: session stopped", "session", cur.id, "frames", frames)
+	}
+	return rep, nil
 }
 
 // waitStamper waits until the stamper has run under session s (it publishes nothing of the

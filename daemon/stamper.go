@@ -16,6 +16,7 @@ import (
 // flipRec is one flip as the frame loop saw it.
 type flipRec struct {
 	frame, index uint64
+	src          *pb.StimulusSource // the frame's source description (shared, never modified)
 	hostNs       int64
 }
 
@@ -135,14 +136,16 @@ func (s *stamper) process() {
 		s.onsetMsg.Session = s.sess.id
 	}
 	for o := s.onsets.Peek(); o != nil; o = s.onsets.Peek() {
-		index := o.Frame
+		// A frame whose flip record was lost (the ring overflowed) is described by the grid
+		// alone: export cannot rebuild it and says so, rather than guess its index.
+		index, src := o.Frame, s.d.source
 		for f := s.flips.Peek(); f != nil && f.frame <= o.Frame; f = s.flips.Peek() {
 			if f.frame == o.Frame {
-				index = f.index
+				index, src = f.index, f.src
 			}
 			s.flips.Release()
 		}
-		s.publishFrame(o, index)
+		s.publishFrame(o, index, src)
 		s.known = o.Frame + 1
 		s.onsets.Release()
 	}
@@ -155,7 +158,7 @@ func (s *stamper) process() {
 	s.seen.Store(s.sess)
 }
 
-func (s *stamper) publishFrame(o *calib.Onset, index uint64) {
+func (s *stamper) publishFrame(o *calib.Onset, index uint64, src *pb.StimulusSource) {
 	d := s.d
 	pl := placed{frame: o.Frame, flipNs: o.FlipNs, startNs: o.FlipNs + s.lastLat}
 	switch o.Status {
@@ -171,7 +174,7 @@ func (s *stamper) publishFrame(o *calib.Onset, index uint64) {
 	}
 	s.placed[o.Frame%uint64(len(s.placed))] = pl
 	m := &s.onsetMsg
-	m.Frame, m.Index = o.Frame, index
+	m.Frame, m.Index, m.Source = o.Frame, index, src
 	m.FlipHostNs, m.FlipUnixNs = o.FlipNs, d.unix(o.FlipNs)
 	m.OnsetHostNs, m.OnsetUnixNs, m.LatencyNs = 0, 0, 0
 	if pl.confirmed {

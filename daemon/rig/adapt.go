@@ -8,17 +8,29 @@ import (
 	"retinad/calib/calibtest"
 	"retinad/daemon"
 	"retinad/infer"
+	pb "retinad/proto/retinadpb"
 	"retinad/stimulus"
 	"retinad/stimulus/present"
 )
 
 // sequence plays a stimulus.Source from frame 0, looping a finite one.
 type sequence struct {
-	src stimulus.Source
-	i   int
+	src  stimulus.Source
+	desc *pb.StimulusSource // src.Describe(), made once
+	i    int
 }
 
-var _ daemon.Source = (*sequence)(nil)
+var (
+	_ daemon.Source    = (*sequence)(nil)
+	_ daemon.Describer = (*sequence)(nil)
+)
+
+func newSequence(src stimulus.Source) *sequence {
+	return &sequence{src: src, desc: src.Describe().Proto()}
+}
+
+// Description is the source every frame comes from.
+func (s *sequence) Description() *pb.StimulusSource { return s.desc }
 
 func (s *sequence) Next(dst []float32) (uint64, error) {
 	if n := s.src.Len(); n > 0 && s.i >= n {

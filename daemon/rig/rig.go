@@ -70,15 +70,9 @@ func Open(cfg *configs.Config, o Options) (r *Rig, err error) {
 	if r.bus, err = acquisition.Start(cfg.NATS, acquisition.BusOptions{Name: "retinad " + cfg.Rig, Rig: cfg.Rig, StoreDir: store, Log: log}); err != nil {
 		return nil, err
 	}
+	var recorder daemon.Recorder
 	if cfg.Recording.Enabled {
-		subj, err := acquisition.SubjectsFor(cfg.Rig)
-		if err != nil {
-			return nil, err
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		err = acquisition.Record(ctx, r.bus.Conn(), subj, acquisition.RecordOptions{})
-		cancel()
-		if err != nil {
+		if recorder, err = r.openRecording(); err != nil {
 			return nil, err
 		}
 	}
@@ -107,7 +101,7 @@ func Open(cfg *configs.Config, o Options) (r *Rig, err error) {
 		}
 	}
 
-	var source daemon.Source = &sequence{src: src}
+	var source daemon.Source = newSequence(src)
 	if cfg.Adaptive.Strategy != "" {
 		if source, err = r.openAdaptive(session, &comps); err != nil {
 			return nil, err
@@ -117,7 +111,7 @@ func Open(cfg *configs.Config, o Options) (r *Rig, err error) {
 	r.daemon, err = daemon.New(daemon.Parts{
 		Rig: cfg.Rig, Session: session, Version: o.Version, ConfigYAML: configYAML(cfg),
 		Source: source, Presenter: pres, Flips: flips,
-		Models: models, Load: loader(cfg, log), Bus: daemon.NATSBus(r.bus.Conn()), Components: comps,
+		Models: models, Load: loader(cfg, log), Bus: daemon.NATSBus(r.bus.Conn()), Recorder: recorder, Components: comps,
 		FrameRate: float64(cfg.Stimulus.FrameRate), Height: cfg.Stimulus.Height, Width: cfg.Stimulus.Width,
 		Window: time.Duration(cfg.Validation.Window), ReportEvery: time.Duration(cfg.Validation.ReportEvery),
 		StatusEvery: time.Duration(cfg.Dashboard.StatusEvery),
@@ -127,6 +121,22 @@ func Open(cfg *configs.Config, o Options) (r *Rig, err error) {
 		return nil, err
 	}
 	return r, nil
+}
+
+// openRecording makes sure the recording stream exists with the configured limits (never
+// recreating it) and returns the store the daemon checks its health through.
+func (r *Rig) openRecording() (*acquisition.Store, error) {
+	subj, err := acquisition.SubjectsFor(r.cfg.Rig)
+	if err != nil {
+		return nil, err
+	}
+	rc := r.cfg.Recording
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := acquisition.Record(ctx, r.bus.Conn(), subj, acquisition.RecordOptions{MaxBytes: int64(rc.MaxBytes), MaxAge: rc.MaxAge.D()}); err != nil {
+		return nil, err
+	}
+	return r.bus.OpenStore(subj, 0)
 }
 
 // serveControl runs the NATS control service (`nats micro ls`) until ctx ends.
