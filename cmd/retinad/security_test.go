@@ -29,11 +29,7 @@ func TestSecurityCLI(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short")
 	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "retinad")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildRetinad(t, t.TempDir())
 	t.Run("embedded", func(t *testing.T) {
 		runSecurityCLI(t, bin, "sim", `nats:
   embedded: true
