@@ -214,6 +214,10 @@ func TestNATSAuthProblems(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "nats.server_tls (cert and key)") || strings.Contains(err.Error(), "add nats.users") {
 		t.Errorf("allow_remote in the clear: %v", err)
 	}
+	_, err = Parse("extusers.yaml", []byte("nats: {embedded: false, url: \"nats://h:4222\", users: [{name: op, role: operator, password: pw}]}\n"))
+	if err == nil || !strings.Contains(err.Error(), "nats.users: users, server_tls and allow_remote are the embedded server's") {
+		t.Errorf("users for an external server: %v", err)
+	}
 	// An external server's login: one way only.
 	_, err = Parse("ext.yaml", []byte("nats: {embedded: false, url: \"nats://h:4222\", user: u, password: p, nkey: nowhere.nk}\n"))
 	if err == nil || !strings.Contains(err.Error(), "set one") || !strings.Contains(err.Error(), "nats.nkey") {

@@ -140,8 +140,13 @@ func (n NATS) validate(ps *Problems) {
 			}
 		}
 		n.validateAuth(ps)
-	} else if n.URL == "" {
-		ps.add("nats.url", "missing: want the external server's URL (nats://host:4222), or set nats.embedded")
+	} else {
+		if n.URL == "" {
+			ps.add("nats.url", "missing: want the external server's URL (nats://host:4222), or set nats.embedded")
+		}
+		if len(n.Users) > 0 || n.ServerTLS != (ServerTLS{}) || n.AllowRemote {
+			ps.add("nats.users", "users, server_tls and allow_remote are the embedded server's; an external server has its own (configs/nats-lab.conf), and this daemon logs in with user/password, nkey or credentials")
+		}
 	}
 	if n.Credentials != "" {
 		fileExists(ps, "nats.credentials", n.Credentials, "a NATS credentials file")
