@@ -331,6 +331,10 @@ func runSecurity(t *testing.T, tg *secTarget) {
 				return err
 			})
 		}
+		tg.refused(t, stranger, "answer the worker service's discovery", func() error {
+			_, err := stranger.nc.Subscribe("$SRV.INFO."+workerService, func(*nats.Msg) {})
+			return err
+		})
 		tg.refused(t, worker, "subscribe another worker's subject", func() error {
 			_, err := worker.nc.Subscribe(workerPrefix+".worker2.score", func(*nats.Msg) {})
 			return err
