@@ -115,6 +115,12 @@ func Serve(ctx context.Context, conn *nats.Conn, subj Subjects, ctl Controller, 
 		_ = svc.Stop()
 		return nil, fmt.Errorf("acquisition: control endpoint: %w", err)
 	}
+	// Return once the server has the endpoints' subscriptions, so that a client that asks as
+	// soon as Serve returns (or the daemon says it is up) is answered, not told "no responders".
+	if err := conn.Flush(); err != nil {
+		_ = svc.Stop()
+		return nil, fmt.Errorf("acquisition: control service: %w", err)
+	}
 	return c, nil
 }
 
