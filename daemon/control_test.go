@@ -135,7 +135,7 @@ func TestControlModelsAndSessions(t *testing.T) {
 	call := func(endpoint string, req, rep proto.Message) error {
 		cctx, ccancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer ccancel()
-		return acquisition.Call(cctx, nc, subj, endpoint, "", req, rep)
+		return acquisition.Call(cctx, nc, subj, endpoint, req, rep)
 	}
 	code := func(err error) string {
 		var ce *acquisition.ControlError

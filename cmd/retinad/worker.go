@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -16,7 +15,7 @@ import (
 func init() {
 	register(command{
 		name:    "worker",
-		args:    "--nats URL --model [NAME=]FILE [--model ...] [--cores N] [--prefix P] [--user U --password-file F | --creds FILE] [--identity ID]",
+		args:    "--nats URL --model [NAME=]FILE [--model ...] [--cores N] [--prefix P] [--user NAME --password P | --nkey SEEDFILE | --creds FILE] [--tls-ca PEM] [--identity ID]",
 		summary: "score adaptive-stimulus candidates for daemons on NATS (queue group retinad-workers) until Ctrl-C",
 		run:     runWorker,
 	})
@@ -29,14 +28,11 @@ func (m *modelFlags) String() string     { return strings.Join(*m, " ") }
 func (m *modelFlags) Set(v string) error { *m = append(*m, v); return nil }
 
 func runWorker(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
-	url := fs.String("nats", "nats://127.0.0.1:4222", "NATS server URL(s), comma-separated")
+	url := addNATSFlags(fs, "nats", "nats://127.0.0.1:4222", "NATS server URL(s), comma-separated")
 	var models modelFlags
 	fs.Var(&models, "model", "a model to score with, NAME=FILE or FILE (named by its base name); repeat for each; NAME and file must be the daemon's")
 	cores := fs.Int("cores", 0, "goroutines to score with (0: every core)")
 	prefix := fs.String("prefix", scoring.DefaultPrefix, "subject prefix: requests on PREFIX.score (queue group) and PREFIX.<identity>.score")
-	creds := fs.String("creds", "", "credentials file for the server")
-	user := fs.String("user", "", "NATS user (the worker's identity, which the server's permission binds to PREFIX.<user>.>)")
-	passFile := fs.String("password-file", "", "file holding the NATS user's password (with --user)")
 	identity := fs.String("identity", "", "direct-subject token PREFIX.<identity>.score (default: the NATS user, else the service id); with a credentials file, the user name its permission allows")
 	name := fs.String("name", "", "this worker's name in replies and logs (default host/pid)")
 	if err := fs.Parse(args); err != nil {
@@ -59,24 +55,13 @@ func runWorker(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 	if err != nil {
 		return err
 	}
-	opts := []nats.Option{nats.Name("retinad worker"), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true),
-		nats.ReconnectWait(250 * time.Millisecond)}
-	if *creds != "" {
-		opts = append(opts, nats.UserCredentials(*creds))
+	url.refused = func(err error) {
+		e.log.Error("worker: the NATS server refused a subscription or a reply: log in as a user of the worker role (--user, --nkey or --creds)", "err", err)
 	}
-	if *user != "" {
-		if *passFile == "" {
-			return fmt.Errorf("%w: worker --user %s needs --password-file", errUsage, *user)
-		}
-		pw, err := os.ReadFile(*passFile)
-		if err != nil {
-			return fmt.Errorf("worker: --password-file: %w", err)
-		}
-		opts = append(opts, nats.UserInfo(*user, strings.TrimRight(string(pw), "\r\n")))
-	}
-	nc, err := nats.Connect(*url, opts...)
+	nc, err := url.connect("retinad worker", nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true),
+		nats.ReconnectWait(250*time.Millisecond))
 	if err != nil {
-		return fmt.Errorf("connect to %s: %w", *url, err)
+		return err
 	}
 	closed := make(chan struct{})
 	nc.SetClosedHandler(func(*nats.Conn) { close(closed) })

@@ -166,7 +166,7 @@ func TestControlLoadRefusals(t *testing.T) {
 	call := func(endpoint string, req, rep proto.Message) error {
 		cctx, ccancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer ccancel()
-		return acquisition.Call(cctx, cnc, subj, endpoint, "", req, rep)
+		return acquisition.Call(cctx, cnc, subj, endpoint, req, rep)
 	}
 	code := func(err error) string {
 		var ce *acquisition.ControlError

@@ -69,7 +69,7 @@ func Open(cfg *configs.Config, o Options) (r *Rig, err error) {
 	if cfg.Recording.Enabled {
 		store = cfg.Recording.Dir
 	}
-	if r.bus, err = acquisition.Start(cfg.NATS, acquisition.BusOptions{Name: "retinad " + cfg.Rig, StoreDir: store, Log: log}); err != nil {
+	if r.bus, err = acquisition.Start(cfg.NATS, acquisition.BusOptions{Name: "retinad " + cfg.Rig, Rig: cfg.Rig, StoreDir: store, Log: log}); err != nil {
 		return nil, err
 	}
 	r.out = daemon.NATSBus(r.bus.Conn(), cfg.NATS.PublishQueue, log)
@@ -261,6 +261,9 @@ func (r *Rig) Close() error {
 		r.pres = nil
 	}
 	if r.bus != nil {
+		if n := r.bus.Refused(); n > 0 { // each was logged as it happened (the first 64)
+			r.log.Warn("rig: the NATS server refused clients' publishes, subscriptions or logins (their roles do not allow them)", "refused", n)
+		}
 		errs = append(errs, r.bus.Stop())
 		r.bus = nil
 	}
