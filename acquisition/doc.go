@@ -26,6 +26,6 @@
 //
 // Overflow policy: the publisher's ring (configs.NATS.PublishQueue messages) drops the oldest
 // waiting message when full, and counts it (PublisherStats.Dropped, reported in Status).
-// Inbound messages that do not decode or are inconsistent are dropped and counted
-// (Inbound.Rejected, Control.Rejected).
+// Inbound messages that do not decode, are inconsistent, out of sequence or refused by the
+// handler are dropped and counted by subject and reason (Inbound.Counts, Control.Rejected).
 package acquisition

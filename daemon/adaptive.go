@@ -299,14 +299,16 @@ func (a *Adaptive) Run(ctx context.Context) error {
 	var onset pb.FrameOnset
 	var sp pb.Spikes
 	var sy pb.Sync
+	// Spikes and sync go through the strict decoder: what it rejects is dropped here and counted
+	// (by reason) by the daemon's own subscription, which sees the same messages.
 	subs := []struct {
-		subj string
-		msg  proto.Message
-		f    func()
+		subj   string
+		decode func([]byte) error
+		f      func()
 	}{
-		{a.subj.Frame, &onset, func() { a.onset(&onset) }},
-		{a.subj.Spikes, &sp, func() { a.spikesIn(&sp) }},
-		{a.subj.Sync, &sy, func() { a.syncIn(&sy) }},
+		{a.subj.Frame, func(b []byte) error { return proto.Unmarshal(b, &onset) }, func() { a.onset(&onset) }},
+		{a.subj.Spikes, func(b []byte) error { return acquisition.DecodeSpikes(b, &sp) }, func() { a.spikesIn(&sp) }},
+		{a.subj.Sync, func(b []byte) error { return acquisition.DecodeSync(b, &sy) }, func() { a.syncIn(&sy) }},
 	}
 	var unsub []func() error
 	defer func() {
@@ -317,8 +319,7 @@ func (a *Adaptive) Run(ctx context.Context) error {
 	for _, s := range subs {
 		s := s
 		u, err := a.o.Bus.Subscribe(s.subj, func(data []byte) {
-			if err := proto.Unmarshal(data, s.msg); err != nil {
-				a.o.Log.Warn("daemon: adaptive: malformed message", "subject", s.subj, "err", err)
+			if err := s.decode(data); err != nil {
 				return
 			}
 			s.f()
@@ -373,6 +374,11 @@ func (a *Adaptive) syncIn(s *pb.Sync) {
 func (a *Adaptive) spikesIn(s *pb.Spikes) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	// A batch cannot cover the future: one that claims to (a hostile or broken end_acq_ns)
+	// would close clips before their spikes came. The daemon counts it (ReasonOffClock).
+	if end, ok := a.clock.ToHost(s.EndAcqNs); a.clock.Ready() && (!ok || end > a.o.Now()+spikesAhead) {
+		return
+	}
 	// Kept on the acquisition clock: they are placed when their clip closes, with the clock
 	// fit as it is then (the first batches come before the clock has two sync pairs).
 	for i, id := range s.CellIds {

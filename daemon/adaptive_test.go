@@ -91,13 +91,14 @@ func TestAdaptiveClosedLoop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	bus := daemon.NATSBus(nc, 4096, nil) // one bus, sent by the daemon's Run
 	ad, err := daemon.NewAdaptive(daemon.AdaptiveOptions{Rig: "test", Session: "s1", Config: cfg.Adaptive, Stimulus: cfg.Stimulus,
-		Predictor: pred, Lead: 11, CellIDs: cells, Bus: daemon.NATSBus(nc), Now: clock.Now})
+		Predictor: pred, Lead: 11, CellIDs: cells, Bus: bus, Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	d, err := daemon.New(daemon.Parts{
-		Rig: "test", Session: "s1", Source: ad, Bus: daemon.NATSBus(nc),
+		Rig: "test", Session: "s1", Source: ad, Bus: bus,
 		Presenter: &retinaScreen{pres: &daemontest.Presenter{Clock: clock, Period: 10 * time.Millisecond}, acq: acq},
 		FrameRate: 100, Height: 50, Width: 50, Now: clock.Now,
 		Components: []daemon.Component{{Name: "adaptive", Run: ad.Run}, {Name: "retina", Run: acq.Run}, {Name: "publisher", Run: pub.Run}},
@@ -213,7 +214,7 @@ func TestAdaptiveNextAllocatesNothingWithinAClip(t *testing.T) {
 	cfg.Stimulus.Kind = "whitenoise"
 	cfg.Adaptive.Strategy = "sequence"
 	cfg.Adaptive.Clip = configs.Duration(time.Hour)
-	ad, err := daemon.NewAdaptive(daemon.AdaptiveOptions{Rig: "test", Config: cfg.Adaptive, Stimulus: cfg.Stimulus, Bus: daemon.NATSBus(nc)})
+	ad, err := daemon.NewAdaptive(daemon.AdaptiveOptions{Rig: "test", Config: cfg.Adaptive, Stimulus: cfg.Stimulus, Bus: daemon.NATSBus(nc, 4096, nil)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,7 +270,8 @@ func TestAdaptiveBinsRecordedSpikes(t *testing.T) {
 	rec := &recorder{seen: make(chan recorded, 64)}
 	cells := []int32{7, 9}
 	ad, err := daemon.NewAdaptive(daemon.AdaptiveOptions{Rig: "test", Config: cfg.Adaptive, Stimulus: cfg.Stimulus,
-		CellIDs: cells, Bus: daemon.NATSBus(nc), Strategy: rec})
+		CellIDs: cells, Bus: daemon.NATSBus(nc, 4096, nil), Strategy: rec,
+		Now: func() int64 { return 2e12 }}) // host time after every frame published below (they start at 1e12)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -66,6 +66,7 @@ type Model struct {
 	Engine   Engine
 	CellIDs  []int32       // the cells it predicts, acquisition ids, in rate order
 	BinRate  float64       // bins per second the model was trained at
+	History  int           // bins of input one prediction needs (the first History-1 are NaN); 0: unknown
 	Deadline time.Duration // a prediction ready later than this after its frame's flip is skipped; 0 = one bin (1 s when Observed)
 	// Observed: the engine (an Observer) is given the recorded counts of each bin before it
 	// steps the next, so it steps only once acquisition has covered the bin before: about the
@@ -92,6 +93,18 @@ type Loader func(LoadRequest) (Model, error)
 // end flushes the recording).
 type Flusher interface {
 	Flush(ctx context.Context) error
+}
+
+// busRunner is a Bus with a sending goroutine of its own (NATSBus): the daemon's Run runs it
+// from before the session's START to after its STOP.
+type busRunner interface {
+	Run(ctx context.Context) error
+}
+
+// queueCounts is a Bus with a bounded publish queue, for Status.publish_queued and
+// publish_dropped.
+type queueCounts interface {
+	queue() (queued int, dropped uint64)
 }
 
 // Bus is the message bus (NATS). Publish must not block for long (it buffers); handlers run on

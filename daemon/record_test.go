@@ -40,7 +40,7 @@ func TestSessionsAreRecordedWhole(t *testing.T) {
 	clock := daemontest.NewClock()
 	d, err := daemon.New(daemon.Parts{
 		Rig: "rec", Session: "first", Source: &daemontest.Source{}, Presenter: &daemontest.Presenter{Clock: clock, Period: 10 * time.Millisecond},
-		Bus: daemon.NATSBus(b.Conn()), FrameRate: 100, Height: 8, Width: 8, Now: clock.Now,
+		Bus: daemon.NATSBus(b.Conn(), 4096, nil), FrameRate: 100, Height: 8, Width: 8, Now: clock.Now,
 		Models: []daemon.Model{{Name: "m", Engine: &daemontest.Engine{Cells: 2, Gain: 3}, CellIDs: []int32{1, 2}, BinRate: 100}},
 	})
 	if err != nil {
@@ -175,7 +175,7 @@ func TestRecordingFailureIsLoud(t *testing.T) {
 	clock := daemontest.NewClock()
 	d, err := daemon.New(daemon.Parts{
 		Rig: "full", Session: "s1", Source: &daemontest.Source{}, Presenter: &daemontest.Presenter{Clock: clock, Period: 10 * time.Millisecond},
-		Bus: daemon.NATSBus(b.Conn()), Recorder: store, FrameRate: 100, Height: 8, Width: 8, Now: clock.Now,
+		Bus: daemon.NATSBus(b.Conn(), 4096, nil), Recorder: store, FrameRate: 100, Height: 8, Width: 8, Now: clock.Now,
 		Models:      []daemon.Model{{Name: "m", Engine: &daemontest.Engine{Cells: 2, Gain: 3}, CellIDs: []int32{1, 2}, BinRate: 100}},
 		StatusEvery: 100 * time.Millisecond, Log: slog.New(slog.NewTextHandler(&logs, nil)), StatusOut: &line,
 	})
@@ -325,7 +325,7 @@ func TestRecordingStreamDeleted(t *testing.T) {
 	clock := daemontest.NewClock()
 	d, err := daemon.New(daemon.Parts{
 		Rig: "gone", Session: "s1", Source: &daemontest.Source{}, Presenter: &daemontest.Presenter{Clock: clock, Period: 10 * time.Millisecond},
-		Bus: daemon.NATSBus(b.Conn()), Recorder: store, FrameRate: 100, Height: 8, Width: 8, Now: clock.Now, StatusEvery: 50 * time.Millisecond,
+		Bus: daemon.NATSBus(b.Conn(), 4096, nil), Recorder: store, FrameRate: 100, Height: 8, Width: 8, Now: clock.Now, StatusEvery: 50 * time.Millisecond,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"time"
 
 	"retinad/acquisition"
@@ -33,6 +34,7 @@ func (d *Daemon) StartSession(ctx context.Context, id string) (*pb.StartSessionR
 		return nil, controlErr("409", fmt.Errorf("daemon: start session %s: session %s is running; stop it first", id, cur.id))
 	}
 	d.val.reset()
+	d.base.Store(d.counters())
 	s := &session{id: id, startFrames: d.frames.Load()}
 	d.resetRecording()
 	d.sessionEvent(ctx, pb.SessionEvent_START, id) // checks the store and its free space
@@ -172,10 +174,7 @@ func (d *Daemon) LoadModel(ctx context.Context, req LoadRequest) (*pb.LoadModelR
 	}
 	d.models.Store(set.with(r))
 	d.p.Log.Info("daemon: model loaded", "name", r.Name, "file", req.File, "cells", len(r.CellIDs))
-	return &pb.LoadModelReply{
-		Model:   &pb.ModelStatus{Name: r.Name, File: r.File, Cells: uint32(len(r.CellIDs)), BinRateHz: r.BinRate},
-		CellIds: r.CellIDs,
-	}, nil
+	return &pb.LoadModelReply{Model: r.figures(math.NaN()).status(), CellIds: r.CellIDs}, nil
 }
 
 // UnloadModel removes a model: the frame loop stops feeding it at its next frame, its

@@ -69,7 +69,7 @@ func runWorker(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 	for _, m := range ms {
 		e.log.Info("worker: model", "name", m.Name, "file", m.File, "sha256", m.Short(), "history", m.Model.Input.History, "cells", len(m.Model.Cells))
 	}
-	w := scoring.NewWorker(nc, local, scoring.WorkerOptions{Prefix: *prefix, Name: *name, Log: e.log})
+	w := scoring.NewWorker(nc, local, scoring.WorkerOptions{Prefix: *prefix, Name: *name, Log: e.log, Version: buildVersion()})
 	runErr := w.Run(ctx)
 	if err := nc.Drain(); err != nil {
 		nc.Close()

@@ -26,8 +26,8 @@ import (
 type Options struct {
 	Log       *slog.Logger // nil: discard
 	StatusOut io.Writer    // the status line; nil for none
-	Version   string
-	Session   string // "" makes one from the UTC time
+	Version   string       // the build's version (semantic, e.g. 1.2.0 or 0.0.0-dev): Status, SessionEvent and the control service say it
+	Session   string       // "" makes one from the UTC time
 }
 
 // Rig is an opened rig: every part is live and Run shows the session.
@@ -35,12 +35,14 @@ type Rig struct {
 	cfg     *configs.Config
 	log     *slog.Logger
 	bus     *acquisition.Bus
+	out     daemon.Bus // the daemon's (and the adaptive stimulus's) publish queue on bus, nats.publish_queue long
 	pres    *present.Presenter
 	diode   *calib.Photodiode
 	device  *calibtest.Device
 	retina  *sim.Acquisition
 	daemon  *daemon.Daemon
 	session string
+	version string   // the build's, everywhere: Status, SessionEvent, the control service
 	notes   []string // parts the config asks for that are not wired, said at start
 }
 
@@ -54,7 +56,7 @@ func Open(cfg *configs.Config, o Options) (r *Rig, err error) {
 	if session == "" {
 		session = time.Now().UTC().Format("20060102T150405Z")
 	}
-	rg := &Rig{cfg: cfg, log: log, session: session}
+	rg := &Rig{cfg: cfg, log: log, session: session, version: o.Version}
 	r = rg
 	defer func() {
 		if err != nil {
@@ -70,6 +72,7 @@ func Open(cfg *configs.Config, o Options) (r *Rig, err error) {
 	if r.bus, err = acquisition.Start(cfg.NATS, acquisition.BusOptions{Name: "retinad " + cfg.Rig, StoreDir: store, Log: log}); err != nil {
 		return nil, err
 	}
+	r.out = daemon.NATSBus(r.bus.Conn(), cfg.NATS.PublishQueue, log)
 	var recorder daemon.Recorder
 	if cfg.Recording.Enabled {
 		if recorder, err = r.openRecording(); err != nil {
@@ -111,7 +114,7 @@ func Open(cfg *configs.Config, o Options) (r *Rig, err error) {
 	r.daemon, err = daemon.New(daemon.Parts{
 		Rig: cfg.Rig, Session: session, Version: o.Version, ConfigYAML: configYAML(cfg),
 		Source: source, Presenter: pres, Flips: flips,
-		Models: models, Load: loader(cfg, log), Bus: daemon.NATSBus(r.bus.Conn()), Recorder: recorder, Components: comps,
+		Models: models, Load: loader(cfg, log), Bus: r.out, Recorder: recorder, Components: comps,
 		FrameRate: float64(cfg.Stimulus.FrameRate), Height: cfg.Stimulus.Height, Width: cfg.Stimulus.Width,
 		Window: time.Duration(cfg.Validation.Window), ReportEvery: time.Duration(cfg.Validation.ReportEvery),
 		StatusEvery: time.Duration(cfg.Dashboard.StatusEvery),
@@ -145,7 +148,7 @@ func (r *Rig) serveControl(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	c, err := acquisition.Serve(ctx, r.bus.Conn(), subj, r.daemon.Controller(), acquisition.ControlOptions{Log: r.log})
+	c, err := acquisition.Serve(ctx, r.bus.Conn(), subj, r.daemon.Controller(), acquisition.ControlOptions{Log: r.log, Version: r.version})
 	if err != nil {
 		return err
 	}
@@ -311,7 +314,7 @@ func loadModel(cfg *configs.Config, req daemon.LoadRequest, log *slog.Logger) (d
 		ids[c] = int32(id)
 	}
 	log.Info("rig: model loaded", "name", req.Name, "file", req.File, "kind", m.Kind, "cells", len(ids), "history", in.History, "bin_rate", in.FrameRate)
-	return daemon.Model{Name: req.Name, File: req.File, Engine: eng, CellIDs: ids, BinRate: in.FrameRate, Deadline: req.Deadline, Observed: req.Observed}, nil
+	return daemon.Model{Name: req.Name, File: req.File, Engine: eng, CellIDs: ids, BinRate: in.FrameRate, History: in.History, Deadline: req.Deadline, Observed: req.Observed}, nil
 }
 
 func configYAML(cfg *configs.Config) string {
