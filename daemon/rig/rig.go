@@ -69,7 +69,7 @@ func Open(cfg *configs.Config, o Options) (r *Rig, err error) {
 	if cfg.Recording.Enabled {
 		store = cfg.Recording.Dir
 	}
-	if r.bus, err = acquisition.Start(cfg.NATS, acquisition.BusOptions{Name: "retinad " + cfg.Rig, StoreDir: store, Log: log}); err != nil {
+	if r.bus, err = acquisition.Start(cfg.NATS, acquisition.BusOptions{Name: "retinad " + cfg.Rig, StoreDir: store, ReconnectBuf: int(cfg.NATS.ReconnectBuffer), Log: log}); err != nil {
 		return nil, err
 	}
 	r.out = daemon.NATSBus(r.bus.Conn(), cfg.NATS.PublishQueue, log)
