@@ -99,6 +99,9 @@ type Photodiode struct {
 	queued  atomic.Uint64 // messages the reader has handed to Run
 	handled atomic.Uint64 // messages Run has acted on
 	up      bool          // a link is open
+	// downSince is the clock's ns when the device went away (or Run first dialled it); 0 while
+	// a link is open or when there is no device. Read by Down from any goroutine.
+	downSince atomic.Int64
 	hello   bool          // the device has said hello on this link
 	lastLog int64
 }
@@ -141,6 +144,17 @@ func New(o Options) *Photodiode {
 
 // Stats returns the live counters.
 func (p *Photodiode) Stats() *Stats { return &p.stats }
+
+// Down reports how long the device has been away: from Run's first dial until it connects, and
+// from a disconnect until it is back (frames are untimed meanwhile). It is 0 while a link is
+// open, before and after Run, and when there is no device. Safe from any goroutine.
+func (p *Photodiode) Down() time.Duration {
+	since := p.downSince.Load()
+	if since == 0 {
+		return 0
+	}
+	return time.Duration(max(p.o.Clock.Now()-since, 1)) // 1 ns at least: down is never 0
+}
 
 // Flip reports that frame was flipped onto the screen at host time ns with the photodiode
 // patch at level (0 black .. 1 white). Call it from the frame loop for every flip, in frame
@@ -223,6 +237,8 @@ func (p *Photodiode) Run(ctx context.Context) error {
 	defer retry.Stop()
 	if p.o.Dial == nil {
 		retry.Stop() // no device: every flip is Untimed
+	} else {
+		p.downSince.Store(clk.Now())
 	}
 	ping := clk.NewTimer(time.Hour)
 	ping.Stop()
@@ -243,6 +259,7 @@ func (p *Photodiode) Run(ctx context.Context) error {
 			p.o.Log.Warn("calib: close", "device", p.o.Name, "err", err)
 		}
 		link, p.up, p.hello = nil, false, false
+		p.downSince.Store(clk.Now())
 		ping.Stop()
 		p.takeFlips()
 		p.match.untimeAll()
@@ -253,6 +270,7 @@ func (p *Photodiode) Run(ctx context.Context) error {
 			if link != nil {
 				hangUp()
 			}
+			p.downSince.Store(0) // nobody dials any more
 			p.takeFlips()
 			return nil
 
@@ -275,6 +293,7 @@ func (p *Photodiode) Run(ctx context.Context) error {
 			}
 			backoff = p.o.BackoffMin
 			link, p.up = l, true
+			p.downSince.Store(0)
 			p.stats.Connects.Add(1)
 			p.o.Log.Info("calib: photodiode connected", "device", p.o.Name)
 			p.sync.Reset()
