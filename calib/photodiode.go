@@ -102,8 +102,8 @@ type Photodiode struct {
 	// downSince is the clock's ns when the device went away (or Run first dialled it); 0 while
 	// a link is open or when there is no device. Read by Down from any goroutine.
 	downSince atomic.Int64
-	hello   bool          // the device has said hello on this link
-	lastLog int64
+	hello     bool // the device has said hello on this link
+	lastLog   int64
 }
 
 type flipRec struct {
