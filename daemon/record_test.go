@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -115,24 +114,6 @@ func TestSessionsAreRecordedWhole(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a log sink safe for the daemon's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestRecordingFailureIsLoud records a running daemon into a stream whose max_bytes it fills in
 // a few seconds (the real embedded server, JetStream on disk, acquisition.Store as the
 // Recorder) and checks that: Status says RECORDING and healthy before; within a second of the
@@ -170,8 +151,8 @@ func TestRecordingFailureIsLoud(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sub.Unsubscribe()
-	var logs lockedBuffer
-	var line lockedBuffer
+	var logs daemontest.LockedBuffer
+	var line daemontest.LockedBuffer
 	clock := daemontest.NewClock()
 	d, err := daemon.New(daemon.Parts{
 		Rig: "full", Session: "s1", Source: &daemontest.Source{}, Presenter: &daemontest.Presenter{Clock: clock, Period: 10 * time.Millisecond},
