@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -17,6 +19,11 @@ import (
 type natsBus struct {
 	nc  *nats.Conn
 	pub *acquisition.Publisher
+	log *slog.Logger
+
+	mu         sync.Mutex
+	downSince  time.Time // zero while connected
+	failedDown uint64    // the publisher's Failed count when the connection was lost
 }
 
 var (
@@ -24,6 +31,7 @@ var (
 	_ Flusher     = (*natsBus)(nil)
 	_ busRunner   = (*natsBus)(nil)
 	_ queueCounts = (*natsBus)(nil)
+	_ busHealth   = (*natsBus)(nil)
 )
 
 // InboundPending bounds what an inbound subscription holds for its handler: a backlog of spike
@@ -37,8 +45,63 @@ const (
 // (configs.NATS.PublishQueue). Publish copies the data into the queue and returns at once; the
 // daemon's Run sends the queue (the bus's Run) for as long as it runs, and a session's stop
 // flushes it.
+//
+// It watches nc's connection (its disconnect and reconnect handlers are the bus's): an external
+// server's outage is shown while it lasts (Status.bus_disconnected_ns) and logged when it
+// starts and ends, with the messages it cost (lost when nats.reconnect_buffer was full).
 func NATSBus(nc *nats.Conn, queue int, log *slog.Logger) Bus {
-	return &natsBus{nc: nc, pub: acquisition.NewPublisher(nc, queue, log)}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	b := &natsBus{nc: nc, pub: acquisition.NewPublisher(nc, queue, log), log: log}
+	nc.SetDisconnectErrHandler(b.disconnected)
+	nc.SetReconnectHandler(b.reconnected)
+	if !nc.IsConnected() { // an external server not there yet (the first connect retries)
+		b.disconnected(nc, nil)
+	}
+	return b
+}
+
+func (b *natsBus) disconnected(nc *nats.Conn, err error) {
+	if nc.IsClosed() {
+		return // the daemon's own Stop, not an outage
+	}
+	b.mu.Lock()
+	if b.downSince.IsZero() {
+		b.downSince, b.failedDown = time.Now(), b.pub.Stats().Failed
+	}
+	b.mu.Unlock()
+	b.log.Warn("daemon: NATS DISCONNECTED; reconnecting, what is published meanwhile waits in nats.reconnect_buffer (beyond it, lost and counted)",
+		"server", nc.ConnectedUrlRedacted(), "err", err)
+}
+
+func (b *natsBus) reconnected(nc *nats.Conn) {
+	b.mu.Lock()
+	since, failed0 := b.downSince, b.failedDown
+	b.downSince = time.Time{}
+	b.mu.Unlock()
+	if since.IsZero() {
+		return
+	}
+	out, lost := time.Since(since).Round(time.Millisecond), b.pub.Stats().Failed-failed0
+	if lost > 0 {
+		b.log.Error("daemon: NATS reconnected; messages were LOST while it was away (the reconnect buffer was full)",
+			"server", nc.ConnectedUrlRedacted(), "outage", out, "lost", lost, "reconnect_buffer", nc.Opts.ReconnectBufSize)
+		return
+	}
+	b.log.Info("daemon: NATS reconnected; nothing lost, the reconnect buffer is sent", "server", nc.ConnectedUrlRedacted(), "outage", out)
+}
+
+// health says how long the connection has been lost (0: connected) and how many messages the
+// connection refused (lost), ever.
+func (b *natsBus) health() (down time.Duration, failed uint64) {
+	b.mu.Lock()
+	since := b.downSince
+	b.mu.Unlock()
+	if !since.IsZero() {
+		down = max(time.Since(since), 1) // never 0 while down
+	}
+	return down, b.pub.Stats().Failed
 }
 
 func (b *natsBus) Publish(subject string, data []byte) error {

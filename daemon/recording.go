@@ -69,6 +69,11 @@ func (d *Daemon) storeRecorded(ctx context.Context, subject string, m proto.Mess
 	if ctx.Err() != nil { // shutting down: the store was not asked
 		return false
 	}
+	if h, ok := d.p.Bus.(busHealth); ok && err != nil {
+		if down, _ := h.health(); down > 0 { // NATS is away: the store could not answer
+			return false
+		}
+	}
 	return d.checkRecording(ctx, err)
 }
 

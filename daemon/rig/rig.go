@@ -111,11 +111,16 @@ func Open(cfg *configs.Config, o Options) (r *Rig, err error) {
 		}
 	}
 	comps = append(comps, daemon.Component{Name: "control service", Run: r.serveControl})
+	var diodeDown func() time.Duration
+	if r.diode != nil {
+		diodeDown = r.diode.Down
+	}
 	r.daemon, err = daemon.New(daemon.Parts{
 		Rig: cfg.Rig, Session: session, Version: o.Version, ConfigYAML: configYAML(cfg),
 		Source: source, Presenter: pres, Flips: flips,
 		Models: models, Load: loader(cfg, log), Bus: r.out, Recorder: recorder, Components: comps,
-		FrameRate: float64(cfg.Stimulus.FrameRate), Height: cfg.Stimulus.Height, Width: cfg.Stimulus.Width,
+		PhotodiodeDown: diodeDown,
+		FrameRate:      float64(cfg.Stimulus.FrameRate), Height: cfg.Stimulus.Height, Width: cfg.Stimulus.Width,
 		Window: time.Duration(cfg.Validation.Window), ReportEvery: time.Duration(cfg.Validation.ReportEvery),
 		StatusEvery: time.Duration(cfg.Dashboard.StatusEvery),
 		Now:         calib.SystemClock{}.Now, Log: log, StatusOut: o.StatusOut,
