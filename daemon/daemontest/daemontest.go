@@ -154,3 +154,15 @@ func (l *LockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// WaitCond polls cond every 10 ms until it holds, or fails after timeout.
+func WaitCond(timeout time.Duration, cond func() bool) error {
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("daemontest: condition not met after %v", timeout)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return nil
+}
