@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"math"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +13,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/proto"
 
+	"retinad/acquisition"
+	"retinad/acquisition/acquisitiontest"
 	"retinad/configs"
 	"retinad/daemon/daemontest"
 	"retinad/daemon/rig"
@@ -139,19 +142,45 @@ func (fr *faultRig) window(d time.Duration) (frames, missed uint64) {
 	return f1.Frames - f0.Frames, f1.Missed - f0.Missed
 }
 
-// missedLimit is what a fault window may show given the idle baseline of the same length:
-// the baseline and three times its Poisson spread, plus two for a run with none.
-func missedLimit(base uint64) uint64 { return base + uint64(3*math.Sqrt(float64(base))) + 2 }
+// missedBeyondIdle tells whether a fault window's missed refreshes exceed the idle baseline's
+// (same length) beyond chance: if both are Poisson with one rate, the fault window's share of
+// their sum is binomial(n, 1/2); it is beyond when that share is as large with probability
+// under 0.1% (e.g. 10 against 0, 18 against 3, 45 against 17). A slow shared machine misses
+// refreshes in bursts, and a bound on the difference alone would fail on its noise.
+func missedBeyondIdle(base, fault uint64) bool {
+	n := base + fault
+	p := 0.0 // P(X >= fault), X ~ binomial(n, 1/2)
+	for k := fault; k <= n; k++ {
+		lg, _ := math.Lgamma(float64(n + 1))
+		lk, _ := math.Lgamma(float64(k + 1))
+		lnk, _ := math.Lgamma(float64(n - k + 1))
+		p += math.Exp(lg - lk - lnk - float64(n)*math.Ln2)
+	}
+	return p < 1e-3
+}
 
 // checkRate asserts that the fault window shows frames as the baseline did.
 func checkRate(t *testing.T, what string, base, fault [2]uint64) {
 	t.Helper()
 	t.Logf("%s: frames %d, missed %d (idle baseline: frames %d, missed %d)", what, fault[0], fault[1], base[0], base[1])
-	if fault[1] > missedLimit(base[1]) {
-		t.Errorf("%s: %d refreshes missed, beyond the idle baseline's %d (limit %d)", what, fault[1], base[1], missedLimit(base[1]))
+	if missedBeyondIdle(base[1], fault[1]) {
+		t.Errorf("%s: %d refreshes missed, beyond the idle baseline's %d", what, fault[1], base[1])
 	}
 	if fault[0]*10 < base[0]*9 {
 		t.Errorf("%s: %d frames shown, fewer than 90%% of the idle baseline's %d", what, fault[0], base[0])
+	}
+}
+
+// TestMissedBeyondIdle pins the test's own judge: the examples in its comment, and noise that
+// is not beyond.
+func TestMissedBeyondIdle(t *testing.T) {
+	for _, c := range []struct {
+		base, fault uint64
+		beyond      bool
+	}{{0, 0, false}, {0, 4, false}, {15, 6, false}, {0, 10, true}, {0, 9, false}, {3, 18, true}, {3, 17, false}, {17, 45, true}, {17, 30, false}} {
+		if got := missedBeyondIdle(c.base, c.fault); got != c.beyond {
+			t.Errorf("missedBeyondIdle(%d, %d) = %v, want %v", c.base, c.fault, got, c.beyond)
+		}
 	}
 }
 
@@ -258,4 +287,118 @@ func TestFaultPhotodiodeUnplugged(t *testing.T) {
 		t.Error("no confirmed onset after the replug")
 	}
 	t.Logf("unplugged for frames %d..%d (%d published, all untimed); %d confirmed onsets after; last status line: %s", from, to, seen, confirmedAfter, fr.lastLine())
+}
+
+// TestFaultExternalNATS runs the daemon on an external nats-server (Debian's, JetStream in a
+// folder: the session is recorded there) and kills the server twice during the session. A short
+// outage (~2 s, within nats.reconnect_buffer, 48 KiB here: about 5 s of this session's traffic)
+// loses nothing: what was published meanwhile is sent on reconnect. A long one lasts until the
+// buffer overflows (the 60 s outage of the issue, made short by the small buffer) and 1.5 s
+// more: the messages refused are counted (Status.publish_failed) and said in the status line
+// and the log. Both times the status says NATS is disconnected while it is, frames are shown at
+// the idle rate, and after the restart (same port, same store) the session records on: the
+// recording holds every frame but those counted lost, and the session's STOP.
+func TestFaultExternalNATS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	srv := acquisitiontest.StartExternal(t, t.TempDir())
+	cfg := faultConfig(t)
+	cfg.NATS.Embedded, cfg.NATS.URL, cfg.NATS.Listen = false, srv.URL(), ""
+	cfg.NATS.ReconnectBuffer = 48 << 10
+	fr := openFaultRig(t, cfg, srv.URL())
+	d := fr.r.Daemon()
+	var base, short, long [2]uint64
+	var lostShort, lostLong uint64
+	fr.run(t, func(ctx context.Context) {
+		fr.wait(t, "frames", 10*time.Second, func() bool { return d.Figures().Frames > 50 })
+		base[0], base[1] = fr.window(measure)
+
+		outage := func(what string, hold func()) {
+			srv.Kill()
+			fr.wait(t, what+": the daemon sees NATS gone", 2*time.Second, func() bool { return d.Figures().BusDown > 0 })
+			hold()
+			fr.wait(t, what+": the status line says so", 2*time.Second, func() bool {
+				return strings.Contains(fr.lastLine(), "NATS DISCONNECTED")
+			})
+			srv.Restart()
+			fr.wait(t, what+": reconnected", 5*time.Second, func() bool { return d.Figures().BusDown == 0 })
+		}
+		outage("short outage", func() { short[0], short[1] = fr.window(measure) })
+		lostShort = d.Figures().PublishFailed
+		outage("long outage", func() {
+			fr.wait(t, "long outage: the reconnect buffer overflows", 20*time.Second, func() bool { return d.Figures().PublishFailed > lostShort })
+			long[0], long[1] = fr.window(measure)
+		})
+		lostLong = d.Figures().PublishFailed - lostShort
+		// The session records on: a Status stored after the reconnect says so, and the loss.
+		fr.wait(t, "a Status after the reconnect", 5*time.Second, func() bool {
+			return fr.statusWhere(func(s *pb.Status) bool {
+				return s.PublishFailed > 0 && s.BusDisconnectedNs == 0 && s.RecordState == pb.Status_RECORD_OK
+			}) != nil
+		})
+		fr.wait(t, "the status line says what was lost", 2*time.Second, func() bool {
+			l := fr.lastLine()
+			return strings.Contains(l, "publish LOST") && !strings.Contains(l, "NATS DISCONNECTED")
+		})
+	})
+	checkRate(t, "NATS away (short outage)", base, short)
+	checkRate(t, "NATS away (long outage, reconnect buffer full)", base, long)
+	if lostShort != 0 {
+		t.Errorf("the short outage lost %d messages; the reconnect buffer should have held them", lostShort)
+	}
+	if lostLong == 0 {
+		t.Error("the long outage lost nothing: the reconnect buffer did not overflow")
+	}
+	if s := fr.statusWhere(func(s *pb.Status) bool { return s.BusDisconnectedNs > 0 }); s == nil {
+		t.Error("no Status said bus_disconnected_ns > 0 (those published during an outage are sent on reconnect)")
+	} else if s.State != pb.Status_RECORDING {
+		t.Errorf("Status during the outage: state %v, want RECORDING", s.State)
+	}
+	logs := fr.logs.String()
+	for _, want := range []string{"daemon: NATS DISCONNECTED", "daemon: NATS reconnected; nothing lost",
+		"daemon: NATS reconnected; messages were LOST", "lost=" + strconv.FormatUint(lostLong, 10), "acquisition: publish failed"} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("log does not say %q:\n%s", want, logs)
+		}
+	}
+	if n := strings.Count(logs, "acquisition: publish failed"); uint64(n) > 1+lostLong/1000 {
+		t.Errorf("%d log lines for %d failed publishes: not throttled", n, lostLong)
+	}
+
+	// The recording, on the restarted server: every frame but those lost, and the STOP.
+	shown := d.Figures().Frames
+	nc, err := nats.Connect(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	subj, _ := acquisition.SubjectsFor("faults")
+	rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sr, err := acquisition.FindSession(rctx, nc, subj, "faults")
+	if err != nil {
+		t.Fatalf("recording: %v", err)
+	}
+	frames := map[uint64]bool{}
+	if err := acquisition.ReadSession(rctx, nc, subj, sr, func(subject string, _ uint64, data []byte) error {
+		if subject == subj.Frame {
+			o := &pb.FrameOnset{}
+			if err := proto.Unmarshal(data, o); err != nil {
+				return err
+			}
+			frames[o.Frame] = true
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("recording: %v", err)
+	}
+	if sr.Stop == nil {
+		t.Error("recording: the session has no STOP event")
+	}
+	missing := shown - uint64(len(frames))
+	t.Logf("frames shown %d, recorded %d, missing %d; messages counted lost %d; last status line: %s", shown, len(frames), missing, lostLong, fr.lastLine())
+	if missing > lostLong {
+		t.Errorf("%d frames missing from the recording, but only %d messages counted lost", missing, lostLong)
+	}
 }
