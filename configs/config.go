@@ -101,7 +101,7 @@ type NATS struct {
 	// dropped and counted, so publishing never blocks the frame loop.
 	PublishQueue int `yaml:"publish_queue"`
 	// ReconnectBuffer bounds what the connection to an external server holds while that server
-	// is away (bytes, e.g. 8MB: about a minute of a 100 Hz session with two models); it is sent
+	// is away (bytes, e.g. 8MB: minutes of a 100 Hz session with two models); it is sent
 	// when the server is back. Beyond it messages are lost and counted (Status.publish_failed).
 	// Unused with the embedded server, whose in-process connection never drops.
 	ReconnectBuffer Bytes `yaml:"reconnect_buffer"`
