@@ -319,12 +319,14 @@ func TestFaultExternalNATS(t *testing.T) {
 	var idle [3]span // before the short outage, between the outages, after the long one
 	var short, long span
 	var lostShort, lostLong uint64
+	var killFrames []uint64                // frames at each kill and restart
 	var overflowFrame, restartFrame uint64 // the long outage: frames when its loss began and when NATS came back
 	fr.run(t, func(ctx context.Context) {
 		fr.wait(t, "frames", 10*time.Second, func() bool { return d.Figures().Frames > 50 })
 		idle[0] = fr.window(measure)
 
 		outage := func(what string, hold func()) {
+			killFrames = append(killFrames, d.Figures().Frames)
 			srv.Kill()
 			fr.wait(t, what+": the daemon sees NATS gone", 2*time.Second, func() bool { return d.Figures().BusDown > 0 })
 			hold()
@@ -333,6 +335,7 @@ func TestFaultExternalNATS(t *testing.T) {
 			})
 			srv.Restart()
 			restartFrame = d.Figures().Frames
+			killFrames = append(killFrames, restartFrame)
 			fr.wait(t, what+": reconnected", 5*time.Second, func() bool { return d.Figures().BusDown == 0 })
 		}
 		outage("short outage", func() { short = fr.window(measure) })
@@ -366,11 +369,6 @@ func TestFaultExternalNATS(t *testing.T) {
 	if lostLong == 0 {
 		t.Error("the long outage lost nothing: the reconnect buffer did not overflow")
 	}
-	if s := fr.statusWhere(func(s *pb.Status) bool { return s.BusDisconnectedNs > 0 }); s == nil {
-		t.Error("no Status said bus_disconnected_ns > 0 (those published during an outage are sent on reconnect)")
-	} else if s.State != pb.Status_RECORDING {
-		t.Errorf("Status during the outage: state %v, want RECORDING", s.State)
-	}
 	logs := fr.logs.String()
 	for _, want := range []string{"daemon: NATS DISCONNECTED", "daemon: NATS reconnected; nothing lost",
 		"daemon: NATS reconnected; messages were LOST", "lost=" + strconv.FormatUint(lostLong, 10), "acquisition: publish failed"} {
@@ -397,13 +395,23 @@ func TestFaultExternalNATS(t *testing.T) {
 		t.Fatalf("recording: %v", err)
 	}
 	frames := map[uint64]bool{}
+	var whileDown *pb.Status // a Status published during an outage (sent on reconnect)
 	if err := acquisition.ReadSession(rctx, nc, subj, sr, func(subject string, _ uint64, data []byte) error {
-		if subject == subj.Frame {
+		switch subject {
+		case subj.Frame:
 			o := &pb.FrameOnset{}
 			if err := proto.Unmarshal(data, o); err != nil {
 				return err
 			}
 			frames[o.Frame] = true
+		case subj.Status:
+			s := &pb.Status{}
+			if err := proto.Unmarshal(data, s); err != nil {
+				return err
+			}
+			if s.BusDisconnectedNs > 0 && whileDown == nil {
+				whileDown = s
+			}
 		}
 		return nil
 	}); err != nil {
@@ -412,25 +420,40 @@ func TestFaultExternalNATS(t *testing.T) {
 	if sr.Stop == nil {
 		t.Error("recording: the session has no STOP event")
 	}
-	// Frames are lost only while the buffer was full (from a little before the overflow was
-	// seen, its onsets published a few frames after their flip, to the restart): none at the
-	// kills (no silent loss in flight), none in the short outage.
+	if whileDown == nil {
+		t.Error("recording: no Status says bus_disconnected_ns > 0 (those published during an outage are sent on reconnect)")
+	} else if whileDown.State != pb.Status_RECORDING {
+		t.Errorf("recording: Status during the outage: state %v, want RECORDING", whileDown.State)
+	}
+	// Frames are lost while the buffer was full (from a little before the overflow was seen,
+	// its onsets published a few frames after their flip, to the restart), counted. Besides,
+	// a server killed outright takes with it what was on its socket at that instant: the onset
+	// of the frame just before a kill, at most, which the connection cannot know (NOT counted:
+	// see README, Faults). Nothing else.
 	const slack = 20
-	var missing, outside []uint64
+	var missing, inFlight, outside []uint64
 	for k := uint64(0); k < shown-slack; k++ { // the last few may be cut by the stop
-		if !frames[k] {
-			missing = append(missing, k)
-			if k+slack < overflowFrame || k > restartFrame+slack {
-				outside = append(outside, k)
-			}
+		if frames[k] {
+			continue
+		}
+		missing = append(missing, k)
+		switch {
+		case k+slack >= overflowFrame && k <= restartFrame+slack:
+		case k+3 >= killFrames[0] && k <= killFrames[0] || k+3 >= killFrames[2] && k <= killFrames[2]:
+			inFlight = append(inFlight, k)
+		default:
+			outside = append(outside, k)
 		}
 	}
-	t.Logf("frames shown %d, recorded %d, missing %d (loss from frame ~%d to the restart at %d); messages counted lost %d; last status line: %s",
-		shown, len(frames), len(missing), overflowFrame, restartFrame, lostLong, fr.lastLine())
-	if uint64(len(missing)) > lostLong {
-		t.Errorf("%d frames missing from the recording, but only %d messages counted lost", len(missing), lostLong)
+	t.Logf("frames shown %d, recorded %d, missing %d (loss from frame ~%d to the restart at %d; in flight at the kills at frames %d and %d: %v); messages counted lost %d; last status line: %s",
+		shown, len(frames), len(missing), overflowFrame, restartFrame, killFrames[0], killFrames[2], inFlight, lostLong, fr.lastLine())
+	if uint64(len(missing)-len(inFlight)) > lostLong {
+		t.Errorf("%d frames missing from the recording in the long outage, but only %d messages counted lost", len(missing)-len(inFlight), lostLong)
+	}
+	if len(inFlight) > 2 {
+		t.Errorf("%d frames lost in flight at the kills, want at most one each: %v", len(inFlight), inFlight)
 	}
 	if len(outside) > 0 {
-		t.Errorf("frames missing from the recording outside the long outage's loss (frames %d..%d): %v", overflowFrame, restartFrame, outside)
+		t.Errorf("frames missing from the recording outside the long outage's loss (frames %d..%d) and the kills: %v (frames at the kills and restarts: %v)", overflowFrame, restartFrame, outside, killFrames)
 	}
 }
