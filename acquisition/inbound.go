@@ -77,6 +77,14 @@ const (
 	SeqRestartAfter = 16
 )
 
+// PendingMsgs and PendingBytes bound what an inbound subscription holds for its handler: spike
+// batches must not be dropped for a slow consumer (a backlog of minutes fits), but a flood must
+// not take the host's memory.
+const (
+	PendingMsgs  = 1 << 20
+	PendingBytes = 256 << 20
+)
+
 // InboundCounts are an Inbound's counters since it was made, per subject.
 type InboundCounts struct {
 	Rejects  [2][NumReasons]uint64 // [0] spikes, [1] sync; index ReasonNone is unused
@@ -148,8 +156,7 @@ func Subscribe(conn *nats.Conn, subj Subjects, h AcquisitionHandler, log *slog.L
 			in.Unsubscribe()
 			return nil, fmt.Errorf("acquisition: subscribe %s: %w", s.subject, err)
 		}
-		// Spike batches must never be dropped for a slow consumer: allow a large backlog.
-		if err := sub.SetPendingLimits(1<<20, 256<<20); err != nil {
+		if err := sub.SetPendingLimits(PendingMsgs, PendingBytes); err != nil {
 			in.Unsubscribe()
 			return nil, fmt.Errorf("acquisition: subscribe %s: %w", s.subject, err)
 		}

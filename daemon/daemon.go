@@ -278,7 +278,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.finalStatus()
 	if s := d.sess.Load(); s != nil {
-		d.sessionEvent(context.Background(), pb.SessionEvent_STOP, s.id) // ctx has ended
+		// What the session queued goes before its STOP (see StopSession); ctx has ended.
+		if err := d.flush(context.Background()); err != nil {
+			d.p.Log.Warn("daemon: flushing the session's last messages before its STOP", "session", s.id, "err", err)
+		}
+		d.sessionEvent(context.Background(), pb.SessionEvent_STOP, s.id)
 	}
 	return werr
 }
@@ -303,14 +307,7 @@ func (d *Daemon) runBus() (stop func()) {
 
 // sessionEvent publishes a session's start or stop (the recording's delimiters), through the
 // recording store when there is one, so that the recording's health says whether it is stored.
-// The store is written directly, not through the bus's publish queue, so a STOP first waits for
-// that queue: the session's last frames and reports must be recorded before its end.
 func (d *Daemon) sessionEvent(ctx context.Context, kind pb.SessionEvent_Kind, id string) {
-	if kind == pb.SessionEvent_STOP && d.p.Recorder != nil {
-		if err := d.flush(ctx); err != nil {
-			d.p.Log.Warn("daemon: publish queue not flushed before the session's STOP", "session", id, "err", err)
-		}
-	}
 	now := d.now()
 	d.storeRecorded(ctx, d.subj.Session, &pb.SessionEvent{
 		Session: id, Kind: kind, HostNs: now, UnixNs: d.unix(now), Rig: d.p.Rig,

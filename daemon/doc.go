@@ -26,7 +26,9 @@
 //	    report per model every ReportEvery
 //	bus goroutine (NATSBus, run by Run from before the session's START to after its STOP)
 //	    sends the one publish queue (acquisition.Publisher, nats.publish_queue messages, the
-//	    oldest dropped and counted when full) that every publisher of the daemon copies into
+//	    oldest dropped and counted when full) that every publisher of the daemon copies into;
+//	    only session events and a recorded session's Status take the Recorder's acknowledged
+//	    path beside it, and a session's queue is flushed before its STOP so none overtakes
 //	status goroutine
 //	    a status line and a Status message every StatusEvery; in a recorded session the Status
 //	    goes through the Recorder and waits for the store's acknowledgement, which is the

@@ -34,13 +34,6 @@ var (
 	_ busHealth   = (*natsBus)(nil)
 )
 
-// InboundPending bounds what an inbound subscription holds for its handler: a backlog of spike
-// batches must not be dropped for a slow consumer, but a flood must not take the host's memory.
-const (
-	InboundPendingMsgs  = 1 << 20
-	InboundPendingBytes = 256 << 20
-)
-
 // NATSBus returns a Bus over nc that publishes through a Publisher of queue messages
 // (configs.NATS.PublishQueue). Publish copies the data into the queue and returns at once; the
 // daemon's Run sends the queue (the bus's Run) for as long as it runs, and a session's stop
@@ -92,16 +85,15 @@ func (b *natsBus) reconnected(nc *nats.Conn) {
 	b.log.Info("daemon: NATS reconnected; nothing lost, the reconnect buffer is sent", "server", nc.ConnectedUrlRedacted(), "outage", out)
 }
 
-// health says how long the connection has been lost (0: connected) and how many messages the
-// connection refused (lost), ever.
-func (b *natsBus) health() (down time.Duration, failed uint64) {
+// health says how long the connection has been lost (0: connected).
+func (b *natsBus) health() time.Duration {
 	b.mu.Lock()
 	since := b.downSince
 	b.mu.Unlock()
-	if !since.IsZero() {
-		down = max(time.Since(since), 1) // never 0 while down
+	if since.IsZero() {
+		return 0
 	}
-	return down, b.pub.Stats().Failed
+	return max(time.Since(since), 1) // never 0 while down
 }
 
 func (b *natsBus) Publish(subject string, data []byte) error {
@@ -110,13 +102,13 @@ func (b *natsBus) Publish(subject string, data []byte) error {
 }
 
 // Subscribe delivers subject's messages to handle on the subscription's goroutine, with
-// pending limits InboundPendingMsgs and InboundPendingBytes.
+// acquisition's inbound pending limits (PendingMsgs, PendingBytes).
 func (b *natsBus) Subscribe(subject string, handle func([]byte)) (func() error, error) {
 	sub, err := b.nc.Subscribe(subject, func(m *nats.Msg) { handle(m.Data) })
 	if err != nil {
 		return nil, err
 	}
-	if err := sub.SetPendingLimits(InboundPendingMsgs, InboundPendingBytes); err != nil {
+	if err := sub.SetPendingLimits(acquisition.PendingMsgs, acquisition.PendingBytes); err != nil {
 		_ = sub.Unsubscribe()
 		return nil, fmt.Errorf("daemon: subscribe %s: %w", subject, err)
 	}
@@ -130,7 +122,7 @@ func (b *natsBus) Run(ctx context.Context) error { return b.pub.Run(ctx) }
 // stream, which captures on receipt).
 func (b *natsBus) Flush(ctx context.Context) error { return b.pub.Flush(ctx) }
 
-func (b *natsBus) queue() (queued int, dropped uint64) {
+func (b *natsBus) queue() (queued int, dropped, failed uint64) {
 	s := b.pub.Stats()
-	return s.Queued, s.Dropped
+	return s.Queued, s.Dropped, s.Failed
 }

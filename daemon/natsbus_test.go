@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,7 +27,7 @@ func TestNATSBusQueue(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if q, dropped := b.(queueCounts).queue(); q != 4 || dropped != 6 {
+	if q, dropped, _ := b.(queueCounts).queue(); q != 4 || dropped != 6 {
 		t.Fatalf("queue %d, dropped %d; want 4 and 6", q, dropped)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -67,4 +68,27 @@ func inProcessNATS(t *testing.T) *nats.Conn {
 	}
 	t.Cleanup(nc.Close)
 	return nc
+}
+
+// countedBus is a Bus with a queue that says what it holds and dropped.
+type countedBus struct{ nopBus }
+
+func (countedBus) queue() (int, uint64, uint64) { return 3, 7, 2 }
+
+// TestStatusSaysQueue: Status.publish_queued and publish_dropped are the bus queue's, and what
+// the connection refused counts among the publish errors.
+func TestStatusSaysQueue(t *testing.T) {
+	d, err := New(Parts{Rig: "a", Session: "s", Source: &constSource{}, Presenter: &clockPresenter{}, Bus: &countedBus{},
+		FrameRate: 100, Height: 2, Width: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := d.Figures()
+	m := d.statusMsg(f)
+	if m.PublishQueued != 3 || m.PublishDropped != 7 || f.PublishErrors != 2 {
+		t.Errorf("status queued %d dropped %d, errors %d; want 3, 7, 2", m.PublishQueued, m.PublishDropped, f.PublishErrors)
+	}
+	if s := f.String(); !strings.Contains(s, "publish queue 3, dropped 7, failed 2") {
+		t.Errorf("status line %q does not say the queue", s)
+	}
 }

@@ -102,15 +102,16 @@ type busRunner interface {
 }
 
 // queueCounts is a Bus with a bounded publish queue, for Status.publish_queued and
-// publish_dropped.
+// publish_dropped: waiting now, dropped by the full queue, and refused by the connection
+// (counted with the daemon's publish errors).
 type queueCounts interface {
-	queue() (queued int, dropped uint64)
+	queue() (queued int, dropped, failed uint64)
 }
 
 // busHealth is a Bus whose connection can be lost (an external server's outage), for
-// Status.bus_disconnected_ns and publish_failed.
+// Status.bus_disconnected_ns.
 type busHealth interface {
-	health() (down time.Duration, failed uint64)
+	health() (down time.Duration)
 }
 
 // Bus is the message bus (NATS). Publish must not block for long (it buffers); handlers run on

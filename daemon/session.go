@@ -77,6 +77,11 @@ func (d *Daemon) StopSession(ctx context.Context, id string) (*pb.StopSessionRep
 	}
 	d.val.report()
 	now := d.now()
+	// The session's queued messages reach the server before its STOP, which may go straight
+	// to the store (the Recorder) and must not overtake them: export cuts a session at STOP.
+	if err := d.flush(ctx); err != nil {
+		return nil, controlErr("500", fmt.Errorf("daemon: stop session %s: flushing the recording: %w", cur.id, err))
+	}
 	d.sessionEvent(ctx, pb.SessionEvent_STOP, cur.id)
 	if err := d.flush(ctx); err != nil {
 		return nil, controlErr("500", fmt.Errorf("daemon: stop session %s: flushing the recording: %w", cur.id, err))
@@ -119,6 +124,9 @@ func (d *Daemon) flush(ctx context.Context) error {
 	f, ok := d.p.Bus.(Flusher)
 	if !ok {
 		return nil
+	}
+	if d.busDown() { // no server to confirm anything: fail now rather than after the timeout
+		return errors.New("daemon: NATS is disconnected: what is queued waits in the reconnect buffer")
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()

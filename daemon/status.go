@@ -36,7 +36,7 @@ type Figures struct {
 	Published, PublishErrors        uint64
 	PublishQueued                   int                       // messages waiting in the bus's publish queue now
 	PublishDropped                  uint64                    // messages the full queue dropped (oldest first), ever
-	PublishFailed                   uint64                    // messages the connection refused (lost: reconnect buffer full), ever
+	PublishFailed                   uint64                    // messages the connection refused (lost: reconnect buffer full), ever; in PublishErrors too
 	BusDown                         time.Duration             // how long the NATS connection has been lost; 0: connected
 	PhotodiodeDown                  time.Duration             // how long the photodiode has been away; 0: connected or none
 	Spikes, Syncs, Rejected         uint64                    // spikes and sync edges accepted; inbound messages rejected
@@ -97,10 +97,11 @@ func (d *Daemon) Figures() Figures {
 	}
 	f.Rejected = f.Inbound.Rejected()
 	if q, ok := d.p.Bus.(queueCounts); ok {
-		f.PublishQueued, f.PublishDropped = q.queue()
+		f.PublishQueued, f.PublishDropped, f.PublishFailed = q.queue()
+		f.PublishErrors += f.PublishFailed
 	}
 	if h, ok := d.p.Bus.(busHealth); ok {
-		f.BusDown, f.PublishFailed = h.health()
+		f.BusDown = h.health()
 	}
 	if d.p.PhotodiodeDown != nil {
 		f.PhotodiodeDown = d.p.PhotodiodeDown()
@@ -166,8 +167,8 @@ func (f Figures) String() string {
 	for _, m := range f.Models {
 		fmt.Fprintf(&b, " | %s %.2fms skipped %d r=%.3f", m.Name, ms(m.LastCompute), m.Skipped, m.LiveR)
 	}
-	if f.PublishDropped > 0 {
-		fmt.Fprintf(&b, " | publish queue %d, dropped %d", f.PublishQueued, f.PublishDropped)
+	if f.PublishDropped > 0 || f.PublishErrors > 0 {
+		fmt.Fprintf(&b, " | publish queue %d, dropped %d, failed %d", f.PublishQueued, f.PublishDropped, f.PublishErrors)
 	}
 	b.WriteString(f.faultText())
 	if f.Spikes > 0 || f.Syncs > 0 {
@@ -187,14 +188,12 @@ func (f Figures) String() string {
 func ms(d time.Duration) float64 { return float64(d) / 1e6 }
 
 // faultText is the status line's part for the faults the daemon rides through: a lost NATS
-// connection, messages it lost, an unplugged photodiode ("" when there are none).
+// connection, an unplugged photodiode ("" when there are none). Messages lost meanwhile are the
+// publish part's "failed".
 func (f Figures) faultText() string {
 	var b strings.Builder
 	if f.BusDown > 0 {
 		fmt.Fprintf(&b, " | NATS DISCONNECTED %.1fs: reconnecting, publishing into the reconnect buffer", f.BusDown.Seconds())
-	}
-	if f.PublishFailed > 0 {
-		fmt.Fprintf(&b, " | publish LOST %d (NATS refused them: reconnect buffer full)", f.PublishFailed)
 	}
 	if f.PhotodiodeDown > 0 {
 		fmt.Fprintf(&b, " | PHOTODIODE DISCONNECTED %.1fs: frames untimed, redialling", f.PhotodiodeDown.Seconds())
