@@ -259,6 +259,9 @@ func (p *Photodiode) Run(ctx context.Context) error {
 			p.o.Log.Warn("calib: close", "device", p.o.Name, "err", err)
 		}
 		link, p.up, p.hello = nil, false, false
+		// The reader's error, if it sent one, is the old link's: a write failure (ping) and a
+		// read failure (unplugged) come together, and the second must not hang up again.
+		events, readErr = nil, nil
 		p.downSince.Store(clk.Now())
 		ping.Stop()
 		p.takeFlips()
