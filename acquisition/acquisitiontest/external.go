@@ -1,6 +1,3 @@
-// Package acquisitiontest holds stand-ins for the acquisition side's services in tests: an
-// external NATS server process (Debian's nats-server) that a test can kill and restart on the
-// same port and store, as a lab's server goes away and comes back.
 package acquisitiontest
 
 import (
