@@ -269,10 +269,14 @@ func TestFaultPhotodiodeUnplugged(t *testing.T) {
 		t.Errorf("Status while unplugged: state %v, want RECORDING (the session goes on)", s.State)
 	}
 	logs := fr.logs.String()
-	for _, want := range []string{"calib: photodiode lost; frames are untimed until it returns", "calib: photodiode connected"} {
+	for _, want := range []string{"calib: photodiode lost; frames are untimed until it returns",
+		"calib: photodiode not available; retrying"} { // the redial, with its backoff
 		if !strings.Contains(logs, want) {
 			t.Errorf("log does not say %q:\n%s", want, logs)
 		}
+	}
+	if n := strings.Count(logs, "calib: photodiode connected"); n != 2 {
+		t.Errorf("log says the photodiode connected %d times, want 2 (at the start and after the replug)", n)
 	}
 	// No onset invented: every frame shown while unplugged that was published is unconfirmed.
 	fr.mu.Lock()
