@@ -60,9 +60,7 @@ func (b *natsBus) disconnected(nc *nats.Conn, err error) {
 		return // the daemon's own Stop, not an outage
 	}
 	b.mu.Lock()
-	if b.downSince.IsZero() {
-		b.downSince, b.failedDown = time.Now(), b.pub.Stats().Failed
-	}
+	b.downSince, b.failedDown = time.Now(), b.pub.Stats().Failed // once per outage
 	b.mu.Unlock()
 	b.log.Warn("daemon: NATS DISCONNECTED; reconnecting, what is published meanwhile waits in nats.reconnect_buffer (beyond it, lost and counted)",
 		"server", nc.ConnectedUrlRedacted(), "err", err)
@@ -85,13 +83,17 @@ func (b *natsBus) reconnected(nc *nats.Conn) {
 	b.log.Info("daemon: NATS reconnected; nothing lost, the reconnect buffer is sent", "server", nc.ConnectedUrlRedacted(), "outage", out)
 }
 
-// health says how long the connection has been lost (0: connected).
+// health says how long the connection has been lost (0: connected). The connection's state
+// decides: a first connect that had to be retried calls no reconnect handler.
 func (b *natsBus) health() time.Duration {
+	if b.nc.IsConnected() {
+		return 0
+	}
 	b.mu.Lock()
 	since := b.downSince
 	b.mu.Unlock()
-	if since.IsZero() {
-		return 0
+	if since.IsZero() { // lost just now: the handler has not run yet
+		return 1
 	}
 	return max(time.Since(since), 1) // never 0 while down
 }
