@@ -125,6 +125,9 @@ func (d *Daemon) flush(ctx context.Context) error {
 	if !ok {
 		return nil
 	}
+	if d.busDown() { // no server to confirm anything: fail now rather than after the timeout
+		return errors.New("daemon: NATS is disconnected: what is queued waits in the reconnect buffer")
+	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	return f.Flush(ctx)

@@ -38,6 +38,9 @@ type Figures struct {
 	Published, PublishErrors        uint64
 	PublishQueued                   int                       // messages waiting in the bus's publish queue now
 	PublishDropped                  uint64                    // messages the full queue dropped (oldest first), ever
+	PublishFailed                   uint64                    // messages the connection refused (lost: reconnect buffer full), ever; in PublishErrors too
+	BusDown                         time.Duration             // how long the NATS connection has been lost; 0: connected
+	PhotodiodeDown                  time.Duration             // how long the photodiode has been away; 0: connected or none
 	Spikes, Syncs, Rejected         uint64                    // spikes and sync edges accepted; inbound messages rejected
 	Inbound                         acquisition.InboundCounts // rejections per subject and reason, sequence gaps
 	Unplaced, Unknown               uint64                    // spikes not placed in an open bin; of cells no model predicts
@@ -97,9 +100,14 @@ func (d *Daemon) Figures() Figures {
 	}
 	f.Rejected = f.Inbound.Rejected()
 	if q, ok := d.p.Bus.(queueCounts); ok {
-		var failed uint64
-		f.PublishQueued, f.PublishDropped, failed = q.queue()
-		f.PublishErrors += failed
+		f.PublishQueued, f.PublishDropped, f.PublishFailed = q.queue()
+		f.PublishErrors += f.PublishFailed
+	}
+	if h, ok := d.p.Bus.(busHealth); ok {
+		f.BusDown = h.health()
+	}
+	if d.p.PhotodiodeDown != nil {
+		f.PhotodiodeDown = d.p.PhotodiodeDown()
 	}
 	d.val.mu.Lock()
 	if v := d.val.v; v != nil {
@@ -172,6 +180,7 @@ func (f Figures) String() string {
 	if f.PublishDropped > 0 || f.PublishErrors > 0 {
 		fmt.Fprintf(&b, " | publish queue %d, dropped %d, failed %d", f.PublishQueued, f.PublishDropped, f.PublishErrors)
 	}
+	b.WriteString(f.faultText())
 	if f.Spikes > 0 || f.Syncs > 0 {
 		fmt.Fprintf(&b, " | spikes %d (unplaced %d) syncs %d, acquisition clock drift %.1f ppm", f.Spikes, f.Unplaced, f.Syncs, f.AcqDriftPPM)
 	}
@@ -191,6 +200,20 @@ func (f Figures) String() string {
 
 func ms(d time.Duration) float64 { return float64(d) / 1e6 }
 
+// faultText is the status line's part for the faults the daemon rides through: a lost NATS
+// connection, an unplugged photodiode ("" when there are none). Messages lost meanwhile are the
+// publish part's "failed".
+func (f Figures) faultText() string {
+	var b strings.Builder
+	if f.BusDown > 0 {
+		fmt.Fprintf(&b, " | NATS DISCONNECTED %.1fs: reconnecting, publishing into the reconnect buffer", f.BusDown.Seconds())
+	}
+	if f.PhotodiodeDown > 0 {
+		fmt.Fprintf(&b, " | PHOTODIODE DISCONNECTED %.1fs: frames untimed, redialling", f.PhotodiodeDown.Seconds())
+	}
+	return b.String()
+}
+
 func (d *Daemon) runStatus(ctx context.Context) error {
 	t := time.NewTicker(d.p.StatusEvery)
 	defer t.Stop()
@@ -209,7 +232,9 @@ func (d *Daemon) runStatus(ctx context.Context) error {
 // goes out at once (a core publish: a store that refused takes nothing). Then the status line.
 func (d *Daemon) statusTick(ctx context.Context) {
 	f := d.Figures()
-	if d.p.Recorder != nil && d.sess.Load() != nil {
+	// While NATS is disconnected the store cannot answer: the status goes into the reconnect
+	// buffer, and the outage (not a recording failure) is what it says.
+	if d.p.Recorder != nil && d.sess.Load() != nil && f.BusDown == 0 {
 		if d.storeRecorded(ctx, d.subj.Status, d.statusMsg(f)) {
 			f = d.Figures()
 			d.publishOnce(d.subj.Status, d.statusMsg(f))
@@ -238,6 +263,7 @@ func (d *Daemon) statusMsg(f Figures) *pb.Status {
 		RefreshesMissed: f.Missed,
 		PublishQueued:   uint64(f.PublishQueued), PublishDropped: f.PublishDropped,
 		WorkersExcluded: f.WorkersExcluded, PhotodiodeLost: f.PhotodiodeLost, FramesLinkLost: f.LinkLost,
+		PublishFailed: f.PublishFailed, BusDisconnectedNs: int64(f.BusDown), PhotodiodeDisconnectedNs: int64(f.PhotodiodeDown),
 	}
 	recordStatus(m, f)
 	for _, mf := range f.Models {
