@@ -323,6 +323,13 @@ func (p *Photodiode) Run(ctx context.Context) error {
 			p.handled.Add(1)
 
 		case err := <-readErr:
+			// The reader queued every message it read before its error: act on them first, so
+			// that a link's last words (a levels block, an edge) are not dropped with it.
+			for len(events) > 0 {
+				p.takeFlips()
+				p.handle(<-events)
+				p.handled.Add(1)
+			}
 			p.stats.Disconnects.Add(1)
 			p.o.Log.Warn("calib: photodiode lost; frames are untimed until it returns", "device", p.o.Name, "err", err)
 			hangUp()
