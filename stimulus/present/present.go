@@ -24,7 +24,9 @@ const (
 	// on, and falls back to PaceClock when the swaps turn out not to wait (Xvfb, a compositor
 	// that ignores the interval); the clock otherwise.
 	PaceAuto Pacing = iota
-	// PaceClock sleeps until the previous flip plus the frame's hold, then swaps.
+	// PaceClock holds frames on a refresh grid kept from the clock (t0 + k*period, t0 the first
+	// flip), as a monitor that ignores late frames would: a frame is swapped at its due refresh,
+	// or at the first refresh after it is drawn, counting the refreshes it missed.
 	PaceClock
 	// PaceNone swaps as fast as it can (benchmarks).
 	PaceNone
@@ -74,6 +76,7 @@ type Presenter struct {
 
 	level  uint8
 	last   int64 // previous flip, 0 before the first
+	grid   grid  // the refresh grid clock pacing holds frames to
 	fast   int   // consecutive flips faster than half the hold (vsync not waiting)
 	frames uint64
 	missed uint64
@@ -105,6 +108,7 @@ func Open(d configs.Display, s configs.Stimulus, o Options) (*Presenter, error) 
 	p.ratio = int64(math.Round(ratio))
 	p.period = int64(float64(time.Second) / float64(d.Refresh))
 	p.hold = p.ratio * p.period
+	p.grid = grid{period: p.period, ratio: p.ratio}
 	lut, err := InverseGamma(d.Gamma)
 	if err != nil {
 		return nil, err
@@ -452,8 +456,10 @@ func (p *Presenter) present(frame []float32, img *image.RGBA) (Flip, error) {
 			copy(b, p.row)
 		}
 	}
-	if p.last != 0 && p.pace != PaceNone && !p.vsync {
-		p.clock.SleepUntil(p.last + p.hold)
+	missed := 0
+	if p.pace != PaceNone && !p.vsync && p.grid.started() {
+		gl.Finish() // the frame is ready once drawn: only then can it take a refresh
+		missed = p.grid.wait(p.clock)
 	}
 	if p.win != nil {
 		p.win.win.SwapBuffers()
@@ -466,25 +472,25 @@ func (p *Presenter) present(frame []float32, img *image.RGBA) (Flip, error) {
 	if p.win != nil {
 		glfw.PollEvents()
 	}
-	f := Flip{HostNS: now, Patch: p.level}
-	if p.last != 0 {
+	if p.last != 0 && p.vsync {
 		dt := now - p.last
-		if n := (dt + p.period/2) / p.period; n > p.ratio && p.pace != PaceNone {
-			f.Missed = int(n - p.ratio)
-			p.missed += uint64(f.Missed)
+		missed = missedSwaps(dt, p.period, p.ratio)
+		if dt < p.hold/2 {
+			p.fast++
+		} else {
+			p.fast = 0
 		}
-		if p.vsync {
-			if dt < p.hold/2 {
-				p.fast++
-			} else {
-				p.fast = 0
-			}
-			if p.fast == 3 {
-				p.vsync = false
-				p.log.Warn("present: vsync does not wait here (Xvfb or the driver ignores the swap interval); pacing frames from the clock")
-			}
+		if p.fast == 3 {
+			p.vsync, missed = false, 0
+			p.grid.start(now)
+			p.log.Warn("present: vsync does not wait here (Xvfb or the driver ignores the swap interval); pacing frames from the clock")
 		}
 	}
+	if !p.grid.started() && !p.vsync && p.pace != PaceNone {
+		p.grid.start(now)
+	}
+	f := Flip{HostNS: now, Patch: p.level, Missed: missed}
+	p.missed += uint64(missed)
 	p.last = now
 	p.frames++
 	return f, nil
