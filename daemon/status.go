@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -43,6 +44,9 @@ type Figures struct {
 	Record      pb.Status_RecordState
 	RecordError string
 	RecordUsage acquisition.StoreUsage
+
+	FrameRate    float64 // frames per second the display ran at, from the flips since Run began (0: under two)
+	FrameRateSet float64 // the configured stimulus.frame_rate
 }
 
 // ModelFigures are one model's counters.
@@ -67,6 +71,7 @@ func (d *Daemon) Figures() Figures {
 		Published:    s.published.Load(), PublishErrors: s.publishErrors.Load(),
 		Spikes: d.val.spikes.Load(), Syncs: d.val.syncs.Load(), Rejected: d.val.rejected.Load(),
 	}
+	f.FrameRate, f.FrameRateSet = d.flipSpan.rate(), d.p.FrameRate
 	d.val.mu.Lock()
 	if v := d.val.v; v != nil {
 		f.Unplaced, f.Unknown, f.ClockPairs, f.AcqDriftPPM = v.Unplaced, v.Unknown, v.Clock().Pairs(), v.Clock().DriftPPM()
@@ -92,8 +97,8 @@ func (d *Daemon) Figures() Figures {
 // String is the one-line status.
 func (f Figures) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "frames %d missed %d dropped %d untimed %d onset-latency %.2fms flip-to-publish p50 %.2fms p99 %.2fms",
-		f.Frames, f.Missed, f.Dropped, f.Untimed, ms(f.OnsetLatency), ms(f.FlipToPublishP50), ms(f.FlipToPublishP99))
+	fmt.Fprintf(&b, "frames %d at %.2f Hz (configured %g Hz) missed %d dropped %d untimed %d onset-latency %.2fms flip-to-publish p50 %.2fms p99 %.2fms",
+		f.Frames, f.FrameRate, f.FrameRateSet, f.Missed, f.Dropped, f.Untimed, ms(f.OnsetLatency), ms(f.FlipToPublishP50), ms(f.FlipToPublishP99))
 	for _, m := range f.Models {
 		fmt.Fprintf(&b, " | %s %.2fms skipped %d r=%.3f", m.Name, ms(m.LastCompute), m.Skipped, m.LiveR)
 	}
@@ -102,6 +107,37 @@ func (f Figures) String() string {
 	}
 	b.WriteString(f.recordText())
 	return b.String()
+}
+
+// flipSpan is the span of the flips the frame loop has reported: the frame rate the display
+// really runs at, whatever the configuration says (a display that drifts or misses refreshes
+// shows here). A mutex rather than atomics, so that a reader sees a count and a last flip of
+// the same frame; the frame loop holds it for a few nanoseconds and allocates nothing.
+type flipSpan struct {
+	mu          sync.Mutex
+	first, last int64
+	n           uint64
+}
+
+// add records a flip at host time t.
+func (s *flipSpan) add(t int64) {
+	s.mu.Lock()
+	if s.n == 0 {
+		s.first = t
+	}
+	s.last = t
+	s.n++
+	s.mu.Unlock()
+}
+
+// rate is the frames per second from the first flip to the last (0 before two flips).
+func (s *flipSpan) rate() float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.n < 2 || s.last <= s.first {
+		return 0
+	}
+	return float64(s.n-1) * 1e9 / float64(s.last-s.first)
 }
 
 func ms(d time.Duration) float64 { return float64(d) / 1e6 }
