@@ -17,17 +17,19 @@ func (g *grid) start(t int64) { g.t0, g.k = t, 0 }
 // started reports whether the grid has an origin.
 func (g *grid) started() bool { return g.t0 != 0 }
 
-// wait sleeps on c until the refresh that shows a frame ready now, and returns the refreshes
-// missed before it (0 when the frame was ready by its due refresh).
-func (g *grid) wait(c Clock) int {
+// wait sleeps on c until the refresh that shows a frame ready now, and returns that refresh's
+// time (the simulated monitor's flip) and the refreshes missed before it (0 when the frame was
+// ready by its due refresh).
+func (g *grid) wait(c Clock) (at int64, missed int) {
 	due := g.k + g.ratio
 	k := due
 	if late := c.Now() - (g.t0 + due*g.period); late > 0 {
 		k += (late + g.period - 1) / g.period
 	}
 	g.k = k
-	c.SleepUntil(g.t0 + k*g.period)
-	return int(k - due)
+	at = g.t0 + k*g.period
+	c.SleepUntil(at)
+	return at, int(k - due)
 }
 
 // missedSwaps is the refreshes missed before a flip dt after the previous one when the swaps

@@ -46,22 +46,24 @@ func TestGridHoldsTheRate(t *testing.T) {
 				}
 				got := 0
 				if g.started() {
-					got = g.wait(clk)
+					var at int64
+					at, got = g.wait(clk)
 					refreshes += tc.ratio + int64(want)
-					if shown := t0 + refreshes*period; clk.now != shown {
-						t.Fatalf("frame %d shown at %d ns, want the grid's refresh %d at %d ns", i, clk.now-t0, refreshes, shown-t0)
+					if shown := t0 + refreshes*period; clk.now != shown || at != shown {
+						t.Fatalf("frame %d shown at %d ns (woke at %d), want the grid's refresh %d at %d ns", i, at-t0, clk.now-t0, refreshes, shown-t0)
 					}
 				}
 				if got != want {
 					t.Fatalf("frame %d: missed %d refreshes, want %d", i, got, want)
 				}
 				missed += got
-				clk.now += cost() // swap and finish: the flip is stamped after them
+				at := clk.now
+				clk.now += cost() // swap and finish, which the grid must keep out of the schedule
 				if !g.started() {
-					g.start(clk.now)
-					t0, first = clk.now, clk.now
+					g.start(at)
+					t0, first = at, at
 				}
-				last = clk.now
+				last = at
 			}
 			if missed != injected {
 				t.Errorf("missed %d refreshes in all, injected %d", missed, injected)

@@ -42,7 +42,7 @@ type Options struct {
 
 // Flip is what Present reports of one frame.
 type Flip struct {
-	HostNS int64 // host monotonic time (ns) when the buffer swap returned
+	HostNS int64 // host monotonic time (ns) when the buffer swap returned; paced from the clock, the refresh it was shown at
 	Patch  uint8 // the photodiode patch in this frame: 1 white, 0 black
 	Missed int   // monitor refreshes missed just before this frame (from swap timing)
 }
@@ -456,10 +456,10 @@ func (p *Presenter) present(frame []float32, img *image.RGBA) (Flip, error) {
 			copy(b, p.row)
 		}
 	}
-	missed := 0
+	missed, at := 0, int64(0)
 	if p.pace != PaceNone && !p.vsync && p.grid.started() {
 		gl.Finish() // the frame is ready once drawn: only then can it take a refresh
-		missed = p.grid.wait(p.clock)
+		at, missed = p.grid.wait(p.clock)
 	}
 	if p.win != nil {
 		p.win.win.SwapBuffers()
@@ -488,6 +488,11 @@ func (p *Presenter) present(frame []float32, img *image.RGBA) (Flip, error) {
 	}
 	if !p.grid.started() && !p.vsync && p.pace != PaceNone {
 		p.grid.start(now)
+	}
+	if at != 0 {
+		// The simulated monitor flips at its refresh; the swap returning later is this thread
+		// being scheduled, which a vsync'd monitor's flip does not wait for.
+		now = at
 	}
 	f := Flip{HostNS: now, Patch: p.level, Missed: missed}
 	p.missed += uint64(missed)
