@@ -501,8 +501,8 @@ func (p *Presenter) present(frame []float32, img *image.RGBA) (Flip, error) {
 	return f, nil
 }
 
-// Missed is the number of monitor refreshes missed since Open (frames held longer than their
-// whole number of refreshes, from swap timing; the photodiode confirms them in calib).
+// Missed is the number of monitor refreshes missed since Open: frames shown after their due
+// refresh, from the swap times with vsync, from the refresh grid when paced from the clock.
 func (p *Presenter) Missed() uint64 { return p.missed }
 
 // Frames is the number of frames presented since Open.
