@@ -453,3 +453,42 @@ func cpuTime() int64 {
 	}
 	return ru.Utime.Nano() + ru.Stime.Nano()
 }
+
+// TestVSyncMissedFromSwaps: when the swaps wait for the monitor (the fake clock moves by a hold
+// per swap, as a vsync'd display would), a flip more than half a refresh past the hold missed the
+// refreshes past it, counted from the swap times, and vsync stays trusted.
+func TestVSyncMissedFromSwaps(t *testing.T) {
+	if !haveDisplay() {
+		t.Skip("no DISPLAY: the window case runs under xvfb-run")
+	}
+	d, s := testConfig("window") // 120 Hz monitor, 60 Hz stimulus: 2 refreshes per frame
+	d.VSync = true
+	clk := &fakeClock{now: 1_000_000_000}
+	p := open(t, d, s, Options{Clock: clk})
+	frame := make([]float32, 12)
+	period := int64(time.Second / 120)
+	// the interval before each frame, in refreshes past the hold: 3 is late by 3 refreshes,
+	// 5 by a quarter of one (not late), 7 by three quarters (one missed)
+	past := map[int]int64{3: 3 * period, 5: period / 4, 7: period * 3 / 4}
+	wantMissed := map[int]int{3: 3, 7: 1}
+	for i := 0; i < 10; i++ {
+		if i > 0 {
+			clk.now += 2*period + past[i]
+		}
+		var f Flip
+		var err error
+		onMain(func() { f, err = p.Present(frame) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Missed != wantMissed[i] {
+			t.Errorf("frame %d: missed %d, want %d", i, f.Missed, wantMissed[i])
+		}
+	}
+	if !p.vsync {
+		t.Error("vsync given up although every swap waited")
+	}
+	if p.Missed() != 4 {
+		t.Errorf("Missed() = %d, want 4", p.Missed())
+	}
+}
