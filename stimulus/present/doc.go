@@ -23,7 +23,8 @@
 // clock-paced flip); a drawn frame (glFinish returned) sleeps until its due refresh, the
 // previous frame's plus the hold, and swaps; a frame drawn after that refresh is swapped at the
 // first refresh after it is ready and counts the refreshes in between as missed. The swap and
-// finish times stay out of the schedule, so the frame rate is the configured one, with no drift.
+// finish times stay out of the schedule, so the frame rate is the configured one, with no drift,
+// and such a flip is stamped at its refresh (Flip.HostNS), as the simulated monitor shows it.
 //
 // Threading: every method must be called from the one OS thread that called Open (in retinad,
 // the main goroutine, whose thread cmd/retinad locks in init). Present allocates nothing.
