@@ -456,8 +456,9 @@ func (p *Presenter) present(frame []float32, img *image.RGBA) (Flip, error) {
 			copy(b, p.row)
 		}
 	}
+	clockPaced := p.pace != PaceNone && !p.vsync
 	missed, at := 0, int64(0)
-	if p.pace != PaceNone && !p.vsync && p.grid.started() {
+	if clockPaced && p.grid.started() {
 		gl.Finish() // the frame is ready once drawn: only then can it take a refresh
 		at, missed = p.grid.wait(p.clock)
 	}
@@ -472,33 +473,43 @@ func (p *Presenter) present(frame []float32, img *image.RGBA) (Flip, error) {
 	if p.win != nil {
 		glfw.PollEvents()
 	}
-	if p.last != 0 && p.vsync {
-		dt := now - p.last
-		missed = missedSwaps(dt, p.period, p.ratio)
-		if dt < p.hold/2 {
-			p.fast++
-		} else {
-			p.fast = 0
-		}
-		if p.fast == 3 {
-			p.vsync, missed = false, 0
-			p.grid.start(now)
-			p.log.Warn("present: vsync does not wait here (Xvfb or the driver ignores the swap interval); pacing frames from the clock")
-		}
-	}
-	if !p.grid.started() && !p.vsync && p.pace != PaceNone {
-		p.grid.start(now)
-	}
-	if at != 0 {
+	switch {
+	case p.vsync:
+		missed = p.vsyncFlip(now)
+	case at != 0:
 		// The simulated monitor flips at its refresh; the swap returning later is this thread
 		// being scheduled, which a vsync'd monitor's flip does not wait for.
 		now = at
+	case clockPaced:
+		p.grid.start(now) // the first flip paced from the clock
 	}
 	f := Flip{HostNS: now, Patch: p.level, Missed: missed}
 	p.missed += uint64(missed)
 	p.last = now
 	p.frames++
 	return f, nil
+}
+
+// vsyncFlip accounts for a flip at now whose swap was to wait for the monitor: the refreshes
+// missed before it, from the swap times; after three flips in a row faster than half a frame, it
+// gives up on vsync and starts the clock's refresh grid at this flip.
+func (p *Presenter) vsyncFlip(now int64) (missed int) {
+	if p.last == 0 {
+		return 0
+	}
+	dt := now - p.last
+	if dt < p.hold/2 {
+		p.fast++
+	} else {
+		p.fast = 0
+	}
+	if p.fast == 3 {
+		p.vsync = false
+		p.grid.start(now)
+		p.log.Warn("present: vsync does not wait here (Xvfb or the driver ignores the swap interval); pacing frames from the clock")
+		return 0
+	}
+	return missedSwaps(dt, p.period, p.ratio)
 }
 
 // Missed is the number of monitor refreshes missed since Open: frames shown after their due
