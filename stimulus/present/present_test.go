@@ -250,6 +250,25 @@ func TestPresentAllocs(t *testing.T) {
 	}
 }
 
+// TestPacedPresentAllocs: pacing on the refresh grid, late frames counted, allocates nothing.
+func TestPacedPresentAllocs(t *testing.T) {
+	for _, mode := range targets(t) {
+		t.Run(mode, func(t *testing.T) {
+			d, s := testConfig(mode)
+			clk := &fakeClock{now: 1}
+			p := open(t, d, s, Options{Pacing: PaceClock, Clock: clk})
+			frame := make([]float32, 12)
+			var a float64
+			onMain(func() {
+				a = testing.AllocsPerRun(50, func() { clk.now += 3e7; p.Present(frame) }) // late: the grid counts
+			})
+			if a != 0 || p.Missed() == 0 {
+				t.Errorf("Present paced on the refresh grid: %v allocations per frame (want 0), %d refreshes missed (want some)", a, p.Missed())
+			}
+		})
+	}
+}
+
 func TestOpenErrors(t *testing.T) {
 	modes := targets(t)
 	mode := modes[len(modes)-1]
