@@ -77,6 +77,7 @@ type stamper struct {
 	timed         atomic.Uint64
 	dropped       atomic.Uint64
 	untimed       atomic.Uint64
+	linkLost      atomic.Uint64 // untimed because the photodiode link lost messages (in untimed too)
 	onsetLatNs    atomic.Int64
 	lat           latencies
 }
@@ -171,6 +172,9 @@ func (s *stamper) publishFrame(o *calib.Onset, index uint64, src *pb.StimulusSou
 		s.dropped.Add(1)
 	default:
 		s.untimed.Add(1)
+		if o.LinkLost {
+			s.linkLost.Add(1)
+		}
 	}
 	s.placed[o.Frame%uint64(len(s.placed))] = pl
 	m := &s.onsetMsg
@@ -182,6 +186,7 @@ func (s *stamper) publishFrame(o *calib.Onset, index uint64, src *pb.StimulusSou
 	}
 	m.Confirmed = pl.confirmed
 	m.DroppedBefore = uint32(o.DroppedBefore)
+	m.LinkLost = o.LinkLost
 	if s.sess != nil {
 		s.publish(d.subj.Frame, m)
 	}
