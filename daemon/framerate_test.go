@@ -29,7 +29,13 @@ func TestFlipSpanRate(t *testing.T) {
 	if r, want := s.rate(), 200/2.02; r != want {
 		t.Errorf("rate of 201 flips over 2.02 s = %v, want %v", r, want)
 	}
-	line := Figures{Frames: 201, FrameRate: s.rate(), FrameRateSet: 100}.String()
+	s.reset() // a session starts: its own flips only
+	s.add(5_000_000_000)
+	s.add(5_010_000_000)
+	if r := s.rate(); r != 100 {
+		t.Errorf("rate of 2 flips 10 ms apart after a reset = %v, want 100", r)
+	}
+	line := Figures{Frames: 201, FrameRate: 200 / 2.02, FrameRateSet: 100}.String()
 	if want := "frames 201 at 99.01 Hz (configured 100 Hz) missed 0 "; !strings.HasPrefix(line, want) {
 		t.Errorf("status line %q, want it to start %q", line, want)
 	}

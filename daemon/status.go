@@ -54,7 +54,7 @@ type Figures struct {
 	RecordError string
 	RecordUsage acquisition.StoreUsage
 
-	FrameRate    float64 // frames per second the display ran at, from the flips since Run began (0: under two)
+	FrameRate    float64 // frames per second the display ran at, from the session's flips (0: under two)
 	FrameRateSet float64 // the configured stimulus.frame_rate
 }
 
@@ -202,6 +202,13 @@ type flipSpan struct {
 	mu          sync.Mutex
 	first, last int64
 	n           uint64
+}
+
+// reset starts the span again at the next flip (a session starts).
+func (s *flipSpan) reset() {
+	s.mu.Lock()
+	s.n = 0
+	s.mu.Unlock()
 }
 
 // add records a flip at host time t.
