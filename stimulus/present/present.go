@@ -25,8 +25,8 @@ const (
 	// that ignores the interval); the clock otherwise.
 	PaceAuto Pacing = iota
 	// PaceClock holds frames on a refresh grid kept from the clock (t0 + k*period, t0 the first
-	// flip), as a monitor that ignores late frames would: a frame is swapped at its due refresh,
-	// or at the first refresh after it is drawn, counting the refreshes it missed.
+	// flip), as a vsync'd monitor would: a frame is swapped at its due refresh, or at the first
+	// refresh after it is drawn, counting the refreshes it missed.
 	PaceClock
 	// PaceNone swaps as fast as it can (benchmarks).
 	PaceNone
@@ -44,7 +44,7 @@ type Options struct {
 type Flip struct {
 	HostNS int64 // host monotonic time (ns) when the buffer swap returned; paced from the clock, the refresh it was shown at
 	Patch  uint8 // the photodiode patch in this frame: 1 white, 0 black
-	Missed int   // monitor refreshes missed just before this frame (from swap timing)
+	Missed int   // monitor refreshes missed just before this frame (swap times with vsync, else the grid)
 }
 
 // Presenter draws stimulus frames on a window or an offscreen target. All of its methods must be
