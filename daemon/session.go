@@ -35,6 +35,7 @@ func (d *Daemon) StartSession(ctx context.Context, id string) (*pb.StartSessionR
 	}
 	d.val.reset()
 	d.base.Store(d.counters())
+	d.flipSpan.reset()
 	s := &session{id: id, startFrames: d.frames.Load()}
 	d.resetRecording()
 	d.sessionEvent(ctx, pb.SessionEvent_START, id) // checks the store and its free space

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -55,6 +56,9 @@ type Figures struct {
 	Record      pb.Status_RecordState
 	RecordError string
 	RecordUsage acquisition.StoreUsage
+
+	FrameRate    float64 // frames per second the display ran at, from the session's flips (0: under two)
+	FrameRateSet float64 // the configured stimulus.frame_rate
 }
 
 // ModelFigures are one model's counters.
@@ -109,6 +113,7 @@ func (d *Daemon) Figures() Figures {
 	if d.p.PhotodiodeDown != nil {
 		f.PhotodiodeDown = d.p.PhotodiodeDown()
 	}
+	f.FrameRate, f.FrameRateSet = d.flipSpan.rate(), d.p.FrameRate
 	d.val.mu.Lock()
 	if v := d.val.v; v != nil {
 		clk := v.Clock()
@@ -169,8 +174,8 @@ func rejects(c *acquisition.InboundCounts) []*pb.Count {
 // String is the one-line status.
 func (f Figures) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "frames %d missed %d dropped %d untimed %d onset-latency %.2fms flip-to-publish p50 %.2fms p99 %.2fms",
-		f.Frames, f.Missed, f.Dropped, f.Untimed, ms(f.OnsetLatency), ms(f.FlipToPublishP50), ms(f.FlipToPublishP99))
+	fmt.Fprintf(&b, "frames %d at %.2f Hz (configured %g Hz) missed %d dropped %d untimed %d onset-latency %.2fms flip-to-publish p50 %.2fms p99 %.2fms",
+		f.Frames, f.FrameRate, f.FrameRateSet, f.Missed, f.Dropped, f.Untimed, ms(f.OnsetLatency), ms(f.FlipToPublishP50), ms(f.FlipToPublishP99))
 	if f.PhotodiodeLost > 0 || f.LinkLost > 0 {
 		fmt.Fprintf(&b, " | photodiode link lost %d messages: %d frames untimed by the link, not dropped", f.PhotodiodeLost, f.LinkLost)
 	}
@@ -196,6 +201,44 @@ func (f Figures) String() string {
 	}
 	b.WriteString(f.recordText())
 	return b.String()
+}
+
+// flipSpan is the span of the flips the frame loop has reported: the frame rate the display
+// really runs at, whatever the configuration says (a display that drifts or misses refreshes
+// shows here). A mutex rather than atomics, so that a reader sees a count and a last flip of
+// the same frame; the frame loop holds it for a few nanoseconds and allocates nothing.
+type flipSpan struct {
+	mu          sync.Mutex
+	first, last int64
+	n           uint64
+}
+
+// reset starts the span again at the next flip (a session starts).
+func (s *flipSpan) reset() {
+	s.mu.Lock()
+	s.n = 0
+	s.mu.Unlock()
+}
+
+// add records a flip at host time t.
+func (s *flipSpan) add(t int64) {
+	s.mu.Lock()
+	if s.n == 0 {
+		s.first = t
+	}
+	s.last = t
+	s.n++
+	s.mu.Unlock()
+}
+
+// rate is the frames per second from the first flip to the last (0 before two flips).
+func (s *flipSpan) rate() float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.n < 2 || s.last <= s.first {
+		return 0
+	}
+	return float64(s.n-1) * 1e9 / float64(s.last-s.first)
 }
 
 func ms(d time.Duration) float64 { return float64(d) / 1e6 }
