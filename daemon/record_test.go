@@ -80,16 +80,18 @@ func sessionsRecordedWhole(t *testing.T, withRecorder bool) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
-	time.Sleep(500 * time.Millisecond)
+	// Sessions of 50 frames, with 10 shown between them (idle): counted, not timed, so that a
+	// loaded machine only makes the test slower.
+	waitUntil(t, 20*time.Second, "50 frames of the first session", func() bool { return d.Figures().Frames >= 50 })
 	stopped, err := d.StopSession(ctx, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(100 * time.Millisecond)
+	waitUntil(t, 20*time.Second, "10 frames between the sessions", func() bool { return d.Figures().Frames >= stopped.Frames+10 })
 	if _, err := d.StartSession(ctx, "second"); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(500 * time.Millisecond)
+	waitUntil(t, 20*time.Second, "50 frames of the second session", func() bool { return d.Figures().Frames >= 50 })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
