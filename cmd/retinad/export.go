@@ -10,6 +10,7 @@ import (
 	"retinad/acquisition"
 	"retinad/configs"
 	"retinad/infer/dataset"
+	"retinad/stimulus"
 )
 
 func init() {
@@ -59,7 +60,7 @@ func runExport(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 		defer bus.Stop()
 		conn = bus.Conn()
 	}
-	d, err := acquisition.Export(ctx, conn, subj, *session, acquisition.ExportOptions{BinRate: *binRate, Frames: stimulusFrames()})
+	d, err := acquisition.Export(ctx, conn, subj, *session, acquisition.ExportOptions{BinRate: *binRate, Frames: stimulus.NewRebuilder().Frame})
 	if err != nil {
 		return err
 	}
