@@ -318,7 +318,7 @@ func TestAdaptiveBinsRecordedSpikes(t *testing.T) {
 			t.Fatal(err)
 		}
 		on := base + k*bin
-		onset := &pb.FrameOnset{Frame: uint64(k), FlipHostNs: on - 8e6, OnsetHostNs: on, Confirmed: true}
+		onset := &pb.FrameOnset{Frame: uint64(k), DisplayFrame: uint64(k), FlipHostNs: on - 8e6, OnsetHostNs: on, Confirmed: true}
 		sync := &pb.Sync{Seq: uint64(k), Frame: uint64(k), HasFrame: true, TimeAcqNs: on + offset}
 		if k%2 == 0 { // the order of onsets and sync edges on the bus is not fixed
 			pub("retinad.test.frame", onset)

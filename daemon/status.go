@@ -29,6 +29,7 @@ type Figures struct {
 	Frames, Timed, Dropped, Untimed uint64
 	Missed                          uint64 // monitor refreshes the presenter missed (frames shown late)
 	FlipsLost, OnsetsLost           uint64 // queue overflows between the frame loop and the stamper
+	PixelsLost                      uint64 // frames of a source that cannot be rebuilt, published without their pixels
 	OnsetLatency                    time.Duration
 	Published, PublishErrors        uint64
 	Spikes, Syncs, Rejected         uint64
@@ -57,7 +58,7 @@ func (d *Daemon) Figures() Figures {
 	s := d.stamp
 	f := Figures{
 		Frames: d.frames.Load(), Missed: d.missed.Load(), Timed: s.timed.Load(), Dropped: s.dropped.Load(), Untimed: s.untimed.Load(),
-		FlipsLost: d.flipsLost.Load(), OnsetsLost: s.onsetOverflow.Load(),
+		FlipsLost: d.flipsLost.Load(), OnsetsLost: s.onsetOverflow.Load(), PixelsLost: d.pixLost.Load(),
 		OnsetLatency: time.Duration(s.onsetLatNs.Load()),
 		Published:    s.published.Load(), PublishErrors: s.publishErrors.Load(),
 		Spikes: d.val.spikes.Load(), Syncs: d.val.syncs.Load(), Rejected: d.val.rejected.Load(),
