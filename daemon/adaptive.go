@@ -63,8 +63,8 @@ type Adaptive struct {
 	clipDesc *pb.StimulusSource // the current clip's source, described when it was prepared
 	gray     *pb.StimulusSource // the gray of the lead before frame 0 and of idle frames
 	desc     *pb.StimulusSource // what the frame Next last wrote comes from (Description)
-	idle     atomic.Uint64 // gray frames handed out before the first clip was ready
-	extended atomic.Uint64 // frames the current clip's source went on for, no next clip ready
+	idle     atomic.Uint64      // gray frames handed out before the first clip was ready
+	extended atomic.Uint64      // frames the current clip's source went on for, no next clip ready
 	clips    atomic.Uint64
 	fallback atomic.Uint64
 
