@@ -28,7 +28,7 @@ func publishSession(t *testing.T, b *Bus, subj Subjects, id string, hasFrame boo
 	noise := &pb.StimulusSource{Kind: "test", Height: 2, Width: 3, FrameRateHz: 100, Seed: 9, Reproducible: true}
 	publishProto(t, b, subj.Frame, &pb.FrameOnset{Session: "other", Frame: 0, Source: movie, Pixels: make([]float32, 6)})
 	publishProto(t, b, subj.Session, &pb.SessionEvent{Session: id, Kind: pb.SessionEvent_START, BinRateHz: 100})
-	publishProto(t, b, subj.Prediction("cnn"), &pb.Prediction{Session: id, Model: "cnn", CellIds: []int32{3, 7, 11}})
+	publishProto(t, b, subj.Prediction("cnn"), &pb.Prediction{Session: id, Model: "cnn", CellIds: []int32{3, 7, 11}, Rates: []float32{1, 2, 3}})
 	for f := range int64(frames) {
 		onset := t0 + f*period
 		m := &pb.FrameOnset{Session: id, Frame: uint64(f), Index: uint64(f), FlipHostNs: onset - latency, OnsetHostNs: onset, Confirmed: f != 50}
@@ -90,7 +90,7 @@ func TestExport(t *testing.T) {
 				t.Fatal(err)
 			}
 			waitStored(t, b, subj, 1+1+1+200+199+200+1+1)
-			d, err := Export(ctx, b.Conn(), subj, "s1", ExportOptions{Frames: testMaker})
+			d, sum, err := Export(ctx, b.Conn(), subj, "s1", ExportOptions{Frames: testMaker})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -121,6 +121,25 @@ func TestExport(t *testing.T) {
 					t.Fatalf("counts bin %d = %v, want %v", tt, got, want)
 				}
 			}
+			if sum.Frames != 200 || sum.FramesUntimed != 1 || sum.Bins != 200 || sum.BinsUntimed != 2 || sum.Spikes != 140 ||
+				sum.SpikesOutside != 0 || sum.Predictions["cnn"] != 1 || len(sum.Skipped) != 0 || sum.Interrupted() {
+				t.Errorf("summary %+v", sum)
+			}
+			extra := map[string]dataset.Array{}
+			for _, a := range d.Extra {
+				extra[a.Name] = a
+			}
+			timed := extra["bin_timed"].Data.([]uint8)
+			if timed[48] != 1 || timed[49] != 0 || timed[50] != 0 || timed[51] != 1 {
+				t.Errorf("bin_timed around the untimed frame 50: %v", timed[48:52])
+			}
+			if on := extra["frame_onset_host_ns"].Data.([]int64); on[50] != 0 || on[51] != 10e9+51*10e6 {
+				t.Errorf("frame onsets 50, 51: %v, want 0 (untimed, not invented) and the recorded one", on[50:52])
+			}
+			rates := extra["pred_cnn"].Data.([]float32)
+			if fmt.Sprint(rates[:3]) != "[1 2 3]" || rates[3] == rates[3] || fmt.Sprint(extra["pred_cnn_cell_ids"].Data) != "[3 7 11]" {
+				t.Errorf("pred_cnn %v..., cell ids %v: want bin 0 as published, NaN after", rates[:6], extra["pred_cnn_cell_ids"].Data)
+			}
 			// And the file round-trips through the dataset format.
 			path := filepath.Join(t.TempDir(), "s1.npz")
 			if err := dataset.Write(path, d); err != nil {
@@ -143,10 +162,10 @@ func TestExportErrors(t *testing.T) {
 	}
 	publishSession(t, b, subj, "s1", true)
 	waitStored(t, b, subj, 604)
-	if _, err := Export(ctx, b.Conn(), subj, "s1", ExportOptions{}); err == nil || !strings.Contains(err.Error(), `stimulus "test" carries no pixels`) {
+	if _, _, err := Export(ctx, b.Conn(), subj, "s1", ExportOptions{}); err == nil || !strings.Contains(err.Error(), `stimulus "test" carries no pixels`) {
 		t.Errorf("without a frame maker: %v", err)
 	}
-	if _, err := Export(ctx, b.Conn(), subj, "nope", ExportOptions{}); !errors.Is(err, ErrNoSession) {
+	if _, _, err := Export(ctx, b.Conn(), subj, "nope", ExportOptions{}); !errors.Is(err, ErrNoSession) {
 		t.Errorf("missing session: %v", err)
 	}
 }
