@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
 	"retinad/infer/dataset"
@@ -50,6 +51,16 @@ type ExportSummary struct {
 
 	Skipped    map[string]int    // malformed messages skipped, per subject
 	SkipErrors map[string]string // the first such error of each subject
+}
+
+// skip counts a malformed message (err != nil) of subject, keeping the first error.
+func (s *ExportSummary) skip(subject string, seq uint64, err error) {
+	if err == nil {
+		return
+	}
+	if s.Skipped[subject]++; s.Skipped[subject] == 1 {
+		s.SkipErrors[subject] = fmt.Sprintf("sequence %d: %v", seq, err)
+	}
 }
 
 // Interrupted reports whether the record holds no STOP for the session.
@@ -112,11 +123,7 @@ func Export(ctx context.Context, conn *nats.Conn, subj Subjects, session string,
 	rec := newRecord(session, subj)
 	err = ReadSession(ctx, conn, subj, r, func(subject string, seq uint64, data []byte) error {
 		sum.Messages++
-		if err := rec.add(subject, data); err != nil {
-			if sum.Skipped[subject]++; sum.Skipped[subject] == 1 {
-				sum.SkipErrors[subject] = fmt.Sprintf("sequence %d: %v", seq, err)
-			}
-		}
+		sum.skip(subject, seq, rec.add(subject, data))
 		return nil
 	})
 	if err != nil {
@@ -126,7 +133,14 @@ func Export(ctx context.Context, conn *nats.Conn, subj Subjects, session string,
 	if rate == 0 && r.Start != nil {
 		rate = r.Start.BinRateHz
 	}
-	d, err := rec.dataset(rate, o.Frames, sum)
+	lay, acqEnd, err := rec.plan(rate, sum)
+	if err == nil {
+		err = readTail(ctx, conn, subj, r, rec, sum, acqEnd)
+	}
+	var d *dataset.Dataset
+	if err == nil {
+		d, err = rec.dataset(lay, rate, o.Frames, sum)
+	}
 	if err != nil {
 		return nil, sum, fmt.Errorf("acquisition: export session %q: %w", session, err)
 	}
@@ -140,6 +154,25 @@ func Export(ctx context.Context, conn *nats.Conn, subj Subjects, session string,
 		dataset.Array{Name: "version", Data: []string{version}},
 		dataset.Array{Name: "stopped", Data: []uint8{b2u(r.Stop != nil)}})
 	return d, sum, nil
+}
+
+// readTail reads the spikes and sync edges recorded after the session's range: the acquisition
+// system publishes a bin's spikes after the bin ends, so those of the last frames come after
+// the STOP (even after the next session's START). It reads until a spike batch begins after
+// acqEnd, the end of the session's last bin on the acquisition clock, or the record ends.
+func readTail(ctx context.Context, conn *nats.Conn, subj Subjects, r SessionRange, rec *record, sum *ExportSummary, acqEnd int64) error {
+	info, err := streamInfo(ctx, conn, subj)
+	if err != nil {
+		return err
+	}
+	if rec.spikesEnd >= acqEnd {
+		return nil
+	}
+	return scan(ctx, conn, subj, []string{subj.Spikes, subj.Sync}, r.Last+1, info.State.LastSeq, func(m jetstream.Msg, seq uint64) (bool, error) {
+		sum.Messages++
+		sum.skip(m.Subject(), seq, rec.add(m.Subject(), m.Data()))
+		return rec.spikesEnd < acqEnd, nil
+	})
 }
 
 // frameRec is one recorded frame onset.
@@ -179,6 +212,7 @@ type record struct {
 	syncs      []syncRec
 	spikeCells []int32
 	spikeTimes []int64 // acquisition clock
+	spikesEnd  int64   // the end of the latest spike batch, acquisition clock
 	models     map[string]*modelRec
 	events     []*pb.Event
 
@@ -198,8 +232,12 @@ func (r *record) add(subject string, data []byte) error {
 	case subject == r.subj.Frame:
 		return r.addFrame(data)
 	case subject == r.subj.Spikes:
-		if err := DecodeSpikes(data, &r.sp); err != nil || (r.sp.Session != "" && r.sp.Session != r.session) {
+		if err := DecodeSpikes(data, &r.sp); err != nil {
 			return err
+		}
+		r.spikesEnd = max(r.spikesEnd, r.sp.EndAcqNs)
+		if r.sp.Session != "" && r.sp.Session != r.session {
+			return nil
 		}
 		r.spikeCells = append(r.spikeCells, r.sp.CellIds...)
 		r.spikeTimes = append(r.spikeTimes, r.sp.TimesAcqNs...)
@@ -301,17 +339,28 @@ type layout struct {
 	timed    []bool  // edge f is a photodiode-confirmed onset
 }
 
-func (r *record) dataset(rate float64, maker FrameMaker, sum *ExportSummary) (*dataset.Dataset, error) {
+// plan lays the recorded frames out in bins and returns when, on the acquisition clock (by a
+// first clock fit), the last bin ends: how far the spikes published after the session matter.
+func (r *record) plan(rate float64, sum *ExportSummary) (*layout, int64, error) {
 	if len(r.frames) == 0 {
-		return nil, fmt.Errorf("no frame onsets recorded")
+		return nil, 0, fmt.Errorf("no frame onsets recorded")
 	}
 	sort.SliceStable(r.frames, func(i, j int) bool { return r.frames[i].frame < r.frames[j].frame })
 	r.frames = slices.CompactFunc(r.frames, func(a, b frameRec) bool { return a.frame == b.frame })
 	sum.Frames = len(r.frames)
 	lay, err := r.layout(rate, sum)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
+	a, b, _, err := r.clock(lay)
+	if err != nil {
+		return nil, 0, err
+	}
+	return lay, int64((float64(lay.edge[lay.N]) - a) / b), nil
+}
+
+// dataset makes the dataset of the frames laid out by plan, with every spike and sync edge read.
+func (r *record) dataset(lay *layout, rate float64, maker FrameMaker, sum *ExportSummary) (*dataset.Dataset, error) {
 	src0 := r.frames[0].src
 	H, W := int(src0.Height), int(src0.Width)
 	cells := r.cells()
