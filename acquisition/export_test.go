@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
 	"retinad/infer/dataset"
 	pb "retinad/proto/retinadpb"
 )
@@ -17,6 +19,12 @@ import (
 // 3 s behind the host's and running 50 ppm fast, a sync edge per frame and spikes at known host
 // times. hasFrame picks whether sync events name their frame.
 func publishSession(t *testing.T, b *Bus, subj Subjects, id string, hasFrame bool) {
+	publishSessionWith(t, b, subj, id, hasFrame, true, nil)
+}
+
+// publishSessionWith is publishSession with inject called after each frame's messages, and
+// the STOP left out unless stop.
+func publishSessionWith(t *testing.T, b *Bus, subj Subjects, id string, hasFrame, stop bool, inject func(frame int64)) {
 	const (
 		frames  = 200
 		t0      = int64(10e9)
@@ -61,8 +69,13 @@ func publishSession(t *testing.T, b *Bus, subj Subjects, id string, hasFrame boo
 			sp.TimesAcqNs = append(sp.TimesAcqNs, toAcq(onset+1e6), toAcq(onset+9e6))
 		}
 		publishProto(t, b, subj.Spikes, sp)
+		if inject != nil {
+			inject(f)
+		}
 	}
-	publishProto(t, b, subj.Session, &pb.SessionEvent{Session: id, Kind: pb.SessionEvent_STOP})
+	if stop {
+		publishProto(t, b, subj.Session, &pb.SessionEvent{Session: id, Kind: pb.SessionEvent_STOP})
+	}
 	publishProto(t, b, subj.Frame, &pb.FrameOnset{Session: "later", Frame: 0, Source: movie, Pixels: make([]float32, 6)})
 }
 
@@ -168,4 +181,85 @@ func TestExportErrors(t *testing.T) {
 	if _, _, err := Export(ctx, b.Conn(), subj, "nope", ExportOptions{}); !errors.Is(err, ErrNoSession) {
 		t.Errorf("missing session: %v", err)
 	}
+}
+
+// TestExportSkipsMalformed injects malformed messages into a recorded session (spikes that do
+// not decode, whose arrays disagree or whose times fall outside their batch, a frame onset with
+// no source, a prediction with the wrong number of rates) and leaves out its STOP: the export
+// succeeds with exactly the dataset of the clean session, and its summary counts each skipped
+// message under its subject and says the session was interrupted.
+func TestExportSkipsMalformed(t *testing.T) {
+	b := startBus(t, false, true)
+	subj := mustSubjects(t, "rig1")
+	ctx := context.Background()
+	if err := Record(ctx, b.Conn(), subj, RecordOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	raw := func(subject string, data []byte) {
+		if err := b.Conn().Publish(subject, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	injected := 0
+	publishSessionWith(t, b, subj, "s1", true, false, func(f int64) {
+		switch f {
+		case 20:
+			raw(subj.Spikes, []byte{0xff, 0xff, 0xff}) // not protobuf
+		case 40:
+			publishProto(t, b, subj.Spikes, &pb.Spikes{Seq: 999, CellIds: []int32{7, 7}, TimesAcqNs: []int64{1}})
+		case 60:
+			publishProto(t, b, subj.Spikes, &pb.Spikes{Seq: 998, StartAcqNs: 10, EndAcqNs: 20, CellIds: []int32{7}, TimesAcqNs: []int64{30}})
+		case 80:
+			publishProto(t, b, subj.Frame, &pb.FrameOnset{Session: "s1", Frame: 5})
+		case 90:
+			publishProto(t, b, subj.Prediction("cnn"), &pb.Prediction{Session: "s1", Model: "cnn", Bin: 90, Rates: []float32{1}})
+		default:
+			return
+		}
+		injected++
+	})
+	waitStored(t, b, subj, uint64(1+1+1+200+199+200+injected))
+	d, sum, err := Export(ctx, b.Conn(), subj, "s1", ExportOptions{Frames: testMaker})
+	if err != nil {
+		t.Fatalf("export with malformed messages: %v", err)
+	}
+	want := map[string]int{subj.Spikes: 3, subj.Frame: 1, subj.Prediction("cnn"): 1}
+	if fmt.Sprint(sum.Skipped) != fmt.Sprint(want) {
+		t.Errorf("skipped %v, want %v", sum.Skipped, want)
+	}
+	for subject, e := range sum.SkipErrors {
+		if !strings.Contains(e, "malformed") || !strings.Contains(e, "sequence ") {
+			t.Errorf("%s: first error %q: want the sequence and what is malformed", subject, e)
+		}
+	}
+	if !sum.Interrupted() || d.T != 200 || sum.Spikes != 140 || fmt.Sprint(d.CellIDs) != "[3 7 11]" {
+		t.Errorf("interrupted %v, %d bins, %d spikes, cells %v: want true, 200, 140, [3 7 11]", sum.Interrupted(), d.T, sum.Spikes, d.CellIDs)
+	}
+	var report strings.Builder
+	sum.Report(&report)
+	for _, s := range []string{"skipped 3 malformed messages on " + subj.Spikes, "no STOP"} {
+		if !strings.Contains(report.String(), s) {
+			t.Errorf("report does not say %q:\n%s", s, report.String())
+		}
+	}
+	t.Logf("report:\n%s", report.String())
+}
+
+// FuzzRecordAdd: no recorded message, whatever its bytes and subject, makes the export's
+// reader panic; each is used or refused as malformed.
+func FuzzRecordAdd(f *testing.F) {
+	subj, _ := SubjectsFor("rig1")
+	for _, m := range examples() {
+		b, _ := proto.Marshal(m)
+		f.Add(uint8(0), b)
+	}
+	f.Add(uint8(1), []byte{0xff})
+	subjects := []string{subj.Frame, subj.Spikes, subj.Sync, subj.Event, subj.Prediction("cnn"), subj.Status}
+	f.Fuzz(func(t *testing.T, which uint8, data []byte) {
+		r := newRecord("s1", subj)
+		for _, s := range subjects {
+			_ = r.add(s, data)
+		}
+		_ = r.add(subjects[int(which)%len(subjects)], data)
+	})
 }
