@@ -43,6 +43,7 @@ type ExportSummary struct {
 	FramesBlank   int // recorded frames that no description rebuilds and carry no pixels (gray in the stimulus)
 
 	Bins, BinsUntimed int // dataset bins; those whose start or end onset is not photodiode-confirmed
+	BinsUncovered     int // bins not wholly within the spike batches recorded: their counts are short
 	Spikes            int // spikes of the session counted into bins
 	SpikesOutside     int // spikes of the session before the first bin or after the last
 	Syncs, SyncPairs  int // sync edges; those paired with a confirmed frame onset for the clock fit
@@ -69,8 +70,8 @@ func (s *ExportSummary) Interrupted() bool { return s.Stop == nil }
 // Report writes the summary as a few lines for the experimenter: what is in the dataset, and
 // every message or frame that is not.
 func (s *ExportSummary) Report(w io.Writer) {
-	fmt.Fprintf(w, "session %s: %d messages, %d frames (%d untimed, %d missing, %d blank), %d bins (%d untimed), %d spikes (%d outside the bins), %d sync edges (%d paired), %d events\n",
-		s.Session, s.Messages, s.Frames, s.FramesUntimed, s.FramesMissing, s.FramesBlank, s.Bins, s.BinsUntimed, s.Spikes, s.SpikesOutside, s.Syncs, s.SyncPairs, s.Events)
+	fmt.Fprintf(w, "session %s: %d messages, %d frames (%d untimed, %d missing, %d blank), %d bins (%d untimed, %d not covered by spike batches), %d spikes (%d outside the bins), %d sync edges (%d paired), %d events\n",
+		s.Session, s.Messages, s.Frames, s.FramesUntimed, s.FramesMissing, s.FramesBlank, s.Bins, s.BinsUntimed, s.BinsUncovered, s.Spikes, s.SpikesOutside, s.Syncs, s.SyncPairs, s.Events)
 	for _, m := range slices.Sorted(mapKeys(s.Predictions)) {
 		fmt.Fprintf(w, "  model %s: %d predictions\n", m, s.Predictions[m])
 	}
@@ -213,6 +214,7 @@ type record struct {
 	spikeCells []int32
 	spikeTimes []int64 // acquisition clock
 	spikesEnd  int64   // the end of the latest spike batch, acquisition clock
+	spikesFrom int64   // the start of the earliest spike batch of the session (0: none yet)
 	models     map[string]*modelRec
 	events     []*pb.Event
 
@@ -238,6 +240,9 @@ func (r *record) add(subject string, data []byte) error {
 		r.spikesEnd = max(r.spikesEnd, r.sp.EndAcqNs)
 		if r.sp.Session != "" && r.sp.Session != r.session {
 			return nil
+		}
+		if r.spikesFrom == 0 || r.sp.StartAcqNs < r.spikesFrom {
+			r.spikesFrom = r.sp.StartAcqNs
 		}
 		r.spikeCells = append(r.spikeCells, r.sp.CellIds...)
 		r.spikeTimes = append(r.spikeTimes, r.sp.TimesAcqNs...)
@@ -383,11 +388,13 @@ func (r *record) dataset(lay *layout, rate float64, maker FrameMaker, sum *Expor
 	sum.SyncPairs, sum.Syncs, sum.Events = pairs, len(r.syncs), len(r.events)
 	binEdge, binTimed := lay.bins(sum)
 	r.count(d, cells, binEdge, a, b, sum)
+	covered := r.covered(binEdge, a, b, sum)
 	d.Extra = append(d.Extra, r.frameArrays(lay, rebuilt)...)
 	d.Extra = append(d.Extra,
 		dataset.Array{Name: "bin_first_frame", Shape: []int{lay.T}, Data: seq(lay.T, func(t int) int64 { return int64(lay.offset + t*lay.k) })},
 		dataset.Array{Name: "bin_start_host_ns", Shape: []int{lay.T}, Data: binEdge[:lay.T]},
 		dataset.Array{Name: "bin_timed", Shape: []int{lay.T}, Data: binTimed},
+		dataset.Array{Name: "bin_spikes_covered", Shape: []int{lay.T}, Data: covered},
 		dataset.Array{Name: "clock_fit", Shape: []int{2}, Data: []float64{a, b}},
 	)
 	d.Extra = append(d.Extra, r.syncArrays(lay, a, b)...)
@@ -468,7 +475,9 @@ func (r *record) layout(rate float64, sum *ExportSummary) (*layout, error) {
 		}
 		known = f
 	}
-	lay.edge[lay.N], lay.timed[lay.N] = lay.edge[lay.N-1]+int64(lay.period), lay.timed[lay.N-1]
+	// The last frame's end is the next onset, which is not in the session: one frame period on,
+	// and not photodiode-timed (the last bin is marked untimed rather than passed off as measured).
+	lay.edge[lay.N] = lay.edge[lay.N-1] + int64(lay.period)
 	return lay, nil
 }
 
@@ -605,6 +614,22 @@ func (r *record) count(d *dataset.Dataset, cells []int32, edge []int64, a, b flo
 		d.Counts[t*d.C+col[r.spikeCells[i]]]++
 		sum.Spikes++
 	}
+}
+
+// covered marks the bins that the recorded spike batches cover whole (a batch says "these are
+// all the spikes in [start, end)"): the bins of a session's first and last moments may not be,
+// e.g. when the daemon stopped before the acquisition system published its last spikes.
+func (r *record) covered(edge []int64, a, b float64, sum *ExportSummary) []uint8 {
+	from, to := a+b*float64(r.spikesFrom), a+b*float64(r.spikesEnd)
+	out := make([]uint8, len(edge)-1)
+	for t := range out {
+		if r.spikesEnd > 0 && float64(edge[t]) >= from && float64(edge[t+1]) <= to {
+			out[t] = 1
+		} else {
+			sum.BinsUncovered++
+		}
+	}
+	return out
 }
 
 // fitLine is the least-squares y = a + b*x (b = 1 with fewer than two distinct x).

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -60,7 +61,7 @@ func publishSessionWith(t *testing.T, b *Bus, subj Subjects, id string, hasFrame
 			publishProto(t, b, subj.Sync, y)
 		}
 		// cell 7 fires 5 ms into every even bin, cell 3 twice into every tenth.
-		sp := &pb.Spikes{Seq: uint64(f)}
+		sp := &pb.Spikes{Seq: uint64(f), StartAcqNs: toAcq(onset), EndAcqNs: toAcq(onset + period)}
 		if f%2 == 0 {
 			sp.CellIds, sp.TimesAcqNs = append(sp.CellIds, 7), append(sp.TimesAcqNs, toAcq(onset+5e6))
 		}
@@ -134,7 +135,7 @@ func TestExport(t *testing.T) {
 					t.Fatalf("counts bin %d = %v, want %v", tt, got, want)
 				}
 			}
-			if sum.Frames != 200 || sum.FramesUntimed != 1 || sum.Bins != 200 || sum.BinsUntimed != 2 || sum.Spikes != 140 ||
+			if sum.Frames != 200 || sum.FramesUntimed != 1 || sum.Bins != 200 || sum.BinsUntimed != 3 || sum.Spikes != 140 ||
 				sum.SpikesOutside != 0 || sum.Predictions["cnn"] != 1 || len(sum.Skipped) != 0 || sum.Interrupted() {
 				t.Errorf("summary %+v", sum)
 			}
@@ -142,9 +143,12 @@ func TestExport(t *testing.T) {
 			for _, a := range d.Extra {
 				extra[a.Name] = a
 			}
+			if covered := extra["bin_spikes_covered"].Data.([]uint8); slices.Contains(covered, 0) || sum.BinsUncovered != 0 {
+				t.Errorf("bins not covered by the spike batches: %v", covered)
+			}
 			timed := extra["bin_timed"].Data.([]uint8)
-			if timed[48] != 1 || timed[49] != 0 || timed[50] != 0 || timed[51] != 1 {
-				t.Errorf("bin_timed around the untimed frame 50: %v", timed[48:52])
+			if timed[48] != 1 || timed[49] != 0 || timed[50] != 0 || timed[51] != 1 || timed[199] != 0 {
+				t.Errorf("bin_timed around the untimed frame 50: %v, of the last bin (its end is no onset): %v", timed[48:52], timed[199])
 			}
 			if on := extra["frame_onset_host_ns"].Data.([]int64); on[50] != 0 || on[51] != 10e9+51*10e6 {
 				t.Errorf("frame onsets 50, 51: %v, want 0 (untimed, not invented) and the recorded one", on[50:52])
