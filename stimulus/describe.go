@@ -128,24 +128,31 @@ func hashFiles(dir string, names []string, single bool) ([]byte, error) {
 // New per source. Not safe for concurrent use.
 type Rebuilder struct {
 	sources map[string]Source
+	byPtr   map[*pb.StimulusSource]Source // a record's frames share one message per source
 }
 
 // NewRebuilder returns an empty Rebuilder.
-func NewRebuilder() *Rebuilder { return &Rebuilder{sources: map[string]Source{}} }
+func NewRebuilder() *Rebuilder {
+	return &Rebuilder{sources: map[string]Source{}, byPtr: map[*pb.StimulusSource]Source{}}
+}
 
 // Frame writes frame index of the source src describes into dst (height*width values). The
 // source is made from src.stimulus_yaml, or, in records older than it, from kind, seed and
 // params. A file whose SHA-256 differs from the one recorded is refused: its frames are not
 // the ones shown.
+// The message must not change after its first use (Frame keeps its source by its address).
 func (r *Rebuilder) Frame(src *pb.StimulusSource, index uint64, dst []float32) error {
-	key := string(src.GetStimulusYaml()) + "\x00" + src.String()
-	s, ok := r.sources[key]
+	s, ok := r.byPtr[src]
 	if !ok {
-		var err error
-		if s, err = FromProto(src); err != nil {
-			return err
+		key := src.GetStimulusYaml() + "\x00" + src.String()
+		if s, ok = r.sources[key]; !ok {
+			var err error
+			if s, err = FromProto(src); err != nil {
+				return err
+			}
+			r.sources[key] = s
 		}
-		r.sources[key] = s
+		r.byPtr[src] = s
 	}
 	if h, w := s.Size(); h*w != len(dst) {
 		return fmt.Errorf("stimulus: %s source is %dx%d, want %d values a frame", src.Kind, h, w, len(dst))
