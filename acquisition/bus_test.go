@@ -51,7 +51,8 @@ func mustSubjects(t testing.TB, rig string) Subjects {
 // examples returns one fully populated value of every message type in proto/retinad.proto.
 func examples() []proto.Message {
 	src := &pb.StimulusSource{Kind: "whitenoise", Seed: 7, Height: 2, Width: 3, FrameRateHz: 100, Mean: 0.5,
-		Params: []*pb.Param{{Name: "contrast", Value: 1}, {Name: "checker", Value: 1}}, File: "x.npy", Reproducible: true}
+		Params: []*pb.Param{{Name: "contrast", Value: 1}, {Name: "checker", Value: 1}}, File: "x.npy", Reproducible: true,
+		FileSha256: make([]byte, 32), StimulusYaml: "kind: whitenoise\n"}
 	clip := &pb.AdaptiveClip{StimulusYaml: "kind: natural\n", Start: 11, Frames: 100}
 	status := &pb.Status{Rig: "r1", Session: "s1", State: pb.Status_RECORDING, HostNs: 1, UnixNs: 2, UptimeNs: 3,
 		Version: "v", Frames: 4, FramesDropped: 5, FramesUntimed: 6, Stimulus: src,
@@ -65,7 +66,8 @@ func examples() []proto.Message {
 		src,
 		src.Params[0],
 		&pb.FrameOnset{Session: "s1", Frame: 12, Source: src, Index: 11, Pixels: []float32{0.1, -0.2, 0.3, 0, 1, -1},
-			FlipHostNs: 100, FlipUnixNs: 200, OnsetHostNs: 108, OnsetUnixNs: 208, LatencyNs: 8, Confirmed: true, DroppedBefore: 1},
+			FlipHostNs: 100, FlipUnixNs: 200, OnsetHostNs: 108, OnsetUnixNs: 208, LatencyNs: 8, Confirmed: true, DroppedBefore: 1,
+			DisplayFrame: 1012},
 		&pb.Prediction{Session: "s1", Model: "cnn", Bin: 3, BinStartHostNs: 1e9, BinStartUnixNs: 2e9, BinWidthNs: 1e7,
 			Rates: []float32{1.5, 2.5}, Counts: []uint32{0, 1}, CellIds: []int32{4, 9}, ComputeNs: 300, Frame: 3, Confirmed: true},
 		&pb.Spikes{Session: "s1", Seq: 2, StartAcqNs: 10, EndAcqNs: 20, CellIds: []int32{1, 2}, TimesAcqNs: []int64{11, 19}},
