@@ -153,3 +153,28 @@ func TestRebuildRefusesChangedFiles(t *testing.T) {
 		t.Errorf("folder with a new photograph: error %v, want one naming %s and its SHA-256", err, photos)
 	}
 }
+
+// FuzzDecodeYAML: a recorded stimulus block, whatever its bytes, is refused with an error or
+// decoded into a block that encodes and decodes to itself; never a panic.
+func FuzzDecodeYAML(f *testing.F) {
+	for _, kind := range []string{"gray", "whitenoise", "flicker", "flash", "grating", "natural", "movie"} {
+		y, _ := EncodeYAML(block(cfg(kind, 4, 4)))
+		f.Add(y)
+	}
+	f.Add("kind: gray\ncolour: red\n")
+	f.Add("mean: .nan\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := DecodeYAML(s)
+		if err != nil {
+			return
+		}
+		y, err := EncodeYAML(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := DecodeYAML(y)
+		if err != nil || back != c {
+			t.Fatalf("%q decodes to %+v, which encodes to %q, which decodes to %+v (%v)", s, c, y, back, err)
+		}
+	})
+}
