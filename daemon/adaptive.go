@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/proto"
-	"gopkg.in/yaml.v3"
 
 	"retinad/acquisition"
 	"retinad/configs"
@@ -334,11 +333,11 @@ func (a *Adaptive) where(at int64) (string, uint64) {
 }
 
 func clipMsg(c adaptive.Clip) *pb.AdaptiveClip {
-	y, err := yaml.Marshal(c.Stimulus)
+	y, err := stimulus.EncodeYAML(c.Stimulus)
 	if err != nil {
-		y = []byte(fmt.Sprintf("# %v\n", err))
+		y = fmt.Sprintf("# %v\n", err)
 	}
-	return &pb.AdaptiveClip{StimulusYaml: string(y), Start: int64(c.Start), Frames: uint32(c.Frames)}
+	return &pb.AdaptiveClip{StimulusYaml: y, Start: int64(c.Start), Frames: uint32(c.Frames)}
 }
 
 // Run runs the scheduler and listens to frame onsets, spikes and sync until ctx ends.
