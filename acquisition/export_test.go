@@ -267,3 +267,46 @@ func FuzzRecordAdd(f *testing.F) {
 		_ = r.add(subjects[int(which)%len(subjects)], data)
 	})
 }
+
+// TestExportBinsOfSeveralFrames: at a bin rate of the frame rate / 2, a bin holds two frames
+// (the stimulus their mean, the counts their sum), and bins begin at even display frames, as a
+// model binning two frames does, so bin 0 begins at session frame 1 when the session began at
+// an odd display frame.
+func TestExportBinsOfSeveralFrames(t *testing.T) {
+	subj := mustSubjects(t, "rig1")
+	r := newRecord("s", subj)
+	add := func(subject string, m proto.Message) {
+		b, err := proto.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.add(subject, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src := &pb.StimulusSource{Kind: "test", Height: 1, Width: 1, FrameRateHz: 100}
+	for f := range int64(10) {
+		onset := int64(1e9) + f*10e6
+		add(subj.Frame, &pb.FrameOnset{Session: "s", Frame: uint64(f), DisplayFrame: uint64(f + 5), Source: src, Pixels: []float32{float32(f)},
+			FlipHostNs: onset - 8e6, OnsetHostNs: onset, Confirmed: true})
+		add(subj.Sync, &pb.Sync{Seq: uint64(f), Frame: uint64(f + 5), HasFrame: true, TimeAcqNs: onset + 3e9, Source: pb.Sync_PHOTODIODE})
+		add(subj.Spikes, &pb.Spikes{Seq: uint64(f), StartAcqNs: onset + 3e9, EndAcqNs: onset + 3e9 + 10e6, CellIds: []int32{1}, TimesAcqNs: []int64{onset + 3e9 + 5e6}})
+	}
+	sum := &ExportSummary{Predictions: map[string]int{}}
+	lay, _, err := r.plan(50, sum)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := r.dataset(lay, 50, nil, sum)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.T != 4 || fmt.Sprint(d.Stimulus) != "[1.5 3.5 5.5 7.5]" || fmt.Sprint(d.Counts) != "[2 2 2 2]" || sum.SpikesOutside != 2 {
+		t.Errorf("T %d, stimulus %v, counts %v, %d spikes outside; want 4, [1.5 3.5 5.5 7.5], [2 2 2 2], 2", d.T, d.Stimulus, d.Counts, sum.SpikesOutside)
+	}
+	for _, a := range d.Extra {
+		if a.Name == "bin_first_frame" && fmt.Sprint(a.Data) != "[1 3 5 7]" {
+			t.Errorf("bin_first_frame %v, want [1 3 5 7]", a.Data)
+		}
+	}
+}
