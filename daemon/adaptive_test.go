@@ -202,7 +202,8 @@ func TestAdaptiveClosedLoop(t *testing.T) {
 }
 
 // TestAdaptiveNextAllocatesNothingWithinAClip: the frame loop's side draws frames of the current
-// clip without allocating (a new clip is taken once per clip, off this measurement).
+// clip, and hands on their description (made when the clip was prepared), without allocating
+// (a new clip is taken once per clip, off this measurement).
 func TestAdaptiveNextAllocatesNothingWithinAClip(t *testing.T) {
 	nc, stop, err := daemontest.NATS()
 	if err != nil {
@@ -221,13 +222,18 @@ func TestAdaptiveNextAllocatesNothingWithinAClip(t *testing.T) {
 	if _, err := ad.Next(frame); err != nil { // takes the first clip
 		t.Fatal(err)
 	}
+	var desc *pb.StimulusSource
 	allocs := testing.AllocsPerRun(1000, func() {
 		if _, err := ad.Next(frame); err != nil {
 			t.Fatal(err)
 		}
+		desc = ad.Description() // what the frame loop hands the frame's onset
 	})
 	if allocs != 0 {
-		t.Errorf("Next allocates %v times a frame within a clip", allocs)
+		t.Errorf("Next and Description allocate %v times a frame within a clip", allocs)
+	}
+	if desc.Kind != "whitenoise" || !desc.Reproducible || desc.StimulusYaml == "" {
+		t.Errorf("frames of the clip described as %v, want the clip's whitenoise source with its YAML", desc)
 	}
 	if f := ad.Figures(); f.Clips != 1 || f.Idle != 0 {
 		t.Errorf("figures %+v: want one clip, no idle frame", f)
