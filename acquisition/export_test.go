@@ -11,8 +11,10 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"retinad/configs"
 	"retinad/infer/dataset"
 	pb "retinad/proto/retinadpb"
+	"retinad/stimulus"
 )
 
 // session publishes a synthetic recorded session: 200 frames at 100 Hz (the first 100 from a
@@ -308,5 +310,51 @@ func TestExportBinsOfSeveralFrames(t *testing.T) {
 		if a.Name == "bin_first_frame" && fmt.Sprint(a.Data) != "[1 3 5 7]" {
 			t.Errorf("bin_first_frame %v, want [1 3 5 7]", a.Data)
 		}
+	}
+}
+
+// TestExportRefusesAChangedMovie records frames of a movie described as the daemon describes
+// them, changes the movie file, and exports: the export refuses, naming the file, rather than
+// rebuild frames that were never shown.
+func TestExportRefusesAChangedMovie(t *testing.T) {
+	dir := t.TempDir()
+	movie := filepath.Join(dir, "movie.npz")
+	write := func(v float32) {
+		d := &dataset.Dataset{T: 3, H: 2, W: 2, C: 1, FrameRate: 100, CellIDs: []int64{0},
+			Stimulus: []float32{v, 0, 0, 0, 0, v, 0, 0, 0, 0, v, 0}, Counts: make([]float32, 3)}
+		if err := dataset.Write(movie, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(0.5)
+	cfg := configs.Default().Stimulus
+	cfg.Kind, cfg.Height, cfg.Width, cfg.Movie = "movie", 2, 2, configs.Movie{File: movie, Loop: true}
+	src, err := stimulus.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc := src.Describe().Proto()
+	b := startBus(t, false, true)
+	subj := mustSubjects(t, "rig1")
+	ctx := context.Background()
+	if err := Record(ctx, b.Conn(), subj, RecordOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	publishProto(t, b, subj.Session, &pb.SessionEvent{Session: "m", Kind: pb.SessionEvent_START, BinRateHz: 100})
+	for f := range int64(6) {
+		onset := int64(1e9) + f*10e6
+		publishProto(t, b, subj.Frame, &pb.FrameOnset{Session: "m", Frame: uint64(f), Index: uint64(f % 3), Source: desc,
+			FlipHostNs: onset - 8e6, OnsetHostNs: onset, Confirmed: true})
+	}
+	publishProto(t, b, subj.Prediction("ln"), &pb.Prediction{Session: "m", Model: "ln", CellIds: []int32{1}, Rates: []float32{1}})
+	publishProto(t, b, subj.Session, &pb.SessionEvent{Session: "m", Kind: pb.SessionEvent_STOP})
+	waitStored(t, b, subj, 9)
+	if _, _, err := Export(ctx, b.Conn(), subj, "m", ExportOptions{Frames: stimulus.NewRebuilder().Frame}); err != nil {
+		t.Fatalf("the movie as shown: %v", err)
+	}
+	write(0.25)
+	_, _, err = Export(ctx, b.Conn(), subj, "m", ExportOptions{Frames: stimulus.NewRebuilder().Frame})
+	if err == nil || !strings.Contains(err.Error(), movie) || !strings.Contains(err.Error(), "SHA-256") {
+		t.Errorf("the movie changed after the session: error %v, want one naming %s and its SHA-256", err, movie)
 	}
 }
