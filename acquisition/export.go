@@ -159,8 +159,9 @@ func Export(ctx context.Context, conn *nats.Conn, subj Subjects, session string,
 
 // readTail reads the spikes and sync edges recorded after the session's range: the acquisition
 // system publishes a bin's spikes after the bin ends, so those of the last frames come after
-// the STOP (even after the next session's START). It reads until a spike batch begins after
-// acqEnd, the end of the session's last bin on the acquisition clock, or the record ends.
+// the STOP (even after the next session's START). It reads the batches that continue the
+// session's (addTail) until one ends after acqEnd, the end of the session's last bin on the
+// acquisition clock, or the record ends.
 func readTail(ctx context.Context, conn *nats.Conn, subj Subjects, r SessionRange, rec *record, sum *ExportSummary, acqEnd int64) error {
 	info, err := streamInfo(ctx, conn, subj)
 	if err != nil {
@@ -171,8 +172,9 @@ func readTail(ctx context.Context, conn *nats.Conn, subj Subjects, r SessionRang
 	}
 	return scan(ctx, conn, subj, []string{subj.Spikes, subj.Sync}, r.Last+1, info.State.LastSeq, func(m jetstream.Msg, seq uint64) (bool, error) {
 		sum.Messages++
-		sum.skip(m.Subject(), seq, rec.add(m.Subject(), m.Data()))
-		return rec.spikesEnd < acqEnd, nil
+		more, err := rec.addTail(m.Subject(), m.Data())
+		sum.skip(m.Subject(), seq, err)
+		return more && rec.spikesEnd < acqEnd, nil
 	})
 }
 
@@ -215,8 +217,12 @@ type record struct {
 	spikeTimes []int64 // acquisition clock
 	spikesEnd  int64   // the end of the latest spike batch, acquisition clock
 	spikesFrom int64   // the start of the earliest spike batch of the session (0: none yet)
-	models     map[string]*modelRec
-	events     []*pb.Event
+	spikeSeq   uint64  // the last spike batch's seq (spikeSeqSet: one was read)
+	syncSeq    uint64  // the last sync edge's seq (syncSeqSet: one was read)
+
+	spikeSeqSet, syncSeqSet bool
+	models                  map[string]*modelRec
+	events                  []*pb.Event
 
 	fo pb.FrameOnset
 	sp pb.Spikes
@@ -237,21 +243,12 @@ func (r *record) add(subject string, data []byte) error {
 		if err := DecodeSpikes(data, &r.sp); err != nil {
 			return err
 		}
-		r.spikesEnd = max(r.spikesEnd, r.sp.EndAcqNs)
-		if r.sp.Session != "" && r.sp.Session != r.session {
-			return nil
-		}
-		if r.spikesFrom == 0 || r.sp.StartAcqNs < r.spikesFrom {
-			r.spikesFrom = r.sp.StartAcqNs
-		}
-		r.spikeCells = append(r.spikeCells, r.sp.CellIds...)
-		r.spikeTimes = append(r.spikeTimes, r.sp.TimesAcqNs...)
+		r.addSpikes(&r.sp)
 	case subject == r.subj.Sync:
-		if err := DecodeSync(data, &r.sy); err != nil || (r.sy.Session != "" && r.sy.Session != r.session) {
+		if err := DecodeSync(data, &r.sy); err != nil {
 			return err
 		}
-		y := &r.sy
-		r.syncs = append(r.syncs, syncRec{seq: y.Seq, frame: y.Frame, acq: y.TimeAcqNs, hasFrame: y.HasFrame, rising: y.Rising})
+		r.addSync(&r.sy)
 	case subject == r.subj.Event:
 		ev := &pb.Event{}
 		if err := unmarshal.Unmarshal(data, ev); err != nil {
@@ -264,6 +261,52 @@ func (r *record) add(subject string, data []byte) error {
 		return r.addPrediction(strings.TrimPrefix(subject, r.subj.Root+".prediction."), data)
 	}
 	return nil
+}
+
+func (r *record) addSpikes(sp *pb.Spikes) {
+	r.spikesEnd = max(r.spikesEnd, sp.EndAcqNs)
+	r.spikeSeq, r.spikeSeqSet = sp.Seq, true
+	if sp.Session != "" && sp.Session != r.session {
+		return
+	}
+	if r.spikesFrom == 0 || sp.StartAcqNs < r.spikesFrom {
+		r.spikesFrom = sp.StartAcqNs
+	}
+	r.spikeCells = append(r.spikeCells, sp.CellIds...)
+	r.spikeTimes = append(r.spikeTimes, sp.TimesAcqNs...)
+}
+
+func (r *record) addSync(y *pb.Sync) {
+	r.syncSeq, r.syncSeqSet = y.Seq, true
+	if y.Session != "" && y.Session != r.session {
+		return
+	}
+	r.syncs = append(r.syncs, syncRec{seq: y.Seq, frame: y.Frame, acq: y.TimeAcqNs, hasFrame: y.HasFrame, rising: y.Rising})
+}
+
+// addTail takes a spike batch or sync edge recorded after the session's range when it
+// continues the acquisition stream the session saw (its seq follows the last one's: a batch
+// of another acquisition run, e.g. after the daemon restarted, counts from 0 on its own clock);
+// more is false at the first spike batch that does not.
+func (r *record) addTail(subject string, data []byte) (more bool, err error) {
+	switch subject {
+	case r.subj.Spikes:
+		if err := DecodeSpikes(data, &r.sp); err != nil {
+			return true, err
+		}
+		if r.spikeSeqSet && r.sp.Seq != r.spikeSeq+1 {
+			return false, nil
+		}
+		r.addSpikes(&r.sp)
+	case r.subj.Sync:
+		if err := DecodeSync(data, &r.sy); err != nil {
+			return true, err
+		}
+		if !r.syncSeqSet || r.sy.Seq == r.syncSeq+1 {
+			r.addSync(&r.sy)
+		}
+	}
+	return true, nil
 }
 
 func (r *record) addFrame(data []byte) error {

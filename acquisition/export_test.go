@@ -358,3 +358,42 @@ func TestExportRefusesAChangedMovie(t *testing.T) {
 		t.Errorf("the movie changed after the session: error %v, want one naming %s and its SHA-256", err, movie)
 	}
 }
+
+// TestExportTail: spikes the acquisition system publishes after the session's STOP count when
+// their batch continues the session's (seq + 1); a batch of another acquisition run (its seq
+// restarts, as after a daemon restart) ends the reading, whatever its times.
+func TestExportTail(t *testing.T) {
+	b := startBus(t, false, true)
+	subj := mustSubjects(t, "rig1")
+	ctx := context.Background()
+	if err := Record(ctx, b.Conn(), subj, RecordOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	src := &pb.StimulusSource{Kind: "movie", Height: 1, Width: 1, FrameRateHz: 100}
+	onset := func(f int64) int64 { return int64(1e9) + f*10e6 }
+	batch := func(seq uint64, f int64) *pb.Spikes { // frame f's interval, a spike of cell 1 in its middle
+		return &pb.Spikes{Seq: seq, StartAcqNs: onset(f) + 3e9, EndAcqNs: onset(f+1) + 3e9, CellIds: []int32{1}, TimesAcqNs: []int64{onset(f) + 3e9 + 5e6}}
+	}
+	publishProto(t, b, subj.Session, &pb.SessionEvent{Session: "s1", Kind: pb.SessionEvent_START, BinRateHz: 100})
+	for f := range int64(10) {
+		publishProto(t, b, subj.Frame, &pb.FrameOnset{Session: "s1", Frame: uint64(f), Source: src, Pixels: []float32{0},
+			FlipHostNs: onset(f) - 8e6, OnsetHostNs: onset(f), Confirmed: true})
+		publishProto(t, b, subj.Sync, &pb.Sync{Seq: uint64(f), Frame: uint64(f), HasFrame: true, TimeAcqNs: onset(f) + 3e9, Source: pb.Sync_PHOTODIODE})
+		if f < 8 { // the acquisition is two frames behind at the STOP
+			publishProto(t, b, subj.Spikes, batch(uint64(f), f))
+		}
+	}
+	publishProto(t, b, subj.Session, &pb.SessionEvent{Session: "s1", Kind: pb.SessionEvent_STOP})
+	publishProto(t, b, subj.Session, &pb.SessionEvent{Session: "s2", Kind: pb.SessionEvent_START})
+	publishProto(t, b, subj.Spikes, batch(8, 8)) // continues: counted
+	publishProto(t, b, subj.Spikes, batch(0, 9)) // another run: not this session's
+	publishProto(t, b, subj.Spikes, batch(9, 9)) // after the end of reading
+	waitStored(t, b, subj, 1+10+10+8+2+3)
+	d, sum, err := Export(ctx, b.Conn(), subj, "s1", ExportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(d.Counts) != "[1 1 1 1 1 1 1 1 1 0]" || sum.Spikes != 9 || sum.BinsUncovered != 1 {
+		t.Errorf("counts %v, %d spikes, %d bins uncovered; want frames 0-8 with their spike, 9, 1 (bin 9, past the batches read)", d.Counts, sum.Spikes, sum.BinsUncovered)
+	}
+}

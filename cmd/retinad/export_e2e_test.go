@@ -41,7 +41,7 @@ import (
 //   - the stimulus equals, bit for bit, the frames the presenter drew;
 //   - the counts equal the spikes the virtual retina published between the sync edges it
 //     published for each frame (a spike between the retina's edge and the export's, its onset
-//     through its clock fit, may fall either side; those edges are held within 1 ms);
+//     through its clock fit, may fall either side; those edges are held to a median of 100 us);
 //   - the predictions equal what was published, bin by bin;
 //   - frames and bins count from 0 in each session, and adaptive choices point at the frames
 //     of their clips in that numbering.
@@ -489,11 +489,17 @@ func checkCounts(t *testing.T, e *export, w *watcher, joinedLate bool) {
 	}
 	checked, untimed, differ, total := 0, 0, 0, 0
 	var maxGap int64
+	var gaps []int64
+	var unseen []int // bins the watcher did not see whole
 	for tt := range e.d.T {
 		k := uint64(e.display[e.firstFrame[tt]])
 		s0, ok0 := edge[k]
 		s1, ok1 := edge[k+1]
 		if !ok0 || !ok1 || s0 < from || s1 > to {
+			unseen = append(unseen, tt)
+			if e.covered[tt] == 1 && ok1 && s1 > to {
+				t.Errorf("bin %d ends after the last spike batch published, the export marks it covered", tt)
+			}
 			continue
 		}
 		if e.timed[tt] != 1 {
@@ -504,6 +510,7 @@ func checkCounts(t *testing.T, e *export, w *watcher, joinedLate bool) {
 			t.Errorf("bin %d: the watcher saw its spikes whole, the export marks it not covered", tt)
 		}
 		g0, g1 := gap(tt, s0), int64(0)
+		gaps = append(gaps, g0)
 		if tt+1 < e.d.T {
 			g1 = gap(tt+1, s1)
 		} else {
@@ -542,8 +549,9 @@ func checkCounts(t *testing.T, e *export, w *watcher, joinedLate bool) {
 	if !joinedLate && checked < e.d.T*9/10 {
 		t.Errorf("only %d of %d bins checked (%d untimed)", checked, e.d.T, untimed)
 	}
-	if maxGap > 1e6 {
-		t.Errorf("the export's bin edges are up to %d ns from the retina's sync edges; want the photodiode's onsets within a millisecond", maxGap)
+	slices.Sort(gaps)
+	if len(gaps) > 0 && gaps[len(gaps)/2] > 100e3 {
+		t.Errorf("the export's bin edges are a median %d ns from the retina's sync edges; want the photodiode's onsets and the clock fit within 100 us", gaps[len(gaps)/2])
 	}
 	uncovered := e.d.T - int(sumU8(e.covered))
 	if uncovered > 30 {
@@ -552,7 +560,7 @@ func checkCounts(t *testing.T, e *export, w *watcher, joinedLate bool) {
 	if checked < 100 || total < 100 {
 		t.Errorf("only %d bins and %d spikes checked", checked, total)
 	}
-	t.Logf("counts of %d bins (%d spikes) equal the published spikes; %d cell-bins differ by spikes between the retina's and the export's edges (at most %d ns apart); %d untimed bins not checked; %d bins marked not covered by spike batches", checked, total, differ, maxGap, untimed, uncovered)
+	t.Logf("counts of %d bins (%d spikes) equal the published spikes; %d cell-bins differ by spikes between the retina's and the export's edges (median %d ns, at most %d ns apart); %d untimed bins not checked; %d bins marked not covered by spike batches; bins not seen whole by the watcher: %v", checked, total, differ, gaps[len(gaps)/2], maxGap, untimed, uncovered, unseen)
 }
 
 func mustMarshal(t *testing.T, m proto.Message) []byte {
