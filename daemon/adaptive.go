@@ -192,7 +192,7 @@ func (a *Adaptive) Strategy(name string) error {
 	return a.sched.Switch(st)
 }
 
-// Frames is how many frames the source has handed out (the session frame the next clip
+// Frames is how many frames the source has handed out (the display frame the next clip
 // starts at, at the earliest).
 func (a *Adaptive) Frames() uint64 { return atomic.LoadUint64(&a.k) }
 
@@ -516,5 +516,6 @@ func (d *Daemon) chooseStimulus(_ context.Context, r *pb.ChooseStimulusRequest) 
 	if err := a.Strategy(r.GetStrategy()); err != nil {
 		return nil, &acquisition.ControlError{Code: "400", Err: fmt.Errorf("daemon: choose stimulus: %w", err)}
 	}
-	return &pb.ChooseStimulusReply{Source: r.GetSource(), FromFrame: a.Frames(), Strategy: r.GetStrategy()}, nil
+	_, from := a.where(int64(a.Frames())) // in the session's numbering, as the choices' from_frame
+	return &pb.ChooseStimulusReply{Source: r.GetSource(), FromFrame: from, Strategy: r.GetStrategy()}, nil
 }
