@@ -27,6 +27,8 @@ const drainTimeout = 5 * time.Second
 type Bus struct {
 	conn *nats.Conn
 	srv  *server.Server // nil when external
+	lock *storeLock     // the recording folder's lock, nil without one
+	dir  string         // the recording folder (absolute), "" without one
 	log  *slog.Logger
 
 	stopOnce sync.Once
@@ -37,7 +39,9 @@ type Bus struct {
 type BusOptions struct {
 	Name string // client connection name, shown by the server's monitoring
 	// StoreDir enables JetStream on the embedded server, stored there (configs.Recording.Dir).
-	// "" runs the embedded server without JetStream. Ignored for an external server.
+	// "" runs the embedded server without JetStream. Ignored for an external server. The folder
+	// is locked (LockFile) for the Bus's life: Start refuses one another process holds, with a
+	// *StoreLockedError.
 	StoreDir string
 	// SyncInterval is how often the embedded JetStream store is fsynced (default 1s): a host
 	// crash loses at most this much of the recording. A killed process (kill -9) loses only
@@ -80,29 +84,67 @@ func Start(cfg configs.NATS, o BusOptions) (*Bus, error) {
 	if err != nil {
 		return nil, err
 	}
+	if opts.StoreDir != "" {
+		// Own the folder before anything (JetStream) reads or writes it.
+		if b.lock, err = lockStore(opts.StoreDir); err != nil {
+			return nil, err
+		}
+		b.dir = opts.StoreDir
+	}
+	if err := b.start(cfg, o, opts); err != nil {
+		if b.lock != nil {
+			b.lock.unlock()
+		}
+		return nil, err
+	}
+	if cfg.Listen != "" {
+		log.Info("embedded NATS server", "listen", b.srv.ClientURL(), "jetstream", o.StoreDir != "")
+	}
+	return b, nil
+}
+
+// start checks the listen port is free, starts the embedded server and connects to it.
+func (b *Bus) start(cfg configs.NATS, o BusOptions, opts *server.Options) error {
+	if !opts.DontListen {
+		if err := checkPortFree(cfg.Listen, opts.Host, opts.Port); err != nil {
+			return err
+		}
+	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
-		return nil, fmt.Errorf("acquisition: embedded NATS server: %w", err)
+		return fmt.Errorf("acquisition: embedded NATS server: %w", err)
 	}
-	srv.SetLoggerV2(slogAdapter{log.With("component", "nats-server")}, false, false, false)
+	srv.SetLoggerV2(slogAdapter{b.log.With("component", "nats-server")}, false, false, false)
 	srv.Start()
 	if !srv.ReadyForConnections(10 * time.Second) {
 		srv.Shutdown()
 		srv.WaitForShutdown()
-		return nil, fmt.Errorf("acquisition: embedded NATS server not ready after 10s (listen %q)", cfg.Listen)
+		return fmt.Errorf("acquisition: embedded NATS server not ready after 10s (listen %q)", cfg.Listen)
 	}
 	nc, err := nats.Connect("", nats.InProcessServer(srv), nats.Name(o.Name), nats.MaxReconnects(-1),
 		nats.DrainTimeout(drainTimeout), nats.ErrorHandler(b.asyncError))
 	if err != nil {
 		srv.Shutdown()
 		srv.WaitForShutdown()
-		return nil, fmt.Errorf("acquisition: in-process connection to the embedded NATS server: %w", err)
+		return fmt.Errorf("acquisition: in-process connection to the embedded NATS server: %w", err)
 	}
 	b.srv, b.conn = srv, nc
-	if cfg.Listen != "" {
-		log.Info("embedded NATS server", "listen", srv.ClientURL(), "jetstream", o.StoreDir != "")
+	return nil
+}
+
+// checkPortFree refuses a busy nats.listen at once, before the server would retry it for 10 s.
+// (Another process may still take the port between this check and the server's bind; the
+// server then fails as before.)
+func checkPortFree(listen, host string, port int) error {
+	if port == server.RANDOM_PORT {
+		return nil
 	}
-	return b, nil
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+	if err != nil {
+		return fmt.Errorf("acquisition: nats.listen %s is busy: another retinad or NATS server probably holds it; stop it, or set nats.listen to a free address (e.g. 127.0.0.1:%d, or port 0 for any free port): %w",
+			listen, port+1, err)
+	}
+	return ln.Close()
 }
 
 func serverOptions(cfg configs.NATS, o BusOptions) (*server.Options, error) {
@@ -124,9 +166,6 @@ func serverOptions(cfg configs.NATS, o BusOptions) (*server.Options, error) {
 		dir, err := filepath.Abs(o.StoreDir)
 		if err != nil {
 			return nil, fmt.Errorf("acquisition: recording dir %q: %w", o.StoreDir, err)
-		}
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, fmt.Errorf("acquisition: recording dir: %w", err)
 		}
 		opts.JetStream = true
 		opts.StoreDir = dir
@@ -228,8 +267,9 @@ func (b *Bus) ClientURL() string {
 }
 
 // Stop drains the connection (everything published so far reaches the server, subscriptions
-// finish their pending messages), then shuts the embedded server down and waits for it. It may be
-// called more than once and from any goroutine; every call returns after the first has finished.
+// finish their pending messages), then shuts the embedded server down, waits for it and releases
+// the recording folder's lock. It may be called more than once and from any goroutine; every
+// call returns after the first has finished.
 func (b *Bus) Stop() error {
 	b.stopOnce.Do(func() {
 		var errs []error
@@ -253,6 +293,11 @@ func (b *Bus) Stop() error {
 		if b.srv != nil {
 			b.srv.Shutdown()
 			b.srv.WaitForShutdown()
+		}
+		if b.lock != nil { // only once the server has let go of the folder
+			if err := b.lock.unlock(); err != nil {
+				errs = append(errs, err)
+			}
 		}
 		b.stopErr = errors.Join(errs...)
 	})

@@ -56,8 +56,12 @@ func examples() []proto.Message {
 	clip := &pb.AdaptiveClip{StimulusYaml: "kind: natural\n", Start: 11, Frames: 100}
 	status := &pb.Status{Rig: "r1", Session: "s1", State: pb.Status_RECORDING, HostNs: 1, UnixNs: 2, UptimeNs: 3,
 		Version: "v", Frames: 4, FramesDropped: 5, FramesUntimed: 6, Stimulus: src,
-		Models:        []*pb.ModelStatus{{Name: "cnn", File: "m.bin", Cells: 3, BinRateHz: 100, Bins: 9, Skipped: 1, LastComputeNs: 10, MaxComputeNs: 20}},
-		PublishQueued: 7, PublishDropped: 8, InboundRejected: 9, Spikes: 10, Syncs: 11, Recording: true}
+		Models: []*pb.ModelStatus{{Name: "cnn", File: "m.bin", Cells: 3, BinRateHz: 100, Bins: 9, Skipped: 1, LastComputeNs: 10, MaxComputeNs: 20,
+			CellIds: []int32{1, 2, 3}, DeadlineNs: 5e6, History: 40}},
+		PublishQueued: 7, PublishDropped: 8, InboundRejected: 9, Spikes: 10, Syncs: 11, Recording: true,
+		RecordState: pb.Status_RECORD_NEAR_LIMIT, RecordingError: "e", RecordedBytes: 12, RecordingMaxBytes: 13, DiskFreeBytes: 14,
+		InboundRejects: []*pb.Count{{Name: "length mismatch", Value: 2}}, InboundGaps: 15, PhotodiodeLost: 16, FramesLinkLost: 17,
+		RefreshesMissed: 18, WorkersExcluded: []string{"w1"}}
 	ev := &pb.Event{Session: "s1", Label: "drug", Note: "10 uM", HostNs: 5, UnixNs: 6}
 	score := &pb.ScoreRequest{Models: []*pb.ScoreModel{{Name: "cnn", Sha256: make([]byte, 32)}},
 		Clips: []*pb.ScoreClip{{StimulusYaml: "kind: whitenoise\n", Start: 3, Frames: 2}}}
@@ -66,7 +70,7 @@ func examples() []proto.Message {
 		src,
 		src.Params[0],
 		&pb.FrameOnset{Session: "s1", Frame: 12, Source: src, Index: 11, Pixels: []float32{0.1, -0.2, 0.3, 0, 1, -1},
-			FlipHostNs: 100, FlipUnixNs: 200, OnsetHostNs: 108, OnsetUnixNs: 208, LatencyNs: 8, Confirmed: true, DroppedBefore: 1,
+			FlipHostNs: 100, FlipUnixNs: 200, OnsetHostNs: 108, OnsetUnixNs: 208, LatencyNs: 8, Confirmed: true, DroppedBefore: 1, LinkLost: true,
 			DisplayFrame: 1012},
 		&pb.Prediction{Session: "s1", Model: "cnn", Bin: 3, BinStartHostNs: 1e9, BinStartUnixNs: 2e9, BinWidthNs: 1e7,
 			Rates: []float32{1.5, 2.5}, Counts: []uint32{0, 1}, CellIds: []int32{4, 9}, ComputeNs: 300, Frame: 3, Confirmed: true},
@@ -75,15 +79,16 @@ func examples() []proto.Message {
 		&pb.ValidationReport{Session: "s1", Model: "cnn", HostNs: 1, UnixNs: 2, WindowNs: 3, Bins: 4, CellIds: []int32{1},
 			PearsonR: []float64{0.7}, Fev: []float64{0.5}, PredictedRate: []float64{3}, ObservedRate: []float64{4}, MeanPearsonR: 0.7, CountVarianceExplained: []float64{0.3}},
 		status.Models[0],
+		status.InboundRejects[0],
 		status,
 		ev,
-		&pb.SessionEvent{Session: "s1", Kind: pb.SessionEvent_STOP, HostNs: 1, UnixNs: 2, Rig: "r1", Note: "n", ConfigYaml: "rig: r1\n", BinRateHz: 100},
+		&pb.SessionEvent{Session: "s1", Kind: pb.SessionEvent_STOP, HostNs: 1, UnixNs: 2, Rig: "r1", Note: "n", ConfigYaml: "rig: r1\n", BinRateHz: 100, Version: "v"},
 		&pb.StatusRequest{},
 		&pb.StatusReply{Status: status},
 		&pb.StartSessionRequest{Session: "s1", Note: "n", Record: true},
-		&pb.StartSessionReply{Session: "s1", HostNs: 1, UnixNs: 2},
+		&pb.StartSessionReply{Session: "s1", HostNs: 1, UnixNs: 2, RecordState: pb.Status_RECORD_OK, RecordingError: "e"},
 		&pb.StopSessionRequest{Session: "s1"},
-		&pb.StopSessionReply{Session: "s1", HostNs: 1, UnixNs: 2, Frames: 3},
+		&pb.StopSessionReply{Session: "s1", HostNs: 1, UnixNs: 2, Frames: 3, RecordState: pb.Status_RECORD_FAILED, RecordingError: "full"},
 		&pb.LoadModelRequest{Name: "cnn", File: "m.bin", Stochastic: true, Seed: 3, DeadlineNs: 4, Observed: true},
 		&pb.LoadModelReply{Model: status.Models[0], CellIds: []int32{1, 2}},
 		&pb.UnloadModelRequest{Name: "cnn"},

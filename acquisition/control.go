@@ -142,7 +142,7 @@ func (c *Control) handle(ctx context.Context, token string, log *slog.Logger, pr
 			_ = r.Error("400", fmt.Sprintf("acquisition: %s: malformed %s: %v", r.Subject(), typ.Descriptor().Name(), err), nil)
 			return
 		}
-		rep, err := c.call(ctx, f, req)
+		rep, err := c.call(withRequester(ctx, r), f, req)
 		if err != nil {
 			code := "500"
 			var ce *ControlError
@@ -188,6 +188,9 @@ func Call(ctx context.Context, conn *nats.Conn, subj Subjects, endpoint, token s
 	msg.Data = data
 	if token != "" {
 		msg.Header.Set(TokenHeader, token)
+	}
+	if conn.Opts.Name != "" {
+		msg.Header.Set(ClientHeader, conn.Opts.Name)
 	}
 	res, err := conn.RequestMsgWithContext(ctx, msg)
 	if err != nil {

@@ -13,7 +13,12 @@
 //     nothing once its ring has grown. Publisher.Run: one goroutine of its own.
 //   - AcquisitionHandler methods and Controller methods: NATS delivery goroutines, one per
 //     subject or endpoint; the daemon synchronises.
-//   - Record, FindSession, ReadSession, Export: any goroutine.
+//   - Record, FindSession, ReadSession, Export, Store methods: any goroutine; Store.Publish
+//     waits for the stream's acknowledgement, so never on the frame path.
+//
+// The recording folder has one owner: Start locks it (LockFile, flock) before JetStream opens
+// it, and refuses one another process holds (*StoreLockedError); the kernel releases the lock
+// when its process dies. Record never deletes or recreates the stream.
 //
 // Units: *_host_ns fields are the host's monotonic clock in int64 nanoseconds, *_unix_ns
 // wall-clock UTC nanoseconds, *_acq_ns the acquisition system's clock in int64 nanoseconds;

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -18,37 +19,113 @@ func StreamName(rig string) string { return "RETINAD_" + rig }
 
 // RecordOptions set up the recording stream.
 type RecordOptions struct {
-	MaxAge   time.Duration // keep recordings this long; 0 keeps them until removed
-	MaxBytes int64         // 0: no limit (the server's JetStream limits still apply)
+	// MaxAge deletes recorded messages older than this (old sessions go); 0 keeps them until
+	// removed.
+	MaxAge time.Duration
+	// MaxBytes bounds the stream; once it is full, new messages are refused (DiscardNew), so
+	// the recording fails loudly instead of deleting old sessions. 0: no limit (the server's
+	// JetStream limits, and the disk, still apply).
+	MaxBytes int64
 }
 
-// Record creates (or updates) the rig's file-backed JetStream stream capturing every subject of
+// Record makes sure the rig's file-backed JetStream stream captures every subject of
 // subj.Recorded(): from then on, everything published there is stored, by the server, without
 // the daemon's help. Sessions are delimited by the SessionEvent START/STOP messages the daemon
 // publishes on subj.Session; every daemon message also carries its session id.
+//
+// An existing stream is never deleted or recreated: when its config differs from what o asks,
+// the safe changes (limits, description, new subjects) are made in place, and any other
+// difference is refused with an error naming it (see streamUpdate).
 func Record(ctx context.Context, conn *nats.Conn, subj Subjects, o RecordOptions) error {
 	js, err := jetstream.New(conn)
 	if err != nil {
 		return fmt.Errorf("acquisition: recording: %w", err)
 	}
+	want := streamConfig(subj, o)
+	s, err := js.Stream(ctx, want.Name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		if _, err := js.CreateStream(ctx, want); err != nil {
+			return fmt.Errorf("acquisition: create recording stream %s: %w", want.Name, storageHint(err, o.MaxBytes))
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("acquisition: recording stream %s: %w", want.Name, err)
+	}
+	info := s.CachedInfo()
+	upd, err := streamUpdate(info.Config, want, info.State.Bytes)
+	if err != nil || upd == nil {
+		return err
+	}
+	if _, err := js.UpdateStream(ctx, *upd); err != nil {
+		return fmt.Errorf("acquisition: update recording stream %s: %w", want.Name, storageHint(err, o.MaxBytes))
+	}
+	return nil
+}
+
+// errStorageResources is the server's "insufficient storage resources available".
+const errStorageResources jetstream.ErrorCode = 10047
+
+// storageHint says what to do when the server refuses a max_bytes larger than it may store.
+func storageHint(err error, maxBytes int64) error {
+	var api *jetstream.APIError
+	if maxBytes <= 0 || !errors.As(err, &api) || api.ErrorCode != errStorageResources {
+		return err
+	}
+	return fmt.Errorf("recording.max_bytes %d is more than the NATS server may store (by default 3/4 of the disk's free space when it starts); lower it or free space: %w", maxBytes, err)
+}
+
+// streamConfig is the recording stream Record asks for.
+func streamConfig(subj Subjects, o RecordOptions) jetstream.StreamConfig {
 	cfg := jetstream.StreamConfig{
 		Name:        StreamName(subj.Rig),
 		Description: "retinad sessions of rig " + subj.Rig,
 		Subjects:    subj.Recorded(),
 		Storage:     jetstream.FileStorage,
 		Retention:   jetstream.LimitsPolicy,
-		Discard:     jetstream.DiscardOld,
+		Discard:     jetstream.DiscardNew,
 		MaxAge:      o.MaxAge,
 		MaxBytes:    o.MaxBytes,
 		MaxMsgSize:  8 << 20,
 	}
-	if cfg.MaxBytes == 0 {
+	if cfg.MaxBytes <= 0 {
 		cfg.MaxBytes = -1
 	}
-	if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
-		return fmt.Errorf("acquisition: recording stream %s: %w", cfg.Name, err)
+	return cfg
+}
+
+// streamUpdate compares the existing stream's config have (holding recorded bytes) with want.
+// It returns nil when nothing differs, the updated config when every difference is safe (it
+// deletes nothing recorded, except what max_age is documented to delete), or an error naming
+// the first difference that is not: another storage or retention, subjects no longer recorded,
+// or a max_bytes below what is already stored (the server would delete old sessions to fit).
+func streamUpdate(have, want jetstream.StreamConfig, recorded uint64) (*jetstream.StreamConfig, error) {
+	refuse := func(f string, a ...any) (*jetstream.StreamConfig, error) {
+		return nil, fmt.Errorf("acquisition: recording stream %s exists with another config: %s; it is never deleted or recreated: move the recording folder aside (recording.dir) or use the config it was made with",
+			have.Name, fmt.Sprintf(f, a...))
 	}
-	return nil
+	if have.Storage != want.Storage {
+		return refuse("storage %v, want %v", have.Storage, want.Storage)
+	}
+	if have.Retention != want.Retention {
+		return refuse("retention %v, want %v", have.Retention, want.Retention)
+	}
+	for _, s := range have.Subjects {
+		if !slices.Contains(want.Subjects, s) {
+			return refuse("it records subject %q, which this daemon does not (want %v)", s, want.Subjects)
+		}
+	}
+	if want.MaxBytes > 0 && uint64(want.MaxBytes) < recorded {
+		return refuse("recording.max_bytes %d is below the %d bytes already recorded (the server would delete old sessions to fit); raise it", want.MaxBytes, recorded)
+	}
+	upd := have
+	upd.Description, upd.Discard, upd.MaxAge, upd.MaxBytes, upd.MaxMsgSize = want.Description, want.Discard, want.MaxAge, want.MaxBytes, want.MaxMsgSize
+	upd.Subjects = want.Subjects
+	if upd.Description == have.Description && upd.Discard == have.Discard && upd.MaxAge == have.MaxAge &&
+		upd.MaxBytes == have.MaxBytes && upd.MaxMsgSize == have.MaxMsgSize && slices.Equal(upd.Subjects, have.Subjects) {
+		return nil, nil
+	}
+	return &upd, nil
 }
 
 // ErrNoSession means the recording has no session of that id.
@@ -176,4 +253,38 @@ func scan(ctx context.Context, conn *nats.Conn, subj Subjects, filters []string,
 			return err
 		}
 	}
+}
+
+// Interrupted says what an interrupted session's record lacks, or "" when the session has its
+// STOP event: the record ends with its last stored message, at end, because the daemon did not
+// end the session (it was killed, or the host lost power), the store refused more (full), or
+// the session is still being recorded.
+func (r SessionRange) Interrupted(end time.Time) string {
+	if r.Stop != nil {
+		return ""
+	}
+	since := ""
+	if r.Start != nil && r.Start.UnixNs != 0 {
+		since = fmt.Sprintf(", %.1f s after its START", end.Sub(time.Unix(0, r.Start.UnixNs)).Seconds())
+	}
+	return fmt.Sprintf("session %s has no STOP event: the daemon did not end it (killed?), its recording failed, or it is still being recorded; recorded up to %s%s",
+		r.Session, end.UTC().Format("2006-01-02T15:04:05.000Z"), since)
+}
+
+// LastStored is when the server stored the session's last recorded message (its record ends
+// there).
+func LastStored(ctx context.Context, conn *nats.Conn, subj Subjects, r SessionRange) (time.Time, error) {
+	js, err := jetstream.New(conn)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("acquisition: recording: %w", err)
+	}
+	s, err := js.Stream(ctx, StreamName(subj.Rig))
+	if err != nil {
+		return time.Time{}, fmt.Errorf("acquisition: recording stream %s: %w", StreamName(subj.Rig), err)
+	}
+	m, err := s.GetMsg(ctx, r.Last)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("acquisition: recording stream %s sequence %d: %w", StreamName(subj.Rig), r.Last, err)
+	}
+	return m.Time, nil
 }

@@ -1,8 +1,12 @@
 package configs
 
-import "time"
+import (
+	"path/filepath"
+	"time"
+)
 
-// Config is the whole daemon's configuration. Every field has a yaml name in snake_case; paths
+// Config is the whole daemon's configuration. Every size and rate has the bounds its comment
+// states (bounds.go); Validate refuses a value past them. Every field has a yaml name in snake_case; paths
 // in it are resolved relative to the config file's folder by Load.
 type Config struct {
 	Rig         string      `yaml:"rig"` // rig id: the <rig> of every NATS subject
@@ -16,6 +20,7 @@ type Config struct {
 	Validation  Validation  `yaml:"validation"`
 	Dashboard   Dashboard   `yaml:"dashboard"`
 	Adaptive    Adaptive    `yaml:"adaptive"`
+	Control     Control     `yaml:"control"`
 
 	// File is the path the config was loaded from ("" when built in code).
 	File string `yaml:"-"`
@@ -28,9 +33,9 @@ type Display struct {
 	Mode       string    `yaml:"mode"`
 	Monitor    int       `yaml:"monitor"`    // GLFW monitor index, 0 = primary
 	Fullscreen bool      `yaml:"fullscreen"` // take the whole monitor at its current mode
-	Width      int       `yaml:"width"`      // window or offscreen size, screen pixels
-	Height     int       `yaml:"height"`     // window or offscreen size, screen pixels
-	Refresh    Frequency `yaml:"refresh"`    // the monitor's refresh rate
+	Width      int       `yaml:"width"`      // window or offscreen size, screen pixels, 1 to 16384
+	Height     int       `yaml:"height"`     // window or offscreen size, screen pixels, 1 to 16384
+	Refresh    Frequency `yaml:"refresh"`    // the monitor's refresh rate, 1Hz to 1kHz
 	VSync      bool      `yaml:"vsync"`
 	Background float64   `yaml:"background"` // luminance outside the stimulus, 0 (black) to 1 (white)
 	// Rect is where the stimulus grid is drawn, in screen pixels from the top-left corner.
@@ -61,7 +66,7 @@ type Gamma struct {
 // Patch is the photodiode square that toggles black/white on every new stimulus frame.
 type Patch struct {
 	Corner string `yaml:"corner"` // top-left, top-right, bottom-left or bottom-right
-	Size   int    `yaml:"size"`   // side, screen pixels
+	Size   int    `yaml:"size"`   // side, screen pixels, 1 to 16384
 }
 
 // Photodiode is the serial link to the photodiode's microcontroller.
@@ -69,8 +74,8 @@ type Photodiode struct {
 	// Device is the serial device path (use /dev/serial/by-id/... on a rig), "sim" for the fake
 	// device over a pseudo-terminal, or "none" to run without one (frames are marked untimed).
 	Device      string   `yaml:"device"`
-	Baud        int      `yaml:"baud"`
-	ReadTimeout Duration `yaml:"read_timeout"` // one serial read's timeout; reads loop on it
+	Baud        int      `yaml:"baud"`         // up to 4000000
+	ReadTimeout Duration `yaml:"read_timeout"` // one serial read's timeout, up to 10s; reads loop on it
 	// Calibration is the rig's calibration file (latency, gamma) written by `retinad calibrate`.
 	Calibration string        `yaml:"calibration"`
 	Threshold   float64       `yaml:"threshold"`  // edge threshold, fraction of full scale
@@ -80,10 +85,10 @@ type Photodiode struct {
 
 // SimPhotodiode sets the fake device used when Device is "sim".
 type SimPhotodiode struct {
-	Latency  Duration `yaml:"latency"`   // mean flip-to-light latency
-	Jitter   Duration `yaml:"jitter"`    // its standard deviation
-	DriftPPM float64  `yaml:"drift_ppm"` // device clock drift against the host, parts per million
-	Offset   Duration `yaml:"offset"`    // device clock offset at start
+	Latency  Duration `yaml:"latency"`   // mean flip-to-light latency, 0 to 1s
+	Jitter   Duration `yaml:"jitter"`    // its standard deviation, 0 to 1s
+	DriftPPM float64  `yaml:"drift_ppm"` // device clock drift against the host, parts per million (|x| <= 1000)
+	Offset   Duration `yaml:"offset"`    // device clock offset at start (|x| <= 24h)
 	Seed     uint64   `yaml:"seed"`
 }
 
@@ -98,7 +103,7 @@ type NATS struct {
 	Credentials string `yaml:"credentials"` // .creds file for an external server
 	TLS         TLS    `yaml:"tls"`
 	// PublishQueue bounds the messages waiting to be published; beyond it the oldest are
-	// dropped and counted, so publishing never blocks the frame loop.
+	// dropped and counted, so publishing never blocks the frame loop. 1 to 1048576.
 	PublishQueue int `yaml:"publish_queue"`
 }
 
@@ -115,7 +120,7 @@ type Model struct {
 	File       string   `yaml:"file"` // native model file or .onnx
 	Stochastic bool     `yaml:"stochastic"`
 	Seed       uint64   `yaml:"seed"`
-	Deadline   Duration `yaml:"deadline"` // a step slower than this is skipped and reported; 0 = one bin
+	Deadline   Duration `yaml:"deadline"` // a step slower than this is skipped and reported; 0 = one bin; at most 10s
 	// Observed (GLM only): the spike history follows the recorded spikes (validation mode);
 	// the model then steps behind the acquisition's publishing delay, and deadline 0 means 1s.
 	Observed bool `yaml:"observed"`
@@ -125,9 +130,9 @@ type Model struct {
 type Stimulus struct {
 	// Kind is one of: gray, whitenoise, flicker, flash, grating, natural, movie.
 	Kind       string     `yaml:"kind"`
-	FrameRate  Frequency  `yaml:"frame_rate"` // new stimulus frames per second
-	Height     int        `yaml:"height"`     // stimulus grid, pixels
-	Width      int        `yaml:"width"`      // stimulus grid, pixels
+	FrameRate  Frequency  `yaml:"frame_rate"` // new stimulus frames per second, 0.1Hz to 1kHz, refresh/whole number
+	Height     int        `yaml:"height"`     // stimulus grid, pixels, 1 to 1024
+	Width      int        `yaml:"width"`      // stimulus grid, pixels, 1 to 1024
 	Seed       uint64     `yaml:"seed"`
 	Mean       float64    `yaml:"mean"` // mean luminance, 0 to 1; frames are contrast around it
 	WhiteNoise WhiteNoise `yaml:"whitenoise"`
@@ -141,7 +146,7 @@ type Stimulus struct {
 // WhiteNoise is a checkerboard of independent checkers.
 type WhiteNoise struct {
 	Distribution string  `yaml:"distribution"` // binary or gaussian
-	Checker      int     `yaml:"checker"`      // checker side, stimulus pixels
+	Checker      int     `yaml:"checker"`      // checker side, stimulus pixels, 1 to 1024
 	Contrast     float64 `yaml:"contrast"`     // binary: +/-contrast; gaussian: standard deviation
 }
 
@@ -153,15 +158,15 @@ type Flicker struct {
 
 // Flash is a full-field step on and off.
 type Flash struct {
-	On       Duration `yaml:"on"`
-	Off      Duration `yaml:"off"`
+	On       Duration `yaml:"on"`  // up to 1h
+	Off      Duration `yaml:"off"` // up to 1h
 	Contrast float64  `yaml:"contrast"`
 }
 
 // Grating is a drifting sinusoidal grating.
 type Grating struct {
-	Period      float64   `yaml:"period"`      // spatial period, stimulus pixels
-	Speed       Frequency `yaml:"speed"`       // temporal frequency
+	Period      float64   `yaml:"period"`      // spatial period, stimulus pixels, up to 1e6
+	Speed       Frequency `yaml:"speed"`       // temporal frequency, up to 1kHz
 	Orientation float64   `yaml:"orientation"` // degrees, 0 = vertical bars drifting right
 	Contrast    float64   `yaml:"contrast"`
 }
@@ -170,8 +175,8 @@ type Grating struct {
 // by a random walk that mimics fixational eye movements.
 type Natural struct {
 	Dir    string   `yaml:"dir"`    // folder of PNG/JPEG photographs
-	Hold   Duration `yaml:"hold"`   // time each photograph is shown
-	Jitter float64  `yaml:"jitter"` // random-walk step, standard deviation in stimulus pixels per frame
+	Hold   Duration `yaml:"hold"`   // time each photograph is shown, up to 1h
+	Jitter float64  `yaml:"jitter"` // random-walk step, standard deviation in stimulus pixels per frame, up to 1024
 	// Contrast is the RMS contrast every photograph is normalised to.
 	Contrast float64 `yaml:"contrast"`
 }
@@ -186,28 +191,63 @@ type Movie struct {
 type Acquisition struct {
 	// Simulate runs the virtual retina in-process as the acquisition system.
 	Simulate      bool     `yaml:"simulate"`
-	Cells         int      `yaml:"cells"`
+	Cells         int      `yaml:"cells"` // simulated cells, 1 to 10000
 	Seed          uint64   `yaml:"seed"`
-	BatchInterval Duration `yaml:"batch_interval"`  // how often spikes are published
-	ClockOffset   Duration `yaml:"clock_offset"`    // the acquisition clock's offset from the host's
+	BatchInterval Duration `yaml:"batch_interval"`  // how often spikes are published, up to 1h
+	ClockOffset   Duration `yaml:"clock_offset"`    // the acquisition clock's offset from the host's (|x| <= 24h)
 	ClockDriftPPM float64  `yaml:"clock_drift_ppm"` // and its drift
 }
 
-// Recording keeps every message of a session in a JetStream file store.
+// Recording keeps every message of a session in a JetStream file store. One daemon owns a
+// folder at a time (it locks it); the store is never deleted or recreated by retinad.
 type Recording struct {
 	Enabled bool   `yaml:"enabled"`
 	Dir     string `yaml:"dir"` // JetStream storage folder
+	// MaxBytes bounds the recording (every session in Dir). When it is reached, new messages are
+	// refused and the session's recording fails loudly; old sessions are never deleted to make
+	// room. Past 80% the daemon warns. 0: no limit but the disk.
+	MaxBytes Bytes `yaml:"max_bytes"`
+	// MaxAge DELETES recorded messages older than this, old sessions first; 0 keeps them until
+	// removed by hand. At least 1h when set (a shorter one would delete the session running).
+	MaxAge Duration `yaml:"max_age"`
 }
 
 // Validation compares predictions with recorded spikes while the experiment runs.
 type Validation struct {
-	Window      Duration `yaml:"window"`       // sliding window of the running statistics
-	ReportEvery Duration `yaml:"report_every"` // period of validation reports
+	Window      Duration `yaml:"window"`       // sliding window of the running statistics, up to 1h
+	ReportEvery Duration `yaml:"report_every"` // period of validation reports, up to 1h
 }
 
 // Dashboard is what the operator sees on the terminal.
 type Dashboard struct {
-	StatusEvery Duration `yaml:"status_every"` // period of the status line and status messages
+	StatusEvery Duration `yaml:"status_every"` // period of the status line and status messages, 10ms to 1h
+}
+
+// Control limits what the control service may do on the daemon's machine.
+type Control struct {
+	// ModelDirs are the folders `load` may read model files from: the requested file, its
+	// symlinks resolved, must lie inside one of them. Empty: the folders of the configured models
+	// (Config.ModelDirs); with no models configured either, no file can be loaded over control.
+	ModelDirs []string `yaml:"model_dirs"`
+	// MaxModelBytes is the largest model file `load` reads, checked before reading (1 KiB to
+	// 4 GiB; default 256 MiB, infer.MaxFileBytes).
+	MaxModelBytes int64 `yaml:"max_model_bytes"`
+}
+
+// ModelDirs is Control.ModelDirs, or the folders of the configured models when it is empty.
+func (c *Config) ModelDirs() []string {
+	if len(c.Control.ModelDirs) > 0 {
+		return c.Control.ModelDirs
+	}
+	var dirs []string
+	seen := map[string]bool{}
+	for _, m := range c.Models {
+		if d := filepath.Dir(m.File); m.File != "" && !seen[d] {
+			seen[d] = true
+			dirs = append(dirs, d)
+		}
+	}
+	return dirs
 }
 
 // Default returns the configuration used for every field a file leaves out.
@@ -239,5 +279,6 @@ func Default() Config {
 		Validation:  Validation{Window: Duration(60 * time.Second), ReportEvery: Duration(time.Second)},
 		Dashboard:   Dashboard{StatusEvery: Duration(250 * time.Millisecond)},
 		Adaptive:    DefaultAdaptive(),
+		Control:     Control{MaxModelBytes: 256 << 20},
 	}
 }

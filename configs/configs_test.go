@@ -156,3 +156,59 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestBytes(t *testing.T) {
+	for s, want := range map[string]Bytes{"0": 0, "500MB": 500e6, "20 GB": 20e9, "1.5TB": 1.5e12, "2GiB": 2 << 30, "64KiB": 64 << 10, "100kB": 100e3, "7B": 7} {
+		b, err := ParseBytes(s)
+		if err != nil || b != want {
+			t.Errorf("ParseBytes(%q) = %v, %v; want %v", s, b, err, want)
+		}
+		if back, err := ParseBytes(b.String()); err != nil || back != b {
+			t.Errorf("ParseBytes(%q.String() = %q) = %v, %v", s, b.String(), back, err)
+		}
+	}
+	for _, s := range []string{"500", "MB", "-1GB", "", "NaNGB", "1e30TB", "3 parsecs"} {
+		if _, err := ParseBytes(s); err == nil {
+			t.Errorf("ParseBytes(%q) accepted", s)
+		}
+	}
+}
+
+func TestRecordingLimits(t *testing.T) {
+	cfg, err := Parse("rec.yaml", []byte("recording: {enabled: true, dir: /tmp/r, max_bytes: 20GB, max_age: 720h}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Recording.MaxBytes != 20e9 || cfg.Recording.MaxAge.D() != 720*time.Hour {
+		t.Errorf("recording: %+v", cfg.Recording)
+	}
+	_, err = Parse("rec.yaml", []byte("recording:\n  enabled: true\n  dir: /tmp/r\n  max_bytes: 20000\n  max_age: 10m\n"))
+	if err == nil {
+		t.Fatal("accepted a bare max_bytes and a 10m max_age")
+	}
+	for _, want := range []string{"line 4: recording.max_bytes", "want a size with its unit", "line 5: recording.max_age: 10m0s: want 0"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not say %q:\n%v", want, err)
+		}
+	}
+}
+
+// FuzzParseBytes: any input is a size that prints back to itself, or an error; never a panic
+// or a negative size.
+func FuzzParseBytes(f *testing.F) {
+	for _, s := range []string{"0", "20GB", "1.5TB", "2GiB", "7B", "-1MB", "1e300TB", "NaNkB", " 3 MB "} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		b, err := ParseBytes(s)
+		if err != nil {
+			return
+		}
+		if b < 0 {
+			t.Fatalf("ParseBytes(%q) = %d", s, b)
+		}
+		if back, err := ParseBytes(b.String()); err != nil || back != b {
+			t.Fatalf("ParseBytes(%q) = %d, printed %q, read back %d, %v", s, b, b.String(), back, err)
+		}
+	})
+}

@@ -50,6 +50,18 @@ func (ps *Problems) Error() string {
 	return b.String()
 }
 
+// Add appends a problem at field path; the rig's dry-run (rig.Check) adds what only opening the
+// parts finds.
+func (ps *Problems) Add(path, format string, args ...any) { ps.add(path, format, args...) }
+
+// Err is ps as an error, or nil when it lists no problem.
+func (ps *Problems) Err() error {
+	if len(ps.List) == 0 {
+		return nil
+	}
+	return ps
+}
+
 func (ps *Problems) add(path, format string, args ...any) {
 	ps.List = append(ps.List, Problem{Path: path, Msg: fmt.Sprintf(format, args...)})
 }
@@ -118,6 +130,9 @@ func (c *Config) resolvePaths(dir string) {
 	abs(&c.Stimulus.Natural.Dir)
 	abs(&c.Stimulus.Movie.File)
 	abs(&c.Recording.Dir)
+	for i := range c.Control.ModelDirs {
+		abs(&c.Control.ModelDirs[i])
+	}
 }
 
 // fieldPaths maps field paths ("display.refresh", "models[0].file") to their line, and lines

@@ -93,3 +93,56 @@ func parseFrequency(s string) (float64, bool) {
 func typeError(n *yaml.Node, want string) error {
 	return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: cannot use %q: want %s", n.Line, n.Value, want)}}
 }
+
+// Bytes is a size in bytes, written with its unit: "500MB", "20GB", "1.5TB" (powers of 1000, as
+// disks are sold) or "512MiB", "2GiB" (powers of 1024); "0" is none.
+type Bytes int64
+
+func (b Bytes) String() string {
+	for _, u := range byteUnits {
+		if u.scale > 1 && b != 0 && int64(b)%u.scale == 0 {
+			return strconv.FormatInt(int64(b)/u.scale, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(int64(b), 10) + "B"
+}
+
+// MarshalYAML writes b in the form UnmarshalYAML reads.
+func (b Bytes) MarshalYAML() (any, error) { return b.String(), nil }
+
+// UnmarshalYAML reads a size with its unit; a bare number other than 0 is refused (kB or KiB?).
+func (b *Bytes) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParseBytes(n.Value)
+	if err != nil || n.Kind != yaml.ScalarNode {
+		return typeError(n, "a size with its unit, such as \"500MB\", \"20GB\" or \"2GiB\" (or 0)")
+	}
+	*b = v
+	return nil
+}
+
+// byteUnits, longest suffixes first so that "MiB" is not read as "B".
+var byteUnits = []struct {
+	suffix string
+	scale  int64
+}{
+	{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10},
+	{"TB", 1e12}, {"GB", 1e9}, {"MB", 1e6}, {"kB", 1e3}, {"KB", 1e3}, {"B", 1},
+}
+
+// ParseBytes parses a size such as "20GB" or "512MiB" (as a config file writes it).
+func ParseBytes(s string) (Bytes, error) {
+	s = strings.TrimSpace(s)
+	if s == "0" {
+		return 0, nil
+	}
+	for _, u := range byteUnits {
+		if num, ok := strings.CutSuffix(s, u.suffix); ok {
+			v, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
+			if err != nil || !(v >= 0) || v*float64(u.scale) >= math.MaxInt64 {
+				break
+			}
+			return Bytes(math.Round(v * float64(u.scale))), nil
+		}
+	}
+	return 0, fmt.Errorf("configs: size %q: want a number with a unit, such as \"500MB\", \"20GB\" or \"2GiB\"", s)
+}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"regexp"
 	"strconv"
+	"time"
 )
 
 var rigID = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
@@ -44,13 +45,13 @@ func (c *Config) Validate() error {
 	if math.Abs(a.ClockDriftPPM) > 1000 {
 		ps.add("acquisition.clock_drift_ppm", "%g: want at most 1000 ppm in magnitude", a.ClockDriftPPM)
 	}
-	if c.Recording.Enabled && c.Recording.Dir == "" {
-		ps.add("recording.dir", "missing: want the folder of the session recordings")
-	}
+	c.Recording.validate(ps)
 	positive(ps, "validation.window", float64(c.Validation.Window))
 	positive(ps, "validation.report_every", float64(c.Validation.ReportEvery))
 	positive(ps, "dashboard.status_every", float64(c.Dashboard.StatusEvery))
 	c.Adaptive.validate(ps, c.Models)
+	c.Control.validate(ps)
+	c.bounds(ps)
 	if len(ps.List) == 0 {
 		return nil
 	}
@@ -153,6 +154,29 @@ func (n NATS) validate(ps *Problems) {
 	}
 	if n.PublishQueue < 1 {
 		ps.add("nats.publish_queue", "%d: want at least 1", n.PublishQueue)
+	}
+}
+
+func (c Control) validate(ps *Problems) {
+	for i, d := range c.ModelDirs {
+		if st, err := os.Stat(d); err != nil || !st.IsDir() {
+			ps.add("control.model_dirs["+strconv.Itoa(i)+"]", "%s: no such folder (want a folder of model files)", d)
+		}
+	}
+	if c.MaxModelBytes < 1<<10 || c.MaxModelBytes > 4<<30 {
+		ps.add("control.max_model_bytes", "%d: want 1024 to 4294967296 bytes", c.MaxModelBytes)
+	}
+}
+
+func (r Recording) validate(ps *Problems) {
+	if r.Enabled && r.Dir == "" {
+		ps.add("recording.dir", "missing: want the folder of the session recordings")
+	}
+	if r.MaxBytes < 0 {
+		ps.add("recording.max_bytes", "%d: want a size such as 20GB, or 0 for no limit", int64(r.MaxBytes))
+	}
+	if r.MaxAge < 0 || r.MaxAge > 0 && r.MaxAge.D() < time.Hour {
+		ps.add("recording.max_age", "%v: want 0 (keep every session) or at least 1h (it deletes older recordings, the running session's start too if shorter)", r.MaxAge)
 	}
 }
 

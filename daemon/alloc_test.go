@@ -51,7 +51,7 @@ func TestSteadyStateAllocatesNothing(t *testing.T) {
 		Rig: "a", Session: "s", Source: &constSource{}, Presenter: &clockPresenter{}, Bus: bus,
 		FrameRate: 100, Height: 50, Width: 50, Now: func() int64 { now += 1000; return now },
 		Models: []Model{{Name: "m", Engine: sumEngine{}, CellIDs: cells, BinRate: 100}},
-		Load: func(LoadRequest) (Model, error) {
+		Load: func(context.Context, LoadRequest) (Model, error) {
 			return Model{Engine: sumEngine{}, CellIDs: cells, BinRate: 100}, nil
 		},
 	})

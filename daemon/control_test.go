@@ -21,7 +21,7 @@ import (
 
 // testLoader reads a model file of the test's own format (the cell count, as text) and makes a
 // daemontest.Engine for it: a missing file is fs.ErrNotExist, a malformed one an error naming it.
-func testLoader(req daemon.LoadRequest) (daemon.Model, error) {
+func testLoader(_ context.Context, req daemon.LoadRequest) (daemon.Model, error) {
 	b, err := os.ReadFile(req.File)
 	if err != nil {
 		return daemon.Model{}, fmt.Errorf("testloader: %w", err)

@@ -35,10 +35,13 @@ type Daemon struct {
 	looping atomic.Bool // the frame loop is running
 
 	sess atomic.Pointer[session] // nil: idle, no session
+	rec  recHealth               // the session's recording health (with a Recorder)
 
 	ctl    sync.Mutex // serialises control requests with each other and with Run's start and end
 	g      *group     // Run's goroutines, while it runs; guarded by ctl
 	ending bool       // Run is waiting for its goroutines: start no more; guarded by ctl
+	// loading names the models whose files are being read outside ctl; guarded by ctl.
+	loading map[string]bool
 
 	stage    [][]float32          // frames generated ahead, ring of Lookahead+1
 	stageIdx []uint64             // their source indices
@@ -251,7 +254,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.start = d.now()
 	if s := d.sess.Load(); s != nil {
-		d.sessionEvent(pb.SessionEvent_START, s.id)
+		d.resetRecording()
+		d.sessionEvent(ctx, pb.SessionEvent_START, s.id)
 	}
 	g := newGroup(ctx)
 	d.g = g
@@ -285,15 +289,16 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.finalStatus()
 	if s := d.sess.Load(); s != nil {
-		d.sessionEvent(pb.SessionEvent_STOP, s.id)
+		d.sessionEvent(context.Background(), pb.SessionEvent_STOP, s.id) // ctx has ended
 	}
 	return werr
 }
 
-// sessionEvent publishes a session's start or stop (the recording's delimiters).
-func (d *Daemon) sessionEvent(kind pb.SessionEvent_Kind, id string) {
+// sessionEvent publishes a session's start or stop (the recording's delimiters), through the
+// recording store when there is one, so that the recording's health says whether it is stored.
+func (d *Daemon) sessionEvent(ctx context.Context, kind pb.SessionEvent_Kind, id string) {
 	now := d.now()
-	d.publishOnce(d.subj.Session, &pb.SessionEvent{
+	d.storeRecorded(ctx, d.subj.Session, &pb.SessionEvent{
 		Session: id, Kind: kind, HostNs: now, UnixNs: d.unix(now), Rig: d.p.Rig,
 		ConfigYaml: d.p.ConfigYAML, BinRateHz: d.p.FrameRate,
 	})

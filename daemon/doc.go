@@ -23,12 +23,15 @@
 //	    spikes and sync events from acquisition are placed on host time and scored against
 //	    the predictions (package daemon/validate); a report per model every ReportEvery
 //	status goroutine
-//	    a status line and a Status message every StatusEvery
+//	    a status line and a Status message every StatusEvery; in a recorded session the Status
+//	    goes through the Recorder and waits for the store's acknowledgement, which is the
+//	    recording's health check (recording.go: a refusal is RECORD_FAILED at once)
 //	control goroutines (the control service's, through Controller; serialised by a mutex)
 //	    start and stop sessions (the stamper publishes only in a session, under its name; a
 //	    stop publishes final reports and the STOP event and flushes the bus so the recording
 //	    holds the whole session) and load and unload models: a model is read, checked and
-//	    sized here, then joins by an atomic swap of the copy-on-write model set, which the frame
+//	    sized here (the file read outside the mutex, under a reserved name, so that a slow load
+//	    delays no stop or status), then joins by an atomic swap of the copy-on-write model set, which the frame
 //	    loop loads once per frame (a frame boundary; it never waits); an unload swaps it out,
 //	    waits for the loop to move on, stops the model's goroutine and publishes its final
 //	    validation report

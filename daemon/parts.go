@@ -81,12 +81,16 @@ type LoadRequest struct {
 	Seed       uint64
 	Deadline   time.Duration
 	Observed   bool // a GLM's spike history follows the recorded spikes (Model.Observed)
+	// Requester is who asked, as the control service knows it (acquisition.Requester), for the
+	// log; "" for configured models.
+	Requester string
 }
 
 // Loader makes a Model from a LoadRequest: reads and checks the file, makes the engine. It runs
-// on a control goroutine and may allocate and take its time; a missing file is an error that
-// wraps fs.ErrNotExist.
-type Loader func(LoadRequest) (Model, error)
+// on a control goroutine, without the control lock, and may allocate and take its time; it
+// stops when ctx ends (the requester gave up or the daemon is ending). A missing file is an
+// error that wraps fs.ErrNotExist; a file the daemon refuses to read wraps fs.ErrPermission.
+type Loader func(ctx context.Context, req LoadRequest) (Model, error)
 
 // Flusher is a Bus that can wait until what it buffered has reached the server (a session's
 // end flushes the recording).
@@ -119,7 +123,10 @@ type Parts struct {
 	Models       []Model
 	Load         Loader // loads models asked for over the control service; nil: none can be
 	Bus          Bus
-	Components   []Component
+	// Recorder is the session recording's store; nil when sessions are not recorded. Session
+	// events and status go through it with the store's acknowledgement (Status.record_state).
+	Recorder   Recorder
+	Components []Component
 
 	FrameRate   float64 // stimulus frames per second (= every model's bin rate)
 	Height      int     // stimulus grid

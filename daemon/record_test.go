@@ -2,9 +2,15 @@ package daemon_test
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
 	"retinad/acquisition"
@@ -121,5 +127,247 @@ func TestSessionsAreRecordedWhole(t *testing.T) {
 			t.Errorf("first: %d frames recorded, %d shown", len(frames), stopped.Frames)
 		}
 		t.Logf("%s: frames %d..%d recorded whole (%d predictions)", name, frames[0], frames[len(frames)-1], preds)
+	}
+}
+
+// lockedBuffer is a log sink safe for the daemon's goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestRecordingFailureIsLoud records a running daemon into a stream whose max_bytes it fills in
+// a few seconds (the real embedded server, JetStream on disk, acquisition.Store as the
+// Recorder) and checks that: Status says RECORDING and healthy before; within a second of the
+// stream's last stored message, a Status on the status subject says RECORD_FAILED with the
+// store's reason and recording false; the status line says RECORDING FAILED; the log says it
+// once; the stop reply says it; and what was recorded reads back whole from frame 0.
+func TestRecordingFailureIsLoud(t *testing.T) {
+	dir := t.TempDir()
+	b, err := acquisition.Start(configs.NATS{Embedded: true}, acquisition.BusOptions{StoreDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Stop()
+	subj, _ := acquisition.SubjectsFor("full")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	const maxBytes = 96 << 10
+	if err := acquisition.Record(ctx, b.Conn(), subj, acquisition.RecordOptions{MaxBytes: maxBytes}); err != nil {
+		t.Fatal(err)
+	}
+	store, err := b.OpenStore(subj, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	statuses := make(chan *pb.Status, 1000)
+	sub, err := b.Conn().Subscribe(subj.Status, func(m *nats.Msg) {
+		var s pb.Status
+		if err := proto.Unmarshal(m.Data, &s); err != nil {
+			t.Error(err)
+			return
+		}
+		statuses <- &s
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	var logs lockedBuffer
+	var line lockedBuffer
+	clock := daemontest.NewClock()
+	d, err := daemon.New(daemon.Parts{
+		Rig: "full", Session: "s1", Source: &daemontest.Source{}, Presenter: &daemontest.Presenter{Clock: clock, Period: 10 * time.Millisecond},
+		Bus: daemon.NATSBus(b.Conn()), Recorder: store, FrameRate: 100, Height: 8, Width: 8, Now: clock.Now,
+		Models:      []daemon.Model{{Name: "m", Engine: &daemontest.Engine{Cells: 2, Gain: 3}, CellIDs: []int32{1, 2}, BinRate: 100}},
+		StatusEvery: 100 * time.Millisecond, Log: slog.New(slog.NewTextHandler(&logs, nil)), StatusOut: &line,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+
+	var healthy, near, failed *pb.Status
+	timeout := time.After(60 * time.Second)
+	for failed == nil {
+		select {
+		case s := <-statuses:
+			switch {
+			case s.RecordState == pb.Status_RECORD_FAILED:
+				failed = s
+			case healthy == nil && s.RecordState == pb.Status_RECORD_OK:
+				healthy = s
+			case near == nil && s.RecordState == pb.Status_RECORD_NEAR_LIMIT:
+				near = s
+			}
+		case <-timeout:
+			t.Fatalf("no RECORD_FAILED status after 60s; log:\n%s", logs.String())
+		}
+	}
+	if healthy == nil || !healthy.Recording || healthy.RecordedBytes == 0 || healthy.RecordingMaxBytes != maxBytes || healthy.DiskFreeBytes == 0 {
+		t.Errorf("status before the stream filled: %v", healthy)
+	}
+	if near == nil || !near.Recording || near.RecordedBytes < maxBytes*8/10 || !strings.Contains(near.RecordingError, "of recording.max_bytes") {
+		t.Errorf("no warning past 80%% of max_bytes before the failure: %v", near)
+	}
+	if failed.Recording || !strings.Contains(failed.RecordingError, "maximum bytes") {
+		t.Errorf("failed status: recording %v, error %q; want false and the store's reason", failed.Recording, failed.RecordingError)
+	}
+	info, err := streamInfoOf(ctx, b, "full")
+	if err != nil {
+		t.Fatal(err)
+	}
+	late := time.Unix(0, failed.UnixNs).Sub(info.State.LastTime)
+	t.Logf("stream full at %d bytes; failure reported %v after its last stored message: %s", info.State.Bytes, late, failed.RecordingError)
+	if late > time.Second {
+		t.Errorf("failure reported %v after the stream stopped storing, want within a second", late)
+	}
+	if err := waitCond(5*time.Second, func() bool { return strings.Contains(line.String(), "RECORDING FAILED: ") }); err != nil {
+		t.Errorf("status line never said RECORDING FAILED:\n%s", line.String())
+	}
+	// More ticks of a failed store (5 status lines): the log must not repeat.
+	if err := waitCond(10*time.Second, func() bool { return strings.Count(line.String(), "RECORDING FAILED: ") >= 5 }); err != nil {
+		t.Errorf("fewer than 5 status lines say RECORDING FAILED:\n%s", line.String())
+	}
+	stop, err := d.StopSession(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stop.RecordState != pb.Status_RECORD_FAILED || stop.RecordingError == "" {
+		t.Errorf("stop reply: %v, want RECORD_FAILED with its reason", stop)
+	}
+	if n := strings.Count(logs.String(), "RECORDING FAILED: the session goes on"); n != 1 {
+		t.Errorf("the failure is logged %d times, want once:\n%s", n, logs.String())
+	}
+	if n := strings.Count(logs.String(), "recording near its limit"); n != 1 {
+		t.Errorf("the warning is logged %d times, want once:\n%s", n, logs.String())
+	}
+	// The next session cannot be recorded into the full stream: its start says so at once.
+	start, err := d.StartSession(ctx, "s2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if start.RecordState != pb.Status_RECORD_FAILED || !strings.Contains(start.RecordingError, "maximum bytes") {
+		t.Errorf("start reply on a full stream: %v, want RECORD_FAILED", start)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	r, err := acquisition.FindSession(context.Background(), b.Conn(), subj, "s1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := uint64(0)
+	err = acquisition.ReadSession(context.Background(), b.Conn(), subj, r, func(subject string, _ uint64, data []byte) error {
+		if subject != subj.Frame {
+			return nil
+		}
+		var o pb.FrameOnset
+		if err := proto.Unmarshal(data, &o); err != nil {
+			return err
+		}
+		if o.Frame != next {
+			return fmt.Errorf("frame %d, want %d", o.Frame, next)
+		}
+		next++
+		return nil
+	})
+	if err != nil || next < 50 {
+		t.Errorf("recorded part: %d frames from 0 read back (%v), want them whole", next, err)
+	}
+	if r.Stop != nil {
+		t.Errorf("a STOP was recorded into a full stream")
+	}
+}
+
+func streamInfoOf(ctx context.Context, b *acquisition.Bus, rig string) (*jetstream.StreamInfo, error) {
+	js, err := jetstream.New(b.Conn())
+	if err != nil {
+		return nil, err
+	}
+	s, err := js.Stream(ctx, acquisition.StreamName(rig))
+	if err != nil {
+		return nil, err
+	}
+	return s.Info(ctx)
+}
+
+// waitCond polls cond every 10 ms until it holds or timeout passes.
+func waitCond(timeout time.Duration, cond func() bool) error {
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not after %v", timeout)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return nil
+}
+
+// TestRecordingStreamDeleted deletes the recording stream from another client while a session
+// is recorded: the next status must say RECORD_FAILED (the store is gone), not RECORDING.
+func TestRecordingStreamDeleted(t *testing.T) {
+	b, err := acquisition.Start(configs.NATS{Embedded: true}, acquisition.BusOptions{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Stop()
+	subj, _ := acquisition.SubjectsFor("gone")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := acquisition.Record(ctx, b.Conn(), subj, acquisition.RecordOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	store, err := b.OpenStore(subj, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := daemontest.NewClock()
+	d, err := daemon.New(daemon.Parts{
+		Rig: "gone", Session: "s1", Source: &daemontest.Source{}, Presenter: &daemontest.Presenter{Clock: clock, Period: 10 * time.Millisecond},
+		Bus: daemon.NATSBus(b.Conn()), Recorder: store, FrameRate: 100, Height: 8, Width: 8, Now: clock.Now, StatusEvery: 50 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	if err := waitCond(10*time.Second, func() bool { return d.Figures().Record == pb.Status_RECORD_OK && d.Figures().RecordUsage.Bytes > 0 }); err != nil {
+		t.Fatalf("never recording: %v", d.Figures())
+	}
+	js, err := jetstream.New(b.Conn())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := js.DeleteStream(ctx, acquisition.StreamName("gone")); err != nil {
+		t.Fatal(err)
+	}
+	deleted := time.Now()
+	if err := waitCond(5*time.Second, func() bool { return d.Figures().Record == pb.Status_RECORD_FAILED }); err != nil {
+		t.Fatalf("status after the stream was deleted: %v", d.Figures())
+	}
+	f := d.Figures()
+	t.Logf("RECORD_FAILED %v after the delete: %s", time.Since(deleted), f.RecordError)
+	if !strings.Contains(f.String(), "RECORDING FAILED") {
+		t.Errorf("status line: %s", f)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

@@ -34,12 +34,24 @@ func (d *Daemon) StartSession(ctx context.Context, id string) (*pb.StartSessionR
 	}
 	d.val.reset()
 	s := &session{id: id, startFrames: d.frames.Load()}
-	d.sessionEvent(pb.SessionEvent_START, id)
+	d.resetRecording()
+	d.sessionEvent(ctx, pb.SessionEvent_START, id) // checks the store and its free space
 	now := d.now()
 	d.sess.Store(s)
 	d.stamp.wake.Ring()
 	d.p.Log.Info("daemon: session started", "session", id)
-	return &pb.StartSessionReply{Session: id, HostNs: now, UnixNs: d.unix(now)}, nil
+	rep := &pb.StartSessionReply{Session: id, HostNs: now, UnixNs: d.unix(now)}
+	rep.RecordState, rep.RecordingError = d.recordReply()
+	return rep, nil
+}
+
+// recordReply is the recording's health for a control reply.
+func (d *Daemon) recordReply() (pb.Status_RecordState, string) {
+	if d.p.Recorder == nil {
+		return pb.Status_RECORD_OFF, ""
+	}
+	state, why, _ := d.rec.get()
+	return state, why
 }
 
 // StopSession ends the running session (id "" or its name): the stamper stops publishing
@@ -63,13 +75,19 @@ func (d *Daemon) StopSession(ctx context.Context, id string) (*pb.StopSessionRep
 	}
 	d.val.report()
 	now := d.now()
-	d.sessionEvent(pb.SessionEvent_STOP, cur.id)
+	d.sessionEvent(ctx, pb.SessionEvent_STOP, cur.id)
 	if err := d.flush(ctx); err != nil {
 		return nil, controlErr("500", fmt.Errorf("daemon: stop session %s: flushing the recording: %w", cur.id, err))
 	}
 	frames := d.frames.Load() - cur.startFrames
-	d.p.Log.Info("daemon: session stopped", "session", cur.id, "frames", frames)
-	return &pb.StopSessionReply{Session: cur.id, HostNs: now, UnixNs: d.unix(now), Frames: frames}, nil
+	rep := &pb.StopSessionReply{Session: cur.id, HostNs: now, UnixNs: d.unix(now), Frames: frames}
+	rep.RecordState, rep.RecordingError = d.recordReply()
+	if rep.RecordState == pb.Status_RECORD_FAILED {
+		d.p.Log.Error("daemon: session stopped; its RECORDING FAILED and is incomplete", "session", cur.id, "frames", frames, "err", rep.RecordingError)
+	} else {
+		d.p.Log.Info("daemon: session stopped", "session", cur.id, "frames", frames)
+	}
+	return rep, nil
 }
 
 // waitStamper waits until the stamper has run under session s (it publishes nothing of the
@@ -105,10 +123,17 @@ func (d *Daemon) flush(ctx context.Context) error {
 	return f.Flush(ctx)
 }
 
-// LoadModel loads a model (the Loader reads and checks its file and makes its engine, here on
-// the control goroutine: every buffer is allocated before the model is shared) and lets it
-// join: its goroutine starts, and the frame loop feeds it from the next frame it generates
-// (a frame boundary; the loop only loads a pointer). Its first History-1 predictions are NaN.
+// loadTimeout bounds one control load: the service takes load requests one at a time, so a
+// load that hangs (a stalled network disk) must not keep every later one waiting. A model file
+// at the size limit (256 MiB) reads from a local disk in well under a second.
+const loadTimeout = 30 * time.Second
+
+// LoadModel loads a model and lets it join: its goroutine starts, and the frame loop feeds it
+// from the next frame it generates (a frame boundary; the loop only loads a pointer). Its first
+// History-1 predictions are NaN. The Loader reads and checks the file and makes the engine
+// (every buffer is allocated before the model is shared) without the control lock, so that a
+// slow or hostile load delays no stop, status or other request; the name is reserved meanwhile.
+// Every load is logged with who asked, refused or not.
 func (d *Daemon) LoadModel(ctx context.Context, req LoadRequest) (*pb.LoadModelReply, error) {
 	switch {
 	case acquisition.CheckToken("model name", req.Name) != nil:
@@ -120,24 +145,71 @@ func (d *Daemon) LoadModel(ctx context.Context, req LoadRequest) (*pb.LoadModelR
 	case d.p.Load == nil:
 		return nil, controlErr("501", fmt.Errorf("daemon: load model %s: this daemon was wired without a model loader", req.Name))
 	}
-	d.ctl.Lock()
-	defer d.ctl.Unlock()
-	set := d.models.Load()
-	if set.find(req.Name) != nil {
-		return nil, controlErr("409", fmt.Errorf("daemon: load model %s: a model of that name is running; unload it first", req.Name))
+	log := d.p.Log.With("name", req.Name, "file", req.File, "requester", req.Requester)
+	if err := d.reserve(req.Name); err != nil {
+		log.Warn("daemon: model load refused", "err", err)
+		return nil, err
 	}
-	if d.ending {
-		return nil, controlErr("409", fmt.Errorf("daemon: load model %s: the daemon is shutting down", req.Name))
-	}
-	m, err := d.p.Load(req)
+	defer d.release(req.Name)
+	log.Info("daemon: loading model")
+	lctx, cancel := context.WithTimeout(ctx, loadTimeout)
+	defer cancel()
+	m, err := d.p.Load(lctx, req)
 	if err != nil {
+		log.Warn("daemon: model load refused", "err", err)
 		code := "400"
-		if errors.Is(err, fs.ErrNotExist) {
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
 			code = "404"
+		case errors.Is(err, fs.ErrPermission):
+			code = "403"
+		case lctx.Err() != nil:
+			code = "503"
 		}
 		return nil, controlErr(code, fmt.Errorf("daemon: load model %s: %w", req.Name, err))
 	}
 	m.Name, m.File = req.Name, req.File
+	rep, err := d.join(m)
+	if err != nil {
+		log.Warn("daemon: model load refused", "err", err)
+		return nil, err
+	}
+	log.Info("daemon: model loaded", "cells", len(m.CellIDs))
+	return rep, nil
+}
+
+// reserve claims name for a load in progress: no model of that name may run or be loading,
+// and the daemon must not be ending.
+func (d *Daemon) reserve(name string) error {
+	d.ctl.Lock()
+	defer d.ctl.Unlock()
+	switch {
+	case d.models.Load().find(name) != nil || d.loading[name]:
+		return controlErr("409", fmt.Errorf("daemon: load model %s: a model of that name is running or loading; unload it first", name))
+	case d.ending:
+		return controlErr("409", fmt.Errorf("daemon: load model %s: the daemon is shutting down", name))
+	}
+	if d.loading == nil {
+		d.loading = map[string]bool{}
+	}
+	d.loading[name] = true
+	return nil
+}
+
+func (d *Daemon) release(name string) {
+	d.ctl.Lock()
+	delete(d.loading, name)
+	d.ctl.Unlock()
+}
+
+// join makes a loaded model's runner and starts it, under the control lock.
+func (d *Daemon) join(m Model) (*pb.LoadModelReply, error) {
+	d.ctl.Lock()
+	defer d.ctl.Unlock()
+	if d.ending {
+		return nil, controlErr("409", fmt.Errorf("daemon: load model %s: the daemon is shutting down", m.Name))
+	}
+	set := d.models.Load()
 	r, err := d.newRunner(set, m)
 	if err != nil {
 		var me *ModelError
@@ -153,7 +225,6 @@ func (d *Daemon) LoadModel(ctx context.Context, req LoadRequest) (*pb.LoadModelR
 		d.startRunner(r)
 	}
 	d.models.Store(set.with(r))
-	d.p.Log.Info("daemon: model loaded", "name", r.Name, "file", req.File, "cells", len(r.CellIDs))
 	return &pb.LoadModelReply{
 		Model:   &pb.ModelStatus{Name: r.Name, File: r.File, Cells: uint32(len(r.CellIDs)), BinRateHz: r.BinRate},
 		CellIds: r.CellIDs,

@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"retinad/acquisition"
 	pb "retinad/proto/retinadpb"
 )
 
@@ -39,6 +40,10 @@ type Figures struct {
 	FlipToPublishP50                time.Duration // flip of a frame to its prediction's publish (models not observed)
 	FlipToPublishP99                time.Duration
 	Models                          []ModelFigures
+	// The recording's health in the session (RECORD_OFF without a Recorder or a session).
+	Record      pb.Status_RecordState
+	RecordError string
+	RecordUsage acquisition.StoreUsage
 }
 
 // ModelFigures are one model's counters.
@@ -68,6 +73,7 @@ func (d *Daemon) Figures() Figures {
 		f.Unplaced, f.Unknown, f.ClockPairs, f.AcqDriftPPM = v.Unplaced, v.Unknown, v.Clock().Pairs(), v.Clock().DriftPPM()
 	}
 	d.val.mu.Unlock()
+	d.recordFigures(&f)
 	p := s.lat.percentiles(0.5, 0.99)
 	f.FlipToPublishP50, f.FlipToPublishP99 = p[0], p[1]
 	live := d.val.liveR()
@@ -95,6 +101,7 @@ func (f Figures) String() string {
 	if f.Spikes > 0 || f.Syncs > 0 {
 		fmt.Fprintf(&b, " | spikes %d (unplaced %d) syncs %d, acquisition clock drift %.1f ppm", f.Spikes, f.Unplaced, f.Syncs, f.AcqDriftPPM)
 	}
+	b.WriteString(f.recordText())
 	return b.String()
 }
 
@@ -108,12 +115,26 @@ func (d *Daemon) runStatus(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
-			f := d.Figures()
-			if d.p.StatusOut != nil {
-				fmt.Fprintln(d.p.StatusOut, f)
-			}
+			d.statusTick(ctx)
+		}
+	}
+}
+
+// statusTick publishes the status, through the recording store while a session is recorded:
+// its acknowledgement is the recording's health check. When that changes the health, the news
+// goes out at once (a core publish: a store that refused takes nothing). Then the status line.
+func (d *Daemon) statusTick(ctx context.Context) {
+	f := d.Figures()
+	if d.p.Recorder != nil && d.sess.Load() != nil {
+		if d.storeRecorded(ctx, d.subj.Status, d.statusMsg(f)) {
+			f = d.Figures()
 			d.publishOnce(d.subj.Status, d.statusMsg(f))
 		}
+	} else {
+		d.publishOnce(d.subj.Status, d.statusMsg(f))
+	}
+	if d.p.StatusOut != nil {
+		fmt.Fprintln(d.p.StatusOut, f)
 	}
 }
 
@@ -129,6 +150,7 @@ func (d *Daemon) statusMsg(f Figures) *pb.Status {
 		FramesDropped: f.Dropped, FramesUntimed: f.Untimed, Stimulus: d.source,
 		Spikes: f.Spikes, Syncs: f.Syncs, InboundRejected: f.Rejected,
 	}
+	recordStatus(m, f)
 	for _, mf := range f.Models {
 		m.Models = append(m.Models, &pb.ModelStatus{
 			Name: mf.Name, File: mf.File, Cells: uint32(mf.Cells), BinRateHz: mf.BinRate,

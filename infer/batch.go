@@ -40,6 +40,9 @@ func Predict(ctx context.Context, m *Model, stim *tensor.Dense, opt BatchOptions
 	if stim.Dtype() != tensor.Float32 || len(shape) != 3 || shape[1] != in.Height || shape[2] != in.Width {
 		return nil, fmt.Errorf("infer: stimulus: %v %v, want float32 [T, %d, %d]", stim.Dtype(), shape, in.Height, in.Width)
 	}
+	if shape[0] < 1 { // the tensor package hands back no []float32 for an empty shape
+		return nil, fmt.Errorf("infer: stimulus: shape %v has no frames, want T >= 1", shape)
+	}
 	T, C, hw := shape[0], len(m.Cells), in.Height*in.Width
 	frames := stim.Data().([]float32)
 	var observed []float32

@@ -2,14 +2,17 @@ package infer
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // Magic opens every native model file; Version is the format version this package writes.
@@ -72,18 +75,85 @@ type tensorEntry struct {
 	Offset int64  `json:"offset"`
 }
 
-// Load reads and checks a native model file. Its errors name the file and the field or
-// tensor at fault.
-func Load(path string) (*Model, error) {
-	b, err := os.ReadFile(path)
+// MaxFileBytes is the largest model file Load reads: the paper's CNN is under 1 MiB, so this
+// leaves room for much larger models while a device or a huge file is refused before reading.
+const MaxFileBytes = 256 << 20
+
+// Load reads and checks a native model file (at most MaxFileBytes). Its errors name the file and
+// the field or tensor at fault.
+func Load(path string) (*Model, error) { return LoadContext(context.Background(), path, MaxFileBytes) }
+
+// LoadContext is Load for files that someone else names (the control service): it refuses,
+// before reading a byte, anything that is not a regular file (a device such as /dev/zero, a
+// FIFO, a folder) and a file larger than max bytes; it reads in chunks and stops when ctx ends.
+// The file is opened non-blocking so that a FIFO swapped in after a caller's check cannot hang
+// the open. Its errors never quote the file's bytes, so it cannot be used to read other files.
+func LoadContext(ctx context.Context, path string, max int64) (*Model, error) {
+	b, err := readFile(ctx, path, max)
 	if err != nil {
-		return nil, fmt.Errorf("infer: %w", err)
+		return nil, err
 	}
 	m, err := Decode(b)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return m, nil
+}
+
+// readFile reads the regular file at path, of at most max bytes, in chunks that check ctx.
+func readFile(ctx context.Context, path string, max int64) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, fmt.Errorf("infer: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("infer: %w", err)
+	}
+	switch {
+	case !st.Mode().IsRegular():
+		return nil, fmt.Errorf("infer: %s: %s, want a regular model file", path, fileKind(st.Mode()))
+	case st.Size() > max:
+		return nil, fmt.Errorf("infer: %s: %d bytes, more than the %d a model file may have", path, st.Size(), max)
+	}
+	b := make([]byte, 0, st.Size()+1)
+	lr := io.LimitReader(f, max+1) // the file may grow after Stat
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("infer: %s: %w", path, err)
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := lr.Read(b[len(b):min(cap(b), len(b)+1<<20)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("infer: %w", err)
+		}
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("infer: %s: more than the %d bytes a model file may have", path, max)
+	}
+	return b, nil
+}
+
+// fileKind names what a non-regular file is, for errors.
+func fileKind(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a folder"
+	case m&os.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	}
+	return "not a regular file"
 }
 
 // Save checks m and writes it to path (through a temporary file renamed into place).
@@ -190,7 +260,8 @@ func Decode(b []byte) (*Model, error) {
 		return nil, fmt.Errorf("infer: %d bytes, too short for a model file (truncated?)", len(b))
 	}
 	if string(b[:8]) != Magic {
-		return nil, fmt.Errorf("infer: magic %q, want %q (not a native retinad model file)", b[:8], Magic)
+		// The bytes are not quoted: a control request must not be able to read files with it.
+		return nil, fmt.Errorf("infer: does not start with %q: not a native retinad model file", Magic)
 	}
 	if v := binary.LittleEndian.Uint32(b[8:]); v != Version {
 		return nil, fmt.Errorf("infer: version %d, want %d", v, Version)

@@ -71,7 +71,7 @@ func TestDecodeRefusesBadFiles(t *testing.T) {
 		want string
 	}{
 		{"empty", nil, "too short"},
-		{"magic", append([]byte("NOTAMODEL"), good[9:]...), "magic"},
+		{"magic", append([]byte("NOTAMODEL"), good[9:]...), "not a native retinad model file"},
 		{"truncated", good[:len(good)-100], "truncated"},
 		{"corrupt", flipped, "crc32"},
 		{"nan weight", nan, "layers.0.weight: value 2 is NaN"},

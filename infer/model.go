@@ -187,7 +187,8 @@ func (g *GLMParams) tensors() []namedTensor {
 }
 
 // Validate checks that m is complete and consistent: shapes chain from the input to one
-// output per cell, every value is finite. Its errors name the layer and tensor.
+// output per cell, cell ids are distinct, every value is finite. Its errors name the layer and
+// tensor.
 func (m *Model) Validate() error {
 	_, err := m.shapes()
 	return err
@@ -207,6 +208,13 @@ func (m *Model) shapes() ([][]int, error) {
 		return nil, fmt.Errorf("infer: output_scale: %v, want a finite value > 0", m.OutputScale)
 	case len(m.Cells) == 0:
 		return nil, fmt.Errorf("infer: cells: none, want one id per output")
+	}
+	seen := make(map[int64]int, len(m.Cells))
+	for c, id := range m.Cells {
+		if prev, dup := seen[id]; dup {
+			return nil, fmt.Errorf("infer: cells: id %d used by outputs %d and %d, want one id per cell", id, prev, c)
+		}
+		seen[id] = c
 	}
 	var bad error
 	m.eachTensor(func(name string, t *Tensor) {

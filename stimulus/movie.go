@@ -2,14 +2,9 @@ package stimulus
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
-
-	"github.com/sbinet/npyio"
-	"github.com/sbinet/npyio/npz"
 
 	"retinad/configs"
+	"retinad/infer/dataset"
 )
 
 // movie plays frames read from a file.
@@ -46,65 +41,14 @@ func newMovie(g grid, c configs.Movie) (*movie, error) {
 	return &movie{grid: g, frames: frames, t: shape[0], loop: c.Loop}, nil
 }
 
-// readMovie reads a .npy float32 array, or the `stimulus` array of an .npz dataset.
+// readMovie reads a .npy movie or the `stimulus` array of an .npz dataset through the one
+// strict reader (dataset.ReadStimulus: sizes, CRC, finite values, T >= 1).
 func readMovie(path string) ([]float32, []int, error) {
-	switch strings.ToLower(filepath.Ext(path)) {
-	case ".npy":
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, nil, fmt.Errorf("stimulus: movie: %w", err)
-		}
-		defer f.Close()
-		r, err := npyio.NewReader(f)
-		if err != nil {
-			return nil, nil, fmt.Errorf("stimulus: movie %s: not a .npy file: %w", path, err)
-		}
-		return readArray(path, "", r.Header, func(p *[]float32) error { return r.Read(p) })
-	case ".npz":
-		z, err := npz.Open(path)
-		if err != nil {
-			return nil, nil, fmt.Errorf("stimulus: movie %s: not an .npz file: %w", path, err)
-		}
-		defer z.Close()
-		name, h := NPZEntry(z, "stimulus")
-		if h == nil {
-			return nil, nil, fmt.Errorf("stimulus: movie %s: no `stimulus` array (has %v): want a dataset .npz", path, z.Keys())
-		}
-		return readArray(path, " array stimulus", *h, func(p *[]float32) error { return z.Read(name, p) })
+	data, t, h, w, err := dataset.ReadStimulus(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("stimulus: movie: %w", err)
 	}
-	return nil, nil, fmt.Errorf("stimulus: movie %s: want a .npy or .npz file", path)
-}
-
-// NPZEntry finds array name in an .npz and returns its entry and header, or nil: numpy.savez
-// (and `retinad simulate`) store it as name.npy, other writers without the suffix.
-func NPZEntry(z *npz.Reader, name string) (string, *npyio.Header) {
-	for _, entry := range []string{name + ".npy", name} {
-		if h := z.Header(entry); h != nil {
-			return entry, h
-		}
-	}
-	return "", nil
-}
-
-func readArray(path, what string, h npyio.Header, read func(*[]float32) error) ([]float32, []int, error) {
-	if h.Descr.Type != "<f4" {
-		return nil, nil, fmt.Errorf("stimulus: movie %s%s: dtype %s: want float32 (<f4)", path, what, h.Descr.Type)
-	}
-	if h.Descr.Fortran {
-		return nil, nil, fmt.Errorf("stimulus: movie %s%s: Fortran order: want C order", path, what)
-	}
-	var data []float32
-	if err := read(&data); err != nil {
-		return nil, nil, fmt.Errorf("stimulus: movie %s%s: %w", path, what, err)
-	}
-	n := 1
-	for _, d := range h.Descr.Shape {
-		n *= d
-	}
-	if n != len(data) {
-		return nil, nil, fmt.Errorf("stimulus: movie %s%s: shape %v but %d values", path, what, h.Descr.Shape, len(data))
-	}
-	return data, h.Descr.Shape, nil
+	return data, []int{t, h, w}, nil
 }
 
 func (m *movie) Len() int {

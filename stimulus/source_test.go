@@ -359,11 +359,22 @@ func TestMovie(t *testing.T) {
 		t.Errorf("wrong grid: error %v", err)
 	}
 	c.Height = h
-	f64 := filepath.Join(dir, "f64.npy")
-	writeNpy(t, f64, []float64{1, 2})
-	c.Movie.File = f64
-	if _, err := New(c); err == nil || !strings.Contains(err.Error(), "want float32") {
-		t.Errorf("float64 movie: error %v", err)
+	// Truncated: the frames the header promises are not all there (they were zero-filled).
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	short := filepath.Join(dir, "short.npy")
+	os.WriteFile(short, b[:len(b)-4], 0o644)
+	c.Movie.File = short
+	if _, err := New(c); err == nil || !strings.Contains(err.Error(), "truncated") || !strings.Contains(err.Error(), short) {
+		t.Errorf("truncated movie: error %v", err)
+	}
+	empty := filepath.Join(dir, "empty.npy")
+	writeMovie(t, empty, nil, []int{0, h, w})
+	c.Movie.File = empty
+	if _, err := New(c); err == nil || !strings.Contains(err.Error(), "every size at least 1") {
+		t.Errorf("empty movie: error %v", err)
 	}
 	flat := filepath.Join(dir, "flat.npy")
 	writeNpy(t, flat, []float32{1, 2})

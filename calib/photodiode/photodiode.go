@@ -7,7 +7,9 @@ package photodiode
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -24,22 +26,28 @@ import (
 type Photodiode struct {
 	*calib.Photodiode
 	Sim *calibtest.Device // nil unless Device is "sim"
+	// Prior is the flip-to-light latency prior read from the calibration file (0: none, the
+	// link learns the latency from the first onsets); PriorFrom is that file, or why there is
+	// no prior, for the log.
+	Prior     time.Duration
+	PriorFrom string
 }
 
 // Open builds the link from cfg; o must carry OnOnset and may carry Clock and Log. Refresh is
 // the display's refresh period (doubled-frame detection). The latency prior is read from the
-// calibration file when it exists.
+// calibration file (cfg.Calibration, written by `retinad calibrate latency`) when it exists;
+// a file that exists but does not read, or holds an impossible latency, is an error.
 func Open(cfg configs.Photodiode, refresh time.Duration, o calib.Options) (*Photodiode, error) {
 	if o.Clock == nil {
 		o.Clock = calib.SystemClock{}
 	}
 	o.Threshold, o.Hysteresis, o.Refresh = cfg.Threshold, cfg.Hysteresis, refresh
-	if cfg.Calibration != "" {
-		if c, err := ReadCalibration(cfg.Calibration); err == nil && c.Latency != nil {
-			o.Latency = time.Duration(c.Latency.MeanMs * 1e6)
-		}
+	prior, from, err := readPrior(cfg.Calibration)
+	if err != nil {
+		return nil, err
 	}
-	p := &Photodiode{}
+	o.Latency = prior
+	p := &Photodiode{Prior: prior, PriorFrom: from}
 	switch cfg.Device {
 	case "none", "":
 	case "sim":
@@ -74,6 +82,40 @@ func (p *Photodiode) Run(ctx context.Context) error {
 	err := p.Photodiode.Run(ctx)
 	wg.Wait()
 	return err
+}
+
+// readPrior reads the latency prior from the calibration file at path ("" or a missing file:
+// none, with the reason in from).
+func readPrior(path string) (prior time.Duration, from string, err error) {
+	if path == "" {
+		return 0, "no calibration file configured (photodiode.calibration)", nil
+	}
+	c, err := ReadCalibration(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return 0, path + " does not exist yet (retinad calibrate latency writes it)", nil
+	case err != nil:
+		return 0, "", err
+	case c.Latency == nil:
+		return 0, path + " has no latency block", nil
+	}
+	if prior, err = LatencyPrior(c); err != nil {
+		return 0, "", fmt.Errorf("photodiode: calibration %s: %w", path, err)
+	}
+	return prior, path, nil
+}
+
+// LatencyPrior is the latency block's mean as a duration; a mean that is not a finite latency
+// from 0 to 1 s is an error (no monitor takes a second to light).
+func LatencyPrior(c Calibration) (time.Duration, error) {
+	if c.Latency == nil {
+		return 0, errors.New("no latency block")
+	}
+	ms := c.Latency.MeanMs
+	if !(ms >= 0 && ms < 1000) {
+		return 0, fmt.Errorf("latency.mean_ms %v: want a latency from 0 to 1000 ms", ms)
+	}
+	return time.Duration(ms * 1e6), nil
 }
 
 // Latency is the latency block of the calibration file.

@@ -31,7 +31,7 @@ func TestControlCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	ids := []int32{1, 2, 3, 4}
-	load := func(req daemon.LoadRequest) (daemon.Model, error) {
+	load := func(_ context.Context, req daemon.LoadRequest) (daemon.Model, error) {
 		if _, err := os.Stat(req.File); err != nil {
 			return daemon.Model{}, err
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 
@@ -51,9 +52,12 @@ func runExport(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 		}
 		defer conn.Close()
 	} else {
-		// Open the recording folder with a private, listener-less server. Do not do this while
-		// the daemon runs on the same folder: pass --server instead.
+		// Open the recording folder with a private, listener-less server. A daemon running on
+		// the folder holds its lock: then pass --server.
 		bus, err := acquisition.Start(configs.NATS{Embedded: true}, acquisition.BusOptions{Name: "retinad export", StoreDir: cfg.Recording.Dir, Log: e.log})
+		if errors.Is(err, acquisition.ErrStoreLocked) {
+			return fmt.Errorf("%w\na daemon is recording there: export through it with --server %s", err, serverHint(cfg.NATS))
+		}
 		if err != nil {
 			return err
 		}
@@ -71,5 +75,27 @@ func runExport(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 		return err
 	}
 	fmt.Fprintf(e.stdout, "%s: session %s, %d bins at %g Hz, %dx%d stimulus, %d cells\n", *out, *session, d.T, d.FrameRate, d.H, d.W, d.C)
+	return sayInterrupted(ctx, e, conn, subj, *session)
+}
+
+// sayInterrupted tells, on stderr, what the record of a session without a STOP event lacks.
+func sayInterrupted(ctx context.Context, e *env, conn *nats.Conn, subj acquisition.Subjects, session string) error {
+	r, err := acquisition.FindSession(ctx, conn, subj, session)
+	if err != nil || r.Stop != nil {
+		return err
+	}
+	end, err := acquisition.LastStored(ctx, conn, subj, r)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stderr, "retinad export: %s\n", r.Interrupted(end))
 	return nil
+}
+
+// serverHint is the URL of the daemon's embedded server as its config sets it.
+func serverHint(n configs.NATS) string {
+	if n.Listen == "" {
+		return "nats://<its server> (its config has no nats.listen: give it one)"
+	}
+	return "nats://" + n.Listen
 }

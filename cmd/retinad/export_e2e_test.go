@@ -1,19 +1,15 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/binary"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -50,10 +46,7 @@ func TestExportEndToEnd(t *testing.T) {
 		t.Skip("-short")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "retinad")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildRetinad(t, dir)
 	rec := filepath.Join(dir, "rec")
 	natural := writeE2EConfig(t, dir, "natural.yaml", rec, nil)
 	adapt := writeE2EConfig(t, dir, "adaptive.yaml", rec, func(c *configs.Config) {
@@ -66,7 +59,8 @@ func TestExportEndToEnd(t *testing.T) {
 
 	// Daemon A: natural scenes; "first" from the start, "second" over control.
 	dumpA := filepath.Join(dir, "a.frames")
-	a := startRetinad(t, bin, natural, "first", dumpA)
+	t.Setenv("RETINAD_DUMP_FRAMES", dumpA)
+	a := startDaemon(t, bin, natural, "first")
 	w := watch(t, a.url)
 	w.waitFrames(t, "first", 200)
 	control(t, bin, a.url, "stop")
@@ -84,7 +78,8 @@ func TestExportEndToEnd(t *testing.T) {
 
 	// Daemon B: the adaptive stimulus; "adapt" started over control once the bus is watched.
 	dumpB := filepath.Join(dir, "b.frames")
-	b := startRetinad(t, bin, adapt, "warmup", dumpB)
+	t.Setenv("RETINAD_DUMP_FRAMES", dumpB)
+	b := startDaemon(t, bin, adapt, "warmup")
 	wb := watch(t, b.url)
 	wb.waitFrames(t, "warmup", 50)
 	control(t, bin, b.url, "stop")
@@ -105,10 +100,9 @@ func TestExportEndToEnd(t *testing.T) {
 	} {
 		t.Run(tc.session, func(t *testing.T) {
 			out := filepath.Join(dir, tc.session+".npz")
-			cmd := exec.Command(bin, "export", "--config", tc.config, "--session", tc.session, "--out", out)
-			report, err := cmd.CombinedOutput()
+			report, stderr, err := retinad(bin, "export", "--config", tc.config, "--session", tc.session, "--out", out)
 			if err != nil {
-				t.Fatalf("export: %v\n%s", err, report)
+				t.Fatalf("export: %v\n%s%s", err, report, stderr)
 			}
 			t.Logf("export:\n%s", report)
 			skipped := regexp.MustCompile(`skipped .*`).FindAllString(string(report), -1)
@@ -170,69 +164,10 @@ func writeE2EConfig(t *testing.T, dir, name, rec string, edit func(*configs.Conf
 	return path
 }
 
-// retinad is a `retinad run` process.
-type retinad struct {
-	cmd    *exec.Cmd
-	url    string
-	stderr *bytes.Buffer
-	done   chan error
-}
-
-func startRetinad(t *testing.T, bin, config, session, dump string) *retinad {
-	t.Helper()
-	cmd := exec.Command(bin, "run", "--config", config, "--session", session, "--quiet")
-	cmd.Env = append(os.Environ(), "RETINAD_DUMP_FRAMES="+dump)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &retinad{cmd: cmd, stderr: &bytes.Buffer{}, done: make(chan error, 1)}
-	cmd.Stderr = r.stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill() })
-	lines := bufio.NewScanner(stdout)
-	kill := time.AfterFunc(60*time.Second, func() { cmd.Process.Kill() })
-	defer kill.Stop()
-	for r.url == "" && lines.Scan() {
-		if _, after, ok := strings.Cut(lines.Text(), "watch with: retinad tap --server "); ok {
-			r.url, _, _ = strings.Cut(after, " ")
-		}
-	}
-	if r.url == "" {
-		cmd.Wait()
-		t.Fatalf("retinad run printed no server to watch\n%s", r.stderr)
-	}
-	go func() {
-		for lines.Scan() {
-		}
-		r.done <- cmd.Wait()
-	}()
-	return r
-}
-
-// stop ends the daemon as Ctrl-C does and waits for it.
-func (r *retinad) stop(t *testing.T) {
-	t.Helper()
-	if err := r.cmd.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-r.done:
-		if err != nil {
-			t.Fatalf("retinad run: %v\n%s", err, r.stderr)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatalf("retinad run did not stop within 30 s of SIGINT\n%s", r.stderr)
-	}
-}
-
 func control(t *testing.T, bin, url string, args ...string) {
 	t.Helper()
-	out, err := exec.Command(bin, append([]string{"control", "--server", url, "--rig", "sim"}, args...)...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("retinad control %v: %v\n%s", args, err, out)
+	if out, stderr, err := retinad(bin, append([]string{"control", "--server", url, "--rig", "sim"}, args...)...); err != nil {
+		t.Fatalf("retinad control %v: %v\n%s%s", args, err, out, stderr)
 	}
 }
 

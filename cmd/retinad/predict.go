@@ -8,15 +8,12 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"path/filepath"
 	"strings"
 
-	"github.com/sbinet/npyio"
-	"github.com/sbinet/npyio/npz"
 	"gorgonia.org/tensor"
 
 	"retinad/infer"
-	"retinad/stimulus"
+	"retinad/infer/dataset"
 )
 
 func init() {
@@ -65,66 +62,14 @@ func runPredict(ctx context.Context, e *env, fs *flag.FlagSet, args []string) er
 	return nil
 }
 
-// readStimulus reads float32 (or float64) [T,H,W] from .npy, or the `stimulus` array of .npz.
+// readStimulus reads float32 (or float64) [T,H,W] from .npy, or the `stimulus` array of .npz,
+// through the strict reader that refuses truncated, corrupt, empty or non-finite movies.
 func readStimulus(path string) (*tensor.Dense, error) {
-	var (
-		shape []int
-		descr string
-		read  func(ptr any) error
-	)
-	if strings.EqualFold(filepath.Ext(path), ".npz") {
-		z, err := npz.Open(path)
-		if err != nil {
-			return nil, fmt.Errorf("predict: %w", err)
-		}
-		defer z.Close()
-		name, h := stimulus.NPZEntry(z, "stimulus")
-		if h == nil {
-			return nil, fmt.Errorf("predict: %s: no `stimulus` array (has %v)", path, z.Keys())
-		}
-		shape, descr = h.Descr.Shape, h.Descr.Type
-		read = func(ptr any) error { return z.Read(name, ptr) }
-	} else {
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, fmt.Errorf("predict: %w", err)
-		}
-		defer f.Close()
-		r, err := npyio.NewReader(f)
-		if err != nil {
-			return nil, fmt.Errorf("predict: %s: %w", path, err)
-		}
-		shape, descr = r.Header.Descr.Shape, r.Header.Descr.Type
-		read = r.Read
+	data, t, h, w, err := dataset.ReadStimulus(path)
+	if err != nil {
+		return nil, fmt.Errorf("predict: %w", err)
 	}
-	if len(shape) != 3 {
-		return nil, fmt.Errorf("predict: %s: stimulus of shape %v, want [T, H, W]", path, shape)
-	}
-	var data []float32
-	switch descr {
-	case "<f4":
-		if err := read(&data); err != nil {
-			return nil, fmt.Errorf("predict: %s: %w", path, err)
-		}
-	case "<f8":
-		var d64 []float64
-		if err := read(&d64); err != nil {
-			return nil, fmt.Errorf("predict: %s: %w", path, err)
-		}
-		data = make([]float32, len(d64))
-		for i, v := range d64 {
-			data[i] = float32(v)
-		}
-	default:
-		return nil, fmt.Errorf("predict: %s: stimulus of dtype %s, want float32 (<f4)", path, descr)
-	}
-	for i, v := range data {
-		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			hw := shape[1] * shape[2]
-			return nil, fmt.Errorf("predict: %s: stimulus frame %d pixel %d is %v, want a finite value", path, i/hw, i%hw, v)
-		}
-	}
-	return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(data)), nil
+	return tensor.New(tensor.WithShape(t, h, w), tensor.WithBacking(data)), nil
 }
 
 // writeNpy writes float32 [rows, cols] as a .npy (format 1.0) file.

@@ -48,7 +48,7 @@ func TestPredictErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"--model", filepath.Join(dir, "ln.retinad"), "--stimulus", filepath.Join(dir, "bncnn_sigmoid.natural.stim.npy"), "--out", filepath.Join(t.TempDir(), "x.npy")}, "frames of 18x15, model"},
-		{[]string{"--model", filepath.Join(dir, "ln.natural.stim.npy"), "--stimulus", "x", "--out", "y"}, "magic"},
+		{[]string{"--model", filepath.Join(dir, "ln.natural.stim.npy"), "--stimulus", "x", "--out", "y"}, "not a native retinad model file"},
 		{[]string{"--model", filepath.Join(dir, "ln.retinad")}, "predict needs --model, --stimulus and --out"},
 	} {
 		code, _, errs := run(t, append([]string{"predict"}, c.args...)...)

@@ -35,6 +35,9 @@ func runRun(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error 
 		fs.Usage()
 		return fmt.Errorf("%w: want --config FILE and no arguments", errUsage)
 	}
+	if *duration < 0 {
+		return fmt.Errorf("%w: --duration %v is negative; want how long to run, or 0 to run until Ctrl-C", errUsage, *duration)
+	}
 	cfg, err := configs.Load(*cfgFile)
 	if err != nil {
 		return err

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 
 	"gopkg.in/yaml.v3"
 	"time"
@@ -15,9 +14,9 @@ import (
 	"retinad/acquisition/sim"
 	"retinad/calib"
 	"retinad/calib/calibtest"
+	"retinad/calib/photodiode"
 	"retinad/configs"
 	"retinad/daemon"
-	"retinad/infer"
 	"retinad/stimulus"
 	"retinad/stimulus/present"
 )
@@ -42,6 +41,7 @@ type Rig struct {
 	pres    *present.Presenter
 	diode   *calib.Photodiode
 	device  *calibtest.Device
+	prior   time.Duration // the photodiode's latency prior, from the calibration file
 	retina  *sim.Acquisition
 	daemon  *daemon.Daemon
 	session string
@@ -74,15 +74,9 @@ func Open(cfg *configs.Config, o Options) (r *Rig, err error) {
 	if r.bus, err = acquisition.Start(cfg.NATS, acquisition.BusOptions{Name: "retinad " + cfg.Rig, StoreDir: store, Log: log}); err != nil {
 		return nil, err
 	}
+	var recorder daemon.Recorder
 	if cfg.Recording.Enabled {
-		subj, err := acquisition.SubjectsFor(cfg.Rig)
-		if err != nil {
-			return nil, err
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		err = acquisition.Record(ctx, r.bus.Conn(), subj, acquisition.RecordOptions{})
-		cancel()
-		if err != nil {
+		if recorder, err = r.openRecording(); err != nil {
 			return nil, err
 		}
 	}
@@ -124,7 +118,7 @@ func Open(cfg *configs.Config, o Options) (r *Rig, err error) {
 	r.daemon, err = daemon.New(daemon.Parts{
 		Rig: cfg.Rig, Session: session, Version: o.Version, ConfigYAML: configYAML(cfg),
 		Source: source, Presenter: pres, Flips: flips,
-		Models: models, Load: loader(cfg, log), Bus: daemon.NATSBus(r.bus.Conn()), Components: comps,
+		Models: models, Load: ControlLoader(cfg, log), Bus: daemon.NATSBus(r.bus.Conn()), Recorder: recorder, Components: comps,
 		FrameRate: float64(cfg.Stimulus.FrameRate), Height: cfg.Stimulus.Height, Width: cfg.Stimulus.Width,
 		Window: time.Duration(cfg.Validation.Window), ReportEvery: time.Duration(cfg.Validation.ReportEvery),
 		StatusEvery: time.Duration(cfg.Dashboard.StatusEvery),
@@ -134,6 +128,22 @@ func Open(cfg *configs.Config, o Options) (r *Rig, err error) {
 		return nil, err
 	}
 	return r, nil
+}
+
+// openRecording makes sure the recording stream exists with the configured limits (never
+// recreating it) and returns the store the daemon checks its health through.
+func (r *Rig) openRecording() (*acquisition.Store, error) {
+	subj, err := acquisition.SubjectsFor(r.cfg.Rig)
+	if err != nil {
+		return nil, err
+	}
+	rc := r.cfg.Recording
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := acquisition.Record(ctx, r.bus.Conn(), subj, acquisition.RecordOptions{MaxBytes: int64(rc.MaxBytes), MaxAge: rc.MaxAge.D()}); err != nil {
+		return nil, err
+	}
+	return r.bus.OpenStore(subj, 0)
 }
 
 // serveControl runs the NATS control service (`nats micro ls`) until ctx ends.
@@ -153,40 +163,28 @@ func (r *Rig) serveControl(ctx context.Context) error {
 	return nil
 }
 
-// openPhotodiode opens the link cfg.Photodiode.Device names; flips is nil for "none".
+// openPhotodiode opens the link cfg.Photodiode.Device names through calib/photodiode.Open, the
+// one path from config to the photodiode (calibrate uses it too), with the calibration file's
+// latency prior; flips is nil for "none".
 func (r *Rig) openPhotodiode(comps *[]daemon.Component) (daemon.FlipSink, error) {
-	pd := r.cfg.Photodiode
-	opt := calib.Options{
-		Name: pd.Device, Log: r.log,
-		OnOnset:   func(o calib.Onset) { r.daemon.Onset(o) },
-		Threshold: pd.Threshold, Hysteresis: pd.Hysteresis,
-		Refresh: time.Duration(float64(time.Second) / float64(r.cfg.Display.Refresh)),
-	}
-	switch pd.Device {
-	case "none":
+	if r.cfg.Photodiode.Device == "none" {
 		return nil, nil
-	case "sim":
-		dev, err := calibtest.NewDevice(calibtest.DeviceConfig{
-			Latency: time.Duration(pd.Sim.Latency), Jitter: time.Duration(pd.Sim.Jitter),
-			DriftPPM: pd.Sim.DriftPPM, Offset: time.Duration(pd.Sim.Offset), Seed: pd.Sim.Seed,
-		}, calib.SystemClock{})
-		if err != nil {
-			return nil, err
-		}
-		r.device = dev
-		opt.Light = dev
-		opt.Name = dev.Path()
-		opt.Dial = func() (calib.Link, error) {
-			return calib.OpenSerial(dev.Path(), pd.Baud, time.Duration(pd.ReadTimeout))
-		}
-		*comps = append(*comps, daemon.Component{Name: "fake photodiode", Run: dev.Run})
-	default:
-		opt.Dial = func() (calib.Link, error) { return calib.OpenSerial(pd.Device, pd.Baud, time.Duration(pd.ReadTimeout)) }
 	}
-	r.diode = calib.New(opt)
-	*comps = append(*comps, daemon.Component{Name: "photodiode", Run: r.diode.Run})
+	p, err := photodiode.Open(r.cfg.Photodiode, r.cfg.Display.Refresh.Period(), calib.Options{
+		Log: r.log, OnOnset: func(o calib.Onset) { r.daemon.Onset(o) },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("rig: %w", err)
+	}
+	r.diode, r.device, r.prior = p.Photodiode, p.Sim, p.Prior
+	r.log.Info("rig: photodiode latency prior", "prior", p.Prior, "from", p.PriorFrom)
+	*comps = append(*comps, daemon.Component{Name: "photodiode", Run: p.Run})
 	return r.diode, nil
 }
+
+// LatencyPrior is the flip-to-light latency prior the photodiode link started from (the
+// calibration file's), 0 when there was none.
+func (r *Rig) LatencyPrior() time.Duration { return r.prior }
 
 // openRetina starts the virtual retina as the acquisition system: it sees every frame when it
 // lights the screen, and publishes spikes and sync events on its own clock over NATS.
@@ -265,52 +263,6 @@ func (r *Rig) Close() error {
 		r.bus = nil
 	}
 	return errors.Join(errs...)
-}
-
-// loadModels loads every configured model and makes its engine.
-func loadModels(cfg *configs.Config, log *slog.Logger) ([]daemon.Model, error) {
-	var out []daemon.Model
-	for i, mc := range cfg.Models {
-		m, err := loadModel(cfg, daemon.LoadRequest{Name: mc.Name, File: mc.File, Stochastic: mc.Stochastic, Seed: mc.Seed, Deadline: time.Duration(mc.Deadline), Observed: mc.Observed}, log)
-		if err != nil {
-			return nil, fmt.Errorf("rig: models[%d]: %w", i, err)
-		}
-		out = append(out, m)
-	}
-	return out, nil
-}
-
-// loader loads the models the control service asks for (daemon.Parts.Load).
-func loader(cfg *configs.Config, log *slog.Logger) daemon.Loader {
-	return func(req daemon.LoadRequest) (daemon.Model, error) { return loadModel(cfg, req, log) }
-}
-
-// loadModel reads and checks one model file against the stimulus and makes its engine.
-func loadModel(cfg *configs.Config, req daemon.LoadRequest, log *slog.Logger) (daemon.Model, error) {
-	m, err := infer.Load(req.File)
-	if err != nil {
-		return daemon.Model{}, fmt.Errorf("rig: model %s: %w", req.Name, err)
-	}
-	in := m.Input
-	if in.Height != cfg.Stimulus.Height || in.Width != cfg.Stimulus.Width {
-		return daemon.Model{}, fmt.Errorf("rig: model %s: %s sees %dx%d frames but the stimulus grid is %dx%d", req.Name, req.File, in.Height, in.Width, cfg.Stimulus.Height, cfg.Stimulus.Width)
-	}
-	if req.Observed && m.Kind != infer.GLM {
-		return daemon.Model{}, fmt.Errorf("rig: model %s: %s is a %s; observed applies to a GLM's spike history only", req.Name, req.File, m.Kind)
-	}
-	eng, err := newEngine(m, infer.Options{Stochastic: req.Stochastic, Seed: req.Seed})
-	if err != nil {
-		return daemon.Model{}, fmt.Errorf("rig: model %s: %s: %w", req.Name, req.File, err)
-	}
-	ids := make([]int32, len(m.Cells))
-	for c, id := range m.Cells {
-		if id < math.MinInt32 || id > math.MaxInt32 {
-			return daemon.Model{}, fmt.Errorf("rig: model %s: %s: cell id %d does not fit the messages' int32", req.Name, req.File, id)
-		}
-		ids[c] = int32(id)
-	}
-	log.Info("rig: model loaded", "name", req.Name, "file", req.File, "kind", m.Kind, "cells", len(ids), "history", in.History, "bin_rate", in.FrameRate)
-	return daemon.Model{Name: req.Name, File: req.File, Engine: eng, CellIDs: ids, BinRate: in.FrameRate, Deadline: req.Deadline, Observed: req.Observed}, nil
 }
 
 func configYAML(cfg *configs.Config) string {

@@ -168,7 +168,7 @@ func Decode(ra io.ReaderAt, size int64, path string) (*Dataset, error) {
 		return nil, fail("stimulus: shape %v, want [T,H,W]", h.Descr.Shape)
 	}
 	d.T, d.H, d.W = h.Descr.Shape[0], h.Descr.Shape[1], h.Descr.Shape[2]
-	if d.Stimulus, err = readFloat32(r, keys["stimulus"], h); err != nil {
+	if d.Stimulus, err = readFloat32(r.entry(keys["stimulus"]), h); err != nil {
 		return nil, fail("stimulus: %w", err)
 	}
 
@@ -182,7 +182,7 @@ func Decode(ra io.ReaderAt, size int64, path string) (*Dataset, error) {
 		return nil, fail("counts: %d bins but stimulus has %d frames; want one row per frame", h.Descr.Shape[0], d.T)
 	}
 	d.C = h.Descr.Shape[1]
-	if d.Counts, err = readFloat32(r, keys["counts"], h); err != nil {
+	if d.Counts, err = readFloat32(r.entry(keys["counts"]), h); err != nil {
 		return nil, fail("counts: %w", err)
 	}
 
@@ -192,7 +192,7 @@ func Decode(ra io.ReaderAt, size int64, path string) (*Dataset, error) {
 	if n := numel(h.Descr.Shape); n != 1 {
 		return nil, fail("frame_rate: shape %v, want a scalar", h.Descr.Shape)
 	}
-	fr, err := readFloat64(r, keys["frame_rate"], h)
+	fr, err := readFloat64(r.entry(keys["frame_rate"]), h)
 	if err != nil {
 		return nil, fail("frame_rate: %w", err)
 	}
@@ -210,7 +210,7 @@ func Decode(ra io.ReaderAt, size int64, path string) (*Dataset, error) {
 		if len(h.Descr.Shape) != 1 || h.Descr.Shape[0] != d.C {
 			return nil, fail("cell_ids: shape %v, want [%d] (one id per column of counts)", h.Descr.Shape, d.C)
 		}
-		if d.CellIDs, err = readInt64(r, keys["cell_ids"], h); err != nil {
+		if d.CellIDs, err = readInt64(r.entry(keys["cell_ids"]), h); err != nil {
 			return nil, fail("cell_ids: %w", err)
 		}
 	}
@@ -270,8 +270,34 @@ func (a *archive) file(name string) *zip.File {
 	return nil
 }
 
+// npyEntry is one .npy array: an entry of an .npz archive, or a whole .npy file.
+type npyEntry struct {
+	size uint64 // bytes, the .npy header included
+	open func() (io.ReadCloser, error)
+}
+
+func (a *archive) entry(name string) npyEntry {
+	f := a.file(name)
+	return npyEntry{size: entrySize(f), open: func() (io.ReadCloser, error) { return f.Open() }}
+}
+
+// entrySize is the most an entry can hold: its declared size, which a hostile archive may
+// inflate, capped by what its compressed bytes can expand to (deflate at most 1032:1), so that
+// no array is allocated beyond what the file can deliver.
+func entrySize(f *zip.File) uint64 {
+	limit := f.CompressedSize64
+	if f.Method != zip.Store {
+		limit *= 1032
+	}
+	return min(f.UncompressedSize64, limit)
+}
+
 func (a *archive) header(name string) (*npy.Header, error) {
-	rc, err := a.file(name).Open()
+	return a.entry(name).header()
+}
+
+func (e npyEntry) header() (*npy.Header, error) {
+	rc, err := e.open()
 	if err != nil {
 		return nil, err
 	}
@@ -296,29 +322,30 @@ func npyReader(rc io.Reader) (r *npy.Reader, err error) {
 
 var errDtype = errors.New("unsupported dtype")
 
-// readArray decodes the array in entry key of r, whose header is h, converting each element
+// readArray decodes the array in entry e, whose header is h, converting each element
 // to float64 and handing it to put(i, v). The element type must be one of kinds.
-func readArray(r *archive, key string, h *npy.Header, kinds string, alloc func(n int), put func(i int, v float64)) error {
-	return readChunks(r, key, h, kinds, alloc, func(typ string, b []byte, i, chunk int) {
+func readArray(e npyEntry, h *npy.Header, kinds string, alloc func(n int), put func(i int, v float64)) error {
+	return readChunks(e, h, kinds, alloc, func(typ string, b []byte, i, chunk int) {
 		decode(typ, b, chunk, len(b)/chunk, i, put)
 	})
 }
 
 // readChunks checks the entry's type and size, calls alloc with its element count, and hands
-// its raw little-endian data to chunk in pieces (of chunk elements starting at index i).
-func readChunks(r *archive, key string, h *npy.Header, kinds string, alloc func(n int), use func(typ string, b []byte, i, chunk int)) error {
+// its raw little-endian data to chunk in pieces (of chunk elements starting at index i). It
+// reads the entry to its end: the data must be exactly what the shape promises (no fewer
+// bytes, no more), and a zip entry's CRC-32 is only checked there.
+func readChunks(e npyEntry, h *npy.Header, kinds string, alloc func(n int), use func(typ string, b []byte, i, chunk int)) error {
 	typ := strings.TrimLeft(h.Descr.Type, "<|=")
 	if strings.HasPrefix(h.Descr.Type, ">") || !strings.Contains(" "+kinds+" ", " "+typ+" ") {
 		return fmt.Errorf("%w %q, want one of %s (little-endian)", errDtype, h.Descr.Type, kinds)
 	}
 	size := map[string]int{"f4": 4, "f8": 8, "i8": 8, "i4": 4, "u4": 4, "i2": 2, "u2": 2, "u1": 1, "i1": 1}[typ]
 	n := numel(h.Descr.Shape)
-	f := r.file(key)
-	if n < 0 || uint64(n) > f.UncompressedSize64/uint64(size) {
-		return fmt.Errorf("shape %v does not fit in the entry's %d bytes", h.Descr.Shape, f.UncompressedSize64)
+	if n < 0 || uint64(n) > e.size/uint64(size) {
+		return fmt.Errorf("shape %v does not fit in the entry's %d bytes", h.Descr.Shape, e.size)
 	}
 	alloc(n)
-	rc, err := f.Open()
+	rc, err := e.open()
 	if err != nil {
 		return err
 	}
@@ -331,10 +358,17 @@ func readChunks(r *archive, key string, h *npy.Header, kinds string, alloc func(
 		chunk := min(n-i, len(buf)/size)
 		b := buf[:chunk*size]
 		if _, err := io.ReadFull(rc, b); err != nil {
-			return fmt.Errorf("truncated: %d of %d elements: %w", i, n, err)
+			return fmt.Errorf("truncated: %d of the %d elements of shape %v: %w", i, n, h.Descr.Shape, err)
 		}
 		use(typ, b, i, chunk)
 		i += chunk
+	}
+	extra, err := io.Copy(io.Discard, rc)
+	switch {
+	case err != nil:
+		return fmt.Errorf("corrupt: %w", err)
+	case extra > 0:
+		return fmt.Errorf("%d bytes after the %d elements of shape %v: the shape or the data is wrong", extra, n, h.Descr.Shape)
 	}
 	return nil
 }
@@ -369,9 +403,9 @@ func decode(typ string, b []byte, chunk, size, i int, put func(int, float64)) {
 	}
 }
 
-func readFloat32(r *archive, key string, h *npy.Header) ([]float32, error) {
+func readFloat32(e npyEntry, h *npy.Header) ([]float32, error) {
 	var v []float32
-	err := readChunks(r, key, h, "f4 f8", func(n int) { v = make([]float32, n) }, func(typ string, b []byte, i, chunk int) {
+	err := readChunks(e, h, "f4 f8", func(n int) { v = make([]float32, n) }, func(typ string, b []byte, i, chunk int) {
 		if typ == "f4" {
 			fastFloat32(b, v[i:i+chunk])
 			return
@@ -389,15 +423,15 @@ func fastFloat32(b []byte, dst []float32) {
 	}
 }
 
-func readFloat64(r *archive, key string, h *npy.Header) ([]float64, error) {
+func readFloat64(e npyEntry, h *npy.Header) ([]float64, error) {
 	var v []float64
-	err := readArray(r, key, h, "f8 f4", func(n int) { v = make([]float64, n) }, func(i int, x float64) { v[i] = x })
+	err := readArray(e, h, "f8 f4", func(n int) { v = make([]float64, n) }, func(i int, x float64) { v[i] = x })
 	return v, err
 }
 
-func readInt64(r *archive, key string, h *npy.Header) ([]int64, error) {
+func readInt64(e npyEntry, h *npy.Header) ([]int64, error) {
 	var v []int64
-	err := readArray(r, key, h, "i8 i4 u4 i2 u2 i1 u1", func(n int) { v = make([]int64, n) }, func(i int, x float64) { v[i] = int64(x) })
+	err := readArray(e, h, "i8 i4 u4 i2 u2 i1 u1", func(n int) { v = make([]int64, n) }, func(i int, x float64) { v[i] = int64(x) })
 	return v, err
 }
 

@@ -122,6 +122,7 @@ func TestBadDatasets(t *testing.T) {
 		{"negative count", func(m map[string]entry) { m["counts"] = entry{"<f4", []int{3, 2}, f32(0, 1, 1, 0, -2, 1)} }, []string{"counts: -2 at bin 2 for cell 0"}},
 		{"wrong dtype", func(m map[string]entry) { m["counts"] = entry{"<c8", []int{3, 2}, make([]byte, 48)} }, []string{"counts: unsupported dtype", "<c8"}},
 		{"truncated", func(m map[string]entry) { m["counts"] = entry{"<f4", []int{3, 2}, f32(0, 1, 1)} }, []string{"counts: truncated"}},
+		{"bytes after the data", func(m map[string]entry) { m["counts"] = entry{"<f4", []int{3, 2}, f32(0, 1, 1, 0, 2, 1, 7)} }, []string{"counts: 4 bytes after the 6 elements of shape [3 2]"}},
 		{"zero frame rate", func(m map[string]entry) { m["frame_rate"] = entry{"<f8", nil, f64(0)} }, []string{"frame_rate: 0"}},
 		{"cell ids length", func(m map[string]entry) { m["cell_ids"] = entry{"<i8", []int{3}, make([]byte, 24)} }, []string{"cell_ids: shape [3], want [2]"}},
 		{"duplicate ids", func(m map[string]entry) { m["cell_ids"] = entry{"<i8", []int{2}, make([]byte, 16)} }, []string{"cell_ids: id 0 used by cells 0 and 1"}},
@@ -174,4 +175,31 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("Decode accepted a dataset that Check refuses: %v", err)
 		}
 	})
+}
+
+// TestFlippedByteIsCorrupt: a byte flipped inside an entry of a stored (uncompressed) .npz is
+// found by its CRC-32 (Python's zipfile says "Bad CRC-32"); archive/zip only checks it when an
+// entry is read to its end, which Read now always does.
+func TestFlippedByteIsCorrupt(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "d.npz")
+	if err := Write(path, small()); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := bytes.Index(b, []byte("stimulus.npy")) + len("stimulus.npy") + 128 + 2 // a data byte
+	b[at] ^= 0x01
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for name, read := range map[string]func() error{
+		"Read":         func() error { _, err := Read(path); return err },
+		"ReadStimulus": func() error { _, _, _, _, err := ReadStimulus(path); return err },
+	} {
+		if err := read(); err == nil || !strings.Contains(err.Error(), "stimulus: corrupt: zip: checksum error") || !strings.Contains(err.Error(), path) {
+			t.Errorf("%s of a flipped byte: %v, want a checksum error naming the file", name, err)
+		}
+	}
 }

@@ -17,6 +17,11 @@
 // negative or non-finite count. Whether a cell without spikes is an error is the consumer's
 // call (fitting refuses it), so Read reports it only through [Dataset.SilentCells].
 //
+// Every array is read to its end: fewer bytes than its shape promises, more bytes than that, or
+// an .npz entry whose CRC-32 does not match is an error (archive/zip checks the CRC only at the
+// end of an entry). ReadStimulus is the one reader of stimulus movies (.npy, or an .npz's
+// `stimulus`) for `retinad predict` and the movie stimulus, with the same checks.
+//
 // Arrays are kept flat and row-major in memory. The functions are safe to call from any
 // goroutine; a Dataset is not modified after Read returns and may be shared for reading.
 package dataset

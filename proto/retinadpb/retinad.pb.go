@@ -1818,12 +1818,16 @@ func (x *StartSessionRequest) GetRecord() bool {
 }
 
 type StartSessionReply struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Session       string                 `protobuf:"bytes,1,opt,name=session,proto3" json:"session,omitempty"`
-	HostNs        int64                  `protobuf:"varint,2,opt,name=host_ns,json=hostNs,proto3" json:"host_ns,omitempty"`
-	UnixNs        int64                  `protobuf:"varint,3,opt,name=unix_ns,json=unixNs,proto3" json:"unix_ns,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Session string                 `protobuf:"bytes,1,opt,name=session,proto3" json:"session,omitempty"`
+	HostNs  int64                  `protobuf:"varint,2,opt,name=host_ns,json=hostNs,proto3" json:"host_ns,omitempty"`
+	UnixNs  int64                  `protobuf:"varint,3,opt,name=unix_ns,json=unixNs,proto3" json:"unix_ns,omitempty"`
+	// The recording's health as the session starts (free disk checked): RECORD_OFF when it is
+	// not recorded, RECORD_NEAR_LIMIT when little room is left, RECORD_FAILED when it cannot be.
+	RecordState    Status_RecordState `protobuf:"varint,40,opt,name=record_state,json=recordState,proto3,enum=retinad.v1.Status_RecordState" json:"record_state,omitempty"`
+	RecordingError string             `protobuf:"bytes,41,opt,name=recording_error,json=recordingError,proto3" json:"recording_error,omitempty"` // why, when not RECORD_OK or RECORD_OFF
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *StartSessionReply) Reset() {
@@ -1877,6 +1881,20 @@ func (x *StartSessionReply) GetUnixNs() int64 {
 	return 0
 }
 
+func (x *StartSessionReply) GetRecordState() Status_RecordState {
+	if x != nil {
+		return x.RecordState
+	}
+	return Status_RECORD_STATE_UNSPECIFIED
+}
+
+func (x *StartSessionReply) GetRecordingError() string {
+	if x != nil {
+		return x.RecordingError
+	}
+	return ""
+}
+
 type StopSessionRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Session       string                 `protobuf:"bytes,1,opt,name=session,proto3" json:"session,omitempty"`
@@ -1922,13 +1940,17 @@ func (x *StopSessionRequest) GetSession() string {
 }
 
 type StopSessionReply struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Session       string                 `protobuf:"bytes,1,opt,name=session,proto3" json:"session,omitempty"`
-	HostNs        int64                  `protobuf:"varint,2,opt,name=host_ns,json=hostNs,proto3" json:"host_ns,omitempty"`
-	UnixNs        int64                  `protobuf:"varint,3,opt,name=unix_ns,json=unixNs,proto3" json:"unix_ns,omitempty"`
-	Frames        uint64                 `protobuf:"varint,4,opt,name=frames,proto3" json:"frames,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Session string                 `protobuf:"bytes,1,opt,name=session,proto3" json:"session,omitempty"`
+	HostNs  int64                  `protobuf:"varint,2,opt,name=host_ns,json=hostNs,proto3" json:"host_ns,omitempty"`
+	UnixNs  int64                  `protobuf:"varint,3,opt,name=unix_ns,json=unixNs,proto3" json:"unix_ns,omitempty"`
+	Frames  uint64                 `protobuf:"varint,4,opt,name=frames,proto3" json:"frames,omitempty"`
+	// The recording's health at the end (its STOP event stored with an acknowledgement):
+	// RECORD_FAILED means part of the session is not in the record (recording_error says why).
+	RecordState    Status_RecordState `protobuf:"varint,40,opt,name=record_state,json=recordState,proto3,enum=retinad.v1.Status_RecordState" json:"record_state,omitempty"`
+	RecordingError string             `protobuf:"bytes,41,opt,name=recording_error,json=recordingError,proto3" json:"recording_error,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *StopSessionReply) Reset() {
@@ -1987,6 +2009,20 @@ func (x *StopSessionReply) GetFrames() uint64 {
 		return x.Frames
 	}
 	return 0
+}
+
+func (x *StopSessionReply) GetRecordState() Status_RecordState {
+	if x != nil {
+		return x.RecordState
+	}
+	return Status_RECORD_STATE_UNSPECIFIED
+}
+
+func (x *StopSessionReply) GetRecordingError() string {
+	if x != nil {
+		return x.RecordingError
+	}
+	return ""
 }
 
 type LoadModelRequest struct {
@@ -3163,18 +3199,22 @@ const file_retinad_proto_rawDesc = "" +
 	"\x13StartSessionRequest\x12\x18\n" +
 	"\asession\x18\x01 \x01(\tR\asession\x12\x12\n" +
 	"\x04note\x18\x02 \x01(\tR\x04note\x12\x16\n" +
-	"\x06record\x18\x03 \x01(\bR\x06record\"_\n" +
+	"\x06record\x18\x03 \x01(\bR\x06record\"\xcb\x01\n" +
 	"\x11StartSessionReply\x12\x18\n" +
 	"\asession\x18\x01 \x01(\tR\asession\x12\x17\n" +
 	"\ahost_ns\x18\x02 \x01(\x03R\x06hostNs\x12\x17\n" +
-	"\aunix_ns\x18\x03 \x01(\x03R\x06unixNs\".\n" +
+	"\aunix_ns\x18\x03 \x01(\x03R\x06unixNs\x12A\n" +
+	"\frecord_state\x18( \x01(\x0e2\x1e.retinad.v1.Status.RecordStateR\vrecordState\x12'\n" +
+	"\x0frecording_error\x18) \x01(\tR\x0erecordingError\".\n" +
 	"\x12StopSessionRequest\x12\x18\n" +
-	"\asession\x18\x01 \x01(\tR\asession\"v\n" +
+	"\asession\x18\x01 \x01(\tR\asession\"\xe2\x01\n" +
 	"\x10StopSessionReply\x12\x18\n" +
 	"\asession\x18\x01 \x01(\tR\asession\x12\x17\n" +
 	"\ahost_ns\x18\x02 \x01(\x03R\x06hostNs\x12\x17\n" +
 	"\aunix_ns\x18\x03 \x01(\x03R\x06unixNs\x12\x16\n" +
-	"\x06frames\x18\x04 \x01(\x04R\x06frames\"\xab\x01\n" +
+	"\x06frames\x18\x04 \x01(\x04R\x06frames\x12A\n" +
+	"\frecord_state\x18( \x01(\x0e2\x1e.retinad.v1.Status.RecordStateR\vrecordState\x12'\n" +
+	"\x0frecording_error\x18) \x01(\tR\x0erecordingError\"\xab\x01\n" +
 	"\x10LoadModelRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04file\x18\x02 \x01(\tR\x04file\x12\x1e\n" +
@@ -3319,21 +3359,23 @@ var file_retinad_proto_depIdxs = []int32{
 	12, // 7: retinad.v1.Status.inbound_rejects:type_name -> retinad.v1.Count
 	3,  // 8: retinad.v1.SessionEvent.kind:type_name -> retinad.v1.SessionEvent.Kind
 	13, // 9: retinad.v1.StatusReply.status:type_name -> retinad.v1.Status
-	11, // 10: retinad.v1.LoadModelReply.model:type_name -> retinad.v1.ModelStatus
-	4,  // 11: retinad.v1.ChooseStimulusRequest.source:type_name -> retinad.v1.StimulusSource
-	4,  // 12: retinad.v1.ChooseStimulusReply.source:type_name -> retinad.v1.StimulusSource
-	14, // 13: retinad.v1.MarkEventReply.event:type_name -> retinad.v1.Event
-	30, // 14: retinad.v1.ScoreRequest.models:type_name -> retinad.v1.ScoreModel
-	31, // 15: retinad.v1.ScoreRequest.clips:type_name -> retinad.v1.ScoreClip
-	33, // 16: retinad.v1.ScoreResult.models:type_name -> retinad.v1.ScoreRates
-	34, // 17: retinad.v1.ScoreReply.clips:type_name -> retinad.v1.ScoreResult
-	36, // 18: retinad.v1.AdaptiveChoice.candidates:type_name -> retinad.v1.AdaptiveClip
-	36, // 19: retinad.v1.AdaptiveChoice.clip:type_name -> retinad.v1.AdaptiveClip
-	20, // [20:20] is the sub-list for method output_type
-	20, // [20:20] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	2,  // 10: retinad.v1.StartSessionReply.record_state:type_name -> retinad.v1.Status.RecordState
+	2,  // 11: retinad.v1.StopSessionReply.record_state:type_name -> retinad.v1.Status.RecordState
+	11, // 12: retinad.v1.LoadModelReply.model:type_name -> retinad.v1.ModelStatus
+	4,  // 13: retinad.v1.ChooseStimulusRequest.source:type_name -> retinad.v1.StimulusSource
+	4,  // 14: retinad.v1.ChooseStimulusReply.source:type_name -> retinad.v1.StimulusSource
+	14, // 15: retinad.v1.MarkEventReply.event:type_name -> retinad.v1.Event
+	30, // 16: retinad.v1.ScoreRequest.models:type_name -> retinad.v1.ScoreModel
+	31, // 17: retinad.v1.ScoreRequest.clips:type_name -> retinad.v1.ScoreClip
+	33, // 18: retinad.v1.ScoreResult.models:type_name -> retinad.v1.ScoreRates
+	34, // 19: retinad.v1.ScoreReply.clips:type_name -> retinad.v1.ScoreResult
+	36, // 20: retinad.v1.AdaptiveChoice.candidates:type_name -> retinad.v1.AdaptiveClip
+	36, // 21: retinad.v1.AdaptiveChoice.clip:type_name -> retinad.v1.AdaptiveClip
+	22, // [22:22] is the sub-list for method output_type
+	22, // [22:22] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_retinad_proto_init() }
