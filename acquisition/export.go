@@ -68,7 +68,8 @@ func (s *ExportSummary) skip(subject string, seq uint64, err error) {
 func (s *ExportSummary) Interrupted() bool { return s.Stop == nil }
 
 // Report writes the summary as a few lines for the experimenter: what is in the dataset, and
-// every message or frame that is not.
+// every message or frame that is not. (Whether the session was interrupted, Interrupted, is
+// for the caller to say with what the record lacks: retinad export does.)
 func (s *ExportSummary) Report(w io.Writer) {
 	fmt.Fprintf(w, "session %s: %d messages, %d frames (%d untimed, %d missing, %d blank), %d bins (%d untimed, %d not covered by spike batches), %d spikes (%d outside the bins), %d sync edges (%d paired), %d events\n",
 		s.Session, s.Messages, s.Frames, s.FramesUntimed, s.FramesMissing, s.FramesBlank, s.Bins, s.BinsUntimed, s.BinsUncovered, s.Spikes, s.SpikesOutside, s.Syncs, s.SyncPairs, s.Events)
@@ -77,9 +78,6 @@ func (s *ExportSummary) Report(w io.Writer) {
 	}
 	for _, subj := range slices.Sorted(mapKeys(s.Skipped)) {
 		fmt.Fprintf(w, "  skipped %d malformed messages on %s (first: %s)\n", s.Skipped[subj], subj, s.SkipErrors[subj])
-	}
-	if s.Interrupted() {
-		fmt.Fprintf(w, "  the record holds no STOP for session %s: it was interrupted or still runs\n", s.Session)
 	}
 }
 
