@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -31,6 +31,8 @@ type Bus struct {
 	dir  string         // the recording folder (absolute), "" without one
 	log  *slog.Logger
 
+	refused atomic.Uint64 // see Refused
+
 	stopOnce sync.Once
 	stopErr  error
 }
@@ -38,6 +40,10 @@ type Bus struct {
 // BusOptions are the parts of starting a bus that are not in configs.NATS.
 type BusOptions struct {
 	Name string // client connection name, shown by the server's monitoring
+	// Rig is the rig id, whose subjects the embedded server's permissions are written for
+	// (acquisition.Permissions). Needed when cfg turns authorization on. When set, the
+	// daemon's replies come to DaemonInbox(Rig), on an external server too.
+	Rig string
 	// StoreDir enables JetStream on the embedded server, stored there (configs.Recording.Dir).
 	// "" runs the embedded server without JetStream. Ignored for an external server. The folder
 	// is locked (LockFile) for the Bus's life: Start refuses one another process holds, with a
@@ -103,26 +109,38 @@ func Start(cfg configs.NATS, o BusOptions) (*Bus, error) {
 	return b, nil
 }
 
-// start checks the listen port is free, starts the embedded server and connects to it.
+// start checks the listen port is free, sets up the users and permissions, starts the embedded
+// server and connects to it as the daemon.
 func (b *Bus) start(cfg configs.NATS, o BusOptions, opts *server.Options) error {
 	if !opts.DontListen {
 		if err := checkPortFree(cfg.Listen, opts.Host, opts.Port); err != nil {
 			return err
 		}
 	}
+	self := []nats.Option{nats.Name(o.Name), nats.MaxReconnects(-1), nats.DrainTimeout(drainTimeout), nats.ErrorHandler(b.asyncError)}
+	if o.Rig != "" {
+		self = append(self, nats.CustomInboxPrefix(DaemonInbox(o.Rig)))
+	}
+	if authenticates(cfg) {
+		kp, err := serverAuth(opts, cfg, o.Rig)
+		if err != nil {
+			return err
+		}
+		pub, _ := kp.PublicKey() // serverAuth has read it once already
+		self = append(self, nats.Nkey(pub, kp.Sign))
+	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
 		return fmt.Errorf("acquisition: embedded NATS server: %w", err)
 	}
-	srv.SetLoggerV2(slogAdapter{b.log.With("component", "nats-server")}, false, false, false)
+	srv.SetLoggerV2(slogAdapter{b.log.With("component", "nats-server"), &b.refused}, false, false, false)
 	srv.Start()
 	if !srv.ReadyForConnections(10 * time.Second) {
 		srv.Shutdown()
 		srv.WaitForShutdown()
 		return fmt.Errorf("acquisition: embedded NATS server not ready after 10s (listen %q)", cfg.Listen)
 	}
-	nc, err := nats.Connect("", nats.InProcessServer(srv), nats.Name(o.Name), nats.MaxReconnects(-1),
-		nats.DrainTimeout(drainTimeout), nats.ErrorHandler(b.asyncError))
+	nc, err := nats.Connect("", append(self, nats.InProcessServer(srv))...)
 	if err != nil {
 		srv.Shutdown()
 		srv.WaitForShutdown()
@@ -161,6 +179,12 @@ func serverOptions(cfg configs.NATS, o BusOptions) (*server.Options, error) {
 			return nil, err
 		}
 		opts.Host, opts.Port = host, port
+		if cfg.AllowRemote && (len(cfg.Users) == 0 || cfg.ServerTLS.Cert == "") {
+			return nil, fmt.Errorf("acquisition: nats.allow_remote: the embedded server would listen on %q with no authentication or in the clear: add nats.users and nats.server_tls (cert, key)", cfg.Listen)
+		}
+		if err := serverTLS(opts, cfg.ServerTLS); err != nil {
+			return nil, err
+		}
 	}
 	if o.StoreDir != "" {
 		dir, err := filepath.Abs(o.StoreDir)
@@ -221,21 +245,14 @@ func connectExternal(cfg configs.NATS, o BusOptions) (*nats.Conn, error) {
 		nats.RetryOnFailedConnect(true),
 		nats.DrainTimeout(drainTimeout),
 	}
-	if cfg.Credentials != "" {
-		if _, err := os.Stat(cfg.Credentials); err != nil {
-			return nil, fmt.Errorf("acquisition: nats.credentials: %w", err)
-		}
-		opts = append(opts, nats.UserCredentials(cfg.Credentials))
+	if o.Rig != "" {
+		opts = append(opts, nats.CustomInboxPrefix(DaemonInbox(o.Rig)))
 	}
-	if cfg.TLS.CA != "" {
-		opts = append(opts, nats.RootCAs(cfg.TLS.CA))
+	auth, err := AuthFor(cfg).Options()
+	if err != nil {
+		return nil, err
 	}
-	if cfg.TLS.Cert != "" || cfg.TLS.Key != "" {
-		if cfg.TLS.Cert == "" || cfg.TLS.Key == "" {
-			return nil, errors.New("acquisition: nats.tls: cert and key go together; one is missing")
-		}
-		opts = append(opts, nats.ClientCert(cfg.TLS.Cert, cfg.TLS.Key))
-	}
+	opts = append(opts, auth...)
 	nc, err := nats.Connect(cfg.URL, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("acquisition: connect to nats.url %q: %w", cfg.URL, err)
@@ -253,6 +270,11 @@ func (b *Bus) asyncError(_ *nats.Conn, sub *nats.Subscription, err error) {
 
 // Conn is the daemon's connection. It is safe for concurrent use.
 func (b *Bus) Conn() *nats.Conn { return b.conn }
+
+// Refused counts the publishes, subscriptions and logins of clients that the embedded server
+// refused (permissions violations and failed logins), as its log reports them; the first 64 are
+// logged one by one, then one in 1024. Always 0 for an external server, which logs its own.
+func (b *Bus) Refused() uint64 { return b.refused.Load() }
 
 // Embedded reports whether the bus runs its own server.
 func (b *Bus) Embedded() bool { return b.srv != nil }
@@ -304,12 +326,34 @@ func (b *Bus) Stop() error {
 	return b.stopErr
 }
 
-// slogAdapter routes the server's log to slog.
-type slogAdapter struct{ l *slog.Logger }
+// slogAdapter routes the server's log to slog, counting the clients it refused.
+type slogAdapter struct {
+	l       *slog.Logger
+	refused *atomic.Uint64
+}
+
+// refusedLogged is how many refusals are logged one by one (with the user and the subject);
+// beyond it one in refusedEvery is, with the count, so that a client hammering a forbidden
+// subject cannot flood the daemon's log.
+const (
+	refusedLogged = 64
+	refusedEvery  = 1024
+)
 
 func (a slogAdapter) Noticef(f string, v ...any) { a.l.Debug(fmt.Sprintf(f, v...)) }
 func (a slogAdapter) Warnf(f string, v ...any)   { a.l.Warn(fmt.Sprintf(f, v...)) }
 func (a slogAdapter) Fatalf(f string, v ...any)  { a.l.Error(fmt.Sprintf(f, v...)) }
-func (a slogAdapter) Errorf(f string, v ...any)  { a.l.Error(fmt.Sprintf(f, v...)) }
-func (a slogAdapter) Debugf(f string, v ...any)  { a.l.Debug(fmt.Sprintf(f, v...)) }
-func (a slogAdapter) Tracef(f string, v ...any)  { a.l.Debug(fmt.Sprintf(f, v...)) }
+func (a slogAdapter) Errorf(f string, v ...any) {
+	msg := fmt.Sprintf(f, v...)
+	// "Publish Violation", "Subscription Violation", "Authorization Violation": a client was
+	// refused by the permissions (acquisition.Permissions) or at login.
+	if strings.Contains(msg, "Violation") {
+		if n := a.refused.Add(1); n <= refusedLogged || n%refusedEvery == 0 {
+			a.l.Warn("NATS server refused a client: "+msg, "refused", n)
+		}
+		return
+	}
+	a.l.Error(msg)
+}
+func (a slogAdapter) Debugf(f string, v ...any) { a.l.Debug(fmt.Sprintf(f, v...)) }
+func (a slogAdapter) Tracef(f string, v ...any) { a.l.Debug(fmt.Sprintf(f, v...)) }

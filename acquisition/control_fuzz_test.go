@@ -47,16 +47,16 @@ func FuzzControl(f *testing.F) {
 	ctx := context.Background()
 	d := &fakeDaemon{models: map[string]bool{"cnn": true}}
 	handlers := []micro.HandlerFunc{
-		c.handle(ctx, "", discard, &pb.StatusRequest{}, func(ctx context.Context, _ proto.Message) (proto.Message, error) {
+		c.handle(ctx, discard, &pb.StatusRequest{}, func(ctx context.Context, _ proto.Message) (proto.Message, error) {
 			s, err := d.Status(ctx)
 			return &pb.StatusReply{Status: s}, err
 		}),
-		handler(c, ctx, "", discard, d.StartSession),
-		handler(c, ctx, "", discard, d.StopSession),
-		handler(c, ctx, "", discard, d.LoadModel),
-		handler(c, ctx, "", discard, d.UnloadModel),
-		handler(c, ctx, "", discard, d.ChooseStimulus),
-		handler(c, ctx, "", discard, d.MarkEvent),
+		handler(c, ctx, discard, d.StartSession),
+		handler(c, ctx, discard, d.StopSession),
+		handler(c, ctx, discard, d.LoadModel),
+		handler(c, ctx, discard, d.UnloadModel),
+		handler(c, ctx, discard, d.ChooseStimulus),
+		handler(c, ctx, discard, d.MarkEvent),
 	}
 	f.Fuzz(func(t *testing.T, which uint8, data []byte) {
 		r := &fakeRequest{data: data}

@@ -20,12 +20,19 @@
 // it, and refuses one another process holds (*StoreLockedError); the kernel releases the lock
 // when its process dies. Record never deletes or recreates the stream.
 //
+// Who may do what on the bus is the NATS server's to enforce (auth.go): each client has a Role,
+// whose subject permissions Permissions gives; the embedded server applies them to
+// configs.NATS's users, treats a client without credentials as an observer (no_auth_user), and
+// knows the daemon's in-process connection by an nkey made at Start. The daemon's replies come
+// to DaemonInbox(rig), which no other role may read. configs/nats-lab.conf holds the same roles
+// for an external server. Bus.Refused counts what the embedded server refused.
+//
 // Units: *_host_ns fields are the host's monotonic clock in int64 nanoseconds, *_unix_ns
 // wall-clock UTC nanoseconds, *_acq_ns the acquisition system's clock in int64 nanoseconds;
 // rates in spikes/s; Export's bins are 1/BinRate seconds of host time.
 //
 // Overflow policy: the publisher's ring (configs.NATS.PublishQueue messages) drops the oldest
 // waiting message when full, and counts it (PublisherStats.Dropped, reported in Status).
-// Inbound messages that do not decode or are inconsistent are dropped and counted
-// (Inbound.Rejected, Control.Rejected).
+// Inbound messages that do not decode, are inconsistent, out of sequence or refused by the
+// handler are dropped and counted by subject and reason (Inbound.Counts, Control.Rejected).
 package acquisition

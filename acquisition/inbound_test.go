@@ -20,18 +20,20 @@ type recorder struct {
 
 func newRecorder() *recorder { return &recorder{got: make(chan struct{}, 100)} }
 
-func (r *recorder) Spikes(m *pb.Spikes) {
+func (r *recorder) Spikes(m *pb.Spikes) Reason {
 	r.mu.Lock()
 	r.spikes = append(r.spikes, proto.Clone(m).(*pb.Spikes))
 	r.mu.Unlock()
 	r.got <- struct{}{}
+	return ReasonNone
 }
 
-func (r *recorder) Sync(m *pb.Sync) {
+func (r *recorder) Sync(m *pb.Sync) Reason {
 	r.mu.Lock()
 	r.syncs = append(r.syncs, proto.Clone(m).(*pb.Sync))
 	r.mu.Unlock()
 	r.got <- struct{}{}
+	return ReasonNone
 }
 
 // malformed are payloads every inbound subject must reject.
@@ -127,10 +129,11 @@ func FuzzInbound(f *testing.F) {
 
 type countHandler struct{ spikes, syncs int }
 
-func (c *countHandler) Spikes(m *pb.Spikes) {
+func (c *countHandler) Spikes(m *pb.Spikes) Reason {
 	if len(m.CellIds) != len(m.TimesAcqNs) {
 		panic("inconsistent spikes delivered")
 	}
 	c.spikes++
+	return ReasonNone
 }
-func (c *countHandler) Sync(*pb.Sync) { c.syncs++ }
+func (c *countHandler) Sync(*pb.Sync) Reason { c.syncs++; return ReasonNone }

@@ -9,19 +9,32 @@ import (
 	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/proto"
 
+	"retinad/configs"
 	pb "retinad/proto/retinadpb"
 )
 
 // BenchmarkPredictionLatency measures publish-to-receive latency of a 16-cell prediction: the
 // frame loop's Publish, the publisher's goroutine, the embedded server, a subscriber's
 // delivery goroutine and its decoding. The subscriber is on the in-process connection or a
-// loopback TCP connection. One message is in flight at a time; p50 and p99 are reported.
+// loopback TCP connection; "tcp-locked" runs the server with the roles' permissions (the
+// daemon's nkey, a stranger subscribing as the observer). One message is in flight at a time;
+// p50 and p99 are reported.
 func BenchmarkPredictionLatency(b *testing.B) {
-	for _, via := range []string{"inprocess", "tcp"} {
+	for _, via := range []string{"inprocess", "tcp", "tcp-locked"} {
 		b.Run(via, func(b *testing.B) {
-			bus := startBus(b, true, false)
+			var bus *Bus
+			if via != "tcp-locked" {
+				bus = startBus(b, true, false)
+			} else {
+				var err error
+				bus, err = Start(configs.NATS{Embedded: true, Listen: "127.0.0.1:0", DefaultRole: "observer"}, BusOptions{Rig: "bench"})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer bus.Stop()
+			}
 			sub := bus.Conn()
-			if via == "tcp" {
+			if via != "inprocess" {
 				nc, err := nats.Connect(bus.ClientURL())
 				if err != nil {
 					b.Fatal(err)

@@ -30,6 +30,10 @@ type Publisher struct {
 	head  int // oldest waiting
 	n     int // waiting
 	wake  chan struct{}
+	// accepted counts messages queued, handled those handed to the connection or dropped; a
+	// Flush waits for handled to reach accepted as it was at its call.
+	accepted, handled uint64
+	progress          chan struct{} // closed when handled grows while a Flush waits; nil: none waits
 
 	published, dropped, failed, marshalErr atomic.Uint64
 }
@@ -68,26 +72,78 @@ func NewPublisher(conn *nats.Conn, capacity int, log *slog.Logger) *Publisher {
 // marshalled (counted as Invalid) and true otherwise, even if queuing it dropped an older message.
 func (p *Publisher) Publish(subject string, m proto.Message) bool {
 	p.mu.Lock()
-	if p.n == len(p.slots) { // full: drop the oldest
-		p.head = (p.head + 1) % len(p.slots)
-		p.n--
-		p.dropped.Add(1)
-	}
-	s := &p.slots[(p.head+p.n)%len(p.slots)]
+	s := p.reserve()
 	data, err := p.mo.MarshalAppend(s.data[:0], m)
 	if err != nil {
 		p.mu.Unlock()
 		p.marshalErr.Add(1)
 		return false
 	}
+	p.commit(s, subject, data)
+	return true
+}
+
+// PublishBytes is Publish for a message already marshalled: data is copied into the ring, so
+// the caller may reuse it at once. It never blocks and, once the slot has grown to len(data),
+// allocates nothing.
+func (p *Publisher) PublishBytes(subject string, data []byte) {
+	p.mu.Lock()
+	s := p.reserve()
+	p.commit(s, subject, append(s.data[:0], data...))
+}
+
+// reserve returns the slot after the newest waiting message, dropping the oldest when the ring
+// is full. Called with mu held.
+func (p *Publisher) reserve() *slot {
+	if p.n == len(p.slots) { // full: drop the oldest
+		p.head = (p.head + 1) % len(p.slots)
+		p.n--
+		p.dropped.Add(1)
+		p.advance()
+	}
+	return &p.slots[(p.head+p.n)%len(p.slots)]
+}
+
+// commit makes the reserved slot s the newest waiting message, releases mu and wakes Run.
+func (p *Publisher) commit(s *slot, subject string, data []byte) {
 	s.subject, s.data = subject, data
 	p.n++
+	p.accepted++
 	p.mu.Unlock()
 	select {
 	case p.wake <- struct{}{}:
 	default:
 	}
-	return true
+}
+
+// Flush waits until every message queued before the call has been handed to the connection
+// (or dropped by the overflow policy), then until the server has received them all: a session's
+// recording, which the server captures on receipt, then holds them. It needs Run running.
+func (p *Publisher) Flush(ctx context.Context) error {
+	p.mu.Lock()
+	target := p.accepted
+	p.mu.Unlock()
+	for {
+		p.mu.Lock()
+		if p.handled >= target {
+			p.mu.Unlock()
+			break
+		}
+		if p.progress == nil {
+			p.progress = make(chan struct{})
+		}
+		ch := p.progress
+		p.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("acquisition: flush: %d messages still queued: %w", p.Stats().Queued, ctx.Err())
+		}
+	}
+	if err := p.conn.FlushWithContext(ctx); err != nil {
+		return fmt.Errorf("acquisition: flush: %w", err)
+	}
+	return nil
 }
 
 // Stats returns the counters; safe from any goroutine.
@@ -115,9 +171,12 @@ func (p *Publisher) Run(ctx context.Context) error {
 				if p.failed.Add(1) == 1 || p.failed.Load()%1000 == 0 {
 					p.log.Warn("acquisition: publish failed", "subject", subject, "failed", p.failed.Load(), "err", err)
 				}
-				continue
+			} else {
+				p.published.Add(1)
 			}
-			p.published.Add(1)
+			p.mu.Lock()
+			p.advance()
+			p.mu.Unlock()
 		}
 		select {
 		case <-ctx.Done():
@@ -150,6 +209,16 @@ func (p *Publisher) pop(buf []byte) (string, []byte, bool) {
 	p.head = (p.head + 1) % len(p.slots)
 	p.n--
 	return subject, buf, true
+}
+
+// advance counts one message handled (sent, failed or dropped) and wakes a waiting Flush.
+// Called with mu held.
+func (p *Publisher) advance() {
+	p.handled++
+	if p.progress != nil {
+		close(p.progress)
+		p.progress = nil
+	}
 }
 
 func (p *Publisher) peek() (string, int, bool) {

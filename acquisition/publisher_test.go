@@ -2,6 +2,7 @@ package acquisition
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -100,5 +101,55 @@ func TestPublishAllocs(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Fatalf("Publish allocates %v times per call pair, want 0", allocs)
+	}
+}
+
+// TestPublishBytesFlush: bytes queued with PublishBytes are copied (the caller reuses its
+// buffer at once), and Flush returns only once the server has every one of them.
+func TestPublishBytesFlush(t *testing.T) {
+	b := startBus(t, false, false)
+	sub, err := b.Conn().SubscribeSync("bytes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := NewPublisher(b.Conn(), 4096, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- p.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	buf := make([]byte, 1)
+	for i := range 3000 {
+		buf[0] = byte(i)
+		p.PublishBytes("bytes", buf)
+	}
+	fctx, fcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer fcancel()
+	if err := p.Flush(fctx); err != nil {
+		t.Fatal(err)
+	}
+	if s := p.Stats(); s.Published != 3000 || s.Queued != 0 || s.Dropped != 0 {
+		t.Fatalf("stats %v after Flush, want 3000 published", s)
+	}
+	for i := range 3000 {
+		m, err := sub.NextMsg(time.Second)
+		if err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		if len(m.Data) != 1 || m.Data[0] != byte(i) {
+			t.Fatalf("message %d is %v, want [%d]", i, m.Data, byte(i))
+		}
+	}
+}
+
+// TestFlushWithoutRunTimesOut: with no Run sending, Flush says how much is still queued when
+// its context ends instead of pretending the server has it.
+func TestFlushWithoutRunTimesOut(t *testing.T) {
+	b := startBus(t, false, false)
+	p := NewPublisher(b.Conn(), 8, nil)
+	p.PublishBytes("x", []byte{1})
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := p.Flush(ctx); err == nil || !strings.Contains(err.Error(), "1 messages still queued") {
+		t.Fatalf("Flush without Run: %v, want a timeout naming 1 queued message", err)
 	}
 }

@@ -88,7 +88,7 @@ func TestRequesterAcrossAccounts(t *testing.T) {
 	defer anon.Close()
 	for _, nc := range []*nats.Conn{alice, anon} {
 		cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
-		if err := Call(cctx, nc, subj, EndpointLoad, "", &pb.LoadModelRequest{Name: "m", File: "f"}, &pb.LoadModelReply{}); err != nil {
+		if err := Call(cctx, nc, subj, EndpointLoad, &pb.LoadModelRequest{Name: "m", File: "f"}, &pb.LoadModelReply{}); err != nil {
 			t.Fatal(err)
 		}
 		ccancel()

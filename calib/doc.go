@@ -6,6 +6,12 @@
 // Units: host times are monotonic int64 nanoseconds from the injected Clock (SystemClock reads
 // CLOCK_MONOTONIC); device times are the device's microseconds; durations are time.Duration.
 //
+// Lost messages: the device numbers its messages (seq, mod 256); a gap is device messages
+// the host never got (another reader on the port, a full buffer, noise). They are counted
+// (Stats.Lost), and the waiting frames whose edges they may have held are resolved Untimed
+// with Onset.LinkLost (Stats.LinkLost), never Dropped: the link's losses are not the
+// monitor's.
+//
 // Goroutines: a Photodiode's Run owns the link, the clock sync and the matcher and calls
 // OnOnset and OnLevels on its own goroutine. Flip is the only method for the frame loop: it
 // never blocks and never allocates. Stats, StreamLevels and Busy may be called from any

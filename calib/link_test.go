@@ -77,6 +77,9 @@ func TestLinkReaderScripted(t *testing.T) {
 	if st.BadFrames.Load() != 2 {
 		t.Errorf("bad frames %d, want 2 (the line noise, the corrupted edge)", st.BadFrames.Load())
 	}
+	if st.Lost.Load() != 1 {
+		t.Errorf("lost messages %d, want 1 (the corrupted edge: seq 1 missing between the hello and the pong)", st.Lost.Load())
+	}
 	if st.Pongs.Load() != 1 {
 		t.Errorf("pongs used %d, want 1", st.Pongs.Load())
 	}

@@ -14,8 +14,9 @@ const (
 	Timed Status = iota + 1
 	// Dropped: the device was listening and the frame never lit the patch.
 	Dropped
-	// Untimed: nothing is known (no device, link down, clock sync not ready, or the patch did
-	// not change). The onset is never guessed.
+	// Untimed: nothing is known (no device, link down, clock sync not ready, the patch did
+	// not change, or the link lost messages that may have held its edge: Onset.LinkLost). The
+	// onset is never guessed.
 	Untimed
 )
 
@@ -45,6 +46,10 @@ type Onset struct {
 	// than usual this frame lit: the frame before it was shown that many extra times
 	// (a doubled frame).
 	LateRefreshes int
+	// LinkLost (Untimed) says the link lost device messages (a sequence gap) that may have
+	// held this frame's edge: it is untimed by the link's fault, and says nothing of the
+	// monitor, which may well have shown it.
+	LinkLost bool
 }
 
 // flip is one reported flip waiting for its edge.
@@ -127,10 +132,35 @@ func (m *matcher) untimeAll() {
 	m.droppedBefore = 0
 }
 
+// lose resolves the k oldest waiting flips Untimed by the link's fault (LinkLost).
+func (m *matcher) lose(k int) {
+	for range k {
+		f := m.pop()
+		m.st.Untimed.Add(1)
+		m.st.LinkLost.Add(1)
+		m.emit(Onset{Frame: f.frame, FlipNs: f.ns, Status: Untimed, LinkLost: true})
+	}
+	m.droppedBefore = 0
+}
+
+// loseUntil is told that the link lost messages sent before the device's stream reached host
+// time ns: every waiting flip at or before ns may have had its edge among them, so each is
+// resolved LinkLost (never Dropped: the monitor is not to blame for the link).
+func (m *matcher) loseUntil(ns int64) {
+	k := 0
+	for k < m.n && m.pending[(m.head+k)%matcherCap].ns <= ns {
+		k++
+	}
+	m.lose(k)
+}
+
 // edge matches a photodiode edge at host time on: among the waiting flips of the same
 // polarity that it may follow (0 <= latency <= window), the one whose latency is nearest the
-// running estimate (the earliest while there is none). Earlier waiting flips are Dropped.
-func (m *matcher) edge(on int64, rising bool) {
+// running estimate (the earliest while there is none). Earlier waiting flips are Dropped, or,
+// when afterGap (the link lost messages just before this edge, which may have held their
+// edges), LinkLost; an edge after a gap that matches no flip makes every flip before it
+// LinkLost.
+func (m *matcher) edge(on int64, rising, afterGap bool) {
 	best := -1
 	bestCost := math.Inf(1)
 	for i := 0; i < m.n; i++ {
@@ -150,10 +180,17 @@ func (m *matcher) edge(on int64, rising bool) {
 			best, bestCost = i, cost
 		}
 	}
+	if best < 0 && afterGap {
+		m.loseUntil(on)
+	}
 	if best < 0 {
 		m.st.Spurious.Add(1)
 		m.st.LastSpuriousFrame.Store(m.lastFrame)
 		return
+	}
+	if afterGap {
+		m.lose(best)
+		best = 0
 	}
 	for i := 0; i < best; i++ {
 		m.drop(m.pop())

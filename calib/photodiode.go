@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -58,6 +59,11 @@ type Stats struct {
 	BadFrames               atomic.Uint64 // frames the decoder rejected (CRC, framing)
 	SyncResidualNs          atomic.Int64  // RMS of the clock-sync fit
 	SyncDriftPPB            atomic.Int64  // fitted device drift, parts per billion
+
+	// Lost counts device messages lost on the link, from the gaps in their sequence numbers
+	// (a second reader on the port, a full buffer, line noise); LinkLost the frames resolved
+	// Untimed because such a gap may have held their edges (Onset.LinkLost).
+	Lost, LinkLost atomic.Uint64
 }
 
 // Levels is one block of level samples from the device (level streaming, for gamma
@@ -100,6 +106,9 @@ type Photodiode struct {
 	handled atomic.Uint64 // messages Run has acted on
 	up      bool          // a link is open
 	hello   bool          // the device has said hello on this link
+	lastSeq uint8         // the device's last sequence number on this link
+	haveSeq bool          // lastSeq is set
+	lastGap int64         // host time of the last gap logged
 	lastLog int64
 }
 
@@ -242,7 +251,7 @@ func (p *Photodiode) Run(ctx context.Context) error {
 		if err := link.Close(); err != nil {
 			p.o.Log.Warn("calib: close", "device", p.o.Name, "err", err)
 		}
-		link, p.up, p.hello = nil, false, false
+		link, p.up, p.hello, p.haveSeq = nil, false, false, false
 		ping.Stop()
 		p.takeFlips()
 		p.match.untimeAll()
@@ -351,9 +360,51 @@ func (p *Photodiode) read(ctx context.Context, l Link, events chan<- event, errc
 	}
 }
 
-// handle acts on one message from the device.
+// seqGap returns how many device messages were lost just before m, from its sequence number
+// (mod 256: a gap of 256 or more messages is undercounted), and counts them.
+func (p *Photodiode) seqGap(m *wire.Message) int {
+	if m.Type == wire.TypeHello && m.Seq == 0 {
+		p.haveSeq = false // a boot: the device's count starts over
+	}
+	lost := 0
+	if p.haveSeq && m.Seq != p.lastSeq {
+		lost = int(m.Seq-p.lastSeq) - 1 // uint8: wraps at 256
+	}
+	p.lastSeq, p.haveSeq = m.Seq, true
+	if lost > 0 {
+		p.stats.Lost.Add(uint64(lost))
+	}
+	return lost
+}
+
+// logGap says, at most every 10 s, that the link lost messages.
+func (p *Photodiode) logGap(lost int) {
+	if now := p.o.Clock.Now(); p.lastGap == 0 || now-p.lastGap >= int64(10*time.Second) {
+		p.lastGap = now
+		p.o.Log.Warn("calib: the photodiode link lost device messages (sequence gap); frames whose edges they may have held are untimed by the link, not dropped",
+			"device", p.o.Name, "lost", lost, "lost_total", p.stats.Lost.Load(), "frames_link_lost_total", p.stats.LinkLost.Load())
+	}
+}
+
+// handle acts on one message from the device. A gap in the device's sequence numbers before
+// it means lost messages, sent before this one: waiting flips whose edges they may have held
+// are resolved LinkLost (an edge's own flip, and later ones, still wait or match).
 func (p *Photodiode) handle(ev event) {
 	m := &ev.m
+	lost := p.seqGap(m)
+	gap := lost > 0
+	if gap {
+		defer p.logGap(lost) // once the frames are resolved, so that it counts them
+	}
+	if gap && m.Type != wire.TypeEdge {
+		until := int64(math.MaxInt64) // a hello has no time: every waiting flip
+		if m.Type != wire.TypeHello {
+			if h, ok := p.sync.ToHost(m.TimeUS); ok {
+				until = h
+			}
+		}
+		p.match.loseUntil(until)
+	}
 	switch m.Type {
 	case wire.TypeHello:
 		if m.Proto != wire.Version {
@@ -387,7 +438,7 @@ func (p *Photodiode) handle(ev event) {
 		if !ok || !p.hello {
 			return // no flip can be waiting: they were all made Untimed
 		}
-		p.match.edge(h, m.Rising)
+		p.match.edge(h, m.Rising, gap)
 		p.match.watermark(h)
 	case wire.TypeLevels:
 		if p.o.OnLevels == nil || m.N == 0 {

@@ -93,18 +93,64 @@ type SimPhotodiode struct {
 }
 
 // NATS is the message bus: an embedded server (the default) or an external one.
+//
+// Who may do what on the bus is NATS's own business: the embedded server gives every client a
+// role (acquisition.Permissions), each a set of subject permissions checked by the server before a message
+// reaches anyone. A client that presents no credentials gets DefaultRole. The daemon's own
+// in-process connection authenticates with a key made at start-up and is the only "daemon".
+// For an external server, configs/nats-lab.conf holds the same roles; User/Password, NKey,
+// Credentials and TLS are then the daemon's credentials there.
 type NATS struct {
 	Embedded bool `yaml:"embedded"`
 	// Listen is where the embedded server accepts outside tools (host:port); "" for no
 	// listener (in-process only). Only loopback unless AllowRemote is set.
-	Listen      string `yaml:"listen"`
-	AllowRemote bool   `yaml:"allow_remote"`
+	Listen string `yaml:"listen"`
+	// AllowRemote lets the embedded server listen beyond loopback. It needs Users (someone
+	// to authenticate) and ServerTLS (cert and key): check-config and run refuse it otherwise.
+	AllowRemote bool `yaml:"allow_remote"`
+	// DefaultRole is the role of a client that presents no credentials to the embedded
+	// server: "observer" (the default: read-only) or "none" (such clients are refused).
+	DefaultRole string `yaml:"default_role"`
+	// Users are the embedded server's users, each with one role. At most 64.
+	Users []NATSUser `yaml:"users"`
+	// ServerTLS makes the embedded server's listener speak TLS only.
+	ServerTLS ServerTLS `yaml:"server_tls"`
+
 	URL         string `yaml:"url"`         // external server(s), comma-separated, when not embedded
 	Credentials string `yaml:"credentials"` // .creds file for an external server
+	User        string `yaml:"user"`        // user name on an external server (with Password)
+	Password    string `yaml:"password"`    // its password (plain: the server holds the hash)
+	NKey        string `yaml:"nkey"`        // file holding the daemon's nkey seed (SU...) for an external server
 	TLS         TLS    `yaml:"tls"`
 	// PublishQueue bounds the messages waiting to be published; beyond it the oldest are
 	// dropped and counted, so publishing never blocks the frame loop. 1 to 1048576.
 	PublishQueue int `yaml:"publish_queue"`
+}
+
+// NATSUser is one user of the embedded server: a name, a role and one way to authenticate.
+type NATSUser struct {
+	// Name is the user's NATS name: letters, digits, '-' or '_'. For a worker it is also its
+	// identity: its direct subject is retinad.workers.<name>.>, which no other user may take.
+	Name string `yaml:"name"`
+	// Role is acquisition (publishes spikes and sync), observer (reads), operator (observer
+	// plus the control service) or worker (serves scoring). "daemon" is the daemon's own.
+	Role string `yaml:"role"`
+	// Password is the user's password, plain or, better, a bcrypt hash ("$2a$11$...", as
+	// `nats server passwd` or `htpasswd -bnBC 11 "" PASSWORD` make). NATS's token
+	// authentication is one secret for the whole server with no user, so it cannot carry a
+	// role: a password-only user is the token-like way.
+	Password string `yaml:"password"`
+	// NKey is the user's public nkey (U..., from `nk -gen user -pubout`); the client holds
+	// the seed. Set Password or NKey, not both.
+	NKey string `yaml:"nkey"`
+}
+
+// ServerTLS is the embedded server's listener certificate, and optionally the CA that client
+// certificates must be signed by (then every client must present one).
+type ServerTLS struct {
+	Cert     string `yaml:"cert"`
+	Key      string `yaml:"key"`
+	ClientCA string `yaml:"client_ca"`
 }
 
 // TLS is the client TLS set-up for an external server.
@@ -265,7 +311,7 @@ func Default() Config {
 			Threshold: 0.5, Hysteresis: 0.05,
 			Sim: SimPhotodiode{Latency: Duration(8 * time.Millisecond), Jitter: Duration(500 * time.Microsecond), DriftPPM: 50, Seed: 1},
 		},
-		NATS: NATS{Embedded: true, Listen: "127.0.0.1:4222", PublishQueue: 4096},
+		NATS: NATS{Embedded: true, Listen: "127.0.0.1:4222", DefaultRole: "observer", PublishQueue: 4096},
 		Stimulus: Stimulus{
 			Kind: "natural", FrameRate: 100, Height: 50, Width: 50, Seed: 1, Mean: 0.5,
 			WhiteNoise: WhiteNoise{Distribution: "binary", Checker: 1, Contrast: 1},

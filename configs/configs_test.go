@@ -157,6 +157,81 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
+// TestNATSAuthProblems: every mistake in the embedded server's users, default role and TLS is
+// reported at once with its path, and allow_remote without users and TLS says what to add.
+func TestNATSAuthProblems(t *testing.T) {
+	src := `nats:
+  embedded: true
+  listen: 0.0.0.0:4222
+  allow_remote: true
+  default_role: operator
+  users:
+    - {name: op, role: operator, password: pw}
+    - {name: op, role: operator, password: pw2}
+    - {name: w.1, role: worker, password: pw}
+    - {name: d, role: daemon, password: pw}
+    - {name: n, role: observer}
+    - {name: k, role: worker, nkey: SUAEXAMPLE}
+    - {name: b, role: observer, password: "$2a$11$short"}
+    - {name: anonymous, role: observer, password: pw}
+  server_tls: {cert: nowhere.pem}
+`
+	_, err := Parse("auth.yaml", []byte(src))
+	var ps *Problems
+	if !errors.As(err, &ps) {
+		t.Fatalf("Parse: got %v, want *Problems", err)
+	}
+	got := map[string]string{}
+	for _, p := range ps.List {
+		got[p.Path] += p.Msg + "; "
+	}
+	for path, want := range map[string]string{
+		"nats.default_role":      "want observer",
+		"nats.users[1].name":     "used by another user",
+		"nats.users[2].name":     "letters, digits",
+		"nats.users[3].role":     "daemon's own connection",
+		"nats.users[4]":          "no password and no nkey",
+		"nats.users[5].nkey":     "public user nkey",
+		"nats.users[6].password": "bcrypt",
+		"nats.users[7].name":     "anonymous",
+		"nats.server_tls":        "cert and key go together",
+		"nats.server_tls.cert":   "no such file",
+	} {
+		if !strings.Contains(got[path], want) {
+			t.Errorf("%s: %q, want a problem saying %q\n%v", path, got[path], want, err)
+		}
+	}
+	if _, ok := got["nats.users[0].name"]; ok {
+		t.Errorf("the first op is fine: %v", got["nats.users[0].name"])
+	}
+
+	// No users at all: allow_remote asks for them too.
+	_, err = Parse("open.yaml", []byte("nats: {embedded: true, listen: \"0.0.0.0:4222\", allow_remote: true}\n"))
+	if err == nil || !strings.Contains(err.Error(), "nats.users") || !strings.Contains(err.Error(), "no authentication") {
+		t.Errorf("allow_remote with nobody to authenticate: %v", err)
+	}
+	_, err = Parse("plain.yaml", []byte("nats: {embedded: true, listen: \"0.0.0.0:4222\", allow_remote: true, users: [{name: op, role: operator, password: pw}]}\n"))
+	if err == nil || !strings.Contains(err.Error(), "nats.server_tls (cert and key)") || strings.Contains(err.Error(), "add nats.users") {
+		t.Errorf("allow_remote in the clear: %v", err)
+	}
+	_, err = Parse("extusers.yaml", []byte("nats: {embedded: false, url: \"nats://h:4222\", users: [{name: op, role: operator, password: pw}]}\n"))
+	if err == nil || !strings.Contains(err.Error(), "nats.users: users, server_tls and allow_remote are the embedded server's") {
+		t.Errorf("users for an external server: %v", err)
+	}
+	// An external server's login: one way only.
+	_, err = Parse("ext.yaml", []byte("nats: {embedded: false, url: \"nats://h:4222\", user: u, password: p, nkey: nowhere.nk}\n"))
+	if err == nil || !strings.Contains(err.Error(), "set one") || !strings.Contains(err.Error(), "nats.nkey") {
+		t.Errorf("user/password and nkey together: %v", err)
+	}
+}
+
+// TestDefaultIsLockedDown: the default config gives strangers the observer role, so every
+// config file turns the embedded server's authorization on.
+func TestDefaultIsLockedDown(t *testing.T) {
+	if got := Default().NATS.DefaultRole; got != "observer" {
+		t.Errorf("default nats.default_role %q, want observer", got)
+	}
+}
 func TestBytes(t *testing.T) {
 	for s, want := range map[string]Bytes{"0": 0, "500MB": 500e6, "20 GB": 20e9, "1.5TB": 1.5e12, "2GiB": 2 << 30, "64KiB": 64 << 10, "100kB": 100e3, "7B": 7} {
 		b, err := ParseBytes(s)

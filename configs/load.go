@@ -124,6 +124,10 @@ func (c *Config) resolvePaths(dir string) {
 	abs(&c.NATS.TLS.CA)
 	abs(&c.NATS.TLS.Cert)
 	abs(&c.NATS.TLS.Key)
+	abs(&c.NATS.NKey)
+	abs(&c.NATS.ServerTLS.Cert)
+	abs(&c.NATS.ServerTLS.Key)
+	abs(&c.NATS.ServerTLS.ClientCA)
 	for i := range c.Models {
 		abs(&c.Models[i].File)
 	}

@@ -7,7 +7,10 @@ import (
 	"os"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/nats-io/nkeys"
 )
 
 var rigID = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
@@ -138,11 +141,26 @@ func (n NATS) validate(ps *Problems) {
 				ps.add("nats.listen", "%q is not a loopback address: set nats.allow_remote to listen on other interfaces", n.Listen)
 			}
 		}
-	} else if n.URL == "" {
-		ps.add("nats.url", "missing: want the external server's URL (nats://host:4222), or set nats.embedded")
+		n.validateAuth(ps)
+	} else {
+		if n.URL == "" {
+			ps.add("nats.url", "missing: want the external server's URL (nats://host:4222), or set nats.embedded")
+		}
+		if len(n.Users) > 0 || n.ServerTLS != (ServerTLS{}) || n.AllowRemote {
+			ps.add("nats.users", "users, server_tls and allow_remote are the embedded server's; an external server has its own (configs/nats-lab.conf), and this daemon logs in with user/password, nkey or credentials")
+		}
 	}
 	if n.Credentials != "" {
 		fileExists(ps, "nats.credentials", n.Credentials, "a NATS credentials file")
+	}
+	if (n.User == "") != (n.Password == "") {
+		ps.add("nats.user", "user and password go together: set both or neither")
+	}
+	if n.NKey != "" {
+		fileExists(ps, "nats.nkey", n.NKey, "a file holding an nkey seed (SU...)")
+	}
+	if ways := btoi(n.Credentials != "") + btoi(n.User != "") + btoi(n.NKey != ""); ways > 1 {
+		ps.add("nats.credentials", "credentials, user/password and nkey are three ways to log in to an external server: set one")
 	}
 	if (n.TLS.Cert == "") != (n.TLS.Key == "") {
 		ps.add("nats.tls", "cert and key go together: set both or neither")
@@ -166,6 +184,82 @@ func (c Control) validate(ps *Problems) {
 	if c.MaxModelBytes < 1<<10 || c.MaxModelBytes > 4<<30 {
 		ps.add("control.max_model_bytes", "%d: want 1024 to 4294967296 bytes", c.MaxModelBytes)
 	}
+}
+
+// userRoles are the roles a configured user may have ("daemon" is the daemon's own).
+var userRoles = map[string]bool{"acquisition": true, "observer": true, "operator": true, "worker": true}
+
+// maxUsers bounds nats.users: the server checks every connect against the list.
+const maxUsers = 64
+
+// validateAuth checks the embedded server's users, default role and listener TLS, and refuses
+// a listener beyond loopback that anyone could use unauthenticated or read in the clear.
+func (n NATS) validateAuth(ps *Problems) {
+	if n.DefaultRole != "observer" && n.DefaultRole != "none" {
+		ps.add("nats.default_role", "%q: want observer (clients without credentials may read) or none (they are refused)", n.DefaultRole)
+	}
+	if len(n.Users) > maxUsers {
+		ps.add("nats.users", "%d users: want at most %d", len(n.Users), maxUsers)
+	}
+	names := map[string]bool{}
+	for i, u := range n.Users {
+		p := "nats.users[" + strconv.Itoa(i) + "]"
+		switch {
+		case !rigID.MatchString(u.Name):
+			ps.add(p+".name", "%q: want letters, digits, '-' or '_' (a worker's name is part of its subject)", u.Name)
+		case u.Name == "anonymous":
+			ps.add(p+".name", "%q is the name the server gives clients without credentials; choose another", u.Name)
+		case names[u.Name]:
+			ps.add(p+".name", "%q is used by another user", u.Name)
+		}
+		names[u.Name] = true
+		if !userRoles[u.Role] {
+			ps.add(p+".role", "%q: want acquisition, observer, operator or worker (the daemon is the daemon's own connection, not a user)", u.Role)
+		}
+		switch {
+		case u.Password == "" && u.NKey == "":
+			ps.add(p, "no password and no nkey: want one of them")
+		case u.Password != "" && u.NKey != "":
+			ps.add(p, "both password and nkey: want one of them")
+		case u.NKey != "" && !nkeys.IsValidPublicUserKey(u.NKey):
+			ps.add(p+".nkey", "%q: want a public user nkey (56 characters starting with U, `nk -gen user -pubout`)", u.NKey)
+		case strings.HasPrefix(u.Password, "$2") && !bcryptHash.MatchString(u.Password):
+			ps.add(p+".password", "looks like a bcrypt hash but is not one (want $2a$, $2b$ or $2y$, cost, 53 characters)")
+		}
+	}
+	tlsOn := n.ServerTLS.Cert != "" || n.ServerTLS.Key != ""
+	if tlsOn && (n.ServerTLS.Cert == "" || n.ServerTLS.Key == "") {
+		ps.add("nats.server_tls", "cert and key go together: set both or neither")
+	}
+	if n.ServerTLS.ClientCA != "" && !tlsOn {
+		ps.add("nats.server_tls.client_ca", "needs cert and key: client certificates are checked over TLS")
+	}
+	for _, f := range []struct{ path, file string }{{"nats.server_tls.cert", n.ServerTLS.Cert}, {"nats.server_tls.key", n.ServerTLS.Key}, {"nats.server_tls.client_ca", n.ServerTLS.ClientCA}} {
+		if f.file != "" {
+			fileExists(ps, f.path, f.file, "a PEM file")
+		}
+	}
+	if n.AllowRemote {
+		var missing []string
+		if len(n.Users) == 0 {
+			missing = append(missing, "nats.users (an operator, the acquisition system, workers: each with a password or nkey)")
+		}
+		if !tlsOn {
+			missing = append(missing, "nats.server_tls (cert and key)")
+		}
+		if len(missing) > 0 {
+			ps.add("nats.allow_remote", "the embedded server would listen beyond loopback with no authentication or in the clear: add %s, or remove allow_remote", strings.Join(missing, " and "))
+		}
+	}
+}
+
+var bcryptHash = regexp.MustCompile(`^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$`)
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func (r Recording) validate(ps *Problems) {

@@ -345,14 +345,16 @@ func (a *Adaptive) Run(ctx context.Context) error {
 	var onset pb.FrameOnset
 	var sp pb.Spikes
 	var sy pb.Sync
+	// Spikes and sync go through the strict decoder: what it rejects is dropped here and counted
+	// (by reason) by the daemon's own subscription, which sees the same messages.
 	subs := []struct {
-		subj string
-		msg  proto.Message
-		f    func()
+		subj   string
+		decode func([]byte) error
+		f      func()
 	}{
-		{a.subj.Frame, &onset, func() { a.onset(&onset) }},
-		{a.subj.Spikes, &sp, func() { a.spikesIn(&sp) }},
-		{a.subj.Sync, &sy, func() { a.syncIn(&sy) }},
+		{a.subj.Frame, func(b []byte) error { return proto.Unmarshal(b, &onset) }, func() { a.onset(&onset) }},
+		{a.subj.Spikes, func(b []byte) error { return acquisition.DecodeSpikes(b, &sp) }, func() { a.spikesIn(&sp) }},
+		{a.subj.Sync, func(b []byte) error { return acquisition.DecodeSync(b, &sy) }, func() { a.syncIn(&sy) }},
 	}
 	var unsub []func() error
 	defer func() {
@@ -363,8 +365,7 @@ func (a *Adaptive) Run(ctx context.Context) error {
 	for _, s := range subs {
 		s := s
 		u, err := a.o.Bus.Subscribe(s.subj, func(data []byte) {
-			if err := proto.Unmarshal(data, s.msg); err != nil {
-				a.o.Log.Warn("daemon: adaptive: malformed message", "subject", s.subj, "err", err)
+			if err := s.decode(data); err != nil {
 				return
 			}
 			s.f()
@@ -421,6 +422,11 @@ func (a *Adaptive) syncIn(s *pb.Sync) {
 func (a *Adaptive) spikesIn(s *pb.Spikes) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	// A batch cannot cover the future: one that claims to (a hostile or broken end_acq_ns)
+	// would close clips before their spikes came. The daemon counts it (ReasonOffClock).
+	if end, ok := a.clock.ToHost(s.EndAcqNs); a.clock.Ready() && (!ok || end > a.o.Now()+spikesAhead) {
+		return
+	}
 	// Kept on the acquisition clock: they are placed when their clip closes, with the clock
 	// fit as it is then (the first batches come before the clock has two sync pairs).
 	for i, id := range s.CellIds {
@@ -518,4 +524,29 @@ func (d *Daemon) chooseStimulus(_ context.Context, r *pb.ChooseStimulusRequest) 
 	}
 	_, from := a.where(int64(a.Frames())) // in the session's numbering, as the choices' from_frame
 	return &pb.ChooseStimulusReply{Source: r.GetSource(), FromFrame: from, Strategy: r.GetStrategy()}, nil
+}
+
+// EventWorkerExcluded labels the Event that says a scoring worker was excluded.
+const EventWorkerExcluded = "worker-excluded"
+
+// WorkerExcluded records a scoring worker excluded for wrong answers (scoring.Pool's
+// OnExclude): it is logged, published as an Event labelled EventWorkerExcluded on
+// retinad.<rig>.event (recorded with the session) whose note names the worker and why, and
+// listed in Status.workers_excluded and the status line for the daemon's lifetime. identity is
+// the worker's identity (its NATS user under authentication); note says who and why. Safe
+// from any goroutine.
+func (d *Daemon) WorkerExcluded(identity, note string) {
+	d.excludedMu.Lock()
+	d.excluded = append(d.excluded, identity)
+	d.excludedMu.Unlock()
+	d.p.Log.Error("daemon: scoring worker excluded", "identity", identity, "why", note)
+	now := d.now()
+	d.publishOnce(d.subj.Event, &pb.Event{Session: d.sessionID(), Label: EventWorkerExcluded, Note: note, HostNs: now, UnixNs: d.unix(now)})
+}
+
+// workersExcluded returns the identities WorkerExcluded recorded.
+func (d *Daemon) workersExcluded() []string {
+	d.excludedMu.Lock()
+	defer d.excludedMu.Unlock()
+	return append([]string(nil), d.excluded...)
 }

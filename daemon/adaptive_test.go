@@ -91,13 +91,14 @@ func TestAdaptiveClosedLoop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	bus := daemon.NATSBus(nc, 4096, nil) // one bus, sent by the daemon's Run
 	ad, err := daemon.NewAdaptive(daemon.AdaptiveOptions{Rig: "test", Session: "s1", Config: cfg.Adaptive, Stimulus: cfg.Stimulus,
-		Predictor: pred, Lead: 11, CellIDs: cells, Bus: daemon.NATSBus(nc), Now: clock.Now})
+		Predictor: pred, Lead: 11, CellIDs: cells, Bus: bus, Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	d, err := daemon.New(daemon.Parts{
-		Rig: "test", Session: "s1", Source: ad, Bus: daemon.NATSBus(nc),
+		Rig: "test", Session: "s1", Source: ad, Bus: bus,
 		Presenter: &retinaScreen{pres: &daemontest.Presenter{Clock: clock, Period: 10 * time.Millisecond}, acq: acq},
 		FrameRate: 100, Height: 50, Width: 50, Now: clock.Now,
 		Components: []daemon.Component{{Name: "adaptive", Run: ad.Run}, {Name: "retina", Run: acq.Run}, {Name: "publisher", Run: pub.Run}},
@@ -214,7 +215,7 @@ func TestAdaptiveNextAllocatesNothingWithinAClip(t *testing.T) {
 	cfg.Stimulus.Kind = "whitenoise"
 	cfg.Adaptive.Strategy = "sequence"
 	cfg.Adaptive.Clip = configs.Duration(time.Hour)
-	ad, err := daemon.NewAdaptive(daemon.AdaptiveOptions{Rig: "test", Config: cfg.Adaptive, Stimulus: cfg.Stimulus, Bus: daemon.NATSBus(nc)})
+	ad, err := daemon.NewAdaptive(daemon.AdaptiveOptions{Rig: "test", Config: cfg.Adaptive, Stimulus: cfg.Stimulus, Bus: daemon.NATSBus(nc, 4096, nil)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,7 +276,8 @@ func TestAdaptiveBinsRecordedSpikes(t *testing.T) {
 	rec := &recorder{seen: make(chan recorded, 64)}
 	cells := []int32{7, 9}
 	ad, err := daemon.NewAdaptive(daemon.AdaptiveOptions{Rig: "test", Config: cfg.Adaptive, Stimulus: cfg.Stimulus,
-		CellIDs: cells, Bus: daemon.NATSBus(nc), Strategy: rec})
+		CellIDs: cells, Bus: daemon.NATSBus(nc, 4096, nil), Strategy: rec,
+		Now: func() int64 { return 2e12 }}) // host time after every frame published below (they start at 1e12)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -369,5 +371,60 @@ func TestAdaptiveBinsRecordedSpikes(t *testing.T) {
 		case <-timeout:
 			t.Fatalf("%d clips observed in 5 s, want 4 or more; figures %+v", got, ad.Figures())
 		}
+	}
+}
+
+// A scoring worker's exclusion is published as an Event on the rig's event subject naming it
+// and why, and shown in Status and the status line for the daemon's lifetime.
+func TestWorkerExclusionIsPublishedAndShown(t *testing.T) {
+	nc, stop, err := daemontest.NATS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	clock := daemontest.NewClock()
+	d, err := daemon.New(daemon.Parts{
+		Rig: "test", Session: "s1", Source: &daemontest.Source{}, Presenter: &daemontest.Presenter{Clock: clock, Period: 10 * time.Millisecond},
+		Bus: daemon.NATSBus(nc, 4096, nil), FrameRate: 100, Height: 20, Width: 20, Now: clock.Now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := nc.SubscribeSync("retinad.test.event")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The daemon's messages leave through its publish queue, which Run sends.
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	note := "worker rogue (w1, retinad.workers.rogue.score) excluded: the worker's rates disagree with this machine's"
+	d.WorkerExcluded("rogue", note)
+	msg, err := sub.NextMsg(5 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev pb.Event
+	if err := proto.Unmarshal(msg.Data, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev.Label != daemon.EventWorkerExcluded || ev.Note != note || ev.HostNs == 0 {
+		t.Fatalf("event %v: want label %q and the note", &ev, daemon.EventWorkerExcluded)
+	}
+	st, err := d.Controller().Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.WorkersExcluded) != 1 || st.WorkersExcluded[0] != "rogue" {
+		t.Fatalf("Status.workers_excluded = %v, want [rogue]", st.WorkersExcluded)
+	}
+	if line := d.Figures().String(); !strings.Contains(line, "workers excluded: rogue") {
+		t.Fatalf("status line %q does not name the excluded worker", line)
 	}
 }

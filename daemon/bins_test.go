@@ -43,7 +43,7 @@ func TestModelBinOfSeveralFrames(t *testing.T) {
 	slow := &frameEngine{Engine: daemontest.Engine{Cells: 2, Gain: 1}}
 	d, err := daemon.New(daemon.Parts{
 		Rig: "test", Source: &daemontest.Source{}, Presenter: &daemontest.Presenter{Clock: clock, Period: 5 * time.Millisecond},
-		Bus: daemon.NATSBus(nc), FrameRate: 200, Height: 4, Width: 4, Now: clock.Now, ReportEvery: 200 * time.Millisecond,
+		Bus: daemon.NATSBus(nc, 4096, nil), FrameRate: 200, Height: 4, Width: 4, Now: clock.Now, ReportEvery: 200 * time.Millisecond,
 		Models: []daemon.Model{
 			{Name: "slow", Engine: slow, CellIDs: []int32{1, 2}, BinRate: 100},
 			{Name: "fast", Engine: &daemontest.Engine{Cells: 2, Gain: 1}, CellIDs: []int32{1, 2}, BinRate: 200},
@@ -54,7 +54,7 @@ func TestModelBinOfSeveralFrames(t *testing.T) {
 	}
 	if _, err := daemon.New(daemon.Parts{
 		Rig: "test", Source: &daemontest.Source{}, Presenter: &daemontest.Presenter{Clock: clock, Period: 5 * time.Millisecond},
-		Bus: daemon.NATSBus(nc), FrameRate: 200, Height: 4, Width: 4,
+		Bus: daemon.NATSBus(nc, 4096, nil), FrameRate: 200, Height: 4, Width: 4,
 		Models: []daemon.Model{{Name: "odd", Engine: slow, CellIDs: []int32{1, 2}, BinRate: 80}},
 	}); err == nil {
 		t.Errorf("a model at 80 Hz under a 200 Hz stimulus was accepted")

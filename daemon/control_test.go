@@ -108,7 +108,7 @@ func TestControlModelsAndSessions(t *testing.T) {
 	pres := &daemontest.Presenter{Clock: clock, Period: 10 * time.Millisecond}
 	d, err := daemon.New(daemon.Parts{
 		Rig: "test", Session: "s1", Source: &daemontest.Source{}, Presenter: pres,
-		Bus: daemon.NATSBus(nc), FrameRate: 100, Height: 20, Width: 20, Now: clock.Now,
+		Bus: daemon.NATSBus(nc, 4096, nil), FrameRate: 100, Height: 20, Width: 20, Now: clock.Now,
 		Models: []daemon.Model{{Name: "first", Engine: &daemontest.Engine{Cells: 4, Gain: 10}, CellIDs: []int32{1, 2, 3, 4}, BinRate: 100}},
 		Load:   testLoader, ReportEvery: 100 * time.Millisecond,
 	})
@@ -135,7 +135,7 @@ func TestControlModelsAndSessions(t *testing.T) {
 	call := func(endpoint string, req, rep proto.Message) error {
 		cctx, ccancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer ccancel()
-		return acquisition.Call(cctx, nc, subj, endpoint, "", req, rep)
+		return acquisition.Call(cctx, nc, subj, endpoint, req, rep)
 	}
 	code := func(err error) string {
 		var ce *acquisition.ControlError
@@ -308,7 +308,7 @@ func TestObservedModelFollowsRecordedSpikes(t *testing.T) {
 	eng := &obsEngine{Engine: daemontest.Engine{Cells: 2, Gain: 5}, observed: map[uint64][]float32{}}
 	d, err := daemon.New(daemon.Parts{
 		Rig: "test", Source: &daemontest.Source{}, Presenter: &daemontest.Presenter{Clock: clock, Period: 10 * time.Millisecond},
-		Bus: daemon.NATSBus(nc), FrameRate: 100, Height: 10, Width: 10, Now: clock.Now,
+		Bus: daemon.NATSBus(nc, 4096, nil), FrameRate: 100, Height: 10, Width: 10, Now: clock.Now,
 		Models: []daemon.Model{{Name: "glm", Engine: eng, CellIDs: []int32{1, 2}, BinRate: 100, Observed: true}},
 	})
 	if err != nil {
@@ -357,9 +357,9 @@ func fakeAcquisition(t *testing.T, nc *nats.Conn, rig string, want func(frame ui
 		}
 		if prev != nil {
 			on := prev.FlipHostNs // untimed frames: the bin starts at the flip
-			sy, _ := proto.Marshal(&pb.Sync{Frame: prev.Frame, HasFrame: true, TimeAcqNs: on + offset})
+			sy, _ := proto.Marshal(&pb.Sync{Seq: prev.Frame, Frame: prev.Frame, HasFrame: true, TimeAcqNs: on + offset})
 			_ = nc.Publish("retinad."+rig+".sync", sy)
-			sp := &pb.Spikes{EndAcqNs: o.FlipHostNs + offset}
+			sp := &pb.Spikes{Seq: prev.Frame, StartAcqNs: on + offset, EndAcqNs: o.FlipHostNs + offset}
 			for c, n := range want(prev.Frame) {
 				for i := 0; i < int(n); i++ {
 					sp.CellIds = append(sp.CellIds, int32(c+1))

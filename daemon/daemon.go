@@ -34,8 +34,9 @@ type Daemon struct {
 	fedSet  atomic.Pointer[modelSet]
 	looping atomic.Bool // the frame loop is running
 
-	sess atomic.Pointer[session] // nil: idle, no session
-	rec  recHealth               // the session's recording health (with a Recorder)
+	sess atomic.Pointer[session]  // nil: idle, no session
+	base atomic.Pointer[counters] // the counters when the last session started (Figures subtract them)
+	rec  recHealth                // the session's recording health (with a Recorder)
 
 	ctl    sync.Mutex // serialises control requests with each other and with Run's start and end
 	g      *group     // Run's goroutines, while it runs; guarded by ctl
@@ -55,6 +56,9 @@ type Daemon struct {
 	pixLost   atomic.Uint64 // frames of a source that cannot be rebuilt whose pixels could not be kept
 	missed    atomic.Uint64 // refreshes missed, as the presenter reports
 	lastLog   atomic.Int64
+
+	excludedMu sync.Mutex
+	excluded   []string // scoring workers excluded for wrong answers, for the daemon's lifetime
 }
 
 // New checks parts and sizes every buffer. Errors name the part that is wrong.
@@ -126,6 +130,7 @@ func New(p Parts) (*Daemon, error) {
 	d.stageSrc = make([]*pb.StimulusSource, len(d.stage))
 	d.stamp = newStamper(d)
 	d.sess.Store(&session{id: p.Session})
+	d.base.Store(&counters{})
 	return d, nil
 }
 
@@ -253,6 +258,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return errors.New("daemon: Run called twice")
 	}
 	d.start = d.now()
+	stopBus := d.runBus()
+	defer stopBus()
 	if s := d.sess.Load(); s != nil {
 		d.resetRecording()
 		d.sessionEvent(ctx, pb.SessionEvent_START, s.id)
@@ -289,9 +296,31 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.finalStatus()
 	if s := d.sess.Load(); s != nil {
-		d.sessionEvent(context.Background(), pb.SessionEvent_STOP, s.id) // ctx has ended
+		// What the session queued goes before its STOP (see StopSession); ctx has ended.
+		if err := d.flush(context.Background()); err != nil {
+			d.p.Log.Warn("daemon: flushing the session's last messages before its STOP", "session", s.id, "err", err)
+		}
+		d.sessionEvent(context.Background(), pb.SessionEvent_STOP, s.id)
 	}
 	return werr
+}
+
+// runBus runs the bus's sending goroutine, when it has one, until the returned function is
+// called: it then sends what is still queued (the STOP event last) and returns once it has.
+func (d *Daemon) runBus() (stop func()) {
+	br, ok := d.p.Bus.(busRunner)
+	if !ok {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := br.Run(ctx); err != nil {
+			d.p.Log.Error("daemon: bus", "err", err)
+		}
+	}()
+	return func() { cancel(); <-done }
 }
 
 // sessionEvent publishes a session's start or stop (the recording's delimiters), through the
@@ -300,7 +329,7 @@ func (d *Daemon) sessionEvent(ctx context.Context, kind pb.SessionEvent_Kind, id
 	now := d.now()
 	d.storeRecorded(ctx, d.subj.Session, &pb.SessionEvent{
 		Session: id, Kind: kind, HostNs: now, UnixNs: d.unix(now), Rig: d.p.Rig,
-		ConfigYaml: d.p.ConfigYAML, BinRateHz: d.p.FrameRate,
+		ConfigYaml: d.p.ConfigYAML, BinRateHz: d.p.FrameRate, Version: d.p.Version,
 	})
 }
 

@@ -31,7 +31,7 @@ func TestRunPublishesEveryFrame(t *testing.T) {
 	pres := &daemontest.Presenter{Clock: clock, Period: 10 * time.Millisecond}
 	d, err := daemon.New(daemon.Parts{
 		Rig: "test", Session: "s1", Source: &daemontest.Source{}, Presenter: pres,
-		Bus: daemon.NATSBus(nc), FrameRate: 100, Height: 20, Width: 20, Now: clock.Now,
+		Bus: daemon.NATSBus(nc, 4096, nil), FrameRate: 100, Height: 20, Width: 20, Now: clock.Now,
 		Models: []daemon.Model{
 			{Name: "fast", Engine: &daemontest.Engine{Cells: 4, Gain: 10}, CellIDs: cells, BinRate: 100},
 			{Name: "slow", Engine: &daemontest.Engine{Cells: 4, Gain: 10, Cost: 25 * time.Millisecond}, CellIDs: cells, BinRate: 100},

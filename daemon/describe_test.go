@@ -47,7 +47,7 @@ func TestFrameOnsetCarriesTheSource(t *testing.T) {
 			clock := daemontest.NewClock()
 			d, err := daemon.New(daemon.Parts{
 				Rig: "desc", Session: "s", Source: tc.src, Presenter: &daemontest.Presenter{Clock: clock, Period: 10 * time.Millisecond},
-				Bus: daemon.NATSBus(nc), FrameRate: 100, Height: 4, Width: 4, Now: clock.Now,
+				Bus: daemon.NATSBus(nc, 4096, nil), FrameRate: 100, Height: 4, Width: 4, Now: clock.Now,
 			})
 			if err != nil {
 				t.Fatal(err)

@@ -20,8 +20,15 @@
 //	    prediction for that bin, stamped with the onset; a prediction ready later than its
 //	    model's deadline after the flip is counted skipped (with how late) and not published
 //	validation goroutine and bus handlers
-//	    spikes and sync events from acquisition are placed on host time and scored against
-//	    the predictions (package daemon/validate); a report per model every ReportEvery
+//	    spikes and sync events from acquisition pass the strict decoder (acquisition.Inbound:
+//	    contract, sequence, and the clock fit's judgement; rejects counted per reason), are
+//	    placed on host time and scored against the predictions (package daemon/validate); a
+//	    report per model every ReportEvery
+//	bus goroutine (NATSBus, run by Run from before the session's START to after its STOP)
+//	    sends the one publish queue (acquisition.Publisher, nats.publish_queue messages, the
+//	    oldest dropped and counted when full) that every publisher of the daemon copies into;
+//	    only session events and a recorded session's Status take the Recorder's acknowledged
+//	    path beside it, and a session's queue is flushed before its STOP so none overtakes
 //	status goroutine
 //	    a status line and a Status message every StatusEvery; in a recorded session the Status
 //	    goes through the Recorder and waits for the store's acknowledgement, which is the

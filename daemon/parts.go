@@ -66,6 +66,7 @@ type Model struct {
 	Engine   Engine
 	CellIDs  []int32       // the cells it predicts, acquisition ids, in rate order
 	BinRate  float64       // bins per second the model was trained at
+	History  int           // bins of input one prediction needs (the first History-1 are NaN); 0: unknown
 	Deadline time.Duration // a prediction ready later than this after its frame's flip is skipped; 0 = one bin (1 s when Observed)
 	// Observed: the engine (an Observer) is given the recorded counts of each bin before it
 	// steps the next, so it steps only once acquisition has covered the bin before: about the
@@ -96,6 +97,19 @@ type Loader func(ctx context.Context, req LoadRequest) (Model, error)
 // end flushes the recording).
 type Flusher interface {
 	Flush(ctx context.Context) error
+}
+
+// busRunner is a Bus with a sending goroutine of its own (NATSBus): the daemon's Run runs it
+// from before the session's START to after its STOP.
+type busRunner interface {
+	Run(ctx context.Context) error
+}
+
+// queueCounts is a Bus with a bounded publish queue, for Status.publish_queued and
+// publish_dropped: waiting now, dropped by the full queue, and refused by the connection
+// (counted with the daemon's publish errors).
+type queueCounts interface {
+	queue() (queued int, dropped, failed uint64)
 }
 
 // Bus is the message bus (NATS). Publish must not block for long (it buffers); handlers run on
@@ -139,4 +153,8 @@ type Parts struct {
 	Now       func() int64 // host monotonic ns; default the process's monotonic clock
 	Log       *slog.Logger // default: discard
 	StatusOut io.Writer    // the status line; nil for none
+
+	// PhotodiodeLost, if set, reports the photodiode device messages the link has lost
+	// (calib.Stats.Lost), for Status.photodiode_lost and the status line.
+	PhotodiodeLost func() uint64
 }

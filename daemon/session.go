@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"time"
 
 	"retinad/acquisition"
@@ -33,6 +34,7 @@ func (d *Daemon) StartSession(ctx context.Context, id string) (*pb.StartSessionR
 		return nil, controlErr("409", fmt.Errorf("daemon: start session %s: session %s is running; stop it first", id, cur.id))
 	}
 	d.val.reset()
+	d.base.Store(d.counters())
 	s := &session{id: id, startFrames: d.frames.Load()}
 	d.resetRecording()
 	d.sessionEvent(ctx, pb.SessionEvent_START, id) // checks the store and its free space
@@ -75,6 +77,11 @@ func (d *Daemon) StopSession(ctx context.Context, id string) (*pb.StopSessionRep
 	}
 	d.val.report()
 	now := d.now()
+	// The session's queued messages reach the server before its STOP, which may go straight
+	// to the store (the Recorder) and must not overtake them: export cuts a session at STOP.
+	if err := d.flush(ctx); err != nil {
+		return nil, controlErr("500", fmt.Errorf("daemon: stop session %s: flushing the recording: %w", cur.id, err))
+	}
 	d.sessionEvent(ctx, pb.SessionEvent_STOP, cur.id)
 	if err := d.flush(ctx); err != nil {
 		return nil, controlErr("500", fmt.Errorf("daemon: stop session %s: flushing the recording: %w", cur.id, err))
@@ -225,10 +232,7 @@ func (d *Daemon) join(m Model) (*pb.LoadModelReply, error) {
 		d.startRunner(r)
 	}
 	d.models.Store(set.with(r))
-	return &pb.LoadModelReply{
-		Model:   &pb.ModelStatus{Name: r.Name, File: r.File, Cells: uint32(len(r.CellIDs)), BinRateHz: r.BinRate},
-		CellIds: r.CellIDs,
-	}, nil
+	return &pb.LoadModelReply{Model: r.figures(math.NaN()).status(), CellIds: r.CellIDs}, nil
 }
 
 // UnloadModel removes a model: the frame loop stops feeding it at its next frame, its

@@ -89,6 +89,7 @@ type stamper struct {
 	timed         atomic.Uint64
 	dropped       atomic.Uint64
 	untimed       atomic.Uint64
+	linkLost      atomic.Uint64 // untimed because the photodiode link lost messages (in untimed too)
 	onsetLatNs    atomic.Int64
 	lat           latencies
 }
@@ -208,6 +209,9 @@ func (s *stamper) publishFrame(o *calib.Onset, index uint64, src *pb.StimulusSou
 		s.dropped.Add(1)
 	default:
 		s.untimed.Add(1)
+		if o.LinkLost {
+			s.linkLost.Add(1)
+		}
 	}
 	s.placed[o.Frame%uint64(len(s.placed))] = pl
 	m := &s.onsetMsg
@@ -223,6 +227,7 @@ func (s *stamper) publishFrame(o *calib.Onset, index uint64, src *pb.StimulusSou
 	}
 	m.Confirmed = pl.confirmed
 	m.DroppedBefore = uint32(o.DroppedBefore)
+	m.LinkLost = o.LinkLost
 	if s.sess != nil && o.Frame >= s.sess.startFrames { // a frame shown before the start is in no session
 		m.Frame = o.Frame - s.sess.startFrames
 		s.publish(d.subj.Frame, m)

@@ -25,21 +25,30 @@ func (d *Daemon) publishOnce(subject string, m proto.Message) {
 	}
 }
 
-// Figures are the session's counters at one moment.
+// Figures are the session's counters at one moment. Frame, spike, sync and inbound counts
+// start from 0 at each session's start (they run on while idle, since the last start);
+// publishing counts are since the daemon started.
 type Figures struct {
 	Frames, Timed, Dropped, Untimed uint64
+	LinkLost                        uint64 // of Untimed: the photodiode link lost messages around them (not the monitor's drops)
+	PhotodiodeLost                  uint64 // photodiode device messages lost on the link, ever
 	Missed                          uint64 // monitor refreshes the presenter missed (frames shown late)
 	FlipsLost, OnsetsLost           uint64 // queue overflows between the frame loop and the stamper
 	PixelsLost                      uint64 // frames of a source that cannot be rebuilt, published without their pixels
 	OnsetLatency                    time.Duration
 	Published, PublishErrors        uint64
-	Spikes, Syncs, Rejected         uint64
-	Unplaced, Unknown               uint64 // spikes not placed in an open bin; of cells no model predicts
-	ClockPairs                      int    // sync pairs in the acquisition clock fit
+	PublishQueued                   int                       // messages waiting in the bus's publish queue now
+	PublishDropped                  uint64                    // messages the full queue dropped (oldest first), ever
+	Spikes, Syncs, Rejected         uint64                    // spikes and sync edges accepted; inbound messages rejected
+	Inbound                         acquisition.InboundCounts // rejections per subject and reason, sequence gaps
+	Unplaced, Unknown               uint64                    // spikes not placed in an open bin; of cells no model predicts
+	ClockPairs                      int                       // sync pairs in the acquisition clock fit
+	ClockRefused, ClockResets       uint64                    // sync pairs off the fit; restarts of the fit on evidence (ever)
 	AcqDriftPPM                     float64
 	FlipToPublishP50                time.Duration // flip of a frame to its prediction's publish (models not observed)
 	FlipToPublishP99                time.Duration
 	Models                          []ModelFigures
+	WorkersExcluded                 []string // scoring workers excluded for wrong answers (identities)
 	// The recording's health in the session (RECORD_OFF without a Recorder or a session).
 	Record      pb.Status_RecordState
 	RecordError string
@@ -50,7 +59,10 @@ type Figures struct {
 type ModelFigures struct {
 	Name, File                string
 	Cells                     int
+	CellIDs                   []int32 // the model's cells, in the order of its rates (shared: do not modify)
 	BinRate                   float64
+	History                   int           // bins of input a prediction needs (0: unknown)
+	Deadline                  time.Duration // a step ready later than this after its frame's flip is skipped
 	Steps, Published, Skipped uint64
 	Overrun                   uint64
 	Unobserved                uint64 // an observed model's bins stepped without the recorded counts of the bin before
@@ -58,21 +70,49 @@ type ModelFigures struct {
 	LiveR                     float64 // mean Pearson r over the validation window (NaN: none yet)
 }
 
+// counters are the raw counters that Figures report per session.
+type counters struct {
+	frames, missed, timed, dropped, untimed, linkLost, spikes, syncs uint64
+	inbound                                                          acquisition.InboundCounts
+}
+
+func (d *Daemon) counters() *counters {
+	s := d.stamp
+	return &counters{
+		frames: d.frames.Load(), missed: d.missed.Load(), timed: s.timed.Load(), dropped: s.dropped.Load(), untimed: s.untimed.Load(),
+		linkLost: s.linkLost.Load(), spikes: d.val.spikes.Load(), syncs: d.val.syncs.Load(), inbound: d.val.in.Counts(),
+	}
+}
+
 // Figures returns the counters now; safe from any goroutine.
 func (d *Daemon) Figures() Figures {
 	s := d.stamp
+	c, b := d.counters(), d.base.Load()
 	f := Figures{
-		Frames: d.frames.Load(), Missed: d.missed.Load(), Timed: s.timed.Load(), Dropped: s.dropped.Load(), Untimed: s.untimed.Load(),
+		Frames: c.frames - b.frames, Missed: c.missed - b.missed, Timed: c.timed - b.timed,
+		Dropped: c.dropped - b.dropped, Untimed: c.untimed - b.untimed, LinkLost: c.linkLost - b.linkLost,
 		FlipsLost: d.flipsLost.Load(), OnsetsLost: s.onsetOverflow.Load(), PixelsLost: d.pixLost.Load(),
 		OnsetLatency: time.Duration(s.onsetLatNs.Load()),
 		Published:    s.published.Load(), PublishErrors: s.publishErrors.Load(),
-		Spikes: d.val.spikes.Load(), Syncs: d.val.syncs.Load(), Rejected: d.val.rejected.Load(),
+		Spikes: c.spikes - b.spikes, Syncs: c.syncs - b.syncs, Inbound: c.inbound.Sub(b.inbound),
+	}
+	f.Rejected = f.Inbound.Rejected()
+	if q, ok := d.p.Bus.(queueCounts); ok {
+		var failed uint64
+		f.PublishQueued, f.PublishDropped, failed = q.queue()
+		f.PublishErrors += failed
 	}
 	d.val.mu.Lock()
 	if v := d.val.v; v != nil {
-		f.Unplaced, f.Unknown, f.ClockPairs, f.AcqDriftPPM = v.Unplaced, v.Unknown, v.Clock().Pairs(), v.Clock().DriftPPM()
+		clk := v.Clock()
+		f.Unplaced, f.Unknown, f.ClockPairs, f.AcqDriftPPM = v.Unplaced, v.Unknown, clk.Pairs(), clk.DriftPPM()
+		f.ClockRefused, f.ClockResets = clk.Refused, clk.Resets
 	}
 	d.val.mu.Unlock()
+	f.WorkersExcluded = d.workersExcluded()
+	if d.p.PhotodiodeLost != nil {
+		f.PhotodiodeLost = d.p.PhotodiodeLost()
+	}
 	d.recordFigures(&f)
 	p := s.lat.percentiles(0.5, 0.99)
 	f.FlipToPublishP50, f.FlipToPublishP99 = p[0], p[1]
@@ -82,12 +122,41 @@ func (d *Daemon) Figures() Figures {
 		if !ok {
 			lr = math.NaN()
 		}
-		f.Models = append(f.Models, ModelFigures{
-			Name: r.Name, File: r.File, Cells: len(r.CellIDs), BinRate: r.BinRate, Steps: r.steps.Load(), Published: r.published.Load(), Skipped: r.skipped.Load(),
-			Overrun: r.overrun.Load(), Unobserved: r.unobserved.Load(), LastCompute: r.lastCompute(), MaxCompute: time.Duration(r.maxNs.Load()), LiveR: lr,
-		})
+		f.Models = append(f.Models, r.figures(lr))
 	}
 	return f
+}
+
+// figures are r's counters, with its live r.
+func (r *runner) figures(liveR float64) ModelFigures {
+	return ModelFigures{
+		Name: r.Name, File: r.File, Cells: len(r.CellIDs), CellIDs: r.CellIDs, BinRate: r.BinRate, History: r.History,
+		Deadline: time.Duration(r.deadline), Steps: r.steps.Load(), Published: r.published.Load(), Skipped: r.skipped.Load(),
+		Overrun: r.overrun.Load(), Unobserved: r.unobserved.Load(), LastCompute: r.lastCompute(), MaxCompute: time.Duration(r.maxNs.Load()), LiveR: liveR,
+	}
+}
+
+// status is the model's part of Status (and of the load reply): what a subscriber that joins
+// late needs to read its predictions, cell ids first.
+func (mf ModelFigures) status() *pb.ModelStatus {
+	return &pb.ModelStatus{
+		Name: mf.Name, File: mf.File, Cells: uint32(mf.Cells), BinRateHz: mf.BinRate,
+		Bins: mf.Published, Skipped: mf.Skipped, LastComputeNs: int64(mf.LastCompute), MaxComputeNs: int64(mf.MaxCompute),
+		CellIds: mf.CellIDs, DeadlineNs: int64(mf.Deadline), History: uint32(max(mf.History, 0)),
+	}
+}
+
+// rejects lists the non-zero rejection counters as "spikes.<reason>" and "sync.<reason>".
+func rejects(c *acquisition.InboundCounts) []*pb.Count {
+	var out []*pb.Count
+	for sub, name := range [2]string{"spikes.", "sync."} {
+		for r := acquisition.ReasonNone + 1; r < acquisition.NumReasons; r++ {
+			if n := c.Rejects[sub][r]; n > 0 {
+				out = append(out, &pb.Count{Name: name + r.String(), Value: n})
+			}
+		}
+	}
+	return out
 }
 
 // String is the one-line status.
@@ -95,11 +164,27 @@ func (f Figures) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "frames %d missed %d dropped %d untimed %d onset-latency %.2fms flip-to-publish p50 %.2fms p99 %.2fms",
 		f.Frames, f.Missed, f.Dropped, f.Untimed, ms(f.OnsetLatency), ms(f.FlipToPublishP50), ms(f.FlipToPublishP99))
+	if f.PhotodiodeLost > 0 || f.LinkLost > 0 {
+		fmt.Fprintf(&b, " | photodiode link lost %d messages: %d frames untimed by the link, not dropped", f.PhotodiodeLost, f.LinkLost)
+	}
 	for _, m := range f.Models {
 		fmt.Fprintf(&b, " | %s %.2fms skipped %d r=%.3f", m.Name, ms(m.LastCompute), m.Skipped, m.LiveR)
 	}
+	if f.PublishDropped > 0 || f.PublishErrors > 0 {
+		fmt.Fprintf(&b, " | publish queue %d, dropped %d, failed %d", f.PublishQueued, f.PublishDropped, f.PublishErrors)
+	}
 	if f.Spikes > 0 || f.Syncs > 0 {
 		fmt.Fprintf(&b, " | spikes %d (unplaced %d) syncs %d, acquisition clock drift %.1f ppm", f.Spikes, f.Unplaced, f.Syncs, f.AcqDriftPPM)
+	}
+	if gaps := f.Inbound.Gaps[0] + f.Inbound.Gaps[1]; f.Rejected > 0 || gaps > 0 {
+		fmt.Fprintf(&b, " | inbound rejected %d", f.Rejected)
+		for _, c := range rejects(&f.Inbound) {
+			fmt.Fprintf(&b, " %s=%d", c.Name, c.Value)
+		}
+		fmt.Fprintf(&b, ", gaps %d", gaps)
+	}
+	if len(f.WorkersExcluded) > 0 {
+		fmt.Fprintf(&b, " | workers excluded: %s", strings.Join(f.WorkersExcluded, ", "))
 	}
 	b.WriteString(f.recordText())
 	return b.String()
@@ -148,14 +233,16 @@ func (d *Daemon) statusMsg(f Figures) *pb.Status {
 		Rig: d.p.Rig, Session: d.sessionID(), State: state, HostNs: now, UnixNs: d.unix(now),
 		UptimeNs: now - d.start, Version: d.p.Version, Frames: f.Frames,
 		FramesDropped: f.Dropped, FramesUntimed: f.Untimed, Stimulus: d.source,
-		Spikes: f.Spikes, Syncs: f.Syncs, InboundRejected: f.Rejected,
+		// inbound_rejected is "ever" (the schema's word); inbound_rejects, per reason, is the session's.
+		Spikes: f.Spikes, Syncs: f.Syncs, InboundRejected: d.val.in.Counts().Rejected(),
+		InboundRejects: rejects(&f.Inbound), InboundGaps: f.Inbound.Gaps[0] + f.Inbound.Gaps[1],
+		RefreshesMissed: f.Missed,
+		PublishQueued:   uint64(f.PublishQueued), PublishDropped: f.PublishDropped,
+		WorkersExcluded: f.WorkersExcluded, PhotodiodeLost: f.PhotodiodeLost, FramesLinkLost: f.LinkLost,
 	}
 	recordStatus(m, f)
 	for _, mf := range f.Models {
-		m.Models = append(m.Models, &pb.ModelStatus{
-			Name: mf.Name, File: mf.File, Cells: uint32(mf.Cells), BinRateHz: mf.BinRate,
-			Bins: mf.Published, Skipped: mf.Skipped, LastComputeNs: int64(mf.LastCompute), MaxComputeNs: int64(mf.MaxCompute),
-		})
+		m.Models = append(m.Models, mf.status())
 	}
 	return m
 }

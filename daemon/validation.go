@@ -10,8 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-
+	"retinad/acquisition"
 	"retinad/daemon/validate"
 	pb "retinad/proto/retinadpb"
 )
@@ -27,13 +26,17 @@ type validation struct {
 	names []string            // by validator index; "" for a model unloaded
 	obs   []*runner           // observed models, fed every closed bin's counts
 
-	spikes, syncs    atomic.Uint64
-	rejected         atomic.Uint64 // malformed inbound messages
-	unpairedSyncs    atomic.Uint64 // sync events without a frame number
+	in               *acquisition.Inbound // the strict decoder of spikes and sync, with its counters
+	spikes, syncs    atomic.Uint64        // spikes and sync edges accepted
+	unpairedSyncs    atomic.Uint64        // sync events without a frame number
 	lastWin, lastAll []validate.Summary
 }
 
-func newValidation(d *Daemon) *validation { return &validation{d: d} }
+func newValidation(d *Daemon) *validation {
+	val := &validation{d: d}
+	val.in = acquisition.NewInbound(d.subj, val, d.p.Log)
+	return val
+}
 
 // add makes r scored from its next prediction on, when it predicts the validated cells (the
 // first model's). It allocates; call it before r is shared.
@@ -122,49 +125,62 @@ func (val *validation) prediction(r *runner, frame int64, rates []float32) {
 	val.mu.Unlock()
 }
 
-// subscribe listens to the acquisition's spikes and sync events.
+// spikesAhead is how far past the host's now a spike batch may end on the fitted clock: an
+// acquisition system cannot have covered the future, and a batch that claims to would close
+// (score) bins before their spikes arrived. It allows for the fit's error.
+const spikesAhead = int64(100 * time.Millisecond)
+
+// subscribe listens to the acquisition's spikes and sync events through the strict decoder
+// (acquisition.Inbound): what it rejects never reaches the validator, and is counted by reason.
 func (val *validation) subscribe() (unsubscribe func(), err error) {
 	d := val.d
-	var spikes pb.Spikes
-	var sync pb.Sync
-	u1, err := d.p.Bus.Subscribe(d.subj.Spikes, func(data []byte) {
-		if err := proto.Unmarshal(data, &spikes); err != nil {
-			val.rejected.Add(1)
-			d.logEvery("daemon: malformed spikes message", "subject", d.subj.Spikes, "err", err)
-			return
-		}
-		val.spikes.Add(uint64(len(spikes.TimesAcqNs)))
-		val.mu.Lock()
-		if val.v != nil {
-			val.v.Spikes(spikes.CellIds, spikes.TimesAcqNs, spikes.EndAcqNs)
-		}
-		val.mu.Unlock()
-	})
+	u1, err := d.p.Bus.Subscribe(d.subj.Spikes, val.in.HandleSpikes)
 	if err != nil {
 		return nil, fmt.Errorf("daemon: subscribe %s: %w", d.subj.Spikes, err)
 	}
-	u2, err := d.p.Bus.Subscribe(d.subj.Sync, func(data []byte) {
-		if err := proto.Unmarshal(data, &sync); err != nil {
-			val.rejected.Add(1)
-			d.logEvery("daemon: malformed sync message", "subject", d.subj.Sync, "err", err)
-			return
-		}
-		val.syncs.Add(1)
-		if !sync.HasFrame {
-			val.unpairedSyncs.Add(1) // pairing anonymous edges with onsets in order is not implemented
-			return
-		}
-		val.mu.Lock()
-		if val.v != nil {
-			val.v.Sync(int64(sync.Frame), sync.TimeAcqNs)
-		}
-		val.mu.Unlock()
-	})
+	u2, err := d.p.Bus.Subscribe(d.subj.Sync, val.in.HandleSync)
 	if err != nil {
 		_ = u1()
 		return nil, fmt.Errorf("daemon: subscribe %s: %w", d.subj.Sync, err)
 	}
 	return func() { _ = u1(); _ = u2() }, nil
+}
+
+// Spikes takes one batch that passed the decoder (acquisition.AcquisitionHandler, on the
+// spikes subscription's goroutine). A batch that ends after now on the fitted acquisition clock
+// is refused (ReasonOffClock); before the clock is fitted nothing can be placed and nothing is
+// refused.
+func (val *validation) Spikes(m *pb.Spikes) acquisition.Reason {
+	val.mu.Lock()
+	defer val.mu.Unlock()
+	if v := val.v; v != nil && v.Clock().Ready() {
+		if end, ok := v.Clock().ToHost(m.EndAcqNs); !ok || end > val.d.now()+spikesAhead {
+			return acquisition.ReasonOffClock
+		}
+	}
+	val.spikes.Add(uint64(len(m.TimesAcqNs)))
+	if val.v != nil {
+		val.v.Spikes(m.CellIds, m.TimesAcqNs, m.EndAcqNs)
+	}
+	return acquisition.ReasonNone
+}
+
+// Sync takes one sync edge that passed the decoder (on the sync subscription's goroutine). An
+// edge the clock fit refuses (far off it: see validate.Clock) is ReasonOffClock.
+func (val *validation) Sync(m *pb.Sync) acquisition.Reason {
+	if !m.HasFrame {
+		val.syncs.Add(1)
+		val.unpairedSyncs.Add(1) // pairing anonymous edges with onsets in order is not implemented
+		return acquisition.ReasonNone
+	}
+	val.mu.Lock()
+	ok := val.v == nil || val.v.Sync(int64(m.Frame), m.TimeAcqNs)
+	val.mu.Unlock()
+	if !ok {
+		return acquisition.ReasonOffClock
+	}
+	val.syncs.Add(1)
+	return acquisition.ReasonNone
 }
 
 // run publishes a validation report per model every ReportEvery, in a session, and logs one

@@ -20,16 +20,18 @@ type collector struct {
 	syncs  []*pb.Sync
 }
 
-func (c *collector) Spikes(m *pb.Spikes) {
+func (c *collector) Spikes(m *pb.Spikes) acquisition.Reason {
 	c.mu.Lock()
 	c.spikes = append(c.spikes, proto.Clone(m).(*pb.Spikes))
 	c.mu.Unlock()
+	return acquisition.ReasonNone
 }
 
-func (c *collector) Sync(m *pb.Sync) {
+func (c *collector) Sync(m *pb.Sync) acquisition.Reason {
 	c.mu.Lock()
 	c.syncs = append(c.syncs, proto.Clone(m).(*pb.Sync))
 	c.mu.Unlock()
+	return acquisition.ReasonNone
 }
 
 // The virtual retina, as the acquisition system on a real (embedded) NATS server, publishes

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"time"
@@ -17,17 +18,15 @@ import (
 func init() {
 	register(command{
 		name:    "control",
-		args:    "[--server URL] [--rig R] [--token T] [--observed] [--deadline D] status | start [SESSION] | stop [SESSION] | load NAME FILE | unload NAME | mark LABEL [NOTE]",
-		summary: "ask a running daemon over its control service: sessions, models, events; prints the reply as JSON",
+		args:    "[--server URL] [--rig R] [--user U --password P | --nkey SEEDFILE | --creds FILE] [--tls-ca PEM] [--observed] [--deadline D] status | start [SESSION] | stop [SESSION] | load NAME FILE | unload NAME | mark LABEL [NOTE]",
+		summary: "ask a running daemon over its control service: sessions, models, events (all but status need the operator role); prints the reply as JSON",
 		run:     runControl,
 	})
 }
 
 func runControl(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
-	server := fs.String("server", "nats://127.0.0.1:4222", "NATS server URL (the embedded server's default listener)")
+	server := addNATSFlags(fs, "server", "nats://127.0.0.1:4222", "NATS server URL (the embedded server's default listener)")
 	rig := fs.String("rig", "sim", "the rig's name (retinad.<rig>.control)")
-	token := fs.String("token", "", "control token, when the service has one")
-	creds := fs.String("creds", "", "credentials file for the server")
 	observed := fs.Bool("observed", false, "load: a GLM's spike history follows the recorded spikes")
 	deadline := fs.Duration("deadline", 0, "load: skip a bin whose prediction is later than this after the flip (0: one bin)")
 	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for the reply")
@@ -73,18 +72,21 @@ func runControl(ctx context.Context, e *env, fs *flag.FlagSet, args []string) er
 	if err != nil {
 		return err
 	}
-	opts := []nats.Option{nats.Name("retinad control")}
-	if *creds != "" {
-		opts = append(opts, nats.UserCredentials(*creds))
-	}
-	nc, err := nats.Connect(*server, opts...)
+	// A request the server refuses is never answered: stop waiting at the refusal.
+	rctx, refuse := context.WithCancelCause(ctx)
+	defer refuse(nil)
+	server.refused = refuse
+	nc, err := server.connect("retinad control")
 	if err != nil {
-		return fmt.Errorf("connect to %s: %w", *server, err)
+		return err
 	}
 	defer nc.Close()
-	cctx, cancel := context.WithTimeout(ctx, *timeout)
+	cctx, cancel := context.WithTimeout(rctx, *timeout)
 	defer cancel()
-	if err := acquisition.Call(cctx, nc, subj, endpoint, *token, req, rep); err != nil {
+	if err := acquisition.Call(cctx, nc, subj, endpoint, req, rep); err != nil {
+		if cause := context.Cause(rctx); errors.Is(cause, nats.ErrPermissionViolation) {
+			return fmt.Errorf("control %s: refused by the NATS server (%v): every control request but status needs the operator role; log in as an operator (--user and --password, --nkey or --creds)", arg(0), cause)
+		}
 		return err
 	}
 	b, err := protojson.Marshal(rep)

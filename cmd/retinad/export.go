@@ -27,7 +27,7 @@ func runExport(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 	session := fs.String("session", "", "session id to export (required)")
 	out := fs.String("out", "", "output .npz file (required)")
 	cfgFile := fs.String("config", "", "daemon config: the rig and the recording folder (default: built-in defaults)")
-	server := fs.String("server", "", "read from this running NATS server (e.g. the daemon's nats://127.0.0.1:4222) instead of opening the recording folder")
+	server := addNATSFlags(fs, "server", "", "read from this running NATS server (e.g. the daemon's nats://127.0.0.1:4222) instead of opening the recording folder; the observer role is enough")
 	binRate := fs.Float64("bin-rate", 0, "bins per second (default: the session's model bin rate)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -45,10 +45,10 @@ func runExport(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 		return err
 	}
 	var conn *nats.Conn
-	if *server != "" {
-		conn, err = nats.Connect(*server, nats.Name("retinad export"))
+	if *server.url != "" {
+		conn, err = server.connect("retinad export")
 		if err != nil {
-			return fmt.Errorf("connect to %s: %w", *server, err)
+			return err
 		}
 		defer conn.Close()
 	} else {

@@ -134,7 +134,7 @@ dashboard: {status_every: 100ms}
 	call := func(endpoint string, req, rep proto.Message) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		return acquisition.Call(ctx, nc, subj, endpoint, "", req, rep)
+		return acquisition.Call(ctx, nc, subj, endpoint, req, rep)
 	}
 	status := func() *pb.Status {
 		var st pb.StatusReply

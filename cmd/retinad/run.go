@@ -42,7 +42,7 @@ func runRun(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error 
 	if err != nil {
 		return err
 	}
-	o := rig.Options{Log: e.log, Version: version, Session: *session}
+	o := rig.Options{Log: e.log, Version: buildVersion(), Session: *session}
 	if !*quiet {
 		o.StatusOut = e.stdout
 		if f, ok := e.stdout.(*os.File); ok {

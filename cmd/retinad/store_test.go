@@ -48,7 +48,7 @@ func simConfig(t *testing.T, dir, recording string) (file, rec string) {
 	yaml := `rig: sim
 display: {mode: auto, refresh: 100Hz}
 photodiode: {device: sim}
-nats: {embedded: true, listen: "127.0.0.1:0"}
+nats: {embedded: true, listen: "127.0.0.1:0", users: [{name: op, role: operator, password: op-secret}]}
 stimulus: {kind: whitenoise, frame_rate: 100Hz, height: 50, width: 50, whitenoise: {checker: 5}}
 acquisition: {simulate: true, cells: 8, batch_interval: 20ms, clock_offset: 3s, clock_drift_ppm: 20}
 recording: {enabled: true, dir: ` + rec + recording + `}
@@ -414,7 +414,7 @@ func TestRecordingFull(t *testing.T) {
 	line := d.waitLine(t, "RECORDING FAILED: ", 2*time.Second)
 	t.Logf("status line: %s", line)
 
-	out, stderr, err := retinad(bin, "control", "--server", d.url, "stop")
+	out, stderr, err := retinad(bin, "control", "--server", d.url, "--user", "op", "--password", "op-secret", "stop") // the operator role
 	if err != nil || !strings.Contains(out, "RECORD_FAILED") {
 		t.Errorf("control stop: %v, reply does not say RECORD_FAILED:\n%s%s", err, out, stderr)
 	}

@@ -20,7 +20,7 @@ import (
 func init() {
 	register(command{
 		name:    "tap",
-		args:    "[--subject S] [--json] [--count N] [--server URL] [--creds FILE]",
+		args:    "[--subject S] [--json] [--count N] [--server URL] [credentials: --user U --password P | --nkey SEEDFILE | --creds FILE] [--tls-ca PEM]",
 		summary: "print live retinad messages from NATS, decoded (like `nats sub`)",
 		run:     runTap,
 	})
@@ -30,8 +30,7 @@ func runTap(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error 
 	subject := fs.String("subject", "retinad.>", "subject to subscribe to (wildcards allowed)")
 	asJSON := fs.Bool("json", false, `one JSON object per line: {"subject": ..., "message": <protobuf canonical JSON>}`)
 	count := fs.Int("count", 0, "stop after this many messages (0: until interrupted)")
-	server := fs.String("server", "nats://127.0.0.1:4222", "NATS server URL (the embedded server's default listener)")
-	creds := fs.String("creds", "", "credentials file for the server")
+	server := addNATSFlags(fs, "server", "nats://127.0.0.1:4222", "NATS server URL (the embedded server's default listener)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -39,13 +38,17 @@ func runTap(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error 
 		fs.Usage()
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
-	opts := []nats.Option{nats.Name("retinad tap"), nats.MaxReconnects(-1)}
-	if *creds != "" {
-		opts = append(opts, nats.UserCredentials(*creds))
+	// A refused subscription is reported asynchronously; it ends the tap with the reason.
+	refused := make(chan error, 1)
+	server.refused = func(err error) {
+		select {
+		case refused <- err:
+		default:
+		}
 	}
-	nc, err := nats.Connect(*server, opts...)
+	nc, err := server.connect("retinad tap", nats.MaxReconnects(-1))
 	if err != nil {
-		return fmt.Errorf("connect to %s: %w", *server, err)
+		return err
 	}
 	defer nc.Close()
 	msgs := make(chan *nats.Msg, 4096)
@@ -61,6 +64,8 @@ func runTap(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error 
 		select {
 		case <-ctx.Done():
 			return nil
+		case err := <-refused:
+			return fmt.Errorf("subscribe %s: refused by the NATS server (%v): a client may subscribe only to its role's subjects, e.g. --subject 'retinad.<rig>.>'", *subject, err)
 		case m := <-msgs:
 			line, err := tapLine(m.Subject, m.Data, *asJSON, time.Now())
 			if err != nil {

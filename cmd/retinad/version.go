@@ -6,10 +6,27 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+	"strings"
 )
 
 // version is set at build time with -ldflags "-X main.version=..."; otherwise the module's.
+// Read it through buildVersion.
 var version = "dev"
+
+// buildVersion is the one version of this build, said by `retinad version`, Status.version,
+// SessionEvent.version and the control and worker micro services (which need a semantic
+// version): the -ldflags version, else the module's, without a leading "v"; "0.0.0-dev" for a
+// development build.
+func buildVersion() string {
+	v := version
+	if bi, ok := debug.ReadBuildInfo(); ok && v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		v = bi.Main.Version
+	}
+	if v == "dev" || v == "" {
+		return "0.0.0-dev"
+	}
+	return strings.TrimPrefix(v, "v")
+}
 
 func init() {
 	register(command{
@@ -19,11 +36,7 @@ func init() {
 			if err := fs.Parse(args); err != nil {
 				return err
 			}
-			v := version
-			if bi, ok := debug.ReadBuildInfo(); ok && v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-				v = bi.Main.Version
-			}
-			fmt.Fprintf(e.stdout, "retinad %s (%s %s/%s)\n", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			fmt.Fprintf(e.stdout, "retinad %s (%s %s/%s)\n", buildVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 			return nil
 		},
 	})

@@ -15,7 +15,7 @@ import (
 func init() {
 	register(command{
 		name:    "worker",
-		args:    "--nats URL --model [NAME=]FILE [--model ...] [--cores N] [--prefix P] [--creds FILE]",
+		args:    "--nats URL --model [NAME=]FILE [--model ...] [--cores N] [--prefix P] [--user NAME --password P | --nkey SEEDFILE | --creds FILE] [--tls-ca PEM] [--identity ID]",
 		summary: "score adaptive-stimulus candidates for daemons on NATS (queue group retinad-workers) until Ctrl-C",
 		run:     runWorker,
 	})
@@ -28,12 +28,12 @@ func (m *modelFlags) String() string     { return strings.Join(*m, " ") }
 func (m *modelFlags) Set(v string) error { *m = append(*m, v); return nil }
 
 func runWorker(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
-	url := fs.String("nats", "nats://127.0.0.1:4222", "NATS server URL(s), comma-separated")
+	url := addNATSFlags(fs, "nats", "nats://127.0.0.1:4222", "NATS server URL(s), comma-separated")
 	var models modelFlags
 	fs.Var(&models, "model", "a model to score with, NAME=FILE or FILE (named by its base name); repeat for each; NAME and file must be the daemon's")
 	cores := fs.Int("cores", 0, "goroutines to score with (0: every core)")
-	prefix := fs.String("prefix", scoring.DefaultPrefix, "subject prefix: requests on PREFIX.score (queue group) and PREFIX.<id>.score")
-	creds := fs.String("creds", "", "credentials file for the server")
+	prefix := fs.String("prefix", scoring.DefaultPrefix, "subject prefix: requests on PREFIX.score (queue group) and PREFIX.<identity>.score")
+	identity := fs.String("identity", "", "direct-subject token PREFIX.<identity>.score (default: the NATS user, else the service id); with a credentials file, the user name its permission allows")
 	name := fs.String("name", "", "this worker's name in replies and logs (default host/pid)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -55,21 +55,20 @@ func runWorker(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 	if err != nil {
 		return err
 	}
-	opts := []nats.Option{nats.Name("retinad worker"), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true),
-		nats.ReconnectWait(250 * time.Millisecond)}
-	if *creds != "" {
-		opts = append(opts, nats.UserCredentials(*creds))
+	url.refused = func(err error) {
+		e.log.Error("worker: the NATS server refused a subscription or a reply: log in as a user of the worker role (--user, --nkey or --creds)", "err", err)
 	}
-	nc, err := nats.Connect(*url, opts...)
+	nc, err := url.connect("retinad worker", nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true),
+		nats.ReconnectWait(250*time.Millisecond))
 	if err != nil {
-		return fmt.Errorf("connect to %s: %w", *url, err)
+		return err
 	}
 	closed := make(chan struct{})
 	nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
 	for _, m := range ms {
 		e.log.Info("worker: model", "name", m.Name, "file", m.File, "sha256", m.Short(), "history", m.Model.Input.History, "cells", len(m.Model.Cells))
 	}
-	w := scoring.NewWorker(nc, local, scoring.WorkerOptions{Prefix: *prefix, Name: *name, Log: e.log})
+	w := scoring.NewWorker(nc, local, scoring.WorkerOptions{Prefix: *prefix, Name: *name, Identity: *identity, Log: e.log, Version: buildVersion()})
 	runErr := w.Run(ctx)
 	if err := nc.Drain(); err != nil {
 		nc.Close()

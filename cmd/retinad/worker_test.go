@@ -21,7 +21,7 @@ func TestWorkerCommand(t *testing.T) {
 	var out, errb bytes.Buffer
 	done := make(chan int, 1)
 	go func() {
-		done <- runMain(ctx, []string{"worker", "--nats", b.ClientURL(), "--model", "cnn=../../models/bncnn.rtm", "--model", "../../models/ln.rtm", "--cores", "1", "--name", "cmdtest"}, &out, &errb)
+		done <- runMain(ctx, []string{"worker", "--nats", b.ClientURL(), "--model", "cnn=../../models/bncnn.rtm", "--model", "../../models/ln.rtm", "--cores", "1", "--name", "cmdtest", "--identity", "w7"}, &out, &errb)
 	}()
 	var models []scoring.Model
 	for _, a := range [][2]string{{"cnn", "../../models/bncnn.rtm"}, {"ln", "../../models/ln.rtm"}} {
@@ -61,6 +61,10 @@ func TestWorkerCommand(t *testing.T) {
 			}
 		}
 	}
+	// Its direct subject carries the identity it was given (by which a daemon excludes it).
+	if _, err := scoring.Call(ctx, b.Conn(), scoring.DefaultPrefix+".w7.score", models, clips); err != nil {
+		t.Fatalf("direct subject with --identity w7: %v", err)
+	}
 	cancel()
 	select {
 	case code := <-done:
@@ -70,10 +74,14 @@ func TestWorkerCommand(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("worker still running 15 s after Ctrl-C")
 	}
-	if log := errb.String(); !strings.Contains(log, "worker ready") || !strings.Contains(log, "served=1") {
+	if log := errb.String(); !strings.Contains(log, "worker ready") || !strings.Contains(log, "served=2") {
 		t.Fatalf("worker log: %s", log)
 	}
 	if code := runMain(context.Background(), []string{"worker", "--nats", b.ClientURL()}, &out, &errb); code != 2 {
 		t.Fatalf("worker without --model: exit %d, want 2", code)
+	}
+	errb.Reset()
+	if code := runMain(context.Background(), []string{"worker", "--nats", b.ClientURL(), "--model", "../../models/ln.rtm", "--user", "w7"}, &out, &errb); code != 2 || !strings.Contains(errb.String(), "--password-file") {
+		t.Fatalf("worker --user without --password-file: exit %d, want 2 and a word about --password-file: %s", code, errb.String())
 	}
 }

@@ -107,6 +107,21 @@ func (e *Engine) Step(frame []float32, rates []float32) error {
 // NATS starts an in-process NATS server with no listener and returns a connection to it and a
 // function that closes both.
 func NATS() (*nats.Conn, func(), error) {
+	s, stop, err := NATSServer()
+	if err != nil {
+		return nil, nil, err
+	}
+	nc, err := nats.Connect("", nats.InProcessServer(s))
+	if err != nil {
+		stop()
+		return nil, nil, err
+	}
+	return nc, func() { nc.Close(); stop() }, nil
+}
+
+// NATSServer starts an in-process NATS server with no listener (connect with
+// nats.InProcessServer) and returns it and a function that shuts it down and waits.
+func NATSServer() (*server.Server, func(), error) {
 	s, err := server.NewServer(&server.Options{DontListen: true, NoLog: true, NoSigs: true})
 	if err != nil {
 		return nil, nil, err
@@ -116,10 +131,5 @@ func NATS() (*nats.Conn, func(), error) {
 		s.Shutdown()
 		return nil, nil, fmt.Errorf("daemontest: nats server not ready")
 	}
-	nc, err := nats.Connect("", nats.InProcessServer(s))
-	if err != nil {
-		s.Shutdown()
-		return nil, nil, err
-	}
-	return nc, func() { nc.Close(); s.Shutdown(); s.WaitForShutdown() }, nil
+	return s, func() { s.Shutdown(); s.WaitForShutdown() }, nil
 }

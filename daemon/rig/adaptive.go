@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 
+	"retinad/calib"
 	"retinad/daemon"
 	"retinad/daemon/scoring"
 	"retinad/stimulus/adaptive"
@@ -35,11 +36,14 @@ func (r *Rig) openAdaptive(session string, comps *[]daemon.Component) (daemon.So
 		if err != nil {
 			return nil, fmt.Errorf("rig: adaptive: %w", err)
 		}
-		pred = scoring.NewPool(r.bus.Conn(), local, scoring.PoolOptions{Timeout: cfg.Adaptive.Budget.D(), Log: r.log})
+		// A worker that answers wrongly is excluded for the daemon's lifetime (this Pool's),
+		// published as an Event and shown in Status; r.daemon is set before any batch runs.
+		pred = scoring.NewPool(r.bus.Conn(), local, scoring.PoolOptions{Timeout: cfg.Adaptive.Budget.D(), Log: r.log,
+			OnExclude: func(e scoring.Exclusion) { r.daemon.WorkerExcluded(e.Identity, e.String()) }})
 	}
 	a, err := daemon.NewAdaptive(daemon.AdaptiveOptions{
 		Rig: cfg.Rig, Session: session, Config: cfg.Adaptive, Stimulus: cfg.Stimulus, Predictor: pred,
-		Lead: lead, CellIDs: cells, Bus: daemon.NATSBus(r.bus.Conn()), Log: r.log,
+		Lead: lead, CellIDs: cells, Bus: r.out, Log: r.log, Now: calib.SystemClock{}.Now, // the daemon's clock
 	})
 	if err != nil {
 		return nil, fmt.Errorf("rig: %w", err)

@@ -32,6 +32,7 @@ func TestSimulatedRigAdaptive(t *testing.T) {
 	}
 	cfg := configs.Default()
 	cfg.NATS.Listen = "127.0.0.1:0"
+	cfg.NATS.Users = []configs.NATSUser{{Name: "op", Role: "operator", Password: "op-password"}} // control needs the operator role
 	cfg.Recording.Enabled = true
 	cfg.Recording.Dir = t.TempDir()
 	cfg.Photodiode.Calibration = ""
@@ -53,7 +54,7 @@ func TestSimulatedRigAdaptive(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer onMain(func() { r.Close() })
-	sub, err := nats.Connect(r.NATSURL())
+	sub, err := nats.Connect(r.NATSURL(), nats.UserInfo("op", "op-password"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +85,7 @@ func TestSimulatedRigAdaptive(t *testing.T) {
 		subj, _ := acquisition.SubjectsFor("sim")
 		cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
 		defer ccancel()
-		chooseErr = acquisition.Call(cctx, sub, subj, acquisition.EndpointStimulus, "", &pb.ChooseStimulusRequest{Strategy: "isoresponse"}, &reply)
+		chooseErr = acquisition.Call(cctx, sub, subj, acquisition.EndpointStimulus, &pb.ChooseStimulusRequest{Strategy: "isoresponse"}, &reply)
 		time.Sleep(2 * time.Second)
 	}()
 	var runErr error

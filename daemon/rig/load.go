@@ -124,5 +124,5 @@ func openModel(ctx context.Context, cfg *configs.Config, req daemon.LoadRequest,
 		ids[c] = int32(id)
 	}
 	log.Info("rig: model loaded", "name", req.Name, "file", req.File, "kind", m.Kind, "cells", len(ids), "history", in.History, "bin_rate", in.FrameRate)
-	return daemon.Model{Name: req.Name, File: req.File, Engine: eng, CellIDs: ids, BinRate: in.FrameRate, Deadline: req.Deadline, Observed: req.Observed}, m, nil
+	return daemon.Model{Name: req.Name, File: req.File, Engine: eng, CellIDs: ids, BinRate: in.FrameRate, History: in.History, Deadline: req.Deadline, Observed: req.Observed}, m, nil
 }

@@ -136,7 +136,7 @@ func TestControlLoadRefusals(t *testing.T) {
 	pres := &daemontest.Presenter{Clock: clock, Period: 10 * time.Millisecond}
 	d, err := daemon.New(daemon.Parts{
 		Rig: "test", Session: "s1", Source: &daemontest.Source{}, Presenter: pres,
-		Bus: daemon.NATSBus(dnc), FrameRate: 100, Height: cfg.Stimulus.Height, Width: cfg.Stimulus.Width,
+		Bus: daemon.NATSBus(dnc, 1024, log), FrameRate: 100, Height: cfg.Stimulus.Height, Width: cfg.Stimulus.Width,
 		Now: clock.Now, Load: load, Log: log,
 	})
 	if err != nil {
@@ -166,7 +166,7 @@ func TestControlLoadRefusals(t *testing.T) {
 	call := func(endpoint string, req, rep proto.Message) error {
 		cctx, ccancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer ccancel()
-		return acquisition.Call(cctx, cnc, subj, endpoint, "", req, rep)
+		return acquisition.Call(cctx, cnc, subj, endpoint, req, rep)
 	}
 	code := func(err error) string {
 		var ce *acquisition.ControlError

@@ -25,8 +25,8 @@ import (
 type Options struct {
 	Log       *slog.Logger // nil: discard
 	StatusOut io.Writer    // the status line; nil for none
-	Version   string
-	Session   string // "" makes one from the UTC time
+	Version   string       // the build's version (semantic, e.g. 1.2.0 or 0.0.0-dev): Status, SessionEvent and the control service say it
+	Session   string       // "" makes one from the UTC time
 	// FrameDump, for tests only, receives every frame the presenter draws, in display order, as
 	// height*width little-endian float32 (contrast): the truth an export is checked against.
 	// nil (the default): nothing is written and the frame loop only tests a nil.
@@ -38,6 +38,7 @@ type Rig struct {
 	cfg     *configs.Config
 	log     *slog.Logger
 	bus     *acquisition.Bus
+	out     daemon.Bus // the daemon's (and the adaptive stimulus's) publish queue on bus, nats.publish_queue long
 	pres    *present.Presenter
 	diode   *calib.Photodiode
 	device  *calibtest.Device
@@ -45,6 +46,7 @@ type Rig struct {
 	retina  *sim.Acquisition
 	daemon  *daemon.Daemon
 	session string
+	version string   // the build's, everywhere: Status, SessionEvent, the control service
 	notes   []string // parts the config asks for that are not wired, said at start
 }
 
@@ -58,7 +60,7 @@ func Open(cfg *configs.Config, o Options) (r *Rig, err error) {
 	if session == "" {
 		session = time.Now().UTC().Format("20060102T150405Z")
 	}
-	rg := &Rig{cfg: cfg, log: log, session: session}
+	rg := &Rig{cfg: cfg, log: log, session: session, version: o.Version}
 	r = rg
 	defer func() {
 		if err != nil {
@@ -71,9 +73,10 @@ func Open(cfg *configs.Config, o Options) (r *Rig, err error) {
 	if cfg.Recording.Enabled {
 		store = cfg.Recording.Dir
 	}
-	if r.bus, err = acquisition.Start(cfg.NATS, acquisition.BusOptions{Name: "retinad " + cfg.Rig, StoreDir: store, Log: log}); err != nil {
+	if r.bus, err = acquisition.Start(cfg.NATS, acquisition.BusOptions{Name: "retinad " + cfg.Rig, Rig: cfg.Rig, StoreDir: store, Log: log}); err != nil {
 		return nil, err
 	}
+	r.out = daemon.NATSBus(r.bus.Conn(), cfg.NATS.PublishQueue, log)
 	var recorder daemon.Recorder
 	if cfg.Recording.Enabled {
 		if recorder, err = r.openRecording(); err != nil {
@@ -117,8 +120,8 @@ func Open(cfg *configs.Config, o Options) (r *Rig, err error) {
 	comps = append(comps, daemon.Component{Name: "control service", Run: r.serveControl})
 	r.daemon, err = daemon.New(daemon.Parts{
 		Rig: cfg.Rig, Session: session, Version: o.Version, ConfigYAML: configYAML(cfg),
-		Source: source, Presenter: pres, Flips: flips,
-		Models: models, Load: ControlLoader(cfg, log), Bus: daemon.NATSBus(r.bus.Conn()), Recorder: recorder, Components: comps,
+		Source: source, Presenter: pres, Flips: flips, PhotodiodeLost: r.photodiodeLost,
+		Models: models, Load: ControlLoader(cfg, log), Bus: r.out, Recorder: recorder, Components: comps,
 		FrameRate: float64(cfg.Stimulus.FrameRate), Height: cfg.Stimulus.Height, Width: cfg.Stimulus.Width,
 		Window: time.Duration(cfg.Validation.Window), ReportEvery: time.Duration(cfg.Validation.ReportEvery),
 		StatusEvery: time.Duration(cfg.Dashboard.StatusEvery),
@@ -152,7 +155,7 @@ func (r *Rig) serveControl(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	c, err := acquisition.Serve(ctx, r.bus.Conn(), subj, r.daemon.Controller(), acquisition.ControlOptions{Log: r.log})
+	c, err := acquisition.Serve(ctx, r.bus.Conn(), subj, r.daemon.Controller(), acquisition.ControlOptions{Log: r.log, Version: r.version})
 	if err != nil {
 		return err
 	}
@@ -161,6 +164,14 @@ func (r *Rig) serveControl(ctx context.Context) error {
 		r.log.Warn("rig: control service stop", "err", err)
 	}
 	return nil
+}
+
+// photodiodeLost is the photodiode device messages lost on the link (0 without a device).
+func (r *Rig) photodiodeLost() uint64 {
+	if r.diode == nil {
+		return 0
+	}
+	return r.diode.Stats().Lost.Load()
 }
 
 // openPhotodiode opens the link cfg.Photodiode.Device names through calib/photodiode.Open, the
@@ -259,6 +270,9 @@ func (r *Rig) Close() error {
 		r.pres = nil
 	}
 	if r.bus != nil {
+		if n := r.bus.Refused(); n > 0 { // each was logged as it happened (the first 64)
+			r.log.Warn("rig: the NATS server refused clients' publishes, subscriptions or logins (their roles do not allow them)", "refused", n)
+		}
 		errs = append(errs, r.bus.Stop())
 		r.bus = nil
 	}

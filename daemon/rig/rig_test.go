@@ -93,6 +93,7 @@ func TestSimulatedRig(t *testing.T) {
 	cfg.Stimulus.Kind = "whitenoise"
 	cfg.Stimulus.WhiteNoise.Checker = 5
 	cfg.NATS.Listen = "127.0.0.1:0"
+	cfg.NATS.Users = []configs.NATSUser{{Name: "op", Role: "operator", Password: "op-password"}} // control needs the operator role
 	cfg.Recording.Enabled = true
 	cfg.Recording.Dir = t.TempDir()
 	cfg.Photodiode.Sim.Offset = configs.Duration(time.Hour)
@@ -128,7 +129,7 @@ func TestSimulatedRig(t *testing.T) {
 	}
 	defer onMain(func() { r.Close() })
 
-	sub, err := nats.Connect(r.NATSURL())
+	sub, err := nats.Connect(r.NATSURL(), nats.UserInfo("op", "op-password"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,19 +216,19 @@ func TestSimulatedRig(t *testing.T) {
 		cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
 		defer ccancel()
 		subj, _ := acquisition.SubjectsFor("sim")
-		statusErr = acquisition.Call(cctx, sub, subj, acquisition.EndpointStatus, "", &pb.StatusRequest{}, &status)
-		markErr = acquisition.Call(cctx, sub, subj, acquisition.EndpointMark, "", &pb.MarkEventRequest{Label: "e2e"}, &mark)
-		startErr = acquisition.Call(cctx, sub, subj, acquisition.EndpointStart, "", &pb.StartSessionRequest{}, &pb.StartSessionReply{})
+		statusErr = acquisition.Call(cctx, sub, subj, acquisition.EndpointStatus, &pb.StatusRequest{}, &status)
+		markErr = acquisition.Call(cctx, sub, subj, acquisition.EndpointMark, &pb.MarkEventRequest{Label: "e2e"}, &mark)
+		startErr = acquisition.Call(cctx, sub, subj, acquisition.EndpointStart, &pb.StartSessionRequest{}, &pb.StartSessionReply{})
 		// A model loads and unloads while frames are shown.
 		m0 := r.Daemon().Figures().Missed
 		time.Sleep(2 * time.Second)
 		m1 := r.Daemon().Figures().Missed
 		lctx, lcancel := context.WithTimeout(ctx, 10*time.Second)
 		defer lcancel()
-		loadErr = acquisition.Call(lctx, sub, subj, acquisition.EndpointLoad, "", &pb.LoadModelRequest{Name: "ln2", File: models[1].File}, &pb.LoadModelReply{})
+		loadErr = acquisition.Call(lctx, sub, subj, acquisition.EndpointLoad, &pb.LoadModelRequest{Name: "ln2", File: models[1].File}, &pb.LoadModelReply{})
 		time.Sleep(2 * time.Second)
 		missedBefore, missedLoad = m1-m0, r.Daemon().Figures().Missed-m1
-		unloadErr = acquisition.Call(lctx, sub, subj, acquisition.EndpointUnload, "", &pb.UnloadModelRequest{Name: "ln2"}, &pb.UnloadModelReply{})
+		unloadErr = acquisition.Call(lctx, sub, subj, acquisition.EndpointUnload, &pb.UnloadModelRequest{Name: "ln2"}, &pb.UnloadModelReply{})
 	}()
 	var runErr error
 	onMain(func() { runErr = r.Run(ctx) })

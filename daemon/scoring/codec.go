@@ -107,8 +107,16 @@ func EncodeReply(preds [][]adaptive.Rates, worker string, computeNs int64) ([]by
 	return proto.Marshal(rep)
 }
 
+// MaxRate is the ceiling on a plausible rate in a worker's reply, in spikes/s. A ganglion
+// cell's refractory period (about 1 ms) keeps real firing below 1000 spikes/s, but fitted
+// models overshoot on strong contrast (the bundled LN reaches 1332 spikes/s on binary white
+// noise), so the ceiling is ten times that bound: it refuses absurd values outright, and the
+// Pool's recomputed sample catches plausible-looking forgeries.
+const MaxRate = 10000
+
 // DecodeReply reads a ScoreReply and checks it answers clips with models: one result per clip,
-// one set of rates per model in order, frames*cells of them, cells as the model has.
+// one set of rates per model in order, frames*cells of them, cells as the model has, each a
+// finite rate in [0, MaxRate]. It does not say the rates are right: Pool recomputes a sample.
 func DecodeReply(data []byte, models []Model, clips []adaptive.Clip) ([][]adaptive.Rates, *pb.ScoreReply, error) {
 	var rep pb.ScoreReply
 	if err := proto.Unmarshal(data, &rep); err != nil {
@@ -130,8 +138,22 @@ func DecodeReply(data []byte, models []Model, clips []adaptive.Clip) ([][]adapti
 				return nil, nil, fmt.Errorf("ScoreReply from %q: clips[%d].models[%d]: %q, %d cells, %d rates; want %q, %d cells, %d rates",
 					rep.Worker, i, k, r.GetModel(), r.GetCells(), len(r.GetRates()), m.Name, cells, clips[i].Frames*cells)
 			}
+			if err := plausible(r.GetRates(), cells); err != nil {
+				return nil, nil, fmt.Errorf("ScoreReply from %q: clips[%d].models[%d] (%s): %w", rep.Worker, i, k, m.Name, err)
+			}
 			out[i][k] = adaptive.Rates{Model: m.Name, Cells: cells, Rates: r.GetRates()}
 		}
 	}
 	return out, &rep, nil
+}
+
+// plausible checks a worker's rates, row-major [frames, cells]: finite, not negative, at most
+// MaxRate. NaN would otherwise reach the choice as a score of 0.
+func plausible(rates []float32, cells int) error {
+	for j, r := range rates {
+		if !(r >= 0 && r <= MaxRate) { // false for NaN too
+			return fmt.Errorf("rates[%d] (frame %d, cell %d) is %v spikes/s: want a finite rate in [0, %d]", j, j/cells, j%cells, r, MaxRate)
+		}
+	}
+	return nil
 }

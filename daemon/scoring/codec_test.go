@@ -2,6 +2,7 @@ package scoring
 
 import (
 	"bytes"
+	"math"
 	"strings"
 	"testing"
 
@@ -176,6 +177,12 @@ func FuzzDecodeReply(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(good)
+	preds[1][0].Rates[5] = float32(math.NaN())
+	nan, err := EncodeReply(preds, "w", 1)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(nan)
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		got, _, err := DecodeReply(data, models, clips)
@@ -186,6 +193,11 @@ func FuzzDecodeReply(f *testing.F) {
 			for k := range models {
 				if got[i][k].Cells != 16 || len(got[i][k].Rates) != clips[i].Frames*16 {
 					t.Fatalf("clip %d model %d: %d cells, %d rates", i, k, got[i][k].Cells, len(got[i][k].Rates))
+				}
+				for j, r := range got[i][k].Rates {
+					if !(r >= 0 && r <= MaxRate) {
+						t.Fatalf("clip %d model %d rate %d: %v accepted, want a finite rate in [0, MaxRate]", i, k, j, r)
+					}
 				}
 			}
 		}

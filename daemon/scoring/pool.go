@@ -2,10 +2,15 @@ package scoring
 
 import (
 	"context"
+	crand "crypto/rand"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
+	"math/rand/v2"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,7 +43,43 @@ type PoolOptions struct {
 	// Rediscover is how long a list of workers is trusted (default 2 s); DiscoverWait how long
 	// to collect their INFO replies (default 50 ms, spent while the local cores already work).
 	Rediscover, DiscoverWait time.Duration
-	Log                      *slog.Logger
+	// Verify is the fraction of each worker's clips scored here too and compared with its
+	// answer (default DefaultVerify; negative: only the unproven minimum). While a worker is
+	// unproven (fewer than Proven of its clips checked), at least one of its clips per batch is
+	// checked whatever Verify says.
+	Verify float64
+	Proven int // default DefaultProven
+	// Tolerance is how far a worker's rate may be from this machine's:
+	// |worker - here| <= Tolerance * (1 + |here|), in spikes/s (default DefaultTolerance).
+	Tolerance float64
+	// Seed seeds the choice of the clips checked; 0 draws one a worker cannot predict.
+	Seed uint64
+	// OnExclude is told of each worker excluded, once per identity, off the Predict goroutine's
+	// lock (the daemon publishes it as an Event and shows it in Status).
+	OnExclude func(Exclusion)
+	Log       *slog.Logger
+}
+
+// Defaults of the checks of workers' answers.
+const (
+	DefaultVerify    = 0.1
+	DefaultProven    = 20
+	DefaultTolerance = 1e-3
+)
+
+// Exclusion is a worker excluded for a wrong answer, for the Pool's lifetime.
+type Exclusion struct {
+	// Identity is the token of the worker's direct subject <prefix>.<identity>.score: its NATS
+	// user when the server authenticates workers (a permission binds the user to that subject),
+	// otherwise its self-declared service id.
+	Identity string
+	Name     string // the name the worker gives itself (self-declared)
+	Subject  string
+	Reason   string
+}
+
+func (e Exclusion) String() string {
+	return fmt.Sprintf("worker %s (%s, %s) excluded: %s", e.Identity, e.Name, e.Subject, e.Reason)
 }
 
 // Pool scores a batch on the workers it finds and on this machine's cores.
@@ -52,14 +93,19 @@ type Pool struct {
 	workers []remote
 	found   time.Time
 	warned  map[string]bool
-	bad     map[string]bool // ids of workers that answered wrongly
+	bad     map[string]bool // service ids of workers that refused (an error reply)
+	// excluded holds, by identity, the workers that answered wrongly, for the Pool's lifetime.
+	excluded map[string]Exclusion
+	checked  map[string]int // clips of each identity checked and found right
+	rng      *rand.Rand
 
-	remoteClips, localClips, fallbacks, gone atomic.Uint64
+	remoteClips, localClips, fallbacks, gone, verified atomic.Uint64
 }
 
 // remote is one worker found by discovery.
 type remote struct {
 	id, name, subject string
+	identity          string // see Exclusion.Identity
 	cores             int
 }
 
@@ -84,7 +130,29 @@ func NewPool(conn *nats.Conn, local *Local, o PoolOptions) *Pool {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Pool{conn: conn, local: local, o: o, meta: modelsMeta(local.models), warned: map[string]bool{}, bad: map[string]bool{}}
+	if o.Verify == 0 {
+		o.Verify = DefaultVerify
+	}
+	if o.Proven <= 0 {
+		o.Proven = DefaultProven
+	}
+	if o.Tolerance <= 0 {
+		o.Tolerance = DefaultTolerance
+	}
+	seed := o.Seed
+	if seed == 0 {
+		seed = cryptoSeed()
+	}
+	return &Pool{conn: conn, local: local, o: o, meta: ModelsMeta(local.models), warned: map[string]bool{}, bad: map[string]bool{},
+		excluded: map[string]Exclusion{}, checked: map[string]int{}, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
+}
+
+// cryptoSeed draws a seed a worker cannot guess, so that it cannot tell which answers are
+// checked.
+func cryptoSeed() uint64 {
+	var b [8]byte
+	_, _ = crand.Read(b[:]) // never fails (crypto/rand)
+	return binary.LittleEndian.Uint64(b[:])
 }
 
 // Models are the models' names, in the order of Predict's rates.
@@ -96,11 +164,29 @@ type PoolStats struct {
 	Local    uint64 // scored here (fallbacks included)
 	Fallback uint64 // sent to a worker that did not answer, then scored by another or here
 	Gone     uint64 // requests given up because the worker stopped answering pings
+	Verified uint64 // workers' clips scored here too and compared
+	Excluded int    // workers excluded for wrong answers
 }
 
 // Stats returns the clip counts.
 func (p *Pool) Stats() PoolStats {
-	return PoolStats{Remote: p.remoteClips.Load(), Local: p.localClips.Load(), Fallback: p.fallbacks.Load(), Gone: p.gone.Load()}
+	p.mu.Lock()
+	n := len(p.excluded)
+	p.mu.Unlock()
+	return PoolStats{Remote: p.remoteClips.Load(), Local: p.localClips.Load(), Fallback: p.fallbacks.Load(), Gone: p.gone.Load(),
+		Verified: p.verified.Load(), Excluded: n}
+}
+
+// Excluded returns the workers excluded so far, sorted by identity.
+func (p *Pool) Excluded() []Exclusion {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]Exclusion, 0, len(p.excluded))
+	for _, e := range p.excluded {
+		out = append(out, e)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Identity < out[j].Identity })
+	return out
 }
 
 // Predict scores every clip with every model: preds[i][m] is clip i, model m.
@@ -166,39 +252,15 @@ func (p *Pool) Predict(ctx context.Context, clips []adaptive.Clip) ([][]adaptive
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					for {
-						ids := q.take(max(1, min(w.cores, per)))
-						if ids == nil {
-							return
+					back, err := p.serve(ctx, w, clips, out, q, per)
+					if len(back) > 0 {
+						if nlocal.Load() == 0 {
+							startLocal(p.local.Workers())
 						}
-						sub := make([]adaptive.Clip, len(ids))
-						for k, i := range ids {
-							sub[k] = clips[i]
-						}
-						preds, err := p.call(ctx, w, sub)
-						if err != nil && ctx.Err() == nil && unavailable(err) {
-							p.o.Log.Warn("scoring: worker did not answer; its clips go back to the batch", "worker", w.name, "subject", w.subject, "clips", len(ids), "err", err)
-							p.fallbacks.Add(uint64(len(ids)))
-							p.drop(w)
-							if nlocal.Load() == 0 {
-								startLocal(p.local.Workers())
-							}
-							q.giveBack(ids)
-							return
-						}
-						if err != nil {
-							if ctx.Err() == nil {
-								p.quarantine(w, err)
-								fail(fmt.Errorf("%w (worker %s)", err, w.name))
-							}
-							q.giveBack(ids)
-							return
-						}
-						for k, i := range ids {
-							out[i] = preds[k]
-						}
-						p.remoteClips.Add(uint64(len(ids)))
-						q.done(len(ids))
+						q.giveBack(back)
+					}
+					if err != nil {
+						fail(err)
 					}
 				}()
 			}
@@ -212,6 +274,152 @@ func (p *Pool) Predict(ctx context.Context, clips []adaptive.Clip) ([][]adaptive
 		return nil, fmt.Errorf("scoring: %d clips left unscored", q.left()) // a bug, not the world
 	}
 	return out, nil
+}
+
+// serve hands clips of the batch to w until none is left. The clips w answered stay out of the
+// queue (not done) until its answers pass the checks: then they are done; back are the clips
+// to score again, every one w answered when it answered wrongly (it is then excluded). err is
+// a failure of this machine's own scoring, which fails the batch.
+func (p *Pool) serve(ctx context.Context, w remote, clips []adaptive.Clip, out [][]adaptive.Rates, q *queue, per int) (back []int, err error) {
+	var mine []int
+	checked := false
+	for {
+		ids := q.take(max(1, min(w.cores, per)))
+		if ids == nil {
+			break
+		}
+		sub := make([]adaptive.Clip, len(ids))
+		for k, i := range ids {
+			sub[k] = clips[i]
+		}
+		preds, err := p.call(ctx, w, sub)
+		var re *RemoteError
+		if ctx.Err() != nil {
+			return append(mine, ids...), nil
+		}
+		if err != nil && unavailable(err) {
+			p.o.Log.Warn("scoring: worker did not answer; its clips go back to the batch", "worker", w.name, "subject", w.subject, "clips", len(ids), "err", err)
+			p.fallbacks.Add(uint64(len(ids)))
+			p.drop(w)
+			back = ids
+			break
+		}
+		if errors.As(err, &re) { // a refusal, not a wrong answer
+			p.quarantine(w, err)
+			p.fallbacks.Add(uint64(len(ids)))
+			back = ids
+			break
+		}
+		if err != nil { // undecodable, wrong shapes, implausible rates
+			return p.wrong(w, err, append(mine, ids...)), nil
+		}
+		for k, i := range ids {
+			out[i] = preds[k]
+		}
+		mine = append(mine, ids...)
+		for _, i := range ids {
+			if !p.sample() {
+				continue
+			}
+			checked = true
+			if err := p.verify(ctx, i, clips[i], out[i], w); err != nil {
+				if errors.Is(err, errWrong) {
+					return p.wrong(w, err, mine), nil
+				}
+				return append(mine, back...), err
+			}
+		}
+	}
+	if len(mine) > 0 && !checked && p.unproven(w) { // at least one clip per batch until proven
+		i := mine[p.intn(len(mine))]
+		if err := p.verify(ctx, i, clips[i], out[i], w); err != nil {
+			if errors.Is(err, errWrong) {
+				return append(p.wrong(w, err, mine), back...), nil
+			}
+			return append(mine, back...), err
+		}
+	}
+	p.remoteClips.Add(uint64(len(mine)))
+	q.done(len(mine))
+	return back, nil
+}
+
+// errWrong marks a worker's rates that disagree with this machine's.
+var errWrong = errors.New("scoring: the worker's rates disagree with this machine's")
+
+// verify scores clip i here and compares it with the worker's rates. The error wraps errWrong
+// when they disagree beyond Tolerance; any other error is this machine's own failure.
+func (p *Pool) verify(ctx context.Context, i int, c adaptive.Clip, theirs []adaptive.Rates, w remote) error {
+	s, err := p.local.get()
+	if err != nil {
+		return err
+	}
+	defer p.local.put(s)
+	ours, err := s.score(ctx, c)
+	if err != nil {
+		return fmt.Errorf("scoring: clip %d (checking worker %s): %w", i, w.identity, err)
+	}
+	p.verified.Add(1)
+	for m := range ours {
+		cells := ours[m].Cells
+		for j, here := range ours[m].Rates {
+			there := theirs[m].Rates[j]
+			if math.Abs(float64(there)-float64(here)) > p.o.Tolerance*(1+math.Abs(float64(here))) {
+				return fmt.Errorf("%w: clip %d, model %s, frame %d, cell %d: the worker says %.4g spikes/s, this machine %.4g (tolerance %g relative)",
+					errWrong, i, ours[m].Model, j/cells, j%cells, there, here, p.o.Tolerance)
+			}
+		}
+	}
+	p.mu.Lock()
+	p.checked[w.identity]++
+	p.mu.Unlock()
+	return nil
+}
+
+// wrong excludes w for a wrong answer and returns its clips to score again.
+func (p *Pool) wrong(w remote, err error, clips []int) []int {
+	p.exclude(w, err)
+	p.fallbacks.Add(uint64(len(clips)))
+	return clips
+}
+
+// sample draws whether to check one clip of a worker's.
+func (p *Pool) sample() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.rng.Float64() < p.o.Verify
+}
+
+func (p *Pool) intn(n int) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.rng.IntN(n)
+}
+
+// unproven reports whether fewer than Proven of w's clips have been checked.
+func (p *Pool) unproven(w remote) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.checked[w.identity] < p.o.Proven
+}
+
+// exclude keeps a worker that answered wrongly out for the Pool's lifetime, by its identity:
+// under that identity, a new process or service id is not used either.
+func (p *Pool) exclude(w remote, err error) {
+	e := Exclusion{Identity: w.identity, Name: w.name, Subject: w.subject, Reason: err.Error()}
+	p.mu.Lock()
+	_, again := p.excluded[w.identity]
+	if !again {
+		p.excluded[w.identity] = e
+	}
+	p.mu.Unlock()
+	if again {
+		return
+	}
+	p.o.Log.Error("scoring: worker excluded for a wrong answer; its clips of this batch are scored again", "identity", e.Identity, "worker", e.Name, "subject", e.Subject, "err", err)
+	if p.o.OnExclude != nil {
+		p.o.OnExclude(e)
+	}
 }
 
 // probeMisses is how many pings in a row a busy worker may leave unanswered.
@@ -340,6 +548,11 @@ func (p *Pool) discover(ctx context.Context) []remote {
 		if w.subject == "" {
 			continue // a worker for another prefix
 		}
+		w.identity = strings.TrimSuffix(strings.TrimPrefix(w.subject, p.o.Prefix+"."), ".score")
+		if w.identity == "" || strings.ContainsAny(w.identity, ".*> ") || w.subject != p.o.Prefix+"."+w.identity+".score" {
+			p.warnOnce(info.ID, "scoring: worker's direct subject is not <prefix>.<identity>.score; it gets no clips", "worker", w.name, "subject", w.subject)
+			continue
+		}
 		if !holds(info.Metadata["models"], p.meta) {
 			p.warnOnce(info.ID, "scoring: worker lacks some of our models, or holds other files of them; it gets no clips",
 				"worker", w.name, "subject", w.subject, "its_models", info.Metadata["models"], "ours", p.meta)
@@ -357,7 +570,7 @@ func (p *Pool) discover(ctx context.Context) []remote {
 func (p *Pool) usable(ws []remote) []remote {
 	var out []remote
 	for _, w := range ws {
-		if !p.bad[w.id] {
+		if _, gone := p.excluded[w.identity]; !gone && !p.bad[w.id] {
 			out = append(out, w)
 		}
 	}
@@ -378,13 +591,14 @@ func (p *Pool) drop(w remote) {
 	p.workers = keep
 }
 
-// quarantine keeps a worker that answered wrongly out of later batches: its error fails one
-// batch, not every one. A restarted worker has a new id and is tried again.
+// quarantine keeps a worker that refused a request (an error reply) out of later batches; its
+// clips go to the others. A restarted worker has a new service id and is tried again: a
+// refusal is not a wrong answer (see exclude).
 func (p *Pool) quarantine(w remote, err error) {
 	p.mu.Lock()
 	p.bad[w.id] = true
 	p.mu.Unlock()
-	p.o.Log.Error("scoring: worker answered wrongly; it gets no more clips until it restarts", "worker", w.name, "subject", w.subject, "err", err)
+	p.o.Log.Error("scoring: worker refused a request; it gets no more clips until it restarts", "worker", w.name, "subject", w.subject, "err", err)
 }
 
 // holds reports whether a worker's "models" metadata lists every one of ours (name and hash).

@@ -271,40 +271,42 @@ func TestWorkerKilledMidBatchFallsBack(t *testing.T) {
 	}
 }
 
-// A worker that answers nonsense makes Predict fail with an error naming its subject.
+// A worker that answers nonsense is excluded with a reason naming its subject and worker, and
+// the batch is scored here. Without authentication its identity is its service id.
 func TestBadReplyNamesTheSubject(t *testing.T) {
 	url := startServer(t)
 	models := testModels(t)
 	nc := connect(t, url, "liar")
-	svc, err := micro.AddService(nc, micro.Config{Name: ServiceName, Version: "0.0.0",
-		Metadata: map[string]string{"models": modelsMeta(models), "cores": "1", "worker": "liar"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer svc.Stop()
-	direct := DefaultPrefix + "." + svc.Info().ID + ".score"
 	for _, reply := range [][]byte{{0xff, 0x01}, {}} {
+		svc, err := micro.AddService(nc, micro.Config{Name: ServiceName, Version: "0.0.0",
+			Metadata: map[string]string{"models": ModelsMeta(models), "cores": "1", "worker": "liar"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		direct := DefaultPrefix + "." + svc.Info().ID + ".score"
 		err = svc.AddEndpoint("direct", micro.HandlerFunc(func(r micro.Request) { _ = r.Respond(reply) }), micro.WithEndpointSubject(direct))
 		if err != nil {
 			t.Fatal(err)
 		}
 		local, _ := NewLocal(models, 1)
-		pool := NewPool(connect(t, url, "daemon"), local, PoolOptions{Local: -1, DiscoverWait: 200 * time.Millisecond})
-		_, err = pool.Predict(context.Background(), testClips(2, 10))
-		if err == nil || !strings.Contains(err.Error(), direct) || !strings.Contains(err.Error(), "liar") {
-			t.Fatalf("reply %x: error %v, want one naming %s and the worker", reply, err, direct)
+		var reason string
+		pool := NewPool(connect(t, url, "daemon"), local, PoolOptions{Local: -1, DiscoverWait: 200 * time.Millisecond,
+			OnExclude: func(e Exclusion) { reason = e.String() }})
+		clips := testClips(2, 10)
+		for range 2 {
+			got, err := pool.Predict(context.Background(), clips)
+			if err != nil {
+				t.Fatalf("reply %x: %v", reply, err)
+			}
+			checkSame(t, got, localRates(t, models, clips))
 		}
-		// That worker fails one batch, not the next: it gets no more clips.
-		if _, err := pool.Predict(context.Background(), testClips(2, 10)); err != nil {
-			t.Fatalf("the batch after a bad reply: %v", err)
+		if !strings.Contains(reason, direct) || !strings.Contains(reason, "liar") || !strings.Contains(reason, "worker "+svc.Info().ID+" ") {
+			t.Fatalf("reply %x: exclusion %q, want one naming %s and the worker", reply, reason, direct)
 		}
-		if st := pool.Stats(); st.Local != 2 || st.Remote != 0 {
-			t.Fatalf("stats %+v after the bad reply: want the next batch scored here", st)
+		if st := pool.Stats(); st.Local != 4 || st.Remote != 0 || st.Excluded != 1 {
+			t.Fatalf("stats %+v after the bad reply: want both batches scored here", st)
 		}
 		_ = svc.Stop()
-		svc, _ = micro.AddService(nc, micro.Config{Name: ServiceName, Version: "0.0.0",
-			Metadata: map[string]string{"models": modelsMeta(models), "cores": "1", "worker": "liar"}})
-		direct = DefaultPrefix + "." + svc.Info().ID + ".score"
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"sort"
 	"strconv"
@@ -37,9 +38,14 @@ const (
 
 // WorkerOptions set up a Worker.
 type WorkerOptions struct {
-	Prefix  string // subjects <Prefix>.score and <Prefix>.<id>.score; default DefaultPrefix
-	Name    string // who answers, in replies and errors; default host/pid
-	Version string // micro's semantic version; default 0.0.0
+	Prefix string // subjects <Prefix>.score and <Prefix>.<identity>.score; default DefaultPrefix
+	// Identity is the token of the direct subject <Prefix>.<Identity>.score, by which a Pool
+	// knows (and may exclude) this worker. Default: the connection's NATS user when it has one
+	// (on a server that authenticates workers, a permission binds the user to that subject, so
+	// the identity cannot be chosen), otherwise the service id (self-declared, new each run).
+	Identity string
+	Name     string // who answers, in replies and errors; default host/pid
+	Version  string // micro's semantic version; default 0.0.0
 	// Grace is how long Run lets a request in progress finish once its context ends before
 	// cancelling it (the requester then scores those clips itself); default 5 s.
 	Grace time.Duration
@@ -95,14 +101,31 @@ func NewWorker(conn *nats.Conn, local *Local, o WorkerOptions) *Worker {
 func (w *Worker) Served() uint64  { return w.served.Load() }
 func (w *Worker) Refused() uint64 { return w.refused.Load() }
 
-// modelsMeta is the service metadata that lists the models: "name=sha256hex,...", sorted.
-func modelsMeta(models []Model) string {
+// ModelsMeta is the worker service's "models" metadata: "name=sha256hex,...", sorted. A Pool
+// sends clips only to a worker whose list holds each of its own models.
+func ModelsMeta(models []Model) string {
 	parts := make([]string, len(models))
 	for i, m := range models {
 		parts[i] = m.Name + "=" + hex.EncodeToString(m.SHA256[:])
 	}
 	sort.Strings(parts)
 	return strings.Join(parts, ",")
+}
+
+// ConnUser is the NATS user conn authenticates as (user/password given as options or in the
+// server URL), or "" when it has none (no auth, a token, or a credentials file).
+func ConnUser(conn *nats.Conn) string {
+	if conn.Opts.User != "" {
+		return conn.Opts.User
+	}
+	for _, s := range append([]string{conn.ConnectedUrl()}, conn.Servers()...) {
+		if u, err := url.Parse(s); err == nil && u.User != nil && u.User.Username() != "" {
+			if _, hasPass := u.User.Password(); hasPass {
+				return u.User.Username()
+			}
+		}
+	}
+	return ""
 }
 
 // Run serves until ctx ends, then stops taking requests, lets the one in progress finish (for
@@ -115,7 +138,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		Version:     w.o.Version,
 		Description: "retinad candidate scoring: " + strings.Join(w.local.names, ", "),
 		Metadata: map[string]string{
-			"models": modelsMeta(w.local.models),
+			"models": ModelsMeta(w.local.models),
 			"cores":  strconv.Itoa(w.local.Workers()),
 			"worker": w.o.Name,
 		},
@@ -123,7 +146,18 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("scoring: worker service: %w", err)
 	}
-	direct := w.o.Prefix + "." + svc.Info().ID + ".score"
+	id := w.o.Identity
+	if id == "" {
+		id = ConnUser(w.conn)
+	}
+	if id == "" {
+		id = svc.Info().ID
+	}
+	if id == "" || strings.ContainsAny(id, ".*> \t") {
+		_ = svc.Stop()
+		return fmt.Errorf("scoring: worker identity %q: want one subject token (no '.', '*', '>' or spaces)", id)
+	}
+	direct := w.o.Prefix + "." + id + ".score"
 	err = svc.AddEndpoint("score", micro.HandlerFunc(w.handle),
 		micro.WithEndpointSubject(w.o.Prefix+".score"), micro.WithEndpointQueueGroup(QueueGroup))
 	if err == nil {
@@ -134,7 +168,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		_ = svc.Stop()
 		return fmt.Errorf("scoring: worker endpoint: %w", err)
 	}
-	w.o.Log.Info("scoring: worker ready", "subject", w.o.Prefix+".score", "direct", direct, "models", modelsMeta(w.local.models), "cores", w.local.Workers())
+	w.o.Log.Info("scoring: worker ready", "subject", w.o.Prefix+".score", "direct", direct, "models", ModelsMeta(w.local.models), "cores", w.local.Workers())
 	<-ctx.Done()
 	w.stopping.Store(true)
 	err = svc.Stop()

@@ -170,15 +170,18 @@ func (v *Validator) clear(frame int64) {
 	}
 }
 
-// Sync records that the acquisition saw frame's onset at acqNs on its clock.
-func (v *Validator) Sync(frame, acqNs int64) {
+// Sync records that the acquisition saw frame's onset at acqNs on its clock. It reports false
+// when the clock refused the pair for being far off its fit (Clock.Add); an edge of a frame the
+// validator does not hold is ignored.
+func (v *Validator) Sync(frame, acqNs int64) bool {
 	v.SyncsSeen++
 	if frame < v.first || frame > v.newest {
-		return
+		return true
 	}
 	if s := v.slot(frame); v.valid[s] {
-		v.clock.Add(acqNs, v.onset[s])
+		return v.clock.Add(acqNs, v.onset[s])
 	}
+	return true
 }
 
 // Prediction records model m's rates (spikes/s, per cell) for the bin of frame.
