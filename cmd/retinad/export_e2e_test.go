@@ -67,11 +67,19 @@ func TestExportEndToEnd(t *testing.T) {
 	control(t, bin, a.url, "start", "second")
 	w.waitFrames(t, "second", 100)
 	// Malformed spikes from a faulty acquisition system: recorded, and skipped by the export.
+	acq, err := nats.Connect(a.url, nats.UserInfo("acq", "acq-secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, data := range [][]byte{{0xff, 0xff}, mustMarshal(t, &pb.Spikes{Seq: 1 << 40, CellIds: []int32{1}})} {
-		if err := w.nc.Publish("retinad.sim.spikes", data); err != nil {
+		if err := acq.Publish("retinad.sim.spikes", data); err != nil {
 			t.Fatal(err)
 		}
 	}
+	if err := acq.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	acq.Close()
 	w.waitFrames(t, "second", 300)
 	a.stop(t)
 	w.close()
@@ -137,6 +145,8 @@ func writeE2EConfig(t *testing.T, dir, name, rec string, edit func(*configs.Conf
 		t.Fatal(err)
 	}
 	c.Display.Mode = "offscreen"
+	// configs/sim.yaml's operator controls; the test publishes malformed spikes as acquisition.
+	c.NATS.Users = append(c.NATS.Users, configs.NATSUser{Name: "acq", Role: "acquisition", Password: "acq-secret"})
 	c.NATS.Listen = "127.0.0.1:0"
 	c.Recording.Enabled, c.Recording.Dir = true, rec
 	c.Photodiode.Calibration = ""
@@ -166,7 +176,8 @@ func writeE2EConfig(t *testing.T, dir, name, rec string, edit func(*configs.Conf
 
 func control(t *testing.T, bin, url string, args ...string) {
 	t.Helper()
-	if out, stderr, err := retinad(bin, append([]string{"control", "--server", url, "--rig", "sim"}, args...)...); err != nil {
+	args = append([]string{"control", "--server", url, "--rig", "sim", "--user", "operator", "--password", "sim-operator"}, args...)
+	if out, stderr, err := retinad(bin, args...); err != nil {
 		t.Fatalf("retinad control %v: %v\n%s%s", args, err, out, stderr)
 	}
 }
