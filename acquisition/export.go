@@ -168,11 +168,25 @@ func readTail(ctx context.Context, conn *nats.Conn, subj Subjects, r SessionRang
 	if rec.spikesEnd >= acqEnd {
 		return nil
 	}
-	return scan(ctx, conn, subj, []string{subj.Spikes, subj.Sync}, r.Last+1, info.State.LastSeq, func(m jetstream.Msg, seq uint64) (bool, error) {
+	// One subject per scan: servers before 2.10 take one consumer filter subject only. The
+	// spikes decide where the tail ends; the sync edges are read up to there, or to the first
+	// after the session's last bin.
+	last := info.State.LastSeq
+	add := func(m jetstream.Msg, seq uint64) bool {
 		sum.Messages++
 		more, err := rec.addTail(m.Subject(), m.Data())
 		sum.skip(m.Subject(), seq, err)
-		return more && rec.spikesEnd < acqEnd, nil
+		return more
+	}
+	err = scan(ctx, conn, subj, []string{subj.Spikes}, r.Last+1, last, func(m jetstream.Msg, seq uint64) (bool, error) {
+		last = seq
+		return add(m, seq) && rec.spikesEnd < acqEnd, nil
+	})
+	if err != nil {
+		return err
+	}
+	return scan(ctx, conn, subj, []string{subj.Sync}, r.Last+1, last, func(m jetstream.Msg, seq uint64) (bool, error) {
+		return add(m, seq) && rec.sy.TimeAcqNs < acqEnd, nil // later edges are not the session's
 	})
 }
 
