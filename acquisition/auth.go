@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -81,6 +82,10 @@ func Permissions(role Role, rig, user string) (*server.Permissions, error) {
 		"$JS.FC." + stream + ".>",
 		"$JS.ACK." + stream + ".>",
 	}
+	// Service discovery (`nats micro ls`, `nats micro info retinad`): requests only; the
+	// replies are the services' own, and a reply the daemon sends to a forged reply subject is
+	// ignored by the control service (it has no reply subject of its own).
+	discover := []string{"$SRV.PING", "$SRV.INFO", "$SRV.STATS", "$SRV.*." + ServiceName, "$SRV.*." + ServiceName + ".>"}
 	// Nobody but the daemon may listen on the control subjects: a rogue listener could
 	// otherwise see operators' requests (it could not answer: replies need the daemon's role).
 	readRig := &server.SubjectPermission{Allow: []string{root + ".>", "_INBOX.>"}, Deny: []string{root + ".control.>"}}
@@ -105,12 +110,12 @@ func Permissions(role Role, rig, user string) (*server.Permissions, error) {
 		}, nil
 	case RoleObserver:
 		return &server.Permissions{
-			Publish:   &server.SubjectPermission{Allow: append([]string{root + ".control." + EndpointStatus}, readRecording...)},
+			Publish:   &server.SubjectPermission{Allow: slices.Concat([]string{root + ".control." + EndpointStatus}, discover, readRecording)},
 			Subscribe: readRig,
 		}, nil
 	case RoleOperator:
 		return &server.Permissions{
-			Publish:   &server.SubjectPermission{Allow: append([]string{root + ".control.>"}, readRecording...)},
+			Publish:   &server.SubjectPermission{Allow: slices.Concat([]string{root + ".control.>"}, discover, readRecording)},
 			Subscribe: readRig,
 		}, nil
 	case RoleWorker:

@@ -61,7 +61,8 @@ func examples() []proto.Message {
 		PublishQueued: 7, PublishDropped: 8, InboundRejected: 9, Spikes: 10, Syncs: 11, Recording: true,
 		RecordState: pb.Status_RECORD_NEAR_LIMIT, RecordingError: "e", RecordedBytes: 12, RecordingMaxBytes: 13, DiskFreeBytes: 14,
 		InboundRejects: []*pb.Count{{Name: "length mismatch", Value: 2}}, InboundGaps: 15, PhotodiodeLost: 16, FramesLinkLost: 17,
-		RefreshesMissed: 18, WorkersExcluded: []string{"w1"}}
+		RefreshesMissed: 18, WorkersExcluded: []string{"w1"},
+		BusDisconnectedNs: 19, PublishFailed: 20, PhotodiodeDisconnectedNs: 21}
 	ev := &pb.Event{Session: "s1", Label: "drug", Note: "10 uM", HostNs: 5, UnixNs: 6}
 	score := &pb.ScoreRequest{Models: []*pb.ScoreModel{{Name: "cnn", Sha256: make([]byte, 32)}},
 		Clips: []*pb.ScoreClip{{StimulusYaml: "kind: whitenoise\n", Start: 3, Frames: 2}}}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -108,5 +109,36 @@ func TestLinkReaderScripted(t *testing.T) {
 	}
 	if s := dec.Stats(); s.BadCRC+s.BadFrame+s.Overflow != 0 {
 		t.Errorf("the host's own frames decode with errors: %+v", s)
+	}
+}
+
+// TestUnpluggedWriteAndReadFail: an unplugged device fails the ping's write and the reader's
+// read together. Run hangs up once per link and redials; the second failure, the old link's,
+// must not hang up again (it once closed a nil link: a panic found by the fault suite).
+func TestUnpluggedWriteAndReadFail(t *testing.T) {
+	var dials atomic.Int64
+	p := calib.New(calib.Options{
+		Dial: func() (calib.Link, error) {
+			dials.Add(1)
+			return &calibtest.Script{WriteErr: calib.ErrUnplugged, End: calib.ErrUnplugged}, nil
+		},
+		OnOnset:    func(calib.Onset) {},
+		BackoffMin: time.Millisecond, BackoffMax: time.Millisecond,
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	for start := time.Now(); dials.Load() < 200; time.Sleep(time.Millisecond) {
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("only %d dials in 10 s", dials.Load())
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	st := p.Stats()
+	if c, d := st.Connects.Load(), st.Disconnects.Load(); d < c-1 || d > c {
+		t.Errorf("connects %d, disconnects %d: want one hang-up per link", c, d)
 	}
 }

@@ -105,11 +105,14 @@ type Photodiode struct {
 	queued  atomic.Uint64 // messages the reader has handed to Run
 	handled atomic.Uint64 // messages Run has acted on
 	up      bool          // a link is open
-	hello   bool          // the device has said hello on this link
-	lastSeq uint8         // the device's last sequence number on this link
-	haveSeq bool          // lastSeq is set
-	lastGap int64         // host time of the last gap logged
-	lastLog int64
+	// downSince is the clock's ns when the device went away (or Run first dialled it); 0 while
+	// a link is open or when there is no device. Read by Down from any goroutine.
+	downSince atomic.Int64
+	hello     bool  // the device has said hello on this link
+	lastSeq   uint8 // the device's last sequence number on this link
+	haveSeq   bool  // lastSeq is set
+	lastGap   int64 // host time of the last gap logged
+	lastLog   int64
 }
 
 type flipRec struct {
@@ -150,6 +153,17 @@ func New(o Options) *Photodiode {
 
 // Stats returns the live counters.
 func (p *Photodiode) Stats() *Stats { return &p.stats }
+
+// Down reports how long the device has been away: from Run's first dial until it connects, and
+// from a disconnect until it is back (frames are untimed meanwhile). It is 0 while a link is
+// open, before and after Run, and when there is no device. Safe from any goroutine.
+func (p *Photodiode) Down() time.Duration {
+	since := p.downSince.Load()
+	if since == 0 {
+		return 0
+	}
+	return time.Duration(max(p.o.Clock.Now()-since, 1)) // 1 ns at least: down is never 0
+}
 
 // Flip reports that frame was flipped onto the screen at host time ns with the photodiode
 // patch at level (0 black .. 1 white). Call it from the frame loop for every flip, in frame
@@ -232,6 +246,8 @@ func (p *Photodiode) Run(ctx context.Context) error {
 	defer retry.Stop()
 	if p.o.Dial == nil {
 		retry.Stop() // no device: every flip is Untimed
+	} else {
+		p.downSince.Store(clk.Now())
 	}
 	ping := clk.NewTimer(time.Hour)
 	ping.Stop()
@@ -252,6 +268,10 @@ func (p *Photodiode) Run(ctx context.Context) error {
 			p.o.Log.Warn("calib: close", "device", p.o.Name, "err", err)
 		}
 		link, p.up, p.hello, p.haveSeq = nil, false, false, false
+		// The reader's error, if it sent one, is the old link's: a write failure (ping) and a
+		// read failure (unplugged) come together, and the second must not hang up again.
+		events, readErr = nil, nil
+		p.downSince.Store(clk.Now())
 		ping.Stop()
 		p.takeFlips()
 		p.match.untimeAll()
@@ -262,6 +282,7 @@ func (p *Photodiode) Run(ctx context.Context) error {
 			if link != nil {
 				hangUp()
 			}
+			p.downSince.Store(0) // nobody dials any more
 			p.takeFlips()
 			return nil
 
@@ -284,6 +305,7 @@ func (p *Photodiode) Run(ctx context.Context) error {
 			}
 			backoff = p.o.BackoffMin
 			link, p.up = l, true
+			p.downSince.Store(0)
 			p.stats.Connects.Add(1)
 			p.o.Log.Info("calib: photodiode connected", "device", p.o.Name)
 			p.sync.Reset()
@@ -301,12 +323,23 @@ func (p *Photodiode) Run(ctx context.Context) error {
 			p.handled.Add(1)
 
 		case err := <-readErr:
+			// The reader queued every message it read before its error: act on them first, so
+			// that a link's last words (a levels block, an edge) are not dropped with it.
+			for len(events) > 0 {
+				p.takeFlips()
+				p.handle(<-events)
+				p.handled.Add(1)
+			}
 			p.stats.Disconnects.Add(1)
 			p.o.Log.Warn("calib: photodiode lost; frames are untimed until it returns", "device", p.o.Name, "err", err)
 			hangUp()
 			retry.Reset(backoff)
 
 		case <-ping.C():
+			if link == nil { // a tick that fired before a hang-up stopped the timer
+				ack(ping)
+				continue
+			}
 			if err := p.sendPing(link); err != nil {
 				p.stats.Disconnects.Add(1)
 				p.o.Log.Warn("calib: photodiode lost", "device", p.o.Name, "err", err)

@@ -125,6 +125,11 @@ type NATS struct {
 	// PublishQueue bounds the messages waiting to be published; beyond it the oldest are
 	// dropped and counted, so publishing never blocks the frame loop. 1 to 1048576.
 	PublishQueue int `yaml:"publish_queue"`
+	// ReconnectBuffer bounds what the connection to an external server holds while that server
+	// is away (bytes, e.g. 8MB: minutes of a 100 Hz session with two models); it is sent
+	// when the server is back. Beyond it messages are lost and counted (Status.publish_failed).
+	// Unused with the embedded server, whose in-process connection never drops.
+	ReconnectBuffer Bytes `yaml:"reconnect_buffer"`
 }
 
 // NATSUser is one user of the embedded server: a name, a role and one way to authenticate.
@@ -311,7 +316,7 @@ func Default() Config {
 			Threshold: 0.5, Hysteresis: 0.05,
 			Sim: SimPhotodiode{Latency: Duration(8 * time.Millisecond), Jitter: Duration(500 * time.Microsecond), DriftPPM: 50, Seed: 1},
 		},
-		NATS: NATS{Embedded: true, Listen: "127.0.0.1:4222", DefaultRole: "observer", PublishQueue: 4096},
+		NATS: NATS{Embedded: true, Listen: "127.0.0.1:4222", DefaultRole: "observer", PublishQueue: 4096, ReconnectBuffer: 8 << 20},
 		Stimulus: Stimulus{
 			Kind: "natural", FrameRate: 100, Height: 50, Width: 50, Seed: 1, Mean: 0.5,
 			WhiteNoise: WhiteNoise{Distribution: "binary", Checker: 1, Contrast: 1},

@@ -287,3 +287,23 @@ func FuzzParseBytes(f *testing.F) {
 		}
 	})
 }
+
+// nats.reconnect_buffer is a size with its unit, 1kB..1GB; the fault suite sets a small one.
+func TestReconnectBuffer(t *testing.T) {
+	cfg, err := Parse("nats.yaml", []byte("nats: {embedded: false, url: \"nats://127.0.0.1:4222\", reconnect_buffer: 64KiB}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.NATS.ReconnectBuffer != 64<<10 {
+		t.Errorf("reconnect_buffer = %d, want %d", cfg.NATS.ReconnectBuffer, 64<<10)
+	}
+	if Default().NATS.ReconnectBuffer != 8<<20 {
+		t.Errorf("default reconnect_buffer = %d, want 8MiB", Default().NATS.ReconnectBuffer)
+	}
+	for _, bad := range []string{"100B", "2GB"} {
+		_, err := Parse("nats.yaml", []byte("nats:\n  embedded: false\n  url: nats://127.0.0.1:4222\n  reconnect_buffer: "+bad+"\n"))
+		if err == nil || !strings.Contains(err.Error(), "line 4: nats.reconnect_buffer") || !strings.Contains(err.Error(), "want 1kB to 1GB") {
+			t.Errorf("reconnect_buffer %s: %v, want a problem naming line 4 and the bounds", bad, err)
+		}
+	}
+}

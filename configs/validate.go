@@ -173,6 +173,9 @@ func (n NATS) validate(ps *Problems) {
 	if n.PublishQueue < 1 {
 		ps.add("nats.publish_queue", "%d: want at least 1", n.PublishQueue)
 	}
+	if n.ReconnectBuffer < 1<<10 || n.ReconnectBuffer > 1<<30 {
+		ps.add("nats.reconnect_buffer", "%d bytes: want 1kB to 1GB (what an external server's outage may cost in memory before messages are lost)", int64(n.ReconnectBuffer))
+	}
 }
 
 func (c Control) validate(ps *Problems) {

@@ -55,6 +55,7 @@ type Daemon struct {
 	flipsLost atomic.Uint64
 	pixLost   atomic.Uint64 // frames of a source that cannot be rebuilt whose pixels could not be kept
 	missed    atomic.Uint64 // refreshes missed, as the presenter reports
+	flipSpan  flipSpan      // the first and last flips, for the measured frame rate
 	lastLog   atomic.Int64
 
 	excludedMu sync.Mutex
@@ -389,6 +390,7 @@ func (d *Daemon) showFrame(k uint64) error {
 		return fmt.Errorf("daemon: present frame %d: %w", k, err)
 	}
 	d.frames.Add(1)
+	d.flipSpan.add(fl.HostNs)
 	if fl.Missed > 0 {
 		d.missed.Add(uint64(fl.Missed))
 	}

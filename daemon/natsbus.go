@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -17,6 +19,11 @@ import (
 type natsBus struct {
 	nc  *nats.Conn
 	pub *acquisition.Publisher
+	log *slog.Logger
+
+	mu         sync.Mutex
+	downSince  time.Time // zero while connected
+	failedDown uint64    // the publisher's Failed count when the connection was lost
 }
 
 var (
@@ -24,14 +31,71 @@ var (
 	_ Flusher     = (*natsBus)(nil)
 	_ busRunner   = (*natsBus)(nil)
 	_ queueCounts = (*natsBus)(nil)
+	_ busHealth   = (*natsBus)(nil)
 )
 
 // NATSBus returns a Bus over nc that publishes through a Publisher of queue messages
 // (configs.NATS.PublishQueue). Publish copies the data into the queue and returns at once; the
 // daemon's Run sends the queue (the bus's Run) for as long as it runs, and a session's stop
 // flushes it.
+//
+// It watches nc's connection (its disconnect and reconnect handlers are the bus's): an external
+// server's outage is shown while it lasts (Status.bus_disconnected_ns) and logged when it
+// starts and ends, with the messages it cost (lost when nats.reconnect_buffer was full).
 func NATSBus(nc *nats.Conn, queue int, log *slog.Logger) Bus {
-	return &natsBus{nc: nc, pub: acquisition.NewPublisher(nc, queue, log)}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	b := &natsBus{nc: nc, pub: acquisition.NewPublisher(nc, queue, log), log: log}
+	nc.SetDisconnectErrHandler(b.disconnected)
+	nc.SetReconnectHandler(b.reconnected)
+	if !nc.IsConnected() { // an external server not there yet (the first connect retries)
+		b.disconnected(nc, nil)
+	}
+	return b
+}
+
+func (b *natsBus) disconnected(nc *nats.Conn, err error) {
+	if nc.IsClosed() {
+		return // the daemon's own Stop, not an outage
+	}
+	b.mu.Lock()
+	b.downSince, b.failedDown = time.Now(), b.pub.Stats().Failed // once per outage
+	b.mu.Unlock()
+	b.log.Warn("daemon: NATS DISCONNECTED; reconnecting, what is published meanwhile waits in nats.reconnect_buffer (beyond it, lost and counted)",
+		"server", nc.ConnectedUrlRedacted(), "err", err)
+}
+
+func (b *natsBus) reconnected(nc *nats.Conn) {
+	b.mu.Lock()
+	since, failed0 := b.downSince, b.failedDown
+	b.downSince = time.Time{}
+	b.mu.Unlock()
+	if since.IsZero() {
+		return
+	}
+	out, lost := time.Since(since).Round(time.Millisecond), b.pub.Stats().Failed-failed0
+	if lost > 0 {
+		b.log.Error("daemon: NATS reconnected; messages were LOST while it was away (the reconnect buffer was full)",
+			"server", nc.ConnectedUrlRedacted(), "outage", out, "lost", lost, "reconnect_buffer", nc.Opts.ReconnectBufSize)
+		return
+	}
+	b.log.Info("daemon: NATS reconnected; nothing lost, the reconnect buffer is sent", "server", nc.ConnectedUrlRedacted(), "outage", out)
+}
+
+// health says how long the connection has been lost (0: connected). The connection's state
+// decides: a first connect that had to be retried calls no reconnect handler.
+func (b *natsBus) health() time.Duration {
+	if b.nc.IsConnected() {
+		return 0
+	}
+	b.mu.Lock()
+	since := b.downSince
+	b.mu.Unlock()
+	if since.IsZero() { // lost just now: the handler has not run yet
+		return 1
+	}
+	return max(time.Since(since), 1) // never 0 while down
 }
 
 func (b *natsBus) Publish(subject string, data []byte) error {

@@ -112,6 +112,12 @@ type queueCounts interface {
 	queue() (queued int, dropped, failed uint64)
 }
 
+// busHealth is a Bus whose connection can be lost (an external server's outage), for
+// Status.bus_disconnected_ns.
+type busHealth interface {
+	health() (down time.Duration)
+}
+
 // Bus is the message bus (NATS). Publish must not block for long (it buffers); handlers run on
 // the bus's own goroutine.
 type Bus interface {
@@ -141,6 +147,9 @@ type Parts struct {
 	// events and status go through it with the store's acknowledgement (Status.record_state).
 	Recorder   Recorder
 	Components []Component
+	// PhotodiodeDown says how long the photodiode has been away (calib.Photodiode.Down; 0 while
+	// connected); nil without one. Frames are untimed meanwhile: the status says why.
+	PhotodiodeDown func() time.Duration
 
 	FrameRate   float64 // stimulus frames per second (= every model's bin rate)
 	Height      int     // stimulus grid

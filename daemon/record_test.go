@@ -167,24 +167,6 @@ func sessionsRecordedWhole(t *testing.T, withRecorder bool) {
 	}
 }
 
-// lockedBuffer is a log sink safe for the daemon's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestRecordingFailureIsLoud records a running daemon into a stream whose max_bytes it fills in
 // a few seconds (the real embedded server, JetStream on disk, acquisition.Store as the
 // Recorder) and checks that: Status says RECORDING and healthy before; within a second of the
@@ -222,8 +204,8 @@ func TestRecordingFailureIsLoud(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sub.Unsubscribe()
-	var logs lockedBuffer
-	var line lockedBuffer
+	var logs daemontest.LockedBuffer
+	var line daemontest.LockedBuffer
 	clock := daemontest.NewClock()
 	d, err := daemon.New(daemon.Parts{
 		Rig: "full", Session: "s1", Source: &daemontest.Source{}, Presenter: &daemontest.Presenter{Clock: clock, Period: 10 * time.Millisecond},
@@ -272,11 +254,11 @@ func TestRecordingFailureIsLoud(t *testing.T) {
 	if late > time.Second {
 		t.Errorf("failure reported %v after the stream stopped storing, want within a second", late)
 	}
-	if err := waitCond(5*time.Second, func() bool { return strings.Contains(line.String(), "RECORDING FAILED: ") }); err != nil {
+	if err := daemontest.WaitCond(5*time.Second, func() bool { return strings.Contains(line.String(), "RECORDING FAILED: ") }); err != nil {
 		t.Errorf("status line never said RECORDING FAILED:\n%s", line.String())
 	}
 	// More ticks of a failed store (5 status lines): the log must not repeat.
-	if err := waitCond(10*time.Second, func() bool { return strings.Count(line.String(), "RECORDING FAILED: ") >= 5 }); err != nil {
+	if err := daemontest.WaitCond(10*time.Second, func() bool { return strings.Count(line.String(), "RECORDING FAILED: ") >= 5 }); err != nil {
 		t.Errorf("fewer than 5 status lines say RECORDING FAILED:\n%s", line.String())
 	}
 	stop, err := d.StopSession(ctx, "")
@@ -344,18 +326,6 @@ func streamInfoOf(ctx context.Context, b *acquisition.Bus, rig string) (*jetstre
 	return s.Info(ctx)
 }
 
-// waitCond polls cond every 10 ms until it holds or timeout passes.
-func waitCond(timeout time.Duration, cond func() bool) error {
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not after %v", timeout)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return nil
-}
-
 // TestRecordingStreamDeleted deletes the recording stream from another client while a session
 // is recorded: the next status must say RECORD_FAILED (the store is gone), not RECORDING.
 func TestRecordingStreamDeleted(t *testing.T) {
@@ -384,7 +354,7 @@ func TestRecordingStreamDeleted(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
-	if err := waitCond(10*time.Second, func() bool { return d.Figures().Record == pb.Status_RECORD_OK && d.Figures().RecordUsage.Bytes > 0 }); err != nil {
+	if err := daemontest.WaitCond(10*time.Second, func() bool { return d.Figures().Record == pb.Status_RECORD_OK && d.Figures().RecordUsage.Bytes > 0 }); err != nil {
 		t.Fatalf("never recording: %v", d.Figures())
 	}
 	js, err := jetstream.New(b.Conn())
@@ -395,7 +365,7 @@ func TestRecordingStreamDeleted(t *testing.T) {
 		t.Fatal(err)
 	}
 	deleted := time.Now()
-	if err := waitCond(5*time.Second, func() bool { return d.Figures().Record == pb.Status_RECORD_FAILED }); err != nil {
+	if err := daemontest.WaitCond(5*time.Second, func() bool { return d.Figures().Record == pb.Status_RECORD_FAILED }); err != nil {
 		t.Fatalf("status after the stream was deleted: %v", d.Figures())
 	}
 	f := d.Figures()

@@ -57,8 +57,11 @@ func (d *Daemon) resetRecording() {
 // storeRecorded publishes m on subject through the Recorder (acknowledged by the store), and
 // folds the outcome and the store's usage into the session's recording health. Without a
 // Recorder it publishes as any message. It returns whether the health changed.
+//
+// While NATS is disconnected the store cannot answer: m is published as any message, into the
+// connection's reconnect buffer, and reaches the recording if the server comes back in time.
 func (d *Daemon) storeRecorded(ctx context.Context, subject string, m proto.Message) bool {
-	if d.p.Recorder == nil {
+	if d.p.Recorder == nil || d.busDown() {
 		d.publishOnce(subject, m)
 		return false
 	}
@@ -67,6 +70,9 @@ func (d *Daemon) storeRecorded(ctx context.Context, subject string, m proto.Mess
 		err = d.p.Recorder.Publish(ctx, subject, data)
 	}
 	if ctx.Err() != nil { // shutting down: the store was not asked
+		return false
+	}
+	if err != nil && d.busDown() { // NATS went away meanwhile: the store could not answer
 		return false
 	}
 	return d.checkRecording(ctx, err)
@@ -118,6 +124,12 @@ func (d *Daemon) checkRecording(ctx context.Context, storeErr error) bool {
 		}
 	}
 	return true
+}
+
+// busDown reports whether the bus's connection is lost (an external server's outage).
+func (d *Daemon) busDown() bool {
+	h, ok := d.p.Bus.(busHealth)
+	return ok && h.health() > 0
 }
 
 // recordFigures fills f's recording fields for the session now.

@@ -35,6 +35,7 @@ func (d *Daemon) StartSession(ctx context.Context, id string) (*pb.StartSessionR
 	}
 	d.val.reset()
 	d.base.Store(d.counters())
+	d.flipSpan.reset()
 	s := &session{id: id, startFrames: d.frames.Load()}
 	d.resetRecording()
 	d.sessionEvent(ctx, pb.SessionEvent_START, id) // checks the store and its free space
@@ -124,6 +125,9 @@ func (d *Daemon) flush(ctx context.Context) error {
 	f, ok := d.p.Bus.(Flusher)
 	if !ok {
 		return nil
+	}
+	if d.busDown() { // no server to confirm anything: fail now rather than after the timeout
+		return errors.New("daemon: NATS is disconnected: what is queued waits in the reconnect buffer")
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()

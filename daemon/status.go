@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -39,6 +40,9 @@ type Figures struct {
 	Published, PublishErrors        uint64
 	PublishQueued                   int                       // messages waiting in the bus's publish queue now
 	PublishDropped                  uint64                    // messages the full queue dropped (oldest first), ever
+	PublishFailed                   uint64                    // messages the connection refused (lost: reconnect buffer full), ever; in PublishErrors too
+	BusDown                         time.Duration             // how long the NATS connection has been lost; 0: connected
+	PhotodiodeDown                  time.Duration             // how long the photodiode has been away; 0: connected or none
 	Spikes, Syncs, Rejected         uint64                    // spikes and sync edges accepted; inbound messages rejected
 	Inbound                         acquisition.InboundCounts // rejections per subject and reason, sequence gaps
 	Unplaced, Unknown               uint64                    // spikes not placed in an open bin; of cells no model predicts
@@ -53,6 +57,9 @@ type Figures struct {
 	Record      pb.Status_RecordState
 	RecordError string
 	RecordUsage acquisition.StoreUsage
+
+	FrameRate    float64 // frames per second the display ran at, from the session's flips (0: under two)
+	FrameRateSet float64 // the configured stimulus.frame_rate
 }
 
 // ModelFigures are one model's counters.
@@ -98,10 +105,16 @@ func (d *Daemon) Figures() Figures {
 	}
 	f.Rejected = f.Inbound.Rejected()
 	if q, ok := d.p.Bus.(queueCounts); ok {
-		var failed uint64
-		f.PublishQueued, f.PublishDropped, failed = q.queue()
-		f.PublishErrors += failed
+		f.PublishQueued, f.PublishDropped, f.PublishFailed = q.queue()
+		f.PublishErrors += f.PublishFailed
 	}
+	if h, ok := d.p.Bus.(busHealth); ok {
+		f.BusDown = h.health()
+	}
+	if d.p.PhotodiodeDown != nil {
+		f.PhotodiodeDown = d.p.PhotodiodeDown()
+	}
+	f.FrameRate, f.FrameRateSet = d.flipSpan.rate(), d.p.FrameRate
 	d.val.mu.Lock()
 	if v := d.val.v; v != nil {
 		clk := v.Clock()
@@ -162,8 +175,8 @@ func rejects(c *acquisition.InboundCounts) []*pb.Count {
 // String is the one-line status.
 func (f Figures) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "frames %d missed %d dropped %d untimed %d onset-latency %.2fms flip-to-publish p50 %.2fms p99 %.2fms",
-		f.Frames, f.Missed, f.Dropped, f.Untimed, ms(f.OnsetLatency), ms(f.FlipToPublishP50), ms(f.FlipToPublishP99))
+	fmt.Fprintf(&b, "frames %d at %.2f Hz (configured %g Hz) missed %d dropped %d untimed %d onset-latency %.2fms flip-to-publish p50 %.2fms p99 %.2fms",
+		f.Frames, f.FrameRate, f.FrameRateSet, f.Missed, f.Dropped, f.Untimed, ms(f.OnsetLatency), ms(f.FlipToPublishP50), ms(f.FlipToPublishP99))
 	if f.PhotodiodeLost > 0 || f.LinkLost > 0 {
 		fmt.Fprintf(&b, " | photodiode link lost %d messages: %d frames untimed by the link, not dropped", f.PhotodiodeLost, f.LinkLost)
 	}
@@ -173,6 +186,7 @@ func (f Figures) String() string {
 	if f.PublishDropped > 0 || f.PublishErrors > 0 {
 		fmt.Fprintf(&b, " | publish queue %d, dropped %d, failed %d", f.PublishQueued, f.PublishDropped, f.PublishErrors)
 	}
+	b.WriteString(f.faultText())
 	if f.Spikes > 0 || f.Syncs > 0 {
 		fmt.Fprintf(&b, " | spikes %d (unplaced %d) syncs %d, acquisition clock drift %.1f ppm", f.Spikes, f.Unplaced, f.Syncs, f.AcqDriftPPM)
 	}
@@ -190,7 +204,59 @@ func (f Figures) String() string {
 	return b.String()
 }
 
+// flipSpan is the span of the flips the frame loop has reported: the frame rate the display
+// really runs at, whatever the configuration says (a display that drifts or misses refreshes
+// shows here). A mutex rather than atomics, so that a reader sees a count and a last flip of
+// the same frame; the frame loop holds it for a few nanoseconds and allocates nothing.
+type flipSpan struct {
+	mu          sync.Mutex
+	first, last int64
+	n           uint64
+}
+
+// reset starts the span again at the next flip (a session starts).
+func (s *flipSpan) reset() {
+	s.mu.Lock()
+	s.n = 0
+	s.mu.Unlock()
+}
+
+// add records a flip at host time t.
+func (s *flipSpan) add(t int64) {
+	s.mu.Lock()
+	if s.n == 0 {
+		s.first = t
+	}
+	s.last = t
+	s.n++
+	s.mu.Unlock()
+}
+
+// rate is the frames per second from the first flip to the last (0 before two flips).
+func (s *flipSpan) rate() float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.n < 2 || s.last <= s.first {
+		return 0
+	}
+	return float64(s.n-1) * 1e9 / float64(s.last-s.first)
+}
+
 func ms(d time.Duration) float64 { return float64(d) / 1e6 }
+
+// faultText is the status line's part for the faults the daemon rides through: a lost NATS
+// connection, an unplugged photodiode ("" when there are none). Messages lost meanwhile are the
+// publish part's "failed".
+func (f Figures) faultText() string {
+	var b strings.Builder
+	if f.BusDown > 0 {
+		fmt.Fprintf(&b, " | NATS DISCONNECTED %.1fs: reconnecting, publishing into the reconnect buffer", f.BusDown.Seconds())
+	}
+	if f.PhotodiodeDown > 0 {
+		fmt.Fprintf(&b, " | PHOTODIODE DISCONNECTED %.1fs: frames untimed, redialling", f.PhotodiodeDown.Seconds())
+	}
+	return b.String()
+}
 
 func (d *Daemon) runStatus(ctx context.Context) error {
 	t := time.NewTicker(d.p.StatusEvery)
@@ -210,7 +276,9 @@ func (d *Daemon) runStatus(ctx context.Context) error {
 // goes out at once (a core publish: a store that refused takes nothing). Then the status line.
 func (d *Daemon) statusTick(ctx context.Context) {
 	f := d.Figures()
-	if d.p.Recorder != nil && d.sess.Load() != nil {
+	// While NATS is disconnected the store cannot answer: the status goes into the reconnect
+	// buffer, and the outage (not a recording failure) is what it says.
+	if d.p.Recorder != nil && d.sess.Load() != nil && f.BusDown == 0 {
 		if d.storeRecorded(ctx, d.subj.Status, d.statusMsg(f)) {
 			f = d.Figures()
 			d.publishOnce(d.subj.Status, d.statusMsg(f))
@@ -239,6 +307,7 @@ func (d *Daemon) statusMsg(f Figures) *pb.Status {
 		RefreshesMissed: f.Missed,
 		PublishQueued:   uint64(f.PublishQueued), PublishDropped: f.PublishDropped,
 		WorkersExcluded: f.WorkersExcluded, PhotodiodeLost: f.PhotodiodeLost, FramesLinkLost: f.LinkLost,
+		PublishFailed: f.PublishFailed, BusDisconnectedNs: int64(f.BusDown), PhotodiodeDisconnectedNs: int64(f.PhotodiodeDown),
 	}
 	recordStatus(m, f)
 	for _, mf := range f.Models {

@@ -30,6 +30,9 @@ func TestUnplugReplug(t *testing.T) {
 	go func() { runErr <- pd.Run(ctx) }()
 	st := pd.Stats()
 	waitFor(t, "clock sync", func() bool { return st.Pongs.Load() >= 16 })
+	if d := pd.Down(); d != 0 {
+		t.Errorf("Down() = %v while connected, want 0", d)
+	}
 
 	clk := calib.SystemClock{}
 	frame := uint64(0)
@@ -47,11 +50,15 @@ func TestUnplugReplug(t *testing.T) {
 	pd.Sim.Unplug()
 	unplugged := frame
 	flips(30)
+	waitFor(t, "Down() > 0 while unplugged", func() bool { return pd.Down() > 0 })
 	if err := pd.Sim.Replug(); err != nil {
 		t.Fatal(err)
 	}
 	replugged := frame
 	waitFor(t, "reconnect", func() bool { return st.Connects.Load() == 2 })
+	if d := pd.Down(); d != 0 {
+		t.Errorf("Down() = %v after the reconnect, want 0", d)
+	}
 	p0 := st.Pongs.Load()
 	waitFor(t, "clock sync after reconnect", func() bool { return st.Pongs.Load() >= p0+16 })
 	resync := frame

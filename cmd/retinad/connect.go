@@ -48,6 +48,9 @@ func (c *natsClient) connect(name string, opts ...nats.Option) (*nats.Conn, erro
 	a := c.auth
 	if a.User != "" && a.Password == "" {
 		a.Password = os.Getenv(passwordEnv)
+		if a.Password == "" {
+			return nil, fmt.Errorf("%w: --user %s needs --password (or $%s)", errUsage, a.User, passwordEnv)
+		}
 	}
 	auth, err := a.Options()
 	if err != nil {

@@ -83,7 +83,7 @@ func TestControlLoadAttacksOnRealDaemon(t *testing.T) {
 	cfg := writeFile(t, dir, "sim.yaml", []byte(`rig: sim
 display: {mode: auto, refresh: 100Hz, rect: {x: 0, y: 0, width: 480, height: 480}}
 photodiode: {device: sim}
-nats: {embedded: true, listen: "127.0.0.1:0"}
+nats: {embedded: true, listen: "127.0.0.1:0", users: [{name: op, role: operator, password: op-secret}]}
 models: [{name: ln, file: models/ln.rtm}]
 stimulus: {kind: whitenoise, frame_rate: 100Hz, height: 16, width: 16}
 acquisition: {simulate: false}
@@ -125,7 +125,7 @@ dashboard: {status_every: 100ms}
 			mu.Unlock()
 		}
 	}()
-	nc, err := nats.Connect(url, nats.Name("stranger-laptop"))
+	nc, err := nats.Connect(url, nats.Name("stranger-laptop"), nats.UserInfo("op", "op-secret")) // an operator: control is theirs alone
 	if err != nil {
 		t.Fatal(err)
 	}

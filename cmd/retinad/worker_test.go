@@ -81,7 +81,7 @@ func TestWorkerCommand(t *testing.T) {
 		t.Fatalf("worker without --model: exit %d, want 2", code)
 	}
 	errb.Reset()
-	if code := runMain(context.Background(), []string{"worker", "--nats", b.ClientURL(), "--model", "../../models/ln.rtm", "--user", "w7"}, &out, &errb); code != 2 || !strings.Contains(errb.String(), "--password-file") {
-		t.Fatalf("worker --user without --password-file: exit %d, want 2 and a word about --password-file: %s", code, errb.String())
+	if code := runMain(context.Background(), []string{"worker", "--nats", b.ClientURL(), "--model", "../../models/ln.rtm", "--user", "w7"}, &out, &errb); code != 2 || !strings.Contains(errb.String(), "--password") {
+		t.Fatalf("worker --user without --password: exit %d, want 2 and a word about --password: %s", code, errb.String())
 	}
 }

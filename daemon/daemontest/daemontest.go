@@ -7,6 +7,8 @@ package daemontest
 import (
 	"fmt"
 	"math"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -132,4 +134,35 @@ func NATSServer() (*server.Server, func(), error) {
 		return nil, nil, fmt.Errorf("daemontest: nats server not ready")
 	}
 	return s, func() { s.Shutdown(); s.WaitForShutdown() }, nil
+}
+
+// LockedBuffer is a sink (log, status line) safe for the daemon's goroutines.
+type LockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *LockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// String is everything written so far.
+func (l *LockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// WaitCond polls cond every 10 ms until it holds, or fails after timeout.
+func WaitCond(timeout time.Duration, cond func() bool) error {
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("daemontest: condition not met after %v", timeout)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return nil
 }

@@ -73,7 +73,7 @@ func Open(cfg *configs.Config, o Options) (r *Rig, err error) {
 	if cfg.Recording.Enabled {
 		store = cfg.Recording.Dir
 	}
-	if r.bus, err = acquisition.Start(cfg.NATS, acquisition.BusOptions{Name: "retinad " + cfg.Rig, Rig: cfg.Rig, StoreDir: store, Log: log}); err != nil {
+	if r.bus, err = acquisition.Start(cfg.NATS, acquisition.BusOptions{Name: "retinad " + cfg.Rig, Rig: cfg.Rig, StoreDir: store, ReconnectBuf: int(cfg.NATS.ReconnectBuffer), Log: log}); err != nil {
 		return nil, err
 	}
 	r.out = daemon.NATSBus(r.bus.Conn(), cfg.NATS.PublishQueue, log)
@@ -118,9 +118,13 @@ func Open(cfg *configs.Config, o Options) (r *Rig, err error) {
 		}
 	}
 	comps = append(comps, daemon.Component{Name: "control service", Run: r.serveControl})
+	var diodeDown func() time.Duration
+	if r.diode != nil {
+		diodeDown = r.diode.Down
+	}
 	r.daemon, err = daemon.New(daemon.Parts{
 		Rig: cfg.Rig, Session: session, Version: o.Version, ConfigYAML: configYAML(cfg),
-		Source: source, Presenter: pres, Flips: flips, PhotodiodeLost: r.photodiodeLost,
+		Source: source, Presenter: pres, Flips: flips, PhotodiodeLost: r.photodiodeLost, PhotodiodeDown: diodeDown,
 		Models: models, Load: ControlLoader(cfg, log), Bus: r.out, Recorder: recorder, Components: comps,
 		FrameRate: float64(cfg.Stimulus.FrameRate), Height: cfg.Stimulus.Height, Width: cfg.Stimulus.Width,
 		Window: time.Duration(cfg.Validation.Window), ReportEvery: time.Duration(cfg.Validation.ReportEvery),

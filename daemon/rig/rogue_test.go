@@ -37,6 +37,8 @@ func TestSimulatedRigExcludesRogueWorker(t *testing.T) {
 	cfg.Adaptive.Clip = configs.Duration(500 * time.Millisecond)
 	cfg.Adaptive.Candidates = 4
 	cfg.Adaptive.Budget = configs.Duration(400 * time.Millisecond)
+	// The rogue has a worker's login: roles bound it to its own subject, not to honesty.
+	cfg.NATS.Users = append(cfg.NATS.Users, configs.NATSUser{Name: "rogue", Role: "worker", Password: "rogue-secret"})
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +59,7 @@ func TestSimulatedRigExcludesRogueWorker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rc, err := nats.Connect(r.NATSURL())
+	rc, err := nats.Connect(r.NATSURL(), nats.UserInfo("rogue", "rogue-secret"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +71,7 @@ func TestSimulatedRigExcludesRogueWorker(t *testing.T) {
 	}
 	defer svc.Stop()
 	var asked atomic.Int32
-	subject := scoring.DefaultPrefix + "." + svc.Info().ID + ".score"
+	subject := scoring.DefaultPrefix + ".rogue.score" // its identity: the user name
 	if err := svc.AddEndpoint("direct", micro.HandlerFunc(func(req micro.Request) {
 		asked.Add(1)
 		sr, err := scoring.DecodeRequest(req.Data())
@@ -167,8 +169,8 @@ func TestSimulatedRigExcludesRogueWorker(t *testing.T) {
 		!strings.Contains(events[0].Note, subject) || !strings.Contains(events[0].Note, "disagree with this machine's") {
 		t.Fatalf("events %v: want one %q naming %s and the disagreement", events, daemon.EventWorkerExcluded, subject)
 	}
-	if len(shown) != 1 || shown[0] != svc.Info().ID {
-		t.Fatalf("Status.workers_excluded %v, want [%s]", shown, svc.Info().ID)
+	if len(shown) != 1 || shown[0] != "rogue" {
+		t.Fatalf("Status.workers_excluded %v, want [%s]", shown, "rogue")
 	}
 	if after < 3 {
 		t.Fatalf("%d choices after the exclusion in 20 s, want 3", after)

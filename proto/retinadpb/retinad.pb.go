@@ -1253,8 +1253,12 @@ type Status struct {
 	FramesLinkLost    uint64                 `protobuf:"varint,27,opt,name=frames_link_lost,json=framesLinkLost,proto3" json:"frames_link_lost,omitempty"`          // frames untimed because the link lost messages, in the session
 	RefreshesMissed   uint64                 `protobuf:"varint,28,opt,name=refreshes_missed,json=refreshesMissed,proto3" json:"refreshes_missed,omitempty"`         // monitor refreshes the presenter missed, in the session
 	WorkersExcluded   []string               `protobuf:"bytes,29,rep,name=workers_excluded,json=workersExcluded,proto3" json:"workers_excluded,omitempty"`          // scoring workers excluded for wrong answers (their identity)
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Faults the daemon rides through (field numbers 70-74).
+	BusDisconnectedNs        int64  `protobuf:"varint,70,opt,name=bus_disconnected_ns,json=busDisconnectedNs,proto3" json:"bus_disconnected_ns,omitempty"`                      // 0: connected to NATS; else how long the connection has been lost (an external server's outage); what is published meanwhile waits in nats.reconnect_buffer
+	PublishFailed            uint64 `protobuf:"varint,71,opt,name=publish_failed,json=publishFailed,proto3" json:"publish_failed,omitempty"`                                    // messages the NATS connection refused, ever: lost (the reconnect buffer was full, or the connection closed)
+	PhotodiodeDisconnectedNs int64  `protobuf:"varint,72,opt,name=photodiode_disconnected_ns,json=photodiodeDisconnectedNs,proto3" json:"photodiode_disconnected_ns,omitempty"` // 0: the photodiode is connected (or none is configured); else how long it has been away (frames are untimed meanwhile, while the daemon redials)
+	unknownFields            protoimpl.UnknownFields
+	sizeCache                protoimpl.SizeCache
 }
 
 func (x *Status) Reset() {
@@ -1488,6 +1492,27 @@ func (x *Status) GetWorkersExcluded() []string {
 		return x.WorkersExcluded
 	}
 	return nil
+}
+
+func (x *Status) GetBusDisconnectedNs() int64 {
+	if x != nil {
+		return x.BusDisconnectedNs
+	}
+	return 0
+}
+
+func (x *Status) GetPublishFailed() uint64 {
+	if x != nil {
+		return x.PublishFailed
+	}
+	return 0
+}
+
+func (x *Status) GetPhotodiodeDisconnectedNs() int64 {
+	if x != nil {
+		return x.PhotodiodeDisconnectedNs
+	}
+	return 0
 }
 
 // Event is an experimenter's mark (or a daemon event) recorded with the session.
@@ -3127,8 +3152,7 @@ const file_retinad_proto_rawDesc = "" +
 	"\ahistory\x18\v \x01(\rR\ahistory\"1\n" +
 	"\x05Count\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x04R\x05value\"\x93\n" +
-	"\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value\"\xa8\v\n" +
 	"\x06Status\x12\x10\n" +
 	"\x03rig\x18\x01 \x01(\tR\x03rig\x12\x18\n" +
 	"\asession\x18\x02 \x01(\tR\asession\x12.\n" +
@@ -3159,7 +3183,10 @@ const file_retinad_proto_rawDesc = "" +
 	"\x0fphotodiode_lost\x18\x1a \x01(\x04R\x0ephotodiodeLost\x12(\n" +
 	"\x10frames_link_lost\x18\x1b \x01(\x04R\x0eframesLinkLost\x12)\n" +
 	"\x10refreshes_missed\x18\x1c \x01(\x04R\x0frefreshesMissed\x12)\n" +
-	"\x10workers_excluded\x18\x1d \x03(\tR\x0fworkersExcluded\"E\n" +
+	"\x10workers_excluded\x18\x1d \x03(\tR\x0fworkersExcluded\x12.\n" +
+	"\x13bus_disconnected_ns\x18F \x01(\x03R\x11busDisconnectedNs\x12%\n" +
+	"\x0epublish_failed\x18G \x01(\x04R\rpublishFailed\x12<\n" +
+	"\x1aphotodiode_disconnected_ns\x18H \x01(\x03R\x18photodiodeDisconnectedNs\"E\n" +
 	"\x05State\x12\x15\n" +
 	"\x11STATE_UNSPECIFIED\x10\x00\x12\b\n" +
 	"\x04IDLE\x10\x01\x12\r\n" +

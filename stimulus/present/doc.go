@@ -15,11 +15,16 @@
 // inverse of a measured table), written to the 8-bit framebuffer.
 //
 // Pacing: each stimulus frame is held for refresh/frame_rate refreshes, a whole number (Open
-// refuses others). With a window and display.vsync on, the swap interval is that number; if the
-// swaps turn out not to wait (three flips in a row faster than half a frame, as under Xvfb),
-// the presenter paces from the clock instead: it sleeps until the previous flip plus the hold,
-// then swaps. Missed refreshes are counted from the swap timing: a flip round(dt/period) refreshes
-// after the previous one, when that is more than the hold, missed the difference.
+// refuses others). With a window and display.vsync on, the swap interval is that number, and a
+// flip more than ratio+0.5 refreshes after the previous one missed round(dt/period)-ratio
+// refreshes (the photodiode confirms them in calib). If the swaps turn out not to wait (three
+// flips in a row faster than half a frame, as under Xvfb), or without vsync, the presenter
+// simulates the monitor from the clock: refreshes on a fixed grid t0 + k*period (t0 the first
+// clock-paced flip); a drawn frame (glFinish returned) sleeps until its due refresh, the
+// previous frame's plus the hold, and swaps; a frame drawn after that refresh is swapped at the
+// first refresh after it is ready and counts the refreshes in between as missed. The swap and
+// finish times stay out of the schedule, so the frame rate is the configured one, with no drift,
+// and such a flip is stamped at its refresh (Flip.HostNS), as the simulated monitor shows it.
 //
 // Threading: every method must be called from the one OS thread that called Open (in retinad,
 // the main goroutine, whose thread cmd/retinad locks in init). Present allocates nothing.

@@ -24,7 +24,9 @@ const (
 	// on, and falls back to PaceClock when the swaps turn out not to wait (Xvfb, a compositor
 	// that ignores the interval); the clock otherwise.
 	PaceAuto Pacing = iota
-	// PaceClock sleeps until the previous flip plus the frame's hold, then swaps.
+	// PaceClock holds frames on a refresh grid kept from the clock (t0 + k*period, t0 the first
+	// flip), as a vsync'd monitor would: a frame is swapped at its due refresh, or at the first
+	// refresh after it is drawn, counting the refreshes it missed.
 	PaceClock
 	// PaceNone swaps as fast as it can (benchmarks).
 	PaceNone
@@ -40,9 +42,9 @@ type Options struct {
 
 // Flip is what Present reports of one frame.
 type Flip struct {
-	HostNS int64 // host monotonic time (ns) when the buffer swap returned
+	HostNS int64 // host monotonic time (ns) when the buffer swap returned; paced from the clock, the refresh it was shown at
 	Patch  uint8 // the photodiode patch in this frame: 1 white, 0 black
-	Missed int   // monitor refreshes missed just before this frame (from swap timing)
+	Missed int   // monitor refreshes missed just before this frame (swap times with vsync, else the grid)
 }
 
 // Presenter draws stimulus frames on a window or an offscreen target. All of its methods must be
@@ -74,6 +76,7 @@ type Presenter struct {
 
 	level  uint8
 	last   int64 // previous flip, 0 before the first
+	grid   grid  // the refresh grid clock pacing holds frames to
 	fast   int   // consecutive flips faster than half the hold (vsync not waiting)
 	frames uint64
 	missed uint64
@@ -105,6 +108,7 @@ func Open(d configs.Display, s configs.Stimulus, o Options) (*Presenter, error) 
 	p.ratio = int64(math.Round(ratio))
 	p.period = int64(float64(time.Second) / float64(d.Refresh))
 	p.hold = p.ratio * p.period
+	p.grid = grid{period: p.period, ratio: p.ratio}
 	lut, err := InverseGamma(d.Gamma)
 	if err != nil {
 		return nil, err
@@ -452,8 +456,11 @@ func (p *Presenter) present(frame []float32, img *image.RGBA) (Flip, error) {
 			copy(b, p.row)
 		}
 	}
-	if p.last != 0 && p.pace != PaceNone && !p.vsync {
-		p.clock.SleepUntil(p.last + p.hold)
+	clockPaced := p.pace != PaceNone && !p.vsync
+	missed, at := 0, int64(0)
+	if clockPaced && p.grid.started() {
+		gl.Finish() // the frame is ready once drawn: only then can it take a refresh
+		at, missed = p.grid.wait(p.clock)
 	}
 	if p.win != nil {
 		p.win.win.SwapBuffers()
@@ -466,32 +473,47 @@ func (p *Presenter) present(frame []float32, img *image.RGBA) (Flip, error) {
 	if p.win != nil {
 		glfw.PollEvents()
 	}
-	f := Flip{HostNS: now, Patch: p.level}
-	if p.last != 0 {
-		dt := now - p.last
-		if n := (dt + p.period/2) / p.period; n > p.ratio && p.pace != PaceNone {
-			f.Missed = int(n - p.ratio)
-			p.missed += uint64(f.Missed)
-		}
-		if p.vsync {
-			if dt < p.hold/2 {
-				p.fast++
-			} else {
-				p.fast = 0
-			}
-			if p.fast == 3 {
-				p.vsync = false
-				p.log.Warn("present: vsync does not wait here (Xvfb or the driver ignores the swap interval); pacing frames from the clock")
-			}
-		}
+	switch {
+	case p.vsync:
+		missed = p.vsyncFlip(now)
+	case at != 0:
+		// The simulated monitor flips at its refresh; the swap returning later is this thread
+		// being scheduled, which a vsync'd monitor's flip does not wait for.
+		now = at
+	case clockPaced:
+		p.grid.start(now) // the first flip paced from the clock
 	}
+	f := Flip{HostNS: now, Patch: p.level, Missed: missed}
+	p.missed += uint64(missed)
 	p.last = now
 	p.frames++
 	return f, nil
 }
 
-// Missed is the number of monitor refreshes missed since Open (frames held longer than their
-// whole number of refreshes, from swap timing; the photodiode confirms them in calib).
+// vsyncFlip accounts for a flip at now whose swap was to wait for the monitor: the refreshes
+// missed before it, from the swap times; after three flips in a row faster than half a frame, it
+// gives up on vsync and starts the clock's refresh grid at this flip.
+func (p *Presenter) vsyncFlip(now int64) (missed int) {
+	if p.last == 0 {
+		return 0
+	}
+	dt := now - p.last
+	if dt < p.hold/2 {
+		p.fast++
+	} else {
+		p.fast = 0
+	}
+	if p.fast == 3 {
+		p.vsync = false
+		p.grid.start(now)
+		p.log.Warn("present: vsync does not wait here (Xvfb or the driver ignores the swap interval); pacing frames from the clock")
+		return 0
+	}
+	return missedSwaps(dt, p.period, p.ratio)
+}
+
+// Missed is the number of monitor refreshes missed since Open: frames shown after their due
+// refresh, from the swap times with vsync, from the refresh grid when paced from the clock.
 func (p *Presenter) Missed() uint64 { return p.missed }
 
 // Frames is the number of frames presented since Open.

@@ -24,16 +24,15 @@ var onMain = presenttest.OnMain
 
 func TestMain(m *testing.M) { os.Exit(presenttest.Main(m)) }
 
-// fakeClock runs pacing instantly; late delays the next flip by that many nanoseconds.
-type fakeClock struct{ now, late int64 }
+// fakeClock runs pacing instantly: time moves only when a sleep ends or a test advances now
+// (a frame drawn late, a slow swap).
+type fakeClock struct{ now int64 }
 
 func (c *fakeClock) Now() int64 { return c.now }
 func (c *fakeClock) SleepUntil(t int64) {
 	if c.now < t {
 		c.now = t
 	}
-	c.now += c.late
-	c.late = 0
 }
 
 // targets are the modes the suite runs on: a real window when a display is reachable (make
@@ -191,6 +190,9 @@ func TestGammaLUT(t *testing.T) {
 	}
 }
 
+// TestMissedRefreshes: a frame drawn after its due refresh is shown at the next refresh of the
+// grid and counts the refreshes it missed; one drawn slowly but in time, or exactly on time,
+// counts none and is shown on its refresh.
 func TestMissedRefreshes(t *testing.T) {
 	for _, mode := range targets(t) {
 		t.Run(mode, func(t *testing.T) {
@@ -199,11 +201,15 @@ func TestMissedRefreshes(t *testing.T) {
 			p := open(t, d, s, Options{Clock: clk})
 			frame := make([]float32, 12)
 			period := int64(time.Second / 120)
-			late := map[int]int64{3: 2*period + period/3, 6: period * 6 / 10, 7: period / 3}
+			hold := 2 * period
+			// when each frame is ready, from its due refresh
+			ready := map[int]int64{3: period + period/3, 6: period * 6 / 10, 7: -period / 3, 8: 0}
 			wantMissed := map[int]int{3: 2, 6: 1}
 			prev := int64(0)
 			for i := 0; i < 10; i++ {
-				clk.late = late[i]
+				if i > 0 {
+					clk.now = max(clk.now, prev+hold+ready[i])
+				}
 				var f Flip
 				var err error
 				onMain(func() { f, err = p.Present(frame) })
@@ -213,8 +219,8 @@ func TestMissedRefreshes(t *testing.T) {
 				if f.Missed != wantMissed[i] {
 					t.Errorf("frame %d: missed %d, want %d", i, f.Missed, wantMissed[i])
 				}
-				if i > 0 && late[i] == 0 && f.HostNS-prev != 2*period {
-					t.Errorf("frame %d flipped %v after the previous, want 2 refreshes", i, time.Duration(f.HostNS-prev))
+				if want := hold + int64(wantMissed[i])*period; i > 0 && f.HostNS-prev != want {
+					t.Errorf("frame %d flipped %v after the previous, want %v", i, time.Duration(f.HostNS-prev), time.Duration(want))
 				}
 				prev = f.HostNS
 			}
@@ -239,6 +245,25 @@ func TestPresentAllocs(t *testing.T) {
 			})
 			if a != 0 || ac != 0 {
 				t.Errorf("Present: %v allocations per frame, PresentCapture %v; want 0", a, ac)
+			}
+		})
+	}
+}
+
+// TestPacedPresentAllocs: pacing on the refresh grid, late frames counted, allocates nothing.
+func TestPacedPresentAllocs(t *testing.T) {
+	for _, mode := range targets(t) {
+		t.Run(mode, func(t *testing.T) {
+			d, s := testConfig(mode)
+			clk := &fakeClock{now: 1}
+			p := open(t, d, s, Options{Pacing: PaceClock, Clock: clk})
+			frame := make([]float32, 12)
+			var a float64
+			onMain(func() {
+				a = testing.AllocsPerRun(50, func() { clk.now += 3e7; p.Present(frame) }) // late: the grid counts
+			})
+			if a != 0 || p.Missed() == 0 {
+				t.Errorf("Present paced on the refresh grid: %v allocations per frame (want 0), %d refreshes missed (want some)", a, p.Missed())
 			}
 		})
 	}
@@ -446,4 +471,43 @@ func cpuTime() int64 {
 		panic(err)
 	}
 	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
+// TestVSyncMissedFromSwaps: when the swaps wait for the monitor (the fake clock moves by a hold
+// per swap, as a vsync'd display would), a flip more than half a refresh past the hold missed the
+// refreshes past it, counted from the swap times, and vsync stays trusted.
+func TestVSyncMissedFromSwaps(t *testing.T) {
+	if !haveDisplay() {
+		t.Skip("no DISPLAY: the window case runs under xvfb-run")
+	}
+	d, s := testConfig("window") // 120 Hz monitor, 60 Hz stimulus: 2 refreshes per frame
+	d.VSync = true
+	clk := &fakeClock{now: 1_000_000_000}
+	p := open(t, d, s, Options{Clock: clk})
+	frame := make([]float32, 12)
+	period := int64(time.Second / 120)
+	// the interval before each frame, in refreshes past the hold: 3 is late by 3 refreshes,
+	// 5 by a quarter of one (not late), 7 by three quarters (one missed)
+	past := map[int]int64{3: 3 * period, 5: period / 4, 7: period * 3 / 4}
+	wantMissed := map[int]int{3: 3, 7: 1}
+	for i := 0; i < 10; i++ {
+		if i > 0 {
+			clk.now += 2*period + past[i]
+		}
+		var f Flip
+		var err error
+		onMain(func() { f, err = p.Present(frame) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Missed != wantMissed[i] {
+			t.Errorf("frame %d: missed %d, want %d", i, f.Missed, wantMissed[i])
+		}
+	}
+	if !p.vsync {
+		t.Error("vsync given up although every swap waited")
+	}
+	if p.Missed() != 4 {
+		t.Errorf("Missed() = %d, want 4", p.Missed())
+	}
 }
