@@ -44,7 +44,7 @@ func TestMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stop()
-	srv, err := Listen("127.0.0.1:0", m, nil)
+	srv, err := Listen("127.0.0.1:0", Options{Metrics: m})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,12 +107,12 @@ func TestMetrics(t *testing.T) {
 
 // TestListenBusy: a held address is refused with the field to change.
 func TestListenBusy(t *testing.T) {
-	a, err := Listen("127.0.0.1:0", NewMetrics(func() daemon.Figures { return daemon.Figures{} }), nil)
+	a, err := Listen("127.0.0.1:0", Options{Metrics: NewMetrics(func() daemon.Figures { return daemon.Figures{} })})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	_, err = Listen(a.Addr(), NewMetrics(func() daemon.Figures { return daemon.Figures{} }), nil)
+	_, err = Listen(a.Addr(), Options{})
 	if err == nil || !strings.Contains(err.Error(), "dashboard: dashboard.listen "+a.Addr()) || !strings.Contains(err.Error(), "set dashboard.listen to a free address") {
 		t.Errorf("second listener on %s: %v", a.Addr(), err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"time"
 
 	"retinad/acquisition"
 	"retinad/daemon"
@@ -11,7 +12,9 @@ import (
 )
 
 // openDashboard binds dashboard.listen (none when "") and adds the component that serves it:
-// Prometheus metrics read from the daemon's figures and fed by its own NATS messages.
+// the page, fed every status period from the daemon's figures and its own NATS messages; its
+// controls, relayed to the control service through the rig's NATS listener; and Prometheus
+// metrics.
 func (r *Rig) openDashboard(comps *[]daemon.Component) error {
 	if r.cfg.Dashboard.Listen == "" {
 		return nil
@@ -20,16 +23,28 @@ func (r *Rig) openDashboard(comps *[]daemon.Component) error {
 	if err != nil {
 		return err
 	}
-	m := dashboard.NewMetrics(func() daemon.Figures { return r.daemon.Figures() })
-	if r.dash, err = dashboard.Listen(r.cfg.Dashboard.Listen, m, r.log); err != nil {
+	figures := func() daemon.Figures { return r.daemon.Figures() }
+	m := dashboard.NewMetrics(figures)
+	live := dashboard.NewLive(figures, time.Duration(r.cfg.Dashboard.StatusEvery))
+	natsURL := r.bus.ClientURL()
+	if !r.cfg.NATS.Embedded {
+		natsURL = r.cfg.NATS.URL
+	}
+	ctl := dashboard.NewControl(natsURL, subj)
+	if r.dash, err = dashboard.Listen(r.cfg.Dashboard.Listen, dashboard.Options{Metrics: m, Live: live, Control: ctl, Log: r.log}); err != nil {
 		return err
 	}
 	*comps = append(*comps, daemon.Component{Name: "dashboard", Run: func(ctx context.Context) error {
-		stop, err := m.Subscribe(r.bus.Conn(), subj)
+		stopMetrics, err := m.Subscribe(r.bus.Conn(), subj)
 		if err != nil {
 			return err
 		}
-		defer stop()
+		defer stopMetrics()
+		stopLive, err := live.Subscribe(r.bus.Conn(), subj)
+		if err != nil {
+			return err
+		}
+		defer stopLive()
 		return r.dash.Run(ctx)
 	}})
 	return nil

@@ -1,0 +1,142 @@
+// The retinad dashboard: one EventSource (/events) pushes a snapshot of the daemon's figures
+// every status period; the page keeps the last WINDOW of them for its plots.
+"use strict";
+
+const WINDOW = 240; // snapshots kept for the plots (a minute at the default 250 ms)
+const colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"];
+const hist = { t: [], fps: [], missed: [], r: {}, step: {}, cell: {} };
+let models = [];
+let plots = {};
+let last = null;
+let updates = 0; // snapshots shown, for tests and the curious
+
+const $ = (id) => document.getElementById(id);
+const fmt = (x, d = 2) => (x === null || x === undefined ? "-" : Number(x).toFixed(d));
+
+function push(arr, v) {
+  arr.push(v);
+  if (arr.length > WINDOW) arr.shift();
+}
+
+function series(name, i) {
+  return { label: name, stroke: colors[i % colors.length], width: 1.5 };
+}
+
+function makePlot(id, names, yLabel) {
+  const el = $(id);
+  if (plots[id]) plots[id].destroy();
+  const opts = {
+    width: Math.max(el.parentElement.clientWidth - 10, 300), height: 200,
+    series: [{}].concat(names.map(series)),
+    axes: [{}, { label: yLabel }],
+  };
+  plots[id] = new uPlot(opts, [[]].concat(names.map(() => [])), el);
+}
+
+function resetModels(names) {
+  models = names;
+  for (const k of ["r", "step", "cell"]) {
+    for (const n of names) if (!hist[k][n]) hist[k][n] = new Array(hist.t.length).fill(null);
+  }
+  makePlot("plotR", names, "r");
+  makePlot("plotStep", names, "ms");
+  makePlot("plotCell", names, "spikes/s");
+}
+
+function show(s) {
+  updates++;
+  document.body.dataset.updates = updates;
+  document.body.dataset.frames = s.Frames;
+  $("frames").textContent = s.Frames;
+  $("frameRate").textContent = fmt(s.FrameRate) + " Hz (set " + s.FrameRateSet + ")";
+  $("missed").textContent = s.Missed;
+  $("dropped").textContent = s.Dropped;
+  $("untimed").textContent = s.Untimed;
+  $("onsetLatency").textContent = fmt(s.OnsetLatencyMs) + " ms";
+  $("flipToPublish").textContent = fmt(s.FlipToPublishP50Ms) + " / " + fmt(s.FlipToPublishP99Ms) + " ms";
+  $("spikes").textContent = s.Spikes + (s.Unplaced ? " (unplaced " + s.Unplaced + ")" : "");
+  $("rejected").textContent = s.Rejected;
+  $("drift").textContent = fmt(s.AcqDriftPPM, 1) + " ppm";
+  $("publish").textContent = s.PublishQueued + " / " + s.PublishDropped;
+  const faults = [];
+  if (s.BusDownS > 0) faults.push("NATS disconnected " + fmt(s.BusDownS, 1) + " s");
+  if (s.PhotodiodeDownS > 0) faults.push("photodiode disconnected " + fmt(s.PhotodiodeDownS, 1) + " s");
+  $("faults").textContent = faults.length ? faults.join(", ") : "none";
+  $("faults").className = faults.length ? "bad" : "";
+  $("record").textContent = s.Record + (s.RecordError ? ": " + s.RecordError : "");
+  $("recordBytes").textContent = s.RecordBytes ? (s.RecordBytes / 1e6).toFixed(1) + " MB" : "";
+
+  const ms = s.Models || [];
+  const names = ms.map((m) => m.Name);
+  if (names.join() !== models.join()) resetModels(names);
+  const body = $("models").tBodies[0];
+  body.replaceChildren(...ms.map((m) => {
+    const tr = document.createElement("tr");
+    tr.dataset.model = m.Name;
+    tr.dataset.liveR = m.LiveR === null ? "" : m.LiveR;
+    const late = m.DeadlineMs > 0 && m.LastComputeMs > m.DeadlineMs;
+    for (const [v, cls] of [[m.Name], [fmt(m.LiveR, 3)], [fmt(m.LastComputeMs) + " / " + fmt(m.MaxComputeMs) + " ms", late ? "bad" : ""],
+      [m.DeadlineMs ? fmt(m.DeadlineMs) + " ms" : "-"], [m.Steps], [m.Skipped, m.Skipped ? "bad" : ""], [m.Cells]]) {
+      const td = document.createElement("td");
+      td.textContent = v;
+      if (cls) td.className = cls;
+      tr.appendChild(td);
+    }
+    return tr;
+  }));
+  const cnn = ms.find((m) => m.Name === "cnn"), ln = ms.find((m) => m.Name === "ln");
+  $("verdict").textContent = cnn && ln && cnn.LiveR !== null && ln.LiveR !== null
+    ? (cnn.LiveR > ln.LiveR ? "CNN ahead of LN" : "LN ahead of CNN") + " by " + fmt(Math.abs(cnn.LiveR - ln.LiveR), 3) + " in live r"
+    : "";
+
+  // The cell selector lists the first model's cells.
+  const sel = $("cell");
+  const ids = (ms[0] && ms[0].CellIDs) || [];
+  if (sel.options.length !== ids.length) {
+    sel.replaceChildren(...ids.map((id, i) => new Option(String(id), String(i))));
+  }
+  const ci = Number(sel.value || 0);
+
+  const t = s.UnixMs / 1000;
+  const fps = last && t > last.t ? (s.Frames - last.frames) / (t - last.t) : null;
+  push(hist.t, t);
+  push(hist.fps, fps !== null && fps >= 0 ? fps : null);
+  push(hist.missed, s.Missed);
+  for (const n of models) {
+    const m = ms.find((x) => x.Name === n);
+    push(hist.r[n], m ? m.LiveR : null);
+    push(hist.step[n], m ? m.LastComputeMs : null);
+    push(hist.cell[n], m && m.Rates && ci < m.Rates.length ? m.Rates[ci] : null);
+  }
+  last = { t, frames: s.Frames };
+  if (!plots.plotFrames) makePlot("plotFrames", ["frames/s", "missed"], "");
+  plots.plotFrames.setData([hist.t, hist.fps, hist.missed]);
+  plots.plotR.setData([hist.t].concat(models.map((n) => hist.r[n])));
+  plots.plotStep.setData([hist.t].concat(models.map((n) => hist.step[n])));
+  plots.plotCell.setData([hist.t].concat(models.map((n) => hist.cell[n])));
+}
+
+function connect() {
+  const es = new EventSource("events");
+  es.onopen = () => { $("conn").textContent = "live"; $("conn").className = "good"; };
+  es.onerror = () => { $("conn").textContent = "reconnecting"; $("conn").className = "bad"; };
+  es.onmessage = (e) => show(JSON.parse(e.data));
+}
+
+async function control(endpoint) {
+  const headers = { "Content-Type": "application/x-www-form-urlencoded" };
+  const user = $("user").value;
+  if (user) headers.Authorization = "Basic " + btoa(user + ":" + $("password").value);
+  const res = await fetch("control/" + endpoint, {
+    method: "POST", headers, body: new URLSearchParams({ label: $("label").value }),
+  });
+  const text = await res.text();
+  $("controlResult").textContent = res.status + " " + text;
+  $("controlResult").className = res.ok ? "good" : "bad";
+  document.body.dataset.controlStatus = res.status;
+}
+
+for (const b of document.querySelectorAll("#controls button")) {
+  b.addEventListener("click", () => control(b.dataset.endpoint));
+}
+connect();
