@@ -34,35 +34,96 @@ type Live struct {
 
 	mu      sync.Mutex
 	clients map[chan []byte]struct{}
-	latest  map[string]*pb.Prediction // each model's latest prediction, from NATS
+	latest  map[string]*pb.Prediction       // each model's latest prediction, from NATS
+	reports map[string]*pb.ValidationReport // each model's latest validation report
+	marks   []*pb.Event                     // the last maxRecent marks
+	choices []*pb.AdaptiveChoice            // the last maxRecent adaptive choices
 }
+
+// maxRecent is how many marks and adaptive choices the page lists.
+const maxRecent = 10
 
 // NewLive returns the feed of figures, one snapshot every period.
 func NewLive(figures func() daemon.Figures, every time.Duration) *Live {
-	return &Live{figures: figures, every: every, done: make(chan struct{}), clients: map[chan []byte]struct{}{}, latest: map[string]*pb.Prediction{}}
+	return &Live{figures: figures, every: every, done: make(chan struct{}), clients: map[chan []byte]struct{}{},
+		latest: map[string]*pb.Prediction{}, reports: map[string]*pb.ValidationReport{}}
 }
 
-// Subscribe keeps each model's latest prediction from the rig's prediction subjects on nc. The
-// returned function unsubscribes.
+// Subscribe keeps each model's latest prediction and validation report, and the last marks
+// and adaptive choices, from the rig's subjects on nc. The returned function unsubscribes.
 func (l *Live) Subscribe(nc *nats.Conn, subj acquisition.Subjects) (func(), error) {
-	s, err := nc.Subscribe(subj.AllPredictions, func(msg *nats.Msg) {
-		p := &pb.Prediction{}
-		if proto.Unmarshal(msg.Data, p) != nil || p.Model == "" {
-			return
+	var subs []*nats.Subscription
+	stop := func() {
+		for _, s := range subs {
+			s.Unsubscribe()
 		}
-		l.mu.Lock()
-		if len(p.CellIds) == 0 { // left empty after a model's first message: same order
-			if old := l.latest[p.Model]; old != nil {
-				p.CellIds = old.CellIds
-			}
-		}
-		l.latest[p.Model] = p
-		l.mu.Unlock()
-	})
-	if err != nil {
-		return nil, fmt.Errorf("dashboard: subscribe %s: %w", subj.AllPredictions, err)
 	}
-	return func() { s.Unsubscribe() }, nil
+	for subject, keep := range map[string]func([]byte){
+		subj.AllPredictions: l.keepPrediction, subj.Validation: l.keepReport,
+		subj.Event: l.keepMark, subj.Adaptive: l.keepChoice,
+	} {
+		s, err := nc.Subscribe(subject, func(m *nats.Msg) { keep(m.Data) })
+		if err != nil {
+			stop()
+			return nil, fmt.Errorf("dashboard: subscribe %s: %w", subject, err)
+		}
+		subs = append(subs, s)
+	}
+	return stop, nil
+}
+
+func (l *Live) keepPrediction(data []byte) {
+	p := &pb.Prediction{}
+	if proto.Unmarshal(data, p) != nil || p.Model == "" {
+		return // not the daemon's: it is not ours to show
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(p.CellIds) == 0 { // left empty after a model's first message: same order
+		if old := l.latest[p.Model]; old != nil {
+			p.CellIds = old.CellIds
+		}
+	}
+	l.latest[p.Model] = p
+}
+
+func (l *Live) keepReport(data []byte) {
+	v := &pb.ValidationReport{}
+	if proto.Unmarshal(data, v) != nil || v.Model == "" {
+		return
+	}
+	l.mu.Lock()
+	l.reports[v.Model] = v
+	l.mu.Unlock()
+}
+
+func (l *Live) keepMark(data []byte) {
+	e := &pb.Event{}
+	if proto.Unmarshal(data, e) != nil {
+		return
+	}
+	l.mu.Lock()
+	l.marks = recent(l.marks, e)
+	l.mu.Unlock()
+}
+
+func (l *Live) keepChoice(data []byte) {
+	c := &pb.AdaptiveChoice{}
+	if proto.Unmarshal(data, c) != nil {
+		return
+	}
+	l.mu.Lock()
+	l.choices = recent(l.choices, c)
+	l.mu.Unlock()
+}
+
+// recent appends x, keeping the last maxRecent.
+func recent[T any](xs []T, x T) []T {
+	xs = append(xs, x)
+	if len(xs) > maxRecent {
+		xs = append(xs[:0], xs[len(xs)-maxRecent:]...)
+	}
+	return xs
 }
 
 // Run sends a snapshot to every connected browser each period until ctx ends, then ends their
@@ -149,6 +210,25 @@ type Snapshot struct {
 	Record, RecordError                    string
 	RecordBytes                            uint64
 	Models                                 []ModelSnapshot
+	Marks                                  []Mark   // the last marks, oldest first
+	Choices                                []Choice // the last adaptive choices, oldest first
+}
+
+// Mark is an event the operator marked.
+type Mark struct {
+	UnixMs      int64
+	Label, Note string
+}
+
+// Choice is one adaptive choice: the candidates' scores, the pick (-1: the default) and why.
+type Choice struct {
+	Seq           uint64
+	UnixMs        int64
+	Strategy, Why string
+	Scores        []num
+	Pick          int32
+	Fallback      bool
+	ScoreMs       num
 }
 
 // ModelSnapshot is one model's part of a Snapshot.
@@ -161,6 +241,11 @@ type ModelSnapshot struct {
 	Bin                                     uint64  // the bin of Rates
 	CellIDs                                 []int32 // of Rates: the first maxCells cells
 	Rates                                   []num   // spikes/s, latest prediction (null: NaN, a model still filling its history)
+	// From the latest validation report, per cell of CellR's order (ReportCells): Pearson r,
+	// variance of the counts explained, and the window's mean observed and predicted rates.
+	ReportCells                 []int32
+	CellR, CellVE               []num
+	ObservedRate, PredictedRate []num
 }
 
 func (l *Live) snapshot(now time.Time) Snapshot {
@@ -189,9 +274,32 @@ func (l *Live) snapshot(now time.Time) Snapshot {
 				x.CellIDs = p.CellIds[:n]
 			}
 		}
+		if v := l.reports[m.Name]; v != nil {
+			n := min(len(v.CellIds), maxCells)
+			x.ReportCells = v.CellIds[:n]
+			x.CellR, x.CellVE = nums(v.PearsonR, n), nums(v.CountVarianceExplained, n)
+			x.ObservedRate, x.PredictedRate = nums(v.ObservedRate, n), nums(v.PredictedRate, n)
+		}
 		s.Models = append(s.Models, x)
 	}
+	for _, e := range l.marks {
+		s.Marks = append(s.Marks, Mark{UnixMs: e.UnixNs / 1e6, Label: e.Label, Note: e.Note})
+	}
+	for _, c := range l.choices {
+		s.Choices = append(s.Choices, Choice{Seq: c.Seq, UnixMs: c.UnixNs / 1e6, Strategy: c.Strategy, Why: c.Why,
+			Scores: nums(c.Scores, min(len(c.Scores), maxCells)), Pick: c.Pick, Fallback: c.Fallback, ScoreMs: ms(time.Duration(c.ScoreNs))})
+	}
 	return s
+}
+
+// nums is the first n of xs (fewer when xs is shorter) as page numbers.
+func nums(xs []float64, n int) []num {
+	n = min(n, len(xs))
+	out := make([]num, n)
+	for i, x := range xs[:n] {
+		out[i] = num(x)
+	}
+	return out
 }
 
 func ms(d time.Duration) num { return num(float64(d) / 1e6) }

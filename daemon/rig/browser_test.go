@@ -24,8 +24,8 @@ import (
 // TestDashboardBrowser runs the simulated rig with its dashboard and drives Debian's chromium
 // headless through chromedp: the page loads with no console errors or exceptions, its plots
 // fill, the frames and live r it shows match what the daemon publishes on NATS at the same
-// moment within one update, and its Mark button without credentials is refused by the NATS
-// server. With DASHBOARD_SCREENSHOT=file.jpg it writes a JPEG screenshot of the page (docs/dashboard.jpg).
+// moment within one update, its Mark button without credentials is refused by the NATS server
+// and with the operator's goes through (the mark is listed), and the per-cell table is filled. With DASHBOARD_SCREENSHOT=file.png it writes a PNG screenshot of the page (docs/dashboard.png).
 func TestDashboardBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short")
@@ -229,8 +229,24 @@ func browse(ctx context.Context, t *testing.T, browser, url string, mu *sync.Mut
 	if status != "403" || !strings.Contains(text, "Permissions Violation") {
 		return nil, fmt.Errorf("mark without credentials: %s %q, want 403 and the NATS server's permissions violation", status, text)
 	}
+	// Mark as the operator: the NATS server lets it through, the mark comes back by NATS and
+	// the page lists it; the per-cell table of the validation reports is there.
+	if err := chromedp.Do(tctx,
+		chromedp.SendKeys(`#user`, "op"), chromedp.SendKeys(`#password`, "op-password"), chromedp.SendKeys(`#label`, "stim-on"),
+		chromedp.Click(`button[data-endpoint="mark"]`),
+	); err != nil {
+		return nil, err
+	}
+	if _, err := chromedp.Run(tctx, chromedp.Poll[bool](`document.body.dataset.controlStatus === "200" && [...document.querySelectorAll("#marks li")].some(li => li.textContent.includes("stim-on"))`, chromedp.WithPollingInterval(50*time.Millisecond))); err != nil {
+		text, _ := chromedp.Run(tctx, chromedp.Text("#controlResult"))
+		return nil, fmt.Errorf("mark as the operator never listed (%s): %w", text, err)
+	}
+	cells, err := chromedp.Run(tctx, chromedp.Evaluate[int](`document.querySelectorAll("#cells tr").length`))
+	if err != nil || cells < 2 {
+		return nil, fmt.Errorf("per-cell table has %d rows (%v), want the validation report's cells", cells, err)
+	}
 	if file := os.Getenv("DASHBOARD_SCREENSHOT"); file != "" {
-		png, err := chromedp.Run(tctx, chromedp.FullScreenshot(90))
+		png, err := chromedp.Run(tctx, chromedp.FullScreenshot(100))
 		if err != nil {
 			return nil, err
 		}

@@ -9,6 +9,7 @@ let models = [];
 let plots = {};
 let last = null;
 let updates = 0; // snapshots shown, for tests and the curious
+let marks = []; // the last marks' times (s), drawn on every time axis
 
 const $ = (id) => document.getElementById(id);
 const fmt = (x, d = 2) => (x === null || x === undefined ? "-" : Number(x).toFixed(d));
@@ -29,8 +30,76 @@ function makePlot(id, names, yLabel) {
     width: Math.max(el.parentElement.clientWidth - 10, 300), height: 200,
     series: [{}].concat(names.map(series)),
     axes: [{}, { label: yLabel }],
+    hooks: { draw: [drawMarks] },
   };
   plots[id] = new uPlot(opts, [[]].concat(names.map(() => [])), el);
+}
+
+// drawMarks draws each mark as a dashed vertical line on a plot's time axis.
+function drawMarks(u) {
+  const ctx = u.ctx;
+  ctx.save();
+  ctx.strokeStyle = "#888";
+  ctx.setLineDash([4, 4]);
+  for (const t of marks) {
+    if (t < u.scales.x.min || t > u.scales.x.max) continue;
+    const x = Math.round(u.valToPos(t, "x", true));
+    ctx.beginPath();
+    ctx.moveTo(x, u.bbox.top);
+    ctx.lineTo(x, u.bbox.top + u.bbox.height);
+    ctx.stroke();
+  }
+  ctx.restore();
+}
+
+function text(tag, v) {
+  const el = document.createElement(tag);
+  el.textContent = v;
+  return el;
+}
+
+// showCells draws, per cell of the latest validation reports, one bar of r per model and the
+// observed and predicted mean rates.
+function showCells(ms) {
+  const withReport = ms.filter((m) => m.ReportCells && m.ReportCells.length);
+  if (!withReport.length) return;
+  const table = document.createElement("table");
+  table.className = "bars";
+  const head = document.createElement("tr");
+  for (const h of ["cell", "observed / predicted (spikes/s)"].concat(withReport.map((m) => "r " + m.Name))) head.appendChild(text("th", h));
+  table.appendChild(head);
+  withReport[0].ReportCells.forEach((id, i) => {
+    const tr = document.createElement("tr");
+    const m0 = withReport[0];
+    tr.appendChild(text("td", id));
+    tr.appendChild(text("td", fmt(m0.ObservedRate[i], 1) + " / " + withReport.map((m) => fmt(m.PredictedRate[i], 1)).join(", ")));
+    withReport.forEach((m, j) => {
+      const td = document.createElement("td");
+      const r = m.CellR[i];
+      const bar = document.createElement("span");
+      bar.className = "bar";
+      bar.style.width = Math.max(0, (r || 0) * 120) + "px";
+      bar.style.background = colors[models.indexOf(m.Name) % colors.length];
+      td.appendChild(bar);
+      td.appendChild(text("span", " " + fmt(r, 2) + " (VE " + fmt(m.CellVE[i], 2) + ")"));
+      tr.appendChild(td);
+    });
+    table.appendChild(tr);
+  });
+  $("cells").replaceChildren(table);
+}
+
+function showRecent(s) {
+  const ms = s.Marks || [];
+  marks = ms.map((m) => m.UnixMs / 1000);
+  $("marks").replaceChildren(...ms.map((m) => text("li", new Date(m.UnixMs).toLocaleTimeString() + " " + m.Label + (m.Note ? ": " + m.Note : ""))));
+  const cs = (s.Choices || []).slice().reverse();
+  $("choices").tBodies[0].replaceChildren(...cs.map((c) => {
+    const tr = document.createElement("tr");
+    for (const v of [c.Seq, c.Strategy, c.Pick < 0 ? "default" : c.Pick, (c.Scores || []).map((x) => fmt(x, 3)).join(" "),
+      (c.Fallback ? "fallback: " : "") + c.Why]) tr.appendChild(text("td", v));
+    return tr;
+  }));
 }
 
 function resetModels(names) {
@@ -88,6 +157,9 @@ function show(s) {
   $("verdict").textContent = cnn && ln && cnn.LiveR !== null && ln.LiveR !== null
     ? (cnn.LiveR > ln.LiveR ? "CNN ahead of LN" : "LN ahead of CNN") + " by " + fmt(Math.abs(cnn.LiveR - ln.LiveR), 3) + " in live r"
     : "";
+
+  showCells(ms);
+  showRecent(s);
 
   // The cell selector lists the first model's cells.
   const sel = $("cell");
