@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -32,16 +33,26 @@ type Live struct {
 
 	done chan struct{} // closed when Run returns: the event streams end
 
-	mu      sync.Mutex
-	clients map[chan []byte]struct{}
-	latest  map[string]*pb.Prediction       // each model's latest prediction, from NATS
-	reports map[string]*pb.ValidationReport // each model's latest validation report
-	marks   []*pb.Event                     // the last maxRecent marks
-	choices []*pb.AdaptiveChoice            // the last maxRecent adaptive choices
+	mu       sync.Mutex
+	clients  map[chan []byte]struct{}
+	latest   map[string]*pb.Prediction       // each model's latest prediction, from NATS
+	reports  map[string]*pb.ValidationReport // each model's latest validation report
+	status   *pb.Status                      // the daemon's latest status message
+	frame    *pb.FrameOnset                  // the latest frame onset (pixels dropped)
+	flipHist [flipBins + 1]uint64            // flip-to-light latencies of confirmed frames, flipBin wide; the last: more
+	marks    []*pb.Event                     // the last maxRecent marks
+	choices  []*pb.AdaptiveChoice            // the last maxRecent adaptive choices
 }
 
 // maxRecent is how many marks and adaptive choices the page lists.
 const maxRecent = 10
+
+// The page's flip-to-light histogram: 0.5 ms bins up to 40 ms (a monitor's input lag plus a few
+// refreshes), then one bin for everything later.
+const (
+	flipBin  = 500 * time.Microsecond
+	flipBins = 80
+)
 
 // NewLive returns the feed of figures, one snapshot every period.
 func NewLive(figures func() daemon.Figures, every time.Duration) *Live {
@@ -60,7 +71,7 @@ func (l *Live) Subscribe(nc *nats.Conn, subj acquisition.Subjects) (func(), erro
 	}
 	for subject, keep := range map[string]func([]byte){
 		subj.AllPredictions: l.keepPrediction, subj.Validation: l.keepReport,
-		subj.Event: l.keepMark, subj.Adaptive: l.keepChoice,
+		subj.Event: l.keepMark, subj.Adaptive: l.keepChoice, subj.Status: l.keepStatus, subj.Frame: l.keepFrame,
 	} {
 		s, err := nc.Subscribe(subject, func(m *nats.Msg) { keep(m.Data) })
 		if err != nil {
@@ -95,6 +106,31 @@ func (l *Live) keepReport(data []byte) {
 	l.mu.Lock()
 	l.reports[v.Model] = v
 	l.mu.Unlock()
+}
+
+func (l *Live) keepStatus(data []byte) {
+	st := &pb.Status{}
+	if proto.Unmarshal(data, st) != nil {
+		return
+	}
+	l.mu.Lock()
+	l.status = st
+	l.mu.Unlock()
+}
+
+// keepFrame keeps the photodiode's verdict on the latest frame and counts its latency.
+func (l *Live) keepFrame(data []byte) {
+	f := &pb.FrameOnset{}
+	if proto.Unmarshal(data, f) != nil {
+		return
+	}
+	f.Pixels = nil
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.frame = f
+	if f.Confirmed && f.LatencyNs >= 0 {
+		l.flipHist[min(f.LatencyNs/int64(flipBin), flipBins)]++
+	}
 }
 
 func (l *Live) keepMark(data []byte) {
@@ -210,8 +246,16 @@ type Snapshot struct {
 	Record, RecordError                    string
 	RecordBytes                            uint64
 	Models                                 []ModelSnapshot
-	Marks                                  []Mark   // the last marks, oldest first
-	Choices                                []Choice // the last adaptive choices, oldest first
+	State, Session                         string // from the daemon's latest status message
+	// The photodiode's verdict on the latest frame: its number, confirmed (an onset was seen),
+	// link lost (its edge may have been in a gap), refreshes dropped just before it.
+	LastFrame           uint64
+	Confirmed, LinkLost bool
+	DroppedBefore       uint32
+	FlipHistBinMs       num      // width of FlipHist's bins
+	FlipHist            []uint64 // confirmed frames per flip-to-light bin since start; the last: later
+	Marks               []Mark   // the last marks, oldest first
+	Choices             []Choice // the last adaptive choices, oldest first
 }
 
 // Mark is an event the operator marked.
@@ -282,6 +326,13 @@ func (l *Live) snapshot(now time.Time) Snapshot {
 		}
 		s.Models = append(s.Models, x)
 	}
+	if st := l.status; st != nil {
+		s.State, s.Session = st.State.String(), st.Session
+	}
+	if fr := l.frame; fr != nil {
+		s.LastFrame, s.Confirmed, s.LinkLost, s.DroppedBefore = fr.Frame, fr.Confirmed, fr.LinkLost, fr.DroppedBefore
+	}
+	s.FlipHistBinMs, s.FlipHist = ms(flipBin), slices.Clone(l.flipHist[:])
 	for _, e := range l.marks {
 		s.Marks = append(s.Marks, Mark{UnixMs: e.UnixNs / 1e6, Label: e.Label, Note: e.Note})
 	}

@@ -161,6 +161,11 @@ func browse(ctx context.Context, t *testing.T, browser, url string, mu *sync.Mut
 			return nil, fmt.Errorf("plot %d holds %d points, want the snapshots so far", i, n)
 		}
 	}
+	// The flip-to-light histogram counts the confirmed frames; the header says the session's state.
+	state, err := chromedp.Run(tctx, chromedp.Evaluate[string](`plots.plotFlip.data[1].reduce((a, b) => a + b, 0) > 0 ? document.getElementById("state").textContent : "no flip-to-light counts"`))
+	if err != nil || state != "RECORDING" {
+		return nil, fmt.Errorf("page: %q (%v), want a flip-to-light histogram and state RECORDING", state, err)
+	}
 	// Frames and live r as shown, against NATS at the same moment: the shown frames lie between
 	// the status before and the status after (one update each side), the shown r is one of the
 	// last two reports' means.

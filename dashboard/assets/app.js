@@ -89,6 +89,25 @@ function showCells(ms) {
   $("cells").replaceChildren(table);
 }
 
+// showFlip plots the flip-to-light histogram (bars as steps) up to its last non-empty bin.
+function showFlip(s) {
+  const h = s.FlipHist || [];
+  let n = h.length;
+  while (n > 1 && h[n - 1] === 0) n--;
+  const xs = [], ys = [];
+  for (let i = 0; i < n; i++) { xs.push(i * s.FlipHistBinMs); ys.push(h[i]); }
+  if (!plots.plotFlip) {
+    const el = $("plotFlip");
+    plots.plotFlip = new uPlot({
+      width: Math.max(el.parentElement.clientWidth - 10, 300), height: 200,
+      scales: { x: { time: false } },
+      series: [{ label: "ms" }, { label: "frames", stroke: colors[0], fill: colors[0] + "55", paths: uPlot.paths.stepped({ align: 1 }) }],
+      axes: [{ label: "ms" }, {}],
+    }, [[], []], el);
+  }
+  plots.plotFlip.setData([xs, ys]);
+}
+
 function showRecent(s) {
   const ms = s.Marks || [];
   marks = ms.map((m) => m.UnixMs / 1000);
@@ -132,6 +151,12 @@ function show(s) {
   if (s.PhotodiodeDownS > 0) faults.push("photodiode disconnected " + fmt(s.PhotodiodeDownS, 1) + " s");
   $("faults").textContent = faults.length ? faults.join(", ") : "none";
   $("faults").className = faults.length ? "bad" : "";
+  $("session").textContent = s.Session || "-";
+  $("state").textContent = s.State || "-";
+  const diode = s.PhotodiodeDownS > 0 ? "disconnected" : s.Confirmed ? "seeing the patch" : s.LinkLost ? "link lost messages" : "no onset";
+  $("diode").textContent = diode + " (frame " + s.LastFrame + (s.DroppedBefore ? ", " + s.DroppedBefore + " dropped before" : "") + ")";
+  $("diode").className = s.Confirmed ? "good" : "bad";
+  showFlip(s);
   $("record").textContent = s.Record + (s.RecordError ? ": " + s.RecordError : "");
   $("recordBytes").textContent = s.RecordBytes ? (s.RecordBytes / 1e6).toFixed(1) + " MB" : "";
 
