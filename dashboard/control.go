@@ -40,6 +40,12 @@ func request(endpoint string, req *http.Request) (rq, rp proto.Message, ok bool)
 		return &pb.StartSessionRequest{Note: req.FormValue("note"), Record: req.FormValue("record") == "true"}, &pb.StartSessionReply{}, true
 	case acquisition.EndpointStop:
 		return &pb.StopSessionRequest{}, &pb.StopSessionReply{}, true
+	case acquisition.EndpointLoad:
+		return &pb.LoadModelRequest{Name: req.FormValue("name"), File: req.FormValue("file")}, &pb.LoadModelReply{}, true
+	case acquisition.EndpointUnload:
+		return &pb.UnloadModelRequest{Name: req.FormValue("name")}, &pb.UnloadModelReply{}, true
+	case acquisition.EndpointStimulus:
+		return &pb.ChooseStimulusRequest{Strategy: req.FormValue("strategy")}, &pb.ChooseStimulusReply{}, true
 	}
 	return nil, nil, false
 }
@@ -56,7 +62,7 @@ func (c *Control) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	endpoint := req.PathValue("endpoint")
 	rq, rp, ok := request(endpoint, req)
 	if !ok {
-		http.Error(w, fmt.Sprintf("dashboard: no control %q: want mark, start or stop", endpoint), http.StatusNotFound)
+		http.Error(w, fmt.Sprintf("dashboard: no control %q: want mark, start, stop, load, unload or stimulus", endpoint), http.StatusNotFound)
 		return
 	}
 	if c.natsURL == "" {

@@ -91,7 +91,7 @@ func TestControlRefusals(t *testing.T) {
 		want              string
 	}{
 		{"", "/control/mark", "", http.StatusServiceUnavailable, "need the NATS listener"},
-		{"nats://127.0.0.1:1", "/control/load", "", http.StatusNotFound, `no control "load"`},
+		{"nats://127.0.0.1:1", "/control/status", "", http.StatusNotFound, `no control "status"`},
 		{"nats://127.0.0.1:1", "/control/mark", "http://evil.example", http.StatusForbidden, "origin http://evil.example refused"},
 	} {
 		srv, err := Listen("127.0.0.1:0", Options{Control: NewControl(c.url, subj)})

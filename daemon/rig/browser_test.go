@@ -25,7 +25,8 @@ import (
 // headless through chromedp: the page loads with no console errors or exceptions, its plots
 // fill, the frames and live r it shows match what the daemon publishes on NATS at the same
 // moment within one update, its Mark button without credentials is refused by the NATS server
-// and with the operator's goes through (the mark is listed), and the per-cell table is filled. With DASHBOARD_SCREENSHOT=file.png it writes a PNG screenshot of the page (docs/dashboard.png).
+// and with the operator's goes through (the mark is listed), a model loads and unloads from the
+// page as the operator, and the per-cell table is filled. With DASHBOARD_SCREENSHOT=file.png it writes a PNG screenshot of the page (docs/dashboard.png).
 func TestDashboardBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short")
@@ -94,7 +95,7 @@ func TestDashboardBrowser(t *testing.T) {
 	go func() {
 		defer close(done)
 		defer cancel()
-		consoleErrs, browseErr = browse(ctx, t, browser, r.DashboardURL(), &mu, &frames, reports)
+		consoleErrs, browseErr = browse(ctx, t, browser, r.DashboardURL(), cfg.Models[1].File, &mu, &frames, reports)
 	}()
 	var runErr error
 	onMain(func() { runErr = r.Run(ctx) })
@@ -111,7 +112,7 @@ func TestDashboardBrowser(t *testing.T) {
 }
 
 // browse opens the page in headless chromium and checks it against what NATS carried.
-func browse(ctx context.Context, t *testing.T, browser, url string, mu *sync.Mutex, frames *[]uint64, reports map[string][]float64) ([]string, error) {
+func browse(ctx context.Context, t *testing.T, browser, url, lnFile string, mu *sync.Mutex, frames *[]uint64, reports map[string][]float64) ([]string, error) {
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(browser), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
 		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
@@ -245,6 +246,26 @@ func browse(ctx context.Context, t *testing.T, browser, url string, mu *sync.Mut
 	if _, err := chromedp.Run(tctx, chromedp.Poll[bool](`document.body.dataset.controlStatus === "200" && [...document.querySelectorAll("#marks li")].some(li => li.textContent.includes("stim-on"))`, chromedp.WithPollingInterval(50*time.Millisecond))); err != nil {
 		text, _ := chromedp.Run(tctx, chromedp.Text("#controlResult"))
 		return nil, fmt.Errorf("mark as the operator never listed (%s): %w", text, err)
+	}
+	// Load a second LN as the operator, see it in the models table, unload it.
+	for _, step := range []struct {
+		endpoint, until string
+	}{
+		{"load", `[...document.querySelectorAll("#models tbody tr")].some(tr => tr.dataset.model === "ln2")`},
+		{"unload", `![...document.querySelectorAll("#models tbody tr")].some(tr => tr.dataset.model === "ln2")`},
+	} {
+		if step.endpoint == "load" {
+			if err := chromedp.Do(tctx, chromedp.SendKeys(`#name`, "ln2"), chromedp.SendKeys(`#file`, lnFile)); err != nil {
+				return nil, err
+			}
+		}
+		if err := chromedp.Do(tctx, chromedp.Evaluate[chromedp.Void](`delete document.body.dataset.controlStatus`), chromedp.Click(`button[data-endpoint="`+step.endpoint+`"]`)); err != nil {
+			return nil, err
+		}
+		if _, err := chromedp.Run(tctx, chromedp.Poll[bool](`document.body.dataset.controlStatus === "200" && `+step.until, chromedp.WithPollingInterval(50*time.Millisecond))); err != nil {
+			text, _ := chromedp.Run(tctx, chromedp.Text("#controlResult"))
+			return nil, fmt.Errorf("%s ln2 as the operator (%s): %w", step.endpoint, text, err)
+		}
 	}
 	cells, err := chromedp.Run(tctx, chromedp.Evaluate[int](`document.querySelectorAll("#cells tr").length`))
 	if err != nil || cells < 2 {

@@ -225,7 +225,8 @@ async function control(endpoint) {
   const user = $("user").value;
   if (user) headers.Authorization = "Basic " + btoa(user + ":" + $("password").value);
   const res = await fetch("control/" + endpoint, {
-    method: "POST", headers, body: new URLSearchParams({ label: $("label").value }),
+    method: "POST", headers,
+    body: new URLSearchParams({ label: $("label").value, name: $("name").value, file: $("file").value, strategy: $("strategy").value }),
   });
   const text = await res.text();
   $("controlResult").textContent = res.status + " " + text;
