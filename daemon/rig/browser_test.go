@@ -21,7 +21,7 @@ import (
 	pb "retinad/proto/retinadpb"
 )
 
-// TestDashboardBrowser runs the simulated rig with its dashboard and drives Debian's chromium
+// TestDashboardBrowser runs the rig of configs/sim.yaml with its dashboard and drives Debian's chromium
 // headless through chromedp: the page loads with no console errors or exceptions, its plots
 // fill, the frames and live r it shows match what the daemon publishes on NATS at the same
 // moment within one update, its Mark button without credentials is refused by the NATS server
@@ -35,16 +35,16 @@ func TestDashboardBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Debian's chromium is not installed (scripts/setup installs it): %v", err)
 	}
-	cfg := configs.Default()
-	cfg.Display.Mode = "auto"
-	cfg.Stimulus.Kind = "whitenoise"
-	cfg.Stimulus.WhiteNoise.Checker = 5
+	// configs/sim.yaml as `make run` runs it, on free ports and with its recording in a
+	// temporary folder.
+	loaded, err := configs.Load("../../configs/sim.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := *loaded
 	cfg.NATS.Listen = "127.0.0.1:0"
-	cfg.NATS.Users = []configs.NATSUser{{Name: "op", Role: "operator", Password: "op-password"}}
-	cfg.Recording.Enabled = false
 	cfg.Dashboard.Listen = "127.0.0.1:0"
-	cfg.Validation.ReportEvery = configs.Duration(500 * time.Millisecond)
-	cfg.Models, _ = modelFiles(t)
+	cfg.Recording.Dir = t.TempDir()
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +56,7 @@ func TestDashboardBrowser(t *testing.T) {
 	defer onMain(func() { r.Close() })
 
 	// What the daemon publishes: the frames of each status, each model's mean r of each report.
-	nc, err := nats.Connect(r.NATSURL(), nats.UserInfo("op", "op-password"))
+	nc, err := nats.Connect(r.NATSURL(), nats.UserInfo("operator", "sim-operator")) // sim.yaml's operator
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +238,7 @@ func browse(ctx context.Context, t *testing.T, browser, url, lnFile string, mu *
 	// Mark as the operator: the NATS server lets it through, the mark comes back by NATS and
 	// the page lists it; the per-cell table of the validation reports is there.
 	if err := chromedp.Do(tctx,
-		chromedp.SendKeys(`#user`, "op"), chromedp.SendKeys(`#password`, "op-password"), chromedp.SendKeys(`#label`, "stim-on"),
+		chromedp.SendKeys(`#user`, "operator"), chromedp.SendKeys(`#password`, "sim-operator"), chromedp.SendKeys(`#label`, "stim-on"),
 		chromedp.Click(`button[data-endpoint="mark"]`),
 	); err != nil {
 		return nil, err
