@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -161,6 +162,16 @@ func browse(ctx context.Context, t *testing.T, browser, url, lnFile string, mu *
 		if n < 12 {
 			return nil, fmt.Errorf("plot %d holds %d points, want the snapshots so far", i, n)
 		}
+	}
+	// The grid has a small plot per cell of the first model (up to 64), each with the snapshots so far.
+	type gridShown struct {
+		Cells  int
+		Points []int
+	}
+	g, err := chromedp.Run(tctx, chromedp.Evaluate[gridShown](`({Cells: Math.min(Number(document.querySelector("#models tbody tr td:last-child").textContent), 64),
+		Points: grid.map(u => u.data[1].filter(x => x !== null).length)})`))
+	if err != nil || g.Cells < 1 || len(g.Points) != g.Cells || slices.Min(g.Points) < 10 {
+		return nil, fmt.Errorf("grid of small multiples: points per cell %v for %d cells (%v), want every cell with the snapshots so far", g.Points, g.Cells, err)
 	}
 	// The flip-to-light histogram counts the confirmed frames; the header says the session's state.
 	state, err := chromedp.Run(tctx, chromedp.Evaluate[string](`plots.plotFlip.data[1].reduce((a, b) => a + b, 0) > 0 ? document.getElementById("state").textContent : "no flip-to-light counts"`))

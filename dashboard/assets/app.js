@@ -4,7 +4,8 @@
 
 const WINDOW = 240; // snapshots kept for the plots (a minute at the default 250 ms)
 const colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"];
-const hist = { t: [], fps: [], missed: [], r: {}, step: {}, cell: {} };
+const hist = { t: [], fps: [], missed: [], r: {}, step: {}, cell: {}, grid: {} }; // grid[model][cell i]
+let grid = []; // the small multiples, one uPlot per cell
 let models = [];
 let plots = {};
 let last = null;
@@ -121,6 +122,37 @@ function showRecent(s) {
   }));
 }
 
+// showGrid keeps every cell's predicted rates per model and draws them as small multiples.
+function showGrid(ms) {
+  const ids = (ms[0] && ms[0].CellIDs) || [];
+  for (const n of models) {
+    const m = ms.find((x) => x.Name === n);
+    const g = hist.grid[n] || (hist.grid[n] = []);
+    ids.forEach((_, i) => {
+      if (!g[i]) g[i] = new Array(hist.t.length - 1).fill(null);
+      push(g[i], m && m.Rates && i < m.Rates.length ? m.Rates[i] : null);
+    });
+  }
+  if (grid.length !== ids.length || grid.models !== models.join()) {
+    grid.forEach((u) => u.destroy());
+    const el = $("grid");
+    el.replaceChildren();
+    grid = ids.map((id) => {
+      const cell = document.createElement("div");
+      cell.appendChild(text("span", "cell " + id));
+      el.appendChild(cell);
+      return new uPlot({
+        width: Math.max(cell.clientWidth - 4, 100), height: 90,
+        legend: { show: false }, cursor: { show: false },
+        axes: [{ show: false }, { size: 30, font: "9px sans-serif" }],
+        series: [{}].concat(models.map((n, i) => ({ stroke: colors[i % colors.length], width: 1 }))),
+      }, [[]].concat(models.map(() => [])), cell);
+    });
+    grid.models = models.join();
+  }
+  grid.forEach((u, i) => u.setData([hist.t].concat(models.map((n) => hist.grid[n][i]))));
+}
+
 function resetModels(names) {
   models = names;
   for (const k of ["r", "step", "cell"]) {
@@ -211,6 +243,7 @@ function show(s) {
   plots.plotR.setData([hist.t].concat(models.map((n) => hist.r[n])));
   plots.plotStep.setData([hist.t].concat(models.map((n) => hist.step[n])));
   plots.plotCell.setData([hist.t].concat(models.map((n) => hist.cell[n])));
+  showGrid(ms);
 }
 
 function connect() {
