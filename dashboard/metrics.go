@@ -93,6 +93,7 @@ var (
 	descOnsetLat    = desc("retinad_onset_latency_seconds", "The photodiode's current flip-to-light latency estimate.")
 	descBusDown     = desc("retinad_nats_disconnected_seconds", "How long the NATS connection has been lost (0: connected).")
 	descDiodeDown   = desc("retinad_photodiode_disconnected_seconds", "How long the photodiode has been away (0: connected or none).")
+	descFlipToPub   = prometheus.NewDesc("retinad_flip_to_publish_seconds", "Flip of a frame to its prediction's publish, quantile over the daemon's recent frames.", []string{"quantile"}, nil)
 )
 
 // desc describes a metric without labels.
@@ -102,7 +103,7 @@ func desc(name, help string) *prometheus.Desc { return prometheus.NewDesc(name, 
 func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descFrames, descMissed, descDropped, descUntimed, descSpikes, descRejected,
 		descPublished, descPubDropped, descPubErrors, descSteps, descPredictions, descSkipped, descLiveR, descDeadline,
-		descQueue, descDrift, descFrameRate, descOnsetLat, descBusDown, descDiodeDown} {
+		descQueue, descDrift, descFrameRate, descOnsetLat, descBusDown, descDiodeDown, descFlipToPub} {
 		ch <- d
 	}
 	m.step.Describe(ch)
@@ -142,6 +143,8 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	gauge(descOnsetLat, f.OnsetLatency.Seconds())
 	gauge(descBusDown, f.BusDown.Seconds())
 	gauge(descDiodeDown, f.PhotodiodeDown.Seconds())
+	gauge(descFlipToPub, f.FlipToPublishP50.Seconds(), "0.5")
+	gauge(descFlipToPub, f.FlipToPublishP99.Seconds(), "0.99")
 	m.step.Collect(ch)
 	m.flip.Collect(ch)
 }

@@ -34,6 +34,7 @@ func TestMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	fig := daemon.Figures{Frames: 1234, Missed: 2, Dropped: 3, Untimed: 4, PublishQueued: 7, AcqDriftPPM: 20,
+		FlipToPublishP50: 9 * time.Millisecond, FlipToPublishP99: 12 * time.Millisecond,
 		Models: []daemon.ModelFigures{
 			{Name: "cnn", Steps: 100, Published: 99, Skipped: 1, Deadline: 5 * time.Millisecond, LiveR: 0.5},
 			{Name: "ln", Steps: 10, Published: 10, LiveR: math.NaN()},
@@ -75,6 +76,8 @@ func TestMetrics(t *testing.T) {
 		`retinad_live_r{model="cnn"} 0.5`,
 		"retinad_publish_queue_messages 7",
 		"retinad_acquisition_clock_drift_ratio 2e-05",
+		`retinad_flip_to_publish_seconds{quantile="0.5"} 0.009`,
+		`retinad_flip_to_publish_seconds{quantile="0.99"} 0.012`,
 		`retinad_model_step_seconds_count{model="cnn"} 1`,
 		`retinad_model_step_seconds_sum{model="cnn"} 0.002`,
 		"retinad_flip_to_light_seconds_count 1",
