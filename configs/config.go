@@ -269,9 +269,15 @@ type Validation struct {
 	ReportEvery Duration `yaml:"report_every"` // period of validation reports, up to 1h
 }
 
-// Dashboard is what the operator sees on the terminal.
+// Dashboard is what the operator sees: the status line on the terminal, and the HTTP listener
+// with Prometheus metrics at /metrics.
 type Dashboard struct {
 	StatusEvery Duration `yaml:"status_every"` // period of the status line and status messages, 10ms to 1h
+	// Listen is the HTTP listener (host:port, port 0 for any free one); "" for none. Only
+	// loopback unless nats.allow_remote is set: what it serves is read without a login. The
+	// example configs set 127.0.0.1:8080; the built-in default is "" so that a config written
+	// for a test never binds a fixed port.
+	Listen string `yaml:"listen"`
 }
 
 // Control limits what the control service may do on the daemon's machine.

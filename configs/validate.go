@@ -52,6 +52,9 @@ func (c *Config) Validate() error {
 	positive(ps, "validation.window", float64(c.Validation.Window))
 	positive(ps, "validation.report_every", float64(c.Validation.ReportEvery))
 	positive(ps, "dashboard.status_every", float64(c.Dashboard.StatusEvery))
+	if l := c.Dashboard.Listen; l != "" {
+		checkListen(ps, "dashboard.listen", l, c.NATS.AllowRemote)
+	}
 	c.Adaptive.validate(ps, c.Models)
 	c.Control.validate(ps)
 	c.bounds(ps)
@@ -129,17 +132,22 @@ func (p Photodiode) validate(ps *Problems) {
 	}
 }
 
+// checkListen checks a listener's host:port, loopback only unless remote is allowed.
+func checkListen(ps *Problems, field, addr string, remote bool) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		ps.add(field, "%q: want host:port, such as 127.0.0.1:4222", addr)
+	} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		ps.add(field, "%q: port %q is not a TCP port number", addr, port)
+	} else if ip := net.ParseIP(host); !remote && (ip == nil || !ip.IsLoopback()) && host != "localhost" {
+		ps.add(field, "%q is not a loopback address: set nats.allow_remote to listen on other interfaces", addr)
+	}
+}
+
 func (n NATS) validate(ps *Problems) {
 	if n.Embedded {
 		if n.Listen != "" {
-			host, port, err := net.SplitHostPort(n.Listen)
-			if err != nil {
-				ps.add("nats.listen", "%q: want host:port, such as 127.0.0.1:4222", n.Listen)
-			} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
-				ps.add("nats.listen", "%q: port %q is not a TCP port number", n.Listen, port)
-			} else if ip := net.ParseIP(host); !n.AllowRemote && (ip == nil || !ip.IsLoopback()) && host != "localhost" {
-				ps.add("nats.listen", "%q is not a loopback address: set nats.allow_remote to listen on other interfaces", n.Listen)
-			}
+			checkListen(ps, "nats.listen", n.Listen, n.AllowRemote)
 		}
 		n.validateAuth(ps)
 	} else {

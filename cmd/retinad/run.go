@@ -76,6 +76,9 @@ func runRun(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error 
 	}
 	fmt.Fprintf(e.stdout, "retinad: rig %s, session %s; NATS %s; watch with: retinad tap --server %s --subject 'retinad.%s.>'\n",
 		cfg.Rig, r.Session(), watch, watch, cfg.Rig)
+	if u := r.DashboardURL(); u != "" {
+		fmt.Fprintf(e.stdout, "retinad: dashboard %s; Prometheus metrics at %s/metrics\n", u, u)
+	}
 	if *duration > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, *duration)

@@ -17,6 +17,7 @@ import (
 	"retinad/calib/photodiode"
 	"retinad/configs"
 	"retinad/daemon"
+	"retinad/dashboard"
 	"retinad/stimulus"
 	"retinad/stimulus/present"
 )
@@ -45,6 +46,7 @@ type Rig struct {
 	prior   time.Duration // the photodiode's latency prior, from the calibration file
 	retina  *sim.Acquisition
 	daemon  *daemon.Daemon
+	dash    *dashboard.Server // the HTTP listener (nil: dashboard.listen "")
 	session string
 	version string   // the build's, everywhere: Status, SessionEvent, the control service
 	notes   []string // parts the config asks for that are not wired, said at start
@@ -118,6 +120,9 @@ func Open(cfg *configs.Config, o Options) (r *Rig, err error) {
 		}
 	}
 	comps = append(comps, daemon.Component{Name: "control service", Run: r.serveControl})
+	if err := r.openDashboard(&comps); err != nil {
+		return nil, err
+	}
 	var diodeDown func() time.Duration
 	if r.diode != nil {
 		diodeDown = r.diode.Down
@@ -268,7 +273,7 @@ func (r *Rig) Run(ctx context.Context) error {
 
 // Close closes the presenter and drains and stops the bus. It is idempotent.
 func (r *Rig) Close() error {
-	var errs []error
+	errs := []error{r.closeDashboard()}
 	if r.pres != nil {
 		errs = append(errs, r.pres.Close())
 		r.pres = nil
