@@ -147,7 +147,7 @@ func writeE2EConfig(t *testing.T, dir, name, rec string, edit func(*configs.Conf
 	c.Display.Mode = "offscreen"
 	// configs/sim.yaml's operator controls; the test publishes malformed spikes as acquisition.
 	c.NATS.Users = append(c.NATS.Users, configs.NATSUser{Name: "acq", Role: "acquisition", Password: "acq-secret"})
-	c.NATS.Listen = "127.0.0.1:0"
+	c.NATS.Listen, c.Dashboard.Listen = "127.0.0.1:0", "" // tests in parallel must not share a port
 	c.Recording.Enabled, c.Recording.Dir = true, rec
 	c.Photodiode.Calibration = ""
 	var ln []configs.Model
