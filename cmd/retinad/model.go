@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -57,7 +56,7 @@ func init() {
 // infer/onnx's importer.
 func loadModel(path string) (*infer.Model, error) {
 	if strings.EqualFold(filepath.Ext(path), ".onnx") {
-		b, err := os.ReadFile(path)
+		b, err := infer.ReadFile(context.Background(), path, infer.MaxFileBytes)
 		if err != nil {
 			return nil, err
 		}

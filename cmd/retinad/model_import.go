@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -59,7 +58,7 @@ func runModelImport(ctx context.Context, e *env, fs *flag.FlagSet, args []string
 	switch strings.ToLower(filepath.Ext(src)) {
 	case ".onnx":
 		var b []byte
-		if b, err = os.ReadFile(src); err == nil {
+		if b, err = infer.ReadFile(context.Background(), src, infer.MaxFileBytes); err == nil {
 			if m, err = onnx.ImportWith(b, d); err != nil {
 				err = fmt.Errorf("%s: %w", src, err)
 			}

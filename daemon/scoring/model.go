@@ -1,10 +1,10 @@
 package scoring
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -29,7 +29,7 @@ func LoadModel(name, path string) (Model, error) {
 	if name == "" {
 		return Model{}, fmt.Errorf("scoring: model %s: empty name", path)
 	}
-	b, err := os.ReadFile(path)
+	b, err := infer.ReadFile(context.Background(), path, infer.MaxFileBytes)
 	if err != nil {
 		return Model{}, fmt.Errorf("scoring: model %s: %w", name, err)
 	}
