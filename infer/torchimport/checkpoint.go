@@ -26,6 +26,7 @@ type Checkpoint struct {
 	Hyps      map[string]any     // architecture kwargs from "hyps" or "model_hyps"
 	NormMean  float64            // stimulus normalisation: x' = (x - NormMean) / NormStd
 	NormStd   float64
+	HasNorm   bool    // the checkpoint holds norm_stats (else NormMean 0, NormStd 1)
 	FrameRate float64 // bins per second, if the checkpoint says (0 when it does not)
 }
 
@@ -88,6 +89,7 @@ func Read(path string) (*Checkpoint, error) {
 			}
 			*dst = f
 		}
+		ck.HasNorm = true
 		if !(ck.NormStd > 0) || math.IsInf(ck.NormStd, 0) || math.IsNaN(ck.NormMean) || math.IsInf(ck.NormMean, 0) {
 			return fail("norm_stats mean %v, std %v: want finite mean and positive std", ck.NormMean, ck.NormStd)
 		}

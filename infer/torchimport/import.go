@@ -9,10 +9,25 @@ import (
 
 // Import reads a torch-deep-retina checkpoint into a native model. The checkpoint's
 // norm_stats and frame_rate win over d; a checkpoint without frame_rate needs d.FrameRate.
+// Warnings (see ImportWarn) are dropped.
 func Import(path string, d onnx.Defaults) (*infer.Model, error) {
+	return ImportWarn(path, d, func(string) {})
+}
+
+// ImportWarn is Import that reports, through warn, what it assumed: a checkpoint without
+// norm_stats is normalised with d.Mean and d.Std, which is right only if those are the
+// values the network was trained with.
+func ImportWarn(path string, d onnx.Defaults, warn func(string)) (*infer.Model, error) {
 	ck, err := Read(path)
 	if err != nil {
 		return nil, err
+	}
+	if !ck.HasNorm {
+		std := d.Std
+		if std == 0 {
+			std = 1
+		}
+		warn(fmt.Sprintf("torchimport: %s: no norm_stats: normalising the stimulus with mean %g, std %g; if the network was trained with other values give them (retinad model import --norm-mean, --norm-std)", path, d.Mean, std))
 	}
 	g, err := ck.Graph()
 	if err != nil {
