@@ -86,6 +86,41 @@ func TestUpstreamCheckpoint(t *testing.T) {
 	checkRates(t, "nonorm.pt with --norm-mean/--norm-std", predictWindows(t, m, x, xs), want)
 }
 
+// TestUpstreamWholeModule: torch.save(model) is read without executing anything: the state
+// dict and hyperparameters come back from the modules' pickled __dict__, and the model
+// predicts PyTorch's output; it has no norm_stats, so the import warns.
+func TestUpstreamWholeModule(t *testing.T) {
+	dir := upstreamFiles(t)
+	x, xs := readNpy(t, filepath.Join(dir, "x.npy"))
+	want, _ := readNpy(t, filepath.Join(dir, "y.npy"))
+	whole := filepath.Join(dir, "whole.pt")
+	ck, err := Read(whole)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := Read(filepath.Join(dir, "upstream.pt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ck.ModelType != "BNCNN" || len(ck.Keys) != len(ref.Keys) {
+		t.Errorf("model_type %q, keys %v; want BNCNN and the state dict's keys %v", ck.ModelType, ck.Keys, ref.Keys)
+	}
+	for i, k := range ref.Keys {
+		if i < len(ck.Keys) && ck.Keys[i] != k {
+			t.Errorf("key %d is %q, state_dict has %q", i, ck.Keys[i], k)
+		}
+	}
+	var warnings []string
+	m, err := ImportWarn(whole, onnx.Defaults{FrameRate: 100, Mean: 0.1, Std: 0.7}, func(s string) { warnings = append(warnings, s) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(warnings) != 1 || !strings.Contains(warnings[0], "no norm_stats") {
+		t.Errorf("warnings %q, want one about norm_stats", warnings)
+	}
+	checkRates(t, "whole.pt", predictWindows(t, m, x, xs), want)
+}
+
 // TestUpstreamRefusals: what retinad cannot run yet is refused with the class named and what
 // to do, not a raw unpickler error.
 func TestUpstreamRefusals(t *testing.T) {

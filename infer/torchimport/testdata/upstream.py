@@ -7,7 +7,7 @@ upstream.pt   BNCNN with model_hyps holding TDRModel's constructor defaults (lin
               tuples for img_shape and ksizes, inference_exp, recurrent), norm_stats as numpy
               scalars, optimiser state, and no frame_rate (upstream saves none)
 nonorm.pt     the same without norm_stats
-whole.pt      torch.save(model): the whole module pickled
+whole.pt      torch.save(model): the whole module pickled, with TDRModel's attributes
 rnn.pt        a checkpoint whose model_type is the recurrent RNNCNN
 x.npy, y.npy  normalised input windows [N, hist, H, W] and the model's eval output [N, cells]
 """
@@ -50,8 +50,13 @@ def main(out):
     torch.save(ck, os.path.join(out, "upstream.pt"))
     del ck["norm_stats"]
     torch.save(ck, os.path.join(out, "nonorm.pt"))
+    # TDRModel.__init__ keeps each constructor argument as an attribute (inference_exp as
+    # infr_exp); a whole-module save pickles them in the module's __dict__.
+    for k, v in m.hyps.items():
+        setattr(m, "infr_exp" if k == "inference_exp" else k, v)
+    del m.hyps
     torch.save(m, os.path.join(out, "whole.pt"))
-    rnn = dict(ck, model_type="RNNCNN", model_hyps=dict(m.hyps, recurrent=True))
+    rnn = dict(ck, model_type="RNNCNN", model_hyps=dict(ck["model_hyps"], recurrent=True))
     torch.save(rnn, os.path.join(out, "rnn.pt"))
     x = torch.randn(9, HIST, H, W)
     with torch.no_grad():
