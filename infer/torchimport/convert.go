@@ -168,9 +168,12 @@ func (ck *Checkpoint) Graph() (*onnx.Graph, error) {
 	return b.g, nil
 }
 
+// isBookkeeping says whether a state key holds nothing the eval-mode network computes with:
+// batch-norm counters, and torch-deep-retina's GaussianNoise std kept as the parameter
+// "sigma" of the noise modules 3 and 9 (noise is off in eval; addNoise reads hyps "noise").
 func isBookkeeping(key string) bool {
-	_, field, err := moduleIndex(key)
-	return err == nil && field == "num_batches_tracked"
+	mod, field, err := moduleIndex(key)
+	return err == nil && (field == "num_batches_tracked" || field == "sigma" && (mod == 3 || mod == 9))
 }
 
 type builder struct {
