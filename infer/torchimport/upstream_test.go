@@ -148,3 +148,23 @@ func TestUpstreamRefusals(t *testing.T) {
 		t.Errorf("other class: %v", err)
 	}
 }
+
+// TestUpstreamONNX: the same module through plain torch.onnx.export, with a dynamic batch
+// (x.view(x.size(0), -1) becomes a Shape/Gather/Unsqueeze/Concat subgraph) and with a fixed
+// one (Reshape [2 -1]), imports and predicts PyTorch's output to 1e-4.
+func TestUpstreamONNX(t *testing.T) {
+	dir := upstreamFiles(t)
+	x, xs := readNpy(t, filepath.Join(dir, "x.npy"))
+	want, _ := readNpy(t, filepath.Join(dir, "y.npy"))
+	for _, name := range []string{"bncnn.onnx", "bncnn_static.onnx"} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := onnx.ImportWith(b, onnx.Defaults{FrameRate: 100})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		checkRates(t, name, predictWindows(t, m, x, xs), want)
+	}
+}

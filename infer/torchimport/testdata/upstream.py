@@ -9,6 +9,7 @@ upstream.pt   BNCNN with model_hyps holding TDRModel's constructor defaults (lin
 nonorm.pt     the same without norm_stats
 whole.pt      torch.save(model): the whole module pickled, with TDRModel's attributes
 bncnn.onnx    torch.onnx.export of the module with a dynamic batch axis
+bncnn_static.onnx  the same with the batch fixed at 2
 rnn.pt        a checkpoint whose model_type is the recurrent RNNCNN
 x.npy, y.npy  normalised input windows [N, hist, H, W] and the model's eval output [N, cells]
 """
@@ -124,6 +125,8 @@ def main(out):
     torch.onnx.export(m, x[:2], os.path.join(out, "bncnn.onnx"), input_names=["stimulus"],
                       output_names=["rates"], dynamic_axes={"stimulus": {0: "N"}, "rates": {0: "N"}},
                       opset_version=13)
+    torch.onnx.export(m, x[:2], os.path.join(out, "bncnn_static.onnx"), input_names=["stimulus"],
+                      output_names=["rates"], opset_version=13)
     np.save(os.path.join(out, "x.npy"), x.numpy())
     np.save(os.path.join(out, "y.npy"), y.numpy())
 
