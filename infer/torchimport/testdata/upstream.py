@@ -12,6 +12,9 @@ bncnn.onnx    torch.onnx.export of the module with a dynamic batch axis
 bncnn_static.onnx  the same with the batch fixed at 2
 rnn.pt        a checkpoint whose model_type is the recurrent RNNCNN
 x.npy, y.npy  normalised input windows [N, hist, H, W] and the model's eval output [N, cells]
+movie.npy, movie_rates.npy  a movie [T, H, W] and the output on its sliding windows [T, cells]
+              (NaN before a full history), for `retinad predict`; movie_rates_norm.npy
+              the same with upstream.pt's norm_stats applied to the movie
 """
 import os
 import sys
@@ -127,6 +130,17 @@ def main(out):
                       opset_version=13)
     torch.onnx.export(m, x[:2], os.path.join(out, "bncnn_static.onnx"), input_names=["stimulus"],
                       output_names=["rates"], opset_version=13)
+    movie = torch.randn(40, H, W) * 0.5
+    win = movie.unfold(0, HIST, 1).permute(0, 3, 1, 2).contiguous()  # [T-HIST+1, HIST, H, W]
+    with torch.no_grad():
+        r = m(win).numpy()
+    rates = np.full((movie.shape[0], r.shape[1]), np.nan, np.float32)
+    rates[HIST - 1:] = r
+    np.save(os.path.join(out, "movie.npy"), movie.numpy())
+    np.save(os.path.join(out, "movie_rates.npy"), rates)
+    with torch.no_grad():  # with upstream.pt's norm_stats applied, as its import does
+        rates[HIST - 1:] = m((win - np.float32(0.1)) / np.float32(0.7)).numpy()
+    np.save(os.path.join(out, "movie_rates_norm.npy"), rates)
     np.save(os.path.join(out, "x.npy"), x.numpy())
     np.save(os.path.join(out, "y.npy"), y.numpy())
 
