@@ -100,6 +100,12 @@ func LoadContext(ctx context.Context, path string, max int64) (*Model, error) {
 	return m, nil
 }
 
+// ReadContext reads a model file's bytes with LoadContext's checks, for callers that decode
+// another format (an .onnx file, through infer/onnx's DecodeFile).
+func ReadContext(ctx context.Context, path string, max int64) ([]byte, error) {
+	return readFile(ctx, path, max)
+}
+
 // readFile reads the regular file at path, of at most max bytes, in chunks that check ctx.
 func readFile(ctx context.Context, path string, max int64) ([]byte, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
