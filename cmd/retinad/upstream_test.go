@@ -76,6 +76,21 @@ func TestPredictBenchForeignONNX(t *testing.T) {
 		t.Error(err)
 	}
 
+	// The checkpoint straight to ONNX (model export), and back through predict.
+	exported := filepath.Join(dir, "upstream.onnx")
+	if code, _, errs = run(t, "model", "export", filepath.Join(dir, "upstream.pt"), "--frame-rate", "100", "--out", exported); code != 0 {
+		t.Fatalf("model export upstream.pt: exit %d: %s", code, errs)
+	}
+	if code, _, errs = run(t, "predict", "--model", exported, "--stimulus", movie, "--out", out); code != 0 {
+		t.Fatalf("predict exported checkpoint: exit %d: %s", code, errs)
+	}
+	if got, _, err = enginetest.ReadNpy(out); err != nil {
+		t.Fatal(err)
+	}
+	if err := enginetest.Check(got, wantNorm, "predict upstream.pt exported to ONNX"); err != nil {
+		t.Error(err)
+	}
+
 	code, stdout, errs := run(t, "bench", "--model", model, "--steps", "50", "--peer-steps", "5", "--json")
 	if code != 0 {
 		t.Fatalf("bench bncnn.onnx: exit %d: %s", code, errs)
