@@ -37,7 +37,7 @@ func Read(path string) (*Checkpoint, error) {
 	if err := sniff(path); err != nil {
 		return nil, err
 	}
-	v, err := pytorch.LoadWithUnpickler(path, newUnpickler)
+	v, err := load(path)
 	if err != nil {
 		return nil, fmt.Errorf("torchimport: %s: %w", path, err)
 	}
@@ -110,6 +110,18 @@ func Read(path string) (*Checkpoint, error) {
 		ck.FrameRate = f
 	}
 	return ck, nil
+}
+
+// load unpickles path with gopickle, whose decoder indexes its opcode table with the file's
+// bytes and panics on some malformed files (FuzzRead found "\x80\x02\xff"): that panic is
+// the library's, on bad input, so it becomes an error here.
+func load(path string) (v any, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			v, err = nil, fmt.Errorf("malformed pickle (the unpickler failed: %v)", p)
+		}
+	}()
+	return pytorch.LoadWithUnpickler(path, newUnpickler)
 }
 
 func (ck *Checkpoint) readState(v any) error {

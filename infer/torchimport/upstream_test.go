@@ -168,3 +168,25 @@ func TestUpstreamONNX(t *testing.T) {
 		checkRates(t, name, predictWindows(t, m, x, xs), want)
 	}
 }
+
+// FuzzRead: whatever the bytes of a torch.save file (the zip's data.pkl or a legacy pickle),
+// Read returns a checkpoint or an error, never a panic, and executes nothing.
+func FuzzRead(f *testing.F) {
+	for _, p := range []string{"testdata/bncnn.pt"} {
+		if b, err := os.ReadFile(p); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Add([]byte("\x80\x02}q\x00."))
+	f.Add([]byte("\x80\x02c__builtin__\nset\nq\x00]q\x01\x85q\x02Rq\x03."))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		path := filepath.Join(t.TempDir(), "f.pt")
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		ck, err := Read(path)
+		if err == nil {
+			ck.Graph() // may refuse; must not panic
+		}
+	})
+}
