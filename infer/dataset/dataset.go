@@ -2,6 +2,7 @@ package dataset
 
 import (
 	"archive/zip"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -109,7 +110,7 @@ func Read(path string) (*Dataset, error) {
 func Decode(ra io.ReaderAt, size int64, path string) (*Dataset, error) {
 	zr, err := zip.NewReader(ra, size)
 	if err != nil {
-		return nil, fmt.Errorf("dataset: %s: not an .npz (zip) file: %w", path, err)
+		return nil, fmt.Errorf("dataset: %s: not an .npz (zip) file%s: %w", path, otherFormat(ra), err)
 	}
 	r := &archive{zr}
 	fail := func(format string, a ...any) error {
@@ -196,6 +197,23 @@ func Decode(ra io.ReaderAt, size int64, path string) (*Dataset, error) {
 		return nil, err
 	}
 	return d, nil
+}
+
+// otherFormat names the file formats labs keep data in that retinad does not read yet, from
+// their first bytes, with what to do instead ("" for anything else).
+func otherFormat(ra io.ReaderAt) string {
+	var head [128]byte
+	n, _ := ra.ReadAt(head[:], 0)
+	b := head[:n]
+	switch {
+	case bytes.HasPrefix(b, []byte("\x89HDF\r\n\x1a\n")):
+		return " (it is HDF5, which retinad does not read yet: write stimulus, counts and frame_rate with numpy.savez)"
+	case bytes.HasPrefix(b, []byte("MATLAB ")) && bytes.Contains(b, []byte("MAT-file")): // v5 and v7.3
+		return " (it is a MATLAB .mat file, which retinad does not read yet: load it with scipy.io.loadmat and write stimulus, counts and frame_rate with numpy.savez)"
+	case n >= 8 && string(b[:6]) == "\x93NUMPY":
+		return " (it is a single .npy array: a dataset needs stimulus, counts and frame_rate together, numpy.savez)"
+	}
+	return ""
 }
 
 var want = map[string]string{

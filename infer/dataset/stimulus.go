@@ -48,7 +48,12 @@ func ReadStimulus(path string) (data []float32, t, h, w int, err error) {
 		}
 		e = npyEntry{size: uint64(st.Size()), open: func() (io.ReadCloser, error) { return os.Open(path) }}
 	default:
-		return nil, 0, 0, 0, fail("want a .npy movie or an .npz dataset")
+		hint := ""
+		if f, err := os.Open(path); err == nil {
+			hint = otherFormat(f)
+			f.Close()
+		}
+		return nil, 0, 0, 0, fail("want a .npy movie or an .npz dataset%s", hint)
 	}
 	hd, err := e.header()
 	if err != nil {
