@@ -2,6 +2,7 @@ package torchimport
 
 import (
 	"fmt"
+	"strings"
 
 	"retinad/infer"
 	"retinad/infer/onnx"
@@ -31,7 +32,7 @@ func ImportWarn(path string, d onnx.Defaults, warn func(string)) (*infer.Model, 
 	}
 	g, err := ck.Graph()
 	if err != nil {
-		return nil, fmt.Errorf("torchimport: %s: %w", path, err)
+		return nil, inFile{path, err}
 	}
 	if d.Name == "" {
 		d.Name = ck.ModelType
@@ -75,3 +76,16 @@ func addNoise(m *infer.Model, ck *Checkpoint) error {
 	m.Layers = out
 	return m.Validate()
 }
+
+// inFile puts the file's name into an error of this package's own (which already begins
+// "torchimport: "), without saying the package twice.
+type inFile struct {
+	path string
+	err  error
+}
+
+func (e inFile) Error() string {
+	return "torchimport: " + e.path + ": " + strings.TrimPrefix(e.err.Error(), "torchimport: ")
+}
+
+func (e inFile) Unwrap() error { return e.err }

@@ -126,8 +126,8 @@ func TestUpstreamWholeModule(t *testing.T) {
 func TestUpstreamRefusals(t *testing.T) {
 	dir := upstreamFiles(t)
 	_, err := Import(filepath.Join(dir, "rnn.pt"), onnx.Defaults{FrameRate: 100})
-	if err == nil || !strings.Contains(err.Error(), `model_type "RNNCNN" is recurrent`) || !strings.HasPrefix(err.Error(), "torchimport: ") {
-		t.Errorf("recurrent: %v", err)
+	if err == nil || !strings.Contains(err.Error(), `model_type "RNNCNN" is recurrent`) || strings.Count(err.Error(), "torchimport: ") != 1 || !strings.HasPrefix(err.Error(), "torchimport: "+filepath.Join(dir, "rnn.pt")+": ") {
+		t.Errorf("recurrent: %v (want the package and file named once, first)", err)
 	}
 	ck, err := Read(filepath.Join(dir, "upstream.pt"))
 	if err != nil {
