@@ -11,6 +11,7 @@ import (
 	"retinad/acquisition"
 	"retinad/configs"
 	"retinad/infer/dataset"
+	"retinad/stimulus"
 )
 
 func init() {
@@ -63,7 +64,10 @@ func runExport(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 		defer bus.Stop()
 		conn = bus.Conn()
 	}
-	d, err := acquisition.Export(ctx, conn, subj, *session, acquisition.ExportOptions{BinRate: *binRate, Frames: stimulusFrames()})
+	d, sum, err := acquisition.Export(ctx, conn, subj, *session, acquisition.ExportOptions{BinRate: *binRate, Frames: stimulus.NewRebuilder().Frame})
+	if sum != nil {
+		sum.Report(e.stdout)
+	}
 	if err != nil {
 		return err
 	}

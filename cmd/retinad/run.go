@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -49,6 +50,19 @@ func runRun(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error 
 				o.StatusOut = overwrite{f} // a terminal: one status line, rewritten in place
 			}
 		}
+	}
+	if path := os.Getenv("RETINAD_DUMP_FRAMES"); path != "" { // tests only (README, "Testing")
+		f, err := os.Create(path)
+		if err != nil {
+			return fmt.Errorf("run: RETINAD_DUMP_FRAMES: %w", err)
+		}
+		w := bufio.NewWriterSize(f, 1<<20)
+		o.FrameDump = w
+		defer func() {
+			if err := errors.Join(w.Flush(), f.Close()); err != nil {
+				e.log.Error("run: RETINAD_DUMP_FRAMES", "file", path, "err", err)
+			}
+		}()
 	}
 	r, err := rig.Open(cfg, o)
 	if err != nil {

@@ -304,7 +304,7 @@ func TestFaultPhotodiodeUnplugged(t *testing.T) {
 
 // TestFaultExternalNATS runs the daemon on an external nats-server (Debian's, JetStream in a
 // folder: the session is recorded there) and kills the server twice during the session. A short
-// outage (~2 s, within nats.reconnect_buffer, 48 KiB here: about 5 s of this session's traffic)
+// outage (~2 s, within nats.reconnect_buffer, 128 KiB here: about 5 s of this session's traffic)
 // loses nothing: what was published meanwhile is sent on reconnect. A long one lasts until the
 // buffer overflows (the 60 s outage of the issue, made short by the small buffer) and 1.5 s
 // more: the messages refused are counted (Status.publish_failed) and said in the status line
@@ -318,7 +318,7 @@ func TestFaultExternalNATS(t *testing.T) {
 	srv := acquisitiontest.StartExternal(t, t.TempDir())
 	cfg := faultConfig(t)
 	cfg.NATS.Embedded, cfg.NATS.URL, cfg.NATS.Listen = false, srv.URL(), ""
-	cfg.NATS.ReconnectBuffer = 48 << 10
+	cfg.NATS.ReconnectBuffer = 128 << 10 // 48 KiB before frame onsets carried their source's YAML and hash
 	fr := openFaultRig(t, cfg, srv.URL())
 	d := fr.r.Daemon()
 	var idle [3]span // before the short outage, between the outages, after the long one

@@ -27,6 +27,10 @@ type Options struct {
 	StatusOut io.Writer    // the status line; nil for none
 	Version   string       // the build's version (semantic, e.g. 1.2.0 or 0.0.0-dev): Status, SessionEvent and the control service say it
 	Session   string       // "" makes one from the UTC time
+	// FrameDump, for tests only, receives every frame the presenter draws, in display order, as
+	// height*width little-endian float32 (contrast): the truth an export is checked against.
+	// nil (the default): nothing is written and the frame loop only tests a nil.
+	FrameDump io.Writer
 }
 
 // Rig is an opened rig: every part is live and Run shows the session.
@@ -98,6 +102,9 @@ func Open(cfg *configs.Config, o Options) (r *Rig, err error) {
 		return nil, err
 	}
 	pres := &presenter{p: r.pres}
+	if o.FrameDump != nil {
+		pres.dump, pres.dumpBuf = o.FrameDump, make([]byte, 4*cfg.Stimulus.Height*cfg.Stimulus.Width)
+	}
 	if cfg.Acquisition.Simulate {
 		if flips, err = r.openRetina(pres, flips, &comps); err != nil {
 			return nil, err
@@ -210,7 +217,9 @@ func (r *Rig) openRetina(pres *presenter, flips daemon.FlipSink, comps *[]daemon
 	}
 	pub := acquisition.NewPublisher(r.bus.Conn(), cfg.NATS.PublishQueue, r.log)
 	acq, err := sim.NewAcquisition(retina, pub, sim.AcquisitionOptions{
-		Spikes: subj.Spikes, Sync: subj.Sync, Session: r.session,
+		// No session: like a real acquisition system, the virtual retina goes on across the
+		// sessions started over control, and a name it kept would be the first one's.
+		Spikes: subj.Spikes, Sync: subj.Sync,
 		BatchInterval: time.Duration(cfg.Acquisition.BatchInterval),
 		ClockOffset:   time.Duration(cfg.Acquisition.ClockOffset), ClockDriftPPM: cfg.Acquisition.ClockDriftPPM,
 		Seed: cfg.Acquisition.Seed ^ 0x5350494b4553, Now: calib.SystemClock{}.Now, Log: r.log,

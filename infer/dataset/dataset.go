@@ -22,6 +22,18 @@ type Dataset struct {
 	Counts    []float32 // [T*C], spikes; bin t of cell c at Counts[t*C+c]
 	FrameRate float64   // bins per second
 	CellIDs   []int64   // [C]
+	// Extra are further arrays Write stores beside these (an export's frame timing, predictions,
+	// events); Read does not load them, and no consumer needs them.
+	Extra []Array
+}
+
+// Array is one extra named array of a dataset file: Data is []float32, []float64, []int64,
+// []uint8 (a mask: 1 true, 0 false) or []string (numpy unicode, '<U'), row-major, with
+// len(Data) the product of Shape (an empty Shape is a scalar).
+type Array struct {
+	Name  string
+	Shape []int
+	Data  any
 }
 
 // Pixels is the number of stimulus pixels per frame, H*W.
@@ -80,6 +92,16 @@ func (d *Dataset) Check(name string) error {
 		if !(v >= 0) || math.IsInf(float64(v), 0) {
 			return fail("counts: %v at bin %d for cell %d (id %d), want a finite count >= 0", v, i/d.C, i%d.C, d.CellIDs[i%d.C])
 		}
+	}
+	names := map[string]bool{"stimulus": true, "counts": true, "frame_rate": true, "cell_ids": true}
+	for _, a := range d.Extra {
+		if err := a.check(); err != nil {
+			return fail("%w", err)
+		}
+		if names[a.Name] {
+			return fail("extra array %q: the name is taken", a.Name)
+		}
+		names[a.Name] = true
 	}
 	seen := make(map[int64]int, d.C)
 	for c, id := range d.CellIDs {
@@ -467,16 +489,14 @@ func Write(path string, d *Dataset) error {
 	}
 	zw := zip.NewWriter(f)
 	le := binary.LittleEndian
-	arrays := []struct {
-		name, dtype string
-		shape       []int
-		n, size     int
-		enc         func(b []byte, i int)
-	}{
+	arrays := []npyArray{
 		{"stimulus", "<f4", []int{d.T, d.H, d.W}, len(d.Stimulus), 4, func(b []byte, i int) { le.PutUint32(b, math.Float32bits(d.Stimulus[i])) }},
 		{"counts", "<f4", []int{d.T, d.C}, len(d.Counts), 4, func(b []byte, i int) { le.PutUint32(b, math.Float32bits(d.Counts[i])) }},
 		{"frame_rate", "<f8", nil, 1, 8, func(b []byte, i int) { le.PutUint64(b, math.Float64bits(d.FrameRate)) }},
 		{"cell_ids", "<i8", []int{d.C}, d.C, 8, func(b []byte, i int) { le.PutUint64(b, uint64(d.CellIDs[i])) }},
+	}
+	for _, x := range d.Extra {
+		arrays = append(arrays, x.encoder())
 	}
 	for _, a := range arrays {
 		var w io.Writer
@@ -486,7 +506,7 @@ func Write(path string, d *Dataset) error {
 		if _, err = w.Write(npyHeader(a.dtype, a.shape)); err != nil {
 			break
 		}
-		buf := make([]byte, 0, 1<<20)
+		buf := make([]byte, 0, max(1<<20, a.size))
 		for i := 0; i < a.n; i++ {
 			buf = buf[:len(buf)+a.size]
 			a.enc(buf[len(buf)-a.size:], i)
@@ -511,6 +531,76 @@ func Write(path string, d *Dataset) error {
 		return fmt.Errorf("dataset: write %s: %w", path, err)
 	}
 	return nil
+}
+
+// check reports an extra array whose name, type or length is wrong.
+func (a Array) check() error {
+	if a.Name == "" || strings.ContainsAny(a.Name, "/\\\x00") {
+		return fmt.Errorf("extra array %q: want a plain name", a.Name)
+	}
+	n := 1
+	for _, s := range a.Shape {
+		if s < 0 {
+			return fmt.Errorf("extra array %q: shape %v", a.Name, a.Shape)
+		}
+		n *= s
+	}
+	var have int
+	switch v := a.Data.(type) {
+	case []float32:
+		have = len(v)
+	case []float64:
+		have = len(v)
+	case []int64:
+		have = len(v)
+	case []uint8:
+		have = len(v)
+	case []string:
+		have = len(v)
+	default:
+		return fmt.Errorf("extra array %q: %T, want []float32, []float64, []int64, []uint8 or []string", a.Name, a.Data)
+	}
+	if have != n {
+		return fmt.Errorf("extra array %q: %d values for shape %v", a.Name, have, a.Shape)
+	}
+	return nil
+}
+
+// npyArray is an array as Write stores it: n elements of size bytes, element i encoded by enc.
+type npyArray struct {
+	name, dtype string
+	shape       []int
+	n, size     int
+	enc         func(b []byte, i int)
+}
+
+// encoder is how Write stores a checked extra array.
+func (a Array) encoder() npyArray {
+	le := binary.LittleEndian
+	type enc = npyArray
+	switch v := a.Data.(type) {
+	case []float32:
+		return enc{a.Name, "<f4", a.Shape, len(v), 4, func(b []byte, i int) { le.PutUint32(b, math.Float32bits(v[i])) }}
+	case []float64:
+		return enc{a.Name, "<f8", a.Shape, len(v), 8, func(b []byte, i int) { le.PutUint64(b, math.Float64bits(v[i])) }}
+	case []int64:
+		return enc{a.Name, "<i8", a.Shape, len(v), 8, func(b []byte, i int) { le.PutUint64(b, uint64(v[i])) }}
+	case []uint8:
+		return enc{a.Name, "|u1", a.Shape, len(v), 1, func(b []byte, i int) { b[0] = v[i] }}
+	}
+	v := a.Data.([]string) // check allows no other type
+	runes := make([][]rune, len(v))
+	width := 1
+	for i, s := range v {
+		runes[i] = []rune(s)
+		width = max(width, len(runes[i]))
+	}
+	return enc{a.Name, fmt.Sprintf("<U%d", width), a.Shape, len(v), 4 * width, func(b []byte, i int) {
+		clear(b)
+		for j, r := range runes[i] {
+			le.PutUint32(b[4*j:], uint32(r))
+		}
+	}}
 }
 
 // npyHeader is the .npy version 1.0 header for a C-order array of dtype and shape.

@@ -10,6 +10,10 @@
 //	frame_rate  float64 scalar   bins per second (an integer too)
 //	cell_ids    int     [C]      optional; 0..C-1 when absent
 //
+// and may hold further arrays (Dataset.Extra: float32, float64, int64, uint8 masks, unicode
+// strings), e.g. what `retinad export` adds: frame timing, predictions, sync and events. Read
+// ignores them; Write stores them after the four above.
+//
 // Read checks everything a consumer relies on and names the file, array and cell in its
 // errors: a missing array, a wrong dtype or rank, mismatched lengths, a NaN or infinity, a
 // negative or non-finite count. Whether a cell without spikes is an error is the consumer's

@@ -442,7 +442,11 @@ type FrameOnset struct {
 	DroppedBefore uint32                 `protobuf:"varint,12,opt,name=dropped_before,json=droppedBefore,proto3" json:"dropped_before,omitempty"` // monitor refreshes missed just before this frame
 	// The photodiode link lost device messages (a sequence gap) around this frame: its onset is
 	// unknown (confirmed false), and that is the link's fault, not the monitor's.
-	LinkLost      bool `protobuf:"varint,13,opt,name=link_lost,json=linkLost,proto3" json:"link_lost,omitempty"`
+	LinkLost bool `protobuf:"varint,13,opt,name=link_lost,json=linkLost,proto3" json:"link_lost,omitempty"`
+	// The presenter's frame number since the daemon started, across sessions: what Sync.frame
+	// counts (a TTL code or the virtual retina sees the display, not sessions). frame is
+	// display_frame minus the display frame of the session's frame 0.
+	DisplayFrame  uint64 `protobuf:"varint,45,opt,name=display_frame,json=displayFrame,proto3" json:"display_frame,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -566,6 +570,13 @@ func (x *FrameOnset) GetLinkLost() bool {
 		return x.LinkLost
 	}
 	return false
+}
+
+func (x *FrameOnset) GetDisplayFrame() uint64 {
+	if x != nil {
+		return x.DisplayFrame
+	}
+	return 0
 }
 
 // Prediction is one model's output for one bin. Subject retinad.<rig>.prediction.<model>.
@@ -796,8 +807,9 @@ type Sync struct {
 	TimeAcqNs int64                  `protobuf:"varint,3,opt,name=time_acq_ns,json=timeAcqNs,proto3" json:"time_acq_ns,omitempty"`
 	Source    Sync_Source            `protobuf:"varint,4,opt,name=source,proto3,enum=retinad.v1.Sync_Source" json:"source,omitempty"`
 	Rising    bool                   `protobuf:"varint,5,opt,name=rising,proto3" json:"rising,omitempty"`
-	// The frame number whose onset this edge marks, when the acquisition system can tell (a TTL
-	// code, or the virtual retina): has_frame is then true. Without it, edges are paired with the
+	// The display frame number (FrameOnset.display_frame, not the session's frame) whose onset this
+	// edge marks, when the acquisition system can tell (a TTL code, or the virtual retina):
+	// has_frame is then true. Without it, edges are paired with the
 	// session's confirmed frame onsets in order.
 	Frame         uint64 `protobuf:"varint,6,opt,name=frame,proto3" json:"frame,omitempty"`
 	HasFrame      bool   `protobuf:"varint,7,opt,name=has_frame,json=hasFrame,proto3" json:"has_frame,omitempty"`
@@ -3056,7 +3068,7 @@ const file_retinad_proto_rawDesc = "" +
 	"\rstimulus_yaml\x18\v \x01(\tR\fstimulusYaml\"1\n" +
 	"\x05Param\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x01R\x05value\"\xab\x03\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value\"\xd0\x03\n" +
 	"\n" +
 	"FrameOnset\x12\x18\n" +
 	"\asession\x18\x01 \x01(\tR\asession\x12\x14\n" +
@@ -3075,7 +3087,8 @@ const file_retinad_proto_rawDesc = "" +
 	" \x01(\x03R\tlatencyNs\x12\x1c\n" +
 	"\tconfirmed\x18\v \x01(\bR\tconfirmed\x12%\n" +
 	"\x0edropped_before\x18\f \x01(\rR\rdroppedBefore\x12\x1b\n" +
-	"\tlink_lost\x18\r \x01(\bR\blinkLost\"\xe2\x02\n" +
+	"\tlink_lost\x18\r \x01(\bR\blinkLost\x12#\n" +
+	"\rdisplay_frame\x18- \x01(\x04R\fdisplayFrame\"\xe2\x02\n" +
 	"\n" +
 	"Prediction\x12\x18\n" +
 	"\asession\x18\x01 \x01(\tR\asession\x12\x14\n" +
