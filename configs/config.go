@@ -167,11 +167,14 @@ type TLS struct {
 
 // Model is one trained model to run on every bin.
 type Model struct {
-	Name       string   `yaml:"name"` // the <model> of retinad.<rig>.prediction.<model>
-	File       string   `yaml:"file"` // native model file or .onnx
-	Stochastic bool     `yaml:"stochastic"`
-	Seed       uint64   `yaml:"seed"`
-	Deadline   Duration `yaml:"deadline"` // a step slower than this is skipped and reported; 0 = one bin; at most 10s
+	Name string `yaml:"name"` // the <model> of retinad.<rig>.prediction.<model>
+	File string `yaml:"file"` // native model file or .onnx
+	// FrameRate is the bin rate of an .onnx file that does not say its own (retinad's exports
+	// do, in their metadata, which wins); 0 means the file must say.
+	FrameRate  Frequency `yaml:"frame_rate"`
+	Stochastic bool      `yaml:"stochastic"`
+	Seed       uint64    `yaml:"seed"`
+	Deadline   Duration  `yaml:"deadline"` // a step slower than this is skipped and reported; 0 = one bin; at most 10s
 	// Observed (GLM only): the spike history follows the recorded spikes (validation mode);
 	// the model then steps behind the acquisition's publishing delay, and deadline 0 means 1s.
 	Observed bool `yaml:"observed"`

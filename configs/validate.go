@@ -36,6 +36,7 @@ func (c *Config) Validate() error {
 		names[m.Name] = true
 		fileExists(ps, p+".file", m.File, "a model file")
 		nonNegative(ps, p+".deadline", float64(m.Deadline))
+		nonNegative(ps, p+".frame_rate", float64(m.FrameRate))
 	}
 	c.Stimulus.validate(ps)
 	a := c.Acquisition

@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"path/filepath"
 	"sort"
 	"strings"
 
@@ -53,20 +52,14 @@ func init() {
 }
 
 // loadModel reads a native model file, or an ONNX file (by its .onnx extension) through
-// infer/onnx's importer.
-func loadModel(path string) (*infer.Model, error) {
-	if strings.EqualFold(filepath.Ext(path), ".onnx") {
-		b, err := infer.ReadFile(context.Background(), path, infer.MaxFileBytes)
-		if err != nil {
-			return nil, err
-		}
-		m, err := onnx.Import(b)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		return m, nil
+// infer/onnx's importer, with frameRate (bins per second) for an ONNX file that does not say
+// its own (0: the file must say).
+func loadModel(path string, frameRate float64) (*infer.Model, error) {
+	b, err := infer.ReadFile(context.Background(), path, infer.MaxFileBytes)
+	if err != nil {
+		return nil, err
 	}
-	return infer.Load(path)
+	return onnx.DecodeFile(path, b, onnx.Defaults{FrameRate: frameRate})
 }
 
 func runModelInspect(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
@@ -77,7 +70,7 @@ func runModelInspect(ctx context.Context, e *env, fs *flag.FlagSet, args []strin
 		fs.Usage()
 		return fmt.Errorf("%w: want one model file", errUsage)
 	}
-	m, err := loadModel(fs.Arg(0))
+	m, err := loadModel(fs.Arg(0), 0)
 	if err != nil {
 		return err
 	}

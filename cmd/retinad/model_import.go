@@ -64,7 +64,7 @@ func runModelImport(ctx context.Context, e *env, fs *flag.FlagSet, args []string
 			}
 		}
 	default: // torch.save files: .pt, .pth, .tar, .ckpt
-		m, err = torchimport.Import(src, d)
+		m, err = torchimport.ImportWarn(src, d, func(msg string) { fmt.Fprintln(e.stderr, "warning:", msg) })
 	}
 	if err != nil {
 		return err

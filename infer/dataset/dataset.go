@@ -2,6 +2,7 @@ package dataset
 
 import (
 	"archive/zip"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -131,7 +132,7 @@ func Read(path string) (*Dataset, error) {
 func Decode(ra io.ReaderAt, size int64, path string) (*Dataset, error) {
 	zr, err := zip.NewReader(ra, size)
 	if err != nil {
-		return nil, fmt.Errorf("dataset: %s: not an .npz (zip) file: %w", path, err)
+		return nil, fmt.Errorf("dataset: %s: not an .npz (zip) file%s: %w", path, otherFormat(ra), err)
 	}
 	r := &archive{zr}
 	fail := func(format string, a ...any) error {
@@ -168,7 +169,7 @@ func Decode(ra io.ReaderAt, size int64, path string) (*Dataset, error) {
 		return nil, fail("stimulus: shape %v, want [T,H,W]", h.Descr.Shape)
 	}
 	d.T, d.H, d.W = h.Descr.Shape[0], h.Descr.Shape[1], h.Descr.Shape[2]
-	if d.Stimulus, err = readFloat32(r.entry(keys["stimulus"]), h); err != nil {
+	if d.Stimulus, err = readStimulus(r.entry(keys["stimulus"]), h); err != nil {
 		return nil, fail("stimulus: %w", err)
 	}
 
@@ -182,7 +183,7 @@ func Decode(ra io.ReaderAt, size int64, path string) (*Dataset, error) {
 		return nil, fail("counts: %d bins but stimulus has %d frames; want one row per frame", h.Descr.Shape[0], d.T)
 	}
 	d.C = h.Descr.Shape[1]
-	if d.Counts, err = readFloat32(r.entry(keys["counts"]), h); err != nil {
+	if d.Counts, err = readCounts(r.entry(keys["counts"]), h); err != nil {
 		return nil, fail("counts: %w", err)
 	}
 
@@ -220,10 +221,64 @@ func Decode(ra io.ReaderAt, size int64, path string) (*Dataset, error) {
 	return d, nil
 }
 
+// otherFormat names the file formats labs keep data in that retinad does not read yet, from
+// their first bytes, with what to do instead ("" for anything else).
+func otherFormat(ra io.ReaderAt) string {
+	var head [128]byte
+	n, _ := ra.ReadAt(head[:], 0)
+	b := head[:n]
+	switch {
+	case bytes.HasPrefix(b, []byte("\x89HDF\r\n\x1a\n")):
+		return " (it is HDF5, which retinad does not read yet: write stimulus, counts and frame_rate with numpy.savez)"
+	case bytes.HasPrefix(b, []byte("MATLAB ")) && bytes.Contains(b, []byte("MAT-file")): // v5 and v7.3
+		return " (it is a MATLAB .mat file, which retinad does not read yet: load it with scipy.io.loadmat and write stimulus, counts and frame_rate with numpy.savez)"
+	case n >= 8 && string(b[:6]) == "\x93NUMPY":
+		return " (it is a single .npy array: a dataset needs stimulus, counts and frame_rate together, numpy.savez)"
+	}
+	return ""
+}
+
 var want = map[string]string{
-	"stimulus":   "float32 [T,H,W]",
-	"counts":     "float32 [T,C]",
-	"frame_rate": "a float64 scalar (bins per second)",
+	"stimulus":   "float32 [T,H,W] contrast (float64, signed ints, or uint8/uint16 luminance)",
+	"counts":     "float32 [T,C] (or float64, or integer counts)",
+	"frame_rate": "a float64 scalar (bins per second; an integer too)",
+}
+
+// intKinds are the integer element types a dataset may hold, converted exactly (counts and
+// frame rates below 2^24) to float.
+const intKinds = "i8 i4 u4 i2 u2 i1 u1"
+
+// readStimulus reads a stimulus array as contrast. Floats and signed integers are taken as
+// contrast already; unsigned integers are luminance, full scale from 0 to the type's maximum,
+// and become contrast around mid-gray: c = (v - max/2) / (max/2), so uint8 0 is -1, 255 is
+// +1 (and 128 is +0.0039). A movie stored as uint8 is four times smaller than as float32.
+func readStimulus(e npyEntry, h *npy.Header) ([]float32, error) {
+	var v []float32
+	err := readChunks(e, h, "f4 f8 "+intKinds, func(n int) { v = make([]float32, n) }, func(typ string, b []byte, i, chunk int) {
+		switch typ {
+		case "f4":
+			fastFloat32(b, v[i:i+chunk])
+		case "u1", "u2", "u4":
+			half := float64(uint64(1)<<(8*len(b)/chunk)-1) / 2
+			decode(typ, b, chunk, len(b)/chunk, i, func(i int, x float64) { v[i] = float32((x - half) / half) })
+		default:
+			decode(typ, b, chunk, len(b)/chunk, i, func(i int, x float64) { v[i] = float32(x) })
+		}
+	})
+	return v, err
+}
+
+// readCounts reads spike counts of any float or integer type as float32.
+func readCounts(e npyEntry, h *npy.Header) ([]float32, error) {
+	var v []float32
+	err := readChunks(e, h, "f4 f8 "+intKinds, func(n int) { v = make([]float32, n) }, func(typ string, b []byte, i, chunk int) {
+		if typ == "f4" {
+			fastFloat32(b, v[i:i+chunk])
+			return
+		}
+		decode(typ, b, chunk, len(b)/chunk, i, func(i int, x float64) { v[i] = float32(x) })
+	})
+	return v, err
 }
 
 func list(keys map[string]string) string {
@@ -403,18 +458,6 @@ func decode(typ string, b []byte, chunk, size, i int, put func(int, float64)) {
 	}
 }
 
-func readFloat32(e npyEntry, h *npy.Header) ([]float32, error) {
-	var v []float32
-	err := readChunks(e, h, "f4 f8", func(n int) { v = make([]float32, n) }, func(typ string, b []byte, i, chunk int) {
-		if typ == "f4" {
-			fastFloat32(b, v[i:i+chunk])
-			return
-		}
-		decode(typ, b, chunk, 8, i, func(i int, x float64) { v[i] = float32(x) })
-	})
-	return v, err
-}
-
 // fastFloat32 decodes little-endian float32s straight into dst (the common case, and most of
 // a dataset's bytes).
 func fastFloat32(b []byte, dst []float32) {
@@ -425,7 +468,7 @@ func fastFloat32(b []byte, dst []float32) {
 
 func readFloat64(e npyEntry, h *npy.Header) ([]float64, error) {
 	var v []float64
-	err := readArray(e, h, "f8 f4", func(n int) { v = make([]float64, n) }, func(i int, x float64) { v[i] = x })
+	err := readArray(e, h, "f8 f4 "+intKinds, func(n int) { v = make([]float64, n) }, func(i int, x float64) { v[i] = x })
 	return v, err
 }
 

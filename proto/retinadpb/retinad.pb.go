@@ -2057,7 +2057,8 @@ type LoadModelRequest struct {
 	Stochastic    bool                   `protobuf:"varint,3,opt,name=stochastic,proto3" json:"stochastic,omitempty"`
 	Seed          uint64                 `protobuf:"varint,4,opt,name=seed,proto3" json:"seed,omitempty"`
 	DeadlineNs    int64                  `protobuf:"varint,5,opt,name=deadline_ns,json=deadlineNs,proto3" json:"deadline_ns,omitempty"`
-	Observed      bool                   `protobuf:"varint,6,opt,name=observed,proto3" json:"observed,omitempty"` // a GLM's spike history follows the recorded spikes (configs models[].observed)
+	Observed      bool                   `protobuf:"varint,6,opt,name=observed,proto3" json:"observed,omitempty"`                              // a GLM's spike history follows the recorded spikes (configs models[].observed)
+	FrameRateHz   float64                `protobuf:"fixed64,95,opt,name=frame_rate_hz,json=frameRateHz,proto3" json:"frame_rate_hz,omitempty"` // bins per second of an .onnx file that does not say its own (configs models[].frame_rate); 0: the file must say
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2132,6 +2133,13 @@ func (x *LoadModelRequest) GetObserved() bool {
 		return x.Observed
 	}
 	return false
+}
+
+func (x *LoadModelRequest) GetFrameRateHz() float64 {
+	if x != nil {
+		return x.FrameRateHz
+	}
+	return 0
 }
 
 type LoadModelReply struct {
@@ -3241,7 +3249,7 @@ const file_retinad_proto_rawDesc = "" +
 	"\aunix_ns\x18\x03 \x01(\x03R\x06unixNs\x12\x16\n" +
 	"\x06frames\x18\x04 \x01(\x04R\x06frames\x12A\n" +
 	"\frecord_state\x18( \x01(\x0e2\x1e.retinad.v1.Status.RecordStateR\vrecordState\x12'\n" +
-	"\x0frecording_error\x18) \x01(\tR\x0erecordingError\"\xab\x01\n" +
+	"\x0frecording_error\x18) \x01(\tR\x0erecordingError\"\xcf\x01\n" +
 	"\x10LoadModelRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04file\x18\x02 \x01(\tR\x04file\x12\x1e\n" +
@@ -3251,7 +3259,8 @@ const file_retinad_proto_rawDesc = "" +
 	"\x04seed\x18\x04 \x01(\x04R\x04seed\x12\x1f\n" +
 	"\vdeadline_ns\x18\x05 \x01(\x03R\n" +
 	"deadlineNs\x12\x1a\n" +
-	"\bobserved\x18\x06 \x01(\bR\bobserved\"Z\n" +
+	"\bobserved\x18\x06 \x01(\bR\bobserved\x12\"\n" +
+	"\rframe_rate_hz\x18_ \x01(\x01R\vframeRateHz\"Z\n" +
 	"\x0eLoadModelReply\x12-\n" +
 	"\x05model\x18\x01 \x01(\v2\x17.retinad.v1.ModelStatusR\x05model\x12\x19\n" +
 	"\bcell_ids\x18\x02 \x03(\x05R\acellIds\"(\n" +
