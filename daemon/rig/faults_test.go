@@ -324,7 +324,7 @@ func TestFaultExternalNATS(t *testing.T) {
 	var idle [3]span // before the short outage, between the outages, after the long one
 	var short, long span
 	var lostShort, lostLong uint64
-	var killFrames []uint64                // frames at each kill and restart
+	var killFrames []uint64 // frames at each kill and restart
 	// The long outage: frames when its loss began, when NATS came back, and when the daemon had
 	// reconnected (its reconnect wait, 250 ms, after the restart: frames until then are lost).
 	var overflowFrame, restartFrame, reconnectFrame uint64
