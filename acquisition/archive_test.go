@@ -1,0 +1,337 @@
+package acquisition
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"maps"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+
+	"retinad/configs"
+	"retinad/infer/dataset"
+	pb "retinad/proto/retinadpb"
+)
+
+// startHub starts a three-node hub cluster (Go servers, loopback, free ports) in JetStream
+// domain "hub", each with a leaf-node listener.
+func startHub(t *testing.T) []*server.Server {
+	t.Helper()
+	var hub []*server.Server
+	// A JetStream cluster needs its routes configured up front: pick three free ports.
+	var ports [3]int
+	var routes []string
+	for i := range ports {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ports[i] = ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", ports[i]))
+	}
+	for i := range 3 {
+		o := &server.Options{
+			ServerName: fmt.Sprintf("hub-%d", i), Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true,
+			JetStream: true, JetStreamDomain: "hub", StoreDir: t.TempDir(), MaxPayload: 8 << 20,
+			Cluster:  server.ClusterOpts{Name: "hub", Host: "127.0.0.1", Port: ports[i]},
+			LeafNode: server.LeafNodeOpts{Host: "127.0.0.1", Port: server.RANDOM_PORT},
+			Routes:   server.RoutesFromStr(strings.Join(routes, ",")),
+		}
+		s, err := server.NewServer(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Start()
+		hub = append(hub, s)
+		t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+	}
+	for i, s := range hub {
+		if !s.ReadyForConnections(10 * time.Second) {
+			t.Fatalf("hub node %d not ready", i)
+		}
+	}
+	return hub
+}
+
+// leafURLs is the hub's leaf listeners, through addr (nil: directly).
+func leafURLs(hub []*server.Server, addr func(i int, target string) string) string {
+	var urls []string
+	for i, s := range hub {
+		v, _ := s.Varz(nil)
+		a := fmt.Sprintf("127.0.0.1:%d", v.LeafNode.Port)
+		if addr != nil {
+			a = addr(i, a)
+		}
+		urls = append(urls, "nats-leaf://"+a)
+	}
+	return strings.Join(urls, ",")
+}
+
+// cutter is a TCP relay whose connections can be cut: while cut, it closes what it accepts.
+type cutter struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	cut    bool
+	conns  []net.Conn
+}
+
+func newCutter(t *testing.T, target string) *cutter {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &cutter{ln: ln, target: target}
+	t.Cleanup(func() { ln.Close(); c.setCut(true) })
+	go c.serve()
+	return c
+}
+
+func (c *cutter) serve() {
+	for {
+		in, err := c.ln.Accept()
+		if err != nil {
+			return
+		}
+		c.mu.Lock()
+		if c.cut {
+			in.Close()
+			c.mu.Unlock()
+			continue
+		}
+		out, err := net.Dial("tcp", c.target)
+		if err != nil {
+			in.Close()
+			c.mu.Unlock()
+			continue
+		}
+		c.conns = append(c.conns, in, out)
+		c.mu.Unlock()
+		go func() { io.Copy(out, in); out.Close() }()
+		go func() { io.Copy(in, out); in.Close() }()
+	}
+}
+
+// setCut cuts (closing every relayed connection) or restores the link.
+func (c *cutter) setCut(cut bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.cut = cut
+	if cut {
+		for _, x := range c.conns {
+			x.Close()
+		}
+		c.conns = nil
+	}
+}
+
+// startRig starts rig's bus recording locally, a leaf node of the hub at leafURL.
+func startRig(t *testing.T, rig, leafURL string) (*Bus, Subjects) {
+	t.Helper()
+	subj, err := SubjectsFor(rig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Start(configs.NATS{Embedded: true, Leaf: configs.Leaf{URL: leafURL}}, BusOptions{Rig: rig, StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Stop() })
+	if err := Record(context.Background(), b.Conn(), subj, RecordOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return b, subj
+}
+
+// subjectCounts is how many messages of each of subj's subjects stream holds on conn's server.
+func subjectCounts(t *testing.T, conn *nats.Conn, stream string, subj Subjects) map[string]uint64 {
+	t.Helper()
+	js, err := jetstream.New(conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		return nil
+	}
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter(subj.All))
+	if err != nil {
+		return nil
+	}
+	return info.State.Subjects
+}
+
+// liveFrames publishes frame onsets on b at 100 Hz until stop closes, as a daemon's frame loop
+// would, and returns how many it published and the longest gap between two.
+func liveFrames(b *Bus, subj Subjects, stop <-chan struct{}, n *atomic.Int64, gap *atomic.Int64) {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	last := time.Now()
+	for f := uint64(0); ; f++ {
+		select {
+		case <-stop:
+			return
+		case now := <-tick.C:
+			if d := int64(now.Sub(last)); d > gap.Load() {
+				gap.Store(d)
+			}
+			last = now
+		}
+		data, _ := proto.Marshal(&pb.FrameOnset{Session: "live", Frame: f, OnsetHostNs: time.Now().UnixNano()})
+		if err := b.Conn().Publish(subj.Frame, data); err == nil {
+			n.Add(1)
+		}
+	}
+}
+
+// TestLabHub is issue 22's lab: a three-node hub, two rigs as leaf nodes recording, one hub node
+// killed, then rig B's leaf connection cut (30 s; 3 s with -short). Both rigs keep publishing at
+// their frame rate and lose nothing locally; once B is back, the archive holds every message
+// of both rigs (per subject, as their local streams), and a session exported from the hub is
+// byte for byte the rig's export.
+func TestLabHub(t *testing.T) {
+	outage := 30 * time.Second
+	if testing.Short() {
+		outage = 3 * time.Second
+	}
+	ctx := context.Background()
+	hub := startHub(t)
+	var cut []*cutter
+	rigA, subjA := startRig(t, "rigA", leafURLs(hub, nil))
+	rigB, subjB := startRig(t, "rigB", leafURLs(hub, func(_ int, target string) string {
+		c := newCutter(t, target)
+		cut = append(cut, c)
+		return c.ln.Addr().String()
+	}))
+	hc, err := nats.Connect(hub[0].ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hc.Close()
+	// The cluster elects its JetStream leader, and the rigs connect, in a few seconds.
+	var archErr error
+	if !waitUntil(30*time.Second, func() bool {
+		archErr = Archive(ctx, hc, []ArchiveRig{{"rigA", "rigA"}, {"rigB", "rigB"}}, ArchiveOptions{Replicas: 3})
+		return archErr == nil
+	}) {
+		t.Fatalf("archive: %v", archErr)
+	}
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var nA, nB, gapA, gapB atomic.Int64
+	wg.Add(2)
+	go func() { defer wg.Done(); liveFrames(rigA, subjA, stop, &nA, &gapA) }()
+	go func() { defer wg.Done(); liveFrames(rigB, subjB, stop, &nB, &gapB) }()
+	publishSession(t, rigA, subjA, "s1", true)
+	publishSession(t, rigB, subjB, "s1", true)
+
+	hub[2].Shutdown() // one hub node dies: the archive (3 replicas) keeps a quorum
+	hub[2].WaitForShutdown()
+	for _, c := range cut {
+		c.setCut(true)
+	}
+	began := time.Now()
+	if !waitUntil(10*time.Second, func() bool { return !rigB.LeafConnected() }) {
+		t.Fatal("rig B still has a leaf connection with its link cut")
+	}
+	publishSession(t, rigB, subjB, "s2", false) // recorded only locally for now
+	time.Sleep(outage - time.Since(began))    // the outage is the test's subject: nothing to wait for
+	for _, c := range cut {
+		c.setCut(false)
+	}
+	close(stop)
+	wg.Wait()
+	elapsed := time.Since(began)
+
+	for _, r := range []struct {
+		name   string
+		b      *Bus
+		subj   Subjects
+		n, gap *atomic.Int64
+	}{{"A", rigA, subjA, &nA, &gapA}, {"B", rigB, subjB, &nB, &gapB}} {
+		if g := time.Duration(r.gap.Load()); g > 200*time.Millisecond {
+			t.Errorf("rig %s: a frame came %v after the one before (100 Hz: 10 ms)", r.name, g)
+		}
+		// Nothing lost locally: the live frames are all in the rig's own stream.
+		local := subjectCounts(t, r.b.Conn(), StreamName(r.subj.Rig), r.subj)
+		if local[r.subj.Frame] < uint64(r.n.Load()) {
+			t.Errorf("rig %s recorded %d frame messages, published %d live ones alone", r.name, local[r.subj.Frame], r.n.Load())
+		}
+	}
+	t.Logf("rig B cut for %v; %d live frames on A, %d on B", elapsed.Round(time.Millisecond), nA.Load(), nB.Load())
+
+	// The archive catches up: per subject, as many messages as each rig's own stream.
+	var want, have map[string]uint64
+	caughtUp := time.Now()
+	if !waitUntil(60*time.Second, func() bool {
+		want = subjectCounts(t, rigA.Conn(), StreamName("rigA"), subjA)
+		maps.Copy(want, subjectCounts(t, rigB.Conn(), StreamName("rigB"), subjB))
+		have = subjectCounts(t, hc, ArchiveStream, subjA)
+		maps.Copy(have, subjectCounts(t, hc, ArchiveStream, subjB))
+		return maps.Equal(want, have)
+	}) {
+		t.Fatalf("archive per subject %v, want the rigs' %v", have, want)
+	}
+	var total uint64
+	for _, n := range want {
+		total += n
+	}
+	t.Logf("archive caught up %d messages of both rigs %v after rig B's link came back", total, time.Since(caughtUp).Round(time.Millisecond))
+
+	// Exports from the hub equal the rigs' own.
+	for _, r := range []struct {
+		b       *Bus
+		subj    Subjects
+		session string
+	}{{rigA, subjA, "s1"}, {rigB, subjB, "s1"}, {rigB, subjB, "s2"}} {
+		local := exportBytes(t, r.b.Conn(), r.subj, r.session)
+		arch := exportBytes(t, hc, r.subj.InArchive(), r.session)
+		if !bytes.Equal(local, arch) {
+			t.Errorf("%s session %s: the export from the hub (%d bytes) differs from the rig's (%d bytes)", r.subj.Rig, r.session, len(arch), len(local))
+		}
+	}
+}
+
+// exportBytes exports session through conn and returns the .npz file's bytes.
+func exportBytes(t *testing.T, conn *nats.Conn, subj Subjects, session string) []byte {
+	t.Helper()
+	d, err := Export(context.Background(), conn, subj, session, ExportOptions{Frames: testMaker})
+	if err != nil {
+		t.Fatalf("%s (stream %q): %v", subj.Rig, subj.Stream, err)
+	}
+	path := filepath.Join(t.TempDir(), "d.npz")
+	if err := dataset.Write(path, d); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// waitUntil polls ok until it holds (true) or timeout passes (false).
+func waitUntil(timeout time.Duration, ok func() bool) bool {
+	for start := time.Now(); !ok(); time.Sleep(20 * time.Millisecond) {
+		if time.Since(start) > timeout {
+			return false
+		}
+	}
+	return true
+}
