@@ -76,7 +76,9 @@ func Archive(ctx context.Context, conn *nats.Conn, rigs []ArchiveRig, o ArchiveO
 	upd := s.CachedInfo().Config
 	n := len(upd.Sources)
 	for _, src := range want.Sources {
-		if !slices.ContainsFunc(upd.Sources, func(h *jetstream.StreamSource) bool { return h.Name == src.Name && h.External != nil && *h.External == *src.External }) {
+		if !slices.ContainsFunc(upd.Sources, func(h *jetstream.StreamSource) bool {
+			return h.Name == src.Name && h.External != nil && *h.External == *src.External
+		}) {
 			upd.Sources = append(upd.Sources, src)
 		}
 	}

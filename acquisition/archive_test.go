@@ -251,7 +251,7 @@ func TestLabHub(t *testing.T) {
 		t.Fatal("rig B still has a leaf connection with its link cut")
 	}
 	publishSession(t, rigB, subjB, "s2", false) // recorded only locally for now
-	time.Sleep(outage - time.Since(began))    // the outage is the test's subject: nothing to wait for
+	time.Sleep(outage - time.Since(began))      // the outage is the test's subject: nothing to wait for
 	for _, c := range cut {
 		c.setCut(false)
 	}
