@@ -284,8 +284,21 @@ func (r SessionRange) Interrupted(end time.Time) string {
 }
 
 // LastStored is when the server stored the session's last recorded message (its record ends
-// there).
+// there). In the lab archive it is when the hub stored the rig's last message of the range
+// (the range there interleaves other rigs'), which is later than the rig did after an outage.
 func LastStored(ctx context.Context, conn *nats.Conn, subj Subjects, r SessionRange) (time.Time, error) {
+	if subj.Stream != "" {
+		var last time.Time
+		err := scan(ctx, conn, subj, []string{subj.All}, r.First, r.Last, func(m jetstream.Msg, _ uint64) (bool, error) {
+			md, err := m.Metadata()
+			if err != nil {
+				return false, fmt.Errorf("acquisition: read stream %s: %w", recordOf(subj), err)
+			}
+			last = md.Timestamp
+			return true, nil
+		})
+		return last, err
+	}
 	js, err := jetstream.New(conn)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("acquisition: recording: %w", err)
