@@ -350,3 +350,70 @@ func waitUntil(timeout time.Duration, ok func() bool) bool {
 	}
 	return true
 }
+
+// TestLabHubRigsIsolated: through the hub, neither another rig nor a hub client can write a
+// rig's recorded subjects or manage its JetStream, while the hub still sources its recording.
+func TestLabHubRigsIsolated(t *testing.T) {
+	ctx := context.Background()
+	hub := startHub(t)
+	rigA, subjA := startRig(t, "rigA", leafURLs(hub, nil))
+	rigB, subjB := startRig(t, "rigB", leafURLs(hub, nil))
+	hc, err := nats.Connect(hub[1].ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hc.Close()
+	var archErr error
+	if !waitUntil(30*time.Second, func() bool {
+		archErr = Archive(ctx, hc, []ArchiveRig{{"rigA", "rigA"}, {"rigB", "rigB"}}, ArchiveOptions{Replicas: 3})
+		return archErr == nil
+	}) {
+		t.Fatalf("archive: %v", archErr)
+	}
+	if !waitUntil(10*time.Second, func() bool { return rigA.LeafConnected() && rigB.LeafConnected() }) {
+		t.Fatal("rigs not connected to the hub")
+	}
+	// Forgeries of rig A's subjects, from rig B's server and from a hub client.
+	forged, _ := proto.Marshal(&pb.FrameOnset{Session: "forged", Frame: 1})
+	for _, c := range []*nats.Conn{rigB.Conn(), hc} {
+		for _, s := range subjA.Recorded() {
+			if err := c.Publish(strings.Replace(s, "*", "m", 1), forged); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := c.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A genuine message of each rig, published after the forgeries, marks when they would
+	// have arrived; the hub's archive receiving both shows the link works.
+	publishProto(t, rigA, subjA.Status, &pb.Status{Rig: "rigA"})
+	publishProto(t, rigB, subjB.Status, &pb.Status{Rig: "rigB"})
+	if !waitUntil(60*time.Second, func() bool {
+		a, b := subjectCounts(t, hc, ArchiveStream, subjA), subjectCounts(t, hc, ArchiveStream, subjB)
+		return a[subjA.Status] >= 1 && b[subjB.Status] == 1
+	}) {
+		t.Fatal("the archive did not receive the rigs' status messages")
+	}
+	if got := subjectCounts(t, rigA.Conn(), StreamName("rigA"), subjA); len(got) != 1 || got[subjA.Status] != 1 {
+		t.Errorf("rig A's recording holds %v, want only its own status message: forgeries through the hub got in", got)
+	}
+	// The hub cannot delete, purge or update rig A's recording through its domain.
+	jsA, err := jetstream.NewWithDomain(hc, "rigA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := jsA.DeleteStream(dctx, StreamName("rigA")); err == nil {
+		t.Error("the hub deleted rig A's recording stream")
+	}
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := jsA.Stream(rctx, StreamName("rigA")); err != nil {
+		t.Errorf("rig A's stream through the hub (reading is allowed): %v", err)
+	}
+	if got := subjectCounts(t, rigA.Conn(), StreamName("rigA"), subjA); got[subjA.Status] != 1 {
+		t.Errorf("rig A's recording after the hub's delete: %v", got)
+	}
+}

@@ -226,12 +226,33 @@ func leafOptions(opts *server.Options, l configs.Leaf, rig string) error {
 		}
 		urls = append(urls, u)
 	}
-	opts.LeafNode.Remotes = []*server.RemoteLeafOpts{{URLs: urls, Credentials: l.Credentials}}
+	subj, err := SubjectsFor(rig)
+	if err != nil {
+		return fmt.Errorf("acquisition: nats.leaf: a rig joins the hub under its id: %w", err)
+	}
+	remote := &server.RemoteLeafOpts{URLs: urls, Credentials: l.Credentials, DenyImports: leafDenyImports(subj, LeafDomain(l, rig))}
+	opts.LeafNode.Remotes = []*server.RemoteLeafOpts{remote}
 	opts.LeafNode.ReconnectInterval = time.Second
 	if opts.JetStream {
 		opts.JetStreamDomain = LeafDomain(l, rig)
 	}
 	return nil
+}
+
+// leafDenyImports is what the hub may not send into the rig, whatever its own permissions: the
+// rig's recorded subjects (only the rig's daemon and acquisition system write its record, so
+// another rig or a hub client cannot forge it) and the management of the rig's JetStream (the
+// hub reads the recording to source it; deleting, purging or changing it stays the rig's).
+// The control service stays reachable: the hub's permissions decide who may use it.
+func leafDenyImports(subj Subjects, domain string) []string {
+	deny := subj.Recorded()
+	api := "$JS." + domain + ".API."
+	for _, op := range []string{"STREAM.CREATE.>", "STREAM.UPDATE.>", "STREAM.DELETE.>", "STREAM.PURGE.>",
+		"STREAM.MSG.DELETE.>", "STREAM.SNAPSHOT.>", "STREAM.RESTORE.>", "STREAM.PEER.>", "STREAM.LEADER.>",
+		"ACCOUNT.PURGE.>", "META.>", "SERVER.>"} {
+		deny = append(deny, api+op)
+	}
+	return deny
 }
 
 // LeafDomain is the JetStream domain of a rig's embedded server on the lab hub: l.Domain, or
