@@ -98,3 +98,4 @@ func archiveSource(r ArchiveRig) *jetstream.StreamSource {
 		External: &jetstream.ExternalStream{APIPrefix: "$JS." + r.Domain + ".API"},
 	}
 }
+

@@ -416,4 +416,14 @@ func TestLabHubRigsIsolated(t *testing.T) {
 	if got := subjectCounts(t, rigA.Conn(), StreamName("rigA"), subjA); got[subjA.Status] != 1 {
 		t.Errorf("rig A's recording after the hub's delete: %v", got)
 	}
+	// Nor can a rig delete the archive through the hub's domain.
+	jsHub, err := jetstream.NewWithDomain(rigB.Conn(), "hub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := jsHub.DeleteStream(hctx, ArchiveStream); err == nil {
+		t.Error("rig B deleted the hub's archive")
+	}
 }

@@ -230,7 +230,9 @@ func leafOptions(opts *server.Options, l configs.Leaf, rig string) error {
 	if err != nil {
 		return fmt.Errorf("acquisition: nats.leaf: a rig joins the hub under its id: %w", err)
 	}
-	remote := &server.RemoteLeafOpts{URLs: urls, Credentials: l.Credentials, DenyImports: leafDenyImports(subj, LeafDomain(l, rig))}
+	remote := &server.RemoteLeafOpts{URLs: urls, Credentials: l.Credentials, DenyImports: leafDenyImports(subj, LeafDomain(l, rig)),
+		// The rig's clients do not reach the hub's JetStream (its archive) through the rig.
+		DenyExports: []string{"$JS.API.>", "$JS.*.API.>"}}
 	opts.LeafNode.Remotes = []*server.RemoteLeafOpts{remote}
 	opts.LeafNode.ReconnectInterval = time.Second
 	if opts.JetStream {
