@@ -98,4 +98,3 @@ func archiveSource(r ArchiveRig) *jetstream.StreamSource {
 		External: &jetstream.ExternalStream{APIPrefix: "$JS." + r.Domain + ".API"},
 	}
 }
-
