@@ -427,3 +427,45 @@ func TestLabHubRigsIsolated(t *testing.T) {
 		t.Error("rig B deleted the hub's archive")
 	}
 }
+
+// TestHubConf starts a hub from configs/nats-hub.conf as shipped (but on free loopback ports,
+// a temporary store and without its cluster): rig1 joins it with its leaf user's password, and
+// the archive made in the config's domain sources rig1's recording.
+func TestHubConf(t *testing.T) {
+	pw := map[string]string{"RETINAD_LEAF_RIG1_PASSWORD": "rig1-secret", "RETINAD_LEAF_RIG2_PASSWORD": "rig2-secret", "RETINAD_HUB_ADMIN_PASSWORD": "admin-secret"}
+	for k, v := range pw {
+		t.Setenv(k, v)
+	}
+	o, err := server.ProcessConfigFile("../configs/nats-hub.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.JetStreamDomain != "hub" || len(o.Routes) != 3 || len(o.LeafNode.Users) != 2 {
+		t.Fatalf("nats-hub.conf: domain %q, %d routes, %d leaf users; want hub, 3, 2", o.JetStreamDomain, len(o.Routes), len(o.LeafNode.Users))
+	}
+	o.Host, o.Port, o.LeafNode.Host, o.LeafNode.Port = "127.0.0.1", server.RANDOM_PORT, "127.0.0.1", server.RANDOM_PORT
+	o.Cluster, o.Routes, o.StoreDir, o.NoSigs = server.ClusterOpts{}, nil, t.TempDir(), true
+	hub, err := server.NewServer(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hub.Start()
+	t.Cleanup(func() { hub.Shutdown(); hub.WaitForShutdown() })
+	if !hub.ReadyForConnections(10 * time.Second) {
+		t.Fatal("hub not ready")
+	}
+	v, _ := hub.Varz(nil)
+	rig, subj := startRig(t, "rig1", fmt.Sprintf("nats-leaf://rig1:rig1-secret@127.0.0.1:%d", v.LeafNode.Port))
+	hc, err := nats.Connect(hub.ClientURL(), nats.UserInfo("admin", "admin-secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hc.Close()
+	if err := Archive(context.Background(), hc, []ArchiveRig{{"rig1", "rig1"}}, ArchiveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	publishProto(t, rig, subj.Status, &pb.Status{Rig: "rig1"})
+	if !waitUntil(30*time.Second, func() bool { return subjectCounts(t, hc, ArchiveStream, subj)[subj.Status] == 1 }) {
+		t.Fatalf("the archive has %v of rig1 (leaf connected: %v)", subjectCounts(t, hc, ArchiveStream, subj), rig.LeafConnected())
+	}
+}
