@@ -309,6 +309,25 @@ func TestLabHub(t *testing.T) {
 		behind, resumed.Sub(back).Round(time.Millisecond), done.Sub(resumed).Round(time.Millisecond),
 		float64(behind)/max(done.Sub(resumed).Seconds(), 1e-3), resumedAt-before)
 
+	// Storage: the archive against the rigs' own streams (each sourced message carries a
+	// header naming its origin).
+	var rigBytes uint64
+	for _, r := range []struct {
+		b    *Bus
+		subj Subjects
+	}{{rigA, subjA}, {rigB, subjB}} {
+		info, err := streamInfo(ctx, r.b.Conn(), r.subj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rigBytes += info.State.Bytes
+	}
+	arch, err := streamInfo(ctx, hc, subjA.InArchive())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("storage: the rigs' streams %d bytes, the archive %d bytes (%.2fx) for %d messages", rigBytes, arch.State.Bytes, float64(arch.State.Bytes)/float64(rigBytes), arch.State.Msgs)
+
 	// Exports from the hub equal the rigs' own.
 	for _, r := range []struct {
 		b       *Bus
@@ -467,5 +486,66 @@ func TestHubConf(t *testing.T) {
 	publishProto(t, rig, subj.Status, &pb.Status{Rig: "rig1"})
 	if !waitUntil(30*time.Second, func() bool { return subjectCounts(t, hc, ArchiveStream, subj)[subj.Status] == 1 }) {
 		t.Fatalf("the archive has %v of rig1 (leaf connected: %v)", subjectCounts(t, hc, ArchiveStream, subj), rig.LeafConnected())
+	}
+}
+
+// BenchmarkLeafPublish is the latency of a message published on a rig's embedded server until
+// a subscriber receives it: on the rig itself, and on a hub the rig is a leaf node of (the
+// added latency of the leaf connection; loopback here, so the network's own is not in it).
+func BenchmarkLeafPublish(b *testing.B) {
+	hub, err := server.NewServer(&server.Options{ServerName: "hub", Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true,
+		LeafNode: server.LeafNodeOpts{Host: "127.0.0.1", Port: server.RANDOM_PORT}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	hub.Start()
+	defer func() { hub.Shutdown(); hub.WaitForShutdown() }()
+	if !hub.ReadyForConnections(10 * time.Second) {
+		b.Fatal("hub not ready")
+	}
+	v, _ := hub.Varz(nil)
+	rig, err := Start(configs.NATS{Embedded: true, Leaf: configs.Leaf{URL: fmt.Sprintf("nats-leaf://127.0.0.1:%d", v.LeafNode.Port)}}, BusOptions{Rig: "rigA"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rig.Stop()
+	hc, err := nats.Connect(hub.ClientURL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer hc.Close()
+	data := make([]byte, 100) // about a FrameOnset
+	for _, at := range []struct {
+		name string
+		conn *nats.Conn
+	}{{"rig", rig.Conn()}, {"hub", hc}} {
+		b.Run(at.name, func(b *testing.B) {
+			got := make(chan struct{}, 1)
+			sub, err := at.conn.Subscribe("retinad.rigA.frame", func(*nats.Msg) { got <- struct{}{} })
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer sub.Unsubscribe()
+			at.conn.Flush()
+			if !waitUntil(10*time.Second, func() bool { // the subscription reached the rig
+				rig.Conn().Publish("retinad.rigA.frame", data)
+				select {
+				case <-got:
+					return true
+				default:
+					return false
+				}
+			}) {
+				b.Fatal("no message through")
+			}
+			for len(got) > 0 {
+				<-got
+			}
+			b.ResetTimer()
+			for range b.N {
+				rig.Conn().Publish("retinad.rigA.frame", data)
+				<-got
+			}
+		})
 	}
 }
