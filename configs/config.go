@@ -130,6 +130,21 @@ type NATS struct {
 	// when the server is back. Beyond it messages are lost and counted (Status.publish_failed).
 	// Unused with the embedded server, whose in-process connection never drops.
 	ReconnectBuffer Bytes `yaml:"reconnect_buffer"`
+	// Leaf connects the embedded server to a lab hub as a leaf node (README "A lab with several
+	// rigs"). The rig still records locally first; the hub sources the recording from it.
+	Leaf Leaf `yaml:"leaf"`
+}
+
+// Leaf is the embedded server's leaf-node connection to the lab hub.
+type Leaf struct {
+	// URL is the hub's leaf-node listener(s), comma-separated (nats-leaf://hub:7422); ""
+	// for no hub: the rig is an island.
+	URL string `yaml:"url"`
+	// Credentials is the .creds file of this rig's leaf user on the hub, "" for none.
+	Credentials string `yaml:"credentials"`
+	// Domain is the embedded JetStream's domain, by which the hub reaches this rig's
+	// recording ($JS.<domain>.API); default: the rig id. Unique in the lab.
+	Domain string `yaml:"domain"`
 }
 
 // NATSUser is one user of the embedded server: a name, a role and one way to authenticate.

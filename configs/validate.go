@@ -179,11 +179,33 @@ func (n NATS) validate(ps *Problems) {
 			fileExists(ps, f.path, f.file, "a PEM file")
 		}
 	}
+	n.Leaf.validate(ps, n.Embedded)
 	if n.PublishQueue < 1 {
 		ps.add("nats.publish_queue", "%d: want at least 1", n.PublishQueue)
 	}
 	if n.ReconnectBuffer < 1<<10 || n.ReconnectBuffer > 1<<30 {
 		ps.add("nats.reconnect_buffer", "%d bytes: want 1kB to 1GB (what an external server's outage may cost in memory before messages are lost)", int64(n.ReconnectBuffer))
+	}
+}
+
+// validate checks the hub connection: it is the embedded server's, and its domain is a token.
+func (l Leaf) validate(ps *Problems, embedded bool) {
+	if l == (Leaf{}) {
+		return
+	}
+	if !embedded {
+		ps.add("nats.leaf", "a leaf connection is the embedded server's; with an external server, connect that server to the hub")
+	}
+	if l.URL == "" {
+		ps.add("nats.leaf.url", "missing: want the hub's leaf-node URL (nats-leaf://hub:7422)")
+	}
+	if l.Credentials != "" {
+		fileExists(ps, "nats.leaf.credentials", l.Credentials, "a NATS credentials file")
+	}
+	if strings.IndexFunc(l.Domain, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_')
+	}) >= 0 {
+		ps.add("nats.leaf.domain", "%q: want letters, digits, '-' or '_'", l.Domain)
 	}
 }
 
