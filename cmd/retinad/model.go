@@ -82,3 +82,17 @@ func runModelInspect(ctx context.Context, e *env, fs *flag.FlagSet, args []strin
 	fmt.Fprintf(e.stdout, "FLOPs per step: %d streaming (this engine), %d full window (direct, as a general runtime computes it)\n", s.FLOPs(), m.FLOPs())
 	return nil
 }
+
+// parseFileArg parses fs for a command of one file argument whose flags may come before or
+// after it: parse, take the file, parse the rest. It returns "" when no file was given; a
+// second argument is left in fs.Args for the caller's usage check.
+func parseFileArg(fs *flag.FlagSet, args []string) (string, error) {
+	if err := fs.Parse(args); err != nil {
+		return "", err
+	}
+	if fs.NArg() == 0 {
+		return "", nil
+	}
+	src := fs.Arg(0)
+	return src, fs.Parse(fs.Args()[1:])
+}

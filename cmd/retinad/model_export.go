@@ -24,23 +24,15 @@ func init() {
 func runModelExport(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
 	out := fs.String("out", "", "ONNX file to write")
 	rate := fs.Float64("frame-rate", 0, "bins per second, for a checkpoint or .onnx file that does not say")
-	// Flags may follow the model file: parse, take the file, parse the rest.
-	if err := fs.Parse(args); err != nil {
+	src, err := parseFileArg(fs, args)
+	if err != nil {
 		return err
-	}
-	var src string
-	if fs.NArg() > 0 {
-		src = fs.Arg(0)
-		if err := fs.Parse(fs.Args()[1:]); err != nil {
-			return err
-		}
 	}
 	if src == "" || *out == "" || fs.NArg() != 0 {
 		fs.Usage()
 		return fmt.Errorf("%w: model export: want one model file and --out", errUsage)
 	}
 	var m *infer.Model
-	var err error
 	switch strings.ToLower(filepath.Ext(src)) {
 	case ".pt", ".pth", ".tar", ".ckpt":
 		m, err = torchimport.ImportWarn(src, onnx.Defaults{FrameRate: *rate}, func(msg string) { fmt.Fprintln(e.stderr, "warning:", msg) })
