@@ -34,8 +34,12 @@ type ArchiveOptions struct {
 // stopped after an outage, so the rig records locally whatever the network does. Messages keep
 // their subjects (retinad.<rig>....), and each rig's in their recorded order.
 //
+// Each rig delivers on subjects of its own (ArchiveDeliverPrefix), the only ones of the
+// archive's its leaf user may publish on a hub with LeafPermissions.
+//
 // As Record, Archive never deletes or recreates the stream: rigs missing from an existing
-// archive are added; sources it has and rigs lacks are kept.
+// archive are added, a source made before the deliver prefixes gets its rig's, and sources it
+// has and rigs lacks are kept.
 func Archive(ctx context.Context, conn *nats.Conn, rigs []ArchiveRig, o ArchiveOptions) error {
 	js, err := jetstream.New(conn)
 	if err != nil {
@@ -74,15 +78,19 @@ func Archive(ctx context.Context, conn *nats.Conn, rigs []ArchiveRig, o ArchiveO
 		return fmt.Errorf("acquisition: archive stream %s: %w", ArchiveStream, err)
 	}
 	upd := s.CachedInfo().Config
-	n := len(upd.Sources)
+	changed := false
 	for _, src := range want.Sources {
-		if !slices.ContainsFunc(upd.Sources, func(h *jetstream.StreamSource) bool {
-			return h.Name == src.Name && h.External != nil && *h.External == *src.External
-		}) {
-			upd.Sources = append(upd.Sources, src)
+		i := slices.IndexFunc(upd.Sources, func(h *jetstream.StreamSource) bool {
+			return h.Name == src.Name && h.External != nil && h.External.APIPrefix == src.External.APIPrefix
+		})
+		switch {
+		case i < 0:
+			upd.Sources, changed = append(upd.Sources, src), true
+		case *upd.Sources[i].External != *src.External: // made before the rigs' deliver prefixes
+			upd.Sources[i].External, changed = src.External, true
 		}
 	}
-	if len(upd.Sources) == n {
+	if !changed {
 		return nil
 	}
 	if _, err := js.UpdateStream(ctx, upd); err != nil {
@@ -91,10 +99,18 @@ func Archive(ctx context.Context, conn *nats.Conn, rigs []ArchiveRig, o ArchiveO
 	return nil
 }
 
-// archiveSource is rig r's recording seen from the hub, through its domain's JetStream API.
+// archiveSource is rig r's recording seen from the hub, through its domain's JetStream API,
+// delivered on subjects of its own (ArchiveDeliverPrefix) that the hub lets only r's leaf
+// connection publish.
 func archiveSource(r ArchiveRig) *jetstream.StreamSource {
 	return &jetstream.StreamSource{
 		Name:     StreamName(r.Rig),
-		External: &jetstream.ExternalStream{APIPrefix: "$JS." + r.Domain + ".API"},
+		External: &jetstream.ExternalStream{APIPrefix: "$JS." + r.Domain + ".API", DeliverPrefix: ArchiveDeliverPrefix(r.Rig)},
 	}
 }
+
+// ArchiveDeliverPrefix is where rig's recording is delivered to the archive on the hub
+// (retinad-archive.<rig>). Without a prefix of its own every rig would deliver on $JS.S.>,
+// which each rig's leaf connection would then need to publish, and one rig could push messages
+// into another's sourcing.
+func ArchiveDeliverPrefix(rig string) string { return "retinad-archive." + rig }

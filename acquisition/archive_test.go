@@ -7,8 +7,10 @@ import (
 	"io"
 	"maps"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,8 +27,27 @@ import (
 	pb "retinad/proto/retinadpb"
 )
 
+// hubAdmin is the test hubs' client user (archive, exports), with no permissions of its own,
+// as configs/nats-hub.conf's admin.
+var hubAdmin = nats.UserInfo("admin", "admin-secret")
+
+// hubUsers are a hub's users: hubAdmin, and each rig's leaf user (its password is the rig id)
+// with the hub's permissions for it (LeafPermissions), as configs/nats-hub.conf writes them.
+func hubUsers(t *testing.T, rigs ...string) []*server.User {
+	t.Helper()
+	users := []*server.User{{Username: "admin", Password: "admin-secret"}}
+	for _, r := range rigs {
+		p, err := LeafPermissions(r, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		users = append(users, &server.User{Username: r, Password: r, Permissions: p})
+	}
+	return users
+}
+
 // startHub starts a three-node hub cluster (Go servers, loopback, free ports) in JetStream
-// domain "hub", each with a leaf-node listener.
+// domain "hub", each with a leaf-node listener, whose leaf users are rigA and rigB (hubUsers).
 func startHub(t *testing.T) []*server.Server {
 	t.Helper()
 	var hub []*server.Server
@@ -49,6 +70,7 @@ func startHub(t *testing.T) []*server.Server {
 			Cluster:  server.ClusterOpts{Name: "hub", Host: "127.0.0.1", Port: ports[i]},
 			LeafNode: server.LeafNodeOpts{Host: "127.0.0.1", Port: server.RANDOM_PORT},
 			Routes:   server.RoutesFromStr(strings.Join(routes, ",")),
+			Users:    hubUsers(t, "rigA", "rigB"),
 		}
 		s, err := server.NewServer(o)
 		if err != nil {
@@ -66,14 +88,18 @@ func startHub(t *testing.T) []*server.Server {
 	return hub
 }
 
-// leafURLs is the hub's leaf listeners, through addr (nil: directly).
-func leafURLs(hub []*server.Server, addr func(i int, target string) string) string {
+// leafURLs is the hub's leaf listeners, through addr (nil: directly), logging in as user (its
+// password the same, as hubUsers; "": none).
+func leafURLs(hub []*server.Server, user string, addr func(i int, target string) string) string {
 	var urls []string
 	for i, s := range hub {
 		v, _ := s.Varz(nil)
 		a := fmt.Sprintf("127.0.0.1:%d", v.LeafNode.Port)
 		if addr != nil {
 			a = addr(i, a)
+		}
+		if user != "" {
+			a = user + ":" + user + "@" + a
 		}
 		urls = append(urls, "nats-leaf://"+a)
 	}
@@ -212,13 +238,13 @@ func TestLabHub(t *testing.T) {
 	ctx := context.Background()
 	hub := startHub(t)
 	var cut []*cutter
-	rigA, subjA := startRig(t, "rigA", leafURLs(hub, nil))
-	rigB, subjB := startRig(t, "rigB", leafURLs(hub, func(_ int, target string) string {
+	rigA, subjA := startRig(t, "rigA", leafURLs(hub, "rigA", nil))
+	rigB, subjB := startRig(t, "rigB", leafURLs(hub, "rigB", func(_ int, target string) string {
 		c := newCutter(t, target)
 		cut = append(cut, c)
 		return c.ln.Addr().String()
 	}))
-	hc, err := nats.Connect(hub[0].ClientURL())
+	hc, err := nats.Connect(hub[0].ClientURL(), hubAdmin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -374,9 +400,9 @@ func waitUntil(timeout time.Duration, ok func() bool) bool {
 func TestLabHubRigsIsolated(t *testing.T) {
 	ctx := context.Background()
 	hub := startHub(t)
-	rigA, subjA := startRig(t, "rigA", leafURLs(hub, nil))
-	rigB, subjB := startRig(t, "rigB", leafURLs(hub, nil))
-	hc, err := nats.Connect(hub[1].ClientURL())
+	rigA, subjA := startRig(t, "rigA", leafURLs(hub, "rigA", nil))
+	rigB, subjB := startRig(t, "rigB", leafURLs(hub, "rigB", nil))
+	hc, err := nats.Connect(hub[1].ClientURL(), hubAdmin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -446,10 +472,126 @@ func TestLabHubRigsIsolated(t *testing.T) {
 	}
 }
 
-// TestHubConf starts a hub from configs/nats-hub.conf as shipped (but on free loopback ports,
-// a temporary store and without its cluster): rig1 joins it with its leaf user's password, and
-// the archive made in the config's domain sources rig1's recording.
-func TestHubConf(t *testing.T) {
+// TestHubRefusesRogueRig: the hub's own permissions for each rig's leaf user (LeafPermissions)
+// hold even when a rig's server drops its side's deny lists. Rig B's "server" here is a plain
+// nats-server logged in with rig B's leaf credentials, with no deny lists, and claiming rig A's
+// JetStream domain with a stream of rig A's name full of forgeries. Through the hub it can
+// neither publish rig A's subjects (a hub subscriber and the archive see none), nor have the
+// archive source its forged stream instead of rig A's, nor delete the archive through the
+// hub's domain, while its own subjects still reach the hub. Without the hub's permissions all
+// three get through.
+func TestHubRefusesRogueRig(t *testing.T) {
+	ctx := context.Background()
+	hub, err := server.NewServer(&server.Options{ServerName: "hub", Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true,
+		JetStream: true, JetStreamDomain: "hub", StoreDir: t.TempDir(), Users: hubUsers(t, "rigA", "rigB"),
+		LeafNode: server.LeafNodeOpts{Host: "127.0.0.1", Port: server.RANDOM_PORT}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hub.Start()
+	t.Cleanup(func() { hub.Shutdown(); hub.WaitForShutdown() })
+	if !hub.ReadyForConnections(10 * time.Second) {
+		t.Fatal("hub not ready")
+	}
+	hc, err := nats.Connect(hub.ClientURL(), hubAdmin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hc.Close()
+	seen, err := hc.SubscribeSync("retinad.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc.Flush()
+
+	// The rogue: rig B's credentials, rig A's domain, no deny lists; it records first.
+	subjA, _ := SubjectsFor("rigA")
+	subjB, _ := SubjectsFor("rigB")
+	leafB, _ := url.Parse(leafURLs([]*server.Server{hub}, "rigB", nil))
+	rogue, err := server.NewServer(&server.Options{ServerName: "rogue", Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true,
+		JetStream: true, JetStreamDomain: "rigA", StoreDir: t.TempDir(),
+		LeafNode: server.LeafNodeOpts{ReconnectInterval: time.Second, Remotes: []*server.RemoteLeafOpts{{URLs: []*url.URL{leafB}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rogue.Start()
+	t.Cleanup(func() { rogue.Shutdown(); rogue.WaitForShutdown() })
+	if !rogue.ReadyForConnections(10 * time.Second) {
+		t.Fatal("rogue not ready")
+	}
+	rc, err := nats.Connect(rogue.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	if err := Record(ctx, rc, subjA, RecordOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	forged, _ := proto.Marshal(&pb.FrameOnset{Session: "forged", Frame: 1})
+	if err := rc.Publish(subjA.Frame, forged); err != nil { // into the rogue's own "rigA" stream
+		t.Fatal(err)
+	}
+	if !waitUntil(10*time.Second, func() bool { return subjectCounts(t, rc, StreamName("rigA"), subjA)[subjA.Frame] == 1 }) {
+		t.Fatal("the rogue did not record its forgery")
+	}
+
+	rigA, _ := startRig(t, "rigA", leafURLs([]*server.Server{hub}, "rigA", nil))
+	if !waitUntil(10*time.Second, func() bool { return rigA.LeafConnected() && rogue.NumLeafNodes() == 1 }) {
+		t.Fatal("rig A and the rogue not both connected to the hub")
+	}
+	if err := Archive(ctx, hc, []ArchiveRig{{"rigA", "rigA"}}, ArchiveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	publishProto(t, rigA, subjA.Status, &pb.Status{Rig: "rigA"})
+	if !waitUntil(30*time.Second, func() bool { return subjectCounts(t, hc, ArchiveStream, subjA)[subjA.Status] == 1 }) {
+		t.Fatalf("the archive does not source rig A: %v", subjectCounts(t, hc, ArchiveStream, subjA))
+	}
+
+	// Forgeries of every recorded subject of rig A, then rig B's own status, all on one
+	// connection: once the status is at the hub, the forgeries would have been too.
+	for _, s := range subjA.Recorded() {
+		if err := rc.Publish(strings.Replace(s, "*", "m", 1), forged); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rc.Publish(subjB.Status, forged); err != nil {
+		t.Fatal(err)
+	}
+	rc.Flush()
+	for {
+		m, err := seen.NextMsg(10 * time.Second)
+		if err != nil {
+			t.Fatalf("rig B's own status did not reach the hub: %v", err)
+		}
+		if m.Subject == subjB.Status {
+			break
+		}
+		if string(m.Data) == string(forged) {
+			t.Errorf("a hub client received rig B's forgery on %s", m.Subject)
+		}
+	}
+	// The archive's rig A messages: rig A's status only, not the rogue's recorded forgery.
+	if got := subjectCounts(t, hc, ArchiveStream, subjA); len(got) != 1 || got[subjA.Status] != 1 {
+		t.Errorf("the archive holds %v of rig A, want only rig A's status: the rogue answered for rig A's domain", got)
+	}
+	// The archive is out of the rogue's reach.
+	dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	jsHub, err := jetstream.NewWithDomain(rc, "hub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := jsHub.DeleteStream(dctx, ArchiveStream); err == nil {
+		t.Error("the rogue deleted the hub's archive")
+	}
+	if _, err := streamInfo(ctx, hc, subjA.InArchive()); err != nil {
+		t.Errorf("the archive after the rogue's delete: %v", err)
+	}
+}
+
+// hubConf reads configs/nats-hub.conf with its passwords set.
+func hubConf(t *testing.T) *server.Options {
+	t.Helper()
 	pw := map[string]string{"RETINAD_LEAF_RIG1_PASSWORD": "rig1-secret", "RETINAD_LEAF_RIG2_PASSWORD": "rig2-secret", "RETINAD_HUB_ADMIN_PASSWORD": "admin-secret"}
 	for k, v := range pw {
 		t.Setenv(k, v)
@@ -458,8 +600,51 @@ func TestHubConf(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.JetStreamDomain != "hub" || len(o.Routes) != 3 || len(o.LeafNode.Users) != 2 {
-		t.Fatalf("nats-hub.conf: domain %q, %d routes, %d leaf users; want hub, 3, 2", o.JetStreamDomain, len(o.Routes), len(o.LeafNode.Users))
+	return o
+}
+
+// TestHubConfMatchesLeafPermissions: the hub config's leaf users carry LeafPermissions of their
+// rig, and the admin none.
+func TestHubConfMatchesLeafPermissions(t *testing.T) {
+	o := hubConf(t)
+	if len(o.LeafNode.Users) != 0 || o.LeafNode.Username != "" {
+		t.Errorf("nats-hub.conf: leafnodes has users of its own, which carry no permissions")
+	}
+	rigs := map[string]bool{"rig1": true, "rig2": true}
+	for _, u := range o.Users {
+		if u.Username == "admin" {
+			if u.Permissions != nil {
+				t.Errorf("admin: permissions %s, want none", permString(u.Permissions))
+			}
+			continue
+		}
+		if !rigs[u.Username] {
+			t.Errorf("user %q: neither a rig of the hub config nor admin", u.Username)
+			continue
+		}
+		delete(rigs, u.Username)
+		want, err := LeafPermissions(u.Username, u.Username)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u.Permissions == nil {
+			t.Errorf("rig %s: no permissions", u.Username)
+		} else if got, want := permString(u.Permissions), permString(want); got != want {
+			t.Errorf("rig %s: the hub config's permissions\n%s\nwant\n%s", u.Username, got, want)
+		}
+	}
+	if len(rigs) != 0 {
+		t.Errorf("nats-hub.conf lacks the leaf users %v", slices.Sorted(maps.Keys(rigs)))
+	}
+}
+
+// TestHubConf starts a hub from configs/nats-hub.conf as shipped (but on free loopback ports,
+// a temporary store and without its cluster): rig1 joins it with its leaf user's password, and
+// the archive made in the config's domain sources rig1's recording.
+func TestHubConf(t *testing.T) {
+	o := hubConf(t)
+	if o.JetStreamDomain != "hub" || len(o.Routes) != 3 || len(o.Users) != 3 {
+		t.Fatalf("nats-hub.conf: domain %q, %d routes, %d users; want hub, 3, 3", o.JetStreamDomain, len(o.Routes), len(o.Users))
 	}
 	o.Host, o.Port, o.LeafNode.Host, o.LeafNode.Port = "127.0.0.1", server.RANDOM_PORT, "127.0.0.1", server.RANDOM_PORT
 	o.Cluster, o.Routes, o.StoreDir, o.NoSigs = server.ClusterOpts{}, nil, t.TempDir(), true
@@ -570,7 +755,7 @@ func TestArchiveCatchUp(t *testing.T) {
 		t.Fatal("hub not ready")
 	}
 	var c *cutter
-	rig, subj := startRig(t, "rigA", leafURLs([]*server.Server{hub}, func(_ int, target string) string {
+	rig, subj := startRig(t, "rigA", leafURLs([]*server.Server{hub}, "", func(_ int, target string) string {
 		c = newCutter(t, target)
 		return c.ln.Addr().String()
 	}))

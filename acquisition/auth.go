@@ -136,6 +136,41 @@ func Permissions(role Role, rig, user string) (*server.Permissions, error) {
 	return nil, fmt.Errorf("acquisition: role %q: want daemon, acquisition, observer, operator or worker", role)
 }
 
+// LeafPermissions is what rig's leaf connection may do on the lab hub, enforced by the hub
+// whatever the rig's own server is configured to do (its deny lists, leafOptions, are the rig's
+// side; these are the hub's). nats-server reads a leaf user's permissions from the leaf's side:
+// Publish is what the rig may send into the hub, Subscribe what the hub may send to the rig.
+// domain is the rig's JetStream domain (LeafDomain).
+//
+// The rig sends only its own subjects, scoring requests to the hub's workers, service
+// discovery, its recording to the archive's deliver subjects (ArchiveDeliverPrefix) and
+// replies to requests it received; it cannot write another rig's subjects, answer for
+// another rig's JetStream domain, or reach the hub's JetStream API (the archive). The hub
+// sends it the control requests of its rig, the replies to its daemon's requests, the
+// archive's requests into its own domain and their flow control, and discovery requests.
+func LeafPermissions(rig, domain string) (*server.Permissions, error) {
+	if err := CheckToken("rig", rig); err != nil {
+		return nil, err
+	}
+	if err := CheckToken("rig "+rig+" domain", domain); err != nil {
+		return nil, err
+	}
+	root := "retinad." + rig
+	return &server.Permissions{
+		Publish: &server.SubjectPermission{Allow: []string{
+			root + ".>", workerPrefix + ".>", "$SRV.>", ArchiveDeliverPrefix(rig) + ".>",
+			// Replies: to the hub's clients (control, discovery, JetStream through the rig's
+			// domain) and to the archive's JetStream requests. The rig's server enforces the
+			// permissions the hub sends it as well, and those carry no allow_responses.
+			"_INBOX.>", "$JSC.R.>",
+		}},
+		Subscribe: &server.SubjectPermission{Allow: []string{
+			root + ".control.>", DaemonInbox(rig) + ".>", "$JS." + domain + ".API.>", "$JS.FC." + StreamName(rig) + ".>",
+			"$SRV.PING", "$SRV.INFO", "$SRV.STATS", "$SRV.*." + ServiceName, "$SRV.*." + ServiceName + ".>",
+		}},
+	}, nil
+}
+
 // authenticates reports whether cfg turns the embedded server's authorization on. Every config
 // file does (configs.Default sets DefaultRole); only a configs.NATS built in Go with neither
 // users nor a default role runs an open server, as tests of single packages do.
