@@ -367,6 +367,55 @@ func TestLabHub(t *testing.T) {
 	}
 }
 
+// TestScanOnCluster reads a three-replica stream of a three-node hub 300 times from one node,
+// as an export from the hub does. The consumer a read makes often lives on another node, whose
+// pull subject reached the client's node a moment after the consumer's creation was answered:
+// a read that pulled at once failed with "no responders" in about one read of a hundred
+// (TestLabHub's failure). Every read must now get every message.
+func TestScanOnCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	ctx := context.Background()
+	hub := startHub(t)
+	hc, err := nats.Connect(hub[0].ClientURL(), hubAdmin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hc.Close()
+	js, err := jetstream.New(hc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	subj, _ := SubjectsFor("rigA")
+	var mkErr error
+	if !waitUntil(30*time.Second, func() bool { // the cluster elects its leader first
+		_, mkErr = js.CreateStream(ctx, jetstream.StreamConfig{Name: ArchiveStream, Subjects: []string{subj.All}, Replicas: 3})
+		return mkErr == nil
+	}) {
+		t.Fatalf("stream: %v", mkErr)
+	}
+	const msgs = 1000
+	for i := range msgs {
+		if _, err := js.Publish(ctx, subj.Frame, []byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	failed := 0
+	for i := range 300 {
+		n := 0
+		err := scan(ctx, hc, subj.InArchive(), []string{subj.All}, 1, msgs, func(jetstream.Msg, uint64) (bool, error) { n++; return true, nil })
+		if err != nil || n != msgs {
+			if failed++; failed <= 3 {
+				t.Errorf("read %d: %d of %d messages: %v", i, n, msgs, err)
+			}
+		}
+	}
+	if failed > 0 {
+		t.Errorf("%d of 300 reads failed", failed)
+	}
+}
+
 // exportBytes exports session through conn and returns the .npz file's bytes.
 func exportBytes(t *testing.T, conn *nats.Conn, subj Subjects, session string) []byte {
 	t.Helper()

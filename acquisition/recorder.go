@@ -211,7 +211,7 @@ func streamInfo(ctx context.Context, conn *nats.Conn, subj Subjects) (*jetstream
 }
 
 // scan reads the stream's messages matching filters (nil: all) with sequences in [first, last]
-// through an ordered consumer, until f says stop or the range ends.
+// through one ephemeral pull consumer of its own, until f says stop or the range ends.
 func scan(ctx context.Context, conn *nats.Conn, subj Subjects, filters []string, first, last uint64, f func(jetstream.Msg, uint64) (bool, error)) error {
 	if last < first || last == 0 {
 		return nil
@@ -221,42 +221,34 @@ func scan(ctx context.Context, conn *nats.Conn, subj Subjects, filters []string,
 		return fmt.Errorf("acquisition: recording: %w", err)
 	}
 	name := recordOf(subj)
-	cons, err := js.OrderedConsumer(ctx, name, jetstream.OrderedConsumerConfig{
-		FilterSubjects: filters,
-		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:    first,
-	})
+	cfg := jetstream.ConsumerConfig{
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:   first,
+		AckPolicy:     jetstream.AckNonePolicy,
+		MemoryStorage: true,
+		Replicas:      1,
+		// Removed by the server if this process dies before deleting it.
+		InactiveThreshold: time.Minute,
+	}
+	if len(filters) == 1 { // servers before 2.10 take one filter subject only
+		cfg.FilterSubject = filters[0]
+	} else {
+		cfg.FilterSubjects = filters
+	}
+	cons, err := js.CreateConsumer(ctx, name, cfg)
 	if err != nil {
 		return fmt.Errorf("acquisition: read stream %s: %w", name, err)
 	}
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = js.DeleteConsumer(dctx, name, cons.CachedInfo().Name) // else it expires
+	}()
+	var delivered uint64 // the consumer's sequence of the last message read
 	for {
-		batch, err := cons.FetchNoWait(4096)
-		if err != nil {
-			return fmt.Errorf("acquisition: read stream %s: %w", name, err)
-		}
-		n := 0
-		for m := range batch.Messages() {
-			n++
-			md, err := m.Metadata()
-			if err != nil {
-				return fmt.Errorf("acquisition: read stream %s: %w", name, err)
-			}
-			seq := md.Sequence.Stream
-			if seq > last {
-				return nil
-			}
-			more, err := f(m, seq)
-			if err != nil || !more {
-				return err
-			}
-			if seq == last || md.NumPending == 0 {
-				for range batch.Messages() { // let the batch finish before returning
-				}
-				return nil
-			}
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
-			return fmt.Errorf("acquisition: read stream %s: %w", name, err)
+		n, done, err := scanBatch(ctx, cons, name, last, &delivered, f)
+		if err != nil || done {
+			return err
 		}
 		if n == 0 {
 			return nil
@@ -264,6 +256,67 @@ func scan(ctx context.Context, conn *nats.Conn, subj Subjects, filters []string,
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+	}
+}
+
+// pullReachable bounds how long scan waits for its consumer's pull subject to reach conn's
+// server (see scanBatch).
+const pullReachable = 5 * time.Second
+
+// scanBatch fetches the next batch of cons and calls f for each message up to last. It returns
+// how many it read and whether the scan is done.
+//
+// On a JetStream cluster the consumer may live on another server than conn's, and the server
+// answers the consumer's creation through the system account, on another route connection
+// than the one that tells conn's server about the consumer's pull subject: the first pull can
+// find no responder there for a few milliseconds (about one scan in a hundred on a three-node
+// hub; TestLabHub's "no responders" on export). scanBatch then pulls again until the pull
+// subject is known, for at most pullReachable.
+func scanBatch(ctx context.Context, cons jetstream.Consumer, name string, last uint64, delivered *uint64, f func(jetstream.Msg, uint64) (bool, error)) (n int, done bool, err error) {
+	for wait, start := time.Millisecond, time.Now(); ; wait = min(2*wait, 100*time.Millisecond) {
+		batch, err := cons.FetchNoWait(4096)
+		if err != nil {
+			return 0, true, fmt.Errorf("acquisition: read stream %s: %w", name, err)
+		}
+		for m := range batch.Messages() {
+			n++
+			md, err := m.Metadata()
+			if err != nil {
+				return n, true, fmt.Errorf("acquisition: read stream %s: %w", name, err)
+			}
+			// A pull consumer delivers each message once, in order: a gap in its sequence is
+			// a message lost on the way, which a reader must not pass over.
+			if md.Sequence.Consumer != *delivered+1 {
+				return n, true, fmt.Errorf("acquisition: read stream %s: delivery %d after %d: messages lost in transit; read again", name, md.Sequence.Consumer, *delivered)
+			}
+			*delivered = md.Sequence.Consumer
+			seq := md.Sequence.Stream
+			if seq > last {
+				return n, true, nil
+			}
+			more, err := f(m, seq)
+			if err != nil || !more {
+				return n, true, err
+			}
+			if seq == last || md.NumPending == 0 {
+				for range batch.Messages() { // let the batch finish before returning
+				}
+				return n, true, nil
+			}
+		}
+		err = batch.Error()
+		if n == 0 && errors.Is(err, nats.ErrNoResponders) && time.Since(start) < pullReachable {
+			select {
+			case <-ctx.Done():
+				return 0, true, ctx.Err()
+			case <-time.After(wait):
+			}
+			continue
+		}
+		if err != nil && !errors.Is(err, nats.ErrTimeout) {
+			return n, true, fmt.Errorf("acquisition: read stream %s: %w", name, err)
+		}
+		return n, false, nil
 	}
 }
 
