@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"os"
@@ -13,8 +14,12 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"google.golang.org/protobuf/proto"
 
 	"retinad/acquisition"
+	"retinad/configs"
+	"retinad/daemon/daemontest"
+	pb "retinad/proto/retinadpb"
 )
 
 // TestLabExportFromHub runs two real daemons (rigs A and B of the simulated rig) as leaf nodes
@@ -116,6 +121,97 @@ func TestLabExportFromHub(t *testing.T) {
 		if len(a) == 0 || !bytes.Equal(a, h) {
 			t.Errorf("%s: the hub's export (%d bytes) differs from the rig's (%d bytes)", r.name, len(h), len(a))
 		}
+	}
+}
+
+// TestTapThroughHub runs `retinad tap --server HUB --rig rigA` against a hub whose leaf users
+// carry the hub's permissions (acquisition.LeafPermissions) and whose archive sources rigs A
+// and B: the messages rig A records on its own embedded server are shown as the archive
+// receives them, rig B's are not.
+func TestTapThroughHub(t *testing.T) {
+	users := []*server.User{{Username: "admin", Password: "admin-secret"}}
+	for _, r := range []string{"rigA", "rigB"} {
+		p, err := acquisition.LeafPermissions(r, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		users = append(users, &server.User{Username: r, Password: r + "-secret", Permissions: p})
+	}
+	hub, err := server.NewServer(&server.Options{ServerName: "hub", Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true,
+		JetStream: true, JetStreamDomain: "hub", StoreDir: t.TempDir(), Users: users,
+		LeafNode: server.LeafNodeOpts{Host: "127.0.0.1", Port: server.RANDOM_PORT}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hub.Start()
+	t.Cleanup(func() { hub.Shutdown(); hub.WaitForShutdown() })
+	if !hub.ReadyForConnections(10 * time.Second) {
+		t.Fatal("hub not ready")
+	}
+	v, _ := hub.Varz(nil)
+	rigs := map[string]*acquisition.Bus{}
+	for _, r := range []string{"rigA", "rigB"} {
+		b, err := acquisition.Start(configs.NATS{Embedded: true, Leaf: configs.Leaf{URL: fmt.Sprintf("nats-leaf://%s:%s-secret@127.0.0.1:%d", r, r, v.LeafNode.Port)}},
+			acquisition.BusOptions{Rig: r, StoreDir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = b.Stop() })
+		subj, _ := acquisition.SubjectsFor(r)
+		if err := acquisition.Record(context.Background(), b.Conn(), subj, acquisition.RecordOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		rigs[r] = b
+	}
+	if code, out, stderr := run(t, "archive", "--server", hub.ClientURL(), "--user", "admin", "--password", "admin-secret", "rigA", "rigB"); code != 0 {
+		t.Fatalf("retinad archive: exit %d\n%s%s", code, out, stderr)
+	}
+	subjA, _ := acquisition.SubjectsFor("rigA")
+	subjB, _ := acquisition.SubjectsFor("rigB")
+
+	var out, errb daemontest.LockedBuffer
+	done := make(chan int)
+	go func() {
+		done <- runMain(context.Background(), []string{"tap", "--json", "--count", "3", "--rig", "rigA",
+			"--server", hub.ClientURL(), "--user", "admin", "--password", "admin-secret"}, &out, &errb)
+	}()
+	frame, _ := proto.Marshal(&pb.FrameOnset{Session: "s1", Frame: 7})
+	deadline := time.After(30 * time.Second)
+	for code := -1; code < 0; {
+		select {
+		case code = <-done:
+			if code != 0 {
+				t.Fatalf("tap exit %d: %s", code, errb.String())
+			}
+		case <-deadline:
+			t.Fatalf("tap did not show three of rig A's messages: %s%s", out.String(), errb.String())
+		case <-time.After(20 * time.Millisecond): // until tap has begun and taken three
+			if err := rigs["rigB"].Conn().Publish(subjB.Frame, frame); err != nil {
+				t.Fatal(err)
+			}
+			if err := rigs["rigA"].Conn().Publish(subjA.Frame, frame); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	for _, l := range lines {
+		var obj struct {
+			Subject string
+			Message map[string]any
+		}
+		if err := json.Unmarshal([]byte(l), &obj); err != nil {
+			t.Fatalf("%q: %v", l, err)
+		}
+		if obj.Subject != subjA.Frame || obj.Message["frame"] != "7" {
+			t.Errorf("tap --rig rigA showed %s", l)
+		}
+	}
+	if len(lines) != 3 {
+		t.Errorf("%d lines, want 3:\n%s", len(lines), out.String())
+	}
+	if code, _, stderr := run(t, "tap", "--rig", "rigA", "--subject", "retinad.>"); code != 2 || !strings.Contains(stderr, "not both") {
+		t.Errorf("--rig with --subject: exit %d, %s", code, stderr)
 	}
 }
 
