@@ -16,6 +16,7 @@ import (
 
 	"retinad/acquisition"
 	"retinad/configs"
+	"retinad/daemon/daemontest"
 	"retinad/stimulus/adaptive"
 )
 
@@ -57,13 +58,23 @@ func startWorkerProcess(t *testing.T, url string) *workerProc {
 }
 
 // TestWorkersOnHub: two worker processes on a lab hub serve two rigs (embedded servers that are
-// leaf nodes of the hub, no cores of their own for scoring while workers answer) choosing at
-// the same time; one worker is killed at its first request. Every choice's batch is complete,
-// equal to this machine's rates, and made within its budget.
+// leaf nodes of the hub, logged in as leaf users with the hub's permissions for them, no cores
+// of their own for scoring while workers answer) choosing at the same time; one worker is
+// killed at its first request. Every choice's batch is complete, equal to this machine's
+// rates, and made within its budget. Then the hub goes away: each rig's next choice is made on
+// its own cores, within the same budget.
 func TestWorkersOnHub(t *testing.T) {
 	const budget = 5 * time.Second // one choice's batch; the pool gives a silent worker up after 2 s (Timeout)
+	users := []*server.User{{Username: "admin", Password: "admin-secret"}}
+	for _, r := range []string{"rigA", "rigB"} {
+		p, err := acquisition.LeafPermissions(r, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		users = append(users, &server.User{Username: r, Password: r + "-secret", Permissions: p})
+	}
 	hub, err := server.NewServer(&server.Options{ServerName: "hub", Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true,
-		MaxPayload: 8 << 20, LeafNode: server.LeafNodeOpts{Host: "127.0.0.1", Port: server.RANDOM_PORT}})
+		MaxPayload: 8 << 20, Users: users, LeafNode: server.LeafNodeOpts{Host: "127.0.0.1", Port: server.RANDOM_PORT}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,19 +84,22 @@ func TestWorkersOnHub(t *testing.T) {
 		t.Fatal("hub not ready")
 	}
 	v, _ := hub.Varz(nil)
-	leaf := fmt.Sprintf("nats-leaf://127.0.0.1:%d", v.LeafNode.Port)
-	workers := []*workerProc{startWorkerProcess(t, hub.ClientURL()), startWorkerProcess(t, hub.ClientURL())}
+	workerURL := fmt.Sprintf("nats://admin:admin-secret@127.0.0.1:%d", v.Port)
+	workers := []*workerProc{startWorkerProcess(t, workerURL), startWorkerProcess(t, workerURL)}
 
 	models := testModels(t)
 	clips := testClips(6, 60)
 	want := localRates(t, models, clips)
 	var pools []*Pool
+	var buses []*acquisition.Bus
 	for _, rig := range []string{"rigA", "rigB"} {
+		leaf := fmt.Sprintf("nats-leaf://%s:%s-secret@127.0.0.1:%d", rig, rig, v.LeafNode.Port)
 		b, err := acquisition.Start(configs.NATS{Embedded: true, Leaf: configs.Leaf{URL: leaf}}, acquisition.BusOptions{Rig: rig})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = b.Stop() })
+		buses = append(buses, b)
 		waitForWorker(t, b.Conn(), "process") // through the leaf connection
 		local, _ := NewLocal(models, 1)
 		pools = append(pools, NewPool(b.Conn(), local, PoolOptions{Local: -1, DiscoverWait: 200 * time.Millisecond}))
@@ -142,5 +156,45 @@ func TestWorkersOnHub(t *testing.T) {
 	}
 	if remote == 0 || fallback == 0 {
 		t.Errorf("%d clips scored by the hub's workers, %d taken back from the killed one: want both above 0", remote, fallback)
+	}
+
+	// The hub is unreachable: the rigs choose on their own cores.
+	hub.Shutdown()
+	hub.WaitForShutdown()
+	for i, b := range buses {
+		if err := daemontest.WaitCond(10*time.Second, func() bool { return !b.LeafConnected() }); err != nil {
+			t.Fatalf("rig %d still has a leaf connection with the hub down: %v", i, err)
+		}
+	}
+	before := make([]PoolStats, len(pools))
+	for i, p := range pools {
+		before[i] = p.Stats()
+	}
+	for i, p := range pools {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			start := time.Now()
+			ctx, cancel := context.WithTimeout(context.Background(), budget)
+			defer cancel()
+			got[i], errs[i] = p.Predict(ctx, clips)
+			took[i] = time.Since(start)
+		}()
+	}
+	wg.Wait()
+	for i, p := range pools {
+		st := p.Stats()
+		t.Logf("rig %d without the hub: batch in %v, %+v", i, took[i].Round(time.Millisecond), st)
+		if errs[i] != nil {
+			t.Fatalf("rig %d without the hub: %v", i, errs[i])
+		}
+		if took[i] > budget {
+			t.Errorf("rig %d without the hub: the choice took %v, over its budget of %v", i, took[i], budget)
+		}
+		if st.Remote != before[i].Remote || st.Local-before[i].Local != uint64(len(clips)) {
+			t.Errorf("rig %d without the hub: %d clips scored remotely and %d here, want 0 and %d",
+				i, st.Remote-before[i].Remote, st.Local-before[i].Local, len(clips))
+		}
+		checkSame(t, got[i], want)
 	}
 }
