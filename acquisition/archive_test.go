@@ -33,7 +33,7 @@ var hubAdmin = nats.UserInfo("admin", "admin-secret")
 
 // hubUsers are a hub's users: hubAdmin, and each rig's leaf user (its password is the rig id)
 // with the hub's permissions for it (LeafPermissions), as configs/nats-hub.conf writes them.
-func hubUsers(t *testing.T, rigs ...string) []*server.User {
+func hubUsers(t testing.TB, rigs ...string) []*server.User {
 	t.Helper()
 	users := []*server.User{{Username: "admin", Password: "admin-secret"}}
 	for _, r := range rigs {
@@ -723,11 +723,13 @@ func TestHubConf(t *testing.T) {
 }
 
 // BenchmarkLeafPublish is the latency of a message published on a rig's embedded server until
-// a subscriber receives it: on the rig itself, and on a hub the rig is a leaf node of (the
-// added latency of the leaf connection; loopback here, so the network's own is not in it).
+// a subscriber receives it: on the rig itself, and on a hub the rig is a leaf node of, logged
+// in with the hub's permissions for it (the added latency of the leaf connection; loopback
+// here, so the network's own is not in it). The hub's subscription names the subject: one with
+// a wildcard gets no recorded subject of the rig (README "A lab with several rigs").
 func BenchmarkLeafPublish(b *testing.B) {
 	hub, err := server.NewServer(&server.Options{ServerName: "hub", Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true,
-		LeafNode: server.LeafNodeOpts{Host: "127.0.0.1", Port: server.RANDOM_PORT}})
+		Users: hubUsers(b, "rigA"), LeafNode: server.LeafNodeOpts{Host: "127.0.0.1", Port: server.RANDOM_PORT}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -736,13 +738,12 @@ func BenchmarkLeafPublish(b *testing.B) {
 	if !hub.ReadyForConnections(10 * time.Second) {
 		b.Fatal("hub not ready")
 	}
-	v, _ := hub.Varz(nil)
-	rig, err := Start(configs.NATS{Embedded: true, Leaf: configs.Leaf{URL: fmt.Sprintf("nats-leaf://127.0.0.1:%d", v.LeafNode.Port)}}, BusOptions{Rig: "rigA"})
+	rig, err := Start(configs.NATS{Embedded: true, Leaf: configs.Leaf{URL: leafURLs([]*server.Server{hub}, "rigA", nil)}}, BusOptions{Rig: "rigA"})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer rig.Stop()
-	hc, err := nats.Connect(hub.ClientURL())
+	hc, err := nats.Connect(hub.ClientURL(), hubAdmin)
 	if err != nil {
 		b.Fatal(err)
 	}
