@@ -1,6 +1,7 @@
 package acquisition
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -635,6 +636,95 @@ func TestHubRefusesRogueRig(t *testing.T) {
 	}
 	if _, err := streamInfo(ctx, hc, subjA.InArchive()); err != nil {
 		t.Errorf("the archive after the rogue's delete: %v", err)
+	}
+}
+
+// TestHubRefusesRawLeaf: a rig "server" that ignores the permissions the hub tells it (a
+// modified binary, here the leaf protocol written by hand with rig B's credentials) still
+// cannot publish rig A's subjects through the hub, which refuses the message and drops the
+// connection, nor receive the hub's requests into rig A's JetStream domain.
+func TestHubRefusesRawLeaf(t *testing.T) {
+	hub, err := server.NewServer(&server.Options{ServerName: "hub", Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true,
+		Users: hubUsers(t, "rigA", "rigB"), LeafNode: server.LeafNodeOpts{Host: "127.0.0.1", Port: server.RANDOM_PORT}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hub.Start()
+	t.Cleanup(func() { hub.Shutdown(); hub.WaitForShutdown() })
+	if !hub.ReadyForConnections(10 * time.Second) {
+		t.Fatal("hub not ready")
+	}
+	hc, err := nats.Connect(hub.ClientURL(), hubAdmin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hc.Close()
+	seen, err := hc.SubscribeSync("retinad.rigA.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc.Flush()
+
+	v, _ := hub.Varz(nil)
+	conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", v.LeafNode.Port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	r := bufio.NewReader(conn)
+	line := func() string {
+		l, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("reading the hub: %v (so far %q)", err, l)
+		}
+		return strings.TrimSpace(l)
+	}
+	if l := line(); !strings.HasPrefix(l, "INFO ") {
+		t.Fatalf("the hub's leaf listener said %q, want INFO", l)
+	}
+	// Interest in rig A's domain and rig B's control subjects, then a ping: the pong says the
+	// hub has read them.
+	fmt.Fprint(conn, `CONNECT {"user":"rigB","pass":"rigB","name":"rogue"}`+"\r\n"+
+		"LS+ $JS.rigA.API.>\r\nLS+ retinad.rigB.control.>\r\nPING\r\n")
+	for l := line(); l != "PONG"; l = line() {
+		if strings.HasPrefix(l, "-ERR") {
+			t.Fatalf("the hub refused rig B's login: %s", l)
+		}
+	}
+	// A request into rig A's domain, then a control request for rig B: rig B receives the
+	// second only.
+	if err := hc.Publish("$JS.rigA.API.STREAM.INFO.RETINAD_rigA", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := hc.Publish("retinad.rigB.control.status", nil); err != nil {
+		t.Fatal(err)
+	}
+	for l := line(); !strings.HasPrefix(l, "LMSG retinad.rigB.control.status"); l = line() {
+		if strings.Contains(l, "$JS.rigA.API") {
+			t.Errorf("the hub sent rig B a request into rig A's domain: %s", l)
+		}
+	}
+	// A forgery of rig A's frame: the hub refuses it and closes the connection.
+	fmt.Fprint(conn, "LMSG retinad.rigA.frame 6\r\nforged\r\n")
+	var refused bool
+	for {
+		l, err := r.ReadString('\n')
+		if strings.Contains(l, "Permissions Violation for Publish") {
+			refused = true
+		}
+		if err != nil {
+			break // closed
+		}
+	}
+	if !refused {
+		t.Error("the hub did not refuse rig B's publish of rig A's frame")
+	}
+	if err := hc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if n, _, _ := seen.Pending(); n > 0 {
+		t.Errorf("a hub client received %d of rig A's messages from rig B's leaf connection", n)
 	}
 }
 
