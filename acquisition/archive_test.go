@@ -728,6 +728,54 @@ func TestHubRefusesRawLeaf(t *testing.T) {
 	}
 }
 
+// TestArchiveAddsDeliverPrefix: an archive made before the rigs' deliver prefixes (its source
+// delivering on $JS.S.>, which the hub's leaf permissions do not let a rig publish) gets its
+// rig's prefix from Archive, and then sources the rig through a hub with those permissions.
+func TestArchiveAddsDeliverPrefix(t *testing.T) {
+	ctx := context.Background()
+	hub, err := server.NewServer(&server.Options{ServerName: "hub", Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true,
+		JetStream: true, JetStreamDomain: "hub", StoreDir: t.TempDir(), Users: hubUsers(t, "rigA"),
+		LeafNode: server.LeafNodeOpts{Host: "127.0.0.1", Port: server.RANDOM_PORT}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hub.Start()
+	t.Cleanup(func() { hub.Shutdown(); hub.WaitForShutdown() })
+	if !hub.ReadyForConnections(10 * time.Second) {
+		t.Fatal("hub not ready")
+	}
+	hc, err := nats.Connect(hub.ClientURL(), hubAdmin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hc.Close()
+	js, err := jetstream.New(hc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := jetstream.StreamConfig{Name: ArchiveStream, Storage: jetstream.FileStorage, Sources: []*jetstream.StreamSource{
+		{Name: StreamName("rigA"), External: &jetstream.ExternalStream{APIPrefix: "$JS.rigA.API"}}}}
+	if _, err := js.CreateStream(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	if err := Archive(ctx, hc, []ArchiveRig{{"rigA", "rigA"}}, ArchiveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := js.Stream(ctx, ArchiveStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := s.CachedInfo().Config.Sources
+	if len(src) != 1 || src[0].External == nil || src[0].External.DeliverPrefix != ArchiveDeliverPrefix("rigA") {
+		t.Fatalf("the archive's sources after Archive: %+v, want rigA's with deliver prefix %s", src, ArchiveDeliverPrefix("rigA"))
+	}
+	rig, subj := startRig(t, "rigA", leafURLs([]*server.Server{hub}, "rigA", nil))
+	publishProto(t, rig, subj.Status, &pb.Status{Rig: "rigA"})
+	if !waitUntil(30*time.Second, func() bool { return subjectCounts(t, hc, ArchiveStream, subj)[subj.Status] == 1 }) {
+		t.Fatalf("the archive has %v of rig A", subjectCounts(t, hc, ArchiveStream, subj))
+	}
+}
+
 // hubConf reads configs/nats-hub.conf with its passwords set.
 func hubConf(t *testing.T) *server.Options {
 	t.Helper()
