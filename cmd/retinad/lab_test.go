@@ -30,7 +30,7 @@ func TestLabExportFromHub(t *testing.T) {
 		t.Skip("-short")
 	}
 	hub, err := server.NewServer(&server.Options{ServerName: "hub", Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true,
-		JetStream: true, JetStreamDomain: "hub", StoreDir: t.TempDir(), MaxPayload: 8 << 20,
+		JetStream: true, JetStreamDomain: "hub", StoreDir: t.TempDir(), MaxPayload: 8 << 20, Users: hubUsers(t, "rigA", "rigB"),
 		LeafNode: server.LeafNodeOpts{Host: "127.0.0.1", Port: server.RANDOM_PORT}})
 	if err != nil {
 		t.Fatal(err)
@@ -41,11 +41,11 @@ func TestLabExportFromHub(t *testing.T) {
 		t.Fatal("hub not ready")
 	}
 	v, _ := hub.Varz(nil)
-	leaf := fmt.Sprintf("nats-leaf://127.0.0.1:%d", v.LeafNode.Port)
+	admin := []string{"--user", "admin", "--password", "admin-secret"}
 
 	dir := t.TempDir()
 	bin := buildRetinad(t, dir)
-	if out, stderr, err := retinad(bin, "archive", "--server", hub.ClientURL(), "rigA", "rigB"); err != nil {
+	if out, stderr, err := retinad(bin, append(append([]string{"archive", "--server", hub.ClientURL()}, admin...), "rigA", "rigB")...); err != nil {
 		t.Fatalf("retinad archive: %v\n%s%s", err, out, stderr)
 	}
 	type rig struct {
@@ -64,6 +64,7 @@ func TestLabExportFromHub(t *testing.T) {
 			t.Fatal(err)
 		}
 		y := strings.Replace(string(b), "rig: sim", "rig: "+name, 1)
+		leaf := fmt.Sprintf("nats-leaf://%s:%s-secret@127.0.0.1:%d", name, name, v.LeafNode.Port)
 		y = strings.Replace(y, "nats: {embedded: true,", "nats: {embedded: true, leaf: {url: \""+leaf+"\"},", 1)
 		if err := os.WriteFile(cfg, []byte(y), 0o644); err != nil {
 			t.Fatal(err)
@@ -81,7 +82,7 @@ func TestLabExportFromHub(t *testing.T) {
 			t.Fatalf("%s: control stop: %v\n%s%s", r.name, err, out, stderr)
 		}
 	}
-	hc, err := nats.Connect(hub.ClientURL())
+	hc, err := nats.Connect(hub.ClientURL(), nats.UserInfo("admin", "admin-secret"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +114,7 @@ func TestLabExportFromHub(t *testing.T) {
 		if out, stderr, err := retinad(bin, "export", "--config", r.cfg, "--session", "s1", "--out", rigNPZ); err != nil {
 			t.Fatalf("export on the rig: %v\n%s%s", err, out, stderr)
 		}
-		if out, stderr, err := retinad(bin, "export", "--server", hub.ClientURL(), "--rig", r.name, "--session", "s1", "--out", hubNPZ); err != nil {
+		if out, stderr, err := retinad(bin, append([]string{"export", "--server", hub.ClientURL(), "--rig", r.name, "--session", "s1", "--out", hubNPZ}, admin...)...); err != nil {
 			t.Fatalf("export from the hub: %v\n%s%s", err, out, stderr)
 		}
 		a, _ := os.ReadFile(rigNPZ)
@@ -129,16 +130,8 @@ func TestLabExportFromHub(t *testing.T) {
 // and B: the messages rig A records on its own embedded server are shown as the archive
 // receives them, rig B's are not.
 func TestTapThroughHub(t *testing.T) {
-	users := []*server.User{{Username: "admin", Password: "admin-secret"}}
-	for _, r := range []string{"rigA", "rigB"} {
-		p, err := acquisition.LeafPermissions(r, r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		users = append(users, &server.User{Username: r, Password: r + "-secret", Permissions: p})
-	}
 	hub, err := server.NewServer(&server.Options{ServerName: "hub", Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true,
-		JetStream: true, JetStreamDomain: "hub", StoreDir: t.TempDir(), Users: users,
+		JetStream: true, JetStreamDomain: "hub", StoreDir: t.TempDir(), Users: hubUsers(t, "rigA", "rigB"),
 		LeafNode: server.LeafNodeOpts{Host: "127.0.0.1", Port: server.RANDOM_PORT}})
 	if err != nil {
 		t.Fatal(err)
@@ -213,6 +206,22 @@ func TestTapThroughHub(t *testing.T) {
 	if code, _, stderr := run(t, "tap", "--rig", "rigA", "--subject", "retinad.>"); code != 2 || !strings.Contains(stderr, "not both") {
 		t.Errorf("--rig with --subject: exit %d, %s", code, stderr)
 	}
+}
+
+// hubUsers are a test hub's users: admin (password admin-secret, no permissions of its own), and
+// each rig's leaf user (password RIG-secret) with the hub's permissions for it, as
+// configs/nats-hub.conf writes them.
+func hubUsers(t *testing.T, rigs ...string) []*server.User {
+	t.Helper()
+	users := []*server.User{{Username: "admin", Password: "admin-secret"}}
+	for _, r := range rigs {
+		p, err := acquisition.LeafPermissions(r, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		users = append(users, &server.User{Username: r, Password: r + "-secret", Permissions: p})
+	}
+	return users
 }
 
 // sessionSubjects counts the messages of each subject in session's range of subj's recording.
