@@ -78,6 +78,11 @@ func TestLabExportFromHub(t *testing.T) {
 		r.d.waitLines(t, 20)
 	}
 	for _, r := range rigs {
+		// The hub forwards a rig its control requests (and only its own): status through the hub.
+		out, stderr, err := retinad(bin, append(append([]string{"control", "--server", hub.ClientURL(), "--rig", r.name}, admin...), "status")...)
+		if err != nil || !strings.Contains(out, r.name) {
+			t.Errorf("%s: control status through the hub: %v\n%s%s", r.name, err, out, stderr)
+		}
 		if out, stderr, err := retinad(bin, "control", "--server", r.d.url, "--rig", r.name, "--user", "op", "--password", "op-secret", "stop"); err != nil {
 			t.Fatalf("%s: control stop: %v\n%s%s", r.name, err, out, stderr)
 		}
