@@ -101,7 +101,7 @@ func tapArchive(ctx context.Context, e *env, nc *nats.Conn, url, rig string, asJ
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
-		return fmt.Errorf("%w", err)
+		return fmt.Errorf("the lab archive %s: %w", acquisition.ArchiveStream, err)
 	}
 	cons, err := js.OrderedConsumer(ctx, acquisition.ArchiveStream, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{subj.All}, DeliverPolicy: jetstream.DeliverNewPolicy})
