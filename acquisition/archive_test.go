@@ -779,7 +779,8 @@ func TestArchiveAddsDeliverPrefix(t *testing.T) {
 // hubConf reads configs/nats-hub.conf with its passwords set.
 func hubConf(t *testing.T) *server.Options {
 	t.Helper()
-	pw := map[string]string{"RETINAD_LEAF_RIG1_PASSWORD": "rig1-secret", "RETINAD_LEAF_RIG2_PASSWORD": "rig2-secret", "RETINAD_HUB_ADMIN_PASSWORD": "admin-secret"}
+	pw := map[string]string{"RETINAD_LEAF_RIG1_PASSWORD": "rig1-secret", "RETINAD_LEAF_RIG2_PASSWORD": "rig2-secret",
+		"RETINAD_WORKER1_PASSWORD": "worker1-secret", "RETINAD_HUB_ADMIN_PASSWORD": "admin-secret"}
 	for k, v := range pw {
 		t.Setenv(k, v)
 	}
@@ -791,7 +792,7 @@ func hubConf(t *testing.T) *server.Options {
 }
 
 // TestHubConfMatchesLeafPermissions: the hub config's leaf users carry LeafPermissions of their
-// rig, and the admin none.
+// rig, its worker the worker role (Permissions), and the admin none.
 func TestHubConfMatchesLeafPermissions(t *testing.T) {
 	o := hubConf(t)
 	if len(o.LeafNode.Users) != 0 || o.LeafNode.Username != "" {
@@ -802,6 +803,19 @@ func TestHubConfMatchesLeafPermissions(t *testing.T) {
 		if u.Username == "admin" {
 			if u.Permissions != nil {
 				t.Errorf("admin: permissions %s, want none", permString(u.Permissions))
+			}
+			continue
+		}
+		if u.Username == "worker1" {
+			want, err := Permissions(RoleWorker, "rig1", "worker1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if u.Permissions != nil && want.Response != nil && u.Permissions.Response != nil {
+				want.Response.Expires = u.Permissions.Response.Expires // the parser's default
+			}
+			if u.Permissions == nil || permString(u.Permissions) != permString(want) {
+				t.Errorf("worker1: the hub config's permissions\n%v\nwant\n%s", u.Permissions, permString(want))
 			}
 			continue
 		}
@@ -830,8 +844,8 @@ func TestHubConfMatchesLeafPermissions(t *testing.T) {
 // the archive made in the config's domain sources rig1's recording.
 func TestHubConf(t *testing.T) {
 	o := hubConf(t)
-	if o.JetStreamDomain != "hub" || len(o.Routes) != 3 || len(o.Users) != 3 {
-		t.Fatalf("nats-hub.conf: domain %q, %d routes, %d users; want hub, 3, 3", o.JetStreamDomain, len(o.Routes), len(o.Users))
+	if o.JetStreamDomain != "hub" || len(o.Routes) != 3 || len(o.Users) != 4 {
+		t.Fatalf("nats-hub.conf: domain %q, %d routes, %d users; want hub, 3, 4", o.JetStreamDomain, len(o.Routes), len(o.Users))
 	}
 	o.Host, o.Port, o.LeafNode.Host, o.LeafNode.Port = "127.0.0.1", server.RANDOM_PORT, "127.0.0.1", server.RANDOM_PORT
 	o.Cluster, o.Routes, o.StoreDir, o.NoSigs = server.ClusterOpts{}, nil, t.TempDir(), true

@@ -58,14 +58,23 @@ func startWorkerProcess(t *testing.T, url string) *workerProc {
 }
 
 // TestWorkersOnHub: two worker processes on a lab hub serve two rigs (embedded servers that are
-// leaf nodes of the hub, logged in as leaf users with the hub's permissions for them, no cores
+// leaf nodes of the hub, logged in as leaf users with the hub's permissions for them, the
+// workers as worker users, no cores
 // of their own for scoring while workers answer) choosing at the same time; one worker is
 // killed at its first request. Every choice's batch is complete, equal to this machine's
 // rates, and made within its budget. Then the hub goes away: each rig's next choice is made on
 // its own cores, within the same budget.
 func TestWorkersOnHub(t *testing.T) {
 	const budget = 5 * time.Second // one choice's batch; the pool gives a silent worker up after 2 s (Timeout)
-	users := []*server.User{{Username: "admin", Password: "admin-secret"}}
+	// The workers log in as worker users (the worker role, as configs/nats-hub.conf's worker1).
+	var users []*server.User
+	for _, w := range []string{"worker1", "worker2"} {
+		p, err := acquisition.Permissions(acquisition.RoleWorker, "rigA", w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		users = append(users, &server.User{Username: w, Password: w + "-secret", Permissions: p})
+	}
 	for _, r := range []string{"rigA", "rigB"} {
 		p, err := acquisition.LeafPermissions(r, r)
 		if err != nil {
@@ -84,8 +93,8 @@ func TestWorkersOnHub(t *testing.T) {
 		t.Fatal("hub not ready")
 	}
 	v, _ := hub.Varz(nil)
-	workerURL := fmt.Sprintf("nats://admin:admin-secret@127.0.0.1:%d", v.Port)
-	workers := []*workerProc{startWorkerProcess(t, workerURL), startWorkerProcess(t, workerURL)}
+	workerURL := func(w string) string { return fmt.Sprintf("nats://%s:%s-secret@127.0.0.1:%d", w, w, v.Port) }
+	workers := []*workerProc{startWorkerProcess(t, workerURL("worker1")), startWorkerProcess(t, workerURL("worker2"))}
 
 	models := testModels(t)
 	clips := testClips(6, 60)
