@@ -211,6 +211,9 @@ func TestTapThroughHub(t *testing.T) {
 	if code, _, stderr := run(t, "tap", "--rig", "rigA", "--subject", "retinad.>"); code != 2 || !strings.Contains(stderr, "not both") {
 		t.Errorf("--rig with --subject: exit %d, %s", code, stderr)
 	}
+	if code, _, stderr := run(t, "tap", "--rig", "rig.A"); code != 2 || !strings.Contains(stderr, `rig "rig.A"`) {
+		t.Errorf("--rig with a dot: exit %d, %s", code, stderr)
+	}
 }
 
 // hubUsers are a test hub's users: admin (password admin-secret, no permissions of its own), and

@@ -41,8 +41,15 @@ func runTap(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error 
 		fs.Usage()
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
-	if *rig != "" && flagGiven(fs, "subject") {
-		return fmt.Errorf("%w: --rig %s reads all of the rig's recorded subjects from the lab archive: give --rig or --subject, not both", errUsage, *rig)
+	var archived acquisition.Subjects // --rig's
+	if *rig != "" {
+		if flagGiven(fs, "subject") {
+			return fmt.Errorf("%w: --rig %s reads all of the rig's recorded subjects from the lab archive: give --rig or --subject, not both", errUsage, *rig)
+		}
+		var err error
+		if archived, err = acquisition.SubjectsFor(*rig); err != nil {
+			return fmt.Errorf("%w: --rig: %v", errUsage, err)
+		}
 	}
 	// A refused subscription is reported asynchronously; it ends the tap with the reason.
 	refused := make(chan error, 1)
@@ -58,7 +65,7 @@ func runTap(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error 
 	}
 	defer nc.Close()
 	if *rig != "" {
-		return tapArchive(ctx, e, nc, *server.url, *rig, *asJSON, *count)
+		return tapArchive(ctx, e, nc, *server.url, archived, *asJSON, *count)
 	}
 	msgs := make(chan *nats.Msg, 4096)
 	sub, err := nc.ChanSubscribe(*subject, msgs)
@@ -88,17 +95,13 @@ func runTap(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error 
 	return nil
 }
 
-// tapArchive prints rig's messages as the lab hub's archive stores them, from now on. On the hub
+// tapArchive prints the messages of subj's rig as the lab hub's archive stores them, from now on. On the hub
 // a rig's recorded subjects arrive through the archive's sourcing, not as live messages: the
 // rig's leaf connection refuses the hub's messages on those subjects, and nats-server then
 // does not forward them to the hub's wildcard subscriptions either (acquisition.leafOptions).
 // The archive keeps each rig's order; its delay behind the rig is the sourcing's, milliseconds
 // while the rig's link is up.
-func tapArchive(ctx context.Context, e *env, nc *nats.Conn, url, rig string, asJSON bool, count int) error {
-	subj, err := acquisition.SubjectsFor(rig)
-	if err != nil {
-		return fmt.Errorf("%w: --rig: %v", errUsage, err)
-	}
+func tapArchive(ctx context.Context, e *env, nc *nats.Conn, url string, subj acquisition.Subjects, asJSON bool, count int) error {
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return fmt.Errorf("the lab archive %s: %w", acquisition.ArchiveStream, err)
