@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"retinad/acquisition"
 	pb "retinad/proto/retinadpb"
 )
 
@@ -111,6 +112,11 @@ type busRunner interface {
 // (counted with the daemon's publish errors).
 type queueCounts interface {
 	queue() (queued int, dropped, failed uint64)
+}
+
+// sendLatencies is a Bus with a publish queue that times each message's way to the connection.
+type sendLatencies interface {
+	sendLatency() *acquisition.Histogram
 }
 
 // busHealth is a Bus whose connection can be lost (an external server's outage), for

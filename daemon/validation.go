@@ -30,10 +30,22 @@ type validation struct {
 	spikes, syncs    atomic.Uint64        // spikes and sync edges accepted
 	unpairedSyncs    atomic.Uint64        // sync events without a frame number
 	lastWin, lastAll []validate.Summary
+	onsetErr         *acquisition.Histogram // photodiode onset minus the acquisition's edge of the same frame
 }
 
+// OnsetErrorBounds are the buckets of Figures.OnsetError, signed: +-1 us to +-5 ms.
+var OnsetErrorBounds = func() []int64 {
+	pos := []int64{1e3, 2e3, 5e3, 10e3, 20e3, 50e3, 100e3, 200e3, 500e3, 1e6, 2e6, 5e6}
+	out := make([]int64, 0, 2*len(pos)+1)
+	for i := len(pos) - 1; i >= 0; i-- {
+		out = append(out, -pos[i])
+	}
+	out = append(out, 0)
+	return append(out, pos...)
+}()
+
 func newValidation(d *Daemon) *validation {
-	val := &validation{d: d}
+	val := &validation{d: d, onsetErr: acquisition.NewHistogram(OnsetErrorBounds...)}
 	val.in = acquisition.NewInbound(d.subj, val, d.p.Log)
 	return val
 }
@@ -174,13 +186,34 @@ func (val *validation) Sync(m *pb.Sync) acquisition.Reason {
 		return acquisition.ReasonNone
 	}
 	val.mu.Lock()
+	errNs, known := val.onsetError(int64(m.Frame), m.TimeAcqNs)
 	ok := val.v == nil || val.v.Sync(int64(m.Frame), m.TimeAcqNs)
 	val.mu.Unlock()
 	if !ok {
 		return acquisition.ReasonOffClock
 	}
+	if known {
+		val.onsetErr.Observe(errNs)
+	}
 	val.syncs.Add(1)
 	return acquisition.ReasonNone
+}
+
+// onsetError is the onset error where it is known: the photodiode's onset of frame minus the
+// acquisition's own record of the same edge (acqNs), placed on host time by the clock fit as it
+// stood before this pair joined it (so the pair does not judge itself). It is known once the
+// fit has its pairs and while the validator holds the frame. Called with mu held.
+func (val *validation) onsetError(frame, acqNs int64) (int64, bool) {
+	v := val.v
+	if v == nil || !v.Clock().Ready() {
+		return 0, false
+	}
+	onset, ok := v.Onset(frame)
+	if !ok {
+		return 0, false
+	}
+	host, ok := v.Clock().ToHost(acqNs)
+	return onset - host, ok
 }
 
 // run publishes a validation report per model every ReportEvery, in a session, and logs one

@@ -184,6 +184,16 @@ func (v *Validator) Sync(frame, acqNs int64) bool {
 	return true
 }
 
+// Onset returns frame's onset (host ns) as Frame recorded it; false when the validator does not
+// hold that frame or it was never reported.
+func (v *Validator) Onset(frame int64) (int64, bool) {
+	if frame < v.first || frame > v.newest {
+		return 0, false
+	}
+	s := v.slot(frame)
+	return v.onset[s], v.valid[s] && v.frame[s] == frame
+}
+
 // Prediction records model m's rates (spikes/s, per cell) for the bin of frame.
 func (v *Validator) Prediction(m int, frame int64, rates []float32) {
 	if frame < v.closed || frame > v.newest || m < 0 || m >= len(v.pred) || v.pred[m] == nil {
