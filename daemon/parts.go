@@ -173,4 +173,7 @@ type Parts struct {
 	// PhotodiodeLost, if set, reports the photodiode device messages the link has lost
 	// (calib.Stats.Lost), for Status.photodiode_lost and the status line.
 	PhotodiodeLost func() uint64
+	// PhotodiodeDriftPPM, if set, reports the photodiode device clock's fitted drift against
+	// the host, ppm (calib.Stats.SyncDriftPPB / 1000).
+	PhotodiodeDriftPPM func() float64
 }

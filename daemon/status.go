@@ -49,6 +49,7 @@ type Figures struct {
 	ClockPairs                      int                       // sync pairs in the acquisition clock fit
 	ClockRefused, ClockResets       uint64                    // sync pairs off the fit; restarts of the fit on evidence (ever)
 	AcqDriftPPM                     float64
+	DiodeDriftPPM                   float64       // the photodiode device clock's fitted drift (0 without a device)
 	FlipToPublishP50                time.Duration // flip of a frame to its prediction's publish (models not observed)
 	FlipToPublishP99                time.Duration
 	// Histograms since the daemon started (ns; acquisition.HistogramSnapshot): a photodiode
@@ -134,6 +135,9 @@ func (d *Daemon) Figures() Figures {
 	f.WorkersExcluded = d.workersExcluded()
 	if d.p.PhotodiodeLost != nil {
 		f.PhotodiodeLost = d.p.PhotodiodeLost()
+	}
+	if d.p.PhotodiodeDriftPPM != nil {
+		f.DiodeDriftPPM = d.p.PhotodiodeDriftPPM()
 	}
 	d.recordFigures(&f)
 	f.OnsetToPublish, f.OnsetError = s.toWire.Snapshot(), d.val.onsetErr.Snapshot()

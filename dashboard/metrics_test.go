@@ -35,8 +35,12 @@ func TestMetrics(t *testing.T) {
 	}
 	fig := daemon.Figures{Frames: 1234, Missed: 2, Dropped: 3, Untimed: 4, PublishQueued: 7, AcqDriftPPM: 20,
 		FlipToPublishP50: 9 * time.Millisecond, FlipToPublishP99: 12 * time.Millisecond,
+		DiodeDriftPPM: -3, OnsetsQueued: 5, FlipsQueued: 6,
+		OnsetToPublish: histogramOf([]int64{10e3, 100e3}, 20e3, 30e3, 200e3),
+		OnsetError:     histogramOf([]int64{-5e3, 0, 5e3}, -7e3, 2e3),
+		PublishSend:    histogramOf([]int64{1e3}, 500),
 		Models: []daemon.ModelFigures{
-			{Name: "cnn", Steps: 100, Published: 99, Skipped: 1, Deadline: 5 * time.Millisecond, LiveR: 0.5},
+			{Name: "cnn", Steps: 100, Published: 99, Skipped: 1, Deadline: 5 * time.Millisecond, LiveR: 0.5, InQueued: 3, OutQueued: 1},
 			{Name: "ln", Steps: 10, Published: 10, LiveR: math.NaN()},
 		}}
 	m := NewMetrics(func() daemon.Figures { return fig })
@@ -82,6 +86,21 @@ func TestMetrics(t *testing.T) {
 		`retinad_model_step_seconds_sum{model="cnn"} 0.002`,
 		"retinad_flip_to_light_seconds_count 1",
 		"retinad_flip_to_light_seconds_sum 0.012",
+		"retinad_photodiode_clock_drift_ratio -3e-06",
+		`retinad_stamper_queue_frames{queue="onsets"} 5`,
+		`retinad_stamper_queue_frames{queue="flips"} 6`,
+		`retinad_model_queue_frames{model="cnn",queue="in"} 3`,
+		`retinad_model_queue_frames{model="cnn",queue="out"} 1`,
+		`retinad_onset_to_publish_seconds_bucket{le="1e-05"} 0`,
+		`retinad_onset_to_publish_seconds_bucket{le="0.0001"} 2`,
+		`retinad_onset_to_publish_seconds_bucket{le="+Inf"} 3`,
+		"retinad_onset_to_publish_seconds_sum 0.00025",
+		`retinad_onset_error_seconds_bucket{le="-5e-06"} 1`,
+		`retinad_onset_error_seconds_bucket{le="0"} 1`,
+		`retinad_onset_error_seconds_bucket{le="5e-06"} 2`,
+		"retinad_onset_error_seconds_count 2",
+		`retinad_nats_publish_latency_seconds_bucket{le="1e-06"} 1`,
+		"retinad_nats_publish_latency_seconds_count 1",
 	}
 	var body string
 	// The subscriptions deliver on their own goroutine: wait for the histograms to count.
@@ -106,6 +125,15 @@ func TestMetrics(t *testing.T) {
 	if t.Failed() {
 		t.Logf("/metrics:\n%s", body)
 	}
+}
+
+// histogramOf is a histogram of xs (ns) with the given bounds, as the daemon's Figures carry.
+func histogramOf(upper []int64, xs ...int64) acquisition.HistogramSnapshot {
+	h := acquisition.NewHistogram(upper...)
+	for _, x := range xs {
+		h.Observe(x)
+	}
+	return h.Snapshot()
 }
 
 // TestListenBusy: a held address is refused with the field to change.
