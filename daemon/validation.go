@@ -312,3 +312,55 @@ func (val *validation) liveR() map[string]float64 {
 	}
 	return out
 }
+
+// RecentBins are the last closed bins of the validated cells as validation scored them, for the
+// experimenter's view of recorded against predicted rates bin by bin.
+type RecentBins struct {
+	CellIDs   []int32     // the validated cells shown (the first of them)
+	Models    []string    // the validated models
+	Frames    []int64     // each bin's frame (the daemon's display numbering, as validation's)
+	Observed  [][]float64 // [bin][cell] recorded rate, spikes/s
+	Predicted [][]float64 // [model][bin*len(CellIDs)+cell] predicted rate, spikes/s (NaN: none)
+}
+
+// RecentBins returns the bins closed after frame after (every bin held when after < 0), the
+// newest maxBins of them, for the first cells cells. Safe from any goroutine; it allocates, so
+// call it once a period (the dashboard does), never per frame.
+func (d *Daemon) RecentBins(after int64, maxBins, cells int) RecentBins {
+	val := d.val
+	val.mu.Lock()
+	defer val.mu.Unlock()
+	v := val.v
+	var out RecentBins
+	if v == nil {
+		return out
+	}
+	cells = min(cells, len(val.cells))
+	out.CellIDs = val.cells[:cells]
+	var idx []int
+	for m, name := range val.names {
+		if name != "" {
+			out.Models, idx = append(out.Models, name), append(idx, m)
+		}
+	}
+	out.Predicted = make([][]float64, len(idx))
+	perSec := 1e9 / float64(d.binNs)
+	for f := max(after+1, v.Closed()-int64(maxBins)); f < v.Closed(); f++ {
+		counts, _, ok := v.Bin(f, 0)
+		if !ok {
+			continue
+		}
+		obs := make([]float64, cells)
+		for c := range obs {
+			obs[c] = counts[c] * perSec
+		}
+		out.Frames, out.Observed = append(out.Frames, f), append(out.Observed, obs)
+		for i, m := range idx {
+			_, pred, _ := v.Bin(f, m)
+			for c := range cells {
+				out.Predicted[i] = append(out.Predicted[i], pred[c]*perSec)
+			}
+		}
+	}
+	return out
+}
