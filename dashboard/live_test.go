@@ -7,12 +7,18 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"retinad/acquisition"
+	"retinad/configs"
 	"retinad/daemon"
+	pb "retinad/proto/retinadpb"
+	"retinad/stimulus"
 )
 
 // TestLiveStalledBrowser connects one browser that never reads and one that does: the reader
@@ -20,7 +26,7 @@ import (
 // streams end when the server stops.
 func TestLiveStalledBrowser(t *testing.T) {
 	fig := daemon.Figures{Frames: 7, AcqDriftPPM: math.NaN(), Models: []daemon.ModelFigures{{Name: "cnn", LiveR: math.NaN()}}}
-	live := NewLive(func() daemon.Figures { return fig }, 10*time.Millisecond)
+	live := NewLive(func() daemon.Figures { return fig }, nil, 10*time.Millisecond)
 	srv, err := Listen("127.0.0.1:0", Options{Live: live})
 	if err != nil {
 		t.Fatal(err)
@@ -121,4 +127,81 @@ func TestControlRefusals(t *testing.T) {
 			t.Error(err)
 		}
 	}
+}
+
+// TestLiveSnapshot feeds Live a frame onset of a reproducible white-noise source (no pixels, as
+// the daemon publishes it) and one of a source that cannot be rebuilt (with its pixels): the
+// thumbnail is the frame rebuilt from its description, then the pixels carried, in gray as the
+// presenter's shader maps contrast. The bins closed since the last snapshot come once, and the
+// onset-error histogram is per bucket with its quantiles.
+func TestLiveSnapshot(t *testing.T) {
+	cfg := configs.Default().Stimulus
+	cfg.Kind, cfg.Height, cfg.Width = "whitenoise", 4, 3
+	src, err := stimulus.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc := src.Describe().Proto()
+	want := make([]float32, 12)
+	src.Frame(41, want)
+	h := acquisition.NewHistogram(-5e3, 0, 5e3)
+	for _, x := range []int64{-7e3, -1e3, 2e3, 3e3, 9e3} {
+		h.Observe(x)
+	}
+	fig := daemon.Figures{OnsetError: h.Snapshot()}
+	var asked []int64
+	bins := func(after int64, maxBins, cells int) daemon.RecentBins {
+		asked = append(asked, after)
+		if after >= 11 {
+			return daemon.RecentBins{}
+		}
+		return daemon.RecentBins{CellIDs: []int32{3}, Models: []string{"ln"}, Frames: []int64{10, 11},
+			Observed: [][]float64{{0}, {100}}, Predicted: [][]float64{{20, math.NaN()}}}
+	}
+	l := NewLive(func() daemon.Figures { return fig }, bins, time.Second)
+	onset := func(m *pb.FrameOnset) {
+		b, err := proto.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.keepFrame(b)
+	}
+	onset(&pb.FrameOnset{Frame: 7, Index: 41, Source: desc, Confirmed: true})
+	s := l.snapshot(time.Now())
+	if s.Thumb == nil || s.Thumb.Frame != 7 || s.Thumb.H != 4 || s.Thumb.W != 3 {
+		t.Fatalf("thumbnail %+v (%s), want frame 7, 4x3", s.Thumb, s.ThumbError)
+	}
+	for i, c := range want {
+		if g := gray(desc.Mean, c); s.Thumb.Gray[i] != g {
+			t.Fatalf("thumbnail pixel %d: %d, want %d (contrast %v)", i, s.Thumb.Gray[i], g, c)
+		}
+	}
+	if s.Bins == nil || !slices.Equal(s.Bins.Frames, []int64{10, 11}) || s.Bins.Observed[1][0] != 100 || s.Bins.Predicted[0][0][0] != 20 || !math.IsNaN(float64(s.Bins.Predicted[0][1][0])) {
+		t.Errorf("bins %+v, want frames 10 and 11 with their rates", s.Bins)
+	}
+	e := s.OnsetError
+	if !slices.Equal(e.Counts, []uint64{1, 1, 2}) || e.Above != 1 || e.P50 != 5 || e.P99 != 5 || e.UpperUs[0] != -5 {
+		t.Errorf("onset error %+v, want 1, 1, 2 and 1 above; p50 and p99 5 us", e)
+	}
+
+	// A source that cannot be rebuilt: its pixels. The next snapshot asks for bins after 11.
+	desc2 := proto.Clone(desc).(*pb.StimulusSource)
+	desc2.Reproducible, desc2.StimulusYaml = false, ""
+	pix := []float32{-1, 1, 0, 0.5, -0.5, 0, 0, 0, 0, 0, 0, 2}
+	onset(&pb.FrameOnset{Frame: 8, Source: desc2, Pixels: pix})
+	s = l.snapshot(time.Now())
+	if s.Thumb == nil || s.Thumb.Gray[0] != 0 || s.Thumb.Gray[1] != gray(desc.Mean, 1) || s.Thumb.Gray[11] != 255 {
+		t.Errorf("thumbnail of carried pixels %+v (%s)", s.Thumb, s.ThumbError)
+	}
+	if s.Bins != nil || !slices.Equal(asked, []int64{-1, 11}) {
+		t.Errorf("second snapshot: bins %+v, asked after %v; want none new, asked after -1 then 11", s.Bins, asked)
+	}
+	onset(&pb.FrameOnset{Frame: 9, Source: desc2})
+	if s = l.snapshot(time.Now()); s.Thumb != nil || !strings.Contains(s.ThumbError, "cannot be rebuilt") {
+		t.Errorf("frame without pixels of a source that cannot be rebuilt: %+v %q", s.Thumb, s.ThumbError)
+	}
+}
+
+func gray(mean float64, c float32) byte {
+	return byte(math.Round(min(max(mean*(1+float64(c)), 0), 1) * 255))
 }
