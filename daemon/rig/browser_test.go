@@ -20,6 +20,7 @@ import (
 	"retinad/configs"
 	"retinad/daemon/rig"
 	pb "retinad/proto/retinadpb"
+	"retinad/stimulus"
 )
 
 // TestDashboardBrowser runs the rig of configs/sim.yaml with its dashboard and drives Debian's chromium
@@ -75,6 +76,18 @@ func TestDashboardBrowser(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	onsets := map[uint64]*pb.FrameOnset{} // the last frames' onsets, for the thumbnail
+	if _, err := nc.Subscribe("retinad.sim.frame", func(m *nats.Msg) {
+		var f pb.FrameOnset
+		if proto.Unmarshal(m.Data, &f) == nil {
+			mu.Lock()
+			onsets[f.Frame] = &f
+			delete(onsets, f.Frame-4096)
+			mu.Unlock()
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := nc.Subscribe("retinad.sim.validation", func(m *nats.Msg) {
 		var v pb.ValidationReport
 		if proto.Unmarshal(m.Data, &v) == nil {
@@ -96,7 +109,7 @@ func TestDashboardBrowser(t *testing.T) {
 	go func() {
 		defer close(done)
 		defer cancel()
-		consoleErrs, browseErr = browse(ctx, t, browser, r.DashboardURL(), cfg.Models[1].File, &mu, &frames, reports)
+		consoleErrs, browseErr = browse(ctx, t, browser, r.DashboardURL(), cfg.Models[1].File, &mu, &frames, reports, onsets)
 	}()
 	var runErr error
 	onMain(func() { runErr = r.Run(ctx) })
@@ -112,20 +125,76 @@ func TestDashboardBrowser(t *testing.T) {
 	}
 }
 
-// browse opens the page in headless chromium and checks it against what NATS carried.
-func browse(ctx context.Context, t *testing.T, browser, url, lnFile string, mu *sync.Mutex, frames *[]uint64, reports map[string][]float64) ([]string, error) {
+// checkViews checks the thumbnail, the bin-by-bin rates, the variance-explained trend and the
+// onset error on the page: the thumbnail is the frame it names as NATS described it (rebuilt
+// here from that description, gray as the presenter's shader), the bin plot has recorded and
+// predicted rates for a few seconds of bins, the trend a point per report, and the onset-error
+// histogram counts and its quantiles are shown.
+func checkViews(tctx context.Context, mu *sync.Mutex, onsets map[uint64]*pb.FrameOnset) error {
+	type views struct {
+		Bins, Recorded int
+		Predicted      []int
+		Trend          int
+		OnsetErrors    float64
+		OnsetErrorText string
+	}
+	v, err := chromedp.Run(tctx, chromedp.Poll[views](`(() => {
+		const v = {Bins: plots.plotCell ? plots.plotCell.data[0].length : 0,
+			Recorded: plots.plotCell ? plots.plotCell.data[1].filter(x => x !== null).length : 0,
+			Predicted: plots.plotCell ? plots.plotCell.data.slice(2).map(s => s.filter(x => x !== null).length) : [],
+			Trend: plots.plotVE.data[0].length, OnsetErrors: plots.plotOnsetError.data[1].reduce((a, b) => a + b, 0),
+			OnsetErrorText: document.getElementById("onsetError").textContent};
+		return v.Recorded >= 300 && v.Predicted.length === 2 && Math.min(...v.Predicted) >= 300 && v.Trend >= 3 && v.OnsetErrors > 0 ? v : null;
+	})()`, chromedp.WithPollingInterval(100*time.Millisecond)))
+	if err != nil {
+		return fmt.Errorf("300 bins of recorded and both models' rates, 3 points of variance explained and an onset error never shown: %w", err)
+	}
+	if !strings.Contains(v.OnsetErrorText, "µs") {
+		return fmt.Errorf("page shows onset error %q, want its quantiles in µs", v.OnsetErrorText)
+	}
+	type thumb struct {
+		Frame int64
+		W, H  int
+		Gray  []int
+	}
+	th, err := chromedp.Run(tctx, chromedp.Evaluate[thumb](`(() => { const c = document.getElementById("thumb");
+		return {Frame: Number(c.dataset.frame), W: c.width, H: c.height,
+			Gray: Array.from(c.getContext("2d").getImageData(0, 0, c.width, c.height).data).filter((_, i) => i % 4 === 0)}; })()`))
+	if err != nil {
+		return err
+	}
+	mu.Lock()
+	f := onsets[uint64(th.Frame)]
+	mu.Unlock()
+	if f == nil || th.W != 50 || th.H != 50 || len(th.Gray) != 2500 {
+		return fmt.Errorf("thumbnail of frame %d, %dx%d (%d values): want sim.yaml's 50x50 grid of a frame NATS carried", th.Frame, th.W, th.H, len(th.Gray))
+	}
+	pix := make([]float32, 2500)
+	if err := stimulus.NewRebuilder().Frame(f.Source, f.Index, pix); err != nil {
+		return err
+	}
+	for i, c := range pix {
+		want := int(math.Round(min(max(f.Source.Mean*(1+float64(c)), 0), 1) * 255))
+		if th.Gray[i] != want {
+			return fmt.Errorf("thumbnail of frame %d (index %d) pixel %d: gray %d, want %d", th.Frame, f.Index, i, th.Gray[i], want)
+		}
+	}
+	return nil
+}
+
+// openPage opens url in headless chromium and returns its context (90 s of budget) and the
+// console errors and exceptions seen so far; cancel ctx to close the browser.
+func openPage(ctx context.Context, t *testing.T, browser, url string) (context.Context, func() []string, error) {
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(browser), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
 		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true), chromedp.NoFirstRun, chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1400, 1100),
 	}
-	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
-	defer acancel()
-	bctx, bcancel := chromedp.NewContext(actx)
-	defer bcancel()
+	actx, _ := chromedp.NewExecAllocator(ctx, opts...) // both end with ctx
+	bctx, _ := chromedp.NewContext(actx)
 	tctx, tcancel := context.WithTimeout(bctx, 90*time.Second)
-	defer tcancel()
+	context.AfterFunc(ctx, tcancel)
 	var cmu sync.Mutex
 	var console []string
 	if err := chromedp.Listen(bctx, func(ev any) {
@@ -144,10 +213,23 @@ func browse(ctx context.Context, t *testing.T, browser, url, lnFile string, mu *
 			console = append(console, fmt.Sprintf("exception: %s at %s:%d", e.ExceptionDetails.Text, e.ExceptionDetails.URL, e.ExceptionDetails.LineNumber))
 		}
 	}); err != nil {
-		return nil, fmt.Errorf("start chromium: %w", err)
+		return nil, nil, fmt.Errorf("start chromium: %w", err)
 	}
 	if err := chromedp.Do(tctx, chromedp.Navigate(url)); err != nil {
-		return nil, fmt.Errorf("open %s: %w", url, err)
+		return nil, nil, fmt.Errorf("open %s: %w", url, err)
+	}
+	return tctx, func() []string {
+		cmu.Lock()
+		defer cmu.Unlock()
+		return slices.Clone(console)
+	}, nil
+}
+
+// browse opens the page in headless chromium and checks it against what NATS carried.
+func browse(ctx context.Context, t *testing.T, browser, url, lnFile string, mu *sync.Mutex, frames *[]uint64, reports map[string][]float64, onsets map[uint64]*pb.FrameOnset) ([]string, error) {
+	tctx, console, err := openPage(ctx, t, browser, url)
+	if err != nil {
+		return nil, err
 	}
 	// Wait until the plots hold a few seconds of snapshots and every model has a live r.
 	if _, err := chromedp.Run(tctx, chromedp.Poll[bool](`hist.t.length >= 12 && models.length === 2 && models.every(n => hist.r[n].at(-1) !== null)`, chromedp.WithPollingInterval(100*time.Millisecond))); err != nil {
@@ -177,6 +259,9 @@ func browse(ctx context.Context, t *testing.T, browser, url, lnFile string, mu *
 	state, err := chromedp.Run(tctx, chromedp.Evaluate[string](`plots.plotFlip.data[1].reduce((a, b) => a + b, 0) > 0 ? document.getElementById("state").textContent : "no flip-to-light counts"`))
 	if err != nil || state != "RECORDING" {
 		return nil, fmt.Errorf("page: %q (%v), want a flip-to-light histogram and state RECORDING", state, err)
+	}
+	if err := checkViews(tctx, mu, onsets); err != nil {
+		return nil, err
 	}
 	// Frames and live r as shown, against NATS at the same moment: the shown frames lie between
 	// the status before and the status after (one update each side), the shown r is one of the
@@ -291,7 +376,5 @@ func browse(ctx context.Context, t *testing.T, browser, url, lnFile string, mu *
 			return nil, err
 		}
 	}
-	cmu.Lock()
-	defer cmu.Unlock()
-	return console, nil
+	return console(), nil
 }
