@@ -3,6 +3,7 @@ package rig_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"os/exec"
@@ -377,4 +378,185 @@ func browse(ctx context.Context, t *testing.T, browser, url, lnFile string, mu *
 		}
 	}
 	return console(), nil
+}
+
+// TestDashboardBrowserSession runs configs/sim.yaml with its adaptive strategy on
+// (discriminate) and drives the page's session controls in headless chromium: without
+// credentials the NATS server refuses Stop, Start and the strategy switch (403, its
+// permissions violation on the page) and the session runs on; as the operator Stop ends the
+// session (the page and the daemon's status on NATS say IDLE), Start begins a new recorded one
+// (RECORDING, another name), and the switch to the uncertainty strategy is followed by choices
+// of that strategy, on NATS and in the page's list.
+func TestDashboardBrowserSession(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	browser, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Fatalf("Debian's chromium is not installed (scripts/setup installs it): %v", err)
+	}
+	loaded, err := configs.Load("../../configs/sim.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := *loaded
+	cfg.NATS.Listen = "127.0.0.1:0"
+	cfg.Dashboard.Listen = "127.0.0.1:0"
+	cfg.Recording.Dir = t.TempDir()
+	cfg.Adaptive.Strategy = "discriminate"
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	var r *rig.Rig
+	onMain(func() { r, err = rig.Open(&cfg, rig.Options{Session: "first"}) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer onMain(func() { r.Close() })
+
+	nc, err := nats.Connect(r.NATSURL()) // an observer: it reads
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	var mu sync.Mutex
+	var state pb.Status_State
+	var session string
+	strategies := map[string]int{} // adaptive choices per strategy
+	if _, err := nc.Subscribe("retinad.sim.status", func(m *nats.Msg) {
+		var s pb.Status
+		if proto.Unmarshal(m.Data, &s) == nil {
+			mu.Lock()
+			state, session = s.State, s.Session
+			mu.Unlock()
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := nc.Subscribe("retinad.sim.adaptive", func(m *nats.Msg) {
+		var c pb.AdaptiveChoice
+		if proto.Unmarshal(m.Data, &c) == nil {
+			mu.Lock()
+			strategies[c.Strategy]++
+			mu.Unlock()
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	onNATS := func() (pb.Status_State, string, map[string]int) {
+		mu.Lock()
+		defer mu.Unlock()
+		return state, session, maps.Clone(strategies)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	var browseErr error
+	var consoleErrs []string
+	go func() {
+		defer close(done)
+		defer cancel()
+		tctx, console, err := openPage(ctx, t, browser, r.DashboardURL())
+		if err != nil {
+			browseErr = err
+			return
+		}
+		defer func() { consoleErrs = console() }()
+		browseErr = drive(tctx, onNATS)
+	}()
+	var runErr error
+	onMain(func() { runErr = r.Run(ctx) })
+	<-done
+	if runErr != nil {
+		t.Fatalf("Run: %v", runErr)
+	}
+	if browseErr != nil {
+		t.Fatal(browseErr)
+	}
+	if len(consoleErrs) > 0 {
+		t.Errorf("console errors on the page:\n%s", strings.Join(consoleErrs, "\n"))
+	}
+}
+
+// drive clicks the session controls on the page and checks their effect on the page and on
+// what nats says the daemon published last (its state and session, choices per strategy).
+func drive(tctx context.Context, nats func() (pb.Status_State, string, map[string]int)) error {
+	// natsSays waits (5 s) for what NATS carried to satisfy ok.
+	natsSays := func(ok func() bool) bool {
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if ok() {
+				return true
+			}
+		}
+		return false
+	}
+	poll := func(js string) error {
+		_, err := chromedp.Run(tctx, chromedp.Poll[bool](js, chromedp.WithPollingInterval(50*time.Millisecond)))
+		return err
+	}
+	// click presses a control button and returns the HTTP status and text the page shows.
+	click := func(endpoint string) (string, string, error) {
+		if err := chromedp.Do(tctx, chromedp.Evaluate[chromedp.Void](`delete document.body.dataset.controlStatus`), chromedp.Click(`button[data-endpoint="`+endpoint+`"]`)); err != nil {
+			return "", "", err
+		}
+		status, err := chromedp.Run(tctx, chromedp.Poll[string](`document.body.dataset.controlStatus || null`, chromedp.WithPollingInterval(50*time.Millisecond)))
+		if err != nil {
+			return "", "", fmt.Errorf("%s: no reply on the page: %w", endpoint, err)
+		}
+		text, err := chromedp.Run(tctx, chromedp.Text("#controlResult"))
+		return status, text, err
+	}
+	if err := poll(`document.getElementById("state").textContent === "RECORDING" && document.getElementById("session").textContent === "first"`); err != nil {
+		return fmt.Errorf("page never showed session first RECORDING: %w", err)
+	}
+	if err := chromedp.Do(tctx, chromedp.SetValue(`#strategy`, "uncertainty")); err != nil {
+		return err
+	}
+	for _, endpoint := range []string{"stop", "start", "stimulus"} {
+		status, text, err := click(endpoint)
+		if err != nil {
+			return err
+		}
+		if status != "403" || !strings.Contains(text, "Permissions Violation") {
+			return fmt.Errorf("%s without credentials: %s %q, want 403 and the NATS server's permissions violation", endpoint, status, text)
+		}
+	}
+	if st, sess, strat := nats(); st != pb.Status_RECORDING || sess != "first" || strat["uncertainty"] > 0 {
+		return fmt.Errorf("after refused controls NATS says %v %q, choices %v: want session first RECORDING, no uncertainty choice", st, sess, strat)
+	}
+
+	if err := chromedp.Do(tctx, chromedp.SendKeys(`#user`, "operator"), chromedp.SendKeys(`#password`, "sim-operator")); err != nil {
+		return err
+	}
+	steps := []struct {
+		endpoint, page string
+		nats           func() bool
+	}{
+		{"stop", `document.getElementById("state").textContent === "IDLE"`,
+			func() bool { st, _, _ := nats(); return st == pb.Status_IDLE }},
+		{"start", `document.getElementById("state").textContent === "RECORDING" && !["first", "-", ""].includes(document.getElementById("session").textContent)`,
+			func() bool { st, sess, _ := nats(); return st == pb.Status_RECORDING && sess != "first" && sess != "" }},
+		{"stimulus", `[...document.querySelectorAll("#choices tbody tr")].some(tr => tr.children[1].textContent === "uncertainty")`,
+			func() bool { _, _, strat := nats(); return strat["uncertainty"] > 0 }},
+	}
+	for _, s := range steps {
+		status, text, err := click(s.endpoint)
+		if err != nil {
+			return err
+		}
+		if status != "200" {
+			return fmt.Errorf("%s as the operator: %s %q", s.endpoint, status, text)
+		}
+		if err := poll(s.page); err != nil {
+			return fmt.Errorf("%s as the operator (%s): the page never showed it: %w", s.endpoint, text, err)
+		}
+		if !natsSays(s.nats) {
+			st, sess, strat := nats()
+			return fmt.Errorf("%s as the operator: NATS says %v %q, choices %v", s.endpoint, st, sess, strat)
+		}
+	}
+	return nil
 }

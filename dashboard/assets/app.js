@@ -361,7 +361,8 @@ async function control(endpoint) {
   if (user) headers.Authorization = "Basic " + btoa(user + ":" + $("password").value);
   const res = await fetch("control/" + endpoint, {
     method: "POST", headers,
-    body: new URLSearchParams({ label: $("label").value, name: $("name").value, file: $("file").value, strategy: $("strategy").value }),
+    body: new URLSearchParams({ label: $("label").value, name: $("name").value, file: $("file").value, strategy: $("strategy").value,
+      record: $("recordSession").checked }),
   });
   const text = await res.text();
   $("controlResult").textContent = res.status + " " + text;
