@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/bits"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -95,6 +96,11 @@ func (p *Publisher) Publish(subject string, m proto.Message) bool {
 func (p *Publisher) PublishBytes(subject string, data []byte) {
 	p.mu.Lock()
 	s := p.reserve()
+	if cap(s.data) < len(data) {
+		// To the next power of two: a message a few bytes longer than the last in this slot (a
+		// varint that crossed a byte, an untimed frame's onset then a timed one) finds room.
+		s.data = make([]byte, 0, 1<<bits.Len(uint(len(data)-1)))
+	}
 	p.commit(s, subject, append(s.data[:0], data...))
 }
 
