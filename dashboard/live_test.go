@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -204,4 +205,67 @@ func TestLiveSnapshot(t *testing.T) {
 
 func gray(mean float64, c float32) byte {
 	return byte(math.Round(min(max(mean*(1+float64(c)), 0), 1) * 255))
+}
+
+// TestLiveBlockedBrowser: a browser whose connection has stopped taking bytes (its write blocks
+// until the test ends) holds up neither Run nor another browser, which gets its snapshots.
+func TestLiveBlockedBrowser(t *testing.T) {
+	live := NewLive(func() daemon.Figures { return daemon.Figures{Frames: 3} }, nil, 5*time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go func() { defer close(ran); live.Run(ctx) }()
+
+	blocked := &streamWriter{block: make(chan struct{}), entered: make(chan struct{})}
+	reader := &streamWriter{got: make(chan string, 100)}
+	served := make(chan struct{}, 2)
+	for _, w := range []*streamWriter{blocked, reader} {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "/events", nil)
+		go func() { live.ServeHTTP(w, req); served <- struct{}{} }()
+	}
+	select {
+	case <-blocked.entered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the blocked browser was never sent a snapshot")
+	}
+	for n := 0; n < 20; n++ { // while the other is stuck in its write
+		select {
+		case s := <-reader.got:
+			if !strings.Contains(s, `"Frames":3`) {
+				t.Fatalf("snapshot %q", s)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("the reading browser got %d snapshots, then none while the other was blocked", n)
+		}
+	}
+	cancel()
+	select {
+	case <-ran:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return with a browser blocked")
+	}
+	close(blocked.block) // the connection gives way (Shutdown closes it, in the server)
+	for range 2 {
+		<-served
+	}
+}
+
+// streamWriter is an event stream's http.ResponseWriter: each Write either blocks until block
+// closes (after saying so on entered, once) or is sent on got.
+type streamWriter struct {
+	block, entered chan struct{}
+	got            chan string
+	once           sync.Once
+}
+
+func (w *streamWriter) Header() http.Header { return http.Header{} }
+func (w *streamWriter) WriteHeader(int)     {}
+func (w *streamWriter) Flush()              {}
+func (w *streamWriter) Write(b []byte) (int, error) {
+	if w.block != nil {
+		w.once.Do(func() { close(w.entered) })
+		<-w.block
+		return 0, net.ErrClosed
+	}
+	w.got <- string(b)
+	return len(b), nil
 }
