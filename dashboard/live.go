@@ -34,7 +34,7 @@ type Live struct {
 	every   time.Duration
 
 	// Run's own (one goroutine): the bins sent so far, the thumbnail's frame maker and the
-	// source it was last given (one pointer per distinct source: the maker keys on it).
+	// one source it makes frames of (the maker keys on the pointer).
 	sentBin  int64
 	rebuild  *stimulus.Rebuilder
 	thumbSrc *pb.StimulusSource
@@ -72,7 +72,7 @@ const maxBins = 200
 func NewLive(figures func() daemon.Figures, bins BinsFunc, every time.Duration) *Live {
 	return &Live{figures: figures, bins: bins, every: every, done: make(chan struct{}), clients: map[chan []byte]struct{}{},
 		latest: map[string]*pb.Prediction{}, reports: map[string]*pb.ValidationReport{},
-		sentBin: -1, rebuild: stimulus.NewRebuilder()}
+		sentBin: -1}
 }
 
 // Subscribe keeps each model's latest prediction and validation report, and the last marks
@@ -443,7 +443,9 @@ func (l *Live) thumb(fr *pb.FrameOnset) (*Thumb, string) {
 			return nil, fmt.Sprintf("%s frames cannot be rebuilt and this one came without its pixels", src.Kind)
 		}
 		if l.thumbSrc == nil || !proto.Equal(l.thumbSrc, src) {
-			l.thumbSrc = src
+			// A maker for this source alone: one that kept every source of an adaptive
+			// session's clips would grow for as long as the daemon runs.
+			l.thumbSrc, l.rebuild = src, stimulus.NewRebuilder()
 		}
 		pix = make([]float32, h*w)
 		if err := l.rebuild.Frame(l.thumbSrc, fr.Index, pix); err != nil {
