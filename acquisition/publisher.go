@@ -46,8 +46,8 @@ type slot struct {
 	queued  time.Time // when Publish queued it (monotonic)
 }
 
-// SendLatencyBounds are the buckets of Publisher.SendLatency: 1 us to about 1 s by doubling.
-var SendLatencyBounds = ExponentialNs(1000, 2, 21)
+// sendLatencyBounds are the buckets of Publisher.SendLatency: 1 us to about 1 s by doubling.
+var sendLatencyBounds = ExponentialNs(1000, 2, 21)
 
 // PublisherStats are a publisher's counters since it was made.
 type PublisherStats struct {
@@ -68,7 +68,7 @@ func NewPublisher(conn *nats.Conn, capacity int, log *slog.Logger) *Publisher {
 		log = slog.New(slog.DiscardHandler)
 	}
 	p := &Publisher{conn: conn, log: log, slots: make([]slot, capacity), wake: make(chan struct{}, 1),
-		sendLat: NewHistogram(SendLatencyBounds...)}
+		sendLat: NewHistogram(sendLatencyBounds...)}
 	for i := range p.slots {
 		p.slots[i].data = make([]byte, 0, 256)
 	}

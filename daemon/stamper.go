@@ -102,8 +102,8 @@ type onsetIn struct {
 	inNs int64
 }
 
-// ToWireBounds are the buckets of Figures.OnsetToPublish: 1 us to about 1 s by doubling.
-var ToWireBounds = acquisition.ExponentialNs(1000, 2, 21)
+// toWireBounds are the buckets of Figures.OnsetToPublish: 1 us to about 1 s by doubling.
+var toWireBounds = acquisition.ExponentialNs(1000, 2, 21)
 
 func newStamper(d *Daemon) *stamper {
 	s := &stamper{
@@ -113,7 +113,7 @@ func newStamper(d *Daemon) *stamper {
 		pixels: newRing(pixelFrames, func(x *framePixels) { x.pix = make([]float32, d.pixels) }),
 		wake:   newWake(),
 		buf:    make([]byte, 0, 64<<10),
-		toWire: acquisition.NewHistogram(ToWireBounds...),
+		toWire: acquisition.NewHistogram(toWireBounds...),
 	}
 	s.onsetMsg = pb.FrameOnset{Source: d.source}
 	return s

@@ -33,8 +33,8 @@ type validation struct {
 	onsetErr         *acquisition.Histogram // photodiode onset minus the acquisition's edge of the same frame
 }
 
-// OnsetErrorBounds are the buckets of Figures.OnsetError, signed: +-1 us to +-5 ms.
-var OnsetErrorBounds = func() []int64 {
+// onsetErrorBounds are the buckets of Figures.OnsetError, signed: +-1 us to +-5 ms.
+var onsetErrorBounds = func() []int64 {
 	pos := []int64{1e3, 2e3, 5e3, 10e3, 20e3, 50e3, 100e3, 200e3, 500e3, 1e6, 2e6, 5e6}
 	out := make([]int64, 0, 2*len(pos)+1)
 	for i := len(pos) - 1; i >= 0; i-- {
@@ -45,7 +45,7 @@ var OnsetErrorBounds = func() []int64 {
 }()
 
 func newValidation(d *Daemon) *validation {
-	val := &validation{d: d, onsetErr: acquisition.NewHistogram(OnsetErrorBounds...)}
+	val := &validation{d: d, onsetErr: acquisition.NewHistogram(onsetErrorBounds...)}
 	val.in = acquisition.NewInbound(d.subj, val, d.p.Log)
 	return val
 }
