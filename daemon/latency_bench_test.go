@@ -21,13 +21,15 @@ import (
 // publish queue, the queue's goroutine, the embedded server (in-process connection) and the
 // subscriber's delivery goroutine. One frame is in flight at a time; p50 and p99 are reported
 // for the whole path and for its parts: onset in to the prediction handed to the bus (the
-// stamper), from there to the subscriber (queue, connection, server, delivery), and, from the
+// stamper; of it, onset in to the frame onset handed to the bus: the stamper's wake-up and the
+// frame onset's marshalling), from there to the subscriber (queue, connection, server,
+// delivery), and, from the
 // publisher's own histogram (bucket bounds, by doubling), each message's wait in the queue up
 // to its hand-over to the connection.
 func BenchmarkOnsetToWire(b *testing.B) {
 	nc := inProcessNATS(b)
 	inner := NATSBus(nc, 4096, nil).(*natsBus)
-	bus := &handedBus{natsBus: inner, subject: "retinad.a.prediction.m"}
+	bus := &handedBus{natsBus: inner, frame: "retinad.a.frame", prediction: "retinad.a.prediction.m"}
 	var now int64
 	cells := make([]int32, 16)
 	for i := range cells {
@@ -68,6 +70,7 @@ func BenchmarkOnsetToWire(b *testing.B) {
 	}
 	lat := make([]time.Duration, 0, b.N)
 	stamper := make([]time.Duration, 0, b.N)
+	toFrame := make([]time.Duration, 0, b.N)
 	wire := make([]time.Duration, 0, b.N)
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -91,8 +94,9 @@ func BenchmarkOnsetToWire(b *testing.B) {
 			b.Fatalf("no prediction of frame %d on NATS", k)
 		}
 		t3 := time.Now()
-		t1 := bus.handed.Load().(time.Time)
+		tf, t1 := bus.frameAt.Load().(time.Time), bus.predictionAt.Load().(time.Time)
 		lat, stamper, wire = append(lat, t3.Sub(t0)), append(stamper, t1.Sub(t0)), append(wire, t3.Sub(t1))
+		toFrame = append(toFrame, tf.Sub(t0))
 	}
 	b.StopTimer()
 	us := func(xs []time.Duration, q float64) float64 {
@@ -103,6 +107,8 @@ func BenchmarkOnsetToWire(b *testing.B) {
 	b.ReportMetric(us(lat, 0.99), "p99-us")
 	b.ReportMetric(us(stamper, 0.5), "stamper-p50-us")
 	b.ReportMetric(us(stamper, 0.99), "stamper-p99-us")
+	b.ReportMetric(us(toFrame, 0.5), "to-frame-onset-p50-us")
+	b.ReportMetric(us(toFrame, 0.99), "to-frame-onset-p99-us")
 	b.ReportMetric(us(wire, 0.5), "bus-to-subscriber-p50-us")
 	b.ReportMetric(us(wire, 0.99), "bus-to-subscriber-p99-us")
 	q := inner.sendLatency().Snapshot()
@@ -112,16 +118,20 @@ func BenchmarkOnsetToWire(b *testing.B) {
 	b.ReportMetric(float64(p99)/1e3, "queue-to-conn-p99<=us")
 }
 
-// handedBus is the daemon's NATS bus that notes when a message of subject was handed to it.
+// handedBus is the daemon's NATS bus that notes when the last frame onset and prediction were
+// handed to it.
 type handedBus struct {
 	*natsBus
-	subject string
-	handed  atomic.Value // time.Time
+	frame, prediction     string
+	frameAt, predictionAt atomic.Value // time.Time
 }
 
 func (h *handedBus) Publish(subject string, data []byte) error {
-	if subject == h.subject {
-		h.handed.Store(time.Now())
+	switch subject {
+	case h.frame:
+		h.frameAt.Store(time.Now())
+	case h.prediction:
+		h.predictionAt.Store(time.Now())
 	}
 	return h.natsBus.Publish(subject, data)
 }
