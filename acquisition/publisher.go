@@ -70,7 +70,10 @@ func NewPublisher(conn *nats.Conn, capacity int, log *slog.Logger) *Publisher {
 	p := &Publisher{conn: conn, log: log, slots: make([]slot, capacity), wake: make(chan struct{}, 1),
 		sendLat: NewHistogram(sendLatencyBounds...)}
 	for i := range p.slots {
-		p.slots[i].data = make([]byte, 0, 256)
+		// 512 bytes: a frame onset with its source's description (300 to 450 bytes with the
+		// example configs) fits at once, so the per-frame path does not wait for every slot
+		// to have met one (with 4096 slots, minutes) to stop allocating.
+		p.slots[i].data = make([]byte, 0, 512)
 	}
 	return p
 }
