@@ -97,7 +97,7 @@ var (
 	descStampQueue  = prometheus.NewDesc("retinad_stamper_queue_frames", "Frames waiting for the stamper: their onsets from the photodiode, or their flips from the frame loop.", []string{"queue"}, nil)
 	descModelQueue  = prometheus.NewDesc("retinad_model_queue_frames", "Frames waiting for a model's step (in), or its steps waiting for their frame's onset (out).", []string{"model", "queue"}, nil)
 	descOnsetToPub  = desc("retinad_onset_to_publish_seconds", "A photodiode onset's arrival in the daemon to each of its frame's predictions handed to the publish queue.")
-	descOnsetErr    = desc("retinad_onset_error_seconds", "Photodiode onset minus the acquisition system's record of the same frame's edge, on the fitted clock (only where sync edges carry frame numbers).")
+	descOnsetErr    = desc("retinad_onset_error_seconds", "Photodiode onset minus the acquisition system's record of the same frame's edge, on the fitted clock (only where sync edges carry frame numbers); signed, so its _sum is no counter.")
 	descPubLatency  = desc("retinad_nats_publish_latency_seconds", "A message's time from the daemon's publish queue to its hand-over to the NATS connection.")
 	descFlipToPub   = prometheus.NewDesc("retinad_flip_to_publish_seconds", "Flip of a frame to its prediction's publish, quantile over the daemon's recent frames.", []string{"quantile"}, nil)
 )
