@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"retinad/acquisition"
+	"retinad/configs"
 	"retinad/daemon"
 	pb "retinad/proto/retinadpb"
 	"retinad/stimulus"
@@ -437,6 +438,9 @@ func (l *Live) thumb(fr *pb.FrameOnset) (*Thumb, string) {
 		return nil, "the frame onset describes no stimulus grid"
 	}
 	h, w := int(src.Height), int(src.Width)
+	if h > configs.MaxGrid || w > configs.MaxGrid { // not the daemon's: no config allows it
+		return nil, fmt.Sprintf("dashboard: frame %d: stimulus grid %dx%d, beyond the largest a config allows (stimulus.height and width up to %d)", fr.Frame, h, w, configs.MaxGrid)
+	}
 	pix := fr.Pixels
 	if len(pix) != h*w {
 		if !src.Reproducible {

@@ -201,6 +201,12 @@ func TestLiveSnapshot(t *testing.T) {
 	if s = l.snapshot(time.Now()); s.Thumb != nil || !strings.Contains(s.ThumbError, "cannot be rebuilt") {
 		t.Errorf("frame without pixels of a source that cannot be rebuilt: %+v %q", s.Thumb, s.ThumbError)
 	}
+	huge := proto.Clone(desc).(*pb.StimulusSource)
+	huge.Height = 1 << 30 // not the daemon's: the thumbnail refuses it rather than allocate
+	onset(&pb.FrameOnset{Frame: 10, Index: 1, Source: huge})
+	if s = l.snapshot(time.Now()); s.Thumb != nil || !strings.Contains(s.ThumbError, "beyond the largest a config allows") {
+		t.Errorf("frame of a %dx%d grid: %+v %q", huge.Height, huge.Width, s.Thumb, s.ThumbError)
+	}
 }
 
 func gray(mean float64, c float32) byte {
