@@ -10,7 +10,7 @@ const hist = { t: [], fps: [], missed: [], r: {}, step: {}, grid: {} }; // grid[
 // Closed bins, one entry per bin: its time (s, display frames / frame rate), the recorded rates
 // and each model's predicted rates per shown cell.
 const bins = { t: [], obs: [], pred: {}, models: [] };
-const trend = { t: [], ve: {}, last: 0 }; // variance explained per model, one point per report
+const trend = { t: [], ve: {}, r: {}, last: 0 }; // r and variance explained per model, one point per report
 let grid = []; // the small multiples, one uPlot per cell
 let models = [];
 let plots = {};
@@ -30,12 +30,12 @@ function series(name, i) {
   return { label: name, stroke: colors[i % colors.length], width: 1.5 };
 }
 
-function makePlot(id, names, yLabel) {
+function makePlot(id, names, yLabel, seriesOf = series) {
   const el = $(id);
   if (plots[id]) plots[id].destroy();
   const opts = {
     width: Math.max(el.parentElement.clientWidth - 10, 300), height: 200,
-    series: [{}].concat(names.map(series)),
+    series: [{}].concat(names.map(seriesOf)),
     axes: [{}, { label: yLabel }],
     hooks: { draw: [drawMarks] },
   };
@@ -164,10 +164,15 @@ function resetModels(names) {
   for (const k of ["r", "step"]) {
     for (const n of names) if (!hist[k][n]) hist[k][n] = new Array(hist.t.length).fill(null);
   }
-  for (const n of names) if (!trend.ve[n]) trend.ve[n] = new Array(trend.t.length).fill(null);
+  for (const n of names) {
+    if (!trend.ve[n]) trend.ve[n] = new Array(trend.t.length).fill(null);
+    if (!trend.r[n]) trend.r[n] = new Array(trend.t.length).fill(null);
+  }
   makePlot("plotR", names, "r");
   makePlot("plotStep", names, "ms");
-  makePlot("plotVE", names, "variance explained");
+  // The same colour per model: r solid, variance explained dashed.
+  makePlot("plotVE", names.map((n) => n + " r").concat(names.map((n) => n + " VE")), "", (n, i) =>
+    Object.assign(series(n, i % names.length), i >= names.length ? { dash: [5, 4] } : {}));
 }
 
 // showThumb draws the stimulus grid of the latest frame whose onset is known.
@@ -234,6 +239,7 @@ function keepTrend(ms) {
   for (const n of models) {
     const m = ms.find((x) => x.Name === n);
     push(trend.ve[n], m && m.ReportUnixMs ? m.VarExplained : null, TREND);
+    push(trend.r[n], m && m.ReportUnixMs ? m.LiveR : null, TREND);
   }
 }
 
@@ -343,7 +349,7 @@ function show(s) {
   plots.plotFrames.setData([hist.t, hist.fps, hist.missed]);
   plots.plotR.setData([hist.t].concat(models.map((n) => hist.r[n])));
   plots.plotStep.setData([hist.t].concat(models.map((n) => hist.step[n])));
-  plots.plotVE.setData([trend.t].concat(models.map((n) => trend.ve[n])));
+  plots.plotVE.setData([trend.t].concat(models.map((n) => trend.r[n]), models.map((n) => trend.ve[n])));
   showBins(ci);
   showGrid(ms);
 }
