@@ -183,8 +183,9 @@ func checkViews(tctx context.Context, mu *sync.Mutex, onsets map[uint64]*pb.Fram
 	return nil
 }
 
-// openPage opens url in headless chromium and returns its context (90 s of budget) and the
-// console errors and exceptions seen so far; cancel ctx to close the browser.
+// openPage opens url in headless chromium and returns its context (90 s of budget, ended with
+// ctx) and the console errors and exceptions seen so far. The browser is closed, and waited
+// for, when the test ends, before its profile folder is removed.
 func openPage(ctx context.Context, t *testing.T, browser, url string) (context.Context, func() []string, error) {
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(browser), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
@@ -192,10 +193,11 @@ func openPage(ctx context.Context, t *testing.T, browser, url string) (context.C
 		chromedp.Flag("disable-sync", true), chromedp.NoFirstRun, chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1400, 1100),
 	}
-	actx, _ := chromedp.NewExecAllocator(ctx, opts...) // both end with ctx
-	bctx, _ := chromedp.NewContext(actx)
+	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
+	bctx, bcancel := chromedp.NewContext(actx)
 	tctx, tcancel := context.WithTimeout(bctx, 90*time.Second)
 	context.AfterFunc(ctx, tcancel)
+	t.Cleanup(func() { tcancel(); bcancel(); acancel() }) // acancel waits for chromium to exit
 	var cmu sync.Mutex
 	var console []string
 	if err := chromedp.Listen(bctx, func(ev any) {
