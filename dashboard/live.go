@@ -435,7 +435,7 @@ func (n num) MarshalJSON() ([]byte, error) {
 func (l *Live) thumb(fr *pb.FrameOnset) (*Thumb, string) {
 	src := fr.Source
 	if src == nil || src.Height == 0 || src.Width == 0 {
-		return nil, "the frame onset describes no stimulus grid"
+		return nil, fmt.Sprintf("dashboard: frame %d: its onset describes no stimulus grid", fr.Frame)
 	}
 	h, w := int(src.Height), int(src.Width)
 	if h > configs.MaxGrid || w > configs.MaxGrid { // not the daemon's: no config allows it
@@ -444,7 +444,7 @@ func (l *Live) thumb(fr *pb.FrameOnset) (*Thumb, string) {
 	pix := fr.Pixels
 	if len(pix) != h*w {
 		if !src.Reproducible {
-			return nil, fmt.Sprintf("%s frames cannot be rebuilt and this one came without its pixels", src.Kind)
+			return nil, fmt.Sprintf("dashboard: frame %d: %s frames cannot be rebuilt and this one came without its pixels", fr.Frame, src.Kind)
 		}
 		if l.thumbSrc == nil || !proto.Equal(l.thumbSrc, src) {
 			// A maker for this source alone: one that kept every source of an adaptive
