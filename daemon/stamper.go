@@ -94,6 +94,7 @@ type stamper struct {
 	onsetLatNs    atomic.Int64
 	lat           latencies
 	toWire        *acquisition.Histogram // onset in (Daemon.Onset) to its predictions handed to the bus
+	flipToPub     *acquisition.Histogram // a frame's flip to its predictions handed to the bus
 }
 
 // onsetIn is an onset as the photodiode handed it over, with when (host ns).
@@ -105,15 +106,20 @@ type onsetIn struct {
 // toWireBounds are the buckets of Figures.OnsetToPublish: 1 us to about 1 s by doubling.
 var toWireBounds = acquisition.ExponentialNs(1000, 2, 21)
 
+// flipToPubBounds are the buckets of Figures.FlipToPublish: 100 us to about 3 s by doubling
+// (a monitor's input lag, then the stamper's share).
+var flipToPubBounds = acquisition.ExponentialNs(100_000, 2, 16)
+
 func newStamper(d *Daemon) *stamper {
 	s := &stamper{
-		d:      d,
-		onsets: newRing[onsetIn](8192, nil),
-		flips:  newRing[flipRec](8192, nil),
-		pixels: newRing(pixelFrames, func(x *framePixels) { x.pix = make([]float32, d.pixels) }),
-		wake:   newWake(),
-		buf:    make([]byte, 0, 64<<10),
-		toWire: acquisition.NewHistogram(toWireBounds...),
+		d:         d,
+		onsets:    newRing[onsetIn](8192, nil),
+		flips:     newRing[flipRec](8192, nil),
+		pixels:    newRing(pixelFrames, func(x *framePixels) { x.pix = make([]float32, d.pixels) }),
+		wake:      newWake(),
+		buf:       make([]byte, 0, 64<<10),
+		toWire:    acquisition.NewHistogram(toWireBounds...),
+		flipToPub: acquisition.NewHistogram(flipToPubBounds...),
 	}
 	s.onsetMsg = pb.FrameOnset{Source: d.source}
 	return s
@@ -298,6 +304,7 @@ func (s *stamper) publishPrediction(r *runner, x *modelOut) {
 	if !r.Observed { // an observed model runs behind the acquisition on purpose
 		now := d.now()
 		s.lat.add(now - pl.flipNs)
+		s.flipToPub.Observe(now - pl.flipNs)
 		s.toWire.Observe(now - pl.inNs)
 	}
 }

@@ -52,12 +52,12 @@ type Figures struct {
 	DiodeDriftPPM                   float64       // the photodiode device clock's fitted drift (0 without a device)
 	FlipToPublishP50                time.Duration // flip of a frame to its prediction's publish (models not observed)
 	FlipToPublishP99                time.Duration
-	// Histograms since the daemon started (ns; acquisition.HistogramSnapshot): a photodiode
-	// onset in (Onset) to each of its frame's predictions handed to the bus (models not
-	// observed); the photodiode's onset minus the acquisition's record of the same edge on the
+	// Histograms since the daemon started (ns; acquisition.HistogramSnapshot): a frame's flip,
+	// and its photodiode onset's arrival (Onset), to each of its predictions handed to the bus
+	// (models not observed); the photodiode's onset minus the acquisition's record of the same edge on the
 	// fitted clock, where the acquisition's sync edges carry frame numbers; and each message's
 	// way from the bus's publish queue to the NATS connection (empty without a NATS bus).
-	OnsetToPublish, OnsetError, PublishSend acquisition.HistogramSnapshot
+	FlipToPublish, OnsetToPublish, OnsetError, PublishSend acquisition.HistogramSnapshot
 	// Queue depths now: onsets and flips waiting for the stamper.
 	OnsetsQueued, FlipsQueued int
 	Models                    []ModelFigures
@@ -140,7 +140,7 @@ func (d *Daemon) Figures() Figures {
 		f.DiodeDriftPPM = d.p.PhotodiodeDriftPPM()
 	}
 	d.recordFigures(&f)
-	f.OnsetToPublish, f.OnsetError = s.toWire.Snapshot(), d.val.onsetErr.Snapshot()
+	f.FlipToPublish, f.OnsetToPublish, f.OnsetError = s.flipToPub.Snapshot(), s.toWire.Snapshot(), d.val.onsetErr.Snapshot()
 	if sl, ok := d.p.Bus.(sendLatencies); ok {
 		f.PublishSend = sl.sendLatency().Snapshot()
 	}

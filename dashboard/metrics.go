@@ -99,7 +99,7 @@ var (
 	descOnsetToPub  = desc("retinad_onset_to_publish_seconds", "A photodiode onset's arrival in the daemon to each of its frame's predictions handed to the publish queue.")
 	descOnsetErr    = desc("retinad_onset_error_seconds", "Photodiode onset minus the acquisition system's record of the same frame's edge, on the fitted clock (only where sync edges carry frame numbers); signed, so its _sum is no counter.")
 	descPubLatency  = desc("retinad_nats_publish_latency_seconds", "A message's time from the daemon's publish queue to its hand-over to the NATS connection.")
-	descFlipToPub   = prometheus.NewDesc("retinad_flip_to_publish_seconds", "Flip of a frame to its prediction's publish, quantile over the daemon's recent frames.", []string{"quantile"}, nil)
+	descFlipToPub   = desc("retinad_flip_to_publish_seconds", "A frame's flip to each of its predictions handed to the publish queue (models not observed).")
 )
 
 // histogram is one of the daemon's histograms in seconds.
@@ -161,11 +161,10 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	gauge(descOnsetLat, f.OnsetLatency.Seconds())
 	gauge(descBusDown, f.BusDown.Seconds())
 	gauge(descDiodeDown, f.PhotodiodeDown.Seconds())
-	gauge(descFlipToPub, f.FlipToPublishP50.Seconds(), "0.5")
-	gauge(descFlipToPub, f.FlipToPublishP99.Seconds(), "0.99")
 	gauge(descDiodeDrift, f.DiodeDriftPPM/1e6)
 	gauge(descStampQueue, float64(f.OnsetsQueued), "onsets")
 	gauge(descStampQueue, float64(f.FlipsQueued), "flips")
+	ch <- histogram(descFlipToPub, f.FlipToPublish)
 	ch <- histogram(descOnsetToPub, f.OnsetToPublish)
 	ch <- histogram(descOnsetErr, f.OnsetError)
 	if f.PublishSend.UpperNs != nil { // no NATS bus: no such latency

@@ -5,6 +5,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -34,7 +35,7 @@ func TestMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	fig := daemon.Figures{Frames: 1234, Missed: 2, Dropped: 3, Untimed: 4, PublishQueued: 7, AcqDriftPPM: 20,
-		FlipToPublishP50: 9 * time.Millisecond, FlipToPublishP99: 12 * time.Millisecond,
+		FlipToPublish: histogramOf([]int64{10e6, 20e6}, 9e6, 12e6),
 		DiodeDriftPPM: -3, OnsetsQueued: 5, FlipsQueued: 6,
 		OnsetToPublish: histogramOf([]int64{10e3, 100e3}, 20e3, 30e3, 200e3),
 		OnsetError:     histogramOf([]int64{-5e3, 0, 5e3}, -7e3, 2e3),
@@ -80,8 +81,9 @@ func TestMetrics(t *testing.T) {
 		`retinad_live_r{model="cnn"} 0.5`,
 		"retinad_publish_queue_messages 7",
 		"retinad_acquisition_clock_drift_ratio 2e-05",
-		`retinad_flip_to_publish_seconds{quantile="0.5"} 0.009`,
-		`retinad_flip_to_publish_seconds{quantile="0.99"} 0.012`,
+		`retinad_flip_to_publish_seconds_bucket{le="0.01"} 1`,
+		`retinad_flip_to_publish_seconds_bucket{le="0.02"} 2`,
+		"retinad_flip_to_publish_seconds_sum 0.021",
 		`retinad_model_step_seconds_count{model="cnn"} 1`,
 		`retinad_model_step_seconds_sum{model="cnn"} 0.002`,
 		"retinad_flip_to_light_seconds_count 1",
@@ -172,4 +174,32 @@ func get(t *testing.T, url string) string {
 		t.Fatalf("GET %s: %d %v", url, resp.StatusCode, err)
 	}
 	return string(b)
+}
+
+// TestMetricsLint runs Debian's promtool (from the prometheus package) over /metrics with every
+// metric present: names, units and help by Prometheus's conventions.
+func TestMetricsLint(t *testing.T) {
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Fatalf("Debian's promtool is not installed (the prometheus package; scripts/setup installs it): %v", err)
+	}
+	fig := daemon.Figures{Frames: 1, OnsetToPublish: histogramOf([]int64{1e3}, 5), OnsetError: histogramOf([]int64{0}, -5),
+		PublishSend: histogramOf([]int64{1e3}, 5), Models: []daemon.ModelFigures{{Name: "cnn", LiveR: 0.5}}}
+	m := NewMetrics(func() daemon.Figures { return fig })
+	m.step.WithLabelValues("cnn").Observe(0.001)
+	m.flip.Observe(0.008)
+	srv, err := Listen("127.0.0.1:0", Options{Metrics: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	body := get(t, "http://"+srv.Addr()+"/metrics")
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = strings.NewReader(body)
+	if out, err := cmd.CombinedOutput(); err != nil || len(out) > 0 {
+		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	}
 }
