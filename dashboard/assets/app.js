@@ -276,7 +276,9 @@ function show(s) {
     ? "≤" + fmt(s.OnsetError.P50, 0) + " / ≤" + fmt(s.OnsetError.P99, 0) + " µs" : "unknown";
   $("publishSend").textContent = fmt(s.PublishSendP99Us, 0) + " µs";
   $("diodeDrift").textContent = fmt(s.DiodeDriftPPM, 2) + " ppm";
-  $("spikes").textContent = s.Spikes + (s.Unplaced ? " (unplaced " + s.Unplaced + ")" : "");
+  // Spikes per second from successive snapshots (a new session restarts the count: no rate then).
+  const sps = last && s.UnixMs / 1000 > last.t && s.Spikes >= last.spikes ? (s.Spikes - last.spikes) / (s.UnixMs / 1000 - last.t) : null;
+  $("spikes").textContent = s.Spikes + (sps !== null ? " (" + fmt(sps, 0) + "/s)" : "") + (s.Unplaced ? " (unplaced " + s.Unplaced + ")" : "");
   $("rejected").textContent = s.Rejected;
   $("drift").textContent = fmt(s.AcqDriftPPM, 1) + " ppm";
   $("publish").textContent = s.PublishQueued + " / " + s.PublishDropped;
@@ -344,7 +346,7 @@ function show(s) {
   }
   keepTrend(ms);
   keepBins(s);
-  last = { t, frames: s.Frames };
+  last = { t, frames: s.Frames, spikes: s.Spikes };
   if (!plots.plotFrames) makePlot("plotFrames", ["frames/s", "missed"], "");
   plots.plotFrames.setData([hist.t, hist.fps, hist.missed]);
   plots.plotR.setData([hist.t].concat(models.map((n) => hist.r[n])));
