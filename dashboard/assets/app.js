@@ -6,7 +6,7 @@ const WINDOW = 240; // snapshots kept for the plots (a minute at the default 250
 const BINS = 1000; // closed bins kept for the bin-by-bin plot (10 s at 100 Hz)
 const TREND = 20000; // reports kept for the session's trend (5.5 h at one a second)
 const colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"];
-const hist = { t: [], fps: [], missed: [], r: {}, step: {}, grid: {} }; // grid[model][cell i]
+const hist = { t: [], fps: [], missed: [], spikes: [], r: {}, step: {}, grid: {} }; // grid[model][cell i]
 // Closed bins, one entry per bin: its time (s, display frames / frame rate), the recorded rates
 // and each model's predicted rates per shown cell.
 const bins = { t: [], obs: [], pred: {}, models: [] };
@@ -276,8 +276,11 @@ function show(s) {
     ? "≤" + fmt(s.OnsetError.P50, 0) + " / ≤" + fmt(s.OnsetError.P99, 0) + " µs" : "unknown";
   $("publishSend").textContent = fmt(s.PublishSendP99Us, 0) + " µs";
   $("diodeDrift").textContent = fmt(s.DiodeDriftPPM, 2) + " ppm";
-  // Spikes per second from successive snapshots (a new session restarts the count: no rate then).
-  const sps = last && s.UnixMs / 1000 > last.t && s.Spikes >= last.spikes ? (s.Spikes - last.spikes) / (s.UnixMs / 1000 - last.t) : null;
+  // Spikes per second over the last 4 s of snapshots (acquisition sends them in batches; a new
+  // session restarts the count: no rate across it).
+  const k = Math.max(0, hist.t.length - 16);
+  const sps = hist.t.length && s.UnixMs / 1000 > hist.t[k] && s.Spikes >= hist.spikes[k]
+    ? (s.Spikes - hist.spikes[k]) / (s.UnixMs / 1000 - hist.t[k]) : null;
   $("spikes").textContent = s.Spikes + (sps !== null ? " (" + fmt(sps, 0) + "/s)" : "") + (s.Unplaced ? " (unplaced " + s.Unplaced + ")" : "");
   $("rejected").textContent = s.Rejected;
   $("drift").textContent = fmt(s.AcqDriftPPM, 1) + " ppm";
@@ -339,6 +342,7 @@ function show(s) {
   push(hist.t, t);
   push(hist.fps, fps !== null && fps >= 0 ? fps : null);
   push(hist.missed, s.Missed);
+  push(hist.spikes, s.Spikes);
   for (const n of models) {
     const m = ms.find((x) => x.Name === n);
     push(hist.r[n], m ? m.LiveR : null);
@@ -346,7 +350,7 @@ function show(s) {
   }
   keepTrend(ms);
   keepBins(s);
-  last = { t, frames: s.Frames, spikes: s.Spikes };
+  last = { t, frames: s.Frames };
   if (!plots.plotFrames) makePlot("plotFrames", ["frames/s", "missed"], "");
   plots.plotFrames.setData([hist.t, hist.fps, hist.missed]);
   plots.plotR.setData([hist.t].concat(models.map((n) => hist.r[n])));
