@@ -10,7 +10,10 @@
 //   - Start and Bus.Stop: the daemon's main goroutine, once each (Stop may be called again, from
 //     anywhere, and waits for the first).
 //   - Publisher.Publish: any goroutine, typically the frame loop; never blocks, allocates
-//     nothing once its ring has grown. Publisher.Run: one goroutine of its own.
+//     nothing once its ring has grown. Publisher.Run: one goroutine of its own; it times each
+//     message's way from the queue to the connection (SendLatency).
+//   - Histogram.Observe: any goroutine, lock-free and allocation-free (the per-frame path's
+//     latencies); Histogram.Snapshot: any goroutine.
 //   - AcquisitionHandler methods and Controller methods: NATS delivery goroutines, one per
 //     subject or endpoint; the daemon synchronises.
 //   - Record, FindSession, ReadSession, Export, Store methods: any goroutine; Store.Publish

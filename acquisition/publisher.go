@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/bits"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,12 +37,17 @@ type Publisher struct {
 	progress          chan struct{} // closed when handled grows while a Flush waits; nil: none waits
 
 	published, dropped, failed, marshalErr atomic.Uint64
+	sendLat                                *Histogram // queued to handed to the connection
 }
 
 type slot struct {
 	subject string
 	data    []byte
+	queued  time.Time // when Publish queued it (monotonic)
 }
+
+// sendLatencyBounds are the buckets of Publisher.SendLatency: 1 us to about 1 s by doubling.
+var sendLatencyBounds = ExponentialNs(1000, 2, 21)
 
 // PublisherStats are a publisher's counters since it was made.
 type PublisherStats struct {
@@ -61,9 +67,13 @@ func NewPublisher(conn *nats.Conn, capacity int, log *slog.Logger) *Publisher {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	p := &Publisher{conn: conn, log: log, slots: make([]slot, capacity), wake: make(chan struct{}, 1)}
+	p := &Publisher{conn: conn, log: log, slots: make([]slot, capacity), wake: make(chan struct{}, 1),
+		sendLat: NewHistogram(sendLatencyBounds...)}
 	for i := range p.slots {
-		p.slots[i].data = make([]byte, 0, 256)
+		// 512 bytes: a frame onset with its source's description (300 to 450 bytes with the
+		// example configs) fits at once, so the per-frame path does not wait for every slot
+		// to have met one (with 4096 slots, minutes) to stop allocating.
+		p.slots[i].data = make([]byte, 0, 512)
 	}
 	return p
 }
@@ -89,6 +99,11 @@ func (p *Publisher) Publish(subject string, m proto.Message) bool {
 func (p *Publisher) PublishBytes(subject string, data []byte) {
 	p.mu.Lock()
 	s := p.reserve()
+	if cap(s.data) < len(data) {
+		// To the next power of two: a message a few bytes longer than the last in this slot (a
+		// varint that crossed a byte, an untimed frame's onset then a timed one) finds room.
+		s.data = make([]byte, 0, 1<<bits.Len(uint(len(data)-1)))
+	}
 	p.commit(s, subject, append(s.data[:0], data...))
 }
 
@@ -106,7 +121,7 @@ func (p *Publisher) reserve() *slot {
 
 // commit makes the reserved slot s the newest waiting message, releases mu and wakes Run.
 func (p *Publisher) commit(s *slot, subject string, data []byte) {
-	s.subject, s.data = subject, data
+	s.subject, s.data, s.queued = subject, data, time.Now()
 	p.n++
 	p.accepted++
 	p.mu.Unlock()
@@ -162,12 +177,15 @@ func (p *Publisher) Run(ctx context.Context) error {
 	for {
 		for {
 			var subject string
+			var queued time.Time
 			var ok bool
-			subject, buf, ok = p.pop(buf)
+			subject, buf, queued, ok = p.pop(buf)
 			if !ok {
 				break
 			}
-			if err := p.conn.Publish(subject, buf); err != nil {
+			err := p.conn.Publish(subject, buf)
+			p.sendLat.Observe(int64(time.Since(queued)))
+			if err != nil {
 				if p.failed.Add(1) == 1 || p.failed.Load()%1000 == 0 {
 					p.log.Warn("acquisition: publish failed", "subject", subject, "failed", p.failed.Load(), "err", err)
 				}
@@ -197,19 +215,24 @@ func (p *Publisher) Run(ctx context.Context) error {
 }
 
 // pop copies the oldest waiting message into buf (grown as needed) and frees its slot.
-func (p *Publisher) pop(buf []byte) (string, []byte, bool) {
+func (p *Publisher) pop(buf []byte) (string, []byte, time.Time, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.n == 0 {
-		return "", buf, false
+		return "", buf, time.Time{}, false
 	}
 	s := &p.slots[p.head]
 	buf = append(buf[:0], s.data...)
-	subject := s.subject
+	subject, queued := s.subject, s.queued
 	p.head = (p.head + 1) % len(p.slots)
 	p.n--
-	return subject, buf, true
+	return subject, buf, queued, true
 }
+
+// SendLatency is the histogram of each message's time from Publish to its hand-over to the
+// connection (the wait in the queue plus nats.Conn.Publish, which writes to the connection's
+// buffer): the NATS publish latency of /metrics. Safe from any goroutine.
+func (p *Publisher) SendLatency() *Histogram { return p.sendLat }
 
 // advance counts one message handled (sent, failed or dropped) and wakes a waiting Flush.
 // Called with mu held.

@@ -18,7 +18,9 @@
 //	    takes each frame's onset (calib.Onset, in frame order, from the photodiode's
 //	    goroutine through Daemon.Onset), publishes the FrameOnset, then each model's
 //	    prediction for that bin, stamped with the onset; a prediction ready later than its
-//	    model's deadline after the flip is counted skipped (with how late) and not published
+//	    model's deadline after the flip is counted skipped (with how late) and not published;
+//	    it counts each published prediction's latency from its frame's flip and from its onset's
+//	    arrival in histograms (acquisition.Histogram: lock-free, allocation-free) for Figures
 //	validation goroutine and bus handlers
 //	    spikes and sync events from acquisition pass the strict decoder (acquisition.Inbound:
 //	    contract, sequence, and the clock fit's judgement; rejects counted per reason), are

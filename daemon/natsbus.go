@@ -27,11 +27,12 @@ type natsBus struct {
 }
 
 var (
-	_ Bus         = (*natsBus)(nil)
-	_ Flusher     = (*natsBus)(nil)
-	_ busRunner   = (*natsBus)(nil)
-	_ queueCounts = (*natsBus)(nil)
-	_ busHealth   = (*natsBus)(nil)
+	_ Bus           = (*natsBus)(nil)
+	_ Flusher       = (*natsBus)(nil)
+	_ busRunner     = (*natsBus)(nil)
+	_ queueCounts   = (*natsBus)(nil)
+	_ busHealth     = (*natsBus)(nil)
+	_ sendLatencies = (*natsBus)(nil)
 )
 
 // NATSBus returns a Bus over nc that publishes through a Publisher of queue messages
@@ -128,3 +129,5 @@ func (b *natsBus) queue() (queued int, dropped, failed uint64) {
 	s := b.pub.Stats()
 	return s.Queued, s.Dropped, s.Failed
 }
+
+func (b *natsBus) sendLatency() *acquisition.Histogram { return b.pub.SendLatency() }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"retinad/acquisition"
 	pb "retinad/proto/retinadpb"
 )
 
@@ -113,6 +114,11 @@ type queueCounts interface {
 	queue() (queued int, dropped, failed uint64)
 }
 
+// sendLatencies is a Bus with a publish queue that times each message's way to the connection.
+type sendLatencies interface {
+	sendLatency() *acquisition.Histogram
+}
+
 // busHealth is a Bus whose connection can be lost (an external server's outage), for
 // Status.bus_disconnected_ns.
 type busHealth interface {
@@ -167,4 +173,7 @@ type Parts struct {
 	// PhotodiodeLost, if set, reports the photodiode device messages the link has lost
 	// (calib.Stats.Lost), for Status.photodiode_lost and the status line.
 	PhotodiodeLost func() uint64
+	// PhotodiodeDriftPPM, if set, reports the photodiode device clock's fitted drift against
+	// the host, ppm (calib.Stats.SyncDriftPPB / 1000).
+	PhotodiodeDriftPPM func() float64
 }

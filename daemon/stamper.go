@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"retinad/acquisition"
 	"retinad/calib"
 	pb "retinad/proto/retinadpb"
 )
@@ -67,7 +68,7 @@ func (l *latencies) percentiles(qs ...float64) []time.Duration {
 // both; it runs on its own goroutine, so the frame loop never waits on the bus.
 type stamper struct {
 	d      *Daemon
-	onsets *ring[calib.Onset] // from the photodiode's goroutine (or the frame loop without one)
+	onsets *ring[onsetIn]     // from the photodiode's goroutine (or the frame loop without one)
 	flips  *ring[flipRec]     // from the frame loop
 	pixels *ring[framePixels] // from the frame loop: frames of sources that cannot be rebuilt
 	wake   wake
@@ -92,16 +93,33 @@ type stamper struct {
 	linkLost      atomic.Uint64 // untimed because the photodiode link lost messages (in untimed too)
 	onsetLatNs    atomic.Int64
 	lat           latencies
+	toWire        *acquisition.Histogram // onset in (Daemon.Onset) to its predictions handed to the bus
+	flipToPub     *acquisition.Histogram // a frame's flip to its predictions handed to the bus
 }
+
+// onsetIn is an onset as the photodiode handed it over, with when (host ns).
+type onsetIn struct {
+	calib.Onset
+	inNs int64
+}
+
+// toWireBounds are the buckets of Figures.OnsetToPublish: 1 us to about 1 s by doubling.
+var toWireBounds = acquisition.ExponentialNs(1000, 2, 21)
+
+// flipToPubBounds are the buckets of Figures.FlipToPublish: 100 us to about 3 s by doubling
+// (a monitor's input lag, then the stamper's share).
+var flipToPubBounds = acquisition.ExponentialNs(100_000, 2, 16)
 
 func newStamper(d *Daemon) *stamper {
 	s := &stamper{
-		d:      d,
-		onsets: newRing[calib.Onset](8192, nil),
-		flips:  newRing[flipRec](8192, nil),
-		pixels: newRing(pixelFrames, func(x *framePixels) { x.pix = make([]float32, d.pixels) }),
-		wake:   newWake(),
-		buf:    make([]byte, 0, 64<<10),
+		d:         d,
+		onsets:    newRing[onsetIn](8192, nil),
+		flips:     newRing[flipRec](8192, nil),
+		pixels:    newRing(pixelFrames, func(x *framePixels) { x.pix = make([]float32, d.pixels) }),
+		wake:      newWake(),
+		buf:       make([]byte, 0, 64<<10),
+		toWire:    acquisition.NewHistogram(toWireBounds...),
+		flipToPub: acquisition.NewHistogram(flipToPubBounds...),
 	}
 	s.onsetMsg = pb.FrameOnset{Source: d.source}
 	return s
@@ -114,7 +132,7 @@ func (s *stamper) onset(o calib.Onset) {
 		s.onsetOverflow.Add(1)
 		return
 	}
-	*x = o
+	x.Onset, x.inNs = o, s.d.now()
 	s.onsets.Commit()
 	s.wake.Ring()
 }
@@ -139,6 +157,7 @@ type placed struct {
 	flipNs    int64
 	startNs   int64 // bin start: the confirmed onset, or the flip plus the last known latency
 	confirmed bool
+	inNs      int64 // when its onset came in (Daemon.Onset)
 }
 
 // process publishes every frame whose onset is known, then every model's predictions whose
@@ -163,7 +182,7 @@ func (s *stamper) process() {
 		if !src.Reproducible {
 			pix = s.pixelsOf(o.Frame)
 		}
-		s.publishFrame(o, index, src, pix)
+		s.publishFrame(&o.Onset, o.inNs, index, src, pix)
 		if pix != nil {
 			s.pixels.Release()
 		}
@@ -196,9 +215,9 @@ func (s *stamper) pixelsOf(frame uint64) *framePixels {
 
 // publishFrame publishes frame o's onset in the session (with pix, its pixels, when its source
 // cannot be rebuilt) and places it for its predictions and validation.
-func (s *stamper) publishFrame(o *calib.Onset, index uint64, src *pb.StimulusSource, pix *framePixels) {
+func (s *stamper) publishFrame(o *calib.Onset, inNs int64, index uint64, src *pb.StimulusSource, pix *framePixels) {
 	d := s.d
-	pl := placed{frame: o.Frame, flipNs: o.FlipNs, startNs: o.FlipNs + s.lastLat}
+	pl := placed{frame: o.Frame, flipNs: o.FlipNs, startNs: o.FlipNs + s.lastLat, inNs: inNs}
 	switch o.Status {
 	case calib.Timed:
 		pl.startNs, pl.confirmed = o.OnsetNs, true
@@ -283,7 +302,10 @@ func (s *stamper) publishPrediction(r *runner, x *modelOut) {
 	s.publish(r.subject, p)
 	r.published.Add(1)
 	if !r.Observed { // an observed model runs behind the acquisition on purpose
-		s.lat.add(d.now() - pl.flipNs)
+		now := d.now()
+		s.lat.add(now - pl.flipNs)
+		s.flipToPub.Observe(now - pl.flipNs)
+		s.toWire.Observe(now - pl.inNs)
 	}
 }
 

@@ -49,10 +49,19 @@ type Figures struct {
 	ClockPairs                      int                       // sync pairs in the acquisition clock fit
 	ClockRefused, ClockResets       uint64                    // sync pairs off the fit; restarts of the fit on evidence (ever)
 	AcqDriftPPM                     float64
+	DiodeDriftPPM                   float64       // the photodiode device clock's fitted drift (0 without a device)
 	FlipToPublishP50                time.Duration // flip of a frame to its prediction's publish (models not observed)
 	FlipToPublishP99                time.Duration
-	Models                          []ModelFigures
-	WorkersExcluded                 []string // scoring workers excluded for wrong answers (identities)
+	// Histograms since the daemon started (ns; acquisition.HistogramSnapshot): a frame's flip,
+	// and its photodiode onset's arrival (Onset), to each of its predictions handed to the bus
+	// (models not observed); the photodiode's onset minus the acquisition's record of the same edge on the
+	// fitted clock, where the acquisition's sync edges carry frame numbers; and each message's
+	// way from the bus's publish queue to the NATS connection (empty without a NATS bus).
+	FlipToPublish, OnsetToPublish, OnsetError, PublishSend acquisition.HistogramSnapshot
+	// Queue depths now: onsets and flips waiting for the stamper.
+	OnsetsQueued, FlipsQueued int
+	Models                    []ModelFigures
+	WorkersExcluded           []string // scoring workers excluded for wrong answers (identities)
 	// The recording's health in the session (RECORD_OFF without a Recorder or a session).
 	Record      pb.Status_RecordState
 	RecordError string
@@ -75,6 +84,7 @@ type ModelFigures struct {
 	Unobserved                uint64 // an observed model's bins stepped without the recorded counts of the bin before
 	LastCompute, MaxCompute   time.Duration
 	LiveR                     float64 // mean Pearson r over the validation window (NaN: none yet)
+	InQueued, OutQueued       int     // frames waiting for the model's step; steps waiting for their onset
 }
 
 // counters are the raw counters that Figures report per session.
@@ -126,7 +136,15 @@ func (d *Daemon) Figures() Figures {
 	if d.p.PhotodiodeLost != nil {
 		f.PhotodiodeLost = d.p.PhotodiodeLost()
 	}
+	if d.p.PhotodiodeDriftPPM != nil {
+		f.DiodeDriftPPM = d.p.PhotodiodeDriftPPM()
+	}
 	d.recordFigures(&f)
+	f.FlipToPublish, f.OnsetToPublish, f.OnsetError = s.flipToPub.Snapshot(), s.toWire.Snapshot(), d.val.onsetErr.Snapshot()
+	if sl, ok := d.p.Bus.(sendLatencies); ok {
+		f.PublishSend = sl.sendLatency().Snapshot()
+	}
+	f.OnsetsQueued, f.FlipsQueued = s.onsets.Len(), s.flips.Len()
 	p := s.lat.percentiles(0.5, 0.99)
 	f.FlipToPublishP50, f.FlipToPublishP99 = p[0], p[1]
 	live := d.val.liveR()
@@ -146,6 +164,7 @@ func (r *runner) figures(liveR float64) ModelFigures {
 		Name: r.Name, File: r.File, Cells: len(r.CellIDs), CellIDs: r.CellIDs, BinRate: r.BinRate, History: r.History,
 		Deadline: time.Duration(r.deadline), Steps: r.steps.Load(), Published: r.published.Load(), Skipped: r.skipped.Load(),
 		Overrun: r.overrun.Load(), Unobserved: r.unobserved.Load(), LastCompute: r.lastCompute(), MaxCompute: time.Duration(r.maxNs.Load()), LiveR: liveR,
+		InQueued: r.in.Len(), OutQueued: r.out.Len(),
 	}
 }
 

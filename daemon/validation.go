@@ -30,10 +30,22 @@ type validation struct {
 	spikes, syncs    atomic.Uint64        // spikes and sync edges accepted
 	unpairedSyncs    atomic.Uint64        // sync events without a frame number
 	lastWin, lastAll []validate.Summary
+	onsetErr         *acquisition.Histogram // photodiode onset minus the acquisition's edge of the same frame
 }
 
+// onsetErrorBounds are the buckets of Figures.OnsetError, signed: +-1 us to +-5 ms.
+var onsetErrorBounds = func() []int64 {
+	pos := []int64{1e3, 2e3, 5e3, 10e3, 20e3, 50e3, 100e3, 200e3, 500e3, 1e6, 2e6, 5e6}
+	out := make([]int64, 0, 2*len(pos)+1)
+	for i := len(pos) - 1; i >= 0; i-- {
+		out = append(out, -pos[i])
+	}
+	out = append(out, 0)
+	return append(out, pos...)
+}()
+
 func newValidation(d *Daemon) *validation {
-	val := &validation{d: d}
+	val := &validation{d: d, onsetErr: acquisition.NewHistogram(onsetErrorBounds...)}
 	val.in = acquisition.NewInbound(d.subj, val, d.p.Log)
 	return val
 }
@@ -174,13 +186,34 @@ func (val *validation) Sync(m *pb.Sync) acquisition.Reason {
 		return acquisition.ReasonNone
 	}
 	val.mu.Lock()
+	errNs, known := val.onsetError(int64(m.Frame), m.TimeAcqNs)
 	ok := val.v == nil || val.v.Sync(int64(m.Frame), m.TimeAcqNs)
 	val.mu.Unlock()
 	if !ok {
 		return acquisition.ReasonOffClock
 	}
+	if known {
+		val.onsetErr.Observe(errNs)
+	}
 	val.syncs.Add(1)
 	return acquisition.ReasonNone
+}
+
+// onsetError is the onset error where it is known: the photodiode's onset of frame minus the
+// acquisition's own record of the same edge (acqNs), placed on host time by the clock fit as it
+// stood before this pair joined it (so the pair does not judge itself). It is known once the
+// fit has its pairs and while the validator holds the frame. Called with mu held.
+func (val *validation) onsetError(frame, acqNs int64) (int64, bool) {
+	v := val.v
+	if v == nil || !v.Clock().Ready() {
+		return 0, false
+	}
+	onset, ok := v.Onset(frame)
+	if !ok {
+		return 0, false
+	}
+	host, ok := v.Clock().ToHost(acqNs)
+	return onset - host, ok
 }
 
 // run publishes a validation report per model every ReportEvery, in a session, and logs one
@@ -275,6 +308,58 @@ func (val *validation) liveR() map[string]float64 {
 	for m, name := range val.names {
 		if name != "" {
 			out[name] = val.lastWin[m].MeanR
+		}
+	}
+	return out
+}
+
+// RecentBins are the last closed bins of the validated cells as validation scored them, for the
+// experimenter's view of recorded against predicted rates bin by bin.
+type RecentBins struct {
+	CellIDs   []int32     // the validated cells shown (the first of them)
+	Models    []string    // the validated models
+	Frames    []int64     // each bin's frame (the daemon's display numbering, as validation's)
+	Observed  [][]float64 // [bin][cell] recorded rate, spikes/s
+	Predicted [][]float64 // [model][bin*len(CellIDs)+cell] predicted rate, spikes/s (NaN: none)
+}
+
+// RecentBins returns the bins closed after frame after (every bin held when after < 0), the
+// newest maxBins of them, for the first cells cells. Safe from any goroutine; it allocates, so
+// call it once a period (the dashboard does), never per frame.
+func (d *Daemon) RecentBins(after int64, maxBins, cells int) RecentBins {
+	val := d.val
+	val.mu.Lock()
+	defer val.mu.Unlock()
+	v := val.v
+	var out RecentBins
+	if v == nil {
+		return out
+	}
+	cells = min(cells, len(val.cells))
+	out.CellIDs = val.cells[:cells]
+	var idx []int
+	for m, name := range val.names {
+		if name != "" {
+			out.Models, idx = append(out.Models, name), append(idx, m)
+		}
+	}
+	out.Predicted = make([][]float64, len(idx))
+	perSec := 1e9 / float64(d.binNs)
+	for f := max(after+1, v.Closed()-int64(maxBins)); f < v.Closed(); f++ {
+		counts, _, ok := v.Bin(f, 0)
+		if !ok {
+			continue
+		}
+		obs := make([]float64, cells)
+		for c := range obs {
+			obs[c] = counts[c] * perSec
+		}
+		out.Frames, out.Observed = append(out.Frames, f), append(out.Observed, obs)
+		for i, m := range idx {
+			_, pred, _ := v.Bin(f, m)
+			for c := range cells {
+				out.Predicted[i] = append(out.Predicted[i], pred[c]*perSec)
+			}
 		}
 	}
 	return out

@@ -11,6 +11,12 @@
 //   - Everything per frame or per bin (predictions, frame onsets, validation reports, marks,
 //     adaptive choices, status) arrives by subscriptions to the daemon's own subjects, handled
 //     on NATS delivery goroutines.
+//   - Live.Run's snapshot also takes the bins validation closed since the last one
+//     (daemon.Daemon.RecentBins, under validation's lock, once a period) and makes the
+//     thumbnail of the latest frame onset: rebuilt from its source description by a
+//     stimulus.Rebuilder that only Run uses, or from the pixels the message carries.
+//   - The latency and onset-error histograms are the daemon's own (acquisition.Histogram,
+//     counted lock-free where the events happen), read through Figures.
 //   - Controls are relayed to the control service as a NATS client logged in with the
 //     browser's credentials, so the NATS server's roles decide, as for any client.
 //

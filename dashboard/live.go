@@ -15,8 +15,10 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"retinad/acquisition"
+	"retinad/configs"
 	"retinad/daemon"
 	pb "retinad/proto/retinadpb"
+	"retinad/stimulus"
 )
 
 // maxCells is how many cells of each model's latest prediction a snapshot carries: the page's
@@ -29,7 +31,14 @@ const maxCells = 64
 // one) and never holds up the others or the daemon.
 type Live struct {
 	figures func() daemon.Figures
+	bins    BinsFunc
 	every   time.Duration
+
+	// Run's own (one goroutine): the bins sent so far, the thumbnail's frame maker and the
+	// one source it makes frames of (the maker keys on the pointer).
+	sentBin  int64
+	rebuild  *stimulus.Rebuilder
+	thumbSrc *pb.StimulusSource
 
 	done chan struct{} // closed when Run returns: the event streams end
 
@@ -38,7 +47,7 @@ type Live struct {
 	latest   map[string]*pb.Prediction       // each model's latest prediction, from NATS
 	reports  map[string]*pb.ValidationReport // each model's latest validation report
 	status   *pb.Status                      // the daemon's latest status message
-	frame    *pb.FrameOnset                  // the latest frame onset (pixels dropped)
+	frame    *pb.FrameOnset                  // the latest frame onset (with its pixels when it carries them)
 	flipHist [flipBins + 1]uint64            // flip-to-light latencies of confirmed frames, flipBin wide; the last: more
 	marks    []*pb.Event                     // the last maxRecent marks
 	choices  []*pb.AdaptiveChoice            // the last maxRecent adaptive choices
@@ -54,10 +63,17 @@ const (
 	flipBins = 80
 )
 
-// NewLive returns the feed of figures, one snapshot every period.
-func NewLive(figures func() daemon.Figures, every time.Duration) *Live {
-	return &Live{figures: figures, every: every, done: make(chan struct{}), clients: map[chan []byte]struct{}{},
-		latest: map[string]*pb.Prediction{}, reports: map[string]*pb.ValidationReport{}}
+// BinsFunc gives the bins validation closed after frame after (daemon.Daemon.RecentBins).
+type BinsFunc func(after int64, maxBins, cells int) daemon.RecentBins
+
+// maxBins bounds the bins one snapshot carries (a browser that missed snapshots misses bins).
+const maxBins = 200
+
+// NewLive returns the feed of figures and closed bins (nil: none), one snapshot every period.
+func NewLive(figures func() daemon.Figures, bins BinsFunc, every time.Duration) *Live {
+	return &Live{figures: figures, bins: bins, every: every, done: make(chan struct{}), clients: map[chan []byte]struct{}{},
+		latest: map[string]*pb.Prediction{}, reports: map[string]*pb.ValidationReport{},
+		sentBin: -1}
 }
 
 // Subscribe keeps each model's latest prediction and validation report, and the last marks
@@ -124,7 +140,6 @@ func (l *Live) keepFrame(data []byte) {
 	if proto.Unmarshal(data, f) != nil {
 		return
 	}
-	f.Pixels = nil
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.frame = f
@@ -254,8 +269,47 @@ type Snapshot struct {
 	DroppedBefore       uint32
 	FlipHistBinMs       num      // width of FlipHist's bins
 	FlipHist            []uint64 // confirmed frames per flip-to-light bin since start; the last: later
-	Marks               []Mark   // the last marks, oldest first
-	Choices             []Choice // the last adaptive choices, oldest first
+	Thumb               *Thumb   // the latest frame's stimulus grid; nil: none yet, or ThumbError
+	ThumbError          string
+	DiodeDriftPPM       num
+	// Onset in to prediction handed to the bus, and the bus's queue to the connection (p50,
+	// p99 in microseconds: the bounds of the histogram buckets that hold them).
+	OnsetToPublishP50Us, OnsetToPublishP99Us num
+	PublishSendP99Us                         num
+	OnsetError                               Hist // photodiode onset minus the acquisition's edge, us
+	OnsetsQueued                             int
+	Bins                                     *Bins    // the bins closed since the last snapshot
+	Marks                                    []Mark   // the last marks, oldest first
+	Choices                                  []Choice // the last adaptive choices, oldest first
+}
+
+// Thumb is a frame's stimulus grid as 8-bit gray (luminance: mean*(1+contrast), as the
+// presenter's shader), row-major, at most maxThumb on a side (larger grids are subsampled).
+type Thumb struct {
+	Frame uint64 // in the session
+	H, W  int
+	Gray  []byte // base64 in JSON
+}
+
+const maxThumb = 128
+
+// Hist is a histogram for the page: the count in each bucket (not cumulative), each bucket's
+// upper bound (us), the count above the last bound, and the p50 and p99 as bucket bounds.
+type Hist struct {
+	UpperUs  []num
+	Counts   []uint64
+	Above    uint64
+	P50, P99 num
+}
+
+// Bins are validation's closed bins for the page: per bin its frame (in the daemon's display
+// numbering) and every shown cell's recorded rate, and each model's predicted rates (spikes/s).
+type Bins struct {
+	CellIDs   []int32
+	Frames    []int64
+	Observed  [][]num // [bin][cell]
+	Models    []string
+	Predicted [][][]num // [model][bin][cell]
 }
 
 // Mark is an event the operator marked.
@@ -290,6 +344,8 @@ type ModelSnapshot struct {
 	ReportCells                 []int32
 	CellR, CellVE               []num
 	ObservedRate, PredictedRate []num
+	VarExplained                num   // mean over every cell of the report (not only those shown)
+	ReportUnixMs                int64 // when the report was made: the page's trend takes one point per report
 }
 
 func (l *Live) snapshot(now time.Time) Snapshot {
@@ -323,6 +379,7 @@ func (l *Live) snapshot(now time.Time) Snapshot {
 			x.ReportCells = v.CellIds[:n]
 			x.CellR, x.CellVE = nums(v.PearsonR, n), nums(v.CountVarianceExplained, n)
 			x.ObservedRate, x.PredictedRate = nums(v.ObservedRate, n), nums(v.PredictedRate, n)
+			x.VarExplained, x.ReportUnixMs = meanOf(v.CountVarianceExplained), v.UnixNs/1e6
 		}
 		s.Models = append(s.Models, x)
 	}
@@ -331,6 +388,13 @@ func (l *Live) snapshot(now time.Time) Snapshot {
 	}
 	if fr := l.frame; fr != nil {
 		s.LastFrame, s.Confirmed, s.LinkLost, s.DroppedBefore = fr.Frame, fr.Confirmed, fr.LinkLost, fr.DroppedBefore
+		s.Thumb, s.ThumbError = l.thumb(fr)
+	}
+	s.DiodeDriftPPM, s.OnsetsQueued = num(f.DiodeDriftPPM), f.OnsetsQueued
+	s.OnsetToPublishP50Us, s.OnsetToPublishP99Us = quantileUs(f.OnsetToPublish, 0.5), quantileUs(f.OnsetToPublish, 0.99)
+	s.PublishSendP99Us, s.OnsetError = quantileUs(f.PublishSend, 0.99), hist(f.OnsetError)
+	if l.bins != nil {
+		s.Bins = l.recentBins()
 	}
 	s.FlipHistBinMs, s.FlipHist = ms(flipBin), slices.Clone(l.flipHist[:])
 	for _, e := range l.marks {
@@ -363,4 +427,103 @@ func (n num) MarshalJSON() ([]byte, error) {
 		return []byte("null"), nil
 	}
 	return strconv.AppendFloat(nil, float64(n), 'g', -1, 64), nil
+}
+
+// thumb makes frame fr's thumbnail: from its pixels when it carries them (a source that cannot
+// be rebuilt), else rebuilt from its source's description and index, as `retinad export` does.
+// Called by Run's snapshot (the Rebuilder is Run's own).
+func (l *Live) thumb(fr *pb.FrameOnset) (*Thumb, string) {
+	src := fr.Source
+	if src == nil || src.Height == 0 || src.Width == 0 {
+		return nil, fmt.Sprintf("dashboard: frame %d: its onset describes no stimulus grid", fr.Frame)
+	}
+	h, w := int(src.Height), int(src.Width)
+	if h > configs.MaxGrid || w > configs.MaxGrid { // not the daemon's: no config allows it
+		return nil, fmt.Sprintf("dashboard: frame %d: stimulus grid %dx%d, beyond the largest a config allows (stimulus.height and width up to %d)", fr.Frame, h, w, configs.MaxGrid)
+	}
+	pix := fr.Pixels
+	if len(pix) != h*w {
+		if !src.Reproducible {
+			return nil, fmt.Sprintf("dashboard: frame %d: %s frames cannot be rebuilt and this one came without its pixels", fr.Frame, src.Kind)
+		}
+		if l.thumbSrc == nil || !proto.Equal(l.thumbSrc, src) {
+			// A maker for this source alone: one that kept every source of an adaptive
+			// session's clips would grow for as long as the daemon runs.
+			l.thumbSrc, l.rebuild = src, stimulus.NewRebuilder()
+		}
+		pix = make([]float32, h*w)
+		if err := l.rebuild.Frame(l.thumbSrc, fr.Index, pix); err != nil {
+			return nil, fmt.Sprintf("dashboard: thumbnail of frame %d: %v", fr.Frame, err)
+		}
+	}
+	step := max((max(h, w)+maxThumb-1)/maxThumb, 1)
+	t := &Thumb{Frame: fr.Frame, H: (h + step - 1) / step, W: (w + step - 1) / step}
+	t.Gray = make([]byte, 0, t.H*t.W)
+	mean := src.Mean
+	if mean == 0 {
+		mean = 0.5
+	}
+	for y := 0; y < h; y += step {
+		for x := 0; x < w; x += step {
+			lum := min(max(mean*(1+float64(pix[y*w+x])), 0), 1)
+			t.Gray = append(t.Gray, byte(math.Round(lum*255)))
+		}
+	}
+	return t, ""
+}
+
+// recentBins takes the bins closed since the last snapshot. Called by Run's snapshot.
+func (l *Live) recentBins() *Bins {
+	rb := l.bins(l.sentBin, maxBins, maxCells)
+	if len(rb.Frames) == 0 {
+		return nil
+	}
+	l.sentBin = rb.Frames[len(rb.Frames)-1]
+	b := &Bins{CellIDs: rb.CellIDs, Frames: rb.Frames, Models: rb.Models, Predicted: make([][][]num, len(rb.Models))}
+	nc := len(rb.CellIDs)
+	for i, obs := range rb.Observed {
+		b.Observed = append(b.Observed, nums(obs, nc))
+		for m := range rb.Models {
+			b.Predicted[m] = append(b.Predicted[m], nums(rb.Predicted[m][i*nc:(i+1)*nc], nc))
+		}
+	}
+	return b
+}
+
+// hist is a daemon histogram (ns) as the page's (us).
+func hist(s acquisition.HistogramSnapshot) Hist {
+	h := Hist{UpperUs: make([]num, len(s.UpperNs)), Counts: make([]uint64, len(s.UpperNs)), Above: s.Count,
+		P50: quantileUs(s, 0.5), P99: quantileUs(s, 0.99)}
+	var below uint64
+	for i, ns := range s.UpperNs {
+		h.UpperUs[i], h.Counts[i] = num(float64(ns)/1e3), s.Cumulative[i]-below
+		below = s.Cumulative[i]
+	}
+	h.Above -= below
+	return h
+}
+
+// quantileUs is s's q quantile in microseconds (null with no observations).
+func quantileUs(s acquisition.HistogramSnapshot, q float64) num {
+	ns, ok := s.Quantile(q)
+	if !ok {
+		return num(math.NaN())
+	}
+	return num(float64(ns) / 1e3)
+}
+
+// meanOf is the mean of xs without its NaNs (NaN when none is left).
+func meanOf(xs []float64) num {
+	var sum float64
+	n := 0
+	for _, x := range xs {
+		if !math.IsNaN(x) {
+			sum += x
+			n++
+		}
+	}
+	if n == 0 {
+		return num(math.NaN())
+	}
+	return num(sum / float64(n))
 }

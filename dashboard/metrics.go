@@ -93,8 +93,23 @@ var (
 	descOnsetLat    = desc("retinad_onset_latency_seconds", "The photodiode's current flip-to-light latency estimate.")
 	descBusDown     = desc("retinad_nats_disconnected_seconds", "How long the NATS connection has been lost (0: connected).")
 	descDiodeDown   = desc("retinad_photodiode_disconnected_seconds", "How long the photodiode has been away (0: connected or none).")
-	descFlipToPub   = prometheus.NewDesc("retinad_flip_to_publish_seconds", "Flip of a frame to its prediction's publish, quantile over the daemon's recent frames.", []string{"quantile"}, nil)
+	descDiodeDrift  = desc("retinad_photodiode_clock_drift_ratio", "Fitted drift of the photodiode device's clock against the host's (1e-6 is 1 ppm; 0 without a device).")
+	descStampQueue  = prometheus.NewDesc("retinad_stamper_queue_frames", "Frames waiting for the stamper: their onsets from the photodiode, or their flips from the frame loop.", []string{"queue"}, nil)
+	descModelQueue  = prometheus.NewDesc("retinad_model_queue_frames", "Frames waiting for a model's step (in), or its steps waiting for their frame's onset (out).", []string{"model", "queue"}, nil)
+	descOnsetToPub  = desc("retinad_onset_to_publish_seconds", "A photodiode onset's arrival in the daemon to each of its frame's predictions handed to the publish queue.")
+	descOnsetErr    = desc("retinad_onset_error_seconds", "Photodiode onset minus the acquisition system's record of the same frame's edge, on the fitted clock (only where sync edges carry frame numbers); signed, so its _sum is no counter.")
+	descPubLatency  = desc("retinad_nats_publish_latency_seconds", "A message's time from the daemon's publish queue to its hand-over to the NATS connection.")
+	descFlipToPub   = desc("retinad_flip_to_publish_seconds", "A frame's flip to each of its predictions handed to the publish queue (models not observed).")
 )
+
+// histogram is one of the daemon's histograms in seconds.
+func histogram(d *prometheus.Desc, s acquisition.HistogramSnapshot) prometheus.Metric {
+	buckets := make(map[float64]uint64, len(s.UpperNs))
+	for i, ns := range s.UpperNs {
+		buckets[float64(ns)/1e9] = s.Cumulative[i]
+	}
+	return prometheus.MustNewConstHistogram(d, s.Count, float64(s.SumNs)/1e9, buckets)
+}
 
 // desc describes a metric without labels.
 func desc(name, help string) *prometheus.Desc { return prometheus.NewDesc(name, help, nil, nil) }
@@ -103,7 +118,8 @@ func desc(name, help string) *prometheus.Desc { return prometheus.NewDesc(name, 
 func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descFrames, descMissed, descDropped, descUntimed, descSpikes, descRejected,
 		descPublished, descPubDropped, descPubErrors, descSteps, descPredictions, descSkipped, descLiveR, descDeadline,
-		descQueue, descDrift, descFrameRate, descOnsetLat, descBusDown, descDiodeDown, descFlipToPub} {
+		descQueue, descDrift, descFrameRate, descOnsetLat, descBusDown, descDiodeDown, descFlipToPub,
+		descDiodeDrift, descStampQueue, descModelQueue, descOnsetToPub, descOnsetErr, descPubLatency} {
 		ch <- d
 	}
 	m.step.Describe(ch)
@@ -133,6 +149,8 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 		counter(descPredictions, mf.Published, mf.Name)
 		counter(descSkipped, mf.Skipped, mf.Name)
 		gauge(descDeadline, mf.Deadline.Seconds(), mf.Name)
+		gauge(descModelQueue, float64(mf.InQueued), mf.Name, "in")
+		gauge(descModelQueue, float64(mf.OutQueued), mf.Name, "out")
 		if !math.IsNaN(mf.LiveR) { // no r yet: no sample, rather than a NaN on a graph
 			gauge(descLiveR, mf.LiveR, mf.Name)
 		}
@@ -143,8 +161,15 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	gauge(descOnsetLat, f.OnsetLatency.Seconds())
 	gauge(descBusDown, f.BusDown.Seconds())
 	gauge(descDiodeDown, f.PhotodiodeDown.Seconds())
-	gauge(descFlipToPub, f.FlipToPublishP50.Seconds(), "0.5")
-	gauge(descFlipToPub, f.FlipToPublishP99.Seconds(), "0.99")
+	gauge(descDiodeDrift, f.DiodeDriftPPM/1e6)
+	gauge(descStampQueue, float64(f.OnsetsQueued), "onsets")
+	gauge(descStampQueue, float64(f.FlipsQueued), "flips")
+	ch <- histogram(descFlipToPub, f.FlipToPublish)
+	ch <- histogram(descOnsetToPub, f.OnsetToPublish)
+	ch <- histogram(descOnsetErr, f.OnsetError)
+	if f.PublishSend.UpperNs != nil { // no NATS bus: no such latency
+		ch <- histogram(descPubLatency, f.PublishSend)
+	}
 	m.step.Collect(ch)
 	m.flip.Collect(ch)
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -34,9 +35,13 @@ func TestMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	fig := daemon.Figures{Frames: 1234, Missed: 2, Dropped: 3, Untimed: 4, PublishQueued: 7, AcqDriftPPM: 20,
-		FlipToPublishP50: 9 * time.Millisecond, FlipToPublishP99: 12 * time.Millisecond,
+		FlipToPublish: histogramOf([]int64{10e6, 20e6}, 9e6, 12e6),
+		DiodeDriftPPM: -3, OnsetsQueued: 5, FlipsQueued: 6,
+		OnsetToPublish: histogramOf([]int64{10e3, 100e3}, 20e3, 30e3, 200e3),
+		OnsetError:     histogramOf([]int64{-5e3, 0, 5e3}, -7e3, 2e3),
+		PublishSend:    histogramOf([]int64{1e3}, 500),
 		Models: []daemon.ModelFigures{
-			{Name: "cnn", Steps: 100, Published: 99, Skipped: 1, Deadline: 5 * time.Millisecond, LiveR: 0.5},
+			{Name: "cnn", Steps: 100, Published: 99, Skipped: 1, Deadline: 5 * time.Millisecond, LiveR: 0.5, InQueued: 3, OutQueued: 1},
 			{Name: "ln", Steps: 10, Published: 10, LiveR: math.NaN()},
 		}}
 	m := NewMetrics(func() daemon.Figures { return fig })
@@ -76,12 +81,28 @@ func TestMetrics(t *testing.T) {
 		`retinad_live_r{model="cnn"} 0.5`,
 		"retinad_publish_queue_messages 7",
 		"retinad_acquisition_clock_drift_ratio 2e-05",
-		`retinad_flip_to_publish_seconds{quantile="0.5"} 0.009`,
-		`retinad_flip_to_publish_seconds{quantile="0.99"} 0.012`,
+		`retinad_flip_to_publish_seconds_bucket{le="0.01"} 1`,
+		`retinad_flip_to_publish_seconds_bucket{le="0.02"} 2`,
+		"retinad_flip_to_publish_seconds_sum 0.021",
 		`retinad_model_step_seconds_count{model="cnn"} 1`,
 		`retinad_model_step_seconds_sum{model="cnn"} 0.002`,
 		"retinad_flip_to_light_seconds_count 1",
 		"retinad_flip_to_light_seconds_sum 0.012",
+		"retinad_photodiode_clock_drift_ratio -3e-06",
+		`retinad_stamper_queue_frames{queue="onsets"} 5`,
+		`retinad_stamper_queue_frames{queue="flips"} 6`,
+		`retinad_model_queue_frames{model="cnn",queue="in"} 3`,
+		`retinad_model_queue_frames{model="cnn",queue="out"} 1`,
+		`retinad_onset_to_publish_seconds_bucket{le="1e-05"} 0`,
+		`retinad_onset_to_publish_seconds_bucket{le="0.0001"} 2`,
+		`retinad_onset_to_publish_seconds_bucket{le="+Inf"} 3`,
+		"retinad_onset_to_publish_seconds_sum 0.00025",
+		`retinad_onset_error_seconds_bucket{le="-5e-06"} 1`,
+		`retinad_onset_error_seconds_bucket{le="0"} 1`,
+		`retinad_onset_error_seconds_bucket{le="5e-06"} 2`,
+		"retinad_onset_error_seconds_count 2",
+		`retinad_nats_publish_latency_seconds_bucket{le="1e-06"} 1`,
+		"retinad_nats_publish_latency_seconds_count 1",
 	}
 	var body string
 	// The subscriptions deliver on their own goroutine: wait for the histograms to count.
@@ -106,6 +127,15 @@ func TestMetrics(t *testing.T) {
 	if t.Failed() {
 		t.Logf("/metrics:\n%s", body)
 	}
+}
+
+// histogramOf is a histogram of xs (ns) with the given bounds, as the daemon's Figures carry.
+func histogramOf(upper []int64, xs ...int64) acquisition.HistogramSnapshot {
+	h := acquisition.NewHistogram(upper...)
+	for _, x := range xs {
+		h.Observe(x)
+	}
+	return h.Snapshot()
 }
 
 // TestListenBusy: a held address is refused with the field to change.
@@ -144,4 +174,32 @@ func get(t *testing.T, url string) string {
 		t.Fatalf("GET %s: %d %v", url, resp.StatusCode, err)
 	}
 	return string(b)
+}
+
+// TestMetricsLint runs Debian's promtool (from the prometheus package) over /metrics with every
+// metric present: names, units and help by Prometheus's conventions.
+func TestMetricsLint(t *testing.T) {
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Fatalf("Debian's promtool is not installed (the prometheus package; scripts/setup installs it): %v", err)
+	}
+	fig := daemon.Figures{Frames: 1, OnsetToPublish: histogramOf([]int64{1e3}, 5), OnsetError: histogramOf([]int64{0}, -5),
+		PublishSend: histogramOf([]int64{1e3}, 5), Models: []daemon.ModelFigures{{Name: "cnn", LiveR: 0.5}}}
+	m := NewMetrics(func() daemon.Figures { return fig })
+	m.step.WithLabelValues("cnn").Observe(0.001)
+	m.flip.Observe(0.008)
+	srv, err := Listen("127.0.0.1:0", Options{Metrics: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	body := get(t, "http://"+srv.Addr()+"/metrics")
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = strings.NewReader(body)
+	if out, err := cmd.CombinedOutput(); err != nil || len(out) > 0 {
+		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	}
 }

@@ -3,6 +3,7 @@ package rig_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"os/exec"
@@ -20,6 +21,7 @@ import (
 	"retinad/configs"
 	"retinad/daemon/rig"
 	pb "retinad/proto/retinadpb"
+	"retinad/stimulus"
 )
 
 // TestDashboardBrowser runs the rig of configs/sim.yaml with its dashboard and drives Debian's chromium
@@ -75,6 +77,18 @@ func TestDashboardBrowser(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	onsets := map[uint64]*pb.FrameOnset{} // the last frames' onsets, for the thumbnail
+	if _, err := nc.Subscribe("retinad.sim.frame", func(m *nats.Msg) {
+		var f pb.FrameOnset
+		if proto.Unmarshal(m.Data, &f) == nil {
+			mu.Lock()
+			onsets[f.Frame] = &f
+			delete(onsets, f.Frame-4096)
+			mu.Unlock()
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := nc.Subscribe("retinad.sim.validation", func(m *nats.Msg) {
 		var v pb.ValidationReport
 		if proto.Unmarshal(m.Data, &v) == nil {
@@ -96,7 +110,7 @@ func TestDashboardBrowser(t *testing.T) {
 	go func() {
 		defer close(done)
 		defer cancel()
-		consoleErrs, browseErr = browse(ctx, t, browser, r.DashboardURL(), cfg.Models[1].File, &mu, &frames, reports)
+		consoleErrs, browseErr = browse(ctx, t, browser, r.DashboardURL(), cfg.Models[1].File, &mu, &frames, reports, onsets)
 	}()
 	var runErr error
 	onMain(func() { runErr = r.Run(ctx) })
@@ -112,8 +126,67 @@ func TestDashboardBrowser(t *testing.T) {
 	}
 }
 
-// browse opens the page in headless chromium and checks it against what NATS carried.
-func browse(ctx context.Context, t *testing.T, browser, url, lnFile string, mu *sync.Mutex, frames *[]uint64, reports map[string][]float64) ([]string, error) {
+// checkViews checks the thumbnail, the bin-by-bin rates, the variance-explained trend and the
+// onset error on the page: the thumbnail is the frame it names as NATS described it (rebuilt
+// here from that description, gray as the presenter's shader), the bin plot has recorded and
+// predicted rates for a few seconds of bins, the trend a point per report, and the onset-error
+// histogram counts and its quantiles are shown.
+func checkViews(tctx context.Context, mu *sync.Mutex, onsets map[uint64]*pb.FrameOnset) error {
+	type views struct {
+		Bins, Recorded int
+		Predicted      []int
+		Trend          int
+		OnsetErrors    float64
+		OnsetErrorText string
+	}
+	v, err := chromedp.Run(tctx, chromedp.Poll[views](`(() => {
+		const v = {Bins: plots.plotCell ? plots.plotCell.data[0].length : 0,
+			Recorded: plots.plotCell ? plots.plotCell.data[1].filter(x => x !== null).length : 0,
+			Predicted: plots.plotCell ? plots.plotCell.data.slice(2).map(s => s.filter(x => x !== null).length) : [],
+			Trend: plots.plotVE.data[0].length, OnsetErrors: plots.plotOnsetError.data[1].reduce((a, b) => a + b, 0),
+			OnsetErrorText: document.getElementById("onsetError").textContent};
+		return v.Recorded >= 300 && v.Predicted.length === 2 && Math.min(...v.Predicted) >= 300 && v.Trend >= 3 && v.OnsetErrors > 0 ? v : null;
+	})()`, chromedp.WithPollingInterval(100*time.Millisecond)))
+	if err != nil {
+		return fmt.Errorf("300 bins of recorded and both models' rates, 3 points of variance explained and an onset error never shown: %w", err)
+	}
+	if !strings.Contains(v.OnsetErrorText, "µs") {
+		return fmt.Errorf("page shows onset error %q, want its quantiles in µs", v.OnsetErrorText)
+	}
+	type thumb struct {
+		Frame int64
+		W, H  int
+		Gray  []int
+	}
+	th, err := chromedp.Run(tctx, chromedp.Evaluate[thumb](`(() => { const c = document.getElementById("thumb");
+		return {Frame: Number(c.dataset.frame), W: c.width, H: c.height,
+			Gray: Array.from(c.getContext("2d").getImageData(0, 0, c.width, c.height).data).filter((_, i) => i % 4 === 0)}; })()`))
+	if err != nil {
+		return err
+	}
+	mu.Lock()
+	f := onsets[uint64(th.Frame)]
+	mu.Unlock()
+	if f == nil || th.W != 50 || th.H != 50 || len(th.Gray) != 2500 {
+		return fmt.Errorf("thumbnail of frame %d, %dx%d (%d values): want sim.yaml's 50x50 grid of a frame NATS carried", th.Frame, th.W, th.H, len(th.Gray))
+	}
+	pix := make([]float32, 2500)
+	if err := stimulus.NewRebuilder().Frame(f.Source, f.Index, pix); err != nil {
+		return err
+	}
+	for i, c := range pix {
+		want := int(math.Round(min(max(f.Source.Mean*(1+float64(c)), 0), 1) * 255))
+		if th.Gray[i] != want {
+			return fmt.Errorf("thumbnail of frame %d (index %d) pixel %d: gray %d, want %d", th.Frame, f.Index, i, th.Gray[i], want)
+		}
+	}
+	return nil
+}
+
+// openPage opens url in headless chromium and returns its context (90 s of budget, ended with
+// ctx) and the console errors and exceptions seen so far. The browser is closed, and waited
+// for, when the test ends, before its profile folder is removed.
+func openPage(ctx context.Context, t *testing.T, browser, url string) (context.Context, func() []string, error) {
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(browser), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
 		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
@@ -121,11 +194,10 @@ func browse(ctx context.Context, t *testing.T, browser, url, lnFile string, mu *
 		chromedp.WindowSize(1400, 1100),
 	}
 	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
-	defer acancel()
 	bctx, bcancel := chromedp.NewContext(actx)
-	defer bcancel()
 	tctx, tcancel := context.WithTimeout(bctx, 90*time.Second)
-	defer tcancel()
+	context.AfterFunc(ctx, tcancel)
+	t.Cleanup(func() { tcancel(); bcancel(); acancel() }) // acancel waits for chromium to exit
 	var cmu sync.Mutex
 	var console []string
 	if err := chromedp.Listen(bctx, func(ev any) {
@@ -144,10 +216,23 @@ func browse(ctx context.Context, t *testing.T, browser, url, lnFile string, mu *
 			console = append(console, fmt.Sprintf("exception: %s at %s:%d", e.ExceptionDetails.Text, e.ExceptionDetails.URL, e.ExceptionDetails.LineNumber))
 		}
 	}); err != nil {
-		return nil, fmt.Errorf("start chromium: %w", err)
+		return nil, nil, fmt.Errorf("start chromium: %w", err)
 	}
 	if err := chromedp.Do(tctx, chromedp.Navigate(url)); err != nil {
-		return nil, fmt.Errorf("open %s: %w", url, err)
+		return nil, nil, fmt.Errorf("open %s: %w", url, err)
+	}
+	return tctx, func() []string {
+		cmu.Lock()
+		defer cmu.Unlock()
+		return slices.Clone(console)
+	}, nil
+}
+
+// browse opens the page in headless chromium and checks it against what NATS carried.
+func browse(ctx context.Context, t *testing.T, browser, url, lnFile string, mu *sync.Mutex, frames *[]uint64, reports map[string][]float64, onsets map[uint64]*pb.FrameOnset) ([]string, error) {
+	tctx, console, err := openPage(ctx, t, browser, url)
+	if err != nil {
+		return nil, err
 	}
 	// Wait until the plots hold a few seconds of snapshots and every model has a live r.
 	if _, err := chromedp.Run(tctx, chromedp.Poll[bool](`hist.t.length >= 12 && models.length === 2 && models.every(n => hist.r[n].at(-1) !== null)`, chromedp.WithPollingInterval(100*time.Millisecond))); err != nil {
@@ -177,6 +262,9 @@ func browse(ctx context.Context, t *testing.T, browser, url, lnFile string, mu *
 	state, err := chromedp.Run(tctx, chromedp.Evaluate[string](`plots.plotFlip.data[1].reduce((a, b) => a + b, 0) > 0 ? document.getElementById("state").textContent : "no flip-to-light counts"`))
 	if err != nil || state != "RECORDING" {
 		return nil, fmt.Errorf("page: %q (%v), want a flip-to-light histogram and state RECORDING", state, err)
+	}
+	if err := checkViews(tctx, mu, onsets); err != nil {
+		return nil, err
 	}
 	// Frames and live r as shown, against NATS at the same moment: the shown frames lie between
 	// the status before and the status after (one update each side), the shown r is one of the
@@ -291,7 +379,186 @@ func browse(ctx context.Context, t *testing.T, browser, url, lnFile string, mu *
 			return nil, err
 		}
 	}
-	cmu.Lock()
-	defer cmu.Unlock()
-	return console, nil
+	return console(), nil
+}
+
+// TestDashboardBrowserSession runs configs/sim.yaml with its adaptive strategy on
+// (discriminate) and drives the page's session controls in headless chromium: without
+// credentials the NATS server refuses Stop, Start and the strategy switch (403, its
+// permissions violation on the page) and the session runs on; as the operator Stop ends the
+// session (the page and the daemon's status on NATS say IDLE), Start begins a new recorded one
+// (RECORDING, another name), and the switch to the uncertainty strategy is followed by choices
+// of that strategy, on NATS and in the page's list.
+func TestDashboardBrowserSession(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	browser, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Fatalf("Debian's chromium is not installed (scripts/setup installs it): %v", err)
+	}
+	loaded, err := configs.Load("../../configs/sim.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := *loaded
+	cfg.NATS.Listen = "127.0.0.1:0"
+	cfg.Dashboard.Listen = "127.0.0.1:0"
+	cfg.Recording.Dir = t.TempDir()
+	cfg.Adaptive.Strategy = "discriminate"
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	var r *rig.Rig
+	onMain(func() { r, err = rig.Open(&cfg, rig.Options{Session: "first"}) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer onMain(func() { r.Close() })
+
+	nc, err := nats.Connect(r.NATSURL()) // an observer: it reads
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	var mu sync.Mutex
+	var state pb.Status_State
+	var session string
+	strategies := map[string]int{} // adaptive choices per strategy
+	if _, err := nc.Subscribe("retinad.sim.status", func(m *nats.Msg) {
+		var s pb.Status
+		if proto.Unmarshal(m.Data, &s) == nil {
+			mu.Lock()
+			state, session = s.State, s.Session
+			mu.Unlock()
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := nc.Subscribe("retinad.sim.adaptive", func(m *nats.Msg) {
+		var c pb.AdaptiveChoice
+		if proto.Unmarshal(m.Data, &c) == nil {
+			mu.Lock()
+			strategies[c.Strategy]++
+			mu.Unlock()
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	onNATS := func() (pb.Status_State, string, map[string]int) {
+		mu.Lock()
+		defer mu.Unlock()
+		return state, session, maps.Clone(strategies)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	var browseErr error
+	var consoleErrs []string
+	go func() {
+		defer close(done)
+		defer cancel()
+		tctx, console, err := openPage(ctx, t, browser, r.DashboardURL())
+		if err != nil {
+			browseErr = err
+			return
+		}
+		defer func() { consoleErrs = console() }()
+		browseErr = drive(tctx, onNATS)
+	}()
+	var runErr error
+	onMain(func() { runErr = r.Run(ctx) })
+	<-done
+	if runErr != nil {
+		t.Fatalf("Run: %v", runErr)
+	}
+	if browseErr != nil {
+		t.Fatal(browseErr)
+	}
+	if len(consoleErrs) > 0 {
+		t.Errorf("console errors on the page:\n%s", strings.Join(consoleErrs, "\n"))
+	}
+}
+
+// drive clicks the session controls on the page and checks their effect on the page and on
+// what nats says the daemon published last (its state and session, choices per strategy).
+func drive(tctx context.Context, nats func() (pb.Status_State, string, map[string]int)) error {
+	// natsSays waits (5 s) for what NATS carried to satisfy ok.
+	natsSays := func(ok func() bool) bool {
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if ok() {
+				return true
+			}
+		}
+		return false
+	}
+	poll := func(js string) error {
+		_, err := chromedp.Run(tctx, chromedp.Poll[bool](js, chromedp.WithPollingInterval(50*time.Millisecond)))
+		return err
+	}
+	// click presses a control button and returns the HTTP status and text the page shows.
+	click := func(endpoint string) (string, string, error) {
+		if err := chromedp.Do(tctx, chromedp.Evaluate[chromedp.Void](`delete document.body.dataset.controlStatus`), chromedp.Click(`button[data-endpoint="`+endpoint+`"]`)); err != nil {
+			return "", "", err
+		}
+		status, err := chromedp.Run(tctx, chromedp.Poll[string](`document.body.dataset.controlStatus || null`, chromedp.WithPollingInterval(50*time.Millisecond)))
+		if err != nil {
+			return "", "", fmt.Errorf("%s: no reply on the page: %w", endpoint, err)
+		}
+		text, err := chromedp.Run(tctx, chromedp.Text("#controlResult"))
+		return status, text, err
+	}
+	if err := poll(`document.getElementById("state").textContent === "RECORDING" && document.getElementById("session").textContent === "first"`); err != nil {
+		return fmt.Errorf("page never showed session first RECORDING: %w", err)
+	}
+	if err := chromedp.Do(tctx, chromedp.SetValue(`#strategy`, "uncertainty")); err != nil {
+		return err
+	}
+	for _, endpoint := range []string{"stop", "start", "stimulus"} {
+		status, text, err := click(endpoint)
+		if err != nil {
+			return err
+		}
+		if status != "403" || !strings.Contains(text, "Permissions Violation") {
+			return fmt.Errorf("%s without credentials: %s %q, want 403 and the NATS server's permissions violation", endpoint, status, text)
+		}
+	}
+	if st, sess, strat := nats(); st != pb.Status_RECORDING || sess != "first" || strat["uncertainty"] > 0 {
+		return fmt.Errorf("after refused controls NATS says %v %q, choices %v: want session first RECORDING, no uncertainty choice", st, sess, strat)
+	}
+
+	if err := chromedp.Do(tctx, chromedp.SendKeys(`#user`, "operator"), chromedp.SendKeys(`#password`, "sim-operator")); err != nil {
+		return err
+	}
+	steps := []struct {
+		endpoint, page string
+		nats           func() bool
+	}{
+		{"stop", `document.getElementById("state").textContent === "IDLE"`,
+			func() bool { st, _, _ := nats(); return st == pb.Status_IDLE }},
+		{"start", `document.getElementById("state").textContent === "RECORDING" && !["first", "-", ""].includes(document.getElementById("session").textContent)`,
+			func() bool { st, sess, _ := nats(); return st == pb.Status_RECORDING && sess != "first" && sess != "" }},
+		{"stimulus", `[...document.querySelectorAll("#choices tbody tr")].some(tr => tr.children[1].textContent === "uncertainty")`,
+			func() bool { _, _, strat := nats(); return strat["uncertainty"] > 0 }},
+	}
+	for _, s := range steps {
+		status, text, err := click(s.endpoint)
+		if err != nil {
+			return err
+		}
+		if status != "200" {
+			return fmt.Errorf("%s as the operator: %s %q", s.endpoint, status, text)
+		}
+		if err := poll(s.page); err != nil {
+			return fmt.Errorf("%s as the operator (%s): the page never showed it: %w", s.endpoint, text, err)
+		}
+		if !natsSays(s.nats) {
+			st, sess, strat := nats()
+			return fmt.Errorf("%s as the operator: NATS says %v %q, choices %v", s.endpoint, st, sess, strat)
+		}
+	}
+	return nil
 }

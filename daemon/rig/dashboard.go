@@ -25,7 +25,9 @@ func (r *Rig) openDashboard(comps *[]daemon.Component) error {
 	}
 	figures := func() daemon.Figures { return r.daemon.Figures() }
 	m := dashboard.NewMetrics(figures)
-	live := dashboard.NewLive(figures, time.Duration(r.cfg.Dashboard.StatusEvery))
+	live := dashboard.NewLive(figures, func(after int64, maxBins, cells int) daemon.RecentBins {
+		return r.daemon.RecentBins(after, maxBins, cells)
+	}, time.Duration(r.cfg.Dashboard.StatusEvery))
 	natsURL := r.bus.ClientURL()
 	if !r.cfg.NATS.Embedded {
 		natsURL = r.cfg.NATS.URL

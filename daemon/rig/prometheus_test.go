@@ -23,7 +23,9 @@ import (
 // TestPrometheus runs the simulated rig with its dashboard listener on a free port and starts
 // Debian's prometheus scraping /metrics every 250 ms; through Prometheus's HTTP API the frame
 // counter rises at the stimulus rate (with the refreshes missed, which a loaded machine makes)
-// and every model's step-time histogram is there.
+// and every model's step-time histogram is there, as are the histograms of onset-in to
+// publish, onset error (the virtual retina's sync edges carry frame numbers) and NATS publish
+// latency, each with observations.
 func TestPrometheus(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short")
@@ -55,6 +57,7 @@ func TestPrometheus(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var rate, missedRate float64
 	var steps map[string]float64
+	latency := map[string]float64{} // each histogram's count
 	var queryErr error
 	done := make(chan struct{})
 	go func() {
@@ -83,7 +86,16 @@ func TestPrometheus(t *testing.T) {
 				return
 			}
 			missedRate = rates[""]
-			steps, queryErr = query(api, "retinad_model_step_seconds_count")
+			if steps, queryErr = query(api, "retinad_model_step_seconds_count"); queryErr != nil {
+				return
+			}
+			for _, h := range latencyHistograms {
+				var n map[string]float64
+				if n, queryErr = query(api, h+"_count"); queryErr != nil {
+					return
+				}
+				latency[h] = n[""]
+			}
 			return
 		}
 		queryErr = fmt.Errorf("prometheus never scraped %s (query up)", target)
@@ -104,12 +116,20 @@ func TestPrometheus(t *testing.T) {
 	if sum := rate + missedRate; sum < 0.85*want || sum > 1.15*want || rate <= 0 {
 		t.Errorf("frame counter rises at %.2f/s and missed refreshes at %.2f/s through Prometheus, want together the stimulus rate %g Hz", rate, missedRate, want)
 	}
+	for _, h := range latencyHistograms {
+		if latency[h] < 1 {
+			t.Errorf("%s_count = %v in Prometheus, want observations", h, latency[h])
+		}
+	}
 	for _, m := range cfg.Models {
 		if steps[m.Name] < 1 {
 			t.Errorf("retinad_model_step_seconds_count{model=%q} = %v in Prometheus, want steps counted", m.Name, steps[m.Name])
 		}
 	}
 }
+
+// latencyHistograms are the daemon's own histograms in /metrics.
+var latencyHistograms = []string{"retinad_onset_to_publish_seconds", "retinad_onset_error_seconds", "retinad_nats_publish_latency_seconds"}
 
 // startPrometheus runs prometheus scraping target every 250 ms with its storage in a temporary
 // folder, and returns its HTTP API's base URL. Its port is one the kernel just handed out free

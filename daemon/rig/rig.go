@@ -130,7 +130,8 @@ func Open(cfg *configs.Config, o Options) (r *Rig, err error) {
 	r.daemon, err = daemon.New(daemon.Parts{
 		Rig: cfg.Rig, Session: session, Version: o.Version, ConfigYAML: configYAML(cfg),
 		Source: source, Presenter: pres, Flips: flips, PhotodiodeLost: r.photodiodeLost, PhotodiodeDown: diodeDown,
-		Models: models, Load: ControlLoader(cfg, log), Bus: r.out, Recorder: recorder, Components: comps,
+		PhotodiodeDriftPPM: r.photodiodeDrift,
+		Models:             models, Load: ControlLoader(cfg, log), Bus: r.out, Recorder: recorder, Components: comps,
 		FrameRate: float64(cfg.Stimulus.FrameRate), Height: cfg.Stimulus.Height, Width: cfg.Stimulus.Width,
 		Window: time.Duration(cfg.Validation.Window), ReportEvery: time.Duration(cfg.Validation.ReportEvery),
 		StatusEvery: time.Duration(cfg.Dashboard.StatusEvery),
@@ -181,6 +182,14 @@ func (r *Rig) photodiodeLost() uint64 {
 		return 0
 	}
 	return r.diode.Stats().Lost.Load()
+}
+
+// photodiodeDrift is the photodiode device clock's fitted drift, ppm (0 without a device).
+func (r *Rig) photodiodeDrift() float64 {
+	if r.diode == nil {
+		return 0
+	}
+	return float64(r.diode.Stats().SyncDriftPPB.Load()) / 1000
 }
 
 // openPhotodiode opens the link cfg.Photodiode.Device names through calib/photodiode.Open, the

@@ -184,6 +184,38 @@ func (v *Validator) Sync(frame, acqNs int64) bool {
 	return true
 }
 
+// Onset returns frame's onset (host ns) as Frame recorded it; false when the validator does not
+// hold that frame or it was never reported.
+func (v *Validator) Onset(frame int64) (int64, bool) {
+	if frame < v.first || frame > v.newest {
+		return 0, false
+	}
+	s := v.slot(frame)
+	return v.onset[s], v.valid[s] && v.frame[s] == frame
+}
+
+// Closed returns the frame below which every bin has closed (been scored, or dropped uncovered).
+func (v *Validator) Closed() int64 { return v.closed }
+
+// Bin returns closed bin frame's counts per cell and model m's expected counts per cell (NaN:
+// it predicted none; nil for a removed model), valid until the validator's next call. ok is
+// false for a bin not closed yet, no longer held, or never reported.
+func (v *Validator) Bin(frame int64, m int) (counts, pred []float64, ok bool) {
+	if frame >= v.closed || frame < v.first || m < 0 || m >= len(v.pred) {
+		return nil, nil, false
+	}
+	s := v.slot(frame)
+	if !v.valid[s] || v.frame[s] != frame {
+		return nil, nil, false
+	}
+	nc := len(v.cfg.CellIDs)
+	counts = v.counts[s*nc:][:nc]
+	if pm := v.pred[m]; pm != nil {
+		pred = pm[s*nc:][:nc]
+	}
+	return counts, pred, true
+}
+
 // Prediction records model m's rates (spikes/s, per cell) for the bin of frame.
 func (v *Validator) Prediction(m int, frame int64, rates []float32) {
 	if frame < v.closed || frame > v.newest || m < 0 || m >= len(v.pred) || v.pred[m] == nil {

@@ -3,8 +3,14 @@
 "use strict";
 
 const WINDOW = 240; // snapshots kept for the plots (a minute at the default 250 ms)
+const BINS = 1000; // closed bins kept for the bin-by-bin plot (10 s at 100 Hz)
+const TREND = 20000; // reports kept for the session's trend (5.5 h at one a second)
 const colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"];
-const hist = { t: [], fps: [], missed: [], r: {}, step: {}, cell: {}, grid: {} }; // grid[model][cell i]
+const hist = { t: [], fps: [], missed: [], spikes: [], r: {}, step: {}, grid: {} }; // grid[model][cell i]
+// Closed bins, one entry per bin: its time (s, display frames / frame rate), the recorded rates
+// and each model's predicted rates per shown cell.
+const bins = { t: [], obs: [], pred: {}, models: [] };
+const trend = { t: [], ve: {}, r: {}, last: 0 }; // r and variance explained per model, one point per report
 let grid = []; // the small multiples, one uPlot per cell
 let models = [];
 let plots = {};
@@ -15,21 +21,21 @@ let marks = []; // the last marks' times (s), drawn on every time axis
 const $ = (id) => document.getElementById(id);
 const fmt = (x, d = 2) => (x === null || x === undefined ? "-" : Number(x).toFixed(d));
 
-function push(arr, v) {
+function push(arr, v, keep = WINDOW) {
   arr.push(v);
-  if (arr.length > WINDOW) arr.shift();
+  if (arr.length > keep) arr.shift();
 }
 
 function series(name, i) {
   return { label: name, stroke: colors[i % colors.length], width: 1.5 };
 }
 
-function makePlot(id, names, yLabel) {
+function makePlot(id, names, yLabel, seriesOf = series) {
   const el = $(id);
   if (plots[id]) plots[id].destroy();
   const opts = {
     width: Math.max(el.parentElement.clientWidth - 10, 300), height: 200,
-    series: [{}].concat(names.map(series)),
+    series: [{}].concat(names.map(seriesOf)),
     axes: [{}, { label: yLabel }],
     hooks: { draw: [drawMarks] },
   };
@@ -155,12 +161,103 @@ function showGrid(ms) {
 
 function resetModels(names) {
   models = names;
-  for (const k of ["r", "step", "cell"]) {
+  for (const k of ["r", "step"]) {
     for (const n of names) if (!hist[k][n]) hist[k][n] = new Array(hist.t.length).fill(null);
+  }
+  for (const n of names) {
+    if (!trend.ve[n]) trend.ve[n] = new Array(trend.t.length).fill(null);
+    if (!trend.r[n]) trend.r[n] = new Array(trend.t.length).fill(null);
   }
   makePlot("plotR", names, "r");
   makePlot("plotStep", names, "ms");
-  makePlot("plotCell", names, "spikes/s");
+  // The same colour per model: r solid, variance explained dashed.
+  makePlot("plotVE", names.map((n) => n + " r").concat(names.map((n) => n + " VE")), "", (n, i) =>
+    Object.assign(series(n, i % names.length), i >= names.length ? { dash: [5, 4] } : {}));
+}
+
+// showThumb draws the stimulus grid of the latest frame whose onset is known.
+function showThumb(s) {
+  $("thumbError").textContent = s.ThumbError || "";
+  const th = s.Thumb;
+  if (!th) return;
+  const c = $("thumb");
+  if (c.width !== th.W || c.height !== th.H) { c.width = th.W; c.height = th.H; }
+  const gray = atob(th.Gray);
+  const img = c.getContext("2d").createImageData(th.W, th.H);
+  for (let i = 0; i < gray.length; i++) {
+    const v = gray.charCodeAt(i);
+    img.data[4 * i] = img.data[4 * i + 1] = img.data[4 * i + 2] = v;
+    img.data[4 * i + 3] = 255;
+  }
+  c.getContext("2d").putImageData(img, 0, 0);
+  $("thumbFrame").textContent = th.Frame;
+  c.dataset.frame = th.Frame;
+}
+
+// keepBins appends the bins closed since the last snapshot, with each model's predictions.
+function keepBins(s) {
+  const b = s.Bins;
+  if (!b) return;
+  if (b.Models.join() !== bins.models.join()) {
+    bins.models = b.Models;
+    for (const n of b.Models) if (!bins.pred[n]) bins.pred[n] = new Array(bins.t.length).fill([]);
+    if (plots.plotCell) { plots.plotCell.destroy(); delete plots.plotCell; }
+  }
+  b.Frames.forEach((f, i) => {
+    push(bins.t, f / s.FrameRateSet, BINS);
+    push(bins.obs, b.Observed[i], BINS);
+    for (const n of Object.keys(bins.pred)) {
+      const m = b.Models.indexOf(n);
+      push(bins.pred[n], m < 0 ? [] : b.Predicted[m][i], BINS);
+    }
+  });
+}
+
+// showBins plots the chosen cell's recorded rate (gray steps) and every model's prediction.
+function showBins(ci) {
+  if (!bins.models.length) return;
+  if (!plots.plotCell) {
+    const el = $("plotCell");
+    plots.plotCell = new uPlot({
+      width: Math.max(el.parentElement.clientWidth - 10, 300), height: 200,
+      scales: { x: { time: false } },
+      series: [{ label: "s" }, { label: "recorded", stroke: "#999", paths: uPlot.paths.stepped({ align: 1 }) }]
+        .concat(bins.models.map((n) => series(n, models.indexOf(n)))),
+      axes: [{ label: "s since the daemon started" }, { label: "spikes/s" }],
+    }, [[], []].concat(bins.models.map(() => [])), el);
+  }
+  const at = (row) => (row && ci < row.length ? row[ci] : null);
+  plots.plotCell.setData([bins.t, bins.obs.map(at)].concat(bins.models.map((n) => bins.pred[n].map(at))));
+}
+
+// keepTrend takes one point per validation report: each model's variance explained.
+function keepTrend(ms) {
+  const t = Math.max(0, ...ms.map((m) => m.ReportUnixMs || 0));
+  if (t <= trend.last) return;
+  trend.last = t;
+  push(trend.t, t / 1000, TREND);
+  for (const n of models) {
+    const m = ms.find((x) => x.Name === n);
+    push(trend.ve[n], m && m.ReportUnixMs ? m.VarExplained : null, TREND);
+    push(trend.r[n], m && m.ReportUnixMs ? m.LiveR : null, TREND);
+  }
+}
+
+// showOnsetError plots the onset-error histogram by bucket (labelled by upper bound, us).
+function showOnsetError(h) {
+  const labels = (h.UpperUs || []).map((u) => "≤" + u).concat([">" + (h.UpperUs || []).at(-1)]);
+  const counts = (h.Counts || []).concat([h.Above || 0]);
+  if (!plots.plotOnsetError) {
+    const el = $("plotOnsetError");
+    plots.plotOnsetError = new uPlot({
+      width: Math.max(el.parentElement.clientWidth - 10, 300), height: 200,
+      scales: { x: { time: false } },
+      series: [{ label: "bucket", value: (u, i) => (i === null ? "-" : labels[i]) },
+        { label: "frames", stroke: colors[1], fill: colors[1] + "55", paths: uPlot.paths.bars({ size: [0.8] }) }],
+      axes: [{ values: (u, vals) => vals.map((i) => labels[i] || "") }, {}],
+    }, [[], []], el);
+  }
+  plots.plotOnsetError.setData([counts.map((_, i) => i), counts]);
 }
 
 function show(s) {
@@ -174,7 +271,17 @@ function show(s) {
   $("untimed").textContent = s.Untimed;
   $("onsetLatency").textContent = fmt(s.OnsetLatencyMs) + " ms";
   $("flipToPublish").textContent = fmt(s.FlipToPublishP50Ms) + " / " + fmt(s.FlipToPublishP99Ms) + " ms";
-  $("spikes").textContent = s.Spikes + (s.Unplaced ? " (unplaced " + s.Unplaced + ")" : "");
+  $("onsetToPublish").textContent = fmt(s.OnsetToPublishP50Us, 0) + " / " + fmt(s.OnsetToPublishP99Us, 0) + " µs";
+  $("onsetError").textContent = s.OnsetError && s.OnsetError.P50 !== null
+    ? "≤" + fmt(s.OnsetError.P50, 0) + " / ≤" + fmt(s.OnsetError.P99, 0) + " µs" : "unknown";
+  $("publishSend").textContent = fmt(s.PublishSendP99Us, 0) + " µs";
+  $("diodeDrift").textContent = fmt(s.DiodeDriftPPM, 2) + " ppm";
+  // Spikes per second over the last 4 s of snapshots (acquisition sends them in batches; a new
+  // session restarts the count: no rate across it).
+  const k = Math.max(0, hist.t.length - 16);
+  const sps = hist.t.length && s.UnixMs / 1000 > hist.t[k] && s.Spikes >= hist.spikes[k]
+    ? (s.Spikes - hist.spikes[k]) / (s.UnixMs / 1000 - hist.t[k]) : null;
+  $("spikes").textContent = s.Spikes + (sps !== null ? " (" + fmt(sps, 0) + "/s)" : "") + (s.Unplaced ? " (unplaced " + s.Unplaced + ")" : "");
   $("rejected").textContent = s.Rejected;
   $("drift").textContent = fmt(s.AcqDriftPPM, 1) + " ppm";
   $("publish").textContent = s.PublishQueued + " / " + s.PublishDropped;
@@ -188,6 +295,10 @@ function show(s) {
   const diode = s.PhotodiodeDownS > 0 ? "disconnected" : s.Confirmed ? "seeing the patch" : s.LinkLost ? "link lost messages" : "no onset";
   $("diode").textContent = diode + " (frame " + s.LastFrame + (s.DroppedBefore ? ", " + s.DroppedBefore + " dropped before" : "") + ")";
   $("diode").className = s.Confirmed ? "good" : "bad";
+  $("diodeState").textContent = $("diode").textContent;
+  $("diodeState").className = $("diode").className;
+  showThumb(s);
+  showOnsetError(s.OnsetError || {});
   showFlip(s);
   $("record").textContent = s.Record + (s.RecordError ? ": " + s.RecordError : "");
   $("recordBytes").textContent = s.RecordBytes ? (s.RecordBytes / 1e6).toFixed(1) + " MB" : "";
@@ -231,18 +342,21 @@ function show(s) {
   push(hist.t, t);
   push(hist.fps, fps !== null && fps >= 0 ? fps : null);
   push(hist.missed, s.Missed);
+  push(hist.spikes, s.Spikes);
   for (const n of models) {
     const m = ms.find((x) => x.Name === n);
     push(hist.r[n], m ? m.LiveR : null);
     push(hist.step[n], m ? m.LastComputeMs : null);
-    push(hist.cell[n], m && m.Rates && ci < m.Rates.length ? m.Rates[ci] : null);
   }
+  keepTrend(ms);
+  keepBins(s);
   last = { t, frames: s.Frames };
   if (!plots.plotFrames) makePlot("plotFrames", ["frames/s", "missed"], "");
   plots.plotFrames.setData([hist.t, hist.fps, hist.missed]);
   plots.plotR.setData([hist.t].concat(models.map((n) => hist.r[n])));
   plots.plotStep.setData([hist.t].concat(models.map((n) => hist.step[n])));
-  plots.plotCell.setData([hist.t].concat(models.map((n) => hist.cell[n])));
+  plots.plotVE.setData([trend.t].concat(models.map((n) => trend.r[n]), models.map((n) => trend.ve[n])));
+  showBins(ci);
   showGrid(ms);
 }
 
@@ -259,7 +373,8 @@ async function control(endpoint) {
   if (user) headers.Authorization = "Basic " + btoa(user + ":" + $("password").value);
   const res = await fetch("control/" + endpoint, {
     method: "POST", headers,
-    body: new URLSearchParams({ label: $("label").value, name: $("name").value, file: $("file").value, strategy: $("strategy").value }),
+    body: new URLSearchParams({ label: $("label").value, name: $("name").value, file: $("file").value, strategy: $("strategy").value,
+      record: $("recordSession").checked }),
   });
   const text = await res.text();
   $("controlResult").textContent = res.status + " " + text;
