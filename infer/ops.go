@@ -143,8 +143,8 @@ type convOp struct {
 func newConvOp(l *Layer, in []int) *convOp {
 	ci, h, w := in[0], in[1], in[2]
 	co, kh, kw := l.Weight.Shape[0], l.Weight.Shape[2], l.Weight.Shape[3]
-	sp := newSpectral(h, w)
-	n := h * sp.hf
+	sp := newPaddedSpectral(h, w)
+	n := sp.h * sp.hf
 	o := &convOp{sp: sp, ci: ci, co: co, h: h, w: w, oh: h - kh + 1, ow: w - kw + 1}
 	o.mac = newSpecMAC(kernelSpectra(sp, l.Weight), co, ci, n)
 	pl := o.mac.planarLen()

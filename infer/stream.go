@@ -178,8 +178,8 @@ type convRing struct {
 func newConvRing(l *Layer, in []int) *convRing {
 	hist, h, w := in[0], in[1], in[2]
 	co, kh, kw := l.Weight.Shape[0], l.Weight.Shape[2], l.Weight.Shape[3]
-	sp := newSpectral(h, w)
-	n := h * sp.hf
+	sp := newPaddedSpectral(h, w)
+	n := sp.h * sp.hf
 	r := &convRing{sp: sp, hist: hist, co: co, oh: h - kh + 1, ow: w - kw + 1}
 	r.mac = newSpecMAC(kernelSpectra(sp, l.Weight), co, hist, n)
 	r.ring = make([]float32, hist*r.mac.planarLen())
@@ -197,14 +197,14 @@ func kernelSpectra(sp *spectral, wt *Tensor) []complex64 {
 	co, ci, kh, kw := wt.Shape[0], wt.Shape[1], wt.Shape[2], wt.Shape[3]
 	n := sp.h * sp.hf
 	out := make([]complex64, co*ci*n)
-	img := make([]float32, sp.h*sp.w)
+	img := make([]float32, sp.ih*sp.iw) // the kernel fits the image; spectrum pads both
 	scale := float32(1 / float64(sp.h*sp.w))
 	for o := 0; o < co; o++ {
 		for i := 0; i < ci; i++ {
 			clear(img)
 			for y := 0; y < kh; y++ {
 				for x := 0; x < kw; x++ {
-					img[y*sp.w+x] = wt.Data[((o*ci+i)*kh+y)*kw+x]
+					img[y*sp.iw+x] = wt.Data[((o*ci+i)*kh+y)*kw+x]
 				}
 			}
 			dst := out[(o*ci+i)*n : (o*ci+i+1)*n]
