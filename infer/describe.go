@@ -154,3 +154,32 @@ func (sp *spectral) forwardFlops() int64 {
 func (sp *spectral) flops(h, oh int) int64 {
 	return int64(sp.hf)*sp.col.flops() + int64((oh+1)/2)*sp.row.flops()
 }
+
+// BytesPerStep is the bytes of weights and state one Step reads: what has to come from cache,
+// or from memory when it does not fit, every step (inputs and outputs of a layer that stay in
+// the first-level cache are not counted).
+func (s *Stream) BytesPerStep() int64 {
+	var b int64
+	switch r := s.first.(type) {
+	case *convRing:
+		b += 4 * int64(len(r.mac.w)+len(r.ring))
+	case *denseRing:
+		b += 4 * int64(len(r.w)+r.out*r.hist)
+	}
+	for _, o := range s.tail {
+		switch o := o.(type) {
+		case *convOp:
+			b += 4 * int64(len(o.mac.w))
+		case *denseOp:
+			b += 4 * int64(len(o.w))
+		case *affineOp:
+			b += 8 * int64(len(o.scale))
+		case *nonlinOp:
+			b += 12 * int64(len(o.gain))
+		}
+	}
+	if s.glm != nil {
+		b += 4 * int64(len(s.glm.coupling)+len(s.glm.own)+len(s.glm.hist))
+	}
+	return b
+}

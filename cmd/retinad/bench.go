@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"time"
@@ -20,8 +21,8 @@ import (
 func init() {
 	register(command{
 		name:    "bench",
-		args:    "--model M [--steps N] [--frame-rate HZ] [--json]",
-		summary: "time the streaming engine per step, and ONNX Runtime on the full window (batch 1, one thread) when present",
+		args:    "--model M | --sweep DIR [--steps N] [--peer-steps N] [--frame-rate HZ] [--json]",
+		summary: "time the streaming engine per step, and ONNX Runtime on the full window (batch 1, one thread) when present; --sweep: every model in DIR, one table",
 		run:     runBench,
 	})
 }
@@ -33,6 +34,7 @@ type peerInfo struct {
 
 type benchResult struct {
 	Model          string    `json:"model"`
+	Size           string    `json:"size"` // history x height x width, cells
 	Steps          int       `json:"steps"`
 	StepP50us      float64   `json:"step_p50_us"`
 	StepP99us      float64   `json:"step_p99_us"`
@@ -40,7 +42,9 @@ type benchResult struct {
 	StepsPerS      float64   `json:"steps_per_s"`
 	AllocsPerStep  float64   `json:"allocs_per_step"`
 	FLOPsPerStep   int64     `json:"flops_per_step"`
-	StepGFLOPs     float64   `json:"step_gflops"` // achieved at p50
+	BytesPerStep   int64     `json:"bytes_per_step"`    // weights and state one step reads
+	StepGBs        float64   `json:"step_gbytes_per_s"` // bytes_per_step at p50
+	StepGFLOPs     float64   `json:"step_gflops"`       // achieved at p50
 	FLOPsWindow    int64     `json:"flops_full_window"`
 	Peer           *peerInfo `json:"peer"`
 	PeerMissing    string    `json:"peer_missing,omitempty"`
@@ -52,16 +56,17 @@ type benchResult struct {
 
 func runBench(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
 	modelPath := fs.String("model", "", "model file (native, or .onnx)")
+	sweep := fs.String("sweep", "", "folder: time every *.retinad and *.onnx model in it and print one table (make bench-models writes issue #24's sizes to bin/benchmodels)")
 	steps := fs.Int("steps", 3000, "streaming steps to time")
 	peerSteps := fs.Int("peer-steps", 200, "ONNX Runtime runs to time")
-	asJSON := fs.Bool("json", false, "print one JSON object")
+	asJSON := fs.Bool("json", false, "print one JSON object (--sweep: an array)")
 	frameRate := fs.Float64("frame-rate", 0, "bins per second, for an .onnx model that does not say its own (timing does not depend on it: 1 when absent)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *modelPath == "" || fs.NArg() != 0 || *steps < 1 || *peerSteps < 1 {
+	if (*modelPath == "") == (*sweep == "") || fs.NArg() != 0 || *steps < 1 || *peerSteps < 1 {
 		fs.Usage()
-		return fmt.Errorf("%w: bench needs --model (and positive --steps, --peer-steps)", errUsage)
+		return fmt.Errorf("%w: bench needs --model or --sweep (one of them, and positive --steps, --peer-steps)", errUsage)
 	}
 	// The engine's timing does not depend on the bin rate, so an ONNX file that does not say
 	// its own needs none here: it is read as 1 bin per second unless --frame-rate says.
@@ -69,13 +74,92 @@ func runBench(ctx context.Context, e *env, fs *flag.FlagSet, args []string) erro
 	if rate == 0 {
 		rate = 1
 	}
-	m, err := loadModel(*modelPath, rate)
+	if *sweep != "" {
+		return runSweep(e, *sweep, rate, *steps, *peerSteps, *asJSON)
+	}
+	res, err := benchModel(*modelPath, rate, *steps, *peerSteps)
 	if err != nil {
 		return err
 	}
+	if *asJSON {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(res)
+	}
+	fmt.Fprintf(e.stdout, "%s: streaming step p50 %.1f us, p99 %.1f us, max %.1f us; %.0f steps/s; %.2f allocs/step\n",
+		*modelPath, res.StepP50us, res.StepP99us, res.StepMaxus, res.StepsPerS, res.AllocsPerStep)
+	fmt.Fprintf(e.stdout, "FLOPs per step: %d streaming (%.1f GFLOP/s at p50), %d full window; %d bytes read per step (%.1f GB/s at p50)\n",
+		res.FLOPsPerStep, res.StepGFLOPs, res.FLOPsWindow, res.BytesPerStep, res.StepGBs)
+	if res.Peer == nil {
+		fmt.Fprintf(e.stdout, "peer: MISSING (%s)\n", res.PeerMissing)
+	} else {
+		fmt.Fprintf(e.stdout, "peer: %s %s, full window, batch 1, one thread: p50 %.1f us, p99 %.1f us; ratio %.1fx (peer p50 / step p50); max |rate diff| %.3g spikes/s\n",
+			res.Peer.Name, res.Peer.Version, *res.PeerP50us, *res.PeerP99us, *res.Ratio, *res.PeerMaxAbsDiff)
+	}
+	return nil
+}
+
+// runSweep benches every model in dir, in name order, each against ONNX Runtime in the same
+// run, and prints the table of issue #24 (or a JSON array).
+func runSweep(e *env, dir string, rate float64, steps, peerSteps int, asJSON bool) error {
+	var paths []string
+	for _, pat := range []string{"*.retinad", "*.rtm", "*.onnx"} {
+		m, _ := filepath.Glob(filepath.Join(dir, pat))
+		paths = append(paths, m...)
+	}
+	slices.Sort(paths)
+	if len(paths) == 0 {
+		return fmt.Errorf("bench: --sweep %s: no *.retinad, *.rtm or *.onnx model in it (make bench-models writes bin/benchmodels)", dir)
+	}
+	var all []benchResult
+	if !asJSON {
+		fmt.Fprintln(e.stdout, "| model | history x grid, cells | MFLOP/step | MB read/step | step p50 | step p99 | p99/p50 | ORT p50 | ratio | GFLOP/s | GB/s | allocs/step |")
+		fmt.Fprintln(e.stdout, "|---|---|---|---|---|---|---|---|---|---|---|---|")
+	}
+	for _, p := range paths {
+		res, err := benchModel(p, rate, steps, peerSteps)
+		if err != nil {
+			return err
+		}
+		all = append(all, res)
+		if asJSON {
+			continue
+		}
+		peer, ratio := "missing", "-"
+		if res.Peer != nil {
+			peer, ratio = fmtUs(*res.PeerP50us), fmt.Sprintf("%.1fx", *res.Ratio)
+		}
+		fmt.Fprintf(e.stdout, "| %s | %s | %.1f | %.2f | %s | %s | %.2f | %s | %s | %.1f | %.1f | %.2f |\n",
+			filepath.Base(p), res.Size, float64(res.FLOPsPerStep)/1e6, float64(res.BytesPerStep)/1e6,
+			fmtUs(res.StepP50us), fmtUs(res.StepP99us), res.StepP99us/res.StepP50us, peer, ratio,
+			res.StepGFLOPs, res.StepGBs, res.AllocsPerStep)
+	}
+	if asJSON {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(all)
+	}
+	return nil
+}
+
+// fmtUs writes a duration in microseconds as the table does: us below a millisecond, ms above.
+func fmtUs(us float64) string {
+	if us < 1000 {
+		return fmt.Sprintf("%.0f us", us)
+	}
+	return fmt.Sprintf("%.2f ms", us/1000)
+}
+
+// benchModel times steps of the streaming engine on the model at path, interleaved with
+// peerSteps runs of ONNX Runtime on the full window when it is present.
+func benchModel(path string, rate float64, steps, peerSteps int) (benchResult, error) {
+	m, err := loadModel(path, rate)
+	if err != nil {
+		return benchResult{}, err
+	}
 	s, err := infer.NewStream(m, infer.Options{})
 	if err != nil {
-		return err
+		return benchResult{}, err
 	}
 	in := m.Input
 	r := rand.New(rand.NewPCG(1, 2))
@@ -90,7 +174,8 @@ func runBench(ctx context.Context, e *env, fs *flag.FlagSet, args []string) erro
 	for i := 0; i < in.History+20; i++ {
 		s.Step(frames[i%len(frames)], rates)
 	}
-	res := benchResult{Model: *modelPath, Steps: *steps, FLOPsPerStep: s.FLOPs(), FLOPsWindow: m.FLOPs()}
+	res := benchResult{Model: path, Steps: steps, FLOPsPerStep: s.FLOPs(), BytesPerStep: s.BytesPerStep(), FLOPsWindow: m.FLOPs(),
+		Size: fmt.Sprintf("%d x %dx%d, %d", in.History, in.Height, in.Width, len(m.Cells))}
 	peer, err := newPeer(m, frames)
 	if err != nil {
 		res.PeerMissing = err.Error()
@@ -100,13 +185,13 @@ func runBench(ctx context.Context, e *env, fs *flag.FlagSet, args []string) erro
 	// Rounds interleave the engine and the peer, so that both see the same load on a shared
 	// machine; allocations are counted over the engine's steps only.
 	const rounds = 20
-	lat := make([]time.Duration, 0, *steps)
+	lat := make([]time.Duration, 0, steps)
 	var plat []time.Duration
 	var mallocs uint64
 	var total time.Duration
 	var ms0, ms1 runtime.MemStats
 	for r := 0; r < rounds; r++ {
-		n := (*steps)*(r+1)/rounds - (*steps)*r/rounds
+		n := steps*(r+1)/rounds - steps*r/rounds
 		runtime.ReadMemStats(&ms0)
 		start := time.Now()
 		for i := 0; i < n; i++ {
@@ -118,19 +203,20 @@ func runBench(ctx context.Context, e *env, fs *flag.FlagSet, args []string) erro
 		runtime.ReadMemStats(&ms1)
 		mallocs += ms1.Mallocs - ms0.Mallocs
 		if peer != nil {
-			for i := (*peerSteps) * r / rounds; i < (*peerSteps)*(r+1)/rounds; i++ {
+			for i := peerSteps * r / rounds; i < peerSteps*(r+1)/rounds; i++ {
 				t0 := time.Now()
 				if err := peer.sess.Run(); err != nil {
-					return fmt.Errorf("bench: ONNX Runtime run: %w", err)
+					return res, fmt.Errorf("bench: ONNX Runtime run: %w", err)
 				}
 				plat = append(plat, time.Since(t0))
 			}
 		}
 	}
-	res.StepsPerS = float64(*steps) / total.Seconds()
-	res.AllocsPerStep = float64(mallocs) / float64(*steps)
+	res.StepsPerS = float64(steps) / total.Seconds()
+	res.AllocsPerStep = float64(mallocs) / float64(steps)
 	res.StepP50us, res.StepP99us, res.StepMaxus = quantiles(lat)
 	res.StepGFLOPs = float64(res.FLOPsPerStep) / res.StepP50us / 1e3
+	res.StepGBs = float64(res.BytesPerStep) / res.StepP50us / 1e3
 	if peer != nil {
 		p50, p99, _ := quantiles(plat)
 		ratio := p50 / res.StepP50us
@@ -138,21 +224,7 @@ func runBench(ctx context.Context, e *env, fs *flag.FlagSet, args []string) erro
 		res.Peer = &peerInfo{Name: "onnxruntime", Version: ort.GetVersion()}
 		res.PeerP50us, res.PeerP99us, res.Ratio, res.PeerMaxAbsDiff = &p50, &p99, &ratio, &diff
 	}
-	if *asJSON {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(res)
-	}
-	fmt.Fprintf(e.stdout, "%s: streaming step p50 %.1f us, p99 %.1f us, max %.1f us; %.0f steps/s; %.2f allocs/step\n",
-		*modelPath, res.StepP50us, res.StepP99us, res.StepMaxus, res.StepsPerS, res.AllocsPerStep)
-	fmt.Fprintf(e.stdout, "FLOPs per step: %d streaming (%.1f GFLOP/s at p50), %d full window\n", res.FLOPsPerStep, res.StepGFLOPs, res.FLOPsWindow)
-	if res.Peer == nil {
-		fmt.Fprintf(e.stdout, "peer: MISSING (%s)\n", res.PeerMissing)
-	} else {
-		fmt.Fprintf(e.stdout, "peer: %s %s, full window, batch 1, one thread: p50 %.1f us, p99 %.1f us; ratio %.1fx (peer p50 / step p50); max |rate diff| %.3g spikes/s\n",
-			res.Peer.Name, res.Peer.Version, *res.PeerP50us, *res.PeerP99us, *res.Ratio, *res.PeerMaxAbsDiff)
-	}
-	return nil
+	return res, nil
 }
 
 func quantiles(d []time.Duration) (p50, p99, mx float64) {
