@@ -29,6 +29,15 @@ func affineAVX2(x, scale, shift []float32, relu bool)
 //go:noescape
 func toPlanarAVX2(dst *float32, src *complex64, nb int)
 
+// denseBlocksAVX2 and denseBlocksAVX512 are denseBlocksGo for nob >= 1 blocks (checked by
+// denseBlocksKernel).
+//
+//go:noescape
+func denseBlocksAVX2(acc, w *float32, idx *int32, val *float32, nnz, in, nob int)
+
+//go:noescape
+func denseBlocksAVX512(acc, w *float32, idx *int32, val *float32, nnz, in, nob int)
+
 // planarIdx gathers the real parts of four interleaved values, then their imaginary parts.
 var planarIdx = [8]int32{0, 2, 4, 6, 1, 3, 5, 7}
 
@@ -38,6 +47,30 @@ func init() {
 		dot = dotAVX2
 		affine = affineAVX2
 		toPlanarBlocks = toPlanarKernel
+		denseBlocks = denseBlocksKernel(denseBlocksAVX2)
+	}
+	if cpu.X86.HasAVX512F && cpu.X86.HasFMA {
+		denseBlocks = denseBlocksKernel(denseBlocksAVX512)
+	}
+}
+
+// denseBlocksKernel returns the assembly kernel k behind the checks it relies on: every index
+// inside the slab, and the slices as long as the blocks.
+func denseBlocksKernel(k func(acc, w *float32, idx *int32, val *float32, nnz, in, nob int)) func(acc, w []float32, idx []int32, val []float32, in, nob int) {
+	return func(acc, w []float32, idx []int32, val []float32, in, nob int) {
+		if nob < 1 || in < 1 || len(acc) < nob*denseBlock || len(w) < nob*in*denseBlock || len(val) < len(idx) {
+			panic(fmt.Sprintf("infer: denseBlocks: %d sums, %d weights, %d indices, %d values for %d blocks of %d inputs", len(acc), len(w), len(idx), len(val), nob, in))
+		}
+		for _, i := range idx {
+			if i < 0 || int(i) >= in {
+				panic(fmt.Sprintf("infer: denseBlocks: input %d of %d", i, in))
+			}
+		}
+		if len(idx) == 0 {
+			clear(acc[:nob*denseBlock])
+			return
+		}
+		k(&acc[0], &w[0], &idx[0], &val[0], len(idx), in, nob)
 	}
 }
 
@@ -62,4 +95,16 @@ func toPlanarKernel(src []complex64, dst []float32) int {
 	_ = dst[nb*16-1]
 	toPlanarAVX2(&dst[0], &src[0], nb)
 	return nb * 8
+}
+
+// denseKernels is every dense kernel this CPU can run, for the tests to hold to the Go one.
+func denseKernels() map[string]func(acc, w []float32, idx []int32, val []float32, in, nob int) {
+	k := map[string]func(acc, w []float32, idx []int32, val []float32, in, nob int){}
+	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
+		k["avx2"] = denseBlocksKernel(denseBlocksAVX2)
+	}
+	if cpu.X86.HasAVX512F && cpu.X86.HasFMA {
+		k["avx512"] = denseBlocksKernel(denseBlocksAVX512)
+	}
+	return k
 }

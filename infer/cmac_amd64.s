@@ -226,3 +226,127 @@ tploop:
 	JNZ        tploop
 	VZEROUPPER
 	RET
+
+// func denseBlocksAVX2(acc, w *float32, idx *int32, val *float32, nnz, in, nob int)
+// See denseBlocksGo. Per block: SI the slab, CX the index k, Y0-Y3 two pairs of accumulators
+// (even and odd k, to hide the FMA latency), summed at the end.
+TEXT ·denseBlocksAVX2(SB), NOSPLIT, $0-56
+	MOVQ acc+0(FP), DI
+	MOVQ w+8(FP), SI
+	MOVQ idx+16(FP), R8
+	MOVQ val+24(FP), R9
+	MOVQ nnz+32(FP), R10
+	MOVQ in+40(FP), R11
+	MOVQ nob+48(FP), R12
+	SHLQ $6, R11
+
+dbBlock:
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	XORQ   CX, CX
+	MOVQ   R10, BX
+	SHRQ   $1, BX
+	JZ     dbOdd
+
+dbPair:
+	MOVLQSX      (R8)(CX*4), AX
+	MOVLQSX      4(R8)(CX*4), DX
+	SHLQ         $6, AX
+	SHLQ         $6, DX
+	VBROADCASTSS (R9)(CX*4), Y4
+	VBROADCASTSS 4(R9)(CX*4), Y5
+	VFMADD231PS  (SI)(AX*1), Y4, Y0
+	VFMADD231PS  32(SI)(AX*1), Y4, Y1
+	VFMADD231PS  (SI)(DX*1), Y5, Y2
+	VFMADD231PS  32(SI)(DX*1), Y5, Y3
+	ADDQ         $2, CX
+	DECQ         BX
+	JNZ          dbPair
+
+dbOdd:
+	TESTQ        $1, R10
+	JZ           dbStore
+	MOVLQSX      (R8)(CX*4), AX
+	SHLQ         $6, AX
+	VBROADCASTSS (R9)(CX*4), Y4
+	VFMADD231PS  (SI)(AX*1), Y4, Y0
+	VFMADD231PS  32(SI)(AX*1), Y4, Y1
+
+dbStore:
+	VADDPS  Y2, Y0, Y0
+	VADDPS  Y3, Y1, Y1
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	ADDQ    $64, DI
+	ADDQ    R11, SI
+	DECQ    R12
+	JNZ     dbBlock
+	VZEROUPPER
+	RET
+
+// func denseBlocksAVX512(acc, w *float32, idx *int32, val *float32, nnz, in, nob int)
+// denseBlocksAVX2 with one 16-wide register per input: Z0-Z3 four accumulators (k mod 4).
+TEXT ·denseBlocksAVX512(SB), NOSPLIT, $0-56
+	MOVQ acc+0(FP), DI
+	MOVQ w+8(FP), SI
+	MOVQ idx+16(FP), R8
+	MOVQ val+24(FP), R9
+	MOVQ nnz+32(FP), R10
+	MOVQ in+40(FP), R11
+	MOVQ nob+48(FP), R12
+	SHLQ $6, R11
+
+dzBlock:
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	XORQ   CX, CX
+	MOVQ   R10, BX
+	SHRQ   $2, BX
+	JZ     dzRest
+
+dzQuad:
+	MOVLQSX      (R8)(CX*4), AX
+	MOVLQSX      4(R8)(CX*4), DX
+	MOVLQSX      8(R8)(CX*4), R13
+	MOVLQSX      12(R8)(CX*4), R14
+	SHLQ         $6, AX
+	SHLQ         $6, DX
+	SHLQ         $6, R13
+	SHLQ         $6, R14
+	VBROADCASTSS (R9)(CX*4), Z4
+	VBROADCASTSS 4(R9)(CX*4), Z5
+	VBROADCASTSS 8(R9)(CX*4), Z6
+	VBROADCASTSS 12(R9)(CX*4), Z7
+	VFMADD231PS  (SI)(AX*1), Z4, Z0
+	VFMADD231PS  (SI)(DX*1), Z5, Z1
+	VFMADD231PS  (SI)(R13*1), Z6, Z2
+	VFMADD231PS  (SI)(R14*1), Z7, Z3
+	ADDQ         $4, CX
+	DECQ         BX
+	JNZ          dzQuad
+
+dzRest:
+	CMPQ         CX, R10
+	JGE          dzStore
+	MOVLQSX      (R8)(CX*4), AX
+	SHLQ         $6, AX
+	VBROADCASTSS (R9)(CX*4), Z4
+	VFMADD231PS  (SI)(AX*1), Z4, Z0
+	INCQ         CX
+	JMP          dzRest
+
+dzStore:
+	VADDPS  Z1, Z0, Z0
+	VADDPS  Z3, Z2, Z2
+	VADDPS  Z2, Z0, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ    $64, DI
+	ADDQ    R11, SI
+	DECQ    R12
+	JNZ     dzBlock
+	VZEROUPPER
+	RET

@@ -27,11 +27,11 @@ func newOp(l *Layer, in []int, s *Stream) op {
 	case Noise:
 		return &noiseOp{std: float32(l.Std), s: s}
 	case Dense:
-		o := &denseOp{w: l.Weight.Data, in: l.Weight.Shape[1], out: make([]float32, l.Weight.Shape[0])}
+		var bias []float32
 		if l.Bias != nil {
-			o.bias = l.Bias.Data
+			bias = l.Bias.Data
 		}
-		return o
+		return newDenseOp(l.Weight.Data, bias, l.Weight.Shape[0], l.Weight.Shape[1])
 	case Conv2D:
 		return newConvOp(l, in)
 	case Softplus, Exp, Sigmoid:
@@ -94,23 +94,6 @@ func (o *noiseOp) apply(x []float32) []float32 {
 		x[i] += o.std * float32(o.s.rng.NormFloat64())
 	}
 	return x
-}
-
-type denseOp struct {
-	w, bias []float32
-	in      int
-	out     []float32
-}
-
-func (o *denseOp) apply(x []float32) []float32 {
-	for c := range o.out {
-		v := dot(o.w[c*o.in:(c+1)*o.in], x)
-		if o.bias != nil {
-			v += o.bias[c]
-		}
-		o.out[c] = v
-	}
-	return o.out
 }
 
 type nonlinOp struct {
