@@ -14,16 +14,19 @@ type denseOp struct {
 	val      []float32 // and values
 	nnz      int
 	acc, out []float32 // [nob*denseBlock] sums, [out] the layer's output
+	pool     *pool
+	part     func(part, parts int) // one core's share of the blocks, bound once
 }
 
 // denseBlock is the outputs one pass of the kernel computes: 16 float32s, one cache line.
 const denseBlock = 16
 
 // newDenseOp takes w as [out][in], row-major (torch.nn.Linear's weight).
-func newDenseOp(w, bias []float32, out, in int) *denseOp {
+func newDenseOp(w, bias []float32, out, in int, p *pool) *denseOp {
 	nob := (out + denseBlock - 1) / denseBlock
 	o := &denseOp{w: make([]float32, nob*in*denseBlock), bias: bias, in: in, nob: nob,
-		idx: make([]int32, in), val: make([]float32, in), acc: make([]float32, nob*denseBlock), out: make([]float32, out)}
+		idx: make([]int32, in), val: make([]float32, in), acc: make([]float32, nob*denseBlock), out: make([]float32, out), pool: p}
+	o.part = o.blocksPart
 	for c := 0; c < out; c++ {
 		b, j := c/denseBlock, c%denseBlock
 		for i, v := range w[c*in : (c+1)*in] {
@@ -35,7 +38,7 @@ func newDenseOp(w, bias []float32, out, in int) *denseOp {
 
 func (o *denseOp) apply(x []float32) []float32 {
 	o.gather(x)
-	o.blocks(0, o.nob)
+	o.pool.run(o.part)
 	o.finish()
 	return o.out
 }
@@ -53,8 +56,9 @@ func (o *denseOp) gather(x []float32) {
 	o.nnz = n
 }
 
-// blocks computes the sums of output blocks lo to hi-1.
-func (o *denseOp) blocks(lo, hi int) {
+// blocksPart computes the sums of one core's share of the output blocks.
+func (o *denseOp) blocksPart(part, parts int) {
+	lo, hi := span(o.nob, part, parts)
 	if lo >= hi {
 		return
 	}

@@ -34,7 +34,7 @@ func TestDenseOp(t *testing.T) {
 							x[i] = float32(r.NormFloat64())
 						}
 					}
-					o := newDenseOp(w, bias, out, in)
+					o := newDenseOp(w, bias, out, in, nil)
 					saved := denseBlocks
 					denseBlocks = k
 					got := o.apply(x)
@@ -98,7 +98,7 @@ func BenchmarkDenseOp(b *testing.B) {
 	for i := range w {
 		w[i] = float32(r.NormFloat64())
 	}
-	o := newDenseOp(w, nil, out, in)
+	o := newDenseOp(w, nil, out, in, nil)
 	kernels := denseKernels()
 	kernels["go"] = denseBlocksGo
 	for _, zeros := range []int{0, 50} {

@@ -106,7 +106,7 @@ func (s *Stream) FLOPs() int64 {
 	for _, o := range s.tail {
 		switch o := o.(type) {
 		case *convOp:
-			f += int64(o.ci)*o.sp.forwardFlops() + int64(o.co)*o.sp.flops(o.h, o.oh) + 8*int64(o.co*o.ci*o.mac.n)
+			f += int64(o.ci)*o.sps[0].forwardFlops() + int64(o.co)*o.sps[0].flops(o.h, o.oh) + 8*int64(o.co*o.ci*o.mac.n)
 		case *denseOp:
 			f += 2 * int64(len(o.w))
 		case *affineOp:

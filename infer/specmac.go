@@ -38,14 +38,21 @@ func newSpecMAC(w []complex64, co, nk, n int) *specMAC {
 func (s *specMAC) planarLen() int { return s.nb * 16 }
 
 // run computes every channel's sum; input k is the planar spectrum at x[xoff[k]:].
-func (s *specMAC) run(x []float32, xoff []int) {
+func (s *specMAC) run(x []float32, xoff []int) { s.runGroups(x, xoff, 0, s.ng) }
+
+// runGroups is run for the groups of four channels g0 to g1-1 only (one core's share).
+func (s *specMAC) runGroups(x []float32, xoff []int, g0, g1 int) {
 	if len(xoff) != s.nk {
 		panic(fmt.Sprintf("infer: specMAC: %d inputs, want %d", len(xoff), s.nk))
 	}
 	for _, o := range xoff {
 		_ = x[o : o+s.nb*16] // the kernel reads each input whole
 	}
-	cmacPlanar(s.acc, s.nb*8, s.w, x, xoff, s.nk, s.nb, s.ng)
+	if g0 >= g1 {
+		return
+	}
+	cs := s.nb * 8
+	cmacPlanar(s.acc[g0*4*cs:], cs, s.w[g0*s.nb*s.nk*64:], x, xoff, s.nk, s.nb, g1-g0)
 }
 
 // out returns channel c's sum (n values, interleaved); valid until the next run.

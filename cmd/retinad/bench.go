@@ -21,7 +21,7 @@ import (
 func init() {
 	register(command{
 		name:    "bench",
-		args:    "--model M | --sweep DIR [--steps N] [--peer-steps N] [--frame-rate HZ] [--json]",
+		args:    "--model M | --sweep DIR [--steps N] [--peer-steps N] [--threads N] [--frame-rate HZ] [--json]",
 		summary: "time the streaming engine per step, and ONNX Runtime on the full window (batch 1, one thread) when present; --sweep: every model in DIR, one table",
 		run:     runBench,
 	})
@@ -36,6 +36,7 @@ type benchResult struct {
 	Model          string    `json:"model"`
 	Size           string    `json:"size"` // history x height x width, cells
 	Steps          int       `json:"steps"`
+	Threads        int       `json:"threads"` // cores of the streaming engine
 	StepP50us      float64   `json:"step_p50_us"`
 	StepP99us      float64   `json:"step_p99_us"`
 	StepMaxus      float64   `json:"step_max_us"`
@@ -60,11 +61,12 @@ func runBench(ctx context.Context, e *env, fs *flag.FlagSet, args []string) erro
 	steps := fs.Int("steps", 3000, "streaming steps to time")
 	peerSteps := fs.Int("peer-steps", 200, "ONNX Runtime runs to time")
 	asJSON := fs.Bool("json", false, "print one JSON object (--sweep: an array)")
+	threads := fs.Int("threads", 1, "cores one step of the streaming engine may use (models[].threads); ONNX Runtime keeps one")
 	frameRate := fs.Float64("frame-rate", 0, "bins per second, for an .onnx model that does not say its own (timing does not depend on it: 1 when absent)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if (*modelPath == "") == (*sweep == "") || fs.NArg() != 0 || *steps < 1 || *peerSteps < 1 {
+	if (*modelPath == "") == (*sweep == "") || fs.NArg() != 0 || *steps < 1 || *peerSteps < 1 || *threads < 1 {
 		fs.Usage()
 		return fmt.Errorf("%w: bench needs --model or --sweep (one of them, and positive --steps, --peer-steps)", errUsage)
 	}
@@ -75,9 +77,9 @@ func runBench(ctx context.Context, e *env, fs *flag.FlagSet, args []string) erro
 		rate = 1
 	}
 	if *sweep != "" {
-		return runSweep(e, *sweep, rate, *steps, *peerSteps, *asJSON)
+		return runSweep(e, *sweep, rate, *steps, *peerSteps, *threads, *asJSON)
 	}
-	res, err := benchModel(*modelPath, rate, *steps, *peerSteps)
+	res, err := benchModel(*modelPath, rate, *steps, *peerSteps, *threads)
 	if err != nil {
 		return err
 	}
@@ -101,7 +103,7 @@ func runBench(ctx context.Context, e *env, fs *flag.FlagSet, args []string) erro
 
 // runSweep benches every model in dir, in name order, each against ONNX Runtime in the same
 // run, and prints the table of issue #24 (or a JSON array).
-func runSweep(e *env, dir string, rate float64, steps, peerSteps int, asJSON bool) error {
+func runSweep(e *env, dir string, rate float64, steps, peerSteps, threads int, asJSON bool) error {
 	var paths []string
 	for _, pat := range []string{"*.retinad", "*.rtm", "*.onnx"} {
 		m, _ := filepath.Glob(filepath.Join(dir, pat))
@@ -117,7 +119,7 @@ func runSweep(e *env, dir string, rate float64, steps, peerSteps int, asJSON boo
 		fmt.Fprintln(e.stdout, "|---|---|---|---|---|---|---|---|---|---|---|---|")
 	}
 	for _, p := range paths {
-		res, err := benchModel(p, rate, steps, peerSteps)
+		res, err := benchModel(p, rate, steps, peerSteps, threads)
 		if err != nil {
 			return err
 		}
@@ -152,15 +154,16 @@ func fmtUs(us float64) string {
 
 // benchModel times steps of the streaming engine on the model at path, interleaved with
 // peerSteps runs of ONNX Runtime on the full window when it is present.
-func benchModel(path string, rate float64, steps, peerSteps int) (benchResult, error) {
+func benchModel(path string, rate float64, steps, peerSteps, threads int) (benchResult, error) {
 	m, err := loadModel(path, rate)
 	if err != nil {
 		return benchResult{}, err
 	}
-	s, err := infer.NewStream(m, infer.Options{})
+	s, err := infer.NewStream(m, infer.Options{Threads: threads})
 	if err != nil {
 		return benchResult{}, err
 	}
+	defer s.Close()
 	in := m.Input
 	r := rand.New(rand.NewPCG(1, 2))
 	frames := make([][]float32, 64)
@@ -174,7 +177,7 @@ func benchModel(path string, rate float64, steps, peerSteps int) (benchResult, e
 	for i := 0; i < in.History+20; i++ {
 		s.Step(frames[i%len(frames)], rates)
 	}
-	res := benchResult{Model: path, Steps: steps, FLOPsPerStep: s.FLOPs(), BytesPerStep: s.BytesPerStep(), FLOPsWindow: m.FLOPs(),
+	res := benchResult{Model: path, Steps: steps, Threads: threads, FLOPsPerStep: s.FLOPs(), BytesPerStep: s.BytesPerStep(), FLOPsWindow: m.FLOPs(),
 		Size: fmt.Sprintf("%d x %dx%d, %d", in.History, in.Height, in.Width, len(m.Cells))}
 	peer, err := newPeer(m, frames)
 	if err != nil {
