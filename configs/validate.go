@@ -37,6 +37,9 @@ func (c *Config) Validate() error {
 		fileExists(ps, p+".file", m.File, "a model file")
 		nonNegative(ps, p+".deadline", float64(m.Deadline))
 		nonNegative(ps, p+".frame_rate", float64(m.FrameRate))
+		if m.Threads < 0 || m.Threads > 64 {
+			ps.add(p+".threads", "%d: want 0 to 64 cores for one step (0 or 1: the model's goroutine alone)", m.Threads)
+		}
 	}
 	c.Stimulus.validate(ps)
 	a := c.Acquisition
