@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"syscall"
 	"time"
 
 	ort "github.com/yalue/onnxruntime_go"
@@ -33,14 +34,17 @@ type peerInfo struct {
 }
 
 type benchResult struct {
-	Model          string    `json:"model"`
-	Size           string    `json:"size"` // history x height x width, cells
-	Steps          int       `json:"steps"`
-	Threads        int       `json:"threads"` // cores of the streaming engine
-	StepP50us      float64   `json:"step_p50_us"`
-	StepP99us      float64   `json:"step_p99_us"`
-	StepMaxus      float64   `json:"step_max_us"`
-	StepsPerS      float64   `json:"steps_per_s"`
+	Model     string  `json:"model"`
+	Size      string  `json:"size"` // history x height x width, cells
+	Steps     int     `json:"steps"`
+	Threads   int     `json:"threads"` // cores of the streaming engine
+	StepP50us float64 `json:"step_p50_us"`
+	StepP99us float64 `json:"step_p99_us"`
+	StepMaxus float64 `json:"step_max_us"`
+	StepsPerS float64 `json:"steps_per_s"`
+	// CPUPerStepus is the process's CPU time over the engine's steps, per step, every core:
+	// below the p50 when the machine's load took the core away, above it with --threads.
+	CPUPerStepus   float64   `json:"cpu_per_step_us"`
 	AllocsPerStep  float64   `json:"allocs_per_step"`
 	FLOPsPerStep   int64     `json:"flops_per_step"`
 	BytesPerStep   int64     `json:"bytes_per_step"`    // weights and state one step reads
@@ -88,8 +92,8 @@ func runBench(ctx context.Context, e *env, fs *flag.FlagSet, args []string) erro
 		enc.SetIndent("", "  ")
 		return enc.Encode(res)
 	}
-	fmt.Fprintf(e.stdout, "%s: streaming step p50 %.1f us, p99 %.1f us, max %.1f us; %.0f steps/s; %.2f allocs/step\n",
-		*modelPath, res.StepP50us, res.StepP99us, res.StepMaxus, res.StepsPerS, res.AllocsPerStep)
+	fmt.Fprintf(e.stdout, "%s: streaming step p50 %.1f us, p99 %.1f us, max %.1f us; %.0f steps/s; %.1f us CPU per step; %.2f allocs/step\n",
+		*modelPath, res.StepP50us, res.StepP99us, res.StepMaxus, res.StepsPerS, res.CPUPerStepus, res.AllocsPerStep)
 	fmt.Fprintf(e.stdout, "FLOPs per step: %d streaming (%.1f GFLOP/s at p50), %d full window; %d bytes read per step (%.1f GB/s at p50)\n",
 		res.FLOPsPerStep, res.StepGFLOPs, res.FLOPsWindow, res.BytesPerStep, res.StepGBs)
 	if res.Peer == nil {
@@ -115,8 +119,8 @@ func runSweep(e *env, dir string, rate float64, steps, peerSteps, threads int, a
 	}
 	var all []benchResult
 	if !asJSON {
-		fmt.Fprintln(e.stdout, "| model | history x grid, cells | MFLOP/step | MB read/step | step p50 | step p99 | p99/p50 | ORT p50 | ratio | GFLOP/s | GB/s | allocs/step |")
-		fmt.Fprintln(e.stdout, "|---|---|---|---|---|---|---|---|---|---|---|---|")
+		fmt.Fprintln(e.stdout, "| model | history x grid, cells | MFLOP/step | MB read/step | step p50 | step p99 | p99/p50 | CPU/step | ORT p50 | ratio | GFLOP/s | GB/s | allocs/step |")
+		fmt.Fprintln(e.stdout, "|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	}
 	for _, p := range paths {
 		res, err := benchModel(p, rate, steps, peerSteps, threads)
@@ -131,9 +135,9 @@ func runSweep(e *env, dir string, rate float64, steps, peerSteps, threads int, a
 		if res.Peer != nil {
 			peer, ratio = fmtUs(*res.PeerP50us), fmt.Sprintf("%.1fx", *res.Ratio)
 		}
-		fmt.Fprintf(e.stdout, "| %s | %s | %.1f | %.2f | %s | %s | %.2f | %s | %s | %.1f | %.1f | %.2f |\n",
+		fmt.Fprintf(e.stdout, "| %s | %s | %.1f | %.2f | %s | %s | %.2f | %s | %s | %s | %.1f | %.1f | %.2f |\n",
 			filepath.Base(p), res.Size, float64(res.FLOPsPerStep)/1e6, float64(res.BytesPerStep)/1e6,
-			fmtUs(res.StepP50us), fmtUs(res.StepP99us), res.StepP99us/res.StepP50us, peer, ratio,
+			fmtUs(res.StepP50us), fmtUs(res.StepP99us), res.StepP99us/res.StepP50us, fmtUs(res.CPUPerStepus), peer, ratio,
 			res.StepGFLOPs, res.StepGBs, res.AllocsPerStep)
 	}
 	if asJSON {
@@ -194,7 +198,7 @@ func benchModel(path string, rate float64, steps, peerSteps, threads int) (bench
 	lat := make([]time.Duration, 0, steps)
 	var plat []time.Duration
 	var mallocs uint64
-	var total time.Duration
+	var total, cpu time.Duration
 	var ms0, ms1 runtime.MemStats
 	for r := 0; r < rounds; r++ {
 		n := steps*(r+1)/rounds - steps*r/rounds
@@ -202,6 +206,7 @@ func benchModel(path string, rate float64, steps, peerSteps, threads int) (bench
 			s.Step(frames[len(lat)%len(frames)], rates)
 		}
 		runtime.ReadMemStats(&ms0)
+		cpu0 := processCPU()
 		start := time.Now()
 		for i := 0; i < n; i++ {
 			t0 := time.Now()
@@ -209,6 +214,7 @@ func benchModel(path string, rate float64, steps, peerSteps, threads int) (bench
 			lat = append(lat, time.Since(t0))
 		}
 		total += time.Since(start)
+		cpu += processCPU() - cpu0
 		runtime.ReadMemStats(&ms1)
 		mallocs += ms1.Mallocs - ms0.Mallocs
 		if peer != nil {
@@ -222,6 +228,7 @@ func benchModel(path string, rate float64, steps, peerSteps, threads int) (bench
 		}
 	}
 	res.StepsPerS = float64(steps) / total.Seconds()
+	res.CPUPerStepus = float64(cpu) / float64(steps) / 1e3
 	res.AllocsPerStep = float64(mallocs) / float64(steps)
 	res.StepP50us, res.StepP99us, res.StepMaxus = quantiles(lat)
 	res.StepGFLOPs = float64(res.FLOPsPerStep) / res.StepP50us / 1e3
@@ -234,6 +241,15 @@ func benchModel(path string, rate float64, steps, peerSteps, threads int) (bench
 		res.PeerP50us, res.PeerP99us, res.Ratio, res.PeerMaxAbsDiff = &p50, &p99, &ratio, &diff
 	}
 	return res, nil
+}
+
+// processCPU is the CPU time (user and system) this process has used so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func quantiles(d []time.Duration) (p50, p99, mx float64) {
