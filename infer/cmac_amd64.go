@@ -38,6 +38,22 @@ func denseBlocksAVX2(acc, w *float32, idx *int32, val *float32, nnz, in, nob int
 //go:noescape
 func denseBlocksAVX512(acc, w *float32, idx *int32, val *float32, nnz, in, nob int)
 
+// rowsFMAAVX2 is rowsFMAGo for rows >= 1 (checked by rowsFMAKernel).
+//
+//go:noescape
+func rowsFMAAVX2(dst, src *float32, a float32, rows, n, stride int)
+
+// rowsFMAKernel checks the lengths the assembly relies on and calls it.
+func rowsFMAKernel(dst, src []float32, a float32, rows, n, stride int) {
+	if rows < 1 || n < 1 {
+		return
+	}
+	if stride < n || len(dst) < rows*n || len(src) < (rows-1)*stride+n {
+		panic(fmt.Sprintf("infer: rowsFMA: %d rows of %d (stride %d) from %d values into %d", rows, n, stride, len(src), len(dst)))
+	}
+	rowsFMAAVX2(&dst[0], &src[0], a, rows, n, stride)
+}
+
 // planarIdx gathers the real parts of four interleaved values, then their imaginary parts.
 var planarIdx = [8]int32{0, 2, 4, 6, 1, 3, 5, 7}
 
@@ -48,6 +64,7 @@ func init() {
 		affine = affineAVX2
 		toPlanarBlocks = toPlanarKernel
 		denseBlocks = denseBlocksKernel(denseBlocksAVX2)
+		rowsFMA = rowsFMAKernel
 	}
 	if cpu.X86.HasAVX512F && cpu.X86.HasFMA {
 		denseBlocks = denseBlocksKernel(denseBlocksAVX512)

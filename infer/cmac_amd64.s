@@ -350,3 +350,46 @@ dzStore:
 	JNZ     dzBlock
 	VZEROUPPER
 	RET
+
+// func rowsFMAAVX2(dst, src *float32, a float32, rows, n, stride int)
+// See rowsFMAGo: eight values per FMA, the rest of each row one at a time. DI dst, SI src
+// (row starts), BX rows left, R8 n, R9 the source stride in bytes, Y0 a broadcast.
+TEXT ·rowsFMAAVX2(SB), NOSPLIT, $0-48
+	MOVQ         dst+0(FP), DI
+	MOVQ         src+8(FP), SI
+	VBROADCASTSS a+16(FP), Y0
+	MOVQ         rows+24(FP), BX
+	MOVQ         n+32(FP), R8
+	MOVQ         stride+40(FP), R9
+	SHLQ         $2, R9
+
+rfRow:
+	MOVQ R8, CX
+	XORQ AX, AX
+	SHRQ $3, CX
+	JZ   rfTail
+
+rf8:
+	VMOVUPS     (SI)(AX*4), Y1
+	VFMADD213PS (DI)(AX*4), Y0, Y1
+	VMOVUPS     Y1, (DI)(AX*4)
+	ADDQ        $8, AX
+	DECQ        CX
+	JNZ         rf8
+
+rfTail:
+	CMPQ        AX, R8
+	JGE         rfNext
+	VMOVSS      (SI)(AX*4), X1
+	VFMADD213SS (DI)(AX*4), X0, X1
+	VMOVSS      X1, (DI)(AX*4)
+	INCQ        AX
+	JMP         rfTail
+
+rfNext:
+	LEAQ (DI)(R8*4), DI
+	ADDQ R9, SI
+	DECQ BX
+	JNZ  rfRow
+	VZEROUPPER
+	RET

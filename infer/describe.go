@@ -107,8 +107,10 @@ func (s *Stream) FLOPs() int64 {
 		switch o := o.(type) {
 		case *convOp:
 			f += int64(o.ci)*o.sps[0].forwardFlops() + int64(o.co)*o.sps[0].flops(o.h, o.oh) + 8*int64(o.co*o.ci*o.mac.n)
+		case *directConvOp:
+			f += 2 * int64(o.co*o.ci*o.oh*o.ow*o.kh*o.kw)
 		case *denseOp:
-			f += 2 * int64(len(o.w))
+			f += 2 * int64(o.in*len(o.out))
 		case *affineOp:
 			f += 2 * int64(len(o.scale))
 			if o.relu {
@@ -170,6 +172,8 @@ func (s *Stream) BytesPerStep() int64 {
 		switch o := o.(type) {
 		case *convOp:
 			b += 4 * int64(len(o.mac.w))
+		case *directConvOp:
+			b += 4 * int64(len(o.wt))
 		case *denseOp:
 			b += 4 * int64(len(o.w))
 		case *affineOp:

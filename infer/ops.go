@@ -33,6 +33,10 @@ func newOp(l *Layer, in []int, s *Stream) op {
 		}
 		return newDenseOp(l.Weight.Data, bias, l.Weight.Shape[0], l.Weight.Shape[1], s.pool)
 	case Conv2D:
+		ws := l.Weight.Shape
+		if direct, freq := convCost(in[0], ws[0], in[1], in[2], ws[2], ws[3]); direct <= freq {
+			return newDirectConvOp(l, in, s.pool)
+		}
 		return newConvOp(l, in, s.pool)
 	case Softplus, Exp, Sigmoid:
 		o := &nonlinOp{f: l.Type, gain: make([]float32, n), slope: make([]float32, n), offset: make([]float32, n)}
