@@ -38,6 +38,11 @@ func denseBlocksAVX2(acc, w *float32, idx *int32, val *float32, nnz, in, nob int
 //go:noescape
 func denseBlocksAVX512(acc, w *float32, idx *int32, val *float32, nnz, in, nob int)
 
+// denseWideAVX512 is denseBlocksAVX512 for slabs of denseWide outputs.
+//
+//go:noescape
+func denseWideAVX512(acc, w *float32, idx *int32, val *float32, nnz, in, nob int)
+
 // rowsFMAAVX2 is rowsFMAGo for rows >= 1 (checked by rowsFMAKernel).
 //
 //go:noescape
@@ -68,14 +73,20 @@ func init() {
 	}
 	if cpu.X86.HasAVX512F && cpu.X86.HasFMA {
 		denseBlocks = denseBlocksKernel(denseBlocksAVX512)
+		denseWideBlocks = denseBlocksKernelW(denseWideAVX512, denseWide)
 	}
 }
 
 // denseBlocksKernel returns the assembly kernel k behind the checks it relies on: every index
 // inside the slab, and the slices as long as the blocks.
 func denseBlocksKernel(k func(acc, w *float32, idx *int32, val *float32, nnz, in, nob int)) func(acc, w []float32, idx []int32, val []float32, in, nob int) {
+	return denseBlocksKernelW(k, denseBlock)
+}
+
+// denseBlocksKernelW is denseBlocksKernel for slabs of width outputs.
+func denseBlocksKernelW(k func(acc, w *float32, idx *int32, val *float32, nnz, in, nob int), width int) func(acc, w []float32, idx []int32, val []float32, in, nob int) {
 	return func(acc, w []float32, idx []int32, val []float32, in, nob int) {
-		if nob < 1 || in < 1 || len(acc) < nob*denseBlock || len(w) < nob*in*denseBlock || len(val) < len(idx) {
+		if nob < 1 || in < 1 || len(acc) < nob*width || len(w) < nob*in*width || len(val) < len(idx) {
 			panic(fmt.Sprintf("infer: denseBlocks: %d sums, %d weights, %d indices, %d values for %d blocks of %d inputs", len(acc), len(w), len(idx), len(val), nob, in))
 		}
 		for _, i := range idx {
@@ -84,7 +95,7 @@ func denseBlocksKernel(k func(acc, w *float32, idx *int32, val *float32, nnz, in
 			}
 		}
 		if len(idx) == 0 {
-			clear(acc[:nob*denseBlock])
+			clear(acc[:nob*width])
 			return
 		}
 		k(&acc[0], &w[0], &idx[0], &val[0], len(idx), in, nob)
@@ -122,6 +133,15 @@ func denseKernels() map[string]func(acc, w []float32, idx []int32, val []float32
 	}
 	if cpu.X86.HasAVX512F && cpu.X86.HasFMA {
 		k["avx512"] = denseBlocksKernel(denseBlocksAVX512)
+	}
+	return k
+}
+
+// denseWideKernels is every wide dense kernel this CPU can run.
+func denseWideKernels() map[string]func(acc, w []float32, idx []int32, val []float32, in, nob int) {
+	k := map[string]func(acc, w []float32, idx []int32, val []float32, in, nob int){}
+	if cpu.X86.HasAVX512F && cpu.X86.HasFMA {
+		k["avx512-wide"] = denseBlocksKernelW(denseWideAVX512, denseWide)
 	}
 	return k
 }

@@ -393,3 +393,60 @@ rfNext:
 	JNZ  rfRow
 	VZEROUPPER
 	RET
+
+#define WIDEFMA(off, z) VFMADD231PS off(DX), Z8, z
+
+// func denseWideAVX512(acc, w *float32, idx *int32, val *float32, nnz, in, nob int)
+// denseBlocksAVX512 for slabs of 128 outputs: Z0-Z7 the slab's sums, each input's 512
+// contiguous bytes of weights read by eight FMAs. nnz >= 1.
+TEXT ·denseWideAVX512(SB), NOSPLIT, $0-56
+	MOVQ acc+0(FP), DI
+	MOVQ w+8(FP), SI
+	MOVQ idx+16(FP), R8
+	MOVQ val+24(FP), R9
+	MOVQ nnz+32(FP), R10
+	MOVQ in+40(FP), R11
+	MOVQ nob+48(FP), R12
+	SHLQ $9, R11
+
+dwBlock:
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	XORQ   CX, CX
+
+dwInput:
+	MOVLQSX      (R8)(CX*4), AX
+	SHLQ         $9, AX
+	LEAQ         (SI)(AX*1), DX
+	VBROADCASTSS (R9)(CX*4), Z8
+	WIDEFMA(0, Z0)
+	WIDEFMA(64, Z1)
+	WIDEFMA(128, Z2)
+	WIDEFMA(192, Z3)
+	WIDEFMA(256, Z4)
+	WIDEFMA(320, Z5)
+	WIDEFMA(384, Z6)
+	WIDEFMA(448, Z7)
+	INCQ         CX
+	CMPQ         CX, R10
+	JLT          dwInput
+	VMOVUPS      Z0, (DI)
+	VMOVUPS      Z1, 64(DI)
+	VMOVUPS      Z2, 128(DI)
+	VMOVUPS      Z3, 192(DI)
+	VMOVUPS      Z4, 256(DI)
+	VMOVUPS      Z5, 320(DI)
+	VMOVUPS      Z6, 384(DI)
+	VMOVUPS      Z7, 448(DI)
+	ADDQ         $512, DI
+	ADDQ         R11, SI
+	DECQ         R12
+	JNZ          dwBlock
+	VZEROUPPER
+	RET

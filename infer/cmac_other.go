@@ -8,3 +8,8 @@ package infer
 func denseKernels() map[string]func(acc, w []float32, idx []int32, val []float32, in, nob int) {
 	return nil
 }
+
+// denseWideKernels is every wide dense kernel this build has: none.
+func denseWideKernels() map[string]func(acc, w []float32, idx []int32, val []float32, in, nob int) {
+	return nil
+}
