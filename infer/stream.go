@@ -36,7 +36,10 @@ type firstStage interface {
 	reset()
 }
 
-// op is a layer after the first, run on a full output of the layer before.
+// op is a layer after the first, run on a full output of the layer before. newOp picks each
+// layer's form; one that splits its work across cores takes the Stream's pool (nil: the
+// caller's goroutine alone) and binds its per-core function once, when built, so that apply
+// allocates nothing (convOp, directConvOp, denseOp show the pattern).
 type op interface {
 	apply(x []float32) []float32 // may work in place; returns the output
 }
