@@ -157,9 +157,10 @@ func (sp *spectral) flops(h, oh int) int64 {
 	return int64(sp.hf)*sp.col.flops() + int64((oh+1)/2)*sp.row.flops()
 }
 
-// BytesPerStep is the bytes of weights and state one Step reads: what has to come from cache,
-// or from memory when it does not fit, every step (inputs and outputs of a layer that stay in
-// the first-level cache are not counted).
+// BytesPerStep is the bytes of weights and state one Step reads at most: what has to come
+// from cache, or from memory when it does not fit, every step (inputs and outputs of a layer
+// that stay in the first-level cache are not counted). A dense layer after a ReLU reads only
+// the weights of its nonzero inputs, about half of its count.
 func (s *Stream) BytesPerStep() int64 {
 	var b int64
 	switch r := s.first.(type) {
