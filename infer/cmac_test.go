@@ -1,6 +1,7 @@
 package infer
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -49,26 +50,29 @@ func TestSpecMAC(t *testing.T) {
 	}
 }
 
-// BenchmarkSpecMAC is the paper model's first layer: 8 channels x 40 frames of 50x26 values.
+// BenchmarkSpecMAC is the first layer of the paper's model (8 channels x 40 frames of 50x26
+// values) and of 80x80 and 100x100 grids.
 func BenchmarkSpecMAC(b *testing.B) {
-	const co, nk, n = 8, 40, 50 * 26
-	for _, k := range []struct {
-		name string
-		f    func(out []complex64, cstride int, w, x []float32, xoff []int, nk, nb, ng int)
-	}{{"generic", cmacPlanarGo}, {"inuse", cmacPlanar}} {
-		b.Run(k.name, func(b *testing.B) {
-			m := newSpecMAC(make([]complex64, co*nk*n), co, nk, n)
-			x := make([]float32, nk*m.planarLen())
-			xoff := make([]int, nk)
-			for i := range xoff {
-				xoff[i] = i * m.planarLen()
-			}
-			b.SetBytes(int64(4 * len(m.w)))
-			for b.Loop() {
-				k.f(m.acc, m.nb*8, m.w, x, xoff, m.nk, m.nb, m.ng)
-			}
-			b.ReportMetric(float64(8*co*nk*n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-		})
+	const co, nk = 8, 40
+	for _, n := range []int{50 * 26, 80 * 41, 100 * 51} {
+		for _, k := range []struct {
+			name string
+			f    func(out []complex64, cstride int, w, x []float32, xoff []int, nk, nb, ng int)
+		}{{"generic", cmacPlanarGo}, {"inuse", cmacPlanar}} {
+			b.Run(fmt.Sprintf("%d/%s", n, k.name), func(b *testing.B) {
+				m := newSpecMAC(make([]complex64, co*nk*n), co, nk, n)
+				x := make([]float32, nk*m.planarLen())
+				xoff := make([]int, nk)
+				for i := range xoff {
+					xoff[i] = i * m.planarLen()
+				}
+				b.SetBytes(int64(4 * len(m.w)))
+				for b.Loop() {
+					k.f(m.acc, m.nb*8, m.w, x, xoff, m.nk, m.nb, m.ng)
+				}
+				b.ReportMetric(float64(8*co*nk*n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
 	}
 }
 
