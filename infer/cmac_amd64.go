@@ -12,7 +12,7 @@ import (
 // per pass over an input block, the accumulators in registers.
 //
 //go:noescape
-func cmacPlanarAVX2(out *complex64, cstride int, w, x *float32, xoff *int, nk, nb, ng int)
+func cmacPlanarAVX2(out *complex64, cstride int, w, x *float32, xoff *int, xstride, nk, nb, ng int)
 
 // dotAVX2 is dotGeneric in AVX2 with FMA: 32 products per iteration in four accumulators.
 //
@@ -24,10 +24,10 @@ func dotAVX2(a, b []float32) float32
 //go:noescape
 func affineAVX2(x, scale, shift []float32, relu bool)
 
-// toPlanarAVX2 is toPlanar for nb whole blocks of eight (nb >= 1).
+// toPlanarAVX2 is toPlanar for nb whole blocks of eight (nb >= 1), stride floats apart.
 //
 //go:noescape
-func toPlanarAVX2(dst *float32, src *complex64, nb int)
+func toPlanarAVX2(dst *float32, src *complex64, nb, stride int)
 
 // denseBlocksAVX2 and denseBlocksAVX512 are denseBlocksGo for nob >= 1 blocks (checked by
 // denseBlocksKernel).
@@ -103,25 +103,28 @@ func denseBlocksKernelW(k func(acc, w *float32, idx *int32, val *float32, nnz, i
 }
 
 // cmacPlanarKernel checks the lengths the assembly relies on and calls it.
-func cmacPlanarKernel(out []complex64, cstride int, w, x []float32, xoff []int, nk, nb, ng int) {
-	if nk < 1 || nb < 1 || ng < 1 || cstride < nb*8 || len(out) < ng*4*cstride || len(w) < ng*nb*nk*64 || len(xoff) < nk {
-		panic(fmt.Sprintf("infer: cmacPlanar: %d outputs of stride %d, %d weights, %d inputs of %d blocks, %d groups", len(out), cstride, len(w), nk, nb, ng))
+func cmacPlanarKernel(out []complex64, cstride int, w, x []float32, xoff []int, xstride, nk, nb, ng int) {
+	if nk < 1 || nb < 1 || ng < 1 || cstride < nb*8 || xstride < 16 || len(out) < ng*4*cstride || len(w) < ng*nb*nk*64 || len(xoff) < nk {
+		panic(fmt.Sprintf("infer: cmacPlanar: %d outputs of stride %d, %d weights, %d inputs of %d blocks %d apart, %d groups", len(out), cstride, len(w), nk, nb, xstride, ng))
 	}
 	for _, o := range xoff[:nk] {
-		if o < 0 || o+nb*16 > len(x) {
-			panic(fmt.Sprintf("infer: cmacPlanar: input at %d of %d floats, want %d", o, len(x), nb*16))
+		if o < 0 || o+(nb-1)*xstride+16 > len(x) {
+			panic(fmt.Sprintf("infer: cmacPlanar: input at %d of %d floats, want %d blocks %d apart", o, len(x), nb, xstride))
 		}
 	}
-	cmacPlanarAVX2(&out[0], cstride, &w[0], &x[0], &xoff[0], nk, nb, ng)
+	cmacPlanarAVX2(&out[0], cstride, &w[0], &x[0], &xoff[0], xstride, nk, nb, ng)
 }
 
-func toPlanarKernel(src []complex64, dst []float32) int {
+func toPlanarKernel(src []complex64, dst []float32, stride int) int {
 	nb := len(src) / 8
 	if nb == 0 {
 		return 0
 	}
-	_ = dst[nb*16-1]
-	toPlanarAVX2(&dst[0], &src[0], nb)
+	if stride < 16 {
+		panic(fmt.Sprintf("infer: toPlanar: block stride %d, want at least 16", stride))
+	}
+	_ = dst[(nb-1)*stride+15]
+	toPlanarAVX2(&dst[0], &src[0], nb, stride)
 	return nb * 8
 }
 

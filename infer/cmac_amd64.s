@@ -87,21 +87,25 @@ dotdone:
 	VFMADD231PS  (j*64)(SI), Y9, im; \
 	VFMADD231PS  (j*64+32)(SI), Y8, im
 
-// func cmacPlanarAVX2(out *complex64, cstride int, w, x *float32, xoff *int, nk, nb, ng int)
+// func cmacPlanarAVX2(out *complex64, cstride int, w, x *float32, xoff *int, xstride, nk, nb, ng int)
 // See cmacPlanarGo. Registers: SI the weight stream, DI x, DX xoff, R8 the group's first
-// output, R9 the channel stride in bytes, R10 the block's byte offset, BX blocks left, CX
-// inputs left, R12 the input's index into xoff in bytes, Y0-Y7 four channels' accumulators.
-TEXT ·cmacPlanarAVX2(SB), NOSPLIT, $0-64
+// output, R9 the channel stride in bytes, R10 the block's byte offset in the output, R13 in
+// x (R14 apart), BX blocks left, CX inputs left, R12 the input's index into xoff in bytes,
+// Y0-Y7 four channels' accumulators.
+TEXT ·cmacPlanarAVX2(SB), NOSPLIT, $0-72
 	MOVQ out+0(FP), R8
 	MOVQ cstride+8(FP), R9
 	SHLQ $3, R9
 	MOVQ w+16(FP), SI
 	MOVQ x+24(FP), DI
 	MOVQ xoff+32(FP), DX
+	MOVQ xstride+40(FP), R14
+	SHLQ $2, R14
 
 pgroup:
 	XORQ R10, R10
-	MOVQ nb+48(FP), BX
+	XORQ R13, R13
+	MOVQ nb+56(FP), BX
 
 pblock:
 	VXORPS Y0, Y0, Y0
@@ -112,13 +116,13 @@ pblock:
 	VXORPS Y5, Y5, Y5
 	VXORPS Y6, Y6, Y6
 	VXORPS Y7, Y7, Y7
-	MOVQ   nk+40(FP), CX
+	MOVQ   nk+48(FP), CX
 	XORQ   R12, R12
 
 pinput:
 	MOVQ    (DX)(R12*1), R11
 	SHLQ    $2, R11
-	ADDQ    R10, R11
+	ADDQ    R13, R11
 	VMOVUPS (DI)(R11*1), Y8
 	VMOVUPS 32(DI)(R11*1), Y9
 	MAC4(0, Y0, Y1)
@@ -139,11 +143,12 @@ pinput:
 	ADDQ R9, R11
 	STORE4(Y6, Y7, R11)
 	ADDQ $64, R10
+	ADDQ R14, R13
 	DECQ BX
 	JNZ  pblock
 
 	LEAQ (R8)(R9*4), R8
-	DECQ ng+56(FP)
+	DECQ ng+64(FP)
 	JNZ  pgroup
 	VZEROUPPER
 	RET
@@ -202,12 +207,15 @@ affdone:
 	VZEROUPPER
 	RET
 
-// func toPlanarAVX2(dst *float32, src *complex64, nb int)
-// toPlanar for nb whole blocks of eight: (re, im) pairs to eight re then eight im.
-TEXT ·toPlanarAVX2(SB), NOSPLIT, $0-24
+// func toPlanarAVX2(dst *float32, src *complex64, nb, stride int)
+// toPlanar for nb whole blocks of eight: (re, im) pairs to eight re then eight im, the blocks
+// stride floats apart in dst.
+TEXT ·toPlanarAVX2(SB), NOSPLIT, $0-32
 	MOVQ    dst+0(FP), DI
 	MOVQ    src+8(FP), SI
 	MOVQ    nb+16(FP), CX
+	MOVQ    stride+24(FP), DX
+	SHLQ    $2, DX
 	MOVQ    $·planarIdx(SB), AX
 	VMOVUPS (AX), Y15
 
@@ -221,7 +229,7 @@ tploop:
 	VMOVUPS    Y2, (DI)
 	VMOVUPS    Y3, 32(DI)
 	ADDQ       $64, SI
-	ADDQ       $64, DI
+	ADDQ       DX, DI
 	DECQ       CX
 	JNZ        tploop
 	VZEROUPPER

@@ -123,8 +123,8 @@ type convOp struct {
 	h, w   int
 	oh, ow int
 	mac    *specMAC
-	xspec  []float32 // [ci][mac.planarLen()], planar
-	xoff   []int
+	xspec  []float32 // [nb][ci][16]: the inputs' spectra, planar, their blocks interleaved
+	xoff   []int     // i*16: where input i's first block is
 	bias   []float32
 	x, out []float32
 	fwd    func(part, parts int) // the two phases of apply, bound once
@@ -140,11 +140,10 @@ func newConvOp(l *Layer, in []int, p *pool) *convOp {
 	}
 	sp := o.sps[0]
 	o.mac = newSpecMAC(kernelSpectra(sp, l.Weight), co, ci, sp.h*sp.hf)
-	pl := o.mac.planarLen()
-	o.xspec = make([]float32, ci*pl)
+	o.xspec = make([]float32, ci*o.mac.planarLen())
 	o.xoff = make([]int, ci)
 	for i := range o.xoff {
-		o.xoff[i] = i * pl
+		o.xoff[i] = i * 16
 	}
 	o.bias = make([]float32, co)
 	if l.Bias != nil {
@@ -165,10 +164,10 @@ func (o *convOp) apply(x []float32) []float32 {
 
 // forwardPart transforms one core's share of the input channels.
 func (o *convOp) forwardPart(part, parts int) {
-	plane, pl := o.h*o.w, o.mac.planarLen()
+	plane := o.h * o.w
 	i0, i1 := span(o.ci, part, parts)
 	for i := i0; i < i1; i++ {
-		toPlanar(o.sps[part].spectrum(o.x[i*plane:(i+1)*plane]), o.xspec[i*pl:(i+1)*pl])
+		toPlanar(o.sps[part].spectrum(o.x[i*plane:(i+1)*plane]), o.xspec[i*16:], o.ci*16)
 	}
 }
 
@@ -176,7 +175,7 @@ func (o *convOp) forwardPart(part, parts int) {
 // groups of four).
 func (o *convOp) inversePart(part, parts int) {
 	g0, g1 := span(o.mac.ng, part, parts)
-	o.mac.runGroups(o.xspec, o.xoff, g0, g1)
+	o.mac.runGroups(o.xspec, o.xoff, o.ci*16, g0, g1)
 	oplane := o.oh * o.ow
 	for c := 4 * g0; c < min(4*g1, o.co); c++ {
 		o.sps[part].inverse(o.mac.out(c), o.out[c*oplane:(c+1)*oplane], o.oh, o.ow, o.bias[c])

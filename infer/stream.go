@@ -187,9 +187,9 @@ type convRing struct {
 	dst      []float32             // output's destination, for part
 	hist, co int
 	mac      *specMAC  // conj(FFT(w_{c,k})) / (h*w), window position k as input k
-	ring     []float32 // [hist][mac.planarLen()]: the frames' spectra, planar
+	ring     []float32 // [nb][hist][16]: the frames' spectra, planar, their blocks interleaved
 	head     int       // slot of the newest frame
-	xoff     []int     // where window position k's spectrum starts in ring, set by output
+	xoff     []int     // where window position k's first block is in ring, set by output
 	bias     []float32
 	oh, ow   int
 }
@@ -245,16 +245,18 @@ func (r *convRing) reset() {
 	r.head = 0
 }
 
+// push writes the frame's spectrum into its slot. The slots' blocks are interleaved (block b
+// of every slot, then block b+1), so that the spectral sums read the ring as one stream
+// instead of one per frame of the window: memory prefetching follows one stream, not forty.
 func (r *convRing) push(frame []float32) {
 	r.head = (r.head + 1) % r.hist
-	pl := r.mac.planarLen()
-	toPlanar(r.sp.spectrum(frame), r.ring[r.head*pl:(r.head+1)*pl])
+	toPlanar(r.sp.spectrum(frame), r.ring[r.head*16:], r.hist*16)
 }
 
 func (r *convRing) output(dst []float32) {
-	pl, plane := r.mac.planarLen(), r.oh*r.ow
+	plane := r.oh * r.ow
 	for k := range r.xoff { // window position k holds the frame hist-1-k steps back
-		r.xoff[k] = (r.head - (r.hist - 1 - k) + r.hist) % r.hist * pl
+		r.xoff[k] = (r.head - (r.hist - 1 - k) + r.hist) % r.hist * 16
 	}
 	r.dst = dst[:r.co*plane]
 	r.pool.run(r.part)
@@ -264,7 +266,7 @@ func (r *convRing) output(dst []float32) {
 // spectral sums and inverse transforms.
 func (r *convRing) outputPart(part, parts int) {
 	g0, g1 := span(r.mac.ng, part, parts)
-	r.mac.runGroups(r.ring, r.xoff, g0, g1)
+	r.mac.runGroups(r.ring, r.xoff, r.hist*16, g0, g1)
 	plane := r.oh * r.ow
 	for c := 4 * g0; c < min(4*g1, r.co); c++ {
 		r.sps[part].inverse(r.mac.out(c), r.dst[c*plane:(c+1)*plane], r.oh, r.ow, r.bias[c])
