@@ -2,6 +2,7 @@ package infer
 
 import (
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -86,6 +87,19 @@ func TestSpan(t *testing.T) {
 		}
 		if next != c.n {
 			t.Errorf("spans of %d in %d end at %d", c.n, c.parts, next)
+		}
+	}
+}
+
+// TestStreamThreadsRange: NewStream refuses a negative thread count and one above MaxThreads.
+func TestStreamThreadsRange(t *testing.T) {
+	m, err := Load("testdata/bncnn_small.retinad")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{-1, MaxThreads + 1} {
+		if _, err := NewStream(m, Options{Threads: n}); err == nil || !strings.Contains(err.Error(), "threads: want 0 to 64") {
+			t.Errorf("%d threads: %v", n, err)
 		}
 	}
 }

@@ -20,6 +20,10 @@ type Options struct {
 	Threads int
 }
 
+// MaxThreads is the most Options.Threads a model may ask for (configs and the control service
+// refuse more): a bound on the goroutines one model starts, far above any rig's cores.
+const MaxThreads = 64
+
 // Reference is the plain engine: each step it runs every layer on the whole window, in
 // float64, directly from the formulas of the package documentation. It is slow and obviously
 // correct; the tests hold the other engines to it. One goroutine at a time.

@@ -51,6 +51,9 @@ func NewStream(m *Model, opt Options) (*Stream, error) {
 		return nil, err
 	}
 	in := m.Input
+	if opt.Threads < 0 || opt.Threads > MaxThreads {
+		return nil, fmt.Errorf("infer: %d threads: want 0 to %d", opt.Threads, MaxThreads)
+	}
 	s := &Stream{m: m, opt: opt, pool: newPool(opt.Threads), frame: make([]float32, in.Height*in.Width), rates: make([]float64, len(m.Cells)), counts: make([]float32, len(m.Cells))}
 	window := []int{in.History, in.Height, in.Width}
 	switch {
