@@ -118,8 +118,8 @@ func TestBenchSweep(t *testing.T) {
 	}
 	for i, want := range []string{"| bncnn_small.retinad | 6 x 20x20, 4 |", "| ln.retinad | 6 x 20x20, 4 |"} {
 		row := lines[2+i]
-		if !strings.HasPrefix(row, want) || strings.Count(row, "|") != 14 {
-			t.Errorf("row %d: %q, want it to start %q with 13 columns", i, row, want)
+		if !strings.HasPrefix(row, want) || strings.Count(row, "|") != 15 {
+			t.Errorf("row %d: %q, want it to start %q with 14 columns", i, row, want)
 		}
 		if !strings.Contains(row, "missing") && !strings.Contains(row, "x |") {
 			t.Errorf("row %d has neither a ratio nor a missing peer: %q", i, row)
