@@ -8,7 +8,7 @@ BIN := bin/retinad
 # Where scripts/setup puts ONNX Runtime (the benchmark peer); the code looks here through this variable.
 export RETINAD_ONNXRUNTIME ?= $(CURDIR)/.cache/onnxruntime/node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime.so.1
 
-.PHONY: all setup build run test vet gotest pytest proto bench fuzz clean paper
+.PHONY: all setup build run test vet gotest pytest proto bench bench-models bench-sweep fuzz clean paper
 
 all: build
 
@@ -43,6 +43,16 @@ proto: setup
 ## bench: every Go benchmark once (GL ones under Xvfb).
 bench: setup
 	$(XVFB) $(GO) test -run '^$$' -bench . -benchmem ./...
+
+## bench-models: the BN-CNNs of issue #24's sweep (sizes labs use), written by the trainer from
+## a fixed seed; large, so generated rather than committed. bench-sweep times them all against
+## ONNX Runtime on one core.
+BENCHMODELS := bin/benchmodels
+bench-models:
+	$(PYTHON) -m train.benchmodels $(BENCHMODELS)
+
+bench-sweep: build bench-models
+	taskset -c 1 $(BIN) bench --sweep $(BENCHMODELS)
 
 ## paper: the paper's comparison on the virtual retina (BN-CNN vs LN, natural scenes vs white
 ## noise, and across the two); the two trainings run in parallel, one core each. Table in

@@ -193,6 +193,11 @@ type Model struct {
 	// Observed (GLM only): the spike history follows the recorded spikes (validation mode);
 	// the model then steps behind the acquisition's publishing delay, and deadline 0 means 1s.
 	Observed bool `yaml:"observed"`
+	// Threads is the cores one step of this model may use: 0 or 1 steps it on its model
+	// goroutine alone; more starts Threads-1 helpers, once, for a model too big for one core's
+	// frame budget (infer.Options.Threads). Leave a core for the frame loop: on a machine of
+	// N cores, at most N-1 in all.
+	Threads int `yaml:"threads"`
 }
 
 // Stimulus is what is shown. Kind picks the source; the block of that kind sets it.

@@ -78,7 +78,7 @@ stimulus:
   kind: spirals
 models:
   - {name: cnn, file: nowhere.rtm}
-  - {name: cnn, file: nowhere.rtm}
+  - {name: cnn, file: nowhere.rtm, threads: -1}
 `
 	_, err := Parse("bad.yaml", []byte(src))
 	var ps *Problems
@@ -91,7 +91,7 @@ models:
 	}
 	for path, line := range map[string]int{
 		"stimulus.frame_rate": 7, "photodiode.device": 5, "stimulus.kind": 8,
-		"models[0].file": 10, "models[1].file": 11, "models[1].name": 11,
+		"models[0].file": 10, "models[1].file": 11, "models[1].name": 11, "models[1].threads": 11,
 	} {
 		if got, ok := paths[path]; !ok || got != line {
 			t.Errorf("problem at %s: got line %d (present %v), want line %d\n%v", path, got, ok, line, err)

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"regexp"
+	"retinad/infer"
 	"strconv"
 	"strings"
 	"time"
@@ -37,6 +38,9 @@ func (c *Config) Validate() error {
 		fileExists(ps, p+".file", m.File, "a model file")
 		nonNegative(ps, p+".deadline", float64(m.Deadline))
 		nonNegative(ps, p+".frame_rate", float64(m.FrameRate))
+		if m.Threads < 0 || m.Threads > infer.MaxThreads {
+			ps.add(p+".threads", "%d: want 0 to %d cores for one step (0 or 1: the model's goroutine alone)", m.Threads, infer.MaxThreads)
+		}
 	}
 	c.Stimulus.validate(ps)
 	a := c.Acquisition

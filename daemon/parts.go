@@ -84,6 +84,7 @@ type LoadRequest struct {
 	Deadline   time.Duration
 	Observed   bool    // a GLM's spike history follows the recorded spikes (Model.Observed)
 	FrameRate  float64 // bins per second of an .onnx file that does not say its own (configs models[].frame_rate)
+	Threads    int     // cores one step may use (configs models[].threads; infer.Options.Threads)
 	// Requester is who asked, as the control service knows it (acquisition.Requester), for the
 	// log; "" for configured models.
 	Requester string

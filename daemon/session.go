@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
+	"retinad/infer"
 	"time"
 
 	"retinad/acquisition"
@@ -155,6 +156,8 @@ func (d *Daemon) LoadModel(ctx context.Context, req LoadRequest) (*pb.LoadModelR
 		return nil, controlErr("400", fmt.Errorf("daemon: load model %s: file is empty; want the path of a model file on the daemon's machine", req.Name))
 	case req.Deadline < 0:
 		return nil, controlErr("400", fmt.Errorf("daemon: load model %s: deadline_ns %d is negative", req.Name, req.Deadline))
+	case req.Threads < 0 || req.Threads > infer.MaxThreads:
+		return nil, controlErr("400", fmt.Errorf("daemon: load model %s: threads %d: want 0 to %d cores for one step", req.Name, req.Threads, infer.MaxThreads))
 	case d.p.Load == nil:
 		return nil, controlErr("501", fmt.Errorf("daemon: load model %s: this daemon was wired without a model loader", req.Name))
 	}

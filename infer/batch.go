@@ -75,7 +75,9 @@ func Predict(ctx context.Context, m *Model, stim *tensor.Dense, opt BatchOptions
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s, err := NewStream(m, opt.Options)
+			o := opt.Options
+			o.Threads = 1 // the workers are the cores
+			s, err := NewStream(m, o)
 			if err != nil {
 				errs <- err
 				return

@@ -3,6 +3,8 @@ package infer_test
 import (
 	"context"
 	"math"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"gorgonia.org/tensor"
@@ -71,5 +73,38 @@ func TestPredictRefusesBadStimulus(t *testing.T) {
 	_, err := infer.Predict(context.Background(), m, tensor.New(tensor.WithShape(3, 4, 5), tensor.Of(tensor.Float32)), infer.BatchOptions{})
 	if err == nil || err.Error() != "infer: stimulus: float32 (3, 4, 5), want float32 [T, 16, 16]" {
 		t.Errorf("error %v", err)
+	}
+}
+
+// TestPredictGolden holds the batch engine to PyTorch's rates on every golden fixture (the
+// 100x100 grid and 512 cells included).
+func TestPredictGolden(t *testing.T) {
+	models, _ := filepath.Glob(filepath.Join(enginetest.TestdataDir(), "*.retinad"))
+	if len(models) == 0 {
+		t.Fatal("no golden fixtures")
+	}
+	for _, path := range models {
+		m, err := infer.Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stims, _ := filepath.Glob(strings.TrimSuffix(path, ".retinad") + ".*.stim.npy")
+		for _, sp := range stims {
+			stim, shape, err := enginetest.ReadNpy(sp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, _, err := enginetest.ReadNpy(strings.TrimSuffix(sp, ".stim.npy") + ".rates.npy")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := infer.Predict(context.Background(), m, tensor.New(tensor.WithShape(shape...), tensor.WithBacking(stim)), infer.BatchOptions{Workers: 2})
+			if err != nil {
+				t.Fatalf("%s: %v", sp, err)
+			}
+			if err := enginetest.Check(got.Data().([]float32), want, filepath.Base(sp)); err != nil {
+				t.Error(err)
+			}
+		}
 	}
 }

@@ -2,6 +2,9 @@ package infer_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"gorgonia.org/tensor"
@@ -68,4 +71,24 @@ func BenchmarkPredict10Min(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(T)*float64(b.N)/b.Elapsed().Seconds(), "frames/s")
+}
+
+// BenchmarkStepSweep times every model in $RETINAD_BENCHMODELS (written by `python3 -m
+// train.benchmodels DIR`; the sizes of issue #24), one sub-benchmark per file.
+func BenchmarkStepSweep(b *testing.B) {
+	dir := os.Getenv("RETINAD_BENCHMODELS")
+	if dir == "" {
+		b.Skip("RETINAD_BENCHMODELS is not set (make bench-models writes bin/benchmodels)")
+	}
+	paths, _ := filepath.Glob(filepath.Join(dir, "*.retinad"))
+	if len(paths) == 0 {
+		b.Fatalf("no *.retinad in %s", dir)
+	}
+	for _, p := range paths {
+		m, err := infer.Load(p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(strings.TrimSuffix(filepath.Base(p), ".retinad"), func(b *testing.B) { benchStep(b, m) })
+	}
 }

@@ -12,7 +12,7 @@ import (
 // per pass over an input block, the accumulators in registers.
 //
 //go:noescape
-func cmacPlanarAVX2(out *complex64, cstride int, w, x *float32, xoff *int, nk, nb, ng int)
+func cmacPlanarAVX2(out *complex64, cstride int, w, x *float32, xoff *int, xstride, nk, nb, ng int)
 
 // dotAVX2 is dotGeneric in AVX2 with FMA: 32 products per iteration in four accumulators.
 //
@@ -24,10 +24,40 @@ func dotAVX2(a, b []float32) float32
 //go:noescape
 func affineAVX2(x, scale, shift []float32, relu bool)
 
-// toPlanarAVX2 is toPlanar for nb whole blocks of eight (nb >= 1).
+// toPlanarAVX2 is toPlanar for nb whole blocks of eight (nb >= 1), stride floats apart.
 //
 //go:noescape
-func toPlanarAVX2(dst *float32, src *complex64, nb int)
+func toPlanarAVX2(dst *float32, src *complex64, nb, stride int)
+
+// denseBlocksAVX2 and denseBlocksAVX512 are denseBlocksGo for nob >= 1 blocks (checked by
+// denseBlocksKernel).
+//
+//go:noescape
+func denseBlocksAVX2(acc, w *float32, idx *int32, val *float32, nnz, in, nob int)
+
+//go:noescape
+func denseBlocksAVX512(acc, w *float32, idx *int32, val *float32, nnz, in, nob int)
+
+// denseWideAVX512 is denseBlocksAVX512 for slabs of denseWide outputs.
+//
+//go:noescape
+func denseWideAVX512(acc, w *float32, idx *int32, val *float32, nnz, in, nob int)
+
+// rowsFMAAVX2 is rowsFMAGo for rows >= 1 (checked by rowsFMAKernel).
+//
+//go:noescape
+func rowsFMAAVX2(dst, src *float32, a float32, rows, n, stride int)
+
+// rowsFMAKernel checks the lengths the assembly relies on and calls it.
+func rowsFMAKernel(dst, src []float32, a float32, rows, n, stride int) {
+	if rows < 1 || n < 1 {
+		return
+	}
+	if stride < n || len(dst) < rows*n || len(src) < (rows-1)*stride+n {
+		panic(fmt.Sprintf("infer: rowsFMA: %d rows of %d (stride %d) from %d values into %d", rows, n, stride, len(src), len(dst)))
+	}
+	rowsFMAAVX2(&dst[0], &src[0], a, rows, n, stride)
+}
 
 // planarIdx gathers the real parts of four interleaved values, then their imaginary parts.
 var planarIdx = [8]int32{0, 2, 4, 6, 1, 3, 5, 7}
@@ -38,28 +68,83 @@ func init() {
 		dot = dotAVX2
 		affine = affineAVX2
 		toPlanarBlocks = toPlanarKernel
+		denseBlocks = denseBlocksKernel(denseBlocksAVX2)
+		rowsFMA = rowsFMAKernel
+	}
+	if cpu.X86.HasAVX512F && cpu.X86.HasFMA {
+		denseBlocks = denseBlocksKernel(denseBlocksAVX512)
+		denseWideBlocks = denseBlocksKernelW(denseWideAVX512, denseWide)
+	}
+}
+
+// denseBlocksKernel returns the assembly kernel k behind the checks it relies on: every index
+// inside the slab, and the slices as long as the blocks.
+func denseBlocksKernel(k func(acc, w *float32, idx *int32, val *float32, nnz, in, nob int)) func(acc, w []float32, idx []int32, val []float32, in, nob int) {
+	return denseBlocksKernelW(k, denseBlock)
+}
+
+// denseBlocksKernelW is denseBlocksKernel for slabs of width outputs.
+func denseBlocksKernelW(k func(acc, w *float32, idx *int32, val *float32, nnz, in, nob int), width int) func(acc, w []float32, idx []int32, val []float32, in, nob int) {
+	return func(acc, w []float32, idx []int32, val []float32, in, nob int) {
+		if nob < 1 || in < 1 || len(acc) < nob*width || len(w) < nob*in*width || len(val) < len(idx) {
+			panic(fmt.Sprintf("infer: denseBlocks: %d sums, %d weights, %d indices, %d values for %d blocks of %d inputs", len(acc), len(w), len(idx), len(val), nob, in))
+		}
+		for _, i := range idx {
+			if i < 0 || int(i) >= in {
+				panic(fmt.Sprintf("infer: denseBlocks: input %d of %d", i, in))
+			}
+		}
+		if len(idx) == 0 {
+			clear(acc[:nob*width])
+			return
+		}
+		k(&acc[0], &w[0], &idx[0], &val[0], len(idx), in, nob)
 	}
 }
 
 // cmacPlanarKernel checks the lengths the assembly relies on and calls it.
-func cmacPlanarKernel(out []complex64, cstride int, w, x []float32, xoff []int, nk, nb, ng int) {
-	if nk < 1 || nb < 1 || ng < 1 || cstride < nb*8 || len(out) < ng*4*cstride || len(w) < ng*nb*nk*64 || len(xoff) < nk {
-		panic(fmt.Sprintf("infer: cmacPlanar: %d outputs of stride %d, %d weights, %d inputs of %d blocks, %d groups", len(out), cstride, len(w), nk, nb, ng))
+func cmacPlanarKernel(out []complex64, cstride int, w, x []float32, xoff []int, xstride, nk, nb, ng int) {
+	if nk < 1 || nb < 1 || ng < 1 || cstride < nb*8 || xstride < 16 || len(out) < ng*4*cstride || len(w) < ng*nb*nk*64 || len(xoff) < nk {
+		panic(fmt.Sprintf("infer: cmacPlanar: %d outputs of stride %d, %d weights, %d inputs of %d blocks %d apart, %d groups", len(out), cstride, len(w), nk, nb, xstride, ng))
 	}
 	for _, o := range xoff[:nk] {
-		if o < 0 || o+nb*16 > len(x) {
-			panic(fmt.Sprintf("infer: cmacPlanar: input at %d of %d floats, want %d", o, len(x), nb*16))
+		if o < 0 || o+(nb-1)*xstride+16 > len(x) {
+			panic(fmt.Sprintf("infer: cmacPlanar: input at %d of %d floats, want %d blocks %d apart", o, len(x), nb, xstride))
 		}
 	}
-	cmacPlanarAVX2(&out[0], cstride, &w[0], &x[0], &xoff[0], nk, nb, ng)
+	cmacPlanarAVX2(&out[0], cstride, &w[0], &x[0], &xoff[0], xstride, nk, nb, ng)
 }
 
-func toPlanarKernel(src []complex64, dst []float32) int {
+func toPlanarKernel(src []complex64, dst []float32, stride int) int {
 	nb := len(src) / 8
 	if nb == 0 {
 		return 0
 	}
-	_ = dst[nb*16-1]
-	toPlanarAVX2(&dst[0], &src[0], nb)
+	if stride < 16 {
+		panic(fmt.Sprintf("infer: toPlanar: block stride %d, want at least 16", stride))
+	}
+	_ = dst[(nb-1)*stride+15]
+	toPlanarAVX2(&dst[0], &src[0], nb, stride)
 	return nb * 8
+}
+
+// denseKernels is every dense kernel this CPU can run, for the tests to hold to the Go one.
+func denseKernels() map[string]func(acc, w []float32, idx []int32, val []float32, in, nob int) {
+	k := map[string]func(acc, w []float32, idx []int32, val []float32, in, nob int){}
+	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
+		k["avx2"] = denseBlocksKernel(denseBlocksAVX2)
+	}
+	if cpu.X86.HasAVX512F && cpu.X86.HasFMA {
+		k["avx512"] = denseBlocksKernel(denseBlocksAVX512)
+	}
+	return k
+}
+
+// denseWideKernels is every wide dense kernel this CPU can run.
+func denseWideKernels() map[string]func(acc, w []float32, idx []int32, val []float32, in, nob int) {
+	k := map[string]func(acc, w []float32, idx []int32, val []float32, in, nob int){}
+	if cpu.X86.HasAVX512F && cpu.X86.HasFMA {
+		k["avx512-wide"] = denseBlocksKernelW(denseWideAVX512, denseWide)
+	}
+	return k
 }

@@ -87,21 +87,25 @@ dotdone:
 	VFMADD231PS  (j*64)(SI), Y9, im; \
 	VFMADD231PS  (j*64+32)(SI), Y8, im
 
-// func cmacPlanarAVX2(out *complex64, cstride int, w, x *float32, xoff *int, nk, nb, ng int)
+// func cmacPlanarAVX2(out *complex64, cstride int, w, x *float32, xoff *int, xstride, nk, nb, ng int)
 // See cmacPlanarGo. Registers: SI the weight stream, DI x, DX xoff, R8 the group's first
-// output, R9 the channel stride in bytes, R10 the block's byte offset, BX blocks left, CX
-// inputs left, R12 the input's index into xoff in bytes, Y0-Y7 four channels' accumulators.
-TEXT ·cmacPlanarAVX2(SB), NOSPLIT, $0-64
+// output, R9 the channel stride in bytes, R10 the block's byte offset in the output, R13 in
+// x (R14 apart), BX blocks left, CX inputs left, R12 the input's index into xoff in bytes,
+// Y0-Y7 four channels' accumulators.
+TEXT ·cmacPlanarAVX2(SB), NOSPLIT, $0-72
 	MOVQ out+0(FP), R8
 	MOVQ cstride+8(FP), R9
 	SHLQ $3, R9
 	MOVQ w+16(FP), SI
 	MOVQ x+24(FP), DI
 	MOVQ xoff+32(FP), DX
+	MOVQ xstride+40(FP), R14
+	SHLQ $2, R14
 
 pgroup:
 	XORQ R10, R10
-	MOVQ nb+48(FP), BX
+	XORQ R13, R13
+	MOVQ nb+56(FP), BX
 
 pblock:
 	VXORPS Y0, Y0, Y0
@@ -112,13 +116,13 @@ pblock:
 	VXORPS Y5, Y5, Y5
 	VXORPS Y6, Y6, Y6
 	VXORPS Y7, Y7, Y7
-	MOVQ   nk+40(FP), CX
+	MOVQ   nk+48(FP), CX
 	XORQ   R12, R12
 
 pinput:
 	MOVQ    (DX)(R12*1), R11
 	SHLQ    $2, R11
-	ADDQ    R10, R11
+	ADDQ    R13, R11
 	VMOVUPS (DI)(R11*1), Y8
 	VMOVUPS 32(DI)(R11*1), Y9
 	MAC4(0, Y0, Y1)
@@ -139,11 +143,12 @@ pinput:
 	ADDQ R9, R11
 	STORE4(Y6, Y7, R11)
 	ADDQ $64, R10
+	ADDQ R14, R13
 	DECQ BX
 	JNZ  pblock
 
 	LEAQ (R8)(R9*4), R8
-	DECQ ng+56(FP)
+	DECQ ng+64(FP)
 	JNZ  pgroup
 	VZEROUPPER
 	RET
@@ -202,12 +207,15 @@ affdone:
 	VZEROUPPER
 	RET
 
-// func toPlanarAVX2(dst *float32, src *complex64, nb int)
-// toPlanar for nb whole blocks of eight: (re, im) pairs to eight re then eight im.
-TEXT ·toPlanarAVX2(SB), NOSPLIT, $0-24
+// func toPlanarAVX2(dst *float32, src *complex64, nb, stride int)
+// toPlanar for nb whole blocks of eight: (re, im) pairs to eight re then eight im, the blocks
+// stride floats apart in dst.
+TEXT ·toPlanarAVX2(SB), NOSPLIT, $0-32
 	MOVQ    dst+0(FP), DI
 	MOVQ    src+8(FP), SI
 	MOVQ    nb+16(FP), CX
+	MOVQ    stride+24(FP), DX
+	SHLQ    $2, DX
 	MOVQ    $·planarIdx(SB), AX
 	VMOVUPS (AX), Y15
 
@@ -221,8 +229,232 @@ tploop:
 	VMOVUPS    Y2, (DI)
 	VMOVUPS    Y3, 32(DI)
 	ADDQ       $64, SI
-	ADDQ       $64, DI
+	ADDQ       DX, DI
 	DECQ       CX
 	JNZ        tploop
+	VZEROUPPER
+	RET
+
+// func denseBlocksAVX2(acc, w *float32, idx *int32, val *float32, nnz, in, nob int)
+// See denseBlocksGo. Per block: SI the slab, CX the index k, Y0-Y3 two pairs of accumulators
+// (even and odd k, to hide the FMA latency), summed at the end.
+TEXT ·denseBlocksAVX2(SB), NOSPLIT, $0-56
+	MOVQ acc+0(FP), DI
+	MOVQ w+8(FP), SI
+	MOVQ idx+16(FP), R8
+	MOVQ val+24(FP), R9
+	MOVQ nnz+32(FP), R10
+	MOVQ in+40(FP), R11
+	MOVQ nob+48(FP), R12
+	SHLQ $6, R11
+
+dbBlock:
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	XORQ   CX, CX
+	MOVQ   R10, BX
+	SHRQ   $1, BX
+	JZ     dbOdd
+
+dbPair:
+	MOVLQSX      (R8)(CX*4), AX
+	MOVLQSX      4(R8)(CX*4), DX
+	SHLQ         $6, AX
+	SHLQ         $6, DX
+	VBROADCASTSS (R9)(CX*4), Y4
+	VBROADCASTSS 4(R9)(CX*4), Y5
+	VFMADD231PS  (SI)(AX*1), Y4, Y0
+	VFMADD231PS  32(SI)(AX*1), Y4, Y1
+	VFMADD231PS  (SI)(DX*1), Y5, Y2
+	VFMADD231PS  32(SI)(DX*1), Y5, Y3
+	ADDQ         $2, CX
+	DECQ         BX
+	JNZ          dbPair
+
+dbOdd:
+	TESTQ        $1, R10
+	JZ           dbStore
+	MOVLQSX      (R8)(CX*4), AX
+	SHLQ         $6, AX
+	VBROADCASTSS (R9)(CX*4), Y4
+	VFMADD231PS  (SI)(AX*1), Y4, Y0
+	VFMADD231PS  32(SI)(AX*1), Y4, Y1
+
+dbStore:
+	VADDPS  Y2, Y0, Y0
+	VADDPS  Y3, Y1, Y1
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	ADDQ    $64, DI
+	ADDQ    R11, SI
+	DECQ    R12
+	JNZ     dbBlock
+	VZEROUPPER
+	RET
+
+// func denseBlocksAVX512(acc, w *float32, idx *int32, val *float32, nnz, in, nob int)
+// denseBlocksAVX2 with one 16-wide register per input: Z0-Z3 four accumulators (k mod 4).
+TEXT ·denseBlocksAVX512(SB), NOSPLIT, $0-56
+	MOVQ acc+0(FP), DI
+	MOVQ w+8(FP), SI
+	MOVQ idx+16(FP), R8
+	MOVQ val+24(FP), R9
+	MOVQ nnz+32(FP), R10
+	MOVQ in+40(FP), R11
+	MOVQ nob+48(FP), R12
+	SHLQ $6, R11
+
+dzBlock:
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	XORQ   CX, CX
+	MOVQ   R10, BX
+	SHRQ   $2, BX
+	JZ     dzRest
+
+dzQuad:
+	MOVLQSX      (R8)(CX*4), AX
+	MOVLQSX      4(R8)(CX*4), DX
+	MOVLQSX      8(R8)(CX*4), R13
+	MOVLQSX      12(R8)(CX*4), R14
+	SHLQ         $6, AX
+	SHLQ         $6, DX
+	SHLQ         $6, R13
+	SHLQ         $6, R14
+	VBROADCASTSS (R9)(CX*4), Z4
+	VBROADCASTSS 4(R9)(CX*4), Z5
+	VBROADCASTSS 8(R9)(CX*4), Z6
+	VBROADCASTSS 12(R9)(CX*4), Z7
+	VFMADD231PS  (SI)(AX*1), Z4, Z0
+	VFMADD231PS  (SI)(DX*1), Z5, Z1
+	VFMADD231PS  (SI)(R13*1), Z6, Z2
+	VFMADD231PS  (SI)(R14*1), Z7, Z3
+	ADDQ         $4, CX
+	DECQ         BX
+	JNZ          dzQuad
+
+dzRest:
+	CMPQ         CX, R10
+	JGE          dzStore
+	MOVLQSX      (R8)(CX*4), AX
+	SHLQ         $6, AX
+	VBROADCASTSS (R9)(CX*4), Z4
+	VFMADD231PS  (SI)(AX*1), Z4, Z0
+	INCQ         CX
+	JMP          dzRest
+
+dzStore:
+	VADDPS  Z1, Z0, Z0
+	VADDPS  Z3, Z2, Z2
+	VADDPS  Z2, Z0, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ    $64, DI
+	ADDQ    R11, SI
+	DECQ    R12
+	JNZ     dzBlock
+	VZEROUPPER
+	RET
+
+// func rowsFMAAVX2(dst, src *float32, a float32, rows, n, stride int)
+// See rowsFMAGo: eight values per FMA, the rest of each row one at a time. DI dst, SI src
+// (row starts), BX rows left, R8 n, R9 the source stride in bytes, Y0 a broadcast.
+TEXT ·rowsFMAAVX2(SB), NOSPLIT, $0-48
+	MOVQ         dst+0(FP), DI
+	MOVQ         src+8(FP), SI
+	VBROADCASTSS a+16(FP), Y0
+	MOVQ         rows+24(FP), BX
+	MOVQ         n+32(FP), R8
+	MOVQ         stride+40(FP), R9
+	SHLQ         $2, R9
+
+rfRow:
+	MOVQ R8, CX
+	XORQ AX, AX
+	SHRQ $3, CX
+	JZ   rfTail
+
+rf8:
+	VMOVUPS     (SI)(AX*4), Y1
+	VFMADD213PS (DI)(AX*4), Y0, Y1
+	VMOVUPS     Y1, (DI)(AX*4)
+	ADDQ        $8, AX
+	DECQ        CX
+	JNZ         rf8
+
+rfTail:
+	CMPQ        AX, R8
+	JGE         rfNext
+	VMOVSS      (SI)(AX*4), X1
+	VFMADD213SS (DI)(AX*4), X0, X1
+	VMOVSS      X1, (DI)(AX*4)
+	INCQ        AX
+	JMP         rfTail
+
+rfNext:
+	LEAQ (DI)(R8*4), DI
+	ADDQ R9, SI
+	DECQ BX
+	JNZ  rfRow
+	VZEROUPPER
+	RET
+
+#define WIDEFMA(off, z) VFMADD231PS off(DX), Z8, z
+
+// func denseWideAVX512(acc, w *float32, idx *int32, val *float32, nnz, in, nob int)
+// denseBlocksAVX512 for slabs of 128 outputs: Z0-Z7 the slab's sums, each input's 512
+// contiguous bytes of weights read by eight FMAs. nnz >= 1.
+TEXT ·denseWideAVX512(SB), NOSPLIT, $0-56
+	MOVQ acc+0(FP), DI
+	MOVQ w+8(FP), SI
+	MOVQ idx+16(FP), R8
+	MOVQ val+24(FP), R9
+	MOVQ nnz+32(FP), R10
+	MOVQ in+40(FP), R11
+	MOVQ nob+48(FP), R12
+	SHLQ $9, R11
+
+dwBlock:
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	XORQ   CX, CX
+
+dwInput:
+	MOVLQSX      (R8)(CX*4), AX
+	SHLQ         $9, AX
+	LEAQ         (SI)(AX*1), DX
+	VBROADCASTSS (R9)(CX*4), Z8
+	WIDEFMA(0, Z0)
+	WIDEFMA(64, Z1)
+	WIDEFMA(128, Z2)
+	WIDEFMA(192, Z3)
+	WIDEFMA(256, Z4)
+	WIDEFMA(320, Z5)
+	WIDEFMA(384, Z6)
+	WIDEFMA(448, Z7)
+	INCQ         CX
+	CMPQ         CX, R10
+	JLT          dwInput
+	VMOVUPS      Z0, (DI)
+	VMOVUPS      Z1, 64(DI)
+	VMOVUPS      Z2, 128(DI)
+	VMOVUPS      Z3, 192(DI)
+	VMOVUPS      Z4, 256(DI)
+	VMOVUPS      Z5, 320(DI)
+	VMOVUPS      Z6, 384(DI)
+	VMOVUPS      Z7, 448(DI)
+	ADDQ         $512, DI
+	ADDQ         R11, SI
+	DECQ         R12
+	JNZ          dwBlock
 	VZEROUPPER
 	RET

@@ -3,3 +3,13 @@
 package infer
 
 // Elsewhere (or with -tags purego) cmacPlanar and dot stay in Go.
+
+// denseKernels is every dense kernel this build has besides the Go one: none.
+func denseKernels() map[string]func(acc, w []float32, idx []int32, val []float32, in, nob int) {
+	return nil
+}
+
+// denseWideKernels is every wide dense kernel this build has: none.
+func denseWideKernels() map[string]func(acc, w []float32, idx []int32, val []float32, in, nob int) {
+	return nil
+}

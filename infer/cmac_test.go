@@ -1,6 +1,7 @@
 package infer
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -21,26 +22,39 @@ func TestSpecMAC(t *testing.T) {
 				}
 				m := newSpecMAC(w, co, nk, n)
 				xs := make([][]complex64, nk)
-				x := make([]float32, (nk+1)*m.planarLen())
-				xoff := make([]int, nk)
-				for k := range xs {
-					xs[k] = make([]complex64, n)
-					for i := range xs[k] {
-						xs[k][i] = c()
+				// Each input whole in turn (block stride 16), or the inputs' blocks interleaved
+				// (stride (nk+1)*16, one slot spare) as the engine holds them; in reverse
+				// order, as a ring is.
+				for _, interleaved := range []bool{false, true} {
+					x := make([]float32, (nk+1)*m.planarLen())
+					xoff := make([]int, nk)
+					stride := 16
+					if interleaved {
+						stride = (nk + 1) * 16
 					}
-					xoff[k] = (nk - k) * m.planarLen() // reversed, as a ring is
-					toPlanar(xs[k], x[xoff[k]:])
-				}
-				m.run(x, xoff)
-				for ch := 0; ch < co; ch++ {
-					got := m.out(ch)
-					for i := 0; i < n; i++ {
-						var want complex128
-						for k := 0; k < nk; k++ {
-							want += complex128(w[(ch*nk+k)*n+i]) * complex128(xs[k][i])
+					for k := range xs {
+						xs[k] = make([]complex64, n)
+						for i := range xs[k] {
+							xs[k][i] = c()
 						}
-						if d := complex128(got[i]) - want; real(d)*real(d)+imag(d)*imag(d) > 1e-9*float64(nk) {
-							t.Fatalf("co=%d nk=%d n=%d: channel %d value %d is %v, want %v", co, nk, n, ch, i, got[i], want)
+						if interleaved {
+							xoff[k] = (nk - k) * 16
+						} else {
+							xoff[k] = (nk - k) * m.planarLen()
+						}
+						toPlanar(xs[k], x[xoff[k]:], stride)
+					}
+					m.run(x, xoff, stride)
+					for ch := 0; ch < co; ch++ {
+						got := m.out(ch)
+						for i := 0; i < n; i++ {
+							var want complex128
+							for k := 0; k < nk; k++ {
+								want += complex128(w[(ch*nk+k)*n+i]) * complex128(xs[k][i])
+							}
+							if d := complex128(got[i]) - want; real(d)*real(d)+imag(d)*imag(d) > 1e-9*float64(nk) {
+								t.Fatalf("co=%d nk=%d n=%d interleaved %v: channel %d value %d is %v, want %v", co, nk, n, interleaved, ch, i, got[i], want)
+							}
 						}
 					}
 				}
@@ -49,26 +63,29 @@ func TestSpecMAC(t *testing.T) {
 	}
 }
 
-// BenchmarkSpecMAC is the paper model's first layer: 8 channels x 40 frames of 50x26 values.
+// BenchmarkSpecMAC is the first layer of the paper's model (8 channels x 40 frames of 50x26
+// values) and of 80x80 and 100x100 grids.
 func BenchmarkSpecMAC(b *testing.B) {
-	const co, nk, n = 8, 40, 50 * 26
-	for _, k := range []struct {
-		name string
-		f    func(out []complex64, cstride int, w, x []float32, xoff []int, nk, nb, ng int)
-	}{{"generic", cmacPlanarGo}, {"inuse", cmacPlanar}} {
-		b.Run(k.name, func(b *testing.B) {
-			m := newSpecMAC(make([]complex64, co*nk*n), co, nk, n)
-			x := make([]float32, nk*m.planarLen())
-			xoff := make([]int, nk)
-			for i := range xoff {
-				xoff[i] = i * m.planarLen()
-			}
-			b.SetBytes(int64(4 * len(m.w)))
-			for b.Loop() {
-				k.f(m.acc, m.nb*8, m.w, x, xoff, m.nk, m.nb, m.ng)
-			}
-			b.ReportMetric(float64(8*co*nk*n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-		})
+	const co, nk = 8, 40
+	for _, n := range []int{50 * 26, 80 * 41, 100 * 51} {
+		for _, k := range []struct {
+			name string
+			f    func(out []complex64, cstride int, w, x []float32, xoff []int, xstride, nk, nb, ng int)
+		}{{"generic", cmacPlanarGo}, {"inuse", cmacPlanar}} {
+			b.Run(fmt.Sprintf("%d/%s", n, k.name), func(b *testing.B) {
+				m := newSpecMAC(make([]complex64, co*nk*n), co, nk, n)
+				x := make([]float32, nk*m.planarLen())
+				xoff := make([]int, nk)
+				for i := range xoff {
+					xoff[i] = i * 16 // interleaved, as the engine's ring
+				}
+				b.SetBytes(int64(4 * len(m.w)))
+				for b.Loop() {
+					k.f(m.acc, m.nb*8, m.w, x, xoff, nk*16, m.nk, m.nb, m.ng)
+				}
+				b.ReportMetric(float64(8*co*nk*n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
 	}
 }
 
@@ -121,19 +138,22 @@ func TestAffineKernels(t *testing.T) {
 	}
 }
 
-// TestToPlanar holds the planar repack in use to its definition for lengths around the block.
+// TestToPlanar holds the planar repack in use to its definition for lengths around the block,
+// the blocks contiguous and interleaved with others.
 func TestToPlanar(t *testing.T) {
 	for n := 0; n <= 41; n++ {
 		src := make([]complex64, n)
 		for i := range src {
 			src[i] = complex(float32(i), float32(-i-1))
 		}
-		dst := make([]float32, (n+7)/8*16)
-		toPlanar(src, dst)
-		for i, v := range src {
-			b, l := i/8, i%8
-			if dst[b*16+l] != real(v) || dst[b*16+8+l] != imag(v) {
-				t.Fatalf("n=%d: value %d is (%g, %g), want %v", n, i, dst[b*16+l], dst[b*16+8+l], v)
+		for _, stride := range []int{16, 48} {
+			dst := make([]float32, (n+7)/8*stride)
+			toPlanar(src, dst, stride)
+			for i, v := range src {
+				b, l := i/8, i%8
+				if dst[b*stride+l] != real(v) || dst[b*stride+8+l] != imag(v) {
+					t.Fatalf("n=%d stride %d: value %d is (%g, %g), want %v", n, stride, i, dst[b*stride+l], dst[b*stride+8+l], v)
+				}
 			}
 		}
 	}

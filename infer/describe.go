@@ -106,9 +106,11 @@ func (s *Stream) FLOPs() int64 {
 	for _, o := range s.tail {
 		switch o := o.(type) {
 		case *convOp:
-			f += int64(o.ci)*o.sp.forwardFlops() + int64(o.co)*o.sp.flops(o.h, o.oh) + 8*int64(o.co*o.ci*o.mac.n)
+			f += int64(o.ci)*o.sps[0].forwardFlops() + int64(o.co)*o.sps[0].flops(o.h, o.oh) + 8*int64(o.co*o.ci*o.mac.n)
+		case *directConvOp:
+			f += 2 * int64(o.co*o.ci*o.oh*o.ow*o.kh*o.kw)
 		case *denseOp:
-			f += 2 * int64(len(o.w))
+			f += 2 * int64(o.in*len(o.out))
 		case *affineOp:
 			f += 2 * int64(len(o.scale))
 			if o.relu {
@@ -153,4 +155,36 @@ func (sp *spectral) forwardFlops() int64 {
 // flops of an inverse giving oh rows.
 func (sp *spectral) flops(h, oh int) int64 {
 	return int64(sp.hf)*sp.col.flops() + int64((oh+1)/2)*sp.row.flops()
+}
+
+// BytesPerStep is the bytes of weights and state one Step reads at most: what has to come
+// from cache, or from memory when it does not fit, every step (inputs and outputs of a layer
+// that stay in the first-level cache are not counted). A dense layer after a ReLU reads only
+// the weights of its nonzero inputs, about half of its count.
+func (s *Stream) BytesPerStep() int64 {
+	var b int64
+	switch r := s.first.(type) {
+	case *convRing:
+		b += 4 * int64(len(r.mac.w)+len(r.ring))
+	case *denseRing:
+		b += 4 * int64(len(r.w)+r.out*r.hist)
+	}
+	for _, o := range s.tail {
+		switch o := o.(type) {
+		case *convOp:
+			b += 4 * int64(len(o.mac.w))
+		case *directConvOp:
+			b += 4 * int64(len(o.wt))
+		case *denseOp:
+			b += 4 * int64(len(o.w))
+		case *affineOp:
+			b += 8 * int64(len(o.scale))
+		case *nonlinOp:
+			b += 12 * int64(len(o.gain))
+		}
+	}
+	if s.glm != nil {
+		b += 4 * int64(len(s.glm.coupling)+len(s.glm.own)+len(s.glm.hist))
+	}
+	return b
 }

@@ -16,8 +16,10 @@
 //
 // A *Model is immutable once loaded and may be shared by goroutines. An engine (Stream,
 // Reference) is used by one goroutine at a time: the daemon makes one per model and calls
-// Step once per bin from its frame loop. Batch prediction (Predict) uses several goroutines of
-// its own and returns when they are done.
+// Step once per bin from its frame loop. With Options.Threads > 1 a Stream also has
+// Threads-1 helper goroutines of its own, started once by NewStream and ended by Close (or
+// when the engine is garbage), that take a share of each step. Batch prediction (Predict)
+// uses several goroutines of its own and returns when they are done.
 //
 // # Engines
 //
@@ -26,10 +28,20 @@
 // spikes for the bin just stepped), Reset(). Predict runs a whole movie (*tensor.Dense) on
 // several cores. The streaming engine's hot loops are AVX2/FMA assembly on amd64 CPUs that
 // have it (cmac_amd64.s, fft_amd64.s): the complex multiply-accumulate of spectra (held planar
-// in blocks of eight, so a product is four fused multiply-adds), the FFT stages and their
+// in blocks of eight, so a product is four fused multiply-adds, and the blocks of a window's
+// frames interleaved, so the kernel reads them as one stream), the FFT stages and their
 // transposes, the batch norm with the ReLU after it, and the dense layers' dot product. They
 // are pure Go elsewhere or with -tags purego; both pass the same tests. In deterministic mode
 // the stream leaves noise layers out.
+//
+// Sizes: a convolution's transforms are padded to the least even size of radices 2, 3 and 5
+// at or above the image (86 -> 90; exact for a valid correlation), so no stage has a costly
+// prime radix. A dense layer after the convolutions (dense.go) is a matrix-vector product in
+// slabs of 16 outputs, input-major, so that an input's 16 weights are one cache line and the
+// sums stay in registers (AVX-512 kernel, AVX2, Go); only nonzero inputs are visited (after a
+// ReLU about half are zero and their weights are never read). What a step costs is memory
+// traffic more than arithmetic at large sizes: Stream.BytesPerStep is the weights and state a
+// step reads, Stream.FLOPs its arithmetic, and `retinad bench --sweep` sets both against time.
 //
 // # The native model file (version 1)
 //

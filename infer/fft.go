@@ -202,17 +202,48 @@ func (pl *fftPlan) run(x, y []complex64, s int, inv, asm bool) []complex64 {
 }
 
 // spectral is the 2-D real FFT of h x w images: spectra are h x (w/2+1) complex values,
-// row (ky) major. It owns its scratch buffers: one goroutine at a time.
+// row (ky) major. Images may be smaller (ih x iw, zero-padded to h x w). It owns its scratch
+// buffers: one goroutine at a time.
 type spectral struct {
 	h, w, hf   int
+	ih, iw     int
 	row, col   *fftPlan
 	bufA, bufB []complex64 // scratch, max(w*ceil(h/2), h*hf)
+	pad        []float32   // h*w, the padded image, when ih x iw is smaller than h x w
 }
 
 func newSpectral(h, w int) *spectral {
 	hf := w/2 + 1
 	n := max(w*((h+1)/2), h*hf)
-	return &spectral{h: h, w: w, hf: hf, row: newFFTPlan(w), col: newFFTPlan(h), bufA: make([]complex64, n), bufB: make([]complex64, n)}
+	return &spectral{h: h, w: w, hf: hf, ih: h, iw: w, row: newFFTPlan(w), col: newFFTPlan(h), bufA: make([]complex64, n), bufB: make([]complex64, n)}
+}
+
+// newPaddedSpectral is the transform of ih x iw images zero-padded to the nearest even size
+// of cheap radices (2, 3, 5) in each dimension: a valid correlation computed through it is
+// exact as long as the transform is at least the image's size, and a length like 86 (2 x 43)
+// would otherwise cost a prime-radix stage 43 operations per point.
+func newPaddedSpectral(ih, iw int) *spectral {
+	sp := newSpectral(smoothSize(ih), smoothSize(iw))
+	sp.ih, sp.iw = ih, iw
+	if sp.h != ih || sp.w != iw {
+		sp.pad = make([]float32, sp.h*sp.w)
+	}
+	return sp
+}
+
+// smoothSize is the least n' >= n of the form 2^a 3^b 5^c, even unless n is 1.
+func smoothSize(n int) int {
+	for m := n; ; m++ {
+		r := m
+		for _, f := range []int{2, 3, 5} {
+			for r%f == 0 {
+				r /= f
+			}
+		}
+		if r == 1 && (m%2 == 0 || m == 1) {
+			return m
+		}
+	}
 }
 
 // forward writes the spectrum of the h x w image img (row-major) to dst (h*hf values).
@@ -220,10 +251,16 @@ func (sp *spectral) forward(img []float32, dst []complex64) {
 	copy(dst, sp.spectrum(img))
 }
 
-// spectrum returns the spectrum of the h x w image img (row-major) in one of the scratch
+// spectrum returns the spectrum of the ih x iw image img (row-major, zero-padded to h x w) in one of the scratch
 // buffers: valid until the next call.
 func (sp *spectral) spectrum(img []float32) []complex64 {
 	h, w, hf := sp.h, sp.w, sp.hf
+	if sp.pad != nil { // the rows and columns past the image stay zero
+		for y := 0; y < sp.ih; y++ {
+			copy(sp.pad[y*w:y*w+sp.iw], img[y*sp.iw:(y+1)*sp.iw])
+		}
+		img = sp.pad
+	}
 	P := (h + 1) / 2
 	full := h / 2 // pairs with both rows
 	// Rows in pairs: z = row 2p + i row 2p+1, laid out [x][p] for the interleaved FFT.

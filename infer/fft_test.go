@@ -104,3 +104,13 @@ func BenchmarkSpectral(b *testing.B) {
 func (pl *fftPlan) transformGo(x, y []complex64, s int, inv bool) []complex64 {
 	return pl.run(x, y, s, inv, false)
 }
+
+// TestSmoothSize: transform sizes are even products of 2, 3 and 5, the least at or above the
+// image's size (86 = 2 x 43 would take a radix-43 stage).
+func TestSmoothSize(t *testing.T) {
+	for n, want := range map[int]int{1: 1, 2: 2, 7: 8, 14: 16, 15: 16, 36: 36, 43: 48, 50: 50, 66: 72, 86: 90, 100: 100} {
+		if got := smoothSize(n); got != want {
+			t.Errorf("smoothSize(%d) = %d, want %d", n, got, want)
+		}
+	}
+}

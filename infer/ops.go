@@ -27,13 +27,17 @@ func newOp(l *Layer, in []int, s *Stream) op {
 	case Noise:
 		return &noiseOp{std: float32(l.Std), s: s}
 	case Dense:
-		o := &denseOp{w: l.Weight.Data, in: l.Weight.Shape[1], out: make([]float32, l.Weight.Shape[0])}
+		var bias []float32
 		if l.Bias != nil {
-			o.bias = l.Bias.Data
+			bias = l.Bias.Data
 		}
-		return o
+		return newDenseOp(l.Weight.Data, bias, l.Weight.Shape[0], l.Weight.Shape[1], s.pool)
 	case Conv2D:
-		return newConvOp(l, in)
+		ws := l.Weight.Shape
+		if direct, freq := convCost(in[0], ws[0], in[1], in[2], ws[2], ws[3]); direct <= freq {
+			return newDirectConvOp(l, in, s.pool)
+		}
+		return newConvOp(l, in, s.pool)
 	case Softplus, Exp, Sigmoid:
 		o := &nonlinOp{f: l.Type, gain: make([]float32, n), slope: make([]float32, n), offset: make([]float32, n)}
 		for i := 0; i < n; i++ {
@@ -96,23 +100,6 @@ func (o *noiseOp) apply(x []float32) []float32 {
 	return x
 }
 
-type denseOp struct {
-	w, bias []float32
-	in      int
-	out     []float32
-}
-
-func (o *denseOp) apply(x []float32) []float32 {
-	for c := range o.out {
-		v := dot(o.w[c*o.in:(c+1)*o.in], x)
-		if o.bias != nil {
-			v += o.bias[c]
-		}
-		o.out[c] = v
-	}
-	return o.out
-}
-
 type nonlinOp struct {
 	f                   LayerType
 	gain, slope, offset []float32
@@ -127,49 +114,70 @@ func (o *nonlinOp) apply(x []float32) []float32 {
 }
 
 // convOp is a convolution after the first layer, through the frequency domain: FFT of each
-// input channel, sum conj(W) * X per output channel, inverse.
+// input channel, sum conj(W) * X per output channel, inverse. With a pool, the input channels'
+// transforms are split across its cores, then the output channels.
 type convOp struct {
-	sp     *spectral
+	sps    []*spectral // one per core of the pool: their scratch is their own
+	pool   *pool
 	ci, co int
 	h, w   int
 	oh, ow int
 	mac    *specMAC
-	xspec  []float32 // [ci][mac.planarLen()], planar
-	xoff   []int
+	xspec  []float32 // [nb][ci][16]: the inputs' spectra, planar, their blocks interleaved
+	xoff   []int     // i*16: where input i's first block is
 	bias   []float32
-	out    []float32
+	x, out []float32
+	fwd    func(part, parts int) // the two phases of apply, bound once
+	inv    func(part, parts int)
 }
 
-func newConvOp(l *Layer, in []int) *convOp {
+func newConvOp(l *Layer, in []int, p *pool) *convOp {
 	ci, h, w := in[0], in[1], in[2]
 	co, kh, kw := l.Weight.Shape[0], l.Weight.Shape[2], l.Weight.Shape[3]
-	sp := newSpectral(h, w)
-	n := h * sp.hf
-	o := &convOp{sp: sp, ci: ci, co: co, h: h, w: w, oh: h - kh + 1, ow: w - kw + 1}
-	o.mac = newSpecMAC(kernelSpectra(sp, l.Weight), co, ci, n)
-	pl := o.mac.planarLen()
-	o.xspec = make([]float32, ci*pl)
+	o := &convOp{pool: p, ci: ci, co: co, h: h, w: w, oh: h - kh + 1, ow: w - kw + 1}
+	for len(o.sps) < p.parts() {
+		o.sps = append(o.sps, newPaddedSpectral(h, w))
+	}
+	sp := o.sps[0]
+	o.mac = newSpecMAC(kernelSpectra(sp, l.Weight), co, ci, sp.h*sp.hf)
+	o.xspec = make([]float32, ci*o.mac.planarLen())
 	o.xoff = make([]int, ci)
 	for i := range o.xoff {
-		o.xoff[i] = i * pl
+		o.xoff[i] = i * 16
 	}
 	o.bias = make([]float32, co)
 	if l.Bias != nil {
 		copy(o.bias, l.Bias.Data)
 	}
 	o.out = make([]float32, co*o.oh*o.ow)
+	o.fwd, o.inv = o.forwardPart, o.inversePart
 	return o
 }
 
 func (o *convOp) apply(x []float32) []float32 {
-	plane, pl := o.h*o.w, o.mac.planarLen()
-	for i := 0; i < o.ci; i++ {
-		toPlanar(o.sp.spectrum(x[i*plane:(i+1)*plane]), o.xspec[i*pl:(i+1)*pl])
-	}
-	o.mac.run(o.xspec, o.xoff)
-	oplane := o.oh * o.ow
-	for c := 0; c < o.co; c++ {
-		o.sp.inverse(o.mac.out(c), o.out[c*oplane:(c+1)*oplane], o.oh, o.ow, o.bias[c])
-	}
+	o.x = x
+	o.pool.run(o.fwd)
+	o.pool.run(o.inv)
+	o.x = nil
 	return o.out
+}
+
+// forwardPart transforms one core's share of the input channels.
+func (o *convOp) forwardPart(part, parts int) {
+	plane := o.h * o.w
+	i0, i1 := span(o.ci, part, parts)
+	for i := i0; i < i1; i++ {
+		toPlanar(o.sps[part].spectrum(o.x[i*plane:(i+1)*plane]), o.xspec[i*16:], o.ci*16)
+	}
+}
+
+// inversePart sums and transforms back one core's share of the output channels (whole
+// groups of four).
+func (o *convOp) inversePart(part, parts int) {
+	g0, g1 := span(o.mac.ng, part, parts)
+	o.mac.runGroups(o.xspec, o.xoff, o.ci*16, g0, g1)
+	oplane := o.oh * o.ow
+	for c := 4 * g0; c < min(4*g1, o.co); c++ {
+		o.sps[part].inverse(o.mac.out(c), o.out[c*oplane:(c+1)*oplane], o.oh, o.ow, o.bias[c])
+	}
 }

@@ -12,7 +12,17 @@ type Options struct {
 	// per bin; otherwise rates are the mean field and noise layers do nothing.
 	Stochastic bool
 	Seed       uint64 // seeds the noise and the samples in stochastic mode
+	// Threads is the number of cores one Step of the streaming engine may use: NewStream
+	// starts Threads-1 helper goroutines, once, that take a share of the convolutions'
+	// channels and the dense layer's cells every step (Stream.Close ends them). 0 or 1 runs
+	// Step on the caller's goroutine alone. For a model too big for one core's frame budget;
+	// the reference and batch engines ignore it (Predict already uses every core).
+	Threads int
 }
+
+// MaxThreads is the most Options.Threads a model may ask for (configs and the control service
+// refuse more): a bound on the goroutines one model starts, far above any rig's cores.
+const MaxThreads = 64
 
 // Reference is the plain engine: each step it runs every layer on the whole window, in
 // float64, directly from the formulas of the package documentation. It is slow and obviously

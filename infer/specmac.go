@@ -37,27 +37,37 @@ func newSpecMAC(w []complex64, co, nk, n int) *specMAC {
 // planarLen is the number of float32s a planar spectrum of the bank's n values takes.
 func (s *specMAC) planarLen() int { return s.nb * 16 }
 
-// run computes every channel's sum; input k is the planar spectrum at x[xoff[k]:].
-func (s *specMAC) run(x []float32, xoff []int) {
-	if len(xoff) != s.nk {
-		panic(fmt.Sprintf("infer: specMAC: %d inputs, want %d", len(xoff), s.nk))
+// run computes every channel's sum; block b of input k is the planar block at
+// x[xoff[k]+b*xstride:] (xstride 16: each input whole in turn; nk*16: the inputs' blocks
+// interleaved, as the engine holds them, so that the kernel reads x as one stream).
+func (s *specMAC) run(x []float32, xoff []int, xstride int) { s.runGroups(x, xoff, xstride, 0, s.ng) }
+
+// runGroups is run for the groups of four channels g0 to g1-1 only (one core's share).
+func (s *specMAC) runGroups(x []float32, xoff []int, xstride, g0, g1 int) {
+	if len(xoff) != s.nk || xstride < 16 {
+		panic(fmt.Sprintf("infer: specMAC: %d inputs of block stride %d, want %d of at least 16", len(xoff), xstride, s.nk))
 	}
 	for _, o := range xoff {
-		_ = x[o : o+s.nb*16] // the kernel reads each input whole
+		_ = x[o : o+(s.nb-1)*xstride+16] // the kernel reads each input whole
 	}
-	cmacPlanar(s.acc, s.nb*8, s.w, x, xoff, s.nk, s.nb, s.ng)
+	if g0 >= g1 {
+		return
+	}
+	cs := s.nb * 8
+	cmacPlanar(s.acc[g0*4*cs:], cs, s.w[g0*s.nb*s.nk*64:], x, xoff, xstride, s.nk, s.nb, g1-g0)
 }
 
 // out returns channel c's sum (n values, interleaved); valid until the next run.
 func (s *specMAC) out(c int) []complex64 { return s.acc[c*s.nb*8 : c*s.nb*8+s.n] }
 
-// toPlanar writes the n complex values of src to dst in planar blocks of eight; the padding
-// of the last block is left as it is (zero when dst was made for it).
-func toPlanar(src []complex64, dst []float32) {
-	done := toPlanarBlocks(src, dst)
+// toPlanar writes the n complex values of src to dst in planar blocks of eight, block b at
+// dst[b*stride:] (stride >= 16); the padding of the last block is left as it is (zero when
+// dst was made for it).
+func toPlanar(src []complex64, dst []float32, stride int) {
+	done := toPlanarBlocks(src, dst, stride)
 	for b := done / 8; b*8 < len(src); b++ {
 		blk := src[b*8 : min(b*8+8, len(src))]
-		d := dst[b*16 : b*16+16]
+		d := dst[b*stride : b*stride+16]
 		for l, v := range blk {
 			d[l], d[8+l] = real(v), imag(v)
 		}
@@ -66,22 +76,22 @@ func toPlanar(src []complex64, dst []float32) {
 
 // toPlanarBlocks converts the whole blocks of src where the CPU has AVX2 and returns how many
 // values it did (a multiple of eight); the Go loop does the rest.
-var toPlanarBlocks = func(src []complex64, dst []float32) int { return 0 }
+var toPlanarBlocks = func(src []complex64, dst []float32, stride int) int { return 0 }
 
 // cmacPlanar is the bank's kernel: assembly where the CPU has AVX2 and FMA.
 var cmacPlanar = cmacPlanarGo
 
 // cmacPlanarGo: for each group g of four channels, block b and channel j of the group,
-// out[(4g+j)*cstride + 8b + l] = sum_k w[g][b][k][j] * x[xoff[k] + 16b] (element l of the
-// planar blocks), interleaved.
-func cmacPlanarGo(out []complex64, cstride int, w, x []float32, xoff []int, nk, nb, ng int) {
+// out[(4g+j)*cstride + 8b + l] = sum_k w[g][b][k][j] * x[xoff[k] + b*xstride] (element l of
+// the planar blocks), interleaved.
+func cmacPlanarGo(out []complex64, cstride int, w, x []float32, xoff []int, xstride, nk, nb, ng int) {
 	var re, im [4][8]float32
 	wi := 0
 	for g := 0; g < ng; g++ {
 		for b := 0; b < nb; b++ {
 			re, im = [4][8]float32{}, [4][8]float32{}
 			for k := 0; k < nk; k++ {
-				xb := x[xoff[k]+16*b : xoff[k]+16*b+16]
+				xb := x[xoff[k]+b*xstride : xoff[k]+b*xstride+16]
 				for j := 0; j < 4; j++ {
 					wb := w[wi : wi+16]
 					wi += 16

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 )
 
 // Stream is the streaming engine: Step takes one new frame and does only the work that frame
@@ -25,6 +26,7 @@ type Stream struct {
 	rates  []float64
 	counts []float32
 	glm    *glmState
+	pool   *pool // helpers for Options.Threads > 1, or nil
 }
 
 // firstStage is a model's first layer run one frame at a time.
@@ -34,7 +36,10 @@ type firstStage interface {
 	reset()
 }
 
-// op is a layer after the first, run on a full output of the layer before.
+// op is a layer after the first, run on a full output of the layer before. newOp picks each
+// layer's form; one that splits its work across cores takes the Stream's pool (nil: the
+// caller's goroutine alone) and binds its per-core function once, when built, so that apply
+// allocates nothing (convOp, directConvOp, denseOp show the pattern).
 type op interface {
 	apply(x []float32) []float32 // may work in place; returns the output
 }
@@ -46,7 +51,10 @@ func NewStream(m *Model, opt Options) (*Stream, error) {
 		return nil, err
 	}
 	in := m.Input
-	s := &Stream{m: m, opt: opt, frame: make([]float32, in.Height*in.Width), rates: make([]float64, len(m.Cells)), counts: make([]float32, len(m.Cells))}
+	if opt.Threads < 0 || opt.Threads > MaxThreads {
+		return nil, fmt.Errorf("infer: %d threads: want 0 to %d", opt.Threads, MaxThreads)
+	}
+	s := &Stream{m: m, opt: opt, pool: newPool(opt.Threads), frame: make([]float32, in.Height*in.Width), rates: make([]float64, len(m.Cells)), counts: make([]float32, len(m.Cells))}
 	window := []int{in.History, in.Height, in.Width}
 	switch {
 	case m.Kind == GLM:
@@ -55,7 +63,7 @@ func NewStream(m *Model, opt Options) (*Stream, error) {
 		s.x0 = make([]float32, len(m.Cells))
 		s.glm = newGLMState(g, len(m.Cells))
 	case m.Layers[0].Type == Conv2D:
-		s.first = newConvRing(&m.Layers[0], window)
+		s.first = newConvRing(&m.Layers[0], window, s.pool)
 		s.x0 = make([]float32, numel(shapes[0]))
 	default: // Dense, as Validate checked
 		l := &m.Layers[0]
@@ -84,7 +92,17 @@ func NewStream(m *Model, opt Options) (*Stream, error) {
 		s.tail = append(s.tail, o)
 	}
 	s.Reset()
+	if s.pool != nil {
+		// An engine dropped without Close still ends its helpers (they hold only channels).
+		runtime.AddCleanup(s, func(p *pool) { p.close() }, s.pool)
+	}
 	return s, nil
+}
+
+// Close ends the helper goroutines of Options.Threads > 1; the engine must not Step again.
+// It may be called more than once; without it, the helpers end once the engine is garbage.
+func (s *Stream) Close() {
+	s.pool.close()
 }
 
 // Model returns the engine's model.
@@ -166,21 +184,29 @@ func (s *Stream) Observe(counts []float32) {
 // convRing is a CNN's first convolution, streamed in the frequency domain.
 type convRing struct {
 	sp       *spectral
+	sps      []*spectral // one per core of the pool (sps[0] is sp): their scratch is their own
+	pool     *pool
+	part     func(part, parts int) // output's share of one core, bound once
+	dst      []float32             // output's destination, for part
 	hist, co int
 	mac      *specMAC  // conj(FFT(w_{c,k})) / (h*w), window position k as input k
-	ring     []float32 // [hist][mac.planarLen()]: the frames' spectra, planar
+	ring     []float32 // [nb][hist][16]: the frames' spectra, planar, their blocks interleaved
 	head     int       // slot of the newest frame
-	xoff     []int     // where window position k's spectrum starts in ring, set by output
+	xoff     []int     // where window position k's first block is in ring, set by output
 	bias     []float32
 	oh, ow   int
 }
 
-func newConvRing(l *Layer, in []int) *convRing {
+func newConvRing(l *Layer, in []int, p *pool) *convRing {
 	hist, h, w := in[0], in[1], in[2]
 	co, kh, kw := l.Weight.Shape[0], l.Weight.Shape[2], l.Weight.Shape[3]
-	sp := newSpectral(h, w)
-	n := h * sp.hf
-	r := &convRing{sp: sp, hist: hist, co: co, oh: h - kh + 1, ow: w - kw + 1}
+	sp := newPaddedSpectral(h, w)
+	n := sp.h * sp.hf
+	r := &convRing{sp: sp, sps: []*spectral{sp}, pool: p, hist: hist, co: co, oh: h - kh + 1, ow: w - kw + 1}
+	for len(r.sps) < p.parts() {
+		r.sps = append(r.sps, newPaddedSpectral(h, w))
+	}
+	r.part = r.outputPart
 	r.mac = newSpecMAC(kernelSpectra(sp, l.Weight), co, hist, n)
 	r.ring = make([]float32, hist*r.mac.planarLen())
 	r.xoff = make([]int, hist)
@@ -197,14 +223,14 @@ func kernelSpectra(sp *spectral, wt *Tensor) []complex64 {
 	co, ci, kh, kw := wt.Shape[0], wt.Shape[1], wt.Shape[2], wt.Shape[3]
 	n := sp.h * sp.hf
 	out := make([]complex64, co*ci*n)
-	img := make([]float32, sp.h*sp.w)
+	img := make([]float32, sp.ih*sp.iw) // the kernel fits the image; spectrum pads both
 	scale := float32(1 / float64(sp.h*sp.w))
 	for o := 0; o < co; o++ {
 		for i := 0; i < ci; i++ {
 			clear(img)
 			for y := 0; y < kh; y++ {
 				for x := 0; x < kw; x++ {
-					img[y*sp.w+x] = wt.Data[((o*ci+i)*kh+y)*kw+x]
+					img[y*sp.iw+x] = wt.Data[((o*ci+i)*kh+y)*kw+x]
 				}
 			}
 			dst := out[(o*ci+i)*n : (o*ci+i+1)*n]
@@ -222,20 +248,31 @@ func (r *convRing) reset() {
 	r.head = 0
 }
 
+// push writes the frame's spectrum into its slot. The slots' blocks are interleaved (block b
+// of every slot, then block b+1), so that the spectral sums read the ring as one stream
+// instead of one per frame of the window: memory prefetching follows one stream, not forty.
 func (r *convRing) push(frame []float32) {
 	r.head = (r.head + 1) % r.hist
-	pl := r.mac.planarLen()
-	toPlanar(r.sp.spectrum(frame), r.ring[r.head*pl:(r.head+1)*pl])
+	toPlanar(r.sp.spectrum(frame), r.ring[r.head*16:], r.hist*16)
 }
 
 func (r *convRing) output(dst []float32) {
-	pl, plane := r.mac.planarLen(), r.oh*r.ow
+	plane := r.oh * r.ow
 	for k := range r.xoff { // window position k holds the frame hist-1-k steps back
-		r.xoff[k] = (r.head - (r.hist - 1 - k) + r.hist) % r.hist * pl
+		r.xoff[k] = (r.head - (r.hist - 1 - k) + r.hist) % r.hist * 16
 	}
-	r.mac.run(r.ring, r.xoff)
-	for c := 0; c < r.co; c++ {
-		r.sp.inverse(r.mac.out(c), dst[c*plane:(c+1)*plane], r.oh, r.ow, r.bias[c])
+	r.dst = dst[:r.co*plane]
+	r.pool.run(r.part)
+}
+
+// outputPart is one core's share of output: the groups of four channels in its span, their
+// spectral sums and inverse transforms.
+func (r *convRing) outputPart(part, parts int) {
+	g0, g1 := span(r.mac.ng, part, parts)
+	r.mac.runGroups(r.ring, r.xoff, r.hist*16, g0, g1)
+	plane := r.oh * r.ow
+	for c := 4 * g0; c < min(4*g1, r.co); c++ {
+		r.sps[part].inverse(r.mac.out(c), r.dst[c*plane:(c+1)*plane], r.oh, r.ow, r.bias[c])
 	}
 }
 

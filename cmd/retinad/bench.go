@@ -6,8 +6,12 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
+	"path/filepath"
 	"runtime"
 	"slices"
+	"syscall"
+
+	"golang.org/x/sys/unix"
 	"time"
 
 	ort "github.com/yalue/onnxruntime_go"
@@ -20,8 +24,8 @@ import (
 func init() {
 	register(command{
 		name:    "bench",
-		args:    "--model M [--steps N] [--frame-rate HZ] [--json]",
-		summary: "time the streaming engine per step, and ONNX Runtime on the full window (batch 1, one thread) when present",
+		args:    "--model M | --sweep DIR [--steps N] [--peer-steps N] [--threads N] [--frame-rate HZ] [--json]",
+		summary: "time the streaming engine per step, and ONNX Runtime on the full window (batch 1, one thread) when present; --sweep: every model in DIR, one table",
 		run:     runBench,
 	})
 }
@@ -32,15 +36,26 @@ type peerInfo struct {
 }
 
 type benchResult struct {
-	Model          string    `json:"model"`
-	Steps          int       `json:"steps"`
-	StepP50us      float64   `json:"step_p50_us"`
-	StepP99us      float64   `json:"step_p99_us"`
-	StepMaxus      float64   `json:"step_max_us"`
-	StepsPerS      float64   `json:"steps_per_s"`
+	Model     string  `json:"model"`
+	Size      string  `json:"size"` // history x height x width, cells
+	Steps     int     `json:"steps"`
+	Threads   int     `json:"threads"` // cores of the streaming engine
+	StepP50us float64 `json:"step_p50_us"`
+	StepP99us float64 `json:"step_p99_us"`
+	StepMaxus float64 `json:"step_max_us"`
+	StepsPerS float64 `json:"steps_per_s"`
+	// CPUPerStepus is the process's CPU time over the engine's steps, per step, every core:
+	// below the p50 when the machine's load took the core away, above it with --threads.
+	CPUPerStepus float64 `json:"cpu_per_step_us"`
+	// ThreadCPUP50us and ThreadCPUP99us are quantiles of the stepping thread's own CPU time per
+	// step (with --threads, the helpers' share is not in them).
+	ThreadCPUP50us float64   `json:"thread_cpu_p50_us"`
+	ThreadCPUP99us float64   `json:"thread_cpu_p99_us"`
 	AllocsPerStep  float64   `json:"allocs_per_step"`
 	FLOPsPerStep   int64     `json:"flops_per_step"`
-	StepGFLOPs     float64   `json:"step_gflops"` // achieved at p50
+	BytesPerStep   int64     `json:"bytes_per_step"`    // weights and state one step reads at most
+	StepGBs        float64   `json:"step_gbytes_per_s"` // bytes_per_step at p50
+	StepGFLOPs     float64   `json:"step_gflops"`       // achieved at p50
 	FLOPsWindow    int64     `json:"flops_full_window"`
 	Peer           *peerInfo `json:"peer"`
 	PeerMissing    string    `json:"peer_missing,omitempty"`
@@ -52,16 +67,18 @@ type benchResult struct {
 
 func runBench(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
 	modelPath := fs.String("model", "", "model file (native, or .onnx)")
+	sweep := fs.String("sweep", "", "folder: time every *.retinad and *.onnx model in it and print one table (make bench-models writes issue #24's sizes to bin/benchmodels)")
 	steps := fs.Int("steps", 3000, "streaming steps to time")
 	peerSteps := fs.Int("peer-steps", 200, "ONNX Runtime runs to time")
-	asJSON := fs.Bool("json", false, "print one JSON object")
+	asJSON := fs.Bool("json", false, "print one JSON object (--sweep: an array)")
+	threads := fs.Int("threads", 1, "cores one step of the streaming engine may use (models[].threads); ONNX Runtime keeps one")
 	frameRate := fs.Float64("frame-rate", 0, "bins per second, for an .onnx model that does not say its own (timing does not depend on it: 1 when absent)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *modelPath == "" || fs.NArg() != 0 || *steps < 1 || *peerSteps < 1 {
+	if (*modelPath == "") == (*sweep == "") || fs.NArg() != 0 || *steps < 1 || *peerSteps < 1 || *threads < 1 {
 		fs.Usage()
-		return fmt.Errorf("%w: bench needs --model (and positive --steps, --peer-steps)", errUsage)
+		return fmt.Errorf("%w: bench needs --model or --sweep (one of them, and positive --steps, --peer-steps)", errUsage)
 	}
 	// The engine's timing does not depend on the bin rate, so an ONNX file that does not say
 	// its own needs none here: it is read as 1 bin per second unless --frame-rate says.
@@ -69,14 +86,95 @@ func runBench(ctx context.Context, e *env, fs *flag.FlagSet, args []string) erro
 	if rate == 0 {
 		rate = 1
 	}
-	m, err := loadModel(*modelPath, rate)
+	if *sweep != "" {
+		return runSweep(e, *sweep, rate, *steps, *peerSteps, *threads, *asJSON)
+	}
+	res, err := benchModel(*modelPath, rate, *steps, *peerSteps, *threads)
 	if err != nil {
 		return err
 	}
-	s, err := infer.NewStream(m, infer.Options{})
-	if err != nil {
-		return err
+	if *asJSON {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(res)
 	}
+	fmt.Fprintf(e.stdout, "%s: streaming step p50 %.1f us, p99 %.1f us, max %.1f us; %.0f steps/s; %.1f us CPU per step (the thread's own: p50 %.1f us, p99 %.1f us); %.2f allocs/step\n",
+		*modelPath, res.StepP50us, res.StepP99us, res.StepMaxus, res.StepsPerS, res.CPUPerStepus, res.ThreadCPUP50us, res.ThreadCPUP99us, res.AllocsPerStep)
+	fmt.Fprintf(e.stdout, "FLOPs per step: %d streaming (%.1f GFLOP/s at p50), %d full window; %d bytes read per step (%.1f GB/s at p50)\n",
+		res.FLOPsPerStep, res.StepGFLOPs, res.FLOPsWindow, res.BytesPerStep, res.StepGBs)
+	if res.Peer == nil {
+		fmt.Fprintf(e.stdout, "peer: MISSING (%s)\n", res.PeerMissing)
+	} else {
+		fmt.Fprintf(e.stdout, "peer: %s %s, full window, batch 1, one thread: p50 %.1f us, p99 %.1f us; ratio %.1fx (peer p50 / step p50); max |rate diff| %.3g spikes/s\n",
+			res.Peer.Name, res.Peer.Version, *res.PeerP50us, *res.PeerP99us, *res.Ratio, *res.PeerMaxAbsDiff)
+	}
+	return nil
+}
+
+// runSweep benches every model in dir, in name order, each against ONNX Runtime in the same
+// run, and prints the table of issue #24 (or a JSON array).
+func runSweep(e *env, dir string, rate float64, steps, peerSteps, threads int, asJSON bool) error {
+	var paths []string
+	for _, pat := range []string{"*.retinad", "*.rtm", "*.onnx"} {
+		m, _ := filepath.Glob(filepath.Join(dir, pat))
+		paths = append(paths, m...)
+	}
+	slices.Sort(paths)
+	if len(paths) == 0 {
+		return fmt.Errorf("bench: --sweep %s: no *.retinad, *.rtm or *.onnx model in it (make bench-models writes bin/benchmodels)", dir)
+	}
+	var all []benchResult
+	if !asJSON {
+		fmt.Fprintln(e.stdout, "| model | history x grid, cells | MFLOP/step | MB read/step | step p50 | step p99 | p99/p50 | CPU/step | thread CPU p50 / p99 | ORT p50 | ratio | GFLOP/s | GB/s | allocs/step |")
+		fmt.Fprintln(e.stdout, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+	}
+	for _, p := range paths {
+		res, err := benchModel(p, rate, steps, peerSteps, threads)
+		if err != nil {
+			return err
+		}
+		all = append(all, res)
+		if asJSON {
+			continue
+		}
+		peer, ratio := "missing", "-"
+		if res.Peer != nil {
+			peer, ratio = fmtUs(*res.PeerP50us), fmt.Sprintf("%.1fx", *res.Ratio)
+		}
+		fmt.Fprintf(e.stdout, "| %s | %s | %.1f | %.2f | %s | %s | %.2f | %s | %s / %s | %s | %s | %.1f | %.1f | %.2f |\n",
+			filepath.Base(p), res.Size, float64(res.FLOPsPerStep)/1e6, float64(res.BytesPerStep)/1e6,
+			fmtUs(res.StepP50us), fmtUs(res.StepP99us), res.StepP99us/res.StepP50us, fmtUs(res.CPUPerStepus),
+			fmtUs(res.ThreadCPUP50us), fmtUs(res.ThreadCPUP99us), peer, ratio,
+			res.StepGFLOPs, res.StepGBs, res.AllocsPerStep)
+	}
+	if asJSON {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(all)
+	}
+	return nil
+}
+
+// fmtUs writes a duration in microseconds as the table does: us below a millisecond, ms above.
+func fmtUs(us float64) string {
+	if us < 1000 {
+		return fmt.Sprintf("%.0f us", us)
+	}
+	return fmt.Sprintf("%.2f ms", us/1000)
+}
+
+// benchModel times steps of the streaming engine on the model at path, interleaved with
+// peerSteps runs of ONNX Runtime on the full window when it is present.
+func benchModel(path string, rate float64, steps, peerSteps, threads int) (benchResult, error) {
+	m, err := loadModel(path, rate)
+	if err != nil {
+		return benchResult{}, err
+	}
+	s, err := infer.NewStream(m, infer.Options{Threads: threads})
+	if err != nil {
+		return benchResult{}, err
+	}
+	defer s.Close()
 	in := m.Input
 	r := rand.New(rand.NewPCG(1, 2))
 	frames := make([][]float32, 64)
@@ -90,7 +188,8 @@ func runBench(ctx context.Context, e *env, fs *flag.FlagSet, args []string) erro
 	for i := 0; i < in.History+20; i++ {
 		s.Step(frames[i%len(frames)], rates)
 	}
-	res := benchResult{Model: *modelPath, Steps: *steps, FLOPsPerStep: s.FLOPs(), FLOPsWindow: m.FLOPs()}
+	res := benchResult{Model: path, Steps: steps, Threads: threads, FLOPsPerStep: s.FLOPs(), BytesPerStep: s.BytesPerStep(), FLOPsWindow: m.FLOPs(),
+		Size: fmt.Sprintf("%d x %dx%d, %d", in.History, in.Height, in.Width, len(m.Cells))}
 	peer, err := newPeer(m, frames)
 	if err != nil {
 		res.PeerMissing = err.Error()
@@ -98,39 +197,56 @@ func runBench(ctx context.Context, e *env, fs *flag.FlagSet, args []string) erro
 		defer peer.close()
 	}
 	// Rounds interleave the engine and the peer, so that both see the same load on a shared
-	// machine; allocations are counted over the engine's steps only.
+	// machine; allocations are counted over the engine's steps only. The peer's run evicts the
+	// engine's weights from every cache (the daemon has no such neighbour between frames), so
+	// the first step of each round after the first is run untimed: otherwise those 19 cold
+	// steps alone would be the p99 of 1,500.
 	const rounds = 20
-	lat := make([]time.Duration, 0, *steps)
+	lat, tcpu := make([]time.Duration, 0, steps), make([]time.Duration, 0, steps)
+	// The thread's own CPU clock per step leaves out the time the machine's load took the core
+	// away: its quantiles are the step's tail as a quiet core would see it (caches shared with
+	// the load still count). The goroutine stays on one thread for it.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	var plat []time.Duration
 	var mallocs uint64
-	var total time.Duration
+	var total, cpu time.Duration
 	var ms0, ms1 runtime.MemStats
 	for r := 0; r < rounds; r++ {
-		n := (*steps)*(r+1)/rounds - (*steps)*r/rounds
+		n := steps*(r+1)/rounds - steps*r/rounds
+		if r > 0 && peer != nil {
+			s.Step(frames[len(lat)%len(frames)], rates)
+		}
 		runtime.ReadMemStats(&ms0)
+		cpu0 := processCPU()
 		start := time.Now()
 		for i := 0; i < n; i++ {
-			t0 := time.Now()
+			t0, c0 := time.Now(), threadCPU()
 			s.Step(frames[len(lat)%len(frames)], rates)
+			tcpu = append(tcpu, threadCPU()-c0)
 			lat = append(lat, time.Since(t0))
 		}
 		total += time.Since(start)
+		cpu += processCPU() - cpu0
 		runtime.ReadMemStats(&ms1)
 		mallocs += ms1.Mallocs - ms0.Mallocs
 		if peer != nil {
-			for i := (*peerSteps) * r / rounds; i < (*peerSteps)*(r+1)/rounds; i++ {
+			for i := peerSteps * r / rounds; i < peerSteps*(r+1)/rounds; i++ {
 				t0 := time.Now()
 				if err := peer.sess.Run(); err != nil {
-					return fmt.Errorf("bench: ONNX Runtime run: %w", err)
+					return res, fmt.Errorf("bench: ONNX Runtime run: %w", err)
 				}
 				plat = append(plat, time.Since(t0))
 			}
 		}
 	}
-	res.StepsPerS = float64(*steps) / total.Seconds()
-	res.AllocsPerStep = float64(mallocs) / float64(*steps)
+	res.StepsPerS = float64(steps) / total.Seconds()
+	res.CPUPerStepus = float64(cpu) / float64(steps) / 1e3
+	res.AllocsPerStep = float64(mallocs) / float64(steps)
 	res.StepP50us, res.StepP99us, res.StepMaxus = quantiles(lat)
+	res.ThreadCPUP50us, res.ThreadCPUP99us, _ = quantiles(tcpu)
 	res.StepGFLOPs = float64(res.FLOPsPerStep) / res.StepP50us / 1e3
+	res.StepGBs = float64(res.BytesPerStep) / res.StepP50us / 1e3
 	if peer != nil {
 		p50, p99, _ := quantiles(plat)
 		ratio := p50 / res.StepP50us
@@ -138,21 +254,25 @@ func runBench(ctx context.Context, e *env, fs *flag.FlagSet, args []string) erro
 		res.Peer = &peerInfo{Name: "onnxruntime", Version: ort.GetVersion()}
 		res.PeerP50us, res.PeerP99us, res.Ratio, res.PeerMaxAbsDiff = &p50, &p99, &ratio, &diff
 	}
-	if *asJSON {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(res)
+	return res, nil
+}
+
+// threadCPU is the CPU time the calling OS thread has used so far (0 if the clock fails).
+func threadCPU() time.Duration {
+	var ts unix.Timespec
+	if unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts) != nil {
+		return 0
 	}
-	fmt.Fprintf(e.stdout, "%s: streaming step p50 %.1f us, p99 %.1f us, max %.1f us; %.0f steps/s; %.2f allocs/step\n",
-		*modelPath, res.StepP50us, res.StepP99us, res.StepMaxus, res.StepsPerS, res.AllocsPerStep)
-	fmt.Fprintf(e.stdout, "FLOPs per step: %d streaming (%.1f GFLOP/s at p50), %d full window\n", res.FLOPsPerStep, res.StepGFLOPs, res.FLOPsWindow)
-	if res.Peer == nil {
-		fmt.Fprintf(e.stdout, "peer: MISSING (%s)\n", res.PeerMissing)
-	} else {
-		fmt.Fprintf(e.stdout, "peer: %s %s, full window, batch 1, one thread: p50 %.1f us, p99 %.1f us; ratio %.1fx (peer p50 / step p50); max |rate diff| %.3g spikes/s\n",
-			res.Peer.Name, res.Peer.Version, *res.PeerP50us, *res.PeerP99us, *res.Ratio, *res.PeerMaxAbsDiff)
+	return time.Duration(ts.Nano())
+}
+
+// processCPU is the CPU time (user and system) this process has used so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
 	}
-	return nil
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func quantiles(d []time.Duration) (p50, p99, mx float64) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"retinad/infer"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -18,7 +19,7 @@ import (
 func init() {
 	register(command{
 		name:    "control",
-		args:    "[--server URL] [--rig R] [--user U --password P | --nkey SEEDFILE | --creds FILE] [--tls-ca PEM] [--observed] [--deadline D] [--frame-rate HZ] status | start [SESSION] | stop [SESSION] | load NAME FILE | unload NAME | mark LABEL [NOTE]",
+		args:    "[--server URL] [--rig R] [--user U --password P | --nkey SEEDFILE | --creds FILE] [--tls-ca PEM] [--observed] [--deadline D] [--frame-rate HZ] [--threads N] status | start [SESSION] | stop [SESSION] | load NAME FILE | unload NAME | mark LABEL [NOTE]",
 		summary: "ask a running daemon over its control service: sessions, models, events (all but status need the operator role); prints the reply as JSON",
 		run:     runControl,
 	})
@@ -30,6 +31,7 @@ func runControl(ctx context.Context, e *env, fs *flag.FlagSet, args []string) er
 	observed := fs.Bool("observed", false, "load: a GLM's spike history follows the recorded spikes")
 	deadline := fs.Duration("deadline", 0, "load: skip a bin whose prediction is later than this after the flip (0: one bin)")
 	frameRate := fs.Float64("frame-rate", 0, "load: bins per second of an .onnx file that does not say its own")
+	threads := fs.Int("threads", 0, "load: cores one step of the model may use (0 or 1: its goroutine alone)")
 	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for the reply")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -55,8 +57,11 @@ func runControl(ctx context.Context, e *env, fs *flag.FlagSet, args []string) er
 		if arg(1) == "" || arg(2) == "" {
 			return fmt.Errorf("%w: load wants NAME FILE", errUsage)
 		}
+		if *threads < 0 || *threads > infer.MaxThreads {
+			return fmt.Errorf("%w: load: --threads %d: want 0 to %d", errUsage, *threads, infer.MaxThreads)
+		}
 		endpoint, n = acquisition.EndpointLoad, 2
-		req = &pb.LoadModelRequest{Name: arg(1), File: arg(2), Observed: *observed, DeadlineNs: int64(*deadline), FrameRateHz: *frameRate}
+		req = &pb.LoadModelRequest{Name: arg(1), File: arg(2), Observed: *observed, DeadlineNs: int64(*deadline), FrameRateHz: *frameRate, Threads: int32(*threads)}
 		rep = &pb.LoadModelReply{}
 	case "unload":
 		endpoint, req, rep = acquisition.EndpointUnload, &pb.UnloadModelRequest{Name: arg(1)}, &pb.UnloadModelReply{}

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"math"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -94,5 +95,41 @@ func TestBenchJSON(t *testing.T) {
 		t.Logf("peer missing: %v", res["peer_missing"])
 	} else if d, _ := res["peer_max_abs_diff"].(float64); d > 1e-2 {
 		t.Errorf("ONNX Runtime and the streaming engine differ by %v spikes/s on the same window", d)
+	}
+}
+
+// TestBenchSweep: bench --sweep times every model of a folder, one table row each (name order)
+// with its size, the figures of issue #24 and the ratio to ONNX Runtime in the same run; a
+// folder with no model is refused, naming it.
+func TestBenchSweep(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"bncnn_small.retinad", "ln.retinad"} {
+		if err := os.Symlink(filepath.Join(enginetest.TestdataDir(), name), filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, out, errs := run(t, "bench", "--sweep", dir, "--steps", "40", "--peer-steps", "20", "--threads", "2")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 4 || !strings.HasPrefix(lines[0], "| model | history x grid, cells | MFLOP/step | MB read/step |") {
+		t.Fatalf("want a header, a rule and 2 rows:\n%s", out)
+	}
+	for i, want := range []string{"| bncnn_small.retinad | 6 x 20x20, 4 |", "| ln.retinad | 6 x 20x20, 4 |"} {
+		row := lines[2+i]
+		if !strings.HasPrefix(row, want) || strings.Count(row, "|") != 15 {
+			t.Errorf("row %d: %q, want it to start %q with 14 columns", i, row, want)
+		}
+		if !strings.Contains(row, "missing") && !strings.Contains(row, "x |") {
+			t.Errorf("row %d has neither a ratio nor a missing peer: %q", i, row)
+		}
+	}
+	empty := t.TempDir()
+	if code, _, errs := run(t, "bench", "--sweep", empty); code == 0 || !strings.Contains(errs, "bench: --sweep "+empty+": no *.retinad") {
+		t.Errorf("empty folder: exit %d, %s", code, errs)
+	}
+	if code, _, errs := run(t, "bench", "--sweep", dir, "--model", "x"); code != 2 || !strings.Contains(errs, "one of them") {
+		t.Errorf("--sweep with --model: exit %d, %s", code, errs)
 	}
 }

@@ -20,7 +20,7 @@ import (
 func loadModels(cfg *configs.Config, log *slog.Logger) ([]daemon.Model, error) {
 	var out []daemon.Model
 	for i, mc := range cfg.Models {
-		m, err := loadModel(context.Background(), cfg, daemon.LoadRequest{Name: mc.Name, File: mc.File, Stochastic: mc.Stochastic, Seed: mc.Seed, Deadline: time.Duration(mc.Deadline), Observed: mc.Observed, FrameRate: float64(mc.FrameRate)}, log)
+		m, err := loadModel(context.Background(), cfg, daemon.LoadRequest{Name: mc.Name, File: mc.File, Stochastic: mc.Stochastic, Seed: mc.Seed, Deadline: time.Duration(mc.Deadline), Observed: mc.Observed, FrameRate: float64(mc.FrameRate), Threads: mc.Threads}, log)
 		if err != nil {
 			return nil, fmt.Errorf("rig: models[%d]: %w", i, err)
 		}
@@ -117,7 +117,7 @@ func openModel(ctx context.Context, cfg *configs.Config, req daemon.LoadRequest,
 	if req.Observed && m.Kind != infer.GLM {
 		return daemon.Model{}, nil, fmt.Errorf("rig: model %s: %s is a %s; observed applies to a GLM's spike history only", req.Name, req.File, m.Kind)
 	}
-	eng, err := newEngine(m, infer.Options{Stochastic: req.Stochastic, Seed: req.Seed})
+	eng, err := newEngine(m, infer.Options{Stochastic: req.Stochastic, Seed: req.Seed, Threads: req.Threads})
 	if err != nil {
 		return daemon.Model{}, nil, fmt.Errorf("rig: model %s: %s: %w", req.Name, req.File, err)
 	}

@@ -216,6 +216,12 @@ def main():
     # The paper's size: 40 x 50 x 50, 8@15x15, 8@11x11, 16 cells, on a photograph.
     fixture("bncnn_paper", "cnn", bncnn(gen, 40, 50, 50, (8, 8), (15, 11), 16, out="softplus-plain"),
             40, 50, 50, range(16), {"natural": natural(rng, 44, 50, 50, "astronaut")})
+    # Issue #24's sizes: a 100x100 grid (transforms padded: 86 -> 90), with a short history and
+    # 4 cells to keep the file small, and 512 cells (the blocked dense layer, 32 blocks of 16).
+    fixture("bncnn_grid100", "cnn", bncnn(gen, 6, 100, 100, (8, 4), (15, 11), 4, out="softplus-plain"),
+            6, 100, 100, range(4), {"natural": natural(rng, 10, 100, 100, "astronaut")})
+    fixture("bncnn_cells512", "cnn", bncnn(gen, hist, h, w, (4, 3), (7, 5), 512, linear_bias=True, out="softplus-plain"),
+            hist, h, w, range(512), {"natural": natural(rng, 10, h, w)})
 
 
 if __name__ == "__main__":

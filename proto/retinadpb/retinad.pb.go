@@ -2059,6 +2059,7 @@ type LoadModelRequest struct {
 	DeadlineNs    int64                  `protobuf:"varint,5,opt,name=deadline_ns,json=deadlineNs,proto3" json:"deadline_ns,omitempty"`
 	Observed      bool                   `protobuf:"varint,6,opt,name=observed,proto3" json:"observed,omitempty"`                              // a GLM's spike history follows the recorded spikes (configs models[].observed)
 	FrameRateHz   float64                `protobuf:"fixed64,95,opt,name=frame_rate_hz,json=frameRateHz,proto3" json:"frame_rate_hz,omitempty"` // bins per second of an .onnx file that does not say its own (configs models[].frame_rate); 0: the file must say
+	Threads       int32                  `protobuf:"varint,115,opt,name=threads,proto3" json:"threads,omitempty"`                              // cores one step may use (configs models[].threads): 0 or 1 the model's goroutine alone, at most 64
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2138,6 +2139,13 @@ func (x *LoadModelRequest) GetObserved() bool {
 func (x *LoadModelRequest) GetFrameRateHz() float64 {
 	if x != nil {
 		return x.FrameRateHz
+	}
+	return 0
+}
+
+func (x *LoadModelRequest) GetThreads() int32 {
+	if x != nil {
+		return x.Threads
 	}
 	return 0
 }
@@ -3249,7 +3257,7 @@ const file_retinad_proto_rawDesc = "" +
 	"\aunix_ns\x18\x03 \x01(\x03R\x06unixNs\x12\x16\n" +
 	"\x06frames\x18\x04 \x01(\x04R\x06frames\x12A\n" +
 	"\frecord_state\x18( \x01(\x0e2\x1e.retinad.v1.Status.RecordStateR\vrecordState\x12'\n" +
-	"\x0frecording_error\x18) \x01(\tR\x0erecordingError\"\xcf\x01\n" +
+	"\x0frecording_error\x18) \x01(\tR\x0erecordingError\"\xe9\x01\n" +
 	"\x10LoadModelRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04file\x18\x02 \x01(\tR\x04file\x12\x1e\n" +
@@ -3260,7 +3268,8 @@ const file_retinad_proto_rawDesc = "" +
 	"\vdeadline_ns\x18\x05 \x01(\x03R\n" +
 	"deadlineNs\x12\x1a\n" +
 	"\bobserved\x18\x06 \x01(\bR\bobserved\x12\"\n" +
-	"\rframe_rate_hz\x18_ \x01(\x01R\vframeRateHz\"Z\n" +
+	"\rframe_rate_hz\x18_ \x01(\x01R\vframeRateHz\x12\x18\n" +
+	"\athreads\x18s \x01(\x05R\athreads\"Z\n" +
 	"\x0eLoadModelReply\x12-\n" +
 	"\x05model\x18\x01 \x01(\v2\x17.retinad.v1.ModelStatusR\x05model\x12\x19\n" +
 	"\bcell_ids\x18\x02 \x03(\x05R\acellIds\"(\n" +

@@ -130,3 +130,18 @@ def test_epoch_size_and_lr_decay(dataset):
                      log=io.StringIO(), **small("bncnn"))
     for k, v in a.state_dict().items():
         assert torch.equal(v, b.state_dict()[k]), k
+
+
+def test_benchmodels_are_seeded_and_of_the_paper_layout():
+    """train.benchmodels: the same seed gives the same bytes; another gives other weights; the
+    layout is the paper's (8@15x15, 8@11x11, dense without bias) at the size asked for."""
+    from train import benchmodels, native
+    a = native.encode(benchmodels.build(6, 30, 30, 5, seed=1), (6, 30, 30), 100.0, range(5))
+    b = native.encode(benchmodels.build(6, 30, 30, 5, seed=1), (6, 30, 30), 100.0, range(5))
+    c = native.encode(benchmodels.build(6, 30, 30, 5, seed=2), (6, 30, 30), 100.0, range(5))
+    assert a == b and a != c
+    m = benchmodels.build(6, 30, 30, 5, seed=1)
+    convs = [l for l in m.sequential if isinstance(l, torch.nn.Conv2d)]
+    assert [tuple(c.weight.shape) for c in convs] == [(8, 6, 15, 15), (8, 8, 11, 11)]
+    assert m.sequential[11].weight.shape == (5, 8 * 6 * 6) and m.sequential[11].bias is None
+    assert benchmodels.name(40, 100, 100, 64) == "bncnn_40x100x100_64.retinad"

@@ -1,0 +1,162 @@
+package infer
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestDenseOp holds the blocked dense layer, with the kernels in use (wide slabs where the
+// CPU has them) and with the pure-Go ones (narrow slabs only, as -tags purego builds), on one
+// core and split across three, to the plain row-by-row sum, for output counts around the
+// slabs of 16 and 128 and inputs with no, some and only zeros (a ReLU's output).
+func TestDenseOp(t *testing.T) {
+	r := rand.New(rand.NewPCG(2, 4))
+	type kernels struct {
+		narrow, wide func(acc, w []float32, idx []int32, val []float32, in, nob int)
+	}
+	for name, k := range map[string]kernels{"inuse": {denseBlocks, denseWideBlocks}, "go": {denseBlocksGo, nil}} {
+		for _, out := range []int{1, 15, 16, 17, 64, 100, 128, 300, 512} {
+			for _, in := range []int{1, 3, 37, 700} {
+				for _, zeros := range []float64{0, 0.5, 1} {
+					for _, parts := range []int{1, 3} {
+						w := make([]float32, out*in)
+						for i := range w {
+							w[i] = float32(r.NormFloat64())
+						}
+						var bias []float32
+						if out%2 == 1 {
+							bias = make([]float32, out)
+							for i := range bias {
+								bias[i] = float32(r.NormFloat64())
+							}
+						}
+						x := make([]float32, in)
+						for i := range x {
+							if r.Float64() >= zeros {
+								x[i] = float32(r.NormFloat64())
+							}
+						}
+						saved, savedWide := denseBlocks, denseWideBlocks
+						denseBlocks, denseWideBlocks = k.narrow, k.wide
+						p := newPool(parts)
+						got := newDenseOp(w, bias, out, in, p).apply(x)
+						p.close()
+						denseBlocks, denseWideBlocks = saved, savedWide
+						for c := 0; c < out; c++ {
+							var want float64
+							if bias != nil {
+								want = float64(bias[c])
+							}
+							for i, v := range x {
+								want += float64(w[c*in+i]) * float64(v)
+							}
+							if d := math.Abs(float64(got[c]) - want); d > 1e-5*math.Sqrt(float64(in))*(1+math.Abs(want)) {
+								t.Fatalf("%s: out=%d in=%d zeros=%g, %d cores: output %d is %v, want %v", name, out, in, zeros, parts, c, got[c], want)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestDenseKernelsAgree runs every kernel this CPU has on the same blocks: the assembly (AVX2,
+// AVX-512) is held to the pure-Go kernel that -tags purego builds use.
+func TestDenseKernelsAgree(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 5))
+	const in, nob = 301, 16 // two wide slabs' worth
+	w, absw := make([]float32, nob*in*denseBlock), make([]float32, nob*in*denseBlock)
+	for i := range w {
+		w[i] = float32(r.NormFloat64())
+		absw[i] = float32(math.Abs(float64(w[i])))
+	}
+	for _, nnz := range []int{0, 1, 2, 3, 4, 5, 7, 150, 301} {
+		idx, val, absv := make([]int32, nnz), make([]float32, nnz), make([]float32, nnz)
+		for k := range idx {
+			idx[k], val[k] = int32(r.IntN(in)), float32(r.NormFloat64())
+			absv[k] = float32(math.Abs(float64(val[k])))
+		}
+		for width, ks := range map[int]map[string]func(acc, w []float32, idx []int32, val []float32, in, nob int){denseBlock: denseKernels(), denseWide: denseWideKernels()} {
+			nb := nob * denseBlock / width
+			if nb == 0 {
+				nb = 1
+			}
+			want, bound := make([]float32, nb*width), make([]float32, nb*width)
+			slabsGo(want, w[:nb*in*width], idx, val, in, nb, width)
+			slabsGo(bound, absw[:nb*in*width], idx, absv, in, nb, width) // sum of |terms|: the rounding's scale
+			for name, k := range ks {
+				got := make([]float32, nb*width)
+				for i := range got {
+					got[i] = float32(math.NaN()) // every sum must be written
+				}
+				k(got, w[:nb*in*width], idx, val, in, nb)
+				for i := range got {
+					if d := math.Abs(float64(got[i] - want[i])); !(d <= 1e-6*(1+float64(bound[i]))) {
+						t.Fatalf("%s: nnz=%d: sum %d is %v, want %v", name, nnz, i, got[i], want[i])
+					}
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkDenseOp is the dense layer of a 512-cell model on 80x80 frames (8 x 56 x 56
+// inputs; none or half of them zero, as after a ReLU): 51 MB of weights. The layer in use
+// (wide slabs where the CPU has AVX-512), narrow slabs only with each narrow kernel this CPU
+// has, and plain row-by-row dot products for comparison.
+func BenchmarkDenseOp(b *testing.B) {
+	const out, in = 512, 8 * 56 * 56
+	r := rand.New(rand.NewPCG(1, 1))
+	w := make([]float32, out*in)
+	for i := range w {
+		w[i] = float32(r.NormFloat64())
+	}
+	inuse := newDenseOp(w, nil, out, in, nil)
+	savedWide := denseWideBlocks
+	denseWideBlocks = nil
+	narrow := newDenseOp(w, nil, out, in, nil)
+	denseWideBlocks = savedWide
+	kernels := denseKernels()
+	kernels["go"] = denseBlocksGo
+	for _, zeros := range []int{0, 50} {
+		x := make([]float32, in)
+		for i := range x {
+			if r.IntN(100) >= zeros {
+				x[i] = float32(r.NormFloat64())
+			}
+		}
+		rate := func(b *testing.B) {
+			b.ReportMetric(float64(len(w))*4*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s-of-weights")
+		}
+		b.Run(fmt.Sprintf("inuse/zeros=%d%%", zeros), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				inuse.apply(x)
+			}
+			rate(b)
+		})
+		for name, k := range kernels {
+			b.Run(fmt.Sprintf("narrow-%s/zeros=%d%%", name, zeros), func(b *testing.B) {
+				saved := denseBlocks
+				denseBlocks = k
+				defer func() { denseBlocks = saved }()
+				for b.Loop() {
+					narrow.apply(x)
+				}
+				rate(b)
+			})
+		}
+		b.Run(fmt.Sprintf("rows/zeros=%d%%", zeros), func(b *testing.B) {
+			y := make([]float32, out)
+			for b.Loop() {
+				for c := range y {
+					y[c] = dot(w[c*in:(c+1)*in], x)
+				}
+			}
+			rate(b)
+		})
+	}
+}
