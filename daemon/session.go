@@ -268,6 +268,11 @@ func (d *Daemon) UnloadModel(ctx context.Context, name string) (*pb.UnloadModelR
 			return nil, controlErr("500", fmt.Errorf("daemon: unload model %s: its goroutine did not stop: %w", name, ctx.Err()))
 		}
 	}
+	// An engine with helper goroutines (infer.Stream with Threads > 1) ends them now, not when
+	// the collector gets to it.
+	if c, ok := r.Engine.(interface{ Close() }); ok {
+		c.Close()
+	}
 	d.val.remove(r)
 	d.p.Log.Info("daemon: model unloaded", "name", name, "steps", r.steps.Load(), "published", r.published.Load())
 	return &pb.UnloadModelReply{Name: name}, nil
