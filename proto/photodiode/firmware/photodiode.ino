@@ -1,9 +1,14 @@
-// Reference firmware for the retinad photodiode (protocol v1, ../PROTOCOL.md), for an
-// Arduino-compatible board with the photodiode amplifier on A0. It cannot be run here: it is
-// untested on hardware, kept short, and mirrors calib/wire byte for byte.
+// Reference firmware for the retinad photodiode (protocol v1, ../PROTOCOL.md), for an ATmega328P
+// Arduino board (Uno, Nano) with the photodiode amplifier on A0. It mirrors calib/wire byte for
+// byte; `make firmware` builds it and calib/avr_test.go runs it in simavr against calib/wire.
+// Integer arithmetic is done in 32 bits on purpose: int is 16 bits on AVR, so thr + hyst / 2
+// in uint16_t would wrap.
 #include <Arduino.h>
 
 const uint8_t VERSION = 1;
+const uint8_t FW_MAJOR = 0, FW_MINOR = 10, FW_PATCH = 0;
+const uint8_t MAX_SAMPLES = 16;
+
 uint8_t seq = 0;
 uint16_t thr = 32768, hyst = 3277;
 uint8_t mode = 0;
@@ -11,21 +16,36 @@ uint16_t periodUs = 1000;
 bool high = false;
 uint32_t lastMicros = 0, wraps = 0;
 
-uint64_t now64() { uint32_t m = micros(); if (m < lastMicros) wraps++; lastMicros = m; return ((uint64_t)wraps << 32) | m; }
+// Level mode: samples gathered since levelsT0, sent when MAX_SAMPLES are in.
+uint16_t samples[MAX_SAMPLES];
+uint8_t nSamples = 0;
+uint64_t levelsT0 = 0, nextSample = 0;
 
-uint16_t crc16(const uint8_t *p, int n) {
+// now64 extends micros() across its 32-bit wrap (every 71 minutes); called at least once a loop.
+uint64_t now64() {
+  uint32_t m = micros();
+  if (m < lastMicros) wraps++;
+  lastMicros = m;
+  return ((uint64_t)wraps << 32) | m;
+}
+
+uint16_t crc16(const uint8_t *p, uint8_t n) {
   uint16_t c = 0xFFFF;
-  while (n--) { c ^= (uint16_t)(*p++) << 8; for (int i = 0; i < 8; i++) c = (c & 0x8000) ? (c << 1) ^ 0x1021 : c << 1; }
+  while (n--) {
+    c ^= (uint16_t)(*p++) << 8;
+    for (uint8_t i = 0; i < 8; i++) c = (c & 0x8000) ? (uint16_t)((c << 1) ^ 0x1021) : (uint16_t)(c << 1);
+  }
   return c;
 }
 
-void sendFrame(uint8_t type, const uint8_t *body, int n) {
+// sendFrame COBS-encodes version|type|seq|body|crc and writes it with its 0x00 delimiter.
+void sendFrame(uint8_t type, const uint8_t *body, uint8_t n) {
   uint8_t p[48], out[52];
   p[0] = VERSION; p[1] = type; p[2] = seq++;
   memcpy(p + 3, body, n); n += 3;
   uint16_t c = crc16(p, n); p[n++] = c >> 8; p[n++] = c & 0xFF;
-  int o = 1, code = 0, k = 1;  // COBS
-  for (int i = 0; i < n; i++) {
+  uint8_t o = 1, code = 0, k = 1;
+  for (uint8_t i = 0; i < n; i++) {
     if (p[i]) { out[o++] = p[i]; k++; }
     if (!p[i] || k == 0xFF) { out[code] = k; code = o++; k = 1; }
   }
@@ -33,35 +53,86 @@ void sendFrame(uint8_t type, const uint8_t *body, int n) {
   Serial.write(out, o);
 }
 
-void put64(uint8_t *b, uint64_t v) { for (int i = 0; i < 8; i++) b[i] = v >> (8 * i); }
-void hello() { uint8_t b[4] = {VERSION, 0, 9, 0}; sendFrame(0x01, b, 4); }
+void put16(uint8_t *b, uint16_t v) { b[0] = v; b[1] = v >> 8; }
+void put64(uint8_t *b, uint64_t v) { for (uint8_t i = 0; i < 8; i++) b[i] = v >> (8 * i); }
+uint16_t get16(const uint8_t *b) { return (uint16_t)b[0] | (uint16_t)b[1] << 8; }
+void hello() { uint8_t b[4] = {VERSION, FW_MAJOR, FW_MINOR, FW_PATCH}; sendFrame(0x01, b, 4); }
 
-uint8_t rx[64]; int rxn = 0;
-void handle(uint8_t *f, int n) {  // un-stuff in place, check, act
-  uint8_t p[64]; int o = 0;
-  for (int i = 0; i < n;) { int c = f[i++]; if (i + c - 1 > n) return; for (int j = 1; j < c; j++) p[o++] = f[i++]; if (c < 0xFF && i < n) p[o++] = 0; }
-  if (o < 5 || crc16(p, o - 2) != ((p[o - 2] << 8) | p[o - 1]) || p[0] != VERSION) return;
-  uint8_t *b = p + 3;
-  switch (p[1]) {
-    case 0x81: { uint8_t r[12]; uint64_t t = now64(); memcpy(r, b, 4); put64(r + 4, t); sendFrame(0x04, r, 12); break; }
-    case 0x82: thr = b[0] | (b[1] << 8); hyst = b[2] | (b[3] << 8); break;
-    case 0x83: mode = b[0]; periodUs = b[1] | (b[2] << 8); hello(); break;
+// handle un-stuffs one received frame, checks it as calib/wire does (CRC, version, exact body
+// length, field ranges) and acts on it; anything bad is dropped silently.
+void handle(const uint8_t *f, uint8_t n, uint64_t arrived) {
+  uint8_t p[64], o = 0;
+  for (uint8_t i = 0; i < n;) {
+    uint8_t c = f[i++];
+    if (i + c - 1 > n) return;
+    for (uint8_t j = 1; j < c; j++) p[o++] = f[i++];
+    if (c < 0xFF && i < n) p[o++] = 0;
   }
+  if (o < 5 || crc16(p, o - 2) != (uint16_t)(p[o - 2] << 8 | p[o - 1]) || p[0] != VERSION) return;
+  const uint8_t *b = p + 3, len = o - 5;
+  switch (p[1]) {
+    case 0x81: {  // ping: answer at once, with the time its last byte arrived
+      if (len != 4) return;
+      uint8_t r[12]; memcpy(r, b, 4); put64(r + 4, arrived); sendFrame(0x04, r, 12);
+      break;
+    }
+    case 0x82:  // set threshold
+      if (len != 4) return;
+      thr = get16(b); hyst = get16(b + 2);
+      break;
+    case 0x83:  // set mode: restarts level sampling, answered with a hello
+      if (len != 3 || b[0] > 1) return;
+      mode = b[0]; periodUs = get16(b + 1); nSamples = 0;
+      if (periodUs == 0) periodUs = 1000;
+      hello();
+      break;
+  }
+}
+
+uint8_t rx[64], rxn = 0;
+
+// receive handles every complete frame waiting in the UART buffer, stamping each when read.
+void receive() {
+  while (Serial.available()) {
+    uint8_t c = Serial.read();
+    if (c == 0) { if (rxn) handle(rx, rxn, now64()); rxn = 0; }
+    else if (rxn < sizeof rx) rx[rxn++] = c;
+  }
+}
+
+// edge sends a crossing of thr with hysteresis: rising above thr + hyst/2, falling below thr - hyst/2.
+void edge(uint16_t level, uint64_t t) {
+  int32_t l = level, up = (int32_t)thr + hyst / 2, down = (int32_t)thr - hyst / 2;
+  if (high ? l >= down : l <= up) return;
+  high = !high;
+  uint8_t b[11]; put64(b, t); b[8] = high; put16(b + 9, level);
+  sendFrame(0x02, b, 11);
+}
+
+// levels records the sample due at t in level mode and sends a full block. Samples are taken
+// on the loop's first ADC reading after each period tick; a loop late by a whole period
+// (a busy UART) restarts the block rather than send samples with the wrong times.
+void levels(uint16_t level, uint64_t t) {
+  if (mode != 1) return;
+  if (nSamples && t >= nextSample + periodUs) nSamples = 0;
+  if (nSamples == 0) { levelsT0 = t; nextSample = t; }
+  if (t < nextSample) return;
+  samples[nSamples++] = level;
+  nextSample += periodUs;
+  if (nSamples < MAX_SAMPLES) return;
+  uint8_t b[11 + 2 * MAX_SAMPLES];
+  put64(b, levelsT0); put16(b + 8, periodUs); b[10] = nSamples;
+  for (uint8_t i = 0; i < nSamples; i++) put16(b + 11 + 2 * i, samples[i]);
+  sendFrame(0x03, b, 11 + 2 * nSamples);
+  nSamples = 0;
 }
 
 void setup() { Serial.begin(115200); Serial.write((uint8_t)0); hello(); }
 
 void loop() {
-  while (Serial.available()) {
-    uint8_t c = Serial.read();
-    if (c == 0) { if (rxn) handle(rx, rxn); rxn = 0; } else if (rxn < (int)sizeof rx) rx[rxn++] = c;
-  }
+  receive();
   uint16_t level = (uint16_t)analogRead(A0) << 6;  // 10-bit ADC to 0..65535
   uint64_t t = now64();
-  if (!high && level > thr + hyst / 2 || high && level < thr - hyst / 2) {
-    high = !high;
-    uint8_t b[11]; put64(b, t); b[8] = high; b[9] = level; b[10] = level >> 8;
-    sendFrame(0x02, b, 11);
-  }
-  // Level mode (mode 1) is specified but not implemented in this sketch.
+  edge(level, t);
+  levels(level, t);
 }
