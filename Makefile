@@ -8,7 +8,7 @@ BIN := bin/retinad
 # Where scripts/setup puts ONNX Runtime (the benchmark peer); the code looks here through this variable.
 export RETINAD_ONNXRUNTIME ?= $(CURDIR)/.cache/onnxruntime/node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime.so.1
 
-.PHONY: all setup build run test vet gotest pytest proto bench fuzz clean paper firmware
+.PHONY: all setup build run test vet gotest pytest proto bench fuzz clean paper firmware firmware-only
 
 all: build
 
@@ -38,7 +38,9 @@ pytest:
 ## Debian's arduino-mk and gcc-avr, its flash and RAM checked against the Uno's, and avrboard, the
 ## simavr board that runs it for the tests (calib/avrboard). The .hex to flash is FW_DIR/build/photodiode.hex.
 FW_DIR := proto/photodiode/firmware
-firmware: setup
+firmware: setup firmware-only
+# firmware-only: the same without scripts/setup (calib/avrboard's tests call it).
+firmware-only:
 	$(MAKE) -s -C $(FW_DIR)
 	scripts/fwsize $(FW_DIR)/build/photodiode.elf
 	cc -O2 -Wall -Wextra -Werror -o $(FW_DIR)/build/avrboard proto/photodiode/sim/avrboard.c $$(pkg-config --cflags --libs simavr) -lelf -lm

@@ -4,6 +4,7 @@
 // Integer arithmetic is done in 32 bits on purpose: int is 16 bits on AVR, so thr + hyst / 2
 // in uint16_t would wrap.
 #include <Arduino.h>
+#include <util/crc16.h>
 
 const uint8_t VERSION = 1;
 const uint8_t FW_MAJOR = 0, FW_MINOR = 10, FW_PATCH = 0;
@@ -20,6 +21,7 @@ uint32_t lastMicros = 0, wraps = 0;
 uint16_t samples[MAX_SAMPLES];
 uint8_t nSamples = 0;
 uint64_t levelsT0 = 0, nextSample = 0;
+bool gridOn = false;  // nextSample is on the current mode's grid
 
 // now64 extends micros() across its 32-bit wrap (every 71 minutes); called at least once a loop.
 uint64_t now64() {
@@ -29,12 +31,12 @@ uint64_t now64() {
   return ((uint64_t)wraps << 32) | m;
 }
 
+// crc16 is CRC-16/CCITT-FALSE: avr-libc's XMODEM update (polynomial 0x1021, no reflection) from
+// 0xFFFF. Its assembly takes about a tenth of a bitwise loop's time, which keeps a levels
+// message's send (48 bytes) well inside a 500 us sample period.
 uint16_t crc16(const uint8_t *p, uint8_t n) {
   uint16_t c = 0xFFFF;
-  while (n--) {
-    c ^= (uint16_t)(*p++) << 8;
-    for (uint8_t i = 0; i < 8; i++) c = (c & 0x8000) ? (uint16_t)((c << 1) ^ 0x1021) : (uint16_t)(c << 1);
-  }
+  while (n--) c = _crc_xmodem_update(c, *p++);
   return c;
 }
 
@@ -82,7 +84,7 @@ void handle(const uint8_t *f, uint8_t n, uint64_t arrived) {
       break;
     case 0x83:  // set mode: restarts level sampling, answered with a hello
       if (len != 3 || b[0] > 1) return;
-      mode = b[0]; periodUs = get16(b + 1); nSamples = 0;
+      mode = b[0]; periodUs = get16(b + 1); nSamples = 0; gridOn = false;
       if (periodUs == 0) periodUs = 1000;
       hello();
       break;
@@ -109,14 +111,16 @@ void edge(uint16_t level, uint64_t t) {
   sendFrame(0x02, b, 11);
 }
 
-// levels records the sample due at t in level mode and sends a full block. Samples are taken
-// on the loop's first ADC reading after each period tick; a loop late by a whole period
-// (a busy UART) restarts the block rather than send samples with the wrong times.
+// levels records the sample due at each period tick and sends a full block. The sample is the
+// loop's first ADC reading after its tick (at most a loop period, about 120 us, late); a loop
+// late by a whole period (a busy UART) restarts the grid rather than send samples with the
+// wrong times.
 void levels(uint16_t level, uint64_t t) {
   if (mode != 1) return;
-  if (nSamples && t >= nextSample + periodUs) nSamples = 0;
-  if (nSamples == 0) { levelsT0 = t; nextSample = t; }
+  if (!gridOn) { nextSample = t; gridOn = true; }
   if (t < nextSample) return;
+  if (t >= nextSample + periodUs) { nSamples = 0; nextSample = t; }
+  if (nSamples == 0) levelsT0 = nextSample;
   samples[nSamples++] = level;
   nextSample += periodUs;
   if (nSamples < MAX_SAMPLES) return;

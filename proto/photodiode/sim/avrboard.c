@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,6 +123,12 @@ static int service(void) {
   return 1;
 }
 
+// logStderr keeps simavr's messages off stdout, which is the command channel.
+static void logStderr(avr_t *a, const int level, const char *format, va_list ap) {
+  (void)a;
+  if (level <= LOG_WARNING) vfprintf(stderr, format, ap);
+}
+
 int main(int argc, char **argv) {
   int fast = 0;
   double seconds = 0;
@@ -132,6 +139,7 @@ int main(int argc, char **argv) {
     else elf = argv[i];
   }
   if (!elf) { fprintf(stderr, "usage: avrboard [-fast] [-seconds S] photodiode.elf\n"); return 2; }
+  avr_global_logger_set(logStderr);
   elf_firmware_t f = {0};
   if (elf_read_firmware(elf, &f)) { fprintf(stderr, "avrboard: cannot read %s\n", elf); return 1; }
   avr = avr_make_mcu_by_name("atmega328p");

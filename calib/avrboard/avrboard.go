@@ -1,0 +1,133 @@
+// Package avrboard runs the photodiode firmware (proto/photodiode/firmware) on an emulated
+// ATmega328P board: simavr at 16 MHz, paced to real time, its UART on a pseudo-terminal that
+// calib opens like any serial port, its A0 input set by the caller. The emulator is the
+// avrboard program that `make firmware` builds (proto/photodiode/sim/avrboard.c).
+package avrboard
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Root is the repository's root directory.
+func Root() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// Build runs `make firmware-only` in the repository: the firmware and the emulator, built if
+// they are out of date. It fails when the AVR toolchain or simavr is missing (scripts/setup
+// installs them).
+func Build() error {
+	cmd := exec.Command("make", "-s", "firmware-only")
+	cmd.Dir = Root()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("avrboard: make firmware-only (needs gcc-avr, arduino-mk, libsimavr-dev: run scripts/setup): %w\n%s", err, out)
+	}
+	return nil
+}
+
+// Paths are the built firmware (ELF) and emulator.
+func Paths() (elf, emulator string) {
+	dir := filepath.Join(Root(), "proto", "photodiode", "firmware", "build")
+	return filepath.Join(dir, "photodiode.elf"), filepath.Join(dir, "avrboard")
+}
+
+// FullScaleMV is A0's full scale (AVCC, the firmware's reference).
+const FullScaleMV = 5000
+
+// Board is one running emulated board.
+type Board struct {
+	// PTY is the serial device to open (115200 baud).
+	PTY string
+
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	lines chan string // the emulator's stdout after the pty line
+	done  chan struct{}
+}
+
+// Start boots the firmware at elf on a new board run by emulator (Paths gives both).
+func Start(elf, emulator string) (*Board, error) {
+	cmd := exec.Command(emulator, elf)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, fmt.Errorf("avrboard: %w", err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, fmt.Errorf("avrboard: %w", err)
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("avrboard: start %s: %w", emulator, err)
+	}
+	b := &Board{cmd: cmd, stdin: stdin, lines: make(chan string, 64), done: make(chan struct{})}
+	sc := bufio.NewScanner(stdout)
+	if !sc.Scan() || !strings.HasPrefix(sc.Text(), "pty ") {
+		b.Close()
+		return nil, fmt.Errorf("avrboard: %s: want a first line `pty <path>`, got %q (%v)", emulator, sc.Text(), sc.Err())
+	}
+	b.PTY = strings.TrimPrefix(sc.Text(), "pty ")
+	go func() {
+		defer close(b.done)
+		for sc.Scan() {
+			b.lines <- sc.Text()
+		}
+	}()
+	return b, nil
+}
+
+// SetLevel sets A0 to mv millivolts and returns the emulated time, in microseconds since the
+// board's reset, at which it took effect: the ground truth of the light edge. The firmware's
+// micros() counts from about the same instant (Arduino's init starts timer 0 within
+// microseconds of reset).
+func (b *Board) SetLevel(mv float64) (float64, error) {
+	if _, err := fmt.Fprintf(b.stdin, "level %.1f\n", mv); err != nil {
+		return 0, fmt.Errorf("avrboard: set level: %w", err)
+	}
+	select {
+	case l, ok := <-b.lines:
+		var at, v float64
+		if !ok {
+			return 0, fmt.Errorf("avrboard: set level: the emulator exited")
+		}
+		if _, err := fmt.Sscanf(l, "at %g %g", &at, &v); err != nil {
+			return 0, fmt.Errorf("avrboard: set level: want `at <us> <mV>`, got %q: %w", l, err)
+		}
+		return at, nil
+	case <-time.After(5 * time.Second):
+		return 0, fmt.Errorf("avrboard: set level: no answer from the emulator in 5 s")
+	}
+}
+
+// SetNoise sets the standard deviation, in millivolts, of the noise on every ADC conversion.
+func (b *Board) SetNoise(mv float64) error {
+	if _, err := fmt.Fprintf(b.stdin, "noise %s\n", strconv.FormatFloat(mv, 'f', 1, 64)); err != nil {
+		return fmt.Errorf("avrboard: set noise: %w", err)
+	}
+	return nil
+}
+
+// Close stops the board and waits for the emulator to exit.
+func (b *Board) Close() error {
+	fmt.Fprintln(b.stdin, "quit")
+	b.stdin.Close()
+	select {
+	case <-b.done:
+	case <-time.After(5 * time.Second):
+		b.cmd.Process.Kill()
+	}
+	if err := b.cmd.Wait(); err != nil {
+		return fmt.Errorf("avrboard: %s: %w", b.cmd.Path, err)
+	}
+	return nil
+}
