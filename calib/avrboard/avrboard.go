@@ -91,21 +91,28 @@ func Start(elf, emulator string) (*Board, error) {
 // micros() counts from about the same instant (Arduino's init starts timer 0 within
 // microseconds of reset).
 func (b *Board) SetLevel(mv float64) (float64, error) {
+	at, _, err := b.SetLevelLag(mv)
+	return at, err
+}
+
+// SetLevelLag is SetLevel, and also returns how far, in microseconds, emulated time was
+// behind real time then: steady on an idle machine, it jumps when the emulator is starved.
+func (b *Board) SetLevelLag(mv float64) (at, lag float64, err error) {
 	if _, err := fmt.Fprintf(b.stdin, "level %.1f\n", mv); err != nil {
-		return 0, fmt.Errorf("avrboard: set level: %w", err)
+		return 0, 0, fmt.Errorf("avrboard: set level: %w", err)
 	}
 	select {
 	case l, ok := <-b.lines:
-		var at, v float64
+		var v float64
 		if !ok {
-			return 0, fmt.Errorf("avrboard: set level: the emulator exited")
+			return 0, 0, fmt.Errorf("avrboard: set level: the emulator exited")
 		}
-		if _, err := fmt.Sscanf(l, "at %g %g", &at, &v); err != nil {
-			return 0, fmt.Errorf("avrboard: set level: want `at <us> <mV>`, got %q: %w", l, err)
+		if _, err := fmt.Sscanf(l, "at %g %g %g", &at, &v, &lag); err != nil {
+			return 0, 0, fmt.Errorf("avrboard: set level: want `at <us> <mV> <lag us>`, got %q: %w", l, err)
 		}
-		return at, nil
+		return at, lag, nil
 	case <-time.After(5 * time.Second):
-		return 0, fmt.Errorf("avrboard: set level: no answer from the emulator in 5 s")
+		return 0, 0, fmt.Errorf("avrboard: set level: no answer from the emulator in 5 s")
 	}
 }
 

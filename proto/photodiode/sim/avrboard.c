@@ -4,7 +4,9 @@
 //
 // Usage: avrboard [-fast] [-seconds S] photodiode.elf
 // Prints "pty <path>" once the pty exists. Commands on stdin, one a line:
-//   level <mV>   set A0 to mV (0..5000) now; answered "at <emulated us> <mV>", the ground truth
+//   level <mV>   set A0 to mV (0..5000) now; answered "at <emulated us> <mV> <lag us>": the ground
+//                truth, and how far emulated time is behind real time (it grows while the
+//                machine starves the emulator, which then catches up by running unpaced)
 //   noise <mV>   Gaussian noise (standard deviation) added to every ADC conversion
 //   quit         exit
 // -fast runs unpaced (for the emulation-speed figure); -seconds stops after S emulated seconds
@@ -31,6 +33,7 @@
 static avr_t *avr;
 static int master = -1;
 static double levelMV, noiseMV;
+static double startReal;           // real time of the run loop's start, emulated time 0
 static int xon = 1;                 // the firmware's UART can take a byte
 static avr_irq_t *uartIn, *adc0;
 
@@ -85,7 +88,8 @@ static int command(char *line) {
   double v;
   if (sscanf(line, "level %lf", &v) == 1) {
     levelMV = v;
-    printf("at %.3f %.1f\n", emulatedUS(), v);
+    double emu = emulatedUS();
+    printf("at %.3f %.1f %.1f\n", emu, v, (nowReal() - startReal) * 1e6 - emu);
     fflush(stdout);
   } else if (sscanf(line, "noise %lf", &v) == 1) {
     noiseMV = v;
@@ -162,7 +166,7 @@ int main(int argc, char **argv) {
   adc0 = avr_io_getirq(avr, AVR_IOCTL_ADC_GETIRQ, ADC_IRQ_ADC0);
   avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_ADC_GETIRQ, ADC_IRQ_OUT_TRIGGER), onTrigger, NULL);
 
-  double start = nowReal();
+  double start = startReal = nowReal();
   for (;;) {
     avr_cycle_count_t until = avr->cycle + 800;  // 50 us emulated between services
     while (avr->cycle < until) {
@@ -171,7 +175,9 @@ int main(int argc, char **argv) {
     }
     if (!service()) break;
     double ahead = emulatedUS() * 1e-6 - (nowReal() - start);
-    if (!fast && ahead > 0.001) usleep((useconds_t)(ahead * 1e6));
+    // Pacing: emulated time may lead real time by at most 100 us (a sleep costs about 60 us
+    // of its own); the host's clock sync sees the rest as jitter.
+    if (!fast && ahead > 100e-6) usleep((useconds_t)(ahead * 1e6));
     if (seconds > 0 && emulatedUS() >= seconds * 1e6) break;
   }
   printf("cycles %llu real_s %.3f\n", (unsigned long long)avr->cycle, nowReal() - start);
