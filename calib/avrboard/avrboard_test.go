@@ -12,12 +12,13 @@ import (
 
 // conn is the host's side of the board's serial line, read through calib's serial port.
 type conn struct {
-	t    *testing.T
-	l    calib.Link
-	dec  wire.Decoder
-	q    []wire.Message
-	seq  uint8 // host's
-	last int   // device seq of the last message, -1 before the first
+	t     *testing.T
+	l     calib.Link
+	dec   wire.Decoder
+	q     []wire.Message
+	seq   uint8 // host's
+	last  int   // device seq of the last message, -1 before the first
+	wraps int   // times the device's seq went from 255 to 0
 }
 
 // boot builds the firmware and emulator, starts a board and opens its pty at 115200 baud.
@@ -64,6 +65,9 @@ func (c *conn) next(timeout time.Duration) wire.Message {
 	c.q = c.q[1:]
 	if c.last >= 0 && m.Seq != uint8(c.last+1) {
 		c.t.Errorf("%v seq %d after %d: want %d", m.Type, m.Seq, c.last, uint8(c.last+1))
+	}
+	if c.last == 255 && m.Seq == 0 {
+		c.wraps++
 	}
 	c.last = int(m.Seq)
 	return m
@@ -165,6 +169,14 @@ func TestFirmwareProtocol(t *testing.T) {
 	c.ping(id)
 
 	checkEdges(t, b, c)
+
+	// Sequence numbers wrap at 256 with no gap (next checks every step).
+	for i := 0; i < 260; i++ {
+		c.ping(uint32(5000 + i))
+	}
+	if c.wraps == 0 {
+		t.Fatalf("260 more messages and the device's seq (now %d) never went from 255 to 0", c.last)
+	}
 }
 
 // checkLevels reads level blocks until two full ones have come, checking their period, grid and

@@ -36,7 +36,7 @@ type Display struct {
 	// minLag is the least the emulator has been behind real time, in us: more than Slack
 	// beyond it means the board's clock was not keeping real time at that light.
 	minLag float64
-	errs  []error
+	errs   []error
 }
 
 type lightRec struct {
