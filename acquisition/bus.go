@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -171,6 +172,9 @@ func serverOptions(cfg configs.NATS, o BusOptions) (*server.Options, error) {
 		NoSigs:     true,
 		MaxPayload: 8 << 20, // frames of non-reproducible sources carry their pixels
 	}
+	if o.Rig != "" { // unique on a lab hub, whose servers see every rig's as a leaf node
+		opts.ServerName = "retinad-" + o.Rig
+	}
 	if cfg.Listen == "" {
 		opts.DontListen = true
 	} else {
@@ -199,8 +203,71 @@ func serverOptions(cfg configs.NATS, o BusOptions) (*server.Options, error) {
 		opts.StreamMaxBufferedMsgs = 1 << 21
 		opts.StreamMaxBufferedSize = 1 << 30
 	}
+	if err := leafOptions(opts, cfg.Leaf, o.Rig); err != nil {
+		return nil, err
+	}
 	return opts, nil
 }
+
+// leafOptions connects the embedded server to the lab hub as a leaf node (l.URL set). Its
+// JetStream gets a domain of its own (l.Domain, default the rig id), so that the hub reaches
+// this rig's recording at $JS.<domain>.API while the rig's own clients keep using its local
+// JetStream: the recording never depends on the hub being reachable. The server retries the
+// hub forever on its own.
+func leafOptions(opts *server.Options, l configs.Leaf, rig string) error {
+	if l.URL == "" {
+		return nil
+	}
+	var urls []*url.URL
+	for _, s := range strings.Split(l.URL, ",") {
+		u, err := url.Parse(strings.TrimSpace(s))
+		if err != nil || u.Host == "" {
+			return fmt.Errorf("acquisition: nats.leaf.url %q: want nats-leaf://host:port (comma-separated for a hub cluster)", s)
+		}
+		urls = append(urls, u)
+	}
+	subj, err := SubjectsFor(rig)
+	if err != nil {
+		return fmt.Errorf("acquisition: nats.leaf: a rig joins the hub under its id: %w", err)
+	}
+	remote := &server.RemoteLeafOpts{URLs: urls, Credentials: l.Credentials, DenyImports: leafDenyImports(subj, LeafDomain(l, rig)),
+		// The rig's clients do not reach the hub's JetStream (its archive) through the rig.
+		DenyExports: []string{"$JS.API.>", "$JS.*.API.>"}}
+	opts.LeafNode.Remotes = []*server.RemoteLeafOpts{remote}
+	opts.LeafNode.ReconnectInterval = time.Second
+	if opts.JetStream {
+		opts.JetStreamDomain = LeafDomain(l, rig)
+	}
+	return nil
+}
+
+// leafDenyImports is what the hub may not send into the rig, whatever its own permissions: the
+// rig's recorded subjects (only the rig's daemon and acquisition system write its record, so
+// another rig or a hub client cannot forge it) and the management of the rig's JetStream (the
+// hub reads the recording to source it; deleting, purging or changing it stays the rig's).
+// The control service stays reachable: the hub's permissions decide who may use it.
+func leafDenyImports(subj Subjects, domain string) []string {
+	deny := subj.Recorded()
+	api := "$JS." + domain + ".API."
+	for _, op := range []string{"STREAM.CREATE.>", "STREAM.UPDATE.>", "STREAM.DELETE.>", "STREAM.PURGE.>",
+		"STREAM.MSG.DELETE.>", "STREAM.SNAPSHOT.>", "STREAM.RESTORE.>", "STREAM.PEER.>", "STREAM.LEADER.>",
+		"ACCOUNT.PURGE.>", "META.>", "SERVER.>"} {
+		deny = append(deny, api+op)
+	}
+	return deny
+}
+
+// LeafDomain is the JetStream domain of a rig's embedded server on the lab hub: l.Domain, or
+// the rig id.
+func LeafDomain(l configs.Leaf, rig string) string {
+	if l.Domain != "" {
+		return l.Domain
+	}
+	return rig
+}
+
+// LeafConnected reports whether the embedded server has a live leaf connection to the hub.
+func (b *Bus) LeafConnected() bool { return b.srv != nil && b.srv.NumLeafNodes() > 0 }
 
 // splitListen checks nats.listen: host:port, the host a loopback address (or any when
 // allowRemote). Port 0 picks a free port.

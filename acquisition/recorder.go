@@ -170,7 +170,7 @@ func FindSession(ctx context.Context, conn *nats.Conn, subj Subjects, session st
 		return r, err
 	}
 	if !found {
-		return r, fmt.Errorf("acquisition: session %q in stream %s: %w", session, StreamName(subj.Rig), ErrNoSession)
+		return r, fmt.Errorf("acquisition: session %q in stream %s: %w", session, recordOf(subj), ErrNoSession)
 	}
 	if r.Last == 0 {
 		r.Last = info.State.LastSeq
@@ -178,10 +178,22 @@ func FindSession(ctx context.Context, conn *nats.Conn, subj Subjects, session st
 	return r, nil
 }
 
+// recordOf is the stream that holds subj's recording: the rig's own, or the lab archive.
+func recordOf(subj Subjects) string {
+	if subj.Stream != "" {
+		return subj.Stream
+	}
+	return StreamName(subj.Rig)
+}
+
 // ReadSession calls f for every recorded message of the session's range, in order. The data
 // slice is valid only during the call.
 func ReadSession(ctx context.Context, conn *nats.Conn, subj Subjects, r SessionRange, f func(subject string, seq uint64, data []byte) error) error {
-	return scan(ctx, conn, subj, nil, r.First, r.Last, func(m jetstream.Msg, seq uint64) (bool, error) {
+	var filters []string // all of the rig's stream
+	if subj.Stream != "" {
+		filters = []string{subj.All} // the archive holds every rig's
+	}
+	return scan(ctx, conn, subj, filters, r.First, r.Last, func(m jetstream.Msg, seq uint64) (bool, error) {
 		return true, f(m.Subject(), seq, m.Data())
 	})
 }
@@ -191,9 +203,9 @@ func streamInfo(ctx context.Context, conn *nats.Conn, subj Subjects) (*jetstream
 	if err != nil {
 		return nil, fmt.Errorf("acquisition: recording: %w", err)
 	}
-	s, err := js.Stream(ctx, StreamName(subj.Rig))
+	s, err := js.Stream(ctx, recordOf(subj))
 	if err != nil {
-		return nil, fmt.Errorf("acquisition: recording stream %s: %w", StreamName(subj.Rig), err)
+		return nil, fmt.Errorf("acquisition: recording stream %s: %w", recordOf(subj), err)
 	}
 	return s.Info(ctx)
 }
@@ -208,7 +220,7 @@ func scan(ctx context.Context, conn *nats.Conn, subj Subjects, filters []string,
 	if err != nil {
 		return fmt.Errorf("acquisition: recording: %w", err)
 	}
-	name := StreamName(subj.Rig)
+	name := recordOf(subj)
 	cons, err := js.OrderedConsumer(ctx, name, jetstream.OrderedConsumerConfig{
 		FilterSubjects: filters,
 		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
@@ -272,19 +284,32 @@ func (r SessionRange) Interrupted(end time.Time) string {
 }
 
 // LastStored is when the server stored the session's last recorded message (its record ends
-// there).
+// there). In the lab archive it is when the hub stored the rig's last message of the range
+// (the range there interleaves other rigs'), which is later than the rig did after an outage.
 func LastStored(ctx context.Context, conn *nats.Conn, subj Subjects, r SessionRange) (time.Time, error) {
+	if subj.Stream != "" {
+		var last time.Time
+		err := scan(ctx, conn, subj, []string{subj.All}, r.First, r.Last, func(m jetstream.Msg, _ uint64) (bool, error) {
+			md, err := m.Metadata()
+			if err != nil {
+				return false, fmt.Errorf("acquisition: read stream %s: %w", recordOf(subj), err)
+			}
+			last = md.Timestamp
+			return true, nil
+		})
+		return last, err
+	}
 	js, err := jetstream.New(conn)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("acquisition: recording: %w", err)
 	}
-	s, err := js.Stream(ctx, StreamName(subj.Rig))
+	s, err := js.Stream(ctx, recordOf(subj))
 	if err != nil {
-		return time.Time{}, fmt.Errorf("acquisition: recording stream %s: %w", StreamName(subj.Rig), err)
+		return time.Time{}, fmt.Errorf("acquisition: recording stream %s: %w", recordOf(subj), err)
 	}
 	m, err := s.GetMsg(ctx, r.Last)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("acquisition: recording stream %s sequence %d: %w", StreamName(subj.Rig), r.Last, err)
+		return time.Time{}, fmt.Errorf("acquisition: recording stream %s sequence %d: %w", recordOf(subj), r.Last, err)
 	}
 	return m.Time, nil
 }

@@ -31,6 +31,16 @@ type Subjects struct {
 	AllPredictions string // retinad.<rig>.prediction.*
 	// All is the wildcard of every subject of the rig.
 	All string // retinad.<rig>.>
+	// Stream is where FindSession, ReadSession and Export read the rig's recording: "" for the
+	// rig's own stream (StreamName), ArchiveStream on the lab hub (see InArchive).
+	Stream string
+}
+
+// InArchive returns s reading its recordings from the lab hub's archive (ArchiveStream), which
+// holds every rig's messages under their own subjects.
+func (s Subjects) InArchive() Subjects {
+	s.Stream = ArchiveStream
+	return s
 }
 
 // SubjectsFor returns the subjects of rig. The rig id must be a valid subject token (letters,

@@ -336,6 +336,10 @@ func (p *Photodiode) Run(ctx context.Context) error {
 			retry.Reset(backoff)
 
 		case <-ping.C():
+			if link == nil { // a tick that fired before a hang-up stopped the timer
+				ack(ping)
+				continue
+			}
 			if err := p.sendPing(link); err != nil {
 				p.stats.Disconnects.Add(1)
 				p.o.Log.Warn("calib: photodiode lost", "device", p.o.Name, "err", err)

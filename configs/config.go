@@ -130,6 +130,21 @@ type NATS struct {
 	// when the server is back. Beyond it messages are lost and counted (Status.publish_failed).
 	// Unused with the embedded server, whose in-process connection never drops.
 	ReconnectBuffer Bytes `yaml:"reconnect_buffer"`
+	// Leaf connects the embedded server to a lab hub as a leaf node (README "A lab with several
+	// rigs"). The rig still records locally first; the hub sources the recording from it.
+	Leaf Leaf `yaml:"leaf"`
+}
+
+// Leaf is the embedded server's leaf-node connection to the lab hub.
+type Leaf struct {
+	// URL is the hub's leaf-node listener(s), comma-separated (nats-leaf://hub:7422); ""
+	// for no hub: the rig is an island.
+	URL string `yaml:"url"`
+	// Credentials is the .creds file of this rig's leaf user on the hub, "" for none.
+	Credentials string `yaml:"credentials"`
+	// Domain is the embedded JetStream's domain, by which the hub reaches this rig's
+	// recording ($JS.<domain>.API); default: the rig id. Unique in the lab.
+	Domain string `yaml:"domain"`
 }
 
 // NATSUser is one user of the embedded server: a name, a role and one way to authenticate.
@@ -167,11 +182,14 @@ type TLS struct {
 
 // Model is one trained model to run on every bin.
 type Model struct {
-	Name       string   `yaml:"name"` // the <model> of retinad.<rig>.prediction.<model>
-	File       string   `yaml:"file"` // native model file or .onnx
-	Stochastic bool     `yaml:"stochastic"`
-	Seed       uint64   `yaml:"seed"`
-	Deadline   Duration `yaml:"deadline"` // a step slower than this is skipped and reported; 0 = one bin; at most 10s
+	Name string `yaml:"name"` // the <model> of retinad.<rig>.prediction.<model>
+	File string `yaml:"file"` // native model file or .onnx
+	// FrameRate is the bin rate of an .onnx file that does not say its own (retinad's exports
+	// do, in their metadata, which wins); 0 means the file must say.
+	FrameRate  Frequency `yaml:"frame_rate"`
+	Stochastic bool      `yaml:"stochastic"`
+	Seed       uint64    `yaml:"seed"`
+	Deadline   Duration  `yaml:"deadline"` // a step slower than this is skipped and reported; 0 = one bin; at most 10s
 	// Observed (GLM only): the spike history follows the recorded spikes (validation mode);
 	// the model then steps behind the acquisition's publishing delay, and deadline 0 means 1s.
 	Observed bool `yaml:"observed"`
@@ -269,9 +287,15 @@ type Validation struct {
 	ReportEvery Duration `yaml:"report_every"` // period of validation reports, up to 1h
 }
 
-// Dashboard is what the operator sees on the terminal.
+// Dashboard is what the operator sees: the status line on the terminal, and the HTTP listener
+// with Prometheus metrics at /metrics.
 type Dashboard struct {
 	StatusEvery Duration `yaml:"status_every"` // period of the status line and status messages, 10ms to 1h
+	// Listen is the HTTP listener (host:port, port 0 for any free one); "" for none. Only
+	// loopback unless nats.allow_remote is set: what it serves is read without a login. The
+	// example configs set 127.0.0.1:8080; the built-in default is "" so that a config written
+	// for a test never binds a fixed port.
+	Listen string `yaml:"listen"`
 }
 
 // Control limits what the control service may do on the daemon's machine.

@@ -307,3 +307,24 @@ func TestReconnectBuffer(t *testing.T) {
 		}
 	}
 }
+
+func TestLeafProblems(t *testing.T) {
+	cfg, err := Parse("nats.yaml", []byte("nats: {embedded: true, leaf: {url: \"nats-leaf://hub:7422\", domain: rig-1}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.NATS.Leaf.URL != "nats-leaf://hub:7422" || cfg.NATS.Leaf.Domain != "rig-1" {
+		t.Errorf("leaf = %+v", cfg.NATS.Leaf)
+	}
+	for _, c := range []struct{ yaml, want string }{
+		{"nats: {embedded: true, leaf: {domain: rig1}}", "nats.leaf.url: missing"},
+		{"nats: {embedded: true, leaf: {url: \"nats-leaf://hub:7422\", domain: \"rig.1\"}}", "nats.leaf.domain: \"rig.1\""},
+		{"nats: {embedded: false, url: \"nats://x:4222\", leaf: {url: \"nats-leaf://hub:7422\"}}", "nats.leaf: a leaf connection is the embedded server's"},
+		{"nats: {embedded: true, leaf: {url: \"nats-leaf://hub:7422\", credentials: /nonexistent/rig.creds}}", "nats.leaf.credentials"},
+	} {
+		_, err := Parse("nats.yaml", []byte(c.yaml+"\n"))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want a problem %q", c.yaml, err, c.want)
+		}
+	}
+}

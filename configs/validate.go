@@ -36,6 +36,7 @@ func (c *Config) Validate() error {
 		names[m.Name] = true
 		fileExists(ps, p+".file", m.File, "a model file")
 		nonNegative(ps, p+".deadline", float64(m.Deadline))
+		nonNegative(ps, p+".frame_rate", float64(m.FrameRate))
 	}
 	c.Stimulus.validate(ps)
 	a := c.Acquisition
@@ -52,6 +53,9 @@ func (c *Config) Validate() error {
 	positive(ps, "validation.window", float64(c.Validation.Window))
 	positive(ps, "validation.report_every", float64(c.Validation.ReportEvery))
 	positive(ps, "dashboard.status_every", float64(c.Dashboard.StatusEvery))
+	if l := c.Dashboard.Listen; l != "" {
+		checkListen(ps, "dashboard.listen", l, c.NATS.AllowRemote)
+	}
 	c.Adaptive.validate(ps, c.Models)
 	c.Control.validate(ps)
 	c.bounds(ps)
@@ -129,17 +133,22 @@ func (p Photodiode) validate(ps *Problems) {
 	}
 }
 
+// checkListen checks a listener's host:port, loopback only unless remote is allowed.
+func checkListen(ps *Problems, field, addr string, remote bool) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		ps.add(field, "%q: want host:port, such as 127.0.0.1:4222", addr)
+	} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		ps.add(field, "%q: port %q is not a TCP port number", addr, port)
+	} else if ip := net.ParseIP(host); !remote && (ip == nil || !ip.IsLoopback()) && host != "localhost" {
+		ps.add(field, "%q is not a loopback address: set nats.allow_remote to listen on other interfaces", addr)
+	}
+}
+
 func (n NATS) validate(ps *Problems) {
 	if n.Embedded {
 		if n.Listen != "" {
-			host, port, err := net.SplitHostPort(n.Listen)
-			if err != nil {
-				ps.add("nats.listen", "%q: want host:port, such as 127.0.0.1:4222", n.Listen)
-			} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
-				ps.add("nats.listen", "%q: port %q is not a TCP port number", n.Listen, port)
-			} else if ip := net.ParseIP(host); !n.AllowRemote && (ip == nil || !ip.IsLoopback()) && host != "localhost" {
-				ps.add("nats.listen", "%q is not a loopback address: set nats.allow_remote to listen on other interfaces", n.Listen)
-			}
+			checkListen(ps, "nats.listen", n.Listen, n.AllowRemote)
 		}
 		n.validateAuth(ps)
 	} else {
@@ -170,11 +179,33 @@ func (n NATS) validate(ps *Problems) {
 			fileExists(ps, f.path, f.file, "a PEM file")
 		}
 	}
+	n.Leaf.validate(ps, n.Embedded)
 	if n.PublishQueue < 1 {
 		ps.add("nats.publish_queue", "%d: want at least 1", n.PublishQueue)
 	}
 	if n.ReconnectBuffer < 1<<10 || n.ReconnectBuffer > 1<<30 {
 		ps.add("nats.reconnect_buffer", "%d bytes: want 1kB to 1GB (what an external server's outage may cost in memory before messages are lost)", int64(n.ReconnectBuffer))
+	}
+}
+
+// validate checks the hub connection: it is the embedded server's, and its domain is a token.
+func (l Leaf) validate(ps *Problems, embedded bool) {
+	if l == (Leaf{}) {
+		return
+	}
+	if !embedded {
+		ps.add("nats.leaf", "a leaf connection is the embedded server's; with an external server, connect that server to the hub")
+	}
+	if l.URL == "" {
+		ps.add("nats.leaf.url", "missing: want the hub's leaf-node URL (nats-leaf://hub:7422)")
+	}
+	if l.Credentials != "" {
+		fileExists(ps, "nats.leaf.credentials", l.Credentials, "a NATS credentials file")
+	}
+	if strings.IndexFunc(l.Domain, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_')
+	}) >= 0 {
+		ps.add("nats.leaf.domain", "%q: want letters, digits, '-' or '_'", l.Domain)
 	}
 }
 

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/proto"
-	"gopkg.in/yaml.v3"
 
 	"retinad/acquisition"
 	"retinad/configs"
@@ -60,15 +59,22 @@ type Adaptive struct {
 	cur      *adaptive.Choice
 	src      stimulus.Source
 	pos, end int
-	idle     atomic.Uint64 // gray frames handed out before the first clip was ready
-	extended atomic.Uint64 // frames the current clip's source went on for, no next clip ready
+	clipDesc *pb.StimulusSource // the current clip's source, described when it was prepared
+	gray     *pb.StimulusSource // the gray of the lead before frame 0 and of idle frames
+	desc     *pb.StimulusSource // what the frame Next last wrote comes from (Description)
+	idle     atomic.Uint64      // gray frames handed out before the first clip was ready
+	extended atomic.Uint64      // frames the current clip's source went on for, no next clip ready
 	clips    atomic.Uint64
 	fallback atomic.Uint64
 
 	// prepared sources (scheduler goroutine), reused while the stimulus is the same
 	prepMu  sync.Mutex
 	prepKey string
-	prepSrc stimulus.Source
+	prepSrc prepared
+
+	// sessions says which session runs and the display frame of its frame 0 (the daemon's,
+	// set by New); nil: o.Session, numbered by display frame.
+	sessions func() (id string, first uint64, ok bool)
 
 	// spikes (bus goroutines)
 	mu         sync.Mutex
@@ -81,6 +87,12 @@ type Adaptive struct {
 	early      map[uint64]int64 // sync edges (acquisition ns) whose frame onset is not known yet
 	observed   atomic.Uint64
 	failed     atomic.Uint64 // clips whose onsets never became known
+}
+
+// prepared is a clip's frame source with its description, made off the frame loop.
+type prepared struct {
+	src  stimulus.Source
+	desc *pb.StimulusSource
 }
 
 type shown struct {
@@ -128,8 +140,15 @@ func NewAdaptive(o AdaptiveOptions) (*Adaptive, error) {
 	// The base stimulus's source is opened now (photographs take a while to load), so the
 	// first clips drawn from it are ready as soon as the frame loop starts.
 	if src, err := stimulus.New(o.Stimulus); err == nil {
-		a.prepKey, a.prepSrc = fmt.Sprintf("%+v", o.Stimulus), src
+		a.prepKey, a.prepSrc = fmt.Sprintf("%+v", o.Stimulus), prepared{src, src.Describe().Proto()}
 	}
+	gray, err := stimulus.New(configs.Stimulus{Kind: "gray", FrameRate: o.Stimulus.FrameRate,
+		Height: o.Stimulus.Height, Width: o.Stimulus.Width, Mean: o.Stimulus.Mean})
+	if err != nil {
+		return nil, fmt.Errorf("daemon: adaptive: %w", err)
+	}
+	a.gray = gray.Describe().Proto()
+	a.desc = a.gray
 	for i, id := range o.CellIDs {
 		a.cells[id] = i
 	}
@@ -148,7 +167,14 @@ func monotonic() func() int64 {
 	return func() int64 { return int64(time.Since(base)) }
 }
 
-var _ Source = (*Adaptive)(nil)
+var (
+	_ Source    = (*Adaptive)(nil)
+	_ Describer = (*Adaptive)(nil)
+)
+
+// Description is the source of the frame Next last wrote: the clip's (its lead frames too), or
+// gray for the lead before the source's frame 0 and before the first clip. Frame loop only.
+func (a *Adaptive) Description() *pb.StimulusSource { return a.desc }
 
 // Strategy makes the strategy name from the daemon's adaptive config and switches to it from
 // the next choice on (the control service's ChooseStimulus).
@@ -166,7 +192,7 @@ func (a *Adaptive) Strategy(name string) error {
 	return a.sched.Switch(st)
 }
 
-// Frames is how many frames the source has handed out (the session frame the next clip
+// Frames is how many frames the source has handed out (the display frame the next clip
 // starts at, at the earliest).
 func (a *Adaptive) Frames() uint64 { return atomic.LoadUint64(&a.k) }
 
@@ -197,6 +223,7 @@ func (a *Adaptive) Next(dst []float32) (uint64, error) {
 			clear(dst)
 			a.idle.Add(1)
 			atomic.StoreUint64(&a.k, k+1)
+			a.desc = a.gray
 			return 0, nil
 		}
 	}
@@ -205,9 +232,11 @@ func (a *Adaptive) Next(dst []float32) (uint64, error) {
 	atomic.StoreUint64(&a.k, k+1)
 	if i < 0 {
 		clear(dst) // before the source's frame 0: gray, as the models were shown
+		a.desc = a.gray
 		return 0, nil
 	}
 	a.src.Frame(i, dst)
+	a.desc = a.clipDesc
 	return uint64(i), nil
 }
 
@@ -216,7 +245,7 @@ func (a *Adaptive) take(k uint64) bool {
 	if c == nil {
 		return false
 	}
-	src, ok := c.Ready.(stimulus.Source)
+	p, ok := c.Ready.(prepared)
 	if !ok {
 		// Not prepared (its preparation failed): keep showing the current source on.
 		if a.cur == nil {
@@ -224,9 +253,9 @@ func (a *Adaptive) take(k uint64) bool {
 		}
 		a.end += c.Lead + c.Clip.Frames
 	} else {
-		a.src = src
+		a.src, a.clipDesc = p.src, p.desc
 		a.pos, a.end = c.Clip.Start-c.Lead, c.Clip.Start+c.Clip.Frames
-		if n := src.Len(); n > 0 && a.end > n {
+		if n := p.src.Len(); n > 0 && a.end > n {
 			a.end = n
 		}
 	}
@@ -245,8 +274,9 @@ func (a *Adaptive) take(k uint64) bool {
 	return true
 }
 
-// prepare opens a choice's frame source on the scheduler's goroutine (stimulus.New reads
-// photographs and movies: never on the frame loop), reusing the last one for the same stimulus.
+// prepare opens a choice's frame source and describes it on the scheduler's goroutine
+// (stimulus.New reads photographs and movies: never on the frame loop), reusing the last one
+// for the same stimulus.
 func (a *Adaptive) prepare(c *adaptive.Choice) error {
 	key := fmt.Sprintf("%+v", c.Clip.Stimulus)
 	a.prepMu.Lock()
@@ -259,7 +289,7 @@ func (a *Adaptive) prepare(c *adaptive.Choice) error {
 		if h, w := src.Size(); h != a.o.Stimulus.Height || w != a.o.Stimulus.Width {
 			return fmt.Errorf("daemon: adaptive clip grid %dx%d, the screen's is %dx%d", h, w, a.o.Stimulus.Height, a.o.Stimulus.Width)
 		}
-		a.prepKey, a.prepSrc = key, src
+		a.prepKey, a.prepSrc = key, prepared{src, src.Describe().Proto()}
 	}
 	c.Ready = a.prepSrc
 	return nil
@@ -268,10 +298,11 @@ func (a *Adaptive) prepare(c *adaptive.Choice) error {
 // publish sends a choice on retinad.<rig>.adaptive (scheduler goroutine).
 func (a *Adaptive) publish(c *adaptive.Choice) {
 	now := a.o.Now()
+	session, from := a.where(c.At)
 	m := &pb.AdaptiveChoice{
-		Session: a.o.Session, Seq: uint64(c.Seq), Strategy: c.Strategy, Scores: c.Scores, Pick: int32(c.Pick),
+		Session: session, Seq: uint64(c.Seq), Strategy: c.Strategy, Scores: c.Scores, Pick: int32(c.Pick),
 		Clip: clipMsg(c.Clip), Why: c.Why, Fallback: c.Fallback, ScoreNs: c.ScoreNs, Lead: uint32(c.Lead),
-		FromFrame: uint64(max(c.At, 0)), HostNs: now, UnixNs: now + a.unixBase, Report: c.Report,
+		FromFrame: from, HostNs: now, UnixNs: now + a.unixBase, Report: c.Report,
 	}
 	for _, cand := range c.Candidates {
 		m.Candidates = append(m.Candidates, clipMsg(cand))
@@ -286,12 +317,27 @@ func (a *Adaptive) publish(c *adaptive.Choice) {
 	a.o.Log.Info("adaptive: "+c.Why, "seq", c.Seq, "strategy", c.Strategy, "fallback", c.Fallback)
 }
 
-func clipMsg(c adaptive.Clip) *pb.AdaptiveClip {
-	y, err := yaml.Marshal(c.Stimulus)
-	if err != nil {
-		y = []byte(fmt.Sprintf("# %v\n", err))
+// where names the session a choice shown from display frame at belongs to, and at in that
+// session's frame numbering (FrameOnset.frame): 0 for a clip whose lead began before the
+// session did. Outside a session: no session, and the display frame.
+func (a *Adaptive) where(at int64) (string, uint64) {
+	display := uint64(max(at, 0))
+	if a.sessions == nil {
+		return a.o.Session, display
 	}
-	return &pb.AdaptiveClip{StimulusYaml: string(y), Start: int64(c.Start), Frames: uint32(c.Frames)}
+	id, first, ok := a.sessions()
+	if !ok {
+		return "", display
+	}
+	return id, display - min(display, first)
+}
+
+func clipMsg(c adaptive.Clip) *pb.AdaptiveClip {
+	y, err := stimulus.EncodeYAML(c.Stimulus)
+	if err != nil {
+		y = fmt.Sprintf("# %v\n", err)
+	}
+	return &pb.AdaptiveClip{StimulusYaml: y, Start: int64(c.Start), Frames: uint32(c.Frames)}
 }
 
 // Run runs the scheduler and listens to frame onsets, spikes and sync until ctx ends.
@@ -338,10 +384,12 @@ func (a *Adaptive) onset(o *pb.FrameOnset) {
 		t = o.FlipHostNs
 	}
 	a.mu.Lock()
-	i := o.Frame % uint64(len(a.onsets))
-	a.onsets[i], a.frameOf[i] = t, int64(o.Frame)
-	if acq, ok := a.early[o.Frame]; ok { // its sync edge came first
-		delete(a.early, o.Frame)
+	// Display frames, as the frame loop hands them out and as Sync.frame counts them.
+	f := o.DisplayFrame
+	i := f % uint64(len(a.onsets))
+	a.onsets[i], a.frameOf[i] = t, int64(f)
+	if acq, ok := a.early[f]; ok { // its sync edge came first
+		delete(a.early, f)
 		a.clock.Add(acq, t)
 	}
 	a.mu.Unlock()
@@ -474,7 +522,8 @@ func (d *Daemon) chooseStimulus(_ context.Context, r *pb.ChooseStimulusRequest) 
 	if err := a.Strategy(r.GetStrategy()); err != nil {
 		return nil, &acquisition.ControlError{Code: "400", Err: fmt.Errorf("daemon: choose stimulus: %w", err)}
 	}
-	return &pb.ChooseStimulusReply{Source: r.GetSource(), FromFrame: a.Frames(), Strategy: r.GetStrategy()}, nil
+	_, from := a.where(int64(a.Frames())) // in the session's numbering, as the choices' from_frame
+	return &pb.ChooseStimulusReply{Source: r.GetSource(), FromFrame: from, Strategy: r.GetStrategy()}, nil
 }
 
 // EventWorkerExcluded labels the Event that says a scoring worker was excluded.

@@ -203,7 +203,8 @@ func TestAdaptiveClosedLoop(t *testing.T) {
 }
 
 // TestAdaptiveNextAllocatesNothingWithinAClip: the frame loop's side draws frames of the current
-// clip without allocating (a new clip is taken once per clip, off this measurement).
+// clip, and hands on their description (made when the clip was prepared), without allocating
+// (a new clip is taken once per clip, off this measurement).
 func TestAdaptiveNextAllocatesNothingWithinAClip(t *testing.T) {
 	nc, stop, err := daemontest.NATS()
 	if err != nil {
@@ -222,13 +223,18 @@ func TestAdaptiveNextAllocatesNothingWithinAClip(t *testing.T) {
 	if _, err := ad.Next(frame); err != nil { // takes the first clip
 		t.Fatal(err)
 	}
+	var desc *pb.StimulusSource
 	allocs := testing.AllocsPerRun(1000, func() {
 		if _, err := ad.Next(frame); err != nil {
 			t.Fatal(err)
 		}
+		desc = ad.Description() // what the frame loop hands the frame's onset
 	})
 	if allocs != 0 {
-		t.Errorf("Next allocates %v times a frame within a clip", allocs)
+		t.Errorf("Next and Description allocate %v times a frame within a clip", allocs)
+	}
+	if desc.Kind != "whitenoise" || !desc.Reproducible || desc.StimulusYaml == "" {
+		t.Errorf("frames of the clip described as %v, want the clip's whitenoise source with its YAML", desc)
 	}
 	if f := ad.Figures(); f.Clips != 1 || f.Idle != 0 {
 		t.Errorf("figures %+v: want one clip, no idle frame", f)
@@ -320,7 +326,7 @@ func TestAdaptiveBinsRecordedSpikes(t *testing.T) {
 			t.Fatal(err)
 		}
 		on := base + k*bin
-		onset := &pb.FrameOnset{Frame: uint64(k), FlipHostNs: on - 8e6, OnsetHostNs: on, Confirmed: true}
+		onset := &pb.FrameOnset{Frame: uint64(k), DisplayFrame: uint64(k), FlipHostNs: on - 8e6, OnsetHostNs: on, Confirmed: true}
 		sync := &pb.Sync{Seq: uint64(k), Frame: uint64(k), HasFrame: true, TimeAcqNs: on + offset}
 		if k%2 == 0 { // the order of onsets and sync edges on the bus is not fixed
 			pub("retinad.test.frame", onset)

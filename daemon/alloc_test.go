@@ -3,6 +3,8 @@ package daemon
 import (
 	"context"
 	"testing"
+
+	pb "retinad/proto/retinadpb"
 )
 
 type nopBus struct{ n int }
@@ -145,5 +147,47 @@ func TestBinOfSeveralFramesAllocatesNothing(t *testing.T) {
 	}
 	if complete < 500 {
 		t.Errorf("%d bins complete of 1000 frames", complete)
+	}
+}
+
+// describedConst is constSource describing its frames as a reproducible source.
+type describedConst struct {
+	constSource
+	desc *pb.StimulusSource
+}
+
+func (s *describedConst) Description() *pb.StimulusSource { return s.desc }
+
+// TestDescribedFramesAllocateNothing: frames of a described source reach their published
+// onset with their description (a pointer handed along, no pixels) without allocating.
+func TestDescribedFramesAllocateNothing(t *testing.T) {
+	bus := &nopBus{}
+	src := &describedConst{desc: &pb.StimulusSource{Kind: "flicker", Height: 50, Width: 50, FrameRateHz: 100, Reproducible: true,
+		StimulusYaml: "kind: flicker\n", FileSha256: make([]byte, 32), Params: []*pb.Param{{Name: "contrast", Value: 0.3}}}}
+	d, err := New(Parts{Rig: "a", Session: "s", Source: src, Presenter: &clockPresenter{}, Bus: bus, FrameRate: 100, Height: 50, Width: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := uint64(0); k < uint64(len(d.stage)); k++ {
+		if err := d.generate(k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	k := uint64(0)
+	step := func() {
+		if err := d.showFrame(k); err != nil {
+			t.Fatal(err)
+		}
+		d.stamp.process()
+		k++
+	}
+	for range 100 {
+		step()
+	}
+	if a := testing.AllocsPerRun(1000, step); a != 0 {
+		t.Errorf("%v allocations per described frame, want 0", a)
+	}
+	if bus.n < 1000 || d.stamp.onsetMsg.Source != src.desc || len(d.stamp.onsetMsg.Pixels) != 0 {
+		t.Errorf("%d messages; last onset's source %p (want %p), %d pixels", bus.n, d.stamp.onsetMsg.Source, src.desc, len(d.stamp.onsetMsg.Pixels))
 	}
 }

@@ -39,7 +39,7 @@ func (c controller) StopSession(ctx context.Context, r *pb.StopSessionRequest) (
 }
 
 func (c controller) LoadModel(ctx context.Context, r *pb.LoadModelRequest) (*pb.LoadModelReply, error) {
-	return c.d.LoadModel(ctx, LoadRequest{Name: r.GetName(), File: r.GetFile(), Stochastic: r.GetStochastic(), Seed: r.GetSeed(), Deadline: time.Duration(r.GetDeadlineNs()), Observed: r.GetObserved(), Requester: acquisition.Requester(ctx)})
+	return c.d.LoadModel(ctx, LoadRequest{Name: r.GetName(), File: r.GetFile(), Stochastic: r.GetStochastic(), Seed: r.GetSeed(), Deadline: time.Duration(r.GetDeadlineNs()), Observed: r.GetObserved(), FrameRate: r.GetFrameRateHz(), Requester: acquisition.Requester(ctx)})
 }
 
 func (c controller) UnloadModel(ctx context.Context, r *pb.UnloadModelRequest) (*pb.UnloadModelReply, error) {

@@ -34,7 +34,11 @@ func testLoader(_ context.Context, req daemon.LoadRequest) (daemon.Model, error)
 	for i := range ids {
 		ids[i] = int32(i + 1)
 	}
-	return daemon.Model{Engine: &daemontest.Engine{Cells: cells, Gain: 5}, CellIDs: ids, BinRate: 100, Deadline: req.Deadline}, nil
+	rate := 100.0
+	if req.FrameRate > 0 { // as an .onnx file that does not say its own bin rate
+		rate = req.FrameRate
+	}
+	return daemon.Model{Engine: &daemontest.Engine{Cells: cells, Gain: 5}, CellIDs: ids, BinRate: rate, Deadline: req.Deadline}, nil
 }
 
 // controlRecord is what a subscriber saw of the rig "test".
@@ -156,6 +160,8 @@ func TestControlModelsAndSessions(t *testing.T) {
 		{&pb.LoadModelRequest{Name: "second", File: filepath.Join(dir, "missing.model")}, "404"},
 		{&pb.LoadModelRequest{Name: "second", File: bad}, "400"},
 		{&pb.LoadModelRequest{Name: "first", File: good}, "409"},
+		// frame_rate_hz reaches the loader: 7 Hz bins do not divide the 100 Hz stimulus.
+		{&pb.LoadModelRequest{Name: "second", File: good, FrameRateHz: 7}, "400"},
 	} {
 		err := call(acquisition.EndpointLoad, tc.req, &pb.LoadModelReply{})
 		if code(err) != tc.code {

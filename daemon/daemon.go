@@ -53,6 +53,7 @@ type Daemon struct {
 	unixBase  int64 // unix ns minus host ns, at New
 	frames    atomic.Uint64
 	flipsLost atomic.Uint64
+	pixLost   atomic.Uint64 // frames of a source that cannot be rebuilt whose pixels could not be kept
 	missed    atomic.Uint64 // refreshes missed, as the presenter reports
 	flipSpan  flipSpan      // the first and last flips, for the measured frame rate
 	lastLog   atomic.Int64
@@ -106,6 +107,9 @@ func New(p Parts) (*Daemon, error) {
 	d.unixBase = time.Now().UnixNano() - p.Now()
 	d.source = &pb.StimulusSource{Height: uint32(p.Height), Width: uint32(p.Width), FrameRateHz: p.FrameRate}
 	d.describe, _ = p.Source.(Describer)
+	if a, ok := p.Source.(*Adaptive); ok { // its choices name the session and count its frames
+		a.sessions = d.sessionFrames
+	}
 	d.val = newValidation(d)
 	set := &modelSet{}
 	for i, m := range p.Models {
@@ -205,10 +209,11 @@ func (d *Daemon) startRunner(r *runner) {
 	})
 }
 
-// session is one recorded session.
+// session is one recorded session. Its frames count from 0 (FrameOnset.frame, Prediction.bin):
+// frame f of the session is display frame startFrames+f.
 type session struct {
 	id          string
-	startFrames uint64 // frames shown before it began
+	startFrames uint64 // frames shown before it began: the display frame of its frame 0
 }
 
 func newSessionID() string { return time.Now().UTC().Format("20060102T150405Z") }
@@ -219,6 +224,14 @@ func (d *Daemon) sessionID() string {
 		return s.id
 	}
 	return ""
+}
+
+// sessionFrames returns the running session and the display frame of its frame 0.
+func (d *Daemon) sessionFrames() (id string, first uint64, ok bool) {
+	if s := d.sess.Load(); s != nil {
+		return s.id, s.startFrames, true
+	}
+	return "", 0, false
 }
 
 // Onset takes one frame's fate from the photodiode (calib.Options.OnOnset). It never blocks.
@@ -386,6 +399,15 @@ func (d *Daemon) showFrame(k uint64) error {
 		d.stamp.flips.Commit()
 	} else {
 		d.flipsLost.Add(1)
+	}
+	if !d.stageSrc[slot].Reproducible { // the record must carry what no description rebuilds
+		if x := d.stamp.pixels.Reserve(); x != nil {
+			x.frame = k
+			copy(x.pix, d.stage[slot])
+			d.stamp.pixels.Commit()
+		} else {
+			d.pixLost.Add(1)
+		}
 	}
 	if d.p.Flips != nil {
 		d.p.Flips.Flip(k, fl.HostNs, fl.Level)

@@ -2,6 +2,7 @@ package daemon_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -24,7 +25,8 @@ func (s *describedSource) Description() *pb.StimulusSource { return s.desc }
 
 // TestFrameOnsetCarriesTheSource checks that every published FrameOnset carries the
 // description its source gave for that frame, with the source's index: what export rebuilds
-// the frame from. A source that is no Describer gets the grid alone.
+// the frame from. A source that is no Describer gets the grid alone, and its frames carry
+// their pixels.
 func TestFrameOnsetCarriesTheSource(t *testing.T) {
 	desc := &pb.StimulusSource{Kind: "flicker", Seed: 7, Height: 4, Width: 4, FrameRateHz: 100, Reproducible: true,
 		Params: []*pb.Param{{Name: "contrast", Value: 0.3}, {Name: "gaussian", Value: 1}}}
@@ -83,12 +85,26 @@ func TestFrameOnsetCarriesTheSource(t *testing.T) {
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			for _, o := range got {
+			// The frames a fresh source makes, to compare the pixels of the plain one with.
+			ref := &daemontest.Source{}
+			var frames [][]float32
+			for i, o := range got {
 				if !proto.Equal(o.Source, tc.want) {
 					t.Fatalf("frame %d: source %v, want %v", o.Frame, o.Source, tc.want)
 				}
-				if o.Index != o.Frame { // daemontest.Source's index is its frame count
-					t.Fatalf("frame %d: index %d", o.Frame, o.Index)
+				if o.Frame != uint64(i) || o.DisplayFrame != o.Frame || o.Index != o.Frame { // daemontest.Source's index is its frame count
+					t.Fatalf("onset %d: frame %d, display frame %d, index %d", i, o.Frame, o.DisplayFrame, o.Index)
+				}
+				for uint64(len(frames)) <= o.Index {
+					f := make([]float32, 16)
+					ref.Next(f)
+					frames = append(frames, f)
+				}
+				switch {
+				case tc.want.Reproducible && len(o.Pixels) != 0:
+					t.Fatalf("frame %d of a reproducible source carries %d pixels", o.Frame, len(o.Pixels))
+				case !tc.want.Reproducible && fmt.Sprint(o.Pixels) != fmt.Sprint(frames[o.Index]):
+					t.Fatalf("frame %d: pixels %v, shown %v", o.Frame, o.Pixels, frames[o.Index])
 				}
 			}
 		})

@@ -86,7 +86,7 @@ func (b *natsBus) reconnected(nc *nats.Conn) {
 // health says how long the connection has been lost (0: connected). The connection's state
 // decides: a first connect that had to be retried calls no reconnect handler.
 func (b *natsBus) health() time.Duration {
-	if b.nc.IsConnected() {
+	if b.nc.IsConnected() || b.nc.IsClosed() || b.nc.IsDraining() { // closed or closing: the daemon's own stop
 		return 0
 	}
 	b.mu.Lock()

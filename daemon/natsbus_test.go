@@ -51,7 +51,7 @@ func TestNATSBusQueue(t *testing.T) {
 }
 
 // inProcessNATS starts an in-process NATS server for the test and connects to it.
-func inProcessNATS(t *testing.T) *nats.Conn {
+func inProcessNATS(t testing.TB) *nats.Conn {
 	t.Helper()
 	srv, err := server.NewServer(&server.Options{DontListen: true, NoLog: true, NoSigs: true})
 	if err != nil {

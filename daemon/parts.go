@@ -81,7 +81,8 @@ type LoadRequest struct {
 	Stochastic bool
 	Seed       uint64
 	Deadline   time.Duration
-	Observed   bool // a GLM's spike history follows the recorded spikes (Model.Observed)
+	Observed   bool    // a GLM's spike history follows the recorded spikes (Model.Observed)
+	FrameRate  float64 // bins per second of an .onnx file that does not say its own (configs models[].frame_rate)
 	// Requester is who asked, as the control service knows it (acquisition.Requester), for the
 	// log; "" for configured models.
 	Requester string

@@ -23,8 +23,8 @@ import (
 // TestSessionsAreRecordedWhole records a running daemon in JetStream (the embedded server with
 // a file store, as a rig runs it), stops its session and starts another over the control
 // service, and reads both back from the recording: each lies between its START and STOP, holds
-// every frame and prediction of its session and nothing of another, and frames are contiguous
-// within it.
+// every frame and prediction of its session and nothing of another, and frames and bins count
+// from 0 in each session, contiguous, while display frames go on across sessions.
 func TestSessionsAreRecordedWhole(t *testing.T) {
 	t.Run("bus only", func(t *testing.T) { sessionsRecordedWhole(t, false) })
 	// Session events go straight to the store, acknowledged, beside the publish queue (which
@@ -80,22 +80,25 @@ func sessionsRecordedWhole(t *testing.T, withRecorder bool) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
-	time.Sleep(500 * time.Millisecond)
+	// Sessions of 50 frames, with 10 shown between them (idle): counted, not timed, so that a
+	// loaded machine only makes the test slower.
+	waitUntil(t, 20*time.Second, "50 frames of the first session", func() bool { return d.Figures().Frames >= 50 })
 	stopped, err := d.StopSession(ctx, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(100 * time.Millisecond)
+	waitUntil(t, 20*time.Second, "10 frames between the sessions", func() bool { return d.Figures().Frames >= stopped.Frames+10 })
 	if _, err := d.StartSession(ctx, "second"); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(500 * time.Millisecond)
+	waitUntil(t, 20*time.Second, "50 frames of the second session", func() bool { return d.Figures().Frames >= 50 })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
 	rctx, rcancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer rcancel()
+	var lastDisplay uint64 // the first session's last display frame
 	for _, name := range []string{"first", "second"} {
 		sr, err := acquisition.FindSession(rctx, b.Conn(), subj, name)
 		if err != nil {
@@ -104,7 +107,7 @@ func sessionsRecordedWhole(t *testing.T, withRecorder bool) {
 		if sr.Stop == nil {
 			t.Fatalf("%s: no STOP in the recording", name)
 		}
-		var frames []uint64
+		var frames, display, bins []uint64
 		preds, foreign := 0, 0
 		err = acquisition.ReadSession(rctx, b.Conn(), subj, sr, func(subject string, _ uint64, data []byte) error {
 			switch subject {
@@ -116,7 +119,7 @@ func sessionsRecordedWhole(t *testing.T, withRecorder bool) {
 				if o.Session != name {
 					foreign++
 				}
-				frames = append(frames, o.Frame)
+				frames, display = append(frames, o.Frame), append(display, o.DisplayFrame)
 			case subj.Prediction("m"):
 				var p pb.Prediction
 				if err := proto.Unmarshal(data, &p); err != nil {
@@ -125,6 +128,10 @@ func sessionsRecordedWhole(t *testing.T, withRecorder bool) {
 				if p.Session != name {
 					foreign++
 				}
+				if p.Bin != p.Frame {
+					t.Errorf("%s: prediction of bin %d for frame %d", name, p.Bin, p.Frame)
+				}
+				bins = append(bins, p.Bin)
 				preds++
 			}
 			return nil
@@ -135,11 +142,21 @@ func sessionsRecordedWhole(t *testing.T, withRecorder bool) {
 		if len(frames) < 30 || foreign != 0 || preds != len(frames) {
 			t.Errorf("%s: %d frames, %d predictions, %d messages of another session", name, len(frames), preds, foreign)
 		}
-		for i := 1; i < len(frames); i++ {
-			if frames[i] != frames[i-1]+1 {
-				t.Fatalf("%s: frame %d after %d in the recording", name, frames[i], frames[i-1])
+		// Each session counts its frames and bins from 0; display frames go on across them.
+		for i := range frames {
+			if frames[i] != uint64(i) || display[i]-frames[i] != display[0] {
+				t.Fatalf("%s: onset %d is frame %d (display frame %d, the session's first %d); want frames from 0, contiguous", name, i, frames[i], display[i], display[0])
 			}
 		}
+		for i, b := range bins {
+			if b != uint64(i) {
+				t.Fatalf("%s: prediction %d is of bin %d; want bins from 0, contiguous", name, i, b)
+			}
+		}
+		if name == "second" && display[0] <= lastDisplay {
+			t.Errorf("second: its frame 0 is display frame %d, the first session ended at %d", display[0], lastDisplay)
+		}
+		lastDisplay = display[len(display)-1]
 		if name == "first" && uint64(len(frames)) > stopped.Frames {
 			t.Errorf("first: %d frames recorded, %d shown", len(frames), stopped.Frames)
 		}

@@ -34,11 +34,13 @@ func (d *Daemon) StartSession(ctx context.Context, id string) (*pb.StartSessionR
 		return nil, controlErr("409", fmt.Errorf("daemon: start session %s: session %s is running; stop it first", id, cur.id))
 	}
 	d.val.reset()
+	d.resetRecording()
+	d.sessionEvent(ctx, pb.SessionEvent_START, id) // checks the store and its free space
+	// The session begins with the next frame shown once its START is out: frames shown while
+	// the store acknowledged it went by with no session to publish them in.
 	d.base.Store(d.counters())
 	d.flipSpan.reset()
 	s := &session{id: id, startFrames: d.frames.Load()}
-	d.resetRecording()
-	d.sessionEvent(ctx, pb.SessionEvent_START, id) // checks the store and its free space
 	now := d.now()
 	d.sess.Store(s)
 	d.stamp.wake.Ring()

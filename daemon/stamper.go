@@ -13,6 +13,17 @@ import (
 	pb "retinad/proto/retinadpb"
 )
 
+// pixelFrames is how many shown frames of a source that cannot be rebuilt wait for their onset
+// with their pixels (the stamper is normally a few frames behind the display); a frame further
+// behind is published without its pixels, and counted (Figures.PixelsLost).
+const pixelFrames = 128
+
+// framePixels is a shown frame's pixels, for its FrameOnset when its source is not reproducible.
+type framePixels struct {
+	frame uint64
+	pix   []float32
+}
+
 // flipRec is one flip as the frame loop saw it.
 type flipRec struct {
 	frame, index uint64
@@ -58,6 +69,7 @@ type stamper struct {
 	d      *Daemon
 	onsets *ring[calib.Onset] // from the photodiode's goroutine (or the frame loop without one)
 	flips  *ring[flipRec]     // from the frame loop
+	pixels *ring[framePixels] // from the frame loop: frames of sources that cannot be rebuilt
 	wake   wake
 	placed [4096]placed // by frame % len
 	known  uint64       // frames below this have a published onset
@@ -87,6 +99,7 @@ func newStamper(d *Daemon) *stamper {
 		d:      d,
 		onsets: newRing[calib.Onset](8192, nil),
 		flips:  newRing[flipRec](8192, nil),
+		pixels: newRing(pixelFrames, func(x *framePixels) { x.pix = make([]float32, d.pixels) }),
 		wake:   newWake(),
 		buf:    make([]byte, 0, 64<<10),
 	}
@@ -146,7 +159,14 @@ func (s *stamper) process() {
 			}
 			s.flips.Release()
 		}
-		s.publishFrame(o, index, src)
+		var pix *framePixels
+		if !src.Reproducible {
+			pix = s.pixelsOf(o.Frame)
+		}
+		s.publishFrame(o, index, src, pix)
+		if pix != nil {
+			s.pixels.Release()
+		}
 		s.known = o.Frame + 1
 		s.onsets.Release()
 	}
@@ -159,7 +179,24 @@ func (s *stamper) process() {
 	s.seen.Store(s.sess)
 }
 
-func (s *stamper) publishFrame(o *calib.Onset, index uint64, src *pb.StimulusSource) {
+// pixelsOf returns the pixels of frame (to Release after use), dropping those of frames before
+// it, or nil when they were not kept.
+func (s *stamper) pixelsOf(frame uint64) *framePixels {
+	for x := s.pixels.Peek(); x != nil; x = s.pixels.Peek() {
+		if x.frame == frame {
+			return x
+		}
+		if x.frame > frame {
+			return nil
+		}
+		s.pixels.Release()
+	}
+	return nil
+}
+
+// publishFrame publishes frame o's onset in the session (with pix, its pixels, when its source
+// cannot be rebuilt) and places it for its predictions and validation.
+func (s *stamper) publishFrame(o *calib.Onset, index uint64, src *pb.StimulusSource, pix *framePixels) {
 	d := s.d
 	pl := placed{frame: o.Frame, flipNs: o.FlipNs, startNs: o.FlipNs + s.lastLat}
 	switch o.Status {
@@ -178,7 +215,11 @@ func (s *stamper) publishFrame(o *calib.Onset, index uint64, src *pb.StimulusSou
 	}
 	s.placed[o.Frame%uint64(len(s.placed))] = pl
 	m := &s.onsetMsg
-	m.Frame, m.Index, m.Source = o.Frame, index, src
+	m.DisplayFrame, m.Index, m.Source = o.Frame, index, src
+	m.Pixels = nil
+	if pix != nil {
+		m.Pixels = pix.pix
+	}
 	m.FlipHostNs, m.FlipUnixNs = o.FlipNs, d.unix(o.FlipNs)
 	m.OnsetHostNs, m.OnsetUnixNs, m.LatencyNs = 0, 0, 0
 	if pl.confirmed {
@@ -187,7 +228,8 @@ func (s *stamper) publishFrame(o *calib.Onset, index uint64, src *pb.StimulusSou
 	m.Confirmed = pl.confirmed
 	m.DroppedBefore = uint32(o.DroppedBefore)
 	m.LinkLost = o.LinkLost
-	if s.sess != nil {
+	if s.sess != nil && o.Frame >= s.sess.startFrames { // a frame shown before the start is in no session
+		m.Frame = o.Frame - s.sess.startFrames
 		s.publish(d.subj.Frame, m)
 	}
 	d.val.frame(int64(o.Frame), pl.startNs) // the clock fit needs every onset, in a session or not
@@ -206,7 +248,8 @@ func (s *stamper) publishFrame(o *calib.Onset, index uint64, src *pb.StimulusSou
 // published or scored.
 func (s *stamper) publishPrediction(r *runner, x *modelOut) {
 	d := s.d
-	if s.sess == nil {
+	first := s.firstBin(r)
+	if s.sess == nil || x.frame < first*r.binFrames { // a bin begun before the session is in none
 		return
 	}
 	pl := &s.placed[x.frame%uint64(len(s.placed))]
@@ -221,7 +264,7 @@ func (s *stamper) publishPrediction(r *runner, x *modelOut) {
 	}
 	p := r.predMsg
 	p.Session = s.sess.id
-	p.Bin, p.Frame, p.Confirmed = x.frame/r.binFrames, x.frame, pl.confirmed
+	p.Bin, p.Frame, p.Confirmed = x.frame/r.binFrames-first, x.frame-s.sess.startFrames, pl.confirmed
 	p.BinStartHostNs, p.BinStartUnixNs = pl.startNs, d.unix(pl.startNs)
 	p.ComputeNs = x.computeNs
 	copy(p.Rates, x.rates)
@@ -242,6 +285,15 @@ func (s *stamper) publishPrediction(r *runner, x *modelOut) {
 	if !r.Observed { // an observed model runs behind the acquisition on purpose
 		s.lat.add(d.now() - pl.flipNs)
 	}
+}
+
+// firstBin is the display bin of model r that is bin 0 of the session: its first bin that
+// begins at or after the session's first frame (bins begin at multiples of r.binFrames).
+func (s *stamper) firstBin(r *runner) uint64 {
+	if s.sess == nil {
+		return 0
+	}
+	return (s.sess.startFrames + r.binFrames - 1) / r.binFrames
 }
 
 func (s *stamper) publish(subject string, m proto.Message) {

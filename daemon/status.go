@@ -35,6 +35,7 @@ type Figures struct {
 	PhotodiodeLost                  uint64 // photodiode device messages lost on the link, ever
 	Missed                          uint64 // monitor refreshes the presenter missed (frames shown late)
 	FlipsLost, OnsetsLost           uint64 // queue overflows between the frame loop and the stamper
+	PixelsLost                      uint64 // frames of a source that cannot be rebuilt, published without their pixels
 	OnsetLatency                    time.Duration
 	Published, PublishErrors        uint64
 	PublishQueued                   int                       // messages waiting in the bus's publish queue now
@@ -97,7 +98,7 @@ func (d *Daemon) Figures() Figures {
 	f := Figures{
 		Frames: c.frames - b.frames, Missed: c.missed - b.missed, Timed: c.timed - b.timed,
 		Dropped: c.dropped - b.dropped, Untimed: c.untimed - b.untimed, LinkLost: c.linkLost - b.linkLost,
-		FlipsLost: d.flipsLost.Load(), OnsetsLost: s.onsetOverflow.Load(),
+		FlipsLost: d.flipsLost.Load(), OnsetsLost: s.onsetOverflow.Load(), PixelsLost: d.pixLost.Load(),
 		OnsetLatency: time.Duration(s.onsetLatNs.Load()),
 		Published:    s.published.Load(), PublishErrors: s.publishErrors.Load(),
 		Spikes: c.spikes - b.spikes, Syncs: c.syncs - b.syncs, Inbound: c.inbound.Sub(b.inbound),

@@ -89,7 +89,7 @@ func Load(path string) (*Model, error) { return LoadContext(context.Background()
 // The file is opened non-blocking so that a FIFO swapped in after a caller's check cannot hang
 // the open. Its errors never quote the file's bytes, so it cannot be used to read other files.
 func LoadContext(ctx context.Context, path string, max int64) (*Model, error) {
-	b, err := readFile(ctx, path, max)
+	b, err := ReadFile(ctx, path, max)
 	if err != nil {
 		return nil, err
 	}
@@ -100,8 +100,9 @@ func LoadContext(ctx context.Context, path string, max int64) (*Model, error) {
 	return m, nil
 }
 
-// readFile reads the regular file at path, of at most max bytes, in chunks that check ctx.
-func readFile(ctx context.Context, path string, max int64) ([]byte, error) {
+// ReadFile reads the regular file at path, of at most max bytes, in chunks that check ctx,
+// with LoadContext's refusals: every reader of a model file (native or ONNX) goes through it.
+func ReadFile(ctx context.Context, path string, max int64) ([]byte, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, fmt.Errorf("infer: %w", err)

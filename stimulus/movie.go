@@ -32,7 +32,11 @@ func newMovie(g grid, c configs.Movie) (*movie, error) {
 		}
 		frames[k] = clip(float64(v))
 	}
-	g.desc.File = c.File
+	sum, err := hashFiles("", []string{c.File}, true)
+	if err != nil {
+		return nil, err
+	}
+	g.desc.File, g.desc.FileSHA256 = c.File, sum
 	g.desc.Params = map[string]float64{"frames": float64(shape[0]), "loop": b2f(c.Loop)}
 	return &movie{grid: g, frames: frames, t: shape[0], loop: c.Loop}, nil
 }

@@ -82,7 +82,11 @@ func newNatural(g grid, cfg configs.Stimulus) (*natural, error) {
 		}
 		photos = append(photos, p)
 	}
-	g.desc.File = dir
+	sum, err := hashFiles(dir, names, false)
+	if err != nil {
+		return nil, err
+	}
+	g.desc.File, g.desc.FileSHA256 = dir, sum
 	g.desc.Params = map[string]float64{"hold_frames": float64(hold), "jitter": c.Jitter, "contrast": c.Contrast, "photographs": float64(len(photos))}
 	return &natural{grid: g, seed: cfg.Seed, photos: photos, hold: hold, jitter: c.Jitter, block: -1}, nil
 }

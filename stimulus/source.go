@@ -3,6 +3,7 @@ package stimulus
 import (
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"retinad/configs"
@@ -33,7 +34,11 @@ type Description struct {
 	Mean         float64 // mean luminance, 0..1
 	Params       map[string]float64
 	File         string // movie file or photograph folder, when the kind reads one
+	FileSHA256   []byte // of the movie's bytes, or of each photograph used (see hashFiles)
 	Reproducible bool   // (kind, seed, params, file, index) regenerate the frame exactly
+	// Config is the stimulus block that makes the source (its kind's sub-block only): what a
+	// record carries as YAML to make the frames again with no config at hand.
+	Config configs.Stimulus
 }
 
 // New makes the source that cfg.Kind names, from the block of that kind. It reads any file the
@@ -48,7 +53,7 @@ func New(cfg configs.Stimulus) (Source, error) {
 	}
 	base := grid{h: h, w: w, desc: Description{
 		Kind: cfg.Kind, Seed: cfg.Seed, Height: h, Width: w, FrameRate: float64(cfg.FrameRate),
-		Mean: cfg.Mean, Reproducible: true,
+		Mean: cfg.Mean, Reproducible: true, Config: block(cfg),
 	}}
 	switch cfg.Kind {
 	case "gray":
@@ -124,6 +129,7 @@ func (g *grid) Size() (int, int) { return g.h, g.w }
 func (g *grid) Len() int         { return 0 }
 func (g *grid) Describe() Description {
 	d := g.desc
+	d.FileSHA256 = slices.Clone(g.desc.FileSHA256)
 	d.Params = make(map[string]float64, len(g.desc.Params))
 	for k, v := range g.desc.Params {
 		d.Params[k] = v

@@ -18,7 +18,7 @@ import (
 func init() {
 	register(command{
 		name:    "control",
-		args:    "[--server URL] [--rig R] [--user U --password P | --nkey SEEDFILE | --creds FILE] [--tls-ca PEM] [--observed] [--deadline D] status | start [SESSION] | stop [SESSION] | load NAME FILE | unload NAME | mark LABEL [NOTE]",
+		args:    "[--server URL] [--rig R] [--user U --password P | --nkey SEEDFILE | --creds FILE] [--tls-ca PEM] [--observed] [--deadline D] [--frame-rate HZ] status | start [SESSION] | stop [SESSION] | load NAME FILE | unload NAME | mark LABEL [NOTE]",
 		summary: "ask a running daemon over its control service: sessions, models, events (all but status need the operator role); prints the reply as JSON",
 		run:     runControl,
 	})
@@ -29,6 +29,7 @@ func runControl(ctx context.Context, e *env, fs *flag.FlagSet, args []string) er
 	rig := fs.String("rig", "sim", "the rig's name (retinad.<rig>.control)")
 	observed := fs.Bool("observed", false, "load: a GLM's spike history follows the recorded spikes")
 	deadline := fs.Duration("deadline", 0, "load: skip a bin whose prediction is later than this after the flip (0: one bin)")
+	frameRate := fs.Float64("frame-rate", 0, "load: bins per second of an .onnx file that does not say its own")
 	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for the reply")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -55,7 +56,7 @@ func runControl(ctx context.Context, e *env, fs *flag.FlagSet, args []string) er
 			return fmt.Errorf("%w: load wants NAME FILE", errUsage)
 		}
 		endpoint, n = acquisition.EndpointLoad, 2
-		req = &pb.LoadModelRequest{Name: arg(1), File: arg(2), Observed: *observed, DeadlineNs: int64(*deadline)}
+		req = &pb.LoadModelRequest{Name: arg(1), File: arg(2), Observed: *observed, DeadlineNs: int64(*deadline), FrameRateHz: *frameRate}
 		rep = &pb.LoadModelReply{}
 	case "unload":
 		endpoint, req, rep = acquisition.EndpointUnload, &pb.UnloadModelRequest{Name: arg(1)}, &pb.UnloadModelReply{}

@@ -11,12 +11,13 @@ import (
 	"retinad/acquisition"
 	"retinad/configs"
 	"retinad/infer/dataset"
+	"retinad/stimulus"
 )
 
 func init() {
 	register(command{
 		name:    "export",
-		args:    "--session ID --out data.npz [--config FILE] [--server URL] [--bin-rate HZ]",
+		args:    "--session ID --out data.npz [--config FILE] [--server URL [--rig R]] [--bin-rate HZ]",
 		summary: "write a recorded session as a dataset (.npz) for fitting and training",
 		run:     runExport,
 	})
@@ -27,6 +28,7 @@ func runExport(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 	out := fs.String("out", "", "output .npz file (required)")
 	cfgFile := fs.String("config", "", "daemon config: the rig and the recording folder (default: built-in defaults)")
 	server := addNATSFlags(fs, "server", "", "read from this running NATS server (e.g. the daemon's nats://127.0.0.1:4222) instead of opening the recording folder; the observer role is enough")
+	rig := fs.String("rig", "", "read rig R's session from the lab archive of the hub at --server (README \"A lab with several rigs\") instead of a rig's own recording")
 	binRate := fs.Float64("bin-rate", 0, "bins per second (default: the session's model bin rate)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -35,11 +37,14 @@ func runExport(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 		fs.Usage()
 		return fmt.Errorf("%w: want --session ID and --out FILE", errUsage)
 	}
+	if *rig != "" && *server.url == "" {
+		return fmt.Errorf("%w: --rig reads the lab archive on a hub: give the hub's URL with --server", errUsage)
+	}
 	cfg, err := configOrDefault(*cfgFile)
 	if err != nil {
 		return err
 	}
-	subj, err := acquisition.SubjectsFor(cfg.Rig)
+	subj, err := exportSubjects(cfg.Rig, *rig)
 	if err != nil {
 		return err
 	}
@@ -63,7 +68,10 @@ func runExport(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 		defer bus.Stop()
 		conn = bus.Conn()
 	}
-	d, err := acquisition.Export(ctx, conn, subj, *session, acquisition.ExportOptions{BinRate: *binRate, Frames: stimulusFrames()})
+	d, sum, err := acquisition.Export(ctx, conn, subj, *session, acquisition.ExportOptions{BinRate: *binRate, Frames: stimulus.NewRebuilder().Frame})
+	if sum != nil {
+		sum.Report(e.stdout)
+	}
 	if err != nil {
 		return err
 	}
@@ -72,6 +80,16 @@ func runExport(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 	}
 	fmt.Fprintf(e.stdout, "%s: session %s, %d bins at %g Hz, %dx%d stimulus, %d cells\n", *out, *session, d.T, d.FrameRate, d.H, d.W, d.C)
 	return sayInterrupted(ctx, e, conn, subj, *session)
+}
+
+// exportSubjects are the subjects and stream export reads: the config's rig in its own
+// recording, or rig archived in the lab hub's archive stream.
+func exportSubjects(cfgRig, archivedRig string) (acquisition.Subjects, error) {
+	if archivedRig == "" {
+		return acquisition.SubjectsFor(cfgRig)
+	}
+	subj, err := acquisition.SubjectsFor(archivedRig)
+	return subj.InArchive(), err
 }
 
 // sayInterrupted tells, on stderr, what the record of a session without a STOP event lacks.

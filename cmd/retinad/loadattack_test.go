@@ -19,28 +19,11 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"retinad/acquisition"
+	"retinad/daemon/daemontest"
 	"retinad/infer"
 	"retinad/infer/infertest"
 	pb "retinad/proto/retinadpb"
 )
-
-// lockedBuffer collects a process's stderr while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestControlLoadAttacksOnRealDaemon runs a real `retinad run` process (sim rig, embedded NATS
 // on a free loopback port, no control.model_dirs: the configured model's folder) and sends it
@@ -95,7 +78,7 @@ dashboard: {status_every: 100ms}
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr lockedBuffer
+	var stderr daemontest.LockedBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

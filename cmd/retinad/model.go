@@ -4,8 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 
@@ -54,20 +52,14 @@ func init() {
 }
 
 // loadModel reads a native model file, or an ONNX file (by its .onnx extension) through
-// infer/onnx's importer.
-func loadModel(path string) (*infer.Model, error) {
-	if strings.EqualFold(filepath.Ext(path), ".onnx") {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return nil, err
-		}
-		m, err := onnx.Import(b)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		return m, nil
+// infer/onnx's importer, with frameRate (bins per second) for an ONNX file that does not say
+// its own (0: the file must say).
+func loadModel(path string, frameRate float64) (*infer.Model, error) {
+	b, err := infer.ReadFile(context.Background(), path, infer.MaxFileBytes)
+	if err != nil {
+		return nil, err
 	}
-	return infer.Load(path)
+	return onnx.DecodeFile(path, b, onnx.Defaults{FrameRate: frameRate})
 }
 
 func runModelInspect(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
@@ -78,7 +70,7 @@ func runModelInspect(ctx context.Context, e *env, fs *flag.FlagSet, args []strin
 		fs.Usage()
 		return fmt.Errorf("%w: want one model file", errUsage)
 	}
-	m, err := loadModel(fs.Arg(0))
+	m, err := loadModel(fs.Arg(0), 0)
 	if err != nil {
 		return err
 	}
@@ -89,4 +81,18 @@ func runModelInspect(ctx context.Context, e *env, fs *flag.FlagSet, args []strin
 	fmt.Fprint(e.stdout, infer.Describe(m))
 	fmt.Fprintf(e.stdout, "FLOPs per step: %d streaming (this engine), %d full window (direct, as a general runtime computes it)\n", s.FLOPs(), m.FLOPs())
 	return nil
+}
+
+// parseFileArg parses fs for a command of one file argument whose flags may come before or
+// after it: parse, take the file, parse the rest. It returns "" when no file was given; a
+// second argument is left in fs.Args for the caller's usage check.
+func parseFileArg(fs *flag.FlagSet, args []string) (string, error) {
+	if err := fs.Parse(args); err != nil {
+		return "", err
+	}
+	if fs.NArg() == 0 {
+		return "", nil
+	}
+	src := fs.Arg(0)
+	return src, fs.Parse(fs.Args()[1:])
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -29,16 +28,9 @@ func runModelImport(ctx context.Context, e *env, fs *flag.FlagSet, args []string
 	std := fs.Float64("norm-std", 1, "stimulus normalisation std, for a file that does not say")
 	cells := fs.String("cells", "", "comma-separated cell ids, for a file that does not say (default 0..C-1)")
 	name := fs.String("name", "", "model name (default: from the file)")
-	// Flags may follow the input file: parse, take the file, parse the rest.
-	if err := fs.Parse(args); err != nil {
+	src, err := parseFileArg(fs, args)
+	if err != nil {
 		return err
-	}
-	var src string
-	if fs.NArg() > 0 {
-		src = fs.Arg(0)
-		if err := fs.Parse(fs.Args()[1:]); err != nil {
-			return err
-		}
 	}
 	if src == "" || *out == "" || fs.NArg() != 0 {
 		fs.Usage()
@@ -55,17 +47,16 @@ func runModelImport(ctx context.Context, e *env, fs *flag.FlagSet, args []string
 		}
 	}
 	var m *infer.Model
-	var err error
 	switch strings.ToLower(filepath.Ext(src)) {
 	case ".onnx":
 		var b []byte
-		if b, err = os.ReadFile(src); err == nil {
+		if b, err = infer.ReadFile(context.Background(), src, infer.MaxFileBytes); err == nil {
 			if m, err = onnx.ImportWith(b, d); err != nil {
 				err = fmt.Errorf("%s: %w", src, err)
 			}
 		}
 	default: // torch.save files: .pt, .pth, .tar, .ckpt
-		m, err = torchimport.Import(src, d)
+		m, err = torchimport.ImportWarn(src, d, func(msg string) { fmt.Fprintln(e.stderr, "warning:", msg) })
 	}
 	if err != nil {
 		return err

@@ -19,7 +19,7 @@ import (
 func init() {
 	register(command{
 		name:    "predict",
-		args:    "--model M --stimulus S.npy|S.npz --out R.npy [--stochastic --seed N] [--workers N]",
+		args:    "--model M --stimulus S.npy|S.npz --out R.npy [--frame-rate HZ] [--stochastic --seed N] [--workers N]",
 		summary: "predict every cell's rate (spikes/s, float32 [T,C], NaN before a full history) for a stimulus movie",
 		run:     runPredict,
 	})
@@ -32,6 +32,7 @@ func runPredict(ctx context.Context, e *env, fs *flag.FlagSet, args []string) er
 	stochastic := fs.Bool("stochastic", false, "add the model's latent noise (rates stay rates; use with --seed)")
 	seed := fs.Uint64("seed", 0, "seed of the stochastic mode")
 	workers := fs.Int("workers", 0, "goroutines to use (0: all cores)")
+	frameRate := fs.Float64("frame-rate", 0, "bins per second, for an .onnx model that does not say its own")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -39,7 +40,7 @@ func runPredict(ctx context.Context, e *env, fs *flag.FlagSet, args []string) er
 		fs.Usage()
 		return fmt.Errorf("%w: predict needs --model, --stimulus and --out", errUsage)
 	}
-	m, err := loadModel(*modelPath)
+	m, err := loadModel(*modelPath, *frameRate)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -50,6 +51,19 @@ func runRun(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error 
 			}
 		}
 	}
+	if path := os.Getenv("RETINAD_DUMP_FRAMES"); path != "" { // tests only (README, "Testing")
+		f, err := os.Create(path)
+		if err != nil {
+			return fmt.Errorf("run: RETINAD_DUMP_FRAMES: %w", err)
+		}
+		w := bufio.NewWriterSize(f, 1<<20)
+		o.FrameDump = w
+		defer func() {
+			if err := errors.Join(w.Flush(), f.Close()); err != nil {
+				e.log.Error("run: RETINAD_DUMP_FRAMES", "file", path, "err", err)
+			}
+		}()
+	}
 	r, err := rig.Open(cfg, o)
 	if err != nil {
 		return err
@@ -62,6 +76,9 @@ func runRun(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error 
 	}
 	fmt.Fprintf(e.stdout, "retinad: rig %s, session %s; NATS %s; watch with: retinad tap --server %s --subject 'retinad.%s.>'\n",
 		cfg.Rig, r.Session(), watch, watch, cfg.Rig)
+	if u := r.DashboardURL(); u != "" {
+		fmt.Fprintf(e.stdout, "retinad: dashboard %s; Prometheus metrics at %s/metrics\n", u, u)
+	}
 	if *duration > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, *duration)

@@ -23,6 +23,7 @@ import (
 
 	"retinad/acquisition"
 	"retinad/configs"
+	"retinad/daemon/daemontest"
 	pb "retinad/proto/retinadpb"
 )
 
@@ -65,28 +66,11 @@ dashboard: {status_every: 100ms}
 type daemonProc struct {
 	cmd    *exec.Cmd
 	url    string
-	stderr *syncBuilder
+	stderr *daemontest.LockedBuffer
 	mu     sync.Mutex
 	lines  []string // status lines so far
 	more   chan struct{}
 	done   chan error
-}
-
-type syncBuilder struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuilder) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuilder) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 var natsURL = regexp.MustCompile(`NATS (nats://127\.0\.0\.1:\d+)`)
@@ -94,7 +78,7 @@ var natsURL = regexp.MustCompile(`NATS (nats://127\.0\.0\.1:\d+)`)
 // startDaemon runs `retinad run --config cfg --session session` and waits for its NATS URL.
 func startDaemon(t *testing.T, bin, cfg, session string) *daemonProc {
 	t.Helper()
-	d := &daemonProc{cmd: exec.Command(bin, "run", "--config", cfg, "--session", session), stderr: &syncBuilder{},
+	d := &daemonProc{cmd: exec.Command(bin, "run", "--config", cfg, "--session", session), stderr: &daemontest.LockedBuffer{},
 		more: make(chan struct{}, 1), done: make(chan error, 1)}
 	d.cmd.Stderr = d.stderr
 	out, err := d.cmd.StdoutPipe()

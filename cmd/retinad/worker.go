@@ -35,6 +35,7 @@ func runWorker(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 	prefix := fs.String("prefix", scoring.DefaultPrefix, "subject prefix: requests on PREFIX.score (queue group) and PREFIX.<identity>.score")
 	identity := fs.String("identity", "", "direct-subject token PREFIX.<identity>.score (default: the NATS user, else the service id); with a credentials file, the user name its permission allows")
 	name := fs.String("name", "", "this worker's name in replies and logs (default host/pid)")
+	frameRate := fs.Float64("frame-rate", 0, "bins per second of an .onnx model that does not say its own (the daemon's models[].frame_rate)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -45,7 +46,7 @@ func runWorker(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 	var ms []scoring.Model
 	for _, a := range models {
 		n, f := scoring.ParseModelArg(a)
-		m, err := scoring.LoadModel(n, f)
+		m, err := scoring.LoadModelRate(n, f, *frameRate)
 		if err != nil {
 			return err
 		}

@@ -1,6 +1,9 @@
 package rig
 
 import (
+	"encoding/binary"
+	"fmt"
+	"io"
 	"math"
 
 	"retinad/acquisition/sim"
@@ -44,8 +47,10 @@ func (s *sequence) Next(dst []float32) (uint64, error) {
 // presenter adapts the OpenGL presenter, and keeps the last frame shown for the virtual
 // retina (valid until the frame loop's next generate, after the flip is reported).
 type presenter struct {
-	p    *present.Presenter
-	last []float32
+	p       *present.Presenter
+	last    []float32
+	dump    io.Writer // Options.FrameDump; nil: none
+	dumpBuf []byte
 }
 
 var _ daemon.Presenter = (*presenter)(nil)
@@ -53,6 +58,14 @@ var _ daemon.Presenter = (*presenter)(nil)
 func (p *presenter) Present(frame []float32) (daemon.Flip, error) {
 	f, err := p.p.Present(frame)
 	p.last = frame
+	if p.dump != nil && err == nil {
+		for i, v := range frame {
+			binary.LittleEndian.PutUint32(p.dumpBuf[4*i:], math.Float32bits(v))
+		}
+		if _, werr := p.dump.Write(p.dumpBuf); werr != nil {
+			err = fmt.Errorf("rig: frame dump: %w", werr)
+		}
+	}
 	return daemon.Flip{HostNs: f.HostNS, Level: float64(f.Patch), Missed: f.Missed}, err
 }
 

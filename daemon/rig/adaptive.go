@@ -21,7 +21,7 @@ func (r *Rig) openAdaptive(session string, comps *[]daemon.Component) (daemon.So
 	if len(cfg.Models) > 0 {
 		var ms []scoring.Model
 		for i, mc := range cfg.Models {
-			m, err := scoring.LoadModel(mc.Name, mc.File)
+			m, err := scoring.LoadModelRate(mc.Name, mc.File, float64(mc.FrameRate))
 			if err != nil {
 				return nil, fmt.Errorf("rig: adaptive: models[%d]: %w", i, err)
 			}

@@ -13,13 +13,14 @@ import (
 	"retinad/configs"
 	"retinad/daemon"
 	"retinad/infer"
+	"retinad/infer/onnx"
 )
 
 // loadModels loads every configured model and makes its engine.
 func loadModels(cfg *configs.Config, log *slog.Logger) ([]daemon.Model, error) {
 	var out []daemon.Model
 	for i, mc := range cfg.Models {
-		m, err := loadModel(context.Background(), cfg, daemon.LoadRequest{Name: mc.Name, File: mc.File, Stochastic: mc.Stochastic, Seed: mc.Seed, Deadline: time.Duration(mc.Deadline), Observed: mc.Observed}, log)
+		m, err := loadModel(context.Background(), cfg, daemon.LoadRequest{Name: mc.Name, File: mc.File, Stochastic: mc.Stochastic, Seed: mc.Seed, Deadline: time.Duration(mc.Deadline), Observed: mc.Observed, FrameRate: float64(mc.FrameRate)}, log)
 		if err != nil {
 			return nil, fmt.Errorf("rig: models[%d]: %w", i, err)
 		}
@@ -101,7 +102,11 @@ func openModel(ctx context.Context, cfg *configs.Config, req daemon.LoadRequest,
 	if max <= 0 {
 		max = infer.MaxFileBytes
 	}
-	m, err := infer.LoadContext(ctx, req.File, max)
+	b, err := infer.ReadFile(ctx, req.File, max)
+	if err != nil {
+		return daemon.Model{}, nil, fmt.Errorf("rig: model %s: %w", req.Name, err)
+	}
+	m, err := onnx.DecodeFile(req.File, b, onnx.Defaults{FrameRate: req.FrameRate})
 	if err != nil {
 		return daemon.Model{}, nil, fmt.Errorf("rig: model %s: %w", req.Name, err)
 	}

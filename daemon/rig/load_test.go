@@ -1,7 +1,6 @@
 package rig_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -9,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -27,24 +25,6 @@ import (
 	"retinad/infer/infertest"
 	pb "retinad/proto/retinadpb"
 )
-
-// syncBuffer is a log sink the daemon's goroutines and the test share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestControlLoadRefusals runs a daemon with the rig's control loader behind the real control
 // service on a real NATS server, and sends it the loads a clumsy or hostile client would: every
@@ -96,7 +76,7 @@ func TestControlLoadRefusals(t *testing.T) {
 	cfg.Stimulus.Height, cfg.Stimulus.Width = infertest.Small.Height, infertest.Small.Width
 	// /dev is a model folder too, so that /dev/zero reaches the regular-file check.
 	cfg.Control.ModelDirs = []string{models, "/dev"}
-	var logs syncBuffer
+	var logs daemontest.LockedBuffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	release, started := make(chan struct{}), make(chan struct{})
 	loadFile := rig.ControlLoader(&cfg, log)

@@ -17,6 +17,7 @@ import (
 	"retinad/calib/photodiode"
 	"retinad/configs"
 	"retinad/daemon"
+	"retinad/dashboard"
 	"retinad/stimulus"
 	"retinad/stimulus/present"
 )
@@ -27,6 +28,10 @@ type Options struct {
 	StatusOut io.Writer    // the status line; nil for none
 	Version   string       // the build's version (semantic, e.g. 1.2.0 or 0.0.0-dev): Status, SessionEvent and the control service say it
 	Session   string       // "" makes one from the UTC time
+	// FrameDump, for tests only, receives every frame the presenter draws, in display order, as
+	// height*width little-endian float32 (contrast): the truth an export is checked against.
+	// nil (the default): nothing is written and the frame loop only tests a nil.
+	FrameDump io.Writer
 }
 
 // Rig is an opened rig: every part is live and Run shows the session.
@@ -41,6 +46,7 @@ type Rig struct {
 	prior   time.Duration // the photodiode's latency prior, from the calibration file
 	retina  *sim.Acquisition
 	daemon  *daemon.Daemon
+	dash    *dashboard.Server // the HTTP listener (nil: dashboard.listen "")
 	session string
 	version string   // the build's, everywhere: Status, SessionEvent, the control service
 	notes   []string // parts the config asks for that are not wired, said at start
@@ -98,6 +104,9 @@ func Open(cfg *configs.Config, o Options) (r *Rig, err error) {
 		return nil, err
 	}
 	pres := &presenter{p: r.pres}
+	if o.FrameDump != nil {
+		pres.dump, pres.dumpBuf = o.FrameDump, make([]byte, 4*cfg.Stimulus.Height*cfg.Stimulus.Width)
+	}
 	if cfg.Acquisition.Simulate {
 		if flips, err = r.openRetina(pres, flips, &comps); err != nil {
 			return nil, err
@@ -111,6 +120,9 @@ func Open(cfg *configs.Config, o Options) (r *Rig, err error) {
 		}
 	}
 	comps = append(comps, daemon.Component{Name: "control service", Run: r.serveControl})
+	if err := r.openDashboard(&comps); err != nil {
+		return nil, err
+	}
 	var diodeDown func() time.Duration
 	if r.diode != nil {
 		diodeDown = r.diode.Down
@@ -210,7 +222,9 @@ func (r *Rig) openRetina(pres *presenter, flips daemon.FlipSink, comps *[]daemon
 	}
 	pub := acquisition.NewPublisher(r.bus.Conn(), cfg.NATS.PublishQueue, r.log)
 	acq, err := sim.NewAcquisition(retina, pub, sim.AcquisitionOptions{
-		Spikes: subj.Spikes, Sync: subj.Sync, Session: r.session,
+		// No session: like a real acquisition system, the virtual retina goes on across the
+		// sessions started over control, and a name it kept would be the first one's.
+		Spikes: subj.Spikes, Sync: subj.Sync,
 		BatchInterval: time.Duration(cfg.Acquisition.BatchInterval),
 		ClockOffset:   time.Duration(cfg.Acquisition.ClockOffset), ClockDriftPPM: cfg.Acquisition.ClockDriftPPM,
 		Seed: cfg.Acquisition.Seed ^ 0x5350494b4553, Now: calib.SystemClock{}.Now, Log: r.log,
@@ -259,7 +273,7 @@ func (r *Rig) Run(ctx context.Context) error {
 
 // Close closes the presenter and drains and stops the bus. It is idempotent.
 func (r *Rig) Close() error {
-	var errs []error
+	errs := []error{r.closeDashboard()}
 	if r.pres != nil {
 		errs = append(errs, r.pres.Close())
 		r.pres = nil

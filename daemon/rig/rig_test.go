@@ -37,7 +37,7 @@ func TestMain(m *testing.M) { os.Exit(presenttest.Main(m)) }
 
 // modelFiles writes the models the test runs: bundled ones from models/ when they exist,
 // else the paper-size CNN and an LN with seeded random weights (real engines, untrained).
-func modelFiles(t *testing.T) (files []configs.Model, trained bool) {
+func modelFiles(t testing.TB) (files []configs.Model, trained bool) {
 	bundled := []configs.Model{{Name: "cnn", File: "../../models/bncnn.rtm"}, {Name: "ln", File: "../../models/ln.rtm"}}
 	if _, err := os.Stat(bundled[0].File); err == nil {
 		if _, err := os.Stat(bundled[1].File); err == nil {

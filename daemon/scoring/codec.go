@@ -1,16 +1,13 @@
 package scoring
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"math"
 
 	"google.golang.org/protobuf/proto"
-	"gopkg.in/yaml.v3"
 
 	"retinad/configs"
 	pb "retinad/proto/retinadpb"
+	"retinad/stimulus"
 	"retinad/stimulus/adaptive"
 )
 
@@ -39,11 +36,10 @@ func EncodeRequest(models []Model, clips []adaptive.Clip) ([]byte, error) {
 	for i, c := range clips {
 		y, ok := cache[c.Stimulus]
 		if !ok {
-			b, err := yaml.Marshal(c.Stimulus)
-			if err != nil {
-				return nil, fmt.Errorf("scoring: clip %d: stimulus as YAML: %w", i, err)
+			var err error
+			if y, err = stimulus.EncodeYAML(c.Stimulus); err != nil {
+				return nil, fmt.Errorf("scoring: clip %d: %w", i, err)
 			}
-			y = string(b)
 			cache[c.Stimulus] = y
 		}
 		if err := checkClip(c); err != nil {
@@ -81,7 +77,7 @@ func DecodeRequest(data []byte) (Request, error) {
 		cfg, ok := cache[c.GetStimulusYaml()]
 		if !ok {
 			var err error
-			if cfg, err = decodeStimulus(c.GetStimulusYaml()); err != nil {
+			if cfg, err = stimulus.DecodeYAML(c.GetStimulusYaml()); err != nil {
 				return Request{}, fmt.Errorf("scoring: ScoreRequest clips[%d].stimulus_yaml: %w", i, err)
 			}
 			cache[c.GetStimulusYaml()] = cfg
@@ -96,32 +92,6 @@ func DecodeRequest(data []byte) (Request, error) {
 		r.Clips = append(r.Clips, clip)
 	}
 	return r, nil
-}
-
-func decodeStimulus(s string) (configs.Stimulus, error) {
-	var cfg configs.Stimulus
-	dec := yaml.NewDecoder(bytes.NewReader([]byte(s)))
-	dec.KnownFields(true)
-	if err := dec.Decode(&cfg); err != nil {
-		return configs.Stimulus{}, err
-	}
-	var extra any
-	if err := dec.Decode(&extra); err == nil {
-		return configs.Stimulus{}, errors.New("more than one YAML document")
-	}
-	for _, f := range []struct {
-		name string
-		v    float64
-	}{
-		{"mean", cfg.Mean}, {"whitenoise.contrast", cfg.WhiteNoise.Contrast}, {"flicker.contrast", cfg.Flicker.Contrast},
-		{"flash.contrast", cfg.Flash.Contrast}, {"grating.period", cfg.Grating.Period}, {"grating.orientation", cfg.Grating.Orientation},
-		{"grating.contrast", cfg.Grating.Contrast}, {"natural.jitter", cfg.Natural.Jitter}, {"natural.contrast", cfg.Natural.Contrast},
-	} {
-		if math.IsNaN(f.v) || math.IsInf(f.v, 0) {
-			return configs.Stimulus{}, fmt.Errorf("%s %v: want a finite number", f.name, f.v)
-		}
-	}
-	return cfg, nil
 }
 
 // EncodeReply writes the ScoreReply for preds, the rates of Predict.

@@ -1,10 +1,10 @@
 package scoring
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -25,22 +25,21 @@ type Model struct {
 func (m Model) Short() string { return hex.EncodeToString(m.SHA256[:6]) }
 
 // LoadModel reads a native model file (or an .onnx file, imported) and hashes its bytes.
-func LoadModel(name, path string) (Model, error) {
+func LoadModel(name, path string) (Model, error) { return LoadModelRate(name, path, 0) }
+
+// LoadModelRate is LoadModel with the bin rate (Hz) of an .onnx file that does not say its
+// own (configs models[].frame_rate); 0: the file must say.
+func LoadModelRate(name, path string, frameRate float64) (Model, error) {
 	if name == "" {
 		return Model{}, fmt.Errorf("scoring: model %s: empty name", path)
 	}
-	b, err := os.ReadFile(path)
+	b, err := infer.ReadFile(context.Background(), path, infer.MaxFileBytes)
 	if err != nil {
 		return Model{}, fmt.Errorf("scoring: model %s: %w", name, err)
 	}
-	var m *infer.Model
-	if strings.EqualFold(filepath.Ext(path), ".onnx") {
-		m, err = onnx.Import(b)
-	} else {
-		m, err = infer.Decode(b)
-	}
+	m, err := onnx.DecodeFile(path, b, onnx.Defaults{FrameRate: frameRate})
 	if err != nil {
-		return Model{}, fmt.Errorf("scoring: model %s: %s: %w", name, path, err)
+		return Model{}, fmt.Errorf("scoring: model %s: %w", name, err)
 	}
 	return Model{Name: name, File: path, SHA256: sha256.Sum256(b), Model: m}, nil
 }
@@ -59,7 +58,7 @@ func ParseModelArg(arg string) (name, file string) {
 func LoadConfigModels(cfg []configs.Model) ([]Model, error) {
 	out := make([]Model, 0, len(cfg))
 	for i, mc := range cfg {
-		m, err := LoadModel(mc.Name, mc.File)
+		m, err := LoadModelRate(mc.Name, mc.File, float64(mc.FrameRate))
 		if err != nil {
 			return nil, fmt.Errorf("%w (models[%d])", err, i)
 		}

@@ -2,6 +2,7 @@ package dataset
 
 import (
 	"archive/zip"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -21,6 +22,18 @@ type Dataset struct {
 	Counts    []float32 // [T*C], spikes; bin t of cell c at Counts[t*C+c]
 	FrameRate float64   // bins per second
 	CellIDs   []int64   // [C]
+	// Extra are further arrays Write stores beside these (an export's frame timing, predictions,
+	// events); Read does not load them, and no consumer needs them.
+	Extra []Array
+}
+
+// Array is one extra named array of a dataset file: Data is []float32, []float64, []int64,
+// []uint8 (a mask: 1 true, 0 false) or []string (numpy unicode, '<U'), row-major, with
+// len(Data) the product of Shape (an empty Shape is a scalar).
+type Array struct {
+	Name  string
+	Shape []int
+	Data  any
 }
 
 // Pixels is the number of stimulus pixels per frame, H*W.
@@ -80,6 +93,16 @@ func (d *Dataset) Check(name string) error {
 			return fail("counts: %v at bin %d for cell %d (id %d), want a finite count >= 0", v, i/d.C, i%d.C, d.CellIDs[i%d.C])
 		}
 	}
+	names := map[string]bool{"stimulus": true, "counts": true, "frame_rate": true, "cell_ids": true}
+	for _, a := range d.Extra {
+		if err := a.check(); err != nil {
+			return fail("%w", err)
+		}
+		if names[a.Name] {
+			return fail("extra array %q: the name is taken", a.Name)
+		}
+		names[a.Name] = true
+	}
 	seen := make(map[int64]int, d.C)
 	for c, id := range d.CellIDs {
 		if prev, dup := seen[id]; dup {
@@ -109,7 +132,7 @@ func Read(path string) (*Dataset, error) {
 func Decode(ra io.ReaderAt, size int64, path string) (*Dataset, error) {
 	zr, err := zip.NewReader(ra, size)
 	if err != nil {
-		return nil, fmt.Errorf("dataset: %s: not an .npz (zip) file: %w", path, err)
+		return nil, fmt.Errorf("dataset: %s: not an .npz (zip) file%s: %w", path, otherFormat(ra), err)
 	}
 	r := &archive{zr}
 	fail := func(format string, a ...any) error {
@@ -146,7 +169,7 @@ func Decode(ra io.ReaderAt, size int64, path string) (*Dataset, error) {
 		return nil, fail("stimulus: shape %v, want [T,H,W]", h.Descr.Shape)
 	}
 	d.T, d.H, d.W = h.Descr.Shape[0], h.Descr.Shape[1], h.Descr.Shape[2]
-	if d.Stimulus, err = readFloat32(r.entry(keys["stimulus"]), h); err != nil {
+	if d.Stimulus, err = readStimulus(r.entry(keys["stimulus"]), h); err != nil {
 		return nil, fail("stimulus: %w", err)
 	}
 
@@ -160,7 +183,7 @@ func Decode(ra io.ReaderAt, size int64, path string) (*Dataset, error) {
 		return nil, fail("counts: %d bins but stimulus has %d frames; want one row per frame", h.Descr.Shape[0], d.T)
 	}
 	d.C = h.Descr.Shape[1]
-	if d.Counts, err = readFloat32(r.entry(keys["counts"]), h); err != nil {
+	if d.Counts, err = readCounts(r.entry(keys["counts"]), h); err != nil {
 		return nil, fail("counts: %w", err)
 	}
 
@@ -198,10 +221,64 @@ func Decode(ra io.ReaderAt, size int64, path string) (*Dataset, error) {
 	return d, nil
 }
 
+// otherFormat names the file formats labs keep data in that retinad does not read yet, from
+// their first bytes, with what to do instead ("" for anything else).
+func otherFormat(ra io.ReaderAt) string {
+	var head [128]byte
+	n, _ := ra.ReadAt(head[:], 0)
+	b := head[:n]
+	switch {
+	case bytes.HasPrefix(b, []byte("\x89HDF\r\n\x1a\n")):
+		return " (it is HDF5, which retinad does not read yet: write stimulus, counts and frame_rate with numpy.savez)"
+	case bytes.HasPrefix(b, []byte("MATLAB ")) && bytes.Contains(b, []byte("MAT-file")): // v5 and v7.3
+		return " (it is a MATLAB .mat file, which retinad does not read yet: load it with scipy.io.loadmat and write stimulus, counts and frame_rate with numpy.savez)"
+	case n >= 8 && string(b[:6]) == "\x93NUMPY":
+		return " (it is a single .npy array: a dataset needs stimulus, counts and frame_rate together, numpy.savez)"
+	}
+	return ""
+}
+
 var want = map[string]string{
-	"stimulus":   "float32 [T,H,W]",
-	"counts":     "float32 [T,C]",
-	"frame_rate": "a float64 scalar (bins per second)",
+	"stimulus":   "float32 [T,H,W] contrast (float64, signed ints, or uint8/uint16 luminance)",
+	"counts":     "float32 [T,C] (or float64, or integer counts)",
+	"frame_rate": "a float64 scalar (bins per second; an integer too)",
+}
+
+// intKinds are the integer element types a dataset may hold, converted exactly (counts and
+// frame rates below 2^24) to float.
+const intKinds = "i8 i4 u4 i2 u2 i1 u1"
+
+// readStimulus reads a stimulus array as contrast. Floats and signed integers are taken as
+// contrast already; unsigned integers are luminance, full scale from 0 to the type's maximum,
+// and become contrast around mid-gray: c = (v - max/2) / (max/2), so uint8 0 is -1, 255 is
+// +1 (and 128 is +0.0039). A movie stored as uint8 is four times smaller than as float32.
+func readStimulus(e npyEntry, h *npy.Header) ([]float32, error) {
+	var v []float32
+	err := readChunks(e, h, "f4 f8 "+intKinds, func(n int) { v = make([]float32, n) }, func(typ string, b []byte, i, chunk int) {
+		switch typ {
+		case "f4":
+			fastFloat32(b, v[i:i+chunk])
+		case "u1", "u2", "u4":
+			half := float64(uint64(1)<<(8*len(b)/chunk)-1) / 2
+			decode(typ, b, chunk, len(b)/chunk, i, func(i int, x float64) { v[i] = float32((x - half) / half) })
+		default:
+			decode(typ, b, chunk, len(b)/chunk, i, func(i int, x float64) { v[i] = float32(x) })
+		}
+	})
+	return v, err
+}
+
+// readCounts reads spike counts of any float or integer type as float32.
+func readCounts(e npyEntry, h *npy.Header) ([]float32, error) {
+	var v []float32
+	err := readChunks(e, h, "f4 f8 "+intKinds, func(n int) { v = make([]float32, n) }, func(typ string, b []byte, i, chunk int) {
+		if typ == "f4" {
+			fastFloat32(b, v[i:i+chunk])
+			return
+		}
+		decode(typ, b, chunk, len(b)/chunk, i, func(i int, x float64) { v[i] = float32(x) })
+	})
+	return v, err
 }
 
 func list(keys map[string]string) string {
@@ -381,18 +458,6 @@ func decode(typ string, b []byte, chunk, size, i int, put func(int, float64)) {
 	}
 }
 
-func readFloat32(e npyEntry, h *npy.Header) ([]float32, error) {
-	var v []float32
-	err := readChunks(e, h, "f4 f8", func(n int) { v = make([]float32, n) }, func(typ string, b []byte, i, chunk int) {
-		if typ == "f4" {
-			fastFloat32(b, v[i:i+chunk])
-			return
-		}
-		decode(typ, b, chunk, 8, i, func(i int, x float64) { v[i] = float32(x) })
-	})
-	return v, err
-}
-
 // fastFloat32 decodes little-endian float32s straight into dst (the common case, and most of
 // a dataset's bytes).
 func fastFloat32(b []byte, dst []float32) {
@@ -403,7 +468,7 @@ func fastFloat32(b []byte, dst []float32) {
 
 func readFloat64(e npyEntry, h *npy.Header) ([]float64, error) {
 	var v []float64
-	err := readArray(e, h, "f8 f4", func(n int) { v = make([]float64, n) }, func(i int, x float64) { v[i] = x })
+	err := readArray(e, h, "f8 f4 "+intKinds, func(n int) { v = make([]float64, n) }, func(i int, x float64) { v[i] = x })
 	return v, err
 }
 
@@ -424,16 +489,14 @@ func Write(path string, d *Dataset) error {
 	}
 	zw := zip.NewWriter(f)
 	le := binary.LittleEndian
-	arrays := []struct {
-		name, dtype string
-		shape       []int
-		n, size     int
-		enc         func(b []byte, i int)
-	}{
+	arrays := []npyArray{
 		{"stimulus", "<f4", []int{d.T, d.H, d.W}, len(d.Stimulus), 4, func(b []byte, i int) { le.PutUint32(b, math.Float32bits(d.Stimulus[i])) }},
 		{"counts", "<f4", []int{d.T, d.C}, len(d.Counts), 4, func(b []byte, i int) { le.PutUint32(b, math.Float32bits(d.Counts[i])) }},
 		{"frame_rate", "<f8", nil, 1, 8, func(b []byte, i int) { le.PutUint64(b, math.Float64bits(d.FrameRate)) }},
 		{"cell_ids", "<i8", []int{d.C}, d.C, 8, func(b []byte, i int) { le.PutUint64(b, uint64(d.CellIDs[i])) }},
+	}
+	for _, x := range d.Extra {
+		arrays = append(arrays, x.encoder())
 	}
 	for _, a := range arrays {
 		var w io.Writer
@@ -443,7 +506,7 @@ func Write(path string, d *Dataset) error {
 		if _, err = w.Write(npyHeader(a.dtype, a.shape)); err != nil {
 			break
 		}
-		buf := make([]byte, 0, 1<<20)
+		buf := make([]byte, 0, max(1<<20, a.size))
 		for i := 0; i < a.n; i++ {
 			buf = buf[:len(buf)+a.size]
 			a.enc(buf[len(buf)-a.size:], i)
@@ -468,6 +531,76 @@ func Write(path string, d *Dataset) error {
 		return fmt.Errorf("dataset: write %s: %w", path, err)
 	}
 	return nil
+}
+
+// check reports an extra array whose name, type or length is wrong.
+func (a Array) check() error {
+	if a.Name == "" || strings.ContainsAny(a.Name, "/\\\x00") {
+		return fmt.Errorf("extra array %q: want a plain name", a.Name)
+	}
+	n := 1
+	for _, s := range a.Shape {
+		if s < 0 {
+			return fmt.Errorf("extra array %q: shape %v", a.Name, a.Shape)
+		}
+		n *= s
+	}
+	var have int
+	switch v := a.Data.(type) {
+	case []float32:
+		have = len(v)
+	case []float64:
+		have = len(v)
+	case []int64:
+		have = len(v)
+	case []uint8:
+		have = len(v)
+	case []string:
+		have = len(v)
+	default:
+		return fmt.Errorf("extra array %q: %T, want []float32, []float64, []int64, []uint8 or []string", a.Name, a.Data)
+	}
+	if have != n {
+		return fmt.Errorf("extra array %q: %d values for shape %v", a.Name, have, a.Shape)
+	}
+	return nil
+}
+
+// npyArray is an array as Write stores it: n elements of size bytes, element i encoded by enc.
+type npyArray struct {
+	name, dtype string
+	shape       []int
+	n, size     int
+	enc         func(b []byte, i int)
+}
+
+// encoder is how Write stores a checked extra array.
+func (a Array) encoder() npyArray {
+	le := binary.LittleEndian
+	type enc = npyArray
+	switch v := a.Data.(type) {
+	case []float32:
+		return enc{a.Name, "<f4", a.Shape, len(v), 4, func(b []byte, i int) { le.PutUint32(b, math.Float32bits(v[i])) }}
+	case []float64:
+		return enc{a.Name, "<f8", a.Shape, len(v), 8, func(b []byte, i int) { le.PutUint64(b, math.Float64bits(v[i])) }}
+	case []int64:
+		return enc{a.Name, "<i8", a.Shape, len(v), 8, func(b []byte, i int) { le.PutUint64(b, uint64(v[i])) }}
+	case []uint8:
+		return enc{a.Name, "|u1", a.Shape, len(v), 1, func(b []byte, i int) { b[0] = v[i] }}
+	}
+	v := a.Data.([]string) // check allows no other type
+	runes := make([][]rune, len(v))
+	width := 1
+	for i, s := range v {
+		runes[i] = []rune(s)
+		width = max(width, len(runes[i]))
+	}
+	return enc{a.Name, fmt.Sprintf("<U%d", width), a.Shape, len(v), 4 * width, func(b []byte, i int) {
+		clear(b)
+		for j, r := range runes[i] {
+			le.PutUint32(b[4*j:], uint32(r))
+		}
+	}}
 }
 
 // npyHeader is the .npy version 1.0 header for a C-order array of dtype and shape.

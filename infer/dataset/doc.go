@@ -3,10 +3,16 @@
 //
 // A dataset holds
 //
-//	stimulus    float32 [T,H,W]  contrast, one frame per bin (H=W=1 for full-field flicker)
-//	counts      float32 [T,C]    spikes of cell c in bin t
-//	frame_rate  float64 scalar   bins per second
+//	stimulus    float32 [T,H,W]  contrast, one frame per bin (H=W=1 for full-field flicker);
+//	                             float64 and signed ints are read as contrast too, uint8 and
+//	                             uint16 as luminance: c = (v - max/2) / (max/2), 0 -> -1, max -> +1
+//	counts      float32 [T,C]    spikes of cell c in bin t (float64 or any integer type too)
+//	frame_rate  float64 scalar   bins per second (an integer too)
 //	cell_ids    int     [C]      optional; 0..C-1 when absent
+//
+// and may hold further arrays (Dataset.Extra: float32, float64, int64, uint8 masks, unicode
+// strings), e.g. what `retinad export` adds: frame timing, predictions, sync and events. Read
+// ignores them; Write stores them after the four above.
 //
 // Read checks everything a consumer relies on and names the file, array and cell in its
 // errors: a missing array, a wrong dtype or rank, mismatched lengths, a NaN or infinity, a

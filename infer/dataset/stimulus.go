@@ -10,7 +10,8 @@ import (
 	"strings"
 )
 
-// ReadStimulus reads a stimulus movie of float32 (or float64) [T,H,W] contrast: a .npy file, or
+// ReadStimulus reads a stimulus movie [T,H,W] as contrast (float32, float64 or signed ints as
+// they are; uint8/uint16 luminance scaled as readStimulus says): a .npy file, or
 // the `stimulus` array of an .npz (saved by numpy.savez as stimulus.npy, or by other writers as
 // stimulus). It checks what Read checks of a dataset's stimulus: every value the shape promises
 // is there and no byte more (a truncated file is not zero-filled), an .npz entry's CRC-32
@@ -47,7 +48,12 @@ func ReadStimulus(path string) (data []float32, t, h, w int, err error) {
 		}
 		e = npyEntry{size: uint64(st.Size()), open: func() (io.ReadCloser, error) { return os.Open(path) }}
 	default:
-		return nil, 0, 0, 0, fail("want a .npy movie or an .npz dataset")
+		hint := ""
+		if f, err := os.Open(path); err == nil {
+			hint = otherFormat(f)
+			f.Close()
+		}
+		return nil, 0, 0, 0, fail("want a .npy movie or an .npz dataset%s", hint)
 	}
 	hd, err := e.header()
 	if err != nil {
@@ -60,7 +66,7 @@ func ReadStimulus(path string) (data []float32, t, h, w int, err error) {
 	case len(s) != 3 || s[0] < 1 || s[1] < 1 || s[2] < 1:
 		return nil, 0, 0, 0, fail("stimulus: shape %v, want [T,H,W] with every size at least 1", s)
 	}
-	if data, err = readFloat32(e, hd); err != nil {
+	if data, err = readStimulus(e, hd); err != nil {
 		return nil, 0, 0, 0, fail("stimulus: %w", err)
 	}
 	p := s[1] * s[2]

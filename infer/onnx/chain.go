@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 )
 
 // LayerKind says what one step of a Chain does.
@@ -96,7 +97,8 @@ func ReadChain(g *Graph) (*Chain, error) {
 	if err := c.readMeta(g); err != nil {
 		return nil, err
 	}
-	r := chainReader{c: c, consts: consts, cur: data.Name, shape: []int{c.History, c.Height, c.Width}, alias: map[string]string{}}
+	r := chainReader{c: c, consts: consts, cur: data.Name, shape: []int{c.History, c.Height, c.Width}, alias: map[string]string{},
+		shapes: map[string]shapeVal{}, seen: map[string][]int{}, batch: data.Dims[0]}
 	for i := range g.Nodes {
 		if err := r.node(&g.Nodes[i]); err != nil {
 			return nil, err
@@ -140,7 +142,10 @@ type chainReader struct {
 	alias  map[string]string // Identity outputs of the data path
 	cur    string            // the data value at the end of the chain so far
 	shape  []int
-	in     []int // shape at the start of the current node
+	in     []int               // shape at the start of the current node
+	shapes map[string]shapeVal // int values folded from shapes (fold.go)
+	seen   map[string][]int    // the shape of every value the data path has had, without the batch axis
+	batch  int64               // the input's batch size when the graph fixes it, else <= 0
 }
 
 func (r *chainReader) isData(name string) bool {
@@ -184,6 +189,7 @@ func (r *chainReader) node(n *Node) error {
 	if len(n.Outputs) < 1 {
 		return fmt.Errorf("onnx: node %q (%s) has no output", n.Name, n.Op)
 	}
+	r.seen[r.cur] = append([]int(nil), r.shape...)
 	switch n.Op {
 	case "Constant":
 		a, ok := n.Attr("value")
@@ -198,12 +204,17 @@ func (r *chainReader) node(n *Node) error {
 		}
 		if t := r.consts[n.Inputs[0]]; t != nil {
 			r.consts[n.Outputs[0]] = t
+		} else if sv, ok := r.shapes[n.Inputs[0]]; ok {
+			r.shapes[n.Outputs[0]] = sv
 		} else if r.isData(n.Inputs[0]) {
 			r.alias[n.Outputs[0]] = r.cur
 		} else {
 			return fmt.Errorf("onnx: node %q (Identity): input %q is neither a constant nor the model's data path", n.Name, n.Inputs[0])
 		}
 		return nil
+	}
+	if handled, err := r.fold(n); handled {
+		return err
 	}
 	known := false
 	for _, op := range Supported {
@@ -225,8 +236,8 @@ func (r *chainReader) node(n *Node) error {
 		k := map[string]LayerKind{"Relu": Relu, "Softplus": Softplus, "Exp": Exp, "Sigmoid": Sigmoid}[n.Op]
 		r.push(Layer{Kind: k}, n)
 	case "Flatten":
-		if a, ok := n.Attr("axis"); ok && a.I != 1 {
-			return fmt.Errorf("onnx: node %q (Flatten): axis %d, want 1", n.Name, a.I)
+		if a, ok := n.Attr("axis"); ok && a.I != 1 && a.I != -int64(len(r.shape)) {
+			return fmt.Errorf("onnx: node %q (Flatten): axis %d, want 1 or %d (flatten all but the batch axis)", n.Name, a.I, -len(r.shape))
 		}
 		r.shape = []int{size(r.shape)}
 		r.cur = n.Outputs[0]
@@ -244,23 +255,43 @@ func (r *chainReader) node(n *Node) error {
 	return nil
 }
 
+// reshape accepts every spelling of a reshape that keeps the batch axis: first -1, 0, the
+// folded batch size (x.size(0)) or the graph's fixed batch size, then the per-sample shape
+// with at most one -1 (inferred) and 0 meaning "as the input".
 func (r *chainReader) reshape(n *Node) error {
-	t, err := r.constIn(n, 1, "shape")
-	if err != nil {
-		return err
+	if len(n.Inputs) < 2 {
+		return fmt.Errorf("onnx: node %q (Reshape): no shape input", n.Name)
 	}
-	if t == nil || t.Type != TypeInt64 || len(t.Int64) < 2 {
-		return fmt.Errorf("onnx: node %q (Reshape): shape must be a constant int64 [N, ...]", n.Name)
+	sv, ok := r.intsOf(n.Inputs[1])
+	if !ok || sv.scalar || len(sv.v) < 2 {
+		return fmt.Errorf("onnx: node %q (Reshape): shape %q must be a constant or folded int64 vector [N, ...]", n.Name, n.Inputs[1])
 	}
-	if t.Int64[0] != -1 && t.Int64[0] != 0 {
-		return fmt.Errorf("onnx: node %q (Reshape): shape %v must keep the batch dimension (-1 or 0 first)", n.Name, t.Int64)
+	dims := sv.v
+	first := dims[0]
+	if first != -1 && first != 0 && first != batchDim && (r.batch <= 0 || first != r.batch) {
+		return fmt.Errorf("onnx: node %q (Reshape): shape %v must keep the batch dimension (-1, 0, the input's batch size or x.size(0) first)", n.Name, spell(dims))
 	}
-	shape := make([]int, len(t.Int64)-1)
-	for i, d := range t.Int64[1:] {
-		if d <= 0 {
-			return fmt.Errorf("onnx: node %q (Reshape): shape %v: only the batch dimension may be inferred", n.Name, t.Int64)
+	shape := make([]int, len(dims)-1)
+	infer := -1
+	for i, d := range dims[1:] {
+		switch {
+		case d == 0 && i < len(r.shape):
+			shape[i] = r.shape[i]
+		case d == -1 && infer < 0 && first != -1:
+			infer = i
+		case d > 0:
+			shape[i] = int(d)
+		default:
+			return fmt.Errorf("onnx: node %q (Reshape): shape %v: dimension %d = %s cannot be resolved (only one dimension may be inferred, the batch's included)", n.Name, spell(dims), i+1, strings.Trim(spell([]int64{d}), "[]"))
 		}
-		shape[i] = int(d)
+	}
+	if infer >= 0 {
+		shape[infer] = 1
+		if rest := size(shape); rest == 0 || size(r.shape)%rest != 0 {
+			return fmt.Errorf("onnx: node %q (Reshape): cannot reshape %v to %v", n.Name, r.shape, spell(dims))
+		} else {
+			shape[infer] = size(r.shape) / rest
+		}
 	}
 	if size(shape) != size(r.shape) || (len(shape) != 1 && len(shape) != 3) {
 		return fmt.Errorf("onnx: node %q (Reshape): cannot reshape %v to %v", n.Name, r.shape, shape)
@@ -268,6 +299,22 @@ func (r *chainReader) reshape(n *Node) error {
 	r.shape = shape
 	r.cur = n.Outputs[0]
 	return nil
+}
+
+// spell writes a shape with the folded batch size as "N".
+func spell(dims []int64) string {
+	s := "["
+	for i, d := range dims {
+		if i > 0 {
+			s += " "
+		}
+		if d == batchDim {
+			s += "N"
+		} else {
+			s += strconv.FormatInt(d, 10)
+		}
+	}
+	return s + "]"
 }
 
 func (r *chainReader) conv(n *Node) error {

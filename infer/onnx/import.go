@@ -2,6 +2,7 @@ package onnx
 
 import (
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -22,6 +23,22 @@ type Defaults struct {
 // ImportWith otherwise.
 func Import(data []byte) (*infer.Model, error) {
 	return ImportWith(data, Defaults{})
+}
+
+// DecodeFile decodes a model file's bytes by its name: an .onnx file is imported with d for
+// what it does not say, anything else is a native model file (and d is not used).
+func DecodeFile(name string, b []byte, d Defaults) (*infer.Model, error) {
+	var m *infer.Model
+	var err error
+	if strings.EqualFold(filepath.Ext(name), ".onnx") {
+		m, err = ImportWith(b, d)
+	} else {
+		m, err = infer.Decode(b)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return m, nil
 }
 
 // ImportWith is Import with defaults for what the file does not say.
@@ -56,7 +73,7 @@ func ImportGraph(g *Graph, d Defaults) (*infer.Model, error) {
 		m.Input.Std = c.NormStd
 	}
 	if !(m.Input.FrameRate > 0) {
-		return nil, fmt.Errorf("onnx: the model does not say its frame rate (no %s metadata); give one (retinad model import --frame-rate)", MetaFrameRate)
+		return nil, fmt.Errorf("onnx: the model does not say its frame rate (no %s metadata); give one (--frame-rate, or frame_rate: in the config's models[])", MetaFrameRate)
 	}
 	if name, ok := g.MetaValue(MetaName); ok && m.Name == "" {
 		m.Name = name

@@ -26,18 +26,27 @@ type Checkpoint struct {
 	Hyps      map[string]any     // architecture kwargs from "hyps" or "model_hyps"
 	NormMean  float64            // stimulus normalisation: x' = (x - NormMean) / NormStd
 	NormStd   float64
+	HasNorm   bool    // the checkpoint holds norm_stats (else NormMean 0, NormStd 1)
 	FrameRate float64 // bins per second, if the checkpoint says (0 when it does not)
 }
 
 // Read loads a torch.save file (zip or legacy format) holding a torch-deep-retina checkpoint
-// dict. Optimiser state and other keys are ignored.
+// dict, or a whole module saved with torch.save(model) (see fromModule). Optimiser state and
+// other keys are ignored.
 func Read(path string) (*Checkpoint, error) {
 	if err := sniff(path); err != nil {
 		return nil, err
 	}
-	v, err := pytorch.LoadWithUnpickler(path, newUnpickler)
+	v, err := load(path)
 	if err != nil {
 		return nil, fmt.Errorf("torchimport: %s: %w", path, err)
+	}
+	if o, ok := v.(*pyObject); ok {
+		ck, err := fromModule(o)
+		if err != nil {
+			return nil, fmt.Errorf("torchimport: %s: whole-module save of %s.%s: %w", path, o.Class.Module, o.Class.Name, err)
+		}
+		return ck, nil
 	}
 	d, ok := v.(*types.Dict)
 	if !ok {
@@ -88,6 +97,7 @@ func Read(path string) (*Checkpoint, error) {
 			}
 			*dst = f
 		}
+		ck.HasNorm = true
 		if !(ck.NormStd > 0) || math.IsInf(ck.NormStd, 0) || math.IsNaN(ck.NormMean) || math.IsInf(ck.NormMean, 0) {
 			return fail("norm_stats mean %v, std %v: want finite mean and positive std", ck.NormMean, ck.NormStd)
 		}
@@ -100,6 +110,18 @@ func Read(path string) (*Checkpoint, error) {
 		ck.FrameRate = f
 	}
 	return ck, nil
+}
+
+// load unpickles path with gopickle, whose decoder indexes its opcode table with the file's
+// bytes and panics on some malformed files (FuzzRead found "\x80\x02\xff"): that panic is
+// the library's, on bad input, so it becomes an error here.
+func load(path string) (v any, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			v, err = nil, fmt.Errorf("malformed pickle (the unpickler failed: %v)", p)
+		}
+	}()
+	return pytorch.LoadWithUnpickler(path, newUnpickler)
 }
 
 func (ck *Checkpoint) readState(v any) error {
@@ -292,6 +314,8 @@ func pyType(v any) string {
 		return "tensor"
 	case *types.GenericObject:
 		return x.Class.Module + "." + x.Class.Name
+	case *pyObject:
+		return x.Class.Module + "." + x.Class.Name
 	}
 	return fmt.Sprintf("%T", v)
 }
@@ -327,4 +351,100 @@ func sniff(path string) error {
 		return nil
 	}
 	return fmt.Errorf("torchimport: %s: not a torch.save file (want a zip archive or a pickle, found % x)", path, head[:n])
+}
+
+// fromModule recovers a checkpoint from a whole pickled module, as torch.save(model) writes
+// it: the class name is the model_type, the state dict is gathered from each module's
+// _parameters and _buffers under its _modules path (the keys model.state_dict() would give),
+// and the hyperparameters are the top module's plain attributes, which torch-deep-retina's
+// TDRModel sets from its constructor (n_units, chans, ksizes, ...; infr_exp is read as
+// inference_exp). Such a file has no norm_stats or frame_rate.
+func fromModule(o *pyObject) (*Checkpoint, error) {
+	top := o.attrs()
+	if top == nil || top["_modules"] == nil {
+		return nil, fmt.Errorf("no module state (__dict__ with _modules): not an nn.Module")
+	}
+	ck := &Checkpoint{ModelType: o.Class.Name, State: map[string]*Tensor{}, Hyps: map[string]any{}, NormStd: 1}
+	for k, v := range top {
+		if !strings.HasPrefix(k, "_") && k != "training" {
+			ck.Hyps[k] = v
+		}
+	}
+	if v, ok := ck.Hyps["infr_exp"]; ok {
+		ck.Hyps["inference_exp"] = v
+	}
+	if err := ck.moduleState("", top, 0); err != nil {
+		return nil, err
+	}
+	return ck, nil
+}
+
+// moduleState adds one module's parameters and buffers, then its children's, to ck.State.
+func (ck *Checkpoint) moduleState(prefix string, attrs map[string]any, depth int) error {
+	if depth > 32 {
+		return fmt.Errorf("%s: modules nested deeper than 32", prefix)
+	}
+	for _, field := range []string{"_parameters", "_buffers"} {
+		m, ok := attrs[field]
+		if !ok || m == nil {
+			continue
+		}
+		if err := ck.readStateSkipNone(prefix, m); err != nil {
+			return fmt.Errorf("%s%s: %w", prefix, field, err)
+		}
+	}
+	children := map[string]any{}
+	var names []string
+	switch m := attrs["_modules"].(type) {
+	case nil:
+		return nil
+	case *types.OrderedDict:
+		for e := m.List.Front(); e != nil; e = e.Next() {
+			en := e.Value.(*types.OrderedDictEntry)
+			name, ok := en.Key.(string)
+			if !ok {
+				return fmt.Errorf("%s_modules: key %v is %s, want a string", prefix, en.Key, pyType(en.Key))
+			}
+			names = append(names, name)
+			children[name] = en.Value
+		}
+	default:
+		return fmt.Errorf("%s_modules is %s, want an OrderedDict", prefix, pyType(m))
+	}
+	for _, name := range names {
+		c := children[name]
+		if c == nil {
+			continue
+		}
+		co, ok := c.(*pyObject)
+		if !ok || co.attrs() == nil {
+			return fmt.Errorf("%s%s is %s, want a module", prefix, name, pyType(c))
+		}
+		if err := ck.moduleState(prefix+name+".", co.attrs(), depth+1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readStateSkipNone adds a module's _parameters or _buffers under prefix, skipping the None
+// entries (a Linear made with bias=None keeps "bias": None).
+func (ck *Checkpoint) readStateSkipNone(prefix string, v any) error {
+	od, ok := v.(*types.OrderedDict)
+	if !ok {
+		return fmt.Errorf("is %s, want an OrderedDict", pyType(v))
+	}
+	kept := types.NewOrderedDict()
+	for e := od.List.Front(); e != nil; e = e.Next() {
+		en := e.Value.(*types.OrderedDictEntry)
+		if en.Value == nil {
+			continue
+		}
+		name, ok := en.Key.(string)
+		if !ok {
+			return fmt.Errorf("key %v is %s, want a string", en.Key, pyType(en.Key))
+		}
+		kept.Set(prefix+name, en.Value)
+	}
+	return ck.readState(kept)
 }

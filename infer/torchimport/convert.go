@@ -56,15 +56,37 @@ func (ck *Checkpoint) hyps() (hyps, error) {
 	}
 	for key, dst := range map[string]*bool{"softplus": &h.softplus, "bias": &h.bias, "linear_bias": &h.linearBias} {
 		if v, ok := ck.Hyps[key]; ok {
-			b, ok := v.(bool)
-			if !ok {
-				return h, fmt.Errorf("hyps[%q] is %s, want a bool", key, pyType(v))
+			b, err := flag(v)
+			if err != nil {
+				return h, fmt.Errorf("hyps[%q] is %s, want a bool or None", key, pyType(v))
 			}
 			*dst = b
 		}
 	}
+	if v, ok := ck.Hyps["inference_exp"]; ok {
+		if b, err := flag(v); err != nil || b {
+			return h, fmt.Errorf("hyps[\"inference_exp\"] is %v: retinad imports BNCNNs whose eval output is the last layer's (inference_exp False or None); refit or save with inference_exp=False", v)
+		}
+	}
 	return h, nil
 }
+
+// flag reads a hyperparameter the way torch-deep-retina's constructors use it: by Python
+// truthiness of a bool or None. None is upstream's "default" (TDRModel's linear_bias=None),
+// and nn.Conv2d/nn.Linear given bias=None make no bias; an older BNCNN read None as "same as
+// bias", which the state dict settles: a bias tensor that is present is always used.
+func flag(v any) (bool, error) {
+	switch b := v.(type) {
+	case nil:
+		return false, nil
+	case bool:
+		return b, nil
+	}
+	return false, fmt.Errorf("%s, want a bool or None", pyType(v))
+}
+
+// recurrent are torch-deep-retina's model classes whose forward takes and returns hidden state.
+var recurrent = map[string]bool{"SkipAmacRNN": true, "RNNCNN": true}
 
 // Graph turns a BNCNN checkpoint into the ONNX graph PyTorch would export for it: input
 // "stimulus" [N, history, H, W] (already normalised), output "rates" [N, cells]. When the
@@ -72,8 +94,11 @@ func (ck *Checkpoint) hyps() (hyps, error) {
 // by the frame rate (spikes/s); otherwise they are taken as spikes/s already. The stimulus
 // normalisation and frame rate travel in the graph's metadata.
 func (ck *Checkpoint) Graph() (*onnx.Graph, error) {
+	if rec, _ := flag(ck.Hyps["recurrent"]); recurrent[ck.ModelType] || rec {
+		return nil, fmt.Errorf("torchimport: model_type %q is recurrent (its forward takes hidden state): not supported yet; retinad imports torch-deep-retina's feed-forward BNCNN", ck.ModelType)
+	}
 	if ck.ModelType != "BNCNN" {
-		return nil, fmt.Errorf("torchimport: model_type %q not supported (want BNCNN)", ck.ModelType)
+		return nil, fmt.Errorf("torchimport: model_type %q not supported (want BNCNN): export the model with torch.onnx.export and import the .onnx, whose layers retinad checks one by one", ck.ModelType)
 	}
 	h, err := ck.hyps()
 	if err != nil {
@@ -83,9 +108,11 @@ func (ck *Checkpoint) Graph() (*onnx.Graph, error) {
 	hist, H, W := h.imgShape[0], h.imgShape[1], h.imgShape[2]
 	b.g.Inputs = []onnx.ValueInfo{{Name: "stimulus", Elem: onnx.TypeFloat, Dims: []int64{-1, int64(hist), int64(H), int64(W)}, Param: []string{"N", "", "", ""}}}
 	b.g.Outputs = []onnx.ValueInfo{{Name: "rates", Elem: onnx.TypeFloat, Dims: []int64{-1, int64(h.nUnits)}, Param: []string{"N", ""}}}
-	b.g.Meta = []onnx.Prop{
-		{Key: onnx.MetaNormMean, Value: strconv.FormatFloat(ck.NormMean, 'g', -1, 64)},
-		{Key: onnx.MetaNormStd, Value: strconv.FormatFloat(ck.NormStd, 'g', -1, 64)},
+	if ck.HasNorm {
+		b.g.Meta = []onnx.Prop{
+			{Key: onnx.MetaNormMean, Value: strconv.FormatFloat(ck.NormMean, 'g', -1, 64)},
+			{Key: onnx.MetaNormStd, Value: strconv.FormatFloat(ck.NormStd, 'g', -1, 64)},
+		}
 	}
 	if ck.FrameRate > 0 {
 		b.g.Meta = append(b.g.Meta, onnx.Prop{Key: onnx.MetaFrameRate, Value: strconv.FormatFloat(ck.FrameRate, 'g', -1, 64)})
@@ -141,9 +168,12 @@ func (ck *Checkpoint) Graph() (*onnx.Graph, error) {
 	return b.g, nil
 }
 
+// isBookkeeping says whether a state key holds nothing the eval-mode network computes with:
+// batch-norm counters, and torch-deep-retina's GaussianNoise std kept as the parameter
+// "sigma" of the noise modules 3 and 9 (noise is off in eval; addNoise reads hyps "noise").
 func isBookkeeping(key string) bool {
-	_, field, err := moduleIndex(key)
-	return err == nil && field == "num_batches_tracked"
+	mod, field, err := moduleIndex(key)
+	return err == nil && (field == "num_batches_tracked" || field == "sigma" && (mod == 3 || mod == 9))
 }
 
 type builder struct {

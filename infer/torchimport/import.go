@@ -2,6 +2,7 @@ package torchimport
 
 import (
 	"fmt"
+	"strings"
 
 	"retinad/infer"
 	"retinad/infer/onnx"
@@ -9,14 +10,29 @@ import (
 
 // Import reads a torch-deep-retina checkpoint into a native model. The checkpoint's
 // norm_stats and frame_rate win over d; a checkpoint without frame_rate needs d.FrameRate.
+// Warnings (see ImportWarn) are dropped.
 func Import(path string, d onnx.Defaults) (*infer.Model, error) {
+	return ImportWarn(path, d, func(string) {})
+}
+
+// ImportWarn is Import that reports, through warn, what it assumed: a checkpoint without
+// norm_stats is normalised with d.Mean and d.Std, which is right only if those are the
+// values the network was trained with.
+func ImportWarn(path string, d onnx.Defaults, warn func(string)) (*infer.Model, error) {
 	ck, err := Read(path)
 	if err != nil {
 		return nil, err
 	}
+	if !ck.HasNorm {
+		std := d.Std
+		if std == 0 {
+			std = 1
+		}
+		warn(fmt.Sprintf("torchimport: %s: no norm_stats: normalising the stimulus with mean %g, std %g; if the network was trained with other values give them (retinad model import --norm-mean, --norm-std)", path, d.Mean, std))
+	}
 	g, err := ck.Graph()
 	if err != nil {
-		return nil, fmt.Errorf("torchimport: %s: %w", path, err)
+		return nil, inFile{path, err}
 	}
 	if d.Name == "" {
 		d.Name = ck.ModelType
@@ -60,3 +76,16 @@ func addNoise(m *infer.Model, ck *Checkpoint) error {
 	m.Layers = out
 	return m.Validate()
 }
+
+// inFile puts the file's name into an error of this package's own (which already begins
+// "torchimport: "), without saying the package twice.
+type inFile struct {
+	path string
+	err  error
+}
+
+func (e inFile) Error() string {
+	return "torchimport: " + e.path + ": " + strings.TrimPrefix(e.err.Error(), "torchimport: ")
+}
+
+func (e inFile) Unwrap() error { return e.err }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"reflect"
 
 	"github.com/nlpodyssey/gopickle/pickle"
 	"github.com/nlpodyssey/gopickle/types"
@@ -23,10 +24,83 @@ func newUnpickler(r io.Reader) pickle.Unpickler {
 			return npDtypeClass{}, nil
 		case "_codecs.encode":
 			return codecsEncode{}, nil
+		case "__builtin__.set", "builtins.set":
+			return setClass{}, nil
+		case "torch._utils._rebuild_parameter":
+			return rebuildParameter{}, nil
 		}
-		return types.NewGenericClass(module, name), nil
+		return &pyClass{Module: module, Name: name}, nil
 	}
 	return u
+}
+
+// pyClass stands for any other pickled class. Constructing it (NEWOBJ, or REDUCE as
+// copyreg does) runs no code: it makes a pyObject that only records its class and the state
+// BUILD gives it, which is how a whole-module torch.save keeps each module's __dict__
+// (_parameters, _buffers, _modules and the constructor's attributes).
+type pyClass struct{ Module, Name string }
+
+// pyObject is an instance of a pyClass: its constructor arguments and pickled state.
+type pyObject struct {
+	Class *pyClass
+	Args  []any
+	State any
+}
+
+func (c *pyClass) PyNew(args ...any) (any, error) { return &pyObject{Class: c, Args: args}, nil }
+func (c *pyClass) Call(args ...any) (any, error)  { return c.PyNew(args...) }
+
+func (o *pyObject) PySetState(state any) error {
+	o.State = state
+	return nil
+}
+
+// attrs returns the object's __dict__ (BUILD state, or its dict half when slots are pickled).
+func (o *pyObject) attrs() map[string]any {
+	st := o.State
+	if t, ok := st.(*types.Tuple); ok && t.Len() == 2 {
+		st = t.Get(0)
+	}
+	m := map[string]any{}
+	if dictInto(st, m) != nil {
+		return nil
+	}
+	return m
+}
+
+// setClass rebuilds a Python set (protocol 2 pickles it as set([...])) as a types.Set.
+type setClass struct{}
+
+func (setClass) Call(args ...any) (any, error) {
+	if len(args) == 0 {
+		return types.NewSet(), nil
+	}
+	var xs []any
+	switch x := args[0].(type) {
+	case *types.List:
+		xs = *x
+	case *types.Tuple:
+		xs = *x
+	default:
+		return nil, fmt.Errorf("set: argument %T, want a list", args[0])
+	}
+	for _, x := range xs {
+		if x != nil && !reflect.TypeOf(x).Comparable() {
+			return nil, fmt.Errorf("set: element %T is not hashable", x)
+		}
+	}
+	return types.NewSetFromSlice(xs), nil
+}
+
+// rebuildParameter is torch._utils._rebuild_parameter(data, requires_grad, hooks): an
+// nn.Parameter is its data tensor here.
+type rebuildParameter struct{}
+
+func (rebuildParameter) Call(args ...any) (any, error) {
+	if len(args) < 1 {
+		return nil, fmt.Errorf("torch._utils._rebuild_parameter: no arguments")
+	}
+	return args[0], nil
 }
 
 type codecsEncode struct{}

@@ -442,7 +442,11 @@ type FrameOnset struct {
 	DroppedBefore uint32                 `protobuf:"varint,12,opt,name=dropped_before,json=droppedBefore,proto3" json:"dropped_before,omitempty"` // monitor refreshes missed just before this frame
 	// The photodiode link lost device messages (a sequence gap) around this frame: its onset is
 	// unknown (confirmed false), and that is the link's fault, not the monitor's.
-	LinkLost      bool `protobuf:"varint,13,opt,name=link_lost,json=linkLost,proto3" json:"link_lost,omitempty"`
+	LinkLost bool `protobuf:"varint,13,opt,name=link_lost,json=linkLost,proto3" json:"link_lost,omitempty"`
+	// The presenter's frame number since the daemon started, across sessions: what Sync.frame
+	// counts (a TTL code or the virtual retina sees the display, not sessions). frame is
+	// display_frame minus the display frame of the session's frame 0.
+	DisplayFrame  uint64 `protobuf:"varint,45,opt,name=display_frame,json=displayFrame,proto3" json:"display_frame,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -566,6 +570,13 @@ func (x *FrameOnset) GetLinkLost() bool {
 		return x.LinkLost
 	}
 	return false
+}
+
+func (x *FrameOnset) GetDisplayFrame() uint64 {
+	if x != nil {
+		return x.DisplayFrame
+	}
+	return 0
 }
 
 // Prediction is one model's output for one bin. Subject retinad.<rig>.prediction.<model>.
@@ -796,8 +807,9 @@ type Sync struct {
 	TimeAcqNs int64                  `protobuf:"varint,3,opt,name=time_acq_ns,json=timeAcqNs,proto3" json:"time_acq_ns,omitempty"`
 	Source    Sync_Source            `protobuf:"varint,4,opt,name=source,proto3,enum=retinad.v1.Sync_Source" json:"source,omitempty"`
 	Rising    bool                   `protobuf:"varint,5,opt,name=rising,proto3" json:"rising,omitempty"`
-	// The frame number whose onset this edge marks, when the acquisition system can tell (a TTL
-	// code, or the virtual retina): has_frame is then true. Without it, edges are paired with the
+	// The display frame number (FrameOnset.display_frame, not the session's frame) whose onset this
+	// edge marks, when the acquisition system can tell (a TTL code, or the virtual retina):
+	// has_frame is then true. Without it, edges are paired with the
 	// session's confirmed frame onsets in order.
 	Frame         uint64 `protobuf:"varint,6,opt,name=frame,proto3" json:"frame,omitempty"`
 	HasFrame      bool   `protobuf:"varint,7,opt,name=has_frame,json=hasFrame,proto3" json:"has_frame,omitempty"`
@@ -2045,7 +2057,8 @@ type LoadModelRequest struct {
 	Stochastic    bool                   `protobuf:"varint,3,opt,name=stochastic,proto3" json:"stochastic,omitempty"`
 	Seed          uint64                 `protobuf:"varint,4,opt,name=seed,proto3" json:"seed,omitempty"`
 	DeadlineNs    int64                  `protobuf:"varint,5,opt,name=deadline_ns,json=deadlineNs,proto3" json:"deadline_ns,omitempty"`
-	Observed      bool                   `protobuf:"varint,6,opt,name=observed,proto3" json:"observed,omitempty"` // a GLM's spike history follows the recorded spikes (configs models[].observed)
+	Observed      bool                   `protobuf:"varint,6,opt,name=observed,proto3" json:"observed,omitempty"`                              // a GLM's spike history follows the recorded spikes (configs models[].observed)
+	FrameRateHz   float64                `protobuf:"fixed64,95,opt,name=frame_rate_hz,json=frameRateHz,proto3" json:"frame_rate_hz,omitempty"` // bins per second of an .onnx file that does not say its own (configs models[].frame_rate); 0: the file must say
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2120,6 +2133,13 @@ func (x *LoadModelRequest) GetObserved() bool {
 		return x.Observed
 	}
 	return false
+}
+
+func (x *LoadModelRequest) GetFrameRateHz() float64 {
+	if x != nil {
+		return x.FrameRateHz
+	}
+	return 0
 }
 
 type LoadModelReply struct {
@@ -3048,7 +3068,7 @@ const file_retinad_proto_rawDesc = "" +
 	"\rstimulus_yaml\x18\v \x01(\tR\fstimulusYaml\"1\n" +
 	"\x05Param\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x01R\x05value\"\xab\x03\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value\"\xd0\x03\n" +
 	"\n" +
 	"FrameOnset\x12\x18\n" +
 	"\asession\x18\x01 \x01(\tR\asession\x12\x14\n" +
@@ -3067,7 +3087,8 @@ const file_retinad_proto_rawDesc = "" +
 	" \x01(\x03R\tlatencyNs\x12\x1c\n" +
 	"\tconfirmed\x18\v \x01(\bR\tconfirmed\x12%\n" +
 	"\x0edropped_before\x18\f \x01(\rR\rdroppedBefore\x12\x1b\n" +
-	"\tlink_lost\x18\r \x01(\bR\blinkLost\"\xe2\x02\n" +
+	"\tlink_lost\x18\r \x01(\bR\blinkLost\x12#\n" +
+	"\rdisplay_frame\x18- \x01(\x04R\fdisplayFrame\"\xe2\x02\n" +
 	"\n" +
 	"Prediction\x12\x18\n" +
 	"\asession\x18\x01 \x01(\tR\asession\x12\x14\n" +
@@ -3228,7 +3249,7 @@ const file_retinad_proto_rawDesc = "" +
 	"\aunix_ns\x18\x03 \x01(\x03R\x06unixNs\x12\x16\n" +
 	"\x06frames\x18\x04 \x01(\x04R\x06frames\x12A\n" +
 	"\frecord_state\x18( \x01(\x0e2\x1e.retinad.v1.Status.RecordStateR\vrecordState\x12'\n" +
-	"\x0frecording_error\x18) \x01(\tR\x0erecordingError\"\xab\x01\n" +
+	"\x0frecording_error\x18) \x01(\tR\x0erecordingError\"\xcf\x01\n" +
 	"\x10LoadModelRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04file\x18\x02 \x01(\tR\x04file\x12\x1e\n" +
@@ -3238,7 +3259,8 @@ const file_retinad_proto_rawDesc = "" +
 	"\x04seed\x18\x04 \x01(\x04R\x04seed\x12\x1f\n" +
 	"\vdeadline_ns\x18\x05 \x01(\x03R\n" +
 	"deadlineNs\x12\x1a\n" +
-	"\bobserved\x18\x06 \x01(\bR\bobserved\"Z\n" +
+	"\bobserved\x18\x06 \x01(\bR\bobserved\x12\"\n" +
+	"\rframe_rate_hz\x18_ \x01(\x01R\vframeRateHz\"Z\n" +
 	"\x0eLoadModelReply\x12-\n" +
 	"\x05model\x18\x01 \x01(\v2\x17.retinad.v1.ModelStatusR\x05model\x12\x19\n" +
 	"\bcell_ids\x18\x02 \x03(\x05R\acellIds\"(\n" +

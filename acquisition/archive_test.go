@@ -1,0 +1,616 @@
+package acquisition
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"maps"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+
+	"retinad/configs"
+	"retinad/infer/dataset"
+	pb "retinad/proto/retinadpb"
+)
+
+// startHub starts a three-node hub cluster (Go servers, loopback, free ports) in JetStream
+// domain "hub", each with a leaf-node listener.
+func startHub(t *testing.T) []*server.Server {
+	t.Helper()
+	var hub []*server.Server
+	// A JetStream cluster needs its routes configured up front: pick three free ports.
+	var ports [3]int
+	var routes []string
+	for i := range ports {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ports[i] = ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", ports[i]))
+	}
+	for i := range 3 {
+		o := &server.Options{
+			ServerName: fmt.Sprintf("hub-%d", i), Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true,
+			JetStream: true, JetStreamDomain: "hub", StoreDir: t.TempDir(), MaxPayload: 8 << 20,
+			Cluster:  server.ClusterOpts{Name: "hub", Host: "127.0.0.1", Port: ports[i]},
+			LeafNode: server.LeafNodeOpts{Host: "127.0.0.1", Port: server.RANDOM_PORT},
+			Routes:   server.RoutesFromStr(strings.Join(routes, ",")),
+		}
+		s, err := server.NewServer(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Start()
+		hub = append(hub, s)
+		t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+	}
+	for i, s := range hub {
+		if !s.ReadyForConnections(10 * time.Second) {
+			t.Fatalf("hub node %d not ready", i)
+		}
+	}
+	return hub
+}
+
+// leafURLs is the hub's leaf listeners, through addr (nil: directly).
+func leafURLs(hub []*server.Server, addr func(i int, target string) string) string {
+	var urls []string
+	for i, s := range hub {
+		v, _ := s.Varz(nil)
+		a := fmt.Sprintf("127.0.0.1:%d", v.LeafNode.Port)
+		if addr != nil {
+			a = addr(i, a)
+		}
+		urls = append(urls, "nats-leaf://"+a)
+	}
+	return strings.Join(urls, ",")
+}
+
+// cutter is a TCP relay whose connections can be cut: while cut, it closes what it accepts.
+type cutter struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	cut    bool
+	conns  []net.Conn
+}
+
+func newCutter(t *testing.T, target string) *cutter {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &cutter{ln: ln, target: target}
+	t.Cleanup(func() { ln.Close(); c.setCut(true) })
+	go c.serve()
+	return c
+}
+
+func (c *cutter) serve() {
+	for {
+		in, err := c.ln.Accept()
+		if err != nil {
+			return
+		}
+		c.mu.Lock()
+		if c.cut {
+			in.Close()
+			c.mu.Unlock()
+			continue
+		}
+		out, err := net.Dial("tcp", c.target)
+		if err != nil {
+			in.Close()
+			c.mu.Unlock()
+			continue
+		}
+		c.conns = append(c.conns, in, out)
+		c.mu.Unlock()
+		go func() { io.Copy(out, in); out.Close() }()
+		go func() { io.Copy(in, out); in.Close() }()
+	}
+}
+
+// setCut cuts (closing every relayed connection) or restores the link.
+func (c *cutter) setCut(cut bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.cut = cut
+	if cut {
+		for _, x := range c.conns {
+			x.Close()
+		}
+		c.conns = nil
+	}
+}
+
+// startRig starts rig's bus recording locally, a leaf node of the hub at leafURL.
+func startRig(t *testing.T, rig, leafURL string) (*Bus, Subjects) {
+	t.Helper()
+	subj, err := SubjectsFor(rig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Start(configs.NATS{Embedded: true, Leaf: configs.Leaf{URL: leafURL}}, BusOptions{Rig: rig, StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Stop() })
+	if err := Record(context.Background(), b.Conn(), subj, RecordOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return b, subj
+}
+
+// subjectCounts is how many messages of each of subj's subjects stream holds on conn's server.
+func subjectCounts(t *testing.T, conn *nats.Conn, stream string, subj Subjects) map[string]uint64 {
+	t.Helper()
+	js, err := jetstream.New(conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		return nil
+	}
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter(subj.All))
+	if err != nil {
+		return nil
+	}
+	return info.State.Subjects
+}
+
+// liveFrames publishes frame onsets on b at 100 Hz until stop closes, as a daemon's frame loop
+// would, and returns how many it published and the longest gap between two.
+func liveFrames(b *Bus, subj Subjects, stop <-chan struct{}, n *atomic.Int64, gap *atomic.Int64) {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	last := time.Now()
+	for f := uint64(0); ; f++ {
+		select {
+		case <-stop:
+			return
+		case now := <-tick.C:
+			if d := int64(now.Sub(last)); d > gap.Load() {
+				gap.Store(d)
+			}
+			last = now
+		}
+		data, _ := proto.Marshal(&pb.FrameOnset{Session: "live", Frame: f, OnsetHostNs: time.Now().UnixNano()})
+		if err := b.Conn().Publish(subj.Frame, data); err == nil {
+			n.Add(1)
+		}
+	}
+}
+
+// TestLabHub is issue 22's lab: a three-node hub, two rigs as leaf nodes recording, one hub node
+// killed, then rig B's leaf connection cut (30 s; 3 s with -short). Both rigs keep publishing at
+// their frame rate and lose nothing locally; once B is back, the archive holds every message
+// of both rigs (per subject, as their local streams), and a session exported from the hub is
+// byte for byte the rig's export.
+func TestLabHub(t *testing.T) {
+	outage := 30 * time.Second
+	if testing.Short() {
+		outage = 3 * time.Second
+	}
+	ctx := context.Background()
+	hub := startHub(t)
+	var cut []*cutter
+	rigA, subjA := startRig(t, "rigA", leafURLs(hub, nil))
+	rigB, subjB := startRig(t, "rigB", leafURLs(hub, func(_ int, target string) string {
+		c := newCutter(t, target)
+		cut = append(cut, c)
+		return c.ln.Addr().String()
+	}))
+	hc, err := nats.Connect(hub[0].ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hc.Close()
+	// The cluster elects its JetStream leader, and the rigs connect, in a few seconds.
+	var archErr error
+	if !waitUntil(30*time.Second, func() bool {
+		archErr = Archive(ctx, hc, []ArchiveRig{{"rigA", "rigA"}, {"rigB", "rigB"}}, ArchiveOptions{Replicas: 3})
+		return archErr == nil
+	}) {
+		t.Fatalf("archive: %v", archErr)
+	}
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var nA, nB, gapA, gapB atomic.Int64
+	wg.Add(2)
+	go func() { defer wg.Done(); liveFrames(rigA, subjA, stop, &nA, &gapA) }()
+	go func() { defer wg.Done(); liveFrames(rigB, subjB, stop, &nB, &gapB) }()
+	publishSession(t, rigA, subjA, "s1", true)
+	publishSession(t, rigB, subjB, "s1", true)
+
+	hub[2].Shutdown() // one hub node dies: the archive (3 replicas) keeps a quorum
+	hub[2].WaitForShutdown()
+	for _, c := range cut {
+		c.setCut(true)
+	}
+	began := time.Now()
+	if !waitUntil(10*time.Second, func() bool { return !rigB.LeafConnected() }) {
+		t.Fatal("rig B still has a leaf connection with its link cut")
+	}
+	publishSession(t, rigB, subjB, "s2", false) // recorded only locally for now
+	time.Sleep(outage - time.Since(began))      // the outage is the test's subject: nothing to wait for
+	for _, c := range cut {
+		c.setCut(false)
+	}
+	close(stop)
+	wg.Wait()
+	elapsed := time.Since(began)
+
+	for _, r := range []struct {
+		name   string
+		b      *Bus
+		subj   Subjects
+		n, gap *atomic.Int64
+	}{{"A", rigA, subjA, &nA, &gapA}, {"B", rigB, subjB, &nB, &gapB}} {
+		if g := time.Duration(r.gap.Load()); g > 200*time.Millisecond {
+			t.Errorf("rig %s: a frame came %v after the one before (100 Hz: 10 ms)", r.name, g)
+		}
+		// Nothing lost locally: the live frames are all in the rig's own stream.
+		local := subjectCounts(t, r.b.Conn(), StreamName(r.subj.Rig), r.subj)
+		if local[r.subj.Frame] < uint64(r.n.Load()) {
+			t.Errorf("rig %s recorded %d frame messages, published %d live ones alone", r.name, local[r.subj.Frame], r.n.Load())
+		}
+	}
+	t.Logf("rig B cut for %v; %d live frames on A, %d on B", elapsed.Round(time.Millisecond), nA.Load(), nB.Load())
+
+	// The archive catches up: per subject, as many messages as each rig's own stream. The hub
+	// resumes sourcing from B after its retry backoff (5 s times twice the failures, at most
+	// 2 min: nats-server's), then copies what B recorded meanwhile.
+	var want, have map[string]uint64
+	count := func(m map[string]uint64) (n uint64) {
+		for _, v := range m {
+			n += v
+		}
+		return n
+	}
+	back := time.Now()
+	before := count(subjectCounts(t, hc, ArchiveStream, subjB))
+	var resumed time.Time
+	var resumedAt uint64
+	if !waitUntil(3*time.Minute, func() bool {
+		want = subjectCounts(t, rigA.Conn(), StreamName("rigA"), subjA)
+		maps.Copy(want, subjectCounts(t, rigB.Conn(), StreamName("rigB"), subjB))
+		b := subjectCounts(t, hc, ArchiveStream, subjB)
+		if n := count(b); resumed.IsZero() && n > before {
+			resumed, resumedAt = time.Now(), n
+		}
+		have = subjectCounts(t, hc, ArchiveStream, subjA)
+		maps.Copy(have, b)
+		return maps.Equal(want, have)
+	}) {
+		t.Fatalf("archive per subject %v, want the rigs' %v", have, want)
+	}
+	done := time.Now()
+	behind := count(subjectCounts(t, rigB.Conn(), StreamName("rigB"), subjB)) - before
+	t.Logf("archive: rig B's %d messages behind; sourcing resumed %v after the link came back, complete %v later (the first poll saw %d; TestArchiveCatchUp measures the rate)",
+		behind, resumed.Sub(back).Round(time.Millisecond), done.Sub(resumed).Round(time.Millisecond), resumedAt-before)
+
+	// Storage: the archive against the rigs' own streams (each sourced message carries a
+	// header naming its origin).
+	var rigBytes uint64
+	for _, r := range []struct {
+		b    *Bus
+		subj Subjects
+	}{{rigA, subjA}, {rigB, subjB}} {
+		info, err := streamInfo(ctx, r.b.Conn(), r.subj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rigBytes += info.State.Bytes
+	}
+	arch, err := streamInfo(ctx, hc, subjA.InArchive())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("storage: the rigs' streams %d bytes, the archive %d bytes (%.2fx) for %d messages", rigBytes, arch.State.Bytes, float64(arch.State.Bytes)/float64(rigBytes), arch.State.Msgs)
+
+	// Exports from the hub equal the rigs' own.
+	for _, r := range []struct {
+		b       *Bus
+		subj    Subjects
+		session string
+	}{{rigA, subjA, "s1"}, {rigB, subjB, "s1"}, {rigB, subjB, "s2"}} {
+		local := exportBytes(t, r.b.Conn(), r.subj, r.session)
+		arch := exportBytes(t, hc, r.subj.InArchive(), r.session)
+		if !bytes.Equal(local, arch) {
+			t.Errorf("%s session %s: the export from the hub (%d bytes) differs from the rig's (%d bytes)", r.subj.Rig, r.session, len(arch), len(local))
+		}
+	}
+}
+
+// exportBytes exports session through conn and returns the .npz file's bytes.
+func exportBytes(t *testing.T, conn *nats.Conn, subj Subjects, session string) []byte {
+	t.Helper()
+	d, _, err := Export(context.Background(), conn, subj, session, ExportOptions{Frames: testMaker})
+	if err != nil {
+		t.Fatalf("%s (stream %q): %v", subj.Rig, subj.Stream, err)
+	}
+	path := filepath.Join(t.TempDir(), "d.npz")
+	if err := dataset.Write(path, d); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// waitUntil polls ok until it holds (true) or timeout passes (false).
+func waitUntil(timeout time.Duration, ok func() bool) bool {
+	for start := time.Now(); !ok(); time.Sleep(20 * time.Millisecond) {
+		if time.Since(start) > timeout {
+			return false
+		}
+	}
+	return true
+}
+
+// TestLabHubRigsIsolated: through the hub, neither another rig nor a hub client can write a
+// rig's recorded subjects or manage its JetStream, while the hub still sources its recording.
+func TestLabHubRigsIsolated(t *testing.T) {
+	ctx := context.Background()
+	hub := startHub(t)
+	rigA, subjA := startRig(t, "rigA", leafURLs(hub, nil))
+	rigB, subjB := startRig(t, "rigB", leafURLs(hub, nil))
+	hc, err := nats.Connect(hub[1].ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hc.Close()
+	var archErr error
+	if !waitUntil(30*time.Second, func() bool {
+		archErr = Archive(ctx, hc, []ArchiveRig{{"rigA", "rigA"}, {"rigB", "rigB"}}, ArchiveOptions{Replicas: 3})
+		return archErr == nil
+	}) {
+		t.Fatalf("archive: %v", archErr)
+	}
+	if !waitUntil(10*time.Second, func() bool { return rigA.LeafConnected() && rigB.LeafConnected() }) {
+		t.Fatal("rigs not connected to the hub")
+	}
+	// Forgeries of rig A's subjects, from rig B's server and from a hub client.
+	forged, _ := proto.Marshal(&pb.FrameOnset{Session: "forged", Frame: 1})
+	for _, c := range []*nats.Conn{rigB.Conn(), hc} {
+		for _, s := range subjA.Recorded() {
+			if err := c.Publish(strings.Replace(s, "*", "m", 1), forged); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := c.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A genuine message of each rig, published after the forgeries, marks when they would
+	// have arrived; the hub's archive receiving both shows the link works.
+	publishProto(t, rigA, subjA.Status, &pb.Status{Rig: "rigA"})
+	publishProto(t, rigB, subjB.Status, &pb.Status{Rig: "rigB"})
+	if !waitUntil(60*time.Second, func() bool {
+		a, b := subjectCounts(t, hc, ArchiveStream, subjA), subjectCounts(t, hc, ArchiveStream, subjB)
+		return a[subjA.Status] >= 1 && b[subjB.Status] == 1
+	}) {
+		t.Fatal("the archive did not receive the rigs' status messages")
+	}
+	if got := subjectCounts(t, rigA.Conn(), StreamName("rigA"), subjA); len(got) != 1 || got[subjA.Status] != 1 {
+		t.Errorf("rig A's recording holds %v, want only its own status message: forgeries through the hub got in", got)
+	}
+	// The hub cannot delete, purge or update rig A's recording through its domain.
+	jsA, err := jetstream.NewWithDomain(hc, "rigA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := jsA.DeleteStream(dctx, StreamName("rigA")); err == nil {
+		t.Error("the hub deleted rig A's recording stream")
+	}
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := jsA.Stream(rctx, StreamName("rigA")); err != nil {
+		t.Errorf("rig A's stream through the hub (reading is allowed): %v", err)
+	}
+	if got := subjectCounts(t, rigA.Conn(), StreamName("rigA"), subjA); got[subjA.Status] != 1 {
+		t.Errorf("rig A's recording after the hub's delete: %v", got)
+	}
+	// Nor can a rig delete the archive through the hub's domain.
+	jsHub, err := jetstream.NewWithDomain(rigB.Conn(), "hub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := jsHub.DeleteStream(hctx, ArchiveStream); err == nil {
+		t.Error("rig B deleted the hub's archive")
+	}
+}
+
+// TestHubConf starts a hub from configs/nats-hub.conf as shipped (but on free loopback ports,
+// a temporary store and without its cluster): rig1 joins it with its leaf user's password, and
+// the archive made in the config's domain sources rig1's recording.
+func TestHubConf(t *testing.T) {
+	pw := map[string]string{"RETINAD_LEAF_RIG1_PASSWORD": "rig1-secret", "RETINAD_LEAF_RIG2_PASSWORD": "rig2-secret", "RETINAD_HUB_ADMIN_PASSWORD": "admin-secret"}
+	for k, v := range pw {
+		t.Setenv(k, v)
+	}
+	o, err := server.ProcessConfigFile("../configs/nats-hub.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.JetStreamDomain != "hub" || len(o.Routes) != 3 || len(o.LeafNode.Users) != 2 {
+		t.Fatalf("nats-hub.conf: domain %q, %d routes, %d leaf users; want hub, 3, 2", o.JetStreamDomain, len(o.Routes), len(o.LeafNode.Users))
+	}
+	o.Host, o.Port, o.LeafNode.Host, o.LeafNode.Port = "127.0.0.1", server.RANDOM_PORT, "127.0.0.1", server.RANDOM_PORT
+	o.Cluster, o.Routes, o.StoreDir, o.NoSigs = server.ClusterOpts{}, nil, t.TempDir(), true
+	hub, err := server.NewServer(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hub.Start()
+	t.Cleanup(func() { hub.Shutdown(); hub.WaitForShutdown() })
+	if !hub.ReadyForConnections(10 * time.Second) {
+		t.Fatal("hub not ready")
+	}
+	v, _ := hub.Varz(nil)
+	rig, subj := startRig(t, "rig1", fmt.Sprintf("nats-leaf://rig1:rig1-secret@127.0.0.1:%d", v.LeafNode.Port))
+	hc, err := nats.Connect(hub.ClientURL(), nats.UserInfo("admin", "admin-secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hc.Close()
+	if err := Archive(context.Background(), hc, []ArchiveRig{{"rig1", "rig1"}}, ArchiveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	publishProto(t, rig, subj.Status, &pb.Status{Rig: "rig1"})
+	if !waitUntil(30*time.Second, func() bool { return subjectCounts(t, hc, ArchiveStream, subj)[subj.Status] == 1 }) {
+		t.Fatalf("the archive has %v of rig1 (leaf connected: %v)", subjectCounts(t, hc, ArchiveStream, subj), rig.LeafConnected())
+	}
+}
+
+// BenchmarkLeafPublish is the latency of a message published on a rig's embedded server until
+// a subscriber receives it: on the rig itself, and on a hub the rig is a leaf node of (the
+// added latency of the leaf connection; loopback here, so the network's own is not in it).
+func BenchmarkLeafPublish(b *testing.B) {
+	hub, err := server.NewServer(&server.Options{ServerName: "hub", Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true,
+		LeafNode: server.LeafNodeOpts{Host: "127.0.0.1", Port: server.RANDOM_PORT}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	hub.Start()
+	defer func() { hub.Shutdown(); hub.WaitForShutdown() }()
+	if !hub.ReadyForConnections(10 * time.Second) {
+		b.Fatal("hub not ready")
+	}
+	v, _ := hub.Varz(nil)
+	rig, err := Start(configs.NATS{Embedded: true, Leaf: configs.Leaf{URL: fmt.Sprintf("nats-leaf://127.0.0.1:%d", v.LeafNode.Port)}}, BusOptions{Rig: "rigA"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rig.Stop()
+	hc, err := nats.Connect(hub.ClientURL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer hc.Close()
+	data := make([]byte, 100) // about a FrameOnset
+	for _, at := range []struct {
+		name string
+		conn *nats.Conn
+	}{{"rig", rig.Conn()}, {"hub", hc}} {
+		b.Run(at.name, func(b *testing.B) {
+			got := make(chan struct{}, 1)
+			sub, err := at.conn.Subscribe("retinad.rigA.frame", func(*nats.Msg) { got <- struct{}{} })
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer sub.Unsubscribe()
+			at.conn.Flush()
+			if !waitUntil(10*time.Second, func() bool { // the subscription reached the rig
+				rig.Conn().Publish("retinad.rigA.frame", data)
+				select {
+				case <-got:
+					return true
+				default:
+					return false
+				}
+			}) {
+				b.Fatal("no message through")
+			}
+			for len(got) > 0 {
+				<-got
+			}
+			b.ResetTimer()
+			for range b.N {
+				rig.Conn().Publish("retinad.rigA.frame", data)
+				<-got
+			}
+		})
+	}
+}
+
+// TestArchiveCatchUp records 100,000 messages (of about a frame onset's size) on a rig whose
+// leaf link to the hub is cut, restores the link and checks that the archive catches up with
+// all of them; it logs how long the hub waited before resuming (nats-server's retry backoff)
+// and the rate of the catch-up itself.
+func TestArchiveCatchUp(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	const n = 100000
+	ctx := context.Background()
+	hub, err := server.NewServer(&server.Options{ServerName: "hub", Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true,
+		JetStream: true, JetStreamDomain: "hub", StoreDir: t.TempDir(), LeafNode: server.LeafNodeOpts{Host: "127.0.0.1", Port: server.RANDOM_PORT}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hub.Start()
+	t.Cleanup(func() { hub.Shutdown(); hub.WaitForShutdown() })
+	if !hub.ReadyForConnections(10 * time.Second) {
+		t.Fatal("hub not ready")
+	}
+	var c *cutter
+	rig, subj := startRig(t, "rigA", leafURLs([]*server.Server{hub}, func(_ int, target string) string {
+		c = newCutter(t, target)
+		return c.ln.Addr().String()
+	}))
+	hc, err := nats.Connect(hub.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hc.Close()
+	if err := Archive(ctx, hc, []ArchiveRig{{"rigA", "rigA"}}, ArchiveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	publishProto(t, rig, subj.Status, &pb.Status{Rig: "rigA"})
+	archived := func() uint64 { return subjectCounts(t, hc, ArchiveStream, subj)[subj.Frame] }
+	if !waitUntil(30*time.Second, func() bool { return subjectCounts(t, hc, ArchiveStream, subj)[subj.Status] == 1 }) {
+		t.Fatal("the archive is not sourcing the rig")
+	}
+	c.setCut(true)
+	if !waitUntil(10*time.Second, func() bool { return !rig.LeafConnected() }) {
+		t.Fatal("the rig still has a leaf connection with its link cut")
+	}
+	data := make([]byte, 100)
+	for range n {
+		if err := rig.Conn().Publish(subj.Frame, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitStored(t, rig, subj, n+1)
+	c.setCut(false)
+	back := time.Now()
+	var resumed time.Time
+	if !waitUntil(3*time.Minute, func() bool {
+		got := archived()
+		if got > 0 && resumed.IsZero() {
+			resumed = time.Now()
+		}
+		return got == n
+	}) {
+		t.Fatalf("the archive holds %d of the %d frames after 3 min", archived(), n)
+	}
+	done := time.Since(resumed)
+	t.Logf("archive catch-up: resumed %v after the link came back; %d messages in %v: %.0f messages/s",
+		resumed.Sub(back).Round(time.Millisecond), n, done.Round(time.Millisecond), n/done.Seconds())
+}

@@ -1,0 +1,146 @@
+package scoring
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"retinad/acquisition"
+	"retinad/configs"
+	"retinad/stimulus/adaptive"
+)
+
+// workerProc is a worker process (TestMain's workerProcess) and its "received" lines.
+type workerProc struct {
+	cmd      *exec.Cmd
+	received chan struct{}
+	exited   chan struct{}
+}
+
+// startWorkerProcess starts a worker process connected to url.
+func startWorkerProcess(t *testing.T, url string) *workerProc {
+	t.Helper()
+	w := &workerProc{cmd: exec.Command(os.Args[0], "-test.run", "^$"), received: make(chan struct{}, 1), exited: make(chan struct{})}
+	w.cmd.Env = append(os.Environ(), "SCORING_WORKER_URL="+url)
+	w.cmd.Stderr = os.Stderr
+	out, err := w.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		s := bufio.NewScanner(out)
+		for s.Scan() {
+			if strings.TrimSpace(s.Text()) == "received" {
+				select {
+				case w.received <- struct{}{}:
+				default:
+				}
+			}
+		}
+		_ = w.cmd.Wait()
+		close(w.exited)
+	}()
+	t.Cleanup(func() { _ = w.cmd.Process.Kill(); <-w.exited })
+	return w
+}
+
+// TestWorkersOnHub: two worker processes on a lab hub serve two rigs (embedded servers that are
+// leaf nodes of the hub, no cores of their own for scoring while workers answer) choosing at
+// the same time; one worker is killed at its first request. Every choice's batch is complete,
+// equal to this machine's rates, and made within its budget.
+func TestWorkersOnHub(t *testing.T) {
+	const budget = 5 * time.Second // one choice's batch; the pool gives a silent worker up after 2 s (Timeout)
+	hub, err := server.NewServer(&server.Options{ServerName: "hub", Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true,
+		MaxPayload: 8 << 20, LeafNode: server.LeafNodeOpts{Host: "127.0.0.1", Port: server.RANDOM_PORT}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hub.Start()
+	t.Cleanup(func() { hub.Shutdown(); hub.WaitForShutdown() })
+	if !hub.ReadyForConnections(10 * time.Second) {
+		t.Fatal("hub not ready")
+	}
+	v, _ := hub.Varz(nil)
+	leaf := fmt.Sprintf("nats-leaf://127.0.0.1:%d", v.LeafNode.Port)
+	workers := []*workerProc{startWorkerProcess(t, hub.ClientURL()), startWorkerProcess(t, hub.ClientURL())}
+
+	models := testModels(t)
+	clips := testClips(6, 60)
+	want := localRates(t, models, clips)
+	var pools []*Pool
+	for _, rig := range []string{"rigA", "rigB"} {
+		b, err := acquisition.Start(configs.NATS{Embedded: true, Leaf: configs.Leaf{URL: leaf}}, acquisition.BusOptions{Rig: rig})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = b.Stop() })
+		waitForWorker(t, b.Conn(), "process") // through the leaf connection
+		local, _ := NewLocal(models, 1)
+		pools = append(pools, NewPool(b.Conn(), local, PoolOptions{Local: -1, DiscoverWait: 200 * time.Millisecond}))
+	}
+	// Both rigs choose at once; the first worker to receive a request is killed.
+	go func() {
+		select {
+		case <-workers[0].received:
+			_ = workers[0].cmd.Process.Signal(syscall.SIGKILL)
+		case <-workers[1].received:
+			_ = workers[1].cmd.Process.Signal(syscall.SIGKILL)
+		case <-time.After(budget):
+		}
+	}()
+	var wg sync.WaitGroup
+	got := make([][][]adaptive.Rates, len(pools))
+	errs := make([]error, len(pools))
+	took := make([]time.Duration, len(pools))
+	for i, p := range pools {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			start := time.Now()
+			ctx, cancel := context.WithTimeout(context.Background(), budget)
+			defer cancel()
+			got[i], errs[i] = p.Predict(ctx, clips)
+			took[i] = time.Since(start)
+		}()
+	}
+	wg.Wait()
+	killed := 0
+	for _, w := range workers {
+		select {
+		case <-w.exited:
+			killed++
+		case <-time.After(time.Second):
+		}
+	}
+	if killed != 1 {
+		t.Errorf("%d workers exited, want the one killed", killed)
+	}
+	var remote, fallback uint64
+	for i, p := range pools {
+		st := p.Stats()
+		remote, fallback = remote+st.Remote, fallback+st.Fallback
+		t.Logf("rig %d: batch in %v, %+v", i, took[i].Round(time.Millisecond), st)
+		if errs[i] != nil {
+			t.Fatalf("rig %d: %v", i, errs[i])
+		}
+		if took[i] > budget {
+			t.Errorf("rig %d: the choice took %v, over its budget of %v", i, took[i], budget)
+		}
+		checkSame(t, got[i], want)
+	}
+	if remote == 0 || fallback == 0 {
+		t.Errorf("%d clips scored by the hub's workers, %d taken back from the killed one: want both above 0", remote, fallback)
+	}
+}
