@@ -66,6 +66,7 @@ func Open(cfg configs.Photodiode, refresh time.Duration, o calib.Options) (*Phot
 	default:
 		path, baud, rt := cfg.Device, cfg.Baud, time.Duration(cfg.ReadTimeout)
 		o.Name = path
+		o.Baud = baud // a real line: the clock sync takes each message's wire time out
 		o.Dial = func() (calib.Link, error) { return calib.OpenSerial(path, baud, rt) }
 	}
 	p.Photodiode = calib.New(o)
