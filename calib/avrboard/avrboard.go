@@ -86,33 +86,43 @@ func Start(elf, emulator string) (*Board, error) {
 	return b, nil
 }
 
-// SetLevel sets A0 to mv millivolts and returns the emulated time, in microseconds since the
-// board's reset, at which it took effect: the ground truth of the light edge. The firmware's
-// micros() counts from about the same instant (Arduino's init starts timer 0 within
-// microseconds of reset).
-func (b *Board) SetLevel(mv float64) (float64, error) {
-	at, _, err := b.SetLevelLag(mv)
-	return at, err
+// Step is when a level set on A0 took effect: the ground truth of a light edge.
+type Step struct {
+	// EmuUS is emulated time, microseconds since the board's reset. The firmware's micros()
+	// counts from about the same instant (Arduino's init starts timer 0 within microseconds).
+	EmuUS float64
+	// HostNs is the host's CLOCK_MONOTONIC (calib.SystemClock) at that instant.
+	HostNs int64
+	// LagUS is how far emulated time was behind real time then: steady on an idle machine
+	// (within the pacing's 100 us), it jumps when the machine starves the emulator.
+	LagUS float64
 }
 
-// SetLevelLag is SetLevel, and also returns how far, in microseconds, emulated time was
-// behind real time then: steady on an idle machine, it jumps when the emulator is starved.
-func (b *Board) SetLevelLag(mv float64) (at, lag float64, err error) {
+// SetLevel sets A0 to mv millivolts and returns the emulated time, in microseconds since the
+// board's reset, at which it took effect.
+func (b *Board) SetLevel(mv float64) (float64, error) {
+	s, err := b.SetLevelAt(mv)
+	return s.EmuUS, err
+}
+
+// SetLevelAt is SetLevel, returning the whole Step.
+func (b *Board) SetLevelAt(mv float64) (Step, error) {
+	var s Step
 	if _, err := fmt.Fprintf(b.stdin, "level %.1f\n", mv); err != nil {
-		return 0, 0, fmt.Errorf("avrboard: set level: %w", err)
+		return s, fmt.Errorf("avrboard: set level: %w", err)
 	}
 	select {
 	case l, ok := <-b.lines:
 		var v float64
 		if !ok {
-			return 0, 0, fmt.Errorf("avrboard: set level: the emulator exited")
+			return s, fmt.Errorf("avrboard: set level: the emulator exited")
 		}
-		if _, err := fmt.Sscanf(l, "at %g %g %g", &at, &v, &lag); err != nil {
-			return 0, 0, fmt.Errorf("avrboard: set level: want `at <us> <mV> <lag us>`, got %q: %w", l, err)
+		if _, err := fmt.Sscanf(l, "at %g %g %g %d", &s.EmuUS, &v, &s.LagUS, &s.HostNs); err != nil {
+			return s, fmt.Errorf("avrboard: set level: want `at <us> <mV> <lag us> <host ns>`, got %q: %w", l, err)
 		}
-		return at, lag, nil
+		return s, nil
 	case <-time.After(5 * time.Second):
-		return 0, 0, fmt.Errorf("avrboard: set level: no answer from the emulator in 5 s")
+		return s, fmt.Errorf("avrboard: set level: no answer from the emulator in 5 s")
 	}
 }
 

@@ -24,10 +24,34 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 	}
 }
 
+// lagTolUS is how far from its run's median lag the emulator may be at a light and still count
+// as keeping real time there. The pacing holds it within some 20-60 us on an idle machine;
+// starved by a busy one, it falls milliseconds behind and catches up unpaced, and the device's
+// clock then runs off the host's for a while: what is measured then is the machine.
+const lagTolUS = 200
+
+// lags sums up the emulator's lag behind real time at the display's first n lights.
+func lags(d *avrboard.Display, n uint64) string {
+	var l []float64
+	for f := uint64(0); f < n; f++ {
+		if s, ok := d.Truth(f); ok {
+			l = append(l, s.LagUS)
+		}
+	}
+	if len(l) == 0 {
+		return "no light was set"
+	}
+	slices.Sort(l)
+	return fmt.Sprintf("the emulator's lag behind real time at %d lights: min %.0f us, median %.0f us, max %.0f us; over %d us beyond the median it was starved by the machine's load, see `uptime`",
+		len(l), l[0], l[len(l)/2], l[len(l)-1], lagTolUS)
+}
+
 // TestPhotodiodeOnBoard runs calib's Photodiode, as the daemon does, against the real firmware:
-// it opens the board's pty as a serial port, syncs clocks by ping/pong, and times 60 Hz flips
-// lit by a simulated display. Every frame must be Timed, and the onsets must agree with the
-// emulator's ground truth (when the light reached A0).
+// it opens the board's pty as a serial port at 115200 baud, syncs clocks by ping/pong, and
+// times 60 Hz flips lit by a simulated display. Every frame must be Timed, and the onsets must
+// agree with the emulator's ground truth (when it set the light on A0, on the host's clock).
+// Frames lit while the emulator was starved (its lag more than lagTolUS off its median) are
+// not judged, only counted; the test fails if they are more than a quarter.
 func TestPhotodiodeOnBoard(t *testing.T) {
 	b, _ := boot(t)
 	clock := calib.SystemClock{}
@@ -40,6 +64,7 @@ func TestPhotodiodeOnBoard(t *testing.T) {
 	p := calib.New(calib.Options{
 		Dial:       func() (calib.Link, error) { return calib.OpenSerial(b.PTY, 115200, 50*time.Millisecond) },
 		Name:       "avrboard",
+		Baud:       115200, // the board's line, as photodiode.Open sets it for a serial device
 		OnOnset:    func(o calib.Onset) { mu.Lock(); onsets = append(onsets, o); mu.Unlock() },
 		Light:      disp,
 		Threshold:  0.5,
@@ -65,38 +90,48 @@ func TestPhotodiodeOnBoard(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
+	var lag []float64
+	for f := uint64(0); f < frames; f++ {
+		if s, ok := disp.Truth(f); ok {
+			lag = append(lag, s.LagUS)
+		}
+	}
+	if len(lag) != frames {
+		t.Fatalf("the display lit %d of %d frames", len(lag), frames)
+	}
+	slices.Sort(lag)
+	medLag := lag[frames/2]
 	var errUS []float64
-	var late int
+	var starved int
 	var bad []string
 	for _, o := range onsets {
-		if disp.Late(o.Frame) || o.Frame > 0 && disp.Late(o.Frame-1) || disp.Late(o.Frame+1) {
-			late++ // the display or the emulator's clock, not the link, was late: see Display.Slack
+		truth, _ := disp.Truth(o.Frame)
+		if abs(truth.LagUS-medLag) > lagTolUS {
+			starved++
 			continue
 		}
-		truth, ok := disp.Truth(o.Frame)
-		switch {
-		case o.Status != calib.Timed:
+		if o.Status != calib.Timed {
 			bad = append(bad, fmt.Sprintf("frame %d: %v, want timed", o.Frame, o.Status))
-		case !ok:
-			bad = append(bad, fmt.Sprintf("frame %d: timed, but the display has no light for it", o.Frame))
-		default:
-			errUS = append(errUS, float64(o.OnsetNs-truth)/1e3)
+			continue
 		}
+		errUS = append(errUS, float64(o.OnsetNs-truth.HostNs)/1e3)
+	}
+	t.Logf("%s", lags(disp, frames))
+	t.Logf("%d of %d frames not judged: the emulator was starved at their light", starved, frames)
+	if starved > frames/4 {
+		t.Fatalf("%d of %d frames lit while the emulator was starved: the machine is too busy for the emulated board to keep real time (`uptime`)", starved, frames)
 	}
 	slices.Sort(errUS)
-	if n := len(errUS); n > 0 {
+	n := len(errUS)
+	if n > 0 {
 		t.Logf("onset - ground truth over %d frames: min %.0f us, p50 %.0f us, p99 %.0f us, max %.0f us; sync residual %d ns",
 			n, errUS[0], errUS[n/2], errUS[n*99/100], errUS[n-1], p.Stats().SyncResidualNs.Load())
-	}
-	t.Logf("%d of %d frames left out: the simulated display lit them or a neighbour late, or the emulator was behind real time (machine load)", late, frames)
-	if late > frames/10 {
-		t.Fatalf("%d of %d frames lit late: the machine is too busy for the emulated board to keep real time (`uptime`)", late, frames)
 	}
 	for _, s := range bad {
 		t.Error(s)
 	}
-	if n := len(errUS); n > 0 && (abs(errUS[n/2]) > 500 || abs(errUS[n*99/100]) > 2000) {
-		t.Errorf("onset error p50 %.0f us, p99 %.0f us: want within 500 us and 2 ms", errUS[n/2], errUS[n*99/100])
+	if n > 0 && (abs(errUS[n/2]) > 150 || abs(errUS[n*99/100]) > 1000) {
+		t.Errorf("onset error p50 %.0f us, p99 %.0f us: want within 150 us and 1 ms", errUS[n/2], errUS[n*99/100])
 	}
 	if n := p.Stats().Spurious.Load(); n != 0 {
 		t.Errorf("%d spurious edges", n)

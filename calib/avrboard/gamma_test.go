@@ -27,6 +27,7 @@ func TestGammaOnBoard(t *testing.T) {
 	p := calib.New(calib.Options{
 		Dial:     func() (calib.Link, error) { return calib.OpenSerial(b.PTY, 115200, 50*time.Millisecond) },
 		Name:     "avrboard",
+		Baud:     115200,
 		OnOnset:  func(calib.Onset) {},
 		OnLevels: m.Levels,
 		Light:    disp,
@@ -46,19 +47,13 @@ func TestGammaOnBoard(t *testing.T) {
 		},
 	})
 	if err != nil {
-		late := 0
-		for f := uint64(0); f < 9; f++ {
-			if disp.Late(f) {
-				late++
-			}
-		}
-		t.Fatalf("%v (%d of 9 gray levels lit late: the emulator fell behind real time, see `uptime`)", err, late)
+		t.Fatalf("%v (%s)", err, lags(disp, 9))
 	}
 	if errs := disp.Errs(); len(errs) > 0 {
 		t.Fatal(errs)
 	}
 	t.Logf("fitted exponent %.4f (display %.1f), RMS %.4f, black %.4f, white %.4f", g.Exponent, gamma, g.RMS, g.Black, g.White)
 	if math.Abs(g.Exponent-gamma) > 0.02 {
-		t.Errorf("fitted gamma %.4f, want %.1f within 0.02", g.Exponent, gamma)
+		t.Errorf("fitted gamma %.4f, want %.1f within 0.02 (%s)", g.Exponent, gamma, lags(disp, 9))
 	}
 }

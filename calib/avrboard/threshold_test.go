@@ -13,9 +13,7 @@ import (
 
 // TestThresholdOnBoard measures the threshold (photodiode.MeasureThreshold) on the real
 // firmware's level streaming: dark at 400 mV and bright at 3600 mV of the 5 V full scale must
-// give a threshold of 0.4 and a hysteresis of 0.2 x 0.64, within 2 ADC steps. Like the other
-// real-time tests here it needs the emulator to keep real time: at load 7-8 on 2 cores it
-// failed about one run in five.
+// give a threshold of 0.4 and a hysteresis of 0.2 x 0.64, within 2 ADC steps.
 func TestThresholdOnBoard(t *testing.T) {
 	b, _ := boot(t)
 	clock := calib.SystemClock{}
@@ -27,6 +25,7 @@ func TestThresholdOnBoard(t *testing.T) {
 	p := calib.New(calib.Options{
 		Dial:     func() (calib.Link, error) { return calib.OpenSerial(b.PTY, 115200, 50*time.Millisecond) },
 		Name:     "avrboard",
+		Baud:     115200,
 		OnOnset:  func(calib.Onset) {},
 		OnLevels: m.Levels,
 		Light:    disp,
@@ -44,12 +43,12 @@ func TestThresholdOnBoard(t *testing.T) {
 			return ns
 		}})
 	if err != nil {
-		t.Fatalf("%v (lights late: dark %v, bright %v; see `uptime`)", err, disp.Late(0), disp.Late(1))
+		t.Fatalf("%v (%s)", err, lags(disp, 2))
 	}
 	t.Logf("dark %.4f bright %.4f: threshold %.4f hysteresis %.4f", th.Dark, th.Bright, th.Threshold, th.Hysteresis)
 	const step = 64.0 / 65535 // one 10-bit ADC step
 	if math.Abs(th.Threshold-0.4) > 2*step || math.Abs(th.Hysteresis-0.2*0.64) > 2*step {
-		t.Errorf("threshold %.4f hysteresis %.4f: want 0.4 and %.4f within 2 ADC steps (lights late: dark %v, bright %v: a late one means the emulator fell behind real time and its samples were mapped into the wrong window; see `uptime`)",
-			th.Threshold, th.Hysteresis, 0.2*0.64, disp.Late(0), disp.Late(1))
+		t.Errorf("threshold %.4f hysteresis %.4f: want 0.4 and %.4f within 2 ADC steps (%s)",
+			th.Threshold, th.Hysteresis, 0.2*0.64, lags(disp, 2))
 	}
 }

@@ -4,11 +4,18 @@
 // Integer arithmetic is done in 32 bits on purpose: int is 16 bits on AVR, so thr + hyst / 2
 // in uint16_t would wrap.
 #include <Arduino.h>
+#include <avr/sleep.h>
 #include <util/crc16.h>
 
 const uint8_t VERSION = 1;
-const uint8_t FW_MAJOR = 0, FW_MINOR = 10, FW_PATCH = 0;
+const uint8_t FW_MAJOR = 0, FW_MINOR = 11, FW_PATCH = 0;
 const uint8_t MAX_SAMPLES = 16;
+
+// PONG_US is when, after a ping's last byte arrives, its pong starts: checking the ping and
+// building the pong take about 150 us, which would make the way back longer than the way out
+// and every onset late by half of it. The pong starts at a fixed time instead and carries the
+// midpoint (PROTOCOL.md), so the host's round trip is symmetric about the time it carries.
+const uint16_t PONG_US = 300;
 
 uint8_t seq = 0;
 uint16_t thr = 32768, hyst = 3277;
@@ -40,8 +47,9 @@ uint16_t crc16(const uint8_t *p, uint8_t n) {
   return c;
 }
 
-// sendFrame COBS-encodes version|type|seq|body|crc and writes it with its 0x00 delimiter.
-void sendFrame(uint8_t type, const uint8_t *body, uint8_t n) {
+// sendFrame COBS-encodes version|type|seq|body|crc and writes it with its 0x00 delimiter, not
+// before the device time due (0: at once).
+void sendFrame(uint8_t type, const uint8_t *body, uint8_t n, uint64_t due = 0) {
   uint8_t p[48], out[52];
   p[0] = VERSION; p[1] = type; p[2] = seq++;
   memcpy(p + 3, body, n); n += 3;
@@ -52,11 +60,14 @@ void sendFrame(uint8_t type, const uint8_t *body, uint8_t n) {
     if (!p[i] || k == 0xFF) { out[code] = k; code = o++; k = 1; }
   }
   out[code] = k; out[o++] = 0;
+  while (due && now64() < due) {}
   Serial.write(out, o);
 }
 
 void put16(uint8_t *b, uint16_t v) { b[0] = v; b[1] = v >> 8; }
-void put64(uint8_t *b, uint64_t v) { for (uint8_t i = 0; i < 8; i++) b[i] = v >> (8 * i); }
+// put64 writes v little-endian, the AVR's own order: a copy. Shifting a uint64_t by a variable
+// count is a library loop of single-bit shifts on AVR (a pong's time took 40 us to shift).
+void put64(uint8_t *b, uint64_t v) { memcpy(b, &v, 8); }
 uint16_t get16(const uint8_t *b) { return (uint16_t)b[0] | (uint16_t)b[1] << 8; }
 void hello() { uint8_t b[4] = {VERSION, FW_MAJOR, FW_MINOR, FW_PATCH}; sendFrame(0x01, b, 4); }
 
@@ -73,9 +84,10 @@ void handle(const uint8_t *f, uint8_t n, uint64_t arrived) {
   if (o < 5 || crc16(p, o - 2) != (uint16_t)(p[o - 2] << 8 | p[o - 1]) || p[0] != VERSION) return;
   const uint8_t *b = p + 3, len = o - 5;
   switch (p[1]) {
-    case 0x81: {  // ping: answer at once, with the time its last byte arrived
+    case 0x81: {  // ping: answered with the time midway between its arrival and the pong
       if (len != 4) return;
-      uint8_t r[12]; memcpy(r, b, 4); put64(r + 4, arrived); sendFrame(0x04, r, 12);
+      uint8_t r[12]; memcpy(r, b, 4); put64(r + 4, arrived + PONG_US / 2);
+      sendFrame(0x04, r, 12, arrived + PONG_US);
       break;
     }
     case 0x82:  // set threshold
@@ -103,11 +115,14 @@ void receive() {
 }
 
 // edge sends a crossing of thr with hysteresis: rising above thr + hyst/2, falling below thr - hyst/2.
-void edge(uint16_t level, uint64_t t) {
+// The light crossed somewhere between the previous sample (at prev) and this one (at t): the
+// edge is stamped midway, so its error is within half a loop period either way instead of
+// always a loop period late.
+void edge(uint16_t level, uint64_t t, uint64_t prev) {
   int32_t l = level, up = (int32_t)thr + hyst / 2, down = (int32_t)thr - hyst / 2;
   if (high ? l >= down : l <= up) return;
   high = !high;
-  uint8_t b[11]; put64(b, t); b[8] = high; put16(b + 9, level);
+  uint8_t b[11]; put64(b, prev + (t - prev) / 2); b[8] = high; put16(b + 9, level);
   sendFrame(0x02, b, 11);
 }
 
@@ -131,12 +146,45 @@ void levels(uint16_t level, uint64_t t) {
   nSamples = 0;
 }
 
-void setup() { Serial.begin(115200); Serial.write((uint8_t)0); hello(); }
+void setup() {
+  Serial.begin(115200);
+  Serial.write((uint8_t)0);
+  hello();
+  analogRead(A0);  // selects A0 against AVCC (ADMUX) and makes the slow first conversion
+  set_sleep_mode(SLEEP_MODE_IDLE);
+}
 
+uint64_t prevSample = 0;  // when the last conversion started
+
+EMPTY_INTERRUPT(ADC_vect);  // the conversion's end only wakes the CPU
+
+// convert waits for the conversion started in ADCSRA to end, asleep (idle mode: the timers and
+// the UART run on) except to serve the UART: any byte wakes the CPU, so a ping is stamped
+// within a few microseconds of its last byte. Sleeping also keeps the CPU's noise off the
+// ADC, and lets the emulator skip the idle cycles.
+void convert() {
+  for (;;) {
+    receive();
+    cli();
+    if (!(ADCSRA & _BV(ADSC))) { sei(); return; }
+    if (Serial.available()) { sei(); continue; }
+    sleep_enable();
+    sei();  // the instruction after sei runs before any interrupt: no wake-up is missed
+    sleep_cpu();
+    sleep_disable();
+  }
+}
+
+// loop samples A0 once per pass. Each sample is stamped when its conversion starts (the
+// sample-and-hold closes 1.5 ADC clocks, 12 us, later) and the UART is served while the ADC
+// converts (13 ADC clocks, 104 us at Arduino's prescaler of 128), not after it as when
+// analogRead blocked the loop.
 void loop() {
-  receive();
-  uint16_t level = (uint16_t)analogRead(A0) << 6;  // 10-bit ADC to 0..65535
   uint64_t t = now64();
-  edge(level, t);
+  ADCSRA |= _BV(ADIE) | _BV(ADSC);
+  convert();
+  uint16_t level = (uint16_t)ADC << 6;  // 10-bit ADC to 0..65535
+  edge(level, t, prevSample ? prevSample : t);
   levels(level, t);
+  prevSample = t;
 }

@@ -4,13 +4,18 @@
 //
 // Usage: avrboard [-fast] [-seconds S] photodiode.elf
 // Prints "pty <path>" once the pty exists. Commands on stdin, one a line:
-//   level <mV>   set A0 to mV (0..5000) now; answered "at <emulated us> <mV> <lag us>": the ground
-//                truth, and how far emulated time is behind real time (it grows while the
-//                machine starves the emulator, which then catches up by running unpaced)
+//   level <mV>   set A0 to mV (0..5000) now; answered "at <emulated us> <mV> <lag us> <host ns>":
+//                the ground truth in emulated time and in the host's CLOCK_MONOTONIC (the
+//                daemon's clock), and how far emulated time is behind real time (it grows while
+//                the machine starves the emulator, which then catches up by running unpaced)
 //   noise <mV>   Gaussian noise (standard deviation) added to every ADC conversion
 //   quit         exit
+// The UART is a faithful 115200 8N1 wire in both directions: a byte reaches the pty when its
+// stop bit ends (simavr signals it when the firmware writes UDR, a whole byte early), and bytes
+// take 10 bit times (simavr counts 11, a parity bit that 8N1 has not), so that the host sees the
+// wire times a real board's line has.
 // -fast runs unpaced (for the emulation-speed figure); -seconds stops after S emulated seconds
-// and prints "cycles <n> real_s <s>".
+// and prints "cycles <n> real_s <s> conversions <n>" (one ADC conversion a firmware loop).
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +24,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 #include <string.h>
 #include <termios.h>
 #include <time.h>
@@ -29,13 +35,20 @@
 #include <simavr/sim_avr.h>
 #include <simavr/sim_elf.h>
 #include <simavr/sim_irq.h>
+#include <simavr/sim_cycle_timers.h>
+#include <simavr/sim_io.h>
 
 static avr_t *avr;
 static int master = -1;
-static double levelMV, noiseMV;
+static double noiseMV;
 static double startReal;           // real time of the run loop's start, emulated time 0
 static int xon = 1;                 // the firmware's UART can take a byte
 static avr_irq_t *uartIn, *adc0;
+static avr_uart_t *uart0;           // simavr's UART0, to correct its byte time
+
+// txq holds the bytes the firmware has started sending, each with the cycle its stop bit ends.
+static struct { uint8_t b; avr_cycle_count_t due; } txq[64];
+static unsigned txHead, txLen;
 
 static double nowReal(void) {
   struct timespec ts;
@@ -51,18 +64,80 @@ static double gauss(void) {
   return sqrt(-2 * log(u)) * cos(2 * M_PI * v);
 }
 
-// onTrigger runs at the start of every ADC conversion: it sets A0 to the light level plus noise.
+// levels is A0's recent history: the light level from each cycle on, newest last.
+static struct { avr_cycle_count_t from; double mv; } hist[64];
+static unsigned histN;
+static avr_cycle_count_t sampleAt;
+static unsigned long conversions;  // ADC results read: one a firmware loop  // cycle the running conversion's sample-and-hold closes
+
+static void setLevel(double mv) {
+  if (histN == 64) { memmove(hist, hist + 1, sizeof hist[0] * 63); histN--; }
+  hist[histN].from = avr->cycle;
+  hist[histN++].mv = mv;
+}
+
+// levelAt is A0's light level at cycle c.
+static double levelAt(avr_cycle_count_t c) {
+  for (unsigned i = histN; i-- > 0;) {
+    if (hist[i].from <= c) return hist[i].mv;
+  }
+  return histN ? hist[0].mv : 0;
+}
+
+// onADCSRA sees every write to ADCSRA (after simavr's ADC has acted on it): a conversion
+// started now samples its input 1.5 ADC clocks later, when the sample-and-hold closes (13.5
+// clocks on the first conversion after enabling the ADC; not told apart here).
+static void onADCSRA(avr_t *a, avr_io_addr_t addr, uint8_t v, void *param) {
+  (void)a; (void)addr; (void)param;
+  if (v & 0x40) {  // ADSC: a conversion starts (the firmware writes it only when none runs)
+    unsigned prescale = 1u << (v & 0x07);
+    sampleAt = avr->cycle + (prescale < 2 ? 2 : prescale) * 3 / 2;
+  }
+}
+
+// onTrigger runs when simavr reads the conversion's result, at its end (simavr 1.6 samples the
+// input then, a whole conversion late): it sets A0 to the light level at the sample-and-hold
+// instant, plus noise, as a real ADC would have sampled it.
 static void onTrigger(struct avr_irq_t *irq, uint32_t value, void *param) {
   (void)irq; (void)value; (void)param;
-  double mv = levelMV + noiseMV * gauss();
+  conversions++;
+  double mv = levelAt(sampleAt) + noiseMV * gauss();
   mv = mv < 0 ? 0 : mv > 5000 ? 5000 : mv;
   avr_raise_irq(adc0, (uint32_t)(mv + 0.5));
 }
 
+// byteCycles is an 8N1 byte's time on the wire at the rate the firmware set: 10 bits of
+// (UBRR0 + 1) * 8 cycles with U2X0, twice that without. uartPace makes simavr's UART use it.
+static avr_cycle_count_t byteCycles(void) {
+  unsigned ubrr = avr->data[0xC4] | (avr->data[0xC5] & 0x0F) << 8;  // UBRR0L, UBRR0H
+  unsigned bit = (ubrr + 1) * 8 * ((avr->data[0xC0] & 0x02) ? 1 : 2);  // UCSR0A's U2X0
+  return 10 * (avr_cycle_count_t)bit;
+}
+
+static void uartPace(void) { uart0->cycles_per_byte = byteCycles(); }
+
+// txDone runs when the oldest byte's stop bit ends: the host receives it now.
+static avr_cycle_count_t txDone(avr_t *a, avr_cycle_count_t when, void *param) {
+  (void)a; (void)when; (void)param;
+  uint8_t b = txq[txHead].b;
+  // With nobody reading, the pty fills: the byte is lost, as on a real line with no listener.
+  if (write(master, &b, 1) != 1 && errno != EAGAIN) { perror("avrboard: write pty"); exit(1); }
+  txHead = (txHead + 1) % 64;
+  return --txLen ? txq[txHead].due : 0;
+}
+
+// onUARTOut runs when the firmware writes UDR0, as the byte's start bit begins.
 static void onUARTOut(struct avr_irq_t *irq, uint32_t value, void *param) {
   (void)irq; (void)param;
-  uint8_t b = value;
-  if (write(master, &b, 1) != 1) { perror("avrboard: write pty"); exit(1); }
+  if (txLen == 64) { fprintf(stderr, "avrboard: UART output queue full\n"); exit(1); }
+  avr_cycle_count_t start = avr->cycle;
+  if (txLen) {  // still shifting the previous byte out: this one starts when it ends
+    avr_cycle_count_t prev = txq[(txHead + txLen - 1) % 64].due;
+    if (prev > start) start = prev;
+  }
+  txq[(txHead + txLen) % 64].b = value;
+  txq[(txHead + txLen) % 64].due = start + byteCycles();
+  if (txLen++ == 0) avr_cycle_timer_register(avr, txq[txHead].due - avr->cycle, txDone, NULL);
 }
 static void onXon(struct avr_irq_t *irq, uint32_t value, void *param) { (void)irq; (void)value; (void)param; xon = 1; }
 static void onXoff(struct avr_irq_t *irq, uint32_t value, void *param) { (void)irq; (void)value; (void)param; xon = 0; }
@@ -87,9 +162,10 @@ static void openPTY(void) {
 static int command(char *line) {
   double v;
   if (sscanf(line, "level %lf", &v) == 1) {
-    levelMV = v;
+    setLevel(v);
     double emu = emulatedUS();
-    printf("at %.3f %.1f %.1f\n", emu, v, (nowReal() - startReal) * 1e6 - emu);
+    double real = nowReal();
+    printf("at %.3f %.1f %.1f %.0f\n", emu, v, (real - startReal) * 1e6 - emu, real * 1e9);
     fflush(stdout);
   } else if (sscanf(line, "noise %lf", &v) == 1) {
     noiseMV = v;
@@ -120,6 +196,7 @@ static int service(void) {
     }
     if (n == sizeof line - 1) n = 0;
   }
+  uartPace();
   if (xon) {
     uint8_t b;
     if (read(master, &b, 1) == 1) avr_raise_irq(uartIn, b);
@@ -128,6 +205,10 @@ static int service(void) {
 }
 
 // logStderr keeps simavr's messages off stdout, which is the command channel.
+// noSleep replaces simavr's own pacing of a sleeping CPU (a usleep per sleep): the run loop
+// paces emulated time as a whole, and a sleeping CPU only lets it skip ahead.
+static void noSleep(avr_t *a, avr_cycle_count_t howLong) { (void)a; (void)howLong; }
+
 static void logStderr(avr_t *a, const int level, const char *format, va_list ap) {
   (void)a;
   if (level <= LOG_WARNING) vfprintf(stderr, format, ap);
@@ -153,6 +234,7 @@ int main(int argc, char **argv) {
   avr_load_firmware(avr, &f);
   avr->frequency = 16000000;
   avr->vcc = avr->avcc = avr->aref = 5000;
+  avr->sleep = noSleep;
 
   openPTY();
   uint32_t flags = 0;  // no copy of the UART's bytes on stdout, which is the command channel
@@ -163,23 +245,34 @@ int main(int argc, char **argv) {
   avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_OUT_XON), onXon, NULL);
   avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_OUT_XOFF), onXoff, NULL);
   uartIn = avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_INPUT);
+  for (avr_io_t *io = avr->io_port; io; io = io->next) {
+    if (!strcmp(io->kind, "uart") && ((avr_uart_t *)io)->name == '0') uart0 = (avr_uart_t *)io;
+  }
+  if (!uart0) { fprintf(stderr, "avrboard: simavr has no UART0\n"); return 1; }
   adc0 = avr_io_getirq(avr, AVR_IOCTL_ADC_GETIRQ, ADC_IRQ_ADC0);
   avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_ADC_GETIRQ, ADC_IRQ_OUT_TRIGGER), onTrigger, NULL);
+  avr_register_io_write(avr, 0x7A, onADCSRA, NULL);  // ADCSRA, shared with simavr's ADC
 
+  prctl(PR_SET_TIMERSLACK, 1UL);  // sleeps end on time, not up to 50 us late
   double start = startReal = nowReal();
   for (;;) {
-    avr_cycle_count_t until = avr->cycle + 800;  // 50 us emulated between services
+    avr_cycle_count_t until = avr->cycle + 400;  // 25 us emulated between services
     while (avr->cycle < until) {
       int st = avr_run(avr);
       if (st == cpu_Done || st == cpu_Crashed) { fprintf(stderr, "avrboard: firmware stopped (state %d)\n", st); return 1; }
     }
     if (!service()) break;
-    double ahead = emulatedUS() * 1e-6 - (nowReal() - start);
-    // Pacing: emulated time may lead real time by at most 100 us (a sleep costs about 60 us
-    // of its own); the host's clock sync sees the rest as jitter.
-    if (!fast && ahead > 100e-6) usleep((useconds_t)(ahead * 1e6));
+    // Pacing: emulated time may lead real time by at most 20 us; beyond, sleep until real time
+    // has caught up (an absolute deadline, with the timer slack at 1 ns, wakes within some
+    // 10 us on an idle machine instead of usleep's 60-100). What jitter remains, the host's
+    // clock sync sees as the line's.
+    double target = start + emulatedUS() * 1e-6;
+    if (!fast && target - nowReal() > 20e-6) {
+      struct timespec ts = {.tv_sec = (time_t)target, .tv_nsec = (long)((target - (time_t)target) * 1e9)};
+      while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {}
+    }
     if (seconds > 0 && emulatedUS() >= seconds * 1e6) break;
   }
-  printf("cycles %llu real_s %.3f\n", (unsigned long long)avr->cycle, nowReal() - start);
+  printf("cycles %llu real_s %.3f conversions %lu\n", (unsigned long long)avr->cycle, nowReal() - start, conversions);
   return 0;
 }
