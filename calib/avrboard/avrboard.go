@@ -35,10 +35,11 @@ func Build() error {
 	return nil
 }
 
-// Paths are the built firmware (ELF) and emulator.
-func Paths() (elf, emulator string) {
+// Paths are the built firmware (the .hex a lab flashes) and emulator, in the source tree this
+// package was built from.
+func Paths() (hex, emulator string) {
 	dir := filepath.Join(Root(), "proto", "photodiode", "firmware", "build")
-	return filepath.Join(dir, "photodiode.elf"), filepath.Join(dir, "avrboard")
+	return filepath.Join(dir, "photodiode.hex"), filepath.Join(dir, "avrboard")
 }
 
 // FullScaleMV is A0's full scale (AVCC, the firmware's reference).
@@ -55,9 +56,15 @@ type Board struct {
 	done  chan struct{}
 }
 
-// Start boots the firmware at elf on a new board run by emulator (Paths gives both).
-func Start(elf, emulator string) (*Board, error) {
-	cmd := exec.Command(emulator, elf)
+// Start boots the firmware at path (a .hex, or the ELF) on a new board run by emulator (Paths
+// gives both).
+func Start(firmware, emulator string) (*Board, error) {
+	for _, p := range []string{firmware, emulator} {
+		if _, err := os.Stat(p); err != nil {
+			return nil, fmt.Errorf("avrboard: %w (make firmware builds the firmware and the emulator)", err)
+		}
+	}
+	cmd := exec.Command(emulator, firmware)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {

@@ -2,7 +2,7 @@
 // 16 MHz in simavr, paced to real time, with its UART0 on a new pseudo-terminal that the host
 // opens like any serial port, and its A0 input driven by commands on stdin.
 //
-// Usage: avrboard [-fast] [-seconds S] photodiode.elf
+// Usage: avrboard [-fast] [-seconds S] photodiode.elf|photodiode.hex
 // Prints "pty <path>" once the pty exists. Commands on stdin, one a line:
 //   level <mV>   set A0 to mV (0..5000) now; answered "at <emulated us> <mV> <lag us> <host ns>":
 //                the ground truth in emulated time and in the host's CLOCK_MONOTONIC (the
@@ -34,6 +34,7 @@
 #include <simavr/avr_uart.h>
 #include <simavr/sim_avr.h>
 #include <simavr/sim_elf.h>
+#include <simavr/sim_hex.h>
 #include <simavr/sim_irq.h>
 #include <simavr/sim_cycle_timers.h>
 #include <simavr/sim_io.h>
@@ -214,6 +215,30 @@ static void logStderr(avr_t *a, const int level, const char *format, va_list ap)
   if (level <= LOG_WARNING) vfprintf(stderr, format, ap);
 }
 
+// loadFirmware puts the firmware at path into flash: an Intel HEX file (.hex, what is flashed
+// on a board) or the ELF it was linked as. Returns 0 on failure, having said why.
+static int loadFirmware(const char *path) {
+  size_t n = strlen(path);
+  if (n > 4 && !strcmp(path + n - 4, ".hex")) {
+    ihex_chunk_p chunks = NULL;
+    int k = read_ihex_chunks(path, &chunks);
+    if (k <= 0) { fprintf(stderr, "avrboard: %s: not an Intel HEX file with data\n", path); return 0; }
+    for (int i = 0; i < k; i++) {
+      if (chunks[i].baseaddr + chunks[i].size > avr->flashend + 1) {
+        fprintf(stderr, "avrboard: %s: %u bytes at 0x%x do not fit the ATmega328P's flash\n", path, chunks[i].size, chunks[i].baseaddr);
+        return 0;
+      }
+      avr_loadcode(avr, chunks[i].data, chunks[i].size, chunks[i].baseaddr);
+    }
+    free_ihex_chunks(chunks);
+    return 1;
+  }
+  elf_firmware_t f = {0};
+  if (elf_read_firmware(path, &f)) { fprintf(stderr, "avrboard: cannot read %s (want an ELF or a .hex)\n", path); return 0; }
+  avr_load_firmware(avr, &f);
+  return 1;
+}
+
 int main(int argc, char **argv) {
   int fast = 0;
   double seconds = 0;
@@ -223,15 +248,13 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "-seconds") && i + 1 < argc) seconds = atof(argv[++i]);
     else elf = argv[i];
   }
-  if (!elf) { fprintf(stderr, "usage: avrboard [-fast] [-seconds S] photodiode.elf\n"); return 2; }
+  if (!elf) { fprintf(stderr, "usage: avrboard [-fast] [-seconds S] photodiode.elf|photodiode.hex\n"); return 2; }
   avr_global_logger_set(logStderr);
-  elf_firmware_t f = {0};
-  if (elf_read_firmware(elf, &f)) { fprintf(stderr, "avrboard: cannot read %s\n", elf); return 1; }
   avr = avr_make_mcu_by_name("atmega328p");
   if (!avr) return 1;
   avr_init(avr);
   avr->log = LOG_WARNING;
-  avr_load_firmware(avr, &f);
+  if (!loadFirmware(elf)) return 1;
   avr->frequency = 16000000;
   avr->vcc = avr->avcc = avr->aref = 5000;
   avr->sleep = noSleep;
