@@ -10,6 +10,8 @@ import (
 
 	"retinad/calib"
 	"retinad/calib/avrboard"
+	"retinad/calib/photodiode"
+	"retinad/configs"
 )
 
 // waitFor polls cond every 10 ms until it holds, failing after timeout with what.
@@ -46,30 +48,30 @@ func lags(d *avrboard.Display, n uint64) string {
 		len(l), l[0], l[len(l)/2], l[len(l)-1], lagTolUS)
 }
 
-// TestPhotodiodeOnBoard runs calib's Photodiode, as the daemon does, against the real firmware:
-// it opens the board's pty as a serial port at 115200 baud, syncs clocks by ping/pong, and
-// times 60 Hz flips lit by a simulated display. Every frame must be Timed, and the onsets must
+// TestPhotodiodeOnBoard opens the photodiode as the daemon does (photodiode.Open with
+// photodiode.device: avr): the real firmware on an emulated board, its pty opened as a serial
+// port at 115200 baud like any other, clocks synced by ping/pong, 60 Hz flips lit by the
+// simulated display. Every frame must be Timed, and the onsets must
 // agree with the emulator's ground truth (when it set the light on A0, on the host's clock).
 // Frames lit while the emulator was starved (its lag more than lagTolUS off its median) are
 // not judged, only counted; the test fails if they are more than a quarter.
 func TestPhotodiodeOnBoard(t *testing.T) {
-	b, _ := boot(t)
-	clock := calib.SystemClock{}
-	disp := &avrboard.Display{Board: b, Clock: clock, Latency: 8 * time.Millisecond, Gamma: 2.2, DarkMV: 300, LightMV: 4200}
-	if err := b.SetNoise(20); err != nil {
+	if err := avrboard.Build(); err != nil {
 		t.Fatal(err)
 	}
+	clock := calib.SystemClock{}
+	cfg := configs.Default().Photodiode
+	cfg.Device, cfg.Threshold, cfg.Hysteresis = "avr", 0.5, 0.1
 	var mu sync.Mutex
 	var onsets []calib.Onset
-	p := calib.New(calib.Options{
-		Dial:       func() (calib.Link, error) { return calib.OpenSerial(b.PTY, 115200, 50*time.Millisecond) },
-		Name:       "avrboard",
-		Baud:       115200, // the board's line, as photodiode.Open sets it for a serial device
-		OnOnset:    func(o calib.Onset) { mu.Lock(); onsets = append(onsets, o); mu.Unlock() },
-		Light:      disp,
-		Threshold:  0.5,
-		Hysteresis: 0.1,
+	const refresh = time.Second / 60
+	p, err := photodiode.Open(cfg, refresh, calib.Options{
+		OnOnset: func(o calib.Onset) { mu.Lock(); onsets = append(onsets, o); mu.Unlock() },
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	disp := p.Display
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
@@ -77,7 +79,6 @@ func TestPhotodiodeOnBoard(t *testing.T) {
 	waitFor(t, 10*time.Second, "20 pongs (clock sync)", func() bool { return p.Stats().Pongs.Load() >= 20 })
 
 	const frames = 240
-	const refresh = time.Second / 60
 	next := time.Now()
 	for f := uint64(0); f < frames; f++ {
 		p.Flip(f, clock.Now(), float64((f+1)%2)) // the board boots dark: frame 0 lights

@@ -1,5 +1,6 @@
 // Package photodiode opens the rig's photodiode link from its config block: a serial device,
-// the fake device over a pseudo-terminal ("sim"), or none ("none": every frame Untimed).
+// the fake device over a pseudo-terminal ("sim"), the reference firmware on an emulated board
+// ("avr"), or none ("none": every frame Untimed).
 // Open and Run are for the daemon's set-up and its Run goroutine; Flip (from calib) is for the
 // frame loop.
 package photodiode
@@ -18,14 +19,20 @@ import (
 	"time"
 
 	"retinad/calib"
+	"retinad/calib/avrboard"
 	"retinad/calib/calibtest"
 	"retinad/configs"
 )
 
-// Photodiode is the opened link, and the fake device behind it when the config says "sim".
+// Photodiode is the opened link, and the fake device or emulated board behind it when the
+// config says "sim" or "avr".
 type Photodiode struct {
 	*calib.Photodiode
 	Sim *calibtest.Device // nil unless Device is "sim"
+	// Board and Display are the emulated board and the simulated display lighting it, nil
+	// unless Device is "avr". Display.Truth is the ground truth of every light.
+	Board   *avrboard.Board
+	Display *avrboard.Display
 	// Prior is the flip-to-light latency prior read from the calibration file (0: none, the
 	// link learns the latency from the first onsets); PriorFrom is that file, or why there is
 	// no prior, for the log.
@@ -63,6 +70,10 @@ func Open(cfg configs.Photodiode, refresh time.Duration, o calib.Options) (*Phot
 		o.Dial = func() (calib.Link, error) {
 			return calib.OpenSerial(dev.Path(), cfg.Baud, time.Duration(cfg.ReadTimeout))
 		}
+	case "avr":
+		if err := p.openBoard(cfg, &o); err != nil {
+			return nil, err
+		}
 	default:
 		path, baud, rt := cfg.Device, cfg.Baud, time.Duration(cfg.ReadTimeout)
 		o.Name = path
@@ -73,7 +84,37 @@ func Open(cfg configs.Photodiode, refresh time.Duration, o calib.Options) (*Phot
 	return p, nil
 }
 
-// Run runs the link (and the fake device) until ctx ends; it returns nil then, with both stopped.
+// openBoard boots the firmware on an emulated board and lights it with a simulated display
+// (photodiode.sim.latency, gamma 2.2, the amplifier's noise). The link to it is a serial port
+// like any other (its pty, at cfg.Baud, the wire's time taken out of the clock sync): the
+// emulator is only how the device comes to exist.
+func (p *Photodiode) openBoard(cfg configs.Photodiode, o *calib.Options) error {
+	if _, ok := o.Clock.(calib.SystemClock); !ok {
+		return errors.New("photodiode: avr: the emulated board keeps real time: it needs the system clock")
+	}
+	fw, emu := avrboard.Paths()
+	if cfg.AVR.Firmware != "" {
+		fw = cfg.AVR.Firmware
+	}
+	b, err := avrboard.Start(fw, emu)
+	if err != nil {
+		return fmt.Errorf("photodiode: %w", err)
+	}
+	if err := b.SetNoise(5); err != nil { // 0.1% of full scale, as the fake device's
+		b.Close()
+		return fmt.Errorf("photodiode: %w", err)
+	}
+	p.Board = b
+	p.Display = &avrboard.Display{Board: b, Clock: o.Clock, Latency: time.Duration(cfg.Sim.Latency),
+		Gamma: 2.2, DarkMV: 250, LightMV: 4500}
+	o.Light, o.Name, o.Baud = p.Display, b.PTY, cfg.Baud
+	rt := time.Duration(cfg.ReadTimeout)
+	o.Dial = func() (calib.Link, error) { return calib.OpenSerial(b.PTY, cfg.Baud, rt) }
+	return nil
+}
+
+// Run runs the link (and the fake device) until ctx ends; it returns nil then, with both
+// stopped, and the emulated board, if any, shut down.
 func (p *Photodiode) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	if p.Sim != nil {
@@ -82,6 +123,11 @@ func (p *Photodiode) Run(ctx context.Context) error {
 	}
 	err := p.Photodiode.Run(ctx)
 	wg.Wait()
+	if p.Board != nil {
+		if cerr := p.Board.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("photodiode: %w", cerr)
+		}
+	}
 	return err
 }
 
