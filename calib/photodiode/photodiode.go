@@ -38,6 +38,9 @@ type Photodiode struct {
 	// no prior, for the log.
 	Prior     time.Duration
 	PriorFrom string
+	// ThresholdFrom is the calibration file whose threshold block set the threshold and
+	// hysteresis (written by `retinad calibrate threshold`), or "" when they are the config's.
+	ThresholdFrom string
 }
 
 // Open builds the link from cfg; o must carry OnOnset and may carry Clock and Log. Refresh is
@@ -55,6 +58,11 @@ func Open(cfg configs.Photodiode, refresh time.Duration, o calib.Options) (*Phot
 	}
 	o.Latency = prior
 	p := &Photodiode{Prior: prior, PriorFrom: from}
+	if th, err := readThreshold(cfg.Calibration); err != nil {
+		return nil, err
+	} else if th != nil {
+		o.Threshold, o.Hysteresis, p.ThresholdFrom = th.Threshold, th.Hysteresis, cfg.Calibration
+	}
 	switch cfg.Device {
 	case "none", "":
 	case "sim":
@@ -152,6 +160,28 @@ func readPrior(path string) (prior time.Duration, from string, err error) {
 	return prior, path, nil
 }
 
+// readThreshold reads the threshold block of the calibration file at path: nil when there is
+// no file or no block; an error when the block cannot be a threshold.
+func readThreshold(path string) (*ThresholdCal, error) {
+	if path == "" {
+		return nil, nil
+	}
+	c, err := ReadCalibration(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	case c.Threshold == nil:
+		return nil, nil
+	}
+	th := c.Threshold
+	if !(th.Threshold > 0 && th.Threshold < 1 && th.Hysteresis >= 0 && th.Threshold-th.Hysteresis/2 >= 0 && th.Threshold+th.Hysteresis/2 <= 1) {
+		return nil, fmt.Errorf("photodiode: calibration %s: threshold %v, hysteresis %v: want a threshold in (0, 1) whose hysteresis band stays within 0..1", path, th.Threshold, th.Hysteresis)
+	}
+	return th, nil
+}
+
 // LatencyPrior is the latency block's mean as a duration; a mean that is not a finite latency
 // from 0 to 1 s is an error (no monitor takes a second to light).
 func LatencyPrior(c Calibration) (time.Duration, error) {
@@ -178,8 +208,23 @@ type Latency struct {
 
 // Calibration is the rig's calibration file; keys it does not know are kept on rewrite.
 type Calibration struct {
-	Latency *Latency  `json:"latency,omitempty"`
-	Gamma   *GammaCal `json:"gamma,omitempty"`
+	Latency   *Latency      `json:"latency,omitempty"`
+	Gamma     *GammaCal     `json:"gamma,omitempty"`
+	Threshold *ThresholdCal `json:"threshold,omitempty"`
+}
+
+// ThresholdCal is the threshold block of the calibration file: the edge threshold and
+// hysteresis `retinad run` sends the device (instead of photodiode.threshold and hysteresis),
+// fractions of full scale, and what they were set from.
+type ThresholdCal struct {
+	Threshold  float64 `json:"threshold"`
+	Hysteresis float64 `json:"hysteresis"`
+	Margin     float64 `json:"margin"`   // hysteresis as a fraction of bright - dark
+	Dark       float64 `json:"dark"`     // the patch's level at drive 0
+	Bright     float64 `json:"bright"`   // at full drive
+	Verified   int     `json:"verified"` // frames of the test sequence, every one timed with it
+	MeasuredAt string  `json:"measured_at,omitempty"`
+	Device     string  `json:"device,omitempty"`
 }
 
 // GammaCal is the gamma block of the calibration file: the fitted power law and where the
@@ -210,6 +255,9 @@ func ReadCalibration(path string) (Calibration, error) {
 
 // WriteLatency sets the latency block of the calibration file at path, keeping its other keys.
 func WriteLatency(path string, l Latency) error { return writeBlock(path, "latency", l) }
+
+// WriteThreshold sets the threshold block of the calibration file at path, keeping its other keys.
+func WriteThreshold(path string, t ThresholdCal) error { return writeBlock(path, "threshold", t) }
 
 // WriteGamma sets the gamma block of the calibration file at path, keeping its other keys.
 func WriteGamma(path string, g GammaCal) error { return writeBlock(path, "gamma", g) }

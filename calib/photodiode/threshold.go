@@ -30,10 +30,8 @@ type Threshold struct {
 // MeasureThreshold shows the patch dark, then bright, with the device streaming levels into m
 // (m must be p's Options.OnLevels, and new), measured as MeasureGamma measures, and sets the threshold midway between
 // dark and bright with Margin of the gap as hysteresis. It fails, saying why, when the levels
-// are too close to separate.
-//
-// Not done yet (issue 19): `retinad calibrate threshold` around it, the check of edges on a
-// test sequence with the new threshold, and writing it into the calibration file.
+// are too close to separate. `retinad calibrate threshold` runs it, checks edges on a test
+// sequence with the result and writes it into the calibration file (WriteThreshold).
 func MeasureThreshold(ctx context.Context, p *calib.Photodiode, m *calib.GammaMeter, o ThresholdOptions) (Threshold, error) {
 	if o.Margin <= 0 {
 		o.Margin = 0.2

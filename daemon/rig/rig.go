@@ -198,6 +198,9 @@ func (r *Rig) openPhotodiode(comps *[]daemon.Component) (daemon.FlipSink, error)
 	}
 	r.diode, r.device, r.prior = p.Photodiode, p.Sim, p.Prior
 	r.log.Info("rig: photodiode latency prior", "prior", p.Prior, "from", p.PriorFrom)
+	if p.ThresholdFrom != "" {
+		r.log.Info("rig: photodiode threshold and hysteresis from the calibration file (retinad calibrate threshold), not the config", "from", p.ThresholdFrom)
+	}
 	*comps = append(*comps, daemon.Component{Name: "photodiode", Run: p.Run})
 	return r.diode, nil
 }
