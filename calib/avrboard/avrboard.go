@@ -95,13 +95,15 @@ func Start(firmware, emulator string) (*Board, error) {
 
 // Step is when a level set on A0 took effect: the ground truth of a light edge.
 type Step struct {
-	// EmuUS is emulated time, microseconds since the board's reset. The firmware's micros()
-	// counts from about the same instant (Arduino's init starts timer 0 within microseconds).
+	// EmuUS is emulated time, microseconds since the board's reset (the firmware's micros()
+	// counts from about then).
 	EmuUS float64
-	// HostNs is the host's CLOCK_MONOTONIC (calib.SystemClock) at that instant.
+	// HostNs is that instant on the host's CLOCK_MONOTONIC (calib.SystemClock) as the
+	// emulator paces it: the time real time had when the emulator started, plus EmuUS.
 	HostNs int64
-	// LagUS is how far emulated time was behind real time then: steady on an idle machine
-	// (within the pacing's 100 us), it jumps when the machine starves the emulator.
+	// LagUS is how far emulated time was behind real time then: within some tens of us on
+	// an idle machine, it jumps when the machine starves the emulator, which then runs
+	// unpaced to catch up.
 	LagUS float64
 }
 
@@ -114,10 +116,28 @@ func (b *Board) SetLevel(mv float64) (float64, error) {
 
 // SetLevelAt is SetLevel, returning the whole Step.
 func (b *Board) SetLevelAt(mv float64) (Step, error) {
-	var s Step
 	if _, err := fmt.Fprintf(b.stdin, "level %.1f\n", mv); err != nil {
-		return s, fmt.Errorf("avrboard: set level: %w", err)
+		return Step{}, fmt.Errorf("avrboard: set level: %w", err)
 	}
+	return b.answer()
+}
+
+// Schedule sets A0 to mv millivolts when the emulator's paced clock reaches host time dueNs
+// (CLOCK_MONOTONIC ns), or at once if it has: the emulated firmware sees the light at that
+// time whatever the host's threads are doing. Each scheduled level is answered, in order, by
+// the Step Answer returns once it is set; SetLevel must not be used meanwhile.
+func (b *Board) Schedule(mv float64, dueNs int64) error {
+	if _, err := fmt.Fprintf(b.stdin, "level %.1f %d\n", mv, dueNs); err != nil {
+		return fmt.Errorf("avrboard: schedule level: %w", err)
+	}
+	return nil
+}
+
+// Answer waits for the next scheduled level to be set (up to 5 s) and returns when it was.
+func (b *Board) Answer() (Step, error) { return b.answer() }
+
+func (b *Board) answer() (Step, error) {
+	var s Step
 	select {
 	case l, ok := <-b.lines:
 		var v float64

@@ -5,8 +5,6 @@ import (
 	"math"
 	"sync"
 	"time"
-
-	"retinad/calib"
 )
 
 // Display is a simulated monitor lighting the board's photodiode: a calib.LightSink that turns
@@ -16,7 +14,6 @@ import (
 // drop frames yet (issue 19's dropped-frame check on the board is not done).
 type Display struct {
 	Board   *Board
-	Clock   calib.Clock   // the host clock flips are stamped with
 	Latency time.Duration // flip to light
 	Gamma   float64       // light = level^Gamma; 0 means 1
 	DarkMV  float64       // A0 at level 0
@@ -64,20 +61,32 @@ func (d *Display) MV(level float64) float64 {
 	return d.DarkMV + (d.LightMV-d.DarkMV)*math.Pow(min(max(level, 0), 1), g)
 }
 
-// run sets each light when it is due. A busy machine may set it late: that is no error of
-// the link (the ground truth is when it was set), but the emulator's lag then is recorded.
+// run hands each light to the emulator as soon as it is flipped, to be set at its due time on
+// the emulator's own paced clock (Board.Schedule), so that neither this goroutine's nor the
+// frame loop's wake-ups move it; collect records when each was set.
 func (d *Display) run() {
+	pending := make(chan uint64, cap(d.queue))
+	go d.collect(pending)
+	defer close(pending)
 	for r := range d.queue {
-		if wait := time.Duration(r.ns + int64(d.Latency) - d.Clock.Now()); wait > 0 {
-			time.Sleep(wait) // the light's own schedule: nothing to wait on but time
+		if err := d.Board.Schedule(d.MV(r.level), r.ns+int64(d.Latency)); err != nil {
+			d.fail(err)
+			return
 		}
-		st, err := d.Board.SetLevelAt(d.MV(r.level))
+		pending <- r.frame
+	}
+}
+
+// collect takes the emulator's answers, in the order the lights were scheduled.
+func (d *Display) collect(pending <-chan uint64) {
+	for f := range pending {
+		st, err := d.Board.Answer()
 		if err != nil {
 			d.fail(err)
 			return
 		}
 		d.mu.Lock()
-		d.truth[r.frame] = st
+		d.truth[f] = st
 		d.mu.Unlock()
 	}
 }
@@ -88,9 +97,9 @@ func (d *Display) fail(err error) {
 	d.mu.Unlock()
 }
 
-// Truth returns when frame's light took effect on A0 (Step.HostNs: the emulator's own
-// CLOCK_MONOTONIC reading as it set the level; Step.LagUS: how far behind real time it was),
-// and whether it was lit.
+// Truth returns when frame's light took effect on A0 (Step.HostNs: the emulated instant on the
+// host's clock; Step.LagUS: how far behind real time the emulator was), and whether it was lit
+// yet.
 func (d *Display) Truth(frame uint64) (Step, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()

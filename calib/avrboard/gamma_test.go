@@ -19,7 +19,7 @@ func TestGammaOnBoard(t *testing.T) {
 	b, _ := boot(t)
 	clock := calib.SystemClock{}
 	const gamma = 2.2
-	disp := &avrboard.Display{Board: b, Clock: clock, Latency: 8 * time.Millisecond, Gamma: gamma, DarkMV: 200, LightMV: 4500}
+	disp := &avrboard.Display{Board: b, Latency: 8 * time.Millisecond, Gamma: gamma, DarkMV: 200, LightMV: 4500}
 	if err := b.SetNoise(10); err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,7 @@ import (
 func TestThresholdOnBoard(t *testing.T) {
 	b, _ := boot(t)
 	clock := calib.SystemClock{}
-	disp := &avrboard.Display{Board: b, Clock: clock, Latency: 8 * time.Millisecond, DarkMV: 400, LightMV: 3600}
+	disp := &avrboard.Display{Board: b, Latency: 8 * time.Millisecond, DarkMV: 400, LightMV: 3600}
 	if err := b.SetNoise(10); err != nil {
 		t.Fatal(err)
 	}

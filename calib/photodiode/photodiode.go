@@ -113,7 +113,7 @@ func (p *Photodiode) openBoard(cfg configs.Photodiode, o *calib.Options) error {
 		return fmt.Errorf("photodiode: %w", err)
 	}
 	p.Board = b
-	p.Display = &avrboard.Display{Board: b, Clock: o.Clock, Latency: time.Duration(cfg.Sim.Latency),
+	p.Display = &avrboard.Display{Board: b, Latency: time.Duration(cfg.Sim.Latency),
 		Gamma: 2.2, DarkMV: 250, LightMV: 4500}
 	o.Light, o.Name, o.Baud = p.Display, b.PTY, cfg.Baud
 	rt := time.Duration(cfg.ReadTimeout)

@@ -4,10 +4,13 @@
 //
 // Usage: avrboard [-fast] [-seconds S] photodiode.elf|photodiode.hex
 // Prints "pty <path>" once the pty exists. Commands on stdin, one a line:
-//   level <mV>   set A0 to mV (0..5000) now; answered "at <emulated us> <mV> <lag us> <host ns>":
-//                the ground truth in emulated time and in the host's CLOCK_MONOTONIC (the
-//                daemon's clock), and how far emulated time is behind real time (it grows while
-//                the machine starves the emulator, which then catches up by running unpaced)
+//   level <mV> [<host ns>]
+//                set A0 to mV (0..5000) now, or when the paced clock reaches host ns (the
+//                host's CLOCK_MONOTONIC, the daemon's clock); answered, when it is set, with
+//                "at <emulated us> <mV> <lag us> <host ns>": the ground truth in emulated time
+//                and on the host's clock as paced (start + emulated time), and how far emulated
+//                time is behind real time (it grows while the machine starves the emulator,
+//                which then catches up by running unpaced)
 //   noise <mV>   Gaussian noise (standard deviation) added to every ADC conversion
 //   quit         exit
 // The UART is a faithful 115200 8N1 wire in both directions: a byte reaches the pty when its
@@ -160,14 +163,50 @@ static void openPTY(void) {
 }
 
 // command applies one stdin line; returns 0 on quit.
+// lit sets A0 to mv now and answers with when: emulated us, mV, lag us, and the host ns of
+// this emulated instant on the paced clock (start + emulated time).
+static void lit(double mv) {
+  setLevel(mv);
+  double emu = emulatedUS();
+  printf("at %.3f %.1f %.1f %.0f\n", emu, mv, (nowReal() - startReal) * 1e6 - emu, (startReal + emu * 1e-6) * 1e9);
+  fflush(stdout);
+}
+
+// sched holds the lights set for later, in order, each with the cycle it is due at.
+static struct { avr_cycle_count_t at; double mv; } sched[1024];
+static unsigned schedHead, schedLen;
+
+// schedDue lights the oldest scheduled level at its cycle.
+static avr_cycle_count_t schedDue(avr_t *a, avr_cycle_count_t when, void *param) {
+  (void)a; (void)param;
+  lit(sched[schedHead].mv);
+  schedHead = (schedHead + 1) % 1024;
+  if (--schedLen == 0) return 0;
+  avr_cycle_count_t next = sched[schedHead].at;
+  return next > when ? next : when + 1;
+}
+
+// schedule sets A0 to mv when the paced clock reaches host time dueNs (at once if it has):
+// the emulated world sees the light at its time however late the command came, and however
+// late the host's own thread woke to send it.
+static void schedule(double mv, double dueNs) {
+  double at = (dueNs * 1e-9 - startReal) * avr->frequency;
+  if (at <= (double)avr->cycle && schedLen == 0) { lit(mv); return; }
+  if (schedLen == 1024) { fprintf(stderr, "avrboard: more than 1024 lights scheduled\n"); exit(1); }
+  avr_cycle_count_t c = at <= (double)avr->cycle ? avr->cycle + 1 : (avr_cycle_count_t)at;
+  if (schedLen && c < sched[(schedHead + schedLen - 1) % 1024].at) c = sched[(schedHead + schedLen - 1) % 1024].at;
+  sched[(schedHead + schedLen) % 1024].at = c;
+  sched[(schedHead + schedLen) % 1024].mv = mv;
+  if (schedLen++ == 0) avr_cycle_timer_register(avr, c - avr->cycle, schedDue, NULL);
+}
+
 static int command(char *line) {
-  double v;
-  if (sscanf(line, "level %lf", &v) == 1) {
-    setLevel(v);
-    double emu = emulatedUS();
-    double real = nowReal();
-    printf("at %.3f %.1f %.1f %.0f\n", emu, v, (real - startReal) * 1e6 - emu, real * 1e9);
-    fflush(stdout);
+  double v, due;
+  int n = sscanf(line, "level %lf %lf", &v, &due);
+  if (n == 2) {
+    schedule(v, due);
+  } else if (n == 1) {
+    lit(v);
   } else if (sscanf(line, "noise %lf", &v) == 1) {
     noiseMV = v;
   } else if (strncmp(line, "quit", 4) == 0) {
