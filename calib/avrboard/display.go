@@ -23,7 +23,8 @@ type Display struct {
 	queue chan lightRec
 
 	mu    sync.Mutex
-	truth map[uint64]Step // frame -> when its light took effect
+	truth map[uint64]Step  // frame -> when its light took effect
+	due   map[uint64]int64 // frame -> when it was to take effect (flip + Latency), host ns
 	errs  []error
 }
 
@@ -49,6 +50,7 @@ var errFull = errors.New("avrboard: display queue full: flips come faster than t
 func (d *Display) start() {
 	d.queue = make(chan lightRec, 1024)
 	d.truth = make(map[uint64]Step)
+	d.due = make(map[uint64]int64)
 	go d.run()
 }
 
@@ -69,7 +71,11 @@ func (d *Display) run() {
 	go d.collect(pending)
 	defer close(pending)
 	for r := range d.queue {
-		if err := d.Board.Schedule(d.MV(r.level), r.ns+int64(d.Latency)); err != nil {
+		due := r.ns + int64(d.Latency)
+		d.mu.Lock()
+		d.due[r.frame] = due
+		d.mu.Unlock()
+		if err := d.Board.Schedule(d.MV(r.level), due); err != nil {
 			d.fail(err)
 			return
 		}
@@ -105,6 +111,19 @@ func (d *Display) Truth(frame uint64) (Step, bool) {
 	defer d.mu.Unlock()
 	s, ok := d.truth[frame]
 	return s, ok
+}
+
+// LateNs is how much later than its due time (flip + Latency) frame's light was set: 0 when the
+// emulator had its command in time; more when this goroutine (on a busy host) handed it over
+// late, and two lights handed over together cancel out on A0.
+func (d *Display) LateNs(frame uint64) int64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s, ok := d.truth[frame]
+	if !ok {
+		return 0
+	}
+	return max(0, s.HostNs-d.due[frame])
 }
 
 // Errs returns the errors the display met.

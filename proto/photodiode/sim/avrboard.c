@@ -217,6 +217,26 @@ static int command(char *line) {
   return 1;
 }
 
+// receiveHost moves the host's bytes from the pty to the UART, each when the emulated clock
+// reaches the real time it was read at: a byte that came while the emulator was behind real
+// time waits until it has caught up, so the firmware stamps a ping at its real arrival whatever
+// the machine did to the emulator. (Handed over at once, pings read while the emulator was
+// starved were stamped early by its lag and answered fast as it caught up: the clock sync took
+// them for its best samples.)
+static void receiveHost(void) {
+  static uint8_t b;
+  static int held;      // b was read and waits for its time
+  static double readAt; // real time b was read
+  if (!held && xon && read(master, &b, 1) == 1) {
+    held = 1;
+    readAt = nowReal();
+  }
+  if (held && xon && startReal + emulatedUS() * 1e-6 >= readAt) {
+    avr_raise_irq(uartIn, b);
+    held = 0;
+  }
+}
+
 // poll services stdin and the pty without blocking; returns 0 on quit or end of stdin.
 static int service(void) {
   static char line[256];
@@ -237,10 +257,7 @@ static int service(void) {
     if (n == sizeof line - 1) n = 0;
   }
   uartPace();
-  if (xon) {
-    uint8_t b;
-    if (read(master, &b, 1) == 1) avr_raise_irq(uartIn, b);
-  }
+  receiveHost();
   return 1;
 }
 
