@@ -21,9 +21,9 @@ type conn struct {
 	wraps int   // times the device's seq went from 255 to 0
 }
 
-// boot builds the firmware and emulator, starts a board and opens its pty at 115200 baud.
-// With no simavr or AVR toolchain it fails: scripts/setup installs them.
-func boot(t *testing.T) (*avrboard.Board, *conn) {
+// start builds the firmware and emulator and starts a board. With no simavr or AVR toolchain
+// it fails: scripts/setup installs them.
+func start(t *testing.T) *avrboard.Board {
 	t.Helper()
 	if err := avrboard.Build(); err != nil {
 		t.Fatal(err)
@@ -37,6 +37,14 @@ func boot(t *testing.T) (*avrboard.Board, *conn) {
 			t.Error(err)
 		}
 	})
+	return b
+}
+
+// boot starts a board and opens its pty at 115200 baud, holding the port (calib.OpenSerial's
+// lock) for the test.
+func boot(t *testing.T) (*avrboard.Board, *conn) {
+	t.Helper()
+	b := start(t)
 	l, err := calib.OpenSerial(b.PTY, 115200, 100*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)

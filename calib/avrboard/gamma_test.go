@@ -16,7 +16,7 @@ import (
 // has gamma 2.2, noise on A0 and the 10-bit ADC's steps, and the fit must recover the exponent
 // within 0.02.
 func TestGammaOnBoard(t *testing.T) {
-	b, _ := boot(t)
+	b := start(t) // the Photodiode below opens the port
 	clock := calib.SystemClock{}
 	const gamma = 2.2
 	disp := &avrboard.Display{Board: b, Latency: 8 * time.Millisecond, Gamma: gamma, DarkMV: 200, LightMV: 4500}

@@ -15,7 +15,7 @@ import (
 // firmware's level streaming: dark at 400 mV and bright at 3600 mV of the 5 V full scale must
 // give a threshold of 0.4 and a hysteresis of 0.2 x 0.64, within 2 ADC steps.
 func TestThresholdOnBoard(t *testing.T) {
-	b, _ := boot(t)
+	b := start(t) // the Photodiode below opens the port
 	clock := calib.SystemClock{}
 	disp := &avrboard.Display{Board: b, Latency: 8 * time.Millisecond, DarkMV: 400, LightMV: 3600}
 	if err := b.SetNoise(10); err != nil {
