@@ -217,23 +217,32 @@ static int command(char *line) {
   return 1;
 }
 
-// receiveHost moves the host's bytes from the pty to the UART, each when the emulated clock
-// reaches the real time it was read at: a byte that came while the emulator was behind real
-// time waits until it has caught up, so the firmware stamps a ping at its real arrival whatever
-// the machine did to the emulator. (Handed over at once, pings read while the emulator was
-// starved were stamped early by its lag and answered fast as it caught up: the clock sync took
-// them for its best samples.)
+// receiveHost moves the host's bytes from the pty to the UART as a wire would: each when the
+// emulated clock reaches the real time it was read at, and one a byte time after the other.
+// A byte that came while the emulator was behind real time waits until it has caught up, so
+// the firmware stamps a ping at its real arrival whatever the machine did to the emulator.
+// (Handed over at once, pings read while the emulator was starved were stamped early by its
+// lag and answered fast as it caught up: the clock sync took them for its best samples. And
+// handed over in a burst, simavr lets the firmware read the first two bytes together, as if
+// from its 2-byte FIFO: a ping arrived a byte time early.)
 static void receiveHost(void) {
-  static uint8_t b;
-  static int held;      // b was read and waits for its time
-  static double readAt; // real time b was read
-  if (!held && xon && read(master, &b, 1) == 1) {
-    held = 1;
-    readAt = nowReal();
+  static struct { uint8_t b; double readAt; } rxq[256];  // read from the pty, not yet on the wire
+  static unsigned head, len;
+  static avr_cycle_count_t nextAt;  // the wire is free from this cycle
+  uint8_t buf[64];
+  ssize_t n = len <= 256 - sizeof buf ? read(master, buf, sizeof buf) : 0;
+  if (n > 0) {
+    double now = nowReal();
+    for (ssize_t i = 0; i < n; i++, len++) {
+      rxq[(head + len) % 256].b = buf[i];
+      rxq[(head + len) % 256].readAt = now;
+    }
   }
-  if (held && xon && startReal + emulatedUS() * 1e-6 >= readAt) {
-    avr_raise_irq(uartIn, b);
-    held = 0;
+  if (len && xon && avr->cycle >= nextAt && startReal + emulatedUS() * 1e-6 >= rxq[head].readAt) {
+    avr_raise_irq(uartIn, rxq[head].b);
+    head = (head + 1) % 256;
+    len--;
+    nextAt = avr->cycle + byteCycles();
   }
 }
 
