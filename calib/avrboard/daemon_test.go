@@ -88,9 +88,16 @@ func TestPhotodiodeOnBoard(t *testing.T) {
 
 	const frames = 240
 	next := time.Now()
-	for f := uint64(0); f < frames; f++ {
-		p.Flip(f, clock.Now(), float64((f+1)%2)) // the board boots dark: frame 0 lights
+	var last int64
+	for f := uint64(0); f < frames; {
 		next = next.Add(refresh)
+		// A flip less than half a refresh after the last (this loop woke late) would light
+		// the patch too briefly for any photodiode: that refresh is let go, as calibrate does.
+		if now := clock.Now(); last == 0 || now-last >= int64(refresh/2) {
+			p.Flip(f, now, float64((f+1)%2)) // the board boots dark: frame 0 lights
+			last = now
+			f++
+		}
 		time.Sleep(time.Until(next)) // the frame loop's own pace
 	}
 	waitFor(t, 5*time.Second, "every frame's onset", func() bool { mu.Lock(); defer mu.Unlock(); return len(onsets) == frames })

@@ -86,9 +86,8 @@ func runCalibrate(ctx context.Context, e *env, fs *flag.FlagSet, args []string) 
 	runErr := make(chan error, 1)
 	go func() { runErr <- pd.Run(runCtx) }()
 
-	// Wait for the link and its clock sync, then drive the fake device's light directly at
-	// the stimulus frame rate (no display needed).
-	clk := calib.SystemClock{}
+	// Wait for the link and its clock sync, then drive the simulated display's light directly
+	// at the stimulus frame rate (no presenter needed).
 	st := pd.Stats()
 	for start := time.Now(); st.Pongs.Load() < 16; {
 		if time.Since(start) > 5*time.Second || ctx.Err() != nil {
@@ -98,18 +97,11 @@ func runCalibrate(ctx context.Context, e *env, fs *flag.FlagSet, args []string) 
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	tick := time.NewTicker(period)
-	for f := 0; f < *frames; f++ {
-		select {
-		case <-ctx.Done():
-		case <-tick.C:
-		}
-		if ctx.Err() != nil {
-			break
-		}
-		pd.Flip(uint64(f), clk.Now(), float64(f%2))
+	fl := newFlipper(period)
+	for f := 0; f < *frames && fl.wait(ctx); f++ {
+		pd.Flip(uint64(f), fl.flipped(), float64(f%2))
 	}
-	tick.Stop()
+	fl.stop()
 	select {
 	case <-done:
 	case <-time.After(time.Second):
@@ -384,13 +376,11 @@ func verifyEdges(ctx context.Context, cfg configs.Photodiode, rate float64, n in
 	if err != nil {
 		return err
 	}
-	clk := calib.SystemClock{}
-	tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
-	for f := 0; f < n && ctx.Err() == nil; f++ {
-		<-tick.C
-		pd.Flip(uint64(f), clk.Now(), float64((f+1)%2)) // the patch starts dark: frame 0 lights
+	fl := newFlipper(time.Duration(float64(time.Second) / rate))
+	for f := 0; f < n && fl.wait(ctx); f++ {
+		pd.Flip(uint64(f), fl.flipped(), float64((f+1)%2)) // the patch starts dark: frame 0 lights
 	}
-	tick.Stop()
+	fl.stop()
 	select {
 	case <-done:
 	case <-time.After(2 * time.Second):
@@ -407,3 +397,37 @@ func verifyEdges(ctx context.Context, cfg configs.Photodiode, rate float64, n in
 	}
 	return nil
 }
+
+// flipper paces the simulated flips of calibrate at a frame period. A tick that comes less than
+// half a period after the last flip (a host too busy to take the one before in time) is let
+// go: flipped then, the patch would be lit for microseconds, too short for any photodiode, and
+// that frame and the next would both read as dropped.
+type flipper struct {
+	tick   *time.Ticker
+	period int64
+	last   int64
+	clk    calib.SystemClock
+}
+
+func newFlipper(period time.Duration) *flipper {
+	return &flipper{tick: time.NewTicker(period), period: int64(period)}
+}
+
+// wait returns at the next tick fit for a flip, or false when ctx ends.
+func (f *flipper) wait(ctx context.Context) bool {
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-f.tick.C:
+		}
+		if f.last == 0 || f.clk.Now()-f.last >= f.period/2 {
+			return true
+		}
+	}
+}
+
+// flipped returns the flip's time, now, and remembers it.
+func (f *flipper) flipped() int64 { f.last = f.clk.Now(); return f.last }
+
+func (f *flipper) stop() { f.tick.Stop() }
