@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -107,5 +109,56 @@ func TestCalibrateOnBoard(t *testing.T) {
 	c, err := photodiode.ReadCalibration(cal)
 	if err != nil || c.Threshold == nil || c.Gamma == nil || c.Latency == nil {
 		t.Fatalf("calibration file %s: %+v, %v: want its threshold, gamma and latency blocks", cal, c, err)
+	}
+}
+
+// statusRe picks the figures of `retinad run`'s status line.
+var statusRe = regexp.MustCompile(`frames (\d+) at .* dropped (\d+) untimed (\d+) onset-latency ([0-9.]+)ms`)
+
+// TestRunOnBoard runs the daemon itself, `retinad run` on configs/sim.yaml with
+// photodiode.device: avr, as a process for 8 s (offscreen GL, embedded NATS on a free port):
+// the real firmware on the emulated board times its frames. Its last status line must show no
+// frame untimed, the simulated display's 8 ms latency within 0.5 ms, and at most 1% of frames
+// dropped (a frame loop late on a busy machine flips two frames too close together for any
+// photodiode; on an idle one there are none). The onsets' error against the ground truth is
+// TestPhotodiodeOnBoard's: the truth is not visible from outside the process.
+func TestRunOnBoard(t *testing.T) {
+	if err := avrboard.Build(); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	bin, cfg := retinad(t, dir), boardConfig(t, dir)
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := strings.Replace(string(b), "127.0.0.1:4222", "127.0.0.1:0", 1)
+	s = regexp.MustCompile(`(?m)^(\s*listen:\s*)127\.0\.0\.1:8080`).ReplaceAllString(s, `${1}""`)
+	if err := os.WriteFile(cfg, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "run", "--config", cfg, "--duration", "8s")
+	cmd.Env = append(os.Environ(), "DISPLAY=") // offscreen: no window, whatever the machine has
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("retinad run: %v\n%s", err, stderr.String())
+	}
+	m := statusRe.FindAllStringSubmatch(string(out), -1)
+	if len(m) == 0 {
+		t.Fatalf("retinad run printed no status line with frames, dropped, untimed and onset-latency:\n%s", out)
+	}
+	last := m[len(m)-1]
+	frames, _ := strconv.Atoi(last[1])
+	dropped, _ := strconv.Atoi(last[2])
+	untimed, _ := strconv.Atoi(last[3])
+	lat, _ := strconv.ParseFloat(last[4], 64)
+	t.Logf("%s", last[0])
+	if frames < 300 || untimed != 0 || math.Abs(lat-8) > 0.5 || dropped > frames/100 {
+		t.Errorf("frames %d, dropped %d, untimed %d, onset latency %.2f ms: want over 300 frames, none untimed, 8 ms within 0.5 ms, at most 1%% dropped", frames, dropped, untimed, lat)
+	}
+	if !strings.Contains(stderr.String(), "firmware=0.11.0") {
+		t.Errorf("the daemon's log shows no hello from firmware 0.11.0:\n%s", stderr.String())
 	}
 }
