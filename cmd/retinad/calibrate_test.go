@@ -104,3 +104,29 @@ func writeConfigWithDevice(t *testing.T, path, dev string) {
 		t.Fatal(err)
 	}
 }
+
+// check-config on photodiode.device: avr with a firmware that is not there names
+// photodiode.avr.firmware and says how to build it; with a baud other than the firmware's
+// 115200 it names photodiode.baud.
+func TestCheckConfigAVR(t *testing.T) {
+	for _, c := range []struct{ insert, want string }{
+		{"  avr: {firmware: /nonexistent/photodiode.hex}\n", "photodiode.avr.firmware"},
+		{"  baud: 9600\n", "photodiode.baud"},
+	} {
+		cfgPath := filepath.Join(t.TempDir(), "c.yaml")
+		writeConfigWithDevice(t, cfgPath, "avr")
+		b, err := os.ReadFile(cfgPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := strings.Replace(string(b), "  device: avr", c.insert+"  device: avr", 1)
+		if err := os.WriteFile(cfgPath, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		code, out, errs := run(t, "check-config", cfgPath)
+		if code == 0 || !strings.Contains(out+errs, c.want) {
+			t.Errorf("check-config with %q: exit %d\n%s%s\nwant %s named", c.insert, code, out, errs, c.want)
+		}
+		t.Logf("%s", errs)
+	}
+}
