@@ -58,8 +58,9 @@ func lags(d *avrboard.Display, n uint64) string {
 // TestPhotodiodeOnBoard opens the photodiode as the daemon does (photodiode.Open with
 // photodiode.device: avr): the real firmware on an emulated board, its pty opened as a serial
 // port at 115200 baud like any other, clocks synced by ping/pong, 60 Hz flips lit by the
-// simulated display. Every frame must be Timed, and the onsets must
-// agree with the emulator's ground truth (when it set the light on A0, on the host's clock).
+// simulated display, which drops two pairs of frames. Every dropped frame must be found
+// Dropped, every other frame Timed (no drop invented), and the onsets must agree with the
+// emulator's ground truth (when it set the light on A0, on the host's clock).
 // Frames lit while the emulator was starved (its lag more than lagTolUS off its median) are
 // not judged, only counted; the test fails if they are more than a quarter, or if the clock
 // sync's residual shows it was fed distorted samples.
@@ -87,6 +88,10 @@ func TestPhotodiodeOnBoard(t *testing.T) {
 	waitFor(t, 10*time.Second, "20 pongs (clock sync)", func() bool { return p.Stats().Pongs.Load() >= 20 })
 
 	const frames = 240
+	drops := map[uint64]bool{60: true, 61: true, 150: true, 151: true} // in pairs: see Display.Drop
+	for f := range drops {
+		disp.Drop(f)
+	}
 	next := time.Now()
 	var last int64
 	for f := uint64(0); f < frames; {
@@ -112,11 +117,11 @@ func TestPhotodiodeOnBoard(t *testing.T) {
 			lag = append(lag, s.LagUS)
 		}
 	}
-	if len(lag) != frames {
-		t.Fatalf("the display lit %d of %d frames", len(lag), frames)
+	if len(lag) != frames-len(drops) {
+		t.Fatalf("the display lit %d of %d frames, %d dropped", len(lag), frames, len(drops))
 	}
 	slices.Sort(lag)
-	medLag := lag[frames/2]
+	medLag := lag[len(lag)/2]
 	var errUS, starvedUS []float64
 	var starved, late, short int
 	var bad []string
@@ -131,7 +136,16 @@ func TestPhotodiodeOnBoard(t *testing.T) {
 		next, ok := flipNs[f+1]
 		return !ok || next-flipNs[f] >= int64(time.Millisecond)
 	}
+	found := 0
 	for _, o := range onsets {
+		if drops[o.Frame] {
+			if o.Status == calib.Dropped {
+				found++
+			} else {
+				bad = append(bad, fmt.Sprintf("frame %d: dropped by the display, reported %v", o.Frame, o.Status))
+			}
+			continue
+		}
 		if !shown(o.Frame) || o.Frame > 0 && !shown(o.Frame-1) {
 			short++
 			continue
@@ -155,6 +169,7 @@ func TestPhotodiodeOnBoard(t *testing.T) {
 		errUS = append(errUS, float64(o.OnsetNs-truth.HostNs)/1e3)
 	}
 	t.Logf("%s", lags(disp, frames))
+	t.Logf("dropped frames: %d injected, %d found", len(drops), found)
 	t.Logf("%d of %d frames not judged: the emulator was starved at their light; %d: the simulated display handed their light (or the one before) over more than 1 ms late; %d: the frame loop flipped them (or the one before) less than 1 ms before the next", starved, frames, late, short)
 	slices.Sort(errUS)
 	n := len(errUS)

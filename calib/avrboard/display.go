@@ -10,8 +10,8 @@ import (
 // Display is a simulated monitor lighting the board's photodiode: a calib.LightSink that turns
 // each flip's patch level into A0 millivolts, Latency after the flip, through the display's
 // Gamma, plus Noise on every conversion. It records when each level really changed (the ground
-// truth, from the emulator) and how far the emulator was behind real time then. It cannot
-// drop frames yet (issue 19's dropped-frame check on the board is not done).
+// truth, from the emulator) and how far the emulator was behind real time then. It drops the
+// frames it is told to (Drop): their light is never set.
 type Display struct {
 	Board   *Board
 	Latency time.Duration // flip to light
@@ -23,6 +23,7 @@ type Display struct {
 	queue chan lightRec
 
 	mu    sync.Mutex
+	drops map[uint64]bool  // frames never lit
 	truth map[uint64]Step  // frame -> when its light took effect
 	due   map[uint64]int64 // frame -> when it was to take effect (flip + Latency), host ns
 	errs  []error
@@ -38,6 +39,12 @@ type lightRec struct {
 // calls it).
 func (d *Display) Light(frame uint64, hostNs int64, level float64) {
 	d.once.Do(d.start)
+	d.mu.Lock()
+	dropped := d.drops[frame]
+	d.mu.Unlock()
+	if dropped {
+		return
+	}
 	select {
 	case d.queue <- lightRec{frame, hostNs, level}:
 	default:
@@ -51,7 +58,21 @@ func (d *Display) start() {
 	d.queue = make(chan lightRec, 1024)
 	d.truth = make(map[uint64]Step)
 	d.due = make(map[uint64]int64)
+	d.drops = make(map[uint64]bool)
 	go d.run()
+}
+
+// Drop makes the display drop these frames: their light is never set, and A0 keeps the frame
+// before's. With a patch that toggles every frame, the frame after a lone dropped one lights
+// the patch as it already was, and no photodiode can see it: drop frames in pairs to check that
+// each drop is found and none is invented.
+func (d *Display) Drop(frames ...uint64) {
+	d.once.Do(d.start)
+	d.mu.Lock()
+	for _, f := range frames {
+		d.drops[f] = true
+	}
+	d.mu.Unlock()
 }
 
 // MV is the A0 voltage for a patch level.
