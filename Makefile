@@ -28,11 +28,12 @@ test: setup vet firmware gotest pytest
 vet:
 	$(GO) vet ./...
 
-## gotest runs calib/avrboard alone, after every other package: its tests run the firmware in an
-## emulator paced to real time, which needs most of a core to itself (go test runs packages in
-## parallel, one a core).
+## gotest runs the tests on the emulated board (calib/avrboard, and the tests named *OnBoard
+## elsewhere) alone, after every other package: they run the firmware in an emulator paced to
+## real time, which needs a good part of a core to itself (go test runs packages in parallel).
 gotest:
-	$(XVFB) $(GO) test -count=1 -timeout 30m $$($(GO) list ./... | grep -v /calib/avrboard$$)
+	$(XVFB) $(GO) test -count=1 -timeout 30m -skip 'OnBoard$$' $$($(GO) list ./... | grep -v /calib/avrboard$$)
+	$(XVFB) $(GO) test -count=1 -timeout 10m -p 1 -run 'OnBoard$$' ./daemon/rig/
 	$(GO) test -count=1 -timeout 10m ./calib/avrboard/
 
 pytest:
