@@ -1,4 +1,5 @@
-// avrboard: an emulated photodiode board. It runs the built firmware (ELF) on an ATmega328P at
+// avrboard: an emulated photodiode board. It runs the built firmware (.hex or ELF) on an
+// ATmega328P at
 // 16 MHz in simavr, paced to real time, with its UART0 on a new pseudo-terminal that the host
 // opens like any serial port, and its A0 input driven by commands on stdin.
 //
@@ -16,7 +17,8 @@
 // The UART is a faithful 115200 8N1 wire in both directions: a byte reaches the pty when its
 // stop bit ends (simavr signals it when the firmware writes UDR, a whole byte early), and bytes
 // take 10 bit times (simavr counts 11, a parity bit that 8N1 has not), so that the host sees the
-// wire times a real board's line has.
+// wire times a real board's line has; the host's bytes go onto that wire one byte time apart,
+// not before the real time they were read.
 // -fast runs unpaced (for the emulation-speed figure); -seconds stops after S emulated seconds
 // and prints "cycles <n> real_s <s> conversions <n>" (one ADC conversion a firmware loop).
 #define _GNU_SOURCE
