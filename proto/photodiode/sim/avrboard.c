@@ -1,7 +1,6 @@
 // avrboard: an emulated photodiode board. It runs the built firmware (.hex or ELF) on an
-// ATmega328P at
-// 16 MHz in simavr, paced to real time, with its UART0 on a new pseudo-terminal that the host
-// opens like any serial port, and its A0 input driven by commands on stdin.
+// ATmega328P at 16 MHz in simavr, paced to real time, with its UART0 on a new pseudo-terminal
+// that the host opens like any serial port, and its A0 input driven by commands on stdin.
 //
 // Usage: avrboard [-fast] [-seconds S] photodiode.elf|photodiode.hex
 // Prints "pty <path>" once the pty exists. Commands on stdin, one a line:
