@@ -8,7 +8,7 @@ BIN := bin/retinad
 # Where scripts/setup puts ONNX Runtime (the benchmark peer); the code looks here through this variable.
 export RETINAD_ONNXRUNTIME ?= $(CURDIR)/.cache/onnxruntime/node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime.so.1
 
-.PHONY: all setup build run test vet gotest pytest proto bench bench-models bench-sweep fuzz clean paper
+.PHONY: all setup build run test vet gotest pytest proto bench bench-models bench-sweep fuzz clean paper firmware firmware-only
 
 all: build
 
@@ -23,16 +23,32 @@ run: build
 	$(BIN) run --config configs/sim.yaml
 
 ## test: vet, every Go test (GL tests under Xvfb), and the Python tests of train/.
-test: setup vet gotest pytest
+test: setup vet firmware gotest pytest
 
 vet:
 	$(GO) vet ./...
 
+## gotest runs the tests on the emulated board (calib/avrboard, and the tests named *OnBoard
+## elsewhere) alone, after every other package: they run the firmware in an emulator paced to
+## real time, which needs a good part of a core to itself (go test runs packages in parallel).
 gotest:
-	$(XVFB) $(GO) test -count=1 -timeout 30m ./...
+	$(XVFB) $(GO) test -count=1 -timeout 30m -skip 'OnBoard$$' $$($(GO) list ./... | grep -v /calib/avrboard$$)
+	$(XVFB) $(GO) test -count=1 -timeout 10m -p 1 -run 'OnBoard$$' ./daemon/rig/
+	$(GO) test -count=1 -timeout 10m ./calib/avrboard/
 
 pytest:
 	cd train && $(PYTHON) -m pytest -q -p no:cacheprovider tests
+
+## firmware: the photodiode firmware (proto/photodiode/firmware) for an ATmega328P at 16 MHz with
+## Debian's arduino-mk and gcc-avr, its flash and RAM checked against the Uno's, and avrboard, the
+## simavr board that runs it for the tests (calib/avrboard). The .hex to flash is FW_DIR/build/photodiode.hex.
+FW_DIR := proto/photodiode/firmware
+firmware: setup firmware-only
+# firmware-only: the same without scripts/setup (calib/avrboard's tests call it).
+firmware-only:
+	$(MAKE) -s -C $(FW_DIR)
+	scripts/fwsize $(FW_DIR)/build/photodiode.elf
+	cc -O2 -Wall -Wextra -Werror -o $(FW_DIR)/build/avrboard proto/photodiode/sim/avrboard.c $$(pkg-config --cflags --libs simavr) -lelf -lm
 
 ## proto: regenerate proto/retinadpb/*.pb.go from proto/*.proto with Debian's protoc and the pinned protoc-gen-go.
 PROTOC_GEN_GO := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12

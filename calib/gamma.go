@@ -64,16 +64,25 @@ type Gamma struct {
 // Result fits the steps measured so far. It needs at least 3 steps with samples, among
 // them drive 0 and drive 1, and the white level above the black.
 func (g *GammaMeter) Result() (Gamma, error) {
+	drive, raw, err := g.Means()
+	if err != nil {
+		return Gamma{}, err
+	}
+	return FitGamma(drive, raw)
+}
+
+// Means returns the steps' drive levels and mean raw levels (fractions of full scale), in the
+// order they were added; it fails if a step has no samples.
+func (g *GammaMeter) Means() (drive, raw []float64, err error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	var drive, raw []float64
 	for _, s := range g.steps {
 		if s.n == 0 {
-			return Gamma{}, fmt.Errorf("calib: gamma: drive level %.4f: no level samples in its window", s.drive)
+			return nil, nil, fmt.Errorf("calib: gamma: drive level %.4f: no level samples in its window", s.drive)
 		}
 		drive, raw = append(drive, s.drive), append(raw, s.sum/float64(s.n))
 	}
-	return FitGamma(drive, raw)
+	return drive, raw, nil
 }
 
 // FitGamma fits L = drive^exponent to raw levels measured at drive levels (ascending, from

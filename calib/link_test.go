@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/creack/pty"
+
 	"retinad/calib"
 	"retinad/calib/calibtest"
 	"retinad/calib/wire"
@@ -141,4 +143,40 @@ func TestUnpluggedWriteAndReadFail(t *testing.T) {
 	if c, d := st.Connects.Load(), st.Disconnects.Load(); d < c-1 || d > c {
 		t.Errorf("connects %d, disconnects %d: want one hang-up per link", c, d)
 	}
+}
+
+// TestSerialLock opens a real pseudo-terminal as the serial port: while one link holds it, a
+// second OpenSerial (another retinad: a calibration while the daemon runs) is refused with
+// ErrBusy, and SerialFree says so; once the first is closed, the port opens again.
+func TestSerialLock(t *testing.T) {
+	master, slave, err := pty.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer master.Close()
+	defer slave.Close()
+	path := slave.Name()
+	a, err := calib.OpenSerial(path, 115200, 100*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := calib.OpenSerial(path, 115200, 100*time.Millisecond); !errors.Is(err, calib.ErrBusy) {
+		t.Fatalf("second open while the first holds %s: %v, want ErrBusy", path, err)
+	} else {
+		t.Log(err)
+	}
+	if err := calib.SerialFree(path); !errors.Is(err, calib.ErrBusy) {
+		t.Fatalf("SerialFree(%s) while held: %v, want ErrBusy", path, err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := calib.SerialFree(path); err != nil {
+		t.Fatalf("SerialFree(%s) after Close: %v, want nil", path, err)
+	}
+	b, err := calib.OpenSerial(path, 115200, 100*time.Millisecond)
+	if err != nil {
+		t.Fatalf("open after the first link closed: %v", err)
+	}
+	b.Close()
 }

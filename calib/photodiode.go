@@ -40,9 +40,15 @@ type Options struct {
 	Refresh               time.Duration // display refresh period, to count doubled frames; 0 = don't
 	Latency               time.Duration // prior flip-to-light latency (calibration file); 0 = learn it
 	Window                time.Duration // latest an edge may follow its flip; default 50 ms
-	PingEvery             time.Duration // clock-sync period; default 100 ms
-	BackoffMin            time.Duration // first reconnect delay; default 100 ms
-	BackoffMax            time.Duration // longest reconnect delay; default 5 s
+	// Baud is the device's serial line rate, bits per second (8N1: 10 bits a byte), or 0 when
+	// the link has no wire (a pseudo-terminal to a fake device). The clock sync assumes that a
+	// ping and its pong take equally long; on a wire a pong (19 bytes) takes longer than a ping
+	// (11), 0.7 ms at 115200 baud, which would make every onset 0.35 ms late. Each message's
+	// wire time is therefore taken out of the round trip before the fit.
+	Baud       int
+	PingEvery  time.Duration // clock-sync period; default 100 ms
+	BackoffMin time.Duration // first reconnect delay; default 100 ms
+	BackoffMax time.Duration // longest reconnect delay; default 5 s
 }
 
 // Stats are the link's counters, safe to read from any goroutine.
@@ -123,7 +129,7 @@ type flipRec struct {
 
 type pingRec struct {
 	id   uint32
-	sent int64
+	sent int64 // host ns when the ping's last byte was on the device's side of the wire
 }
 
 // New returns a Photodiode; it panics if OnOnset is nil (a programmer error).
@@ -455,7 +461,8 @@ func (p *Photodiode) handle(ev event) {
 	case wire.TypePong:
 		for i := range p.pings {
 			if pr := p.pings[i]; pr.id == m.ID && pr.sent != 0 {
-				p.sync.Add(pr.sent, ev.recv, m.TimeUS)
+				// The pong left the device a pong's wire time before its last byte was read.
+				p.sync.Add(pr.sent, ev.recv-p.wireNs(wire.FrameLen(wire.TypePong)), m.TimeUS)
 				p.stats.Pongs.Add(1)
 				p.pings[i].sent = 0
 				p.stats.SyncResidualNs.Store(int64(p.sync.Residual()))
@@ -522,11 +529,19 @@ func (p *Photodiode) sendPing(l Link) error {
 	p.stats.Pings.Add(1)
 	p.pingID++
 	p.out = wire.AppendFrame(p.out[:0], &wire.Message{Type: wire.TypePing, Seq: p.nextSeq(), ID: p.pingID})
-	sent := p.o.Clock.Now()
+	sent := p.o.Clock.Now() + p.wireNs(len(p.out))
 	p.pings[p.pingID%uint32(len(p.pings))] = pingRec{p.pingID, sent}
 	n, err := l.Write(p.out)
 	p.stats.BytesWritten.Add(uint64(n))
 	return err
+}
+
+// wireNs is how long n bytes take on the device's serial line (Options.Baud; 0 with no wire).
+func (p *Photodiode) wireNs(n int) int64 {
+	if p.o.Baud <= 0 {
+		return 0
+	}
+	return int64(n) * 10 * int64(time.Second) / int64(p.o.Baud)
 }
 
 func (p *Photodiode) nextSeq() uint8 { p.seq++; return p.seq - 1 }

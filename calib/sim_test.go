@@ -15,6 +15,7 @@ import (
 
 	"retinad/calib"
 	"retinad/calib/calibtest"
+	"retinad/calib/wire"
 )
 
 // rig is the host side and the fake device over a real pty, on a virtual clock.
@@ -35,7 +36,7 @@ type rig struct {
 
 const frameNs = int64(10 * time.Millisecond)
 
-func newRig(t testing.TB, cfg calibtest.DeviceConfig, frames int) *rig {
+func newRig(t testing.TB, cfg calibtest.DeviceConfig, frames int, opts ...func(*calib.Options)) *rig {
 	t.Helper()
 	r := &rig{clk: calibtest.NewVirtualClock(int64(1000 * time.Second))}
 	dev, err := calibtest.NewDevice(cfg, r.clk)
@@ -45,7 +46,7 @@ func newRig(t testing.TB, cfg calibtest.DeviceConfig, frames int) *rig {
 	r.dev = dev
 	r.onsets = make([]calib.Onset, 0, frames+16)
 	r.truth = make([]calibtest.Truth, 0, frames+16)
-	r.p = calib.New(calib.Options{
+	o := calib.Options{
 		Dial:      func() (calib.Link, error) { return calib.OpenSerial(dev.Path(), 115200, 100*time.Millisecond) },
 		Name:      dev.Path(),
 		Clock:     r.clk,
@@ -53,7 +54,11 @@ func newRig(t testing.TB, cfg calibtest.DeviceConfig, frames int) *rig {
 		Light:     dev,
 		Refresh:   10 * time.Millisecond,
 		Threshold: 0.5, Hysteresis: 0.05,
-	})
+	}
+	for _, f := range opts {
+		f(&o)
+	}
+	r.p = calib.New(o)
 	r.clk.SetSettle(r.settle)
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
@@ -310,4 +315,43 @@ func meanSD(x []float64) (float64, float64) {
 		ss += (v - m) * (v - m)
 	}
 	return m, math.Sqrt(ss / float64(len(x)-1))
+}
+
+// TestWireTimeCorrected runs the fake device behind a simulated 115200-baud line, where a pong
+// (19 bytes) takes 0.69 ms longer on the wire than a ping (11): with Options.Baud the clock sync
+// takes each message's wire time out and the onsets' signed median error is the same as with
+// no wire at all; without it every onset is late by half the difference, 347 us, the bias
+// first seen on the emulated board.
+func TestWireTimeCorrected(t *testing.T) {
+	const baud = 115200
+	bias := float64(wire.FrameLen(wire.TypePong)-wire.FrameLen(wire.TypePing)) * 10 / baud / 2 * 1e6 // us
+	median := func(devBaud, hostBaud int) float64 {
+		cfg := calibtest.DeviceConfig{Latency: 8 * time.Millisecond, Seed: 1, Baud: devBaud}
+		r := newRig(t, cfg, 1000, func(o *calib.Options) { o.Baud = hostBaud })
+		r.warmUp(t)
+		r.run(0, 1000)
+		r.clk.Advance(200 * time.Millisecond)
+		r.drain(t)
+		r.stop()
+		var errs []float64
+		for _, o := range r.onsets {
+			if o.Status == calib.Timed {
+				errs = append(errs, float64(o.OnsetNs-r.truth[o.Frame].LightNs)/1e3)
+			}
+		}
+		if len(errs) < 990 {
+			t.Fatalf("line %d baud, host %d: %d of 1000 frames timed", devBaud, hostBaud, len(errs))
+		}
+		slices.Sort(errs)
+		med := errs[len(errs)/2]
+		t.Logf("line %d baud, host told %d: onset error median %+.1f us (p1 %+.1f, p99 %+.1f)", devBaud, hostBaud, med, errs[len(errs)/100], errs[len(errs)*99/100])
+		return med
+	}
+	none := median(0, 0) // the fake's own asymmetry (its USB delays), the reference
+	if got := median(baud, baud); math.Abs(got-none) > 15 {
+		t.Errorf("line and host at %d baud: onset error median %+.1f us, want %+.1f +/- 15 (as with no wire)", baud, got, none)
+	}
+	if got := median(baud, 0); math.Abs(got-none-bias) > 15 {
+		t.Errorf("line at %d baud, host not told: onset error median %+.1f us, want %+.1f +/- 15 (%.0f us late)", baud, got, none+bias, bias)
+	}
 }

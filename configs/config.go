@@ -72,7 +72,9 @@ type Patch struct {
 // Photodiode is the serial link to the photodiode's microcontroller.
 type Photodiode struct {
 	// Device is the serial device path (use /dev/serial/by-id/... on a rig), "sim" for the fake
-	// device over a pseudo-terminal, or "none" to run without one (frames are marked untimed).
+	// device over a pseudo-terminal, "avr" for the reference firmware on an emulated board
+	// (simavr, its serial line on a pseudo-terminal, its A0 lit by a simulated display with
+	// Sim's latency), or "none" to run without one (frames are marked untimed).
 	Device      string   `yaml:"device"`
 	Baud        int      `yaml:"baud"`         // up to 4000000
 	ReadTimeout Duration `yaml:"read_timeout"` // one serial read's timeout, up to 10s; reads loop on it
@@ -81,6 +83,14 @@ type Photodiode struct {
 	Threshold   float64       `yaml:"threshold"`  // edge threshold, fraction of full scale
 	Hysteresis  float64       `yaml:"hysteresis"` // fraction of full scale
 	Sim         SimPhotodiode `yaml:"sim"`
+	AVR         AVRPhotodiode `yaml:"avr"`
+}
+
+// AVRPhotodiode sets the emulated board used when Device is "avr".
+type AVRPhotodiode struct {
+	// Firmware is the firmware the board runs: the .hex a lab flashes (or its ELF); default ""
+	// is the one `make firmware` built in the source tree retinad was built from.
+	Firmware string `yaml:"firmware"`
 }
 
 // SimPhotodiode sets the fake device used when Device is "sim".

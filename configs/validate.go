@@ -118,8 +118,12 @@ func (d Display) validate(ps *Problems, s Stimulus) {
 func (p Photodiode) validate(ps *Problems) {
 	switch p.Device {
 	case "":
-		ps.add("photodiode.device", "missing: want a serial device path (e.g. /dev/serial/by-id/...), \"sim\" or \"none\"")
+		ps.add("photodiode.device", "missing: want a serial device path (e.g. /dev/serial/by-id/...), \"sim\", \"avr\" or \"none\"")
 	case "sim", "none":
+	case "avr":
+		if p.Baud != 115200 {
+			ps.add("photodiode.baud", "%d: the emulated board runs the reference firmware, which talks at 115200", p.Baud)
+		}
 	default:
 		if p.Baud <= 0 {
 			ps.add("photodiode.baud", "%d: want the serial baud rate, such as 115200", p.Baud)
@@ -128,6 +132,9 @@ func (p Photodiode) validate(ps *Problems) {
 	positive(ps, "photodiode.read_timeout", float64(p.ReadTimeout))
 	unit(ps, "photodiode.threshold", p.Threshold)
 	unit(ps, "photodiode.hysteresis", p.Hysteresis)
+	if p.Device == "avr" {
+		nonNegative(ps, "photodiode.sim.latency", float64(p.Sim.Latency))
+	}
 	if p.Device == "sim" {
 		nonNegative(ps, "photodiode.sim.latency", float64(p.Sim.Latency))
 		nonNegative(ps, "photodiode.sim.jitter", float64(p.Sim.Jitter))

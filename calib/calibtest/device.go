@@ -30,6 +30,10 @@ type DeviceConfig struct {
 	// One-way USB transfer delay, uniform in [USBMin, USBMax]; default 50 us .. 500 us. It is
 	// simulated on a VirtualClock only: in real time the pty's own delays are the transfer's.
 	USBMin, USBMax time.Duration
+	// Baud, if set, simulates a serial line at that rate (8N1) on a VirtualClock: a ping arrives
+	// its 11 bytes' wire time after the host wrote it, and a pong reaches the host its 19
+	// bytes' time after the device stamped the ping, as on a real board's line.
+	Baud int
 	// Gamma is the simulated display's exponent: the patch at drive level d (0..1) gives the
 	// diode d^Gamma of full scale in level streaming; default 2.2. LevelNoise is the standard
 	// deviation of each level sample, a fraction of full scale (default 0: none).
@@ -371,8 +375,8 @@ func (d *Device) Run(ctx context.Context) error {
 func (d *Device) command(p pingIn) {
 	switch p.m.Type {
 	case wire.TypePing:
-		arrive := p.recv + d.usb()
-		d.push(out{due: arrive + d.usb(), m: wire.Message{Type: wire.TypePong, ID: p.m.ID, TimeUS: d.devUS(arrive)}})
+		arrive := p.recv + d.usb() + d.wire(wire.TypePing)
+		d.push(out{due: arrive + d.usb() + d.wire(wire.TypePong), m: wire.Message{Type: wire.TypePong, ID: p.m.ID, TimeUS: d.devUS(arrive)}})
 		d.pingsAnswered.Add(1)
 	case wire.TypeMode:
 		d.mode = p.m.Mode
@@ -382,6 +386,14 @@ func (d *Device) command(p pingIn) {
 		}
 		d.push(out{due: p.recv, m: d.hello()})
 	}
+}
+
+// wire is a message's time on the simulated serial line (DeviceConfig.Baud; 0 without one).
+func (d *Device) wire(t wire.Type) int64 {
+	if !d.virtual || d.cfg.Baud <= 0 {
+		return 0
+	}
+	return int64(wire.FrameLen(t)) * 10 * int64(time.Second) / int64(d.cfg.Baud)
 }
 
 func (d *Device) hello() wire.Message {

@@ -27,8 +27,17 @@ func MeasureGamma(ctx context.Context, p *calib.Photodiode, m *calib.GammaMeter,
 	if o.Steps < 3 {
 		return calib.Gamma{}, fmt.Errorf("photodiode: gamma: %d steps: want at least 3", o.Steps)
 	}
+	if err := showSteps(ctx, p, m, o); err != nil {
+		return calib.Gamma{}, err
+	}
+	return m.Result()
+}
+
+// showSteps shows o.Steps (2 or more) gray levels from 0 to 1 with the device streaming levels
+// into m, for MeasureGamma and MeasureThreshold.
+func showSteps(ctx context.Context, p *calib.Photodiode, m *calib.GammaMeter, o GammaOptions) error {
 	if o.Hold < 20*time.Millisecond {
-		return calib.Gamma{}, fmt.Errorf("photodiode: gamma: hold %v: want at least 20ms (the display's latency must pass)", o.Hold)
+		return fmt.Errorf("photodiode: gamma: hold %v: want at least 20ms (the display's latency must pass)", o.Hold)
 	}
 	if o.Period <= 0 {
 		o.Period = time.Millisecond
@@ -37,21 +46,18 @@ func MeasureGamma(ctx context.Context, p *calib.Photodiode, m *calib.GammaMeter,
 	defer p.StreamLevels(0)
 	// Let the device start streaming before the first level counts.
 	if err := sleep(ctx, 50*time.Millisecond); err != nil {
-		return calib.Gamma{}, err
+		return err
 	}
 	for k := range o.Steps {
 		drive := float64(k) / float64(o.Steps-1)
 		ns := o.Show(uint64(k), drive)
 		m.Step(drive, ns+int64(o.Hold/2), ns+int64(o.Hold))
 		if err := sleep(ctx, o.Hold); err != nil {
-			return calib.Gamma{}, err
+			return err
 		}
 	}
 	// The last samples leave the device a block (16 samples) after they are taken.
-	if err := sleep(ctx, 16*o.Period+50*time.Millisecond); err != nil {
-		return calib.Gamma{}, err
-	}
-	return m.Result()
+	return sleep(ctx, 16*o.Period+50*time.Millisecond)
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

@@ -1,5 +1,6 @@
 // Package photodiode opens the rig's photodiode link from its config block: a serial device,
-// the fake device over a pseudo-terminal ("sim"), or none ("none": every frame Untimed).
+// the fake device over a pseudo-terminal ("sim"), the reference firmware on an emulated board
+// ("avr"), or none ("none": every frame Untimed).
 // Open and Run are for the daemon's set-up and its Run goroutine; Flip (from calib) is for the
 // frame loop.
 package photodiode
@@ -18,19 +19,28 @@ import (
 	"time"
 
 	"retinad/calib"
+	"retinad/calib/avrboard"
 	"retinad/calib/calibtest"
 	"retinad/configs"
 )
 
-// Photodiode is the opened link, and the fake device behind it when the config says "sim".
+// Photodiode is the opened link, and the fake device or emulated board behind it when the
+// config says "sim" or "avr".
 type Photodiode struct {
 	*calib.Photodiode
 	Sim *calibtest.Device // nil unless Device is "sim"
+	// Board and Display are the emulated board and the simulated display lighting it, nil
+	// unless Device is "avr". Display.Truth is the ground truth of every light.
+	Board   *avrboard.Board
+	Display *avrboard.Display
 	// Prior is the flip-to-light latency prior read from the calibration file (0: none, the
 	// link learns the latency from the first onsets); PriorFrom is that file, or why there is
 	// no prior, for the log.
 	Prior     time.Duration
 	PriorFrom string
+	// ThresholdFrom is the calibration file whose threshold block set the threshold and
+	// hysteresis (written by `retinad calibrate threshold`), or "" when they are the config's.
+	ThresholdFrom string
 }
 
 // Open builds the link from cfg; o must carry OnOnset and may carry Clock and Log. Refresh is
@@ -48,6 +58,11 @@ func Open(cfg configs.Photodiode, refresh time.Duration, o calib.Options) (*Phot
 	}
 	o.Latency = prior
 	p := &Photodiode{Prior: prior, PriorFrom: from}
+	if th, err := readThreshold(cfg.Calibration); err != nil {
+		return nil, err
+	} else if th != nil {
+		o.Threshold, o.Hysteresis, p.ThresholdFrom = th.Threshold, th.Hysteresis, cfg.Calibration
+	}
 	switch cfg.Device {
 	case "none", "":
 	case "sim":
@@ -63,16 +78,51 @@ func Open(cfg configs.Photodiode, refresh time.Duration, o calib.Options) (*Phot
 		o.Dial = func() (calib.Link, error) {
 			return calib.OpenSerial(dev.Path(), cfg.Baud, time.Duration(cfg.ReadTimeout))
 		}
+	case "avr":
+		if err := p.openBoard(cfg, &o); err != nil {
+			return nil, err
+		}
 	default:
 		path, baud, rt := cfg.Device, cfg.Baud, time.Duration(cfg.ReadTimeout)
 		o.Name = path
+		o.Baud = baud // a real line: the clock sync takes each message's wire time out
 		o.Dial = func() (calib.Link, error) { return calib.OpenSerial(path, baud, rt) }
 	}
 	p.Photodiode = calib.New(o)
 	return p, nil
 }
 
-// Run runs the link (and the fake device) until ctx ends; it returns nil then, with both stopped.
+// openBoard boots the firmware on an emulated board and lights it with a simulated display
+// (photodiode.sim.latency, gamma 2.2, the amplifier's noise). The link to it is a serial port
+// like any other (its pty, at cfg.Baud, the wire's time taken out of the clock sync): the
+// emulator is only how the device comes to exist.
+func (p *Photodiode) openBoard(cfg configs.Photodiode, o *calib.Options) error {
+	if _, ok := o.Clock.(calib.SystemClock); !ok {
+		return errors.New("photodiode: avr: the emulated board keeps real time: it needs the system clock")
+	}
+	fw, emu := avrboard.Paths()
+	if cfg.AVR.Firmware != "" {
+		fw = cfg.AVR.Firmware
+	}
+	b, err := avrboard.Start(fw, emu)
+	if err != nil {
+		return fmt.Errorf("photodiode: %w", err)
+	}
+	if err := b.SetNoise(5); err != nil { // 0.1% of full scale, as the fake device's
+		b.Close()
+		return fmt.Errorf("photodiode: %w", err)
+	}
+	p.Board = b
+	p.Display = &avrboard.Display{Board: b, Latency: time.Duration(cfg.Sim.Latency),
+		Gamma: 2.2, DarkMV: 250, LightMV: 4500}
+	o.Light, o.Name, o.Baud = p.Display, b.PTY, cfg.Baud
+	rt := time.Duration(cfg.ReadTimeout)
+	o.Dial = func() (calib.Link, error) { return calib.OpenSerial(b.PTY, cfg.Baud, rt) }
+	return nil
+}
+
+// Run runs the link (and the fake device) until ctx ends; it returns nil then, with both
+// stopped, and the emulated board, if any, shut down.
 func (p *Photodiode) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	if p.Sim != nil {
@@ -81,6 +131,11 @@ func (p *Photodiode) Run(ctx context.Context) error {
 	}
 	err := p.Photodiode.Run(ctx)
 	wg.Wait()
+	if p.Board != nil {
+		if cerr := p.Board.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("photodiode: %w", cerr)
+		}
+	}
 	return err
 }
 
@@ -103,6 +158,28 @@ func readPrior(path string) (prior time.Duration, from string, err error) {
 		return 0, "", fmt.Errorf("photodiode: calibration %s: %w", path, err)
 	}
 	return prior, path, nil
+}
+
+// readThreshold reads the threshold block of the calibration file at path: nil when there is
+// no file or no block; an error when the block cannot be a threshold.
+func readThreshold(path string) (*ThresholdCal, error) {
+	if path == "" {
+		return nil, nil
+	}
+	c, err := ReadCalibration(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	case c.Threshold == nil:
+		return nil, nil
+	}
+	th := c.Threshold
+	if !(th.Threshold > 0 && th.Threshold < 1 && th.Hysteresis >= 0 && th.Threshold-th.Hysteresis/2 >= 0 && th.Threshold+th.Hysteresis/2 <= 1) {
+		return nil, fmt.Errorf("photodiode: calibration %s: threshold %v, hysteresis %v: want a threshold in (0, 1) whose hysteresis band stays within 0..1", path, th.Threshold, th.Hysteresis)
+	}
+	return th, nil
 }
 
 // LatencyPrior is the latency block's mean as a duration; a mean that is not a finite latency
@@ -131,8 +208,23 @@ type Latency struct {
 
 // Calibration is the rig's calibration file; keys it does not know are kept on rewrite.
 type Calibration struct {
-	Latency *Latency  `json:"latency,omitempty"`
-	Gamma   *GammaCal `json:"gamma,omitempty"`
+	Latency   *Latency      `json:"latency,omitempty"`
+	Gamma     *GammaCal     `json:"gamma,omitempty"`
+	Threshold *ThresholdCal `json:"threshold,omitempty"`
+}
+
+// ThresholdCal is the threshold block of the calibration file: the edge threshold and
+// hysteresis `retinad run` sends the device (instead of photodiode.threshold and hysteresis),
+// fractions of full scale, and what they were set from.
+type ThresholdCal struct {
+	Threshold  float64 `json:"threshold"`
+	Hysteresis float64 `json:"hysteresis"`
+	Margin     float64 `json:"margin"`   // hysteresis as a fraction of bright - dark
+	Dark       float64 `json:"dark"`     // the patch's level at drive 0
+	Bright     float64 `json:"bright"`   // at full drive
+	Verified   int     `json:"verified"` // frames of the test sequence, every one timed with it
+	MeasuredAt string  `json:"measured_at,omitempty"`
+	Device     string  `json:"device,omitempty"`
 }
 
 // GammaCal is the gamma block of the calibration file: the fitted power law and where the
@@ -163,6 +255,9 @@ func ReadCalibration(path string) (Calibration, error) {
 
 // WriteLatency sets the latency block of the calibration file at path, keeping its other keys.
 func WriteLatency(path string, l Latency) error { return writeBlock(path, "latency", l) }
+
+// WriteThreshold sets the threshold block of the calibration file at path, keeping its other keys.
+func WriteThreshold(path string, t ThresholdCal) error { return writeBlock(path, "threshold", t) }
 
 // WriteGamma sets the gamma block of the calibration file at path, keeping its other keys.
 func WriteGamma(path string, g GammaCal) error { return writeBlock(path, "gamma", g) }

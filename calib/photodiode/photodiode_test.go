@@ -2,6 +2,9 @@ package photodiode_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -108,5 +111,19 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 		if time.Since(start) > 5*time.Second {
 			t.Fatalf("no %s within 5 s", what)
 		}
+	}
+}
+
+// A threshold block whose hysteresis band leaves 0..1 is refused, naming the file.
+func TestOpenRefusesImpossibleThreshold(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cal.json")
+	if err := os.WriteFile(path, []byte(`{"threshold": {"threshold": 0.9, "hysteresis": 0.4}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := configs.Default().Photodiode
+	cfg.Device, cfg.Calibration = "none", path
+	_, err := photodiode.Open(cfg, 0, calib.Options{OnOnset: func(calib.Onset) {}})
+	if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "hysteresis") {
+		t.Fatalf("Open with threshold 0.9, hysteresis 0.4: %v, want an error naming %s and the hysteresis", err, path)
 	}
 }

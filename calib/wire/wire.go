@@ -106,6 +106,19 @@ func bodyLen(t Type) int {
 	return -2
 }
 
+// FrameLen is the encoded length, delimiter included, of a message of the fixed-size type t
+// (every type but Levels): the bytes it occupies on the line, whatever its fields hold (COBS
+// adds one byte per 254 whatever the data). It panics for Levels or an unknown type
+// (programmer errors).
+func FrameLen(t Type) int {
+	n := bodyLen(t)
+	if n < 0 {
+		panic("wire: FrameLen of a variable-length or unknown message type")
+	}
+	p := 3 + n + 2
+	return p + p/254 + 1 + 1
+}
+
 // AppendFrame appends m, COBS-encoded and followed by the 0x00 delimiter, to dst.
 // It panics if m.Type is unknown or m.N > MaxSamples (programmer errors).
 func AppendFrame(dst []byte, m *Message) []byte {

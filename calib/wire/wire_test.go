@@ -58,6 +58,27 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
+// FrameLen is what AppendFrame writes for every fixed-size message, whatever its fields (zeros
+// and 0xFF alike): the clock sync counts wire time with it. A ping is 11 bytes, a pong 19.
+func TestFrameLen(t *testing.T) {
+	for _, m := range sampleMessages() {
+		if m.Type == TypeLevels {
+			continue
+		}
+		full := m
+		full.TimeUS, full.ID, full.Level, full.Threshold, full.Hysteresis = ^uint64(0), ^uint32(0), 0xFFFF, 0xFFFF, 0xFFFF
+		zero := Message{Type: m.Type}
+		for _, v := range []Message{m, full, zero} {
+			if got, want := len(AppendFrame(nil, &v)), FrameLen(m.Type); got != want {
+				t.Errorf("%v %+v: AppendFrame wrote %d bytes, FrameLen says %d", m.Type, v, got, want)
+			}
+		}
+	}
+	if FrameLen(TypePing) != 11 || FrameLen(TypePong) != 19 {
+		t.Errorf("ping %d bytes, pong %d: want 11 and 19 (PROTOCOL.md)", FrameLen(TypePing), FrameLen(TypePong))
+	}
+}
+
 // A corrupted, truncated or garbage-preceded frame costs at most itself: the next frame after
 // a delimiter decodes.
 func TestResyncWithinOneFrame(t *testing.T) {

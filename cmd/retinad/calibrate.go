@@ -19,8 +19,8 @@ import (
 func init() {
 	register(command{
 		name:    "calibrate",
-		args:    "latency [--config C] [--frames N] [--json] [--out FILE] | gamma [--config C] [--steps N] [--hold D] [--lut FILE] [--json] [--out FILE]",
-		summary: "measure flip-to-light latency, or the display's gamma, with the photodiode and write it to the rig's calibration file",
+		args:    "latency [--config C] [--frames N] [--json] [--out FILE] | gamma [--config C] [--steps N] [--hold D] [--lut FILE] [--json] [--out FILE] | threshold [--config C] [--hold D] [--margin F] [--verify N] [--json] [--out FILE]",
+		summary: "measure flip-to-light latency, the display's gamma, or the photodiode's edge threshold, and write it to the rig's calibration file",
 		run:     runCalibrate,
 	})
 }
@@ -29,13 +29,16 @@ func runCalibrate(ctx context.Context, e *env, fs *flag.FlagSet, args []string) 
 	if len(args) > 0 && args[0] == "gamma" {
 		return runCalibrateGamma(ctx, e, fs, args[1:])
 	}
+	if len(args) > 0 && args[0] == "threshold" {
+		return runCalibrateThreshold(ctx, e, fs, args[1:])
+	}
 	cfgPath := fs.String("config", "configs/sim.yaml", "config file")
 	frames := fs.Int("frames", 1000, "frames to measure")
 	asJSON := fs.Bool("json", false, "print the result as JSON (mean_ms, sd_ms, p99_ms, frames, dropped)")
 	out := fs.String("out", "", "calibration file to write (default: photodiode.calibration of the config)")
 	if len(args) == 0 || args[0] != "latency" {
 		fs.Usage()
-		return fmt.Errorf("%w: want 'calibrate latency' or 'calibrate gamma'", errUsage)
+		return fmt.Errorf("%w: want 'calibrate latency', 'calibrate gamma' or 'calibrate threshold'", errUsage)
 	}
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
@@ -53,9 +56,8 @@ func runCalibrate(ctx context.Context, e *env, fs *flag.FlagSet, args []string) 
 	if *out == "" {
 		*out = filepath.Join(filepath.Dir(cfg.File), cfg.Rig+".calibration.json")
 	}
-	if cfg.Photodiode.Device != "sim" {
-		// A real device must see real flips: that needs the stimulus presenter, not wired here yet.
-		return fmt.Errorf("calibrate latency: photodiode.device %q: only \"sim\" is supported until the presenter is wired in", cfg.Photodiode.Device)
+	if err := simulatedDisplay(cfg, "latency"); err != nil {
+		return err
 	}
 	period := time.Duration(float64(time.Second) / float64(cfg.Stimulus.FrameRate))
 
@@ -84,9 +86,8 @@ func runCalibrate(ctx context.Context, e *env, fs *flag.FlagSet, args []string) 
 	runErr := make(chan error, 1)
 	go func() { runErr <- pd.Run(runCtx) }()
 
-	// Wait for the link and its clock sync, then drive the fake device's light directly at
-	// the stimulus frame rate (no display needed).
-	clk := calib.SystemClock{}
+	// Wait for the link and its clock sync, then drive the simulated display's light directly
+	// at the stimulus frame rate (no presenter needed).
 	st := pd.Stats()
 	for start := time.Now(); st.Pongs.Load() < 16; {
 		if time.Since(start) > 5*time.Second || ctx.Err() != nil {
@@ -96,18 +97,11 @@ func runCalibrate(ctx context.Context, e *env, fs *flag.FlagSet, args []string) 
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	tick := time.NewTicker(period)
-	for f := 0; f < *frames; f++ {
-		select {
-		case <-ctx.Done():
-		case <-tick.C:
-		}
-		if ctx.Err() != nil {
-			break
-		}
-		pd.Flip(uint64(f), clk.Now(), float64(f%2))
+	fl := newFlipper(period)
+	for f := 0; f < *frames && fl.wait(ctx); f++ {
+		pd.Flip(uint64(f), fl.flipped(), float64(f%2))
 	}
-	tick.Stop()
+	fl.stop()
 	select {
 	case <-done:
 	case <-time.After(time.Second):
@@ -190,9 +184,8 @@ func runCalibrateGamma(ctx context.Context, e *env, fs *flag.FlagSet, args []str
 	if *lutPath == "" {
 		*lutPath = filepath.Join(filepath.Dir(*out), cfg.Rig+".gamma.lut")
 	}
-	if cfg.Photodiode.Device != "sim" {
-		// A real device must see the display's grays: that needs the presenter, not wired here yet.
-		return fmt.Errorf("calibrate gamma: photodiode.device %q: only \"sim\" is supported until the presenter is wired in", cfg.Photodiode.Device)
+	if err := simulatedDisplay(cfg, "gamma"); err != nil {
+		return err
 	}
 	var meter calib.GammaMeter
 	pd, err := photodiode.Open(cfg.Photodiode, 0, calib.Options{OnOnset: func(calib.Onset) {}, OnLevels: meter.Levels, Log: e.log})
@@ -250,3 +243,191 @@ func runCalibrateGamma(ctx context.Context, e *env, fs *flag.FlagSet, args []str
 	}
 	return nil
 }
+
+// simulatedDisplay refuses a device whose light no simulated display makes: calibrate shows its
+// patch through the photodiode package's simulated display ("sim": the fake device; "avr": the
+// real firmware on the emulated board). A real device must see a real monitor, which needs the
+// stimulus presenter, not wired into calibrate yet; it is told apart before anything opens the
+// port, and a port another retinad holds is refused (calib.ErrBusy).
+func simulatedDisplay(cfg *configs.Config, what string) error {
+	switch d := cfg.Photodiode.Device; d {
+	case "sim", "avr":
+		return nil
+	case "none":
+		return fmt.Errorf("calibrate %s: photodiode.device is \"none\": there is no photodiode to measure with", what)
+	default:
+		if err := calib.SerialFree(d); err != nil {
+			return fmt.Errorf("calibrate %s: %w", what, err)
+		}
+		return fmt.Errorf("calibrate %s: photodiode.device %q: a serial device needs the stimulus presenter to show its patch, not wired into calibrate yet (\"sim\" and \"avr\" are)", what, d)
+	}
+}
+
+// openSynced opens the photodiode from cfg and runs it until the clock sync has 16 pongs; stop
+// ends it and returns Run's error.
+func openSynced(ctx context.Context, cfg configs.Photodiode, o calib.Options, what string) (pd *photodiode.Photodiode, stop func() error, err error) {
+	pd, err = photodiode.Open(cfg, 0, o)
+	if err != nil {
+		return nil, nil, err
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	runErr := make(chan error, 1)
+	go func() { runErr <- pd.Run(runCtx) }()
+	stop = func() error { cancel(); return <-runErr }
+	st := pd.Stats()
+	for start := time.Now(); st.Pongs.Load() < 16; time.Sleep(10 * time.Millisecond) {
+		if time.Since(start) > 5*time.Second || ctx.Err() != nil {
+			stop()
+			return nil, nil, fmt.Errorf("calibrate %s: the photodiode did not answer within 5 s", what)
+		}
+	}
+	return pd, stop, nil
+}
+
+// runCalibrateThreshold shows the patch dark and bright with the device streaming levels, sets
+// the threshold midway and the hysteresis a margin of the gap, checks that a test sequence of
+// flips is timed frame by frame with them, and writes them into the calibration file, where
+// `retinad run` takes them instead of photodiode.threshold and hysteresis.
+func runCalibrateThreshold(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+	cfgPath := fs.String("config", "configs/sim.yaml", "config file")
+	hold := fs.Duration("hold", 400*time.Millisecond, "how long dark and bright are each shown (the second half is measured)")
+	margin := fs.Float64("margin", 0.2, "hysteresis, as a fraction of bright - dark")
+	verify := fs.Int("verify", 60, "flips of the test sequence that must all be timed with the new threshold")
+	asJSON := fs.Bool("json", false, "print the result as JSON (dark, bright, threshold, hysteresis, margin, verified, calibration)")
+	out := fs.String("out", "", "calibration file to write (default: photodiode.calibration of the config)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *hold < 20*time.Millisecond || !(*margin > 0 && *margin < 1) || *verify < 2 {
+		return fmt.Errorf("%w: --hold %v --margin %v --verify %d: want a hold of at least 20ms, a margin in (0, 1), at least 2 flips", errUsage, *hold, *margin, *verify)
+	}
+	cfg, err := configs.Load(*cfgPath)
+	if err != nil {
+		return err
+	}
+	if *out == "" {
+		*out = cfg.Photodiode.Calibration
+	}
+	if *out == "" {
+		*out = filepath.Join(filepath.Dir(cfg.File), cfg.Rig+".calibration.json")
+	}
+	if err := simulatedDisplay(cfg, "threshold"); err != nil {
+		return err
+	}
+	var meter calib.GammaMeter
+	pd, stop, err := openSynced(ctx, cfg.Photodiode, calib.Options{OnOnset: func(calib.Onset) {}, OnLevels: meter.Levels, Log: e.log}, "threshold")
+	if err != nil {
+		return err
+	}
+	clk := calib.SystemClock{}
+	th, err := photodiode.MeasureThreshold(ctx, pd.Photodiode, &meter, photodiode.ThresholdOptions{Hold: *hold, Margin: *margin,
+		Show: func(f uint64, level float64) int64 { ns := clk.Now(); pd.Flip(f, ns, level); return ns }})
+	if rerr := stop(); err == nil {
+		err = rerr
+	}
+	fmt.Fprintf(e.stderr, "dark %.4f, bright %.4f of full scale\n", th.Dark, th.Bright)
+	if err != nil {
+		return fmt.Errorf("calibrate threshold: %w", err)
+	}
+	fmt.Fprintf(e.stderr, "threshold %.4f, hysteresis %.4f (%.0f%% of the gap: edges at %.4f rising, %.4f falling); checking %d flips\n",
+		th.Threshold, th.Hysteresis, 100**margin, th.Threshold+th.Hysteresis/2, th.Threshold-th.Hysteresis/2, *verify)
+	pc := cfg.Photodiode
+	pc.Threshold, pc.Hysteresis, pc.Calibration = th.Threshold, th.Hysteresis, "" // these, not an older file's
+	if err := verifyEdges(ctx, pc, float64(cfg.Stimulus.FrameRate), *verify, e); err != nil {
+		return err
+	}
+	now := time.Now().UTC().Format(time.RFC3339)
+	if err := photodiode.WriteThreshold(*out, photodiode.ThresholdCal{Threshold: th.Threshold, Hysteresis: th.Hysteresis, Margin: *margin,
+		Dark: th.Dark, Bright: th.Bright, Verified: *verify, MeasuredAt: now, Device: cfg.Photodiode.Device}); err != nil {
+		return err
+	}
+	if *asJSON {
+		b, _ := json.Marshal(struct {
+			Dark, Bright, Threshold, Hysteresis, Margin float64
+			Verified                                    int
+			Calibration                                 string
+		}{th.Dark, th.Bright, th.Threshold, th.Hysteresis, *margin, *verify, *out})
+		fmt.Fprintln(e.stdout, string(b))
+		return nil
+	}
+	fmt.Fprintf(e.stdout, "threshold %.4f hysteresis %.4f (dark %.4f, bright %.4f, margin %.2f): %d of %d test flips timed; written to %s\n",
+		th.Threshold, th.Hysteresis, th.Dark, th.Bright, *margin, *verify, *verify, *out)
+	return nil
+}
+
+// verifyEdges opens the photodiode anew with the threshold in cfg and flips the patch n times
+// at the frame rate: every flip must be timed, none dropped, no edge spurious.
+func verifyEdges(ctx context.Context, cfg configs.Photodiode, rate float64, n int, e *env) error {
+	var mu sync.Mutex
+	var timed, other int
+	done := make(chan struct{})
+	pd, stop, err := openSynced(ctx, cfg, calib.Options{Log: e.log, OnOnset: func(o calib.Onset) {
+		mu.Lock()
+		defer mu.Unlock()
+		if o.Status == calib.Timed {
+			timed++
+		} else {
+			other++
+		}
+		if timed+other == n {
+			close(done)
+		}
+	}}, "threshold")
+	if err != nil {
+		return err
+	}
+	fl := newFlipper(time.Duration(float64(time.Second) / rate))
+	for f := 0; f < n && fl.wait(ctx); f++ {
+		pd.Flip(uint64(f), fl.flipped(), float64((f+1)%2)) // the patch starts dark: frame 0 lights
+	}
+	fl.stop()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+	case <-ctx.Done():
+	}
+	spurious := pd.Stats().Spurious.Load()
+	if err := stop(); err != nil {
+		return err
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if timed != n || spurious != 0 {
+		return fmt.Errorf("calibrate threshold: with the new threshold %d of %d test flips were timed (%d resolved otherwise, %d spurious edges): not written", timed, n, other, spurious)
+	}
+	return nil
+}
+
+// flipper paces the simulated flips of calibrate at a frame period. A tick that comes less than
+// half a period after the last flip (a host too busy to take the one before in time) is let
+// go: flipped then, the patch would be lit for microseconds, too short for any photodiode, and
+// that frame and the next would both read as dropped.
+type flipper struct {
+	tick   *time.Ticker
+	period int64
+	last   int64
+	clk    calib.SystemClock
+}
+
+func newFlipper(period time.Duration) *flipper {
+	return &flipper{tick: time.NewTicker(period), period: int64(period)}
+}
+
+// wait returns at the next tick fit for a flip, or false when ctx ends.
+func (f *flipper) wait(ctx context.Context) bool {
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-f.tick.C:
+		}
+		if f.last == 0 || f.clk.Now()-f.last >= f.period/2 {
+			return true
+		}
+	}
+}
+
+// flipped returns the flip's time, now, and remembers it.
+func (f *flipper) flipped() int64 { f.last = f.clk.Now(); return f.last }
+
+func (f *flipper) stop() { f.tick.Stop() }

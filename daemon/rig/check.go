@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"retinad/acquisition"
+	"retinad/calib/avrboard"
 	"retinad/calib/photodiode"
 	"retinad/configs"
 	"retinad/daemon"
@@ -72,9 +73,19 @@ func Check(cfg *configs.Config) error {
 func checkPhotodiode(ps *configs.Problems, pd configs.Photodiode) {
 	switch pd.Device {
 	case "sim", "none":
+	case "avr":
+		fw, emu := avrboard.Paths()
+		if pd.AVR.Firmware != "" {
+			fw = pd.AVR.Firmware
+		}
+		for _, f := range []string{fw, emu} {
+			if _, err := os.Stat(f); err != nil {
+				ps.Add("photodiode.avr.firmware", "%v (make firmware builds the firmware and the emulator)", err)
+			}
+		}
 	default:
 		if _, err := os.Stat(pd.Device); err != nil {
-			ps.Add("photodiode.device", "%s: no such device (plugged in? want a serial device path, \"sim\" or \"none\")", pd.Device)
+			ps.Add("photodiode.device", "%s: no such device (plugged in? want a serial device path, \"sim\", \"avr\" or \"none\")", pd.Device)
 		}
 	}
 	if pd.Calibration == "" {

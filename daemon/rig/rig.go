@@ -13,6 +13,7 @@ import (
 	"retinad/acquisition"
 	"retinad/acquisition/sim"
 	"retinad/calib"
+	"retinad/calib/avrboard"
 	"retinad/calib/calibtest"
 	"retinad/calib/photodiode"
 	"retinad/configs"
@@ -43,7 +44,8 @@ type Rig struct {
 	pres    *present.Presenter
 	diode   *calib.Photodiode
 	device  *calibtest.Device
-	prior   time.Duration // the photodiode's latency prior, from the calibration file
+	display *avrboard.Display // the emulated board's simulated display (device avr), else nil
+	prior   time.Duration     // the photodiode's latency prior, from the calibration file
 	retina  *sim.Acquisition
 	daemon  *daemon.Daemon
 	dash    *dashboard.Server // the HTTP listener (nil: dashboard.listen "")
@@ -205,8 +207,11 @@ func (r *Rig) openPhotodiode(comps *[]daemon.Component) (daemon.FlipSink, error)
 	if err != nil {
 		return nil, fmt.Errorf("rig: %w", err)
 	}
-	r.diode, r.device, r.prior = p.Photodiode, p.Sim, p.Prior
+	r.diode, r.device, r.display, r.prior = p.Photodiode, p.Sim, p.Display, p.Prior
 	r.log.Info("rig: photodiode latency prior", "prior", p.Prior, "from", p.PriorFrom)
+	if p.ThresholdFrom != "" {
+		r.log.Info("rig: photodiode threshold and hysteresis from the calibration file (retinad calibrate threshold), not the config", "from", p.ThresholdFrom)
+	}
 	*comps = append(*comps, daemon.Component{Name: "photodiode", Run: p.Run})
 	return r.diode, nil
 }
@@ -258,6 +263,10 @@ func (r *Rig) Retina() *sim.Acquisition { return r.retina }
 
 // Device is the fake photodiode device in simulation (nil otherwise), for its ground truth.
 func (r *Rig) Device() *calibtest.Device { return r.device }
+
+// BoardDisplay is the simulated display lighting the emulated board when photodiode.device is
+// "avr" (nil otherwise), for its ground truth.
+func (r *Rig) BoardDisplay() *avrboard.Display { return r.display }
 
 // Daemon is the wired daemon, for its figures.
 func (r *Rig) Daemon() *daemon.Daemon { return r.daemon }
