@@ -90,7 +90,7 @@ func examples() []proto.Message {
 		&pb.StartSessionReply{Session: "s1", HostNs: 1, UnixNs: 2, RecordState: pb.Status_RECORD_OK, RecordingError: "e"},
 		&pb.StopSessionRequest{Session: "s1"},
 		&pb.StopSessionReply{Session: "s1", HostNs: 1, UnixNs: 2, Frames: 3, RecordState: pb.Status_RECORD_FAILED, RecordingError: "full"},
-		&pb.LoadModelRequest{Name: "cnn", File: "m.bin", Stochastic: true, Seed: 3, DeadlineNs: 4, Observed: true, FrameRateHz: 100},
+		&pb.LoadModelRequest{Name: "cnn", File: "m.bin", Stochastic: true, Seed: 3, DeadlineNs: 4, Observed: true, FrameRateHz: 100, Threads: 2},
 		&pb.LoadModelReply{Model: status.Models[0], CellIds: []int32{1, 2}},
 		&pb.UnloadModelRequest{Name: "cnn"},
 		&pb.UnloadModelReply{Name: "cnn"},
