@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"retinad/internal/testenv"
 	"slices"
 	"testing"
 	"time"
@@ -26,10 +27,7 @@ import (
 // to, and returns a decoder for the named message that uses nothing of retinad's Go code.
 func readmeDecoder(t *testing.T, message string) func([]byte) protoreflect.Message {
 	t.Helper()
-	protoc, err := exec.LookPath("protoc")
-	if err != nil {
-		t.Skip("protoc is not installed: the late joiner compiles retinad.proto with it")
-	}
+	protoc := testenv.Program(t, "protoc (protobuf-compiler, scripts/setup), with which the late joiner compiles retinad.proto", "protoc")
 	out := filepath.Join(t.TempDir(), "retinad.desc")
 	if b, err := exec.Command(protoc, "--proto_path=../proto", "--descriptor_set_out="+out, "retinad.proto").CombinedOutput(); err != nil {
 		t.Fatalf("protoc: %v: %s", err, b)

@@ -2,7 +2,8 @@ package rig_test
 
 import (
 	"context"
-	"os"
+	"retinad/internal/testenv"
+	"retinad/stimulus"
 	"strings"
 	"sync"
 	"testing"
@@ -26,10 +27,7 @@ func TestSimulatedRigAdaptive(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short")
 	}
-	const photos = "/usr/lib/python3/dist-packages/skimage/data"
-	if _, err := os.Stat(photos); err != nil {
-		t.Skipf("natural-scene photographs (python3-skimage): %v", err)
-	}
+	photos := testenv.Path(t, "the natural-scene photographs (python3-skimage, scripts/setup)", stimulus.DefaultPhotoDir)
 	cfg := configs.Default()
 	cfg.NATS.Listen = "127.0.0.1:0"
 	cfg.NATS.Users = []configs.NATSUser{{Name: "op", Role: "operator", Password: "op-password"}} // control needs the operator role

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"retinad/internal/testenv"
 	"slices"
 	"strings"
 	"sync"
@@ -43,6 +44,13 @@ func modelFiles(t testing.TB) (files []configs.Model, trained bool) {
 		if _, err := os.Stat(bundled[1].File); err == nil {
 			return bundled, true
 		}
+	}
+	if testenv.Required() {
+		_, err := os.Stat(bundled[0].File)
+		if err == nil {
+			_, err = os.Stat(bundled[1].File)
+		}
+		testenv.Missing(t, "the bundled models (models/bncnn.rtm, models/ln.rtm)", err)
 	}
 	dir := t.TempDir()
 	size := infertest.Paper
