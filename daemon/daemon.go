@@ -49,8 +49,8 @@ type Daemon struct {
 	stageSrc []*pb.StimulusSource // their sources (shared, never modified)
 	describe Describer            // p.Source when it describes its frames, else nil
 
-	start     int64 // host ns at Run
-	unixBase  int64 // unix ns minus host ns, at New
+	start     atomic.Int64 // host ns at Run; atomic because Status may be asked for (control) while Run starts
+	unixBase  int64        // unix ns minus host ns, at New
 	frames    atomic.Uint64
 	flipsLost atomic.Uint64
 	pixLost   atomic.Uint64 // frames of a source that cannot be rebuilt whose pixels could not be kept
@@ -258,7 +258,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.ctl.Unlock()
 		return errors.New("daemon: Run called twice")
 	}
-	d.start = d.now()
+	d.start.Store(d.now())
 	stopBus := d.runBus()
 	defer stopBus()
 	if s := d.sess.Load(); s != nil {
