@@ -210,8 +210,9 @@ func TestSimulatedRig(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	stop := time.AfterFunc(*e2eDuration, cancel)
 	defer stop.Stop()
-	var stopped time.Time
-	context.AfterFunc(ctx, func() { stopped = time.Now() })
+	// When the context ended, handed over by a channel: AfterFunc runs on a goroutine of its own.
+	stopped := make(chan time.Time, 1)
+	context.AfterFunc(ctx, func() { stopped <- time.Now() })
 	// The control service answers while the rig runs.
 	var status pb.StatusReply
 	var mark pb.MarkEventReply
@@ -254,7 +255,7 @@ func TestSimulatedRig(t *testing.T) {
 	if runErr != nil {
 		t.Fatalf("Run: %v", runErr)
 	}
-	if d := time.Since(stopped); d > time.Second {
+	if d := time.Since(<-stopped); d > time.Second {
 		t.Errorf("Run returned %v after cancellation, want under a second", d)
 	}
 	f := r.Daemon().Figures()
