@@ -91,8 +91,7 @@ func New(p Parts) (*Daemon, error) {
 		p.StatusEvery = 250 * time.Millisecond
 	}
 	if p.Now == nil {
-		base := time.Now()
-		p.Now = func() int64 { return int64(time.Since(base)) }
+		p.Now = calib.SystemClock{}.Now
 	}
 	if p.Log == nil {
 		p.Log = slog.New(slog.DiscardHandler)
