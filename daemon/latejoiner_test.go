@@ -94,7 +94,7 @@ func TestLateJoinerFindsCellIDs(t *testing.T) {
 			t.Error(err)
 		}
 	}()
-	if !waitUntil(t, 10*time.Second, "the daemon has run a while", func() bool { return d.Figures().Frames > 50 }) {
+	if !daemontest.WaitFor(t, 10*time.Second, "the daemon has run a while", func() bool { return d.Figures().Frames > 50 }) {
 		return
 	}
 
