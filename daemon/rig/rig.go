@@ -271,9 +271,13 @@ func (r *Rig) Run(ctx context.Context) error {
 	return r.daemon.Run(ctx)
 }
 
-// Close closes the presenter and drains and stops the bus. It is idempotent.
+// Close closes the presenter, the fake photodiode device (whose pty Run would have closed, but
+// Run may never have run: Open failed after it) and drains and stops the bus. It is idempotent.
 func (r *Rig) Close() error {
 	errs := []error{r.closeDashboard()}
+	if r.device != nil {
+		r.device.Close() // idempotent; keeps the device's ground truth readable
+	}
 	if r.pres != nil {
 		errs = append(errs, r.pres.Close())
 		r.pres = nil
