@@ -42,6 +42,7 @@ func TestOpenFailureReleasesTheFakeDevice(t *testing.T) {
 	cfg.NATS.Listen = "127.0.0.1:0"
 	cfg.Photodiode.Device = "sim"
 	cfg.Dashboard.Listen = busy.Addr().String()
+	cfg.Recording.Dir = t.TempDir()
 	before := openPTYs(t)
 	var r *rig.Rig
 	onMain(func() { r, err = rig.Open(&cfg, rig.Options{Session: "close"}) })
