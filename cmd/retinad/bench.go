@@ -17,13 +17,14 @@ import (
 	"retinad/infer/onnx/onnxtest"
 )
 
-func init() {
-	register(command{
+// benchCommand is `retinad bench`, in the command table (main.go).
+func benchCommand() command {
+	return command{
 		name:    "bench",
 		args:    "--model M [--steps N] [--frame-rate HZ] [--json]",
 		summary: "time the streaming engine per step, and ONNX Runtime on the full window (batch 1, one thread) when present",
 		run:     runBench,
-	})
+	}
 }
 
 type peerInfo struct {
