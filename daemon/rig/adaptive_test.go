@@ -2,6 +2,7 @@ package rig_test
 
 import (
 	"context"
+	"retinad/daemon/daemontest"
 	"retinad/internal/testenv"
 	"retinad/stimulus"
 	"strings"
@@ -77,14 +78,35 @@ func TestSimulatedRigAdaptive(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var chooseErr error
 	var reply pb.ChooseStimulusReply
+	// counted is how many choices so far satisfy ok.
+	counted := func(ok func(c *pb.AdaptiveChoice) bool) (n, all int) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range choices {
+			if ok(c) {
+				n++
+			}
+		}
+		return n, len(choices)
+	}
 	go func() {
 		defer cancel()
-		time.Sleep(5 * time.Second)
+		if !daemontest.WaitFor(t, time.Minute, "6 choices, one of discriminate reporting a tally over clips whose spikes came back", func() bool {
+			n, all := counted(func(c *pb.AdaptiveChoice) bool {
+				return c.Strategy == "discriminate" && c.Report != "" && !strings.HasPrefix(c.Report, "0 clips")
+			})
+			return n > 0 && all >= 6
+		}) {
+			return
+		}
 		subj, _ := acquisition.SubjectsFor("sim")
 		cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
 		defer ccancel()
 		chooseErr = acquisition.Call(cctx, sub, subj, acquisition.EndpointStimulus, &pb.ChooseStimulusRequest{Strategy: "isoresponse"}, &reply)
-		time.Sleep(2 * time.Second)
+		daemontest.WaitFor(t, time.Minute, "8 choices, 2 of them isoresponse", func() bool {
+			n, all := counted(func(c *pb.AdaptiveChoice) bool { return c.Strategy == "isoresponse" })
+			return n >= 2 && all >= 8
+		})
 	}()
 	var runErr error
 	onMain(func() { runErr = r.Run(ctx) })
