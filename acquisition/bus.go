@@ -343,9 +343,6 @@ func (b *Bus) Conn() *nats.Conn { return b.conn }
 // logged one by one, then one in 1024. Always 0 for an external server, which logs its own.
 func (b *Bus) Refused() uint64 { return b.refused.Load() }
 
-// Embedded reports whether the bus runs its own server.
-func (b *Bus) Embedded() bool { return b.srv != nil }
-
 // ClientURL is the embedded server's listener (nats://127.0.0.1:4222), or "" when it has none
 // or the bus is external.
 func (b *Bus) ClientURL() string {

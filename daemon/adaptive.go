@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"retinad/calib"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -29,7 +30,7 @@ type AdaptiveOptions struct {
 	Lead         int                // frames of model history shown before a scored clip (longest history - 1)
 	CellIDs      []int32            // the recorded cells, in the order the models predict them
 	Bus          Bus
-	Now          func() int64 // host monotonic ns; default: the process's monotonic clock
+	Now          func() int64 // host monotonic ns; default: calib.SystemClock, the daemon's one clock
 	Log          *slog.Logger
 	// Strategy, if set, is used instead of the one Config names (embedding, tests); Config
 	// still makes the strategies the control service switches to.
@@ -115,7 +116,7 @@ func NewAdaptive(o AdaptiveOptions) (*Adaptive, error) {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	if o.Now == nil {
-		o.Now = monotonic()
+		o.Now = calib.SystemClock{}.Now
 	}
 	subj, err := acquisition.SubjectsFor(o.Rig)
 	if err != nil {
@@ -160,11 +161,6 @@ func NewAdaptive(o AdaptiveOptions) (*Adaptive, error) {
 		return nil, fmt.Errorf("daemon: %w", err)
 	}
 	return a, nil
-}
-
-func monotonic() func() int64 {
-	base := time.Now()
-	return func() int64 { return int64(time.Since(base)) }
 }
 
 var (

@@ -95,7 +95,15 @@ func TestModelBinOfSeveralFrames(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = nc.Flush()
-	time.Sleep(50 * time.Millisecond)
+	published := map[string]int{}
+	for _, m := range d.Figures().Models {
+		published[m.Name] = int(m.Published)
+	}
+	daemontest.WaitFor(t, 5*time.Second, "every published prediction received", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(preds["slow"]) >= published["slow"] && len(preds["fast"]) >= published["fast"]
+	})
 	mu.Lock()
 	defer mu.Unlock()
 	s, f := preds["slow"], preds["fast"]

@@ -148,7 +148,9 @@ func TestControlModelsAndSessions(t *testing.T) {
 		}
 		return fmt.Sprint(err)
 	}
-	time.Sleep(300 * time.Millisecond)
+	if !daemontest.WaitFor(t, 10*time.Second, "the first model's predictions", func() bool { return rec.count("first") > 0 }) {
+		t.FailNow()
+	}
 
 	// Bad requests, each with its code and a message naming what is wrong.
 	for _, tc := range []struct {
@@ -180,9 +182,8 @@ func TestControlModelsAndSessions(t *testing.T) {
 	if loaded.Model.GetName() != "second" || len(loaded.CellIds) != 4 || loaded.Model.GetBinRateHz() != 100 {
 		t.Errorf("load reply %v", &loaded)
 	}
-	time.Sleep(400 * time.Millisecond)
-	if n := rec.count("second"); n < 20 {
-		t.Fatalf("the loaded model published %d predictions in 400 ms", n)
+	if !daemontest.WaitFor(t, 10*time.Second, "20 predictions of the loaded model", func() bool { return rec.count("second") >= 20 }) {
+		t.FailNow()
 	}
 	t.Logf("refreshes missed around the load: %d (machine load; the loop never waits on it)", pres.Missed.Load()-missedBefore)
 
@@ -197,9 +198,15 @@ func TestControlModelsAndSessions(t *testing.T) {
 	if err := call(acquisition.EndpointUnload, &pb.UnloadModelRequest{Name: "second"}, &unloaded); err != nil || unloaded.Name != "second" {
 		t.Fatalf("unload: %v %v", &unloaded, err)
 	}
-	time.Sleep(50 * time.Millisecond)
+	// What was in flight when the unload returned has arrived a few frames later; after that,
+	// nothing more comes however many frames are shown.
+	frames := func(n uint64) func() bool {
+		from := d.Figures().Frames
+		return func() bool { return d.Figures().Frames >= from+n }
+	}
+	daemontest.WaitFor(t, 5*time.Second, "5 frames after the unload", frames(5))
 	n1 := rec.count("second")
-	time.Sleep(300 * time.Millisecond)
+	daemontest.WaitFor(t, 5*time.Second, "30 more frames", frames(30))
 	if n2 := rec.count("second"); n2 != n1 {
 		t.Errorf("unloaded model still publishing: %d then %d predictions", n1, n2)
 	}
@@ -237,7 +244,11 @@ func TestControlModelsAndSessions(t *testing.T) {
 	if err := call(acquisition.EndpointStart, &pb.StartSessionRequest{Session: "s2"}, &started); err != nil || started.Session != "s2" {
 		t.Fatalf("start: %v %v", &started, err)
 	}
-	time.Sleep(300 * time.Millisecond)
+	daemontest.WaitFor(t, 10*time.Second, "10 frames of s2", func() bool {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		return len(rec.frames["s2"]) >= 10
+	})
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Run: %v", err)
@@ -245,7 +256,11 @@ func TestControlModelsAndSessions(t *testing.T) {
 	if err := nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(50 * time.Millisecond)
+	daemontest.WaitFor(t, 5*time.Second, "s2's STOP event", func() bool {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		return len(rec.sessions) >= 4
+	})
 
 	rec.mu.Lock()
 	defer rec.mu.Unlock()

@@ -51,13 +51,13 @@ func TestSessionCountersStartFromZero(t *testing.T) {
 		}
 		return s
 	}
-	if !waitUntil(t, 10*time.Second, "frames of s1", func() bool { return status().Frames > 60 }) {
+	if !daemontest.WaitFor(t, 10*time.Second, "frames of s1", func() bool { return status().Frames > 60 }) {
 		return
 	}
 	for range 3 {
 		_ = nc.Publish("retinad.test.spikes", []byte("garbage"))
 	}
-	if !waitUntil(t, 5*time.Second, "rejections in s1", func() bool { return status().InboundRejected == 3 }) {
+	if !daemontest.WaitFor(t, 5*time.Second, "rejections in s1", func() bool { return status().InboundRejected == 3 }) {
 		return
 	}
 	if _, err := d.StopSession(ctx, ""); err != nil {
@@ -73,7 +73,7 @@ func TestSessionCountersStartFromZero(t *testing.T) {
 		t.Errorf("s2 starts at frames %d, rejected %d %v, missed %d; s1 ended at %d, %d, %d: want from 0",
 			s2.Frames, s2.InboundRejected, s2.InboundRejects, s2.RefreshesMissed, s1.Frames, s1.InboundRejected, s1.RefreshesMissed)
 	}
-	if !waitUntil(t, 5*time.Second, "frames of s2", func() bool { return status().Frames > 10 }) {
+	if !daemontest.WaitFor(t, 5*time.Second, "frames of s2", func() bool { return status().Frames > 10 }) {
 		return
 	}
 	for _, want := range []pb.SessionEvent_Kind{pb.SessionEvent_START, pb.SessionEvent_STOP, pb.SessionEvent_START} {

@@ -49,8 +49,8 @@ type Daemon struct {
 	stageSrc []*pb.StimulusSource // their sources (shared, never modified)
 	describe Describer            // p.Source when it describes its frames, else nil
 
-	start     int64 // host ns at Run
-	unixBase  int64 // unix ns minus host ns, at New
+	start     atomic.Int64 // host ns at Run; atomic because Status may be asked for (control) while Run starts
+	unixBase  int64        // unix ns minus host ns, at New
 	frames    atomic.Uint64
 	flipsLost atomic.Uint64
 	pixLost   atomic.Uint64 // frames of a source that cannot be rebuilt whose pixels could not be kept
@@ -91,8 +91,7 @@ func New(p Parts) (*Daemon, error) {
 		p.StatusEvery = 250 * time.Millisecond
 	}
 	if p.Now == nil {
-		base := time.Now()
-		p.Now = func() int64 { return int64(time.Since(base)) }
+		p.Now = calib.SystemClock{}.Now
 	}
 	if p.Log == nil {
 		p.Log = slog.New(slog.DiscardHandler)
@@ -258,7 +257,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.ctl.Unlock()
 		return errors.New("daemon: Run called twice")
 	}
-	d.start = d.now()
+	d.start.Store(d.now())
 	stopBus := d.runBus()
 	defer stopBus()
 	if s := d.sess.Load(); s != nil {

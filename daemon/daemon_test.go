@@ -92,9 +92,18 @@ func TestRunPublishesEveryFrame(t *testing.T) {
 	if err := nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(50 * time.Millisecond)
-
 	f := d.Figures()
+	daemontest.WaitFor(t, 5*time.Second, "every published prediction received", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, m := range f.Models {
+			if uint64(len(preds[m.Name])) < m.Published {
+				return false
+			}
+		}
+		return true
+	})
+
 	t.Logf("%v", f)
 	mu.Lock()
 	defer mu.Unlock()

@@ -129,20 +129,6 @@ func (a *modelAcquisition) framesOut() uint64 {
 	return a.frames
 }
 
-// waitUntil polls cond every 10 ms until it holds or timeout passes (an error, and false).
-func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) bool {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Errorf("%s: not after %v", what, timeout)
-			return false
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return true
-}
-
 // TestHostileInbound runs a daemon validating a model against an acquisition system whose cells
 // fire as the model predicts, over a real NATS server, and sends what issue 16 found accepted:
 // from a stranger, Spikes and Sync that decode but break the contract (and garbage); from the
@@ -253,12 +239,12 @@ func TestHostileInbound(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
-	if !waitUntil(t, 30*time.Second, "200 frames of acquisition", func() bool { return acq.framesOut() >= 200 }) {
+	if !daemontest.WaitFor(t, 30*time.Second, "200 frames of acquisition", func() bool { return acq.framesOut() >= 200 }) {
 		cancel()
 		<-done
 		t.FailNow()
 	}
-	waitUntil(t, 5*time.Second, "every hostile message counted", func() bool { return d.Figures().Rejected >= total })
+	daemontest.WaitFor(t, 5*time.Second, "every hostile message counted", func() bool { return d.Figures().Rejected >= total })
 	time.Sleep(300 * time.Millisecond) // a validation report and a status after the last rejection
 	f := d.Figures()
 	statusMu.Lock()
@@ -350,7 +336,7 @@ func TestInboundFlood(t *testing.T) {
 			t.Error(err)
 		}
 	}()
-	if !waitUntil(t, 10*time.Second, "the clock fitted", func() bool { return acq.framesOut() >= 20 }) {
+	if !daemontest.WaitFor(t, 10*time.Second, "the clock fitted", func() bool { return acq.framesOut() >= 20 }) {
 		return
 	}
 
@@ -395,7 +381,7 @@ func TestInboundFlood(t *testing.T) {
 		t.Fatal(err)
 	}
 	took := time.Since(start)
-	waitUntil(t, 30*time.Second, "every flood message counted", func() bool { return d.Figures().Rejected >= sent })
+	daemontest.WaitFor(t, 30*time.Second, "every flood message counted", func() bool { return d.Figures().Rejected >= sent })
 	f := d.Figures()
 	t.Logf("flood of %d messages in %v (%.0f/s); %d frames shown meanwhile; %v", sent, took, float64(sent)/took.Seconds(), f.Frames-framesBefore, f)
 	if f.Rejected != sent {
@@ -406,7 +392,7 @@ func TestInboundFlood(t *testing.T) {
 	}
 	// Honest messages: each frame's batch and edge, all accepted, none lost.
 	a := acq.framesOut()
-	if !waitUntil(t, 10*time.Second, "honest messages accepted", func() bool {
+	if !daemontest.WaitFor(t, 10*time.Second, "honest messages accepted", func() bool {
 		c := d.Figures().Inbound
 		return c.Accepted[0] >= a && c.Accepted[1] >= a
 	}) {
@@ -436,7 +422,7 @@ func TestInboundFlood(t *testing.T) {
 	}
 	tick.Stop()
 	took = time.Since(start)
-	waitUntil(t, 30*time.Second, "every valid message accepted", func() bool {
+	daemontest.WaitFor(t, 30*time.Second, "every valid message accepted", func() bool {
 		return d.Figures().Inbound.Accepted[0] >= before.Inbound.Accepted[0]+valid
 	})
 	f = d.Figures()
@@ -445,5 +431,5 @@ func TestInboundFlood(t *testing.T) {
 		t.Errorf("valid flood: rejected %d -> %d, gaps %v -> %v; want no change", before.Rejected, f.Rejected, before.Inbound.Gaps, f.Inbound.Gaps)
 	}
 	framesNow := acq.framesOut()
-	waitUntil(t, 5*time.Second, "the acquisition's frames after the flood", func() bool { return acq.framesOut() > framesNow+10 })
+	daemontest.WaitFor(t, 5*time.Second, "the acquisition's frames after the flood", func() bool { return acq.framesOut() > framesNow+10 })
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"retinad/internal/testenv"
 	"slices"
 	"testing"
 	"time"
@@ -26,10 +27,7 @@ import (
 // to, and returns a decoder for the named message that uses nothing of retinad's Go code.
 func readmeDecoder(t *testing.T, message string) func([]byte) protoreflect.Message {
 	t.Helper()
-	protoc, err := exec.LookPath("protoc")
-	if err != nil {
-		t.Skip("protoc is not installed: the late joiner compiles retinad.proto with it")
-	}
+	protoc := testenv.Program(t, "protoc (protobuf-compiler, scripts/setup), with which the late joiner compiles retinad.proto", "protoc")
 	out := filepath.Join(t.TempDir(), "retinad.desc")
 	if b, err := exec.Command(protoc, "--proto_path=../proto", "--descriptor_set_out="+out, "retinad.proto").CombinedOutput(); err != nil {
 		t.Fatalf("protoc: %v: %s", err, b)
@@ -96,7 +94,7 @@ func TestLateJoinerFindsCellIDs(t *testing.T) {
 			t.Error(err)
 		}
 	}()
-	if !waitUntil(t, 10*time.Second, "the daemon has run a while", func() bool { return d.Figures().Frames > 50 }) {
+	if !daemontest.WaitFor(t, 10*time.Second, "the daemon has run a while", func() bool { return d.Figures().Frames > 50 }) {
 		return
 	}
 

@@ -238,7 +238,7 @@ func (r *runner) observed(frame int64, counts []float64, scored bool) {
 	r.wake.Ring()
 }
 
-// status returns the model's latency figures as durations.
+// lastCompute is how long the model's last step took.
 func (r *runner) lastCompute() time.Duration { return time.Duration(r.lastNs.Load()) }
 
 func finite(x []float32) bool {

@@ -38,8 +38,8 @@ func TestBusDisconnected(t *testing.T) {
 	down := func() time.Duration { return d.Figures().BusDown }
 	wait := func(what string, cond func() bool) {
 		t.Helper()
-		if err := daemontest.WaitCond(5*time.Second, cond); err != nil {
-			t.Fatalf("%s: %v (BusDown %v; log:\n%s)", what, err, down(), logs.String())
+		if !daemontest.WaitFor(t, 5*time.Second, what, cond) {
+			t.Fatalf("BusDown %v; log:\n%s", down(), logs.String())
 		}
 	}
 	if down() <= 0 || !strings.Contains(d.Figures().String(), "NATS DISCONNECTED") {

@@ -82,16 +82,16 @@ func sessionsRecordedWhole(t *testing.T, withRecorder bool) {
 	go func() { done <- d.Run(ctx) }()
 	// Sessions of 50 frames, with 10 shown between them (idle): counted, not timed, so that a
 	// loaded machine only makes the test slower.
-	waitUntil(t, 20*time.Second, "50 frames of the first session", func() bool { return d.Figures().Frames >= 50 })
+	daemontest.WaitFor(t, 20*time.Second, "50 frames of the first session", func() bool { return d.Figures().Frames >= 50 })
 	stopped, err := d.StopSession(ctx, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, 20*time.Second, "10 frames between the sessions", func() bool { return d.Figures().Frames >= stopped.Frames+10 })
+	daemontest.WaitFor(t, 20*time.Second, "10 frames between the sessions", func() bool { return d.Figures().Frames >= stopped.Frames+10 })
 	if _, err := d.StartSession(ctx, "second"); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, 20*time.Second, "50 frames of the second session", func() bool { return d.Figures().Frames >= 50 })
+	daemontest.WaitFor(t, 20*time.Second, "50 frames of the second session", func() bool { return d.Figures().Frames >= 50 })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -256,12 +256,12 @@ func TestRecordingFailureIsLoud(t *testing.T) {
 	if late > time.Second {
 		t.Errorf("failure reported %v after the stream stopped storing, want within a second", late)
 	}
-	if err := daemontest.WaitCond(5*time.Second, func() bool { return strings.Contains(line.String(), "RECORDING FAILED: ") }); err != nil {
-		t.Errorf("status line never said RECORDING FAILED:\n%s", line.String())
+	if !daemontest.WaitFor(t, 5*time.Second, "a status line saying RECORDING FAILED", func() bool { return strings.Contains(line.String(), "RECORDING FAILED: ") }) {
+		t.Logf("status lines:\n%s", line.String())
 	}
 	// More ticks of a failed store (5 status lines): the log must not repeat.
-	if err := daemontest.WaitCond(10*time.Second, func() bool { return strings.Count(line.String(), "RECORDING FAILED: ") >= 5 }); err != nil {
-		t.Errorf("fewer than 5 status lines say RECORDING FAILED:\n%s", line.String())
+	if !daemontest.WaitFor(t, 10*time.Second, "5 status lines saying RECORDING FAILED", func() bool { return strings.Count(line.String(), "RECORDING FAILED: ") >= 5 }) {
+		t.Logf("status lines:\n%s", line.String())
 	}
 	stop, err := d.StopSession(ctx, "")
 	if err != nil {
@@ -356,8 +356,8 @@ func TestRecordingStreamDeleted(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
-	if err := daemontest.WaitCond(10*time.Second, func() bool { return d.Figures().Record == pb.Status_RECORD_OK && d.Figures().RecordUsage.Bytes > 0 }); err != nil {
-		t.Fatalf("never recording: %v", d.Figures())
+	if !daemontest.WaitFor(t, 10*time.Second, "recording", func() bool { return d.Figures().Record == pb.Status_RECORD_OK && d.Figures().RecordUsage.Bytes > 0 }) {
+		t.Fatalf("figures: %v", d.Figures())
 	}
 	js, err := jetstream.New(b.Conn())
 	if err != nil {
@@ -367,8 +367,8 @@ func TestRecordingStreamDeleted(t *testing.T) {
 		t.Fatal(err)
 	}
 	deleted := time.Now()
-	if err := daemontest.WaitCond(5*time.Second, func() bool { return d.Figures().Record == pb.Status_RECORD_FAILED }); err != nil {
-		t.Fatalf("status after the stream was deleted: %v", d.Figures())
+	if !daemontest.WaitFor(t, 5*time.Second, "RECORD_FAILED after the stream was deleted", func() bool { return d.Figures().Record == pb.Status_RECORD_FAILED }) {
+		t.Fatalf("figures: %v", d.Figures())
 	}
 	f := d.Figures()
 	t.Logf("RECORD_FAILED %v after the delete: %s", time.Since(deleted), f.RecordError)

@@ -318,7 +318,7 @@ func (d *Daemon) statusMsg(f Figures) *pb.Status {
 	}
 	m := &pb.Status{
 		Rig: d.p.Rig, Session: d.sessionID(), State: state, HostNs: now, UnixNs: d.unix(now),
-		UptimeNs: now - d.start, Version: d.p.Version, Frames: f.Frames,
+		UptimeNs: now - d.start.Load(), Version: d.p.Version, Frames: f.Frames,
 		FramesDropped: f.Dropped, FramesUntimed: f.Untimed, Stimulus: d.source,
 		// inbound_rejected is "ever" (the schema's word); inbound_rejects, per reason, is the session's.
 		Spikes: f.Spikes, Syncs: f.Syncs, InboundRejected: d.val.in.Counts().Rejected(),

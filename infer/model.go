@@ -83,15 +83,6 @@ func NewTensor(shape ...int) *Tensor {
 	return &Tensor{Shape: shape, Data: make([]float32, numel(shape))}
 }
 
-// TensorOf returns a tensor holding data (not copied) with the shape; it panics if their
-// sizes differ.
-func TensorOf(data []float32, shape ...int) *Tensor {
-	if len(data) != numel(shape) {
-		panic(fmt.Sprintf("infer: TensorOf: %d values for shape %v", len(data), shape))
-	}
-	return &Tensor{Shape: shape, Data: data}
-}
-
 func numel(shape []int) int {
 	n := 1
 	for _, d := range shape {

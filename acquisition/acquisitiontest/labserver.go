@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"retinad/internal/testenv"
 	"strings"
 	"sync"
 	"testing"
@@ -37,13 +38,11 @@ var LabUsers = map[string]string{
 
 // StartLabServer starts NATSServerBin with the lab config at conf (as shipped, but for its
 // JetStream store, moved into a temporary folder) on a free loopback port, and returns its URL.
-// It skips the test when the binary is missing. The server is killed when the test ends; its
+// A missing binary ends the test through testenv.Missing. The server is killed when the test ends; its
 // log is shown if the test failed.
 func StartLabServer(t testing.TB, conf string) string {
 	t.Helper()
-	if _, err := os.Stat(NATSServerBin); err != nil {
-		t.Skipf("%s: %v (scripts/setup installs Debian's nats-server)", NATSServerBin, err)
-	}
+	testenv.Path(t, "Debian's nats-server (scripts/setup)", NATSServerBin)
 	dir := t.TempDir()
 	text, err := os.ReadFile(conf)
 	if err != nil {

@@ -79,11 +79,11 @@ func Simulate(ctx context.Context, r *Retina, frames Frames, T, repeats int, see
 }
 
 // WriteDataset simulates T frames (see Simulate) and writes them to path as a dataset .npz
-// (DESIGN.md's format: stimulus float32 [T,H,W], counts float32 [T,C], frame_rate float64,
-// cell_ids int64 [C]) plus the ground truth: rates float32 [T,C] (spikes/s), cell_on int64 [C]
-// (1 ON, 0 OFF), cell_xy float64 [C,2] (receptive-field centre, x then y, pixels) and, when
-// repeats > 0, repeat_counts float32 [R,T,C]. The stimulus is streamed to the file, so a long
-// dataset needs memory only for its counts and rates.
+// (the dataset format of infer/dataset and docs/design.md: stimulus float32 [T,H,W], counts
+// float32 [T,C], frame_rate float64, cell_ids int64 [C]) plus the ground truth: rates float32
+// [T,C] (spikes/s), cell_on int64 [C] (1 ON, 0 OFF), cell_xy float64 [C,2] (receptive-field
+// centre, x then y, pixels) and, when repeats > 0, repeat_counts float32 [R,T,C]. The stimulus
+// is streamed to the file, so a long dataset needs memory only for its counts and rates.
 func WriteDataset(ctx context.Context, path string, r *Retina, frames Frames, T, repeats int, seed uint64) (*Simulation, error) {
 	f, err := os.Create(path)
 	if err != nil {

@@ -38,11 +38,6 @@ type Decoder struct {
 // Stats returns the counters so far.
 func (d *Decoder) Stats() Stats { return d.stats }
 
-// Reset forgets any partial frame and the sequence number (a new connection).
-func (d *Decoder) Reset() {
-	d.n, d.skipping, d.haveSeq = 0, false, false
-}
-
 // Decode consumes p and appends every message completed by it to dst, returning the extended
 // slice. Bytes of an unfinished frame are kept for the next call. It allocates only if dst
 // lacks capacity. Bad frames are dropped and counted in Stats; decoding resumes at the next

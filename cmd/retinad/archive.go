@@ -10,13 +10,14 @@ import (
 	"retinad/configs"
 )
 
-func init() {
-	register(command{
+// archiveCommand is `retinad archive`, in the command table (main.go).
+func archiveCommand() command {
+	return command{
 		name:    "archive",
 		args:    "--server HUB [--replicas N] [--max-bytes SIZE] RIG[=DOMAIN]...",
 		summary: "make or extend the lab hub's archive stream, which sources every rig's recording",
 		run:     runArchive,
-	})
+	}
 }
 
 // runArchive sets up acquisition.ArchiveStream on the hub, sourcing each named rig (its

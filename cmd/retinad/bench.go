@@ -21,13 +21,14 @@ import (
 	"retinad/infer/onnx/onnxtest"
 )
 
-func init() {
-	register(command{
+// benchCommand is `retinad bench`, in the command table (main.go).
+func benchCommand() command {
+	return command{
 		name:    "bench",
 		args:    "--model M | --sweep DIR [--steps N] [--peer-steps N] [--threads N] [--frame-rate HZ] [--json]",
 		summary: "time the streaming engine per step, and ONNX Runtime on the full window (batch 1, one thread) when present; --sweep: every model in DIR, one table",
 		run:     runBench,
-	})
+	}
 }
 
 type peerInfo struct {

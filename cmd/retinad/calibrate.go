@@ -16,13 +16,14 @@ import (
 	"retinad/configs"
 )
 
-func init() {
-	register(command{
+// calibrateCommand is `retinad calibrate`, in the command table (main.go).
+func calibrateCommand() command {
+	return command{
 		name:    "calibrate",
 		args:    "latency [--config C] [--frames N] [--json] [--out FILE] | gamma [--config C] [--steps N] [--hold D] [--lut FILE] [--json] [--out FILE] | threshold [--config C] [--hold D] [--margin F] [--verify N] [--json] [--out FILE]",
 		summary: "measure flip-to-light latency, the display's gamma, or the photodiode's edge threshold, and write it to the rig's calibration file",
 		run:     runCalibrate,
-	})
+	}
 }
 
 func runCalibrate(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {

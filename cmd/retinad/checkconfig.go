@@ -9,8 +9,9 @@ import (
 	"retinad/daemon/rig"
 )
 
-func init() {
-	register(command{
+// checkConfigCommand is `retinad check-config`, in the command table (main.go).
+func checkConfigCommand() command {
+	return command{
 		name:    "check-config",
 		args:    "FILE",
 		summary: "validate a config file and dry-run the rig it describes (models load and fit the grid, adaptive, photodiode, recording folder); report every problem with its field path, and exit",
@@ -34,5 +35,5 @@ func init() {
 			fmt.Fprintf(e.stdout, "%s: ok (%s)\n", fs.Arg(0), cfg)
 			return nil
 		},
-	})
+	}
 }

@@ -16,13 +16,14 @@ import (
 	pb "retinad/proto/retinadpb"
 )
 
-func init() {
-	register(command{
+// controlCommand is `retinad control`, in the command table (main.go).
+func controlCommand() command {
+	return command{
 		name:    "control",
 		args:    "[--server URL] [--rig R] [--user U --password P | --nkey SEEDFILE | --creds FILE] [--tls-ca PEM] [--observed] [--deadline D] [--frame-rate HZ] [--threads N] status | start [SESSION] | stop [SESSION] | load NAME FILE | unload NAME | mark LABEL [NOTE]",
 		summary: "ask a running daemon over its control service: sessions, models, events (all but status need the operator role); prints the reply as JSON",
 		run:     runControl,
-	})
+	}
 }
 
 func runControl(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {

@@ -14,13 +14,14 @@ import (
 	"retinad/stimulus"
 )
 
-func init() {
-	register(command{
+// exportCommand is `retinad export`, in the command table (main.go).
+func exportCommand() command {
+	return command{
 		name:    "export",
 		args:    "--session ID --out data.npz [--config FILE] [--server URL [--rig R]] [--bin-rate HZ]",
 		summary: "write a recorded session as a dataset (.npz) for fitting and training",
 		run:     runExport,
-	})
+	}
 }
 
 func runExport(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {

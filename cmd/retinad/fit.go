@@ -12,14 +12,15 @@ import (
 	"retinad/infer/fit"
 )
 
-func init() {
-	register(command{
+// fitCommand is `retinad fit`, in the command table (main.go).
+func fitCommand() command {
+	return command{
 		name: "fit",
 		args: "ln|glm --data D.npz --out M [flags]",
 		summary: "fit LN or Poisson GLM models of every cell of a dataset and write a native model file " +
 			"(ln: STA, cross-validated ridge, softplus/exp/binned nonlinearity; glm: stimulus, spike-history and coupling filters)",
 		run: runFit,
-	})
+	}
 }
 
 func runFit(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {

@@ -1,5 +1,6 @@
-// Command retinad is the rig daemon and its tools. Each subcommand lives in a file of its own
-// that registers itself; this file holds only the dispatcher and the shared flags.
+// Command retinad is the rig daemon and its tools. Each subcommand lives in a file of its own,
+// as a function returning its command; this file holds the command table that lists them, the
+// dispatcher and the shared flags.
 package main
 
 import (
@@ -39,13 +40,23 @@ type env struct {
 	log            *slog.Logger
 }
 
-var commands = map[string]command{}
+// commands is the command table: every subcommand, each defined in a file of its own.
+var commands = table(
+	archiveCommand(), benchCommand(), calibrateCommand(), checkConfigCommand(), controlCommand(),
+	exportCommand(), fitCommand(), modelFilesCommand(), predictCommand(), runCommand(),
+	showCommand(), simulateCommand(), tapCommand(), versionCommand(), workerCommand(),
+)
 
-func register(c command) {
-	if _, dup := commands[c.name]; dup {
-		panic("retinad: command registered twice: " + c.name)
+// table indexes cs by name; a name given twice is a programming error.
+func table(cs ...command) map[string]command {
+	m := make(map[string]command, len(cs))
+	for _, c := range cs {
+		if _, dup := m[c.name]; dup {
+			panic("retinad: command listed twice: " + c.name)
+		}
+		m[c.name] = c
 	}
-	commands[c.name] = c
+	return m
 }
 
 // errUsage marks an error in the command line itself (exit status 2).

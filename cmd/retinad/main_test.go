@@ -65,3 +65,25 @@ func TestUsage(t *testing.T) {
 		t.Errorf("bad --log-format: exit %d, %q", code, errs)
 	}
 }
+
+// TestCommandTable: every command of the table, and every `model` subcommand, answers --help
+// with its synopsis and exit 0.
+func TestCommandTable(t *testing.T) {
+	if len(commands) != 15 {
+		t.Errorf("%d commands in the table, want 15", len(commands))
+	}
+	for name, c := range commands {
+		args := []string{name, "--help"}
+		if name == "calibrate" { // it answers --help per subcommand
+			args = []string{name, "latency", "--help"}
+		}
+		if code, out, errs := run(t, args...); code != 0 || !strings.Contains(out+errs, c.args) && name != "calibrate" {
+			t.Errorf("%s --help: exit %d, want 0 and the synopsis %q\n%s%s", name, code, c.args, out, errs)
+		}
+	}
+	for name, c := range modelCommands {
+		if code, out, errs := run(t, "model", name, "--help"); code != 0 || !strings.Contains(out+errs, "retinad model "+name+" "+c.args) {
+			t.Errorf("model %s --help: exit %d, want 0 and its synopsis\n%s%s", name, code, out, errs)
+		}
+	}
+}

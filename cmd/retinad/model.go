@@ -11,8 +11,7 @@ import (
 	"retinad/infer/onnx"
 )
 
-// modelCommand is a sub-subcommand of `retinad model`. Other files add theirs in init:
-// modelCommands["import"] = modelCommand{...}.
+// modelCommand is a sub-subcommand of `retinad model`; modelCommands lists them all.
 type modelCommand struct {
 	args, summary string
 	run           func(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error
@@ -20,19 +19,29 @@ type modelCommand struct {
 
 var modelCommands = map[string]modelCommand{
 	"inspect": {args: "MODEL", summary: "print a model's architecture, input spec, cells, parameter count and FLOPs per step", run: runModelInspect},
+	"import":  modelImportCommand(),
+	"export":  modelExportCommand(),
 }
 
-func init() {
-	register(command{
+// modelFilesCommand is `retinad model`, in the command table (main.go).
+func modelFilesCommand() command {
+	return command{
 		name:    "model",
-		args:    "SUBCOMMAND ARGS (" + "inspect, ...)",
-		summary: "model file tools: inspect (and those other files add, e.g. import)",
+		args:    "export|import|inspect ARGS",
+		summary: "model file tools: inspect, import (torch-deep-retina, ONNX) and export (ONNX)",
 		run: func(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
 			var names []string
 			for n := range modelCommands {
 				names = append(names, n)
 			}
 			sort.Strings(names)
+			if len(args) == 1 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
+				fmt.Fprintf(e.stderr, "usage: retinad model %s ARGS\n", strings.Join(names, "|"))
+				for _, n := range names {
+					fmt.Fprintf(e.stderr, "  %s %s\n    \t%s\n", n, modelCommands[n].args, modelCommands[n].summary)
+				}
+				return flag.ErrHelp
+			}
 			if len(args) == 0 {
 				return fmt.Errorf("%w: want a subcommand: %s", errUsage, strings.Join(names, ", "))
 			}
@@ -48,7 +57,7 @@ func init() {
 			}
 			return c.run(ctx, e, sub, args[1:])
 		},
-	})
+	}
 }
 
 // loadModel reads a native model file, or an ONNX file (by its .onnx extension) through

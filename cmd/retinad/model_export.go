@@ -13,8 +13,9 @@ import (
 	"retinad/infer/torchimport"
 )
 
-func init() {
-	modelCommands["export"] = modelCommand{
+// modelExportCommand is `retinad model export`, in model.go's table.
+func modelExportCommand() modelCommand {
+	return modelCommand{
 		args:    "MODEL --out X.onnx [--frame-rate HZ]",
 		summary: "write a model (native, .onnx, or a torch-deep-retina checkpoint) as ONNX that other tools run; its metadata keep the normalisation, frame rate and cells",
 		run:     runModelExport,

@@ -13,8 +13,9 @@ import (
 	"retinad/infer/torchimport"
 )
 
-func init() {
-	modelCommands["import"] = modelCommand{
+// modelImportCommand is `retinad model import`, in model.go's table.
+func modelImportCommand() modelCommand {
+	return modelCommand{
 		args:    "CHECKPOINT.pt|MODEL.onnx --out M [--frame-rate HZ --norm-mean X --norm-std S --cells ID,... --name N]",
 		summary: "convert a torch-deep-retina checkpoint or an ONNX model into a native model file",
 		run:     runModelImport,

@@ -16,13 +16,14 @@ import (
 	"retinad/infer/dataset"
 )
 
-func init() {
-	register(command{
+// predictCommand is `retinad predict`, in the command table (main.go).
+func predictCommand() command {
+	return command{
 		name:    "predict",
 		args:    "--model M --stimulus S.npy|S.npz --out R.npy [--frame-rate HZ] [--stochastic --seed N] [--workers N]",
 		summary: "predict every cell's rate (spikes/s, float32 [T,C], NaN before a full history) for a stimulus movie",
 		run:     runPredict,
-	})
+	}
 }
 
 func runPredict(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {

@@ -14,13 +14,14 @@ import (
 	"retinad/daemon/rig"
 )
 
-func init() {
-	register(command{
+// runCommand is `retinad run`, in the command table (main.go).
+func runCommand() command {
+	return command{
 		name:    "run",
 		args:    "--config FILE [--duration D] [--session NAME] [--quiet]",
 		summary: "run the rig: show the stimulus, time every frame, run every model on every bin, publish over NATS",
 		run:     runRun,
-	})
+	}
 }
 
 func runRun(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {

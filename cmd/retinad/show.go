@@ -14,13 +14,14 @@ import (
 	"retinad/stimulus/present"
 )
 
-func init() {
-	register(command{
+// showCommand is `retinad show`, in the command table (main.go).
+func showCommand() command {
+	return command{
 		name:    "show",
 		args:    "--config FILE [--stimulus KIND] [--frames N] [--screenshot out.png]",
 		summary: "preview a stimulus on the configured display, and save the screen of a frame as a PNG",
 		run:     runShow,
-	})
+	}
 }
 
 func runShow(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"errors"
 	"image/png"
 	"os"
 	"path/filepath"
+	"retinad/internal/testenv"
 	"strings"
 	"testing"
 )
@@ -13,7 +15,7 @@ func TestShowScreenshot(t *testing.T) {
 	code, stdout, stderr := run(t, "show", "--config", "../../configs/sim.yaml", "--stimulus", "whitenoise", "--frames", "5", "--screenshot", out)
 	if code != 0 {
 		if strings.Contains(stderr, "present: offscreen") && os.Getenv("DISPLAY") == "" {
-			t.Skipf("no display can be had (no DISPLAY, no EGL surfaceless): %s", stderr)
+			testenv.Missing(t, "a display for GL (no DISPLAY: run under xvfb-run; EGL surfaceless failed)", errors.New(stderr))
 		}
 		t.Fatalf("show: exit %d\n%s%s", code, stdout, stderr)
 	}

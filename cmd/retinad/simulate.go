@@ -11,13 +11,14 @@ import (
 	"retinad/stimulus"
 )
 
-func init() {
-	register(command{
+// simulateCommand is `retinad simulate`, in the command table (main.go).
+func simulateCommand() command {
+	return command{
 		name:    "simulate",
 		args:    "--stimulus KIND --duration D --seed N --out data.npz [--repeats R] [--retina N] [--cells C] [--config FILE]",
 		summary: "run the virtual retina on a stimulus and write a dataset .npz with its ground-truth rates",
 		run:     runSimulate,
-	})
+	}
 }
 
 func runSimulate(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {

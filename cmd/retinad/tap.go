@@ -19,13 +19,14 @@ import (
 	"retinad/acquisition"
 )
 
-func init() {
-	register(command{
+// tapCommand is `retinad tap`, in the command table (main.go).
+func tapCommand() command {
+	return command{
 		name:    "tap",
 		args:    "[--subject S | --rig R] [--json] [--count N] [--server URL] [credentials: --user U --password P | --nkey SEEDFILE | --creds FILE] [--tls-ca PEM]",
 		summary: "print live retinad messages from NATS, decoded (like `nats sub`)",
 		run:     runTap,
-	})
+	}
 }
 
 func runTap(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {

@@ -2,9 +2,9 @@ package main
 
 import (
 	"encoding/json"
-	"os"
 	"os/exec"
 	"path/filepath"
+	"retinad/internal/testenv"
 	"strings"
 	"testing"
 
@@ -16,9 +16,7 @@ import (
 // plain torch.onnx.export with a dynamic batch, with PyTorch's output on a movie.
 func upstreamFiles(t *testing.T) string {
 	t.Helper()
-	if _, err := os.Stat("/usr/bin/python3"); err != nil {
-		t.Skip("no /usr/bin/python3 (with torch) to write the model files")
-	}
+	testenv.Path(t, "/usr/bin/python3 with torch (scripts/setup)", "/usr/bin/python3")
 	dir := t.TempDir()
 	cmd := exec.Command("/usr/bin/python3", "../../infer/torchimport/testdata/upstream.py", dir)
 	if out, err := cmd.CombinedOutput(); err != nil {

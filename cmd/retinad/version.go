@@ -28,8 +28,9 @@ func buildVersion() string {
 	return strings.TrimPrefix(v, "v")
 }
 
-func init() {
-	register(command{
+// versionCommand is `retinad version`, in the command table (main.go).
+func versionCommand() command {
+	return command{
 		name:    "version",
 		summary: "print the version of retinad and of the Go toolchain that built it",
 		run: func(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
@@ -39,5 +40,5 @@ func init() {
 			fmt.Fprintf(e.stdout, "retinad %s (%s %s/%s)\n", buildVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 			return nil
 		},
-	})
+	}
 }

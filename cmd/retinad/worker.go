@@ -12,13 +12,14 @@ import (
 	"retinad/daemon/scoring"
 )
 
-func init() {
-	register(command{
+// workerCommand is `retinad worker`, in the command table (main.go).
+func workerCommand() command {
+	return command{
 		name:    "worker",
 		args:    "--nats URL --model [NAME=]FILE [--model ...] [--cores N] [--prefix P] [--user NAME --password P | --nkey SEEDFILE | --creds FILE] [--tls-ca PEM] [--identity ID]",
 		summary: "score adaptive-stimulus candidates for daemons on NATS (queue group retinad-workers) until Ctrl-C",
 		run:     runWorker,
-	})
+	}
 }
 
 // modelFlags collects repeated --model arguments.

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -155,14 +156,18 @@ func (l *LockedBuffer) String() string {
 	return l.b.String()
 }
 
-// WaitCond polls cond every 10 ms until it holds, or fails after timeout.
-func WaitCond(timeout time.Duration, cond func() bool) error {
+// WaitFor polls cond every 10 ms until it holds (true), or marks the test failed naming what
+// it waited for and returns false once timeout has passed. It is the daemon tests' one way to
+// wait for something another goroutine does; the caller decides whether to go on.
+func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) bool {
+	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
 		if time.Now().After(deadline) {
-			return fmt.Errorf("daemontest: condition not met after %v", timeout)
+			t.Errorf("%s: not after %v", what, timeout)
+			return false
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	return nil
+	return true
 }

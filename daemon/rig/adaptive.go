@@ -19,13 +19,11 @@ func (r *Rig) openAdaptive(session string, comps *[]daemon.Component) (daemon.So
 	lead := 0
 	var cells []int32
 	if len(cfg.Models) > 0 {
-		var ms []scoring.Model
-		for i, mc := range cfg.Models {
-			m, err := scoring.LoadModelRate(mc.Name, mc.File, float64(mc.FrameRate))
-			if err != nil {
-				return nil, fmt.Errorf("rig: adaptive: models[%d]: %w", i, err)
-			}
-			ms = append(ms, m)
+		ms, err := scoring.LoadConfigModels(cfg.Models)
+		if err != nil {
+			return nil, fmt.Errorf("rig: adaptive: %w", err)
+		}
+		for _, m := range ms {
 			lead = max(lead, m.Model.Input.History-1)
 		}
 		for _, id := range ms[0].Model.Cells {

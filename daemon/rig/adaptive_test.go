@@ -2,7 +2,9 @@ package rig_test
 
 import (
 	"context"
-	"os"
+	"retinad/daemon/daemontest"
+	"retinad/internal/testenv"
+	"retinad/stimulus"
 	"strings"
 	"sync"
 	"testing"
@@ -26,10 +28,7 @@ func TestSimulatedRigAdaptive(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short")
 	}
-	const photos = "/usr/lib/python3/dist-packages/skimage/data"
-	if _, err := os.Stat(photos); err != nil {
-		t.Skipf("natural-scene photographs (python3-skimage): %v", err)
-	}
+	photos := testenv.Path(t, "the natural-scene photographs (python3-skimage, scripts/setup)", stimulus.DefaultPhotoDir)
 	cfg := configs.Default()
 	cfg.NATS.Listen = "127.0.0.1:0"
 	cfg.NATS.Users = []configs.NATSUser{{Name: "op", Role: "operator", Password: "op-password"}} // control needs the operator role
@@ -79,14 +78,35 @@ func TestSimulatedRigAdaptive(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var chooseErr error
 	var reply pb.ChooseStimulusReply
+	// counted is how many choices so far satisfy ok.
+	counted := func(ok func(c *pb.AdaptiveChoice) bool) (n, all int) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range choices {
+			if ok(c) {
+				n++
+			}
+		}
+		return n, len(choices)
+	}
 	go func() {
 		defer cancel()
-		time.Sleep(5 * time.Second)
+		if !daemontest.WaitFor(t, time.Minute, "6 choices, one of discriminate reporting a tally over clips whose spikes came back", func() bool {
+			n, all := counted(func(c *pb.AdaptiveChoice) bool {
+				return c.Strategy == "discriminate" && c.Report != "" && !strings.HasPrefix(c.Report, "0 clips")
+			})
+			return n > 0 && all >= 6
+		}) {
+			return
+		}
 		subj, _ := acquisition.SubjectsFor("sim")
 		cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
 		defer ccancel()
 		chooseErr = acquisition.Call(cctx, sub, subj, acquisition.EndpointStimulus, &pb.ChooseStimulusRequest{Strategy: "isoresponse"}, &reply)
-		time.Sleep(2 * time.Second)
+		daemontest.WaitFor(t, time.Minute, "8 choices, 2 of them isoresponse", func() bool {
+			n, all := counted(func(c *pb.AdaptiveChoice) bool { return c.Strategy == "isoresponse" })
+			return n >= 2 && all >= 8
+		})
 	}()
 	var runErr error
 	onMain(func() { runErr = r.Run(ctx) })

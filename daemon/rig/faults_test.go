@@ -194,8 +194,8 @@ func TestMissedBeyondIdle(t *testing.T) {
 
 func (fr *faultRig) wait(t *testing.T, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
-	if err := daemontest.WaitCond(timeout, cond); err != nil {
-		t.Fatalf("%s: %v\nlast status line: %s", what, err, fr.lastLine())
+	if !daemontest.WaitFor(t, timeout, what, cond) {
+		t.Fatalf("last status line: %s", fr.lastLine())
 	}
 }
 

@@ -50,8 +50,7 @@ type Rig struct {
 	daemon  *daemon.Daemon
 	dash    *dashboard.Server // the HTTP listener (nil: dashboard.listen "")
 	session string
-	version string   // the build's, everywhere: Status, SessionEvent, the control service
-	notes   []string // parts the config asks for that are not wired, said at start
+	version string // the build's, everywhere: Status, SessionEvent, the control service
 }
 
 // Open opens every part cfg describes. On error, what was opened is closed again.
@@ -278,20 +277,18 @@ func (r *Rig) NATSURL() string { return r.bus.ClientURL() }
 // Session is the session's name.
 func (r *Rig) Session() string { return r.session }
 
-// Notes are the parts the config asks for that are not wired.
-func (r *Rig) Notes() []string { return r.notes }
-
 // Run runs the session until ctx ends; it returns nil then.
 func (r *Rig) Run(ctx context.Context) error {
-	for _, n := range r.notes {
-		r.log.Warn("rig: not wired: " + n)
-	}
 	return r.daemon.Run(ctx)
 }
 
-// Close closes the presenter and drains and stops the bus. It is idempotent.
+// Close closes the presenter, the fake photodiode device (whose pty Run would have closed, but
+// Run may never have run: Open failed after it) and drains and stops the bus. It is idempotent.
 func (r *Rig) Close() error {
 	errs := []error{r.closeDashboard()}
+	if r.device != nil {
+		r.device.Close() // idempotent; keeps the device's ground truth readable
+	}
 	if r.pres != nil {
 		errs = append(errs, r.pres.Close())
 		r.pres = nil

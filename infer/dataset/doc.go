@@ -1,5 +1,5 @@
 // Package dataset reads and writes recorded or simulated datasets: the .npz files that fitting,
-// training and export share (see ../../../shared/DESIGN.md, "Data formats").
+// training and export share (docs/design.md, "Formats", places it among the project's formats).
 //
 // A dataset holds
 //

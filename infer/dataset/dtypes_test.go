@@ -1,9 +1,9 @@
 package dataset
 
 import (
-	"os"
 	"os/exec"
 	"path/filepath"
+	"retinad/internal/testenv"
 	"strings"
 	"testing"
 )
@@ -12,9 +12,7 @@ import (
 // rate reads as the float dataset with the stated scaling (uint8 v -> (v - 127.5) / 127.5),
 // and a uint16 .npy movie and an int8 one through ReadStimulus likewise.
 func TestIntegerArrays(t *testing.T) {
-	if _, err := os.Stat("/usr/bin/python3"); err != nil {
-		t.Skip("no /usr/bin/python3 with numpy to write the files")
-	}
+	testenv.Path(t, "/usr/bin/python3 with numpy (scripts/setup)", "/usr/bin/python3")
 	dir := t.TempDir()
 	script := `
 import sys, numpy as np
@@ -60,9 +58,7 @@ np.save(d + "/i8.npy", np.array([-1, 0, 1], np.int8).reshape(3, 1, 1))
 // TestOtherFormatsNamed: HDF5 and MATLAB files (written by h5py and scipy) are refused saying
 // what they are and how to convert them, by Read and by ReadStimulus.
 func TestOtherFormatsNamed(t *testing.T) {
-	if _, err := os.Stat("/usr/bin/python3"); err != nil {
-		t.Skip("no /usr/bin/python3 with h5py and scipy to write the files")
-	}
+	testenv.Path(t, "/usr/bin/python3 with h5py and scipy (scripts/setup)", "/usr/bin/python3")
 	dir := t.TempDir()
 	script := `
 import sys, numpy as np, h5py, scipy.io

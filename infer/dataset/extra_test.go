@@ -1,10 +1,12 @@
 package dataset
 
 import (
+	"fmt"
 	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"retinad/internal/testenv"
 	"strings"
 	"testing"
 )
@@ -37,7 +39,7 @@ for k in ["rates", "fit", "onset_ns", "timed", "labels", "session"]:
 `
 	out, err := exec.Command("/usr/bin/python3", "-c", py, path).CombinedOutput()
 	if err != nil {
-		t.Skipf("python3 with numpy: %v\n%s", err, out)
+		testenv.Missing(t, "/usr/bin/python3 with numpy (scripts/setup)", fmt.Errorf("%w\n%s", err, out))
 	}
 	want := `rates <f4 (2, 1) [[1.5], [nan]]
 fit <f8 (2,) [-3000000000.0, 1.00005]

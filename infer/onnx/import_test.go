@@ -3,6 +3,7 @@ package onnx
 import (
 	"errors"
 	"math"
+	"retinad/internal/testenv"
 	"strings"
 	"testing"
 
@@ -149,7 +150,7 @@ func TestExportRunsInONNXRuntime(t *testing.T) {
 		}
 		got, err := onnxtest.Run(b, "stimulus", x, []int64{int64(n), int64(in.History), int64(in.Height), int64(in.Width)}, "rates", int64(len(m.Cells)))
 		if errors.Is(err, onnxtest.ErrUnavailable) {
-			t.Skip(err)
+			testenv.Missing(t, "ONNX Runtime (RETINAD_ONNXRUNTIME, scripts/setup)", err)
 		}
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)

@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"retinad/internal/testenv"
 	"strings"
 	"testing"
 
@@ -77,7 +78,7 @@ func TestGoldenONNXRuntime(t *testing.T) {
 		n := int64(T - hist + 1)
 		got, err := onnxtest.Run(model, "stimulus", x, []int64{n, int64(hist), int64(ss[1]), int64(ss[2])}, "rates", int64(cells))
 		if errors.Is(err, onnxtest.ErrUnavailable) {
-			t.Skip(err)
+			testenv.Missing(t, "ONNX Runtime (RETINAD_ONNXRUNTIME, scripts/setup)", err)
 		}
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)

@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"retinad/internal/testenv"
 	"strings"
 	"testing"
 
@@ -16,9 +17,7 @@ import (
 // the directory holding the files.
 func upstreamFiles(t *testing.T) string {
 	t.Helper()
-	if _, err := os.Stat("/usr/bin/python3"); err != nil {
-		t.Skip("no /usr/bin/python3 (with torch) to write the checkpoints")
-	}
+	testenv.Path(t, "/usr/bin/python3 with torch (scripts/setup)", "/usr/bin/python3")
 	dir := t.TempDir()
 	cmd := exec.Command("/usr/bin/python3", "infer/torchimport/testdata/upstream.py", dir)
 	cmd.Dir = "../.."

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"retinad/configs"
+	"retinad/internal/testenv"
 	"retinad/stimulus/present/presenttest"
 )
 
@@ -23,6 +24,9 @@ import (
 var onMain = presenttest.OnMain
 
 func TestMain(m *testing.M) { os.Exit(presenttest.Main(m)) }
+
+// errNoDisplay is why a window cannot be had.
+var errNoDisplay = fmt.Errorf("neither DISPLAY nor WAYLAND_DISPLAY is set")
 
 // fakeClock runs pacing instantly: time moves only when a sleep ends or a test advances now
 // (a frame drawn late, a slow swap).
@@ -41,6 +45,8 @@ func targets(t *testing.T) []string {
 	var modes []string
 	if haveDisplay() {
 		modes = append(modes, "window")
+	} else if testenv.Required() {
+		testenv.Missing(t, "a display for the window case (DISPLAY: run under xvfb-run)", errNoDisplay)
 	}
 	var eglErr error
 	onMain(func() {
@@ -54,7 +60,7 @@ func targets(t *testing.T) []string {
 		modes = append(modes, "offscreen")
 	}
 	if len(modes) == 0 {
-		t.Skipf("no display can be had: DISPLAY is unset (run under xvfb-run) and EGL surfaceless fails: %v", eglErr)
+		testenv.Missing(t, "a display for GL (DISPLAY unset: run under xvfb-run; EGL surfaceless failed)", eglErr)
 	}
 	return modes
 }
@@ -350,7 +356,7 @@ func benchmarkPresent(b *testing.B, mode string, side int) {
 	{
 		{
 			if mode == "window" && !haveDisplay() {
-				b.Skip("no DISPLAY: run under xvfb-run")
+				testenv.Missing(b, "a display for the window case (run under xvfb-run)", errNoDisplay)
 			}
 			d := configs.Default().Display
 			d.Mode, d.Width, d.Height, d.VSync = mode, 1920, 1080, false
@@ -435,7 +441,7 @@ func TestGLErrorNamesCall(t *testing.T) {
 // paces from the clock.
 func TestVSyncFallback(t *testing.T) {
 	if !haveDisplay() {
-		t.Skip("no DISPLAY: the window case runs under xvfb-run")
+		testenv.Missing(t, "a display for the window case (run under xvfb-run)", errNoDisplay)
 	}
 	d, s := testConfig("window")
 	d.VSync = true
@@ -478,7 +484,7 @@ func cpuTime() int64 {
 // refreshes past it, counted from the swap times, and vsync stays trusted.
 func TestVSyncMissedFromSwaps(t *testing.T) {
 	if !haveDisplay() {
-		t.Skip("no DISPLAY: the window case runs under xvfb-run")
+		testenv.Missing(t, "a display for the window case (run under xvfb-run)", errNoDisplay)
 	}
 	d, s := testConfig("window") // 120 Hz monitor, 60 Hz stimulus: 2 refreshes per frame
 	d.VSync = true
