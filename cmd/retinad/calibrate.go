@@ -6,7 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"math"
+	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"retinad/calib"
 	"retinad/calib/photodiode"
 	"retinad/configs"
+	"retinad/stimulus/present"
 )
 
 func init() {
@@ -56,9 +59,11 @@ func runCalibrate(ctx context.Context, e *env, fs *flag.FlagSet, args []string) 
 	if *out == "" {
 		*out = filepath.Join(filepath.Dir(cfg.File), cfg.Rig+".calibration.json")
 	}
-	if err := simulatedDisplay(cfg, "latency"); err != nil {
+	disp, err := openPatch(cfg, "latency", e)
+	if err != nil {
 		return err
 	}
+	defer disp.close()
 	period := time.Duration(float64(time.Second) / float64(cfg.Stimulus.FrameRate))
 
 	var mu sync.Mutex
@@ -86,8 +91,7 @@ func runCalibrate(ctx context.Context, e *env, fs *flag.FlagSet, args []string) 
 	runErr := make(chan error, 1)
 	go func() { runErr <- pd.Run(runCtx) }()
 
-	// Wait for the link and its clock sync, then drive the simulated display's light directly
-	// at the stimulus frame rate (no presenter needed).
+	// Wait for the link and its clock sync, then flip the patch at the stimulus frame rate.
 	st := pd.Stats()
 	for start := time.Now(); st.Pongs.Load() < 16; {
 		if time.Since(start) > 5*time.Second || ctx.Err() != nil {
@@ -97,19 +101,20 @@ func runCalibrate(ctx context.Context, e *env, fs *flag.FlagSet, args []string) 
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	fl := newFlipper(period)
-	for f := 0; f < *frames && fl.wait(ctx); f++ {
-		pd.Flip(uint64(f), fl.flipped(), float64(f%2))
-	}
-	fl.stop()
-	select {
-	case <-done:
-	case <-time.After(time.Second):
-	case <-ctx.Done():
+	flipErr := disp.flips(ctx, pd, *frames, 1) // the patch starts dark: frame 0 lights, every frame changes it
+	if flipErr == nil {
+		select {
+		case <-done:
+		case <-time.After(time.Second):
+		case <-ctx.Done():
+		}
 	}
 	cancel()
 	if err := <-runErr; err != nil {
 		return err
+	}
+	if flipErr != nil {
+		return fmt.Errorf("calibrate latency: %w", flipErr)
 	}
 	mu.Lock()
 	defer mu.Unlock()
@@ -184,9 +189,11 @@ func runCalibrateGamma(ctx context.Context, e *env, fs *flag.FlagSet, args []str
 	if *lutPath == "" {
 		*lutPath = filepath.Join(filepath.Dir(*out), cfg.Rig+".gamma.lut")
 	}
-	if err := simulatedDisplay(cfg, "gamma"); err != nil {
+	disp, err := openPatch(cfg, "gamma", e)
+	if err != nil {
 		return err
 	}
+	defer disp.close()
 	var meter calib.GammaMeter
 	pd, err := photodiode.Open(cfg.Photodiode, 0, calib.Options{OnOnset: func(calib.Onset) {}, OnLevels: meter.Levels, Log: e.log})
 	if err != nil {
@@ -204,12 +211,14 @@ func runCalibrateGamma(ctx context.Context, e *env, fs *flag.FlagSet, args []str
 			return fmt.Errorf("calibrate gamma: the photodiode did not answer within 5 s")
 		}
 	}
-	clk := calib.SystemClock{}
 	g, err := photodiode.MeasureGamma(ctx, pd.Photodiode, &meter, photodiode.GammaOptions{Steps: *steps, Hold: *hold,
-		Show: func(f uint64, level float64) int64 { ns := clk.Now(); pd.Flip(f, ns, level); return ns }})
+		Show: disp.shower(ctx, pd)})
 	cancel()
 	if rerr := <-runErr; err == nil {
 		err = rerr
+	}
+	if err == nil {
+		err = disp.err
 	}
 	if err != nil {
 		return fmt.Errorf("calibrate gamma: %w", err)
@@ -244,23 +253,124 @@ func runCalibrateGamma(ctx context.Context, e *env, fs *flag.FlagSet, args []str
 	return nil
 }
 
-// simulatedDisplay refuses a device whose light no simulated display makes: calibrate shows its
-// patch through the photodiode package's simulated display ("sim": the fake device; "avr": the
-// real firmware on the emulated board). A real device must see a real monitor, which needs the
-// stimulus presenter, not wired into calibrate yet; it is told apart before anything opens the
-// port, and a port another retinad holds is refused (calib.ErrBusy).
-func simulatedDisplay(cfg *configs.Config, what string) error {
+// patchDisplay is where calibrate shows the photodiode's patch. For photodiode.device sim and
+// avr it is the photodiode package's simulated display, lit by the link's Flip itself (the fake
+// device, or the emulated board's A0), at the stimulus frame rate from a ticker. For a serial
+// device it is the rig's monitor through the stimulus presenter, as `retinad run` shows it: the
+// patch at each drive level (PresentLevel), paced on the presenter's refresh grid, the flip's
+// time its Flip.HostNS. Everything else in calibrate is the same for both.
+type patchDisplay struct {
+	p   *present.Presenter // serial device; nil for sim and avr
+	fl  *flipper           // sim and avr
+	err error              // the presenter's first failure
+}
+
+// openPatch opens the display calibrate's `what` shows the patch on (see patchDisplay). A serial
+// device is told apart before anything opens the port, and a port another retinad holds is
+// refused (calib.ErrBusy). The presenter's GL calls stay on this goroutine's thread, locked
+// here until close (cmd/retinad's main thread is already locked in init).
+func openPatch(cfg *configs.Config, what string, e *env) (*patchDisplay, error) {
+	period := time.Duration(float64(time.Second) / float64(cfg.Stimulus.FrameRate))
 	switch d := cfg.Photodiode.Device; d {
 	case "sim", "avr":
-		return nil
+		return &patchDisplay{fl: newFlipper(period)}, nil
 	case "none":
-		return fmt.Errorf("calibrate %s: photodiode.device is \"none\": there is no photodiode to measure with", what)
+		return nil, fmt.Errorf("calibrate %s: photodiode.device is \"none\": there is no photodiode to measure with", what)
 	default:
-		if err := calib.SerialFree(d); err != nil {
-			return fmt.Errorf("calibrate %s: %w", what, err)
+		if _, err := os.Stat(d); err != nil {
+			return nil, fmt.Errorf("calibrate %s: photodiode.device: %w (is the photodiode plugged in?)", what, err)
 		}
-		return fmt.Errorf("calibrate %s: photodiode.device %q: a serial device needs the stimulus presenter to show its patch, not wired into calibrate yet (\"sim\" and \"avr\" are)", what, d)
+		if err := calib.SerialFree(d); err != nil {
+			return nil, fmt.Errorf("calibrate %s: %w", what, err)
+		}
+		runtime.LockOSThread()
+		p, err := present.Open(cfg.Display, cfg.Stimulus, present.Options{Log: e.log, Title: "retinad calibrate " + what, OnPatch: e.onPatch})
+		if err != nil {
+			runtime.UnlockOSThread()
+			return nil, fmt.Errorf("calibrate %s: photodiode.device %s: the patch is shown by the stimulus presenter (display block of %s): %w", what, d, cfg.File, err)
+		}
+		disp := &patchDisplay{p: p}
+		if err := disp.dark(); err != nil {
+			disp.close()
+			return nil, fmt.Errorf("calibrate %s: %w", what, err)
+		}
+		return disp, nil
 	}
+}
+
+// dark shows the patch black on the monitor, telling no link: where a measurement starts, as
+// the simulated displays of sim and avr start dark with each new link. A monitor keeps the
+// patch as it was last shown (bright after calibrate threshold's levels), so a test sequence
+// that begins by lighting it would see no edge for its first flip.
+func (d *patchDisplay) dark() error {
+	if d.p == nil {
+		return nil
+	}
+	if _, err := d.p.PresentLevel(0); err != nil {
+		d.err = err
+		return err
+	}
+	return nil
+}
+
+// show puts drive level (0..1) on the patch as frame f and tells pd (which lights the simulated
+// display, and expects the edge): the flip's host ns, or false when ctx ended or the presenter
+// failed (d.err).
+func (d *patchDisplay) show(ctx context.Context, pd *photodiode.Photodiode, f uint64, level float64) (int64, bool) {
+	var ns int64
+	if d.p == nil {
+		if !d.fl.wait(ctx) {
+			return 0, false
+		}
+		ns = d.fl.flipped()
+	} else {
+		if ctx.Err() != nil || d.err != nil {
+			return 0, false
+		}
+		flip, err := d.p.PresentLevel(level)
+		if err != nil {
+			d.err = err
+			return 0, false
+		}
+		ns = flip.HostNS
+	}
+	pd.Flip(f, ns, level)
+	return ns, true
+}
+
+// shower is show for photodiode.MeasureGamma and MeasureThreshold; a presenter failure is in
+// d.err once they return.
+func (d *patchDisplay) shower(ctx context.Context, pd *photodiode.Photodiode) func(uint64, float64) int64 {
+	return func(f uint64, level float64) int64 {
+		if ns, ok := d.show(ctx, pd, f, level); ok {
+			return ns
+		}
+		return calib.SystemClock{}.Now()
+	}
+}
+
+// flips shows n frames with the patch black and white in turn at the frame rate, frame f at
+// level (f+first)%2.
+func (d *patchDisplay) flips(ctx context.Context, pd *photodiode.Photodiode, n, first int) error {
+	for f := range n {
+		if _, ok := d.show(ctx, pd, uint64(f), float64((f+first)%2)); !ok {
+			if d.err != nil {
+				return d.err
+			}
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// close closes the presenter, on the thread that opened it, or stops the ticker.
+func (d *patchDisplay) close() {
+	if d.p == nil {
+		d.fl.stop()
+		return
+	}
+	d.p.Close()
+	runtime.UnlockOSThread()
 }
 
 // openSynced opens the photodiode from cfg and runs it until the clock sync has 16 pongs; stop
@@ -311,19 +421,23 @@ func runCalibrateThreshold(ctx context.Context, e *env, fs *flag.FlagSet, args [
 	if *out == "" {
 		*out = filepath.Join(filepath.Dir(cfg.File), cfg.Rig+".calibration.json")
 	}
-	if err := simulatedDisplay(cfg, "threshold"); err != nil {
+	disp, err := openPatch(cfg, "threshold", e)
+	if err != nil {
 		return err
 	}
+	defer disp.close()
 	var meter calib.GammaMeter
 	pd, stop, err := openSynced(ctx, cfg.Photodiode, calib.Options{OnOnset: func(calib.Onset) {}, OnLevels: meter.Levels, Log: e.log}, "threshold")
 	if err != nil {
 		return err
 	}
-	clk := calib.SystemClock{}
 	th, err := photodiode.MeasureThreshold(ctx, pd.Photodiode, &meter, photodiode.ThresholdOptions{Hold: *hold, Margin: *margin,
-		Show: func(f uint64, level float64) int64 { ns := clk.Now(); pd.Flip(f, ns, level); return ns }})
+		Show: disp.shower(ctx, pd)})
 	if rerr := stop(); err == nil {
 		err = rerr
+	}
+	if err == nil {
+		err = disp.err
 	}
 	fmt.Fprintf(e.stderr, "dark %.4f, bright %.4f of full scale\n", th.Dark, th.Bright)
 	if err != nil {
@@ -333,7 +447,7 @@ func runCalibrateThreshold(ctx context.Context, e *env, fs *flag.FlagSet, args [
 		th.Threshold, th.Hysteresis, 100**margin, th.Threshold+th.Hysteresis/2, th.Threshold-th.Hysteresis/2, *verify)
 	pc := cfg.Photodiode
 	pc.Threshold, pc.Hysteresis, pc.Calibration = th.Threshold, th.Hysteresis, "" // these, not an older file's
-	if err := verifyEdges(ctx, pc, float64(cfg.Stimulus.FrameRate), *verify, e); err != nil {
+	if err := verifyEdges(ctx, pc, disp, *verify, e); err != nil {
 		return err
 	}
 	now := time.Now().UTC().Format(time.RFC3339)
@@ -355,9 +469,12 @@ func runCalibrateThreshold(ctx context.Context, e *env, fs *flag.FlagSet, args [
 	return nil
 }
 
-// verifyEdges opens the photodiode anew with the threshold in cfg and flips the patch n times
-// at the frame rate: every flip must be timed, none dropped, no edge spurious.
-func verifyEdges(ctx context.Context, cfg configs.Photodiode, rate float64, n int, e *env) error {
+// verifyEdges opens the photodiode anew with the threshold in cfg and flips the patch on disp n
+// times at the frame rate: every flip must be timed, none dropped, no edge spurious.
+func verifyEdges(ctx context.Context, cfg configs.Photodiode, disp *patchDisplay, n int, e *env) error {
+	if err := disp.dark(); err != nil {
+		return fmt.Errorf("calibrate threshold: %w", err)
+	}
 	var mu sync.Mutex
 	var timed, other int
 	done := make(chan struct{})
@@ -376,19 +493,20 @@ func verifyEdges(ctx context.Context, cfg configs.Photodiode, rate float64, n in
 	if err != nil {
 		return err
 	}
-	fl := newFlipper(time.Duration(float64(time.Second) / rate))
-	for f := 0; f < n && fl.wait(ctx); f++ {
-		pd.Flip(uint64(f), fl.flipped(), float64((f+1)%2)) // the patch starts dark: frame 0 lights
-	}
-	fl.stop()
-	select {
-	case <-done:
-	case <-time.After(2 * time.Second):
-	case <-ctx.Done():
+	flipErr := disp.flips(ctx, pd, n, 1) // the patch starts dark: frame 0 lights
+	if flipErr == nil {
+		select {
+		case <-done:
+		case <-time.After(2 * time.Second):
+		case <-ctx.Done():
+		}
 	}
 	spurious := pd.Stats().Spurious.Load()
 	if err := stop(); err != nil {
 		return err
+	}
+	if flipErr != nil {
+		return fmt.Errorf("calibrate threshold: %w", flipErr)
 	}
 	mu.Lock()
 	defer mu.Unlock()
