@@ -211,13 +211,15 @@ func runCalibrateGamma(ctx context.Context, e *env, fs *flag.FlagSet, args []str
 			return fmt.Errorf("calibrate gamma: the photodiode did not answer within 5 s")
 		}
 	}
-	g, err := photodiode.MeasureGamma(ctx, pd.Photodiode, &meter, photodiode.GammaOptions{Steps: *steps, Hold: *hold,
-		Show: disp.shower(ctx, pd)})
+	mctx, mstop := context.WithCancel(ctx)
+	g, err := photodiode.MeasureGamma(mctx, pd.Photodiode, &meter, photodiode.GammaOptions{Steps: *steps, Hold: *hold,
+		Show: disp.shower(mctx, mstop, pd)})
+	mstop()
 	cancel()
 	if rerr := <-runErr; err == nil {
 		err = rerr
 	}
-	if err == nil {
+	if disp.err != nil {
 		err = disp.err
 	}
 	if err != nil {
@@ -289,10 +291,16 @@ func openPatch(cfg *configs.Config, what string, e *env) (*patchDisplay, error) 
 			runtime.UnlockOSThread()
 			return nil, fmt.Errorf("calibrate %s: photodiode.device %s: the patch is shown by the stimulus presenter (display block of %s): %w", what, d, cfg.File, err)
 		}
+		// The presenter's first flips find out whether the swaps wait for vsync (three in a row
+		// faster than half a frame: it paces from the clock instead); flipped that fast, they
+		// would be lights too short for any photodiode. They are shown black, before anything
+		// is measured.
 		disp := &patchDisplay{p: p}
-		if err := disp.dark(); err != nil {
-			disp.close()
-			return nil, fmt.Errorf("calibrate %s: %w", what, err)
+		for range 5 {
+			if err := disp.dark(); err != nil {
+				disp.close()
+				return nil, fmt.Errorf("calibrate %s: %w", what, err)
+			}
 		}
 		return disp, nil
 	}
@@ -338,13 +346,14 @@ func (d *patchDisplay) show(ctx context.Context, pd *photodiode.Photodiode, f ui
 	return ns, true
 }
 
-// shower is show for photodiode.MeasureGamma and MeasureThreshold; a presenter failure is in
-// d.err once they return.
-func (d *patchDisplay) shower(ctx context.Context, pd *photodiode.Photodiode) func(uint64, float64) int64 {
+// shower is show for photodiode.MeasureGamma and MeasureThreshold, run with ctx: a presenter
+// failure ends the measurement at once (stop cancels ctx) and is in d.err once they return.
+func (d *patchDisplay) shower(ctx context.Context, stop context.CancelFunc, pd *photodiode.Photodiode) func(uint64, float64) int64 {
 	return func(f uint64, level float64) int64 {
 		if ns, ok := d.show(ctx, pd, f, level); ok {
 			return ns
 		}
+		stop()
 		return calib.SystemClock{}.Now()
 	}
 }
@@ -431,12 +440,14 @@ func runCalibrateThreshold(ctx context.Context, e *env, fs *flag.FlagSet, args [
 	if err != nil {
 		return err
 	}
-	th, err := photodiode.MeasureThreshold(ctx, pd.Photodiode, &meter, photodiode.ThresholdOptions{Hold: *hold, Margin: *margin,
-		Show: disp.shower(ctx, pd)})
+	mctx, mstop := context.WithCancel(ctx)
+	th, err := photodiode.MeasureThreshold(mctx, pd.Photodiode, &meter, photodiode.ThresholdOptions{Hold: *hold, Margin: *margin,
+		Show: disp.shower(mctx, mstop, pd)})
+	mstop()
 	if rerr := stop(); err == nil {
 		err = rerr
 	}
-	if err == nil {
+	if disp.err != nil {
 		err = disp.err
 	}
 	fmt.Fprintf(e.stderr, "dark %.4f, bright %.4f of full scale\n", th.Dark, th.Bright)

@@ -168,6 +168,25 @@ func TestCalibrateSerialPresenter(t *testing.T) {
 	dir := t.TempDir()
 	cfgPath, cal := filepath.Join(dir, "rig.yaml"), filepath.Join(dir, "rig.calibration.json")
 	writeConfigWithDevice(t, cfgPath, b.PTY)
+	// A small window: the GL work and Xvfb's copy of every swap take less of the CPU the
+	// emulator needs in real time.
+	small := map[string]string{"  width: 800\n": "  width: 160\n", "  height: 600\n": "  height: 120\n",
+		"rect: {x: 150, y: 50, width: 500, height: 500}": "rect: {x: 10, y: 10, width: 100, height: 100}",
+		"patch: {corner: bottom-right, size: 40}":        "patch: {corner: bottom-right, size: 20}"}
+	cb, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := string(cb)
+	for from, to := range small {
+		if !strings.Contains(cs, from) {
+			t.Fatalf("configs/sim.yaml has no %q: this test's edit no longer applies", from)
+		}
+		cs = strings.Replace(cs, from, to, 1)
+	}
+	if err := os.WriteFile(cfgPath, []byte(cs), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	// While another retinad holds the port, calibrate refuses before it shows anything.
 	held, err := calib.OpenSerial(b.PTY, 115200, 50*time.Millisecond)
 	if err != nil {
@@ -184,11 +203,12 @@ func TestCalibrateSerialPresenter(t *testing.T) {
 	held.Close()
 
 	var frame uint64
+	flips := map[uint64]int64{} // monitor frame -> its flip, host ns
 	calibrate := func(args ...string) string {
 		t.Helper()
 		var out, errb bytes.Buffer
 		e := &env{stdout: &out, stderr: &errb, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-			onPatch: func(ns int64, drive uint8) { frame++; monitor.Light(frame, ns, float64(drive)/255) }}
+			onPatch: func(ns int64, drive uint8) { frame++; flips[frame] = ns; monitor.Light(frame, ns, float64(drive)/255) }}
 		runtime.LockOSThread() // as main's thread is: the presenter's GL calls stay on it
 		defer runtime.UnlockOSThread()
 		fs := flag.NewFlagSet("calibrate", flag.ContinueOnError)
@@ -219,16 +239,31 @@ func TestCalibrateSerialPresenter(t *testing.T) {
 		Frames  int     `json:"frames"`
 		Dropped int     `json:"dropped"`
 	}
+	from := frame + 1
 	if err := json.Unmarshal([]byte(calibrate("latency", "--frames", "300")), &l); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("latency: %+v", l)
-	if math.Abs(l.MeanMs-latency.Seconds()*1e3) > 0.5 || l.Dropped > l.Frames/100 {
-		t.Errorf("latency %+v: want %v within 0.5 ms and at most 1%% dropped (a busy machine starves the emulator: see `uptime`)", l, latency)
+	// The latency the light really had: 12 ms, plus whatever a busy host added handing the
+	// level to the emulator late (which calibrate measures too, as it would a slow monitor).
+	var sum float64
+	var lit, late int
+	for f := from; f <= frame; f++ {
+		if st, ok := monitor.Truth(f); ok {
+			sum += float64(st.HostNs-flips[f]) / 1e6
+			lit++
+			if monitor.LateNs(f) > int64(time.Millisecond) {
+				late++
+			}
+		}
+	}
+	truth := sum / float64(max(lit, 1))
+	t.Logf("latency: %+v; the monitor's lights: %d, mean %.3f ms after their flips, %d handed over more than 1 ms late (load: see `uptime`)", l, lit, truth, late)
+	if math.Abs(l.MeanMs-truth) > 0.5 || math.Abs(truth-latency.Seconds()*1e3) > 0.5 && late == 0 || l.Dropped > l.Frames/100+late {
+		t.Errorf("latency %+v: want the lights' %.3f ms (the monitor's %v when none is late) within 0.5 ms and at most 1%% dropped beyond the %d late lights", l, truth, latency, late)
 	}
 
 	var g struct{ Exponent float64 }
-	if err := json.Unmarshal([]byte(calibrate("gamma", "--steps", "24", "--hold", "60ms", "--lut", filepath.Join(dir, "rig.gamma.lut"))), &g); err != nil {
+	if err := json.Unmarshal([]byte(calibrate("gamma", "--steps", "24", "--hold", "100ms", "--lut", filepath.Join(dir, "rig.gamma.lut"))), &g); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("gamma: %.4f", g.Exponent)
