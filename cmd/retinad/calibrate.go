@@ -5,12 +5,9 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
-	"sync"
 	"time"
 
 	"retinad/calib"
@@ -65,63 +62,10 @@ func runCalibrate(ctx context.Context, e *env, fs *flag.FlagSet, args []string) 
 	}
 	defer disp.close()
 	period := time.Duration(float64(time.Second) / float64(cfg.Stimulus.FrameRate))
-
-	var mu sync.Mutex
-	var lat []float64
-	var dropped, resolved int
-	done := make(chan struct{})
-	onOnset := func(o calib.Onset) {
-		mu.Lock()
-		defer mu.Unlock()
-		switch o.Status {
-		case calib.Timed:
-			lat = append(lat, float64(o.LatencyNs)/1e6)
-		case calib.Dropped:
-			dropped++
-		}
-		if resolved++; resolved == *frames {
-			close(done)
-		}
-	}
-	pd, err := photodiode.Open(cfg.Photodiode, period, calib.Options{OnOnset: onOnset, Log: e.log})
+	l, err := photodiode.MeasureLatency(ctx, cfg.Photodiode, period, *frames, disp.showFunc(ctx), calib.Options{Log: e.log})
 	if err != nil {
-		return err
+		return fmt.Errorf("calibrate latency: %w", err)
 	}
-	runCtx, cancel := context.WithCancel(ctx)
-	runErr := make(chan error, 1)
-	go func() { runErr <- pd.Run(runCtx) }()
-
-	// Wait for the link and its clock sync, then flip the patch at the stimulus frame rate.
-	st := pd.Stats()
-	for start := time.Now(); st.Pongs.Load() < 16; {
-		if time.Since(start) > 5*time.Second || ctx.Err() != nil {
-			cancel()
-			<-runErr
-			return fmt.Errorf("calibrate latency: the photodiode did not answer within 5 s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	flipErr := disp.flips(ctx, pd, *frames, 1) // the patch starts dark: frame 0 lights, every frame changes it
-	if flipErr == nil {
-		select {
-		case <-done:
-		case <-time.After(time.Second):
-		case <-ctx.Done():
-		}
-	}
-	cancel()
-	if err := <-runErr; err != nil {
-		return err
-	}
-	if flipErr != nil {
-		return fmt.Errorf("calibrate latency: %w", flipErr)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(lat) < *frames/2 {
-		return fmt.Errorf("calibrate latency: only %d of %d frames were timed", len(lat), *frames)
-	}
-	l := summarize(lat, dropped)
 	l.MeasuredAt, l.Device = time.Now().UTC().Format(time.RFC3339), cfg.Photodiode.Device
 	if err := photodiode.WriteLatency(*out, l); err != nil {
 		return err
@@ -140,21 +84,6 @@ func runCalibrate(ctx context.Context, e *env, fs *flag.FlagSet, args []string) 
 	fmt.Fprintf(e.stdout, "latency %.3f ms +/- %.3f ms (p99 %.3f ms) over %d frames, %d dropped; written to %s\n",
 		l.MeanMs, l.SdMs, l.P99Ms, l.Frames, l.Dropped, *out)
 	return nil
-}
-
-func summarize(ms []float64, dropped int) photodiode.Latency {
-	var s, ss float64
-	for _, v := range ms {
-		s += v
-	}
-	m := s / float64(len(ms))
-	for _, v := range ms {
-		ss += (v - m) * (v - m)
-	}
-	sorted := slices.Clone(ms)
-	slices.Sort(sorted)
-	return photodiode.Latency{MeanMs: m, SdMs: math.Sqrt(ss / float64(len(ms)-1)),
-		P99Ms: sorted[min(len(sorted)-1, len(sorted)*99/100)], Frames: len(ms), Dropped: dropped}
 }
 
 // runCalibrateGamma shows gray levels on the photodiode patch, reads the diode's levels, fits
@@ -195,28 +124,15 @@ func runCalibrateGamma(ctx context.Context, e *env, fs *flag.FlagSet, args []str
 	}
 	defer disp.close()
 	var meter calib.GammaMeter
-	pd, err := photodiode.Open(cfg.Photodiode, 0, calib.Options{OnOnset: func(calib.Onset) {}, OnLevels: meter.Levels, Log: e.log})
+	pd, stop, err := photodiode.OpenSynced(ctx, cfg.Photodiode, 0, calib.Options{OnOnset: func(calib.Onset) {}, OnLevels: meter.Levels, Log: e.log})
 	if err != nil {
-		return err
-	}
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	runErr := make(chan error, 1)
-	go func() { runErr <- pd.Run(runCtx) }()
-	st := pd.Stats()
-	for start := time.Now(); st.Pongs.Load() < 16; time.Sleep(10 * time.Millisecond) {
-		if time.Since(start) > 5*time.Second || ctx.Err() != nil {
-			cancel()
-			<-runErr
-			return fmt.Errorf("calibrate gamma: the photodiode did not answer within 5 s")
-		}
+		return fmt.Errorf("calibrate gamma: %w", err)
 	}
 	mctx, mstop := context.WithCancel(ctx)
 	g, err := photodiode.MeasureGamma(mctx, pd.Photodiode, &meter, photodiode.GammaOptions{Steps: *steps, Hold: *hold,
 		Show: disp.shower(mctx, mstop, pd)})
 	mstop()
-	cancel()
-	if rerr := <-runErr; err == nil {
+	if rerr := stop(); err == nil {
 		err = rerr
 	}
 	if disp.err != nil {
@@ -321,55 +237,45 @@ func (d *patchDisplay) dark() error {
 	return nil
 }
 
-// show puts drive level (0..1) on the patch as frame f and tells pd (which lights the simulated
-// display, and expects the edge): the flip's host ns, or false when ctx ended or the presenter
-// failed (d.err).
-func (d *patchDisplay) show(ctx context.Context, pd *photodiode.Photodiode, f uint64, level float64) (int64, bool) {
-	var ns int64
-	if d.p == nil {
-		if !d.fl.wait(ctx) {
-			return 0, false
+// showFunc is the patch's photodiode.ShowFunc: the ticker's time for sim and avr (whose
+// simulated display the link's Flip lights), the presenter's flip for a serial device.
+func (d *patchDisplay) showFunc(ctx context.Context) photodiode.ShowFunc {
+	return func(level float64) (int64, error) {
+		if d.p == nil {
+			if !d.fl.wait(ctx) {
+				return 0, fmt.Errorf("photodiode: %w", ctx.Err())
+			}
+			return d.fl.flipped(), nil
 		}
-		ns = d.fl.flipped()
-	} else {
-		if ctx.Err() != nil || d.err != nil {
-			return 0, false
+		if d.err != nil {
+			return 0, d.err
 		}
 		flip, err := d.p.PresentLevel(level)
 		if err != nil {
 			d.err = err
-			return 0, false
+			return 0, err
 		}
-		ns = flip.HostNS
+		return flip.HostNS, nil
 	}
-	pd.Flip(f, ns, level)
-	return ns, true
 }
 
-// shower is show for photodiode.MeasureGamma and MeasureThreshold, run with ctx: a presenter
-// failure ends the measurement at once (stop cancels ctx) and is in d.err once they return.
+// shower is showFunc for photodiode.MeasureGamma and MeasureThreshold, which leave telling the
+// link (pd.Flip) to Show, run with ctx: a failure ends the measurement at once (stop cancels
+// ctx) and is in d.err once they return.
 func (d *patchDisplay) shower(ctx context.Context, stop context.CancelFunc, pd *photodiode.Photodiode) func(uint64, float64) int64 {
+	show := d.showFunc(ctx)
 	return func(f uint64, level float64) int64 {
-		if ns, ok := d.show(ctx, pd, f, level); ok {
-			return ns
-		}
-		stop()
-		return calib.SystemClock{}.Now()
-	}
-}
-
-// flips shows n frames with the patch black and white in turn at the frame rate, frame f at
-// level (f+first)%2.
-func (d *patchDisplay) flips(ctx context.Context, pd *photodiode.Photodiode, n, first int) error {
-	for f := range n {
-		if _, ok := d.show(ctx, pd, uint64(f), float64((f+first)%2)); !ok {
-			if d.err != nil {
-				return d.err
+		ns, err := show(level)
+		if err != nil {
+			if d.err == nil {
+				d.err = err
 			}
-			return ctx.Err()
+			stop()
+			return calib.SystemClock{}.Now()
 		}
+		pd.Flip(f, ns, level)
+		return ns
 	}
-	return nil
 }
 
 // close closes the presenter, on the thread that opened it, or stops the ticker.
@@ -380,27 +286,6 @@ func (d *patchDisplay) close() {
 	}
 	d.p.Close()
 	runtime.UnlockOSThread()
-}
-
-// openSynced opens the photodiode from cfg and runs it until the clock sync has 16 pongs; stop
-// ends it and returns Run's error.
-func openSynced(ctx context.Context, cfg configs.Photodiode, o calib.Options, what string) (pd *photodiode.Photodiode, stop func() error, err error) {
-	pd, err = photodiode.Open(cfg, 0, o)
-	if err != nil {
-		return nil, nil, err
-	}
-	runCtx, cancel := context.WithCancel(ctx)
-	runErr := make(chan error, 1)
-	go func() { runErr <- pd.Run(runCtx) }()
-	stop = func() error { cancel(); return <-runErr }
-	st := pd.Stats()
-	for start := time.Now(); st.Pongs.Load() < 16; time.Sleep(10 * time.Millisecond) {
-		if time.Since(start) > 5*time.Second || ctx.Err() != nil {
-			stop()
-			return nil, nil, fmt.Errorf("calibrate %s: the photodiode did not answer within 5 s", what)
-		}
-	}
-	return pd, stop, nil
 }
 
 // runCalibrateThreshold shows the patch dark and bright with the device streaming levels, sets
@@ -436,9 +321,9 @@ func runCalibrateThreshold(ctx context.Context, e *env, fs *flag.FlagSet, args [
 	}
 	defer disp.close()
 	var meter calib.GammaMeter
-	pd, stop, err := openSynced(ctx, cfg.Photodiode, calib.Options{OnOnset: func(calib.Onset) {}, OnLevels: meter.Levels, Log: e.log}, "threshold")
+	pd, stop, err := photodiode.OpenSynced(ctx, cfg.Photodiode, 0, calib.Options{OnOnset: func(calib.Onset) {}, OnLevels: meter.Levels, Log: e.log})
 	if err != nil {
-		return err
+		return fmt.Errorf("calibrate threshold: %w", err)
 	}
 	mctx, mstop := context.WithCancel(ctx)
 	th, err := photodiode.MeasureThreshold(mctx, pd.Photodiode, &meter, photodiode.ThresholdOptions{Hold: *hold, Margin: *margin,
@@ -458,8 +343,12 @@ func runCalibrateThreshold(ctx context.Context, e *env, fs *flag.FlagSet, args [
 		th.Threshold, th.Hysteresis, 100**margin, th.Threshold+th.Hysteresis/2, th.Threshold-th.Hysteresis/2, *verify)
 	pc := cfg.Photodiode
 	pc.Threshold, pc.Hysteresis, pc.Calibration = th.Threshold, th.Hysteresis, "" // these, not an older file's
-	if err := verifyEdges(ctx, pc, disp, *verify, e); err != nil {
-		return err
+	// The monitor still shows the bright level: the test sequence starts dark, as on a new link.
+	if err := disp.dark(); err != nil {
+		return fmt.Errorf("calibrate threshold: %w", err)
+	}
+	if err := photodiode.VerifyEdges(ctx, pc, *verify, disp.showFunc(ctx), calib.Options{Log: e.log}); err != nil {
+		return fmt.Errorf("calibrate threshold: %w: not written", err)
 	}
 	now := time.Now().UTC().Format(time.RFC3339)
 	if err := photodiode.WriteThreshold(*out, photodiode.ThresholdCal{Threshold: th.Threshold, Hysteresis: th.Hysteresis, Margin: *margin,
@@ -477,53 +366,6 @@ func runCalibrateThreshold(ctx context.Context, e *env, fs *flag.FlagSet, args [
 	}
 	fmt.Fprintf(e.stdout, "threshold %.4f hysteresis %.4f (dark %.4f, bright %.4f, margin %.2f): %d of %d test flips timed; written to %s\n",
 		th.Threshold, th.Hysteresis, th.Dark, th.Bright, *margin, *verify, *verify, *out)
-	return nil
-}
-
-// verifyEdges opens the photodiode anew with the threshold in cfg and flips the patch on disp n
-// times at the frame rate: every flip must be timed, none dropped, no edge spurious.
-func verifyEdges(ctx context.Context, cfg configs.Photodiode, disp *patchDisplay, n int, e *env) error {
-	if err := disp.dark(); err != nil {
-		return fmt.Errorf("calibrate threshold: %w", err)
-	}
-	var mu sync.Mutex
-	var timed, other int
-	done := make(chan struct{})
-	pd, stop, err := openSynced(ctx, cfg, calib.Options{Log: e.log, OnOnset: func(o calib.Onset) {
-		mu.Lock()
-		defer mu.Unlock()
-		if o.Status == calib.Timed {
-			timed++
-		} else {
-			other++
-		}
-		if timed+other == n {
-			close(done)
-		}
-	}}, "threshold")
-	if err != nil {
-		return err
-	}
-	flipErr := disp.flips(ctx, pd, n, 1) // the patch starts dark: frame 0 lights
-	if flipErr == nil {
-		select {
-		case <-done:
-		case <-time.After(2 * time.Second):
-		case <-ctx.Done():
-		}
-	}
-	spurious := pd.Stats().Spurious.Load()
-	if err := stop(); err != nil {
-		return err
-	}
-	if flipErr != nil {
-		return fmt.Errorf("calibrate threshold: %w", flipErr)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if timed != n || spurious != 0 {
-		return fmt.Errorf("calibrate threshold: with the new threshold %d of %d test flips were timed (%d resolved otherwise, %d spurious edges): not written", timed, n, other, spurious)
-	}
 	return nil
 }
 

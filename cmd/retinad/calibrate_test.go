@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
 	"math"
@@ -203,73 +204,95 @@ func TestCalibrateSerialPresenter(t *testing.T) {
 	held.Close()
 
 	var frame uint64
-	flips := map[uint64]int64{} // monitor frame -> its flip, host ns
-	calibrate := func(args ...string) string {
-		t.Helper()
+	calibrate := func(args ...string) (string, error) {
 		var out, errb bytes.Buffer
 		e := &env{stdout: &out, stderr: &errb, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-			onPatch: func(ns int64, drive uint8) { frame++; flips[frame] = ns; monitor.Light(frame, ns, float64(drive)/255) }}
+			onPatch: func(ns int64, drive uint8) { frame++; monitor.Light(frame, ns, float64(drive)/255) }}
 		runtime.LockOSThread() // as main's thread is: the presenter's GL calls stay on it
 		defer runtime.UnlockOSThread()
 		fs := flag.NewFlagSet("calibrate", flag.ContinueOnError)
 		err := runCalibrate(context.Background(), e, fs, append(args, "--config", cfgPath, "--out", cal, "--json"))
 		if err != nil {
-			t.Fatalf("calibrate %s: %v\n%s%s", strings.Join(args, " "), err, out.String(), errb.String())
+			return "", fmt.Errorf("calibrate %s: %w\n%s", strings.Join(args, " "), err, errb.String())
 		}
 		if errs := monitor.Errs(); len(errs) > 0 {
 			t.Fatalf("calibrate %s: the simulated monitor: %v", strings.Join(args, " "), errs)
 		}
-		return out.String()
+		return out.String(), nil
 	}
-
-	var th struct{ Dark, Bright, Threshold, Hysteresis float64 }
-	if err := json.Unmarshal([]byte(calibrate("threshold", "--verify", "60")), &th); err != nil {
-		t.Fatal(err)
-	}
-	const step = 1.0 / 1024 // one ADC step, fraction of full scale
-	t.Logf("threshold: %+v", th)
-	if math.Abs(th.Dark-0.05) > 2*step || math.Abs(th.Bright-0.9) > 2*step || math.Abs(th.Threshold-(th.Dark+th.Bright)/2) > 1e-9 ||
-		math.Abs(th.Hysteresis-0.2*(th.Bright-th.Dark)) > 1e-9 {
-		t.Errorf("threshold %+v: want dark 0.05 and bright 0.9 within 2 ADC steps, the threshold midway, hysteresis 20%% of the gap", th)
-	}
-
-	var l struct {
-		MeanMs  float64 `json:"mean_ms"`
-		SdMs    float64 `json:"sd_ms"`
-		Frames  int     `json:"frames"`
-		Dropped int     `json:"dropped"`
-	}
-	from := frame + 1
-	if err := json.Unmarshal([]byte(calibrate("latency", "--frames", "300")), &l); err != nil {
-		t.Fatal(err)
-	}
-	// The latency the light really had: 12 ms, plus whatever a busy host added handing the
-	// level to the emulator late (which calibrate measures too, as it would a slow monitor).
-	var sum float64
-	var lit, late int
-	for f := from; f <= frame; f++ {
-		if st, ok := monitor.Truth(f); ok {
-			sum += float64(st.HostNs-flips[f]) / 1e6
-			lit++
-			if monitor.LateNs(f) > int64(time.Millisecond) {
-				late++
+	// The simulated monitor's lights come 12 ms after their flips only while this process's
+	// goroutines hand them to the emulator in time; on a busy host some are handed over late
+	// (its ground truth says which), and calibrate then measures a slower, erratic monitor. A
+	// run with a light more than 1 ms late is not judged (logged, and run again, three times
+	// at most); a run with none must pass.
+	judged := func(what string, args []string, judge func(out string) error) {
+		t.Helper()
+		for attempt := 1; ; attempt++ {
+			from := frame + 1
+			out, err := calibrate(args...)
+			late := 0
+			for f := from; f <= frame; f++ {
+				if monitor.LateNs(f) > int64(time.Millisecond) {
+					late++
+				}
 			}
+			if err == nil {
+				err = judge(out)
+			}
+			switch {
+			case err == nil:
+				return
+			case late == 0:
+				t.Errorf("%s (no light late): %v", what, err)
+				return
+			case attempt == 3:
+				t.Errorf("%s: every run had lights handed over late (the host starved this test: see `uptime`); the last (%d late): %v", what, late, err)
+				return
+			}
+			t.Logf("%s: %d of %d lights handed over more than 1 ms late, not judged: %v", what, late, frame-from+1, err)
 		}
 	}
-	truth := sum / float64(max(lit, 1))
-	t.Logf("latency: %+v; the monitor's lights: %d, mean %.3f ms after their flips, %d handed over more than 1 ms late (load: see `uptime`)", l, lit, truth, late)
-	if math.Abs(l.MeanMs-truth) > 0.5 || math.Abs(truth-latency.Seconds()*1e3) > 0.5 && late == 0 || l.Dropped > l.Frames/100+late {
-		t.Errorf("latency %+v: want the lights' %.3f ms (the monitor's %v when none is late) within 0.5 ms and at most 1%% dropped beyond the %d late lights", l, truth, latency, late)
-	}
 
-	var g struct{ Exponent float64 }
-	if err := json.Unmarshal([]byte(calibrate("gamma", "--steps", "24", "--hold", "100ms", "--lut", filepath.Join(dir, "rig.gamma.lut"))), &g); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("gamma: %.4f", g.Exponent)
-	if math.Abs(g.Exponent-gamma) > 0.02 {
-		t.Errorf("gamma %.4f, want display.gamma's %v within 0.02", g.Exponent, gamma)
-	}
+	const step = 1.0 / 1024 // one ADC step, fraction of full scale
+	judged("threshold", []string{"threshold", "--verify", "60"}, func(out string) error {
+		var th struct{ Dark, Bright, Threshold, Hysteresis float64 }
+		if err := json.Unmarshal([]byte(out), &th); err != nil {
+			return err
+		}
+		t.Logf("threshold: %+v", th)
+		if math.Abs(th.Dark-0.05) > 2*step || math.Abs(th.Bright-0.9) > 2*step || math.Abs(th.Threshold-(th.Dark+th.Bright)/2) > 1e-9 ||
+			math.Abs(th.Hysteresis-0.2*(th.Bright-th.Dark)) > 1e-9 {
+			return fmt.Errorf("threshold %+v: want dark 0.05 and bright 0.9 within 2 ADC steps, the threshold midway, hysteresis 20%% of the gap", th)
+		}
+		return nil
+	})
+	judged("latency", []string{"latency", "--frames", "300"}, func(out string) error {
+		var l struct {
+			MeanMs  float64 `json:"mean_ms"`
+			SdMs    float64 `json:"sd_ms"`
+			Frames  int     `json:"frames"`
+			Dropped int     `json:"dropped"`
+		}
+		if err := json.Unmarshal([]byte(out), &l); err != nil {
+			return err
+		}
+		t.Logf("latency: %+v", l)
+		if math.Abs(l.MeanMs-latency.Seconds()*1e3) > 0.5 || l.Dropped > l.Frames/100 {
+			return fmt.Errorf("latency %+v: want %v within 0.5 ms and at most 1%% dropped", l, latency)
+		}
+		return nil
+	})
+	judged("gamma", []string{"gamma", "--steps", "24", "--hold", "100ms", "--lut", filepath.Join(dir, "rig.gamma.lut")}, func(out string) error {
+		var g struct{ Exponent float64 }
+		if err := json.Unmarshal([]byte(out), &g); err != nil {
+			return err
+		}
+		t.Logf("gamma: %.4f", g.Exponent)
+		if math.Abs(g.Exponent-gamma) > 0.02 {
+			return fmt.Errorf("gamma %.4f, want display.gamma's %v within 0.02", g.Exponent, gamma)
+		}
+		return nil
+	})
 	c, err := photodiode.ReadCalibration(cal)
 	if err != nil || c.Threshold == nil || c.Gamma == nil || c.Latency == nil || c.Latency.Device != b.PTY {
 		t.Fatalf("calibration file %s: %+v, %v: want its threshold, gamma and latency blocks, device %s", cal, c, err, b.PTY)
