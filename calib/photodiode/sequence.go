@@ -34,7 +34,11 @@ func OpenSynced(ctx context.Context, cfg configs.Photodiode, refresh time.Durati
 	stop = func() error { cancel(); return <-runErr }
 	st := p.Stats()
 	for start := time.Now(); st.Pongs.Load() < 16; time.Sleep(10 * time.Millisecond) {
-		if time.Since(start) > 5*time.Second || ctx.Err() != nil {
+		if err := ctx.Err(); err != nil {
+			stop()
+			return nil, nil, fmt.Errorf("photodiode: %s: waiting for the clock sync: %w", cfg.Device, err)
+		}
+		if time.Since(start) > 5*time.Second {
 			stop()
 			return nil, nil, fmt.Errorf("photodiode: %s did not answer within 5 s", cfg.Device)
 		}
