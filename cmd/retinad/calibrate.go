@@ -180,7 +180,7 @@ func runCalibrateGamma(ctx context.Context, e *env, fs *flag.FlagSet, args []str
 type patchDisplay struct {
 	p   *present.Presenter // serial device; nil for sim and avr
 	fl  *flipper           // sim and avr
-	err error              // the presenter's first failure
+	err error              // the first failure to show the patch (the presenter's, or ctx ended)
 }
 
 // openPatch opens the display calibrate's `what` shows the patch on (see patchDisplay). A serial
