@@ -5,15 +5,15 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"math"
+	"os"
 	"path/filepath"
-	"slices"
-	"sync"
+	"runtime"
 	"time"
 
 	"retinad/calib"
 	"retinad/calib/photodiode"
 	"retinad/configs"
+	"retinad/stimulus/present"
 )
 
 // calibrateCommand is `retinad calibrate`, in the command table (main.go).
@@ -57,67 +57,16 @@ func runCalibrate(ctx context.Context, e *env, fs *flag.FlagSet, args []string) 
 	if *out == "" {
 		*out = filepath.Join(filepath.Dir(cfg.File), cfg.Rig+".calibration.json")
 	}
-	if err := simulatedDisplay(cfg, "latency"); err != nil {
-		return err
-	}
-	period := time.Duration(float64(time.Second) / float64(cfg.Stimulus.FrameRate))
-
-	var mu sync.Mutex
-	var lat []float64
-	var dropped, resolved int
-	done := make(chan struct{})
-	onOnset := func(o calib.Onset) {
-		mu.Lock()
-		defer mu.Unlock()
-		switch o.Status {
-		case calib.Timed:
-			lat = append(lat, float64(o.LatencyNs)/1e6)
-		case calib.Dropped:
-			dropped++
-		}
-		if resolved++; resolved == *frames {
-			close(done)
-		}
-	}
-	pd, err := photodiode.Open(cfg.Photodiode, period, calib.Options{OnOnset: onOnset, Log: e.log})
+	disp, err := openPatch(cfg, "latency", e)
 	if err != nil {
 		return err
 	}
-	runCtx, cancel := context.WithCancel(ctx)
-	runErr := make(chan error, 1)
-	go func() { runErr <- pd.Run(runCtx) }()
-
-	// Wait for the link and its clock sync, then drive the simulated display's light directly
-	// at the stimulus frame rate (no presenter needed).
-	st := pd.Stats()
-	for start := time.Now(); st.Pongs.Load() < 16; {
-		if time.Since(start) > 5*time.Second || ctx.Err() != nil {
-			cancel()
-			<-runErr
-			return fmt.Errorf("calibrate latency: the photodiode did not answer within 5 s")
-		}
-		time.Sleep(10 * time.Millisecond)
+	defer disp.close()
+	period := time.Duration(float64(time.Second) / float64(cfg.Stimulus.FrameRate))
+	l, err := photodiode.MeasureLatency(ctx, cfg.Photodiode, period, *frames, disp.showFunc(ctx), calib.Options{Log: e.log})
+	if err != nil {
+		return fmt.Errorf("calibrate latency: %w", err)
 	}
-	fl := newFlipper(period)
-	for f := 0; f < *frames && fl.wait(ctx); f++ {
-		pd.Flip(uint64(f), fl.flipped(), float64(f%2))
-	}
-	fl.stop()
-	select {
-	case <-done:
-	case <-time.After(time.Second):
-	case <-ctx.Done():
-	}
-	cancel()
-	if err := <-runErr; err != nil {
-		return err
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(lat) < *frames/2 {
-		return fmt.Errorf("calibrate latency: only %d of %d frames were timed", len(lat), *frames)
-	}
-	l := summarize(lat, dropped)
 	l.MeasuredAt, l.Device = time.Now().UTC().Format(time.RFC3339), cfg.Photodiode.Device
 	if err := photodiode.WriteLatency(*out, l); err != nil {
 		return err
@@ -136,21 +85,6 @@ func runCalibrate(ctx context.Context, e *env, fs *flag.FlagSet, args []string) 
 	fmt.Fprintf(e.stdout, "latency %.3f ms +/- %.3f ms (p99 %.3f ms) over %d frames, %d dropped; written to %s\n",
 		l.MeanMs, l.SdMs, l.P99Ms, l.Frames, l.Dropped, *out)
 	return nil
-}
-
-func summarize(ms []float64, dropped int) photodiode.Latency {
-	var s, ss float64
-	for _, v := range ms {
-		s += v
-	}
-	m := s / float64(len(ms))
-	for _, v := range ms {
-		ss += (v - m) * (v - m)
-	}
-	sorted := slices.Clone(ms)
-	slices.Sort(sorted)
-	return photodiode.Latency{MeanMs: m, SdMs: math.Sqrt(ss / float64(len(ms)-1)),
-		P99Ms: sorted[min(len(sorted)-1, len(sorted)*99/100)], Frames: len(ms), Dropped: dropped}
 }
 
 // runCalibrateGamma shows gray levels on the photodiode patch, reads the diode's levels, fits
@@ -185,32 +119,25 @@ func runCalibrateGamma(ctx context.Context, e *env, fs *flag.FlagSet, args []str
 	if *lutPath == "" {
 		*lutPath = filepath.Join(filepath.Dir(*out), cfg.Rig+".gamma.lut")
 	}
-	if err := simulatedDisplay(cfg, "gamma"); err != nil {
-		return err
-	}
-	var meter calib.GammaMeter
-	pd, err := photodiode.Open(cfg.Photodiode, 0, calib.Options{OnOnset: func(calib.Onset) {}, OnLevels: meter.Levels, Log: e.log})
+	disp, err := openPatch(cfg, "gamma", e)
 	if err != nil {
 		return err
 	}
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	runErr := make(chan error, 1)
-	go func() { runErr <- pd.Run(runCtx) }()
-	st := pd.Stats()
-	for start := time.Now(); st.Pongs.Load() < 16; time.Sleep(10 * time.Millisecond) {
-		if time.Since(start) > 5*time.Second || ctx.Err() != nil {
-			cancel()
-			<-runErr
-			return fmt.Errorf("calibrate gamma: the photodiode did not answer within 5 s")
-		}
+	defer disp.close()
+	var meter calib.GammaMeter
+	pd, stop, err := photodiode.OpenSynced(ctx, cfg.Photodiode, 0, calib.Options{OnOnset: func(calib.Onset) {}, OnLevels: meter.Levels, Log: e.log})
+	if err != nil {
+		return fmt.Errorf("calibrate gamma: %w", err)
 	}
-	clk := calib.SystemClock{}
-	g, err := photodiode.MeasureGamma(ctx, pd.Photodiode, &meter, photodiode.GammaOptions{Steps: *steps, Hold: *hold,
-		Show: func(f uint64, level float64) int64 { ns := clk.Now(); pd.Flip(f, ns, level); return ns }})
-	cancel()
-	if rerr := <-runErr; err == nil {
+	mctx, mstop := context.WithCancel(ctx)
+	g, err := photodiode.MeasureGamma(mctx, pd.Photodiode, &meter, photodiode.GammaOptions{Steps: *steps, Hold: *hold,
+		Show: disp.shower(mctx, mstop, pd)})
+	mstop()
+	if rerr := stop(); err == nil {
 		err = rerr
+	}
+	if disp.err != nil {
+		err = disp.err
 	}
 	if err != nil {
 		return fmt.Errorf("calibrate gamma: %w", err)
@@ -245,44 +172,121 @@ func runCalibrateGamma(ctx context.Context, e *env, fs *flag.FlagSet, args []str
 	return nil
 }
 
-// simulatedDisplay refuses a device whose light no simulated display makes: calibrate shows its
-// patch through the photodiode package's simulated display ("sim": the fake device; "avr": the
-// real firmware on the emulated board). A real device must see a real monitor, which needs the
-// stimulus presenter, not wired into calibrate yet; it is told apart before anything opens the
-// port, and a port another retinad holds is refused (calib.ErrBusy).
-func simulatedDisplay(cfg *configs.Config, what string) error {
+// patchDisplay is where calibrate shows the photodiode's patch. For photodiode.device sim and
+// avr it is the photodiode package's simulated display, lit by the link's Flip itself (the fake
+// device, or the emulated board's A0), at the stimulus frame rate from a ticker. For a serial
+// device it is the rig's monitor through the stimulus presenter, as `retinad run` shows it: the
+// patch at each drive level (PresentLevel), paced on the presenter's refresh grid, the flip's
+// time its Flip.HostNS. Everything else in calibrate is the same for both.
+type patchDisplay struct {
+	p   *present.Presenter // serial device; nil for sim and avr
+	fl  *flipper           // sim and avr
+	err error              // the first failure to show the patch (the presenter's, or ctx ended)
+}
+
+// openPatch opens the display calibrate's `what` shows the patch on (see patchDisplay). A serial
+// device is told apart before anything opens the port, and a port another retinad holds is
+// refused (calib.ErrBusy). The presenter's GL calls stay on this goroutine's thread, locked
+// here until close (cmd/retinad's main thread is already locked in init).
+func openPatch(cfg *configs.Config, what string, e *env) (*patchDisplay, error) {
+	period := time.Duration(float64(time.Second) / float64(cfg.Stimulus.FrameRate))
 	switch d := cfg.Photodiode.Device; d {
 	case "sim", "avr":
-		return nil
+		return &patchDisplay{fl: newFlipper(period)}, nil
 	case "none":
-		return fmt.Errorf("calibrate %s: photodiode.device is \"none\": there is no photodiode to measure with", what)
+		return nil, fmt.Errorf("calibrate %s: photodiode.device is \"none\": there is no photodiode to measure with", what)
 	default:
-		if err := calib.SerialFree(d); err != nil {
-			return fmt.Errorf("calibrate %s: %w", what, err)
+		if _, err := os.Stat(d); err != nil {
+			return nil, fmt.Errorf("calibrate %s: photodiode.device: %w (is the photodiode plugged in?)", what, err)
 		}
-		return fmt.Errorf("calibrate %s: photodiode.device %q: a serial device needs the stimulus presenter to show its patch, not wired into calibrate yet (\"sim\" and \"avr\" are)", what, d)
+		if err := calib.SerialFree(d); err != nil {
+			return nil, fmt.Errorf("calibrate %s: %w", what, err)
+		}
+		runtime.LockOSThread()
+		p, err := present.Open(cfg.Display, cfg.Stimulus, present.Options{Log: e.log, Title: "retinad calibrate " + what, OnPatch: e.onPatch})
+		if err != nil {
+			runtime.UnlockOSThread()
+			return nil, fmt.Errorf("calibrate %s: photodiode.device %s: the patch is shown by the stimulus presenter (display block of %s): %w", what, d, cfg.File, err)
+		}
+		// The presenter's first flips find out whether the swaps wait for vsync (three in a row
+		// faster than half a frame: it paces from the clock instead); flipped that fast, they
+		// would be lights too short for any photodiode. They are shown black, before anything
+		// is measured.
+		disp := &patchDisplay{p: p}
+		for range 5 {
+			if err := disp.dark(); err != nil {
+				disp.close()
+				return nil, fmt.Errorf("calibrate %s: %w", what, err)
+			}
+		}
+		return disp, nil
 	}
 }
 
-// openSynced opens the photodiode from cfg and runs it until the clock sync has 16 pongs; stop
-// ends it and returns Run's error.
-func openSynced(ctx context.Context, cfg configs.Photodiode, o calib.Options, what string) (pd *photodiode.Photodiode, stop func() error, err error) {
-	pd, err = photodiode.Open(cfg, 0, o)
-	if err != nil {
-		return nil, nil, err
+// dark shows the patch black on the monitor, telling no link: where a measurement starts, as
+// the simulated displays of sim and avr start dark with each new link. A monitor keeps the
+// patch as it was last shown (bright after calibrate threshold's levels), so a test sequence
+// that begins by lighting it would see no edge for its first flip.
+func (d *patchDisplay) dark() error {
+	if d.p == nil {
+		return nil
 	}
-	runCtx, cancel := context.WithCancel(ctx)
-	runErr := make(chan error, 1)
-	go func() { runErr <- pd.Run(runCtx) }()
-	stop = func() error { cancel(); return <-runErr }
-	st := pd.Stats()
-	for start := time.Now(); st.Pongs.Load() < 16; time.Sleep(10 * time.Millisecond) {
-		if time.Since(start) > 5*time.Second || ctx.Err() != nil {
-			stop()
-			return nil, nil, fmt.Errorf("calibrate %s: the photodiode did not answer within 5 s", what)
+	if _, err := d.p.PresentLevel(0); err != nil {
+		d.err = err
+		return err
+	}
+	return nil
+}
+
+// showFunc is the patch's photodiode.ShowFunc: the ticker's time for sim and avr (whose
+// simulated display the link's Flip lights), the presenter's flip for a serial device.
+func (d *patchDisplay) showFunc(ctx context.Context) photodiode.ShowFunc {
+	return func(level float64) (int64, error) {
+		if d.p == nil {
+			if !d.fl.wait(ctx) {
+				return 0, fmt.Errorf("photodiode: %w", ctx.Err())
+			}
+			return d.fl.flipped(), nil
 		}
+		if d.err != nil {
+			return 0, d.err
+		}
+		flip, err := d.p.PresentLevel(level)
+		if err != nil {
+			d.err = err
+			return 0, err
+		}
+		return flip.HostNS, nil
 	}
-	return pd, stop, nil
+}
+
+// shower is showFunc for photodiode.MeasureGamma and MeasureThreshold, which leave telling the
+// link (pd.Flip) to Show, run with ctx: a failure ends the measurement at once (stop cancels
+// ctx) and is in d.err once they return.
+func (d *patchDisplay) shower(ctx context.Context, stop context.CancelFunc, pd *photodiode.Photodiode) func(uint64, float64) int64 {
+	show := d.showFunc(ctx)
+	return func(f uint64, level float64) int64 {
+		ns, err := show(level)
+		if err != nil {
+			if d.err == nil {
+				d.err = err
+			}
+			stop()
+			return calib.SystemClock{}.Now()
+		}
+		pd.Flip(f, ns, level)
+		return ns
+	}
+}
+
+// close closes the presenter, on the thread that opened it, or stops the ticker.
+func (d *patchDisplay) close() {
+	if d.p == nil {
+		d.fl.stop()
+		return
+	}
+	d.p.Close()
+	runtime.UnlockOSThread()
 }
 
 // runCalibrateThreshold shows the patch dark and bright with the device streaming levels, sets
@@ -312,19 +316,25 @@ func runCalibrateThreshold(ctx context.Context, e *env, fs *flag.FlagSet, args [
 	if *out == "" {
 		*out = filepath.Join(filepath.Dir(cfg.File), cfg.Rig+".calibration.json")
 	}
-	if err := simulatedDisplay(cfg, "threshold"); err != nil {
-		return err
-	}
-	var meter calib.GammaMeter
-	pd, stop, err := openSynced(ctx, cfg.Photodiode, calib.Options{OnOnset: func(calib.Onset) {}, OnLevels: meter.Levels, Log: e.log}, "threshold")
+	disp, err := openPatch(cfg, "threshold", e)
 	if err != nil {
 		return err
 	}
-	clk := calib.SystemClock{}
-	th, err := photodiode.MeasureThreshold(ctx, pd.Photodiode, &meter, photodiode.ThresholdOptions{Hold: *hold, Margin: *margin,
-		Show: func(f uint64, level float64) int64 { ns := clk.Now(); pd.Flip(f, ns, level); return ns }})
+	defer disp.close()
+	var meter calib.GammaMeter
+	pd, stop, err := photodiode.OpenSynced(ctx, cfg.Photodiode, 0, calib.Options{OnOnset: func(calib.Onset) {}, OnLevels: meter.Levels, Log: e.log})
+	if err != nil {
+		return fmt.Errorf("calibrate threshold: %w", err)
+	}
+	mctx, mstop := context.WithCancel(ctx)
+	th, err := photodiode.MeasureThreshold(mctx, pd.Photodiode, &meter, photodiode.ThresholdOptions{Hold: *hold, Margin: *margin,
+		Show: disp.shower(mctx, mstop, pd)})
+	mstop()
 	if rerr := stop(); err == nil {
 		err = rerr
+	}
+	if disp.err != nil {
+		err = disp.err
 	}
 	fmt.Fprintf(e.stderr, "dark %.4f, bright %.4f of full scale\n", th.Dark, th.Bright)
 	if err != nil {
@@ -334,8 +344,12 @@ func runCalibrateThreshold(ctx context.Context, e *env, fs *flag.FlagSet, args [
 		th.Threshold, th.Hysteresis, 100**margin, th.Threshold+th.Hysteresis/2, th.Threshold-th.Hysteresis/2, *verify)
 	pc := cfg.Photodiode
 	pc.Threshold, pc.Hysteresis, pc.Calibration = th.Threshold, th.Hysteresis, "" // these, not an older file's
-	if err := verifyEdges(ctx, pc, float64(cfg.Stimulus.FrameRate), *verify, e); err != nil {
-		return err
+	// The monitor still shows the bright level: the test sequence starts dark, as on a new link.
+	if err := disp.dark(); err != nil {
+		return fmt.Errorf("calibrate threshold: %w", err)
+	}
+	if err := photodiode.VerifyEdges(ctx, pc, *verify, disp.showFunc(ctx), calib.Options{Log: e.log}); err != nil {
+		return fmt.Errorf("calibrate threshold: %w: not written", err)
 	}
 	now := time.Now().UTC().Format(time.RFC3339)
 	if err := photodiode.WriteThreshold(*out, photodiode.ThresholdCal{Threshold: th.Threshold, Hysteresis: th.Hysteresis, Margin: *margin,
@@ -353,49 +367,6 @@ func runCalibrateThreshold(ctx context.Context, e *env, fs *flag.FlagSet, args [
 	}
 	fmt.Fprintf(e.stdout, "threshold %.4f hysteresis %.4f (dark %.4f, bright %.4f, margin %.2f): %d of %d test flips timed; written to %s\n",
 		th.Threshold, th.Hysteresis, th.Dark, th.Bright, *margin, *verify, *verify, *out)
-	return nil
-}
-
-// verifyEdges opens the photodiode anew with the threshold in cfg and flips the patch n times
-// at the frame rate: every flip must be timed, none dropped, no edge spurious.
-func verifyEdges(ctx context.Context, cfg configs.Photodiode, rate float64, n int, e *env) error {
-	var mu sync.Mutex
-	var timed, other int
-	done := make(chan struct{})
-	pd, stop, err := openSynced(ctx, cfg, calib.Options{Log: e.log, OnOnset: func(o calib.Onset) {
-		mu.Lock()
-		defer mu.Unlock()
-		if o.Status == calib.Timed {
-			timed++
-		} else {
-			other++
-		}
-		if timed+other == n {
-			close(done)
-		}
-	}}, "threshold")
-	if err != nil {
-		return err
-	}
-	fl := newFlipper(time.Duration(float64(time.Second) / rate))
-	for f := 0; f < n && fl.wait(ctx); f++ {
-		pd.Flip(uint64(f), fl.flipped(), float64((f+1)%2)) // the patch starts dark: frame 0 lights
-	}
-	fl.stop()
-	select {
-	case <-done:
-	case <-time.After(2 * time.Second):
-	case <-ctx.Done():
-	}
-	spurious := pd.Stats().Spurious.Load()
-	if err := stop(); err != nil {
-		return err
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if timed != n || spurious != 0 {
-		return fmt.Errorf("calibrate threshold: with the new threshold %d of %d test flips were timed (%d resolved otherwise, %d spurious edges): not written", timed, n, other, spurious)
-	}
 	return nil
 }
 

@@ -38,6 +38,9 @@ type command struct {
 type env struct {
 	stdout, stderr io.Writer
 	log            *slog.Logger
+	// onPatch is present.Options.OnPatch for calibrate's presenter: nil, except in tests that
+	// light a photodiode from the patch's drawn pixels.
+	onPatch func(hostNS int64, drive uint8)
 }
 
 // commands is the command table: every subcommand, each defined in a file of its own.
@@ -95,7 +98,7 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if name == "help" {
 		if len(rest) > 1 {
 			if c, ok := commands[rest[1]]; ok {
-				e := &env{stdout, stderr, logger}
+				e := &env{stdout: stdout, stderr: stderr, log: logger}
 				_ = c.run(ctx, e, c.flags(e), []string{"--help"})
 				return 0
 			}
@@ -108,7 +111,7 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "retinad: unknown command %q; run 'retinad help' for the list\n", name)
 		return 2
 	}
-	e := &env{stdout, stderr, logger}
+	e := &env{stdout: stdout, stderr: stderr, log: logger}
 	err = c.run(ctx, e, c.flags(e), rest[1:])
 	switch {
 	case err == nil:

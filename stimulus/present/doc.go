@@ -12,7 +12,10 @@
 // display.background; in the photodiode patch (display.patch corner and size) luminance 1 or 0,
 // toggled on every new frame (the first frame is white). Luminance L becomes the drive level
 // lut[round(L*(LUTSize-1))] of the inverse-gamma table (InverseGamma: L^(1/exponent), or the
-// inverse of a measured table), written to the 8-bit framebuffer.
+// inverse of a measured table), written to the 8-bit framebuffer. PresentLevel (retinad
+// calibrate on a real rig) draws only the patch, at a drive level written as it is, not through
+// the table: calibration measures the monitor's own response. Options.OnPatch reads the patch's
+// drive back at every flip (tests light a simulated photodiode with it).
 //
 // Pacing: each stimulus frame is held for refresh/frame_rate refreshes, a whole number (Open
 // refuses others). With a window and display.vsync on, the swap interval is that number, and a

@@ -38,6 +38,11 @@ type Options struct {
 	Log    *slog.Logger // nil: no logging
 	Pacing Pacing
 	Title  string // window title; "" is "retinad"
+	// OnPatch, if set, is called after every flip with its time (Flip.HostNS) and the drive
+	// level (0..255, red) of the patch's centre pixel as drawn, read back with glReadPixels
+	// before the swap: what a photodiode on the patch would see. Tests light a simulated
+	// photodiode with it; it costs a pipeline stall per frame, so the daemon leaves it nil.
+	OnPatch func(hostNS int64, drive uint8)
 }
 
 // Flip is what Present reports of one frame.
@@ -74,21 +79,23 @@ type Presenter struct {
 	period           int64 // ns per refresh
 	ratio            int64 // refreshes per stimulus frame
 
-	level  uint8
-	last   int64 // previous flip, 0 before the first
-	grid   grid  // the refresh grid clock pacing holds frames to
-	fast   int   // consecutive flips faster than half the hold (vsync not waiting)
-	frames uint64
-	missed uint64
-	row    []byte // readback row swap buffer
-	closed bool
+	level   uint8
+	last    int64 // previous flip, 0 before the first
+	grid    grid  // the refresh grid clock pacing holds frames to
+	fast    int   // consecutive flips faster than half the hold (vsync not waiting)
+	frames  uint64
+	missed  uint64
+	row     []byte                          // readback row swap buffer
+	px      []byte                          // the patch's centre pixel, for onPatch (its own array: cgo takes no pointer into the Presenter)
+	onPatch func(hostNS int64, drive uint8) // Options.OnPatch
+	closed  bool
 }
 
 // Open opens the presenter that d describes (mode, monitor, size, rect, gamma, patch) for the
 // stimulus grid and frame rate of s, and draws the background. It must be called on the thread
 // that will call every other method. The window or context is released by Close.
 func Open(d configs.Display, s configs.Stimulus, o Options) (*Presenter, error) {
-	p := &Presenter{log: o.Log, clock: o.Clock, pace: o.Pacing, w: s.Width, h: s.Height}
+	p := &Presenter{log: o.Log, clock: o.Clock, pace: o.Pacing, w: s.Width, h: s.Height, onPatch: o.OnPatch}
 	if p.log == nil {
 		p.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -276,6 +283,7 @@ func (p *Presenter) setup(d configs.Display, s configs.Stimulus, lut []float32) 
 		glfw.SwapInterval(interval)
 	}
 	p.row = make([]byte, 4*p.screenW)
+	p.px = make([]byte, 4)
 	return nil
 }
 
@@ -415,16 +423,8 @@ func (p *Presenter) present(frame []float32, img *image.RGBA) (Flip, error) {
 	if e := gl.GetError(); e != gl.NO_ERROR {
 		return Flip{}, glError("glDrawArrays(stimulus)", e)
 	}
-	gl.BindFramebuffer(gl.FRAMEBUFFER, p.target)
-	gl.Viewport(0, 0, int32(p.screenW), int32(p.screenH))
-	gl.Uniform1i(p.uMode, 1)
-	if p.clean > 0 {
-		p.clean--
-		gl.Uniform1f(p.uLum, p.background)
-		gl.DrawArrays(gl.TRIANGLES, 0, 3)
-		if e := gl.GetError(); e != gl.NO_ERROR {
-			return Flip{}, glError("glDrawArrays(background)", e)
-		}
+	if err := p.drawTarget(); err != nil {
+		return Flip{}, err
 	}
 	// Scaled onto the screen by nearest neighbour: a whole number of screen pixels per stimulus
 	// pixel, sampled at screen-pixel centres.
@@ -435,14 +435,73 @@ func (p *Presenter) present(frame []float32, img *image.RGBA) (Flip, error) {
 		return Flip{}, glError("glBlitFramebuffer", e)
 	}
 	p.level ^= 1
+	if err := p.drawPatch(1, float32(p.level)); err != nil {
+		return Flip{}, err
+	}
+	return p.swap(img)
+}
+
+// PresentLevel shows the photodiode patch at drive level (0 black .. 1 full drive), written to
+// the framebuffer as it is, not through the inverse-gamma table: calibration (retinad
+// calibrate) measures the monitor's own response to drive levels, and a level of 0 or 1 is
+// black or white whatever the table. Nothing else is drawn anew (the target keeps its last
+// frame, or the background after Open). It is paced, swapped and reported as Present's frames
+// are (Flip.Patch is 1 for a level of 0.5 or more), and allocates nothing.
+func (p *Presenter) PresentLevel(level float64) (Flip, error) {
+	if p.closed {
+		return Flip{}, errClosed
+	}
+	if !(level >= 0 && level <= 1) {
+		return Flip{}, fmt.Errorf("present: PresentLevel(%v): want a drive level from 0 to 1", level)
+	}
+	if err := p.drawTarget(); err != nil {
+		return Flip{}, err
+	}
+	p.level = 0
+	if level >= 0.5 {
+		p.level = 1
+	}
+	if err := p.drawPatch(2, float32(level)); err != nil {
+		return Flip{}, err
+	}
+	return p.swap(nil)
+}
+
+// drawTarget binds the target for drawing, repainting it with the background for the first
+// cleanFrames frames.
+func (p *Presenter) drawTarget() error {
+	gl.BindFramebuffer(gl.FRAMEBUFFER, p.target)
+	gl.Viewport(0, 0, int32(p.screenW), int32(p.screenH))
+	gl.Uniform1i(p.uMode, 1)
+	if p.clean > 0 {
+		p.clean--
+		gl.Uniform1f(p.uLum, p.background)
+		gl.DrawArrays(gl.TRIANGLES, 0, 3)
+		if e := gl.GetError(); e != gl.NO_ERROR {
+			return glError("glDrawArrays(background)", e)
+		}
+	}
+	return nil
+}
+
+// drawPatch draws the photodiode patch in shader mode (1: luminance through the table, 2: drive
+// level) at v.
+func (p *Presenter) drawPatch(mode int32, v float32) error {
 	gl.Enable(gl.SCISSOR_TEST)
 	gl.Scissor(p.patch[0], p.patch[1], p.patch[2], p.patch[3])
-	gl.Uniform1f(p.uLum, float32(p.level))
+	gl.Uniform1i(p.uMode, mode)
+	gl.Uniform1f(p.uLum, v)
 	gl.DrawArrays(gl.TRIANGLES, 0, 3)
 	gl.Disable(gl.SCISSOR_TEST)
 	if e := gl.GetError(); e != gl.NO_ERROR {
-		return Flip{}, glError("glDrawArrays(patch)", e)
+		return glError("glDrawArrays(patch)", e)
 	}
+	return nil
+}
+
+// swap reads the drawn frame back (into img, and the patch's centre pixel for Options.OnPatch),
+// waits for the frame's turn, swaps and returns the flip.
+func (p *Presenter) swap(img *image.RGBA) (Flip, error) {
 	if img != nil {
 		gl.ReadPixels(0, 0, int32(p.screenW), int32(p.screenH), gl.RGBA, gl.UNSIGNED_BYTE, unsafe.Pointer(&img.Pix[0]))
 		if e := gl.GetError(); e != gl.NO_ERROR {
@@ -454,6 +513,12 @@ func (p *Presenter) present(frame []float32, img *image.RGBA) (Flip, error) {
 			copy(p.row, a)
 			copy(a, b)
 			copy(b, p.row)
+		}
+	}
+	if p.onPatch != nil {
+		gl.ReadPixels(p.patch[0]+p.patch[2]/2, p.patch[1]+p.patch[3]/2, 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, unsafe.Pointer(&p.px[0]))
+		if e := gl.GetError(); e != gl.NO_ERROR {
+			return Flip{}, glError("glReadPixels(patch)", e)
 		}
 	}
 	clockPaced := p.pace != PaceNone && !p.vsync
@@ -487,6 +552,9 @@ func (p *Presenter) present(frame []float32, img *image.RGBA) (Flip, error) {
 	p.missed += uint64(missed)
 	p.last = now
 	p.frames++
+	if p.onPatch != nil {
+		p.onPatch(now, p.px[0])
+	}
 	return f, nil
 }
 

@@ -517,3 +517,43 @@ func TestVSyncMissedFromSwaps(t *testing.T) {
 		t.Errorf("Missed() = %d, want 4", p.Missed())
 	}
 }
+
+// TestPresentLevel: the patch takes the drive level as it is, not through the inverse-gamma
+// table (OnPatch reads it back: drive k/255 is byte k), Flip.Patch says black or white, a
+// level outside 0..1 is refused, and neither PresentLevel nor Present with OnPatch allocates.
+func TestPresentLevel(t *testing.T) {
+	for _, mode := range targets(t) {
+		t.Run(mode, func(t *testing.T) {
+			d, s := testConfig(mode)
+			d.Gamma = configs.Gamma{Exponent: 2.2} // the table would turn drive 64/255 into 137
+			var got uint8
+			var at int64
+			p := open(t, d, s, Options{Pacing: PaceNone, OnPatch: func(ns int64, drive uint8) { at, got = ns, drive }})
+			for _, k := range []int{0, 1, 64, 128, 200, 254, 255} {
+				var f Flip
+				var err error
+				onMain(func() { f, err = p.PresentLevel(float64(k) / 255) })
+				if err != nil {
+					t.Fatal(err)
+				}
+				if int(got) != k || at != f.HostNS || f.Patch != uint8(k/128) {
+					t.Errorf("PresentLevel(%d/255): patch drive %d at %d, flip %+v; want drive %d at the flip's time, patch %d", k, got, at, f, k, k/128)
+				}
+			}
+			var err error
+			onMain(func() { _, err = p.PresentLevel(1.5) })
+			if err == nil || !strings.Contains(err.Error(), "PresentLevel(1.5)") {
+				t.Errorf("PresentLevel(1.5): %v, want an error naming it", err)
+			}
+			frame := make([]float32, 12)
+			var a, al float64
+			onMain(func() {
+				a = testing.AllocsPerRun(50, func() { p.Present(frame) })
+				al = testing.AllocsPerRun(50, func() { p.PresentLevel(0.5) })
+			})
+			if a != 0 || al != 0 {
+				t.Errorf("with OnPatch: Present %v allocations per frame, PresentLevel %v; want 0", a, al)
+			}
+		})
+	}
+}

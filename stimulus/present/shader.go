@@ -12,18 +12,23 @@ void main() {
 // The fragment shader turns luminance into drive levels through the inverse-gamma table. In
 // mode 0 it draws the stimulus grid one fragment per stimulus pixel (into the grid-sized
 // framebuffer that is then scaled onto the screen): luminance mean*(1+contrast), clamped. In mode
-// 1 it draws the constant luminance lum (background, photodiode patch).
+// 1 it draws the constant luminance lum (background, photodiode patch). In mode 2 lum is a drive
+// level, written as it is (PresentLevel: calibration measures the monitor's own response).
 const fragmentShader = `#version 330 core
 uniform sampler2D frame;  // R32F, grid.x by grid.y texels, contrast; texel row 0 = stimulus row 0 (top)
 uniform sampler2D lut;    // R32F, lutSize by 1: drive level for luminance k/(lutSize-1)
 uniform int lutSize;
 uniform ivec2 grid;       // stimulus grid: width, height
 uniform float mean;       // stimulus mean luminance
-uniform int mode;         // 0: stimulus grid; 1: constant luminance lum
+uniform int mode;         // 0: stimulus grid; 1: constant luminance lum; 2: constant drive level lum
 uniform float lum;
 out vec4 color;
 void main() {
 	float l = lum;
+	if (mode == 2) {
+		color = vec4(lum, lum, lum, 1.0);
+		return;
+	}
 	if (mode == 0) {
 		ivec2 px = ivec2(gl_FragCoord.xy);
 		float c = texelFetch(frame, ivec2(px.x, grid.y - 1 - px.y), 0).r;
