@@ -24,6 +24,8 @@ func Describe(m *Model) string {
 		switch l.Type {
 		case Conv2D, Dense:
 			fmt.Fprintf(&b, " weight %v bias %v", l.Weight.Shape, l.Bias != nil)
+		case ConvGRU:
+			fmt.Fprintf(&b, " input kernels %v, state kernels %v (recurrent: state carried across steps)", l.Weight.Shape, l.WeightHH.Shape)
 		case BatchNorm:
 			per := "unit"
 			if l.PerChannel {
@@ -81,6 +83,8 @@ func (m *Model) FLOPs() int64 {
 			f += 2 * out * int64(w[1]*w[2]*w[3])
 		case Dense:
 			f += 2 * int64(len(l.Weight.Data))
+		case ConvGRU:
+			f += 2*int64(len(l.Weight.Data)+len(l.WeightHH.Data))*int64(shapes[i][1]*shapes[i][2]) + 12*out
 		case BatchNorm:
 			f += 2 * out
 		default:
@@ -118,6 +122,8 @@ func (s *Stream) FLOPs() int64 {
 			}
 		case *nonlinOp:
 			f += 4 * int64(len(o.gain))
+		case *gruOp:
+			f += 2*int64(len(o.wi)+len(o.wh))*int64(o.h*o.w) + 12*int64(len(o.state))
 		default:
 			f += int64(len(s.x0))
 		}
@@ -181,6 +187,8 @@ func (s *Stream) BytesPerStep() int64 {
 			b += 8 * int64(len(o.scale))
 		case *nonlinOp:
 			b += 12 * int64(len(o.gain))
+		case *gruOp:
+			b += 4 * int64(len(o.wi)+len(o.wh)+len(o.state))
 		}
 	}
 	if s.glm != nil {

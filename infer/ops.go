@@ -38,6 +38,8 @@ func newOp(l *Layer, in []int, s *Stream) op {
 			return newDirectConvOp(l, in, s.pool)
 		}
 		return newConvOp(l, in, s.pool)
+	case ConvGRU:
+		return newGRUOp(l, in)
 	case Softplus, Exp, Sigmoid:
 		o := &nonlinOp{f: l.Type, gain: make([]float32, n), slope: make([]float32, n), offset: make([]float32, n)}
 		for i := 0; i < n; i++ {

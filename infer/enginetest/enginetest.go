@@ -40,6 +40,8 @@ func Models() map[string]*infer.Model {
 		"cnn-softplus": infertest.CNNVariant(4, infertest.Small, infer.Softplus),
 		"cnn-odd":      infertest.CNN(5, infertest.Size{History: 4, Height: 13, Width: 11, C1: 2, C2: 3, K1: 4, K2: 3, Cells: 2}),
 		"cnn-1x1":      infertest.CNN(9, infertest.Size{History: 4, Height: 12, Width: 12, C1: 3, C2: 2, K1: 5, K2: 1, Cells: 2}), // its second layer direct
+		"cnn-gru":      infertest.RecurrentCNN(10, infertest.Small, 2, 3),
+		"cnn-gru-k5":   infertest.RecurrentCNN(11, infertest.Size{History: 3, Height: 12, Width: 10, C1: 2, C2: 3, K1: 3, K2: 3, Cells: 2}, 3, 5),
 		"ln":           infertest.LNModel(6, infertest.Small),
 		"glm":          infertest.GLMModel(7, infertest.Small, false),
 		"glm-coupled":  infertest.GLMModel(8, infertest.Small, true),
