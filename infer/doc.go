@@ -51,12 +51,13 @@
 // convolution (train/'s ConvGRUCell), placed after the BN-CNN's convolutions (train/'s
 // RecurrentBNCNN: conv, BN, ReLU, conv, BN, ReLU, convgru, dense, BN, softplus); it is our
 // choice within torch-deep-retina's ConvGRU family, whose RNNCNN puts a recurrent cell at each
-// convolution instead. The state is zero after Reset (the daemon resets an engine when a
-// session starts) and advances once per step that gives rates (from the History-th frame on),
-// so a session is the sequence of its full windows, as PyTorch runs it with h = 0 first. Each
-// engine holds the state itself, sized when it is built (the stream's step still allocates
-// nothing); batch prediction runs a recurrent model as one session on one core. The streaming
-// engine runs the layer on the calling goroutine, in float32, whatever Options.Threads.
+// convolution instead. The state is zero after Reset, which is where a session starts (the
+// caller's to call: the daemon does not yet reset its engines between sessions), and advances
+// once per step that gives rates (from the History-th frame on), so a session is the sequence
+// of its full windows, as PyTorch runs it with h = 0 first. Each engine holds the state
+// itself, sized when it is built (the stream's step still allocates nothing); batch prediction
+// runs a recurrent model as one session on one core. The streaming engine runs the layer on
+// the calling goroutine, in float32, whatever Options.Threads.
 //
 // # The native model file (versions 1 and 2)
 //

@@ -109,8 +109,7 @@ func (s *Stream) Close() {
 func (s *Stream) Model() *Model { return s.m }
 
 // Reset forgets every frame and spike, sets recurrent layers' state to zero, and reseeds the
-// generator: the next History-1 steps give no rates. The daemon resets an engine when a
-// session starts.
+// generator: the next History-1 steps give no rates. Call it where a session starts.
 func (s *Stream) Reset() {
 	s.n = 0
 	s.first.reset()
