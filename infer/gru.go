@@ -4,32 +4,27 @@ import "math"
 
 // gruOp is the streaming form of a convgru layer (see Reference.convGRU for the update): its
 // state h lives in the op, sized when the engine is built, carried from one Step to the next
-// and cleared by Stream.Reset. Step runs it on the caller's goroutine (it is small next to
-// the first convolution: a few channels at the second layer's size).
+// and cleared by Stream.Reset. Its two convolutions (of the input and of the state, all three
+// gates at once) are the valid convolutions of the other layers (newConv: direct or through
+// the frequency domain, split across the pool's cores) run on copies of x and h zero-padded
+// by kh/2 and kw/2, which is the same-padded convolution on the unpadded planes.
 type gruOp struct {
 	ci, hc, h, w int
-	kh, kw       int
-	wi, wh       []float32 // [3*hc][ci][kh][kw], [3*hc][hc][kh][kw]
-	bi, bh       []float32 // [3*hc], zero when the file has none
+	py, px       int       // padding: kh/2, kw/2
+	xp, hp       []float32 // x and h padded: [ci or hc][h+2py][w+2px], borders zero
+	ih, hh       op        // the gates' convolutions of xp and hp: [3*hc][h][w]
 	state        []float32 // h: [hc][h][w]
-	gi, gh       []float32 // the gates' convolutions of x and of h: [3*hc][h][w]
 	out          []float32 // a copy of the new state, which later layers may change in place
 }
 
-func newGRUOp(l *Layer, in []int) *gruOp {
-	hc := l.Weight.Shape[0] / 3
-	n := hc * in[1] * in[2]
-	o := &gruOp{
-		ci: in[0], hc: hc, h: in[1], w: in[2], kh: l.Weight.Shape[2], kw: l.Weight.Shape[3],
-		wi: l.Weight.Data, wh: l.WeightHH.Data, bi: make([]float32, 3*hc), bh: make([]float32, 3*hc),
-		state: make([]float32, n), gi: make([]float32, 3*n), gh: make([]float32, 3*n), out: make([]float32, n),
-	}
-	if l.Bias != nil {
-		copy(o.bi, l.Bias.Data)
-	}
-	if l.BiasHH != nil {
-		copy(o.bh, l.BiasHH.Data)
-	}
+func newGRUOp(l *Layer, in []int, p *pool) *gruOp {
+	hc, kh, kw := l.Weight.Shape[0]/3, l.Weight.Shape[2], l.Weight.Shape[3]
+	o := &gruOp{ci: in[0], hc: hc, h: in[1], w: in[2], py: kh / 2, px: kw / 2}
+	ph, pw := o.h+kh-1, o.w+kw-1
+	o.xp, o.hp = make([]float32, o.ci*ph*pw), make([]float32, hc*ph*pw)
+	o.ih = newConv(&Layer{Type: Conv2D, Weight: l.Weight, Bias: l.Bias}, []int{o.ci, ph, pw}, p)
+	o.hh = newConv(&Layer{Type: Conv2D, Weight: l.WeightHH, Bias: l.BiasHH}, []int{hc, ph, pw}, p)
+	o.state, o.out = make([]float32, hc*o.h*o.w), make([]float32, hc*o.h*o.w)
 	return o
 }
 
@@ -37,51 +32,30 @@ func newGRUOp(l *Layer, in []int) *gruOp {
 func (o *gruOp) reset() { clear(o.state) }
 
 func (o *gruOp) apply(x []float32) []float32 {
-	o.conv(o.gi, x, o.ci, o.wi, o.bi)
-	o.conv(o.gh, o.state, o.hc, o.wh, o.bh)
+	o.pad(o.xp, x, o.ci)
+	o.pad(o.hp, o.state, o.hc)
+	gi := o.ih.apply(o.xp)
+	gh := o.hh.apply(o.hp)
 	n := len(o.state)
 	for p, h := range o.state {
-		r := sigmoid32(o.gi[p] + o.gh[p])
-		z := sigmoid32(o.gi[n+p] + o.gh[n+p])
-		c := float32(math.Tanh(float64(o.gi[2*n+p] + r*o.gh[2*n+p])))
+		r := sigmoid32(gi[p] + gh[p])
+		z := sigmoid32(gi[n+p] + gh[n+p])
+		c := float32(math.Tanh(float64(gi[2*n+p] + r*gh[2*n+p])))
 		o.state[p] = (1-z)*c + z*h
 	}
 	copy(o.out, o.state)
 	return o.out
 }
 
-func sigmoid32(v float32) float32 { return float32(1 / (1 + math.Exp(-float64(v)))) }
-
-// conv writes the same-padded cross-correlation of x [ci][h][w] with w [co][ci][kh][kw] plus
-// bias to dst [co][h][w]. The loops run over kernel taps outside and output rows inside, so
-// the innermost loop is a contiguous scaled add over the part of a row the tap reaches.
-func (o *gruOp) conv(dst, x []float32, ci int, w, bias []float32) {
-	H, W, kh, kw := o.h, o.w, o.kh, o.kw
-	py, px := kh/2, kw/2
-	plane := H * W
-	for c, b := range bias {
-		d := dst[c*plane : (c+1)*plane]
-		for i := range d {
-			d[i] = b
-		}
-		for i := 0; i < ci; i++ {
-			src := x[i*plane : (i+1)*plane]
-			for ky := 0; ky < kh; ky++ {
-				dy := ky - py
-				y0, y1 := max(0, -dy), min(H, H-dy)
-				for kx := 0; kx < kw; kx++ {
-					wt := w[((c*ci+i)*kh+ky)*kw+kx]
-					dx := kx - px
-					x0, x1 := max(0, -dx), min(W, W-dx)
-					for y := y0; y < y1; y++ {
-						drow := d[y*W+x0 : y*W+x1]
-						srow := src[(y+dy)*W+x0+dx : (y+dy)*W+x1+dx]
-						for j := range drow {
-							drow[j] += wt * srow[j]
-						}
-					}
-				}
-			}
+// pad copies src [c][h][w] into the interior of dst [c][h+2py][w+2px]; the borders stay zero.
+func (o *gruOp) pad(dst, src []float32, c int) {
+	pw := o.w + 2*o.px
+	ph := o.h + 2*o.py
+	for i := 0; i < c; i++ {
+		for y := 0; y < o.h; y++ {
+			copy(dst[(i*ph+y+o.py)*pw+o.px:], src[(i*o.h+y)*o.w:(i*o.h+y+1)*o.w])
 		}
 	}
 }
+
+func sigmoid32(v float32) float32 { return float32(1 / (1 + math.Exp(-float64(v)))) }
