@@ -175,6 +175,8 @@ class RecurrentBNCNN(nn.Module):
 def build(kind, n_units, img_shape, **kw):
     if kind == "bncnn":
         return BNCNN(n_units=n_units, img_shape=img_shape, **kw)
+    if kind == "rbncnn":
+        return RecurrentBNCNN(n_units=n_units, img_shape=img_shape, **kw)
     if kind == "ln":
         return LN(n_units=n_units, img_shape=img_shape)
-    raise ValueError(f"train: unknown model kind {kind!r} (want bncnn or ln)")
+    raise ValueError(f"train: unknown model kind {kind!r} (want bncnn, rbncnn or ln)")

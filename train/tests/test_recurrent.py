@@ -94,3 +94,31 @@ def test_go_engine_runs_the_trained_file(tmp_path):
         want = m.double().run(windows(stim, 4)).numpy() * 100.0
     assert np.all(np.isnan(got[:3]))
     np.testing.assert_allclose(got[3:], want, rtol=1e-4, atol=1e-5)
+
+
+def test_trains_recurrent_and_beats_chance(tmp_path):
+    from train import data, fit
+    from . import synth
+    d = data.Dataset(synth.make(str(tmp_path / "d.npz")), 8)
+    import io
+    log = io.StringIO()
+    m, rep = fit.train(d, "rbncnn", seed=0, epochs=6, batch=16, lr=3e-3, epoch_size=320, seq_len=20, burn_in=5,
+                       log=log, chans=(4, 4), ksizes=(5, 3), hidden=2, noise=0.05)
+    assert isinstance(m, models.RecurrentBNCNN)
+    assert log.getvalue().startswith("epoch   1  train loss"), log.getvalue()
+    assert np.nanmean(rep["r_truth"]) > 0.5, rep  # held out, the test block run as one session
+
+
+def test_cli_writes_recurrent_model(tmp_path):
+    from train import __main__ as cli
+    from . import synth
+    ds = synth.make(str(tmp_path / "d.npz"))
+    out = str(tmp_path / "r")
+    assert cli.main([ds, "--model", "rbncnn", "--out", out, "--history", "8", "--epochs", "1", "--max-train", "200",
+                     "--chans", "4", "4", "--ksizes", "5", "3", "--hidden", "2", "--seq-len", "8", "--burn-in", "2"]) == 0
+    with open(out + ".rtm", "rb") as f:
+        b = f.read()
+    assert struct.unpack("<I", b[8:12])[0] == 2
+    assert not os.path.exists(out + ".onnx")
+    ck = torch.load(out + ".pt")
+    assert ck["model_type"] == "RecurrentBNCNN" and "gru.ih.weight" in ck["model_state_dict"]
