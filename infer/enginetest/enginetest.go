@@ -72,8 +72,10 @@ func Close(got, want float64) bool {
 func Run(t *testing.T, newEngine New) {
 	for name, m := range Models() {
 		t.Run(name, func(t *testing.T) {
-			t.Run("deterministic", func(t *testing.T) { matchReference(t, newEngine, m, infer.Options{}, nil) })
-			t.Run("stochastic", func(t *testing.T) { matchReference(t, newEngine, m, infer.Options{Stochastic: true, Seed: 42}, nil) })
+			t.Run("deterministic", func(t *testing.T) { matchReference(t, newEngine, m, infer.Options{}, nil, 12) })
+			t.Run("stochastic", func(t *testing.T) {
+				matchReference(t, newEngine, m, infer.Options{Stochastic: true, Seed: 42}, nil, 12)
+			})
 			if m.Kind == infer.GLM {
 				t.Run("observed", func(t *testing.T) {
 					r := rand.New(rand.NewPCG(3, 3))
@@ -83,17 +85,25 @@ func Run(t *testing.T, newEngine New) {
 							c[i] = float32(r.IntN(3))
 						}
 						return c
-					})
+					}, 12)
 				})
 			}
 		})
 	}
+	// A carried state drifts if an engine's float32 update is off: a small recurrent model long.
+	t.Run("recurrent-long", func(t *testing.T) {
+		m := infertest.RecurrentCNN(13, infertest.Size{History: 2, Height: 9, Width: 8, C1: 2, C2: 2, K1: 3, K2: 3, Cells: 2}, 2, 3)
+		matchReference(t, newEngine, m, infer.Options{}, nil, LongSteps)
+	})
 	t.Run("golden", func(t *testing.T) { Golden(t, newEngine) })
 }
 
-// matchReference steps the engine and the reference through the same frames (twice, with a
-// Reset between) and compares every rate and count.
-func matchReference(t *testing.T, newEngine New, m *infer.Model, opt infer.Options, observe func(t int) []float32) {
+// LongSteps is how many steps past a full history the suite runs recurrent models.
+const LongSteps = 2000
+
+// matchReference steps the engine and the reference through the same frames, History-1 and
+// then steps more (twice, with a Reset between), and compares every rate and count.
+func matchReference(t *testing.T, newEngine New, m *infer.Model, opt infer.Options, observe func(t int) []float32, steps int) {
 	e, err := newEngine(m, opt)
 	if err != nil {
 		t.Fatal(err)
@@ -102,7 +112,7 @@ func matchReference(t *testing.T, newEngine New, m *infer.Model, opt infer.Optio
 	if err != nil {
 		t.Fatal(err)
 	}
-	frames := Frames(m, m.Input.History+12, 5)
+	frames := Frames(m, m.Input.History+steps, 5)
 	got, want := make([]float32, len(m.Cells)), make([]float32, len(m.Cells))
 	for pass := 0; pass < 2; pass++ {
 		var obs func(int) []float32
