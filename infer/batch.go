@@ -28,7 +28,8 @@ const chunk = 2048
 // the result is float32 [T, cells], rates in spikes/s, row t from frames up to and including
 // t, rows before a full history NaN. CNN and LN models split the movie into chunks run by
 // streaming engines on several goroutines (each chunk re-reads the History-1 frames before
-// it); a GLM, whose history makes bins depend on each other, runs on one. In stochastic mode
+// it); a GLM or a recurrent model, whose spike history or state makes bins depend on each
+// other, runs on one. In stochastic mode
 // chunk i is seeded with Seed+i (the noise differs from a single Stream's, and is the same
 // for any number of workers). It returns early with ctx's error when ctx ends.
 func Predict(ctx context.Context, m *Model, stim *tensor.Dense, opt BatchOptions) (*tensor.Dense, error) {
@@ -64,8 +65,8 @@ func Predict(ctx context.Context, m *Model, stim *tensor.Dense, opt BatchOptions
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	if m.Kind == GLM {
-		nchunks, workers = 1, 1
+	if m.Kind == GLM || m.Recurrent() {
+		nchunks, workers = 1, 1 // each bin depends on every bin before it
 	}
 	workers = max(1, min(workers, nchunks))
 	jobs := make(chan int)
@@ -85,7 +86,7 @@ func Predict(ctx context.Context, m *Model, stim *tensor.Dense, opt BatchOptions
 			warm := make([]float32, C) // rates of the frames before the chunk, owned by the chunk before
 			for j := range jobs {
 				lo, hi := j*chunk, min(T, (j+1)*chunk)
-				if m.Kind == GLM {
+				if nchunks == 1 {
 					hi = T
 				}
 				s.opt.Seed = opt.Seed + uint64(j)

@@ -21,6 +21,8 @@ func TestPredictMatchesReference(t *testing.T) {
 		"cnn": infertest.CNN(1, infertest.Size{History: 3, Height: 9, Width: 8, C1: 2, C2: 2, K1: 3, K2: 3, Cells: 2}),
 		"ln":  infertest.LNModel(2, infertest.Small),
 		"glm": infertest.GLMModel(3, infertest.Small, true),
+		// recurrent: its state runs through all 4,500 bins, across what would be chunks
+		"gru": infertest.RecurrentCNN(12, infertest.Size{History: 3, Height: 9, Width: 8, C1: 2, C2: 2, K1: 3, K2: 3, Cells: 2}, 2, 3),
 	} {
 		t.Run(name, func(t *testing.T) {
 			T := 4500

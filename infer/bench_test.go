@@ -50,6 +50,12 @@ func BenchmarkReferencePaper(b *testing.B) {
 	}
 }
 
+// BenchmarkStepRecurrentPaper is the paper's BN-CNN with a convgru of 8 state channels and
+// 3x3 kernels after its convolutions (26x26), as train/'s RecurrentBNCNN with hidden=8.
+func BenchmarkStepRecurrentPaper(b *testing.B) {
+	benchStep(b, infertest.RecurrentCNN(1, infertest.Paper, 8, 3))
+}
+
 func BenchmarkStepLNPaper(b *testing.B) { benchStep(b, infertest.LNModel(1, infertest.Paper)) }
 
 // BenchmarkPredict10Min is batch prediction of a 10-minute movie (60,000 frames at 100 Hz,

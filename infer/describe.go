@@ -24,6 +24,8 @@ func Describe(m *Model) string {
 		switch l.Type {
 		case Conv2D, Dense:
 			fmt.Fprintf(&b, " weight %v bias %v", l.Weight.Shape, l.Bias != nil)
+		case ConvGRU:
+			fmt.Fprintf(&b, " input kernels %v, state kernels %v (recurrent: state carried across steps)", l.Weight.Shape, l.WeightHH.Shape)
 		case BatchNorm:
 			per := "unit"
 			if l.PerChannel {
@@ -81,6 +83,8 @@ func (m *Model) FLOPs() int64 {
 			f += 2 * out * int64(w[1]*w[2]*w[3])
 		case Dense:
 			f += 2 * int64(len(l.Weight.Data))
+		case ConvGRU:
+			f += 2*int64(len(l.Weight.Data)+len(l.WeightHH.Data))*int64(shapes[i][1]*shapes[i][2]) + 12*out
 		case BatchNorm:
 			f += 2 * out
 		default:
@@ -104,28 +108,53 @@ func (s *Stream) FLOPs() int64 {
 	}
 	f += int64(2 * in.Height * in.Width) // normalisation
 	for _, o := range s.tail {
-		switch o := o.(type) {
-		case *convOp:
-			f += int64(o.ci)*o.sps[0].forwardFlops() + int64(o.co)*o.sps[0].flops(o.h, o.oh) + 8*int64(o.co*o.ci*o.mac.n)
-		case *directConvOp:
-			f += 2 * int64(o.co*o.ci*o.oh*o.ow*o.kh*o.kw)
-		case *denseOp:
-			f += 2 * int64(o.in*len(o.out))
-		case *affineOp:
-			f += 2 * int64(len(o.scale))
-			if o.relu {
-				f += int64(len(o.scale))
-			}
-		case *nonlinOp:
-			f += 4 * int64(len(o.gain))
-		default:
-			f += int64(len(s.x0))
-		}
+		f += s.opFLOPs(o)
 	}
 	if s.glm != nil {
 		f += 2 * int64(s.glm.L*s.glm.nc*(s.glm.nc+1))
 	}
 	return f
+}
+
+// opFLOPs is the arithmetic of one apply of a layer after the first.
+func (s *Stream) opFLOPs(o op) int64 {
+	switch o := o.(type) {
+	case *convOp:
+		return int64(o.ci)*o.sps[0].forwardFlops() + int64(o.co)*o.sps[0].flops(o.h, o.oh) + 8*int64(o.co*o.ci*o.mac.n)
+	case *directConvOp:
+		return 2 * int64(o.co*o.ci*o.oh*o.ow*o.kh*o.kw)
+	case *denseOp:
+		return 2 * int64(o.in*len(o.out))
+	case *affineOp:
+		if o.relu {
+			return 3 * int64(len(o.scale))
+		}
+		return 2 * int64(len(o.scale))
+	case *nonlinOp:
+		return 4 * int64(len(o.gain))
+	case *gruOp:
+		return s.opFLOPs(o.ih) + s.opFLOPs(o.hh) + 12*int64(len(o.state))
+	}
+	return int64(len(s.x0))
+}
+
+// opBytes is the weights and state one apply of a layer after the first reads.
+func opBytes(o op) int64 {
+	switch o := o.(type) {
+	case *convOp:
+		return 4 * int64(len(o.mac.w))
+	case *directConvOp:
+		return 4 * int64(len(o.wt))
+	case *denseOp:
+		return 4 * int64(len(o.w))
+	case *affineOp:
+		return 8 * int64(len(o.scale))
+	case *nonlinOp:
+		return 12 * int64(len(o.gain))
+	case *gruOp:
+		return opBytes(o.ih) + opBytes(o.hh) + 4*int64(len(o.state))
+	}
+	return 0
 }
 
 // flops of one 1-D transform of the plan.
@@ -170,18 +199,7 @@ func (s *Stream) BytesPerStep() int64 {
 		b += 4 * int64(len(r.w)+r.out*r.hist)
 	}
 	for _, o := range s.tail {
-		switch o := o.(type) {
-		case *convOp:
-			b += 4 * int64(len(o.mac.w))
-		case *directConvOp:
-			b += 4 * int64(len(o.wt))
-		case *denseOp:
-			b += 4 * int64(len(o.w))
-		case *affineOp:
-			b += 8 * int64(len(o.scale))
-		case *nonlinOp:
-			b += 12 * int64(len(o.gain))
-		}
+		b += opBytes(o)
 	}
 	if s.glm != nil {
 		b += 4 * int64(len(s.glm.coupling)+len(s.glm.own)+len(s.glm.hist))

@@ -43,14 +43,33 @@
 // traffic more than arithmetic at large sizes: Stream.BytesPerStep is the weights and state a
 // step reads, Stream.FLOPs its arithmetic, and `retinad bench --sweep` sets both against time.
 //
-// # The native model file (version 1)
+// # Recurrent models
+//
+// A convgru layer (the paper's recurrent variant) carries a state from one step to the next:
+// a CNN's output at a bin then depends on every bin since the engine's Reset, not on its
+// window alone. The unit is torch.nn.GRUCell with each matrix product a same-padded 2-D
+// convolution (train/'s ConvGRUCell), placed after the BN-CNN's convolutions (train/'s
+// RecurrentBNCNN: conv, BN, ReLU, conv, BN, ReLU, convgru, dense, BN, softplus); it is our
+// choice within torch-deep-retina's ConvGRU family, whose RNNCNN puts a recurrent cell at each
+// convolution instead. The state is zero after Reset, which is where a session starts (the
+// caller's to call: the daemon does not yet reset its engines between sessions), and advances
+// once per step that gives rates (from the History-th frame on), so a session is the sequence
+// of its full windows, as PyTorch runs it with h = 0 first. Each engine holds the state
+// itself, sized when it is built (the stream's step still allocates nothing); batch prediction
+// runs a recurrent model as one session on one core. The streaming engine runs the layer on
+// the calling goroutine, in float32, whatever Options.Threads.
+//
+// # The native model file (versions 1 and 2)
 //
 // One self-describing little-endian file, written by [Save] here and by the Python trainer
 // (train/), read by [Load]:
 //
 //	offset  size        content
 //	0       8           magic "RETINADM"
-//	8       4           version, uint32 = 1
+//	8       4           version, uint32: 2 if a layer is convgru, else 1. Readers take
+//	                    both; a convgru layer in a version 1 file is refused, so that a
+//	                    reader older than recurrent layers refuses such a model by its
+//	                    version instead of running it wrong.
 //	12      4           n = length of the header in bytes, uint32
 //	16      n           header: UTF-8 JSON, padded at its end with spaces (0x20) so that
 //	                    16+n is a multiple of 64
@@ -110,6 +129,15 @@
 //	sigmoid    1 / (1 + exp(-z))                                   /
 //	           with optional tensors gain, slope, offset, each [] (one value for all) or of
 //	           the input's element count (one per unit); absent = 1, 1, 0.
+//	convgru    (version 2) weight [3*hidden, in, kh, kw] and weight_hh [3*hidden, hidden,
+//	           kh, kw] (kh, kw odd), bias and bias_hh [3*hidden] (optional): the gates r,
+//	           z, n in that order along the first dimension, * a cross-correlation
+//	           zero-padded by kh/2, kw/2 (torch.nn.Conv2d with padding=k//2):
+//	             r = sigmoid(W_ir*x + b_ir + W_hr*h + b_hr)
+//	             z = sigmoid(W_iz*x + b_iz + W_hz*h + b_hz)
+//	             n = tanh(W_in*x + b_in + r (W_hn*h + b_hn))
+//	             h' = (1 - z) n + z h
+//	           [in, h, w] -> [hidden, h, w], the new state h' (zero at Reset).
 //
 // The last layer's output must have one element per cell. kind cnn starts with conv2d; kind ln
 // is one dense layer on the whole window (weight [cells, history*height*width]), optionally a

@@ -163,3 +163,34 @@ func TestStreamStepAllocatesNothing(t *testing.T) {
 	}
 	_ = infertest.Small
 }
+
+// TestRecurrentStateCarried shows that a convgru model's rates depend on the steps before the
+// window (its state is carried), and that Reset forgets them: the same last History frames
+// give different rates after a long run than after a Reset, and equal rates after two Resets.
+func TestRecurrentStateCarried(t *testing.T) {
+	m := infertest.RecurrentCNN(10, infertest.Small, 2, 3)
+	s, err := infer.NewStream(m, infer.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	frames := enginetest.Frames(m, 60, 3)
+	window := frames[len(frames)-m.Input.History:]
+	run := func(fs [][]float32) []float32 {
+		rates := make([]float32, len(m.Cells))
+		for _, f := range fs {
+			s.Step(f, rates)
+		}
+		return rates
+	}
+	long := run(frames)
+	s.Reset()
+	fresh := run(window)
+	s.Reset()
+	again := run(window)
+	if err := enginetest.Check(again, fresh, "after Reset"); err != nil {
+		t.Error(err)
+	}
+	if enginetest.Check(long, fresh, "") == nil {
+		t.Errorf("rates after 60 steps %v equal those after a Reset and %d steps %v: the state is not carried", long, m.Input.History, fresh)
+	}
+}

@@ -15,11 +15,17 @@ import (
 	"syscall"
 )
 
-// Magic opens every native model file; Version is the format version this package writes.
+// Magic opens every native model file. Version is the newest format version, which this
+// package reads and writes for models with a recurrent layer (version 2 added convgru); a
+// model without one is written as version 1, byte for byte as before, so that older readers
+// still load it.
 const (
 	Magic   = "RETINADM"
-	Version = 1
+	Version = 2
 )
+
+// recurrentVersion is the first format version that may hold a convgru layer.
+const recurrentVersion = 2
 
 const (
 	prefixLen = 16
@@ -60,6 +66,8 @@ type headerLayer struct {
 	Gain        string    `json:"gain,omitempty"`
 	Slope       string    `json:"slope,omitempty"`
 	Offset      string    `json:"offset,omitempty"`
+	WeightHH    string    `json:"weight_hh,omitempty"`
+	BiasHH      string    `json:"bias_hh,omitempty"`
 }
 
 type headerGLM struct {
@@ -210,6 +218,7 @@ func Encode(m *Model) ([]byte, error) {
 			Type: l.Type, Weight: add(p+"weight", l.Weight), Bias: add(p+"bias", l.Bias),
 			RunningMean: add(p+"running_mean", l.RunningMean), RunningVar: add(p+"running_var", l.RunningVar),
 			Gain: add(p+"gain", l.Gain), Slope: add(p+"slope", l.Slope), Offset: add(p+"offset", l.Offset),
+			WeightHH: add(p+"weight_hh", l.WeightHH), BiasHH: add(p+"bias_hh", l.BiasHH),
 		}
 		switch l.Type {
 		case BatchNorm:
@@ -237,7 +246,11 @@ func Encode(m *Model) ([]byte, error) {
 	n := (prefixLen+len(js)+align-1)/align*align - prefixLen
 	out := make([]byte, prefixLen+n+int(h.DataBytes)+4)
 	copy(out, Magic)
-	binary.LittleEndian.PutUint32(out[8:], Version)
+	version := uint32(1)
+	if m.Recurrent() {
+		version = recurrentVersion
+	}
+	binary.LittleEndian.PutUint32(out[8:], version)
 	binary.LittleEndian.PutUint32(out[12:], uint32(n))
 	copy(out[prefixLen:], js)
 	for i := prefixLen + len(js); i < prefixLen+n; i++ {
@@ -264,8 +277,9 @@ func Decode(b []byte) (*Model, error) {
 		// The bytes are not quoted: a control request must not be able to read files with it.
 		return nil, fmt.Errorf("infer: does not start with %q: not a native retinad model file", Magic)
 	}
-	if v := binary.LittleEndian.Uint32(b[8:]); v != Version {
-		return nil, fmt.Errorf("infer: version %d, want %d", v, Version)
+	version := binary.LittleEndian.Uint32(b[8:])
+	if version < 1 || version > Version {
+		return nil, fmt.Errorf("infer: version %d, want 1 to %d", version, Version)
 	}
 	n := int64(binary.LittleEndian.Uint32(b[12:]))
 	if (prefixLen+n)%align != 0 {
@@ -326,10 +340,14 @@ func Decode(b []byte) (*Model, error) {
 			{"weight", hl.Weight, &l.Weight}, {"bias", hl.Bias, &l.Bias},
 			{"running_mean", hl.RunningMean, &l.RunningMean}, {"running_var", hl.RunningVar, &l.RunningVar},
 			{"gain", hl.Gain, &l.Gain}, {"slope", hl.Slope, &l.Slope}, {"offset", hl.Offset, &l.Offset},
+			{"weight_hh", hl.WeightHH, &l.WeightHH}, {"bias_hh", hl.BiasHH, &l.BiasHH},
 		} {
 			if *p.dst, err = get(f(p.name), p.ref); err != nil {
 				return nil, err
 			}
+		}
+		if hl.Type == ConvGRU && version < recurrentVersion {
+			return nil, fmt.Errorf("infer: %s: convgru in a version %d file, want version %d or later (recurrent layers came with it)", f("type"), version, recurrentVersion)
 		}
 		if (hl.Eps != nil || hl.Per != "") != (hl.Type == BatchNorm) {
 			return nil, fmt.Errorf("infer: %s: eps and per belong to batchnorm layers only, and a batchnorm layer needs both", f("eps"))

@@ -26,6 +26,9 @@ const (
 	Softplus  LayerType = "softplus"
 	Exp       LayerType = "exp"
 	Sigmoid   LayerType = "sigmoid"
+	// ConvGRU is the recurrent layer (format version 2): a gated recurrent unit whose
+	// matrix products are same-padded 2-D convolutions, carrying its state from step to step.
+	ConvGRU LayerType = "convgru"
 )
 
 // Model is a loaded (or built) model. Build one with a struct literal or NewLN / NewGLM,
@@ -52,8 +55,10 @@ type Input struct {
 // package documentation). Absent tensors are nil.
 type Layer struct {
 	Type   LayerType
-	Weight *Tensor // conv2d, dense, batchnorm
-	Bias   *Tensor // conv2d, dense, batchnorm
+	Weight *Tensor // conv2d, dense, batchnorm; convgru: the input's kernels W_i [3*hidden, in, kh, kw]
+	Bias   *Tensor // conv2d, dense, batchnorm; convgru: b_i [3*hidden]
+
+	WeightHH, BiasHH *Tensor // convgru: the state's kernels W_h [3*hidden, hidden, kh, kw], b_h [3*hidden]
 
 	RunningMean, RunningVar *Tensor // batchnorm
 	Eps                     float64 // batchnorm
@@ -167,7 +172,19 @@ func (l *Layer) tensors() []namedTensor {
 		{"weight", &l.Weight}, {"bias", &l.Bias},
 		{"running_mean", &l.RunningMean}, {"running_var", &l.RunningVar},
 		{"gain", &l.Gain}, {"slope", &l.Slope}, {"offset", &l.Offset},
+		{"weight_hh", &l.WeightHH}, {"bias_hh", &l.BiasHH},
 	}
+}
+
+// Recurrent reports whether m has a layer that carries state from step to step (convgru):
+// its output at a bin depends on every bin since Reset, not on the window alone.
+func (m *Model) Recurrent() bool {
+	for _, l := range m.Layers {
+		if l.Type == ConvGRU {
+			return true
+		}
+	}
+	return false
 }
 
 func (g *GLMParams) tensors() []namedTensor {
@@ -334,9 +351,11 @@ func (l *Layer) outShape(i int, in []int) ([]int, error) {
 		allowed := false
 		switch nt.name {
 		case "weight", "bias":
-			allowed = l.Type == Conv2D || l.Type == Dense || l.Type == BatchNorm
+			allowed = l.Type == Conv2D || l.Type == Dense || l.Type == BatchNorm || l.Type == ConvGRU
 		case "running_mean", "running_var":
 			allowed = l.Type == BatchNorm
+		case "weight_hh", "bias_hh":
+			allowed = l.Type == ConvGRU
 		default:
 			allowed = isNonlinearity(l.Type)
 		}
@@ -423,9 +442,41 @@ func (l *Layer) outShape(i int, in []int) ([]int, error) {
 			}
 		}
 		return in, nil
+	case ConvGRU:
+		return l.gruShape(i, in)
 	default:
-		return nil, fmt.Errorf("infer: layers[%d].type: %q, want conv2d, dense, batchnorm, relu, noise, softplus, exp or sigmoid", i, l.Type)
+		return nil, fmt.Errorf("infer: layers[%d].type: %q, want conv2d, dense, batchnorm, relu, noise, softplus, exp, sigmoid or convgru", i, l.Type)
 	}
+}
+
+// gruShape checks a convgru layer on input in ([channels, height, width]) and returns its
+// output, the new state [hidden, height, width]: the convolutions are same-padded, so their
+// kernels are odd.
+func (l *Layer) gruShape(i int, in []int) ([]int, error) {
+	name := func(t string) string { return fmt.Sprintf("layers[%d].%s", i, t) }
+	if len(in) != 3 {
+		return nil, fmt.Errorf("infer: layers[%d]: convgru on input of shape %v, want [channels, height, width]", i, in)
+	}
+	w := l.Weight
+	if w == nil || len(w.Shape) != 4 || w.Shape[0] < 3 || w.Shape[0]%3 != 0 || w.Shape[1] != in[0] || w.Shape[2]%2 != 1 || w.Shape[3]%2 != 1 {
+		var s []int
+		if w != nil {
+			s = w.Shape
+		}
+		return nil, fmt.Errorf("infer: %s: shape %v, want [3*hidden, %d, kh, kw] with kh and kw odd (same padding)", name("weight"), s, in[0])
+	}
+	hc := w.Shape[0] / 3
+	if err := wantShape(name("weight_hh"), l.WeightHH, 3*hc, hc, w.Shape[2], w.Shape[3]); err != nil {
+		return nil, err
+	}
+	for _, nt := range []namedTensor{{"bias", &l.Bias}, {"bias_hh", &l.BiasHH}} {
+		if *nt.t != nil {
+			if err := wantShape(name(nt.name), *nt.t, 3*hc); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return []int{hc, in[1], in[2]}, nil
 }
 
 // at returns element i of t, its only element when t is a scalar, or def when t is absent

@@ -33,11 +33,9 @@ func newOp(l *Layer, in []int, s *Stream) op {
 		}
 		return newDenseOp(l.Weight.Data, bias, l.Weight.Shape[0], l.Weight.Shape[1], s.pool)
 	case Conv2D:
-		ws := l.Weight.Shape
-		if direct, freq := convCost(in[0], ws[0], in[1], in[2], ws[2], ws[3]); direct <= freq {
-			return newDirectConvOp(l, in, s.pool)
-		}
-		return newConvOp(l, in, s.pool)
+		return newConv(l, in, s.pool)
+	case ConvGRU:
+		return newGRUOp(l, in, s.pool)
 	case Softplus, Exp, Sigmoid:
 		o := &nonlinOp{f: l.Type, gain: make([]float32, n), slope: make([]float32, n), offset: make([]float32, n)}
 		for i := 0; i < n; i++ {
@@ -46,6 +44,15 @@ func newOp(l *Layer, in []int, s *Stream) op {
 		return o
 	}
 	panic("infer: unknown layer " + string(l.Type)) // Validate refused it
+}
+
+// newConv is a (valid) convolution after the first layer in its cheaper form (convCost).
+func newConv(l *Layer, in []int, p *pool) op {
+	ws := l.Weight.Shape
+	if direct, freq := convCost(in[0], ws[0], in[1], in[2], ws[2], ws[3]); direct <= freq {
+		return newDirectConvOp(l, in, p)
+	}
+	return newConvOp(l, in, p)
 }
 
 // affineOp is a batch norm, and the ReLU after it when there is one (fused: one pass).

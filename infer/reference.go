@@ -35,6 +35,7 @@ type Reference struct {
 	n      int         // frames seen since Reset
 	counts []float32   // this step's counts (sampled, mean or observed)
 	hist   [][]float64 // GLM: counts of previous bins, most recent first
+	state  [][]float64 // convgru: each layer's state h (by layer index), nil until its first step
 }
 
 // NewReference returns a reference engine for m.
@@ -50,6 +51,7 @@ func NewReference(m *Model, opt Options) (*Reference, error) {
 // Reset forgets every frame and spike: the next History-1 steps give no rates.
 func (r *Reference) Reset() {
 	r.frames, r.n, r.hist = nil, 0, nil
+	r.state = make([][]float64, len(r.m.Layers)) // recurrent state starts at zero
 	r.rng = newRNG(r.opt.Seed)
 	clear(r.counts)
 }
@@ -86,7 +88,7 @@ func (r *Reference) Step(frame, rates []float32) bool {
 	} else {
 		x, shape := window, []int{in.History, in.Height, in.Width}
 		for i := range r.m.Layers {
-			x, shape = r.layer(&r.m.Layers[i], x, shape)
+			x, shape = r.layer(i, x, shape)
 		}
 		out = x
 	}
@@ -152,9 +154,12 @@ func (r *Reference) glm(window []float64) []float64 {
 	return out
 }
 
-func (r *Reference) layer(l *Layer, x []float64, shape []int) ([]float64, []int) {
+func (r *Reference) layer(li int, x []float64, shape []int) ([]float64, []int) {
+	l := &r.m.Layers[li]
 	at := (*Tensor).at
 	switch l.Type {
+	case ConvGRU:
+		return r.convGRU(li, x, shape)
 	case Conv2D:
 		w := l.Weight.Shape
 		co, ci, kh, kw := w[0], w[1], w[2], w[3]
@@ -221,6 +226,73 @@ func (r *Reference) layer(l *Layer, x []float64, shape []int) ([]float64, []int)
 		return y, shape
 	}
 	panic("infer: unknown layer " + string(l.Type)) // Validate refused it
+}
+
+// convGRU is torch.nn.GRUCell's update with each matrix product a same-padded convolution:
+//
+//	r  = sigmoid(W_ir*x + b_ir + W_hr*h + b_hr)
+//	z  = sigmoid(W_iz*x + b_iz + W_hz*h + b_hz)
+//	n  = tanh(W_in*x + b_in + r (W_hn*h + b_hn))
+//	h' = (1 - z) n + z h
+//
+// the gates in that order (r, z, n) along the kernels' first dimension. The state h is zero
+// at Reset and is the layer's output.
+func (r *Reference) convGRU(li int, x []float64, shape []int) ([]float64, []int) {
+	l := &r.m.Layers[li]
+	hc := l.Weight.Shape[0] / 3
+	H, W := shape[1], shape[2]
+	plane := H * W
+	if r.state[li] == nil {
+		r.state[li] = make([]float64, hc*plane)
+	}
+	h := r.state[li]
+	gi := sameConv(x, shape[0], H, W, l.Weight, l.Bias)
+	gh := sameConv(h, hc, H, W, l.WeightHH, l.BiasHH)
+	next := make([]float64, len(h))
+	sig := func(v float64) float64 { return 1 / (1 + math.Exp(-v)) }
+	for c := 0; c < hc; c++ {
+		for p := 0; p < plane; p++ {
+			ir, iz, in := gi[c*plane+p], gi[(hc+c)*plane+p], gi[(2*hc+c)*plane+p]
+			hr, hz, hn := gh[c*plane+p], gh[(hc+c)*plane+p], gh[(2*hc+c)*plane+p]
+			rg, zg := sig(ir+hr), sig(iz+hz)
+			n := math.Tanh(in + rg*hn)
+			next[c*plane+p] = (1-zg)*n + zg*h[c*plane+p]
+		}
+	}
+	r.state[li] = next
+	return append([]float64{}, next...), []int{hc, H, W}
+}
+
+// sameConv is the cross-correlation of x [ci, H, W] with w [co, ci, kh, kw] (odd kernels),
+// zero-padded by kh/2 and kw/2 so the output is [co, H, W], plus bias (optional).
+func sameConv(x []float64, ci, H, W int, w, bias *Tensor) []float64 {
+	co, kh, kw := w.Shape[0], w.Shape[2], w.Shape[3]
+	py, px := kh/2, kw/2
+	y := make([]float64, co*H*W)
+	for o := 0; o < co; o++ {
+		for oy := 0; oy < H; oy++ {
+			for ox := 0; ox < W; ox++ {
+				s := bias.at(o, 0)
+				for i := 0; i < ci; i++ {
+					for ky := 0; ky < kh; ky++ {
+						yy := oy + ky - py
+						if yy < 0 || yy >= H {
+							continue
+						}
+						for kx := 0; kx < kw; kx++ {
+							xx := ox + kx - px
+							if xx < 0 || xx >= W {
+								continue
+							}
+							s += float64(w.Data[((o*ci+i)*kh+ky)*kw+kx]) * x[(i*H+yy)*W+xx]
+						}
+					}
+				}
+				y[(o*H+oy)*W+ox] = s
+			}
+		}
+	}
+	return y
 }
 
 // poisson samples a Poisson count of mean mu exactly: a sum of Knuth draws of mean at most

@@ -108,11 +108,16 @@ func (s *Stream) Close() {
 // Model returns the engine's model.
 func (s *Stream) Model() *Model { return s.m }
 
-// Reset forgets every frame and spike, and reseeds the generator: the next History-1 steps
-// give no rates.
+// Reset forgets every frame and spike, sets recurrent layers' state to zero, and reseeds the
+// generator: the next History-1 steps give no rates. Call it where a session starts.
 func (s *Stream) Reset() {
 	s.n = 0
 	s.first.reset()
+	for _, o := range s.tail {
+		if r, ok := o.(interface{ reset() }); ok {
+			r.reset()
+		}
+	}
 	s.rng = newRNG(s.opt.Seed)
 	clear(s.counts)
 	if s.glm != nil {

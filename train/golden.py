@@ -78,6 +78,42 @@ def main(out):
     ln_rates[HIST - 1:] = r
     np.save(os.path.join(out, "ln_rates.npy"), ln_rates)
     print(f"wrote {out}: bncnn.pt bncnn_torch.onnx ln_torch.onnx stimulus.npy {s.shape} rates.npy ln_rates.npy")
+    recurrent(out)
+
+
+def recurrent(out, T=600):
+    """rbncnn.pt: a RecurrentBNCNN checkpoint (random weights, batch statistics moved), and
+    PyTorch's rates over T bins of white noise whose contrast steps every 100 bins, run as one
+    session (rbncnn_stimulus.npy, rbncnn_rates.npy). Alone: python3 -c 'from train import
+    golden; golden.recurrent("infer/torchimport/testdata")'."""
+    torch.manual_seed(8)
+    rng = np.random.default_rng(8)
+    hist, h, w = 6, 10, 10
+    m = models.RecurrentBNCNN(n_units=3, img_shape=(hist, h, w), chans=(3, 4), ksizes=(5, 3), hidden=2, gru_ksize=3,
+                              linear_bias=True)
+    with torch.no_grad():
+        for bn in (m.sequential[2], m.sequential[8], m.readout[2]):
+            n = bn.num_features
+            bn.running_mean.copy_(torch.randn(n) * 0.3)
+            bn.running_var.copy_(torch.rand(n) * 2 + 0.2)
+            bn.weight.copy_(torch.rand(n) + 0.5)
+            bn.bias.copy_(torch.randn(n) * 0.2)
+        for p in m.gru.parameters():
+            p.mul_(3)  # a state that moves visibly
+    m.eval()
+    mean, std, rate = 0.05, 0.8, 100.0
+    export.write_checkpoint(m, os.path.join(out, "rbncnn.pt"), norm_mean=mean, norm_std=std, frame_rate=rate)
+    contrast = np.where((np.arange(T) // 100) % 2 == 0, 0.2, 0.8)
+    s = (mean + contrast[:, None, None] * rng.standard_normal((T, h, w))).astype(np.float32)
+    x = torch.from_numpy((s.astype(np.float64) - mean) / std)
+    win = x.unfold(0, hist, 1).permute(0, 3, 1, 2).contiguous()
+    with torch.no_grad():
+        r = (m.double().run(win) * rate).numpy().astype(np.float32)
+    rates = np.full((T, 3), np.nan, np.float32)
+    rates[hist - 1:] = r
+    np.save(os.path.join(out, "rbncnn_stimulus.npy"), s)
+    np.save(os.path.join(out, "rbncnn_rates.npy"), rates)
+    print(f"wrote {out}: rbncnn.pt rbncnn_stimulus.npy {s.shape} rbncnn_rates.npy")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Writer of retinad's native model file (version 1; the spec is in infer/doc.go)."""
+"""Writer of retinad's native model file (the spec is in infer/doc.go): version 1, or version 2
+for a model with a recurrent (convgru) layer."""
 import json
 import struct
 import zlib
@@ -18,8 +19,14 @@ def _layers(model):
         yield {"type": "dense"}, {"weight": model.linear.weight, "bias": model.linear.bias}
         yield {"type": "softplus"}, {}
         return
-    for mod in model.sequential:
-        if isinstance(mod, nn.Conv2d):
+    mods = list(model.sequential)
+    if isinstance(model, models.RecurrentBNCNN):
+        mods += [model.gru] + list(model.readout)
+    for mod in mods:
+        if isinstance(mod, models.ConvGRUCell):
+            yield {"type": "convgru"}, {"weight": mod.ih.weight, "bias": mod.ih.bias,
+                                        "weight_hh": mod.hh.weight, "bias_hh": mod.hh.bias}
+        elif isinstance(mod, nn.Conv2d):
             yield {"type": "conv2d"}, {"weight": mod.weight, "bias": mod.bias}
         elif isinstance(mod, nn.BatchNorm1d):
             yield ({"type": "batchnorm", "eps": float(mod.eps), "per": "unit"},
@@ -63,7 +70,8 @@ def encode(model, img_shape, frame_rate, cell_ids, mean=0.0, std=1.0, name=""):
         header["layers"].append(layer)
     js = json.dumps(header, separators=(",", ":")).encode()
     n = (16 + len(js) + ALIGN - 1) // ALIGN * ALIGN - 16
-    out = bytearray(MAGIC + struct.pack("<II", 1, n) + js + b" " * (n - len(js)))
+    version = 2 if any(l["type"] == "convgru" for l in header["layers"]) else 1
+    out = bytearray(MAGIC + struct.pack("<II", version, n) + js + b" " * (n - len(js)))
     for b in blobs:
         out += b + b"\0" * ((-len(b)) % ALIGN)
     out += struct.pack("<I", zlib.crc32(bytes(out)) & 0xFFFFFFFF)

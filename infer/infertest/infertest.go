@@ -136,3 +136,24 @@ func GLMModel(seed uint64, s Size, coupled bool) *infer.Model {
 	}
 	return m
 }
+
+// RecurrentCNN is CNN with a convgru layer of hidden channels and odd kernel k between the
+// second convolution's ReLU and the dense layer (the recurrent BN-CNN train/ builds). Its
+// state kernels are scaled so that the state neither dies nor saturates over long runs.
+func RecurrentCNN(seed uint64, s Size, hidden, k int) *infer.Model {
+	m := CNN(seed, s)
+	r := rand.New(rand.NewPCG(seed, 5))
+	h2, w2 := s.Height-s.K1-s.K2+2, s.Width-s.K1-s.K2+2
+	n := hidden * h2 * w2
+	gru := infer.Layer{
+		Type:     infer.ConvGRU,
+		Weight:   normal(r, 1/math.Sqrt(float64(s.C2*k*k)), 3*hidden, s.C2, k, k),
+		Bias:     normal(r, 0.2, 3*hidden),
+		WeightHH: normal(r, 1/math.Sqrt(float64(hidden*k*k)), 3*hidden, hidden, k, k),
+		BiasHH:   normal(r, 0.2, 3*hidden),
+	}
+	m.Name = "infertest.RecurrentCNN"
+	m.Layers = append(m.Layers[:8], append([]infer.Layer{gru,
+		{Type: infer.Dense, Weight: normal(r, 2/math.Sqrt(float64(n)), s.Cells, n)}}, m.Layers[9:]...)...)
+	return m
+}

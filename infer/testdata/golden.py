@@ -10,6 +10,12 @@ in spikes/s, float32 [T,C], NaN before a full history). Models are torch-deep-re
 bias -> BN1d -> softplus) and variants, and LN, with random weights and non-trivial running
 statistics; stimuli are a real photograph (skimage's camera and astronaut, with fixational
 jitter) and binary white noise. PyTorch runs in float64 in eval mode.
+
+bncnn_gru is the recurrent BN-CNN of the trainer (train.models.RecurrentBNCNN: the BN-CNN's
+convolutions, then a ConvGRUCell, dense, BN1d, softplus), random weights, run as one session
+over 2,400 steps of Gaussian white noise whose contrast steps between 0.1 and 0.6 every 300
+steps (so the state's drift or a missed reset would show), its state zero at the first full
+window; its file is format version 2.
 """
 import json
 import os
@@ -22,6 +28,8 @@ import torch
 from torch import nn
 
 OUT = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(OUT, "..", ".."))  # the repository root, for train.models
+from train import models as train_models  # noqa: E402
 FRAME_RATE = 100.0
 MEAN, STD = 0.2, 0.5
 
@@ -124,6 +132,11 @@ def to_layers(seq, shape):
                  "eps": mod.eps, "running_mean": add(p + "running_mean", mod.running_mean),
                  "running_var": add(p + "running_var", mod.running_var),
                  "weight": add(p + "weight", mod.weight), "bias": add(p + "bias", mod.bias)}
+        elif isinstance(mod, train_models.ConvGRUCell):
+            l = {"type": "convgru", "weight": add(p + "ih.weight", mod.ih.weight), "bias": add(p + "ih.bias", mod.ih.bias),
+                 "weight_hh": add(p + "hh.weight", mod.hh.weight), "bias_hh": add(p + "hh.bias", mod.hh.bias)}
+        elif isinstance(mod, train_models.GaussianNoise):
+            l = {"type": "noise", "std": float(mod.std)}  # training and stochastic mode only
         elif isinstance(mod, nn.ReLU):
             l = {"type": "relu"}
         elif isinstance(mod, nn.Softplus):
@@ -131,7 +144,7 @@ def to_layers(seq, shape):
         elif isinstance(mod, Param):
             l = {"type": mod.f, "gain": add(p + "gain", mod.gain), "slope": add(p + "slope", mod.slope),
                  "offset": add(p + "offset", mod.offset)}
-        elif isinstance(mod, (nn.Flatten, Reshape)):
+        elif isinstance(mod, (nn.Flatten, Reshape, train_models.Reshape)):
             continue  # the native format flattens in C order wherever a dense layer needs it
         else:
             raise ValueError("golden: no native layer for %r" % mod)
@@ -154,7 +167,8 @@ def write_model(path, kind, seq, hist, h, w, cells, name):
               "tensors": table, "data_bytes": len(data)}
     js = json.dumps(header).encode()
     n = len(js) + (-(16 + len(js))) % 64
-    body = b"RETINADM" + struct.pack("<II", 1, n) + js + b" " * (n - len(js)) + bytes(data)
+    version = 2 if any(l["type"] == "convgru" for l in layers) else 1  # recurrent layers came with 2
+    body = b"RETINADM" + struct.pack("<II", version, n) + js + b" " * (n - len(js)) + bytes(data)
     with open(path, "wb") as f:
         f.write(body + struct.pack("<I", zlib.crc32(body) & 0xFFFFFFFF))
 
@@ -185,14 +199,41 @@ def rates(seq, stim, hist):
     x = torch.from_numpy((stim.astype(np.float32).astype(np.float64) - MEAN) / STD)
     win = x.unfold(0, hist, 1).permute(0, 3, 1, 2)  # [T-hist+1, hist, h, w], oldest first
     with torch.no_grad():
-        y = seq(win).numpy() * FRAME_RATE
+        if isinstance(seq, train_models.RecurrentBNCNN):
+            y = seq.run(win).numpy() * FRAME_RATE  # one session: the windows in order, state carried
+        else:
+            y = seq(win).numpy() * FRAME_RATE
     out = np.full((T, y.shape[1]), np.nan, dtype=np.float32)
     out[hist - 1:] = y
     return out
 
 
+def recurrent_bncnn(gen, hist, h, w, chans, ks, hidden, gru_k, cells):
+    m = train_models.RecurrentBNCNN(cells, (hist, h, w), chans, ks, hidden=hidden, gru_ksize=gru_k).double()
+    bns = [mod for mod in list(m.sequential) + list(m.readout) if isinstance(mod, nn.BatchNorm1d)]
+    for bn in bns:
+        randomise_bn(bn, gen)
+    with torch.no_grad():
+        for mod in list(m.sequential) + [m.gru.ih, m.gru.hh] + list(m.readout):
+            if isinstance(mod, (nn.Conv2d, nn.Linear)):
+                fan_in = mod.weight[0].numel()
+                mod.weight.copy_(torch.randn(mod.weight.shape, generator=gen, dtype=torch.float64) * 1.5 / fan_in ** 0.5)
+                if mod.bias is not None:
+                    mod.bias.copy_(torch.randn(mod.bias.shape, generator=gen, dtype=torch.float64) * 0.2)
+    return m.eval()
+
+
+def contrast_steps(rng, T, h, w, period=300):
+    contrast = np.where((np.arange(T) // period) % 2 == 0, 0.1, 0.6)
+    return MEAN + contrast[:, None, None] * rng.standard_normal((T, h, w))
+
+
 def fixture(name, kind, seq, hist, h, w, cells, stimuli):
-    write_model(os.path.join(OUT, name + ".retinad"), kind, seq, hist, h, w, cells, name)
+    if isinstance(seq, train_models.RecurrentBNCNN):
+        write_model(os.path.join(OUT, name + ".retinad"), kind, list(seq.sequential) + [seq.gru] + list(seq.readout),
+                    hist, h, w, cells, name)
+    else:
+        write_model(os.path.join(OUT, name + ".retinad"), kind, seq, hist, h, w, cells, name)
     for sname, stim in stimuli.items():
         stim = stim.astype(np.float32)
         np.save(os.path.join(OUT, "%s.%s.stim.npy" % (name, sname)), stim)
@@ -222,6 +263,9 @@ def main():
             6, 100, 100, range(4), {"natural": natural(rng, 10, 100, 100, "astronaut")})
     fixture("bncnn_cells512", "cnn", bncnn(gen, hist, h, w, (4, 3), (7, 5), 512, linear_bias=True, out="softplus-plain"),
             hist, h, w, range(512), {"natural": natural(rng, 10, h, w)})
+    # Issue #20: the recurrent BN-CNN over a long session.
+    fixture("bncnn_gru", "cnn", recurrent_bncnn(gen, 4, 10, 10, (3, 3), (5, 3), 3, 3, 4),
+            4, 10, 10, range(4), {"contrast": contrast_steps(rng, 2400, 10, 10)})
 
 
 if __name__ == "__main__":

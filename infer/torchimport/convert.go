@@ -278,8 +278,10 @@ func (b *builder) batchNorm(x string, mod, n int) (string, error) {
 }
 
 // eps is torch-deep-retina's batch-norm epsilon (1e-3) unless hyps say otherwise.
-func (b *builder) eps() float32 {
-	if v, ok := b.ck.Hyps["bn_eps"]; ok {
+func (b *builder) eps() float32 { return b.ck.eps() }
+
+func (ck *Checkpoint) eps() float32 {
+	if v, ok := ck.Hyps["bn_eps"]; ok {
 		if f, err := number(v); err == nil && f > 0 {
 			return float32(f)
 		}

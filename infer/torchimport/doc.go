@@ -12,6 +12,10 @@
 // are scaled to spikes per second; without it they are taken as spikes per second.
 //
 // Read returns the Checkpoint; Checkpoint.Graph turns it into the ONNX graph PyTorch would
-// export, which retinad/infer/onnx turns into a native model. Functions are safe to call from
+// export, which retinad/infer/onnx turns into a native model. retinad's trainer's recurrent
+// model (model_type "RecurrentBNCNN": BNCNN's sequential.0-10, gru.ih/gru.hh of a conv-GRU,
+// readout.1-2, hyps hidden and gru_ksize) has no ONNX form and is built as a native model
+// with a convgru layer directly; torch-deep-retina's own recurrent classes (RNNCNN,
+// SkipAmacRNN, whose cells differ) are still refused by name. Functions are safe to call from
 // any goroutine; nothing is shared.
 package torchimport

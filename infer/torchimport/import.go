@@ -30,16 +30,22 @@ func ImportWarn(path string, d onnx.Defaults, warn func(string)) (*infer.Model, 
 		}
 		warn(fmt.Sprintf("torchimport: %s: no norm_stats: normalising the stimulus with mean %g, std %g; if the network was trained with other values give them (retinad model import --norm-mean, --norm-std)", path, d.Mean, std))
 	}
-	g, err := ck.Graph()
-	if err != nil {
-		return nil, inFile{path, err}
-	}
 	if d.Name == "" {
 		d.Name = ck.ModelType
 	}
-	m, err := onnx.ImportGraph(g, d)
-	if err != nil {
-		return nil, fmt.Errorf("torchimport: %s: %w", path, err)
+	var m *infer.Model
+	if ck.ModelType == recurrentType {
+		if m, err = ck.recurrentModel(d); err != nil {
+			return nil, inFile{path, err}
+		}
+	} else {
+		g, err := ck.Graph()
+		if err != nil {
+			return nil, inFile{path, err}
+		}
+		if m, err = onnx.ImportGraph(g, d); err != nil {
+			return nil, fmt.Errorf("torchimport: %s: %w", path, err)
+		}
 	}
 	if err := addNoise(m, ck); err != nil {
 		return nil, fmt.Errorf("torchimport: %s: %w", path, err)

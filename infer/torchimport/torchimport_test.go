@@ -254,3 +254,70 @@ func TestPythonNativeFiles(t *testing.T) {
 		checkRates(t, file, got[7*nc:], want[7*nc:])
 	}
 }
+
+// TestRecurrentCheckpoint imports retinad's trainer's RecurrentBNCNN checkpoint (a convgru
+// after the convolutions) and holds both engines to PyTorch's rates over a 600-bin session
+// whose contrast steps every 100 bins (train/golden.py recurrent).
+func TestRecurrentCheckpoint(t *testing.T) {
+	m, err := Import("testdata/rbncnn.pt", onnx.Defaults{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !m.Recurrent() || m.Input.FrameRate != 100 || m.OutputScale != 100 || m.Input.Std != float64(float32(0.8)) {
+		t.Fatalf("imported %+v, output scale %v, recurrent %v", m.Input, m.OutputScale, m.Recurrent())
+	}
+	var types []string
+	for _, l := range m.Layers {
+		types = append(types, string(l.Type))
+	}
+	if got := strings.Join(types, " "); got != "conv2d batchnorm noise relu conv2d batchnorm noise relu convgru dense batchnorm softplus" {
+		t.Errorf("layers %s", got)
+	}
+	stim, ss := readNpy(t, "testdata/rbncnn_stimulus.npy")
+	want, _ := readNpy(t, "testdata/rbncnn_rates.npy")
+	for engine, newEngine := range map[string]func(*infer.Model, infer.Options) (stepper, error){
+		"stream":    func(m *infer.Model, o infer.Options) (stepper, error) { return infer.NewStream(m, o) },
+		"reference": func(m *infer.Model, o infer.Options) (stepper, error) { return infer.NewReference(m, o) },
+	} {
+		e, err := newEngine(m, infer.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hw, nc := ss[1]*ss[2], len(m.Cells)
+		got := make([]float32, ss[0]*nc)
+		for i := 0; i < ss[0]; i++ {
+			e.Step(stim[i*hw:(i+1)*hw], got[i*nc:(i+1)*nc])
+		}
+		h := m.Input.History
+		checkRates(t, "recurrent checkpoint "+engine, got[(h-1)*nc:], want[(h-1)*nc:])
+	}
+}
+
+// TestRecurrentCheckpointRefusals: what a RecurrentBNCNN checkpoint lacks or has extra is named.
+func TestRecurrentCheckpointRefusals(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		change func(ck *Checkpoint)
+		want   string
+	}{
+		{"no hidden", func(ck *Checkpoint) { delete(ck.Hyps, "hidden") }, `hyps has no "hidden"`},
+		{"hidden too big", func(ck *Checkpoint) { ck.Hyps["hidden"] = 3 }, "gru.ih.weight has shape [6 4 3 3], want [9 4 3 3]"},
+		{"no state kernels", func(ck *Checkpoint) { delete(ck.State, "gru.hh.weight") }, `model_state_dict has no "gru.hh.weight"`},
+		{"extra key", func(ck *Checkpoint) {
+			ck.State["gru.extra"] = &Tensor{Shape: []int{1}, Data: []float32{0}}
+			ck.Keys = append(ck.Keys, "gru.extra")
+		}, `key "gru.extra" is not part of a RecurrentBNCNN`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ck, err := Read("testdata/rbncnn.pt")
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.change(ck)
+			_, err = ck.recurrentModel(onnx.Defaults{})
+			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.HasPrefix(err.Error(), "torchimport: ") {
+				t.Errorf("error %v, want one starting \"torchimport: \" containing %q", err, c.want)
+			}
+		})
+	}
+}
