@@ -171,8 +171,8 @@ func TestWorkersOnHub(t *testing.T) {
 	hub.Shutdown()
 	hub.WaitForShutdown()
 	for i, b := range buses {
-		if err := daemontest.WaitCond(10*time.Second, func() bool { return !b.LeafConnected() }); err != nil {
-			t.Fatalf("rig %d still has a leaf connection with the hub down: %v", i, err)
+		if !daemontest.WaitFor(t, 10*time.Second, fmt.Sprintf("rig %d's leaf connection to close with the hub down", i), func() bool { return !b.LeafConnected() }) {
+			t.FailNow()
 		}
 	}
 	before := make([]PoolStats, len(pools))
