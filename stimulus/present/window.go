@@ -3,6 +3,7 @@ package present
 import (
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/go-gl/glfw/v3.3/glfw"
 
@@ -28,8 +29,8 @@ func openWindow(d configs.Display, title string) (w *glfwWindow, err error) {
 			err = fmt.Errorf("present: glfw: %v", r)
 		}
 	}()
-	if err := glfw.Init(); err != nil {
-		return nil, fmt.Errorf("present: glfw.Init: %w", err)
+	if err := initGLFW(); err != nil {
+		return nil, err
 	}
 	monitors := glfw.GetMonitors()
 	if d.Monitor >= len(monitors) {
@@ -68,4 +69,35 @@ func (w *glfwWindow) size() (int, int) { return w.win.GetFramebufferSize() }
 func (w *glfwWindow) close() {
 	w.win.Destroy()
 	glfw.Terminate()
+}
+
+// initGLFW initialises GLFW, trying again when it could not connect to the display. GLFW's Init
+// only logs a platform error ("X11: Failed to open display") and returns nil; the next call then
+// panics. An X server starved of CPU (Xvfb with many clients connecting at once) refuses a
+// connection now and then and takes it a moment later, so a few tries over about 1.5 s tell
+// that apart from a display that is not there.
+func initGLFW() error {
+	for try := 0; ; try++ {
+		if err := glfw.Init(); err != nil {
+			return fmt.Errorf("present: glfw.Init: %w", err)
+		}
+		if glfwReady() {
+			return nil
+		}
+		if try == 4 {
+			return fmt.Errorf("present: display.mode window: cannot open the display %q (GLFW could not connect to it)", os.Getenv("DISPLAY"))
+		}
+		time.Sleep(time.Duration(100<<try) * time.Millisecond)
+	}
+}
+
+// glfwReady reports whether GLFW's last Init connected: a call on an uninitialised GLFW panics.
+func glfwReady() (ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	glfw.GetPrimaryMonitor()
+	return true
 }
