@@ -1,0 +1,219 @@
+//go:build cgo
+
+package hdf5
+
+/*
+#include "helpers.h"
+*/
+import "C"
+
+import (
+	"fmt"
+	"unsafe"
+)
+
+// Class is the kind of a dataset's elements.
+type Class int
+
+const (
+	Other  Class = iota // compound, reference, ...: not readable here
+	Float               // IEEE float of Size bytes
+	Int                 // signed integer
+	Uint                // unsigned integer
+	String              // fixed-length or variable-length string
+)
+
+func (c Class) String() string {
+	return [...]string{"other", "float", "int", "uint", "string"}[c]
+}
+
+// OpenDataset opens the dataset at path (relative to g, or absolute).
+func (g *Group) OpenDataset(path string) (*Dataset, error) {
+	mu.Lock()
+	defer mu.Unlock()
+	cname := C.CString(path)
+	defer C.free(unsafe.Pointer(cname))
+	d := &Dataset{object{f: g.f, path: g.child(path)}}
+	if path != "" && path[0] == '/' {
+		d.path = path
+	}
+	if d.id = C.H5Dopen2(g.id, cname, C.H5P_DEFAULT); d.id < 0 {
+		return nil, d.errorf("open dataset")
+	}
+	return d, nil
+}
+
+// Shape is the dataset's dimensions (empty for a scalar).
+func (d *Dataset) Shape() ([]int, error) {
+	mu.Lock()
+	defer mu.Unlock()
+	return d.shape()
+}
+
+func (d *Dataset) shape() ([]int, error) {
+	space := C.H5Dget_space(d.id)
+	if space < 0 {
+		return nil, d.errorf("dataspace")
+	}
+	defer C.H5Sclose(space)
+	n := C.H5Sget_simple_extent_ndims(space)
+	if n < 0 {
+		return nil, d.errorf("rank")
+	}
+	dims := make([]C.hsize_t, max(int(n), 1))
+	if C.H5Sget_simple_extent_dims(space, &dims[0], nil) < 0 {
+		return nil, d.errorf("dimensions")
+	}
+	shape := make([]int, n)
+	for i := range shape {
+		shape[i] = int(dims[i])
+	}
+	return shape, nil
+}
+
+// Type is the class and size in bytes of the dataset's elements.
+func (d *Dataset) Type() (Class, int, error) {
+	mu.Lock()
+	defer mu.Unlock()
+	t := C.H5Dget_type(d.id)
+	if t < 0 {
+		return Other, 0, d.errorf("type")
+	}
+	defer C.H5Tclose(t)
+	size := int(C.H5Tget_size(t))
+	switch C.H5Tget_class(t) {
+	case C.H5T_FLOAT:
+		return Float, size, nil
+	case C.H5T_INTEGER:
+		if C.H5Tget_sign(t) == C.H5T_SGN_NONE {
+			return Uint, size, nil
+		}
+		return Int, size, nil
+	case C.H5T_STRING:
+		return String, size, nil
+	}
+	return Other, size, nil
+}
+
+// Read reads the whole numeric dataset into dst ([]float32 ... []uint64, len the number of
+// elements), converting from the stored type as the library does (integers to floats exactly
+// where the float holds them; a value out of the destination's range is an error).
+func (d *Dataset) Read(dst any) error {
+	k, _, n, p, ok := kindOf(dst)
+	if !ok {
+		return fmt.Errorf("hdf5: %s: %s: cannot read into %T", d.f.path, d.path, dst)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	shape, err := d.shape()
+	if err != nil {
+		return err
+	}
+	want := 1
+	for _, s := range shape {
+		want *= s
+	}
+	if n != want {
+		return fmt.Errorf("hdf5: %s: %s: %d elements (shape %v), destination holds %d", d.f.path, d.path, want, shape, n)
+	}
+	if n == 0 {
+		return nil
+	}
+	if C.H5Dread(d.id, C.rd_native(k), C.H5S_ALL, C.H5S_ALL, C.H5P_DEFAULT, p) < 0 {
+		return d.errorf("read as %T", dst)
+	}
+	return nil
+}
+
+// ReadStrings reads a string dataset (variable- or fixed-length) of any shape, row-major.
+func (d *Dataset) ReadStrings() ([]string, error) {
+	mu.Lock()
+	defer mu.Unlock()
+	shape, err := d.shape()
+	if err != nil {
+		return nil, err
+	}
+	n := 1
+	for _, s := range shape {
+		n *= s
+	}
+	t := C.H5Dget_type(d.id)
+	if t < 0 {
+		return nil, d.errorf("type")
+	}
+	defer C.H5Tclose(t)
+	if C.H5Tget_class(t) != C.H5T_STRING {
+		return nil, fmt.Errorf("hdf5: %s: %s: not a string dataset", d.f.path, d.path)
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	out := make([]string, n)
+	if C.H5Tis_variable_str(t) > 0 {
+		mem := C.rd_vlenUTF8()
+		defer C.H5Tclose(mem)
+		ptrs := (*[1 << 30]*C.char)(C.malloc(C.size_t(n) * C.size_t(unsafe.Sizeof(uintptr(0)))))[:n:n]
+		defer C.free(unsafe.Pointer(&ptrs[0]))
+		if C.rd_readVlenStrings(d.id, mem, &ptrs[0]) < 0 {
+			return nil, d.errorf("read strings")
+		}
+		for i, p := range ptrs {
+			out[i] = C.GoString(p)
+		}
+		space := C.H5Dget_space(d.id)
+		C.rd_freeVlen(mem, space, &ptrs[0])
+		C.H5Sclose(space)
+		return out, nil
+	}
+	size := int(C.H5Tget_size(t))
+	buf := make([]byte, n*size)
+	if C.H5Dread(d.id, t, C.H5S_ALL, C.H5S_ALL, C.H5P_DEFAULT, unsafe.Pointer(&buf[0])) < 0 {
+		return nil, d.errorf("read strings")
+	}
+	for i := range out {
+		s := buf[i*size : (i+1)*size]
+		for j, c := range s {
+			if c == 0 {
+				s = s[:j]
+				break
+			}
+		}
+		out[i] = string(s)
+	}
+	return out, nil
+}
+
+// AttrString reads the string attribute name of the object (fixed- or variable-length).
+func (o *object) AttrString(name string) (string, error) {
+	mu.Lock()
+	defer mu.Unlock()
+	cname := C.CString(name)
+	defer C.free(unsafe.Pointer(cname))
+	if C.H5Aexists(o.id, cname) <= 0 {
+		return "", fmt.Errorf("hdf5: %s: %s: no attribute %q", o.f.path, o.path, name)
+	}
+	a := C.H5Aopen(o.id, cname, C.H5P_DEFAULT)
+	if a < 0 {
+		return "", o.errorf("open attribute %q", name)
+	}
+	defer C.H5Aclose(a)
+	t := C.H5Aget_type(a)
+	defer C.H5Tclose(t)
+	if C.H5Tget_class(t) != C.H5T_STRING {
+		return "", fmt.Errorf("hdf5: %s: %s: attribute %q is not a string", o.f.path, o.path, name)
+	}
+	if C.H5Tis_variable_str(t) > 0 {
+		var p *C.char
+		if C.H5Aread(a, t, unsafe.Pointer(&p)) < 0 {
+			return "", o.errorf("read attribute %q", name)
+		}
+		defer C.H5free_memory(unsafe.Pointer(p))
+		return C.GoString(p), nil
+	}
+	size := int(C.H5Tget_size(t))
+	buf := make([]byte, size+1)
+	if C.H5Aread(a, t, unsafe.Pointer(&buf[0])) < 0 {
+		return "", o.errorf("read attribute %q", name)
+	}
+	return C.GoString((*C.char)(unsafe.Pointer(&buf[0]))), nil
+}
