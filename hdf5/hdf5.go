@@ -192,3 +192,26 @@ func (g *Group) Has(name string) bool {
 	defer C.free(unsafe.Pointer(cname))
 	return C.H5Lexists(g.id, cname, C.H5P_DEFAULT) > 0
 }
+
+// Names lists the links of g (its groups' and datasets' names), in name order.
+func (g *Group) Names() ([]string, error) {
+	mu.Lock()
+	defer mu.Unlock()
+	var info C.H5G_info_t
+	if C.H5Gget_info(g.id, &info) < 0 {
+		return nil, g.errorf("group info")
+	}
+	dot := C.CString(".")
+	defer C.free(unsafe.Pointer(dot))
+	names := make([]string, 0, info.nlinks)
+	for i := C.hsize_t(0); i < info.nlinks; i++ {
+		n := C.H5Lget_name_by_idx(g.id, dot, C.H5_INDEX_NAME, C.H5_ITER_INC, i, nil, 0, C.H5P_DEFAULT)
+		if n < 0 {
+			return nil, g.errorf("link %d's name", i)
+		}
+		buf := make([]byte, n+1)
+		C.H5Lget_name_by_idx(g.id, dot, C.H5_INDEX_NAME, C.H5_ITER_INC, i, (*C.char)(unsafe.Pointer(&buf[0])), C.size_t(n+1), C.H5P_DEFAULT)
+		names = append(names, string(buf[:n]))
+	}
+	return names, nil
+}

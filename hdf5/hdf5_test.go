@@ -60,6 +60,9 @@ func TestRoundTrip(t *testing.T) {
 	must(g.Write("text", []string{"x", "", "ü"}))
 	must(root.WriteScalar("id", "session-1"))
 	must(root.WriteScalar("rate", 100.0))
+	if names, err := root.Names(); err != nil || !slices.Equal(names, []string{"g", "id", "rate"}) {
+		t.Errorf("root names %q, %v", names, err)
+	}
 	if _, err := g.Write("bad", []float32{1, 2}, 3); err == nil || !strings.Contains(err.Error(), "/g/bad") {
 		t.Errorf("2 values for shape [3]: err %v, want one naming /g/bad", err)
 	}

@@ -113,13 +113,17 @@ func (d *Dataset) Check(name string) error {
 	return nil
 }
 
-// Read reads and checks the dataset in the .npz file path.
+// Read reads and checks the dataset in the file path: an .npz, or a kind that registered
+// itself (HDF5 and MATLAB v7.3 .mat, see hdf5.go), told apart by the file's first bytes.
 func Read(path string) (*Dataset, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("dataset: %w", err)
 	}
 	defer f.Close()
+	if k := kindOf(f); k != nil {
+		return k.read(path)
+	}
 	st, err := f.Stat()
 	if err != nil {
 		return nil, fmt.Errorf("dataset: %w", err)
@@ -229,8 +233,8 @@ func otherFormat(ra io.ReaderAt) string {
 	b := head[:n]
 	switch {
 	case bytes.HasPrefix(b, []byte("\x89HDF\r\n\x1a\n")):
-		return " (it is HDF5, which retinad does not read yet: write stimulus, counts and frame_rate with numpy.savez)"
-	case bytes.HasPrefix(b, []byte("MATLAB ")) && bytes.Contains(b, []byte("MAT-file")): // v5 and v7.3
+		return " (it is HDF5, which a retinad built without cgo does not read: write stimulus, counts and frame_rate with numpy.savez)"
+	case bytes.HasPrefix(b, []byte("MATLAB ")) && bytes.Contains(b, []byte("MAT-file")): // v5 (v7.3 is HDF5)
 		return " (it is a MATLAB .mat file, which retinad does not read yet: load it with scipy.io.loadmat and write stimulus, counts and frame_rate with numpy.savez)"
 	case n >= 8 && string(b[:6]) == "\x93NUMPY":
 		return " (it is a single .npy array: a dataset needs stimulus, counts and frame_rate together, numpy.savez)"

@@ -14,6 +14,15 @@
 // strings), e.g. what `retinad export` adds: frame timing, predictions, sync and events. Read
 // ignores them; Write stores them after the four above.
 //
+// Read takes the same arrays from an HDF5 file (h5py's layout, root datasets by name) or a
+// MATLAB v7.3 .mat (MATLAB's column-major layout: a T x H x W movie in MATLAB is stimulus
+// [T,H,W] here, vectors may be rows or columns), with libhdf5 through cgo (hdf5.go). There,
+// instead of counts, spikes may come as times: spike_times (seconds), spike_cells (each spike's
+// cell id) and frame_times [T] (seconds, each bin's start; the last bin lasts 1/frame_rate),
+// binned as counts[t,c] = the spikes of cell c in [frame_times[t], frame_times[t+1]). WriteMAT
+// writes a dataset as a v7.3 .mat (mat.go says why v7.3). Other containers plug in by
+// registering a fileKind (kinds.go).
+//
 // Read checks everything a consumer relies on and names the file, array and cell in its
 // errors: a missing array, a wrong dtype or rank, mismatched lengths, a NaN or infinity, a
 // negative or non-finite count. Whether a cell without spikes is an error is the consumer's

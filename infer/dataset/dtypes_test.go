@@ -57,8 +57,9 @@ np.save(d + "/i8.npy", np.array([-1, 0, 1], np.int8).reshape(3, 1, 1))
 	}
 }
 
-// TestOtherFormatsNamed: HDF5 and MATLAB files (written by h5py and scipy) are refused saying
-// what they are and how to convert them, by Read and by ReadStimulus.
+// TestOtherFormatsNamed: MATLAB v5 files (written by scipy) are refused saying what they are
+// and how to convert them, by Read and by ReadStimulus; an HDF5 file is read (hdf5.go), so
+// one without frame_rate is refused for that, and its stimulus alone is a movie.
 func TestOtherFormatsNamed(t *testing.T) {
 	if _, err := os.Stat("/usr/bin/python3"); err != nil {
 		t.Skip("no /usr/bin/python3 with h5py and scipy to write the files")
@@ -74,7 +75,14 @@ scipy.io.savemat(d + "/d.mat", {"stimulus": np.zeros((3, 2, 2), np.float32)})
 	if out, err := exec.Command("/usr/bin/python3", "-c", script, dir).CombinedOutput(); err != nil {
 		t.Fatalf("python: %v\n%s", err, out)
 	}
-	for file, want := range map[string]string{"d.h5": "it is HDF5", "d.mat": "it is a MATLAB .mat file"} {
+	h5 := filepath.Join(dir, "d.h5")
+	if _, err := Read(h5); err == nil || !strings.Contains(err.Error(), h5+`: array "frame_rate" missing (has stimulus)`) {
+		t.Errorf("Read d.h5: %v", err)
+	}
+	if _, T, H, W, err := ReadStimulus(h5); err != nil || T != 3 || H != 2 || W != 2 {
+		t.Errorf("ReadStimulus d.h5: %dx%dx%d, %v", T, H, W, err)
+	}
+	for file, want := range map[string]string{"d.mat": "it is a MATLAB .mat file"} {
 		path := filepath.Join(dir, file)
 		_, err := Read(path)
 		if err == nil || !strings.Contains(err.Error(), path+": not an .npz (zip) file ("+want) || !strings.Contains(err.Error(), "numpy.savez") {

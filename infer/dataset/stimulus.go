@@ -48,6 +48,9 @@ func ReadStimulus(path string) (data []float32, t, h, w int, err error) {
 		}
 		e = npyEntry{size: uint64(st.Size()), open: func() (io.ReadCloser, error) { return os.Open(path) }}
 	default:
+		if k := kindOfFile(path); k != nil {
+			return k.stimulus(path)
+		}
 		hint := ""
 		if f, err := os.Open(path); err == nil {
 			hint = otherFormat(f)

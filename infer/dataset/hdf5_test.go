@@ -1,0 +1,187 @@
+//go:build cgo
+
+package dataset
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// labFiles writes testdata/lab_files.py's three files of one recording into a new folder.
+func labFiles(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if out, err := exec.Command("/usr/bin/python3", "testdata/lab_files.py", dir).CombinedOutput(); err != nil {
+		t.Fatalf("lab_files.py: %v\n%s", err, out)
+	}
+	return dir
+}
+
+func sameDataset(t *testing.T, name string, got, want *Dataset) {
+	t.Helper()
+	switch {
+	case got.T != want.T || got.H != want.H || got.W != want.W || got.C != want.C:
+		t.Errorf("%s: T H W C %d %d %d %d, want %d %d %d %d", name, got.T, got.H, got.W, got.C, want.T, want.H, want.W, want.C)
+	case !slices.Equal(got.Stimulus, want.Stimulus):
+		t.Errorf("%s: stimulus differs", name)
+	case !slices.Equal(got.Counts, want.Counts):
+		t.Errorf("%s: counts differ", name)
+	case got.FrameRate != want.FrameRate || !slices.Equal(got.CellIDs, want.CellIDs):
+		t.Errorf("%s: frame rate %v ids %v, want %v %v", name, got.FrameRate, got.CellIDs, want.FrameRate, want.CellIDs)
+	}
+}
+
+// TestLabFiles: the HDF5 file (uint8 movie, spike times binned on frame times) and the MATLAB
+// v7.3 file (column-major, double counts, ids as a row) read as the same dataset as the .npz.
+func TestLabFiles(t *testing.T) {
+	dir := labFiles(t)
+	want, err := Read(filepath.Join(dir, "lab.npz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want.Spikes(0, 0, want.T) == 0 || want.Stimulus[0] == want.Stimulus[1] {
+		t.Fatalf("the .npz is degenerate")
+	}
+	for _, name := range []string{"lab.h5", "lab.mat"} {
+		got, err := Read(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameDataset(t, name, got, want)
+		movie, T, H, W, err := ReadStimulus(filepath.Join(dir, name))
+		if err != nil || T != want.T || H != want.H || W != want.W || !slices.Equal(movie, want.Stimulus) {
+			t.Errorf("ReadStimulus %s: %dx%dx%d, %v", name, T, H, W, err)
+		}
+	}
+}
+
+// TestWriteMAT writes a dataset with every kind of extra array as a .mat, reads it back, and has
+// h5py check MATLAB's layout: the header, MATLAB_class, the dimensions reversed and the data
+// column-major, char matrices, empty arrays.
+func TestWriteMAT(t *testing.T) {
+	d := small()
+	d.Extra = []Array{
+		{Name: "pred_ln-2", Shape: []int{d.T, 2}, Data: []float32{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}},
+		{Name: "event_label", Shape: []int{2}, Data: []string{"go", "stimulus ü"}},
+		{Name: "event_host_ns", Shape: []int{0}, Data: []int64{}},
+		{Name: "frame_confirmed", Shape: []int{3}, Data: []uint8{1, 0, 1}},
+		{Name: "session", Data: []string{"s1"}},
+	}
+	path := filepath.Join(t.TempDir(), "d.mat")
+	if err := WriteMAT(path, d); err != nil {
+		t.Fatal(err)
+	}
+	back, err := Read(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameDataset(t, "d.mat", back, d)
+	out, err := exec.Command("/usr/bin/python3", "-c", `
+import sys, h5py, numpy as np
+f = h5py.File(sys.argv[1], "r")
+print(open(sys.argv[1], "rb").read(128)[116:].hex(), f.userblock_size)
+s = f["stimulus"]
+print(s.attrs["MATLAB_class"].decode(), s.shape, s[:].T.reshape(-1).tolist()[:7])
+p = f["pred_ln_2"]
+print(p.attrs["MATLAB_class"].decode(), p.shape, p[:].T.tolist())
+e = f["event_label"]
+print(e.attrs["MATLAB_class"].decode(), e.attrs["MATLAB_int_decode"], ["".join(map(chr, r)).rstrip() for r in e[:].T])
+print(f["event_host_ns"].attrs["MATLAB_empty"], f["event_host_ns"][:].tolist(), f["frame_rate"][:].tolist())
+print(f["frame_confirmed"].shape, f["frame_confirmed"].attrs["MATLAB_class"].decode(), "".join(map(chr, f["session"][:].ravel())))
+`, path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("h5py: %v\n%s", err, out)
+	}
+	want := strings.Join([]string{
+		"00000000000000000002494d 512",
+		"single (3, 2, 5) [-3.0, -2.5, -2.0, -1.5, -1.0, -0.5, 0.0]",
+		"single (2, 5) [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0], [7.0, 8.0], [9.0, 10.0]]",
+		"char 2 ['go', 'stimulus ü']",
+		"1 [0, 1] [[120.0]]",
+		"(1, 3) uint8 s1", ""}, "\n")
+	if string(out) != want {
+		t.Errorf("h5py read\n%s\nwant\n%s", out, want)
+	}
+	head, _ := os.ReadFile(path)
+	if !strings.HasPrefix(string(head), "MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: ") {
+		t.Errorf("header %q", head[:116])
+	}
+}
+
+// TestHDF5Refused: HDF5 files that are not datasets are refused naming the file, the array
+// and what it should be.
+func TestHDF5Refused(t *testing.T) {
+	dir := t.TempDir()
+	script := `
+import sys, numpy as np, h5py
+d = sys.argv[1]
+def w(name, **arrays):
+    with h5py.File(d + "/" + name + ".h5", "w") as f:
+        for k, v in arrays.items():
+            f[k] = v
+m = np.zeros((4, 2, 2), np.uint8)
+w("nocounts", stimulus=m, frame_rate=100)
+w("flat", stimulus=np.zeros((4, 2)), counts=np.zeros((4, 1)), frame_rate=100)
+w("text", stimulus=np.array([b"a", b"b"]), frame_rate=100)
+w("stranger", stimulus=m, frame_rate=100, spike_times=[0.1], spike_cells=[5], frame_times=[0, .01, .02, .03], cell_ids=[1, 2])
+w("backwards", stimulus=m, frame_rate=100, spike_times=[0.1], spike_cells=[5], frame_times=[0, .01, .005, .03])
+w("short", stimulus=m, frame_rate=100, spike_times=[0.1, 0.2], spike_cells=[5], frame_times=[0, .01, .02, .03])
+w("rows", stimulus=m, frame_rate=100, counts=np.zeros((3, 2)))
+w("nan", stimulus=m.astype(np.float32) * np.nan, frame_rate=100, counts=np.zeros((4, 2)))
+`
+	if out, err := exec.Command("/usr/bin/python3", "-c", script, dir).CombinedOutput(); err != nil {
+		t.Fatalf("python: %v\n%s", err, out)
+	}
+	for name, want := range map[string]string{
+		"nocounts":  `array "counts" missing (has frame_rate, stimulus); want float32 [T,C] (or float64, or integer counts), or spike_times, spike_cells and frame_times`,
+		"flat":      "stimulus: shape [4 2], want [T,H,W]",
+		"text":      `array "stimulus": string elements; want float32 [T,H,W]`,
+		"stranger":  "spike_cells: spike 0 is of cell 5, which is not in cell_ids",
+		"backwards": "frame_times: 0.005 at frame 2; want finite times, increasing",
+		"short":     "spike_cells: shape [1]; want int [2], the cell id of each spike_times",
+		"rows":      "counts: 3 bins but stimulus has 4 frames",
+		"nan":       "stimulus: NaN at frame 0, pixel (0,0)",
+	} {
+		path := filepath.Join(dir, name+".h5")
+		_, err := Read(path)
+		if err == nil || !strings.HasPrefix(err.Error(), "dataset: "+path+": ") || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v\nwant %q", name, err, want)
+		}
+	}
+}
+
+// FuzzBinSpikes: any spike times, cells and frame times bin without a panic, every spike inside
+// the bins is counted once, and none outside.
+func FuzzBinSpikes(f *testing.F) {
+	f.Add(0.0, 0.01, 0.5, 0.015, int64(3), 0.2, int64(4), uint8(4))
+	f.Fuzz(func(t *testing.T, t0, dt, jitter, s1 float64, c1 int64, s2 float64, c2 int64, n uint8) {
+		T := int(n%16) + 1
+		start := make([]float64, T)
+		for i := range start {
+			start[i] = t0 + float64(i)*dt + jitter*dt*float64(i%2)/2
+		}
+		times, cells := []float64{s1, s2}, []int64{c1, c2}
+		counts, ids, err := binSpikes(times, cells, start, 100, nil)
+		if err != nil {
+			return // bad frame times, refused
+		}
+		end := start[T-1] + 0.01
+		inside := 0
+		for _, s := range times {
+			if s >= start[0] && s < end {
+				inside++
+			}
+		}
+		var total float32
+		for _, c := range counts {
+			total += c
+		}
+		if int(total) != inside || len(counts) != T*len(ids) {
+			t.Fatalf("counted %v of %d spikes inside [%v, %v) over %d bins, %d cells", total, inside, start[0], end, T, len(ids))
+		}
+	})
+}

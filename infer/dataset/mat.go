@@ -1,0 +1,228 @@
+//go:build cgo
+
+package dataset
+
+import (
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+	"unicode/utf16"
+
+	"retinad/hdf5"
+)
+
+// WriteMAT writes d as a MATLAB v7.3 MAT-file: HDF5 behind a 512-byte user block that begins
+// with MATLAB's 128-byte header. v7.3 rather than v5 because a dataset is easily larger than
+// the 2 GB a v5 variable may hold (an hour at 100 Hz of a 50x50 float32 movie is 3.6 GB), it
+// is compressed, and it is HDF5, which h5py reads as well as MATLAB's load does.
+//
+// Every array becomes a variable of the same name (characters MATLAB does not allow in a name
+// become _), with the shape numpy shows: stimulus is T x H x W single, counts T x C single,
+// frame_rate a double, cell_ids C x 1 int64, 1-D extras column vectors, uint8 masks uint8, and
+// string arrays char matrices (one row per string, padded with spaces; cellstr makes them
+// cells). MATLAB stores arrays column-major, so the data are transposed on the way, and h5py
+// sees each array's dimensions reversed (stimulus as W x H x T).
+func WriteMAT(path string, d *Dataset) error {
+	if err := d.Check(path); err != nil {
+		return err
+	}
+	f, err := hdf5.Create(path, hdf5.CreateOptions{Userblock: 512})
+	if err != nil {
+		return fmt.Errorf("dataset: %w", err)
+	}
+	arrays := append([]Array{
+		{Name: "stimulus", Shape: []int{d.T, d.H, d.W}, Data: d.Stimulus},
+		{Name: "counts", Shape: []int{d.T, d.C}, Data: d.Counts},
+		{Name: "frame_rate", Data: []float64{d.FrameRate}},
+		{Name: "cell_ids", Shape: []int{d.C}, Data: d.CellIDs},
+	}, d.Extra...)
+	err = writeMATVars(f.Root(), arrays)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = writeMATHeader(path, time.Now())
+	}
+	if err != nil {
+		os.Remove(path)
+		return fmt.Errorf("dataset: write %s: %w", path, err)
+	}
+	return nil
+}
+
+var matBadChars = regexp.MustCompile(`[^A-Za-z0-9_]`)
+
+// matName is name as a MATLAB variable name (a letter, then letters, digits, _; 63 at most).
+func matName(name string) string {
+	n := matBadChars.ReplaceAllString(name, "_")
+	if n == "" || !('A' <= n[0] && n[0] <= 'Z' || 'a' <= n[0] && n[0] <= 'z') {
+		n = "x" + n
+	}
+	return n[:min(len(n), 63)]
+}
+
+func writeMATVars(root *hdf5.Group, arrays []Array) error {
+	taken := map[string]string{}
+	for _, a := range arrays {
+		name := matName(a.Name)
+		if prev, ok := taken[name]; ok {
+			return fmt.Errorf("arrays %q and %q are both MATLAB variable %q", prev, a.Name, name)
+		}
+		taken[name] = a.Name
+		if err := writeMATVar(root, name, a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// matDims is the MATLAB size of a numpy shape: at least two dimensions, vectors as columns.
+func matDims(shape []int) []int {
+	switch len(shape) {
+	case 0:
+		return []int{1, 1}
+	case 1:
+		return []int{shape[0], 1}
+	}
+	return shape
+}
+
+func writeMATVar(root *hdf5.Group, name string, a Array) error {
+	dims := matDims(a.Shape)
+	class, data, err := matData(a, dims)
+	if err != nil {
+		return err
+	}
+	if strs, ok := a.Data.([]string); ok {
+		dims, data = matChars(strs)
+	}
+	n := 1
+	for _, d := range dims {
+		n *= d
+	}
+	var ds *hdf5.Dataset
+	if n == 0 { // MATLAB writes an empty array as its size, marked MATLAB_empty
+		size := make([]uint64, len(dims))
+		for i, d := range dims {
+			size[i] = uint64(d)
+		}
+		if ds, err = root.Write(name, size); err == nil {
+			err = ds.SetAttr("MATLAB_empty", uint8(1))
+		}
+	} else {
+		ds, err = root.Write(name, data, reversed(dims)...)
+	}
+	if err == nil {
+		err = ds.SetAttr("MATLAB_class", hdf5.ASCII(class))
+	}
+	if err == nil && class == "char" {
+		err = ds.SetAttr("MATLAB_int_decode", int32(2))
+	}
+	if err == nil {
+		err = ds.Close()
+	}
+	return err
+}
+
+// matData is the MATLAB class of a's elements and its data in column-major order.
+func matData(a Array, dims []int) (string, any, error) {
+	switch v := a.Data.(type) {
+	case []float32:
+		return "single", columnMajor(v, dims), nil
+	case []float64:
+		return "double", columnMajor(v, dims), nil
+	case []int64:
+		return "int64", columnMajor(v, dims), nil
+	case []uint8:
+		return "uint8", columnMajor(v, dims), nil
+	case []string:
+		return "char", nil, nil
+	}
+	return "", nil, fmt.Errorf("array %q: %T has no MATLAB class here", a.Name, a.Data)
+}
+
+// matChars lays strings out as a MATLAB char matrix, one row per string (UTF-16, padded with
+// spaces), column-major; one string is a row vector.
+func matChars(s []string) ([]int, []uint16) {
+	units := make([][]uint16, len(s))
+	width := 0
+	for i, x := range s {
+		units[i] = utf16.Encode([]rune(x))
+		width = max(width, len(units[i]))
+	}
+	out := make([]uint16, len(s)*width)
+	for i := range out {
+		out[i] = ' '
+	}
+	for i, u := range units {
+		for j, c := range u {
+			out[i+j*len(s)] = c
+		}
+	}
+	return []int{len(s), width}, out
+}
+
+// columnMajor reorders a row-major array of the given shape (2 or 3 dimensions) column-major.
+func columnMajor[T any](v []T, dims []int) []T {
+	out := make([]T, len(v))
+	d1, d2 := dims[1], 1
+	if len(dims) == 3 {
+		d2 = dims[2]
+	}
+	d0 := dims[0]
+	for i := range d0 {
+		for j := range d1 {
+			for k := range d2 {
+				out[i+d0*(j+d1*k)] = v[(i*d1+j)*d2+k]
+			}
+		}
+	}
+	return out
+}
+
+// rowMajor is the inverse of columnMajor.
+func rowMajor[T any](v []T, dims []int) []T {
+	out := make([]T, len(v))
+	d1, d2 := dims[1], 1
+	if len(dims) == 3 {
+		d2 = dims[2]
+	}
+	d0 := dims[0]
+	for i := range d0 {
+		for j := range d1 {
+			for k := range d2 {
+				out[(i*d1+j)*d2+k] = v[i+d0*(j+d1*k)]
+			}
+		}
+	}
+	return out
+}
+
+func reversed(s []int) []int {
+	out := make([]int, len(s))
+	for i, v := range s {
+		out[len(s)-1-i] = v
+	}
+	return out
+}
+
+
+// writeMATHeader writes MATLAB's 128-byte header into the user block: 116 bytes of text, 8
+// bytes of subsystem offset (none), version 0x0200 and the endian mark "IM".
+func writeMATHeader(path string, now time.Time) error {
+	text := fmt.Sprintf("%s, Platform: GLNXA64, Created on: %s HDF5 schema 1.00 .", matHeaderPrefix, now.Format("Mon Jan _2 15:04:05 2006"))
+	h := []byte(text + strings.Repeat(" ", 116-len(text)))
+	h = append(h, make([]byte, 8)...)
+	h = append(h, 0x00, 0x02, 'I', 'M')
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteAt(h, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
