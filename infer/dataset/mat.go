@@ -208,7 +208,6 @@ func reversed(s []int) []int {
 	return out
 }
 
-
 // writeMATHeader writes MATLAB's 128-byte header into the user block: 116 bytes of text, 8
 // bytes of subsystem offset (none), version 0x0200 and the endian mark "IM".
 func writeMATHeader(path string, now time.Time) error {
