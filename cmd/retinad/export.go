@@ -99,11 +99,15 @@ func exportWriter(format, out string) (func(string, *dataset.Dataset, *acquisiti
 	}
 	switch format {
 	case "npz":
-		return func(path string, d *dataset.Dataset, _ *acquisition.ExportSummary) error { return dataset.Write(path, d) }, nil
+		return func(path string, d *dataset.Dataset, _ *acquisition.ExportSummary) error {
+			return dataset.Write(path, d)
+		}, nil
 	case "nwb":
 		return acquisition.WriteNWB, nil
 	case "mat":
-		return func(path string, d *dataset.Dataset, _ *acquisition.ExportSummary) error { return dataset.WriteMAT(path, d) }, nil
+		return func(path string, d *dataset.Dataset, _ *acquisition.ExportSummary) error {
+			return dataset.WriteMAT(path, d)
+		}, nil
 	}
 	return nil, fmt.Errorf("%w: --format %q: want npz, nwb or mat", errUsage, format)
 }
