@@ -3,8 +3,8 @@
 //
 // It creates and opens files (optionally with a user block, which MATLAB v7.3 files begin
 // with), makes groups, writes datasets of numbers (float32/64, int8-64, uint8-64) and
-// UTF-8 strings as scalars or 1-D to 3-D arrays (chunked and gzip-compressed once they are
-// large enough for it to pay), sets attributes (numbers, strings, fixed-length ASCII strings,
+// UTF-8 strings as scalars or 1-D to 3-D arrays (chunked, shuffled and gzip-compressed once
+// they are large enough for it to pay), sets attributes (numbers, strings, fixed-length ASCII strings,
 // and object references, which NWB's tables use), and reads numeric datasets of any numeric
 // type into a Go slice of the caller's element type in one call (the library converts).
 //
