@@ -66,13 +66,31 @@ func TestExportNWBAndMAT(t *testing.T) {
 }
 
 // TestFitLabFiles: testdata/lab_files.py's recording as an HDF5 file (uint8 movie, spike
-// times) and as a MATLAB v7.3 file give `retinad fit ln` the same model as the .npz.
+// times) and as a MATLAB v7.3 file give `retinad fit ln` the same model as the .npz, and
+// `retinad predict` the same rates from their movies.
 func TestFitLabFiles(t *testing.T) {
 	dir := t.TempDir()
 	if out, err := exec.Command("/usr/bin/python3", "../../infer/dataset/testdata/lab_files.py", dir, "3000", "8", "8").CombinedOutput(); err != nil {
 		t.Fatalf("lab_files.py: %v\n%s", err, out)
 	}
-	sameFit(t, dir, filepath.Join(dir, "lab.npz"), filepath.Join(dir, "lab.h5"), filepath.Join(dir, "lab.mat"))
+	files := []string{filepath.Join(dir, "lab.npz"), filepath.Join(dir, "lab.h5"), filepath.Join(dir, "lab.mat")}
+	sameFit(t, dir, files...)
+	var first []byte
+	for _, stim := range files {
+		out := stim + ".rates.npy"
+		if code, _, errs := run(t, "predict", "--model", files[0]+".model", "--stimulus", stim, "--out", out); code != 0 {
+			t.Fatalf("predict --stimulus %s: exit %d\n%s", stim, code, errs)
+		}
+		b, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if first == nil {
+			first = b
+		} else if !bytes.Equal(b, first) {
+			t.Errorf("predict --stimulus %s: rates that differ from the .npz's", filepath.Base(stim))
+		}
+	}
 }
 
 // sameFit fits an LN model to each file with `retinad fit ln` and wants the same model file.

@@ -27,7 +27,7 @@ func init() {
 
 func runPredict(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
 	modelPath := fs.String("model", "", "model file (native, or .onnx)")
-	stimPath := fs.String("stimulus", "", "stimulus: .npy float32 [T,H,W], or an .npz dataset with a `stimulus` array")
+	stimPath := fs.String("stimulus", "", "stimulus: .npy float32 [T,H,W], or an .npz, HDF5 or MATLAB v7.3 .mat dataset with a `stimulus` array")
 	outPath := fs.String("out", "", "output .npy: float32 [T,C] rates in spikes/s")
 	stochastic := fs.Bool("stochastic", false, "add the model's latent noise (rates stay rates; use with --seed)")
 	seed := fs.Uint64("seed", 0, "seed of the stochastic mode")

@@ -13,7 +13,8 @@ import (
 // ReadStimulus reads a stimulus movie [T,H,W] as contrast (float32, float64 or signed ints as
 // they are; uint8/uint16 luminance scaled as readStimulus says): a .npy file, or
 // the `stimulus` array of an .npz (saved by numpy.savez as stimulus.npy, or by other writers as
-// stimulus). It checks what Read checks of a dataset's stimulus: every value the shape promises
+// stimulus), or of a file of a registered kind (HDF5 or MATLAB v7.3, as Read takes them). It
+// checks what Read checks of a dataset's stimulus: every value the shape promises
 // is there and no byte more (a truncated file is not zero-filled), an .npz entry's CRC-32
 // matches, T, H and W are at least 1, every value is finite. Errors name the file.
 func ReadStimulus(path string) (data []float32, t, h, w int, err error) {
