@@ -96,8 +96,9 @@ func (d *Dataset) Type() (Class, int, error) {
 }
 
 // Read reads the whole numeric dataset into dst ([]float32 ... []uint64, len the number of
-// elements), converting from the stored type as the library does (integers to floats exactly
-// where the float holds them; a value out of the destination's range is an error).
+// elements), converting from the stored type as the library does by default: exactly where
+// the destination holds the value, floats to integers truncated, values out of the
+// destination's range clipped to it. Callers that care read into a wider type and check.
 func (d *Dataset) Read(dst any) error {
 	k, _, n, p, ok := kindOf(dst)
 	if !ok {

@@ -129,6 +129,23 @@ func vectorH5[T float32 | float64 | int64](r *h5file, name, want string, n int) 
 	return readH5[T](r, a)
 }
 
+// idsH5 reads a vector of cell ids, stored as integers or (as MATLAB keeps numbers) as whole
+// floats: 4.5 is an error, not cell 4.
+func idsH5(r *h5file, name, want string, n int) ([]int64, error) {
+	v, err := vectorH5[float64](r, name, want, n)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]int64, len(v))
+	for i, x := range v {
+		if x != math.Trunc(x) || math.Abs(x) > 1<<53 {
+			return nil, r.fail("%s: %v at %d; want whole numbers (cell ids)", name, x, i)
+		}
+		ids[i] = int64(x)
+	}
+	return ids, nil
+}
+
 // readHDF5 reads a dataset from an HDF5 file (numpy's layout: what h5py writes) or a MATLAB
 // v7.3 .mat (MATLAB's: what save -v7.3 writes), with the arrays of an .npz (see the package
 // doc), and instead of counts, spikes as times on the frames' clock: spike_times (seconds),
@@ -152,7 +169,7 @@ func readHDF5(path string) (*Dataset, error) {
 	d.FrameRate = fr[0]
 	var ids []int64
 	if r.has("cell_ids") {
-		if ids, err = vectorH5[int64](r, "cell_ids", "int [C], one id per cell", -1); err != nil {
+		if ids, err = idsH5(r, "cell_ids", "int [C], one id per cell", -1); err != nil {
 			return nil, err
 		}
 	}
@@ -230,7 +247,7 @@ func (r *h5file) spikes(d *Dataset, ids []int64) error {
 	if err != nil {
 		return err
 	}
-	cells, err := vectorH5[int64](r, "spike_cells", fmt.Sprintf("int [%d], the cell id of each spike_times", len(times)), len(times))
+	cells, err := idsH5(r, "spike_cells", fmt.Sprintf("int [%d], the cell id of each spike_times", len(times)), len(times))
 	if err != nil {
 		return err
 	}

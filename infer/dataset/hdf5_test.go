@@ -131,6 +131,7 @@ w("stranger", stimulus=m, frame_rate=100, spike_times=[0.1], spike_cells=[5], fr
 w("backwards", stimulus=m, frame_rate=100, spike_times=[0.1], spike_cells=[5], frame_times=[0, .01, .005, .03])
 w("short", stimulus=m, frame_rate=100, spike_times=[0.1, 0.2], spike_cells=[5], frame_times=[0, .01, .02, .03])
 w("rows", stimulus=m, frame_rate=100, counts=np.zeros((3, 2)))
+w("half", stimulus=m, frame_rate=100, counts=np.zeros((4, 2)), cell_ids=[1, 4.5])
 w("nan", stimulus=m.astype(np.float32) * np.nan, frame_rate=100, counts=np.zeros((4, 2)))
 `
 	if out, err := exec.Command("/usr/bin/python3", "-c", script, dir).CombinedOutput(); err != nil {
@@ -145,6 +146,7 @@ w("nan", stimulus=m.astype(np.float32) * np.nan, frame_rate=100, counts=np.zeros
 		"short":     "spike_cells: shape [1]; want int [2], the cell id of each spike_times",
 		"rows":      "counts: 3 bins but stimulus has 4 frames",
 		"nan":       "stimulus: NaN at frame 0, pixel (0,0)",
+		"half":      "cell_ids: 4.5 at 1; want whole numbers (cell ids)",
 	} {
 		path := filepath.Join(dir, name+".h5")
 		_, err := Read(path)
