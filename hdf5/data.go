@@ -226,8 +226,8 @@ type Dataset struct{ object }
 // Write writes data ([]float32 ... []uint64, []string) as the dataset name in g with the given
 // shape (none: 1-D), chunked and gzip-compressed when it is large.
 func (g *Group) Write(name string, data any, shape ...int) (*Dataset, error) {
-	mu.Lock()
-	defer mu.Unlock()
+	lock()
+	defer unlock()
 	return g.write(name, data, shape, false)
 }
 
@@ -237,8 +237,8 @@ func (g *Group) WriteScalar(name string, v any) (*Dataset, error) {
 	if !ok {
 		return nil, fmt.Errorf("hdf5: %s: %s: scalar %q of type %T is not supported", g.f.path, g.path, name, v)
 	}
-	mu.Lock()
-	defer mu.Unlock()
+	lock()
+	defer unlock()
 	return g.write(name, s, nil, true)
 }
 
@@ -307,8 +307,8 @@ func (o *object) SetAttr(name string, v any) error {
 	if !scalar {
 		data = v
 	}
-	mu.Lock()
-	defer mu.Unlock()
+	lock()
+	defer unlock()
 	val, err := o.encode(data, nil, scalar)
 	if err != nil {
 		return fmt.Errorf("%w (attribute %q)", err, name)

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"sync"
 	"unsafe"
 )
@@ -19,11 +20,25 @@ import (
 // mu serialises every call into the (not thread-safe) serial libhdf5.
 var mu sync.Mutex
 
-func init() {
+// lock takes the library for one call of this package. It pins the goroutine to its OS
+// thread, because the library keeps its error stack (and whether it prints it) per thread in
+// a thread-safe build: the message libError reads must be the one of the call that failed,
+// and printing is switched off on every thread that calls (errors are returned instead).
+func lock() {
 	mu.Lock()
-	defer mu.Unlock()
+	runtime.LockOSThread()
+	C.rd_quiet()
+}
+
+func unlock() {
+	runtime.UnlockOSThread()
+	mu.Unlock()
+}
+
+func init() {
+	lock()
+	defer unlock()
 	C.H5open()
-	C.rd_quiet() // errors are returned, not printed to stderr
 }
 
 // libError is the library's innermost message for the call that just failed.
@@ -51,8 +66,8 @@ type CreateOptions struct {
 
 // Create creates (truncates) the HDF5 file path.
 func Create(path string, o CreateOptions) (*File, error) {
-	mu.Lock()
-	defer mu.Unlock()
+	lock()
+	defer unlock()
 	fcpl := C.H5Pcreate(C.rd_plist(1))
 	if fcpl < 0 {
 		return nil, fmt.Errorf("hdf5: create %s: %w", path, libError())
@@ -80,8 +95,8 @@ func Open(path string) (*File, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("hdf5: %w", err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
+	lock()
+	defer unlock()
 	cpath := C.CString(path)
 	defer C.free(unsafe.Pointer(cpath))
 	if C.H5Fis_hdf5(cpath) <= 0 {
@@ -101,8 +116,8 @@ func Open(path string) (*File, error) {
 
 // Close closes the file and every object of it still open, flushing what was written.
 func (f *File) Close() error {
-	mu.Lock()
-	defer mu.Unlock()
+	lock()
+	defer unlock()
 	if f.id < 0 {
 		return nil
 	}
@@ -143,8 +158,8 @@ func (o *object) child(name string) string {
 
 // Close releases the object's handle.
 func (o *object) Close() error {
-	mu.Lock()
-	defer mu.Unlock()
+	lock()
+	defer unlock()
 	if o.file || o.id < 0 || o.f.id < 0 {
 		return nil // the file's Close closed it
 	}
@@ -160,8 +175,8 @@ type Group struct{ object }
 
 // CreateGroup makes the group name in g.
 func (g *Group) CreateGroup(name string) (*Group, error) {
-	mu.Lock()
-	defer mu.Unlock()
+	lock()
+	defer unlock()
 	cname := C.CString(name)
 	defer C.free(unsafe.Pointer(cname))
 	id := C.H5Gcreate2(g.id, cname, C.H5P_DEFAULT, C.H5P_DEFAULT, C.H5P_DEFAULT)
@@ -173,8 +188,8 @@ func (g *Group) CreateGroup(name string) (*Group, error) {
 
 // OpenGroup opens the group at path (relative to g, or absolute).
 func (g *Group) OpenGroup(path string) (*Group, error) {
-	mu.Lock()
-	defer mu.Unlock()
+	lock()
+	defer unlock()
 	cname := C.CString(path)
 	defer C.free(unsafe.Pointer(cname))
 	id := C.H5Gopen2(g.id, cname, C.H5P_DEFAULT)
@@ -186,8 +201,8 @@ func (g *Group) OpenGroup(path string) (*Group, error) {
 
 // Has reports whether g has a link called name.
 func (g *Group) Has(name string) bool {
-	mu.Lock()
-	defer mu.Unlock()
+	lock()
+	defer unlock()
 	cname := C.CString(name)
 	defer C.free(unsafe.Pointer(cname))
 	return C.H5Lexists(g.id, cname, C.H5P_DEFAULT) > 0
@@ -195,8 +210,8 @@ func (g *Group) Has(name string) bool {
 
 // Names lists the links of g (its groups' and datasets' names), in name order.
 func (g *Group) Names() ([]string, error) {
-	mu.Lock()
-	defer mu.Unlock()
+	lock()
+	defer unlock()
 	var info C.H5G_info_t
 	if C.H5Gget_info(g.id, &info) < 0 {
 		return nil, g.errorf("group info")

@@ -9,6 +9,7 @@ import "C"
 
 import (
 	"fmt"
+	"math"
 	"unsafe"
 )
 
@@ -29,8 +30,8 @@ func (c Class) String() string {
 
 // OpenDataset opens the dataset at path (relative to g, or absolute).
 func (g *Group) OpenDataset(path string) (*Dataset, error) {
-	mu.Lock()
-	defer mu.Unlock()
+	lock()
+	defer unlock()
 	cname := C.CString(path)
 	defer C.free(unsafe.Pointer(cname))
 	d := &Dataset{object{f: g.f, path: g.child(path)}}
@@ -45,8 +46,8 @@ func (g *Group) OpenDataset(path string) (*Dataset, error) {
 
 // Shape is the dataset's dimensions (empty for a scalar).
 func (d *Dataset) Shape() ([]int, error) {
-	mu.Lock()
-	defer mu.Unlock()
+	lock()
+	defer unlock()
 	return d.shape()
 }
 
@@ -71,10 +72,45 @@ func (d *Dataset) shape() ([]int, error) {
 	return shape, nil
 }
 
+// maxRatio bounds how much larger than its storage a dataset may be: deflate expands at most
+// about 1032 times (and a shuffle not at all). A corrupt or hostile file can claim any shape;
+// checking it against the bytes the file really holds keeps a reader from allocating terabytes.
+const maxRatio = 1100
+
+// Numel is the number of elements of the dataset, after checking that the file can hold them:
+// a shape whose product overflows, or that is more than the dataset's storage can hold even
+// compressed, is an error.
+func (d *Dataset) Numel() (int, error) {
+	lock()
+	defer unlock()
+	shape, err := d.shape()
+	if err != nil {
+		return 0, err
+	}
+	t := C.H5Dget_type(d.id)
+	if t < 0 {
+		return 0, d.errorf("type")
+	}
+	size := int64(C.H5Tget_size(t))
+	C.H5Tclose(t)
+	n := int64(1)
+	for _, s := range shape {
+		if s != 0 && n > math.MaxInt64/int64(s)/max(size, 1) {
+			return 0, fmt.Errorf("hdf5: %s: %s: shape %v overflows", d.f.path, d.path, shape)
+		}
+		n *= int64(s)
+	}
+	stored := int64(C.H5Dget_storage_size(d.id))
+	if n*size > maxRatio*stored+4096 {
+		return 0, fmt.Errorf("hdf5: %s: %s: shape %v (%d bytes) in %d bytes of storage: the file is corrupt or truncated", d.f.path, d.path, shape, n*size, stored)
+	}
+	return int(n), nil
+}
+
 // Type is the class and size in bytes of the dataset's elements.
 func (d *Dataset) Type() (Class, int, error) {
-	mu.Lock()
-	defer mu.Unlock()
+	lock()
+	defer unlock()
 	t := C.H5Dget_type(d.id)
 	if t < 0 {
 		return Other, 0, d.errorf("type")
@@ -104,8 +140,8 @@ func (d *Dataset) Read(dst any) error {
 	if !ok {
 		return fmt.Errorf("hdf5: %s: %s: cannot read into %T", d.f.path, d.path, dst)
 	}
-	mu.Lock()
-	defer mu.Unlock()
+	lock()
+	defer unlock()
 	shape, err := d.shape()
 	if err != nil {
 		return err
@@ -128,8 +164,8 @@ func (d *Dataset) Read(dst any) error {
 
 // ReadStrings reads a string dataset (variable- or fixed-length) of any shape, row-major.
 func (d *Dataset) ReadStrings() ([]string, error) {
-	mu.Lock()
-	defer mu.Unlock()
+	lock()
+	defer unlock()
 	shape, err := d.shape()
 	if err != nil {
 		return nil, err
@@ -186,8 +222,8 @@ func (d *Dataset) ReadStrings() ([]string, error) {
 
 // AttrString reads the string attribute name of the object (fixed- or variable-length).
 func (o *object) AttrString(name string) (string, error) {
-	mu.Lock()
-	defer mu.Unlock()
+	lock()
+	defer unlock()
 	cname := C.CString(name)
 	defer C.free(unsafe.Pointer(cname))
 	if C.H5Aexists(o.id, cname) <= 0 {

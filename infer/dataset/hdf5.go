@@ -63,6 +63,7 @@ func (r *h5file) has(name string) bool { return slices.Contains(r.have, name) }
 type h5array struct {
 	ds    *hdf5.Dataset
 	shape []int
+	n     int // elements, checked against the file's storage
 	class hdf5.Class
 	size  int
 }
@@ -81,6 +82,9 @@ func (r *h5file) array(name, want string) (*h5array, error) {
 	if a.shape, err = ds.Shape(); err == nil {
 		a.class, a.size, err = ds.Type()
 	}
+	if err == nil {
+		a.n, err = ds.Numel()
+	}
 	if err != nil {
 		return nil, r.fail("array %q: %w", name, err)
 	}
@@ -96,17 +100,9 @@ func (r *h5file) array(name, want string) (*h5array, error) {
 	return a, nil
 }
 
-func (a *h5array) numel() int {
-	n := 1
-	for _, s := range a.shape {
-		n *= s
-	}
-	return n
-}
-
 // read reads a's elements into a new []T, row-major in numpy's order.
 func readH5[T float32 | float64 | int64](r *h5file, a *h5array) ([]T, error) {
-	v := make([]T, a.numel())
+	v := make([]T, a.n)
 	if err := a.ds.Read(v); err != nil {
 		return nil, fmt.Errorf("dataset: %w", err)
 	}
@@ -123,7 +119,7 @@ func vectorH5[T float32 | float64 | int64](r *h5file, name, want string, n int) 
 		return nil, err
 	}
 	vec := len(a.shape) == 1 || len(a.shape) == 2 && (a.shape[0] == 1 || a.shape[1] == 1) && r.mat || len(a.shape) == 0 && n == 1
-	if !vec || n >= 0 && a.numel() != n {
+	if !vec || n >= 0 && a.n != n {
 		return nil, r.fail("%s: shape %v; want %s", name, a.shape, want)
 	}
 	return readH5[T](r, a)
