@@ -156,3 +156,38 @@ func TestOpenNotHDF5(t *testing.T) {
 		t.Errorf("missing file: err %v", err)
 	}
 }
+
+// TestNumelRefusesWhatTheFileCannotHold: a dataset whose shape promises far more than its
+// storage (here h5py's 4 GB dataset never written, as a corrupt shape would) is refused
+// before anyone allocates for it; one that fits is counted.
+func TestNumelRefusesWhatTheFileCannotHold(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.h5")
+	py := `
+import sys, h5py, numpy as np
+with h5py.File(sys.argv[1], "w") as f:
+    f.create_dataset("huge", shape=(10**9,), dtype="f4", chunks=(1 << 16,))
+    f["small"] = np.arange(6, dtype=np.int16).reshape(2, 3)
+`
+	if out, err := exec.Command("/usr/bin/python3", "-c", py, path).CombinedOutput(); err != nil {
+		t.Fatalf("python: %v\n%s", err, out)
+	}
+	f, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	huge, err := f.Root().OpenDataset("huge")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := huge.Numel(); err == nil || !strings.Contains(err.Error(), path+": /huge: shape [1000000000] (4000000000 bytes) in 0 bytes of storage") {
+		t.Errorf("huge: %v", err)
+	}
+	small, err := f.Root().OpenDataset("small")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := small.Numel(); n != 6 || err != nil {
+		t.Errorf("small: %d, %v", n, err)
+	}
+}
