@@ -121,8 +121,7 @@ func (w *nwbWriter) description() string {
 func (w *nwbWriter) general(g *hdf5.Group, session string) {
 	w.scalar(g, "session_id", session)
 	w.scalar(g, "data_collection", w.str("config_yaml"))
-	src := w.scalarDS(g, "source_script", "retinad "+w.str("version")+" (retinad export --format nwb)")
-	w.attr(src, "file_name", "retinad")
+	nwbDS{w.scalarDS(g, "source_script", "retinad "+w.str("version")+" (retinad export --format nwb)")}.attr(w, "file_name", "retinad")
 	notes := fmt.Sprintf("host_ns_at_time_zero: %d\nTime 0 is the session's START on the daemon's host monotonic clock (host_ns above); "+
 		"timestamps_reference_time is its wall-clock time. data_collection holds the daemon's config (YAML).\n", w.t0)
 	if w.sum.Stop == nil {
@@ -148,9 +147,7 @@ func (w *nwbWriter) stimulus(g *hdf5.Group) {
 	d := w.d
 	ts := w.timeSeries(g, "stimulus", "ImageSeries", fmt.Sprintf("the stimulus of each bin (%g bins/s), as the models were fed: contrast, [bin, y, x]; a bin of several frames is their mean", d.FrameRate),
 		d.Stimulus, []int{d.T, d.H, d.W}, "contrast", w.secs(w.i64("bin_start_host_ns")))
-	if ts != nil {
-		w.attr(ts, "comments", "timestamps are the bins' starts: photodiode-confirmed onsets where /intervals/bins says timed")
-	}
+	w.attr(ts, "comments", "timestamps are the bins' starts: photodiode-confirmed onsets where /intervals/bins says timed")
 }
 
 func (w *nwbWriter) predictions(g *hdf5.Group) {
@@ -367,25 +364,10 @@ func (d nwbDS) typed(w *nwbWriter, ns, typ string) {
 	d.attr(w, "object_id", uuid4())
 }
 
-// attrHolder is a group or dataset of the file.
-type attrHolder interface {
-	SetAttr(name string, v any) error
-}
-
-func (w *nwbWriter) attr(o attrHolder, name string, v any) {
-	if w.err == nil && o != nil && !isNilGroup(o) {
-		w.err = o.SetAttr(name, v)
+func (w *nwbWriter) attr(g *hdf5.Group, name string, v any) {
+	if w.err == nil && g != nil {
+		w.err = g.SetAttr(name, v)
 	}
-}
-
-func isNilGroup(o attrHolder) bool {
-	switch x := o.(type) {
-	case *hdf5.Group:
-		return x == nil
-	case *hdf5.Dataset:
-		return x == nil
-	}
-	return false
 }
 
 // typed marks a group as an instance of a neurodata type of namespace ns.
