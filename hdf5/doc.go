@@ -12,6 +12,7 @@
 // the file and the object's path, with the library's own innermost message.
 //
 // libhdf5 (serial) is not thread-safe: every call holds one package-wide lock, so the package
-// is safe from any goroutine, one call at a time. Without cgo every function returns
-// ErrNoCgo.
+// is safe from any goroutine, one call at a time. Without cgo only Create and Open exist, and
+// return ErrNoCgo; the users' own !cgo files say so too (acquisition.WriteNWB,
+// dataset.WriteMAT), and dataset.Read then names HDF5 files without reading them.
 package hdf5
