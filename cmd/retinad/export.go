@@ -28,7 +28,7 @@ func init() {
 func runExport(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
 	session := fs.String("session", "", "session id to export (required)")
 	out := fs.String("out", "", "output file (required)")
-	format := fs.String("format", "", "npz (the dataset), nwb (Neurodata Without Borders 2.x) or mat (MATLAB v7.3); default: --out's extension (.nwb, .mat), else npz")
+	format := fs.String("format", "", "npz (the dataset), nwb (Neurodata Without Borders 2.x) or mat (MATLAB v7.3); default: --out's extension (.npz or none, .nwb, .mat)")
 	cfgFile := fs.String("config", "", "daemon config: the rig and the recording folder (default: built-in defaults)")
 	server := addNATSFlags(fs, "server", "", "read from this running NATS server (e.g. the daemon's nats://127.0.0.1:4222) instead of opening the recording folder; the observer role is enough")
 	rig := fs.String("rig", "", "read rig R's session from the lab archive of the hub at --server (README \"A lab with several rigs\") instead of a rig's own recording")
@@ -89,12 +89,17 @@ func runExport(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 	return sayInterrupted(ctx, e, conn, subj, *session)
 }
 
-// exportWriter is the writer of format (by out's extension when empty).
+// exportWriter is the writer of format, or, when none is given, of out's extension (.npz or
+// none, .nwb, .mat; another one is refused rather than guessed: an .h5 could mean either).
 func exportWriter(format, out string) (func(string, *dataset.Dataset, *acquisition.ExportSummary) error, error) {
 	if format == "" {
-		format = strings.TrimPrefix(strings.ToLower(filepath.Ext(out)), ".")
-		if format != "nwb" && format != "mat" {
+		switch ext := strings.ToLower(filepath.Ext(out)); ext {
+		case "", ".npz":
 			format = "npz"
+		case ".nwb", ".mat":
+			format = ext[1:]
+		default:
+			return nil, fmt.Errorf("%w: --out %s: say which format with --format npz, nwb or mat", errUsage, out)
 		}
 	}
 	switch format {

@@ -113,3 +113,20 @@ func sameFit(t *testing.T, dir string, files ...string) {
 		}
 	}
 }
+
+// TestExportFormatFlag: an unknown --format, or an --out extension that does not say one, is a
+// usage error before anything is read.
+func TestExportFormatFlag(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--out", "x.nwb", "--format", "xls"}, `--format "xls": want npz, nwb or mat`},
+		{[]string{"--out", "x.h5"}, "--out x.h5: say which format with --format npz, nwb or mat"},
+	} {
+		code, _, errs := run(t, append([]string{"export", "--session", "s"}, c.args...)...)
+		if code != 2 || !strings.Contains(errs, c.want) {
+			t.Errorf("export %v: exit %d, %q; want 2 and %q", c.args, code, errs, c.want)
+		}
+	}
+}
