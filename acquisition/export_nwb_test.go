@@ -47,6 +47,7 @@ func TestWriteNWB(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkNWB(t, nwb, npz)
+	noSpikes(t, d, sum, dir)
 
 	// The check can fail: without session_start_time (required by the schema) or with one
 	// spike time moved by a nanosecond, it does.
@@ -71,6 +72,29 @@ func TestWriteNWB(t *testing.T) {
 			t.Errorf("after %s: nwb_check.py says %v\n%s\nwant a failure with %q", mutation, err, out, want)
 		}
 	}
+}
+
+// noSpikes: a session whose acquisition system sent no spikes (the cells known from the
+// predictions only) makes a valid NWB file too, with empty spike times.
+func noSpikes(t *testing.T, d *dataset.Dataset, sum *ExportSummary, dir string) {
+	t.Helper()
+	e := *d
+	e.Counts = make([]float32, len(d.Counts))
+	e.Extra = nil
+	for _, a := range d.Extra {
+		if a.Name == "spike_cell_id" || a.Name == "spike_host_ns" {
+			a = dataset.Array{Name: a.Name, Shape: []int{0}, Data: []int64{}}
+		}
+		e.Extra = append(e.Extra, a)
+	}
+	npz, nwb := filepath.Join(dir, "silent.npz"), filepath.Join(dir, "silent.nwb")
+	if err := dataset.Write(npz, &e); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteNWB(nwb, &e, sum); err != nil {
+		t.Fatal(err)
+	}
+	checkNWB(t, nwb, npz)
 }
 
 // checkNWB runs testdata/nwb_check.py: hdmf's validation, then h5py against the .npz.
