@@ -331,3 +331,84 @@ func (o *object) SetAttr(name string, v any) error {
 	}
 	return nil
 }
+
+// Create makes the numeric dataset name in g, of sample's element type (any slice of it, e.g.
+// []float32(nil)) and the given shape, laid out as Write would, for WriteRows to fill: a large
+// array can then be written in slabs without a second copy of it in memory.
+func (g *Group) Create(name string, sample any, shape ...int) (*Dataset, error) {
+	k, size, _, _, ok := kindOf(sample)
+	d := &Dataset{object{f: g.f, path: g.child(name)}}
+	if !ok || len(shape) < 1 || len(shape) > 3 {
+		return nil, fmt.Errorf("hdf5: %s: %s: cannot create a dataset of %T, shape %v (want a numeric slice, 1 to 3 dimensions)", g.f.path, d.path, sample, shape)
+	}
+	lock()
+	defer unlock()
+	v := &value{typ: C.rd_native(k), elem: size}
+	for _, n := range shape {
+		v.dims = append(v.dims, C.hsize_t(n))
+	}
+	space := v.space()
+	if space < 0 {
+		return nil, d.errorf("dataspace %v", shape)
+	}
+	defer C.H5Sclose(space)
+	dcpl, err := d.layout(v)
+	if err != nil {
+		return nil, err
+	}
+	defer C.H5Pclose(dcpl)
+	cname := C.CString(name)
+	defer C.free(unsafe.Pointer(cname))
+	if d.id = C.H5Dcreate2(g.id, cname, v.typ, space, C.H5P_DEFAULT, dcpl, C.H5P_DEFAULT); d.id < 0 {
+		return nil, d.errorf("create dataset")
+	}
+	return d, nil
+}
+
+// WriteRows writes data (a numeric slice, whole rows of the dataset's later dimensions) to
+// the rows of the first dimension from first on.
+func (d *Dataset) WriteRows(first int, data any) error {
+	k, _, n, p, ok := kindOf(data)
+	if !ok {
+		return fmt.Errorf("hdf5: %s: %s: cannot write %T", d.f.path, d.path, data)
+	}
+	lock()
+	defer unlock()
+	shape, err := d.shape()
+	if err != nil {
+		return err
+	}
+	row := 1
+	for _, s := range shape[1:] {
+		row *= s
+	}
+	if len(shape) == 0 || row == 0 || n%row != 0 || first < 0 || first+n/row > shape[0] {
+		return fmt.Errorf("hdf5: %s: %s: %d values from row %d do not fit whole rows of shape %v", d.f.path, d.path, n, first, shape)
+	}
+	if n == 0 {
+		return nil
+	}
+	start := make([]C.hsize_t, len(shape))
+	count := make([]C.hsize_t, len(shape))
+	start[0], count[0] = C.hsize_t(first), C.hsize_t(n/row)
+	for i := 1; i < len(shape); i++ {
+		count[i] = C.hsize_t(shape[i])
+	}
+	fspace := C.H5Dget_space(d.id)
+	if fspace < 0 {
+		return d.errorf("dataspace")
+	}
+	defer C.H5Sclose(fspace)
+	if C.H5Sselect_hyperslab(fspace, C.H5S_SELECT_SET, &start[0], nil, &count[0], nil) < 0 {
+		return d.errorf("select rows %d to %d", first, first+n/row)
+	}
+	mspace := C.H5Screate_simple(C.int(len(shape)), &count[0], nil)
+	if mspace < 0 {
+		return d.errorf("memory dataspace")
+	}
+	defer C.H5Sclose(mspace)
+	if C.H5Dwrite(d.id, C.rd_native(k), mspace, fspace, C.H5P_DEFAULT, p) < 0 {
+		return d.errorf("write rows %d to %d", first, first+n/row)
+	}
+	return nil
+}

@@ -191,3 +191,42 @@ with h5py.File(sys.argv[1], "w") as f:
 		t.Errorf("small: %d, %v", n, err)
 	}
 }
+
+// TestWriteRows fills a created dataset in slabs (converting int16 to the file's float64) and
+// refuses a slab that is not whole rows or runs past the end.
+func TestWriteRows(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.h5")
+	f, err := Create(path, CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	d, err := f.Root().Create("m", []float64(nil), 3, 2, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.WriteRows(0, []int16{0, 1, 2, 3, 4, 5, 6, 7}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.WriteRows(2, []int16{8, 9, 10, 11}); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []struct {
+		first int
+		data  []int16
+	}{{0, []int16{1, 2, 3}}, {2, make([]int16, 8)}, {-1, make([]int16, 4)}} {
+		if err := d.WriteRows(bad.first, bad.data); err == nil || !strings.Contains(err.Error(), "/m: ") {
+			t.Errorf("WriteRows(%d, %d values): %v", bad.first, len(bad.data), err)
+		}
+	}
+	got := make([]float64, 12)
+	if err := d.Read(got); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, []float64{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}) {
+		t.Errorf("read %v", got)
+	}
+	if _, err := f.Root().Create("s", []string(nil), 3); err == nil {
+		t.Errorf("a string dataset to fill by rows: no error")
+	}
+}

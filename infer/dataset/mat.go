@@ -91,19 +91,31 @@ func matDims(shape []int) []int {
 
 func writeMATVar(root *hdf5.Group, name string, a Array) error {
 	dims := matDims(a.Shape)
-	class, data, err := matData(a, dims)
-	if err != nil {
-		return err
+	var chars []uint16
+	if s, ok := a.Data.([]string); ok {
+		dims, chars = matChars(s)
 	}
-	if strs, ok := a.Data.([]string); ok {
-		dims, data = matChars(strs)
-	}
-	n := 1
-	for _, d := range dims {
-		n *= d
+	class := matClass(a.Data)
+	if class == "" {
+		return fmt.Errorf("array %q: %T has no MATLAB class here", a.Name, a.Data)
 	}
 	var ds *hdf5.Dataset
-	if n == 0 { // MATLAB writes an empty array as its size, marked MATLAB_empty
+	var err error
+	switch v := a.Data.(type) {
+	case []float32:
+		ds, err = writeColumnMajor(root, name, v, dims)
+	case []float64:
+		ds, err = writeColumnMajor(root, name, v, dims)
+	case []int64:
+		ds, err = writeColumnMajor(root, name, v, dims)
+	case []uint8:
+		ds, err = writeColumnMajor(root, name, v, dims)
+	case []string:
+		if len(chars) > 0 {
+			ds, err = root.Write(name, chars, reversed(dims)...)
+		}
+	}
+	if err == nil && ds == nil { // MATLAB writes an empty array as its size, marked MATLAB_empty
 		size := make([]uint64, len(dims))
 		for i, d := range dims {
 			size[i] = uint64(d)
@@ -111,8 +123,6 @@ func writeMATVar(root *hdf5.Group, name string, a Array) error {
 		if ds, err = root.Write(name, size); err == nil {
 			err = ds.SetAttr("MATLAB_empty", uint8(1))
 		}
-	} else {
-		ds, err = root.Write(name, data, reversed(dims)...)
 	}
 	if err == nil {
 		err = ds.SetAttr("MATLAB_class", hdf5.ASCII(class))
@@ -126,21 +136,51 @@ func writeMATVar(root *hdf5.Group, name string, a Array) error {
 	return err
 }
 
-// matData is the MATLAB class of a's elements and its data in column-major order.
-func matData(a Array, dims []int) (string, any, error) {
-	switch v := a.Data.(type) {
-	case []float32:
-		return "single", columnMajor(v, dims), nil
-	case []float64:
-		return "double", columnMajor(v, dims), nil
-	case []int64:
-		return "int64", columnMajor(v, dims), nil
-	case []uint8:
-		return "uint8", columnMajor(v, dims), nil
-	case []string:
-		return "char", nil, nil
+// writeColumnMajor writes v, row-major with numpy shape dims (2 or 3 of them), as MATLAB
+// stores it: column-major, which is HDF5's row-major over the dimensions reversed. It writes
+// one slab per index of the last dimension (HDF5's first), so that a movie is not copied
+// whole: a slab is 1/W of it. An empty v writes nothing (nil, nil).
+func writeColumnMajor[T float32 | float64 | int64 | uint8](g *hdf5.Group, name string, v []T, dims []int) (*hdf5.Dataset, error) {
+	if len(v) == 0 {
+		return nil, nil
 	}
-	return "", nil, fmt.Errorf("array %q: %T has no MATLAB class here", a.Name, a.Data)
+	a, b, c := dims[0], 1, dims[len(dims)-1]
+	if len(dims) == 3 {
+		b = dims[1]
+	}
+	ds, err := g.Create(name, v[:0], reversed(dims)...)
+	if err != nil {
+		return nil, err
+	}
+	slab := make([]T, a*b)
+	for k := range c {
+		for i := range a {
+			for j := range b {
+				slab[i+a*j] = v[(i*b+j)*c+k]
+			}
+		}
+		if err := ds.WriteRows(k, slab); err != nil {
+			return nil, err
+		}
+	}
+	return ds, nil
+}
+
+// matClass is the MATLAB class of an array's elements ("" for none).
+func matClass(data any) string {
+	switch data.(type) {
+	case []float32:
+		return "single"
+	case []float64:
+		return "double"
+	case []int64:
+		return "int64"
+	case []uint8:
+		return "uint8"
+	case []string:
+		return "char"
+	}
+	return ""
 }
 
 // matChars lays strings out as a MATLAB char matrix, one row per string (UTF-16, padded with
@@ -164,25 +204,8 @@ func matChars(s []string) ([]int, []uint16) {
 	return []int{len(s), width}, out
 }
 
-// columnMajor reorders a row-major array of the given shape (2 or 3 dimensions) column-major.
-func columnMajor[T any](v []T, dims []int) []T {
-	out := make([]T, len(v))
-	d1, d2 := dims[1], 1
-	if len(dims) == 3 {
-		d2 = dims[2]
-	}
-	d0 := dims[0]
-	for i := range d0 {
-		for j := range d1 {
-			for k := range d2 {
-				out[i+d0*(j+d1*k)] = v[(i*d1+j)*d2+k]
-			}
-		}
-	}
-	return out
-}
-
-// rowMajor is the inverse of columnMajor.
+// rowMajor reorders a column-major array of the given numpy shape (2 or 3 dimensions)
+// row-major: what writeColumnMajor wrote, read back.
 func rowMajor[T any](v []T, dims []int) []T {
 	out := make([]T, len(v))
 	d1, d2 := dims[1], 1
