@@ -48,6 +48,10 @@ func TestWriteNWB(t *testing.T) {
 	}
 	checkNWB(t, nwb, npz)
 	noSpikes(t, d, sum, dir)
+	// Given to retinad fit, the NWB file is refused saying what it is.
+	if _, err := dataset.Read(nwb); err == nil || !strings.Contains(err.Error(), nwb+": an NWB 2.6.0 file: retinad reads its own dataset layout") {
+		t.Errorf("dataset.Read of the NWB file: %v", err)
+	}
 
 	// The check can fail: without session_start_time (required by the schema) or with one
 	// spike time moved by a nanosecond, it does.

@@ -48,6 +48,10 @@ func openH5(path string) (*h5file, error) {
 		f.Close()
 		return nil, fmt.Errorf("dataset: %w", err)
 	}
+	if v, err := f.Root().AttrString("nwb_version"); err == nil {
+		f.Close()
+		return nil, fmt.Errorf("dataset: %s: an NWB %s file: retinad reads its own dataset layout from HDF5 (stimulus, counts, frame_rate), not NWB; use the session's .npz export (retinad export --format npz)", path, v)
+	}
 	r := &h5file{f: f, path: path, have: names}
 	r.mat = hasMATHeader(path)
 	return r, nil
