@@ -225,7 +225,9 @@ func (g *Group) Names() ([]string, error) {
 			return nil, g.errorf("link %d's name", i)
 		}
 		buf := make([]byte, n+1)
-		C.H5Lget_name_by_idx(g.id, dot, C.H5_INDEX_NAME, C.H5_ITER_INC, i, (*C.char)(unsafe.Pointer(&buf[0])), C.size_t(n+1), C.H5P_DEFAULT)
+		if C.H5Lget_name_by_idx(g.id, dot, C.H5_INDEX_NAME, C.H5_ITER_INC, i, (*C.char)(unsafe.Pointer(&buf[0])), C.size_t(n+1), C.H5P_DEFAULT) < 0 {
+			return nil, g.errorf("link %d's name", i)
+		}
 		names = append(names, string(buf[:n]))
 	}
 	return names, nil

@@ -55,8 +55,6 @@ void rd_lastError(char *buf) {
 	H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, rd_walk, buf);
 	H5Eclear2(H5E_DEFAULT);
 }
-herr_t rd_readVlenStrings(hid_t ds, hid_t t, char **out) { return H5Dread(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, out); }
-herr_t rd_freeVlen(hid_t t, hid_t space, char **buf) { return H5Dvlen_reclaim(t, space, H5P_DEFAULT, buf); }
 
 // rd_fapl is a file access property list whose close also closes every object of the file
 // still open, so that a closed File really releases the file (and its lock).

@@ -162,64 +162,6 @@ func (d *Dataset) Read(dst any) error {
 	return nil
 }
 
-// ReadStrings reads a string dataset (variable- or fixed-length) of any shape, row-major.
-func (d *Dataset) ReadStrings() ([]string, error) {
-	lock()
-	defer unlock()
-	shape, err := d.shape()
-	if err != nil {
-		return nil, err
-	}
-	n := 1
-	for _, s := range shape {
-		n *= s
-	}
-	t := C.H5Dget_type(d.id)
-	if t < 0 {
-		return nil, d.errorf("type")
-	}
-	defer C.H5Tclose(t)
-	if C.H5Tget_class(t) != C.H5T_STRING {
-		return nil, fmt.Errorf("hdf5: %s: %s: not a string dataset", d.f.path, d.path)
-	}
-	if n == 0 {
-		return nil, nil
-	}
-	out := make([]string, n)
-	if C.H5Tis_variable_str(t) > 0 {
-		mem := C.rd_vlenUTF8()
-		defer C.H5Tclose(mem)
-		ptrs := (*[1 << 30]*C.char)(C.malloc(C.size_t(n) * C.size_t(unsafe.Sizeof(uintptr(0)))))[:n:n]
-		defer C.free(unsafe.Pointer(&ptrs[0]))
-		if C.rd_readVlenStrings(d.id, mem, &ptrs[0]) < 0 {
-			return nil, d.errorf("read strings")
-		}
-		for i, p := range ptrs {
-			out[i] = C.GoString(p)
-		}
-		space := C.H5Dget_space(d.id)
-		C.rd_freeVlen(mem, space, &ptrs[0])
-		C.H5Sclose(space)
-		return out, nil
-	}
-	size := int(C.H5Tget_size(t))
-	buf := make([]byte, n*size)
-	if C.H5Dread(d.id, t, C.H5S_ALL, C.H5S_ALL, C.H5P_DEFAULT, unsafe.Pointer(&buf[0])) < 0 {
-		return nil, d.errorf("read strings")
-	}
-	for i := range out {
-		s := buf[i*size : (i+1)*size]
-		for j, c := range s {
-			if c == 0 {
-				s = s[:j]
-				break
-			}
-		}
-		out[i] = string(s)
-	}
-	return out, nil
-}
-
 // AttrString reads the string attribute name of the object (fixed- or variable-length).
 func (o *object) AttrString(name string) (string, error) {
 	lock()
