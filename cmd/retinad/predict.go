@@ -1,19 +1,15 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/binary"
 	"flag"
 	"fmt"
-	"math"
-	"os"
-	"strings"
 
 	"gorgonia.org/tensor"
 
 	"retinad/infer"
 	"retinad/infer/dataset"
+	"retinad/infer/npy"
 )
 
 func init() {
@@ -56,8 +52,8 @@ func runPredict(ctx context.Context, e *env, fs *flag.FlagSet, args []string) er
 		return err
 	}
 	s := rates.Shape()
-	if err := writeNpy(*outPath, rates.Data().([]float32), s[0], s[1]); err != nil {
-		return err
+	if err := npy.WriteFile(*outPath, []int{s[0], s[1]}, rates.Data().([]float32)); err != nil {
+		return fmt.Errorf("predict: %w", err)
 	}
 	e.log.Info("predicted", "model", *modelPath, "frames", s[0], "cells", s[1], "out", *outPath)
 	return nil
@@ -71,31 +67,4 @@ func readStimulus(path string) (*tensor.Dense, error) {
 		return nil, fmt.Errorf("predict: %w", err)
 	}
 	return tensor.New(tensor.WithShape(t, h, w), tensor.WithBacking(data)), nil
-}
-
-// writeNpy writes float32 [rows, cols] as a .npy (format 1.0) file.
-func writeNpy(path string, data []float32, rows, cols int) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("predict: %w", err)
-	}
-	w := bufio.NewWriter(f)
-	h := fmt.Sprintf("{'descr': '<f4', 'fortran_order': False, 'shape': (%d, %d), }", rows, cols)
-	h += strings.Repeat(" ", 63-(10+len(h))%64) + "\n"
-	w.WriteString("\x93NUMPY\x01\x00")
-	binary.Write(w, binary.LittleEndian, uint16(len(h)))
-	w.WriteString(h)
-	var b [4]byte
-	for _, v := range data {
-		binary.LittleEndian.PutUint32(b[:], math.Float32bits(v))
-		w.Write(b[:])
-	}
-	if err := w.Flush(); err != nil {
-		f.Close()
-		return fmt.Errorf("predict: write %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("predict: write %s: %w", path, err)
-	}
-	return nil
 }

@@ -45,18 +45,18 @@ func newArray(name string, r io.Reader, c io.Closer, size uint64) (*Array, error
 	cr := &countReader{r: r}
 	h, err := ReadHeader(cr)
 	if err != nil {
-		return nil, fmt.Errorf("npy: %s: %w", name, err)
+		return nil, &Error{name, err}
 	}
 	d, err := parseDtype(h.Dtype)
 	if err != nil {
-		return nil, fmt.Errorf("npy: %s: %w", name, err)
+		return nil, &Error{name, err}
 	}
 	a := &Array{Header: h, Name: name, d: d, r: r, c: c}
 	if size > cr.n {
 		a.avail = size - cr.n
 	}
 	if uint64(h.Len()) > a.avail/uint64(d.size) {
-		return nil, fmt.Errorf("npy: %s: shape %v of %s needs %d bytes, the file holds %d: truncated, or the shape is wrong", name, h.Shape, h.Dtype, uint64(h.Len())*uint64(d.size), a.avail)
+		return nil, &Error{name, fmt.Errorf("truncated: shape %v of %s needs %d bytes, the file holds %d", h.Shape, h.Dtype, uint64(h.Len())*uint64(d.size), a.avail)}
 	}
 	return a, nil
 }
@@ -82,7 +82,7 @@ func ReadAll[T Elem](a *Array) ([]T, error) {
 // It then reads on to the end of the data: a byte more than the shape promises is an error,
 // and an .npz entry's CRC-32 is checked there.
 func ReadInto[T Elem](a *Array, dst []T) error {
-	fail := func(err error) error { return fmt.Errorf("npy: %s: %w", a.Name, err) }
+	fail := func(err error) error { return &Error{a.Name, err} }
 	if len(dst) != a.Len() {
 		return fail(fmt.Errorf("%d destination elements for shape %v", len(dst), a.Shape))
 	}
@@ -107,6 +107,15 @@ func ReadInto[T Elem](a *Array, dst []T) error {
 	return nil
 }
 
+// Error is an error about one array (or archive): Name is the file, or archive:entry.
+type Error struct {
+	Name string
+	Err  error
+}
+
+func (e *Error) Error() string { return "npy: " + e.Name + ": " + e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
 // countReader counts the bytes read through it.
 type countReader struct {
 	r io.Reader
@@ -130,7 +139,7 @@ type Archive struct {
 func OpenArchive(path string) (*Archive, error) {
 	z, err := zip.OpenReader(path)
 	if err != nil {
-		return nil, fmt.Errorf("npy: %s: not an .npz (zip) file: %w", path, err)
+		return nil, &Error{path, fmt.Errorf("not an .npz (zip) file: %w", err)}
 	}
 	a, err := newArchive(&z.Reader, path)
 	if err != nil {
@@ -145,7 +154,7 @@ func OpenArchive(path string) (*Archive, error) {
 func NewArchive(ra io.ReaderAt, size int64, name string) (*Archive, error) {
 	z, err := zip.NewReader(ra, size)
 	if err != nil {
-		return nil, fmt.Errorf("npy: %s: not an .npz (zip) file: %w", name, err)
+		return nil, &Error{name, fmt.Errorf("not an .npz (zip) file: %w", err)}
 	}
 	return newArchive(z, name)
 }
@@ -155,7 +164,7 @@ func newArchive(z *zip.Reader, name string) (*Archive, error) {
 	for _, f := range z.File {
 		key := strings.TrimSuffix(f.Name, ".npy")
 		if _, dup := a.entries[key]; dup {
-			return nil, fmt.Errorf("npy: %s: array %q stored twice", name, key)
+			return nil, &Error{name, fmt.Errorf("array %q stored twice", key)}
 		}
 		a.entries[key] = f
 	}
@@ -179,11 +188,11 @@ func (a *Archive) Has(name string) bool { _, ok := a.entries[name]; return ok }
 func (a *Archive) Open(name string) (*Array, error) {
 	f, ok := a.entries[name]
 	if !ok {
-		return nil, fmt.Errorf("npy: %s: no array %q (has %s)", a.Name, name, strings.Join(a.Names(), ", "))
+		return nil, &Error{a.Name, fmt.Errorf("no array %q (has %s)", name, strings.Join(a.Names(), ", "))}
 	}
 	rc, err := f.Open()
 	if err != nil {
-		return nil, fmt.Errorf("npy: %s:%s: %w", a.Name, name, err)
+		return nil, &Error{a.Name + ":" + name, err}
 	}
 	arr, err := newArray(a.Name+":"+name, rc, rc, entrySize(f))
 	if err != nil {
@@ -229,10 +238,10 @@ func NewArchiveWriter(w io.Writer) *ArchiveWriter {
 func (a *ArchiveWriter) Create(name, dtype string, shape []int) (io.Writer, error) {
 	w, err := a.zw.CreateHeader(&zip.FileHeader{Name: name + ".npy", Method: zip.Store})
 	if err != nil {
-		return nil, fmt.Errorf("npy: %s: %w", name, err)
+		return nil, &Error{name, err}
 	}
 	if _, err := w.Write(AppendHeader(nil, dtype, shape)); err != nil {
-		return nil, fmt.Errorf("npy: %s: %w", name, err)
+		return nil, &Error{name, err}
 	}
 	return w, nil
 }

@@ -109,7 +109,7 @@ func TestSizes(t *testing.T) {
 		data []byte
 		want string
 	}{
-		{"short", full[:len(full)-1], "needs 12 bytes, the file holds 11: truncated"},
+		{"short", full[:len(full)-1], "truncated: shape [3] of <f4 needs 12 bytes, the file holds 11"},
 		{"long", append(bytes.Clone(full), 0, 0), "2 bytes after the 3 elements of shape [3]"},
 		{"header", full[:20], "header truncated"},
 		{"magic", append([]byte("xNUMPY"), full[6:]...), "no \\x93NUMPY magic"},
