@@ -1,18 +1,46 @@
-// Package dataset reads and writes recorded or simulated datasets: the .npz files that fitting,
+// Package dataset reads and writes recorded or simulated datasets: the files that fitting,
 // training and export share (see ../../../shared/DESIGN.md, "Data formats").
 //
-// A dataset holds
+// A dataset holds these named arrays (numeric types other than the ones named are converted):
 //
-//	stimulus    float32 [T,H,W]  contrast, one frame per bin (H=W=1 for full-field flicker);
-//	                             float64 and signed ints are read as contrast too, uint8 and
-//	                             uint16 as luminance: c = (v - max/2) / (max/2), 0 -> -1, max -> +1
-//	counts      float32 [T,C]    spikes of cell c in bin t (float64 or any integer type too)
-//	frame_rate  float64 scalar   bins per second (an integer too)
-//	cell_ids    int     [C]      optional; 0..C-1 when absent
+//	stimulus        [T,H,W]  one frame per bin (H=W=1 for full-field flicker), scaled to
+//	                         contrast c = (v - offset) / scale (see "Stimulus scaling")
+//	frame_rate      scalar   bins per second (float or integer)
+//	counts          [T,C]    spikes of cell c in bin t (float32, float64 or any integer type)
+//	cell_ids        [C]      optional integers; 0..C-1 when absent
 //
-// and may hold further arrays (Dataset.Extra: float32, float64, int64, uint8 masks, unicode
+// or, instead of counts, spike times that Read bins on the frames:
+//
+//	spike_times     [N]      seconds, any order, float or integer
+//	spike_cells     [N]      the cell id of each spike (integers)
+//	frame_times     [T]      optional: the onset of each frame in seconds, strictly
+//	                         increasing, on the clock of spike_times; t/frame_rate when absent
+//	cell_ids        [C]      optional: the cells, in column order; when absent, the distinct
+//	                         ids of spike_cells in increasing order
+//
+// Bin t holds the spikes with frame_times[t] <= time < frame_times[t+1], the last bin ends
+// 1/frame_rate after its onset, and spikes before the first frame or after the last bin are in
+// no bin. A spike of an id not in cell_ids is an error naming it.
+//
+// # Stimulus scaling
+//
+// Floats and signed integers are contrast already (offset 0, scale 1). Unsigned integers and
+// bools are luminance from 0 to the type's maximum M, mapped around mid-gray: offset = scale =
+// M/2, so uint8 0 is -1, 255 is +1 and 128 is +0.0039 (see DefaultScaling). A file may state
+// its own with the scalars stimulus_offset and stimulus_scale; Options.Scaling (the commands'
+// --stimulus-scale OFFSET,SCALE) overrides both. The same scaling applies to ReadStimulus.
+//
+// A file may hold further arrays (Dataset.Extra: float32, float64, int64, uint8 masks, unicode
 // strings), e.g. what `retinad export` adds: frame timing, predictions, sync and events. Read
-// ignores them; Write stores them after the four above.
+// ignores them; Write stores them after the four above, as an .npz.
+//
+// # Containers
+//
+// The arrays come from a Source, one per kind of file, chosen by the file's first bytes: .npz
+// (npz.go, through retinad/infer/npy) and MATLAB .mat version 5 (mat.go, variables by name,
+// compressed or not). A new container is a new file that calls Register in its init; source.go
+// says where HDF5 (and .mat v7.3) registers. A kind no container reads is refused naming what
+// it is.
 //
 // Read checks everything a consumer relies on and names the file, array and cell in its
 // errors: a missing array, a wrong dtype or rank, mismatched lengths, a NaN or infinity, a
@@ -20,9 +48,9 @@
 // call (fitting refuses it), so Read reports it only through [Dataset.SilentCells].
 //
 // Every array is read to its end: fewer bytes than its shape promises, more bytes than that, or
-// an .npz entry whose CRC-32 does not match is an error (archive/zip checks the CRC only at the
-// end of an entry). ReadStimulus is the one reader of stimulus movies (.npy, or an .npz's
-// `stimulus`) for `retinad predict` and the movie stimulus, with the same checks.
+// an .npz entry whose CRC-32 does not match is an error. ReadStimulus is the one reader of
+// stimulus movies (a lone .npy, or the `stimulus` of any dataset file) for `retinad predict`
+// and the movie stimulus, with the same checks.
 //
 // Arrays are kept flat and row-major in memory. The functions are safe to call from any
 // goroutine; a Dataset is not modified after Read returns and may be shared for reading.
