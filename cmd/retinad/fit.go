@@ -28,7 +28,8 @@ func runFit(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error 
 		kind, args = args[0], args[1:]
 	}
 	var o fit.Options
-	data := fs.String("data", "", "dataset `file` (.npz): stimulus float32 [T,H,W], counts float32 [T,C], frame_rate, optional cell_ids (required)")
+	data := fs.String("data", "", "dataset `file` (.npz or MATLAB v5 .mat): stimulus [T,H,W], counts [T,C] or spike_times and spike_cells, frame_rate, optional cell_ids (required; see infer/dataset's doc)")
+	readOpts := stimulusScale(fs)
 	out := fs.String("out", "", "native model `file` to write (required)")
 	report := fs.String("report", "", "write the JSON report to this `file` as well as the summary on stdout")
 	quiet := fs.Bool("quiet", false, "no progress lines on stderr")
@@ -79,7 +80,7 @@ func runFit(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error 
 		}
 	}
 	start := time.Now()
-	d, err := dataset.Read(*data)
+	d, err := dataset.ReadWith(*data, *readOpts)
 	if err != nil {
 		return err
 	}

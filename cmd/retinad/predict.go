@@ -23,12 +23,13 @@ func init() {
 
 func runPredict(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
 	modelPath := fs.String("model", "", "model file (native, or .onnx)")
-	stimPath := fs.String("stimulus", "", "stimulus: .npy float32 [T,H,W], or an .npz dataset with a `stimulus` array")
+	stimPath := fs.String("stimulus", "", "stimulus: .npy [T,H,W] (floats: contrast; uint8/uint16: luminance), or a dataset file with a `stimulus` array")
 	outPath := fs.String("out", "", "output .npy: float32 [T,C] rates in spikes/s")
 	stochastic := fs.Bool("stochastic", false, "add the model's latent noise (rates stay rates; use with --seed)")
 	seed := fs.Uint64("seed", 0, "seed of the stochastic mode")
 	workers := fs.Int("workers", 0, "goroutines to use (0: all cores)")
 	frameRate := fs.Float64("frame-rate", 0, "bins per second, for an .onnx model that does not say its own")
+	readOpts := stimulusScale(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -40,7 +41,7 @@ func runPredict(ctx context.Context, e *env, fs *flag.FlagSet, args []string) er
 	if err != nil {
 		return err
 	}
-	stim, err := readStimulus(*stimPath)
+	stim, err := readStimulus(*stimPath, *readOpts)
 	if err != nil {
 		return err
 	}
@@ -61,8 +62,8 @@ func runPredict(ctx context.Context, e *env, fs *flag.FlagSet, args []string) er
 
 // readStimulus reads float32 (or float64) [T,H,W] from .npy, or the `stimulus` array of .npz,
 // through the strict reader that refuses truncated, corrupt, empty or non-finite movies.
-func readStimulus(path string) (*tensor.Dense, error) {
-	data, t, h, w, err := dataset.ReadStimulus(path)
+func readStimulus(path string, o dataset.Options) (*tensor.Dense, error) {
+	data, t, h, w, err := dataset.ReadStimulusWith(path, o)
 	if err != nil {
 		return nil, fmt.Errorf("predict: %w", err)
 	}
