@@ -182,6 +182,7 @@ func decode(src Source, path string, o Options) (*Dataset, error) {
 	if err != nil {
 		return nil, err
 	}
+	h.Shape = h.shape(3)
 	if len(h.Shape) != 3 {
 		return nil, fail("stimulus: shape %v, want [T,H,W]", h.Shape)
 	}
@@ -311,7 +312,7 @@ func cellIDs(src Source, c int, fail func(string, ...any) error) ([]int64, error
 	if err != nil {
 		return nil, arrayErr(fail, "cell_ids", err)
 	}
-	if len(h.Shape) != 1 || h.Shape[0] != c {
+	if s := h.shape(1); len(s) != 1 || s[0] != c {
 		return nil, fail("cell_ids: shape %v, want [%d] (one id per column of counts)", h.Shape, c)
 	}
 	if err := src.ReadInt64("cell_ids", ids); err != nil {

@@ -43,6 +43,9 @@ type ArrayInfo struct {
 	Kind  byte   // 'f' float, 'i' signed integer, 'u' unsigned integer, 'b' bool
 	Bits  int    // bits per element (1 for a bool)
 	Type  string // the container's own name of the type, for errors: "<f4", "uint8", ...
+	// Matlab is set for MATLAB arrays, which are at least 2-D and drop trailing singleton
+	// dimensions: a vector is [1,N] or [N,1], a [T,1,1] stimulus is [T,1].
+	Matlab bool
 }
 
 // Len is the number of elements.
@@ -52,6 +55,32 @@ func (a ArrayInfo) Len() int {
 		n *= s
 	}
 	return n
+}
+
+// shape is a's shape as the dataset layout means it: a MATLAB [1,N] or [N,1] is [N] when
+// rank is 1, and MATLAB's dropped trailing singleton dimensions are restored up to rank.
+func (a ArrayInfo) shape(rank int) []int {
+	s := a.Shape
+	if !a.Matlab || len(s) != 2 {
+		return s
+	}
+	switch {
+	case rank == 1 && s[0] == 1:
+		return s[1:]
+	case rank == 1 && s[1] == 1:
+		return s[:1]
+	case rank > 2:
+		return append(append([]int(nil), s...), make1s(rank-2)...)
+	}
+	return s
+}
+
+func make1s(n int) []int {
+	s := make([]int, n)
+	for i := range s {
+		s[i] = 1
+	}
+	return s
 }
 
 // container is a registered kind of file.

@@ -89,14 +89,15 @@ func vector[T float64 | int64](src Source, has map[string]bool, name string, n i
 	if err != nil {
 		return nil, arrayErr(fail, name, err)
 	}
-	if len(h.Shape) != 1 || (n >= 0 && h.Shape[0] != n) {
+	s := h.shape(1)
+	if len(s) != 1 || (n >= 0 && s[0] != n) {
 		w := "[N]"
 		if n >= 0 {
 			w = fmt.Sprintf("[%d]", n)
 		}
 		return nil, fail("%s: shape %v, want %s", name, h.Shape, w)
 	}
-	v := make([]T, h.Shape[0])
+	v := make([]T, s[0])
 	switch dst := any(v).(type) {
 	case []float64:
 		err = src.ReadFloat64(name, dst)

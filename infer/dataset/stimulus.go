@@ -39,6 +39,7 @@ func ReadStimulusWith(path string, o Options) (data []float32, t, h, w int, err 
 	if err != nil {
 		return nil, 0, 0, 0, arrayErr(fail, "stimulus", err)
 	}
+	info.Shape = info.shape(3)
 	s := info.Shape
 	if len(s) != 3 || s[0] < 1 || s[1] < 1 || s[2] < 1 {
 		return nil, 0, 0, 0, fail("stimulus: shape %v, want [T,H,W] with every size at least 1", s)

@@ -1,6 +1,7 @@
 package npy
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -299,3 +300,21 @@ func WriteStrings(w io.Writer, shape []int, v []string) error {
 	}
 	return nil
 }
+
+// Decode converts the elements in b, of numpy dtype descr (e.g. "<f8", "|u1", ">i4"), into
+// dst: b holds exactly len(dst) elements. It is the conversion ReadInto uses, for containers
+// that hold raw arrays of the same element types (MATLAB v5 files).
+func Decode[T Elem](descr string, b []byte, dst []T) error {
+	d, err := parseDtype(descr)
+	if err != nil {
+		return fmt.Errorf("npy: %w", err)
+	}
+	if len(b) != len(dst)*d.size {
+		return fmt.Errorf("npy: %d bytes of %s for %d elements", len(b), descr, len(dst))
+	}
+	return readData(bytes.NewReader(b), d, dst)
+}
+
+// FromFortran returns the column-major array v of shape as a new row-major slice (v itself
+// when the order makes no difference).
+func FromFortran[T Elem](v []T, shape []int) []T { return fortranToC(v, shape) }
