@@ -204,25 +204,6 @@ func matChars(s []string) ([]int, []uint16) {
 	return []int{len(s), width}, out
 }
 
-// rowMajor reorders a column-major array of the given numpy shape (2 or 3 dimensions)
-// row-major: what writeColumnMajor wrote, read back.
-func rowMajor[T any](v []T, dims []int) []T {
-	out := make([]T, len(v))
-	d1, d2 := dims[1], 1
-	if len(dims) == 3 {
-		d2 = dims[2]
-	}
-	d0 := dims[0]
-	for i := range d0 {
-		for j := range d1 {
-			for k := range d2 {
-				out[(i*d1+j)*d2+k] = v[i+d0*(j+d1*k)]
-			}
-		}
-	}
-	return out
-}
-
 func reversed(s []int) []int {
 	out := make([]int, len(s))
 	for i, v := range s {
