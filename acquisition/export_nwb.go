@@ -254,7 +254,7 @@ func (w *nwbWriter) syncEdges(iv *hdf5.Group) {
 
 // units is the units table: one row per cell id, with its spike times.
 func (w *nwbWriter) units(root *hdf5.Group) {
-	cells, host := w.i64("spike_cell_id"), w.i64("spike_host_ns")
+	cells, host := w.i64("spike_cells"), w.i64("spike_host_ns")
 	index := make([]uint64, len(w.d.CellIDs))
 	for c, id := range w.d.CellIDs { // spikes are ordered by cell id, and CellIDs ascend
 		n, _ := slices.BinarySearch(cells, id+1)

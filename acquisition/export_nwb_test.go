@@ -86,7 +86,7 @@ func noSpikes(t *testing.T, d *dataset.Dataset, sum *ExportSummary, dir string) 
 	e.Counts = make([]float32, len(d.Counts))
 	e.Extra = nil
 	for _, a := range d.Extra {
-		if a.Name == "spike_cell_id" || a.Name == "spike_host_ns" {
+		if a.Name == "spike_cells" || a.Name == "spike_host_ns" {
 			a = dataset.Array{Name: a.Name, Shape: []int{0}, Data: []int64{}}
 		}
 		e.Extra = append(e.Extra, a)

@@ -9,7 +9,7 @@ import (
 )
 
 // spikeArrays are the spikes counted into the bins, each on host time by the clock fit
-// (rounded to the nanosecond), ordered by cell id and then time: spike_cell_id and
+// (rounded to the nanosecond), ordered by cell id and then time: spike_cells and
 // spike_host_ns. Counting spike_host_ns of a cell between bin_start_host_ns edges gives counts;
 // the NWB and MATLAB exports take their spike times from here.
 func (r *record) spikeArrays(edge []int64, a, b float64) []dataset.Array {
@@ -27,7 +27,7 @@ func (r *record) spikeArrays(edge []int64, a, b float64) []dataset.Array {
 	})
 	S := len(sp)
 	return []dataset.Array{
-		{Name: "spike_cell_id", Shape: []int{S}, Data: seq(S, func(i int) int64 { return sp[i].cell })},
+		{Name: "spike_cells", Shape: []int{S}, Data: seq(S, func(i int) int64 { return sp[i].cell })},
 		{Name: "spike_host_ns", Shape: []int{S}, Data: seq(S, func(i int) int64 { return sp[i].host })},
 	}
 }

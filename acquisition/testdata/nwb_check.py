@@ -97,7 +97,7 @@ def compare(path, npz):
         start = 0
         for c, cell in enumerate(ids):
             mine = ns(times[start:idx[c]])
-            want = z["spike_host_ns"][z["spike_cell_id"] == cell]
+            want = z["spike_host_ns"][z["spike_cells"] == cell]
             assert np.array_equal(mine, want), "spikes of cell %d" % cell
             edges = np.append(z["bin_start_host_ns"], np.iinfo(np.int64).max)
             assert np.array_equal(np.histogram(mine, edges)[0], z["counts"][:, c]), "counts of cell %d" % cell

@@ -21,7 +21,9 @@
 // Bin t holds the spikes with frame_times[t] <= time < frame_times[t+1], the last bin ends
 // 1/frame_rate after its onset, and spikes before the first frame or after the last bin are in
 // no bin. A spike of an id not in cell_ids is an error naming it. Every container's spike times
-// are binned by the one function binSpikes.
+// are binned by the one function binSpikes. (`retinad export` writes the spikes it counted as
+// spike_cells and spike_host_ns, integer nanoseconds on the host clock like its other times,
+// beside its counts.)
 //
 // # Stimulus scaling
 //
