@@ -79,8 +79,8 @@ with h5py.File(sys.argv[1] + "/d.h5", "w") as f:
 	}
 }
 
-// TestHDF5Refused: HDF5 files that are not datasets are refused naming the file, the array
-// and what it should be.
+// TestHDF5Refused: HDF5 files (and MATLAB v7.3 ones) that are not datasets are refused naming
+// the file, the array and what it should be.
 func TestHDF5Refused(t *testing.T) {
 	dir := t.TempDir()
 	script := `
@@ -100,6 +100,15 @@ w("short", stimulus=m, frame_rate=100, spike_times=[0.1, 0.2], spike_cells=[5], 
 w("rows", stimulus=m, frame_rate=100, counts=np.zeros((3, 2)))
 w("half", stimulus=m, frame_rate=100, counts=np.zeros((4, 2)), cell_ids=[1, 4.5])
 w("nan", stimulus=m.astype(np.float32) * np.nan, frame_rate=100, counts=np.zeros((4, 2)))
+def mat(name, **arrays):  # MATLAB v7.3: column-major, MATLAB_class, MATLAB's header
+    with h5py.File(d + "/" + name + ".h5", "w", userblock_size=512) as f:
+        for k, (v, cls) in arrays.items():
+            f[k] = np.asarray(v).T
+            f[k].attrs["MATLAB_class"] = np.bytes_(cls)
+    with open(d + "/" + name + ".h5", "r+b") as f:
+        f.write(b"MATLAB 7.3 MAT-file, Platform: GLNXA64".ljust(116) + b"\0" * 8 + b"\x00\x02IM")
+mat("mathalf", stimulus=(m, "uint8"), frame_rate=([[100.0]], "double"), counts=(np.zeros((4, 2)), "double"), cell_ids=([[1.0, 4.5]], "double"))
+mat("matcell", stimulus=(np.zeros((4, 2), np.uint64), "cell"), frame_rate=([[100.0]], "double"))
 `
 	if out, err := exec.Command("/usr/bin/python3", "-c", script, dir).CombinedOutput(); err != nil {
 		t.Fatalf("python: %v\n%s", err, out)
@@ -114,6 +123,8 @@ w("nan", stimulus=m.astype(np.float32) * np.nan, frame_rate=100, counts=np.zeros
 		"rows":      "counts: 3 bins but stimulus has 4 frames",
 		"nan":       "stimulus: NaN at frame 0, pixel (0,0)",
 		"half":      "cell_ids: float64 elements, want integers",
+		"mathalf":   "cell_ids: 4.5 at element 1 (column-major), want whole numbers",
+		"matcell":   "stimulus: a MATLAB cell, want a numeric array",
 	} {
 		path := filepath.Join(dir, name+".h5")
 		_, err := Read(path)
