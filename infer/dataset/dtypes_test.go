@@ -76,7 +76,7 @@ with h5py.File(d + "/d.h5", "w") as f:
 	for file, want := range map[string]string{"d.h5": "it is HDF5"} {
 		path := filepath.Join(dir, file)
 		_, err := Read(path)
-		if err == nil || !strings.Contains(err.Error(), path+": not a dataset file retinad reads (it reads [npz]) ("+want) || !strings.Contains(err.Error(), "numpy.savez") {
+		if err == nil || !strings.Contains(err.Error(), path+": not a dataset file retinad reads (it reads MATLAB v5 .mat, npz) ("+want) || !strings.Contains(err.Error(), "numpy.savez") {
 			t.Errorf("Read %s: %v", file, err)
 		}
 		_, _, _, _, err = ReadStimulus(path)

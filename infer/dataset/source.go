@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
+	"strings"
 	"sync"
 
 	"retinad/infer/npy"
@@ -120,7 +122,8 @@ func openSource(ra io.ReaderAt, size int64, path string) (Source, error) {
 		}
 		names = append(names, c.name)
 	}
-	return nil, fmt.Errorf("dataset: %s: not a dataset file retinad reads (it reads %v)%s", path, names, otherFormat(head))
+	sort.Strings(names)
+	return nil, fmt.Errorf("dataset: %s: not a dataset file retinad reads (it reads %s)%s", path, strings.Join(names, ", "), otherFormat(head))
 }
 
 // openPath opens the file path and the Source that reads it; closing the Source closes the file.
