@@ -2,7 +2,6 @@ package dataset
 
 import (
 	"fmt"
-	"math"
 	"path/filepath"
 	"strings"
 )
@@ -48,10 +47,8 @@ func ReadStimulusWith(path string, o Options) (data []float32, t, h, w int, err 
 		return nil, 0, 0, 0, err
 	}
 	p := s[1] * s[2]
-	for i, v := range data {
-		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return nil, 0, 0, 0, fail("stimulus: %v at frame %d, pixel (%d,%d), want a finite contrast", v, i/p, i%p/s[2], i%p%s[2])
-		}
+	if i := notFinite(data); i >= 0 {
+		return nil, 0, 0, 0, fail("stimulus: %v at frame %d, pixel (%d,%d), want a finite contrast", data[i], i/p, i%p/s[2], i%p%s[2])
 	}
 	return data, s[0], s[1], s[2], nil
 }

@@ -179,8 +179,8 @@ func convert[T Elem](d dtype, b []byte, dst []T) {
 			}
 		}
 	case d.kind == 'u' && d.size == 1:
-		for i := range dst {
-			dst[i] = T(b[i])
+		for i, x := range b[:len(dst)] {
+			dst[i] = T(x)
 		}
 	case d.kind == 'i' && d.size == 1:
 		for i := range dst {
