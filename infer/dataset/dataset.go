@@ -360,9 +360,9 @@ var want = map[string]string{
 	"spike_times": "[N] spike times in seconds",
 	"frame_times": "[T] frame onsets in seconds",
 	"cell_ids":    "[C] cell ids (integers)",
-	"stimulus":   "[T,H,W] contrast (floats or signed ints), or uint8/uint16 luminance",
-	"counts":     "float32 [T,C] spike counts (or float64 or integers), or spike_times and spike_cells",
-	"frame_rate": "a scalar (bins per second)",
+	"stimulus":    "[T,H,W] contrast (floats or signed ints), or uint8/uint16 luminance",
+	"counts":      "float32 [T,C] spike counts (or float64 or integers), or spike_times and spike_cells",
+	"frame_rate":  "a scalar (bins per second)",
 }
 
 func list(names []string) string {
@@ -459,4 +459,3 @@ func (a Array) check() error {
 	}
 	return nil
 }
-

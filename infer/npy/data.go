@@ -264,16 +264,21 @@ func WriteData[T Elem](w io.Writer, data []T) error {
 // Write writes data as a whole .npy array of the given shape (its product must be len(data))
 // to w.
 func Write[T Elem](w io.Writer, shape []int, data []T) error {
-	if n := (Header{Shape: shape}).Len(); n != len(data) {
-		return fmt.Errorf("npy: write: %d values for shape %v", len(data), shape)
-	}
-	if _, err := w.Write(AppendHeader(nil, Dtype[T](), shape)); err != nil {
-		return fmt.Errorf("npy: write: %w", err)
-	}
-	if err := WriteData(w, data); err != nil {
+	if err := write(w, shape, data); err != nil {
 		return fmt.Errorf("npy: write: %w", err)
 	}
 	return nil
+}
+
+// write is Write without the package prefix on its errors, for the writers that add their own.
+func write[T Elem](w io.Writer, shape []int, data []T) error {
+	if n := (Header{Shape: shape}).Len(); n != len(data) {
+		return fmt.Errorf("%d values for shape %v", len(data), shape)
+	}
+	if _, err := w.Write(AppendHeader(nil, Dtype[T](), shape)); err != nil {
+		return err
+	}
+	return WriteData(w, data)
 }
 
 // WriteStrings writes v as a numpy unicode array ('<U' of the longest string's length in

@@ -252,7 +252,7 @@ func Add[T Elem](a *ArchiveWriter, name string, shape []int, data []T) error {
 	if err != nil {
 		return fmt.Errorf("npy: %s: %w", name, err)
 	}
-	if err := Write(w, shape, data); err != nil {
+	if err := write(w, shape, data); err != nil {
 		return fmt.Errorf("npy: %s: %w", name, err)
 	}
 	return nil
@@ -288,7 +288,7 @@ func WriteFile[T Elem](path string, shape []int, data []T) error {
 		return fmt.Errorf("npy: %w", err)
 	}
 	bw := bufio.NewWriterSize(f, 1<<20)
-	err = Write(bw, shape, data)
+	err = write(bw, shape, data)
 	if err == nil {
 		err = bw.Flush()
 	}
