@@ -9,7 +9,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime/debug"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -49,16 +51,32 @@ func benchEnv(b *testing.B, name string, def int) int {
 	return def
 }
 
-// timeCommand runs bin with args and returns its wall time.
+// timeCommand runs bin with args and returns its wall time (its CPU time, user and system, is
+// cmdCPU's).
 func timeCommand(b *testing.B, bin string, args ...string) (time.Duration, string) {
+	d, _, out := timeCommandCPU(b, bin, args...)
+	return d, out
+}
+
+// timeCommandCPU runs bin with args and returns its wall and CPU time (user plus system): on a
+// machine shared with other work, CPU time is the steadier of the two.
+func timeCommandCPU(b *testing.B, bin string, args ...string) (wall, cpu time.Duration, out string) {
 	b.Helper()
 	start := time.Now()
-	out, err := exec.Command(bin, args...).CombinedOutput()
-	d := time.Since(start)
+	cmd := exec.Command(bin, args...)
+	o, err := cmd.CombinedOutput()
+	wall = time.Since(start)
 	if err != nil {
-		b.Fatalf("retinad %v: %v\n%s", args, err, out)
+		b.Fatalf("retinad %v: %v\n%s", args, err, o)
 	}
-	return d, string(out)
+	return wall, cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), string(o)
+}
+
+// selfCPU is this process's CPU time so far (user plus system).
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // randomMovie is T frames of h x w: uniform luminance as uint8, or the same as float32
@@ -98,16 +116,18 @@ func BenchmarkPredictCommand(b *testing.B) {
 	}
 	stim := tensor.New(tensor.WithShape(T, h, w), tensor.WithBacking(f32))
 	for b.Loop() {
-		start := time.Now()
+		start, cpu0 := time.Now(), selfCPU()
 		if _, err := infer.Predict(context.Background(), m, stim, infer.BatchOptions{}); err != nil {
 			b.Fatal(err)
 		}
-		engine := time.Since(start)
+		engine, engineCPU := time.Since(start), selfCPU()-cpu0
 		b.ReportMetric(engine.Seconds(), "engine-s")
+		b.ReportMetric(engineCPU.Seconds(), "engine-cpu-s")
 		for _, kind := range []string{"f4", "u1"} {
-			d, _ := timeCommand(b, bin, "predict", "--model", model, "--stimulus", files[kind], "--out", filepath.Join(dir, "rates.npy"))
+			d, cpu, _ := timeCommandCPU(b, bin, "predict", "--model", model, "--stimulus", files[kind], "--out", filepath.Join(dir, "rates.npy"))
 			b.ReportMetric(d.Seconds(), "command-"+kind+"-s")
 			b.ReportMetric(d.Seconds()/engine.Seconds(), "ratio-"+kind)
+			b.ReportMetric(cpu.Seconds()/engineCPU.Seconds(), "cpu-ratio-"+kind)
 		}
 	}
 	rates, err := npy.OpenFile(filepath.Join(dir, "rates.npy"))
@@ -177,6 +197,7 @@ func BenchmarkFitCommand(b *testing.B) {
 			b.Fatal(err)
 		}
 		inproc := time.Since(start).Seconds()
+		debug.FreeOSMemory() // the child process needs the memory the read took
 		d, out := timeCommand(b, bin, "fit", "ln", "--data", path, "--out", filepath.Join(dir, "m.retinad"), "--history", "10", "--roi", "9", "--folds", "2")
 		mm := fitRead.FindStringSubmatch(out)
 		if mm == nil {
