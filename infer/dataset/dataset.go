@@ -181,7 +181,7 @@ func decode(src Source, path string, o Options) (*Dataset, error) {
 	}
 	info := func(name string) (ArrayInfo, error) {
 		if !has[name] {
-			return ArrayInfo{}, fail("array %q missing (has %s); want %s", name, list(src.Names()), want[name])
+			return ArrayInfo{}, missing(src, name, fail)
 		}
 		a, err := src.Info(name)
 		if err != nil {
@@ -292,7 +292,7 @@ func scaling(src Source, h ArrayInfo, o Options, fail func(string, ...any) error
 // scalar reads the one-element array name as a float64.
 func scalar(src Source, has map[string]bool, name string, fail func(string, ...any) error) (float64, error) {
 	if !has[name] {
-		return 0, fail("array %q missing (has %s); want %s", name, list(src.Names()), want[name])
+		return 0, missing(src, name, fail)
 	}
 	h, err := src.Info(name)
 	if err != nil {

@@ -235,6 +235,17 @@ func (s *matSource) Names() []string {
 
 func (s *matSource) Close() error { return nil }
 
+// hint names the structs among the variables: labs often save one struct of arrays, which
+// retinad reads only as top-level variables.
+func (s *matSource) hint() string {
+	for _, name := range s.Names() {
+		if s.vars[name].bad == "is a struct" {
+			return fmt.Sprintf("; %s is a struct: save its fields as variables, save(f, '-struct', '%s') in MATLAB", name, name)
+		}
+	}
+	return ""
+}
+
 func (s *matSource) variable(name string) (*matVar, error) {
 	v, ok := s.vars[name]
 	switch {

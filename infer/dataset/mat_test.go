@@ -29,6 +29,7 @@ np.savez(d + '/b.npz', **b)
 scipy.io.savemat(d + '/b.mat', b, do_compression=True)
 cell = np.empty((1, 2), dtype=object); cell[0, 0] = np.zeros(2); cell[0, 1] = 'x'
 scipy.io.savemat(d + '/cell.mat', dict(stimulus=cell, counts=np.zeros((2, 1)), frame_rate=1.0))
+scipy.io.savemat(d + '/struct.mat', dict(data=b))
 `)
 	for _, pair := range [][2]string{{"a.npz", "a.mat"}, {"a.npz", "a_plain.mat"}, {"b.npz", "b.mat"}} {
 		want, err := Read(filepath.Join(dir, pair[0]))
@@ -51,7 +52,8 @@ scipy.io.savemat(d + '/cell.mat', dict(stimulus=cell, counts=np.zeros((2, 1)), f
 		t.Errorf("a.mat: too few spikes binned: %v", d.Counts)
 	}
 	for file, want := range map[string]string{
-		"cell.mat": "cell.mat: stimulus: variable stimulus is a cell array, want a numeric array",
+		"cell.mat":   "cell.mat: stimulus: variable stimulus is a cell array, want a numeric array",
+		"struct.mat": `struct.mat: array "stimulus" missing (has data; data is a struct: save its fields as variables, save(f, '-struct', 'data') in MATLAB)`,
 	} {
 		if _, err := Read(filepath.Join(dir, file)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want %q", file, err, want)

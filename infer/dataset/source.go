@@ -158,6 +158,19 @@ func (c closeBoth) Close() error {
 	return err
 }
 
+// missing is the error for a required array the file does not have, with the container's
+// hint when it has one (a MATLAB struct holding the arrays as fields).
+func missing(src Source, name string, fail func(string, ...any) error) error {
+	hint := ""
+	if c, ok := src.(closeBoth); ok {
+		src = c.Source
+	}
+	if h, ok := src.(interface{ hint() string }); ok {
+		hint = h.hint()
+	}
+	return fail("array %q missing (has %s%s); want %s", name, list(src.Names()), hint, want[name])
+}
+
 // arrayErr is a container's error about array name, prefixed by fail (package and file)
 // instead of the container's own prefix.
 func arrayErr(fail func(string, ...any) error, name string, err error) error {

@@ -83,7 +83,7 @@ func frameTimes(src Source, d *Dataset, has map[string]bool, fail func(string, .
 // vector reads the 1-D array name, of length n (any length if n < 0).
 func vector[T float64 | int64](src Source, has map[string]bool, name string, n int, fail func(string, ...any) error) ([]T, error) {
 	if !has[name] {
-		return nil, fail("array %q missing (has %s); want %s", name, list(src.Names()), want[name])
+		return nil, missing(src, name, fail)
 	}
 	h, err := src.Info(name)
 	if err != nil {
