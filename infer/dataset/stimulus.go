@@ -27,11 +27,7 @@ func ReadStimulusWith(path string, o Options) (data []float32, t, h, w int, err 
 		}
 	}
 	defer src.Close()
-	found := false
-	for _, n := range src.Names() {
-		found = found || n == "stimulus"
-	}
-	if !found {
+	if !arrays(src)["stimulus"] {
 		return nil, 0, 0, 0, fail("no `stimulus` array (has %s); want %s", list(src.Names()), want["stimulus"])
 	}
 	info, err := src.Info("stimulus")
