@@ -79,17 +79,23 @@ func selfCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// randomMovie is T frames of h x w: uniform luminance as uint8, or the same as float32
-// contrast.
-func randomMovie(T, h, w int) ([]uint8, []float32) {
+// randomMovie is T frames of h x w of uniform uint8 luminance.
+func randomMovie(T, h, w int) []uint8 {
 	r := rand.New(rand.NewPCG(1, 2))
 	u := make([]uint8, T*h*w)
-	f := make([]float32, len(u))
 	for i := range u {
 		u[i] = uint8(r.IntN(256))
-		f[i] = float32((float64(u[i]) - 127.5) / 127.5)
 	}
-	return u, f
+	return u
+}
+
+// contrast is u as the float32 contrast that reading it as a stimulus gives.
+func contrast(u []uint8) []float32 {
+	f := make([]float32, len(u))
+	for i, v := range u {
+		f[i] = float32((float64(v) - 127.5) / 127.5)
+	}
+	return f
 }
 
 // BenchmarkPredictCommand: `retinad predict` with the paper BN-CNN on a 50x50 movie (.npy
@@ -106,7 +112,8 @@ func BenchmarkPredictCommand(b *testing.B) {
 		b.Fatal(err)
 	}
 	h, w := m.Input.Height, m.Input.Width
-	u8, f32 := randomMovie(T, h, w)
+	u8 := randomMovie(T, h, w)
+	f32 := contrast(u8)
 	files := map[string]string{"f4": filepath.Join(dir, "movie_f4.npy"), "u1": filepath.Join(dir, "movie_u1.npy")}
 	if err := npy.WriteFile(files["f4"], []int{T, h, w}, f32); err != nil {
 		b.Fatal(err)
@@ -152,7 +159,7 @@ func BenchmarkFitCommand(b *testing.B) {
 	bin := benchBinary(b, dir)
 	T := 100 * 60 * benchEnv(b, "RETINAD_BENCH_MINUTES", 60)
 	const h, w, C = 50, 50, 16
-	u8, _ := randomMovie(T, h, w)
+	u8 := randomMovie(T, h, w)
 	counts := make([]float32, T*C)
 	for i := range counts {
 		counts[i] = float32(i % 3)

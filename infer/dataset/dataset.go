@@ -175,10 +175,7 @@ func decode(src Source, path string, o Options) (*Dataset, error) {
 	fail := func(format string, a ...any) error {
 		return fmt.Errorf("dataset: %s: "+format, append([]any{path}, a...)...)
 	}
-	has := map[string]bool{}
-	for _, n := range src.Names() {
-		has[n] = true
-	}
+	has := arrays(src)
 	info := func(name string) (ArrayInfo, error) {
 		if !has[name] {
 			return ArrayInfo{}, missing(src, name, fail)
@@ -269,10 +266,7 @@ func scaling(src Source, h ArrayInfo, o Options, fail func(string, ...any) error
 	if o.Scaling != nil {
 		sc = *o.Scaling
 	} else {
-		has := map[string]bool{}
-		for _, n := range src.Names() {
-			has[n] = true
-		}
+		has := arrays(src)
 		for name, dst := range map[string]*float64{"stimulus_offset": &sc.Offset, "stimulus_scale": &sc.Scale} {
 			if has[name] {
 				v, err := scalar(src, has, name, fail)
@@ -332,11 +326,7 @@ func readCounts(src Source, d *Dataset, info func(string) (ArrayInfo, error), fa
 // cellIDs reads cell_ids [C], or numbers the cells 0..C-1 when the file has none.
 func cellIDs(src Source, c int, fail func(string, ...any) error) ([]int64, error) {
 	ids := make([]int64, c)
-	found := false
-	for _, n := range src.Names() {
-		found = found || n == "cell_ids"
-	}
-	if !found {
+	if !arrays(src)["cell_ids"] {
 		for i := range ids {
 			ids[i] = int64(i)
 		}

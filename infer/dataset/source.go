@@ -159,6 +159,15 @@ func (c closeBoth) Close() error {
 	return err
 }
 
+// arrays is the set of src's array names.
+func arrays(src Source) map[string]bool {
+	set := map[string]bool{}
+	for _, n := range src.Names() {
+		set[n] = true
+	}
+	return set
+}
+
 // missing is the error for a required array the file does not have, with the container's
 // hint when it has one (a MATLAB struct holding the arrays as fields).
 func missing(src Source, name string, fail func(string, ...any) error) error {

@@ -20,18 +20,14 @@ func ReadStimulusWith(path string, o Options) (data []float32, t, h, w int, err 
 	fail := func(format string, a ...any) error {
 		return fmt.Errorf("dataset: %s: "+format, append([]any{path}, a...)...)
 	}
-	var src Source = npyFile{path: path, name: "stimulus"}
+	src := loneNPY(path, "stimulus")
 	if strings.ToLower(filepath.Ext(path)) != ".npy" {
 		if src, err = openPath(path); err != nil {
 			return nil, 0, 0, 0, err
 		}
 	}
 	defer src.Close()
-	found := false
-	for _, n := range src.Names() {
-		found = found || n == "stimulus"
-	}
-	if !found {
+	if !arrays(src)["stimulus"] {
 		return nil, 0, 0, 0, fail("no `stimulus` array (has %s); want %s", list(src.Names()), want["stimulus"])
 	}
 	info, err := src.Info("stimulus")

@@ -27,16 +27,25 @@ const (
 	MetaGLMHistory = "retinad.glm_history" // L, the bins of spike history (0: no spikes input)
 )
 
+// SpikeBins is L, the bins of spike history that the export of m takes as its spikes input
+// [N, cells, L]: 0 when it has none (every model but a GLM with a history or coupling filter).
+func SpikeBins(m *infer.Model) int {
+	if m.GLM == nil {
+		return 0
+	}
+	for _, t := range []*infer.Tensor{m.GLM.HistoryFilter, m.GLM.CouplingFilter} {
+		if t != nil {
+			return t.Shape[len(t.Shape)-1]
+		}
+	}
+	return 0
+}
+
 // exportGLM builds the GLM graph described above.
 func exportGLM(m *infer.Model, x *exporter) {
 	g, in := m.GLM, m.Input
 	nc := len(m.Cells)
-	L := 0
-	for _, t := range []*infer.Tensor{g.HistoryFilter, g.CouplingFilter} {
-		if t != nil {
-			L = t.Shape[len(t.Shape)-1]
-		}
-	}
+	L := SpikeBins(m)
 	x.g.Meta = append(x.g.Meta, Prop{MetaKind, string(infer.GLM)}, Prop{MetaGLMHistory, strconv.Itoa(L)})
 	x.flatten()
 	x.node("Gemm", x.cur, x.tensor("glm.stimulus_filter", &infer.Tensor{Shape: []int{nc, in.History * in.Height * in.Width}, Data: g.StimulusFilter.Data}), x.tensor("glm.bias", g.Bias))
