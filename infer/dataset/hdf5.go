@@ -80,6 +80,10 @@ func (s *h5Source) Close() error    { return s.f.Close() }
 func (s *h5Source) open(name string) (*hdf5.Dataset, ArrayInfo, error) {
 	ds, err := s.f.Root().OpenDataset(name)
 	if err != nil {
+		if g, gerr := s.f.Root().OpenGroup(name); gerr == nil {
+			g.Close()
+			return nil, ArrayInfo{}, fmt.Errorf("a group, want an array (retinad reads the datasets at the file's root)")
+		}
 		return nil, ArrayInfo{}, err
 	}
 	info, err := s.describe(ds)

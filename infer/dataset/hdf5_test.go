@@ -98,6 +98,9 @@ w("stranger", stimulus=m, frame_rate=100, spike_times=[0.1], spike_cells=[5], fr
 w("backwards", stimulus=m, frame_rate=100, spike_times=[0.1], spike_cells=[5], frame_times=[0, .01, .005, .03])
 w("short", stimulus=m, frame_rate=100, spike_times=[0.1, 0.2], spike_cells=[5], frame_times=[0, .01, .02, .03])
 w("rows", stimulus=m, frame_rate=100, counts=np.zeros((3, 2)))
+with h5py.File(d + "/group.h5", "w") as f:
+    f.create_group("stimulus").create_dataset("data", data=m)
+    f["frame_rate"] = 100
 w("half", stimulus=m, frame_rate=100, counts=np.zeros((4, 2)), cell_ids=[1, 4.5])
 w("nan", stimulus=m.astype(np.float32) * np.nan, frame_rate=100, counts=np.zeros((4, 2)))
 def mat(name, **arrays):  # MATLAB v7.3: column-major, MATLAB_class, MATLAB's header
@@ -121,6 +124,7 @@ mat("matcell", stimulus=(np.zeros((4, 2), np.uint64), "cell"), frame_rate=([[100
 		"backwards": "frame_times: 0.005 at frame 2, want finite times in seconds, strictly increasing",
 		"short":     "spike_cells: shape [1], want [2]",
 		"rows":      "counts: 3 bins but stimulus has 4 frames",
+		"group":     "stimulus: a group, want an array (retinad reads the datasets at the file's root)",
 		"nan":       "stimulus: NaN at frame 0, pixel (0,0)",
 		"half":      "cell_ids: float64 elements, want integers",
 		"mathalf":   "cell_ids: 4.5 at element 1 (column-major), want whole numbers",
