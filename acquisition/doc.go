@@ -1,7 +1,8 @@
 // Package acquisition is retinad's side of NATS: the message bus (an embedded nats-server with
 // an in-process connection, or an external server), the non-blocking publisher the frame loop
 // uses, the spikes and sync subscriptions from the acquisition system, the control service,
-// session recording in JetStream and export of a recorded session to the dataset format. The
+// session recording in JetStream and export of a recorded session to the dataset format (and,
+// from that dataset, to NWB 2.x with WriteNWB, which needs cgo for libhdf5). The
 // simulated acquisition system (the virtual retina) is the sibling package acquisition/sim.
 // Messages are the protobuf types of retinad/proto/retinadpb; subjects come from SubjectsFor;
 // proto/README.md is the contract for outside subscribers.
@@ -16,7 +17,7 @@
 //     latencies); Histogram.Snapshot: any goroutine.
 //   - AcquisitionHandler methods and Controller methods: NATS delivery goroutines, one per
 //     subject or endpoint; the daemon synchronises.
-//   - Record, FindSession, ReadSession, Export, Store methods: any goroutine; Store.Publish
+//   - Record, FindSession, ReadSession, Export, WriteNWB, Store methods: any goroutine; Store.Publish
 //     waits for the stream's acknowledgement, so never on the frame path.
 //
 // The recording folder has one owner: Start locks it (LockFile, flock) before JetStream opens

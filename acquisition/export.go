@@ -446,12 +446,14 @@ func (r *record) dataset(lay *layout, rate float64, maker FrameMaker, sum *Expor
 	covered := r.covered(binEdge, a, b, sum)
 	d.Extra = append(d.Extra, r.frameArrays(lay, rebuilt)...)
 	d.Extra = append(d.Extra,
+		dataset.Array{Name: "frame_start_host_ns", Shape: []int{lay.N}, Data: lay.edge[:lay.N]},
 		dataset.Array{Name: "bin_first_frame", Shape: []int{lay.T}, Data: seq(lay.T, func(t int) int64 { return int64(lay.offset + t*lay.k) })},
 		dataset.Array{Name: "bin_start_host_ns", Shape: []int{lay.T}, Data: binEdge[:lay.T]},
 		dataset.Array{Name: "bin_timed", Shape: []int{lay.T}, Data: binTimed},
 		dataset.Array{Name: "bin_spikes_covered", Shape: []int{lay.T}, Data: covered},
 		dataset.Array{Name: "clock_fit", Shape: []int{2}, Data: []float64{a, b}},
 	)
+	d.Extra = append(d.Extra, r.spikeArrays(binEdge, a, b)...)
 	d.Extra = append(d.Extra, r.syncArrays(lay, a, b)...)
 	d.Extra = append(d.Extra, r.eventArrays()...)
 	d.Extra = append(d.Extra, r.predictionArrays(lay.T, sum)...)

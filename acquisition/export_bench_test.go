@@ -26,7 +26,7 @@ import (
 // validation at 1 Hz per model. The record is built by publishing those messages through
 // JetStream into the recording stream (not replicated from a real run), and its size per hour
 // of session is reported beside the export time. One iteration rebuilds every frame from the
-// record and writes the .npz.
+// record and writes the .npz (write-s is the write alone, through infer/npy).
 func BenchmarkExportSession(b *testing.B) {
 	length := time.Minute
 	if s := os.Getenv("RETINAD_BENCH_SESSION"); s != "" {
@@ -57,6 +57,7 @@ func BenchmarkExportSession(b *testing.B) {
 	b.Logf("record: %d frames, %d messages, %.1f MB (%.0f MB per hour of session), built in %v",
 		frames, info.State.Msgs, float64(info.State.Bytes)/1e6, float64(info.State.Bytes)/1e6/hours, time.Since(t0).Round(time.Second))
 	out := filepath.Join(b.TempDir(), "s.npz")
+	var write time.Duration
 	b.ResetTimer()
 	for range b.N {
 		d, sum, err := Export(ctx, bus.Conn(), subj, "bench", ExportOptions{Frames: stimulus.NewRebuilder().Frame})
@@ -66,11 +67,17 @@ func BenchmarkExportSession(b *testing.B) {
 		if d.T != frames || len(sum.Skipped) != 0 {
 			b.Fatalf("%d bins for %d frames; skipped %v", d.T, frames, sum.Skipped)
 		}
+		start := time.Now()
 		if err := dataset.Write(out, d); err != nil {
 			b.Fatal(err)
 		}
+		write += time.Since(start)
 	}
 	b.StopTimer()
+	if st, err := os.Stat(out); err == nil {
+		b.ReportMetric(float64(st.Size())/1e6, "npzMB")
+	}
+	b.ReportMetric(write.Seconds()/float64(b.N), "write-s")
 	b.ReportMetric(float64(info.State.Bytes)/1e6/hours, "recordMB/h")
 	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N)/hours, "s/session-hour")
 }

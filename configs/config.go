@@ -267,8 +267,14 @@ type Natural struct {
 
 // Movie plays frames from a file.
 type Movie struct {
-	File string `yaml:"file"` // .npy [T,H,W] float32 or a dataset .npz
+	File string `yaml:"file"` // .npy [T,H,W] (floats: contrast; uint8/uint16: luminance), or a dataset .npz or .mat
 	Loop bool   `yaml:"loop"`
+	// Offset and Scale map the file's stored values to contrast, c = (v - Offset) / Scale, for
+	// a movie whose values are not what infer/dataset takes them to be (uint8/uint16 luminance
+	// around mid-gray, floats contrast). Scale 0 (the default) keeps the file's own
+	// stimulus_offset/stimulus_scale, else that default.
+	Offset float64 `yaml:"offset"`
+	Scale  float64 `yaml:"scale"`
 }
 
 // Acquisition is the other side of NATS: a real acquisition system, or the virtual retina.

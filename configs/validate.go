@@ -357,7 +357,10 @@ func (s Stimulus) validate(ps *Problems) {
 		nonNegative(ps, "stimulus.natural.jitter", s.Natural.Jitter)
 		positive(ps, "stimulus.natural.contrast", s.Natural.Contrast)
 	case "movie":
-		fileExists(ps, "stimulus.movie.file", s.Movie.File, "a .npy movie or .npz dataset")
+		fileExists(ps, "stimulus.movie.file", s.Movie.File, "a .npy movie or a .npz or .mat dataset")
+		if m := s.Movie; math.IsInf(m.Scale, 0) || m.Scale != m.Scale || math.IsInf(m.Offset, 0) || m.Offset != m.Offset || (m.Scale == 0 && m.Offset != 0) {
+			ps.add("stimulus.movie.scale", "offset %v, scale %v: want finite numbers, and a scale other than 0 when an offset is given (contrast = (value - offset) / scale)", m.Offset, m.Scale)
+		}
 	default:
 		ps.add("stimulus.kind", "%q: want gray, whitenoise, flicker, flash, grating, natural or movie", s.Kind)
 	}

@@ -264,7 +264,7 @@ func fromParams(src *pb.StimulusSource) (configs.Stimulus, error) {
 		}
 	case "movie":
 		if err = need("loop"); err == nil {
-			c.Movie = configs.Movie{File: src.File, Loop: p["loop"] != 0}
+			c.Movie = configs.Movie{File: src.File, Loop: p["loop"] != 0, Offset: p["offset"], Scale: p["scale"]}
 		}
 	default:
 		err = fmt.Errorf("stimulus: %q source cannot be regenerated (no stimulus_yaml, and not a kind the record's params rebuild)", src.Kind)

@@ -16,7 +16,7 @@ type movie struct {
 }
 
 func newMovie(g grid, c configs.Movie) (*movie, error) {
-	frames, shape, err := readMovie(c.File)
+	frames, shape, err := readMovie(c)
 	if err != nil {
 		return nil, err
 	}
@@ -38,13 +38,21 @@ func newMovie(g grid, c configs.Movie) (*movie, error) {
 	}
 	g.desc.File, g.desc.FileSHA256 = c.File, sum
 	g.desc.Params = map[string]float64{"frames": float64(shape[0]), "loop": b2f(c.Loop)}
+	if c.Scale != 0 {
+		g.desc.Params["offset"], g.desc.Params["scale"] = c.Offset, c.Scale
+	}
 	return &movie{grid: g, frames: frames, t: shape[0], loop: c.Loop}, nil
 }
 
-// readMovie reads a .npy movie or the `stimulus` array of an .npz dataset through the one
-// strict reader (dataset.ReadStimulus: sizes, CRC, finite values, T >= 1).
-func readMovie(path string) ([]float32, []int, error) {
-	data, t, h, w, err := dataset.ReadStimulus(path)
+// readMovie reads a .npy movie or the `stimulus` array of a dataset file through the one
+// strict reader (dataset.ReadStimulus: sizes, CRC, finite values, T >= 1), scaled as the
+// config says.
+func readMovie(c configs.Movie) ([]float32, []int, error) {
+	var o dataset.Options
+	if c.Scale != 0 {
+		o.Scaling = &dataset.Scaling{Offset: c.Offset, Scale: c.Scale}
+	}
+	data, t, h, w, err := dataset.ReadStimulusWith(c.File, o)
 	if err != nil {
 		return nil, nil, fmt.Errorf("stimulus: movie: %w", err)
 	}

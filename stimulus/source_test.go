@@ -3,6 +3,7 @@ package stimulus
 import (
 	"archive/zip"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"math"
@@ -13,10 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sbinet/npyio"
-	"github.com/sbinet/npyio/npz"
-
 	"retinad/configs"
+	"retinad/infer/npy"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/golden.json from the current sources")
@@ -266,22 +265,8 @@ func TestNaturalFolder(t *testing.T) {
 	}
 }
 
-func writeNpy(t *testing.T, path string, data any) {
-	t.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := npyio.Write(f, data); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestMovie(t *testing.T) {
 	dir := t.TempDir()
-	// npyio writes 1-D slices; a [T,H,W] header comes from writing then patching is not
-	// possible, so build the .npy with its header by hand.
 	T, h, w := 3, 2, 4
 	data := make([]float32, T*h*w)
 	for k := range data {
@@ -313,14 +298,17 @@ func TestMovie(t *testing.T) {
 
 	// A dataset .npz plays its stimulus array.
 	zpath := filepath.Join(dir, "set.npz")
-	zw, err := npz.Create(zpath)
+	zf0, err := os.Create(zpath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := zw.Write("counts", []float32{1, 2}); err != nil {
+	zw := npy.NewArchiveWriter(zf0)
+	if err := npy.Add(zw, "counts", []int{2}, []float32{1, 2}); err != nil {
 		t.Fatal(err)
 	}
-	zw.Close()
+	if err := errors.Join(zw.Close(), zf0.Close()); err != nil {
+		t.Fatal(err)
+	}
 	c.Movie.File = zpath
 	if _, err := New(c); err == nil || !strings.Contains(err.Error(), "no `stimulus` array") {
 		t.Errorf("npz without stimulus: error %v", err)
@@ -377,7 +365,7 @@ func TestMovie(t *testing.T) {
 		t.Errorf("empty movie: error %v", err)
 	}
 	flat := filepath.Join(dir, "flat.npy")
-	writeNpy(t, flat, []float32{1, 2})
+	writeMovie(t, flat, []float32{1, 2}, []int{2})
 	c.Movie.File = flat
 	if _, err := New(c); err == nil || !strings.Contains(err.Error(), "[T,H,W]") {
 		t.Errorf("1-D movie: error %v", err)
@@ -390,26 +378,10 @@ func TestMovie(t *testing.T) {
 	}
 }
 
-// writeMovie writes a C-order float32 .npy of the given shape (format version 1.0).
+// writeMovie writes a C-order float32 .npy of the given shape.
 func writeMovie(t *testing.T, path string, data []float32, shape []int) {
 	t.Helper()
-	dims := make([]string, len(shape))
-	for k, d := range shape {
-		dims[k] = strconv.Itoa(d)
-	}
-	hdr := fmt.Sprintf("{'descr': '<f4', 'fortran_order': False, 'shape': (%s), }", strings.Join(dims, ", "))
-	for (10+len(hdr)+1)%64 != 0 {
-		hdr += " "
-	}
-	hdr += "\n"
-	buf := []byte("\x93NUMPY\x01\x00")
-	buf = append(buf, byte(len(hdr)), byte(len(hdr)>>8))
-	buf = append(buf, hdr...)
-	for _, v := range data {
-		b := math.Float32bits(v)
-		buf = append(buf, byte(b), byte(b>>8), byte(b>>16), byte(b>>24))
-	}
-	if err := os.WriteFile(path, buf, 0o644); err != nil {
+	if err := npy.WriteFile(path, shape, data); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -1,15 +1,13 @@
 package sim
 
 import (
-	"archive/zip"
-	"bufio"
 	"context"
-	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
-	"strings"
+
+	"retinad/infer/npy"
 )
 
 // Simulation is a recorded run of the virtual retina on one stimulus.
@@ -53,7 +51,6 @@ func Simulate(ctx context.Context, r *Retina, frames Frames, T, repeats int, see
 	r.Reset()
 	frame := make([]float32, r.h*r.w)
 	rate := make([]float64, C)
-	buf := make([]byte, 4*len(frame))
 	for t := 0; t < T; t++ {
 		if t%1000 == 0 && ctx.Err() != nil {
 			return nil, fmt.Errorf("sim: simulate: %w", ctx.Err())
@@ -67,10 +64,7 @@ func Simulate(ctx context.Context, r *Retina, frames Frames, T, repeats int, see
 			sp.Spike(rate, all[(k*T+t)*C:(k*T+t+1)*C])
 		}
 		if stimulus != nil {
-			for i, v := range frame {
-				binary.LittleEndian.PutUint32(buf[4*i:], math.Float32bits(v))
-			}
-			if _, err := stimulus.Write(buf); err != nil {
+			if err := npy.WriteData(stimulus, frame); err != nil {
 				return nil, fmt.Errorf("sim: simulate: write stimulus: %w", err)
 			}
 		}
@@ -101,17 +95,8 @@ func WriteDataset(ctx context.Context, path string, r *Retina, frames Frames, T,
 }
 
 func writeNPZ(ctx context.Context, f io.Writer, r *Retina, frames Frames, T, repeats int, seed uint64) (*Simulation, error) {
-	bw := bufio.NewWriterSize(f, 1<<20)
-	zw := zip.NewWriter(bw)
-	entry := func(name, dtype string, shape ...int) (io.Writer, error) {
-		w, err := zw.CreateHeader(&zip.FileHeader{Name: name + ".npy", Method: zip.Store})
-		if err != nil {
-			return nil, err
-		}
-		_, err = w.Write(npyHeader(dtype, shape))
-		return w, err
-	}
-	w, err := entry("stimulus", "<f4", T, r.h, r.w)
+	zw := npy.NewArchiveWriter(f)
+	w, err := zw.Create("stimulus", npy.Dtype[float32](), []int{T, r.h, r.w})
 	if err != nil {
 		return nil, err
 	}
@@ -130,55 +115,19 @@ func writeNPZ(ctx context.Context, f io.Writer, r *Retina, frames Frames, T, rep
 		}
 		xy[2*c], xy[2*c+1] = cell.X, cell.Y
 	}
-	arrays := []struct {
-		name, dtype string
-		data        any
-		shape       []int
-	}{
-		{"counts", "<f4", s.Counts, []int{T, C}},
-		{"rates", "<f4", s.Rates, []int{T, C}},
-		{"frame_rate", "<f8", []float64{s.FrameRate}, nil},
-		{"cell_ids", "<i8", ids, []int{C}},
-		{"cell_on", "<i8", on, []int{C}},
-		{"cell_xy", "<f8", xy, []int{C, 2}},
+	errs := []error{
+		npy.Add(zw, "counts", []int{T, C}, s.Counts),
+		npy.Add(zw, "rates", []int{T, C}, s.Rates),
+		npy.Add(zw, "frame_rate", nil, []float64{s.FrameRate}),
+		npy.Add(zw, "cell_ids", []int{C}, ids),
+		npy.Add(zw, "cell_on", []int{C}, on),
+		npy.Add(zw, "cell_xy", []int{C, 2}, xy),
 	}
 	if repeats > 0 {
-		arrays = append(arrays, struct {
-			name, dtype string
-			data        any
-			shape       []int
-		}{"repeat_counts", "<f4", s.RepeatCnts, []int{repeats, T, C}})
+		errs = append(errs, npy.Add(zw, "repeat_counts", []int{repeats, T, C}, s.RepeatCnts))
 	}
-	for _, a := range arrays {
-		w, err := entry(a.name, a.dtype, a.shape...)
-		if err != nil {
-			return nil, err
-		}
-		if err := binary.Write(w, binary.LittleEndian, a.data); err != nil {
-			return nil, err
-		}
-	}
-	if err := zw.Close(); err != nil {
+	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	return s, bw.Flush()
-}
-
-// npyHeader is the .npy version 1.0 header of a little-endian C-order array.
-func npyHeader(dtype string, shape []int) []byte {
-	dims := make([]string, len(shape))
-	for i, n := range shape {
-		dims[i] = fmt.Sprint(n)
-	}
-	tuple := "(" + strings.Join(dims, ", ")
-	if len(shape) == 1 {
-		tuple += ","
-	}
-	tuple += ")"
-	dict := fmt.Sprintf("{'descr': '%s', 'fortran_order': False, 'shape': %s, }", dtype, tuple)
-	pad := (64 - (10+len(dict)+1)%64) % 64
-	dict += strings.Repeat(" ", pad) + "\n"
-	h := []byte("\x93NUMPY\x01\x00\x00\x00")
-	binary.LittleEndian.PutUint16(h[8:], uint16(len(dict)))
-	return append(h, dict...)
+	return s, zw.Close()
 }

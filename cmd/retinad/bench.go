@@ -288,14 +288,22 @@ func quantiles(d []time.Duration) (p50, p99, mx float64) {
 type peer struct {
 	sess *ort.AdvancedSession
 	x    *ort.Tensor[float32]
+	s    *ort.Tensor[float32] // a GLM's spike history: zeros, as the engine's first window has
 	y    *ort.Tensor[float32]
 	diff float64 // max |rate difference| against the streaming engine on the same window
 }
 
 func (p *peer) close() {
 	p.sess.Destroy()
-	p.x.Destroy()
-	p.y.Destroy()
+	p.destroyTensors()
+}
+
+func (p *peer) destroyTensors() {
+	for _, t := range []*ort.Tensor[float32]{p.x, p.s, p.y} {
+		if t != nil {
+			t.Destroy()
+		}
+	}
 }
 
 func newPeer(m *infer.Model, frames [][]float32) (*peer, error) {
@@ -325,8 +333,17 @@ func newPeer(m *infer.Model, frames [][]float32) (*peer, error) {
 	if p.x, err = ort.NewTensor(ort.NewShape(1, int64(in.History), int64(in.Height), int64(in.Width)), window); err != nil {
 		return nil, err
 	}
+	names, values := []string{"stimulus"}, []ort.Value{p.x}
+	if L := onnx.SpikeBins(m); L > 0 {
+		c := len(m.Cells)
+		if p.s, err = ort.NewTensor(ort.NewShape(1, int64(c), int64(L)), make([]float32, c*L)); err != nil {
+			p.destroyTensors()
+			return nil, err
+		}
+		names, values = append(names, "spikes"), append(values, p.s)
+	}
 	if p.y, err = ort.NewEmptyTensor[float32](ort.NewShape(1, int64(len(m.Cells)))); err != nil {
-		p.x.Destroy()
+		p.destroyTensors()
 		return nil, err
 	}
 	opts, err := ort.NewSessionOptions()
@@ -338,7 +355,7 @@ func newPeer(m *infer.Model, frames [][]float32) (*peer, error) {
 		err = opts.SetInterOpNumThreads(1)
 	}
 	if err == nil {
-		p.sess, err = ort.NewAdvancedSessionWithONNXData(model, []string{"stimulus"}, []string{"rates"}, []ort.Value{p.x}, []ort.Value{p.y}, opts)
+		p.sess, err = ort.NewAdvancedSessionWithONNXData(model, names, []string{"rates"}, values, []ort.Value{p.y}, opts)
 	}
 	for i := 0; err == nil && i < 5; i++ {
 		err = p.sess.Run()
@@ -347,8 +364,7 @@ func newPeer(m *infer.Model, frames [][]float32) (*peer, error) {
 		if p.sess != nil {
 			p.sess.Destroy()
 		}
-		p.x.Destroy()
-		p.y.Destroy()
+		p.destroyTensors()
 		return nil, fmt.Errorf("ONNX Runtime: %w", err)
 	}
 	// The same window through the streaming engine, to show both compute the same rates.

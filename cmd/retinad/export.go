@@ -5,6 +5,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"path/filepath"
+	"strings"
 
 	"github.com/nats-io/nats.go"
 
@@ -18,15 +20,16 @@ import (
 func exportCommand() command {
 	return command{
 		name:    "export",
-		args:    "--session ID --out data.npz [--config FILE] [--server URL [--rig R]] [--bin-rate HZ]",
-		summary: "write a recorded session as a dataset (.npz) for fitting and training",
+		args:    "--session ID --out data.npz|.nwb|.mat [--format npz|nwb|mat] [--config FILE] [--server URL [--rig R]] [--bin-rate HZ]",
+		summary: "write a recorded session as a dataset (.npz) for fitting and training, as NWB 2.x, or as a MATLAB v7.3 .mat",
 		run:     runExport,
 	}
 }
 
 func runExport(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
 	session := fs.String("session", "", "session id to export (required)")
-	out := fs.String("out", "", "output .npz file (required)")
+	out := fs.String("out", "", "output file (required)")
+	format := fs.String("format", "", "npz (the dataset), nwb (Neurodata Without Borders 2.x) or mat (MATLAB v7.3); default: --out's extension (.npz or none, .nwb, .mat)")
 	cfgFile := fs.String("config", "", "daemon config: the rig and the recording folder (default: built-in defaults)")
 	server := addNATSFlags(fs, "server", "", "read from this running NATS server (e.g. the daemon's nats://127.0.0.1:4222) instead of opening the recording folder; the observer role is enough")
 	rig := fs.String("rig", "", "read rig R's session from the lab archive of the hub at --server (README \"A lab with several rigs\") instead of a rig's own recording")
@@ -37,6 +40,10 @@ func runExport(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 	if *session == "" || *out == "" || fs.NArg() != 0 {
 		fs.Usage()
 		return fmt.Errorf("%w: want --session ID and --out FILE", errUsage)
+	}
+	write, err := exportWriter(*format, *out)
+	if err != nil {
+		return err
 	}
 	if *rig != "" && *server.url == "" {
 		return fmt.Errorf("%w: --rig reads the lab archive on a hub: give the hub's URL with --server", errUsage)
@@ -76,11 +83,39 @@ func runExport(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 	if err != nil {
 		return err
 	}
-	if err := dataset.Write(*out, d); err != nil {
+	if err := write(*out, d, sum); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "%s: session %s, %d bins at %g Hz, %dx%d stimulus, %d cells\n", *out, *session, d.T, d.FrameRate, d.H, d.W, d.C)
 	return sayInterrupted(ctx, e, conn, subj, *session)
+}
+
+// exportWriter is the writer of format, or, when none is given, of out's extension (.npz or
+// none, .nwb, .mat; another one is refused rather than guessed: an .h5 could mean either).
+func exportWriter(format, out string) (func(string, *dataset.Dataset, *acquisition.ExportSummary) error, error) {
+	if format == "" {
+		switch ext := strings.ToLower(filepath.Ext(out)); ext {
+		case "", ".npz":
+			format = "npz"
+		case ".nwb", ".mat":
+			format = ext[1:]
+		default:
+			return nil, fmt.Errorf("%w: --out %s: say which format with --format npz, nwb or mat", errUsage, out)
+		}
+	}
+	switch format {
+	case "npz":
+		return func(path string, d *dataset.Dataset, _ *acquisition.ExportSummary) error {
+			return dataset.Write(path, d)
+		}, nil
+	case "nwb":
+		return acquisition.WriteNWB, nil
+	case "mat":
+		return func(path string, d *dataset.Dataset, _ *acquisition.ExportSummary) error {
+			return dataset.WriteMAT(path, d)
+		}, nil
+	}
+	return nil, fmt.Errorf("%w: --format %q: want npz, nwb or mat", errUsage, format)
 }
 
 // exportSubjects are the subjects and stream export reads: the config's rig in its own

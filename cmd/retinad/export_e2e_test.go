@@ -14,13 +14,13 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/sbinet/npyio/npz"
 	"google.golang.org/protobuf/proto"
 	"gopkg.in/yaml.v3"
 
 	"retinad/acquisition"
 	"retinad/configs"
 	"retinad/infer/dataset"
+	"retinad/infer/npy"
 	pb "retinad/proto/retinadpb"
 	"retinad/stimulus"
 )
@@ -303,7 +303,7 @@ func readExport(t *testing.T, path string) *export {
 	if err != nil {
 		t.Fatal(err)
 	}
-	z, err := npz.Open(path)
+	z, err := npy.OpenArchive(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,7 +314,23 @@ func readExport(t *testing.T, path string) *export {
 		"frame_rebuilt": &e.rebuilt, "bin_timed": &e.timed, "bin_spikes_covered": &e.covered, "bin_start_host_ns": &e.binStart, "clock_fit": &e.clockFit, "pred_ln": &e.rates, "pred_ln_cell_ids": &e.rateIDs,
 		"frame_index": &e.frameIndex,
 	} {
-		if err := z.Read(name+".npy", ptr); err != nil {
+		a, err := z.Open(name)
+		if err == nil {
+			switch p := ptr.(type) {
+			case *[]float32:
+				*p, err = npy.ReadAll[float32](a)
+			case *[]float64:
+				*p, err = npy.ReadAll[float64](a)
+			case *[]int64:
+				*p, err = npy.ReadAll[int64](a)
+			case *[]uint8:
+				*p, err = npy.ReadAll[uint8](a)
+			default:
+				t.Fatalf("array %s: no reader for %T", name, ptr)
+			}
+			a.Close()
+		}
+		if err != nil {
 			t.Fatalf("%s: array %s: %v", path, name, err)
 		}
 	}

@@ -16,7 +16,7 @@ import (
 func fitCommand() command {
 	return command{
 		name: "fit",
-		args: "ln|glm --data D.npz --out M [flags]",
+		args: "ln|glm --data D.npz|D.mat|D.h5 --out M [flags]",
 		summary: "fit LN or Poisson GLM models of every cell of a dataset and write a native model file " +
 			"(ln: STA, cross-validated ridge, softplus/exp/binned nonlinearity; glm: stimulus, spike-history and coupling filters)",
 		run: runFit,
@@ -29,7 +29,8 @@ func runFit(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error 
 		kind, args = args[0], args[1:]
 	}
 	var o fit.Options
-	data := fs.String("data", "", "dataset `file` (.npz): stimulus float32 [T,H,W], counts float32 [T,C], frame_rate, optional cell_ids (required)")
+	data := fs.String("data", "", "dataset `file` (.npz, MATLAB v5 or v7.3 .mat, or HDF5): stimulus [T,H,W], counts [T,C] or spike_times and spike_cells (optional frame_times), frame_rate, optional cell_ids (required; see infer/dataset's doc)")
+	readOpts := stimulusScale(fs)
 	out := fs.String("out", "", "native model `file` to write (required)")
 	report := fs.String("report", "", "write the JSON report to this `file` as well as the summary on stdout")
 	quiet := fs.Bool("quiet", false, "no progress lines on stderr")
@@ -80,7 +81,7 @@ func runFit(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error 
 		}
 	}
 	start := time.Now()
-	d, err := dataset.Read(*data)
+	d, err := dataset.ReadWith(*data, *readOpts)
 	if err != nil {
 		return err
 	}

@@ -1,26 +1,22 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/binary"
 	"flag"
 	"fmt"
-	"math"
-	"os"
-	"strings"
 
 	"gorgonia.org/tensor"
 
 	"retinad/infer"
 	"retinad/infer/dataset"
+	"retinad/infer/npy"
 )
 
 // predictCommand is `retinad predict`, in the command table (main.go).
 func predictCommand() command {
 	return command{
 		name:    "predict",
-		args:    "--model M --stimulus S.npy|S.npz --out R.npy [--frame-rate HZ] [--stochastic --seed N] [--workers N]",
+		args:    "--model M --stimulus S.npy|S.npz|S.mat|S.h5 --out R.npy [--frame-rate HZ] [--stochastic --seed N] [--workers N]",
 		summary: "predict every cell's rate (spikes/s, float32 [T,C], NaN before a full history) for a stimulus movie",
 		run:     runPredict,
 	}
@@ -28,12 +24,13 @@ func predictCommand() command {
 
 func runPredict(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
 	modelPath := fs.String("model", "", "model file (native, or .onnx)")
-	stimPath := fs.String("stimulus", "", "stimulus: .npy float32 [T,H,W], or an .npz dataset with a `stimulus` array")
+	stimPath := fs.String("stimulus", "", "stimulus: .npy [T,H,W] (floats: contrast; uint8/uint16: luminance), or a dataset file (.npz, .mat v5 or v7.3, HDF5) with a `stimulus` array")
 	outPath := fs.String("out", "", "output .npy: float32 [T,C] rates in spikes/s")
 	stochastic := fs.Bool("stochastic", false, "add the model's latent noise (rates stay rates; use with --seed)")
 	seed := fs.Uint64("seed", 0, "seed of the stochastic mode")
 	workers := fs.Int("workers", 0, "goroutines to use (0: all cores)")
 	frameRate := fs.Float64("frame-rate", 0, "bins per second, for an .onnx model that does not say its own")
+	readOpts := stimulusScale(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -45,7 +42,7 @@ func runPredict(ctx context.Context, e *env, fs *flag.FlagSet, args []string) er
 	if err != nil {
 		return err
 	}
-	stim, err := readStimulus(*stimPath)
+	stim, err := readStimulus(*stimPath, *readOpts)
 	if err != nil {
 		return err
 	}
@@ -57,46 +54,20 @@ func runPredict(ctx context.Context, e *env, fs *flag.FlagSet, args []string) er
 		return err
 	}
 	s := rates.Shape()
-	if err := writeNpy(*outPath, rates.Data().([]float32), s[0], s[1]); err != nil {
-		return err
+	if err := npy.WriteFile(*outPath, []int{s[0], s[1]}, rates.Data().([]float32)); err != nil {
+		return fmt.Errorf("predict: %w", err)
 	}
 	e.log.Info("predicted", "model", *modelPath, "frames", s[0], "cells", s[1], "out", *outPath)
 	return nil
 }
 
-// readStimulus reads float32 (or float64) [T,H,W] from .npy, or the `stimulus` array of .npz,
-// through the strict reader that refuses truncated, corrupt, empty or non-finite movies.
-func readStimulus(path string) (*tensor.Dense, error) {
-	data, t, h, w, err := dataset.ReadStimulus(path)
+// readStimulus reads the movie [T,H,W] as contrast from a .npy, or the `stimulus` array of any
+// dataset file, through the strict reader that refuses truncated, corrupt, empty or non-finite
+// movies.
+func readStimulus(path string, o dataset.Options) (*tensor.Dense, error) {
+	data, t, h, w, err := dataset.ReadStimulusWith(path, o)
 	if err != nil {
 		return nil, fmt.Errorf("predict: %w", err)
 	}
 	return tensor.New(tensor.WithShape(t, h, w), tensor.WithBacking(data)), nil
-}
-
-// writeNpy writes float32 [rows, cols] as a .npy (format 1.0) file.
-func writeNpy(path string, data []float32, rows, cols int) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("predict: %w", err)
-	}
-	w := bufio.NewWriter(f)
-	h := fmt.Sprintf("{'descr': '<f4', 'fortran_order': False, 'shape': (%d, %d), }", rows, cols)
-	h += strings.Repeat(" ", 63-(10+len(h))%64) + "\n"
-	w.WriteString("\x93NUMPY\x01\x00")
-	binary.Write(w, binary.LittleEndian, uint16(len(h)))
-	w.WriteString(h)
-	var b [4]byte
-	for _, v := range data {
-		binary.LittleEndian.PutUint32(b[:], math.Float32bits(v))
-		w.Write(b[:])
-	}
-	if err := w.Flush(); err != nil {
-		f.Close()
-		return fmt.Errorf("predict: write %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("predict: write %s: %w", path, err)
-	}
-	return nil
 }

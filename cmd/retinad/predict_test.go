@@ -8,7 +8,10 @@ import (
 	"strings"
 	"testing"
 
+	"retinad/infer"
 	"retinad/infer/enginetest"
+	"retinad/infer/infertest"
+	"retinad/infer/onnx/onnxtest"
 )
 
 // TestPredictMatchesPyTorch runs `retinad predict` on a golden fixture and holds the .npy it
@@ -75,7 +78,17 @@ func TestModelInspect(t *testing.T) {
 }
 
 func TestBenchJSON(t *testing.T) {
-	code, out, errs := run(t, "bench", "--model", filepath.Join(enginetest.TestdataDir(), "bncnn_small.retinad"), "--steps", "100", "--peer-steps", "20", "--json")
+	t.Run("cnn", func(t *testing.T) { benchJSON(t, filepath.Join(enginetest.TestdataDir(), "bncnn_small.retinad")) })
+	// A GLM's peer is its ONNX export, fed zero spike history as the engine's first window is.
+	glm := filepath.Join(t.TempDir(), "glm.rtm")
+	if err := infer.Save(glm, infertest.GLMModel(2, infertest.Small, true)); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("glm", func(t *testing.T) { benchJSON(t, glm) })
+}
+
+func benchJSON(t *testing.T, model string) {
+	code, out, errs := run(t, "bench", "--model", model, "--steps", "100", "--peer-steps", "20", "--json")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
@@ -92,6 +105,9 @@ func TestBenchJSON(t *testing.T) {
 		t.Errorf("step_p50_us %v", res["step_p50_us"])
 	}
 	if res["peer"] == nil {
+		if _, err := onnxtest.Library(); err == nil {
+			t.Errorf("ONNX Runtime is installed but the peer is missing: %v", res["peer_missing"])
+		}
 		t.Logf("peer missing: %v", res["peer_missing"])
 	} else if d, _ := res["peer_max_abs_diff"].(float64); d > 1e-2 {
 		t.Errorf("ONNX Runtime and the streaming engine differ by %v spikes/s on the same window", d)

@@ -1,17 +1,14 @@
 package dataset
 
 import (
-	"archive/zip"
-	"bytes"
-	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"math"
 	"os"
+	"sort"
 	"strings"
 
-	"github.com/sbinet/npyio/npy"
+	"retinad/infer/npy"
 )
 
 // Dataset is one recording: a stimulus movie and the spike counts it evoked, bin by bin.
@@ -82,14 +79,15 @@ func (d *Dataset) Check(name string) error {
 		return fail("cell_ids: %d ids for %d cells in counts", len(d.CellIDs), d.C)
 	}
 	p := d.Pixels()
-	for i, v := range d.Stimulus {
-		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			t, r := i/p, i%p
-			return fail("stimulus: %v at frame %d, pixel (%d,%d)", v, t, r/d.W, r%d.W)
-		}
+	if i := notFinite(d.Stimulus); i >= 0 {
+		t, r := i/p, i%p
+		return fail("stimulus: %v at frame %d, pixel (%d,%d)", d.Stimulus[i], t, r/d.W, r%d.W)
 	}
 	for i, v := range d.Counts {
-		if !(v >= 0) || math.IsInf(float64(v), 0) {
+		if math.Float32bits(v)&0xff800000 >= 0x7f800000 { // negative (and -0), infinite or NaN
+			if v == 0 {
+				continue
+			}
 			return fail("counts: %v at bin %d for cell %d (id %d), want a finite count >= 0", v, i/d.C, i%d.C, d.CellIDs[i%d.C])
 		}
 	}
@@ -113,107 +111,105 @@ func (d *Dataset) Check(name string) error {
 	return nil
 }
 
-// Read reads and checks the dataset in the .npz file path.
-func Read(path string) (*Dataset, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("dataset: %w", err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("dataset: %w", err)
-	}
-	return Decode(f, st.Size(), path)
+// Options say how Read turns stored values into a dataset.
+type Options struct {
+	// Scaling, when not nil, maps every stored stimulus value to contrast, overriding the
+	// file's stimulus_offset/stimulus_scale and the default of its element type.
+	Scaling *Scaling
 }
 
-// Decode reads and checks a dataset from the .npz bytes in r (size bytes long); name, a file
+// Scaling maps a stored stimulus value v to contrast: c = (v - Offset) / Scale.
+type Scaling struct{ Offset, Scale float64 }
+
+// DefaultScaling is the scaling of a stimulus stored as kind and bits when neither the file
+// nor the caller gives one: unsigned integers (and bools) are luminance from 0 to the type's
+// maximum, mapped around mid-gray (uint8 0 -> -1, 255 -> +1, 128 -> +0.0039); floats and
+// signed integers are contrast already.
+func DefaultScaling(kind byte, bits int) Scaling {
+	if kind == 'u' || kind == 'b' {
+		half := (math.Pow(2, float64(bits)) - 1) / 2
+		return Scaling{Offset: half, Scale: half}
+	}
+	return Scaling{Offset: 0, Scale: 1}
+}
+
+// notFinite is the index of the first NaN or infinity in v, or -1: the exponent bits of a
+// float32 are all ones exactly for those. (math.IsNaN and IsInf on float64 took most of the
+// time of reading a movie.)
+func notFinite(v []float32) int {
+	for i, x := range v {
+		if math.Float32bits(x)&0x7f800000 == 0x7f800000 {
+			return i
+		}
+	}
+	return -1
+}
+
+// Read reads and checks the dataset in the file path, whatever its container (see Source),
+// with the default Options.
+func Read(path string) (*Dataset, error) { return ReadWith(path, Options{}) }
+
+// ReadWith is Read with Options.
+func ReadWith(path string, o Options) (*Dataset, error) {
+	src, err := openPath(path)
+	if err != nil {
+		return nil, err
+	}
+	defer src.Close()
+	return decode(src, path, o)
+}
+
+// Decode reads and checks a dataset from the file bytes in ra (size bytes long); path, a file
 // name, prefixes its errors.
 func Decode(ra io.ReaderAt, size int64, path string) (*Dataset, error) {
-	zr, err := zip.NewReader(ra, size)
+	src, err := openSource(ra, size, path)
 	if err != nil {
-		return nil, fmt.Errorf("dataset: %s: not an .npz (zip) file%s: %w", path, otherFormat(ra), err)
+		return nil, err
 	}
-	r := &archive{zr}
+	defer src.Close()
+	return decode(src, path, Options{})
+}
+
+// decode reads the dataset layout (see the package doc) from src.
+func decode(src Source, path string, o Options) (*Dataset, error) {
 	fail := func(format string, a ...any) error {
 		return fmt.Errorf("dataset: %s: "+format, append([]any{path}, a...)...)
 	}
-	keys := map[string]string{} // array name -> zip entry
-	for _, f := range zr.File {
-		keys[strings.TrimSuffix(f.Name, ".npy")] = f.Name
-	}
-	header := func(name string, required bool) (*npy.Header, error) {
-		k, ok := keys[name]
-		if !ok {
-			if required {
-				return nil, fail("array %q missing (has %s); want %s", name, list(keys), want[name])
-			}
-			return nil, nil
+	has := arrays(src)
+	info := func(name string) (ArrayInfo, error) {
+		if !has[name] {
+			return ArrayInfo{}, missing(src, name, fail)
 		}
-		h, err := r.header(k)
+		a, err := src.Info(name)
 		if err != nil {
-			return nil, fail("array %q: not a readable .npy entry: %w", name, err)
+			return a, arrayErr(fail, name, err)
 		}
-		if h.Descr.Fortran {
-			return nil, fail("array %q: Fortran order, want C order (numpy.ascontiguousarray)", name)
-		}
-		return h, nil
+		return a, nil
 	}
 	d := &Dataset{}
 
-	h, err := header("stimulus", true)
+	h, err := info("stimulus")
 	if err != nil {
 		return nil, err
 	}
-	if len(h.Descr.Shape) != 3 {
-		return nil, fail("stimulus: shape %v, want [T,H,W]", h.Descr.Shape)
+	h.Shape = h.shape(3)
+	if len(h.Shape) != 3 {
+		return nil, fail("stimulus: shape %v, want [T,H,W]", h.Shape)
 	}
-	d.T, d.H, d.W = h.Descr.Shape[0], h.Descr.Shape[1], h.Descr.Shape[2]
-	if d.Stimulus, err = readStimulus(r.entry(keys["stimulus"]), h); err != nil {
-		return nil, fail("stimulus: %w", err)
-	}
-
-	if h, err = header("counts", true); err != nil {
+	d.T, d.H, d.W = h.Shape[0], h.Shape[1], h.Shape[2]
+	if d.Stimulus, err = readStimulus(src, h, o, fail); err != nil {
 		return nil, err
 	}
-	if len(h.Descr.Shape) != 2 {
-		return nil, fail("counts: shape %v, want [T,C]", h.Descr.Shape)
-	}
-	if h.Descr.Shape[0] != d.T {
-		return nil, fail("counts: %d bins but stimulus has %d frames; want one row per frame", h.Descr.Shape[0], d.T)
-	}
-	d.C = h.Descr.Shape[1]
-	if d.Counts, err = readCounts(r.entry(keys["counts"]), h); err != nil {
-		return nil, fail("counts: %w", err)
-	}
-
-	if h, err = header("frame_rate", true); err != nil {
+	if d.FrameRate, err = scalar(src, has, "frame_rate", fail); err != nil {
 		return nil, err
 	}
-	if n := numel(h.Descr.Shape); n != 1 {
-		return nil, fail("frame_rate: shape %v, want a scalar", h.Descr.Shape)
-	}
-	fr, err := readFloat64(r.entry(keys["frame_rate"]), h)
-	if err != nil {
-		return nil, fail("frame_rate: %w", err)
-	}
-	d.FrameRate = fr[0]
-
-	if h, err = header("cell_ids", false); err != nil {
-		return nil, err
-	}
-	if h == nil {
-		d.CellIDs = make([]int64, d.C)
-		for c := range d.CellIDs {
-			d.CellIDs[c] = int64(c)
-		}
+	if has["counts"] || !has["spike_times"] {
+		err = readCounts(src, d, info, fail)
 	} else {
-		if len(h.Descr.Shape) != 1 || h.Descr.Shape[0] != d.C {
-			return nil, fail("cell_ids: shape %v, want [%d] (one id per column of counts)", h.Descr.Shape, d.C)
-		}
-		if d.CellIDs, err = readInt64(r.entry(keys["cell_ids"]), h); err != nil {
-			return nil, fail("cell_ids: %w", err)
-		}
+		err = readSpikes(src, d, has, fail)
+	}
+	if err != nil {
+		return nil, err
 	}
 	if err := d.Check(path); err != nil {
 		return nil, err
@@ -221,261 +217,151 @@ func Decode(ra io.ReaderAt, size int64, path string) (*Dataset, error) {
 	return d, nil
 }
 
-// otherFormat names the file formats labs keep data in that retinad does not read yet, from
-// their first bytes, with what to do instead ("" for anything else).
-func otherFormat(ra io.ReaderAt) string {
-	var head [128]byte
-	n, _ := ra.ReadAt(head[:], 0)
-	b := head[:n]
-	switch {
-	case bytes.HasPrefix(b, []byte("\x89HDF\r\n\x1a\n")):
-		return " (it is HDF5, which retinad does not read yet: write stimulus, counts and frame_rate with numpy.savez)"
-	case bytes.HasPrefix(b, []byte("MATLAB ")) && bytes.Contains(b, []byte("MAT-file")): // v5 and v7.3
-		return " (it is a MATLAB .mat file, which retinad does not read yet: load it with scipy.io.loadmat and write stimulus, counts and frame_rate with numpy.savez)"
-	case n >= 8 && string(b[:6]) == "\x93NUMPY":
-		return " (it is a single .npy array: a dataset needs stimulus, counts and frame_rate together, numpy.savez)"
+// readStimulus reads the [T,H,W] stimulus and scales it to contrast (see Options).
+func readStimulus(src Source, h ArrayInfo, o Options, fail func(string, ...any) error) ([]float32, error) {
+	if h.Len() == 0 {
+		return nil, fail("stimulus: shape %v, want [T,H,W] with every size at least 1", h.Shape)
 	}
-	return ""
+	v := make([]float32, h.Len())
+	if err := src.ReadFloat32("stimulus", v); err != nil {
+		return nil, arrayErr(fail, "stimulus", err)
+	}
+	sc, err := scaling(src, h, o, fail)
+	if err != nil {
+		return nil, err
+	}
+	scale(v, sc, h)
+	return v, nil
+}
+
+// scale maps the stored values in v (read from an array described by h) to contrast. An
+// integer type of up to 16 bits goes through a table of its values computed in float64, so
+// that the result is exact and costs a load per pixel.
+func scale(v []float32, sc Scaling, h ArrayInfo) {
+	switch {
+	case sc == (Scaling{0, 1}):
+	case (h.Kind == 'u' || h.Kind == 'b') && h.Bits <= 16:
+		lut := make([]float32, 1<<max(h.Bits, 1))
+		for i := range lut {
+			lut[i] = float32((float64(i) - sc.Offset) / sc.Scale)
+		}
+		for i, x := range v {
+			if j := int(x); j >= 0 && j < len(lut) {
+				v[i] = lut[j]
+			} else { // a container that stored the class's values in a wider type
+				v[i] = float32((float64(x) - sc.Offset) / sc.Scale)
+			}
+		}
+	default:
+		for i, x := range v {
+			v[i] = float32((float64(x) - sc.Offset) / sc.Scale)
+		}
+	}
+}
+
+// scaling is the stimulus scaling to use: the caller's, else the file's
+// stimulus_offset/stimulus_scale scalars, else DefaultScaling of the stored type.
+func scaling(src Source, h ArrayInfo, o Options, fail func(string, ...any) error) (Scaling, error) {
+	sc := DefaultScaling(h.Kind, h.Bits)
+	if o.Scaling != nil {
+		sc = *o.Scaling
+	} else {
+		has := arrays(src)
+		for name, dst := range map[string]*float64{"stimulus_offset": &sc.Offset, "stimulus_scale": &sc.Scale} {
+			if has[name] {
+				v, err := scalar(src, has, name, fail)
+				if err != nil {
+					return sc, err
+				}
+				*dst = v
+			}
+		}
+	}
+	if !(sc.Scale != 0) || math.IsInf(sc.Scale, 0) || math.IsNaN(sc.Offset) || math.IsInf(sc.Offset, 0) {
+		return sc, fail("stimulus scaling: offset %v, scale %v, want finite numbers and a scale other than 0", sc.Offset, sc.Scale)
+	}
+	return sc, nil
+}
+
+// scalar reads the one-element array name as a float64.
+func scalar(src Source, has map[string]bool, name string, fail func(string, ...any) error) (float64, error) {
+	if !has[name] {
+		return 0, missing(src, name, fail)
+	}
+	h, err := src.Info(name)
+	if err != nil {
+		return 0, arrayErr(fail, name, err)
+	}
+	if h.Len() != 1 {
+		return 0, fail("%s: shape %v, want a scalar", name, h.Shape)
+	}
+	v := make([]float64, 1)
+	if err := src.ReadFloat64(name, v); err != nil {
+		return 0, arrayErr(fail, name, err)
+	}
+	return v[0], nil
+}
+
+// readCounts reads binned counts [T,C] (any float or integer type) and the optional cell_ids.
+func readCounts(src Source, d *Dataset, info func(string) (ArrayInfo, error), fail func(string, ...any) error) error {
+	h, err := info("counts")
+	if err != nil {
+		return err
+	}
+	if len(h.Shape) != 2 {
+		return fail("counts: shape %v, want [T,C]", h.Shape)
+	}
+	if h.Shape[0] != d.T {
+		return fail("counts: %d bins but stimulus has %d frames; want one row per frame", h.Shape[0], d.T)
+	}
+	d.C = h.Shape[1]
+	d.Counts = make([]float32, h.Len())
+	if err := src.ReadFloat32("counts", d.Counts); err != nil {
+		return arrayErr(fail, "counts", err)
+	}
+	d.CellIDs, err = cellIDs(src, d.C, fail)
+	return err
+}
+
+// cellIDs reads cell_ids [C], or numbers the cells 0..C-1 when the file has none.
+func cellIDs(src Source, c int, fail func(string, ...any) error) ([]int64, error) {
+	ids := make([]int64, c)
+	if !arrays(src)["cell_ids"] {
+		for i := range ids {
+			ids[i] = int64(i)
+		}
+		return ids, nil
+	}
+	h, err := src.Info("cell_ids")
+	if err != nil {
+		return nil, arrayErr(fail, "cell_ids", err)
+	}
+	if s := h.shape(1); len(s) != 1 || s[0] != c {
+		return nil, fail("cell_ids: shape %v, want [%d] (one id per column of counts)", h.Shape, c)
+	}
+	if err := src.ReadInt64("cell_ids", ids); err != nil {
+		return nil, arrayErr(fail, "cell_ids", err)
+	}
+	return ids, nil
 }
 
 var want = map[string]string{
-	"stimulus":   "float32 [T,H,W] contrast (float64, signed ints, or uint8/uint16 luminance)",
-	"counts":     "float32 [T,C] (or float64, or integer counts)",
-	"frame_rate": "a float64 scalar (bins per second; an integer too)",
+	"spike_cells": "[N] the cell id of each spike in spike_times (integers)",
+	"spike_times": "[N] spike times in seconds",
+	"frame_times": "[T] frame onsets in seconds",
+	"cell_ids":    "[C] cell ids (integers)",
+	"stimulus":    "[T,H,W] contrast (floats or signed ints), or uint8/uint16 luminance",
+	"counts":      "float32 [T,C] spike counts (or float64 or integers), or spike_times and spike_cells",
+	"frame_rate":  "a scalar (bins per second)",
 }
 
-// intKinds are the integer element types a dataset may hold, converted exactly (counts and
-// frame rates below 2^24) to float.
-const intKinds = "i8 i4 u4 i2 u2 i1 u1"
-
-// readStimulus reads a stimulus array as contrast. Floats and signed integers are taken as
-// contrast already; unsigned integers are luminance, full scale from 0 to the type's maximum,
-// and become contrast around mid-gray: c = (v - max/2) / (max/2), so uint8 0 is -1, 255 is
-// +1 (and 128 is +0.0039). A movie stored as uint8 is four times smaller than as float32.
-func readStimulus(e npyEntry, h *npy.Header) ([]float32, error) {
-	var v []float32
-	err := readChunks(e, h, "f4 f8 "+intKinds, func(n int) { v = make([]float32, n) }, func(typ string, b []byte, i, chunk int) {
-		switch typ {
-		case "f4":
-			fastFloat32(b, v[i:i+chunk])
-		case "u1", "u2", "u4":
-			half := float64(uint64(1)<<(8*len(b)/chunk)-1) / 2
-			decode(typ, b, chunk, len(b)/chunk, i, func(i int, x float64) { v[i] = float32((x - half) / half) })
-		default:
-			decode(typ, b, chunk, len(b)/chunk, i, func(i int, x float64) { v[i] = float32(x) })
-		}
-	})
-	return v, err
-}
-
-// readCounts reads spike counts of any float or integer type as float32.
-func readCounts(e npyEntry, h *npy.Header) ([]float32, error) {
-	var v []float32
-	err := readChunks(e, h, "f4 f8 "+intKinds, func(n int) { v = make([]float32, n) }, func(typ string, b []byte, i, chunk int) {
-		if typ == "f4" {
-			fastFloat32(b, v[i:i+chunk])
-			return
-		}
-		decode(typ, b, chunk, len(b)/chunk, i, func(i int, x float64) { v[i] = float32(x) })
-	})
-	return v, err
-}
-
-func list(keys map[string]string) string {
-	if len(keys) == 0 {
+func list(names []string) string {
+	if len(names) == 0 {
 		return "no arrays"
 	}
-	var names []string
-	for k := range keys {
-		names = append(names, k)
-	}
-	sortStrings(names)
+	names = append([]string(nil), names...)
+	sort.Strings(names)
 	return strings.Join(names, ", ")
-}
-
-func sortStrings(s []string) {
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j] < s[j-1]; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
-	}
-}
-
-// numel is the number of elements of shape, or -1 if a size is negative or the product overflows.
-func numel(shape []int) int {
-	n := 1
-	for _, s := range shape {
-		if s < 0 || (s > 0 && n > math.MaxInt32*256/s) {
-			return -1
-		}
-		n *= s
-	}
-	return n
-}
-
-// archive is an .npz file: a zip of .npy entries.
-type archive struct{ zr *zip.Reader }
-
-func (a *archive) file(name string) *zip.File {
-	for _, f := range a.zr.File {
-		if f.Name == name {
-			return f
-		}
-	}
-	return nil
-}
-
-// npyEntry is one .npy array: an entry of an .npz archive, or a whole .npy file.
-type npyEntry struct {
-	size uint64 // bytes, the .npy header included
-	open func() (io.ReadCloser, error)
-}
-
-func (a *archive) entry(name string) npyEntry {
-	f := a.file(name)
-	return npyEntry{size: entrySize(f), open: func() (io.ReadCloser, error) { return f.Open() }}
-}
-
-// entrySize is the most an entry can hold: its declared size, which a hostile archive may
-// inflate, capped by what its compressed bytes can expand to (deflate at most 1032:1), so that
-// no array is allocated beyond what the file can deliver.
-func entrySize(f *zip.File) uint64 {
-	limit := f.CompressedSize64
-	if f.Method != zip.Store {
-		limit *= 1032
-	}
-	return min(f.UncompressedSize64, limit)
-}
-
-func (a *archive) header(name string) (*npy.Header, error) {
-	return a.entry(name).header()
-}
-
-func (e npyEntry) header() (*npy.Header, error) {
-	rc, err := e.open()
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	r, err := npyReader(rc)
-	if err != nil {
-		return nil, err
-	}
-	return &r.Header, nil
-}
-
-// npyReader is npy.NewReader, with its panics on malformed headers (npyio v0.6.0 slices
-// out of range on some) turned into errors.
-func npyReader(rc io.Reader) (r *npy.Reader, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			r, err = nil, fmt.Errorf("malformed .npy header (%v)", p)
-		}
-	}()
-	return npy.NewReader(rc)
-}
-
-var errDtype = errors.New("unsupported dtype")
-
-// readArray decodes the array in entry e, whose header is h, converting each element
-// to float64 and handing it to put(i, v). The element type must be one of kinds.
-func readArray(e npyEntry, h *npy.Header, kinds string, alloc func(n int), put func(i int, v float64)) error {
-	return readChunks(e, h, kinds, alloc, func(typ string, b []byte, i, chunk int) {
-		decode(typ, b, chunk, len(b)/chunk, i, put)
-	})
-}
-
-// readChunks checks the entry's type and size, calls alloc with its element count, and hands
-// its raw little-endian data to chunk in pieces (of chunk elements starting at index i). It
-// reads the entry to its end: the data must be exactly what the shape promises (no fewer
-// bytes, no more), and a zip entry's CRC-32 is only checked there.
-func readChunks(e npyEntry, h *npy.Header, kinds string, alloc func(n int), use func(typ string, b []byte, i, chunk int)) error {
-	typ := strings.TrimLeft(h.Descr.Type, "<|=")
-	if strings.HasPrefix(h.Descr.Type, ">") || !strings.Contains(" "+kinds+" ", " "+typ+" ") {
-		return fmt.Errorf("%w %q, want one of %s (little-endian)", errDtype, h.Descr.Type, kinds)
-	}
-	size := map[string]int{"f4": 4, "f8": 8, "i8": 8, "i4": 4, "u4": 4, "i2": 2, "u2": 2, "u1": 1, "i1": 1}[typ]
-	n := numel(h.Descr.Shape)
-	if n < 0 || uint64(n) > e.size/uint64(size) {
-		return fmt.Errorf("shape %v does not fit in the entry's %d bytes", h.Descr.Shape, e.size)
-	}
-	alloc(n)
-	rc, err := e.open()
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	if _, err := npyReader(rc); err != nil { // skips the header, already parsed into h
-		return err
-	}
-	buf := make([]byte, min(n*size, 1<<20)/size*size+size)
-	for i := 0; i < n; {
-		chunk := min(n-i, len(buf)/size)
-		b := buf[:chunk*size]
-		if _, err := io.ReadFull(rc, b); err != nil {
-			return fmt.Errorf("truncated: %d of the %d elements of shape %v: %w", i, n, h.Descr.Shape, err)
-		}
-		use(typ, b, i, chunk)
-		i += chunk
-	}
-	extra, err := io.Copy(io.Discard, rc)
-	switch {
-	case err != nil:
-		return fmt.Errorf("corrupt: %w", err)
-	case extra > 0:
-		return fmt.Errorf("%d bytes after the %d elements of shape %v: the shape or the data is wrong", extra, n, h.Descr.Shape)
-	}
-	return nil
-}
-
-// decode converts chunk elements of type typ in b and hands them to put, starting at index i.
-func decode(typ string, b []byte, chunk, size, i int, put func(int, float64)) {
-	le := binary.LittleEndian
-	for j := 0; j < chunk; j++ {
-		e := b[j*size:]
-		var v float64
-		switch typ {
-		case "f4":
-			v = float64(math.Float32frombits(le.Uint32(e)))
-		case "f8":
-			v = math.Float64frombits(le.Uint64(e))
-		case "i8":
-			v = float64(int64(le.Uint64(e)))
-		case "i4":
-			v = float64(int32(le.Uint32(e)))
-		case "u4":
-			v = float64(le.Uint32(e))
-		case "i2":
-			v = float64(int16(le.Uint16(e)))
-		case "u2":
-			v = float64(le.Uint16(e))
-		case "i1":
-			v = float64(int8(e[0]))
-		case "u1":
-			v = float64(e[0])
-		}
-		put(i+j, v)
-	}
-}
-
-// fastFloat32 decodes little-endian float32s straight into dst (the common case, and most of
-// a dataset's bytes).
-func fastFloat32(b []byte, dst []float32) {
-	for j := range dst {
-		dst[j] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*j:]))
-	}
-}
-
-func readFloat64(e npyEntry, h *npy.Header) ([]float64, error) {
-	var v []float64
-	err := readArray(e, h, "f8 f4 "+intKinds, func(n int) { v = make([]float64, n) }, func(i int, x float64) { v[i] = x })
-	return v, err
-}
-
-func readInt64(e npyEntry, h *npy.Header) ([]int64, error) {
-	var v []int64
-	err := readArray(e, h, "i8 i4 u4 i2 u2 i1 u1", func(n int) { v = make([]int64, n) }, func(i int, x float64) { v[i] = int64(x) })
-	return v, err
 }
 
 // Write writes d to path as an .npz dataset that Read (and numpy.load) accepts.
@@ -487,43 +373,7 @@ func Write(path string, d *Dataset) error {
 	if err != nil {
 		return fmt.Errorf("dataset: %w", err)
 	}
-	zw := zip.NewWriter(f)
-	le := binary.LittleEndian
-	arrays := []npyArray{
-		{"stimulus", "<f4", []int{d.T, d.H, d.W}, len(d.Stimulus), 4, func(b []byte, i int) { le.PutUint32(b, math.Float32bits(d.Stimulus[i])) }},
-		{"counts", "<f4", []int{d.T, d.C}, len(d.Counts), 4, func(b []byte, i int) { le.PutUint32(b, math.Float32bits(d.Counts[i])) }},
-		{"frame_rate", "<f8", nil, 1, 8, func(b []byte, i int) { le.PutUint64(b, math.Float64bits(d.FrameRate)) }},
-		{"cell_ids", "<i8", []int{d.C}, d.C, 8, func(b []byte, i int) { le.PutUint64(b, uint64(d.CellIDs[i])) }},
-	}
-	for _, x := range d.Extra {
-		arrays = append(arrays, x.encoder())
-	}
-	for _, a := range arrays {
-		var w io.Writer
-		if w, err = zw.CreateHeader(&zip.FileHeader{Name: a.name + ".npy", Method: zip.Store}); err != nil {
-			break
-		}
-		if _, err = w.Write(npyHeader(a.dtype, a.shape)); err != nil {
-			break
-		}
-		buf := make([]byte, 0, max(1<<20, a.size))
-		for i := 0; i < a.n; i++ {
-			buf = buf[:len(buf)+a.size]
-			a.enc(buf[len(buf)-a.size:], i)
-			if len(buf)+a.size > cap(buf) || i == a.n-1 {
-				if _, err = w.Write(buf); err != nil {
-					break
-				}
-				buf = buf[:0]
-			}
-		}
-		if err != nil {
-			break
-		}
-	}
-	if cerr := zw.Close(); err == nil {
-		err = cerr
-	}
+	err = writeArrays(npy.NewArchiveWriter(f), d)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -531,6 +381,40 @@ func Write(path string, d *Dataset) error {
 		return fmt.Errorf("dataset: write %s: %w", path, err)
 	}
 	return nil
+}
+
+func writeArrays(w *npy.ArchiveWriter, d *Dataset) error {
+	if err := npy.Add(w, "stimulus", []int{d.T, d.H, d.W}, d.Stimulus); err != nil {
+		return err
+	}
+	if err := npy.Add(w, "counts", []int{d.T, d.C}, d.Counts); err != nil {
+		return err
+	}
+	if err := npy.Add(w, "frame_rate", nil, []float64{d.FrameRate}); err != nil {
+		return err
+	}
+	if err := npy.Add(w, "cell_ids", []int{d.C}, d.CellIDs); err != nil {
+		return err
+	}
+	for _, x := range d.Extra {
+		var err error
+		switch v := x.Data.(type) {
+		case []float32:
+			err = npy.Add(w, x.Name, x.Shape, v)
+		case []float64:
+			err = npy.Add(w, x.Name, x.Shape, v)
+		case []int64:
+			err = npy.Add(w, x.Name, x.Shape, v)
+		case []uint8:
+			err = npy.Add(w, x.Name, x.Shape, v)
+		case []string:
+			err = w.AddStrings(x.Name, x.Shape, v)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return w.Close()
 }
 
 // check reports an extra array whose name, type or length is wrong.
@@ -564,64 +448,4 @@ func (a Array) check() error {
 		return fmt.Errorf("extra array %q: %d values for shape %v", a.Name, have, a.Shape)
 	}
 	return nil
-}
-
-// npyArray is an array as Write stores it: n elements of size bytes, element i encoded by enc.
-type npyArray struct {
-	name, dtype string
-	shape       []int
-	n, size     int
-	enc         func(b []byte, i int)
-}
-
-// encoder is how Write stores a checked extra array.
-func (a Array) encoder() npyArray {
-	le := binary.LittleEndian
-	type enc = npyArray
-	switch v := a.Data.(type) {
-	case []float32:
-		return enc{a.Name, "<f4", a.Shape, len(v), 4, func(b []byte, i int) { le.PutUint32(b, math.Float32bits(v[i])) }}
-	case []float64:
-		return enc{a.Name, "<f8", a.Shape, len(v), 8, func(b []byte, i int) { le.PutUint64(b, math.Float64bits(v[i])) }}
-	case []int64:
-		return enc{a.Name, "<i8", a.Shape, len(v), 8, func(b []byte, i int) { le.PutUint64(b, uint64(v[i])) }}
-	case []uint8:
-		return enc{a.Name, "|u1", a.Shape, len(v), 1, func(b []byte, i int) { b[0] = v[i] }}
-	}
-	v := a.Data.([]string) // check allows no other type
-	runes := make([][]rune, len(v))
-	width := 1
-	for i, s := range v {
-		runes[i] = []rune(s)
-		width = max(width, len(runes[i]))
-	}
-	return enc{a.Name, fmt.Sprintf("<U%d", width), a.Shape, len(v), 4 * width, func(b []byte, i int) {
-		clear(b)
-		for j, r := range runes[i] {
-			le.PutUint32(b[4*j:], uint32(r))
-		}
-	}}
-}
-
-// npyHeader is the .npy version 1.0 header for a C-order array of dtype and shape.
-func npyHeader(dtype string, shape []int) []byte {
-	var s strings.Builder
-	s.WriteString("(")
-	for i, n := range shape {
-		if i > 0 {
-			s.WriteString(", ")
-		}
-		fmt.Fprint(&s, n)
-	}
-	if len(shape) == 1 {
-		s.WriteString(",")
-	}
-	s.WriteString(")")
-	dict := fmt.Sprintf("{'descr': '%s', 'fortran_order': False, 'shape': %s, }", dtype, s.String())
-	total := 10 + len(dict) + 1
-	pad := (64 - total%64) % 64
-	dict += strings.Repeat(" ", pad) + "\n"
-	h := append([]byte("\x93NUMPY\x01\x00"), 0, 0)
-	binary.LittleEndian.PutUint16(h[8:], uint16(len(dict)))
-	return append(h, dict...)
 }

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"retinad/infer/npy"
 )
 
 func small() *Dataset {
@@ -70,7 +72,7 @@ func writeRaw(t *testing.T, entries map[string]entry) string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		w.Write(npyHeader(e.dtype, e.shape))
+		w.Write(npy.AppendHeader(nil, e.dtype, e.shape))
 		w.Write(e.body)
 	}
 	zw.Close()

@@ -1,15 +1,13 @@
 package enginetest
 
 import (
-	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
 
-	"github.com/sbinet/npyio"
-
 	"retinad/infer"
+	"retinad/infer/npy"
 )
 
 // TestdataDir is infer/testdata, where infer/testdata/golden.py writes the PyTorch fixtures:
@@ -20,22 +18,15 @@ func TestdataDir() string {
 	return filepath.Join(filepath.Dir(file), "..", "testdata")
 }
 
-// ReadNpy reads a float32 .npy file and its shape.
+// ReadNpy reads a .npy file as float32, and its shape.
 func ReadNpy(path string) ([]float32, []int, error) {
-	f, err := os.Open(path)
+	a, err := npy.OpenFile(path)
 	if err != nil {
 		return nil, nil, err
 	}
-	defer f.Close()
-	r, err := npyio.NewReader(f)
-	if err != nil {
-		return nil, nil, err
-	}
-	var v []float32
-	if err := r.Read(&v); err != nil {
-		return nil, nil, err
-	}
-	return v, r.Header.Descr.Shape, nil
+	defer a.Close()
+	v, err := npy.ReadAll[float32](a)
+	return v, a.Shape, err
 }
 
 // Golden runs every PyTorch fixture through the engine and holds it to PyTorch's rates.

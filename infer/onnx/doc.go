@@ -9,6 +9,7 @@
 // error naming the initializer or node.
 //
 // Every function may be called from any goroutine; nothing here keeps state. Tensors are in
-// row-major order; model inputs are stimulus contrast [N, history, H, W], outputs firing rates
-// in spikes per second [N, cells].
+// row-major order; model inputs are stimulus contrast [N, history, H, W] (and, for a GLM with
+// spike history, the counts of the bins before, spikes [N, cells, L]: see glm.go), outputs
+// firing rates in spikes per second [N, cells].
 package onnx

@@ -1,7 +1,6 @@
 package onnx
 
 import (
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -9,12 +8,12 @@ import (
 	"retinad/infer"
 )
 
-// Export writes a CNN or LN model as an ONNX model (IR 7, opset 13) that ONNX Runtime runs:
+// Export writes a CNN, LN or GLM model as an ONNX model (IR 7, opset 13) that ONNX Runtime runs:
 // input "stimulus" [N, history, height, width], the normalised window (x = (frame - mean) /
 // std, oldest frame first), output "rates" [N, cells] in spikes/s. The normalisation, frame
 // rate and cell ids go in the metadata, where Import finds them again. Noise layers are left
-// out (an ONNX graph is the deterministic, mean-field model). GLMs, which need their own
-// spike history as a second input, are refused.
+// out (an ONNX graph is the deterministic, mean-field model). A GLM takes its spike history as
+// a second input (see glm.go).
 func Export(m *infer.Model) ([]byte, error) {
 	g, err := ExportGraph(m)
 	if err != nil {
@@ -27,9 +26,6 @@ func Export(m *infer.Model) ([]byte, error) {
 func ExportGraph(m *infer.Model) (*Graph, error) {
 	if err := m.Validate(); err != nil {
 		return nil, fmt.Errorf("onnx: export: %w", err)
-	}
-	if m.Kind == infer.GLM {
-		return nil, errors.New("onnx: export: glm models are not exported (their spike history is a second, recurrent input)")
 	}
 	in := m.Input
 	x := &exporter{g: &Graph{Name: string(m.Kind), Opset: 13, Producer: "retinad"}, cur: "stimulus",
@@ -48,6 +44,9 @@ func ExportGraph(m *infer.Model) (*Graph, error) {
 	}
 	if m.Name != "" {
 		x.g.Meta = append(x.g.Meta, Prop{MetaName, m.Name})
+	}
+	if m.Kind == infer.GLM {
+		exportGLM(m, x)
 	}
 	for i := range m.Layers {
 		if err := x.layer(i, &m.Layers[i]); err != nil {

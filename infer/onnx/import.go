@@ -55,7 +55,15 @@ func ImportGraph(g *Graph, d Defaults) (*infer.Model, error) {
 	if d.Std == 0 {
 		d.Std = 1
 	}
-	c, err := ReadChain(g)
+	kind, _ := g.MetaValue(MetaKind)
+	glm := kind == string(infer.GLM)
+	var c *Chain
+	var err error
+	if glm {
+		c, err = glmChain(g)
+	} else {
+		c, err = ReadChain(g)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +105,12 @@ func ImportGraph(g *Graph, d Defaults) (*infer.Model, error) {
 	if len(m.Cells) != c.Cells {
 		return nil, fmt.Errorf("onnx: %d cell ids for a model of %d outputs", len(m.Cells), c.Cells)
 	}
-	if err := fromChain(m, c); err != nil {
+	if glm {
+		err = importGLM(g, m)
+	} else {
+		err = fromChain(m, c)
+	}
+	if err != nil {
 		return nil, err
 	}
 	if err := m.Validate(); err != nil {

@@ -3,13 +3,14 @@ package onnx
 import (
 	"errors"
 	"math"
-	"retinad/internal/testenv"
+	"reflect"
 	"strings"
 	"testing"
 
 	"retinad/infer"
 	"retinad/infer/infertest"
 	"retinad/infer/onnx/onnxtest"
+	"retinad/internal/testenv"
 )
 
 // engineRates runs a model's streaming and reference engines over frames [T, H*W] and returns
@@ -159,10 +160,31 @@ func TestExportRunsInONNXRuntime(t *testing.T) {
 	}
 }
 
-func TestExportRefusesGLM(t *testing.T) {
-	_, err := Export(infertest.GLMModel(1, infertest.Small, true))
-	if err == nil || !strings.Contains(err.Error(), "glm models are not exported") {
-		t.Errorf("error %v", err)
+// A GLM comes back from its export with the same filters, output scale and input spec, with
+// history and coupling, with history only, and with neither (no spikes input then).
+func TestExportGLMRoundTrip(t *testing.T) {
+	plain := infertest.GLMModel(1, infertest.Small, false)
+	g := plain.GLM
+	bare, err := infer.NewGLM(plain.Input, plain.Cells, g.StimulusFilter.Data, g.Bias.Data, 0, nil, nil, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, m := range map[string]*infer.Model{"coupled": infertest.GLMModel(1, infertest.Small, true), "history": plain, "bare": bare} {
+		b, err := Export(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := Import(b)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if !reflect.DeepEqual(back.GLM, m.GLM) || back.OutputScale != m.OutputScale || back.Input != m.Input || !reflect.DeepEqual(back.Cells, m.Cells) {
+			t.Errorf("%s: import(export(m)) is not m:\n%+v\n%+v", name, back, m)
+		}
+		gr, _ := Unmarshal(b)
+		if want := map[string]int{"bare": 1}[name]; want == 1 && len(gr.Inputs) != 1 {
+			t.Errorf("%s: %d inputs, want the stimulus only", name, len(gr.Inputs))
+		}
 	}
 }
 

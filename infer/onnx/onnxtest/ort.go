@@ -63,6 +63,18 @@ func Version() (string, error) {
 // Run evaluates the model's input named in with the given shape and returns its output
 // named out ([N, outCols] floats), single-threaded.
 func Run(model []byte, in string, input []float32, shape []int64, out string, outCols int64) ([]float32, error) {
+	return RunInputs(model, []Input{{in, input, shape}}, out, outCols)
+}
+
+// Input is one named input of a model and its shape (batch first).
+type Input struct {
+	Name  string
+	Data  []float32
+	Shape []int64
+}
+
+// RunInputs is Run for a model of several inputs (a GLM's stimulus and spike history).
+func RunInputs(model []byte, inputs []Input, out string, outCols int64) ([]float32, error) {
 	if err := initialise(); err != nil {
 		return nil, err
 	}
@@ -77,22 +89,28 @@ func Run(model []byte, in string, input []float32, shape []int64, out string, ou
 	if err := opts.SetInterOpNumThreads(1); err != nil {
 		return nil, fmt.Errorf("onnxtest: %w", err)
 	}
-	s, err := ort.NewDynamicAdvancedSessionWithONNXData(model, []string{in}, []string{out}, opts)
+	names := make([]string, len(inputs))
+	values := make([]ort.Value, len(inputs))
+	for i, in := range inputs {
+		names[i] = in.Name
+		x, err := ort.NewTensor(ort.NewShape(in.Shape...), in.Data)
+		if err != nil {
+			return nil, fmt.Errorf("onnxtest: input %s: %w", in.Name, err)
+		}
+		defer x.Destroy()
+		values[i] = x
+	}
+	s, err := ort.NewDynamicAdvancedSessionWithONNXData(model, names, []string{out}, opts)
 	if err != nil {
 		return nil, fmt.Errorf("onnxtest: load model: %w", err)
 	}
 	defer s.Destroy()
-	x, err := ort.NewTensor(ort.NewShape(shape...), input)
-	if err != nil {
-		return nil, fmt.Errorf("onnxtest: %w", err)
-	}
-	defer x.Destroy()
-	y, err := ort.NewEmptyTensor[float32](ort.NewShape(shape[0], outCols))
+	y, err := ort.NewEmptyTensor[float32](ort.NewShape(inputs[0].Shape[0], outCols))
 	if err != nil {
 		return nil, fmt.Errorf("onnxtest: %w", err)
 	}
 	defer y.Destroy()
-	if err := s.Run([]ort.Value{x}, []ort.Value{y}); err != nil {
+	if err := s.Run(values, []ort.Value{y}); err != nil {
 		return nil, fmt.Errorf("onnxtest: run: %w", err)
 	}
 	return append([]float32(nil), y.GetData()...), nil
