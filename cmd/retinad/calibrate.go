@@ -47,15 +47,9 @@ func runCalibrate(ctx context.Context, e *env, fs *flag.FlagSet, args []string) 
 	if *frames < 10 {
 		return fmt.Errorf("%w: --frames %d: want at least 10", errUsage, *frames)
 	}
-	cfg, err := configs.Load(*cfgPath)
+	cfg, err := calibrationConfig(*cfgPath, out)
 	if err != nil {
 		return err
-	}
-	if *out == "" {
-		*out = cfg.Photodiode.Calibration
-	}
-	if *out == "" {
-		*out = filepath.Join(filepath.Dir(cfg.File), cfg.Rig+".calibration.json")
 	}
 	disp, err := openPatch(cfg, "latency", e)
 	if err != nil {
@@ -103,15 +97,9 @@ func runCalibrateGamma(ctx context.Context, e *env, fs *flag.FlagSet, args []str
 	if *steps < 3 || *hold < 20*time.Millisecond {
 		return fmt.Errorf("%w: --steps %d --hold %v: want at least 3 steps held at least 20ms", errUsage, *steps, *hold)
 	}
-	cfg, err := configs.Load(*cfgPath)
+	cfg, err := calibrationConfig(*cfgPath, out)
 	if err != nil {
 		return err
-	}
-	if *out == "" {
-		*out = cfg.Photodiode.Calibration
-	}
-	if *out == "" {
-		*out = filepath.Join(filepath.Dir(cfg.File), cfg.Rig+".calibration.json")
 	}
 	if *lutPath == "" {
 		*lutPath = cfg.Display.Gamma.LUT
@@ -306,15 +294,9 @@ func runCalibrateThreshold(ctx context.Context, e *env, fs *flag.FlagSet, args [
 	if *hold < 20*time.Millisecond || !(*margin > 0 && *margin < 1) || *verify < 2 {
 		return fmt.Errorf("%w: --hold %v --margin %v --verify %d: want a hold of at least 20ms, a margin in (0, 1), at least 2 flips", errUsage, *hold, *margin, *verify)
 	}
-	cfg, err := configs.Load(*cfgPath)
+	cfg, err := calibrationConfig(*cfgPath, out)
 	if err != nil {
 		return err
-	}
-	if *out == "" {
-		*out = cfg.Photodiode.Calibration
-	}
-	if *out == "" {
-		*out = filepath.Join(filepath.Dir(cfg.File), cfg.Rig+".calibration.json")
 	}
 	disp, err := openPatch(cfg, "threshold", e)
 	if err != nil {
@@ -403,3 +385,20 @@ func (f *flipper) wait(ctx context.Context) bool {
 func (f *flipper) flipped() int64 { f.last = f.clk.Now(); return f.last }
 
 func (f *flipper) stop() { f.tick.Stop() }
+
+// calibrationConfig loads the rig's config and settles where the calibration is written: *out
+// (--out) when given, else photodiode.calibration, else <rig>.calibration.json beside the config.
+func calibrationConfig(path string, out *string) (*configs.Config, error) {
+	cfg, err := configs.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case *out != "":
+	case cfg.Photodiode.Calibration != "":
+		*out = cfg.Photodiode.Calibration
+	default:
+		*out = filepath.Join(filepath.Dir(cfg.File), cfg.Rig+".calibration.json")
+	}
+	return cfg, nil
+}
