@@ -337,7 +337,7 @@ func (p *Photodiode) Run(ctx context.Context) error {
 				p.handled.Add(1)
 			}
 			p.stats.Disconnects.Add(1)
-			p.o.Log.Warn("calib: photodiode lost; frames are untimed until it returns", "device", p.o.Name, "err", err)
+			p.o.Log.Warn(lostMsg, "device", p.o.Name, "err", err)
 			hangUp()
 			retry.Reset(backoff)
 
@@ -348,7 +348,7 @@ func (p *Photodiode) Run(ctx context.Context) error {
 			}
 			if err := p.sendPing(link); err != nil {
 				p.stats.Disconnects.Add(1)
-				p.o.Log.Warn("calib: photodiode lost", "device", p.o.Name, "err", err)
+				p.o.Log.Warn(lostMsg, "device", p.o.Name, "err", err)
 				hangUp()
 				retry.Reset(backoff)
 				ack(ping)
@@ -556,3 +556,7 @@ func (p *Photodiode) logThrottled(msg string, args ...any) {
 }
 
 func frac16(f float64) uint16 { return uint16(min(max(f, 0), 1)*65535 + 0.5) }
+
+// lostMsg is logged whichever way the link is found gone (a read error, or a ping that cannot be
+// written), so the rig's log says the same thing for the same fault.
+const lostMsg = "calib: photodiode lost; frames are untimed until it returns"
