@@ -112,21 +112,11 @@ func runCalibrateGamma(ctx context.Context, e *env, fs *flag.FlagSet, args []str
 		return err
 	}
 	defer disp.close()
-	var meter calib.GammaMeter
-	pd, stop, err := photodiode.OpenSynced(ctx, cfg.Photodiode, 0, calib.Options{OnOnset: func(calib.Onset) {}, OnLevels: meter.Levels, Log: e.log})
-	if err != nil {
-		return fmt.Errorf("calibrate gamma: %w", err)
-	}
-	mctx, mstop := context.WithCancel(ctx)
-	g, err := photodiode.MeasureGamma(mctx, pd.Photodiode, &meter, photodiode.GammaOptions{Steps: *steps, Hold: *hold,
-		Show: disp.shower(mctx, mstop, pd)})
-	mstop()
-	if rerr := stop(); err == nil {
-		err = rerr
-	}
-	if disp.err != nil {
-		err = disp.err
-	}
+	var g calib.Gamma
+	err = measureLevels(ctx, cfg, disp, e, func(mctx context.Context, pd *photodiode.Photodiode, meter *calib.GammaMeter, show func(uint64, float64) int64) (err error) {
+		g, err = photodiode.MeasureGamma(mctx, pd.Photodiode, meter, photodiode.GammaOptions{Steps: *steps, Hold: *hold, Show: show})
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("calibrate gamma: %w", err)
 	}
@@ -303,21 +293,11 @@ func runCalibrateThreshold(ctx context.Context, e *env, fs *flag.FlagSet, args [
 		return err
 	}
 	defer disp.close()
-	var meter calib.GammaMeter
-	pd, stop, err := photodiode.OpenSynced(ctx, cfg.Photodiode, 0, calib.Options{OnOnset: func(calib.Onset) {}, OnLevels: meter.Levels, Log: e.log})
-	if err != nil {
-		return fmt.Errorf("calibrate threshold: %w", err)
-	}
-	mctx, mstop := context.WithCancel(ctx)
-	th, err := photodiode.MeasureThreshold(mctx, pd.Photodiode, &meter, photodiode.ThresholdOptions{Hold: *hold, Margin: *margin,
-		Show: disp.shower(mctx, mstop, pd)})
-	mstop()
-	if rerr := stop(); err == nil {
-		err = rerr
-	}
-	if disp.err != nil {
-		err = disp.err
-	}
+	var th photodiode.Threshold
+	err = measureLevels(ctx, cfg, disp, e, func(mctx context.Context, pd *photodiode.Photodiode, meter *calib.GammaMeter, show func(uint64, float64) int64) (err error) {
+		th, err = photodiode.MeasureThreshold(mctx, pd.Photodiode, meter, photodiode.ThresholdOptions{Hold: *hold, Margin: *margin, Show: show})
+		return err
+	})
 	fmt.Fprintf(e.stderr, "dark %.4f, bright %.4f of full scale\n", th.Dark, th.Bright)
 	if err != nil {
 		return fmt.Errorf("calibrate threshold: %w", err)
@@ -401,4 +381,26 @@ func calibrationConfig(path string, out *string) (*configs.Config, error) {
 		*out = filepath.Join(filepath.Dir(cfg.File), cfg.Rig+".calibration.json")
 	}
 	return cfg, nil
+}
+
+// measureLevels opens the photodiode streaming its levels into a meter and runs measure, which
+// shows the patch with show (gamma and threshold). The error is the display's if it failed (it
+// explains the rest), else measure's, else the link's.
+func measureLevels(ctx context.Context, cfg *configs.Config, disp *patchDisplay, e *env,
+	measure func(ctx context.Context, pd *photodiode.Photodiode, meter *calib.GammaMeter, show func(uint64, float64) int64) error) error {
+	var meter calib.GammaMeter
+	pd, stop, err := photodiode.OpenSynced(ctx, cfg.Photodiode, 0, calib.Options{OnOnset: func(calib.Onset) {}, OnLevels: meter.Levels, Log: e.log})
+	if err != nil {
+		return err
+	}
+	mctx, mstop := context.WithCancel(ctx)
+	err = measure(mctx, pd, &meter, disp.shower(mctx, mstop, pd))
+	mstop()
+	if rerr := stop(); err == nil {
+		err = rerr
+	}
+	if disp.err != nil {
+		err = disp.err
+	}
+	return err
 }
