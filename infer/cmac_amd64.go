@@ -48,6 +48,25 @@ func denseWideAVX512(acc, w *float32, idx *int32, val *float32, nnz, in, nob int
 //go:noescape
 func rowsFMAAVX2(dst, src *float32, a float32, rows, n, stride int)
 
+// fmaPeakAVX512 and fmaPeakAVX2 are fmaPeakGo in the widest FMAs: twelve independent
+// accumulators of 16 or 8 lanes, 384 or 192 FLOPs an iteration.
+//
+//go:noescape
+func fmaPeakAVX512(n int) float32
+
+//go:noescape
+func fmaPeakAVX2(n int) float32
+
+// fmaPeakKernelOf is an assembly peak kernel behind the check it relies on.
+func fmaPeakKernelOf(k func(n int) float32) func(n int) float32 {
+	return func(n int) float32 {
+		if n < 1 {
+			return 0
+		}
+		return k(n)
+	}
+}
+
 // rowsFMAKernel checks the lengths the assembly relies on and calls it.
 func rowsFMAKernel(dst, src []float32, a float32, rows, n, stride int) {
 	if rows < 1 || n < 1 {
@@ -70,10 +89,12 @@ func init() {
 		toPlanarBlocks = toPlanarKernel
 		denseBlocks = denseBlocksKernel(denseBlocksAVX2)
 		rowsFMA = rowsFMAKernel
+		fmaPeak, fmaPeakFLOPs, fmaPeakKernel = fmaPeakKernelOf(fmaPeakAVX2), 12*8*2, "avx2"
 	}
 	if cpu.X86.HasAVX512F && cpu.X86.HasFMA {
 		denseBlocks = denseBlocksKernel(denseBlocksAVX512)
 		denseWideBlocks = denseBlocksKernelW(denseWideAVX512, denseWide)
+		fmaPeak, fmaPeakFLOPs, fmaPeakKernel = fmaPeakKernelOf(fmaPeakAVX512), 12*16*2, "avx512"
 	}
 }
 
@@ -145,6 +166,18 @@ func denseWideKernels() map[string]func(acc, w []float32, idx []int32, val []flo
 	k := map[string]func(acc, w []float32, idx []int32, val []float32, in, nob int){}
 	if cpu.X86.HasAVX512F && cpu.X86.HasFMA {
 		k["avx512-wide"] = denseBlocksKernelW(denseWideAVX512, denseWide)
+	}
+	return k
+}
+
+// peakKernels is every FMA peak kernel this CPU can run.
+func peakKernels() map[string]func(n int) float32 {
+	k := map[string]func(n int) float32{}
+	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
+		k["avx2"] = fmaPeakKernelOf(fmaPeakAVX2)
+	}
+	if cpu.X86.HasAVX512F && cpu.X86.HasFMA {
+		k["avx512"] = fmaPeakKernelOf(fmaPeakAVX512)
 	}
 	return k
 }

@@ -481,3 +481,86 @@ dwFMA:
 	JNZ          dwBlock
 	VZEROUPPER
 	RET
+
+#define PEAK(z) VFMADD231PS Z16, Z17, z
+#define PEAKY(y) VFMADD231PS Y14, Y15, y
+
+// func fmaPeakAVX512(n int) float32
+// n iterations of twelve independent 16-wide FMAs (12 chains cover two FMA units of four
+// cycles' latency with room), all of 1*1: lane 0 of Z0 ends at n. n >= 1.
+TEXT ·fmaPeakAVX512(SB), NOSPLIT, $0-12
+	MOVQ         n+0(FP), CX
+	MOVL         $0x3f800000, AX
+	VPBROADCASTD AX, Z16
+	VMOVAPS      Z16, Z17
+	VXORPS       Z0, Z0, Z0
+	VXORPS       Z1, Z1, Z1
+	VXORPS       Z2, Z2, Z2
+	VXORPS       Z3, Z3, Z3
+	VXORPS       Z4, Z4, Z4
+	VXORPS       Z5, Z5, Z5
+	VXORPS       Z6, Z6, Z6
+	VXORPS       Z7, Z7, Z7
+	VXORPS       Z8, Z8, Z8
+	VXORPS       Z9, Z9, Z9
+	VXORPS       Z10, Z10, Z10
+	VXORPS       Z11, Z11, Z11
+
+peakZ:
+	PEAK(Z0)
+	PEAK(Z1)
+	PEAK(Z2)
+	PEAK(Z3)
+	PEAK(Z4)
+	PEAK(Z5)
+	PEAK(Z6)
+	PEAK(Z7)
+	PEAK(Z8)
+	PEAK(Z9)
+	PEAK(Z10)
+	PEAK(Z11)
+	DECQ CX
+	JNZ  peakZ
+	VMOVSS X0, ret+8(FP)
+	VZEROUPPER
+	RET
+
+// func fmaPeakAVX2(n int) float32
+// fmaPeakAVX512 with 8-wide registers: twelve chains in Y0-Y11. n >= 1.
+TEXT ·fmaPeakAVX2(SB), NOSPLIT, $0-12
+	MOVQ         n+0(FP), CX
+	MOVL         $0x3f800000, AX
+	MOVL         AX, X14
+	VBROADCASTSS X14, Y14
+	VMOVAPS      Y14, Y15
+	VXORPS       Y0, Y0, Y0
+	VXORPS       Y1, Y1, Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VXORPS       Y5, Y5, Y5
+	VXORPS       Y6, Y6, Y6
+	VXORPS       Y7, Y7, Y7
+	VXORPS       Y8, Y8, Y8
+	VXORPS       Y9, Y9, Y9
+	VXORPS       Y10, Y10, Y10
+	VXORPS       Y11, Y11, Y11
+
+peakY:
+	PEAKY(Y0)
+	PEAKY(Y1)
+	PEAKY(Y2)
+	PEAKY(Y3)
+	PEAKY(Y4)
+	PEAKY(Y5)
+	PEAKY(Y6)
+	PEAKY(Y7)
+	PEAKY(Y8)
+	PEAKY(Y9)
+	PEAKY(Y10)
+	PEAKY(Y11)
+	DECQ CX
+	JNZ  peakY
+	VMOVSS X0, ret+8(FP)
+	VZEROUPPER
+	RET

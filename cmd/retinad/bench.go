@@ -25,7 +25,7 @@ import (
 func benchCommand() command {
 	return command{
 		name:    "bench",
-		args:    "--model M | --sweep DIR [--steps N] [--peer-steps N] [--threads N] [--frame-rate HZ] [--json]",
+		args:    "--model M | --sweep DIR [--steps N] [--peer-steps N] [--threads N] [--frame-rate HZ] [--roofline-mb N] [--json]",
 		summary: "time the streaming engine per step, and ONNX Runtime on the full window (batch 1, one thread) when present; --sweep: every model in DIR, one table",
 		run:     runBench,
 	}
@@ -50,13 +50,26 @@ type benchResult struct {
 	CPUPerStepus float64 `json:"cpu_per_step_us"`
 	// ThreadCPUP50us and ThreadCPUP99us are quantiles of the stepping thread's own CPU time per
 	// step (with --threads, the helpers' share is not in them).
-	ThreadCPUP50us float64   `json:"thread_cpu_p50_us"`
-	ThreadCPUP99us float64   `json:"thread_cpu_p99_us"`
-	AllocsPerStep  float64   `json:"allocs_per_step"`
-	FLOPsPerStep   int64     `json:"flops_per_step"`
-	BytesPerStep   int64     `json:"bytes_per_step"`    // weights and state one step reads at most
-	StepGBs        float64   `json:"step_gbytes_per_s"` // bytes_per_step at p50
-	StepGFLOPs     float64   `json:"step_gflops"`       // achieved at p50
+	ThreadCPUP50us float64 `json:"thread_cpu_p50_us"`
+	ThreadCPUP99us float64 `json:"thread_cpu_p99_us"`
+	// AllocsPerStep counts the allocations made under Stream.Step (every one is recorded, with
+	// its stack); ProcessAllocsPerStep every allocation of the process meanwhile, other
+	// goroutines' included (nats-server's pse sampler, linked into this binary, reads /proc
+	// every second from its package init: two allocations a second).
+	AllocsPerStep        float64 `json:"allocs_per_step"`
+	ProcessAllocsPerStep float64 `json:"process_allocs_per_step"`
+	FLOPsPerStep         int64   `json:"flops_per_step"`
+	BytesPerStep         int64   `json:"bytes_per_step"`      // weights and state one step reads at most
+	BytesReadPerStep     int64   `json:"bytes_read_per_step"` // the mean a step read (a dense layer skips its zero inputs' weights)
+	StepGBs              float64 `json:"step_gbytes_per_s"`   // bytes_read_per_step at p50
+	StepGFLOPs           float64 `json:"step_gflops"`         // achieved at p50
+	// The roofline of this core (infer.MeasureRoofline, before the first model) and the step's
+	// floor under it: the larger of its bytes read over the bandwidth and its FLOPs over the
+	// peak. Absent with --roofline-mb 0.
+	ReadGBs        float64   `json:"read_gbytes_per_s,omitempty"`
+	PeakGFLOPs     float64   `json:"peak_gflops,omitempty"`
+	FloorUs        float64   `json:"floor_us,omitempty"`
+	P50PerFloor    float64   `json:"p50_per_floor,omitempty"`
 	FLOPsWindow    int64     `json:"flops_full_window"`
 	Peer           *peerInfo `json:"peer"`
 	PeerMissing    string    `json:"peer_missing,omitempty"`
@@ -74,10 +87,11 @@ func runBench(ctx context.Context, e *env, fs *flag.FlagSet, args []string) erro
 	asJSON := fs.Bool("json", false, "print one JSON object (--sweep: an array)")
 	threads := fs.Int("threads", 1, "cores one step of the streaming engine may use (models[].threads); ONNX Runtime keeps one")
 	frameRate := fs.Float64("frame-rate", 0, "bins per second, for an .onnx model that does not say its own (timing does not depend on it: 1 when absent)")
+	rooflineMB := fs.Int("roofline-mb", 256, "first measure this core's read bandwidth over a buffer of N MB (several times the last-level cache) and its peak FLOP/s, and hold every step to them; 0: do not")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if (*modelPath == "") == (*sweep == "") || fs.NArg() != 0 || *steps < 1 || *peerSteps < 1 || *threads < 1 {
+	if (*modelPath == "") == (*sweep == "") || fs.NArg() != 0 || *steps < 1 || *peerSteps < 1 || *threads < 1 || *rooflineMB < 0 {
 		fs.Usage()
 		return fmt.Errorf("%w: bench needs --model or --sweep (one of them, and positive --steps, --peer-steps)", errUsage)
 	}
@@ -87,10 +101,15 @@ func runBench(ctx context.Context, e *env, fs *flag.FlagSet, args []string) erro
 	if rate == 0 {
 		rate = 1
 	}
+	// Every allocation is recorded with its stack while the bench runs, so that a step's own
+	// are told from other goroutines' (allocsUnder).
+	defer func(rate int) { runtime.MemProfileRate = rate }(runtime.MemProfileRate)
+	runtime.MemProfileRate = 1
+	roof := measureRoofline(*rooflineMB)
 	if *sweep != "" {
-		return runSweep(e, *sweep, rate, *steps, *peerSteps, *threads, *asJSON)
+		return runSweep(e, *sweep, rate, *steps, *peerSteps, *threads, roof, *asJSON)
 	}
-	res, err := benchModel(*modelPath, rate, *steps, *peerSteps, *threads)
+	res, err := benchModel(*modelPath, rate, *steps, *peerSteps, *threads, roof)
 	if err != nil {
 		return err
 	}
@@ -99,10 +118,13 @@ func runBench(ctx context.Context, e *env, fs *flag.FlagSet, args []string) erro
 		enc.SetIndent("", "  ")
 		return enc.Encode(res)
 	}
-	fmt.Fprintf(e.stdout, "%s: streaming step p50 %.1f us, p99 %.1f us, max %.1f us; %.0f steps/s; %.1f us CPU per step (the thread's own: p50 %.1f us, p99 %.1f us); %.2f allocs/step\n",
-		*modelPath, res.StepP50us, res.StepP99us, res.StepMaxus, res.StepsPerS, res.CPUPerStepus, res.ThreadCPUP50us, res.ThreadCPUP99us, res.AllocsPerStep)
-	fmt.Fprintf(e.stdout, "FLOPs per step: %d streaming (%.1f GFLOP/s at p50), %d full window; %d bytes read per step (%.1f GB/s at p50)\n",
-		res.FLOPsPerStep, res.StepGFLOPs, res.FLOPsWindow, res.BytesPerStep, res.StepGBs)
+	fmt.Fprintf(e.stdout, "%s: streaming step p50 %.1f us, p99 %.1f us, max %.1f us; %.0f steps/s; %.1f us CPU per step (the thread's own: p50 %.1f us, p99 %.1f us); %.2f allocs/step in Step (%.2f in the process)\n",
+		*modelPath, res.StepP50us, res.StepP99us, res.StepMaxus, res.StepsPerS, res.CPUPerStepus, res.ThreadCPUP50us, res.ThreadCPUP99us, res.AllocsPerStep, res.ProcessAllocsPerStep)
+	fmt.Fprintf(e.stdout, "FLOPs per step: %d streaming (%.1f GFLOP/s at p50), %d full window; %d bytes read per step, at most %d (%.1f GB/s at p50)\n",
+		res.FLOPsPerStep, res.StepGFLOPs, res.FLOPsWindow, res.BytesReadPerStep, res.BytesPerStep, res.StepGBs)
+	if roof != nil {
+		fmt.Fprintf(e.stdout, "floor: %.1f us (%s); p50 is %.2fx the floor\n", res.FloorUs, roofline(roof), res.P50PerFloor)
+	}
 	if res.Peer == nil {
 		fmt.Fprintf(e.stdout, "peer: MISSING (%s)\n", res.PeerMissing)
 	} else {
@@ -114,7 +136,7 @@ func runBench(ctx context.Context, e *env, fs *flag.FlagSet, args []string) erro
 
 // runSweep benches every model in dir, in name order, each against ONNX Runtime in the same
 // run, and prints the table of issue #24 (or a JSON array).
-func runSweep(e *env, dir string, rate float64, steps, peerSteps, threads int, asJSON bool) error {
+func runSweep(e *env, dir string, rate float64, steps, peerSteps, threads int, roof *infer.Roofline, asJSON bool) error {
 	var paths []string
 	for _, pat := range []string{"*.retinad", "*.rtm", "*.onnx"} {
 		m, _ := filepath.Glob(filepath.Join(dir, pat))
@@ -126,11 +148,11 @@ func runSweep(e *env, dir string, rate float64, steps, peerSteps, threads int, a
 	}
 	var all []benchResult
 	if !asJSON {
-		fmt.Fprintln(e.stdout, "| model | history x grid, cells | MFLOP/step | MB read/step | step p50 | step p99 | p99/p50 | CPU/step | thread CPU p50 / p99 | ORT p50 | ratio | GFLOP/s | GB/s | allocs/step |")
-		fmt.Fprintln(e.stdout, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+		fmt.Fprintln(e.stdout, "| model | history x grid, cells | MFLOP/step | MB read/step | step p50 | floor | p50/floor | step p99 | p99/p50 | CPU/step | thread CPU p50 / p99 | ORT p50 | ratio | GFLOP/s | GB/s | allocs/step (process) |")
+		fmt.Fprintln(e.stdout, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	}
 	for _, p := range paths {
-		res, err := benchModel(p, rate, steps, peerSteps, threads)
+		res, err := benchModel(p, rate, steps, peerSteps, threads, roof)
 		if err != nil {
 			return err
 		}
@@ -142,11 +164,18 @@ func runSweep(e *env, dir string, rate float64, steps, peerSteps, threads int, a
 		if res.Peer != nil {
 			peer, ratio = fmtUs(*res.PeerP50us), fmt.Sprintf("%.1fx", *res.Ratio)
 		}
-		fmt.Fprintf(e.stdout, "| %s | %s | %.1f | %.2f | %s | %s | %.2f | %s | %s / %s | %s | %s | %.1f | %.1f | %.2f |\n",
-			filepath.Base(p), res.Size, float64(res.FLOPsPerStep)/1e6, float64(res.BytesPerStep)/1e6,
-			fmtUs(res.StepP50us), fmtUs(res.StepP99us), res.StepP99us/res.StepP50us, fmtUs(res.CPUPerStepus),
+		floor, perFloor := "-", "-"
+		if roof != nil {
+			floor, perFloor = fmtUs(res.FloorUs), fmt.Sprintf("%.2f", res.P50PerFloor)
+		}
+		fmt.Fprintf(e.stdout, "| %s | %s | %.1f | %.2f | %s | %s | %s | %s | %.2f | %s | %s / %s | %s | %s | %.1f | %.1f | %.2f (%.2f) |\n",
+			filepath.Base(p), res.Size, float64(res.FLOPsPerStep)/1e6, float64(res.BytesReadPerStep)/1e6,
+			fmtUs(res.StepP50us), floor, perFloor, fmtUs(res.StepP99us), res.StepP99us/res.StepP50us, fmtUs(res.CPUPerStepus),
 			fmtUs(res.ThreadCPUP50us), fmtUs(res.ThreadCPUP99us), peer, ratio,
-			res.StepGFLOPs, res.StepGBs, res.AllocsPerStep)
+			res.StepGFLOPs, res.StepGBs, res.AllocsPerStep, res.ProcessAllocsPerStep)
+	}
+	if !asJSON && roof != nil {
+		fmt.Fprintf(e.stdout, "\nfloor: the larger of a step's bytes read over the bandwidth and its FLOPs over the peak; %s\n", roofline(roof))
 	}
 	if asJSON {
 		enc := json.NewEncoder(e.stdout)
@@ -166,7 +195,7 @@ func fmtUs(us float64) string {
 
 // benchModel times steps of the streaming engine on the model at path, interleaved with
 // peerSteps runs of ONNX Runtime on the full window when it is present.
-func benchModel(path string, rate float64, steps, peerSteps, threads int) (benchResult, error) {
+func benchModel(path string, rate float64, steps, peerSteps, threads int, roof *infer.Roofline) (benchResult, error) {
 	m, err := loadModel(path, rate)
 	if err != nil {
 		return benchResult{}, err
@@ -213,6 +242,8 @@ func benchModel(path string, rate float64, steps, peerSteps, threads int) (bench
 	var mallocs uint64
 	var total, cpu time.Duration
 	var ms0, ms1 runtime.MemStats
+	var bytesRead int64
+	stepAllocs0 := allocsUnder(stepFunc)
 	for r := 0; r < rounds; r++ {
 		n := steps*(r+1)/rounds - steps*r/rounds
 		if r > 0 && peer != nil {
@@ -226,6 +257,7 @@ func benchModel(path string, rate float64, steps, peerSteps, threads int) (bench
 			s.Step(frames[len(lat)%len(frames)], rates)
 			tcpu = append(tcpu, threadCPU()-c0)
 			lat = append(lat, time.Since(t0))
+			bytesRead += s.BytesRead()
 		}
 		total += time.Since(start)
 		cpu += processCPU() - cpu0
@@ -241,13 +273,20 @@ func benchModel(path string, rate float64, steps, peerSteps, threads int) (bench
 			}
 		}
 	}
+	res.AllocsPerStep = float64(allocsUnder(stepFunc)-stepAllocs0) / float64(steps)
 	res.StepsPerS = float64(steps) / total.Seconds()
 	res.CPUPerStepus = float64(cpu) / float64(steps) / 1e3
-	res.AllocsPerStep = float64(mallocs) / float64(steps)
+	res.ProcessAllocsPerStep = float64(mallocs) / float64(steps)
 	res.StepP50us, res.StepP99us, res.StepMaxus = quantiles(lat)
 	res.ThreadCPUP50us, res.ThreadCPUP99us, _ = quantiles(tcpu)
+	res.BytesReadPerStep = bytesRead / int64(steps)
 	res.StepGFLOPs = float64(res.FLOPsPerStep) / res.StepP50us / 1e3
-	res.StepGBs = float64(res.BytesPerStep) / res.StepP50us / 1e3
+	res.StepGBs = float64(res.BytesReadPerStep) / res.StepP50us / 1e3
+	if roof != nil {
+		res.ReadGBs, res.PeakGFLOPs = roof.ReadBytesPerSec/1e9, roof.FLOPsPerSec/1e9
+		res.FloorUs = max(float64(res.BytesReadPerStep)/roof.ReadBytesPerSec, float64(res.FLOPsPerStep)/roof.FLOPsPerSec) * 1e6
+		res.P50PerFloor = res.StepP50us / res.FloorUs
+	}
 	if peer != nil {
 		p50, p99, _ := quantiles(plat)
 		ratio := p50 / res.StepP50us
@@ -388,4 +427,59 @@ func abs64(x float64) float64 {
 		return -x
 	}
 	return x
+}
+
+// measureRoofline measures this core's roofline over a buffer of mb megabytes, on a thread
+// of its own for the duration (nil for mb 0).
+func measureRoofline(mb int) *infer.Roofline {
+	if mb == 0 {
+		return nil
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	r := infer.MeasureRoofline(mb << 20)
+	return &r
+}
+
+// roofline says what the floor was measured against.
+func roofline(r *infer.Roofline) string {
+	return fmt.Sprintf("this core reads %.1f GB/s from memory (best of 8 passes over a buffer larger than the caches) and peaks at %.1f GFLOP/s (%s FMAs)",
+		r.ReadBytesPerSec/1e9, r.FLOPsPerSec/1e9, r.Kernel)
+}
+
+// stepFunc is the full name of the function whose allocations are a step's.
+const stepFunc = "retinad/infer.(*Stream).Step"
+
+// allocsUnder is how many heap allocations the process has made so far under calls of the
+// function named fn (its full name), as of the garbage collections it runs: exact when
+// runtime.MemProfileRate is 1, which records every allocation with its stack. The process's
+// malloc count is not a step's: other goroutines allocate meanwhile (see AllocsPerStep).
+func allocsUnder(fn string) int64 {
+	// The profile holds what the last completed cycle published; two cycles publish them all.
+	runtime.GC()
+	runtime.GC()
+	var recs []runtime.MemProfileRecord
+	for {
+		n, ok := runtime.MemProfile(recs, true)
+		if ok {
+			recs = recs[:n]
+			break
+		}
+		recs = make([]runtime.MemProfileRecord, n+n/4+16)
+	}
+	var count int64
+	for i := range recs {
+		frames := runtime.CallersFrames(recs[i].Stack())
+		for {
+			f, more := frames.Next()
+			if f.Function == fn {
+				count += recs[i].AllocObjects
+				break
+			}
+			if !more {
+				break
+			}
+		}
+	}
+	return count
 }
