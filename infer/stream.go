@@ -133,6 +133,7 @@ func (s *Stream) Step(frame, rates []float32) bool {
 	if len(frame) != len(s.frame) || len(rates) != len(s.m.Cells) {
 		panic(fmt.Sprintf("infer: Step: frame of %d values and rates of %d, want %d and %d", len(frame), len(rates), len(s.frame), len(s.m.Cells)))
 	}
+	s.pool.prewake() // the helpers spin while this core normalises and transforms the frame
 	mean, inv := float32(in.Mean), float32(1/in.Std)
 	for i, v := range frame {
 		s.frame[i] = (v - mean) * inv
