@@ -52,6 +52,14 @@ type benchResult struct {
 	// step (with --threads, the helpers' share is not in them).
 	ThreadCPUP50us float64 `json:"thread_cpu_p50_us"`
 	ThreadCPUP99us float64 `json:"thread_cpu_p99_us"`
+	// The same over the steps in which the stepping thread was not switched out (no context
+	// switch, voluntary or not, from the start of the step before to the end of this one), and
+	// the share of steps that were: a step the load interrupts comes back to caches the load
+	// has refilled, so its own CPU time grows too. These quantiles are the tail a quiet core
+	// would show; the share says how loud this one was.
+	UnswitchedCPUP50us float64 `json:"unswitched_thread_cpu_p50_us"`
+	UnswitchedCPUP99us float64 `json:"unswitched_thread_cpu_p99_us"`
+	SwitchedShare      float64 `json:"switched_share"`
 	// AllocsPerStep counts the allocations made under Stream.Step (every one is recorded, with
 	// its stack); ProcessAllocsPerStep every allocation of the process meanwhile, other
 	// goroutines' included (nats-server's pse sampler, linked into this binary, reads /proc
@@ -118,8 +126,9 @@ func runBench(ctx context.Context, e *env, fs *flag.FlagSet, args []string) erro
 		enc.SetIndent("", "  ")
 		return enc.Encode(res)
 	}
-	fmt.Fprintf(e.stdout, "%s: streaming step p50 %.1f us, p99 %.1f us, max %.1f us; %.0f steps/s; %.1f us CPU per step (the thread's own: p50 %.1f us, p99 %.1f us); %.2f allocs/step in Step (%.2f in the process)\n",
-		*modelPath, res.StepP50us, res.StepP99us, res.StepMaxus, res.StepsPerS, res.CPUPerStepus, res.ThreadCPUP50us, res.ThreadCPUP99us, res.AllocsPerStep, res.ProcessAllocsPerStep)
+	fmt.Fprintf(e.stdout, "%s: streaming step p50 %.1f us, p99 %.1f us, max %.1f us; %.0f steps/s; %.1f us CPU per step (the thread's own: p50 %.1f us, p99 %.1f us; in the %.1f%% of steps not switched out: p50 %.1f us, p99 %.1f us); %.2f allocs/step in Step (%.2f in the process)\n",
+		*modelPath, res.StepP50us, res.StepP99us, res.StepMaxus, res.StepsPerS, res.CPUPerStepus, res.ThreadCPUP50us, res.ThreadCPUP99us,
+		100*(1-res.SwitchedShare), res.UnswitchedCPUP50us, res.UnswitchedCPUP99us, res.AllocsPerStep, res.ProcessAllocsPerStep)
 	fmt.Fprintf(e.stdout, "FLOPs per step: %d streaming (%.1f GFLOP/s at p50), %d full window; %d bytes read per step, at most %d (%.1f GB/s at p50)\n",
 		res.FLOPsPerStep, res.StepGFLOPs, res.FLOPsWindow, res.BytesReadPerStep, res.BytesPerStep, res.StepGBs)
 	if roof != nil {
@@ -148,8 +157,8 @@ func runSweep(e *env, dir string, rate float64, steps, peerSteps, threads int, r
 	}
 	var all []benchResult
 	if !asJSON {
-		fmt.Fprintln(e.stdout, "| model | history x grid, cells | MFLOP/step | MB read/step | step p50 | floor | p50/floor | step p99 | p99/p50 | CPU/step | thread CPU p50 / p99 | ORT p50 | ratio | GFLOP/s | GB/s | allocs/step (process) |")
-		fmt.Fprintln(e.stdout, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+		fmt.Fprintln(e.stdout, "| model | history x grid, cells | MFLOP/step | MB read/step | step p50 | floor | p50/floor | step p99 | p99/p50 | CPU/step | thread CPU p50 / p99 | unswitched p50 / p99 (switched) | ORT p50 | ratio | GFLOP/s | GB/s | allocs/step (process) |")
+		fmt.Fprintln(e.stdout, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	}
 	for _, p := range paths {
 		res, err := benchModel(p, rate, steps, peerSteps, threads, roof)
@@ -168,10 +177,11 @@ func runSweep(e *env, dir string, rate float64, steps, peerSteps, threads int, r
 		if roof != nil {
 			floor, perFloor = fmtUs(res.FloorUs), fmt.Sprintf("%.2f", res.P50PerFloor)
 		}
-		fmt.Fprintf(e.stdout, "| %s | %s | %.1f | %.2f | %s | %s | %s | %s | %.2f | %s | %s / %s | %s | %s | %.1f | %.1f | %.2f (%.2f) |\n",
+		fmt.Fprintf(e.stdout, "| %s | %s | %.1f | %.2f | %s | %s | %s | %s | %.2f | %s | %s / %s | %s / %s (%.1f%%) | %s | %s | %.1f | %.1f | %.2f (%.2f) |\n",
 			filepath.Base(p), res.Size, float64(res.FLOPsPerStep)/1e6, float64(res.BytesReadPerStep)/1e6,
 			fmtUs(res.StepP50us), floor, perFloor, fmtUs(res.StepP99us), res.StepP99us/res.StepP50us, fmtUs(res.CPUPerStepus),
-			fmtUs(res.ThreadCPUP50us), fmtUs(res.ThreadCPUP99us), peer, ratio,
+			fmtUs(res.ThreadCPUP50us), fmtUs(res.ThreadCPUP99us),
+			fmtUs(res.UnswitchedCPUP50us), fmtUs(res.UnswitchedCPUP99us), 100*res.SwitchedShare, peer, ratio,
 			res.StepGFLOPs, res.StepGBs, res.AllocsPerStep, res.ProcessAllocsPerStep)
 	}
 	if !asJSON && roof != nil {
@@ -232,7 +242,8 @@ func benchModel(path string, rate float64, steps, peerSteps, threads int, roof *
 	// the first step of each round after the first is run untimed: otherwise those 19 cold
 	// steps alone would be the p99 of 1,500.
 	const rounds = 20
-	lat, tcpu := make([]time.Duration, 0, steps), make([]time.Duration, 0, steps)
+	lat, tcpu, unswitched := make([]time.Duration, 0, steps), make([]time.Duration, 0, steps), make([]time.Duration, 0, steps)
+	ru := new(unix.Rusage)
 	// The thread's own CPU clock per step leaves out the time the machine's load took the core
 	// away: its quantiles are the step's tail as a quiet core would see it (caches shared with
 	// the load still count). The goroutine stays on one thread for it.
@@ -252,11 +263,20 @@ func benchModel(path string, rate float64, steps, peerSteps, threads int, roof *
 		runtime.ReadMemStats(&ms0)
 		cpu0 := processCPU()
 		start := time.Now()
+		prev, okPrev := threadSwitches(ru) // at the start of the step before (none: this one)
 		for i := 0; i < n; i++ {
+			sw0, ok0 := threadSwitches(ru)
 			t0, c0 := time.Now(), threadCPU()
 			s.Step(frames[len(lat)%len(frames)], rates)
-			tcpu = append(tcpu, threadCPU()-c0)
+			c := threadCPU() - c0
 			lat = append(lat, time.Since(t0))
+			tcpu = append(tcpu, c)
+			// Unswitched: no switch from the start of the step before to the end of this one,
+			// so that this step did not start on caches a switch had left to the load either.
+			if sw1, ok1 := threadSwitches(ru); okPrev && ok1 && sw1 == prev {
+				unswitched = append(unswitched, c)
+			}
+			prev, okPrev = sw0, ok0
 			bytesRead += s.BytesRead()
 		}
 		total += time.Since(start)
@@ -279,6 +299,10 @@ func benchModel(path string, rate float64, steps, peerSteps, threads int, roof *
 	res.ProcessAllocsPerStep = float64(mallocs) / float64(steps)
 	res.StepP50us, res.StepP99us, res.StepMaxus = quantiles(lat)
 	res.ThreadCPUP50us, res.ThreadCPUP99us, _ = quantiles(tcpu)
+	res.SwitchedShare = 1 - float64(len(unswitched))/float64(steps)
+	if len(unswitched) > 0 {
+		res.UnswitchedCPUP50us, res.UnswitchedCPUP99us, _ = quantiles(unswitched)
+	}
 	res.BytesReadPerStep = bytesRead / int64(steps)
 	res.StepGFLOPs = float64(res.FLOPsPerStep) / res.StepP50us / 1e3
 	res.StepGBs = float64(res.BytesReadPerStep) / res.StepP50us / 1e3
@@ -304,6 +328,16 @@ func threadCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ts.Nano())
+}
+
+// threadSwitches is how many times the calling OS thread has been switched out so far,
+// voluntarily (the runtime parked it) or not (the kernel gave its core to another process);
+// false if the count cannot be read. ru is the caller's, so that nothing is allocated.
+func threadSwitches(ru *unix.Rusage) (int64, bool) {
+	if unix.Getrusage(unix.RUSAGE_THREAD, ru) != nil {
+		return 0, false
+	}
+	return ru.Nvcsw + ru.Nivcsw, true
 }
 
 // processCPU is the CPU time (user and system) this process has used so far.

@@ -96,7 +96,7 @@ func benchJSON(t *testing.T, model string) {
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatalf("%v:\n%s", err, out)
 	}
-	for _, k := range []string{"step_p50_us", "step_p99_us", "steps_per_s", "allocs_per_step", "process_allocs_per_step", "peer", "peer_p50_us", "ratio", "bytes_read_per_step", "floor_us", "read_gbytes_per_s", "peak_gflops"} {
+	for _, k := range []string{"step_p50_us", "step_p99_us", "steps_per_s", "allocs_per_step", "process_allocs_per_step", "peer", "peer_p50_us", "ratio", "bytes_read_per_step", "floor_us", "read_gbytes_per_s", "peak_gflops", "unswitched_thread_cpu_p99_us", "switched_share"} {
 		if _, ok := res[k]; !ok {
 			t.Errorf("no %q in %s", k, out)
 		}
@@ -140,8 +140,8 @@ func TestBenchSweep(t *testing.T) {
 	}
 	for i, want := range []string{"| bncnn_small.retinad | 6 x 20x20, 4 |", "| ln.retinad | 6 x 20x20, 4 |"} {
 		row := lines[2+i]
-		if !strings.HasPrefix(row, want) || strings.Count(row, "|") != 17 {
-			t.Errorf("row %d: %q, want it to start %q with 16 columns", i, row, want)
+		if !strings.HasPrefix(row, want) || strings.Count(row, "|") != 18 {
+			t.Errorf("row %d: %q, want it to start %q with 17 columns", i, row, want)
 		}
 		if !strings.Contains(row, "missing") && !strings.Contains(row, "x |") {
 			t.Errorf("row %d has neither a ratio nor a missing peer: %q", i, row)
