@@ -12,7 +12,7 @@ import (
 // per pass over an input block, the accumulators in registers.
 //
 //go:noescape
-func cmacPlanarAVX2(out *complex64, cstride int, w, x *float32, xoff *int, xstride, nk, nb, ng int)
+func cmacPlanarAVX2(out *complex64, cstride int, w, x *float32, xoff *int, xstride, nk, nb, ng, wskip int)
 
 // dotAVX2 is dotGeneric in AVX2 with FMA: 32 products per iteration in four accumulators.
 //
@@ -124,8 +124,8 @@ func denseBlocksKernelW(k func(acc, w *float32, idx *int32, val *float32, nnz, i
 }
 
 // cmacPlanarKernel checks the lengths the assembly relies on and calls it.
-func cmacPlanarKernel(out []complex64, cstride int, w, x []float32, xoff []int, xstride, nk, nb, ng int) {
-	if nk < 1 || nb < 1 || ng < 1 || cstride < nb*8 || xstride < 16 || len(out) < ng*4*cstride || len(w) < ng*nb*nk*64 || len(xoff) < nk {
+func cmacPlanarKernel(out []complex64, cstride int, w, x []float32, xoff []int, xstride, nk, nb, ng, wskip int) {
+	if nk < 1 || nb < 1 || ng < 1 || wskip < 0 || cstride < nb*8 || xstride < 16 || len(out) < (ng-1)*4*cstride+3*cstride+nb*8 || len(w) < (ng*nb-1)*(nk*64+wskip)+nk*64 || len(xoff) < nk {
 		panic(fmt.Sprintf("infer: cmacPlanar: %d outputs of stride %d, %d weights, %d inputs of %d blocks %d apart, %d groups", len(out), cstride, len(w), nk, nb, xstride, ng))
 	}
 	for _, o := range xoff[:nk] {
@@ -133,7 +133,7 @@ func cmacPlanarKernel(out []complex64, cstride int, w, x []float32, xoff []int, 
 			panic(fmt.Sprintf("infer: cmacPlanar: input at %d of %d floats, want %d blocks %d apart", o, len(x), nb, xstride))
 		}
 	}
-	cmacPlanarAVX2(&out[0], cstride, &w[0], &x[0], &xoff[0], xstride, nk, nb, ng)
+	cmacPlanarAVX2(&out[0], cstride, &w[0], &x[0], &xoff[0], xstride, nk, nb, ng, 4*wskip)
 }
 
 func toPlanarKernel(src []complex64, dst []float32, stride int) int {

@@ -87,12 +87,12 @@ dotdone:
 	VFMADD231PS  (j*64)(SI), Y9, im; \
 	VFMADD231PS  (j*64+32)(SI), Y8, im
 
-// func cmacPlanarAVX2(out *complex64, cstride int, w, x *float32, xoff *int, xstride, nk, nb, ng int)
+// func cmacPlanarAVX2(out *complex64, cstride int, w, x *float32, xoff *int, xstride, nk, nb, ng, wskip int)
 // See cmacPlanarGo. Registers: SI the weight stream, DI x, DX xoff, R8 the group's first
 // output, R9 the channel stride in bytes, R10 the block's byte offset in the output, R13 in
 // x (R14 apart), BX blocks left, CX inputs left, R12 the input's index into xoff in bytes,
-// Y0-Y7 four channels' accumulators.
-TEXT ·cmacPlanarAVX2(SB), NOSPLIT, $0-72
+// Y0-Y7 four channels' accumulators; wskip (bytes here) is added to SI after each block.
+TEXT ·cmacPlanarAVX2(SB), NOSPLIT, $0-80
 	MOVQ out+0(FP), R8
 	MOVQ cstride+8(FP), R9
 	SHLQ $3, R9
@@ -133,6 +133,7 @@ pinput:
 	ADDQ    $8, R12
 	DECQ    CX
 	JNZ     pinput
+	ADDQ    wskip+72(FP), SI
 
 	LEAQ (R8)(R10*1), R11
 	STORE4(Y0, Y1, R11)
