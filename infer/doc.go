@@ -39,7 +39,11 @@
 // prime radix. A dense layer after the convolutions (dense.go) is a matrix-vector product in
 // slabs of 16 outputs, input-major, so that an input's 16 weights are one cache line and the
 // sums stay in registers (AVX-512 kernel, AVX2, Go); only nonzero inputs are visited (after a
-// ReLU about half are zero and their weights are never read). What a step costs is memory
+// ReLU about half are zero and their weights are never read). The first layer's weight
+// spectra, above 4 MB (80x80 and larger grids), are read once per four steps, not every step
+// (temporal blocking, stream.go's convRing: each step a quarter of the spectrum's blocks sum
+// the whole window for this output and the partial sums of the next three; the others add
+// their newest frames to the partial they stored). What a step costs is memory
 // traffic more than arithmetic at large sizes: Stream.BytesPerStep is the weights and state a
 // step reads, Stream.FLOPs its arithmetic, and `retinad bench --sweep` sets both against time.
 //
