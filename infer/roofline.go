@@ -13,9 +13,16 @@ import (
 // rather than to another machine's.
 type Roofline struct {
 	ReadBytesPerSec float64 // best of the passes over a buffer larger than the caches
-	FLOPsPerSec     float64 // best of the runs of the FMA kernel
-	Kernel          string  // the FMA kernel's instruction set: "avx512", "avx2" or "go"
+	// CacheReadBytesPerSec is the same over CacheProbeBytes, which the last-level cache of
+	// this class of CPU holds and the second level does not (2 MB L2, 32 MB L3 here): what a
+	// step whose data stays in L3 between steps can read at best.
+	CacheReadBytesPerSec float64
+	FLOPsPerSec          float64 // best of the runs of the FMA kernel
+	Kernel               string  // the FMA kernel's instruction set: "avx512", "avx2" or "go"
 }
+
+// CacheProbeBytes is the buffer of Roofline.CacheReadBytesPerSec.
+const CacheProbeBytes = 8 << 20
 
 // MeasureRoofline measures both on the calling goroutine's core (the caller pins it: taskset,
 // runtime.LockOSThread), in about half a second. It reads a buffer of size bytes, which should
@@ -28,11 +35,8 @@ func MeasureRoofline(size int) Roofline {
 		buf[i] = 1 // touched: every page is mapped before the timed reads
 	}
 	var r Roofline
-	for pass := 0; pass < 8; pass++ {
-		t0 := time.Now()
-		dot(buf, buf) // both operands at the same address: one stream from memory
-		r.ReadBytesPerSec = max(r.ReadBytesPerSec, float64(4*len(buf))/time.Since(t0).Seconds())
-	}
+	r.ReadBytesPerSec = readRate(buf)
+	r.CacheReadBytesPerSec = readRate(buf[:min(len(buf), CacheProbeBytes/4)])
 	const n = 1 << 20
 	for run := 0; run < 8; run++ {
 		t0 := time.Now()
@@ -41,6 +45,19 @@ func MeasureRoofline(size int) Roofline {
 	}
 	r.Kernel = fmaPeakKernel
 	return r
+}
+
+// readRate is the best of 8 timed reads of buf (after one untimed, which brings a buffer
+// that fits a cache into it), in bytes per second.
+func readRate(buf []float32) float64 {
+	dot(buf, buf)
+	var best float64
+	for pass := 0; pass < 8; pass++ {
+		t0 := time.Now()
+		dot(buf, buf) // both operands at the same address: one stream from memory
+		best = max(best, float64(4*len(buf))/time.Since(t0).Seconds())
+	}
+	return best
 }
 
 // fmaPeak runs n iterations of the widest FMA kernel this CPU has, fmaPeakFLOPs each, on

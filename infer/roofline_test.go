@@ -26,7 +26,7 @@ func TestFMAPeakKernels(t *testing.T) {
 // engine does (a gigabyte and a gigaflop a second), and the kernel named is the one in use.
 func TestMeasureRoofline(t *testing.T) {
 	r := MeasureRoofline(16 << 20)
-	for name, v := range map[string]float64{"read bytes/s": r.ReadBytesPerSec, "FLOP/s": r.FLOPsPerSec} {
+	for name, v := range map[string]float64{"read bytes/s": r.ReadBytesPerSec, "cache read bytes/s": r.CacheReadBytesPerSec, "FLOP/s": r.FLOPsPerSec} {
 		if math.IsInf(v, 0) || math.IsNaN(v) || v < 1e9 {
 			t.Errorf("%s: %v", name, v)
 		}

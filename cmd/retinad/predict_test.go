@@ -96,7 +96,7 @@ func benchJSON(t *testing.T, model string) {
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatalf("%v:\n%s", err, out)
 	}
-	for _, k := range []string{"step_p50_us", "step_p99_us", "steps_per_s", "allocs_per_step", "process_allocs_per_step", "peer", "peer_p50_us", "ratio", "bytes_read_per_step", "floor_us", "read_gbytes_per_s", "peak_gflops", "unswitched_thread_cpu_p99_us", "switched_share"} {
+	for _, k := range []string{"step_p50_us", "step_p99_us", "steps_per_s", "allocs_per_step", "process_allocs_per_step", "peer", "peer_p50_us", "ratio", "bytes_read_per_step", "floor_us", "memory_floor_us", "cache_read_gbytes_per_s", "read_gbytes_per_s", "peak_gflops", "unswitched_thread_cpu_p99_us", "switched_share"} {
 		if _, ok := res[k]; !ok {
 			t.Errorf("no %q in %s", k, out)
 		}
@@ -135,7 +135,7 @@ func TestBenchSweep(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 6 || !strings.HasPrefix(lines[0], "| model | history x grid, cells | MFLOP/step | MB read/step | step p50 | floor | p50/floor |") || !strings.HasPrefix(lines[5], "floor: ") {
+	if len(lines) != 6 || !strings.HasPrefix(lines[0], "| model | history x grid, cells | MFLOP/step | MB read/step | step p50 | floor L3 / memory | p50/floor |") || !strings.HasPrefix(lines[5], "floor: ") {
 		t.Fatalf("want a header, a rule, 2 rows and what the floor was measured against:\n%s", out)
 	}
 	for i, want := range []string{"| bncnn_small.retinad | 6 x 20x20, 4 |", "| ln.retinad | 6 x 20x20, 4 |"} {
