@@ -18,7 +18,10 @@
 // Reference) is used by one goroutine at a time: the daemon makes one per model and calls
 // Step once per bin from its frame loop. With Options.Threads > 1 a Stream also has
 // Threads-1 helper goroutines of its own, started once by NewStream and ended by Close (or
-// when the engine is garbage), that take a share of each step. Batch prediction (Predict)
+// when the engine is garbage), that take a share of each step. Between the pieces of a step
+// they (and the stepping goroutine, waiting for them) spin for up to 50 us on their cores
+// before they park, when GOMAXPROCS gives every part a core: give a model's helpers cores
+// of their own. Batch prediction (Predict)
 // uses several goroutines of its own and returns when they are done.
 //
 // # Engines
