@@ -40,7 +40,7 @@ func TestExportGoldenFiles(t *testing.T) {
 
 // FuzzImport: whatever the bytes, Import returns a valid model or an error, never a panic.
 func FuzzImport(f *testing.F) {
-	for _, file := range []string{"testdata/cnn_small.onnx", "testdata/ln_small.onnx", "../torchimport/testdata/ln_torch.onnx"} {
+	for _, file := range []string{"testdata/cnn_small.onnx", "testdata/ln_small.onnx", "../torchimport/testdata/ln_torch.onnx", "../torchimport/testdata/rbncnn_torch.onnx"} {
 		b, err := os.ReadFile(file)
 		if err != nil {
 			f.Fatal(err)

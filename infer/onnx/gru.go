@@ -292,7 +292,7 @@ func evalGRUNode(n *Node, vals map[string][]float64, consts map[string]*Tensor) 
 		if err != nil {
 			return err
 		}
-		if len(x) != len(b) && len(x) != 1 && len(b) != 1 {
+		if len(x) == 0 || len(b) == 0 || len(x) != len(b) && len(x) != 1 && len(b) != 1 {
 			return fail("operands of %d and %d channels", len(x), len(b))
 		}
 		y := make([]float64, max(len(x), len(b)))
