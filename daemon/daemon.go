@@ -237,13 +237,13 @@ func (d *Daemon) sessionID() string {
 	return ""
 }
 
-// sessionFrames returns the running session and the display frame of its frame 0 (ok false
-// while idle, or before the session's first frame is generated).
+// sessionFrames returns the running session and the display frame of its frame 0: notBegun
+// (later than any frame) until the frame loop gives it one, so that whatever began before
+// that is before the session.
 func (d *Daemon) sessionFrames() (id string, first uint64, ok bool) {
 	if s := d.sess.Load(); s != nil {
-		if f, begun := s.first(); begun {
-			return s.id, f, true
-		}
+		f, _ := s.first()
+		return s.id, f, true
 	}
 	return "", 0, false
 }
