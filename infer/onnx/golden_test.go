@@ -18,6 +18,7 @@ func TestExportGoldenFiles(t *testing.T) {
 	for file, m := range map[string]*infer.Model{
 		"testdata/cnn_small.onnx": infertest.CNN(1, infertest.Small),
 		"testdata/ln_small.onnx":  infertest.LNModel(4, infertest.Small),
+		"testdata/gru_small.onnx": infertest.RecurrentCNN(2, infertest.Small, 3, 3),
 	} {
 		b, err := Export(m)
 		if err != nil {
