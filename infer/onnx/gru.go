@@ -42,7 +42,6 @@ const gruDomain = "retinad.convgru"
 // gruUnit is a conv-GRU found in a step graph.
 type gruUnit struct {
 	x, out string // the value the input's convolution reads; the next state
-	node   string // the input convolution's node, which names the layer
 	state  *ValueInfo
 	l      Layer // Kind GRU, without its shapes (the chain reader sets them)
 	used   bool
@@ -100,7 +99,7 @@ func findGRU(g *Graph, state *ValueInfo, out string) (*gruUnit, []Node, error) {
 	if hh.Inputs[0] != state.Name || ih.Inputs[0] == state.Name {
 		return nil, nil, fmt.Errorf("onnx: recurrent: of the Conv nodes %q and %q behind %s, one must read the state %q and the other the layer's input", ih.Name, hh.Name, out, state.Name)
 	}
-	u := &gruUnit{x: ih.Inputs[0], out: out, node: ih.Name, state: state, l: Layer{Kind: GRU, Node: ih.Name}}
+	u := &gruUnit{x: ih.Inputs[0], out: out, state: state, l: Layer{Kind: GRU, Node: ih.Name}}
 	var err error
 	if u.l.W, u.l.B, u.l.KH, u.l.KW, err = gruConv(ih, consts); err != nil {
 		return nil, nil, err
@@ -111,7 +110,7 @@ func findGRU(g *Graph, state *ValueInfo, out string) (*gruUnit, []Node, error) {
 	}
 	wi, wh := consts[ih.Inputs[1]].Dims, consts[hh.Inputs[1]].Dims
 	hc := int(wh[0]) / 3
-	if wh[0]%3 != 0 || int(wh[1]) != hc || wi[0] != wh[0] || kh != u.l.KH || kw != u.l.KW {
+	if hc < 1 || wh[0]%3 != 0 || int(wh[1]) != hc || wi[0] != wh[0] || kh != u.l.KH || kw != u.l.KW {
 		return nil, nil, fmt.Errorf("onnx: recurrent: Conv %q weight %v and Conv %q weight %v: want [3*hidden, in, k, k] and [3*hidden, hidden, k, k]", ih.Name, wi, hh.Name, wh)
 	}
 	u.l.Out = hc
@@ -161,7 +160,7 @@ func gruConv(n *Node, consts map[string]*Tensor) (w, b []float32, kh, kw int, er
 		return fail("weight must be a constant")
 	}
 	wt := consts[n.Inputs[1]]
-	if wt.Type != TypeFloat || len(wt.Dims) != 4 || wt.Dims[2]%2 != 1 || wt.Dims[3]%2 != 1 || len(wt.Float) != wt.Len() {
+	if wt.Type != TypeFloat || len(wt.Dims) != 4 || slices.Min(wt.Dims) < 1 || wt.Dims[2]%2 != 1 || wt.Dims[3]%2 != 1 || len(wt.Float) != wt.Len() {
 		return fail("weight %v must be float [out, in, kh, kw] with kh and kw odd", wt.Dims)
 	}
 	kh, kw = int(wt.Dims[2]), int(wt.Dims[3])
