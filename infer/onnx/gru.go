@@ -160,7 +160,7 @@ func gruConv(n *Node, consts map[string]*Tensor) (w, b []float32, kh, kw int, er
 		return fail("weight must be a constant")
 	}
 	wt := consts[n.Inputs[1]]
-	if wt.Type != TypeFloat || len(wt.Dims) != 4 || slices.Min(wt.Dims) < 1 || wt.Dims[2]%2 != 1 || wt.Dims[3]%2 != 1 || len(wt.Float) != wt.Len() {
+	if wt.Type != TypeFloat || len(wt.Dims) != 4 || !holds(wt.Dims, len(wt.Float)) || wt.Dims[2]%2 != 1 || wt.Dims[3]%2 != 1 {
 		return fail("weight %v must be float [out, in, kh, kw] with kh and kw odd", wt.Dims)
 	}
 	kh, kw = int(wt.Dims[2]), int(wt.Dims[3])
@@ -198,6 +198,19 @@ func gruConv(n *Node, consts map[string]*Tensor) (w, b []float32, kh, kw int, er
 		return fail("no padding: a conv-GRU's convolutions are same-padded (pads %v)", same)
 	}
 	return wt.Float, b, kh, kw, nil
+}
+
+// holds reports whether dims, each at least 1, multiply to n (without overflowing on the way:
+// a file's dims are not to be trusted).
+func holds(dims []int64, n int) bool {
+	p := int64(1)
+	for _, d := range dims {
+		if d < 1 || d > int64(n) || p*d > int64(n) {
+			return false
+		}
+		p *= d
+	}
+	return p == int64(n)
 }
 
 // checkGRU evaluates the unit's elementwise nodes (order, in graph order) on one pixel at

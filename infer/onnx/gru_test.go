@@ -163,6 +163,13 @@ func TestRecurrentImportRefusals(t *testing.T) {
 			_ = n
 		}), `node "extra" (Relu) reads "state"`},
 		{"no second output", edit(func(g *Graph) { g.Outputs = g.Outputs[:1] }), "a recurrent model's step has two outputs"},
+		{"dims that overflow", edit(func(g *Graph) {
+			for _, t := range g.Inits {
+				if strings.HasSuffix(t.Name, "weight_hh") { // 2^62 * 4 wraps to 0, as many values as given
+					t.Dims, t.Float = []int64{1 << 62, 4, 1, 1}, nil
+				}
+			}
+		}), "must be float [out, in, kh, kw] with kh and kw odd"},
 	} {
 		_, err := ImportGraph(tc.g, Defaults{})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
