@@ -69,7 +69,7 @@ type runner struct {
 	// runner resets its engine (a Resetter: its frame window, a recurrent state, its
 	// generator) before stepping the first bin that begins at or after it, once (resetDone).
 	// A second session started before the runner reached the first's frame 0 moves the mark
-	// on, and the first (at most Lookahead frames long) runs on without a reset.
+	// on, and the first (at most Lookahead+1 frames long) runs on without a reset.
 	resetAt   atomic.Uint64
 	resetDone uint64 // runner only
 

@@ -39,7 +39,7 @@ func (d *Daemon) StartSession(ctx context.Context, id string) (*pb.StartSessionR
 	d.sessionEvent(ctx, pb.SessionEvent_START, id) // checks the store and its free space
 	// The session begins with the next frame the frame loop generates once its START is out,
 	// where every model's engine starts afresh (generate): frames shown while the store
-	// acknowledged START, and the Lookahead frames generated before it was out (already
+	// acknowledged START, and the Lookahead+1 frames generated before it was out (already
 	// stepped with the state before the session), go by with no session to publish them in.
 	d.base.Store(d.counters())
 	d.flipSpan.reset()
