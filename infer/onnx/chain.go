@@ -60,7 +60,8 @@ type Chain struct {
 	NormMean, NormStd      float64 // from metadata, 0 and 1 when absent
 }
 
-// Supported lists the ONNX operators Import understands.
+// Supported lists the ONNX operators Import understands on the chain; a recurrent step's
+// conv-GRU adds its own between its convolutions and its next state (gruOps, gru.go).
 var Supported = []string{"Conv", "BatchNormalization", "Relu", "Softplus", "Exp", "Sigmoid", "Gemm",
 	"MatMul", "Add", "Mul", "Flatten", "Reshape", "Identity", "Constant"}
 
