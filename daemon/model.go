@@ -148,12 +148,7 @@ func (r *runner) run(ctx context.Context, now func() int64, stamper wake) error 
 		if o != nil {
 			rates = o.rates
 		}
-		if at := r.resetAt.Load(); at != r.resetDone && first >= at {
-			r.resetDone = at
-			if e, ok := r.Engine.(Resetter); ok {
-				e.Reset()
-			}
-		}
+		r.startAfresh(first)
 		t0 := now()
 		err := r.Engine.Step(pix, rates)
 		t1 := now()
@@ -174,6 +169,17 @@ func (r *runner) run(ctx context.Context, now func() int64, stamper wake) error 
 			r.skipped.Add(1) // the stamper is behind; this bin is lost
 		}
 		r.in.Release()
+	}
+}
+
+// startAfresh resets the engine (a Resetter) before the bin that begins at frame first, when
+// the frame loop has marked a session's frame 0 at or before it since the last reset.
+func (r *runner) startAfresh(first uint64) {
+	if at := r.resetAt.Load(); at != r.resetDone && first >= at {
+		r.resetDone = at
+		if e, ok := r.Engine.(Resetter); ok {
+			e.Reset()
+		}
 	}
 }
 
