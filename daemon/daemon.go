@@ -211,8 +211,20 @@ func (d *Daemon) startRunner(r *runner) {
 // session is one recorded session. Its frames count from 0 (FrameOnset.frame, Prediction.bin):
 // frame f of the session is display frame startFrames+f.
 type session struct {
-	id          string
-	startFrames uint64 // frames shown before it began: the display frame of its frame 0
+	id string
+	// startFrames is the display frame of its frame 0: 0 for the session Run starts with; for
+	// one started over the control service, notBegun until the frame loop gives it the next
+	// frame it generates (and has every model reset before stepping that frame).
+	startFrames atomic.Uint64
+}
+
+// notBegun is the startFrames of a session whose first frame is not yet generated.
+const notBegun = math.MaxUint64
+
+// first returns the display frame of the session's frame 0, and whether it has one yet.
+func (s *session) first() (uint64, bool) {
+	f := s.startFrames.Load()
+	return f, f != notBegun
 }
 
 func newSessionID() string { return time.Now().UTC().Format("20060102T150405Z") }
@@ -225,10 +237,13 @@ func (d *Daemon) sessionID() string {
 	return ""
 }
 
-// sessionFrames returns the running session and the display frame of its frame 0.
+// sessionFrames returns the running session and the display frame of its frame 0: notBegun
+// (later than any frame) until the frame loop gives it one, so that whatever began before
+// that is before the session.
 func (d *Daemon) sessionFrames() (id string, first uint64, ok bool) {
 	if s := d.sess.Load(); s != nil {
-		return s.id, s.startFrames, true
+		f, _ := s.first()
+		return s.id, f, true
 	}
 	return "", 0, false
 }
@@ -374,6 +389,14 @@ func (d *Daemon) generate(k uint64) error {
 	if set := d.models.Load(); set != d.fed {
 		d.fed = set
 		d.fedSet.Store(set)
+	}
+	// A session started over the control service begins with this frame, the first generated
+	// since its START: every model starts afresh on it (see runner.resetAt).
+	if s := d.sess.Load(); s != nil && s.startFrames.Load() == notBegun {
+		for _, r := range d.fed.runners {
+			r.resetAt.Store(k)
+		}
+		s.startFrames.Store(k)
 	}
 	for _, r := range d.fed.runners {
 		r.feed(k, d.stage[slot])

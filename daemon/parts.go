@@ -53,6 +53,14 @@ type Engine interface {
 	Step(frame []float32, rates []float32) error
 }
 
+// Resetter is an Engine that can start afresh: forget its frame window, set a recurrent
+// state to zero, reseed its generator. The daemon calls Reset before the first bin of a
+// session (started over the control service), so that a session's predictions depend on its
+// own frames only. Called only from that model's goroutine; it must not allocate.
+type Resetter interface {
+	Reset()
+}
+
 // Observer is an Engine whose spike history can follow the recorded spikes (a GLM in
 // validation mode): Observe gives it the counts of the bin it last stepped, before the next
 // Step. Called only from that model's goroutine.

@@ -88,6 +88,10 @@ type benchResult struct {
 	PeerP99us      *float64  `json:"peer_p99_us,omitempty"`
 	Ratio          *float64  `json:"ratio"` // peer p50 / step p50
 	PeerMaxAbsDiff *float64  `json:"peer_max_abs_diff,omitempty"`
+	// Recurrent: the model carries a state (convgru); its peer runs one step of the ONNX
+	// export per run, fed the last run's next state, and the rate difference is over its
+	// first ten windows.
+	Recurrent bool `json:"recurrent,omitempty"`
 }
 
 func runBench(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
@@ -140,8 +144,12 @@ func runBench(ctx context.Context, e *env, fs *flag.FlagSet, args []string) erro
 	if res.Peer == nil {
 		fmt.Fprintf(e.stdout, "peer: MISSING (%s)\n", res.PeerMissing)
 	} else {
-		fmt.Fprintf(e.stdout, "peer: %s %s, full window, batch 1, one thread: p50 %.1f us, p99 %.1f us; ratio %.1fx (peer p50 / step p50); max |rate diff| %.3g spikes/s\n",
-			res.Peer.Name, res.Peer.Version, *res.PeerP50us, *res.PeerP99us, *res.Ratio, *res.PeerMaxAbsDiff)
+		input := "full window"
+		if res.Recurrent {
+			input = "full window and its state, each run's next state fed to the next run"
+		}
+		fmt.Fprintf(e.stdout, "peer: %s %s, %s, batch 1, one thread: p50 %.1f us, p99 %.1f us; ratio %.1fx (peer p50 / step p50); max |rate diff| %.3g spikes/s\n",
+			res.Peer.Name, res.Peer.Version, input, *res.PeerP50us, *res.PeerP99us, *res.Ratio, *res.PeerMaxAbsDiff)
 	}
 	return nil
 }
@@ -232,7 +240,7 @@ func benchModel(path string, rate float64, steps, peerSteps, threads int, roof *
 		s.Step(frames[i%len(frames)], rates)
 	}
 	res := benchResult{Model: path, Steps: steps, Threads: threads, FLOPsPerStep: s.FLOPs(), BytesPerStep: s.BytesPerStep(), FLOPsWindow: m.FLOPs(),
-		Size: fmt.Sprintf("%d x %dx%d, %d", in.History, in.Height, in.Width, len(m.Cells))}
+		Size: fmt.Sprintf("%d x %dx%d, %d", in.History, in.Height, in.Width, len(m.Cells)), Recurrent: m.Recurrent()}
 	peer, err := newPeer(m, frames)
 	if err != nil {
 		res.PeerMissing = err.Error()
@@ -289,7 +297,7 @@ func benchModel(path string, rate float64, steps, peerSteps, threads int, roof *
 		if peer != nil {
 			for i := peerSteps * r / rounds; i < peerSteps*(r+1)/rounds; i++ {
 				t0 := time.Now()
-				if err := peer.sess.Run(); err != nil {
+				if err := peer.step(); err != nil {
 					return res, fmt.Errorf("bench: ONNX Runtime run: %w", err)
 				}
 				plat = append(plat, time.Since(t0))
@@ -368,7 +376,22 @@ type peer struct {
 	x    *ort.Tensor[float32]
 	s    *ort.Tensor[float32] // a GLM's spike history: zeros, as the engine's first window has
 	y    *ort.Tensor[float32]
-	diff float64 // max |rate difference| against the streaming engine on the same window
+	// A recurrent model's state, in and out (infer/onnx gru.go): step feeds each run's next
+	// state to the next run, as the engine carries its own.
+	h, hNext *ort.Tensor[float32]
+	diff     float64 // max |rate difference| against the streaming engine on the same window
+}
+
+// step runs the model once; a recurrent model's next state becomes its state, as part of the
+// step's cost.
+func (p *peer) step() error {
+	if err := p.sess.Run(); err != nil {
+		return err
+	}
+	if p.h != nil {
+		copy(p.h.GetData(), p.hNext.GetData())
+	}
+	return nil
 }
 
 func (p *peer) close() {
@@ -377,7 +400,7 @@ func (p *peer) close() {
 }
 
 func (p *peer) destroyTensors() {
-	for _, t := range []*ort.Tensor[float32]{p.x, p.s, p.y} {
+	for _, t := range []*ort.Tensor[float32]{p.x, p.s, p.y, p.h, p.hNext} {
 		if t != nil {
 			t.Destroy()
 		}
@@ -389,10 +412,11 @@ func newPeer(m *infer.Model, frames [][]float32) (*peer, error) {
 	if err != nil {
 		return nil, err
 	}
-	model, err := onnx.Export(m)
+	g, err := onnx.ExportGraph(m)
 	if err != nil {
 		return nil, err
 	}
+	model := onnx.Marshal(g)
 	if !ort.IsInitialized() {
 		ort.SetSharedLibraryPath(lib)
 		if err := ort.InitializeEnvironment(ort.WithLogLevelError()); err != nil {
@@ -424,6 +448,19 @@ func newPeer(m *infer.Model, frames [][]float32) (*peer, error) {
 		p.destroyTensors()
 		return nil, err
 	}
+	outNames, outs := []string{"rates"}, []ort.Value{p.y}
+	if m.Recurrent() { // the state starts at zero, as the engine's does at its first window
+		shape := ort.NewShape(append([]int64{1}, g.Inputs[len(g.Inputs)-1].Dims[1:]...)...)
+		if p.h, err = ort.NewTensor(shape, make([]float32, shape.FlattenedSize())); err == nil {
+			p.hNext, err = ort.NewEmptyTensor[float32](shape)
+		}
+		if err != nil {
+			p.destroyTensors()
+			return nil, err
+		}
+		names, values = append(names, onnx.StateInput), append(values, p.h)
+		outNames, outs = append(outNames, onnx.StateOutput), append(outs, p.hNext)
+	}
 	opts, err := ort.NewSessionOptions()
 	if err == nil {
 		defer opts.Destroy()
@@ -433,10 +470,10 @@ func newPeer(m *infer.Model, frames [][]float32) (*peer, error) {
 		err = opts.SetInterOpNumThreads(1)
 	}
 	if err == nil {
-		p.sess, err = ort.NewAdvancedSessionWithONNXData(model, names, []string{"rates"}, values, []ort.Value{p.y}, opts)
+		p.sess, err = ort.NewAdvancedSessionWithONNXData(model, names, outNames, values, outs, opts)
 	}
 	for i := 0; err == nil && i < 5; i++ {
-		err = p.sess.Run()
+		err = p.sess.Run() // warm-up runs leave a recurrent state at zero, for the comparison below
 	}
 	if err != nil {
 		if p.sess != nil {
@@ -445,7 +482,9 @@ func newPeer(m *infer.Model, frames [][]float32) (*peer, error) {
 		p.destroyTensors()
 		return nil, fmt.Errorf("ONNX Runtime: %w", err)
 	}
-	// The same window through the streaming engine, to show both compute the same rates.
+	// The same window through the streaming engine, to show both compute the same rates; a
+	// recurrent model's next windows too, each run fed the last one's state, to show that the
+	// state is carried as the engine carries it.
 	s, err := infer.NewStream(m, infer.Options{})
 	if err != nil {
 		p.close()
@@ -455,8 +494,27 @@ func newPeer(m *infer.Model, frames [][]float32) (*peer, error) {
 	for k := 0; k < in.History; k++ {
 		s.Step(frames[k%len(frames)], rates)
 	}
-	for c, v := range p.y.GetData() {
-		p.diff = max(p.diff, abs64(float64(v)-float64(rates[c])))
+	compared := 1
+	if p.h != nil {
+		compared = 10
+	}
+	for j := 0; j < compared; j++ {
+		if j > 0 {
+			s.Step(frames[(in.History-1+j)%len(frames)], rates)
+			w := p.x.GetData()
+			for k := 0; k < in.History; k++ {
+				for i, v := range frames[(j+k)%len(frames)] {
+					w[k*hw+i] = float32((float64(v) - in.Mean) / in.Std)
+				}
+			}
+		}
+		if err := p.step(); err != nil {
+			p.close()
+			return nil, fmt.Errorf("ONNX Runtime: %w", err)
+		}
+		for c, v := range p.y.GetData() {
+			p.diff = max(p.diff, abs64(float64(v)-float64(rates[c])))
+		}
 	}
 	return p, nil
 }

@@ -85,9 +85,16 @@ func TestBenchJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Run("glm", func(t *testing.T) { benchJSON(t, glm) })
+	// A recurrent model's peer is its ONNX step, fed its own next state from run to run: over
+	// its first ten windows it gives the engine's rates only if the state is carried.
+	t.Run("recurrent", func(t *testing.T) {
+		if res := benchJSON(t, filepath.Join(enginetest.TestdataDir(), "bncnn_gru.retinad")); res["recurrent"] != true {
+			t.Errorf("recurrent = %v, want true", res["recurrent"])
+		}
+	})
 }
 
-func benchJSON(t *testing.T, model string) {
+func benchJSON(t *testing.T, model string) map[string]any {
 	code, out, errs := run(t, "bench", "--model", model, "--steps", "100", "--peer-steps", "20", "--roofline-mb", "16", "--json")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
@@ -118,6 +125,7 @@ func benchJSON(t *testing.T, model string) {
 	} else if d, _ := res["peer_max_abs_diff"].(float64); d > 1e-2 {
 		t.Errorf("ONNX Runtime and the streaming engine differ by %v spikes/s on the same window", d)
 	}
+	return res
 }
 
 // TestBenchSweep: bench --sweep times every model of a folder, one table row each (name order)

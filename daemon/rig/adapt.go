@@ -106,7 +106,10 @@ type engine struct {
 	s *infer.Stream
 }
 
-var _ daemon.Observer = engine{}
+var (
+	_ daemon.Observer = engine{}
+	_ daemon.Resetter = engine{}
+)
 
 func (e engine) Step(frame, rates []float32) error {
 	if !e.s.Step(frame, rates) {
@@ -118,6 +121,9 @@ func (e engine) Step(frame, rates []float32) error {
 }
 
 func (e engine) Observe(counts []float32) { e.s.Observe(counts) }
+
+// Reset starts the engine afresh where a session begins (daemon.Resetter).
+func (e engine) Reset() { e.s.Reset() }
 
 // newEngine makes the streaming engine that runs m. A GLM's spike history follows its own
 // samples unless the model is configured observed (then the daemon feeds it the recording).
