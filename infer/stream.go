@@ -323,8 +323,8 @@ func (r *convRing) reset() {
 // push writes the frame's spectrum into its slot and runs this step's spectral sums. The
 // slots' blocks are interleaved (block b of every slot, then block b+1), so that the sums
 // read the ring as one stream instead of one per frame of the window: memory prefetching
-// follows one stream, not forty. The sums run at every step, the first History-1 included:
-// the partials of the outputs to come are made then.
+// follows one stream, not forty. Blocked, the sums run at every step, the first History-1
+// included: the partials of the outputs to come are made then.
 func (r *convRing) push(frame []float32) {
 	r.head = (r.head + 1) % r.hist
 	toPlanar(r.sp.spectrum(frame), r.ring[r.head*16:], (r.hist+1)*16)
@@ -344,7 +344,9 @@ func (r *convRing) push(frame []float32) {
 			xo[i] = slot(d - 1 - i)
 		}
 	}
-	r.pool.run(r.macPart)
+	if r.m > 1 || r.t >= r.hist-1 { // unblocked, the sums serve this step's output alone
+		r.pool.run(r.macPart)
+	}
 	r.t++
 }
 
