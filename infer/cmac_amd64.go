@@ -67,6 +67,20 @@ func fmaPeakKernelOf(k func(n int) float32) func(n int) float32 {
 	}
 }
 
+// addComplexAVX2 is addComplexGo for n values, eight at a time.
+//
+//go:noescape
+func addComplexAVX2(dst, src *complex64, n int)
+
+// addComplexKernel checks the length the assembly relies on and calls it.
+func addComplexKernel(dst, src []complex64) {
+	if len(dst) == 0 {
+		return
+	}
+	src = src[:len(dst)]
+	addComplexAVX2(&dst[0], &src[0], len(dst))
+}
+
 // rowsFMAKernel checks the lengths the assembly relies on and calls it.
 func rowsFMAKernel(dst, src []float32, a float32, rows, n, stride int) {
 	if rows < 1 || n < 1 {
@@ -89,6 +103,7 @@ func init() {
 		toPlanarBlocks = toPlanarKernel
 		denseBlocks = denseBlocksKernel(denseBlocksAVX2)
 		rowsFMA = rowsFMAKernel
+		addComplex = addComplexKernel
 		fmaPeak, fmaPeakFLOPs, fmaPeakKernel = fmaPeakKernelOf(fmaPeakAVX2), 12*8*2, "avx2"
 	}
 	if cpu.X86.HasAVX512F && cpu.X86.HasFMA {

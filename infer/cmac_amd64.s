@@ -565,3 +565,44 @@ peakY:
 	VMOVSS X0, ret+8(FP)
 	VZEROUPPER
 	RET
+
+// func addComplexAVX2(dst, src *complex64, n int)
+// dst[i] += src[i] for i < n: eight complex values (two registers) an iteration, then one at
+// a time.
+TEXT ·addComplexAVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVQ CX, BX
+	SHRQ $3, BX
+	JZ   acTail
+
+acLoop:
+	VMOVUPS (DI), Y0
+	VMOVUPS 32(DI), Y1
+	VADDPS  (SI), Y0, Y0
+	VADDPS  32(SI), Y1, Y1
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	ADDQ    $64, DI
+	ADDQ    $64, SI
+	DECQ    BX
+	JNZ     acLoop
+
+acTail:
+	ANDQ $7, CX
+	JZ   acDone
+
+acOne:
+	VMOVSD (DI), X0
+	VMOVSD (SI), X1
+	VADDPS X1, X0, X0
+	VMOVSD X0, (DI)
+	ADDQ   $8, DI
+	ADDQ   $8, SI
+	DECQ   CX
+	JNZ    acOne
+
+acDone:
+	VZEROUPPER
+	RET

@@ -128,6 +128,26 @@ func TestSpecMACBlocks(t *testing.T) {
 	}
 }
 
+// TestAddComplexKernels holds the complex add in use to the Go one for every length from 0 to
+// 20 (the 8-wide loop and its tail), leaving what follows dst untouched.
+func TestAddComplexKernels(t *testing.T) {
+	for n := 0; n <= 20; n++ {
+		dst, want, src := make([]complex64, n+1), make([]complex64, n+1), make([]complex64, n+1)
+		for i := range dst {
+			dst[i] = complex(float32(i), float32(-i))
+			src[i] = complex(float32(i*i)+0.5, 2)
+		}
+		copy(want, dst)
+		addComplexGo(want[:n], src[:n])
+		addComplex(dst[:n], src[:n])
+		for i := range dst {
+			if dst[i] != want[i] {
+				t.Fatalf("n=%d: value %d is %v, want %v", n, i, dst[i], want[i])
+			}
+		}
+	}
+}
+
 // BenchmarkSpecMAC is the first layer of the paper's model (8 channels x 40 frames of 50x26
 // values) and of 80x80 and 100x100 grids.
 func BenchmarkSpecMAC(b *testing.B) {
