@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"retinad/calib"
-	"retinad/calib/calibtest"
+	"retinad/calib/simdevice"
 )
 
 // TestRealtimeOnsetBias runs the fake device in real time over a real pty, as the daemon does
@@ -41,7 +41,7 @@ func TestRealtimeOnsetBias(t *testing.T) {
 // signed onset error (onset - truth) in us, and a summary line.
 func onsetBiasRun(t *testing.T) (float64, string) {
 	clk := calib.SystemClock{}
-	dev, err := calibtest.NewDevice(simCfg(), clk)
+	dev, err := simdevice.NewDevice(simCfg(), clk)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"retinad/calib"
-	"retinad/calib/calibtest"
 	"retinad/calib/photodiode"
+	"retinad/calib/simdevice"
 	"retinad/configs"
 	"retinad/stimulus/present"
 )
@@ -23,7 +23,7 @@ import (
 // presenter's inverse-gamma LUT accepts.
 func TestMeasureGamma(t *testing.T) {
 	for _, want := range []float64{2.2, 1.8} {
-		dev, err := calibtest.NewDevice(calibtest.DeviceConfig{Latency: 8 * time.Millisecond, Jitter: 500 * time.Microsecond,
+		dev, err := simdevice.NewDevice(simdevice.DeviceConfig{Latency: 8 * time.Millisecond, Jitter: 500 * time.Microsecond,
 			DriftPPM: 50, Gamma: want, LevelNoise: 0.002, Seed: 7}, calib.SystemClock{})
 		if err != nil {
 			t.Fatal(err)

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"retinad/calib"
-	"retinad/calib/calibtest"
 	"retinad/calib/photodiode"
+	"retinad/calib/simdevice"
 )
 
 // TestMeasureThreshold measures the threshold on the fake device over a real pty: with the
@@ -18,7 +18,7 @@ import (
 // diode off the patch (it sees the same light whatever is shown), a clear error.
 func TestMeasureThreshold(t *testing.T) {
 	for _, onPatch := range []bool{true, false} {
-		dev, err := calibtest.NewDevice(calibtest.DeviceConfig{Latency: 8 * time.Millisecond, Jitter: 500 * time.Microsecond,
+		dev, err := simdevice.NewDevice(simdevice.DeviceConfig{Latency: 8 * time.Millisecond, Jitter: 500 * time.Microsecond,
 			DriftPPM: 50, LevelNoise: 0.002, Seed: 7}, calib.SystemClock{})
 		if err != nil {
 			t.Fatal(err)
