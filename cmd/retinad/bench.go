@@ -14,11 +14,9 @@ import (
 	"golang.org/x/sys/unix"
 	"time"
 
-	ort "github.com/yalue/onnxruntime_go"
-
 	"retinad/infer"
 	"retinad/infer/onnx"
-	"retinad/infer/onnx/onnxtest"
+	"retinad/infer/onnx/ortpeer"
 )
 
 // benchCommand is `retinad bench`, in the command table (main.go).
@@ -235,7 +233,7 @@ func benchModel(path string, rate float64, steps, peerSteps, threads int) (bench
 			for i := peerSteps * r / rounds; i < peerSteps*(r+1)/rounds; i++ {
 				t0 := time.Now()
 				if err := peer.sess.Run(); err != nil {
-					return res, fmt.Errorf("bench: ONNX Runtime run: %w", err)
+					return res, fmt.Errorf("bench: %w", err)
 				}
 				plat = append(plat, time.Since(t0))
 			}
@@ -252,7 +250,8 @@ func benchModel(path string, rate float64, steps, peerSteps, threads int) (bench
 		p50, p99, _ := quantiles(plat)
 		ratio := p50 / res.StepP50us
 		diff := peer.diff
-		res.Peer = &peerInfo{Name: "onnxruntime", Version: ort.GetVersion()}
+		version, _ := ortpeer.Version() // the session ran: the runtime is initialised
+		res.Peer = &peerInfo{Name: "onnxruntime", Version: version}
 		res.PeerP50us, res.PeerP99us, res.Ratio, res.PeerMaxAbsDiff = &p50, &p99, &ratio, &diff
 	}
 	return res, nil
@@ -283,43 +282,19 @@ func quantiles(d []time.Duration) (p50, p99, mx float64) {
 	return us(s[len(s)/2]), us(s[min(len(s)-1, len(s)*99/100)]), us(s[len(s)-1])
 }
 
-// peer is ONNX Runtime (library from onnxtest.Library) running the model exported by
-// infer/onnx on the full window, batch 1, one thread.
+// peer is ONNX Runtime (infer/onnx/ortpeer) running the model exported by infer/onnx on the
+// full window, batch 1, one thread.
 type peer struct {
-	sess *ort.AdvancedSession
-	x    *ort.Tensor[float32]
-	s    *ort.Tensor[float32] // a GLM's spike history: zeros, as the engine's first window has
-	y    *ort.Tensor[float32]
+	sess *ortpeer.Session
 	diff float64 // max |rate difference| against the streaming engine on the same window
 }
 
-func (p *peer) close() {
-	p.sess.Destroy()
-	p.destroyTensors()
-}
-
-func (p *peer) destroyTensors() {
-	for _, t := range []*ort.Tensor[float32]{p.x, p.s, p.y} {
-		if t != nil {
-			t.Destroy()
-		}
-	}
-}
+func (p *peer) close() { p.sess.Close() }
 
 func newPeer(m *infer.Model, frames [][]float32) (*peer, error) {
-	lib, err := onnxtest.Library()
-	if err != nil {
-		return nil, err
-	}
 	model, err := onnx.Export(m)
 	if err != nil {
 		return nil, err
-	}
-	if !ort.IsInitialized() {
-		ort.SetSharedLibraryPath(lib)
-		if err := ort.InitializeEnvironment(ort.WithLogLevelError()); err != nil {
-			return nil, fmt.Errorf("ONNX Runtime: %w", err)
-		}
 	}
 	in := m.Input
 	hw := in.Height * in.Width
@@ -329,43 +304,21 @@ func newPeer(m *infer.Model, frames [][]float32) (*peer, error) {
 			window[k*hw+j] = float32((float64(v) - in.Mean) / in.Std)
 		}
 	}
-	p := &peer{}
-	if p.x, err = ort.NewTensor(ort.NewShape(1, int64(in.History), int64(in.Height), int64(in.Width)), window); err != nil {
+	inputs := []ortpeer.Input{{Name: "stimulus", Data: window, Shape: []int64{1, int64(in.History), int64(in.Height), int64(in.Width)}}}
+	if L := onnx.SpikeBins(m); L > 0 { // a GLM's spike history: zeros, as the engine's first window has
+		c := len(m.Cells)
+		inputs = append(inputs, ortpeer.Input{Name: "spikes", Data: make([]float32, c*L), Shape: []int64{1, int64(c), int64(L)}})
+	}
+	sess, err := ortpeer.NewSession(model, inputs, "rates", int64(len(m.Cells)))
+	if err != nil {
 		return nil, err
 	}
-	names, values := []string{"stimulus"}, []ort.Value{p.x}
-	if L := onnx.SpikeBins(m); L > 0 {
-		c := len(m.Cells)
-		if p.s, err = ort.NewTensor(ort.NewShape(1, int64(c), int64(L)), make([]float32, c*L)); err != nil {
-			p.destroyTensors()
+	p := &peer{sess: sess}
+	for i := 0; i < 5; i++ {
+		if err := sess.Run(); err != nil {
+			p.close()
 			return nil, err
 		}
-		names, values = append(names, "spikes"), append(values, p.s)
-	}
-	if p.y, err = ort.NewEmptyTensor[float32](ort.NewShape(1, int64(len(m.Cells)))); err != nil {
-		p.destroyTensors()
-		return nil, err
-	}
-	opts, err := ort.NewSessionOptions()
-	if err == nil {
-		defer opts.Destroy()
-		err = opts.SetIntraOpNumThreads(1)
-	}
-	if err == nil {
-		err = opts.SetInterOpNumThreads(1)
-	}
-	if err == nil {
-		p.sess, err = ort.NewAdvancedSessionWithONNXData(model, names, []string{"rates"}, values, []ort.Value{p.y}, opts)
-	}
-	for i := 0; err == nil && i < 5; i++ {
-		err = p.sess.Run()
-	}
-	if err != nil {
-		if p.sess != nil {
-			p.sess.Destroy()
-		}
-		p.destroyTensors()
-		return nil, fmt.Errorf("ONNX Runtime: %w", err)
 	}
 	// The same window through the streaming engine, to show both compute the same rates.
 	s, err := infer.NewStream(m, infer.Options{})
@@ -377,7 +330,7 @@ func newPeer(m *infer.Model, frames [][]float32) (*peer, error) {
 	for k := 0; k < in.History; k++ {
 		s.Step(frames[k%len(frames)], rates)
 	}
-	for c, v := range p.y.GetData() {
+	for c, v := range sess.Output() {
 		p.diff = max(p.diff, abs64(float64(v)-float64(rates[c])))
 	}
 	return p, nil
