@@ -125,12 +125,13 @@ func Open(cfg *configs.Config, o Options) (r *Rig, err error) {
 		return nil, err
 	}
 	var diodeDown func() time.Duration
+	var diodeReady <-chan struct{}
 	if r.diode != nil {
-		diodeDown = r.diode.Down
+		diodeDown, diodeReady = r.diode.Down, r.diode.Ready()
 	}
 	r.daemon, err = daemon.New(daemon.Parts{
 		Rig: cfg.Rig, Session: session, Version: o.Version, ConfigYAML: configYAML(cfg),
-		Source: source, Presenter: pres, Flips: flips, PhotodiodeLost: r.photodiodeLost, PhotodiodeDown: diodeDown,
+		Source: source, Presenter: pres, Flips: flips, FlipsReady: diodeReady, PhotodiodeLost: r.photodiodeLost, PhotodiodeDown: diodeDown,
 		PhotodiodeDriftPPM: r.photodiodeDrift,
 		Models:             models, Load: ControlLoader(cfg, log), Bus: r.out, Recorder: recorder, Components: comps,
 		FrameRate: float64(cfg.Stimulus.FrameRate), Height: cfg.Stimulus.Height, Width: cfg.Stimulus.Width,
