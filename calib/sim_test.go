@@ -17,6 +17,7 @@ import (
 	"retinad/calib/calibtest"
 	"retinad/calib/simdevice"
 	"retinad/calib/wire"
+	"retinad/internal/testwait"
 )
 
 // rig is the host side and the fake device over a real pty, on a virtual clock.
@@ -73,11 +74,7 @@ func newRig(t testing.TB, cfg simdevice.DeviceConfig, frames int, opts ...func(*
 	}()
 	// Time starts when both Runs have made their timers (the host's retry and ping timers, the
 	// device's output timer), as it would on every run.
-	for deadline := time.Now().Add(10 * time.Second); r.clk.Timers() < 3; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the host's and the device's Run made %d timers in 10 s, want 3", r.clk.Timers())
-		}
-	}
+	testwait.Must(t, 10*time.Second, "the host's and the device's Run to make their 3 timers", func() bool { return r.clk.Timers() >= 3 })
 	return r
 }
 
@@ -119,10 +116,8 @@ func (r *rig) settled(st *calib.Stats) bool {
 // drain waits (in real time) until the host has read and handled all the device wrote.
 func (r *rig) drain(t testing.TB) {
 	st := r.p.Stats()
-	for deadline := time.Now().Add(10 * time.Second); st.BytesRead.Load() != r.dev.BytesWritten() || r.p.Busy(); time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the host read %d of the device's %d bytes in 10 s", st.BytesRead.Load(), r.dev.BytesWritten())
-		}
+	if !testwait.Until(10*time.Second, func() bool { return st.BytesRead.Load() == r.dev.BytesWritten() && !r.p.Busy() }) {
+		t.Fatalf("the host read %d of the device's %d bytes in 10 s", st.BytesRead.Load(), r.dev.BytesWritten())
 	}
 }
 

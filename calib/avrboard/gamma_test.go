@@ -9,6 +9,7 @@ import (
 	"retinad/calib"
 	"retinad/calib/avrboard"
 	"retinad/calib/photodiode"
+	"retinad/internal/testwait"
 )
 
 // TestGammaOnBoard runs the gamma measurement `retinad calibrate gamma` uses
@@ -36,7 +37,7 @@ func TestGammaOnBoard(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
 	defer func() { cancel(); <-done }()
-	waitFor(t, 10*time.Second, "20 pongs (clock sync)", func() bool { return p.Stats().Pongs.Load() >= 20 })
+	testwait.Must(t, 10*time.Second, "20 pongs (clock sync)", func() bool { return p.Stats().Pongs.Load() >= 20 })
 
 	g, err := photodiode.MeasureGamma(ctx, p, m, photodiode.GammaOptions{
 		Steps: 9, Hold: 400 * time.Millisecond,

@@ -9,6 +9,7 @@ import (
 	"retinad/calib"
 	"retinad/calib/avrboard"
 	"retinad/calib/photodiode"
+	"retinad/internal/testwait"
 )
 
 // TestThresholdOnBoard measures the threshold (photodiode.MeasureThreshold) on the real
@@ -34,7 +35,7 @@ func TestThresholdOnBoard(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
 	defer func() { cancel(); <-done }()
-	waitFor(t, 10*time.Second, "20 pongs (clock sync)", func() bool { return p.Stats().Pongs.Load() >= 20 })
+	testwait.Must(t, 10*time.Second, "20 pongs (clock sync)", func() bool { return p.Stats().Pongs.Load() >= 20 })
 
 	th, err := photodiode.MeasureThreshold(ctx, p, m, photodiode.ThresholdOptions{Hold: 400 * time.Millisecond,
 		Show: func(frame uint64, level float64) int64 {

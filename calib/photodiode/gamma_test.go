@@ -13,6 +13,7 @@ import (
 	"retinad/calib/photodiode"
 	"retinad/calib/simdevice"
 	"retinad/configs"
+	"retinad/internal/testwait"
 	"retinad/stimulus/present"
 )
 
@@ -40,7 +41,7 @@ func TestMeasureGamma(t *testing.T) {
 		wg.Add(2)
 		go func() { defer wg.Done(); dev.Run(ctx) }()
 		go func() { defer wg.Done(); p.Run(ctx) }()
-		waitFor(t, "clock sync", func() bool { return p.Stats().Pongs.Load() >= 16 })
+		testwait.Must(t, 5*time.Second, "clock sync", func() bool { return p.Stats().Pongs.Load() >= 16 })
 		clk := calib.SystemClock{}
 		g, err := photodiode.MeasureGamma(ctx, p, &meter, photodiode.GammaOptions{Steps: 33, Hold: 40 * time.Millisecond,
 			Show: func(f uint64, level float64) int64 { ns := clk.Now(); p.Flip(f, ns, level); return ns }})

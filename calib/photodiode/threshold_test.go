@@ -11,6 +11,7 @@ import (
 	"retinad/calib"
 	"retinad/calib/photodiode"
 	"retinad/calib/simdevice"
+	"retinad/internal/testwait"
 )
 
 // TestMeasureThreshold measures the threshold on the fake device over a real pty: with the
@@ -35,7 +36,7 @@ func TestMeasureThreshold(t *testing.T) {
 		wg.Add(2)
 		go func() { defer wg.Done(); dev.Run(ctx) }()
 		go func() { defer wg.Done(); p.Run(ctx) }()
-		waitFor(t, "clock sync", func() bool { return p.Stats().Pongs.Load() >= 16 })
+		testwait.Must(t, 5*time.Second, "clock sync", func() bool { return p.Stats().Pongs.Load() >= 16 })
 		clk := calib.SystemClock{}
 		th, err := photodiode.MeasureThreshold(ctx, p, &meter, photodiode.ThresholdOptions{Hold: 60 * time.Millisecond,
 			Show: func(f uint64, level float64) int64 {
