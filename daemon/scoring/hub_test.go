@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	"retinad/acquisition"
+	"retinad/acquisition/acquisitiontest"
 	"retinad/configs"
 	"retinad/daemon/daemontest"
 	"retinad/stimulus/adaptive"
@@ -75,23 +76,9 @@ func TestWorkersOnHub(t *testing.T) {
 		}
 		users = append(users, &server.User{Username: w, Password: w + "-secret", Permissions: p})
 	}
-	for _, r := range []string{"rigA", "rigB"} {
-		p, err := acquisition.LeafPermissions(r, r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		users = append(users, &server.User{Username: r, Password: r + "-secret", Permissions: p})
-	}
-	hub, err := server.NewServer(&server.Options{ServerName: "hub", Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true,
-		MaxPayload: 8 << 20, Users: users, LeafNode: server.LeafNodeOpts{Host: "127.0.0.1", Port: server.RANDOM_PORT}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hub.Start()
-	t.Cleanup(func() { hub.Shutdown(); hub.WaitForShutdown() })
-	if !hub.ReadyForConnections(10 * time.Second) {
-		t.Fatal("hub not ready")
-	}
+	users = append(users, acquisitiontest.HubUsers(t, acquisition.LeafPermissions, "rigA", "rigB")...)
+	hubs := acquisitiontest.StartHub(t, acquisitiontest.HubOptions{Users: users, MaxPayload: 8 << 20})
+	hub := hubs[0]
 	v, _ := hub.Varz(nil)
 	workerURL := func(w string) string { return fmt.Sprintf("nats://%s:%s-secret@127.0.0.1:%d", w, w, v.Port) }
 	workers := []*workerProc{startWorkerProcess(t, workerURL("worker1")), startWorkerProcess(t, workerURL("worker2"))}
@@ -102,7 +89,7 @@ func TestWorkersOnHub(t *testing.T) {
 	var pools []*Pool
 	var buses []*acquisition.Bus
 	for _, rig := range []string{"rigA", "rigB"} {
-		leaf := fmt.Sprintf("nats-leaf://%s:%s-secret@127.0.0.1:%d", rig, rig, v.LeafNode.Port)
+		leaf := acquisitiontest.LeafURLs(hubs, rig, nil)
 		b, err := acquisition.Start(configs.NATS{Embedded: true, Leaf: configs.Leaf{URL: leaf}}, acquisition.BusOptions{Rig: rig})
 		if err != nil {
 			t.Fatal(err)
