@@ -110,22 +110,26 @@ func TestWorkersOnHub(t *testing.T) {
 		case <-time.After(budget):
 		}
 	}()
-	var wg sync.WaitGroup
 	got := make([][][]adaptive.Rates, len(pools))
 	errs := make([]error, len(pools))
 	took := make([]time.Duration, len(pools))
-	for i, p := range pools {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			start := time.Now()
-			ctx, cancel := context.WithTimeout(context.Background(), budget)
-			defer cancel()
-			got[i], errs[i] = p.Predict(ctx, clips)
-			took[i] = time.Since(start)
-		}()
+	// chooseAll has every rig score the clips at once, each within the budget.
+	chooseAll := func() {
+		var wg sync.WaitGroup
+		for i, p := range pools {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				start := time.Now()
+				ctx, cancel := context.WithTimeout(context.Background(), budget)
+				defer cancel()
+				got[i], errs[i] = p.Predict(ctx, clips)
+				took[i] = time.Since(start)
+			}()
+		}
+		wg.Wait()
 	}
-	wg.Wait()
+	chooseAll()
 	killed := 0
 	for _, w := range workers {
 		select {
@@ -166,18 +170,7 @@ func TestWorkersOnHub(t *testing.T) {
 	for i, p := range pools {
 		before[i] = p.Stats()
 	}
-	for i, p := range pools {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			start := time.Now()
-			ctx, cancel := context.WithTimeout(context.Background(), budget)
-			defer cancel()
-			got[i], errs[i] = p.Predict(ctx, clips)
-			took[i] = time.Since(start)
-		}()
-	}
-	wg.Wait()
+	chooseAll()
 	for i, p := range pools {
 		st := p.Stats()
 		t.Logf("rig %d without the hub: batch in %v, %+v", i, took[i].Round(time.Millisecond), st)
