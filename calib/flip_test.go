@@ -5,12 +5,12 @@ import (
 	"time"
 
 	"retinad/calib"
-	"retinad/calib/calibtest"
+	"retinad/calib/simdevice"
 )
 
 // Flip is on the frame loop: it must not allocate, with or without the simulated device.
 func TestFlipAllocatesNothing(t *testing.T) {
-	dev, err := calibtest.NewDevice(calibtest.DeviceConfig{Latency: 8 * time.Millisecond, Jitter: 500 * time.Microsecond}, calib.SystemClock{})
+	dev, err := simdevice.NewDevice(simdevice.DeviceConfig{Latency: 8 * time.Millisecond, Jitter: 500 * time.Microsecond}, calib.SystemClock{})
 	if err != nil {
 		t.Fatal(err)
 	}

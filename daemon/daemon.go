@@ -87,6 +87,9 @@ func New(p Parts) (*Daemon, error) {
 	if p.ReportEvery <= 0 {
 		p.ReportEvery = time.Second
 	}
+	if p.FlipsWait <= 0 {
+		p.FlipsWait = 2 * time.Second
+	}
 	if p.StatusEvery <= 0 {
 		p.StatusEvery = 250 * time.Millisecond
 	}
@@ -297,6 +300,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	g.Go("status", d.runStatus)
 	d.ctl.Unlock()
 	if err == nil {
+		d.waitFlips(g.ctx)
 		if err := d.frameLoop(g.ctx); err != nil {
 			g.fail(err)
 		}
@@ -346,6 +350,25 @@ func (d *Daemon) sessionEvent(ctx context.Context, kind pb.SessionEvent_Kind, id
 		Session: id, Kind: kind, HostNs: now, UnixNs: d.unix(now), Rig: d.p.Rig,
 		ConfigYaml: d.p.ConfigYAML, BinRateHz: d.p.FrameRate, Version: d.p.Version,
 	})
+}
+
+// waitFlips holds the first frame until the photodiode can time it (Parts.FlipsReady), for at
+// most FlipsWait: a frame flipped while the link's clock sync is still under way is untimed,
+// and a session's first frames are the ones an experimenter least wants unplaced. A device that
+// is not there does not hold the rig: after FlipsWait the frames go on, untimed, as the status
+// says.
+func (d *Daemon) waitFlips(ctx context.Context) {
+	if d.p.FlipsReady == nil {
+		return
+	}
+	t := time.NewTimer(d.p.FlipsWait)
+	defer t.Stop()
+	select {
+	case <-d.p.FlipsReady:
+	case <-t.C:
+		d.p.Log.Warn("daemon: the photodiode cannot time frames yet (not connected or clock not synced); showing them untimed", "waited", d.p.FlipsWait)
+	case <-ctx.Done():
+	}
 }
 
 // frameLoop shows frames until ctx ends. Per frame it neither allocates nor waits on anything

@@ -2,6 +2,7 @@ package infer
 
 import (
 	"fmt"
+	"retinad/internal/testwait"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -64,11 +65,11 @@ func TestPoolParksAndWakes(t *testing.T) {
 	hs := p.st.helpers
 	parked := func() bool { return hs[0].parked.Load() && hs[1].parked.Load() }
 	for round := range 3 {
-		waitFor(t, "the helpers to park", parked)
+		testwait.Must(t, 10*time.Second, "the helpers to park", parked)
 		if round == 1 {
 			p0, p1 := hs[0].parks.Load(), hs[1].parks.Load()
 			p.prewake()
-			waitFor(t, "prewake to wake the helpers", func() bool { return hs[0].parks.Load() > p0 && hs[1].parks.Load() > p1 })
+			testwait.Must(t, 10*time.Second, "prewake to wake the helpers", func() bool { return hs[0].parks.Load() > p0 && hs[1].parks.Load() > p1 })
 		}
 		p.run(f)
 		if n := runs.Load(); n != int32(3*(round+1)) {
@@ -77,18 +78,6 @@ func TestPoolParksAndWakes(t *testing.T) {
 	}
 	p.close()
 	waitGoroutines(t, before)
-}
-
-// waitFor waits, yielding, until cond holds; it fails the test after 10 s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		runtime.Gosched()
-	}
 }
 
 // TestStreamHelpersEndWithoutClose: an engine with helpers that is dropped without Close
@@ -114,14 +103,10 @@ func TestStreamHelpersEndWithoutClose(t *testing.T) {
 // waitGoroutines waits (collecting garbage) until no more than n goroutines run.
 func waitGoroutines(t *testing.T, n int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for runtime.NumGoroutine() > n {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d goroutines, want %d", runtime.NumGoroutine(), n)
-		}
+	testwait.Must(t, 10*time.Second, fmt.Sprintf("at most %d goroutines", n), func() bool {
 		runtime.GC()
-		runtime.Gosched()
-	}
+		return runtime.NumGoroutine() <= n
+	})
 }
 
 func TestSpan(t *testing.T) {

@@ -14,11 +14,9 @@ import (
 	"golang.org/x/sys/unix"
 	"time"
 
-	ort "github.com/yalue/onnxruntime_go"
-
 	"retinad/infer"
 	"retinad/infer/onnx"
-	"retinad/infer/onnx/onnxtest"
+	"retinad/infer/onnx/ortpeer"
 )
 
 // benchCommand is `retinad bench`, in the command table (main.go).
@@ -298,7 +296,7 @@ func benchModel(path string, rate float64, steps, peerSteps, threads int, roof *
 			for i := peerSteps * r / rounds; i < peerSteps*(r+1)/rounds; i++ {
 				t0 := time.Now()
 				if err := peer.step(); err != nil {
-					return res, fmt.Errorf("bench: ONNX Runtime run: %w", err)
+					return res, fmt.Errorf("bench: %w", err)
 				}
 				plat = append(plat, time.Since(t0))
 			}
@@ -328,7 +326,8 @@ func benchModel(path string, rate float64, steps, peerSteps, threads int, roof *
 		p50, p99, _ := quantiles(plat)
 		ratio := p50 / res.StepP50us
 		diff := peer.diff
-		res.Peer = &peerInfo{Name: "onnxruntime", Version: ort.GetVersion()}
+		version, _ := ortpeer.Version() // the session ran: the runtime is initialised
+		res.Peer = &peerInfo{Name: "onnxruntime", Version: version}
 		res.PeerP50us, res.PeerP99us, res.Ratio, res.PeerMaxAbsDiff = &p50, &p99, &ratio, &diff
 	}
 	return res, nil
@@ -369,17 +368,14 @@ func quantiles(d []time.Duration) (p50, p99, mx float64) {
 	return us(s[len(s)/2]), us(s[min(len(s)-1, len(s)*99/100)]), us(s[len(s)-1])
 }
 
-// peer is ONNX Runtime (library from onnxtest.Library) running the model exported by
-// infer/onnx on the full window, batch 1, one thread.
+// peer is ONNX Runtime (infer/onnx/ortpeer) running the model exported by infer/onnx on the
+// full window, batch 1, one thread.
 type peer struct {
-	sess *ort.AdvancedSession
-	x    *ort.Tensor[float32]
-	s    *ort.Tensor[float32] // a GLM's spike history: zeros, as the engine's first window has
-	y    *ort.Tensor[float32]
-	// A recurrent model's state, in and out (infer/onnx gru.go): step feeds each run's next
-	// state to the next run, as the engine carries its own.
-	h, hNext *ort.Tensor[float32]
-	diff     float64 // max |rate difference| against the streaming engine on the same window
+	sess *ortpeer.Session
+	// window is the stimulus input's storage; state a recurrent model's state input (infer/onnx
+	// gru.go), which step feeds each run's next state, as the engine carries its own.
+	window, state []float32
+	diff          float64 // max |rate difference| against the streaming engine on the same window
 }
 
 // step runs the model once; a recurrent model's next state becomes its state, as part of the
@@ -388,99 +384,51 @@ func (p *peer) step() error {
 	if err := p.sess.Run(); err != nil {
 		return err
 	}
-	if p.h != nil {
-		copy(p.h.GetData(), p.hNext.GetData())
+	if p.state != nil {
+		copy(p.state, p.sess.Output(1))
 	}
 	return nil
 }
 
-func (p *peer) close() {
-	p.sess.Destroy()
-	p.destroyTensors()
-}
-
-func (p *peer) destroyTensors() {
-	for _, t := range []*ort.Tensor[float32]{p.x, p.s, p.y, p.h, p.hNext} {
-		if t != nil {
-			t.Destroy()
-		}
-	}
-}
+func (p *peer) close() { p.sess.Close() }
 
 func newPeer(m *infer.Model, frames [][]float32) (*peer, error) {
-	lib, err := onnxtest.Library()
-	if err != nil {
-		return nil, err
-	}
 	g, err := onnx.ExportGraph(m)
 	if err != nil {
 		return nil, err
 	}
-	model := onnx.Marshal(g)
-	if !ort.IsInitialized() {
-		ort.SetSharedLibraryPath(lib)
-		if err := ort.InitializeEnvironment(ort.WithLogLevelError()); err != nil {
-			return nil, fmt.Errorf("ONNX Runtime: %w", err)
-		}
-	}
 	in := m.Input
 	hw := in.Height * in.Width
-	window := make([]float32, in.History*hw)
+	p := &peer{window: make([]float32, in.History*hw)}
 	for k := 0; k < in.History; k++ {
 		for j, v := range frames[k%len(frames)] {
-			window[k*hw+j] = float32((float64(v) - in.Mean) / in.Std)
+			p.window[k*hw+j] = float32((float64(v) - in.Mean) / in.Std)
 		}
 	}
-	p := &peer{}
-	if p.x, err = ort.NewTensor(ort.NewShape(1, int64(in.History), int64(in.Height), int64(in.Width)), window); err != nil {
-		return nil, err
-	}
-	names, values := []string{"stimulus"}, []ort.Value{p.x}
-	if L := onnx.SpikeBins(m); L > 0 {
+	inputs := []ortpeer.Input{{Name: "stimulus", Data: p.window, Shape: []int64{1, int64(in.History), int64(in.Height), int64(in.Width)}}}
+	outputs := []ortpeer.Output{{Name: "rates", Shape: []int64{1, int64(len(m.Cells))}}}
+	if L := onnx.SpikeBins(m); L > 0 { // a GLM's spike history: zeros, as the engine's first window has
 		c := len(m.Cells)
-		if p.s, err = ort.NewTensor(ort.NewShape(1, int64(c), int64(L)), make([]float32, c*L)); err != nil {
-			p.destroyTensors()
-			return nil, err
-		}
-		names, values = append(names, "spikes"), append(values, p.s)
+		inputs = append(inputs, ortpeer.Input{Name: "spikes", Data: make([]float32, c*L), Shape: []int64{1, int64(c), int64(L)}})
 	}
-	if p.y, err = ort.NewEmptyTensor[float32](ort.NewShape(1, int64(len(m.Cells)))); err != nil {
-		p.destroyTensors()
+	if m.Recurrent() { // the state starts at zero, as the engine's does at its first window
+		shape := append([]int64{1}, g.Inputs[len(g.Inputs)-1].Dims[1:]...)
+		n := int64(1)
+		for _, d := range shape {
+			n *= d
+		}
+		p.state = make([]float32, n)
+		inputs = append(inputs, ortpeer.Input{Name: onnx.StateInput, Data: p.state, Shape: shape})
+		outputs = append(outputs, ortpeer.Output{Name: onnx.StateOutput, Shape: shape})
+	}
+	if p.sess, err = ortpeer.NewSession(onnx.Marshal(g), inputs, outputs); err != nil {
 		return nil, err
 	}
-	outNames, outs := []string{"rates"}, []ort.Value{p.y}
-	if m.Recurrent() { // the state starts at zero, as the engine's does at its first window
-		shape := ort.NewShape(append([]int64{1}, g.Inputs[len(g.Inputs)-1].Dims[1:]...)...)
-		if p.h, err = ort.NewTensor(shape, make([]float32, shape.FlattenedSize())); err == nil {
-			p.hNext, err = ort.NewEmptyTensor[float32](shape)
-		}
-		if err != nil {
-			p.destroyTensors()
+	for i := 0; i < 5; i++ {
+		if err := p.sess.Run(); err != nil { // warm-up runs leave a recurrent state at zero, for the comparison below
+			p.close()
 			return nil, err
 		}
-		names, values = append(names, onnx.StateInput), append(values, p.h)
-		outNames, outs = append(outNames, onnx.StateOutput), append(outs, p.hNext)
-	}
-	opts, err := ort.NewSessionOptions()
-	if err == nil {
-		defer opts.Destroy()
-		err = opts.SetIntraOpNumThreads(1)
-	}
-	if err == nil {
-		err = opts.SetInterOpNumThreads(1)
-	}
-	if err == nil {
-		p.sess, err = ort.NewAdvancedSessionWithONNXData(model, names, outNames, values, outs, opts)
-	}
-	for i := 0; err == nil && i < 5; i++ {
-		err = p.sess.Run() // warm-up runs leave a recurrent state at zero, for the comparison below
-	}
-	if err != nil {
-		if p.sess != nil {
-			p.sess.Destroy()
-		}
-		p.destroyTensors()
-		return nil, fmt.Errorf("ONNX Runtime: %w", err)
 	}
 	// The same window through the streaming engine, to show both compute the same rates; a
 	// recurrent model's next windows too, each run fed the last one's state, to show that the
@@ -495,24 +443,23 @@ func newPeer(m *infer.Model, frames [][]float32) (*peer, error) {
 		s.Step(frames[k%len(frames)], rates)
 	}
 	compared := 1
-	if p.h != nil {
+	if p.state != nil {
 		compared = 10
 	}
 	for j := 0; j < compared; j++ {
 		if j > 0 {
 			s.Step(frames[(in.History-1+j)%len(frames)], rates)
-			w := p.x.GetData()
 			for k := 0; k < in.History; k++ {
 				for i, v := range frames[(j+k)%len(frames)] {
-					w[k*hw+i] = float32((float64(v) - in.Mean) / in.Std)
+					p.window[k*hw+i] = float32((float64(v) - in.Mean) / in.Std)
 				}
 			}
 		}
 		if err := p.step(); err != nil {
 			p.close()
-			return nil, fmt.Errorf("ONNX Runtime: %w", err)
+			return nil, err
 		}
-		for c, v := range p.y.GetData() {
+		for c, v := range p.sess.Output(0) {
 			p.diff = max(p.diff, abs64(float64(v)-float64(rates[c])))
 		}
 	}

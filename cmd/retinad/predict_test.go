@@ -11,7 +11,7 @@ import (
 	"retinad/infer"
 	"retinad/infer/enginetest"
 	"retinad/infer/infertest"
-	"retinad/infer/onnx/onnxtest"
+	"retinad/infer/onnx/ortpeer"
 )
 
 // TestPredictMatchesPyTorch runs `retinad predict` on a golden fixture and holds the .npy it
@@ -118,7 +118,7 @@ func benchJSON(t *testing.T, model string) map[string]any {
 		t.Errorf("floor_us %v", res["floor_us"])
 	}
 	if res["peer"] == nil {
-		if _, err := onnxtest.Library(); err == nil {
+		if _, err := ortpeer.Library(); err == nil {
 			t.Errorf("ONNX Runtime is installed but the peer is missing: %v", res["peer_missing"])
 		}
 		t.Logf("peer missing: %v", res["peer_missing"])

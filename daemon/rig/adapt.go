@@ -8,7 +8,7 @@ import (
 
 	"retinad/acquisition/sim"
 	"retinad/calib"
-	"retinad/calib/calibtest"
+	"retinad/calib/simdevice"
 	"retinad/daemon"
 	"retinad/infer"
 	pb "retinad/proto/retinadpb"
@@ -76,7 +76,7 @@ type retinaView struct {
 	pres    *presenter
 	next    *calib.Photodiode // nil without a photodiode
 	onset   func(calib.Onset) // the daemon's, to resolve frames untimed when next is nil
-	dev     *calibtest.Device // nil unless the photodiode is the fake device
+	dev     *simdevice.Device // nil unless the photodiode is the fake device
 	acq     *sim.Acquisition
 	latency int64
 }

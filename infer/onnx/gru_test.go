@@ -9,7 +9,7 @@ import (
 	"retinad/infer"
 	"retinad/infer/enginetest"
 	"retinad/infer/infertest"
-	"retinad/infer/onnx/onnxtest"
+	"retinad/infer/onnx/ortpeer"
 	"retinad/internal/testenv"
 )
 
@@ -93,8 +93,8 @@ func TestRecurrentExportStepsInONNXRuntime(t *testing.T) {
 		}
 		T := len(f) / (in.Height * in.Width)
 		stream, _ := engineRates(t, m, f, T)
-		got, err := onnxtest.StepRecurrent(b, m, g.Inputs[1].Dims[1:], f)
-		if errors.Is(err, onnxtest.ErrUnavailable) {
+		got, err := ortpeer.StepRecurrent(b, m, g.Inputs[1].Dims[1:], f)
+		if errors.Is(err, ortpeer.ErrUnavailable) {
 			testenv.Missing(t, "ONNX Runtime (RETINAD_ONNXRUNTIME, scripts/setup)", err)
 		}
 		if err != nil {

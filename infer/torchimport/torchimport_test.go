@@ -12,7 +12,7 @@ import (
 	"retinad/infer"
 	"retinad/infer/enginetest"
 	"retinad/infer/onnx"
-	"retinad/infer/onnx/onnxtest"
+	"retinad/infer/onnx/ortpeer"
 )
 
 func readNpy(t *testing.T, path string) ([]float32, []int) {
@@ -76,8 +76,8 @@ func TestGoldenONNXRuntime(t *testing.T) {
 	for name, model := range map[string][]byte{"checkpoint": onnx.Marshal(g), "torch.onnx.export": torchONNX} {
 		x := windows(stim, T, hist, hw, ck.NormMean, ck.NormStd)
 		n := int64(T - hist + 1)
-		got, err := onnxtest.Run(model, "stimulus", x, []int64{n, int64(hist), int64(ss[1]), int64(ss[2])}, "rates", int64(cells))
-		if errors.Is(err, onnxtest.ErrUnavailable) {
+		got, err := ortpeer.Run(model, "stimulus", x, []int64{n, int64(hist), int64(ss[1]), int64(ss[2])}, "rates", int64(cells))
+		if errors.Is(err, ortpeer.ErrUnavailable) {
 			testenv.Missing(t, "ONNX Runtime (RETINAD_ONNXRUNTIME, scripts/setup)", err)
 		}
 		if err != nil {
@@ -379,8 +379,8 @@ func TestRecurrentONNXExport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := onnxtest.StepRecurrent(b, fromONNX, g.Inputs[1].Dims[1:], long)
-	if errors.Is(err, onnxtest.ErrUnavailable) {
+	got, err := ortpeer.StepRecurrent(b, fromONNX, g.Inputs[1].Dims[1:], long)
+	if errors.Is(err, ortpeer.ErrUnavailable) {
 		testenv.Missing(t, "ONNX Runtime (RETINAD_ONNXRUNTIME, scripts/setup)", err)
 	}
 	if err != nil {

@@ -1,4 +1,4 @@
-package calibtest
+package simdevice
 
 import (
 	"context"
@@ -49,7 +49,7 @@ var Firmware = [3]uint8{0, 9, 0}
 type Device struct {
 	cfg     DeviceConfig
 	clk     calib.Clock
-	virtual bool // clk is a VirtualClock: transfers are simulated and pongs go through the queue
+	virtual bool // clk is a stepped clock: transfers are simulated and pongs go through the queue
 
 	dir, path string
 
@@ -109,6 +109,12 @@ type pingIn struct {
 	recv int64
 }
 
+// stepped is a clock that a test moves by hand (a VirtualClock, whose timers are calib.Ackers):
+// on one no real time passes between two of its steps, so the device simulates the USB
+// transfer and answers pings through its own queue. Asked by method, so that the device does
+// not import the test package that defines the clock.
+type stepped interface{ AdvanceTo(t int64) }
+
 // NewDevice makes a fake device, plugged in, on a new pseudo-terminal.
 func NewDevice(cfg DeviceConfig, clk calib.Clock) (*Device, error) {
 	if cfg.USBMin <= 0 {
@@ -120,10 +126,10 @@ func NewDevice(cfg DeviceConfig, clk calib.Clock) (*Device, error) {
 	if cfg.Gamma <= 0 {
 		cfg.Gamma = 2.2
 	}
-	_, virtual := clk.(*VirtualClock)
+	_, virtual := clk.(stepped)
 	dir, err := os.MkdirTemp("", "retinad-photodiode-")
 	if err != nil {
-		return nil, fmt.Errorf("calibtest: %w", err)
+		return nil, fmt.Errorf("simdevice: %w", err)
 	}
 	d := &Device{
 		cfg: cfg, clk: clk, virtual: virtual, dir: dir, path: filepath.Join(dir, "photodiode"),
@@ -451,18 +457,18 @@ func (d *Device) Replug() error {
 func (d *Device) plug() error {
 	master, slave, err := pty.Open()
 	if err != nil {
-		return fmt.Errorf("calibtest: open pty: %w", err)
+		return fmt.Errorf("simdevice: open pty: %w", err)
 	}
 	if err := makeRaw(slave); err != nil {
 		master.Close()
 		slave.Close()
-		return fmt.Errorf("calibtest: raw mode on %s: %w", slave.Name(), err)
+		return fmt.Errorf("simdevice: raw mode on %s: %w", slave.Name(), err)
 	}
 	os.Remove(d.path)
 	if err := os.Symlink(slave.Name(), d.path); err != nil {
 		master.Close()
 		slave.Close()
-		return fmt.Errorf("calibtest: %w", err)
+		return fmt.Errorf("simdevice: %w", err)
 	}
 	d.mu.Lock()
 	d.master, d.slave, d.plugged = master, slave, true
