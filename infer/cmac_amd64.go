@@ -12,7 +12,7 @@ import (
 // per pass over an input block, the accumulators in registers.
 //
 //go:noescape
-func cmacPlanarAVX2(out *complex64, cstride int, w, x *float32, xoff *int, xstride, nk, nb, ng int)
+func cmacPlanarAVX2(out *complex64, cstride int, w, x *float32, xoff *int, xstride, nk, nb, ng, wskip int)
 
 // dotAVX2 is dotGeneric in AVX2 with FMA: 32 products per iteration in four accumulators.
 //
@@ -48,6 +48,39 @@ func denseWideAVX512(acc, w *float32, idx *int32, val *float32, nnz, in, nob int
 //go:noescape
 func rowsFMAAVX2(dst, src *float32, a float32, rows, n, stride int)
 
+// fmaPeakAVX512 and fmaPeakAVX2 are fmaPeakGo in the widest FMAs: twelve independent
+// accumulators of 16 or 8 lanes, 384 or 192 FLOPs an iteration.
+//
+//go:noescape
+func fmaPeakAVX512(n int) float32
+
+//go:noescape
+func fmaPeakAVX2(n int) float32
+
+// fmaPeakKernelOf is an assembly peak kernel behind the check it relies on.
+func fmaPeakKernelOf(k func(n int) float32) func(n int) float32 {
+	return func(n int) float32 {
+		if n < 1 {
+			return 0
+		}
+		return k(n)
+	}
+}
+
+// addComplexAVX2 is addComplexGo for n values, eight at a time.
+//
+//go:noescape
+func addComplexAVX2(dst, src *complex64, n int)
+
+// addComplexKernel checks the length the assembly relies on and calls it.
+func addComplexKernel(dst, src []complex64) {
+	if len(dst) == 0 {
+		return
+	}
+	src = src[:len(dst)]
+	addComplexAVX2(&dst[0], &src[0], len(dst))
+}
+
 // rowsFMAKernel checks the lengths the assembly relies on and calls it.
 func rowsFMAKernel(dst, src []float32, a float32, rows, n, stride int) {
 	if rows < 1 || n < 1 {
@@ -70,10 +103,13 @@ func init() {
 		toPlanarBlocks = toPlanarKernel
 		denseBlocks = denseBlocksKernel(denseBlocksAVX2)
 		rowsFMA = rowsFMAKernel
+		addComplex = addComplexKernel
+		fmaPeak, fmaPeakFLOPs, fmaPeakKernel = fmaPeakKernelOf(fmaPeakAVX2), 12*8*2, "avx2"
 	}
 	if cpu.X86.HasAVX512F && cpu.X86.HasFMA {
 		denseBlocks = denseBlocksKernel(denseBlocksAVX512)
 		denseWideBlocks = denseBlocksKernelW(denseWideAVX512, denseWide)
+		fmaPeak, fmaPeakFLOPs, fmaPeakKernel = fmaPeakKernelOf(fmaPeakAVX512), 12*16*2, "avx512"
 	}
 }
 
@@ -103,8 +139,8 @@ func denseBlocksKernelW(k func(acc, w *float32, idx *int32, val *float32, nnz, i
 }
 
 // cmacPlanarKernel checks the lengths the assembly relies on and calls it.
-func cmacPlanarKernel(out []complex64, cstride int, w, x []float32, xoff []int, xstride, nk, nb, ng int) {
-	if nk < 1 || nb < 1 || ng < 1 || cstride < nb*8 || xstride < 16 || len(out) < ng*4*cstride || len(w) < ng*nb*nk*64 || len(xoff) < nk {
+func cmacPlanarKernel(out []complex64, cstride int, w, x []float32, xoff []int, xstride, nk, nb, ng, wskip int) {
+	if nk < 1 || nb < 1 || ng < 1 || wskip < 0 || cstride < nb*8 || xstride < 16 || len(out) < (ng-1)*4*cstride+3*cstride+nb*8 || len(w) < (ng*nb-1)*(nk*64+wskip)+nk*64 || len(xoff) < nk {
 		panic(fmt.Sprintf("infer: cmacPlanar: %d outputs of stride %d, %d weights, %d inputs of %d blocks %d apart, %d groups", len(out), cstride, len(w), nk, nb, xstride, ng))
 	}
 	for _, o := range xoff[:nk] {
@@ -112,7 +148,7 @@ func cmacPlanarKernel(out []complex64, cstride int, w, x []float32, xoff []int, 
 			panic(fmt.Sprintf("infer: cmacPlanar: input at %d of %d floats, want %d blocks %d apart", o, len(x), nb, xstride))
 		}
 	}
-	cmacPlanarAVX2(&out[0], cstride, &w[0], &x[0], &xoff[0], xstride, nk, nb, ng)
+	cmacPlanarAVX2(&out[0], cstride, &w[0], &x[0], &xoff[0], xstride, nk, nb, ng, 4*wskip)
 }
 
 func toPlanarKernel(src []complex64, dst []float32, stride int) int {
@@ -145,6 +181,18 @@ func denseWideKernels() map[string]func(acc, w []float32, idx []int32, val []flo
 	k := map[string]func(acc, w []float32, idx []int32, val []float32, in, nob int){}
 	if cpu.X86.HasAVX512F && cpu.X86.HasFMA {
 		k["avx512-wide"] = denseBlocksKernelW(denseWideAVX512, denseWide)
+	}
+	return k
+}
+
+// peakKernels is every FMA peak kernel this CPU can run.
+func peakKernels() map[string]func(n int) float32 {
+	k := map[string]func(n int) float32{}
+	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
+		k["avx2"] = fmaPeakKernelOf(fmaPeakAVX2)
+	}
+	if cpu.X86.HasAVX512F && cpu.X86.HasFMA {
+		k["avx512"] = fmaPeakKernelOf(fmaPeakAVX512)
 	}
 	return k
 }

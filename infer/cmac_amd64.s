@@ -87,12 +87,12 @@ dotdone:
 	VFMADD231PS  (j*64)(SI), Y9, im; \
 	VFMADD231PS  (j*64+32)(SI), Y8, im
 
-// func cmacPlanarAVX2(out *complex64, cstride int, w, x *float32, xoff *int, xstride, nk, nb, ng int)
+// func cmacPlanarAVX2(out *complex64, cstride int, w, x *float32, xoff *int, xstride, nk, nb, ng, wskip int)
 // See cmacPlanarGo. Registers: SI the weight stream, DI x, DX xoff, R8 the group's first
 // output, R9 the channel stride in bytes, R10 the block's byte offset in the output, R13 in
 // x (R14 apart), BX blocks left, CX inputs left, R12 the input's index into xoff in bytes,
-// Y0-Y7 four channels' accumulators.
-TEXT ·cmacPlanarAVX2(SB), NOSPLIT, $0-72
+// Y0-Y7 four channels' accumulators; wskip (bytes here) is added to SI after each block.
+TEXT ·cmacPlanarAVX2(SB), NOSPLIT, $0-80
 	MOVQ out+0(FP), R8
 	MOVQ cstride+8(FP), R9
 	SHLQ $3, R9
@@ -133,6 +133,7 @@ pinput:
 	ADDQ    $8, R12
 	DECQ    CX
 	JNZ     pinput
+	ADDQ    wskip+72(FP), SI
 
 	LEAQ (R8)(R10*1), R11
 	STORE4(Y0, Y1, R11)
@@ -404,9 +405,16 @@ rfNext:
 
 #define WIDEFMA(off, z) VFMADD231PS off(DX), Z8, z
 
+// denseAhead is how many nonzero inputs ahead denseWideAVX512 prefetches: their weights are
+// in lines the hardware prefetcher cannot foresee (the nonzero inputs fall at random), and 32
+// inputs (16 KB at half density) cover the memory's latency at its bandwidth with room.
+#define denseAhead 32
+#define WIDEPF(off) PREFETCHT0 off(R13)
+
 // func denseWideAVX512(acc, w *float32, idx *int32, val *float32, nnz, in, nob int)
 // denseBlocksAVX512 for slabs of 128 outputs: Z0-Z7 the slab's sums, each input's 512
-// contiguous bytes of weights read by eight FMAs. nnz >= 1.
+// contiguous bytes of weights read by eight FMAs, the weights of the input denseAhead places
+// later prefetched meanwhile (AX and DX this input's, R13 that one's). nnz >= 1.
 TEXT ·denseWideAVX512(SB), NOSPLIT, $0-56
 	MOVQ acc+0(FP), DI
 	MOVQ w+8(FP), SI
@@ -429,6 +437,22 @@ dwBlock:
 	XORQ   CX, CX
 
 dwInput:
+	LEAQ         denseAhead(CX), BX
+	CMPQ         BX, R10
+	JGE          dwFMA
+	MOVLQSX      (R8)(BX*4), R13
+	SHLQ         $9, R13
+	ADDQ         SI, R13
+	WIDEPF(0)
+	WIDEPF(64)
+	WIDEPF(128)
+	WIDEPF(192)
+	WIDEPF(256)
+	WIDEPF(320)
+	WIDEPF(384)
+	WIDEPF(448)
+
+dwFMA:
 	MOVLQSX      (R8)(CX*4), AX
 	SHLQ         $9, AX
 	LEAQ         (SI)(AX*1), DX
@@ -456,5 +480,129 @@ dwInput:
 	ADDQ         R11, SI
 	DECQ         R12
 	JNZ          dwBlock
+	VZEROUPPER
+	RET
+
+#define PEAK(z) VFMADD231PS Z16, Z17, z
+#define PEAKY(y) VFMADD231PS Y14, Y15, y
+
+// func fmaPeakAVX512(n int) float32
+// n iterations of twelve independent 16-wide FMAs (12 chains cover two FMA units of four
+// cycles' latency with room), all of 1*1: lane 0 of Z0 ends at n. n >= 1.
+TEXT ·fmaPeakAVX512(SB), NOSPLIT, $0-12
+	MOVQ         n+0(FP), CX
+	MOVL         $0x3f800000, AX
+	VPBROADCASTD AX, Z16
+	VMOVAPS      Z16, Z17
+	VXORPS       Z0, Z0, Z0
+	VXORPS       Z1, Z1, Z1
+	VXORPS       Z2, Z2, Z2
+	VXORPS       Z3, Z3, Z3
+	VXORPS       Z4, Z4, Z4
+	VXORPS       Z5, Z5, Z5
+	VXORPS       Z6, Z6, Z6
+	VXORPS       Z7, Z7, Z7
+	VXORPS       Z8, Z8, Z8
+	VXORPS       Z9, Z9, Z9
+	VXORPS       Z10, Z10, Z10
+	VXORPS       Z11, Z11, Z11
+
+peakZ:
+	PEAK(Z0)
+	PEAK(Z1)
+	PEAK(Z2)
+	PEAK(Z3)
+	PEAK(Z4)
+	PEAK(Z5)
+	PEAK(Z6)
+	PEAK(Z7)
+	PEAK(Z8)
+	PEAK(Z9)
+	PEAK(Z10)
+	PEAK(Z11)
+	DECQ CX
+	JNZ  peakZ
+	VMOVSS X0, ret+8(FP)
+	VZEROUPPER
+	RET
+
+// func fmaPeakAVX2(n int) float32
+// fmaPeakAVX512 with 8-wide registers: twelve chains in Y0-Y11. n >= 1.
+TEXT ·fmaPeakAVX2(SB), NOSPLIT, $0-12
+	MOVQ         n+0(FP), CX
+	MOVL         $0x3f800000, AX
+	MOVL         AX, X14
+	VBROADCASTSS X14, Y14
+	VMOVAPS      Y14, Y15
+	VXORPS       Y0, Y0, Y0
+	VXORPS       Y1, Y1, Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VXORPS       Y5, Y5, Y5
+	VXORPS       Y6, Y6, Y6
+	VXORPS       Y7, Y7, Y7
+	VXORPS       Y8, Y8, Y8
+	VXORPS       Y9, Y9, Y9
+	VXORPS       Y10, Y10, Y10
+	VXORPS       Y11, Y11, Y11
+
+peakY:
+	PEAKY(Y0)
+	PEAKY(Y1)
+	PEAKY(Y2)
+	PEAKY(Y3)
+	PEAKY(Y4)
+	PEAKY(Y5)
+	PEAKY(Y6)
+	PEAKY(Y7)
+	PEAKY(Y8)
+	PEAKY(Y9)
+	PEAKY(Y10)
+	PEAKY(Y11)
+	DECQ CX
+	JNZ  peakY
+	VMOVSS X0, ret+8(FP)
+	VZEROUPPER
+	RET
+
+// func addComplexAVX2(dst, src *complex64, n int)
+// dst[i] += src[i] for i < n: eight complex values (two registers) an iteration, then one at
+// a time.
+TEXT ·addComplexAVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVQ CX, BX
+	SHRQ $3, BX
+	JZ   acTail
+
+acLoop:
+	VMOVUPS (DI), Y0
+	VMOVUPS 32(DI), Y1
+	VADDPS  (SI), Y0, Y0
+	VADDPS  32(SI), Y1, Y1
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	ADDQ    $64, DI
+	ADDQ    $64, SI
+	DECQ    BX
+	JNZ     acLoop
+
+acTail:
+	ANDQ $7, CX
+	JZ   acDone
+
+acOne:
+	VMOVSD (DI), X0
+	VMOVSD (SI), X1
+	VADDPS X1, X0, X0
+	VMOVSD X0, (DI)
+	ADDQ   $8, DI
+	ADDQ   $8, SI
+	DECQ   CX
+	JNZ    acOne
+
+acDone:
 	VZEROUPPER
 	RET

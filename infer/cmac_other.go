@@ -13,3 +13,6 @@ func denseKernels() map[string]func(acc, w []float32, idx []int32, val []float32
 func denseWideKernels() map[string]func(acc, w []float32, idx []int32, val []float32, in, nob int) {
 	return nil
 }
+
+// peakKernels is every FMA peak kernel this build has besides the Go one: none.
+func peakKernels() map[string]func(n int) float32 { return nil }

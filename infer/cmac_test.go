@@ -63,6 +63,91 @@ func TestSpecMAC(t *testing.T) {
 	}
 }
 
+// TestSpecMACBlocks: runBlocks, with the kernel in use and with the Go one, sums exactly the
+// blocks and inputs it is given (the rest of dst untouched), for every block range and every
+// run of inputs of a group of four channels (the last group padded).
+func TestSpecMACBlocks(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 7))
+	c := func() complex64 { return complex(float32(r.NormFloat64()), float32(r.NormFloat64())) }
+	const co, nk, n = 7, 5, 37 // two groups, five blocks (the last one partial)
+	w := make([]complex64, co*nk*n)
+	for i := range w {
+		w[i] = c()
+	}
+	m := newSpecMAC(w, co, nk, n)
+	stride := (nk + 1) * 16
+	x := make([]float32, m.nb*stride)
+	xs := make([][]complex64, nk)
+	for k := range xs {
+		xs[k] = make([]complex64, n)
+		for i := range xs[k] {
+			xs[k][i] = c()
+		}
+		toPlanar(xs[k], x[k*16:], stride) // slot k holds input k
+	}
+	cs := m.nb * 8
+	for name, kern := range map[string]func(out []complex64, cstride int, w, x []float32, xoff []int, xstride, nk, nb, ng, wskip int){"inuse": cmacPlanar, "go": cmacPlanarGo} {
+		saved := cmacPlanar
+		cmacPlanar = kern
+		for g := 0; g < m.ng; g++ {
+			for b0 := 0; b0 <= m.nb; b0++ {
+				for b1 := b0; b1 <= m.nb; b1++ {
+					for k0 := 0; k0 < nk; k0++ {
+						for kn := 1; k0+kn <= nk; kn++ {
+							xoff := make([]int, kn)
+							for i := range xoff {
+								xoff[i] = (k0 + i) * 16
+							}
+							dst := make([]complex64, m.ng*4*cs)
+							for i := range dst {
+								dst[i] = 99
+							}
+							m.runBlocks(dst, cs, x, xoff, stride, g, b0, b1, k0)
+							for ch := 0; ch < m.ng*4; ch++ {
+								for i := 0; i < cs; i++ {
+									got := complex128(dst[ch*cs+i])
+									want := complex128(99)
+									if ch/4 == g && i >= 8*b0 && i < 8*b1 {
+										want = 0
+										for k := k0; k < k0+kn && ch < co && i < n; k++ {
+											want += complex128(w[(ch*nk+k)*n+i]) * complex128(xs[k][i])
+										}
+									}
+									if d := got - want; real(d)*real(d)+imag(d)*imag(d) > 1e-9*float64(nk) {
+										cmacPlanar = saved
+										t.Fatalf("%s: group %d blocks [%d,%d) inputs %d+%d: channel %d value %d is %v, want %v", name, g, b0, b1, k0, kn, ch, i, got, want)
+									}
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+		cmacPlanar = saved
+	}
+}
+
+// TestAddComplexKernels holds the complex add in use to the Go one for every length from 0 to
+// 20 (the 8-wide loop and its tail), leaving what follows dst untouched.
+func TestAddComplexKernels(t *testing.T) {
+	for n := 0; n <= 20; n++ {
+		dst, want, src := make([]complex64, n+1), make([]complex64, n+1), make([]complex64, n+1)
+		for i := range dst {
+			dst[i] = complex(float32(i), float32(-i))
+			src[i] = complex(float32(i*i)+0.5, 2)
+		}
+		copy(want, dst)
+		addComplexGo(want[:n], src[:n])
+		addComplex(dst[:n], src[:n])
+		for i := range dst {
+			if dst[i] != want[i] {
+				t.Fatalf("n=%d: value %d is %v, want %v", n, i, dst[i], want[i])
+			}
+		}
+	}
+}
+
 // BenchmarkSpecMAC is the first layer of the paper's model (8 channels x 40 frames of 50x26
 // values) and of 80x80 and 100x100 grids.
 func BenchmarkSpecMAC(b *testing.B) {
@@ -70,7 +155,7 @@ func BenchmarkSpecMAC(b *testing.B) {
 	for _, n := range []int{50 * 26, 80 * 41, 100 * 51} {
 		for _, k := range []struct {
 			name string
-			f    func(out []complex64, cstride int, w, x []float32, xoff []int, xstride, nk, nb, ng int)
+			f    func(out []complex64, cstride int, w, x []float32, xoff []int, xstride, nk, nb, ng, wskip int)
 		}{{"generic", cmacPlanarGo}, {"inuse", cmacPlanar}} {
 			b.Run(fmt.Sprintf("%d/%s", n, k.name), func(b *testing.B) {
 				m := newSpecMAC(make([]complex64, co*nk*n), co, nk, n)
@@ -81,7 +166,7 @@ func BenchmarkSpecMAC(b *testing.B) {
 				}
 				b.SetBytes(int64(4 * len(m.w)))
 				for b.Loop() {
-					k.f(m.acc, m.nb*8, m.w, x, xoff, nk*16, m.nk, m.nb, m.ng)
+					k.f(m.acc, m.nb*8, m.w, x, xoff, nk*16, m.nk, m.nb, m.ng, 0)
 				}
 				b.ReportMetric(float64(8*co*nk*n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 			})

@@ -8,7 +8,9 @@ package infer
 // never read (the result is the same sum; a dense input costs the full pass, the worst case).
 // Where the CPU has AVX-512 the outputs go in wide slabs first (eight registers of sums: each
 // input's weights are 512 contiguous bytes, which memory streams faster than lines scattered
-// one by one), the rest in slabs of 16.
+// one by one), the rest in slabs of 16. The wide kernel prefetches the weights of the nonzero
+// input 32 places ahead: the hardware prefetcher cannot guess which lines a random half of
+// the inputs will need, and at 80x80 x 512 cells (25 MB of them a step) it waited for each.
 type denseOp struct {
 	w          []float32 // [nwide][in][denseWide] then [nob][in][denseBlock], padding zero
 	bias       []float32 // [out] or nil

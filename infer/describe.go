@@ -102,7 +102,7 @@ func (s *Stream) FLOPs() int64 {
 	switch r := s.first.(type) {
 	case *convRing:
 		f += r.sp.flops(r.sp.h, r.oh)*int64(r.co) + r.sp.forwardFlops()
-		f += 8 * int64(r.co*r.hist*r.mac.n)
+		f += r.sumFLOPs()
 	case *denseRing:
 		f += 2 * int64(r.out*r.hist*r.hw)
 	}
@@ -194,7 +194,7 @@ func (s *Stream) BytesPerStep() int64 {
 	var b int64
 	switch r := s.first.(type) {
 	case *convRing:
-		b += 4 * int64(len(r.mac.w)+len(r.ring))
+		b += r.bytesPerStep()
 	case *denseRing:
 		b += 4 * int64(len(r.w)+r.out*r.hist)
 	}

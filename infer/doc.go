@@ -18,7 +18,10 @@
 // Reference) is used by one goroutine at a time: the daemon makes one per model and calls
 // Step once per bin from its frame loop. With Options.Threads > 1 a Stream also has
 // Threads-1 helper goroutines of its own, started once by NewStream and ended by Close (or
-// when the engine is garbage), that take a share of each step. Batch prediction (Predict)
+// when the engine is garbage), that take a share of each step. Between the pieces of a step
+// they (and the stepping goroutine, waiting for them) spin for up to 50 us on their cores
+// before they park, when GOMAXPROCS gives every part a core: give a model's helpers cores
+// of their own. Batch prediction (Predict)
 // uses several goroutines of its own and returns when they are done.
 //
 // # Engines
@@ -39,7 +42,11 @@
 // prime radix. A dense layer after the convolutions (dense.go) is a matrix-vector product in
 // slabs of 16 outputs, input-major, so that an input's 16 weights are one cache line and the
 // sums stay in registers (AVX-512 kernel, AVX2, Go); only nonzero inputs are visited (after a
-// ReLU about half are zero and their weights are never read). What a step costs is memory
+// ReLU about half are zero and their weights are never read). The first layer's weight
+// spectra, above 4 MB (80x80 and larger grids), are read once per four steps, not every step
+// (temporal blocking, stream.go's convRing: each step a quarter of the spectrum's blocks sum
+// the whole window for this output and the partial sums of the next three; the others add
+// their newest frames to the partial they stored). What a step costs is memory
 // traffic more than arithmetic at large sizes: Stream.BytesPerStep is the weights and state a
 // step reads, Stream.FLOPs its arithmetic, and `retinad bench --sweep` sets both against time.
 //

@@ -1,16 +1,55 @@
 package infer
 
-import "sync"
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+)
 
 // pool splits one Step across cores: a fixed set of helper goroutines, started once by
-// NewStream, each waiting on its own channel for the next piece of work. run hands the same
-// function to every helper, does part 0 itself and waits for the others: no goroutine is
-// started and nothing is allocated per step (the functions are bound once, when the layers are
-// built). A nil *pool runs everything on the calling goroutine.
+// NewStream. run hands the same function to every helper, does part 0 itself and waits for
+// the others: no goroutine is started and nothing is allocated per step (the functions are
+// bound once, when the layers are built). A nil *pool runs everything on the calling
+// goroutine.
+//
+// A step calls run several times (the first layer, each convolution's transforms, the dense
+// layer) with a few microseconds of one-core work between them. A helper that parked after
+// each run would have to be woken by the scheduler for the next, tens of microseconds on a
+// virtual machine and more when the core has other work: the bursts in the tail of a step
+// split across cores. So a helper, and the caller waiting for the helpers, spin for up to
+// poolSpin before they park, when every part has a core of its own (GOMAXPROCS at least the
+// parts; otherwise spinning would only keep the others off the core); and Step wakes parked
+// helpers first thing (prewake), so that they are spinning by the time its first run comes.
 type pool struct {
-	start []chan func(part, parts int) // one per helper: part i+1
-	done  chan struct{}
-	once  sync.Once
+	st   *poolState
+	once sync.Once
+}
+
+// poolSpin is how long a helper waits for the next run, and the caller for the helpers, on the
+// core before parking: longer than the gaps between one step's runs, short against the frame
+// interval (under 1% of a 10 ms frame between steps).
+const poolSpin = 50 * time.Microsecond
+
+// poolState is what the helpers share with the pool. They hold it, not the pool, so that a
+// pool dropped without close can still be collected (Stream's cleanup closes it).
+type poolState struct {
+	parts   int
+	spin    bool
+	f       func(part, parts int) // this run's function: written before gen advances
+	gen     atomic.Uint64         // runs started (and one more at close)
+	left    atomic.Int32          // helpers yet to return from this run's f
+	closed  atomic.Bool
+	waiting atomic.Bool   // the caller is parked (or about to park) on done
+	done    chan struct{} // capacity 1: the last helper's call to a parked caller
+	helpers []helperSlot
+}
+
+// helperSlot is one helper's parking place.
+type helperSlot struct {
+	parked atomic.Bool   // parked, or about to park, on wake
+	parks  atomic.Uint64 // times it has parked: how often the spin ran out
+	wake   chan struct{} // capacity 1
 }
 
 // newPool returns a pool of parts-1 helpers, or nil for parts <= 1.
@@ -18,22 +57,77 @@ func newPool(parts int) *pool {
 	if parts <= 1 {
 		return nil
 	}
-	p := &pool{start: make([]chan func(int, int), parts-1), done: make(chan struct{}, parts-1)}
-	for i := range p.start {
-		c := make(chan func(int, int))
-		p.start[i] = c
-		go helper(c, p.done, i+1, parts)
+	st := &poolState{parts: parts, spin: runtime.GOMAXPROCS(0) >= parts, done: make(chan struct{}, 1), helpers: make([]helperSlot, parts-1)}
+	for i := range st.helpers {
+		st.helpers[i].wake = make(chan struct{}, 1)
+		go st.helper(i)
 	}
-	return p
+	return &pool{st: st}
 }
 
-// helper runs part of every function it is handed until its channel is closed. It holds the
-// channels only, not the pool, so that a pool dropped without close can still be collected
-// (Stream's cleanup closes it).
-func helper(start <-chan func(int, int), done chan<- struct{}, part, parts int) {
-	for f := range start {
-		f(part, parts)
-		done <- struct{}{}
+// helper runs part i+1 of every run until the pool is closed.
+func (st *poolState) helper(i int) {
+	h := &st.helpers[i]
+	var seen uint64
+	for {
+		seen = st.next(h, seen)
+		if st.closed.Load() {
+			return
+		}
+		st.f(i+1, st.parts)
+		if st.left.Add(-1) == 0 && st.waiting.Load() {
+			signal(st.done)
+		}
+	}
+}
+
+// next returns the first run number after seen: spinning for up to poolSpin, then parked,
+// and spinning again when woken (prewake wakes a helper before there is a run). A parked
+// helper announces it before its last look at gen, and run advances gen before it looks for
+// parked helpers: one of the two sees the other (the atomics are sequentially consistent),
+// so no run is missed. A leftover wake only makes a later park look again.
+func (st *poolState) next(h *helperSlot, seen uint64) uint64 {
+	for {
+		if st.spin && spinUntil(func() bool { return st.gen.Load() != seen }) {
+			return st.gen.Load()
+		}
+		h.parked.Store(true)
+		if g := st.gen.Load(); g != seen {
+			h.parked.Store(false)
+			return g
+		}
+		h.parks.Add(1)
+		<-h.wake
+		h.parked.Store(false)
+		if g := st.gen.Load(); g != seen {
+			return g
+		}
+	}
+}
+
+// spinUntil polls cond on the core for up to poolSpin and reports whether it came true.
+func spinUntil(cond func() bool) bool {
+	var deadline time.Time
+	for i := 0; ; i++ {
+		if cond() {
+			return true
+		}
+		if i%64 == 63 { // the clock costs more than a poll: look at it now and then
+			now := time.Now()
+			if deadline.IsZero() {
+				deadline = now.Add(poolSpin)
+			} else if now.After(deadline) {
+				return false
+			}
+		}
+	}
+}
+
+// signal leaves a token in c (capacity 1) unless one is there already.
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
 	}
 }
 
@@ -42,7 +136,19 @@ func (p *pool) parts() int {
 	if p == nil {
 		return 1
 	}
-	return len(p.start) + 1
+	return p.st.parts
+}
+
+// prewake wakes the parked helpers, so that they spin, ready for a run soon to come.
+func (p *pool) prewake() {
+	if p == nil || !p.st.spin {
+		return
+	}
+	for i := range p.st.helpers {
+		if h := &p.st.helpers[i]; h.parked.Load() {
+			signal(h.wake)
+		}
+	}
 }
 
 // run calls f(part, parts) for every part, on every core of the pool, and returns when all
@@ -52,12 +158,37 @@ func (p *pool) run(f func(part, parts int)) {
 		f(0, 1)
 		return
 	}
-	for _, c := range p.start {
-		c <- f
+	st := p.st
+	st.f = f
+	st.left.Store(int32(st.parts - 1))
+	st.gen.Add(1)
+	for i := range st.helpers {
+		if h := &st.helpers[i]; h.parked.Load() {
+			signal(h.wake)
+		}
 	}
-	f(0, len(p.start)+1)
-	for range p.start {
-		<-p.done
+	f(0, st.parts)
+	st.wait()
+}
+
+// wait returns when every helper has returned from this run's f: spinning first, then
+// parked on done, with the same announce-then-look handshake as next.
+func (st *poolState) wait() {
+	finished := func() bool { return st.left.Load() == 0 }
+	if st.spin && spinUntil(finished) {
+		return
+	}
+	for {
+		st.waiting.Store(true)
+		if finished() {
+			st.waiting.Store(false)
+			return
+		}
+		<-st.done
+		st.waiting.Store(false)
+		if finished() {
+			return
+		}
 	}
 }
 
@@ -67,8 +198,11 @@ func (p *pool) close() {
 		return
 	}
 	p.once.Do(func() {
-		for _, c := range p.start {
-			close(c)
+		st := p.st
+		st.closed.Store(true)
+		st.gen.Add(1)
+		for i := range st.helpers {
+			signal(st.helpers[i].wake)
 		}
 	})
 }

@@ -11,37 +11,73 @@ import (
 )
 
 // TestPoolRunsEveryPart: run calls every part once, each with the pool's size, and returns
-// only when all have returned; close ends the helpers (twice is harmless).
+// only when all have returned; close ends the helpers (twice is harmless). Both with spinning
+// (a core for every part) and without (GOMAXPROCS 1: every wait parks).
 func TestPoolRunsEveryPart(t *testing.T) {
-	before := runtime.NumGoroutine()
-	p := newPool(3)
-	var seen [3]atomic.Int32
-	f := func(part, parts int) {
-		if parts != 3 {
-			t.Errorf("part %d of %d, want of 3", part, parts)
-		}
-		seen[part].Add(1)
+	for _, procs := range []int{max(runtime.GOMAXPROCS(0), 3), 1} {
+		t.Run(fmt.Sprintf("gomaxprocs=%d", procs), func(t *testing.T) {
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+			before := runtime.NumGoroutine()
+			p := newPool(3)
+			if p.st.spin != (procs >= 3) {
+				t.Errorf("spin %v with GOMAXPROCS %d and 3 parts", p.st.spin, procs)
+			}
+			var seen [3]atomic.Int32
+			f := func(part, parts int) {
+				if parts != 3 {
+					t.Errorf("part %d of %d, want of 3", part, parts)
+				}
+				seen[part].Add(1)
+			}
+			for range 100 {
+				p.run(f)
+			}
+			for i := range seen {
+				if n := seen[i].Load(); n != 100 {
+					t.Errorf("part %d ran %d times, want 100", i, n)
+				}
+			}
+			if a := testing.AllocsPerRun(100, func() { p.prewake(); p.run(f) }); a != 0 {
+				t.Errorf("prewake and run: %v allocations, want 0", a)
+			}
+			p.close()
+			p.close()
+			waitGoroutines(t, before)
+		})
 	}
-	for range 100 {
-		p.run(f)
-	}
-	for i := range seen {
-		if n := seen[i].Load(); n != 100 {
-			t.Errorf("part %d ran %d times, want 100", i, n)
-		}
-	}
-	if a := testing.AllocsPerRun(100, func() { p.run(f) }); a != 0 {
-		t.Errorf("run: %v allocations, want 0", a)
-	}
-	p.close()
-	p.close()
-	waitGoroutines(t, before)
 	var nilPool *pool
 	calls := 0
+	nilPool.prewake()
 	nilPool.run(func(part, parts int) { calls += parts })
 	if calls != 1 || nilPool.parts() != 1 {
 		t.Errorf("nil pool: %d parts run, parts() %d; want 1, 1", calls, nilPool.parts())
 	}
+}
+
+// TestPoolParksAndWakes: helpers that have spun out park; prewake wakes them (they spin
+// again, then park once more), and a run reaches them whether they are parked or spinning.
+func TestPoolParksAndWakes(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(max(runtime.GOMAXPROCS(0), 3)))
+	before := runtime.NumGoroutine()
+	p := newPool(3)
+	var runs atomic.Int32
+	f := func(part, parts int) { runs.Add(1) }
+	hs := p.st.helpers
+	parked := func() bool { return hs[0].parked.Load() && hs[1].parked.Load() }
+	for round := range 3 {
+		testwait.Must(t, 10*time.Second, "the helpers to park", parked)
+		if round == 1 {
+			p0, p1 := hs[0].parks.Load(), hs[1].parks.Load()
+			p.prewake()
+			testwait.Must(t, 10*time.Second, "prewake to wake the helpers", func() bool { return hs[0].parks.Load() > p0 && hs[1].parks.Load() > p1 })
+		}
+		p.run(f)
+		if n := runs.Load(); n != int32(3*(round+1)) {
+			t.Fatalf("round %d: %d parts run in all, want %d", round, n, 3*(round+1))
+		}
+	}
+	p.close()
+	waitGoroutines(t, before)
 }
 
 // TestStreamHelpersEndWithoutClose: an engine with helpers that is dropped without Close

@@ -54,7 +54,25 @@ func (s *specMAC) runGroups(x []float32, xoff []int, xstride, g0, g1 int) {
 		return
 	}
 	cs := s.nb * 8
-	cmacPlanar(s.acc[g0*4*cs:], cs, s.w[g0*s.nb*s.nk*64:], x, xoff, xstride, s.nk, s.nb, g1-g0)
+	cmacPlanar(s.acc[g0*4*cs:], cs, s.w[g0*s.nb*s.nk*64:], x, xoff, xstride, s.nk, s.nb, g1-g0, 0)
+}
+
+// runBlocks is run for group g's blocks b0 to b1-1 and, of each, the len(xoff) inputs from
+// k0 on, input k0+i at x[xoff[i]+b*xstride:]; the sums go to dst, channel j of the group at
+// dst[j*cstride + 8b:] (acc, or a buffer of its shape). The temporal blocking of the
+// streamed first layer (convRing) runs its classes of blocks this way.
+func (s *specMAC) runBlocks(dst []complex64, cstride int, x []float32, xoff []int, xstride, g, b0, b1, k0 int) {
+	nk := len(xoff)
+	if b0 < 0 || b1 > s.nb || g < 0 || g >= s.ng || k0 < 0 || k0+nk > s.nk || nk == 0 || xstride < 16 {
+		panic(fmt.Sprintf("infer: specMAC: blocks [%d, %d) of %d, group %d of %d, inputs %d+%d of %d, stride %d", b0, b1, s.nb, g, s.ng, k0, nk, s.nk, xstride))
+	}
+	if b0 >= b1 {
+		return
+	}
+	for _, o := range xoff {
+		_ = x[o+b0*xstride : o+(b1-1)*xstride+16]
+	}
+	cmacPlanar(dst[g*4*cstride+b0*8:], cstride, s.w[((g*s.nb+b0)*s.nk+k0)*64:], x[b0*xstride:], xoff, xstride, nk, b1-b0, 1, (s.nk-nk)*64)
 }
 
 // out returns channel c's sum (n values, interleaved); valid until the next run.
@@ -83,8 +101,9 @@ var cmacPlanar = cmacPlanarGo
 
 // cmacPlanarGo: for each group g of four channels, block b and channel j of the group,
 // out[(4g+j)*cstride + 8b + l] = sum_k w[g][b][k][j] * x[xoff[k] + b*xstride] (element l of
-// the planar blocks), interleaved.
-func cmacPlanarGo(out []complex64, cstride int, w, x []float32, xoff []int, xstride, nk, nb, ng int) {
+// the planar blocks), interleaved. wskip floats of w are skipped after each block's nk
+// inputs (0: the weights of every input are read; runBlocks reads a block's last inputs).
+func cmacPlanarGo(out []complex64, cstride int, w, x []float32, xoff []int, xstride, nk, nb, ng, wskip int) {
 	var re, im [4][8]float32
 	wi := 0
 	for g := 0; g < ng; g++ {
@@ -102,6 +121,7 @@ func cmacPlanarGo(out []complex64, cstride int, w, x []float32, xoff []int, xstr
 					}
 				}
 			}
+			wi += wskip
 			for j := 0; j < 4; j++ {
 				o := out[(4*g+j)*cstride+8*b : (4*g+j)*cstride+8*b+8]
 				for l := range o {

@@ -139,6 +139,7 @@ func (s *Stream) Step(frame, rates []float32) bool {
 	if len(frame) != len(s.frame) || len(rates) != len(s.m.Cells) {
 		panic(fmt.Sprintf("infer: Step: frame of %d values and rates of %d, want %d and %d", len(frame), len(rates), len(s.frame), len(s.m.Cells)))
 	}
+	s.pool.prewake() // the helpers spin while this core normalises and transforms the frame
 	mean, inv := float32(in.Mean), float32(1/in.Std)
 	for i, v := range frame {
 		s.frame[i] = (v - mean) * inv
@@ -193,20 +194,54 @@ func (s *Stream) Observe(counts []float32) {
 }
 
 // convRing is a CNN's first convolution, streamed in the frequency domain.
+//
+// Its weight spectra (co x History x the spectrum) are the largest thing a step reads at big
+// grids: 8.4 MB at 80x80, 13 MB at 100x100. So they are read once per m steps, not every step
+// (temporal blocking): the spectrum's blocks are split in m classes, and at step t the class
+// t mod m sums every frame of the window for output t and, with the same weights still in
+// cache, the partial sums of outputs t+1 .. t+m-1 over the frames already seen (the frames
+// to come read as zeros); at the steps between, a class adds to its stored partial only the
+// products of the frames that came since. Each output is the same sum as before, added in
+// another order; a step reads 1/m of the weights plus a few frames' worth, for as many
+// multiply-adds (m sums of a class every m steps) and the partials' traffic.
 type convRing struct {
 	sp       *spectral
 	sps      []*spectral // one per core of the pool (sps[0] is sp): their scratch is their own
 	pool     *pool
-	part     func(part, parts int) // output's share of one core, bound once
-	dst      []float32             // output's destination, for part
+	macPart  func(part, parts int) // the spectral sums' share of one core, bound once
+	invPart  func(part, parts int) // the inverse transforms' share, bound once
+	dst      []float32             // output's destination, for invPart
 	hist, co int
-	mac      *specMAC  // conj(FFT(w_{c,k})) / (h*w), window position k as input k
-	ring     []float32 // [nb][hist][16]: the frames' spectra, planar, their blocks interleaved
-	head     int       // slot of the newest frame
-	xoff     []int     // where window position k's first block is in ring, set by output
+	mac      *specMAC      // conj(FFT(w_{c,k})) / (h*w), window position k as input k
+	ring     []float32     // [nb][hist+1][16]: the frames' spectra, planar, their blocks interleaved; slot hist stays zero
+	head     int           // slot of the newest frame
+	t        int           // frames pushed since reset
+	m        int           // temporal blocking: the classes of blocks
+	class    []int         // class c is blocks class[c] to class[c+1]-1
+	chunk    int           // blocks whose weights fit the second-level cache: a full class runs in these
+	partial  [][]complex64 // partial[j] (1 <= j < m): the sums for output t+j, as acc, of each class's blocks
+	xfull    [][]int       // xfull[j]: where the frame of each window position of output t+j is in ring (the zero slot for those to come)
+	xnew     [][]int       // xnew[d]: the d newest frames, oldest first, for a class last run in full d steps ago
 	bias     []float32
 	oh, ow   int
 }
+
+// convBlocking is the first layer's temporal blocking factor m (at most History): each step
+// reads about 1/m of the weight spectra. Four keeps the partials small (3 arrays of the
+// output's spectra) and the extra products few (m-1 frames' worth a step, on average half);
+// at 80x80 and 100x100 it did better than 2 and 8 (bench, load 12-16: the stepping thread's
+// CPU p50 over unswitched steps 1074 / 876 us against 1092 / 1029 and 1121 / 888 us).
+// Weight spectra of convBlockingMin bytes or less (the paper's 50x50: 3.3 MB) are read whole
+// every step: they stay in the last-level cache, and blocking only added its overhead there
+// (82 against 80 us).
+const (
+	convBlocking    = 4
+	convBlockingMin = 4 << 20
+)
+
+// convChunkBytes is the weights of one group a full class reads at a time: it fits the
+// second-level cache with room, so that the m sums of a chunk read the weights from memory once.
+const convChunkBytes = 256 << 10
 
 func newConvRing(l *Layer, in []int, p *pool) *convRing {
 	hist, h, w := in[0], in[1], in[2]
@@ -217,15 +252,38 @@ func newConvRing(l *Layer, in []int, p *pool) *convRing {
 	for len(r.sps) < p.parts() {
 		r.sps = append(r.sps, newPaddedSpectral(h, w))
 	}
-	r.part = r.outputPart
+	r.macPart, r.invPart = r.sumsPart, r.inversePart
 	r.mac = newSpecMAC(kernelSpectra(sp, l.Weight), co, hist, n)
-	r.ring = make([]float32, hist*r.mac.planarLen())
-	r.xoff = make([]int, hist)
+	r.ring = make([]float32, r.mac.nb*(hist+1)*16)
+	r.chunk = max(1, convChunkBytes/(hist*4*64))
+	m := 1
+	if 4*len(r.mac.w) > convBlockingMin {
+		m = convBlocking
+	}
+	r.setBlocking(m)
 	r.bias = make([]float32, co)
 	if l.Bias != nil {
 		copy(r.bias, l.Bias.Data)
 	}
 	return r
+}
+
+// setBlocking sizes the temporal blocking for m classes (at most History) and resets.
+func (r *convRing) setBlocking(m int) {
+	r.m = min(m, r.hist)
+	r.class = r.class[:0]
+	for c := 0; c <= r.m; c++ {
+		r.class = append(r.class, r.mac.nb*c/r.m)
+	}
+	r.partial = make([][]complex64, r.m)
+	r.xfull, r.xnew = make([][]int, r.m), make([][]int, r.m)
+	for j := 0; j < r.m; j++ {
+		r.xfull[j], r.xnew[j] = make([]int, r.hist), make([]int, j)
+		if j > 0 {
+			r.partial[j] = make([]complex64, len(r.mac.acc))
+		}
+	}
+	r.reset()
 }
 
 // kernelSpectra returns conj(FFT(w)) / (h*w) of every [out][in] kernel zero-padded to the
@@ -256,31 +314,110 @@ func kernelSpectra(sp *spectral, wt *Tensor) []complex64 {
 
 func (r *convRing) reset() {
 	clear(r.ring)
-	r.head = 0
+	for _, p := range r.partial {
+		clear(p)
+	}
+	r.head, r.t = 0, 0
 }
 
-// push writes the frame's spectrum into its slot. The slots' blocks are interleaved (block b
-// of every slot, then block b+1), so that the spectral sums read the ring as one stream
-// instead of one per frame of the window: memory prefetching follows one stream, not forty.
+// push writes the frame's spectrum into its slot and runs this step's spectral sums. The
+// slots' blocks are interleaved (block b of every slot, then block b+1), so that the sums
+// read the ring as one stream instead of one per frame of the window: memory prefetching
+// follows one stream, not forty. Blocked, the sums run at every step, the first History-1
+// included: the partials of the outputs to come are made then.
 func (r *convRing) push(frame []float32) {
 	r.head = (r.head + 1) % r.hist
-	toPlanar(r.sp.spectrum(frame), r.ring[r.head*16:], r.hist*16)
+	toPlanar(r.sp.spectrum(frame), r.ring[r.head*16:], (r.hist+1)*16)
+	slot := func(lag int) int { // where the frame lag steps back is; the zero slot for one to come
+		if lag < 0 {
+			return r.hist * 16
+		}
+		return (r.head - lag + r.hist) % r.hist * 16
+	}
+	for j, xo := range r.xfull { // window position k of output t+j holds the frame hist-1-k-j back
+		for k := range xo {
+			xo[k] = slot(r.hist - 1 - k - j)
+		}
+	}
+	for d, xo := range r.xnew { // the last d positions of the window: frames d-1 .. 0 back
+		for i := range xo {
+			xo[i] = slot(d - 1 - i)
+		}
+	}
+	if r.m > 1 || r.t >= r.hist-1 { // unblocked, the sums serve this step's output alone
+		r.pool.run(r.macPart)
+	}
+	r.t++
+}
+
+// sumsPart is one core's share of a step's spectral sums: its groups of four channels. The
+// class t mod m sums its blocks in full, for this output and the partials of the next m-1,
+// chunk by chunk; every other class, last run in full d steps ago, adds its d newest frames'
+// products to partial[d].
+func (r *convRing) sumsPart(part, parts int) {
+	g0, g1 := span(r.mac.ng, part, parts)
+	cs, xs, full := r.mac.nb*8, (r.hist+1)*16, r.t%r.m
+	for g := g0; g < g1; g++ {
+		for c := 0; c < r.m; c++ {
+			b0, b1 := r.class[c], r.class[c+1]
+			if c == full {
+				for cb := b0; cb < b1; cb += r.chunk {
+					ce := min(cb+r.chunk, b1)
+					r.mac.runBlocks(r.mac.acc, cs, r.ring, r.xfull[0], xs, g, cb, ce, 0)
+					for j := 1; j < r.m; j++ {
+						r.mac.runBlocks(r.partial[j], cs, r.ring, r.xfull[j], xs, g, cb, ce, 0)
+					}
+				}
+				continue
+			}
+			d := (full - c + r.m) % r.m
+			r.mac.runBlocks(r.mac.acc, cs, r.ring, r.xnew[d], xs, g, b0, b1, r.hist-d)
+			for ch := 4 * g; ch < 4*g+4; ch++ {
+				addComplex(r.mac.acc[ch*cs+8*b0:ch*cs+8*b1], r.partial[d][ch*cs+8*b0:ch*cs+8*b1])
+			}
+		}
+	}
+}
+
+// sumFLOPs is the arithmetic of a step's spectral sums, on average over the m steps of a
+// cycle: every block's full sum (a class's m sums every m steps, the frames to come
+// included as zeros), its (m-1)/2 newest frames' products, and the partials' adds.
+func (r *convRing) sumFLOPs() int64 {
+	n, m := int64(r.co*r.mac.n), int64(r.m)
+	return 8*n*int64(r.hist) + 8*n*(m-1)/2 + 2*n*(m-1)/m
+}
+
+// bytesPerStep is what a step's spectral sums read, on average: a class's weights and ring
+// blocks once per cycle (its m sums read them from the second-level cache) and the newest
+// frames' for the other classes, the ring once per group of four channels, and the partials
+// read and written.
+func (r *convRing) bytesPerStep() int64 {
+	m, hist := float64(r.m), float64(r.hist)
+	share := (1 + m*(m-1)/2/hist) / m // of the weights and ring a step reads
+	partials := 2 * (m - 1) / m * float64(8*len(r.mac.acc))
+	return int64(share*float64(4*len(r.mac.w)+4*r.mac.ng*len(r.ring)) + partials)
+}
+
+// addComplex adds src to dst, element by element (AVX2 where the CPU has it: the blocked
+// first layer adds three quarters of its output's spectra to partials every step).
+var addComplex = addComplexGo
+
+func addComplexGo(dst, src []complex64) {
+	src = src[:len(dst)]
+	for i := range dst {
+		dst[i] += src[i]
+	}
 }
 
 func (r *convRing) output(dst []float32) {
-	plane := r.oh * r.ow
-	for k := range r.xoff { // window position k holds the frame hist-1-k steps back
-		r.xoff[k] = (r.head - (r.hist - 1 - k) + r.hist) % r.hist * 16
-	}
-	r.dst = dst[:r.co*plane]
-	r.pool.run(r.part)
+	r.dst = dst[:r.co*r.oh*r.ow]
+	r.pool.run(r.invPart)
 }
 
-// outputPart is one core's share of output: the groups of four channels in its span, their
-// spectral sums and inverse transforms.
-func (r *convRing) outputPart(part, parts int) {
+// inversePart is one core's share of output: the inverse transforms of the channels of its
+// groups of four.
+func (r *convRing) inversePart(part, parts int) {
 	g0, g1 := span(r.mac.ng, part, parts)
-	r.mac.runGroups(r.ring, r.xoff, r.hist*16, g0, g1)
 	plane := r.oh * r.ow
 	for c := 4 * g0; c < min(4*g1, r.co); c++ {
 		r.sps[part].inverse(r.mac.out(c), r.dst[c*plane:(c+1)*plane], r.oh, r.ow, r.bias[c])

@@ -23,7 +23,7 @@ import (
 func benchCommand() command {
 	return command{
 		name:    "bench",
-		args:    "--model M | --sweep DIR [--steps N] [--peer-steps N] [--threads N] [--frame-rate HZ] [--json]",
+		args:    "--model M | --sweep DIR [--steps N] [--peer-steps N] [--threads N] [--frame-rate HZ] [--roofline-mb N] [--json]",
 		summary: "time the streaming engine per step, and ONNX Runtime on the full window (batch 1, one thread) when present; --sweep: every model in DIR, one table",
 		run:     runBench,
 	}
@@ -48,13 +48,37 @@ type benchResult struct {
 	CPUPerStepus float64 `json:"cpu_per_step_us"`
 	// ThreadCPUP50us and ThreadCPUP99us are quantiles of the stepping thread's own CPU time per
 	// step (with --threads, the helpers' share is not in them).
-	ThreadCPUP50us float64   `json:"thread_cpu_p50_us"`
-	ThreadCPUP99us float64   `json:"thread_cpu_p99_us"`
-	AllocsPerStep  float64   `json:"allocs_per_step"`
-	FLOPsPerStep   int64     `json:"flops_per_step"`
-	BytesPerStep   int64     `json:"bytes_per_step"`    // weights and state one step reads at most
-	StepGBs        float64   `json:"step_gbytes_per_s"` // bytes_per_step at p50
-	StepGFLOPs     float64   `json:"step_gflops"`       // achieved at p50
+	ThreadCPUP50us float64 `json:"thread_cpu_p50_us"`
+	ThreadCPUP99us float64 `json:"thread_cpu_p99_us"`
+	// The same over the steps in which the stepping thread was not switched out (no context
+	// switch, voluntary or not, from the start of the step before to the end of this one), and
+	// the share of steps that were: a step the load interrupts comes back to caches the load
+	// has refilled, so its own CPU time grows too. These quantiles are the tail a quiet core
+	// would show; the share says how loud this one was.
+	UnswitchedCPUP50us float64 `json:"unswitched_thread_cpu_p50_us"`
+	UnswitchedCPUP99us float64 `json:"unswitched_thread_cpu_p99_us"`
+	SwitchedShare      float64 `json:"switched_share"`
+	// AllocsPerStep counts the allocations made under Stream.Step (every one is recorded, with
+	// its stack); ProcessAllocsPerStep every allocation of the process meanwhile, other
+	// goroutines' included (nats-server's pse sampler, linked into this binary, reads /proc
+	// every second from its package init: two allocations a second).
+	AllocsPerStep        float64 `json:"allocs_per_step"`
+	ProcessAllocsPerStep float64 `json:"process_allocs_per_step"`
+	FLOPsPerStep         int64   `json:"flops_per_step"`
+	BytesPerStep         int64   `json:"bytes_per_step"`      // weights and state one step reads at most
+	BytesReadPerStep     int64   `json:"bytes_read_per_step"` // the mean a step read (a dense layer skips its zero inputs' weights)
+	StepGBs              float64 `json:"step_gbytes_per_s"`   // bytes_read_per_step at p50
+	StepGFLOPs           float64 `json:"step_gflops"`         // achieved at p50
+	// The roofline of this core (infer.MeasureRoofline, before the first model) and the step's
+	// floors under it: the larger of its bytes read over a bandwidth and its FLOPs over the
+	// peak, with the last-level cache's bandwidth (no step can beat it) and with memory's (the
+	// floor if nothing stayed cached between steps). Absent with --roofline-mb 0.
+	ReadGBs        float64   `json:"read_gbytes_per_s,omitempty"`
+	CacheReadGBs   float64   `json:"cache_read_gbytes_per_s,omitempty"`
+	PeakGFLOPs     float64   `json:"peak_gflops,omitempty"`
+	FloorUs        float64   `json:"floor_us,omitempty"`
+	MemFloorUs     float64   `json:"memory_floor_us,omitempty"`
+	P50PerFloor    float64   `json:"p50_per_floor,omitempty"`
 	FLOPsWindow    int64     `json:"flops_full_window"`
 	Peer           *peerInfo `json:"peer"`
 	PeerMissing    string    `json:"peer_missing,omitempty"`
@@ -76,10 +100,11 @@ func runBench(ctx context.Context, e *env, fs *flag.FlagSet, args []string) erro
 	asJSON := fs.Bool("json", false, "print one JSON object (--sweep: an array)")
 	threads := fs.Int("threads", 1, "cores one step of the streaming engine may use (models[].threads); ONNX Runtime keeps one")
 	frameRate := fs.Float64("frame-rate", 0, "bins per second, for an .onnx model that does not say its own (timing does not depend on it: 1 when absent)")
+	rooflineMB := fs.Int("roofline-mb", 256, "first measure this core's read bandwidth over a buffer of N MB (several times the last-level cache) and its peak FLOP/s, and hold every step to them; 0: do not")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if (*modelPath == "") == (*sweep == "") || fs.NArg() != 0 || *steps < 1 || *peerSteps < 1 || *threads < 1 {
+	if (*modelPath == "") == (*sweep == "") || fs.NArg() != 0 || *steps < 1 || *peerSteps < 1 || *threads < 1 || *rooflineMB < 0 {
 		fs.Usage()
 		return fmt.Errorf("%w: bench needs --model or --sweep (one of them, and positive --steps, --peer-steps)", errUsage)
 	}
@@ -89,10 +114,15 @@ func runBench(ctx context.Context, e *env, fs *flag.FlagSet, args []string) erro
 	if rate == 0 {
 		rate = 1
 	}
+	// Every allocation is recorded with its stack while the bench runs, so that a step's own
+	// are told from other goroutines' (allocsUnder).
+	defer func(rate int) { runtime.MemProfileRate = rate }(runtime.MemProfileRate)
+	runtime.MemProfileRate = 1
+	roof := measureRoofline(*rooflineMB)
 	if *sweep != "" {
-		return runSweep(e, *sweep, rate, *steps, *peerSteps, *threads, *asJSON)
+		return runSweep(e, *sweep, rate, *steps, *peerSteps, *threads, roof, *asJSON)
 	}
-	res, err := benchModel(*modelPath, rate, *steps, *peerSteps, *threads)
+	res, err := benchModel(*modelPath, rate, *steps, *peerSteps, *threads, roof)
 	if err != nil {
 		return err
 	}
@@ -101,10 +131,14 @@ func runBench(ctx context.Context, e *env, fs *flag.FlagSet, args []string) erro
 		enc.SetIndent("", "  ")
 		return enc.Encode(res)
 	}
-	fmt.Fprintf(e.stdout, "%s: streaming step p50 %.1f us, p99 %.1f us, max %.1f us; %.0f steps/s; %.1f us CPU per step (the thread's own: p50 %.1f us, p99 %.1f us); %.2f allocs/step\n",
-		*modelPath, res.StepP50us, res.StepP99us, res.StepMaxus, res.StepsPerS, res.CPUPerStepus, res.ThreadCPUP50us, res.ThreadCPUP99us, res.AllocsPerStep)
-	fmt.Fprintf(e.stdout, "FLOPs per step: %d streaming (%.1f GFLOP/s at p50), %d full window; %d bytes read per step (%.1f GB/s at p50)\n",
-		res.FLOPsPerStep, res.StepGFLOPs, res.FLOPsWindow, res.BytesPerStep, res.StepGBs)
+	fmt.Fprintf(e.stdout, "%s: streaming step p50 %.1f us, p99 %.1f us, max %.1f us; %.0f steps/s; %.1f us CPU per step (the thread's own: p50 %.1f us, p99 %.1f us; in the %.1f%% of steps not switched out: p50 %.1f us, p99 %.1f us); %.2f allocs/step in Step (%.2f in the process)\n",
+		*modelPath, res.StepP50us, res.StepP99us, res.StepMaxus, res.StepsPerS, res.CPUPerStepus, res.ThreadCPUP50us, res.ThreadCPUP99us,
+		100*(1-res.SwitchedShare), res.UnswitchedCPUP50us, res.UnswitchedCPUP99us, res.AllocsPerStep, res.ProcessAllocsPerStep)
+	fmt.Fprintf(e.stdout, "FLOPs per step: %d streaming (%.1f GFLOP/s at p50), %d full window; %d bytes read per step, at most %d (%.1f GB/s at p50)\n",
+		res.FLOPsPerStep, res.StepGFLOPs, res.FLOPsWindow, res.BytesReadPerStep, res.BytesPerStep, res.StepGBs)
+	if roof != nil {
+		fmt.Fprintf(e.stdout, "floor: %.1f us from the last-level cache, %.1f us from memory (%s); p50 is %.2fx the first\n", res.FloorUs, res.MemFloorUs, roofline(roof), res.P50PerFloor)
+	}
 	if res.Peer == nil {
 		fmt.Fprintf(e.stdout, "peer: MISSING (%s)\n", res.PeerMissing)
 	} else {
@@ -120,7 +154,7 @@ func runBench(ctx context.Context, e *env, fs *flag.FlagSet, args []string) erro
 
 // runSweep benches every model in dir, in name order, each against ONNX Runtime in the same
 // run, and prints the table of issue #24 (or a JSON array).
-func runSweep(e *env, dir string, rate float64, steps, peerSteps, threads int, asJSON bool) error {
+func runSweep(e *env, dir string, rate float64, steps, peerSteps, threads int, roof *infer.Roofline, asJSON bool) error {
 	var paths []string
 	for _, pat := range []string{"*.retinad", "*.rtm", "*.onnx"} {
 		m, _ := filepath.Glob(filepath.Join(dir, pat))
@@ -132,11 +166,11 @@ func runSweep(e *env, dir string, rate float64, steps, peerSteps, threads int, a
 	}
 	var all []benchResult
 	if !asJSON {
-		fmt.Fprintln(e.stdout, "| model | history x grid, cells | MFLOP/step | MB read/step | step p50 | step p99 | p99/p50 | CPU/step | thread CPU p50 / p99 | ORT p50 | ratio | GFLOP/s | GB/s | allocs/step |")
-		fmt.Fprintln(e.stdout, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+		fmt.Fprintln(e.stdout, "| model | history x grid, cells | MFLOP/step | MB read/step | step p50 | floor L3 / memory | p50/floor | step p99 | p99/p50 | CPU/step | thread CPU p50 / p99 | unswitched p50 / p99 (switched) | ORT p50 | ratio | GFLOP/s | GB/s | allocs/step (process) |")
+		fmt.Fprintln(e.stdout, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	}
 	for _, p := range paths {
-		res, err := benchModel(p, rate, steps, peerSteps, threads)
+		res, err := benchModel(p, rate, steps, peerSteps, threads, roof)
 		if err != nil {
 			return err
 		}
@@ -148,11 +182,19 @@ func runSweep(e *env, dir string, rate float64, steps, peerSteps, threads int, a
 		if res.Peer != nil {
 			peer, ratio = fmtUs(*res.PeerP50us), fmt.Sprintf("%.1fx", *res.Ratio)
 		}
-		fmt.Fprintf(e.stdout, "| %s | %s | %.1f | %.2f | %s | %s | %.2f | %s | %s / %s | %s | %s | %.1f | %.1f | %.2f |\n",
-			filepath.Base(p), res.Size, float64(res.FLOPsPerStep)/1e6, float64(res.BytesPerStep)/1e6,
-			fmtUs(res.StepP50us), fmtUs(res.StepP99us), res.StepP99us/res.StepP50us, fmtUs(res.CPUPerStepus),
-			fmtUs(res.ThreadCPUP50us), fmtUs(res.ThreadCPUP99us), peer, ratio,
-			res.StepGFLOPs, res.StepGBs, res.AllocsPerStep)
+		floor, perFloor := "-", "-"
+		if roof != nil {
+			floor, perFloor = fmtUs(res.FloorUs)+" / "+fmtUs(res.MemFloorUs), fmt.Sprintf("%.2f", res.P50PerFloor)
+		}
+		fmt.Fprintf(e.stdout, "| %s | %s | %.1f | %.2f | %s | %s | %s | %s | %.2f | %s | %s / %s | %s / %s (%.1f%%) | %s | %s | %.1f | %.1f | %.2f (%.2f) |\n",
+			filepath.Base(p), res.Size, float64(res.FLOPsPerStep)/1e6, float64(res.BytesReadPerStep)/1e6,
+			fmtUs(res.StepP50us), floor, perFloor, fmtUs(res.StepP99us), res.StepP99us/res.StepP50us, fmtUs(res.CPUPerStepus),
+			fmtUs(res.ThreadCPUP50us), fmtUs(res.ThreadCPUP99us),
+			fmtUs(res.UnswitchedCPUP50us), fmtUs(res.UnswitchedCPUP99us), 100*res.SwitchedShare, peer, ratio,
+			res.StepGFLOPs, res.StepGBs, res.AllocsPerStep, res.ProcessAllocsPerStep)
+	}
+	if !asJSON && roof != nil {
+		fmt.Fprintf(e.stdout, "\nfloor: the larger of a step's bytes read over a bandwidth (the last-level cache's; memory's) and its FLOPs over the peak; %s\n", roofline(roof))
 	}
 	if asJSON {
 		enc := json.NewEncoder(e.stdout)
@@ -172,7 +214,7 @@ func fmtUs(us float64) string {
 
 // benchModel times steps of the streaming engine on the model at path, interleaved with
 // peerSteps runs of ONNX Runtime on the full window when it is present.
-func benchModel(path string, rate float64, steps, peerSteps, threads int) (benchResult, error) {
+func benchModel(path string, rate float64, steps, peerSteps, threads int, roof *infer.Roofline) (benchResult, error) {
 	m, err := loadModel(path, rate)
 	if err != nil {
 		return benchResult{}, err
@@ -209,7 +251,8 @@ func benchModel(path string, rate float64, steps, peerSteps, threads int) (bench
 	// the first step of each round after the first is run untimed: otherwise those 19 cold
 	// steps alone would be the p99 of 1,500.
 	const rounds = 20
-	lat, tcpu := make([]time.Duration, 0, steps), make([]time.Duration, 0, steps)
+	lat, tcpu, unswitched := make([]time.Duration, 0, steps), make([]time.Duration, 0, steps), make([]time.Duration, 0, steps)
+	ru := new(unix.Rusage)
 	// The thread's own CPU clock per step leaves out the time the machine's load took the core
 	// away: its quantiles are the step's tail as a quiet core would see it (caches shared with
 	// the load still count). The goroutine stays on one thread for it.
@@ -219,6 +262,8 @@ func benchModel(path string, rate float64, steps, peerSteps, threads int) (bench
 	var mallocs uint64
 	var total, cpu time.Duration
 	var ms0, ms1 runtime.MemStats
+	var bytesRead int64
+	stepAllocs0 := allocsUnder(stepFunc)
 	for r := 0; r < rounds; r++ {
 		n := steps*(r+1)/rounds - steps*r/rounds
 		if r > 0 && peer != nil {
@@ -227,11 +272,21 @@ func benchModel(path string, rate float64, steps, peerSteps, threads int) (bench
 		runtime.ReadMemStats(&ms0)
 		cpu0 := processCPU()
 		start := time.Now()
+		prev, okPrev := threadSwitches(ru) // at the start of the step before (none: this one)
 		for i := 0; i < n; i++ {
+			sw0, ok0 := threadSwitches(ru)
 			t0, c0 := time.Now(), threadCPU()
 			s.Step(frames[len(lat)%len(frames)], rates)
-			tcpu = append(tcpu, threadCPU()-c0)
+			c := threadCPU() - c0
 			lat = append(lat, time.Since(t0))
+			tcpu = append(tcpu, c)
+			// Unswitched: no switch from the start of the step before to the end of this one,
+			// so that this step did not start on caches a switch had left to the load either.
+			if sw1, ok1 := threadSwitches(ru); okPrev && ok1 && sw1 == prev {
+				unswitched = append(unswitched, c)
+			}
+			prev, okPrev = sw0, ok0
+			bytesRead += s.BytesRead()
 		}
 		total += time.Since(start)
 		cpu += processCPU() - cpu0
@@ -247,13 +302,26 @@ func benchModel(path string, rate float64, steps, peerSteps, threads int) (bench
 			}
 		}
 	}
+	res.AllocsPerStep = float64(allocsUnder(stepFunc)-stepAllocs0) / float64(steps)
 	res.StepsPerS = float64(steps) / total.Seconds()
 	res.CPUPerStepus = float64(cpu) / float64(steps) / 1e3
-	res.AllocsPerStep = float64(mallocs) / float64(steps)
+	res.ProcessAllocsPerStep = float64(mallocs) / float64(steps)
 	res.StepP50us, res.StepP99us, res.StepMaxus = quantiles(lat)
 	res.ThreadCPUP50us, res.ThreadCPUP99us, _ = quantiles(tcpu)
+	res.SwitchedShare = 1 - float64(len(unswitched))/float64(steps)
+	if len(unswitched) > 0 {
+		res.UnswitchedCPUP50us, res.UnswitchedCPUP99us, _ = quantiles(unswitched)
+	}
+	res.BytesReadPerStep = bytesRead / int64(steps)
 	res.StepGFLOPs = float64(res.FLOPsPerStep) / res.StepP50us / 1e3
-	res.StepGBs = float64(res.BytesPerStep) / res.StepP50us / 1e3
+	res.StepGBs = float64(res.BytesReadPerStep) / res.StepP50us / 1e3
+	if roof != nil {
+		res.ReadGBs, res.CacheReadGBs, res.PeakGFLOPs = roof.ReadBytesPerSec/1e9, roof.CacheReadBytesPerSec/1e9, roof.FLOPsPerSec/1e9
+		flops := float64(res.FLOPsPerStep) / roof.FLOPsPerSec
+		res.FloorUs = max(float64(res.BytesReadPerStep)/roof.CacheReadBytesPerSec, flops) * 1e6
+		res.MemFloorUs = max(float64(res.BytesReadPerStep)/roof.ReadBytesPerSec, flops) * 1e6
+		res.P50PerFloor = res.StepP50us / res.FloorUs
+	}
 	if peer != nil {
 		p50, p99, _ := quantiles(plat)
 		ratio := p50 / res.StepP50us
@@ -272,6 +340,16 @@ func threadCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ts.Nano())
+}
+
+// threadSwitches is how many times the calling OS thread has been switched out so far,
+// voluntarily (the runtime parked it) or not (the kernel gave its core to another process);
+// false if the count cannot be read. ru is the caller's, so that nothing is allocated.
+func threadSwitches(ru *unix.Rusage) (int64, bool) {
+	if unix.Getrusage(unix.RUSAGE_THREAD, ru) != nil {
+		return 0, false
+	}
+	return ru.Nvcsw + ru.Nivcsw, true
 }
 
 // processCPU is the CPU time (user and system) this process has used so far.
@@ -393,4 +471,59 @@ func abs64(x float64) float64 {
 		return -x
 	}
 	return x
+}
+
+// measureRoofline measures this core's roofline over a buffer of mb megabytes, on a thread
+// of its own for the duration (nil for mb 0).
+func measureRoofline(mb int) *infer.Roofline {
+	if mb == 0 {
+		return nil
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	r := infer.MeasureRoofline(mb << 20)
+	return &r
+}
+
+// roofline says what the floor was measured against.
+func roofline(r *infer.Roofline) string {
+	return fmt.Sprintf("this core reads %.1f GB/s from the last-level cache (%d MB), %.1f GB/s from memory (best of 8 passes over each) and peaks at %.1f GFLOP/s (%s FMAs)",
+		r.CacheReadBytesPerSec/1e9, infer.CacheProbeBytes>>20, r.ReadBytesPerSec/1e9, r.FLOPsPerSec/1e9, r.Kernel)
+}
+
+// stepFunc is the full name of the function whose allocations are a step's.
+const stepFunc = "retinad/infer.(*Stream).Step"
+
+// allocsUnder is how many heap allocations the process has made so far under calls of the
+// function named fn (its full name), as of the garbage collections it runs: exact when
+// runtime.MemProfileRate is 1, which records every allocation with its stack. The process's
+// malloc count is not a step's: other goroutines allocate meanwhile (see AllocsPerStep).
+func allocsUnder(fn string) int64 {
+	// The profile holds what the last completed cycle published; two cycles publish them all.
+	runtime.GC()
+	runtime.GC()
+	var recs []runtime.MemProfileRecord
+	for {
+		n, ok := runtime.MemProfile(recs, true)
+		if ok {
+			recs = recs[:n]
+			break
+		}
+		recs = make([]runtime.MemProfileRecord, n+n/4+16)
+	}
+	var count int64
+	for i := range recs {
+		frames := runtime.CallersFrames(recs[i].Stack())
+		for {
+			f, more := frames.Next()
+			if f.Function == fn {
+				count += recs[i].AllocObjects
+				break
+			}
+			if !more {
+				break
+			}
+		}
+	}
+	return count
 }

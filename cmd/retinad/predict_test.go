@@ -95,7 +95,7 @@ func TestBenchJSON(t *testing.T) {
 }
 
 func benchJSON(t *testing.T, model string) map[string]any {
-	code, out, errs := run(t, "bench", "--model", model, "--steps", "100", "--peer-steps", "20", "--json")
+	code, out, errs := run(t, "bench", "--model", model, "--steps", "100", "--peer-steps", "20", "--roofline-mb", "16", "--json")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
@@ -103,13 +103,19 @@ func benchJSON(t *testing.T, model string) map[string]any {
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatalf("%v:\n%s", err, out)
 	}
-	for _, k := range []string{"step_p50_us", "step_p99_us", "steps_per_s", "allocs_per_step", "peer", "peer_p50_us", "ratio"} {
+	for _, k := range []string{"step_p50_us", "step_p99_us", "steps_per_s", "allocs_per_step", "process_allocs_per_step", "peer", "peer_p50_us", "ratio", "bytes_read_per_step", "floor_us", "memory_floor_us", "cache_read_gbytes_per_s", "read_gbytes_per_s", "peak_gflops", "unswitched_thread_cpu_p99_us", "switched_share"} {
 		if _, ok := res[k]; !ok {
 			t.Errorf("no %q in %s", k, out)
 		}
 	}
 	if p50, _ := res["step_p50_us"].(float64); !(p50 > 0) {
 		t.Errorf("step_p50_us %v", res["step_p50_us"])
+	}
+	if a := res["allocs_per_step"]; a != 0.0 {
+		t.Errorf("allocs_per_step %v: the engine's step allocates", a)
+	}
+	if floor, _ := res["floor_us"].(float64); !(floor > 0) {
+		t.Errorf("floor_us %v", res["floor_us"])
 	}
 	if res["peer"] == nil {
 		if _, err := ortpeer.Library(); err == nil {
@@ -132,22 +138,25 @@ func TestBenchSweep(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	code, out, errs := run(t, "bench", "--sweep", dir, "--steps", "40", "--peer-steps", "20", "--threads", "2")
+	code, out, errs := run(t, "bench", "--sweep", dir, "--steps", "40", "--peer-steps", "20", "--threads", "2", "--roofline-mb", "16")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 4 || !strings.HasPrefix(lines[0], "| model | history x grid, cells | MFLOP/step | MB read/step |") {
-		t.Fatalf("want a header, a rule and 2 rows:\n%s", out)
+	if len(lines) != 6 || !strings.HasPrefix(lines[0], "| model | history x grid, cells | MFLOP/step | MB read/step | step p50 | floor L3 / memory | p50/floor |") || !strings.HasPrefix(lines[5], "floor: ") {
+		t.Fatalf("want a header, a rule, 2 rows and what the floor was measured against:\n%s", out)
 	}
 	for i, want := range []string{"| bncnn_small.retinad | 6 x 20x20, 4 |", "| ln.retinad | 6 x 20x20, 4 |"} {
 		row := lines[2+i]
-		if !strings.HasPrefix(row, want) || strings.Count(row, "|") != 15 {
-			t.Errorf("row %d: %q, want it to start %q with 14 columns", i, row, want)
+		if !strings.HasPrefix(row, want) || strings.Count(row, "|") != 18 {
+			t.Errorf("row %d: %q, want it to start %q with 17 columns", i, row, want)
 		}
 		if !strings.Contains(row, "missing") && !strings.Contains(row, "x |") {
 			t.Errorf("row %d has neither a ratio nor a missing peer: %q", i, row)
 		}
+	}
+	if !strings.Contains(lines[5], "GB/s from memory") || !strings.Contains(lines[5], "GFLOP/s") {
+		t.Errorf("no bandwidth or peak in %q", lines[5])
 	}
 	empty := t.TempDir()
 	if code, _, errs := run(t, "bench", "--sweep", empty); code == 0 || !strings.Contains(errs, "bench: --sweep "+empty+": no *.retinad") {
