@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"retinad/infer/dataset"
+	"retinad/proto/contract"
 	pb "retinad/proto/retinadpb"
 )
 
@@ -112,7 +113,7 @@ func mapKeys[V any](m map[string]V) func(func(string) bool) {
 // fatal; a session without a STOP exports what was recorded. Daemon messages of other sessions
 // in the range are ignored; spikes, sync and events count when their session is empty or this
 // one. The summary is returned with any error found after the session was read.
-func Export(ctx context.Context, conn *nats.Conn, subj Subjects, session string, o ExportOptions) (*dataset.Dataset, *ExportSummary, error) {
+func Export(ctx context.Context, conn *nats.Conn, subj contract.Subjects, session string, o ExportOptions) (*dataset.Dataset, *ExportSummary, error) {
 	r, err := FindSession(ctx, conn, subj, session)
 	if err != nil {
 		return nil, nil, err
@@ -160,7 +161,7 @@ func Export(ctx context.Context, conn *nats.Conn, subj Subjects, session string,
 // the STOP (even after the next session's START). It reads the batches that continue the
 // session's (addTail) until one ends after acqEnd, the end of the session's last bin on the
 // acquisition clock, or the record ends.
-func readTail(ctx context.Context, conn *nats.Conn, subj Subjects, r SessionRange, rec *record, sum *ExportSummary, acqEnd int64) error {
+func readTail(ctx context.Context, conn *nats.Conn, subj contract.Subjects, r SessionRange, rec *record, sum *ExportSummary, acqEnd int64) error {
 	info, err := streamInfo(ctx, conn, subj)
 	if err != nil {
 		return err
@@ -221,7 +222,7 @@ type modelRec struct {
 // record is what Export gathers from a session, message by message.
 type record struct {
 	session    string
-	subj       Subjects
+	subj       contract.Subjects
 	frames     []frameRec
 	sources    map[string]*pb.StimulusSource // by encoding: one shared message per source
 	syncs      []syncRec
@@ -242,7 +243,7 @@ type record struct {
 	pr pb.Prediction
 }
 
-func newRecord(session string, subj Subjects) *record {
+func newRecord(session string, subj contract.Subjects) *record {
 	return &record{session: session, subj: subj, sources: map[string]*pb.StimulusSource{}, models: map[string]*modelRec{}}
 }
 

@@ -16,6 +16,7 @@ import (
 	"retinad/acquisition"
 	"retinad/configs"
 	"retinad/daemon/validate"
+	"retinad/proto/contract"
 	pb "retinad/proto/retinadpb"
 	"retinad/stimulus"
 	"retinad/stimulus/adaptive"
@@ -49,7 +50,7 @@ type AdaptiveOptions struct {
 // allocates a little, once per clip.
 type Adaptive struct {
 	o        AdaptiveOptions
-	subj     acquisition.Subjects
+	subj     contract.Subjects
 	sched    *adaptive.Scheduler
 	binNs    int64
 	unixBase int64 // unix ns minus host ns
@@ -118,7 +119,7 @@ func NewAdaptive(o AdaptiveOptions) (*Adaptive, error) {
 	if o.Now == nil {
 		o.Now = calib.SystemClock{}.Now
 	}
-	subj, err := acquisition.SubjectsFor(o.Rig)
+	subj, err := contract.SubjectsFor(o.Rig)
 	if err != nil {
 		return nil, fmt.Errorf("daemon: adaptive: %w", err)
 	}

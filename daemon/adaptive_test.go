@@ -17,6 +17,7 @@ import (
 	"retinad/daemon"
 	"retinad/daemon/daemontest"
 	"retinad/daemon/scoring"
+	"retinad/proto/contract"
 	pb "retinad/proto/retinadpb"
 	"retinad/stimulus/adaptive"
 )
@@ -84,7 +85,7 @@ func TestAdaptiveClosedLoop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	subj, _ := acquisition.SubjectsFor("test")
+	subj, _ := contract.SubjectsFor("test")
 	pub := acquisition.NewPublisher(nc, 4096, nil)
 	acq, err := sim.NewAcquisition(retina, pub, sim.AcquisitionOptions{Spikes: subj.Spikes, Sync: subj.Sync,
 		BatchInterval: 20 * time.Millisecond, ClockOffset: 3 * time.Second, ClockDriftPPM: 20, Seed: 5, Now: clock.Now})

@@ -10,8 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"retinad/acquisition"
 	"retinad/calib"
+	"retinad/proto/contract"
 	pb "retinad/proto/retinadpb"
 )
 
@@ -19,7 +19,7 @@ import (
 // the display (the main thread).
 type Daemon struct {
 	p      Parts
-	subj   acquisition.Subjects
+	subj   contract.Subjects
 	binNs  int64
 	source *pb.StimulusSource
 	pixels int
@@ -74,7 +74,7 @@ func New(p Parts) (*Daemon, error) {
 	case p.FrameRate <= 0 || p.Height <= 0 || p.Width <= 0:
 		return nil, fmt.Errorf("daemon: frame rate %v Hz and grid %dx%d must be positive", p.FrameRate, p.Height, p.Width)
 	}
-	subj, err := acquisition.SubjectsFor(p.Rig)
+	subj, err := contract.SubjectsFor(p.Rig)
 	if err != nil {
 		return nil, fmt.Errorf("daemon: %w", err)
 	}
@@ -99,7 +99,7 @@ func New(p Parts) (*Daemon, error) {
 	if p.Session == "" {
 		p.Session = newSessionID()
 	}
-	if err := acquisition.CheckToken("session", p.Session); err != nil {
+	if err := contract.CheckToken("session", p.Session); err != nil {
 		return nil, fmt.Errorf("daemon: %w", err)
 	}
 	d := &Daemon{p: p, subj: subj, binNs: int64(math.Round(1e9 / p.FrameRate)), pixels: p.Height * p.Width}
@@ -165,7 +165,7 @@ func (s *modelSet) without(r *runner) *modelSet {
 // newRunner checks m against the daemon and the models in set and sizes its runner. Errors
 // say what is wrong with m (ErrModel wraps them).
 func (d *Daemon) newRunner(set *modelSet, m Model) (*runner, error) {
-	if err := acquisition.CheckToken("model name", m.Name); err != nil {
+	if err := contract.CheckToken("model name", m.Name); err != nil {
 		return nil, &ModelError{Name: m.Name, Code: "400", Err: err}
 	}
 	if set.find(m.Name) != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"retinad/acquisition"
+	"retinad/proto/contract"
 	pb "retinad/proto/retinadpb"
 )
 
@@ -26,7 +27,7 @@ func (d *Daemon) StartSession(ctx context.Context, id string) (*pb.StartSessionR
 	if id == "" {
 		id = newSessionID()
 	}
-	if err := acquisition.CheckToken("session", id); err != nil {
+	if err := contract.CheckToken("session", id); err != nil {
 		return nil, controlErr("400", fmt.Errorf("daemon: start session: %w", err))
 	}
 	d.ctl.Lock()
@@ -150,8 +151,8 @@ const loadTimeout = 30 * time.Second
 // Every load is logged with who asked, refused or not.
 func (d *Daemon) LoadModel(ctx context.Context, req LoadRequest) (*pb.LoadModelReply, error) {
 	switch {
-	case acquisition.CheckToken("model name", req.Name) != nil:
-		return nil, controlErr("400", fmt.Errorf("daemon: load model: %w", acquisition.CheckToken("model name", req.Name)))
+	case contract.CheckToken("model name", req.Name) != nil:
+		return nil, controlErr("400", fmt.Errorf("daemon: load model: %w", contract.CheckToken("model name", req.Name)))
 	case req.File == "":
 		return nil, controlErr("400", fmt.Errorf("daemon: load model %s: file is empty; want the path of a model file on the daemon's machine", req.Name))
 	case req.Deadline < 0:

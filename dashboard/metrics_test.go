@@ -15,6 +15,7 @@ import (
 	"retinad/acquisition"
 	"retinad/configs"
 	"retinad/daemon"
+	"retinad/proto/contract"
 	pb "retinad/proto/retinadpb"
 )
 
@@ -30,7 +31,7 @@ func TestMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer bus.Stop()
-	subj, err := acquisition.SubjectsFor("t")
+	subj, err := contract.SubjectsFor("t")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,7 @@ import (
 	"retinad/daemon/daemontest"
 	"retinad/infer"
 	"retinad/infer/infertest"
+	"retinad/proto/contract"
 	pb "retinad/proto/retinadpb"
 )
 
@@ -113,7 +114,7 @@ dashboard: {status_every: 100ms}
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	subj, _ := acquisition.SubjectsFor("sim")
+	subj, _ := contract.SubjectsFor("sim")
 	call := func(endpoint string, req, rep proto.Message) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

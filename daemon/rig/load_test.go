@@ -23,6 +23,7 @@ import (
 	"retinad/daemon/rig"
 	"retinad/infer"
 	"retinad/infer/infertest"
+	"retinad/proto/contract"
 	pb "retinad/proto/retinadpb"
 )
 
@@ -122,7 +123,7 @@ func TestControlLoadRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	subj, _ := acquisition.SubjectsFor("test")
+	subj, _ := contract.SubjectsFor("test")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	svc, err := acquisition.Serve(ctx, dnc, subj, d.Controller(), acquisition.ControlOptions{})

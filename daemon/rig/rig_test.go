@@ -25,6 +25,7 @@ import (
 	"retinad/daemon/rig"
 	"retinad/infer"
 	"retinad/infer/infertest"
+	"retinad/proto/contract"
 	pb "retinad/proto/retinadpb"
 	"retinad/stimulus/present/presenttest"
 )
@@ -225,7 +226,7 @@ func TestSimulatedRig(t *testing.T) {
 		time.Sleep(2 * time.Second)
 		cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
 		defer ccancel()
-		subj, _ := acquisition.SubjectsFor("sim")
+		subj, _ := contract.SubjectsFor("sim")
 		statusErr = acquisition.Call(cctx, sub, subj, acquisition.EndpointStatus, &pb.StatusRequest{}, &status)
 		markErr = acquisition.Call(cctx, sub, subj, acquisition.EndpointMark, &pb.MarkEventRequest{Label: "e2e"}, &mark)
 		startErr = acquisition.Call(cctx, sub, subj, acquisition.EndpointStart, &pb.StartSessionRequest{}, &pb.StartSessionReply{})
@@ -273,7 +274,7 @@ func TestSimulatedRig(t *testing.T) {
 	}
 	// Everything published is in the recording.
 	recorded := map[string]int{}
-	subj, _ := acquisition.SubjectsFor("sim")
+	subj, _ := contract.SubjectsFor("sim")
 	rctx, rcancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer rcancel()
 	sr, err := acquisition.FindSession(rctx, sub, subj, "e2e")
