@@ -514,10 +514,10 @@ func (d *Daemon) chooseStimulus(_ context.Context, r *pb.ChooseStimulusRequest) 
 		return nil, notYet("choosing a stimulus source other than an adaptive strategy")
 	}
 	if !ok {
-		return nil, &acquisition.ControlError{Code: "409", Err: fmt.Errorf("daemon: choose stimulus: strategy %q asked, but the stimulus is not adaptive (set adaptive.strategy in the config)", r.GetStrategy())}
+		return nil, classify(ErrConflict, fmt.Errorf("daemon: choose stimulus: strategy %q asked, but the stimulus is not adaptive (set adaptive.strategy in the config)", r.GetStrategy()))
 	}
 	if err := a.Strategy(r.GetStrategy()); err != nil {
-		return nil, &acquisition.ControlError{Code: "400", Err: fmt.Errorf("daemon: choose stimulus: %w", err)}
+		return nil, classify(ErrBadRequest, fmt.Errorf("daemon: choose stimulus: %w", err))
 	}
 	_, from := a.where(int64(a.Frames())) // in the session's numbering, as the choices' from_frame
 	return &pb.ChooseStimulusReply{Source: r.GetSource(), FromFrame: from, Strategy: r.GetStrategy()}, nil

@@ -166,36 +166,37 @@ func (s *modelSet) without(r *runner) *modelSet {
 // say what is wrong with m (ErrModel wraps them).
 func (d *Daemon) newRunner(set *modelSet, m Model) (*runner, error) {
 	if err := contract.CheckToken("model name", m.Name); err != nil {
-		return nil, &ModelError{Name: m.Name, Code: "400", Err: err}
+		return nil, &ModelError{Name: m.Name, Kind: ErrBadRequest, Err: err}
 	}
 	if set.find(m.Name) != nil {
-		return nil, &ModelError{Name: m.Name, Code: "409", Err: errors.New("a model of that name is already running")}
+		return nil, &ModelError{Name: m.Name, Kind: ErrConflict, Err: errors.New("a model of that name is already running")}
 	}
 	if m.Engine == nil || len(m.CellIDs) == 0 {
-		return nil, &ModelError{Name: m.Name, Code: "400", Err: errors.New("no engine or no cells")}
+		return nil, &ModelError{Name: m.Name, Kind: ErrBadRequest, Err: errors.New("no engine or no cells")}
 	}
 	ratio := d.p.FrameRate / m.BinRate
 	frames := math.Round(ratio)
 	if !(m.BinRate > 0) || frames < 1 || math.Abs(ratio-frames) > 1e-6*ratio {
-		return nil, &ModelError{Name: m.Name, Code: "400", Err: fmt.Errorf("bins at %v Hz but the stimulus runs at %v Hz; want the stimulus rate a whole multiple of the model's bin rate", m.BinRate, d.p.FrameRate)}
+		return nil, &ModelError{Name: m.Name, Kind: ErrBadRequest, Err: fmt.Errorf("bins at %v Hz but the stimulus runs at %v Hz; want the stimulus rate a whole multiple of the model's bin rate", m.BinRate, d.p.FrameRate)}
 	}
 	if frames > 1 && m.Observed {
-		return nil, &ModelError{Name: m.Name, Code: "400", Err: fmt.Errorf("observed with %v stimulus frames per bin is not implemented; run it at the stimulus rate", frames)}
+		return nil, &ModelError{Name: m.Name, Kind: ErrBadRequest, Err: fmt.Errorf("observed with %v stimulus frames per bin is not implemented; run it at the stimulus rate", frames)}
 	}
 	r := newRunner(m, d.pixels, 4*d.p.Lookahead+64, d.binNs, uint64(frames))
 	r.subject = d.subj.Prediction(m.Name)
 	return r, nil
 }
 
-// ModelError is a model that cannot join the daemon, with the control service's error code
-// ("400" bad model, "404" no such file or model, "409" the name is taken).
+// ModelError is a model that cannot join the daemon, with the kind of fault (ErrBadRequest a
+// bad model, ErrConflict the name is taken); errors.Is finds both Kind and what Err wraps.
 type ModelError struct {
-	Name, Code string
-	Err        error
+	Name string
+	Kind error
+	Err  error
 }
 
-func (e *ModelError) Error() string { return fmt.Sprintf("daemon: model %s: %v", e.Name, e.Err) }
-func (e *ModelError) Unwrap() error { return e.Err }
+func (e *ModelError) Error() string   { return fmt.Sprintf("daemon: model %s: %v", e.Name, e.Err) }
+func (e *ModelError) Unwrap() []error { return []error{e.Err, e.Kind} }
 
 // startRunner runs r on a goroutine of Run's group, with a context of its own so that an
 // unload can stop it alone. Called with ctl held, while Run runs.
