@@ -134,7 +134,9 @@ func TestControlErrorCodes(t *testing.T) {
 	// 503: a load that cannot finish because the daemon stops meanwhile (the service's context,
 	// the daemon's, ends while the loader waits on a stalled file).
 	errc := make(chan error, 1)
-	go func() { errc <- call(acquisition.EndpointLoad, &pb.LoadModelRequest{Name: "late", File: "hangs.model"}, &pb.LoadModelReply{}) }()
+	go func() {
+		errc <- call(acquisition.EndpointLoad, &pb.LoadModelRequest{Name: "late", File: "hangs.model"}, &pb.LoadModelReply{})
+	}()
 	select {
 	case <-started:
 	case err := <-errc:
