@@ -47,7 +47,7 @@ func (c controller) UnloadModel(ctx context.Context, r *pb.UnloadModelRequest) (
 	return answer(c.d.UnloadModel(ctx, r.GetName()))
 }
 
-// ChooseStimulus switches the adaptive stimulus's strategy (daemon/adaptive.go).
+// ChooseStimulus switches the closed-loop (adaptive) source's strategy (daemon/closedloop).
 func (c controller) ChooseStimulus(ctx context.Context, r *pb.ChooseStimulusRequest) (*pb.ChooseStimulusReply, error) {
 	return answer(c.d.chooseStimulus(ctx, r))
 }
@@ -67,4 +67,45 @@ func (d *Daemon) MarkEvent(_ context.Context, label, note string) (*pb.MarkEvent
 	ev := &pb.Event{Session: d.sessionID(), Label: label, Note: note, HostNs: now, UnixNs: d.unix(now)}
 	d.publishOnce(d.subj.Event, ev)
 	return &pb.MarkEventReply{Event: ev}, nil
+}
+
+// chooseStimulus answers the control service's ChooseStimulus: with a strategy, the closed-loop
+// (adaptive) source switches to it from its next choice; anything else is not implemented yet.
+func (d *Daemon) chooseStimulus(_ context.Context, r *pb.ChooseStimulusRequest) (*pb.ChooseStimulusReply, error) {
+	if r.GetStrategy() == "" {
+		return nil, notYet("choosing a stimulus source other than an adaptive strategy")
+	}
+	if d.loop == nil {
+		return nil, classify(ErrConflict, fmt.Errorf("daemon: choose stimulus: strategy %q asked, but the stimulus is not adaptive (set adaptive.strategy in the config)", r.GetStrategy()))
+	}
+	if err := d.loop.Switch(r.GetStrategy()); err != nil {
+		return nil, classify(ErrBadRequest, fmt.Errorf("daemon: choose stimulus: %w", err))
+	}
+	_, from := d.sessionAt(d.loop.Frames()) // in the session's numbering, as the choices' from_frame
+	return &pb.ChooseStimulusReply{Source: r.GetSource(), FromFrame: from, Strategy: r.GetStrategy()}, nil
+}
+
+// EventWorkerExcluded labels the Event that says a scoring worker was excluded.
+const EventWorkerExcluded = "worker-excluded"
+
+// WorkerExcluded records a scoring worker excluded for wrong answers (scoring.Pool's
+// OnExclude): it is logged, published as an Event labelled EventWorkerExcluded on
+// retinad.<rig>.event (recorded with the session) whose note names the worker and why, and
+// listed in Status.workers_excluded and the status line for the daemon's lifetime. identity is
+// the worker's identity (its NATS user under authentication); note says who and why. Safe
+// from any goroutine.
+func (d *Daemon) WorkerExcluded(identity, note string) {
+	d.excludedMu.Lock()
+	d.excluded = append(d.excluded, identity)
+	d.excludedMu.Unlock()
+	d.p.Log.Error("daemon: scoring worker excluded", "identity", identity, "why", note)
+	now := d.now()
+	d.publishOnce(d.subj.Event, &pb.Event{Session: d.sessionID(), Label: EventWorkerExcluded, Note: note, HostNs: now, UnixNs: d.unix(now)})
+}
+
+// workersExcluded returns the identities WorkerExcluded recorded.
+func (d *Daemon) workersExcluded() []string {
+	d.excludedMu.Lock()
+	defer d.excludedMu.Unlock()
+	return append([]string(nil), d.excluded...)
 }

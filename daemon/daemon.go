@@ -48,6 +48,7 @@ type Daemon struct {
 	stageIdx []uint64             // their source indices
 	stageSrc []*pb.StimulusSource // their sources (shared, never modified)
 	describe Describer            // p.Source when it describes its frames, else nil
+	loop     ClosedLoop           // p.Source when it is a closed loop (adaptive), else nil
 
 	start     atomic.Int64 // host ns at Run; atomic because Status may be asked for (control) while Run starts
 	unixBase  int64        // unix ns minus host ns, at New
@@ -106,8 +107,8 @@ func New(p Parts) (*Daemon, error) {
 	d.unixBase = time.Now().UnixNano() - p.Now()
 	d.source = &pb.StimulusSource{Height: uint32(p.Height), Width: uint32(p.Width), FrameRateHz: p.FrameRate}
 	d.describe, _ = p.Source.(Describer)
-	if a, ok := p.Source.(*Adaptive); ok { // its choices name the session and count its frames
-		a.sessions = d.sessionFrames
+	if d.loop, _ = p.Source.(ClosedLoop); d.loop != nil { // its choices name the session and count its frames
+		d.loop.Sessions(d.sessionAt)
 	}
 	d.val = newValidation(d)
 	set := &modelSet{}
@@ -122,6 +123,9 @@ func New(p Parts) (*Daemon, error) {
 		set = set.with(r)
 	}
 	d.models.Store(set)
+	if err := d.val.watch(d.loop); err != nil {
+		return nil, err
+	}
 	d.stage = make([][]float32, p.Lookahead+1)
 	for i := range d.stage {
 		d.stage[i] = make([]float32, d.pixels)
@@ -226,12 +230,15 @@ func (d *Daemon) sessionID() string {
 	return ""
 }
 
-// sessionFrames returns the running session and the display frame of its frame 0.
-func (d *Daemon) sessionFrames() (id string, first uint64, ok bool) {
-	if s := d.sess.Load(); s != nil {
-		return s.id, s.startFrames, true
+// sessionAt names the session display frame belongs to, and the frame in that session's
+// numbering (FrameOnset.frame): 0 for a frame before the session's start. Outside a session:
+// no session, and the display frame.
+func (d *Daemon) sessionAt(display uint64) (string, uint64) {
+	s := d.sess.Load()
+	if s == nil {
+		return "", display
 	}
-	return "", 0, false
+	return s.id, display - min(display, s.startFrames)
 }
 
 // Onset takes one frame's fate from the photodiode (calib.Options.OnOnset). It never blocks.
