@@ -207,7 +207,7 @@ func (d *Daemon) reserve(name string) error {
 	case d.models.Load().find(name) != nil || d.loading[name]:
 		return classify(ErrConflict, fmt.Errorf("daemon: load model %s: a model of that name is running or loading; unload it first", name))
 	case d.ending:
-		return classify(ErrConflict, fmt.Errorf("daemon: load model %s: the daemon is shutting down", name))
+		return classify(ErrUnavailable, fmt.Errorf("daemon: load model %s: the daemon is shutting down", name))
 	}
 	if d.loading == nil {
 		d.loading = map[string]bool{}
@@ -227,7 +227,7 @@ func (d *Daemon) join(m Model) (*pb.LoadModelReply, error) {
 	d.ctl.Lock()
 	defer d.ctl.Unlock()
 	if d.ending {
-		return nil, classify(ErrConflict, fmt.Errorf("daemon: load model %s: the daemon is shutting down", m.Name))
+		return nil, classify(ErrUnavailable, fmt.Errorf("daemon: load model %s: the daemon is shutting down", m.Name))
 	}
 	set := d.models.Load()
 	r, err := d.newRunner(set, m)
