@@ -41,10 +41,11 @@ func (s *retinaScreen) Present(frame []float32) (daemon.Flip, error) {
 	return fl, err
 }
 
-// TestAdaptiveClosedLoop runs the daemon at 100 Hz with the adaptive source over a real
+// TestClosedLoop runs the daemon at 100 Hz with the adaptive source over a real
 // in-process NATS server and the virtual retina as the acquisition system: discriminate scores
 // natural-scene candidates with the bundled CNN and LN (daemon/scoring's local predictor),
-// the recorded spikes of each clip shown come back through the bus and are scored, every
+// the recorded spikes of each clip shown come back through the bus and the daemon's
+// validation (no model loaded: it bins the adaptive source's cells) and are scored, every
 // choice is published, and a ChooseStimulus request switches the strategy to isoresponse.
 func TestClosedLoop(t *testing.T) {
 	if testing.Short() {
