@@ -32,6 +32,11 @@ type Validator struct {
 	newest int64       // newest frame with an onset, -1 before any
 	closed int64       // bins < closed have been scored or dropped
 
+	// Sync edges that came before their frame's onset (an acquisition system may publish an
+	// edge before the photodiode's onset reaches the daemon), a ring indexed by frame %
+	// len(earlyAcq): the pair joins the clock fit when Frame records the onset.
+	earlyFrame, earlyAcq []int64
+
 	stats []*Stats
 	pbuf  []float64
 	obuf  []float64
@@ -57,7 +62,11 @@ func New(cfg Config) (*Validator, error) {
 	if cfg.ClockCap == 0 {
 		cfg.ClockCap = 1000
 	}
-	v := &Validator{cfg: cfg, cellIdx: map[int32]int{}, clock: NewClock(cfg.ClockCap), hist: cfg.History}
+	v := &Validator{cfg: cfg, cellIdx: map[int32]int{}, clock: NewClock(cfg.ClockCap), hist: cfg.History,
+		earlyFrame: make([]int64, earlySyncs), earlyAcq: make([]int64, earlySyncs)}
+	for i := range v.earlyFrame {
+		v.earlyFrame[i] = -1
+	}
 	for i, id := range cfg.CellIDs {
 		if _, dup := v.cellIdx[id]; dup {
 			return nil, fmt.Errorf("validate: cell id %d listed twice", id)
@@ -153,7 +162,15 @@ func (v *Validator) Frame(frame, onsetNs int64) {
 	v.clear(frame)
 	v.frame[s], v.onset[s], v.valid[s] = frame, onsetNs, true
 	v.newest = frame
+	if e := frame % earlySyncs; v.earlyFrame[e] == frame { // its sync edge came first
+		v.earlyFrame[e] = -1
+		v.clock.Add(v.earlyAcq[e], onsetNs)
+	}
 }
+
+// earlySyncs is how many sync edges may wait for their frame's onset: far more frames than an
+// onset can lag its edge.
+const earlySyncs = 1024
 
 func (v *Validator) clear(frame int64) {
 	s := v.slot(frame)
@@ -171,11 +188,17 @@ func (v *Validator) clear(frame int64) {
 }
 
 // Sync records that the acquisition saw frame's onset at acqNs on its clock. It reports false
-// when the clock refused the pair for being far off its fit (Clock.Add); an edge of a frame the
-// validator does not hold is ignored.
+// when the clock refused the pair for being far off its fit (Clock.Add). An edge of a frame
+// whose onset has not come yet waits for it (Frame pairs them); one of a frame no longer held
+// is ignored.
 func (v *Validator) Sync(frame, acqNs int64) bool {
 	v.SyncsSeen++
-	if frame < v.first || frame > v.newest {
+	if frame > v.newest && frame >= 0 {
+		e := frame % earlySyncs
+		v.earlyFrame[e], v.earlyAcq[e] = frame, acqNs
+		return true
+	}
+	if frame < v.first {
 		return true
 	}
 	if s := v.slot(frame); v.valid[s] {
