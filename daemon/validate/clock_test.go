@@ -191,31 +191,3 @@ func TestClockLine(t *testing.T) {
 		}
 	}
 }
-
-// TestValidatorSyncBeforeOnset: a sync edge that comes before its frame's onset (the
-// acquisition system was quicker than the photodiode) joins the clock fit when the onset
-// comes, as one that comes after; an edge of a frame never shown joins nothing.
-func TestValidatorSyncBeforeOnset(t *testing.T) {
-	v, err := New(Config{CellIDs: []int32{1}, BinNs: 10e6, Window: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	const off = int64(3e9)
-	for f := int64(0); f < 40; f++ {
-		on := 1e12 + f*10e6
-		if f%2 == 0 { // the edge first
-			v.Sync(f, on+off)
-			v.Frame(f, on)
-		} else {
-			v.Frame(f, on)
-			v.Sync(f, on+off)
-		}
-	}
-	v.Sync(100, 5) // a frame never shown
-	if n := v.Clock().Pairs(); n != 40 {
-		t.Errorf("%d pairs in the fit, want all 40", n)
-	}
-	if h, ok := v.Clock().ToHost(1e12 + 39*10e6 + off); !ok || h != 1e12+39*10e6 {
-		t.Errorf("ToHost = %d, %v; want the onset of frame 39", h, ok)
-	}
-}
