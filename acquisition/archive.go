@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"retinad/proto/contract"
 	"slices"
 
 	"github.com/nats-io/nats.go"
@@ -59,11 +60,11 @@ func Archive(ctx context.Context, conn *nats.Conn, rigs []ArchiveRig, o ArchiveO
 		want.MaxBytes = -1
 	}
 	for _, r := range rigs {
-		if err := CheckToken("rig", r.Rig); err != nil {
-			return err
+		if err := contract.CheckToken("rig", r.Rig); err != nil {
+			return fmt.Errorf("acquisition: %w", err)
 		}
-		if err := CheckToken("rig "+r.Rig+" domain", r.Domain); err != nil {
-			return err
+		if err := contract.CheckToken("rig "+r.Rig+" domain", r.Domain); err != nil {
+			return fmt.Errorf("acquisition: %w", err)
 		}
 		want.Sources = append(want.Sources, archiveSource(r))
 	}

@@ -27,6 +27,7 @@ import (
 	"retinad/configs"
 	"retinad/infer/dataset"
 	"retinad/internal/testwait"
+	"retinad/proto/contract"
 	pb "retinad/proto/retinadpb"
 )
 
@@ -110,9 +111,9 @@ func (c *cutter) setCut(cut bool) {
 }
 
 // startRig starts rig's bus recording locally, a leaf node of the hub at leafURL.
-func startRig(t *testing.T, rig, leafURL string) (*Bus, Subjects) {
+func startRig(t *testing.T, rig, leafURL string) (*Bus, contract.Subjects) {
 	t.Helper()
-	subj, err := SubjectsFor(rig)
+	subj, err := contract.SubjectsFor(rig)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +129,7 @@ func startRig(t *testing.T, rig, leafURL string) (*Bus, Subjects) {
 }
 
 // subjectCounts is how many messages of each of subj's subjects stream holds on conn's server.
-func subjectCounts(t *testing.T, conn *nats.Conn, stream string, subj Subjects) map[string]uint64 {
+func subjectCounts(t *testing.T, conn *nats.Conn, stream string, subj contract.Subjects) map[string]uint64 {
 	t.Helper()
 	js, err := jetstream.New(conn)
 	if err != nil {
@@ -149,7 +150,7 @@ func subjectCounts(t *testing.T, conn *nats.Conn, stream string, subj Subjects) 
 
 // liveFrames publishes frame onsets on b at 100 Hz until stop closes, as a daemon's frame loop
 // would, and returns how many it published and the longest gap between two.
-func liveFrames(b *Bus, subj Subjects, stop <-chan struct{}, n *atomic.Int64, gap *atomic.Int64) {
+func liveFrames(b *Bus, subj contract.Subjects, stop <-chan struct{}, n *atomic.Int64, gap *atomic.Int64) {
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	last := time.Now()
@@ -222,7 +223,7 @@ func TestLabHub(t *testing.T) {
 	for _, r := range []struct {
 		name   string
 		b      *Bus
-		subj   Subjects
+		subj   contract.Subjects
 		n, gap *atomic.Int64
 	}{{"A", rigA, subjA, &nA, &gapA}, {"B", rigB, subjB, &nB, &gapB}} {
 		if g := time.Duration(r.gap.Load()); g > 200*time.Millisecond {
@@ -273,7 +274,7 @@ func TestLabHub(t *testing.T) {
 	var rigBytes uint64
 	for _, r := range []struct {
 		b    *Bus
-		subj Subjects
+		subj contract.Subjects
 	}{{rigA, subjA}, {rigB, subjB}} {
 		info, err := streamInfo(ctx, r.b.Conn(), r.subj)
 		if err != nil {
@@ -281,7 +282,7 @@ func TestLabHub(t *testing.T) {
 		}
 		rigBytes += info.State.Bytes
 	}
-	arch, err := streamInfo(ctx, hc, subjA.InArchive())
+	arch, err := streamInfo(ctx, hc, InArchive(subjA))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,11 +291,11 @@ func TestLabHub(t *testing.T) {
 	// Exports from the hub equal the rigs' own.
 	for _, r := range []struct {
 		b       *Bus
-		subj    Subjects
+		subj    contract.Subjects
 		session string
 	}{{rigA, subjA, "s1"}, {rigB, subjB, "s1"}, {rigB, subjB, "s2"}} {
 		local := exportBytes(t, r.b.Conn(), r.subj, r.session)
-		arch := exportBytes(t, hc, r.subj.InArchive(), r.session)
+		arch := exportBytes(t, hc, InArchive(r.subj), r.session)
 		if !bytes.Equal(local, arch) {
 			t.Errorf("%s session %s: the export from the hub (%d bytes) differs from the rig's (%d bytes)", r.subj.Rig, r.session, len(arch), len(local))
 		}
@@ -317,7 +318,7 @@ func TestScanOnCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	subj, _ := SubjectsFor("rigA")
+	subj, _ := contract.SubjectsFor("rigA")
 	var mkErr error
 	if !testwait.Until(30*time.Second, func() bool { // the cluster elects its leader first
 		_, mkErr = js.CreateStream(ctx, jetstream.StreamConfig{Name: ArchiveStream, Subjects: []string{subj.All}, Replicas: 3})
@@ -334,7 +335,7 @@ func TestScanOnCluster(t *testing.T) {
 	failed := 0
 	for i := range 300 {
 		n := 0
-		err := scan(ctx, hc, subj.InArchive(), []string{subj.All}, 1, msgs, func(jetstream.Msg, uint64) (bool, error) { n++; return true, nil })
+		err := scan(ctx, hc, InArchive(subj), []string{subj.All}, 1, msgs, func(jetstream.Msg, uint64) (bool, error) { n++; return true, nil })
 		if err != nil || n != msgs {
 			if failed++; failed <= 3 {
 				t.Errorf("read %d: %d of %d messages: %v", i, n, msgs, err)
@@ -347,7 +348,7 @@ func TestScanOnCluster(t *testing.T) {
 }
 
 // exportBytes exports session through conn and returns the .npz file's bytes.
-func exportBytes(t *testing.T, conn *nats.Conn, subj Subjects, session string) []byte {
+func exportBytes(t *testing.T, conn *nats.Conn, subj contract.Subjects, session string) []byte {
 	t.Helper()
 	d, _, err := Export(context.Background(), conn, subj, session, ExportOptions{Frames: testMaker})
 	if err != nil {
@@ -450,8 +451,8 @@ func TestHubRefusesRogueRig(t *testing.T) {
 	hc.Flush()
 
 	// The rogue: rig B's credentials, rig A's domain, no deny lists; it records first.
-	subjA, _ := SubjectsFor("rigA")
-	subjB, _ := SubjectsFor("rigB")
+	subjA, _ := contract.SubjectsFor("rigA")
+	subjB, _ := contract.SubjectsFor("rigB")
 	leafB, _ := url.Parse(acquisitiontest.LeafURLs([]*server.Server{hub}, "rigB", nil))
 	rogue, err := server.NewServer(&server.Options{ServerName: "rogue", Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true,
 		JetStream: true, JetStreamDomain: "rigA", StoreDir: t.TempDir(),
@@ -529,7 +530,7 @@ func TestHubRefusesRogueRig(t *testing.T) {
 	if err := jsHub.DeleteStream(dctx, ArchiveStream); err == nil {
 		t.Error("the rogue deleted the hub's archive")
 	}
-	if _, err := streamInfo(ctx, hc, subjA.InArchive()); err != nil {
+	if _, err := streamInfo(ctx, hc, InArchive(subjA)); err != nil {
 		t.Errorf("the archive after the rogue's delete: %v", err)
 	}
 }

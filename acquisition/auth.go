@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"retinad/configs"
+	"retinad/proto/contract"
 )
 
 // Role is what a NATS user may do on a rig's subjects. Permissions gives each role's subject
@@ -63,8 +64,8 @@ func DaemonInbox(rig string) string { return "_INBOX_retinad_" + rig }
 // role but the daemon's is denied the recording stream's management (purge, delete, update)
 // and every daemon subject. rig and user must be subject tokens (CheckToken).
 func Permissions(role Role, rig, user string) (*server.Permissions, error) {
-	if err := CheckToken("rig", rig); err != nil {
-		return nil, err
+	if err := contract.CheckToken("rig", rig); err != nil {
+		return nil, fmt.Errorf("acquisition: %w", err)
 	}
 	root := "retinad." + rig
 	stream := StreamName(rig)
@@ -119,8 +120,8 @@ func Permissions(role Role, rig, user string) (*server.Permissions, error) {
 			Subscribe: readRig,
 		}, nil
 	case RoleWorker:
-		if err := CheckToken("worker user name", user); err != nil {
-			return nil, err
+		if err := contract.CheckToken("worker user name", user); err != nil {
+			return nil, fmt.Errorf("acquisition: %w", err)
 		}
 		return &server.Permissions{
 			// Replies only: Response lets it answer the requests it received, once each.
@@ -149,11 +150,11 @@ func Permissions(role Role, rig, user string) (*server.Permissions, error) {
 // sends it the control requests of its rig, the replies to its daemon's requests, the
 // archive's requests into its own domain and their flow control, and discovery requests.
 func LeafPermissions(rig, domain string) (*server.Permissions, error) {
-	if err := CheckToken("rig", rig); err != nil {
-		return nil, err
+	if err := contract.CheckToken("rig", rig); err != nil {
+		return nil, fmt.Errorf("acquisition: %w", err)
 	}
-	if err := CheckToken("rig "+rig+" domain", domain); err != nil {
-		return nil, err
+	if err := contract.CheckToken("rig "+rig+" domain", domain); err != nil {
+		return nil, fmt.Errorf("acquisition: %w", err)
 	}
 	root := "retinad." + rig
 	return &server.Permissions{

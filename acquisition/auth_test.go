@@ -24,6 +24,7 @@ import (
 
 	"retinad/acquisition/acquisitiontest"
 	"retinad/configs"
+	"retinad/proto/contract"
 )
 
 // TestLabConfMatchesPermissions holds configs/nats-lab.conf (for an external server, rig "rig1")
@@ -273,7 +274,7 @@ func FuzzPermissions(f *testing.F) {
 		for _, role := range []Role{RoleDaemon, RoleAcquisition, RoleObserver, RoleOperator, RoleWorker} {
 			p, err := Permissions(role, rig, user)
 			if err != nil {
-				if !strings.HasPrefix(err.Error(), "acquisition: ") || (CheckToken("rig", rig) == nil && (role != RoleWorker || CheckToken("u", user) == nil)) {
+				if !strings.HasPrefix(err.Error(), "acquisition: ") || (contract.CheckToken("rig", rig) == nil && (role != RoleWorker || contract.CheckToken("u", user) == nil)) {
 					t.Fatalf("%s %q %q: %v", role, rig, user, err)
 				}
 				continue
@@ -297,7 +298,7 @@ func FuzzPermissions(f *testing.F) {
 				if !allowed(p.Subscribe, workerPrefix+"."+user+".score") {
 					t.Errorf("worker %q may not take its own subject", user)
 				}
-				if other != user && CheckToken("u", other) == nil && allowed(p.Subscribe, workerPrefix+"."+other+".score") {
+				if other != user && contract.CheckToken("u", other) == nil && allowed(p.Subscribe, workerPrefix+"."+other+".score") {
 					t.Errorf("worker %q may take worker %q's subject", user, other)
 				}
 			}

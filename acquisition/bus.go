@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"retinad/configs"
+	"retinad/proto/contract"
 )
 
 // drainTimeout bounds Stop's drain: subscriptions that do not finish their pending messages
@@ -226,7 +227,7 @@ func leafOptions(opts *server.Options, l configs.Leaf, rig string) error {
 		}
 		urls = append(urls, u)
 	}
-	subj, err := SubjectsFor(rig)
+	subj, err := contract.SubjectsFor(rig)
 	if err != nil {
 		return fmt.Errorf("acquisition: nats.leaf: a rig joins the hub under its id: %w", err)
 	}
@@ -246,7 +247,7 @@ func leafOptions(opts *server.Options, l configs.Leaf, rig string) error {
 // another rig or a hub client cannot forge it) and the management of the rig's JetStream (the
 // hub reads the recording to source it; deleting, purging or changing it stays the rig's).
 // The control service stays reachable: the hub's permissions decide who may use it.
-func leafDenyImports(subj Subjects, domain string) []string {
+func leafDenyImports(subj contract.Subjects, domain string) []string {
 	deny := subj.Recorded()
 	api := "$JS." + domain + ".API."
 	for _, op := range []string{"STREAM.CREATE.>", "STREAM.UPDATE.>", "STREAM.DELETE.>", "STREAM.PURGE.>",

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"retinad/configs"
+	"retinad/proto/contract"
 	pb "retinad/proto/retinadpb"
 )
 
@@ -39,9 +40,9 @@ func startBus(t testing.TB, listen, store bool) *Bus {
 	return b
 }
 
-func mustSubjects(t testing.TB, rig string) Subjects {
+func mustSubjects(t testing.TB, rig string) contract.Subjects {
 	t.Helper()
-	s, err := SubjectsFor(rig)
+	s, err := contract.SubjectsFor(rig)
 	if err != nil {
 		t.Fatal(err)
 	}

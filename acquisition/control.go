@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/micro"
 	"google.golang.org/protobuf/proto"
 
+	"retinad/proto/contract"
 	pb "retinad/proto/retinadpb"
 )
 
@@ -77,7 +78,7 @@ func (c *Control) Stop() error { return c.svc.Stop() }
 // Serve adds the NATS micro service "retinad" (`nats micro ls`) on conn, with one endpoint per
 // Controller method under subj.Control. Requests and replies are the Request/Reply messages of
 // proto/retinad.proto. ctx is passed to the Controller's methods.
-func Serve(ctx context.Context, conn *nats.Conn, subj Subjects, ctl Controller, o ControlOptions) (*Control, error) {
+func Serve(ctx context.Context, conn *nats.Conn, subj contract.Subjects, ctl Controller, o ControlOptions) (*Control, error) {
 	if o.Version == "" {
 		o.Version = "0.0.0"
 	}
@@ -193,7 +194,7 @@ func (c *Control) call(ctx context.Context, f func(context.Context, proto.Messag
 
 // Call sends one control request to the service at subj and decodes its reply into rep. It is
 // the client side, for tools and tests; an error reply comes back as a *ControlError.
-func Call(ctx context.Context, conn *nats.Conn, subj Subjects, endpoint string, req, rep proto.Message) error {
+func Call(ctx context.Context, conn *nats.Conn, subj contract.Subjects, endpoint string, req, rep proto.Message) error {
 	data, err := proto.Marshal(req)
 	if err != nil {
 		return fmt.Errorf("acquisition: control %s: %w", endpoint, err)

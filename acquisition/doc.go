@@ -4,7 +4,8 @@
 // session recording in JetStream and export of a recorded session to the dataset format (and,
 // from that dataset, to NWB 2.x with WriteNWB, which needs cgo for libhdf5). The
 // simulated acquisition system (the virtual retina) is the sibling package acquisition/sim.
-// Messages are the protobuf types of retinad/proto/retinadpb; subjects come from SubjectsFor;
+// Messages are the protobuf types of retinad/proto/retinadpb; subjects come from
+// retinad/proto/contract (SubjectsFor);
 // proto/README.md is the contract for outside subscribers.
 //
 // Goroutines and threads:

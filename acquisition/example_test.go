@@ -9,6 +9,7 @@ import (
 
 	"retinad/acquisition"
 	"retinad/configs"
+	"retinad/proto/contract"
 	pb "retinad/proto/retinadpb"
 )
 
@@ -20,7 +21,7 @@ func Example() {
 		panic(err)
 	}
 	defer bus.Stop()
-	subj, _ := acquisition.SubjectsFor("rig1")
+	subj, _ := contract.SubjectsFor("rig1")
 
 	sub, _ := bus.Conn().SubscribeSync(subj.Frame)
 	pub := acquisition.NewPublisher(bus.Conn(), 4096, nil)

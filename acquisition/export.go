@@ -13,7 +13,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
+	"retinad/daemon/validate"
 	"retinad/infer/dataset"
+	"retinad/proto/contract"
 	pb "retinad/proto/retinadpb"
 )
 
@@ -100,8 +102,9 @@ func mapKeys[V any](m map[string]V) func(func(string) bool) {
 //   - bin t spans from its first frame's photodiode-confirmed onset to the next bin's; an onset
 //     the photodiode did not confirm is taken as the flip plus the session's median latency, and
 //     the bin is marked untimed (bin_timed 0) rather than passed off as measured;
-//   - spikes are placed on host time by a straight-line fit (offset and drift) of the acquisition
-//     clock against the host clock over the sync events, each paired with the onset of its frame
+//   - spikes are placed on host time by a straight-line fit (offset and drift, the daemon's robust
+//     fit validate.Clock over all the pairs) of the acquisition clock against the host clock over
+//     the sync events, each paired with the onset of its frame
 //     (Sync.frame, a display frame, or in order with the confirmed onsets when the acquisition
 //     system does not know frame numbers), then counted per bin and cell;
 //   - cell ids are every cell seen in spikes or in predictions, ascending.
@@ -112,7 +115,7 @@ func mapKeys[V any](m map[string]V) func(func(string) bool) {
 // fatal; a session without a STOP exports what was recorded. Daemon messages of other sessions
 // in the range are ignored; spikes, sync and events count when their session is empty or this
 // one. The summary is returned with any error found after the session was read.
-func Export(ctx context.Context, conn *nats.Conn, subj Subjects, session string, o ExportOptions) (*dataset.Dataset, *ExportSummary, error) {
+func Export(ctx context.Context, conn *nats.Conn, subj contract.Subjects, session string, o ExportOptions) (*dataset.Dataset, *ExportSummary, error) {
 	r, err := FindSession(ctx, conn, subj, session)
 	if err != nil {
 		return nil, nil, err
@@ -160,7 +163,7 @@ func Export(ctx context.Context, conn *nats.Conn, subj Subjects, session string,
 // the STOP (even after the next session's START). It reads the batches that continue the
 // session's (addTail) until one ends after acqEnd, the end of the session's last bin on the
 // acquisition clock, or the record ends.
-func readTail(ctx context.Context, conn *nats.Conn, subj Subjects, r SessionRange, rec *record, sum *ExportSummary, acqEnd int64) error {
+func readTail(ctx context.Context, conn *nats.Conn, subj contract.Subjects, r SessionRange, rec *record, sum *ExportSummary, acqEnd int64) error {
 	info, err := streamInfo(ctx, conn, subj)
 	if err != nil {
 		return err
@@ -221,7 +224,7 @@ type modelRec struct {
 // record is what Export gathers from a session, message by message.
 type record struct {
 	session    string
-	subj       Subjects
+	subj       contract.Subjects
 	frames     []frameRec
 	sources    map[string]*pb.StimulusSource // by encoding: one shared message per source
 	syncs      []syncRec
@@ -242,7 +245,7 @@ type record struct {
 	pr pb.Prediction
 }
 
-func newRecord(session string, subj Subjects) *record {
+func newRecord(session string, subj contract.Subjects) *record {
 	return &record{session: session, subj: subj, sources: map[string]*pb.StimulusSource{}, models: map[string]*modelRec{}}
 }
 
@@ -626,16 +629,17 @@ func (r *record) cells() []int32 {
 	return slices.Compact(cells)
 }
 
-// clock fits host = a + b*acq over the sync edges paired with confirmed frame onsets.
+// clock fits host = a + b*acq over the sync edges paired with confirmed frame onsets, with the
+// daemon's one acquisition clock fit (validate.Clock: outliers do not move it), over them all.
 func (r *record) clock(l *layout) (a, b float64, pairs int, err error) {
-	var acq, host []float64
+	var acq, host []int64
 	sort.SliceStable(r.syncs, func(i, j int) bool { return r.syncs[i].seq < r.syncs[j].seq })
 	next := 0 // the next confirmed frame for edges that do not name theirs
 	for _, y := range r.syncs {
 		if y.hasFrame {
 			if y.frame >= l.display0 && y.frame-l.display0 < uint64(l.N) {
 				if f := y.frame - l.display0; l.timed[f] {
-					acq, host = append(acq, float64(y.acq)), append(host, float64(l.edge[f]))
+					acq, host = append(acq, y.acq), append(host, l.edge[f])
 				}
 			}
 			continue
@@ -644,14 +648,18 @@ func (r *record) clock(l *layout) (a, b float64, pairs int, err error) {
 			next++
 		}
 		if next < l.N {
-			acq, host = append(acq, float64(y.acq)), append(host, float64(l.edge[next]))
+			acq, host = append(acq, y.acq), append(host, l.edge[next])
 			next++
 		}
 	}
 	if len(r.spikeTimes) > 0 && len(acq) == 0 {
 		return 0, 0, 0, fmt.Errorf("no sync event pairs with a confirmed frame onset; cannot place spikes on host time")
 	}
-	a, b = fitLine(acq, host)
+	fit := validate.NewClock(max(2, len(acq)))
+	for i := range acq {
+		fit.Add(acq[i], host[i])
+	}
+	a, b, _ = fit.Line()
 	return a, b, len(acq), nil
 }
 
@@ -687,30 +695,6 @@ func (r *record) covered(edge []int64, a, b float64, sum *ExportSummary) []uint8
 		}
 	}
 	return out
-}
-
-// fitLine is the least-squares y = a + b*x (b = 1 with fewer than two distinct x).
-func fitLine(x, y []float64) (a, b float64) {
-	n := float64(len(x))
-	if n == 0 {
-		return 0, 1
-	}
-	var mx, my float64
-	for i := range x {
-		mx += x[i]
-		my += y[i]
-	}
-	mx, my = mx/n, my/n
-	var sxy, sxx float64
-	for i := range x {
-		sxy += (x[i] - mx) * (y[i] - my)
-		sxx += (x[i] - mx) * (x[i] - mx)
-	}
-	b = 1
-	if sxx > 0 {
-		b = sxy / sxx
-	}
-	return my - b*mx, b
 }
 
 func seq[T any](n int, f func(int) T) []T {

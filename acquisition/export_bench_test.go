@@ -14,6 +14,7 @@ import (
 
 	"retinad/configs"
 	"retinad/infer/dataset"
+	"retinad/proto/contract"
 	pb "retinad/proto/retinadpb"
 	"retinad/stimulus"
 )
@@ -83,7 +84,7 @@ func BenchmarkExportSession(b *testing.B) {
 }
 
 // publishBenchSession records a session of length at 100 Hz and returns its frames.
-func publishBenchSession(b *testing.B, bus *Bus, subj Subjects, src *pb.StimulusSource, length time.Duration) int {
+func publishBenchSession(b *testing.B, bus *Bus, subj contract.Subjects, src *pb.StimulusSource, length time.Duration) int {
 	js, err := jetstream.New(bus.Conn(), jetstream.WithPublishAsyncMaxPending(4096),
 		jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, m *nats.Msg, err error) {
 			b.Errorf("record %s: %v", m.Subject, err)

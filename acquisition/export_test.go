@@ -13,6 +13,7 @@ import (
 
 	"retinad/configs"
 	"retinad/infer/dataset"
+	"retinad/proto/contract"
 	pb "retinad/proto/retinadpb"
 	"retinad/stimulus"
 )
@@ -21,13 +22,13 @@ import (
 // movie that carries its pixels, the rest from a reproducible source), an acquisition clock
 // 3 s behind the host's and running 50 ppm fast, a sync edge per frame and spikes at known host
 // times. hasFrame picks whether sync events name their frame.
-func publishSession(t *testing.T, b *Bus, subj Subjects, id string, hasFrame bool) {
+func publishSession(t *testing.T, b *Bus, subj contract.Subjects, id string, hasFrame bool) {
 	publishSessionWith(t, b, subj, id, hasFrame, true, nil)
 }
 
 // publishSessionWith is publishSession with inject called after each frame's messages, and
 // the STOP left out unless stop.
-func publishSessionWith(t *testing.T, b *Bus, subj Subjects, id string, hasFrame, stop bool, inject func(frame int64)) {
+func publishSessionWith(t *testing.T, b *Bus, subj contract.Subjects, id string, hasFrame, stop bool, inject func(frame int64)) {
 	const (
 		frames  = 200
 		t0      = int64(10e9)
@@ -254,7 +255,7 @@ func TestExportSkipsMalformed(t *testing.T) {
 // FuzzRecordAdd: no recorded message, whatever its bytes and subject, makes the export's
 // reader panic; each is used or refused as malformed.
 func FuzzRecordAdd(f *testing.F) {
-	subj, _ := SubjectsFor("rig1")
+	subj, _ := contract.SubjectsFor("rig1")
 	for _, m := range examples() {
 		b, _ := proto.Marshal(m)
 		f.Add(uint8(0), b)

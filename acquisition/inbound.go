@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/proto"
 
+	"retinad/proto/contract"
 	pb "retinad/proto/retinadpb"
 )
 
@@ -120,7 +121,7 @@ func (c InboundCounts) Sub(base InboundCounts) InboundCounts {
 // one of each subject and then every thousandth); nothing else happens. Sequence gaps are
 // counted. HandleSpikes and HandleSync may each be called from one goroutine at a time.
 type Inbound struct {
-	subj  Subjects
+	subj  contract.Subjects
 	h     AcquisitionHandler
 	log   *slog.Logger
 	subs  []*nats.Subscription
@@ -136,7 +137,7 @@ type Inbound struct {
 
 // NewInbound returns an Inbound handing subj's valid messages to h, for a caller that
 // subscribes itself (the daemon's bus) and calls HandleSpikes and HandleSync.
-func NewInbound(subj Subjects, h AcquisitionHandler, log *slog.Logger) *Inbound {
+func NewInbound(subj contract.Subjects, h AcquisitionHandler, log *slog.Logger) *Inbound {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -145,7 +146,7 @@ func NewInbound(subj Subjects, h AcquisitionHandler, log *slog.Logger) *Inbound 
 
 // Subscribe subscribes to subj.Spikes and subj.Sync on conn. Unsubscribe (or the bus's Stop,
 // which drains) ends the deliveries.
-func Subscribe(conn *nats.Conn, subj Subjects, h AcquisitionHandler, log *slog.Logger) (*Inbound, error) {
+func Subscribe(conn *nats.Conn, subj contract.Subjects, h AcquisitionHandler, log *slog.Logger) (*Inbound, error) {
 	in := NewInbound(subj, h, log)
 	for _, s := range []struct {
 		subject string

@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"retinad/proto/contract"
 	pb "retinad/proto/retinadpb"
 )
 
@@ -104,7 +105,7 @@ func (r *refuser) Sync(m *pb.Sync) Reason {
 // an absurd jump rejected; a restarted count is believed after SeqRestartAfter messages in
 // order and not before; what the handler refuses is counted under its reason.
 func TestInboundSequence(t *testing.T) {
-	subj, _ := SubjectsFor("seq")
+	subj, _ := contract.SubjectsFor("seq")
 	h := &refuser{offClock: func(seq uint64) bool { return seq == 13 }}
 	in := NewInbound(subj, h, nil)
 	send := func(seq uint64) { in.HandleSpikes(marshal(t, &pb.Spikes{Seq: seq})) }
@@ -154,7 +155,7 @@ func TestInboundSequence(t *testing.T) {
 func FuzzInboundSequence(f *testing.F) {
 	f.Add([]byte{0, 1, 2, 2, 1, 9, 3, 0xff})
 	f.Add([]byte{5, 4, 3, 2, 1, 0})
-	subj, _ := SubjectsFor("fuzz")
+	subj, _ := contract.SubjectsFor("fuzz")
 	f.Fuzz(func(t *testing.T, ops []byte) {
 		h := &refuser{offClock: func(seq uint64) bool { return seq%7 == 6 }}
 		in := NewInbound(subj, h, nil)
@@ -184,7 +185,7 @@ func FuzzInboundSequence(f *testing.F) {
 // BenchmarkInboundSpikes: decoding, checking and sequencing one batch of 50 spikes (what the
 // daemon does per batch, 10-100 times a second; a flood is bounded by it).
 func BenchmarkInboundSpikes(b *testing.B) {
-	subj, _ := SubjectsFor("bench")
+	subj, _ := contract.SubjectsFor("bench")
 	in := NewInbound(subj, &countHandler{}, nil)
 	m := &pb.Spikes{StartAcqNs: 1e9, EndAcqNs: 1e9 + 20e6}
 	for i := 0; i < 50; i++ {

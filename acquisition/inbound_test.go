@@ -7,6 +7,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"retinad/proto/contract"
 	pb "retinad/proto/retinadpb"
 )
 
@@ -114,7 +115,7 @@ func FuzzInbound(f *testing.F) {
 		d, _ := proto.Marshal(m)
 		f.Add(d)
 	}
-	subj, _ := SubjectsFor("fuzz")
+	subj, _ := contract.SubjectsFor("fuzz")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		h := &countHandler{}
 		in := &Inbound{subj: subj, h: h, log: discard}

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
+	"retinad/proto/contract"
 	pb "retinad/proto/retinadpb"
 )
 
@@ -36,7 +37,7 @@ type RecordOptions struct {
 // An existing stream is never deleted or recreated: when its config differs from what o asks,
 // the safe changes (limits, description, new subjects) are made in place, and any other
 // difference is refused with an error naming it (see streamUpdate).
-func Record(ctx context.Context, conn *nats.Conn, subj Subjects, o RecordOptions) error {
+func Record(ctx context.Context, conn *nats.Conn, subj contract.Subjects, o RecordOptions) error {
 	js, err := jetstream.New(conn)
 	if err != nil {
 		return fmt.Errorf("acquisition: recording: %w", err)
@@ -76,7 +77,7 @@ func storageHint(err error, maxBytes int64) error {
 }
 
 // streamConfig is the recording stream Record asks for.
-func streamConfig(subj Subjects, o RecordOptions) jetstream.StreamConfig {
+func streamConfig(subj contract.Subjects, o RecordOptions) jetstream.StreamConfig {
 	cfg := jetstream.StreamConfig{
 		Name:        StreamName(subj.Rig),
 		Description: "retinad sessions of rig " + subj.Rig,
@@ -140,7 +141,7 @@ type SessionRange struct {
 
 // FindSession locates session in the rig's recording: from its START event to its STOP event,
 // or to the next session's START, or to the end of the stream.
-func FindSession(ctx context.Context, conn *nats.Conn, subj Subjects, session string) (SessionRange, error) {
+func FindSession(ctx context.Context, conn *nats.Conn, subj contract.Subjects, session string) (SessionRange, error) {
 	r := SessionRange{Session: session}
 	info, err := streamInfo(ctx, conn, subj)
 	if err != nil {
@@ -179,7 +180,7 @@ func FindSession(ctx context.Context, conn *nats.Conn, subj Subjects, session st
 }
 
 // recordOf is the stream that holds subj's recording: the rig's own, or the lab archive.
-func recordOf(subj Subjects) string {
+func recordOf(subj contract.Subjects) string {
 	if subj.Stream != "" {
 		return subj.Stream
 	}
@@ -188,7 +189,7 @@ func recordOf(subj Subjects) string {
 
 // ReadSession calls f for every recorded message of the session's range, in order. The data
 // slice is valid only during the call.
-func ReadSession(ctx context.Context, conn *nats.Conn, subj Subjects, r SessionRange, f func(subject string, seq uint64, data []byte) error) error {
+func ReadSession(ctx context.Context, conn *nats.Conn, subj contract.Subjects, r SessionRange, f func(subject string, seq uint64, data []byte) error) error {
 	var filters []string // all of the rig's stream
 	if subj.Stream != "" {
 		filters = []string{subj.All} // the archive holds every rig's
@@ -198,7 +199,7 @@ func ReadSession(ctx context.Context, conn *nats.Conn, subj Subjects, r SessionR
 	})
 }
 
-func streamInfo(ctx context.Context, conn *nats.Conn, subj Subjects) (*jetstream.StreamInfo, error) {
+func streamInfo(ctx context.Context, conn *nats.Conn, subj contract.Subjects) (*jetstream.StreamInfo, error) {
 	js, err := jetstream.New(conn)
 	if err != nil {
 		return nil, fmt.Errorf("acquisition: recording: %w", err)
@@ -212,7 +213,7 @@ func streamInfo(ctx context.Context, conn *nats.Conn, subj Subjects) (*jetstream
 
 // scan reads the stream's messages matching filters (nil: all) with sequences in [first, last]
 // through one ephemeral pull consumer of its own, until f says stop or the range ends.
-func scan(ctx context.Context, conn *nats.Conn, subj Subjects, filters []string, first, last uint64, f func(jetstream.Msg, uint64) (bool, error)) error {
+func scan(ctx context.Context, conn *nats.Conn, subj contract.Subjects, filters []string, first, last uint64, f func(jetstream.Msg, uint64) (bool, error)) error {
 	if last < first || last == 0 {
 		return nil
 	}
@@ -365,7 +366,7 @@ func (r SessionRange) Interrupted(end time.Time) string {
 // LastStored is when the server stored the session's last recorded message (its record ends
 // there). In the lab archive it is when the hub stored the rig's last message of the range
 // (the range there interleaves other rigs'), which is later than the rig did after an outage.
-func LastStored(ctx context.Context, conn *nats.Conn, subj Subjects, r SessionRange) (time.Time, error) {
+func LastStored(ctx context.Context, conn *nats.Conn, subj contract.Subjects, r SessionRange) (time.Time, error) {
 	if subj.Stream != "" {
 		var last time.Time
 		err := scan(ctx, conn, subj, []string{subj.All}, r.First, r.Last, func(m jetstream.Msg, _ uint64) (bool, error) {

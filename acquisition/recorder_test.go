@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"retinad/internal/testwait"
+	"retinad/proto/contract"
 	pb "retinad/proto/retinadpb"
 )
 
@@ -24,7 +25,7 @@ func publishProto(t testing.TB, b *Bus, subject string, m proto.Message) {
 }
 
 // waitStored waits until the rig's stream holds n messages.
-func waitStored(t testing.TB, b *Bus, subj Subjects, n uint64) {
+func waitStored(t testing.TB, b *Bus, subj contract.Subjects, n uint64) {
 	t.Helper()
 	ctx := context.Background()
 	var held uint64

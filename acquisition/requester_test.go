@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
+	"retinad/proto/contract"
 	pb "retinad/proto/retinadpb"
 )
 
@@ -66,7 +67,7 @@ func TestRequesterAcrossAccounts(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer dnc.Close()
-	subj, _ := SubjectsFor("sim")
+	subj, _ := contract.SubjectsFor("sim")
 	d := &whoDaemon{fakeDaemon: fakeDaemon{models: map[string]bool{}}}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -18,6 +18,7 @@ import (
 	"retinad/acquisition/acquisitiontest"
 	"retinad/configs"
 	"retinad/internal/testwait"
+	"retinad/proto/contract"
 	pb "retinad/proto/retinadpb"
 )
 
@@ -145,7 +146,7 @@ func (tg *secTarget) refused(t *testing.T, a *attacker, what string, attack func
 
 // recordedSession is the session the stand-in daemon records: what it published, by subject.
 type recordedSession struct {
-	subj Subjects
+	subj contract.Subjects
 	ctl  *Control
 	sent map[string]int
 }
@@ -197,7 +198,7 @@ func (tg *secTarget) startSession(t *testing.T, acq *attacker) *recordedSession 
 }
 
 // recorded is the stream's message count, read by the daemon.
-func (tg *secTarget) recorded(t *testing.T, subj Subjects) uint64 {
+func (tg *secTarget) recorded(t *testing.T, subj contract.Subjects) uint64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -214,7 +215,7 @@ func (tg *secTarget) waitRecorded(t *testing.T, s *recordedSession, n uint64) {
 }
 
 // controlState asks the service's status as the operator: the fake daemon's session.
-func controlSession(t *testing.T, nc *nats.Conn, subj Subjects) string {
+func controlSession(t *testing.T, nc *nats.Conn, subj contract.Subjects) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -3,6 +3,7 @@ package acquisition
 import (
 	"context"
 	"fmt"
+	"retinad/proto/contract"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -38,7 +39,7 @@ type StoreUsage struct {
 
 // OpenStore returns the rig's recording stream (made by Record) on b's server. timeout bounds
 // each Publish's wait for its acknowledgement (0: 2 s).
-func (b *Bus) OpenStore(subj Subjects, timeout time.Duration) (*Store, error) {
+func (b *Bus) OpenStore(subj contract.Subjects, timeout time.Duration) (*Store, error) {
 	js, err := jetstream.New(b.conn)
 	if err != nil {
 		return nil, fmt.Errorf("acquisition: recording: %w", err)

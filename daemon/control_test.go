@@ -16,6 +16,7 @@ import (
 	"retinad/acquisition"
 	"retinad/daemon"
 	"retinad/daemon/daemontest"
+	"retinad/proto/contract"
 	pb "retinad/proto/retinadpb"
 )
 
@@ -125,7 +126,7 @@ func TestControlModelsAndSessions(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sub.Unsubscribe()
-	subj, _ := acquisition.SubjectsFor("test")
+	subj, _ := contract.SubjectsFor("test")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	svc, err := acquisition.Serve(ctx, nc, subj, d.Controller(), acquisition.ControlOptions{})

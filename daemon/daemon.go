@@ -10,8 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"retinad/acquisition"
 	"retinad/calib"
+	"retinad/proto/contract"
 	pb "retinad/proto/retinadpb"
 )
 
@@ -19,7 +19,7 @@ import (
 // the display (the main thread).
 type Daemon struct {
 	p      Parts
-	subj   acquisition.Subjects
+	subj   contract.Subjects
 	binNs  int64
 	source *pb.StimulusSource
 	pixels int
@@ -48,6 +48,7 @@ type Daemon struct {
 	stageIdx []uint64             // their source indices
 	stageSrc []*pb.StimulusSource // their sources (shared, never modified)
 	describe Describer            // p.Source when it describes its frames, else nil
+	loop     ClosedLoop           // p.Source when it is a closed loop (adaptive), else nil
 
 	start     atomic.Int64 // host ns at Run; atomic because Status may be asked for (control) while Run starts
 	unixBase  int64        // unix ns minus host ns, at New
@@ -74,7 +75,7 @@ func New(p Parts) (*Daemon, error) {
 	case p.FrameRate <= 0 || p.Height <= 0 || p.Width <= 0:
 		return nil, fmt.Errorf("daemon: frame rate %v Hz and grid %dx%d must be positive", p.FrameRate, p.Height, p.Width)
 	}
-	subj, err := acquisition.SubjectsFor(p.Rig)
+	subj, err := contract.SubjectsFor(p.Rig)
 	if err != nil {
 		return nil, fmt.Errorf("daemon: %w", err)
 	}
@@ -102,15 +103,15 @@ func New(p Parts) (*Daemon, error) {
 	if p.Session == "" {
 		p.Session = newSessionID()
 	}
-	if err := acquisition.CheckToken("session", p.Session); err != nil {
+	if err := contract.CheckToken("session", p.Session); err != nil {
 		return nil, fmt.Errorf("daemon: %w", err)
 	}
 	d := &Daemon{p: p, subj: subj, binNs: int64(math.Round(1e9 / p.FrameRate)), pixels: p.Height * p.Width}
 	d.unixBase = time.Now().UnixNano() - p.Now()
 	d.source = &pb.StimulusSource{Height: uint32(p.Height), Width: uint32(p.Width), FrameRateHz: p.FrameRate}
 	d.describe, _ = p.Source.(Describer)
-	if a, ok := p.Source.(*Adaptive); ok { // its choices name the session and count its frames
-		a.sessions = d.sessionFrames
+	if d.loop, _ = p.Source.(ClosedLoop); d.loop != nil { // its choices name the session and count its frames
+		d.loop.Sessions(d.sessionAt)
 	}
 	d.val = newValidation(d)
 	set := &modelSet{}
@@ -125,6 +126,9 @@ func New(p Parts) (*Daemon, error) {
 		set = set.with(r)
 	}
 	d.models.Store(set)
+	if err := d.val.watch(d.loop); err != nil {
+		return nil, err
+	}
 	d.stage = make([][]float32, p.Lookahead+1)
 	for i := range d.stage {
 		d.stage[i] = make([]float32, d.pixels)
@@ -168,37 +172,38 @@ func (s *modelSet) without(r *runner) *modelSet {
 // newRunner checks m against the daemon and the models in set and sizes its runner. Errors
 // say what is wrong with m (ErrModel wraps them).
 func (d *Daemon) newRunner(set *modelSet, m Model) (*runner, error) {
-	if err := acquisition.CheckToken("model name", m.Name); err != nil {
-		return nil, &ModelError{Name: m.Name, Code: "400", Err: err}
+	if err := contract.CheckToken("model name", m.Name); err != nil {
+		return nil, &ModelError{Name: m.Name, Kind: ErrBadRequest, Err: err}
 	}
 	if set.find(m.Name) != nil {
-		return nil, &ModelError{Name: m.Name, Code: "409", Err: errors.New("a model of that name is already running")}
+		return nil, &ModelError{Name: m.Name, Kind: ErrConflict, Err: errors.New("a model of that name is already running")}
 	}
 	if m.Engine == nil || len(m.CellIDs) == 0 {
-		return nil, &ModelError{Name: m.Name, Code: "400", Err: errors.New("no engine or no cells")}
+		return nil, &ModelError{Name: m.Name, Kind: ErrBadRequest, Err: errors.New("no engine or no cells")}
 	}
 	ratio := d.p.FrameRate / m.BinRate
 	frames := math.Round(ratio)
 	if !(m.BinRate > 0) || frames < 1 || math.Abs(ratio-frames) > 1e-6*ratio {
-		return nil, &ModelError{Name: m.Name, Code: "400", Err: fmt.Errorf("bins at %v Hz but the stimulus runs at %v Hz; want the stimulus rate a whole multiple of the model's bin rate", m.BinRate, d.p.FrameRate)}
+		return nil, &ModelError{Name: m.Name, Kind: ErrBadRequest, Err: fmt.Errorf("bins at %v Hz but the stimulus runs at %v Hz; want the stimulus rate a whole multiple of the model's bin rate", m.BinRate, d.p.FrameRate)}
 	}
 	if frames > 1 && m.Observed {
-		return nil, &ModelError{Name: m.Name, Code: "400", Err: fmt.Errorf("observed with %v stimulus frames per bin is not implemented; run it at the stimulus rate", frames)}
+		return nil, &ModelError{Name: m.Name, Kind: ErrBadRequest, Err: fmt.Errorf("observed with %v stimulus frames per bin is not implemented; run it at the stimulus rate", frames)}
 	}
 	r := newRunner(m, d.pixels, 4*d.p.Lookahead+64, d.binNs, uint64(frames))
 	r.subject = d.subj.Prediction(m.Name)
 	return r, nil
 }
 
-// ModelError is a model that cannot join the daemon, with the control service's error code
-// ("400" bad model, "404" no such file or model, "409" the name is taken).
+// ModelError is a model that cannot join the daemon, with the kind of fault (ErrBadRequest a
+// bad model, ErrConflict the name is taken); errors.Is finds both Kind and what Err wraps.
 type ModelError struct {
-	Name, Code string
-	Err        error
+	Name string
+	Kind error
+	Err  error
 }
 
-func (e *ModelError) Error() string { return fmt.Sprintf("daemon: model %s: %v", e.Name, e.Err) }
-func (e *ModelError) Unwrap() error { return e.Err }
+func (e *ModelError) Error() string   { return fmt.Sprintf("daemon: model %s: %v", e.Name, e.Err) }
+func (e *ModelError) Unwrap() []error { return []error{e.Err, e.Kind} }
 
 // startRunner runs r on a goroutine of Run's group, with a context of its own so that an
 // unload can stop it alone. Called with ctl held, while Run runs.
@@ -240,15 +245,18 @@ func (d *Daemon) sessionID() string {
 	return ""
 }
 
-// sessionFrames returns the running session and the display frame of its frame 0: notBegun
-// (later than any frame) until the frame loop gives it one, so that whatever began before
-// that is before the session.
-func (d *Daemon) sessionFrames() (id string, first uint64, ok bool) {
-	if s := d.sess.Load(); s != nil {
-		f, _ := s.first()
-		return s.id, f, true
+// sessionAt names the session display frame belongs to, and the frame in that session's
+// numbering (FrameOnset.frame): 0 for a frame before the session's start, and for every frame
+// until the frame loop gives a session started over the control service its frame 0 (its
+// startFrames is notBegun, later than any frame). Outside a session: no session, and the
+// display frame.
+func (d *Daemon) sessionAt(display uint64) (string, uint64) {
+	s := d.sess.Load()
+	if s == nil {
+		return "", display
 	}
-	return "", 0, false
+	first, _ := s.first()
+	return s.id, display - min(display, first)
 }
 
 // Onset takes one frame's fate from the photodiode (calib.Options.OnOnset). It never blocks.

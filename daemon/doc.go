@@ -25,7 +25,8 @@
 //	    spikes and sync events from acquisition pass the strict decoder (acquisition.Inbound:
 //	    contract, sequence, and the clock fit's judgement; rejects counted per reason), are
 //	    placed on host time and scored against the predictions (package daemon/validate); a
-//	    report per model every ReportEvery
+//	    closed-loop source (ClosedLoop, the adaptive stimulus) is told of every bin as it
+//	    closes (Observe); a report per model every ReportEvery
 //	bus goroutine (NATSBus, run by Run from before the session's START to after its STOP)
 //	    sends the one publish queue (acquisition.Publisher, nats.publish_queue messages, the
 //	    oldest dropped and counted when full) that every publisher of the daemon copies into;
@@ -61,6 +62,10 @@
 // With M = 1 a bin is a frame. With M > 1 bin b is frames bM .. bM+M-1: the model steps once,
 // on their mean, its prediction is stamped with frame bM's onset (Bin b, Frame bM, width M
 // frames), and validation scores its rate on each of the bin's frames (counts per frame).
+//
+// Errors: a control method's error for a fault of the request wraps its kind (ErrBadRequest,
+// ErrForbidden, ErrNotFound, ErrConflict, ErrNotImplemented, ErrUnavailable; errors.Is), and
+// only the controller turns kinds into the control service's codes (errors.go, controlCode).
 //
 // Units: times are host monotonic nanoseconds (int64), carried with Unix time in messages;
 // rates are spikes/s.

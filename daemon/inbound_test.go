@@ -12,9 +12,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/proto"
 
-	"retinad/acquisition"
 	"retinad/daemon"
 	"retinad/daemon/daemontest"
+	"retinad/proto/contract"
 	pb "retinad/proto/retinadpb"
 )
 
@@ -27,7 +27,7 @@ import (
 type modelAcquisition struct {
 	t        *testing.T
 	nc       *nats.Conn
-	subj     acquisition.Subjects
+	subj     contract.Subjects
 	src      daemontest.Source
 	eng      daemontest.Engine
 	pix      []float32
@@ -46,7 +46,7 @@ type modelAcquisition struct {
 const acqOffset = int64(5e9)
 
 func newModelAcquisition(t *testing.T, nc *nats.Conn, rig string, pixels int, eng daemontest.Engine) *modelAcquisition {
-	subj, err := acquisition.SubjectsFor(rig)
+	subj, err := contract.SubjectsFor(rig)
 	if err != nil {
 		t.Fatal(err)
 	}

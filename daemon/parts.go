@@ -26,6 +26,42 @@ type Describer interface {
 	Description() *pb.StimulusSource
 }
 
+// ClosedLoop is a Source that chooses what to show from what was recorded: the adaptive
+// stimulus (daemon/closedloop). The daemon calls it only through this interface. Next and
+// Description run on the frame loop; the rest from any goroutine.
+type ClosedLoop interface {
+	Source
+	Describer
+	// Cells are the recorded cells the loop wants counted, in its models' order. With no model
+	// to set them (Parts.Models empty), the daemon's validation bins these.
+	Cells() []int32
+	// Observe is told of every bin as the daemon's validation closes it, in display-frame
+	// order, with the one clock fit and binning the models are scored by: counts per cell of
+	// cells (valid during the call only) and whether the bin's onset was known (covered false:
+	// a gap; counts are zero). It runs on a bus goroutine with validation's lock held: it must
+	// not block or call the daemon.
+	Observe(frame uint64, cells []int32, counts []float64, covered bool)
+	// Sessions gives the loop the daemon's numbering (New calls it once, before Run): which
+	// session a display frame belongs to, and the frame in that session's numbering.
+	Sessions(at func(display uint64) (session string, frame uint64))
+	// Switch switches to the named strategy from the next choice on (the control service's
+	// ChooseStimulus); an error is a strategy the loop cannot make.
+	Switch(strategy string) error
+	// Frames is how many frames the loop has handed out: the display frame the next choice
+	// starts at, at the earliest.
+	Frames() uint64
+	// Figures count what the loop did; the daemon's Figures and status line carry them.
+	Figures() LoopFigures
+}
+
+// LoopFigures count what a ClosedLoop did since it started: clips chosen and how many were the
+// strategy's default (scoring late), clips whose recorded counts went back to the strategy and
+// clips that could not be counted (no acquisition, gaps), gray frames before the first clip,
+// and frames a clip ran on for while no next one was ready.
+type LoopFigures struct {
+	Clips, Fallbacks, Observed, Unplaced, Idle, Extended uint64
+}
+
 // Flip is what the presenter reports of one shown frame.
 type Flip struct {
 	HostNs int64   // when the buffer swap returned, host monotonic ns

@@ -17,6 +17,7 @@ import (
 	"retinad/configs"
 	"retinad/daemon"
 	"retinad/daemon/daemontest"
+	"retinad/proto/contract"
 	pb "retinad/proto/retinadpb"
 )
 
@@ -40,7 +41,7 @@ func sessionsRecordedWhole(t *testing.T, withRecorder bool) {
 		t.Fatal(err)
 	}
 	defer b.Stop()
-	subj, _ := acquisition.SubjectsFor("rec")
+	subj, _ := contract.SubjectsFor("rec")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if err := acquisition.Record(ctx, b.Conn(), subj, acquisition.RecordOptions{}); err != nil {
@@ -182,7 +183,7 @@ func TestRecordingFailureIsLoud(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Stop()
-	subj, _ := acquisition.SubjectsFor("full")
+	subj, _ := contract.SubjectsFor("full")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	const maxBytes = 96 << 10
@@ -336,7 +337,7 @@ func TestRecordingStreamDeleted(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Stop()
-	subj, _ := acquisition.SubjectsFor("gone")
+	subj, _ := contract.SubjectsFor("gone")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if err := acquisition.Record(ctx, b.Conn(), subj, acquisition.RecordOptions{}); err != nil {

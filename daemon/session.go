@@ -9,15 +9,14 @@ import (
 	"retinad/infer"
 	"time"
 
-	"retinad/acquisition"
+	"retinad/proto/contract"
 	pb "retinad/proto/retinadpb"
 )
 
 // The control service's work on a running daemon: sessions and models. Each runs on a control
-// goroutine, serialised by Daemon.ctl; none makes the frame loop wait. Errors are
-// *acquisition.ControlError with the reply's code.
-
-func controlErr(code string, err error) error { return &acquisition.ControlError{Code: code, Err: err} }
+// goroutine, serialised by Daemon.ctl; none makes the frame loop wait. An error for a fault of
+// the request wraps its kind (ErrBadRequest, ErrConflict, ...: errors.go); the control service
+// turns kinds into reply codes (controlCode).
 
 // StartSession begins session id ("" names it from the UTC time): validation statistics start
 // afresh, the START event is published, and frames and predictions from the next one the
@@ -26,13 +25,13 @@ func (d *Daemon) StartSession(ctx context.Context, id string) (*pb.StartSessionR
 	if id == "" {
 		id = newSessionID()
 	}
-	if err := acquisition.CheckToken("session", id); err != nil {
-		return nil, controlErr("400", fmt.Errorf("daemon: start session: %w", err))
+	if err := contract.CheckToken("session", id); err != nil {
+		return nil, classify(ErrBadRequest, fmt.Errorf("daemon: start session: %w", err))
 	}
 	d.ctl.Lock()
 	defer d.ctl.Unlock()
 	if cur := d.sess.Load(); cur != nil {
-		return nil, controlErr("409", fmt.Errorf("daemon: start session %s: session %s is running; stop it first", id, cur.id))
+		return nil, classify(ErrConflict, fmt.Errorf("daemon: start session %s: session %s is running; stop it first", id, cur.id))
 	}
 	d.val.reset()
 	d.resetRecording()
@@ -73,25 +72,25 @@ func (d *Daemon) StopSession(ctx context.Context, id string) (*pb.StopSessionRep
 	cur := d.sess.Load()
 	switch {
 	case cur == nil:
-		return nil, controlErr("409", errors.New("daemon: stop session: no session is running"))
+		return nil, classify(ErrConflict, errors.New("daemon: stop session: no session is running"))
 	case id != "" && id != cur.id:
-		return nil, controlErr("404", fmt.Errorf("daemon: stop session %s: the running session is %s", id, cur.id))
+		return nil, classify(ErrNotFound, fmt.Errorf("daemon: stop session %s: the running session is %s", id, cur.id))
 	}
 	d.sess.Store(nil)
 	if err := d.waitStamper(ctx, nil); err != nil {
 		d.sess.Store(cur)
-		return nil, controlErr("500", fmt.Errorf("daemon: stop session %s: %w", cur.id, err))
+		return nil, fmt.Errorf("daemon: stop session %s: %w", cur.id, err)
 	}
 	d.val.report()
 	now := d.now()
 	// The session's queued messages reach the server before its STOP, which may go straight
 	// to the store (the Recorder) and must not overtake them: export cuts a session at STOP.
 	if err := d.flush(ctx); err != nil {
-		return nil, controlErr("500", fmt.Errorf("daemon: stop session %s: flushing the recording: %w", cur.id, err))
+		return nil, fmt.Errorf("daemon: stop session %s: flushing the recording: %w", cur.id, err)
 	}
 	d.sessionEvent(ctx, pb.SessionEvent_STOP, cur.id)
 	if err := d.flush(ctx); err != nil {
-		return nil, controlErr("500", fmt.Errorf("daemon: stop session %s: flushing the recording: %w", cur.id, err))
+		return nil, fmt.Errorf("daemon: stop session %s: flushing the recording: %w", cur.id, err)
 	}
 	frames := uint64(0)
 	if f, begun := cur.first(); begun && d.frames.Load() > f {
@@ -156,16 +155,16 @@ const loadTimeout = 30 * time.Second
 // Every load is logged with who asked, refused or not.
 func (d *Daemon) LoadModel(ctx context.Context, req LoadRequest) (*pb.LoadModelReply, error) {
 	switch {
-	case acquisition.CheckToken("model name", req.Name) != nil:
-		return nil, controlErr("400", fmt.Errorf("daemon: load model: %w", acquisition.CheckToken("model name", req.Name)))
+	case contract.CheckToken("model name", req.Name) != nil:
+		return nil, classify(ErrBadRequest, fmt.Errorf("daemon: load model: %w", contract.CheckToken("model name", req.Name)))
 	case req.File == "":
-		return nil, controlErr("400", fmt.Errorf("daemon: load model %s: file is empty; want the path of a model file on the daemon's machine", req.Name))
+		return nil, classify(ErrBadRequest, fmt.Errorf("daemon: load model %s: file is empty; want the path of a model file on the daemon's machine", req.Name))
 	case req.Deadline < 0:
-		return nil, controlErr("400", fmt.Errorf("daemon: load model %s: deadline_ns %d is negative", req.Name, req.Deadline))
+		return nil, classify(ErrBadRequest, fmt.Errorf("daemon: load model %s: deadline_ns %d is negative", req.Name, req.Deadline))
 	case req.Threads < 0 || req.Threads > infer.MaxThreads:
-		return nil, controlErr("400", fmt.Errorf("daemon: load model %s: threads %d: want 0 to %d cores for one step", req.Name, req.Threads, infer.MaxThreads))
+		return nil, classify(ErrBadRequest, fmt.Errorf("daemon: load model %s: threads %d: want 0 to %d cores for one step", req.Name, req.Threads, infer.MaxThreads))
 	case d.p.Load == nil:
-		return nil, controlErr("501", fmt.Errorf("daemon: load model %s: this daemon was wired without a model loader", req.Name))
+		return nil, classify(ErrNotImplemented, fmt.Errorf("daemon: load model %s: this daemon was wired without a model loader", req.Name))
 	}
 	log := d.p.Log.With("name", req.Name, "file", req.File, "requester", req.Requester)
 	if err := d.reserve(req.Name); err != nil {
@@ -179,16 +178,7 @@ func (d *Daemon) LoadModel(ctx context.Context, req LoadRequest) (*pb.LoadModelR
 	m, err := d.p.Load(lctx, req)
 	if err != nil {
 		log.Warn("daemon: model load refused", "err", err)
-		code := "400"
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			code = "404"
-		case errors.Is(err, fs.ErrPermission):
-			code = "403"
-		case lctx.Err() != nil:
-			code = "503"
-		}
-		return nil, controlErr(code, fmt.Errorf("daemon: load model %s: %w", req.Name, err))
+		return nil, classify(loadFault(lctx, err), fmt.Errorf("daemon: load model %s: %w", req.Name, err))
 	}
 	m.Name, m.File = req.Name, req.File
 	rep, err := d.join(m)
@@ -200,6 +190,20 @@ func (d *Daemon) LoadModel(ctx context.Context, req LoadRequest) (*pb.LoadModelR
 	return rep, nil
 }
 
+// loadFault is the kind of a Loader's error: a file that is not there or may not be read, a
+// load that ran out of time (or the daemon stopping meanwhile), else a bad file.
+func loadFault(lctx context.Context, err error) error {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return ErrNotFound
+	case errors.Is(err, fs.ErrPermission):
+		return ErrForbidden
+	case lctx.Err() != nil:
+		return ErrUnavailable
+	}
+	return ErrBadRequest
+}
+
 // reserve claims name for a load in progress: no model of that name may run or be loading,
 // and the daemon must not be ending.
 func (d *Daemon) reserve(name string) error {
@@ -207,9 +211,9 @@ func (d *Daemon) reserve(name string) error {
 	defer d.ctl.Unlock()
 	switch {
 	case d.models.Load().find(name) != nil || d.loading[name]:
-		return controlErr("409", fmt.Errorf("daemon: load model %s: a model of that name is running or loading; unload it first", name))
+		return classify(ErrConflict, fmt.Errorf("daemon: load model %s: a model of that name is running or loading; unload it first", name))
 	case d.ending:
-		return controlErr("409", fmt.Errorf("daemon: load model %s: the daemon is shutting down", name))
+		return classify(ErrUnavailable, fmt.Errorf("daemon: load model %s: the daemon is shutting down", name))
 	}
 	if d.loading == nil {
 		d.loading = map[string]bool{}
@@ -229,19 +233,15 @@ func (d *Daemon) join(m Model) (*pb.LoadModelReply, error) {
 	d.ctl.Lock()
 	defer d.ctl.Unlock()
 	if d.ending {
-		return nil, controlErr("409", fmt.Errorf("daemon: load model %s: the daemon is shutting down", m.Name))
+		return nil, classify(ErrUnavailable, fmt.Errorf("daemon: load model %s: the daemon is shutting down", m.Name))
 	}
 	set := d.models.Load()
 	r, err := d.newRunner(set, m)
 	if err != nil {
-		var me *ModelError
-		if errors.As(err, &me) {
-			return nil, controlErr(me.Code, err)
-		}
-		return nil, controlErr("400", err)
+		return nil, err // a *ModelError, of its kind
 	}
 	if err := d.val.add(r); err != nil {
-		return nil, controlErr("500", err)
+		return nil, err
 	}
 	if d.g != nil {
 		d.startRunner(r)
@@ -258,20 +258,20 @@ func (d *Daemon) UnloadModel(ctx context.Context, name string) (*pb.UnloadModelR
 	set := d.models.Load()
 	r := set.find(name)
 	if r == nil {
-		return nil, controlErr("404", fmt.Errorf("daemon: unload model %q: no model of that name is running", name))
+		return nil, classify(ErrNotFound, fmt.Errorf("daemon: unload model %q: no model of that name is running", name))
 	}
 	ns := set.without(r)
 	d.models.Store(ns)
 	// The frame loop feeds r no more once it has switched to the new set.
 	if err := waitFor(ctx, func() bool { return !d.looping.Load() || d.fedSet.Load() == ns }); err != nil {
-		return nil, controlErr("500", fmt.Errorf("daemon: unload model %s: the frame loop did not move on: %w", name, err))
+		return nil, fmt.Errorf("daemon: unload model %s: the frame loop did not move on: %w", name, err)
 	}
 	if r.cancel != nil {
 		r.cancel()
 		select {
 		case <-r.done:
 		case <-ctx.Done():
-			return nil, controlErr("500", fmt.Errorf("daemon: unload model %s: its goroutine did not stop: %w", name, ctx.Err()))
+			return nil, fmt.Errorf("daemon: unload model %s: its goroutine did not stop: %w", name, ctx.Err())
 		}
 	}
 	// An engine with helper goroutines (infer.Stream with Threads > 1) ends them now, not when

@@ -61,7 +61,8 @@ type Figures struct {
 	// Queue depths now: onsets and flips waiting for the stamper.
 	OnsetsQueued, FlipsQueued int
 	Models                    []ModelFigures
-	WorkersExcluded           []string // scoring workers excluded for wrong answers (identities)
+	WorkersExcluded           []string    // scoring workers excluded for wrong answers (identities)
+	Loop                      LoopFigures // the closed-loop (adaptive) source's, since it started; zero without one
 	// The recording's health in the session (RECORD_OFF without a Recorder or a session).
 	Record      pb.Status_RecordState
 	RecordError string
@@ -147,6 +148,9 @@ func (d *Daemon) Figures() Figures {
 	}
 	d.val.mu.Unlock()
 	f.WorkersExcluded = d.workersExcluded()
+	if d.loop != nil {
+		f.Loop = d.loop.Figures()
+	}
 	if d.p.PhotodiodeLost != nil {
 		f.PhotodiodeLost = d.p.PhotodiodeLost()
 	}
@@ -232,6 +236,9 @@ func (f Figures) String() string {
 	}
 	if len(f.WorkersExcluded) > 0 {
 		fmt.Fprintf(&b, " | workers excluded: %s", strings.Join(f.WorkersExcluded, ", "))
+	}
+	if l := f.Loop; l.Clips > 0 || l.Idle > 0 {
+		fmt.Fprintf(&b, " | adaptive clips %d (default %d) observed %d unplaced %d", l.Clips, l.Fallbacks, l.Observed, l.Unplaced)
 	}
 	b.WriteString(f.recordText())
 	return b.String()

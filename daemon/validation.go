@@ -25,6 +25,7 @@ type validation struct {
 	cells []int32             // the validated cells: the first model's
 	names []string            // by validator index; "" for a model unloaded
 	obs   []*runner           // observed models, fed every closed bin's counts
+	loop  ClosedLoop          // told of every closed bin (the adaptive stimulus), or nil
 
 	in               *acquisition.Inbound // the strict decoder of spikes and sync, with its counters
 	spikes, syncs    atomic.Uint64        // spikes and sync edges accepted
@@ -56,14 +57,8 @@ func (val *validation) add(r *runner) error {
 	d := val.d
 	val.mu.Lock()
 	defer val.mu.Unlock()
-	if val.v == nil {
-		window := int(math.Round(d.p.Window.Seconds() * d.p.FrameRate))
-		v, err := validate.New(validate.Config{CellIDs: r.CellIDs, BinNs: d.binNs, Window: max(window, 2)})
-		if err != nil {
-			return fmt.Errorf("daemon: %w", err)
-		}
-		val.v, val.cells = v, r.CellIDs
-		v.OnClose = val.closed
+	if err := val.open(r.CellIDs); err != nil {
+		return err
 	}
 	if !slices.Equal(r.CellIDs, val.cells) {
 		d.p.Log.Warn("daemon: model predicts other cells than the first model; not validated", "model", r.Name)
@@ -83,6 +78,48 @@ func (val *validation) add(r *runner) error {
 	val.names = append(val.names, r.Name)
 	val.lastWin = append(val.lastWin, validate.Summary{})
 	val.lastAll = append(val.lastAll, validate.Summary{})
+	return nil
+}
+
+// open makes the validator, binning cells, unless it is made already. Called with mu held.
+func (val *validation) open(cells []int32) error {
+	if val.v != nil {
+		return nil
+	}
+	d := val.d
+	window := int(math.Round(d.p.Window.Seconds() * d.p.FrameRate))
+	v, err := validate.New(validate.Config{CellIDs: cells, BinNs: d.binNs, Window: max(window, 2)})
+	if err != nil {
+		return fmt.Errorf("daemon: %w", err)
+	}
+	val.v, val.cells = v, cells
+	v.OnClose = val.closed
+	return nil
+}
+
+// watch tells loop of every bin that closes from now on (nil: none). With no model to set the
+// validated cells, the loop's are binned; cells of the loop that are not binned (the first
+// model predicts others) are never counted, which is logged.
+func (val *validation) watch(loop ClosedLoop) error {
+	if loop == nil {
+		return nil
+	}
+	val.mu.Lock()
+	defer val.mu.Unlock()
+	val.loop = loop
+	cells := loop.Cells()
+	if len(cells) == 0 {
+		return nil
+	}
+	if err := val.open(cells); err != nil {
+		return err
+	}
+	for _, id := range cells {
+		if !slices.Contains(val.cells, id) {
+			val.d.p.Log.Warn("daemon: the adaptive stimulus's cells are not all the first model's; those it lacks are never counted", "cell", id)
+			break
+		}
+	}
 	return nil
 }
 
@@ -113,10 +150,14 @@ func (val *validation) reset() {
 	val.mu.Unlock()
 }
 
-// closed hands a closed bin's counts to every observed model (the validator's OnClose, under mu).
+// closed hands a closed bin's counts to every observed model and to the closed loop (the
+// validator's OnClose, under mu).
 func (val *validation) closed(frame int64, counts []float64, scored bool) {
 	for _, r := range val.obs {
 		r.observed(frame, counts, scored)
+	}
+	if val.loop != nil {
+		val.loop.Observe(uint64(frame), val.cells, counts, scored)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"retinad/acquisition"
+	"retinad/proto/contract"
 	pb "retinad/proto/retinadpb"
 )
 
@@ -22,12 +23,12 @@ import (
 // anonymous client, which the server's default role decides (observers may not control).
 type Control struct {
 	natsURL string // the rig's NATS listener; "" refuses every control
-	subj    acquisition.Subjects
+	subj    contract.Subjects
 	timeout time.Duration
 }
 
 // NewControl returns the relay to the control service of subj on the server at natsURL.
-func NewControl(natsURL string, subj acquisition.Subjects) *Control {
+func NewControl(natsURL string, subj contract.Subjects) *Control {
 	return &Control{natsURL: natsURL, subj: subj, timeout: 5 * time.Second}
 }
 

@@ -17,6 +17,7 @@ import (
 	"retinad/acquisition"
 	"retinad/configs"
 	"retinad/daemon"
+	"retinad/proto/contract"
 	pb "retinad/proto/retinadpb"
 	"retinad/stimulus"
 )
@@ -78,7 +79,7 @@ func NewLive(figures func() daemon.Figures, bins BinsFunc, every time.Duration) 
 
 // Subscribe keeps each model's latest prediction and validation report, and the last marks
 // and adaptive choices, from the rig's subjects on nc. The returned function unsubscribes.
-func (l *Live) Subscribe(nc *nats.Conn, subj acquisition.Subjects) (func(), error) {
+func (l *Live) Subscribe(nc *nats.Conn, subj contract.Subjects) (func(), error) {
 	var subs []*nats.Subscription
 	stop := func() {
 		for _, s := range subs {

@@ -18,6 +18,7 @@ import (
 	"retinad/acquisition"
 	"retinad/configs"
 	"retinad/daemon"
+	"retinad/proto/contract"
 	pb "retinad/proto/retinadpb"
 	"retinad/stimulus"
 )
@@ -88,7 +89,7 @@ func TestLiveStalledBrowser(t *testing.T) {
 
 // TestControlRefusals: what the relay refuses before reaching NATS, with the reason.
 func TestControlRefusals(t *testing.T) {
-	subj, err := acquisition.SubjectsFor("t")
+	subj, err := contract.SubjectsFor("t")
 	if err != nil {
 		t.Fatal(err)
 	}

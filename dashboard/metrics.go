@@ -11,6 +11,7 @@ import (
 
 	"retinad/acquisition"
 	"retinad/daemon"
+	"retinad/proto/contract"
 	pb "retinad/proto/retinadpb"
 )
 
@@ -43,7 +44,7 @@ func NewMetrics(figures func() daemon.Figures) *Metrics {
 
 // Subscribe feeds the histograms from the rig's frame and prediction subjects on nc. The
 // returned function unsubscribes.
-func (m *Metrics) Subscribe(nc *nats.Conn, subj acquisition.Subjects) (func(), error) {
+func (m *Metrics) Subscribe(nc *nats.Conn, subj contract.Subjects) (func(), error) {
 	preds, err := nc.Subscribe(subj.AllPredictions, m.onPrediction)
 	if err != nil {
 		return nil, fmt.Errorf("dashboard: subscribe %s: %w", subj.AllPredictions, err)

@@ -16,6 +16,7 @@ import (
 	"retinad/configs"
 	"retinad/daemon"
 	"retinad/internal/testwait"
+	"retinad/proto/contract"
 	pb "retinad/proto/retinadpb"
 )
 
@@ -31,7 +32,7 @@ func TestMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer bus.Stop()
-	subj, err := acquisition.SubjectsFor("t")
+	subj, err := contract.SubjectsFor("t")
 	if err != nil {
 		t.Fatal(err)
 	}

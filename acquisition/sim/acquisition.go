@@ -20,7 +20,7 @@ type Publisher interface {
 
 // AcquisitionOptions set up the virtual retina as the rig's acquisition system.
 type AcquisitionOptions struct {
-	Spikes, Sync string // subjects (acquisition.Subjects' Spikes and Sync)
+	Spikes, Sync string // subjects (contract.Subjects' Spikes and Sync)
 	Session      string // copied into every message; may be empty
 	// BatchInterval is the publishing cadence: one spike batch per tick (configs.Acquisition).
 	BatchInterval time.Duration

@@ -11,6 +11,7 @@ import (
 	"retinad/acquisition"
 	"retinad/configs"
 	"retinad/internal/testwait"
+	"retinad/proto/contract"
 	pb "retinad/proto/retinadpb"
 )
 
@@ -45,7 +46,7 @@ func TestAcquisitionOverNATS(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer bus.Stop()
-	subj, err := acquisition.SubjectsFor("simtest")
+	subj, err := contract.SubjectsFor("simtest")
 	if err != nil {
 		t.Fatal(err)
 	}

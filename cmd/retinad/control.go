@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"retinad/acquisition"
+	"retinad/proto/contract"
 	pb "retinad/proto/retinadpb"
 )
 
@@ -75,7 +76,7 @@ func runControl(ctx context.Context, e *env, fs *flag.FlagSet, args []string) er
 	if len(a) > n+1 {
 		return fmt.Errorf("%w: %s takes at most %d argument(s), got %q", errUsage, a[0], n, a[1:])
 	}
-	subj, err := acquisition.SubjectsFor(*rig)
+	subj, err := contract.SubjectsFor(*rig)
 	if err != nil {
 		return err
 	}

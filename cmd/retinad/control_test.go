@@ -15,6 +15,7 @@ import (
 	"retinad/daemon"
 	"retinad/daemon/daemontest"
 	"retinad/internal/testwait"
+	"retinad/proto/contract"
 )
 
 // TestControlCommand runs `retinad control` against a running daemon (software vsync, test
@@ -23,7 +24,7 @@ import (
 // request with its exit status.
 func TestControlCommand(t *testing.T) {
 	b, _ := startTestBus(t, "")
-	subj, err := acquisition.SubjectsFor("test")
+	subj, err := contract.SubjectsFor("test")
 	if err != nil {
 		t.Fatal(err)
 	}

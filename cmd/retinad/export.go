@@ -13,6 +13,7 @@ import (
 	"retinad/acquisition"
 	"retinad/configs"
 	"retinad/infer/dataset"
+	"retinad/proto/contract"
 	"retinad/stimulus"
 )
 
@@ -120,16 +121,16 @@ func exportWriter(format, out string) (func(string, *dataset.Dataset, *acquisiti
 
 // exportSubjects are the subjects and stream export reads: the config's rig in its own
 // recording, or rig archived in the lab hub's archive stream.
-func exportSubjects(cfgRig, archivedRig string) (acquisition.Subjects, error) {
+func exportSubjects(cfgRig, archivedRig string) (contract.Subjects, error) {
 	if archivedRig == "" {
-		return acquisition.SubjectsFor(cfgRig)
+		return contract.SubjectsFor(cfgRig)
 	}
-	subj, err := acquisition.SubjectsFor(archivedRig)
-	return subj.InArchive(), err
+	subj, err := contract.SubjectsFor(archivedRig)
+	return acquisition.InArchive(subj), err
 }
 
 // sayInterrupted tells, on stderr, what the record of a session without a STOP event lacks.
-func sayInterrupted(ctx context.Context, e *env, conn *nats.Conn, subj acquisition.Subjects, session string) error {
+func sayInterrupted(ctx context.Context, e *env, conn *nats.Conn, subj contract.Subjects, session string) error {
 	r, err := acquisition.FindSession(ctx, conn, subj, session)
 	if err != nil || r.Stop != nil {
 		return err

@@ -19,6 +19,7 @@ import (
 	"retinad/configs"
 	"retinad/daemon/daemontest"
 	"retinad/internal/testwait"
+	"retinad/proto/contract"
 	pb "retinad/proto/retinadpb"
 )
 
@@ -82,7 +83,7 @@ func TestLabExportFromHub(t *testing.T) {
 	for _, r := range rigs {
 		// The rigs record on (status), the session has ended: the archive must hold every
 		// message of it, per subject, as the rig's own recording (read through its server).
-		subj, _ := acquisition.SubjectsFor(r.name)
+		subj, _ := contract.SubjectsFor(r.name)
 		rc, err := nats.Connect(r.d.url)
 		if err != nil {
 			t.Fatal(err)
@@ -91,7 +92,7 @@ func TestLabExportFromHub(t *testing.T) {
 		rc.Close()
 		var have map[string]uint64
 		if !testwait.Until(60*time.Second, func() bool {
-			have = sessionSubjects(t, hc, subj.InArchive(), "s1")
+			have = sessionSubjects(t, hc, acquisition.InArchive(subj), "s1")
 			return maps.Equal(have, local)
 		}) {
 			t.Fatalf("%s: the archive holds %v of session s1, the rig recorded %v", r.name, have, local)
@@ -132,7 +133,7 @@ func TestTapThroughHub(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = b.Stop() })
-		subj, _ := acquisition.SubjectsFor(r)
+		subj, _ := contract.SubjectsFor(r)
 		if err := acquisition.Record(context.Background(), b.Conn(), subj, acquisition.RecordOptions{}); err != nil {
 			t.Fatal(err)
 		}
@@ -141,8 +142,8 @@ func TestTapThroughHub(t *testing.T) {
 	if code, out, stderr := run(t, "archive", "--server", hub.ClientURL(), "--user", "admin", "--password", "admin-secret", "rigA", "rigB"); code != 0 {
 		t.Fatalf("retinad archive: exit %d\n%s%s", code, out, stderr)
 	}
-	subjA, _ := acquisition.SubjectsFor("rigA")
-	subjB, _ := acquisition.SubjectsFor("rigB")
+	subjA, _ := contract.SubjectsFor("rigA")
+	subjB, _ := contract.SubjectsFor("rigB")
 
 	var out, errb daemontest.LockedBuffer
 	done := make(chan int)
@@ -194,7 +195,7 @@ func TestTapThroughHub(t *testing.T) {
 }
 
 // sessionSubjects counts the messages of each subject in session's range of subj's recording.
-func sessionSubjects(t *testing.T, conn *nats.Conn, subj acquisition.Subjects, session string) map[string]uint64 {
+func sessionSubjects(t *testing.T, conn *nats.Conn, subj contract.Subjects, session string) map[string]uint64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -23,6 +23,7 @@ import (
 	"retinad/infer"
 	"retinad/infer/infertest"
 	"retinad/internal/testwait"
+	"retinad/proto/contract"
 	pb "retinad/proto/retinadpb"
 )
 
@@ -114,7 +115,7 @@ dashboard: {status_every: 100ms}
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	subj, _ := acquisition.SubjectsFor("sim")
+	subj, _ := contract.SubjectsFor("sim")
 	call := func(endpoint string, req, rep proto.Message) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"retinad/acquisition"
+	"retinad/proto/contract"
 	pb "retinad/proto/retinadpb"
 )
 
@@ -80,7 +81,7 @@ func TestRunKeepsTheRefreshGrid(t *testing.T) {
 func recordedFlips(t *testing.T, rec, session string) []int64 {
 	t.Helper()
 	b := openFolder(t, rec)
-	subj, _ := acquisition.SubjectsFor("sim")
+	subj, _ := contract.SubjectsFor("sim")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	r, err := acquisition.FindSession(ctx, b.Conn(), subj, session)

@@ -24,6 +24,7 @@ import (
 	"retinad/acquisition"
 	"retinad/configs"
 	"retinad/daemon/daemontest"
+	"retinad/proto/contract"
 	pb "retinad/proto/retinadpb"
 )
 
@@ -202,7 +203,7 @@ func retinad(bin string, args ...string) (stdout, stderr string, err error) {
 // range and how many frames it holds; they must be contiguous from frame 0.
 func framesOf(t *testing.T, conn *nats.Conn, session string) (acquisition.SessionRange, uint64) {
 	t.Helper()
-	subj, _ := acquisition.SubjectsFor("sim")
+	subj, _ := contract.SubjectsFor("sim")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	r, err := acquisition.FindSession(ctx, conn, subj, session)
@@ -474,7 +475,7 @@ func TestKilledDaemonResumes(t *testing.T) {
 	}
 	defer conn.Close()
 	r, n := framesOf(t, conn, "killed")
-	subj, _ := acquisition.SubjectsFor("sim")
+	subj, _ := contract.SubjectsFor("sim")
 	end, err := acquisition.LastStored(context.Background(), conn, subj, r)
 	if err != nil {
 		t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"retinad/acquisition"
+	"retinad/proto/contract"
 )
 
 // tapCommand is `retinad tap`, in the command table (main.go).
@@ -42,13 +43,13 @@ func runTap(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error 
 		fs.Usage()
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
-	var archived acquisition.Subjects // --rig's
+	var archived contract.Subjects // --rig's
 	if *rig != "" {
 		if flagGiven(fs, "subject") {
 			return fmt.Errorf("%w: --rig %s reads all of the rig's recorded subjects from the lab archive: give --rig or --subject, not both", errUsage, *rig)
 		}
 		var err error
-		if archived, err = acquisition.SubjectsFor(*rig); err != nil {
+		if archived, err = contract.SubjectsFor(*rig); err != nil {
 			return fmt.Errorf("%w: --rig: %v", errUsage, err)
 		}
 	}
@@ -102,7 +103,7 @@ func runTap(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error 
 // does not forward them to the hub's wildcard subscriptions either (acquisition.leafOptions).
 // The archive keeps each rig's order; its delay behind the rig is the sourcing's, milliseconds
 // while the rig's link is up.
-func tapArchive(ctx context.Context, e *env, nc *nats.Conn, url string, subj acquisition.Subjects, asJSON bool, count int) error {
+func tapArchive(ctx context.Context, e *env, nc *nats.Conn, url string, subj contract.Subjects, asJSON bool, count int) error {
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return fmt.Errorf("the lab archive %s: %w", acquisition.ArchiveStream, err)

@@ -16,17 +16,18 @@ import (
 	"retinad/configs"
 	"retinad/infer/dataset"
 	"retinad/internal/testwait"
+	"retinad/proto/contract"
 	pb "retinad/proto/retinadpb"
 )
 
-func startTestBus(t *testing.T, store string) (*acquisition.Bus, acquisition.Subjects) {
+func startTestBus(t *testing.T, store string) (*acquisition.Bus, contract.Subjects) {
 	t.Helper()
 	b, err := acquisition.Start(configs.NATS{Embedded: true, Listen: "127.0.0.1:0"}, acquisition.BusOptions{StoreDir: store})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = b.Stop() })
-	subj, err := acquisition.SubjectsFor("sim")
+	subj, err := contract.SubjectsFor("sim")
 	if err != nil {
 		t.Fatal(err)
 	}

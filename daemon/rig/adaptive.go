@@ -6,6 +6,7 @@ import (
 
 	"retinad/calib"
 	"retinad/daemon"
+	"retinad/daemon/closedloop"
 	"retinad/daemon/scoring"
 	"retinad/stimulus/adaptive"
 )
@@ -39,7 +40,7 @@ func (r *Rig) openAdaptive(session string, comps *[]daemon.Component) (daemon.So
 		pred = scoring.NewPool(r.bus.Conn(), local, scoring.PoolOptions{Timeout: cfg.Adaptive.Budget.D(), Log: r.log,
 			OnExclude: func(e scoring.Exclusion) { r.daemon.WorkerExcluded(e.Identity, e.String()) }})
 	}
-	a, err := daemon.NewAdaptive(daemon.AdaptiveOptions{
+	a, err := closedloop.New(closedloop.Options{
 		Rig: cfg.Rig, Session: session, Config: cfg.Adaptive, Stimulus: cfg.Stimulus, Predictor: pred,
 		Lead: lead, CellIDs: cells, Bus: r.out, Log: r.log, Now: calib.SystemClock{}.Now, // the daemon's clock
 	})

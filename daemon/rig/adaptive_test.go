@@ -16,6 +16,7 @@ import (
 	"retinad/acquisition"
 	"retinad/configs"
 	"retinad/daemon/rig"
+	"retinad/proto/contract"
 	pb "retinad/proto/retinadpb"
 )
 
@@ -99,7 +100,7 @@ func TestSimulatedRigAdaptive(t *testing.T) {
 		}) {
 			return
 		}
-		subj, _ := acquisition.SubjectsFor("sim")
+		subj, _ := contract.SubjectsFor("sim")
 		cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
 		defer ccancel()
 		chooseErr = acquisition.Call(cctx, sub, subj, acquisition.EndpointStimulus, &pb.ChooseStimulusRequest{Strategy: "isoresponse"}, &reply)
@@ -119,7 +120,7 @@ func TestSimulatedRigAdaptive(t *testing.T) {
 	time.Sleep(300 * time.Millisecond) // the daemon's connection flushes what it buffered
 	_ = sub.Flush()
 	// Every choice is recorded with the session.
-	subj, _ := acquisition.SubjectsFor("sim")
+	subj, _ := contract.SubjectsFor("sim")
 	rctx, rcancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer rcancel()
 	var recorded int

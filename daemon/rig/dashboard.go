@@ -6,9 +6,9 @@ import (
 	"net"
 	"time"
 
-	"retinad/acquisition"
 	"retinad/daemon"
 	"retinad/dashboard"
+	"retinad/proto/contract"
 )
 
 // openDashboard binds dashboard.listen (none when "") and adds the component that serves it:
@@ -19,7 +19,7 @@ func (r *Rig) openDashboard(comps *[]daemon.Component) error {
 	if r.cfg.Dashboard.Listen == "" {
 		return nil
 	}
-	subj, err := acquisition.SubjectsFor(r.cfg.Rig)
+	subj, err := contract.SubjectsFor(r.cfg.Rig)
 	if err != nil {
 		return err
 	}

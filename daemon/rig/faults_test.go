@@ -19,6 +19,7 @@ import (
 	"retinad/configs"
 	"retinad/daemon/daemontest"
 	"retinad/daemon/rig"
+	"retinad/proto/contract"
 	pb "retinad/proto/retinadpb"
 )
 
@@ -403,7 +404,7 @@ func TestFaultExternalNATS(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	subj, _ := acquisition.SubjectsFor("faults")
+	subj, _ := contract.SubjectsFor("faults")
 	rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var sr acquisition.SessionRange

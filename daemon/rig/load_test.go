@@ -23,6 +23,7 @@ import (
 	"retinad/daemon/rig"
 	"retinad/infer"
 	"retinad/infer/infertest"
+	"retinad/proto/contract"
 	pb "retinad/proto/retinadpb"
 )
 
@@ -122,7 +123,7 @@ func TestControlLoadRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	subj, _ := acquisition.SubjectsFor("test")
+	subj, _ := contract.SubjectsFor("test")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	svc, err := acquisition.Serve(ctx, dnc, subj, d.Controller(), acquisition.ControlOptions{})
@@ -218,8 +219,8 @@ func TestControlLoadRefusals(t *testing.T) {
 	}()
 	<-started
 	// (The service takes one load request at a time, so the second goes to the daemon directly.)
-	if _, err := d.LoadModel(ctx, daemon.LoadRequest{Name: "slow", File: good}); code(err) != "409" {
-		t.Errorf("a second load of a name being loaded: %v, want 409", err)
+	if _, err := d.LoadModel(ctx, daemon.LoadRequest{Name: "slow", File: good}); !errors.Is(err, daemon.ErrConflict) {
+		t.Errorf("a second load of a name being loaded: %v, want daemon.ErrConflict", err)
 	}
 	start := time.Now()
 	var stopped pb.StopSessionReply

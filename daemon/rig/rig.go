@@ -7,8 +7,9 @@ import (
 	"io"
 	"log/slog"
 
-	"gopkg.in/yaml.v3"
 	"time"
+
+	"gopkg.in/yaml.v3"
 
 	"retinad/acquisition"
 	"retinad/acquisition/sim"
@@ -19,6 +20,7 @@ import (
 	"retinad/configs"
 	"retinad/daemon"
 	"retinad/dashboard"
+	"retinad/proto/contract"
 	"retinad/stimulus"
 	"retinad/stimulus/present"
 )
@@ -148,7 +150,7 @@ func Open(cfg *configs.Config, o Options) (r *Rig, err error) {
 // openRecording makes sure the recording stream exists with the configured limits (never
 // recreating it) and returns the store the daemon checks its health through.
 func (r *Rig) openRecording() (*acquisition.Store, error) {
-	subj, err := acquisition.SubjectsFor(r.cfg.Rig)
+	subj, err := contract.SubjectsFor(r.cfg.Rig)
 	if err != nil {
 		return nil, err
 	}
@@ -163,7 +165,7 @@ func (r *Rig) openRecording() (*acquisition.Store, error) {
 
 // serveControl runs the NATS control service (`nats micro ls`) until ctx ends.
 func (r *Rig) serveControl(ctx context.Context) error {
-	subj, err := acquisition.SubjectsFor(r.cfg.Rig)
+	subj, err := contract.SubjectsFor(r.cfg.Rig)
 	if err != nil {
 		return err
 	}
@@ -230,7 +232,7 @@ func (r *Rig) openRetina(pres *presenter, flips daemon.FlipSink, comps *[]daemon
 	if err != nil {
 		return nil, err
 	}
-	subj, err := acquisition.SubjectsFor(cfg.Rig)
+	subj, err := contract.SubjectsFor(cfg.Rig)
 	if err != nil {
 		return nil, err
 	}

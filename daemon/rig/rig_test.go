@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"retinad/daemon/daemontest"
+	"retinad/daemon/validate"
 	"retinad/internal/testenv"
 	"slices"
 	"strings"
@@ -25,6 +26,7 @@ import (
 	"retinad/daemon/rig"
 	"retinad/infer"
 	"retinad/infer/infertest"
+	"retinad/proto/contract"
 	pb "retinad/proto/retinadpb"
 	"retinad/stimulus/present/presenttest"
 )
@@ -225,7 +227,7 @@ func TestSimulatedRig(t *testing.T) {
 		time.Sleep(2 * time.Second)
 		cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
 		defer ccancel()
-		subj, _ := acquisition.SubjectsFor("sim")
+		subj, _ := contract.SubjectsFor("sim")
 		statusErr = acquisition.Call(cctx, sub, subj, acquisition.EndpointStatus, &pb.StatusRequest{}, &status)
 		markErr = acquisition.Call(cctx, sub, subj, acquisition.EndpointMark, &pb.MarkEventRequest{Label: "e2e"}, &mark)
 		startErr = acquisition.Call(cctx, sub, subj, acquisition.EndpointStart, &pb.StartSessionRequest{}, &pb.StartSessionReply{})
@@ -273,7 +275,7 @@ func TestSimulatedRig(t *testing.T) {
 	}
 	// Everything published is in the recording.
 	recorded := map[string]int{}
-	subj, _ := acquisition.SubjectsFor("sim")
+	subj, _ := contract.SubjectsFor("sim")
 	rctx, rcancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer rcancel()
 	sr, err := acquisition.FindSession(rctx, sub, subj, "e2e")
@@ -424,8 +426,8 @@ func TestSimulatedRig(t *testing.T) {
 		t.Log("no bundled models in models/: ran untrained models; CNN-above-LN and the lag scan are not checked")
 		return
 	}
-	// The validator's scoring, reproduced independently of it: by the test's own clock fit and
-	// binning, lag 0 (prediction t against the counts of bin t) must give the mean r the
+	// The validator's scoring, reproduced independently of it: by the test's own binning (on
+	// the one clock fit, validate.Clock, fed the published onsets and sync edges), lag 0 (prediction t against the counts of bin t) must give the mean r the
 	// validator reported, within 0.02. That catches spikes mapped through a wrong clock, counted
 	// to the wrong cells or models, or binned two or more frames off (r moves by 0.02-0.1); not
 	// reliably a one-frame shift: neighbouring lags differ by 0.005-0.02, and under missed
@@ -448,30 +450,27 @@ func TestSimulatedRig(t *testing.T) {
 const maxLag = 3
 
 // lagScan bins the recorded spikes independently of the validator: it maps the spike times to
-// host time with a line fitted to (sync acquisition time, published onset) pairs, bins them
+// host time with the clock fit (validate.Clock) over the (sync acquisition time, published
+// onset) pairs, bins them
 // from each onset, and returns (and logs) each model's mean per-cell r between the prediction
 // for bin t and the counts of bin t+lag, for lag -maxLag..maxLag (index lag+maxLag). Too few
 // sync pairs to fit the line is a test failure.
 func lagScan(t *testing.T, onsets map[uint64]int64, syncAcq map[uint64]int64, cells []int32, times []int64, rates map[string]map[uint64][]float32, binNs int64) map[string][]float64 {
-	var sx, sy, sxx, sxy, n float64
-	var x0, y0 int64
-	for f, a := range syncAcq {
-		h, ok := onsets[f]
-		if !ok {
-			continue
+	paired := make([]uint64, 0, len(syncAcq))
+	for f := range syncAcq {
+		if _, ok := onsets[f]; ok {
+			paired = append(paired, f)
 		}
-		if n == 0 {
-			x0, y0 = a, h
-		}
-		x, y := float64(a-x0), float64(h-y0)
-		sx, sy, sxx, sxy, n = sx+x, sy+y, sxx+x*x, sxy+x*y, n+1
 	}
-	if n < 100 {
-		t.Errorf("lag scan: only %v sync pairs", n)
+	if len(paired) < 100 {
+		t.Errorf("lag scan: only %d sync pairs", len(paired))
 		return nil
 	}
-	slope := (n*sxy - sx*sy) / (n*sxx - sx*sx)
-	icpt := (sy - slope*sx) / n
+	slices.Sort(paired) // in the order they came
+	fit := validate.NewClock(len(paired))
+	for _, f := range paired {
+		fit.Add(syncAcq[f], onsets[f])
+	}
 	frames := make([]uint64, 0, len(onsets))
 	for f := range onsets {
 		frames = append(frames, f)
@@ -483,7 +482,10 @@ func lagScan(t *testing.T, onsets map[uint64]int64, syncAcq map[uint64]int64, ce
 	}
 	counts := map[uint64]map[int32]float64{}
 	for i, a := range times {
-		h := y0 + int64(icpt+slope*float64(a-x0))
+		h, ok := fit.ToHost(a)
+		if !ok {
+			continue
+		}
 		j, _ := slices.BinarySearch(starts, h+1)
 		j--
 		if j < 0 || h >= starts[j]+binNs {

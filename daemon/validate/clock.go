@@ -213,6 +213,17 @@ func (c *Clock) ToHost(acqNs int64) (hostNs int64, ok bool) {
 	return h, true
 }
 
+// Line returns the fit as one straight line, host = a + b*acq (b = 1 + drift), for code that
+// maps many times at once in floating point (a session's export). With one pair it is that
+// pair's offset (b = 1); with none, ok is false and the line is (0, 1).
+func (c *Clock) Line() (a, b float64, ok bool) {
+	if c.n == 0 {
+		return 0, 1, false
+	}
+	c.fit()
+	return c.offset - c.drift*float64(c.ref), 1 + c.drift, true
+}
+
 // OffsetNs returns the fitted host-minus-acquisition offset at the newest pair.
 func (c *Clock) OffsetNs() float64 { c.fit(); return c.offset }
 

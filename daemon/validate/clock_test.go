@@ -163,3 +163,31 @@ func le64(b []byte) uint64 {
 	}
 	return x
 }
+
+// TestClockLine: the straight line Line returns maps like ToHost (an export maps with it),
+// with one pair it is that pair's offset, and with none it says so.
+func TestClockLine(t *testing.T) {
+	c := NewClock(500)
+	if a, b, ok := c.Line(); ok || a != 0 || b != 1 {
+		t.Errorf("Line of no pairs = %v, %v, %v; want 0, 1, false", a, b, ok)
+	}
+	c.Add(5e9, 2e9)
+	if a, b, ok := c.Line(); !ok || a != -3e9 || b != 1 {
+		t.Errorf("Line of one pair = %v, %v, %v; want -3e9, 1, true", a, b, ok)
+	}
+	c = NewClock(500)
+	rng := rand.New(rand.NewPCG(1, 2))
+	const off = 7e9
+	host := pairs(t, c, rng, 1e12, 400, off)
+	a, b, ok := c.Line()
+	if !ok || math.Abs(b-1/(1+20e-6)) > 1e-7 {
+		t.Fatalf("Line = %v, %v, %v; want the drift of 20 ppm", a, b, ok)
+	}
+	for _, h := range []int64{1e12, host - 2e9, host, host + 1e9} {
+		acq := acqOf(h, off)
+		want, _ := c.ToHost(acq)
+		if got := a + b*float64(acq); math.Abs(got-float64(want)) > 1000 {
+			t.Errorf("host %d: the line maps to %.0f, ToHost to %d", h, got, want)
+		}
+	}
+}

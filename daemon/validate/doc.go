@@ -6,7 +6,10 @@
 // onsets. A Validator places each spike on host time, counts it into the model bin it falls in
 // (bin t starts at frame t's onset and lasts one bin width), and once acquisition has covered a
 // bin, pairs its counts with every model's predicted rate for that bin (and hands them to
-// OnClose, which feeds observed models their recorded spike history). Stats keep, per model and
+// OnClose, which feeds observed models their recorded spike history and the adaptive stimulus
+// its clips' counts). A sync edge or a spike that comes before its frame's onset waits for it.
+// The Clock is the one acquisition-to-host fit of the project: a session's export fits with it
+// too (Clock.Line). Stats keep, per model and
 // cell, the running Pearson r and the variance of the counts explained over a sliding window of
 // bins and over the whole session. Models may be added and removed while it runs.
 //

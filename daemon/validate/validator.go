@@ -32,6 +32,14 @@ type Validator struct {
 	newest int64       // newest frame with an onset, -1 before any
 	closed int64       // bins < closed have been scored or dropped
 
+	// Sync edges that came before their frame's onset (an acquisition system may publish an
+	// edge before the photodiode's onset reaches the daemon), a ring indexed by frame %
+	// len(earlyAcq): the pair joins the clock fit when Frame records the onset.
+	earlyFrame, earlyAcq []int64
+	// Spikes past the newest onset's bin: their frame's onset has not come yet (the batch beat
+	// the photodiode's onset to the daemon). Frame places them; capacity maxWaiting.
+	waiting []waitingSpike
+
 	stats []*Stats
 	pbuf  []float64
 	obuf  []float64
@@ -57,7 +65,11 @@ func New(cfg Config) (*Validator, error) {
 	if cfg.ClockCap == 0 {
 		cfg.ClockCap = 1000
 	}
-	v := &Validator{cfg: cfg, cellIdx: map[int32]int{}, clock: NewClock(cfg.ClockCap), hist: cfg.History}
+	v := &Validator{cfg: cfg, cellIdx: map[int32]int{}, clock: NewClock(cfg.ClockCap), hist: cfg.History,
+		earlyFrame: make([]int64, earlySyncs), earlyAcq: make([]int64, earlySyncs), waiting: make([]waitingSpike, 0, maxWaiting)}
+	for i := range v.earlyFrame {
+		v.earlyFrame[i] = -1
+	}
 	for i, id := range cfg.CellIDs {
 		if _, dup := v.cellIdx[id]; dup {
 			return nil, fmt.Errorf("validate: cell id %d listed twice", id)
@@ -153,7 +165,53 @@ func (v *Validator) Frame(frame, onsetNs int64) {
 	v.clear(frame)
 	v.frame[s], v.onset[s], v.valid[s] = frame, onsetNs, true
 	v.newest = frame
+	if e := frame % earlySyncs; v.earlyFrame[e] == frame { // its sync edge came first
+		v.earlyFrame[e] = -1
+		v.clock.Add(v.earlyAcq[e], onsetNs)
+	}
+	if len(v.waiting) > 0 {
+		v.placeWaiting()
+	}
 }
+
+// waitingSpike is a spike (host ns, cell index) waiting for its frame's onset.
+type waitingSpike struct {
+	t    int64
+	cell int
+}
+
+// maxWaiting bounds the spikes that wait for their frame's onset (a few frames' worth of a
+// large recording); more are not placed.
+const maxWaiting = 1 << 14
+
+// ahead reports whether host time t is past the newest known onset's bin (or no onset is
+// known): its frame may not have been reported yet.
+func (v *Validator) ahead(t int64) bool {
+	return v.newest < 0 || t >= v.onset[v.slot(v.newest)]+v.cfg.BinNs
+}
+
+// placeWaiting counts the waiting spikes whose frame is now known; those still ahead wait on.
+func (v *Validator) placeWaiting() {
+	nc := len(v.cfg.CellIDs)
+	n := 0
+	for _, w := range v.waiting {
+		if v.ahead(w.t) {
+			v.waiting[n] = w
+			n++
+			continue
+		}
+		if f := v.bin(w.t); f >= 0 && f >= v.closed {
+			v.counts[v.slot(f)*nc+w.cell]++
+		} else {
+			v.Unplaced++ // between two bins (a late frame), or in one already closed
+		}
+	}
+	v.waiting = v.waiting[:n]
+}
+
+// earlySyncs is how many sync edges may wait for their frame's onset: far more frames than an
+// onset can lag its edge.
+const earlySyncs = 1024
 
 func (v *Validator) clear(frame int64) {
 	s := v.slot(frame)
@@ -171,11 +229,17 @@ func (v *Validator) clear(frame int64) {
 }
 
 // Sync records that the acquisition saw frame's onset at acqNs on its clock. It reports false
-// when the clock refused the pair for being far off its fit (Clock.Add); an edge of a frame the
-// validator does not hold is ignored.
+// when the clock refused the pair for being far off its fit (Clock.Add). An edge of a frame
+// whose onset has not come yet waits for it (Frame pairs them); one of a frame no longer held
+// is ignored.
 func (v *Validator) Sync(frame, acqNs int64) bool {
 	v.SyncsSeen++
-	if frame < v.first || frame > v.newest {
+	if frame > v.newest && frame >= 0 {
+		e := frame % earlySyncs
+		v.earlyFrame[e], v.earlyAcq[e] = frame, acqNs
+		return true
+	}
+	if frame < v.first {
 		return true
 	}
 	if s := v.slot(frame); v.valid[s] {
@@ -274,6 +338,10 @@ func (v *Validator) Spikes(cellIDs []int32, timesAcq []int64, endAcq int64) {
 		}
 		t, _ := v.clock.ToHost(timesAcq[i])
 		f := v.bin(t)
+		if f < 0 && v.ahead(t) && len(v.waiting) < cap(v.waiting) {
+			v.waiting = append(v.waiting, waitingSpike{t: t, cell: c})
+			continue
+		}
 		if f < v.closed {
 			v.Unplaced++
 			continue

@@ -1,4 +1,4 @@
-package daemon_test
+package closedloop_test
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 
 	"retinad/calib"
 	"retinad/configs"
-	"retinad/daemon"
+	"retinad/daemon/closedloop"
 	pb "retinad/proto/retinadpb"
 )
 
@@ -40,7 +40,7 @@ func TestAdaptiveChoiceOnTheDaemonsClock(t *testing.T) {
 	cfg.Adaptive.Strategy = "sequence"
 	bus := choiceBus{make(chan []byte, 1)}
 	before := calib.SystemClock{}.Now()
-	ad, err := daemon.NewAdaptive(daemon.AdaptiveOptions{Rig: "test", Config: cfg.Adaptive, Stimulus: cfg.Stimulus, Bus: bus})
+	ad, err := closedloop.New(closedloop.Options{Rig: "test", Config: cfg.Adaptive, Stimulus: cfg.Stimulus, Bus: bus})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,8 +1,9 @@
-package daemon_test
+package closedloop_test
 
 import (
 	"context"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -15,8 +16,10 @@ import (
 	"retinad/acquisition/sim"
 	"retinad/configs"
 	"retinad/daemon"
+	"retinad/daemon/closedloop"
 	"retinad/daemon/daemontest"
 	"retinad/daemon/scoring"
+	"retinad/proto/contract"
 	pb "retinad/proto/retinadpb"
 	"retinad/stimulus/adaptive"
 )
@@ -38,12 +41,13 @@ func (s *retinaScreen) Present(frame []float32) (daemon.Flip, error) {
 	return fl, err
 }
 
-// TestAdaptiveClosedLoop runs the daemon at 100 Hz with the adaptive source over a real
+// TestClosedLoop runs the daemon at 100 Hz with the adaptive source over a real
 // in-process NATS server and the virtual retina as the acquisition system: discriminate scores
 // natural-scene candidates with the bundled CNN and LN (daemon/scoring's local predictor),
-// the recorded spikes of each clip shown come back through the bus and are scored, every
+// the recorded spikes of each clip shown come back through the bus and the daemon's
+// validation (no model loaded: it bins the adaptive source's cells) and are scored, every
 // choice is published, and a ChooseStimulus request switches the strategy to isoresponse.
-func TestAdaptiveClosedLoop(t *testing.T) {
+func TestClosedLoop(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the bundled models and the virtual retina for several seconds")
 	}
@@ -65,7 +69,7 @@ func TestAdaptiveClosedLoop(t *testing.T) {
 	var models []scoring.Model
 	for _, m := range []string{"cnn:bncnn.rtm", "ln:ln.rtm"} {
 		name, file, _ := strings.Cut(m, ":")
-		sm, err := scoring.LoadModel(name, filepath.Join("..", "models", file))
+		sm, err := scoring.LoadModel(name, filepath.Join("..", "..", "models", file))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -84,7 +88,7 @@ func TestAdaptiveClosedLoop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	subj, _ := acquisition.SubjectsFor("test")
+	subj, _ := contract.SubjectsFor("test")
 	pub := acquisition.NewPublisher(nc, 4096, nil)
 	acq, err := sim.NewAcquisition(retina, pub, sim.AcquisitionOptions{Spikes: subj.Spikes, Sync: subj.Sync,
 		BatchInterval: 20 * time.Millisecond, ClockOffset: 3 * time.Second, ClockDriftPPM: 20, Seed: 5, Now: clock.Now})
@@ -92,7 +96,7 @@ func TestAdaptiveClosedLoop(t *testing.T) {
 		t.Fatal(err)
 	}
 	bus := daemon.NATSBus(nc, 4096, nil) // one bus, sent by the daemon's Run
-	ad, err := daemon.NewAdaptive(daemon.AdaptiveOptions{Rig: "test", Session: "s1", Config: cfg.Adaptive, Stimulus: cfg.Stimulus,
+	ad, err := closedloop.New(closedloop.Options{Rig: "test", Session: "s1", Config: cfg.Adaptive, Stimulus: cfg.Stimulus,
 		Predictor: pred, Lead: 11, CellIDs: cells, Bus: bus, Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
@@ -236,7 +240,7 @@ func TestAdaptiveNextAllocatesNothingWithinAClip(t *testing.T) {
 	cfg.Stimulus.Kind = "whitenoise"
 	cfg.Adaptive.Strategy = "sequence"
 	cfg.Adaptive.Clip = configs.Duration(time.Hour)
-	ad, err := daemon.NewAdaptive(daemon.AdaptiveOptions{Rig: "test", Config: cfg.Adaptive, Stimulus: cfg.Stimulus, Bus: daemon.NATSBus(nc, 4096, nil)})
+	ad, err := closedloop.New(closedloop.Options{Rig: "test", Config: cfg.Adaptive, Stimulus: cfg.Stimulus, Bus: daemon.NATSBus(nc, 4096, nil)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,21 +288,19 @@ func (r *recorder) Choose(int, []adaptive.Clip, [][]adaptive.Rates) ([]float64, 
 }
 func (r *recorder) Observe(c *adaptive.Choice, counts []float32) { r.seen <- recorded{c.At, counts} }
 
-// TestAdaptiveBinsRecordedSpikes: spikes published on the acquisition clock (offset from the
-// host's) at known places in known frames come back to the strategy counted in the right bin
-// and cell of the right clip, through the real bus: frame onsets, sync edges and spike batches.
-func TestAdaptiveBinsRecordedSpikes(t *testing.T) {
-	nc, stop, err := daemontest.NATS()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
+// TestAdaptiveCountsClipsFromClosedBins: the bins the daemon's validation closes (Observe: in
+// display-frame order, counts in the validator's cell order, which is not the models') come
+// back to the strategy as each clip's counts, in the right bin and in the models' cell order;
+// a cell the models do not have is left out; a clip with a bin closed uncounted (a gap) is not
+// handed to the strategy but counted as unplaced.
+func TestAdaptiveCountsClipsFromClosedBins(t *testing.T) {
 	cfg := configs.Default()
-	rec := &recorder{seen: make(chan recorded, 64)}
-	cells := []int32{7, 9}
-	ad, err := daemon.NewAdaptive(daemon.AdaptiveOptions{Rig: "test", Config: cfg.Adaptive, Stimulus: cfg.Stimulus,
-		CellIDs: cells, Bus: daemon.NATSBus(nc, 4096, nil), Strategy: rec,
-		Now: func() int64 { return 2e12 }}) // host time after every frame published below (they start at 1e12)
+	rec := &recorder{seen: make(chan recorded, 256)}
+	cells := []int32{7, 9}      // the models' order
+	binned := []int32{9, 11, 7} // the validator's: another order, and a cell no model has
+	bus := choiceBus{make(chan []byte, 256)}
+	ad, err := closedloop.New(closedloop.Options{Rig: "test", Config: cfg.Adaptive, Stimulus: cfg.Stimulus,
+		CellIDs: cells, Bus: bus, Strategy: rec})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -311,141 +313,77 @@ func TestAdaptiveBinsRecordedSpikes(t *testing.T) {
 			t.Error(err)
 		}
 	}()
-	time.Sleep(50 * time.Millisecond) // Run subscribes
-	const base, bin, offset = int64(1e12), int64(10e6), int64(3e9)
-	// Frame k: cell 7 fires 2 ms into it when k%3 == 0, cell 9 at 9 ms when k%2 == 0, and once
-	// more at 9.9 ms when k%5 == 0 (still inside the bin).
-	want := func(k int64, c int) float32 {
+	// Frame k: cell 7 fires once when k%3 == 0, cell 9 k%4 times, cell 11 five times.
+	want := func(k uint64, cell int32) float32 {
 		switch {
-		case c == 0 && k%3 == 0:
+		case cell == 7 && k%3 == 0:
 			return 1
-		case c == 1:
-			n := float32(0)
-			if k%2 == 0 {
-				n++
-			}
-			if k%5 == 0 {
-				n++
-			}
-			return n
+		case cell == 7:
+			return 0
+		case cell == 9:
+			return float32(k % 4)
 		}
-		return 0
+		return 5
 	}
-	frame := make([]float32, 50*50)
-	pub := func(subject string, m proto.Message) {
-		b, err := proto.Marshal(m)
-		if err != nil {
-			t.Fatal(err)
+	// Show frames until six clips were taken (the scheduler prepares each on its goroutine; a
+	// clip not ready in time makes the current one run on, in no clip).
+	frame := make([]float32, cfg.Stimulus.Height*cfg.Stimulus.Width)
+	var shown uint64
+	deadline := time.Now().Add(20 * time.Second)
+	for ad.Figures().Clips < 6 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d clips taken in 20 s", ad.Figures().Clips)
 		}
-		if err := nc.Publish(subject, b); err != nil {
-			t.Fatal(err)
-		}
-	}
-	const frames = 60
-	for k := int64(0); k < frames; k++ {
 		if _, err := ad.Next(frame); err != nil {
 			t.Fatal(err)
 		}
-		on := base + k*bin
-		onset := &pb.FrameOnset{Frame: uint64(k), DisplayFrame: uint64(k), FlipHostNs: on - 8e6, OnsetHostNs: on, Confirmed: true}
-		sync := &pb.Sync{Seq: uint64(k), Frame: uint64(k), HasFrame: true, TimeAcqNs: on + offset}
-		if k%2 == 0 { // the order of onsets and sync edges on the bus is not fixed
-			pub("retinad.test.frame", onset)
-			pub("retinad.test.sync", sync)
-		} else {
-			pub("retinad.test.sync", sync)
-			pub("retinad.test.frame", onset)
-		}
-		sp := &pb.Spikes{Seq: uint64(k), StartAcqNs: on + offset, EndAcqNs: on + bin + offset}
-		if k%3 == 0 {
-			sp.CellIds, sp.TimesAcqNs = append(sp.CellIds, 7), append(sp.TimesAcqNs, on+2e6+offset)
-		}
-		if k%2 == 0 {
-			sp.CellIds, sp.TimesAcqNs = append(sp.CellIds, 9), append(sp.TimesAcqNs, on+9e6+offset)
-		}
-		if k%5 == 0 {
-			sp.CellIds, sp.TimesAcqNs = append(sp.CellIds, 9), append(sp.TimesAcqNs, on+9.9e6+offset)
-		}
-		sp.CellIds, sp.TimesAcqNs = append(sp.CellIds, 11), append(sp.TimesAcqNs, on+5e6+offset) // a cell no model has
-		pub("retinad.test.spikes", sp)
-		if err := nc.Flush(); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(2 * time.Millisecond) // the scheduler prepares the next clip
+		shown++
+		runtime.Gosched()
 	}
-	got := 0
-	timeout := time.After(5 * time.Second)
-	for got < 4 {
+	// Where each clip starts, from its published choice (no lead: its first bin).
+	var starts []uint64
+	for len(starts) < 6 {
+		select {
+		case b := <-bus.choices:
+			var c pb.AdaptiveChoice
+			if err := proto.Unmarshal(b, &c); err != nil {
+				t.Fatal(err)
+			}
+			starts = append(starts, c.FromFrame)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%d choices published in 10 s, want 6", len(starts))
+		}
+	}
+	// The validator closes every frame in order; the third clip's fourth bin closes uncounted.
+	gap := starts[2] + 3
+	counts := make([]float64, len(binned))
+	for k := uint64(0); k < shown; k++ {
+		for i, id := range binned {
+			counts[i] = float64(want(k, id))
+		}
+		ad.Observe(k, binned, counts, k != gap)
+	}
+	for got := 0; got < 4; got++ { // clips 1, 2, 4 and 5 (the sixth is still on screen)
 		select {
 		case r := <-rec.seen:
-			got++
+			if uint64(r.at) == starts[2] {
+				t.Errorf("the clip at frame %d was observed across its uncounted bin %d", r.at, gap)
+			}
 			if len(r.counts) != 10*len(cells) {
-				t.Fatalf("clip at frame %d: %d counts", r.at, len(r.counts))
+				t.Fatalf("clip at frame %d: %d counts, want 10 bins of %d cells", r.at, len(r.counts), len(cells))
 			}
 			for tb := 0; tb < 10; tb++ {
-				for c := range cells {
-					if w := want(r.at+int64(tb), c); r.counts[tb*len(cells)+c] != w {
-						t.Errorf("clip at frame %d, bin %d, cell %d: %v spikes, want %v", r.at, tb, cells[c], r.counts[tb*len(cells)+c], w)
+				for c, id := range cells {
+					if w := want(uint64(r.at)+uint64(tb), id); r.counts[tb*len(cells)+c] != w {
+						t.Errorf("clip at frame %d, bin %d, cell %d: %v spikes, want %v", r.at, tb, id, r.counts[tb*len(cells)+c], w)
 					}
 				}
 			}
-		case <-timeout:
-			t.Fatalf("%d clips observed in 5 s, want 4 or more; figures %+v", got, ad.Figures())
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%d clips observed in 10 s, want 4; figures %+v", got, ad.Figures())
 		}
 	}
-}
-
-// A scoring worker's exclusion is published as an Event on the rig's event subject naming it
-// and why, and shown in Status and the status line for the daemon's lifetime.
-func TestWorkerExclusionIsPublishedAndShown(t *testing.T) {
-	nc, stop, err := daemontest.NATS()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
-	clock := daemontest.NewClock()
-	d, err := daemon.New(daemon.Parts{
-		Rig: "test", Session: "s1", Source: &daemontest.Source{}, Presenter: &daemontest.Presenter{Clock: clock, Period: 10 * time.Millisecond},
-		Bus: daemon.NATSBus(nc, 4096, nil), FrameRate: 100, Height: 20, Width: 20, Now: clock.Now,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sub, err := nc.SubscribeSync("retinad.test.event")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The daemon's messages leave through its publish queue, which Run sends.
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
-	note := "worker rogue (w1, retinad.workers.rogue.score) excluded: the worker's rates disagree with this machine's"
-	d.WorkerExcluded("rogue", note)
-	msg, err := sub.NextMsg(5 * time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ev pb.Event
-	if err := proto.Unmarshal(msg.Data, &ev); err != nil {
-		t.Fatal(err)
-	}
-	if ev.Label != daemon.EventWorkerExcluded || ev.Note != note || ev.HostNs == 0 {
-		t.Fatalf("event %v: want label %q and the note", &ev, daemon.EventWorkerExcluded)
-	}
-	st, err := d.Controller().Status(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(st.WorkersExcluded) != 1 || st.WorkersExcluded[0] != "rogue" {
-		t.Fatalf("Status.workers_excluded = %v, want [rogue]", st.WorkersExcluded)
-	}
-	if line := d.Figures().String(); !strings.Contains(line, "workers excluded: rogue") {
-		t.Fatalf("status line %q does not name the excluded worker", line)
+	if f := ad.Figures(); f.Observed != 4 || f.Unplaced != 1 {
+		t.Errorf("figures %+v: want 4 clips observed and the one with the gap unplaced", f)
 	}
 }
