@@ -29,7 +29,7 @@ def poisson_loss(pred, y):
 
 def train(data, kind, seed=0, epochs=20, batch=64, lr=1e-3, l2=1e-3, patience=3,
           val_frac=0.1, test_frac=0.1, max_train=None, epoch_size=None, val_stride=1,
-          lr_decay=1.0, log=sys.stdout, seq_len=40, burn_in=10, **model_kw):
+          lr_decay=1.0, log=sys.stdout, seq_len=40, burn_in=10, train_bins=None, **model_kw):
     """Trains a model of kind ("bncnn" or "ln") on data; returns (model, report dict).
 
     max_train fixes one random subset of the training block for every epoch; epoch_size instead
@@ -48,6 +48,8 @@ def train(data, kind, seed=0, epochs=20, batch=64, lr=1e-3, l2=1e-3, patience=3,
     model = models.build(kind, data.n_cells, data.img_shape, **model_kw)
     recurrent = isinstance(model, models.RecurrentBNCNN)
     tr, va, te = data.split(val_frac, test_frac)
+    if train_bins is not None:
+        tr = tr[:train_bins]
     if max_train is not None and len(tr) > max_train:
         tr = np.sort(rng.choice(tr, max_train, replace=False))
     init_output_bias(model, data.targets[tr])

@@ -33,20 +33,32 @@ def load(prefix):
     return m.eval()
 
 
-def train_one(a, name, d):
+def train_one(a, name, d, train_bins=None, prefix=None):
+    """Trains each of a.kinds on dataset d and writes DIR/PREFIX_KIND.{onnx,pt} (PREFIX: name)."""
     for kind in a.kinds.split(","):
-        print(f"== {kind} on {name}", flush=True)
+        print(f"== {kind} on {prefix or name}", flush=True)
         if kind == "bncnn":
             model, _ = fit.train(d, kind, seed=a.seed, epochs=a.epochs, batch=a.batch, lr=a.lr, l2=1e-3,
                                  patience=a.patience, val_frac=0.05, max_train=a.max_train,
-                                 epoch_size=a.epoch_size, val_stride=a.val_stride, lr_decay=a.lr_decay)
+                                 epoch_size=a.epoch_size, val_stride=a.val_stride, lr_decay=a.lr_decay,
+                                 train_bins=train_bins)
         else:
             model, _ = fit.train(d, kind, seed=a.seed, epochs=a.ln_epochs, batch=64, lr=a.ln_lr, l2=a.ln_l2,
-                                 patience=a.patience, val_frac=0.05, val_stride=a.val_stride, lr_decay=a.lr_decay)
-        prefix = os.path.join(a.out, f"{name}_{kind}")
-        export.write_onnx(model, d.img_shape, d.frame_rate, prefix + ".onnx", cell_ids=d.cell_ids,
-                          name=f"{kind} trained on {name} (virtual retina)")
-        export.write_checkpoint(model, prefix + ".pt", frame_rate=d.frame_rate)
+                                 patience=a.patience, val_frac=0.05, val_stride=a.val_stride, lr_decay=a.lr_decay,
+                                 epoch_size=a.ln_epoch_size, train_bins=train_bins)
+        path = os.path.join(a.out, f"{prefix or name}_{kind}")
+        export.write_onnx(model, d.img_shape, d.frame_rate, path + ".onnx", cell_ids=d.cell_ids,
+                          name=f"{kind} trained on {prefix or name} (virtual retina)")
+        export.write_checkpoint(model, path + ".pt", frame_rate=d.frame_rate)
+
+
+def efficiency(a):
+    """Data efficiency: each kind trained on the first M minutes of the natural-scene training
+    block for each M in a.minutes, on the same sample budget (epochs x epoch size), so that
+    only the amount of distinct data differs; writes DIR/natural_{M}min_KIND.{onnx,pt}."""
+    d = data_mod.Dataset(a.natural, a.history)
+    for m in a.minutes:
+        train_one(a, "natural", d, train_bins=int(round(m * 60 * d.frame_rate)), prefix=f"natural_{m:g}min")
 
 
 def main(argv=None):
@@ -55,7 +67,7 @@ def main(argv=None):
     ap.add_argument("--natural", required=True)
     ap.add_argument("--whitenoise", required=True)
     ap.add_argument("--out", required=True)
-    ap.add_argument("--stage", choices=["natural", "whitenoise", "table", "all"], default="all",
+    ap.add_argument("--stage", choices=["natural", "whitenoise", "efficiency", "table", "all"], default="all",
                     help="train on one stimulus only (two can run in parallel), or evaluate and tabulate")
     ap.add_argument("--history", type=int, default=20)
     ap.add_argument("--max-train", type=int, default=None, help="BN-CNN: one fixed random subset of this many training bins (default: all)")
@@ -75,6 +87,10 @@ def main(argv=None):
     ap.add_argument("--ln-epochs", type=int, default=6)
     ap.add_argument("--ln-lr", type=float, default=2e-4)
     ap.add_argument("--ln-l2", type=float, default=1e-4)
+    ap.add_argument("--ln-epoch-size", type=int, default=None,
+                    help="LN: a fresh random subset of this many training bins each epoch (default: all)")
+    ap.add_argument("--minutes", type=float, nargs="+", default=[1, 3, 9, 27],
+                    help="efficiency: minutes of natural-scene recording to train on, one model per value")
     ap.add_argument("--kinds", default="bncnn,ln", help="models to train in the train stages")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1)
@@ -83,6 +99,9 @@ def main(argv=None):
     os.makedirs(a.out, exist_ok=True)
     paths = {"natural": a.natural, "whitenoise": a.whitenoise}
     t0 = time.monotonic()
+    if a.stage == "efficiency":
+        efficiency(a)
+        return 0
     if a.stage != "table":
         for name in (paths if a.stage == "all" else [a.stage]):
             train_one(a, name, data_mod.Dataset(paths[name], a.history))
