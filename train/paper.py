@@ -18,7 +18,7 @@ import time
 import numpy as np
 import torch
 
-from . import data as data_mod, export, fit, metrics, models
+from . import data as data_mod, export, fit, metrics, models, native, recurrent
 
 
 def load(prefix):
@@ -61,13 +61,35 @@ def efficiency(a):
         train_one(a, "natural", d, train_bins=int(round(m * 60 * d.frame_rate)), prefix=f"natural_{m:g}min")
 
 
+def train_recurrent(a):
+    """The recurrent BN-CNN: the bundled feed-forward BN-CNN's stem (a.ff), frozen, with a
+    conv-GRU of a.hidden state channels and a readout trained on a.chunks runs of
+    a.chunk_len consecutive natural-scene training bins spread evenly over the training block;
+    writes DIR/natural_rbncnn.{pt,rtm}."""
+    d = data_mod.Dataset(a.natural, a.history)
+    ff = native.load(a.ff)
+    if tuple(ff.hyps["img_shape"]) != d.img_shape:
+        raise ValueError(f"train: paper: {a.ff} takes {ff.hyps['img_shape']}, the data {d.img_shape}: want --history {ff.hyps['img_shape'][0]}")
+    tr, va, _ = d.split(0.05, 0.1)
+    chunks = np.linspace(tr[0], tr[-1] - a.chunk_len, a.chunks).astype(np.int64)
+    model = recurrent.from_stem(ff, a.hidden)
+    print(f"== rbncnn on natural: {a.chunks} runs of {a.chunk_len} bins, hidden {a.hidden}", flush=True)
+    model = recurrent.train(model, d, chunks, a.chunk_len, va[:a.rnn_val], seed=a.seed, epochs=a.rnn_epochs,
+                            batch=a.rnn_batch, lr=a.rnn_lr, burn_in=a.burn_in, patience=a.patience,
+                            lr_decay=a.lr_decay)
+    prefix = os.path.join(a.out, "natural_rbncnn")
+    export.write_checkpoint(model, prefix + ".pt", frame_rate=d.frame_rate)
+    native.write(prefix + ".rtm", model, d.img_shape, d.frame_rate, d.cell_ids,
+                 name="recurrent BN-CNN (conv-GRU on the bundled BN-CNN's stem), virtual retina natural scenes")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python3 -m train.paper", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--natural", required=True)
     ap.add_argument("--whitenoise", required=True)
     ap.add_argument("--out", required=True)
-    ap.add_argument("--stage", choices=["natural", "whitenoise", "efficiency", "table", "all"], default="all",
+    ap.add_argument("--stage", choices=["natural", "whitenoise", "efficiency", "recurrent", "table", "all"], default="all",
                     help="train on one stimulus only (two can run in parallel), or evaluate and tabulate")
     ap.add_argument("--history", type=int, default=20)
     ap.add_argument("--max-train", type=int, default=None, help="BN-CNN: one fixed random subset of this many training bins (default: all)")
@@ -94,6 +116,15 @@ def main(argv=None):
     ap.add_argument("--kinds", default="bncnn,ln", help="models to train in the train stages")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--ff", default="models/bncnn.rtm", help="recurrent: the feed-forward BN-CNN whose stem it keeps")
+    ap.add_argument("--hidden", type=int, default=8, help="recurrent: conv-GRU state channels")
+    ap.add_argument("--chunks", type=int, default=48, help="recurrent: training runs")
+    ap.add_argument("--chunk-len", type=int, default=400, help="recurrent: bins per training run")
+    ap.add_argument("--burn-in", type=int, default=100, help="recurrent: first bins of a run left out of the loss")
+    ap.add_argument("--rnn-val", type=int, default=3000, help="recurrent: validation bins (one session)")
+    ap.add_argument("--rnn-epochs", type=int, default=30)
+    ap.add_argument("--rnn-batch", type=int, default=16)
+    ap.add_argument("--rnn-lr", type=float, default=3e-3)
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     os.makedirs(a.out, exist_ok=True)
@@ -101,6 +132,9 @@ def main(argv=None):
     t0 = time.monotonic()
     if a.stage == "efficiency":
         efficiency(a)
+        return 0
+    if a.stage == "recurrent":
+        train_recurrent(a)
         return 0
     if a.stage != "table":
         for name in (paths if a.stage == "all" else [a.stage]):
