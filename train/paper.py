@@ -30,11 +30,11 @@ def train_one(a, name, d, train_bins=None, prefix=None):
             model, _ = fit.train(d, kind, seed=a.seed, epochs=a.epochs, batch=a.batch, lr=a.lr, l2=1e-3,
                                  patience=a.patience, val_frac=0.05, max_train=a.max_train,
                                  epoch_size=a.epoch_size, val_stride=a.val_stride, lr_decay=a.lr_decay,
-                                 train_bins=train_bins)
+                                 train_bins=train_bins, test_stride=a.report_stride)
         else:
             model, _ = fit.train(d, kind, seed=a.seed, epochs=a.ln_epochs, batch=64, lr=a.ln_lr, l2=a.ln_l2,
                                  patience=a.patience, val_frac=0.05, val_stride=a.val_stride, lr_decay=a.lr_decay,
-                                 epoch_size=a.ln_epoch_size, train_bins=train_bins)
+                                 epoch_size=a.ln_epoch_size, train_bins=train_bins, test_stride=a.report_stride)
         path = os.path.join(a.out, f"{prefix or name}_{kind}")
         export.write_onnx(model, d.img_shape, d.frame_rate, path + ".onnx", cell_ids=d.cell_ids,
                           name=f"{kind} trained on {prefix or name} (virtual retina)")
@@ -126,6 +126,8 @@ def main(argv=None):
     ap.add_argument("--rnn-epochs", type=int, default=30)
     ap.add_argument("--rnn-batch", type=int, default=16)
     ap.add_argument("--rnn-lr", type=float, default=3e-3)
+    ap.add_argument("--report-stride", type=int, default=16,
+                    help="train stages: their own held-out report scores every k-th test bin (the report stage scores them fully)")
     ap.add_argument("--ln", default="models/ln.rtm", help="report: the natural-scene LN")
     ap.add_argument("--retinad", default="bin/retinad", help="the retinad binary (simulate, predict, fit glm)")
     ap.add_argument("--figures", default="models/figures", help="report: folder of the figures")
