@@ -131,6 +131,9 @@ def main(argv=None):
     ap.add_argument("--ln", default="models/ln.rtm", help="report: the natural-scene LN")
     ap.add_argument("--retinad", default="bin/retinad", help="the retinad binary (simulate, predict, fit glm)")
     ap.add_argument("--figures", default="models/figures", help="report: folder of the figures")
+    ap.add_argument("--rnn", default=None, help="report: the recurrent model (default DIR/natural_rbncnn.pt)")
+    ap.add_argument("--only", nargs="+", choices=report.EXPERIMENTS, default=None,
+                    help="report: measure only these experiments, the others' results from DIR/paper.json")
     ap.add_argument("--readme", default=None, help="report: also put the table between the markers of this file")
     ap.add_argument("--contrast-cycles", type=int, default=5, help="report: 20 s low/high cycles of the contrast-step stimulus")
     ap.add_argument("--repeats", type=int, default=20, help="report: repeats of the variability stimulus")

@@ -121,7 +121,7 @@ def contrast(a, ff):
     path = simulate(a, "contrast", "--stimulus", "movie", "--config", cfg, "--seed", "11",
                     "--duration", f"{2 * cycles * period // 100}s")
     d = data_mod.Dataset(path, a.history)
-    rnn_path = os.path.join(a.out, "natural_rbncnn.pt")
+    rnn_path = a.rnn or os.path.join(a.out, "natural_rbncnn.pt")
     rnn = load_model(rnn_path) if os.path.exists(rnn_path) else None
     idx = np.arange(d.n)
     if rnn is not None:
@@ -182,25 +182,42 @@ def structure(a, ff, d, te):
     return {"units": units, "effect": effect.tolist(), "cells": rows}
 
 
+EXPERIMENTS = ("comparison", "efficiency", "contrast", "variability", "structure")
+
+
 def run(a):
+    """Measures the experiments in a.only (all by default) and takes the others' results from
+    DIR/paper.json of an earlier run (so that one experiment can be redone after its model
+    changed), then draws every figure and writes the table."""
     os.makedirs(a.out, exist_ok=True)
     os.makedirs(a.figures, exist_ok=True)
-    sets = {"natural": data_mod.Dataset(a.natural, a.history), "whitenoise": data_mod.Dataset(a.whitenoise, a.history)}
+    only = a.only or EXPERIMENTS
+    results = {}
+    if set(only) != set(EXPERIMENTS):
+        with open(os.path.join(a.out, "paper.json")) as f:
+            results = json.load(f)["results"]
+    sets = {"natural": data_mod.Dataset(a.natural, a.history)}
+    if "comparison" in only:
+        sets["whitenoise"] = data_mod.Dataset(a.whitenoise, a.history)
     k = a.eval_stride
     tests = {name: (d, d.split(0.05, 0.1)[2][::k]) for name, d in sets.items()}
-    ff = load_model(a.ff)
-    results = {}
-    print("== 1, 2: held-out comparison and generalisation", flush=True)
-    results["comparison"], results["ceiling"] = comparison(a, sets, tests)
-    print("== 3: data efficiency", flush=True)
     nat, te = tests["natural"]
-    results["efficiency"] = efficiency(a, nat, te[::2])
-    print("== 4: contrast adaptation", flush=True)
-    results["contrast"] = contrast(a, ff)
-    print("== 5: variability", flush=True)
-    results["variability"] = variability(a, ff)
-    print("== 6: first-layer units", flush=True)
-    results["structure"] = structure(a, ff, nat, te)
+    ff = load_model(a.ff)
+    if "comparison" in only:
+        print("== 1, 2: held-out comparison and generalisation", flush=True)
+        results["comparison"], results["ceiling"] = comparison(a, sets, tests)
+    if "efficiency" in only:
+        print("== 3: data efficiency", flush=True)
+        results["efficiency"] = efficiency(a, nat, te[::2])
+    if "contrast" in only:
+        print("== 4: contrast adaptation", flush=True)
+        results["contrast"] = contrast(a, ff)
+    if "variability" in only:
+        print("== 5: variability", flush=True)
+        results["variability"] = variability(a, ff)
+    if "structure" in only:
+        print("== 6: first-layer units", flush=True)
+        results["structure"] = structure(a, ff, nat, te)
     with open(os.path.join(a.out, "paper.json"), "w") as f:
         json.dump({"results": results, "args": vars(a)}, f, indent=1)
     from . import figures  # matplotlib only here: training does not need it
