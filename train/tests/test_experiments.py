@@ -147,3 +147,59 @@ def test_first_lobe_sets_polarity_and_latency():
     on = np.exp(-((lags - 50) / 20) ** 2) - 0.6 * np.exp(-((lags - 120) / 30) ** 2)  # lag order
     assert experiments.first_lobe(on[::-1], 100.0) == (True, 50.0)
     assert experiments.first_lobe(-on[::-1], 100.0) == (False, 50.0)
+
+
+def write_glm(path, filt, bias):
+    """A native GLM file (infer/doc.go) with a stimulus filter and bias only."""
+    import json
+    import struct
+    import zlib
+    cells = filt.shape[0]
+    tensors = [("glm.stimulus_filter", filt), ("glm.bias", bias)]
+    header = {"kind": "glm", "name": "test", "input": {"history": filt.shape[1], "height": filt.shape[2],
+              "width": filt.shape[3], "frame_rate_hz": 100.0, "mean": 0.0, "std": 1.0},
+              "output_scale": 100.0, "cells": list(range(cells)), "layers": [],
+              "glm": {"stimulus_filter": "glm.stimulus_filter", "bias": "glm.bias"}, "tensors": [], "data_bytes": 0}
+    blobs = []
+    for name, a in tensors:
+        a = np.ascontiguousarray(a, dtype="<f4")
+        header["tensors"].append({"name": name, "shape": list(a.shape), "offset": header["data_bytes"]})
+        blobs.append(a.tobytes() + b"\0" * ((-a.nbytes) % native.ALIGN))
+        header["data_bytes"] += len(blobs[-1])
+    js = json.dumps(header).encode()
+    n = (16 + len(js) + native.ALIGN - 1) // native.ALIGN * native.ALIGN - 16
+    out = native.MAGIC + struct.pack("<II", 1, n) + js + b" " * (n - len(js)) + b"".join(blobs)
+    with open(path, "wb") as f:
+        f.write(out + struct.pack("<I", zlib.crc32(out) & 0xFFFFFFFF))
+
+
+def test_predict_glm_is_the_stimulus_part_and_matches_retinad(tmp_path):
+    import os
+    import subprocess
+    from train import report
+    rng = np.random.default_rng(4)
+    filt = (0.05 * rng.standard_normal((2, 4, 6, 6))).astype(np.float32)
+    bias = np.array([-2.0, -1.0], np.float32)
+    path = str(tmp_path / "glm.rtm")
+    write_glm(path, filt, bias)
+    stim = rng.standard_normal((50, 6, 6)).astype(np.float32)
+
+    class D:
+        windows = torch.from_numpy(stim).as_strided((47, 4, 6, 6), (36, 36, 6, 1))
+
+    idx = np.arange(0, 47, 3)
+    got = report.predict_glm(path, D, idx)
+    want = np.exp(np.einsum("nthw,cthw->nc", D.windows[idx].numpy(), filt) + bias)
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    binary = os.path.join(os.path.dirname(__file__), "..", "..", "bin", "retinad")
+    if not os.path.exists(binary):
+        pytest.skip("no bin/retinad (go build -o bin/retinad ./cmd/retinad)")
+    np.save(tmp_path / "s.npy", stim)
+    subprocess.run([binary, "predict", "--model", path, "--stimulus", str(tmp_path / "s.npy"),
+                    "--out", str(tmp_path / "r.npy"), "--workers", "1"], check=True, capture_output=True)
+    rates = np.load(tmp_path / "r.npy")[3:] / 100  # no history filter: the engine's rate is the stimulus part
+    np.testing.assert_allclose(got, rates[idx], rtol=1e-4)
+    with pytest.raises(ValueError, match="want glm"):
+        m = str(tmp_path / "cnn.rtm")
+        native.write(m, models.LN(2, (4, 6, 6)), (4, 6, 6), 100.0, [0, 1])
+        report.predict_glm(m, D, idx)
