@@ -79,7 +79,7 @@ PAPER := .cache/paper
 ## Training stimuli use seeds other than configs/sim.yaml's (seed 1), so that what `make run` and the
 ## e2e test show is held out.
 PAPER_ARGS := --natural $(PAPER)/natural.npz --whitenoise $(PAPER)/whitenoise.npz --out $(PAPER) --history 20 --batch 128 --lr 2e-3 --lr-decay 0.5 --patience 3 --epoch-size 4000 --epochs 8 --val-stride 8 --eval-stride 4 --ln-epochs 4 --ln-lr 2e-4 --ln-epoch-size 40000 --threads 1 --retinad $(BIN)
-PAPER_RNN := --hidden 4 --chunks 24 --chunk-len 300 --burn-in 100 --rnn-val 2000 --rnn-epochs 15 --rnn-batch 8
+PAPER_RNN := --hidden 4 --chunks 64 --chunk-len 400 --burn-in 100 --rnn-val 2000 --rnn-epochs 20 --rnn-batch 8 --rnn-lr 2e-3 --patience 4
 paper: build
 	mkdir -p $(PAPER)
 	$(BIN) simulate --stimulus natural --duration 40m --seed 3 --out $(PAPER)/natural.npz

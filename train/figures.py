@@ -187,7 +187,9 @@ def table(res, a):
     vr, st = var["virtual retina"], var["stochastic BN-CNN (latent noise, Poisson counts)"]
     dead = var["BN-CNN rate, the virtual retina's dead-time spike generator (4 ms)"]
     text = "; ".join(f"{n}: " + ", ".join(f"{v:.2f}" for v in f.values()) for n, f in var.items() if isinstance(f, dict))
-    sub = all(v < 1 for v in st.values())
+    # Sub-Poisson: below 0.95 at every window (Poisson counts of the model's own rate measure
+    # 0.98-1.00 with these repeats: the estimate's spread).
+    sub = all(v < 0.95 for v in st.values())
     verdict = (f"{'reproduced' if sub else 'not reproduced'}: stochastic CNN Fano "
                + "/".join(f"{v:.2f}" for v in st.values()) + " at 10/50/100 ms vs the retina's "
                + "/".join(f"{v:.2f}" for v in vr.values()) + "; Poisson counts on a noisy rate have variance "
