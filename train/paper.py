@@ -104,9 +104,6 @@ def main(argv=None):
     ap.add_argument("--val-stride", type=int, default=1, help="score every k-th bin of the validation block")
     ap.add_argument("--eval-stride", type=int, default=1,
                     help="table: score every k-th bin of each test block (the CNN's forward pass is the cost)")
-    ap.add_argument("--live", default=None,
-                    help="optional dataset of the stimulus the live rig shows (configs/sim.yaml: natural, seed 1), "
-                         "never trained on: adds its r column to the table")
     ap.add_argument("--ln-epochs", type=int, default=6)
     ap.add_argument("--ln-lr", type=float, default=2e-4)
     ap.add_argument("--ln-l2", type=float, default=1e-4)
