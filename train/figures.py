@@ -106,6 +106,11 @@ def _r(comp, k, tr, te):
     return None if v is None else v["r_truth"]
 
 
+def _fev(x):
+    """FEV to three decimals, or in powers of ten when a model's rates are off scale."""
+    return f"{x:.3f}" if abs(x) < 1000 else f"{x:.2g}"
+
+
 def _fmt(x):
     return "missing" if x is None else f"{x:.3f}"
 
@@ -175,8 +180,8 @@ def table(res, a):
         adapts = rnn < 0.8
         verdict = (f"{'reproduced' if closer and adapts else 'not reproduced'}: the recurrent model's gain "
                    f"{'falls' if adapts else 'does not fall below 0.8 of its first second'} after the step "
-                   f"({rnn:.2f}) and is {'closer to' if closer else 'no closer to'} the retina's ({vr:.2f}) than the "
-                   f"feed-forward model's ({ff:.2f})")
+                   f"({rnn:.2f}, the retina's {vr:.2f}, the feed-forward model's {ff:.2f}; log distance to the "
+                   f"retina's {abs(np.log(rnn / vr)):.2f} vs {abs(np.log(ff / vr)):.2f})")
     rows.append(("4", "contrast adaptation: gain in the last 3 s of 10 s at high contrast over the first second "
                       "(median over cells; full-field flicker s.d. 0.05 <-> 0.35, trained on neither)", text,
                  "recurrent units capture contrast adaptation, which a feed-forward model cannot", verdict,
@@ -230,7 +235,7 @@ def table(res, a):
                 continue
             vals = []
             for c in cells:
-                vals += ["missing"] * 3 if c is None else [f"{c['r_truth']:.3f}", f"{c['fev_truth']:.3f}", f"{c['r_counts']:.3f}"]
+                vals += ["missing"] * 3 if c is None else [f"{c['r_truth']:.3f}", _fev(c["fev_truth"]), f"{c['r_counts']:.3f}"]
             lines.append(f"| {NAMES[k]} | {SETS[tr]} | " + " | ".join(vals) + " |")
     lines.append(f"| ceiling: ground truth | | 1 | 1 | {ceil['natural']:.3f} | 1 | 1 | {ceil['whitenoise']:.3f} |")
     return "\n".join(lines)
