@@ -29,7 +29,7 @@ def poisson_loss(pred, y):
 
 def train(data, kind, seed=0, epochs=20, batch=64, lr=1e-3, l2=1e-3, patience=3,
           val_frac=0.1, test_frac=0.1, max_train=None, epoch_size=None, val_stride=1,
-          lr_decay=1.0, log=sys.stdout, seq_len=40, burn_in=10, **model_kw):
+          lr_decay=1.0, log=sys.stdout, seq_len=40, burn_in=10, train_bins=None, test_stride=1, **model_kw):
     """Trains a model of kind ("bncnn" or "ln") on data; returns (model, report dict).
 
     max_train fixes one random subset of the training block for every epoch; epoch_size instead
@@ -42,12 +42,16 @@ def train(data, kind, seed=0, epochs=20, batch=64, lr=1e-3, l2=1e-3, patience=3,
     A recurrent model (kind "rbncnn") trains by truncated backpropagation through time: each
     bin drawn starts a run of seq_len consecutive bins from a zero state, the first burn_in of
     them left out of the loss (the state has not settled yet); batch of them run side by side.
-    Validation and test blocks run as one session each."""
+    Validation and test blocks run as one session each. The returned report scores every
+    test_stride-th bin of the test block (a CNN's forward pass over all of it can cost a good
+    part of a small training budget)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model = models.build(kind, data.n_cells, data.img_shape, **model_kw)
     recurrent = isinstance(model, models.RecurrentBNCNN)
     tr, va, te = data.split(val_frac, test_frac)
+    if train_bins is not None:
+        tr = tr[:train_bins]
     if max_train is not None and len(tr) > max_train:
         tr = np.sort(rng.choice(tr, max_train, replace=False))
     init_output_bias(model, data.targets[tr])
@@ -93,7 +97,9 @@ def train(data, kind, seed=0, epochs=20, batch=64, lr=1e-3, l2=1e-3, patience=3,
                 break
     model.load_state_dict(best)
     model.eval()
-    return model, evaluate(model, data, te)
+    if recurrent:
+        test_stride = 1  # a session is consecutive bins
+    return model, evaluate(model, data, te[::test_stride])
 
 
 def sequence_loss(model, data, starts, tr, seq_len, burn_in):

@@ -5,6 +5,7 @@ import struct
 import zlib
 
 import numpy as np
+import torch
 from torch import nn
 
 from . import models
@@ -82,3 +83,63 @@ def write(path, model, img_shape, frame_rate, cell_ids, mean=0.0, std=1.0, name=
     model.eval()
     with open(path, "wb") as f:
         f.write(encode(model, img_shape, frame_rate, cell_ids, mean, std, name))
+
+
+def read(path):
+    """Reads a native model file: (header dict, {tensor name: float32 array}). Checks the magic,
+    the version (1 or 2) and the CRC, so that a truncated or foreign file is refused by name."""
+    with open(path, "rb") as f:
+        buf = f.read()
+    if len(buf) < 20 or buf[:8] != MAGIC:
+        raise ValueError(f"train: native: {path}: not a retinad model file (no {MAGIC.decode()} magic)")
+    version, n = struct.unpack("<II", buf[8:16])
+    if version not in (1, 2):
+        raise ValueError(f"train: native: {path}: version {version}, want 1 or 2")
+    crc = struct.unpack("<I", buf[-4:])[0]
+    if zlib.crc32(buf[:-4]) & 0xFFFFFFFF != crc:
+        raise ValueError(f"train: native: {path}: checksum mismatch (truncated or corrupt file)")
+    header = json.loads(buf[16:16 + n])
+    base = 16 + n
+    tensors = {}
+    for t in header["tensors"]:
+        count = int(np.prod(t["shape"]))
+        start = base + t["offset"]
+        if start + 4 * count > len(buf) - 4:
+            raise ValueError(f"train: native: {path}: tensor {t['name']} runs past the end of the file")
+        tensors[t["name"]] = np.frombuffer(buf, dtype="<f4", count=count, offset=start).reshape(t["shape"]).copy()
+    return header, tensors
+
+
+def load(path):
+    """Rebuilds the PyTorch model (BNCNN or LN, as train wrote them) of a native model file, in
+    eval mode: the inverse of write for the layer lists train produces."""
+    header, tensors = read(path)
+    inp = header["input"]
+    img = (inp["history"], inp["height"], inp["width"])
+    cells = len(header["cells"])
+    layers = header["layers"]
+    if header["kind"] == "ln":
+        model = models.LN(cells, img)
+        params = [model.linear]
+    elif header["kind"] == "cnn" and not any(l["type"] == "convgru" for l in layers):
+        convs = [l for l in layers if l["type"] == "conv2d"]
+        noise = next((l["std"] for l in layers if l["type"] == "noise"), 0.0)
+        shapes = [tensors[c["weight"]].shape for c in convs]
+        if len(convs) != 2:
+            raise ValueError(f"train: native: {path}: {len(convs)} conv2d layers, want the BN-CNN's 2")
+        model = models.BNCNN(cells, img, chans=[s[0] for s in shapes], ksizes=[s[2] for s in shapes],
+                             noise=noise, bias=convs[0].get("bias") is not None,
+                             linear_bias=False, softplus=layers[-1]["type"] == "softplus")
+        params = [m for m in model.sequential if isinstance(m, (nn.Conv2d, nn.BatchNorm1d, nn.Linear))]
+    else:
+        raise ValueError(f"train: native: {path}: kind {header['kind']!r} with layers "
+                         f"{[l['type'] for l in layers]}: only the BN-CNN and LN are rebuilt")
+    with_tensors = [l for l in layers if l["type"] in ("conv2d", "batchnorm", "dense")]
+    if len(with_tensors) != len(params):
+        raise ValueError(f"train: native: {path}: {len(with_tensors)} weighted layers, want {len(params)}")
+    with torch.no_grad():
+        for layer, mod in zip(with_tensors, params):
+            for role in ("weight", "bias", "running_mean", "running_var"):
+                if layer.get(role) is not None:
+                    getattr(mod, role).copy_(torch.from_numpy(tensors[layer[role]].reshape(getattr(mod, role).shape)))
+    return model.eval()
