@@ -130,7 +130,7 @@ func BenchmarkCandidates(b *testing.B) {
 	url := startServer(b)
 	w1 := startWorker(b, url, "w1", models, 1, nil)
 	w2 := startWorker(b, url, "w2", models, 1, nil)
-	pool := NewPool(connect(b, url, "daemon"), one, PoolOptions{Local: -1, Timeout: time.Minute, Probe: time.Second, Rediscover: time.Hour, DiscoverWait: 200 * time.Millisecond})
+	pool := NewPool(connect(b, url, "daemon"), one, PoolOptions{Local: -1, Timeout: time.Minute, Probe: time.Second, Rediscover: time.Hour, DiscoverWait: discoverWait})
 	with := func(p adaptive.Predictor) func([]adaptive.Clip) error {
 		return func(cs []adaptive.Clip) error { _, err := p.Predict(context.Background(), cs); return err }
 	}

@@ -98,7 +98,7 @@ func TestWorkersOnHub(t *testing.T) {
 		buses = append(buses, b)
 		waitForWorker(t, b.Conn(), "process") // through the leaf connection
 		local, _ := NewLocal(models, 1)
-		pools = append(pools, NewPool(b.Conn(), local, PoolOptions{Local: -1, DiscoverWait: 200 * time.Millisecond}))
+		pools = append(pools, NewPool(b.Conn(), local, PoolOptions{Local: -1, DiscoverWait: discoverWait}))
 	}
 	// Both rigs choose at once; the first worker to receive a request is killed.
 	go func() {

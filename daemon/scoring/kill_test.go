@@ -103,7 +103,7 @@ func TestWorkerProcessKilledMidBatch(t *testing.T) {
 	waitForWorker(t, connect(t, url, "probe"), "process")
 
 	local, _ := NewLocal(models, 1)
-	pool := NewPool(connect(t, url, "daemon"), local, PoolOptions{Local: -1, Timeout: 10 * time.Minute, DiscoverWait: 200 * time.Millisecond})
+	pool := NewPool(connect(t, url, "daemon"), local, PoolOptions{Local: -1, Timeout: 10 * time.Minute, DiscoverWait: discoverWait})
 	type result struct {
 		preds [][]adaptive.Rates
 		err   error

@@ -109,7 +109,7 @@ func TestRogueWorkersAreExcluded(t *testing.T) {
 			// Rediscover at every batch: on a loaded machine a worker's INFO may miss one
 			// discovery; batches go on until the rogue has been asked.
 			pool := NewPool(connect(t, url, "daemon"), local, PoolOptions{Local: -1, Timeout: time.Minute, Probe: time.Second,
-				DiscoverWait: 200 * time.Millisecond, Rediscover: time.Millisecond, Verify: -1, Seed: 1,
+				DiscoverWait: discoverWait, Rediscover: time.Millisecond, Verify: -1, Seed: 1,
 				OnExclude: func(e Exclusion) { mu.Lock(); told = append(told, e); mu.Unlock() }})
 			for batch := 0; rogue.requests.Load() == 0; batch++ {
 				if batch == 20 {
@@ -161,7 +161,7 @@ func TestHonestWorkerPassesEveryCheck(t *testing.T) {
 	startWorker(t, url, "honest", models, 1, nil)
 	local, _ := NewLocal(models, 1)
 	pool := NewPool(connect(t, url, "daemon"), local, PoolOptions{Local: -1, Timeout: time.Minute, Probe: time.Second,
-		DiscoverWait: 200 * time.Millisecond, Verify: 1, Proven: 6})
+		DiscoverWait: discoverWait, Verify: 1, Proven: 6})
 	got, err := pool.Predict(context.Background(), clips)
 	if err != nil {
 		t.Fatal(err)
@@ -243,7 +243,7 @@ func TestExcludedUserCannotComeBack(t *testing.T) {
 	first := startLiar(t, rc, "rogue", ConnUser(rc), models, inflate)
 	var excluded atomic.Int32
 	pool := NewPool(as("daemon", "d"), local, PoolOptions{Local: -1, Timeout: 10 * time.Second, Probe: time.Second,
-		DiscoverWait: 200 * time.Millisecond, Rediscover: time.Millisecond, Verify: -1, Seed: 2,
+		DiscoverWait: discoverWait, Rediscover: time.Millisecond, Verify: -1, Seed: 2,
 		OnExclude: func(Exclusion) { excluded.Add(1) }})
 	var got [][]adaptive.Rates
 	for batch := 0; first.requests.Load() == 0; batch++ {

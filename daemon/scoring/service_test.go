@@ -40,6 +40,11 @@ func connect(t testing.TB, url, name string) *nats.Conn {
 	return nc
 }
 
+// discoverWait is how long the tests' pools gather workers' INFO replies. A pool always waits
+// it out, so it is a second rather than the default 50 ms: on a loaded machine a worker that is
+// up (startWorker waited for it) answered INFO after 200 ms, and its clips were scored locally.
+const discoverWait = time.Second
+
 type runningWorker struct {
 	*Worker
 	conn *nats.Conn
@@ -130,7 +135,7 @@ func TestTwoWorkersOnLoopbackMatchLocal(t *testing.T) {
 	w2 := startWorker(t, url, "w2", models, 1, nil)
 
 	local, _ := NewLocal(models, 1)
-	pool := NewPool(connect(t, url, "daemon"), local, PoolOptions{Local: -1, Timeout: time.Minute, Probe: time.Second, DiscoverWait: 200 * time.Millisecond})
+	pool := NewPool(connect(t, url, "daemon"), local, PoolOptions{Local: -1, Timeout: time.Minute, Probe: time.Second, DiscoverWait: discoverWait})
 	if got := strings.Join(pool.Models(), ","); got != "cnn,ln" {
 		t.Fatalf("Models() = %s", got)
 	}
@@ -148,7 +153,7 @@ func TestTwoWorkersOnLoopbackMatchLocal(t *testing.T) {
 	}
 
 	// With its own cores too, the same rates; the queue subject answers plain clients.
-	pool = NewPool(connect(t, url, "daemon2"), local, PoolOptions{Timeout: time.Minute, Probe: time.Second, DiscoverWait: 200 * time.Millisecond})
+	pool = NewPool(connect(t, url, "daemon2"), local, PoolOptions{Timeout: time.Minute, Probe: time.Second, DiscoverWait: discoverWait})
 	got, err = pool.Predict(context.Background(), clips)
 	if err != nil {
 		t.Fatal(err)
@@ -218,7 +223,7 @@ func TestMismatchedWorkerIsRefused(t *testing.T) {
 
 	// A pool never sends it clips: it scores them itself.
 	local, _ := NewLocal(models, 1)
-	pool := NewPool(connect(t, url, "daemon"), local, PoolOptions{Local: -1, DiscoverWait: 200 * time.Millisecond})
+	pool := NewPool(connect(t, url, "daemon"), local, PoolOptions{Local: -1, DiscoverWait: discoverWait})
 	got, err := pool.Predict(context.Background(), clips)
 	if err != nil {
 		t.Fatal(err)
@@ -249,7 +254,7 @@ func TestWorkerKilledMidBatchFallsBack(t *testing.T) {
 		})
 		local, _ := NewLocal(models, 1)
 		// The timeout is long: the pool learns of the death from its pings.
-		pool := NewPool(connect(t, url, "daemon"), local, PoolOptions{Local: -1, Timeout: 10 * time.Minute, DiscoverWait: 200 * time.Millisecond})
+		pool := NewPool(connect(t, url, "daemon"), local, PoolOptions{Local: -1, Timeout: 10 * time.Minute, DiscoverWait: discoverWait})
 		got, err := pool.Predict(context.Background(), clips)
 		if err != nil {
 			t.Fatal(err)
@@ -290,7 +295,7 @@ func TestBadReplyNamesTheSubject(t *testing.T) {
 		}
 		local, _ := NewLocal(models, 1)
 		var reason string
-		pool := NewPool(connect(t, url, "daemon"), local, PoolOptions{Local: -1, DiscoverWait: 200 * time.Millisecond,
+		pool := NewPool(connect(t, url, "daemon"), local, PoolOptions{Local: -1, DiscoverWait: discoverWait,
 			OnExclude: func(e Exclusion) { reason = e.String() }})
 		clips := testClips(2, 10)
 		for range 2 {
@@ -317,7 +322,7 @@ func TestWorkerWithMoreModelsServesASubset(t *testing.T) {
 	w := startWorker(t, url, "both", models, 1, nil)
 	ln := models[1:]
 	local, _ := NewLocal(ln, 1)
-	pool := NewPool(connect(t, url, "daemon"), local, PoolOptions{Local: -1, Timeout: time.Minute, Probe: time.Second, DiscoverWait: 200 * time.Millisecond})
+	pool := NewPool(connect(t, url, "daemon"), local, PoolOptions{Local: -1, Timeout: time.Minute, Probe: time.Second, DiscoverWait: discoverWait})
 	clips := testClips(3, 20)
 	got, err := pool.Predict(context.Background(), clips)
 	if err != nil {
@@ -346,7 +351,7 @@ func TestRequestsFitTheMaxPayload(t *testing.T) {
 	clips := testClips(4, 300) // 38 kB of rates each: one per request
 	w := startWorker(t, url, "wide", models, 4, nil)
 	local, _ := NewLocal(models, 1)
-	pool := NewPool(connect(t, url, "daemon"), local, PoolOptions{Local: -1, Timeout: time.Minute, Probe: time.Second, DiscoverWait: 200 * time.Millisecond})
+	pool := NewPool(connect(t, url, "daemon"), local, PoolOptions{Local: -1, Timeout: time.Minute, Probe: time.Second, DiscoverWait: discoverWait})
 	got, err := pool.Predict(context.Background(), clips)
 	if err != nil {
 		t.Fatal(err)
