@@ -16,11 +16,12 @@ import (
 	"retinad/calib"
 	"retinad/calib/calibtest"
 	"retinad/calib/wire"
+	"retinad/clock/clocktest"
 )
 
 // rig is the host side and the fake device over a real pty, on a virtual clock.
 type rig struct {
-	clk *calibtest.VirtualClock
+	clk *clocktest.VirtualClock
 	dev *calibtest.Device
 	p   *calib.Photodiode
 
@@ -38,7 +39,7 @@ const frameNs = int64(10 * time.Millisecond)
 
 func newRig(t testing.TB, cfg calibtest.DeviceConfig, frames int, opts ...func(*calib.Options)) *rig {
 	t.Helper()
-	r := &rig{clk: calibtest.NewVirtualClock(int64(1000 * time.Second))}
+	r := &rig{clk: clocktest.NewVirtualClock(int64(1000 * time.Second))}
 	dev, err := calibtest.NewDevice(cfg, r.clk)
 	if err != nil {
 		t.Fatal(err)

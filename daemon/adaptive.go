@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"retinad/calib"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -14,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"retinad/acquisition"
+	"retinad/clock"
 	"retinad/configs"
 	"retinad/daemon/validate"
 	pb "retinad/proto/retinadpb"
@@ -30,7 +30,7 @@ type AdaptiveOptions struct {
 	Lead         int                // frames of model history shown before a scored clip (longest history - 1)
 	CellIDs      []int32            // the recorded cells, in the order the models predict them
 	Bus          Bus
-	Now          func() int64 // host monotonic ns; default: calib.SystemClock, the daemon's one clock
+	Now          func() int64 // host monotonic ns; default: clock.System, the daemon's one clock
 	Log          *slog.Logger
 	// Strategy, if set, is used instead of the one Config names (embedding, tests); Config
 	// still makes the strategies the control service switches to.
@@ -116,7 +116,7 @@ func NewAdaptive(o AdaptiveOptions) (*Adaptive, error) {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	if o.Now == nil {
-		o.Now = calib.SystemClock{}.Now
+		o.Now = clock.System{}.Now
 	}
 	subj, err := acquisition.SubjectsFor(o.Rig)
 	if err != nil {

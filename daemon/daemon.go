@@ -12,6 +12,7 @@ import (
 
 	"retinad/acquisition"
 	"retinad/calib"
+	"retinad/clock"
 	pb "retinad/proto/retinadpb"
 )
 
@@ -91,7 +92,7 @@ func New(p Parts) (*Daemon, error) {
 		p.StatusEvery = 250 * time.Millisecond
 	}
 	if p.Now == nil {
-		p.Now = calib.SystemClock{}.Now
+		p.Now = clock.System{}.Now
 	}
 	if p.Log == nil {
 		p.Log = slog.New(slog.DiscardHandler)

@@ -167,7 +167,7 @@ type Parts struct {
 	ReportEvery time.Duration // validation reports; default 1 s
 	StatusEvery time.Duration // status line and message; default 250 ms
 
-	Now       func() int64 // host monotonic ns; default calib.SystemClock (CLOCK_MONOTONIC), what every other part stamps with
+	Now       func() int64 // host monotonic ns; default clock.System (CLOCK_MONOTONIC), what every other part stamps with
 	Log       *slog.Logger // default: discard
 	StatusOut io.Writer    // the status line; nil for none
 

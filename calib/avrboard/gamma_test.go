@@ -9,6 +9,7 @@ import (
 	"retinad/calib"
 	"retinad/calib/avrboard"
 	"retinad/calib/photodiode"
+	"retinad/clock"
 )
 
 // TestGammaOnBoard runs the gamma measurement `retinad calibrate gamma` uses
@@ -17,7 +18,7 @@ import (
 // within 0.02.
 func TestGammaOnBoard(t *testing.T) {
 	b := start(t) // the Photodiode below opens the port
-	clock := calib.SystemClock{}
+	clk := clock.System{}
 	const gamma = 2.2
 	disp := &avrboard.Display{Board: b, Latency: 8 * time.Millisecond, Gamma: gamma, DarkMV: 200, LightMV: 4500}
 	if err := b.SetNoise(10); err != nil {
@@ -41,7 +42,7 @@ func TestGammaOnBoard(t *testing.T) {
 	g, err := photodiode.MeasureGamma(ctx, p, m, photodiode.GammaOptions{
 		Steps: 9, Hold: 400 * time.Millisecond,
 		Show: func(frame uint64, level float64) int64 {
-			ns := clock.Now()
+			ns := clk.Now()
 			p.Flip(frame, ns, level) // the display lights it through Options.Light
 			return ns
 		},

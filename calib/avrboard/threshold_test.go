@@ -9,6 +9,7 @@ import (
 	"retinad/calib"
 	"retinad/calib/avrboard"
 	"retinad/calib/photodiode"
+	"retinad/clock"
 )
 
 // TestThresholdOnBoard measures the threshold (photodiode.MeasureThreshold) on the real
@@ -16,7 +17,7 @@ import (
 // give a threshold of 0.4 and a hysteresis of 0.2 x 0.64, within 2 ADC steps.
 func TestThresholdOnBoard(t *testing.T) {
 	b := start(t) // the Photodiode below opens the port
-	clock := calib.SystemClock{}
+	clk := clock.System{}
 	disp := &avrboard.Display{Board: b, Latency: 8 * time.Millisecond, DarkMV: 400, LightMV: 3600}
 	if err := b.SetNoise(10); err != nil {
 		t.Fatal(err)
@@ -38,7 +39,7 @@ func TestThresholdOnBoard(t *testing.T) {
 
 	th, err := photodiode.MeasureThreshold(ctx, p, m, photodiode.ThresholdOptions{Hold: 400 * time.Millisecond,
 		Show: func(frame uint64, level float64) int64 {
-			ns := clock.Now()
+			ns := clk.Now()
 			p.Flip(frame, ns, level)
 			return ns
 		}})

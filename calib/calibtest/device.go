@@ -16,8 +16,9 @@ import (
 	"github.com/creack/pty"
 	"golang.org/x/sys/unix"
 
-	"retinad/calib"
 	"retinad/calib/wire"
+	"retinad/clock"
+	"retinad/clock/clocktest"
 )
 
 // DeviceConfig sets the fake device. Zero USB delays take the defaults.
@@ -28,9 +29,9 @@ type DeviceConfig struct {
 	Offset   time.Duration // device clock reading at the host time the device is made
 	Seed     uint64
 	// One-way USB transfer delay, uniform in [USBMin, USBMax]; default 50 us .. 500 us. It is
-	// simulated on a VirtualClock only: in real time the pty's own delays are the transfer's.
+	// simulated on a clocktest.VirtualClock only: in real time the pty's own delays are the transfer's.
 	USBMin, USBMax time.Duration
-	// Baud, if set, simulates a serial line at that rate (8N1) on a VirtualClock: a ping arrives
+	// Baud, if set, simulates a serial line at that rate (8N1) on a clocktest.VirtualClock: a ping arrives
 	// its 11 bytes' wire time after the host wrote it, and a pong reaches the host its 19
 	// bytes' time after the device stamped the ping, as on a real board's line.
 	Baud int
@@ -48,8 +49,8 @@ var Firmware = [3]uint8{0, 9, 0}
 // reads the master side. Light stands in for the light on the diode.
 type Device struct {
 	cfg     DeviceConfig
-	clk     calib.Clock
-	virtual bool // clk is a VirtualClock: transfers are simulated and pongs go through the queue
+	clk     clock.Clock
+	virtual bool // clk is a clocktest.VirtualClock: transfers are simulated and pongs go through the queue
 
 	dir, path string
 
@@ -110,7 +111,7 @@ type pingIn struct {
 }
 
 // NewDevice makes a fake device, plugged in, on a new pseudo-terminal.
-func NewDevice(cfg DeviceConfig, clk calib.Clock) (*Device, error) {
+func NewDevice(cfg DeviceConfig, clk clock.Clock) (*Device, error) {
 	if cfg.USBMin <= 0 {
 		cfg.USBMin = 50 * time.Microsecond
 	}
@@ -120,7 +121,7 @@ func NewDevice(cfg DeviceConfig, clk calib.Clock) (*Device, error) {
 	if cfg.Gamma <= 0 {
 		cfg.Gamma = 2.2
 	}
-	_, virtual := clk.(*VirtualClock)
+	_, virtual := clk.(*clocktest.VirtualClock)
 	dir, err := os.MkdirTemp("", "retinad-photodiode-")
 	if err != nil {
 		return nil, fmt.Errorf("calibtest: %w", err)
@@ -158,7 +159,7 @@ func (d *Device) Pings() (read, answered, pongs uint64) {
 }
 
 // Busy reports whether work handed to the device's Run (messages it read, flips it was told
-// of) has yet to be acted on. A simulation on a VirtualClock moves time only when Busy is
+// of) has yet to be acted on. A simulation on a clocktest.VirtualClock moves time only when Busy is
 // false, the clock is Quiet and every byte written has been read.
 func (d *Device) Busy() bool { return d.posted.Load() != d.done.Load() }
 
@@ -308,10 +309,10 @@ func (d *Device) push(o out) {
 	}
 }
 
-// Run writes queued output when it falls due (and, on a VirtualClock, answers pings) until
+// Run writes queued output when it falls due (and, on a clocktest.VirtualClock, answers pings) until
 // ctx ends; it returns nil then, with its reader goroutines stopped and the pty closed. On a
 // VirtualClock it acknowledges each tick of its timer once the output is written and the
-// timer re-armed (calib.Acker).
+// timer re-armed (clock.Acker).
 func (d *Device) Run(ctx context.Context) error {
 	timer := d.clk.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -364,7 +365,7 @@ func (d *Device) Run(ctx context.Context) error {
 		d.mu.Unlock()
 		d.done.Store(posted)
 		if tick {
-			if a, ok := timer.(calib.Acker); ok {
+			if a, ok := timer.(clock.Acker); ok {
 				a.Ack()
 			}
 		}

@@ -12,6 +12,7 @@ import (
 	"retinad/calib"
 	"retinad/calib/calibtest"
 	"retinad/calib/photodiode"
+	"retinad/clock"
 	"retinad/configs"
 	"retinad/stimulus/present"
 )
@@ -24,7 +25,7 @@ import (
 func TestMeasureGamma(t *testing.T) {
 	for _, want := range []float64{2.2, 1.8} {
 		dev, err := calibtest.NewDevice(calibtest.DeviceConfig{Latency: 8 * time.Millisecond, Jitter: 500 * time.Microsecond,
-			DriftPPM: 50, Gamma: want, LevelNoise: 0.002, Seed: 7}, calib.SystemClock{})
+			DriftPPM: 50, Gamma: want, LevelNoise: 0.002, Seed: 7}, clock.System{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -41,7 +42,7 @@ func TestMeasureGamma(t *testing.T) {
 		go func() { defer wg.Done(); dev.Run(ctx) }()
 		go func() { defer wg.Done(); p.Run(ctx) }()
 		waitFor(t, "clock sync", func() bool { return p.Stats().Pongs.Load() >= 16 })
-		clk := calib.SystemClock{}
+		clk := clock.System{}
 		g, err := photodiode.MeasureGamma(ctx, p, &meter, photodiode.GammaOptions{Steps: 33, Hold: 40 * time.Millisecond,
 			Show: func(f uint64, level float64) int64 { ns := clk.Now(); p.Flip(f, ns, level); return ns }})
 		cancel()

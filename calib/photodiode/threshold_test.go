@@ -11,6 +11,7 @@ import (
 	"retinad/calib"
 	"retinad/calib/calibtest"
 	"retinad/calib/photodiode"
+	"retinad/clock"
 )
 
 // TestMeasureThreshold measures the threshold on the fake device over a real pty: with the
@@ -19,7 +20,7 @@ import (
 func TestMeasureThreshold(t *testing.T) {
 	for _, onPatch := range []bool{true, false} {
 		dev, err := calibtest.NewDevice(calibtest.DeviceConfig{Latency: 8 * time.Millisecond, Jitter: 500 * time.Microsecond,
-			DriftPPM: 50, LevelNoise: 0.002, Seed: 7}, calib.SystemClock{})
+			DriftPPM: 50, LevelNoise: 0.002, Seed: 7}, clock.System{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -36,7 +37,7 @@ func TestMeasureThreshold(t *testing.T) {
 		go func() { defer wg.Done(); dev.Run(ctx) }()
 		go func() { defer wg.Done(); p.Run(ctx) }()
 		waitFor(t, "clock sync", func() bool { return p.Stats().Pongs.Load() >= 16 })
-		clk := calib.SystemClock{}
+		clk := clock.System{}
 		th, err := photodiode.MeasureThreshold(ctx, p, &meter, photodiode.ThresholdOptions{Hold: 60 * time.Millisecond,
 			Show: func(f uint64, level float64) int64 {
 				if !onPatch {

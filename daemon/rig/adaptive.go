@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"runtime"
 
-	"retinad/calib"
+	"retinad/clock"
 	"retinad/daemon"
 	"retinad/daemon/scoring"
 	"retinad/stimulus/adaptive"
@@ -41,7 +41,7 @@ func (r *Rig) openAdaptive(session string, comps *[]daemon.Component) (daemon.So
 	}
 	a, err := daemon.NewAdaptive(daemon.AdaptiveOptions{
 		Rig: cfg.Rig, Session: session, Config: cfg.Adaptive, Stimulus: cfg.Stimulus, Predictor: pred,
-		Lead: lead, CellIDs: cells, Bus: r.out, Log: r.log, Now: calib.SystemClock{}.Now, // the daemon's clock
+		Lead: lead, CellIDs: cells, Bus: r.out, Log: r.log, Now: clock.System{}.Now, // the daemon's clock
 	})
 	if err != nil {
 		return nil, fmt.Errorf("rig: %w", err)

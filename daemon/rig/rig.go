@@ -7,8 +7,9 @@ import (
 	"io"
 	"log/slog"
 
-	"gopkg.in/yaml.v3"
 	"time"
+
+	"gopkg.in/yaml.v3"
 
 	"retinad/acquisition"
 	"retinad/acquisition/sim"
@@ -16,6 +17,7 @@ import (
 	"retinad/calib/avrboard"
 	"retinad/calib/calibtest"
 	"retinad/calib/photodiode"
+	"retinad/clock"
 	"retinad/configs"
 	"retinad/daemon"
 	"retinad/dashboard"
@@ -136,7 +138,7 @@ func Open(cfg *configs.Config, o Options) (r *Rig, err error) {
 		FrameRate: float64(cfg.Stimulus.FrameRate), Height: cfg.Stimulus.Height, Width: cfg.Stimulus.Width,
 		Window: time.Duration(cfg.Validation.Window), ReportEvery: time.Duration(cfg.Validation.ReportEvery),
 		StatusEvery: time.Duration(cfg.Dashboard.StatusEvery),
-		Now:         calib.SystemClock{}.Now, Log: log, StatusOut: o.StatusOut,
+		Now:         clock.System{}.Now, Log: log, StatusOut: o.StatusOut,
 	})
 	if err != nil {
 		return nil, err
@@ -240,7 +242,7 @@ func (r *Rig) openRetina(pres *presenter, flips daemon.FlipSink, comps *[]daemon
 		Spikes: subj.Spikes, Sync: subj.Sync,
 		BatchInterval: time.Duration(cfg.Acquisition.BatchInterval),
 		ClockOffset:   time.Duration(cfg.Acquisition.ClockOffset), ClockDriftPPM: cfg.Acquisition.ClockDriftPPM,
-		Seed: cfg.Acquisition.Seed ^ 0x5350494b4553, Now: calib.SystemClock{}.Now, Log: r.log,
+		Seed: cfg.Acquisition.Seed ^ 0x5350494b4553, Now: clock.System{}.Now, Log: r.log,
 	})
 	if err != nil {
 		return nil, err
