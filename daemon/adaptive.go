@@ -30,7 +30,7 @@ type AdaptiveOptions struct {
 	Lead         int                // frames of model history shown before a scored clip (longest history - 1)
 	CellIDs      []int32            // the recorded cells, in the order the models predict them
 	Bus          Bus
-	Now          func() int64 // host monotonic ns; default: clock.System, the daemon's one clock
+	Clock        clock.Clock // host monotonic ns; default clock.System: give it the daemon's clock (Parts.Clock)
 	Log          *slog.Logger
 	// Strategy, if set, is used instead of the one Config names (embedding, tests); Config
 	// still makes the strategies the control service switches to.
@@ -115,8 +115,8 @@ func NewAdaptive(o AdaptiveOptions) (*Adaptive, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	if o.Now == nil {
-		o.Now = clock.System{}.Now
+	if o.Clock == nil {
+		o.Clock = clock.System{}
 	}
 	subj, err := acquisition.SubjectsFor(o.Rig)
 	if err != nil {
@@ -134,7 +134,7 @@ func NewAdaptive(o AdaptiveOptions) (*Adaptive, error) {
 	}
 	a := &Adaptive{o: o, subj: subj, binNs: int64(1e9 / float64(o.Stimulus.FrameRate)), cells: map[int32]int{},
 		clock: validate.NewClock(1000), early: map[uint64]int64{}, onsets: make([]int64, 8192), frameOf: make([]int64, 8192)}
-	a.unixBase = time.Now().UnixNano() - o.Now()
+	a.unixBase = time.Now().UnixNano() - o.Clock.Now()
 	for i := range a.frameOf {
 		a.frameOf[i] = -1
 	}
@@ -155,7 +155,7 @@ func NewAdaptive(o AdaptiveOptions) (*Adaptive, error) {
 	}
 	a.sched, err = adaptive.NewScheduler(st, adaptive.Options{
 		Predictor: o.Predictor, Budget: o.Config.Budget.D(), Lead: o.Lead,
-		Publish: a.publish, Prepare: a.prepare,
+		Publish: a.publish, Prepare: a.prepare, Clock: o.Clock,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("daemon: %w", err)
@@ -293,7 +293,7 @@ func (a *Adaptive) prepare(c *adaptive.Choice) error {
 
 // publish sends a choice on retinad.<rig>.adaptive (scheduler goroutine).
 func (a *Adaptive) publish(c *adaptive.Choice) {
-	now := a.o.Now()
+	now := a.o.Clock.Now()
 	session, from := a.where(c.At)
 	m := &pb.AdaptiveChoice{
 		Session: session, Seq: uint64(c.Seq), Strategy: c.Strategy, Scores: c.Scores, Pick: int32(c.Pick),
@@ -420,7 +420,7 @@ func (a *Adaptive) spikesIn(s *pb.Spikes) {
 	defer a.mu.Unlock()
 	// A batch cannot cover the future: one that claims to (a hostile or broken end_acq_ns)
 	// would close clips before their spikes came. The daemon counts it (ReasonOffClock).
-	if end, ok := a.clock.ToHost(s.EndAcqNs); a.clock.Ready() && (!ok || end > a.o.Now()+spikesAhead) {
+	if end, ok := a.clock.ToHost(s.EndAcqNs); a.clock.Ready() && (!ok || end > a.o.Clock.Now()+spikesAhead) {
 		return
 	}
 	// Kept on the acquisition clock: they are placed when their clip closes, with the clock

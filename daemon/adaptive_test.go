@@ -13,6 +13,7 @@ import (
 
 	"retinad/acquisition"
 	"retinad/acquisition/sim"
+	"retinad/clock/clocktest"
 	"retinad/configs"
 	"retinad/daemon"
 	"retinad/daemon/daemontest"
@@ -53,6 +54,7 @@ func TestAdaptiveClosedLoop(t *testing.T) {
 	}
 	defer stop()
 	clock := daemontest.NewClock()
+	defer clock.Drive(5 * time.Millisecond)() // after Run has returned
 	cfg := configs.Default()
 	cfg.Rig = "test"
 	cfg.Stimulus.Natural.Dir = "/usr/lib/python3/dist-packages/skimage/data"
@@ -93,14 +95,14 @@ func TestAdaptiveClosedLoop(t *testing.T) {
 	}
 	bus := daemon.NATSBus(nc, 4096, nil) // one bus, sent by the daemon's Run
 	ad, err := daemon.NewAdaptive(daemon.AdaptiveOptions{Rig: "test", Session: "s1", Config: cfg.Adaptive, Stimulus: cfg.Stimulus,
-		Predictor: pred, Lead: 11, CellIDs: cells, Bus: bus, Now: clock.Now})
+		Predictor: pred, Lead: 11, CellIDs: cells, Bus: bus, Clock: clock})
 	if err != nil {
 		t.Fatal(err)
 	}
 	d, err := daemon.New(daemon.Parts{
 		Rig: "test", Session: "s1", Source: ad, Bus: bus,
 		Presenter: &retinaScreen{pres: &daemontest.Presenter{Clock: clock, Period: 10 * time.Millisecond}, acq: acq},
-		FrameRate: 100, Height: 50, Width: 50, Now: clock.Now,
+		FrameRate: 100, Height: 50, Width: 50, Clock: clock,
 		Components: []daemon.Component{{Name: "adaptive", Run: ad.Run}, {Name: "retina", Run: acq.Run}, {Name: "publisher", Run: pub.Run}},
 	})
 	if err != nil {
@@ -298,7 +300,7 @@ func TestAdaptiveBinsRecordedSpikes(t *testing.T) {
 	cells := []int32{7, 9}
 	ad, err := daemon.NewAdaptive(daemon.AdaptiveOptions{Rig: "test", Config: cfg.Adaptive, Stimulus: cfg.Stimulus,
 		CellIDs: cells, Bus: daemon.NATSBus(nc, 4096, nil), Strategy: rec,
-		Now: func() int64 { return 2e12 }}) // host time after every frame published below (they start at 1e12)
+		Clock: clocktest.NewVirtualClock(2e12)}) // time stands still // host time after every frame published below (they start at 1e12)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -404,9 +406,10 @@ func TestWorkerExclusionIsPublishedAndShown(t *testing.T) {
 	}
 	defer stop()
 	clock := daemontest.NewClock()
+	defer clock.Drive(5 * time.Millisecond)() // after Run has returned
 	d, err := daemon.New(daemon.Parts{
 		Rig: "test", Session: "s1", Source: &daemontest.Source{}, Presenter: &daemontest.Presenter{Clock: clock, Period: 10 * time.Millisecond},
-		Bus: daemon.NATSBus(nc, 4096, nil), FrameRate: 100, Height: 20, Width: 20, Now: clock.Now,
+		Bus: daemon.NATSBus(nc, 4096, nil), FrameRate: 100, Height: 20, Width: 20, Clock: clock,
 	})
 	if err != nil {
 		t.Fatal(err)

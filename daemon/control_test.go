@@ -109,10 +109,11 @@ func TestControlModelsAndSessions(t *testing.T) {
 		t.Fatal(err)
 	}
 	clock := daemontest.NewClock()
+	defer clock.Drive(5 * time.Millisecond)() // after Run has returned
 	pres := &daemontest.Presenter{Clock: clock, Period: 10 * time.Millisecond}
 	d, err := daemon.New(daemon.Parts{
 		Rig: "test", Session: "s1", Source: &daemontest.Source{}, Presenter: pres,
-		Bus: daemon.NATSBus(nc, 4096, nil), FrameRate: 100, Height: 20, Width: 20, Now: clock.Now,
+		Bus: daemon.NATSBus(nc, 4096, nil), FrameRate: 100, Height: 20, Width: 20, Clock: clock,
 		Models: []daemon.Model{{Name: "first", Engine: &daemontest.Engine{Cells: 4, Gain: 10}, CellIDs: []int32{1, 2, 3, 4}, BinRate: 100}},
 		Load:   testLoader, ReportEvery: 100 * time.Millisecond,
 	})
@@ -326,10 +327,11 @@ func TestObservedModelFollowsRecordedSpikes(t *testing.T) {
 	}
 	defer stop()
 	clock := daemontest.NewClock()
+	defer clock.Drive(5 * time.Millisecond)() // after Run has returned
 	eng := &obsEngine{Engine: daemontest.Engine{Cells: 2, Gain: 5}, observed: map[uint64][]float32{}}
 	d, err := daemon.New(daemon.Parts{
 		Rig: "test", Source: &daemontest.Source{}, Presenter: &daemontest.Presenter{Clock: clock, Period: 10 * time.Millisecond},
-		Bus: daemon.NATSBus(nc, 4096, nil), FrameRate: 100, Height: 10, Width: 10, Now: clock.Now,
+		Bus: daemon.NATSBus(nc, 4096, nil), FrameRate: 100, Height: 10, Width: 10, Clock: clock,
 		Models: []daemon.Model{{Name: "glm", Engine: eng, CellIDs: []int32{1, 2}, BinRate: 100, Observed: true}},
 	})
 	if err != nil {

@@ -91,8 +91,8 @@ func New(p Parts) (*Daemon, error) {
 	if p.StatusEvery <= 0 {
 		p.StatusEvery = 250 * time.Millisecond
 	}
-	if p.Now == nil {
-		p.Now = clock.System{}.Now
+	if p.Clock == nil {
+		p.Clock = clock.System{}
 	}
 	if p.Log == nil {
 		p.Log = slog.New(slog.DiscardHandler)
@@ -104,9 +104,12 @@ func New(p Parts) (*Daemon, error) {
 		return nil, fmt.Errorf("daemon: %w", err)
 	}
 	d := &Daemon{p: p, subj: subj, binNs: int64(math.Round(1e9 / p.FrameRate)), pixels: p.Height * p.Width}
-	d.unixBase = time.Now().UnixNano() - p.Now()
+	d.unixBase = time.Now().UnixNano() - p.Clock.Now()
 	d.source = &pb.StimulusSource{Height: uint32(p.Height), Width: uint32(p.Width), FrameRateHz: p.FrameRate}
 	d.describe, _ = p.Source.(Describer)
+	if b, ok := p.Bus.(clockUser); ok { // the bus times its outages on the daemon's clock
+		b.useClock(p.Clock)
+	}
 	if a, ok := p.Source.(*Adaptive); ok { // its choices name the session and count its frames
 		a.sessions = d.sessionFrames
 	}
@@ -237,7 +240,7 @@ func (d *Daemon) sessionFrames() (id string, first uint64, ok bool) {
 // Onset takes one frame's fate from the photodiode (calib.Options.OnOnset). It never blocks.
 func (d *Daemon) Onset(o calib.Onset) { d.stamp.onset(o) }
 
-func (d *Daemon) now() int64              { return d.p.Now() }
+func (d *Daemon) now() int64              { return d.p.Clock.Now() }
 func (d *Daemon) unix(hostNs int64) int64 { return hostNs + d.unixBase }
 
 // logEvery logs at most once a second (loops must not flood the log).

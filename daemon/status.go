@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"retinad/acquisition"
+	"retinad/clock"
 	pb "retinad/proto/retinadpb"
 )
 
@@ -278,14 +279,15 @@ func (f Figures) faultText() string {
 }
 
 func (d *Daemon) runStatus(ctx context.Context) error {
-	t := time.NewTicker(d.p.StatusEvery)
+	t := d.p.Clock.NewTicker(d.p.StatusEvery)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-t.C:
+		case <-t.C():
 			d.statusTick(ctx)
+			clock.Ack(t) // sent: a virtual clock may move on
 		}
 	}
 }

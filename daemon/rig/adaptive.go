@@ -41,7 +41,7 @@ func (r *Rig) openAdaptive(session string, comps *[]daemon.Component) (daemon.So
 	}
 	a, err := daemon.NewAdaptive(daemon.AdaptiveOptions{
 		Rig: cfg.Rig, Session: session, Config: cfg.Adaptive, Stimulus: cfg.Stimulus, Predictor: pred,
-		Lead: lead, CellIDs: cells, Bus: r.out, Log: r.log, Now: clock.System{}.Now, // the daemon's clock
+		Lead: lead, CellIDs: cells, Bus: r.out, Log: r.log, Clock: clock.System{}, // the daemon's clock
 	})
 	if err != nil {
 		return nil, fmt.Errorf("rig: %w", err)

@@ -138,7 +138,7 @@ func Open(cfg *configs.Config, o Options) (r *Rig, err error) {
 		FrameRate: float64(cfg.Stimulus.FrameRate), Height: cfg.Stimulus.Height, Width: cfg.Stimulus.Width,
 		Window: time.Duration(cfg.Validation.Window), ReportEvery: time.Duration(cfg.Validation.ReportEvery),
 		StatusEvery: time.Duration(cfg.Dashboard.StatusEvery),
-		Now:         clock.System{}.Now, Log: log, StatusOut: o.StatusOut,
+		Clock:       clock.System{}, Log: log, StatusOut: o.StatusOut,
 	})
 	if err != nil {
 		return nil, err
