@@ -193,9 +193,9 @@ func (s *Source) Next(dst []float32) (uint64, error) {
 // frame. Cost makes each step take that long on Clock (real time when Clock is nil): a slow
 // model that does not eat a core.
 type Engine struct {
-	Cells int
-	Gain  float32
-	Cost  time.Duration
+	Cells   int
+	Gain    float32
+	Cost    time.Duration
 	Clock   clock.Clock
 	steps   atomic.Uint64
 	waiting atomic.Bool
