@@ -192,6 +192,10 @@ func (a *Adaptive) Strategy(name string) error {
 // starts at, at the earliest).
 func (a *Adaptive) Frames() uint64 { return atomic.LoadUint64(&a.k) }
 
+// NextClipReady reports whether the scheduler's next choice is final, so that a test stepping
+// Next by hand need not sleep for it.
+func (a *Adaptive) NextClipReady() bool { return a.sched.Ready() }
+
 // AdaptiveFigures count what the adaptive source did.
 type AdaptiveFigures struct {
 	Clips, Fallbacks, Observed, Unplaced, Idle, Extended uint64

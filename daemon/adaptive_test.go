@@ -300,7 +300,7 @@ func TestAdaptiveBinsRecordedSpikes(t *testing.T) {
 	cells := []int32{7, 9}
 	ad, err := daemon.NewAdaptive(daemon.AdaptiveOptions{Rig: "test", Config: cfg.Adaptive, Stimulus: cfg.Stimulus,
 		CellIDs: cells, Bus: daemon.NATSBus(nc, 4096, nil), Strategy: rec,
-		Clock: clocktest.NewVirtualClock(2e12)}) // time stands still // host time after every frame published below (they start at 1e12)
+		Clock: clocktest.NewVirtualClock(2e12)}) // time stands still, after every frame published below (they start at 1e12)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,7 +313,10 @@ func TestAdaptiveBinsRecordedSpikes(t *testing.T) {
 			t.Error(err)
 		}
 	}()
-	time.Sleep(50 * time.Millisecond) // Run subscribes
+	// Run subscribes on nc, so what the test publishes on nc after reaches its subscriptions.
+	if !daemontest.WaitFor(t, 5*time.Second, "Run's three subscriptions", func() bool { return nc.NumSubscriptions() >= 3 }) {
+		t.FailNow()
+	}
 	const base, bin, offset = int64(1e12), int64(10e6), int64(3e9)
 	// Frame k: cell 7 fires 2 ms into it when k%3 == 0, cell 9 at 9 ms when k%2 == 0, and once
 	// more at 9.9 ms when k%5 == 0 (still inside the bin).
@@ -345,6 +348,9 @@ func TestAdaptiveBinsRecordedSpikes(t *testing.T) {
 	}
 	const frames = 60
 	for k := int64(0); k < frames; k++ {
+		if !daemontest.WaitFor(t, 5*time.Second, "the scheduler's next clip", ad.NextClipReady) {
+			t.FailNow()
+		}
 		if _, err := ad.Next(frame); err != nil {
 			t.Fatal(err)
 		}
@@ -373,7 +379,6 @@ func TestAdaptiveBinsRecordedSpikes(t *testing.T) {
 		if err := nc.Flush(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(2 * time.Millisecond) // the scheduler prepares the next clip
 	}
 	got := 0
 	timeout := time.After(5 * time.Second)

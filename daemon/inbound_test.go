@@ -246,7 +246,15 @@ func TestHostileInbound(t *testing.T) {
 		t.FailNow()
 	}
 	daemontest.WaitFor(t, 5*time.Second, "every hostile message counted", func() bool { return d.Figures().Rejected >= total })
-	time.Sleep(300 * time.Millisecond) // a validation report and a status after the last rejection
+	daemontest.WaitFor(t, 10*time.Second, "a status message and a status line after the last rejection", func() bool {
+		statusMu.Lock()
+		rejected := last.GetInboundRejected()
+		statusMu.Unlock()
+		lineMu.Lock()
+		l := line.String()
+		lineMu.Unlock()
+		return rejected >= total && strings.Contains(l, "spikes.batch_too_long=51") && strings.Contains(l, "gaps 1")
+	})
 	f := d.Figures()
 	statusMu.Lock()
 	st := last

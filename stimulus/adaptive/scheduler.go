@@ -131,6 +131,14 @@ func (s *Scheduler) takeLocked(at int64) *Choice {
 	return c
 }
 
+// Ready reports whether the next choice is final (scored, or given up after the budget): Take
+// now would return it as the strategy chose it. For tests that step a consumer by hand.
+func (s *Scheduler) Ready() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pending != nil && s.final
+}
+
 // TakeReady waits until the next choice is final (scored, or given up after the budget), then
 // takes it. For offline runs (simulation, replay) where no screen sets the pace.
 func (s *Scheduler) TakeReady(ctx context.Context) (*Choice, error) {
