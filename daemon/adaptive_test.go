@@ -89,7 +89,7 @@ func TestAdaptiveClosedLoop(t *testing.T) {
 	subj, _ := acquisition.SubjectsFor("test")
 	pub := acquisition.NewPublisher(nc, 4096, nil)
 	acq, err := sim.NewAcquisition(retina, pub, sim.AcquisitionOptions{Spikes: subj.Spikes, Sync: subj.Sync,
-		BatchInterval: 20 * time.Millisecond, ClockOffset: 3 * time.Second, ClockDriftPPM: 20, Seed: 5, Now: clock.Now})
+		BatchInterval: 20 * time.Millisecond, ClockOffset: 3 * time.Second, ClockDriftPPM: 20, Seed: 5, Clock: clock})
 	if err != nil {
 		t.Fatal(err)
 	}

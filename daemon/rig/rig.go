@@ -242,7 +242,7 @@ func (r *Rig) openRetina(pres *presenter, flips daemon.FlipSink, comps *[]daemon
 		Spikes: subj.Spikes, Sync: subj.Sync,
 		BatchInterval: time.Duration(cfg.Acquisition.BatchInterval),
 		ClockOffset:   time.Duration(cfg.Acquisition.ClockOffset), ClockDriftPPM: cfg.Acquisition.ClockDriftPPM,
-		Seed: cfg.Acquisition.Seed ^ 0x5350494b4553, Now: clock.System{}.Now, Log: r.log,
+		Seed: cfg.Acquisition.Seed ^ 0x5350494b4553, Clock: clock.System{}, Log: r.log,
 	})
 	if err != nil {
 		return nil, err
