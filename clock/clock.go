@@ -18,7 +18,8 @@ type Clock interface {
 	AfterFunc(d time.Duration, f func()) Controller
 }
 
-// Controller stops or re-arms a timer, a ticker or an AfterFunc.
+// Controller stops or re-arms a timer, a ticker or an AfterFunc. Stop and Reset are for the
+// goroutine that owns it (as with time.Ticker), not for two goroutines at once.
 type Controller interface {
 	// Stop disarms it and discards a tick not yet received.
 	Stop()
