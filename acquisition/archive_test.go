@@ -23,88 +23,32 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
+	"retinad/acquisition/acquisitiontest"
 	"retinad/configs"
 	"retinad/infer/dataset"
+	"retinad/internal/testwait"
 	pb "retinad/proto/retinadpb"
 )
 
-// hubAdmin is the test hubs' client user (archive, exports), with no permissions of its own,
-// as configs/nats-hub.conf's admin.
-var hubAdmin = nats.UserInfo("admin", "admin-secret")
-
-// hubUsers are a hub's users: hubAdmin, and each rig's leaf user (its password is the rig id)
-// with the hub's permissions for it (LeafPermissions), as configs/nats-hub.conf writes them.
-func hubUsers(t testing.TB, rigs ...string) []*server.User {
+// archiveRigs makes the replicated archive of rigs A and B on the cluster hc is connected to,
+// trying again while the cluster elects its JetStream leader and the rigs connect (a few
+// seconds).
+func archiveRigs(t *testing.T, hc *nats.Conn) {
 	t.Helper()
-	users := []*server.User{{Username: "admin", Password: "admin-secret"}}
-	for _, r := range rigs {
-		p, err := LeafPermissions(r, r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		users = append(users, &server.User{Username: r, Password: r, Permissions: p})
+	var err error
+	if !testwait.Until(30*time.Second, func() bool {
+		err = Archive(context.Background(), hc, []ArchiveRig{{"rigA", "rigA"}, {"rigB", "rigB"}}, ArchiveOptions{Replicas: 3})
+		return err == nil
+	}) {
+		t.Fatalf("archive: %v", err)
 	}
-	return users
 }
 
-// startHub starts a three-node hub cluster (Go servers, loopback, free ports) in JetStream
-// domain "hub", each with a leaf-node listener, whose leaf users are rigA and rigB (hubUsers).
+// startHub starts the three-node hub cluster of the replicated archive's tests, in JetStream
+// domain "hub", whose leaf users are rigA and rigB.
 func startHub(t *testing.T) []*server.Server {
-	t.Helper()
-	var hub []*server.Server
-	// A JetStream cluster needs its routes configured up front: pick three free ports.
-	var ports [3]int
-	var routes []string
-	for i := range ports {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ports[i] = ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", ports[i]))
-	}
-	for i := range 3 {
-		o := &server.Options{
-			ServerName: fmt.Sprintf("hub-%d", i), Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true,
-			JetStream: true, JetStreamDomain: "hub", StoreDir: t.TempDir(), MaxPayload: 8 << 20,
-			Cluster:  server.ClusterOpts{Name: "hub", Host: "127.0.0.1", Port: ports[i]},
-			LeafNode: server.LeafNodeOpts{Host: "127.0.0.1", Port: server.RANDOM_PORT},
-			Routes:   server.RoutesFromStr(strings.Join(routes, ",")),
-			Users:    hubUsers(t, "rigA", "rigB"),
-		}
-		s, err := server.NewServer(o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s.Start()
-		hub = append(hub, s)
-		t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
-	}
-	for i, s := range hub {
-		if !s.ReadyForConnections(10 * time.Second) {
-			t.Fatalf("hub node %d not ready", i)
-		}
-	}
-	return hub
-}
-
-// leafURLs is the hub's leaf listeners, through addr (nil: directly), logging in as user (its
-// password the same, as hubUsers; "": none).
-func leafURLs(hub []*server.Server, user string, addr func(i int, target string) string) string {
-	var urls []string
-	for i, s := range hub {
-		v, _ := s.Varz(nil)
-		a := fmt.Sprintf("127.0.0.1:%d", v.LeafNode.Port)
-		if addr != nil {
-			a = addr(i, a)
-		}
-		if user != "" {
-			a = user + ":" + user + "@" + a
-		}
-		urls = append(urls, "nats-leaf://"+a)
-	}
-	return strings.Join(urls, ",")
+	return acquisitiontest.StartHub(t, acquisitiontest.HubOptions{Nodes: 3, JetStream: true, MaxPayload: 8 << 20,
+		Users: acquisitiontest.HubUsers(t, LeafPermissions, "rigA", "rigB")})
 }
 
 // cutter is a TCP relay whose connections can be cut: while cut, it closes what it accepts.
@@ -239,25 +183,14 @@ func TestLabHub(t *testing.T) {
 	ctx := context.Background()
 	hub := startHub(t)
 	var cut []*cutter
-	rigA, subjA := startRig(t, "rigA", leafURLs(hub, "rigA", nil))
-	rigB, subjB := startRig(t, "rigB", leafURLs(hub, "rigB", func(_ int, target string) string {
+	rigA, subjA := startRig(t, "rigA", acquisitiontest.LeafURLs(hub, "rigA", nil))
+	rigB, subjB := startRig(t, "rigB", acquisitiontest.LeafURLs(hub, "rigB", func(_ int, target string) string {
 		c := newCutter(t, target)
 		cut = append(cut, c)
 		return c.ln.Addr().String()
 	}))
-	hc, err := nats.Connect(hub[0].ClientURL(), hubAdmin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hc.Close()
-	// The cluster elects its JetStream leader, and the rigs connect, in a few seconds.
-	var archErr error
-	if !waitUntil(30*time.Second, func() bool {
-		archErr = Archive(ctx, hc, []ArchiveRig{{"rigA", "rigA"}, {"rigB", "rigB"}}, ArchiveOptions{Replicas: 3})
-		return archErr == nil
-	}) {
-		t.Fatalf("archive: %v", archErr)
-	}
+	hc := acquisitiontest.Admin(t, hub[0])
+	archiveRigs(t, hc)
 
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -274,7 +207,7 @@ func TestLabHub(t *testing.T) {
 		c.setCut(true)
 	}
 	began := time.Now()
-	if !waitUntil(10*time.Second, func() bool { return !rigB.LeafConnected() }) {
+	if !testwait.Until(10*time.Second, func() bool { return !rigB.LeafConnected() }) {
 		t.Fatal("rig B still has a leaf connection with its link cut")
 	}
 	publishSession(t, rigB, subjB, "s2", false) // recorded only locally for now
@@ -317,7 +250,7 @@ func TestLabHub(t *testing.T) {
 	before := count(subjectCounts(t, hc, ArchiveStream, subjB))
 	var resumed time.Time
 	var resumedAt uint64
-	if !waitUntil(3*time.Minute, func() bool {
+	if !testwait.Until(3*time.Minute, func() bool {
 		want = subjectCounts(t, rigA.Conn(), StreamName("rigA"), subjA)
 		maps.Copy(want, subjectCounts(t, rigB.Conn(), StreamName("rigB"), subjB))
 		b := subjectCounts(t, hc, ArchiveStream, subjB)
@@ -379,18 +312,14 @@ func TestScanOnCluster(t *testing.T) {
 	}
 	ctx := context.Background()
 	hub := startHub(t)
-	hc, err := nats.Connect(hub[0].ClientURL(), hubAdmin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hc.Close()
+	hc := acquisitiontest.Admin(t, hub[0])
 	js, err := jetstream.New(hc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	subj, _ := SubjectsFor("rigA")
 	var mkErr error
-	if !waitUntil(30*time.Second, func() bool { // the cluster elects its leader first
+	if !testwait.Until(30*time.Second, func() bool { // the cluster elects its leader first
 		_, mkErr = js.CreateStream(ctx, jetstream.StreamConfig{Name: ArchiveStream, Subjects: []string{subj.All}, Replicas: 3})
 		return mkErr == nil
 	}) {
@@ -435,36 +364,16 @@ func exportBytes(t *testing.T, conn *nats.Conn, subj Subjects, session string) [
 	return b
 }
 
-// waitUntil polls ok until it holds (true) or timeout passes (false).
-func waitUntil(timeout time.Duration, ok func() bool) bool {
-	for start := time.Now(); !ok(); time.Sleep(20 * time.Millisecond) {
-		if time.Since(start) > timeout {
-			return false
-		}
-	}
-	return true
-}
-
 // TestLabHubRigsIsolated: through the hub, neither another rig nor a hub client can write a
 // rig's recorded subjects or manage its JetStream, while the hub still sources its recording.
 func TestLabHubRigsIsolated(t *testing.T) {
 	ctx := context.Background()
 	hub := startHub(t)
-	rigA, subjA := startRig(t, "rigA", leafURLs(hub, "rigA", nil))
-	rigB, subjB := startRig(t, "rigB", leafURLs(hub, "rigB", nil))
-	hc, err := nats.Connect(hub[1].ClientURL(), hubAdmin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hc.Close()
-	var archErr error
-	if !waitUntil(30*time.Second, func() bool {
-		archErr = Archive(ctx, hc, []ArchiveRig{{"rigA", "rigA"}, {"rigB", "rigB"}}, ArchiveOptions{Replicas: 3})
-		return archErr == nil
-	}) {
-		t.Fatalf("archive: %v", archErr)
-	}
-	if !waitUntil(10*time.Second, func() bool { return rigA.LeafConnected() && rigB.LeafConnected() }) {
+	rigA, subjA := startRig(t, "rigA", acquisitiontest.LeafURLs(hub, "rigA", nil))
+	rigB, subjB := startRig(t, "rigB", acquisitiontest.LeafURLs(hub, "rigB", nil))
+	hc := acquisitiontest.Admin(t, hub[1])
+	archiveRigs(t, hc)
+	if !testwait.Until(10*time.Second, func() bool { return rigA.LeafConnected() && rigB.LeafConnected() }) {
 		t.Fatal("rigs not connected to the hub")
 	}
 	// Forgeries of rig A's subjects, from rig B's server and from a hub client.
@@ -483,7 +392,7 @@ func TestLabHubRigsIsolated(t *testing.T) {
 	// have arrived; the hub's archive receiving both shows the link works.
 	publishProto(t, rigA, subjA.Status, &pb.Status{Rig: "rigA"})
 	publishProto(t, rigB, subjB.Status, &pb.Status{Rig: "rigB"})
-	if !waitUntil(60*time.Second, func() bool {
+	if !testwait.Until(60*time.Second, func() bool {
 		a, b := subjectCounts(t, hc, ArchiveStream, subjA), subjectCounts(t, hc, ArchiveStream, subjB)
 		return a[subjA.Status] >= 1 && b[subjB.Status] == 1
 	}) {
@@ -532,22 +441,8 @@ func TestLabHubRigsIsolated(t *testing.T) {
 // three get through.
 func TestHubRefusesRogueRig(t *testing.T) {
 	ctx := context.Background()
-	hub, err := server.NewServer(&server.Options{ServerName: "hub", Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true,
-		JetStream: true, JetStreamDomain: "hub", StoreDir: t.TempDir(), Users: hubUsers(t, "rigA", "rigB"),
-		LeafNode: server.LeafNodeOpts{Host: "127.0.0.1", Port: server.RANDOM_PORT}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hub.Start()
-	t.Cleanup(func() { hub.Shutdown(); hub.WaitForShutdown() })
-	if !hub.ReadyForConnections(10 * time.Second) {
-		t.Fatal("hub not ready")
-	}
-	hc, err := nats.Connect(hub.ClientURL(), hubAdmin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hc.Close()
+	hub := acquisitiontest.StartHub(t, acquisitiontest.HubOptions{JetStream: true, Users: acquisitiontest.HubUsers(t, LeafPermissions, "rigA", "rigB")})[0]
+	hc := acquisitiontest.Admin(t, hub)
 	seen, err := hc.SubscribeSync("retinad.>")
 	if err != nil {
 		t.Fatal(err)
@@ -557,7 +452,7 @@ func TestHubRefusesRogueRig(t *testing.T) {
 	// The rogue: rig B's credentials, rig A's domain, no deny lists; it records first.
 	subjA, _ := SubjectsFor("rigA")
 	subjB, _ := SubjectsFor("rigB")
-	leafB, _ := url.Parse(leafURLs([]*server.Server{hub}, "rigB", nil))
+	leafB, _ := url.Parse(acquisitiontest.LeafURLs([]*server.Server{hub}, "rigB", nil))
 	rogue, err := server.NewServer(&server.Options{ServerName: "rogue", Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true,
 		JetStream: true, JetStreamDomain: "rigA", StoreDir: t.TempDir(),
 		LeafNode: server.LeafNodeOpts{ReconnectInterval: time.Second, Remotes: []*server.RemoteLeafOpts{{URLs: []*url.URL{leafB}}}}})
@@ -581,19 +476,19 @@ func TestHubRefusesRogueRig(t *testing.T) {
 	if err := rc.Publish(subjA.Frame, forged); err != nil { // into the rogue's own "rigA" stream
 		t.Fatal(err)
 	}
-	if !waitUntil(10*time.Second, func() bool { return subjectCounts(t, rc, StreamName("rigA"), subjA)[subjA.Frame] == 1 }) {
+	if !testwait.Until(10*time.Second, func() bool { return subjectCounts(t, rc, StreamName("rigA"), subjA)[subjA.Frame] == 1 }) {
 		t.Fatal("the rogue did not record its forgery")
 	}
 
-	rigA, _ := startRig(t, "rigA", leafURLs([]*server.Server{hub}, "rigA", nil))
-	if !waitUntil(10*time.Second, func() bool { return rigA.LeafConnected() && rogue.NumLeafNodes() == 1 }) {
+	rigA, _ := startRig(t, "rigA", acquisitiontest.LeafURLs([]*server.Server{hub}, "rigA", nil))
+	if !testwait.Until(10*time.Second, func() bool { return rigA.LeafConnected() && rogue.NumLeafNodes() == 1 }) {
 		t.Fatal("rig A and the rogue not both connected to the hub")
 	}
 	if err := Archive(ctx, hc, []ArchiveRig{{"rigA", "rigA"}}, ArchiveOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	publishProto(t, rigA, subjA.Status, &pb.Status{Rig: "rigA"})
-	if !waitUntil(30*time.Second, func() bool { return subjectCounts(t, hc, ArchiveStream, subjA)[subjA.Status] == 1 }) {
+	if !testwait.Until(30*time.Second, func() bool { return subjectCounts(t, hc, ArchiveStream, subjA)[subjA.Status] == 1 }) {
 		t.Fatalf("the archive does not source rig A: %v", subjectCounts(t, hc, ArchiveStream, subjA))
 	}
 
@@ -644,21 +539,8 @@ func TestHubRefusesRogueRig(t *testing.T) {
 // cannot publish rig A's subjects through the hub, which refuses the message and drops the
 // connection, nor receive the hub's requests into rig A's JetStream domain.
 func TestHubRefusesRawLeaf(t *testing.T) {
-	hub, err := server.NewServer(&server.Options{ServerName: "hub", Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true,
-		Users: hubUsers(t, "rigA", "rigB"), LeafNode: server.LeafNodeOpts{Host: "127.0.0.1", Port: server.RANDOM_PORT}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hub.Start()
-	t.Cleanup(func() { hub.Shutdown(); hub.WaitForShutdown() })
-	if !hub.ReadyForConnections(10 * time.Second) {
-		t.Fatal("hub not ready")
-	}
-	hc, err := nats.Connect(hub.ClientURL(), hubAdmin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hc.Close()
+	hub := acquisitiontest.StartHub(t, acquisitiontest.HubOptions{Users: acquisitiontest.HubUsers(t, LeafPermissions, "rigA", "rigB")})[0]
+	hc := acquisitiontest.Admin(t, hub)
 	seen, err := hc.SubscribeSync("retinad.rigA.>")
 	if err != nil {
 		t.Fatal(err)
@@ -685,8 +567,8 @@ func TestHubRefusesRawLeaf(t *testing.T) {
 	}
 	// Interest in rig A's domain and rig B's control subjects, then a ping: the pong says the
 	// hub has read them.
-	fmt.Fprint(conn, `CONNECT {"user":"rigB","pass":"rigB","name":"rogue"}`+"\r\n"+
-		"LS+ $JS.rigA.API.>\r\nLS+ retinad.rigB.control.>\r\nPING\r\n")
+	fmt.Fprintf(conn, `CONNECT {"user":"rigB","pass":%q,"name":"rogue"}`+"\r\n"+
+		"LS+ $JS.rigA.API.>\r\nLS+ retinad.rigB.control.>\r\nPING\r\n", acquisitiontest.LeafPassword("rigB"))
 	for l := line(); l != "PONG"; l = line() {
 		if strings.HasPrefix(l, "-ERR") {
 			t.Fatalf("the hub refused rig B's login: %s", l)
@@ -733,22 +615,8 @@ func TestHubRefusesRawLeaf(t *testing.T) {
 // rig's prefix from Archive, and then sources the rig through a hub with those permissions.
 func TestArchiveAddsDeliverPrefix(t *testing.T) {
 	ctx := context.Background()
-	hub, err := server.NewServer(&server.Options{ServerName: "hub", Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true,
-		JetStream: true, JetStreamDomain: "hub", StoreDir: t.TempDir(), Users: hubUsers(t, "rigA"),
-		LeafNode: server.LeafNodeOpts{Host: "127.0.0.1", Port: server.RANDOM_PORT}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hub.Start()
-	t.Cleanup(func() { hub.Shutdown(); hub.WaitForShutdown() })
-	if !hub.ReadyForConnections(10 * time.Second) {
-		t.Fatal("hub not ready")
-	}
-	hc, err := nats.Connect(hub.ClientURL(), hubAdmin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hc.Close()
+	hub := acquisitiontest.StartHub(t, acquisitiontest.HubOptions{JetStream: true, Users: acquisitiontest.HubUsers(t, LeafPermissions, "rigA")})[0]
+	hc := acquisitiontest.Admin(t, hub)
 	js, err := jetstream.New(hc)
 	if err != nil {
 		t.Fatal(err)
@@ -769,9 +637,9 @@ func TestArchiveAddsDeliverPrefix(t *testing.T) {
 	if len(src) != 1 || src[0].External == nil || src[0].External.DeliverPrefix != ArchiveDeliverPrefix("rigA") {
 		t.Fatalf("the archive's sources after Archive: %+v, want rigA's with deliver prefix %s", src, ArchiveDeliverPrefix("rigA"))
 	}
-	rig, subj := startRig(t, "rigA", leafURLs([]*server.Server{hub}, "rigA", nil))
+	rig, subj := startRig(t, "rigA", acquisitiontest.LeafURLs([]*server.Server{hub}, "rigA", nil))
 	publishProto(t, rig, subj.Status, &pb.Status{Rig: "rigA"})
-	if !waitUntil(30*time.Second, func() bool { return subjectCounts(t, hc, ArchiveStream, subj)[subj.Status] == 1 }) {
+	if !testwait.Until(30*time.Second, func() bool { return subjectCounts(t, hc, ArchiveStream, subj)[subj.Status] == 1 }) {
 		t.Fatalf("the archive has %v of rig A", subjectCounts(t, hc, ArchiveStream, subj))
 	}
 }
@@ -860,16 +728,12 @@ func TestHubConf(t *testing.T) {
 	}
 	v, _ := hub.Varz(nil)
 	rig, subj := startRig(t, "rig1", fmt.Sprintf("nats-leaf://rig1:rig1-secret@127.0.0.1:%d", v.LeafNode.Port))
-	hc, err := nats.Connect(hub.ClientURL(), nats.UserInfo("admin", "admin-secret"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hc.Close()
+	hc := acquisitiontest.Admin(t, hub)
 	if err := Archive(context.Background(), hc, []ArchiveRig{{"rig1", "rig1"}}, ArchiveOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	publishProto(t, rig, subj.Status, &pb.Status{Rig: "rig1"})
-	if !waitUntil(30*time.Second, func() bool { return subjectCounts(t, hc, ArchiveStream, subj)[subj.Status] == 1 }) {
+	if !testwait.Until(30*time.Second, func() bool { return subjectCounts(t, hc, ArchiveStream, subj)[subj.Status] == 1 }) {
 		t.Fatalf("the archive has %v of rig1 (leaf connected: %v)", subjectCounts(t, hc, ArchiveStream, subj), rig.LeafConnected())
 	}
 }
@@ -880,22 +744,13 @@ func TestHubConf(t *testing.T) {
 // here, so the network's own is not in it). The hub's subscription names the subject: one with
 // a wildcard gets no recorded subject of the rig (README "A lab with several rigs").
 func BenchmarkLeafPublish(b *testing.B) {
-	hub, err := server.NewServer(&server.Options{ServerName: "hub", Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true,
-		Users: hubUsers(b, "rigA"), LeafNode: server.LeafNodeOpts{Host: "127.0.0.1", Port: server.RANDOM_PORT}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	hub.Start()
-	defer func() { hub.Shutdown(); hub.WaitForShutdown() }()
-	if !hub.ReadyForConnections(10 * time.Second) {
-		b.Fatal("hub not ready")
-	}
-	rig, err := Start(configs.NATS{Embedded: true, Leaf: configs.Leaf{URL: leafURLs([]*server.Server{hub}, "rigA", nil)}}, BusOptions{Rig: "rigA"})
+	hub := acquisitiontest.StartHub(b, acquisitiontest.HubOptions{Users: acquisitiontest.HubUsers(b, LeafPermissions, "rigA")})[0]
+	rig, err := Start(configs.NATS{Embedded: true, Leaf: configs.Leaf{URL: acquisitiontest.LeafURLs([]*server.Server{hub}, "rigA", nil)}}, BusOptions{Rig: "rigA"})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer rig.Stop()
-	hc, err := nats.Connect(hub.ClientURL(), hubAdmin)
+	hc, err := nats.Connect(hub.ClientURL(), acquisitiontest.HubAdmin)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -913,7 +768,7 @@ func BenchmarkLeafPublish(b *testing.B) {
 			}
 			defer sub.Unsubscribe()
 			at.conn.Flush()
-			if !waitUntil(10*time.Second, func() bool { // the subscription reached the rig
+			if !testwait.Until(10*time.Second, func() bool { // the subscription reached the rig
 				rig.Conn().Publish("retinad.rigA.frame", data)
 				select {
 				case <-got:
@@ -946,18 +801,9 @@ func TestArchiveCatchUp(t *testing.T) {
 	}
 	const n = 100000
 	ctx := context.Background()
-	hub, err := server.NewServer(&server.Options{ServerName: "hub", Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true,
-		JetStream: true, JetStreamDomain: "hub", StoreDir: t.TempDir(), LeafNode: server.LeafNodeOpts{Host: "127.0.0.1", Port: server.RANDOM_PORT}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hub.Start()
-	t.Cleanup(func() { hub.Shutdown(); hub.WaitForShutdown() })
-	if !hub.ReadyForConnections(10 * time.Second) {
-		t.Fatal("hub not ready")
-	}
+	hub := acquisitiontest.StartHub(t, acquisitiontest.HubOptions{JetStream: true})[0]
 	var c *cutter
-	rig, subj := startRig(t, "rigA", leafURLs([]*server.Server{hub}, "", func(_ int, target string) string {
+	rig, subj := startRig(t, "rigA", acquisitiontest.LeafURLs([]*server.Server{hub}, "", func(_ int, target string) string {
 		c = newCutter(t, target)
 		return c.ln.Addr().String()
 	}))
@@ -971,11 +817,11 @@ func TestArchiveCatchUp(t *testing.T) {
 	}
 	publishProto(t, rig, subj.Status, &pb.Status{Rig: "rigA"})
 	archived := func() uint64 { return subjectCounts(t, hc, ArchiveStream, subj)[subj.Frame] }
-	if !waitUntil(30*time.Second, func() bool { return subjectCounts(t, hc, ArchiveStream, subj)[subj.Status] == 1 }) {
+	if !testwait.Until(30*time.Second, func() bool { return subjectCounts(t, hc, ArchiveStream, subj)[subj.Status] == 1 }) {
 		t.Fatal("the archive is not sourcing the rig")
 	}
 	c.setCut(true)
-	if !waitUntil(10*time.Second, func() bool { return !rig.LeafConnected() }) {
+	if !testwait.Until(10*time.Second, func() bool { return !rig.LeafConnected() }) {
 		t.Fatal("the rig still has a leaf connection with its link cut")
 	}
 	data := make([]byte, 100)
@@ -988,7 +834,7 @@ func TestArchiveCatchUp(t *testing.T) {
 	c.setCut(false)
 	back := time.Now()
 	var resumed time.Time
-	if !waitUntil(3*time.Minute, func() bool {
+	if !testwait.Until(3*time.Minute, func() bool {
 		got := archived()
 		if got > 0 && resumed.IsZero() {
 			resumed = time.Now()

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/micro"
 	"google.golang.org/protobuf/proto"
 
+	"retinad/internal/testwait"
 	pb "retinad/proto/retinadpb"
 )
 
@@ -118,7 +119,7 @@ func TestControl(t *testing.T) {
 	if err := nc.Publish(subj.Control+"."+EndpointStop, forged); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "a refused non-request", func() bool { return c.Rejected() == 1 })
+	testwait.Must(t, 10*time.Second, "a refused non-request", func() bool { return c.Rejected() == 1 })
 	for _, ep := range []string{EndpointStatus, EndpointStart, EndpointStop, EndpointLoad, EndpointUnload, EndpointStimulus, EndpointMark} {
 		for name, data := range malformed {
 			if ep == EndpointStatus && name == "invalid utf-8" {

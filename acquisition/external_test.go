@@ -10,6 +10,7 @@ import (
 
 	"retinad/acquisition/acquisitiontest"
 	"retinad/configs"
+	"retinad/internal/testwait"
 	pb "retinad/proto/retinadpb"
 )
 
@@ -66,15 +67,11 @@ func TestExternalServer(t *testing.T) {
 	expect(s, 0, 10)
 
 	srv.Kill()
-	for !bus.Conn().IsReconnecting() {
-		time.Sleep(5 * time.Millisecond)
-	}
+	testwait.Must(t, 10*time.Second, "the bus reconnecting after the kill", bus.Conn().IsReconnecting)
 	for i := uint64(10); i < 20; i++ { // buffered by the connection while the server is gone
 		p.Publish(subj.Status, &pb.Status{Frames: i})
 	}
-	for p.Stats().Queued > 0 {
-		time.Sleep(5 * time.Millisecond)
-	}
+	testwait.Must(t, 10*time.Second, "the publisher's queue handed to the connection", func() bool { return p.Stats().Queued == 0 })
 	srv.Restart()
 	s = listen() // subscribes before the bus reconnects (reconnect wait is 250 ms)
 	t.Log("restarted", time.Now())

@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"retinad/internal/testwait"
 	pb "retinad/proto/retinadpb"
 )
 
@@ -26,19 +27,16 @@ func publishProto(t testing.TB, b *Bus, subject string, m proto.Message) {
 func waitStored(t testing.TB, b *Bus, subj Subjects, n uint64) {
 	t.Helper()
 	ctx := context.Background()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	var held uint64
+	if !testwait.Until(60*time.Second, func() bool {
 		info, err := streamInfo(ctx, b.Conn(), subj)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if info.State.Msgs >= n {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("stream holds %d messages after 60s, want %d", info.State.Msgs, n)
-		}
-		time.Sleep(10 * time.Millisecond)
+		held = info.State.Msgs
+		return held >= n
+	}) {
+		t.Fatalf("stream holds %d messages after 60s, want %d", held, n)
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"retinad/acquisition/acquisitiontest"
 	"retinad/configs"
+	"retinad/internal/testwait"
 	pb "retinad/proto/retinadpb"
 )
 
@@ -27,16 +28,6 @@ import (
 // counted on the attacker's connection and, for the embedded server, in the daemon's log) and
 // leave the session record as the daemon wrote it, exportable by an observer. The control
 // attacks through real `retinad control` processes are in cmd/retinad/security_test.go.
-
-// waitFor polls ok until it holds, failing the test after 10 s.
-func waitFor(t testing.TB, what string, ok func() bool) {
-	t.Helper()
-	for start := time.Now(); !ok(); time.Sleep(5 * time.Millisecond) {
-		if time.Since(start) > 10*time.Second {
-			t.Fatalf("no %s within 10 s", what)
-		}
-	}
-}
 
 // secTarget is a server under attack with the daemon (its bus) connected to it.
 type secTarget struct {
@@ -99,7 +90,7 @@ func externalTarget(t *testing.T) *secTarget {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Stop() })
-	waitFor(t, "the daemon connected to nats-server", b.Conn().IsConnected)
+	testwait.Must(t, 10*time.Second, "the daemon connected to nats-server", b.Conn().IsConnected)
 	return &secTarget{url: url, rig: "rig1", daemon: b, login: map[Role][]nats.Option{
 		RoleObserver:    nil,
 		RoleAcquisition: {nats.UserInfo(acquisitiontest.LabUsers["acquisition"], pw["RETINAD_ACQUISITION_PASSWORD"])},
@@ -145,9 +136,9 @@ func (tg *secTarget) refused(t *testing.T, a *attacker, what string, attack func
 	if ferr := a.nc.Flush(); ferr != nil && err == nil {
 		err = ferr
 	}
-	waitFor(t, fmt.Sprintf("permission violation for %s as %s", what, a.role), func() bool { return a.violations.Load() > before })
+	testwait.Must(t, 10*time.Second, fmt.Sprintf("permission violation for %s as %s", what, a.role), func() bool { return a.violations.Load() > before })
 	if tg.violations != nil {
-		waitFor(t, fmt.Sprintf("%s as %s in the daemon's log", what, a.role), func() bool { return tg.violations() > logged })
+		testwait.Must(t, 10*time.Second, fmt.Sprintf("%s as %s in the daemon's log", what, a.role), func() bool { return tg.violations() > logged })
 	}
 	t.Logf("%s as %s: refused (%v)", what, a.role, err)
 }
@@ -219,7 +210,7 @@ func (tg *secTarget) recorded(t *testing.T, subj Subjects) uint64 {
 
 func (tg *secTarget) waitRecorded(t *testing.T, s *recordedSession, n uint64) {
 	t.Helper()
-	waitFor(t, fmt.Sprintf("%d recorded messages", n), func() bool { return tg.recorded(t, s.subj) == n })
+	testwait.Must(t, 10*time.Second, fmt.Sprintf("%d recorded messages", n), func() bool { return tg.recorded(t, s.subj) == n })
 }
 
 // controlState asks the service's status as the operator: the fake daemon's session.
@@ -386,7 +377,7 @@ func runSecurity(t *testing.T, tg *secTarget) {
 		if _, err := stranger.nc.Request("$JS.API.CONSUMER.CREATE."+stream+".replay", []byte(req), 5*time.Second); err != nil {
 			t.Fatalf("create the replay consumer: %v", err)
 		}
-		waitFor(t, "the control service refusing the replayed messages", func() bool { return s.ctl.Rejected() >= rejected+recorded })
+		testwait.Must(t, 10*time.Second, "the control service refusing the replayed messages", func() bool { return s.ctl.Rejected() >= rejected+recorded })
 		if got := controlSession(t, stranger.nc, subj); got != "s1" {
 			t.Errorf("session after the replay: %q, want s1 still running", got)
 		}

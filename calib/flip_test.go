@@ -5,13 +5,13 @@ import (
 	"time"
 
 	"retinad/calib"
-	"retinad/calib/calibtest"
+	"retinad/calib/simdevice"
 	"retinad/clock"
 )
 
 // Flip is on the frame loop: it must not allocate, with or without the simulated device.
 func TestFlipAllocatesNothing(t *testing.T) {
-	dev, err := calibtest.NewDevice(calibtest.DeviceConfig{Latency: 8 * time.Millisecond, Jitter: 500 * time.Microsecond}, clock.System{})
+	dev, err := simdevice.NewDevice(simdevice.DeviceConfig{Latency: 8 * time.Millisecond, Jitter: 500 * time.Microsecond}, clock.System{})
 	if err != nil {
 		t.Fatal(err)
 	}

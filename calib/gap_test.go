@@ -3,7 +3,6 @@ package calib_test
 import (
 	"context"
 	"errors"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -14,6 +13,7 @@ import (
 	"retinad/calib/calibtest"
 	"retinad/calib/wire"
 	"retinad/clock/clocktest"
+	"retinad/internal/testwait"
 )
 
 // TestSequenceGapScripted replays exact bytes with two sequence gaps through Run on a virtual
@@ -80,8 +80,8 @@ func TestSequenceGapScripted(t *testing.T) {
 			t.Errorf("Run: %v", err)
 		}
 	}()
-	waitFor(t, "Run's timers", func() bool { return clk.Timers() >= 2 })
-	clk.SetSettle(func() { waitFor(t, "the clock's ticks handled", clk.Quiet) })
+	testwait.Must(t, 10*time.Second, "Run's timers", func() bool { return clk.Timers() >= 2 })
+	clk.SetSettle(func() { testwait.Must(t, 10*time.Second, "the clock's ticks handled", clk.Quiet) })
 	st := p.Stats()
 	for i := 1; i <= 4; i++ {
 		if i == 1 {
@@ -89,14 +89,14 @@ func TestSequenceGapScripted(t *testing.T) {
 		} else {
 			clk.Advance(10 * time.Millisecond)
 		}
-		waitFor(t, "pong", func() bool { return st.Pongs.Load() == uint64(i) })
+		testwait.Must(t, 10*time.Second, "pong", func() bool { return st.Pongs.Load() == uint64(i) })
 	}
 	for f := range 15 {
 		p.Flip(uint64(f), flipNs(f), float64(f%2))
 	}
-	waitFor(t, "the flips taken", func() bool { return !p.Busy() })
+	testwait.Must(t, 10*time.Second, "the flips taken", func() bool { return !p.Busy() })
 	clk.Advance(10 * time.Millisecond) // ping 5: the edges flow
-	waitFor(t, "every frame resolved", func() bool { mu.Lock(); defer mu.Unlock(); return len(onsets) == 15 })
+	testwait.Must(t, 10*time.Second, "every frame resolved", func() bool { mu.Lock(); defer mu.Unlock(); return len(onsets) == 15 })
 
 	mu.Lock()
 	defer mu.Unlock()
@@ -118,18 +118,6 @@ func TestSequenceGapScripted(t *testing.T) {
 	if st.Lost.Load() != 5 || st.LinkLost.Load() != 5 || st.Dropped.Load() != 1 || st.Timed.Load() != 9 || st.BadFrames.Load() != 0 {
 		t.Errorf("lost %d, link-lost %d, dropped %d, timed %d, bad frames %d; want 5, 5, 1, 9, 0",
 			st.Lost.Load(), st.LinkLost.Load(), st.Dropped.Load(), st.Timed.Load(), st.BadFrames.Load())
-	}
-}
-
-// waitFor polls cond in real time (the link's reader is a goroutine) for up to 10 s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited 10 s for %s", what)
-		}
-		runtime.Gosched()
-		time.Sleep(50 * time.Microsecond)
 	}
 }
 
@@ -156,7 +144,7 @@ func TestSecondReaderStealsBytes(t *testing.T) {
 				t.Logf("quiet %v host->dev %d/%d dev busy %v dev wrote %d host read %d stolen %d host busy %v", r.clk.Quiet(), st.BytesWritten.Load(), r.dev.BytesRead(), r.dev.Busy(), r.dev.BytesWritten(), st.BytesRead.Load(), stolen.Load(), r.p.Busy())
 			}
 		}()
-		waitFor(t, "the pipeline drained", func() bool {
+		testwait.Must(t, 10*time.Second, "the pipeline drained", func() bool {
 			return r.clk.Quiet() && st.BytesWritten.Load() == r.dev.BytesRead() && !r.dev.Busy() &&
 				(st.Connects.Load() == 0 || r.dev.BytesWritten() == st.BytesRead.Load()+stolen.Load()) && !r.p.Busy()
 		})

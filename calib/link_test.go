@@ -13,6 +13,7 @@ import (
 	"retinad/calib"
 	"retinad/calib/calibtest"
 	"retinad/calib/wire"
+	"retinad/internal/testwait"
 )
 
 func frame(m wire.Message) []byte { return wire.AppendFrame(nil, &m) }
@@ -63,10 +64,7 @@ func TestLinkReaderScripted(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
 	st := p.Stats()
-	deadline := time.Now().Add(5 * time.Second)
-	for st.Connects.Load() < 2 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	testwait.Until(5*time.Second, func() bool { return st.Connects.Load() >= 2 }) // checked below
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Run: %v", err)
@@ -130,11 +128,7 @@ func TestUnpluggedWriteAndReadFail(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
-	for start := time.Now(); dials.Load() < 200; time.Sleep(time.Millisecond) {
-		if time.Since(start) > 10*time.Second {
-			t.Fatalf("only %d dials in 10 s", dials.Load())
-		}
-	}
+	testwait.Must(t, 10*time.Second, "200 dials", func() bool { return dials.Load() >= 200 })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)

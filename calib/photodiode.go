@@ -120,6 +120,9 @@ type Photodiode struct {
 	haveSeq   bool  // lastSeq is set
 	lastGap   int64 // host time of the last gap logged
 	lastLog   int64
+
+	ready     chan struct{} // closed by Run the first time a flip could be timed (Ready)
+	wasTiming bool          // ready is closed
 }
 
 type flipRec struct {
@@ -153,7 +156,7 @@ func New(o Options) *Photodiode {
 	def(&o.PingEvery, 100*time.Millisecond)
 	def(&o.BackoffMin, 100*time.Millisecond)
 	def(&o.BackoffMax, 5*time.Second)
-	p := &Photodiode{o: o, wake: make(chan struct{}, 1), out: make([]byte, 0, 4*wire.MaxFrame)}
+	p := &Photodiode{o: o, wake: make(chan struct{}, 1), out: make([]byte, 0, 4*wire.MaxFrame), ready: make(chan struct{})}
 	p.match = newMatcher(o.Window, o.Refresh, o.Latency, &p.stats, o.OnOnset)
 	return p
 }
@@ -221,6 +224,23 @@ func (p *Photodiode) Busy() bool {
 	return p.rn > 0
 }
 
+// Ready is closed the first time the link can time a flip: the device is connected, has said
+// hello and its clock is synced. A flip reported before then is Untimed (its edge's device time
+// cannot be placed on the host's clock), so a frame loop that waits for Ready before its first
+// frame has that frame timed. It is never closed without a device. Safe from any goroutine.
+func (p *Photodiode) Ready() <-chan struct{} { return p.ready }
+
+// timing says whether a flip taken now can be timed, and closes Ready the first time it can.
+func (p *Photodiode) timing() bool {
+	ok := p.up && p.hello && p.sync.Ready()
+	if ok && !p.wasTiming {
+		p.wasTiming = true
+		p.o.Log.Info("calib: photodiode clock synced; frames are timed from now", "device", p.o.Name, "pongs", p.stats.Pongs.Load())
+		close(p.ready)
+	}
+	return ok
+}
+
 // takeFlips hands every reported flip to the matcher.
 func (p *Photodiode) takeFlips() {
 	p.mu.Lock()
@@ -230,7 +250,7 @@ func (p *Photodiode) takeFlips() {
 	}
 	p.rhead, p.rn = (p.rhead+n)%flipCap, 0
 	p.mu.Unlock()
-	timed := p.up && p.hello && p.sync.Ready()
+	timed := p.timing()
 	for _, f := range p.batch[:n] {
 		p.match.addFlip(f.frame, f.ns, f.level, timed)
 	}
@@ -328,6 +348,7 @@ func (p *Photodiode) Run(ctx context.Context) error {
 			p.takeFlips()
 			p.handle(ev)
 			p.handled.Add(1)
+			p.timing() // a pong may have made the sync ready: Ready closes now, not at the next flip
 
 		case err := <-readErr:
 			// The reader queued every message it read before its error: act on them first, so

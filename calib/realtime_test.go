@@ -9,8 +9,9 @@ import (
 	"time"
 
 	"retinad/calib"
-	"retinad/calib/calibtest"
+	"retinad/calib/simdevice"
 	"retinad/clock"
+	"retinad/internal/testwait"
 )
 
 // TestRealtimeOnsetBias runs the fake device in real time over a real pty, as the daemon does
@@ -42,7 +43,7 @@ func TestRealtimeOnsetBias(t *testing.T) {
 // signed onset error (onset - truth) in us, and a summary line.
 func onsetBiasRun(t *testing.T) (float64, string) {
 	clk := clock.System{}
-	dev, err := calibtest.NewDevice(simCfg(), clk)
+	dev, err := simdevice.NewDevice(simCfg(), clk)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,12 +64,10 @@ func onsetBiasRun(t *testing.T) (float64, string) {
 	go func() { defer wg.Done(); dev.Run(ctx) }()
 	go func() { defer wg.Done(); p.Run(ctx) }()
 	st := p.Stats()
-	for deadline := time.Now().Add(5 * time.Second); st.Pongs.Load() < 100; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			cancel()
-			wg.Wait()
-			t.Fatalf("no clock sync in 5 s: %d pongs", st.Pongs.Load())
-		}
+	if !testwait.Until(5*time.Second, func() bool { return st.Pongs.Load() >= 100 }) {
+		cancel()
+		wg.Wait()
+		t.Fatalf("no clock sync in 5 s: %d pongs", st.Pongs.Load())
 	}
 	tick := time.NewTicker(10 * time.Millisecond)
 	for f := uint64(0); f < 300; f++ {
@@ -76,7 +75,7 @@ func onsetBiasRun(t *testing.T) (float64, string) {
 		p.Flip(f, clk.Now(), float64(f%2))
 	}
 	tick.Stop()
-	time.Sleep(100 * time.Millisecond)
+	testwait.Must(t, 5*time.Second, "every frame's onset", func() bool { mu.Lock(); defer mu.Unlock(); return len(onsets) == 300 })
 	cancel()
 	wg.Wait()
 

@@ -14,20 +14,21 @@ import (
 	"time"
 
 	"retinad/calib"
-	"retinad/calib/calibtest"
+	"retinad/calib/simdevice"
 	"retinad/calib/wire"
 	"retinad/clock/clocktest"
+	"retinad/internal/testwait"
 )
 
 // rig is the host side and the fake device over a real pty, on a virtual clock.
 type rig struct {
 	clk *clocktest.VirtualClock
-	dev *calibtest.Device
+	dev *simdevice.Device
 	p   *calib.Photodiode
 
 	mu     sync.Mutex
 	onsets []calib.Onset
-	truth  []calibtest.Truth // by frame, taken as each flip is shown
+	truth  []simdevice.Truth // by frame, taken as each flip is shown
 
 	cancel    context.CancelFunc
 	stuck     int // settles that gave up
@@ -37,16 +38,16 @@ type rig struct {
 
 const frameNs = int64(10 * time.Millisecond)
 
-func newRig(t testing.TB, cfg calibtest.DeviceConfig, frames int, opts ...func(*calib.Options)) *rig {
+func newRig(t testing.TB, cfg simdevice.DeviceConfig, frames int, opts ...func(*calib.Options)) *rig {
 	t.Helper()
 	r := &rig{clk: clocktest.NewVirtualClock(int64(1000 * time.Second))}
-	dev, err := calibtest.NewDevice(cfg, r.clk)
+	dev, err := simdevice.NewDevice(cfg, r.clk)
 	if err != nil {
 		t.Fatal(err)
 	}
 	r.dev = dev
 	r.onsets = make([]calib.Onset, 0, frames+16)
-	r.truth = make([]calibtest.Truth, 0, frames+16)
+	r.truth = make([]simdevice.Truth, 0, frames+16)
 	o := calib.Options{
 		Dial:      func() (calib.Link, error) { return calib.OpenSerial(dev.Path(), 115200, 100*time.Millisecond) },
 		Name:      dev.Path(),
@@ -73,11 +74,7 @@ func newRig(t testing.TB, cfg calibtest.DeviceConfig, frames int, opts ...func(*
 	}()
 	// Time starts when both Runs have made their timers (the host's retry and ping timers, the
 	// device's output timer), as it would on every run.
-	for deadline := time.Now().Add(10 * time.Second); r.clk.Timers() < 3; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the host's and the device's Run made %d timers in 10 s, want 3", r.clk.Timers())
-		}
-	}
+	testwait.Must(t, 10*time.Second, "the host's and the device's Run to make their 3 timers", func() bool { return r.clk.Timers() >= 3 })
 	return r
 }
 
@@ -119,10 +116,8 @@ func (r *rig) settled(st *calib.Stats) bool {
 // drain waits (in real time) until the host has read and handled all the device wrote.
 func (r *rig) drain(t testing.TB) {
 	st := r.p.Stats()
-	for deadline := time.Now().Add(10 * time.Second); st.BytesRead.Load() != r.dev.BytesWritten() || r.p.Busy(); time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the host read %d of the device's %d bytes in 10 s", st.BytesRead.Load(), r.dev.BytesWritten())
-		}
+	if !testwait.Until(10*time.Second, func() bool { return st.BytesRead.Load() == r.dev.BytesWritten() && !r.p.Busy() }) {
+		t.Fatalf("the host read %d of the device's %d bytes in 10 s", st.BytesRead.Load(), r.dev.BytesWritten())
 	}
 }
 
@@ -209,8 +204,8 @@ func simulate(t *testing.T, frames uint64) *simulation {
 }
 
 // simCfg is the fake device: 8 ms +/- 0.5 ms latency, 50 ppm drift, 1 h offset.
-func simCfg() calibtest.DeviceConfig {
-	return calibtest.DeviceConfig{Latency: 8 * time.Millisecond, Jitter: 500 * time.Microsecond,
+func simCfg() simdevice.DeviceConfig {
+	return simdevice.DeviceConfig{Latency: 8 * time.Millisecond, Jitter: 500 * time.Microsecond,
 		DriftPPM: 50, Offset: time.Hour, Seed: 1}
 }
 
@@ -327,7 +322,7 @@ func TestWireTimeCorrected(t *testing.T) {
 	const baud = 115200
 	bias := float64(wire.FrameLen(wire.TypePong)-wire.FrameLen(wire.TypePing)) * 10 / baud / 2 * 1e6 // us
 	median := func(devBaud, hostBaud int) float64 {
-		cfg := calibtest.DeviceConfig{Latency: 8 * time.Millisecond, Seed: 1, Baud: devBaud}
+		cfg := simdevice.DeviceConfig{Latency: 8 * time.Millisecond, Seed: 1, Baud: devBaud}
 		r := newRig(t, cfg, 1000, func(o *calib.Options) { o.Baud = hostBaud })
 		r.warmUp(t)
 		r.run(0, 1000)

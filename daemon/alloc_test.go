@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"runtime"
 	"testing"
 
 	"retinad/clock/clocktest"
@@ -41,6 +42,14 @@ func (p *clockPresenter) Present([]float32) (Flip, error) {
 
 type sumEngine struct{}
 
+// resettingEngine counts its resets (daemon.Resetter) in n.
+type resettingEngine struct {
+	sumEngine
+	n *int
+}
+
+func (e resettingEngine) Reset() { *e.n++ }
+
 func (sumEngine) Step(frame, rates []float32) error {
 	for c := range rates {
 		rates[c] = frame[c] * 10
@@ -53,7 +62,7 @@ func (sumEngine) Step(frame, rates []float32) error {
 // and checks that none of it allocates.
 func TestSteadyStateAllocatesNothing(t *testing.T) {
 	bus := &nopBus{}
-	steadyState(t, bus)
+	steadyState(t, bus, true)
 	if bus.n < 2000 {
 		t.Errorf("bus saw %d messages", bus.n)
 	}
@@ -65,19 +74,22 @@ func TestSteadyStateAllocatesNothing(t *testing.T) {
 func TestSteadyStateAllocatesNothingThroughPublisher(t *testing.T) {
 	nc := inProcessNATS(t)
 	bus := NATSBus(nc, 64, nil)
-	steadyState(t, bus)
+	steadyState(t, bus, false)
 	if q, dropped, _ := bus.(queueCounts).queue(); q != 64 || dropped < 2000 {
 		t.Errorf("queue %d, dropped %d: the frames did not go through it", q, dropped)
 	}
 }
 
-func steadyState(t *testing.T, bus Bus) {
+// steadyState drives the frame path by hand; with restart, across a session started over the
+// control service too (its stop flushes the bus, which the publisher's unsent queue cannot).
+func steadyState(t *testing.T, bus Bus, restart bool) {
 	clk := clocktest.NewVirtualClock(0) // the presenter moves it to each flip
+	var resets int
 	cells := []int32{1, 2, 3}
 	d, err := New(Parts{
 		Rig: "a", Session: "s", Source: &constSource{}, Presenter: &clockPresenter{clk: clk}, Bus: bus,
 		FrameRate: 100, Height: 50, Width: 50, Clock: clk,
-		Models: []Model{{Name: "m", Engine: sumEngine{}, CellIDs: cells, BinRate: 100}},
+		Models: []Model{{Name: "m", Engine: resettingEngine{n: &resets}, CellIDs: cells, BinRate: 100}},
 		Load: func(context.Context, LoadRequest) (Model, error) {
 			return Model{Engine: sumEngine{}, CellIDs: cells, BinRate: 100}, nil
 		},
@@ -99,6 +111,7 @@ func steadyState(t *testing.T, bus Bus) {
 		// The models' goroutines, one step each by hand.
 		for _, r := range d.models.Load().runners {
 			x, o := r.in.Peek(), r.out.Reserve()
+			r.startAfresh(x.frame)
 			_ = r.Engine.Step(x.pix, o.rates)
 			o.frame, o.doneNs = x.frame, clk.Now()
 			r.out.Commit()
@@ -136,6 +149,29 @@ func steadyState(t *testing.T, bus Bus) {
 	}
 	if a := testing.AllocsPerRun(1000, step); a != 0 {
 		t.Errorf("after an unload: %v allocations per frame, want 0", a)
+	}
+	if !restart {
+		return
+	}
+	// A session started over the control service (allocating there) begins at the next frame
+	// generated, and the model resets its engine when it reaches it: no frame of the switch
+	// allocates. (AllocsPerRun's warm-up call would hide the first frame, so count by hand.)
+	ctx := context.Background()
+	if _, err := d.StopSession(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.StartSession(ctx, "s2"); err != nil {
+		t.Fatal(err)
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	for i := 0; i < 2*len(d.stage); i++ {
+		step()
+	}
+	runtime.ReadMemStats(&m1)
+	if n := m1.Mallocs - m0.Mallocs; n != 0 || resets != 1 {
+		t.Errorf("over a session's start: %d allocations in %d frames, %d engine resets; want 0 and 1", n, 2*len(d.stage), resets)
 	}
 }
 

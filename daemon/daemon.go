@@ -88,6 +88,9 @@ func New(p Parts) (*Daemon, error) {
 	if p.ReportEvery <= 0 {
 		p.ReportEvery = time.Second
 	}
+	if p.FlipsWait <= 0 {
+		p.FlipsWait = 2 * time.Second
+	}
 	if p.StatusEvery <= 0 {
 		p.StatusEvery = 250 * time.Millisecond
 	}
@@ -215,8 +218,20 @@ func (d *Daemon) startRunner(r *runner) {
 // session is one recorded session. Its frames count from 0 (FrameOnset.frame, Prediction.bin):
 // frame f of the session is display frame startFrames+f.
 type session struct {
-	id          string
-	startFrames uint64 // frames shown before it began: the display frame of its frame 0
+	id string
+	// startFrames is the display frame of its frame 0: 0 for the session Run starts with; for
+	// one started over the control service, notBegun until the frame loop gives it the next
+	// frame it generates (and has every model reset before stepping that frame).
+	startFrames atomic.Uint64
+}
+
+// notBegun is the startFrames of a session whose first frame is not yet generated.
+const notBegun = math.MaxUint64
+
+// first returns the display frame of the session's frame 0, and whether it has one yet.
+func (s *session) first() (uint64, bool) {
+	f := s.startFrames.Load()
+	return f, f != notBegun
 }
 
 func newSessionID() string { return time.Now().UTC().Format("20060102T150405Z") }
@@ -229,10 +244,13 @@ func (d *Daemon) sessionID() string {
 	return ""
 }
 
-// sessionFrames returns the running session and the display frame of its frame 0.
+// sessionFrames returns the running session and the display frame of its frame 0: notBegun
+// (later than any frame) until the frame loop gives it one, so that whatever began before
+// that is before the session.
 func (d *Daemon) sessionFrames() (id string, first uint64, ok bool) {
 	if s := d.sess.Load(); s != nil {
-		return s.id, s.startFrames, true
+		f, _ := s.first()
+		return s.id, f, true
 	}
 	return "", 0, false
 }
@@ -286,6 +304,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	g.Go("status", d.runStatus)
 	d.ctl.Unlock()
 	if err == nil {
+		d.waitFlips(g.ctx)
 		if err := d.frameLoop(g.ctx); err != nil {
 			g.fail(err)
 		}
@@ -337,6 +356,26 @@ func (d *Daemon) sessionEvent(ctx context.Context, kind pb.SessionEvent_Kind, id
 	})
 }
 
+// waitFlips holds the first frame until the photodiode can time it (Parts.FlipsReady), for at
+// most FlipsWait: a frame flipped while the link's clock sync is still under way is untimed,
+// and a session's first frames are the ones an experimenter least wants unplaced. A device that
+// is not there does not hold the rig: after FlipsWait the frames go on, untimed, as the status
+// says.
+func (d *Daemon) waitFlips(ctx context.Context) {
+	if d.p.FlipsReady == nil {
+		return
+	}
+	t := d.p.Clock.NewTimer(d.p.FlipsWait)
+	defer t.Stop()
+	select {
+	case <-d.p.FlipsReady:
+	case <-t.C():
+		d.p.Log.Warn("daemon: the photodiode cannot time frames yet (not connected or clock not synced); showing them untimed", "waited", d.p.FlipsWait)
+		clock.Ack(t)
+	case <-ctx.Done():
+	}
+}
+
 // frameLoop shows frames until ctx ends. Per frame it neither allocates nor waits on anything
 // but the presenter's flip.
 func (d *Daemon) frameLoop(ctx context.Context) error {
@@ -378,6 +417,14 @@ func (d *Daemon) generate(k uint64) error {
 	if set := d.models.Load(); set != d.fed {
 		d.fed = set
 		d.fedSet.Store(set)
+	}
+	// A session started over the control service begins with this frame, the first generated
+	// since its START: every model starts afresh on it (see runner.resetAt).
+	if s := d.sess.Load(); s != nil && s.startFrames.Load() == notBegun {
+		for _, r := range d.fed.runners {
+			r.resetAt.Store(k)
+		}
+		s.startFrames.Store(k)
 	}
 	for _, r := range d.fed.runners {
 		r.feed(k, d.stage[slot])

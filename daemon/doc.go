@@ -36,7 +36,9 @@
 //	    goes through the Recorder and waits for the store's acknowledgement, which is the
 //	    recording's health check (recording.go: a refusal is RECORD_FAILED at once)
 //	control goroutines (the control service's, through Controller; serialised by a mutex)
-//	    start and stop sessions (the stamper publishes only in a session, under its name; a
+//	    start and stop sessions (a session started here begins with the next frame the frame
+//	    loop generates, which marks it for every model goroutine to reset its engine, a
+//	    Resetter, before stepping it; the stamper publishes only in a session, under its name; a
 //	    stop publishes final reports and the STOP event and flushes the bus so the recording
 //	    holds the whole session) and load and unload models: a model is read, checked and
 //	    sized here (the file read outside the mutex, under a reserved name, so that a slow load

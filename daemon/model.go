@@ -65,6 +65,14 @@ type runner struct {
 	unobserved atomic.Uint64 // bins stepped without the counts of the bin before (they came too late or not at all)
 	obsLost    atomic.Uint64 // counts validation could not hand over (obs full)
 
+	// resetAt is set by the frame loop to a session's first frame, before feeding it: the
+	// runner resets its engine (a Resetter: its frame window, a recurrent state, its
+	// generator) before stepping the first bin that begins at or after it, once (resetDone).
+	// A second session started before the runner reached the first's frame 0 moves the mark
+	// on, and the first (at most Lookahead+1 frames long) runs on without a reset.
+	resetAt   atomic.Uint64
+	resetDone uint64 // runner only
+
 	// Set when its goroutine starts (under Daemon.ctl): cancel stops it, done closes when it has.
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -140,6 +148,7 @@ func (r *runner) run(ctx context.Context, now func() int64, stamper wake) error 
 		if o != nil {
 			rates = o.rates
 		}
+		r.startAfresh(first)
 		t0 := now()
 		err := r.Engine.Step(pix, rates)
 		t1 := now()
@@ -160,6 +169,17 @@ func (r *runner) run(ctx context.Context, now func() int64, stamper wake) error 
 			r.skipped.Add(1) // the stamper is behind; this bin is lost
 		}
 		r.in.Release()
+	}
+}
+
+// startAfresh resets the engine (a Resetter) before the bin that begins at frame first, when
+// the frame loop has marked a session's frame 0 at or before it since the last reset.
+func (r *runner) startAfresh(first uint64) {
+	if at := r.resetAt.Load(); at != r.resetDone && first >= at {
+		r.resetDone = at
+		if e, ok := r.Engine.(Resetter); ok {
+			e.Reset()
+		}
 	}
 }
 

@@ -54,6 +54,14 @@ type Engine interface {
 	Step(frame []float32, rates []float32) error
 }
 
+// Resetter is an Engine that can start afresh: forget its frame window, set a recurrent
+// state to zero, reseed its generator. The daemon calls Reset before the first bin of a
+// session (started over the control service), so that a session's predictions depend on its
+// own frames only. Called only from that model's goroutine; it must not allocate.
+type Resetter interface {
+	Reset()
+}
+
 // Observer is an Engine whose spike history can follow the recorded spikes (a GLM in
 // validation mode): Observe gives it the counts of the bin it last stepped, before the next
 // Step. Called only from that model's goroutine.
@@ -155,9 +163,15 @@ type Parts struct {
 	Source       Source
 	Presenter    Presenter
 	Flips        FlipSink // may be nil (no photodiode: every frame is then untimed)
-	Models       []Model
-	Load         Loader // loads models asked for over the control service; nil: none can be
-	Bus          Bus
+	// FlipsReady, if set, is closed once Flips can time a frame (calib.Photodiode.Ready: the
+	// device connected and its clock synced). Run shows its first frame after it, or after
+	// FlipsWait (default 2 s) without it, so that a session's first frames are not untimed
+	// only because the clock sync was still under way when the frame loop started.
+	FlipsReady <-chan struct{}
+	FlipsWait  time.Duration
+	Models     []Model
+	Load       Loader // loads models asked for over the control service; nil: none can be
+	Bus        Bus
 	// Recorder is the session recording's store; nil when sessions are not recorded. Session
 	// events and status go through it with the store's acknowledgement (Status.record_state).
 	Recorder   Recorder

@@ -38,11 +38,14 @@ func (d *Daemon) StartSession(ctx context.Context, id string) (*pb.StartSessionR
 	d.val.reset()
 	d.resetRecording()
 	d.sessionEvent(ctx, pb.SessionEvent_START, id) // checks the store and its free space
-	// The session begins with the next frame shown once its START is out: frames shown while
-	// the store acknowledged it went by with no session to publish them in.
+	// The session begins with the next frame the frame loop generates once its START is out,
+	// where every model's engine starts afresh (generate): frames shown while the store
+	// acknowledged START, and the Lookahead+1 frames generated before it was out (already
+	// stepped with the state before the session), go by with no session to publish them in.
 	d.base.Store(d.counters())
 	d.flipSpan.reset()
-	s := &session{id: id, startFrames: d.frames.Load()}
+	s := &session{id: id}
+	s.startFrames.Store(notBegun)
 	now := d.now()
 	d.sess.Store(s)
 	d.stamp.wake.Ring()
@@ -91,7 +94,10 @@ func (d *Daemon) StopSession(ctx context.Context, id string) (*pb.StopSessionRep
 	if err := d.flush(ctx); err != nil {
 		return nil, controlErr("500", fmt.Errorf("daemon: stop session %s: flushing the recording: %w", cur.id, err))
 	}
-	frames := d.frames.Load() - cur.startFrames
+	frames := uint64(0)
+	if f, begun := cur.first(); begun && d.frames.Load() > f {
+		frames = d.frames.Load() - f
+	}
 	rep := &pb.StopSessionReply{Session: cur.id, HostNs: now, UnixNs: d.unix(now), Frames: frames}
 	rep.RecordState, rep.RecordingError = d.recordReply()
 	if rep.RecordState == pb.Status_RECORD_FAILED {

@@ -247,9 +247,11 @@ func (s *stamper) publishFrame(o *calib.Onset, inNs int64, index uint64, src *pb
 	m.Confirmed = pl.confirmed
 	m.DroppedBefore = uint32(o.DroppedBefore)
 	m.LinkLost = o.LinkLost
-	if s.sess != nil && o.Frame >= s.sess.startFrames { // a frame shown before the start is in no session
-		m.Frame = o.Frame - s.sess.startFrames
-		s.publish(d.subj.Frame, m)
+	if s.sess != nil {
+		if f, begun := s.sess.first(); begun && o.Frame >= f { // a frame shown before the start is in no session
+			m.Frame = o.Frame - f
+			s.publish(d.subj.Frame, m)
+		}
 	}
 	d.val.frame(int64(o.Frame), pl.startNs) // the clock fit needs every onset, in a session or not
 	if s.sess != nil {
@@ -267,8 +269,12 @@ func (s *stamper) publishFrame(o *calib.Onset, inNs int64, index uint64, src *pb
 // published or scored.
 func (s *stamper) publishPrediction(r *runner, x *modelOut) {
 	d := s.d
-	first := s.firstBin(r)
-	if s.sess == nil || x.frame < first*r.binFrames { // a bin begun before the session is in none
+	if s.sess == nil {
+		return
+	}
+	start, begun := s.sess.first()
+	first := (start + r.binFrames - 1) / r.binFrames // the session's bin 0: its first bin beginning at or after its frame 0
+	if !begun || x.frame < first*r.binFrames {       // a bin begun before the session is in none
 		return
 	}
 	pl := &s.placed[x.frame%uint64(len(s.placed))]
@@ -283,7 +289,7 @@ func (s *stamper) publishPrediction(r *runner, x *modelOut) {
 	}
 	p := r.predMsg
 	p.Session = s.sess.id
-	p.Bin, p.Frame, p.Confirmed = x.frame/r.binFrames-first, x.frame-s.sess.startFrames, pl.confirmed
+	p.Bin, p.Frame, p.Confirmed = x.frame/r.binFrames-first, x.frame-start, pl.confirmed
 	p.BinStartHostNs, p.BinStartUnixNs = pl.startNs, d.unix(pl.startNs)
 	p.ComputeNs = x.computeNs
 	copy(p.Rates, x.rates)
@@ -307,15 +313,6 @@ func (s *stamper) publishPrediction(r *runner, x *modelOut) {
 		s.flipToPub.Observe(now - pl.flipNs)
 		s.toWire.Observe(now - pl.inNs)
 	}
-}
-
-// firstBin is the display bin of model r that is bin 0 of the session: its first bin that
-// begins at or after the session's first frame (bins begin at multiples of r.binFrames).
-func (s *stamper) firstBin(r *runner) uint64 {
-	if s.sess == nil {
-		return 0
-	}
-	return (s.sess.startFrames + r.binFrames - 1) / r.binFrames
 }
 
 func (s *stamper) publish(subject string, m proto.Message) {

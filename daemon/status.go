@@ -102,12 +102,26 @@ func (d *Daemon) counters() *counters {
 	}
 }
 
+// sessionShown is the frames shown in the running session, from its frame 0 (which a session
+// started over the control service has a few frames after its START), given the frames shown
+// since the last START (since) and in all (shown); since when no session runs.
+func (d *Daemon) sessionShown(since, shown uint64) uint64 {
+	s := d.sess.Load()
+	if s == nil {
+		return since
+	}
+	if first, begun := s.first(); begun && shown > first {
+		return shown - first
+	}
+	return 0
+}
+
 // Figures returns the counters now; safe from any goroutine.
 func (d *Daemon) Figures() Figures {
 	s := d.stamp
 	c, b := d.counters(), d.base.Load()
 	f := Figures{
-		Frames: c.frames - b.frames, Missed: c.missed - b.missed, Timed: c.timed - b.timed,
+		Frames: d.sessionShown(c.frames - b.frames, c.frames), Missed: c.missed - b.missed, Timed: c.timed - b.timed,
 		Dropped: c.dropped - b.dropped, Untimed: c.untimed - b.untimed, LinkLost: c.linkLost - b.linkLost,
 		FlipsLost: d.flipsLost.Load(), OnsetsLost: s.onsetOverflow.Load(), PixelsLost: d.pixLost.Load(),
 		OnsetLatency: time.Duration(s.onsetLatNs.Load()),

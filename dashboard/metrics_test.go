@@ -15,6 +15,7 @@ import (
 	"retinad/acquisition"
 	"retinad/configs"
 	"retinad/daemon"
+	"retinad/internal/testwait"
 	pb "retinad/proto/retinadpb"
 )
 
@@ -106,16 +107,10 @@ func TestMetrics(t *testing.T) {
 	}
 	var body string
 	// The subscriptions deliver on their own goroutine: wait for the histograms to count.
-	for deadline := time.Now().Add(5 * time.Second); ; {
+	testwait.Until(5*time.Second, func() bool { // what is still missing then is named below
 		body = get(t, "http://"+srv.Addr()+"/metrics")
-		if strings.Contains(body, "retinad_flip_to_light_seconds_count 1") && strings.Contains(body, `retinad_model_step_seconds_count{model="cnn"} 1`) {
-			break
-		}
-		if time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return strings.Contains(body, "retinad_flip_to_light_seconds_count 1") && strings.Contains(body, `retinad_model_step_seconds_count{model="cnn"} 1`)
+	})
 	for _, w := range want {
 		if !strings.Contains(body, w+"\n") {
 			t.Errorf("/metrics has no line %q", w)

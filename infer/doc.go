@@ -52,7 +52,7 @@
 // RecurrentBNCNN: conv, BN, ReLU, conv, BN, ReLU, convgru, dense, BN, softplus); it is our
 // choice within torch-deep-retina's ConvGRU family, whose RNNCNN puts a recurrent cell at each
 // convolution instead. The state is zero after Reset, which is where a session starts (the
-// caller's to call: the daemon does not yet reset its engines between sessions), and advances
+// caller's to call: the daemon resets every engine before a session's first frame), and advances
 // once per step that gives rates (from the History-th frame on), so a session is the sequence
 // of its full windows, as PyTorch runs it with h = 0 first. Each engine holds the state
 // itself, sized when it is built (the stream's step still allocates nothing); batch prediction

@@ -159,6 +159,10 @@ func TestStreamStepAllocatesNothing(t *testing.T) {
 			if a := testing.AllocsPerRun(50, step); a != 0 {
 				t.Errorf("%s %+v: %v allocations per Step, want 0", name, opt, a)
 			}
+			// The daemon resets an engine on its frame path, where a session starts.
+			if a := testing.AllocsPerRun(20, func() { s.Reset(); step() }); a != 0 {
+				t.Errorf("%s %+v: %v allocations per Reset and Step, want 0", name, opt, a)
+			}
 		}
 	}
 	_ = infertest.Small

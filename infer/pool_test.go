@@ -1,6 +1,8 @@
 package infer
 
 import (
+	"fmt"
+	"retinad/internal/testwait"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -65,14 +67,10 @@ func TestStreamHelpersEndWithoutClose(t *testing.T) {
 // waitGoroutines waits (collecting garbage) until no more than n goroutines run.
 func waitGoroutines(t *testing.T, n int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for runtime.NumGoroutine() > n {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d goroutines, want %d", runtime.NumGoroutine(), n)
-		}
+	testwait.Must(t, 10*time.Second, fmt.Sprintf("at most %d goroutines", n), func() bool {
 		runtime.GC()
-		runtime.Gosched()
-	}
+		return runtime.NumGoroutine() <= n
+	})
 }
 
 func TestSpan(t *testing.T) {

@@ -56,7 +56,10 @@ func (r *Reference) Reset() {
 	clear(r.counts)
 }
 
-func newRNG(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 0x7265_7469_6e61_6421)) }
+func newRNG(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, rngStream)) }
+
+// rngStream is the second word of every engine's PCG seed ("retina!").
+const rngStream = 0x7265_7469_6e61_6421
 
 // Step takes the next frame (Height*Width values, row-major) and writes the rates of every
 // cell (spikes/s) to rates; it returns false, leaving rates untouched, until it has a full

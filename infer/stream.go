@@ -18,6 +18,7 @@ type Stream struct {
 	m      *Model
 	opt    Options
 	rng    *rand.Rand
+	pcg    *rand.PCG // rng's source, reseeded by Reset (which allocates nothing)
 	frame  []float32 // the normalised frame
 	n      int       // frames since Reset
 	first  firstStage
@@ -109,7 +110,8 @@ func (s *Stream) Close() {
 func (s *Stream) Model() *Model { return s.m }
 
 // Reset forgets every frame and spike, sets recurrent layers' state to zero, and reseeds the
-// generator: the next History-1 steps give no rates. Call it where a session starts.
+// generator: the next History-1 steps give no rates. Call it where a session starts (the
+// daemon does, before a session's first frame); it allocates nothing.
 func (s *Stream) Reset() {
 	s.n = 0
 	s.first.reset()
@@ -118,7 +120,11 @@ func (s *Stream) Reset() {
 			r.reset()
 		}
 	}
-	s.rng = newRNG(s.opt.Seed)
+	if s.pcg == nil {
+		s.pcg = rand.NewPCG(0, 0)
+		s.rng = rand.New(s.pcg)
+	}
+	s.pcg.Seed(s.opt.Seed, rngStream) // as newRNG: the same seed, the same samples
 	clear(s.counts)
 	if s.glm != nil {
 		s.glm.reset()

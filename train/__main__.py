@@ -14,7 +14,7 @@ def main(argv=None):
     ap.add_argument("dataset", help="dataset .npz (stimulus [T,H,W], counts [T,C], frame_rate)")
     ap.add_argument("--model", choices=["bncnn", "rbncnn", "ln"], default="bncnn",
                     help="rbncnn: the BN-CNN with a conv-GRU after its convolutions (recurrent)")
-    ap.add_argument("--out", required=True, help="output prefix: writes PREFIX.rtm (native), PREFIX.onnx (not for rbncnn), PREFIX.pt (torch-deep-retina checkpoint), PREFIX.json (report)")
+    ap.add_argument("--out", required=True, help="output prefix: writes PREFIX.rtm (native), PREFIX.onnx (for rbncnn one step: window and state in, rates and next state out), PREFIX.pt (torch-deep-retina checkpoint), PREFIX.json (report)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--history", type=int, default=40)
     ap.add_argument("--epochs", type=int, default=20)
@@ -40,17 +40,13 @@ def main(argv=None):
     model, rep = fit.train(d, a.model, seed=a.seed, epochs=a.epochs, batch=a.batch, lr=a.lr, l2=a.l2,
                            patience=a.patience, max_train=a.max_train, **kw)
     fit.print_report(rep)
-    if a.model == "rbncnn":
-        print("not writing .onnx: retinad does not import a recurrent ONNX graph yet", file=sys.stderr)
-    else:
-        export.write_onnx(model, d.img_shape, d.frame_rate, a.out + ".onnx", cell_ids=d.cell_ids)
+    export.write_onnx(model, d.img_shape, d.frame_rate, a.out + ".onnx", cell_ids=d.cell_ids)
     export.write_checkpoint(model, a.out + ".pt", frame_rate=d.frame_rate)
     native.write(a.out + ".rtm", model, d.img_shape, d.frame_rate, d.cell_ids, name=f"{a.model} trained on {a.dataset}")
     rep.update(model=a.model, dataset=a.dataset, seed=a.seed, frame_rate=d.frame_rate)
     with open(a.out + ".json", "w") as f:
         json.dump(rep, f, indent=1)
-    onnx_out = "" if a.model == "rbncnn" else f" {a.out}.onnx"
-    print(f"wrote {a.out}.rtm{onnx_out} {a.out}.pt {a.out}.json")
+    print(f"wrote {a.out}.rtm {a.out}.onnx {a.out}.pt {a.out}.json")
     return 0
 
 

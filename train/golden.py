@@ -114,6 +114,23 @@ def recurrent(out, T=600):
     np.save(os.path.join(out, "rbncnn_stimulus.npy"), s)
     np.save(os.path.join(out, "rbncnn_rates.npy"), rates)
     print(f"wrote {out}: rbncnn.pt rbncnn_stimulus.npy {s.shape} rbncnn_rates.npy")
+    recurrent_onnx(out)
+
+
+def recurrent_onnx(out):
+    """rbncnn_torch.onnx: rbncnn.pt's model as export.write_onnx writes a recurrent one, a step
+    (stimulus and state in, rates and next_state out). Alone: python3 -c 'from train import
+    golden; golden.recurrent_onnx("infer/torchimport/testdata")'."""
+    ck = torch.load(os.path.join(out, "rbncnn.pt"))
+    hy = ck["hyps"]
+    m = models.RecurrentBNCNN(n_units=hy["n_units"], img_shape=tuple(hy["img_shape"]), chans=tuple(hy["chans"]),
+                              ksizes=tuple(hy["ksizes"]), hidden=hy["hidden"], gru_ksize=hy["gru_ksize"],
+                              linear_bias=hy["linear_bias"])
+    m.load_state_dict(ck["model_state_dict"])
+    m.eval()
+    export.write_onnx(m, tuple(hy["img_shape"]), ck["frame_rate"], os.path.join(out, "rbncnn_torch.onnx"),
+                      norm_mean=ck["norm_stats"]["mean"], norm_std=ck["norm_stats"]["std"])
+    print(f"wrote {out}: rbncnn_torch.onnx")
 
 
 if __name__ == "__main__":

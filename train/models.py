@@ -115,8 +115,10 @@ class ConvGRUCell(nn.Module):
 
     def forward(self, x, h):
         gi, gh = self.ih(x), self.hh(h)
-        ir, iz, i_n = gi.chunk(3, dim=1)
-        hr, hz, hn = gh.chunk(3, dim=1)
+        # split by a fixed size, not chunk: ONNX export then writes one Split with constant
+        # sizes, which retinad's importer reads, where chunk's export computes them from shapes.
+        ir, iz, i_n = gi.split(self.hidden, dim=1)
+        hr, hz, hn = gh.split(self.hidden, dim=1)
         r, z = torch.sigmoid(ir + hr), torch.sigmoid(iz + hz)
         n = torch.tanh(i_n + r * hn)
         return (1 - z) * n + z * h

@@ -12,6 +12,7 @@ import (
 	"retinad/clock"
 	"retinad/clock/clocktest"
 	"retinad/configs"
+	"retinad/internal/testwait"
 	pb "retinad/proto/retinadpb"
 )
 
@@ -96,18 +97,14 @@ func TestAcquisitionOverNATS(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := a.Stats()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	var n, m int
+	if !testwait.Until(10*time.Second, func() bool {
 		got.mu.Lock()
-		n, m := len(got.syncs), len(got.spikes)
-		got.mu.Unlock()
-		if n == int(st.Syncs) && m == int(st.Batches) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("received %d syncs and %d batches, published %d and %d", n, m, st.Syncs, st.Batches)
-		}
-		time.Sleep(10 * time.Millisecond)
+		defer got.mu.Unlock()
+		n, m = len(got.syncs), len(got.spikes)
+		return n == int(st.Syncs) && m == int(st.Batches)
+	}) {
+		t.Fatalf("received %d syncs and %d batches, published %d and %d", n, m, st.Syncs, st.Batches)
 	}
 	t.Logf("stats: %+v", st)
 	if st.Syncs != T-1 || st.Late != 0 || st.Unsent != 0 {

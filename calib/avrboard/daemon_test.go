@@ -13,19 +13,8 @@ import (
 	"retinad/calib/photodiode"
 	"retinad/clock"
 	"retinad/configs"
+	"retinad/internal/testwait"
 )
-
-// waitFor polls cond every 10 ms until it holds, failing after timeout with what.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 // lagTolUS is how far from its run's median lag the emulator may be at a light and the frame
 // still be judged. Lights are set at their time on the emulator's own clock, and the host's
@@ -86,7 +75,7 @@ func TestPhotodiodeOnBoard(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
 	defer func() { cancel(); <-done }()
-	waitFor(t, 10*time.Second, "20 pongs (clock sync)", func() bool { return p.Stats().Pongs.Load() >= 20 })
+	testwait.Must(t, 10*time.Second, "20 pongs (clock sync)", func() bool { return p.Stats().Pongs.Load() >= 20 })
 
 	const frames = 240
 	drops := map[uint64]bool{60: true, 61: true, 150: true, 151: true} // in pairs: see Display.Drop
@@ -106,7 +95,7 @@ func TestPhotodiodeOnBoard(t *testing.T) {
 		}
 		time.Sleep(time.Until(next)) // the frame loop's own pace
 	}
-	waitFor(t, 5*time.Second, "every frame's onset", func() bool { mu.Lock(); defer mu.Unlock(); return len(onsets) == frames })
+	testwait.Must(t, 5*time.Second, "every frame's onset", func() bool { mu.Lock(); defer mu.Unlock(); return len(onsets) == frames })
 	if errs := disp.Errs(); len(errs) > 0 {
 		t.Fatal(errs)
 	}

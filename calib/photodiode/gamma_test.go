@@ -10,10 +10,11 @@ import (
 	"time"
 
 	"retinad/calib"
-	"retinad/calib/calibtest"
 	"retinad/calib/photodiode"
+	"retinad/calib/simdevice"
 	"retinad/clock"
 	"retinad/configs"
+	"retinad/internal/testwait"
 	"retinad/stimulus/present"
 )
 
@@ -24,29 +25,9 @@ import (
 // presenter's inverse-gamma LUT accepts.
 func TestMeasureGamma(t *testing.T) {
 	for _, want := range []float64{2.2, 1.8} {
-		dev, err := calibtest.NewDevice(calibtest.DeviceConfig{Latency: 8 * time.Millisecond, Jitter: 500 * time.Microsecond,
-			DriftPPM: 50, Gamma: want, LevelNoise: 0.002, Seed: 7}, clock.System{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var meter calib.GammaMeter
-		p := calib.New(calib.Options{
-			Dial:     func() (calib.Link, error) { return calib.OpenSerial(dev.Path(), 115200, 100*time.Millisecond) },
-			OnOnset:  func(calib.Onset) {},
-			OnLevels: meter.Levels,
-			Light:    dev,
-		})
-		ctx, cancel := context.WithCancel(context.Background())
-		var wg sync.WaitGroup
-		wg.Add(2)
-		go func() { defer wg.Done(); dev.Run(ctx) }()
-		go func() { defer wg.Done(); p.Run(ctx) }()
-		waitFor(t, "clock sync", func() bool { return p.Stats().Pongs.Load() >= 16 })
-		clk := clock.System{}
-		g, err := photodiode.MeasureGamma(ctx, p, &meter, photodiode.GammaOptions{Steps: 33, Hold: 40 * time.Millisecond,
-			Show: func(f uint64, level float64) int64 { ns := clk.Now(); p.Flip(f, ns, level); return ns }})
-		cancel()
-		wg.Wait()
+		l := startLevelLink(t, want)
+		g, err := photodiode.MeasureGamma(l.ctx, l.p, &l.meter, photodiode.GammaOptions{Steps: 33, Hold: 40 * time.Millisecond, Show: l.show})
+		l.stop()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -99,4 +80,48 @@ func TestWriteGammaKeepsLatency(t *testing.T) {
 		b, _ := os.ReadFile(path)
 		t.Errorf("calibration file lost a block:\n%s", b)
 	}
+}
+
+// levelLink is the fake device (8 ms latency, 0.2% of full scale noise on every level sample)
+// over a real pty in real time, and a Photodiode on it that streams the levels into meter: the
+// set-up of the level measurements' tests.
+type levelLink struct {
+	p     *calib.Photodiode
+	meter calib.GammaMeter
+	ctx   context.Context
+	stop  func() // ends both Runs and waits for them; also done when the test ends
+}
+
+// startLevelLink starts the device, its display's gamma set (0: the device's default, 2.2), and
+// the Photodiode, and returns once their clocks are synced.
+func startLevelLink(t *testing.T, gamma float64) *levelLink {
+	t.Helper()
+	dev, err := simdevice.NewDevice(simdevice.DeviceConfig{Latency: 8 * time.Millisecond, Jitter: 500 * time.Microsecond,
+		DriftPPM: 50, Gamma: gamma, LevelNoise: 0.002, Seed: 7}, clock.System{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &levelLink{}
+	l.p = calib.New(calib.Options{
+		Dial:     func() (calib.Link, error) { return calib.OpenSerial(dev.Path(), 115200, 100*time.Millisecond) },
+		OnOnset:  func(calib.Onset) {},
+		OnLevels: l.meter.Levels,
+		Light:    dev,
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); dev.Run(ctx) }()
+	go func() { defer wg.Done(); l.p.Run(ctx) }()
+	l.ctx, l.stop = ctx, sync.OnceFunc(func() { cancel(); wg.Wait() })
+	t.Cleanup(l.stop)
+	testwait.Must(t, 5*time.Second, "clock sync", func() bool { return l.p.Stats().Pongs.Load() >= 16 })
+	return l
+}
+
+// show flips frame now with the patch at level: the measurements' Show.
+func (l *levelLink) show(frame uint64, level float64) int64 {
+	ns := clock.System{}.Now()
+	l.p.Flip(frame, ns, level)
+	return ns
 }

@@ -20,7 +20,7 @@ import (
 
 	"retinad/calib"
 	"retinad/calib/avrboard"
-	"retinad/calib/calibtest"
+	"retinad/calib/simdevice"
 	"retinad/clock"
 	"retinad/configs"
 )
@@ -29,7 +29,7 @@ import (
 // config says "sim" or "avr".
 type Photodiode struct {
 	*calib.Photodiode
-	Sim *calibtest.Device // nil unless Device is "sim"
+	Sim *simdevice.Device // nil unless Device is "sim"
 	// Board and Display are the emulated board and the simulated display lighting it, nil
 	// unless Device is "avr". Display.Truth is the ground truth of every light.
 	Board   *avrboard.Board
@@ -67,7 +67,7 @@ func Open(cfg configs.Photodiode, refresh time.Duration, o calib.Options) (*Phot
 	switch cfg.Device {
 	case "none", "":
 	case "sim":
-		dev, err := calibtest.NewDevice(calibtest.DeviceConfig{
+		dev, err := simdevice.NewDevice(simdevice.DeviceConfig{
 			Latency: time.Duration(cfg.Sim.Latency), Jitter: time.Duration(cfg.Sim.Jitter),
 			DriftPPM: cfg.Sim.DriftPPM, Offset: time.Duration(cfg.Sim.Offset), Seed: cfg.Sim.Seed,
 			LevelNoise: 0.001, // a photodiode amplifier's noise, 0.1% of full scale (display gamma 2.2)

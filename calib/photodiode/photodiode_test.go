@@ -13,6 +13,7 @@ import (
 	"retinad/calib/photodiode"
 	"retinad/clock"
 	"retinad/configs"
+	"retinad/internal/testwait"
 )
 
 // TestUnplugReplug runs the fake device in real time over a real pty; the pty closes mid-run
@@ -33,7 +34,7 @@ func TestUnplugReplug(t *testing.T) {
 	runErr := make(chan error, 1)
 	go func() { runErr <- pd.Run(ctx) }()
 	st := pd.Stats()
-	waitFor(t, "clock sync", func() bool { return st.Pongs.Load() >= 16 })
+	testwait.Must(t, 5*time.Second, "clock sync", func() bool { return st.Pongs.Load() >= 16 })
 	if d := pd.Down(); d != 0 {
 		t.Errorf("Down() = %v while connected, want 0", d)
 	}
@@ -54,20 +55,20 @@ func TestUnplugReplug(t *testing.T) {
 	pd.Sim.Unplug()
 	unplugged := frame
 	flips(30)
-	waitFor(t, "Down() > 0 while unplugged", func() bool { return pd.Down() > 0 })
+	testwait.Must(t, 5*time.Second, "Down() > 0 while unplugged", func() bool { return pd.Down() > 0 })
 	if err := pd.Sim.Replug(); err != nil {
 		t.Fatal(err)
 	}
 	replugged := frame
-	waitFor(t, "reconnect", func() bool { return st.Connects.Load() == 2 })
+	testwait.Must(t, 5*time.Second, "reconnect", func() bool { return st.Connects.Load() == 2 })
 	if d := pd.Down(); d != 0 {
 		t.Errorf("Down() = %v after the reconnect, want 0", d)
 	}
 	p0 := st.Pongs.Load()
-	waitFor(t, "clock sync after reconnect", func() bool { return st.Pongs.Load() >= p0+16 })
+	testwait.Must(t, 5*time.Second, "clock sync after reconnect", func() bool { return st.Pongs.Load() >= p0+16 })
 	resync := frame
 	flips(100)
-	time.Sleep(100 * time.Millisecond)
+	testwait.Must(t, 5*time.Second, "every frame's onset", func() bool { mu.Lock(); defer mu.Unlock(); return uint64(len(got)) == frame })
 	cancel()
 	if err := <-runErr; err != nil {
 		t.Fatal(err)
@@ -103,15 +104,6 @@ func TestUnplugReplug(t *testing.T) {
 	t.Logf("frames %d: %v; connects %d, disconnects %d", frame, counts, st.Connects.Load(), st.Disconnects.Load())
 	if st.Disconnects.Load() != 1 || st.Connects.Load() != 2 {
 		t.Errorf("connects %d, disconnects %d; want 2 and 1", st.Connects.Load(), st.Disconnects.Load())
-	}
-}
-
-func waitFor(t *testing.T, what string, ok func() bool) {
-	t.Helper()
-	for start := time.Now(); !ok(); time.Sleep(5 * time.Millisecond) {
-		if time.Since(start) > 5*time.Second {
-			t.Fatalf("no %s within 5 s", what)
-		}
 	}
 }
 

@@ -1,17 +1,12 @@
 package photodiode_test
 
 import (
-	"context"
 	"math"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"retinad/calib"
-	"retinad/calib/calibtest"
 	"retinad/calib/photodiode"
-	"retinad/clock"
 )
 
 // TestMeasureThreshold measures the threshold on the fake device over a real pty: with the
@@ -19,36 +14,15 @@ import (
 // diode off the patch (it sees the same light whatever is shown), a clear error.
 func TestMeasureThreshold(t *testing.T) {
 	for _, onPatch := range []bool{true, false} {
-		dev, err := calibtest.NewDevice(calibtest.DeviceConfig{Latency: 8 * time.Millisecond, Jitter: 500 * time.Microsecond,
-			DriftPPM: 50, LevelNoise: 0.002, Seed: 7}, clock.System{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var meter calib.GammaMeter
-		p := calib.New(calib.Options{
-			Dial:     func() (calib.Link, error) { return calib.OpenSerial(dev.Path(), 115200, 100*time.Millisecond) },
-			OnOnset:  func(calib.Onset) {},
-			OnLevels: meter.Levels,
-			Light:    dev,
-		})
-		ctx, cancel := context.WithCancel(context.Background())
-		var wg sync.WaitGroup
-		wg.Add(2)
-		go func() { defer wg.Done(); dev.Run(ctx) }()
-		go func() { defer wg.Done(); p.Run(ctx) }()
-		waitFor(t, "clock sync", func() bool { return p.Stats().Pongs.Load() >= 16 })
-		clk := clock.System{}
-		th, err := photodiode.MeasureThreshold(ctx, p, &meter, photodiode.ThresholdOptions{Hold: 60 * time.Millisecond,
+		l := startLevelLink(t, 0)
+		th, err := photodiode.MeasureThreshold(l.ctx, l.p, &l.meter, photodiode.ThresholdOptions{Hold: 60 * time.Millisecond,
 			Show: func(f uint64, level float64) int64 {
 				if !onPatch {
 					level = 0.3 // the diode sees the room, not the patch
 				}
-				ns := clk.Now()
-				p.Flip(f, ns, level)
-				return ns
+				return l.show(f, level)
 			}})
-		cancel()
-		wg.Wait()
+		l.stop()
 		if !onPatch {
 			if err == nil || !strings.Contains(err.Error(), "is the photodiode on the patch") {
 				t.Errorf("diode off the patch: got %+v, %v; want the error saying the levels are too close", th, err)

@@ -14,11 +14,9 @@ import (
 	"golang.org/x/sys/unix"
 	"time"
 
-	ort "github.com/yalue/onnxruntime_go"
-
 	"retinad/infer"
 	"retinad/infer/onnx"
-	"retinad/infer/onnx/onnxtest"
+	"retinad/infer/onnx/ortpeer"
 )
 
 // benchCommand is `retinad bench`, in the command table (main.go).
@@ -64,6 +62,10 @@ type benchResult struct {
 	PeerP99us      *float64  `json:"peer_p99_us,omitempty"`
 	Ratio          *float64  `json:"ratio"` // peer p50 / step p50
 	PeerMaxAbsDiff *float64  `json:"peer_max_abs_diff,omitempty"`
+	// Recurrent: the model carries a state (convgru); its peer runs one step of the ONNX
+	// export per run, fed the last run's next state, and the rate difference is over its
+	// first ten windows.
+	Recurrent bool `json:"recurrent,omitempty"`
 }
 
 func runBench(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
@@ -106,8 +108,12 @@ func runBench(ctx context.Context, e *env, fs *flag.FlagSet, args []string) erro
 	if res.Peer == nil {
 		fmt.Fprintf(e.stdout, "peer: MISSING (%s)\n", res.PeerMissing)
 	} else {
-		fmt.Fprintf(e.stdout, "peer: %s %s, full window, batch 1, one thread: p50 %.1f us, p99 %.1f us; ratio %.1fx (peer p50 / step p50); max |rate diff| %.3g spikes/s\n",
-			res.Peer.Name, res.Peer.Version, *res.PeerP50us, *res.PeerP99us, *res.Ratio, *res.PeerMaxAbsDiff)
+		input := "full window"
+		if res.Recurrent {
+			input = "full window and its state, each run's next state fed to the next run"
+		}
+		fmt.Fprintf(e.stdout, "peer: %s %s, %s, batch 1, one thread: p50 %.1f us, p99 %.1f us; ratio %.1fx (peer p50 / step p50); max |rate diff| %.3g spikes/s\n",
+			res.Peer.Name, res.Peer.Version, input, *res.PeerP50us, *res.PeerP99us, *res.Ratio, *res.PeerMaxAbsDiff)
 	}
 	return nil
 }
@@ -190,7 +196,7 @@ func benchModel(path string, rate float64, steps, peerSteps, threads int) (bench
 		s.Step(frames[i%len(frames)], rates)
 	}
 	res := benchResult{Model: path, Steps: steps, Threads: threads, FLOPsPerStep: s.FLOPs(), BytesPerStep: s.BytesPerStep(), FLOPsWindow: m.FLOPs(),
-		Size: fmt.Sprintf("%d x %dx%d, %d", in.History, in.Height, in.Width, len(m.Cells))}
+		Size: fmt.Sprintf("%d x %dx%d, %d", in.History, in.Height, in.Width, len(m.Cells)), Recurrent: m.Recurrent()}
 	peer, err := newPeer(m, frames)
 	if err != nil {
 		res.PeerMissing = err.Error()
@@ -234,8 +240,8 @@ func benchModel(path string, rate float64, steps, peerSteps, threads int) (bench
 		if peer != nil {
 			for i := peerSteps * r / rounds; i < peerSteps*(r+1)/rounds; i++ {
 				t0 := time.Now()
-				if err := peer.sess.Run(); err != nil {
-					return res, fmt.Errorf("bench: ONNX Runtime run: %w", err)
+				if err := peer.step(); err != nil {
+					return res, fmt.Errorf("bench: %w", err)
 				}
 				plat = append(plat, time.Since(t0))
 			}
@@ -252,7 +258,8 @@ func benchModel(path string, rate float64, steps, peerSteps, threads int) (bench
 		p50, p99, _ := quantiles(plat)
 		ratio := p50 / res.StepP50us
 		diff := peer.diff
-		res.Peer = &peerInfo{Name: "onnxruntime", Version: ort.GetVersion()}
+		version, _ := ortpeer.Version() // the session ran: the runtime is initialised
+		res.Peer = &peerInfo{Name: "onnxruntime", Version: version}
 		res.PeerP50us, res.PeerP99us, res.Ratio, res.PeerMaxAbsDiff = &p50, &p99, &ratio, &diff
 	}
 	return res, nil
@@ -283,91 +290,71 @@ func quantiles(d []time.Duration) (p50, p99, mx float64) {
 	return us(s[len(s)/2]), us(s[min(len(s)-1, len(s)*99/100)]), us(s[len(s)-1])
 }
 
-// peer is ONNX Runtime (library from onnxtest.Library) running the model exported by
-// infer/onnx on the full window, batch 1, one thread.
+// peer is ONNX Runtime (infer/onnx/ortpeer) running the model exported by infer/onnx on the
+// full window, batch 1, one thread.
 type peer struct {
-	sess *ort.AdvancedSession
-	x    *ort.Tensor[float32]
-	s    *ort.Tensor[float32] // a GLM's spike history: zeros, as the engine's first window has
-	y    *ort.Tensor[float32]
-	diff float64 // max |rate difference| against the streaming engine on the same window
+	sess *ortpeer.Session
+	// window is the stimulus input's storage; state a recurrent model's state input (infer/onnx
+	// gru.go), which step feeds each run's next state, as the engine carries its own.
+	window, state []float32
+	diff          float64 // max |rate difference| against the streaming engine on the same window
 }
 
-func (p *peer) close() {
-	p.sess.Destroy()
-	p.destroyTensors()
-}
-
-func (p *peer) destroyTensors() {
-	for _, t := range []*ort.Tensor[float32]{p.x, p.s, p.y} {
-		if t != nil {
-			t.Destroy()
-		}
+// step runs the model once; a recurrent model's next state becomes its state, as part of the
+// step's cost.
+func (p *peer) step() error {
+	if err := p.sess.Run(); err != nil {
+		return err
 	}
+	if p.state != nil {
+		copy(p.state, p.sess.Output(1))
+	}
+	return nil
 }
+
+func (p *peer) close() { p.sess.Close() }
 
 func newPeer(m *infer.Model, frames [][]float32) (*peer, error) {
-	lib, err := onnxtest.Library()
+	g, err := onnx.ExportGraph(m)
 	if err != nil {
 		return nil, err
-	}
-	model, err := onnx.Export(m)
-	if err != nil {
-		return nil, err
-	}
-	if !ort.IsInitialized() {
-		ort.SetSharedLibraryPath(lib)
-		if err := ort.InitializeEnvironment(ort.WithLogLevelError()); err != nil {
-			return nil, fmt.Errorf("ONNX Runtime: %w", err)
-		}
 	}
 	in := m.Input
 	hw := in.Height * in.Width
-	window := make([]float32, in.History*hw)
+	p := &peer{window: make([]float32, in.History*hw)}
 	for k := 0; k < in.History; k++ {
 		for j, v := range frames[k%len(frames)] {
-			window[k*hw+j] = float32((float64(v) - in.Mean) / in.Std)
+			p.window[k*hw+j] = float32((float64(v) - in.Mean) / in.Std)
 		}
 	}
-	p := &peer{}
-	if p.x, err = ort.NewTensor(ort.NewShape(1, int64(in.History), int64(in.Height), int64(in.Width)), window); err != nil {
+	inputs := []ortpeer.Input{{Name: "stimulus", Data: p.window, Shape: []int64{1, int64(in.History), int64(in.Height), int64(in.Width)}}}
+	outputs := []ortpeer.Output{{Name: "rates", Shape: []int64{1, int64(len(m.Cells))}}}
+	if L := onnx.SpikeBins(m); L > 0 { // a GLM's spike history: zeros, as the engine's first window has
+		c := len(m.Cells)
+		inputs = append(inputs, ortpeer.Input{Name: "spikes", Data: make([]float32, c*L), Shape: []int64{1, int64(c), int64(L)}})
+	}
+	if m.Recurrent() { // the state starts at zero, as the engine's does at its first window
+		shape := append([]int64{1}, g.Inputs[len(g.Inputs)-1].Dims[1:]...)
+		n := int64(1)
+		for _, d := range shape {
+			n *= d
+		}
+		p.state = make([]float32, n)
+		inputs = append(inputs, ortpeer.Input{Name: onnx.StateInput, Data: p.state, Shape: shape})
+		outputs = append(outputs, ortpeer.Output{Name: onnx.StateOutput, Shape: shape})
+	}
+	if p.sess, err = ortpeer.NewSession(onnx.Marshal(g), inputs, outputs); err != nil {
 		return nil, err
 	}
-	names, values := []string{"stimulus"}, []ort.Value{p.x}
-	if L := onnx.SpikeBins(m); L > 0 {
-		c := len(m.Cells)
-		if p.s, err = ort.NewTensor(ort.NewShape(1, int64(c), int64(L)), make([]float32, c*L)); err != nil {
-			p.destroyTensors()
+	for i := 0; i < 5; i++ {
+		if err := p.sess.Run(); err != nil { // warm-up runs leave a recurrent state at zero, for the comparison below
+			p.close()
 			return nil, err
 		}
-		names, values = append(names, "spikes"), append(values, p.s)
 	}
-	if p.y, err = ort.NewEmptyTensor[float32](ort.NewShape(1, int64(len(m.Cells)))); err != nil {
-		p.destroyTensors()
-		return nil, err
-	}
-	opts, err := ort.NewSessionOptions()
-	if err == nil {
-		defer opts.Destroy()
-		err = opts.SetIntraOpNumThreads(1)
-	}
-	if err == nil {
-		err = opts.SetInterOpNumThreads(1)
-	}
-	if err == nil {
-		p.sess, err = ort.NewAdvancedSessionWithONNXData(model, names, []string{"rates"}, values, []ort.Value{p.y}, opts)
-	}
-	for i := 0; err == nil && i < 5; i++ {
-		err = p.sess.Run()
-	}
-	if err != nil {
-		if p.sess != nil {
-			p.sess.Destroy()
-		}
-		p.destroyTensors()
-		return nil, fmt.Errorf("ONNX Runtime: %w", err)
-	}
-	// The same window through the streaming engine, to show both compute the same rates.
+	// The same window through the streaming engine, to show both compute the same rates; a
+	// recurrent model's next windows too, each run fed the last one's state, to show that the
+	// state is carried as the engine carries it.
 	s, err := infer.NewStream(m, infer.Options{})
 	if err != nil {
 		p.close()
@@ -377,8 +364,26 @@ func newPeer(m *infer.Model, frames [][]float32) (*peer, error) {
 	for k := 0; k < in.History; k++ {
 		s.Step(frames[k%len(frames)], rates)
 	}
-	for c, v := range p.y.GetData() {
-		p.diff = max(p.diff, abs64(float64(v)-float64(rates[c])))
+	compared := 1
+	if p.state != nil {
+		compared = 10
+	}
+	for j := 0; j < compared; j++ {
+		if j > 0 {
+			s.Step(frames[(in.History-1+j)%len(frames)], rates)
+			for k := 0; k < in.History; k++ {
+				for i, v := range frames[(j+k)%len(frames)] {
+					p.window[k*hw+i] = float32((float64(v) - in.Mean) / in.Std)
+				}
+			}
+		}
+		if err := p.step(); err != nil {
+			p.close()
+			return nil, err
+		}
+		for c, v := range p.sess.Output(0) {
+			p.diff = max(p.diff, abs64(float64(v)-float64(rates[c])))
+		}
 	}
 	return p, nil
 }

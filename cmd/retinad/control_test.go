@@ -14,6 +14,7 @@ import (
 	"retinad/acquisition"
 	"retinad/daemon"
 	"retinad/daemon/daemontest"
+	"retinad/internal/testwait"
 )
 
 // TestControlCommand runs `retinad control` against a running daemon (software vsync, test
@@ -76,12 +77,15 @@ func TestControlCommand(t *testing.T) {
 	if m, code, stderr = run("load", "second", file); code != 0 || fmt.Sprint(m["model"].(map[string]any)["name"]) != "second" {
 		t.Fatalf("load: %v exit %d %s", m, code, stderr)
 	}
-	time.Sleep(100 * time.Millisecond)
-	found := false
-	for _, mf := range d.Figures().Models {
-		found = found || mf.Name == "second" && mf.Steps > 0
+	stepping := func() bool {
+		for _, mf := range d.Figures().Models {
+			if mf.Name == "second" && mf.Steps > 0 {
+				return true
+			}
+		}
+		return false
 	}
-	if !found {
+	if !testwait.Until(10*time.Second, stepping) {
 		t.Errorf("the loaded model is not stepping: %v", d.Figures())
 	}
 	if _, code, stderr = run("load", "third", file+".missing"); code != 1 || !strings.Contains(stderr, "no such file") {

@@ -21,6 +21,7 @@ import (
 	"retinad/configs"
 	"retinad/infer/dataset"
 	"retinad/infer/npy"
+	"retinad/internal/testwait"
 	pb "retinad/proto/retinadpb"
 	"retinad/stimulus"
 )
@@ -259,19 +260,7 @@ func (w *watcher) close() { w.nc.Drain() }
 // waitUntil polls cond (under w.mu) until it holds, for up to 60 s.
 func (w *watcher) waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		w.mu.Lock()
-		ok := cond()
-		w.mu.Unlock()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waited 60 s for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testwait.Must(t, 60*time.Second, what, func() bool { w.mu.Lock(); defer w.mu.Unlock(); return cond() })
 }
 
 func (w *watcher) waitFrames(t *testing.T, session string, n int) {

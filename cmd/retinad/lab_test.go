@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -12,13 +11,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/proto"
 
 	"retinad/acquisition"
+	"retinad/acquisition/acquisitiontest"
 	"retinad/configs"
 	"retinad/daemon/daemontest"
+	"retinad/internal/testwait"
 	pb "retinad/proto/retinadpb"
 )
 
@@ -29,18 +29,9 @@ func TestLabExportFromHub(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short")
 	}
-	hub, err := server.NewServer(&server.Options{ServerName: "hub", Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true,
-		JetStream: true, JetStreamDomain: "hub", StoreDir: t.TempDir(), MaxPayload: 8 << 20, Users: hubUsers(t, "rigA", "rigB"),
-		LeafNode: server.LeafNodeOpts{Host: "127.0.0.1", Port: server.RANDOM_PORT}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hub.Start()
-	t.Cleanup(func() { hub.Shutdown(); hub.WaitForShutdown() })
-	if !hub.ReadyForConnections(10 * time.Second) {
-		t.Fatal("hub not ready")
-	}
-	v, _ := hub.Varz(nil)
+	hubs := acquisitiontest.StartHub(t, acquisitiontest.HubOptions{JetStream: true, MaxPayload: 8 << 20,
+		Users: acquisitiontest.HubUsers(t, acquisition.LeafPermissions, "rigA", "rigB")})
+	hub := hubs[0]
 	admin := []string{"--user", "admin", "--password", "admin-secret"}
 
 	dir := t.TempDir()
@@ -64,7 +55,7 @@ func TestLabExportFromHub(t *testing.T) {
 			t.Fatal(err)
 		}
 		y := strings.Replace(string(b), "rig: sim", "rig: "+name, 1)
-		leaf := fmt.Sprintf("nats-leaf://%s:%s-secret@127.0.0.1:%d", name, name, v.LeafNode.Port)
+		leaf := acquisitiontest.LeafURLs(hubs, name, nil)
 		y = strings.Replace(y, "nats: {embedded: true,", "nats: {embedded: true, leaf: {url: \""+leaf+"\"},", 1)
 		if err := os.WriteFile(cfg, []byte(y), 0o644); err != nil {
 			t.Fatal(err)
@@ -87,11 +78,7 @@ func TestLabExportFromHub(t *testing.T) {
 			t.Fatalf("%s: control stop: %v\n%s%s", r.name, err, out, stderr)
 		}
 	}
-	hc, err := nats.Connect(hub.ClientURL(), nats.UserInfo("admin", "admin-secret"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hc.Close()
+	hc := acquisitiontest.Admin(t, hub)
 	for _, r := range rigs {
 		// The rigs record on (status), the session has ended: the archive must hold every
 		// message of it, per subject, as the rig's own recording (read through its server).
@@ -103,7 +90,7 @@ func TestLabExportFromHub(t *testing.T) {
 		local := sessionSubjects(t, rc, subj, "s1")
 		rc.Close()
 		var have map[string]uint64
-		if !waitUntil(60*time.Second, func() bool {
+		if !testwait.Until(60*time.Second, func() bool {
 			have = sessionSubjects(t, hc, subj.InArchive(), "s1")
 			return maps.Equal(have, local)
 		}) {
@@ -135,21 +122,11 @@ func TestLabExportFromHub(t *testing.T) {
 // and B: the messages rig A records on its own embedded server are shown as the archive
 // receives them, rig B's are not.
 func TestTapThroughHub(t *testing.T) {
-	hub, err := server.NewServer(&server.Options{ServerName: "hub", Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true,
-		JetStream: true, JetStreamDomain: "hub", StoreDir: t.TempDir(), Users: hubUsers(t, "rigA", "rigB"),
-		LeafNode: server.LeafNodeOpts{Host: "127.0.0.1", Port: server.RANDOM_PORT}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hub.Start()
-	t.Cleanup(func() { hub.Shutdown(); hub.WaitForShutdown() })
-	if !hub.ReadyForConnections(10 * time.Second) {
-		t.Fatal("hub not ready")
-	}
-	v, _ := hub.Varz(nil)
+	hubs := acquisitiontest.StartHub(t, acquisitiontest.HubOptions{JetStream: true, Users: acquisitiontest.HubUsers(t, acquisition.LeafPermissions, "rigA", "rigB")})
+	hub := hubs[0]
 	rigs := map[string]*acquisition.Bus{}
 	for _, r := range []string{"rigA", "rigB"} {
-		b, err := acquisition.Start(configs.NATS{Embedded: true, Leaf: configs.Leaf{URL: fmt.Sprintf("nats-leaf://%s:%s-secret@127.0.0.1:%d", r, r, v.LeafNode.Port)}},
+		b, err := acquisition.Start(configs.NATS{Embedded: true, Leaf: configs.Leaf{URL: acquisitiontest.LeafURLs(hubs, r, nil)}},
 			acquisition.BusOptions{Rig: r, StoreDir: t.TempDir()})
 		if err != nil {
 			t.Fatal(err)
@@ -216,22 +193,6 @@ func TestTapThroughHub(t *testing.T) {
 	}
 }
 
-// hubUsers are a test hub's users: admin (password admin-secret, no permissions of its own), and
-// each rig's leaf user (password RIG-secret) with the hub's permissions for it, as
-// configs/nats-hub.conf writes them.
-func hubUsers(t *testing.T, rigs ...string) []*server.User {
-	t.Helper()
-	users := []*server.User{{Username: "admin", Password: "admin-secret"}}
-	for _, r := range rigs {
-		p, err := acquisition.LeafPermissions(r, r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		users = append(users, &server.User{Username: r, Password: r + "-secret", Permissions: p})
-	}
-	return users
-}
-
 // sessionSubjects counts the messages of each subject in session's range of subj's recording.
 func sessionSubjects(t *testing.T, conn *nats.Conn, subj acquisition.Subjects, session string) map[string]uint64 {
 	t.Helper()
@@ -250,14 +211,4 @@ func sessionSubjects(t *testing.T, conn *nats.Conn, subj acquisition.Subjects, s
 		t.Fatal(err)
 	}
 	return n
-}
-
-// waitUntil polls ok until it holds (true) or timeout passes (false).
-func waitUntil(timeout time.Duration, ok func() bool) bool {
-	for start := time.Now(); !ok(); time.Sleep(50 * time.Millisecond) {
-		if time.Since(start) > timeout {
-			return false
-		}
-	}
-	return true
 }

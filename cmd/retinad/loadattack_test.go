@@ -22,6 +22,7 @@ import (
 	"retinad/daemon/daemontest"
 	"retinad/infer"
 	"retinad/infer/infertest"
+	"retinad/internal/testwait"
 	pb "retinad/proto/retinadpb"
 )
 
@@ -128,14 +129,11 @@ dashboard: {status_every: 100ms}
 	}
 	// Wait for the control service to answer (it starts with the daemon's components, after the
 	// address is printed) and the frame loop to run, by its frame count.
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+	if !testwait.Until(30*time.Second, func() bool {
 		var st pb.StatusReply
-		if err := call(acquisition.EndpointStatus, &pb.StatusRequest{}, &st); err == nil && st.Status.GetFrames() >= 20 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no status with 20 frames in 30 s\n%s", stderr.String())
-		}
+		return call(acquisition.EndpointStatus, &pb.StatusRequest{}, &st) == nil && st.Status.GetFrames() >= 20
+	}) {
+		t.Fatalf("no status with 20 frames in 30 s\n%s", stderr.String())
 	}
 	peak0 := procPeakRSS(t, cmd.Process.Pid)
 	frames0 := status().GetFrames()
@@ -174,10 +172,8 @@ dashboard: {status_every: 100ms}
 		t.Errorf("a model inside the folder: %v %v", &rep, err)
 	}
 	// Status is refreshed every status period: the count must move on within a few.
-	for deadline := time.Now().Add(5 * time.Second); status().GetFrames() < frames0+20; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("frames %d then %d 5 s later: the frame loop stopped", frames0, status().GetFrames())
-		}
+	if !testwait.Until(5*time.Second, func() bool { return status().GetFrames() >= frames0+20 }) {
+		t.Fatalf("frames %d then %d 5 s later: the frame loop stopped", frames0, status().GetFrames())
 	}
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)

@@ -43,14 +43,18 @@ func runModelExport(ctx context.Context, e *env, fs *flag.FlagSet, args []string
 	if err != nil {
 		return err
 	}
-	b, err := onnx.Export(m)
+	g, err := onnx.ExportGraph(m)
 	if err != nil {
 		return fmt.Errorf("%s: %w", src, err)
 	}
-	if err := os.WriteFile(*out, b, 0o644); err != nil {
+	if err := os.WriteFile(*out, onnx.Marshal(g), 0o644); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "%s: %s model %q as ONNX (input stimulus [N,%d,%d,%d] normalised, output rates [N,%d] spikes/s, %g Hz bins)\n",
-		*out, m.Kind, m.Name, m.Input.History, m.Input.Height, m.Input.Width, len(m.Cells), m.Input.FrameRate)
+	step := ""
+	if s := g.Inputs[len(g.Inputs)-1]; s.Name == onnx.StateInput {
+		step = fmt.Sprintf("; one step of a recurrent model: input %s and output %s %v, zeros at the first window, each step's next state fed to the next", onnx.StateInput, onnx.StateOutput, s.Dims)
+	}
+	fmt.Fprintf(e.stdout, "%s: %s model %q as ONNX (input stimulus [N,%d,%d,%d] normalised, output rates [N,%d] spikes/s, %g Hz bins%s)\n",
+		*out, m.Kind, m.Name, m.Input.History, m.Input.Height, m.Input.Width, len(m.Cells), m.Input.FrameRate, step)
 	return nil
 }

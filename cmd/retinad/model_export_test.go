@@ -15,7 +15,7 @@ import (
 	"retinad/infer/infertest"
 	"retinad/infer/npy"
 	"retinad/infer/onnx"
-	"retinad/infer/onnx/onnxtest"
+	"retinad/infer/onnx/ortpeer"
 
 	"gorgonia.org/tensor"
 )
@@ -147,11 +147,11 @@ func TestModelExportGLM(t *testing.T) {
 				}
 			}
 		}
-		got, err := onnxtest.RunInputs(b, []onnxtest.Input{
+		got, err := ortpeer.RunInputs(b, []ortpeer.Input{
 			{Name: "stimulus", Data: windows, Shape: []int64{int64(n), int64(in.History), int64(in.Height), int64(in.Width)}},
 			{Name: "spikes", Data: spikes, Shape: []int64{int64(n), int64(C), int64(L)}},
 		}, "rates", int64(C))
-		if errors.Is(err, onnxtest.ErrUnavailable) {
+		if errors.Is(err, ortpeer.ErrUnavailable) {
 			t.Logf("ONNX Runtime not installed: %v", err)
 			continue
 		}

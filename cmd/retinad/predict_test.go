@@ -11,7 +11,7 @@ import (
 	"retinad/infer"
 	"retinad/infer/enginetest"
 	"retinad/infer/infertest"
-	"retinad/infer/onnx/onnxtest"
+	"retinad/infer/onnx/ortpeer"
 )
 
 // TestPredictMatchesPyTorch runs `retinad predict` on a golden fixture and holds the .npy it
@@ -85,9 +85,16 @@ func TestBenchJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Run("glm", func(t *testing.T) { benchJSON(t, glm) })
+	// A recurrent model's peer is its ONNX step, fed its own next state from run to run: over
+	// its first ten windows it gives the engine's rates only if the state is carried.
+	t.Run("recurrent", func(t *testing.T) {
+		if res := benchJSON(t, filepath.Join(enginetest.TestdataDir(), "bncnn_gru.retinad")); res["recurrent"] != true {
+			t.Errorf("recurrent = %v, want true", res["recurrent"])
+		}
+	})
 }
 
-func benchJSON(t *testing.T, model string) {
+func benchJSON(t *testing.T, model string) map[string]any {
 	code, out, errs := run(t, "bench", "--model", model, "--steps", "100", "--peer-steps", "20", "--json")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
@@ -105,13 +112,14 @@ func benchJSON(t *testing.T, model string) {
 		t.Errorf("step_p50_us %v", res["step_p50_us"])
 	}
 	if res["peer"] == nil {
-		if _, err := onnxtest.Library(); err == nil {
+		if _, err := ortpeer.Library(); err == nil {
 			t.Errorf("ONNX Runtime is installed but the peer is missing: %v", res["peer_missing"])
 		}
 		t.Logf("peer missing: %v", res["peer_missing"])
 	} else if d, _ := res["peer_max_abs_diff"].(float64); d > 1e-2 {
 		t.Errorf("ONNX Runtime and the streaming engine differ by %v spikes/s on the same window", d)
 	}
+	return res
 }
 
 // TestBenchSweep: bench --sweep times every model of a folder, one table row each (name order)

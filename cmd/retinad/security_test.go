@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"retinad/acquisition/acquisitiontest"
+	"retinad/internal/testwait"
 	pb "retinad/proto/retinadpb"
 )
 
@@ -117,14 +118,15 @@ dashboard: {status_every: 100ms}
 		return rep.Status
 	}
 	// The daemon prints its URL before its control service is up: wait for the service.
-	for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
-		out, err := control(stranger, "status")
-		if err == nil {
-			break
+	var reply string
+	if !testwait.Until(30*time.Second, func() bool {
+		reply, err = control(stranger, "status")
+		if err != nil && !strings.Contains(reply, "no responders") {
+			t.Fatalf("control status: %v\n%s", err, reply) // refused, not merely early
 		}
-		if !strings.Contains(out, "no responders") || time.Since(start) > 30*time.Second {
-			t.Fatalf("control status: %v\n%s", err, out)
-		}
+		return err == nil
+	}) {
+		t.Fatalf("control status: %v\n%s", err, reply)
 	}
 	if s := status(stranger); s.Session != "s1" {
 		t.Fatalf("session %q before the attacks, want s1", s.Session)
@@ -166,11 +168,7 @@ dashboard: {status_every: 100ms}
 
 	// The operator may control: it stops the session (once the virtual retina's spikes are in
 	// it), which an observer then exports.
-	for start := time.Now(); status(stranger).Spikes == 0; time.Sleep(50 * time.Millisecond) {
-		if time.Since(start) > 30*time.Second {
-			t.Fatal("no spikes in the session within 30 s")
-		}
-	}
+	testwait.Must(t, 30*time.Second, "spikes in the session", func() bool { return status(stranger).Spikes > 0 })
 	if out, err := control(op, "stop"); err != nil {
 		t.Fatalf("control stop as operator: %v\n%s", err, out)
 	}

@@ -15,6 +15,7 @@ import (
 	"retinad/acquisition"
 	"retinad/configs"
 	"retinad/infer/dataset"
+	"retinad/internal/testwait"
 	pb "retinad/proto/retinadpb"
 )
 
@@ -139,19 +140,14 @@ func TestExportCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; ; i++ { // the stream stores asynchronously
+	testwait.Must(t, 10*time.Second, "the session's 32 messages stored", func() bool { // the stream stores asynchronously
 		s, err := js.Stream(ctx, acquisition.StreamName("sim"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if info, err := s.Info(ctx); err == nil && info.State.Msgs == 32 {
-			break
-		}
-		if i == 500 {
-			t.Fatal("session not stored after 10s")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		info, err := s.Info(ctx)
+		return err == nil && info.State.Msgs == 32
+	})
 	out := filepath.Join(t.TempDir(), "x.npz")
 	code, stdout, stderr := run(t, "export", "--session", "x", "--out", out, "--server", b.ClientURL())
 	if code != 0 {

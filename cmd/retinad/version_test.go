@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/proto"
 
+	"retinad/internal/testwait"
 	pb "retinad/proto/retinadpb"
 )
 
@@ -97,11 +98,10 @@ dashboard: {status_every: 100ms}
 		Name, Version string
 	}
 	var reply *nats.Msg
-	for deadline := time.Now().Add(20 * time.Second); ; {
-		if reply, err = nc.Request("$SRV.INFO.retinad", nil, time.Second); err == nil || time.Now().After(deadline) {
-			break
-		}
-	}
+	testwait.Until(20*time.Second, func() bool { // a failure is reported below, with err
+		reply, err = nc.Request("$SRV.INFO.retinad", nil, time.Second)
+		return err == nil
+	})
 	if err != nil {
 		t.Fatalf("micro info of the control service: %v; stderr:\n%s", err, stderr.String())
 	}

@@ -9,6 +9,7 @@ import (
 
 	"retinad/configs"
 	"retinad/daemon/scoring"
+	"retinad/internal/testwait"
 	"retinad/stimulus/adaptive"
 )
 
@@ -42,17 +43,13 @@ func TestWorkerCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got [][]adaptive.Rates
-	for deadline := time.Now().Add(20 * time.Second); ; {
+	if !testwait.Until(20*time.Second, func() bool {
 		rctx, rcancel := context.WithTimeout(ctx, 2*time.Second)
+		defer rcancel()
 		got, err = scoring.Call(rctx, b.Conn(), scoring.DefaultPrefix+".score", models, clips)
-		rcancel()
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no answer from the worker: %v; its log: %s", err, errb.String())
-		}
-		time.Sleep(50 * time.Millisecond)
+		return err == nil
+	}) {
+		t.Fatalf("no answer from the worker: %v; its log: %s", err, errb.String())
 	}
 	for k := range want[0] {
 		for j, v := range want[0][k].Rates {

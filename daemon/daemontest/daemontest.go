@@ -22,6 +22,7 @@ import (
 	"retinad/clock"
 	"retinad/clock/clocktest"
 	"retinad/daemon"
+	"retinad/internal/testwait"
 )
 
 // Clock is a virtual clock for a daemon test (Parts.Clock, Presenter.Clock): its time moves
@@ -281,18 +282,10 @@ func (l *LockedBuffer) String() string {
 	return l.b.String()
 }
 
-// WaitFor polls cond every 10 ms until it holds (true), or marks the test failed naming what
-// it waited for and returns false once timeout has passed. It is the daemon tests' one way to
-// wait for something another goroutine does; the caller decides whether to go on.
+// WaitFor is testwait.For, the tests' one wait helper, under the name the daemon's tests know:
+// it polls cond until it holds (true), or marks the test failed naming what it waited for and
+// returns false once timeout has passed; the caller decides whether to go on.
 func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) bool {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Errorf("%s: not after %v", what, timeout)
-			return false
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return true
+	return testwait.For(t, timeout, what, cond)
 }

@@ -8,7 +8,7 @@ import (
 
 	"retinad/acquisition/sim"
 	"retinad/calib"
-	"retinad/calib/calibtest"
+	"retinad/calib/simdevice"
 	"retinad/daemon"
 	"retinad/infer"
 	pb "retinad/proto/retinadpb"
@@ -76,7 +76,7 @@ type retinaView struct {
 	pres    *presenter
 	next    *calib.Photodiode // nil without a photodiode
 	onset   func(calib.Onset) // the daemon's, to resolve frames untimed when next is nil
-	dev     *calibtest.Device // nil unless the photodiode is the fake device
+	dev     *simdevice.Device // nil unless the photodiode is the fake device
 	acq     *sim.Acquisition
 	latency int64
 }
@@ -106,7 +106,10 @@ type engine struct {
 	s *infer.Stream
 }
 
-var _ daemon.Observer = engine{}
+var (
+	_ daemon.Observer = engine{}
+	_ daemon.Resetter = engine{}
+)
 
 func (e engine) Step(frame, rates []float32) error {
 	if !e.s.Step(frame, rates) {
@@ -118,6 +121,9 @@ func (e engine) Step(frame, rates []float32) error {
 }
 
 func (e engine) Observe(counts []float32) { e.s.Observe(counts) }
+
+// Reset starts the engine afresh where a session begins (daemon.Resetter).
+func (e engine) Reset() { e.s.Reset() }
 
 // newEngine makes the streaming engine that runs m. A GLM's spike history follows its own
 // samples unless the model is configured observed (then the daemon feeds it the recording).

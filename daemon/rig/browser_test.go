@@ -20,6 +20,7 @@ import (
 
 	"retinad/configs"
 	"retinad/daemon/rig"
+	"retinad/internal/testwait"
 	pb "retinad/proto/retinadpb"
 	"retinad/stimulus"
 )
@@ -34,29 +35,7 @@ func TestDashboardBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short")
 	}
-	browser, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Fatalf("Debian's chromium is not installed (scripts/setup installs it): %v", err)
-	}
-	// configs/sim.yaml as `make run` runs it, on free ports and with its recording in a
-	// temporary folder.
-	loaded, err := configs.Load("../../configs/sim.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := *loaded
-	cfg.NATS.Listen = "127.0.0.1:0"
-	cfg.Dashboard.Listen = "127.0.0.1:0"
-	cfg.Recording.Dir = t.TempDir()
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	var r *rig.Rig
-	onMain(func() { r, err = rig.Open(&cfg, rig.Options{Session: "browser"}) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer onMain(func() { r.Close() })
+	browser, cfg, r := openBrowserRig(t, "browser", nil)
 
 	// What the daemon publishes: the frames of each status, each model's mean r of each report.
 	nc, err := nats.Connect(r.NATSURL(), nats.UserInfo("operator", "sim-operator")) // sim.yaml's operator
@@ -103,6 +82,45 @@ func TestDashboardBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	runWithPage(t, r, func(ctx context.Context) ([]string, error) {
+		return browse(ctx, t, browser, r.DashboardURL(), cfg.Models[1].File, &mu, &frames, reports, onsets)
+	})
+}
+
+// openBrowserRig finds Debian's chromium and opens the rig of configs/sim.yaml as `make run`
+// runs it, on free ports and with its recording in a temporary folder, edited by edit (nil: as
+// it is), starting session; the rig is closed when the test ends.
+func openBrowserRig(t *testing.T, session string, edit func(*configs.Config)) (browser string, cfg *configs.Config, r *rig.Rig) {
+	t.Helper()
+	browser, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Fatalf("Debian's chromium is not installed (scripts/setup installs it): %v", err)
+	}
+	cfg, err = configs.Load("../../configs/sim.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.NATS.Listen = "127.0.0.1:0"
+	cfg.Dashboard.Listen = "127.0.0.1:0"
+	cfg.Recording.Dir = t.TempDir()
+	if edit != nil {
+		edit(cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	onMain(func() { r, err = rig.Open(cfg, rig.Options{Session: session}) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { onMain(func() { r.Close() }) })
+	return browser, cfg, r
+}
+
+// runWithPage runs the rig on the main thread while page drives the browser; page's return ends
+// the run. The test fails on the run's error, page's, or errors on the page's console.
+func runWithPage(t *testing.T, r *rig.Rig, page func(ctx context.Context) (console []string, err error)) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	var browseErr error
@@ -110,7 +128,7 @@ func TestDashboardBrowser(t *testing.T) {
 	go func() {
 		defer close(done)
 		defer cancel()
-		consoleErrs, browseErr = browse(ctx, t, browser, r.DashboardURL(), cfg.Models[1].File, &mu, &frames, reports, onsets)
+		consoleErrs, browseErr = page(ctx)
 	}()
 	var runErr error
 	onMain(func() { runErr = r.Run(ctx) })
@@ -287,15 +305,15 @@ func browse(ctx context.Context, t *testing.T, browser, url, lnFile string, mu *
 	mu.Lock()
 	n := len(*frames)
 	mu.Unlock()
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	testwait.Until(5*time.Second, func() bool { // the next status, when it comes
 		mu.Lock()
+		defer mu.Unlock()
 		if len(*frames) > n {
 			after = (*frames)[len(*frames)-1]
-			mu.Unlock()
-			break
+			return true
 		}
-		mu.Unlock()
-	}
+		return false
+	})
 	period := float64(time.Duration(configs.Default().Dashboard.StatusEvery).Seconds()) * 100 // frames per update at 100 Hz
 	if page.Frames+period < float64(before) || page.Frames > float64(after)+period {
 		return nil, fmt.Errorf("page shows %v frames, NATS status said %d before and %d after", page.Frames, before, after)
@@ -393,28 +411,7 @@ func TestDashboardBrowserSession(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short")
 	}
-	browser, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Fatalf("Debian's chromium is not installed (scripts/setup installs it): %v", err)
-	}
-	loaded, err := configs.Load("../../configs/sim.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := *loaded
-	cfg.NATS.Listen = "127.0.0.1:0"
-	cfg.Dashboard.Listen = "127.0.0.1:0"
-	cfg.Recording.Dir = t.TempDir()
-	cfg.Adaptive.Strategy = "discriminate"
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	var r *rig.Rig
-	onMain(func() { r, err = rig.Open(&cfg, rig.Options{Session: "first"}) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer onMain(func() { r.Close() })
+	browser, _, r := openBrowserRig(t, "first", func(cfg *configs.Config) { cfg.Adaptive.Strategy = "discriminate" })
 
 	nc, err := nats.Connect(r.NATSURL()) // an observer: it reads
 	if err != nil {
@@ -454,47 +451,21 @@ func TestDashboardBrowserSession(t *testing.T) {
 		return state, session, maps.Clone(strategies)
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	var browseErr error
-	var consoleErrs []string
-	go func() {
-		defer close(done)
-		defer cancel()
+	runWithPage(t, r, func(ctx context.Context) ([]string, error) {
 		tctx, console, err := openPage(ctx, t, browser, r.DashboardURL())
 		if err != nil {
-			browseErr = err
-			return
+			return nil, err
 		}
-		defer func() { consoleErrs = console() }()
-		browseErr = drive(tctx, onNATS)
-	}()
-	var runErr error
-	onMain(func() { runErr = r.Run(ctx) })
-	<-done
-	if runErr != nil {
-		t.Fatalf("Run: %v", runErr)
-	}
-	if browseErr != nil {
-		t.Fatal(browseErr)
-	}
-	if len(consoleErrs) > 0 {
-		t.Errorf("console errors on the page:\n%s", strings.Join(consoleErrs, "\n"))
-	}
+		err = drive(tctx, onNATS)
+		return console(), err
+	})
 }
 
 // drive clicks the session controls on the page and checks their effect on the page and on
 // what nats says the daemon published last (its state and session, choices per strategy).
 func drive(tctx context.Context, nats func() (pb.Status_State, string, map[string]int)) error {
 	// natsSays waits (5 s) for what NATS carried to satisfy ok.
-	natsSays := func(ok func() bool) bool {
-		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-			if ok() {
-				return true
-			}
-		}
-		return false
-	}
+	natsSays := func(ok func() bool) bool { return testwait.Until(5*time.Second, ok) }
 	poll := func(js string) error {
 		_, err := chromedp.Run(tctx, chromedp.Poll[bool](js, chromedp.WithPollingInterval(50*time.Millisecond)))
 		return err

@@ -15,8 +15,8 @@ import (
 	"retinad/acquisition/sim"
 	"retinad/calib"
 	"retinad/calib/avrboard"
-	"retinad/calib/calibtest"
 	"retinad/calib/photodiode"
+	"retinad/calib/simdevice"
 	"retinad/clock"
 	"retinad/configs"
 	"retinad/daemon"
@@ -45,7 +45,7 @@ type Rig struct {
 	out     daemon.Bus // the daemon's (and the adaptive stimulus's) publish queue on bus, nats.publish_queue long
 	pres    *present.Presenter
 	diode   *calib.Photodiode
-	device  *calibtest.Device
+	device  *simdevice.Device
 	display *avrboard.Display // the emulated board's simulated display (device avr), else nil
 	prior   time.Duration     // the photodiode's latency prior, from the calibration file
 	retina  *sim.Acquisition
@@ -127,12 +127,13 @@ func Open(cfg *configs.Config, o Options) (r *Rig, err error) {
 		return nil, err
 	}
 	var diodeDown func() time.Duration
+	var diodeReady <-chan struct{}
 	if r.diode != nil {
-		diodeDown = r.diode.Down
+		diodeDown, diodeReady = r.diode.Down, r.diode.Ready()
 	}
 	r.daemon, err = daemon.New(daemon.Parts{
 		Rig: cfg.Rig, Session: session, Version: o.Version, ConfigYAML: configYAML(cfg),
-		Source: source, Presenter: pres, Flips: flips, PhotodiodeLost: r.photodiodeLost, PhotodiodeDown: diodeDown,
+		Source: source, Presenter: pres, Flips: flips, FlipsReady: diodeReady, PhotodiodeLost: r.photodiodeLost, PhotodiodeDown: diodeDown,
 		PhotodiodeDriftPPM: r.photodiodeDrift,
 		Models:             models, Load: ControlLoader(cfg, log), Bus: r.out, Recorder: recorder, Components: comps,
 		FrameRate: float64(cfg.Stimulus.FrameRate), Height: cfg.Stimulus.Height, Width: cfg.Stimulus.Width,
@@ -263,7 +264,7 @@ func (r *Rig) openRetina(pres *presenter, flips daemon.FlipSink, comps *[]daemon
 func (r *Rig) Retina() *sim.Acquisition { return r.retina }
 
 // Device is the fake photodiode device in simulation (nil otherwise), for its ground truth.
-func (r *Rig) Device() *calibtest.Device { return r.device }
+func (r *Rig) Device() *simdevice.Device { return r.device }
 
 // BoardDisplay is the simulated display lighting the emulated board when photodiode.device is
 // "avr" (nil otherwise), for its ground truth.

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	"retinad/acquisition"
+	"retinad/acquisition/acquisitiontest"
 	"retinad/configs"
 	"retinad/daemon/daemontest"
 	"retinad/stimulus/adaptive"
@@ -75,23 +76,9 @@ func TestWorkersOnHub(t *testing.T) {
 		}
 		users = append(users, &server.User{Username: w, Password: w + "-secret", Permissions: p})
 	}
-	for _, r := range []string{"rigA", "rigB"} {
-		p, err := acquisition.LeafPermissions(r, r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		users = append(users, &server.User{Username: r, Password: r + "-secret", Permissions: p})
-	}
-	hub, err := server.NewServer(&server.Options{ServerName: "hub", Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true,
-		MaxPayload: 8 << 20, Users: users, LeafNode: server.LeafNodeOpts{Host: "127.0.0.1", Port: server.RANDOM_PORT}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hub.Start()
-	t.Cleanup(func() { hub.Shutdown(); hub.WaitForShutdown() })
-	if !hub.ReadyForConnections(10 * time.Second) {
-		t.Fatal("hub not ready")
-	}
+	users = append(users, acquisitiontest.HubUsers(t, acquisition.LeafPermissions, "rigA", "rigB")...)
+	hubs := acquisitiontest.StartHub(t, acquisitiontest.HubOptions{Users: users, MaxPayload: 8 << 20})
+	hub := hubs[0]
 	v, _ := hub.Varz(nil)
 	workerURL := func(w string) string { return fmt.Sprintf("nats://%s:%s-secret@127.0.0.1:%d", w, w, v.Port) }
 	workers := []*workerProc{startWorkerProcess(t, workerURL("worker1")), startWorkerProcess(t, workerURL("worker2"))}
@@ -102,7 +89,7 @@ func TestWorkersOnHub(t *testing.T) {
 	var pools []*Pool
 	var buses []*acquisition.Bus
 	for _, rig := range []string{"rigA", "rigB"} {
-		leaf := fmt.Sprintf("nats-leaf://%s:%s-secret@127.0.0.1:%d", rig, rig, v.LeafNode.Port)
+		leaf := acquisitiontest.LeafURLs(hubs, rig, nil)
 		b, err := acquisition.Start(configs.NATS{Embedded: true, Leaf: configs.Leaf{URL: leaf}}, acquisition.BusOptions{Rig: rig})
 		if err != nil {
 			t.Fatal(err)
@@ -123,22 +110,26 @@ func TestWorkersOnHub(t *testing.T) {
 		case <-time.After(budget):
 		}
 	}()
-	var wg sync.WaitGroup
 	got := make([][][]adaptive.Rates, len(pools))
 	errs := make([]error, len(pools))
 	took := make([]time.Duration, len(pools))
-	for i, p := range pools {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			start := time.Now()
-			ctx, cancel := context.WithTimeout(context.Background(), budget)
-			defer cancel()
-			got[i], errs[i] = p.Predict(ctx, clips)
-			took[i] = time.Since(start)
-		}()
+	// chooseAll has every rig score the clips at once, each within the budget.
+	chooseAll := func() {
+		var wg sync.WaitGroup
+		for i, p := range pools {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				start := time.Now()
+				ctx, cancel := context.WithTimeout(context.Background(), budget)
+				defer cancel()
+				got[i], errs[i] = p.Predict(ctx, clips)
+				took[i] = time.Since(start)
+			}()
+		}
+		wg.Wait()
 	}
-	wg.Wait()
+	chooseAll()
 	killed := 0
 	for _, w := range workers {
 		select {
@@ -179,18 +170,7 @@ func TestWorkersOnHub(t *testing.T) {
 	for i, p := range pools {
 		before[i] = p.Stats()
 	}
-	for i, p := range pools {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			start := time.Now()
-			ctx, cancel := context.WithTimeout(context.Background(), budget)
-			defer cancel()
-			got[i], errs[i] = p.Predict(ctx, clips)
-			took[i] = time.Since(start)
-		}()
-	}
-	wg.Wait()
+	chooseAll()
 	for i, p := range pools {
 		st := p.Stats()
 		t.Logf("rig %d without the hub: batch in %v, %+v", i, took[i].Round(time.Millisecond), st)

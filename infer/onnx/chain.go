@@ -19,9 +19,10 @@ const (
 	Softplus
 	Exp
 	Sigmoid
+	GRU // conv-GRU (gru.go): W, B the input's gates [3*Out, in, KH, KW], WH, BH the state's; Out = hidden
 )
 
-var kindNames = [...]string{"Conv", "BatchNorm", "Dense", "Scale", "Relu", "Softplus", "Exp", "Sigmoid"}
+var kindNames = [...]string{"Conv", "BatchNorm", "Dense", "Scale", "Relu", "Softplus", "Exp", "Sigmoid", "GRU"}
 
 func (k LayerKind) String() string {
 	if int(k) < len(kindNames) {
@@ -36,6 +37,8 @@ type Layer struct {
 	Kind  LayerKind
 	Node  string // the ONNX node it came from
 	W, B  []float32
+	WH    []float32 // GRU: the state's kernels and biases
+	BH    []float32
 	KH    int // Conv kernel
 	KW    int
 	Out   int       // Conv channels or Dense units
@@ -57,13 +60,16 @@ type Chain struct {
 	NormMean, NormStd      float64 // from metadata, 0 and 1 when absent
 }
 
-// Supported lists the ONNX operators Import understands.
+// Supported lists the ONNX operators Import understands on the chain; a recurrent step's
+// conv-GRU adds its own between its convolutions and its next state (gruOps, gru.go).
 var Supported = []string{"Conv", "BatchNormalization", "Relu", "Softplus", "Exp", "Sigmoid", "Gemm",
 	"MatMul", "Add", "Mul", "Flatten", "Reshape", "Identity", "Constant"}
 
 // ReadChain interprets a graph as a chain of retinad layers: one float input [N, history, H, W],
-// one output [N, cells], every weight a constant. An operator outside Supported, or a use of a
-// supported one that retinad's engines cannot run, is refused with the op and node named.
+// one output [N, cells], every weight a constant; or a recurrent model's step (gru.go), with
+// the state as a second input and the next state as a second output. An operator outside
+// Supported (and the conv-GRU's), or a use of a supported one that retinad's engines cannot
+// run, is refused with the op and node named.
 func ReadChain(g *Graph) (*Chain, error) {
 	if len(g.Inputs) == 0 {
 		return nil, fmt.Errorf("onnx: graph %q has no inputs", g.Name)
@@ -72,17 +78,30 @@ func ReadChain(g *Graph) (*Chain, error) {
 	for _, t := range g.Inits {
 		consts[t.Name] = t
 	}
-	var data *ValueInfo
+	var ins []*ValueInfo
 	for i := range g.Inputs {
 		if consts[g.Inputs[i].Name] == nil {
-			if data != nil {
-				return nil, fmt.Errorf("onnx: graph has inputs %q and %q; retinad models take one stimulus input", data.Name, g.Inputs[i].Name)
-			}
-			data = &g.Inputs[i]
+			ins = append(ins, &g.Inputs[i])
 		}
 	}
-	if data == nil {
+	if len(ins) == 0 {
 		return nil, fmt.Errorf("onnx: graph %q has no non-constant input", g.Name)
+	}
+	data := ins[0]
+	nodes := g.Nodes
+	var gru *gruUnit
+	switch {
+	case len(ins) > 2:
+		return nil, fmt.Errorf("onnx: graph has %d inputs (%q, %q, ...); retinad models take a stimulus input, and a recurrent model's step its state second", len(ins), ins[0].Name, ins[1].Name)
+	case len(ins) == 2 && len(g.Outputs) != 2:
+		return nil, fmt.Errorf("onnx: graph has inputs %q and %q and %d outputs; a recurrent model's step has two outputs, the rates and the next state", ins[0].Name, ins[1].Name, len(g.Outputs))
+	case len(ins) == 2:
+		var err error
+		if gru, nodes, err = findGRU(g, ins[1], g.Outputs[1].Name); err != nil {
+			return nil, err
+		}
+	case len(g.Outputs) != 1:
+		return nil, fmt.Errorf("onnx: graph has %d outputs, want 1 (rates [N, cells])", len(g.Outputs))
 	}
 	if len(data.Dims) != 4 || data.Dims[1] <= 0 || data.Dims[2] <= 0 || data.Dims[3] <= 0 {
 		return nil, fmt.Errorf("onnx: input %q has shape %v, want [N, history, height, width] with fixed history and size", data.Name, data.Dims)
@@ -90,19 +109,19 @@ func ReadChain(g *Graph) (*Chain, error) {
 	if data.Elem != TypeFloat {
 		return nil, fmt.Errorf("onnx: input %q has element type %d, want float32 (1)", data.Name, data.Elem)
 	}
-	if len(g.Outputs) != 1 {
-		return nil, fmt.Errorf("onnx: graph has %d outputs, want 1 (rates [N, cells])", len(g.Outputs))
-	}
 	c := &Chain{History: int(data.Dims[1]), Height: int(data.Dims[2]), Width: int(data.Dims[3]), NormStd: 1}
 	if err := c.readMeta(g); err != nil {
 		return nil, err
 	}
 	r := chainReader{c: c, consts: consts, cur: data.Name, shape: []int{c.History, c.Height, c.Width}, alias: map[string]string{},
-		shapes: map[string]shapeVal{}, seen: map[string][]int{}, batch: data.Dims[0]}
-	for i := range g.Nodes {
-		if err := r.node(&g.Nodes[i]); err != nil {
+		shapes: map[string]shapeVal{}, seen: map[string][]int{}, batch: data.Dims[0], gru: gru}
+	for i := range nodes {
+		if err := r.node(&nodes[i]); err != nil {
 			return nil, err
 		}
+	}
+	if gru != nil && !gru.used {
+		return nil, fmt.Errorf("onnx: the recurrent unit behind %s is not on the chain from input %q", gru.out, data.Name)
 	}
 	out := g.Outputs[0].Name
 	if a, ok := r.alias[out]; ok {
@@ -146,6 +165,7 @@ type chainReader struct {
 	shapes map[string]shapeVal // int values folded from shapes (fold.go)
 	seen   map[string][]int    // the shape of every value the data path has had, without the batch axis
 	batch  int64               // the input's batch size when the graph fixes it, else <= 0
+	gru    *gruUnit            // a recurrent step's conv-GRU, found before the walk (gru.go)
 }
 
 func (r *chainReader) isData(name string) bool {
@@ -183,6 +203,9 @@ func (r *chainReader) push(l Layer, n *Node) {
 }
 
 func (r *chainReader) node(n *Node) error {
+	if n.Domain == gruDomain && r.gru != nil && !r.gru.used && len(n.Outputs) == 1 && n.Outputs[0] == r.gru.out {
+		return r.gruLayer(n)
+	}
 	if n.Domain != "" && n.Domain != "ai.onnx" {
 		return fmt.Errorf("onnx: node %q: operator %s of domain %q is not supported", n.Name, n.Op, n.Domain)
 	}

@@ -10,6 +10,7 @@
 //
 // Every function may be called from any goroutine; nothing here keeps state. Tensors are in
 // row-major order; model inputs are stimulus contrast [N, history, H, W] (and, for a GLM with
-// spike history, the counts of the bins before, spikes [N, cells, L]: see glm.go), outputs
-// firing rates in spikes per second [N, cells].
+// spike history, the counts of the bins before, spikes [N, cells, L]: see glm.go; for a
+// recurrent model, its conv-GRU's state [N, hidden, h, w]: see gru.go), outputs firing rates
+// in spikes per second [N, cells] (and a recurrent model's next state).
 package onnx

@@ -13,7 +13,8 @@ import (
 // std, oldest frame first), output "rates" [N, cells] in spikes/s. The normalisation, frame
 // rate and cell ids go in the metadata, where Import finds them again. Noise layers are left
 // out (an ONNX graph is the deterministic, mean-field model). A GLM takes its spike history as
-// a second input (see glm.go).
+// a second input (see glm.go); a recurrent model is one step, its state a second input and
+// output (see gru.go).
 func Export(m *infer.Model) ([]byte, error) {
 	g, err := ExportGraph(m)
 	if err != nil {
@@ -171,6 +172,8 @@ func (x *exporter) layer(i int, l *infer.Layer) error {
 		}
 	case infer.ReLU:
 		x.node("Relu", x.cur)
+	case infer.ConvGRU:
+		x.gru(p, l)
 	case infer.Noise:
 		// Deterministic graph: latent noise is a run-time option of retinad's engines.
 	case infer.Softplus, infer.Exp, infer.Sigmoid:

@@ -18,6 +18,7 @@ func TestExportGoldenFiles(t *testing.T) {
 	for file, m := range map[string]*infer.Model{
 		"testdata/cnn_small.onnx": infertest.CNN(1, infertest.Small),
 		"testdata/ln_small.onnx":  infertest.LNModel(4, infertest.Small),
+		"testdata/gru_small.onnx": infertest.RecurrentCNN(2, infertest.Small, 3, 3),
 	} {
 		b, err := Export(m)
 		if err != nil {
@@ -40,7 +41,7 @@ func TestExportGoldenFiles(t *testing.T) {
 
 // FuzzImport: whatever the bytes, Import returns a valid model or an error, never a panic.
 func FuzzImport(f *testing.F) {
-	for _, file := range []string{"testdata/cnn_small.onnx", "testdata/ln_small.onnx", "../torchimport/testdata/ln_torch.onnx"} {
+	for _, file := range []string{"testdata/cnn_small.onnx", "testdata/ln_small.onnx", "../torchimport/testdata/ln_torch.onnx", "../torchimport/testdata/rbncnn_torch.onnx"} {
 		b, err := os.ReadFile(file)
 		if err != nil {
 			f.Fatal(err)

@@ -18,7 +18,8 @@ type Defaults struct {
 	Name      string
 }
 
-// Import reads an ONNX model (a BN-CNN or LN export, see Supported) into a native model. The
+// Import reads an ONNX model (a BN-CNN or LN export, see Supported; a recurrent BN-CNN's step,
+// see gru.go; a GLM, see glm.go) into a native model. The
 // file must say its frame rate in retinad's metadata (Export and train/ write it); use
 // ImportWith otherwise.
 func Import(data []byte) (*infer.Model, error) {
@@ -213,6 +214,10 @@ func fromChain(m *infer.Model, c *Chain) error {
 				RunningMean: t(l.Mean, n), RunningVar: t(l.Var, n), Eps: float64(l.Eps), PerChannel: !l.Flat})
 		case Relu:
 			m.Layers = append(m.Layers, infer.Layer{Type: infer.ReLU})
+		case GRU:
+			in, o := l.In[0], 3*l.Out
+			m.Layers = append(m.Layers, infer.Layer{Type: infer.ConvGRU, Weight: t(l.W, o, in, l.KH, l.KW), Bias: t(l.B, o),
+				WeightHH: t(l.WH, o, l.Out, l.KH, l.KW), BiasHH: t(l.BH, o)})
 		}
 	}
 	m.OutputScale = 1

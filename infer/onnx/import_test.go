@@ -9,7 +9,7 @@ import (
 
 	"retinad/infer"
 	"retinad/infer/infertest"
-	"retinad/infer/onnx/onnxtest"
+	"retinad/infer/onnx/ortpeer"
 	"retinad/internal/testenv"
 )
 
@@ -149,8 +149,8 @@ func TestExportRunsInONNXRuntime(t *testing.T) {
 				x = append(x, float32((float64(v)-in.Mean)/in.Std))
 			}
 		}
-		got, err := onnxtest.Run(b, "stimulus", x, []int64{int64(n), int64(in.History), int64(in.Height), int64(in.Width)}, "rates", int64(len(m.Cells)))
-		if errors.Is(err, onnxtest.ErrUnavailable) {
+		got, err := ortpeer.Run(b, "stimulus", x, []int64{int64(n), int64(in.History), int64(in.Height), int64(in.Width)}, "rates", int64(len(m.Cells)))
+		if errors.Is(err, ortpeer.ErrUnavailable) {
 			testenv.Missing(t, "ONNX Runtime (RETINAD_ONNXRUNTIME, scripts/setup)", err)
 		}
 		if err != nil {

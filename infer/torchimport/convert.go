@@ -95,7 +95,7 @@ var recurrent = map[string]bool{"SkipAmacRNN": true, "RNNCNN": true}
 // normalisation and frame rate travel in the graph's metadata.
 func (ck *Checkpoint) Graph() (*onnx.Graph, error) {
 	if rec, _ := flag(ck.Hyps["recurrent"]); recurrent[ck.ModelType] || rec {
-		return nil, fmt.Errorf("torchimport: model_type %q is recurrent (its forward takes hidden state): not supported yet; retinad imports torch-deep-retina's feed-forward BNCNN", ck.ModelType)
+		return nil, fmt.Errorf("torchimport: model_type %q is recurrent (its forward takes hidden state): not supported; torch-deep-retina's RNNCNN and SkipAmacRNN keep a state at the input of each convolution (ConvRNNCell, ConvGRUCell) or feed back through a transposed convolution (AmacRNNFull), which retinad's convgru layer (a state between two layers) does not compute; retinad imports torch-deep-retina's feed-forward BNCNN and its own trainer's RecurrentBNCNN", ck.ModelType)
 	}
 	if ck.ModelType != "BNCNN" {
 		return nil, fmt.Errorf("torchimport: model_type %q not supported (want BNCNN): export the model with torch.onnx.export and import the .onnx, whose layers retinad checks one by one", ck.ModelType)

@@ -14,8 +14,13 @@
 // Read returns the Checkpoint; Checkpoint.Graph turns it into the ONNX graph PyTorch would
 // export, which retinad/infer/onnx turns into a native model. retinad's trainer's recurrent
 // model (model_type "RecurrentBNCNN": BNCNN's sequential.0-10, gru.ih/gru.hh of a conv-GRU,
-// readout.1-2, hyps hidden and gru_ksize) has no ONNX form and is built as a native model
-// with a convgru layer directly; torch-deep-retina's own recurrent classes (RNNCNN,
-// SkipAmacRNN, whose cells differ) are still refused by name. Functions are safe to call from
-// any goroutine; nothing is shared.
+// readout.1-2, hyps hidden and gru_ksize) is built as a native model with a convgru layer
+// directly (its ONNX form is a step with the state as input and output, infer/onnx gru.go,
+// which a checkpoint need not go through). torch-deep-retina's own recurrent classes are
+// refused by name, because their cells differ: RNNCNN's ConvRNNCell and ConvGRUCell
+// concatenate a state with each convolution's input (at the window's 50x50 for the first) and
+// update it by a same-padded convolution of both (ConvRNNCell linearly; upstream's
+// ConvGRUCell.forward calls torch.cat(x, h*r, dim=1), which raises a TypeError, so that
+// variant, RNNCNN's default, never ran); SkipAmacRNN adds a transposed-convolution feedback
+// onto the bipolar layer. Functions are safe to call from any goroutine; nothing is shared.
 package torchimport

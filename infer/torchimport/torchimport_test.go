@@ -12,7 +12,7 @@ import (
 	"retinad/infer"
 	"retinad/infer/enginetest"
 	"retinad/infer/onnx"
-	"retinad/infer/onnx/onnxtest"
+	"retinad/infer/onnx/ortpeer"
 )
 
 func readNpy(t *testing.T, path string) ([]float32, []int) {
@@ -76,8 +76,8 @@ func TestGoldenONNXRuntime(t *testing.T) {
 	for name, model := range map[string][]byte{"checkpoint": onnx.Marshal(g), "torch.onnx.export": torchONNX} {
 		x := windows(stim, T, hist, hw, ck.NormMean, ck.NormStd)
 		n := int64(T - hist + 1)
-		got, err := onnxtest.Run(model, "stimulus", x, []int64{n, int64(hist), int64(ss[1]), int64(ss[2])}, "rates", int64(cells))
-		if errors.Is(err, onnxtest.ErrUnavailable) {
+		got, err := ortpeer.Run(model, "stimulus", x, []int64{n, int64(hist), int64(ss[1]), int64(ss[2])}, "rates", int64(cells))
+		if errors.Is(err, ortpeer.ErrUnavailable) {
 			testenv.Missing(t, "ONNX Runtime (RETINAD_ONNXRUNTIME, scripts/setup)", err)
 		}
 		if err != nil {
@@ -320,4 +320,71 @@ func TestRecurrentCheckpointRefusals(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRecurrentONNXExport: train/export.py's ONNX step of the same RecurrentBNCNN
+// (rbncnn_torch.onnx, torch.onnx.export at opset 13) imports to the model the checkpoint
+// imports to (the same rates to 1e-6 over the 600-bin session) and to PyTorch's rates; and
+// ONNX Runtime, stepping that export over 2,400 bins with its next state fed back, gives the
+// streaming engine's rates to 1e-4.
+func TestRecurrentONNXExport(t *testing.T) {
+	fromCk, err := Import("testdata/rbncnn.pt", onnx.Defaults{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile("testdata/rbncnn_torch.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromONNX, err := onnx.Import(b)
+	if err != nil {
+		t.Fatalf("rbncnn_torch.onnx: %v", err)
+	}
+	if !fromONNX.Recurrent() || fromONNX.Input != fromCk.Input || fromONNX.OutputScale != fromCk.OutputScale {
+		t.Fatalf("imported %+v scale %v recurrent %v, want %+v scale %v", fromONNX.Input, fromONNX.OutputScale, fromONNX.Recurrent(), fromCk.Input, fromCk.OutputScale)
+	}
+	run := func(m *infer.Model, stim []float32, hw int) []float32 {
+		s, err := infer.NewStream(m, infer.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		nc := len(m.Cells)
+		T := len(stim) / hw
+		got := make([]float32, T*nc)
+		for i := 0; i < T; i++ {
+			if !s.Step(stim[i*hw:(i+1)*hw], got[i*nc:(i+1)*nc]) {
+				for c := range nc {
+					got[i*nc+c] = float32(math.NaN())
+				}
+			}
+		}
+		return got
+	}
+	stim, ss := readNpy(t, "testdata/rbncnn_stimulus.npy")
+	want, _ := readNpy(t, "testdata/rbncnn_rates.npy")
+	hw, h, nc := ss[1]*ss[2], fromCk.Input.History, len(fromCk.Cells)
+	a, c := run(fromONNX, stim, hw), run(fromCk, stim, hw)
+	checkRates(t, "onnx import against PyTorch", a[(h-1)*nc:], want[(h-1)*nc:])
+	for i := (h - 1) * nc; i < len(a); i++ {
+		if d := math.Abs(float64(a[i]) - float64(c[i])); d > 1e-6*math.Max(1, math.Abs(float64(c[i]))) {
+			t.Fatalf("rate %d: onnx import %v, checkpoint import %v", i, a[i], c[i])
+		}
+	}
+	// 2,400 bins: the golden session four times over, contrast steps every 100 bins.
+	long := make([]float32, 0, 4*len(stim))
+	for range 4 {
+		long = append(long, stim...)
+	}
+	g, err := onnx.Unmarshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ortpeer.StepRecurrent(b, fromONNX, g.Inputs[1].Dims[1:], long)
+	if errors.Is(err, ortpeer.ErrUnavailable) {
+		testenv.Missing(t, "ONNX Runtime (RETINAD_ONNXRUNTIME, scripts/setup)", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkRates(t, "ONNX Runtime stepping the torch export against the streaming engine", got[(h-1)*nc:], run(fromCk, long, hw)[(h-1)*nc:])
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"retinad/configs"
+	"retinad/internal/testwait"
 	"retinad/stimulus/adaptive"
 )
 
@@ -119,10 +120,7 @@ func TestSlowScoringFallsBackToTheDefault(t *testing.T) {
 	}
 	s, published, stop := start(t, st, adaptive.Options{Predictor: pred, Budget: 50 * time.Millisecond, Lead: 11})
 	var c *adaptive.Choice
-	for c == nil { // Run prepares the first default at once
-		c = s.Take(0)
-		time.Sleep(time.Millisecond)
-	}
+	testwait.Must(t, 10*time.Second, "the first default choice (Run prepares it at once)", func() bool { c = s.Take(0); return c != nil })
 	if !c.Fallback || c.Pick != -1 || c.Clip.Frames != 10 || !strings.Contains(c.Why, "not done when the clip was due") {
 		t.Errorf("taken before scoring: %+v", c)
 	}

@@ -8,7 +8,7 @@ import pytest
 DIR = os.path.join(os.path.dirname(__file__), "..", "..", "infer", "onnx", "testdata")
 
 
-@pytest.mark.parametrize("name", ["cnn_small.onnx", "ln_small.onnx"])
+@pytest.mark.parametrize("name", ["cnn_small.onnx", "ln_small.onnx", "gru_small.onnx"])
 def test_checker_accepts_go_export(name):
     m = onnx.load(os.path.join(DIR, name))
     onnx.checker.check_model(m, full_check=True)

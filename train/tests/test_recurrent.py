@@ -119,6 +119,24 @@ def test_cli_writes_recurrent_model(tmp_path):
     with open(out + ".rtm", "rb") as f:
         b = f.read()
     assert struct.unpack("<I", b[8:12])[0] == 2
-    assert not os.path.exists(out + ".onnx")
+    assert os.path.exists(out + ".onnx")
     ck = torch.load(out + ".pt")
     assert ck["model_type"] == "RecurrentBNCNN" and "gru.ih.weight" in ck["model_state_dict"]
+
+
+def test_onnx_export_is_one_step(tmp_path):
+    # A step graph: window and state in, rates and next state out; ONNX's checker accepts it,
+    # and the next state is the cell's (retinad's Go tests run it in ONNX Runtime).
+    import onnx
+    from train import export
+    m = small_model()
+    path = str(tmp_path / "r.onnx")
+    export.write_onnx(m, (4, 12, 12), 100.0, path, cell_ids=[5, 6, 7])
+    g = onnx.load(path)
+    onnx.checker.check_model(g, full_check=True)
+    assert [i.name for i in g.graph.input] == ["stimulus", "state"]
+    assert [o.name for o in g.graph.output] == ["rates", "next_state"]
+    dims = [d.dim_value for d in g.graph.input[1].type.tensor_type.shape.dim[1:]]
+    assert dims == [2, 6, 6]  # hidden 2 on the second convolution's 6x6
+    ops = {n.op_type for n in g.graph.node}
+    assert {"Split", "Tanh", "Sigmoid"} <= ops and "Shape" not in ops, ops

@@ -1,4 +1,4 @@
-package calibtest
+package simdevice
 
 import (
 	"context"
@@ -18,7 +18,6 @@ import (
 
 	"retinad/calib/wire"
 	"retinad/clock"
-	"retinad/clock/clocktest"
 )
 
 // DeviceConfig sets the fake device. Zero USB delays take the defaults.
@@ -29,9 +28,9 @@ type DeviceConfig struct {
 	Offset   time.Duration // device clock reading at the host time the device is made
 	Seed     uint64
 	// One-way USB transfer delay, uniform in [USBMin, USBMax]; default 50 us .. 500 us. It is
-	// simulated on a clocktest.VirtualClock only: in real time the pty's own delays are the transfer's.
+	// simulated on a VirtualClock only: in real time the pty's own delays are the transfer's.
 	USBMin, USBMax time.Duration
-	// Baud, if set, simulates a serial line at that rate (8N1) on a clocktest.VirtualClock: a ping arrives
+	// Baud, if set, simulates a serial line at that rate (8N1) on a VirtualClock: a ping arrives
 	// its 11 bytes' wire time after the host wrote it, and a pong reaches the host its 19
 	// bytes' time after the device stamped the ping, as on a real board's line.
 	Baud int
@@ -50,7 +49,7 @@ var Firmware = [3]uint8{0, 9, 0}
 type Device struct {
 	cfg     DeviceConfig
 	clk     clock.Clock
-	virtual bool // clk is a clocktest.VirtualClock: transfers are simulated and pongs go through the queue
+	virtual bool // clk is a stepped clock: transfers are simulated and pongs go through the queue
 
 	dir, path string
 
@@ -110,6 +109,12 @@ type pingIn struct {
 	recv int64
 }
 
+// stepped is a clock that a test moves by hand (clocktest.VirtualClock, whose timers are clock.Ackers):
+// on one no real time passes between two of its steps, so the device simulates the USB
+// transfer and answers pings through its own queue. Asked by method, so that the device does
+// not import the test package that defines the clock.
+type stepped interface{ AdvanceTo(t int64) }
+
 // NewDevice makes a fake device, plugged in, on a new pseudo-terminal.
 func NewDevice(cfg DeviceConfig, clk clock.Clock) (*Device, error) {
 	if cfg.USBMin <= 0 {
@@ -121,10 +126,10 @@ func NewDevice(cfg DeviceConfig, clk clock.Clock) (*Device, error) {
 	if cfg.Gamma <= 0 {
 		cfg.Gamma = 2.2
 	}
-	_, virtual := clk.(*clocktest.VirtualClock)
+	_, virtual := clk.(stepped)
 	dir, err := os.MkdirTemp("", "retinad-photodiode-")
 	if err != nil {
-		return nil, fmt.Errorf("calibtest: %w", err)
+		return nil, fmt.Errorf("simdevice: %w", err)
 	}
 	d := &Device{
 		cfg: cfg, clk: clk, virtual: virtual, dir: dir, path: filepath.Join(dir, "photodiode"),
@@ -159,7 +164,7 @@ func (d *Device) Pings() (read, answered, pongs uint64) {
 }
 
 // Busy reports whether work handed to the device's Run (messages it read, flips it was told
-// of) has yet to be acted on. A simulation on a clocktest.VirtualClock moves time only when Busy is
+// of) has yet to be acted on. A simulation on a VirtualClock moves time only when Busy is
 // false, the clock is Quiet and every byte written has been read.
 func (d *Device) Busy() bool { return d.posted.Load() != d.done.Load() }
 
@@ -309,7 +314,7 @@ func (d *Device) push(o out) {
 	}
 }
 
-// Run writes queued output when it falls due (and, on a clocktest.VirtualClock, answers pings) until
+// Run writes queued output when it falls due (and, on a VirtualClock, answers pings) until
 // ctx ends; it returns nil then, with its reader goroutines stopped and the pty closed. On a
 // VirtualClock it acknowledges each tick of its timer once the output is written and the
 // timer re-armed (clock.Acker).
@@ -452,18 +457,18 @@ func (d *Device) Replug() error {
 func (d *Device) plug() error {
 	master, slave, err := pty.Open()
 	if err != nil {
-		return fmt.Errorf("calibtest: open pty: %w", err)
+		return fmt.Errorf("simdevice: open pty: %w", err)
 	}
 	if err := makeRaw(slave); err != nil {
 		master.Close()
 		slave.Close()
-		return fmt.Errorf("calibtest: raw mode on %s: %w", slave.Name(), err)
+		return fmt.Errorf("simdevice: raw mode on %s: %w", slave.Name(), err)
 	}
 	os.Remove(d.path)
 	if err := os.Symlink(slave.Name(), d.path); err != nil {
 		master.Close()
 		slave.Close()
-		return fmt.Errorf("calibtest: %w", err)
+		return fmt.Errorf("simdevice: %w", err)
 	}
 	d.mu.Lock()
 	d.master, d.slave, d.plugged = master, slave, true
