@@ -3,7 +3,7 @@
 // matching with dropped- and doubled-frame detection, level streaming (StreamLevels,
 // Options.OnLevels) and the gamma fit it feeds (GammaMeter, FitGamma). It draws nothing.
 //
-// Units: host times are monotonic int64 nanoseconds from the injected Clock (SystemClock reads
+// Units: host times are monotonic int64 nanoseconds from the injected Clock (clock.System reads
 // CLOCK_MONOTONIC); device times are the device's microseconds; durations are time.Duration.
 //
 // Lost messages: the device numbers its messages (seq, mod 256); a gap is device messages
@@ -18,6 +18,6 @@
 // goroutine.
 //
 // Simulation: Run acknowledges every tick of its timers once it has acted on it (Acker), and
-// Busy says whether it has work in hand, so that a test on calibtest.VirtualClock moves time
+// Busy says whether it has work in hand, so that a test on clocktest.VirtualClock moves time
 // only when the pipeline is drained and runs an hour of rig time deterministically.
 package calib

@@ -6,11 +6,12 @@ import (
 
 	"retinad/calib"
 	"retinad/calib/simdevice"
+	"retinad/clock"
 )
 
 // Flip is on the frame loop: it must not allocate, with or without the simulated device.
 func TestFlipAllocatesNothing(t *testing.T) {
-	dev, err := simdevice.NewDevice(simdevice.DeviceConfig{Latency: 8 * time.Millisecond, Jitter: 500 * time.Microsecond}, calib.SystemClock{})
+	dev, err := simdevice.NewDevice(simdevice.DeviceConfig{Latency: 8 * time.Millisecond, Jitter: 500 * time.Microsecond}, clock.System{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"retinad/calib"
 	"retinad/calib/calibtest"
 	"retinad/calib/wire"
+	"retinad/clock/clocktest"
 	"retinad/internal/testwait"
 )
 
@@ -55,7 +56,7 @@ func TestSequenceGapScripted(t *testing.T) {
 	chunks = append(chunks, calibtest.Chunk{AfterWrites: 7, Data: msg(wire.Message{Type: wire.TypePong, ID: 1000, TimeUS: devUS(flipNs(14) + 200*ms)})})
 	script := &calibtest.Script{Chunks: chunks}
 
-	clk := calibtest.NewVirtualClock(t0)
+	clk := clocktest.NewVirtualClock(t0)
 	var mu sync.Mutex
 	var onsets []calib.Onset
 	dialed := false

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"retinad/calib/wire"
+	"retinad/clock"
 )
 
 // LightSink is told of every flip as it is reported; in simulation the fake device is one,
@@ -25,7 +26,7 @@ type Options struct {
 	Dial func() (Link, error)
 	Name string
 
-	Clock Clock        // default SystemClock
+	Clock clock.Clock  // default clock.System
 	Log   *slog.Logger // default: discard
 
 	// OnOnset receives every flipped frame's fate, in frame order, on Run's goroutine.
@@ -141,7 +142,7 @@ func New(o Options) *Photodiode {
 		panic("calib: New needs Options.OnOnset")
 	}
 	if o.Clock == nil {
-		o.Clock = SystemClock{}
+		o.Clock = clock.System{}
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
@@ -326,7 +327,7 @@ func (p *Photodiode) Run(ctx context.Context) error {
 				p.logThrottled("calib: photodiode not available; retrying", "device", p.o.Name, "in", backoff, "err", err)
 				retry.Reset(backoff)
 				backoff = min(2*backoff, p.o.BackoffMax)
-				ack(retry)
+				clock.Ack(retry)
 				continue
 			}
 			backoff = p.o.BackoffMin
@@ -341,7 +342,7 @@ func (p *Photodiode) Run(ctx context.Context) error {
 			go p.read(rctx, l, events, readErr, done)
 			p.configure(l)
 			ping.Reset(0)
-			ack(retry)
+			clock.Ack(retry)
 
 		case ev := <-events:
 			p.takeFlips()
@@ -364,7 +365,7 @@ func (p *Photodiode) Run(ctx context.Context) error {
 
 		case <-ping.C():
 			if link == nil { // a tick that fired before a hang-up stopped the timer
-				ack(ping)
+				clock.Ack(ping)
 				continue
 			}
 			if err := p.sendPing(link); err != nil {
@@ -372,7 +373,7 @@ func (p *Photodiode) Run(ctx context.Context) error {
 				p.o.Log.Warn(lostMsg, "device", p.o.Name, "err", err)
 				hangUp()
 				retry.Reset(backoff)
-				ack(ping)
+				clock.Ack(ping)
 				continue
 			}
 			every := p.o.PingEvery
@@ -380,7 +381,7 @@ func (p *Photodiode) Run(ctx context.Context) error {
 				every = min(every, 10*time.Millisecond) // a quick start
 			}
 			ping.Reset(every)
-			ack(ping)
+			clock.Ack(ping)
 		}
 	}
 }

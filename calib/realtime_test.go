@@ -10,6 +10,7 @@ import (
 
 	"retinad/calib"
 	"retinad/calib/simdevice"
+	"retinad/clock"
 	"retinad/internal/testwait"
 )
 
@@ -41,7 +42,7 @@ func TestRealtimeOnsetBias(t *testing.T) {
 // onsetBiasRun shows 300 frames at 100 Hz against a fresh fake device and returns the median
 // signed onset error (onset - truth) in us, and a summary line.
 func onsetBiasRun(t *testing.T) (float64, string) {
-	clk := calib.SystemClock{}
+	clk := clock.System{}
 	dev, err := simdevice.NewDevice(simCfg(), clk)
 	if err != nil {
 		t.Fatal(err)

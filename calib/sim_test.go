@@ -14,15 +14,15 @@ import (
 	"time"
 
 	"retinad/calib"
-	"retinad/calib/calibtest"
 	"retinad/calib/simdevice"
 	"retinad/calib/wire"
+	"retinad/clock/clocktest"
 	"retinad/internal/testwait"
 )
 
 // rig is the host side and the fake device over a real pty, on a virtual clock.
 type rig struct {
-	clk *calibtest.VirtualClock
+	clk *clocktest.VirtualClock
 	dev *simdevice.Device
 	p   *calib.Photodiode
 
@@ -40,7 +40,7 @@ const frameNs = int64(10 * time.Millisecond)
 
 func newRig(t testing.TB, cfg simdevice.DeviceConfig, frames int, opts ...func(*calib.Options)) *rig {
 	t.Helper()
-	r := &rig{clk: calibtest.NewVirtualClock(int64(1000 * time.Second))}
+	r := &rig{clk: clocktest.NewVirtualClock(int64(1000 * time.Second))}
 	dev, err := simdevice.NewDevice(cfg, r.clk)
 	if err != nil {
 		t.Fatal(err)

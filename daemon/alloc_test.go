@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"testing"
 
+	"retinad/clock/clocktest"
 	pb "retinad/proto/retinadpb"
 )
 
@@ -25,10 +26,17 @@ func (s *constSource) Next(dst []float32) (uint64, error) {
 	return s.n - 1, nil
 }
 
-type clockPresenter struct{ t int64 }
+// clockPresenter flips every 10 ms at once, moving clk (when set) to each flip.
+type clockPresenter struct {
+	t   int64
+	clk *clocktest.VirtualClock
+}
 
 func (p *clockPresenter) Present([]float32) (Flip, error) {
 	p.t += 10e6
+	if p.clk != nil {
+		p.clk.AdvanceTo(p.t)
+	}
 	return Flip{HostNs: p.t, Level: 1}, nil
 }
 
@@ -75,12 +83,12 @@ func TestSteadyStateAllocatesNothingThroughPublisher(t *testing.T) {
 // steadyState drives the frame path by hand; with restart, across a session started over the
 // control service too (its stop flushes the bus, which the publisher's unsent queue cannot).
 func steadyState(t *testing.T, bus Bus, restart bool) {
-	var now int64
+	clk := clocktest.NewVirtualClock(0) // the presenter moves it to each flip
 	var resets int
 	cells := []int32{1, 2, 3}
 	d, err := New(Parts{
-		Rig: "a", Session: "s", Source: &constSource{}, Presenter: &clockPresenter{}, Bus: bus,
-		FrameRate: 100, Height: 50, Width: 50, Now: func() int64 { now += 1000; return now },
+		Rig: "a", Session: "s", Source: &constSource{}, Presenter: &clockPresenter{clk: clk}, Bus: bus,
+		FrameRate: 100, Height: 50, Width: 50, Clock: clk,
 		Models: []Model{{Name: "m", Engine: resettingEngine{n: &resets}, CellIDs: cells, BinRate: 100}},
 		Load: func(context.Context, LoadRequest) (Model, error) {
 			return Model{Engine: sumEngine{}, CellIDs: cells, BinRate: 100}, nil
@@ -105,7 +113,7 @@ func steadyState(t *testing.T, bus Bus, restart bool) {
 			x, o := r.in.Peek(), r.out.Reserve()
 			r.startAfresh(x.frame)
 			_ = r.Engine.Step(x.pix, o.rates)
-			o.frame, o.doneNs = x.frame, now
+			o.frame, o.doneNs = x.frame, clk.Now()
 			r.out.Commit()
 			r.in.Release()
 		}

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"retinad/clock/clocktest"
 	"testing"
 )
 
@@ -9,10 +10,10 @@ import (
 // stamp and publish the frame onset and the prediction (marshalled) on a bus that drops them.
 func BenchmarkFramePath(b *testing.B) {
 	bus := &nopBus{}
-	var now int64
+	clk := clocktest.NewVirtualClock(0) // the presenter moves it to each flip
 	d, err := New(Parts{
-		Rig: "a", Session: "s", Source: &constSource{}, Presenter: &clockPresenter{}, Bus: bus,
-		FrameRate: 100, Height: 50, Width: 50, Now: func() int64 { now += 1000; return now },
+		Rig: "a", Session: "s", Source: &constSource{}, Presenter: &clockPresenter{clk: clk}, Bus: bus,
+		FrameRate: 100, Height: 50, Width: 50, Clock: clk,
 		Models: []Model{{Name: "m", Engine: sumEngine{}, CellIDs: []int32{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}, BinRate: 100}},
 	})
 	if err != nil {
@@ -28,7 +29,7 @@ func BenchmarkFramePath(b *testing.B) {
 		_ = d.showFrame(uint64(k))
 		x, o := r.in.Peek(), r.out.Reserve()
 		_ = r.Engine.Step(x.pix, o.rates)
-		o.frame, o.doneNs = x.frame, now
+		o.frame, o.doneNs = x.frame, clk.Now()
 		r.out.Commit()
 		r.in.Release()
 		d.stamp.process()

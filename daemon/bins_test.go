@@ -40,10 +40,11 @@ func TestModelBinOfSeveralFrames(t *testing.T) {
 	}
 	defer stop()
 	clock := daemontest.NewClock()
+	defer clock.Drive(5 * time.Millisecond)() // after Run has returned
 	slow := &frameEngine{Engine: daemontest.Engine{Cells: 2, Gain: 1}}
 	d, err := daemon.New(daemon.Parts{
 		Rig: "test", Source: &daemontest.Source{}, Presenter: &daemontest.Presenter{Clock: clock, Period: 5 * time.Millisecond},
-		Bus: daemon.NATSBus(nc, 4096, nil), FrameRate: 200, Height: 4, Width: 4, Now: clock.Now, ReportEvery: 200 * time.Millisecond,
+		Bus: daemon.NATSBus(nc, 4096, nil), FrameRate: 200, Height: 4, Width: 4, Clock: clock, ReportEvery: 200 * time.Millisecond,
 		Models: []daemon.Model{
 			{Name: "slow", Engine: slow, CellIDs: []int32{1, 2}, BinRate: 100},
 			{Name: "fast", Engine: &daemontest.Engine{Cells: 2, Gain: 1}, CellIDs: []int32{1, 2}, BinRate: 200},

@@ -86,10 +86,11 @@ func TestClosedLoopSeam(t *testing.T) {
 	}
 	defer stop()
 	clock := daemontest.NewClock()
+	defer clock.Drive(5 * time.Millisecond)() // after Run has returned
 	loop := &fakeLoop{desc: &pb.StimulusSource{Kind: "fake", Height: 20, Width: 20}, cells: []int32{9, 7}, bins: map[uint64]map[int32]float64{}}
 	d, err := daemon.New(daemon.Parts{
 		Rig: "test", Session: "s1", Source: loop, Presenter: &daemontest.Presenter{Clock: clock, Period: 10 * time.Millisecond},
-		Bus: daemon.NATSBus(nc, 4096, nil), FrameRate: 100, Height: 20, Width: 20, Now: clock.Now,
+		Bus: daemon.NATSBus(nc, 4096, nil), FrameRate: 100, Height: 20, Width: 20, Clock: clock,
 	})
 	if err != nil {
 		t.Fatal(err)

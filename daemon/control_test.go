@@ -110,10 +110,11 @@ func TestControlModelsAndSessions(t *testing.T) {
 		t.Fatal(err)
 	}
 	clock := daemontest.NewClock()
+	defer clock.Drive(5 * time.Millisecond)() // after Run has returned
 	pres := &daemontest.Presenter{Clock: clock, Period: 10 * time.Millisecond}
 	d, err := daemon.New(daemon.Parts{
 		Rig: "test", Session: "s1", Source: &daemontest.Source{}, Presenter: pres,
-		Bus: daemon.NATSBus(nc, 4096, nil), FrameRate: 100, Height: 20, Width: 20, Now: clock.Now,
+		Bus: daemon.NATSBus(nc, 4096, nil), FrameRate: 100, Height: 20, Width: 20, Clock: clock,
 		Models: []daemon.Model{{Name: "first", Engine: &daemontest.Engine{Cells: 4, Gain: 10}, CellIDs: []int32{1, 2, 3, 4}, BinRate: 100}},
 		Load:   testLoader, ReportEvery: 100 * time.Millisecond,
 	})
@@ -237,7 +238,8 @@ func TestControlModelsAndSessions(t *testing.T) {
 	if err := call(acquisition.EndpointStatus, &pb.StatusRequest{}, &st); err != nil || st.Status.GetState() != pb.Status_IDLE {
 		t.Errorf("status after stop: %v %v, want IDLE", st.Status.GetState(), err)
 	}
-	time.Sleep(200 * time.Millisecond)
+	idle := d.Figures().Frames
+	daemontest.WaitFor(t, 10*time.Second, "20 frames shown while idle", func() bool { return d.Figures().Frames >= idle+20 })
 	if err := call(acquisition.EndpointStop, &pb.StopSessionRequest{}, &pb.StopSessionReply{}); code(err) != "409" {
 		t.Errorf("stop when idle: %v, want 409", err)
 	}
@@ -281,7 +283,7 @@ func TestControlModelsAndSessions(t *testing.T) {
 			t.Fatalf("s1: frame %d after %d", f1[i], f1[i-1])
 		}
 	}
-	if gap := f2[0] - f1[len(f1)-1]; gap < 10 { // 200 ms idle at 100 Hz
+	if gap := f2[0] - f1[len(f1)-1]; gap < 20 { // 20 frames shown while idle
 		t.Errorf("s2 starts at frame %d, s1 ended at %d: frames were published while idle?", f2[0], f1[len(f1)-1])
 	}
 	// The loaded model's bins are contiguous from the frame it joined at.
@@ -327,10 +329,11 @@ func TestObservedModelFollowsRecordedSpikes(t *testing.T) {
 	}
 	defer stop()
 	clock := daemontest.NewClock()
+	defer clock.Drive(5 * time.Millisecond)() // after Run has returned
 	eng := &obsEngine{Engine: daemontest.Engine{Cells: 2, Gain: 5}, observed: map[uint64][]float32{}}
 	d, err := daemon.New(daemon.Parts{
 		Rig: "test", Source: &daemontest.Source{}, Presenter: &daemontest.Presenter{Clock: clock, Period: 10 * time.Millisecond},
-		Bus: daemon.NATSBus(nc, 4096, nil), FrameRate: 100, Height: 10, Width: 10, Now: clock.Now,
+		Bus: daemon.NATSBus(nc, 4096, nil), FrameRate: 100, Height: 10, Width: 10, Clock: clock,
 		Models: []daemon.Model{{Name: "glm", Engine: eng, CellIDs: []int32{1, 2}, BinRate: 100, Observed: true}},
 	})
 	if err != nil {

@@ -22,10 +22,11 @@ func TestSessionCountersStartFromZero(t *testing.T) {
 	}
 	defer stop()
 	clock := daemontest.NewClock()
+	defer clock.Drive(5 * time.Millisecond)() // after Run has returned
 	d, err := daemon.New(daemon.Parts{
 		Rig: "test", Session: "s1", Version: "2.0.1", Source: &daemontest.Source{},
 		Presenter: &daemontest.Presenter{Clock: clock, Period: 10 * time.Millisecond},
-		Bus:       daemon.NATSBus(nc, 4096, nil), FrameRate: 100, Height: 10, Width: 10, Now: clock.Now,
+		Bus:       daemon.NATSBus(nc, 4096, nil), FrameRate: 100, Height: 10, Width: 10, Clock: clock,
 		Models: []daemon.Model{{Name: "m", Engine: &daemontest.Engine{Cells: 2, Gain: 10}, CellIDs: []int32{1, 2}, BinRate: 100}},
 	})
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"retinad/calib"
+	"retinad/clock"
 	"retinad/proto/contract"
 	pb "retinad/proto/retinadpb"
 )
@@ -94,8 +95,8 @@ func New(p Parts) (*Daemon, error) {
 	if p.StatusEvery <= 0 {
 		p.StatusEvery = 250 * time.Millisecond
 	}
-	if p.Now == nil {
-		p.Now = calib.SystemClock{}.Now
+	if p.Clock == nil {
+		p.Clock = clock.System{}
 	}
 	if p.Log == nil {
 		p.Log = slog.New(slog.DiscardHandler)
@@ -107,9 +108,12 @@ func New(p Parts) (*Daemon, error) {
 		return nil, fmt.Errorf("daemon: %w", err)
 	}
 	d := &Daemon{p: p, subj: subj, binNs: int64(math.Round(1e9 / p.FrameRate)), pixels: p.Height * p.Width}
-	d.unixBase = time.Now().UnixNano() - p.Now()
+	d.unixBase = time.Now().UnixNano() - p.Clock.Now()
 	d.source = &pb.StimulusSource{Height: uint32(p.Height), Width: uint32(p.Width), FrameRateHz: p.FrameRate}
 	d.describe, _ = p.Source.(Describer)
+	if b, ok := p.Bus.(clockUser); ok { // the bus times its outages on the daemon's clock
+		b.useClock(p.Clock)
+	}
 	if d.loop, _ = p.Source.(ClosedLoop); d.loop != nil { // its choices name the session and count its frames
 		d.loop.Sessions(d.sessionAt)
 	}
@@ -262,7 +266,7 @@ func (d *Daemon) sessionAt(display uint64) (string, uint64) {
 // Onset takes one frame's fate from the photodiode (calib.Options.OnOnset). It never blocks.
 func (d *Daemon) Onset(o calib.Onset) { d.stamp.onset(o) }
 
-func (d *Daemon) now() int64              { return d.p.Now() }
+func (d *Daemon) now() int64              { return d.p.Clock.Now() }
 func (d *Daemon) unix(hostNs int64) int64 { return hostNs + d.unixBase }
 
 // logEvery logs at most once a second (loops must not flood the log).
@@ -369,12 +373,13 @@ func (d *Daemon) waitFlips(ctx context.Context) {
 	if d.p.FlipsReady == nil {
 		return
 	}
-	t := time.NewTimer(d.p.FlipsWait)
+	t := d.p.Clock.NewTimer(d.p.FlipsWait)
 	defer t.Stop()
 	select {
 	case <-d.p.FlipsReady:
-	case <-t.C:
+	case <-t.C():
 		d.p.Log.Warn("daemon: the photodiode cannot time frames yet (not connected or clock not synced); showing them untimed", "waited", d.p.FlipsWait)
+		clock.Ack(t)
 	case <-ctx.Done():
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	"retinad/clock/clocktest"
 	pb "retinad/proto/retinadpb"
 )
 
@@ -13,10 +14,10 @@ import (
 // the edge joined it; the error (onset minus edge) is counted in Figures.OnsetError. Edges of
 // frames the validator never saw, and those before the fit, are not.
 func TestOnsetError(t *testing.T) {
-	var now int64
+	clk := clocktest.NewVirtualClock(0) // the presenter moves it to each flip
 	d, err := New(Parts{
-		Rig: "a", Session: "s", Source: &constSource{}, Presenter: &clockPresenter{}, Bus: &nopBus{},
-		FrameRate: 100, Height: 50, Width: 50, Now: func() int64 { now += 1000; return now },
+		Rig: "a", Session: "s", Source: &constSource{}, Presenter: &clockPresenter{clk: clk}, Bus: &nopBus{},
+		FrameRate: 100, Height: 50, Width: 50, Clock: clk,
 		Models: []Model{{Name: "m", Engine: sumEngine{}, CellIDs: []int32{1}, BinRate: 100}},
 	})
 	if err != nil {
@@ -55,7 +56,7 @@ func TestOnsetError(t *testing.T) {
 func TestRecentBins(t *testing.T) {
 	d, err := New(Parts{
 		Rig: "a", Session: "s", Source: &constSource{}, Presenter: &clockPresenter{}, Bus: &nopBus{},
-		FrameRate: 100, Height: 50, Width: 50, Now: func() int64 { return 1e12 },
+		FrameRate: 100, Height: 50, Width: 50, Clock: clocktest.NewVirtualClock(1e12), // time stands still
 		Models: []Model{{Name: "m", Engine: sumEngine{}, CellIDs: []int32{4, 9}, BinRate: 100}},
 	})
 	if err != nil {

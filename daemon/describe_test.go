@@ -45,9 +45,10 @@ func TestFrameOnsetCarriesTheSource(t *testing.T) {
 			}
 			defer stop()
 			clock := daemontest.NewClock()
+			defer clock.Drive(5 * time.Millisecond)() // after Run has returned
 			d, err := daemon.New(daemon.Parts{
 				Rig: "desc", Session: "s", Source: tc.src, Presenter: &daemontest.Presenter{Clock: clock, Period: 10 * time.Millisecond},
-				Bus: daemon.NATSBus(nc, 4096, nil), FrameRate: 100, Height: 4, Width: 4, Now: clock.Now,
+				Bus: daemon.NATSBus(nc, 4096, nil), FrameRate: 100, Height: 4, Width: 4, Clock: clock,
 			})
 			if err != nil {
 				t.Fatal(err)

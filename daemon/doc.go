@@ -67,6 +67,9 @@
 // ErrForbidden, ErrNotFound, ErrConflict, ErrNotImplemented, ErrUnavailable; errors.Is), and
 // only the controller turns kinds into the control service's codes (errors.go, controlCode).
 //
-// Units: times are host monotonic nanoseconds (int64), carried with Unix time in messages;
-// rates are spikes/s.
+// Units: times are host monotonic nanoseconds (int64) of Parts.Clock (clock.System, the
+// machine's CLOCK_MONOTONIC, unless a test injects daemontest.Clock), carried with Unix time in
+// messages; rates are spikes/s. Everything the daemon waits for by time (status, validation
+// reports, a control request's wait for the frame loop) waits on that clock and acknowledges
+// its ticks (clock.Ack), so a test's virtual clock moves in lockstep with it.
 package daemon

@@ -42,7 +42,7 @@ func runGated(t *testing.T, g *gatedFlips, ready chan struct{}, wait time.Durati
 	clock := daemontest.NewClock()
 	d, err := daemon.New(daemon.Parts{
 		Rig: "gate", Session: "s", Source: &daemontest.Source{}, Presenter: &daemontest.Presenter{Clock: clock, Period: 10 * time.Millisecond},
-		Flips: g, FlipsReady: ready, FlipsWait: wait, Bus: quietBus{}, FrameRate: 100, Height: 4, Width: 4, Now: clock.Now,
+		Flips: g, FlipsReady: ready, FlipsWait: wait, Bus: quietBus{}, FrameRate: 100, Height: 4, Width: 4, Clock: clock,
 		StatusEvery: 5 * time.Millisecond, StatusOut: &status, Log: slog.New(slog.NewTextHandler(&logs, nil)),
 	})
 	if err != nil {
@@ -50,12 +50,14 @@ func runGated(t *testing.T, g *gatedFlips, ready chan struct{}, wait time.Durati
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
+	stopClock := clock.Drive(5 * time.Millisecond)
 	go func() { done <- d.Run(ctx) }()
 	return d, &status, &logs, func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("Run: %v", err)
 		}
+		stopClock() // after Run has returned
 	}
 }
 

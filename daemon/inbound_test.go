@@ -29,7 +29,7 @@ type modelAcquisition struct {
 	nc       *nats.Conn
 	subj     contract.Subjects
 	src      daemontest.Source
-	eng      daemontest.Engine
+	eng      *daemontest.Engine
 	pix      []float32
 	rates    []float32
 	next     uint64 // frames regenerated
@@ -45,7 +45,7 @@ type modelAcquisition struct {
 
 const acqOffset = int64(5e9)
 
-func newModelAcquisition(t *testing.T, nc *nats.Conn, rig string, pixels int, eng daemontest.Engine) *modelAcquisition {
+func newModelAcquisition(t *testing.T, nc *nats.Conn, rig string, pixels int, eng *daemontest.Engine) *modelAcquisition {
 	subj, err := contract.SubjectsFor(rig)
 	if err != nil {
 		t.Fatal(err)
@@ -148,13 +148,14 @@ func TestHostileInbound(t *testing.T) {
 	}
 	defer nc.Close()
 	clock := daemontest.NewClock()
-	eng := daemontest.Engine{Cells: 4, Gain: 300}
+	defer clock.Drive(5 * time.Millisecond)() // after Run has returned
+	eng := &daemontest.Engine{Cells: 4, Gain: 300}
 	var line strings.Builder
 	var lineMu sync.Mutex
 	d, err := daemon.New(daemon.Parts{
 		Rig: "test", Session: "s1", Source: &daemontest.Source{}, Presenter: &daemontest.Presenter{Clock: clock, Period: 10 * time.Millisecond},
-		Bus: daemon.NATSBus(nc, 4096, nil), FrameRate: 100, Height: 20, Width: 20, Now: clock.Now,
-		Models:      []daemon.Model{{Name: "m", Engine: &eng, CellIDs: []int32{1, 2, 3, 4}, BinRate: 100}},
+		Bus: daemon.NATSBus(nc, 4096, nil), FrameRate: 100, Height: 20, Width: 20, Clock: clock,
+		Models:      []daemon.Model{{Name: "m", Engine: eng, CellIDs: []int32{1, 2, 3, 4}, BinRate: 100}},
 		ReportEvery: 200 * time.Millisecond, StatusEvery: 100 * time.Millisecond,
 		StatusOut: writerFunc(func(b []byte) { lineMu.Lock(); line.Reset(); line.Write(b); lineMu.Unlock() }),
 	})
@@ -245,7 +246,15 @@ func TestHostileInbound(t *testing.T) {
 		t.FailNow()
 	}
 	daemontest.WaitFor(t, 5*time.Second, "every hostile message counted", func() bool { return d.Figures().Rejected >= total })
-	time.Sleep(300 * time.Millisecond) // a validation report and a status after the last rejection
+	daemontest.WaitFor(t, 10*time.Second, "a status message and a status line after the last rejection", func() bool {
+		statusMu.Lock()
+		rejected := last.GetInboundRejected()
+		statusMu.Unlock()
+		lineMu.Lock()
+		l := line.String()
+		lineMu.Unlock()
+		return rejected >= total && strings.Contains(l, "spikes.batch_too_long=51") && strings.Contains(l, "gaps 1")
+	})
 	f := d.Figures()
 	statusMu.Lock()
 	st := last
@@ -316,11 +325,12 @@ func TestInboundFlood(t *testing.T) {
 	}
 	defer stranger.Close()
 	clock := daemontest.NewClock()
-	eng := daemontest.Engine{Cells: 4, Gain: 300}
+	defer clock.Drive(5 * time.Millisecond)() // after Run has returned
+	eng := &daemontest.Engine{Cells: 4, Gain: 300}
 	d, err := daemon.New(daemon.Parts{
 		Rig: "test", Session: "s1", Source: &daemontest.Source{}, Presenter: &daemontest.Presenter{Clock: clock, Period: 10 * time.Millisecond},
-		Bus: daemon.NATSBus(nc, 4096, nil), FrameRate: 100, Height: 20, Width: 20, Now: clock.Now,
-		Models: []daemon.Model{{Name: "m", Engine: &eng, CellIDs: []int32{1, 2, 3, 4}, BinRate: 100}},
+		Bus: daemon.NATSBus(nc, 4096, nil), FrameRate: 100, Height: 20, Width: 20, Clock: clock,
+		Models: []daemon.Model{{Name: "m", Engine: eng, CellIDs: []int32{1, 2, 3, 4}, BinRate: 100}},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -72,6 +72,7 @@ func TestLateJoinerFindsCellIDs(t *testing.T) {
 	}
 	defer bus.Stop()
 	clock := daemontest.NewClock()
+	defer clock.Drive(5 * time.Millisecond)() // after Run has returned
 	models := []daemon.Model{
 		{Name: "cnn", Engine: &daemontest.Engine{Cells: 3, Gain: 10}, CellIDs: []int32{17, 4, 250}, BinRate: 100, History: 40},
 		{Name: "ln", Engine: &daemontest.Engine{Cells: 2, Gain: 10}, CellIDs: []int32{9, 8}, BinRate: 100, History: 25, Deadline: 30 * time.Millisecond},
@@ -79,7 +80,7 @@ func TestLateJoinerFindsCellIDs(t *testing.T) {
 	d, err := daemon.New(daemon.Parts{
 		Rig: "test", Session: "s1", Version: "1.4.0-test", Source: &daemontest.Source{},
 		Presenter: &daemontest.Presenter{Clock: clock, Period: 10 * time.Millisecond},
-		Bus:       daemon.NATSBus(bus.Conn(), 4096, nil), FrameRate: 100, Height: 10, Width: 10, Now: clock.Now,
+		Bus:       daemon.NATSBus(bus.Conn(), 4096, nil), FrameRate: 100, Height: 10, Width: 10, Clock: clock,
 		Models: models, StatusEvery: 100 * time.Millisecond,
 	})
 	if err != nil {

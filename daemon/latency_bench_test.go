@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"retinad/calib"
+	"retinad/clock/clocktest"
 	pb "retinad/proto/retinadpb"
 )
 
@@ -30,14 +31,14 @@ func BenchmarkOnsetToWire(b *testing.B) {
 	nc := inProcessNATS(b)
 	inner := NATSBus(nc, 4096, nil).(*natsBus)
 	bus := &handedBus{natsBus: inner, frame: "retinad.a.frame", prediction: "retinad.a.prediction.m"}
-	var now int64
+	clk := clocktest.NewVirtualClock(0) // the presenter moves it to each flip
 	cells := make([]int32, 16)
 	for i := range cells {
 		cells[i] = int32(i)
 	}
 	d, err := New(Parts{
-		Rig: "a", Session: "s", Source: &constSource{}, Presenter: &clockPresenter{}, Bus: bus,
-		FrameRate: 100, Height: 50, Width: 50, Now: func() int64 { now += 1000; return now },
+		Rig: "a", Session: "s", Source: &constSource{}, Presenter: &clockPresenter{clk: clk}, Bus: bus,
+		FrameRate: 100, Height: 50, Width: 50, Clock: clk,
 		Models: []Model{{Name: "m", Engine: sumEngine{}, CellIDs: cells, BinRate: 100}},
 	})
 	if err != nil {
@@ -80,7 +81,7 @@ func BenchmarkOnsetToWire(b *testing.B) {
 		}
 		x, o := r.in.Peek(), r.out.Reserve()
 		_ = r.Engine.Step(x.pix, o.rates)
-		o.frame, o.doneNs = x.frame, now
+		o.frame, o.doneNs = x.frame, clk.Now()
 		r.out.Commit()
 		r.in.Release()
 		t0 := time.Now()

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"retinad/calib"
+	"retinad/clock/clocktest"
 	pb "retinad/proto/retinadpb"
 )
 
@@ -45,11 +46,11 @@ func (s *linkSink) Flip(frame uint64, ns int64, _ float64) {
 func TestLinkLostFramesAreCarriedAndAllocateNothing(t *testing.T) {
 	bus := &recBus{}
 	sink := &linkSink{}
-	var now int64
+	clk := clocktest.NewVirtualClock(0) // the presenter moves it to each flip
 	var lost uint64 = 7
 	d, err := New(Parts{
-		Rig: "a", Session: "s", Source: &constSource{}, Presenter: &clockPresenter{}, Bus: bus, Flips: sink,
-		FrameRate: 100, Height: 50, Width: 50, Now: func() int64 { now += 1000; return now },
+		Rig: "a", Session: "s", Source: &constSource{}, Presenter: &clockPresenter{clk: clk}, Bus: bus, Flips: sink,
+		FrameRate: 100, Height: 50, Width: 50, Clock: clk,
 		PhotodiodeLost: func() uint64 { return lost },
 	})
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"retinad/acquisition"
+	"retinad/clock"
 )
 
 // natsBus adapts a NATS connection to Bus. Everything the daemon publishes goes through one
@@ -22,8 +23,10 @@ type natsBus struct {
 	log *slog.Logger
 
 	mu         sync.Mutex
-	downSince  time.Time // zero while connected
-	failedDown uint64    // the publisher's Failed count when the connection was lost
+	clk        clock.Clock // outages are timed on it: the daemon's (useClock), else clock.System
+	down       bool        // the connection is lost
+	downSince  int64       // when it was lost, host ns on clk
+	failedDown uint64      // the publisher's Failed count when the connection was lost
 }
 
 var (
@@ -33,6 +36,7 @@ var (
 	_ queueCounts   = (*natsBus)(nil)
 	_ busHealth     = (*natsBus)(nil)
 	_ sendLatencies = (*natsBus)(nil)
+	_ clockUser     = (*natsBus)(nil)
 )
 
 // NATSBus returns a Bus over nc that publishes through a Publisher of queue messages
@@ -47,7 +51,7 @@ func NATSBus(nc *nats.Conn, queue int, log *slog.Logger) Bus {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	b := &natsBus{nc: nc, pub: acquisition.NewPublisher(nc, queue, log), log: log}
+	b := &natsBus{nc: nc, pub: acquisition.NewPublisher(nc, queue, log), log: log, clk: clock.System{}}
 	nc.SetDisconnectErrHandler(b.disconnected)
 	nc.SetReconnectHandler(b.reconnected)
 	if !nc.IsConnected() { // an external server not there yet (the first connect retries)
@@ -56,12 +60,15 @@ func NATSBus(nc *nats.Conn, queue int, log *slog.Logger) Bus {
 	return b
 }
 
+// useClock times the bus's outages on the daemon's clock (New calls it with Parts.Clock).
+func (b *natsBus) useClock(c clock.Clock) { b.mu.Lock(); b.clk = c; b.mu.Unlock() }
+
 func (b *natsBus) disconnected(nc *nats.Conn, err error) {
 	if nc.IsClosed() {
 		return // the daemon's own Stop, not an outage
 	}
 	b.mu.Lock()
-	b.downSince, b.failedDown = time.Now(), b.pub.Stats().Failed // once per outage
+	b.down, b.downSince, b.failedDown = true, b.clk.Now(), b.pub.Stats().Failed // once per outage
 	b.mu.Unlock()
 	b.log.Warn("daemon: NATS DISCONNECTED; reconnecting, what is published meanwhile waits in nats.reconnect_buffer (beyond it, lost and counted)",
 		"server", nc.ConnectedUrlRedacted(), "err", err)
@@ -69,13 +76,13 @@ func (b *natsBus) disconnected(nc *nats.Conn, err error) {
 
 func (b *natsBus) reconnected(nc *nats.Conn) {
 	b.mu.Lock()
-	since, failed0 := b.downSince, b.failedDown
-	b.downSince = time.Time{}
+	down, since, failed0, now := b.down, b.downSince, b.failedDown, b.clk.Now()
+	b.down = false
 	b.mu.Unlock()
-	if since.IsZero() {
+	if !down {
 		return
 	}
-	out, lost := time.Since(since).Round(time.Millisecond), b.pub.Stats().Failed-failed0
+	out, lost := time.Duration(now-since).Round(time.Millisecond), b.pub.Stats().Failed-failed0
 	if lost > 0 {
 		b.log.Error("daemon: NATS reconnected; messages were LOST while it was away (the reconnect buffer was full)",
 			"server", nc.ConnectedUrlRedacted(), "outage", out, "lost", lost, "reconnect_buffer", nc.Opts.ReconnectBufSize)
@@ -91,12 +98,12 @@ func (b *natsBus) health() time.Duration {
 		return 0
 	}
 	b.mu.Lock()
-	since := b.downSince
+	down, since, now := b.down, b.downSince, b.clk.Now()
 	b.mu.Unlock()
-	if since.IsZero() { // lost just now: the handler has not run yet
+	if !down { // lost just now: the handler has not run yet
 		return 1
 	}
-	return max(time.Since(since), 1) // never 0 while down
+	return max(time.Duration(now-since), 1) // never 0 while down
 }
 
 func (b *natsBus) Publish(subject string, data []byte) error {

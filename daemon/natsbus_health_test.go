@@ -28,9 +28,10 @@ func TestBusDisconnected(t *testing.T) {
 	var logs daemontest.LockedBuffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	clock := daemontest.NewClock()
+	defer clock.Drive(5 * time.Millisecond)() // after Run has returned
 	d, err := daemon.New(daemon.Parts{
 		Rig: "health", Session: "s", Source: &daemontest.Source{}, Presenter: &daemontest.Presenter{Clock: clock, Period: 10 * time.Millisecond},
-		Bus: daemon.NATSBus(bus.Conn(), 64, log), FrameRate: 100, Height: 4, Width: 4, Now: clock.Now, Log: log,
+		Bus: daemon.NATSBus(bus.Conn(), 64, log), FrameRate: 100, Height: 4, Width: 4, Clock: clock, Log: log,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"retinad/acquisition"
+	"retinad/clock"
 	pb "retinad/proto/retinadpb"
 )
 
@@ -170,6 +171,12 @@ type busHealth interface {
 	health() (down time.Duration)
 }
 
+// clockUser is a Bus that times something (NATSBus: its outages): New gives it the daemon's
+// clock, so that what it reports is on the same clock as every stamp.
+type clockUser interface {
+	useClock(clock.Clock)
+}
+
 // Bus is the message bus (NATS). Publish must not block for long (it buffers); handlers run on
 // the bus's own goroutine.
 type Bus interface {
@@ -217,7 +224,11 @@ type Parts struct {
 	ReportEvery time.Duration // validation reports; default 1 s
 	StatusEvery time.Duration // status line and message; default 250 ms
 
-	Now       func() int64 // host monotonic ns; default calib.SystemClock (CLOCK_MONOTONIC), what every other part stamps with
+	// Clock is the daemon's one clock: every stamp (host monotonic ns) and every wait (status,
+	// validation reports, a control request's wait for the frame loop) is on it. Default
+	// clock.System (CLOCK_MONOTONIC), what every other part stamps with; tests pass a
+	// clocktest.VirtualClock.
+	Clock     clock.Clock
 	Log       *slog.Logger // default: discard
 	StatusOut io.Writer    // the status line; nil for none
 

@@ -71,9 +71,10 @@ func sessionsRecordedWhole(t *testing.T, withRecorder bool) {
 	}
 	defer psub.Unsubscribe()
 	clock := daemontest.NewClock()
+	defer clock.Drive(5 * time.Millisecond)() // after Run has returned
 	d, err := daemon.New(daemon.Parts{
 		Rig: "rec", Session: "first", Source: &daemontest.Source{}, Presenter: &daemontest.Presenter{Clock: clock, Period: 10 * time.Millisecond},
-		Bus: daemon.NATSBus(b.Conn(), 4096, nil), Recorder: rec, FrameRate: 100, Height: 8, Width: 8, Now: clock.Now,
+		Bus: daemon.NATSBus(b.Conn(), 4096, nil), Recorder: rec, FrameRate: 100, Height: 8, Width: 8, Clock: clock,
 		Models: []daemon.Model{{Name: "m", Engine: &daemontest.Engine{Cells: 2, Gain: 3}, CellIDs: []int32{1, 2}, BinRate: 100}},
 	})
 	if err != nil {
@@ -210,9 +211,10 @@ func TestRecordingFailureIsLoud(t *testing.T) {
 	var logs daemontest.LockedBuffer
 	var line daemontest.LockedBuffer
 	clock := daemontest.NewClock()
+	defer clock.Drive(5 * time.Millisecond)() // after Run has returned
 	d, err := daemon.New(daemon.Parts{
 		Rig: "full", Session: "s1", Source: &daemontest.Source{}, Presenter: &daemontest.Presenter{Clock: clock, Period: 10 * time.Millisecond},
-		Bus: daemon.NATSBus(b.Conn(), 4096, nil), Recorder: store, FrameRate: 100, Height: 8, Width: 8, Now: clock.Now,
+		Bus: daemon.NATSBus(b.Conn(), 4096, nil), Recorder: store, FrameRate: 100, Height: 8, Width: 8, Clock: clock,
 		Models:      []daemon.Model{{Name: "m", Engine: &daemontest.Engine{Cells: 2, Gain: 3}, CellIDs: []int32{1, 2}, BinRate: 100}},
 		StatusEvery: 100 * time.Millisecond, Log: slog.New(slog.NewTextHandler(&logs, nil)), StatusOut: &line,
 	})
@@ -348,9 +350,10 @@ func TestRecordingStreamDeleted(t *testing.T) {
 		t.Fatal(err)
 	}
 	clock := daemontest.NewClock()
+	defer clock.Drive(5 * time.Millisecond)() // after Run has returned
 	d, err := daemon.New(daemon.Parts{
 		Rig: "gone", Session: "s1", Source: &daemontest.Source{}, Presenter: &daemontest.Presenter{Clock: clock, Period: 10 * time.Millisecond},
-		Bus: daemon.NATSBus(b.Conn(), 4096, nil), Recorder: store, FrameRate: 100, Height: 8, Width: 8, Now: clock.Now, StatusEvery: 50 * time.Millisecond,
+		Bus: daemon.NATSBus(b.Conn(), 4096, nil), Recorder: store, FrameRate: 100, Height: 8, Width: 8, Clock: clock, StatusEvery: 50 * time.Millisecond,
 	})
 	if err != nil {
 		t.Fatal(err)

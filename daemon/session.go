@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
+	"retinad/clock"
 	"retinad/infer"
 	"time"
 
@@ -111,20 +112,28 @@ func (d *Daemon) StopSession(ctx context.Context, id string) (*pb.StopSessionRep
 func (d *Daemon) waitStamper(ctx context.Context, s *session) error {
 	d.stamp.seen.Store(&session{}) // a value the stamper never sets: wait for a fresh pass
 	d.stamp.wake.Ring()
-	return waitFor(ctx, func() bool { return !d.stamp.running.Load() || d.stamp.seen.Load() == s })
+	return d.waitFor(ctx, func() bool { return !d.stamp.running.Load() || d.stamp.seen.Load() == s })
 }
 
-// waitFor polls cond every millisecond for up to 2 s or until ctx ends.
-func waitFor(ctx context.Context, cond func() bool) error {
-	deadline := time.Now().Add(2 * time.Second)
+// waitFor polls cond every millisecond of the daemon's clock, for up to 2 s of it or until ctx
+// ends. On a virtual clock each poll is a tick the test's clock waits for (clock.Ack), so the
+// bound is the daemon's time, not the machine's.
+func (d *Daemon) waitFor(ctx context.Context, cond func() bool) error {
+	clk := d.p.Clock
+	deadline := clk.Now() + int64(2*time.Second)
+	t := clk.NewTimer(time.Millisecond)
+	defer t.Stop()
 	for !cond() {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if time.Now().After(deadline) {
+		if clk.Now() > deadline {
 			return errors.New("timed out after 2s")
 		}
-		time.Sleep(time.Millisecond)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C():
+		}
+		t.Reset(time.Millisecond)
+		clock.Ack(t)
 	}
 	return nil
 }
@@ -263,7 +272,7 @@ func (d *Daemon) UnloadModel(ctx context.Context, name string) (*pb.UnloadModelR
 	ns := set.without(r)
 	d.models.Store(ns)
 	// The frame loop feeds r no more once it has switched to the new set.
-	if err := waitFor(ctx, func() bool { return !d.looping.Load() || d.fedSet.Load() == ns }); err != nil {
+	if err := d.waitFor(ctx, func() bool { return !d.looping.Load() || d.fedSet.Load() == ns }); err != nil {
 		return nil, fmt.Errorf("daemon: unload model %s: the frame loop did not move on: %w", name, err)
 	}
 	if r.cancel != nil {

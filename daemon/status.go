@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"retinad/acquisition"
+	"retinad/clock"
 	pb "retinad/proto/retinadpb"
 )
 
@@ -121,7 +122,7 @@ func (d *Daemon) Figures() Figures {
 	s := d.stamp
 	c, b := d.counters(), d.base.Load()
 	f := Figures{
-		Frames: d.sessionShown(c.frames - b.frames, c.frames), Missed: c.missed - b.missed, Timed: c.timed - b.timed,
+		Frames: d.sessionShown(c.frames-b.frames, c.frames), Missed: c.missed - b.missed, Timed: c.timed - b.timed,
 		Dropped: c.dropped - b.dropped, Untimed: c.untimed - b.untimed, LinkLost: c.linkLost - b.linkLost,
 		FlipsLost: d.flipsLost.Load(), OnsetsLost: s.onsetOverflow.Load(), PixelsLost: d.pixLost.Load(),
 		OnsetLatency: time.Duration(s.onsetLatNs.Load()),
@@ -299,14 +300,15 @@ func (f Figures) faultText() string {
 }
 
 func (d *Daemon) runStatus(ctx context.Context) error {
-	t := time.NewTicker(d.p.StatusEvery)
+	t := d.p.Clock.NewTicker(d.p.StatusEvery)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-t.C:
+		case <-t.C():
 			d.statusTick(ctx)
+			clock.Ack(t) // sent: a virtual clock may move on
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"retinad/acquisition"
+	"retinad/clock"
 	"retinad/daemon/validate"
 	pb "retinad/proto/retinadpb"
 )
@@ -260,16 +261,17 @@ func (val *validation) onsetError(frame, acqNs int64) (int64, bool) {
 // run publishes a validation report per model every ReportEvery, in a session, and logs one
 // compact line.
 func (val *validation) run(ctx context.Context) error {
-	t := time.NewTicker(val.d.p.ReportEvery)
+	t := val.d.p.Clock.NewTicker(val.d.p.ReportEvery)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-t.C:
+		case <-t.C():
 			if val.d.sess.Load() != nil {
 				val.report()
 			}
+			clock.Ack(t) // reported: a virtual clock may move on
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"retinad/clock"
 	pb "retinad/proto/retinadpb"
 )
 
@@ -32,11 +33,10 @@ type AcquisitionOptions struct {
 	Holdback time.Duration
 	Seed     uint64 // spike noise
 	Queue    int    // frames that may wait for Run (default 256); beyond, Show refuses
-	// Now is the host monotonic clock in ns; Tick delivers the batch ticks. Defaults: the
-	// process's monotonic clock and a time.Ticker of BatchInterval. Tests inject both.
-	Now  func() int64
-	Tick <-chan time.Time
-	Log  *slog.Logger
+	// Clock is the host monotonic clock the retina sees the screen on (give it the daemon's),
+	// and the batch ticker's. Default clock.System, the daemon's one clock.
+	Clock clock.Clock
+	Log   *slog.Logger
 }
 
 // AcquisitionStats are an Acquisition's counters since it was made.
@@ -99,9 +99,8 @@ func NewAcquisition(r *Retina, pub Publisher, o AcquisitionOptions) (*Acquisitio
 	if o.Queue <= 0 {
 		o.Queue = 256
 	}
-	if o.Now == nil {
-		start := time.Now()
-		o.Now = func() int64 { return int64(time.Since(start)) }
+	if o.Clock == nil {
+		o.Clock = clock.System{}
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
@@ -162,18 +161,15 @@ func (a *Acquisition) Stats() AcquisitionStats {
 
 // Run publishes a batch every tick until ctx ends, then returns nil. Run it once.
 func (a *Acquisition) Run(ctx context.Context) error {
-	tick := a.o.Tick
-	if tick == nil {
-		t := time.NewTicker(a.o.BatchInterval)
-		defer t.Stop()
-		tick = t.C
-	}
+	t := a.o.Clock.NewTicker(a.o.BatchInterval)
+	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-tick:
+		case <-t.C():
 			a.Batch()
+			clock.Ack(t) // published: a virtual clock may move on
 		}
 	}
 }
@@ -182,7 +178,7 @@ func (a *Acquisition) Run(ctx context.Context) error {
 // the sync events of the frames shown and one batch of the spikes up to that horizon. Run calls it on every tick; a test may call it instead
 // of running Run. Not safe to call concurrently with itself or Run.
 func (a *Acquisition) Batch() {
-	horizon := a.o.Now() - int64(a.o.Holdback) // host ns up to which the retina has seen the screen
+	horizon := a.o.Clock.Now() - int64(a.o.Holdback) // host ns up to which the retina has seen the screen
 	end := a.AcqTime(horizon)
 	for {
 		a.mu.Lock()

@@ -9,6 +9,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"retinad/acquisition"
+	"retinad/clock"
+	"retinad/clock/clocktest"
 	"retinad/configs"
 	"retinad/internal/testwait"
 	"retinad/proto/contract"
@@ -64,12 +66,12 @@ func TestAcquisitionOverNATS(t *testing.T) {
 	const T, dropped = 1000, 500
 	const latency = int64(8 * time.Millisecond)
 	bin := int64(10 * time.Millisecond)
-	var now int64
+	clk := clocktest.NewVirtualClock(0) // moved by hand; nothing waits on it here
 	r := newRetina(t, 16)
 	a, err := NewAcquisition(r, pub, AcquisitionOptions{
 		Spikes: subj.Spikes, Sync: subj.Sync, Session: "s1", BatchInterval: 20 * time.Millisecond,
 		ClockOffset: 3 * time.Second, ClockDriftPPM: 40, Holdback: 50 * time.Millisecond,
-		Seed: 77, Now: func() int64 { return now },
+		Seed: 77, Clock: clk,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -78,7 +80,7 @@ func TestAcquisitionOverNATS(t *testing.T) {
 	pix := make([]float32, 2500)
 	for k := 0; k < T; k++ {
 		onset := latency + int64(k)*bin
-		now = onset + int64(2*time.Millisecond) // the photodiode confirms it 2 ms later
+		clk.AdvanceTo(onset + int64(2*time.Millisecond)) // the photodiode confirms it 2 ms later
 		if k != dropped {
 			frames(k, pix)
 			if !a.Show(uint64(k), pix, onset) {
@@ -89,7 +91,7 @@ func TestAcquisitionOverNATS(t *testing.T) {
 			a.Batch()
 		}
 	}
-	now += int64(time.Second) // the last frame stays on screen
+	clk.Advance(time.Second) // the last frame stays on screen
 	a.Batch()
 	cancel()
 	if err := <-pubDone; err != nil {
@@ -176,9 +178,9 @@ func (p *nopPublisher) Publish(subject string, m proto.Message) bool {
 }
 
 func TestAcquisitionAllocatesNothing(t *testing.T) {
-	var now int64
+	clk := clocktest.NewVirtualClock(0) // moved by hand; nothing waits on it here
 	a, err := NewAcquisition(newRetina(t, 16), &nopPublisher{}, AcquisitionOptions{Spikes: "s", Sync: "y",
-		BatchInterval: 20 * time.Millisecond, Now: func() int64 { return now }})
+		BatchInterval: 20 * time.Millisecond, Clock: clk})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,8 +190,8 @@ func TestAcquisitionAllocatesNothing(t *testing.T) {
 	step := func() {
 		for j := 0; j < 2; j++ {
 			nat(k, pix)
-			now = int64(k) * int64(10*time.Millisecond)
-			a.Show(uint64(k), pix, now)
+			clk.AdvanceTo(int64(k) * int64(10*time.Millisecond))
+			a.Show(uint64(k), pix, clk.Now())
 			k++
 		}
 		a.Batch()
@@ -210,7 +212,7 @@ func TestAcquisitionRunStopsOnCancel(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	pix := make([]float32, 2500)
-	a.Show(0, pix, 0)
+	a.Show(0, pix, clock.System{}.Now()-int64(200*time.Millisecond)) // before the holdback (100 ms)
 	if err := a.Run(ctx); err != nil {
 		t.Fatalf("Run returned %v on cancellation, want nil", err)
 	}

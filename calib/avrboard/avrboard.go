@@ -98,7 +98,7 @@ type Step struct {
 	// EmuUS is emulated time, microseconds since the board's reset (the firmware's micros()
 	// counts from about then).
 	EmuUS float64
-	// HostNs is that instant on the host's CLOCK_MONOTONIC (calib.SystemClock) as the
+	// HostNs is that instant on the host's CLOCK_MONOTONIC (clock.System) as the
 	// emulator paces it: the time real time had when the emulator started, plus EmuUS.
 	HostNs int64
 	// LagUS is how far emulated time was behind real time then: within some tens of us on

@@ -11,6 +11,7 @@ import (
 	"retinad/calib"
 	"retinad/calib/avrboard"
 	"retinad/calib/photodiode"
+	"retinad/clock"
 	"retinad/configs"
 	"retinad/internal/testwait"
 )
@@ -57,7 +58,7 @@ func TestPhotodiodeOnBoard(t *testing.T) {
 	if err := avrboard.Build(); err != nil {
 		t.Fatal(err)
 	}
-	clock := calib.SystemClock{}
+	clk := clock.System{}
 	cfg := configs.Default().Photodiode
 	cfg.Device, cfg.Threshold, cfg.Hysteresis = "avr", 0.5, 0.1
 	var mu sync.Mutex
@@ -87,7 +88,7 @@ func TestPhotodiodeOnBoard(t *testing.T) {
 		next = next.Add(refresh)
 		// A flip less than half a refresh after the last (this loop woke late) would light
 		// the patch too briefly for any photodiode: that refresh is let go, as calibrate does.
-		if now := clock.Now(); last == 0 || now-last >= int64(refresh/2) {
+		if now := clk.Now(); last == 0 || now-last >= int64(refresh/2) {
 			p.Flip(f, now, float64((f+1)%2)) // the board boots dark: frame 0 lights
 			last = now
 			f++

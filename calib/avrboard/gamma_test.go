@@ -9,6 +9,7 @@ import (
 	"retinad/calib"
 	"retinad/calib/avrboard"
 	"retinad/calib/photodiode"
+	"retinad/clock"
 	"retinad/internal/testwait"
 )
 
@@ -73,7 +74,7 @@ func startLevels(t *testing.T, disp *avrboard.Display) *levels {
 // show flips frame now with the patch at level (the display lights it through Options.Light):
 // the measurements' Show.
 func (l *levels) show(frame uint64, level float64) int64 {
-	ns := calib.SystemClock{}.Now()
+	ns := clock.System{}.Now()
 	l.p.Flip(frame, ns, level)
 	return ns
 }

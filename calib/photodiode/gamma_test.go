@@ -12,6 +12,7 @@ import (
 	"retinad/calib"
 	"retinad/calib/photodiode"
 	"retinad/calib/simdevice"
+	"retinad/clock"
 	"retinad/configs"
 	"retinad/internal/testwait"
 	"retinad/stimulus/present"
@@ -96,7 +97,7 @@ type levelLink struct {
 func startLevelLink(t *testing.T, gamma float64) *levelLink {
 	t.Helper()
 	dev, err := simdevice.NewDevice(simdevice.DeviceConfig{Latency: 8 * time.Millisecond, Jitter: 500 * time.Microsecond,
-		DriftPPM: 50, Gamma: gamma, LevelNoise: 0.002, Seed: 7}, calib.SystemClock{})
+		DriftPPM: 50, Gamma: gamma, LevelNoise: 0.002, Seed: 7}, clock.System{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +121,7 @@ func startLevelLink(t *testing.T, gamma float64) *levelLink {
 
 // show flips frame now with the patch at level: the measurements' Show.
 func (l *levelLink) show(frame uint64, level float64) int64 {
-	ns := calib.SystemClock{}.Now()
+	ns := clock.System{}.Now()
 	l.p.Flip(frame, ns, level)
 	return ns
 }

@@ -21,6 +21,7 @@ import (
 	"retinad/calib"
 	"retinad/calib/avrboard"
 	"retinad/calib/simdevice"
+	"retinad/clock"
 	"retinad/configs"
 )
 
@@ -49,7 +50,7 @@ type Photodiode struct {
 // a file that exists but does not read, or holds an impossible latency, is an error.
 func Open(cfg configs.Photodiode, refresh time.Duration, o calib.Options) (*Photodiode, error) {
 	if o.Clock == nil {
-		o.Clock = calib.SystemClock{}
+		o.Clock = clock.System{}
 	}
 	o.Threshold, o.Hysteresis, o.Refresh = cfg.Threshold, cfg.Hysteresis, refresh
 	prior, from, err := readPrior(cfg.Calibration)
@@ -97,7 +98,7 @@ func Open(cfg configs.Photodiode, refresh time.Duration, o calib.Options) (*Phot
 // like any other (its pty, at cfg.Baud, the wire's time taken out of the clock sync): the
 // emulator is only how the device comes to exist.
 func (p *Photodiode) openBoard(cfg configs.Photodiode, o *calib.Options) error {
-	if _, ok := o.Clock.(calib.SystemClock); !ok {
+	if _, ok := o.Clock.(clock.System); !ok {
 		return errors.New("photodiode: avr: the emulated board keeps real time: it needs the system clock")
 	}
 	fw, emu := avrboard.Paths()

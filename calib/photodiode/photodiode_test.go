@@ -11,6 +11,7 @@ import (
 
 	"retinad/calib"
 	"retinad/calib/photodiode"
+	"retinad/clock"
 	"retinad/configs"
 	"retinad/internal/testwait"
 )
@@ -38,7 +39,7 @@ func TestUnplugReplug(t *testing.T) {
 		t.Errorf("Down() = %v while connected, want 0", d)
 	}
 
-	clk := calib.SystemClock{}
+	clk := clock.System{}
 	frame := uint64(0)
 	flips := func(n int) {
 		tick := time.NewTicker(10 * time.Millisecond)

@@ -9,6 +9,7 @@ import (
 
 	"retinad/calib"
 	"retinad/calib/photodiode"
+	"retinad/clock"
 	"retinad/configs"
 )
 
@@ -17,7 +18,7 @@ import (
 func ticker(t *testing.T) photodiode.ShowFunc {
 	tk := time.NewTicker(10 * time.Millisecond)
 	t.Cleanup(tk.Stop)
-	return func(float64) (int64, error) { <-tk.C; return calib.SystemClock{}.Now(), nil }
+	return func(float64) (int64, error) { <-tk.C; return clock.System{}.Now(), nil }
 }
 
 // MeasureLatency on the fake device (8 ms +/- 0.5 ms over a real pty) recovers its latency, and
@@ -49,7 +50,7 @@ func TestSequenceErrors(t *testing.T) {
 		if n++; n > 5 {
 			return 0, broken
 		}
-		return calib.SystemClock{}.Now(), nil
+		return clock.System{}.Now(), nil
 	}
 	if _, err := photodiode.MeasureLatency(ctx, cfg, 10*time.Millisecond, 100, show, calib.Options{}); !errors.Is(err, broken) {
 		t.Errorf("MeasureLatency with a display failing at frame 5: %v, want its error", err)

@@ -16,8 +16,8 @@ import (
 	"github.com/creack/pty"
 	"golang.org/x/sys/unix"
 
-	"retinad/calib"
 	"retinad/calib/wire"
+	"retinad/clock"
 )
 
 // DeviceConfig sets the fake device. Zero USB delays take the defaults.
@@ -48,7 +48,7 @@ var Firmware = [3]uint8{0, 9, 0}
 // reads the master side. Light stands in for the light on the diode.
 type Device struct {
 	cfg     DeviceConfig
-	clk     calib.Clock
+	clk     clock.Clock
 	virtual bool // clk is a stepped clock: transfers are simulated and pongs go through the queue
 
 	dir, path string
@@ -109,14 +109,14 @@ type pingIn struct {
 	recv int64
 }
 
-// stepped is a clock that a test moves by hand (a VirtualClock, whose timers are calib.Ackers):
+// stepped is a clock that a test moves by hand (clocktest.VirtualClock, whose timers are clock.Ackers):
 // on one no real time passes between two of its steps, so the device simulates the USB
 // transfer and answers pings through its own queue. Asked by method, so that the device does
 // not import the test package that defines the clock.
 type stepped interface{ AdvanceTo(t int64) }
 
 // NewDevice makes a fake device, plugged in, on a new pseudo-terminal.
-func NewDevice(cfg DeviceConfig, clk calib.Clock) (*Device, error) {
+func NewDevice(cfg DeviceConfig, clk clock.Clock) (*Device, error) {
 	if cfg.USBMin <= 0 {
 		cfg.USBMin = 50 * time.Microsecond
 	}
@@ -317,7 +317,7 @@ func (d *Device) push(o out) {
 // Run writes queued output when it falls due (and, on a VirtualClock, answers pings) until
 // ctx ends; it returns nil then, with its reader goroutines stopped and the pty closed. On a
 // VirtualClock it acknowledges each tick of its timer once the output is written and the
-// timer re-armed (calib.Acker).
+// timer re-armed (clock.Acker).
 func (d *Device) Run(ctx context.Context) error {
 	timer := d.clk.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -370,7 +370,7 @@ func (d *Device) Run(ctx context.Context) error {
 		d.mu.Unlock()
 		d.done.Store(posted)
 		if tick {
-			if a, ok := timer.(calib.Acker); ok {
+			if a, ok := timer.(clock.Acker); ok {
 				a.Ack()
 			}
 		}

@@ -12,6 +12,7 @@ import (
 
 	"retinad/calib"
 	"retinad/calib/photodiode"
+	"retinad/clock"
 	"retinad/configs"
 	"retinad/stimulus/present"
 )
@@ -250,7 +251,7 @@ func (d *patchDisplay) shower(ctx context.Context, stop context.CancelFunc, pd *
 				d.err = err
 			}
 			stop()
-			return calib.SystemClock{}.Now()
+			return clock.System{}.Now()
 		}
 		pd.Flip(f, ns, level)
 		return ns
@@ -340,7 +341,7 @@ type flipper struct {
 	tick   *time.Ticker
 	period int64
 	last   int64
-	clk    calib.SystemClock
+	clk    clock.System
 }
 
 func newFlipper(period time.Duration) *flipper {

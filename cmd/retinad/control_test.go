@@ -40,9 +40,10 @@ func TestControlCommand(t *testing.T) {
 		return daemon.Model{Engine: &daemontest.Engine{Cells: 4, Gain: 1}, CellIDs: ids, BinRate: 100}, nil
 	}
 	clock := daemontest.NewClock()
+	defer clock.Drive(5 * time.Millisecond)() // after Run has returned
 	d, err := daemon.New(daemon.Parts{
 		Rig: "test", Session: "one", Source: &daemontest.Source{}, Presenter: &daemontest.Presenter{Clock: clock, Period: 10 * time.Millisecond},
-		Bus: daemon.NATSBus(b.Conn(), 4096, nil), FrameRate: 100, Height: 8, Width: 8, Now: clock.Now, Load: load,
+		Bus: daemon.NATSBus(b.Conn(), 4096, nil), FrameRate: 100, Height: 8, Width: 8, Clock: clock, Load: load,
 		Models: []daemon.Model{{Name: "first", Engine: &daemontest.Engine{Cells: 4, Gain: 1}, CellIDs: ids, BinRate: 100}},
 	})
 	if err != nil {

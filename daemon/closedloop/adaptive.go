@@ -11,7 +11,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"retinad/calib"
+	"retinad/clock"
 	"retinad/configs"
 	"retinad/daemon"
 	"retinad/proto/contract"
@@ -29,7 +29,7 @@ type Options struct {
 	Lead         int                // frames of model history shown before a scored clip (longest history - 1)
 	CellIDs      []int32            // the recorded cells, in the order the models predict them
 	Bus          daemon.Bus         // where choices are published
-	Now          func() int64       // host monotonic ns; default: calib.SystemClock, the daemon's one clock
+	Clock        clock.Clock        // host monotonic ns; default clock.System: give it the daemon's clock (Parts.Clock)
 	Log          *slog.Logger
 	// Strategy, if set, is used instead of the one Config names (embedding, tests); Config
 	// still makes the strategies the control service switches to.
@@ -108,8 +108,8 @@ func New(o Options) (*Adaptive, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	if o.Now == nil {
-		o.Now = calib.SystemClock{}.Now
+	if o.Clock == nil {
+		o.Clock = clock.System{}
 	}
 	subj, err := contract.SubjectsFor(o.Rig)
 	if err != nil {
@@ -122,7 +122,7 @@ func New(o Options) (*Adaptive, error) {
 		}
 	}
 	a := &Adaptive{o: o, subject: subj.Adaptive, cells: map[int32]int{}}
-	a.unixBase = time.Now().UnixNano() - o.Now()
+	a.unixBase = time.Now().UnixNano() - o.Clock.Now()
 	// The base stimulus's source is opened now (photographs take a while to load), so the
 	// first clips drawn from it are ready as soon as the frame loop starts.
 	if src, err := stimulus.New(o.Stimulus); err == nil {
@@ -140,7 +140,7 @@ func New(o Options) (*Adaptive, error) {
 	}
 	a.sched, err = adaptive.NewScheduler(st, adaptive.Options{
 		Predictor: o.Predictor, Budget: o.Config.Budget.D(), Lead: o.Lead,
-		Publish: a.publish, Prepare: a.prepare,
+		Publish: a.publish, Prepare: a.prepare, Clock: o.Clock,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("closedloop: %w", err)
@@ -182,6 +182,10 @@ func (a *Adaptive) Switch(name string) error {
 // Frames is how many frames the source has handed out (the display frame the next clip
 // starts at, at the earliest).
 func (a *Adaptive) Frames() uint64 { return atomic.LoadUint64(&a.k) }
+
+// NextClipReady reports whether the scheduler's next choice is final, so that a test stepping
+// Next by hand need not sleep for it.
+func (a *Adaptive) NextClipReady() bool { return a.sched.Ready() }
 
 // Figures returns the counts so far.
 func (a *Adaptive) Figures() daemon.LoopFigures {
@@ -279,7 +283,7 @@ func (a *Adaptive) prepare(c *adaptive.Choice) error {
 
 // publish sends a choice on retinad.<rig>.adaptive (scheduler goroutine).
 func (a *Adaptive) publish(c *adaptive.Choice) {
-	now := a.o.Now()
+	now := a.o.Clock.Now()
 	session, from := a.where(c.At)
 	m := &pb.AdaptiveChoice{
 		Session: session, Seq: uint64(c.Seq), Strategy: c.Strategy, Scores: c.Scores, Pick: int32(c.Pick),

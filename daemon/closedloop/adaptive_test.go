@@ -57,6 +57,7 @@ func TestClosedLoop(t *testing.T) {
 	}
 	defer stop()
 	clock := daemontest.NewClock()
+	defer clock.Drive(5 * time.Millisecond)() // after Run has returned
 	cfg := configs.Default()
 	cfg.Rig = "test"
 	cfg.Stimulus.Natural.Dir = "/usr/lib/python3/dist-packages/skimage/data"
@@ -91,20 +92,20 @@ func TestClosedLoop(t *testing.T) {
 	subj, _ := contract.SubjectsFor("test")
 	pub := acquisition.NewPublisher(nc, 4096, nil)
 	acq, err := sim.NewAcquisition(retina, pub, sim.AcquisitionOptions{Spikes: subj.Spikes, Sync: subj.Sync,
-		BatchInterval: 20 * time.Millisecond, ClockOffset: 3 * time.Second, ClockDriftPPM: 20, Seed: 5, Now: clock.Now})
+		BatchInterval: 20 * time.Millisecond, ClockOffset: 3 * time.Second, ClockDriftPPM: 20, Seed: 5, Clock: clock})
 	if err != nil {
 		t.Fatal(err)
 	}
 	bus := daemon.NATSBus(nc, 4096, nil) // one bus, sent by the daemon's Run
 	ad, err := closedloop.New(closedloop.Options{Rig: "test", Session: "s1", Config: cfg.Adaptive, Stimulus: cfg.Stimulus,
-		Predictor: pred, Lead: 11, CellIDs: cells, Bus: bus, Now: clock.Now})
+		Predictor: pred, Lead: 11, CellIDs: cells, Bus: bus, Clock: clock})
 	if err != nil {
 		t.Fatal(err)
 	}
 	d, err := daemon.New(daemon.Parts{
 		Rig: "test", Session: "s1", Source: ad, Bus: bus,
 		Presenter: &retinaScreen{pres: &daemontest.Presenter{Clock: clock, Period: 10 * time.Millisecond}, acq: acq},
-		FrameRate: 100, Height: 50, Width: 50, Now: clock.Now,
+		FrameRate: 100, Height: 50, Width: 50, Clock: clock,
 		Components: []daemon.Component{{Name: "adaptive", Run: ad.Run}, {Name: "retina", Run: acq.Run}, {Name: "publisher", Run: pub.Run}},
 	})
 	if err != nil {

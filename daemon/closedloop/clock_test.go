@@ -8,7 +8,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"retinad/calib"
+	"retinad/clock"
 	"retinad/configs"
 	"retinad/daemon/closedloop"
 	pb "retinad/proto/retinadpb"
@@ -32,14 +32,14 @@ func (choiceBus) Subscribe(string, func([]byte)) (func() error, error) {
 }
 
 // TestAdaptiveChoiceOnTheDaemonsClock: an Adaptive made without a Now stamps its choices with
-// the daemon's one clock (CLOCK_MONOTONIC, calib.SystemClock), the clock of every other
+// the daemon's one clock (CLOCK_MONOTONIC, clock.System), the clock of every other
 // message, not with a clock that starts at zero when the process or the Adaptive does.
 func TestAdaptiveChoiceOnTheDaemonsClock(t *testing.T) {
 	cfg := configs.Default()
 	cfg.Stimulus.Kind = "whitenoise"
 	cfg.Adaptive.Strategy = "sequence"
 	bus := choiceBus{make(chan []byte, 1)}
-	before := calib.SystemClock{}.Now()
+	before := clock.System{}.Now()
 	ad, err := closedloop.New(closedloop.Options{Rig: "test", Config: cfg.Adaptive, Stimulus: cfg.Stimulus, Bus: bus})
 	if err != nil {
 		t.Fatal(err)
@@ -63,7 +63,7 @@ func TestAdaptiveChoiceOnTheDaemonsClock(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no AdaptiveChoice published in 10 s")
 	}
-	after := calib.SystemClock{}.Now()
+	after := clock.System{}.Now()
 	var c pb.AdaptiveChoice
 	if err := proto.Unmarshal(data, &c); err != nil {
 		t.Fatal(err)

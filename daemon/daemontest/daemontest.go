@@ -1,5 +1,6 @@
 // Package daemontest holds stand-ins for the daemon's parts where the real ones cannot run in a
-// unit test: a presenter paced by a software vsync, a deterministic stimulus source, model
+// unit test: a virtual clock that moves in lockstep with the daemon (Clock: Settle, Drive), a
+// presenter paced by a software vsync on that clock, a deterministic stimulus source, model
 // engines of known cost, and an in-process NATS server. They are used from tests only, on the
 // goroutines the daemon's interfaces name.
 package daemontest
@@ -7,6 +8,8 @@ package daemontest
 import (
 	"fmt"
 	"math"
+	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,31 +19,131 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
+	"retinad/clock"
+	"retinad/clock/clocktest"
 	"retinad/daemon"
 	"retinad/internal/testwait"
 )
 
-// Clock is the process's monotonic clock in ns, from a fixed origin.
-type Clock struct{ base time.Time }
+// Clock is a virtual clock for a daemon test (Parts.Clock, Presenter.Clock): its time moves
+// only when the test moves it, by hand with Advance after SetSettle(Settle(...)), in lockstep
+// with the daemon, or freely with Drive. It knows the Presenters on it, so that time moves
+// only while each waits for its next refresh: the frame loop has handled every frame due.
+type Clock struct {
+	*clocktest.VirtualClock
+	mu    sync.Mutex
+	pres  []*Presenter
+	quit  atomic.Bool // Drive is stopping: settling gives way
+	drive sync.Mutex  // one Drive at a time
+}
 
-// NewClock returns a clock starting near zero.
-func NewClock() *Clock { return &Clock{base: time.Now()} }
+// NewClock returns a clock reading 1000 s, as a machine's CLOCK_MONOTONIC reads far from 0.
+func NewClock() *Clock {
+	return &Clock{VirtualClock: clocktest.NewVirtualClock(int64(1000 * time.Second))}
+}
 
-// Now returns ns since the clock was made.
-func (c *Clock) Now() int64 { return int64(time.Since(c.base)) }
+func (c *Clock) track(p *Presenter) { c.mu.Lock(); c.pres = append(c.pres, p); c.mu.Unlock() }
+
+// Settle returns a settle function for the clock (SetSettle): it waits, in real time, until
+// every tick the clock fired has been handled (Quiet: the status and validation tickers have
+// published, a slow model's step has ended), every Presenter on it waits for its next refresh,
+// and every cond holds, so that the daemon has done all it had to do at this instant before
+// time moves on. After 10 s it says so on stderr and gives up: the test's assertions then
+// fail. While Drive stops it gives up at once.
+func (c *Clock) Settle(conds ...func() bool) func() {
+	settled := func() bool {
+		if !c.Quiet() {
+			return false
+		}
+		c.mu.Lock()
+		for _, p := range c.pres {
+			if !p.waiting.Load() {
+				c.mu.Unlock()
+				return false
+			}
+		}
+		c.mu.Unlock()
+		for _, cond := range conds {
+			if !cond() {
+				return false
+			}
+		}
+		return true
+	}
+	return func() {
+		var since time.Time
+		for spins := 0; !settled() && !c.quit.Load(); spins++ {
+			switch {
+			case spins < 1000:
+				runtime.Gosched()
+			case spins == 1000:
+				since = time.Now()
+			case time.Since(since) > 10*time.Second:
+				fmt.Fprintf(os.Stderr, "daemontest: the daemon did not settle at %v in 10 s (clock quiet: %v)\n", time.Duration(c.Now()), c.Quiet())
+				return
+			default:
+				time.Sleep(20 * time.Microsecond) // the daemon's goroutines are running
+			}
+		}
+	}
+}
+
+// Drive runs the clock for a test that waits for events rather than for a time: it advances
+// the clock by step again and again, each step in lockstep with the daemon (Settle), and no
+// faster than real time: the inputs of these tests (an acquisition's spikes and sync edges
+// over NATS, control requests) travel in real time, and the daemon judges their lateness on
+// its clock. The returned stop ends it and returns once the last step has; call it after Run
+// has returned (the frame loop's last refresh needs the clock), e.g. with a defer made before
+// Run starts.
+func (c *Clock) Drive(step time.Duration) (stop func()) {
+	c.drive.Lock()
+	c.quit.Store(false)
+	c.SetSettle(c.Settle())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		start, v0 := time.Now(), c.Now()
+		for !c.quit.Load() {
+			c.Advance(step)
+			if ahead := time.Duration(c.Now()-v0) - time.Since(start); ahead > 0 {
+				time.Sleep(ahead) // real time catches up
+			}
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			c.quit.Store(true)
+			<-done
+			c.drive.Unlock()
+		})
+	}
+}
 
 // Presenter stands in for a vsynced display: Present returns at the next refresh boundary of
-// Period (sleeping until it), and the patch level alternates 1, 0, 1, ... per frame.
+// Period on Clock (waiting on its timer), and the patch level alternates 1, 0, 1, ... per frame.
+// On a daemontest.Clock it reports when it waits (see Clock.Settle).
 type Presenter struct {
-	Clock  *Clock
-	Period time.Duration
-	next   int64
-	n      uint64
-	Missed atomic.Uint64 // refreshes that passed while the caller was late
+	Clock   clock.Clock
+	Period  time.Duration
+	next    int64
+	n       uint64
+	timer   clock.Timer
+	calls   atomic.Uint64 // Present calls
+	waiting atomic.Bool   // blocked in Present until the next refresh
+	Missed  atomic.Uint64 // refreshes that passed while the caller was late
 }
+
+// Calls is how many times Present has been called (the one under way included).
+func (p *Presenter) Calls() uint64 { return p.calls.Load() }
 
 // Present implements daemon.Presenter.
 func (p *Presenter) Present(frame []float32) (daemon.Flip, error) {
+	if p.calls.Add(1) == 1 {
+		if c, ok := p.Clock.(*Clock); ok {
+			c.track(p)
+		}
+	}
 	now := p.Clock.Now()
 	if p.next == 0 {
 		p.next = now + int64(p.Period)
@@ -49,9 +152,15 @@ func (p *Presenter) Present(frame []float32) (daemon.Flip, error) {
 		p.next += int64(p.Period)
 		p.Missed.Add(1)
 	}
-	if d := p.next - now; d > 0 {
-		time.Sleep(time.Duration(d))
+	if p.timer == nil {
+		p.timer = p.Clock.NewTimer(time.Duration(p.next - now))
+	} else {
+		p.timer.Reset(time.Duration(p.next - now))
 	}
+	p.waiting.Store(true)
+	<-p.timer.C()
+	p.waiting.Store(false)
+	clock.Ack(p.timer)
 	fl := daemon.Flip{HostNs: p.Clock.Now(), Level: float64(1 - p.n%2)}
 	p.n++
 	p.next += int64(p.Period)
@@ -82,19 +191,35 @@ func (s *Source) Next(dst []float32) (uint64, error) {
 
 // Engine is a one-frame linear-nonlinear model of Cells cells: cell c's rate is
 // Gain*softplus(sum of pixels with index = c mod Cells, scaled), so its output depends on the
-// frame. Cost makes each step sleep that long (a slow model that does not eat a core).
+// frame. Cost makes each step take that long on Clock (real time when Clock is nil): a slow
+// model that does not eat a core.
 type Engine struct {
-	Cells int
-	Gain  float32
-	Cost  time.Duration
+	Cells   int
+	Gain    float32
+	Cost    time.Duration
+	Clock   clock.Clock
+	steps   atomic.Uint64
+	waiting atomic.Bool
 }
+
+// Steps is how many steps have begun.
+func (e *Engine) Steps() uint64 { return e.steps.Load() }
+
+// Waiting says whether a step is waiting out its Cost on Clock.
+func (e *Engine) Waiting() bool { return e.waiting.Load() }
 
 // Step implements daemon.Engine.
 func (e *Engine) Step(frame []float32, rates []float32) error {
+	e.steps.Add(1)
 	if len(rates) != e.Cells {
 		return fmt.Errorf("daemontest: %d rates for %d cells", len(rates), e.Cells)
 	}
-	if e.Cost > 0 {
+	switch {
+	case e.Cost > 0 && e.Clock != nil:
+		e.waiting.Store(true)
+		clock.SleepUntil(e.Clock, e.Clock.Now()+int64(e.Cost))
+		e.waiting.Store(false)
+	case e.Cost > 0:
 		time.Sleep(e.Cost)
 	}
 	for c := range rates {

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"runtime"
 
-	"retinad/calib"
+	"retinad/clock"
 	"retinad/daemon"
 	"retinad/daemon/closedloop"
 	"retinad/daemon/scoring"
@@ -42,7 +42,7 @@ func (r *Rig) openAdaptive(session string, comps *[]daemon.Component) (daemon.So
 	}
 	a, err := closedloop.New(closedloop.Options{
 		Rig: cfg.Rig, Session: session, Config: cfg.Adaptive, Stimulus: cfg.Stimulus, Predictor: pred,
-		Lead: lead, CellIDs: cells, Bus: r.out, Log: r.log, Now: calib.SystemClock{}.Now, // the daemon's clock
+		Lead: lead, CellIDs: cells, Bus: r.out, Log: r.log, Clock: clock.System{}, // the daemon's clock
 	})
 	if err != nil {
 		return nil, fmt.Errorf("rig: %w", err)

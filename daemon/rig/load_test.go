@@ -3,6 +3,7 @@ package rig_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -114,11 +115,12 @@ func TestControlLoadRefusals(t *testing.T) {
 	defer cnc.Close()
 
 	clock := daemontest.NewClock()
+	defer clock.Drive(5 * time.Millisecond)() // after Run has returned
 	pres := &daemontest.Presenter{Clock: clock, Period: 10 * time.Millisecond}
 	d, err := daemon.New(daemon.Parts{
 		Rig: "test", Session: "s1", Source: &daemontest.Source{}, Presenter: pres,
 		Bus: daemon.NATSBus(dnc, 1024, log), FrameRate: 100, Height: cfg.Stimulus.Height, Width: cfg.Stimulus.Width,
-		Now: clock.Now, Load: load, Log: log,
+		Clock: clock, Load: load, Log: log,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -135,11 +137,9 @@ func TestControlLoadRefusals(t *testing.T) {
 	go func() { done <- d.Run(ctx) }()
 	waitFrames := func(n uint64) {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for from := d.Figures().Frames; d.Figures().Frames < from+n; time.Sleep(5 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("the frame loop showed fewer than %d frames in 10 s", n)
-			}
+		from := d.Figures().Frames
+		if !daemontest.WaitFor(t, 10*time.Second, fmt.Sprintf("%d frames shown", n), func() bool { return d.Figures().Frames >= from+n }) {
+			t.FailNow()
 		}
 	}
 	waitFrames(10)

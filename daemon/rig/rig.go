@@ -17,6 +17,7 @@ import (
 	"retinad/calib/avrboard"
 	"retinad/calib/photodiode"
 	"retinad/calib/simdevice"
+	"retinad/clock"
 	"retinad/configs"
 	"retinad/daemon"
 	"retinad/dashboard"
@@ -139,7 +140,7 @@ func Open(cfg *configs.Config, o Options) (r *Rig, err error) {
 		FrameRate: float64(cfg.Stimulus.FrameRate), Height: cfg.Stimulus.Height, Width: cfg.Stimulus.Width,
 		Window: time.Duration(cfg.Validation.Window), ReportEvery: time.Duration(cfg.Validation.ReportEvery),
 		StatusEvery: time.Duration(cfg.Dashboard.StatusEvery),
-		Now:         calib.SystemClock{}.Now, Log: log, StatusOut: o.StatusOut,
+		Clock:       clock.System{}, Log: log, StatusOut: o.StatusOut,
 	})
 	if err != nil {
 		return nil, err
@@ -243,7 +244,7 @@ func (r *Rig) openRetina(pres *presenter, flips daemon.FlipSink, comps *[]daemon
 		Spikes: subj.Spikes, Sync: subj.Sync,
 		BatchInterval: time.Duration(cfg.Acquisition.BatchInterval),
 		ClockOffset:   time.Duration(cfg.Acquisition.ClockOffset), ClockDriftPPM: cfg.Acquisition.ClockDriftPPM,
-		Seed: cfg.Acquisition.Seed ^ 0x5350494b4553, Now: calib.SystemClock{}.Now, Log: r.log,
+		Seed: cfg.Acquisition.Seed ^ 0x5350494b4553, Clock: clock.System{}, Log: r.log,
 	})
 	if err != nil {
 		return nil, err

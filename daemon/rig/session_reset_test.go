@@ -43,10 +43,11 @@ func runSessions(t *testing.T, src daemon.Source, n int) map[string]*sessionRun 
 	}
 	defer stop()
 	clock := daemontest.NewClock()
+	defer clock.Drive(5 * time.Millisecond)() // after Run has returned
 	d, err := daemon.New(daemon.Parts{
 		Rig: "test", Session: "s1", Source: src,
 		Presenter: &daemontest.Presenter{Clock: clock, Period: 5 * time.Millisecond},
-		Bus:       daemon.NATSBus(nc, 1<<14, nil), FrameRate: 200, Height: m.Input.Height, Width: m.Input.Width, Now: clock.Now,
+		Bus:       daemon.NATSBus(nc, 1<<14, nil), FrameRate: 200, Height: m.Input.Height, Width: m.Input.Width, Clock: clock,
 		Models: []daemon.Model{{Name: "gru", Engine: eng, CellIDs: []int32{0, 1, 2, 3}, BinRate: 200, History: m.Input.History,
 			Deadline: time.Second}}, // none skipped on a loaded machine
 	})

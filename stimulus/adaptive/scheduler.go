@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"retinad/clock"
 )
 
 // Scheduler runs a Strategy one clip ahead of the screen: as soon as clip k is taken for
@@ -23,7 +25,7 @@ type Scheduler struct {
 	lead    int
 	publish func(*Choice)
 	prep    func(*Choice) error
-	now     func() time.Time
+	clock   clock.Clock
 
 	strategy Strategy
 
@@ -54,7 +56,8 @@ type Options struct {
 	// opens the clip's frame source here, off the frame loop, and keeps it in Choice.Ready).
 	// A choice it fails on is not shown: the default stands.
 	Prepare func(*Choice) error
-	Now     func() time.Time
+	// Clock times the scoring against Budget; nil: clock.System, the daemon's one clock.
+	Clock clock.Clock
 }
 
 // NewScheduler makes a scheduler for s.
@@ -68,11 +71,11 @@ func NewScheduler(s Strategy, o Options) (*Scheduler, error) {
 	if o.Budget <= 0 {
 		o.Budget = 500 * time.Millisecond
 	}
-	if o.Now == nil {
-		o.Now = time.Now
+	if o.Clock == nil {
+		o.Clock = clock.System{}
 	}
 	sc := &Scheduler{
-		pred: o.Predictor, budget: o.Budget, lead: o.Lead, publish: o.Publish, prep: o.Prepare, now: o.Now,
+		pred: o.Predictor, budget: o.Budget, lead: o.Lead, publish: o.Publish, prep: o.Prepare, clock: o.Clock,
 		strategy: s, ready: make(chan struct{}),
 		taken: make(chan *Choice, 16), observed: make(chan item, 64), switched: make(chan Strategy, 1),
 		shown: map[int]*Choice{},
@@ -126,6 +129,14 @@ func (s *Scheduler) takeLocked(at int64) *Choice {
 	default: // Run has returned
 	}
 	return c
+}
+
+// Ready reports whether the next choice is final (scored, or given up after the budget): Take
+// now would return it as the strategy chose it. For tests that step a consumer by hand.
+func (s *Scheduler) Ready() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pending != nil && s.final
 }
 
 // TakeReady waits until the next choice is final (scored, or given up after the budget), then
@@ -281,7 +292,7 @@ func (s *Scheduler) learn(ctx context.Context, o Observation) {
 // prepare queues the default for seq at once, then scores and replaces it if still untaken.
 func (s *Scheduler) prepare(ctx context.Context, seq int) {
 	st := s.strategy
-	t0 := s.now()
+	t0 := s.clock.Now()
 	lead := 0
 	if st.NeedsPredictions() {
 		lead = s.lead
@@ -304,6 +315,8 @@ func (s *Scheduler) prepare(ctx context.Context, seq int) {
 	var preds [][]Rates
 	var err error
 	if st.NeedsPredictions() {
+		// The predictor's requests go over the network, whose deadlines are real time: the
+		// context bounds them so; ScoreNs below is on the injected clock.
 		sctx, cancel := context.WithTimeout(ctx, s.budget)
 		preds, err = s.pred.Predict(sctx, c.Candidates)
 		cancel()
@@ -318,7 +331,7 @@ func (s *Scheduler) prepare(ctx context.Context, seq int) {
 			c.Preds = preds[c.Pick]
 		}
 	}
-	c.ScoreNs = int64(s.now().Sub(t0))
+	c.ScoreNs = s.clock.Now() - t0
 	if err == nil && c.ScoreNs > int64(s.budget) && st.NeedsPredictions() {
 		err = fmt.Errorf("scoring took %v, over the budget of %v", time.Duration(c.ScoreNs), s.budget)
 	}

@@ -31,6 +31,6 @@
 //
 // Threading: every method must be called from the one OS thread that called Open (in retinad,
 // the main goroutine, whose thread cmd/retinad locks in init). Present allocates nothing.
-// Times are host monotonic nanoseconds (CLOCK_MONOTONIC, as calib.SystemClock), from the
-// injected Clock.
+// Times are host monotonic nanoseconds (CLOCK_MONOTONIC, clock.System), from the
+// injected clock.Clock (Options.Clock); pacing sleeps on it with clock.SleepUntil.
 package present

@@ -1,5 +1,7 @@
 package present
 
+import "retinad/clock"
+
 // grid is the simulated monitor's refresh grid for clock pacing: refreshes at t0 + k*period,
 // t0 the first flip. A frame is shown at its due refresh (the previous frame's plus the hold),
 // or, when it is ready only after that, at the first refresh after it is ready: the refreshes in
@@ -20,7 +22,7 @@ func (g *grid) started() bool { return g.t0 != 0 }
 // wait sleeps on c until the refresh that shows a frame ready now, and returns that refresh's
 // time (the simulated monitor's flip) and the refreshes missed before it (0 when the frame was
 // ready by its due refresh).
-func (g *grid) wait(c Clock) (at int64, missed int) {
+func (g *grid) wait(c clock.Clock) (at int64, missed int) {
 	due := g.k + g.ratio
 	k := due
 	if late := c.Now() - (g.t0 + due*g.period); late > 0 {
@@ -28,7 +30,7 @@ func (g *grid) wait(c Clock) (at int64, missed int) {
 	}
 	g.k = k
 	at = g.t0 + k*g.period
-	c.SleepUntil(at)
+	clock.SleepUntil(c, at)
 	return at, int(k - due)
 }
 

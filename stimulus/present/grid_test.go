@@ -28,7 +28,7 @@ func TestGridHoldsTheRate(t *testing.T) {
 			period := int64(time.Second) / tc.refresh
 			hold := tc.ratio * period
 			g := grid{period: period, ratio: tc.ratio}
-			clk := &fakeClock{now: 5_000_000_000}
+			clk := fakeClock(5_000_000_000)
 			rng := rand.New(rand.NewPCG(23, uint64(tc.refresh)))
 			cost := func() int64 { // exponential, mean 0.3 ms, cut at 3 ms
 				return int64(min(rng.ExpFloat64()*0.3e6, 3e6))
@@ -37,12 +37,12 @@ func TestGridHoldsTheRate(t *testing.T) {
 			var firstRet, lastRet int64 // when the swaps returned, as the old pacing slept from
 			var missed, injected int
 			for i := 0; i < frames; i++ {
-				clk.now += cost() // upload, draw, finish
+				clk.Advance(time.Duration(cost())) // upload, draw, finish
 				want := 0
 				if tc.lateEvery > 0 && i > 0 && i%tc.lateEvery == 0 {
 					// ready half a refresh after the want-th refresh past the due one
 					want = 1 + rng.IntN(3)
-					clk.now = t0 + (refreshes+tc.ratio+int64(want-1))*period + period/2
+					clk.AdvanceTo(t0 + (refreshes+tc.ratio+int64(want-1))*period + period/2)
 					injected += want
 				}
 				got := 0
@@ -50,21 +50,21 @@ func TestGridHoldsTheRate(t *testing.T) {
 					var at int64
 					at, got = g.wait(clk)
 					refreshes += tc.ratio + int64(want)
-					if shown := t0 + refreshes*period; clk.now != shown || at != shown {
-						t.Fatalf("frame %d shown at %d ns (woke at %d), want the grid's refresh %d at %d ns", i, at-t0, clk.now-t0, refreshes, shown-t0)
+					if shown := t0 + refreshes*period; clk.Now() != shown || at != shown {
+						t.Fatalf("frame %d shown at %d ns (woke at %d), want the grid's refresh %d at %d ns", i, at-t0, clk.Now()-t0, refreshes, shown-t0)
 					}
 				}
 				if got != want {
 					t.Fatalf("frame %d: missed %d refreshes, want %d", i, got, want)
 				}
 				missed += got
-				at := clk.now
-				clk.now += cost() // swap and finish, which the grid must keep out of the schedule
+				at := clk.Now()
+				clk.Advance(time.Duration(cost())) // swap and finish, which the grid must keep out of the schedule
 				if !g.started() {
 					g.start(at)
-					t0, first, firstRet = at, at, clk.now
+					t0, first, firstRet = at, at, clk.Now()
 				}
-				last, lastRet = at, clk.now
+				last, lastRet = at, clk.Now()
 			}
 			if missed != injected {
 				t.Errorf("missed %d refreshes in all, injected %d", missed, injected)

@@ -13,6 +13,7 @@ import (
 	"github.com/go-gl/gl/v3.3-core/gl"
 	"github.com/go-gl/glfw/v3.3/glfw"
 
+	"retinad/clock"
 	"retinad/configs"
 )
 
@@ -34,7 +35,7 @@ const (
 
 // Options are the presenter's injected parts; the zero value is the real thing.
 type Options struct {
-	Clock  Clock        // nil: SystemClock
+	Clock  clock.Clock  // nil: clock.System
 	Log    *slog.Logger // nil: no logging
 	Pacing Pacing
 	Title  string // window title; "" is "retinad"
@@ -56,7 +57,7 @@ type Flip struct {
 // called from the OS thread that called Open (cmd/retinad's main thread, locked in init).
 type Presenter struct {
 	log   *slog.Logger
-	clock Clock
+	clock clock.Clock
 	pace  Pacing
 	vsync bool // pacing by the swap interval (until shown not to work)
 
@@ -100,7 +101,7 @@ func Open(d configs.Display, s configs.Stimulus, o Options) (*Presenter, error) 
 		p.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	if p.clock == nil {
-		p.clock = SystemClock{}
+		p.clock = clock.System{}
 	}
 	if s.Width < 1 || s.Height < 1 {
 		return nil, fmt.Errorf("present: stimulus grid %dx%d: want at least 1x1", s.Height, s.Width)

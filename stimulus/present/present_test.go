@@ -14,6 +14,8 @@ import (
 	"github.com/go-gl/gl/v3.3-core/gl"
 	"golang.org/x/sys/unix"
 
+	"retinad/clock"
+	"retinad/clock/clocktest"
 	"retinad/configs"
 	"retinad/internal/testenv"
 	"retinad/stimulus/present/presenttest"
@@ -28,15 +30,12 @@ func TestMain(m *testing.M) { os.Exit(presenttest.Main(m)) }
 // errNoDisplay is why a window cannot be had.
 var errNoDisplay = fmt.Errorf("neither DISPLAY nor WAYLAND_DISPLAY is set")
 
-// fakeClock runs pacing instantly: time moves only when a sleep ends or a test advances now
-// (a frame drawn late, a slow swap).
-type fakeClock struct{ now int64 }
-
-func (c *fakeClock) Now() int64 { return c.now }
-func (c *fakeClock) SleepUntil(t int64) {
-	if c.now < t {
-		c.now = t
-	}
+// fakeClock runs pacing instantly: a virtual clock whose one sleeper, the presenter, moves it
+// (clocktest.VirtualClock.SetSolo); a test advances it too (a frame drawn late, a slow swap).
+func fakeClock(start int64) *clocktest.VirtualClock {
+	c := clocktest.NewVirtualClock(start)
+	c.SetSolo(true)
+	return c
 }
 
 // targets are the modes the suite runs on: a real window when a display is reachable (make
@@ -131,7 +130,7 @@ func TestScalingBackgroundPatch(t *testing.T) {
 	for _, mode := range targets(t) {
 		t.Run(mode, func(t *testing.T) {
 			d, s := testConfig(mode)
-			p := open(t, d, s, Options{Clock: &fakeClock{now: 1}})
+			p := open(t, d, s, Options{Clock: fakeClock(1)})
 			lut, _ := InverseGamma(d.Gamma)
 			frame := make([]float32, s.Width*s.Height)
 			for k := range frame {
@@ -176,7 +175,7 @@ func TestGammaLUT(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				p := open(t, d, s, Options{Clock: &fakeClock{now: 1}})
+				p := open(t, d, s, Options{Clock: fakeClock(1)})
 				frame := []float32{-1, -0.8, -0.5, -0.3, -0.1, 0, 0.1, 0.3, 0.5, 0.7, 0.9, 1}
 				img := image.NewRGBA(image.Rect(0, 0, d.Width, d.Height))
 				var f Flip
@@ -203,7 +202,7 @@ func TestMissedRefreshes(t *testing.T) {
 	for _, mode := range targets(t) {
 		t.Run(mode, func(t *testing.T) {
 			d, s := testConfig(mode) // 120 Hz monitor, 60 Hz stimulus: 2 refreshes per frame
-			clk := &fakeClock{now: 1_000_000_000}
+			clk := fakeClock(1_000_000_000)
 			p := open(t, d, s, Options{Clock: clk})
 			frame := make([]float32, 12)
 			period := int64(time.Second / 120)
@@ -214,7 +213,7 @@ func TestMissedRefreshes(t *testing.T) {
 			prev := int64(0)
 			for i := 0; i < 10; i++ {
 				if i > 0 {
-					clk.now = max(clk.now, prev+hold+ready[i])
+					clk.AdvanceTo(prev + hold + ready[i])
 				}
 				var f Flip
 				var err error
@@ -261,12 +260,12 @@ func TestPacedPresentAllocs(t *testing.T) {
 	for _, mode := range targets(t) {
 		t.Run(mode, func(t *testing.T) {
 			d, s := testConfig(mode)
-			clk := &fakeClock{now: 1}
+			clk := fakeClock(1)
 			p := open(t, d, s, Options{Pacing: PaceClock, Clock: clk})
 			frame := make([]float32, 12)
 			var a float64
 			onMain(func() {
-				a = testing.AllocsPerRun(50, func() { clk.now += 3e7; p.Present(frame) }) // late: the grid counts
+				a = testing.AllocsPerRun(50, func() { clk.Advance(3e7); p.Present(frame) }) // late: the grid counts
 			})
 			if a != 0 || p.Missed() == 0 {
 				t.Errorf("Present paced on the refresh grid: %v allocations per frame (want 0), %d refreshes missed (want some)", a, p.Missed())
@@ -372,7 +371,7 @@ func benchmarkPresent(b *testing.B, mode string, side int) {
 			frame := make([]float32, 2500)
 			times := make([]int64, 0, b.N)
 			peer := make([]int64, 0, b.N)
-			clk := SystemClock{}
+			clk := clock.System{}
 			b.ReportAllocs()
 			onMain(func() {
 				for i := 0; i < 10; i++ {
@@ -445,7 +444,7 @@ func TestVSyncFallback(t *testing.T) {
 	}
 	d, s := testConfig("window")
 	d.VSync = true
-	clk := &fakeClock{now: 1}
+	clk := fakeClock(1)
 	p := open(t, d, s, Options{Clock: clk})
 	if !p.vsync {
 		t.Fatal("vsync pacing not chosen for a window with display.vsync")
@@ -488,7 +487,7 @@ func TestVSyncMissedFromSwaps(t *testing.T) {
 	}
 	d, s := testConfig("window") // 120 Hz monitor, 60 Hz stimulus: 2 refreshes per frame
 	d.VSync = true
-	clk := &fakeClock{now: 1_000_000_000}
+	clk := fakeClock(1_000_000_000)
 	p := open(t, d, s, Options{Clock: clk})
 	frame := make([]float32, 12)
 	period := int64(time.Second / 120)
@@ -498,7 +497,7 @@ func TestVSyncMissedFromSwaps(t *testing.T) {
 	wantMissed := map[int]int{3: 3, 7: 1}
 	for i := 0; i < 10; i++ {
 		if i > 0 {
-			clk.now += 2*period + past[i]
+			clk.Advance(time.Duration(2*period + past[i]))
 		}
 		var f Flip
 		var err error
