@@ -606,3 +606,89 @@ acOne:
 acDone:
 	VZEROUPPER
 	RET
+
+// MACZ adds the product of the planar block Z16 (re|im) and its halves swapped, Z17 (im|re),
+// with channel j's weight block at SI (wr|wi) to the channel's accumulators: a gathers
+// (wr*xr | wi*xi), b (wr*xi | wi*xr), so that re = a.lo - a.hi and im = b.lo + b.hi at the
+// end. Two 16-wide FMAs for eight complex products, where the AVX2 kernel takes four 8-wide.
+#define MACZ(j, a, b) \
+	VMOVUPS     (j*64)(SI), Z18; \
+	VFMADD231PS Z18, Z16, a; \
+	VFMADD231PS Z18, Z17, b
+
+// FOLDZ turns channel accumulators (a, b) into its eight sums, planar in (Ya, Yb).
+#define FOLDZ(a, b, ya, yb) \
+	VEXTRACTF32X8 $1, a, Y14; \
+	VEXTRACTF32X8 $1, b, Y15; \
+	VSUBPS        Y14, ya, ya; \
+	VADDPS        Y15, yb, yb
+
+// func cmacPlanarAVX512(out *complex64, cstride int, w, x *float32, xoff *int, xstride, nk, nb, ng, wskip int)
+// cmacPlanarAVX2 with each planar block in one 16-wide register: per input one load of the
+// block and one swap of its halves serve the four channels, Z0-Z7 their accumulators (FOLDZ
+// at the end of the block). Registers otherwise as in cmacPlanarAVX2.
+TEXT ·cmacPlanarAVX512(SB), NOSPLIT, $0-80
+	MOVQ out+0(FP), R8
+	MOVQ cstride+8(FP), R9
+	SHLQ $3, R9
+	MOVQ w+16(FP), SI
+	MOVQ x+24(FP), DI
+	MOVQ xoff+32(FP), DX
+	MOVQ xstride+40(FP), R14
+	SHLQ $2, R14
+
+zgroup:
+	XORQ R10, R10
+	XORQ R13, R13
+	MOVQ nb+56(FP), BX
+
+zblock:
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	MOVQ   nk+48(FP), CX
+	XORQ   R12, R12
+
+zinput:
+	MOVQ       (DX)(R12*1), R11
+	SHLQ       $2, R11
+	ADDQ       R13, R11
+	VMOVUPS    (DI)(R11*1), Z16
+	VSHUFF32X4 $0x4e, Z16, Z16, Z17
+	MACZ(0, Z0, Z1)
+	MACZ(1, Z2, Z3)
+	MACZ(2, Z4, Z5)
+	MACZ(3, Z6, Z7)
+	ADDQ       $256, SI
+	ADDQ       $8, R12
+	DECQ       CX
+	JNZ        zinput
+	ADDQ       wskip+72(FP), SI
+
+	FOLDZ(Z0, Z1, Y0, Y1)
+	FOLDZ(Z2, Z3, Y2, Y3)
+	FOLDZ(Z4, Z5, Y4, Y5)
+	FOLDZ(Z6, Z7, Y6, Y7)
+	LEAQ (R8)(R10*1), R11
+	STORE4(Y0, Y1, R11)
+	ADDQ R9, R11
+	STORE4(Y2, Y3, R11)
+	ADDQ R9, R11
+	STORE4(Y4, Y5, R11)
+	ADDQ R9, R11
+	STORE4(Y6, Y7, R11)
+	ADDQ $64, R10
+	ADDQ R14, R13
+	DECQ BX
+	JNZ  zblock
+
+	LEAQ (R8)(R9*4), R8
+	DECQ ng+64(FP)
+	JNZ  zgroup
+	VZEROUPPER
+	RET

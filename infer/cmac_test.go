@@ -7,10 +7,36 @@ import (
 	"testing"
 )
 
-// TestSpecMAC holds the spectral multiply-accumulate in use (assembly where the CPU has it)
-// to the plain complex sum, for channel counts around the group of four, input counts and
-// spectrum lengths around the block of eight, inputs in any order.
+// cmacPlanarFunc is the signature of the spectral multiply-accumulate kernels.
+type cmacPlanarFunc = func(out []complex64, cstride int, w, x []float32, xoff []int, xstride, nk, nb, ng, wskip int)
+
+// specMACKernels is the kernel in use, the Go one and every assembly one this CPU can run.
+func specMACKernels() map[string]cmacPlanarFunc {
+	ks := map[string]cmacPlanarFunc{"inuse": cmacPlanar, "go": cmacPlanarGo}
+	for name, k := range cmacKernels() {
+		ks[name] = k
+	}
+	return ks
+}
+
+// withCMAC runs f with k as the bank's kernel.
+func withCMAC(k cmacPlanarFunc, f func()) {
+	saved := cmacPlanar
+	cmacPlanar = k
+	defer func() { cmacPlanar = saved }()
+	f()
+}
+
+// TestSpecMAC holds every spectral multiply-accumulate kernel (the one in use, the Go one and
+// each assembly one the CPU has) to the plain complex sum, for channel counts around the group
+// of four, input counts and spectrum lengths around the block of eight, inputs in any order.
 func TestSpecMAC(t *testing.T) {
+	for name, k := range specMACKernels() {
+		t.Run(name, func(t *testing.T) { withCMAC(k, func() { testSpecMAC(t) }) })
+	}
+}
+
+func testSpecMAC(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 1))
 	c := func() complex64 { return complex(float32(r.NormFloat64()), float32(r.NormFloat64())) }
 	for _, co := range []int{1, 3, 4, 5, 8, 9} {
@@ -63,7 +89,7 @@ func TestSpecMAC(t *testing.T) {
 	}
 }
 
-// TestSpecMACBlocks: runBlocks, with the kernel in use and with the Go one, sums exactly the
+// TestSpecMACBlocks: runBlocks, with every kernel (specMACKernels), sums exactly the
 // blocks and inputs it is given (the rest of dst untouched), for every block range and every
 // run of inputs of a group of four channels (the last group padded).
 func TestSpecMACBlocks(t *testing.T) {
@@ -86,7 +112,7 @@ func TestSpecMACBlocks(t *testing.T) {
 		toPlanar(xs[k], x[k*16:], stride) // slot k holds input k
 	}
 	cs := m.nb * 8
-	for name, kern := range map[string]func(out []complex64, cstride int, w, x []float32, xoff []int, xstride, nk, nb, ng, wskip int){"inuse": cmacPlanar, "go": cmacPlanarGo} {
+	for name, kern := range specMACKernels() {
 		saved := cmacPlanar
 		cmacPlanar = kern
 		for g := 0; g < m.ng; g++ {
@@ -156,7 +182,10 @@ func BenchmarkSpecMAC(b *testing.B) {
 		for _, k := range []struct {
 			name string
 			f    func(out []complex64, cstride int, w, x []float32, xoff []int, xstride, nk, nb, ng, wskip int)
-		}{{"generic", cmacPlanarGo}, {"inuse", cmacPlanar}} {
+		}{{"generic", cmacPlanarGo}, {"inuse", cmacPlanar}, {"avx2", cmacKernels()["avx2"]}, {"avx512", cmacKernels()["avx512"]}} {
+			if k.f == nil {
+				continue
+			}
 			b.Run(fmt.Sprintf("%d/%s", n, k.name), func(b *testing.B) {
 				m := newSpecMAC(make([]complex64, co*nk*n), co, nk, n)
 				x := make([]float32, nk*m.planarLen())
