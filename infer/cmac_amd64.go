@@ -20,6 +20,12 @@ func cmacPlanarAVX2(out *complex64, cstride int, w, x *float32, xoff *int, xstri
 //go:noescape
 func cmacPlanarAVX512(out *complex64, cstride int, w, x *float32, xoff *int, xstride, nk, nb, ng, wskip int)
 
+// cmacPlanar2AVX512 is cmacPlanarAVX512 for one group and two sets of inputs, each weight block
+// loaded once for both (see cmacPlanarPair).
+//
+//go:noescape
+func cmacPlanar2AVX512(out0, out1 *complex64, cstride int, w, x *float32, xoff0, xoff1 *int, xstride, nk, nb, wskip int)
+
 // dotAVX2 is dotGeneric in AVX2 with FMA: 32 products per iteration in four accumulators.
 //
 //go:noescape
@@ -114,6 +120,7 @@ func init() {
 	}
 	if cpu.X86.HasAVX512F && cpu.X86.HasFMA {
 		cmacPlanar = cmacPlanarKernel(cmacPlanarAVX512)
+		cmacPlanar2 = cmacPlanar2Kernel
 		denseBlocks = denseBlocksKernel(denseBlocksAVX512)
 		denseWideBlocks = denseBlocksKernelW(denseWideAVX512, denseWide)
 		fmaPeak, fmaPeakFLOPs, fmaPeakKernel = fmaPeakKernelOf(fmaPeakAVX512), 12*16*2, "avx512"
@@ -154,6 +161,19 @@ func cmacPlanarKernel(k func(out *complex64, cstride int, w, x *float32, xoff *i
 
 // cmacPlanarChecked checks the lengths the assembly kernel k relies on and calls it.
 func cmacPlanarChecked(k func(out *complex64, cstride int, w, x *float32, xoff *int, xstride, nk, nb, ng, wskip int), out []complex64, cstride int, w, x []float32, xoff []int, xstride, nk, nb, ng, wskip int) {
+	cmacPlanarCheck(out, cstride, w, x, xoff, xstride, nk, nb, ng, wskip)
+	k(&out[0], cstride, &w[0], &x[0], &xoff[0], xstride, nk, nb, ng, 4*wskip)
+}
+
+// cmacPlanar2Kernel is cmacPlanarPair in cmacPlanar2AVX512, behind the checks of both halves.
+func cmacPlanar2Kernel(out0, out1 []complex64, cstride int, w, x []float32, xoff0, xoff1 []int, xstride, nk, nb, wskip int) {
+	cmacPlanarCheck(out0, cstride, w, x, xoff0, xstride, nk, nb, 1, wskip)
+	cmacPlanarCheck(out1, cstride, w, x, xoff1, xstride, nk, nb, 1, wskip)
+	cmacPlanar2AVX512(&out0[0], &out1[0], cstride, &w[0], &x[0], &xoff0[0], &xoff1[0], xstride, nk, nb, 4*wskip)
+}
+
+// cmacPlanarCheck panics unless the lengths are those the assembly kernels rely on.
+func cmacPlanarCheck(out []complex64, cstride int, w, x []float32, xoff []int, xstride, nk, nb, ng, wskip int) {
 	if nk < 1 || nb < 1 || ng < 1 || wskip < 0 || cstride < nb*8 || xstride < 16 || len(out) < (ng-1)*4*cstride+3*cstride+nb*8 || len(w) < (ng*nb-1)*(nk*64+wskip)+nk*64 || len(xoff) < nk {
 		panic(fmt.Sprintf("infer: cmacPlanar: %d outputs of stride %d, %d weights, %d inputs of %d blocks %d apart, %d groups", len(out), cstride, len(w), nk, nb, xstride, ng))
 	}
@@ -162,7 +182,6 @@ func cmacPlanarChecked(k func(out *complex64, cstride int, w, x *float32, xoff *
 			panic(fmt.Sprintf("infer: cmacPlanar: input at %d of %d floats, want %d blocks %d apart", o, len(x), nb, xstride))
 		}
 	}
-	k(&out[0], cstride, &w[0], &x[0], &xoff[0], xstride, nk, nb, ng, 4*wskip)
 }
 
 func toPlanarKernel(src []complex64, dst []float32, stride int) int {

@@ -154,6 +154,79 @@ func TestSpecMACBlocks(t *testing.T) {
 	}
 }
 
+// TestSpecMACBlocks2: runBlocks2, with the pair kernel in use (AVX-512 where the CPU has it)
+// and with two calls of cmacPlanar, sums exactly the blocks and inputs it is given into each
+// of its two outputs, the second set of inputs another order of the slots, for every block
+// range and run of inputs of each group (the last padded), the rest of both untouched.
+func TestSpecMACBlocks2(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 9))
+	c := func() complex64 { return complex(float32(r.NormFloat64()), float32(r.NormFloat64())) }
+	const co, nk, n = 7, 5, 37
+	w := make([]complex64, co*nk*n)
+	for i := range w {
+		w[i] = c()
+	}
+	m := newSpecMAC(w, co, nk, n)
+	stride := (nk + 1) * 16
+	x := make([]float32, m.nb*stride)
+	xs := make([][]complex64, nk+1) // slot nk stays zero, as the ring's
+	for k := range xs {
+		xs[k] = make([]complex64, n)
+		for i := range xs[k][:n*min(1, nk-k)] {
+			xs[k][i] = c()
+		}
+		toPlanar(xs[k], x[k*16:], stride)
+	}
+	cs := m.nb * 8
+	check := func(name string, dst []complex64, g, b0, b1, k0 int, xoff []int) {
+		t.Helper()
+		for ch := 0; ch < m.ng*4; ch++ {
+			for i := 0; i < cs; i++ {
+				want := complex128(99)
+				if ch/4 == g && i >= 8*b0 && i < 8*b1 {
+					want = 0
+					for j, o := range xoff {
+						if ch < co && i < n {
+							want += complex128(w[(ch*nk+k0+j)*n+i]) * complex128(xs[o/16][i])
+						}
+					}
+				}
+				if d := complex128(dst[ch*cs+i]) - want; real(d)*real(d)+imag(d)*imag(d) > 1e-9*float64(nk) {
+					t.Fatalf("%s: group %d blocks [%d,%d) inputs from %d at %v: channel %d value %d is %v, want %v", name, g, b0, b1, k0, xoff, ch, i, dst[ch*cs+i], want)
+				}
+			}
+		}
+	}
+	for name, kern := range map[string]func(out0, out1 []complex64, cstride int, w, x []float32, xoff0, xoff1 []int, xstride, nk, nb, wskip int){"inuse": cmacPlanar2, "pair": cmacPlanarPair} {
+		saved := cmacPlanar2
+		cmacPlanar2 = kern
+		defer func() { cmacPlanar2 = saved }()
+		for g := 0; g < m.ng; g++ {
+			for b0 := 0; b0 <= m.nb; b0++ {
+				for b1 := b0; b1 <= m.nb; b1++ {
+					for k0 := 0; k0 < nk; k0++ {
+						for kn := 1; k0+kn <= nk; kn++ {
+							xoff0, xoff1 := make([]int, kn), make([]int, kn)
+							for i := range xoff0 {
+								xoff0[i] = (k0 + i) * 16
+								xoff1[i] = (nk - i) * 16 // the zero slot, then the last slots backwards
+							}
+							dst0, dst1 := make([]complex64, m.ng*4*cs), make([]complex64, m.ng*4*cs)
+							for i := range dst0 {
+								dst0[i], dst1[i] = 99, 99
+							}
+							m.runBlocks2(dst0, dst1, cs, x, xoff0, xoff1, stride, g, b0, b1, k0)
+							check(name+" first", dst0, g, b0, b1, k0, xoff0)
+							check(name+" second", dst1, g, b0, b1, k0, xoff1)
+						}
+					}
+				}
+			}
+		}
+		cmacPlanar2 = saved
+	}
+}
+
 // TestAddComplexKernels holds the complex add in use to the Go one for every length from 0 to
 // 20 (the 8-wide loop and its tail), leaving what follows dst untouched.
 func TestAddComplexKernels(t *testing.T) {
