@@ -91,26 +91,18 @@ func BenchmarkFirstLayerSums(b *testing.B) {
 	for i := range l.Weight.Data {
 		l.Weight.Data[i] = float32(math.Sin(float64(i)))
 	}
-	sets := map[string]struct {
-		one func(out []complex64, cstride int, w, x []float32, xoff []int, xstride, nk, nb, ng, wskip int)
+	type kernelSet struct {
+		one cmacPlanarFunc
 		two func(out0, out1 []complex64, cstride int, w, x []float32, xoff0, xoff1 []int, xstride, nk, nb, wskip int)
-	}{"inuse": {cmacPlanar, cmacPlanar2}}
+	}
+	sets := map[string]kernelSet{"inuse": {cmacPlanar, cmacPlanar2}}
 	ks := cmacKernels()
 	if k := ks["avx2"]; k != nil {
-		sets["avx2"] = struct {
-			one func(out []complex64, cstride int, w, x []float32, xoff []int, xstride, nk, nb, ng, wskip int)
-			two func(out0, out1 []complex64, cstride int, w, x []float32, xoff0, xoff1 []int, xstride, nk, nb, wskip int)
-		}{k, cmacPlanarPair}
+		sets["avx2"] = kernelSet{k, cmacPlanarPair}
 	}
 	if k := ks["avx512"]; k != nil {
-		sets["avx512"] = struct {
-			one func(out []complex64, cstride int, w, x []float32, xoff []int, xstride, nk, nb, ng, wskip int)
-			two func(out0, out1 []complex64, cstride int, w, x []float32, xoff0, xoff1 []int, xstride, nk, nb, wskip int)
-		}{k, cmacPlanarPair}
-		sets["avx512-pair"] = struct {
-			one func(out []complex64, cstride int, w, x []float32, xoff []int, xstride, nk, nb, ng, wskip int)
-			two func(out0, out1 []complex64, cstride int, w, x []float32, xoff0, xoff1 []int, xstride, nk, nb, wskip int)
-		}{k, cmacPlanar2}
+		sets["avx512"] = kernelSet{k, cmacPlanarPair}
+		sets["avx512-pair"] = kernelSet{k, cmacPlanar2}
 	}
 	frame := make([]float32, 80*80)
 	for i := range frame {

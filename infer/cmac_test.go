@@ -227,6 +227,53 @@ func TestSpecMACBlocks2(t *testing.T) {
 	}
 }
 
+// TestSpecMACKernelsRandom holds every spectral kernel to the Go one, within float32
+// rounding, on 300 random shapes (groups, blocks, inputs, skipped weights and strides, the
+// inputs at random slots, repeats allowed), and the pair kernel in use to two calls of the Go
+// one on the same shapes.
+func TestSpecMACKernelsRandom(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 11))
+	ks := specMACKernels()
+	for i := 0; i < 300; i++ {
+		ng, nb, nk, skip := 1+r.IntN(3), 1+r.IntN(9), 1+r.IntN(12), r.IntN(3)
+		slots := nk + r.IntN(4)
+		xstride, cstride := slots*16, nb*8+8*r.IntN(3)
+		w := make([]float32, ng*nb*(nk*64+skip*64))
+		x := make([]float32, nb*xstride)
+		for j := range w {
+			w[j] = float32(r.NormFloat64())
+		}
+		for j := range x {
+			x[j] = float32(r.NormFloat64())
+		}
+		xoff0, xoff1 := make([]int, nk), make([]int, nk)
+		for j := range xoff0 {
+			xoff0[j], xoff1[j] = r.IntN(slots)*16, r.IntN(slots)*16
+		}
+		want := make([]complex64, ng*4*cstride)
+		cmacPlanarGo(want, cstride, w, x, xoff0, xstride, nk, nb, ng, skip*64)
+		near := func(name string, got, want []complex64) {
+			t.Helper()
+			for j := range want {
+				if d := got[j] - want[j]; real(d)*real(d)+imag(d)*imag(d) > 1e-9*float32(nk) {
+					t.Fatalf("%s: %d groups, %d blocks, %d inputs (skip %d), strides %d/%d: value %d is %v, want %v", name, ng, nb, nk, skip, xstride, cstride, j, got[j], want[j])
+				}
+			}
+		}
+		for name, k := range ks {
+			got := make([]complex64, len(want))
+			k(got, cstride, w, x, xoff0, xstride, nk, nb, ng, skip*64)
+			near(name, got, want)
+		}
+		want1 := make([]complex64, 4*cstride)
+		cmacPlanarGo(want1, cstride, w, x, xoff1, xstride, nk, nb, 1, skip*64)
+		got0, got1 := make([]complex64, 4*cstride), make([]complex64, 4*cstride)
+		cmacPlanar2(got0, got1, cstride, w, x, xoff0, xoff1, xstride, nk, nb, skip*64)
+		near("pair, first", got0, want[:4*cstride])
+		near("pair, second", got1, want1)
+	}
+}
+
 // TestAddComplexKernels holds the complex add in use to the Go one for every length from 0 to
 // 20 (the 8-wide loop and its tail), leaving what follows dst untouched.
 func TestAddComplexKernels(t *testing.T) {
