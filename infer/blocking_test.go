@@ -81,3 +81,46 @@ func TestConvBlocking(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkFirstLayerSums times a step of the blocked first layer of issue #24's 80x80 row (8
+// channels x 40 frames, 15x15 kernels, blocking 4) with each set of spectral kernels this CPU
+// has: "avx2" (both through the AVX2 kernel), "avx512" (the AVX-512 kernel, a pass per output)
+// and "avx512-pair" (a pass over the weights per two outputs); "inuse" is what the engine picks.
+func BenchmarkFirstLayerSums(b *testing.B) {
+	l := &Layer{Type: Conv2D, Weight: &Tensor{Shape: []int{8, 40, 15, 15}, Data: make([]float32, 8*40*15*15)}}
+	for i := range l.Weight.Data {
+		l.Weight.Data[i] = float32(math.Sin(float64(i)))
+	}
+	type kernelSet struct {
+		one cmacPlanarFunc
+		two func(out0, out1 []complex64, cstride int, w, x []float32, xoff0, xoff1 []int, xstride, nk, nb, wskip int)
+	}
+	sets := map[string]kernelSet{"inuse": {cmacPlanar, cmacPlanar2}}
+	ks := cmacKernels()
+	if k := ks["avx2"]; k != nil {
+		sets["avx2"] = kernelSet{k, cmacPlanarPair}
+	}
+	if k := ks["avx512"]; k != nil {
+		sets["avx512"] = kernelSet{k, cmacPlanarPair}
+		sets["avx512-pair"] = kernelSet{k, cmacPlanar2}
+	}
+	frame := make([]float32, 80*80)
+	for i := range frame {
+		frame[i] = float32(math.Cos(float64(i)))
+	}
+	for name, set := range sets {
+		b.Run(name, func(b *testing.B) {
+			one, two := cmacPlanar, cmacPlanar2
+			cmacPlanar, cmacPlanar2 = set.one, set.two
+			defer func() { cmacPlanar, cmacPlanar2 = one, two }()
+			r := newConvRing(l, []int{40, 80, 80}, newPool(1))
+			for range 40 {
+				r.push(frame)
+			}
+			for b.Loop() {
+				r.push(frame)
+			}
+			b.ReportMetric(float64(r.sumFLOPs())*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}

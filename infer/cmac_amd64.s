@@ -606,3 +606,205 @@ acOne:
 acDone:
 	VZEROUPPER
 	RET
+
+// MACZ adds the product of the planar block Z16 (re|im) and its halves swapped, Z17 (im|re),
+// with channel j's weight block at SI (wr|wi) to the channel's accumulators: a gathers
+// (wr*xr | wi*xi), b (wr*xi | wi*xr), so that re = a.lo - a.hi and im = b.lo + b.hi at the
+// end. Two 16-wide FMAs for eight complex products, where the AVX2 kernel takes four 8-wide.
+#define MACZ(j, a, b) \
+	VMOVUPS     (j*64)(SI), Z18; \
+	VFMADD231PS Z18, Z16, a; \
+	VFMADD231PS Z18, Z17, b
+
+// FOLDZ turns channel accumulators (a, b) into its eight sums, planar in (Ya, Yb).
+#define FOLDZ(a, b, ya, yb) \
+	VEXTRACTF32X8 $1, a, Y14; \
+	VEXTRACTF32X8 $1, b, Y15; \
+	VSUBPS        Y14, ya, ya; \
+	VADDPS        Y15, yb, yb
+
+// func cmacPlanarAVX512(out *complex64, cstride int, w, x *float32, xoff *int, xstride, nk, nb, ng, wskip int)
+// cmacPlanarAVX2 with each planar block in one 16-wide register: per input one load of the
+// block and one swap of its halves serve the four channels, Z0-Z7 their accumulators (FOLDZ
+// at the end of the block). Registers otherwise as in cmacPlanarAVX2.
+TEXT ·cmacPlanarAVX512(SB), NOSPLIT, $0-80
+	MOVQ out+0(FP), R8
+	MOVQ cstride+8(FP), R9
+	SHLQ $3, R9
+	MOVQ w+16(FP), SI
+	MOVQ x+24(FP), DI
+	MOVQ xoff+32(FP), DX
+	MOVQ xstride+40(FP), R14
+	SHLQ $2, R14
+
+zgroup:
+	XORQ R10, R10
+	XORQ R13, R13
+	MOVQ nb+56(FP), BX
+
+zblock:
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	MOVQ   nk+48(FP), CX
+	XORQ   R12, R12
+
+zinput:
+	MOVQ       (DX)(R12*1), R11
+	SHLQ       $2, R11
+	ADDQ       R13, R11
+	VMOVUPS    (DI)(R11*1), Z16
+	VSHUFF32X4 $0x4e, Z16, Z16, Z17
+	MACZ(0, Z0, Z1)
+	MACZ(1, Z2, Z3)
+	MACZ(2, Z4, Z5)
+	MACZ(3, Z6, Z7)
+	ADDQ       $256, SI
+	ADDQ       $8, R12
+	DECQ       CX
+	JNZ        zinput
+	ADDQ       wskip+72(FP), SI
+
+	FOLDZ(Z0, Z1, Y0, Y1)
+	FOLDZ(Z2, Z3, Y2, Y3)
+	FOLDZ(Z4, Z5, Y4, Y5)
+	FOLDZ(Z6, Z7, Y6, Y7)
+	LEAQ (R8)(R10*1), R11
+	STORE4(Y0, Y1, R11)
+	ADDQ R9, R11
+	STORE4(Y2, Y3, R11)
+	ADDQ R9, R11
+	STORE4(Y4, Y5, R11)
+	ADDQ R9, R11
+	STORE4(Y6, Y7, R11)
+	ADDQ $64, R10
+	ADDQ R14, R13
+	DECQ BX
+	JNZ  zblock
+
+	LEAQ (R8)(R9*4), R8
+	DECQ ng+64(FP)
+	JNZ  zgroup
+	VZEROUPPER
+	RET
+
+// STOREZ is STORE4 with temporaries Y23-Y26, clear of the accumulators of cmacPlanar2AVX512.
+#define STOREZ(re, im, dst) \
+	VUNPCKLPS  im, re, Y23; \
+	VUNPCKHPS  im, re, Y24; \
+	VSHUFF32X4 $0, Y24, Y23, Y25; \
+	VSHUFF32X4 $3, Y24, Y23, Y26; \
+	VMOVUPS    Y25, (dst); \
+	VMOVUPS    Y26, 32(dst)
+
+// FOLDZ2 is FOLDZ with temporaries Y21 and Y22.
+#define FOLDZ2(a, b, ya, yb) \
+	VEXTRACTF32X8 $1, a, Y21; \
+	VEXTRACTF32X8 $1, b, Y22; \
+	VSUBPS        Y21, ya, ya; \
+	VADDPS        Y22, yb, yb
+
+// MACZ2 is MACZ for two inputs sharing the weight block: Z16/Z17 and Z19/Z20.
+#define MACZ2(j, a, b, c, d) \
+	VMOVUPS     (j*64)(SI), Z18; \
+	VFMADD231PS Z18, Z16, a; \
+	VFMADD231PS Z18, Z17, b; \
+	VFMADD231PS Z18, Z19, c; \
+	VFMADD231PS Z18, Z20, d
+
+// func cmacPlanar2AVX512(out0, out1 *complex64, cstride int, w, x *float32, xoff0, xoff1 *int, xstride, nk, nb, wskip int)
+// cmacPlanarAVX512 for one group and two sets of inputs at once (two outputs of the temporally
+// blocked first layer): each weight block loaded serves four FMAs instead of two, halving the
+// weights read from the cache per FLOP. Z0-Z7 out0's accumulators, Z8-Z15 out1's, AX xoff1;
+// out1 is loaded again at the store. Registers otherwise as in cmacPlanarAVX2.
+TEXT ·cmacPlanar2AVX512(SB), NOSPLIT, $0-88
+	MOVQ out0+0(FP), R8
+	MOVQ cstride+16(FP), R9
+	SHLQ $3, R9
+	MOVQ w+24(FP), SI
+	MOVQ x+32(FP), DI
+	MOVQ xoff0+40(FP), DX
+	MOVQ xoff1+48(FP), AX
+	MOVQ xstride+56(FP), R14
+	SHLQ $2, R14
+	XORQ R10, R10
+	XORQ R13, R13
+	MOVQ nb+72(FP), BX
+
+z2block:
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	VXORPS Z10, Z10, Z10
+	VXORPS Z11, Z11, Z11
+	VXORPS Z12, Z12, Z12
+	VXORPS Z13, Z13, Z13
+	VXORPS Z14, Z14, Z14
+	VXORPS Z15, Z15, Z15
+	MOVQ   nk+64(FP), CX
+	XORQ   R12, R12
+
+z2input:
+	MOVQ       (DX)(R12*1), R11
+	SHLQ       $2, R11
+	ADDQ       R13, R11
+	VMOVUPS    (DI)(R11*1), Z16
+	MOVQ       (AX)(R12*1), R11
+	SHLQ       $2, R11
+	ADDQ       R13, R11
+	VMOVUPS    (DI)(R11*1), Z19
+	VSHUFF32X4 $0x4e, Z16, Z16, Z17
+	VSHUFF32X4 $0x4e, Z19, Z19, Z20
+	MACZ2(0, Z0, Z1, Z8, Z9)
+	MACZ2(1, Z2, Z3, Z10, Z11)
+	MACZ2(2, Z4, Z5, Z12, Z13)
+	MACZ2(3, Z6, Z7, Z14, Z15)
+	ADDQ       $256, SI
+	ADDQ       $8, R12
+	DECQ       CX
+	JNZ        z2input
+	ADDQ       wskip+80(FP), SI
+
+	FOLDZ2(Z0, Z1, Y0, Y1)
+	FOLDZ2(Z2, Z3, Y2, Y3)
+	FOLDZ2(Z4, Z5, Y4, Y5)
+	FOLDZ2(Z6, Z7, Y6, Y7)
+	FOLDZ2(Z8, Z9, Y8, Y9)
+	FOLDZ2(Z10, Z11, Y10, Y11)
+	FOLDZ2(Z12, Z13, Y12, Y13)
+	FOLDZ2(Z14, Z15, Y14, Y15)
+	LEAQ (R8)(R10*1), R11
+	STOREZ(Y0, Y1, R11)
+	ADDQ R9, R11
+	STOREZ(Y2, Y3, R11)
+	ADDQ R9, R11
+	STOREZ(Y4, Y5, R11)
+	ADDQ R9, R11
+	STOREZ(Y6, Y7, R11)
+	MOVQ out1+8(FP), R11
+	ADDQ R10, R11
+	STOREZ(Y8, Y9, R11)
+	ADDQ R9, R11
+	STOREZ(Y10, Y11, R11)
+	ADDQ R9, R11
+	STOREZ(Y12, Y13, R11)
+	ADDQ R9, R11
+	STOREZ(Y14, Y15, R11)
+	ADDQ $64, R10
+	ADDQ R14, R13
+	DECQ BX
+	JNZ  z2block
+	VZEROUPPER
+	RET

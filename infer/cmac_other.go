@@ -4,6 +4,12 @@ package infer
 
 // Elsewhere (or with -tags purego) cmacPlanar and dot stay in Go.
 
+// cmacKernels is every spectral multiply-accumulate kernel this build has besides the Go
+// one: none.
+func cmacKernels() map[string]func(out []complex64, cstride int, w, x []float32, xoff []int, xstride, nk, nb, ng, wskip int) {
+	return nil
+}
+
 // denseKernels is every dense kernel this build has besides the Go one: none.
 func denseKernels() map[string]func(acc, w []float32, idx []int32, val []float32, in, nob int) {
 	return nil

@@ -31,8 +31,9 @@
 // spikes for the bin just stepped), Reset(). Predict runs a whole movie (*tensor.Dense) on
 // several cores. The streaming engine's hot loops are AVX2/FMA assembly on amd64 CPUs that
 // have it (cmac_amd64.s, fft_amd64.s): the complex multiply-accumulate of spectra (held planar
-// in blocks of eight, so a product is four fused multiply-adds, and the blocks of a window's
-// frames interleaved, so the kernel reads them as one stream), the FFT stages and their
+// in blocks of eight, so a product is four 8-wide fused multiply-adds, or two 16-wide with
+// AVX-512, and the blocks of a window's frames interleaved, so the kernel reads them as one
+// stream; with AVX-512 the blocked first layer sums two outputs per load of a weight block), the FFT stages and their
 // transposes, the batch norm with the ReLU after it, and the dense layers' dot product. They
 // are pure Go elsewhere or with -tags purego; both pass the same tests. In deterministic mode
 // the stream leaves noise layers out.

@@ -75,6 +75,26 @@ func (s *specMAC) runBlocks(dst []complex64, cstride int, x []float32, xoff []in
 	cmacPlanar(dst[g*4*cstride+b0*8:], cstride, s.w[((g*s.nb+b0)*s.nk+k0)*64:], x[b0*xstride:], xoff, xstride, nk, b1-b0, 1, (s.nk-nk)*64)
 }
 
+// runBlocks2 is runBlocks for two sets of inputs of the same count from k0 on, xoff0 into
+// dst0 and xoff1 into dst1: the full class of the blocked first layer sums a chunk for
+// several outputs, and the AVX-512 kernel reads each weight block once for two of them.
+func (s *specMAC) runBlocks2(dst0, dst1 []complex64, cstride int, x []float32, xoff0, xoff1 []int, xstride, g, b0, b1, k0 int) {
+	nk := len(xoff0)
+	if b0 < 0 || b1 > s.nb || g < 0 || g >= s.ng || k0 < 0 || k0+nk > s.nk || nk == 0 || len(xoff1) != nk || xstride < 16 {
+		panic(fmt.Sprintf("infer: specMAC: blocks [%d, %d) of %d, group %d of %d, inputs %d+%d (and %d) of %d, stride %d", b0, b1, s.nb, g, s.ng, k0, nk, len(xoff1), s.nk, xstride))
+	}
+	if b0 >= b1 {
+		return
+	}
+	for _, xoff := range [2][]int{xoff0, xoff1} {
+		for _, o := range xoff {
+			_ = x[o+b0*xstride : o+(b1-1)*xstride+16]
+		}
+	}
+	o := g*4*cstride + b0*8
+	cmacPlanar2(dst0[o:], dst1[o:], cstride, s.w[((g*s.nb+b0)*s.nk+k0)*64:], x[b0*xstride:], xoff0, xoff1, xstride, nk, b1-b0, (s.nk-nk)*64)
+}
+
 // out returns channel c's sum (n values, interleaved); valid until the next run.
 func (s *specMAC) out(c int) []complex64 { return s.acc[c*s.nb*8 : c*s.nb*8+s.n] }
 
@@ -98,6 +118,16 @@ var toPlanarBlocks = func(src []complex64, dst []float32, stride int) int { retu
 
 // cmacPlanar is the bank's kernel: assembly where the CPU has AVX2 and FMA.
 var cmacPlanar = cmacPlanarGo
+
+// cmacPlanar2 is cmacPlanar for one group and two sets of inputs, xoff0 into out0 and xoff1
+// into out1: a kernel reading the weights once for both where the CPU has AVX-512.
+var cmacPlanar2 = cmacPlanarPair
+
+// cmacPlanarPair is cmacPlanar2 as two calls of cmacPlanar.
+func cmacPlanarPair(out0, out1 []complex64, cstride int, w, x []float32, xoff0, xoff1 []int, xstride, nk, nb, wskip int) {
+	cmacPlanar(out0, cstride, w, x, xoff0, xstride, nk, nb, 1, wskip)
+	cmacPlanar(out1, cstride, w, x, xoff1, xstride, nk, nb, 1, wskip)
+}
 
 // cmacPlanarGo: for each group g of four channels, block b and channel j of the group,
 // out[(4g+j)*cstride + 8b + l] = sum_k w[g][b][k][j] * x[xoff[k] + b*xstride] (element l of

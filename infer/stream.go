@@ -363,9 +363,12 @@ func (r *convRing) sumsPart(part, parts int) {
 			if c == full {
 				for cb := b0; cb < b1; cb += r.chunk {
 					ce := min(cb+r.chunk, b1)
-					r.mac.runBlocks(r.mac.acc, cs, r.ring, r.xfull[0], xs, g, cb, ce, 0)
-					for j := 1; j < r.m; j++ {
-						r.mac.runBlocks(r.partial[j], cs, r.ring, r.xfull[j], xs, g, cb, ce, 0)
+					for j := 0; j < r.m; j += 2 {
+						if j+1 < r.m {
+							r.mac.runBlocks2(r.sumsOf(j), r.partial[j+1], cs, r.ring, r.xfull[j], r.xfull[j+1], xs, g, cb, ce, 0)
+						} else {
+							r.mac.runBlocks(r.sumsOf(j), cs, r.ring, r.xfull[j], xs, g, cb, ce, 0)
+						}
 					}
 				}
 				continue
@@ -377,6 +380,14 @@ func (r *convRing) sumsPart(part, parts int) {
 			}
 		}
 	}
+}
+
+// sumsOf is where the sums for output t+j go: acc for this step's, partial[j] for those to come.
+func (r *convRing) sumsOf(j int) []complex64 {
+	if j == 0 {
+		return r.mac.acc
+	}
+	return r.partial[j]
 }
 
 // sumFLOPs is the arithmetic of a step's spectral sums, on average over the m steps of a
