@@ -7,6 +7,7 @@ import (
 
 	"retinad/configs"
 	"retinad/infer"
+	"retinad/infer/dataset"
 	"retinad/infer/enginetest"
 	"retinad/infer/npy"
 )
@@ -19,7 +20,9 @@ import (
 // `retinad export` writes the session's stimulus and the predictions the daemon published to
 // .npz; and `retinad predict` on that exported stimulus gives the same rates (to 1e-4) as the
 // daemon's conv-GRU did live, bin by bin, once the frame history is full. Every bin after the
-// history has exactly one published prediction, and its rates are finite.
+// history has exactly one published prediction, and its rates are finite. predict on the same
+// frames started 20 frames later differs, so the match is the GRU's state carried across the
+// session, not only the frame window.
 func TestRecurrentDaemonEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short")
@@ -92,7 +95,48 @@ func TestRecurrentDaemonEndToEnd(t *testing.T) {
 	if hi-lo < 1 {
 		t.Errorf("the rates span %v..%v spikes/s: too flat a session to tell models apart", lo, hi)
 	}
+	checkStateMatters(t, bin, model, npz, live, C, history)
 	t.Logf("%d rates (%d bins x %d cells, %.3g..%.3g spikes/s): the daemon's recurrent rates equal predict's on the recorded frames, at most %.2g apart", compared, T-history+1, C, lo, hi, maxDiff)
+}
+
+// checkStateMatters: the comparison above holds the daemon to the GRU's state, not only to
+// the frame window: `retinad predict` on the exported frames rewritten as a .npy gives the
+// daemon's rates (so the rewrite keeps them), and on the same frames without the first 20 (a
+// state that starts later) differs from them beyond 1e-4 somewhere after its own history.
+func checkStateMatters(t *testing.T, bin, model, npz string, live []float32, C, history int) {
+	t.Helper()
+	d, err := dataset.Read(npz)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, skip := range []int{0, 20} {
+		var frames []float32
+		for b := skip; b < d.T; b++ {
+			frames = append(frames, d.Frame(b)...)
+		}
+		stim, rates := filepath.Join(t.TempDir(), "stim.npy"), filepath.Join(t.TempDir(), "rates.npy")
+		if err := npy.WriteFile(stim, []int{d.T - skip, d.H, d.W}, frames); err != nil {
+			t.Fatal(err)
+		}
+		if out, stderr, err := retinad(bin, "predict", "--model", model, "--stimulus", stim, "--out", rates); err != nil {
+			t.Fatalf("predict: %v\n%s%s", err, out, stderr)
+		}
+		late, _, err := enginetest.ReadNpy(rates)
+		if err != nil {
+			t.Fatal(err)
+		}
+		maxDiff := 0.0
+		for i := (history - 1) * C; i < len(late); i++ {
+			maxDiff = max(maxDiff, math.Abs(float64(late[i]-live[skip*C+i])))
+		}
+		if skip == 0 && maxDiff > 1e-4 {
+			t.Errorf("predict on the exported frames as .npy: up to %.3g spikes/s from the daemon's rates, want 1e-4", maxDiff)
+		}
+		if skip > 0 && maxDiff <= 1e-4 {
+			t.Errorf("predict from frame %d gives the daemon's rates (at most %.2g apart): the comparison does not see the recurrent state", skip, maxDiff)
+		}
+		t.Logf("predict from frame %d: up to %.3g spikes/s from the daemon's rates", skip, maxDiff)
+	}
 }
 
 // checkOnePerBin: the watcher saw exactly one prediction of model rnn for each bin from the
