@@ -194,9 +194,12 @@ func TestMissedBeyondIdle(t *testing.T) {
 
 func (fr *faultRig) wait(t *testing.T, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
+	t0 := time.Now()
 	if !daemontest.WaitFor(t, timeout, what, cond) {
 		t.Fatalf("last status line: %s", fr.lastLine())
 	}
+	// How long each wait took, for the runs on a loaded machine that come close to a timeout.
+	t.Logf("%s: %v", what, time.Since(t0).Round(time.Millisecond))
 }
 
 func (fr *faultRig) lastLine() string {
