@@ -149,23 +149,25 @@ func subjectCounts(t *testing.T, conn *nats.Conn, stream string, subj contract.S
 }
 
 // liveFrames publishes frame onsets on b at 100 Hz until stop closes, as a daemon's frame loop
-// would, and returns how many it published and the longest gap between two.
-func liveFrames(b *Bus, subj contract.Subjects, stop <-chan struct{}, n *atomic.Int64, gap *atomic.Int64) {
+// would, and counts them in n and the longest a publish call took in longest. The call's time
+// is what the hub could cost a frame loop (a publish that waited on a cut leaf link); the gap
+// between two ticks is not: on a loaded machine it is the scheduler's (350 ms once at load 15).
+func liveFrames(b *Bus, subj contract.Subjects, stop <-chan struct{}, n *atomic.Int64, longest *atomic.Int64) {
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
-	last := time.Now()
 	for f := uint64(0); ; f++ {
 		select {
 		case <-stop:
 			return
-		case now := <-tick.C:
-			if d := int64(now.Sub(last)); d > gap.Load() {
-				gap.Store(d)
-			}
-			last = now
+		case <-tick.C:
 		}
 		data, _ := proto.Marshal(&pb.FrameOnset{Session: "live", Frame: f, OnsetHostNs: time.Now().UnixNano()})
-		if err := b.Conn().Publish(subj.Frame, data); err == nil {
+		t0 := time.Now()
+		err := b.Conn().Publish(subj.Frame, data)
+		if d := int64(time.Since(t0)); d > longest.Load() {
+			longest.Store(d)
+		}
+		if err == nil {
 			n.Add(1)
 		}
 	}
@@ -195,10 +197,10 @@ func TestLabHub(t *testing.T) {
 
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	var nA, nB, gapA, gapB atomic.Int64
+	var nA, nB, pubA, pubB atomic.Int64
 	wg.Add(2)
-	go func() { defer wg.Done(); liveFrames(rigA, subjA, stop, &nA, &gapA) }()
-	go func() { defer wg.Done(); liveFrames(rigB, subjB, stop, &nB, &gapB) }()
+	go func() { defer wg.Done(); liveFrames(rigA, subjA, stop, &nA, &pubA) }()
+	go func() { defer wg.Done(); liveFrames(rigB, subjB, stop, &nB, &pubB) }()
 	publishSession(t, rigA, subjA, "s1", true)
 	publishSession(t, rigB, subjB, "s1", true)
 
@@ -224,10 +226,10 @@ func TestLabHub(t *testing.T) {
 		name   string
 		b      *Bus
 		subj   contract.Subjects
-		n, gap *atomic.Int64
-	}{{"A", rigA, subjA, &nA, &gapA}, {"B", rigB, subjB, &nB, &gapB}} {
-		if g := time.Duration(r.gap.Load()); g > 200*time.Millisecond {
-			t.Errorf("rig %s: a frame came %v after the one before (100 Hz: 10 ms)", r.name, g)
+		n, pub *atomic.Int64
+	}{{"A", rigA, subjA, &nA, &pubA}, {"B", rigB, subjB, &nB, &pubB}} {
+		if g := time.Duration(r.pub.Load()); g > 200*time.Millisecond {
+			t.Errorf("rig %s: publishing a frame took %v: the rig's publishing waited on the hub", r.name, g)
 		}
 		// Nothing lost locally: the live frames are all in the rig's own stream.
 		local := subjectCounts(t, r.b.Conn(), StreamName(r.subj.Rig), r.subj)
@@ -235,7 +237,8 @@ func TestLabHub(t *testing.T) {
 			t.Errorf("rig %s recorded %d frame messages, published %d live ones alone", r.name, local[r.subj.Frame], r.n.Load())
 		}
 	}
-	t.Logf("rig B cut for %v; %d live frames on A, %d on B", elapsed.Round(time.Millisecond), nA.Load(), nB.Load())
+	t.Logf("rig B cut for %v; %d live frames on A, %d on B; longest publish %v on A, %v on B", elapsed.Round(time.Millisecond), nA.Load(), nB.Load(),
+		time.Duration(pubA.Load()), time.Duration(pubB.Load()))
 
 	// The archive catches up: per subject, as many messages as each rig's own stream. The hub
 	// resumes sourcing from B after its retry backoff (5 s times twice the failures, at most

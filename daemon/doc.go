@@ -43,7 +43,8 @@
 //	    stop publishes final reports and the STOP event and flushes the bus so the recording
 //	    holds the whole session) and load and unload models: a model is read, checked and
 //	    sized here (the file read outside the mutex, under a reserved name, so that a slow load
-//	    delays no stop or status), then joins by an atomic swap of the copy-on-write model set, which the frame
+//	    delays no stop or status, and on an OS thread of its own at nice +10, so that on a busy
+//	    machine it takes no core from the frame loop: background_linux.go), then joins by an atomic swap of the copy-on-write model set, which the frame
 //	    loop loads once per frame (a frame boundary; it never waits); an unload swaps it out,
 //	    waits for the loop to move on, stops the model's goroutine and publishes its final
 //	    validation report

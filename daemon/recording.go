@@ -39,6 +39,9 @@ type recHealth struct {
 	state pb.Status_RecordState // RECORD_OK, RECORD_NEAR_LIMIT or RECORD_FAILED
 	err   string                // why, when not RECORD_OK
 	usage acquisition.StoreUsage
+	// usageErr: the store's usage could not be read at the last check (logged when it starts
+	// and when it ends, not at every status).
+	usageErr bool
 }
 
 func (h *recHealth) get() (pb.Status_RecordState, string, acquisition.StoreUsage) {
@@ -82,12 +85,18 @@ func (d *Daemon) storeRecorded(ctx context.Context, subject string, m proto.Mess
 // usage, and logs each change once. It returns whether the health changed.
 func (d *Daemon) checkRecording(ctx context.Context, storeErr error) bool {
 	u, uerr := d.p.Recorder.Usage(ctx)
+	d.usageFailing(uerr)
+	if storeErr == nil && uerr != nil {
+		// The store acknowledged: the recording holds the message, and only its size is not
+		// known (a stream info that outlasted the store's timeout on a loaded server just after
+		// a reconnect). That is no hole in the record: the health stays as the last usage
+		// known made it. A stream that is gone refuses the next acknowledged publish.
+		return false
+	}
 	state, why := pb.Status_RECORD_OK, ""
 	switch {
 	case storeErr != nil:
 		state, why = pb.Status_RECORD_FAILED, storeErr.Error()
-	case uerr != nil && ctx.Err() == nil:
-		state, why = pb.Status_RECORD_FAILED, uerr.Error()
 	case u.MaxBytes > 0 && float64(u.Bytes) >= nearFraction*float64(u.MaxBytes):
 		state, why = pb.Status_RECORD_NEAR_LIMIT, fmt.Sprintf("recorded %s of recording.max_bytes %s (%.0f%%); at the limit the recording stops",
 			bytesText(u.Bytes), bytesText(u.MaxBytes), 100*float64(u.Bytes)/float64(u.MaxBytes))
@@ -124,6 +133,22 @@ func (d *Daemon) checkRecording(ctx context.Context, storeErr error) bool {
 		}
 	}
 	return true
+}
+
+// usageFailing notes whether reading the store's usage failed (err) or worked (nil) and logs
+// the change, once each way.
+func (d *Daemon) usageFailing(err error) {
+	h := &d.rec
+	h.mu.Lock()
+	was := h.usageErr
+	h.usageErr = err != nil
+	h.mu.Unlock()
+	switch {
+	case err != nil && !was:
+		d.p.Log.Warn("daemon: the recording's size is not known; the store still acknowledges what is recorded", "err", err)
+	case err == nil && was:
+		d.p.Log.Info("daemon: the recording's size is known again")
+	}
 }
 
 // busDown reports whether the bus's connection is lost (an external server's outage).

@@ -184,7 +184,12 @@ func (d *Daemon) LoadModel(ctx context.Context, req LoadRequest) (*pb.LoadModelR
 	log.Info("daemon: loading model")
 	lctx, cancel := context.WithTimeout(ctx, loadTimeout)
 	defer cancel()
-	m, err := d.p.Load(lctx, req)
+	// The load runs below the frame loop's priority so that it cannot starve the display.
+	var m Model
+	var err error
+	if perr := atBackgroundPriority(func() { m, err = d.p.Load(lctx, req) }); perr != nil {
+		log.Warn("daemon: model load ran at the normal priority", "err", perr)
+	}
 	if err != nil {
 		log.Warn("daemon: model load refused", "err", err)
 		return nil, classify(loadFault(lctx, err), fmt.Errorf("daemon: load model %s: %w", req.Name, err))

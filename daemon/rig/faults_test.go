@@ -195,9 +195,12 @@ func TestMissedBeyondIdle(t *testing.T) {
 
 func (fr *faultRig) wait(t *testing.T, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
+	t0 := time.Now()
 	if !daemontest.WaitFor(t, timeout, what, cond) {
 		t.Fatalf("last status line: %s", fr.lastLine())
 	}
+	// How long each wait took, for the runs on a loaded machine that come close to a timeout.
+	t.Logf("%s: %v", what, time.Since(t0).Round(time.Millisecond))
 }
 
 func (fr *faultRig) lastLine() string {
@@ -327,6 +330,7 @@ func TestFaultExternalNATS(t *testing.T) {
 	var short, long span
 	var lostShort, lostLong uint64
 	var killFrames []uint64 // frames at each kill and restart
+	var downFrames []uint64 // frames when the daemon saw each of the first two kills
 	// The long outage: frames when its loss began, when NATS came back, and when the daemon had
 	// reconnected (its reconnect wait, 250 ms, after the restart: frames until then are lost).
 	var overflowFrame, restartFrame, reconnectFrame uint64
@@ -338,6 +342,7 @@ func TestFaultExternalNATS(t *testing.T) {
 			killFrames = append(killFrames, d.Figures().Frames)
 			srv.Kill()
 			fr.wait(t, what+": the daemon sees NATS gone", 2*time.Second, func() bool { return d.Figures().BusDown > 0 })
+			downFrames = append(downFrames, d.Figures().Frames)
 			hold()
 			fr.wait(t, what+": the status line says so", 2*time.Second, func() bool {
 				return strings.Contains(fr.lastLine(), "NATS DISCONNECTED")
@@ -442,9 +447,11 @@ func TestFaultExternalNATS(t *testing.T) {
 	}
 	// Frames are lost while the buffer was full (from a little before the overflow was seen,
 	// its onsets published a few frames after their flip, to the restart), counted. Besides,
-	// a server killed outright takes with it what was on its socket at that instant: the onset
-	// of the frame just before a kill, at most, which the connection cannot know (NOT counted:
-	// see README, Faults). Nothing else.
+	// a server killed outright takes with it what was on its socket at that instant, which the
+	// connection cannot know (NOT counted: see README, Faults): onsets published from a little
+	// before the kill until the connection saw the server gone (after that they wait in the
+	// reconnect buffer). How many frames that is depends on how long the dying server left its
+	// socket unread: one at idle, two or three on a loaded machine. Nothing else.
 	const slack = 20
 	var missing, inFlight, outside []uint64
 	for k := uint64(0); k < shown-slack; k++ { // the last few may be cut by the stop
@@ -454,19 +461,16 @@ func TestFaultExternalNATS(t *testing.T) {
 		missing = append(missing, k)
 		switch {
 		case k+slack >= overflowFrame && k <= reconnectFrame+slack:
-		case k+3 >= killFrames[0] && k <= killFrames[0] || k+3 >= killFrames[2] && k <= killFrames[2]:
+		case k+3 >= killFrames[0] && k <= downFrames[0] || k+3 >= killFrames[2] && k <= downFrames[1]:
 			inFlight = append(inFlight, k)
 		default:
 			outside = append(outside, k)
 		}
 	}
-	t.Logf("frames shown %d, recorded %d, missing %d (loss from frame ~%d to the restart at %d and the reconnect at %d; in flight at the kills at frames %d and %d: %v); messages counted lost %d; last status line: %s",
-		shown, len(frames), len(missing), overflowFrame, restartFrame, reconnectFrame, killFrames[0], killFrames[2], inFlight, lostLong, fr.lastLine())
+	t.Logf("frames shown %d, recorded %d, missing %d (loss from frame ~%d to the restart at %d and the reconnect at %d; in flight at the kills at frames %d and %d, seen by the daemon at %v: %v); messages counted lost %d; last status line: %s",
+		shown, len(frames), len(missing), overflowFrame, restartFrame, reconnectFrame, killFrames[0], killFrames[2], downFrames, inFlight, lostLong, fr.lastLine())
 	if uint64(len(missing)-len(inFlight)) > lostLong {
 		t.Errorf("%d frames missing from the recording in the long outage, but only %d messages counted lost", len(missing)-len(inFlight), lostLong)
-	}
-	if len(inFlight) > 2 {
-		t.Errorf("%d frames lost in flight at the kills, want at most one each: %v", len(inFlight), inFlight)
 	}
 	if len(outside) > 0 {
 		t.Errorf("frames missing from the recording outside the long outage's loss (frames %d..%d) and the kills: %v (frames at the kills and restarts: %v)", overflowFrame, reconnectFrame, outside, killFrames)
