@@ -78,7 +78,11 @@ func startWorker(t testing.TB, url, name string, models []Model, cores int, hook
 	return w
 }
 
-// waitForWorker polls $SRV.INFO until the named worker answers.
+// waitForWorker polls $SRV.INFO until the named worker answers with its endpoints. A worker
+// answers INFO from micro.AddService on, before it adds its endpoints: a request sent between
+// found no responders (TestMismatchedWorkerIsRefused, once in CI). Its INFO lists an endpoint
+// once it has subscribed, on the connection that sends the reply, so the server has the
+// subscription when the reply comes.
 func waitForWorker(t testing.TB, nc *nats.Conn, name string) {
 	t.Helper()
 	subject, _ := micro.ControlSubject(micro.InfoVerb, ServiceName, "")
@@ -91,7 +95,7 @@ func waitForWorker(t testing.TB, nc *nats.Conn, name string) {
 			if err != nil {
 				break
 			}
-			if strings.Contains(string(msg.Data), `"worker":"`+name+`"`) {
+			if info := string(msg.Data); strings.Contains(info, `"worker":"`+name+`"`) && strings.Contains(info, `"name":"direct"`) {
 				_ = sub.Unsubscribe()
 				return
 			}
