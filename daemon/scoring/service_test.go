@@ -302,18 +302,24 @@ func TestBadReplyNamesTheSubject(t *testing.T) {
 		pool := NewPool(connect(t, url, "daemon"), local, PoolOptions{Local: -1, DiscoverWait: discoverWait,
 			OnExclude: func(e Exclusion) { reason = e.String() }})
 		clips := testClips(2, 10)
-		for range 2 {
+		// A pool that has not heard the liar's INFO within its discovery window (once in CI, at
+		// load) scores locally and excludes nobody: predict until it has heard it, then once more.
+		calls, after := 0, 0
+		for ; after < 2 && calls < 10; calls++ {
 			got, err := pool.Predict(context.Background(), clips)
 			if err != nil {
 				t.Fatalf("reply %x: %v", reply, err)
 			}
 			checkSame(t, got, localRates(t, models, clips))
+			if reason != "" {
+				after++
+			}
 		}
 		if !strings.Contains(reason, direct) || !strings.Contains(reason, "liar") || !strings.Contains(reason, "worker "+svc.Info().ID+" ") {
-			t.Fatalf("reply %x: exclusion %q, want one naming %s and the worker", reply, reason, direct)
+			t.Fatalf("reply %x: exclusion %q after %d batches, want one naming %s and the worker", reply, reason, calls, direct)
 		}
-		if st := pool.Stats(); st.Local != 4 || st.Remote != 0 || st.Excluded != 1 {
-			t.Fatalf("stats %+v after the bad reply: want both batches scored here", st)
+		if st := pool.Stats(); st.Local != uint64(2*calls) || st.Remote != 0 || st.Excluded != 1 {
+			t.Fatalf("stats %+v after %d batches and the bad reply: want every batch scored here, the liar excluded once", st, calls)
 		}
 		_ = svc.Stop()
 	}
