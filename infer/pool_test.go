@@ -100,19 +100,8 @@ func TestStreamHelpersEndWithoutClose(t *testing.T) {
 	waitHelpers(t, 0)
 }
 
-// poolHelpers counts the goroutines a pool started (its helpers), by their stacks' "created by"
-// line, which a helper not yet running has too; not by runtime.NumGoroutine, which other tests'
-// goroutines ending meanwhile move (once in CI's race step).
-func poolHelpers() int {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			return strings.Count(string(buf[:n]), "created by retinad/infer.newPool ")
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-}
+// poolHelpers counts the goroutines pools started: their helpers.
+func poolHelpers() int { return testwait.Started("retinad/infer.newPool") }
 
 // waitHelpers waits (collecting garbage) until no more than n pool helpers run.
 func waitHelpers(t *testing.T, n int) {

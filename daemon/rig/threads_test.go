@@ -5,10 +5,12 @@ import (
 	"path/filepath"
 	"runtime"
 	"testing"
+	"time"
 
 	"retinad/configs"
 	"retinad/infer"
 	"retinad/infer/enginetest"
+	"retinad/internal/testwait"
 )
 
 // TestModelThreads: models[].threads reaches the engine: a model configured with 3 threads
@@ -22,13 +24,17 @@ func TestModelThreads(t *testing.T) {
 	cfg := configs.Default()
 	cfg.Stimulus.Height, cfg.Stimulus.Width = m.Input.Height, m.Input.Width
 	cfg.Models = []configs.Model{{Name: "one", File: file}, {Name: "three", File: file, Threads: 3}}
-	before := runtime.NumGoroutine()
+	const pool = "retinad/infer.newPool"
+	testwait.Must(t, 10*time.Second, "earlier tests' engines' pool helpers to end", func() bool {
+		runtime.GC() // an engine dropped without Close ends its helpers once collected
+		return testwait.Started(pool) == 0
+	})
 	models, err := loadModels(&cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := runtime.NumGoroutine() - before; n != 2 {
-		t.Errorf("%d goroutines started by loading, want 2 (the 3-thread model's helpers)", n)
+	if n := testwait.Started(pool); n != 2 {
+		t.Errorf("%d pool helpers started by loading, want 2 (the 3-thread model's)", n)
 	}
 	frames := enginetest.Frames(m, m.Input.History+5, 7)
 	one, three := make([]float32, len(m.Cells)), make([]float32, len(m.Cells))

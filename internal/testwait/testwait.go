@@ -10,6 +10,8 @@
 package testwait
 
 import (
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 )
@@ -51,5 +53,20 @@ func Must(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	if !Until(timeout, cond) {
 		t.Fatalf("waited %v for %s", timeout, what)
+	}
+}
+
+// Started counts the goroutines that function fn started (fn as a stack trace names it, e.g.
+// "retinad/infer.newPool"), running or not yet running, by their stacks' "created by" line. A
+// test that counts what it started does so rather than diff runtime.NumGoroutine, which other
+// tests' goroutines ending meanwhile move.
+func Started(fn string) int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			return strings.Count(string(buf[:n]), "created by "+fn+" ")
+		}
+		buf = make([]byte, 2*len(buf))
 	}
 }
