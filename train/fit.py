@@ -23,6 +23,28 @@ def predict(model, data, idx, batch=256):
     return torch.cat(out).numpy()
 
 
+class EarlyStop:
+    """Keeps the best weights by validation loss; after an epoch without improvement it
+    multiplies the learning rate by lr_decay, and after patience of them in a row it says stop."""
+
+    def __init__(self, model, opt, patience, lr_decay, log=sys.stdout):
+        self.model, self.opt, self.patience, self.lr_decay, self.log = model, opt, patience, lr_decay, log
+        self.best, self.best_loss, self.bad = copy.deepcopy(model.state_dict()), float("inf"), 0
+
+    def epoch(self, val_loss):
+        """Records an epoch's validation loss; True when training should stop."""
+        if val_loss < self.best_loss - 1e-5:
+            self.best, self.best_loss, self.bad = copy.deepcopy(self.model.state_dict()), val_loss, 0
+            return False
+        self.bad += 1
+        for g in self.opt.param_groups:
+            g["lr"] *= self.lr_decay
+        if self.bad >= self.patience:
+            print(f"early stop: no validation improvement for {self.patience} epochs", file=self.log, flush=True)
+            return True
+        return False
+
+
 def poisson_loss(pred, y):
     return (pred - y * torch.log(pred + 1e-8)).mean()
 
@@ -59,7 +81,7 @@ def train(data, kind, seed=0, epochs=20, batch=64, lr=1e-3, l2=1e-3, patience=3,
         val_stride = 1  # a session is consecutive bins
     va = va[::val_stride]
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    best, best_loss, bad = None, float("inf"), 0
+    stop = EarlyStop(model, opt, patience, lr_decay, log)
     yv = data.targets[va]
     n_epoch = len(tr) if epoch_size is None else min(epoch_size, len(tr))
     for epoch in range(1, epochs + 1):
@@ -86,16 +108,9 @@ def train(data, kind, seed=0, epochs=20, batch=64, lr=1e-3, l2=1e-3, patience=3,
         r = np.nanmean(metrics.pearson(pv, yv.numpy()))
         print(f"epoch {epoch:3d}  train loss {total / max(count, 1):.4f}  val loss {val_loss:.4f}  "
               f"val r {r:.3f}  lr {opt.param_groups[0]['lr']:.2g}  {time.monotonic() - t0:.1f}s", file=log, flush=True)
-        if val_loss < best_loss - 1e-5:
-            best, best_loss, bad = copy.deepcopy(model.state_dict()), val_loss, 0
-        else:
-            bad += 1
-            for g in opt.param_groups:
-                g["lr"] *= lr_decay
-            if bad >= patience:
-                print(f"early stop: no validation improvement for {patience} epochs", file=log, flush=True)
-                break
-    model.load_state_dict(best)
+        if stop.epoch(val_loss):
+            break
+    model.load_state_dict(stop.best)
     model.eval()
     if recurrent:
         test_stride = 1  # a session is consecutive bins

@@ -9,7 +9,6 @@ the stem's arithmetic) learn, over runs long enough (seconds) for contrast adapt
 time constants in the virtual retina are 2 and 4 s. The feed-forward and the recurrent model
 then differ only in the recurrent unit, which is what the contrast-step test compares.
 """
-import copy
 import sys
 import time
 
@@ -72,7 +71,7 @@ def train(model, data, chunks, chunk_len, val_idx, seed=0, epochs=30, batch=16, 
     fit.init_output_bias(model, data.targets[chunks])
     params = list(model.gru.parameters()) + list(model.readout.parameters())
     opt = torch.optim.Adam(params, lr=lr)
-    best, best_loss, bad = copy.deepcopy(model.state_dict()), float("inf"), 0
+    stop = fit.EarlyStop(model, opt, patience, lr_decay, log)
     for epoch in range(1, epochs + 1):
         t0 = time.monotonic()
         model.gru.train()
@@ -96,14 +95,7 @@ def train(model, data, chunks, chunk_len, val_idx, seed=0, epochs=30, batch=16, 
         r = np.nanmean(metrics.pearson(pv.numpy(), vy.numpy()))
         print(f"epoch {epoch:3d}  train loss {total / len(chunks):.4f}  val loss {val_loss:.4f}  val r {r:.3f}  "
               f"lr {opt.param_groups[0]['lr']:.2g}  {time.monotonic() - t0:.1f}s", file=log, flush=True)
-        if val_loss < best_loss - 1e-5:
-            best, best_loss, bad = copy.deepcopy(model.state_dict()), val_loss, 0
-        else:
-            bad += 1
-            for g in opt.param_groups:
-                g["lr"] *= lr_decay
-            if bad >= patience:
-                print(f"early stop: no validation improvement for {patience} epochs", file=log, flush=True)
-                break
-    model.load_state_dict(best)
+        if stop.epoch(val_loss):
+            break
+    model.load_state_dict(stop.best)
     return model.eval()
