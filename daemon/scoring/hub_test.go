@@ -66,6 +66,9 @@ func startWorkerProcess(t *testing.T, url string) *workerProc {
 // rates, and made within its budget. Then the hub goes away: each rig's next choice is made on
 // its own cores, within the same budget.
 func TestWorkersOnHub(t *testing.T) {
+	if testing.Short() { // real time: under the race detector the batches outlast the pool's 2 s Timeout
+		t.Skip("-short")
+	}
 	const budget = 5 * time.Second // one choice's batch; the pool gives a silent worker up after 2 s (Timeout)
 	// The workers log in as worker users (the worker role, as configs/nats-hub.conf's worker1).
 	var users []*server.User
