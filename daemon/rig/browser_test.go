@@ -476,8 +476,9 @@ func drive(tctx context.Context, nats func() (pb.Status_State, string, map[strin
 			return "", "", err
 		}
 		status, err := chromedp.Run(tctx, chromedp.Poll[string](`document.body.dataset.controlStatus || null`, chromedp.WithPollingInterval(50*time.Millisecond)))
-		if err != nil {
-			return "", "", fmt.Errorf("%s: no reply on the page: %w", endpoint, err)
+		if err != nil { // the page's result line tells a click that missed from a reply that never came
+			shown, _ := chromedp.Run(tctx, chromedp.Evaluate[string](`document.getElementById("controlResult").textContent`))
+			return "", "", fmt.Errorf("%s: no reply on the page (its result line says %q): %w", endpoint, shown, err)
 		}
 		text, err := chromedp.Run(tctx, chromedp.Text("#controlResult"))
 		return status, text, err

@@ -371,15 +371,20 @@ async function control(endpoint) {
   const headers = { "Content-Type": "application/x-www-form-urlencoded" };
   const user = $("user").value;
   if (user) headers.Authorization = "Basic " + btoa(user + ":" + $("password").value);
-  const res = await fetch("control/" + endpoint, {
-    method: "POST", headers,
-    body: new URLSearchParams({ label: $("label").value, name: $("name").value, file: $("file").value, strategy: $("strategy").value,
-      record: $("recordSession").checked }),
-  });
-  const text = await res.text();
-  $("controlResult").textContent = res.status + " " + text;
-  $("controlResult").className = res.ok ? "good" : "bad";
-  document.body.dataset.controlStatus = res.status;
+  let status, text, ok = false;
+  try {
+    const res = await fetch("control/" + endpoint, {
+      method: "POST", headers,
+      body: new URLSearchParams({ label: $("label").value, name: $("name").value, file: $("file").value, strategy: $("strategy").value,
+        record: $("recordSession").checked }),
+    });
+    [status, text, ok] = [res.status, await res.text(), res.ok];
+  } catch (e) { // the daemon is gone or the connection broke: say so rather than nothing
+    [status, text] = ["error", endpoint + " not sent: " + e];
+  }
+  $("controlResult").textContent = status + " " + text;
+  $("controlResult").className = ok ? "good" : "bad";
+  document.body.dataset.controlStatus = status;
 }
 
 for (const b of document.querySelectorAll("#controls button")) {
