@@ -55,6 +55,11 @@ func denseBlocksAVX512(acc, w *float32, idx *int32, val *float32, nnz, in, nob i
 //go:noescape
 func denseWideAVX512(acc, w *float32, idx *int32, val *float32, nnz, in, nob int)
 
+// denseWide64AVX512 is denseBlocksAVX512 for slabs of denseWide64 outputs.
+//
+//go:noescape
+func denseWide64AVX512(acc, w *float32, idx *int32, val *float32, nnz, in, nob int)
+
 // rowsFMAAVX2 is rowsFMAGo for rows >= 1 (checked by rowsFMAKernel).
 //
 //go:noescape
@@ -122,7 +127,7 @@ func init() {
 		cmacPlanar = cmacPlanarKernel(cmacPlanarAVX512)
 		cmacPlanar2 = cmacPlanar2Kernel
 		denseBlocks = denseBlocksKernel(denseBlocksAVX512)
-		denseWideBlocks = denseBlocksKernelW(denseWideAVX512, denseWide)
+		denseWideBlocks = denseWideKernels()
 		fmaPeak, fmaPeakFLOPs, fmaPeakKernel = fmaPeakKernelOf(fmaPeakAVX512), 12*16*2, "avx512"
 	}
 }
@@ -222,13 +227,15 @@ func denseKernels() map[string]func(acc, w []float32, idx []int32, val []float32
 	return k
 }
 
-// denseWideKernels is every wide dense kernel this CPU can run.
-func denseWideKernels() map[string]func(acc, w []float32, idx []int32, val []float32, in, nob int) {
-	k := map[string]func(acc, w []float32, idx []int32, val []float32, in, nob int){}
-	if cpu.X86.HasAVX512F && cpu.X86.HasFMA {
-		k["avx512-wide"] = denseBlocksKernelW(denseWideAVX512, denseWide)
+// denseWideKernels is every wide dense kernel this CPU can run, by slab width (nil: none).
+func denseWideKernels() map[int]func(acc, w []float32, idx []int32, val []float32, in, nob int) {
+	if !cpu.X86.HasAVX512F || !cpu.X86.HasFMA {
+		return nil
 	}
-	return k
+	return map[int]func(acc, w []float32, idx []int32, val []float32, in, nob int){
+		denseWide:   denseBlocksKernelW(denseWideAVX512, denseWide),
+		denseWide64: denseBlocksKernelW(denseWide64AVX512, denseWide64),
+	}
 }
 
 // peakKernels is every FMA peak kernel this CPU can run.

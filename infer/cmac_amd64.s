@@ -483,6 +483,65 @@ dwFMA:
 	VZEROUPPER
 	RET
 
+// denseAhead64 is denseAhead for denseWide64AVX512: the same 16 KB of weights ahead.
+#define denseAhead64 64
+
+// func denseWide64AVX512(acc, w *float32, idx *int32, val *float32, nnz, in, nob int)
+// denseWideAVX512 for slabs of 64 outputs (a model of 64 to 127 cells): Z0-Z3 the slab's
+// sums, each input's 256 contiguous bytes read by four FMAs, the input denseAhead64 places
+// later prefetched meanwhile. nnz >= 1.
+TEXT ·denseWide64AVX512(SB), NOSPLIT, $0-56
+	MOVQ acc+0(FP), DI
+	MOVQ w+8(FP), SI
+	MOVQ idx+16(FP), R8
+	MOVQ val+24(FP), R9
+	MOVQ nnz+32(FP), R10
+	MOVQ in+40(FP), R11
+	MOVQ nob+48(FP), R12
+	SHLQ $8, R11
+
+dmBlock:
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	XORQ   CX, CX
+
+dmInput:
+	LEAQ    denseAhead64(CX), BX
+	CMPQ    BX, R10
+	JGE     dmFMA
+	MOVLQSX (R8)(BX*4), R13
+	SHLQ    $8, R13
+	ADDQ    SI, R13
+	WIDEPF(0)
+	WIDEPF(64)
+	WIDEPF(128)
+	WIDEPF(192)
+
+dmFMA:
+	MOVLQSX      (R8)(CX*4), AX
+	SHLQ         $8, AX
+	LEAQ         (SI)(AX*1), DX
+	VBROADCASTSS (R9)(CX*4), Z8
+	WIDEFMA(0, Z0)
+	WIDEFMA(64, Z1)
+	WIDEFMA(128, Z2)
+	WIDEFMA(192, Z3)
+	INCQ         CX
+	CMPQ         CX, R10
+	JLT          dmInput
+	VMOVUPS      Z0, (DI)
+	VMOVUPS      Z1, 64(DI)
+	VMOVUPS      Z2, 128(DI)
+	VMOVUPS      Z3, 192(DI)
+	ADDQ         $256, DI
+	ADDQ         R11, SI
+	DECQ         R12
+	JNZ          dmBlock
+	VZEROUPPER
+	RET
+
 #define PEAK(z) VFMADD231PS Z16, Z17, z
 #define PEAKY(y) VFMADD231PS Y14, Y15, y
 

@@ -15,8 +15,8 @@ func denseKernels() map[string]func(acc, w []float32, idx []int32, val []float32
 	return nil
 }
 
-// denseWideKernels is every wide dense kernel this build has: none.
-func denseWideKernels() map[string]func(acc, w []float32, idx []int32, val []float32, in, nob int) {
+// denseWideKernels is every wide dense kernel this build has, by slab width: none.
+func denseWideKernels() map[int]func(acc, w []float32, idx []int32, val []float32, in, nob int) {
 	return nil
 }
 

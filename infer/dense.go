@@ -2,50 +2,71 @@ package infer
 
 // denseOp is a dense layer after the first: a matrix-vector product blocked by outputs. The
 // weights are held in slabs of outputs, input-major ([slab][input][outputs]), so that one
-// input's weights for a slab are contiguous (one 64-byte cache line for a slab of 16, eight
-// for a wide slab of 128) and the slab's sums stay in registers for the whole pass. Only the
-// nonzero inputs are visited: after a ReLU about half of them are zero, and their weights are
-// never read (the result is the same sum; a dense input costs the full pass, the worst case).
-// Where the CPU has AVX-512 the outputs go in wide slabs first (eight registers of sums: each
-// input's weights are 512 contiguous bytes, which memory streams faster than lines scattered
-// one by one), the rest in slabs of 16. The wide kernel prefetches the weights of the nonzero
-// input 32 places ahead: the hardware prefetcher cannot guess which lines a random half of
-// the inputs will need, and at 80x80 x 512 cells (25 MB of them a step) it waited for each.
+// input's weights for a slab are contiguous (one 64-byte cache line for a slab of 16, four or
+// eight for a wide slab of 64 or 128) and the slab's sums stay in registers for the whole
+// pass. Only the nonzero inputs are visited: after a ReLU about half of them are zero, and
+// their weights are never read (the result is the same sum; a dense input costs the full
+// pass, the worst case). Where the CPU has AVX-512 the outputs go in wide slabs first (of 128
+// outputs, or of 64 for 64 to 127 cells: eight or four registers of sums, each input's
+// weights 512 or 256 contiguous bytes, which memory streams faster than lines scattered one
+// by one, and one pass over the inputs instead of eight or four), the rest in slabs of 16.
+// The wide kernels prefetch the weights of the nonzero input 16 KB ahead: the hardware
+// prefetcher cannot guess which lines a random half of the inputs will need, and at 80x80 x
+// 512 cells (25 MB of them a step) it waited for each.
+//
+// Split across cores, each core takes an equal share of the nonzero inputs for every slab,
+// into sums of its own, added at the end: each reads its share of the weight stream (two
+// cores draw more of the memory's bandwidth than one), and the shares are equal whatever the
+// slabs (a model of 64 cells is one slab, which a split by slabs would leave to one core).
 type denseOp struct {
-	w          []float32 // [nwide][in][denseWide] then [nob][in][denseBlock], padding zero
+	w          []float32 // [nwide][in][wide] then [nob][in][denseBlock], padding zero
 	bias       []float32 // [out] or nil
 	in         int
+	wide       int       // outputs of a wide slab (denseWide or denseWide64), or 0
 	nwide, nob int       // wide slabs, then narrow ones
 	idx        []int32   // this step's nonzero inputs: their indices
 	val        []float32 // and values
 	nnz        int
-	acc, out   []float32 // [nwide*denseWide + nob*denseBlock] sums, [out] the layer's output
-	pool       *pool
-	part       func(part, parts int) // one core's share of the slabs, bound once
+	// wideK is the wide slabs' kernel.
+	wideK func(acc, w []float32, idx []int32, val []float32, in, nob int)
+	acc   [][]float32 // [part][nwide*wide + nob*denseBlock]: each core's sums over its inputs
+	out   []float32   // [out] the layer's output
+	pool  *pool
+	part  func(part, parts int) // one core's share of the inputs, bound once
 }
 
 // denseBlock is the outputs one pass of the narrow kernel computes: 16 float32s, one cache
-// line; denseWide those of the wide kernel (eight 16-wide registers).
+// line; denseWide and denseWide64 those of the wide kernels (eight and four 16-wide registers).
 const (
-	denseBlock = 16
-	denseWide  = 128
+	denseBlock  = 16
+	denseWide   = 128
+	denseWide64 = 64
 )
 
 // newDenseOp takes w as [out][in], row-major (torch.nn.Linear's weight).
 func newDenseOp(w, bias []float32, out, in int, p *pool) *denseOp {
-	nwide := 0
-	if denseWideBlocks != nil {
-		nwide = out / denseWide
+	o := &denseOp{bias: bias, in: in, idx: make([]int32, in), val: make([]float32, in), out: make([]float32, out), pool: p}
+	for _, width := range []int{denseWide, denseWide64} {
+		if k := denseWideBlocks[width]; k != nil && out >= width {
+			o.wide, o.wideK, o.nwide = width, k, out/width
+			break
+		}
 	}
-	nob := (out - nwide*denseWide + denseBlock - 1) / denseBlock
-	n := nwide*denseWide + nob*denseBlock
-	o := &denseOp{w: make([]float32, n*in), bias: bias, in: in, nwide: nwide, nob: nob,
-		idx: make([]int32, in), val: make([]float32, in), acc: make([]float32, n), out: make([]float32, out), pool: p}
-	o.part = o.blocksPart
+	o.nob = (out - o.nwide*o.wide + denseBlock - 1) / denseBlock
+	n := o.width()
+	o.w = make([]float32, n*in)
+	o.acc = make([][]float32, p.parts())
+	for i := range o.acc {
+		o.acc[i] = make([]float32, n)
+	}
+	o.part = o.inputsPart
 	for c := 0; c < out; c++ {
-		off, width, b, j := 0, denseWide, c/denseWide, c%denseWide
-		if r := c - nwide*denseWide; r >= 0 { // a narrow slab's, after the wide ones
-			off, width, b, j = nwide*denseWide*in, denseBlock, r/denseBlock, r%denseBlock
+		off, width, b, j := 0, o.wide, 0, 0
+		if o.wide > 0 {
+			b, j = c/o.wide, c%o.wide
+		}
+		if r := c - o.nwide*o.wide; r >= 0 { // a narrow slab's, after the wide ones
+			off, width, b, j = o.nwide*o.wide*in, denseBlock, r/denseBlock, r%denseBlock
 		}
 		for i, v := range w[c*in : (c+1)*in] {
 			o.w[off+(b*in+i)*width+j] = v
@@ -53,6 +74,10 @@ func newDenseOp(w, bias []float32, out, in int, p *pool) *denseOp {
 	}
 	return o
 }
+
+// width is the outputs rounded up to whole slabs: the sums the kernels write, and the
+// weights each nonzero input reads.
+func (o *denseOp) width() int { return o.nwide*o.wide + o.nob*denseBlock }
 
 func (o *denseOp) apply(x []float32) []float32 {
 	o.gather(x)
@@ -74,28 +99,28 @@ func (o *denseOp) gather(x []float32) {
 	o.nnz = n
 }
 
-// blocksPart computes the sums of one core's share of the slabs (wide ones count as the
-// eight narrow ones they hold).
-func (o *denseOp) blocksPart(part, parts int) {
-	units := o.nwide*(denseWide/denseBlock) + o.nob
-	lo, hi := span(units, part, parts)
-	const per = denseWide / denseBlock
-	idx, val := o.idx[:o.nnz], o.val[:o.nnz]
-	// A wide slab belongs to the part whose span holds its first unit.
-	if w0, w1 := (lo+per-1)/per, min((hi+per-1)/per, o.nwide); w0 < w1 {
-		n := o.in * denseWide
-		denseWideBlocks(o.acc[w0*denseWide:w1*denseWide], o.w[w0*n:w1*n], idx, val, o.in, w1-w0)
+// inputsPart computes, into acc[part], every slab's sums over one core's share of the
+// nonzero inputs.
+func (o *denseOp) inputsPart(part, parts int) {
+	k0, k1 := span(o.nnz, part, parts)
+	idx, val, acc := o.idx[k0:k1], o.val[k0:k1], o.acc[part]
+	base := o.nwide * o.wide
+	if o.nwide > 0 {
+		o.wideK(acc[:base], o.w[:base*o.in], idx, val, o.in, o.nwide)
 	}
-	b0, b1 := max(lo-o.nwide*per, 0), hi-o.nwide*per
-	if b0 < b1 {
-		base, n := o.nwide*denseWide, o.in*denseBlock
-		denseBlocks(o.acc[base+b0*denseBlock:base+b1*denseBlock], o.w[base*o.in+b0*n:base*o.in+b1*n], idx, val, o.in, b1-b0)
+	if o.nob > 0 {
+		denseBlocks(acc[base:], o.w[base*o.in:], idx, val, o.in, o.nob)
 	}
 }
 
-// finish adds the bias and drops the padding outputs.
+// finish adds the cores' sums and the bias, and drops the padding outputs.
 func (o *denseOp) finish() {
-	copy(o.out, o.acc)
+	copy(o.out, o.acc[0])
+	for _, acc := range o.acc[1:] {
+		for c := range o.out {
+			o.out[c] += acc[c]
+		}
+	}
 	if o.bias != nil {
 		for c, b := range o.bias {
 			o.out[c] += b
@@ -107,9 +132,9 @@ func (o *denseOp) finish() {
 // w[(b*in + idx[k])*16 + j]. Assembly where the CPU has AVX-512 or AVX2 with FMA.
 var denseBlocks = denseBlocksGo
 
-// denseWideBlocks is the same for slabs of denseWide outputs, where the CPU has AVX-512
-// (nil elsewhere: every slab is narrow).
-var denseWideBlocks func(acc, w []float32, idx []int32, val []float32, in, nob int)
+// denseWideBlocks is the same for wide slabs, by their width (denseWide, denseWide64), where
+// the CPU has AVX-512 (nil elsewhere: every slab is narrow).
+var denseWideBlocks map[int]func(acc, w []float32, idx []int32, val []float32, in, nob int)
 
 func denseBlocksGo(acc, w []float32, idx []int32, val []float32, in, nob int) {
 	slabsGo(acc, w, idx, val, in, nob, denseBlock)

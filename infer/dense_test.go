@@ -8,19 +8,25 @@ import (
 )
 
 // TestDenseOp holds the blocked dense layer, with the kernels in use (wide slabs where the
-// CPU has them) and with the pure-Go ones (narrow slabs only, as -tags purego builds), on one
-// core and split across three, to the plain row-by-row sum, for output counts around the
-// slabs of 16 and 128 and inputs with no, some and only zeros (a ReLU's output).
+// CPU has them), with the 64-wide slabs alone, and with the pure-Go ones (narrow slabs only,
+// as -tags purego builds), on one core and split across two and three (fewer nonzero inputs
+// than cores too), to the plain row-by-row sum, for output counts around the slabs of 16, 64
+// and 128 and inputs with no, some and only zeros (a ReLU's output).
 func TestDenseOp(t *testing.T) {
 	r := rand.New(rand.NewPCG(2, 4))
 	type kernels struct {
-		narrow, wide func(acc, w []float32, idx []int32, val []float32, in, nob int)
+		narrow func(acc, w []float32, idx []int32, val []float32, in, nob int)
+		wide   map[int]func(acc, w []float32, idx []int32, val []float32, in, nob int)
 	}
-	for name, k := range map[string]kernels{"inuse": {denseBlocks, denseWideBlocks}, "go": {denseBlocksGo, nil}} {
-		for _, out := range []int{1, 15, 16, 17, 64, 100, 128, 300, 512} {
+	cases := map[string]kernels{"inuse": {denseBlocks, denseWideBlocks}, "go": {denseBlocksGo, nil}}
+	if k := denseWideBlocks[denseWide64]; k != nil {
+		cases["wide64"] = kernels{denseBlocks, map[int]func(acc, w []float32, idx []int32, val []float32, in, nob int){denseWide64: k}}
+	}
+	for name, k := range cases {
+		for _, out := range []int{1, 15, 16, 17, 63, 64, 100, 127, 128, 300, 512} {
 			for _, in := range []int{1, 3, 37, 700} {
 				for _, zeros := range []float64{0, 0.5, 1} {
-					for _, parts := range []int{1, 3} {
+					for _, parts := range []int{1, 2, 3} {
 						w := make([]float32, out*in)
 						for i := range w {
 							w[i] = float32(r.NormFloat64())
@@ -79,7 +85,11 @@ func TestDenseKernelsAgree(t *testing.T) {
 			idx[k], val[k] = int32(r.IntN(in)), float32(r.NormFloat64())
 			absv[k] = float32(math.Abs(float64(val[k])))
 		}
-		for width, ks := range map[int]map[string]func(acc, w []float32, idx []int32, val []float32, in, nob int){denseBlock: denseKernels(), denseWide: denseWideKernels()} {
+		widths := map[int]map[string]func(acc, w []float32, idx []int32, val []float32, in, nob int){denseBlock: denseKernels()}
+		for width, k := range denseWideKernels() {
+			widths[width] = map[string]func(acc, w []float32, idx []int32, val []float32, in, nob int){fmt.Sprintf("avx512-wide%d", width): k}
+		}
+		for width, ks := range widths {
 			nb := nob * denseBlock / width
 			if nb == 0 {
 				nb = 1
@@ -103,18 +113,28 @@ func TestDenseKernelsAgree(t *testing.T) {
 	}
 }
 
-// BenchmarkDenseOp is the dense layer of a 512-cell model on 80x80 frames (8 x 56 x 56
-// inputs; none or half of them zero, as after a ReLU): 51 MB of weights. The layer in use
-// (wide slabs where the CPU has AVX-512), narrow slabs only with each narrow kernel this CPU
-// has, and plain row-by-row dot products for comparison.
+// BenchmarkDenseOp is the dense layers of the two memory-bound models of issue #24's sweep:
+// 512 cells on 80x80 frames (8 x 56 x 56 inputs: 51 MB of weights) and 64 cells on 100x100
+// (8 x 76 x 76: 12 MB), with none or half of the inputs zero, as after a ReLU. The layer in
+// use (wide slabs where the CPU has AVX-512) on one core and split across two, narrow slabs
+// only with each narrow kernel this CPU has, and plain row-by-row dot products for
+// comparison.
 func BenchmarkDenseOp(b *testing.B) {
-	const out, in = 512, 8 * 56 * 56
+	for _, shape := range []struct{ out, in int }{{512, 8 * 56 * 56}, {64, 8 * 76 * 76}} {
+		b.Run(fmt.Sprintf("%dx%d", shape.out, shape.in), func(b *testing.B) { benchDenseOp(b, shape.out, shape.in) })
+	}
+}
+
+func benchDenseOp(b *testing.B, out, in int) {
 	r := rand.New(rand.NewPCG(1, 1))
 	w := make([]float32, out*in)
 	for i := range w {
 		w[i] = float32(r.NormFloat64())
 	}
 	inuse := newDenseOp(w, nil, out, in, nil)
+	two := newPool(2)
+	defer two.close()
+	inuse2 := newDenseOp(w, nil, out, in, two)
 	savedWide := denseWideBlocks
 	denseWideBlocks = nil
 	narrow := newDenseOp(w, nil, out, in, nil)
@@ -131,13 +151,15 @@ func BenchmarkDenseOp(b *testing.B) {
 		rate := func(b *testing.B) {
 			b.ReportMetric(float64(len(w))*4*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s-of-weights")
 		}
-		b.Run(fmt.Sprintf("inuse/zeros=%d%%", zeros), func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				inuse.apply(x)
-			}
-			rate(b)
-		})
+		for name, o := range map[string]*denseOp{"inuse": inuse, "inuse-2cores": inuse2} {
+			b.Run(fmt.Sprintf("%s/zeros=%d%%", name, zeros), func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					o.apply(x)
+				}
+				rate(b)
+			})
+		}
 		for name, k := range kernels {
 			b.Run(fmt.Sprintf("narrow-%s/zeros=%d%%", name, zeros), func(b *testing.B) {
 				saved := denseBlocks

@@ -89,7 +89,7 @@ func (s *Stream) BytesRead() int64 {
 	b := s.BytesPerStep()
 	for _, o := range s.tail {
 		if d, ok := o.(*denseOp); ok {
-			b -= 4 * int64(d.in-d.nnz) * int64(d.nwide*denseWide+d.nob*denseBlock)
+			b -= 4 * int64(d.in-d.nnz) * int64(d.width())
 		}
 	}
 	return b

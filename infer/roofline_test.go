@@ -56,7 +56,7 @@ func TestBytesRead(t *testing.T) {
 	if d == nil {
 		t.Fatal("the paper's model has no dense layer after its first")
 	}
-	width := int64(d.nwide*denseWide + d.nob*denseBlock) // outputs rounded up to whole slabs
+	width := int64(d.width()) // outputs rounded up to whole slabs
 	x := make([]float32, d.in)
 	for _, zeros := range []int{0, 1, d.in / 2, d.in} {
 		for i := range x {
