@@ -8,10 +8,16 @@ import (
 )
 
 // pool splits one Step across cores: a fixed set of helper goroutines, started once by
-// NewStream. run hands the same function to every helper, does part 0 itself and waits for
-// the others: no goroutine is started and nothing is allocated per step (the functions are
-// bound once, when the layers are built). A nil *pool runs everything on the calling
-// goroutine.
+// NewStream. run hands the same function to every helper: the caller and the helpers claim
+// its parts one at a time, and run returns when every part has returned. No goroutine is
+// started and nothing is allocated per step (the functions are bound once, when the layers
+// are built). A nil *pool runs everything on the calling goroutine.
+//
+// Claiming, rather than part i to helper i, is for a second core that is not quiet: a helper
+// the scheduler has not run yet (its core taken by other work) claims nothing, and the caller
+// does its part too once its own is done, instead of waiting a scheduling quantum for it; run
+// waits only for parts a helper has started. On a quiet core a spinning helper claims within
+// a microsecond, long before the caller's first part ends, and the split is as before.
 //
 // A step calls run several times (the first layer, each convolution's transforms, the dense
 // layer) with a few microseconds of one-core work between them. A helper that parked after
@@ -36,9 +42,9 @@ const poolSpin = 50 * time.Microsecond
 type poolState struct {
 	parts   int
 	spin    bool
-	f       func(part, parts int) // this run's function: written before gen advances
-	gen     atomic.Uint64         // runs started (and one more at close)
-	left    atomic.Int32          // helpers yet to return from this run's f
+	f       func(part, parts int) // this run's function: written before state advances, read after a claim
+	state   atomic.Uint64         // runs started (and one more at close) << 32 | parts of this run claimed
+	left    atomic.Int32          // parts of this run yet to return
 	closed  atomic.Bool
 	waiting atomic.Bool   // the caller is parked (or about to park) on done
 	done    chan struct{} // capacity 1: the last helper's call to a parked caller
@@ -65,7 +71,7 @@ func newPool(parts int) *pool {
 	return &pool{st: st}
 }
 
-// helper runs part i+1 of every run until the pool is closed.
+// helper claims parts of every run until the pool is closed.
 func (st *poolState) helper(i int) {
 	h := &st.helpers[i]
 	var seen uint64
@@ -74,32 +80,53 @@ func (st *poolState) helper(i int) {
 		if st.closed.Load() {
 			return
 		}
-		st.f(i+1, st.parts)
+		st.work(seen)
+	}
+}
+
+// work claims parts of run g and runs them until none is left unclaimed (or run g is over:
+// a helper that comes late claims nothing). st.f is read only after a claim: until that part
+// returns, run g cannot end, and the next run cannot write f.
+func (st *poolState) work(g uint64) {
+	for {
+		s := st.state.Load()
+		part := int(s & (1<<32 - 1))
+		if s>>32 != g || part >= st.parts {
+			return
+		}
+		if !st.state.CompareAndSwap(s, s+1) {
+			continue
+		}
+		st.f(part, st.parts)
 		if st.left.Add(-1) == 0 && st.waiting.Load() {
 			signal(st.done)
 		}
 	}
 }
 
+// current is the number of the last run started.
+func (st *poolState) current() uint64 { return st.state.Load() >> 32 }
+
 // next returns the first run number after seen: spinning for up to poolSpin, then parked,
 // and spinning again when woken (prewake wakes a helper before there is a run). A parked
-// helper announces it before its last look at gen, and run advances gen before it looks for
-// parked helpers: one of the two sees the other (the atomics are sequentially consistent),
-// so no run is missed. A leftover wake only makes a later park look again.
+// helper announces it before its last look at the run number, and run advances the number
+// before it looks for parked helpers: one of the two sees the other (the atomics are
+// sequentially consistent), so no run is missed. A leftover wake only makes a later park
+// look again.
 func (st *poolState) next(h *helperSlot, seen uint64) uint64 {
 	for {
-		if st.spin && spinUntil(func() bool { return st.gen.Load() != seen }) {
-			return st.gen.Load()
+		if st.spin && spinUntil(func() bool { return st.current() != seen }) {
+			return st.current()
 		}
 		h.parked.Store(true)
-		if g := st.gen.Load(); g != seen {
+		if g := st.current(); g != seen {
 			h.parked.Store(false)
 			return g
 		}
 		h.parks.Add(1)
 		<-h.wake
 		h.parked.Store(false)
-		if g := st.gen.Load(); g != seen {
+		if g := st.current(); g != seen {
 			return g
 		}
 	}
@@ -151,8 +178,8 @@ func (p *pool) prewake() {
 	}
 }
 
-// run calls f(part, parts) for every part, on every core of the pool, and returns when all
-// have returned.
+// run calls f(part, parts) for every part, on the cores of the pool (the caller's included),
+// and returns when all have returned.
 func (p *pool) run(f func(part, parts int)) {
 	if p == nil {
 		f(0, 1)
@@ -160,19 +187,20 @@ func (p *pool) run(f func(part, parts int)) {
 	}
 	st := p.st
 	st.f = f
-	st.left.Store(int32(st.parts - 1))
-	st.gen.Add(1)
+	st.left.Store(int32(st.parts))
+	g := st.current() + 1
+	st.state.Store(g << 32) // only run and close advance the number
 	for i := range st.helpers {
 		if h := &st.helpers[i]; h.parked.Load() {
 			signal(h.wake)
 		}
 	}
-	f(0, st.parts)
+	st.work(g)
 	st.wait()
 }
 
-// wait returns when every helper has returned from this run's f: spinning first, then
-// parked on done, with the same announce-then-look handshake as next.
+// wait returns when every part of this run has returned from f (the helpers' last ones):
+// spinning first, then parked on done, with the same announce-then-look handshake as next.
 func (st *poolState) wait() {
 	finished := func() bool { return st.left.Load() == 0 }
 	if st.spin && spinUntil(finished) {
@@ -200,7 +228,7 @@ func (p *pool) close() {
 	p.once.Do(func() {
 		st := p.st
 		st.closed.Store(true)
-		st.gen.Add(1)
+		st.state.Add(1 << 32)
 		for i := range st.helpers {
 			signal(st.helpers[i].wake)
 		}

@@ -80,6 +80,61 @@ func TestPoolParksAndWakes(t *testing.T) {
 	waitHelpers(t, 0)
 }
 
+// TestPoolCallerTakesUnclaimedParts: parts no helper has claimed are run by the caller, so
+// that a helper the scheduler does not run (here: GOMAXPROCS 1, and the caller never gives
+// the core up) does not hold the run up. Every part still runs once; none on a helper.
+func TestPoolCallerTakesUnclaimedParts(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	waitHelpers(t, 0)
+	p := newPool(3)
+	defer p.close()
+	var seen [3]int
+	onHelper := 0
+	f := func(part, parts int) {
+		seen[part]++
+		buf := make([]byte, 4096)
+		if !strings.Contains(string(buf[:runtime.Stack(buf, false)]), "TestPoolCallerTakesUnclaimedParts") {
+			onHelper++
+		}
+	}
+	for range 20 {
+		p.run(f)
+	}
+	if seen != [3]int{20, 20, 20} || onHelper != 0 {
+		t.Errorf("parts run %v times (want 20 each), %d of them on a helper (want 0)", seen, onHelper)
+	}
+}
+
+// TestPoolLateHelperClaimsNothing: a helper that wakes for a run already over claims none of
+// the next run's parts by mistake and runs no stale function: every run's parts run once,
+// with that run's function, the helpers spinning between runs or parked (every 97th run).
+func TestPoolLateHelperClaimsNothing(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(max(runtime.GOMAXPROCS(0), 3)))
+	waitHelpers(t, 0)
+	p := newPool(3)
+	defer p.close()
+	const runs = 2000
+	counts := make([][3]atomic.Int32, runs)
+	fs := make([]func(part, parts int), runs)
+	for r := range fs {
+		fs[r] = func(part, parts int) { counts[r][part].Add(1) }
+	}
+	hs := p.st.helpers
+	for r := range runs {
+		if r%97 == 0 { // the helpers parked: this run must wake them
+			testwait.Must(t, 10*time.Second, "the helpers to park", func() bool { return hs[0].parked.Load() && hs[1].parked.Load() })
+		}
+		p.run(fs[r])
+	}
+	for r := range counts {
+		for part := range counts[r] {
+			if n := counts[r][part].Load(); n != 1 {
+				t.Fatalf("run %d: part %d ran %d times, want 1", r, part, n)
+			}
+		}
+	}
+}
+
 // TestStreamHelpersEndWithoutClose: an engine with helpers that is dropped without Close
 // ends them once it is garbage.
 func TestStreamHelpersEndWithoutClose(t *testing.T) {
