@@ -18,7 +18,9 @@
 // Reference) is used by one goroutine at a time: the daemon makes one per model and calls
 // Step once per bin from its frame loop. With Options.Threads > 1 a Stream also has
 // Threads-1 helper goroutines of its own, started once by NewStream and ended by Close (or
-// when the engine is garbage), that take a share of each step. Between the pieces of a step
+// when the engine is garbage), that take a share of each step: the pieces are claimed, and the
+// stepping goroutine runs those no helper has started (a helper whose core is busy delays the
+// step only by a piece it has begun). Between the pieces of a step
 // they (and the stepping goroutine, waiting for them) spin for up to 50 us on their cores
 // before they park, when GOMAXPROCS gives every part a core: give a model's helpers cores
 // of their own. Batch prediction (Predict)
@@ -42,8 +44,10 @@
 // at or above the image (86 -> 90; exact for a valid correlation), so no stage has a costly
 // prime radix. A dense layer after the convolutions (dense.go) is a matrix-vector product in
 // slabs of 16 outputs, input-major, so that an input's 16 weights are one cache line and the
-// sums stay in registers (AVX-512 kernel, AVX2, Go); only nonzero inputs are visited (after a
-// ReLU about half are zero and their weights are never read). The first layer's weight
+// sums stay in registers (AVX-512 kernel, AVX2, Go), and with AVX-512 in wide slabs of 128 or
+// 64 outputs first (an input's weights 512 or 256 contiguous bytes); only nonzero inputs are
+// visited (after a ReLU about half are zero and their weights are never read), split evenly
+// across the cores of Options.Threads. The first layer's weight
 // spectra, above 4 MB (80x80 and larger grids), are read once per four steps, not every step
 // (temporal blocking, stream.go's convRing: each step a quarter of the spectrum's blocks sum
 // the whole window for this output and the partial sums of the next three; the others add
