@@ -2,6 +2,7 @@ package infer_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,11 +17,14 @@ import (
 	"retinad/infer/infertest"
 )
 
-func benchStep(b *testing.B, m *infer.Model) {
-	s, err := infer.NewStream(m, infer.Options{})
+func benchStep(b *testing.B, m *infer.Model) { benchStepOn(b, m, infer.Options{}) }
+
+func benchStepOn(b *testing.B, m *infer.Model, opt infer.Options) {
+	s, err := infer.NewStream(m, opt)
 	if err != nil {
 		b.Fatal(err)
 	}
+	defer s.Close()
 	frames := enginetest.Frames(m, 64, 1)
 	rates := make([]float32, len(m.Cells))
 	for i := range m.Input.History {
@@ -91,7 +95,8 @@ func BenchmarkPredict10Min(b *testing.B) {
 }
 
 // BenchmarkStepSweep times every model in $RETINAD_BENCHMODELS (written by `python3 -m
-// train.benchmodels DIR`; the sizes of issue #24), one sub-benchmark per file.
+// train.benchmodels DIR`; the sizes of issue #24), one sub-benchmark per file, on one core and
+// split across two (threads=2: the pool's helper and the dense layer's split by inputs).
 func BenchmarkStepSweep(b *testing.B) {
 	dir := os.Getenv("RETINAD_BENCHMODELS")
 	if dir == "" {
@@ -106,6 +111,9 @@ func BenchmarkStepSweep(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		b.Run(strings.TrimSuffix(filepath.Base(p), ".retinad"), func(b *testing.B) { benchStep(b, m) })
+		name := strings.TrimSuffix(filepath.Base(p), ".retinad")
+		for _, threads := range []int{1, 2} {
+			b.Run(fmt.Sprintf("%s/threads=%d", name, threads), func(b *testing.B) { benchStepOn(b, m, infer.Options{Threads: threads}) })
+		}
 	}
 }

@@ -195,3 +195,17 @@ func TestStreamThreadsRange(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkPoolRun is the cost of one run of two parts of no work: the handoff to a spinning
+// helper and back (a step calls run five times or so). When the machine leaves the helper no
+// core, the caller claims both parts and the run costs about as little.
+func BenchmarkPoolRun(b *testing.B) {
+	p := newPool(2)
+	defer p.close()
+	var n atomic.Int64
+	f := func(part, parts int) { n.Add(1) }
+	b.ReportAllocs()
+	for b.Loop() {
+		p.run(f)
+	}
+}
