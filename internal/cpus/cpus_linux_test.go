@@ -140,7 +140,9 @@ func checkThreads(t *testing.T, pinned map[int]int, reserved []int) {
 // TestNewThreadsAvoidPinnedCore: threads the runtime starts while a goroutine is pinned, from
 // that goroutine (each go statement may start a thread for the new goroutine, and each of them
 // locks its own thread, so the runtime must keep starting more) do not inherit the pinned core:
-// the runtime has its template thread, on the other cores, start them.
+// the runtime has its template thread, on the other cores, start them. (Under `strace -f -e
+// clone`, every thread started after the pin is cloned by the template thread, which
+// LockOSThread started, from the thread about to be pinned, before the pin.)
 func TestNewThreadsAvoidPinnedCore(t *testing.T) {
 	_, b := twoCores(t)
 	release, err := Reserve("test", []int{b})
