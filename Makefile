@@ -62,13 +62,14 @@ bench: setup
 
 ## bench-models: the BN-CNNs of issue #24's sweep (sizes labs use), written by the trainer from
 ## a fixed seed; large, so generated rather than committed. bench-sweep times them all against
-## ONNX Runtime on one core.
+## ONNX Runtime on one core: the last, with bench's stepping thread pinned to it and every other
+## thread of the process on the other cores (--cpu; taskset would put them all on the one).
 BENCHMODELS := bin/benchmodels
 bench-models:
 	$(PYTHON) -m train.benchmodels $(BENCHMODELS)
 
 bench-sweep: build bench-models
-	taskset -c 1 $(BIN) bench --sweep $(BENCHMODELS)
+	$(BIN) bench --sweep $(BENCHMODELS) --cpu $$(( $$(nproc) - 1 ))
 
 ## paper: the paper's six experiments on the virtual retina (models/README.md: the budget, the
 ## table and the figures). Trains the white-noise, data-efficiency and recurrent models and the

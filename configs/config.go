@@ -21,6 +21,7 @@ type Config struct {
 	Dashboard   Dashboard   `yaml:"dashboard"`
 	Adaptive    Adaptive    `yaml:"adaptive"`
 	Control     Control     `yaml:"control"`
+	CPUs        CPUs        `yaml:"cpus"`
 
 	// File is the path the config was loaded from ("" when built in code).
 	File string `yaml:"-"`
@@ -208,6 +209,25 @@ type Model struct {
 	// frame budget (infer.Options.Threads). Leave a core for the frame loop: on a machine of
 	// N cores, at most N-1 in all.
 	Threads int `yaml:"threads"`
+	// CPUs pins this model to cores of its own (Linux): its goroutine, which steps it, to the
+	// first, locked to its OS thread for its life, and each of its Threads-1 helpers to one of
+	// the rest, in order: one core per thread. No other thread of the daemon runs on them (see
+	// CPUs). Empty: the model runs wherever the kernel puts it.
+	CPUs []int `yaml:"cpus"`
+}
+
+// CPUs is which cores the daemon's time-critical threads have to themselves (Linux). Nothing
+// is pinned unless set: the default is safe on any machine, however many cores it has. When
+// a core is named here or in a model's cpus, the thread it names runs on it alone and every
+// other thread of the daemon (the runtime's, NATS's, the stamper's, validation's, a model's
+// without cpus) is moved to the cores not named, of which one at least must be left. Cores
+// are checked against the machine check-config runs on.
+type CPUs struct {
+	// FrameLoop is the core of the frame loop's OS thread (the one that owns the display: it
+	// generates, feeds the models and presents every frame), pinned while the daemon runs.
+	// Unset: not pinned. On a machine of two cores, `frame_loop: 0` leaves the other core to
+	// the models and everything else.
+	FrameLoop *int `yaml:"frame_loop"`
 }
 
 // Stimulus is what is shown. Kind picks the source; the block of that kind sets it.

@@ -7,6 +7,8 @@ import (
 	"os"
 	"regexp"
 	"retinad/infer"
+	"retinad/internal/cpus"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -62,11 +64,52 @@ func (c *Config) Validate() error {
 	}
 	c.Adaptive.validate(ps, c.Models)
 	c.Control.validate(ps)
+	c.validateCPUs(ps)
 	c.bounds(ps)
 	if len(ps.List) == 0 {
 		return nil
 	}
 	return ps
+}
+
+// validateCPUs checks the core assignment (cpus.frame_loop, models[].cpus): each core named is
+// one of this machine's (the cores this process may use), none is named twice (each is a
+// thread's own), a model names one core per thread, and one core at least is left for the
+// daemon's other threads.
+func (c *Config) validateCPUs(ps *Problems) {
+	var avail []int
+	var availErr error
+	named := map[int]string{} // core: the field that named it first
+	claim := func(path string, core int) {
+		if len(named) == 0 && avail == nil && availErr == nil {
+			avail, availErr = cpus.Available()
+		}
+		switch {
+		case availErr != nil:
+			ps.add(path, "%v", availErr)
+		case !slices.Contains(avail, core):
+			ps.add(path, "core %d is not one of this machine's cores (%s)", core, cpus.FormatList(avail))
+		case named[core] != "":
+			ps.add(path, "core %d is %s's already: want a core of its own for each thread", core, named[core])
+		default:
+			named[core] = path
+		}
+	}
+	if fl := c.CPUs.FrameLoop; fl != nil {
+		claim("cpus.frame_loop", *fl)
+	}
+	for i, m := range c.Models {
+		p := "models[" + strconv.Itoa(i) + "].cpus"
+		if len(m.CPUs) > 0 && len(m.CPUs) != max(m.Threads, 1) {
+			ps.add(p, "%d cores for threads %d: want one per thread (the model's goroutine first, then each helper)", len(m.CPUs), m.Threads)
+		}
+		for _, core := range m.CPUs {
+			claim(p, core)
+		}
+	}
+	if len(named) > 0 && availErr == nil && len(named) >= len(avail) {
+		ps.add("cpus", "cpus.frame_loop and models[].cpus pin every core of this machine (%s): leave one for the daemon's other threads", cpus.FormatList(avail))
+	}
 }
 
 func (d Display) validate(ps *Problems, s Stimulus) {

@@ -1,7 +1,6 @@
 package daemon_test
 
 import (
-	"context"
 	"errors"
 	"strings"
 	"sync"
@@ -161,10 +160,8 @@ func TestClosedLoopSeam(t *testing.T) {
 	}
 	defer sub.Unsubscribe()
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
+	ctx, stopDaemon := daemontest.Run(t, d.Run)
+	defer stopDaemon()
 	observed := func() int {
 		loop.mu.Lock()
 		defer loop.mu.Unlock()
@@ -185,10 +182,7 @@ func TestClosedLoopSeam(t *testing.T) {
 	if f.Loop.Clips != 7 || f.Loop.Observed == 0 || !strings.Contains(f.String(), "adaptive clips 7") {
 		t.Errorf("the daemon's figures carry %+v and say %q; want the loop's", f.Loop, f.String())
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	stopDaemon()
 
 	loop.mu.Lock()
 	defer loop.mu.Unlock()

@@ -1,7 +1,6 @@
 package daemon_test
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -36,15 +35,8 @@ func TestSessionCountersStartFromZero(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
+	ctx, stopDaemon := daemontest.Run(t, d.Run)
+	defer stopDaemon()
 	status := func() *pb.Status {
 		s, err := d.Controller().Status(ctx)
 		if err != nil {

@@ -210,13 +210,14 @@ func (e *ModelError) Error() string   { return fmt.Sprintf("daemon: model %s: %v
 func (e *ModelError) Unwrap() []error { return []error{e.Err, e.Kind} }
 
 // startRunner runs r on a goroutine of Run's group, with a context of its own so that an
-// unload can stop it alone. Called with ctl held, while Run runs.
+// unload can stop it alone, pinned to its core for its life when it has one (Model.CPUs).
+// Called with ctl held, while Run runs.
 func (d *Daemon) startRunner(r *runner) {
 	ctx, cancel := context.WithCancel(d.g.ctx)
 	r.cancel, r.done = cancel, make(chan struct{})
 	d.g.GoCtx(ctx, "model "+r.Name, func(ctx context.Context) error {
 		defer close(r.done)
-		return r.run(ctx, d.now, d.stamp.wake)
+		return runPinned("model "+r.Name, r.CPUs, func() error { return r.run(ctx, d.now, d.stamp.wake) })
 	})
 }
 
@@ -287,6 +288,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.ctl.Unlock()
 		return errors.New("daemon: Run called twice")
 	}
+	unpin, err := d.pinCores()
+	if err != nil {
+		d.ctl.Unlock()
+		return err
+	}
+	defer unpin() // after every goroutine of Run has ended
 	d.start.Store(d.now())
 	stopBus := d.runBus()
 	defer stopBus()

@@ -1,7 +1,6 @@
 package daemon_test
 
 import (
-	"context"
 	"fmt"
 	"sync"
 	"testing"
@@ -72,18 +71,13 @@ func TestFrameOnsetCarriesTheSource(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer sub.Unsubscribe()
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() { done <- d.Run(ctx) }()
+			_, stopDaemon := daemontest.Run(t, d.Run)
 			select {
 			case <-enough:
 			case <-time.After(10 * time.Second):
 				t.Error("fewer than 20 frame onsets in 10 s")
 			}
-			cancel()
-			if err := <-done; err != nil {
-				t.Fatal(err)
-			}
+			stopDaemon()
 			mu.Lock()
 			defer mu.Unlock()
 			// The frames a fresh source makes, to compare the pixels of the plain one with.

@@ -53,6 +53,14 @@
 // each bin from validation and observes them before its next step, so it runs behind the
 // display by the acquisition's publishing delay; its default deadline is a second.
 //
+// Cores (Parts.FrameLoopCPU, Model.CPUs; configs cpus.frame_loop, models[].cpus; Linux): none
+// is pinned unless configured. When one is, Run moves every other thread of the process off
+// the configured cores before it starts anything, pins the frame loop's thread (its caller's)
+// to its core, and each pinned model's goroutine pins itself, locked to its OS thread, for its
+// life (its engine's helpers were pinned when the engine was made); when Run returns, every
+// thread has every core again (cpus.go, internal/cpus). A model loaded over the control
+// service is not pinned.
+//
 // The frame loop, the model goroutines and the stamper allocate nothing in steady state
 // (TestSteadyStateAllocatesNothing); the rings between them are single-producer
 // single-consumer and lock-free. Nothing on the frame loop waits on the bus, the disk or a

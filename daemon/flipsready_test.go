@@ -1,7 +1,6 @@
 package daemon_test
 
 import (
-	"context"
 	"log/slog"
 	"strings"
 	"sync/atomic"
@@ -48,15 +47,10 @@ func runGated(t *testing.T, g *gatedFlips, ready chan struct{}, wait time.Durati
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
 	stopClock := clock.Drive(5 * time.Millisecond)
-	go func() { done <- d.Run(ctx) }()
+	_, stopDaemon := daemontest.Run(t, d.Run)
 	return d, &status, &logs, func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
+		stopDaemon()
 		stopClock() // after Run has returned
 	}
 }

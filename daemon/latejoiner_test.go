@@ -1,7 +1,6 @@
 package daemon_test
 
 import (
-	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -86,15 +85,8 @@ func TestLateJoinerFindsCellIDs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
+	_, stopDaemon := daemontest.Run(t, d.Run)
+	defer stopDaemon()
 	if !daemontest.WaitFor(t, 10*time.Second, "the daemon has run a while", func() bool { return d.Figures().Frames > 50 }) {
 		return
 	}

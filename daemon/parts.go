@@ -118,6 +118,11 @@ type Model struct {
 	// steps the next, so it steps only once acquisition has covered the bin before: about the
 	// acquisition's publishing delay behind the display. Its deadline must allow for that.
 	Observed bool
+	// CPUs are the model's cores of its own (configs models[].cpus, Linux): the daemon runs its
+	// goroutine pinned to the first, locked to its OS thread for its life; the rest are its
+	// engine's helpers', which the Loader pinned (infer.Options.HelperCPUs). Run keeps every
+	// other thread off them. Empty: not pinned.
+	CPUs []int
 }
 
 // LoadRequest is a model the control service asks to load while the daemon runs.
@@ -130,6 +135,7 @@ type LoadRequest struct {
 	Observed   bool    // a GLM's spike history follows the recorded spikes (Model.Observed)
 	FrameRate  float64 // bins per second of an .onnx file that does not say its own (configs models[].frame_rate)
 	Threads    int     // cores one step may use (configs models[].threads; infer.Options.Threads)
+	CPUs       []int   // the model's cores of its own, one per thread (configs models[].cpus; Model.CPUs); the control service asks for none
 	// Requester is who asked, as the control service knows it (acquisition.Requester), for the
 	// log; "" for configured models.
 	Requester string
@@ -215,6 +221,12 @@ type Parts struct {
 	// PhotodiodeDown says how long the photodiode has been away (calib.Photodiode.Down; 0 while
 	// connected); nil without one. Frames are untimed meanwhile: the status says why.
 	PhotodiodeDown func() time.Duration
+
+	// FrameLoopCPU, if set, is the core the frame loop's OS thread (Run's caller) runs on
+	// alone while Run runs (configs cpus.frame_loop, Linux). When it or a model's CPUs is set,
+	// Run moves every other thread of the process off those cores, and gives them back when it
+	// returns (internal/cpus).
+	FrameLoopCPU *int
 
 	FrameRate   float64 // stimulus frames per second (= every model's bin rate)
 	Height      int     // stimulus grid

@@ -220,6 +220,9 @@ func (f Figures) String() string {
 	}
 	for _, m := range f.Models {
 		fmt.Fprintf(&b, " | %s %.2fms skipped %d r=%.3f", m.Name, ms(m.LastCompute), m.Skipped, m.LiveR)
+		if m.Unobserved > 0 { // an observed model stepped these on its own counts: offline replay differs there
+			fmt.Fprintf(&b, " unobserved %d", m.Unobserved)
+		}
 	}
 	if f.PublishDropped > 0 || f.PublishErrors > 0 {
 		fmt.Fprintf(&b, " | publish queue %d, dropped %d, failed %d", f.PublishQueued, f.PublishDropped, f.PublishErrors)

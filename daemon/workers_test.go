@@ -34,15 +34,8 @@ func TestWorkerExclusionIsPublishedAndShown(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The daemon's messages leave through its publish queue, which Run sends.
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
+	_, stopDaemon := daemontest.Run(t, d.Run)
+	defer stopDaemon()
 	note := "worker rogue (w1, retinad.workers.rogue.score) excluded: the worker's rates disagree with this machine's"
 	d.WorkerExcluded("rogue", note)
 	msg, err := sub.NextMsg(5 * time.Second)

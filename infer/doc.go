@@ -23,7 +23,7 @@
 // step only by a piece it has begun). Between the pieces of a step
 // they (and the stepping goroutine, waiting for them) spin for up to 50 us on their cores
 // before they park, when GOMAXPROCS gives every part a core: give a model's helpers cores
-// of their own. Batch prediction (Predict)
+// of their own (Options.HelperCPUs pins each to one, on Linux). Batch prediction (Predict)
 // uses several goroutines of its own and returns when they are done.
 //
 // # Engines

@@ -1,10 +1,15 @@
 package infer
 
 import (
+	"errors"
+	"fmt"
 	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"retinad/internal/cpus"
 )
 
 // pool splits one Step across cores: a fixed set of helper goroutines, started once by
@@ -60,19 +65,56 @@ type helperSlot struct {
 
 // newPool returns a pool of parts-1 helpers, or nil for parts <= 1.
 func newPool(parts int) *pool {
-	if parts <= 1 {
-		return nil
-	}
-	st := &poolState{parts: parts, spin: runtime.GOMAXPROCS(0) >= parts, done: make(chan struct{}, 1), helpers: make([]helperSlot, parts-1)}
-	for i := range st.helpers {
-		st.helpers[i].wake = make(chan struct{}, 1)
-		go st.helper(i)
-	}
-	return &pool{st: st}
+	p, _ := startPool(parts, nil) // no cores to pin to: no error
+	return p
 }
 
-// helper claims parts of every run until the pool is closed.
-func (st *poolState) helper(i int) {
+// startPool returns a pool of parts-1 helpers, or nil for parts <= 1. With cores (one per
+// helper, Options.HelperCPUs) helper i runs pinned to cores[i] for its life
+// (internal/cpus.Pin), and startPool returns once every helper is pinned, or the errors of
+// those that could not be, with the pool closed.
+func startPool(parts int, cores []int) (*pool, error) {
+	if parts <= 1 {
+		return nil, nil
+	}
+	if cores != nil && len(cores) != parts-1 {
+		panic("infer: startPool: " + strconv.Itoa(len(cores)) + " cores for " + strconv.Itoa(parts-1) + " helpers")
+	}
+	st := &poolState{parts: parts, spin: runtime.GOMAXPROCS(0) >= parts, done: make(chan struct{}, 1), helpers: make([]helperSlot, parts-1)}
+	pinned := make(chan error, len(st.helpers))
+	for i := range st.helpers {
+		st.helpers[i].wake = make(chan struct{}, 1)
+		core := -1
+		if cores != nil {
+			core = cores[i]
+		}
+		go st.helper(i, core, pinned)
+	}
+	p := &pool{st: st}
+	if cores != nil {
+		var errs []error
+		for range st.helpers {
+			errs = append(errs, <-pinned)
+		}
+		if err := errors.Join(errs...); err != nil {
+			p.close()
+			return nil, fmt.Errorf("infer: pool helpers: %w", err)
+		}
+	}
+	return p, nil
+}
+
+// helper claims parts of every run until the pool is closed: pinned to core, and locked to
+// its OS thread, for its life when core >= 0 (the result of pinning goes to pinned).
+func (st *poolState) helper(i, core int, pinned chan<- error) {
+	if core >= 0 {
+		unpin, err := cpus.Pin(core)
+		pinned <- err
+		if err != nil {
+			return // startPool closes the pool
+		}
+		defer unpin()
+	}
 	h := &st.helpers[i]
 	var seen uint64
 	for {

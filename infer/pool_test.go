@@ -156,7 +156,7 @@ func TestStreamHelpersEndWithoutClose(t *testing.T) {
 }
 
 // poolHelpers counts the goroutines pools started: their helpers.
-func poolHelpers() int { return testwait.Started("retinad/infer.newPool") }
+func poolHelpers() int { return testwait.Started("retinad/infer.startPool") }
 
 // waitHelpers waits (collecting garbage) until no more than n pool helpers run.
 func waitHelpers(t *testing.T, n int) {

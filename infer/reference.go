@@ -18,6 +18,11 @@ type Options struct {
 	// Step on the caller's goroutine alone. For a model too big for one core's frame budget;
 	// the reference and batch engines ignore it (Predict already uses every core).
 	Threads int
+	// HelperCPUs, when set, are the cores of the Threads-1 helpers, one each: each helper runs
+	// pinned to its core, locked to its OS thread, for its life (internal/cpus), so that no
+	// other thread takes its core in the middle of a step. The caller pins the stepping
+	// goroutine itself. Empty: the helpers run wherever the runtime puts them.
+	HelperCPUs []int
 }
 
 // MaxThreads is the most Options.Threads a model may ask for (configs and the control service

@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+
+	"retinad/internal/cpus"
 )
 
 // Stream is the streaming engine: Step takes one new frame and does only the work that frame
@@ -55,7 +57,14 @@ func NewStream(m *Model, opt Options) (*Stream, error) {
 	if opt.Threads < 0 || opt.Threads > MaxThreads {
 		return nil, fmt.Errorf("infer: %d threads: want 0 to %d", opt.Threads, MaxThreads)
 	}
-	s := &Stream{m: m, opt: opt, pool: newPool(opt.Threads), frame: make([]float32, in.Height*in.Width), rates: make([]float64, len(m.Cells)), counts: make([]float32, len(m.Cells))}
+	if err := checkHelperCPUs(opt); err != nil {
+		return nil, err
+	}
+	p, err := startPool(opt.Threads, opt.HelperCPUs)
+	if err != nil {
+		return nil, err
+	}
+	s := &Stream{m: m, opt: opt, pool: p, frame: make([]float32, in.Height*in.Width), rates: make([]float64, len(m.Cells)), counts: make([]float32, len(m.Cells))}
 	window := []int{in.History, in.Height, in.Width}
 	switch {
 	case m.Kind == GLM:
@@ -98,6 +107,21 @@ func NewStream(m *Model, opt Options) (*Stream, error) {
 		runtime.AddCleanup(s, func(p *pool) { p.close() }, s.pool)
 	}
 	return s, nil
+}
+
+// checkHelperCPUs refuses helper cores that do not match the helpers (one each, Threads-1) or
+// that are not cores of their own on this machine.
+func checkHelperCPUs(opt Options) error {
+	if len(opt.HelperCPUs) == 0 {
+		return nil
+	}
+	if helpers := max(opt.Threads, 1) - 1; len(opt.HelperCPUs) != helpers {
+		return fmt.Errorf("infer: helper cpus %s: %d cores for %d helpers (threads %d): want one per helper", cpus.FormatList(opt.HelperCPUs), len(opt.HelperCPUs), helpers, opt.Threads)
+	}
+	if err := cpus.Check("helper cpus", opt.HelperCPUs); err != nil {
+		return fmt.Errorf("infer: %w", err)
+	}
+	return nil
 }
 
 // Close ends the helper goroutines of Options.Threads > 1; the engine must not Step again.

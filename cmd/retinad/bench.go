@@ -17,13 +17,14 @@ import (
 	"retinad/infer"
 	"retinad/infer/onnx"
 	"retinad/infer/onnx/ortpeer"
+	"retinad/internal/cpus"
 )
 
 // benchCommand is `retinad bench`, in the command table (main.go).
 func benchCommand() command {
 	return command{
 		name:    "bench",
-		args:    "--model M | --sweep DIR [--steps N] [--peer-steps N] [--threads N] [--frame-rate HZ] [--roofline-mb N] [--json]",
+		args:    "--model M | --sweep DIR [--steps N] [--peer-steps N] [--threads N] [--cpu N [--helper-cpus LIST]] [--frame-rate HZ] [--roofline-mb N] [--json]",
 		summary: "time the streaming engine per step, and ONNX Runtime on the full window (batch 1, one thread) when present; --sweep: every model in DIR, one table",
 		run:     runBench,
 	}
@@ -35,14 +36,24 @@ type peerInfo struct {
 }
 
 type benchResult struct {
-	Model     string  `json:"model"`
-	Size      string  `json:"size"` // history x height x width, cells
-	Steps     int     `json:"steps"`
-	Threads   int     `json:"threads"` // cores of the streaming engine
-	StepP50us float64 `json:"step_p50_us"`
-	StepP99us float64 `json:"step_p99_us"`
-	StepMaxus float64 `json:"step_max_us"`
-	StepsPerS float64 `json:"steps_per_s"`
+	Model   string `json:"model"`
+	Size    string `json:"size"` // history x height x width, cells
+	Steps   int    `json:"steps"`
+	Threads int    `json:"threads"` // cores of the streaming engine
+	// CPU is the core the stepping thread (and ONNX Runtime's) was pinned to, HelperCPUs the
+	// pool helpers' (--cpu, --helper-cpus), with every other thread of the process off them;
+	// absent: not pinned.
+	CPU        *int  `json:"cpu,omitempty"`
+	HelperCPUs []int `json:"helper_cpus,omitempty"`
+	// ThreadCPUs is the cores the stepping thread was allowed (sched_getaffinity) as the
+	// timing began, OtherCPUs those of every other thread of the process then, all together:
+	// where the threads really were, pinned or not (Linux; "" elsewhere).
+	ThreadCPUs string  `json:"thread_cpus"`
+	OtherCPUs  string  `json:"other_threads_cpus"`
+	StepP50us  float64 `json:"step_p50_us"`
+	StepP99us  float64 `json:"step_p99_us"`
+	StepMaxus  float64 `json:"step_max_us"`
+	StepsPerS  float64 `json:"steps_per_s"`
 	// CPUPerStepus is the process's CPU time over the engine's steps, per step, every core:
 	// below the p50 when the machine's load took the core away, above it with --threads.
 	CPUPerStepus float64 `json:"cpu_per_step_us"`
@@ -100,6 +111,8 @@ func runBench(ctx context.Context, e *env, fs *flag.FlagSet, args []string) erro
 	asJSON := fs.Bool("json", false, "print one JSON object (--sweep: an array)")
 	threads := fs.Int("threads", 1, "cores one step of the streaming engine may use (models[].threads); ONNX Runtime keeps one")
 	frameRate := fs.Float64("frame-rate", 0, "bins per second, for an .onnx model that does not say its own (timing does not depend on it: 1 when absent)")
+	cpu := fs.Int("cpu", -1, "pin the stepping thread (and ONNX Runtime's, which runs on it) to this core, and move every other thread of the process off it and off --helper-cpus; -1: wherever the kernel puts them")
+	helperCPUs := fs.String("helper-cpus", "", "with --threads N and --cpu: the N-1 pool helpers' cores, one each (a list, e.g. 2,3)")
 	rooflineMB := fs.Int("roofline-mb", 256, "first measure this core's read bandwidth over a buffer of N MB (several times the last-level cache) and its peak FLOP/s, and hold every step to them; 0: do not")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -114,15 +127,31 @@ func runBench(ctx context.Context, e *env, fs *flag.FlagSet, args []string) erro
 	if rate == 0 {
 		rate = 1
 	}
+	pin, err := benchCores(*cpu, *helperCPUs, *threads)
+	if err != nil {
+		return err
+	}
+	if pin.cpu >= 0 {
+		// ONNX Runtime starts a thread of its own when it initialises, from the calling
+		// thread, with its cores: initialised now, that thread is moved off the pinned cores
+		// with the rest. (Its sessions start none: ortpeer TestSessionRunsOnCallersThread.)
+		// A runtime that is missing is reported with the first model.
+		_, _ = ortpeer.Version()
+		stop, err := pin.start()
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	// Every allocation is recorded with its stack while the bench runs, so that a step's own
 	// are told from other goroutines' (allocsUnder).
 	defer func(rate int) { runtime.MemProfileRate = rate }(runtime.MemProfileRate)
 	runtime.MemProfileRate = 1
 	roof := measureRoofline(*rooflineMB)
 	if *sweep != "" {
-		return runSweep(e, *sweep, rate, *steps, *peerSteps, *threads, roof, *asJSON)
+		return runSweep(e, *sweep, rate, *steps, *peerSteps, *threads, pin, roof, *asJSON)
 	}
-	res, err := benchModel(*modelPath, rate, *steps, *peerSteps, *threads, roof)
+	res, err := benchModel(*modelPath, rate, *steps, *peerSteps, *threads, pin, roof)
 	if err != nil {
 		return err
 	}
@@ -130,6 +159,9 @@ func runBench(ctx context.Context, e *env, fs *flag.FlagSet, args []string) erro
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(res)
+	}
+	if pin.cpu >= 0 {
+		fmt.Fprintln(e.stdout, pin)
 	}
 	fmt.Fprintf(e.stdout, "%s: streaming step p50 %.1f us, p99 %.1f us, max %.1f us; %.0f steps/s; %.1f us CPU per step (the thread's own: p50 %.1f us, p99 %.1f us; in the %.1f%% of steps not switched out: p50 %.1f us, p99 %.1f us); %.2f allocs/step in Step (%.2f in the process)\n",
 		*modelPath, res.StepP50us, res.StepP99us, res.StepMaxus, res.StepsPerS, res.CPUPerStepus, res.ThreadCPUP50us, res.ThreadCPUP99us,
@@ -154,7 +186,7 @@ func runBench(ctx context.Context, e *env, fs *flag.FlagSet, args []string) erro
 
 // runSweep benches every model in dir, in name order, each against ONNX Runtime in the same
 // run, and prints the table of issue #24 (or a JSON array).
-func runSweep(e *env, dir string, rate float64, steps, peerSteps, threads int, roof *infer.Roofline, asJSON bool) error {
+func runSweep(e *env, dir string, rate float64, steps, peerSteps, threads int, pin benchPin, roof *infer.Roofline, asJSON bool) error {
 	var paths []string
 	for _, pat := range []string{"*.retinad", "*.rtm", "*.onnx"} {
 		m, _ := filepath.Glob(filepath.Join(dir, pat))
@@ -165,12 +197,15 @@ func runSweep(e *env, dir string, rate float64, steps, peerSteps, threads int, r
 		return fmt.Errorf("bench: --sweep %s: no *.retinad, *.rtm or *.onnx model in it (make bench-models writes bin/benchmodels)", dir)
 	}
 	var all []benchResult
+	if !asJSON && pin.cpu >= 0 {
+		fmt.Fprintf(e.stdout, "%s\n\n", pin)
+	}
 	if !asJSON {
 		fmt.Fprintln(e.stdout, "| model | history x grid, cells | MFLOP/step | MB read/step | step p50 | floor L3 / memory | p50/floor | step p99 | p99/p50 | CPU/step | thread CPU p50 / p99 | unswitched p50 / p99 (switched) | ORT p50 | ratio | GFLOP/s | GB/s | allocs/step (process) |")
 		fmt.Fprintln(e.stdout, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	}
 	for _, p := range paths {
-		res, err := benchModel(p, rate, steps, peerSteps, threads, roof)
+		res, err := benchModel(p, rate, steps, peerSteps, threads, pin, roof)
 		if err != nil {
 			return err
 		}
@@ -214,12 +249,12 @@ func fmtUs(us float64) string {
 
 // benchModel times steps of the streaming engine on the model at path, interleaved with
 // peerSteps runs of ONNX Runtime on the full window when it is present.
-func benchModel(path string, rate float64, steps, peerSteps, threads int, roof *infer.Roofline) (benchResult, error) {
+func benchModel(path string, rate float64, steps, peerSteps, threads int, pin benchPin, roof *infer.Roofline) (benchResult, error) {
 	m, err := loadModel(path, rate)
 	if err != nil {
 		return benchResult{}, err
 	}
-	s, err := infer.NewStream(m, infer.Options{Threads: threads})
+	s, err := infer.NewStream(m, infer.Options{Threads: threads, HelperCPUs: pin.helpers})
 	if err != nil {
 		return benchResult{}, err
 	}
@@ -237,7 +272,7 @@ func benchModel(path string, rate float64, steps, peerSteps, threads int, roof *
 	for i := 0; i < in.History+20; i++ {
 		s.Step(frames[i%len(frames)], rates)
 	}
-	res := benchResult{Model: path, Steps: steps, Threads: threads, FLOPsPerStep: s.FLOPs(), BytesPerStep: s.BytesPerStep(), FLOPsWindow: m.FLOPs(),
+	res := benchResult{Model: path, Steps: steps, Threads: threads, HelperCPUs: pin.helpers, FLOPsPerStep: s.FLOPs(), BytesPerStep: s.BytesPerStep(), FLOPsWindow: m.FLOPs(),
 		Size: fmt.Sprintf("%d x %dx%d, %d", in.History, in.Height, in.Width, len(m.Cells)), Recurrent: m.Recurrent()}
 	peer, err := newPeer(m, frames)
 	if err != nil {
@@ -263,6 +298,7 @@ func benchModel(path string, rate float64, steps, peerSteps, threads int, roof *
 	var total, cpu time.Duration
 	var ms0, ms1 runtime.MemStats
 	var bytesRead int64
+	res.ThreadCPUs, res.OtherCPUs = threadCores()
 	stepAllocs0 := allocsUnder(stepFunc)
 	for r := 0; r < rounds; r++ {
 		n := steps*(r+1)/rounds - steps*r/rounds
@@ -302,6 +338,9 @@ func benchModel(path string, rate float64, steps, peerSteps, threads int, roof *
 			}
 		}
 	}
+	if pin.cpu >= 0 {
+		res.CPU = &pin.cpu
+	}
 	res.AllocsPerStep = float64(allocsUnder(stepFunc)-stepAllocs0) / float64(steps)
 	res.StepsPerS = float64(steps) / total.Seconds()
 	res.CPUPerStepus = float64(cpu) / float64(steps) / 1e3
@@ -331,6 +370,86 @@ func benchModel(path string, rate float64, steps, peerSteps, threads int, roof *
 		res.PeerP50us, res.PeerP99us, res.Ratio, res.PeerMaxAbsDiff = &p50, &p99, &ratio, &diff
 	}
 	return res, nil
+}
+
+// benchPin is where bench runs: the stepping thread on core cpu (-1: not pinned), the pool's
+// helpers on helpers, one each.
+type benchPin struct {
+	cpu     int
+	helpers []int
+}
+
+// String says where the threads run.
+func (p benchPin) String() string {
+	rest, _ := cpus.Others("", append([]int{p.cpu}, p.helpers...))
+	s := fmt.Sprintf("pinned: the stepping thread (and ONNX Runtime's runs) on core %d", p.cpu)
+	if len(p.helpers) > 0 {
+		s += ", the pool's helpers on " + cpus.FormatList(p.helpers)
+	}
+	return s + ", every other thread of the process on " + cpus.FormatList(rest)
+}
+
+// benchCores checks --cpu and --helper-cpus against the process's cores and --threads.
+func benchCores(cpu int, helperList string, threads int) (benchPin, error) {
+	pin := benchPin{cpu: cpu}
+	if cpu < 0 {
+		if helperList != "" {
+			return pin, fmt.Errorf("%w: bench: --helper-cpus needs --cpu (the stepping thread's core)", errUsage)
+		}
+		return pin, nil
+	}
+	helpers, err := cpus.ParseList(helperList)
+	if err != nil {
+		return pin, fmt.Errorf("bench: --helper-cpus: %w", err)
+	}
+	if len(helpers) != threads-1 {
+		return pin, fmt.Errorf("%w: bench: --helper-cpus %q: %d cores for --threads %d: want one per helper (%d)", errUsage, helperList, len(helpers), threads, threads-1)
+	}
+	pin.helpers = helpers
+	if err := cpus.Check("--cpu and --helper-cpus", append([]int{cpu}, helpers...)); err != nil {
+		return pin, fmt.Errorf("bench: %w", err)
+	}
+	return pin, nil
+}
+
+// start moves every thread of the process off the pinned cores and pins the calling goroutine
+// (which runs every step and ONNX Runtime's runs) to cpu; stop undoes both.
+func (p benchPin) start() (stop func(), err error) {
+	release, err := cpus.Reserve("--cpu and --helper-cpus", append([]int{p.cpu}, p.helpers...))
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	unpin, err := cpus.Pin(p.cpu)
+	if err != nil {
+		release()
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	return func() {
+		unpin()
+		release()
+	}, nil
+}
+
+// threadCores lists the cores the calling thread may run on, and those of the process's other
+// threads together ("" where threads cannot be listed).
+func threadCores() (self, others string) {
+	tids, err := cpus.Threads()
+	if err != nil {
+		return "", ""
+	}
+	var rest []int
+	me := cpus.CurrentThread()
+	for _, tid := range tids {
+		c, err := cpus.Allowed(tid)
+		switch {
+		case err != nil: // the thread has ended
+		case tid == me:
+			self = cpus.FormatList(c)
+		default:
+			rest = append(rest, c...)
+		}
+	}
+	return self, cpus.FormatList(rest)
 }
 
 // threadCPU is the CPU time the calling OS thread has used so far (0 if the clock fails).

@@ -43,6 +43,8 @@ for t, c in zip(*np.nonzero(counts)):
 order = np.argsort(times)  # any order is allowed; sorted as a recording would be
 times, cells = np.array(times)[order], np.array(cells, np.int64)[order]
 np.savez(d + '/ref.npz', stimulus=contrast, counts=counts, frame_rate=rate, cell_ids=ids)
+np.savez(d + '/ref_reversed.npz', stimulus=contrast, counts=counts[:, ::-1], frame_rate=rate, cell_ids=ids[::-1])
+np.savez(d + '/other_cells.npz', stimulus=contrast, counts=counts, frame_rate=rate, cell_ids=ids + 1000)
 spikes = dict(stimulus=u, stimulus_offset=100.0, stimulus_scale=100.0, spike_times=times, spike_cells=cells,
               frame_times=frames, frame_rate=np.int64(rate), cell_ids=ids)
 np.savez(d + '/spikes.npz', **spikes)
@@ -99,6 +101,27 @@ np.save(d + '/movie.npy', u)
 	}
 	if worst := relDiff(glm[0], glm[1]); worst > 1e-6 {
 		t.Errorf("the exported GLM predicts %.2g relative away from the native one, want <= 1e-6", worst)
+	}
+	// --observed: the GLM's spike history is the recording's (matched by cell id, whatever the
+	// file's order of cells), as the daemon's observed mode has it, not its own mean counts.
+	var observed [2][]float32
+	for i, data := range []string{p("spikes.mat"), p("ref_reversed.npz")} {
+		if code, _, errs := run(t, "predict", "--model", p("glm.rtm"), "--stimulus", data, "--observed", "--out", p("glm.observed.npy")); code != 0 {
+			t.Fatalf("predict --observed %s: exit %d: %s", data, code, errs)
+		}
+		observed[i], _, _ = enginetest.ReadNpy(p("glm.observed.npy"))
+	}
+	if n := countPositive(observed[0]); n < len(observed[0])/2 {
+		t.Fatalf("glm --observed: only %d of %d rates are positive numbers", n, len(observed[0]))
+	}
+	if worst := relDiff(observed[0], observed[1]); worst != 0 {
+		t.Errorf("glm --observed: the cells of ref_reversed.npz, in reverse order, give rates %.2g relative away from spikes.mat's", worst)
+	}
+	if code, _, errs := run(t, "predict", "--model", p("glm.rtm"), "--stimulus", p("other_cells.npz"), "--observed", "--out", p("x.npy")); code == 0 || !strings.Contains(errs, "other_cells.npz has no counts of cell") {
+		t.Errorf("predict --observed on a recording of other cells: exit %d, %s", code, errs)
+	}
+	if relDiff(observed[0], glm[0]) == 0 {
+		t.Errorf("glm --observed predicts exactly what it does on its own counts: the recorded spikes were not fed")
 	}
 }
 

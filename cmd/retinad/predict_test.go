@@ -54,6 +54,7 @@ func TestPredictErrors(t *testing.T) {
 		{[]string{"--model", filepath.Join(dir, "ln.retinad"), "--stimulus", filepath.Join(dir, "bncnn_sigmoid.natural.stim.npy"), "--out", filepath.Join(t.TempDir(), "x.npy")}, "frames of 18x15, model"},
 		{[]string{"--model", filepath.Join(dir, "ln.natural.stim.npy"), "--stimulus", "x", "--out", "y"}, "not a native retinad model file"},
 		{[]string{"--model", filepath.Join(dir, "ln.retinad")}, "predict needs --model, --stimulus and --out"},
+		{[]string{"--model", filepath.Join(dir, "ln.retinad"), "--stimulus", "x.npz", "--observed", "--out", "y"}, "is a ln model, which has no spike history"},
 	} {
 		code, _, errs := run(t, append([]string{"predict"}, c.args...)...)
 		if code == 0 || !strings.Contains(errs, c.want) {

@@ -1,7 +1,6 @@
 package closedloop_test
 
 import (
-	"context"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -129,9 +128,8 @@ func TestClosedLoop(t *testing.T) {
 	}
 	defer sub.Unsubscribe()
 
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
+	ctx, stopDaemon := daemontest.Run(t, d.Run)
+	defer stopDaemon()
 	// counted is how many published choices satisfy ok.
 	counted := func(ok func(c *pb.AdaptiveChoice) bool) int {
 		mu.Lock()
@@ -150,8 +148,6 @@ func TestClosedLoop(t *testing.T) {
 	if !daemontest.WaitFor(t, 30*time.Second, "3 clips with their spikes back and a discriminate choice reporting its tally", func() bool {
 		return ad.Figures().Observed >= 3 && counted(tallied) > 0
 	}) {
-		cancel()
-		<-done
 		t.FailNow()
 	}
 	rep, err := d.Controller().ChooseStimulus(ctx, &pb.ChooseStimulusRequest{Strategy: "isoresponse"})
@@ -164,10 +160,7 @@ func TestClosedLoop(t *testing.T) {
 	daemontest.WaitFor(t, 30*time.Second, "2 isoresponse choices", func() bool {
 		return counted(func(c *pb.AdaptiveChoice) bool { return c.Strategy == "isoresponse" }) >= 2
 	})
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	stopDaemon()
 
 	f := ad.Figures()
 	figs := d.Figures()
@@ -305,15 +298,8 @@ func TestAdaptiveCountsClipsFromClosedBins(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- ad.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
+	_, stopLoop := daemontest.Run(t, ad.Run)
+	defer stopLoop()
 	// Frame k: cell 7 fires once when k%3 == 0, cell 9 k%4 times, cell 11 five times.
 	want := func(k uint64, cell int32) float32 {
 		switch {

@@ -6,6 +6,7 @@
 package daemontest
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"os"
@@ -288,4 +289,21 @@ func (l *LockedBuffer) String() string {
 func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) bool {
 	t.Helper()
 	return testwait.For(t, timeout, what, cond)
+}
+
+// Run runs run (a Daemon's Run) on a goroutine. stop cancels ctx, waits for run to return and
+// fails the test on its error; defer it where the test's other teardown (a clock's Drive, a NATS
+// server) must outlive Run, since the test's cleanup, which calls it too, comes after them.
+func Run(t testing.TB, run func(ctx context.Context) error) (ctx context.Context, stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx) }()
+	stop = sync.OnceFunc(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	t.Cleanup(stop)
+	return ctx, stop
 }

@@ -125,6 +125,10 @@ func (e engine) Observe(counts []float32) { e.s.Observe(counts) }
 // Reset starts the engine afresh where a session begins (daemon.Resetter).
 func (e engine) Reset() { e.s.Reset() }
 
+// Close ends the stream's helpers (Threads > 1) when the daemon unloads the model, giving their
+// cores back then rather than when the collector gets to the engine.
+func (e engine) Close() { e.s.Close() }
+
 // newEngine makes the streaming engine that runs m. A GLM's spike history follows its own
 // samples unless the model is configured observed (then the daemon feeds it the recording).
 func newEngine(m *infer.Model, o infer.Options) (daemon.Engine, error) {

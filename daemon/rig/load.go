@@ -20,7 +20,7 @@ import (
 func loadModels(cfg *configs.Config, log *slog.Logger) ([]daemon.Model, error) {
 	var out []daemon.Model
 	for i, mc := range cfg.Models {
-		m, err := loadModel(context.Background(), cfg, daemon.LoadRequest{Name: mc.Name, File: mc.File, Stochastic: mc.Stochastic, Seed: mc.Seed, Deadline: time.Duration(mc.Deadline), Observed: mc.Observed, FrameRate: float64(mc.FrameRate), Threads: mc.Threads}, log)
+		m, err := loadModel(context.Background(), cfg, daemon.LoadRequest{Name: mc.Name, File: mc.File, Stochastic: mc.Stochastic, Seed: mc.Seed, Deadline: time.Duration(mc.Deadline), Observed: mc.Observed, FrameRate: float64(mc.FrameRate), Threads: mc.Threads, CPUs: mc.CPUs}, log)
 		if err != nil {
 			return nil, fmt.Errorf("rig: models[%d]: %w", i, err)
 		}
@@ -117,7 +117,11 @@ func openModel(ctx context.Context, cfg *configs.Config, req daemon.LoadRequest,
 	if req.Observed && m.Kind != infer.GLM {
 		return daemon.Model{}, nil, fmt.Errorf("rig: model %s: %s is a %s; observed applies to a GLM's spike history only", req.Name, req.File, m.Kind)
 	}
-	eng, err := newEngine(m, infer.Options{Stochastic: req.Stochastic, Seed: req.Seed, Threads: req.Threads})
+	var helperCPUs []int // the model's goroutine has the first of its cores, the helpers the rest
+	if len(req.CPUs) > 1 {
+		helperCPUs = req.CPUs[1:]
+	}
+	eng, err := newEngine(m, infer.Options{Stochastic: req.Stochastic, Seed: req.Seed, Threads: req.Threads, HelperCPUs: helperCPUs})
 	if err != nil {
 		return daemon.Model{}, nil, fmt.Errorf("rig: model %s: %s: %w", req.Name, req.File, err)
 	}
@@ -129,5 +133,5 @@ func openModel(ctx context.Context, cfg *configs.Config, req daemon.LoadRequest,
 		ids[c] = int32(id)
 	}
 	log.Info("rig: model loaded", "name", req.Name, "file", req.File, "kind", m.Kind, "cells", len(ids), "history", in.History, "bin_rate", in.FrameRate)
-	return daemon.Model{Name: req.Name, File: req.File, Engine: eng, CellIDs: ids, BinRate: in.FrameRate, History: in.History, Deadline: req.Deadline, Observed: req.Observed}, m, nil
+	return daemon.Model{Name: req.Name, File: req.File, Engine: eng, CellIDs: ids, BinRate: in.FrameRate, History: in.History, Deadline: req.Deadline, Observed: req.Observed, CPUs: req.CPUs}, m, nil
 }

@@ -141,6 +141,7 @@ func Open(cfg *configs.Config, o Options) (r *Rig, err error) {
 		Window: time.Duration(cfg.Validation.Window), ReportEvery: time.Duration(cfg.Validation.ReportEvery),
 		StatusEvery: time.Duration(cfg.Dashboard.StatusEvery),
 		Clock:       clock.System{}, Log: log, StatusOut: o.StatusOut,
+		FrameLoopCPU: cfg.CPUs.FrameLoop,
 	})
 	if err != nil {
 		return nil, err

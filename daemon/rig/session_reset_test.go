@@ -1,7 +1,6 @@
 package rig
 
 import (
-	"context"
 	"math"
 	"path/filepath"
 	"testing"
@@ -83,15 +82,8 @@ func runSessions(t *testing.T, src daemon.Source, n int) map[string]*sessionRun 
 		t.Fatal(err)
 	}
 	defer psub.Unsubscribe()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
+	ctx, stopDaemon := daemontest.Run(t, d.Run)
+	defer stopDaemon()
 	drain := func() {
 		for {
 			select {

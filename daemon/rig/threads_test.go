@@ -24,7 +24,7 @@ func TestModelThreads(t *testing.T) {
 	cfg := configs.Default()
 	cfg.Stimulus.Height, cfg.Stimulus.Width = m.Input.Height, m.Input.Width
 	cfg.Models = []configs.Model{{Name: "one", File: file}, {Name: "three", File: file, Threads: 3}}
-	const pool = "retinad/infer.newPool"
+	const pool = "retinad/infer.startPool"
 	testwait.Must(t, 10*time.Second, "earlier tests' engines' pool helpers to end", func() bool {
 		runtime.GC() // an engine dropped without Close ends its helpers once collected
 		return testwait.Started(pool) == 0

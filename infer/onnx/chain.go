@@ -3,6 +3,7 @@ package onnx
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -359,27 +360,8 @@ func (r *chainReader) conv(n *Node) error {
 	if b != nil && (b.Type != TypeFloat || len(b.Float) != out) {
 		return fmt.Errorf("onnx: node %q (Conv): bias has %d values, want %d floats", n.Name, b.Len(), out)
 	}
-	for _, a := range n.Attrs {
-		ok := true
-		switch a.Name {
-		case "group":
-			ok = a.I == 1
-		case "strides", "dilations":
-			for _, v := range a.Ints {
-				ok = ok && v == 1
-			}
-		case "pads":
-			for _, v := range a.Ints {
-				ok = ok && v == 0
-			}
-		case "auto_pad":
-			ok = a.S == "" || a.S == "NOTSET" || a.S == "VALID"
-		case "kernel_shape":
-			ok = len(a.Ints) == 2 && int(a.Ints[0]) == kh && int(a.Ints[1]) == kw
-		}
-		if !ok {
-			return fmt.Errorf("onnx: node %q (Conv): attribute %s = %v%v%s not supported (retinad runs valid, stride-1, ungrouped convolutions)", n.Name, a.Name, a.I, a.Ints, a.S)
-		}
+	if a, _ := badConvAttr(n, kh, kw, false); a != nil {
+		return fmt.Errorf("onnx: node %q (Conv): attribute %s = %v%v%s not supported (retinad runs valid, stride-1, ungrouped convolutions)", n.Name, a.Name, a.I, a.Ints, a.S)
 	}
 	oh, ow := r.shape[1]-kh+1, r.shape[2]-kw+1
 	if oh <= 0 || ow <= 0 {
@@ -392,6 +374,43 @@ func (r *chainReader) conv(n *Node) error {
 	r.shape = []int{out, oh, ow}
 	r.push(l, n)
 	return nil
+}
+
+// badConvAttr is the first attribute of Conv node n that retinad cannot run, or nil: it runs
+// stride 1, dilation 1, one group, a kh x kw kernel, padded by nothing (valid) or, if same, by
+// half the kernel on every side. For a same convolution, padded says whether n says so (by pads
+// or a SAME auto_pad), as it must: ONNX's default is no padding.
+func badConvAttr(n *Node, kh, kw int, same bool) (bad *Attr, padded bool) {
+	half := []int64{int64(kh / 2), int64(kw / 2), int64(kh / 2), int64(kw / 2)}
+	for i := range n.Attrs {
+		a := &n.Attrs[i]
+		ok := true
+		switch a.Name {
+		case "group":
+			ok = a.I == 1
+		case "strides", "dilations":
+			for _, v := range a.Ints {
+				ok = ok && v == 1
+			}
+		case "pads":
+			if same {
+				ok = slices.Equal(a.Ints, half)
+				padded = padded || ok
+			} else {
+				ok = !slices.ContainsFunc(a.Ints, func(v int64) bool { return v != 0 })
+			}
+		case "auto_pad":
+			samePad := a.S == "SAME_UPPER" || a.S == "SAME_LOWER"
+			ok = a.S == "" || a.S == "NOTSET" || samePad && same || a.S == "VALID" && !same
+			padded = padded || samePad
+		case "kernel_shape":
+			ok = len(a.Ints) == 2 && int(a.Ints[0]) == kh && int(a.Ints[1]) == kw
+		}
+		if !ok {
+			return a, padded
+		}
+	}
+	return nil, padded
 }
 
 func (r *chainReader) batchNorm(n *Node) error {

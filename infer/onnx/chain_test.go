@@ -165,4 +165,32 @@ func TestChainRefusals(t *testing.T) {
 			t.Errorf("%s: error %v, want %q", tc.name, err, tc.want)
 		}
 	}
+	// A convolution must be valid, stride 1 and ungrouped, said however ONNX lets it be said.
+	conv := func(g *Graph) *Node {
+		for i := range g.Nodes {
+			if g.Nodes[i].Op == "Conv" {
+				return &g.Nodes[i]
+			}
+		}
+		t.Fatal("no Conv in bncnn_torch.onnx")
+		return nil
+	}
+	for _, tc := range []struct {
+		name string
+		attr Attr
+		want string
+	}{
+		{"padded", Attr{Name: "pads", Kind: AttrInts, Ints: []int64{1, 1, 1, 1}}, "attribute pads = 0[1 1 1 1] not supported"},
+		{"same", Attr{Name: "auto_pad", Kind: AttrString, S: "SAME_UPPER"}, "attribute auto_pad = 0[]SAME_UPPER not supported"},
+		{"strided", Attr{Name: "strides", Kind: AttrInts, Ints: []int64{2, 2}}, "attribute strides"},
+		{"grouped", Attr{Name: "group", Kind: AttrInt, I: 2}, "attribute group"},
+	} {
+		g := loadGraph(t, "../torchimport/testdata/bncnn_torch.onnx")
+		c := conv(g)
+		c.Attrs = append(c.Attrs, tc.attr)
+		_, err := ReadChain(g)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want %q", tc.name, err, tc.want)
+		}
+	}
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"slices"
 
 	"retinad/infer"
 )
@@ -171,31 +170,12 @@ func gruConv(n *Node, consts map[string]*Tensor) (w, b []float32, kh, kw int, er
 		}
 		b = bt.Float
 	}
-	same := []int64{int64(kh / 2), int64(kw / 2), int64(kh / 2), int64(kw / 2)}
-	padded := false
-	for _, a := range n.Attrs {
-		ok := true
-		switch a.Name {
-		case "group":
-			ok = a.I == 1
-		case "strides", "dilations":
-			for _, v := range a.Ints {
-				ok = ok && v == 1
-			}
-		case "pads":
-			ok, padded = slices.Equal(a.Ints, same), true
-		case "auto_pad":
-			ok = a.S == "SAME_UPPER" || a.S == "SAME_LOWER" || (a.S == "NOTSET" || a.S == "") && padded
-			padded = padded || ok
-		case "kernel_shape":
-			ok = len(a.Ints) == 2 && int(a.Ints[0]) == kh && int(a.Ints[1]) == kw
+	if a, padded := badConvAttr(n, kh, kw, true); a != nil || !padded {
+		same := []int64{int64(kh / 2), int64(kw / 2), int64(kh / 2), int64(kw / 2)}
+		if a == nil {
+			return fail("no padding: a conv-GRU's convolutions are same-padded (pads %v)", same)
 		}
-		if !ok {
-			return fail("attribute %s = %v%v%s: want same padding %v, stride 1, one group", a.Name, a.I, a.Ints, a.S, same)
-		}
-	}
-	if !padded {
-		return fail("no padding: a conv-GRU's convolutions are same-padded (pads %v)", same)
+		return fail("attribute %s = %v%v%s: want same padding %v, stride 1, one group", a.Name, a.I, a.Ints, a.S, same)
 	}
 	return wt.Float, b, kh, kw, nil
 }

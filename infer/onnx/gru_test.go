@@ -3,6 +3,7 @@ package onnx
 import (
 	"errors"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -157,6 +158,13 @@ func TestRecurrentImportRefusals(t *testing.T) {
 				}
 			}
 		}), "want same padding"},
+		{"padding left to ONNX's default (none)", edit(func(g *Graph) {
+			for i := range g.Nodes {
+				if n := &g.Nodes[i]; n.Op == "Conv" && n.Inputs[0] == StateInput {
+					n.Attrs = slices.DeleteFunc(n.Attrs, func(a Attr) bool { return a.Name == "pads" || a.Name == "auto_pad" })
+				}
+			}
+		}), "no padding: a conv-GRU's convolutions are same-padded"},
 		{"state read elsewhere", edit(func(g *Graph) {
 			n := &g.Nodes[len(g.Nodes)-1]
 			g.Nodes = append(g.Nodes, Node{Name: "extra", Op: "Relu", Inputs: []string{StateInput}, Outputs: []string{"extra"}})

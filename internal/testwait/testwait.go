@@ -57,7 +57,7 @@ func Must(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 }
 
 // Started counts the goroutines that function fn started (fn as a stack trace names it, e.g.
-// "retinad/infer.newPool"), running or not yet running, by their stacks' "created by" line. A
+// "retinad/infer.startPool"), running or not yet running, by their stacks' "created by" line. A
 // test that counts what it started does so rather than diff runtime.NumGoroutine, which other
 // tests' goroutines ending meanwhile move.
 func Started(fn string) int {
