@@ -282,10 +282,11 @@ func benchModel(path string, rate float64, steps, peerSteps, threads int, pin be
 	}
 	// Rounds interleave the engine and the peer, so that both see the same load on a shared
 	// machine; allocations are counted over the engine's steps only. The peer's run evicts the
-	// engine's weights from every cache (the daemon has no such neighbour between frames), so
-	// the first step of each round after the first is run untimed: otherwise those 19 cold
-	// steps alone would be the p99 of 1,500.
-	const rounds = 20
+	// engine's weights from every cache (the daemon has no such neighbour between frames), and
+	// the engine takes a few steps to be warm again: on the paper's model the steps after a peer
+	// round took 2.4, 1.9, 1.5 and 1.2 times the round's last ones. So warmSteps of each round
+	// after the first run untimed; otherwise those cold steps alone would be the p99.
+	const rounds, warmSteps = 20, 8
 	lat, tcpu, unswitched := make([]time.Duration, 0, steps), make([]time.Duration, 0, steps), make([]time.Duration, 0, steps)
 	ru := new(unix.Rusage)
 	// The thread's own CPU clock per step leaves out the time the machine's load took the core
@@ -302,7 +303,7 @@ func benchModel(path string, rate float64, steps, peerSteps, threads int, pin be
 	stepAllocs0 := allocsUnder(stepFunc)
 	for r := 0; r < rounds; r++ {
 		n := steps*(r+1)/rounds - steps*r/rounds
-		if r > 0 && peer != nil {
+		for i := 0; r > 0 && peer != nil && i < warmSteps; i++ {
 			s.Step(frames[len(lat)%len(frames)], rates)
 		}
 		runtime.ReadMemStats(&ms0)
