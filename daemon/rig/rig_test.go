@@ -146,8 +146,8 @@ func TestSimulatedRig(t *testing.T) {
 	}
 	defer sub.Close()
 	type onset struct {
-		host      int64
-		confirmed bool
+		host, flip int64
+		confirmed  bool
 	}
 	var mu sync.Mutex
 	onsets := map[uint64]onset{}
@@ -158,6 +158,7 @@ func TestSimulatedRig(t *testing.T) {
 	syncAcq := map[uint64]int64{}
 	finite := map[string]int{}
 	lastR := map[string]float64{}
+	lastBins := map[string]uint64{} // bins the validator scored, by its last report
 	var spikes, syncs, reports int
 	_, err = sub.Subscribe("retinad.sim.>", func(m *nats.Msg) {
 		mu.Lock()
@@ -169,7 +170,7 @@ func TestSimulatedRig(t *testing.T) {
 				t.Errorf("frame: %v", err)
 				return
 			}
-			onsets[o.Frame] = onset{o.OnsetHostNs, o.Confirmed}
+			onsets[o.Frame] = onset{o.OnsetHostNs, o.FlipHostNs, o.Confirmed}
 		case strings.HasPrefix(m.Subject, "retinad.sim.prediction."):
 			var p pb.Prediction
 			if err := proto.Unmarshal(m.Data, &p); err != nil {
@@ -199,7 +200,7 @@ func TestSimulatedRig(t *testing.T) {
 		case m.Subject == "retinad.sim.validation":
 			var v pb.ValidationReport
 			_ = proto.Unmarshal(m.Data, &v)
-			lastR[v.Model] = v.MeanPearsonR
+			lastR[v.Model], lastBins[v.Model] = v.MeanPearsonR, v.Bins
 			reports++
 		}
 	})
@@ -299,11 +300,6 @@ func TestSimulatedRig(t *testing.T) {
 
 	mu.Lock()
 	defer mu.Unlock()
-	// Frames come late when the machine cannot keep up (llvmpipe under load): they are
-	// counted as missed refreshes, never lost.
-	if f.Frames < uint64(e2eDuration.Seconds()*100*0.5) {
-		t.Errorf("%d frames shown in %v at 100 Hz", f.Frames, *e2eDuration)
-	}
 	// Every frame shown has its onset published (the last few may be cut by the stop).
 	n := uint64(len(onsets))
 	for k := uint64(0); k < n; k++ {
@@ -311,9 +307,23 @@ func TestSimulatedRig(t *testing.T) {
 			t.Fatalf("frame %d has no onset message (of %d)", k, n)
 		}
 	}
-	if n+5 < f.Frames {
-		t.Errorf("%d onsets for %d frames", n, f.Frames)
+	if n < 2 || n+5 < f.Frames {
+		t.Fatalf("%d onsets for %d frames", n, f.Frames)
 	}
+	// Frames come late when the machine cannot keep up (llvmpipe under load). How many is the
+	// machine's, not a bound a test can hold on a shared one (it once wanted half of 100 Hz):
+	// the daemon reports them (Figures.Missed, the status line, retinad_refreshes_missed_total)
+	// and BenchmarkDashboardClients and the fault tests compare them with an idle baseline.
+	// The rig's part is that none is lost: every refresh from the session's first flip to its
+	// last showed a frame or was counted missed (the refreshes missed outside that span, a few,
+	// are counted too).
+	period := int64(float64(time.Second) / cfg.Display.Refresh.Hz())
+	ratio := int64(math.Round(cfg.Display.Refresh.Hz() / cfg.Stimulus.FrameRate.Hz()))
+	span := (onsets[n-1].flip - onsets[0].flip + period/2) / period
+	if shown := int64(n-1) * ratio; shown+int64(f.Missed) < span {
+		t.Errorf("%d refreshes from the first flip to the last, but the frames after the first took %d and %d were counted missed in all: refreshes went uncounted", span, shown, f.Missed)
+	}
+	t.Logf("%d refreshes from the first flip to the last: %d frames shown, %d refreshes counted missed", span, n, f.Missed)
 	// Confirmed onsets agree with the fake device's truth.
 	// The clock sync fits the device's offset and drift over its first seconds: onsets are
 	// judged after a 2 s warm-up.
@@ -411,7 +421,7 @@ func TestSimulatedRig(t *testing.T) {
 	if recorded["retinad.sim.frame"] != len(onsets) || recorded["retinad.sim.prediction.cnn"] != len(bins["cnn"]) || recorded["retinad.sim.prediction.ln"] != len(bins["ln"]) {
 		t.Errorf("recording lost messages: recorded %v; seen %d onsets, %d cnn and %d ln predictions", recorded, len(onsets), len(bins["cnn"]), len(bins["ln"]))
 	}
-	t.Logf("live r: %v (trained models: %v)", lastR, trained)
+	t.Logf("live r: %v (trained models: %v), over %v bins of %d cnn and %d ln predictions with rates", lastR, trained, lastBins, len(rates["cnn"]), len(rates["ln"]))
 	// The CNN's live r above the LN's: the bundled CNN scores r 0.478 against 0.432 on the
 	// spikes of held-out natural scenes (models/README.md), ahead on every cell.
 	if trained && !(lastR["cnn"] > lastR["ln"]) {
