@@ -307,8 +307,11 @@ func TestSimulatedRig(t *testing.T) {
 			t.Fatalf("frame %d has no onset message (of %d)", k, n)
 		}
 	}
-	if n < 2 || n+5 < f.Frames {
-		t.Fatalf("%d onsets for %d frames", n, f.Frames)
+	if n+5 < f.Frames {
+		t.Errorf("%d onsets for %d frames", n, f.Frames)
+	}
+	if n < 2 {
+		t.Fatalf("%d onsets", n)
 	}
 	// Frames come late when the machine cannot keep up (llvmpipe under load). How many is the
 	// machine's, not a bound a test can hold on a shared one (it once wanted half of 100 Hz):
