@@ -160,10 +160,27 @@ func TestSimulatedRig(t *testing.T) {
 	lastR := map[string]float64{}
 	lastBins := map[string]uint64{} // bins the validator scored, by its last report
 	var spikes, syncs, reports int
+	// Closed when the session's STOP has been handled: the daemon sends it last, on the
+	// connection everything else went out on, and this subscription's messages are handled in
+	// order, so every message before it has been too.
+	sessionStop := make(chan struct{})
 	_, err = sub.Subscribe("retinad.sim.>", func(m *nats.Msg) {
 		mu.Lock()
 		defer mu.Unlock()
 		switch {
+		case m.Subject == "retinad.sim.session":
+			var e pb.SessionEvent
+			if err := proto.Unmarshal(m.Data, &e); err != nil {
+				t.Errorf("session: %v", err)
+				return
+			}
+			if e.Kind == pb.SessionEvent_STOP {
+				select {
+				case <-sessionStop:
+				default:
+					close(sessionStop)
+				}
+			}
 		case m.Subject == "retinad.sim.frame":
 			var o pb.FrameOnset
 			if err := proto.Unmarshal(m.Data, &o); err != nil {
@@ -270,9 +287,10 @@ func TestSimulatedRig(t *testing.T) {
 	}
 	f := r.Daemon().Figures()
 	dev := r.Device()
-	time.Sleep(300 * time.Millisecond) // the daemon's connection flushes what it buffered
-	if err := sub.Flush(); err != nil {
-		t.Fatal(err)
+	select {
+	case <-sessionStop:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the session's STOP did not reach the test's subscriber in 10 s")
 	}
 	// Everything published is in the recording.
 	recorded := map[string]int{}
