@@ -160,27 +160,13 @@ func TestSimulatedRig(t *testing.T) {
 	lastR := map[string]float64{}
 	lastBins := map[string]uint64{} // bins the validator scored, by its last report
 	var spikes, syncs, reports int
-	// Closed when the session's STOP has been handled: the daemon sends it last, on the
-	// connection everything else went out on, and this subscription's messages are handled in
-	// order, so every message before it has been too.
 	sessionStop := make(chan struct{})
 	_, err = sub.Subscribe("retinad.sim.>", func(m *nats.Msg) {
 		mu.Lock()
 		defer mu.Unlock()
 		switch {
 		case m.Subject == "retinad.sim.session":
-			var e pb.SessionEvent
-			if err := proto.Unmarshal(m.Data, &e); err != nil {
-				t.Errorf("session: %v", err)
-				return
-			}
-			if e.Kind == pb.SessionEvent_STOP {
-				select {
-				case <-sessionStop:
-				default:
-					close(sessionStop)
-				}
-			}
+			sessionStopped(t, m, sessionStop)
 		case m.Subject == "retinad.sim.frame":
 			var o pb.FrameOnset
 			if err := proto.Unmarshal(m.Data, &o); err != nil {
@@ -287,11 +273,7 @@ func TestSimulatedRig(t *testing.T) {
 	}
 	f := r.Daemon().Figures()
 	dev := r.Device()
-	select {
-	case <-sessionStop:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the session's STOP did not reach the test's subscriber in 10 s")
-	}
+	waitSessionStop(t, sessionStop)
 	// Everything published is in the recording.
 	recorded := map[string]int{}
 	subj, _ := contract.SubjectsFor("sim")
@@ -475,6 +457,37 @@ func TestSimulatedRig(t *testing.T) {
 		if d := math.Abs(r[maxLag] - lastR[m]); !(d < 0.02) {
 			t.Errorf("lag scan, %s: r %.4f at lag 0 by the test's own binning, the validator reported %.4f", m, r[maxLag], lastR[m])
 		}
+	}
+}
+
+// sessionStopped closes stop when m, of the session subject, is the session's STOP. The daemon
+// sends the STOP last, on the connection everything else went out on, and one subscription's
+// messages are handled in order: when it has been handled, so has every message before it.
+func sessionStopped(t *testing.T, m *nats.Msg, stop chan struct{}) {
+	var e pb.SessionEvent
+	if err := proto.Unmarshal(m.Data, &e); err != nil {
+		t.Errorf("session: %v", err)
+		return
+	}
+	if e.Kind != pb.SessionEvent_STOP {
+		return
+	}
+	select {
+	case <-stop:
+	default:
+		close(stop)
+	}
+}
+
+// waitSessionStop waits for sessionStopped to close stop: the test's subscription has handled
+// every message the session published (instead of sleeping while the daemon's connection
+// flushes).
+func waitSessionStop(t *testing.T, stop chan struct{}) {
+	t.Helper()
+	select {
+	case <-stop:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the session's STOP did not reach the test's subscriber in 10 s")
 	}
 }
 
