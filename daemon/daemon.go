@@ -301,8 +301,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.resetRecording()
 		d.sessionEvent(ctx, pb.SessionEvent_START, s.id)
 	}
-	g := newGroup(ctx)
+	// The goroutines run on until the frame loop has returned: a photodiode resolves the flips
+	// still waiting for their edges as it ends (untimed), the last frame loop's flip included,
+	// and the stamper publishes them. The frame loop ends with ctx or when a goroutine fails.
+	g := newGroup(context.WithoutCancel(ctx))
 	d.g = g
+	loopCtx, endLoop := context.WithCancel(ctx)
+	defer endLoop()
+	context.AfterFunc(g.ctx, endLoop)
 	for _, c := range d.p.Components {
 		g.Go(c.Name, c.Run)
 	}
@@ -319,8 +325,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	g.Go("status", d.runStatus)
 	d.ctl.Unlock()
 	if err == nil {
-		d.waitFlips(g.ctx)
-		if err := d.frameLoop(g.ctx); err != nil {
+		d.waitFlips(loopCtx)
+		if err := d.frameLoop(loopCtx); err != nil {
 			g.fail(err)
 		}
 	}
@@ -329,6 +335,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.ending = true
 	d.ctl.Unlock()
 	werr := g.Wait()
+	d.stamp.process() // what the photodiode resolved as it ended, after the stamper's last pass
 	if unsub != nil {
 		unsub()
 	}

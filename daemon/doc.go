@@ -20,7 +20,9 @@
 //	    prediction for that bin, stamped with the onset; a prediction ready later than its
 //	    model's deadline after the flip is counted skipped (with how late) and not published;
 //	    it counts each published prediction's latency from its frame's flip and from its onset's
-//	    arrival in histograms (acquisition.Histogram: lock-free, allocation-free) for Figures
+//	    arrival in histograms (acquisition.Histogram: lock-free, allocation-free) for Figures;
+//	    as Run ends (the frame loop first, then the other goroutines) Run publishes what the
+//	    photodiode resolved as it stopped, so every frame shown has its onset published
 //	validation goroutine and bus handlers
 //	    spikes and sync events from acquisition pass the strict decoder (acquisition.Inbound:
 //	    contract, sequence, and the clock fit's judgement; rejects counted per reason), are

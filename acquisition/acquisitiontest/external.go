@@ -34,15 +34,12 @@ func NATSServerBinary(t testing.TB) string {
 }
 
 // StartExternal starts a nats-server on a free port of 127.0.0.1 (JetStream in store, unless
-// store is "") and waits until it accepts connections.
+// store is "") and waits until it accepts connections. The port is held for the test
+// (reservePort): between a Kill and a Restart no other socket can take it.
 func StartExternal(t testing.TB, store string) *ExternalServer {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	port, release := reservePort(t)
+	t.Cleanup(release)
 	s := &ExternalServer{t: t, bin: NATSServerBinary(t), port: port, store: store}
 	s.Restart()
 	t.Cleanup(s.Kill)

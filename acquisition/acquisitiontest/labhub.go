@@ -2,13 +2,15 @@ package acquisitiontest
 
 import (
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"golang.org/x/sys/unix"
+
+	"retinad/internal/testwait"
 )
 
 // HubAdmin logs in as a test hub's client user (archive, exports, tap), which has no
@@ -49,22 +51,21 @@ type HubOptions struct {
 }
 
 // StartHub starts a lab hub: o.Nodes Go servers named hub-0, hub-1, ... on loopback with free
-// ports, each with a leaf-node listener for the rigs, ready for connections; they are shut
-// down when the test ends.
+// ports, each with a leaf-node listener for the rigs; they are shut down when the test ends. It
+// returns once every node is ready for connections and, in a cluster, the routes form a full
+// mesh and (with JetStream) every node knows the meta leader of a meta group of all the nodes.
 func StartHub(t testing.TB, o HubOptions) []*server.Server {
 	t.Helper()
 	nodes := max(o.Nodes, 1)
 	var routes []string
 	ports := make([]int, nodes)
 	if nodes > 1 {
-		// A cluster's routes are configured up front: pick its free ports first.
+		// A cluster's routes are configured up front (JetStream requires them), so its ports
+		// are chosen first: each is held (reservePort) until its node listens on it.
 		for i := range ports {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			ports[i] = ln.Addr().(*net.TCPAddr).Port
-			ln.Close()
+			var release func()
+			ports[i], release = reservePort(t)
+			defer release()
 			routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", ports[i]))
 		}
 	}
@@ -92,10 +93,84 @@ func StartHub(t testing.TB, o HubOptions) []*server.Server {
 	}
 	for i, s := range hub {
 		if !s.ReadyForConnections(10 * time.Second) {
-			t.Fatalf("acquisitiontest: hub node %d not ready for connections in 10 s", i)
+			// Healthz names the listener that is missing and why.
+			t.Fatalf("acquisitiontest: hub node %d not ready for connections in 10 s: %s", i, s.Healthz(nil).Error)
 		}
 	}
+	if !testwait.Until(30*time.Second, func() bool { return hubFormed(hub, o.JetStream) }) {
+		t.Fatalf("acquisitiontest: hub of %d nodes not formed in 30 s: %s", nodes, hubState(hub))
+	}
 	return hub
+}
+
+// reservePort returns a free loopback port of the kernel's choosing, held until release by a
+// socket bound to it that never listens, with SO_REUSEADDR. While it is held the kernel gives
+// the port to no other bind to port 0 and to no outgoing connection, and a listener with
+// SO_REUSEADDR (every Go listener, a NATS server's too) may still bind it: socket(7) allows that
+// "except when there is an active listening socket bound to the address". A port chosen by
+// listening and closing, then bound again, was free for anyone in between: a connection or
+// another test's server took one now and then, and the node that was to listen there never
+// became ready for connections (its route listener failed, silently).
+func reservePort(t testing.TB) (port int, release func()) {
+	t.Helper()
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatalf("acquisitiontest: reserve a port: %v", err)
+	}
+	release = func() { _ = unix.Close(fd) }
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+		release()
+		t.Fatalf("acquisitiontest: reserve a port: SO_REUSEADDR: %v", err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		release()
+		t.Fatalf("acquisitiontest: reserve a port: bind 127.0.0.1:0: %v", err)
+	}
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		release()
+		t.Fatalf("acquisitiontest: reserve a port: %v", err)
+	}
+	return sa.(*unix.SockaddrInet4).Port, release
+}
+
+// hubFormed reports whether every node has a route to every other and, in a cluster with
+// JetStream, knows the meta leader of a meta group of all the nodes.
+func hubFormed(hub []*server.Server, jetStream bool) bool {
+	for _, s := range hub {
+		if s.NumRemotes() != len(hub)-1 {
+			return false
+		}
+		if !jetStream || len(hub) == 1 {
+			continue
+		}
+		if m := metaGroup(s); m == nil || m.Leader == "" || m.Size != len(hub) {
+			return false
+		}
+	}
+	return true
+}
+
+// metaGroup is node s's view of the JetStream meta group, nil when it has none (yet).
+func metaGroup(s *server.Server) *server.MetaClusterInfo {
+	jsz, err := s.Jsz(nil)
+	if err != nil {
+		return nil
+	}
+	return jsz.Meta
+}
+
+// hubState describes each node's routes and meta group, for a hub that did not form.
+func hubState(hub []*server.Server) string {
+	var b strings.Builder
+	for i, s := range hub {
+		fmt.Fprintf(&b, "node %d: routes to %d nodes", i, s.NumRemotes())
+		if m := metaGroup(s); m != nil {
+			fmt.Fprintf(&b, ", meta leader %q of %d", m.Leader, m.Size)
+		}
+		b.WriteString("; ")
+	}
+	return b.String()
 }
 
 // LeafURLs is the hub's leaf listeners as a rig's leaf remote (configs.Leaf.URL), logging in as

@@ -11,7 +11,6 @@ import (
 
 	"retinad/calib"
 	"retinad/calib/photodiode"
-	"retinad/clock"
 	"retinad/configs"
 	"retinad/internal/testwait"
 )
@@ -39,23 +38,13 @@ func TestUnplugReplug(t *testing.T) {
 		t.Errorf("Down() = %v while connected, want 0", d)
 	}
 
-	clk := clock.System{}
 	frame := uint64(0)
-	const refresh = 10 * time.Millisecond
-	var last int64 // host time of the last flip
-	// flips shows n frames as a monitor does: a refresh (10 ms) apart at least, stamped when
-	// handed over, so that each frame's light is still to come. A goroutine woken late on a
-	// loaded machine shows fewer frames; it never shows two within one refresh, which no
-	// monitor can. (A time.Ticker read late does: its buffered tick and the next come a
-	// fraction of a millisecond apart, the device's jitter puts their edges out of order, and
-	// the earlier frame is judged dropped: 14 frames in 5 of 10 runs beside six `yes`.)
+	// flips shows n frames as a monitor does (a ticker read late once judged 14 frames dropped
+	// in 5 of 10 runs beside six `yes`).
+	mon := monitor{refresh: 10 * time.Millisecond}
 	flips := func(n int) {
 		for i := 0; i < n; i++ {
-			if last != 0 {
-				time.Sleep(time.Duration(last - clk.Now() + int64(refresh)))
-			}
-			last = clk.Now()
-			pd.Flip(frame, last, float64(frame%2))
+			pd.Flip(frame, mon.flip(), float64(frame%2))
 			frame++
 		}
 	}

@@ -339,21 +339,7 @@ func (d *Device) Run(ctx context.Context) error {
 		posted := d.posted.Load()
 		now := d.clk.Now()
 		d.mu.Lock()
-		if d.mode == wire.ModeLevels {
-			d.levels(now)
-		}
-		d.buf = d.buf[:0]
-		i := 0
-		for ; i < len(d.queue) && d.queue[i].due <= now; i++ {
-			m := d.queue[i].m
-			if m.Type == wire.TypePong && d.plugged {
-				d.pongsWritten.Add(1)
-			}
-			m.Seq = d.seq
-			d.seq++
-			d.buf = wire.AppendFrame(d.buf, &m)
-		}
-		d.queue = d.queue[:copy(d.queue, d.queue[i:])]
+		d.writeDue(now)
 		next := int64(math.MaxInt64)
 		if len(d.queue) > 0 {
 			next = d.queue[0].due
@@ -364,9 +350,6 @@ func (d *Device) Run(ctx context.Context) error {
 		if next != math.MaxInt64 {
 			timer.Reset(time.Duration(next - now))
 		}
-		if len(d.buf) > 0 && d.plugged {
-			d.send(d.buf)
-		}
 		d.mu.Unlock()
 		d.done.Store(posted)
 		if tick {
@@ -374,6 +357,29 @@ func (d *Device) Run(ctx context.Context) error {
 				a.Ack()
 			}
 		}
+	}
+}
+
+// writeDue writes the output due by host time now (level blocks completed by then included),
+// in due order. Called with d.mu held.
+func (d *Device) writeDue(now int64) {
+	if d.mode == wire.ModeLevels {
+		d.levels(now)
+	}
+	d.buf = d.buf[:0]
+	i := 0
+	for ; i < len(d.queue) && d.queue[i].due <= now; i++ {
+		m := d.queue[i].m
+		if m.Type == wire.TypePong && d.plugged {
+			d.pongsWritten.Add(1)
+		}
+		m.Seq = d.seq
+		d.seq++
+		d.buf = wire.AppendFrame(d.buf, &m)
+	}
+	d.queue = d.queue[:copy(d.queue, d.queue[i:])]
+	if len(d.buf) > 0 && d.plugged {
+		d.send(d.buf)
 	}
 }
 
@@ -553,12 +559,18 @@ func readPoll(rc syscall.RawConn, buf []byte) (int, error) {
 // pong answers a ping at once, stamped with the host time recv its bytes were read, as
 // firmware answers from its receive interrupt: in real time, a round trip through Run's
 // timer would make the way back longer than the way out and bias the host's clock sync.
+// Output already due by recv (an edge whose light came before the ping) goes first: the
+// device's messages leave in the order of their times, as firmware sends an edge when it sees
+// it, and the host takes a pong as the stream having reached its time (every flip older than
+// its window is dropped). Run, starved on a loaded host, would otherwise send such an edge
+// after a pong stamped tens of milliseconds later: its frame dropped, the edge spurious.
 func (d *Device) pong(id uint32, recv int64) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if !d.plugged {
 		return
 	}
+	d.writeDue(recv)
 	d.pingsAnswered.Add(1)
 	m := wire.Message{Type: wire.TypePong, Seq: d.seq, ID: id, TimeUS: d.devUS(recv)}
 	d.seq++

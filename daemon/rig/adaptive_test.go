@@ -61,7 +61,16 @@ func TestSimulatedRigAdaptive(t *testing.T) {
 	defer sub.Close()
 	var mu sync.Mutex
 	var choices []*pb.AdaptiveChoice
-	if _, err := sub.Subscribe("retinad.sim.adaptive", func(m *nats.Msg) {
+	sessionStop := make(chan struct{})
+	if _, err := sub.Subscribe("retinad.sim.>", func(m *nats.Msg) {
+		switch m.Subject {
+		case "retinad.sim.session":
+			sessionStopped(t, m, sessionStop)
+			return
+		case "retinad.sim.adaptive":
+		default:
+			return
+		}
 		var c pb.AdaptiveChoice
 		if err := proto.Unmarshal(m.Data, &c); err != nil {
 			t.Error(err)
@@ -117,8 +126,7 @@ func TestSimulatedRigAdaptive(t *testing.T) {
 	if chooseErr != nil || reply.Strategy != "isoresponse" {
 		t.Errorf("ChooseStimulus isoresponse: %v (%v)", &reply, chooseErr)
 	}
-	time.Sleep(300 * time.Millisecond) // the daemon's connection flushes what it buffered
-	_ = sub.Flush()
+	waitSessionStop(t, sessionStop)
 	// Every choice is recorded with the session.
 	subj, _ := contract.SubjectsFor("sim")
 	rctx, rcancel := context.WithTimeout(context.Background(), 20*time.Second)

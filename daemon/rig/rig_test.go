@@ -146,8 +146,8 @@ func TestSimulatedRig(t *testing.T) {
 	}
 	defer sub.Close()
 	type onset struct {
-		host      int64
-		confirmed bool
+		host, flip int64
+		confirmed  bool
 	}
 	var mu sync.Mutex
 	onsets := map[uint64]onset{}
@@ -158,18 +158,22 @@ func TestSimulatedRig(t *testing.T) {
 	syncAcq := map[uint64]int64{}
 	finite := map[string]int{}
 	lastR := map[string]float64{}
+	lastBins := map[string]uint64{} // bins the validator scored, by its last report
 	var spikes, syncs, reports int
+	sessionStop := make(chan struct{})
 	_, err = sub.Subscribe("retinad.sim.>", func(m *nats.Msg) {
 		mu.Lock()
 		defer mu.Unlock()
 		switch {
+		case m.Subject == "retinad.sim.session":
+			sessionStopped(t, m, sessionStop)
 		case m.Subject == "retinad.sim.frame":
 			var o pb.FrameOnset
 			if err := proto.Unmarshal(m.Data, &o); err != nil {
 				t.Errorf("frame: %v", err)
 				return
 			}
-			onsets[o.Frame] = onset{o.OnsetHostNs, o.Confirmed}
+			onsets[o.Frame] = onset{o.OnsetHostNs, o.FlipHostNs, o.Confirmed}
 		case strings.HasPrefix(m.Subject, "retinad.sim.prediction."):
 			var p pb.Prediction
 			if err := proto.Unmarshal(m.Data, &p); err != nil {
@@ -199,7 +203,7 @@ func TestSimulatedRig(t *testing.T) {
 		case m.Subject == "retinad.sim.validation":
 			var v pb.ValidationReport
 			_ = proto.Unmarshal(m.Data, &v)
-			lastR[v.Model] = v.MeanPearsonR
+			lastR[v.Model], lastBins[v.Model] = v.MeanPearsonR, v.Bins
 			reports++
 		}
 	})
@@ -269,10 +273,7 @@ func TestSimulatedRig(t *testing.T) {
 	}
 	f := r.Daemon().Figures()
 	dev := r.Device()
-	time.Sleep(300 * time.Millisecond) // the daemon's connection flushes what it buffered
-	if err := sub.Flush(); err != nil {
-		t.Fatal(err)
-	}
+	waitSessionStop(t, sessionStop)
 	// Everything published is in the recording.
 	recorded := map[string]int{}
 	subj, _ := contract.SubjectsFor("sim")
@@ -299,21 +300,34 @@ func TestSimulatedRig(t *testing.T) {
 
 	mu.Lock()
 	defer mu.Unlock()
-	// Frames come late when the machine cannot keep up (llvmpipe under load): they are
-	// counted as missed refreshes, never lost.
-	if f.Frames < uint64(e2eDuration.Seconds()*100*0.5) {
-		t.Errorf("%d frames shown in %v at 100 Hz", f.Frames, *e2eDuration)
-	}
-	// Every frame shown has its onset published (the last few may be cut by the stop).
+	// Every frame shown has its onset published (the last ones untimed when the stop came
+	// before their edges).
 	n := uint64(len(onsets))
 	for k := uint64(0); k < n; k++ {
 		if _, ok := onsets[k]; !ok {
 			t.Fatalf("frame %d has no onset message (of %d)", k, n)
 		}
 	}
-	if n+5 < f.Frames {
+	if n != f.Frames {
 		t.Errorf("%d onsets for %d frames", n, f.Frames)
 	}
+	if n < 2 {
+		t.Fatalf("%d onsets", n)
+	}
+	// Frames come late when the machine cannot keep up (llvmpipe under load). How many is the
+	// machine's, not a bound a test can hold on a shared one (it once wanted half of 100 Hz):
+	// the daemon reports them (Figures.Missed, the status line, retinad_refreshes_missed_total)
+	// and BenchmarkDashboardClients and the fault tests compare them with an idle baseline.
+	// The rig's part is that none is lost: every refresh from the session's first flip to its
+	// last showed a frame or was counted missed (the refreshes missed outside that span, a few,
+	// are counted too).
+	period := int64(float64(time.Second) / cfg.Display.Refresh.Hz())
+	ratio := int64(math.Round(cfg.Display.Refresh.Hz() / cfg.Stimulus.FrameRate.Hz()))
+	span := (onsets[n-1].flip - onsets[0].flip + period/2) / period
+	if shown := int64(n-1) * ratio; shown+int64(f.Missed) < span {
+		t.Errorf("%d refreshes from the first flip to the last, but the frames after the first took %d and %d were counted missed in all: refreshes went uncounted", span, shown, f.Missed)
+	}
+	t.Logf("%d refreshes from the first flip to the last: %d frames shown, %d refreshes counted missed", span, n, f.Missed)
 	// Confirmed onsets agree with the fake device's truth.
 	// The clock sync fits the device's offset and drift over its first seconds: onsets are
 	// judged after a 2 s warm-up.
@@ -411,7 +425,7 @@ func TestSimulatedRig(t *testing.T) {
 	if recorded["retinad.sim.frame"] != len(onsets) || recorded["retinad.sim.prediction.cnn"] != len(bins["cnn"]) || recorded["retinad.sim.prediction.ln"] != len(bins["ln"]) {
 		t.Errorf("recording lost messages: recorded %v; seen %d onsets, %d cnn and %d ln predictions", recorded, len(onsets), len(bins["cnn"]), len(bins["ln"]))
 	}
-	t.Logf("live r: %v (trained models: %v)", lastR, trained)
+	t.Logf("live r: %v (trained models: %v), over %v bins of %d cnn and %d ln predictions with rates", lastR, trained, lastBins, len(rates["cnn"]), len(rates["ln"]))
 	// The CNN's live r above the LN's: the bundled CNN scores r 0.478 against 0.432 on the
 	// spikes of held-out natural scenes (models/README.md), ahead on every cell.
 	if trained && !(lastR["cnn"] > lastR["ln"]) {
@@ -443,6 +457,37 @@ func TestSimulatedRig(t *testing.T) {
 		if d := math.Abs(r[maxLag] - lastR[m]); !(d < 0.02) {
 			t.Errorf("lag scan, %s: r %.4f at lag 0 by the test's own binning, the validator reported %.4f", m, r[maxLag], lastR[m])
 		}
+	}
+}
+
+// sessionStopped closes stop when m, of the session subject, is the session's STOP. The daemon
+// sends the STOP last, on the connection everything else went out on, and one subscription's
+// messages are handled in order: when it has been handled, so has every message before it.
+func sessionStopped(t *testing.T, m *nats.Msg, stop chan struct{}) {
+	var e pb.SessionEvent
+	if err := proto.Unmarshal(m.Data, &e); err != nil {
+		t.Errorf("session: %v", err)
+		return
+	}
+	if e.Kind != pb.SessionEvent_STOP {
+		return
+	}
+	select {
+	case <-stop:
+	default:
+		close(stop)
+	}
+}
+
+// waitSessionStop waits for sessionStopped to close stop: the test's subscription has handled
+// every message the session published (instead of sleeping while the daemon's connection
+// flushes).
+func waitSessionStop(t *testing.T, stop chan struct{}) {
+	t.Helper()
+	select {
+	case <-stop:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the session's STOP did not reach the test's subscriber in 10 s")
 	}
 }
 
