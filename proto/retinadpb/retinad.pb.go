@@ -439,7 +439,7 @@ type FrameOnset struct {
 	OnsetUnixNs   int64                  `protobuf:"varint,9,opt,name=onset_unix_ns,json=onsetUnixNs,proto3" json:"onset_unix_ns,omitempty"`
 	LatencyNs     int64                  `protobuf:"varint,10,opt,name=latency_ns,json=latencyNs,proto3" json:"latency_ns,omitempty"`             // onset - flip
 	Confirmed     bool                   `protobuf:"varint,11,opt,name=confirmed,proto3" json:"confirmed,omitempty"`                              // the photodiode confirmed this frame's onset
-	DroppedBefore uint32                 `protobuf:"varint,12,opt,name=dropped_before,json=droppedBefore,proto3" json:"dropped_before,omitempty"` // monitor refreshes missed just before this frame
+	DroppedBefore uint32                 `protobuf:"varint,12,opt,name=dropped_before,json=droppedBefore,proto3" json:"dropped_before,omitempty"` // frames just before this one that the photodiode saw never light the patch (dropped)
 	// The photodiode link lost device messages (a sequence gap) around this frame: its onset is
 	// unknown (confirmed false), and that is the link's fault, not the monitor's.
 	LinkLost bool `protobuf:"varint,13,opt,name=link_lost,json=linkLost,proto3" json:"link_lost,omitempty"`
