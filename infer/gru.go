@@ -1,7 +1,5 @@
 package infer
 
-import "math"
-
 // gruOp is the streaming form of a convgru layer (see Reference.convGRU for the update): its
 // state h lives in the op, sized when the engine is built, carried from one Step to the next
 // and cleared by Stream.Reset. Its two convolutions (of the input and of the state, all three
@@ -36,13 +34,7 @@ func (o *gruOp) apply(x []float32) []float32 {
 	o.pad(o.hp, o.state, o.hc)
 	gi := o.ih.apply(o.xp)
 	gh := o.hh.apply(o.hp)
-	n := len(o.state)
-	for p, h := range o.state {
-		r := sigmoid32(gi[p] + gh[p])
-		z := sigmoid32(gi[n+p] + gh[n+p])
-		c := float32(math.Tanh(float64(gi[2*n+p] + r*gh[2*n+p])))
-		o.state[p] = (1-z)*c + z*h
-	}
+	gruGates(o.state, gi, gh, len(o.state))
 	copy(o.out, o.state)
 	return o.out
 }
@@ -57,5 +49,3 @@ func (o *gruOp) pad(dst, src []float32, c int) {
 		}
 	}
 }
-
-func sigmoid32(v float32) float32 { return float32(1 / (1 + math.Exp(-float64(v)))) }
