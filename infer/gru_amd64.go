@@ -29,6 +29,15 @@ func gruGatesKernel(h, gi, gh []float32, stride int) {
 	}
 }
 
+// gruConvKernels is every direct conv-GRU kernel this CPU can run.
+func gruConvKernels() map[string]func(dst, src, w, bias []float32, offs []int32, nblk, oplane int) {
+	k := map[string]func(dst, src, w, bias []float32, offs []int32, nblk, oplane int){}
+	if cpu.X86.HasAVX512F {
+		k["avx512"] = gruConvAVX512Kernel
+	}
+	return k
+}
+
 // gruGatesKernels is every gates kernel this CPU can run besides the Go one.
 func gruGatesKernels() map[string]func(h, gi, gh []float32, stride int) {
 	k := map[string]func(h, gi, gh []float32, stride int){}
@@ -41,5 +50,15 @@ func gruGatesKernels() map[string]func(h, gi, gh []float32, stride int) {
 func init() {
 	if cpu.X86.HasAVX512F {
 		gruGates = gruGatesKernel
+		gruConvKernel = gruConvAVX512Kernel
 	}
+}
+
+//go:noescape
+func gruConvAVX512(dst, src, w, bias *float32, offs *int32, nk, nblk, oplane int)
+
+// gruConvAVX512Kernel checks the lengths the assembly relies on and calls it.
+func gruConvAVX512Kernel(dst, src, w, bias []float32, offs []int32, nblk, oplane int) {
+	gruConvCheck(dst, src, w, bias, offs, nblk, oplane)
+	gruConvAVX512(&dst[0], &src[0], &w[0], &bias[0], &offs[0], len(offs), nblk, oplane)
 }
