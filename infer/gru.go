@@ -9,10 +9,10 @@ import "fmt"
 // is the same-padded convolution on the unpadded planes, in one of two forms:
 //   - direct, where the CPU has the kernel (gruConvKernel: AVX-512): eight output channels and
 //     48 outputs at a time in registers, each input vector loaded once for the eight (see
-//     gruDirect). At paper size (8 channels of 3x3 on 26x26) it takes 12 us for both
-//     convolutions where the frequency domain took 60-70: the transforms of 16 planes in and
-//     48 out cost more than the 4.7 MFLOP of the sums at this size, and ran at a fraction of
-//     the FMA peak;
+//     gruDirect). At paper size (8 channels of 3x3 on 26x26) the whole op takes 30 us p50
+//     against 62 us with the convolutions in the frequency domain, whose transforms of 16
+//     planes in and 48 out cost more than the sums at this size (BenchmarkGRUOp, load 5.6);
+//     the kernel is 23 us of it, 7.2 G 16-wide FMAs a second of the 8.2 this core peaks at;
 //   - otherwise the valid convolutions of the other layers (newConv: direct or through the
 //     frequency domain, split across the pool's cores).
 type gruOp struct {

@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
+	"time"
 )
 
 // TestGRUConvKernels holds every direct conv-GRU kernel (the Go one and each assembly one this
@@ -126,6 +128,44 @@ func TestGRUOpForms(t *testing.T) {
 				}
 			}
 			t.Logf("worst differences: %v", worst)
+		})
+	}
+}
+
+// BenchmarkGRUOp is the paper-size conv-GRU alone (8 channels in, 8 of state, 3x3 on 26x26)
+// in each form: its two convolutions, the gates and the copies, one core.
+func BenchmarkGRUOp(b *testing.B) {
+	r := rand.New(rand.NewPCG(11, 12))
+	tensor := func(s float64, shape ...int) *Tensor {
+		d := make([]float32, numel(shape))
+		for i := range d {
+			d[i] = float32(r.NormFloat64() * s)
+		}
+		return &Tensor{Shape: shape, Data: d}
+	}
+	l := &Layer{Type: ConvGRU, Weight: tensor(0.1, 24, 8, 3, 3), Bias: tensor(0.2, 24), WeightHH: tensor(0.1, 24, 8, 3, 3), BiasHH: tensor(0.2, 24)}
+	x := tensor(1, 8*26*26).Data
+	forms := map[string]func(dst, src, w, bias []float32, offs []int32, nblk, oplane int){"spectral": nil}
+	for name, k := range gruConvKernels() {
+		forms["direct-"+name] = k
+	}
+	saved := gruConvKernel
+	defer func() { gruConvKernel = saved }()
+	for name, k := range forms {
+		b.Run(name, func(b *testing.B) {
+			gruConvKernel = k
+			o := newGRUOp(l, []int{8, 26, 26}, nil)
+			times := make([]time.Duration, 0, 1<<16)
+			b.ReportAllocs()
+			for b.Loop() {
+				t0 := time.Now()
+				o.apply(x)
+				if len(times) < cap(times) {
+					times = append(times, time.Since(t0))
+				}
+			}
+			slices.Sort(times) // the median: on a shared machine the mean follows the scheduler
+			b.ReportMetric(float64(times[len(times)/2].Nanoseconds())/1e3, "p50-us")
 		})
 	}
 }
