@@ -5,10 +5,11 @@ import "math"
 // The conv-GRU's gates in float32, vectorisable: exp as Cephes' expf (a range reduction by
 // ln 2 in two parts and a degree-6 polynomial, within 2 ulp), the sigmoid as 1/(1+exp(-v)),
 // tanh as Cephes' tanhf (an odd polynomial below 0.625, (1-e)/(1+e) with e = exp(-2|v|) above).
-// gruGatesGo is the arithmetic; gruGates runs it in AVX-512 where the CPU has it (gru_amd64.s,
-// the same operations in the same order, FMAs fused), and the tests hold the two to each other
-// and to float64's math.Exp and math.Tanh. Before these, the gates called math.Exp and
-// math.Tanh in float64 per value: 16,000 of them a step at paper size, 60% of the step.
+// gruGatesGo is the arithmetic; gruGates runs it in AVX-512 or AVX2 with FMA where the CPU
+// has them (gru_amd64.s, the same operations in the same order, FMAs fused), and the tests
+// hold them to each other and to float64's math.Exp and math.Tanh. Before these, the gates
+// called math.Exp and math.Tanh in float64 per value: 16,000 of them a step at paper size, 60%
+// of the step. At that size (BenchmarkGRUGates, load 4.9): Go 192 us, AVX2 10.5, AVX-512 8.3.
 
 // The constants of expf and tanhf (Cephes).
 const (

@@ -3,6 +3,7 @@ package infer
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -56,7 +57,8 @@ func TestGRUGates(t *testing.T) {
 	for name, k := range gruGatesKernels() {
 		ks[name] = k
 	}
-	for _, n := range []int{1, 15, 16, 17, 33, 338, 5408} {
+	t.Logf("kernels: %d (go, the one in use, and %v)", len(ks), keys(gruGatesKernels()))
+	for _, n := range []int{1, 7, 8, 9, 15, 16, 17, 33, 338, 5408} {
 		stride := n + r.IntN(5)
 		gi, gh := make([]float32, 3*stride), make([]float32, 3*stride)
 		h := make([]float32, n)
@@ -90,5 +92,35 @@ func TestGRUGates(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+func keys[V any](m map[string]V) []string {
+	var k []string
+	for name := range m {
+		k = append(k, name)
+	}
+	slices.Sort(k)
+	return k
+}
+
+// BenchmarkGRUGates is the paper-size conv-GRU's gates (8 x 26 x 26 states) in each kernel.
+func BenchmarkGRUGates(b *testing.B) {
+	const n = 8 * 26 * 26
+	r := rand.New(rand.NewPCG(1, 2))
+	gi, gh, h := make([]float32, 3*n), make([]float32, 3*n), make([]float32, n)
+	for i := range gi {
+		gi[i], gh[i] = float32(r.NormFloat64()), float32(r.NormFloat64())
+	}
+	ks := map[string]func(h, gi, gh []float32, stride int){"go": gruGatesGo}
+	for name, k := range gruGatesKernels() {
+		ks[name] = k
+	}
+	for _, name := range keys(ks) {
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				ks[name](h, gi, gh, n)
+			}
+		})
 	}
 }

@@ -9,23 +9,31 @@ import (
 )
 
 // gruGatesAVX512 is gruGatesGo on n values (a multiple of 16, at least 16), sixteen at a time.
+// (AVX-512 F alone: VSCALEFPS, VRNDSCALEPS and masks.)
 //
 //go:noescape
 func gruGatesAVX512(h, gi, gh *float32, n, stride int)
 
-// gruGatesKernel checks the lengths the assembly relies on, runs it on the whole sixteens and
-// gruGatesGo on the rest.
-func gruGatesKernel(h, gi, gh []float32, stride int) {
-	n := len(h)
-	if stride < n || len(gi) < 2*stride+n || len(gh) < 2*stride+n {
-		panic(fmt.Sprintf("infer: gruGates: %d values, gates of %d and %d values %d apart", n, len(gi), len(gh), stride))
-	}
-	m := n &^ 15
-	if m > 0 {
-		gruGatesAVX512(&h[0], &gi[0], &gh[0], m, stride)
-	}
-	if m < n {
-		gruGatesGo(h[m:], gi[m:], gh[m:], stride)
+// gruGatesAVX2 is gruGatesGo on n values (a multiple of 8, at least 8), eight at a time.
+//
+//go:noescape
+func gruGatesAVX2(h, gi, gh *float32, n, stride int)
+
+// gruGatesKernel returns the assembly kernel k (of width 16 or 8) behind the checks of the
+// lengths it relies on: it runs k on the whole widths and gruGatesGo on the rest.
+func gruGatesKernel(k func(h, gi, gh *float32, n, stride int), width int) func(h, gi, gh []float32, stride int) {
+	return func(h, gi, gh []float32, stride int) {
+		n := len(h)
+		if stride < n || len(gi) < 2*stride+n || len(gh) < 2*stride+n {
+			panic(fmt.Sprintf("infer: gruGates: %d values, gates of %d and %d values %d apart", n, len(gi), len(gh), stride))
+		}
+		m := n - n%width
+		if m > 0 {
+			k(&h[0], &gi[0], &gh[0], m, stride)
+		}
+		if m < n {
+			gruGatesGo(h[m:], gi[m:], gh[m:], stride)
+		}
 	}
 }
 
@@ -41,15 +49,21 @@ func gruConvKernels() map[string]func(dst, src, w, bias []float32, offs []int32,
 // gruGatesKernels is every gates kernel this CPU can run besides the Go one.
 func gruGatesKernels() map[string]func(h, gi, gh []float32, stride int) {
 	k := map[string]func(h, gi, gh []float32, stride int){}
+	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
+		k["avx2"] = gruGatesKernel(gruGatesAVX2, 8)
+	}
 	if cpu.X86.HasAVX512F {
-		k["avx512"] = gruGatesKernel
+		k["avx512"] = gruGatesKernel(gruGatesAVX512, 16)
 	}
 	return k
 }
 
 func init() {
+	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
+		gruGates = gruGatesKernel(gruGatesAVX2, 8)
+	}
 	if cpu.X86.HasAVX512F {
-		gruGates = gruGatesKernel
+		gruGates = gruGatesKernel(gruGatesAVX512, 16)
 		gruConvKernel = gruConvAVX512Kernel
 	}
 }
