@@ -133,6 +133,9 @@ func (s *Stream) opFLOPs(o op) int64 {
 	case *nonlinOp:
 		return 4 * int64(len(o.gain))
 	case *gruOp:
+		if d := o.direct; d != nil { // the sums of the valid outputs, not the garbage columns
+			return 2*int64(3*o.hc*(len(d.conv[0].offs)+len(d.conv[1].offs))*o.h*o.w) + 12*int64(len(o.out))
+		}
 		return s.opFLOPs(o.ih) + s.opFLOPs(o.hh) + 12*int64(len(o.state))
 	}
 	return int64(len(s.x0))
@@ -152,6 +155,9 @@ func opBytes(o op) int64 {
 	case *nonlinOp:
 		return 12 * int64(len(o.gain))
 	case *gruOp:
+		if d := o.direct; d != nil {
+			return 4 * int64(len(d.conv[0].w)+len(d.conv[1].w)+len(o.state))
+		}
 		return opBytes(o.ih) + opBytes(o.hh) + 4*int64(len(o.state))
 	}
 	return 0

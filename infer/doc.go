@@ -36,7 +36,9 @@
 // in blocks of eight, so a product is four 8-wide fused multiply-adds, or two 16-wide with
 // AVX-512, and the blocks of a window's frames interleaved, so the kernel reads them as one
 // stream; with AVX-512 the blocked first layer sums two outputs per load of a weight block), the FFT stages and their
-// transposes, the batch norm with the ReLU after it, and the dense layers' dot product. They
+// transposes, the batch norm with the ReLU after it, and the dense layers' dot product; a
+// conv-GRU's gates (gru_amd64.s: AVX2 or AVX-512, float32 expf and tanhf) and, with AVX-512,
+// its two convolutions (direct, eight channels by 48 outputs in registers). They
 // are pure Go elsewhere or with -tags purego; both pass the same tests. In deterministic mode
 // the stream leaves noise layers out.
 //

@@ -1,0 +1,540 @@
+//go:build !purego
+
+#include "textflag.h"
+
+// The conv-GRU's gates (gates.go: gruGatesGo is the arithmetic, in the same order). Constant
+// registers: Z31 1, Z30 expHi, Z29 expLo, Z28 log2e, Z27 C1, Z26 C2, Z25..Z20 P0..P5, Z19
+// sign bit, Z18 -2, Z17 tanhMid, Z16..Z12 Q0..Q4.
+
+DATA gruconst<>+0(SB)/4, $1.0
+DATA gruconst<>+4(SB)/4, $88.3
+DATA gruconst<>+8(SB)/4, $-87.3
+DATA gruconst<>+12(SB)/4, $1.44269504088896341
+DATA gruconst<>+16(SB)/4, $0.693359375
+DATA gruconst<>+20(SB)/4, $-2.12194440e-4
+DATA gruconst<>+24(SB)/4, $1.9875691500e-4
+DATA gruconst<>+28(SB)/4, $1.3981999507e-3
+DATA gruconst<>+32(SB)/4, $8.3334519073e-3
+DATA gruconst<>+36(SB)/4, $4.1665795894e-2
+DATA gruconst<>+40(SB)/4, $1.6666665459e-1
+DATA gruconst<>+44(SB)/4, $5.0000001201e-1
+DATA gruconst<>+48(SB)/4, $0x80000000
+DATA gruconst<>+52(SB)/4, $-2.0
+DATA gruconst<>+56(SB)/4, $0.625
+DATA gruconst<>+60(SB)/4, $-5.70498872745e-3
+DATA gruconst<>+64(SB)/4, $2.06390887954e-2
+DATA gruconst<>+68(SB)/4, $-5.37397155531e-2
+DATA gruconst<>+72(SB)/4, $1.33314422036e-1
+DATA gruconst<>+76(SB)/4, $-3.33332819422e-1
+GLOBL gruconst<>(SB), RODATA|NOPTR, $80
+
+// EXP(x, n, p, t): p = e^x (x is clamped and reduced in place; n and t are scratch). The
+// clamps take x as the operand a NaN is returned from, so NaN stays NaN.
+#define EXP(x, n, p, t) \
+	VMINPS       x, Z30, x; \
+	VMAXPS       x, Z29, x; \
+	VMULPS       Z28, x, n; \
+	VRNDSCALEPS  $0, n, n; \
+	VFNMADD231PS Z27, n, x; \
+	VFNMADD231PS Z26, n, x; \
+	VMOVAPS      Z25, p; \
+	VFMADD213PS  Z24, x, p; \
+	VFMADD213PS  Z23, x, p; \
+	VFMADD213PS  Z22, x, p; \
+	VFMADD213PS  Z21, x, p; \
+	VFMADD213PS  Z20, x, p; \
+	VMULPS       x, x, t; \
+	VFMADD213PS  x, t, p; \
+	VADDPS       Z31, p, p; \
+	VSCALEFPS    n, p, p
+
+// func gruGatesAVX512(h, gi, gh *float32, n, stride int)
+// n a multiple of 16, at least 16.
+TEXT ·gruGatesAVX512(SB), NOSPLIT, $0-40
+	MOVQ h+0(FP), DI
+	MOVQ gi+8(FP), SI
+	MOVQ gh+16(FP), DX
+	MOVQ n+24(FP), CX
+	MOVQ stride+32(FP), R8
+	SHLQ $2, R8                // the gates' planes, in bytes apart
+	LEAQ (R8)(R8*1), R9
+	SHRQ $4, CX
+
+	LEAQ         gruconst<>(SB), AX
+	VBROADCASTSS 0(AX), Z31
+	VBROADCASTSS 4(AX), Z30
+	VBROADCASTSS 8(AX), Z29
+	VBROADCASTSS 12(AX), Z28
+	VBROADCASTSS 16(AX), Z27
+	VBROADCASTSS 20(AX), Z26
+	VBROADCASTSS 24(AX), Z25
+	VBROADCASTSS 28(AX), Z24
+	VBROADCASTSS 32(AX), Z23
+	VBROADCASTSS 36(AX), Z22
+	VBROADCASTSS 40(AX), Z21
+	VBROADCASTSS 44(AX), Z20
+	VBROADCASTSS 48(AX), Z19
+	VBROADCASTSS 52(AX), Z18
+	VBROADCASTSS 56(AX), Z17
+	VBROADCASTSS 60(AX), Z16
+	VBROADCASTSS 64(AX), Z15
+	VBROADCASTSS 68(AX), Z14
+	VBROADCASTSS 72(AX), Z13
+	VBROADCASTSS 76(AX), Z12
+
+gates:
+	// r = 1/(1+e^-(gi_r+gh_r)) in Z0
+	VMOVUPS (SI), Z0
+	VADDPS  (DX), Z0, Z0
+	VPXORD  Z19, Z0, Z0
+	EXP(Z0, Z1, Z2, Z3)
+	VADDPS  Z31, Z2, Z2
+	VDIVPS  Z2, Z31, Z0
+
+	// z = 1/(1+e^-(gi_z+gh_z)) in Z4
+	VMOVUPS (SI)(R8*1), Z4
+	VADDPS  (DX)(R8*1), Z4, Z4
+	VPXORD  Z19, Z4, Z4
+	EXP(Z4, Z1, Z2, Z3)
+	VADDPS  Z31, Z2, Z2
+	VDIVPS  Z2, Z31, Z4
+
+	// a = gi_n + r*gh_n in Z5; s = |a| in Z6
+	VMOVUPS     (SI)(R9*1), Z5
+	VFMADD231PS (DX)(R9*1), Z0, Z5
+	VPANDND     Z5, Z19, Z6
+
+	// above tanhMid: (1-e)/(1+e), e = e^(-2s), in Z7
+	VMULPS Z18, Z6, Z7
+	EXP(Z7, Z1, Z2, Z3)
+	VSUBPS Z2, Z31, Z7
+	VADDPS Z31, Z2, Z2
+	VDIVPS Z2, Z7, Z7
+
+	// below: s + s*z*Q(z), z = s*s, in Z8
+	VMULPS      Z6, Z6, Z9
+	VMOVAPS     Z16, Z8
+	VFMADD213PS Z15, Z9, Z8
+	VFMADD213PS Z14, Z9, Z8
+	VFMADD213PS Z13, Z9, Z8
+	VFMADD213PS Z12, Z9, Z8
+	VMULPS      Z9, Z8, Z8
+	VFMADD213PS Z6, Z6, Z8
+
+	VCMPPS    $1, Z17, Z6, K1 // s < tanhMid (false for NaN: the exp's branch, which keeps it)
+	VBLENDMPS Z8, Z7, K1, Z7
+	VPANDD    Z19, Z5, Z5      // the sign of a
+	VPORD     Z5, Z7, Z7       // c
+
+	// h = c + z*(h-c)
+	VMOVUPS     (DI), Z1
+	VSUBPS      Z7, Z1, Z1
+	VFMADD231PS Z4, Z1, Z7
+	VMOVUPS     Z7, (DI)
+
+	ADDQ $64, DI
+	ADDQ $64, SI
+	ADDQ $64, DX
+	DECQ CX
+	JNZ  gates
+	VZEROUPPER
+	RET
+
+// func gruConvAVX512(dst, src, w, bias *float32, offs *int32, nk, nblk, oplane int)
+// Eight output channels of a convolution on the padded planes at src (gruConvGo is the
+// arithmetic): for each of nblk blocks of 48 outputs, 24 accumulators (8 channels x 3
+// registers) start at the bias and take, for each of the nk taps, the 48 inputs at offs[k]
+// (floats from the block's start) times each channel's weight w[k*8+c]; the sums go to the
+// channels' planes, oplane floats apart.
+TEXT ·gruConvAVX512(SB), NOSPLIT, $0-64
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ w+16(FP), R8
+	MOVQ bias+24(FP), R9
+	MOVQ offs+32(FP), R10
+	MOVQ nk+40(FP), R11
+	MOVQ nblk+48(FP), R12
+	MOVQ oplane+56(FP), R13
+	SHLQ $2, R13
+
+block:
+	VBROADCASTSS 0(R9), Z0
+	VMOVAPS      Z0, Z1
+	VMOVAPS      Z0, Z2
+	VBROADCASTSS 4(R9), Z3
+	VMOVAPS      Z3, Z4
+	VMOVAPS      Z3, Z5
+	VBROADCASTSS 8(R9), Z6
+	VMOVAPS      Z6, Z7
+	VMOVAPS      Z6, Z8
+	VBROADCASTSS 12(R9), Z9
+	VMOVAPS      Z9, Z10
+	VMOVAPS      Z9, Z11
+	VBROADCASTSS 16(R9), Z12
+	VMOVAPS      Z12, Z13
+	VMOVAPS      Z12, Z14
+	VBROADCASTSS 20(R9), Z15
+	VMOVAPS      Z15, Z16
+	VMOVAPS      Z15, Z17
+	VBROADCASTSS 24(R9), Z18
+	VMOVAPS      Z18, Z19
+	VMOVAPS      Z18, Z20
+	VBROADCASTSS 28(R9), Z21
+	VMOVAPS      Z21, Z22
+	VMOVAPS      Z21, Z23
+	MOVQ         R8, AX
+	MOVQ         R10, BX
+	MOVQ         R11, CX
+
+tap:
+	MOVLQSX (BX), DX
+	VMOVUPS (SI)(DX*4), Z24
+	VMOVUPS 64(SI)(DX*4), Z25
+	VMOVUPS 128(SI)(DX*4), Z26
+	VBROADCASTSS 0(AX), Z27
+	VFMADD231PS  Z27, Z24, Z0
+	VFMADD231PS  Z27, Z25, Z1
+	VFMADD231PS  Z27, Z26, Z2
+	VBROADCASTSS 4(AX), Z27
+	VFMADD231PS  Z27, Z24, Z3
+	VFMADD231PS  Z27, Z25, Z4
+	VFMADD231PS  Z27, Z26, Z5
+	VBROADCASTSS 8(AX), Z27
+	VFMADD231PS  Z27, Z24, Z6
+	VFMADD231PS  Z27, Z25, Z7
+	VFMADD231PS  Z27, Z26, Z8
+	VBROADCASTSS 12(AX), Z27
+	VFMADD231PS  Z27, Z24, Z9
+	VFMADD231PS  Z27, Z25, Z10
+	VFMADD231PS  Z27, Z26, Z11
+	VBROADCASTSS 16(AX), Z27
+	VFMADD231PS  Z27, Z24, Z12
+	VFMADD231PS  Z27, Z25, Z13
+	VFMADD231PS  Z27, Z26, Z14
+	VBROADCASTSS 20(AX), Z27
+	VFMADD231PS  Z27, Z24, Z15
+	VFMADD231PS  Z27, Z25, Z16
+	VFMADD231PS  Z27, Z26, Z17
+	VBROADCASTSS 24(AX), Z27
+	VFMADD231PS  Z27, Z24, Z18
+	VFMADD231PS  Z27, Z25, Z19
+	VFMADD231PS  Z27, Z26, Z20
+	VBROADCASTSS 28(AX), Z27
+	VFMADD231PS  Z27, Z24, Z21
+	VFMADD231PS  Z27, Z25, Z22
+	VFMADD231PS  Z27, Z26, Z23
+	ADDQ         $32, AX
+	ADDQ         $4, BX
+	DECQ         CX
+	JNZ          tap
+
+	MOVQ DI, DX
+	VMOVUPS Z0, 0(DX)
+	VMOVUPS Z1, 64(DX)
+	VMOVUPS Z2, 128(DX)
+	ADDQ    R13, DX
+	VMOVUPS Z3, 0(DX)
+	VMOVUPS Z4, 64(DX)
+	VMOVUPS Z5, 128(DX)
+	ADDQ    R13, DX
+	VMOVUPS Z6, 0(DX)
+	VMOVUPS Z7, 64(DX)
+	VMOVUPS Z8, 128(DX)
+	ADDQ    R13, DX
+	VMOVUPS Z9, 0(DX)
+	VMOVUPS Z10, 64(DX)
+	VMOVUPS Z11, 128(DX)
+	ADDQ    R13, DX
+	VMOVUPS Z12, 0(DX)
+	VMOVUPS Z13, 64(DX)
+	VMOVUPS Z14, 128(DX)
+	ADDQ    R13, DX
+	VMOVUPS Z15, 0(DX)
+	VMOVUPS Z16, 64(DX)
+	VMOVUPS Z17, 128(DX)
+	ADDQ    R13, DX
+	VMOVUPS Z18, 0(DX)
+	VMOVUPS Z19, 64(DX)
+	VMOVUPS Z20, 128(DX)
+	ADDQ    R13, DX
+	VMOVUPS Z21, 0(DX)
+	VMOVUPS Z22, 64(DX)
+	VMOVUPS Z23, 128(DX)
+	ADDQ    $192, SI
+	ADDQ    $192, DI
+	DECQ    R12
+	JNZ     block
+	VZEROUPPER
+	RET
+
+// The gates in AVX2 with FMA, eight at a time: the same arithmetic, the constants read from
+// memory (gru8<>: each eight times over), and 2^n built as a float from n+127 in the exponent
+// bits, as gruGatesGo does (VSCALEFPS is AVX-512).
+DATA gru8<>+0(SB)/4, $1.0
+DATA gru8<>+4(SB)/4, $1.0
+DATA gru8<>+8(SB)/4, $1.0
+DATA gru8<>+12(SB)/4, $1.0
+DATA gru8<>+16(SB)/4, $1.0
+DATA gru8<>+20(SB)/4, $1.0
+DATA gru8<>+24(SB)/4, $1.0
+DATA gru8<>+28(SB)/4, $1.0
+DATA gru8<>+32(SB)/4, $88.3
+DATA gru8<>+36(SB)/4, $88.3
+DATA gru8<>+40(SB)/4, $88.3
+DATA gru8<>+44(SB)/4, $88.3
+DATA gru8<>+48(SB)/4, $88.3
+DATA gru8<>+52(SB)/4, $88.3
+DATA gru8<>+56(SB)/4, $88.3
+DATA gru8<>+60(SB)/4, $88.3
+DATA gru8<>+64(SB)/4, $-87.3
+DATA gru8<>+68(SB)/4, $-87.3
+DATA gru8<>+72(SB)/4, $-87.3
+DATA gru8<>+76(SB)/4, $-87.3
+DATA gru8<>+80(SB)/4, $-87.3
+DATA gru8<>+84(SB)/4, $-87.3
+DATA gru8<>+88(SB)/4, $-87.3
+DATA gru8<>+92(SB)/4, $-87.3
+DATA gru8<>+96(SB)/4, $1.44269504088896341
+DATA gru8<>+100(SB)/4, $1.44269504088896341
+DATA gru8<>+104(SB)/4, $1.44269504088896341
+DATA gru8<>+108(SB)/4, $1.44269504088896341
+DATA gru8<>+112(SB)/4, $1.44269504088896341
+DATA gru8<>+116(SB)/4, $1.44269504088896341
+DATA gru8<>+120(SB)/4, $1.44269504088896341
+DATA gru8<>+124(SB)/4, $1.44269504088896341
+DATA gru8<>+128(SB)/4, $0.693359375
+DATA gru8<>+132(SB)/4, $0.693359375
+DATA gru8<>+136(SB)/4, $0.693359375
+DATA gru8<>+140(SB)/4, $0.693359375
+DATA gru8<>+144(SB)/4, $0.693359375
+DATA gru8<>+148(SB)/4, $0.693359375
+DATA gru8<>+152(SB)/4, $0.693359375
+DATA gru8<>+156(SB)/4, $0.693359375
+DATA gru8<>+160(SB)/4, $-2.12194440e-4
+DATA gru8<>+164(SB)/4, $-2.12194440e-4
+DATA gru8<>+168(SB)/4, $-2.12194440e-4
+DATA gru8<>+172(SB)/4, $-2.12194440e-4
+DATA gru8<>+176(SB)/4, $-2.12194440e-4
+DATA gru8<>+180(SB)/4, $-2.12194440e-4
+DATA gru8<>+184(SB)/4, $-2.12194440e-4
+DATA gru8<>+188(SB)/4, $-2.12194440e-4
+DATA gru8<>+192(SB)/4, $1.9875691500e-4
+DATA gru8<>+196(SB)/4, $1.9875691500e-4
+DATA gru8<>+200(SB)/4, $1.9875691500e-4
+DATA gru8<>+204(SB)/4, $1.9875691500e-4
+DATA gru8<>+208(SB)/4, $1.9875691500e-4
+DATA gru8<>+212(SB)/4, $1.9875691500e-4
+DATA gru8<>+216(SB)/4, $1.9875691500e-4
+DATA gru8<>+220(SB)/4, $1.9875691500e-4
+DATA gru8<>+224(SB)/4, $1.3981999507e-3
+DATA gru8<>+228(SB)/4, $1.3981999507e-3
+DATA gru8<>+232(SB)/4, $1.3981999507e-3
+DATA gru8<>+236(SB)/4, $1.3981999507e-3
+DATA gru8<>+240(SB)/4, $1.3981999507e-3
+DATA gru8<>+244(SB)/4, $1.3981999507e-3
+DATA gru8<>+248(SB)/4, $1.3981999507e-3
+DATA gru8<>+252(SB)/4, $1.3981999507e-3
+DATA gru8<>+256(SB)/4, $8.3334519073e-3
+DATA gru8<>+260(SB)/4, $8.3334519073e-3
+DATA gru8<>+264(SB)/4, $8.3334519073e-3
+DATA gru8<>+268(SB)/4, $8.3334519073e-3
+DATA gru8<>+272(SB)/4, $8.3334519073e-3
+DATA gru8<>+276(SB)/4, $8.3334519073e-3
+DATA gru8<>+280(SB)/4, $8.3334519073e-3
+DATA gru8<>+284(SB)/4, $8.3334519073e-3
+DATA gru8<>+288(SB)/4, $4.1665795894e-2
+DATA gru8<>+292(SB)/4, $4.1665795894e-2
+DATA gru8<>+296(SB)/4, $4.1665795894e-2
+DATA gru8<>+300(SB)/4, $4.1665795894e-2
+DATA gru8<>+304(SB)/4, $4.1665795894e-2
+DATA gru8<>+308(SB)/4, $4.1665795894e-2
+DATA gru8<>+312(SB)/4, $4.1665795894e-2
+DATA gru8<>+316(SB)/4, $4.1665795894e-2
+DATA gru8<>+320(SB)/4, $1.6666665459e-1
+DATA gru8<>+324(SB)/4, $1.6666665459e-1
+DATA gru8<>+328(SB)/4, $1.6666665459e-1
+DATA gru8<>+332(SB)/4, $1.6666665459e-1
+DATA gru8<>+336(SB)/4, $1.6666665459e-1
+DATA gru8<>+340(SB)/4, $1.6666665459e-1
+DATA gru8<>+344(SB)/4, $1.6666665459e-1
+DATA gru8<>+348(SB)/4, $1.6666665459e-1
+DATA gru8<>+352(SB)/4, $5.0000001201e-1
+DATA gru8<>+356(SB)/4, $5.0000001201e-1
+DATA gru8<>+360(SB)/4, $5.0000001201e-1
+DATA gru8<>+364(SB)/4, $5.0000001201e-1
+DATA gru8<>+368(SB)/4, $5.0000001201e-1
+DATA gru8<>+372(SB)/4, $5.0000001201e-1
+DATA gru8<>+376(SB)/4, $5.0000001201e-1
+DATA gru8<>+380(SB)/4, $5.0000001201e-1
+DATA gru8<>+384(SB)/4, $0x80000000
+DATA gru8<>+388(SB)/4, $0x80000000
+DATA gru8<>+392(SB)/4, $0x80000000
+DATA gru8<>+396(SB)/4, $0x80000000
+DATA gru8<>+400(SB)/4, $0x80000000
+DATA gru8<>+404(SB)/4, $0x80000000
+DATA gru8<>+408(SB)/4, $0x80000000
+DATA gru8<>+412(SB)/4, $0x80000000
+DATA gru8<>+416(SB)/4, $-2.0
+DATA gru8<>+420(SB)/4, $-2.0
+DATA gru8<>+424(SB)/4, $-2.0
+DATA gru8<>+428(SB)/4, $-2.0
+DATA gru8<>+432(SB)/4, $-2.0
+DATA gru8<>+436(SB)/4, $-2.0
+DATA gru8<>+440(SB)/4, $-2.0
+DATA gru8<>+444(SB)/4, $-2.0
+DATA gru8<>+448(SB)/4, $0.625
+DATA gru8<>+452(SB)/4, $0.625
+DATA gru8<>+456(SB)/4, $0.625
+DATA gru8<>+460(SB)/4, $0.625
+DATA gru8<>+464(SB)/4, $0.625
+DATA gru8<>+468(SB)/4, $0.625
+DATA gru8<>+472(SB)/4, $0.625
+DATA gru8<>+476(SB)/4, $0.625
+DATA gru8<>+480(SB)/4, $-5.70498872745e-3
+DATA gru8<>+484(SB)/4, $-5.70498872745e-3
+DATA gru8<>+488(SB)/4, $-5.70498872745e-3
+DATA gru8<>+492(SB)/4, $-5.70498872745e-3
+DATA gru8<>+496(SB)/4, $-5.70498872745e-3
+DATA gru8<>+500(SB)/4, $-5.70498872745e-3
+DATA gru8<>+504(SB)/4, $-5.70498872745e-3
+DATA gru8<>+508(SB)/4, $-5.70498872745e-3
+DATA gru8<>+512(SB)/4, $2.06390887954e-2
+DATA gru8<>+516(SB)/4, $2.06390887954e-2
+DATA gru8<>+520(SB)/4, $2.06390887954e-2
+DATA gru8<>+524(SB)/4, $2.06390887954e-2
+DATA gru8<>+528(SB)/4, $2.06390887954e-2
+DATA gru8<>+532(SB)/4, $2.06390887954e-2
+DATA gru8<>+536(SB)/4, $2.06390887954e-2
+DATA gru8<>+540(SB)/4, $2.06390887954e-2
+DATA gru8<>+544(SB)/4, $-5.37397155531e-2
+DATA gru8<>+548(SB)/4, $-5.37397155531e-2
+DATA gru8<>+552(SB)/4, $-5.37397155531e-2
+DATA gru8<>+556(SB)/4, $-5.37397155531e-2
+DATA gru8<>+560(SB)/4, $-5.37397155531e-2
+DATA gru8<>+564(SB)/4, $-5.37397155531e-2
+DATA gru8<>+568(SB)/4, $-5.37397155531e-2
+DATA gru8<>+572(SB)/4, $-5.37397155531e-2
+DATA gru8<>+576(SB)/4, $1.33314422036e-1
+DATA gru8<>+580(SB)/4, $1.33314422036e-1
+DATA gru8<>+584(SB)/4, $1.33314422036e-1
+DATA gru8<>+588(SB)/4, $1.33314422036e-1
+DATA gru8<>+592(SB)/4, $1.33314422036e-1
+DATA gru8<>+596(SB)/4, $1.33314422036e-1
+DATA gru8<>+600(SB)/4, $1.33314422036e-1
+DATA gru8<>+604(SB)/4, $1.33314422036e-1
+DATA gru8<>+608(SB)/4, $-3.33332819422e-1
+DATA gru8<>+612(SB)/4, $-3.33332819422e-1
+DATA gru8<>+616(SB)/4, $-3.33332819422e-1
+DATA gru8<>+620(SB)/4, $-3.33332819422e-1
+DATA gru8<>+624(SB)/4, $-3.33332819422e-1
+DATA gru8<>+628(SB)/4, $-3.33332819422e-1
+DATA gru8<>+632(SB)/4, $-3.33332819422e-1
+DATA gru8<>+636(SB)/4, $-3.33332819422e-1
+DATA gru8<>+640(SB)/4, $0x0000007f
+DATA gru8<>+644(SB)/4, $0x0000007f
+DATA gru8<>+648(SB)/4, $0x0000007f
+DATA gru8<>+652(SB)/4, $0x0000007f
+DATA gru8<>+656(SB)/4, $0x0000007f
+DATA gru8<>+660(SB)/4, $0x0000007f
+DATA gru8<>+664(SB)/4, $0x0000007f
+DATA gru8<>+668(SB)/4, $0x0000007f
+GLOBL gru8<>(SB), RODATA|NOPTR, $672
+
+// EXP8(x, n, p, t): p = e^x, as EXP (x is clamped and reduced in place; n and t scratch).
+#define EXP8(x, n, p, t) \
+	VMOVUPS      32(AX), t; \
+	VMINPS       x, t, x; \
+	VMOVUPS      64(AX), t; \
+	VMAXPS       x, t, x; \
+	VMULPS       96(AX), x, n; \
+	VROUNDPS     $0, n, n; \
+	VFNMADD231PS 128(AX), n, x; \
+	VFNMADD231PS 160(AX), n, x; \
+	VMOVUPS      192(AX), p; \
+	VFMADD213PS  224(AX), x, p; \
+	VFMADD213PS  256(AX), x, p; \
+	VFMADD213PS  288(AX), x, p; \
+	VFMADD213PS  320(AX), x, p; \
+	VFMADD213PS  352(AX), x, p; \
+	VMULPS       x, x, t; \
+	VFMADD213PS  x, t, p; \
+	VADDPS       0(AX), p, p; \
+	VCVTPS2DQ    n, n; \
+	VPADDD       640(AX), n, n; \
+	VPSLLD       $23, n, n; \
+	VMULPS       n, p, p
+
+// func gruGatesAVX2(h, gi, gh *float32, n, stride int)
+// n a multiple of 8, at least 8.
+TEXT ·gruGatesAVX2(SB), NOSPLIT, $0-40
+	MOVQ h+0(FP), DI
+	MOVQ gi+8(FP), SI
+	MOVQ gh+16(FP), DX
+	MOVQ n+24(FP), CX
+	MOVQ stride+32(FP), R8
+	SHLQ $2, R8
+	LEAQ (R8)(R8*1), R9
+	SHRQ $3, CX
+	LEAQ gru8<>(SB), AX
+
+gates8:
+	// r in Y0
+	VMOVUPS (SI), Y0
+	VADDPS  (DX), Y0, Y0
+	VXORPS  384(AX), Y0, Y0
+	EXP8(Y0, Y1, Y2, Y3)
+	VADDPS  0(AX), Y2, Y2
+	VMOVUPS 0(AX), Y3
+	VDIVPS  Y2, Y3, Y0
+
+	// z in Y4
+	VMOVUPS (SI)(R8*1), Y4
+	VADDPS  (DX)(R8*1), Y4, Y4
+	VXORPS  384(AX), Y4, Y4
+	EXP8(Y4, Y1, Y2, Y3)
+	VADDPS  0(AX), Y2, Y2
+	VMOVUPS 0(AX), Y3
+	VDIVPS  Y2, Y3, Y4
+
+	// a = gi_n + r*gh_n in Y5; s = |a| in Y6
+	VMOVUPS     (SI)(R9*1), Y5
+	VFMADD231PS (DX)(R9*1), Y0, Y5
+	VMOVUPS     384(AX), Y10
+	VANDNPS     Y5, Y10, Y6
+
+	// above tanhMid in Y7
+	VMULPS  416(AX), Y6, Y7
+	EXP8(Y7, Y1, Y2, Y3)
+	VMOVUPS 0(AX), Y3
+	VSUBPS  Y2, Y3, Y7
+	VADDPS  Y3, Y2, Y2
+	VDIVPS  Y2, Y7, Y7
+
+	// below in Y8
+	VMULPS      Y6, Y6, Y9
+	VMOVUPS     480(AX), Y8
+	VFMADD213PS 512(AX), Y9, Y8
+	VFMADD213PS 544(AX), Y9, Y8
+	VFMADD213PS 576(AX), Y9, Y8
+	VFMADD213PS 608(AX), Y9, Y8
+	VMULPS      Y9, Y8, Y8
+	VFMADD213PS Y6, Y6, Y8
+
+	VCMPPS    $1, 448(AX), Y6, Y11 // s < tanhMid (false for NaN)
+	VBLENDVPS Y11, Y8, Y7, Y7
+	VANDPS    Y10, Y5, Y5
+	VORPS     Y5, Y7, Y7
+
+	// h = c + z*(h-c)
+	VMOVUPS     (DI), Y1
+	VSUBPS      Y7, Y1, Y1
+	VFMADD231PS Y4, Y1, Y7
+	VMOVUPS     Y7, (DI)
+
+	ADDQ $32, DI
+	ADDQ $32, SI
+	ADDQ $32, DX
+	DECQ CX
+	JNZ  gates8
+	VZEROUPPER
+	RET
