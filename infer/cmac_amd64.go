@@ -60,6 +60,33 @@ func denseWideAVX512(acc, w *float32, idx *int32, val *float32, nnz, in, nob int
 //go:noescape
 func denseWide64AVX512(acc, w *float32, idx *int32, val *float32, nnz, in, nob int)
 
+// gatherNonzeroAVX512 is gatherNonzeroGo for nb >= 1 whole blocks of 16 inputs (checked by
+// gatherNonzeroKernel); iota points to gatherIota.
+//
+//go:noescape
+func gatherNonzeroAVX512(idx *int32, val *float32, x *float32, iota *int32, nb int) int
+
+// gatherIota is the indices of a block of 16 inputs, which gatherNonzeroAVX512 counts on from.
+var gatherIota = [16]int32{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}
+
+// gatherNonzeroKernel is gatherNonzeroAVX512 over the whole blocks of 16 and gatherNonzeroGo
+// over the rest, behind the check of the lengths it relies on.
+func gatherNonzeroKernel(idx []int32, val []float32, x []float32) int {
+	if len(idx) < len(x) || len(val) < len(x) {
+		panic(fmt.Sprintf("infer: gatherNonzero: %d indices and %d values for %d inputs", len(idx), len(val), len(x)))
+	}
+	n, nb := 0, len(x)/16
+	if nb > 0 {
+		n = gatherNonzeroAVX512(&idx[0], &val[0], &x[0], &gatherIota[0], nb)
+	}
+	done := nb * 16
+	m := gatherNonzeroGo(idx[n:], val[n:], x[done:])
+	for k := n; k < n+m; k++ {
+		idx[k] += int32(done)
+	}
+	return n + m
+}
+
 // rowsFMAAVX2 is rowsFMAGo for rows >= 1 (checked by rowsFMAKernel).
 //
 //go:noescape
@@ -128,6 +155,7 @@ func init() {
 		cmacPlanar2 = cmacPlanar2Kernel
 		denseBlocks = denseBlocksKernel(denseBlocksAVX512)
 		denseWideBlocks = denseWideKernels()
+		gatherNonzero = gatherNonzeroKernel
 		fmaPeak, fmaPeakFLOPs, fmaPeakKernel = fmaPeakKernelOf(fmaPeakAVX512), 12*16*2, "avx512"
 	}
 }

@@ -867,3 +867,40 @@ z2input:
 	JNZ  z2block
 	VZEROUPPER
 	RET
+
+// func gatherNonzeroAVX512(idx *int32, val *float32, x *float32, iota *int32, nb int) int
+// gatherNonzeroGo for nb blocks of 16 inputs (nb >= 1): each block's nonzero values and their
+// indices packed in registers (Z4, Z5) and stored whole at the count so far (AX), the next
+// block's store overwriting the lanes past it; the count can only trail the input, so the
+// stores stay within the first nb*16 entries. Z2 the block's indices, Z3 sixteen 16s, DX the
+// block's byte offset in x. Returns the nonzero count.
+TEXT ·gatherNonzeroAVX512(SB), NOSPLIT, $0-48
+	MOVQ         idx+0(FP), DI
+	MOVQ         val+8(FP), SI
+	MOVQ         x+16(FP), R8
+	MOVQ         iota+24(FP), R9
+	MOVQ         nb+32(FP), CX
+	XORQ         AX, AX
+	XORQ         DX, DX
+	VPXORD       Z1, Z1, Z1
+	VMOVDQU32    (R9), Z2
+	MOVL         $16, BX
+	VPBROADCASTD BX, Z3
+
+gnBlock:
+	VMOVUPS       (R8)(DX*1), Z0
+	VCMPPS        $4, Z1, Z0, K1
+	VCOMPRESSPS.Z Z0, K1, Z4
+	VPCOMPRESSD.Z Z2, K1, Z5
+	VMOVUPS       Z4, (SI)(AX*4)
+	VMOVDQU32     Z5, (DI)(AX*4)
+	KMOVW         K1, BX
+	POPCNTL       BX, BX
+	ADDQ          BX, AX
+	VPADDD        Z3, Z2, Z2
+	ADDQ          $64, DX
+	DECQ          CX
+	JNZ           gnBlock
+	MOVQ          AX, ret+40(FP)
+	VZEROUPPER
+	RET

@@ -86,17 +86,26 @@ func (o *denseOp) apply(x []float32) []float32 {
 	return o.out
 }
 
-// gather lists the nonzero inputs (branch-free: a ReLU's zeros fall at random).
-func (o *denseOp) gather(x []float32) {
+// gather lists the nonzero inputs.
+func (o *denseOp) gather(x []float32) { o.nnz = gatherNonzero(o.idx, o.val, x) }
+
+// gatherNonzero writes the indices and values of x's nonzero entries (NaN included) to the
+// front of idx and val (each at least len(x) long) and returns their count. Where the CPU has
+// AVX-512 it packs 16 inputs at a time (the Go loop, about 1 ns an input, was 2% of the 80x80 x
+// 512-cell step).
+var gatherNonzero = gatherNonzeroGo
+
+// gatherNonzeroGo is branch-free: a ReLU's zeros fall at random.
+func gatherNonzeroGo(idx []int32, val []float32, x []float32) int {
 	n := 0
-	idx, val := o.idx[:len(x)], o.val[:len(x)]
+	idx, val = idx[:len(x)], val[:len(x)]
 	for i, xi := range x {
 		idx[n], val[n] = int32(i), xi // written always, kept when nonzero
 		if xi != 0 {                  // a conditional increment, no branch to mispredict
 			n++
 		}
 	}
-	o.nnz = n
+	return n
 }
 
 // inputsPart computes, into acc[part], every slab's sums over one core's share of the

@@ -115,7 +115,9 @@ func TestDenseKernelsAgree(t *testing.T) {
 
 // BenchmarkDenseOp is the dense layers of the two memory-bound models of issue #24's sweep:
 // 512 cells on 80x80 frames (8 x 56 x 56 inputs: 51 MB of weights) and 64 cells on 100x100
-// (8 x 76 x 76: 12 MB), with none or half of the inputs zero, as after a ReLU. The layer in
+// (8 x 76 x 76: 12 MB), with none, half or all of the inputs zero (half: as after a ReLU;
+// all: the layer's fixed cost. If half costs nearly what none does, the weights of the zero
+// inputs are being fetched all the same). The layer in
 // use (wide slabs where the CPU has AVX-512) on one core and split across two, narrow slabs
 // only with each narrow kernel this CPU has, and plain row-by-row dot products for
 // comparison.
@@ -141,7 +143,7 @@ func benchDenseOp(b *testing.B, out, in int) {
 	denseWideBlocks = savedWide
 	kernels := denseKernels()
 	kernels["go"] = denseBlocksGo
-	for _, zeros := range []int{0, 50} {
+	for _, zeros := range []int{0, 50, 100} {
 		x := make([]float32, in)
 		for i := range x {
 			if r.IntN(100) >= zeros {
@@ -179,6 +181,72 @@ func benchDenseOp(b *testing.B, out, in int) {
 				}
 			}
 			rate(b)
+		})
+	}
+}
+
+// TestGatherNonzero holds the gather in use (AVX-512 where the CPU has it) to the Go loop on
+// inputs around the kernel's blocks of 16, with no, some and only zeros, negative zeros (zero)
+// and NaNs (nonzero, as the Go loop's x != 0 says), into buffers longer than the input whose
+// tail must stay untouched.
+func TestGatherNonzero(t *testing.T) {
+	r := rand.New(rand.NewPCG(6, 7))
+	for _, n := range []int{0, 1, 15, 16, 17, 31, 32, 33, 100, 25088} {
+		for _, zeros := range []float64{0, 0.5, 0.9, 1} {
+			x := make([]float32, n)
+			for i := range x {
+				switch u := r.Float64(); {
+				case u < zeros:
+					if r.IntN(2) == 0 {
+						x[i] = float32(math.Copysign(0, -1))
+					}
+				case u < zeros+0.02:
+					x[i] = float32(math.NaN())
+				default:
+					x[i] = float32(r.NormFloat64())
+				}
+			}
+			wantIdx, wantVal := make([]int32, n), make([]float32, n)
+			want := gatherNonzeroGo(wantIdx, wantVal, x)
+			idx, val := make([]int32, n+5), make([]float32, n+5)
+			for i := n; i < n+5; i++ {
+				idx[i], val[i] = -7, -7
+			}
+			got := gatherNonzero(idx, val, x)
+			if got != want {
+				t.Fatalf("n=%d zeros=%g: %d nonzero, want %d", n, zeros, got, want)
+			}
+			for k := 0; k < want; k++ {
+				if idx[k] != wantIdx[k] || math.Float32bits(val[k]) != math.Float32bits(wantVal[k]) {
+					t.Fatalf("n=%d zeros=%g: entry %d is input %d = %v, want %d = %v", n, zeros, k, idx[k], val[k], wantIdx[k], wantVal[k])
+				}
+			}
+			for i := n; i < n+5; i++ {
+				if idx[i] != -7 || val[i] != -7 {
+					t.Fatalf("n=%d zeros=%g: wrote past the input, at %d", n, zeros, i)
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkGatherNonzero is the dense layer's gather of the 80x80 x 512-cell model's 25088
+// inputs, half of them zero at random: the Go loop and the one in use.
+func BenchmarkGatherNonzero(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 2))
+	x := make([]float32, 8*56*56)
+	for i := range x {
+		if r.IntN(2) == 0 {
+			x[i] = float32(r.NormFloat64())
+		}
+	}
+	idx, val := make([]int32, len(x)), make([]float32, len(x))
+	for name, g := range map[string]func(idx []int32, val []float32, x []float32) int{"go": gatherNonzeroGo, "inuse": gatherNonzero} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				g(idx, val, x)
+			}
 		})
 	}
 }
