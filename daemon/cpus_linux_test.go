@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -10,7 +9,7 @@ import (
 	"testing"
 
 	"retinad/internal/cpus"
-	"retinad/internal/testenv"
+	"retinad/internal/cpus/cpustest"
 )
 
 // threadEngine records the thread of its first step and the cores that thread may use.
@@ -61,14 +60,7 @@ func (p *threadPresenter) Present([]float32) (Flip, error) {
 // model goroutine's) on its core alone, every other thread of the process off it; once Run
 // has returned, every thread may use every core again.
 func TestPinnedCores(t *testing.T) {
-	avail, err := cpus.Available()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(avail) < 2 {
-		testenv.Missing(t, "a second core", os.ErrNotExist)
-	}
-	core := avail[len(avail)-1]
+	core, avail := cpustest.LastCore(t)
 	for _, frameLoop := range []bool{true, false} {
 		eng := &threadEngine{}
 		m := Model{Name: "m", Engine: eng, CellIDs: []int32{1, 2}, BinRate: 100}

@@ -1,13 +1,12 @@
 package infer
 
 import (
-	"os"
 	"slices"
 	"strings"
 	"testing"
 
 	"retinad/internal/cpus"
-	"retinad/internal/testenv"
+	"retinad/internal/cpus/cpustest"
 )
 
 // threadsOn counts the threads of the process that may run on core alone.
@@ -30,14 +29,7 @@ func threadsOn(t *testing.T, core int) int {
 // (as sched_getaffinity reports it) while the engine lives, the engine steps as one without
 // pinned helpers does, and Close gives the thread back to the runtime unpinned.
 func TestStreamHelperCPUs(t *testing.T) {
-	avail, err := cpus.Available()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(avail) < 2 {
-		testenv.Missing(t, "a second core", os.ErrNotExist)
-	}
-	core := avail[len(avail)-1]
+	core, _ := cpustest.LastCore(t)
 	m, err := Load("testdata/bncnn_small.retinad")
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -10,21 +9,14 @@ import (
 
 	"retinad/infer/enginetest"
 	"retinad/internal/cpus"
-	"retinad/internal/testenv"
+	"retinad/internal/cpus/cpustest"
 )
 
 // TestBenchCPU: bench --cpu N steps on a thread that may run on core N alone while every other
 // thread of the process is off it, as the process itself reads them (sched_getaffinity) when
 // the timing begins; without --cpu every thread may run anywhere.
 func TestBenchCPU(t *testing.T) {
-	avail, err := cpus.Available()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(avail) < 2 {
-		testenv.Missing(t, "a second core", os.ErrNotExist)
-	}
-	core := avail[len(avail)-1]
+	core, avail := cpustest.LastCore(t)
 	model := filepath.Join(enginetest.TestdataDir(), "bncnn_small.retinad")
 	bench := func(extra ...string) map[string]any {
 		t.Helper()
