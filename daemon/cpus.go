@@ -14,9 +14,9 @@ import (
 // has ended, gives the cores back. With no core configured nothing is done: no thread is
 // pinned by default, which is safe on a machine of any size.
 func (d *Daemon) pinCores() (undo func(), err error) {
-	var reserved []int
+	frameLoop, reserved := -1, []int(nil)
 	if c := d.p.FrameLoopCPU; c != nil {
-		reserved = append(reserved, *c)
+		frameLoop, reserved = *c, append(reserved, *c)
 	}
 	for _, r := range d.models.Load().runners {
 		reserved = append(reserved, r.CPUs...)
@@ -24,20 +24,12 @@ func (d *Daemon) pinCores() (undo func(), err error) {
 	if len(reserved) == 0 {
 		return func() {}, nil
 	}
-	release, err := cpus.Reserve("cpus.frame_loop and models[].cpus", reserved)
+	unhold, err := cpus.Hold("cpus.frame_loop and models[].cpus", reserved, frameLoop)
 	if err != nil {
 		return nil, fmt.Errorf("daemon: %w", err)
 	}
-	unpin := func() {}
-	if c := d.p.FrameLoopCPU; c != nil {
-		if unpin, err = cpus.Pin(*c); err != nil {
-			_ = release()
-			return nil, fmt.Errorf("daemon: frame loop: %w", err)
-		}
-	}
 	return func() {
-		unpin()
-		if err := release(); err != nil {
+		if err := unhold(); err != nil {
 			d.p.Log.Warn("daemon: giving the pinned cores back", "err", err)
 		}
 	}, nil

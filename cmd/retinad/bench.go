@@ -416,19 +416,11 @@ func benchCores(cpu int, helperList string, threads int) (benchPin, error) {
 // start moves every thread of the process off the pinned cores and pins the calling goroutine
 // (which runs every step and ONNX Runtime's runs) to cpu; stop undoes both.
 func (p benchPin) start() (stop func(), err error) {
-	release, err := cpus.Reserve("--cpu and --helper-cpus", append([]int{p.cpu}, p.helpers...))
+	undo, err := cpus.Hold("--cpu and --helper-cpus", append([]int{p.cpu}, p.helpers...), p.cpu)
 	if err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
-	unpin, err := cpus.Pin(p.cpu)
-	if err != nil {
-		release()
-		return nil, fmt.Errorf("bench: %w", err)
-	}
-	return func() {
-		unpin()
-		release()
-	}, nil
+	return func() { _ = undo() }, nil
 }
 
 // threadCores lists the cores the calling thread may run on, and those of the process's other
