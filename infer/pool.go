@@ -63,12 +63,6 @@ type helperSlot struct {
 	wake   chan struct{} // capacity 1
 }
 
-// newPool returns a pool of parts-1 helpers, or nil for parts <= 1.
-func newPool(parts int) *pool {
-	p, _ := startPool(parts, nil) // no cores to pin to: no error
-	return p
-}
-
 // startPool returns a pool of parts-1 helpers, or nil for parts <= 1. With cores (one per
 // helper, Options.HelperCPUs) helper i runs pinned to cores[i] for its life
 // (internal/cpus.Pin), and startPool returns once every helper is pinned, or the errors of

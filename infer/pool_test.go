@@ -10,6 +10,12 @@ import (
 	"time"
 )
 
+// newPool is startPool with no cores to pin to, which cannot fail.
+func newPool(parts int) *pool {
+	p, _ := startPool(parts, nil)
+	return p
+}
+
 // TestPoolRunsEveryPart: run calls every part once, each with the pool's size, and returns
 // only when all have returned; close ends the helpers (twice is harmless). Both with spinning
 // (a core for every part) and without (GOMAXPROCS 1: every wait parks).
