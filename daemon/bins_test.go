@@ -34,13 +34,7 @@ func (e *frameEngine) Step(frame, rates []float32) error {
 // 0, 1, 2, ... stamped with the first frame of each (bin width 10 ms); the fast one publishes a
 // bin per frame (5 ms).
 func TestModelBinOfSeveralFrames(t *testing.T) {
-	nc, stop, err := daemontest.NATS()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
-	clock := daemontest.NewClock()
-	defer clock.Drive(5 * time.Millisecond)() // after Run has returned
+	nc, clock := daemontest.Setup(t)
 	slow := &frameEngine{Engine: daemontest.Engine{Cells: 2, Gain: 1}}
 	d, err := daemon.New(daemon.Parts{
 		Rig: "test", Source: &daemontest.Source{}, Presenter: &daemontest.Presenter{Clock: clock, Period: 5 * time.Millisecond},

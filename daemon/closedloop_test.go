@@ -79,13 +79,7 @@ func (l *fakeLoop) Observe(frame uint64, cells []int32, counts []float64, covere
 // strategy on ChooseStimulus (a bad one is a bad request); and carries its figures in Figures
 // and the status line.
 func TestClosedLoopSeam(t *testing.T) {
-	nc, stop, err := daemontest.NATS()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
-	clock := daemontest.NewClock()
-	defer clock.Drive(5 * time.Millisecond)() // after Run has returned
+	nc, clock := daemontest.Setup(t)
 	loop := &fakeLoop{desc: &pb.StimulusSource{Kind: "fake", Height: 20, Width: 20}, cells: []int32{9, 7}, bins: map[uint64]map[int32]float64{}}
 	d, err := daemon.New(daemon.Parts{
 		Rig: "test", Session: "s1", Source: loop, Presenter: &daemontest.Presenter{Clock: clock, Period: 10 * time.Millisecond},

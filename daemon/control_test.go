@@ -323,13 +323,7 @@ func (e *obsEngine) Observe(counts []float32) {
 // per frame) and checks that an observed model is given, before each step, the recorded counts
 // of the bin it stepped last: spikes placed on host time and binned per model bin.
 func TestObservedModelFollowsRecordedSpikes(t *testing.T) {
-	nc, stop, err := daemontest.NATS()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
-	clock := daemontest.NewClock()
-	defer clock.Drive(5 * time.Millisecond)() // after Run has returned
+	nc, clock := daemontest.Setup(t)
 	eng := &obsEngine{Engine: daemontest.Engine{Cells: 2, Gain: 5}, observed: map[uint64][]float32{}}
 	d, err := daemon.New(daemon.Parts{
 		Rig: "test", Source: &daemontest.Source{}, Presenter: &daemontest.Presenter{Clock: clock, Period: 10 * time.Millisecond},

@@ -15,13 +15,7 @@ import (
 // inbound rejections per reason per session: a second session started over control reports from 0, not
 // on from the first; and the SessionEvent carries the daemon's version.
 func TestSessionCountersStartFromZero(t *testing.T) {
-	nc, stop, err := daemontest.NATS()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
-	clock := daemontest.NewClock()
-	defer clock.Drive(5 * time.Millisecond)() // after Run has returned
+	nc, clock := daemontest.Setup(t)
 	d, err := daemon.New(daemon.Parts{
 		Rig: "test", Session: "s1", Version: "2.0.1", Source: &daemontest.Source{},
 		Presenter: &daemontest.Presenter{Clock: clock, Period: 10 * time.Millisecond},

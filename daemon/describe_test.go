@@ -38,13 +38,7 @@ func TestFrameOnsetCarriesTheSource(t *testing.T) {
 		{"plain", &daemontest.Source{}, &pb.StimulusSource{Height: 4, Width: 4, FrameRateHz: 100}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			nc, stop, err := daemontest.NATS()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer stop()
-			clock := daemontest.NewClock()
-			defer clock.Drive(5 * time.Millisecond)() // after Run has returned
+			nc, clock := daemontest.Setup(t)
 			d, err := daemon.New(daemon.Parts{
 				Rig: "desc", Session: "s", Source: tc.src, Presenter: &daemontest.Presenter{Clock: clock, Period: 10 * time.Millisecond},
 				Bus: daemon.NATSBus(nc, 4096, nil), FrameRate: 100, Height: 4, Width: 4, Clock: clock,

@@ -50,13 +50,7 @@ func TestClosedLoop(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the bundled models and the virtual retina for several seconds")
 	}
-	nc, stop, err := daemontest.NATS()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
-	clock := daemontest.NewClock()
-	defer clock.Drive(5 * time.Millisecond)() // after Run has returned
+	nc, clock := daemontest.Setup(t)
 	cfg := configs.Default()
 	cfg.Rig = "test"
 	cfg.Stimulus.Natural.Dir = "/usr/lib/python3/dist-packages/skimage/data"

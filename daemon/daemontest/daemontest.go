@@ -234,6 +234,22 @@ func (e *Engine) Step(frame []float32, rates []float32) error {
 	return nil
 }
 
+// Setup is the ground most daemon tests stand on: an in-process NATS server with a connection
+// to it (NATS) and a Clock that Drive moves at 5 ms a step. Both end with the test, the clock
+// first: after the test's defers and the cleanups registered later, so after any Run the test
+// stops there (Run).
+func Setup(t testing.TB) (*nats.Conn, *Clock) {
+	t.Helper()
+	nc, stop, err := NATS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	clock := NewClock()
+	t.Cleanup(clock.Drive(5 * time.Millisecond))
+	return nc, clock
+}
+
 // NATS starts an in-process NATS server with no listener and returns a connection to it and a
 // function that closes both.
 func NATS() (*nats.Conn, func(), error) {

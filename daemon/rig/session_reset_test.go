@@ -36,13 +36,7 @@ func runSessions(t *testing.T, src daemon.Source, n int) map[string]*sessionRun 
 	if err != nil {
 		t.Fatal(err)
 	}
-	nc, stop, err := daemontest.NATS()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
-	clock := daemontest.NewClock()
-	defer clock.Drive(5 * time.Millisecond)() // after Run has returned
+	nc, clock := daemontest.Setup(t)
 	d, err := daemon.New(daemon.Parts{
 		Rig: "test", Session: "s1", Source: src,
 		Presenter: &daemontest.Presenter{Clock: clock, Period: 5 * time.Millisecond},
